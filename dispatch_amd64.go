@@ -1,0 +1,31 @@
+package optim
+
+import (
+	"strings"
+
+	"github.com/klauspost/cpuid/v2"
+)
+
+// cpuSupports reports whether this CPU and OS can run the named set.
+// cpuid checks XCR0, so a feature the OS does not save counts as absent.
+func cpuSupports(isa string) bool {
+	switch isa {
+	case "generic":
+		return true
+	case "avx2":
+		return cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
+	case "avx512":
+		return cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW)
+	}
+	return false
+}
+
+func cpuDescription() string {
+	var feats []string
+	for _, f := range []cpuid.FeatureID{cpuid.AVX2, cpuid.FMA3, cpuid.BMI2, cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW} {
+		if cpuid.CPU.Supports(f) {
+			feats = append(feats, f.String())
+		}
+	}
+	return cpuid.CPU.BrandName + " with " + strings.Join(feats, ", ")
+}

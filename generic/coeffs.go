@@ -1,0 +1,199 @@
+// Package generic is the specification of every optimizer update in this
+// module: portable scalar kernels whose exact sequence of IEEE-754 operations
+// defines the result bits that every SIMD kernel set must reproduce.
+//
+// Rules for this package:
+//   - Every multiply whose product feeds an add is wrapped in an explicit
+//     conversion (T(a*b)), which the Go specification defines to round and so
+//     forbids the compiler from fusing it into an FMA (it otherwise does on
+//     arm64 and on amd64 at GOAMD64=v3). No kernel here fuses anything, so no
+//     SIMD kernel may either.
+//   - Per-step scalars are computed once, in float64, from +, -, *, / and
+//     sqrt only (all correctly rounded everywhere), then rounded once to the
+//     element type. math.Pow and friends are avoided because their last bit
+//     is allowed to differ between architectures.
+//   - The order of operations follows torch.optim's single-tensor
+//     (foreach=False) implementations.
+package generic
+
+import "math"
+
+// Float is the element type of parameters, gradients and state.
+type Float interface{ ~float32 | ~float64 }
+
+// Coeffs holds the per-step scalars of one update, already rounded to the
+// element type. One layout serves every rule so that every kernel, portable or
+// assembly, has the same signature; a rule ignores the fields it does not use.
+//
+// The field order is part of the assembly ABI: the generated kernels read the
+// fields by offset, and kernels/layout_test.go checks those offsets.
+type Coeffs[T Float] struct {
+	// Sign is -0 when maximizing and +0 otherwise. It is XORed into every
+	// gradient, which is exactly torch's negation, done without a branch.
+	Sign T
+	// NegLR multiplies the final update: -lr (SGD, RMSProp), -clr (Adagrad's
+	// decayed rate) or -lr/(1-β1^t) (Adam's bias-corrected step size).
+	NegLR T
+	// WeightDecay is the coupled (L2) decay added to the gradient as wd*p.
+	WeightDecay T
+	// Decay is AdamW's decoupled multiplier 1 - lr*wd, applied to p first.
+	Decay T
+	// Momentum is SGD's or RMSProp's momentum factor.
+	Momentum T
+	// Dampening is SGD's 1 - dampening, the weight of g in the buffer.
+	Dampening T
+	// Beta2 is the decay of the square average: RMSProp's alpha, Adam's β2.
+	Beta2 T
+	// OneMinusBeta2 is 1 - Beta2, rounded from float64 as torch rounds it.
+	OneMinusBeta2 T
+	// Lerp is the weight w of the lerp of a running mean toward g: 1-β1 for
+	// Adam's first moment, 1-alpha for centered RMSProp's gradient average.
+	Lerp T
+	// LerpComp is T(1) - Lerp, computed in T as torch's lerp does; it is used
+	// instead of Lerp when Lerp >= 0.5 (VarLerpHigh).
+	LerpComp T
+	// BC2Sqrt is Adam's sqrt(1 - β2^t).
+	BC2Sqrt T
+	// Eps is added to the denominator.
+	Eps T
+}
+
+// Variant selects the operations an update performs. Options that change
+// which operations run (not just their operands) are variants, so that every
+// kernel is straight-line code; options that only change operands live in
+// Coeffs.
+type Variant uint32
+
+const (
+	// VarWeightDecay adds coupled (L2) weight decay: g = g + wd*p. It is
+	// absent when wd is 0, exactly as torch skips it (0*Inf would be NaN).
+	VarWeightDecay Variant = 1 << iota
+	// VarDecoupled is AdamW's decay p = p*(1 - lr*wd), absent when wd is 0.
+	VarDecoupled
+	// VarMomentum keeps a momentum buffer (SGD, RMSProp).
+	VarMomentum
+	// VarNesterov uses Nesterov momentum (SGD).
+	VarNesterov
+	// VarFirst marks SGD's first momentum step, where torch clones g into the
+	// buffer instead of decaying it (dampening does not apply).
+	VarFirst
+	// VarCentered keeps RMSProp's gradient average.
+	VarCentered
+	// VarAMSGrad keeps Adam's running maximum of the second moment.
+	VarAMSGrad
+	// VarLerpHigh selects torch's second lerp form, end - (end-start)*(1-w),
+	// which torch uses when the weight w is >= 0.5.
+	VarLerpHigh
+
+	// VarCount bounds every Variant value: v < VarCount.
+	VarCount Variant = 1 << iota
+)
+
+// PowInt returns x**n for n >= 0 by binary exponentiation: a fixed sequence
+// of correctly rounded multiplications, so the same bits on every platform.
+func PowInt(x float64, n int64) float64 {
+	r := 1.0
+	for n > 0 {
+		if n&1 != 0 {
+			r = float64(r * x)
+		}
+		x = float64(x * x)
+		n >>= 1
+	}
+	return r
+}
+
+// lerpCoeffs returns the lerp weight w = 1-beta and T(1)-w, and whether the
+// weight selects torch's high form.
+func lerpCoeffs[T Float](beta float64) (w, comp T, high bool) {
+	w = T(1 - beta)
+	return w, T(1) - w, w >= 0.5
+}
+
+// SGDCoeffs returns the scalars of one SGD step. first reports whether the
+// momentum buffer is still empty (the first step).
+func SGDCoeffs[T Float](lr, momentum, dampening, weightDecay float64, nesterov, maximize, first bool) (Coeffs[T], Variant) {
+	c := Coeffs[T]{Sign: sign[T](maximize), NegLR: T(-lr), WeightDecay: T(weightDecay),
+		Momentum: T(momentum), Dampening: T(1 - dampening)}
+	var v Variant
+	if weightDecay != 0 {
+		v |= VarWeightDecay
+	}
+	if momentum != 0 {
+		v |= VarMomentum
+		if nesterov {
+			v |= VarNesterov
+		}
+		if first {
+			v |= VarFirst
+		}
+	}
+	return c, v
+}
+
+// AdagradCoeffs returns the scalars of Adagrad's step number step (1-based).
+func AdagradCoeffs[T Float](lr, lrDecay, weightDecay, eps float64, maximize bool, step int64) (Coeffs[T], Variant) {
+	clr := lr / (1 + float64(float64(step-1)*lrDecay))
+	c := Coeffs[T]{Sign: sign[T](maximize), NegLR: T(-clr), WeightDecay: T(weightDecay), Eps: T(eps)}
+	var v Variant
+	if weightDecay != 0 {
+		v |= VarWeightDecay
+	}
+	return c, v
+}
+
+// RMSPropCoeffs returns the scalars of one RMSProp step.
+func RMSPropCoeffs[T Float](lr, alpha, eps, weightDecay, momentum float64, centered, maximize bool) (Coeffs[T], Variant) {
+	c := Coeffs[T]{Sign: sign[T](maximize), NegLR: T(-lr), WeightDecay: T(weightDecay),
+		Momentum: T(momentum), Beta2: T(alpha), OneMinusBeta2: T(1 - alpha), Eps: T(eps)}
+	var v Variant
+	if weightDecay != 0 {
+		v |= VarWeightDecay
+	}
+	if momentum > 0 {
+		v |= VarMomentum
+	}
+	if centered {
+		v |= VarCentered
+		var high bool
+		c.Lerp, c.LerpComp, high = lerpCoeffs[T](alpha)
+		if high {
+			v |= VarLerpHigh
+		}
+	}
+	return c, v
+}
+
+// AdamCoeffs returns the scalars of Adam's (decoupled: AdamW's) step number
+// step (1-based).
+func AdamCoeffs[T Float](lr, beta1, beta2, eps, weightDecay float64, amsgrad, decoupled, maximize bool, step int64) (Coeffs[T], Variant) {
+	bc1 := 1 - PowInt(beta1, step)
+	bc2 := 1 - PowInt(beta2, step)
+	c := Coeffs[T]{Sign: sign[T](maximize), NegLR: T(-(lr / bc1)), WeightDecay: T(weightDecay),
+		Beta2: T(beta2), OneMinusBeta2: T(1 - beta2), BC2Sqrt: T(math.Sqrt(bc2)), Eps: T(eps)}
+	var v Variant
+	var high bool
+	c.Lerp, c.LerpComp, high = lerpCoeffs[T](beta1)
+	if high {
+		v |= VarLerpHigh
+	}
+	if weightDecay != 0 {
+		if decoupled {
+			v |= VarDecoupled
+			c.Decay = T(1 - float64(lr*weightDecay))
+		} else {
+			v |= VarWeightDecay
+		}
+	}
+	if amsgrad {
+		v |= VarAMSGrad
+	}
+	return c, v
+}
+
+func sign[T Float](maximize bool) T {
+	if maximize {
+		return T(math.Copysign(0, -1))
+	}
+	return 0
+}

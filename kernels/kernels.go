@@ -1,0 +1,178 @@
+// Package kernels holds the kernel sets that the optim package dispatches
+// between (generic Go, AVX2, AVX-512, NEON) and a stateless per-slice layer
+// for frameworks that keep their own optimizer state.
+//
+// Every set computes exactly the bits of package generic, the specification.
+// A set is compiled in when its architecture matches and the noasm build tag
+// is absent; whether the running CPU supports it is the dispatcher's question
+// (package optim, dispatch.go).
+package kernels
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/simdoptim/optim/generic"
+)
+
+// Float is the element type: float32 or float64.
+type Float = generic.Float
+
+// Coeffs are the per-step scalars of one update; see generic.Coeffs.
+type Coeffs[T Float] = generic.Coeffs[T]
+
+// Variant selects the operations of one update; see generic.Variant.
+type Variant = generic.Variant
+
+// Kind names an update rule.
+type Kind int
+
+const (
+	KindSGD Kind = iota
+	KindAdagrad
+	KindRMSProp
+	KindAdam
+	kindCount
+)
+
+var kindNames = [kindCount]string{"SGD", "Adagrad", "RMSProp", "Adam"}
+
+func (k Kind) String() string {
+	if k < 0 || k >= kindCount {
+		return fmt.Sprintf("Kind(%d)", int(k))
+	}
+	return kindNames[k]
+}
+
+// rules holds one kernel per Kind for one element type.
+type rules[T Float] [kindCount]generic.Kernel[T]
+
+// Set is one implementation of every kernel for both element types.
+type Set struct {
+	name string
+	f32  rules[float32]
+	f64  rules[float64]
+}
+
+// Name is the set's name: "generic", "avx2", "avx512" or "neon".
+func (s *Set) Name() string { return s.name }
+
+var genericSet = Set{
+	name: "generic",
+	f32:  rules[float32]{generic.SGD[float32], generic.Adagrad[float32], generic.RMSProp[float32], generic.Adam[float32]},
+	f64:  rules[float64]{generic.SGD[float64], generic.Adagrad[float64], generic.RMSProp[float64], generic.Adam[float64]},
+}
+
+// Generic returns the portable set, the specification itself.
+func Generic() *Set { return &genericSet }
+
+// Compiled returns the sets compiled into this binary, fastest first; the
+// last is always Generic(). The caller must check CPU support before using
+// any but the last.
+func Compiled() []*Set { return append(archSets(), &genericSet) }
+
+// Lookup returns the compiled set with the given name.
+func Lookup(name string) (*Set, bool) {
+	for _, s := range Compiled() {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Kernel returns the set's raw kernel for kind. It does no validation: the
+// caller guarantees equal lengths, no overlap between written and read
+// slices, and the state slices that the variant uses (see Uses).
+func Kernel[T Float](s *Set, kind Kind) generic.Kernel[T] {
+	var zero T
+	if unsafe.Sizeof(zero) == 4 {
+		return any(s.f32[kind]).(generic.Kernel[T])
+	}
+	return any(s.f64[kind]).(generic.Kernel[T])
+}
+
+// Uses reports which of the state slices s0, s1, s2 kind reads and writes
+// under variant v.
+func Uses(kind Kind, v Variant) (s0, s1, s2 bool) {
+	switch kind {
+	case KindSGD:
+		return v&generic.VarMomentum != 0, false, false
+	case KindAdagrad:
+		return true, false, false
+	case KindRMSProp:
+		return true, v&generic.VarCentered != 0, v&generic.VarMomentum != 0
+	case KindAdam:
+		return true, true, v&generic.VarAMSGrad != 0
+	}
+	return false, false, false
+}
+
+// SGD applies one SGD step to p with gradient g and momentum buffer buf
+// (nil without momentum). Build c and v with generic.SGDCoeffs or
+// optim.Coefficients.
+func SGD[T Float](s *Set, v Variant, c *Coeffs[T], p, g, buf []T) error {
+	return apply(s, KindSGD, v, c, p, g, buf, nil, nil)
+}
+
+// Adagrad applies one Adagrad step with the sum of squares sum.
+func Adagrad[T Float](s *Set, v Variant, c *Coeffs[T], p, g, sum []T) error {
+	return apply(s, KindAdagrad, v, c, p, g, sum, nil, nil)
+}
+
+// RMSProp applies one RMSProp step with the square average sq, the gradient
+// average gavg (centered only) and the momentum buffer buf (momentum only).
+func RMSProp[T Float](s *Set, v Variant, c *Coeffs[T], p, g, sq, gavg, buf []T) error {
+	return apply(s, KindRMSProp, v, c, p, g, sq, gavg, buf)
+}
+
+// Adam applies one Adam or AdamW step with the moments m and sq and the
+// AMSGrad maximum maxSq (AMSGrad only).
+func Adam[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, sq, maxSq []T) error {
+	return apply(s, KindAdam, v, c, p, g, m, sq, maxSq)
+}
+
+// apply validates, then runs the kernel. Nothing is written on error.
+func apply[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2 []T) error {
+	if s == nil {
+		return fmt.Errorf("kernels: %v: nil kernel set", kind)
+	}
+	if c == nil {
+		return fmt.Errorf("kernels: %v: nil coefficients", kind)
+	}
+	if v >= generic.VarCount {
+		return fmt.Errorf("kernels: %v: invalid variant %#x", kind, uint32(v))
+	}
+	u0, u1, u2 := Uses(kind, v)
+	names := [5]string{"p", "g", "state 0", "state 1", "state 2"}
+	slices := [5][]T{p, g, s0, s1, s2}
+	used := [5]bool{true, true, u0, u1, u2}
+	for i := 1; i < 5; i++ {
+		if used[i] && len(slices[i]) != len(p) {
+			return fmt.Errorf("kernels: %v: len(%s) = %d, want len(p) = %d", kind, names[i], len(slices[i]), len(p))
+		}
+	}
+	for i := 0; i < 5; i++ {
+		for j := i + 1; j < 5; j++ {
+			if used[i] && used[j] && Overlap(slices[i], slices[j]) {
+				return fmt.Errorf("kernels: %v: %s and %s overlap in memory", kind, names[i], names[j])
+			}
+		}
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	Kernel[T](s, kind)(v, c, p, g, s0, s1, s2)
+	return nil
+}
+
+// Overlap reports whether a and b share any element in memory.
+func Overlap[T Float](a, b []T) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	size := unsafe.Sizeof(a[0])
+	a0 := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	b0 := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return a0 < b0+uintptr(len(b))*size && b0 < a0+uintptr(len(a))*size
+}
