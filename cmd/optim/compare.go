@@ -17,6 +17,8 @@ func compare(w io.Writer, p *Problem, methods []Method, budget int, tol float64)
 		r := m.Run(p, budget, tol)
 		steps := fmt.Sprint(r.Iters)
 		switch {
+		case r.Err != nil:
+			steps = "error: " + r.Err.Error()
 		case r.Diverged:
 			steps = "diverged"
 		case r.Iters < 0:

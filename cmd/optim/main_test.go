@@ -33,8 +33,10 @@ func TestRunPrintsSections(t *testing.T) {
 			t.Errorf("output lacks %q", w)
 		}
 	}
-	if strings.Contains(s, "diverged") {
-		t.Errorf("a tuned method diverged:\n%s", s)
+	for _, bad := range []string{"diverged", "error:"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("output contains %q", bad)
+		}
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", s)
@@ -171,5 +173,32 @@ func TestTunedRules(t *testing.T) {
 		if r.Iters < 0 || r.Iters*10 > sgd.Iters {
 			t.Errorf("%s took %d steps, SGD %d: want at least 10x fewer", name, r.Iters, sgd.Iters)
 		}
+	}
+}
+
+// TestExtensionPoint adds a method the way a second-order method plugs in:
+// an exact 2x2 Newton step from Grad and Hessian, run through descend. It
+// must appear in the table and solve the quadratic ravine in one step.
+func TestExtensionPoint(t *testing.T) {
+	newton := Method{Name: "Newton2x2", Run: func(p *Problem, budget int, tol float64) Result {
+		x := append([]float64(nil), p.X0...)
+		g, h := make([]float64, 2), make([]float64, 4)
+		return descend(p, x, budget, tol, Result{Iters: -1, Setting: "x -= H^-1 g"}, func() error {
+			p.Grad(x, g)
+			p.Hessian(x, h)
+			det := h[0]*h[3] - h[1]*h[2]
+			x[0] -= (h[3]*g[0] - h[1]*g[1]) / det
+			x[1] -= (h[0]*g[1] - h[2]*g[0]) / det
+			return nil
+		})
+	}}
+	p := Ravine(1e3, 30)
+	if r := newton.Run(p, 10, 1e-20); r.Iters != 1 {
+		t.Errorf("Newton on a quadratic: %d steps (loss %g), want 1", r.Iters, r.Loss)
+	}
+	var out bytes.Buffer
+	compare(&out, p, append(Methods(), newton), 100, 1e-10)
+	if !strings.Contains(out.String(), "\nNewton2x2 ") {
+		t.Errorf("table lacks the added method:\n%s", out.String())
 	}
 }

@@ -15,6 +15,8 @@ type Result struct {
 	Loss float64
 	// Diverged reports a loss that became Inf or NaN; the run stopped there.
 	Diverged bool
+	// Err is a step's error; the run stopped there.
+	Err error
 	// Setting describes the hyperparameters, for the table.
 	Setting string
 }
@@ -37,6 +39,15 @@ var firstOrder = []string{"SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "
 // method, x -= H^-1 g, using p.Hessian and a Cholesky solve) is added by
 // appending a Method to this list: its Run gets the same problem, budget
 // and tolerance and returns a Result, and the table prints it like the rest.
+// descend does the bookkeeping; such a Run is a few lines:
+//
+//	x := append([]float64(nil), p.X0...)
+//	g, h := make([]float64, len(x)), make([]float64, len(x)*len(x))
+//	return descend(p, x, budget, tol, Result{Iters: -1, Setting: "..."}, func() error {
+//		p.Grad(x, g)
+//		p.Hessian(x, h)
+//		// solve H d = -g, then x += d; return the solver's error
+//	})
 func Methods() []Method {
 	var ms []Method
 	for _, name := range firstOrder {
@@ -59,18 +70,16 @@ func runRule(p *Problem, t Tuned, budget int, tol float64) Result {
 		// a bug here, not a user error.
 		panic(err)
 	}
-	return descend(p, x, budget, tol, res, func() {
+	return descend(p, x, budget, tol, res, func() error {
 		p.Grad(x, g)
-		if err := opt.Step(g); err != nil {
-			panic(err)
-		}
+		return opt.Step(g)
 	})
 }
 
-// descend calls step until f(x) - p.FMin <= tol, the loss stops being
-// finite, or budget steps have run, and fills in res. Methods outside the
-// optim package can use it too.
-func descend(p *Problem, x []float64, budget int, tol float64, res Result, step func()) Result {
+// descend calls step, which updates x in place, until f(x) - p.FMin <= tol,
+// the loss stops being finite, step fails or budget steps have run, and
+// fills in res.
+func descend(p *Problem, x []float64, budget int, tol float64, res Result, step func() error) Result {
 	for it := 0; ; it++ {
 		f := p.Value(x)
 		res.Loss = f
@@ -84,6 +93,9 @@ func descend(p *Problem, x []float64, budget int, tol float64, res Result, step 
 		case it == budget:
 			return res
 		}
-		step()
+		if err := step(); err != nil {
+			res.Err = err
+			return res
+		}
 	}
 }
