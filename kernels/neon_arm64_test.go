@@ -188,8 +188,14 @@ func guardIntact[T Float](x T) bool {
 func TestNEONMatchesGeneric(t *testing.T) {
 	for kind, vs := range producibleVariants() {
 		for _, v := range vs {
-			t.Run(fmt.Sprintf("%v/%#x/f32", Kind(kind), uint32(v)), func(t *testing.T) { matchesGeneric[float32](t, Kind(kind), v) })
-			t.Run(fmt.Sprintf("%v/%#x/f64", Kind(kind), uint32(v)), func(t *testing.T) { matchesGeneric[float64](t, Kind(kind), v) })
+			t.Run(fmt.Sprintf("%v/%#x/f32", Kind(kind), uint32(v)), func(t *testing.T) {
+				t.Parallel()
+				matchesGeneric[float32](t, Kind(kind), v)
+			})
+			t.Run(fmt.Sprintf("%v/%#x/f64", Kind(kind), uint32(v)), func(t *testing.T) {
+				t.Parallel()
+				matchesGeneric[float64](t, Kind(kind), v)
+			})
 		}
 	}
 }

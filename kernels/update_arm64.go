@@ -269,7 +269,8 @@ func adamNEONF64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2
 }
 
 // sgd_v00_neon_f32 is generic.SGD[float32] for variant 0,
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -284,7 +285,8 @@ func adamNEONF64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2
 func sgd_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // sgd_v04_neon_f32 is generic.SGD[float32] for variant 0x4 (VarMomentum),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -306,7 +308,8 @@ func sgd_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 func sgd_v04_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // sgd_v14_neon_f32 is generic.SGD[float32] for variant 0x14 (VarMomentum|VarFirst),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -322,7 +325,8 @@ func sgd_v04_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 func sgd_v14_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // sgd_v0c_neon_f32 is generic.SGD[float32] for variant 0xc (VarMomentum|VarNesterov),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -347,7 +351,8 @@ func sgd_v14_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 func sgd_v0c_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // sgd_v1c_neon_f32 is generic.SGD[float32] for variant 0x1c (VarMomentum|VarNesterov|VarFirst),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -366,7 +371,8 @@ func sgd_v0c_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 func sgd_v1c_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // sgd_v01_neon_f32 is generic.SGD[float32] for variant 0x1 (VarWeightDecay),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -384,7 +390,8 @@ func sgd_v1c_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 func sgd_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // sgd_v05_neon_f32 is generic.SGD[float32] for variant 0x5 (VarWeightDecay|VarMomentum),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -409,7 +416,8 @@ func sgd_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 func sgd_v05_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // sgd_v15_neon_f32 is generic.SGD[float32] for variant 0x15 (VarWeightDecay|VarMomentum|VarFirst),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -428,7 +436,8 @@ func sgd_v05_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 func sgd_v15_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // sgd_v0d_neon_f32 is generic.SGD[float32] for variant 0xd (VarWeightDecay|VarMomentum|VarNesterov),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -456,7 +465,8 @@ func sgd_v15_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 func sgd_v0d_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // sgd_v1d_neon_f32 is generic.SGD[float32] for variant 0x1d (VarWeightDecay|VarMomentum|VarNesterov|VarFirst),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -478,7 +488,8 @@ func sgd_v0d_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 func sgd_v1d_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adagrad_v00_neon_f32 is generic.Adagrad[float32] for variant 0,
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -501,7 +512,8 @@ func sgd_v1d_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 func adagrad_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adagrad_v01_neon_f32 is generic.Adagrad[float32] for variant 0x1 (VarWeightDecay),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -527,7 +539,8 @@ func adagrad_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func adagrad_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_v00_neon_f32 is generic.RMSProp[float32] for variant 0,
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -554,7 +567,8 @@ func adagrad_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_v04_neon_f32 is generic.RMSProp[float32] for variant 0x4 (VarMomentum),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -586,7 +600,8 @@ func rmsprop_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_v04_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_v20_neon_f32 is generic.RMSProp[float32] for variant 0x20 (VarCentered),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -621,7 +636,8 @@ func rmsprop_v04_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_v20_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_v24_neon_f32 is generic.RMSProp[float32] for variant 0x24 (VarMomentum|VarCentered),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -661,7 +677,8 @@ func rmsprop_v20_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_v24_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_va0_neon_f32 is generic.RMSProp[float32] for variant 0xa0 (VarCentered|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -696,7 +713,8 @@ func rmsprop_v24_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_va0_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_va4_neon_f32 is generic.RMSProp[float32] for variant 0xa4 (VarMomentum|VarCentered|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -736,7 +754,8 @@ func rmsprop_va0_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_va4_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_v01_neon_f32 is generic.RMSProp[float32] for variant 0x1 (VarWeightDecay),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -766,7 +785,8 @@ func rmsprop_va4_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_v05_neon_f32 is generic.RMSProp[float32] for variant 0x5 (VarWeightDecay|VarMomentum),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -801,7 +821,8 @@ func rmsprop_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_v05_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_v21_neon_f32 is generic.RMSProp[float32] for variant 0x21 (VarWeightDecay|VarCentered),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -839,7 +860,8 @@ func rmsprop_v05_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_v21_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_v25_neon_f32 is generic.RMSProp[float32] for variant 0x25 (VarWeightDecay|VarMomentum|VarCentered),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -882,7 +904,8 @@ func rmsprop_v21_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_v25_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_va1_neon_f32 is generic.RMSProp[float32] for variant 0xa1 (VarWeightDecay|VarCentered|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -920,7 +943,8 @@ func rmsprop_v25_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_va1_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // rmsprop_va5_neon_f32 is generic.RMSProp[float32] for variant 0xa5 (VarWeightDecay|VarMomentum|VarCentered|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -963,7 +987,8 @@ func rmsprop_va1_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func rmsprop_va5_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_v00_neon_f32 is generic.Adam[float32] for variant 0,
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -998,7 +1023,8 @@ func rmsprop_va5_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 func adam_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_v80_neon_f32 is generic.Adam[float32] for variant 0x80 (VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1033,7 +1059,8 @@ func adam_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_v40_neon_f32 is generic.Adam[float32] for variant 0x40 (VarAMSGrad),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1071,7 +1098,8 @@ func adam_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_v40_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_vc0_neon_f32 is generic.Adam[float32] for variant 0xc0 (VarAMSGrad|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1109,7 +1137,8 @@ func adam_v40_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_vc0_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_v01_neon_f32 is generic.Adam[float32] for variant 0x1 (VarWeightDecay),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1147,7 +1176,8 @@ func adam_vc0_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_v81_neon_f32 is generic.Adam[float32] for variant 0x81 (VarWeightDecay|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1185,7 +1215,8 @@ func adam_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_v41_neon_f32 is generic.Adam[float32] for variant 0x41 (VarWeightDecay|VarAMSGrad),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1226,7 +1257,8 @@ func adam_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_v41_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_vc1_neon_f32 is generic.Adam[float32] for variant 0xc1 (VarWeightDecay|VarAMSGrad|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1267,7 +1299,8 @@ func adam_v41_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_vc1_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_v02_neon_f32 is generic.Adam[float32] for variant 0x2 (VarDecoupled),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1304,7 +1337,8 @@ func adam_vc1_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_v82_neon_f32 is generic.Adam[float32] for variant 0x82 (VarDecoupled|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1341,7 +1375,8 @@ func adam_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_v82_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_v42_neon_f32 is generic.Adam[float32] for variant 0x42 (VarDecoupled|VarAMSGrad),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1381,7 +1416,8 @@ func adam_v82_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_v42_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // adam_vc2_neon_f32 is generic.Adam[float32] for variant 0xc2 (VarDecoupled|VarAMSGrad|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order:
+// 4 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1421,7 +1457,8 @@ func adam_v42_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func adam_vc2_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
 // sgd_v00_neon_f64 is generic.SGD[float64] for variant 0,
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1436,7 +1473,8 @@ func adam_vc2_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 func sgd_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // sgd_v04_neon_f64 is generic.SGD[float64] for variant 0x4 (VarMomentum),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1458,7 +1496,8 @@ func sgd_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 func sgd_v04_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // sgd_v14_neon_f64 is generic.SGD[float64] for variant 0x14 (VarMomentum|VarFirst),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1474,7 +1513,8 @@ func sgd_v04_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 func sgd_v14_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // sgd_v0c_neon_f64 is generic.SGD[float64] for variant 0xc (VarMomentum|VarNesterov),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1499,7 +1539,8 @@ func sgd_v14_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 func sgd_v0c_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // sgd_v1c_neon_f64 is generic.SGD[float64] for variant 0x1c (VarMomentum|VarNesterov|VarFirst),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1518,7 +1559,8 @@ func sgd_v0c_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 func sgd_v1c_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // sgd_v01_neon_f64 is generic.SGD[float64] for variant 0x1 (VarWeightDecay),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1536,7 +1578,8 @@ func sgd_v1c_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 func sgd_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // sgd_v05_neon_f64 is generic.SGD[float64] for variant 0x5 (VarWeightDecay|VarMomentum),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1561,7 +1604,8 @@ func sgd_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 func sgd_v05_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // sgd_v15_neon_f64 is generic.SGD[float64] for variant 0x15 (VarWeightDecay|VarMomentum|VarFirst),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1580,7 +1624,8 @@ func sgd_v05_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 func sgd_v15_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // sgd_v0d_neon_f64 is generic.SGD[float64] for variant 0xd (VarWeightDecay|VarMomentum|VarNesterov),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1608,7 +1653,8 @@ func sgd_v15_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 func sgd_v0d_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // sgd_v1d_neon_f64 is generic.SGD[float64] for variant 0x1d (VarWeightDecay|VarMomentum|VarNesterov|VarFirst),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1630,7 +1676,8 @@ func sgd_v0d_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 func sgd_v1d_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adagrad_v00_neon_f64 is generic.Adagrad[float64] for variant 0,
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1653,7 +1700,8 @@ func sgd_v1d_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 func adagrad_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adagrad_v01_neon_f64 is generic.Adagrad[float64] for variant 0x1 (VarWeightDecay),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1679,7 +1727,8 @@ func adagrad_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func adagrad_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_v00_neon_f64 is generic.RMSProp[float64] for variant 0,
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1706,7 +1755,8 @@ func adagrad_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_v04_neon_f64 is generic.RMSProp[float64] for variant 0x4 (VarMomentum),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1738,7 +1788,8 @@ func rmsprop_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_v04_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_v20_neon_f64 is generic.RMSProp[float64] for variant 0x20 (VarCentered),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1773,7 +1824,8 @@ func rmsprop_v04_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_v20_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_v24_neon_f64 is generic.RMSProp[float64] for variant 0x24 (VarMomentum|VarCentered),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1813,7 +1865,8 @@ func rmsprop_v20_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_v24_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_va0_neon_f64 is generic.RMSProp[float64] for variant 0xa0 (VarCentered|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1848,7 +1901,8 @@ func rmsprop_v24_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_va0_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_va4_neon_f64 is generic.RMSProp[float64] for variant 0xa4 (VarMomentum|VarCentered|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1888,7 +1942,8 @@ func rmsprop_va0_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_va4_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_v01_neon_f64 is generic.RMSProp[float64] for variant 0x1 (VarWeightDecay),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1918,7 +1973,8 @@ func rmsprop_va4_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_v05_neon_f64 is generic.RMSProp[float64] for variant 0x5 (VarWeightDecay|VarMomentum),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1953,7 +2009,8 @@ func rmsprop_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_v05_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_v21_neon_f64 is generic.RMSProp[float64] for variant 0x21 (VarWeightDecay|VarCentered),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -1991,7 +2048,8 @@ func rmsprop_v05_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_v21_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_v25_neon_f64 is generic.RMSProp[float64] for variant 0x25 (VarWeightDecay|VarMomentum|VarCentered),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2034,7 +2092,8 @@ func rmsprop_v21_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_v25_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_va1_neon_f64 is generic.RMSProp[float64] for variant 0xa1 (VarWeightDecay|VarCentered|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2072,7 +2131,8 @@ func rmsprop_v25_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_va1_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // rmsprop_va5_neon_f64 is generic.RMSProp[float64] for variant 0xa5 (VarWeightDecay|VarMomentum|VarCentered|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2115,7 +2175,8 @@ func rmsprop_va1_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func rmsprop_va5_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_v00_neon_f64 is generic.Adam[float64] for variant 0,
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2150,7 +2211,8 @@ func rmsprop_va5_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 func adam_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_v80_neon_f64 is generic.Adam[float64] for variant 0x80 (VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2185,7 +2247,8 @@ func adam_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 func adam_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_v40_neon_f64 is generic.Adam[float64] for variant 0x40 (VarAMSGrad),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2223,7 +2286,8 @@ func adam_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 func adam_v40_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_vc0_neon_f64 is generic.Adam[float64] for variant 0xc0 (VarAMSGrad|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2261,7 +2325,8 @@ func adam_v40_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 func adam_vc0_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_v01_neon_f64 is generic.Adam[float64] for variant 0x1 (VarWeightDecay),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2299,7 +2364,8 @@ func adam_vc0_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 func adam_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_v81_neon_f64 is generic.Adam[float64] for variant 0x81 (VarWeightDecay|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2337,7 +2403,8 @@ func adam_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 func adam_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_v41_neon_f64 is generic.Adam[float64] for variant 0x41 (VarWeightDecay|VarAMSGrad),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2378,7 +2445,8 @@ func adam_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 func adam_v41_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_vc1_neon_f64 is generic.Adam[float64] for variant 0xc1 (VarWeightDecay|VarAMSGrad|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2419,7 +2487,8 @@ func adam_v41_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 func adam_vc1_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_v02_neon_f64 is generic.Adam[float64] for variant 0x2 (VarDecoupled),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2456,7 +2525,8 @@ func adam_vc1_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 func adam_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_v82_neon_f64 is generic.Adam[float64] for variant 0x82 (VarDecoupled|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2493,7 +2563,8 @@ func adam_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 func adam_v82_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_v42_neon_f64 is generic.Adam[float64] for variant 0x42 (VarDecoupled|VarAMSGrad),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]
@@ -2533,7 +2604,8 @@ func adam_v82_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 func adam_v42_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
 // adam_vc2_neon_f64 is generic.Adam[float64] for variant 0xc2 (VarDecoupled|VarAMSGrad|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order:
+// 2 elements per vector. For each element i < n, in this order (^ is the XOR
+// of the bit patterns, each other operation one correctly rounded instruction):
 //
 //	x0 = p[i]
 //	x1 = g[i]

@@ -102,7 +102,7 @@ func glueName(r rules.Rule, e Elem) string { return r.Name + "NEON" + strings.To
 func stubDoc(k rules.Kernel, e Elem) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "// %s is generic.%s[%s] for variant %s,\n", FuncName(k, e), ruleNames[k.Rule], e.GoType, variantString(k.Variant))
-	fmt.Fprintf(&b, "// %d elements per vector. For each element i < n, in this order:\n//\n", e.Lanes)
+	fmt.Fprintf(&b, "// %d elements per vector. For each element i < n, in this order (^ is the XOR\n// of the bit patterns, each other operation one correctly rounded instruction):\n//\n", e.Lanes)
 	for _, in := range k.Body {
 		fmt.Fprintf(&b, "//\t%s\n", describe(in))
 	}
