@@ -19,14 +19,10 @@ TEXT ·sgd_v00_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -39,10 +35,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	SUB	$16, R1
@@ -119,22 +113,16 @@ TEXT ·sgd_v04_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
 	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
 	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
@@ -147,10 +135,8 @@ unrolled:
 	WORD	$0x4e25d525 // fadd v5.4s, v9.4s, v5.4s
 	WORD	$0x4e26d546 // fadd v6.4s, v10.4s, v6.4s
 	WORD	$0x4e27d567 // fadd v7.4s, v11.4s, v7.4s
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e24df84 // fmul v4.4s, v28.4s, v4.4s
 	WORD	$0x6e25df85 // fmul v5.4s, v28.4s, v5.4s
 	WORD	$0x6e26df86 // fmul v6.4s, v28.4s, v6.4s
@@ -159,10 +145,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -255,22 +239,16 @@ TEXT ·sgd_v14_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e24dfc4 // fmul v4.4s, v30.4s, v4.4s
 	WORD	$0x6e25dfc5 // fmul v5.4s, v30.4s, v5.4s
 	WORD	$0x6e26dfc6 // fmul v6.4s, v30.4s, v6.4s
@@ -279,10 +257,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -367,22 +343,16 @@ TEXT ·sgd_v0c_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
 	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
 	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
@@ -395,10 +365,8 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6e28dfc8 // fmul v8.4s, v30.4s, v8.4s
 	WORD	$0x6e29dfc9 // fmul v9.4s, v30.4s, v9.4s
 	WORD	$0x6e2adfca // fmul v10.4s, v30.4s, v10.4s
@@ -415,10 +383,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -517,22 +483,16 @@ TEXT ·sgd_v1c_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e24dfc8 // fmul v8.4s, v30.4s, v4.4s
 	WORD	$0x6e25dfc9 // fmul v9.4s, v30.4s, v5.4s
 	WORD	$0x6e26dfca // fmul v10.4s, v30.4s, v6.4s
@@ -549,10 +509,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -638,14 +596,10 @@ TEXT ·sgd_v01_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -666,10 +620,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	SUB	$16, R1
@@ -752,14 +704,10 @@ TEXT ·sgd_v05_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -772,10 +720,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
 	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
 	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
@@ -788,10 +734,8 @@ unrolled:
 	WORD	$0x4e25d525 // fadd v5.4s, v9.4s, v5.4s
 	WORD	$0x4e26d546 // fadd v6.4s, v10.4s, v6.4s
 	WORD	$0x4e27d567 // fadd v7.4s, v11.4s, v7.4s
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e24df64 // fmul v4.4s, v27.4s, v4.4s
 	WORD	$0x6e25df65 // fmul v5.4s, v27.4s, v5.4s
 	WORD	$0x6e26df66 // fmul v6.4s, v27.4s, v6.4s
@@ -800,10 +744,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -902,14 +844,10 @@ TEXT ·sgd_v15_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -922,10 +860,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e24dfa4 // fmul v4.4s, v29.4s, v4.4s
 	WORD	$0x6e25dfa5 // fmul v5.4s, v29.4s, v5.4s
 	WORD	$0x6e26dfa6 // fmul v6.4s, v29.4s, v6.4s
@@ -934,10 +870,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -1028,14 +962,10 @@ TEXT ·sgd_v0d_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -1048,10 +978,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
 	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
 	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
@@ -1064,10 +992,8 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6e28dfa8 // fmul v8.4s, v29.4s, v8.4s
 	WORD	$0x6e29dfa9 // fmul v9.4s, v29.4s, v9.4s
 	WORD	$0x6e2adfaa // fmul v10.4s, v29.4s, v10.4s
@@ -1084,10 +1010,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -1192,14 +1116,10 @@ TEXT ·sgd_v1d_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -1212,10 +1132,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e24dfa8 // fmul v8.4s, v29.4s, v4.4s
 	WORD	$0x6e25dfa9 // fmul v9.4s, v29.4s, v5.4s
 	WORD	$0x6e26dfaa // fmul v10.4s, v29.4s, v6.4s
@@ -1232,10 +1150,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -1326,22 +1242,16 @@ TEXT ·adagrad_v00_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e24dc8c // fmul v12.4s, v4.4s, v4.4s
 	WORD	$0x6e25dcad // fmul v13.4s, v5.4s, v5.4s
 	WORD	$0x6e26dcce // fmul v14.4s, v6.4s, v6.4s
@@ -1350,10 +1260,8 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ea1f908 // fsqrt v8.4s, v8.4s
 	WORD	$0x6ea1f929 // fsqrt v9.4s, v9.4s
 	WORD	$0x6ea1f94a // fsqrt v10.4s, v10.4s
@@ -1374,10 +1282,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -1478,14 +1384,10 @@ TEXT ·adagrad_v01_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -1498,10 +1400,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e24dc8c // fmul v12.4s, v4.4s, v4.4s
 	WORD	$0x6e25dcad // fmul v13.4s, v5.4s, v5.4s
 	WORD	$0x6e26dcce // fmul v14.4s, v6.4s, v6.4s
@@ -1510,10 +1410,8 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ea1f908 // fsqrt v8.4s, v8.4s
 	WORD	$0x6ea1f929 // fsqrt v9.4s, v9.4s
 	WORD	$0x6ea1f94a // fsqrt v10.4s, v10.4s
@@ -1534,10 +1432,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -1644,22 +1540,16 @@ TEXT ·rmsprop_v00_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
 	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
 	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
@@ -1676,10 +1566,8 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ea1f908 // fsqrt v8.4s, v8.4s
 	WORD	$0x6ea1f929 // fsqrt v9.4s, v9.4s
 	WORD	$0x6ea1f94a // fsqrt v10.4s, v10.4s
@@ -1700,10 +1588,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -1813,22 +1699,16 @@ TEXT ·rmsprop_v04_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
 	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
 	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
@@ -1845,10 +1725,8 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ea1f908 // fsqrt v8.4s, v8.4s
 	WORD	$0x6ea1f929 // fsqrt v9.4s, v9.4s
 	WORD	$0x6ea1f94a // fsqrt v10.4s, v10.4s
@@ -1857,10 +1735,8 @@ unrolled:
 	WORD	$0x4e3cd529 // fadd v9.4s, v9.4s, v28.4s
 	WORD	$0x4e3cd54a // fadd v10.4s, v10.4s, v28.4s
 	WORD	$0x4e3cd56b // fadd v11.4s, v11.4s, v28.4s
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e3bdd8c // fmul v12.4s, v12.4s, v27.4s
 	WORD	$0x6e3bddad // fmul v13.4s, v13.4s, v27.4s
 	WORD	$0x6e3bddce // fmul v14.4s, v14.4s, v27.4s
@@ -1873,10 +1749,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e24df44 // fmul v4.4s, v26.4s, v4.4s
 	WORD	$0x6e25df45 // fmul v5.4s, v26.4s, v5.4s
 	WORD	$0x6e26df46 // fmul v6.4s, v26.4s, v6.4s
@@ -1885,10 +1759,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -2016,22 +1888,16 @@ TEXT ·rmsprop_v20_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
 	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
 	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
@@ -2048,14 +1914,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eacd490 // fsub v16.4s, v4.4s, v12.4s
 	WORD	$0x4eadd4b1 // fsub v17.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4d2 // fsub v18.4s, v6.4s, v14.4s
@@ -2068,10 +1930,8 @@ unrolled:
 	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
 	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
 	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e2cdd8c // fmul v12.4s, v12.4s, v12.4s
 	WORD	$0x6e2dddad // fmul v13.4s, v13.4s, v13.4s
 	WORD	$0x6e2eddce // fmul v14.4s, v14.4s, v14.4s
@@ -2100,10 +1960,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -2240,22 +2098,16 @@ TEXT ·rmsprop_v24_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
 	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
 	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
@@ -2272,14 +2124,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eacd490 // fsub v16.4s, v4.4s, v12.4s
 	WORD	$0x4eadd4b1 // fsub v17.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4d2 // fsub v18.4s, v6.4s, v14.4s
@@ -2292,10 +2140,8 @@ unrolled:
 	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
 	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
 	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e2cdd8c // fmul v12.4s, v12.4s, v12.4s
 	WORD	$0x6e2dddad // fmul v13.4s, v13.4s, v13.4s
 	WORD	$0x6e2eddce // fmul v14.4s, v14.4s, v14.4s
@@ -2312,10 +2158,8 @@ unrolled:
 	WORD	$0x4e3bd529 // fadd v9.4s, v9.4s, v27.4s
 	WORD	$0x4e3bd54a // fadd v10.4s, v10.4s, v27.4s
 	WORD	$0x4e3bd56b // fadd v11.4s, v11.4s, v27.4s
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e3add8c // fmul v12.4s, v12.4s, v26.4s
 	WORD	$0x6e3addad // fmul v13.4s, v13.4s, v26.4s
 	WORD	$0x6e3addce // fmul v14.4s, v14.4s, v26.4s
@@ -2328,10 +2172,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e24df24 // fmul v4.4s, v25.4s, v4.4s
 	WORD	$0x6e25df25 // fmul v5.4s, v25.4s, v5.4s
 	WORD	$0x6e26df26 // fmul v6.4s, v25.4s, v6.4s
@@ -2340,10 +2182,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -2495,22 +2335,16 @@ TEXT ·rmsprop_va0_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
 	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
 	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
@@ -2527,14 +2361,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eacd48c // fsub v12.4s, v4.4s, v12.4s
 	WORD	$0x4eadd4ad // fsub v13.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4ce // fsub v14.4s, v6.4s, v14.4s
@@ -2547,10 +2377,8 @@ unrolled:
 	WORD	$0x4eadd4ad // fsub v13.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4ce // fsub v14.4s, v6.4s, v14.4s
 	WORD	$0x4eafd4ef // fsub v15.4s, v7.4s, v15.4s
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e2cdd8c // fmul v12.4s, v12.4s, v12.4s
 	WORD	$0x6e2dddad // fmul v13.4s, v13.4s, v13.4s
 	WORD	$0x6e2eddce // fmul v14.4s, v14.4s, v14.4s
@@ -2579,10 +2407,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -2719,22 +2545,16 @@ TEXT ·rmsprop_va4_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
 	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
 	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
@@ -2751,14 +2571,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eacd48c // fsub v12.4s, v4.4s, v12.4s
 	WORD	$0x4eadd4ad // fsub v13.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4ce // fsub v14.4s, v6.4s, v14.4s
@@ -2771,10 +2587,8 @@ unrolled:
 	WORD	$0x4eadd4ad // fsub v13.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4ce // fsub v14.4s, v6.4s, v14.4s
 	WORD	$0x4eafd4ef // fsub v15.4s, v7.4s, v15.4s
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e2cdd8c // fmul v12.4s, v12.4s, v12.4s
 	WORD	$0x6e2dddad // fmul v13.4s, v13.4s, v13.4s
 	WORD	$0x6e2eddce // fmul v14.4s, v14.4s, v14.4s
@@ -2791,10 +2605,8 @@ unrolled:
 	WORD	$0x4e3bd529 // fadd v9.4s, v9.4s, v27.4s
 	WORD	$0x4e3bd54a // fadd v10.4s, v10.4s, v27.4s
 	WORD	$0x4e3bd56b // fadd v11.4s, v11.4s, v27.4s
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e3add8c // fmul v12.4s, v12.4s, v26.4s
 	WORD	$0x6e3addad // fmul v13.4s, v13.4s, v26.4s
 	WORD	$0x6e3addce // fmul v14.4s, v14.4s, v26.4s
@@ -2807,10 +2619,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e24df24 // fmul v4.4s, v25.4s, v4.4s
 	WORD	$0x6e25df25 // fmul v5.4s, v25.4s, v5.4s
 	WORD	$0x6e26df26 // fmul v6.4s, v25.4s, v6.4s
@@ -2819,10 +2629,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -2973,14 +2781,10 @@ TEXT ·rmsprop_v01_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -2993,10 +2797,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
 	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
 	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
@@ -3013,10 +2815,8 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ea1f908 // fsqrt v8.4s, v8.4s
 	WORD	$0x6ea1f929 // fsqrt v9.4s, v9.4s
 	WORD	$0x6ea1f94a // fsqrt v10.4s, v10.4s
@@ -3037,10 +2837,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -3156,14 +2954,10 @@ TEXT ·rmsprop_v05_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -3176,10 +2970,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
 	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
 	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
@@ -3196,10 +2988,8 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ea1f908 // fsqrt v8.4s, v8.4s
 	WORD	$0x6ea1f929 // fsqrt v9.4s, v9.4s
 	WORD	$0x6ea1f94a // fsqrt v10.4s, v10.4s
@@ -3208,10 +2998,8 @@ unrolled:
 	WORD	$0x4e3bd529 // fadd v9.4s, v9.4s, v27.4s
 	WORD	$0x4e3bd54a // fadd v10.4s, v10.4s, v27.4s
 	WORD	$0x4e3bd56b // fadd v11.4s, v11.4s, v27.4s
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e3add8c // fmul v12.4s, v12.4s, v26.4s
 	WORD	$0x6e3addad // fmul v13.4s, v13.4s, v26.4s
 	WORD	$0x6e3addce // fmul v14.4s, v14.4s, v26.4s
@@ -3224,10 +3012,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e24df24 // fmul v4.4s, v25.4s, v4.4s
 	WORD	$0x6e25df25 // fmul v5.4s, v25.4s, v5.4s
 	WORD	$0x6e26df26 // fmul v6.4s, v25.4s, v6.4s
@@ -3236,10 +3022,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -3373,14 +3157,10 @@ TEXT ·rmsprop_v21_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -3393,10 +3173,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
 	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
 	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
@@ -3413,14 +3191,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eacd490 // fsub v16.4s, v4.4s, v12.4s
 	WORD	$0x4eadd4b1 // fsub v17.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4d2 // fsub v18.4s, v6.4s, v14.4s
@@ -3433,10 +3207,8 @@ unrolled:
 	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
 	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
 	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e2cdd8c // fmul v12.4s, v12.4s, v12.4s
 	WORD	$0x6e2dddad // fmul v13.4s, v13.4s, v13.4s
 	WORD	$0x6e2eddce // fmul v14.4s, v14.4s, v14.4s
@@ -3465,10 +3237,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -3611,14 +3381,10 @@ TEXT ·rmsprop_v25_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -3631,10 +3397,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
 	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
 	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
@@ -3651,14 +3415,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eacd490 // fsub v16.4s, v4.4s, v12.4s
 	WORD	$0x4eadd4b1 // fsub v17.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4d2 // fsub v18.4s, v6.4s, v14.4s
@@ -3671,10 +3431,8 @@ unrolled:
 	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
 	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
 	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e2cdd8c // fmul v12.4s, v12.4s, v12.4s
 	WORD	$0x6e2dddad // fmul v13.4s, v13.4s, v13.4s
 	WORD	$0x6e2eddce // fmul v14.4s, v14.4s, v14.4s
@@ -3691,10 +3449,8 @@ unrolled:
 	WORD	$0x4e3ad529 // fadd v9.4s, v9.4s, v26.4s
 	WORD	$0x4e3ad54a // fadd v10.4s, v10.4s, v26.4s
 	WORD	$0x4e3ad56b // fadd v11.4s, v11.4s, v26.4s
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e39dd8c // fmul v12.4s, v12.4s, v25.4s
 	WORD	$0x6e39ddad // fmul v13.4s, v13.4s, v25.4s
 	WORD	$0x6e39ddce // fmul v14.4s, v14.4s, v25.4s
@@ -3707,10 +3463,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e24df04 // fmul v4.4s, v24.4s, v4.4s
 	WORD	$0x6e25df05 // fmul v5.4s, v24.4s, v5.4s
 	WORD	$0x6e26df06 // fmul v6.4s, v24.4s, v6.4s
@@ -3719,10 +3473,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -3880,14 +3632,10 @@ TEXT ·rmsprop_va1_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -3900,10 +3648,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
 	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
 	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
@@ -3920,14 +3666,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eacd48c // fsub v12.4s, v4.4s, v12.4s
 	WORD	$0x4eadd4ad // fsub v13.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4ce // fsub v14.4s, v6.4s, v14.4s
@@ -3940,10 +3682,8 @@ unrolled:
 	WORD	$0x4eadd4ad // fsub v13.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4ce // fsub v14.4s, v6.4s, v14.4s
 	WORD	$0x4eafd4ef // fsub v15.4s, v7.4s, v15.4s
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e2cdd8c // fmul v12.4s, v12.4s, v12.4s
 	WORD	$0x6e2dddad // fmul v13.4s, v13.4s, v13.4s
 	WORD	$0x6e2eddce // fmul v14.4s, v14.4s, v14.4s
@@ -3972,10 +3712,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -4118,14 +3856,10 @@ TEXT ·rmsprop_va5_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -4138,10 +3872,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
 	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
 	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
@@ -4158,14 +3890,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eacd48c // fsub v12.4s, v4.4s, v12.4s
 	WORD	$0x4eadd4ad // fsub v13.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4ce // fsub v14.4s, v6.4s, v14.4s
@@ -4178,10 +3906,8 @@ unrolled:
 	WORD	$0x4eadd4ad // fsub v13.4s, v5.4s, v13.4s
 	WORD	$0x4eaed4ce // fsub v14.4s, v6.4s, v14.4s
 	WORD	$0x4eafd4ef // fsub v15.4s, v7.4s, v15.4s
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e2cdd8c // fmul v12.4s, v12.4s, v12.4s
 	WORD	$0x6e2dddad // fmul v13.4s, v13.4s, v13.4s
 	WORD	$0x6e2eddce // fmul v14.4s, v14.4s, v14.4s
@@ -4198,10 +3924,8 @@ unrolled:
 	WORD	$0x4e3ad529 // fadd v9.4s, v9.4s, v26.4s
 	WORD	$0x4e3ad54a // fadd v10.4s, v10.4s, v26.4s
 	WORD	$0x4e3ad56b // fadd v11.4s, v11.4s, v26.4s
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e39dd8c // fmul v12.4s, v12.4s, v25.4s
 	WORD	$0x6e39ddad // fmul v13.4s, v13.4s, v25.4s
 	WORD	$0x6e39ddce // fmul v14.4s, v14.4s, v25.4s
@@ -4214,10 +3938,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e24df04 // fmul v4.4s, v24.4s, v4.4s
 	WORD	$0x6e25df05 // fmul v5.4s, v24.4s, v5.4s
 	WORD	$0x6e26df06 // fmul v6.4s, v24.4s, v6.4s
@@ -4226,10 +3948,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -4387,22 +4107,16 @@ TEXT ·adam_v00_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
@@ -4415,14 +4129,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
 	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
 	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
@@ -4439,10 +4149,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
 	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
@@ -4467,10 +4175,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -4604,22 +4310,16 @@ TEXT ·adam_v80_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
@@ -4632,14 +4332,10 @@ unrolled:
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
 	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
 	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
 	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
@@ -4656,10 +4352,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
 	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
@@ -4684,10 +4378,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -4822,22 +4514,16 @@ TEXT ·adam_v40_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
@@ -4850,14 +4536,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
 	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
 	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
@@ -4874,14 +4556,10 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eace490 // fcmgt v16.4s, v4.4s, v12.4s
 	WORD	$0x4e24e491 // fcmeq v17.4s, v4.4s, v4.4s
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -4898,10 +4576,8 @@ unrolled:
 	WORD	$0x4e27e4ec // fcmeq v12.4s, v7.4s, v7.4s
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ea1fa07 // fsqrt v7.4s, v16.4s
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
@@ -4926,10 +4602,8 @@ unrolled:
 	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
 	WORD	$0x4e25d442 // fadd v2.4s, v2.4s, v5.4s
 	WORD	$0x4e26d463 // fadd v3.4s, v3.4s, v6.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -5086,22 +4760,16 @@ TEXT ·adam_vc0_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
@@ -5114,14 +4782,10 @@ unrolled:
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
 	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
 	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
 	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
@@ -5138,14 +4802,10 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eace490 // fcmgt v16.4s, v4.4s, v12.4s
 	WORD	$0x4e24e491 // fcmeq v17.4s, v4.4s, v4.4s
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -5162,10 +4822,8 @@ unrolled:
 	WORD	$0x4e27e4ec // fcmeq v12.4s, v7.4s, v7.4s
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ea1fa07 // fsqrt v7.4s, v16.4s
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
@@ -5190,10 +4848,8 @@ unrolled:
 	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
 	WORD	$0x4e25d442 // fadd v2.4s, v2.4s, v5.4s
 	WORD	$0x4e26d463 // fadd v3.4s, v3.4s, v6.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -5351,14 +5007,10 @@ TEXT ·adam_v01_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -5371,10 +5023,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
@@ -5387,14 +5037,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
 	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
 	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
@@ -5411,10 +5057,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
 	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
@@ -5439,10 +5083,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -5582,14 +5224,10 @@ TEXT ·adam_v81_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -5602,10 +5240,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
@@ -5618,14 +5254,10 @@ unrolled:
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
 	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
 	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
 	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
@@ -5642,10 +5274,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
 	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
@@ -5670,10 +5300,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -5814,14 +5442,10 @@ TEXT ·adam_v41_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -5834,10 +5458,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
@@ -5850,14 +5472,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
 	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
 	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
@@ -5874,14 +5492,10 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eace490 // fcmgt v16.4s, v4.4s, v12.4s
 	WORD	$0x4e24e491 // fcmeq v17.4s, v4.4s, v4.4s
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -5898,10 +5512,8 @@ unrolled:
 	WORD	$0x4e27e4ec // fcmeq v12.4s, v7.4s, v7.4s
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ea1fa07 // fsqrt v7.4s, v16.4s
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
@@ -5926,10 +5538,8 @@ unrolled:
 	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
 	WORD	$0x4e25d442 // fadd v2.4s, v2.4s, v5.4s
 	WORD	$0x4e26d463 // fadd v3.4s, v3.4s, v6.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -6092,14 +5702,10 @@ TEXT ·adam_vc1_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -6112,10 +5718,8 @@ unrolled:
 	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
 	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
 	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
@@ -6128,14 +5732,10 @@ unrolled:
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
 	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
 	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
 	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
@@ -6152,14 +5752,10 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eace490 // fcmgt v16.4s, v4.4s, v12.4s
 	WORD	$0x4e24e491 // fcmeq v17.4s, v4.4s, v4.4s
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -6176,10 +5772,8 @@ unrolled:
 	WORD	$0x4e27e4ec // fcmeq v12.4s, v7.4s, v7.4s
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ea1fa07 // fsqrt v7.4s, v16.4s
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
@@ -6204,10 +5798,8 @@ unrolled:
 	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
 	WORD	$0x4e25d442 // fadd v2.4s, v2.4s, v5.4s
 	WORD	$0x4e26d463 // fadd v3.4s, v3.4s, v6.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -6369,14 +5961,10 @@ TEXT ·adam_v02_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -6385,10 +5973,8 @@ unrolled:
 	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
 	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
 	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
@@ -6401,14 +5987,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
 	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
 	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
@@ -6425,10 +6007,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
 	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
@@ -6453,10 +6033,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -6594,14 +6172,10 @@ TEXT ·adam_v82_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -6610,10 +6184,8 @@ unrolled:
 	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
 	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
 	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
@@ -6626,14 +6198,10 @@ unrolled:
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
 	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
 	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
 	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
@@ -6650,10 +6218,8 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
 	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
@@ -6678,10 +6244,8 @@ unrolled:
 	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
 	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
 	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -6820,14 +6384,10 @@ TEXT ·adam_v42_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -6836,10 +6396,8 @@ unrolled:
 	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
 	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
 	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
@@ -6852,14 +6410,10 @@ unrolled:
 	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
 	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
 	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
 	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
 	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
@@ -6876,14 +6430,10 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eace490 // fcmgt v16.4s, v4.4s, v12.4s
 	WORD	$0x4e24e491 // fcmeq v17.4s, v4.4s, v4.4s
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -6900,10 +6450,8 @@ unrolled:
 	WORD	$0x4e27e4ec // fcmeq v12.4s, v7.4s, v7.4s
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ea1fa07 // fsqrt v7.4s, v16.4s
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
@@ -6928,10 +6476,8 @@ unrolled:
 	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
 	WORD	$0x4e25d442 // fadd v2.4s, v2.4s, v5.4s
 	WORD	$0x4e26d463 // fadd v3.4s, v3.4s, v6.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -7092,14 +6638,10 @@ TEXT ·adam_vc2_neon_f32(SB), NOSPLIT, $0-56
 	CMP	$16, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -7108,10 +6650,8 @@ unrolled:
 	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
 	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
 	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
@@ -7124,14 +6664,10 @@ unrolled:
 	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
 	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
 	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
 	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
 	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
@@ -7148,14 +6684,10 @@ unrolled:
 	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
 	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
 	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eace490 // fcmgt v16.4s, v4.4s, v12.4s
 	WORD	$0x4e24e491 // fcmeq v17.4s, v4.4s, v4.4s
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -7172,10 +6704,8 @@ unrolled:
 	WORD	$0x4e27e4ec // fcmeq v12.4s, v7.4s, v7.4s
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ea1fa07 // fsqrt v7.4s, v16.4s
 	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
 	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
@@ -7200,10 +6730,8 @@ unrolled:
 	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
 	WORD	$0x4e25d442 // fadd v2.4s, v2.4s, v5.4s
 	WORD	$0x4e26d463 // fadd v3.4s, v3.4s, v6.4s
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -7349,14 +6877,10 @@ TEXT ·sgd_v00_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -7369,10 +6893,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	SUB	$8, R1
@@ -7428,22 +6950,16 @@ TEXT ·sgd_v04_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
 	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
 	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
@@ -7456,10 +6972,8 @@ unrolled:
 	WORD	$0x4e65d525 // fadd v5.2d, v9.2d, v5.2d
 	WORD	$0x4e66d546 // fadd v6.2d, v10.2d, v6.2d
 	WORD	$0x4e67d567 // fadd v7.2d, v11.2d, v7.2d
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e64df84 // fmul v4.2d, v28.2d, v4.2d
 	WORD	$0x6e65df85 // fmul v5.2d, v28.2d, v5.2d
 	WORD	$0x6e66df86 // fmul v6.2d, v28.2d, v6.2d
@@ -7468,10 +6982,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -7535,22 +7047,16 @@ TEXT ·sgd_v14_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e64dfc4 // fmul v4.2d, v30.2d, v4.2d
 	WORD	$0x6e65dfc5 // fmul v5.2d, v30.2d, v5.2d
 	WORD	$0x6e66dfc6 // fmul v6.2d, v30.2d, v6.2d
@@ -7559,10 +7065,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -7622,22 +7126,16 @@ TEXT ·sgd_v0c_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
 	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
 	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
@@ -7650,10 +7148,8 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6e68dfc8 // fmul v8.2d, v30.2d, v8.2d
 	WORD	$0x6e69dfc9 // fmul v9.2d, v30.2d, v9.2d
 	WORD	$0x6e6adfca // fmul v10.2d, v30.2d, v10.2d
@@ -7670,10 +7166,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -7743,22 +7237,16 @@ TEXT ·sgd_v1c_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e64dfc8 // fmul v8.2d, v30.2d, v4.2d
 	WORD	$0x6e65dfc9 // fmul v9.2d, v30.2d, v5.2d
 	WORD	$0x6e66dfca // fmul v10.2d, v30.2d, v6.2d
@@ -7775,10 +7263,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -7839,14 +7325,10 @@ TEXT ·sgd_v01_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -7867,10 +7349,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	SUB	$8, R1
@@ -7932,14 +7412,10 @@ TEXT ·sgd_v05_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -7952,10 +7428,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
 	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
 	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
@@ -7968,10 +7442,8 @@ unrolled:
 	WORD	$0x4e65d525 // fadd v5.2d, v9.2d, v5.2d
 	WORD	$0x4e66d546 // fadd v6.2d, v10.2d, v6.2d
 	WORD	$0x4e67d567 // fadd v7.2d, v11.2d, v7.2d
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e64df64 // fmul v4.2d, v27.2d, v4.2d
 	WORD	$0x6e65df65 // fmul v5.2d, v27.2d, v5.2d
 	WORD	$0x6e66df66 // fmul v6.2d, v27.2d, v6.2d
@@ -7980,10 +7452,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -8053,14 +7523,10 @@ TEXT ·sgd_v15_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -8073,10 +7539,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e64dfa4 // fmul v4.2d, v29.2d, v4.2d
 	WORD	$0x6e65dfa5 // fmul v5.2d, v29.2d, v5.2d
 	WORD	$0x6e66dfa6 // fmul v6.2d, v29.2d, v6.2d
@@ -8085,10 +7549,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -8154,14 +7616,10 @@ TEXT ·sgd_v0d_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -8174,10 +7632,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
 	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
 	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
@@ -8190,10 +7646,8 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6e68dfa8 // fmul v8.2d, v29.2d, v8.2d
 	WORD	$0x6e69dfa9 // fmul v9.2d, v29.2d, v9.2d
 	WORD	$0x6e6adfaa // fmul v10.2d, v29.2d, v10.2d
@@ -8210,10 +7664,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -8289,14 +7741,10 @@ TEXT ·sgd_v1d_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -8309,10 +7757,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	F4, (R4)
-	FMOVQ	F5, 16(R4)
-	FMOVQ	F6, 32(R4)
-	FMOVQ	F7, 48(R4)
+	FSTPQ	(F4, F5), (R4)
+	FSTPQ	(F6, F7), 32(R4)
 	WORD	$0x6e64dfa8 // fmul v8.2d, v29.2d, v4.2d
 	WORD	$0x6e65dfa9 // fmul v9.2d, v29.2d, v5.2d
 	WORD	$0x6e66dfaa // fmul v10.2d, v29.2d, v6.2d
@@ -8329,10 +7775,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -8398,22 +7842,16 @@ TEXT ·adagrad_v00_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e64dc8c // fmul v12.2d, v4.2d, v4.2d
 	WORD	$0x6e65dcad // fmul v13.2d, v5.2d, v5.2d
 	WORD	$0x6e66dcce // fmul v14.2d, v6.2d, v6.2d
@@ -8422,10 +7860,8 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ee1f908 // fsqrt v8.2d, v8.2d
 	WORD	$0x6ee1f929 // fsqrt v9.2d, v9.2d
 	WORD	$0x6ee1f94a // fsqrt v10.2d, v10.2d
@@ -8446,10 +7882,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -8521,14 +7955,10 @@ TEXT ·adagrad_v01_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -8541,10 +7971,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e64dc8c // fmul v12.2d, v4.2d, v4.2d
 	WORD	$0x6e65dcad // fmul v13.2d, v5.2d, v5.2d
 	WORD	$0x6e66dcce // fmul v14.2d, v6.2d, v6.2d
@@ -8553,10 +7981,8 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ee1f908 // fsqrt v8.2d, v8.2d
 	WORD	$0x6ee1f929 // fsqrt v9.2d, v9.2d
 	WORD	$0x6ee1f94a // fsqrt v10.2d, v10.2d
@@ -8577,10 +8003,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -8658,22 +8082,16 @@ TEXT ·rmsprop_v00_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
 	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
 	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
@@ -8690,10 +8108,8 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ee1f908 // fsqrt v8.2d, v8.2d
 	WORD	$0x6ee1f929 // fsqrt v9.2d, v9.2d
 	WORD	$0x6ee1f94a // fsqrt v10.2d, v10.2d
@@ -8714,10 +8130,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -8798,22 +8212,16 @@ TEXT ·rmsprop_v04_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
 	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
 	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
@@ -8830,10 +8238,8 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ee1f908 // fsqrt v8.2d, v8.2d
 	WORD	$0x6ee1f929 // fsqrt v9.2d, v9.2d
 	WORD	$0x6ee1f94a // fsqrt v10.2d, v10.2d
@@ -8842,10 +8248,8 @@ unrolled:
 	WORD	$0x4e7cd529 // fadd v9.2d, v9.2d, v28.2d
 	WORD	$0x4e7cd54a // fadd v10.2d, v10.2d, v28.2d
 	WORD	$0x4e7cd56b // fadd v11.2d, v11.2d, v28.2d
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e7bdd8c // fmul v12.2d, v12.2d, v27.2d
 	WORD	$0x6e7bddad // fmul v13.2d, v13.2d, v27.2d
 	WORD	$0x6e7bddce // fmul v14.2d, v14.2d, v27.2d
@@ -8858,10 +8262,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e64df44 // fmul v4.2d, v26.2d, v4.2d
 	WORD	$0x6e65df45 // fmul v5.2d, v26.2d, v5.2d
 	WORD	$0x6e66df46 // fmul v6.2d, v26.2d, v6.2d
@@ -8870,10 +8272,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -8964,22 +8364,16 @@ TEXT ·rmsprop_v20_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
 	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
 	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
@@ -8996,14 +8390,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eecd490 // fsub v16.2d, v4.2d, v12.2d
 	WORD	$0x4eedd4b1 // fsub v17.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4d2 // fsub v18.2d, v6.2d, v14.2d
@@ -9016,10 +8406,8 @@ unrolled:
 	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
 	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
 	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e6cdd8c // fmul v12.2d, v12.2d, v12.2d
 	WORD	$0x6e6dddad // fmul v13.2d, v13.2d, v13.2d
 	WORD	$0x6e6eddce // fmul v14.2d, v14.2d, v14.2d
@@ -9048,10 +8436,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -9151,22 +8537,16 @@ TEXT ·rmsprop_v24_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
 	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
 	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
@@ -9183,14 +8563,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eecd490 // fsub v16.2d, v4.2d, v12.2d
 	WORD	$0x4eedd4b1 // fsub v17.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4d2 // fsub v18.2d, v6.2d, v14.2d
@@ -9203,10 +8579,8 @@ unrolled:
 	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
 	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
 	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e6cdd8c // fmul v12.2d, v12.2d, v12.2d
 	WORD	$0x6e6dddad // fmul v13.2d, v13.2d, v13.2d
 	WORD	$0x6e6eddce // fmul v14.2d, v14.2d, v14.2d
@@ -9223,10 +8597,8 @@ unrolled:
 	WORD	$0x4e7bd529 // fadd v9.2d, v9.2d, v27.2d
 	WORD	$0x4e7bd54a // fadd v10.2d, v10.2d, v27.2d
 	WORD	$0x4e7bd56b // fadd v11.2d, v11.2d, v27.2d
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e7add8c // fmul v12.2d, v12.2d, v26.2d
 	WORD	$0x6e7addad // fmul v13.2d, v13.2d, v26.2d
 	WORD	$0x6e7addce // fmul v14.2d, v14.2d, v26.2d
@@ -9239,10 +8611,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e64df24 // fmul v4.2d, v25.2d, v4.2d
 	WORD	$0x6e65df25 // fmul v5.2d, v25.2d, v5.2d
 	WORD	$0x6e66df26 // fmul v6.2d, v25.2d, v6.2d
@@ -9251,10 +8621,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -9361,22 +8729,16 @@ TEXT ·rmsprop_va0_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
 	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
 	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
@@ -9393,14 +8755,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eecd48c // fsub v12.2d, v4.2d, v12.2d
 	WORD	$0x4eedd4ad // fsub v13.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4ce // fsub v14.2d, v6.2d, v14.2d
@@ -9413,10 +8771,8 @@ unrolled:
 	WORD	$0x4eedd4ad // fsub v13.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4ce // fsub v14.2d, v6.2d, v14.2d
 	WORD	$0x4eefd4ef // fsub v15.2d, v7.2d, v15.2d
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e6cdd8c // fmul v12.2d, v12.2d, v12.2d
 	WORD	$0x6e6dddad // fmul v13.2d, v13.2d, v13.2d
 	WORD	$0x6e6eddce // fmul v14.2d, v14.2d, v14.2d
@@ -9445,10 +8801,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -9548,22 +8902,16 @@ TEXT ·rmsprop_va4_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
 	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
 	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
@@ -9580,14 +8928,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eecd48c // fsub v12.2d, v4.2d, v12.2d
 	WORD	$0x4eedd4ad // fsub v13.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4ce // fsub v14.2d, v6.2d, v14.2d
@@ -9600,10 +8944,8 @@ unrolled:
 	WORD	$0x4eedd4ad // fsub v13.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4ce // fsub v14.2d, v6.2d, v14.2d
 	WORD	$0x4eefd4ef // fsub v15.2d, v7.2d, v15.2d
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e6cdd8c // fmul v12.2d, v12.2d, v12.2d
 	WORD	$0x6e6dddad // fmul v13.2d, v13.2d, v13.2d
 	WORD	$0x6e6eddce // fmul v14.2d, v14.2d, v14.2d
@@ -9620,10 +8962,8 @@ unrolled:
 	WORD	$0x4e7bd529 // fadd v9.2d, v9.2d, v27.2d
 	WORD	$0x4e7bd54a // fadd v10.2d, v10.2d, v27.2d
 	WORD	$0x4e7bd56b // fadd v11.2d, v11.2d, v27.2d
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e7add8c // fmul v12.2d, v12.2d, v26.2d
 	WORD	$0x6e7addad // fmul v13.2d, v13.2d, v26.2d
 	WORD	$0x6e7addce // fmul v14.2d, v14.2d, v26.2d
@@ -9636,10 +8976,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e64df24 // fmul v4.2d, v25.2d, v4.2d
 	WORD	$0x6e65df25 // fmul v5.2d, v25.2d, v5.2d
 	WORD	$0x6e66df26 // fmul v6.2d, v25.2d, v6.2d
@@ -9648,10 +8986,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -9757,14 +9093,10 @@ TEXT ·rmsprop_v01_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -9777,10 +9109,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
 	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
 	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
@@ -9797,10 +9127,8 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ee1f908 // fsqrt v8.2d, v8.2d
 	WORD	$0x6ee1f929 // fsqrt v9.2d, v9.2d
 	WORD	$0x6ee1f94a // fsqrt v10.2d, v10.2d
@@ -9821,10 +9149,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -9911,14 +9237,10 @@ TEXT ·rmsprop_v05_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -9931,10 +9253,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
 	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
 	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
@@ -9951,10 +9271,8 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
 	WORD	$0x6ee1f908 // fsqrt v8.2d, v8.2d
 	WORD	$0x6ee1f929 // fsqrt v9.2d, v9.2d
 	WORD	$0x6ee1f94a // fsqrt v10.2d, v10.2d
@@ -9963,10 +9281,8 @@ unrolled:
 	WORD	$0x4e7bd529 // fadd v9.2d, v9.2d, v27.2d
 	WORD	$0x4e7bd54a // fadd v10.2d, v10.2d, v27.2d
 	WORD	$0x4e7bd56b // fadd v11.2d, v11.2d, v27.2d
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e7add8c // fmul v12.2d, v12.2d, v26.2d
 	WORD	$0x6e7addad // fmul v13.2d, v13.2d, v26.2d
 	WORD	$0x6e7addce // fmul v14.2d, v14.2d, v26.2d
@@ -9979,10 +9295,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e64df24 // fmul v4.2d, v25.2d, v4.2d
 	WORD	$0x6e65df25 // fmul v5.2d, v25.2d, v5.2d
 	WORD	$0x6e66df26 // fmul v6.2d, v25.2d, v6.2d
@@ -9991,10 +9305,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -10091,14 +9403,10 @@ TEXT ·rmsprop_v21_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -10111,10 +9419,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
 	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
 	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
@@ -10131,14 +9437,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eecd490 // fsub v16.2d, v4.2d, v12.2d
 	WORD	$0x4eedd4b1 // fsub v17.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4d2 // fsub v18.2d, v6.2d, v14.2d
@@ -10151,10 +9453,8 @@ unrolled:
 	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
 	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
 	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e6cdd8c // fmul v12.2d, v12.2d, v12.2d
 	WORD	$0x6e6dddad // fmul v13.2d, v13.2d, v13.2d
 	WORD	$0x6e6eddce // fmul v14.2d, v14.2d, v14.2d
@@ -10183,10 +9483,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -10292,14 +9590,10 @@ TEXT ·rmsprop_v25_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -10312,10 +9606,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
 	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
 	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
@@ -10332,14 +9624,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eecd490 // fsub v16.2d, v4.2d, v12.2d
 	WORD	$0x4eedd4b1 // fsub v17.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4d2 // fsub v18.2d, v6.2d, v14.2d
@@ -10352,10 +9640,8 @@ unrolled:
 	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
 	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
 	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e6cdd8c // fmul v12.2d, v12.2d, v12.2d
 	WORD	$0x6e6dddad // fmul v13.2d, v13.2d, v13.2d
 	WORD	$0x6e6eddce // fmul v14.2d, v14.2d, v14.2d
@@ -10372,10 +9658,8 @@ unrolled:
 	WORD	$0x4e7ad529 // fadd v9.2d, v9.2d, v26.2d
 	WORD	$0x4e7ad54a // fadd v10.2d, v10.2d, v26.2d
 	WORD	$0x4e7ad56b // fadd v11.2d, v11.2d, v26.2d
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e79dd8c // fmul v12.2d, v12.2d, v25.2d
 	WORD	$0x6e79ddad // fmul v13.2d, v13.2d, v25.2d
 	WORD	$0x6e79ddce // fmul v14.2d, v14.2d, v25.2d
@@ -10388,10 +9672,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e64df04 // fmul v4.2d, v24.2d, v4.2d
 	WORD	$0x6e65df05 // fmul v5.2d, v24.2d, v5.2d
 	WORD	$0x6e66df06 // fmul v6.2d, v24.2d, v6.2d
@@ -10400,10 +9682,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -10516,14 +9796,10 @@ TEXT ·rmsprop_va1_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -10536,10 +9812,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
 	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
 	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
@@ -10556,14 +9830,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eecd48c // fsub v12.2d, v4.2d, v12.2d
 	WORD	$0x4eedd4ad // fsub v13.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4ce // fsub v14.2d, v6.2d, v14.2d
@@ -10576,10 +9846,8 @@ unrolled:
 	WORD	$0x4eedd4ad // fsub v13.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4ce // fsub v14.2d, v6.2d, v14.2d
 	WORD	$0x4eefd4ef // fsub v15.2d, v7.2d, v15.2d
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e6cdd8c // fmul v12.2d, v12.2d, v12.2d
 	WORD	$0x6e6dddad // fmul v13.2d, v13.2d, v13.2d
 	WORD	$0x6e6eddce // fmul v14.2d, v14.2d, v14.2d
@@ -10608,10 +9876,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -10717,14 +9983,10 @@ TEXT ·rmsprop_va5_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -10737,10 +9999,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
 	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
 	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
@@ -10757,14 +10017,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x4eecd48c // fsub v12.2d, v4.2d, v12.2d
 	WORD	$0x4eedd4ad // fsub v13.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4ce // fsub v14.2d, v6.2d, v14.2d
@@ -10777,10 +10033,8 @@ unrolled:
 	WORD	$0x4eedd4ad // fsub v13.2d, v5.2d, v13.2d
 	WORD	$0x4eeed4ce // fsub v14.2d, v6.2d, v14.2d
 	WORD	$0x4eefd4ef // fsub v15.2d, v7.2d, v15.2d
-	FMOVQ	F12, (R5)
-	FMOVQ	F13, 16(R5)
-	FMOVQ	F14, 32(R5)
-	FMOVQ	F15, 48(R5)
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
 	WORD	$0x6e6cdd8c // fmul v12.2d, v12.2d, v12.2d
 	WORD	$0x6e6dddad // fmul v13.2d, v13.2d, v13.2d
 	WORD	$0x6e6eddce // fmul v14.2d, v14.2d, v14.2d
@@ -10797,10 +10051,8 @@ unrolled:
 	WORD	$0x4e7ad529 // fadd v9.2d, v9.2d, v26.2d
 	WORD	$0x4e7ad54a // fadd v10.2d, v10.2d, v26.2d
 	WORD	$0x4e7ad56b // fadd v11.2d, v11.2d, v26.2d
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6e79dd8c // fmul v12.2d, v12.2d, v25.2d
 	WORD	$0x6e79ddad // fmul v13.2d, v13.2d, v25.2d
 	WORD	$0x6e79ddce // fmul v14.2d, v14.2d, v25.2d
@@ -10813,10 +10065,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R6)
-	FMOVQ	F5, 16(R6)
-	FMOVQ	F6, 32(R6)
-	FMOVQ	F7, 48(R6)
+	FSTPQ	(F4, F5), (R6)
+	FSTPQ	(F6, F7), 32(R6)
 	WORD	$0x6e64df04 // fmul v4.2d, v24.2d, v4.2d
 	WORD	$0x6e65df05 // fmul v5.2d, v24.2d, v5.2d
 	WORD	$0x6e66df06 // fmul v6.2d, v24.2d, v6.2d
@@ -10825,10 +10075,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -10941,22 +10189,16 @@ TEXT ·adam_v00_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
@@ -10969,14 +10211,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
 	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
 	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
@@ -10993,10 +10231,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
 	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
@@ -11021,10 +10257,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -11121,22 +10355,16 @@ TEXT ·adam_v80_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
@@ -11149,14 +10377,10 @@ unrolled:
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
 	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
 	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
 	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
@@ -11173,10 +10397,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
 	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
@@ -11201,10 +10423,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -11302,22 +10522,16 @@ TEXT ·adam_v40_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
@@ -11330,14 +10544,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
 	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
 	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
@@ -11354,14 +10564,10 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eece490 // fcmgt v16.2d, v4.2d, v12.2d
 	WORD	$0x4e64e491 // fcmeq v17.2d, v4.2d, v4.2d
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -11378,10 +10584,8 @@ unrolled:
 	WORD	$0x4e67e4ec // fcmeq v12.2d, v7.2d, v7.2d
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ee1fa07 // fsqrt v7.2d, v16.2d
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
@@ -11406,10 +10610,8 @@ unrolled:
 	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
 	WORD	$0x4e65d442 // fadd v2.2d, v2.2d, v5.2d
 	WORD	$0x4e66d463 // fadd v3.2d, v3.2d, v6.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -11521,22 +10723,16 @@ TEXT ·adam_vc0_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
 	VEOR	V31.B16, V7.B16, V7.B16
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
@@ -11549,14 +10745,10 @@ unrolled:
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
 	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
 	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
 	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
@@ -11573,14 +10765,10 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eece490 // fcmgt v16.2d, v4.2d, v12.2d
 	WORD	$0x4e64e491 // fcmeq v17.2d, v4.2d, v4.2d
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -11597,10 +10785,8 @@ unrolled:
 	WORD	$0x4e67e4ec // fcmeq v12.2d, v7.2d, v7.2d
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ee1fa07 // fsqrt v7.2d, v16.2d
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
@@ -11625,10 +10811,8 @@ unrolled:
 	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
 	WORD	$0x4e65d442 // fadd v2.2d, v2.2d, v5.2d
 	WORD	$0x4e66d463 // fadd v3.2d, v3.2d, v6.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -11741,14 +10925,10 @@ TEXT ·adam_v01_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -11761,10 +10941,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
@@ -11777,14 +10955,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
 	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
 	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
@@ -11801,10 +10975,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
 	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
@@ -11829,10 +11001,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -11935,14 +11105,10 @@ TEXT ·adam_v81_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -11955,10 +11121,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
@@ -11971,14 +11135,10 @@ unrolled:
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
 	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
 	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
 	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
@@ -11995,10 +11155,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
 	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
@@ -12023,10 +11181,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -12130,14 +11286,10 @@ TEXT ·adam_v41_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -12150,10 +11302,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
@@ -12166,14 +11316,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
 	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
 	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
@@ -12190,14 +11336,10 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eece490 // fcmgt v16.2d, v4.2d, v12.2d
 	WORD	$0x4e64e491 // fcmeq v17.2d, v4.2d, v4.2d
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -12214,10 +11356,8 @@ unrolled:
 	WORD	$0x4e67e4ec // fcmeq v12.2d, v7.2d, v7.2d
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ee1fa07 // fsqrt v7.2d, v16.2d
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
@@ -12242,10 +11382,8 @@ unrolled:
 	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
 	WORD	$0x4e65d442 // fadd v2.2d, v2.2d, v5.2d
 	WORD	$0x4e66d463 // fadd v3.2d, v3.2d, v6.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -12363,14 +11501,10 @@ TEXT ·adam_vc1_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -12383,10 +11517,8 @@ unrolled:
 	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
 	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
 	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
@@ -12399,14 +11531,10 @@ unrolled:
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
 	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
 	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
 	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
@@ -12423,14 +11551,10 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eece490 // fcmgt v16.2d, v4.2d, v12.2d
 	WORD	$0x4e64e491 // fcmeq v17.2d, v4.2d, v4.2d
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -12447,10 +11571,8 @@ unrolled:
 	WORD	$0x4e67e4ec // fcmeq v12.2d, v7.2d, v7.2d
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ee1fa07 // fsqrt v7.2d, v16.2d
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
@@ -12475,10 +11597,8 @@ unrolled:
 	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
 	WORD	$0x4e65d442 // fadd v2.2d, v2.2d, v5.2d
 	WORD	$0x4e66d463 // fadd v3.2d, v3.2d, v6.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -12595,14 +11715,10 @@ TEXT ·adam_v02_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -12611,10 +11727,8 @@ unrolled:
 	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
 	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
 	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
@@ -12627,14 +11741,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
 	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
 	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
@@ -12651,10 +11761,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
 	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
@@ -12679,10 +11787,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -12783,14 +11889,10 @@ TEXT ·adam_v82_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -12799,10 +11901,8 @@ unrolled:
 	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
 	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
 	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
@@ -12815,14 +11915,10 @@ unrolled:
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
 	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
 	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
 	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
@@ -12839,10 +11935,8 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
 	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
@@ -12867,10 +11961,8 @@ unrolled:
 	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
 	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
 	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -12972,14 +12064,10 @@ TEXT ·adam_v42_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -12988,10 +12076,8 @@ unrolled:
 	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
 	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
 	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
@@ -13004,14 +12090,10 @@ unrolled:
 	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
 	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
 	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
 	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
 	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
@@ -13028,14 +12110,10 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eece490 // fcmgt v16.2d, v4.2d, v12.2d
 	WORD	$0x4e64e491 // fcmeq v17.2d, v4.2d, v4.2d
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -13052,10 +12130,8 @@ unrolled:
 	WORD	$0x4e67e4ec // fcmeq v12.2d, v7.2d, v7.2d
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ee1fa07 // fsqrt v7.2d, v16.2d
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
@@ -13080,10 +12156,8 @@ unrolled:
 	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
 	WORD	$0x4e65d442 // fadd v2.2d, v2.2d, v5.2d
 	WORD	$0x4e66d463 // fadd v3.2d, v3.2d, v6.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4
@@ -13199,14 +12273,10 @@ TEXT ·adam_vc2_neon_f64(SB), NOSPLIT, $0-56
 	CMP	$8, R1
 	BLT	vectors
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
-	FMOVQ	(R3), F4
-	FMOVQ	16(R3), F5
-	FMOVQ	32(R3), F6
-	FMOVQ	48(R3), F7
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
 	VEOR	V31.B16, V4.B16, V4.B16
 	VEOR	V31.B16, V5.B16, V5.B16
 	VEOR	V31.B16, V6.B16, V6.B16
@@ -13215,10 +12285,8 @@ unrolled:
 	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
 	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
 	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
-	FMOVQ	(R4), F8
-	FMOVQ	16(R4), F9
-	FMOVQ	32(R4), F10
-	FMOVQ	48(R4), F11
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
 	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
@@ -13231,14 +12299,10 @@ unrolled:
 	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
 	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
 	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
-	FMOVQ	F8, (R4)
-	FMOVQ	F9, 16(R4)
-	FMOVQ	F10, 32(R4)
-	FMOVQ	F11, 48(R4)
-	FMOVQ	(R5), F12
-	FMOVQ	16(R5), F13
-	FMOVQ	32(R5), F14
-	FMOVQ	48(R5), F15
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
 	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
 	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
 	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
@@ -13255,14 +12319,10 @@ unrolled:
 	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
 	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
 	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
-	FMOVQ	F4, (R5)
-	FMOVQ	F5, 16(R5)
-	FMOVQ	F6, 32(R5)
-	FMOVQ	F7, 48(R5)
-	FMOVQ	(R6), F12
-	FMOVQ	16(R6), F13
-	FMOVQ	32(R6), F14
-	FMOVQ	48(R6), F15
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	FLDPQ	(R6), (F12, F13)
+	FLDPQ	32(R6), (F14, F15)
 	WORD	$0x6eece490 // fcmgt v16.2d, v4.2d, v12.2d
 	WORD	$0x4e64e491 // fcmeq v17.2d, v4.2d, v4.2d
 	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
@@ -13279,10 +12339,8 @@ unrolled:
 	WORD	$0x4e67e4ec // fcmeq v12.2d, v7.2d, v7.2d
 	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
 	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
-	FMOVQ	F16, (R6)
-	FMOVQ	F4, 16(R6)
-	FMOVQ	F5, 32(R6)
-	FMOVQ	F6, 48(R6)
+	FSTPQ	(F16, F4), (R6)
+	FSTPQ	(F5, F6), 32(R6)
 	WORD	$0x6ee1fa07 // fsqrt v7.2d, v16.2d
 	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
 	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
@@ -13307,10 +12365,8 @@ unrolled:
 	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
 	WORD	$0x4e65d442 // fadd v2.2d, v2.2d, v5.2d
 	WORD	$0x4e66d463 // fadd v3.2d, v3.2d, v6.2d
-	FMOVQ	F0, (R2)
-	FMOVQ	F1, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	ADD	$64, R3
 	ADD	$64, R4

@@ -90,8 +90,13 @@ func Function(k rules.Kernel, e Elem) (string, error) {
 		line("CMP $%d, %s", elems, regN)
 		line("BLT %s", next)
 		label(name)
-		for _, p := range code {
-			for _, l := range e.vectorLines(p) {
+		for i := 0; i < len(code); i++ {
+			if i+1 < len(code) && pairable(code[i], code[i+1]) {
+				line("%s", pairLine(code[i], code[i+1]))
+				i++
+				continue
+			}
+			for _, l := range e.vectorLines(code[i]) {
 				line("%s", l)
 			}
 		}
@@ -180,6 +185,26 @@ func (e Elem) vectorLines(p placed) []string {
 		return []string{fmt.Sprintf("FMOVQ F%d, %s", p.a, mem(16*p.copy, streamRegs[p.in.Stream]))}
 	}
 	return e.arith(p)
+}
+
+// pairable reports whether two steps are the loads (or the stores) of one
+// stream by consecutive copies, so one load (store) pair instruction moves
+// both vectors. A load pair into one register is unpredictable, so it
+// needs two distinct destinations.
+func pairable(x, y placed) bool {
+	if x.in != y.in || y.copy != x.copy+1 {
+		return false
+	}
+	return x.in.Op == rules.OpStore || x.in.Op == rules.OpLoad && x.d != y.d
+}
+
+// pairLine renders two pairable steps as LDP or STP of two q-registers.
+func pairLine(x, y placed) string {
+	addr := mem(16*x.copy, streamRegs[x.in.Stream])
+	if x.in.Op == rules.OpLoad {
+		return fmt.Sprintf("FLDPQ %s, (F%d, F%d)", addr, x.d, y.d)
+	}
+	return fmt.Sprintf("FSTPQ (F%d, F%d), %s", x.a, y.a, addr)
 }
 
 // arith renders an arithmetic step. Each IR operation is one correctly
