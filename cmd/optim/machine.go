@@ -41,8 +41,8 @@ func printMachine(w io.Writer) {
 }
 
 // relevantFeatures are the features the dispatcher looks at: the avx2 set
-// needs AVX, AVX2 and FMA3, the avx512 set AVX512F, VL, DQ and BW; on arm64
-// ASIMD (NEON) is part of the baseline.
+// needs AVX, AVX2 and FMA3, the avx512 set AVX512F, VL, DQ, BW and BMI2; on
+// arm64 ASIMD (NEON) is part of the baseline.
 func relevantFeatures() []cpuid.FeatureID {
 	if runtime.GOARCH == "arm64" {
 		return []cpuid.FeatureID{cpuid.ASIMD, cpuid.FP, cpuid.SVE}
