@@ -39,10 +39,12 @@ func throughput(w io.Writer, n int, perRule time.Duration) {
 	fmt.Fprintf(w, "== Throughput: one Step over %d float32 parameters, kernel set %s\n", n, optim.ISA())
 	fmt.Fprintln(w, "GB/s counts each of p, g and every state slice read once and p and every state")
 	fmt.Fprintln(w, "slice written once (4 bytes each); cache write-allocate traffic is not counted.")
+	fmt.Fprintln(w, "A working set that fits in the last-level cache measures cache, not DRAM, bandwidth:")
+	fmt.Fprintln(w, "vary it with -n.")
 	fmt.Fprintln(w)
 	compareGeneric := optim.ISA() != "generic"
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	header := "rule\tbytes/param\tns/param\tGB/s\t"
+	header := "rule\tbytes/param\tworking set\tns/param\tGB/s\t"
 	if compareGeneric {
 		header += "generic ns/param\tspeedup\t"
 	}
@@ -56,7 +58,8 @@ func throughput(w io.Writer, n int, perRule time.Duration) {
 	for _, r := range streamRules {
 		bytes := 4 * r.accesses
 		d := timeDispatched(r.rule, p, g, perRule)
-		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.1f\t", r.name, bytes, d.nsPerParam, float64(bytes)/d.nsPerParam)
+		set := float64(n*(r.accesses+1)/2*4) / (1 << 20) // each slice once: (accesses+1)/2 slices
+		fmt.Fprintf(tw, "%s\t%d\t%.0f MiB\t%.3f\t%.1f\t", r.name, bytes, set, d.nsPerParam, float64(bytes)/d.nsPerParam)
 		if compareGeneric {
 			gen := timeGeneric(r.rule, p, g, perRule)
 			fmt.Fprintf(tw, "%.3f\t%.2fx\t", gen.nsPerParam, gen.nsPerParam/d.nsPerParam)
