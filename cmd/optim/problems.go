@@ -43,9 +43,9 @@ type Tuned struct {
 // whose Hessian has eigenvalues mu = 1 (along the ravine floor) and
 // L = kappa (across it): the condition number is kappa. With angle 0 the
 // ravine is axis-aligned and a per-coordinate step size (Adagrad, RMSProp,
-// Adam) can undo the bad conditioning; with any other angle the steep and
-// the flat directions mix in both coordinates, and only curvature
-// information (a Hessian) can undo it.
+// Adam) can undo the bad conditioning; at other angles the steep and the
+// flat directions mix in both coordinates, so no per-coordinate rescaling
+// undoes it fully, while curvature information (the Hessian) does.
 func Ravine(kappa, angleDeg float64) *Problem {
 	th := angleDeg * math.Pi / 180
 	c, s := math.Cos(th), math.Sin(th)
