@@ -37,5 +37,5 @@ const ravineLesson = `
 Reading: gradient descent's step is capped by the steep direction (lr < 2/L), so
 the flat direction shrinks only by (1 - mu/L) per step: ~kappa steps. Momentum
 and Nesterov need ~sqrt(kappa). Adagrad, RMSProp and Adam rescale each
-coordinate, which cures an axis-aligned ravine (try -angle 0) but not a rotated
-one, where steep and flat directions share both coordinates.`
+coordinate, which can cure an axis-aligned ravine (try -angle 0) but not a
+rotated one, where steep and flat directions share both coordinates.`

@@ -138,9 +138,9 @@ func TestMinimum(t *testing.T) {
 }
 
 // TestSGDMatchesTheory checks the SGD row against the closed form: with
-// lr = 1/L from a point one unit along each eigenvector, the steep
-// component vanishes in one step and the flat one shrinks by (1 - 1/kappa)
-// per step, so f_t = 0.5 (1 - 1/kappa)^(2t) after the first step.
+// lr = 1/L the steep component vanishes in one step and the flat one,
+// starting at 1, shrinks by (1 - 1/kappa) per step, so f_t =
+// 0.5 (1 - 1/kappa)^(2t) after the first step.
 func TestSGDMatchesTheory(t *testing.T) {
 	const kappa, tol = 1e3, 1e-10
 	p := Ravine(kappa, 30)

@@ -54,9 +54,11 @@ func Ravine(kappa, angleDeg float64) *Problem {
 		c*c + kappa*s*s, (1 - kappa) * c * s,
 		(1 - kappa) * c * s, s*s + kappa*c*c,
 	}
-	// Start one unit along each eigenvector, so both directions have work
-	// to do: f(X0) = 0.5 * (1 + kappa).
-	x0 := []float64{c - s, s + c}
+	// Start one unit along the floor and half a unit across it, so both
+	// directions have work to do: f(X0) = 0.5 * (1 + kappa/4). (Equal
+	// offsets would let a sign-like first step of exactly 1, Adagrad's or
+	// Adam's at lr = 1, land on the minimum of the axis-aligned ravine.)
+	x0 := []float64{c - s/2, s + c/2}
 	p := &Problem{
 		Name: "ravine",
 		Description: fmt.Sprintf("f = 0.5*(u^2 + %g*v^2) with (u,v) = (x,y) rotated by %g deg: a quadratic ravine "+
