@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -129,7 +130,7 @@ func TestMatchesGeneric(t *testing.T) {
 	for _, s := range sets {
 		for k := Kind(0); k < kindCount; k++ {
 			for _, v := range asmVariants[s.name][k] {
-				t.Run(s.name+"/"+k.String(), func(t *testing.T) {
+				t.Run(fmt.Sprintf("%s/%v/v%02x", s.name, k, uint32(v)), func(t *testing.T) {
 					compare[float32](t, s, k, v, maxLen, maxOff)
 					compare[float64](t, s, k, v, maxLen, maxOff)
 				})
