@@ -483,7 +483,7 @@ func adam_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.NegLR
@@ -498,7 +498,7 @@ func sgd_v00_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -520,7 +520,7 @@ func sgd_v04_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	s0[i] = v3
@@ -536,7 +536,7 @@ func sgd_v14_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -561,7 +561,7 @@ func sgd_v0c_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	s0[i] = v3
@@ -580,7 +580,7 @@ func sgd_v1c_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -598,7 +598,7 @@ func sgd_v01_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -623,7 +623,7 @@ func sgd_v05_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -642,7 +642,7 @@ func sgd_v15_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -670,7 +670,7 @@ func sgd_v0d_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -692,7 +692,7 @@ func sgd_v1d_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -715,7 +715,7 @@ func adagrad_v00_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -741,7 +741,7 @@ func adagrad_v01_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -768,7 +768,7 @@ func rmsprop_v00_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -800,7 +800,7 @@ func rmsprop_v04_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -835,7 +835,7 @@ func rmsprop_v20_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -875,7 +875,7 @@ func rmsprop_v24_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -910,7 +910,7 @@ func rmsprop_va0_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -950,7 +950,7 @@ func rmsprop_va4_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -980,7 +980,7 @@ func rmsprop_v01_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1015,7 +1015,7 @@ func rmsprop_v05_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1053,7 +1053,7 @@ func rmsprop_v21_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1096,7 +1096,7 @@ func rmsprop_v25_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1134,7 +1134,7 @@ func rmsprop_va1_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1177,7 +1177,7 @@ func rmsprop_va5_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -1212,7 +1212,7 @@ func adam_v00_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -1247,7 +1247,7 @@ func adam_v80_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -1285,7 +1285,7 @@ func adam_v40_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -1323,7 +1323,7 @@ func adam_vc0_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1361,7 +1361,7 @@ func adam_v01_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1399,7 +1399,7 @@ func adam_v81_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1440,7 +1440,7 @@ func adam_v41_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1481,7 +1481,7 @@ func adam_vc1_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -1518,7 +1518,7 @@ func adam_v02_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -1555,7 +1555,7 @@ func adam_v82_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -1595,7 +1595,7 @@ func adam_v42_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -1635,7 +1635,7 @@ func adam_vc2_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.NegLR
@@ -1650,7 +1650,7 @@ func sgd_v00_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -1672,7 +1672,7 @@ func sgd_v04_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	s0[i] = v3
@@ -1688,7 +1688,7 @@ func sgd_v14_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -1713,7 +1713,7 @@ func sgd_v0c_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	s0[i] = v3
@@ -1732,7 +1732,7 @@ func sgd_v1c_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1750,7 +1750,7 @@ func sgd_v01_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1775,7 +1775,7 @@ func sgd_v05_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1794,7 +1794,7 @@ func sgd_v15_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1822,7 +1822,7 @@ func sgd_v0d_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1844,7 +1844,7 @@ func sgd_v1d_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -1867,7 +1867,7 @@ func adagrad_v00_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -1893,7 +1893,7 @@ func adagrad_v01_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -1920,7 +1920,7 @@ func rmsprop_v00_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -1952,7 +1952,7 @@ func rmsprop_v04_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -1987,7 +1987,7 @@ func rmsprop_v20_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -2027,7 +2027,7 @@ func rmsprop_v24_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -2062,7 +2062,7 @@ func rmsprop_va0_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -2102,7 +2102,7 @@ func rmsprop_va4_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2132,7 +2132,7 @@ func rmsprop_v01_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2167,7 +2167,7 @@ func rmsprop_v05_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2205,7 +2205,7 @@ func rmsprop_v21_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2248,7 +2248,7 @@ func rmsprop_v25_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2286,7 +2286,7 @@ func rmsprop_va1_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2329,7 +2329,7 @@ func rmsprop_va5_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -2364,7 +2364,7 @@ func adam_v00_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -2399,7 +2399,7 @@ func adam_v80_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -2437,7 +2437,7 @@ func adam_v40_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -2475,7 +2475,7 @@ func adam_vc0_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2513,7 +2513,7 @@ func adam_v01_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2551,7 +2551,7 @@ func adam_v81_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2592,7 +2592,7 @@ func adam_v41_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2633,7 +2633,7 @@ func adam_vc1_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -2670,7 +2670,7 @@ func adam_v02_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -2707,7 +2707,7 @@ func adam_v82_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -2747,7 +2747,7 @@ func adam_v42_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -2787,7 +2787,7 @@ func adam_vc2_avx512_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.NegLR
@@ -2802,7 +2802,7 @@ func sgd_v00_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -2824,7 +2824,7 @@ func sgd_v04_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	s0[i] = v3
@@ -2840,7 +2840,7 @@ func sgd_v14_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -2865,7 +2865,7 @@ func sgd_v0c_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	s0[i] = v3
@@ -2884,7 +2884,7 @@ func sgd_v1c_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2902,7 +2902,7 @@ func sgd_v01_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2927,7 +2927,7 @@ func sgd_v05_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2946,7 +2946,7 @@ func sgd_v15_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2974,7 +2974,7 @@ func sgd_v0d_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -2996,7 +2996,7 @@ func sgd_v1d_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3019,7 +3019,7 @@ func adagrad_v00_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3045,7 +3045,7 @@ func adagrad_v01_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3072,7 +3072,7 @@ func rmsprop_v00_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3104,7 +3104,7 @@ func rmsprop_v04_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3139,7 +3139,7 @@ func rmsprop_v20_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3179,7 +3179,7 @@ func rmsprop_v24_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3214,7 +3214,7 @@ func rmsprop_va0_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3254,7 +3254,7 @@ func rmsprop_va4_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3284,7 +3284,7 @@ func rmsprop_v01_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3319,7 +3319,7 @@ func rmsprop_v05_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3357,7 +3357,7 @@ func rmsprop_v21_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3400,7 +3400,7 @@ func rmsprop_v25_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3438,7 +3438,7 @@ func rmsprop_va1_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3481,7 +3481,7 @@ func rmsprop_va5_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3516,7 +3516,7 @@ func adam_v00_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3551,7 +3551,7 @@ func adam_v80_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3589,7 +3589,7 @@ func adam_v40_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3627,7 +3627,7 @@ func adam_vc0_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3665,7 +3665,7 @@ func adam_v01_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3703,7 +3703,7 @@ func adam_v81_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3744,7 +3744,7 @@ func adam_v41_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -3785,7 +3785,7 @@ func adam_vc1_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -3822,7 +3822,7 @@ func adam_v02_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -3859,7 +3859,7 @@ func adam_v82_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -3899,7 +3899,7 @@ func adam_v42_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -3939,7 +3939,7 @@ func adam_vc2_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.NegLR
@@ -3954,7 +3954,7 @@ func sgd_v00_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -3976,7 +3976,7 @@ func sgd_v04_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	s0[i] = v3
@@ -3992,7 +3992,7 @@ func sgd_v14_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4017,7 +4017,7 @@ func sgd_v0c_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	s0[i] = v3
@@ -4036,7 +4036,7 @@ func sgd_v1c_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4054,7 +4054,7 @@ func sgd_v01_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4079,7 +4079,7 @@ func sgd_v05_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4098,7 +4098,7 @@ func sgd_v15_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4126,7 +4126,7 @@ func sgd_v0d_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4148,7 +4148,7 @@ func sgd_v1d_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *fl
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4171,7 +4171,7 @@ func adagrad_v00_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4197,7 +4197,7 @@ func adagrad_v01_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4224,7 +4224,7 @@ func rmsprop_v00_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4256,7 +4256,7 @@ func rmsprop_v04_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4291,7 +4291,7 @@ func rmsprop_v20_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4331,7 +4331,7 @@ func rmsprop_v24_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4366,7 +4366,7 @@ func rmsprop_va0_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4406,7 +4406,7 @@ func rmsprop_va4_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4436,7 +4436,7 @@ func rmsprop_v01_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4471,7 +4471,7 @@ func rmsprop_v05_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4509,7 +4509,7 @@ func rmsprop_v21_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4552,7 +4552,7 @@ func rmsprop_v25_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4590,7 +4590,7 @@ func rmsprop_va1_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4633,7 +4633,7 @@ func rmsprop_va5_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4668,7 +4668,7 @@ func adam_v00_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4703,7 +4703,7 @@ func adam_v80_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4741,7 +4741,7 @@ func adam_v40_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = s0[i]
@@ -4779,7 +4779,7 @@ func adam_vc0_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4817,7 +4817,7 @@ func adam_v01_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4855,7 +4855,7 @@ func adam_v81_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4896,7 +4896,7 @@ func adam_v41_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.WeightDecay
@@ -4937,7 +4937,7 @@ func adam_vc1_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -4974,7 +4974,7 @@ func adam_v02_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -5011,7 +5011,7 @@ func adam_v82_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay
@@ -5051,7 +5051,7 @@ func adam_v42_avx2_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 // for each i < n, in this order and without fusing any two operations,
 //
 //	v0 = p[i]
-//	v1 = g[i]
+//	v1 = grad[i]
 //	v2 = c.Sign
 //	v3 = v1 ^ v2 (bits)
 //	v4 = c.Decay

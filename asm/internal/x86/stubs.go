@@ -142,9 +142,9 @@ func Listing(k rules.Kernel) []string {
 		var rhs string
 		switch in.Op {
 		case rules.OpLoad:
-			rhs = rules.StreamNames[in.Stream] + "[i]"
+			rhs = paramNames[in.Stream] + "[i]"
 		case rules.OpStore:
-			out = append(out, fmt.Sprintf("%s[i] = %s", rules.StreamNames[in.Stream], v(in.A)))
+			out = append(out, fmt.Sprintf("%s[i] = %s", paramNames[in.Stream], v(in.A)))
 			continue
 		case rules.OpCoeff:
 			rhs = "c." + rules.Coeffs[in.Coeff].Name
