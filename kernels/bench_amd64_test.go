@@ -73,7 +73,7 @@ func benchKind[T Float](b *testing.B, k Kind, v Variant, n int) {
 	c.Lerp, c.LerpComp, c.BC2Sqrt, c.Eps = 0.1, 0.9, 0.5, 1e-8
 	for _, s := range benchSets() {
 		kernel := Kernel[T](s, k)
-		b.Run(fmt.Sprintf("%v/%T/n=%d/%s", k, T(0), n, s.name), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%v/%T/n=%d/set=%s", k, T(0), n, s.name), func(b *testing.B) {
 			b.SetBytes(int64(moved * n * int(unsafe.Sizeof(T(0)))))
 			for b.Loop() {
 				kernel(v, &c, sl[0], sl[1], sl[2], sl[3], sl[4])

@@ -23,6 +23,7 @@ TEXT ·sgd_v00_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z2
 	VMOVUPS 64(SI)(DX*4), Z3
 	VMOVUPS 128(SI)(DX*4), Z4
@@ -115,6 +116,7 @@ TEXT ·sgd_v04_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z4
 	VMOVUPS 64(SI)(DX*4), Z5
 	VMOVUPS 128(SI)(DX*4), Z6
@@ -231,6 +233,7 @@ TEXT ·sgd_v14_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z2
 	VMOVUPS 64(SI)(DX*4), Z3
 	VMOVUPS 128(SI)(DX*4), Z4
@@ -329,6 +332,7 @@ TEXT ·sgd_v0c_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z4
 	VMOVUPS 64(SI)(DX*4), Z5
 	VMOVUPS 128(SI)(DX*4), Z6
@@ -460,6 +464,7 @@ TEXT ·sgd_v1c_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z3
 	VMOVUPS 64(SI)(DX*4), Z4
 	VMOVUPS 128(SI)(DX*4), Z5
@@ -566,6 +571,7 @@ TEXT ·sgd_v01_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z3
 	VMOVUPS 64(SI)(DX*4), Z4
 	VMOVUPS 128(SI)(DX*4), Z5
@@ -673,6 +679,7 @@ TEXT ·sgd_v05_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z5
 	VMOVUPS 64(SI)(DX*4), Z6
 	VMOVUPS 128(SI)(DX*4), Z7
@@ -804,6 +811,7 @@ TEXT ·sgd_v15_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z3
 	VMOVUPS 64(SI)(DX*4), Z4
 	VMOVUPS 128(SI)(DX*4), Z5
@@ -917,6 +925,7 @@ TEXT ·sgd_v0d_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z5
 	VMOVUPS 64(SI)(DX*4), Z6
 	VMOVUPS 128(SI)(DX*4), Z7
@@ -1063,6 +1072,7 @@ TEXT ·sgd_v1d_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z4
 	VMOVUPS 64(SI)(DX*4), Z5
 	VMOVUPS 128(SI)(DX*4), Z6
@@ -1182,6 +1192,7 @@ TEXT ·adagrad_v00_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z3
 	VMOVUPS 64(SI)(DX*4), Z4
 	VMOVUPS 128(SI)(DX*4), Z5
@@ -1316,6 +1327,7 @@ TEXT ·adagrad_v01_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z4
 	VMOVUPS 64(SI)(DX*4), Z5
 	VMOVUPS 128(SI)(DX*4), Z6
@@ -1465,6 +1477,7 @@ TEXT ·rmsprop_v00_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z5
 	VMOVUPS 64(SI)(DX*4), Z6
 	VMOVUPS 128(SI)(DX*4), Z7
@@ -1618,6 +1631,7 @@ TEXT ·rmsprop_v04_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z6
 	VMOVUPS 64(SI)(DX*4), Z7
 	VMOVUPS 128(SI)(DX*4), Z8
@@ -1795,6 +1809,7 @@ TEXT ·rmsprop_v20_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z6
 	VMOVUPS 64(SI)(DX*4), Z7
 	VMOVUPS 128(SI)(DX*4), Z8
@@ -1994,6 +2009,7 @@ TEXT ·rmsprop_v24_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z7
 	VMOVUPS 64(SI)(DX*4), Z8
 	VMOVUPS 128(SI)(DX*4), Z9
@@ -2213,6 +2229,7 @@ TEXT ·rmsprop_va0_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z6
 	VMOVUPS 64(SI)(DX*4), Z7
 	VMOVUPS 128(SI)(DX*4), Z8
@@ -2412,6 +2429,7 @@ TEXT ·rmsprop_va4_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z7
 	VMOVUPS 64(SI)(DX*4), Z8
 	VMOVUPS 128(SI)(DX*4), Z9
@@ -2630,6 +2648,7 @@ TEXT ·rmsprop_v01_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z6
 	VMOVUPS 64(SI)(DX*4), Z7
 	VMOVUPS 128(SI)(DX*4), Z8
@@ -2798,6 +2817,7 @@ TEXT ·rmsprop_v05_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z7
 	VMOVUPS 64(SI)(DX*4), Z8
 	VMOVUPS 128(SI)(DX*4), Z9
@@ -2990,6 +3010,7 @@ TEXT ·rmsprop_v21_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z7
 	VMOVUPS 64(SI)(DX*4), Z8
 	VMOVUPS 128(SI)(DX*4), Z9
@@ -3204,6 +3225,7 @@ TEXT ·rmsprop_v25_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z8
 	VMOVUPS 64(SI)(DX*4), Z9
 	VMOVUPS 128(SI)(DX*4), Z10
@@ -3438,6 +3460,7 @@ TEXT ·rmsprop_va1_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z7
 	VMOVUPS 64(SI)(DX*4), Z8
 	VMOVUPS 128(SI)(DX*4), Z9
@@ -3652,6 +3675,7 @@ TEXT ·rmsprop_va5_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z8
 	VMOVUPS 64(SI)(DX*4), Z9
 	VMOVUPS 128(SI)(DX*4), Z10
@@ -3886,6 +3910,7 @@ TEXT ·adam_v00_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z7
 	VMOVUPS 64(SI)(DX*4), Z8
 	VMOVUPS 128(SI)(DX*4), Z9
@@ -4078,6 +4103,7 @@ TEXT ·adam_v80_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z7
 	VMOVUPS 64(SI)(DX*4), Z8
 	VMOVUPS 128(SI)(DX*4), Z9
@@ -4271,6 +4297,7 @@ TEXT ·adam_v40_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS   (SI)(DX*4), Z7
 	VMOVUPS   64(SI)(DX*4), Z8
 	VMOVUPS   128(SI)(DX*4), Z9
@@ -4494,6 +4521,7 @@ TEXT ·adam_vc0_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS   (SI)(DX*4), Z7
 	VMOVUPS   64(SI)(DX*4), Z8
 	VMOVUPS   128(SI)(DX*4), Z9
@@ -4719,6 +4747,7 @@ TEXT ·adam_v01_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z8
 	VMOVUPS 64(SI)(DX*4), Z9
 	VMOVUPS 128(SI)(DX*4), Z10
@@ -4926,6 +4955,7 @@ TEXT ·adam_v81_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z8
 	VMOVUPS 64(SI)(DX*4), Z9
 	VMOVUPS 128(SI)(DX*4), Z10
@@ -5134,6 +5164,7 @@ TEXT ·adam_v41_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS   (SI)(DX*4), Z8
 	VMOVUPS   64(SI)(DX*4), Z9
 	VMOVUPS   128(SI)(DX*4), Z10
@@ -5372,6 +5403,7 @@ TEXT ·adam_vc1_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS   (SI)(DX*4), Z8
 	VMOVUPS   64(SI)(DX*4), Z9
 	VMOVUPS   128(SI)(DX*4), Z10
@@ -5609,6 +5641,7 @@ TEXT ·adam_v02_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z8
 	VMOVUPS 64(SI)(DX*4), Z9
 	VMOVUPS 128(SI)(DX*4), Z10
@@ -5810,6 +5843,7 @@ TEXT ·adam_v82_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Z8
 	VMOVUPS 64(SI)(DX*4), Z9
 	VMOVUPS 128(SI)(DX*4), Z10
@@ -6012,6 +6046,7 @@ TEXT ·adam_v42_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS   (SI)(DX*4), Z8
 	VMOVUPS   64(SI)(DX*4), Z9
 	VMOVUPS   128(SI)(DX*4), Z10
@@ -6244,6 +6279,7 @@ TEXT ·adam_vc2_avx512_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS   (SI)(DX*4), Z8
 	VMOVUPS   64(SI)(DX*4), Z9
 	VMOVUPS   128(SI)(DX*4), Z10
@@ -6455,6 +6491,7 @@ TEXT ·sgd_v00_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z2
 	VMOVUPD 64(SI)(DX*8), Z3
 	VMOVUPD 128(SI)(DX*8), Z4
@@ -6547,6 +6584,7 @@ TEXT ·sgd_v04_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z4
 	VMOVUPD 64(SI)(DX*8), Z5
 	VMOVUPD 128(SI)(DX*8), Z6
@@ -6663,6 +6701,7 @@ TEXT ·sgd_v14_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z2
 	VMOVUPD 64(SI)(DX*8), Z3
 	VMOVUPD 128(SI)(DX*8), Z4
@@ -6761,6 +6800,7 @@ TEXT ·sgd_v0c_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z4
 	VMOVUPD 64(SI)(DX*8), Z5
 	VMOVUPD 128(SI)(DX*8), Z6
@@ -6892,6 +6932,7 @@ TEXT ·sgd_v1c_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z3
 	VMOVUPD 64(SI)(DX*8), Z4
 	VMOVUPD 128(SI)(DX*8), Z5
@@ -6998,6 +7039,7 @@ TEXT ·sgd_v01_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z3
 	VMOVUPD 64(SI)(DX*8), Z4
 	VMOVUPD 128(SI)(DX*8), Z5
@@ -7105,6 +7147,7 @@ TEXT ·sgd_v05_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z5
 	VMOVUPD 64(SI)(DX*8), Z6
 	VMOVUPD 128(SI)(DX*8), Z7
@@ -7236,6 +7279,7 @@ TEXT ·sgd_v15_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z3
 	VMOVUPD 64(SI)(DX*8), Z4
 	VMOVUPD 128(SI)(DX*8), Z5
@@ -7349,6 +7393,7 @@ TEXT ·sgd_v0d_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z5
 	VMOVUPD 64(SI)(DX*8), Z6
 	VMOVUPD 128(SI)(DX*8), Z7
@@ -7495,6 +7540,7 @@ TEXT ·sgd_v1d_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z4
 	VMOVUPD 64(SI)(DX*8), Z5
 	VMOVUPD 128(SI)(DX*8), Z6
@@ -7614,6 +7660,7 @@ TEXT ·adagrad_v00_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z3
 	VMOVUPD 64(SI)(DX*8), Z4
 	VMOVUPD 128(SI)(DX*8), Z5
@@ -7748,6 +7795,7 @@ TEXT ·adagrad_v01_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z4
 	VMOVUPD 64(SI)(DX*8), Z5
 	VMOVUPD 128(SI)(DX*8), Z6
@@ -7897,6 +7945,7 @@ TEXT ·rmsprop_v00_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z5
 	VMOVUPD 64(SI)(DX*8), Z6
 	VMOVUPD 128(SI)(DX*8), Z7
@@ -8050,6 +8099,7 @@ TEXT ·rmsprop_v04_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z6
 	VMOVUPD 64(SI)(DX*8), Z7
 	VMOVUPD 128(SI)(DX*8), Z8
@@ -8227,6 +8277,7 @@ TEXT ·rmsprop_v20_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z6
 	VMOVUPD 64(SI)(DX*8), Z7
 	VMOVUPD 128(SI)(DX*8), Z8
@@ -8426,6 +8477,7 @@ TEXT ·rmsprop_v24_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z7
 	VMOVUPD 64(SI)(DX*8), Z8
 	VMOVUPD 128(SI)(DX*8), Z9
@@ -8645,6 +8697,7 @@ TEXT ·rmsprop_va0_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z6
 	VMOVUPD 64(SI)(DX*8), Z7
 	VMOVUPD 128(SI)(DX*8), Z8
@@ -8844,6 +8897,7 @@ TEXT ·rmsprop_va4_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z7
 	VMOVUPD 64(SI)(DX*8), Z8
 	VMOVUPD 128(SI)(DX*8), Z9
@@ -9062,6 +9116,7 @@ TEXT ·rmsprop_v01_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z6
 	VMOVUPD 64(SI)(DX*8), Z7
 	VMOVUPD 128(SI)(DX*8), Z8
@@ -9230,6 +9285,7 @@ TEXT ·rmsprop_v05_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z7
 	VMOVUPD 64(SI)(DX*8), Z8
 	VMOVUPD 128(SI)(DX*8), Z9
@@ -9422,6 +9478,7 @@ TEXT ·rmsprop_v21_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z7
 	VMOVUPD 64(SI)(DX*8), Z8
 	VMOVUPD 128(SI)(DX*8), Z9
@@ -9636,6 +9693,7 @@ TEXT ·rmsprop_v25_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z8
 	VMOVUPD 64(SI)(DX*8), Z9
 	VMOVUPD 128(SI)(DX*8), Z10
@@ -9870,6 +9928,7 @@ TEXT ·rmsprop_va1_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z7
 	VMOVUPD 64(SI)(DX*8), Z8
 	VMOVUPD 128(SI)(DX*8), Z9
@@ -10084,6 +10143,7 @@ TEXT ·rmsprop_va5_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z8
 	VMOVUPD 64(SI)(DX*8), Z9
 	VMOVUPD 128(SI)(DX*8), Z10
@@ -10318,6 +10378,7 @@ TEXT ·adam_v00_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z7
 	VMOVUPD 64(SI)(DX*8), Z8
 	VMOVUPD 128(SI)(DX*8), Z9
@@ -10510,6 +10571,7 @@ TEXT ·adam_v80_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z7
 	VMOVUPD 64(SI)(DX*8), Z8
 	VMOVUPD 128(SI)(DX*8), Z9
@@ -10703,6 +10765,7 @@ TEXT ·adam_v40_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD   (SI)(DX*8), Z7
 	VMOVUPD   64(SI)(DX*8), Z8
 	VMOVUPD   128(SI)(DX*8), Z9
@@ -10926,6 +10989,7 @@ TEXT ·adam_vc0_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD   (SI)(DX*8), Z7
 	VMOVUPD   64(SI)(DX*8), Z8
 	VMOVUPD   128(SI)(DX*8), Z9
@@ -11151,6 +11215,7 @@ TEXT ·adam_v01_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z8
 	VMOVUPD 64(SI)(DX*8), Z9
 	VMOVUPD 128(SI)(DX*8), Z10
@@ -11358,6 +11423,7 @@ TEXT ·adam_v81_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z8
 	VMOVUPD 64(SI)(DX*8), Z9
 	VMOVUPD 128(SI)(DX*8), Z10
@@ -11566,6 +11632,7 @@ TEXT ·adam_v41_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD   (SI)(DX*8), Z8
 	VMOVUPD   64(SI)(DX*8), Z9
 	VMOVUPD   128(SI)(DX*8), Z10
@@ -11804,6 +11871,7 @@ TEXT ·adam_vc1_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD   (SI)(DX*8), Z8
 	VMOVUPD   64(SI)(DX*8), Z9
 	VMOVUPD   128(SI)(DX*8), Z10
@@ -12041,6 +12109,7 @@ TEXT ·adam_v02_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z8
 	VMOVUPD 64(SI)(DX*8), Z9
 	VMOVUPD 128(SI)(DX*8), Z10
@@ -12242,6 +12311,7 @@ TEXT ·adam_v82_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Z8
 	VMOVUPD 64(SI)(DX*8), Z9
 	VMOVUPD 128(SI)(DX*8), Z10
@@ -12444,6 +12514,7 @@ TEXT ·adam_v42_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD   (SI)(DX*8), Z8
 	VMOVUPD   64(SI)(DX*8), Z9
 	VMOVUPD   128(SI)(DX*8), Z10
@@ -12676,6 +12747,7 @@ TEXT ·adam_vc2_avx512_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD   (SI)(DX*8), Z8
 	VMOVUPD   64(SI)(DX*8), Z9
 	VMOVUPD   128(SI)(DX*8), Z10
@@ -12887,6 +12959,7 @@ TEXT ·sgd_v00_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Y2
 	VMOVUPS 32(SI)(DX*4), Y3
 	VMOVUPS 64(SI)(DX*4), Y4
@@ -12978,6 +13051,7 @@ TEXT ·sgd_v04_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Y4
 	VMOVUPS 32(SI)(DX*4), Y5
 	VMOVUPS 64(SI)(DX*4), Y6
@@ -13093,6 +13167,7 @@ TEXT ·sgd_v14_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Y2
 	VMOVUPS 32(SI)(DX*4), Y3
 	VMOVUPS 64(SI)(DX*4), Y4
@@ -13190,6 +13265,7 @@ TEXT ·sgd_v0c_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y4
 	VMOVUPS 32(SI)(DX*4), Y5
 	VMOVUPS (DI)(DX*4), Y6
@@ -13320,6 +13396,7 @@ TEXT ·sgd_v1c_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Y3
 	VMOVUPS 32(SI)(DX*4), Y4
 	VMOVUPS 64(SI)(DX*4), Y5
@@ -13425,6 +13502,7 @@ TEXT ·sgd_v01_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Y3
 	VMOVUPS 32(SI)(DX*4), Y4
 	VMOVUPS 64(SI)(DX*4), Y5
@@ -13531,6 +13609,7 @@ TEXT ·sgd_v05_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y5
 	VMOVUPS 32(SI)(DX*4), Y6
 	VMOVUPS (DI)(DX*4), Y7
@@ -13661,6 +13740,7 @@ TEXT ·sgd_v15_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Y3
 	VMOVUPS 32(SI)(DX*4), Y4
 	VMOVUPS 64(SI)(DX*4), Y5
@@ -13773,6 +13853,7 @@ TEXT ·sgd_v0d_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y5
 	VMOVUPS 32(SI)(DX*4), Y6
 	VMOVUPS (DI)(DX*4), Y7
@@ -13918,6 +13999,7 @@ TEXT ·sgd_v1d_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPS (SI)(DX*4), Y4
 	VMOVUPS 32(SI)(DX*4), Y5
 	VMOVUPS 64(SI)(DX*4), Y6
@@ -14036,6 +14118,7 @@ TEXT ·adagrad_v00_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y3
 	VMOVUPS 32(SI)(DX*4), Y4
 	VMOVUPS (DI)(DX*4), Y5
@@ -14169,6 +14252,7 @@ TEXT ·adagrad_v01_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y4
 	VMOVUPS 32(SI)(DX*4), Y5
 	VMOVUPS (DI)(DX*4), Y6
@@ -14317,6 +14401,7 @@ TEXT ·rmsprop_v00_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y5
 	VMOVUPS 32(SI)(DX*4), Y6
 	VMOVUPS (DI)(DX*4), Y7
@@ -14469,6 +14554,7 @@ TEXT ·rmsprop_v04_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y6
 	VMOVUPS 32(SI)(DX*4), Y7
 	VMOVUPS (DI)(DX*4), Y8
@@ -14645,6 +14731,7 @@ TEXT ·rmsprop_v20_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y6
 	VMOVUPS 32(SI)(DX*4), Y7
 	VMOVUPS (DI)(DX*4), Y8
@@ -14843,6 +14930,7 @@ TEXT ·rmsprop_v24_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS (SI)(DX*4), Y7
 	VMOVUPS (DI)(DX*4), Y8
 	VXORPS  Y0, Y8, Y8
@@ -15061,6 +15149,7 @@ TEXT ·rmsprop_va0_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y6
 	VMOVUPS 32(SI)(DX*4), Y7
 	VMOVUPS (DI)(DX*4), Y8
@@ -15259,6 +15348,7 @@ TEXT ·rmsprop_va4_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y7
 	VMOVUPS 32(SI)(DX*4), Y8
 	VMOVUPS (DI)(DX*4), Y9
@@ -15476,6 +15566,7 @@ TEXT ·rmsprop_v01_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y6
 	VMOVUPS 32(SI)(DX*4), Y7
 	VMOVUPS (DI)(DX*4), Y8
@@ -15643,6 +15734,7 @@ TEXT ·rmsprop_v05_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y7
 	VMOVUPS 32(SI)(DX*4), Y8
 	VMOVUPS (DI)(DX*4), Y9
@@ -15834,6 +15926,7 @@ TEXT ·rmsprop_v21_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS (SI)(DX*4), Y7
 	VMOVUPS (DI)(DX*4), Y8
 	VXORPS  Y0, Y8, Y8
@@ -16047,6 +16140,7 @@ TEXT ·rmsprop_v25_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS (SI)(DX*4), Y8
 	VMOVUPS (DI)(DX*4), Y9
 	VXORPS  Y0, Y9, Y9
@@ -16280,6 +16374,7 @@ TEXT ·rmsprop_va1_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y7
 	VMOVUPS 32(SI)(DX*4), Y8
 	VMOVUPS (DI)(DX*4), Y9
@@ -16493,6 +16588,7 @@ TEXT ·rmsprop_va5_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPS (SI)(DX*4), Y8
 	VMOVUPS 32(SI)(DX*4), Y9
 	VMOVUPS (DI)(DX*4), Y10
@@ -16726,6 +16822,7 @@ TEXT ·adam_v00_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS (SI)(DX*4), Y7
 	VMOVUPS (DI)(DX*4), Y8
 	VXORPS  Y0, Y8, Y8
@@ -16917,6 +17014,7 @@ TEXT ·adam_v80_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS (SI)(DX*4), Y7
 	VMOVUPS (DI)(DX*4), Y8
 	VXORPS  Y0, Y8, Y8
@@ -17109,6 +17207,7 @@ TEXT ·adam_v40_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS   (SI)(DX*4), Y7
 	VMOVUPS   (DI)(DX*4), Y8
 	VXORPS    Y0, Y8, Y8
@@ -17331,6 +17430,7 @@ TEXT ·adam_vc0_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS   (SI)(DX*4), Y7
 	VMOVUPS   (DI)(DX*4), Y8
 	VXORPS    Y0, Y8, Y8
@@ -17555,6 +17655,7 @@ TEXT ·adam_v01_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS (SI)(DX*4), Y8
 	VMOVUPS (DI)(DX*4), Y9
 	VXORPS  Y0, Y9, Y9
@@ -17761,6 +17862,7 @@ TEXT ·adam_v81_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS (SI)(DX*4), Y8
 	VMOVUPS (DI)(DX*4), Y9
 	VXORPS  Y0, Y9, Y9
@@ -17968,6 +18070,7 @@ TEXT ·adam_v41_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS   (SI)(DX*4), Y8
 	VMOVUPS   (DI)(DX*4), Y9
 	VXORPS    Y0, Y9, Y9
@@ -18205,6 +18308,7 @@ TEXT ·adam_vc1_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS   (SI)(DX*4), Y8
 	VMOVUPS   (DI)(DX*4), Y9
 	VXORPS    Y0, Y9, Y9
@@ -18441,6 +18545,7 @@ TEXT ·adam_v02_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS (SI)(DX*4), Y8
 	VMOVUPS (DI)(DX*4), Y9
 	VXORPS  Y0, Y9, Y9
@@ -18641,6 +18746,7 @@ TEXT ·adam_v82_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS (SI)(DX*4), Y8
 	VMOVUPS (DI)(DX*4), Y9
 	VXORPS  Y0, Y9, Y9
@@ -18842,6 +18948,7 @@ TEXT ·adam_v42_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS   (SI)(DX*4), Y8
 	VMOVUPS   (DI)(DX*4), Y9
 	VXORPS    Y0, Y9, Y9
@@ -19073,6 +19180,7 @@ TEXT ·adam_vc2_avx2_f32(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPS   (SI)(DX*4), Y8
 	VMOVUPS   (DI)(DX*4), Y9
 	VXORPS    Y0, Y9, Y9
@@ -19283,6 +19391,7 @@ TEXT ·sgd_v00_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Y2
 	VMOVUPD 32(SI)(DX*8), Y3
 	VMOVUPD 64(SI)(DX*8), Y4
@@ -19374,6 +19483,7 @@ TEXT ·sgd_v04_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Y4
 	VMOVUPD 32(SI)(DX*8), Y5
 	VMOVUPD 64(SI)(DX*8), Y6
@@ -19489,6 +19599,7 @@ TEXT ·sgd_v14_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Y2
 	VMOVUPD 32(SI)(DX*8), Y3
 	VMOVUPD 64(SI)(DX*8), Y4
@@ -19586,6 +19697,7 @@ TEXT ·sgd_v0c_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y4
 	VMOVUPD 32(SI)(DX*8), Y5
 	VMOVUPD (DI)(DX*8), Y6
@@ -19716,6 +19828,7 @@ TEXT ·sgd_v1c_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Y3
 	VMOVUPD 32(SI)(DX*8), Y4
 	VMOVUPD 64(SI)(DX*8), Y5
@@ -19821,6 +19934,7 @@ TEXT ·sgd_v01_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Y3
 	VMOVUPD 32(SI)(DX*8), Y4
 	VMOVUPD 64(SI)(DX*8), Y5
@@ -19927,6 +20041,7 @@ TEXT ·sgd_v05_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y5
 	VMOVUPD 32(SI)(DX*8), Y6
 	VMOVUPD (DI)(DX*8), Y7
@@ -20057,6 +20172,7 @@ TEXT ·sgd_v15_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Y3
 	VMOVUPD 32(SI)(DX*8), Y4
 	VMOVUPD 64(SI)(DX*8), Y5
@@ -20169,6 +20285,7 @@ TEXT ·sgd_v0d_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y5
 	VMOVUPD 32(SI)(DX*8), Y6
 	VMOVUPD (DI)(DX*8), Y7
@@ -20314,6 +20431,7 @@ TEXT ·sgd_v1d_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
 	VMOVUPD (SI)(DX*8), Y4
 	VMOVUPD 32(SI)(DX*8), Y5
 	VMOVUPD 64(SI)(DX*8), Y6
@@ -20432,6 +20550,7 @@ TEXT ·adagrad_v00_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y3
 	VMOVUPD 32(SI)(DX*8), Y4
 	VMOVUPD (DI)(DX*8), Y5
@@ -20565,6 +20684,7 @@ TEXT ·adagrad_v01_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y4
 	VMOVUPD 32(SI)(DX*8), Y5
 	VMOVUPD (DI)(DX*8), Y6
@@ -20713,6 +20833,7 @@ TEXT ·rmsprop_v00_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y5
 	VMOVUPD 32(SI)(DX*8), Y6
 	VMOVUPD (DI)(DX*8), Y7
@@ -20865,6 +20986,7 @@ TEXT ·rmsprop_v04_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y6
 	VMOVUPD 32(SI)(DX*8), Y7
 	VMOVUPD (DI)(DX*8), Y8
@@ -21041,6 +21163,7 @@ TEXT ·rmsprop_v20_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y6
 	VMOVUPD 32(SI)(DX*8), Y7
 	VMOVUPD (DI)(DX*8), Y8
@@ -21239,6 +21362,7 @@ TEXT ·rmsprop_v24_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD (SI)(DX*8), Y7
 	VMOVUPD (DI)(DX*8), Y8
 	VXORPD  Y0, Y8, Y8
@@ -21457,6 +21581,7 @@ TEXT ·rmsprop_va0_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y6
 	VMOVUPD 32(SI)(DX*8), Y7
 	VMOVUPD (DI)(DX*8), Y8
@@ -21655,6 +21780,7 @@ TEXT ·rmsprop_va4_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y7
 	VMOVUPD 32(SI)(DX*8), Y8
 	VMOVUPD (DI)(DX*8), Y9
@@ -21872,6 +21998,7 @@ TEXT ·rmsprop_v01_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y6
 	VMOVUPD 32(SI)(DX*8), Y7
 	VMOVUPD (DI)(DX*8), Y8
@@ -22039,6 +22166,7 @@ TEXT ·rmsprop_v05_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y7
 	VMOVUPD 32(SI)(DX*8), Y8
 	VMOVUPD (DI)(DX*8), Y9
@@ -22230,6 +22358,7 @@ TEXT ·rmsprop_v21_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD (SI)(DX*8), Y7
 	VMOVUPD (DI)(DX*8), Y8
 	VXORPD  Y0, Y8, Y8
@@ -22443,6 +22572,7 @@ TEXT ·rmsprop_v25_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD (SI)(DX*8), Y8
 	VMOVUPD (DI)(DX*8), Y9
 	VXORPD  Y0, Y9, Y9
@@ -22676,6 +22806,7 @@ TEXT ·rmsprop_va1_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y7
 	VMOVUPD 32(SI)(DX*8), Y8
 	VMOVUPD (DI)(DX*8), Y9
@@ -22889,6 +23020,7 @@ TEXT ·rmsprop_va5_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 2 at a time.
 	VMOVUPD (SI)(DX*8), Y8
 	VMOVUPD 32(SI)(DX*8), Y9
 	VMOVUPD (DI)(DX*8), Y10
@@ -23122,6 +23254,7 @@ TEXT ·adam_v00_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD (SI)(DX*8), Y7
 	VMOVUPD (DI)(DX*8), Y8
 	VXORPD  Y0, Y8, Y8
@@ -23313,6 +23446,7 @@ TEXT ·adam_v80_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD (SI)(DX*8), Y7
 	VMOVUPD (DI)(DX*8), Y8
 	VXORPD  Y0, Y8, Y8
@@ -23505,6 +23639,7 @@ TEXT ·adam_v40_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD   (SI)(DX*8), Y7
 	VMOVUPD   (DI)(DX*8), Y8
 	VXORPD    Y0, Y8, Y8
@@ -23727,6 +23862,7 @@ TEXT ·adam_vc0_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD   (SI)(DX*8), Y7
 	VMOVUPD   (DI)(DX*8), Y8
 	VXORPD    Y0, Y8, Y8
@@ -23951,6 +24087,7 @@ TEXT ·adam_v01_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD (SI)(DX*8), Y8
 	VMOVUPD (DI)(DX*8), Y9
 	VXORPD  Y0, Y9, Y9
@@ -24157,6 +24294,7 @@ TEXT ·adam_v81_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD (SI)(DX*8), Y8
 	VMOVUPD (DI)(DX*8), Y9
 	VXORPD  Y0, Y9, Y9
@@ -24364,6 +24502,7 @@ TEXT ·adam_v41_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD   (SI)(DX*8), Y8
 	VMOVUPD   (DI)(DX*8), Y9
 	VXORPD    Y0, Y9, Y9
@@ -24601,6 +24740,7 @@ TEXT ·adam_vc1_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD   (SI)(DX*8), Y8
 	VMOVUPD   (DI)(DX*8), Y9
 	VXORPD    Y0, Y9, Y9
@@ -24837,6 +24977,7 @@ TEXT ·adam_v02_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD (SI)(DX*8), Y8
 	VMOVUPD (DI)(DX*8), Y9
 	VXORPD  Y0, Y9, Y9
@@ -25037,6 +25178,7 @@ TEXT ·adam_v82_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD (SI)(DX*8), Y8
 	VMOVUPD (DI)(DX*8), Y9
 	VXORPD  Y0, Y9, Y9
@@ -25238,6 +25380,7 @@ TEXT ·adam_v42_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD   (SI)(DX*8), Y8
 	VMOVUPD   (DI)(DX*8), Y9
 	VXORPD    Y0, Y9, Y9
@@ -25469,6 +25612,7 @@ TEXT ·adam_vc2_avx2_f64(SB), NOSPLIT, $0-56
 	JZ           single
 
 unrolled:
+	// 4 vectors per iteration, interleaved 1 at a time.
 	VMOVUPD   (SI)(DX*8), Y8
 	VMOVUPD   (DI)(DX*8), Y9
 	VXORPD    Y0, Y9, Y9

@@ -80,11 +80,11 @@ func Compile(ctx *build.Context, k rules.Kernel, isa ISA, d DType) error {
 	// Plan every loop before emitting anything, so that an unroll that
 	// does not fit the registers is an error here, not in avo.
 	lanes := isa.Lanes(d)
-	main, err := c.plan(isa.Unroll)
+	main, group, err := c.plan(isa.Unroll)
 	if err != nil {
 		return err
 	}
-	single, err := c.plan(1)
+	single, _, err := c.plan(1)
 	if err != nil {
 		return err
 	}
@@ -113,6 +113,7 @@ func Compile(ctx *build.Context, k rules.Kernel, isa ISA, d DType) error {
 	ctx.ANDQ(operand.I32(-step), limit)
 	ctx.JZ(operand.LabelRef("single"))
 	ctx.Label("unrolled")
+	ctx.Commentf("%d vectors per iteration, interleaved %d at a time.", isa.Unroll, group)
 	c.emit(main, fullVector)
 	ctx.ADDQ(operand.U32(step), index)
 	ctx.CMPQ(index, limit)
@@ -187,16 +188,16 @@ type step struct {
 // interleaved instruction by instruction in groups as large as the
 // registers allow, so that independent long-latency operations (divisions,
 // square roots) overlap; a copy's values are freed at their last use.
-func (c *compiler) plan(copies int) ([]step, error) {
+func (c *compiler) plan(copies int) (steps []step, group int, err error) {
 	for group := copies; group >= 1; group-- {
 		if copies%group != 0 {
 			continue
 		}
 		if steps, ok := c.allocate(copies, group); ok {
-			return steps, nil
+			return steps, group, nil
 		}
 	}
-	return nil, fmt.Errorf("%s: %s %s: body does not fit %d vector registers", c.k.Name(), c.isa.Name, c.d.Name, c.isa.Regs)
+	return nil, 0, fmt.Errorf("%s: %s %s: body does not fit %d vector registers", c.k.Name(), c.isa.Name, c.d.Name, c.isa.Regs)
 }
 
 func (c *compiler) allocate(copies, group int) ([]step, bool) {
