@@ -188,6 +188,9 @@ type step struct {
 // interleaved instruction by instruction in groups as large as the
 // registers allow, so that independent long-latency operations (divisions,
 // square roots) overlap; a copy's values are freed at their last use.
+// Out-of-order execution overlaps the groups anyway: moving coefficients
+// to memory operands to interleave all four vectors of AVX2's Adam and
+// RMSProp measured no faster on Zen 5, so coefficients stay in registers.
 func (c *compiler) plan(copies int) (steps []step, group int, err error) {
 	for group := copies; group >= 1; group-- {
 		if copies%group != 0 {
