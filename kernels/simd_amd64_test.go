@@ -124,7 +124,7 @@ func TestMatchesGeneric(t *testing.T) {
 		t.Skip("this CPU runs no amd64 assembly set")
 	}
 	maxLen, maxOff := 300, 15
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		maxLen, maxOff = 70, 3
 	}
 	for _, s := range sets {
