@@ -66,16 +66,7 @@ type compiler struct {
 // the loop, into its own register; the body's values share the remaining
 // registers, assigned by a linear scan over the straight-line schedule.
 func Compile(ctx *build.Context, k rules.Kernel, isa ISA, d DType) error {
-	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), coeff: map[int]int{}}
-	for _, in := range k.Body {
-		if in.Op == rules.OpCoeff {
-			if _, ok := c.coeff[in.Coeff]; !ok {
-				c.coeff[in.Coeff] = len(c.order)
-				c.order = append(c.order, in.Coeff)
-			}
-		}
-	}
-	c.first = len(c.coeff)
+	c := newCompiler(ctx, k, isa, d)
 
 	// Plan every loop before emitting anything, so that an unroll that
 	// does not fit the registers is an error here, not in avo.
@@ -155,6 +146,20 @@ func Compile(ctx *build.Context, k rules.Kernel, isa ISA, d DType) error {
 	ctx.VZEROUPPER()
 	ctx.RET()
 	return nil
+}
+
+func newCompiler(ctx *build.Context, k rules.Kernel, isa ISA, d DType) *compiler {
+	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), coeff: map[int]int{}}
+	for _, in := range k.Body {
+		if in.Op == rules.OpCoeff {
+			if _, ok := c.coeff[in.Coeff]; !ok {
+				c.coeff[in.Coeff] = len(c.order)
+				c.order = append(c.order, in.Coeff)
+			}
+		}
+	}
+	c.first = len(c.coeff)
+	return c
 }
 
 // reg returns vector register r in the width of form f.
