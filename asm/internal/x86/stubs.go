@@ -69,11 +69,11 @@ func Stubs(pkg, generator string, isas []ISA, rs []rules.Rule) ([]byte, error) {
 	for _, isa := range isas {
 		p("\t%q: {\n", isa.Name)
 		for _, r := range rs {
-			var vs []string
+			p("\t\t%s: {\n", kindName[r.Name])
 			for _, v := range r.Variants {
-				vs = append(vs, VariantExpr(v, "generic."))
+				p("\t\t\t%s,\n", VariantExpr(v, "generic."))
 			}
-			p("\t\t%s: {%s},\n", kindName[r.Name], strings.Join(vs, ", "))
+			p("\t\t},\n")
 		}
 		p("\t},\n")
 	}
