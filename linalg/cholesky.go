@@ -1,0 +1,150 @@
+package linalg
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Below these orders the recursion stops: the factorization and the
+// triangular solve of a small diagonal block run unblocked on dot products.
+const (
+	potrfBase = 32
+	trsmBase  = 16
+)
+
+var pool = sync.Pool{New: func() any { return new(workspace) }}
+
+// Cholesky factors the symmetric positive definite n×n matrix in a
+// (row-major, only the lower triangle read) in place into the lower
+// triangular L with A = L·Lᵀ. The strict upper triangle is not touched.
+//
+// It returns *NotPositiveDefiniteError if a pivot is not positive (a is then
+// partly overwritten), and an error without touching a if n ≤ 0, a is shorter
+// than n·n or the lower triangle holds NaN or ±Inf.
+func Cholesky(a []float64, n int) error {
+	w := pool.Get().(*workspace)
+	defer pool.Put(w)
+	return w.cholesky(a, n)
+}
+
+func (w *workspace) cholesky(a []float64, n int) error {
+	if err := checkSquare(a, n, "a"); err != nil {
+		return err
+	}
+	return w.potrf(a[:n*n], n, n, 0)
+}
+
+func checkSquare(a []float64, n int, name string) error {
+	if n <= 0 {
+		return fmt.Errorf("linalg: order n = %d must be positive", n)
+	}
+	if n > math.MaxInt32 || len(a)/n < n {
+		return fmt.Errorf("linalg: %s has %d elements, fewer than n·n for n = %d", name, len(a), n)
+	}
+	for i := range n {
+		for j, v := range a[i*n : i*n+i+1] {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("linalg: %s[%d][%d] is %v", name, i, j, v)
+			}
+		}
+	}
+	return nil
+}
+
+// errOverflow is wrapped when a pivot overflows to ±Inf or NaN: the entries
+// are too large for float64 products.
+var errOverflow = errors.New("linalg: Cholesky overflowed")
+
+// potrf factors the n×n block at a (row stride lda) in place; off is the
+// block's position in the whole matrix, for error reports.
+//
+// It splits A = [A11 ·; A21 A22], factors A11 = L11·L11ᵀ, solves
+// L21 = A21·L11⁻ᵀ, updates A22 −= L21·L21ᵀ on the packed micro-kernel, and
+// factors A22. The split is a multiple of nr so that most kernel tiles are
+// full.
+func (w *workspace) potrf(a []float64, lda, n, off int) error {
+	if n <= potrfBase {
+		return potrfUnblocked(a, lda, n, off)
+	}
+	n1 := roundUp(n/2, nr)
+	n2 := n - n1
+	if err := w.potrf(a, lda, n1, off); err != nil {
+		return err
+	}
+	a21 := a[n1*lda:]
+	w.trsm(a21, lda, n2, a, lda, n1)
+	w.update(n2, n2, n1, a21, lda, a21, lda, a21[n1:], lda, true)
+	return w.potrf(a21[n1:], lda, n2, off+n1)
+}
+
+// potrfUnblocked is the row-by-row (Cholesky–Banachiewicz) factorization:
+// each entry is one dot product of two contiguous row prefixes.
+func potrfUnblocked(a []float64, lda, n, off int) error {
+	for i := range n {
+		ri := a[i*lda : i*lda+i+1]
+		for j := range i {
+			rj := a[j*lda : j*lda+j+1]
+			ri[j] = (ri[j] - dot(ri[:j], rj[:j])) / rj[j]
+		}
+		d := ri[i] - dot(ri[:i], ri[:i])
+		if !(d > 0) || math.IsInf(d, 1) {
+			return pivotError(off+i, d)
+		}
+		ri[i] = math.Sqrt(d)
+	}
+	return nil
+}
+
+func pivotError(index int, d float64) error {
+	if math.IsNaN(d) || math.IsInf(d, 0) {
+		return fmt.Errorf("%w at pivot %d (%v)", errOverflow, index, d)
+	}
+	return &NotPositiveDefiniteError{Index: index, Pivot: d}
+}
+
+// trsm overwrites the m×n matrix B (row stride ldb) with X solving
+// X·Lᵀ = B, where L is the n×n lower triangle at l (row stride ldl).
+// Splitting L = [La ·; Lb Lc] and X = [Xa Xb] gives Xa·Laᵀ = Ba and
+// Xb·Lcᵀ = Bb − Xa·Lbᵀ, the middle term on the micro-kernel.
+func (w *workspace) trsm(b []float64, ldb, m int, l []float64, ldl, n int) {
+	if n <= trsmBase {
+		trsmUnblocked(b, ldb, m, l, ldl, n)
+		return
+	}
+	n1 := roundUp(n/2, nr)
+	w.trsm(b, ldb, m, l, ldl, n1)
+	w.update(m, n-n1, n1, b, ldb, l[n1*ldl:], ldl, b[n1:], ldb, false)
+	w.trsm(b[n1:], ldb, m, l[n1*ldl+n1:], ldl, n-n1)
+}
+
+// trsmUnblocked solves each row of X·Lᵀ = B by forward substitution.
+func trsmUnblocked(b []float64, ldb, m int, l []float64, ldl, n int) {
+	for i := range m {
+		x := b[i*ldb : i*ldb+n]
+		for j := range n {
+			lj := l[j*ldl : j*ldl+j+1]
+			x[j] = (x[j] - dot(x[:j], lj[:j])) / lj[j]
+		}
+	}
+}
+
+// dot returns Σ x[i]·y[i] over len(x) with four independent sums, so the
+// loop is bound by throughput rather than by the latency of one add chain.
+func dot(x, y []float64) float64 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xs, ys := x[i:i+4:i+4], y[i:i+4:i+4]
+		s0 += xs[0] * ys[0]
+		s1 += xs[1] * ys[1]
+		s2 += xs[2] * ys[2]
+		s3 += xs[3] * ys[3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * y[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}

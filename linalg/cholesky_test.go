@@ -1,0 +1,226 @@
+package linalg
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+)
+
+const eps = 0x1p-52
+
+// TestMicroKernels runs every assembly micro-kernel this CPU supports
+// against the portable one on random packed panels: the bits must agree.
+func TestMicroKernels(t *testing.T) {
+	ks := archKernels()
+	if len(ks) == 0 {
+		t.Skip("no assembly micro-kernel on this CPU/build")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, k := range ks {
+		for _, depth := range []int{1, 2, 3, 7, 8, 31, 64, 255, 256} {
+			for _, ldc := range []int{nr, nr + 1, 37} {
+				a := make([]float64, depth*mr)
+				b := make([]float64, depth*nr)
+				for i := range a {
+					a[i] = rng.NormFloat64()
+				}
+				for i := range b {
+					b[i] = rng.NormFloat64() * math.Ldexp(1, rng.IntN(20)-10)
+				}
+				c := make([]float64, (mr-1)*ldc+nr)
+				for i := range c {
+					c[i] = rng.NormFloat64()
+				}
+				want := append([]float64(nil), c...)
+				got := append([]float64(nil), c...)
+				kernelGeneric(depth, a, b, want, ldc)
+				k.fn(depth, a, b, got, ldc)
+				for i := range got {
+					if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("%s k=%d ldc=%d: c[%d] = %v, generic %v", k.name, depth, ldc, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func testSizes() []int {
+	var ns []int
+	for n := 1; n <= 300; n++ {
+		if n <= 80 || n%7 == 0 || n%64 <= 1 {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+// TestCholeskyAgainstGonum factors random SPD matrices of condition numbers
+// up to 1e12 and compares with gonum's Potrf and a naive factorization.
+func TestCholeskyAgainstGonum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	conds := []float64{1, 1e3, 1e8, 1e12}
+	for _, n := range testSizes() {
+		cond := conds[n%len(conds)]
+		a := randomSPD(rng, n, cond)
+		got := append([]float64(nil), a...)
+		// Poison the strict upper triangle: it must be neither read nor written.
+		for i := range n {
+			for j := i + 1; j < n; j++ {
+				got[i*n+j] = math.NaN()
+			}
+		}
+		if err := Cholesky(got, n); err != nil {
+			t.Fatalf("n=%d cond=%g: %v", n, cond, err)
+		}
+		for i := range n {
+			for j := i + 1; j < n; j++ {
+				if !math.IsNaN(got[i*n+j]) {
+					t.Fatalf("n=%d: upper element (%d,%d) written", n, i, j)
+				}
+			}
+		}
+		if be := backwardError(a, got, n); be > 2*float64(n+1)*eps {
+			t.Errorf("n=%d cond=%g: backward error %.3g > %.3g", n, cond, be, 2*float64(n+1)*eps)
+		}
+		ref := append([]float64(nil), a...)
+		if !naiveCholesky(ref, n) {
+			t.Fatalf("n=%d: naive factorization failed", n)
+		}
+		gon := append([]float64(nil), a...)
+		if _, ok := lapack64.Potrf(blas64.Symmetric{N: n, Stride: n, Data: gon, Uplo: blas.Lower}); !ok {
+			t.Fatalf("n=%d: gonum Potrf failed", n)
+		}
+		tol := min(1, 10*float64(n)*eps*cond)
+		if d := lowerDiff(got, ref, n); d > tol {
+			t.Errorf("n=%d cond=%g: differs from naive by %.3g > %.3g", n, cond, d, tol)
+		}
+		if d := lowerDiff(got, gon, n); d > tol {
+			t.Errorf("n=%d cond=%g: differs from gonum by %.3g > %.3g", n, cond, d, tol)
+		}
+	}
+}
+
+// TestKernelsGiveSameFactor factors with each micro-kernel: since they all
+// compute the same FMA chains, the factors must be identical bit for bit.
+func TestKernelsGiveSameFactor(t *testing.T) {
+	ks := archKernels()
+	if len(ks) == 0 {
+		t.Skip("no assembly micro-kernel on this CPU/build")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{33, 100, 257, 300, 531} {
+		a := randomSPD(rng, n, 1e6)
+		want := append([]float64(nil), a...)
+		withKernel(t, kernelGeneric)
+		if err := Cholesky(want, n); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range ks {
+			kernel = k.fn
+			got := append([]float64(nil), a...)
+			if err := Cholesky(got, n); err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("%s n=%d: element %d is %v, generic %v", k.name, n, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+func TestCholeskyNotPositiveDefinite(t *testing.T) {
+	for _, tc := range []struct {
+		n, at int
+		value float64
+	}{{1, 0, -1}, {4, 2, -3}, {40, 33, 0}, {100, 70, -1}, {300, 299, -0.5}, {300, 5, -2}} {
+		a := make([]float64, tc.n*tc.n)
+		for i := range tc.n {
+			a[i*tc.n+i] = 1 + float64(i)
+		}
+		a[tc.at*tc.n+tc.at] = tc.value
+		err := Cholesky(a, tc.n)
+		var npd *NotPositiveDefiniteError
+		if !errors.As(err, &npd) {
+			t.Fatalf("n=%d: error %v, want *NotPositiveDefiniteError", tc.n, err)
+		}
+		if npd.Index != tc.at || npd.Pivot != tc.value {
+			t.Errorf("n=%d: pivot %d = %v, want %d = %v", tc.n, npd.Index, npd.Pivot, tc.at, tc.value)
+		}
+		if msg := err.Error(); !contains(msg, "pivot") || !contains(msg, itoa(tc.at)) {
+			t.Errorf("message %q does not name the pivot", msg)
+		}
+	}
+	// An indefinite matrix fails at a negative pivot.
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{5, 64, 200} {
+		lambda := make([]float64, n)
+		for i := range lambda {
+			lambda[i] = 1 + float64(i)
+		}
+		lambda[n/2] = -0.25
+		a := fromEigen(rng, n, lambda)
+		var npd *NotPositiveDefiniteError
+		if err := Cholesky(a, n); !errors.As(err, &npd) {
+			t.Fatalf("n=%d: %v", n, err)
+		}
+		if npd.Pivot > 0 {
+			t.Errorf("n=%d: pivot %v > 0", n, npd.Pivot)
+		}
+	}
+}
+
+func TestCholeskyBadInput(t *testing.T) {
+	a := []float64{4, 0, 2, 5}
+	for _, tc := range []struct {
+		a []float64
+		n int
+	}{{a, 0}, {a, -1}, {a, 3}, {nil, 1}, {[]float64{math.NaN()}, 1}, {[]float64{1, 0, math.Inf(-1), 1}, 2}} {
+		before := append([]float64(nil), tc.a...)
+		if err := Cholesky(tc.a, tc.n); err == nil {
+			t.Errorf("Cholesky(%v, %d) succeeded", tc.a, tc.n)
+		}
+		for i := range before {
+			if math.Float64bits(before[i]) != math.Float64bits(tc.a[i]) {
+				t.Errorf("Cholesky(%v, %d) wrote to a", before, tc.n)
+			}
+		}
+	}
+	// NaN above the diagonal is never read.
+	b := []float64{4, math.NaN(), 2, 5}
+	if err := Cholesky(b, 2); err != nil || b[0] != 2 || b[2] != 1 || b[3] != 2 {
+		t.Errorf("got %v, %v", b, err)
+	}
+	// Overflow is an error, not a factor full of Inf.
+	c := []float64{1e-300, 0, 1e300, 1}
+	if err := Cholesky(c, 2); err == nil {
+		t.Errorf("overflowing input factored: %v", c)
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}

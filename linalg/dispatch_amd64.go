@@ -1,0 +1,24 @@
+//go:build !noasm
+
+package linalg
+
+import "github.com/klauspost/cpuid/v2"
+
+// archKernels returns the assembly micro-kernels this CPU supports, fastest
+// first. cpuid checks XCR0, so YMM state the OS does not save counts as
+// absent.
+func archKernels() []namedKernel {
+	if cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3) {
+		return []namedKernel{{"avx2", kernelAVX2}}
+	}
+	return nil
+}
+
+// kernelAVX2 checks the extent of every slice before handing their base
+// pointers to the assembly, which trusts them.
+func kernelAVX2(k int, a, b, c []float64, ldc int) {
+	_ = a[k*mr-1]
+	_ = b[k*nr-1]
+	_ = c[(mr-1)*ldc+nr-1]
+	gemmAVX2(k, &a[0], &b[0], &c[0], ldc)
+}

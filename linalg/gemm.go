@@ -1,0 +1,170 @@
+package linalg
+
+import "math"
+
+// Tile and block sizes of the packed update C −= A·Bᵀ. A micro-kernel keeps
+// an mr×nr tile of C in registers (6×8 doubles is twelve 256-bit
+// accumulators, leaving room for two B vectors and one broadcast A value).
+// A kc-deep micro-panel of B (kc·nr·8 = 16 KiB) stays in L1 while the kernel
+// sweeps the packed mc×kc block of A (192 KiB) held in L2.
+const (
+	mr = 6
+	nr = 8
+	kc = 256
+	mc = 96 // a multiple of mr
+	nc = 2048
+)
+
+// microKernel computes, for i < mr and j < nr,
+//
+//	c[i*ldc+j] -= Σ_p a[p*mr+i]·b[p*nr+j]   (p = 0..k-1)
+//
+// with the sum formed as one FMA chain in increasing p from +0. a and b are
+// packed micro-panels of length k·mr and k·nr; k ≥ 1.
+type microKernel func(k int, a, b, c []float64, ldc int)
+
+// workspace holds the packing buffers. It grows on first use and is reused.
+type workspace struct {
+	pa, pb []float64
+	tile   [mr * nr]float64
+}
+
+func grow(buf []float64, n int) []float64 {
+	if cap(buf) < n {
+		return make([]float64, n)
+	}
+	return buf[:n]
+}
+
+// update computes C −= A·Bᵀ where C is m×n (row stride ldc), A is m×k (row
+// stride lda) and B is n×k (row stride ldb). With lower set, C must be square
+// (m == n) and only the elements on and below its diagonal are touched.
+func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, lower bool) {
+	if m <= 0 || n <= 0 || k <= 0 {
+		return
+	}
+	kern := kernel
+	for jc := 0; jc < n; jc += nc {
+		nb := min(nc, n-jc)
+		i0 := 0
+		if lower {
+			i0 = jc // rows above jc lie wholly above the diagonal
+		}
+		for pc := 0; pc < k; pc += kc {
+			kb := min(kc, k-pc)
+			w.pb = grow(w.pb, kb*roundUp(nb, nr))
+			pack(w.pb, b[jc*ldb+pc:], ldb, nb, kb, nr)
+			for ic := i0; ic < m; ic += mc {
+				mb := min(mc, m-ic)
+				w.pa = grow(w.pa, kb*roundUp(mb, mr))
+				pack(w.pa, a[ic*lda+pc:], lda, mb, kb, mr)
+				diag := -1 << 62 // every tile wholly below the diagonal
+				if lower {
+					diag = jc - ic
+				}
+				w.macro(kern, mb, nb, kb, c[ic*ldc+jc:], ldc, diag)
+			}
+		}
+	}
+}
+
+// macro runs the micro-kernel over an mb×nb block of C against packed A and B
+// blocks of depth kb. Element (i, j) of the block is written only if
+// j+diag ≤ i, which keeps a lower update below the diagonal of C.
+func (w *workspace) macro(kern microKernel, mb, nb, kb int, c []float64, ldc, diag int) {
+	for jr := 0; jr < nb; jr += nr {
+		pb := w.pb[jr*kb : (jr+nr)*kb]
+		for ir := 0; ir < mb; ir += mr {
+			if jr+diag > ir+mr-1 {
+				continue // the whole tile lies above the diagonal
+			}
+			pa := w.pa[ir*kb : (ir+mr)*kb]
+			full := ir+mr <= mb && jr+nr <= nb && jr+nr-1+diag <= ir
+			if full {
+				kern(kb, pa, pb, c[ir*ldc+jr:], ldc)
+				continue
+			}
+			// Edge or diagonal tile: run the kernel on a copy and write back
+			// only the elements that exist and lie on or below the diagonal.
+			// Each element still sees c − chain, so the bits do not change.
+			rows, cols := min(mr, mb-ir), min(nr, nb-jr)
+			t := &w.tile
+			for i := range mr {
+				for j := range nr {
+					if i < rows && j < cols {
+						t[i*nr+j] = c[(ir+i)*ldc+jr+j]
+					} else {
+						t[i*nr+j] = 0
+					}
+				}
+			}
+			kern(kb, pa, pb, t[:], nr)
+			for i := range rows {
+				for j := range min(cols, ir+i-jr-diag+1) {
+					c[(ir+i)*ldc+jr+j] = t[i*nr+j]
+				}
+			}
+		}
+	}
+}
+
+func roundUp(x, m int) int { return (x + m - 1) / m * m }
+
+// pack copies the rows×k matrix src (row stride ld) into dst as panels of w
+// rows: panel q holds rows q·w .. q·w+w−1 column after column, so the kernel
+// reads w consecutive values per k. Rows past the end are zero.
+func pack(dst, src []float64, ld, rows, k, w int) {
+	for r0 := 0; r0 < rows; r0 += w {
+		panel := dst[r0*k : (r0+w)*k]
+		h := min(w, rows-r0)
+		for i := range h {
+			row := src[(r0+i)*ld : (r0+i)*ld+k]
+			for p, v := range row {
+				panel[p*w+i] = v
+			}
+		}
+		for i := h; i < w; i++ {
+			for p := range k {
+				panel[p*w+i] = 0
+			}
+		}
+	}
+}
+
+// kernelGeneric is the portable micro-kernel. It walks the tile in 2×4
+// sub-tiles so the eight chains stay in registers; the order within each
+// chain is the one every kernel uses.
+func kernelGeneric(k int, a, b, c []float64, ldc int) {
+	a = a[:k*mr]
+	b = b[:k*nr]
+	_ = c[(mr-1)*ldc+nr-1]
+	for i := 0; i < mr; i += 2 {
+		for j := 0; j < nr; j += 4 {
+			var s00, s01, s02, s03, s10, s11, s12, s13 float64
+			for p := range k {
+				ap := a[p*mr+i : p*mr+i+2 : p*mr+i+2]
+				bp := b[p*nr+j : p*nr+j+4 : p*nr+j+4]
+				a0, a1 := ap[0], ap[1]
+				b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+				s00 = math.FMA(a0, b0, s00)
+				s01 = math.FMA(a0, b1, s01)
+				s02 = math.FMA(a0, b2, s02)
+				s03 = math.FMA(a0, b3, s03)
+				s10 = math.FMA(a1, b0, s10)
+				s11 = math.FMA(a1, b1, s11)
+				s12 = math.FMA(a1, b2, s12)
+				s13 = math.FMA(a1, b3, s13)
+			}
+			r0 := c[i*ldc+j : i*ldc+j+4 : i*ldc+j+4]
+			r1 := c[(i+1)*ldc+j : (i+1)*ldc+j+4 : (i+1)*ldc+j+4]
+			r0[0] -= s00
+			r0[1] -= s01
+			r0[2] -= s02
+			r0[3] -= s03
+			r1[0] -= s10
+			r1[1] -= s11
+			r1[2] -= s12
+			r1[3] -= s13
+		}
+	}
+}
