@@ -11,7 +11,7 @@ import (
 // triangular solve of a small diagonal block run unblocked on dot products.
 const (
 	potrfBase = 32
-	trsmBase  = 16
+	trsmBase  = 8
 )
 
 var pool = sync.Pool{New: func() any { return new(workspace) }}
@@ -33,7 +33,10 @@ func (w *workspace) cholesky(a []float64, n int) error {
 	if err := checkSquare(a, n, "a"); err != nil {
 		return err
 	}
-	return w.potrf(a[:n*n], n, n, 0)
+	if fail, d := w.potrf(a[:n*n], n, n, 0); fail >= 0 {
+		return pivotError(fail, d)
+	}
+	return nil
 }
 
 func checkSquare(a []float64, n int, name string) error {
@@ -44,9 +47,18 @@ func checkSquare(a []float64, n int, name string) error {
 		return fmt.Errorf("linalg: %s has %d elements, fewer than n·n for n = %d", name, len(a), n)
 	}
 	for i := range n {
-		for j, v := range a[i*n : i*n+i+1] {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return fmt.Errorf("linalg: %s[%d][%d] is %v", name, i, j, v)
+		row := a[i*n : i*n+i+1]
+		// v − v is 0 for finite v and NaN for ±Inf and NaN: one cheap sum
+		// per row, and a search only when it is NaN.
+		acc := 0.0
+		for _, v := range row {
+			acc += v - v
+		}
+		if acc != 0 {
+			for j, v := range row {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return fmt.Errorf("linalg: %s[%d][%d] is %v", name, i, j, v)
+				}
 			}
 		}
 	}
@@ -58,20 +70,23 @@ func checkSquare(a []float64, n int, name string) error {
 var errOverflow = errors.New("linalg: Cholesky overflowed")
 
 // potrf factors the n×n block at a (row stride lda) in place; off is the
-// block's position in the whole matrix, for error reports.
+// block's position in the whole matrix. It returns fail = −1 on success,
+// else the index (plus off) and value d of the first pivot that is not
+// positive and finite. Errors are built by the callers so that failed
+// attempts of the damped solver do not allocate.
 //
 // It splits A = [A11 ·; A21 A22], factors A11 = L11·L11ᵀ, solves
 // L21 = A21·L11⁻ᵀ, updates A22 −= L21·L21ᵀ on the packed micro-kernel, and
 // factors A22. The split is a multiple of nr so that most kernel tiles are
 // full.
-func (w *workspace) potrf(a []float64, lda, n, off int) error {
+func (w *workspace) potrf(a []float64, lda, n, off int) (fail int, d float64) {
 	if n <= potrfBase {
 		return potrfUnblocked(a, lda, n, off)
 	}
 	n1 := roundUp(n/2, nr)
 	n2 := n - n1
-	if err := w.potrf(a, lda, n1, off); err != nil {
-		return err
+	if fail, d := w.potrf(a, lda, n1, off); fail >= 0 {
+		return fail, d
 	}
 	a21 := a[n1*lda:]
 	w.trsm(a21, lda, n2, a, lda, n1)
@@ -81,7 +96,7 @@ func (w *workspace) potrf(a []float64, lda, n, off int) error {
 
 // potrfUnblocked is the row-by-row (Cholesky–Banachiewicz) factorization:
 // each entry is one dot product of two contiguous row prefixes.
-func potrfUnblocked(a []float64, lda, n, off int) error {
+func potrfUnblocked(a []float64, lda, n, off int) (fail int, pivot float64) {
 	for i := range n {
 		ri := a[i*lda : i*lda+i+1]
 		for j := range i {
@@ -90,11 +105,11 @@ func potrfUnblocked(a []float64, lda, n, off int) error {
 		}
 		d := ri[i] - dot(ri[:i], ri[:i])
 		if !(d > 0) || math.IsInf(d, 1) {
-			return pivotError(off+i, d)
+			return off + i, d
 		}
 		ri[i] = math.Sqrt(d)
 	}
-	return nil
+	return -1, 0
 }
 
 func pivotError(index int, d float64) error {

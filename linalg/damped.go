@@ -82,8 +82,10 @@ func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 	s.used = 0
 	s.diag = grow(s.diag, n)
 	s.x = grow(s.x, n)
+	minDiag := math.Inf(1)
 	for i := range n {
 		s.diag[i] = h[i*n+i]
+		minDiag = min(minDiag, s.diag[i])
 	}
 	mirrorLower(h, n)
 
@@ -93,24 +95,26 @@ func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 			restoreLower(h, n, s.diag, tau)
 		}
 		s.used = attempt
-		err := s.ws.potrf(h, n, n, 0)
-		if err == nil {
+		fail, pivot := s.ws.potrf(h, n, n, 0)
+		if fail < 0 {
 			break
 		}
-		var npd *NotPositiveDefiniteError
-		if !errors.As(err, &npd) {
-			return 0, err
+		if math.IsNaN(pivot) || math.IsInf(pivot, 0) {
+			return 0, pivotError(fail, pivot)
 		}
 		if attempt == attempts {
-			return 0, fmt.Errorf("%w after %d factorizations (last τ = %g: %v)", ErrDampingFailed, attempts, tau, err)
+			return 0, fmt.Errorf("%w after %d factorizations (last τ = %g: %v)", ErrDampingFailed, attempts, tau, pivotError(fail, pivot))
 		}
-		bound := tau - npd.Pivot/(1+rayleighTail(h, n, npd.Index, s.x)) // every working τ exceeds this
+		bound := tau - pivot/(1+rayleighTail(h, n, fail, s.x)) // every working τ exceeds this
+		if attempt == 1 {
+			bound = max(bound, -minDiag) // λmin(H) ≤ min h_ii
+		}
 		next := max(growth*tau, bound+beta*max(1, bound), beta)
 		if attempt == 1 {
 			next = max(next, s.tau)
 		}
 		if math.IsInf(next, 0) {
-			return 0, fmt.Errorf("%w: τ overflowed (%v)", ErrDampingFailed, err)
+			return 0, fmt.Errorf("%w: τ overflowed (%v)", ErrDampingFailed, pivotError(fail, pivot))
 		}
 		tau = next
 	}

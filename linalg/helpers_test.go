@@ -111,7 +111,7 @@ func backwardError(a, l []float64, n int) float64 {
 			for k := 0; k <= j; k++ {
 				s += l[i*n+k] * l[j*n+k]
 			}
-			e := math.Abs(a[i*n+j]-s) / math.Sqrt(a[i*n+i]*a[j*n+j])
+			e := math.Abs(a[i*n+j]-s) / (math.Sqrt(a[i*n+i]) * math.Sqrt(a[j*n+j]))
 			worst = max(worst, e)
 		}
 	}
