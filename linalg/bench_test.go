@@ -62,7 +62,7 @@ func BenchmarkCholesky(b *testing.B) {
 // BenchmarkGemmKernel measures the micro-kernel alone at depth kc, in GF/s
 // of 2·mr·nr·kc flops per call.
 func BenchmarkGemmKernel(b *testing.B) {
-	kerns := append(archKernels(), namedKernel{"generic", kernelGeneric})
+	kerns := append(archKernels(), genericKernels)
 	a := make([]float64, kc*mr)
 	bb := make([]float64, kc*nr)
 	c := make([]float64, mr*nr)

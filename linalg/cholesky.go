@@ -11,7 +11,7 @@ import (
 // triangular solve of a small diagonal block run unblocked on dot products.
 const (
 	potrfBase = 32
-	trsmBase  = 8
+	trsmBase  = 32
 )
 
 var pool = sync.Pool{New: func() any { return new(workspace) }}
@@ -125,7 +125,7 @@ func pivotError(index int, d float64) error {
 // Xb·Lcᵀ = Bb − Xa·Lbᵀ, the middle term on the micro-kernel.
 func (w *workspace) trsm(b []float64, ldb, m int, l []float64, ldl, n int) {
 	if n <= trsmBase {
-		trsmUnblocked(b, ldb, m, l, ldl, n)
+		w.trsmUnblocked(b, ldb, m, l, ldl, n)
 		return
 	}
 	n1 := roundUp(n/2, nr)
@@ -134,13 +134,49 @@ func (w *workspace) trsm(b []float64, ldb, m int, l []float64, ldl, n int) {
 	w.trsm(b[n1:], ldb, m, l[n1*ldl+n1:], ldl, n-n1)
 }
 
-// trsmUnblocked solves each row of X·Lᵀ = B by forward substitution.
-func trsmUnblocked(b []float64, ldb, m int, l []float64, ldl, n int) {
-	for i := range m {
-		x := b[i*ldb : i*ldb+n]
-		for j := range n {
-			lj := l[j*ldl : j*ldl+j+1]
-			x[j] = (x[j] - dot(x[:j], lj[:j])) / lj[j]
+// trsmUnblocked solves X·Lᵀ = B for the m×n block B (n ≤ trsmBase) in
+// panels of lanes rows: each panel is packed column after column, solved by
+// the leaf kernel, and copied back. Rows past m are zero and stay zero.
+func (w *workspace) trsmUnblocked(b []float64, ldb, m int, l []float64, ldl, n int) {
+	inv := w.inv[:n]
+	for j := range n {
+		inv[j] = 1 / l[j*ldl+j]
+	}
+	leaf := leafKernel
+	panel := w.leaf[:n*lanes]
+	for r0 := 0; r0 < m; r0 += lanes {
+		rows := min(lanes, m-r0)
+		pack(panel, b[r0*ldb:], ldb, rows, n, lanes)
+		leaf(n, l, ldl, inv, panel)
+		for i := range rows {
+			row := b[(r0+i)*ldb : (r0+i)*ldb+n]
+			for j := range row {
+				row[j] = panel[j*lanes+i]
+			}
+		}
+	}
+}
+
+// lanes is the number of rows a leaf kernel solves at once.
+const lanes = 32
+
+// trsmKernel solves X·Lᵀ = B in place for one packed panel x of lanes rows
+// (x[j*lanes+r] is row r, column j), L n×n lower triangular with row stride
+// ldl and inv[j] = 1/L[j][j]. Every element is the chain
+// v = b_j; v = −L[j][k]·x_k + v (one FMA, k = 0..j−1); x_j = v·inv[j].
+type trsmKernel func(n int, l []float64, ldl int, inv, x []float64)
+
+// trsmGeneric is the portable leaf kernel.
+func trsmGeneric(n int, l []float64, ldl int, inv, x []float64) {
+	x = x[:n*lanes]
+	for j := range n {
+		lj := l[j*ldl : j*ldl+j]
+		for r := range lanes {
+			v := x[j*lanes+r]
+			for k, ljk := range lj {
+				v = math.FMA(-ljk, x[k*lanes+r], v)
+			}
+			x[j*lanes+r] = v * inv[j]
 		}
 	}
 }

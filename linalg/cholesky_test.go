@@ -50,6 +50,43 @@ func TestMicroKernels(t *testing.T) {
 	}
 }
 
+// TestLeafKernels runs every assembly triangular-solve leaf against the
+// portable one: the bits must agree.
+func TestLeafKernels(t *testing.T) {
+	ks := archKernels()
+	if len(ks) == 0 {
+		t.Skip("no assembly kernel on this CPU/build")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, k := range ks {
+		for _, n := range []int{1, 2, 3, 8, 17, 31, 32} {
+			for _, ldl := range []int{n, n + 3} {
+				l := make([]float64, (n-1)*ldl+n)
+				inv := make([]float64, n)
+				for j := range n {
+					for i := range j {
+						l[j*ldl+i] = rng.NormFloat64()
+					}
+					l[j*ldl+j] = 0.5 + rng.Float64()
+					inv[j] = 1 / l[j*ldl+j]
+				}
+				x := make([]float64, n*lanes)
+				for i := range x {
+					x[i] = rng.NormFloat64()
+				}
+				want := append([]float64(nil), x...)
+				trsmGeneric(n, l, ldl, inv, want)
+				k.leaf(n, l, ldl, inv, x)
+				for i := range x {
+					if math.Float64bits(x[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("%s n=%d ldl=%d: x[%d] = %v, generic %v", k.name, n, ldl, i, x[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 func testSizes() []int {
 	var ns []int
 	for n := 1; n <= 300; n++ {
@@ -117,12 +154,12 @@ func TestKernelsGiveSameFactor(t *testing.T) {
 	for _, n := range []int{33, 100, 257, 300, 531} {
 		a := randomSPD(rng, n, 1e6)
 		want := append([]float64(nil), a...)
-		withKernel(t, kernelGeneric)
+		withKernel(t, genericKernels)
 		if err := Cholesky(want, n); err != nil {
 			t.Fatal(err)
 		}
 		for _, k := range ks {
-			kernel = k.fn
+			kernel, leafKernel = k.fn, k.leaf
 			got := append([]float64(nil), a...)
 			if err := Cholesky(got, n); err != nil {
 				t.Fatal(err)

@@ -8,23 +8,27 @@ import "os"
 // of a supported kernel selects it, and anything else (unset, a set such as
 // avx512 that has no linalg kernel of its own, a set this CPU lacks) picks
 // the fastest kernel this CPU supports.
-var kernel, kernelName = chooseKernel(os.Getenv("OPTIM_ISA"))
+var kernel, leafKernel, kernelName = chooseKernel(os.Getenv("OPTIM_ISA"))
 
 // Kernel returns the name of the micro-kernel the factorization uses:
 // "avx2" or "generic".
 func Kernel() string { return kernelName }
 
+// namedKernel is one instruction set's pair of kernels.
 type namedKernel struct {
 	name string
 	fn   microKernel
+	leaf trsmKernel
 }
 
-func chooseKernel(env string) (microKernel, string) {
-	supported := append(archKernels(), namedKernel{"generic", kernelGeneric})
+var genericKernels = namedKernel{"generic", kernelGeneric, trsmGeneric}
+
+func chooseKernel(env string) (microKernel, trsmKernel, string) {
+	supported := append(archKernels(), genericKernels)
 	for _, k := range supported {
 		if k.name == env {
-			return k.fn, k.name
+			return k.fn, k.leaf, k.name
 		}
 	}
-	return supported[0].fn, supported[0].name
+	return supported[0].fn, supported[0].leaf, supported[0].name
 }

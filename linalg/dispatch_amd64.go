@@ -9,7 +9,7 @@ import "github.com/klauspost/cpuid/v2"
 // absent.
 func archKernels() []namedKernel {
 	if cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3) {
-		return []namedKernel{{"avx2", kernelAVX2}}
+		return []namedKernel{{"avx2", kernelAVX2, trsmLeafAVX2}}
 	}
 	return nil
 }
@@ -21,4 +21,11 @@ func kernelAVX2(k int, a, b, c []float64, ldc int) {
 	_ = b[k*nr-1]
 	_ = c[(mr-1)*ldc+nr-1]
 	gemmAVX2(k, &a[0], &b[0], &c[0], ldc)
+}
+
+func trsmLeafAVX2(n int, l []float64, ldl int, inv, x []float64) {
+	_ = l[(n-1)*ldl+n-1]
+	_ = inv[n-1]
+	_ = x[n*lanes-1]
+	trsmAVX2(n, &l[0], ldl, &inv[0], &x[0])
 }

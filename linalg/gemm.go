@@ -27,6 +27,8 @@ type microKernel func(k int, a, b, c []float64, ldc int)
 type workspace struct {
 	pa, pb []float64
 	tile   [mr * nr]float64
+	leaf   [trsmBase * lanes]float64 // one packed panel for the leaf solve
+	inv    [trsmBase]float64
 }
 
 func grow(buf []float64, n int) []float64 {

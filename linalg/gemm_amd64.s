@@ -94,3 +94,71 @@ loop:
 	VMOVUPD      Y0, 32(BX)
 	VZEROUPPER
 	RET
+
+// func trsmAVX2(n int, l *float64, ldl int, inv *float64, x *float64)
+// Requires: AVX, FMA3
+TEXT ·trsmAVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ l+8(FP), CX
+	MOVQ ldl+16(FP), DX
+	MOVQ inv+24(FP), BX
+	MOVQ x+32(FP), SI
+	SHLQ $0x03, DX
+	MOVQ SI, DI
+	XORQ R8, R8
+
+column:
+	VMOVUPD (DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), Y3
+	VMOVUPD 128(DI), Y4
+	VMOVUPD 160(DI), Y5
+	VMOVUPD 192(DI), Y6
+	VMOVUPD 224(DI), Y7
+	MOVQ    R8, R9
+	MOVQ    CX, R10
+	MOVQ    SI, R11
+	TESTQ   R9, R9
+	JZ      scale
+
+inner:
+	VBROADCASTSD (R10), Y8
+	VFNMADD231PD (R11), Y8, Y0
+	VFNMADD231PD 32(R11), Y8, Y1
+	VFNMADD231PD 64(R11), Y8, Y2
+	VFNMADD231PD 96(R11), Y8, Y3
+	VFNMADD231PD 128(R11), Y8, Y4
+	VFNMADD231PD 160(R11), Y8, Y5
+	VFNMADD231PD 192(R11), Y8, Y6
+	VFNMADD231PD 224(R11), Y8, Y7
+	ADDQ         $0x08, R10
+	ADDQ         $0x00000100, R11
+	DECQ         R9
+	JNZ          inner
+
+scale:
+	VBROADCASTSD (BX)(R8*8), Y8
+	VMULPD       Y8, Y0, Y0
+	VMOVUPD      Y0, (DI)
+	VMULPD       Y8, Y1, Y1
+	VMOVUPD      Y1, 32(DI)
+	VMULPD       Y8, Y2, Y2
+	VMOVUPD      Y2, 64(DI)
+	VMULPD       Y8, Y3, Y3
+	VMOVUPD      Y3, 96(DI)
+	VMULPD       Y8, Y4, Y4
+	VMOVUPD      Y4, 128(DI)
+	VMULPD       Y8, Y5, Y5
+	VMOVUPD      Y5, 160(DI)
+	VMULPD       Y8, Y6, Y6
+	VMOVUPD      Y6, 192(DI)
+	VMULPD       Y8, Y7, Y7
+	VMOVUPD      Y7, 224(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         DX, CX
+	INCQ         R8
+	CMPQ         R8, AX
+	JNE          column
+	VZEROUPPER
+	RET

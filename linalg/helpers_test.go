@@ -131,8 +131,8 @@ func lowerDiff(l1, l2 []float64, n int) float64 {
 	return math.Sqrt(num / den)
 }
 
-func withKernel(t testing.TB, k microKernel) {
-	old := kernel
-	kernel = k
-	t.Cleanup(func() { kernel = old })
+func withKernel(t testing.TB, k namedKernel) {
+	oldK, oldL := kernel, leafKernel
+	kernel, leafKernel = k.fn, k.leaf
+	t.Cleanup(func() { kernel, leafKernel = oldK, oldL })
 }
