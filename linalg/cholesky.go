@@ -10,7 +10,7 @@ import (
 // Below these orders the recursion stops: the factorization and the
 // triangular solve of a small diagonal block run unblocked on dot products.
 const (
-	potrfBase = 32
+	potrfBase = 32 // at most lanes: the base block is one panel
 	trsmBase  = 32
 )
 
@@ -50,11 +50,16 @@ func checkSquare(a []float64, n int, name string) error {
 		row := a[i*n : i*n+i+1]
 		// v − v is 0 for finite v and NaN for ±Inf and NaN: one cheap sum
 		// per row, and a search only when it is NaN.
-		acc := 0.0
-		for _, v := range row {
-			acc += v - v
+		var acc0, acc1 float64
+		j := 0
+		for ; j+2 <= len(row); j += 2 {
+			acc0 += row[j] - row[j]
+			acc1 += row[j+1] - row[j+1]
 		}
-		if acc != 0 {
+		for ; j < len(row); j++ {
+			acc0 += row[j] - row[j]
+		}
+		if acc0+acc1 != 0 {
 			for j, v := range row {
 				if math.IsNaN(v) || math.IsInf(v, 0) {
 					return fmt.Errorf("linalg: %s[%d][%d] is %v", name, i, j, v)
@@ -81,7 +86,7 @@ var errOverflow = errors.New("linalg: Cholesky overflowed")
 // full.
 func (w *workspace) potrf(a []float64, lda, n, off int) (fail int, d float64) {
 	if n <= potrfBase {
-		return potrfUnblocked(a, lda, n, off)
+		return w.potrfUnblocked(a, lda, n, off)
 	}
 	n1 := roundUp(n/2, nr)
 	n2 := n - n1
@@ -94,22 +99,75 @@ func (w *workspace) potrf(a []float64, lda, n, off int) (fail int, d float64) {
 	return w.potrf(a21[n1:], lda, n2, off+n1)
 }
 
-// potrfUnblocked is the row-by-row (Cholesky–Banachiewicz) factorization:
-// each entry is one dot product of two contiguous row prefixes.
-func potrfUnblocked(a []float64, lda, n, off int) (fail int, pivot float64) {
+// potrfUnblocked factors a block of at most potrfBase = 32 // at most lanes: the base block is one panel
+// lower triangle is packed into one panel with rows in lanes, factored
+// right-looking by the panel kernel, and unpacked (also after a failure, so
+// that the rows before and the row of the failing pivot hold their L).
+func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivot float64) {
+	panel := w.leaf[:n*lanes]
+	clear(panel)
 	for i := range n {
-		ri := a[i*lda : i*lda+i+1]
-		for j := range i {
-			rj := a[j*lda : j*lda+j+1]
-			ri[j] = (ri[j] - dot(ri[:j], rj[:j])) / rj[j]
+		for j, v := range a[i*lda : i*lda+i+1] {
+			panel[j*lanes+i] = v
 		}
-		d := ri[i] - dot(ri[:i], ri[:i])
-		if !(d > 0) || math.IsInf(d, 1) {
-			return off + i, d
+	}
+	fail = potrfPanel(n, panel)
+	for i := range n {
+		row := a[i*lda : i*lda+i+1]
+		for j := range row {
+			row[j] = panel[j*lanes+i]
 		}
-		ri[i] = math.Sqrt(d)
+	}
+	// A pivot that overflowed to +Inf passed the kernel's d > 0 test; it is
+	// reported as such, before any failure it caused further on.
+	last := n
+	if fail >= 0 {
+		last = fail
+		pivot = panel[fail*lanes+fail]
+	}
+	for j := range last {
+		if math.IsInf(panel[j*lanes+j], 1) {
+			return off + j, math.Inf(1)
+		}
+	}
+	if fail >= 0 {
+		return off + fail, pivot
 	}
 	return -1, 0
+}
+
+// panelKernel factors the n×n (n ≤ lanes) lower triangle packed in x with
+// rows in lanes (x[j*lanes+i] = A[i][j]); see potrfGeneric for the exact
+// operations. It returns the index of the first pivot that is not positive
+// (or NaN), or -1.
+type panelKernel func(n int, x []float64) int
+
+// potrfGeneric is the portable panel kernel. For each column j: fail if the
+// pivot d is not positive; divide the column by s = sqrt(d); subtract
+// L[k][j]·(column j) from each later column k with one FMA per element; set
+// the diagonal to s. Lanes above the diagonal are never used.
+func potrfGeneric(n int, x []float64) int {
+	x = x[:n*lanes]
+	for j := range n {
+		colj := x[j*lanes : (j+1)*lanes]
+		d := colj[j]
+		if !(d > 0) {
+			return j
+		}
+		s := math.Sqrt(d)
+		for i := range colj {
+			colj[i] /= s
+		}
+		for k := j + 1; k < n; k++ {
+			t := colj[k]
+			colk := x[k*lanes : (k+1)*lanes]
+			for i, v := range colj {
+				colk[i] = math.FMA(-t, v, colk[i])
+			}
+		}
+		colj[j] = s
+	}
+	return -1
 }
 
 func pivotError(index int, d float64) error {

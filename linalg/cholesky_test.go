@@ -87,6 +87,43 @@ func TestLeafKernels(t *testing.T) {
 	}
 }
 
+// TestPanelKernels runs every assembly panel factorization against the
+// portable one, on positive definite and failing blocks: same bits, same
+// failing index.
+func TestPanelKernels(t *testing.T) {
+	ks := archKernels()
+	if len(ks) == 0 {
+		t.Skip("no assembly kernel on this CPU/build")
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, k := range ks {
+		for _, n := range []int{1, 2, 5, 16, 31, 32} {
+			for _, bad := range []float64{1, -1, math.NaN()} {
+				a := randomSPD(rng, n, 1e4)
+				if bad != 1 {
+					a[(n-1)*n+n-1] = bad
+				}
+				x := make([]float64, n*lanes)
+				for i := range n {
+					for j := 0; j <= i; j++ {
+						x[j*lanes+i] = a[i*n+j]
+					}
+				}
+				want := append([]float64(nil), x...)
+				wantFail := potrfGeneric(n, want)
+				if gotFail := k.base(n, x); gotFail != wantFail {
+					t.Fatalf("%s n=%d: fails at %d, generic at %d", k.name, n, gotFail, wantFail)
+				}
+				for i := range x {
+					if math.Float64bits(x[i]) != math.Float64bits(want[i]) && !(math.IsNaN(x[i]) && math.IsNaN(want[i])) {
+						t.Fatalf("%s n=%d: x[%d] = %v, generic %v", k.name, n, i, x[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 func testSizes() []int {
 	var ns []int
 	for n := 1; n <= 300; n++ {
@@ -159,7 +196,7 @@ func TestKernelsGiveSameFactor(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, k := range ks {
-			kernel, leafKernel = k.fn, k.leaf
+			kernel, leafKernel, potrfPanel = k.fn, k.leaf, k.base
 			got := append([]float64(nil), a...)
 			if err := Cholesky(got, n); err != nil {
 				t.Fatal(err)

@@ -8,7 +8,7 @@ import "os"
 // of a supported kernel selects it, and anything else (unset, a set such as
 // avx512 that has no linalg kernel of its own, a set this CPU lacks) picks
 // the fastest kernel this CPU supports.
-var kernel, leafKernel, kernelName = chooseKernel(os.Getenv("OPTIM_ISA"))
+var kernel, leafKernel, potrfPanel, kernelName = chooseKernel(os.Getenv("OPTIM_ISA"))
 
 // Kernel returns the name of the micro-kernel the factorization uses:
 // "avx2" or "generic".
@@ -19,16 +19,18 @@ type namedKernel struct {
 	name string
 	fn   microKernel
 	leaf trsmKernel
+	base panelKernel
 }
 
-var genericKernels = namedKernel{"generic", kernelGeneric, trsmGeneric}
+var genericKernels = namedKernel{"generic", kernelGeneric, trsmGeneric, potrfGeneric}
 
-func chooseKernel(env string) (microKernel, trsmKernel, string) {
+func chooseKernel(env string) (microKernel, trsmKernel, panelKernel, string) {
 	supported := append(archKernels(), genericKernels)
-	for _, k := range supported {
-		if k.name == env {
-			return k.fn, k.leaf, k.name
+	k := supported[0]
+	for _, s := range supported {
+		if s.name == env {
+			k = s
 		}
 	}
-	return supported[0].fn, supported[0].leaf, supported[0].name
+	return k.fn, k.leaf, k.base, k.name
 }

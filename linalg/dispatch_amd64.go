@@ -9,7 +9,7 @@ import "github.com/klauspost/cpuid/v2"
 // absent.
 func archKernels() []namedKernel {
 	if cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3) {
-		return []namedKernel{{"avx2", kernelAVX2, trsmLeafAVX2}}
+		return []namedKernel{{"avx2", kernelAVX2, trsmLeafAVX2, potrfPanelAVX2}}
 	}
 	return nil
 }
@@ -28,4 +28,9 @@ func trsmLeafAVX2(n int, l []float64, ldl int, inv, x []float64) {
 	_ = inv[n-1]
 	_ = x[n*lanes-1]
 	trsmAVX2(n, &l[0], ldl, &inv[0], &x[0])
+}
+
+func potrfPanelAVX2(n int, x []float64) int {
+	_ = x[n*lanes-1]
+	return potrfAVX2(n, &x[0])
 }

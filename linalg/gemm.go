@@ -114,11 +114,20 @@ func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 // pack copies the rows×k matrix src (row stride ld) into dst as panels of w
 // rows: panel q holds rows q·w .. q·w+w−1 column after column, so the kernel
-// reads w consecutive values per k. Rows past the end are zero.
+// reads w consecutive values per k. Rows past the end are zero. Full panels
+// of the kernels' widths go through unrolled copies that write dst in order.
 func pack(dst, src []float64, ld, rows, k, w int) {
 	for r0 := 0; r0 < rows; r0 += w {
 		panel := dst[r0*k : (r0+w)*k]
 		h := min(w, rows-r0)
+		switch {
+		case h == 8 && w == 8:
+			pack8(panel, src[r0*ld:], ld, k)
+			continue
+		case h == 6 && w == 6:
+			pack6(panel, src[r0*ld:], ld, k)
+			continue
+		}
 		for i := range h {
 			row := src[(r0+i)*ld : (r0+i)*ld+k]
 			for p, v := range row {
@@ -130,6 +139,28 @@ func pack(dst, src []float64, ld, rows, k, w int) {
 				panel[p*w+i] = 0
 			}
 		}
+	}
+}
+
+func pack8(panel, src []float64, ld, k int) {
+	r0, r1, r2, r3 := src[:k], src[ld:ld+k], src[2*ld:2*ld+k], src[3*ld:3*ld+k]
+	r4, r5, r6, r7 := src[4*ld:4*ld+k], src[5*ld:5*ld+k], src[6*ld:6*ld+k], src[7*ld:7*ld+k]
+	panel = panel[:8*k]
+	for p := range r0 {
+		d := panel[p*8 : p*8+8 : p*8+8]
+		d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+		d[4], d[5], d[6], d[7] = r4[p], r5[p], r6[p], r7[p]
+	}
+}
+
+func pack6(panel, src []float64, ld, k int) {
+	r0, r1, r2 := src[:k], src[ld:ld+k], src[2*ld:2*ld+k]
+	r3, r4, r5 := src[3*ld:3*ld+k], src[4*ld:4*ld+k], src[5*ld:5*ld+k]
+	panel = panel[:6*k]
+	for p := range r0 {
+		d := panel[p*6 : p*6+6 : p*6+6]
+		d[0], d[1], d[2] = r0[p], r1[p], r2[p]
+		d[3], d[4], d[5] = r3[p], r4[p], r5[p]
 	}
 }
 

@@ -162,3 +162,92 @@ scale:
 	JNE          column
 	VZEROUPPER
 	RET
+
+// func potrfAVX2(n int, x *float64) int
+// Requires: AVX, AVX2, FMA3
+TEXT ·potrfAVX2(SB), NOSPLIT, $0-24
+	MOVQ   n+0(FP), AX
+	MOVQ   x+8(FP), CX
+	XORQ   DX, DX
+	VXORPD X0, X0, X0
+
+pcolumn:
+	VMOVSD   (CX)(DX*8), X1
+	VUCOMISD X0, X1
+	JA       positive
+	MOVQ     DX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+positive:
+	VSQRTSD      X1, X1, X1
+	VBROADCASTSD X1, Y2
+	VMOVUPD      (CX), Y3
+	VDIVPD       Y2, Y3, Y3
+	VMOVUPD      Y3, (CX)
+	VMOVUPD      32(CX), Y4
+	VDIVPD       Y2, Y4, Y4
+	VMOVUPD      Y4, 32(CX)
+	VMOVUPD      64(CX), Y5
+	VDIVPD       Y2, Y5, Y5
+	VMOVUPD      Y5, 64(CX)
+	VMOVUPD      96(CX), Y6
+	VDIVPD       Y2, Y6, Y6
+	VMOVUPD      Y6, 96(CX)
+	VMOVUPD      128(CX), Y7
+	VDIVPD       Y2, Y7, Y7
+	VMOVUPD      Y7, 128(CX)
+	VMOVUPD      160(CX), Y8
+	VDIVPD       Y2, Y8, Y8
+	VMOVUPD      Y8, 160(CX)
+	VMOVUPD      192(CX), Y9
+	VDIVPD       Y2, Y9, Y9
+	VMOVUPD      Y9, 192(CX)
+	VMOVUPD      224(CX), Y10
+	VDIVPD       Y2, Y10, Y10
+	VMOVUPD      Y10, 224(CX)
+	MOVQ         DX, BX
+	MOVQ         CX, SI
+
+pupdate:
+	INCQ         BX
+	ADDQ         $0x00000100, SI
+	CMPQ         BX, AX
+	JAE          pdiag
+	VBROADCASTSD (CX)(BX*8), Y2
+	VMOVUPD      (SI), Y11
+	VFNMADD231PD Y3, Y2, Y11
+	VMOVUPD      Y11, (SI)
+	VMOVUPD      32(SI), Y11
+	VFNMADD231PD Y4, Y2, Y11
+	VMOVUPD      Y11, 32(SI)
+	VMOVUPD      64(SI), Y11
+	VFNMADD231PD Y5, Y2, Y11
+	VMOVUPD      Y11, 64(SI)
+	VMOVUPD      96(SI), Y11
+	VFNMADD231PD Y6, Y2, Y11
+	VMOVUPD      Y11, 96(SI)
+	VMOVUPD      128(SI), Y11
+	VFNMADD231PD Y7, Y2, Y11
+	VMOVUPD      Y11, 128(SI)
+	VMOVUPD      160(SI), Y11
+	VFNMADD231PD Y8, Y2, Y11
+	VMOVUPD      Y11, 160(SI)
+	VMOVUPD      192(SI), Y11
+	VFNMADD231PD Y9, Y2, Y11
+	VMOVUPD      Y11, 192(SI)
+	VMOVUPD      224(SI), Y11
+	VFNMADD231PD Y10, Y2, Y11
+	VMOVUPD      Y11, 224(SI)
+	JMP          pupdate
+
+pdiag:
+	VMOVSD X1, (CX)(DX*8)
+	ADDQ   $0x00000100, CX
+	INCQ   DX
+	CMPQ   DX, AX
+	JNE    pcolumn
+	MOVQ   $-1, DX
+	MOVQ   DX, ret+16(FP)
+	VZEROUPPER
+	RET

@@ -132,7 +132,7 @@ func lowerDiff(l1, l2 []float64, n int) float64 {
 }
 
 func withKernel(t testing.TB, k namedKernel) {
-	oldK, oldL := kernel, leafKernel
-	kernel, leafKernel = k.fn, k.leaf
-	t.Cleanup(func() { kernel, leafKernel = oldK, oldL })
+	oldK, oldL, oldP := kernel, leafKernel, potrfPanel
+	kernel, leafKernel, potrfPanel = k.fn, k.leaf, k.base
+	t.Cleanup(func() { kernel, leafKernel, potrfPanel = oldK, oldL, oldP })
 }

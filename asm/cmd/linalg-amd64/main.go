@@ -75,6 +75,7 @@ func main() {
 	RET()
 
 	trsm()
+	potrf()
 	Generate()
 }
 
@@ -143,6 +144,82 @@ func trsm() {
 	INCQ(j)
 	CMPQ(j, n)
 	JNE(LabelRef("column"))
+	VZEROUPPER()
+	RET()
+}
+
+// potrf emits potrfAVX2, the unblocked factorization of a diagonal block of
+// at most 32 rows packed as one panel (x[j*32+i] = A[i][j]), right-looking
+// over columns with rows in lanes. Column j: if the pivot d = x[j*32+j] is
+// not positive (or is NaN) it returns j; else it divides the column by
+// s = sqrt(d) (VDIVPD, exact as Go's /), subtracts L[k][j]·column j from
+// each later column k with VFNMADD231PD, and finally stores s as the
+// diagonal. Lanes above the diagonal hold garbage that is never unpacked.
+// It returns -1 on success. linalg's portable potrfPanel does the same.
+func potrf() {
+	TEXT("potrfAVX2", NOSPLIT, "func(n int, x *float64) int")
+	Doc(
+		"potrfAVX2 factors the n×n (n ≤ 32) lower triangle packed column by column in",
+		"x (x[j*32+i] = A[i][j]) in place; it returns the first non-positive pivot or -1.",
+	)
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	const vecs = lanes / 4
+	colj := GP64()
+	MOVQ(x, colj)
+	j := GP64()
+	XORQ(j, j)
+	zero := XMM()
+	VXORPD(zero, zero, zero)
+
+	Label("pcolumn")
+	d := XMM()
+	VMOVSD(Mem{Base: colj, Index: j, Scale: 8}, d)
+	VUCOMISD(zero, d)
+	JA(LabelRef("positive"))
+	Store(j, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+
+	Label("positive")
+	sq := XMM()
+	VSQRTSD(d, d, sq)
+	sv := YMM()
+	VBROADCASTSD(sq, sv)
+	var v [vecs]VecVirtual
+	for i := range v {
+		v[i] = YMM()
+		VMOVUPD(Mem{Base: colj, Disp: 32 * i}, v[i])
+		VDIVPD(sv, v[i], v[i])
+		VMOVUPD(v[i], Mem{Base: colj, Disp: 32 * i})
+	}
+	k := GP64()
+	MOVQ(j, k)
+	colk := GP64()
+	MOVQ(colj, colk)
+	Label("pupdate")
+	INCQ(k)
+	ADDQ(U32(8*lanes), colk)
+	CMPQ(k, n)
+	JAE(LabelRef("pdiag"))
+	t := YMM()
+	VBROADCASTSD(Mem{Base: colj, Index: k, Scale: 8}, t)
+	for i := range v {
+		u := YMM()
+		VMOVUPD(Mem{Base: colk, Disp: 32 * i}, u)
+		VFNMADD231PD(v[i], t, u)
+		VMOVUPD(u, Mem{Base: colk, Disp: 32 * i})
+	}
+	JMP(LabelRef("pupdate"))
+
+	Label("pdiag")
+	VMOVSD(sq, Mem{Base: colj, Index: j, Scale: 8})
+	ADDQ(U32(8*lanes), colj)
+	INCQ(j)
+	CMPQ(j, n)
+	JNE(LabelRef("pcolumn"))
+	MOVQ(I64(-1), j)
+	Store(j, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
 }
