@@ -77,10 +77,15 @@ func BenchmarkGemmKernel(b *testing.B) {
 	c := make([]float64, mr*nr)
 	for _, k := range kerns {
 		b.Run(k.name, func(b *testing.B) {
+			cpu0 := processCPU()
 			for b.Loop() {
 				k.fn(kc, a, bb, c, nr)
 			}
-			b.ReportMetric(2*mr*nr*kc*float64(b.N)/b.Elapsed().Seconds()/1e9, "GF/s")
+			flops := 2 * mr * nr * kc * float64(b.N)
+			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GF/s")
+			if cpu := processCPU() - cpu0; cpu > 0 {
+				b.ReportMetric(flops/cpu/1e9, "cpuGF/s")
+			}
 		})
 	}
 }

@@ -50,16 +50,19 @@ func checkSquare(a []float64, n int, name string) error {
 		row := a[i*n : i*n+i+1]
 		// v − v is 0 for finite v and NaN for ±Inf and NaN: one cheap sum
 		// per row, and a search only when it is NaN.
-		var acc0, acc1 float64
+		var acc0, acc1, acc2, acc3 float64
 		j := 0
-		for ; j+2 <= len(row); j += 2 {
-			acc0 += row[j] - row[j]
-			acc1 += row[j+1] - row[j+1]
+		for ; j+4 <= len(row); j += 4 {
+			r := row[j : j+4 : j+4]
+			acc0 += r[0] - r[0]
+			acc1 += r[1] - r[1]
+			acc2 += r[2] - r[2]
+			acc3 += r[3] - r[3]
 		}
 		for ; j < len(row); j++ {
 			acc0 += row[j] - row[j]
 		}
-		if acc0+acc1 != 0 {
+		if (acc0+acc1)+(acc2+acc3) != 0 {
 			for j, v := range row {
 				if math.IsNaN(v) || math.IsInf(v, 0) {
 					return fmt.Errorf("linalg: %s[%d][%d] is %v", name, i, j, v)

@@ -128,16 +128,18 @@ func pack(dst, src []float64, ld, rows, k, w int) {
 			pack6(panel, src[r0*ld:], ld, k)
 			continue
 		}
+		// A partial panel, or the leaf's width: gather one column of the
+		// panel at a time so that dst is written in order, padding included.
+		var rows [lanes][]float64
 		for i := range h {
-			row := src[(r0+i)*ld : (r0+i)*ld+k]
-			for p, v := range row {
-				panel[p*w+i] = v
-			}
+			rows[i] = src[(r0+i)*ld : (r0+i)*ld+k]
 		}
-		for i := h; i < w; i++ {
-			for p := range k {
-				panel[p*w+i] = 0
+		for p := range k {
+			d := panel[p*w : (p+1)*w]
+			for i, row := range rows[:h] {
+				d[i] = row[p]
 			}
+			clear(d[h:])
 		}
 	}
 }
