@@ -10,7 +10,7 @@ import (
 // Below these orders the recursion stops: the factorization and the
 // triangular solve of a small diagonal block run unblocked on dot products.
 const (
-	potrfBase = 32 // at most lanes: the base block is one panel
+	potrfBase = 128
 	trsmBase  = 32
 )
 
@@ -102,23 +102,28 @@ func (w *workspace) potrf(a []float64, lda, n, off int) (fail int, d float64) {
 	return w.potrf(a21[n1:], lda, n2, off+n1)
 }
 
-// potrfUnblocked factors a block of at most potrfBase = 32 // at most lanes: the base block is one panel
-// lower triangle is packed into one panel with rows in lanes, factored
-// right-looking by the panel kernel, and unpacked (also after a failure, so
-// that the rows before and the row of the failing pivot hold their L).
+// potrfUnblocked factors a block of at most potrfBase rows: its lower
+// triangle is packed with rows in lanes (column j at panel[j*ld:], ld = n
+// rounded up to 4), factored right-looking by the panel kernel, and
+// unpacked (also after a failure, so that the rows before and the row of
+// the failing pivot hold their L).
 func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivot float64) {
-	panel := w.leaf[:n*lanes]
-	clear(panel)
-	for i := range n {
-		for j, v := range a[i*lda : i*lda+i+1] {
-			panel[j*lanes+i] = v
+	ld := roundUp(n, 4)
+	w.panel = grow(w.panel, n*ld)
+	panel := w.panel
+	for j := range n {
+		col := panel[j*ld : (j+1)*ld]
+		clear(col[:j])
+		for i := j; i < n; i++ {
+			col[i] = a[i*lda+j]
 		}
+		clear(col[n:])
 	}
-	fail = potrfPanel(n, panel)
+	fail = potrfPanel(n, panel, ld)
 	for i := range n {
 		row := a[i*lda : i*lda+i+1]
 		for j := range row {
-			row[j] = panel[j*lanes+i]
+			row[j] = panel[j*ld+i]
 		}
 	}
 	// A pivot that overflowed to +Inf passed the kernel's d > 0 test; it is
@@ -126,10 +131,10 @@ func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivo
 	last := n
 	if fail >= 0 {
 		last = fail
-		pivot = panel[fail*lanes+fail]
+		pivot = panel[fail*ld+fail]
 	}
 	for j := range last {
-		if math.IsInf(panel[j*lanes+j], 1) {
+		if math.IsInf(panel[j*ld+j], 1) {
 			return off + j, math.Inf(1)
 		}
 	}
@@ -139,33 +144,34 @@ func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivo
 	return -1, 0
 }
 
-// panelKernel factors the n×n (n ≤ lanes) lower triangle packed in x with
-// rows in lanes (x[j*lanes+i] = A[i][j]); see potrfGeneric for the exact
-// operations. It returns the index of the first pivot that is not positive
-// (or NaN), or -1.
-type panelKernel func(n int, x []float64) int
+// panelKernel factors the n×n lower triangle packed in x with rows in lanes
+// (x[j*ld+i] = A[i][j], ld ≥ n a multiple of 4); see potrfGeneric for the
+// exact operations. It returns the index of the first pivot that is not
+// positive (or NaN), or -1.
+type panelKernel func(n int, x []float64, ld int) int
 
 // potrfGeneric is the portable panel kernel. For each column j: fail if the
-// pivot d is not positive; divide the column by s = sqrt(d); subtract
-// L[k][j]·(column j) from each later column k with one FMA per element; set
-// the diagonal to s. Lanes above the diagonal are never used.
-func potrfGeneric(n int, x []float64) int {
-	x = x[:n*lanes]
+// pivot d is not positive; divide lanes j&^3.. of the column by
+// s = sqrt(d); subtract L[k][j]·(column j) from lanes k&^3.. of each later
+// column k, one FMA per element; set the diagonal to s. So every element of
+// L is its own chain over j in increasing order, exactly as in potrfAVX2.
+func potrfGeneric(n int, x []float64, ld int) int {
+	x = x[:n*ld]
 	for j := range n {
-		colj := x[j*lanes : (j+1)*lanes]
+		colj := x[j*ld : (j+1)*ld]
 		d := colj[j]
 		if !(d > 0) {
 			return j
 		}
 		s := math.Sqrt(d)
-		for i := range colj {
+		for i := j &^ 3; i < ld; i++ {
 			colj[i] /= s
 		}
 		for k := j + 1; k < n; k++ {
 			t := colj[k]
-			colk := x[k*lanes : (k+1)*lanes]
-			for i, v := range colj {
-				colk[i] = math.FMA(-t, v, colk[i])
+			colk := x[k*ld : (k+1)*ld]
+			for i := k &^ 3; i < ld; i++ {
+				colk[i] = math.FMA(-t, colj[i], colk[i])
 			}
 		}
 		colj[j] = s

@@ -88,8 +88,8 @@ func TestLeafKernels(t *testing.T) {
 }
 
 // TestPanelKernels runs every assembly panel factorization against the
-// portable one, on positive definite and failing blocks: same bits, same
-// failing index.
+// portable one, on positive definite and failing matrices: same bits in
+// the lower triangle, same failing index.
 func TestPanelKernels(t *testing.T) {
 	ks := archKernels()
 	if len(ks) == 0 {
@@ -97,26 +97,31 @@ func TestPanelKernels(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(23, 24))
 	for _, k := range ks {
-		for _, n := range []int{1, 2, 5, 16, 31, 32} {
+		for _, n := range []int{1, 2, 3, 4, 5, 16, 31, 32, 33, 70, 128} {
 			for _, bad := range []float64{1, -1, math.NaN()} {
 				a := randomSPD(rng, n, 1e4)
 				if bad != 1 {
 					a[(n-1)*n+n-1] = bad
 				}
-				x := make([]float64, n*lanes)
-				for i := range n {
-					for j := 0; j <= i; j++ {
-						x[j*lanes+i] = a[i*n+j]
+				for _, ld := range []int{roundUp(n, 4), roundUp(n, 4) + 8} {
+					x := make([]float64, n*ld)
+					for i := range n {
+						for j := 0; j <= i; j++ {
+							x[j*ld+i] = a[i*n+j]
+						}
 					}
-				}
-				want := append([]float64(nil), x...)
-				wantFail := potrfGeneric(n, want)
-				if gotFail := k.base(n, x); gotFail != wantFail {
-					t.Fatalf("%s n=%d: fails at %d, generic at %d", k.name, n, gotFail, wantFail)
-				}
-				for i := range x {
-					if math.Float64bits(x[i]) != math.Float64bits(want[i]) && !(math.IsNaN(x[i]) && math.IsNaN(want[i])) {
-						t.Fatalf("%s n=%d: x[%d] = %v, generic %v", k.name, n, i, x[i], want[i])
+					want := append([]float64(nil), x...)
+					wantFail := potrfGeneric(n, want, ld)
+					if gotFail := k.base(n, x, ld); gotFail != wantFail {
+						t.Fatalf("%s n=%d: fails at %d, generic at %d", k.name, n, gotFail, wantFail)
+					}
+					for j := range n {
+						for i := j; i < n; i++ {
+							g, w := x[j*ld+i], want[j*ld+i]
+							if math.Float64bits(g) != math.Float64bits(w) && !(math.IsNaN(g) && math.IsNaN(w)) {
+								t.Fatalf("%s n=%d ld=%d: L[%d][%d] = %v, generic %v", k.name, n, ld, i, j, g, w)
+							}
+						}
 					}
 				}
 			}

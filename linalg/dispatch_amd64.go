@@ -30,7 +30,10 @@ func trsmLeafAVX2(n int, l []float64, ldl int, inv, x []float64) {
 	trsmAVX2(n, &l[0], ldl, &inv[0], &x[0])
 }
 
-func potrfPanelAVX2(n int, x []float64) int {
-	_ = x[n*lanes-1]
-	return potrfAVX2(n, &x[0])
+func potrfPanelAVX2(n int, x []float64, ld int) int {
+	if ld%4 != 0 || ld < n {
+		panic("linalg: panel stride must be a multiple of 4 and at least n")
+	}
+	_ = x[n*ld-1]
+	return potrfAVX2(n, &x[0], ld)
 }

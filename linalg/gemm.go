@@ -26,6 +26,7 @@ type microKernel func(k int, a, b, c []float64, ldc int)
 // workspace holds the packing buffers. It grows on first use and is reused.
 type workspace struct {
 	pa, pb []float64
+	panel  []float64 // the base block, rows in lanes
 	tile   [mr * nr]float64
 	leaf   [trsmBase * lanes]float64 // one packed panel for the leaf solve
 	inv    [trsmBase]float64

@@ -12,6 +12,6 @@ func gemmAVX2(k int, a *float64, b *float64, c *float64, ldc int)
 // (x[j*32+r]), with L n×n lower triangular (row stride ldl) and inv[j] = 1/L[j][j].
 func trsmAVX2(n int, l *float64, ldl int, inv *float64, x *float64)
 
-// potrfAVX2 factors the n×n (n ≤ 32) lower triangle packed column by column in
-// x (x[j*32+i] = A[i][j]) in place; it returns the first non-positive pivot or -1.
-func potrfAVX2(n int, x *float64) int
+// potrfAVX2 factors the n×n lower triangle packed column by column with rows in
+// lanes (x[j*ld+i] = A[i][j]) in place; it returns the first non-positive pivot or -1.
+func potrfAVX2(n int, x *float64, ld int) int

@@ -163,91 +163,108 @@ scale:
 	VZEROUPPER
 	RET
 
-// func potrfAVX2(n int, x *float64) int
-// Requires: AVX, AVX2, FMA3
-TEXT ·potrfAVX2(SB), NOSPLIT, $0-24
+// func potrfAVX2(n int, x *float64, ld int) int
+// Requires: AVX, AVX2, CMOV, FMA3
+TEXT ·potrfAVX2(SB), NOSPLIT, $0-32
 	MOVQ   n+0(FP), AX
 	MOVQ   x+8(FP), CX
-	XORQ   DX, DX
+	MOVQ   ld+16(FP), DX
+	SHLQ   $0x03, DX
+	XORQ   BX, BX
 	VXORPD X0, X0, X0
 
+pblock:
+	MOVQ    BX, SI
+	ADDQ    $0x04, SI
+	CMPQ    SI, AX
+	CMOVQGT AX, SI
+	MOVQ    BX, DI
+	MOVQ    CX, R8
+	SHLQ    $0x03, BX
+
 pcolumn:
-	VMOVSD   (CX)(DX*8), X1
+	VMOVSD   (R8)(DI*8), X1
 	VUCOMISD X0, X1
 	JA       positive
-	MOVQ     DX, ret+16(FP)
+	MOVQ     DI, ret+24(FP)
 	VZEROUPPER
 	RET
 
 positive:
 	VSQRTSD      X1, X1, X1
 	VBROADCASTSD X1, Y2
-	VMOVUPD      (CX), Y3
-	VDIVPD       Y2, Y3, Y3
-	VMOVUPD      Y3, (CX)
-	VMOVUPD      32(CX), Y4
-	VDIVPD       Y2, Y4, Y4
-	VMOVUPD      Y4, 32(CX)
-	VMOVUPD      64(CX), Y5
-	VDIVPD       Y2, Y5, Y5
-	VMOVUPD      Y5, 64(CX)
-	VMOVUPD      96(CX), Y6
-	VDIVPD       Y2, Y6, Y6
-	VMOVUPD      Y6, 96(CX)
-	VMOVUPD      128(CX), Y7
-	VDIVPD       Y2, Y7, Y7
-	VMOVUPD      Y7, 128(CX)
-	VMOVUPD      160(CX), Y8
-	VDIVPD       Y2, Y8, Y8
-	VMOVUPD      Y8, 160(CX)
-	VMOVUPD      192(CX), Y9
-	VDIVPD       Y2, Y9, Y9
-	VMOVUPD      Y9, 192(CX)
-	VMOVUPD      224(CX), Y10
-	VDIVPD       Y2, Y10, Y10
-	VMOVUPD      Y10, 224(CX)
-	MOVQ         DX, BX
-	MOVQ         CX, SI
+	MOVQ         BX, R9
 
-pupdate:
-	INCQ         BX
-	ADDQ         $0x00000100, SI
-	CMPQ         BX, AX
+pscale:
+	VMOVUPD (R8)(R9*1), Y3
+	VDIVPD  Y2, Y3, Y3
+	VMOVUPD Y3, (R8)(R9*1)
+	ADDQ    $0x20, R9
+	CMPQ    R9, DX
+	JB      pscale
+	MOVQ    DI, R10
+	MOVQ    R8, R11
+
+pinner:
+	INCQ         R10
+	ADDQ         DX, R11
+	CMPQ         R10, SI
 	JAE          pdiag
-	VBROADCASTSD (CX)(BX*8), Y2
-	VMOVUPD      (SI), Y11
-	VFNMADD231PD Y3, Y2, Y11
-	VMOVUPD      Y11, (SI)
-	VMOVUPD      32(SI), Y11
-	VFNMADD231PD Y4, Y2, Y11
-	VMOVUPD      Y11, 32(SI)
-	VMOVUPD      64(SI), Y11
-	VFNMADD231PD Y5, Y2, Y11
-	VMOVUPD      Y11, 64(SI)
-	VMOVUPD      96(SI), Y11
-	VFNMADD231PD Y6, Y2, Y11
-	VMOVUPD      Y11, 96(SI)
-	VMOVUPD      128(SI), Y11
-	VFNMADD231PD Y7, Y2, Y11
-	VMOVUPD      Y11, 128(SI)
-	VMOVUPD      160(SI), Y11
-	VFNMADD231PD Y8, Y2, Y11
-	VMOVUPD      Y11, 160(SI)
-	VMOVUPD      192(SI), Y11
-	VFNMADD231PD Y9, Y2, Y11
-	VMOVUPD      Y11, 192(SI)
-	VMOVUPD      224(SI), Y11
-	VFNMADD231PD Y10, Y2, Y11
-	VMOVUPD      Y11, 224(SI)
-	JMP          pupdate
+	VBROADCASTSD (R8)(R10*8), Y2
+	MOVQ         BX, R9
+
+paxpy:
+	VMOVUPD      (R11)(R9*1), Y3
+	VFNMADD231PD (R8)(R9*1), Y2, Y3
+	VMOVUPD      Y3, (R11)(R9*1)
+	ADDQ         $0x20, R9
+	CMPQ         R9, DX
+	JB           paxpy
+	JMP          pinner
 
 pdiag:
-	VMOVSD X1, (CX)(DX*8)
-	ADDQ   $0x00000100, CX
-	INCQ   DX
-	CMPQ   DX, AX
-	JNE    pcolumn
-	MOVQ   $-1, DX
-	MOVQ   DX, ret+16(FP)
+	VMOVSD X1, (R8)(DI*8)
+	ADDQ   DX, R8
+	INCQ   DI
+	CMPQ   DI, SI
+	JB     pcolumn
+	CMPQ   DI, AX
+	JAE    pdone
+	LEAQ   (CX)(DX*1), BX
+	LEAQ   (CX)(DX*2), SI
+	LEAQ   (BX)(DX*2), R12
+	MOVQ   DI, R10
+	MOVQ   R8, R11
+
+ptrail:
+	VBROADCASTSD (CX)(R10*8), Y1
+	VBROADCASTSD (BX)(R10*8), Y2
+	VBROADCASTSD (SI)(R10*8), Y3
+	VBROADCASTSD (R12)(R10*8), Y4
+	MOVQ         R10, R9
+	ANDQ         $-4, R9
+	SHLQ         $0x03, R9
+
+ptlane:
+	VMOVUPD      (R11)(R9*1), Y5
+	VFNMADD231PD (CX)(R9*1), Y1, Y5
+	VFNMADD231PD (BX)(R9*1), Y2, Y5
+	VFNMADD231PD (SI)(R9*1), Y3, Y5
+	VFNMADD231PD (R12)(R9*1), Y4, Y5
+	VMOVUPD      Y5, (R11)(R9*1)
+	ADDQ         $0x20, R9
+	CMPQ         R9, DX
+	JB           ptlane
+	ADDQ         DX, R11
+	INCQ         R10
+	CMPQ         R10, AX
+	JB           ptrail
+	MOVQ         DI, BX
+	MOVQ         R8, CX
+	JMP          pblock
+
+pdone:
+	MOVQ $-1, BX
+	MOVQ BX, ret+24(FP)
 	VZEROUPPER
 	RET

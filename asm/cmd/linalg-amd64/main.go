@@ -148,36 +148,56 @@ func trsm() {
 	RET()
 }
 
-// potrf emits potrfAVX2, the unblocked factorization of a diagonal block of
-// at most 32 rows packed as one panel (x[j*32+i] = A[i][j]), right-looking
-// over columns with rows in lanes. Column j: if the pivot d = x[j*32+j] is
-// not positive (or is NaN) it returns j; else it divides the column by
-// s = sqrt(d) (VDIVPD, exact as Go's /), subtracts L[k][j]·column j from
-// each later column k with VFNMADD231PD, and finally stores s as the
-// diagonal. Lanes above the diagonal hold garbage that is never unpacked.
-// It returns -1 on success. linalg's portable potrfPanel does the same.
+// potrf emits potrfAVX2, the unblocked factorization of a small matrix
+// packed with rows in lanes: column j of the lower triangle is
+// x[j*ld .. j*ld+ld-1] (x[j*ld+i] = A[i][j], ld a multiple of 4).
+//
+// Mathematically it is right-looking over columns. Column j: if the pivot
+// d = x[j*ld+j] is not positive (or is NaN) return j; else divide lanes
+// j&^3 .. ld-1 of the column by s = sqrt(d) (VDIVPD, exact as Go's /),
+// subtract L[k][j]·(column j) from lanes k&^3 .. ld-1 of each later column k
+// with one VFNMADD231PD per element, and store s as the diagonal.
+//
+// For speed the columns go in blocks of four: the block is factored as
+// above among itself, then each later column k takes the four updates in a
+// row (j0, j0+1, j0+2, j0+3) per load and store, so the loop is bound by
+// FMAs rather than stores. Every element still sees its updates in
+// increasing j, so the bits equal linalg's one-column-at-a-time potrfGeneric.
 func potrf() {
-	TEXT("potrfAVX2", NOSPLIT, "func(n int, x *float64) int")
+	TEXT("potrfAVX2", NOSPLIT, "func(n int, x *float64, ld int) int")
 	Doc(
-		"potrfAVX2 factors the n×n (n ≤ 32) lower triangle packed column by column in",
-		"x (x[j*32+i] = A[i][j]) in place; it returns the first non-positive pivot or -1.",
+		"potrfAVX2 factors the n×n lower triangle packed column by column with rows in",
+		"lanes (x[j*ld+i] = A[i][j]) in place; it returns the first non-positive pivot or -1.",
 	)
 	n := Load(Param("n"), GP64())
-	x := Load(Param("x"), GP64())
-	const vecs = lanes / 4
-	colj := GP64()
-	MOVQ(x, colj)
-	j := GP64()
+	colj := Load(Param("x"), GP64()) // first column of the current block
+	ldb := Load(Param("ld"), GP64())
+	SHLQ(U8(3), ldb) // bytes per column
+	j := GP64()      // first column of the block
 	XORQ(j, j)
 	zero := XMM()
 	VXORPD(zero, zero, zero)
 
+	Label("pblock")
+	jend := GP64() // min(j+4, n)
+	MOVQ(j, jend)
+	ADDQ(U8(4), jend)
+	CMPQ(jend, n)
+	CMOVQGT(n, jend)
+	jj := GP64()
+	MOVQ(j, jj)
+	coljj := GP64()
+	MOVQ(colj, coljj)
+	lane0 := GP64() // byte offset of lane j (= jj&^3 = k&^3 inside the block)
+	MOVQ(j, lane0)
+	SHLQ(U8(3), lane0)
+
 	Label("pcolumn")
 	d := XMM()
-	VMOVSD(Mem{Base: colj, Index: j, Scale: 8}, d)
+	VMOVSD(Mem{Base: coljj, Index: jj, Scale: 8}, d)
 	VUCOMISD(zero, d)
 	JA(LabelRef("positive"))
-	Store(j, ReturnIndex(0))
+	Store(jj, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
 
@@ -186,38 +206,87 @@ func potrf() {
 	VSQRTSD(d, d, sq)
 	sv := YMM()
 	VBROADCASTSD(sq, sv)
-	var v [vecs]VecVirtual
-	for i := range v {
-		v[i] = YMM()
-		VMOVUPD(Mem{Base: colj, Disp: 32 * i}, v[i])
-		VDIVPD(sv, v[i], v[i])
-		VMOVUPD(v[i], Mem{Base: colj, Disp: 32 * i})
-	}
+	q := GP64()
+	MOVQ(lane0, q)
+	Label("pscale")
+	v := YMM()
+	VMOVUPD(Mem{Base: coljj, Index: q, Scale: 1}, v)
+	VDIVPD(sv, v, v)
+	VMOVUPD(v, Mem{Base: coljj, Index: q, Scale: 1})
+	ADDQ(U8(32), q)
+	CMPQ(q, ldb)
+	JB(LabelRef("pscale"))
+
+	// Rank-1 updates of the block's later columns.
 	k := GP64()
-	MOVQ(j, k)
+	MOVQ(jj, k)
 	colk := GP64()
-	MOVQ(colj, colk)
-	Label("pupdate")
+	MOVQ(coljj, colk)
+	Label("pinner")
 	INCQ(k)
-	ADDQ(U32(8*lanes), colk)
-	CMPQ(k, n)
+	ADDQ(ldb, colk)
+	CMPQ(k, jend)
 	JAE(LabelRef("pdiag"))
 	t := YMM()
-	VBROADCASTSD(Mem{Base: colj, Index: k, Scale: 8}, t)
-	for i := range v {
-		u := YMM()
-		VMOVUPD(Mem{Base: colk, Disp: 32 * i}, u)
-		VFNMADD231PD(v[i], t, u)
-		VMOVUPD(u, Mem{Base: colk, Disp: 32 * i})
-	}
-	JMP(LabelRef("pupdate"))
+	VBROADCASTSD(Mem{Base: coljj, Index: k, Scale: 8}, t)
+	MOVQ(lane0, q)
+	Label("paxpy")
+	u := YMM()
+	VMOVUPD(Mem{Base: colk, Index: q, Scale: 1}, u)
+	VFNMADD231PD(Mem{Base: coljj, Index: q, Scale: 1}, t, u)
+	VMOVUPD(u, Mem{Base: colk, Index: q, Scale: 1})
+	ADDQ(U8(32), q)
+	CMPQ(q, ldb)
+	JB(LabelRef("paxpy"))
+	JMP(LabelRef("pinner"))
 
 	Label("pdiag")
-	VMOVSD(sq, Mem{Base: colj, Index: j, Scale: 8})
-	ADDQ(U32(8*lanes), colj)
-	INCQ(j)
-	CMPQ(j, n)
-	JNE(LabelRef("pcolumn"))
+	VMOVSD(sq, Mem{Base: coljj, Index: jj, Scale: 8})
+	ADDQ(ldb, coljj)
+	INCQ(jj)
+	CMPQ(jj, jend)
+	JB(LabelRef("pcolumn"))
+	CMPQ(jj, n)
+	JAE(LabelRef("pdone"))
+
+	// Rank-4 update of every column after the block: jj = j+4 < n here,
+	// and coljj points at column j+4.
+	c1, c2, c3 := GP64(), GP64(), GP64()
+	LEAQ(Mem{Base: colj, Index: ldb, Scale: 1}, c1)
+	LEAQ(Mem{Base: colj, Index: ldb, Scale: 2}, c2)
+	LEAQ(Mem{Base: c1, Index: ldb, Scale: 2}, c3)
+	MOVQ(jj, k)
+	MOVQ(coljj, colk)
+	Label("ptrail")
+	t0, t1, t2, t3 := YMM(), YMM(), YMM(), YMM()
+	VBROADCASTSD(Mem{Base: colj, Index: k, Scale: 8}, t0)
+	VBROADCASTSD(Mem{Base: c1, Index: k, Scale: 8}, t1)
+	VBROADCASTSD(Mem{Base: c2, Index: k, Scale: 8}, t2)
+	VBROADCASTSD(Mem{Base: c3, Index: k, Scale: 8}, t3)
+	MOVQ(k, q)
+	ANDQ(I8(-4), q)
+	SHLQ(U8(3), q)
+	Label("ptlane")
+	w := YMM()
+	VMOVUPD(Mem{Base: colk, Index: q, Scale: 1}, w)
+	VFNMADD231PD(Mem{Base: colj, Index: q, Scale: 1}, t0, w)
+	VFNMADD231PD(Mem{Base: c1, Index: q, Scale: 1}, t1, w)
+	VFNMADD231PD(Mem{Base: c2, Index: q, Scale: 1}, t2, w)
+	VFNMADD231PD(Mem{Base: c3, Index: q, Scale: 1}, t3, w)
+	VMOVUPD(w, Mem{Base: colk, Index: q, Scale: 1})
+	ADDQ(U8(32), q)
+	CMPQ(q, ldb)
+	JB(LabelRef("ptlane"))
+	ADDQ(ldb, colk)
+	INCQ(k)
+	CMPQ(k, n)
+	JB(LabelRef("ptrail"))
+
+	MOVQ(jj, j)
+	MOVQ(coljj, colj)
+	JMP(LabelRef("pblock"))
+
+	Label("pdone")
 	MOVQ(I64(-1), j)
 	Store(j, ReturnIndex(0))
 	VZEROUPPER()
