@@ -111,21 +111,9 @@ func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivo
 	ld := roundUp(n, 4)
 	w.panel = grow(w.panel, n*ld)
 	panel := w.panel
-	for j := range n {
-		col := panel[j*ld : (j+1)*ld]
-		clear(col[:j])
-		for i := j; i < n; i++ {
-			col[i] = a[i*lda+j]
-		}
-		clear(col[n:])
-	}
+	packLowerLanes(panel, ld, a, lda, n)
 	fail = potrfPanel(n, panel, ld)
-	for i := range n {
-		row := a[i*lda : i*lda+i+1]
-		for j := range row {
-			row[j] = panel[j*ld+i]
-		}
-	}
+	unpackLowerLanes(a, lda, panel, ld, n)
 	// A pivot that overflowed to +Inf passed the kernel's d > 0 test; it is
 	// reported as such, before any failure it caused further on.
 	last := n
@@ -142,6 +130,76 @@ func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivo
 		return off + fail, pivot
 	}
 	return -1, 0
+}
+
+// packLowerLanes transposes the lower triangle of the n×n matrix a (row
+// stride lda) into panel with rows in lanes (panel[j*ld+i] = a[i][j]), four
+// rows at a time so that panel is written in 32-byte runs. The kernels read
+// lanes j&^3 .. ld-1 of column j only, and lanes never mix, so the upper
+// lanes of each 4×4 diagonal block and the padding lanes are set to zero and
+// the lanes below j&^3 are left as they are.
+func packLowerLanes(panel []float64, ld int, a []float64, lda, n int) {
+	for i0 := 0; i0 < n; i0 += 4 {
+		h := min(4, n-i0)
+		if h == 4 {
+			r0 := a[i0*lda : i0*lda+i0+1]
+			r1 := a[(i0+1)*lda : (i0+1)*lda+i0+2]
+			r2 := a[(i0+2)*lda : (i0+2)*lda+i0+3]
+			r3 := a[(i0+3)*lda : (i0+3)*lda+i0+4]
+			for j := range i0 {
+				d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
+				d[0], d[1], d[2], d[3] = r0[j], r1[j], r2[j], r3[j]
+			}
+		} else {
+			for j := range i0 {
+				d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
+				for q := range 4 {
+					d[q] = 0
+					if q < h {
+						d[q] = a[(i0+q)*lda+j]
+					}
+				}
+			}
+		}
+		for j := i0; j < i0+h; j++ {
+			d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
+			for q := range 4 {
+				d[q] = 0
+				if i := i0 + q; i >= j && i < n {
+					d[q] = a[i*lda+j]
+				}
+			}
+		}
+	}
+}
+
+// unpackLowerLanes copies the lower triangle back from the panel into a,
+// four rows at a time.
+func unpackLowerLanes(a []float64, lda int, panel []float64, ld, n int) {
+	for i0 := 0; i0 < n; i0 += 4 {
+		h := min(4, n-i0)
+		if h == 4 {
+			r0 := a[i0*lda : i0*lda+i0+1]
+			r1 := a[(i0+1)*lda : (i0+1)*lda+i0+2]
+			r2 := a[(i0+2)*lda : (i0+2)*lda+i0+3]
+			r3 := a[(i0+3)*lda : (i0+3)*lda+i0+4]
+			for j := range i0 {
+				d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
+				r0[j], r1[j], r2[j], r3[j] = d[0], d[1], d[2], d[3]
+			}
+		} else {
+			for j := range i0 {
+				for q := range h {
+					a[(i0+q)*lda+j] = panel[j*ld+i0+q]
+				}
+			}
+		}
+		for j := i0; j < i0+h; j++ {
+			for i := j; i < i0+h; i++ {
+				a[i*lda+j] = panel[j*ld+i]
+			}
+		}
+	}
 }
 
 // panelKernel factors the n×n lower triangle packed in x with rows in lanes
