@@ -29,6 +29,10 @@ type Optimizer[T float32 | float64] struct {
 	state  [][3][]T // per parameter: the kernel's s0, s1, s2 (nil if unused)
 	byAddr []int    // indices of non-empty params, sorted by address
 	steps  int64
+	// coeffs holds the current step's scalars. It is a field rather than a
+	// local because its address goes to the kernel, an indirect call, which
+	// would move a local to the heap on every Step.
+	coeffs generic.Coeffs[T]
 }
 
 // State is one parameter's optimizer state, named as in torch's state dict.
@@ -126,12 +130,13 @@ func (o *Optimizer[T]) Step(grads ...[]T) error {
 	}
 	o.steps++
 	c, v := coefficients[T](o.rule, o.steps)
+	o.coeffs = c
 	for i, p := range o.params {
 		if len(p) == 0 {
 			continue
 		}
 		s := &o.state[i]
-		o.kernel(v, &c, p, grads[i], s[0], s[1], s[2])
+		o.kernel(v, &o.coeffs, p, grads[i], s[0], s[1], s[2])
 	}
 	return nil
 }

@@ -1,0 +1,128 @@
+# make test is the whole check, run by CI (.ci/run) and before every merge.
+# Each step prints a "==>" line; the first failure stops the run.
+
+GO ?= go
+FUZZTIME ?= 10s
+BENCH ?= .
+COUNT ?= 10
+BENCHDIR ?= $(or $(TMPDIR),/tmp)/optim-bench
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+
+# The modules of this repository: the library and the nested generator.
+MODULES := . asm
+
+.PHONY: test fmt vet gencheck race noasm generic goamd64v3 arm64 fuzz bench bench-compare generate
+
+test: fmt vet gencheck race noasm generic goamd64v3 arm64 fuzz
+	@echo "==> make test: all steps passed"
+
+fmt:
+	@echo "==> gofmt -l . (asm/ included)"
+	out=$$(gofmt -l .)
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	@echo "==> go vet ./..."
+	$(GO) vet ./...
+	@echo "==> GOARCH=arm64 go vet ./..."
+	GOARCH=arm64 $(GO) vet ./...
+	@echo "==> go vet -tags noasm ./..."
+	$(GO) vet -tags noasm ./...
+	@echo "==> asm/: go vet ./... && go test ./..."
+	cd asm && $(GO) vet ./... && $(GO) test ./...
+
+# gencheck proves that the committed generated files are what the
+# generators produce. It snapshots the whole working tree (tracked and
+# untracked files, .gitignore honoured) as a git tree object before and
+# after go generate: on a clean checkout (CI) that is exactly "git status
+# --porcelain is empty afterwards"; in a dirty development tree it still
+# catches any file that go generate changes.
+gencheck:
+	@echo "==> go generate ./... leaves the tree unchanged"
+	snapshot() {
+		local idx; idx=$$(mktemp)
+		rm -f "$$idx"
+		GIT_INDEX_FILE=$$idx git read-tree HEAD
+		GIT_INDEX_FILE=$$idx git add -A .
+		GIT_INDEX_FILE=$$idx git write-tree
+		rm -f "$$idx"
+	}
+	before=$$(snapshot)
+	$(GO) generate ./...
+	after=$$(snapshot)
+	if [ "$$before" != "$$after" ]; then
+		echo "go generate changed the tree: commit the regenerated files (or fix the generator)"
+		git diff --stat "$$before" "$$after"
+		git diff "$$before" "$$after" | head -n 200
+		exit 1
+	fi
+	if [ "$$before" != "$$(git rev-parse 'HEAD^{tree}')" ]; then
+		echo "(the tree had uncommitted changes before go generate; it changed none of them)"
+	fi
+
+race:
+	@echo "==> go test -race ./..."
+	$(GO) test -race ./...
+
+noasm:
+	@echo "==> go test -tags noasm ./..."
+	$(GO) test -tags noasm ./...
+
+generic:
+	@echo "==> OPTIM_ISA=generic go test ./..."
+	OPTIM_ISA=generic $(GO) test ./...
+
+goamd64v3:
+	@echo "==> GOAMD64=v3 go test ./..."
+	GOAMD64=v3 $(GO) test ./...
+
+arm64:
+	@if [ "$$($(GO) env GOHOSTARCH)" = arm64 ]; then
+		echo "==> arm64 host: the native go test steps covered arm64"
+	elif command -v qemu-aarch64 >/dev/null; then
+		echo "==> GOARCH=arm64 go test -exec qemu-aarch64 ./..."
+		GOARCH=arm64 $(GO) test -exec qemu-aarch64 ./...
+	else
+		echo "==> SKIPPED: GOARCH=arm64 go test (qemu-aarch64 is not on PATH; apt-get install qemu-user)"
+	fi
+
+# fuzz runs every fuzz target of every package of both modules for
+# FUZZTIME each; targets are discovered with go test -list, so new ones are
+# picked up without editing this file.
+fuzz:
+	@for mod in $(MODULES); do
+		pushd "$$mod" >/dev/null
+		for pkg in $$($(GO) list ./...); do
+			listed=$$($(GO) test -list '^Fuzz' "$$pkg")
+			for target in $$(grep '^Fuzz' <<<"$$listed" || true); do
+				echo "==> fuzz $$target in $$pkg for $(FUZZTIME)"
+				$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg"
+			done
+		done
+		popd >/dev/null
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+
+# bench-compare times the portable kernels (OPTIM_ISA=generic) against the
+# dispatched ones on this CPU. Every benchmark runs COUNT times per side, so
+# narrow BENCH for a quick look, e.g. make bench-compare BENCH=Step/adam/float32.
+bench-compare:
+	@benchstat=$$(command -v benchstat || true)
+	if [ -z "$$benchstat" ]; then
+		benchstat="$$($(GO) env GOPATH)/bin/benchstat"
+		[ -x "$$benchstat" ] || $(GO) install golang.org/x/perf/cmd/benchstat@latest
+	fi
+	mkdir -p "$(BENCHDIR)"
+	echo "==> OPTIM_ISA=generic, -count $(COUNT) -> $(BENCHDIR)/generic.txt"
+	OPTIM_ISA=generic $(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) . > "$(BENCHDIR)/generic.txt"
+	echo "==> dispatched, -count $(COUNT) -> $(BENCHDIR)/dispatched.txt"
+	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) . > "$(BENCHDIR)/dispatched.txt"
+	"$$benchstat" "$(BENCHDIR)/generic.txt" "$(BENCHDIR)/dispatched.txt"
+
+generate:
+	$(GO) generate ./...

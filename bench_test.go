@@ -1,0 +1,124 @@
+package optim
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"unsafe"
+)
+
+// benchRules are the rules timed by BenchmarkStep: every rule, plus the
+// option families that change which state a kernel streams or which
+// operations it runs (weight decay, momentum, centering, AMSGrad).
+var benchRules = []struct {
+	name string
+	rule Rule
+}{
+	{"sgd", DefaultSGD()},
+	{"sgd_wd", SGD{LR: 1e-3, WeightDecay: 1e-2}},
+	{"momentum", SGD{LR: 1e-3, Momentum: 0.9}},
+	{"momentum_dampening", SGD{LR: 1e-3, Momentum: 0.9, Dampening: 0.1}},
+	{"nesterov", SGD{LR: 1e-3, Momentum: 0.9, Nesterov: true}},
+	{"adagrad", DefaultAdagrad()},
+	{"adagrad_wd", Adagrad{LR: 1e-2, Eps: 1e-10, WeightDecay: 1e-2}},
+	{"rmsprop", DefaultRMSProp()},
+	{"rmsprop_momentum", RMSProp{LR: 1e-2, Alpha: 0.99, Eps: 1e-8, Momentum: 0.9}},
+	{"rmsprop_centered", RMSProp{LR: 1e-2, Alpha: 0.99, Eps: 1e-8, Centered: true}},
+	{"rmsprop_centered_momentum", RMSProp{LR: 1e-2, Alpha: 0.99, Eps: 1e-8, Momentum: 0.9, Centered: true}},
+	{"adam", DefaultAdam()},
+	{"adam_wd", Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-2}},
+	{"adamw", DefaultAdamW()},
+	{"adam_amsgrad", Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, AMSGrad: true}},
+	{"adamw_amsgrad", Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-2, AMSGrad: true, Decoupled: true}},
+}
+
+// benchSizes span L1-resident (1024) to far beyond the last-level cache
+// (1<<24, where Adam float64 keeps ~670 MB live, skipped under -short).
+var benchSizes = []int{1 << 10, 1 << 16, 1 << 20, 1 << 24}
+
+// BenchmarkStep times Optimizer.Step on one parameter slice of n elements.
+// SetBytes counts each of p, g and every state slice read once and p and
+// every state slice written once (Adam: 7 accesses of sizeof(T) per
+// parameter), so MB/s compares directly with BenchmarkCopy.
+func BenchmarkStep(b *testing.B) {
+	for _, r := range benchRules {
+		b.Run(r.name, func(b *testing.B) {
+			b.Run("float32", func(b *testing.B) { benchSteps[float32](b, r.rule) })
+			b.Run("float64", func(b *testing.B) { benchSteps[float64](b, r.rule) })
+		})
+	}
+}
+
+func benchSteps[T float32 | float64](b *testing.B, rule Rule) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			if n > 1<<20 {
+				if testing.Short() {
+					b.Skip("large size skipped under -short")
+				}
+				// The previous large benchmark's slices are garbage now:
+				// collect them before allocating as much again.
+				runtime.GC()
+			}
+			p, g := make([]T, n), make([]T, n)
+			for i := range p {
+				p[i] = T(i%1000)*1e-3 - 0.5
+				g[i] = T(i%777)*1e-3 - 0.4
+			}
+			opt, err := New(rule, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			// One step outside the timer: SGD's first momentum step only
+			// writes the buffer, every later step reads it too.
+			if err := opt.Step(g); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(streamedPerParam(b, opt)) * int64(n))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := opt.Step(g); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// streamedPerParam returns the bytes one step reads and writes per
+// parameter: p read and written, g read, and each state slice the rule keeps
+// read and written.
+func streamedPerParam[T float32 | float64](b *testing.B, opt *Optimizer[T]) int {
+	s, err := opt.State(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	accesses := 3
+	for _, st := range [][]T{s.MomentumBuffer, s.Sum, s.SquareAvg, s.GradAvg, s.ExpAvg, s.ExpAvgSq, s.MaxExpAvgSq} {
+		if st != nil {
+			accesses += 2
+		}
+	}
+	var zero T
+	return accesses * int(unsafe.Sizeof(zero))
+}
+
+// BenchmarkCopy is the bandwidth reference: Go's copy moving as many bytes
+// as an Adam float32 step over n parameters (28 bytes each: 14 read, 14
+// written), so its MB/s is what a purely memory-bound Adam could reach.
+func BenchmarkCopy(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			if n > 1<<20 && testing.Short() {
+				b.Skip("large size skipped under -short")
+			}
+			src, dst := make([]byte, 14*n), make([]byte, 14*n)
+			b.SetBytes(28 * int64(n))
+			b.ResetTimer()
+			for range b.N {
+				copy(dst, src)
+			}
+		})
+	}
+}

@@ -1,0 +1,80 @@
+// Command optim demonstrates the optim package: it reports the CPU and the
+// kernel set in use, races the six first-order rules on two badly
+// conditioned problems (pathological curvature), and measures the update
+// throughput of each rule on a million float32 parameters.
+//
+//	go run ./cmd/optim                          # everything
+//	go run ./cmd/optim -problem ravine -kappa 1e4 -throughput=false
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// config is the command line.
+type config struct {
+	problem    string  // ravine, rosenbrock or all
+	kappa      float64 // the ravine's condition number
+	angle      float64 // the ravine's rotation, degrees
+	budget     int     // steps per run
+	tol        float64 // stop when f - f* <= tol
+	throughput bool    // run the throughput table
+	n          int     // parameters in the throughput table
+	perRule    time.Duration
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.problem, "problem", "all", "problem to minimize: ravine, rosenbrock or all")
+	flag.Float64Var(&c.kappa, "kappa", 1e3, "condition number of the ravine (>= 1)")
+	flag.Float64Var(&c.angle, "angle", 30, "rotation of the ravine in degrees; 0 aligns it with the axes, where per-coordinate step sizes suffice")
+	flag.IntVar(&c.budget, "budget", 50000, "step budget per optimizer and problem")
+	flag.Float64Var(&c.tol, "tol", 1e-10, "tolerance: an optimizer has converged when f - f* <= tol")
+	flag.BoolVar(&c.throughput, "throughput", true, "measure the update throughput of each rule")
+	flag.IntVar(&c.n, "n", 1<<20, "float32 parameters in the throughput table")
+	flag.DurationVar(&c.perRule, "time", 200*time.Millisecond, "time spent measuring each rule in the throughput table")
+	flag.Parse()
+	if err := run(os.Stdout, c); err != nil {
+		fmt.Fprintln(os.Stderr, "optim:", err)
+		os.Exit(2)
+	}
+}
+
+func run(w io.Writer, c config) error {
+	problems, err := c.problems()
+	if err != nil {
+		return err
+	}
+	if c.budget < 0 || !(c.tol >= 0) || c.n < 1 || c.perRule <= 0 {
+		return fmt.Errorf("want -budget >= 0, -tol >= 0, -n >= 1 and -time > 0")
+	}
+	printMachine(w)
+	for _, p := range problems {
+		fmt.Fprintln(w)
+		compare(w, p, Methods(), c.budget, c.tol)
+	}
+	if c.throughput {
+		fmt.Fprintln(w)
+		throughput(w, c.n, c.perRule)
+	}
+	return nil
+}
+
+func (c config) problems() ([]*Problem, error) {
+	if !(c.kappa >= 1) || c.kappa > 1e12 {
+		return nil, fmt.Errorf("-kappa = %v, want a number in [1, 1e12]", c.kappa)
+	}
+	switch c.problem {
+	case "ravine":
+		return []*Problem{Ravine(c.kappa, c.angle)}, nil
+	case "rosenbrock":
+		return []*Problem{Rosenbrock()}, nil
+	case "all":
+		return []*Problem{Ravine(c.kappa, c.angle), Rosenbrock()}, nil
+	}
+	return nil, fmt.Errorf("-problem = %q, want ravine, rosenbrock or all", c.problem)
+}
