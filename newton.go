@@ -16,18 +16,23 @@ type NotPositiveDefiniteError = linalg.NotPositiveDefiniteError
 // (row-major; only the lower triangle is read) in place into L with
 // A = L·Lᵀ. The upper triangle is left untouched.
 //
-// It returns a *NotPositiveDefiniteError if A is not positive definite (a is
-// then partly overwritten), and an error leaving a untouched for n ≤ 0, a
-// shorter than n·n, or NaN or ±Inf in the lower triangle. The blocked
-// updates run on an AVX2+FMA micro-kernel where the CPU has one, else on
+// It returns a *NotPositiveDefiniteError if A is not positive definite, and
+// an error wrapping ErrNonFinite if a pivot is NaN or ±Inf (NaN or ±Inf in
+// the lower triangle, or overflow); a is then partly overwritten. For n ≤ 0
+// or a shorter than n·n it returns an error and leaves a untouched. The
+// blocked updates run on AVX2+FMA kernels where the CPU has them, else on
 // portable Go; both give the same bits (OPTIM_ISA=generic forces Go).
 func Cholesky(a []float64, n int) error { return linalg.Cholesky(a, n) }
+
+// ErrNonFinite is wrapped by Cholesky's error for a NaN or ±Inf pivot.
+var ErrNonFinite = linalg.ErrNonFinite
 
 // NewtonStep writes dst = −(H + τI)⁻¹ g for the symmetric n×n Hessian H in h
 // (row-major; only the lower triangle is read). τ = 0 when H is positive
 // definite; otherwise τ is the smallest shift the damping strategy of
 // Newton found that makes H + τI positive definite. h is used as scratch.
-// On error dst is untouched.
+// NaN or ±Inf in h or g, n ≤ 0 or short slices are errors; on error dst is
+// untouched.
 func NewtonStep(dst, h, g []float64, n int) (tau float64, err error) {
 	var s linalg.Damped
 	return s.Solve(dst, h, g, n)

@@ -54,7 +54,7 @@ var ErrDampingFailed = errors.New("linalg: damping did not make H positive defin
 // lower triangle, transposed, in its upper triangle. On error dst is not
 // touched.
 func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
-	if err := checkSquare(h, n, "h"); err != nil {
+	if err := checkSize(h, n, "h"); err != nil {
 		return 0, err
 	}
 	if len(g) < n {
@@ -87,7 +87,9 @@ func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 		s.diag[i] = h[i*n+i]
 		minDiag = min(minDiag, s.diag[i])
 	}
-	mirrorLower(h, n)
+	if !mirrorLower(h, n) || math.IsNaN(minDiag) || math.IsInf(minDiag, 0) {
+		return 0, findNonFinite(h, n, "h")
+	}
 
 	tau := 0.0
 	for attempt := 1; ; attempt++ {
@@ -153,18 +155,23 @@ func rayleighTail(h []float64, n, j int, buf []float64) float64 {
 
 // mirrorLower copies the strict lower triangle of the n×n matrix h onto its
 // upper triangle (h[j][i] = h[i][j]), which the factorization leaves alone,
-// in square tiles so both sides stay in cache.
-func mirrorLower(h []float64, n int) {
+// in square tiles so both sides stay in cache. It reports whether every
+// copied value is finite (v − v is 0 for finite v, NaN otherwise).
+func mirrorLower(h []float64, n int) (finite bool) {
 	const t = 32
+	acc := 0.0
 	for i0 := 0; i0 < n; i0 += t {
 		for j0 := 0; j0 <= i0; j0 += t {
 			for i := i0; i < min(i0+t, n); i++ {
 				for j := j0; j < min(j0+t, i); j++ {
-					h[j*n+i] = h[i*n+j]
+					v := h[i*n+j]
+					acc += v - v
+					h[j*n+i] = v
 				}
 			}
 		}
 	}
+	return acc == 0
 }
 
 // restoreLower rebuilds the lower triangle of H + τI from the mirrored upper
