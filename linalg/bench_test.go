@@ -89,3 +89,37 @@ func BenchmarkGemmKernel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNewtonStep solves (H + τI)d = −g with the damped solver: a
+// positive definite H (one factorization) and an indefinite one (τ > 0 found
+// after failed attempts; the count is reported).
+func BenchmarkNewtonStep(b *testing.B) {
+	for _, n := range []int{100, 500} {
+		pd := benchMatrix(n)
+		indef := benchMatrix(n)
+		for i := range n {
+			indef[i*n+i] = float64(i) - float64(n)/10 // some negative curvature
+		}
+		g := make([]float64, n)
+		for i := range g {
+			g[i] = 1
+		}
+		for _, tc := range []struct {
+			name string
+			h    []float64
+		}{{"pd", pd}, {"indefinite", indef}} {
+			b.Run(fmt.Sprintf("H=%s/n=%d", tc.name, n), func(b *testing.B) {
+				var s Damped
+				work := make([]float64, n*n)
+				d := make([]float64, n)
+				measure(b, n, func() {
+					copy(work, tc.h)
+					if _, err := s.Solve(d, work, g, n); err != nil {
+						b.Fatal(err)
+					}
+				})
+				b.ReportMetric(float64(s.Factorizations()), "factorizations")
+			})
+		}
+	}
+}

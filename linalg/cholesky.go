@@ -11,7 +11,7 @@ import (
 // triangular solve of a small diagonal block run unblocked on dot products.
 const (
 	potrfBase = 128
-	trsmBase  = 32
+	trsmBase  = 16
 )
 
 var pool = sync.Pool{New: func() any { return new(workspace) }}

@@ -33,7 +33,7 @@ type Damped struct {
 	tau  float64 // the last successful τ, the next warm start
 	used int     // factorizations in the last call
 	ws   workspace
-	diag []float64 // H's diagonal, saved before the first attempt
+	save []float64 // H's lower triangle, row after row, saved before the first attempt
 	x    []float64 // the solution before it is copied to dst
 }
 
@@ -50,9 +50,8 @@ var ErrDampingFailed = errors.New("linalg: damping did not make H positive defin
 // Solve writes dst = −(H + τI)⁻¹·g for the symmetric n×n matrix H in h
 // (row-major; only the lower triangle is read) and returns τ: 0 if H is
 // positive definite, else the shift found. h is used as scratch: on return
-// it holds the Cholesky factor of H + τI in its lower triangle and H's strict
-// lower triangle, transposed, in its upper triangle. On error dst is not
-// touched.
+// its lower triangle holds the Cholesky factor of H + τI; its strict upper
+// triangle is not touched. On error dst is not touched.
 func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 	if err := checkSize(h, n, "h"); err != nil {
 		return 0, err
@@ -80,21 +79,24 @@ func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 	}
 	h = h[:n*n]
 	s.used = 0
-	s.diag = grow(s.diag, n)
+	s.save = grow(s.save, n*(n+1)/2)
 	s.x = grow(s.x, n)
 	minDiag := math.Inf(1)
 	for i := range n {
-		s.diag[i] = h[i*n+i]
-		minDiag = min(minDiag, s.diag[i])
+		copy(s.save[i*(i+1)/2:], h[i*n:i*n+i+1])
+		minDiag = min(minDiag, h[i*n+i])
 	}
-	if !mirrorLower(h, n) || math.IsNaN(minDiag) || math.IsInf(minDiag, 0) {
-		return 0, findNonFinite(h, n, "h")
-	}
+	// NaN or ±Inf in h is not searched for here: it always surfaces as a
+	// non-finite pivot, and only then is the saved copy searched to name it.
 
 	tau := 0.0
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
-			restoreLower(h, n, s.diag, tau)
+			for i := range n {
+				row := h[i*n : i*n+i+1]
+				copy(row, s.save[i*(i+1)/2:])
+				row[i] += tau
+			}
 		}
 		s.used = attempt
 		fail, pivot := s.ws.potrf(h, n, n, 0)
@@ -102,6 +104,9 @@ func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 			break
 		}
 		if math.IsNaN(pivot) || math.IsInf(pivot, 0) {
+			if err := s.findNonFinite(n); err != nil {
+				return 0, err
+			}
 			return 0, pivotError(fail, pivot)
 		}
 		if attempt == attempts {
@@ -153,41 +158,14 @@ func rayleighTail(h []float64, n, j int, buf []float64) float64 {
 	return s
 }
 
-// mirrorLower copies the strict lower triangle of the n×n matrix h onto its
-// upper triangle (h[j][i] = h[i][j]), which the factorization leaves alone,
-// in square tiles so both sides stay in cache. It reports whether every
-// copied value is finite (v − v is 0 for finite v, NaN otherwise).
-func mirrorLower(h []float64, n int) (finite bool) {
-	const t = 32
-	acc := 0.0
-	for i0 := 0; i0 < n; i0 += t {
-		for j0 := 0; j0 <= i0; j0 += t {
-			for i := i0; i < min(i0+t, n); i++ {
-				for j := j0; j < min(j0+t, i); j++ {
-					v := h[i*n+j]
-					acc += v - v
-					h[j*n+i] = v
-				}
+// findNonFinite names the first NaN or ±Inf of the saved lower triangle.
+func (s *Damped) findNonFinite(n int) error {
+	for i := range n {
+		for j, v := range s.save[i*(i+1)/2 : i*(i+1)/2+i+1] {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("linalg: h[%d][%d] is %v", i, j, v)
 			}
 		}
 	}
-	return acc == 0
-}
-
-// restoreLower rebuilds the lower triangle of H + τI from the mirrored upper
-// triangle and the saved diagonal.
-func restoreLower(h []float64, n int, diag []float64, tau float64) {
-	const t = 32
-	for i0 := 0; i0 < n; i0 += t {
-		for j0 := 0; j0 <= i0; j0 += t {
-			for i := i0; i < min(i0+t, n); i++ {
-				for j := j0; j < min(j0+t, i); j++ {
-					h[i*n+j] = h[j*n+i]
-				}
-			}
-		}
-	}
-	for i, d := range diag {
-		h[i*n+i] = d + tau
-	}
+	return nil
 }
