@@ -266,7 +266,18 @@ func (w *workspace) trsmUnblocked(b []float64, ldb, m int, l []float64, ldl, n i
 		rows := min(lanes, m-r0)
 		pack(panel, b[r0*ldb:], ldb, rows, n, lanes)
 		leaf(n, l, ldl, inv, panel)
-		for i := range rows {
+		i := 0
+		for ; i+4 <= rows; i += 4 {
+			x0 := b[(r0+i)*ldb : (r0+i)*ldb+n]
+			x1 := b[(r0+i+1)*ldb : (r0+i+1)*ldb+n]
+			x2 := b[(r0+i+2)*ldb : (r0+i+2)*ldb+n]
+			x3 := b[(r0+i+3)*ldb : (r0+i+3)*ldb+n]
+			for j := range x0 {
+				s := panel[j*lanes+i : j*lanes+i+4 : j*lanes+i+4]
+				x0[j], x1[j], x2[j], x3[j] = s[0], s[1], s[2], s[3]
+			}
+		}
+		for ; i < rows; i++ {
 			row := b[(r0+i)*ldb : (r0+i)*ldb+n]
 			for j := range row {
 				row[j] = panel[j*lanes+i]

@@ -129,18 +129,30 @@ func pack(dst, src []float64, ld, rows, k, w int) {
 			pack6(panel, src[r0*ld:], ld, k)
 			continue
 		}
-		// A partial panel, or the leaf's width: gather one column of the
-		// panel at a time so that dst is written in order, padding included.
-		var rows [lanes][]float64
-		for i := range h {
-			rows[i] = src[(r0+i)*ld : (r0+i)*ld+k]
-		}
-		for p := range k {
-			d := panel[p*w : (p+1)*w]
-			for i, row := range rows[:h] {
-				d[i] = row[p]
+		// A partial panel, or the leaf's width: four rows at a time, each
+		// step writing 32 bytes of one column of the panel; padding rows
+		// are zero.
+		i0 := 0
+		for ; i0+4 <= h; i0 += 4 {
+			s0 := src[(r0+i0)*ld : (r0+i0)*ld+k]
+			s1 := src[(r0+i0+1)*ld : (r0+i0+1)*ld+k]
+			s2 := src[(r0+i0+2)*ld : (r0+i0+2)*ld+k]
+			s3 := src[(r0+i0+3)*ld : (r0+i0+3)*ld+k]
+			for p := range s0 {
+				d := panel[p*w+i0 : p*w+i0+4 : p*w+i0+4]
+				d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
 			}
-			clear(d[h:])
+		}
+		for ; i0 < h; i0++ {
+			row := src[(r0+i0)*ld : (r0+i0)*ld+k]
+			for p, v := range row {
+				panel[p*w+i0] = v
+			}
+		}
+		if h < w {
+			for p := range k {
+				clear(panel[p*w+h : (p+1)*w])
+			}
 		}
 	}
 }
