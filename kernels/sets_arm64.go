@@ -2,5 +2,6 @@
 
 package kernels
 
-// archSets returns the SIMD sets compiled for arm64, fastest first.
-func archSets() []*Set { return nil }
+// archSets returns the SIMD sets compiled for arm64, fastest first. NEON is
+// part of every ARMv8-A CPU, so it is the only one.
+func archSets() []*Set { return []*Set{&neonSet} }

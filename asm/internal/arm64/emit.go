@@ -1,0 +1,306 @@
+package arm64
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/simdoptim/optim/asm/internal/rules"
+)
+
+// General-purpose registers of every kernel. R0-R7 and R9 are free in Go
+// assembly on arm64 (R18 is the platform register, R26-R30 are reserved).
+const (
+	regCoeffs = "R0" // *Coeffs
+	regN      = "R1" // elements left
+	regAddr   = "R9" // scratch address of a single lane
+)
+
+var streamRegs = [rules.NumStreams]string{"R2", "R3", "R4", "R5", "R6"}
+
+// argNames are the assembly functions' stream arguments. The gradient is
+// not "g", which names the goroutine register in arm64 assembly.
+var argNames = [rules.NumStreams]string{"p", "grad", "s0", "s1", "s2"}
+
+// signature is the Go declaration of every kernel, after its name.
+func (e Elem) signature() string {
+	return fmt.Sprintf("(c *generic.Coeffs[%s], n int, %s *%s)", e.GoType, strings.Join(argNames[:], ", "), e.GoType)
+}
+
+// unrollChoices are the numbers of vectors per stream that one iteration
+// of the main loop may process, most preferred first; the first whose
+// interleaved body fits in the vector registers is used.
+var unrollChoices = []int{4, 3, 2}
+
+// FuncName is the assembly function that runs kernel k on elements e.
+func FuncName(k rules.Kernel, e Elem) string { return k.Name() + "_neon_" + e.Suffix }
+
+// Function returns the Go assembly of kernel k over elements e, with the
+// Go declaration
+//
+//	func name(c *generic.Coeffs[T], n int, p, grad, s0, s1, s2 *T)
+//
+// It makes one pass over n elements: a loop over several vectors per
+// stream, a loop over single vectors, then the last n mod Lanes elements
+// loaded lane by lane into vectors, so no byte outside the n elements of
+// each stream is read or written. Streams k does not use are never
+// dereferenced.
+func Function(k rules.Kernel, e Elem) (string, error) {
+	coeffReg, coeffLines := coefficients(k, e)
+	var w strings.Builder
+	line := func(format string, args ...any) { instr(&w, fmt.Sprintf(format, args...)) }
+	label := func(name string) { fmt.Fprintf(&w, "%s:\n", name) }
+
+	fmt.Fprintf(&w, "// func %s%s\n", FuncName(k, e), e.signature())
+	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", FuncName(k, e))
+	line("MOVD c+0(FP), %s", regCoeffs)
+	line("MOVD n+8(FP), %s", regN)
+	for s, used := range k.Streams {
+		if used {
+			line("MOVD %s+%d(FP), %s", argNames[s], 16+8*s, streamRegs[s])
+		}
+	}
+	for _, l := range coeffLines {
+		line("%s", l)
+	}
+
+	unroll, body := 0, []placed(nil)
+	for _, u := range unrollChoices {
+		if p, err := place(interleave(k, u), coeffReg); err == nil {
+			unroll, body = u, p
+			break
+		}
+	}
+	single, err := place(interleave(k, 1), coeffReg)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", FuncName(k, e), err)
+	}
+	tail, err := place(tailOrder(k), coeffReg)
+	if err != nil {
+		return "", fmt.Errorf("%s tail: %v", FuncName(k, e), err)
+	}
+
+	// loop emits a loop that runs while at least `vectors` full vectors
+	// are left, entered at label entry (if not empty).
+	loop := func(entry, name, next string, vectors int, code []placed, comment string) {
+		elems := vectors * e.Lanes
+		fmt.Fprintf(&w, "\n\t// %s\n", comment)
+		if entry != "" {
+			label(entry)
+		}
+		line("CMP $%d, %s", elems, regN)
+		line("BLT %s", next)
+		label(name)
+		for i := 0; i < len(code); i++ {
+			if i+1 < len(code) && pairable(code[i], code[i+1]) {
+				line("%s", pairLine(code[i], code[i+1]))
+				i++
+				continue
+			}
+			for _, l := range e.vectorLines(code[i]) {
+				line("%s", l)
+			}
+		}
+		for s, used := range k.Streams {
+			if used {
+				line("ADD $%d, %s", elems*e.Size, streamRegs[s])
+			}
+		}
+		line("SUB $%d, %s", elems, regN)
+		line("CMP $%d, %s", elems, regN)
+		line("BGE %s", name)
+	}
+	if unroll > 0 {
+		loop("", "unrolled", "vectors", unroll, body,
+			fmt.Sprintf("%d elements per iteration: %d interleaved vectors per stream", unroll*e.Lanes, unroll))
+	}
+	loop("vectors", "vector", "tail", 1, single, fmt.Sprintf("%d elements per iteration: one vector per stream", e.Lanes))
+	e.tailLines(&w, tail)
+	label("done")
+	line("RET")
+	return w.String(), nil
+}
+
+// coefficients assigns a register, counting down from V31, to every
+// coefficient k reads, and returns the instructions that broadcast them.
+// A coefficient read twice by the description shares one register.
+func coefficients(k rules.Kernel, e Elem) (map[rules.Value]int, []string) {
+	regs := map[rules.Value]int{}
+	byIndex := map[int]int{}
+	var lines []string
+	for _, in := range k.Body {
+		if in.Op != rules.OpCoeff {
+			continue
+		}
+		r, ok := byIndex[in.Coeff]
+		if !ok {
+			r = numVRegs - 1 - len(byIndex)
+			byIndex[in.Coeff] = r
+			lines = append(lines,
+				fmt.Sprintf("%s %d(%s), F%d // %s", e.fmov, in.Coeff*e.Size, regCoeffs, r, rules.Coeffs[in.Coeff].Name),
+				fmt.Sprintf("VDUP V%d.%s[0], V%d.%s", r, e.goLane, r, e.goArr))
+		}
+		regs[in.Dst] = r
+	}
+	return regs, lines
+}
+
+// interleave returns the body of k repeated for `copies` consecutive
+// vectors, instruction by instruction.
+func interleave(k rules.Kernel, copies int) []step {
+	var out []step
+	for _, in := range k.Body {
+		for c := 0; c < copies; c++ {
+			out = append(out, step{in, c})
+		}
+	}
+	return out
+}
+
+// tailOrder is the body of k with every load first and every store last,
+// so the tail can fill all its input vectors lane by lane before computing
+// and write its results lane by lane after. Streams are distinct memory,
+// so moving loads before stores of other streams changes nothing.
+func tailOrder(k rules.Kernel) []step {
+	var loads, ops, stores []step
+	for _, in := range k.Body {
+		switch in.Op {
+		case rules.OpLoad:
+			loads = append(loads, step{in, 0})
+		case rules.OpStore:
+			stores = append(stores, step{in, 0})
+		default:
+			ops = append(ops, step{in, 0})
+		}
+	}
+	return append(append(loads, ops...), stores...)
+}
+
+// vectorLines renders a placed step of a full-vector loop: loads and stores
+// move 16 bytes at offset 16*copy from the stream's pointer.
+func (e Elem) vectorLines(p placed) []string {
+	switch p.in.Op {
+	case rules.OpLoad:
+		return []string{fmt.Sprintf("FMOVQ %s, F%d", mem(16*p.copy, streamRegs[p.in.Stream]), p.d)}
+	case rules.OpStore:
+		return []string{fmt.Sprintf("FMOVQ F%d, %s", p.a, mem(16*p.copy, streamRegs[p.in.Stream]))}
+	}
+	return e.arith(p)
+}
+
+// pairable reports whether two steps are the loads (or the stores) of one
+// stream by consecutive copies, so one load (store) pair instruction moves
+// both vectors. A load pair into one register is unpredictable, so it
+// needs two distinct destinations.
+func pairable(x, y placed) bool {
+	if x.in != y.in || y.copy != x.copy+1 {
+		return false
+	}
+	return x.in.Op == rules.OpStore || x.in.Op == rules.OpLoad && x.d != y.d
+}
+
+// pairLine renders two pairable steps as LDP or STP of two q-registers.
+func pairLine(x, y placed) string {
+	addr := mem(16*x.copy, streamRegs[x.in.Stream])
+	if x.in.Op == rules.OpLoad {
+		return fmt.Sprintf("FLDPQ %s, (F%d, F%d)", addr, x.d, y.d)
+	}
+	return fmt.Sprintf("FSTPQ (F%d, F%d), %s", x.a, y.a, addr)
+}
+
+// arith renders an arithmetic step. Each IR operation is one correctly
+// rounded instruction; nothing is fused.
+func (e Elem) arith(p placed) []string {
+	switch p.in.Op {
+	case rules.OpAdd:
+		return []string{fp3("fadd", encFADD, e, p.d, p.a, p.b)}
+	case rules.OpSub:
+		return []string{fp3("fsub", encFSUB, e, p.d, p.a, p.b)}
+	case rules.OpMul:
+		return []string{fp3("fmul", encFMUL, e, p.d, p.a, p.b)}
+	case rules.OpDiv:
+		return []string{fp3("fdiv", encFDIV, e, p.d, p.a, p.b)}
+	case rules.OpSqrt:
+		return []string{fp2("fsqrt", encFSQRT, e, p.d, p.a)}
+	case rules.OpXor:
+		return []string{fmt.Sprintf("VEOR V%d.B16, V%d.B16, V%d.B16", p.b, p.a, p.d)}
+	case rules.OpMaxNaN:
+		// torch.maximum(A, B) selects B where A < B or B is NaN, else A
+		// (a NaN A is kept, and equal operands such as -0 and +0 give A).
+		// FMAX would give +0 for (-0, +0), so build a mask and select.
+		return []string{
+			fp3("fcmgt", encFCMGT, e, p.d, p.b, p.a), // d = B > A
+			fp3("fcmeq", encFCMEQ, e, p.t, p.b, p.b), // t = B == B (B not NaN)
+			logic3("orn", encORN, p.d, p.d, p.t),     // d = (B > A) | B is NaN
+			logic3("bsl", encBSL, p.d, p.b, p.a),     // d = d ? B : A
+		}
+	}
+	panic(fmt.Sprintf("arm64: unexpected op %v", p.in.Op))
+}
+
+// tailLines renders the last 1 to Lanes-1 elements. Lane 0 of each input
+// is loaded with a scalar load (which clears the other lanes), further
+// lanes only while elements remain; the vector code then runs once and
+// only the valid lanes are stored. The unused lanes compute on zeros,
+// harmlessly: floating-point exceptions do not trap.
+func (e Elem) tailLines(w *strings.Builder, code []placed) {
+	line := func(format string, args ...any) { instr(w, fmt.Sprintf(format, args...)) }
+	fmt.Fprintf(w, "\n\t// the last n mod %d elements, lane by lane\ntail:\n", e.Lanes)
+	line("CBZ %s, done", regN)
+	var loads, stores []placed
+	lanes := func(ps []placed, after string, render func(p placed, lane int) string) {
+		for lane := 1; lane < e.Lanes-1; lane++ {
+			line("CMP $%d, %s", lane, regN)
+			line("BLE %s", after)
+			for _, p := range ps {
+				line("ADD $%d, %s, %s", lane*e.Size, streamRegs[p.in.Stream], regAddr)
+				line("%s", render(p, lane))
+			}
+		}
+	}
+	flushed := false
+	flushLoads := func() {
+		if flushed {
+			return
+		}
+		flushed = true
+		lanes(loads, "compute", func(p placed, lane int) string {
+			return fmt.Sprintf("VLD1 (%s), V%d.%s[%d]", regAddr, p.d, e.goLane, lane)
+		})
+		if e.Lanes > 2 {
+			fmt.Fprintf(w, "compute:\n")
+		}
+	}
+	for _, p := range code {
+		switch p.in.Op {
+		case rules.OpLoad:
+			loads = append(loads, p)
+			line("%s (%s), F%d", e.fmov, streamRegs[p.in.Stream], p.d)
+		case rules.OpStore:
+			flushLoads()
+			stores = append(stores, p)
+			line("%s F%d, (%s)", e.fmov, p.a, streamRegs[p.in.Stream])
+		default:
+			flushLoads()
+			for _, l := range e.arith(p) {
+				line("%s", l)
+			}
+		}
+	}
+	// No instruction after the first store allocates a register, so every
+	// stored value is still in its register here.
+	lanes(stores, "done", func(p placed, lane int) string {
+		return fmt.Sprintf("VST1 V%d.%s[%d], (%s)", p.a, e.goLane, lane, regAddr)
+	})
+}
+
+// instr writes one instruction line, its mnemonic separated by a tab.
+func instr(w *strings.Builder, s string) {
+	w.WriteString("\t" + strings.Replace(s, " ", "\t", 1) + "\n")
+}
+
+func mem(off int, reg string) string {
+	if off == 0 {
+		return "(" + reg + ")"
+	}
+	return fmt.Sprintf("%d(%s)", off, reg)
+}
