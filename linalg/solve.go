@@ -47,3 +47,22 @@ func axpy(alpha float64, x, y []float64) {
 		y[i] += alpha * x[i]
 	}
 }
+
+// dot returns Σ x[i]·y[i] over len(x) with four independent sums, so the
+// loop is bound by throughput rather than by the latency of one add chain.
+func dot(x, y []float64) float64 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		xs, ys := x[i:i+4:i+4], y[i:i+4:i+4]
+		s0 += xs[0] * ys[0]
+		s1 += xs[1] * ys[1]
+		s2 += xs[2] * ys[2]
+		s3 += xs[3] * ys[3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * y[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
