@@ -5,13 +5,12 @@ import "os"
 // kernel is the micro-kernel in use and kernelName its name. The choice is
 // made once, at initialization, from the CPU and OPTIM_ISA, consistently with
 // package optim's kernel sets: "generic" forces the portable kernel, the name
-// of a supported kernel selects it, and anything else (unset, a set such as
-// avx512 that has no linalg kernel of its own, a set this CPU lacks) picks
-// the fastest kernel this CPU supports.
+// of a supported kernel set selects it, and anything else (unset, a set this
+// CPU lacks) picks the fastest set this CPU supports.
 var kernel, leafKernel, potrfPanel, kernelName = chooseKernel(os.Getenv("OPTIM_ISA"))
 
-// Kernel returns the name of the micro-kernel the factorization uses:
-// "avx2" or "generic".
+// Kernel returns the name of the kernel set the factorization uses:
+// "avx512", "avx2", "neon" or "generic".
 func Kernel() string { return kernelName }
 
 // namedKernel is one instruction set's pair of kernels.

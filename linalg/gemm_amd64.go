@@ -8,6 +8,10 @@ package linalg
 // p < k, each sum one FMA chain in increasing p from +0. k must be at least 1.
 func gemmAVX2(k int, a *float64, b *float64, c *float64, ldc int)
 
+// gemmAVX512 computes c[i*ldc+j] −= Σ_p a[p*6+i]·b[p*8+j] for i < 6, j < 8,
+// p < k, each sum one FMA chain in increasing p from +0. k must be at least 1.
+func gemmAVX512(k int, a *float64, b *float64, c *float64, ldc int)
+
 // trsmAVX2 solves X·Lᵀ = B in place for a panel of 32 rows packed by column
 // (x[j*32+r]), with L n×n lower triangular (row stride ldl) and inv[j] = 1/L[j][j].
 func trsmAVX2(n int, l *float64, ldl int, inv *float64, x *float64)

@@ -95,6 +95,66 @@ loop:
 	VZEROUPPER
 	RET
 
+// func gemmAVX512(k int, a *float64, b *float64, c *float64, ldc int)
+// Requires: AVX, AVX512F
+TEXT ·gemmAVX512(SB), NOSPLIT, $0-40
+	MOVQ   k+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	MOVQ   c+24(FP), BX
+	MOVQ   ldc+32(FP), SI
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+	VPXORQ Z4, Z4, Z4
+	VPXORQ Z5, Z5, Z5
+
+loop512:
+	VMOVUPD      (DX), Z6
+	VBROADCASTSD (CX), Z7
+	VFMADD231PD  Z6, Z7, Z0
+	VBROADCASTSD 8(CX), Z7
+	VFMADD231PD  Z6, Z7, Z1
+	VBROADCASTSD 16(CX), Z7
+	VFMADD231PD  Z6, Z7, Z2
+	VBROADCASTSD 24(CX), Z7
+	VFMADD231PD  Z6, Z7, Z3
+	VBROADCASTSD 32(CX), Z7
+	VFMADD231PD  Z6, Z7, Z4
+	VBROADCASTSD 40(CX), Z7
+	VFMADD231PD  Z6, Z7, Z5
+	ADDQ         $0x00000030, CX
+	ADDQ         $0x00000040, DX
+	DECQ         AX
+	JNZ          loop512
+	SHLQ         $0x03, SI
+	VMOVUPD      (BX), Z6
+	VSUBPD       Z0, Z6, Z6
+	VMOVUPD      Z6, (BX)
+	ADDQ         SI, BX
+	VMOVUPD      (BX), Z0
+	VSUBPD       Z1, Z0, Z0
+	VMOVUPD      Z0, (BX)
+	ADDQ         SI, BX
+	VMOVUPD      (BX), Z0
+	VSUBPD       Z2, Z0, Z0
+	VMOVUPD      Z0, (BX)
+	ADDQ         SI, BX
+	VMOVUPD      (BX), Z0
+	VSUBPD       Z3, Z0, Z0
+	VMOVUPD      Z0, (BX)
+	ADDQ         SI, BX
+	VMOVUPD      (BX), Z0
+	VSUBPD       Z4, Z0, Z0
+	VMOVUPD      Z0, (BX)
+	ADDQ         SI, BX
+	VMOVUPD      (BX), Z0
+	VSUBPD       Z5, Z0, Z0
+	VMOVUPD      Z0, (BX)
+	VZEROUPPER
+	RET
+
 // func trsmAVX2(n int, l *float64, ldl int, inv *float64, x *float64)
 // Requires: AVX, FMA3
 TEXT ·trsmAVX2(SB), NOSPLIT, $0-40
