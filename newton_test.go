@@ -144,3 +144,27 @@ func TestNewtonStepErrors(t *testing.T) {
 		t.Error("empty params accepted")
 	}
 }
+
+func TestFloat32Variants(t *testing.T) {
+	a := []float32{4, 99, 2, 10}
+	if err := optim.CholeskyFloat32(a, 2); err != nil || a[0] != 2 || a[1] != 99 || a[2] != 1 || a[3] != 3 {
+		t.Errorf("L = %v, %v", a, err)
+	}
+	bad := []float32{1, 0, 0, -1}
+	if err := optim.CholeskyFloat32(bad, 2); err == nil || bad[3] != -1 {
+		t.Errorf("indefinite: %v, a = %v", err, bad)
+	}
+	h := []float32{2, 1, 1, 2}
+	dst := make([]float32, 2)
+	tau, err := optim.NewtonStepFloat32(dst, h, []float32{1, 1}, 2)
+	if err != nil || tau != 0 || dst[0] != float32(-1.0/3) || dst[1] != float32(-1.0/3) {
+		t.Errorf("d = %v, τ = %g, %v", dst, tau, err)
+	}
+	tau, err = optim.NewtonStepFloat32(dst, []float32{1, 0, 0, -1}, []float32{1, 1}, 2)
+	if err != nil || tau <= 1 {
+		t.Errorf("indefinite: τ = %g, %v", tau, err)
+	}
+	if _, err := optim.NewtonStepFloat32(dst, h, []float32{1}, 2); err == nil {
+		t.Error("short g accepted")
+	}
+}
