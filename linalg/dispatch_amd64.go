@@ -10,9 +10,6 @@ import "github.com/klauspost/cpuid/v2"
 //
 // The avx512 set (same CPU features as package optim's avx512 set) swaps in
 // the AVX-512 GEMM micro-kernel and keeps the AVX2 leaf and panel kernels.
-// That micro-kernel is only assembled and vetted: no AVX-512 machine was
-// available to run it, so TestMicroKernels, which compares it with the
-// portable kernel bit for bit, has not yet run on one.
 func archKernels() []namedKernel {
 	var ks []namedKernel
 	avx2 := cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)

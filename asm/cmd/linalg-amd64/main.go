@@ -300,8 +300,7 @@ func potrf() {
 // are those of gemmAVX2, so the bits are the same. It has six independent
 // chains (not enough to fill two 512-bit FMA pipes, but half the
 // instructions of gemmAVX2 per flop) and keeps the packing of the other
-// kernels. It is assembled and vetted only: no AVX-512 machine was
-// available to run it.
+// kernels.
 func gemm512() {
 	TEXT("gemmAVX512", NOSPLIT, "func(k int, a, b, c *float64, ldc int)")
 	Doc(
