@@ -50,6 +50,48 @@ func TestMicroKernels(t *testing.T) {
 	}
 }
 
+// TestDoubleKernels runs every double-width micro-kernel against two calls
+// of the portable one: the bits must agree.
+func TestDoubleKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	tested := 0
+	for _, k := range archKernels() {
+		if k.fn2 == nil {
+			continue
+		}
+		tested++
+		for _, depth := range []int{1, 2, 5, 64, 256} {
+			for _, ldc := range []int{2 * nr, 2*nr + 3} {
+				a := make([]float64, depth*mr)
+				b0 := make([]float64, depth*nr)
+				b1 := make([]float64, depth*nr)
+				for _, s := range [][]float64{a, b0, b1} {
+					for i := range s {
+						s[i] = rng.NormFloat64()
+					}
+				}
+				c := make([]float64, (mr-1)*ldc+2*nr)
+				for i := range c {
+					c[i] = rng.NormFloat64()
+				}
+				want := append([]float64(nil), c...)
+				got := append([]float64(nil), c...)
+				kernelGeneric(depth, a, b0, want, ldc)
+				kernelGeneric(depth, a, b1, want[nr:], ldc)
+				k.fn2(depth, a, b0, b1, got, ldc)
+				for i := range got {
+					if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("%s k=%d ldc=%d: c[%d] = %v, generic %v", k.name, depth, ldc, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	if tested == 0 {
+		t.Skip("no double-width kernel on this CPU/build")
+	}
+}
+
 // TestLeafKernels runs every assembly triangular-solve leaf against the
 // portable one: the bits must agree.
 func TestLeafKernels(t *testing.T) {
@@ -201,7 +243,7 @@ func TestKernelsGiveSameFactor(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, k := range ks {
-			kernel, leafKernel, potrfPanel = k.fn, k.leaf, k.base
+			kernel, leafKernel, potrfPanel, kernel2 = k.fn, k.leaf, k.base, k.fn2
 			got := append([]float64(nil), a...)
 			if err := Cholesky(got, n); err != nil {
 				t.Fatal(err)

@@ -9,6 +9,18 @@ import "os"
 // CPU lacks) picks the fastest set this CPU supports.
 var kernel, leafKernel, potrfPanel, kernelName = chooseKernel(os.Getenv("OPTIM_ISA"))
 
+// kernel2 is the selected set's double-width GEMM kernel, or nil.
+var kernel2 = doubleKernel(kernelName)
+
+func doubleKernel(name string) microKernel2 {
+	for _, k := range archKernels() {
+		if k.name == name {
+			return k.fn2
+		}
+	}
+	return nil
+}
+
 // Kernel returns the name of the kernel set the factorization uses:
 // "avx512", "avx2", "neon" or "generic".
 func Kernel() string { return kernelName }
@@ -19,9 +31,10 @@ type namedKernel struct {
 	fn   microKernel
 	leaf trsmKernel
 	base panelKernel
+	fn2  microKernel2 // optional double-width GEMM kernel
 }
 
-var genericKernels = namedKernel{"generic", kernelGeneric, trsmGeneric, potrfGeneric}
+var genericKernels = namedKernel{"generic", kernelGeneric, trsmGeneric, potrfGeneric, nil}
 
 func chooseKernel(env string) (microKernel, trsmKernel, panelKernel, string) {
 	supported := append(archKernels(), genericKernels)

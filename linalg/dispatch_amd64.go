@@ -14,10 +14,10 @@ func archKernels() []namedKernel {
 	var ks []namedKernel
 	avx2 := cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
 	if avx2 && cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW) {
-		ks = append(ks, namedKernel{"avx512", kernelAVX512, trsmLeafAVX2, potrfPanelAVX2})
+		ks = append(ks, namedKernel{"avx512", kernelAVX512, trsmLeafAVX2, potrfPanelAVX2, kernelAVX512x2})
 	}
 	if avx2 {
-		ks = append(ks, namedKernel{"avx2", kernelAVX2, trsmLeafAVX2, potrfPanelAVX2})
+		ks = append(ks, namedKernel{"avx2", kernelAVX2, trsmLeafAVX2, potrfPanelAVX2, nil})
 	}
 	return ks
 }
@@ -52,4 +52,13 @@ func potrfPanelAVX2(n int, x []float64, ld int) int {
 	}
 	_ = x[n*ld-1]
 	return potrfAVX2(n, &x[0], ld)
+}
+
+// kernelAVX512x2 checks the slices like kernelAVX2.
+func kernelAVX512x2(k int, a, b0, b1, c []float64, ldc int) {
+	_ = a[k*mr-1]
+	_ = b0[k*nr-1]
+	_ = b1[k*nr-1]
+	_ = c[(mr-1)*ldc+2*nr-1]
+	gemmAVX512x2(k, &a[0], &b0[0], &b1[0], &c[0], ldc)
 }

@@ -6,7 +6,7 @@ package linalg
 // architectural: the NEON GEMM micro-kernel with the portable leaf and
 // panel kernels (the bits are the same as the all-portable set's).
 func archKernels() []namedKernel {
-	return []namedKernel{{"neon", kernelNEON, trsmGeneric, potrfGeneric}}
+	return []namedKernel{{"neon", kernelNEON, trsmGeneric, potrfGeneric, nil}}
 }
 
 // kernelNEON checks the extent of every slice before handing their base

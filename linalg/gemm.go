@@ -23,6 +23,11 @@ const (
 // packed micro-panels of length k·mr and k·nr; k ≥ 1.
 type microKernel func(k int, a, b, c []float64, ldc int)
 
+// microKernel2 is a double-width micro-kernel: the mr×2nr tile at c against
+// the two adjacent packed B micro-panels b0 (columns 0..nr-1) and b1
+// (columns nr..2nr-1), each element the same chain as microKernel's.
+type microKernel2 func(k int, a, b0, b1, c []float64, ldc int)
+
 // workspace holds the packing buffers. It grows on first use and is reused.
 type workspace struct {
 	pa, pb []float64
@@ -73,40 +78,62 @@ func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb i
 
 // macro runs the micro-kernel over an mb×nb block of C against packed A and B
 // blocks of depth kb. Element (i, j) of the block is written only if
-// j+diag ≤ i, which keeps a lower update below the diagonal of C.
+// j+diag ≤ i, which keeps a lower update below the diagonal of C. Where the
+// set has a double-width kernel (two adjacent B micro-panels, twice the
+// accumulators), full pairs of tiles go through it.
 func (w *workspace) macro(kern microKernel, mb, nb, kb int, c []float64, ldc, diag int) {
-	for jr := 0; jr < nb; jr += nr {
-		pb := w.pb[jr*kb : (jr+nr)*kb]
+	kern2 := kernel2
+	for jr := 0; jr < nb; {
+		if kern2 != nil && jr+2*nr <= nb {
+			pb0 := w.pb[jr*kb : (jr+nr)*kb]
+			pb1 := w.pb[(jr+nr)*kb : (jr+2*nr)*kb]
+			for ir := 0; ir < mb; ir += mr {
+				if ir+mr <= mb && jr+2*nr-1+diag <= ir {
+					kern2(kb, w.pa[ir*kb:(ir+mr)*kb], pb0, pb1, c[ir*ldc+jr:], ldc)
+					continue
+				}
+				w.tileAt(kern, mb, nb, kb, c, ldc, diag, ir, jr)
+				w.tileAt(kern, mb, nb, kb, c, ldc, diag, ir, jr+nr)
+			}
+			jr += 2 * nr
+			continue
+		}
 		for ir := 0; ir < mb; ir += mr {
-			if jr+diag > ir+mr-1 {
-				continue // the whole tile lies above the diagonal
+			w.tileAt(kern, mb, nb, kb, c, ldc, diag, ir, jr)
+		}
+		jr += nr
+	}
+}
+
+// tileAt runs the micro-kernel on the tile at (ir, jr) of the block.
+func (w *workspace) tileAt(kern microKernel, mb, nb, kb int, c []float64, ldc, diag, ir, jr int) {
+	if jr+diag > ir+mr-1 {
+		return // the whole tile lies above the diagonal
+	}
+	pa := w.pa[ir*kb : (ir+mr)*kb]
+	pb := w.pb[jr*kb : (jr+nr)*kb]
+	if ir+mr <= mb && jr+nr <= nb && jr+nr-1+diag <= ir {
+		kern(kb, pa, pb, c[ir*ldc+jr:], ldc)
+		return
+	}
+	// Edge or diagonal tile: run the kernel on a copy and write back only
+	// the elements that exist and lie on or below the diagonal. Each
+	// element still sees c − chain, so the bits do not change.
+	rows, cols := min(mr, mb-ir), min(nr, nb-jr)
+	t := &w.tile
+	for i := range mr {
+		for j := range nr {
+			if i < rows && j < cols {
+				t[i*nr+j] = c[(ir+i)*ldc+jr+j]
+			} else {
+				t[i*nr+j] = 0
 			}
-			pa := w.pa[ir*kb : (ir+mr)*kb]
-			full := ir+mr <= mb && jr+nr <= nb && jr+nr-1+diag <= ir
-			if full {
-				kern(kb, pa, pb, c[ir*ldc+jr:], ldc)
-				continue
-			}
-			// Edge or diagonal tile: run the kernel on a copy and write back
-			// only the elements that exist and lie on or below the diagonal.
-			// Each element still sees c − chain, so the bits do not change.
-			rows, cols := min(mr, mb-ir), min(nr, nb-jr)
-			t := &w.tile
-			for i := range mr {
-				for j := range nr {
-					if i < rows && j < cols {
-						t[i*nr+j] = c[(ir+i)*ldc+jr+j]
-					} else {
-						t[i*nr+j] = 0
-					}
-				}
-			}
-			kern(kb, pa, pb, t[:], nr)
-			for i := range rows {
-				for j := range min(cols, ir+i-jr-diag+1) {
-					c[(ir+i)*ldc+jr+j] = t[i*nr+j]
-				}
-			}
+		}
+	}
+	kern(kb, pa, pb, t[:], nr)
+	for i := range rows {
+		for j := range min(cols, ir+i-jr-diag+1) {
+			c[(ir+i)*ldc+jr+j] = t[i*nr+j]
 		}
 	}
 }

@@ -12,6 +12,10 @@ func gemmAVX2(k int, a *float64, b *float64, c *float64, ldc int)
 // p < k, each sum one FMA chain in increasing p from +0. k must be at least 1.
 func gemmAVX512(k int, a *float64, b *float64, c *float64, ldc int)
 
+// gemmAVX512x2 is gemmAVX512 on the 6×16 tile at c, with columns 0..7 from the
+// packed panel b0 and columns 8..15 from b1.
+func gemmAVX512x2(k int, a *float64, b0 *float64, b1 *float64, c *float64, ldc int)
+
 // trsmAVX2 solves X·Lᵀ = B in place for a panel of 32 rows packed by column
 // (x[j*32+r]), with L n×n lower triangular (row stride ldl) and inv[j] = 1/L[j][j].
 func trsmAVX2(n int, l *float64, ldl int, inv *float64, x *float64)

@@ -132,7 +132,7 @@ func lowerDiff(l1, l2 []float64, n int) float64 {
 }
 
 func withKernel(t testing.TB, k namedKernel) {
-	oldK, oldL, oldP := kernel, leafKernel, potrfPanel
-	kernel, leafKernel, potrfPanel = k.fn, k.leaf, k.base
-	t.Cleanup(func() { kernel, leafKernel, potrfPanel = oldK, oldL, oldP })
+	oldK, oldL, oldP, old2 := kernel, leafKernel, potrfPanel, kernel2
+	kernel, leafKernel, potrfPanel, kernel2 = k.fn, k.leaf, k.base, k.fn2
+	t.Cleanup(func() { kernel, leafKernel, potrfPanel, kernel2 = oldK, oldL, oldP, old2 })
 }

@@ -75,6 +75,7 @@ func main() {
 	RET()
 
 	gemm512()
+	gemm512x2()
 	trsm()
 	potrf()
 	Generate()
@@ -337,6 +338,62 @@ func gemm512() {
 		VMOVUPD(Mem{Base: c}, t)
 		VSUBPD(acc[i], t, t)
 		VMOVUPD(t, Mem{Base: c})
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// gemm512x2 emits gemmAVX512x2, two adjacent 6×8 tiles at once (6×16): B
+// comes from two packed micro-panels, and twelve ZMM accumulators give
+// twelve independent FMA chains. Every element is the same chain as in
+// gemmAVX512.
+func gemm512x2() {
+	TEXT("gemmAVX512x2", NOSPLIT, "func(k int, a, b0, b1, c *float64, ldc int)")
+	Doc(
+		"gemmAVX512x2 is gemmAVX512 on the 6×16 tile at c, with columns 0..7 from the",
+		"packed panel b0 and columns 8..15 from b1.",
+	)
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a"), GP64())
+	b0 := Load(Param("b0"), GP64())
+	b1 := Load(Param("b1"), GP64())
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+
+	var acc [mr][2]VecVirtual
+	for i := range acc {
+		for j := range acc[i] {
+			acc[i][j] = ZMM()
+			VPXORQ(acc[i][j], acc[i][j], acc[i][j])
+		}
+	}
+	Label("loop512x2")
+	v0, v1 := ZMM(), ZMM()
+	VMOVUPD(Mem{Base: b0}, v0)
+	VMOVUPD(Mem{Base: b1}, v1)
+	for i := range mr {
+		ai := ZMM()
+		VBROADCASTSD(Mem{Base: a, Disp: 8 * i}, ai)
+		VFMADD231PD(v0, ai, acc[i][0])
+		VFMADD231PD(v1, ai, acc[i][1])
+	}
+	ADDQ(U32(8*mr), a)
+	ADDQ(U32(8*nr), b0)
+	ADDQ(U32(8*nr), b1)
+	DECQ(k)
+	JNZ(LabelRef("loop512x2"))
+
+	SHLQ(U8(3), ldc)
+	for i := range mr {
+		for j := range 2 {
+			t := ZMM()
+			VMOVUPD(Mem{Base: c, Disp: 64 * j}, t)
+			VSUBPD(acc[i][j], t, t)
+			VMOVUPD(t, Mem{Base: c, Disp: 64 * j})
+		}
 		if i < mr-1 {
 			ADDQ(ldc, c)
 		}
