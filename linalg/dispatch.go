@@ -2,30 +2,25 @@ package linalg
 
 import "os"
 
-// kernel is the micro-kernel in use and kernelName its name. The choice is
-// made once, at initialization, from the CPU and OPTIM_ISA, consistently with
-// package optim's kernel sets: "generic" forces the portable kernel, the name
-// of a supported kernel set selects it, and anything else (unset, a set this
-// CPU lacks) picks the fastest set this CPU supports.
-var kernel, leafKernel, potrfPanel, kernelName = chooseKernel(os.Getenv("OPTIM_ISA"))
-
-// kernel2 is the selected set's double-width GEMM kernel, or nil.
-var kernel2 = doubleKernel(kernelName)
-
-func doubleKernel(name string) microKernel2 {
-	for _, k := range archKernels() {
-		if k.name == name {
-			return k.fn2
-		}
-	}
-	return nil
-}
+// The kernel set in use is chosen once, at initialization, from the CPU and
+// OPTIM_ISA, consistently with package optim's kernel sets: "generic" forces
+// the portable kernels, the name of a supported set selects it, and anything
+// else (unset, a set this CPU lacks) picks the fastest set this CPU
+// supports. The variables are the set's kernels; tests swap them.
+var (
+	chosen     = chooseKernel(os.Getenv("OPTIM_ISA"))
+	kernel     = chosen.fn
+	kernel2    = chosen.fn2
+	leafKernel = chosen.leaf
+	potrfPanel = chosen.base
+	kernelName = chosen.name
+)
 
 // Kernel returns the name of the kernel set the factorization uses:
 // "avx512", "avx2", "neon" or "generic".
 func Kernel() string { return kernelName }
 
-// namedKernel is one instruction set's pair of kernels.
+// namedKernel is one instruction set's kernels.
 type namedKernel struct {
 	name string
 	fn   microKernel
@@ -36,13 +31,12 @@ type namedKernel struct {
 
 var genericKernels = namedKernel{"generic", kernelGeneric, trsmGeneric, potrfGeneric, nil}
 
-func chooseKernel(env string) (microKernel, trsmKernel, panelKernel, string) {
+func chooseKernel(env string) namedKernel {
 	supported := append(archKernels(), genericKernels)
-	k := supported[0]
-	for _, s := range supported {
-		if s.name == env {
-			k = s
+	for _, k := range supported {
+		if k.name == env {
+			return k
 		}
 	}
-	return k.fn, k.leaf, k.base, k.name
+	return supported[0]
 }
