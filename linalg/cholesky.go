@@ -100,11 +100,11 @@ func (w *workspace) potrf(a []float64, lda, n, off int) (fail int, d float64) {
 
 // potrfUnblocked factors a block of at most potrfBase rows: its lower
 // triangle is packed with rows in lanes (column j at panel[j*ld:], ld = n
-// rounded up to 4), factored right-looking by the panel kernel, and
+// rounded up to 8), factored right-looking by the panel kernel, and
 // unpacked (also after a failure, so that the rows before and the row of
 // the failing pivot hold their L).
 func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivot float64) {
-	ld := roundUp(n, 4)
+	ld := roundUp(n, 8) // a whole number of vectors for every panel kernel
 	w.panel = grow(w.panel, n*ld)
 	panel := w.panel
 	packLowerLanes(panel, ld, a, lda, n)
@@ -133,7 +133,8 @@ func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivo
 // rows at a time so that panel is written in 32-byte runs. The kernels read
 // lanes j&^3 .. ld-1 of column j only, and lanes never mix, so the upper
 // lanes of each 4×4 diagonal block and the padding lanes are set to zero and
-// the lanes below j&^3 are left as they are.
+// the lanes below j&^3 are left as they are (a kernel may compute on them,
+// lanes never mix, and they are never unpacked).
 func packLowerLanes(panel []float64, ld int, a []float64, lda, n int) {
 	for i0 := 0; i0 < n; i0 += 4 {
 		h := min(4, n-i0)

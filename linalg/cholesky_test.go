@@ -145,7 +145,7 @@ func TestPanelKernels(t *testing.T) {
 				if bad != 1 {
 					a[(n-1)*n+n-1] = bad
 				}
-				for _, ld := range []int{roundUp(n, 4), roundUp(n, 4) + 8} {
+				for _, ld := range []int{roundUp(n, 8), roundUp(n, 8) + 8} {
 					x := make([]float64, n*ld)
 					for i := range n {
 						for j := 0; j <= i; j++ {

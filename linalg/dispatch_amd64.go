@@ -9,12 +9,12 @@ import "github.com/klauspost/cpuid/v2"
 // absent.
 //
 // The avx512 set (same CPU features as package optim's avx512 set) swaps in
-// the AVX-512 GEMM micro-kernel and keeps the AVX2 leaf and panel kernels.
+// the AVX-512 GEMM and panel kernels and keeps the AVX2 leaf kernel.
 func archKernels() []namedKernel {
 	var ks []namedKernel
 	avx2 := cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
 	if avx2 && cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW) {
-		ks = append(ks, namedKernel{"avx512", kernelAVX512, trsmLeafAVX2, potrfPanelAVX2, kernelAVX512x2})
+		ks = append(ks, namedKernel{"avx512", kernelAVX512, trsmLeafAVX2, potrfPanelAVX512, kernelAVX512x2})
 	}
 	if avx2 {
 		ks = append(ks, namedKernel{"avx2", kernelAVX2, trsmLeafAVX2, potrfPanelAVX2, nil})
@@ -61,4 +61,12 @@ func kernelAVX512x2(k int, a, b0, b1, c []float64, ldc int) {
 	_ = b1[k*nr-1]
 	_ = c[(mr-1)*ldc+2*nr-1]
 	gemmAVX512x2(k, &a[0], &b0[0], &b1[0], &c[0], ldc)
+}
+
+func potrfPanelAVX512(n int, x []float64, ld int) int {
+	if ld%8 != 0 || ld < n {
+		panic("linalg: panel stride must be a multiple of 8 and at least n")
+	}
+	_ = x[n*ld-1]
+	return potrfAVX512(n, &x[0], ld)
 }

@@ -326,70 +326,71 @@ TEXT ·potrfAVX2(SB), NOSPLIT, $0-32
 	XORQ   BX, BX
 	VXORPD X0, X0, X0
 
-pblock:
+pblockpotrfAVX2:
 	MOVQ    BX, SI
 	ADDQ    $0x04, SI
 	CMPQ    SI, AX
 	CMOVQGT AX, SI
 	MOVQ    BX, DI
 	MOVQ    CX, R8
+	ANDQ    $-4, BX
 	SHLQ    $0x03, BX
 
-pcolumn:
+pcolumnpotrfAVX2:
 	VMOVSD   (R8)(DI*8), X1
 	VUCOMISD X0, X1
-	JA       positive
+	JA       positivepotrfAVX2
 	MOVQ     DI, ret+24(FP)
 	VZEROUPPER
 	RET
 
-positive:
+positivepotrfAVX2:
 	VSQRTSD      X1, X1, X1
 	VBROADCASTSD X1, Y2
 	MOVQ         BX, R9
 
-pscale:
+pscalepotrfAVX2:
 	VMOVUPD (R8)(R9*1), Y3
 	VDIVPD  Y2, Y3, Y3
 	VMOVUPD Y3, (R8)(R9*1)
 	ADDQ    $0x20, R9
 	CMPQ    R9, DX
-	JB      pscale
+	JB      pscalepotrfAVX2
 	MOVQ    DI, R10
 	MOVQ    R8, R11
 
-pinner:
+pinnerpotrfAVX2:
 	INCQ         R10
 	ADDQ         DX, R11
 	CMPQ         R10, SI
-	JAE          pdiag
+	JAE          pdiagpotrfAVX2
 	VBROADCASTSD (R8)(R10*8), Y2
 	MOVQ         BX, R9
 
-paxpy:
+paxpypotrfAVX2:
 	VMOVUPD      (R11)(R9*1), Y3
 	VFNMADD231PD (R8)(R9*1), Y2, Y3
 	VMOVUPD      Y3, (R11)(R9*1)
 	ADDQ         $0x20, R9
 	CMPQ         R9, DX
-	JB           paxpy
-	JMP          pinner
+	JB           paxpypotrfAVX2
+	JMP          pinnerpotrfAVX2
 
-pdiag:
+pdiagpotrfAVX2:
 	VMOVSD X1, (R8)(DI*8)
 	ADDQ   DX, R8
 	INCQ   DI
 	CMPQ   DI, SI
-	JB     pcolumn
+	JB     pcolumnpotrfAVX2
 	CMPQ   DI, AX
-	JAE    pdone
+	JAE    pdonepotrfAVX2
 	LEAQ   (CX)(DX*1), BX
 	LEAQ   (CX)(DX*2), SI
 	LEAQ   (BX)(DX*2), R12
 	MOVQ   DI, R10
 	MOVQ   R8, R11
 
-ptrail:
+ptrailpotrfAVX2:
 	VBROADCASTSD (CX)(R10*8), Y1
 	VBROADCASTSD (BX)(R10*8), Y2
 	VBROADCASTSD (SI)(R10*8), Y3
@@ -398,7 +399,7 @@ ptrail:
 	ANDQ         $-4, R9
 	SHLQ         $0x03, R9
 
-ptlane:
+ptlanepotrfAVX2:
 	VMOVUPD      (R11)(R9*1), Y5
 	VFNMADD231PD (CX)(R9*1), Y1, Y5
 	VFNMADD231PD (BX)(R9*1), Y2, Y5
@@ -407,16 +408,123 @@ ptlane:
 	VMOVUPD      Y5, (R11)(R9*1)
 	ADDQ         $0x20, R9
 	CMPQ         R9, DX
-	JB           ptlane
+	JB           ptlanepotrfAVX2
 	ADDQ         DX, R11
 	INCQ         R10
 	CMPQ         R10, AX
-	JB           ptrail
+	JB           ptrailpotrfAVX2
 	MOVQ         DI, BX
 	MOVQ         R8, CX
-	JMP          pblock
+	JMP          pblockpotrfAVX2
 
-pdone:
+pdonepotrfAVX2:
+	MOVQ $-1, BX
+	MOVQ BX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func potrfAVX512(n int, x *float64, ld int) int
+// Requires: AVX, AVX512F, CMOV
+TEXT ·potrfAVX512(SB), NOSPLIT, $0-32
+	MOVQ   n+0(FP), AX
+	MOVQ   x+8(FP), CX
+	MOVQ   ld+16(FP), DX
+	SHLQ   $0x03, DX
+	XORQ   BX, BX
+	VXORPD X0, X0, X0
+
+pblockpotrfAVX512:
+	MOVQ    BX, SI
+	ADDQ    $0x04, SI
+	CMPQ    SI, AX
+	CMOVQGT AX, SI
+	MOVQ    BX, DI
+	MOVQ    CX, R8
+	ANDQ    $-8, BX
+	SHLQ    $0x03, BX
+
+pcolumnpotrfAVX512:
+	VMOVSD   (R8)(DI*8), X1
+	VUCOMISD X0, X1
+	JA       positivepotrfAVX512
+	MOVQ     DI, ret+24(FP)
+	VZEROUPPER
+	RET
+
+positivepotrfAVX512:
+	VSQRTSD      X1, X1, X1
+	VBROADCASTSD X1, Z2
+	MOVQ         BX, R9
+
+pscalepotrfAVX512:
+	VMOVUPD (R8)(R9*1), Z3
+	VDIVPD  Z2, Z3, Z3
+	VMOVUPD Z3, (R8)(R9*1)
+	ADDQ    $0x40, R9
+	CMPQ    R9, DX
+	JB      pscalepotrfAVX512
+	MOVQ    DI, R10
+	MOVQ    R8, R11
+
+pinnerpotrfAVX512:
+	INCQ         R10
+	ADDQ         DX, R11
+	CMPQ         R10, SI
+	JAE          pdiagpotrfAVX512
+	VBROADCASTSD (R8)(R10*8), Z2
+	MOVQ         BX, R9
+
+paxpypotrfAVX512:
+	VMOVUPD      (R11)(R9*1), Z3
+	VFNMADD231PD (R8)(R9*1), Z2, Z3
+	VMOVUPD      Z3, (R11)(R9*1)
+	ADDQ         $0x40, R9
+	CMPQ         R9, DX
+	JB           paxpypotrfAVX512
+	JMP          pinnerpotrfAVX512
+
+pdiagpotrfAVX512:
+	VMOVSD X1, (R8)(DI*8)
+	ADDQ   DX, R8
+	INCQ   DI
+	CMPQ   DI, SI
+	JB     pcolumnpotrfAVX512
+	CMPQ   DI, AX
+	JAE    pdonepotrfAVX512
+	LEAQ   (CX)(DX*1), BX
+	LEAQ   (CX)(DX*2), SI
+	LEAQ   (BX)(DX*2), R12
+	MOVQ   DI, R10
+	MOVQ   R8, R11
+
+ptrailpotrfAVX512:
+	VBROADCASTSD (CX)(R10*8), Z1
+	VBROADCASTSD (BX)(R10*8), Z2
+	VBROADCASTSD (SI)(R10*8), Z3
+	VBROADCASTSD (R12)(R10*8), Z4
+	MOVQ         R10, R9
+	ANDQ         $-8, R9
+	SHLQ         $0x03, R9
+
+ptlanepotrfAVX512:
+	VMOVUPD      (R11)(R9*1), Z5
+	VFNMADD231PD (CX)(R9*1), Z1, Z5
+	VFNMADD231PD (BX)(R9*1), Z2, Z5
+	VFNMADD231PD (SI)(R9*1), Z3, Z5
+	VFNMADD231PD (R12)(R9*1), Z4, Z5
+	VMOVUPD      Z5, (R11)(R9*1)
+	ADDQ         $0x40, R9
+	CMPQ         R9, DX
+	JB           ptlanepotrfAVX512
+	ADDQ         DX, R11
+	INCQ         R10
+	CMPQ         R10, AX
+	JB           ptrailpotrfAVX512
+	MOVQ         DI, BX
+	MOVQ         R8, CX
+	JMP          pblockpotrfAVX512
+
+pdonepotrfAVX512:
 	MOVQ $-1, BX
 	MOVQ BX, ret+24(FP)
 	VZEROUPPER

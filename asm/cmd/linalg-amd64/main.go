@@ -77,7 +77,8 @@ func main() {
 	gemm512()
 	gemm512x2()
 	trsm()
-	potrf()
+	potrf("potrfAVX2", 4, YMM)
+	potrf("potrfAVX512", 8, ZMM)
 	Generate()
 }
 
@@ -150,9 +151,12 @@ func trsm() {
 	RET()
 }
 
-// potrf emits potrfAVX2, the unblocked factorization of a small matrix
-// packed with rows in lanes: column j of the lower triangle is
-// x[j*ld .. j*ld+ld-1] (x[j*ld+i] = A[i][j], ld a multiple of 4).
+// potrf emits potrfAVX2 (YMM, width 4) or potrfAVX512 (ZMM, width 8), the
+// unblocked factorization of a small matrix packed with rows in lanes:
+// column j of the lower triangle is x[j*ld .. j*ld+ld-1] (x[j*ld+i] =
+// A[i][j], ld a multiple of the width). The lane ranges below start at a
+// multiple of the width (j&^3 for AVX2, j&^7 for AVX-512); only lanes on
+// or below the diagonal matter, and those see the same operations.
 //
 // Mathematically it is right-looking over columns. Column j: if the pivot
 // d = x[j*ld+j] is not positive (or is NaN) return j; else divide lanes
@@ -165,11 +169,13 @@ func trsm() {
 // row (j0, j0+1, j0+2, j0+3) per load and store, so the loop is bound by
 // FMAs rather than stores. Every element still sees its updates in
 // increasing j, so the bits equal linalg's one-column-at-a-time potrfGeneric.
-func potrf() {
-	TEXT("potrfAVX2", NOSPLIT, "func(n int, x *float64, ld int) int")
+func potrf(name string, width int, vec func() VecVirtual) {
+	l := func(label string) string { return label + name }
+	TEXT(name, NOSPLIT, "func(n int, x *float64, ld int) int")
 	Doc(
-		"potrfAVX2 factors the n×n lower triangle packed column by column with rows in",
-		"lanes (x[j*ld+i] = A[i][j]) in place; it returns the first non-positive pivot or -1.",
+		name+" factors the n×n lower triangle packed column by column with rows in lanes",
+		fmt.Sprintf("(x[j*ld+i] = A[i][j], ld a multiple of %d) in place; it returns the first", width),
+		"non-positive pivot or -1.",
 	)
 	n := Load(Param("n"), GP64())
 	colj := Load(Param("x"), GP64()) // first column of the current block
@@ -180,7 +186,7 @@ func potrf() {
 	zero := XMM()
 	VXORPD(zero, zero, zero)
 
-	Label("pblock")
+	Label(l("pblock"))
 	jend := GP64() // min(j+4, n)
 	MOVQ(j, jend)
 	ADDQ(U8(4), jend)
@@ -190,66 +196,67 @@ func potrf() {
 	MOVQ(j, jj)
 	coljj := GP64()
 	MOVQ(colj, coljj)
-	lane0 := GP64() // byte offset of lane j (= jj&^3 = k&^3 inside the block)
+	lane0 := GP64() // byte offset of lane j&^(width-1) (the same for every column of the block)
 	MOVQ(j, lane0)
+	ANDQ(I8(int8(-width)), lane0)
 	SHLQ(U8(3), lane0)
 
-	Label("pcolumn")
+	Label(l("pcolumn"))
 	d := XMM()
 	VMOVSD(Mem{Base: coljj, Index: jj, Scale: 8}, d)
 	VUCOMISD(zero, d)
-	JA(LabelRef("positive"))
+	JA(LabelRef(l("positive")))
 	Store(jj, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
 
-	Label("positive")
+	Label(l("positive"))
 	sq := XMM()
 	VSQRTSD(d, d, sq)
-	sv := YMM()
+	sv := vec()
 	VBROADCASTSD(sq, sv)
 	q := GP64()
 	MOVQ(lane0, q)
-	Label("pscale")
-	v := YMM()
+	Label(l("pscale"))
+	v := vec()
 	VMOVUPD(Mem{Base: coljj, Index: q, Scale: 1}, v)
 	VDIVPD(sv, v, v)
 	VMOVUPD(v, Mem{Base: coljj, Index: q, Scale: 1})
-	ADDQ(U8(32), q)
+	ADDQ(U8(uint8(8*width)), q)
 	CMPQ(q, ldb)
-	JB(LabelRef("pscale"))
+	JB(LabelRef(l("pscale")))
 
 	// Rank-1 updates of the block's later columns.
 	k := GP64()
 	MOVQ(jj, k)
 	colk := GP64()
 	MOVQ(coljj, colk)
-	Label("pinner")
+	Label(l("pinner"))
 	INCQ(k)
 	ADDQ(ldb, colk)
 	CMPQ(k, jend)
-	JAE(LabelRef("pdiag"))
-	t := YMM()
+	JAE(LabelRef(l("pdiag")))
+	t := vec()
 	VBROADCASTSD(Mem{Base: coljj, Index: k, Scale: 8}, t)
 	MOVQ(lane0, q)
-	Label("paxpy")
-	u := YMM()
+	Label(l("paxpy"))
+	u := vec()
 	VMOVUPD(Mem{Base: colk, Index: q, Scale: 1}, u)
 	VFNMADD231PD(Mem{Base: coljj, Index: q, Scale: 1}, t, u)
 	VMOVUPD(u, Mem{Base: colk, Index: q, Scale: 1})
-	ADDQ(U8(32), q)
+	ADDQ(U8(uint8(8*width)), q)
 	CMPQ(q, ldb)
-	JB(LabelRef("paxpy"))
-	JMP(LabelRef("pinner"))
+	JB(LabelRef(l("paxpy")))
+	JMP(LabelRef(l("pinner")))
 
-	Label("pdiag")
+	Label(l("pdiag"))
 	VMOVSD(sq, Mem{Base: coljj, Index: jj, Scale: 8})
 	ADDQ(ldb, coljj)
 	INCQ(jj)
 	CMPQ(jj, jend)
-	JB(LabelRef("pcolumn"))
+	JB(LabelRef(l("pcolumn")))
 	CMPQ(jj, n)
-	JAE(LabelRef("pdone"))
+	JAE(LabelRef(l("pdone")))
 
 	// Rank-4 update of every column after the block: jj = j+4 < n here,
 	// and coljj points at column j+4.
@@ -259,36 +266,36 @@ func potrf() {
 	LEAQ(Mem{Base: c1, Index: ldb, Scale: 2}, c3)
 	MOVQ(jj, k)
 	MOVQ(coljj, colk)
-	Label("ptrail")
-	t0, t1, t2, t3 := YMM(), YMM(), YMM(), YMM()
+	Label(l("ptrail"))
+	t0, t1, t2, t3 := vec(), vec(), vec(), vec()
 	VBROADCASTSD(Mem{Base: colj, Index: k, Scale: 8}, t0)
 	VBROADCASTSD(Mem{Base: c1, Index: k, Scale: 8}, t1)
 	VBROADCASTSD(Mem{Base: c2, Index: k, Scale: 8}, t2)
 	VBROADCASTSD(Mem{Base: c3, Index: k, Scale: 8}, t3)
 	MOVQ(k, q)
-	ANDQ(I8(-4), q)
+	ANDQ(I8(int8(-width)), q)
 	SHLQ(U8(3), q)
-	Label("ptlane")
-	w := YMM()
+	Label(l("ptlane"))
+	w := vec()
 	VMOVUPD(Mem{Base: colk, Index: q, Scale: 1}, w)
 	VFNMADD231PD(Mem{Base: colj, Index: q, Scale: 1}, t0, w)
 	VFNMADD231PD(Mem{Base: c1, Index: q, Scale: 1}, t1, w)
 	VFNMADD231PD(Mem{Base: c2, Index: q, Scale: 1}, t2, w)
 	VFNMADD231PD(Mem{Base: c3, Index: q, Scale: 1}, t3, w)
 	VMOVUPD(w, Mem{Base: colk, Index: q, Scale: 1})
-	ADDQ(U8(32), q)
+	ADDQ(U8(uint8(8*width)), q)
 	CMPQ(q, ldb)
-	JB(LabelRef("ptlane"))
+	JB(LabelRef(l("ptlane")))
 	ADDQ(ldb, colk)
 	INCQ(k)
 	CMPQ(k, n)
-	JB(LabelRef("ptrail"))
+	JB(LabelRef(l("ptrail")))
 
 	MOVQ(jj, j)
 	MOVQ(coljj, colj)
-	JMP(LabelRef("pblock"))
+	JMP(LabelRef(l("pblock")))
 
-	Label("pdone")
+	Label(l("pdone"))
 	MOVQ(I64(-1), j)
 	Store(j, ReturnIndex(0))
 	VZEROUPPER()
