@@ -9,12 +9,12 @@ import "github.com/klauspost/cpuid/v2"
 // absent.
 //
 // The avx512 set (same CPU features as package optim's avx512 set) swaps in
-// the AVX-512 GEMM and panel kernels and keeps the AVX2 leaf kernel.
+// the AVX-512 GEMM, leaf and panel kernels.
 func archKernels() []namedKernel {
 	var ks []namedKernel
 	avx2 := cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
 	if avx2 && cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW) {
-		ks = append(ks, namedKernel{"avx512", kernelAVX512, trsmLeafAVX2, potrfPanelAVX512, kernelAVX512x2})
+		ks = append(ks, namedKernel{"avx512", kernelAVX512, trsmLeafAVX512, potrfPanelAVX512, kernelAVX512x2})
 	}
 	if avx2 {
 		ks = append(ks, namedKernel{"avx2", kernelAVX2, trsmLeafAVX2, potrfPanelAVX2, nil})
@@ -69,4 +69,11 @@ func potrfPanelAVX512(n int, x []float64, ld int) int {
 	}
 	_ = x[n*ld-1]
 	return potrfAVX512(n, &x[0], ld)
+}
+
+func trsmLeafAVX512(n int, l []float64, ldl int, inv, x []float64) {
+	_ = l[(n-1)*ldl+n-1]
+	_ = inv[n-1]
+	_ = x[n*lanes-1]
+	trsmAVX512(n, &l[0], ldl, &inv[0], &x[0])
 }

@@ -20,6 +20,10 @@ func gemmAVX512x2(k int, a *float64, b0 *float64, b1 *float64, c *float64, ldc i
 // (x[j*32+r]), with L n×n lower triangular (row stride ldl) and inv[j] = 1/L[j][j].
 func trsmAVX2(n int, l *float64, ldl int, inv *float64, x *float64)
 
+// trsmAVX512 solves X·Lᵀ = B in place for a panel of 32 rows packed by column
+// (x[j*32+r]), with L n×n lower triangular (row stride ldl) and inv[j] = 1/L[j][j].
+func trsmAVX512(n int, l *float64, ldl int, inv *float64, x *float64)
+
 // potrfAVX2 factors the n×n lower triangle packed column by column with rows in lanes
 // (x[j*ld+i] = A[i][j], ld a multiple of 4) in place; it returns the first
 // non-positive pivot or -1.

@@ -260,7 +260,7 @@ TEXT ·trsmAVX2(SB), NOSPLIT, $0-40
 	MOVQ SI, DI
 	XORQ R8, R8
 
-column:
+columntrsmAVX2:
 	VMOVUPD (DI), Y0
 	VMOVUPD 32(DI), Y1
 	VMOVUPD 64(DI), Y2
@@ -273,9 +273,9 @@ column:
 	MOVQ    CX, R10
 	MOVQ    SI, R11
 	TESTQ   R9, R9
-	JZ      scale
+	JZ      scaletrsmAVX2
 
-inner:
+innertrsmAVX2:
 	VBROADCASTSD (R10), Y8
 	VFNMADD231PD (R11), Y8, Y0
 	VFNMADD231PD 32(R11), Y8, Y1
@@ -288,9 +288,9 @@ inner:
 	ADDQ         $0x08, R10
 	ADDQ         $0x00000100, R11
 	DECQ         R9
-	JNZ          inner
+	JNZ          innertrsmAVX2
 
-scale:
+scaletrsmAVX2:
 	VBROADCASTSD (BX)(R8*8), Y8
 	VMULPD       Y8, Y0, Y0
 	VMOVUPD      Y0, (DI)
@@ -312,7 +312,59 @@ scale:
 	ADDQ         DX, CX
 	INCQ         R8
 	CMPQ         R8, AX
-	JNE          column
+	JNE          columntrsmAVX2
+	VZEROUPPER
+	RET
+
+// func trsmAVX512(n int, l *float64, ldl int, inv *float64, x *float64)
+// Requires: AVX, AVX512F
+TEXT ·trsmAVX512(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ l+8(FP), CX
+	MOVQ ldl+16(FP), DX
+	MOVQ inv+24(FP), BX
+	MOVQ x+32(FP), SI
+	SHLQ $0x03, DX
+	MOVQ SI, DI
+	XORQ R8, R8
+
+columntrsmAVX512:
+	VMOVUPD (DI), Z0
+	VMOVUPD 64(DI), Z1
+	VMOVUPD 128(DI), Z2
+	VMOVUPD 192(DI), Z3
+	MOVQ    R8, R9
+	MOVQ    CX, R10
+	MOVQ    SI, R11
+	TESTQ   R9, R9
+	JZ      scaletrsmAVX512
+
+innertrsmAVX512:
+	VBROADCASTSD (R10), Z4
+	VFNMADD231PD (R11), Z4, Z0
+	VFNMADD231PD 64(R11), Z4, Z1
+	VFNMADD231PD 128(R11), Z4, Z2
+	VFNMADD231PD 192(R11), Z4, Z3
+	ADDQ         $0x08, R10
+	ADDQ         $0x00000100, R11
+	DECQ         R9
+	JNZ          innertrsmAVX512
+
+scaletrsmAVX512:
+	VBROADCASTSD (BX)(R8*8), Z4
+	VMULPD       Z4, Z0, Z0
+	VMOVUPD      Z0, (DI)
+	VMULPD       Z4, Z1, Z1
+	VMOVUPD      Z1, 64(DI)
+	VMULPD       Z4, Z2, Z2
+	VMOVUPD      Z2, 128(DI)
+	VMULPD       Z4, Z3, Z3
+	VMOVUPD      Z3, 192(DI)
+	ADDQ         $0x00000100, DI
+	ADDQ         DX, CX
+	INCQ         R8
+	CMPQ         R8, AX
+	JNE          columntrsmAVX512
 	VZEROUPPER
 	RET
 

@@ -76,7 +76,8 @@ func main() {
 
 	gemm512()
 	gemm512x2()
-	trsm()
+	trsm("trsmAVX2", 4, YMM)
+	trsm("trsmAVX512", 8, ZMM)
 	potrf("potrfAVX2", 4, YMM)
 	potrf("potrfAVX512", 8, ZMM)
 	Generate()
@@ -86,15 +87,17 @@ func main() {
 // eight YMM vectors, so eight independent FMA chains hide the FMA latency.
 const lanes = 32
 
-// trsm emits trsmAVX2, which solves X·Lᵀ = B for a packed panel of 32 rows
+// trsm emits trsmAVX2 (YMM) or trsmAVX512 (ZMM), which solve X·Lᵀ = B for a
+// packed panel of 32 rows
 // of B stored column after column (x[j*32+r] is row r, column j). Column j
 // of every row is one vector chain: v = b_j, then v = −L[j][k]·x_k + v for
 // k = 0..j−1 with VFNMADD231PD, then x_j = v·inv[j] with inv[j] = 1/L[j][j]:
 // the same operations in the same order as linalg's portable leaf kernel.
-func trsm() {
-	TEXT("trsmAVX2", NOSPLIT, "func(n int, l *float64, ldl int, inv *float64, x *float64)")
+func trsm(name string, width int, vec func() VecVirtual) {
+	lbl := func(label string) string { return label + name }
+	TEXT(name, NOSPLIT, "func(n int, l *float64, ldl int, inv *float64, x *float64)")
 	Doc(
-		fmt.Sprintf("trsmAVX2 solves X·Lᵀ = B in place for a panel of %d rows packed by column", lanes),
+		fmt.Sprintf(name+" solves X·Lᵀ = B in place for a panel of %d rows packed by column", lanes),
 		fmt.Sprintf("(x[j*%d+r]), with L n×n lower triangular (row stride ldl) and inv[j] = 1/L[j][j].", lanes),
 	)
 	n := Load(Param("n"), GP64())
@@ -104,17 +107,17 @@ func trsm() {
 	x := Load(Param("x"), GP64())
 	SHLQ(U8(3), ldl)
 
-	const vecs = lanes / 4
+	vecs := lanes / width
 	xj := GP64() // column j of the panel
 	MOVQ(x, xj)
 	j := GP64()
 	XORQ(j, j)
 
-	Label("column")
-	var v [vecs]VecVirtual
+	Label(lbl("column"))
+	v := make([]VecVirtual, vecs)
 	for i := range v {
-		v[i] = YMM()
-		VMOVUPD(Mem{Base: xj, Disp: 32 * i}, v[i])
+		v[i] = vec()
+		VMOVUPD(Mem{Base: xj, Disp: 8 * width * i}, v[i])
 	}
 	k := GP64()
 	MOVQ(j, k)
@@ -123,30 +126,30 @@ func trsm() {
 	xk := GP64() // column k of the panel
 	MOVQ(x, xk)
 	TESTQ(k, k)
-	JZ(LabelRef("scale"))
-	Label("inner")
-	t := YMM()
+	JZ(LabelRef(lbl("scale")))
+	Label(lbl("inner"))
+	t := vec()
 	VBROADCASTSD(Mem{Base: lk}, t)
 	for i := range v {
-		VFNMADD231PD(Mem{Base: xk, Disp: 32 * i}, t, v[i])
+		VFNMADD231PD(Mem{Base: xk, Disp: 8 * width * i}, t, v[i])
 	}
 	ADDQ(U8(8), lk)
 	ADDQ(U32(8*lanes), xk)
 	DECQ(k)
-	JNZ(LabelRef("inner"))
+	JNZ(LabelRef(lbl("inner")))
 
-	Label("scale")
-	s := YMM()
+	Label(lbl("scale"))
+	s := vec()
 	VBROADCASTSD(Mem{Base: inv, Index: j, Scale: 8}, s)
 	for i := range v {
 		VMULPD(s, v[i], v[i])
-		VMOVUPD(v[i], Mem{Base: xj, Disp: 32 * i})
+		VMOVUPD(v[i], Mem{Base: xj, Disp: 8 * width * i})
 	}
 	ADDQ(U32(8*lanes), xj)
 	ADDQ(ldl, l)
 	INCQ(j)
 	CMPQ(j, n)
-	JNE(LabelRef("column"))
+	JNE(LabelRef(lbl("column")))
 	VZEROUPPER()
 	RET()
 }
