@@ -13,9 +13,12 @@ func cpuSupports(isa string) bool {
 	case "generic":
 		return true
 	case "avx2":
+		// The kernels use no FMA (that would change the rounding), but
+		// FMA3 is part of the documented AVX2 level.
 		return cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
 	case "avx512":
-		return cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW)
+		// BMI2: the tail mask is built with BZHI.
+		return cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW, cpuid.BMI2)
 	}
 	return false
 }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+// TestCheckedInOutputIsCurrent regenerates both files and compares them
+// with the ones in package kernels, which go generate must reproduce.
+func TestCheckedInOutputIsCurrent(t *testing.T) {
+	dir := t.TempDir()
+	out, stubs := filepath.Join(dir, "update_amd64.s"), filepath.Join(dir, "update_amd64.go")
+	if err := run(out, stubs, "kernels"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{out, stubs} {
+		got, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join("..", "..", "..", "kernels", filepath.Base(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("kernels/%s is stale: run go generate ./... from the repository root", filepath.Base(f))
+		}
+		if f == out {
+			checkAssembly(t, got)
+		}
+	}
+}
+
+// checkAssembly checks properties the exactness of the kernels rests on.
+func checkAssembly(t *testing.T, asm []byte) {
+	// A fused multiply-add rounds once where the reference rounds twice.
+	if m := regexp.MustCompile(`\bVF[N]?M(ADD|SUB)\w*`).Find(asm); m != nil {
+		t.Errorf("assembly contains a fused operation: %s", m)
+	}
+	// Rounding and denormal modes are the caller's; the kernels must not
+	// change them.
+	if m := regexp.MustCompile(`\b(V?LDMXCSR|V?STMXCSR|FLDCW)\b`).Find(asm); m != nil {
+		t.Errorf("assembly touches the floating-point control state: %s", m)
+	}
+	// 36 kernels per element type per instruction set.
+	if n := len(regexp.MustCompile(`(?m)^TEXT `).FindAll(asm, -1)); n != 36*2*2 {
+		t.Errorf("%d assembly functions, want %d", n, 36*2*2)
+	}
+}

@@ -1,0 +1,106 @@
+// Package x86 compiles the kernel descriptions of package rules to amd64
+// assembly with avo. One compiler serves every instruction set: AVX2 and
+// AVX-512 are two values of ISA, float32 and float64 two values of DType.
+package x86
+
+import (
+	"go/types"
+
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
+)
+
+// ISA is one vector instruction set at its register width.
+type ISA struct {
+	Name   string // kernel set name, as kernels.Set.Name reports it
+	Title  string // for comments
+	Bits   int    // vector register width
+	Regs   int    // vector registers available
+	Unroll int    // vectors per iteration of the main loop
+	// Masked reports that the tail is one k-masked vector (AVX-512) rather
+	// than a scalar loop (AVX2, which has no fault-suppressing masked
+	// loads that are also fast).
+	Masked bool
+}
+
+// AVX512 uses AVX-512F (with VL/DQ/BW required by dispatch) on zmm registers.
+var AVX512 = ISA{Name: "avx512", Title: "AVX-512", Bits: 512, Regs: 32, Unroll: 4, Masked: true}
+
+// AVX2 uses AVX and AVX2 on ymm registers.
+var AVX2 = ISA{Name: "avx2", Title: "AVX2", Bits: 256, Regs: 16, Unroll: 4}
+
+// ISAs lists the instruction sets fastest first, the order of archSets.
+var ISAs = []ISA{AVX512, AVX2}
+
+// Lanes is the number of elements of type d in one vector.
+func (isa ISA) Lanes(d DType) int { return isa.Bits / 8 / d.Size }
+
+// DType is an element type.
+type DType struct {
+	Name string // suffix of generated names: "f32", "f64"
+	Go   string // Go type name
+	Size int    // bytes
+	Kind types.BasicKind
+}
+
+var (
+	F32 = DType{Name: "f32", Go: "float32", Size: 4, Kind: types.Float32}
+	F64 = DType{Name: "f64", Go: "float64", Size: 8, Kind: types.Float64}
+)
+
+// DTypes lists the element types in the order of kernels.Set's fields.
+var DTypes = []DType{F32, F64}
+
+// instrFn is an avo instruction builder taking its operands in Go assembler
+// order (sources first, destination last).
+type instrFn func(ops ...operand.Op)
+
+// arith holds the instructions of one element type at one width: packed
+// (vector) or scalar (the AVX2 tail).
+type arith struct {
+	add, sub, mul, div, sqrt, max, cmp, xor instrFn
+	mov                                     instrFn // load or store
+	blendv                                  func(mask, b, a, dst operand.Op)
+	blendm                                  instrFn // AVX-512 k-mask blend
+	loadz                                   func(m, k, dst operand.Op)
+}
+
+// packed returns the vector instructions for d on isa. AVX-512F has no
+// VXORPS/VXORPD (that is DQ); the integer XOR is the same bitwise operation.
+func packed(ctx *build.Context, isa ISA, d DType) arith {
+	if d.Size == 4 {
+		a := arith{add: ctx.VADDPS, sub: ctx.VSUBPS, mul: ctx.VMULPS, div: ctx.VDIVPS, sqrt: ctx.VSQRTPS,
+			max: ctx.VMAXPS, cmp: ctx.VCMPPS, xor: ctx.VXORPS, mov: ctx.VMOVUPS, blendv: ctx.VBLENDVPS,
+			blendm: ctx.VBLENDMPS, loadz: ctx.VMOVUPS_Z}
+		if isa.Masked {
+			a.xor = ctx.VPXORD
+		}
+		return a
+	}
+	a := arith{add: ctx.VADDPD, sub: ctx.VSUBPD, mul: ctx.VMULPD, div: ctx.VDIVPD, sqrt: ctx.VSQRTPD,
+		max: ctx.VMAXPD, cmp: ctx.VCMPPD, xor: ctx.VXORPD, mov: ctx.VMOVUPD, blendv: ctx.VBLENDVPD,
+		blendm: ctx.VBLENDMPD, loadz: ctx.VMOVUPD_Z}
+	if isa.Masked {
+		a.xor = ctx.VPXORQ
+	}
+	return a
+}
+
+// scalar returns the one-element instructions for d, VEX-encoded like the
+// vector code so that no SSE/AVX transition occurs.
+func scalar(ctx *build.Context, d DType) arith {
+	if d.Size == 4 {
+		return arith{add: ctx.VADDSS, sub: ctx.VSUBSS, mul: ctx.VMULSS, div: ctx.VDIVSS, sqrt: ctx.VSQRTSS,
+			max: ctx.VMAXSS, cmp: ctx.VCMPSS, xor: ctx.VXORPS, mov: ctx.VMOVSS, blendv: ctx.VBLENDVPS}
+	}
+	return arith{add: ctx.VADDSD, sub: ctx.VSUBSD, mul: ctx.VMULSD, div: ctx.VDIVSD, sqrt: ctx.VSQRTSD,
+		max: ctx.VMAXSD, cmp: ctx.VCMPSD, xor: ctx.VXORPD, mov: ctx.VMOVSD, blendv: ctx.VBLENDVPD}
+}
+
+// broadcast returns the instruction that fills a vector with one element.
+func broadcast(ctx *build.Context, d DType) instrFn {
+	if d.Size == 4 {
+		return ctx.VBROADCASTSS
+	}
+	return ctx.VBROADCASTSD
+}
