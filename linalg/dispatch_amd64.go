@@ -13,7 +13,9 @@ import "github.com/klauspost/cpuid/v2"
 func archKernels() []namedKernel {
 	var ks []namedKernel
 	avx2 := cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
-	if avx2 && cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW) {
+	// BMI2 is not used here, but package optim's avx512 set requires it,
+	// and both packages must agree on what OPTIM_ISA=avx512 means.
+	if avx2 && cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW, cpuid.BMI2) {
 		ks = append(ks, namedKernel{"avx512", kernelAVX512, trsmLeafAVX512, potrfPanelAVX512, kernelAVX512x2})
 	}
 	if avx2 {
