@@ -3,9 +3,11 @@ package optim_test
 import (
 	"errors"
 	"math"
+	"os"
 	"testing"
 
 	"github.com/simdoptim/optim"
+	"github.com/simdoptim/optim/linalg"
 )
 
 func TestCholeskyPublic(t *testing.T) {
@@ -166,5 +168,13 @@ func TestFloat32Variants(t *testing.T) {
 	}
 	if _, err := optim.NewtonStepFloat32(dst, h, []float32{1}, 2); err == nil {
 		t.Error("short g accepted")
+	}
+}
+
+// TestLinalgFollowsISA: the factorization's kernel set is the one package
+// optim dispatches to, under any OPTIM_ISA.
+func TestLinalgFollowsISA(t *testing.T) {
+	if got, want := linalg.Kernel(), optim.ISA(); got != want {
+		t.Errorf("linalg uses %s, optim %s (OPTIM_ISA=%q)", got, want, os.Getenv("OPTIM_ISA"))
 	}
 }
