@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/simdoptim/optim"
@@ -55,7 +56,28 @@ func Methods() []Method {
 			return runRule(p, p.Tuned[name], budget, tol)
 		}})
 	}
-	return ms
+	return append(ms, Method{Name: "Newton", Run: runNewton})
+}
+
+// runNewton minimizes p with optim.Newton: full damped Newton steps
+// x -= (H + tau*I)^-1 g with a Cholesky solve, where tau = 0 while the
+// Hessian is positive definite. It uses the Hessian, so it is second order
+// and needs no tuning.
+func runNewton(p *Problem, budget int, tol float64) Result {
+	x := append([]float64(nil), p.X0...)
+	g := make([]float64, len(x))
+	var nt optim.Newton
+	damped := 0
+	res := descend(p, x, budget, tol, Result{Iters: -1}, func() error {
+		p.Grad(x, g)
+		tau, err := nt.Step(x, g, p.Hessian)
+		if tau > 0 {
+			damped++
+		}
+		return err
+	})
+	res.Setting = fmt.Sprintf("full steps, Cholesky solve; %d of them damped (tau > 0)", damped)
+	return res
 }
 
 // runRule minimizes p with one optim rule through the public API: the

@@ -1,0 +1,315 @@
+package linalg
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Below these orders the recursion stops: a diagonal block of order up to
+// potrfBase is factored by the panel kernel, and a triangular solve with at
+// most trsmBase columns runs on the leaf kernel. (Measured on Zen 3: larger
+// panels gain little at n = 500, smaller ones lose at n = 100; a 16-column
+// leaf beats 32 slightly.)
+const (
+	potrfBase = 128
+	trsmBase  = 16
+)
+
+var pool = sync.Pool{New: func() any { return new(workspace) }}
+
+// Cholesky factors the symmetric positive definite n×n matrix in a
+// (row-major, only the lower triangle read) in place into the lower
+// triangular L with A = L·Lᵀ. The strict upper triangle is not touched.
+//
+// It returns *NotPositiveDefiniteError if a pivot is not positive, and an
+// error wrapping ErrNonFinite if a pivot is NaN or ±Inf, which happens when
+// the lower triangle holds NaN or ±Inf or its products overflow; a is then
+// partly overwritten. It returns an error without touching a if n ≤ 0 or a
+// is shorter than n·n. (Non-finite input is not searched for up front: that
+// pass would cost a tenth of the factorization at n = 500, and such input
+// always surfaces as a non-finite pivot.)
+func Cholesky(a []float64, n int) error {
+	w := pool.Get().(*workspace)
+	defer pool.Put(w)
+	return w.cholesky(a, n)
+}
+
+func (w *workspace) cholesky(a []float64, n int) error {
+	if err := checkSize(a, n, "a"); err != nil {
+		return err
+	}
+	if fail, d := w.potrf(a[:n*n], n, n, 0); fail >= 0 {
+		return pivotError(fail, d)
+	}
+	return nil
+}
+
+func checkSize(a []float64, n int, name string) error {
+	if n <= 0 {
+		return fmt.Errorf("linalg: order n = %d must be positive", n)
+	}
+	if n > math.MaxInt32 || len(a)/n < n {
+		return fmt.Errorf("linalg: %s has %d elements, fewer than n·n for n = %d", name, len(a), n)
+	}
+	return nil
+}
+
+// findNonFinite returns an error naming the first NaN or ±Inf in the lower
+// triangle of the n×n matrix a, or nil.
+func findNonFinite(a []float64, n int, name string) error {
+	for i := range n {
+		for j, v := range a[i*n : i*n+i+1] {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("linalg: %s[%d][%d] is %v", name, i, j, v)
+			}
+		}
+	}
+	return nil
+}
+
+// ErrNonFinite is wrapped when a pivot is NaN or ±Inf: the matrix holds NaN
+// or ±Inf, or its entries are too large for float64 products.
+var ErrNonFinite = errors.New("linalg: non-finite pivot (NaN or ±Inf in the matrix, or overflow)")
+
+// potrf factors the n×n block at a (row stride lda) in place; off is the
+// block's position in the whole matrix. It returns fail = −1 on success,
+// else the index (plus off) and value d of the first pivot that is not
+// positive and finite. Errors are built by the callers so that failed
+// attempts of the damped solver do not allocate.
+//
+// It splits A = [A11 ·; A21 A22], factors A11 = L11·L11ᵀ, solves
+// L21 = A21·L11⁻ᵀ, updates A22 −= L21·L21ᵀ on the packed micro-kernel, and
+// factors A22. The split is a multiple of nr so that most kernel tiles are
+// full.
+func (w *workspace) potrf(a []float64, lda, n, off int) (fail int, d float64) {
+	if n <= potrfBase {
+		return w.potrfUnblocked(a, lda, n, off)
+	}
+	n1 := roundUp(n/2, nr)
+	n2 := n - n1
+	if fail, d := w.potrf(a, lda, n1, off); fail >= 0 {
+		return fail, d
+	}
+	a21 := a[n1*lda:]
+	w.trsm(a21, lda, n2, a, lda, n1)
+	w.update(n2, n2, n1, a21, lda, a21, lda, a21[n1:], lda, true)
+	return w.potrf(a21[n1:], lda, n2, off+n1)
+}
+
+// potrfUnblocked factors a block of at most potrfBase rows: its lower
+// triangle is packed with rows in lanes (column j at panel[j*ld:], ld = n
+// rounded up to 8), factored right-looking by the panel kernel, and
+// unpacked (also after a failure, so that the rows before and the row of
+// the failing pivot hold their L).
+func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivot float64) {
+	ld := roundUp(n, 8) // a whole number of vectors for every panel kernel
+	w.panel = grow(w.panel, n*ld)
+	panel := w.panel
+	packLowerLanes(panel, ld, a, lda, n)
+	fail = potrfPanel(n, panel, ld)
+	unpackLowerLanes(a, lda, panel, ld, n)
+	// A pivot that overflowed to +Inf passed the kernel's d > 0 test; it is
+	// reported as such, before any failure it caused further on.
+	last := n
+	if fail >= 0 {
+		last = fail
+		pivot = panel[fail*ld+fail]
+	}
+	for j := range last {
+		if math.IsInf(panel[j*ld+j], 1) {
+			return off + j, math.Inf(1)
+		}
+	}
+	if fail >= 0 {
+		return off + fail, pivot
+	}
+	return -1, 0
+}
+
+// packLowerLanes transposes the lower triangle of the n×n matrix a (row
+// stride lda) into panel with rows in lanes (panel[j*ld+i] = a[i][j]), four
+// rows at a time so that panel is written in 32-byte runs. The kernels read
+// lanes j&^3 .. ld-1 of column j only, and lanes never mix, so the upper
+// lanes of each 4×4 diagonal block and the padding lanes are set to zero and
+// the lanes below j&^3 are left as they are (a kernel may compute on them,
+// lanes never mix, and they are never unpacked).
+func packLowerLanes(panel []float64, ld int, a []float64, lda, n int) {
+	for i0 := 0; i0 < n; i0 += 4 {
+		h := min(4, n-i0)
+		if h == 4 {
+			r0 := a[i0*lda : i0*lda+i0+1]
+			r1 := a[(i0+1)*lda : (i0+1)*lda+i0+2]
+			r2 := a[(i0+2)*lda : (i0+2)*lda+i0+3]
+			r3 := a[(i0+3)*lda : (i0+3)*lda+i0+4]
+			for j := range i0 {
+				d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
+				d[0], d[1], d[2], d[3] = r0[j], r1[j], r2[j], r3[j]
+			}
+		} else {
+			for j := range i0 {
+				d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
+				for q := range 4 {
+					d[q] = 0
+					if q < h {
+						d[q] = a[(i0+q)*lda+j]
+					}
+				}
+			}
+		}
+		for j := i0; j < i0+h; j++ {
+			d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
+			for q := range 4 {
+				d[q] = 0
+				if i := i0 + q; i >= j && i < n {
+					d[q] = a[i*lda+j]
+				}
+			}
+		}
+	}
+}
+
+// unpackLowerLanes copies the lower triangle back from the panel into a,
+// four rows at a time.
+func unpackLowerLanes(a []float64, lda int, panel []float64, ld, n int) {
+	for i0 := 0; i0 < n; i0 += 4 {
+		h := min(4, n-i0)
+		if h == 4 {
+			r0 := a[i0*lda : i0*lda+i0+1]
+			r1 := a[(i0+1)*lda : (i0+1)*lda+i0+2]
+			r2 := a[(i0+2)*lda : (i0+2)*lda+i0+3]
+			r3 := a[(i0+3)*lda : (i0+3)*lda+i0+4]
+			for j := range i0 {
+				d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
+				r0[j], r1[j], r2[j], r3[j] = d[0], d[1], d[2], d[3]
+			}
+		} else {
+			for j := range i0 {
+				for q := range h {
+					a[(i0+q)*lda+j] = panel[j*ld+i0+q]
+				}
+			}
+		}
+		for j := i0; j < i0+h; j++ {
+			for i := j; i < i0+h; i++ {
+				a[i*lda+j] = panel[j*ld+i]
+			}
+		}
+	}
+}
+
+// panelKernel factors the n×n lower triangle packed in x with rows in lanes
+// (x[j*ld+i] = A[i][j], ld ≥ n a multiple of 4); see potrfGeneric for the
+// exact operations. It returns the index of the first pivot that is not
+// positive (or NaN), or -1.
+type panelKernel func(n int, x []float64, ld int) int
+
+// potrfGeneric is the portable panel kernel. For each column j: fail if the
+// pivot d is not positive; divide lanes j&^3.. of the column by
+// s = sqrt(d); subtract L[k][j]·(column j) from lanes k&^3.. of each later
+// column k, one FMA per element; set the diagonal to s. So every element of
+// L is its own chain over j in increasing order, exactly as in potrfAVX2.
+func potrfGeneric(n int, x []float64, ld int) int {
+	x = x[:n*ld]
+	for j := range n {
+		colj := x[j*ld : (j+1)*ld]
+		d := colj[j]
+		if !(d > 0) {
+			return j
+		}
+		s := math.Sqrt(d)
+		for i := j &^ 3; i < ld; i++ {
+			colj[i] /= s
+		}
+		for k := j + 1; k < n; k++ {
+			t := colj[k]
+			colk := x[k*ld : (k+1)*ld]
+			for i := k &^ 3; i < ld; i++ {
+				colk[i] = math.FMA(-t, colj[i], colk[i])
+			}
+		}
+		colj[j] = s
+	}
+	return -1
+}
+
+func pivotError(index int, d float64) error {
+	if math.IsNaN(d) || math.IsInf(d, 0) {
+		return fmt.Errorf("%w: pivot %d is %v", ErrNonFinite, index, d)
+	}
+	return &NotPositiveDefiniteError{Index: index, Pivot: d}
+}
+
+// trsm overwrites the m×n matrix B (row stride ldb) with X solving
+// X·Lᵀ = B, where L is the n×n lower triangle at l (row stride ldl).
+// Splitting L = [La ·; Lb Lc] and X = [Xa Xb] gives Xa·Laᵀ = Ba and
+// Xb·Lcᵀ = Bb − Xa·Lbᵀ, the middle term on the micro-kernel.
+func (w *workspace) trsm(b []float64, ldb, m int, l []float64, ldl, n int) {
+	if n <= trsmBase {
+		w.trsmUnblocked(b, ldb, m, l, ldl, n)
+		return
+	}
+	n1 := roundUp(n/2, nr)
+	w.trsm(b, ldb, m, l, ldl, n1)
+	w.update(m, n-n1, n1, b, ldb, l[n1*ldl:], ldl, b[n1:], ldb, false)
+	w.trsm(b[n1:], ldb, m, l[n1*ldl+n1:], ldl, n-n1)
+}
+
+// trsmUnblocked solves X·Lᵀ = B for the m×n block B (n ≤ trsmBase) in
+// panels of lanes rows: each panel is packed column after column, solved by
+// the leaf kernel, and copied back. Rows past m are zero and stay zero.
+func (w *workspace) trsmUnblocked(b []float64, ldb, m int, l []float64, ldl, n int) {
+	inv := w.inv[:n]
+	for j := range n {
+		inv[j] = 1 / l[j*ldl+j]
+	}
+	leaf := leafKernel
+	panel := w.leaf[:n*lanes]
+	for r0 := 0; r0 < m; r0 += lanes {
+		rows := min(lanes, m-r0)
+		pack(panel, b[r0*ldb:], ldb, rows, n, lanes)
+		leaf(n, l, ldl, inv, panel)
+		i := 0
+		for ; i+4 <= rows; i += 4 {
+			x0 := b[(r0+i)*ldb : (r0+i)*ldb+n]
+			x1 := b[(r0+i+1)*ldb : (r0+i+1)*ldb+n]
+			x2 := b[(r0+i+2)*ldb : (r0+i+2)*ldb+n]
+			x3 := b[(r0+i+3)*ldb : (r0+i+3)*ldb+n]
+			for j := range x0 {
+				s := panel[j*lanes+i : j*lanes+i+4 : j*lanes+i+4]
+				x0[j], x1[j], x2[j], x3[j] = s[0], s[1], s[2], s[3]
+			}
+		}
+		for ; i < rows; i++ {
+			row := b[(r0+i)*ldb : (r0+i)*ldb+n]
+			for j := range row {
+				row[j] = panel[j*lanes+i]
+			}
+		}
+	}
+}
+
+// lanes is the number of rows a leaf kernel solves at once.
+const lanes = 32
+
+// trsmKernel solves X·Lᵀ = B in place for one packed panel x of lanes rows
+// (x[j*lanes+r] is row r, column j), L n×n lower triangular with row stride
+// ldl and inv[j] = 1/L[j][j]. Every element is the chain
+// v = b_j; v = −L[j][k]·x_k + v (one FMA, k = 0..j−1); x_j = v·inv[j].
+type trsmKernel func(n int, l []float64, ldl int, inv, x []float64)
+
+// trsmGeneric is the portable leaf kernel.
+func trsmGeneric(n int, l []float64, ldl int, inv, x []float64) {
+	x = x[:n*lanes]
+	for j := range n {
+		lj := l[j*ldl : j*ldl+j]
+		for r := range lanes {
+			v := x[j*lanes+r]
+			for k, ljk := range lj {
+				v = math.FMA(-ljk, x[k*lanes+r], v)
+			}
+			x[j*lanes+r] = v * inv[j]
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package optim_test
+
+import (
+	"errors"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/simdoptim/optim"
+	"github.com/simdoptim/optim/linalg"
+)
+
+func TestCholeskyPublic(t *testing.T) {
+	a := []float64{4, 99, 2, 10} // upper element is ignored and kept
+	if err := optim.Cholesky(a, 2); err != nil {
+		t.Fatal(err)
+	}
+	if a[0] != 2 || a[1] != 99 || a[2] != 1 || a[3] != 3 {
+		t.Errorf("L = %v", a)
+	}
+	b := []float64{1, 0, 0, 0, 1, 0, 0, 0, -2}
+	err := optim.Cholesky(b, 3)
+	var npd *optim.NotPositiveDefiniteError
+	if !errors.As(err, &npd) || npd.Index != 2 || npd.Pivot != -2 {
+		t.Fatalf("error %v", err)
+	}
+	if want := "matrix is not positive definite: pivot 2 is -2"; err.Error() != want {
+		t.Errorf("message %q, want %q", err.Error(), want)
+	}
+}
+
+func TestNewtonStepPublic(t *testing.T) {
+	// H = [[2, 1], [1, 2]] (PD), g = [1, 1]: d = −H⁻¹g = [−1/3, −1/3].
+	h := []float64{2, 1, 1, 2}
+	dst := make([]float64, 2)
+	tau, err := optim.NewtonStep(dst, h, []float64{1, 1}, 2)
+	if err != nil || tau != 0 || math.Abs(dst[0]+1.0/3) > 1e-15 || math.Abs(dst[1]+1.0/3) > 1e-15 {
+		t.Errorf("d = %v, τ = %g, %v", dst, tau, err)
+	}
+	// Indefinite: H = diag(1, −1): τ > 1.
+	h = []float64{1, 0, 0, -1}
+	tau, err = optim.NewtonStep(dst, h, []float64{1, 1}, 2)
+	if err != nil || tau <= 1 || tau > 1.01 {
+		t.Errorf("τ = %g, %v", tau, err)
+	}
+	if _, err := optim.NewtonStep(dst, []float64{1}, []float64{1, 1}, 2); err == nil {
+		t.Error("short h accepted")
+	}
+}
+
+// rosenbrock's gradient and Hessian, for a damped Newton run.
+func rosenbrock(x []float64) float64 {
+	return 100*(x[1]-x[0]*x[0])*(x[1]-x[0]*x[0]) + (1-x[0])*(1-x[0])
+}
+
+func rosenbrockGrad(x, g []float64) {
+	g[0] = -400*x[0]*(x[1]-x[0]*x[0]) - 2*(1-x[0])
+	g[1] = 200 * (x[1] - x[0]*x[0])
+}
+
+func rosenbrockHessian(x, h []float64) {
+	h[0] = 1200*x[0]*x[0] - 400*x[1] + 2
+	h[1] = -400 * x[0]
+	h[2] = -400 * x[0]
+	h[3] = 200
+}
+
+func TestNewtonRosenbrock(t *testing.T) {
+	x := []float64{-1.2, 1}
+	g := make([]float64, 2)
+	var nt optim.Newton
+	for it := 0; it < 100 && rosenbrock(x) > 1e-20; it++ {
+		rosenbrockGrad(x, g)
+		// A small LR keeps the undamped steps from overshooting the valley.
+		nt.LR = 0.5
+		if _, err := nt.Step(x, g, rosenbrockHessian); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f := rosenbrock(x); f > 1e-10 {
+		t.Errorf("f = %g at %v", f, x)
+	}
+}
+
+// TestNewtonIndefiniteSaddle starts at the saddle-like region of
+// f(x, y) = x⁴/4 − x²/2 + y²/2 (H = diag(3x² − 1, 1) is indefinite near
+// x = 0): the damped step must move downhill to a minimum at x = ±1.
+func TestNewtonIndefiniteSaddle(t *testing.T) {
+	x := []float64{0.1, 1}
+	g := make([]float64, 2)
+	hess := func(x, h []float64) { h[0], h[1], h[2], h[3] = 3*x[0]*x[0]-1, 0, 0, 1 }
+	var nt optim.Newton
+	sawTau := false
+	for range 50 {
+		g[0], g[1] = x[0]*x[0]*x[0]-x[0], x[1]
+		tau, err := nt.Step(x, g, hess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sawTau = sawTau || tau > 0
+	}
+	if !sawTau || math.Abs(math.Abs(x[0])-1) > 1e-9 || math.Abs(x[1]) > 1e-9 {
+		t.Errorf("x = %v, damped: %v", x, sawTau)
+	}
+}
+
+func TestNewtonStepNoAllocs(t *testing.T) {
+	n := 40
+	x := make([]float64, n)
+	g := make([]float64, n)
+	hess := func(x, h []float64) {
+		for i := range n {
+			for j := range n {
+				h[i*n+j] = 0
+			}
+			h[i*n+i] = float64(i) - 5 // indefinite: every step retries
+		}
+	}
+	for i := range g {
+		g[i] = 1
+	}
+	var nt optim.Newton
+	if _, err := nt.Step(x, g, hess); err != nil {
+		t.Fatal(err)
+	}
+	if a := testing.AllocsPerRun(10, func() {
+		if _, err := nt.Step(x, g, hess); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("%v allocations per step", a)
+	}
+}
+
+func TestNewtonStepErrors(t *testing.T) {
+	var nt optim.Newton
+	x := []float64{1, 2}
+	hess := func(x, h []float64) { h[0], h[1], h[2], h[3] = 1, 0, 0, math.NaN() }
+	if _, err := nt.Step(x, []float64{1, 1}, hess); err == nil || x[0] != 1 || x[1] != 2 {
+		t.Errorf("NaN Hessian: x = %v, %v", x, err)
+	}
+	if _, err := nt.Step(x, []float64{1}, hess); err == nil {
+		t.Error("short gradient accepted")
+	}
+	if _, err := nt.Step(nil, nil, hess); err == nil {
+		t.Error("empty params accepted")
+	}
+}
+
+func TestFloat32Variants(t *testing.T) {
+	a := []float32{4, 99, 2, 10}
+	if err := optim.CholeskyFloat32(a, 2); err != nil || a[0] != 2 || a[1] != 99 || a[2] != 1 || a[3] != 3 {
+		t.Errorf("L = %v, %v", a, err)
+	}
+	bad := []float32{1, 0, 0, -1}
+	if err := optim.CholeskyFloat32(bad, 2); err == nil || bad[3] != -1 {
+		t.Errorf("indefinite: %v, a = %v", err, bad)
+	}
+	h := []float32{2, 1, 1, 2}
+	dst := make([]float32, 2)
+	tau, err := optim.NewtonStepFloat32(dst, h, []float32{1, 1}, 2)
+	if err != nil || tau != 0 || dst[0] != float32(-1.0/3) || dst[1] != float32(-1.0/3) {
+		t.Errorf("d = %v, τ = %g, %v", dst, tau, err)
+	}
+	tau, err = optim.NewtonStepFloat32(dst, []float32{1, 0, 0, -1}, []float32{1, 1}, 2)
+	if err != nil || tau <= 1 {
+		t.Errorf("indefinite: τ = %g, %v", tau, err)
+	}
+	if _, err := optim.NewtonStepFloat32(dst, h, []float32{1}, 2); err == nil {
+		t.Error("short g accepted")
+	}
+}
+
+// TestLinalgFollowsISA: the factorization's kernel set is the one package
+// optim dispatches to, under any OPTIM_ISA.
+func TestLinalgFollowsISA(t *testing.T) {
+	if got, want := linalg.Kernel(), optim.ISA(); got != want {
+		t.Errorf("linalg uses %s, optim %s (OPTIM_ISA=%q)", got, want, os.Getenv("OPTIM_ISA"))
+	}
+}
