@@ -63,10 +63,9 @@ gencheck:
 		echo "(the tree had uncommitted changes before go generate; it changed none of them)"
 	fi
 
-# -short: race instrumentation slows the exhaustive length x offset sweeps
-# of the kernel tests ~40x (270 s instead of 6 s on a 2-core runner) and
-# they look for wrong bits, not data races; every other step below runs
-# them in full.
+# -short: under the race detector the exhaustive length x offset sweeps of
+# the kernel tests took 270 s on a 2-core runner (6 s with -short), and they
+# look for wrong bits, not data races; every later step runs them in full.
 race:
 	@echo "==> go test -race -short ./..."
 	$(GO) test -race -short ./...
