@@ -47,7 +47,7 @@ func place(steps []step, coeffReg map[rules.Value]int) ([]placed, error) {
 	}
 	last := map[slot]int{}
 	for i, s := range steps {
-		for _, v := range operands(s.in) {
+		for _, v := range s.in.Operands() {
 			if _, isCoeff := coeffReg[v]; !isCoeff {
 				last[slot{s.copy, v}] = i
 			}
@@ -70,7 +70,7 @@ func place(steps []step, coeffReg map[rules.Value]int) ([]placed, error) {
 		return reg[slot{s.copy, v}]
 	}
 	release := func(i int, s step) {
-		for _, v := range operands(s.in) {
+		for _, v := range s.in.Operands() {
 			sl := slot{s.copy, v}
 			if _, isCoeff := coeffReg[v]; !isCoeff && last[sl] == i {
 				if r, ok := reg[sl]; ok {
@@ -83,7 +83,7 @@ func place(steps []step, coeffReg map[rules.Value]int) ([]placed, error) {
 	var out []placed
 	for i, s := range steps {
 		p := placed{step: s, d: -1, a: -1, b: -1, t: -1}
-		ops := operands(s.in)
+		ops := s.in.Operands()
 		if len(ops) > 0 {
 			p.a = read(s, ops[0])
 		}
@@ -126,15 +126,4 @@ func place(steps []step, coeffReg map[rules.Value]int) ([]placed, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// operands returns the values an instruction reads.
-func operands(in rules.Instr) []rules.Value {
-	switch in.Op {
-	case rules.OpLoad, rules.OpCoeff:
-		return nil
-	case rules.OpStore, rules.OpSqrt:
-		return []rules.Value{in.A}
-	}
-	return []rules.Value{in.A, in.B}
 }

@@ -62,7 +62,7 @@ func replay(t *testing.T, name string, code []placed, coeffReg map[rules.Value]i
 	}
 	for i, p := range code {
 		regs := []int{p.a, p.b}
-		for j, v := range operands(p.in) {
+		for j, v := range p.in.Operands() {
 			r := regs[j]
 			if want, ok := coeffReg[v]; ok {
 				if r != want {

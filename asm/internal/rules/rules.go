@@ -73,6 +73,17 @@ type Instr struct {
 	Coeff  int
 }
 
+// Operands returns the values the instruction reads, in operand order.
+func (in Instr) Operands() []Value {
+	switch in.Op {
+	case OpLoad, OpCoeff:
+		return nil
+	case OpStore, OpSqrt:
+		return []Value{in.A}
+	}
+	return []Value{in.A, in.B}
+}
+
 // Kernel is one compiled unit: a rule under one variant.
 type Kernel struct {
 	Rule    string          // "sgd", "adagrad", "rmsprop" or "adam"

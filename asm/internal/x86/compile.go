@@ -222,7 +222,7 @@ func (c *compiler) allocate(copies, group int) ([]step, bool) {
 	}
 	last := map[ref]int{}
 	for i, s := range steps {
-		for _, v := range operands(s.in) {
+		for _, v := range s.in.Operands() {
 			last[ref{s.copy, v}] = i
 		}
 	}
@@ -254,7 +254,7 @@ func (c *compiler) allocate(copies, group int) ([]step, bool) {
 	}
 	release := func(i int, s step) {
 		seen := map[rules.Value]bool{}
-		for _, v := range operands(s.in) {
+		for _, v := range s.in.Operands() {
 			if _, mine := where[ref{s.copy, v}]; mine && last[ref{s.copy, v}] == i && !seen[v] {
 				seen[v] = true
 				give(where[ref{s.copy, v}])
@@ -264,7 +264,7 @@ func (c *compiler) allocate(copies, group int) ([]step, bool) {
 	}
 	for i := range steps {
 		s := &steps[i]
-		ops := operands(s.in)
+		ops := s.in.Operands()
 		if len(ops) > 0 {
 			s.a = lookup(s.copy, ops[0])
 		}
@@ -319,17 +319,6 @@ func (c *compiler) defIndex(v rules.Value) int {
 		}
 	}
 	panic("x86: undefined value")
-}
-
-// operands returns the values an instruction reads.
-func operands(in rules.Instr) []rules.Value {
-	switch in.Op {
-	case rules.OpLoad, rules.OpCoeff:
-		return nil
-	case rules.OpStore, rules.OpSqrt:
-		return []rules.Value{in.A}
-	}
-	return []rules.Value{in.A, in.B}
 }
 
 // unordered is the VCMPPx predicate that is true when an operand is NaN.

@@ -42,7 +42,7 @@ func TestAllocationReplays(t *testing.T) {
 					}
 					name := FuncName(k, isa, d)
 					for i, s := range steps {
-						ops := operands(s.in)
+						ops := s.in.Operands()
 						got := []int{s.a, s.b}
 						for j, v := range ops {
 							if regs[got[j]] != want(s, v) {
