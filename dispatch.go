@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/simdoptim/optim/internal/cpufeat"
 	"github.com/simdoptim/optim/kernels"
 )
 
@@ -42,7 +43,7 @@ func Supported(isa string) bool {
 func SupportedSets() []*kernels.Set {
 	var out []*kernels.Set
 	for _, s := range kernels.Compiled() {
-		if cpuSupports(s.Name()) {
+		if s.Supported() {
 			out = append(out, s)
 		}
 	}
@@ -51,7 +52,7 @@ func SupportedSets() []*kernels.Set {
 
 func lookupSupported(isa string) (*kernels.Set, bool) {
 	s, ok := kernels.Lookup(isa)
-	if !ok || !cpuSupports(isa) {
+	if !ok || !s.Supported() {
 		return nil, false
 	}
 	return s, true
@@ -61,7 +62,7 @@ func lookupSupported(isa string) (*kernels.Set, bool) {
 func choose(env string) choice {
 	supported := SupportedSets()
 	best := supported[0]
-	why := fmt.Sprintf("%s is the fastest set this CPU supports (%s)", best.Name(), cpuDescription())
+	why := fmt.Sprintf("%s is the fastest set this CPU supports (%s)", best.Name(), cpufeat.Describe())
 	if len(kernels.Compiled()) == 1 {
 		why = "generic is the only set compiled in (noasm build or an architecture without assembly kernels)"
 	}

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/cpufeat"
 )
 
 // Float is the element type: float32 or float64.
@@ -57,6 +58,11 @@ type Set struct {
 // Name is the set's name: "generic", "avx2", "avx512" or "neon".
 func (s *Set) Name() string { return s.name }
 
+// Supported reports whether this CPU and OS can run the set. A compiled set
+// may not be: running it would fault with an illegal instruction, so the
+// validated functions below refuse it.
+func (s *Set) Supported() bool { return cpufeat.Supports(s.name) }
+
 var genericSet = Set{
 	name: "generic",
 	f32:  rules[float32]{generic.SGD[float32], generic.Adagrad[float32], generic.RMSProp[float32], generic.Adam[float32]},
@@ -67,11 +73,11 @@ var genericSet = Set{
 func Generic() *Set { return &genericSet }
 
 // Compiled returns the sets compiled into this binary, fastest first; the
-// last is always Generic(). The caller must check CPU support before using
-// any but the last.
+// last is always Generic(). Some may not run on this CPU: see Supported.
 func Compiled() []*Set { return append(archSets(), &genericSet) }
 
-// Lookup returns the compiled set with the given name.
+// Lookup returns the compiled set with the given name, supported by this
+// CPU or not (see Supported).
 func Lookup(name string) (*Set, bool) {
 	for _, s := range Compiled() {
 		if s.name == name {
@@ -82,8 +88,9 @@ func Lookup(name string) (*Set, bool) {
 }
 
 // Kernel returns the set's raw kernel for kind. It does no validation: the
-// caller guarantees equal lengths, no overlap between written and read
-// slices, and the state slices that the variant uses (see Uses).
+// caller guarantees that the set is Supported, equal lengths, no overlap
+// between written and read slices, and the state slices that the variant
+// uses (see Uses).
 func Kernel[T Float](s *Set, kind Kind) generic.Kernel[T] {
 	var zero T
 	if unsafe.Sizeof(zero) == 4 {
@@ -136,6 +143,9 @@ func Adam[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, sq, maxSq []T) erro
 func apply[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2 []T) error {
 	if s == nil {
 		return fmt.Errorf("kernels: %v: nil kernel set", kind)
+	}
+	if !s.Supported() {
+		return fmt.Errorf("kernels: %v: kernel set %s is not supported by this CPU", kind, s.name)
 	}
 	if c == nil {
 		return fmt.Errorf("kernels: %v: nil coefficients", kind)

@@ -1,4 +1,4 @@
-package optim
+package cpufeat
 
 import (
 	"strings"
@@ -6,9 +6,9 @@ import (
 	"github.com/klauspost/cpuid/v2"
 )
 
-// cpuSupports reports whether this CPU and OS can run the named set.
+// Supports reports whether this CPU and OS can run the named set.
 // cpuid checks XCR0, so a feature the OS does not save counts as absent.
-func cpuSupports(isa string) bool {
+func Supports(isa string) bool {
 	switch isa {
 	case "generic":
 		return true
@@ -23,7 +23,8 @@ func cpuSupports(isa string) bool {
 	return false
 }
 
-func cpuDescription() string {
+// Describe names the CPU and the features that matter to the kernel sets.
+func Describe() string {
 	var feats []string
 	for _, f := range []cpuid.FeatureID{cpuid.AVX2, cpuid.FMA3, cpuid.BMI2, cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW} {
 		if cpuid.CPU.Supports(f) {
