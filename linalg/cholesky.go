@@ -94,7 +94,8 @@ func (w *workspace) potrf(a []float64, lda, n, off int) (fail int, d float64) {
 	}
 	a21 := a[n1*lda:]
 	w.trsm(a21, lda, n2, a, lda, n1)
-	w.update(n2, n2, n1, a21, lda, a21, lda, a21[n1:], lda, true)
+	// The solve left L21 packed in w.xa, which is the update's A.
+	w.update(n2, n2, n1, a21, lda, a21, lda, a21[n1:], lda, true, w.xa, n1*mr)
 	return w.potrf(a21[n1:], lda, n2, off+n1)
 }
 
@@ -245,15 +246,30 @@ func pivotError(index int, d float64) error {
 // X·Lᵀ = B, where L is the n×n lower triangle at l (row stride ldl).
 // Splitting L = [La ·; Lb Lc] and X = [Xa Xb] gives Xa·Laᵀ = Ba and
 // Xb·Lcᵀ = Bb − Xa·Lbᵀ, the middle term on the micro-kernel.
+//
+// Each solved column block is also stored in w.xa, packed in micro-panels of
+// mr rows over all n columns (panel q at xa[q·n·mr:], column j at offset
+// j·mr), so that the updates here and the caller's trailing update read X
+// without packing it again at every level.
 func (w *workspace) trsm(b []float64, ldb, m int, l []float64, ldl, n int) {
+	rows := roundUp(m, mr)
+	w.xa = grow(w.xa, rows*n)
+	// Padding rows of the last panel only meet padding rows of C, which
+	// are never written back; they are zeroed to keep them finite.
+	clear(w.xa[(rows-mr)*n:])
+	w.trsmRec(b, ldb, m, l, ldl, n, 0, n*mr)
+}
+
+func (w *workspace) trsmRec(b []float64, ldb, m int, l []float64, ldl, n, col0, xstride int) {
 	if n <= trsmBase {
 		w.trsmUnblocked(b, ldb, m, l, ldl, n)
+		w.packSolved(b, ldb, m, n, col0, xstride)
 		return
 	}
 	n1 := roundUp(n/2, nr)
-	w.trsm(b, ldb, m, l, ldl, n1)
-	w.update(m, n-n1, n1, b, ldb, l[n1*ldl:], ldl, b[n1:], ldb, false)
-	w.trsm(b[n1:], ldb, m, l[n1*ldl+n1:], ldl, n-n1)
+	w.trsmRec(b, ldb, m, l, ldl, n1, col0, xstride)
+	w.update(m, n-n1, n1, b, ldb, l[n1*ldl:], ldl, b[n1:], ldb, false, w.xa[col0*mr:], xstride)
+	w.trsmRec(b[n1:], ldb, m, l[n1*ldl+n1:], ldl, n-n1, col0+n1, xstride)
 }
 
 // trsmUnblocked solves X·Lᵀ = B for the m×n block B (n ≤ trsmBase) in
@@ -271,6 +287,16 @@ func (w *workspace) trsmUnblocked(b []float64, ldb, m int, l []float64, ldl, n i
 		pack(panel, b[r0*ldb:], ldb, rows, n, lanes)
 		leaf(n, l, ldl, inv, panel)
 		i := 0
+		for ; i+8 <= rows; i += 8 {
+			x := b[(r0+i)*ldb:]
+			x0, x1, x2, x3 := x[:n], x[ldb:ldb+n], x[2*ldb:2*ldb+n], x[3*ldb:3*ldb+n]
+			x4, x5, x6, x7 := x[4*ldb:4*ldb+n], x[5*ldb:5*ldb+n], x[6*ldb:6*ldb+n], x[7*ldb:7*ldb+n]
+			for j := range x0 {
+				s := panel[j*lanes+i : j*lanes+i+8 : j*lanes+i+8]
+				x0[j], x1[j], x2[j], x3[j] = s[0], s[1], s[2], s[3]
+				x4[j], x5[j], x6[j], x7[j] = s[4], s[5], s[6], s[7]
+			}
+		}
 		for ; i+4 <= rows; i += 4 {
 			x0 := b[(r0+i)*ldb : (r0+i)*ldb+n]
 			x1 := b[(r0+i+1)*ldb : (r0+i+1)*ldb+n]
@@ -285,6 +311,23 @@ func (w *workspace) trsmUnblocked(b []float64, ldb, m int, l []float64, ldl, n i
 			row := b[(r0+i)*ldb : (r0+i)*ldb+n]
 			for j := range row {
 				row[j] = panel[j*lanes+i]
+			}
+		}
+	}
+}
+
+// packSolved copies the solved m×n block X (row stride ldb), columns col0..
+// of w.xa, into its micro-panels.
+func (w *workspace) packSolved(x []float64, ldb, m, n, col0, xstride int) {
+	for r0 := 0; r0 < m; r0 += mr {
+		dst := w.xa[r0/mr*xstride+col0*mr:]
+		if r0+mr <= m {
+			pack6(dst, x[r0*ldb:], ldb, n)
+			continue
+		}
+		for i := range m - r0 {
+			for j, v := range x[(r0+i)*ldb : (r0+i)*ldb+n] {
+				dst[j*mr+i] = v
 			}
 		}
 	}
