@@ -97,7 +97,7 @@ func (w *workspace) potrf(a []float64, lda, n, off int) (fail int, d float64) {
 	a21 := a[n1*lda:]
 	w.trsm(a21, lda, n2, a, lda, n1)
 	// The solve left L21 packed in w.xa, which is the update's A.
-	w.update(n2, n2, n1, a21, lda, a21, lda, a21[n1:], lda, true, w.xa, n1*mr)
+	w.update(n2, n2, n1, a21, lda, a21, lda, a21[n1:], lda, true, &w.xa, 0)
 	return w.potrf(a21[n1:], lda, n2, off+n1)
 }
 
@@ -249,29 +249,24 @@ func pivotError(index int, d float64) error {
 // Splitting L = [La ·; Lb Lc] and X = [Xa Xb] gives Xa·Laᵀ = Ba and
 // Xb·Lcᵀ = Bb − Xa·Lbᵀ, the middle term on the micro-kernel.
 //
-// Each solved column block is also stored in w.xa, packed in micro-panels of
-// mr rows over all n columns (panel q at xa[q·n·mr:], column j at offset
-// j·mr), so that the updates here and the caller's trailing update read X
-// without packing it again at every level.
+// Each solved column block is also stored in w.xa (see packedX), so that
+// the updates here and the caller's trailing update read X without packing
+// it again at every level.
 func (w *workspace) trsm(b []float64, ldb, m int, l []float64, ldl, n int) {
-	rows := roundUp(m, mr)
-	w.xa = grow(w.xa, rows*n)
-	// Padding rows of the last panel only meet padding rows of C, which
-	// are never written back; they are zeroed to keep them finite.
-	clear(w.xa[(rows-mr)*n:])
-	w.trsmRec(b, ldb, m, l, ldl, n, 0, n*mr)
+	w.xa.reset(m, n)
+	w.trsmRec(b, ldb, m, l, ldl, n, 0)
 }
 
-func (w *workspace) trsmRec(b []float64, ldb, m int, l []float64, ldl, n, col0, xstride int) {
+func (w *workspace) trsmRec(b []float64, ldb, m int, l []float64, ldl, n, col0 int) {
 	if n <= trsmBase {
 		w.trsmUnblocked(b, ldb, m, l, ldl, n)
-		w.packSolved(b, ldb, m, n, col0, xstride)
+		w.xa.store(b, ldb, m, n, col0)
 		return
 	}
 	n1 := roundUp(n/2, nr)
-	w.trsmRec(b, ldb, m, l, ldl, n1, col0, xstride)
-	w.update(m, n-n1, n1, b, ldb, l[n1*ldl:], ldl, b[n1:], ldb, false, w.xa[col0*mr:], xstride)
-	w.trsmRec(b[n1:], ldb, m, l[n1*ldl+n1:], ldl, n-n1, col0+n1, xstride)
+	w.trsmRec(b, ldb, m, l, ldl, n1, col0)
+	w.update(m, n-n1, n1, b, ldb, l[n1*ldl:], ldl, b[n1:], ldb, false, &w.xa, col0)
+	w.trsmRec(b[n1:], ldb, m, l[n1*ldl+n1:], ldl, n-n1, col0+n1)
 }
 
 // trsmUnblocked solves X·Lᵀ = B for the m×n block B (n ≤ trsmBase) in
@@ -318,20 +313,58 @@ func (w *workspace) trsmUnblocked(b []float64, ldb, m int, l []float64, ldl, n i
 	}
 }
 
-// packSolved copies the solved m×n block X (row stride ldb), columns col0..
-// of w.xa, into its micro-panels.
-func (w *workspace) packSolved(x []float64, ldb, m, n, col0, xstride int) {
-	for r0 := 0; r0 < m; r0 += mr {
-		dst := w.xa[r0/mr*xstride+col0*mr:]
-		if r0+mr <= m {
-			pack6(dst, x[r0*ldb:], ldb, n)
-			continue
-		}
-		for i := range m - r0 {
-			for j, v := range x[(r0+i)*ldb : (r0+i)*ldb+n] {
-				dst[j*mr+i] = v
+// packedX holds an m×n matrix packed as update packs its A operand, so
+// that update can use it in place: slab s holds columns s·kc .. s·kc+kc−1
+// (fewer in the last) as micro-panels of mr rows, one after the other, each
+// column after column. A kc-deep block of the update that lies within one
+// slab then reads contiguous panels, exactly as if packed for it.
+type packedX struct {
+	buf        []float64
+	rows, cols int // rows rounded up to mr
+}
+
+func (x *packedX) reset(m, n int) {
+	x.rows, x.cols = roundUp(m, mr), n
+	x.buf = grow(x.buf, x.rows*n)
+	// Padding rows of a slab's last panel only meet padding rows of C,
+	// which are never written back; they are zeroed to keep them finite.
+	for c := 0; c < n; c += kc {
+		width := min(kc, n-c)
+		last := c*x.rows + (x.rows-mr)*width
+		clear(x.buf[last : last+mr*width])
+	}
+}
+
+// panels returns where columns c0 .. c0+kb−1 begin in the first panel and
+// the distance between panels, or ok = false if they span two slabs.
+func (x *packedX) panels(c0, kb int) (buf []float64, stride int, ok bool) {
+	s := c0 / kc
+	if (c0+kb-1)/kc != s {
+		return nil, 0, false
+	}
+	width := min(kc, x.cols-s*kc)
+	return x.buf[s*kc*x.rows+(c0-s*kc)*mr:], width * mr, true
+}
+
+// store packs the solved m×n block at b (row stride ldb) as columns col0..
+func (x *packedX) store(b []float64, ldb, m, n, col0 int) {
+	for c := col0; c < col0+n; {
+		seg := min(col0+n, (c/kc+1)*kc) - c
+		dst, stride, _ := x.panels(c, seg)
+		src := b[c-col0:]
+		for r0 := 0; r0 < m; r0 += mr {
+			d := dst[r0/mr*stride:]
+			if r0+mr <= m {
+				pack6(d, src[r0*ldb:], ldb, seg)
+				continue
+			}
+			for i := range m - r0 {
+				for j, v := range src[(r0+i)*ldb : (r0+i)*ldb+seg] {
+					d[j*mr+i] = v
+				}
 			}
 		}
+		c += seg
 	}
 }
 

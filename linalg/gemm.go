@@ -31,7 +31,7 @@ type microKernel2 func(k int, a, b0, b1, c []float64, ldc int)
 // workspace holds the packing buffers. It grows on first use and is reused.
 type workspace struct {
 	pa, pb []float64
-	xa     []float64 // the solution of the current trsm, packed as update's A
+	xa     packedX   // the solution of the last trsm, for the updates' A
 	panel  []float64 // the base block, rows in lanes
 	tile   [mr * nr]float64
 	tile2  [mr * 2 * nr]float64
@@ -50,10 +50,9 @@ func grow(buf []float64, n int) []float64 {
 // stride lda) and B is n×k (row stride ldb). With lower set, C must be square
 // (m == n) and only the elements on and below its diagonal are touched.
 //
-// If pre is not nil, A is already packed there: micro-panel q (rows q·mr ..
-// q·mr+mr−1) starts at pre[q·preStride], column p of A at offset p·mr within
-// it, and a is not read.
-func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, lower bool, pre []float64, preStride int) {
+// If pre is not nil, A is columns col0.. of pre, and each kc-deep block of
+// it that lies within one of pre's slabs is read there instead of packed.
+func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, lower bool, pre *packedX, col0 int) {
 	if m <= 0 || n <= 0 || k <= 0 {
 		return
 	}
@@ -73,10 +72,16 @@ func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb i
 			pack(w.pb, b[jc*ldb+pc:], ldb, nb, kb, nr)
 			for ic := i0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
-				pa, pstride := pre, preStride
+				var pa []float64
+				var pstride int
+				ok := false
 				if pre != nil {
-					pa = pre[ic/mr*preStride+pc*mr:]
-				} else {
+					pa, pstride, ok = pre.panels(col0+pc, kb)
+					if ok {
+						pa = pa[ic/mr*pstride:]
+					}
+				}
+				if !ok {
 					w.pa = grow(w.pa, kb*roundUp(mb, mr))
 					pack(w.pa, a[ic*lda+pc:], lda, mb, kb, mr)
 					pa, pstride = w.pa, kb*mr
