@@ -141,6 +141,28 @@ func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivo
 func packLowerLanes(panel []float64, ld int, a []float64, lda, n int) {
 	for i0 := 0; i0 < n; i0 += 4 {
 		h := min(4, n-i0)
+		if i0%8 == 0 && i0+8 <= n {
+			// Eight rows at once, a 64-byte run per column, for the
+			// columns left of their diagonal blocks (both 4×4 blocks are
+			// packed below as usual).
+			r := a[i0*lda:]
+			r0, r1, r2, r3 := r[:i0], r[lda:lda+i0], r[2*lda:2*lda+i0], r[3*lda:3*lda+i0]
+			r4, r5, r6, r7 := r[4*lda:4*lda+i0], r[5*lda:5*lda+i0], r[6*lda:6*lda+i0], r[7*lda:7*lda+i0]
+			for j := range r0 {
+				d := panel[j*ld+i0 : j*ld+i0+8 : j*ld+i0+8]
+				d[0], d[1], d[2], d[3] = r0[j], r1[j], r2[j], r3[j]
+				d[4], d[5], d[6], d[7] = r4[j], r5[j], r6[j], r7[j]
+			}
+			packDiagLanes(panel, ld, a, lda, n, i0, 4)
+			// The second four rows: columns i0 .. i0+3 left of their block.
+			for j := i0; j < i0+4; j++ {
+				d := panel[j*ld+i0+4 : j*ld+i0+8 : j*ld+i0+8]
+				d[0], d[1], d[2], d[3] = r4[:i0+4][j], r5[:i0+4][j], r6[:i0+4][j], r7[:i0+4][j]
+			}
+			packDiagLanes(panel, ld, a, lda, n, i0+4, 4)
+			i0 += 4
+			continue
+		}
 		if h == 4 {
 			r0 := a[i0*lda : i0*lda+i0+1]
 			r1 := a[(i0+1)*lda : (i0+1)*lda+i0+2]
@@ -161,13 +183,19 @@ func packLowerLanes(panel []float64, ld int, a []float64, lda, n int) {
 				}
 			}
 		}
-		for j := i0; j < i0+h; j++ {
-			d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
-			for q := range 4 {
-				d[q] = 0
-				if i := i0 + q; i >= j && i < n {
-					d[q] = a[i*lda+j]
-				}
+		packDiagLanes(panel, ld, a, lda, n, i0, h)
+	}
+}
+
+// packDiagLanes packs the 4×4 diagonal block at row and column i0 (h rows
+// of it exist), zeroing its upper and padding lanes.
+func packDiagLanes(panel []float64, ld int, a []float64, lda, n, i0, h int) {
+	for j := i0; j < i0+h; j++ {
+		d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
+		for q := range 4 {
+			d[q] = 0
+			if i := i0 + q; i >= j && i < n {
+				d[q] = a[i*lda+j]
 			}
 		}
 	}
@@ -178,6 +206,30 @@ func packLowerLanes(panel []float64, ld int, a []float64, lda, n int) {
 func unpackLowerLanes(a []float64, lda int, panel []float64, ld, n int) {
 	for i0 := 0; i0 < n; i0 += 4 {
 		h := min(4, n-i0)
+		if i0%8 == 0 && i0+8 <= n {
+			// Eight rows at once for the columns left of both diagonal
+			// blocks; the rest as for four rows.
+			r := a[i0*lda:]
+			r0, r1, r2, r3 := r[:i0], r[lda:lda+i0], r[2*lda:2*lda+i0], r[3*lda:3*lda+i0]
+			r4, r5, r6, r7 := r[4*lda:4*lda+i0], r[5*lda:5*lda+i0], r[6*lda:6*lda+i0], r[7*lda:7*lda+i0]
+			for j := range r0 {
+				d := panel[j*ld+i0 : j*ld+i0+8 : j*ld+i0+8]
+				r0[j], r1[j], r2[j], r3[j] = d[0], d[1], d[2], d[3]
+				r4[j], r5[j], r6[j], r7[j] = d[4], d[5], d[6], d[7]
+			}
+			for j := i0; j < i0+4; j++ {
+				for i := j; i < i0+8; i++ {
+					a[i*lda+j] = panel[j*ld+i]
+				}
+			}
+			for j := i0 + 4; j < i0+8; j++ {
+				for i := j; i < i0+8; i++ {
+					a[i*lda+j] = panel[j*ld+i]
+				}
+			}
+			i0 += 4
+			continue
+		}
 		if h == 4 {
 			r0 := a[i0*lda : i0*lda+i0+1]
 			r1 := a[(i0+1)*lda : (i0+1)*lda+i0+2]
