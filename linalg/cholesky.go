@@ -9,14 +9,16 @@ import (
 
 // Below these orders the recursion stops: a diagonal block of order up to
 // potrfBase is factored by the panel kernel, and a triangular solve with at
-// most trsmBase columns runs on the leaf kernel. (Measured with the avx512
-// set on a Zen-5-class CPU: a 256 base loses 3% at n = 500 and 64 or 96
-// lose a quarter at n = 100; an 8-column leaf loses 3% at n = 500 and a
-// 32-column one is no faster. On Zen 3 with avx2, larger bases gained
-// little at n = 500 and a 16-column leaf beat 32 slightly.)
+// most trsmBase columns runs on the leaf kernel. (Measured on a
+// Zen-5-class CPU: a 256 base loses 3% at n = 500 and 64 or 96 lose a
+// quarter at n = 100. A 32-column leaf beats 16 by 1.5% at n = 500 with the
+// avx512 set, whose leaf solves two columns at a time, and ties with avx2;
+// 64 gains another 1.5% with avx512 but loses 3% with avx2, and the bits
+// require one value for every set. On Zen 3 with avx2, larger bases gained
+// little at n = 500.)
 const (
 	potrfBase = 128
-	trsmBase  = 16
+	trsmBase  = 32
 )
 
 var pool = sync.Pool{New: func() any { return new(workspace) }}
