@@ -199,9 +199,9 @@ func pack(dst, src []float64, ld, rows, k, w int) {
 			pack6(panel, src[r0*ld:], ld, k)
 			continue
 		}
-		// A partial panel, or the leaf's width: four rows at a time, each
-		// step writing 32 bytes of one column of the panel; padding rows
-		// are zero.
+		// A partial panel, or the leaf's width: eight, then four rows at a
+		// time, each step writing 64 or 32 bytes of one column of the
+		// panel; padding rows are zero.
 		i0 := 0
 		for ; i0+8 <= h; i0 += 8 {
 			s := src[(r0+i0)*ld:]
