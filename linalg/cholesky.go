@@ -136,10 +136,10 @@ func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivo
 // packLowerLanes transposes the lower triangle of the n×n matrix a (row
 // stride lda) into panel with rows in lanes (panel[j*ld+i] = a[i][j]), eight
 // or four rows at a time so that panel is written in 64- or 32-byte runs.
-// The kernels read lanes j&^3 .. ld-1 of column j only, and lanes never mix, so the upper
-// lanes of each 4×4 diagonal block and the padding lanes are set to zero and
-// the lanes below j&^3 are left as they are (a kernel may compute on them,
-// lanes never mix, and they are never unpacked).
+// The kernels read lanes j&^3 .. ld-1 of column j only, and lanes never
+// mix, so the upper lanes of each 4×4 diagonal block and the padding lanes
+// are set to zero and the lanes below j&^3 are left as they are (a kernel
+// may compute on them, lanes never mix, and they are never unpacked).
 func packLowerLanes(panel []float64, ld int, a []float64, lda, n int) {
 	for i0 := 0; i0 < n; i0 += 4 {
 		h := min(4, n-i0)
