@@ -9,12 +9,16 @@ import (
 
 // Below these orders the recursion stops: a diagonal block of order up to
 // potrfBase is factored by the panel kernel, and a triangular solve with at
-// most trsmBase columns runs on the leaf kernel. (Measured on Zen 3: larger
-// panels gain little at n = 500, smaller ones lose at n = 100; a 16-column
-// leaf beats 32 slightly.)
+// most trsmBase columns runs on the leaf kernel. (Measured on a
+// Zen-5-class CPU: a 256 base loses 3% at n = 500 and 64 or 96 lose a
+// quarter at n = 100. A 32-column leaf beats 16 by 1.5% at n = 500 with the
+// avx512 set, whose leaf solves two columns at a time, and ties with avx2;
+// 64 gains another 1.5% with avx512 but loses 3% with avx2, and the bits
+// require one value for every set. On Zen 3 with avx2, larger bases gained
+// little at n = 500.)
 const (
 	potrfBase = 128
-	trsmBase  = 16
+	trsmBase  = 32
 )
 
 var pool = sync.Pool{New: func() any { return new(workspace) }}
@@ -94,7 +98,8 @@ func (w *workspace) potrf(a []float64, lda, n, off int) (fail int, d float64) {
 	}
 	a21 := a[n1*lda:]
 	w.trsm(a21, lda, n2, a, lda, n1)
-	w.update(n2, n2, n1, a21, lda, a21, lda, a21[n1:], lda, true)
+	// The solve left L21 packed in w.xa, which is the update's A.
+	w.update(n2, n2, n1, a21, lda, a21, lda, a21[n1:], lda, true, &w.xa, 0)
 	return w.potrf(a21[n1:], lda, n2, off+n1)
 }
 
@@ -129,15 +134,37 @@ func (w *workspace) potrfUnblocked(a []float64, lda, n, off int) (fail int, pivo
 }
 
 // packLowerLanes transposes the lower triangle of the n×n matrix a (row
-// stride lda) into panel with rows in lanes (panel[j*ld+i] = a[i][j]), four
-// rows at a time so that panel is written in 32-byte runs. The kernels read
-// lanes j&^3 .. ld-1 of column j only, and lanes never mix, so the upper
-// lanes of each 4×4 diagonal block and the padding lanes are set to zero and
-// the lanes below j&^3 are left as they are (a kernel may compute on them,
-// lanes never mix, and they are never unpacked).
+// stride lda) into panel with rows in lanes (panel[j*ld+i] = a[i][j]), eight
+// or four rows at a time so that panel is written in 64- or 32-byte runs.
+// The kernels read lanes j&^3 .. ld-1 of column j only, and lanes never
+// mix, so the upper lanes of each 4×4 diagonal block and the padding lanes
+// are set to zero and the lanes below j&^3 are left as they are (a kernel
+// may compute on them, lanes never mix, and they are never unpacked).
 func packLowerLanes(panel []float64, ld int, a []float64, lda, n int) {
 	for i0 := 0; i0 < n; i0 += 4 {
 		h := min(4, n-i0)
+		if i0%8 == 0 && i0+8 <= n {
+			// Eight rows at once, a 64-byte run per column, for the
+			// columns left of their diagonal blocks (both 4×4 blocks are
+			// packed below as usual).
+			r := a[i0*lda:]
+			r0, r1, r2, r3 := r[:i0], r[lda:lda+i0], r[2*lda:2*lda+i0], r[3*lda:3*lda+i0]
+			r4, r5, r6, r7 := r[4*lda:4*lda+i0], r[5*lda:5*lda+i0], r[6*lda:6*lda+i0], r[7*lda:7*lda+i0]
+			for j := range r0 {
+				d := panel[j*ld+i0 : j*ld+i0+8 : j*ld+i0+8]
+				d[0], d[1], d[2], d[3] = r0[j], r1[j], r2[j], r3[j]
+				d[4], d[5], d[6], d[7] = r4[j], r5[j], r6[j], r7[j]
+			}
+			packDiagLanes(panel, ld, a, lda, n, i0, 4)
+			// The second four rows: columns i0 .. i0+3 left of their block.
+			for j := i0; j < i0+4; j++ {
+				d := panel[j*ld+i0+4 : j*ld+i0+8 : j*ld+i0+8]
+				d[0], d[1], d[2], d[3] = r4[:i0+4][j], r5[:i0+4][j], r6[:i0+4][j], r7[:i0+4][j]
+			}
+			packDiagLanes(panel, ld, a, lda, n, i0+4, 4)
+			i0 += 4
+			continue
+		}
 		if h == 4 {
 			r0 := a[i0*lda : i0*lda+i0+1]
 			r1 := a[(i0+1)*lda : (i0+1)*lda+i0+2]
@@ -158,23 +185,53 @@ func packLowerLanes(panel []float64, ld int, a []float64, lda, n int) {
 				}
 			}
 		}
-		for j := i0; j < i0+h; j++ {
-			d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
-			for q := range 4 {
-				d[q] = 0
-				if i := i0 + q; i >= j && i < n {
-					d[q] = a[i*lda+j]
-				}
+		packDiagLanes(panel, ld, a, lda, n, i0, h)
+	}
+}
+
+// packDiagLanes packs the 4×4 diagonal block at row and column i0 (h rows
+// of it exist), zeroing its upper and padding lanes.
+func packDiagLanes(panel []float64, ld int, a []float64, lda, n, i0, h int) {
+	for j := i0; j < i0+h; j++ {
+		d := panel[j*ld+i0 : j*ld+i0+4 : j*ld+i0+4]
+		for q := range 4 {
+			d[q] = 0
+			if i := i0 + q; i >= j && i < n {
+				d[q] = a[i*lda+j]
 			}
 		}
 	}
 }
 
 // unpackLowerLanes copies the lower triangle back from the panel into a,
-// four rows at a time.
+// eight or four rows at a time.
 func unpackLowerLanes(a []float64, lda int, panel []float64, ld, n int) {
 	for i0 := 0; i0 < n; i0 += 4 {
 		h := min(4, n-i0)
+		if i0%8 == 0 && i0+8 <= n {
+			// Eight rows at once for the columns left of both diagonal
+			// blocks; the rest as for four rows.
+			r := a[i0*lda:]
+			r0, r1, r2, r3 := r[:i0], r[lda:lda+i0], r[2*lda:2*lda+i0], r[3*lda:3*lda+i0]
+			r4, r5, r6, r7 := r[4*lda:4*lda+i0], r[5*lda:5*lda+i0], r[6*lda:6*lda+i0], r[7*lda:7*lda+i0]
+			for j := range r0 {
+				d := panel[j*ld+i0 : j*ld+i0+8 : j*ld+i0+8]
+				r0[j], r1[j], r2[j], r3[j] = d[0], d[1], d[2], d[3]
+				r4[j], r5[j], r6[j], r7[j] = d[4], d[5], d[6], d[7]
+			}
+			for j := i0; j < i0+4; j++ {
+				for i := j; i < i0+8; i++ {
+					a[i*lda+j] = panel[j*ld+i]
+				}
+			}
+			for j := i0 + 4; j < i0+8; j++ {
+				for i := j; i < i0+8; i++ {
+					a[i*lda+j] = panel[j*ld+i]
+				}
+			}
+			i0 += 4
+			continue
+		}
 		if h == 4 {
 			r0 := a[i0*lda : i0*lda+i0+1]
 			r1 := a[(i0+1)*lda : (i0+1)*lda+i0+2]
@@ -245,15 +302,25 @@ func pivotError(index int, d float64) error {
 // X·Lᵀ = B, where L is the n×n lower triangle at l (row stride ldl).
 // Splitting L = [La ·; Lb Lc] and X = [Xa Xb] gives Xa·Laᵀ = Ba and
 // Xb·Lcᵀ = Bb − Xa·Lbᵀ, the middle term on the micro-kernel.
+//
+// Each solved column block is also stored in w.xa (see packedX), so that
+// the updates here and the caller's trailing update read X without packing
+// it again at every level.
 func (w *workspace) trsm(b []float64, ldb, m int, l []float64, ldl, n int) {
+	w.xa.reset(m, n)
+	w.trsmRec(b, ldb, m, l, ldl, n, 0)
+}
+
+func (w *workspace) trsmRec(b []float64, ldb, m int, l []float64, ldl, n, col0 int) {
 	if n <= trsmBase {
 		w.trsmUnblocked(b, ldb, m, l, ldl, n)
+		w.xa.store(b, ldb, m, n, col0)
 		return
 	}
 	n1 := roundUp(n/2, nr)
-	w.trsm(b, ldb, m, l, ldl, n1)
-	w.update(m, n-n1, n1, b, ldb, l[n1*ldl:], ldl, b[n1:], ldb, false)
-	w.trsm(b[n1:], ldb, m, l[n1*ldl+n1:], ldl, n-n1)
+	w.trsmRec(b, ldb, m, l, ldl, n1, col0)
+	w.update(m, n-n1, n1, b, ldb, l[n1*ldl:], ldl, b[n1:], ldb, false, &w.xa, col0)
+	w.trsmRec(b[n1:], ldb, m, l[n1*ldl+n1:], ldl, n-n1, col0+n1)
 }
 
 // trsmUnblocked solves X·Lᵀ = B for the m×n block B (n ≤ trsmBase) in
@@ -271,6 +338,16 @@ func (w *workspace) trsmUnblocked(b []float64, ldb, m int, l []float64, ldl, n i
 		pack(panel, b[r0*ldb:], ldb, rows, n, lanes)
 		leaf(n, l, ldl, inv, panel)
 		i := 0
+		for ; i+8 <= rows; i += 8 {
+			x := b[(r0+i)*ldb:]
+			x0, x1, x2, x3 := x[:n], x[ldb:ldb+n], x[2*ldb:2*ldb+n], x[3*ldb:3*ldb+n]
+			x4, x5, x6, x7 := x[4*ldb:4*ldb+n], x[5*ldb:5*ldb+n], x[6*ldb:6*ldb+n], x[7*ldb:7*ldb+n]
+			for j := range x0 {
+				s := panel[j*lanes+i : j*lanes+i+8 : j*lanes+i+8]
+				x0[j], x1[j], x2[j], x3[j] = s[0], s[1], s[2], s[3]
+				x4[j], x5[j], x6[j], x7[j] = s[4], s[5], s[6], s[7]
+			}
+		}
 		for ; i+4 <= rows; i += 4 {
 			x0 := b[(r0+i)*ldb : (r0+i)*ldb+n]
 			x1 := b[(r0+i+1)*ldb : (r0+i+1)*ldb+n]
@@ -287,6 +364,61 @@ func (w *workspace) trsmUnblocked(b []float64, ldb, m int, l []float64, ldl, n i
 				row[j] = panel[j*lanes+i]
 			}
 		}
+	}
+}
+
+// packedX holds an m×n matrix packed as update packs its A operand, so
+// that update can use it in place: slab s holds columns s·kc .. s·kc+kc−1
+// (fewer in the last) as micro-panels of mr rows, one after the other, each
+// column after column. A kc-deep block of the update that lies within one
+// slab then reads contiguous panels, exactly as if packed for it.
+type packedX struct {
+	buf        []float64
+	rows, cols int // rows rounded up to mr
+}
+
+func (x *packedX) reset(m, n int) {
+	x.rows, x.cols = roundUp(m, mr), n
+	x.buf = grow(x.buf, x.rows*n)
+	// Padding rows of a slab's last panel only meet padding rows of C,
+	// which are never written back; they are zeroed to keep them finite.
+	for c := 0; c < n; c += kc {
+		width := min(kc, n-c)
+		last := c*x.rows + (x.rows-mr)*width
+		clear(x.buf[last : last+mr*width])
+	}
+}
+
+// panels returns where columns c0 .. c0+kb−1 begin in the first panel and
+// the distance between panels, or ok = false if they span two slabs.
+func (x *packedX) panels(c0, kb int) (buf []float64, stride int, ok bool) {
+	s := c0 / kc
+	if (c0+kb-1)/kc != s {
+		return nil, 0, false
+	}
+	width := min(kc, x.cols-s*kc)
+	return x.buf[s*kc*x.rows+(c0-s*kc)*mr:], width * mr, true
+}
+
+// store packs the solved m×n block at b (row stride ldb) as columns col0..
+func (x *packedX) store(b []float64, ldb, m, n, col0 int) {
+	for c := col0; c < col0+n; {
+		seg := min(col0+n, (c/kc+1)*kc) - c
+		dst, stride, _ := x.panels(c, seg)
+		src := b[c-col0:]
+		for r0 := 0; r0 < m; r0 += mr {
+			d := dst[r0/mr*stride:]
+			if r0+mr <= m {
+				pack6(d, src[r0*ldb:], ldb, seg)
+				continue
+			}
+			for i := range m - r0 {
+				for j, v := range src[(r0+i)*ldb : (r0+i)*ldb+seg] {
+					d[j*mr+i] = v
+				}
+			}
+		}
+		c += seg
 	}
 }
 

@@ -31,8 +31,10 @@ type microKernel2 func(k int, a, b0, b1, c []float64, ldc int)
 // workspace holds the packing buffers. It grows on first use and is reused.
 type workspace struct {
 	pa, pb []float64
+	xa     packedX   // the solution of the last trsm, for the updates' A
 	panel  []float64 // the base block, rows in lanes
 	tile   [mr * nr]float64
+	tile2  [mr * 2 * nr]float64
 	leaf   [trsmBase * lanes]float64 // one packed panel for the leaf solve
 	inv    [trsmBase]float64
 }
@@ -47,7 +49,10 @@ func grow(buf []float64, n int) []float64 {
 // update computes C −= A·Bᵀ where C is m×n (row stride ldc), A is m×k (row
 // stride lda) and B is n×k (row stride ldb). With lower set, C must be square
 // (m == n) and only the elements on and below its diagonal are touched.
-func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, lower bool) {
+//
+// If pre is not nil, A is columns col0.. of pre, and each kc-deep block of
+// it that lies within one of pre's slabs is read there instead of packed.
+func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int, lower bool, pre *packedX, col0 int) {
 	if m <= 0 || n <= 0 || k <= 0 {
 		return
 	}
@@ -56,7 +61,10 @@ func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb i
 		nb := min(nc, n-jc)
 		i0 := 0
 		if lower {
-			i0 = jc // rows above jc lie wholly above the diagonal
+			// Rows above jc lie wholly above the diagonal; start on a
+			// micro-panel boundary so that pre's panels line up (the rows
+			// in between are masked).
+			i0 = jc / mr * mr
 		}
 		for pc := 0; pc < k; pc += kc {
 			kb := min(kc, k-pc)
@@ -64,13 +72,25 @@ func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb i
 			pack(w.pb, b[jc*ldb+pc:], ldb, nb, kb, nr)
 			for ic := i0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
-				w.pa = grow(w.pa, kb*roundUp(mb, mr))
-				pack(w.pa, a[ic*lda+pc:], lda, mb, kb, mr)
+				var pa []float64
+				var pstride int
+				ok := false
+				if pre != nil {
+					pa, pstride, ok = pre.panels(col0+pc, kb)
+					if ok {
+						pa = pa[ic/mr*pstride:]
+					}
+				}
+				if !ok {
+					w.pa = grow(w.pa, kb*roundUp(mb, mr))
+					pack(w.pa, a[ic*lda+pc:], lda, mb, kb, mr)
+					pa, pstride = w.pa, kb*mr
+				}
 				diag := -1 << 62 // every tile wholly below the diagonal
 				if lower {
 					diag = jc - ic
 				}
-				w.macro(kern, mb, nb, kb, c[ic*ldc+jc:], ldc, diag)
+				w.macro(kern, pa, pstride, mb, nb, kb, c[ic*ldc+jc:], ldc, diag)
 			}
 		}
 	}
@@ -81,7 +101,7 @@ func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb i
 // j+diag ≤ i, which keeps a lower update below the diagonal of C. Where the
 // set has a double-width kernel (two adjacent B micro-panels, twice the
 // accumulators), full pairs of tiles go through it.
-func (w *workspace) macro(kern microKernel, mb, nb, kb int, c []float64, ldc, diag int) {
+func (w *workspace) macro(kern microKernel, pa []float64, pstride, mb, nb, kb int, c []float64, ldc, diag int) {
 	kern2 := kernel2
 	for jr := 0; jr < nb; {
 		if kern2 != nil && jr+2*nr <= nb {
@@ -89,28 +109,51 @@ func (w *workspace) macro(kern microKernel, mb, nb, kb int, c []float64, ldc, di
 			pb1 := w.pb[(jr+nr)*kb : (jr+2*nr)*kb]
 			for ir := 0; ir < mb; ir += mr {
 				if ir+mr <= mb && jr+2*nr-1+diag <= ir {
-					kern2(kb, w.pa[ir*kb:(ir+mr)*kb], pb0, pb1, c[ir*ldc+jr:], ldc)
+					kern2(kb, pa[ir/mr*pstride:ir/mr*pstride+kb*mr], pb0, pb1, c[ir*ldc+jr:], ldc)
 					continue
 				}
-				w.tileAt(kern, mb, nb, kb, c, ldc, diag, ir, jr)
-				w.tileAt(kern, mb, nb, kb, c, ldc, diag, ir, jr+nr)
+				if ir+mr <= mb && jr+nr+diag <= ir+mr-1 {
+					// A tile pair across the diagonal, both halves partly
+					// below it: one double-width call on a copy beats two
+					// single-width ones.
+					w.diagPair(kern2, kb, pa[ir/mr*pstride:ir/mr*pstride+kb*mr], pb0, pb1, c, ldc, diag, ir, jr)
+					continue
+				}
+				w.tileAt(kern, pa[ir/mr*pstride:ir/mr*pstride+kb*mr], mb, nb, kb, c, ldc, diag, ir, jr)
+				w.tileAt(kern, pa[ir/mr*pstride:ir/mr*pstride+kb*mr], mb, nb, kb, c, ldc, diag, ir, jr+nr)
 			}
 			jr += 2 * nr
 			continue
 		}
 		for ir := 0; ir < mb; ir += mr {
-			w.tileAt(kern, mb, nb, kb, c, ldc, diag, ir, jr)
+			w.tileAt(kern, pa[ir/mr*pstride:ir/mr*pstride+kb*mr], mb, nb, kb, c, ldc, diag, ir, jr)
 		}
 		jr += nr
 	}
 }
 
+// diagPair runs the double-width kernel on a copy of the full mr×2nr tile
+// pair at (ir, jr) and writes back the elements on or below the diagonal;
+// each still sees c − chain, so the bits are those of two tileAt calls.
+func (w *workspace) diagPair(kern2 microKernel2, kb int, pa, pb0, pb1, c []float64, ldc, diag, ir, jr int) {
+	t := &w.tile2
+	for i := range mr {
+		copy(t[i*2*nr:(i+1)*2*nr], c[(ir+i)*ldc+jr:(ir+i)*ldc+jr+2*nr])
+	}
+	kern2(kb, pa, pb0, pb1, t[:], 2*nr)
+	for i := range mr {
+		cols := min(2*nr, ir+i-jr-diag+1)
+		if cols > 0 {
+			copy(c[(ir+i)*ldc+jr:(ir+i)*ldc+jr+cols], t[i*2*nr:i*2*nr+cols])
+		}
+	}
+}
+
 // tileAt runs the micro-kernel on the tile at (ir, jr) of the block.
-func (w *workspace) tileAt(kern microKernel, mb, nb, kb int, c []float64, ldc, diag, ir, jr int) {
+func (w *workspace) tileAt(kern microKernel, pa []float64, mb, nb, kb int, c []float64, ldc, diag, ir, jr int) {
 	if jr+diag > ir+mr-1 {
 		return // the whole tile lies above the diagonal
 	}
-	pa := w.pa[ir*kb : (ir+mr)*kb]
 	pb := w.pb[jr*kb : (jr+nr)*kb]
 	if ir+mr <= mb && jr+nr <= nb && jr+nr-1+diag <= ir {
 		kern(kb, pa, pb, c[ir*ldc+jr:], ldc)
@@ -156,10 +199,20 @@ func pack(dst, src []float64, ld, rows, k, w int) {
 			pack6(panel, src[r0*ld:], ld, k)
 			continue
 		}
-		// A partial panel, or the leaf's width: four rows at a time, each
-		// step writing 32 bytes of one column of the panel; padding rows
-		// are zero.
+		// A partial panel, or the leaf's width: eight, then four rows at a
+		// time, each step writing 64 or 32 bytes of one column of the
+		// panel; padding rows are zero.
 		i0 := 0
+		for ; i0+8 <= h; i0 += 8 {
+			s := src[(r0+i0)*ld:]
+			s0, s1, s2, s3 := s[:k], s[ld:ld+k], s[2*ld:2*ld+k], s[3*ld:3*ld+k]
+			s4, s5, s6, s7 := s[4*ld:4*ld+k], s[5*ld:5*ld+k], s[6*ld:6*ld+k], s[7*ld:7*ld+k]
+			for p := range s0 {
+				d := panel[p*w+i0 : p*w+i0+8 : p*w+i0+8]
+				d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+				d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
+			}
+		}
 		for ; i0+4 <= h; i0 += 4 {
 			s0 := src[(r0+i0)*ld : (r0+i0)*ld+k]
 			s1 := src[(r0+i0+1)*ld : (r0+i0+1)*ld+k]

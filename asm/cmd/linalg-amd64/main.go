@@ -77,7 +77,7 @@ func main() {
 	gemm512()
 	gemm512x2()
 	trsm("trsmAVX2", 4, YMM)
-	trsm("trsmAVX512", 8, ZMM)
+	trsmPairs("trsmAVX512", 8, ZMM)
 	potrf("potrfAVX2", 4, YMM)
 	potrf("potrfAVX512", 8, ZMM)
 	Generate()
@@ -150,6 +150,135 @@ func trsm(name string, width int, vec func() VecVirtual) {
 	INCQ(j)
 	CMPQ(j, n)
 	JNE(LabelRef(lbl("column")))
+	VZEROUPPER()
+	RET()
+}
+
+// trsmPairs emits a kernel with trsm's contract and bits that solves two
+// columns at a time: the chains of columns j and j+1 share each x_k load and
+// run side by side over k < j (twice the independent FMA chains, which hides
+// the FMA latency that bounds trsm with only four ZMM vectors per column),
+// then column j is scaled and stored, and column j+1 takes its last term
+// −L[j+1][j]·x_j before its own scaling, so every chain keeps its order.
+// An odd last column goes alone. It needs 2·lanes/width + 3 vector
+// registers, which only the 32 ZMM registers of AVX-512 have.
+func trsmPairs(name string, width int, vec func() VecVirtual) {
+	lbl := func(label string) string { return label + name }
+	TEXT(name, NOSPLIT, "func(n int, l *float64, ldl int, inv *float64, x *float64)")
+	Doc(
+		fmt.Sprintf(name+" solves X·Lᵀ = B in place for a panel of %d rows packed by column", lanes),
+		fmt.Sprintf("(x[j*%d+r]), with L n×n lower triangular (row stride ldl) and inv[j] = 1/L[j][j].", lanes),
+	)
+	n := Load(Param("n"), GP64())
+	l := Load(Param("l"), GP64())
+	ldl := Load(Param("ldl"), GP64())
+	inv := Load(Param("inv"), GP64())
+	x := Load(Param("x"), GP64())
+	SHLQ(U8(3), ldl)
+
+	vecs := lanes / width
+	xj := GP64() // column j of the panel
+	MOVQ(x, xj)
+	j := GP64()
+	XORQ(j, j)
+
+	Label(lbl("pair"))
+	left := GP64()
+	MOVQ(n, left)
+	SUBQ(j, left)
+	CMPQ(left, U8(2))
+	JL(LabelRef(lbl("single")))
+	v := make([]VecVirtual, vecs)
+	u := make([]VecVirtual, vecs)
+	for i := range v {
+		v[i], u[i] = vec(), vec()
+		VMOVUPD(Mem{Base: xj, Disp: 8 * width * i}, v[i])
+		VMOVUPD(Mem{Base: xj, Disp: 8*lanes + 8*width*i}, u[i])
+	}
+	k := GP64()
+	MOVQ(j, k)
+	l0 := GP64() // &L[j][k]
+	MOVQ(l, l0)
+	l1 := GP64() // &L[j+1][k]
+	MOVQ(l, l1)
+	ADDQ(ldl, l1)
+	xk := GP64() // column k of the panel
+	MOVQ(x, xk)
+	TESTQ(k, k)
+	JZ(LabelRef(lbl("pairscale")))
+	Label(lbl("pairinner"))
+	t0, t1 := vec(), vec()
+	VBROADCASTSD(Mem{Base: l0}, t0)
+	VBROADCASTSD(Mem{Base: l1}, t1)
+	for i := range v {
+		xv := vec()
+		VMOVUPD(Mem{Base: xk, Disp: 8 * width * i}, xv)
+		VFNMADD231PD(xv, t0, v[i])
+		VFNMADD231PD(xv, t1, u[i])
+	}
+	ADDQ(U8(8), l0)
+	ADDQ(U8(8), l1)
+	ADDQ(U32(8*lanes), xk)
+	DECQ(k)
+	JNZ(LabelRef(lbl("pairinner")))
+
+	Label(lbl("pairscale"))
+	s0 := vec()
+	VBROADCASTSD(Mem{Base: inv, Index: j, Scale: 8}, s0)
+	t := vec()
+	VBROADCASTSD(Mem{Base: l1}, t) // L[j+1][j]
+	for i := range v {
+		VMULPD(s0, v[i], v[i])
+		VMOVUPD(v[i], Mem{Base: xj, Disp: 8 * width * i})
+		VFNMADD231PD(v[i], t, u[i])
+	}
+	s1 := vec()
+	VBROADCASTSD(Mem{Base: inv, Index: j, Scale: 8, Disp: 8}, s1)
+	for i := range u {
+		VMULPD(s1, u[i], u[i])
+		VMOVUPD(u[i], Mem{Base: xj, Disp: 8*lanes + 8*width*i})
+	}
+	ADDQ(U32(16*lanes), xj)
+	ADDQ(ldl, l)
+	ADDQ(ldl, l)
+	ADDQ(U8(2), j)
+	CMPQ(j, n)
+	JNE(LabelRef(lbl("pair")))
+	VZEROUPPER()
+	RET()
+
+	// The odd last column: its chain over every earlier column alone.
+	Label(lbl("single"))
+	w := make([]VecVirtual, vecs)
+	for i := range w {
+		w[i] = vec()
+		VMOVUPD(Mem{Base: xj, Disp: 8 * width * i}, w[i])
+	}
+	k1 := GP64()
+	MOVQ(j, k1)
+	lk := GP64()
+	MOVQ(l, lk)
+	xk1 := GP64()
+	MOVQ(x, xk1)
+	TESTQ(k1, k1)
+	JZ(LabelRef(lbl("scale")))
+	Label(lbl("inner"))
+	b := vec()
+	VBROADCASTSD(Mem{Base: lk}, b)
+	for i := range w {
+		VFNMADD231PD(Mem{Base: xk1, Disp: 8 * width * i}, b, w[i])
+	}
+	ADDQ(U8(8), lk)
+	ADDQ(U32(8*lanes), xk1)
+	DECQ(k1)
+	JNZ(LabelRef(lbl("inner")))
+	Label(lbl("scale"))
+	s := vec()
+	VBROADCASTSD(Mem{Base: inv, Index: j, Scale: 8}, s)
+	for i := range w {
+		VMULPD(s, w[i], w[i])
+		VMOVUPD(w[i], Mem{Base: xj, Disp: 8 * width * i})
+	}
 	VZEROUPPER()
 	RET()
 }
