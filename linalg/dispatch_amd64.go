@@ -2,23 +2,18 @@
 
 package linalg
 
-import "github.com/klauspost/cpuid/v2"
+import "github.com/simdoptim/optim/internal/cpufeat"
 
 // archKernels returns the assembly micro-kernels this CPU supports, fastest
-// first. cpuid checks XCR0, so YMM state the OS does not save counts as
-// absent.
-//
-// The avx512 set (same CPU features as package optim's avx512 set) swaps in
-// the AVX-512 GEMM, leaf and panel kernels.
+// first. Support is decided by internal/cpufeat, the same predicate package
+// optim's sets use, so OPTIM_ISA=avx512 means the same thing in both; the
+// avx512 set swaps in the AVX-512 GEMM, leaf and panel kernels.
 func archKernels() []namedKernel {
 	var ks []namedKernel
-	avx2 := cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
-	// BMI2 is not used here, but package optim's avx512 set requires it,
-	// and both packages must agree on what OPTIM_ISA=avx512 means.
-	if avx2 && cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW, cpuid.BMI2) {
+	if cpufeat.Supports("avx512") {
 		ks = append(ks, namedKernel{"avx512", kernelAVX512, trsmLeafAVX512, potrfPanelAVX512, kernelAVX512x2})
 	}
-	if avx2 {
+	if cpufeat.Supports("avx2") {
 		ks = append(ks, namedKernel{"avx2", kernelAVX2, trsmLeafAVX2, potrfPanelAVX2, nil})
 	}
 	return ks

@@ -17,8 +17,11 @@ func Supports(isa string) bool {
 		// FMA3 is part of the documented AVX2 level.
 		return cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
 	case "avx512":
-		// BMI2: the tail mask is built with BZHI.
-		return cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW, cpuid.BMI2)
+		// BMI2: the tail mask is built with BZHI. AVX2 and FMA3 come with
+		// every AVX-512 CPU; requiring them keeps avx512 a superset of avx2,
+		// which linalg's avx512 set (it keeps some AVX2 code) relies on.
+		return cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3,
+			cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW, cpuid.BMI2)
 	}
 	return false
 }
