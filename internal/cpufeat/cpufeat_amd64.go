@@ -18,8 +18,8 @@ func Supports(isa string) bool {
 		return cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
 	case "avx512":
 		// BMI2: the tail mask is built with BZHI. AVX2 and FMA3 come with
-		// every AVX-512 CPU; requiring them keeps avx512 a superset of avx2,
-		// which linalg's avx512 set (it keeps some AVX2 code) relies on.
+		// every AVX-512 CPU; naming them keeps avx512 a strict superset of
+		// avx2 rather than relying on that.
 		return cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3,
 			cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW, cpuid.BMI2)
 	}
