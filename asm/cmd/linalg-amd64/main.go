@@ -25,55 +25,20 @@ const (
 func main() {
 	ConstraintExpr("!noasm")
 
-	TEXT("gemmAVX2", NOSPLIT, "func(k int, a, b, c *float64, ldc int)")
-	Doc(
-		fmt.Sprintf("gemmAVX2 computes c[i*ldc+j] −= Σ_p a[p*%d+i]·b[p*%d+j] for i < %d, j < %d,", mr, nr, mr, nr),
-		"p < k, each sum one FMA chain in increasing p from +0. k must be at least 1.",
-	)
-	k := Load(Param("k"), GP64())
-	a := Load(Param("a"), GP64())
-	b := Load(Param("b"), GP64())
-	c := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-
-	var acc [mr][2]VecVirtual
-	for i := range acc {
-		for j := range acc[i] {
-			acc[i][j] = YMM()
-			VXORPD(acc[i][j], acc[i][j], acc[i][j])
-		}
-	}
-
-	Label("loop")
-	b0, b1 := YMM(), YMM()
-	VMOVUPD(Mem{Base: b}, b0)
-	VMOVUPD(Mem{Base: b, Disp: 32}, b1)
-	for i := range mr {
-		ai := YMM()
-		VBROADCASTSD(Mem{Base: a, Disp: 8 * i}, ai)
-		VFMADD231PD(b0, ai, acc[i][0])
-		VFMADD231PD(b1, ai, acc[i][1])
-	}
-	ADDQ(U32(8*mr), a)
-	ADDQ(U32(8*nr), b)
-	DECQ(k)
-	JNZ(LabelRef("loop"))
-
-	SHLQ(U8(3), ldc)
-	for i := range mr {
-		for j := range 2 {
-			t := YMM()
-			VMOVUPD(Mem{Base: c, Disp: 32 * j}, t)
-			VSUBPD(acc[i][j], t, t)
-			VMOVUPD(t, Mem{Base: c, Disp: 32 * j})
-		}
-		if i < mr-1 {
-			ADDQ(ldc, c)
-		}
-	}
-	VZEROUPPER()
-	RET()
-
+	emitGemm(gemmKernel{
+		name:      "gemmAVX2",
+		signature: "func(k int, a, b, c *float64, ldc int)",
+		doc: []string{
+			fmt.Sprintf("gemmAVX2 computes c[i*ldc+j] −= Σ_p a[p*%d+i]·b[p*%d+j] for i < %d, j < %d,", mr, nr, mr, nr),
+			"p < k, each sum one FMA chain in increasing p from +0. k must be at least 1.",
+		},
+		loop:     "loop",
+		vec:      YMM,
+		zero:     VXORPD,
+		vecBytes: 32,
+		panels:   []string{"b"},
+		perPanel: 2,
+	})
 	gemm512()
 	gemm512x2()
 	trsm("trsmAVX2", 4, YMM)
@@ -442,47 +407,20 @@ func potrf(name string, width int, vec func() VecVirtual) {
 // instructions of gemmAVX2 per flop) and keeps the packing of the other
 // kernels.
 func gemm512() {
-	TEXT("gemmAVX512", NOSPLIT, "func(k int, a, b, c *float64, ldc int)")
-	Doc(
-		fmt.Sprintf("gemmAVX512 computes c[i*ldc+j] −= Σ_p a[p*%d+i]·b[p*%d+j] for i < %d, j < %d,", mr, nr, mr, nr),
-		"p < k, each sum one FMA chain in increasing p from +0. k must be at least 1.",
-	)
-	k := Load(Param("k"), GP64())
-	a := Load(Param("a"), GP64())
-	b := Load(Param("b"), GP64())
-	c := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-
-	var acc [mr]VecVirtual
-	for i := range acc {
-		acc[i] = ZMM()
-		VPXORQ(acc[i], acc[i], acc[i])
-	}
-	Label("loop512")
-	bv := ZMM()
-	VMOVUPD(Mem{Base: b}, bv)
-	for i := range mr {
-		ai := ZMM()
-		VBROADCASTSD(Mem{Base: a, Disp: 8 * i}, ai)
-		VFMADD231PD(bv, ai, acc[i])
-	}
-	ADDQ(U32(8*mr), a)
-	ADDQ(U32(8*nr), b)
-	DECQ(k)
-	JNZ(LabelRef("loop512"))
-
-	SHLQ(U8(3), ldc)
-	for i := range mr {
-		t := ZMM()
-		VMOVUPD(Mem{Base: c}, t)
-		VSUBPD(acc[i], t, t)
-		VMOVUPD(t, Mem{Base: c})
-		if i < mr-1 {
-			ADDQ(ldc, c)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	emitGemm(gemmKernel{
+		name:      "gemmAVX512",
+		signature: "func(k int, a, b, c *float64, ldc int)",
+		doc: []string{
+			fmt.Sprintf("gemmAVX512 computes c[i*ldc+j] −= Σ_p a[p*%d+i]·b[p*%d+j] for i < %d, j < %d,", mr, nr, mr, nr),
+			"p < k, each sum one FMA chain in increasing p from +0. k must be at least 1.",
+		},
+		loop:     "loop512",
+		vec:      ZMM,
+		zero:     VPXORQ,
+		vecBytes: 64,
+		panels:   []string{"b"},
+		perPanel: 1,
+	})
 }
 
 // gemm512x2 emits gemmAVX512x2, two adjacent 6×8 tiles at once (6×16): B
@@ -490,48 +428,88 @@ func gemm512() {
 // twelve independent FMA chains. Every element is the same chain as in
 // gemmAVX512.
 func gemm512x2() {
-	TEXT("gemmAVX512x2", NOSPLIT, "func(k int, a, b0, b1, c *float64, ldc int)")
-	Doc(
-		"gemmAVX512x2 is gemmAVX512 on the 6×16 tile at c, with columns 0..7 from the",
-		"packed panel b0 and columns 8..15 from b1.",
-	)
+	emitGemm(gemmKernel{
+		name:      "gemmAVX512x2",
+		signature: "func(k int, a, b0, b1, c *float64, ldc int)",
+		doc: []string{
+			"gemmAVX512x2 is gemmAVX512 on the 6×16 tile at c, with columns 0..7 from the",
+			"packed panel b0 and columns 8..15 from b1.",
+		},
+		loop:     "loop512x2",
+		vec:      ZMM,
+		zero:     VPXORQ,
+		vecBytes: 64,
+		panels:   []string{"b0", "b1"},
+		perPanel: 1,
+	})
+}
+
+// gemmKernel describes one register-tiled GEMM micro-kernel: the mr-row tile
+// at c loses Σ_p a_p·b_p over k, each row held in len(panels)·perPanel
+// accumulators. Every element is one FMA chain in increasing p from +0.
+type gemmKernel struct {
+	name, signature string
+	doc             []string
+	loop            string            // label of the k loop
+	vec             func() VecVirtual // YMM or ZMM
+	zero            func(ops ...Op)   // clears a vector register: zero(x, x, x)
+	vecBytes        int               // bytes per vector
+	panels          []string          // parameters naming the packed B micro-panels
+	perPanel        int               // vectors of B per panel row
+}
+
+// emitGemm emits g's kernel. The order of register allocation and of the
+// instructions is part of the generated file: keep it when changing this.
+func emitGemm(g gemmKernel) {
+	TEXT(g.name, NOSPLIT, g.signature)
+	Doc(g.doc...)
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
-	b0 := Load(Param("b0"), GP64())
-	b1 := Load(Param("b1"), GP64())
+	var bp []Register
+	for _, name := range g.panels {
+		bp = append(bp, Load(Param(name), GP64()))
+	}
 	c := Load(Param("c"), GP64())
 	ldc := Load(Param("ldc"), GP64())
 
-	var acc [mr][2]VecVirtual
+	cols := len(g.panels) * g.perPanel
+	acc := make([][]VecVirtual, mr)
 	for i := range acc {
+		acc[i] = make([]VecVirtual, cols)
 		for j := range acc[i] {
-			acc[i][j] = ZMM()
-			VPXORQ(acc[i][j], acc[i][j], acc[i][j])
+			acc[i][j] = g.vec()
+			g.zero(acc[i][j], acc[i][j], acc[i][j])
 		}
 	}
-	Label("loop512x2")
-	v0, v1 := ZMM(), ZMM()
-	VMOVUPD(Mem{Base: b0}, v0)
-	VMOVUPD(Mem{Base: b1}, v1)
+	Label(g.loop)
+	bv := make([]VecVirtual, cols)
+	for j := range bv {
+		bv[j] = g.vec()
+	}
+	for j := range bv {
+		VMOVUPD(Mem{Base: bp[j/g.perPanel], Disp: g.vecBytes * (j % g.perPanel)}, bv[j])
+	}
 	for i := range mr {
-		ai := ZMM()
+		ai := g.vec()
 		VBROADCASTSD(Mem{Base: a, Disp: 8 * i}, ai)
-		VFMADD231PD(v0, ai, acc[i][0])
-		VFMADD231PD(v1, ai, acc[i][1])
+		for j := range cols {
+			VFMADD231PD(bv[j], ai, acc[i][j])
+		}
 	}
 	ADDQ(U32(8*mr), a)
-	ADDQ(U32(8*nr), b0)
-	ADDQ(U32(8*nr), b1)
+	for _, b := range bp {
+		ADDQ(U32(8*nr), b)
+	}
 	DECQ(k)
-	JNZ(LabelRef("loop512x2"))
+	JNZ(LabelRef(g.loop))
 
 	SHLQ(U8(3), ldc)
 	for i := range mr {
-		for j := range 2 {
-			t := ZMM()
-			VMOVUPD(Mem{Base: c, Disp: 64 * j}, t)
+		for j := range cols {
+			t := g.vec()
+			VMOVUPD(Mem{Base: c, Disp: g.vecBytes * j}, t)
 			VSUBPD(acc[i][j], t, t)
-			VMOVUPD(t, Mem{Base: c, Disp: 64 * j})
+			VMOVUPD(t, Mem{Base: c, Disp: g.vecBytes * j})
 		}
 		if i < mr-1 {
 			ADDQ(ldc, c)
