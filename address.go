@@ -7,21 +7,70 @@ import (
 
 func base[T float32 | float64](s []T) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(s))) }
 
-// sortByAddress sorts idx, indices of non-empty slices, by base address.
-func sortByAddress[T float32 | float64](idx []int, s [][]T) {
-	slices.SortFunc(idx, func(a, b int) int {
-		pa, pb := base(s[a]), base(s[b])
+func byteLen[T float32 | float64](s []T) uintptr { return uintptr(len(s)) * unsafe.Sizeof(T(0)) }
+
+// span is the memory of one non-empty slice the optimizer writes.
+type span struct {
+	lo, hi uintptr // [lo, hi)
+	slot   Slot
+}
+
+func region[T float32 | float64](s []T, slot Slot) span {
+	return span{base(s), base(s) + byteLen(s), slot}
+}
+
+// regions are disjoint spans sorted by address. Go's garbage collector
+// does not move heap objects, so the addresses stay valid while the
+// optimizer holds the slices.
+type regions []span
+
+func (r regions) clone() regions { return slices.Clone(r) }
+
+// insert adds s unless it is empty; it fails, changing nothing, if s
+// overlaps a span already there.
+func (r *regions) insert(op string, s span) error {
+	if s.lo == s.hi {
+		return nil
+	}
+	if other, ok := r.overlapping(s.lo, s.hi-s.lo); ok {
+		a, b := other, s.slot
+		if b.Kind == other.Kind && b.Index < other.Index {
+			a, b = b, a
+		}
+		return &OverlapError{Op: op, A: a, B: b}
+	}
+	k, _ := slices.BinarySearchFunc(*r, s.lo, func(e span, lo uintptr) int {
 		switch {
-		case pa < pb:
+		case e.lo < lo:
 			return -1
-		case pa > pb:
+		case e.lo > lo:
 			return 1
 		}
 		return 0
 	})
+	*r = slices.Insert(*r, k, s)
+	return nil
 }
 
-// startsBefore reports whether non-empty p starts before the end of g.
-func startsBefore[T float32 | float64](p, g []T) bool {
-	return base(p) < base(g)+uintptr(len(g))*unsafe.Sizeof(g[0])
+// overlapping returns the slot of a span that shares memory with
+// [lo, lo+n), if any. The spans are disjoint and sorted, so only the last
+// one starting below the end can overlap.
+func (r regions) overlapping(lo, n uintptr) (Slot, bool) {
+	if n == 0 {
+		return Slot{}, false
+	}
+	hi := lo + n
+	a, b := 0, len(r)
+	for a < b {
+		mid := int(uint(a+b) >> 1)
+		if r[mid].lo < hi {
+			a = mid + 1
+		} else {
+			b = mid
+		}
+	}
+	if a > 0 && r[a-1].hi > lo {
+		return r[a-1].slot, true
+	}
+	return Slot{}, false
 }

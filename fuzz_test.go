@@ -66,6 +66,7 @@ func fuzzRule(t *testing.T, rule Rule, valid bool, n, off, steps int, data []byt
 }
 
 func fuzzRuleT[T testFloat](t *testing.T, rule Rule, valid bool, n, off, steps int, data []byte) {
+	valid = valid && fitsIn[T](derefRule(rule))
 	in := &fuzzInput[T]{data: data}
 	p0 := make([]T, n)
 	in.fill(p0)
@@ -196,6 +197,28 @@ func derefRule(r Rule) Rule {
 // The validity predicates restate torch's documented ranges, independently
 // of the validation code under test.
 func finiteNonNeg(x float64) bool { return x >= 0 && x <= math.MaxFloat64 }
+
+// fitsIn restates, for a rule within torch's ranges, the package's own
+// conditions: Eps positive, and every scalar T sees finite (and Eps not
+// rounded to zero).
+func fitsIn[T testFloat](r Rule) bool {
+	finite := func(x float64) bool { y := float64(T(x)); return !math.IsInf(y, 0) && !math.IsNaN(y) }
+	switch r := r.(type) {
+	case SGD:
+		return finite(-r.LR) && finite(r.WeightDecay)
+	case Adagrad:
+		return r.Eps > 0 && T(r.Eps) != 0 && finite(r.Eps) && finite(-r.LR) && finite(r.WeightDecay)
+	case RMSProp:
+		return r.Eps > 0 && T(r.Eps) != 0 && finite(r.Eps) && finite(-r.LR) && finite(r.WeightDecay)
+	case Adam:
+		ok := r.Eps > 0 && T(r.Eps) != 0 && finite(r.Eps) && finite(-(r.LR/(1-r.Beta1))) && finite(r.WeightDecay)
+		if r.Decoupled && r.WeightDecay != 0 {
+			ok = ok && finite(1-float64(r.LR*r.WeightDecay))
+		}
+		return ok
+	}
+	return false
+}
 func inUnit(x float64) bool       { return x >= 0 && x < 1 }
 
 func FuzzSGD(f *testing.F) {

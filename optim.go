@@ -11,207 +11,305 @@
 //		computeGradients(gradW, gradB)
 //		if err := opt.Step(gradW, gradB); err != nil { ... }
 //	}
+//
+// Parameter groups (torch's param_groups) give parts of a model their own
+// rule or hyperparameters; package schedule drives their learning rates
+// and momenta.
 package optim
 
 import (
-	"fmt"
+	"math"
 
 	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/kernels"
 )
 
-// Optimizer updates a fixed list of parameter slices in place, keeping the
-// rule's state for each. It is not safe for concurrent use.
+// Optimizer updates a list of parameter slices in place, organised in
+// groups that each have a rule, and keeps the rules' state for each
+// parameter. It is not safe for concurrent use.
+//
+// The zero Optimizer is usable: it has no groups, and AddGroup gives it
+// some. New and NewGroups are the usual way to make one.
 type Optimizer[T float32 | float64] struct {
-	rule   Rule
-	kernel generic.Kernel[T]
+	groups []group[T]
 	params [][]T
 	state  [][3][]T // per parameter: the kernel's s0, s1, s2 (nil if unused)
-	byAddr []int    // indices of non-empty params, sorted by address
-	steps  int64
+	// steps is each parameter's step count, torch's state['step'].
+	steps []int64
+	// hasBuf reports whether SGD's momentum buffer exists (torch's
+	// momentum_buffer is not None): the first step with a momentum clones
+	// the gradient into the buffer instead of decaying it.
+	hasBuf []bool
+	// owned is every slice the optimizer writes (params and state), sorted
+	// by address, for the overlap checks.
+	owned regions
 	// coeffs holds the current step's scalars. It is a field rather than a
 	// local because its address goes to the kernel, an indirect call, which
 	// would move a local to the heap on every Step.
 	coeffs generic.Coeffs[T]
 }
 
-// State is one parameter's optimizer state, named as in torch's state dict.
-// Fields the rule does not keep are nil. The slices alias the optimizer's own
-// memory: copying out of them saves a checkpoint and copying into them (with
-// SetSteps) restores one. The SGD momentum buffer is zero until the first step.
-type State[T float32 | float64] struct {
-	MomentumBuffer []T // SGD and RMSProp with momentum
-	Sum            []T // Adagrad
-	SquareAvg      []T // RMSProp
-	GradAvg        []T // centered RMSProp
-	ExpAvg         []T // Adam
-	ExpAvgSq       []T // Adam
-	MaxExpAvgSq    []T // Adam with AMSGrad
+// group is one parameter group: params[first:end] under rule.
+type group[T float32 | float64] struct {
+	rule       Rule // normalized
+	kernel     generic.Kernel[T]
+	first, end int
 }
 
-// New returns an optimizer that applies rule to params. The slices are
-// updated in place by Step and must not overlap each other. Their state is
-// allocated here, zero (Adagrad: InitialAccumulatorValue), as torch does.
+// Group is a parameter group, as an entry of torch's param_groups: the rule
+// (with its hyperparameters) that updates the parameters.
+type Group[T float32 | float64] struct {
+	Rule   Rule
+	Params [][]T
+}
+
+// New returns an optimizer that applies rule to params: one group. The
+// slices are updated in place by Step and must not overlap each other.
+// Their state is allocated here, zero (Adagrad: InitialAccumulatorValue),
+// as torch does.
 func New[T float32 | float64](rule Rule, params ...[]T) (*Optimizer[T], error) {
-	r, err := normalize(rule)
-	if err != nil {
+	return newGroups("New", Group[T]{Rule: rule, Params: params})
+}
+
+// NewGroups returns an optimizer over several parameter groups. Groups may
+// use different rule types (torch cannot), for example a rule for the
+// weight matrices and AdamW for the rest. Parameters are numbered across
+// groups in order: Step takes their gradients in that order, and State(i)
+// is the state of the i-th.
+func NewGroups[T float32 | float64](groups ...Group[T]) (*Optimizer[T], error) {
+	return newGroups("NewGroups", groups...)
+}
+
+func newGroups[T float32 | float64](op string, groups ...Group[T]) (*Optimizer[T], error) {
+	if len(groups) == 0 {
+		return nil, &RuleError{Group: -1, Rule: "", Reason: op + ": no parameter groups"}
+	}
+	o := new(Optimizer[T])
+	if err := o.addGroups(op, groups); err != nil {
 		return nil, err
-	}
-	if len(params) == 0 {
-		return nil, fmt.Errorf("optim: New: empty parameter list")
-	}
-	o := &Optimizer[T]{
-		rule:   r,
-		kernel: kernels.Kernel[T](Kernels(), r.kind()),
-		params: append([][]T(nil), params...),
-		state:  make([][3][]T, len(params)),
-	}
-	for i, p := range params {
-		if len(p) > 0 {
-			o.byAddr = append(o.byAddr, i)
-		}
-	}
-	sortByAddress(o.byAddr, o.params)
-	for k := 1; k < len(o.byAddr); k++ {
-		a, b := o.byAddr[k-1], o.byAddr[k]
-		if kernels.Overlap(o.params[a], o.params[b]) {
-			a, b = min(a, b), max(a, b)
-			return nil, fmt.Errorf("optim: New: param %d and param %d overlap in memory", a, b)
-		}
-	}
-	_, v := coefficients[T](r, 1)
-	for i, p := range params {
-		o.state[i] = newState[T](r, v, len(p))
 	}
 	return o, nil
 }
 
-// newState allocates the state slices one parameter of length n needs under
-// rule r, all from one backing array.
-func newState[T float32 | float64](r Rule, v generic.Variant, n int) [3][]T {
-	// Every step's variant uses the same state slices as step 1's.
+// AddGroup adds a parameter group, as torch's add_param_group. Its
+// parameters start at step 0: their bias corrections start fresh, exactly
+// as a new optimizer's would. Everything is validated before anything
+// changes.
+func (o *Optimizer[T]) AddGroup(g Group[T]) error {
+	return o.addGroups("AddGroup", []Group[T]{g})
+}
+
+func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
+	rules := make([]Rule, len(groups))
+	total := len(o.params)
+	for gi, g := range groups {
+		r, err := normalizeFor[T](g.Rule)
+		if err != nil {
+			return inGroup(err, len(o.groups)+gi)
+		}
+		if len(g.Params) == 0 {
+			return &RuleError{Group: len(o.groups) + gi, Rule: ruleName(r), Reason: op + ": empty parameter list"}
+		}
+		rules[gi] = r
+		total += len(g.Params)
+	}
+	var params [][]T
+	for _, g := range groups {
+		params = append(params, g.Params...)
+	}
+	// The new params must not overlap each other or anything we own.
+	owned := o.owned.clone()
+	for k, p := range params {
+		if err := owned.insert(op, region(p, Slot{"param", len(o.params) + k, ""})); err != nil {
+			return err
+		}
+	}
+
+	// Nothing fails from here on.
+	first := len(o.params)
+	o.params = append(o.params, params...)
+	o.state = append(o.state, make([][3][]T, len(params))...)
+	o.steps = append(o.steps, make([]int64, len(params))...)
+	o.hasBuf = append(o.hasBuf, make([]bool, len(params))...)
+	o.owned = owned
+	for gi, g := range groups {
+		end := first + len(g.Params)
+		o.groups = append(o.groups, group[T]{rule: rules[gi], kernel: kernels.Kernel[T](Kernels(), rules[gi].kind()), first: first, end: end})
+		o.allocState(len(o.groups) - 1)
+		first = end
+	}
+	return nil
+}
+
+// inGroup records the group index in a validation error.
+func inGroup(err error, g int) error {
+	switch e := err.(type) {
+	case *HyperparameterError:
+		e.Group = g
+	case *RuleError:
+		e.Group = g
+	}
+	return err
+}
+
+// allocState allocates the state slices that group gi's rule needs and the
+// parameters do not have yet, zero (Adagrad: InitialAccumulatorValue), one
+// backing array per parameter. A rule changed by SetGroupRule may need
+// more slices than before (momentum turned on); existing ones are kept.
+func (o *Optimizer[T]) allocState(gi int) {
+	g := &o.groups[gi]
+	r := g.rule
+	_, v := coefficients[T](r, 1, true)
 	used := [3]bool{}
 	used[0], used[1], used[2] = kernels.Uses(r.kind(), v)
-	count := 0
-	for _, u := range used {
-		if u {
-			count++
-		}
-	}
-	backing := make([]T, count*n)
+	init := T(0)
 	if a, ok := r.(Adagrad); ok {
-		for i := range backing {
-			backing[i] = T(a.InitialAccumulatorValue)
+		init = T(a.InitialAccumulatorValue)
+	}
+	for i := g.first; i < g.end; i++ {
+		n := len(o.params[i])
+		s := &o.state[i]
+		count := 0
+		for k, u := range used {
+			if u && s[k] == nil {
+				count++
+			}
+		}
+		if count == 0 {
+			continue
+		}
+		backing := make([]T, count*n)
+		if init != 0 {
+			for j := range backing {
+				backing[j] = init
+			}
+		}
+		for k, u := range used {
+			if u && s[k] == nil {
+				s[k], backing = backing[:n:n], backing[n:]
+				// Regions of our own allocations never overlap anything.
+				if n > 0 {
+					_ = o.owned.insert("", region(s[k], Slot{"state", i, stateKey(r.kind(), k)}))
+				}
+			}
 		}
 	}
-	var s [3][]T
-	for k, u := range used {
-		if u {
-			s[k], backing = backing[:n:n], backing[n:]
-		}
-	}
-	return s
 }
 
 // Step applies one update to every parameter, with grads[i] the gradient of
-// params[i]. Everything is validated before the first write: on error no
-// parameter or state has changed. Step allocates nothing.
+// the i-th parameter (groups in order, then parameters in order).
+// Everything is validated before the first write: on error no parameter,
+// state or step count has changed. Step allocates nothing.
 func (o *Optimizer[T]) Step(grads ...[]T) error {
+	if err := o.checkGrads("Step", grads); err != nil {
+		return err
+	}
+	o.apply(grads)
+	return nil
+}
+
+// checkGrads validates a step's gradients: their number and lengths, that
+// none overlaps memory the step writes, and that no step count overflows.
+func (o *Optimizer[T]) checkGrads(op string, grads [][]T) error {
 	if len(grads) != len(o.params) {
-		return fmt.Errorf("optim: Step: got %d gradients for %d params", len(grads), len(o.params))
+		return &ShapeError{Op: op, What: "gradients", Index: -1, Got: len(grads), Want: len(o.params)}
 	}
 	for i, g := range grads {
 		if len(g) != len(o.params[i]) {
-			return fmt.Errorf("optim: Step: grad %d has length %d, param %d has length %d", i, len(g), i, len(o.params[i]))
+			return &ShapeError{Op: op, What: "grad", Index: i, Got: len(g), Want: len(o.params[i])}
 		}
-		if j := o.overlappingParam(g); j >= 0 {
-			return fmt.Errorf("optim: Step: grad %d overlaps param %d in memory", i, j)
+		if s, ok := o.owned.overlapping(base(g), byteLen(g)); ok {
+			return &OverlapError{Op: op, A: Slot{"grad", i, ""}, B: s}
 		}
-	}
-	o.steps++
-	c, v := coefficients[T](o.rule, o.steps)
-	o.coeffs = c
-	for i, p := range o.params {
-		if len(p) == 0 {
-			continue
+		if o.steps[i] == math.MaxInt64 {
+			return &StepCountError{Op: op, Param: i, Steps: o.steps[i]}
 		}
-		s := &o.state[i]
-		o.kernel(v, &o.coeffs, p, grads[i], s[0], s[1], s[2])
 	}
 	return nil
 }
 
-// overlappingParam returns the index of a param that shares memory with g,
-// or -1, by binary search over the params sorted by address (they are
-// disjoint, so at most the last one starting before g's end can overlap).
-func (o *Optimizer[T]) overlappingParam(g []T) int {
-	if len(g) == 0 {
-		return -1
-	}
-	lo, hi := 0, len(o.byAddr)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if !startsBefore(o.params[o.byAddr[mid]], g) {
-			hi = mid
-		} else {
-			lo = mid + 1
+// apply runs one step over validated gradients.
+func (o *Optimizer[T]) apply(grads [][]T) {
+	for gi := range o.groups {
+		g := &o.groups[gi]
+		// Parameters of a group almost always share their step count and
+		// buffer existence: the scalars are computed once for a run of
+		// parameters that do.
+		var (
+			have  bool
+			step  int64
+			first bool
+			v     generic.Variant
+		)
+		for i := g.first; i < g.end; i++ {
+			t := o.steps[i] + 1
+			o.steps[i] = t
+			p := o.params[i]
+			if len(p) == 0 {
+				continue
+			}
+			if !have || t != step || o.hasBuf[i] == first {
+				step, first, have = t, !o.hasBuf[i], true
+				o.coeffs, v = coefficients[T](g.rule, step, first)
+			}
+			s := &o.state[i]
+			if s[0] != nil && !o.hasBuf[i] {
+				o.hasBuf[i] = true
+			}
+			g.kernel(v, &o.coeffs, p, grads[i], s[0], s[1], s[2])
 		}
 	}
-	// byAddr[lo-1] is the last param whose start is below g's end.
-	if lo > 0 && kernels.Overlap(o.params[o.byAddr[lo-1]], g) {
-		return o.byAddr[lo-1]
-	}
-	return -1
 }
 
-// Steps returns the number of steps taken.
-func (o *Optimizer[T]) Steps() int64 { return o.steps }
+// Steps returns the step count of the first parameter. When every
+// parameter started together (one New or NewGroups, no AddGroup later) it
+// is the number of steps taken; a group added by AddGroup counts its own
+// steps, which State(i).Step reports per parameter.
+func (o *Optimizer[T]) Steps() int64 {
+	if len(o.steps) == 0 {
+		return 0
+	}
+	return o.steps[0]
+}
 
-// SetSteps sets the step count, for restoring a checkpoint: bias
-// corrections, Adagrad's decayed rate and SGD's first-step buffer
-// initialization depend on it.
+// SetSteps sets the step count of every parameter, for restoring a
+// checkpoint taken when all parameters had the same count: bias
+// corrections and Adagrad's decayed rate depend on it. SetState restores
+// one parameter's count and state.
 func (o *Optimizer[T]) SetSteps(n int64) error {
 	if n < 0 {
-		return fmt.Errorf("optim: SetSteps: n = %d, want >= 0", n)
+		return &StepCountError{Op: "SetSteps", Param: -1, Steps: n}
 	}
-	o.steps = n
+	for i := range o.steps {
+		o.steps[i] = n
+	}
 	return nil
 }
 
-// LR returns the current learning rate.
-func (o *Optimizer[T]) LR() float64 { return o.rule.lr() }
+// LR returns group 0's learning rate (NaN when there is no group).
+func (o *Optimizer[T]) LR() float64 { return o.GroupLR(0) }
 
-// SetLR changes the learning rate for the following steps, as a learning
-// rate scheduler does; the state is kept.
+// SetLR sets the learning rate of every group for the following steps, as
+// a learning rate scheduler does; the state is kept. It is validated for
+// every group before any changes.
 func (o *Optimizer[T]) SetLR(lr float64) error {
-	r := o.rule.withLR(lr)
-	if err := r.validate(); err != nil {
-		return err
+	rules := make([]Rule, len(o.groups))
+	for gi := range o.groups {
+		r, err := o.checkRule(gi, o.groups[gi].rule.withLR(lr))
+		if err != nil {
+			return err
+		}
+		rules[gi] = r
 	}
-	o.rule = r
+	for gi, r := range rules {
+		o.groups[gi].rule = r
+	}
 	return nil
 }
 
-// Rule returns a copy of the rule in use, with the current learning rate.
-func (o *Optimizer[T]) Rule() Rule { return o.rule }
+// Rule returns a copy of group 0's rule, with its current learning rate
+// (nil when there is no group).
+func (o *Optimizer[T]) Rule() Rule { return o.GroupRule(0) }
 
-// Len returns the number of parameter slices.
+// Len returns the number of parameter slices, across all groups.
 func (o *Optimizer[T]) Len() int { return len(o.params) }
-
-// State returns the state of params[i]; see State.
-func (o *Optimizer[T]) State(i int) (State[T], error) {
-	if i < 0 || i >= len(o.params) {
-		return State[T]{}, fmt.Errorf("optim: State: index %d out of range [0, %d)", i, len(o.params))
-	}
-	s := o.state[i]
-	switch o.rule.(type) {
-	case SGD:
-		return State[T]{MomentumBuffer: s[0]}, nil
-	case Adagrad:
-		return State[T]{Sum: s[0]}, nil
-	case RMSProp:
-		return State[T]{SquareAvg: s[0], GradAvg: s[1], MomentumBuffer: s[2]}, nil
-	default:
-		return State[T]{ExpAvg: s[0], ExpAvgSq: s[1], MaxExpAvgSq: s[2]}, nil
-	}
-}

@@ -9,15 +9,27 @@ import (
 )
 
 // Rule is an update rule: SGD, Adagrad, RMSProp or Adam, as a value or a
-// pointer. Every field means exactly its value (a zero Beta1 is zero); start
-// from DefaultSGD, DefaultAdagrad, DefaultRMSProp, DefaultAdam or
-// DefaultAdamW for torch's defaults.
+// pointer. No other type is a Rule: the set is sealed by unexported
+// methods, and a type that embeds one of these (struct{ optim.Adam }) is
+// rejected with a *RuleError rather than treated as the embedded rule.
+//
+// Every field means exactly its value (a zero Beta1 is zero); start from
+// DefaultSGD, DefaultAdagrad, DefaultRMSProp, DefaultAdam or DefaultAdamW
+// for torch's defaults. A rule that would turn finite parameters into NaN
+// is rejected: Eps must be positive (a zero Eps divides 0 by 0 on any zero
+// gradient), and every per-step scalar must be finite in the element type
+// (float32 cannot hold an LR of 1e39). So optim.Adam{LR: 1e-3}, whose other
+// fields are zero, is an error that says to start from DefaultAdam.
 type Rule interface {
 	// validate reports the first out-of-range hyperparameter.
 	validate() error
 	kind() kernels.Kind
 	lr() float64
 	withLR(lr float64) Rule
+	// momentum is SGD's and RMSProp's Momentum or Adam's Beta1; ok is
+	// false for Adagrad.
+	momentum() (m float64, ok bool)
+	withMomentum(m float64) Rule
 }
 
 // SGD is torch.optim.SGD: plain, with momentum and dampening, or Nesterov.
@@ -82,6 +94,19 @@ func (r Adagrad) withLR(lr float64) Rule { r.LR = lr; return r }
 func (r RMSProp) withLR(lr float64) Rule { r.LR = lr; return r }
 func (r Adam) withLR(lr float64) Rule    { r.LR = lr; return r }
 
+func (r SGD) momentum() (float64, bool)     { return r.Momentum, true }
+func (r Adagrad) momentum() (float64, bool) { return 0, false }
+func (r RMSProp) momentum() (float64, bool) { return r.Momentum, true }
+func (r Adam) momentum() (float64, bool)    { return r.Beta1, true }
+
+func (r SGD) withMomentum(m float64) Rule   { r.Momentum = m; return r }
+func (r Adagrad) withMomentum(float64) Rule { return r }
+func (r RMSProp) withMomentum(m float64) Rule {
+	r.Momentum = m
+	return r
+}
+func (r Adam) withMomentum(m float64) Rule { r.Beta1 = m; return r }
+
 func (r SGD) validate() error {
 	if err := checks("SGD",
 		nonNegative("LR", r.LR), unitInterval("Momentum", r.Momentum),
@@ -89,7 +114,8 @@ func (r SGD) validate() error {
 		return err
 	}
 	if r.Nesterov && (r.Momentum <= 0 || r.Dampening != 0) {
-		return fmt.Errorf("optim: SGD.Nesterov needs Momentum > 0 and Dampening 0, have Momentum %v and Dampening %v", r.Momentum, r.Dampening)
+		return &RuleError{Group: -1, Rule: "SGD", Reason: fmt.Sprintf(
+			"SGD.Nesterov needs Momentum > 0 and Dampening 0, have Momentum %v and Dampening %v", r.Momentum, r.Dampening)}
 	}
 	return nil
 }
@@ -97,17 +123,17 @@ func (r SGD) validate() error {
 func (r Adagrad) validate() error {
 	return checks("Adagrad", nonNegative("LR", r.LR), nonNegative("LRDecay", r.LRDecay),
 		nonNegative("WeightDecay", r.WeightDecay), nonNegative("InitialAccumulatorValue", r.InitialAccumulatorValue),
-		nonNegative("Eps", r.Eps))
+		nonNegative("Eps", r.Eps), positiveEps("Adagrad", r.Eps))
 }
 
 func (r RMSProp) validate() error {
 	return checks("RMSProp", nonNegative("LR", r.LR), unitInterval("Alpha", r.Alpha), nonNegative("Eps", r.Eps),
-		nonNegative("WeightDecay", r.WeightDecay), unitInterval("Momentum", r.Momentum))
+		nonNegative("WeightDecay", r.WeightDecay), unitInterval("Momentum", r.Momentum), positiveEps("RMSProp", r.Eps))
 }
 
 func (r Adam) validate() error {
 	return checks("Adam", nonNegative("LR", r.LR), unitInterval("Beta1", r.Beta1), unitInterval("Beta2", r.Beta2),
-		nonNegative("Eps", r.Eps), nonNegative("WeightDecay", r.WeightDecay))
+		nonNegative("Eps", r.Eps), nonNegative("WeightDecay", r.WeightDecay), positiveEps("Adam", r.Eps))
 }
 
 // hyperCheck is one hyperparameter's range check: its name, its value, and
@@ -139,64 +165,151 @@ func closedUnit(name string, v float64) hyperCheck {
 	return hyperCheck{}
 }
 
+// positiveEps is the zero-value guard, checked after the range checks so
+// that a range error is reported first: a zero Eps is in range but makes
+// 0/0 = NaN on the first zero gradient, which is also what a rule literal
+// that leaves Eps out (optim.Adam{LR: 1e-3}) would do.
+func positiveEps(rule string, eps float64) hyperCheck {
+	if eps == 0 {
+		return hyperCheck{"Eps", fmt.Sprintf("> 0 (a zero Eps gives 0/0 = NaN on any zero gradient; "+
+			"start from optim.Default%s() for torch's defaults and change the fields you need)", rule), eps}
+	}
+	return hyperCheck{}
+}
+
 func checks(rule string, cs ...hyperCheck) error {
 	for _, c := range cs {
 		if c.want != "" {
-			return fmt.Errorf("optim: %s.%s = %v, want %s", rule, c.name, c.value, c.want)
+			return &HyperparameterError{Group: -1, Rule: rule, Field: c.name, Value: c.value, Want: c.want}
 		}
 	}
 	return nil
 }
 
-// normalize dereferences pointer rules and validates the result.
+// representable checks what the element type T will see: every per-step
+// scalar of step 1 rounded to T must be finite, and Eps must not round to
+// zero. Step 1 bounds every later step: Adam's step size LR/(1-β1^t) and
+// Adagrad's decayed rate only shrink as t grows.
+func representable[T generic.Float](r Rule) error {
+	c, _ := coefficients[T](r, 1, true)
+	name := ruleName(r)
+	typ := fmt.Sprintf("%T", T(0))
+	finite := func(x T) bool { return !math.IsInf(float64(x), 0) && !math.IsNaN(float64(x)) }
+	bad := func(field string, v float64, what string) error {
+		return &HyperparameterError{Group: -1, Rule: name, Field: field, Value: v, Want: what + " finite in " + typ}
+	}
+	lr, wd, eps := r.lr(), 0.0, 0.0
+	lrWhat := "a value that is"
+	switch r := r.(type) {
+	case SGD:
+		wd = r.WeightDecay
+	case Adagrad:
+		wd, eps = r.WeightDecay, r.Eps
+	case RMSProp:
+		wd, eps = r.WeightDecay, r.Eps
+	case Adam:
+		wd, eps = r.WeightDecay, r.Eps
+		lrWhat = "a value whose step size LR/(1-Beta1) is"
+		if !finite(c.Decay) {
+			return bad("WeightDecay", wd, "a value whose decay 1 - LR*WeightDecay is")
+		}
+	}
+	switch {
+	case !finite(c.NegLR):
+		return bad("LR", lr, lrWhat)
+	case !finite(c.WeightDecay):
+		return bad("WeightDecay", wd, "a value that is")
+	case !finite(c.Eps):
+		return bad("Eps", eps, "a value that is")
+	case eps != 0 && c.Eps == 0:
+		return &HyperparameterError{Group: -1, Rule: name, Field: "Eps", Value: eps, Want: "a value that does not round to 0 in " + typ}
+	}
+	return nil
+}
+
+// ruleName is the rule's type name in messages.
+func ruleName(r Rule) string {
+	switch r.(type) {
+	case SGD:
+		return "SGD"
+	case Adagrad:
+		return "Adagrad"
+	case RMSProp:
+		return "RMSProp"
+	case Adam:
+		return "Adam"
+	}
+	return fmt.Sprintf("%T", r)
+}
+
+// normalize dereferences pointer rules and validates the result. It calls
+// no method of r before the type switch has established that r is one of
+// this package's types: a type that embeds a rule, or embeds a nil pointer
+// to one, would otherwise promote the unexported methods (and panic).
 func normalize(r Rule) (Rule, error) {
 	switch p := r.(type) {
 	case nil:
-		return nil, fmt.Errorf("optim: nil Rule")
+		return nil, &RuleError{Group: -1, Rule: "<nil>", Reason: "nil Rule"}
+	case SGD, Adagrad, RMSProp, Adam:
 	case *SGD:
 		if p == nil {
-			return nil, fmt.Errorf("optim: nil *SGD")
+			return nil, &RuleError{Group: -1, Rule: "*optim.SGD", Reason: "nil *SGD"}
 		}
 		r = *p
 	case *Adagrad:
 		if p == nil {
-			return nil, fmt.Errorf("optim: nil *Adagrad")
+			return nil, &RuleError{Group: -1, Rule: "*optim.Adagrad", Reason: "nil *Adagrad"}
 		}
 		r = *p
 	case *RMSProp:
 		if p == nil {
-			return nil, fmt.Errorf("optim: nil *RMSProp")
+			return nil, &RuleError{Group: -1, Rule: "*optim.RMSProp", Reason: "nil *RMSProp"}
 		}
 		r = *p
 	case *Adam:
 		if p == nil {
-			return nil, fmt.Errorf("optim: nil *Adam")
+			return nil, &RuleError{Group: -1, Rule: "*optim.Adam", Reason: "nil *Adam"}
 		}
 		r = *p
+	default:
+		return nil, &RuleError{Group: -1, Rule: fmt.Sprintf("%T", r), Reason: fmt.Sprintf(
+			"%T is not a rule of this package: use optim.SGD, Adagrad, RMSProp or Adam, or a pointer to one (a type that embeds one is not accepted)", r)}
 	}
 	return r, r.validate()
+}
+
+// normalizeFor is normalize followed by the checks of what the element
+// type T will see (see representable).
+func normalizeFor[T generic.Float](r Rule) (Rule, error) {
+	r, err := normalize(r)
+	if err != nil {
+		return nil, err
+	}
+	return r, representable[T](r)
 }
 
 // Coefficients returns the per-step scalars and the variant of rule's step
 // number step (1-based) for the stateless kernels in package kernels. For
 // SGD with momentum, step 1 is the step that initializes the buffer.
 func Coefficients[T generic.Float](rule Rule, step int64) (kernels.Coeffs[T], kernels.Variant, error) {
-	r, err := normalize(rule)
+	r, err := normalizeFor[T](rule)
 	if err != nil {
 		return kernels.Coeffs[T]{}, 0, err
 	}
 	if step < 1 {
-		return kernels.Coeffs[T]{}, 0, fmt.Errorf("optim: step = %d, want >= 1", step)
+		return kernels.Coeffs[T]{}, 0, fmt.Errorf("optim: Coefficients: step = %d, want >= 1", step)
 	}
-	c, v := coefficients[T](r, step)
+	c, v := coefficients[T](r, step, step == 1)
 	return c, v, nil
 }
 
 // coefficients computes the scalars of step number step of a valid rule.
-func coefficients[T generic.Float](r Rule, step int64) (generic.Coeffs[T], generic.Variant) {
+// first reports whether SGD's momentum buffer does not exist yet (torch
+// then clones the gradient into it).
+func coefficients[T generic.Float](r Rule, step int64, first bool) (generic.Coeffs[T], generic.Variant) {
 	switch r := r.(type) {
 	case SGD:
-		return generic.SGDCoeffs[T](r.LR, r.Momentum, r.Dampening, r.WeightDecay, r.Nesterov, r.Maximize, step == 1)
+		return generic.SGDCoeffs[T](r.LR, r.Momentum, r.Dampening, r.WeightDecay, r.Nesterov, r.Maximize, first)
 	case Adagrad:
 		return generic.AdagradCoeffs[T](r.LR, r.LRDecay, r.WeightDecay, r.Eps, r.Maximize, step)
 	case RMSProp:
@@ -204,5 +317,6 @@ func coefficients[T generic.Float](r Rule, step int64) (generic.Coeffs[T], gener
 	case Adam:
 		return generic.AdamCoeffs[T](r.LR, r.Beta1, r.Beta2, r.Eps, r.WeightDecay, r.AMSGrad, r.Decoupled, r.Maximize, step)
 	}
+	// normalize admits only the four types above.
 	panic("optim: unreachable: unnormalized rule")
 }

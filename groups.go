@@ -1,0 +1,92 @@
+package optim
+
+import (
+	"fmt"
+	"math"
+)
+
+// Groups returns the number of parameter groups.
+func (o *Optimizer[T]) Groups() int { return len(o.groups) }
+
+// GroupRule returns a copy of group i's rule, with its current
+// hyperparameters (nil for an index out of range).
+func (o *Optimizer[T]) GroupRule(i int) Rule {
+	if i < 0 || i >= len(o.groups) {
+		return nil
+	}
+	return o.groups[i].rule
+}
+
+// SetGroupRule replaces group i's rule by one of the same type: its
+// hyperparameters apply from the next step on, and the state is kept. A
+// rule that needs state the old one did not keep (momentum turned on,
+// centered, AMSGrad) gets it allocated here, zero; SGD's momentum buffer
+// is then created by the next step from the gradient, as torch does.
+func (o *Optimizer[T]) SetGroupRule(i int, r Rule) error {
+	if i < 0 || i >= len(o.groups) {
+		return &IndexError{Op: "SetGroupRule", What: "group", Index: i, Len: len(o.groups)}
+	}
+	r, err := normalizeFor[T](r)
+	if err != nil {
+		return inGroup(err, i)
+	}
+	if old := o.groups[i].rule; ruleName(old) != ruleName(r) {
+		return &RuleError{Group: i, Rule: ruleName(r), Reason: fmt.Sprintf(
+			"SetGroupRule: the group's rule is %s, not %s: the rule type of a group cannot change", ruleName(old), ruleName(r))}
+	}
+	o.groups[i].rule = r
+	o.allocState(i)
+	return nil
+}
+
+// checkRule validates r as group gi's rule.
+func (o *Optimizer[T]) checkRule(gi int, r Rule) (Rule, error) {
+	r, err := normalizeFor[T](r)
+	return r, inGroup(err, gi)
+}
+
+// GroupLR returns group i's learning rate (NaN for an index out of range).
+func (o *Optimizer[T]) GroupLR(i int) float64 {
+	if i < 0 || i >= len(o.groups) {
+		return math.NaN()
+	}
+	return o.groups[i].rule.lr()
+}
+
+// SetGroupLR sets group i's learning rate from the next step on.
+func (o *Optimizer[T]) SetGroupLR(i int, lr float64) error {
+	if i < 0 || i >= len(o.groups) {
+		return &IndexError{Op: "SetGroupLR", What: "group", Index: i, Len: len(o.groups)}
+	}
+	r, err := o.checkRule(i, o.groups[i].rule.withLR(lr))
+	if err != nil {
+		return err
+	}
+	o.groups[i].rule = r
+	return nil
+}
+
+// GroupMomentum returns the momentum that schedulers cycle: SGD's and
+// RMSProp's Momentum, Adam's Beta1 (torch's betas[0]). ok is false for
+// Adagrad, which has none, and for an index out of range.
+func (o *Optimizer[T]) GroupMomentum(i int) (m float64, ok bool) {
+	if i < 0 || i >= len(o.groups) {
+		return math.NaN(), false
+	}
+	return o.groups[i].rule.momentum()
+}
+
+// SetGroupMomentum sets what GroupMomentum returns, from the next step on.
+// A changed Beta1 enters Adam's bias correction as torch computes it, with
+// the current value: 1 - Beta1^t. For a rule without momentum the error is
+// ErrNoMomentum.
+func (o *Optimizer[T]) SetGroupMomentum(i int, m float64) error {
+	if i < 0 || i >= len(o.groups) {
+		return &IndexError{Op: "SetGroupMomentum", What: "group", Index: i, Len: len(o.groups)}
+	}
+	old := o.groups[i].rule
+	if _, ok := old.momentum(); !ok {
+		return fmt.Errorf("optim: group %d (%s): %w", i, ruleName(old), ErrNoMomentum)
+	}
+	return o.SetGroupRule(i, old.withMomentum(m))
+}
