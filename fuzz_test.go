@@ -211,7 +211,7 @@ func fitsIn[T testFloat](r Rule) bool {
 	case RMSProp:
 		return r.Eps > 0 && T(r.Eps) != 0 && finite(r.Eps) && finite(-r.LR) && finite(r.WeightDecay)
 	case Adam:
-		ok := r.Eps > 0 && T(r.Eps) != 0 && finite(r.Eps) && finite(-(r.LR/(1-r.Beta1))) && finite(r.WeightDecay)
+		ok := r.Eps > 0 && T(r.Eps) != 0 && finite(r.Eps) && finite(-(r.LR / (1 - r.Beta1))) && finite(r.WeightDecay)
 		if r.Decoupled && r.WeightDecay != 0 {
 			ok = ok && finite(1-float64(r.LR*r.WeightDecay))
 		}
@@ -219,7 +219,7 @@ func fitsIn[T testFloat](r Rule) bool {
 	}
 	return false
 }
-func inUnit(x float64) bool       { return x >= 0 && x < 1 }
+func inUnit(x float64) bool { return x >= 0 && x < 1 }
 
 func FuzzSGD(f *testing.F) {
 	seed := fuzzSeedBytes()
