@@ -126,3 +126,38 @@ func BenchmarkCopy(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGroups compares one group of 100,000 parameters with 100 groups
+// of 1,000 (each its own rule value, as a scheduler leaves them): the
+// per-group work (scalars, dispatch) must stay small against the update.
+func BenchmarkGroups(b *testing.B) {
+	const total = 100_000
+	for _, groups := range []int{1, 100} {
+		b.Run(fmt.Sprintf("adam/float32/groups=%d", groups), func(b *testing.B) {
+			var gs []Group[float32]
+			var grads [][]float32
+			for k := range groups {
+				n := total / groups
+				p, g := make([]float32, n), make([]float32, n)
+				for i := range p {
+					p[i] = float32(i%1000)*1e-3 - 0.5
+					g[i] = float32((i+k)%777)*1e-3 - 0.4
+				}
+				gs = append(gs, Group[float32]{DefaultAdamW(), [][]float32{p}})
+				grads = append(grads, g)
+			}
+			opt, err := NewGroups(gs...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(7 * 4 * total)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := opt.Step(grads...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -230,17 +230,19 @@ func (o *Optimizer[T]) checkGrads(op string, grads [][]T) error {
 
 // apply runs one step over validated gradients.
 func (o *Optimizer[T]) apply(grads [][]T) {
+	// Parameters almost always share their step count and buffer
+	// existence, and groups often share their rule: the scalars (tens of
+	// nanoseconds, mostly Adam's powers β^t) are computed once for a run of
+	// parameters with the same rule, step and buffer state, across groups.
+	var (
+		have  bool
+		rule  Rule
+		step  int64
+		first bool
+		v     generic.Variant
+	)
 	for gi := range o.groups {
 		g := &o.groups[gi]
-		// Parameters of a group almost always share their step count and
-		// buffer existence: the scalars are computed once for a run of
-		// parameters that do.
-		var (
-			have  bool
-			step  int64
-			first bool
-			v     generic.Variant
-		)
 		for i := g.first; i < g.end; i++ {
 			t := o.steps[i] + 1
 			o.steps[i] = t
@@ -248,9 +250,9 @@ func (o *Optimizer[T]) apply(grads [][]T) {
 			if len(p) == 0 {
 				continue
 			}
-			if !have || t != step || o.hasBuf[i] == first {
-				step, first, have = t, !o.hasBuf[i], true
-				o.coeffs, v = coefficients[T](g.rule, step, first)
+			if !have || t != step || o.hasBuf[i] == first || g.rule != rule {
+				rule, step, first, have = g.rule, t, !o.hasBuf[i], true
+				o.coeffs, v = coefficients[T](rule, step, first)
 			}
 			s := &o.state[i]
 			if s[0] != nil && !o.hasBuf[i] {
