@@ -19,6 +19,8 @@ package optim
 
 import (
 	"math"
+	"runtime"
+	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/kernels"
@@ -43,6 +45,15 @@ type Optimizer[T float32 | float64] struct {
 	// owned is every slice the optimizer writes (params and state), sorted
 	// by address, for the overlap checks.
 	owned regions
+	// total is the number of elements of all parameters.
+	total int
+	// Parallel steps (parallel.go): the worker count (0: GOMAXPROCS), the
+	// parked goroutines, and the split of the parameters between them.
+	workers int
+	pool    *pool
+	cleanup runtime.Cleanup
+	plan    *parallelPlan[T]
+	task    stepTask[T]
 	// coeffs holds the current step's scalars. It is a field rather than a
 	// local because its address goes to the kernel, an indirect call, which
 	// would move a local to the heap on every Step.
@@ -132,6 +143,9 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	o.steps = append(o.steps, make([]int64, len(params))...)
 	o.hasBuf = append(o.hasBuf, make([]bool, len(params))...)
 	o.owned = owned
+	for _, p := range params {
+		o.total += len(p)
+	}
 	for gi, g := range groups {
 		end := first + len(g.Params)
 		o.groups = append(o.groups, group[T]{rule: rules[gi], kernel: kernels.Kernel[T](Kernels(), rules[gi].kind()), first: first, end: end})
@@ -178,7 +192,8 @@ func (o *Optimizer[T]) allocState(gi int) {
 		if count == 0 {
 			continue
 		}
-		backing := make([]T, count*n)
+		gap := staggerGap[T](n)
+		backing := make([]T, count*(n+gap))
 		if init != 0 {
 			for j := range backing {
 				backing[j] = init
@@ -186,6 +201,7 @@ func (o *Optimizer[T]) allocState(gi int) {
 		}
 		for k, u := range used {
 			if u && s[k] == nil {
+				backing = backing[gap:]
 				s[k], backing = backing[:n:n], backing[n:]
 				// Regions of our own allocations never overlap anything.
 				if n > 0 {
@@ -196,6 +212,23 @@ func (o *Optimizer[T]) allocState(gi int) {
 	}
 }
 
+// staggerGap is the number of elements left before each state slice of a
+// parameter of n elements. A kernel streams p, g and up to three state
+// slices at once; if their addresses are a large power of two apart (Go
+// places big allocations at such offsets, and slices of one backing array
+// n elements apart), all streams map to the same cache sets and evict each
+// other, which halved Adam's speed at 2^26 parameters. A gap of one page
+// plus one cache line puts slot k at k*(4096+64) bytes (mod the page) from
+// the page-aligned start of its allocation, so no two streams collide.
+// Small parameters fit in cache and are not padded.
+func staggerGap[T float32 | float64](n int) int {
+	size := int(unsafe.Sizeof(T(0)))
+	if n*size < 1<<16 {
+		return 0
+	}
+	return (4096 + cacheLine) / size
+}
+
 // Step applies one update to every parameter, with grads[i] the gradient of
 // the i-th parameter (groups in order, then parameters in order).
 // Everything is validated before the first write: on error no parameter,
@@ -203,6 +236,9 @@ func (o *Optimizer[T]) allocState(gi int) {
 func (o *Optimizer[T]) Step(grads ...[]T) error {
 	if err := o.checkGrads("Step", grads); err != nil {
 		return err
+	}
+	if n := o.parallelism(o.total); n > 1 {
+		return o.applyParallel(grads, n)
 	}
 	o.apply(grads)
 	return nil

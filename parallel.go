@@ -1,0 +1,303 @@
+package optim
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/simdoptim/optim/generic"
+)
+
+// Parallel steps.
+//
+// An update is elementwise, so splitting it changes no bit: a parameter
+// stepped in pieces by several goroutines ends exactly as one stepped
+// whole. Step therefore splits the concatenation of all parameters (of all
+// groups) into one contiguous range per worker, cut at cache-line
+// boundaries, so that one huge parameter and many small ones balance alike
+// and no two workers write the same cache line.
+//
+// The workers are goroutines started on the first parallel step and parked
+// on a channel between steps, so they cost nothing while idle and a step
+// starts none and allocates nothing. Close stops them; an Optimizer that is
+// garbage-collected without Close stops them too (runtime.AddCleanup: the
+// workers hold no reference to the Optimizer between steps).
+
+// parallelMin (a variable only so that tests can lower it) is the number of elements below which a step runs on the
+// calling goroutine alone, and the least share a worker is given: handing
+// work to a parked goroutine and waiting for it costs a few microseconds,
+// the time of a step over tens of thousands of parameters. See
+// BenchmarkWorkers and the README for the measurement that set it.
+var parallelMin = 1 << 15
+
+// maxWorkers bounds SetWorkers: far above any core count, small enough
+// that the per-worker tables stay small.
+const maxWorkers = 1024
+
+// cacheLine is the split granularity in bytes.
+const cacheLine = 64
+
+// segment is a piece of one parameter: elements [lo, hi) of params[param].
+type segment struct {
+	param  int
+	lo, hi int
+}
+
+// pool is a set of parked worker goroutines. It holds no reference to the
+// Optimizer between steps.
+type pool struct {
+	wake []chan struct{} // one per worker goroutine (worker w+1)
+	wg   sync.WaitGroup
+	task interface{ run(w int) }
+	// panics records a panic in a worker, so that Step can report it.
+	mu     sync.Mutex
+	failed any
+}
+
+func newPool(goroutines int) *pool {
+	p := &pool{wake: make([]chan struct{}, goroutines)}
+	for w := range p.wake {
+		ch := make(chan struct{}, 1)
+		p.wake[w] = ch
+		go p.loop(w+1, ch)
+	}
+	return p
+}
+
+func (p *pool) loop(w int, wake chan struct{}) {
+	for range wake {
+		p.runOne(w)
+		p.wg.Done()
+	}
+}
+
+// runOne runs worker w's share, turning a panic into a recorded failure.
+func (p *pool) runOne(w int) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.mu.Lock()
+			if p.failed == nil {
+				p.failed = r
+			}
+			p.mu.Unlock()
+		}
+	}()
+	p.task.run(w)
+}
+
+// do runs t on workers 0..n-1, worker 0 being the caller, and returns the
+// first panic a worker raised, if any.
+func (p *pool) do(t interface{ run(w int) }, n int) any {
+	p.task = t
+	p.wg.Add(n - 1)
+	for w := 1; w < n; w++ {
+		p.wake[w-1] <- struct{}{}
+	}
+	p.runOne(0)
+	p.wg.Wait()
+	p.task = nil
+	failed := p.failed
+	p.failed = nil
+	return failed
+}
+
+func (p *pool) close() {
+	for _, ch := range p.wake {
+		close(ch)
+	}
+}
+
+// SetWorkers sets how many goroutines Step uses: 1 is a single-threaded
+// Step on the caller's goroutine; 0 means runtime.GOMAXPROCS(0), the
+// default. Steps over fewer than 32,768 elements in all run on the caller
+// alone whatever the setting, and each worker gets at least that many, so
+// small optimizers never hand work to other goroutines. Results are
+// bit-identical for every worker count.
+func (o *Optimizer[T]) SetWorkers(n int) error {
+	if n < 0 || n > maxWorkers {
+		return fmt.Errorf("optim: SetWorkers(%d): want 0 (GOMAXPROCS) to %d", n, maxWorkers)
+	}
+	if n != o.workers {
+		o.Close()
+		o.plan = nil
+	}
+	o.workers = n
+	return nil
+}
+
+// Workers returns the number of goroutines Step may use (SetWorkers; 0 was
+// resolved to GOMAXPROCS when it was set).
+func (o *Optimizer[T]) Workers() int {
+	if o.workers == 0 {
+		return runtime.GOMAXPROCS(0)
+	}
+	return o.workers
+}
+
+// Close stops the optimizer's worker goroutines, if any were started. The
+// optimizer stays usable: a later parallel step starts them again.
+func (o *Optimizer[T]) Close() error {
+	if o.pool != nil {
+		o.cleanup.Stop()
+		o.pool.close()
+		o.pool = nil
+	}
+	return nil
+}
+
+// parallelism returns the number of workers a step over total elements
+// uses.
+func (o *Optimizer[T]) parallelism(total int) int {
+	n := min(o.Workers(), total/parallelMin)
+	return max(n, 1)
+}
+
+// makePlan splits all parameters into n contiguous shares, cut at cache
+// lines, and returns the segments of every share with their bounds:
+// worker w steps segs[bounds[w]:bounds[w+1]].
+func makePlan[T float32 | float64](params [][]T, total, n int) (segs []segment, bounds []int) {
+	size := int(unsafe.Sizeof(T(0)))
+	bounds = make([]int, n+1)
+	w, done := 0, 0
+	next := total / n // the element count at which share w ends
+	for i, p := range params {
+		lo := 0
+		for lo < len(p) {
+			hi := len(p)
+			if w < n-1 && done+hi-lo > next {
+				// Cut at the first cache-line boundary at or after the
+				// ideal point, so that no two workers write one line.
+				cut := lo + (next - done)
+				addr := (base(p) + uintptr(cut*size)) % cacheLine
+				if addr != 0 {
+					cut += int((cacheLine - addr) / uintptr(size))
+				}
+				hi = min(cut, len(p))
+			}
+			if hi > lo {
+				segs = append(segs, segment{i, lo, hi})
+			}
+			done += hi - lo
+			lo = hi
+			if w < n-1 && done >= next {
+				w++
+				bounds[w] = len(segs)
+				next = total * (w + 1) / n
+			}
+		}
+	}
+	for w++; w <= n; w++ {
+		bounds[w] = len(segs)
+	}
+	return segs, bounds
+}
+
+// parallelPlan is the split of the current parameters for n workers, and
+// the per-step tables its workers read.
+type parallelPlan[T float32 | float64] struct {
+	n      int
+	segs   []segment
+	bounds []int
+	// Per parameter, this step's scalars: coeffs[which[i]], variants[which[i]].
+	which    []int
+	coeffs   []generic.Coeffs[T]
+	variants []generic.Variant
+	kernel   []generic.Kernel[T] // per parameter
+	grads    [][]T               // this step's gradients, cleared after it (not to keep them alive)
+}
+
+// stepTask is the work of one parallel step; run is called by every
+// worker with its index.
+type stepTask[T float32 | float64] struct{ o *Optimizer[T] }
+
+func (t *stepTask[T]) run(w int) {
+	o := t.o
+	pl := o.plan
+	for _, s := range pl.segs[pl.bounds[w]:pl.bounds[w+1]] {
+		i := s.param
+		k := pl.which[i]
+		st := &o.state[i]
+		pl.kernel[i](pl.variants[k], &pl.coeffs[k], o.params[i][s.lo:s.hi], pl.grads[i][s.lo:s.hi],
+			part(st[0], s.lo, s.hi), part(st[1], s.lo, s.hi), part(st[2], s.lo, s.hi))
+	}
+}
+
+// part is s[lo:hi], or nil for an unused (nil) state slice.
+func part[T float32 | float64](s []T, lo, hi int) []T {
+	if s == nil {
+		return nil
+	}
+	return s[lo:hi:hi]
+}
+
+// applyParallel is apply with n > 1 workers.
+func (o *Optimizer[T]) applyParallel(grads [][]T, n int) error {
+	pl := o.plan
+	if pl == nil || pl.n != n || len(pl.which) != len(o.params) {
+		pl = o.newPlan(n)
+	}
+	// The scalars, on the caller: one entry per run of parameters with the
+	// same rule, step and buffer state, exactly as apply shares them.
+	var (
+		have  bool
+		rule  Rule
+		step  int64
+		first bool
+	)
+	k := -1
+	for gi := range o.groups {
+		g := &o.groups[gi]
+		for i := g.first; i < g.end; i++ {
+			t := o.steps[i] + 1
+			o.steps[i] = t
+			if len(o.params[i]) == 0 {
+				continue
+			}
+			if !have || t != step || o.hasBuf[i] == first || g.rule != rule {
+				rule, step, first, have = g.rule, t, !o.hasBuf[i], true
+				k++
+				pl.coeffs[k], pl.variants[k] = coefficients[T](rule, step, first)
+			}
+			pl.which[i] = k
+			pl.kernel[i] = g.kernel
+			if o.state[i][0] != nil {
+				o.hasBuf[i] = true
+			}
+		}
+	}
+	// Copied, not kept: keeping the caller's variadic slice would make it
+	// escape, an allocation in every Step call.
+	copy(pl.grads, grads)
+	if o.pool == nil {
+		o.startPool(n)
+	}
+	failed := o.pool.do(&o.task, n)
+	clear(pl.grads)
+	if failed != nil {
+		return fmt.Errorf("optim: Step: a worker panicked, so the step is incomplete: %v", failed)
+	}
+	return nil
+}
+
+func (o *Optimizer[T]) newPlan(n int) *parallelPlan[T] {
+	total := 0
+	for _, p := range o.params {
+		total += len(p)
+	}
+	segs, bounds := makePlan(o.params, total, n)
+	m := len(o.params)
+	o.plan = &parallelPlan[T]{n: n, segs: segs, bounds: bounds, which: make([]int, m),
+		coeffs: make([]generic.Coeffs[T], m), variants: make([]generic.Variant, m), kernel: make([]generic.Kernel[T], m),
+		grads: make([][]T, m)}
+	o.task.o = o
+	return o.plan
+}
+
+// startPool starts the worker goroutines for n workers (the caller is one
+// of them) and arranges for them to stop when o is collected.
+func (o *Optimizer[T]) startPool(n int) {
+	p := newPool(max(o.Workers(), n) - 1)
+	o.pool = p
+	o.cleanup = runtime.AddCleanup(o, func(p *pool) { p.close() }, p)
+}

@@ -1,0 +1,213 @@
+package optim
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// lowParallelMin lets small tests exercise every split.
+func lowParallelMin(t testing.TB, n int) {
+	old := parallelMin
+	parallelMin = n
+	t.Cleanup(func() { parallelMin = old })
+}
+
+// parallelParams is a mix of one big parameter and many small ones, at odd
+// offsets, with every rule's state.
+func parallelParams[T testFloat](seed uint64) (params [][]T, grads [][][]T) {
+	lens := []int{1000, 1, 0, 37, 16, 17, 513, 3, 2048, 5}
+	var out [][]T
+	for k, n := range lens {
+		mem := make([]T, n+k%5)
+		p := mem[k%5:]
+		for i := range p {
+			p[i] = T((i*7+k+int(seed))%23-11) / 8
+		}
+		out = append(out, p)
+	}
+	for s := range 4 {
+		var gs [][]T
+		for k, n := range lens {
+			g := make([]T, n)
+			for i := range g {
+				g[i] = T((i*5+k*3+s)%19-9) / 4
+			}
+			gs = append(gs, g)
+		}
+		grads = append(grads, gs)
+	}
+	return out, grads
+}
+
+// TestParallelBitIdentical: every worker count gives the bits of one.
+func TestParallelBitIdentical(t *testing.T) {
+	lowParallelMin(t, 16)
+	testParallelBitIdentical[float32](t)
+	testParallelBitIdentical[float64](t)
+}
+
+func testParallelBitIdentical[T testFloat](t *testing.T) {
+	workerCounts := []int{1, 2, 3, 7, 8, 13, 64}
+	if testing.Short() {
+		workerCounts = []int{1, 2, 3, 7}
+	}
+	for _, c := range apiCases() {
+		var ref [][]T
+		var refState []map[string][]T
+		for _, w := range workerCounts {
+			params, grads := parallelParams[T](1)
+			// Two groups with the same rule and one with SGD, so that the
+			// per-parameter scalar table has several entries.
+			o, err := NewGroups(Group[T]{c.rule, params[:4]}, Group[T]{SGD{LR: 0.01, Momentum: 0.5}, params[4:6]}, Group[T]{c.rule, params[6:]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := o.SetWorkers(w); err != nil {
+				t.Fatal(err)
+			}
+			for s := range grads {
+				if err := o.Step(grads[s]...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var states []map[string][]T
+			for i := range params {
+				st, _ := o.State(i)
+				states = append(states, stateFields(st))
+			}
+			o.Close()
+			if ref == nil {
+				ref, refState = params, states
+				continue
+			}
+			for i := range params {
+				if j := firstDiff(params[i], ref[i]); j >= 0 {
+					t.Fatalf("%#v %s, %d workers: param %d differs at %d", c.rule, dtypeName[T](), w, i, j)
+				}
+				for name, s := range states[i] {
+					if j := firstDiff(s, refState[i][name]); j >= 0 {
+						t.Fatalf("%#v, %d workers: %s of param %d differs at %d", c.rule, w, name, i, j)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMakePlan: the shares cover every element exactly once, in order, and
+// every cut inside a parameter is at a cache line.
+func TestMakePlan(t *testing.T) {
+	params, _ := parallelParams[float32](0)
+	total := 0
+	for _, p := range params {
+		total += len(p)
+	}
+	for n := 1; n <= 70; n++ {
+		segs, bounds := makePlan(params, total, n)
+		if len(bounds) != n+1 || bounds[0] != 0 || bounds[n] != len(segs) {
+			t.Fatalf("n=%d: bounds %v for %d segments", n, bounds, len(segs))
+		}
+		next := make([]int, len(params))
+		for _, s := range segs {
+			if s.lo != next[s.param] || s.hi <= s.lo {
+				t.Fatalf("n=%d: segment %+v, expected to start at %d", n, s, next[s.param])
+			}
+			next[s.param] = s.hi
+			p := params[s.param]
+			if s.lo > 0 && uintptr(unsafe.Pointer(&p[s.lo]))%cacheLine != 0 {
+				t.Errorf("n=%d: cut inside param %d at %d is not at a cache line", n, s.param, s.lo)
+			}
+		}
+		for i, p := range params {
+			if next[i] != len(p) {
+				t.Fatalf("n=%d: param %d covered up to %d of %d", n, i, next[i], len(p))
+			}
+		}
+	}
+}
+
+func TestParallelAllocatesNothing(t *testing.T) {
+	lowParallelMin(t, 16)
+	params, grads := parallelParams[float32](2)
+	o, err := New(DefaultAdamW(), params...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if err := o.SetWorkers(8); err != nil {
+		t.Fatal(err)
+	}
+	_ = o.Step(grads[0]...) // starts the workers
+	if n := testing.AllocsPerRun(50, func() { _ = o.Step(grads[1]...) }); n != 0 {
+		t.Errorf("a parallel Step with 8 workers allocates %v times", n)
+	}
+}
+
+// TestWorkersDoNotLeak: Close stops the workers, and so does collecting an
+// optimizer that was never closed.
+func TestWorkersDoNotLeak(t *testing.T) {
+	lowParallelMin(t, 16)
+	base := runtime.NumGoroutine()
+	params, grads := parallelParams[float64](3)
+	o, _ := New(DefaultAdam(), params...)
+	_ = o.SetWorkers(6)
+	_ = o.Step(grads[0]...)
+	if g := runtime.NumGoroutine(); g < base+5 {
+		t.Fatalf("%d goroutines with 6 workers, %d before", g, base)
+	}
+	o.Close()
+	waitGoroutines(t, base, "after Close")
+	// The optimizer stays usable after Close.
+	if err := o.Step(grads[1]...); err != nil {
+		t.Fatal(err)
+	}
+	o = nil
+	waitGoroutines(t, base, "after the optimizer was collected")
+}
+
+func waitGoroutines(t *testing.T, want int, when string) {
+	t.Helper()
+	for range 200 {
+		runtime.GC()
+		if runtime.NumGoroutine() <= want {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Errorf("%s: %d goroutines, want %d", when, runtime.NumGoroutine(), want)
+}
+
+func TestSetWorkers(t *testing.T) {
+	o, _ := New(DefaultSGD(), make([]float32, 4))
+	if o.Workers() != runtime.GOMAXPROCS(0) {
+		t.Errorf("default Workers() = %d, want GOMAXPROCS %d", o.Workers(), runtime.GOMAXPROCS(0))
+	}
+	for _, n := range []int{-1, maxWorkers + 1} {
+		if err := o.SetWorkers(n); err == nil {
+			t.Errorf("SetWorkers(%d): no error", n)
+		}
+	}
+	if err := o.SetWorkers(3); err != nil || o.Workers() != 3 {
+		t.Errorf("SetWorkers(3): %v, Workers %d", err, o.Workers())
+	}
+	// A small step runs on the caller: no goroutines are started.
+	base := runtime.NumGoroutine()
+	_ = o.Step(make([]float32, 4))
+	if o.pool != nil || runtime.NumGoroutine() != base {
+		t.Error("a 4-element step started workers")
+	}
+}
+
+func ExampleOptimizer_SetWorkers() {
+	w := make([]float32, 1<<20)
+	g := make([]float32, len(w))
+	opt, _ := New(DefaultAdamW(), w)
+	defer opt.Close()
+	_ = opt.SetWorkers(0) // every core (the default)
+	_ = opt.Step(g)
+	fmt.Println(opt.Steps())
+	// Output: 1
+}
