@@ -205,6 +205,7 @@ type parallelPlan[T float32 | float64] struct {
 	variants []generic.Variant
 	kernel   []generic.Kernel[T] // per parameter
 	grads    [][]T               // this step's gradients, cleared after it (not to keep them alive)
+	touched  bool                // the state pages were first-touched by their workers
 }
 
 // stepTask is the work of one parallel step; run is called by every
@@ -266,18 +267,47 @@ func (o *Optimizer[T]) applyParallel(grads [][]T, n int) error {
 			}
 		}
 	}
-	// Copied, not kept: keeping the caller's variadic slice would make it
-	// escape, an allocation in every Step call.
-	copy(pl.grads, grads)
 	if o.pool == nil {
 		o.startPool(n)
 	}
+	if !pl.touched {
+		pl.touched = true
+		o.pool.do(&touchTask[T]{o}, n)
+	}
+	// Copied, not kept: keeping the caller's variadic slice would make it
+	// escape, an allocation in every Step call.
+	copy(pl.grads, grads)
 	failed := o.pool.do(&o.task, n)
 	clear(pl.grads)
 	if failed != nil {
 		return fmt.Errorf("optim: Step: a worker panicked, so the step is incomplete: %v", failed)
 	}
 	return nil
+}
+
+// touchTask writes one element of every page of each worker's share of the
+// state, with its own value: the first write to a page places it, under
+// Linux's first-touch policy, on the NUMA node of the thread that wrote it,
+// so that on a multi-socket server each worker later streams local memory.
+// This works because the Go runtime maps large allocations (the state of
+// any parameter big enough to be split) from fresh, untouched pages and
+// does not write zeros into them; New only writes Adagrad's initial value,
+// on the caller. Rewriting a value changes nothing else, so it is safe
+// whenever the plan is (re)made.
+type touchTask[T float32 | float64] struct{ o *Optimizer[T] }
+
+func (t *touchTask[T]) run(w int) {
+	o := t.o
+	pl := o.plan
+	step := 4096 / int(unsafe.Sizeof(T(0)))
+	for _, s := range pl.segs[pl.bounds[w]:pl.bounds[w+1]] {
+		for _, st := range o.state[s.param] {
+			for j := s.lo; j < len(st) && j < s.hi; j += step {
+				v := st[j]
+				st[j] = v
+			}
+		}
+	}
 }
 
 func (o *Optimizer[T]) newPlan(n int) *parallelPlan[T] {

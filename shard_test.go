@@ -1,0 +1,66 @@
+package optim
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestShardBounds(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, 1000, 1 << 20, 1<<20 + 3} {
+		for world := 1; world <= 9; world++ {
+			prev := 0
+			for rank := range world {
+				lo, hi, err := ShardBounds[float32](n, world, rank)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if lo != prev || hi < lo || (lo%16 != 0 && lo != n) {
+					t.Fatalf("n=%d world=%d rank=%d: [%d, %d) after %d", n, world, rank, lo, hi, prev)
+				}
+				if hi-lo > (n+15)/16/world*16+16 {
+					t.Errorf("n=%d world=%d rank=%d: shard of %d is unbalanced", n, world, rank, hi-lo)
+				}
+				prev = hi
+			}
+			if prev != n {
+				t.Fatalf("n=%d world=%d: shards end at %d", n, world, prev)
+			}
+		}
+	}
+	for _, bad := range [][3]int{{-1, 1, 0}, {10, 0, 0}, {10, 2, 2}, {10, 2, -1}} {
+		if _, _, err := ShardBounds[float64](bad[0], bad[1], bad[2]); err == nil {
+			t.Errorf("ShardBounds%v: no error", bad)
+		}
+	}
+}
+
+// ExampleShardBounds shards an optimizer over ranks as a ZeRO-1 data-
+// parallel job does: each rank steps the slice of the flat parameter and
+// gradient buffers it owns; the all-gather that follows is the training
+// framework's.
+func ExampleShardBounds() {
+	const world = 4
+	params := make([]float32, 1000) // the model's flat parameter buffer, on every rank
+	grads := make([]float32, len(params))
+	for rank := range world { // in a real job, each rank runs only its own iteration
+		lo, hi, err := ShardBounds[float32](len(params), world, rank)
+		if err != nil {
+			panic(err)
+		}
+		opt, err := New(DefaultAdamW(), params[lo:hi]) // state for this shard only
+		if err != nil {
+			panic(err)
+		}
+		// Each step: all-reduce grads (framework), then step the own shard,
+		// then all-gather params[lo:hi] from every rank (framework).
+		if err := opt.Step(grads[lo:hi]); err != nil {
+			panic(err)
+		}
+		fmt.Printf("rank %d owns [%d, %d)\n", rank, lo, hi)
+	}
+	// Output:
+	// rank 0 owns [0, 240)
+	// rank 1 owns [240, 496)
+	// rank 2 owns [496, 752)
+	// rank 3 owns [752, 1000)
+}
