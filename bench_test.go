@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"unsafe"
 )
@@ -67,6 +68,11 @@ func benchSteps[T float32 | float64](b *testing.B, rule Rule) {
 			}
 			opt, err := New(rule, p)
 			if err != nil {
+				b.Fatal(err)
+			}
+			// One goroutine: this benchmark times the kernels;
+			// BenchmarkWorkers times the parallel step.
+			if err := opt.SetWorkers(1); err != nil {
 				b.Fatal(err)
 			}
 			// One step outside the timer: SGD's first momentum step only
@@ -157,6 +163,75 @@ func BenchmarkGroups(b *testing.B) {
 				if err := opt.Step(grads...); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkWorkers times float32 Adam (AdamW) steps over one parameter of n
+// elements with 1 worker and with every core (GOMAXPROCS), next to
+// BenchmarkCopyParallel, the same bytes moved by as many goroutines.
+// Per-parameter time at 2^26 against 2^24 shows whether the streams
+// collide in the cache (see staggerGap).
+func BenchmarkWorkers(b *testing.B) {
+	for _, n := range []int{1 << 12, 1 << 16, 1 << 20, 1 << 24, 1 << 26} {
+		for _, w := range []int{1, runtime.GOMAXPROCS(0)} {
+			b.Run(fmt.Sprintf("n=%d/workers=%d", n, w), func(b *testing.B) {
+				if n > 1<<20 && testing.Short() {
+					b.Skip("large size skipped under -short")
+				}
+				runtime.GC()
+				p, g := make([]float32, n), make([]float32, n)
+				for i := range p {
+					p[i] = float32(i%1000)*1e-3 - 0.5
+					g[i] = float32(i%777)*1e-3 - 0.4
+				}
+				opt, err := New(DefaultAdamW(), p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer opt.Close()
+				if err := opt.SetWorkers(w); err != nil {
+					b.Fatal(err)
+				}
+				if err := opt.Step(g); err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(28 * int64(n))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if err := opt.Step(g); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCopyParallel moves Adam's 28 bytes per parameter with copy() in
+// GOMAXPROCS goroutines, each its own contiguous part: the bandwidth a plain
+// parallel Go loop reaches, the reference for BenchmarkWorkers.
+func BenchmarkCopyParallel(b *testing.B) {
+	for _, n := range []int{1 << 24, 1 << 26} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			if testing.Short() {
+				b.Skip("large size skipped under -short")
+			}
+			runtime.GC()
+			w := runtime.GOMAXPROCS(0)
+			src, dst := make([]byte, 14*n), make([]byte, 14*n)
+			b.SetBytes(28 * int64(n))
+			b.ResetTimer()
+			for range b.N {
+				var wg sync.WaitGroup
+				for k := range w {
+					lo, hi := len(src)*k/w, len(src)*(k+1)/w
+					wg.Add(1)
+					go func() { copy(dst[lo:hi], src[lo:hi]); wg.Done() }()
+				}
+				wg.Wait()
 			}
 		})
 	}
