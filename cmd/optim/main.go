@@ -23,6 +23,7 @@ type config struct {
 	budget     int     // steps per run
 	tol        float64 // stop when f - f* <= tol
 	throughput bool    // run the throughput table
+	train      int     // epochs of the training run; 0 skips it
 	n          int     // parameters in the throughput table
 	perRule    time.Duration
 }
@@ -35,6 +36,7 @@ func main() {
 	flag.IntVar(&c.budget, "budget", 50000, "step budget per optimizer and problem")
 	flag.Float64Var(&c.tol, "tol", 1e-10, "tolerance: an optimizer has converged when f - f* <= tol")
 	flag.BoolVar(&c.throughput, "throughput", true, "measure the update throughput of each rule")
+	flag.IntVar(&c.train, "train", 12, "epochs of the training run (a small MLP with parameter groups and a schedule); 0 skips it")
 	flag.IntVar(&c.n, "n", 1<<20, "float32 parameters in the throughput table")
 	flag.DurationVar(&c.perRule, "time", 200*time.Millisecond, "time spent measuring each rule in the throughput table")
 	flag.Parse()
@@ -49,13 +51,19 @@ func run(w io.Writer, c config) error {
 	if err != nil {
 		return err
 	}
-	if c.budget < 0 || !(c.tol >= 0) || c.n < 1 || c.perRule <= 0 {
-		return fmt.Errorf("want -budget >= 0, -tol >= 0, -n >= 1 and -time > 0")
+	if c.budget < 0 || !(c.tol >= 0) || c.n < 1 || c.perRule <= 0 || c.train < 0 {
+		return fmt.Errorf("want -budget >= 0, -tol >= 0, -n >= 1, -time > 0 and -train >= 0")
 	}
 	printMachine(w)
 	for _, p := range problems {
 		fmt.Fprintln(w)
 		compare(w, p, Methods(), c.budget, c.tol)
+	}
+	if c.train > 0 {
+		fmt.Fprintln(w)
+		if err := train(w, trainConfig{epochs: c.train, batch: 50, hidden: 32, lr: 0.02}); err != nil {
+			return err
+		}
 	}
 	if c.throughput {
 		fmt.Fprintln(w)

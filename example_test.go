@@ -1,0 +1,103 @@
+package optim_test
+
+import (
+	"fmt"
+
+	"github.com/simdoptim/optim"
+	"github.com/simdoptim/optim/kernels"
+)
+
+// A training loop with one rule for every parameter.
+func ExampleNew() {
+	w := []float32{0.5, -0.25, 1}
+	b := []float32{0}
+	gw, gb := make([]float32, len(w)), make([]float32, len(b))
+
+	opt, err := optim.New(optim.DefaultAdam(), w, b)
+	if err != nil {
+		panic(err)
+	}
+	defer opt.Close()
+	for range 3 {
+		// The model's backward pass fills gw and gb; here, the gradient of
+		// sum(w^2) + b^2.
+		for i := range w {
+			gw[i] = 2 * w[i]
+		}
+		gb[0] = 2 * b[0]
+		if err := opt.Step(gw, gb); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Printf("%.4f %.4f\n", w, b)
+	// Output: [0.4970 -0.2470 0.9970] [0.0000]
+}
+
+// Parameter groups, as torch's param_groups: AdamW with weight decay on the
+// weight matrices and without it on the biases, and a group added later.
+func ExampleNewGroups() {
+	weights := [][]float32{make([]float32, 6), make([]float32, 4)}
+	biases := [][]float32{make([]float32, 3), make([]float32, 2)}
+
+	decay := optim.DefaultAdamW()
+	noDecay := decay
+	noDecay.WeightDecay = 0
+	opt, err := optim.NewGroups(
+		optim.Group[float32]{Rule: decay, Params: weights},
+		optim.Group[float32]{Rule: noDecay, Params: biases},
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer opt.Close()
+	// Gradients in group order, then parameter order.
+	grads := [][]float32{make([]float32, 6), make([]float32, 4), make([]float32, 3), make([]float32, 2)}
+	if err := opt.Step(grads...); err != nil {
+		panic(err)
+	}
+	// torch's add_param_group: the new parameters start at step 1.
+	head := make([]float32, 5)
+	if err := opt.AddGroup(optim.Group[float32]{Rule: optim.SGD{LR: 0.1, Momentum: 0.9}, Params: [][]float32{head}}); err != nil {
+		panic(err)
+	}
+	if err := opt.Step(append(grads, make([]float32, 5))...); err != nil {
+		panic(err)
+	}
+	first, _ := opt.State(0)
+	last, _ := opt.State(4)
+	fmt.Println(opt.Groups(), "groups;", first.Step, "steps and", last.Step, "step")
+	// Output: 3 groups; 2 steps and 1 step
+}
+
+// A rule literal that leaves Eps (or the betas) at zero is an error that
+// says where torch's defaults are.
+func ExampleAdam() {
+	_, err := optim.New(optim.Adam{LR: 1e-3}, make([]float32, 4))
+	fmt.Println(err != nil)
+	r := optim.DefaultAdam() // torch's defaults; change what you need
+	r.LR = 3e-4
+	_, err = optim.New(r, make([]float32, 4))
+	fmt.Println(err)
+	// Output:
+	// true
+	// <nil>
+}
+
+// The stateless layer, for a framework that keeps its own state: the
+// per-step scalars from Coefficients, one kernel call per slice.
+func ExampleCoefficients() {
+	p := []float32{1, 2, 3, 4}
+	g := []float32{0.5, 0.5, -0.5, -0.5}
+	m, sq := make([]float32, len(p)), make([]float32, len(p)) // Adam's moments, the caller's
+	for step := int64(1); step <= 2; step++ {
+		c, v, err := optim.Coefficients[float32](optim.DefaultAdam(), step)
+		if err != nil {
+			panic(err)
+		}
+		if err := kernels.Adam(optim.Kernels(), v, &c, p, g, m, sq, nil); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Printf("%.3f\n", p)
+	// Output: [0.998 1.998 3.002 4.002]
+}
