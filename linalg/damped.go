@@ -121,6 +121,10 @@ func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 			return 0, pivotError(fail, pivot)
 		}
 		if attempt == attempts {
+			// A NaN or ±Inf no attempt reached is the real cause.
+			if err := s.findNonFinite(n); err != nil {
+				return 0, err
+			}
 			return 0, fmt.Errorf("%w after %d factorizations (last τ = %g: %v)", ErrDampingFailed, attempts, tau, pivotError(fail, pivot))
 		}
 		bound := tau - pivot/(1+rayleighTail(h, n, fail, s.x)) // every working τ exceeds this
@@ -131,7 +135,10 @@ func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 		if attempt == 1 {
 			next = max(next, s.tau)
 		}
-		if math.IsInf(next, 0) {
+		if math.IsInf(next, 0) || math.IsNaN(next) {
+			if err := s.findNonFinite(n); err != nil {
+				return 0, err
+			}
 			return 0, fmt.Errorf("%w: τ overflowed (%v)", ErrDampingFailed, pivotError(fail, pivot))
 		}
 		tau = next

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -271,4 +272,15 @@ func equalBits(a, b []float64) bool {
 		}
 	}
 	return true
+}
+
+// TestDampedNamesNonFiniteOnGivingUp: a NaN that no attempt reached is
+// still named when damping gives up, rather than blamed on the damping.
+func TestDampedNamesNonFiniteOnGivingUp(t *testing.T) {
+	s := Damped{MaxAttempts: 1}
+	h := []float64{-1, 0, 0, math.NaN()}
+	_, err := s.Solve(make([]float64, 2), h, []float64{1, 1}, 2)
+	if err == nil || errors.Is(err, ErrDampingFailed) || !strings.Contains(err.Error(), "h[1][1] is NaN") {
+		t.Errorf("error %v", err)
+	}
 }
