@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 	"math"
+	"strconv"
 
 	"github.com/simdoptim/optim/linalg"
 )
@@ -20,8 +21,9 @@ type NotPositiveDefiniteError = linalg.NotPositiveDefiniteError
 // an error wrapping ErrNonFinite if a pivot is NaN or ±Inf (NaN or ±Inf in
 // the lower triangle, or overflow); a is then partly overwritten. For n ≤ 0
 // or a shorter than n·n it returns an error and leaves a untouched. The
-// blocked updates run on AVX2+FMA kernels where the CPU has them, else on
-// portable Go; both give the same bits (OPTIM_ISA=generic forces Go).
+// factorization runs on the kernel set linalg.Kernel names (AVX-512, AVX2+FMA
+// or NEON where the CPU has them, else portable Go); all give the same bits
+// (OPTIM_ISA=generic forces Go).
 func Cholesky(a []float64, n int) error { return linalg.Cholesky(a, n) }
 
 // ErrNonFinite is wrapped by Cholesky's error for a NaN or ±Inf pivot.
@@ -30,12 +32,43 @@ var ErrNonFinite = linalg.ErrNonFinite
 // NewtonStep writes dst = −(H + τI)⁻¹ g for the symmetric n×n Hessian H in h
 // (row-major; only the lower triangle is read). τ = 0 when H is positive
 // definite; otherwise τ is the smallest shift the damping strategy of
-// Newton found that makes H + τI positive definite. h is used as scratch.
-// NaN or ±Inf in h or g, n ≤ 0 or short slices are errors; on error dst is
-// untouched.
+// Newton found that makes H + τI positive definite. h is used as scratch,
+// so g and dst must not share memory with h's first n·n elements (an
+// error); dst may be g. NaN or ±Inf in h or g, n ≤ 0, short slices and a
+// step or τ that overflows are errors; on error dst is untouched.
 func NewtonStep(dst, h, g []float64, n int) (tau float64, err error) {
 	var s linalg.Damped
 	return s.Solve(dst, h, g, n)
+}
+
+// MaxNewtonOrder is the largest number of parameters Newton.Step accepts.
+// Step allocates the dense n×n Hessian itself, and the solver a copy of its
+// lower triangle: at this limit that is 12 GiB on a 64-bit platform (n =
+// 32768) and 192 MiB on a 32-bit one (n = 4096), where a process has at
+// most a few GiB of address space. Checking the order first turns what
+// would be a fatal out-of-memory error (or an overflow of n·n) into a
+// *NewtonSizeError.
+const MaxNewtonOrder = 1 << (12 + 3*(strconv.IntSize/64))
+
+// NewtonSizeError reports more parameters than MaxNewtonOrder.
+type NewtonSizeError struct {
+	N   int // the number of parameters
+	Max int // MaxNewtonOrder
+}
+
+func (e *NewtonSizeError) Error() string {
+	return fmt.Sprintf("optim: Newton.Step: %d parameters exceed MaxNewtonOrder = %d (a dense Hessian needs n·n float64s)", e.N, e.Max)
+}
+
+// NewtonFieldError reports a Newton field outside its domain.
+type NewtonFieldError struct {
+	Field string  // "LR", "Beta", "Grow" or "MaxAttempts"
+	Value float64 // the field's value (MaxAttempts converted)
+	Want  string  // the domain, in words
+}
+
+func (e *NewtonFieldError) Error() string {
+	return fmt.Sprintf("optim: Newton.%s = %v, want %s (start from DefaultNewton())", e.Field, e.Value, e.Want)
 }
 
 // Newton is the damped Newton method x ← x − LR·(H + τI)⁻¹ g. When H is
@@ -43,29 +76,64 @@ func NewtonStep(dst, h, g []float64, n int) (tau float64, err error) {
 // fails starts from the previous step's τ (warm start) or from the bound
 // that the failing Cholesky pivot puts on the smallest eigenvalue, whichever
 // is larger, and grows τ by Grow while factorizations fail. It keeps its
-// buffers, so steps after the first allocate nothing. The zero value is
-// ready to use; it is not safe for concurrent use.
+// buffers, so steps after the first allocate nothing.
+//
+// Every field means exactly its value; DefaultNewton returns the defaults.
+// The zero value is not usable: its LR of 0 is an error. A Newton is not
+// safe for concurrent use.
 type Newton struct {
-	// LR scales the step (default 1, the full Newton step).
+	// LR scales the step: positive and finite (1 is the full Newton step).
 	LR float64
 	// Beta is the smallest nonzero shift and the relative margin above a
-	// pivot's bound (default 1e-3).
+	// pivot's bound: positive and finite.
 	Beta float64
-	// Grow multiplies τ after a failed factorization (default 2).
+	// Grow multiplies τ after a failed factorization: finite and above 1.
 	Grow float64
-	// MaxAttempts caps the factorizations per step (default 60).
+	// MaxAttempts caps the factorizations per step: at least 1.
 	MaxAttempts int
 
 	solver linalg.Damped
+	tau    float64 // the τ of the last successful step
 	h, d   []float64
 }
 
-// Step evaluates the Hessian at params through hessian(params, h), which
-// must fill the n×n row-major h (n = len(params); only the lower triangle
-// is read), and moves params by −LR·(H + τI)⁻¹ grad. It returns τ. On error
-// params is untouched.
+// DefaultNewton returns full Newton steps (LR 1) with Nocedal and Wright's
+// damping constants: Beta 1e-3, Grow 2, and at most 60 factorizations per
+// step.
+func DefaultNewton() Newton { return Newton{LR: 1, Beta: 1e-3, Grow: 2, MaxAttempts: 60} }
+
+// validate checks the fields, in declaration order.
+func (nt *Newton) validate() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case !(nt.LR > 0 && finite(nt.LR)):
+		return &NewtonFieldError{"LR", nt.LR, "> 0 and finite"}
+	case !(nt.Beta > 0 && finite(nt.Beta)):
+		return &NewtonFieldError{"Beta", nt.Beta, "> 0 and finite"}
+	case !(nt.Grow > 1 && finite(nt.Grow)):
+		return &NewtonFieldError{"Grow", nt.Grow, "> 1 and finite"}
+	case nt.MaxAttempts < 1:
+		return &NewtonFieldError{"MaxAttempts", float64(nt.MaxAttempts), ">= 1"}
+	}
+	return nil
+}
+
+// Step evaluates the Hessian at params through hessian(params, h) and moves
+// params by −LR·(H + τI)⁻¹ grad. It returns τ.
+//
+// h is the n×n row-major Hessian (n = len(params)), set to zero before each
+// call: hessian must write every element of its lower triangle (row i,
+// column j ≤ i, at h[i*n+j]) that is not zero; the strict upper triangle is
+// not read. hessian must not keep h.
+//
+// Invalid fields, more than MaxNewtonOrder parameters (*NewtonSizeError), a
+// Hessian that damping cannot make positive definite and a step that takes
+// an element of params to ±Inf are errors. On error params is untouched.
 func (nt *Newton) Step(params, grad []float64, hessian func(params, h []float64)) (tau float64, err error) {
 	n := len(params)
+	if err := nt.validate(); err != nil {
+		return 0, err
+	}
 	if n == 0 {
 		return 0, fmt.Errorf("optim: Newton.Step: params is empty")
 	}
@@ -75,35 +143,37 @@ func (nt *Newton) Step(params, grad []float64, hessian func(params, h []float64)
 	if hessian == nil {
 		return 0, fmt.Errorf("optim: Newton.Step: hessian is nil")
 	}
-	if n > math.MaxInt32 {
-		return 0, fmt.Errorf("optim: Newton.Step: %d parameters are too many for a dense Hessian", n)
-	}
-	lr := nt.LR
-	if lr == 0 {
-		lr = 1
-	}
-	if math.IsNaN(lr) || math.IsInf(lr, 0) {
-		return 0, fmt.Errorf("optim: Newton.Step: LR is %v", lr)
+	if n > MaxNewtonOrder {
+		return 0, &NewtonSizeError{N: n, Max: MaxNewtonOrder}
 	}
 	if cap(nt.h) < n*n {
 		nt.h = make([]float64, n*n)
 		nt.d = make([]float64, n)
 	}
 	nt.h, nt.d = nt.h[:n*n], nt.d[:n]
+	// A partly filled h then means zeros, not the previous step's factor.
+	clear(nt.h)
 	hessian(params, nt.h)
 	nt.solver.Beta, nt.solver.Grow, nt.solver.MaxAttempts = nt.Beta, nt.Grow, nt.MaxAttempts
 	tau, err = nt.solver.Solve(nt.d, nt.h, grad, n)
 	if err != nil {
 		return 0, fmt.Errorf("optim: Newton.Step: %w", err)
 	}
+	// The new params are formed in d and all checked before any is written.
 	for i, d := range nt.d {
-		params[i] += lr * d
+		v := params[i] + nt.LR*d
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return 0, fmt.Errorf("optim: Newton.Step: params[%d] = %g plus LR·d = %g·%g is not finite", i, params[i], nt.LR, d)
+		}
+		nt.d[i] = v
 	}
+	copy(params, nt.d)
+	nt.tau = tau
 	return tau, nil
 }
 
 // Tau returns the shift used by the last successful step.
-func (nt *Newton) Tau() float64 { return nt.solver.Tau() }
+func (nt *Newton) Tau() float64 { return nt.tau }
 
 // CholeskyFloat32 is Cholesky for float32 matrices. It factors in float64
 // (the lower triangle is widened, factored by Cholesky and rounded back), so
@@ -149,6 +219,9 @@ func NewtonStepFloat32(dst, h, g []float32, n int) (tau float32, err error) {
 		if f := float32(v); math.IsInf(float64(f), 0) {
 			return 0, fmt.Errorf("optim: NewtonStepFloat32: step element %d (%g) overflows float32", i, v)
 		}
+	}
+	if t32 := float32(t); math.IsInf(float64(t32), 0) {
+		return 0, fmt.Errorf("optim: NewtonStepFloat32: τ = %g overflows float32", t)
 	}
 	for i, v := range d {
 		dst[i] = float32(v)

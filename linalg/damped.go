@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // Damped solves the damped Newton system (H + τI)·d = −g, choosing the
@@ -52,6 +53,10 @@ var ErrDampingFailed = errors.New("linalg: damping did not make H positive defin
 // positive definite, else the shift found. h is used as scratch: on return
 // its lower triangle holds the Cholesky factor of H + τI; its strict upper
 // triangle is not touched. On error dst is not touched.
+//
+// Because h is scratch, g and dst must not share memory with h's first n·n
+// elements (that is an error); dst may share memory with g, which is read
+// before dst is written.
 func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 	if err := checkSize(h, n, "h"); err != nil {
 		return 0, err
@@ -61,6 +66,12 @@ func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 	}
 	if len(dst) < n {
 		return 0, fmt.Errorf("linalg: dst has %d elements, fewer than n = %d", len(dst), n)
+	}
+	if overlap(g[:n], h[:n*n]) {
+		return 0, fmt.Errorf("linalg: g shares memory with h, which the factorization overwrites")
+	}
+	if overlap(dst[:n], h[:n*n]) {
+		return 0, fmt.Errorf("linalg: dst shares memory with h, which the factorization overwrites")
 	}
 	for i, v := range g[:n] {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -110,6 +121,10 @@ func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 			return 0, pivotError(fail, pivot)
 		}
 		if attempt == attempts {
+			// A NaN or ±Inf no attempt reached is the real cause.
+			if err := s.findNonFinite(n); err != nil {
+				return 0, err
+			}
 			return 0, fmt.Errorf("%w after %d factorizations (last τ = %g: %v)", ErrDampingFailed, attempts, tau, pivotError(fail, pivot))
 		}
 		bound := tau - pivot/(1+rayleighTail(h, n, fail, s.x)) // every working τ exceeds this
@@ -120,7 +135,10 @@ func (s *Damped) Solve(dst, h, g []float64, n int) (float64, error) {
 		if attempt == 1 {
 			next = max(next, s.tau)
 		}
-		if math.IsInf(next, 0) {
+		if math.IsInf(next, 0) || math.IsNaN(next) {
+			if err := s.findNonFinite(n); err != nil {
+				return 0, err
+			}
 			return 0, fmt.Errorf("%w: τ overflowed (%v)", ErrDampingFailed, pivotError(fail, pivot))
 		}
 		tau = next
@@ -168,4 +186,11 @@ func (s *Damped) findNonFinite(n int) error {
 		}
 	}
 	return nil
+}
+
+// overlap reports whether the non-empty slices a and b share an element.
+func overlap(a, b []float64) bool {
+	pa, pb := uintptr(unsafe.Pointer(&a[0])), uintptr(unsafe.Pointer(&b[0]))
+	const size = unsafe.Sizeof(a[0])
+	return pa < pb+uintptr(len(b))*size && pb < pa+uintptr(len(a))*size
 }

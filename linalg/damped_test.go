@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -222,5 +223,64 @@ func TestDampedNoAllocs(t *testing.T) {
 	}
 	if allocs != 0 {
 		t.Errorf("%v allocations per call", allocs)
+	}
+}
+
+// TestDampedAliasing: h is overwritten by the factorization, so a g or dst
+// that shares memory with it is an error, and nothing is written. dst may
+// share memory with g, which is read before dst is written.
+func TestDampedAliasing(t *testing.T) {
+	fresh := func() []float64 { return []float64{2, 1, 0, 1, 2, 1, 0, 1, 2, 7, 7, 7} }
+	for _, tc := range []struct {
+		name   string
+		dst, g func(h []float64) []float64
+	}{
+		{"g = h's first row", func([]float64) []float64 { return make([]float64, 3) }, func(h []float64) []float64 { return h[:3] }},
+		{"g = h's last row", func([]float64) []float64 { return make([]float64, 3) }, func(h []float64) []float64 { return h[6:9] }},
+		{"g straddles h's end", func([]float64) []float64 { return make([]float64, 3) }, func(h []float64) []float64 { return h[8:11] }},
+		{"dst in h", func(h []float64) []float64 { return h[4:7] }, func([]float64) []float64 { return []float64{1, 1, 1} }},
+		{"dst straddles h's end", func(h []float64) []float64 { return h[7:10] }, func([]float64) []float64 { return []float64{1, 1, 1} }},
+	} {
+		buf := fresh()
+		h := buf[:9]
+		var s Damped
+		if _, err := s.Solve(tc.dst(buf), h, tc.g(buf), 3); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+		if want := fresh(); !equalBits(buf, want) {
+			t.Errorf("%s: written on error: %v", tc.name, buf)
+		}
+	}
+	// Past h's n·n elements (h's capacity beyond them is not h) and dst = g
+	// are fine.
+	buf := fresh()
+	var s Damped
+	g := buf[9:12]
+	if _, err := s.Solve(g, buf[:9], g, 3); err != nil {
+		t.Fatal(err)
+	}
+	checkResidual(t, "dst = g", fresh()[:9], []float64{7, 7, 7}, g, 3, 0)
+}
+
+func equalBits(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestDampedNamesNonFiniteOnGivingUp: a NaN that no attempt reached is
+// still named when damping gives up, rather than blamed on the damping.
+func TestDampedNamesNonFiniteOnGivingUp(t *testing.T) {
+	s := Damped{MaxAttempts: 1}
+	h := []float64{-1, 0, 0, math.NaN()}
+	_, err := s.Solve(make([]float64, 2), h, []float64{1, 1}, 2)
+	if err == nil || errors.Is(err, ErrDampingFailed) || !strings.Contains(err.Error(), "h[1][1] is NaN") {
+		t.Errorf("error %v", err)
 	}
 }

@@ -86,7 +86,7 @@ func (w *workspace) update(m, n, k int, a []float64, lda int, b []float64, ldb i
 					pack(w.pa, a[ic*lda+pc:], lda, mb, kb, mr)
 					pa, pstride = w.pa, kb*mr
 				}
-				diag := -1 << 62 // every tile wholly below the diagonal
+				diag := math.MinInt / 2 // every tile wholly below the diagonal; j+diag cannot overflow
 				if lower {
 					diag = jc - ic
 				}

@@ -34,21 +34,10 @@ type Method struct {
 // problem's Tuned map gives their hyperparameters.
 var firstOrder = []string{"SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam"}
 
-// Methods returns the rows of the comparison table.
-//
-// EXTENSION POINT: a method that is not an optim.Rule (for example Newton's
-// method, x -= H^-1 g, using p.Hessian and a Cholesky solve) is added by
-// appending a Method to this list: its Run gets the same problem, budget
-// and tolerance and returns a Result, and the table prints it like the rest.
-// descend does the bookkeeping; such a Run is a few lines:
-//
-//	x := append([]float64(nil), p.X0...)
-//	g, h := make([]float64, len(x)), make([]float64, len(x)*len(x))
-//	return descend(p, x, budget, tol, Result{Iters: -1, Setting: "..."}, func() error {
-//		p.Grad(x, g)
-//		p.Hessian(x, h)
-//		// solve H d = -g, then x += d; return the solver's error
-//	})
+// Methods returns the rows of the comparison table: the first-order rules,
+// then Newton. A method that is not an optim.Rule is a Method whose Run gets
+// the same problem, budget and tolerance and returns a Result, usually
+// through descend, as runNewton does.
 func Methods() []Method {
 	var ms []Method
 	for _, name := range firstOrder {
@@ -66,7 +55,7 @@ func Methods() []Method {
 func runNewton(p *Problem, budget int, tol float64) Result {
 	x := append([]float64(nil), p.X0...)
 	g := make([]float64, len(x))
-	var nt optim.Newton
+	nt := optim.DefaultNewton()
 	damped := 0
 	res := descend(p, x, budget, tol, Result{Iters: -1}, func() error {
 		p.Grad(x, g)
