@@ -29,7 +29,7 @@ type goldenFile struct {
 
 // args is every keyword argument the recorded configurations use.
 type args struct {
-	LRLambda       string               `json:"lr_lambda"`
+	LRLambda       json.RawMessage      `json:"lr_lambda"`
 	StepSize       int                  `json:"step_size"`
 	Gamma          *float64             `json:"gamma"`
 	Milestones     []int                `json:"milestones"`
@@ -108,11 +108,22 @@ func specFor(t *testing.T, class string, raw json.RawMessage) Spec {
 		t.Fatalf("%s args: %v", class, err)
 	}
 	lambda := func() []func(int) float64 {
-		f, ok := lambdas[a.LRLambda]
-		if !ok {
-			t.Fatalf("unknown lambda %q", a.LRLambda)
+		var names []string
+		var one string
+		if json.Unmarshal(a.LRLambda, &one) == nil {
+			names = []string{one}
+		} else if err := json.Unmarshal(a.LRLambda, &names); err != nil {
+			t.Fatalf("lr_lambda %s: %v", a.LRLambda, err)
 		}
-		return []func(int) float64{f}
+		var fs []func(int) float64
+		for _, n := range names {
+			f, ok := lambdas[n]
+			if !ok {
+				t.Fatalf("unknown lambda %q", n)
+			}
+			fs = append(fs, f)
+		}
+		return fs
 	}
 	switch class {
 	case "LambdaLR":
