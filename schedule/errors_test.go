@@ -60,6 +60,9 @@ func TestInvalidArgumentsNameTheField(t *testing.T) {
 		{ChainedScheduler{}, "ChainedScheduler", "Schedulers"},
 		{ChainedScheduler{Schedulers: []Spec{DefaultReduceLROnPlateau()}}, "ChainedScheduler", "Schedulers[0]"},
 		{ChainedScheduler{Schedulers: []Spec{nil}}, "ChainedScheduler", "Schedulers[0]"},
+		{ChainedScheduler{Schedulers: []Spec{(*ReduceLROnPlateau)(nil)}}, "ChainedScheduler", "Schedulers[0]"},
+		{SequentialLR{Schedulers: []Spec{(*SequentialLR)(nil), DefaultConstantLR()}, Milestones: []int{1}}, "SequentialLR", "Schedulers[0]"},
+		{SequentialLR{Schedulers: []Spec{DefaultConstantLR(), &ChainedScheduler{}}, Milestones: []int{1}}, "SequentialLR", "Schedulers[1]"},
 	} {
 		tgt := newFake([]float64{0.1, 0.2}, 0.9)
 		before := append([]float64(nil), tgt.lr...)

@@ -1,6 +1,7 @@
 package schedule_test
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/simdoptim/optim/schedule"
@@ -50,4 +51,33 @@ func Example() {
 	// epoch 7: lr 0.03949
 	// epoch 8: lr 0.01964
 	// epoch 9: lr 0.00590
+}
+
+// A checkpoint saves the scheduler's state with the model; a restarted run
+// builds the same scheduler and restores it, and the schedule continues
+// where it was, bit for bit.
+func ExampleScheduler_State() {
+	opt := &groupsLR{lr: []float64{0.1}, momentum: []float64{0.9}}
+	spec := schedule.DefaultStepLR(2) // Gamma 0.1
+	sched, _ := schedule.New(opt, spec)
+	for range 3 {
+		_ = sched.Step()
+	}
+	saved, _ := json.Marshal(sched.State())
+	fmt.Println(string(saved))
+
+	// After a restart: a fresh optimizer and the same spec.
+	opt = &groupsLR{lr: []float64{0.1}, momentum: []float64{0.9}}
+	sched, _ = schedule.New(opt, spec)
+	var st schedule.State
+	_ = json.Unmarshal(saved, &st)
+	if err := sched.Restore(st); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = sched.Step()
+	fmt.Printf("%.4f\n", sched.LastLR())
+	// Output:
+	// {"kind":"StepLR","group_lr":[0.010000000000000002],"last_lr":[0.010000000000000002],"initial_lr":[0.1],"last_epoch":3,"step_count":4,"base_lrs":[0.1]}
+	// [0.0010]
 }

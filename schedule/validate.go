@@ -241,9 +241,10 @@ func (s SequentialLR) validate(groups int) error {
 	}
 	for i, in := range s.Schedulers {
 		field := fmt.Sprintf("Schedulers[%d]", i)
-		switch in.(type) {
-		case nil:
+		if in == nil || isNil(in) {
 			return argErr(s.kind(), field, "nil", "a Spec")
+		}
+		switch in.(type) {
 		case SequentialLR, ChainedScheduler, ReduceLROnPlateau, *SequentialLR, *ChainedScheduler, *ReduceLROnPlateau:
 			return argErr(s.kind(), field, in.kind(), "a scheduler other than SequentialLR, ChainedScheduler or ReduceLROnPlateau")
 		}
@@ -260,9 +261,10 @@ func (s ChainedScheduler) validate(groups int) error {
 	}
 	for i, in := range s.Schedulers {
 		field := fmt.Sprintf("Schedulers[%d]", i)
-		switch in.(type) {
-		case nil:
+		if in == nil || isNil(in) {
 			return argErr(s.kind(), field, "nil", "a Spec")
+		}
+		switch in.(type) {
 		case ReduceLROnPlateau, *ReduceLROnPlateau:
 			return argErr(s.kind(), field, in.kind(), "a scheduler other than ReduceLROnPlateau")
 		}
