@@ -464,6 +464,9 @@ type oneCycleRule struct {
 	phases            []phase
 	maxLRs, minLRs    []float64 // torch's group['max_lr'], group['min_lr']
 	maxMoms, baseMoms []float64 // torch's group['max_momentum'], group['base_momentum']
+
+	cosPct, cosOut float64 // the last cos(pi*pct)+1, a cache
+	cosSet         bool
 }
 
 func (s OneCycleLR) build(g *groups) (node, error) {
@@ -511,8 +514,12 @@ func (r *oneCycleRule) value(key, i int, g *groups) float64 {
 
 func (r *oneCycleRule) anneal(start, end, pct float64) float64 {
 	if r.s.AnnealStrategy == "cos" {
-		c := detmath.Cos(math.Pi*pct) + 1
-		return end + float64((start-end)/2.0*c)
+		// Every group and the momentum anneal at the same pct in a step:
+		// one cos serves them all (a NaN pct never matches, and recomputes).
+		if pct != r.cosPct || !r.cosSet {
+			r.cosPct, r.cosOut, r.cosSet = pct, detmath.Cos(math.Pi*pct)+1, true
+		}
+		return end + float64((start-end)/2.0*r.cosOut)
 	}
 	return float64((end-start)*pct) + start
 }
