@@ -86,18 +86,10 @@ func mapLR(n int, f func(i int) float64) []float64 {
 	return out
 }
 
-// pow is Python's float ** number as CPython computes it: the exact special
-// cases of float_pow, then C's pow, here detmath.Pow, which has the same bits
-// on every architecture.
-func pow(x, y float64) float64 {
-	switch {
-	case y == 0 || x == 1:
-		return 1
-	case y == 1:
-		return x
-	}
-	return detmath.Pow(x, y)
-}
+// pow is Python's float ** number: CPython's float_pow is C's pow after
+// special cases (y == 0, x == 1) that detmath.Pow shares, and detmath.Pow has
+// the same bits on every architecture.
+func pow(x, y float64) float64 { return detmath.Pow(x, y) }
 
 // --- LambdaLR, MultiplicativeLR ---
 
