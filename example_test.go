@@ -5,6 +5,7 @@ import (
 
 	"github.com/simdoptim/optim"
 	"github.com/simdoptim/optim/kernels"
+	"github.com/simdoptim/optim/schedule"
 )
 
 // A training loop with one rule for every parameter.
@@ -100,4 +101,52 @@ func ExampleCoefficients() {
 	}
 	fmt.Printf("%.3f\n", p)
 	// Output: [0.998 1.998 3.002 4.002]
+}
+
+// A torch-style training loop: parameter groups, and a learning-rate
+// schedule (linear warmup, then cosine annealing) stepped after every
+// optimizer step.
+func Example_trainingLoop() {
+	w, b := make([]float32, 8), make([]float32, 2)
+	gw, gb := make([]float32, len(w)), make([]float32, len(b))
+	decay := optim.DefaultAdamW()
+	decay.LR = 1e-2
+	noDecay := decay
+	noDecay.WeightDecay = 0
+	opt, err := optim.NewGroups(
+		optim.Group[float32]{Rule: decay, Params: [][]float32{w}},
+		optim.Group[float32]{Rule: noDecay, Params: [][]float32{b}},
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer opt.Close()
+	const warmup, total = 3, 10
+	sched, err := schedule.New(opt, schedule.SequentialLR{
+		Schedulers: []schedule.Spec{
+			schedule.LinearLR{StartFactor: 0.1, EndFactor: 1, TotalIters: warmup},
+			schedule.CosineAnnealingLR{TMax: total - warmup},
+		},
+		Milestones: []int{warmup},
+	})
+	if err != nil {
+		panic(err)
+	}
+	for step := range total {
+		// backward(w, b, gw, gb): the model fills the gradients.
+		if err := opt.Step(gw, gb); err != nil {
+			panic(err)
+		}
+		if err := sched.Step(); err != nil {
+			panic(err)
+		}
+		if step%3 == 0 {
+			fmt.Printf("step %d: lr %.5f\n", step+1, opt.GroupLR(0))
+		}
+	}
+	// Output:
+	// step 1: lr 0.00400
+	// step 4: lr 0.00950
+	// step 7: lr 0.00389
+	// step 10: lr 0.00000
 }

@@ -61,7 +61,7 @@ func run(w io.Writer, c config) error {
 	}
 	if c.train > 0 {
 		fmt.Fprintln(w)
-		if err := train(w, trainConfig{epochs: c.train, batch: 50, hidden: 32, lr: 0.02}); err != nil {
+		if err := train(w, trainConfig{epochs: c.train, batch: 50, hidden: 32, lr: 0.1}); err != nil {
 			return err
 		}
 	}

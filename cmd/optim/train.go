@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/simdoptim/optim"
+	"github.com/simdoptim/optim/schedule"
 )
 
 // The training run: a small multilayer perceptron learns to tell three
@@ -178,8 +179,15 @@ func train(w io.Writer, c trainConfig) error {
 	grads := [][]float32{m.gw1, m.gw2, m.gb1, m.gb2}
 	fmt.Fprintf(w, "Training: a %d-unit MLP on three spirals (%d train, %d held out), AdamW (no decay on biases), %d epochs\n",
 		c.hidden, len(xs), len(testX), c.epochs)
-	fmt.Fprintf(w, "%6s %12s %12s %12s %10s\n", "epoch", "lr", "train loss", "test loss", "test acc")
 	batches := (len(xs) + c.batch - 1) / c.batch
+	// Warmup then cosine, stepped every batch: a linear ramp from 1/10 of
+	// the rate over the first epoch, then a half cosine to zero.
+	sched, err := schedule.New(opt, warmupCosine(batches, c.epochs*batches))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "schedule: linear warmup over %d steps, then cosine annealing to 0 at step %d\n", batches, c.epochs*batches)
+	fmt.Fprintf(w, "%6s %12s %12s %12s %10s\n", "epoch", "lr", "train loss", "test loss", "test acc")
 	for epoch := range c.epochs {
 		var sum float64
 		for b := range batches {
@@ -188,9 +196,25 @@ func train(w io.Writer, c trainConfig) error {
 			if err := opt.Step(grads...); err != nil {
 				return err
 			}
+			if err := sched.Step(); err != nil {
+				return err
+			}
 		}
 		tl, acc := m.evaluate(testX, testY)
 		fmt.Fprintf(w, "%6d %12.3g %12.4f %12.4f %9.1f%%\n", epoch+1, opt.LR(), sum/float64(batches), tl, 100*acc)
 	}
 	return nil
+}
+
+// warmupCosine is torch's usual warmup-plus-cosine recipe:
+// SequentialLR([LinearLR(0.1, 1, warmup), CosineAnnealingLR(total-warmup)],
+// milestones=[warmup]).
+func warmupCosine(warmup, total int) schedule.Spec {
+	return schedule.SequentialLR{
+		Schedulers: []schedule.Spec{
+			schedule.LinearLR{StartFactor: 0.1, EndFactor: 1, TotalIters: warmup},
+			schedule.CosineAnnealingLR{TMax: total - warmup},
+		},
+		Milestones: []int{warmup},
+	}
 }
