@@ -60,19 +60,6 @@ func checkSize(a []float64, n int, name string) error {
 	return nil
 }
 
-// findNonFinite returns an error naming the first NaN or ±Inf in the lower
-// triangle of the n×n matrix a, or nil.
-func findNonFinite(a []float64, n int, name string) error {
-	for i := range n {
-		for j, v := range a[i*n : i*n+i+1] {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return fmt.Errorf("linalg: %s[%d][%d] is %v", name, i, j, v)
-			}
-		}
-	}
-	return nil
-}
-
 // ErrNonFinite is wrapped when a pivot is NaN or ±Inf: the matrix holds NaN
 // or ±Inf, or its entries are too large for float64 products.
 var ErrNonFinite = errors.New("linalg: non-finite pivot (NaN or ±Inf in the matrix, or overflow)")
