@@ -14,9 +14,15 @@ SHELL := bash
 # The modules of this repository: the library and the nested generator.
 MODULES := . asm
 
-.PHONY: test fmt vet gencheck race noasm generic goamd64v3 arm64 fuzz bench bench-compare generate
+# staticcheck is pinned: a new release can add checks, and CI must not
+# start failing on a commit that did not change. .ci/run installs this
+# version from the Go module proxy; so does the staticcheck target when the
+# binary on PATH (or in GOPATH/bin) is another version or missing.
+STATICCHECK_VERSION ?= v0.8.2
 
-test: fmt vet gencheck race noasm generic goamd64v3 arm64 fuzz
+.PHONY: test fmt vet staticcheck gencheck race noasm generic goamd64v3 arm64 fuzz bench bench-compare generate
+
+test: fmt vet staticcheck gencheck race noasm generic goamd64v3 arm64 fuzz
 	@echo "==> make test: all steps passed"
 
 fmt:
@@ -31,8 +37,23 @@ vet:
 	GOARCH=arm64 $(GO) vet ./...
 	@echo "==> go vet -tags noasm ./..."
 	$(GO) vet -tags noasm ./...
-	@echo "==> asm/: go vet ./... && go test ./..."
-	cd asm && $(GO) vet ./... && $(GO) test ./...
+	@echo "==> GOARCH=386 and GOARCH=arm: go vet ./... && go build ./... (generic only, 32-bit int)"
+	GOARCH=386 $(GO) vet ./... && GOARCH=386 $(GO) build ./...
+	GOARCH=arm $(GO) vet ./... && GOARCH=arm $(GO) build ./...
+	@echo "==> asm/: go vet ./... && go test -race ./..."
+	cd asm && $(GO) vet ./... && $(GO) test -race ./...
+
+staticcheck:
+	@sc=$$(command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck")
+	if ! "$$sc" -version 2>/dev/null | grep -q "($(STATICCHECK_VERSION:v%=%))"; then
+		echo "==> installing staticcheck $(STATICCHECK_VERSION)"
+		GOBIN="$$($(GO) env GOPATH)/bin" $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+		sc="$$($(GO) env GOPATH)/bin/staticcheck"
+	fi
+	for mod in $(MODULES); do
+		echo "==> staticcheck ./... in $$mod ($$("$$sc" -version))"
+		(cd "$$mod" && "$$sc" ./...)
+	done
 
 # gencheck proves that the committed generated files are what the
 # generators produce. It snapshots the whole working tree (tracked and
