@@ -139,11 +139,16 @@ func digestRuns(t *testing.T, run32 func(Rule, [][]float32, [][][]float32) ([][]
 	return d.h.Sum64()
 }
 
-// digestAPI runs a config through New and Step, on the dispatched set.
-func digestAPI[T testFloat](t *testing.T) func(Rule, [][]T, [][][]T) ([][]T, [][3][]T) {
+// digestAPI runs a config through New and Step, on the dispatched set,
+// with the given number of workers.
+func digestAPI[T testFloat](t *testing.T, workers int) func(Rule, [][]T, [][][]T) ([][]T, [][3][]T) {
 	return func(rule Rule, params [][]T, grads [][][]T) ([][]T, [][3][]T) {
 		opt, err := New[T](rule, params...)
 		if err != nil {
+			t.Fatal(err)
+		}
+		defer opt.Close()
+		if err := opt.SetWorkers(workers); err != nil {
 			t.Fatal(err)
 		}
 		for _, g := range grads {
@@ -182,10 +187,19 @@ func digestSet[T testFloat](t *testing.T, set string) func(Rule, [][]T, [][][]T)
 }
 
 func TestDigest(t *testing.T) {
-	got := digestRuns(t, digestAPI[float32](t), digestAPI[float64](t))
+	got := digestRuns(t, digestAPI[float32](t, 1), digestAPI[float64](t, 1))
 	t.Logf("digest %#x through the public API (set %s)", got, ISA())
 	if got != wantDigest {
 		t.Errorf("digest through the public API on %s = %#x, want %#x", ISA(), got, uint64(wantDigest))
+	}
+	// Several workers split every parameter (the split threshold lowered
+	// so that these small inputs are split at all).
+	lowParallelMin(t, 16)
+	for _, w := range []int{2, 3, 7} {
+		got := digestRuns(t, digestAPI[float32](t, w), digestAPI[float64](t, w))
+		if got != wantDigest {
+			t.Errorf("digest through the public API with %d workers = %#x, want %#x", w, got, uint64(wantDigest))
+		}
 	}
 	for _, set := range SupportedSets() {
 		got := digestRuns(t, digestSet[float32](t, set.Name()), digestSet[float64](t, set.Name()))
