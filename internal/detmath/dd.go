@@ -104,10 +104,18 @@ func div(a, b dd) dd {
 	return addF(dd{q1, q2}, q3)
 }
 
-// horner evaluates c[0] + c[1]*x + c[2]*x^2 + ... in double-double.
-func horner(c []dd, x dd) dd {
-	s := c[len(c)-1]
-	for i := len(c) - 2; i >= 0; i-- {
+// horner evaluates c[0] + c[1]·x + c[2]·x² + ... with the terms from c[exact]
+// on in plain float64 and the first exact ones in double-double. The caller
+// picks exact so that the float64 part is below about 2^-18 of the sum:
+// its rounding errors (2^-52 of it) then stay below 2^-70 of the result,
+// and the double-double steps carry the rest to about 2^-100.
+func horner(c []dd, exact int, x dd) dd {
+	t := c[len(c)-1].hi
+	for i := len(c) - 2; i >= exact; i-- {
+		t = float64(t*x.hi) + c[i].hi
+	}
+	s := dd{t, 0}
+	for i := exact - 1; i >= 0; i-- {
 		s = add(mul(s, x), c[i])
 	}
 	return s

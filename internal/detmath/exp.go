@@ -35,7 +35,7 @@ func expDD(z dd) (dd, int) {
 	p, e = twoProd(k, ln2[1])
 	r = add(r, dd{-p, -e})
 	r = addF(r, -float64(k*ln2[2]))
-	return horner(expCoef, r), int(k)
+	return horner(expCoef, expCoefExact, r), int(k)
 }
 
 // pow2 returns 2^n for -1022 <= n <= 1023, built from its bits.
