@@ -1,15 +1,3 @@
-// Package detmath computes cos, sin, exp, log and pow with the same bits on
-// every architecture.
-//
-// Go's math.Cos, Exp, Log and Pow are allowed to fuse a*b+c into one
-// instruction, and the compiler does so on arm64 (and may at GOAMD64=v3), so
-// their last bits depend on the CPU. A learning-rate schedule feeds every
-// kernel, so it must not. Everything here is built from +, -, *, / on
-// float64, with every product that feeds a sum wrapped in float64(...), which
-// the Go specification says rounds and so forbids fusion. The functions work
-// in double-double arithmetic (an unevaluated sum hi+lo of two float64s,
-// about 106 bits) and round once at the end, which keeps the error of every
-// result within 1 ulp (measured: about 0.5 ulp).
 package detmath
 
 // dd is a double-double: the value hi+lo with |lo| <= ulp(hi)/2.

@@ -51,10 +51,16 @@ var (
 		{"|x| log-uniform 2^-30..2^1023", one(func(r *rng) float64 {
 			return math.Copysign(r.logUniform(-30, 1023), r.in(-1, 1))
 		})},
+		// Where the reduction cancels most: the float64s nearest k·π/2.
+		{"k·π/2 ± 4 ulp, k < 2^22", one(func(r *rng) float64 {
+			x := float64(float64(r.next()%(1<<22)) * (math.Pi / 2))
+			return math.Float64frombits(math.Float64bits(x) + r.next()%9 - 4)
+		})},
 	}
 	expArgs = []argSet{
 		{"[-745.2,709.8]", one(func(r *rng) float64 { return r.in(-745.2, 709.8) })},
 		{"[-1,1]", one(func(r *rng) float64 { return r.in(-1, 1) })},
+		{"[-745.2,-708.3] (subnormal results)", one(func(r *rng) float64 { return r.in(-745.2, -708.3) })},
 		{"|x| log-uniform 2^-60..2^0", one(func(r *rng) float64 {
 			return math.Copysign(r.logUniform(-60, 0), r.in(-1, 1))
 		})},

@@ -43,6 +43,16 @@ func TestSpecialValues(t *testing.T) {
 		{"Log", Log, 0x1p-1074, -744.4400719213812},
 		{"Log", Log, math.MaxFloat64, 709.782712893384},
 	}
+	// The float64 nearest a multiple of π/2 (Kahan and McDonald's search):
+	// about 2^-61 from it, the hardest case of the reduction.
+	hard := math.Ldexp(6381956970095103, 797)
+	s, c := bigSinCos(hard)
+	if e := ulpErr(Cos(hard), c); e >= 1 {
+		t.Errorf("Cos(%v): error %.3f ulp", hard, e)
+	}
+	if e := ulpErr(Sin(hard), s); e >= 1 {
+		t.Errorf("Sin(%v): error %.3f ulp", hard, e)
+	}
 	for _, c := range one {
 		if got := c.f(c.x); !same(got, c.want) {
 			t.Errorf("%s(%v) = %v, want %v", c.name, c.x, got, c.want)

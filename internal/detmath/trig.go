@@ -106,8 +106,8 @@ func reduce(x float64) (int, dd) {
 	case z > 0:
 		hi, lo = hi<<z|lo>>(64-z), lo<<z
 	}
-	top := float64(hi>>11) * math.Ldexp(1, -53-z)
-	next := float64((hi&(1<<11-1))<<42|lo>>22) * math.Ldexp(1, -106-z)
+	top := float64(float64(hi>>11) * math.Ldexp(1, -53-z))
+	next := float64(float64((hi&(1<<11-1))<<42|lo>>22) * math.Ldexp(1, -106-z))
 	f := dd{top, next} // |next| < ulp(top): already a normalised dd
 	r := mul(f, pio2)
 	if negative {
