@@ -14,10 +14,11 @@
 //
 // Accuracy: each function works in double-double arithmetic (an unevaluated
 // sum of two float64s, about 106 bits; Dekker/Knuth two-sum and Veltkamp's
-// two-product) and rounds once at the end, so its error is within 1 ulp for
-// every finite argument: measured against math/big, at most 0.5000 ulp
-// (nearly correctly rounded) for normal results and about 0.55 ulp for
-// subnormal ones, whose final scaling rounds a second time. Cos and Sin use
+// two-product) and rounds once at the end (also into the subnormals), so its
+// error is within 1 ulp for every finite argument and in practice within
+// 1/2: against math/big, 2.2 million arguments (DETMATH_SWEEP=100000) gave
+// a largest error of 0.500000 ulp and no result that was not the correctly
+// rounded one, though correct rounding is not guaranteed. Cos and Sin use
 // Payne-Hanek reduction with 1280 bits of 2/π, so this holds for every
 // finite x, 1e300 included. Special values (NaN, ±Inf, ±0, overflow,
 // underflow through the subnormals) are those the math package documents.
