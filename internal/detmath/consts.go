@@ -30,14 +30,23 @@ var twoOverPi = [20]uint64{
 // Series coefficients, formed in double-double from exact integers at
 // package initialisation so that no rounded decimal literal hides in them.
 var (
-	// expCoef[n] = 1/n!: exp(r) for |r| <= ln2/2 to below 2^-110.
-	expCoef = invFactorials(0, 1, 27)
+	// expCoef[n] = 1/n!: exp(r) for |r| <= ln2/2, truncated below 2^-102;
+	// the terms from r^6 on (below 2^-18) in float64.
+	expCoef      = invFactorials(0, 1, 22)
+	expCoefExact = 6
 	// cosCoef[j] = (-1)^j/(2j)!, sinCoef[j] = (-1)^j/(2j+1)!: cos(r) and
-	// sin(r)/r as series in r² for |r| <= π/4, to below 2^-110.
-	cosCoef = invFactorials(0, 2, 17)
-	sinCoef = invFactorials(1, 2, 17)
-	// atanhCoef[j] = 1/(2j+1): atanh(s)/s as a series in s², |s| <= 0.172.
-	atanhCoef = oddReciprocals(24)
+	// sin(r)/r as series in u = r² for |r| <= π/4, truncated below 2^-100;
+	// the terms from u^5 (cos, below 2^-25) and u^4 (sin, below 2^-21) on
+	// in float64.
+	cosCoef      = invFactorials(0, 2, 14)
+	cosCoefExact = 5
+	sinCoef      = invFactorials(1, 2, 14)
+	sinCoefExact = 4
+	// atanhCoef[j] = 1/(2j+1): atanh(s)/s as a series in u = s² for
+	// |s| <= 0.172, truncated below 2^-110; the terms from u^4 (below
+	// 2^-23) on in float64.
+	atanhCoef      = oddReciprocals(21)
+	atanhCoefExact = 4
 )
 
 // invFactorials returns n terms c[j] = ±1/(first+step·j)!, alternating in

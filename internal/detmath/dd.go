@@ -1,15 +1,3 @@
-// Package detmath computes cos, sin, exp, log and pow with the same bits on
-// every architecture.
-//
-// Go's math.Cos, Exp, Log and Pow are allowed to fuse a*b+c into one
-// instruction, and the compiler does so on arm64 (and may at GOAMD64=v3), so
-// their last bits depend on the CPU. A learning-rate schedule feeds every
-// kernel, so it must not. Everything here is built from +, -, *, / on
-// float64, with every product that feeds a sum wrapped in float64(...), which
-// the Go specification says rounds and so forbids fusion. The functions work
-// in double-double arithmetic (an unevaluated sum hi+lo of two float64s,
-// about 106 bits) and round once at the end, which keeps the error of every
-// result within 1 ulp (measured: about 0.5 ulp).
 package detmath
 
 // dd is a double-double: the value hi+lo with |lo| <= ulp(hi)/2.
@@ -104,10 +92,18 @@ func div(a, b dd) dd {
 	return addF(dd{q1, q2}, q3)
 }
 
-// horner evaluates c[0] + c[1]*x + c[2]*x^2 + ... in double-double.
-func horner(c []dd, x dd) dd {
-	s := c[len(c)-1]
-	for i := len(c) - 2; i >= 0; i-- {
+// horner evaluates c[0] + c[1]·x + c[2]·x² + ... with the terms from c[exact]
+// on in plain float64 and the first exact ones in double-double. The caller
+// picks exact so that the float64 part is below about 2^-18 of the sum:
+// its rounding errors (2^-52 of it) then stay below 2^-70 of the result,
+// and the double-double steps carry the rest to about 2^-100.
+func horner(c []dd, exact int, x dd) dd {
+	t := c[len(c)-1].hi
+	for i := len(c) - 2; i >= exact; i-- {
+		t = float64(t*x.hi) + c[i].hi
+	}
+	s := dd{t, 0}
+	for i := exact - 1; i >= 0; i-- {
 		s = add(mul(s, x), c[i])
 	}
 	return s

@@ -16,7 +16,7 @@ func Exp(x float64) float64 {
 		return 0
 	}
 	m, k := expDD(dd{x, 0})
-	return ldexp(m.hi, k)
+	return ldexp(m, k)
 }
 
 // invLn2 is 1/ln 2 rounded; it only picks k, so its last bit does not matter.
@@ -35,7 +35,7 @@ func expDD(z dd) (dd, int) {
 	p, e = twoProd(k, ln2[1])
 	r = add(r, dd{-p, -e})
 	r = addF(r, -float64(k*ln2[2]))
-	return horner(expCoef, r), int(k)
+	return horner(expCoef, expCoefExact, r), int(k)
 }
 
 // pow2 returns 2^n for -1022 <= n <= 1023, built from its bits.
@@ -43,17 +43,35 @@ func pow2(n int) float64 {
 	return math.Float64frombits(uint64(n+1023) << 52)
 }
 
-// ldexp returns y·2^k for y in about [0.5, 2], rounding once even when the
-// result is subnormal: the first multiplication below is exact, so only the
-// last one rounds.
-func ldexp(y float64, k int) float64 {
+// ldexp returns m·2^k rounded once, for m in about [0.5, 2]. When the
+// result is subnormal, rounding m.hi first and then scaling would round
+// twice (up to 0.75 ulp); instead the rounding to the subnormal grid looks
+// at m.lo as well.
+func ldexp(m dd, k int) float64 {
 	switch {
 	case k > 1023:
-		return float64(y*pow2(1023)) * pow2(k-1023)
-	case k < -1086: // y·2^k < 2^-1085: rounds to zero
+		return float64(m.hi*pow2(1023)) * pow2(k-1023)
+	case k < -1086: // m·2^k < 2^-1085: rounds to zero
 		return 0
-	case k < -1022:
-		return float64(y*pow2(k+64)) * pow2(-64)
+	case k > -1022: // m·2^k >= 0.7·2^-1021: normal, the scaling is exact
+		return m.hi * pow2(k)
 	}
-	return y * pow2(k)
+	// Scaled by 2^64 everything is exact and normal, and the subnormal grid
+	// 2^-1074 becomes g = 2^-1010. Adding c = 2^52·g to hs (< c) rounds it
+	// to a multiple of g; the residual, with the low part, says whether the
+	// rounding must move by one step after all.
+	const g = 0x1p-1010
+	const c = 0x1p52 * g
+	hs, ls := float64(m.hi*pow2(k+64)), float64(m.lo*pow2(k+64))
+	if hs >= c { // k = -1022 and m >= 1: normal after all
+		return m.hi * pow2(k)
+	}
+	a := (c + hs) - c
+	switch rest := (hs - a) + ls; {
+	case rest > g/2:
+		a += g
+	case rest < -g/2:
+		a -= g
+	}
+	return a * pow2(-64)
 }

@@ -41,8 +41,8 @@ func logDD(x float64) dd {
 	}
 	f := m - 1 // exact (Sterbenz)
 	s := div(dd{f, 0}, twoSumDD(2, f))
-	series := mul(s, horner(atanhCoef, mul(s, s)))
-	lnm := dd{2 * series.hi, 2 * series.lo}
+	series := mul(s, horner(atanhCoef, atanhCoefExact, mul(s, s)))
+	lnm := dd{float64(2 * series.hi), float64(2 * series.lo)}
 	if e == 0 {
 		return lnm
 	}

@@ -101,7 +101,7 @@ func powPositive(x, y float64) float64 {
 		return 0
 	}
 	m, k := expDD(z)
-	return ldexp(m.hi, k)
+	return ldexp(m, k)
 }
 
 // isOddInt reports whether y is an odd integer (every float64 of magnitude

@@ -63,7 +63,7 @@ func bigExp(x *big.Float) *big.Float {
 	xf, _ := x.Float64()
 	k := math.Round(xf / math.Ln2)
 	r := newF(bigPrec).Sub(newF(bigPrec).Set(x), newF(bigPrec).Mul(ln2, newF(bigPrec).SetFloat64(k)))
-	r = newF(refPrec+64).Set(r)
+	r = newF(refPrec + 64).Set(r)
 	r.SetMantExp(r, -halvings)
 	sum, term := newF(refPrec+64).SetInt64(1), newF(refPrec+64).SetInt64(1)
 	for n := int64(1); term.Sign() != 0 && term.MantExp(nil) > -refPrec-70; n++ {

@@ -27,8 +27,11 @@ func Cos(x float64) float64 {
 // the same bits on every architecture. Sin(±0) = ±0, Sin(±Inf) = NaN,
 // Sin(NaN) = NaN.
 func Sin(x float64) float64 {
-	if x == 0 || x != x || math.IsInf(x, 0) {
-		return x - x + x // ±0 stays itself; ±Inf and NaN give NaN
+	switch {
+	case x == 0:
+		return x // keeps the sign of zero
+	case x != x || math.IsInf(x, 0):
+		return math.NaN()
 	}
 	q, r := reduce(math.Abs(x))
 	var s float64
@@ -50,9 +53,9 @@ func Sin(x float64) float64 {
 
 // cosDD and sinDD evaluate the Taylor series for |r| <= π/4 in
 // double-double and round once.
-func cosDD(r dd) float64 { return horner(cosCoef, mul(r, r)).hi }
+func cosDD(r dd) float64 { return horner(cosCoef, cosCoefExact, mul(r, r)).hi }
 
-func sinDD(r dd) float64 { return mul(r, horner(sinCoef, mul(r, r))).hi }
+func sinDD(r dd) float64 { return mul(r, horner(sinCoef, sinCoefExact, mul(r, r))).hi }
 
 // reduce returns q and r with x = (4n + q)·π/2 + r, |r| <= π/4 (to rounding),
 // r to about 2^-100 relative error, for finite x >= 0.
@@ -103,8 +106,8 @@ func reduce(x float64) (int, dd) {
 	case z > 0:
 		hi, lo = hi<<z|lo>>(64-z), lo<<z
 	}
-	top := float64(hi>>11) * math.Ldexp(1, -53-z)
-	next := float64((hi&(1<<11-1))<<42|lo>>22) * math.Ldexp(1, -106-z)
+	top := float64(float64(hi>>11) * math.Ldexp(1, -53-z))
+	next := float64(float64((hi&(1<<11-1))<<42|lo>>22) * math.Ldexp(1, -106-z))
 	f := dd{top, next} // |next| < ulp(top): already a normalised dd
 	r := mul(f, pio2)
 	if negative {
