@@ -171,15 +171,16 @@ func SumAbs[T Float](x []T) float64 {
 	return t.Sum()
 }
 
-// SumPow returns the blocked sum of detmath.Pow(|float64(x[i])|*s, p), for
-// a general norm order p; s is a power of two.
-func SumPow[T Float](x []T, p, s float64) float64 {
+// SumPow returns the blocked sum of detmath.Pow(|float64(x[i])|/m, p), for
+// a general norm order p, with m the largest |x| (so every ratio is at most
+// 1 and nothing overflows, whatever p).
+func SumPow[T Float](x []T, p, m float64) float64 {
 	var t SumTree
 	for len(x) > 0 {
 		n := min(len(x), ReduceBlock)
 		var acc [ReduceLanes]float64
 		for j, e := range x[:n] {
-			acc[j%ReduceLanes] += detmath.Pow(math.Abs(float64(e))*s, p)
+			acc[j%ReduceLanes] += detmath.Pow(math.Abs(float64(e))/m, p)
 		}
 		t.Push(foldLanes(&acc))
 		x = x[n:]
@@ -257,7 +258,7 @@ type GradKernels[T Float] struct {
 	SumSquares       func(x []T) float64
 	SumSquaresScaled func(x []T, s float64) float64
 	SumAbs           func(x []T) float64
-	SumPow           func(x []T, p, s float64) float64
+	SumPow           func(x []T, p, m float64) float64
 	MaxAbs           func(x []T) float64
 	Scale            func(x []T, c T)
 	Clamp            func(x []T, c T)
@@ -315,12 +316,11 @@ const (
 //   - p = 1: S, the sum of |x| (exact terms; it overflows only when the norm
 //     itself is within the error bound of overflowing or beyond).
 //   - other p: M = the largest |x|; if M is 0, +Inf or NaN, that is the norm.
-//     Otherwise s = 2^-e with e the exponent that puts M*s in [1, 2) (e at
-//     least -1023), S' = the sum of Pow(|x|*s, p) and the norm is
-//     Pow(S', 1/p) * 2^e: no term exceeds 2^p and the largest is at least
-//     1, so nothing overflows for p <= 960 and nothing that matters
-//     underflows (except when M is subnormal and p > 20: e is then clamped
-//     and the terms may underflow).
+//     Otherwise S' = the sum of Pow(|x|/M, p) and the norm is
+//     M * Pow(S', 1/p). Every ratio is at most 1 and the largest is 1, so
+//     no term overflows and S' is in [1, n], for every p. Rounding a ratio
+//     perturbs its term by p times as much, and the root divides that by p
+//     again, so the division costs one rounding of the result.
 //
 // Error bound. With u = 2^-53, n the length of the longest slice,
 // nb = ceil(n/B) its blocks and ns the number of slices, every term passes
@@ -334,7 +334,7 @@ const (
 //	p = 2:     (D/2 + 2) * u          (10^7 elements in one slice: D = 145, 74.5u = 8.3e-15)
 //	p = 1:     (D + 1) * u
 //	p = +Inf:  0
-//	other p:   ((D + 3 + ln n + ln ns)/p + 3) * u, for 1 < p <= 960
+//	other p:   ((D + 3 + ln N)/p + 4) * u, N the number of elements
 //
 // whenever the true norm is a normal float64 (a subnormal result is further
 // rounded to the subnormal grid, an absolute 2^-1075). For float32 inputs D
@@ -375,14 +375,11 @@ func Norm[T Float](k *GradKernels[T], p float64, grads [][]T) float64 {
 	if m == 0 || math.IsInf(m, 1) || m != m {
 		return m
 	}
-	_, exp := math.Frexp(m) // m = f * 2^exp, f in [0.5, 1)
-	e := max(exp-1, -1023)
-	s := math.Ldexp(1, -e)
 	var t SumTree
 	for _, g := range grads {
-		t.Push(k.SumPow(g, p, s))
+		t.Push(k.SumPow(g, p, m))
 	}
-	return detmath.Pow(t.Sum(), 1/p) * math.Ldexp(1, e)
+	return m * detmath.Pow(t.Sum(), 1/p)
 }
 
 // isSingle reports whether T is a 32-bit float.
