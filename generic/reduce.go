@@ -228,28 +228,55 @@ func Clamp[T Float](x []T, c T) {
 // also catches a finite input whose product overflows, which torch would
 // pass on to the optimizer. (Torch skips the multiplication when inv is 1;
 // x*1 is x, NaN payloads aside.)
+//
+// The result is a flag, so the order of the test is free; this loop adds
+// y - y (+0 for finite y, NaN otherwise) into four sums, which is branch
+// free and keeps four additions in flight.
 func UnscaleCheck[T Float](x []T, inv T) (nonFinite bool) {
-	for i, e := range x {
-		y := e * inv
-		x[i] = y
-		nonFinite = nonFinite || !isFinite(y)
+	var z0, z1, z2, z3 T
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		c := x[i : i+4 : i+4]
+		y0, y1, y2, y3 := c[0]*inv, c[1]*inv, c[2]*inv, c[3]*inv
+		c[0], c[1], c[2], c[3] = y0, y1, y2, y3
+		z0 += y0 - y0
+		z1 += y1 - y1
+		z2 += y2 - y2
+		z3 += y3 - y3
 	}
-	return nonFinite
+	for ; i < len(x); i++ {
+		y := x[i] * inv
+		x[i] = y
+		z0 += y - y
+	}
+	return !(z0+z1+z2+z3 == 0)
 }
 
-// NonFinite reports whether any element is infinite or NaN.
+// NonFinite reports whether any element is infinite or NaN, by the sums of
+// UnscaleCheck, block by block so that it stops early.
 func NonFinite[T Float](x []T) bool {
-	for _, e := range x {
-		if !isFinite(e) {
+	for len(x) > 0 {
+		n := min(len(x), ReduceBlock)
+		b := x[:n]
+		var z0, z1, z2, z3 T
+		i := 0
+		for ; i+4 <= n; i += 4 {
+			c := b[i : i+4 : i+4]
+			z0 += c[0] - c[0]
+			z1 += c[1] - c[1]
+			z2 += c[2] - c[2]
+			z3 += c[3] - c[3]
+		}
+		for ; i < n; i++ {
+			z0 += b[i] - b[i]
+		}
+		if !(z0+z1+z2+z3 == 0) {
 			return true
 		}
+		x = x[n:]
 	}
 	return false
 }
-
-// isFinite is the negation of the exponent-all-ones test: x - x is 0 for
-// every finite x and NaN for ±Inf and NaN.
-func isFinite[T Float](x T) bool { return x-x == 0 }
 
 // GradKernels is one implementation of the gradient reductions and passes:
 // the reference (GradReference) or a SIMD kernel set. Norm combines its

@@ -405,3 +405,33 @@ func TestNormSpecial(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGradReference times each reference pass on 65536 float32
+// values (bytes: the slice read once; the writing passes also write it).
+func BenchmarkGradReference(b *testing.B) {
+	x := make([]float32, 1<<16)
+	for i := range x {
+		x[i] = float32(i%1000) * 0x1p-10
+	}
+	k := GradReference[float32]()
+	for _, c := range []struct {
+		name string
+		f    func()
+	}{
+		{"SumSquares", func() { k.SumSquares(x) }},
+		{"SumAbs", func() { k.SumAbs(x) }},
+		{"MaxAbs", func() { k.MaxAbs(x) }},
+		{"SumPow3", func() { k.SumPow(x, 3, 1000) }},
+		{"Scale", func() { k.Scale(x, 1) }},
+		{"Clamp", func() { k.Clamp(x, 1e9) }},
+		{"UnscaleCheck", func() { k.UnscaleCheck(x, 1) }},
+		{"NonFinite", func() { k.NonFinite(x) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				c.f()
+			}
+		})
+	}
+}
