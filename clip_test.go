@@ -513,7 +513,7 @@ func TestStepIfFinite(t *testing.T) {
 // purpose. The same constant came out on amd64 (GOAMD64=v1 and v3, and
 // -tags noasm) and on arm64 under qemu (GOARCH=arm64 go test -exec
 // qemu-aarch64 -run ClipDigest .).
-const wantClipDigest = 0xe19af7126cc927f3
+const wantClipDigest = 0x8dfde5c3d783227a
 
 // clipDigestInputs returns gradient lists built from exact operations only
 // (PCG integers times powers of two, special values from bits): lengths
@@ -599,7 +599,7 @@ func clipDigestT[T testFloat](t *testing.T, d *digestWriter) {
 			digestSlice(d, s)
 		}
 		g = clone2(grads)
-		found := unscaleAll(g, T(0x1p-13))
+		found := unscaleAll(g, T(float32(1.0/3))) // inexact products: a fused check would misreport
 		d.word(map[bool]uint64{false: 0, true: 1}[found])
 		for _, s := range g {
 			digestSlice(d, s)

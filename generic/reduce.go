@@ -237,7 +237,9 @@ func UnscaleCheck[T Float](x []T, inv T) (nonFinite bool) {
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
 		c := x[i : i+4 : i+4]
-		y0, y1, y2, y3 := c[0]*inv, c[1]*inv, c[2]*inv, c[3]*inv
+		// T(...) rounds each product before y - y: fused, c*inv - y
+		// would be the product's rounding error, not 0 (arm64 fuses it).
+		y0, y1, y2, y3 := T(c[0]*inv), T(c[1]*inv), T(c[2]*inv), T(c[3]*inv)
 		c[0], c[1], c[2], c[3] = y0, y1, y2, y3
 		z0 += y0 - y0
 		z1 += y1 - y1
@@ -245,7 +247,7 @@ func UnscaleCheck[T Float](x []T, inv T) (nonFinite bool) {
 		z3 += y3 - y3
 	}
 	for ; i < len(x); i++ {
-		y := x[i] * inv
+		y := T(x[i] * inv)
 		x[i] = y
 		z0 += y - y
 	}

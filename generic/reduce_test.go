@@ -180,6 +180,12 @@ func TestUnscaleCheck(t *testing.T) {
 	if UnscaleCheck(x, 0.5) || x[0] != 0.5 || x[1] != -1 || x[2] != 1.5e38 {
 		t.Errorf("finite unscale: %v", x)
 	}
+	// Inexact products: a fused multiply-subtract in the check would see
+	// their rounding errors (this failed on arm64 before the T(...)).
+	third := []float32{1, 2, 3, 5, 7, 11, 13}
+	if UnscaleCheck(third, float32(1.0/3)) {
+		t.Error("finite inexact products reported as non-finite")
+	}
 	if !UnscaleCheck([]float32{1, 3e38}, 2) {
 		t.Error("an overflowing product was not reported")
 	}
