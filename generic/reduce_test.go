@@ -89,7 +89,9 @@ func testReductionsMatchModel[T Float](t *testing.T) {
 		check("SumAbs", SumAbs(x), modelSum(x, absTerm[T]))
 		s := 0x1p-37
 		check("SumSquaresScaled", SumSquaresScaled(x, s), modelSum(x, func(e T) float64 { y := float64(e) * s; return float64(y * y) }))
-		check("SumPow", SumPow(x, 3, 1.5), modelSum(x, func(e T) float64 { return detmath.Pow(math.Abs(float64(e))/1.5, 3) }))
+		if n <= 3*ReduceBlock+31 { // Pow is slow: two block boundaries suffice
+			check("SumPow", SumPow(x, 3, 1.5), modelSum(x, func(e T) float64 { return detmath.Pow(math.Abs(float64(e))/1.5, 3) }))
+		}
 		m := 0.0
 		for _, e := range x {
 			m = math.Max(m, math.Abs(float64(e)))
