@@ -1,7 +1,6 @@
 package optim
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/simdoptim/optim/generic"
@@ -11,63 +10,6 @@ import (
 // Gradient norms and clipping, as torch.nn.utils computes them, with the
 // bits fixed by generic.Norm: the same on every CPU and for any split of the
 // work, and accurate where torch overflows (see GradNorm).
-
-// ArgumentError reports an argument outside its valid range.
-type ArgumentError struct {
-	Func  string  // the function called, e.g. "ClipGradNorm"
-	Arg   string  // the argument, e.g. "maxNorm"
-	Value float64 // its value
-	Want  string  // the valid range, e.g. ">= 0"
-}
-
-func (e *ArgumentError) Error() string {
-	return fmt.Sprintf("optim: %s: %s = %v, want %s", e.Func, e.Arg, e.Value, e.Want)
-}
-
-// OverlapError reports a gradient that shares memory with another gradient
-// (for the functions that write gradients) or with a parameter.
-type OverlapError struct {
-	Func  string
-	Grad  int  // index of the gradient
-	Other int  // index of the other gradient or of the parameter
-	Param bool // Other is a parameter
-}
-
-func (e *OverlapError) Error() string {
-	other := "grad"
-	if e.Param {
-		other = "param"
-	}
-	return fmt.Sprintf("optim: %s: grad %d overlaps %s %d in memory", e.Func, e.Grad, other, e.Other)
-}
-
-// GradMismatchError reports gradients that do not match the optimizer's
-// parameters: a wrong count (Index -1) or a wrong length.
-type GradMismatchError struct {
-	Func  string
-	Index int // the gradient, or -1 for the count
-	Got   int // the count or length given
-	Want  int // the parameter count or length
-}
-
-func (e *GradMismatchError) Error() string {
-	if e.Index < 0 {
-		return fmt.Sprintf("optim: %s: got %d gradients for %d params", e.Func, e.Got, e.Want)
-	}
-	return fmt.Sprintf("optim: %s: grad %d has length %d, param %d has length %d", e.Func, e.Index, e.Got, e.Index, e.Want)
-}
-
-// NonFiniteNormError is ClipGradNorm's error with errorIfNonfinite when the
-// total norm is NaN or infinite (torch raises a RuntimeError). No gradient
-// has changed.
-type NonFiniteNormError struct {
-	NormType float64
-	Norm     float64
-}
-
-func (e *NonFiniteNormError) Error() string {
-	return fmt.Sprintf("optim: ClipGradNorm: the total norm of order %v of the gradients is %v, so it cannot be clipped; no gradient was changed", e.NormType, e.Norm)
-}
 
 // GradNorm is torch.nn.utils.get_total_norm: the normType-norm of all grads
 // taken as one vector (torch: the norm of the per-tensor norms, the same
@@ -179,55 +121,26 @@ func checkNormType(fn string, p float64) error {
 	return nil
 }
 
-// checkGrads validates grads against o's params as Step does (count,
-// lengths, no grad sharing memory with a param), for the functions that
-// must decide before Step runs. It reads o's params directly.
-//
-// TODO(integrator): Step's validation is the same fact; Step should call
-// this (or its parameter-group successor) so that it lives in one place.
-func (o *Optimizer[T]) checkGrads(fn string, grads [][]T) error {
-	if len(grads) != len(o.params) {
-		return &GradMismatchError{fn, -1, len(grads), len(o.params)}
-	}
-	for i, g := range grads {
-		if len(g) != len(o.params[i]) {
-			return &GradMismatchError{fn, i, len(g), len(o.params[i])}
-		}
-		if j := o.overlappingParam(g); j >= 0 {
-			return &OverlapError{fn, i, j, true}
-		}
-	}
-	return nil
-}
-
 // pairwiseLimit is the number of slices up to which checkDisjoint compares
 // every pair (no allocation) instead of sorting by address.
 const pairwiseLimit = 32
 
 // checkDisjoint reports the first two grads that share memory, if any.
-func checkDisjoint[T float32 | float64](fn string, grads [][]T) error {
+func checkDisjoint[T float32 | float64](op string, grads [][]T) error {
 	if len(grads) <= pairwiseLimit {
 		for j := 1; j < len(grads); j++ {
 			for i := range j {
 				if kernels.Overlap(grads[i], grads[j]) {
-					return &OverlapError{fn, j, i, false}
+					return &OverlapError{Op: op, A: Slot{"grad", i, ""}, B: Slot{"grad", j, ""}}
 				}
 			}
 		}
 		return nil
 	}
-	idx := make([]int, 0, len(grads))
+	var r regions // allocates, for many grads only
 	for i, g := range grads {
-		if len(g) > 0 {
-			idx = append(idx, i)
-		}
-	}
-	sortByAddress(idx, grads)
-	// Sorted by start, two slices overlap only if some neighbours do.
-	for k := 1; k < len(idx); k++ {
-		a, b := idx[k-1], idx[k]
-		if kernels.Overlap(grads[a], grads[b]) {
-			return &OverlapError{fn, max(a, b), min(a, b), false}
+		if err := r.insert(op, region(g, Slot{"grad", i, ""})); err != nil {
+			return err
 		}
 	}
 	return nil

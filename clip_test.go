@@ -396,7 +396,7 @@ func TestClipErrors(t *testing.T) {
 		})
 	}
 	var ov *OverlapError
-	if _, err := ClipGradNorm(0.1, 2, false, a, b, a[1:3]); !errors.As(err, &ov) || ov.Grad != 2 || ov.Other != 0 {
+	if _, err := ClipGradNorm(0.1, 2, false, a, b, a[1:3]); !errors.As(err, &ov) || ov.A.Index != 0 || ov.B.Index != 2 {
 		t.Errorf("ClipGradNorm with aliased grads: %v", err)
 	}
 	if err := ClipGradValue(0.1, b, a, b); !errors.As(err, &ov) {
@@ -410,7 +410,7 @@ func TestClipErrors(t *testing.T) {
 		many[i] = backing[i*10 : i*10+10]
 	}
 	many[77] = backing[5:12]
-	if _, err := ClipGradNorm(0.1, 2, false, many...); !errors.As(err, &ov) || ov.Grad != 77 || ov.Other != 1 && ov.Other != 0 {
+	if _, err := ClipGradNorm(0.1, 2, false, many...); !errors.As(err, &ov) || ov.B.Index != 77 || ov.A.Index != 1 && ov.A.Index != 0 {
 		t.Errorf("ClipGradNorm with 100 grads, one aliased: %v", err)
 	}
 	many[77] = make([]float32, 10)
@@ -487,7 +487,7 @@ func TestStepIfFinite(t *testing.T) {
 	if opt.Steps() != 1 || firstDiff(p, saveP) >= 0 || firstDiff(q, saveQ) >= 0 || firstDiff(st.ExpAvg, saveM) >= 0 || firstDiff(st.ExpAvgSq, saveV) >= 0 {
 		t.Error("a skipped step changed the optimizer")
 	}
-	var gm *GradMismatchError
+	var gm *ShapeError
 	if _, err := opt.StepIfFinite([]float32{1, 2}, []float32{1}); !errors.As(err, &gm) || gm.Index != 0 {
 		t.Errorf("wrong length: %v", err)
 	}
@@ -495,7 +495,7 @@ func TestStepIfFinite(t *testing.T) {
 		t.Errorf("wrong count: %v", err)
 	}
 	var ov *OverlapError
-	if _, err := opt.StepIfFinite(p, q); !errors.As(err, &ov) || !ov.Param {
+	if _, err := opt.StepIfFinite(p, q); !errors.As(err, &ov) || ov.B.Kind != "param" {
 		t.Errorf("grad aliasing a param: %v", err)
 	}
 	g0, g1 := []float32{0, 0, 0}, []float32{0}

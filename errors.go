@@ -123,3 +123,27 @@ func groupPrefix(g int) string {
 	}
 	return fmt.Sprintf("group %d: ", g)
 }
+
+// ArgumentError reports an argument outside its valid range.
+type ArgumentError struct {
+	Func  string  // the function called, e.g. "ClipGradNorm"
+	Arg   string  // the argument, e.g. "maxNorm"
+	Value float64 // its value
+	Want  string  // the valid range, e.g. ">= 0"
+}
+
+func (e *ArgumentError) Error() string {
+	return fmt.Sprintf("optim: %s: %s = %v, want %s", e.Func, e.Arg, e.Value, e.Want)
+}
+
+// NonFiniteNormError is ClipGradNorm's error with errorIfNonfinite when the
+// total norm is NaN or infinite (torch raises a RuntimeError). No gradient
+// has changed.
+type NonFiniteNormError struct {
+	NormType float64
+	Norm     float64
+}
+
+func (e *NonFiniteNormError) Error() string {
+	return fmt.Sprintf("optim: ClipGradNorm: the total norm of order %v of the gradients is %v, so it cannot be clipped; no gradient was changed", e.NormType, e.Norm)
+}

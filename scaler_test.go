@@ -302,7 +302,7 @@ func TestScaledStepErrors(t *testing.T) {
 	s := mustScaler(t, DefaultGradScalerConfig())
 	f := newScalerFixture(t)
 	f.setGrads([]float32{1, 2, 3}, 4)
-	var gm *GradMismatchError
+	var gm *ShapeError
 	var ov *OverlapError
 	if _, err := ScaledStep(s, f.opt, f.gp); !errors.As(err, &gm) {
 		t.Errorf("one grad for two params: %v", err)
@@ -310,11 +310,11 @@ func TestScaledStepErrors(t *testing.T) {
 	if _, err := ScaledStep(s, f.opt, f.gp[:2], f.gq); !errors.As(err, &gm) {
 		t.Errorf("short grad: %v", err)
 	}
-	if _, err := ScaledStep(s, f.opt, f.p, f.gq); !errors.As(err, &ov) || !ov.Param {
+	if _, err := ScaledStep(s, f.opt, f.p, f.gq); !errors.As(err, &ov) || ov.B.Kind != "param" {
 		t.Errorf("grad aliasing a param: %v", err)
 	}
 	shared := []float32{1, 2, 3}
-	if _, err := Unscale(s, f.opt, shared, shared[1:2]); !errors.As(err, &ov) || ov.Param {
+	if _, err := Unscale(s, f.opt, shared, shared[1:2]); !errors.As(err, &ov) || ov.B.Kind == "param" {
 		t.Errorf("grads aliasing each other: %v", err)
 	}
 	if f.gp[0] != 1 || shared[0] != 1 || f.opt.Steps() != 0 {
