@@ -1,4 +1,4 @@
-// Package arm64 compiles the kernel descriptions of package rules into Go
+// Package arm64 compiles the rules' operation lists (package generic) into Go
 // arm64 assembly using 128-bit Advanced SIMD (NEON) registers.
 //
 // The Go assembler has no mnemonics for most vector floating-point and
