@@ -59,14 +59,14 @@ func (in *fuzzInput[T]) fill(s []T) {
 }
 
 // fuzzRule checks rule (valid tells whether torch would accept it) on a
-// parameter of length n%301 for 1+steps%4 steps.
-func fuzzRule(t *testing.T, rule Rule, valid bool, n, steps int, data []byte) {
-	n, steps = n%301, 1+steps%4
-	fuzzRuleT[float32](t, rule, valid, n, steps, data)
-	fuzzRuleT[float64](t, rule, valid, n, steps, data)
+// parameter of length n%301 at alignment offset off%16 for 1+steps%4 steps.
+func fuzzRule(t *testing.T, rule Rule, valid bool, n, off, steps int, data []byte) {
+	n, off, steps = n%301, off%16, 1+steps%4
+	fuzzRuleT[float32](t, rule, valid, n, off, steps, data)
+	fuzzRuleT[float64](t, rule, valid, n, off, steps, data)
 }
 
-func fuzzRuleT[T testFloat](t *testing.T, rule Rule, valid bool, n, steps int, data []byte) {
+func fuzzRuleT[T testFloat](t *testing.T, rule Rule, valid bool, n, off, steps int, data []byte) {
 	in := &fuzzInput[T]{data: data}
 	p0 := make([]T, n)
 	in.fill(p0)
@@ -76,8 +76,10 @@ func fuzzRuleT[T testFloat](t *testing.T, rule Rule, valid bool, n, steps int, d
 		in.fill(grads[s])
 	}
 
-	// The public API, on the dispatched set, from torch's initial state.
-	p := append([]T(nil), p0...)
+	// The public API, on the dispatched set, from torch's initial state,
+	// with the parameter at element offset off from an allocation's start.
+	p := make([]T, off+n)[off:]
+	copy(p, p0)
 	opt, err := New[T](rule, p)
 	if valid != (err == nil) {
 		t.Fatalf("New(%#v): error %v, want an error: %v", rule, err, !valid)
@@ -135,11 +137,11 @@ func FuzzNewSGD(f *testing.F) {
 	f.Add(uint16(8), uint8(0), 0.1, 1.0, 0.0, 0.0, false, false, uint8(1), seed)
 	f.Add(uint16(8), uint8(0), math.NaN(), 0.5, 0.0, 0.0, false, false, uint8(1), seed)
 	f.Add(uint16(0), uint8(0), 1e300, 0.5, 1.0, 1e300, false, true, uint8(1), []byte{})
-	f.Fuzz(func(t *testing.T, n uint16, _ uint8, lr, momentum, dampening, wd float64, nesterov, maximize bool, steps uint8, data []byte) {
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, momentum, dampening, wd float64, nesterov, maximize bool, steps uint8, data []byte) {
 		r := SGD{LR: lr, Momentum: momentum, Dampening: dampening, WeightDecay: wd, Nesterov: nesterov, Maximize: maximize}
 		valid := finiteNonNeg(lr) && inUnit(momentum) && dampening >= 0 && dampening <= 1 && finiteNonNeg(wd) &&
 			(!nesterov || momentum > 0 && dampening == 0)
-		fuzzRule(t, r, valid, int(n), int(steps), data)
+		fuzzRule(t, r, valid, int(n), int(off), int(steps), data)
 	})
 }
 
@@ -150,10 +152,10 @@ func FuzzNewAdagrad(f *testing.F) {
 	f.Add(uint16(5), uint8(0), 0.1, -1.0, 0.0, 0.0, 1e-10, false, uint8(1), seed)
 	f.Add(uint16(5), uint8(0), 0.1, 0.0, 0.0, math.Inf(1), 1e-10, false, uint8(1), seed)
 	f.Add(uint16(64), uint8(4), 1e300, 1e300, 1e300, 1e300, 0.0, false, uint8(2), []byte{0xff, 0x7f})
-	f.Fuzz(func(t *testing.T, n uint16, _ uint8, lr, lrDecay, wd, initAcc, eps float64, maximize bool, steps uint8, data []byte) {
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, lrDecay, wd, initAcc, eps float64, maximize bool, steps uint8, data []byte) {
 		r := Adagrad{LR: lr, LRDecay: lrDecay, WeightDecay: wd, InitialAccumulatorValue: initAcc, Eps: eps, Maximize: maximize}
 		valid := finiteNonNeg(lr) && finiteNonNeg(lrDecay) && finiteNonNeg(wd) && finiteNonNeg(initAcc) && finiteNonNeg(eps)
-		fuzzRule(t, &r, valid, int(n), int(steps), data)
+		fuzzRule(t, &r, valid, int(n), int(off), int(steps), data)
 	})
 }
 
@@ -164,10 +166,10 @@ func FuzzNewRMSProp(f *testing.F) {
 	f.Add(uint16(100), uint8(2), 1e-2, 0.99, 1e-8, 0.0, 0.5, true, false, uint8(2), seed)
 	f.Add(uint16(4), uint8(0), 1e-2, 1.0, 1e-8, 0.0, 0.0, false, false, uint8(1), seed)
 	f.Add(uint16(4), uint8(0), 1e-2, 0.5, math.Inf(-1), 0.0, 0.0, false, false, uint8(1), seed)
-	f.Fuzz(func(t *testing.T, n uint16, _ uint8, lr, alpha, eps, wd, momentum float64, centered, maximize bool, steps uint8, data []byte) {
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, alpha, eps, wd, momentum float64, centered, maximize bool, steps uint8, data []byte) {
 		r := RMSProp{LR: lr, Alpha: alpha, Eps: eps, WeightDecay: wd, Momentum: momentum, Centered: centered, Maximize: maximize}
 		valid := finiteNonNeg(lr) && inUnit(alpha) && finiteNonNeg(eps) && finiteNonNeg(wd) && inUnit(momentum)
-		fuzzRule(t, r, valid, int(n), int(steps), data)
+		fuzzRule(t, r, valid, int(n), int(off), int(steps), data)
 	})
 }
 
@@ -180,9 +182,9 @@ func FuzzNewAdam(f *testing.F) {
 	f.Add(uint16(3), uint8(0), 1e-3, 0.9, math.NaN(), 1e-8, 0.0, false, false, false, uint8(1), seed)
 	f.Add(uint16(3), uint8(0), -1e-3, 0.9, 0.999, 1e-8, 0.0, false, false, false, uint8(1), seed)
 	f.Add(uint16(31), uint8(1), 1e300, 0.0, 0.0, 1e300, 1e300, true, true, true, uint8(3), []byte{0x01, 0x00, 0x80})
-	f.Fuzz(func(t *testing.T, n uint16, _ uint8, lr, beta1, beta2, eps, wd float64, amsgrad, decoupled, maximize bool, steps uint8, data []byte) {
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, beta1, beta2, eps, wd float64, amsgrad, decoupled, maximize bool, steps uint8, data []byte) {
 		r := Adam{LR: lr, Beta1: beta1, Beta2: beta2, Eps: eps, WeightDecay: wd, AMSGrad: amsgrad, Decoupled: decoupled, Maximize: maximize}
 		valid := finiteNonNeg(lr) && inUnit(beta1) && inUnit(beta2) && finiteNonNeg(eps) && finiteNonNeg(wd)
-		fuzzRule(t, r, valid, int(n), int(steps), data)
+		fuzzRule(t, r, valid, int(n), int(off), int(steps), data)
 	})
 }
