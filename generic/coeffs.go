@@ -14,6 +14,11 @@
 //     is allowed to differ between architectures.
 //   - The order of operations follows torch.optim's single-tensor
 //     (foreach=False) implementations.
+//
+// Each rule lives in one file (sgd.go, adagrad.go, rmsprop.go, adam.go):
+// its reference kernel, its coefficient function and its RuleDesc, the
+// description from which the generators, package kernels and the tests
+// derive everything else (registry.go).
 package generic
 
 import "math"
@@ -25,8 +30,9 @@ type Float interface{ ~float32 | ~float64 }
 // element type. One layout serves every rule so that every kernel, portable or
 // assembly, has the same signature; a rule ignores the fields it does not use.
 //
-// The field order is part of the assembly ABI: the generated kernels read the
-// fields by offset, and kernels/layout_test.go checks those offsets.
+// The field order is part of the assembly ABI: the generated kernels read
+// field k at byte offset k*sizeof(T), which CoeffNames (ir.go) checks when
+// the package initializes.
 type Coeffs[T Float] struct {
 	// Sign is -0 when maximizing and +0 otherwise. It is XORed into every
 	// gradient, which is exactly torch's negation, done without a branch.
@@ -89,6 +95,32 @@ const (
 	VarCount Variant = 1 << iota
 )
 
+// VariantNames are the names of Variant's bits, lowest first, as generated
+// code spells them.
+var VariantNames = [...]string{"VarWeightDecay", "VarDecoupled", "VarMomentum", "VarNesterov",
+	"VarFirst", "VarCentered", "VarAMSGrad", "VarLerpHigh"}
+
+// VariantNames names every bit: this index is out of range otherwise.
+var _ = [1]struct{}{}[VarCount-1<<len(VariantNames)]
+
+// Expr spells v as a Go expression over this package's constants, each
+// prefixed with qualifier (e.g. "generic."); "0" for no bit.
+func (v Variant) Expr(qualifier string) string {
+	if v == 0 {
+		return "0"
+	}
+	var s string
+	for i, name := range VariantNames {
+		if v&(1<<i) != 0 {
+			if s != "" {
+				s += " | "
+			}
+			s += qualifier + name
+		}
+	}
+	return s
+}
+
 // PowInt returns x**n for n >= 0 by binary exponentiation: a fixed sequence
 // of correctly rounded multiplications, so the same bits on every platform.
 func PowInt(x float64, n int64) float64 {
@@ -108,87 +140,6 @@ func PowInt(x float64, n int64) float64 {
 func lerpCoeffs[T Float](beta float64) (w, comp T, high bool) {
 	w = T(1 - beta)
 	return w, T(1) - w, w >= 0.5
-}
-
-// SGDCoeffs returns the scalars of one SGD step. first reports whether the
-// momentum buffer is still empty (the first step).
-func SGDCoeffs[T Float](lr, momentum, dampening, weightDecay float64, nesterov, maximize, first bool) (Coeffs[T], Variant) {
-	c := Coeffs[T]{Sign: sign[T](maximize), NegLR: T(-lr), WeightDecay: T(weightDecay),
-		Momentum: T(momentum), Dampening: T(1 - dampening)}
-	var v Variant
-	if weightDecay != 0 {
-		v |= VarWeightDecay
-	}
-	if momentum != 0 {
-		v |= VarMomentum
-		if nesterov {
-			v |= VarNesterov
-		}
-		if first {
-			v |= VarFirst
-		}
-	}
-	return c, v
-}
-
-// AdagradCoeffs returns the scalars of Adagrad's step number step (1-based).
-func AdagradCoeffs[T Float](lr, lrDecay, weightDecay, eps float64, maximize bool, step int64) (Coeffs[T], Variant) {
-	clr := lr / (1 + float64(float64(step-1)*lrDecay))
-	c := Coeffs[T]{Sign: sign[T](maximize), NegLR: T(-clr), WeightDecay: T(weightDecay), Eps: T(eps)}
-	var v Variant
-	if weightDecay != 0 {
-		v |= VarWeightDecay
-	}
-	return c, v
-}
-
-// RMSPropCoeffs returns the scalars of one RMSProp step.
-func RMSPropCoeffs[T Float](lr, alpha, eps, weightDecay, momentum float64, centered, maximize bool) (Coeffs[T], Variant) {
-	c := Coeffs[T]{Sign: sign[T](maximize), NegLR: T(-lr), WeightDecay: T(weightDecay),
-		Momentum: T(momentum), Beta2: T(alpha), OneMinusBeta2: T(1 - alpha), Eps: T(eps)}
-	var v Variant
-	if weightDecay != 0 {
-		v |= VarWeightDecay
-	}
-	if momentum > 0 {
-		v |= VarMomentum
-	}
-	if centered {
-		v |= VarCentered
-		var high bool
-		c.Lerp, c.LerpComp, high = lerpCoeffs[T](alpha)
-		if high {
-			v |= VarLerpHigh
-		}
-	}
-	return c, v
-}
-
-// AdamCoeffs returns the scalars of Adam's (decoupled: AdamW's) step number
-// step (1-based).
-func AdamCoeffs[T Float](lr, beta1, beta2, eps, weightDecay float64, amsgrad, decoupled, maximize bool, step int64) (Coeffs[T], Variant) {
-	bc1 := 1 - PowInt(beta1, step)
-	bc2 := 1 - PowInt(beta2, step)
-	c := Coeffs[T]{Sign: sign[T](maximize), NegLR: T(-(lr / bc1)), WeightDecay: T(weightDecay),
-		Beta2: T(beta2), OneMinusBeta2: T(1 - beta2), BC2Sqrt: T(math.Sqrt(bc2)), Eps: T(eps)}
-	var v Variant
-	var high bool
-	c.Lerp, c.LerpComp, high = lerpCoeffs[T](beta1)
-	if high {
-		v |= VarLerpHigh
-	}
-	if weightDecay != 0 {
-		if decoupled {
-			v |= VarDecoupled
-			c.Decay = T(1 - float64(lr*weightDecay))
-		} else {
-			v |= VarWeightDecay
-		}
-	}
-	if amsgrad {
-		v |= VarAMSGrad
-	}
-	return c, v
 }
 
 func sign[T Float](maximize bool) T {

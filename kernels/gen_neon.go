@@ -1,5 +1,5 @@
 package kernels
 
-// The NEON kernel set is generated from the same per-rule descriptions as
-// the x86 sets (package rules in the nested asm module).
+// The NEON kernels are compiled from the same descriptions as the x86 sets
+// (package generic) by asm/cmd/update-arm64.
 //go:generate go run -C ../asm ./cmd/update-arm64 -out ../kernels/update_arm64.s -stubs ../kernels/update_arm64.go

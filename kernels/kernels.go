@@ -25,25 +25,18 @@ type Coeffs[T Float] = generic.Coeffs[T]
 // Variant selects the operations of one update; see generic.Variant.
 type Variant = generic.Variant
 
-// Kind names an update rule.
-type Kind int
+// Kind names an update rule; see generic.Kind. Everything about a rule is
+// in its description, generic.Rules()[kind].
+type Kind = generic.Kind
 
+// The rules.
 const (
-	KindSGD Kind = iota
-	KindAdagrad
-	KindRMSProp
-	KindAdam
-	kindCount
+	KindSGD     = generic.KindSGD
+	KindAdagrad = generic.KindAdagrad
+	KindRMSProp = generic.KindRMSProp
+	KindAdam    = generic.KindAdam
+	kindCount   = generic.KindCount
 )
-
-var kindNames = [kindCount]string{"SGD", "Adagrad", "RMSProp", "Adam"}
-
-func (k Kind) String() string {
-	if k < 0 || k >= kindCount {
-		return fmt.Sprintf("Kind(%d)", int(k))
-	}
-	return kindNames[k]
-}
 
 // rules holds one kernel per Kind for one element type.
 type rules[T Float] [kindCount]generic.Kernel[T]
@@ -63,10 +56,15 @@ func (s *Set) Name() string { return s.name }
 // validated functions below refuse it.
 func (s *Set) Supported() bool { return cpufeat.Supports(s.name) }
 
-var genericSet = Set{
-	name: "generic",
-	f32:  rules[float32]{generic.SGD[float32], generic.Adagrad[float32], generic.RMSProp[float32], generic.Adam[float32]},
-	f64:  rules[float64]{generic.SGD[float64], generic.Adagrad[float64], generic.RMSProp[float64], generic.Adam[float64]},
+var genericSet = Set{name: "generic", f32: references[float32](), f64: references[float64]()}
+
+// references returns every rule's reference kernel.
+func references[T Float]() rules[T] {
+	var out rules[T]
+	for k := range out {
+		out[k] = generic.Reference[T](Kind(k))
+	}
+	return out
 }
 
 // Generic returns the portable set, the specification itself.
@@ -100,20 +98,30 @@ func Kernel[T Float](s *Set, kind Kind) generic.Kernel[T] {
 }
 
 // Uses reports which of the state slices s0, s1, s2 kind reads and writes
-// under variant v.
+// under variant v; all false for an unknown kind.
 func Uses(kind Kind, v Variant) (s0, s1, s2 bool) {
-	switch kind {
-	case KindSGD:
-		return v&generic.VarMomentum != 0, false, false
-	case KindAdagrad:
-		return true, false, false
-	case KindRMSProp:
-		return true, v&generic.VarCentered != 0, v&generic.VarMomentum != 0
-	case KindAdam:
-		return true, true, v&generic.VarAMSGrad != 0
+	if kind < 0 || kind >= kindCount {
+		return false, false, false
 	}
-	return false, false, false
+	u := descs[kind].Uses(v)
+	return u[0], u[1], u[2]
 }
+
+// StateKeys returns the names, in torch's state dict, of kind's state
+// slices s0, s1, s2 ("exp_avg", ...); "" for a slot the rule does not have.
+func StateKeys(kind Kind) [3]string {
+	var out [3]string
+	if kind < 0 || kind >= kindCount {
+		return out
+	}
+	for i, s := range descs[kind].Slots {
+		out[i] = s.Key
+	}
+	return out
+}
+
+// descs are the rules' descriptions, indexed by Kind.
+var descs = generic.Rules()
 
 // SGD applies one SGD step to p with gradient g and momentum buffer buf
 // (nil without momentum). Build c and v with generic.SGDCoeffs or

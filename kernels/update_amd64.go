@@ -10,8 +10,7 @@ import (
 	"github.com/simdoptim/optim/generic"
 )
 
-// avx512Set is the AVX-512 kernel set: every variant that package generic's
-// coefficient functions produce runs in assembly, any other in Go.
+// avx512Set runs every kernel with AVX-512 on 512-bit registers.
 var avx512Set = Set{
 	name: "avx512",
 	f32: rules[float32]{
@@ -28,8 +27,7 @@ var avx512Set = Set{
 	},
 }
 
-// avx2Set is the AVX2 kernel set: every variant that package generic's
-// coefficient functions produce runs in assembly, any other in Go.
+// avx2Set runs every kernel with AVX2 on 256-bit registers.
 var avx2Set = Set{
 	name: "avx2",
 	f32: rules[float32]{
@@ -46,104 +44,8 @@ var avx2Set = Set{
 	},
 }
 
-// asmVariants lists, per set name and kind, the variants that have an
-// assembly kernel; tests check it covers every variant in use.
-var asmVariants = map[string][kindCount][]Variant{
-	"avx512": {
-		KindSGD: {
-			0,
-			generic.VarMomentum,
-			generic.VarMomentum | generic.VarFirst,
-			generic.VarMomentum | generic.VarNesterov,
-			generic.VarMomentum | generic.VarNesterov | generic.VarFirst,
-			generic.VarWeightDecay,
-			generic.VarWeightDecay | generic.VarMomentum,
-			generic.VarWeightDecay | generic.VarMomentum | generic.VarFirst,
-			generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov,
-			generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov | generic.VarFirst,
-		},
-		KindAdagrad: {
-			0,
-			generic.VarWeightDecay,
-		},
-		KindRMSProp: {
-			0,
-			generic.VarMomentum,
-			generic.VarCentered,
-			generic.VarMomentum | generic.VarCentered,
-			generic.VarCentered | generic.VarLerpHigh,
-			generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh,
-			generic.VarWeightDecay,
-			generic.VarWeightDecay | generic.VarMomentum,
-			generic.VarWeightDecay | generic.VarCentered,
-			generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered,
-			generic.VarWeightDecay | generic.VarCentered | generic.VarLerpHigh,
-			generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh,
-		},
-		KindAdam: {
-			0,
-			generic.VarLerpHigh,
-			generic.VarAMSGrad,
-			generic.VarAMSGrad | generic.VarLerpHigh,
-			generic.VarWeightDecay,
-			generic.VarWeightDecay | generic.VarLerpHigh,
-			generic.VarWeightDecay | generic.VarAMSGrad,
-			generic.VarWeightDecay | generic.VarAMSGrad | generic.VarLerpHigh,
-			generic.VarDecoupled,
-			generic.VarDecoupled | generic.VarLerpHigh,
-			generic.VarDecoupled | generic.VarAMSGrad,
-			generic.VarDecoupled | generic.VarAMSGrad | generic.VarLerpHigh,
-		},
-	},
-	"avx2": {
-		KindSGD: {
-			0,
-			generic.VarMomentum,
-			generic.VarMomentum | generic.VarFirst,
-			generic.VarMomentum | generic.VarNesterov,
-			generic.VarMomentum | generic.VarNesterov | generic.VarFirst,
-			generic.VarWeightDecay,
-			generic.VarWeightDecay | generic.VarMomentum,
-			generic.VarWeightDecay | generic.VarMomentum | generic.VarFirst,
-			generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov,
-			generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov | generic.VarFirst,
-		},
-		KindAdagrad: {
-			0,
-			generic.VarWeightDecay,
-		},
-		KindRMSProp: {
-			0,
-			generic.VarMomentum,
-			generic.VarCentered,
-			generic.VarMomentum | generic.VarCentered,
-			generic.VarCentered | generic.VarLerpHigh,
-			generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh,
-			generic.VarWeightDecay,
-			generic.VarWeightDecay | generic.VarMomentum,
-			generic.VarWeightDecay | generic.VarCentered,
-			generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered,
-			generic.VarWeightDecay | generic.VarCentered | generic.VarLerpHigh,
-			generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh,
-		},
-		KindAdam: {
-			0,
-			generic.VarLerpHigh,
-			generic.VarAMSGrad,
-			generic.VarAMSGrad | generic.VarLerpHigh,
-			generic.VarWeightDecay,
-			generic.VarWeightDecay | generic.VarLerpHigh,
-			generic.VarWeightDecay | generic.VarAMSGrad,
-			generic.VarWeightDecay | generic.VarAMSGrad | generic.VarLerpHigh,
-			generic.VarDecoupled,
-			generic.VarDecoupled | generic.VarLerpHigh,
-			generic.VarDecoupled | generic.VarAMSGrad,
-			generic.VarDecoupled | generic.VarAMSGrad | generic.VarLerpHigh,
-		},
-	},
-}
-
-// sgd_avx512_f32 runs generic.SGD[float32] with AVX-512.
+// sgd_avx512_f32 runs generic.SGD[float32] with AVX-512: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func sgd_avx512_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
 	case 0:
@@ -167,11 +69,12 @@ func sgd_avx512_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
 		sgd_v1d_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.SGD(v, c, p, g, s0, s1, s2)
+		generic.SGD[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adagrad_avx512_f32 runs generic.Adagrad[float32] with AVX-512.
+// adagrad_avx512_f32 runs generic.Adagrad[float32] with AVX-512: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func adagrad_avx512_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
 	case 0:
@@ -179,11 +82,12 @@ func adagrad_avx512_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	case generic.VarWeightDecay:
 		adagrad_v01_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.Adagrad(v, c, p, g, s0, s1, s2)
+		generic.Adagrad[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// rmsprop_avx512_f32 runs generic.RMSProp[float32] with AVX-512.
+// rmsprop_avx512_f32 runs generic.RMSProp[float32] with AVX-512: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func rmsprop_avx512_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
 	case 0:
@@ -211,11 +115,12 @@ func rmsprop_avx512_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
 		rmsprop_va5_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.RMSProp(v, c, p, g, s0, s1, s2)
+		generic.RMSProp[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adam_avx512_f32 runs generic.Adam[float32] with AVX-512.
+// adam_avx512_f32 runs generic.Adam[float32] with AVX-512: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func adam_avx512_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
 	case 0:
@@ -243,11 +148,12 @@ func adam_avx512_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 	case generic.VarDecoupled | generic.VarAMSGrad | generic.VarLerpHigh:
 		adam_vc2_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.Adam(v, c, p, g, s0, s1, s2)
+		generic.Adam[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// sgd_avx512_f64 runs generic.SGD[float64] with AVX-512.
+// sgd_avx512_f64 runs generic.SGD[float64] with AVX-512: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func sgd_avx512_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
 	case 0:
@@ -271,11 +177,12 @@ func sgd_avx512_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1,
 	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
 		sgd_v1d_avx512_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.SGD(v, c, p, g, s0, s1, s2)
+		generic.SGD[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adagrad_avx512_f64 runs generic.Adagrad[float64] with AVX-512.
+// adagrad_avx512_f64 runs generic.Adagrad[float64] with AVX-512: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func adagrad_avx512_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
 	case 0:
@@ -283,11 +190,12 @@ func adagrad_avx512_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0,
 	case generic.VarWeightDecay:
 		adagrad_v01_avx512_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.Adagrad(v, c, p, g, s0, s1, s2)
+		generic.Adagrad[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// rmsprop_avx512_f64 runs generic.RMSProp[float64] with AVX-512.
+// rmsprop_avx512_f64 runs generic.RMSProp[float64] with AVX-512: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func rmsprop_avx512_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
 	case 0:
@@ -315,11 +223,12 @@ func rmsprop_avx512_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0,
 	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
 		rmsprop_va5_avx512_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.RMSProp(v, c, p, g, s0, s1, s2)
+		generic.RMSProp[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adam_avx512_f64 runs generic.Adam[float64] with AVX-512.
+// adam_avx512_f64 runs generic.Adam[float64] with AVX-512: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func adam_avx512_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
 	case 0:
@@ -347,11 +256,12 @@ func adam_avx512_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1
 	case generic.VarDecoupled | generic.VarAMSGrad | generic.VarLerpHigh:
 		adam_vc2_avx512_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.Adam(v, c, p, g, s0, s1, s2)
+		generic.Adam[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// sgd_avx2_f32 runs generic.SGD[float32] with AVX2.
+// sgd_avx2_f32 runs generic.SGD[float32] with AVX2: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func sgd_avx2_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
 	case 0:
@@ -375,11 +285,12 @@ func sgd_avx2_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s
 	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
 		sgd_v1d_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.SGD(v, c, p, g, s0, s1, s2)
+		generic.SGD[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adagrad_avx2_f32 runs generic.Adagrad[float32] with AVX2.
+// adagrad_avx2_f32 runs generic.Adagrad[float32] with AVX2: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func adagrad_avx2_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
 	case 0:
@@ -387,11 +298,12 @@ func adagrad_avx2_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	case generic.VarWeightDecay:
 		adagrad_v01_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.Adagrad(v, c, p, g, s0, s1, s2)
+		generic.Adagrad[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// rmsprop_avx2_f32 runs generic.RMSProp[float32] with AVX2.
+// rmsprop_avx2_f32 runs generic.RMSProp[float32] with AVX2: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func rmsprop_avx2_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
 	case 0:
@@ -419,11 +331,12 @@ func rmsprop_avx2_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
 		rmsprop_va5_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.RMSProp(v, c, p, g, s0, s1, s2)
+		generic.RMSProp[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adam_avx2_f32 runs generic.Adam[float32] with AVX2.
+// adam_avx2_f32 runs generic.Adam[float32] with AVX2: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func adam_avx2_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
 	case 0:
@@ -451,11 +364,12 @@ func adam_avx2_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, 
 	case generic.VarDecoupled | generic.VarAMSGrad | generic.VarLerpHigh:
 		adam_vc2_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.Adam(v, c, p, g, s0, s1, s2)
+		generic.Adam[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// sgd_avx2_f64 runs generic.SGD[float64] with AVX2.
+// sgd_avx2_f64 runs generic.SGD[float64] with AVX2: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func sgd_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
 	case 0:
@@ -479,11 +393,12 @@ func sgd_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s
 	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
 		sgd_v1d_avx2_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.SGD(v, c, p, g, s0, s1, s2)
+		generic.SGD[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adagrad_avx2_f64 runs generic.Adagrad[float64] with AVX2.
+// adagrad_avx2_f64 runs generic.Adagrad[float64] with AVX2: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func adagrad_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
 	case 0:
@@ -491,11 +406,12 @@ func adagrad_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s
 	case generic.VarWeightDecay:
 		adagrad_v01_avx2_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.Adagrad(v, c, p, g, s0, s1, s2)
+		generic.Adagrad[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// rmsprop_avx2_f64 runs generic.RMSProp[float64] with AVX2.
+// rmsprop_avx2_f64 runs generic.RMSProp[float64] with AVX2: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func rmsprop_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
 	case 0:
@@ -523,11 +439,12 @@ func rmsprop_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s
 	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
 		rmsprop_va5_avx2_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.RMSProp(v, c, p, g, s0, s1, s2)
+		generic.RMSProp[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adam_avx2_f64 runs generic.Adam[float64] with AVX2.
+// adam_avx2_f64 runs generic.Adam[float64] with AVX2: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
 func adam_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
 	case 0:
@@ -555,7 +472,7 @@ func adam_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 	case generic.VarDecoupled | generic.VarAMSGrad | generic.VarLerpHigh:
 		adam_vc2_avx2_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
-		generic.Adam(v, c, p, g, s0, s1, s2)
+		generic.Adam[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 

@@ -15,2631 +15,2535 @@ import (
 var neonSet = Set{
 	name: "neon",
 	f32: rules[float32]{
-		KindSGD:     sgdNEONF32,
-		KindAdagrad: adagradNEONF32,
-		KindRMSProp: rmspropNEONF32,
-		KindAdam:    adamNEONF32,
+		KindSGD:     sgd_neon_f32,
+		KindAdagrad: adagrad_neon_f32,
+		KindRMSProp: rmsprop_neon_f32,
+		KindAdam:    adam_neon_f32,
 	},
 	f64: rules[float64]{
-		KindSGD:     sgdNEONF64,
-		KindAdagrad: adagradNEONF64,
-		KindRMSProp: rmspropNEONF64,
-		KindAdam:    adamNEONF64,
+		KindSGD:     sgd_neon_f64,
+		KindAdagrad: adagrad_neon_f64,
+		KindRMSProp: rmsprop_neon_f64,
+		KindAdam:    adam_neon_f64,
 	},
 }
 
-// sgdNEONF32 is generic.SGD[float32] on NEON: it runs the assembly kernel
-// compiled for v, or the reference for a variant no coefficients function
-// produces.
-func sgdNEONF32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
-	n, pp, gp := len(p), unsafe.SliceData(p), unsafe.SliceData(g)
-	s0p, s1p, s2p := unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2)
+// sgd_neon_f32 runs generic.SGD[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func sgd_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0x00:
-		sgd_v00_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x04:
-		sgd_v04_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x14:
-		sgd_v14_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x0c:
-		sgd_v0c_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x1c:
-		sgd_v1c_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x01:
-		sgd_v01_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x05:
-		sgd_v05_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x15:
-		sgd_v15_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x0d:
-		sgd_v0d_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x1d:
-		sgd_v1d_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
+	case 0:
+		sgd_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum:
+		sgd_v04_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum | generic.VarFirst:
+		sgd_v14_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum | generic.VarNesterov:
+		sgd_v0c_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
+		sgd_v1c_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		sgd_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum:
+		sgd_v05_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum | generic.VarFirst:
+		sgd_v15_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov:
+		sgd_v0d_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
+		sgd_v1d_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.SGD[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adagradNEONF32 is generic.Adagrad[float32] on NEON: it runs the assembly kernel
-// compiled for v, or the reference for a variant no coefficients function
-// produces.
-func adagradNEONF32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
-	n, pp, gp := len(p), unsafe.SliceData(p), unsafe.SliceData(g)
-	s0p, s1p, s2p := unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2)
+// adagrad_neon_f32 runs generic.Adagrad[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func adagrad_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0x00:
-		adagrad_v00_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x01:
-		adagrad_v01_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
+	case 0:
+		adagrad_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		adagrad_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adagrad[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// rmspropNEONF32 is generic.RMSProp[float32] on NEON: it runs the assembly kernel
-// compiled for v, or the reference for a variant no coefficients function
-// produces.
-func rmspropNEONF32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
-	n, pp, gp := len(p), unsafe.SliceData(p), unsafe.SliceData(g)
-	s0p, s1p, s2p := unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2)
+// rmsprop_neon_f32 runs generic.RMSProp[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func rmsprop_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0x00:
-		rmsprop_v00_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x04:
-		rmsprop_v04_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x20:
-		rmsprop_v20_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x24:
-		rmsprop_v24_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xa0:
-		rmsprop_va0_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xa4:
-		rmsprop_va4_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x01:
-		rmsprop_v01_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x05:
-		rmsprop_v05_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x21:
-		rmsprop_v21_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x25:
-		rmsprop_v25_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xa1:
-		rmsprop_va1_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xa5:
-		rmsprop_va5_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
+	case 0:
+		rmsprop_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum:
+		rmsprop_v04_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarCentered:
+		rmsprop_v20_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum | generic.VarCentered:
+		rmsprop_v24_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarCentered | generic.VarLerpHigh:
+		rmsprop_va0_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
+		rmsprop_va4_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		rmsprop_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum:
+		rmsprop_v05_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarCentered:
+		rmsprop_v21_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered:
+		rmsprop_v25_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarCentered | generic.VarLerpHigh:
+		rmsprop_va1_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
+		rmsprop_va5_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.RMSProp[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adamNEONF32 is generic.Adam[float32] on NEON: it runs the assembly kernel
-// compiled for v, or the reference for a variant no coefficients function
-// produces.
-func adamNEONF32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
-	n, pp, gp := len(p), unsafe.SliceData(p), unsafe.SliceData(g)
-	s0p, s1p, s2p := unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2)
+// adam_neon_f32 runs generic.Adam[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func adam_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0x00:
-		adam_v00_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x80:
-		adam_v80_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x40:
-		adam_v40_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xc0:
-		adam_vc0_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x01:
-		adam_v01_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x81:
-		adam_v81_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x41:
-		adam_v41_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xc1:
-		adam_vc1_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x02:
-		adam_v02_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x82:
-		adam_v82_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x42:
-		adam_v42_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xc2:
-		adam_vc2_neon_f32(c, n, pp, gp, s0p, s1p, s2p)
+	case 0:
+		adam_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarLerpHigh:
+		adam_v80_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarAMSGrad:
+		adam_v40_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarAMSGrad | generic.VarLerpHigh:
+		adam_vc0_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		adam_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarLerpHigh:
+		adam_v81_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarAMSGrad:
+		adam_v41_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarAMSGrad | generic.VarLerpHigh:
+		adam_vc1_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled:
+		adam_v02_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarLerpHigh:
+		adam_v82_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarAMSGrad:
+		adam_v42_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarAMSGrad | generic.VarLerpHigh:
+		adam_vc2_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adam[float32](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// sgdNEONF64 is generic.SGD[float64] on NEON: it runs the assembly kernel
-// compiled for v, or the reference for a variant no coefficients function
-// produces.
-func sgdNEONF64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
-	n, pp, gp := len(p), unsafe.SliceData(p), unsafe.SliceData(g)
-	s0p, s1p, s2p := unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2)
+// sgd_neon_f64 runs generic.SGD[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func sgd_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0x00:
-		sgd_v00_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x04:
-		sgd_v04_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x14:
-		sgd_v14_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x0c:
-		sgd_v0c_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x1c:
-		sgd_v1c_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x01:
-		sgd_v01_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x05:
-		sgd_v05_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x15:
-		sgd_v15_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x0d:
-		sgd_v0d_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x1d:
-		sgd_v1d_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
+	case 0:
+		sgd_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum:
+		sgd_v04_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum | generic.VarFirst:
+		sgd_v14_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum | generic.VarNesterov:
+		sgd_v0c_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
+		sgd_v1c_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		sgd_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum:
+		sgd_v05_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum | generic.VarFirst:
+		sgd_v15_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov:
+		sgd_v0d_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
+		sgd_v1d_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.SGD[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adagradNEONF64 is generic.Adagrad[float64] on NEON: it runs the assembly kernel
-// compiled for v, or the reference for a variant no coefficients function
-// produces.
-func adagradNEONF64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
-	n, pp, gp := len(p), unsafe.SliceData(p), unsafe.SliceData(g)
-	s0p, s1p, s2p := unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2)
+// adagrad_neon_f64 runs generic.Adagrad[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func adagrad_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0x00:
-		adagrad_v00_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x01:
-		adagrad_v01_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
+	case 0:
+		adagrad_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		adagrad_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adagrad[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// rmspropNEONF64 is generic.RMSProp[float64] on NEON: it runs the assembly kernel
-// compiled for v, or the reference for a variant no coefficients function
-// produces.
-func rmspropNEONF64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
-	n, pp, gp := len(p), unsafe.SliceData(p), unsafe.SliceData(g)
-	s0p, s1p, s2p := unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2)
+// rmsprop_neon_f64 runs generic.RMSProp[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func rmsprop_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0x00:
-		rmsprop_v00_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x04:
-		rmsprop_v04_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x20:
-		rmsprop_v20_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x24:
-		rmsprop_v24_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xa0:
-		rmsprop_va0_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xa4:
-		rmsprop_va4_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x01:
-		rmsprop_v01_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x05:
-		rmsprop_v05_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x21:
-		rmsprop_v21_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x25:
-		rmsprop_v25_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xa1:
-		rmsprop_va1_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xa5:
-		rmsprop_va5_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
+	case 0:
+		rmsprop_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum:
+		rmsprop_v04_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarCentered:
+		rmsprop_v20_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum | generic.VarCentered:
+		rmsprop_v24_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarCentered | generic.VarLerpHigh:
+		rmsprop_va0_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
+		rmsprop_va4_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		rmsprop_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum:
+		rmsprop_v05_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarCentered:
+		rmsprop_v21_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered:
+		rmsprop_v25_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarCentered | generic.VarLerpHigh:
+		rmsprop_va1_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
+		rmsprop_va5_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.RMSProp[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adamNEONF64 is generic.Adam[float64] on NEON: it runs the assembly kernel
-// compiled for v, or the reference for a variant no coefficients function
-// produces.
-func adamNEONF64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
-	n, pp, gp := len(p), unsafe.SliceData(p), unsafe.SliceData(g)
-	s0p, s1p, s2p := unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2)
+// adam_neon_f64 runs generic.Adam[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func adam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0x00:
-		adam_v00_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x80:
-		adam_v80_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x40:
-		adam_v40_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xc0:
-		adam_vc0_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x01:
-		adam_v01_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x81:
-		adam_v81_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x41:
-		adam_v41_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xc1:
-		adam_vc1_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x02:
-		adam_v02_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x82:
-		adam_v82_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0x42:
-		adam_v42_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
-	case 0xc2:
-		adam_vc2_neon_f64(c, n, pp, gp, s0p, s1p, s2p)
+	case 0:
+		adam_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarLerpHigh:
+		adam_v80_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarAMSGrad:
+		adam_v40_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarAMSGrad | generic.VarLerpHigh:
+		adam_vc0_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		adam_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarLerpHigh:
+		adam_v81_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarAMSGrad:
+		adam_v41_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarAMSGrad | generic.VarLerpHigh:
+		adam_vc1_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled:
+		adam_v02_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarLerpHigh:
+		adam_v82_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarAMSGrad:
+		adam_v42_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarAMSGrad | generic.VarLerpHigh:
+		adam_vc2_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adam[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// sgd_v00_neon_f32 is generic.SGD[float32] for variant 0,
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v00_neon_f32 is generic.SGD[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.NegLR
-//	x5 = x4 * x3
-//	x6 = x0 + x5
-//	p[i] = x6
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.NegLR
+//	v5 = v4 * v3
+//	v6 = v0 + v5
+//	p[i] = v6
 //
 //go:noescape
 func sgd_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v04_neon_f32 is generic.SGD[float32] for variant 0x4 (VarMomentum),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v04_neon_f32 is generic.SGD[float32] under variant VarMomentum, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Momentum
-//	x6 = x4 * x5
-//	x7 = c.Dampening
-//	x8 = x7 * x3
-//	x9 = x6 + x8
-//	s0[i] = x9
-//	x10 = c.NegLR
-//	x11 = x10 * x9
-//	x12 = x0 + x11
-//	p[i] = x12
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Momentum
+//	v6 = v4 * v5
+//	v7 = c.Dampening
+//	v8 = v7 * v3
+//	v9 = v6 + v8
+//	s0[i] = v9
+//	v10 = c.NegLR
+//	v11 = v10 * v9
+//	v12 = v0 + v11
+//	p[i] = v12
 //
 //go:noescape
 func sgd_v04_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v14_neon_f32 is generic.SGD[float32] for variant 0x14 (VarMomentum|VarFirst),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v14_neon_f32 is generic.SGD[float32] under variant VarMomentum | VarFirst, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	s0[i] = x3
-//	x4 = c.NegLR
-//	x5 = x4 * x3
-//	x6 = x0 + x5
-//	p[i] = x6
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	s0[i] = v3
+//	v4 = c.NegLR
+//	v5 = v4 * v3
+//	v6 = v0 + v5
+//	p[i] = v6
 //
 //go:noescape
 func sgd_v14_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v0c_neon_f32 is generic.SGD[float32] for variant 0xc (VarMomentum|VarNesterov),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v0c_neon_f32 is generic.SGD[float32] under variant VarMomentum | VarNesterov, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Momentum
-//	x6 = x4 * x5
-//	x7 = c.Dampening
-//	x8 = x7 * x3
-//	x9 = x6 + x8
-//	s0[i] = x9
-//	x10 = c.Momentum
-//	x11 = x10 * x9
-//	x12 = x3 + x11
-//	x13 = c.NegLR
-//	x14 = x13 * x12
-//	x15 = x0 + x14
-//	p[i] = x15
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Momentum
+//	v6 = v4 * v5
+//	v7 = c.Dampening
+//	v8 = v7 * v3
+//	v9 = v6 + v8
+//	s0[i] = v9
+//	v10 = c.Momentum
+//	v11 = v10 * v9
+//	v12 = v3 + v11
+//	v13 = c.NegLR
+//	v14 = v13 * v12
+//	v15 = v0 + v14
+//	p[i] = v15
 //
 //go:noescape
 func sgd_v0c_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v1c_neon_f32 is generic.SGD[float32] for variant 0x1c (VarMomentum|VarNesterov|VarFirst),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v1c_neon_f32 is generic.SGD[float32] under variant VarMomentum | VarNesterov | VarFirst, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	s0[i] = x3
-//	x4 = c.Momentum
-//	x5 = x4 * x3
-//	x6 = x3 + x5
-//	x7 = c.NegLR
-//	x8 = x7 * x6
-//	x9 = x0 + x8
-//	p[i] = x9
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	s0[i] = v3
+//	v4 = c.Momentum
+//	v5 = v4 * v3
+//	v6 = v3 + v5
+//	v7 = c.NegLR
+//	v8 = v7 * v6
+//	v9 = v0 + v8
+//	p[i] = v9
 //
 //go:noescape
 func sgd_v1c_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v01_neon_f32 is generic.SGD[float32] for variant 0x1 (VarWeightDecay),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v01_neon_f32 is generic.SGD[float32] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = c.NegLR
-//	x8 = x7 * x6
-//	x9 = x0 + x8
-//	p[i] = x9
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = c.NegLR
+//	v8 = v7 * v6
+//	v9 = v0 + v8
+//	p[i] = v9
 //
 //go:noescape
 func sgd_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v05_neon_f32 is generic.SGD[float32] for variant 0x5 (VarWeightDecay|VarMomentum),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v05_neon_f32 is generic.SGD[float32] under variant VarWeightDecay | VarMomentum, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Momentum
-//	x9 = x7 * x8
-//	x10 = c.Dampening
-//	x11 = x10 * x6
-//	x12 = x9 + x11
-//	s0[i] = x12
-//	x13 = c.NegLR
-//	x14 = x13 * x12
-//	x15 = x0 + x14
-//	p[i] = x15
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Momentum
+//	v9 = v7 * v8
+//	v10 = c.Dampening
+//	v11 = v10 * v6
+//	v12 = v9 + v11
+//	s0[i] = v12
+//	v13 = c.NegLR
+//	v14 = v13 * v12
+//	v15 = v0 + v14
+//	p[i] = v15
 //
 //go:noescape
 func sgd_v05_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v15_neon_f32 is generic.SGD[float32] for variant 0x15 (VarWeightDecay|VarMomentum|VarFirst),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v15_neon_f32 is generic.SGD[float32] under variant VarWeightDecay | VarMomentum | VarFirst, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	s0[i] = x6
-//	x7 = c.NegLR
-//	x8 = x7 * x6
-//	x9 = x0 + x8
-//	p[i] = x9
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	s0[i] = v6
+//	v7 = c.NegLR
+//	v8 = v7 * v6
+//	v9 = v0 + v8
+//	p[i] = v9
 //
 //go:noescape
 func sgd_v15_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v0d_neon_f32 is generic.SGD[float32] for variant 0xd (VarWeightDecay|VarMomentum|VarNesterov),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v0d_neon_f32 is generic.SGD[float32] under variant VarWeightDecay | VarMomentum | VarNesterov, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Momentum
-//	x9 = x7 * x8
-//	x10 = c.Dampening
-//	x11 = x10 * x6
-//	x12 = x9 + x11
-//	s0[i] = x12
-//	x13 = c.Momentum
-//	x14 = x13 * x12
-//	x15 = x6 + x14
-//	x16 = c.NegLR
-//	x17 = x16 * x15
-//	x18 = x0 + x17
-//	p[i] = x18
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Momentum
+//	v9 = v7 * v8
+//	v10 = c.Dampening
+//	v11 = v10 * v6
+//	v12 = v9 + v11
+//	s0[i] = v12
+//	v13 = c.Momentum
+//	v14 = v13 * v12
+//	v15 = v6 + v14
+//	v16 = c.NegLR
+//	v17 = v16 * v15
+//	v18 = v0 + v17
+//	p[i] = v18
 //
 //go:noescape
 func sgd_v0d_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v1d_neon_f32 is generic.SGD[float32] for variant 0x1d (VarWeightDecay|VarMomentum|VarNesterov|VarFirst),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v1d_neon_f32 is generic.SGD[float32] under variant VarWeightDecay | VarMomentum | VarNesterov | VarFirst, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	s0[i] = x6
-//	x7 = c.Momentum
-//	x8 = x7 * x6
-//	x9 = x6 + x8
-//	x10 = c.NegLR
-//	x11 = x10 * x9
-//	x12 = x0 + x11
-//	p[i] = x12
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	s0[i] = v6
+//	v7 = c.Momentum
+//	v8 = v7 * v6
+//	v9 = v6 + v8
+//	v10 = c.NegLR
+//	v11 = v10 * v9
+//	v12 = v0 + v11
+//	p[i] = v12
 //
 //go:noescape
 func sgd_v1d_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adagrad_v00_neon_f32 is generic.Adagrad[float32] for variant 0,
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adagrad_v00_neon_f32 is generic.Adagrad[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = x3 * x3
-//	x6 = x4 + x5
-//	s0[i] = x6
-//	x7 = sqrt(x6)
-//	x8 = c.Eps
-//	x9 = x7 + x8
-//	x10 = c.NegLR
-//	x11 = x10 * x3
-//	x12 = x11 / x9
-//	x13 = x0 + x12
-//	p[i] = x13
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 * v3
+//	v6 = v4 + v5
+//	s0[i] = v6
+//	v7 = sqrt(v6)
+//	v8 = c.Eps
+//	v9 = v7 + v8
+//	v10 = c.NegLR
+//	v11 = v10 * v3
+//	v12 = v11 / v9
+//	v13 = v0 + v12
+//	p[i] = v13
 //
 //go:noescape
 func adagrad_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adagrad_v01_neon_f32 is generic.Adagrad[float32] for variant 0x1 (VarWeightDecay),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adagrad_v01_neon_f32 is generic.Adagrad[float32] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = x6 * x6
-//	x9 = x7 + x8
-//	s0[i] = x9
-//	x10 = sqrt(x9)
-//	x11 = c.Eps
-//	x12 = x10 + x11
-//	x13 = c.NegLR
-//	x14 = x13 * x6
-//	x15 = x14 / x12
-//	x16 = x0 + x15
-//	p[i] = x16
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 * v6
+//	v9 = v7 + v8
+//	s0[i] = v9
+//	v10 = sqrt(v9)
+//	v11 = c.Eps
+//	v12 = v10 + v11
+//	v13 = c.NegLR
+//	v14 = v13 * v6
+//	v15 = v14 / v12
+//	v16 = v0 + v15
+//	p[i] = v16
 //
 //go:noescape
 func adagrad_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v00_neon_f32 is generic.RMSProp[float32] for variant 0,
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v00_neon_f32 is generic.RMSProp[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = sqrt(x10)
-//	x12 = c.Eps
-//	x13 = x11 + x12
-//	x14 = c.NegLR
-//	x15 = x14 * x3
-//	x16 = x15 / x13
-//	x17 = x0 + x16
-//	p[i] = x17
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = sqrt(v10)
+//	v12 = c.Eps
+//	v13 = v11 + v12
+//	v14 = c.NegLR
+//	v15 = v14 * v3
+//	v16 = v15 / v13
+//	v17 = v0 + v16
+//	p[i] = v17
 //
 //go:noescape
 func rmsprop_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v04_neon_f32 is generic.RMSProp[float32] for variant 0x4 (VarMomentum),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v04_neon_f32 is generic.RMSProp[float32] under variant VarMomentum, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = sqrt(x10)
-//	x12 = c.Eps
-//	x13 = x11 + x12
-//	x14 = s2[i]
-//	x15 = c.Momentum
-//	x16 = x14 * x15
-//	x17 = x3 / x13
-//	x18 = x16 + x17
-//	s2[i] = x18
-//	x19 = c.NegLR
-//	x20 = x19 * x18
-//	x21 = x0 + x20
-//	p[i] = x21
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = sqrt(v10)
+//	v12 = c.Eps
+//	v13 = v11 + v12
+//	v14 = s2[i]
+//	v15 = c.Momentum
+//	v16 = v14 * v15
+//	v17 = v3 / v13
+//	v18 = v16 + v17
+//	s2[i] = v18
+//	v19 = c.NegLR
+//	v20 = v19 * v18
+//	v21 = v0 + v20
+//	p[i] = v21
 //
 //go:noescape
 func rmsprop_v04_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v20_neon_f32 is generic.RMSProp[float32] for variant 0x20 (VarCentered),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v20_neon_f32 is generic.RMSProp[float32] under variant VarCentered, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = x3 - x11
-//	x13 = c.Lerp
-//	x14 = x13 * x12
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = x15 * x15
-//	x17 = x10 - x16
-//	x18 = sqrt(x17)
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = c.NegLR
-//	x22 = x21 * x3
-//	x23 = x22 / x20
-//	x24 = x0 + x23
-//	p[i] = x24
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = v3 - v11
+//	v13 = c.Lerp
+//	v14 = v13 * v12
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = v15 * v15
+//	v17 = v10 - v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v3
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	p[i] = v24
 //
 //go:noescape
 func rmsprop_v20_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v24_neon_f32 is generic.RMSProp[float32] for variant 0x24 (VarMomentum|VarCentered),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v24_neon_f32 is generic.RMSProp[float32] under variant VarMomentum | VarCentered, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = x3 - x11
-//	x13 = c.Lerp
-//	x14 = x13 * x12
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = x15 * x15
-//	x17 = x10 - x16
-//	x18 = sqrt(x17)
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = s2[i]
-//	x22 = c.Momentum
-//	x23 = x21 * x22
-//	x24 = x3 / x20
-//	x25 = x23 + x24
-//	s2[i] = x25
-//	x26 = c.NegLR
-//	x27 = x26 * x25
-//	x28 = x0 + x27
-//	p[i] = x28
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = v3 - v11
+//	v13 = c.Lerp
+//	v14 = v13 * v12
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = v15 * v15
+//	v17 = v10 - v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = s2[i]
+//	v22 = c.Momentum
+//	v23 = v21 * v22
+//	v24 = v3 / v20
+//	v25 = v23 + v24
+//	s2[i] = v25
+//	v26 = c.NegLR
+//	v27 = v26 * v25
+//	v28 = v0 + v27
+//	p[i] = v28
 //
 //go:noescape
 func rmsprop_v24_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_va0_neon_f32 is generic.RMSProp[float32] for variant 0xa0 (VarCentered|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_va0_neon_f32 is generic.RMSProp[float32] under variant VarCentered | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = x3 - x11
-//	x13 = c.LerpComp
-//	x14 = x12 * x13
-//	x15 = x3 - x14
-//	s1[i] = x15
-//	x16 = x15 * x15
-//	x17 = x10 - x16
-//	x18 = sqrt(x17)
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = c.NegLR
-//	x22 = x21 * x3
-//	x23 = x22 / x20
-//	x24 = x0 + x23
-//	p[i] = x24
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = v3 - v11
+//	v13 = c.LerpComp
+//	v14 = v12 * v13
+//	v15 = v3 - v14
+//	s1[i] = v15
+//	v16 = v15 * v15
+//	v17 = v10 - v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v3
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	p[i] = v24
 //
 //go:noescape
 func rmsprop_va0_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_va4_neon_f32 is generic.RMSProp[float32] for variant 0xa4 (VarMomentum|VarCentered|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_va4_neon_f32 is generic.RMSProp[float32] under variant VarMomentum | VarCentered | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = x3 - x11
-//	x13 = c.LerpComp
-//	x14 = x12 * x13
-//	x15 = x3 - x14
-//	s1[i] = x15
-//	x16 = x15 * x15
-//	x17 = x10 - x16
-//	x18 = sqrt(x17)
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = s2[i]
-//	x22 = c.Momentum
-//	x23 = x21 * x22
-//	x24 = x3 / x20
-//	x25 = x23 + x24
-//	s2[i] = x25
-//	x26 = c.NegLR
-//	x27 = x26 * x25
-//	x28 = x0 + x27
-//	p[i] = x28
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = v3 - v11
+//	v13 = c.LerpComp
+//	v14 = v12 * v13
+//	v15 = v3 - v14
+//	s1[i] = v15
+//	v16 = v15 * v15
+//	v17 = v10 - v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = s2[i]
+//	v22 = c.Momentum
+//	v23 = v21 * v22
+//	v24 = v3 / v20
+//	v25 = v23 + v24
+//	s2[i] = v25
+//	v26 = c.NegLR
+//	v27 = v26 * v25
+//	v28 = v0 + v27
+//	p[i] = v28
 //
 //go:noescape
 func rmsprop_va4_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v01_neon_f32 is generic.RMSProp[float32] for variant 0x1 (VarWeightDecay),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v01_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = sqrt(x13)
-//	x15 = c.Eps
-//	x16 = x14 + x15
-//	x17 = c.NegLR
-//	x18 = x17 * x6
-//	x19 = x18 / x16
-//	x20 = x0 + x19
-//	p[i] = x20
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = sqrt(v13)
+//	v15 = c.Eps
+//	v16 = v14 + v15
+//	v17 = c.NegLR
+//	v18 = v17 * v6
+//	v19 = v18 / v16
+//	v20 = v0 + v19
+//	p[i] = v20
 //
 //go:noescape
 func rmsprop_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v05_neon_f32 is generic.RMSProp[float32] for variant 0x5 (VarWeightDecay|VarMomentum),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v05_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay | VarMomentum, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = sqrt(x13)
-//	x15 = c.Eps
-//	x16 = x14 + x15
-//	x17 = s2[i]
-//	x18 = c.Momentum
-//	x19 = x17 * x18
-//	x20 = x6 / x16
-//	x21 = x19 + x20
-//	s2[i] = x21
-//	x22 = c.NegLR
-//	x23 = x22 * x21
-//	x24 = x0 + x23
-//	p[i] = x24
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = sqrt(v13)
+//	v15 = c.Eps
+//	v16 = v14 + v15
+//	v17 = s2[i]
+//	v18 = c.Momentum
+//	v19 = v17 * v18
+//	v20 = v6 / v16
+//	v21 = v19 + v20
+//	s2[i] = v21
+//	v22 = c.NegLR
+//	v23 = v22 * v21
+//	v24 = v0 + v23
+//	p[i] = v24
 //
 //go:noescape
 func rmsprop_v05_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v21_neon_f32 is generic.RMSProp[float32] for variant 0x21 (VarWeightDecay|VarCentered),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v21_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay | VarCentered, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = s1[i]
-//	x15 = x6 - x14
-//	x16 = c.Lerp
-//	x17 = x16 * x15
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = x18 * x18
-//	x20 = x13 - x19
-//	x21 = sqrt(x20)
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = c.NegLR
-//	x25 = x24 * x6
-//	x26 = x25 / x23
-//	x27 = x0 + x26
-//	p[i] = x27
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = s1[i]
+//	v15 = v6 - v14
+//	v16 = c.Lerp
+//	v17 = v16 * v15
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = v18 * v18
+//	v20 = v13 - v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v6
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	p[i] = v27
 //
 //go:noescape
 func rmsprop_v21_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v25_neon_f32 is generic.RMSProp[float32] for variant 0x25 (VarWeightDecay|VarMomentum|VarCentered),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v25_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay | VarMomentum | VarCentered, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = s1[i]
-//	x15 = x6 - x14
-//	x16 = c.Lerp
-//	x17 = x16 * x15
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = x18 * x18
-//	x20 = x13 - x19
-//	x21 = sqrt(x20)
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = s2[i]
-//	x25 = c.Momentum
-//	x26 = x24 * x25
-//	x27 = x6 / x23
-//	x28 = x26 + x27
-//	s2[i] = x28
-//	x29 = c.NegLR
-//	x30 = x29 * x28
-//	x31 = x0 + x30
-//	p[i] = x31
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = s1[i]
+//	v15 = v6 - v14
+//	v16 = c.Lerp
+//	v17 = v16 * v15
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = v18 * v18
+//	v20 = v13 - v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = s2[i]
+//	v25 = c.Momentum
+//	v26 = v24 * v25
+//	v27 = v6 / v23
+//	v28 = v26 + v27
+//	s2[i] = v28
+//	v29 = c.NegLR
+//	v30 = v29 * v28
+//	v31 = v0 + v30
+//	p[i] = v31
 //
 //go:noescape
 func rmsprop_v25_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_va1_neon_f32 is generic.RMSProp[float32] for variant 0xa1 (VarWeightDecay|VarCentered|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_va1_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay | VarCentered | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = s1[i]
-//	x15 = x6 - x14
-//	x16 = c.LerpComp
-//	x17 = x15 * x16
-//	x18 = x6 - x17
-//	s1[i] = x18
-//	x19 = x18 * x18
-//	x20 = x13 - x19
-//	x21 = sqrt(x20)
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = c.NegLR
-//	x25 = x24 * x6
-//	x26 = x25 / x23
-//	x27 = x0 + x26
-//	p[i] = x27
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = s1[i]
+//	v15 = v6 - v14
+//	v16 = c.LerpComp
+//	v17 = v15 * v16
+//	v18 = v6 - v17
+//	s1[i] = v18
+//	v19 = v18 * v18
+//	v20 = v13 - v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v6
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	p[i] = v27
 //
 //go:noescape
 func rmsprop_va1_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_va5_neon_f32 is generic.RMSProp[float32] for variant 0xa5 (VarWeightDecay|VarMomentum|VarCentered|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_va5_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay | VarMomentum | VarCentered | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = s1[i]
-//	x15 = x6 - x14
-//	x16 = c.LerpComp
-//	x17 = x15 * x16
-//	x18 = x6 - x17
-//	s1[i] = x18
-//	x19 = x18 * x18
-//	x20 = x13 - x19
-//	x21 = sqrt(x20)
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = s2[i]
-//	x25 = c.Momentum
-//	x26 = x24 * x25
-//	x27 = x6 / x23
-//	x28 = x26 + x27
-//	s2[i] = x28
-//	x29 = c.NegLR
-//	x30 = x29 * x28
-//	x31 = x0 + x30
-//	p[i] = x31
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = s1[i]
+//	v15 = v6 - v14
+//	v16 = c.LerpComp
+//	v17 = v15 * v16
+//	v18 = v6 - v17
+//	s1[i] = v18
+//	v19 = v18 * v18
+//	v20 = v13 - v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = s2[i]
+//	v25 = c.Momentum
+//	v26 = v24 * v25
+//	v27 = v6 / v23
+//	v28 = v26 + v27
+//	s2[i] = v28
+//	v29 = c.NegLR
+//	v30 = v29 * v28
+//	v31 = v0 + v30
+//	p[i] = v31
 //
 //go:noescape
 func rmsprop_va5_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v00_neon_f32 is generic.Adam[float32] for variant 0,
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v00_neon_f32 is generic.Adam[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = x3 - x4
-//	x6 = c.Lerp
-//	x7 = x6 * x5
-//	x8 = x4 + x7
-//	s0[i] = x8
-//	x9 = s1[i]
-//	x10 = c.Beta2
-//	x11 = x9 * x10
-//	x12 = c.OneMinusBeta2
-//	x13 = x12 * x3
-//	x14 = x13 * x3
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = sqrt(x15)
-//	x17 = c.BC2Sqrt
-//	x18 = x16 / x17
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = c.NegLR
-//	x22 = x21 * x8
-//	x23 = x22 / x20
-//	x24 = x0 + x23
-//	p[i] = x24
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = sqrt(v15)
+//	v17 = c.BC2Sqrt
+//	v18 = v16 / v17
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v8
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	p[i] = v24
 //
 //go:noescape
 func adam_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v80_neon_f32 is generic.Adam[float32] for variant 0x80 (VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v80_neon_f32 is generic.Adam[float32] under variant VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = x3 - x4
-//	x6 = c.LerpComp
-//	x7 = x5 * x6
-//	x8 = x3 - x7
-//	s0[i] = x8
-//	x9 = s1[i]
-//	x10 = c.Beta2
-//	x11 = x9 * x10
-//	x12 = c.OneMinusBeta2
-//	x13 = x12 * x3
-//	x14 = x13 * x3
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = sqrt(x15)
-//	x17 = c.BC2Sqrt
-//	x18 = x16 / x17
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = c.NegLR
-//	x22 = x21 * x8
-//	x23 = x22 / x20
-//	x24 = x0 + x23
-//	p[i] = x24
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = sqrt(v15)
+//	v17 = c.BC2Sqrt
+//	v18 = v16 / v17
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v8
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	p[i] = v24
 //
 //go:noescape
 func adam_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v40_neon_f32 is generic.Adam[float32] for variant 0x40 (VarAMSGrad),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v40_neon_f32 is generic.Adam[float32] under variant VarAMSGrad, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = x3 - x4
-//	x6 = c.Lerp
-//	x7 = x6 * x5
-//	x8 = x4 + x7
-//	s0[i] = x8
-//	x9 = s1[i]
-//	x10 = c.Beta2
-//	x11 = x9 * x10
-//	x12 = c.OneMinusBeta2
-//	x13 = x12 * x3
-//	x14 = x13 * x3
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = s2[i]
-//	x17 = MaxNaN(x16, x15)
-//	s2[i] = x17
-//	x18 = sqrt(x17)
-//	x19 = c.BC2Sqrt
-//	x20 = x18 / x19
-//	x21 = c.Eps
-//	x22 = x20 + x21
-//	x23 = c.NegLR
-//	x24 = x23 * x8
-//	x25 = x24 / x22
-//	x26 = x0 + x25
-//	p[i] = x26
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = s2[i]
+//	v17 = generic.MaxNaN(v16, v15)
+//	s2[i] = v17
+//	v18 = sqrt(v17)
+//	v19 = c.BC2Sqrt
+//	v20 = v18 / v19
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v8
+//	v25 = v24 / v22
+//	v26 = v0 + v25
+//	p[i] = v26
 //
 //go:noescape
 func adam_v40_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_vc0_neon_f32 is generic.Adam[float32] for variant 0xc0 (VarAMSGrad|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_vc0_neon_f32 is generic.Adam[float32] under variant VarAMSGrad | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = x3 - x4
-//	x6 = c.LerpComp
-//	x7 = x5 * x6
-//	x8 = x3 - x7
-//	s0[i] = x8
-//	x9 = s1[i]
-//	x10 = c.Beta2
-//	x11 = x9 * x10
-//	x12 = c.OneMinusBeta2
-//	x13 = x12 * x3
-//	x14 = x13 * x3
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = s2[i]
-//	x17 = MaxNaN(x16, x15)
-//	s2[i] = x17
-//	x18 = sqrt(x17)
-//	x19 = c.BC2Sqrt
-//	x20 = x18 / x19
-//	x21 = c.Eps
-//	x22 = x20 + x21
-//	x23 = c.NegLR
-//	x24 = x23 * x8
-//	x25 = x24 / x22
-//	x26 = x0 + x25
-//	p[i] = x26
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = s2[i]
+//	v17 = generic.MaxNaN(v16, v15)
+//	s2[i] = v17
+//	v18 = sqrt(v17)
+//	v19 = c.BC2Sqrt
+//	v20 = v18 / v19
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v8
+//	v25 = v24 / v22
+//	v26 = v0 + v25
+//	p[i] = v26
 //
 //go:noescape
 func adam_vc0_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v01_neon_f32 is generic.Adam[float32] for variant 0x1 (VarWeightDecay),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v01_neon_f32 is generic.Adam[float32] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = x6 - x7
-//	x9 = c.Lerp
-//	x10 = x9 * x8
-//	x11 = x7 + x10
-//	s0[i] = x11
-//	x12 = s1[i]
-//	x13 = c.Beta2
-//	x14 = x12 * x13
-//	x15 = c.OneMinusBeta2
-//	x16 = x15 * x6
-//	x17 = x16 * x6
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = sqrt(x18)
-//	x20 = c.BC2Sqrt
-//	x21 = x19 / x20
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = c.NegLR
-//	x25 = x24 * x11
-//	x26 = x25 / x23
-//	x27 = x0 + x26
-//	p[i] = x27
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = sqrt(v18)
+//	v20 = c.BC2Sqrt
+//	v21 = v19 / v20
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v11
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	p[i] = v27
 //
 //go:noescape
 func adam_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v81_neon_f32 is generic.Adam[float32] for variant 0x81 (VarWeightDecay|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v81_neon_f32 is generic.Adam[float32] under variant VarWeightDecay | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = x6 - x7
-//	x9 = c.LerpComp
-//	x10 = x8 * x9
-//	x11 = x6 - x10
-//	s0[i] = x11
-//	x12 = s1[i]
-//	x13 = c.Beta2
-//	x14 = x12 * x13
-//	x15 = c.OneMinusBeta2
-//	x16 = x15 * x6
-//	x17 = x16 * x6
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = sqrt(x18)
-//	x20 = c.BC2Sqrt
-//	x21 = x19 / x20
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = c.NegLR
-//	x25 = x24 * x11
-//	x26 = x25 / x23
-//	x27 = x0 + x26
-//	p[i] = x27
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = sqrt(v18)
+//	v20 = c.BC2Sqrt
+//	v21 = v19 / v20
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v11
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	p[i] = v27
 //
 //go:noescape
 func adam_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v41_neon_f32 is generic.Adam[float32] for variant 0x41 (VarWeightDecay|VarAMSGrad),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v41_neon_f32 is generic.Adam[float32] under variant VarWeightDecay | VarAMSGrad, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = x6 - x7
-//	x9 = c.Lerp
-//	x10 = x9 * x8
-//	x11 = x7 + x10
-//	s0[i] = x11
-//	x12 = s1[i]
-//	x13 = c.Beta2
-//	x14 = x12 * x13
-//	x15 = c.OneMinusBeta2
-//	x16 = x15 * x6
-//	x17 = x16 * x6
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = s2[i]
-//	x20 = MaxNaN(x19, x18)
-//	s2[i] = x20
-//	x21 = sqrt(x20)
-//	x22 = c.BC2Sqrt
-//	x23 = x21 / x22
-//	x24 = c.Eps
-//	x25 = x23 + x24
-//	x26 = c.NegLR
-//	x27 = x26 * x11
-//	x28 = x27 / x25
-//	x29 = x0 + x28
-//	p[i] = x29
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = s2[i]
+//	v20 = generic.MaxNaN(v19, v18)
+//	s2[i] = v20
+//	v21 = sqrt(v20)
+//	v22 = c.BC2Sqrt
+//	v23 = v21 / v22
+//	v24 = c.Eps
+//	v25 = v23 + v24
+//	v26 = c.NegLR
+//	v27 = v26 * v11
+//	v28 = v27 / v25
+//	v29 = v0 + v28
+//	p[i] = v29
 //
 //go:noescape
 func adam_v41_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_vc1_neon_f32 is generic.Adam[float32] for variant 0xc1 (VarWeightDecay|VarAMSGrad|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_vc1_neon_f32 is generic.Adam[float32] under variant VarWeightDecay | VarAMSGrad | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = x6 - x7
-//	x9 = c.LerpComp
-//	x10 = x8 * x9
-//	x11 = x6 - x10
-//	s0[i] = x11
-//	x12 = s1[i]
-//	x13 = c.Beta2
-//	x14 = x12 * x13
-//	x15 = c.OneMinusBeta2
-//	x16 = x15 * x6
-//	x17 = x16 * x6
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = s2[i]
-//	x20 = MaxNaN(x19, x18)
-//	s2[i] = x20
-//	x21 = sqrt(x20)
-//	x22 = c.BC2Sqrt
-//	x23 = x21 / x22
-//	x24 = c.Eps
-//	x25 = x23 + x24
-//	x26 = c.NegLR
-//	x27 = x26 * x11
-//	x28 = x27 / x25
-//	x29 = x0 + x28
-//	p[i] = x29
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = s2[i]
+//	v20 = generic.MaxNaN(v19, v18)
+//	s2[i] = v20
+//	v21 = sqrt(v20)
+//	v22 = c.BC2Sqrt
+//	v23 = v21 / v22
+//	v24 = c.Eps
+//	v25 = v23 + v24
+//	v26 = c.NegLR
+//	v27 = v26 * v11
+//	v28 = v27 / v25
+//	v29 = v0 + v28
+//	p[i] = v29
 //
 //go:noescape
 func adam_vc1_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v02_neon_f32 is generic.Adam[float32] for variant 0x2 (VarDecoupled),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v02_neon_f32 is generic.Adam[float32] under variant VarDecoupled, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.Decay
-//	x5 = x0 * x4
-//	x6 = s0[i]
-//	x7 = x3 - x6
-//	x8 = c.Lerp
-//	x9 = x8 * x7
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = c.Beta2
-//	x13 = x11 * x12
-//	x14 = c.OneMinusBeta2
-//	x15 = x14 * x3
-//	x16 = x15 * x3
-//	x17 = x13 + x16
-//	s1[i] = x17
-//	x18 = sqrt(x17)
-//	x19 = c.BC2Sqrt
-//	x20 = x18 / x19
-//	x21 = c.Eps
-//	x22 = x20 + x21
-//	x23 = c.NegLR
-//	x24 = x23 * x10
-//	x25 = x24 / x22
-//	x26 = x5 + x25
-//	p[i] = x26
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.Lerp
+//	v9 = v8 * v7
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = sqrt(v17)
+//	v19 = c.BC2Sqrt
+//	v20 = v18 / v19
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v10
+//	v25 = v24 / v22
+//	v26 = v5 + v25
+//	p[i] = v26
 //
 //go:noescape
 func adam_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v82_neon_f32 is generic.Adam[float32] for variant 0x82 (VarDecoupled|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v82_neon_f32 is generic.Adam[float32] under variant VarDecoupled | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.Decay
-//	x5 = x0 * x4
-//	x6 = s0[i]
-//	x7 = x3 - x6
-//	x8 = c.LerpComp
-//	x9 = x7 * x8
-//	x10 = x3 - x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = c.Beta2
-//	x13 = x11 * x12
-//	x14 = c.OneMinusBeta2
-//	x15 = x14 * x3
-//	x16 = x15 * x3
-//	x17 = x13 + x16
-//	s1[i] = x17
-//	x18 = sqrt(x17)
-//	x19 = c.BC2Sqrt
-//	x20 = x18 / x19
-//	x21 = c.Eps
-//	x22 = x20 + x21
-//	x23 = c.NegLR
-//	x24 = x23 * x10
-//	x25 = x24 / x22
-//	x26 = x5 + x25
-//	p[i] = x26
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.LerpComp
+//	v9 = v7 * v8
+//	v10 = v3 - v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = sqrt(v17)
+//	v19 = c.BC2Sqrt
+//	v20 = v18 / v19
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v10
+//	v25 = v24 / v22
+//	v26 = v5 + v25
+//	p[i] = v26
 //
 //go:noescape
 func adam_v82_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v42_neon_f32 is generic.Adam[float32] for variant 0x42 (VarDecoupled|VarAMSGrad),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v42_neon_f32 is generic.Adam[float32] under variant VarDecoupled | VarAMSGrad, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.Decay
-//	x5 = x0 * x4
-//	x6 = s0[i]
-//	x7 = x3 - x6
-//	x8 = c.Lerp
-//	x9 = x8 * x7
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = c.Beta2
-//	x13 = x11 * x12
-//	x14 = c.OneMinusBeta2
-//	x15 = x14 * x3
-//	x16 = x15 * x3
-//	x17 = x13 + x16
-//	s1[i] = x17
-//	x18 = s2[i]
-//	x19 = MaxNaN(x18, x17)
-//	s2[i] = x19
-//	x20 = sqrt(x19)
-//	x21 = c.BC2Sqrt
-//	x22 = x20 / x21
-//	x23 = c.Eps
-//	x24 = x22 + x23
-//	x25 = c.NegLR
-//	x26 = x25 * x10
-//	x27 = x26 / x24
-//	x28 = x5 + x27
-//	p[i] = x28
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.Lerp
+//	v9 = v8 * v7
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = s2[i]
+//	v19 = generic.MaxNaN(v18, v17)
+//	s2[i] = v19
+//	v20 = sqrt(v19)
+//	v21 = c.BC2Sqrt
+//	v22 = v20 / v21
+//	v23 = c.Eps
+//	v24 = v22 + v23
+//	v25 = c.NegLR
+//	v26 = v25 * v10
+//	v27 = v26 / v24
+//	v28 = v5 + v27
+//	p[i] = v28
 //
 //go:noescape
 func adam_v42_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_vc2_neon_f32 is generic.Adam[float32] for variant 0xc2 (VarDecoupled|VarAMSGrad|VarLerpHigh),
-// 4 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_vc2_neon_f32 is generic.Adam[float32] under variant VarDecoupled | VarAMSGrad | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.Decay
-//	x5 = x0 * x4
-//	x6 = s0[i]
-//	x7 = x3 - x6
-//	x8 = c.LerpComp
-//	x9 = x7 * x8
-//	x10 = x3 - x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = c.Beta2
-//	x13 = x11 * x12
-//	x14 = c.OneMinusBeta2
-//	x15 = x14 * x3
-//	x16 = x15 * x3
-//	x17 = x13 + x16
-//	s1[i] = x17
-//	x18 = s2[i]
-//	x19 = MaxNaN(x18, x17)
-//	s2[i] = x19
-//	x20 = sqrt(x19)
-//	x21 = c.BC2Sqrt
-//	x22 = x20 / x21
-//	x23 = c.Eps
-//	x24 = x22 + x23
-//	x25 = c.NegLR
-//	x26 = x25 * x10
-//	x27 = x26 / x24
-//	x28 = x5 + x27
-//	p[i] = x28
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.LerpComp
+//	v9 = v7 * v8
+//	v10 = v3 - v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = s2[i]
+//	v19 = generic.MaxNaN(v18, v17)
+//	s2[i] = v19
+//	v20 = sqrt(v19)
+//	v21 = c.BC2Sqrt
+//	v22 = v20 / v21
+//	v23 = c.Eps
+//	v24 = v22 + v23
+//	v25 = c.NegLR
+//	v26 = v25 * v10
+//	v27 = v26 / v24
+//	v28 = v5 + v27
+//	p[i] = v28
 //
 //go:noescape
 func adam_vc2_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v00_neon_f64 is generic.SGD[float64] for variant 0,
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v00_neon_f64 is generic.SGD[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.NegLR
-//	x5 = x4 * x3
-//	x6 = x0 + x5
-//	p[i] = x6
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.NegLR
+//	v5 = v4 * v3
+//	v6 = v0 + v5
+//	p[i] = v6
 //
 //go:noescape
 func sgd_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v04_neon_f64 is generic.SGD[float64] for variant 0x4 (VarMomentum),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v04_neon_f64 is generic.SGD[float64] under variant VarMomentum, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Momentum
-//	x6 = x4 * x5
-//	x7 = c.Dampening
-//	x8 = x7 * x3
-//	x9 = x6 + x8
-//	s0[i] = x9
-//	x10 = c.NegLR
-//	x11 = x10 * x9
-//	x12 = x0 + x11
-//	p[i] = x12
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Momentum
+//	v6 = v4 * v5
+//	v7 = c.Dampening
+//	v8 = v7 * v3
+//	v9 = v6 + v8
+//	s0[i] = v9
+//	v10 = c.NegLR
+//	v11 = v10 * v9
+//	v12 = v0 + v11
+//	p[i] = v12
 //
 //go:noescape
 func sgd_v04_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v14_neon_f64 is generic.SGD[float64] for variant 0x14 (VarMomentum|VarFirst),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v14_neon_f64 is generic.SGD[float64] under variant VarMomentum | VarFirst, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	s0[i] = x3
-//	x4 = c.NegLR
-//	x5 = x4 * x3
-//	x6 = x0 + x5
-//	p[i] = x6
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	s0[i] = v3
+//	v4 = c.NegLR
+//	v5 = v4 * v3
+//	v6 = v0 + v5
+//	p[i] = v6
 //
 //go:noescape
 func sgd_v14_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v0c_neon_f64 is generic.SGD[float64] for variant 0xc (VarMomentum|VarNesterov),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v0c_neon_f64 is generic.SGD[float64] under variant VarMomentum | VarNesterov, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Momentum
-//	x6 = x4 * x5
-//	x7 = c.Dampening
-//	x8 = x7 * x3
-//	x9 = x6 + x8
-//	s0[i] = x9
-//	x10 = c.Momentum
-//	x11 = x10 * x9
-//	x12 = x3 + x11
-//	x13 = c.NegLR
-//	x14 = x13 * x12
-//	x15 = x0 + x14
-//	p[i] = x15
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Momentum
+//	v6 = v4 * v5
+//	v7 = c.Dampening
+//	v8 = v7 * v3
+//	v9 = v6 + v8
+//	s0[i] = v9
+//	v10 = c.Momentum
+//	v11 = v10 * v9
+//	v12 = v3 + v11
+//	v13 = c.NegLR
+//	v14 = v13 * v12
+//	v15 = v0 + v14
+//	p[i] = v15
 //
 //go:noescape
 func sgd_v0c_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v1c_neon_f64 is generic.SGD[float64] for variant 0x1c (VarMomentum|VarNesterov|VarFirst),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v1c_neon_f64 is generic.SGD[float64] under variant VarMomentum | VarNesterov | VarFirst, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	s0[i] = x3
-//	x4 = c.Momentum
-//	x5 = x4 * x3
-//	x6 = x3 + x5
-//	x7 = c.NegLR
-//	x8 = x7 * x6
-//	x9 = x0 + x8
-//	p[i] = x9
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	s0[i] = v3
+//	v4 = c.Momentum
+//	v5 = v4 * v3
+//	v6 = v3 + v5
+//	v7 = c.NegLR
+//	v8 = v7 * v6
+//	v9 = v0 + v8
+//	p[i] = v9
 //
 //go:noescape
 func sgd_v1c_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v01_neon_f64 is generic.SGD[float64] for variant 0x1 (VarWeightDecay),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v01_neon_f64 is generic.SGD[float64] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = c.NegLR
-//	x8 = x7 * x6
-//	x9 = x0 + x8
-//	p[i] = x9
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = c.NegLR
+//	v8 = v7 * v6
+//	v9 = v0 + v8
+//	p[i] = v9
 //
 //go:noescape
 func sgd_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v05_neon_f64 is generic.SGD[float64] for variant 0x5 (VarWeightDecay|VarMomentum),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v05_neon_f64 is generic.SGD[float64] under variant VarWeightDecay | VarMomentum, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Momentum
-//	x9 = x7 * x8
-//	x10 = c.Dampening
-//	x11 = x10 * x6
-//	x12 = x9 + x11
-//	s0[i] = x12
-//	x13 = c.NegLR
-//	x14 = x13 * x12
-//	x15 = x0 + x14
-//	p[i] = x15
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Momentum
+//	v9 = v7 * v8
+//	v10 = c.Dampening
+//	v11 = v10 * v6
+//	v12 = v9 + v11
+//	s0[i] = v12
+//	v13 = c.NegLR
+//	v14 = v13 * v12
+//	v15 = v0 + v14
+//	p[i] = v15
 //
 //go:noescape
 func sgd_v05_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v15_neon_f64 is generic.SGD[float64] for variant 0x15 (VarWeightDecay|VarMomentum|VarFirst),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v15_neon_f64 is generic.SGD[float64] under variant VarWeightDecay | VarMomentum | VarFirst, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	s0[i] = x6
-//	x7 = c.NegLR
-//	x8 = x7 * x6
-//	x9 = x0 + x8
-//	p[i] = x9
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	s0[i] = v6
+//	v7 = c.NegLR
+//	v8 = v7 * v6
+//	v9 = v0 + v8
+//	p[i] = v9
 //
 //go:noescape
 func sgd_v15_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v0d_neon_f64 is generic.SGD[float64] for variant 0xd (VarWeightDecay|VarMomentum|VarNesterov),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v0d_neon_f64 is generic.SGD[float64] under variant VarWeightDecay | VarMomentum | VarNesterov, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Momentum
-//	x9 = x7 * x8
-//	x10 = c.Dampening
-//	x11 = x10 * x6
-//	x12 = x9 + x11
-//	s0[i] = x12
-//	x13 = c.Momentum
-//	x14 = x13 * x12
-//	x15 = x6 + x14
-//	x16 = c.NegLR
-//	x17 = x16 * x15
-//	x18 = x0 + x17
-//	p[i] = x18
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Momentum
+//	v9 = v7 * v8
+//	v10 = c.Dampening
+//	v11 = v10 * v6
+//	v12 = v9 + v11
+//	s0[i] = v12
+//	v13 = c.Momentum
+//	v14 = v13 * v12
+//	v15 = v6 + v14
+//	v16 = c.NegLR
+//	v17 = v16 * v15
+//	v18 = v0 + v17
+//	p[i] = v18
 //
 //go:noescape
 func sgd_v0d_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v1d_neon_f64 is generic.SGD[float64] for variant 0x1d (VarWeightDecay|VarMomentum|VarNesterov|VarFirst),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// sgd_v1d_neon_f64 is generic.SGD[float64] under variant VarWeightDecay | VarMomentum | VarNesterov | VarFirst, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	s0[i] = x6
-//	x7 = c.Momentum
-//	x8 = x7 * x6
-//	x9 = x6 + x8
-//	x10 = c.NegLR
-//	x11 = x10 * x9
-//	x12 = x0 + x11
-//	p[i] = x12
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	s0[i] = v6
+//	v7 = c.Momentum
+//	v8 = v7 * v6
+//	v9 = v6 + v8
+//	v10 = c.NegLR
+//	v11 = v10 * v9
+//	v12 = v0 + v11
+//	p[i] = v12
 //
 //go:noescape
 func sgd_v1d_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adagrad_v00_neon_f64 is generic.Adagrad[float64] for variant 0,
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adagrad_v00_neon_f64 is generic.Adagrad[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = x3 * x3
-//	x6 = x4 + x5
-//	s0[i] = x6
-//	x7 = sqrt(x6)
-//	x8 = c.Eps
-//	x9 = x7 + x8
-//	x10 = c.NegLR
-//	x11 = x10 * x3
-//	x12 = x11 / x9
-//	x13 = x0 + x12
-//	p[i] = x13
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 * v3
+//	v6 = v4 + v5
+//	s0[i] = v6
+//	v7 = sqrt(v6)
+//	v8 = c.Eps
+//	v9 = v7 + v8
+//	v10 = c.NegLR
+//	v11 = v10 * v3
+//	v12 = v11 / v9
+//	v13 = v0 + v12
+//	p[i] = v13
 //
 //go:noescape
 func adagrad_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adagrad_v01_neon_f64 is generic.Adagrad[float64] for variant 0x1 (VarWeightDecay),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adagrad_v01_neon_f64 is generic.Adagrad[float64] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = x6 * x6
-//	x9 = x7 + x8
-//	s0[i] = x9
-//	x10 = sqrt(x9)
-//	x11 = c.Eps
-//	x12 = x10 + x11
-//	x13 = c.NegLR
-//	x14 = x13 * x6
-//	x15 = x14 / x12
-//	x16 = x0 + x15
-//	p[i] = x16
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 * v6
+//	v9 = v7 + v8
+//	s0[i] = v9
+//	v10 = sqrt(v9)
+//	v11 = c.Eps
+//	v12 = v10 + v11
+//	v13 = c.NegLR
+//	v14 = v13 * v6
+//	v15 = v14 / v12
+//	v16 = v0 + v15
+//	p[i] = v16
 //
 //go:noescape
 func adagrad_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v00_neon_f64 is generic.RMSProp[float64] for variant 0,
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v00_neon_f64 is generic.RMSProp[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = sqrt(x10)
-//	x12 = c.Eps
-//	x13 = x11 + x12
-//	x14 = c.NegLR
-//	x15 = x14 * x3
-//	x16 = x15 / x13
-//	x17 = x0 + x16
-//	p[i] = x17
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = sqrt(v10)
+//	v12 = c.Eps
+//	v13 = v11 + v12
+//	v14 = c.NegLR
+//	v15 = v14 * v3
+//	v16 = v15 / v13
+//	v17 = v0 + v16
+//	p[i] = v17
 //
 //go:noescape
 func rmsprop_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v04_neon_f64 is generic.RMSProp[float64] for variant 0x4 (VarMomentum),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v04_neon_f64 is generic.RMSProp[float64] under variant VarMomentum, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = sqrt(x10)
-//	x12 = c.Eps
-//	x13 = x11 + x12
-//	x14 = s2[i]
-//	x15 = c.Momentum
-//	x16 = x14 * x15
-//	x17 = x3 / x13
-//	x18 = x16 + x17
-//	s2[i] = x18
-//	x19 = c.NegLR
-//	x20 = x19 * x18
-//	x21 = x0 + x20
-//	p[i] = x21
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = sqrt(v10)
+//	v12 = c.Eps
+//	v13 = v11 + v12
+//	v14 = s2[i]
+//	v15 = c.Momentum
+//	v16 = v14 * v15
+//	v17 = v3 / v13
+//	v18 = v16 + v17
+//	s2[i] = v18
+//	v19 = c.NegLR
+//	v20 = v19 * v18
+//	v21 = v0 + v20
+//	p[i] = v21
 //
 //go:noescape
 func rmsprop_v04_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v20_neon_f64 is generic.RMSProp[float64] for variant 0x20 (VarCentered),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v20_neon_f64 is generic.RMSProp[float64] under variant VarCentered, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = x3 - x11
-//	x13 = c.Lerp
-//	x14 = x13 * x12
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = x15 * x15
-//	x17 = x10 - x16
-//	x18 = sqrt(x17)
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = c.NegLR
-//	x22 = x21 * x3
-//	x23 = x22 / x20
-//	x24 = x0 + x23
-//	p[i] = x24
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = v3 - v11
+//	v13 = c.Lerp
+//	v14 = v13 * v12
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = v15 * v15
+//	v17 = v10 - v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v3
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	p[i] = v24
 //
 //go:noescape
 func rmsprop_v20_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v24_neon_f64 is generic.RMSProp[float64] for variant 0x24 (VarMomentum|VarCentered),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v24_neon_f64 is generic.RMSProp[float64] under variant VarMomentum | VarCentered, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = x3 - x11
-//	x13 = c.Lerp
-//	x14 = x13 * x12
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = x15 * x15
-//	x17 = x10 - x16
-//	x18 = sqrt(x17)
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = s2[i]
-//	x22 = c.Momentum
-//	x23 = x21 * x22
-//	x24 = x3 / x20
-//	x25 = x23 + x24
-//	s2[i] = x25
-//	x26 = c.NegLR
-//	x27 = x26 * x25
-//	x28 = x0 + x27
-//	p[i] = x28
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = v3 - v11
+//	v13 = c.Lerp
+//	v14 = v13 * v12
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = v15 * v15
+//	v17 = v10 - v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = s2[i]
+//	v22 = c.Momentum
+//	v23 = v21 * v22
+//	v24 = v3 / v20
+//	v25 = v23 + v24
+//	s2[i] = v25
+//	v26 = c.NegLR
+//	v27 = v26 * v25
+//	v28 = v0 + v27
+//	p[i] = v28
 //
 //go:noescape
 func rmsprop_v24_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_va0_neon_f64 is generic.RMSProp[float64] for variant 0xa0 (VarCentered|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_va0_neon_f64 is generic.RMSProp[float64] under variant VarCentered | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = x3 - x11
-//	x13 = c.LerpComp
-//	x14 = x12 * x13
-//	x15 = x3 - x14
-//	s1[i] = x15
-//	x16 = x15 * x15
-//	x17 = x10 - x16
-//	x18 = sqrt(x17)
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = c.NegLR
-//	x22 = x21 * x3
-//	x23 = x22 / x20
-//	x24 = x0 + x23
-//	p[i] = x24
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = v3 - v11
+//	v13 = c.LerpComp
+//	v14 = v12 * v13
+//	v15 = v3 - v14
+//	s1[i] = v15
+//	v16 = v15 * v15
+//	v17 = v10 - v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v3
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	p[i] = v24
 //
 //go:noescape
 func rmsprop_va0_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_va4_neon_f64 is generic.RMSProp[float64] for variant 0xa4 (VarMomentum|VarCentered|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_va4_neon_f64 is generic.RMSProp[float64] under variant VarMomentum | VarCentered | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = c.Beta2
-//	x6 = x4 * x5
-//	x7 = c.OneMinusBeta2
-//	x8 = x7 * x3
-//	x9 = x8 * x3
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = x3 - x11
-//	x13 = c.LerpComp
-//	x14 = x12 * x13
-//	x15 = x3 - x14
-//	s1[i] = x15
-//	x16 = x15 * x15
-//	x17 = x10 - x16
-//	x18 = sqrt(x17)
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = s2[i]
-//	x22 = c.Momentum
-//	x23 = x21 * x22
-//	x24 = x3 / x20
-//	x25 = x23 + x24
-//	s2[i] = x25
-//	x26 = c.NegLR
-//	x27 = x26 * x25
-//	x28 = x0 + x27
-//	p[i] = x28
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta2
+//	v6 = v4 * v5
+//	v7 = c.OneMinusBeta2
+//	v8 = v7 * v3
+//	v9 = v8 * v3
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = v3 - v11
+//	v13 = c.LerpComp
+//	v14 = v12 * v13
+//	v15 = v3 - v14
+//	s1[i] = v15
+//	v16 = v15 * v15
+//	v17 = v10 - v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = s2[i]
+//	v22 = c.Momentum
+//	v23 = v21 * v22
+//	v24 = v3 / v20
+//	v25 = v23 + v24
+//	s2[i] = v25
+//	v26 = c.NegLR
+//	v27 = v26 * v25
+//	v28 = v0 + v27
+//	p[i] = v28
 //
 //go:noescape
 func rmsprop_va4_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v01_neon_f64 is generic.RMSProp[float64] for variant 0x1 (VarWeightDecay),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v01_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = sqrt(x13)
-//	x15 = c.Eps
-//	x16 = x14 + x15
-//	x17 = c.NegLR
-//	x18 = x17 * x6
-//	x19 = x18 / x16
-//	x20 = x0 + x19
-//	p[i] = x20
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = sqrt(v13)
+//	v15 = c.Eps
+//	v16 = v14 + v15
+//	v17 = c.NegLR
+//	v18 = v17 * v6
+//	v19 = v18 / v16
+//	v20 = v0 + v19
+//	p[i] = v20
 //
 //go:noescape
 func rmsprop_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v05_neon_f64 is generic.RMSProp[float64] for variant 0x5 (VarWeightDecay|VarMomentum),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v05_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay | VarMomentum, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = sqrt(x13)
-//	x15 = c.Eps
-//	x16 = x14 + x15
-//	x17 = s2[i]
-//	x18 = c.Momentum
-//	x19 = x17 * x18
-//	x20 = x6 / x16
-//	x21 = x19 + x20
-//	s2[i] = x21
-//	x22 = c.NegLR
-//	x23 = x22 * x21
-//	x24 = x0 + x23
-//	p[i] = x24
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = sqrt(v13)
+//	v15 = c.Eps
+//	v16 = v14 + v15
+//	v17 = s2[i]
+//	v18 = c.Momentum
+//	v19 = v17 * v18
+//	v20 = v6 / v16
+//	v21 = v19 + v20
+//	s2[i] = v21
+//	v22 = c.NegLR
+//	v23 = v22 * v21
+//	v24 = v0 + v23
+//	p[i] = v24
 //
 //go:noescape
 func rmsprop_v05_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v21_neon_f64 is generic.RMSProp[float64] for variant 0x21 (VarWeightDecay|VarCentered),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v21_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay | VarCentered, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = s1[i]
-//	x15 = x6 - x14
-//	x16 = c.Lerp
-//	x17 = x16 * x15
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = x18 * x18
-//	x20 = x13 - x19
-//	x21 = sqrt(x20)
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = c.NegLR
-//	x25 = x24 * x6
-//	x26 = x25 / x23
-//	x27 = x0 + x26
-//	p[i] = x27
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = s1[i]
+//	v15 = v6 - v14
+//	v16 = c.Lerp
+//	v17 = v16 * v15
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = v18 * v18
+//	v20 = v13 - v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v6
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	p[i] = v27
 //
 //go:noescape
 func rmsprop_v21_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v25_neon_f64 is generic.RMSProp[float64] for variant 0x25 (VarWeightDecay|VarMomentum|VarCentered),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_v25_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay | VarMomentum | VarCentered, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = s1[i]
-//	x15 = x6 - x14
-//	x16 = c.Lerp
-//	x17 = x16 * x15
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = x18 * x18
-//	x20 = x13 - x19
-//	x21 = sqrt(x20)
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = s2[i]
-//	x25 = c.Momentum
-//	x26 = x24 * x25
-//	x27 = x6 / x23
-//	x28 = x26 + x27
-//	s2[i] = x28
-//	x29 = c.NegLR
-//	x30 = x29 * x28
-//	x31 = x0 + x30
-//	p[i] = x31
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = s1[i]
+//	v15 = v6 - v14
+//	v16 = c.Lerp
+//	v17 = v16 * v15
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = v18 * v18
+//	v20 = v13 - v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = s2[i]
+//	v25 = c.Momentum
+//	v26 = v24 * v25
+//	v27 = v6 / v23
+//	v28 = v26 + v27
+//	s2[i] = v28
+//	v29 = c.NegLR
+//	v30 = v29 * v28
+//	v31 = v0 + v30
+//	p[i] = v31
 //
 //go:noescape
 func rmsprop_v25_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_va1_neon_f64 is generic.RMSProp[float64] for variant 0xa1 (VarWeightDecay|VarCentered|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_va1_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay | VarCentered | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = s1[i]
-//	x15 = x6 - x14
-//	x16 = c.LerpComp
-//	x17 = x15 * x16
-//	x18 = x6 - x17
-//	s1[i] = x18
-//	x19 = x18 * x18
-//	x20 = x13 - x19
-//	x21 = sqrt(x20)
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = c.NegLR
-//	x25 = x24 * x6
-//	x26 = x25 / x23
-//	x27 = x0 + x26
-//	p[i] = x27
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = s1[i]
+//	v15 = v6 - v14
+//	v16 = c.LerpComp
+//	v17 = v15 * v16
+//	v18 = v6 - v17
+//	s1[i] = v18
+//	v19 = v18 * v18
+//	v20 = v13 - v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v6
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	p[i] = v27
 //
 //go:noescape
 func rmsprop_va1_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_va5_neon_f64 is generic.RMSProp[float64] for variant 0xa5 (VarWeightDecay|VarMomentum|VarCentered|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// rmsprop_va5_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay | VarMomentum | VarCentered | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = c.Beta2
-//	x9 = x7 * x8
-//	x10 = c.OneMinusBeta2
-//	x11 = x10 * x6
-//	x12 = x11 * x6
-//	x13 = x9 + x12
-//	s0[i] = x13
-//	x14 = s1[i]
-//	x15 = x6 - x14
-//	x16 = c.LerpComp
-//	x17 = x15 * x16
-//	x18 = x6 - x17
-//	s1[i] = x18
-//	x19 = x18 * x18
-//	x20 = x13 - x19
-//	x21 = sqrt(x20)
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = s2[i]
-//	x25 = c.Momentum
-//	x26 = x24 * x25
-//	x27 = x6 / x23
-//	x28 = x26 + x27
-//	s2[i] = x28
-//	x29 = c.NegLR
-//	x30 = x29 * x28
-//	x31 = x0 + x30
-//	p[i] = x31
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = c.Beta2
+//	v9 = v7 * v8
+//	v10 = c.OneMinusBeta2
+//	v11 = v10 * v6
+//	v12 = v11 * v6
+//	v13 = v9 + v12
+//	s0[i] = v13
+//	v14 = s1[i]
+//	v15 = v6 - v14
+//	v16 = c.LerpComp
+//	v17 = v15 * v16
+//	v18 = v6 - v17
+//	s1[i] = v18
+//	v19 = v18 * v18
+//	v20 = v13 - v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = s2[i]
+//	v25 = c.Momentum
+//	v26 = v24 * v25
+//	v27 = v6 / v23
+//	v28 = v26 + v27
+//	s2[i] = v28
+//	v29 = c.NegLR
+//	v30 = v29 * v28
+//	v31 = v0 + v30
+//	p[i] = v31
 //
 //go:noescape
 func rmsprop_va5_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v00_neon_f64 is generic.Adam[float64] for variant 0,
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v00_neon_f64 is generic.Adam[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = x3 - x4
-//	x6 = c.Lerp
-//	x7 = x6 * x5
-//	x8 = x4 + x7
-//	s0[i] = x8
-//	x9 = s1[i]
-//	x10 = c.Beta2
-//	x11 = x9 * x10
-//	x12 = c.OneMinusBeta2
-//	x13 = x12 * x3
-//	x14 = x13 * x3
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = sqrt(x15)
-//	x17 = c.BC2Sqrt
-//	x18 = x16 / x17
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = c.NegLR
-//	x22 = x21 * x8
-//	x23 = x22 / x20
-//	x24 = x0 + x23
-//	p[i] = x24
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = sqrt(v15)
+//	v17 = c.BC2Sqrt
+//	v18 = v16 / v17
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v8
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	p[i] = v24
 //
 //go:noescape
 func adam_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v80_neon_f64 is generic.Adam[float64] for variant 0x80 (VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v80_neon_f64 is generic.Adam[float64] under variant VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = x3 - x4
-//	x6 = c.LerpComp
-//	x7 = x5 * x6
-//	x8 = x3 - x7
-//	s0[i] = x8
-//	x9 = s1[i]
-//	x10 = c.Beta2
-//	x11 = x9 * x10
-//	x12 = c.OneMinusBeta2
-//	x13 = x12 * x3
-//	x14 = x13 * x3
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = sqrt(x15)
-//	x17 = c.BC2Sqrt
-//	x18 = x16 / x17
-//	x19 = c.Eps
-//	x20 = x18 + x19
-//	x21 = c.NegLR
-//	x22 = x21 * x8
-//	x23 = x22 / x20
-//	x24 = x0 + x23
-//	p[i] = x24
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = sqrt(v15)
+//	v17 = c.BC2Sqrt
+//	v18 = v16 / v17
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v8
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	p[i] = v24
 //
 //go:noescape
 func adam_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v40_neon_f64 is generic.Adam[float64] for variant 0x40 (VarAMSGrad),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v40_neon_f64 is generic.Adam[float64] under variant VarAMSGrad, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = x3 - x4
-//	x6 = c.Lerp
-//	x7 = x6 * x5
-//	x8 = x4 + x7
-//	s0[i] = x8
-//	x9 = s1[i]
-//	x10 = c.Beta2
-//	x11 = x9 * x10
-//	x12 = c.OneMinusBeta2
-//	x13 = x12 * x3
-//	x14 = x13 * x3
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = s2[i]
-//	x17 = MaxNaN(x16, x15)
-//	s2[i] = x17
-//	x18 = sqrt(x17)
-//	x19 = c.BC2Sqrt
-//	x20 = x18 / x19
-//	x21 = c.Eps
-//	x22 = x20 + x21
-//	x23 = c.NegLR
-//	x24 = x23 * x8
-//	x25 = x24 / x22
-//	x26 = x0 + x25
-//	p[i] = x26
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = s2[i]
+//	v17 = generic.MaxNaN(v16, v15)
+//	s2[i] = v17
+//	v18 = sqrt(v17)
+//	v19 = c.BC2Sqrt
+//	v20 = v18 / v19
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v8
+//	v25 = v24 / v22
+//	v26 = v0 + v25
+//	p[i] = v26
 //
 //go:noescape
 func adam_v40_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_vc0_neon_f64 is generic.Adam[float64] for variant 0xc0 (VarAMSGrad|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_vc0_neon_f64 is generic.Adam[float64] under variant VarAMSGrad | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = s0[i]
-//	x5 = x3 - x4
-//	x6 = c.LerpComp
-//	x7 = x5 * x6
-//	x8 = x3 - x7
-//	s0[i] = x8
-//	x9 = s1[i]
-//	x10 = c.Beta2
-//	x11 = x9 * x10
-//	x12 = c.OneMinusBeta2
-//	x13 = x12 * x3
-//	x14 = x13 * x3
-//	x15 = x11 + x14
-//	s1[i] = x15
-//	x16 = s2[i]
-//	x17 = MaxNaN(x16, x15)
-//	s2[i] = x17
-//	x18 = sqrt(x17)
-//	x19 = c.BC2Sqrt
-//	x20 = x18 / x19
-//	x21 = c.Eps
-//	x22 = x20 + x21
-//	x23 = c.NegLR
-//	x24 = x23 * x8
-//	x25 = x24 / x22
-//	x26 = x0 + x25
-//	p[i] = x26
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = s2[i]
+//	v17 = generic.MaxNaN(v16, v15)
+//	s2[i] = v17
+//	v18 = sqrt(v17)
+//	v19 = c.BC2Sqrt
+//	v20 = v18 / v19
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v8
+//	v25 = v24 / v22
+//	v26 = v0 + v25
+//	p[i] = v26
 //
 //go:noescape
 func adam_vc0_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v01_neon_f64 is generic.Adam[float64] for variant 0x1 (VarWeightDecay),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v01_neon_f64 is generic.Adam[float64] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = x6 - x7
-//	x9 = c.Lerp
-//	x10 = x9 * x8
-//	x11 = x7 + x10
-//	s0[i] = x11
-//	x12 = s1[i]
-//	x13 = c.Beta2
-//	x14 = x12 * x13
-//	x15 = c.OneMinusBeta2
-//	x16 = x15 * x6
-//	x17 = x16 * x6
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = sqrt(x18)
-//	x20 = c.BC2Sqrt
-//	x21 = x19 / x20
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = c.NegLR
-//	x25 = x24 * x11
-//	x26 = x25 / x23
-//	x27 = x0 + x26
-//	p[i] = x27
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = sqrt(v18)
+//	v20 = c.BC2Sqrt
+//	v21 = v19 / v20
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v11
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	p[i] = v27
 //
 //go:noescape
 func adam_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v81_neon_f64 is generic.Adam[float64] for variant 0x81 (VarWeightDecay|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v81_neon_f64 is generic.Adam[float64] under variant VarWeightDecay | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = x6 - x7
-//	x9 = c.LerpComp
-//	x10 = x8 * x9
-//	x11 = x6 - x10
-//	s0[i] = x11
-//	x12 = s1[i]
-//	x13 = c.Beta2
-//	x14 = x12 * x13
-//	x15 = c.OneMinusBeta2
-//	x16 = x15 * x6
-//	x17 = x16 * x6
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = sqrt(x18)
-//	x20 = c.BC2Sqrt
-//	x21 = x19 / x20
-//	x22 = c.Eps
-//	x23 = x21 + x22
-//	x24 = c.NegLR
-//	x25 = x24 * x11
-//	x26 = x25 / x23
-//	x27 = x0 + x26
-//	p[i] = x27
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = sqrt(v18)
+//	v20 = c.BC2Sqrt
+//	v21 = v19 / v20
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v11
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	p[i] = v27
 //
 //go:noescape
 func adam_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v41_neon_f64 is generic.Adam[float64] for variant 0x41 (VarWeightDecay|VarAMSGrad),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v41_neon_f64 is generic.Adam[float64] under variant VarWeightDecay | VarAMSGrad, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = x6 - x7
-//	x9 = c.Lerp
-//	x10 = x9 * x8
-//	x11 = x7 + x10
-//	s0[i] = x11
-//	x12 = s1[i]
-//	x13 = c.Beta2
-//	x14 = x12 * x13
-//	x15 = c.OneMinusBeta2
-//	x16 = x15 * x6
-//	x17 = x16 * x6
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = s2[i]
-//	x20 = MaxNaN(x19, x18)
-//	s2[i] = x20
-//	x21 = sqrt(x20)
-//	x22 = c.BC2Sqrt
-//	x23 = x21 / x22
-//	x24 = c.Eps
-//	x25 = x23 + x24
-//	x26 = c.NegLR
-//	x27 = x26 * x11
-//	x28 = x27 / x25
-//	x29 = x0 + x28
-//	p[i] = x29
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = s2[i]
+//	v20 = generic.MaxNaN(v19, v18)
+//	s2[i] = v20
+//	v21 = sqrt(v20)
+//	v22 = c.BC2Sqrt
+//	v23 = v21 / v22
+//	v24 = c.Eps
+//	v25 = v23 + v24
+//	v26 = c.NegLR
+//	v27 = v26 * v11
+//	v28 = v27 / v25
+//	v29 = v0 + v28
+//	p[i] = v29
 //
 //go:noescape
 func adam_v41_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_vc1_neon_f64 is generic.Adam[float64] for variant 0xc1 (VarWeightDecay|VarAMSGrad|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_vc1_neon_f64 is generic.Adam[float64] under variant VarWeightDecay | VarAMSGrad | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.WeightDecay
-//	x5 = x4 * x0
-//	x6 = x3 + x5
-//	x7 = s0[i]
-//	x8 = x6 - x7
-//	x9 = c.LerpComp
-//	x10 = x8 * x9
-//	x11 = x6 - x10
-//	s0[i] = x11
-//	x12 = s1[i]
-//	x13 = c.Beta2
-//	x14 = x12 * x13
-//	x15 = c.OneMinusBeta2
-//	x16 = x15 * x6
-//	x17 = x16 * x6
-//	x18 = x14 + x17
-//	s1[i] = x18
-//	x19 = s2[i]
-//	x20 = MaxNaN(x19, x18)
-//	s2[i] = x20
-//	x21 = sqrt(x20)
-//	x22 = c.BC2Sqrt
-//	x23 = x21 / x22
-//	x24 = c.Eps
-//	x25 = x23 + x24
-//	x26 = c.NegLR
-//	x27 = x26 * x11
-//	x28 = x27 / x25
-//	x29 = x0 + x28
-//	p[i] = x29
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = s2[i]
+//	v20 = generic.MaxNaN(v19, v18)
+//	s2[i] = v20
+//	v21 = sqrt(v20)
+//	v22 = c.BC2Sqrt
+//	v23 = v21 / v22
+//	v24 = c.Eps
+//	v25 = v23 + v24
+//	v26 = c.NegLR
+//	v27 = v26 * v11
+//	v28 = v27 / v25
+//	v29 = v0 + v28
+//	p[i] = v29
 //
 //go:noescape
 func adam_vc1_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v02_neon_f64 is generic.Adam[float64] for variant 0x2 (VarDecoupled),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v02_neon_f64 is generic.Adam[float64] under variant VarDecoupled, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.Decay
-//	x5 = x0 * x4
-//	x6 = s0[i]
-//	x7 = x3 - x6
-//	x8 = c.Lerp
-//	x9 = x8 * x7
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = c.Beta2
-//	x13 = x11 * x12
-//	x14 = c.OneMinusBeta2
-//	x15 = x14 * x3
-//	x16 = x15 * x3
-//	x17 = x13 + x16
-//	s1[i] = x17
-//	x18 = sqrt(x17)
-//	x19 = c.BC2Sqrt
-//	x20 = x18 / x19
-//	x21 = c.Eps
-//	x22 = x20 + x21
-//	x23 = c.NegLR
-//	x24 = x23 * x10
-//	x25 = x24 / x22
-//	x26 = x5 + x25
-//	p[i] = x26
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.Lerp
+//	v9 = v8 * v7
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = sqrt(v17)
+//	v19 = c.BC2Sqrt
+//	v20 = v18 / v19
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v10
+//	v25 = v24 / v22
+//	v26 = v5 + v25
+//	p[i] = v26
 //
 //go:noescape
 func adam_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v82_neon_f64 is generic.Adam[float64] for variant 0x82 (VarDecoupled|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v82_neon_f64 is generic.Adam[float64] under variant VarDecoupled | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.Decay
-//	x5 = x0 * x4
-//	x6 = s0[i]
-//	x7 = x3 - x6
-//	x8 = c.LerpComp
-//	x9 = x7 * x8
-//	x10 = x3 - x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = c.Beta2
-//	x13 = x11 * x12
-//	x14 = c.OneMinusBeta2
-//	x15 = x14 * x3
-//	x16 = x15 * x3
-//	x17 = x13 + x16
-//	s1[i] = x17
-//	x18 = sqrt(x17)
-//	x19 = c.BC2Sqrt
-//	x20 = x18 / x19
-//	x21 = c.Eps
-//	x22 = x20 + x21
-//	x23 = c.NegLR
-//	x24 = x23 * x10
-//	x25 = x24 / x22
-//	x26 = x5 + x25
-//	p[i] = x26
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.LerpComp
+//	v9 = v7 * v8
+//	v10 = v3 - v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = sqrt(v17)
+//	v19 = c.BC2Sqrt
+//	v20 = v18 / v19
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v10
+//	v25 = v24 / v22
+//	v26 = v5 + v25
+//	p[i] = v26
 //
 //go:noescape
 func adam_v82_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v42_neon_f64 is generic.Adam[float64] for variant 0x42 (VarDecoupled|VarAMSGrad),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_v42_neon_f64 is generic.Adam[float64] under variant VarDecoupled | VarAMSGrad, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.Decay
-//	x5 = x0 * x4
-//	x6 = s0[i]
-//	x7 = x3 - x6
-//	x8 = c.Lerp
-//	x9 = x8 * x7
-//	x10 = x6 + x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = c.Beta2
-//	x13 = x11 * x12
-//	x14 = c.OneMinusBeta2
-//	x15 = x14 * x3
-//	x16 = x15 * x3
-//	x17 = x13 + x16
-//	s1[i] = x17
-//	x18 = s2[i]
-//	x19 = MaxNaN(x18, x17)
-//	s2[i] = x19
-//	x20 = sqrt(x19)
-//	x21 = c.BC2Sqrt
-//	x22 = x20 / x21
-//	x23 = c.Eps
-//	x24 = x22 + x23
-//	x25 = c.NegLR
-//	x26 = x25 * x10
-//	x27 = x26 / x24
-//	x28 = x5 + x27
-//	p[i] = x28
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.Lerp
+//	v9 = v8 * v7
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = s2[i]
+//	v19 = generic.MaxNaN(v18, v17)
+//	s2[i] = v19
+//	v20 = sqrt(v19)
+//	v21 = c.BC2Sqrt
+//	v22 = v20 / v21
+//	v23 = c.Eps
+//	v24 = v22 + v23
+//	v25 = c.NegLR
+//	v26 = v25 * v10
+//	v27 = v26 / v24
+//	v28 = v5 + v27
+//	p[i] = v28
 //
 //go:noescape
 func adam_v42_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_vc2_neon_f64 is generic.Adam[float64] for variant 0xc2 (VarDecoupled|VarAMSGrad|VarLerpHigh),
-// 2 elements per vector. For each element i < n, in this order (^ is the XOR
-// of the bit patterns, each other operation one correctly rounded instruction):
+// adam_vc2_neon_f64 is generic.Adam[float64] under variant VarDecoupled | VarAMSGrad | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
 //
-//	x0 = p[i]
-//	x1 = g[i]
-//	x2 = c.Sign
-//	x3 = x1 ^ x2
-//	x4 = c.Decay
-//	x5 = x0 * x4
-//	x6 = s0[i]
-//	x7 = x3 - x6
-//	x8 = c.LerpComp
-//	x9 = x7 * x8
-//	x10 = x3 - x9
-//	s0[i] = x10
-//	x11 = s1[i]
-//	x12 = c.Beta2
-//	x13 = x11 * x12
-//	x14 = c.OneMinusBeta2
-//	x15 = x14 * x3
-//	x16 = x15 * x3
-//	x17 = x13 + x16
-//	s1[i] = x17
-//	x18 = s2[i]
-//	x19 = MaxNaN(x18, x17)
-//	s2[i] = x19
-//	x20 = sqrt(x19)
-//	x21 = c.BC2Sqrt
-//	x22 = x20 / x21
-//	x23 = c.Eps
-//	x24 = x22 + x23
-//	x25 = c.NegLR
-//	x26 = x25 * x10
-//	x27 = x26 / x24
-//	x28 = x5 + x27
-//	p[i] = x28
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.LerpComp
+//	v9 = v7 * v8
+//	v10 = v3 - v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = s2[i]
+//	v19 = generic.MaxNaN(v18, v17)
+//	s2[i] = v19
+//	v20 = sqrt(v19)
+//	v21 = c.BC2Sqrt
+//	v22 = v20 / v21
+//	v23 = c.Eps
+//	v24 = v22 + v23
+//	v25 = c.NegLR
+//	v26 = v25 * v10
+//	v27 = v26 / v24
+//	v28 = v5 + v27
+//	p[i] = v28
 //
 //go:noescape
 func adam_vc2_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)

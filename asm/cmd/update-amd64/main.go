@@ -1,8 +1,8 @@
 // Command update-amd64 generates the AVX2 and AVX-512 update kernels of
-// package kernels from the descriptions in package rules: the assembly
+// package kernels from the rules' descriptions in package generic: the assembly
 // (-out) and the Go declarations, dispatch glue and kernel sets (-stubs).
 //
-//	go run ./cmd/update-amd64 -out ../kernels/update_amd64.s -stubs ../kernels/update_amd64.go -pkg kernels
+//	go run ./cmd/update-amd64 -out ../kernels/update_amd64.s -stubs ../kernels/update_amd64.go
 package main
 
 import (
@@ -15,7 +15,7 @@ import (
 	"github.com/mmcloughlin/avo/pass"
 	"github.com/mmcloughlin/avo/printer"
 
-	"github.com/simdoptim/optim/asm/internal/rules"
+	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/asm/internal/x86"
 )
 
@@ -28,24 +28,23 @@ func main() {
 	fs := flag.NewFlagSet("update-amd64", flag.ExitOnError)
 	out := fs.String("out", "", "assembly output `file`")
 	stubs := fs.String("stubs", "", "Go declarations output `file`")
-	pkg := fs.String("pkg", "kernels", "Go package `name` of the output")
 	fs.Parse(os.Args[1:])
 	if *out == "" || *stubs == "" {
 		fmt.Fprintln(os.Stderr, "update-amd64: -out and -stubs are required")
 		os.Exit(2)
 	}
-	if err := run(*out, *stubs, *pkg); err != nil {
+	if err := run(*out, *stubs); err != nil {
 		fmt.Fprintln(os.Stderr, "update-amd64:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, stubs, pkg string) error {
+func run(out, stubs string) error {
 	ctx := build.NewContext()
 	ctx.ConstraintExpr("!noasm")
 	for _, isa := range x86.ISAs {
 		for _, d := range x86.DTypes {
-			for _, k := range rules.All() {
+			for _, k := range kernelgen.Programs() {
 				if err := x86.Compile(ctx, k, isa, d); err != nil {
 					return err
 				}
@@ -60,11 +59,11 @@ func run(out, stubs, pkg string) error {
 		return err
 	}
 	var asm bytes.Buffer
-	cfg := printer.Config{Name: generator, Pkg: pkg}
+	cfg := printer.Config{Name: generator, Pkg: "kernels"}
 	if err := (&pass.Output{Writer: nopCloser{&asm}, Printer: printer.NewGoAsm(cfg)}).Execute(file); err != nil {
 		return err
 	}
-	goSrc, err := x86.Stubs(pkg, generator, x86.ISAs, rules.Rules)
+	goSrc, err := x86.GoFile(generator, x86.ISAs)
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 // Command update-arm64 generates the NEON kernels of package kernels from
-// the kernel descriptions in package rules: the assembly file and the Go
+// the rules' descriptions in package generic: the assembly file and the Go
 // declarations and dispatch glue that go with it.
 //
 //	go run ./cmd/update-arm64 -out ../kernels/update_arm64.s -stubs ../kernels/update_arm64.go
@@ -36,7 +36,7 @@ func run(out, stubs string) error {
 	if err != nil {
 		return err
 	}
-	g, err := arm64.Stubs(command)
+	g, err := arm64.GoFile(command)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/simdoptim/optim/asm/internal/rules"
+	"github.com/simdoptim/optim/asm/internal/kernelgen"
+	"github.com/simdoptim/optim/generic"
 )
 
 // General-purpose registers of every kernel. R0-R7 and R9 are free in Go
@@ -15,24 +16,18 @@ const (
 	regAddr   = "R9" // scratch address of a single lane
 )
 
-var streamRegs = [rules.NumStreams]string{"R2", "R3", "R4", "R5", "R6"}
+var streamRegs = [generic.NumStreams]string{"R2", "R3", "R4", "R5", "R6"}
 
-// argNames are the assembly functions' stream arguments. The gradient is
-// not "g", which names the goroutine register in arm64 assembly.
-var argNames = [rules.NumStreams]string{"p", "grad", "s0", "s1", "s2"}
-
-// signature is the Go declaration of every kernel, after its name.
-func (e Elem) signature() string {
-	return fmt.Sprintf("(c *generic.Coeffs[%s], n int, %s *%s)", e.GoType, strings.Join(argNames[:], ", "), e.GoType)
-}
+// numVRegs is the number of vector registers, V0 to V31.
+const numVRegs = 32
 
 // unrollChoices are the numbers of vectors per stream that one iteration
 // of the main loop may process, most preferred first; the first whose
 // interleaved body fits in the vector registers is used.
 var unrollChoices = []int{4, 3, 2}
 
-// FuncName is the assembly function that runs kernel k on elements e.
-func FuncName(k rules.Kernel, e Elem) string { return k.Name() + "_neon_" + e.Suffix }
+// FuncName is the assembly function that runs program k on elements e.
+func FuncName(k generic.Program, e Elem) string { return kernelgen.FuncName(k, "neon", e.DType()) }
 
 // Function returns the Go assembly of kernel k over elements e, with the
 // Go declaration
@@ -44,44 +39,44 @@ func FuncName(k rules.Kernel, e Elem) string { return k.Name() + "_neon_" + e.Su
 // loaded lane by lane into vectors, so no byte outside the n elements of
 // each stream is read or written. Streams k does not use are never
 // dereferenced.
-func Function(k rules.Kernel, e Elem) (string, error) {
-	coeffReg, coeffLines := coefficients(k, e)
+func Function(k generic.Program, e Elem) (string, error) {
+	regs, coeffLines := coefficients(k, e)
 	var w strings.Builder
 	line := func(format string, args ...any) { instr(&w, fmt.Sprintf(format, args...)) }
 	label := func(name string) { fmt.Fprintf(&w, "%s:\n", name) }
 
-	fmt.Fprintf(&w, "// func %s%s\n", FuncName(k, e), e.signature())
+	fmt.Fprintf(&w, "// func %s%s\n", FuncName(k, e), kernelgen.Signature(e.DType()))
 	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", FuncName(k, e))
 	line("MOVD c+0(FP), %s", regCoeffs)
 	line("MOVD n+8(FP), %s", regN)
 	for s, used := range k.Streams {
 		if used {
-			line("MOVD %s+%d(FP), %s", argNames[s], 16+8*s, streamRegs[s])
+			line("MOVD %s+%d(FP), %s", kernelgen.ParamNames[s], 16+8*s, streamRegs[s])
 		}
 	}
 	for _, l := range coeffLines {
 		line("%s", l)
 	}
 
-	unroll, body := 0, []placed(nil)
+	unroll, body := 0, []kernelgen.Placed(nil)
 	for _, u := range unrollChoices {
-		if p, err := place(interleave(k, u), coeffReg); err == nil {
+		if p, err := regs.Place(kernelgen.Interleave(k.Body, u, u)); err == nil {
 			unroll, body = u, p
 			break
 		}
 	}
-	single, err := place(interleave(k, 1), coeffReg)
+	single, err := regs.Place(kernelgen.Interleave(k.Body, 1, 1))
 	if err != nil {
 		return "", fmt.Errorf("%s: %v", FuncName(k, e), err)
 	}
-	tail, err := place(tailOrder(k), coeffReg)
+	tail, err := regs.Place(kernelgen.TailOrder(k.Body))
 	if err != nil {
 		return "", fmt.Errorf("%s tail: %v", FuncName(k, e), err)
 	}
 
 	// loop emits a loop that runs while at least `vectors` full vectors
 	// are left, entered at label entry (if not empty).
-	loop := func(entry, name, next string, vectors int, code []placed, comment string) {
+	loop := func(entry, name, next string, vectors int, code []kernelgen.Placed, comment string) {
 		elems := vectors * e.Lanes
 		fmt.Fprintf(&w, "\n\t// %s\n", comment)
 		if entry != "" {
@@ -122,67 +117,26 @@ func Function(k rules.Kernel, e Elem) (string, error) {
 
 // coefficients assigns a register, counting down from V31, to every
 // coefficient k reads, and returns the instructions that broadcast them.
-// A coefficient read twice by the description shares one register.
-func coefficients(k rules.Kernel, e Elem) (map[rules.Value]int, []string) {
-	regs := map[rules.Value]int{}
-	byIndex := map[int]int{}
+func coefficients(k generic.Program, e Elem) (kernelgen.Regs, []string) {
+	coeffReg, order := kernelgen.CoeffRegs(k.Body, func(n int) int { return numVRegs - 1 - n })
 	var lines []string
-	for _, in := range k.Body {
-		if in.Op != rules.OpCoeff {
-			continue
-		}
-		r, ok := byIndex[in.Coeff]
-		if !ok {
-			r = numVRegs - 1 - len(byIndex)
-			byIndex[in.Coeff] = r
-			lines = append(lines,
-				fmt.Sprintf("%s %d(%s), F%d // %s", e.fmov, in.Coeff*e.Size, regCoeffs, r, rules.Coeffs[in.Coeff].Name),
-				fmt.Sprintf("VDUP V%d.%s[0], V%d.%s", r, e.goLane, r, e.goArr))
-		}
-		regs[in.Dst] = r
+	for n, field := range order {
+		r := numVRegs - 1 - n
+		lines = append(lines,
+			fmt.Sprintf("%s %d(%s), F%d // %s", e.fmov, field*e.Size, regCoeffs, r, generic.CoeffNames[field]),
+			fmt.Sprintf("VDUP V%d.%s[0], V%d.%s", r, e.goLane, r, e.goArr))
 	}
-	return regs, lines
-}
-
-// interleave returns the body of k repeated for `copies` consecutive
-// vectors, instruction by instruction.
-func interleave(k rules.Kernel, copies int) []step {
-	var out []step
-	for _, in := range k.Body {
-		for c := 0; c < copies; c++ {
-			out = append(out, step{in, c})
-		}
-	}
-	return out
-}
-
-// tailOrder is the body of k with every load first and every store last,
-// so the tail can fill all its input vectors lane by lane before computing
-// and write its results lane by lane after. Streams are distinct memory,
-// so moving loads before stores of other streams changes nothing.
-func tailOrder(k rules.Kernel) []step {
-	var loads, ops, stores []step
-	for _, in := range k.Body {
-		switch in.Op {
-		case rules.OpLoad:
-			loads = append(loads, step{in, 0})
-		case rules.OpStore:
-			stores = append(stores, step{in, 0})
-		default:
-			ops = append(ops, step{in, 0})
-		}
-	}
-	return append(append(loads, ops...), stores...)
+	return kernelgen.Regs{N: numVRegs, Coeff: coeffReg, MaxNaNScratch: true}, lines
 }
 
 // vectorLines renders a placed step of a full-vector loop: loads and stores
 // move 16 bytes at offset 16*copy from the stream's pointer.
-func (e Elem) vectorLines(p placed) []string {
-	switch p.in.Op {
-	case rules.OpLoad:
-		return []string{fmt.Sprintf("FMOVQ %s, F%d", mem(16*p.copy, streamRegs[p.in.Stream]), p.d)}
-	case rules.OpStore:
-		return []string{fmt.Sprintf("FMOVQ F%d, %s", p.a, mem(16*p.copy, streamRegs[p.in.Stream]))}
+func (e Elem) vectorLines(p kernelgen.Placed) []string {
+	switch p.In.Op {
+	case generic.OpLoad:
+		return []string{fmt.Sprintf("FMOVQ %s, F%d", mem(16*p.Copy, streamRegs[p.In.Stream]), p.D)}
+	case generic.OpStore:
+		return []string{fmt.Sprintf("FMOVQ F%d, %s", p.A, mem(16*p.Copy, streamRegs[p.In.Stream]))}
 	}
 	return e.arith(p)
 }
@@ -191,50 +145,50 @@ func (e Elem) vectorLines(p placed) []string {
 // stream by consecutive copies, so one load (store) pair instruction moves
 // both vectors. A load pair into one register is unpredictable, so it
 // needs two distinct destinations.
-func pairable(x, y placed) bool {
-	if x.in != y.in || y.copy != x.copy+1 {
+func pairable(x, y kernelgen.Placed) bool {
+	if x.In != y.In || y.Copy != x.Copy+1 {
 		return false
 	}
-	return x.in.Op == rules.OpStore || x.in.Op == rules.OpLoad && x.d != y.d
+	return x.In.Op == generic.OpStore || x.In.Op == generic.OpLoad && x.D != y.D
 }
 
 // pairLine renders two pairable steps as LDP or STP of two q-registers.
-func pairLine(x, y placed) string {
-	addr := mem(16*x.copy, streamRegs[x.in.Stream])
-	if x.in.Op == rules.OpLoad {
-		return fmt.Sprintf("FLDPQ %s, (F%d, F%d)", addr, x.d, y.d)
+func pairLine(x, y kernelgen.Placed) string {
+	addr := mem(16*x.Copy, streamRegs[x.In.Stream])
+	if x.In.Op == generic.OpLoad {
+		return fmt.Sprintf("FLDPQ %s, (F%d, F%d)", addr, x.D, y.D)
 	}
-	return fmt.Sprintf("FSTPQ (F%d, F%d), %s", x.a, y.a, addr)
+	return fmt.Sprintf("FSTPQ (F%d, F%d), %s", x.A, y.A, addr)
 }
 
 // arith renders an arithmetic step. Each IR operation is one correctly
 // rounded instruction; nothing is fused.
-func (e Elem) arith(p placed) []string {
-	switch p.in.Op {
-	case rules.OpAdd:
-		return []string{fp3("fadd", encFADD, e, p.d, p.a, p.b)}
-	case rules.OpSub:
-		return []string{fp3("fsub", encFSUB, e, p.d, p.a, p.b)}
-	case rules.OpMul:
-		return []string{fp3("fmul", encFMUL, e, p.d, p.a, p.b)}
-	case rules.OpDiv:
-		return []string{fp3("fdiv", encFDIV, e, p.d, p.a, p.b)}
-	case rules.OpSqrt:
-		return []string{fp2("fsqrt", encFSQRT, e, p.d, p.a)}
-	case rules.OpXor:
-		return []string{fmt.Sprintf("VEOR V%d.B16, V%d.B16, V%d.B16", p.b, p.a, p.d)}
-	case rules.OpMaxNaN:
+func (e Elem) arith(p kernelgen.Placed) []string {
+	switch p.In.Op {
+	case generic.OpAdd:
+		return []string{fp3("fadd", encFADD, e, p.D, p.A, p.B)}
+	case generic.OpSub:
+		return []string{fp3("fsub", encFSUB, e, p.D, p.A, p.B)}
+	case generic.OpMul:
+		return []string{fp3("fmul", encFMUL, e, p.D, p.A, p.B)}
+	case generic.OpDiv:
+		return []string{fp3("fdiv", encFDIV, e, p.D, p.A, p.B)}
+	case generic.OpSqrt:
+		return []string{fp2("fsqrt", encFSQRT, e, p.D, p.A)}
+	case generic.OpXor:
+		return []string{fmt.Sprintf("VEOR V%d.B16, V%d.B16, V%d.B16", p.B, p.A, p.D)}
+	case generic.OpMaxNaN:
 		// torch.maximum(A, B) selects B where A < B or B is NaN, else A
 		// (a NaN A is kept, and equal operands such as -0 and +0 give A).
 		// FMAX would give +0 for (-0, +0), so build a mask and select.
 		return []string{
-			fp3("fcmgt", encFCMGT, e, p.d, p.b, p.a), // d = B > A
-			fp3("fcmeq", encFCMEQ, e, p.t, p.b, p.b), // t = B == B (B not NaN)
-			logic3("orn", encORN, p.d, p.d, p.t),     // d = (B > A) | B is NaN
-			logic3("bsl", encBSL, p.d, p.b, p.a),     // d = d ? B : A
+			fp3("fcmgt", encFCMGT, e, p.D, p.B, p.A), // d = B > A
+			fp3("fcmeq", encFCMEQ, e, p.T, p.B, p.B), // t = B == B (B not NaN)
+			logic3("orn", encORN, p.D, p.D, p.T),     // d = (B > A) | B is NaN
+			logic3("bsl", encBSL, p.D, p.B, p.A),     // d = d ? B : A
 		}
 	}
-	panic(fmt.Sprintf("arm64: unexpected op %v", p.in.Op))
+	panic(fmt.Sprintf("arm64: unexpected op %v", p.In.Op))
 }
 
 // tailLines renders the last 1 to Lanes-1 elements. Lane 0 of each input
@@ -242,17 +196,17 @@ func (e Elem) arith(p placed) []string {
 // lanes only while elements remain; the vector code then runs once and
 // only the valid lanes are stored. The unused lanes compute on zeros,
 // harmlessly: floating-point exceptions do not trap.
-func (e Elem) tailLines(w *strings.Builder, code []placed) {
+func (e Elem) tailLines(w *strings.Builder, code []kernelgen.Placed) {
 	line := func(format string, args ...any) { instr(w, fmt.Sprintf(format, args...)) }
 	fmt.Fprintf(w, "\n\t// the last n mod %d elements, lane by lane\ntail:\n", e.Lanes)
 	line("CBZ %s, done", regN)
-	var loads, stores []placed
-	lanes := func(ps []placed, after string, render func(p placed, lane int) string) {
+	var loads, stores []kernelgen.Placed
+	lanes := func(ps []kernelgen.Placed, after string, render func(p kernelgen.Placed, lane int) string) {
 		for lane := 1; lane < e.Lanes-1; lane++ {
 			line("CMP $%d, %s", lane, regN)
 			line("BLE %s", after)
 			for _, p := range ps {
-				line("ADD $%d, %s, %s", lane*e.Size, streamRegs[p.in.Stream], regAddr)
+				line("ADD $%d, %s, %s", lane*e.Size, streamRegs[p.In.Stream], regAddr)
 				line("%s", render(p, lane))
 			}
 		}
@@ -263,22 +217,22 @@ func (e Elem) tailLines(w *strings.Builder, code []placed) {
 			return
 		}
 		flushed = true
-		lanes(loads, "compute", func(p placed, lane int) string {
-			return fmt.Sprintf("VLD1 (%s), V%d.%s[%d]", regAddr, p.d, e.goLane, lane)
+		lanes(loads, "compute", func(p kernelgen.Placed, lane int) string {
+			return fmt.Sprintf("VLD1 (%s), V%d.%s[%d]", regAddr, p.D, e.goLane, lane)
 		})
 		if e.Lanes > 2 {
 			fmt.Fprintf(w, "compute:\n")
 		}
 	}
 	for _, p := range code {
-		switch p.in.Op {
-		case rules.OpLoad:
+		switch p.In.Op {
+		case generic.OpLoad:
 			loads = append(loads, p)
-			line("%s (%s), F%d", e.fmov, streamRegs[p.in.Stream], p.d)
-		case rules.OpStore:
+			line("%s (%s), F%d", e.fmov, streamRegs[p.In.Stream], p.D)
+		case generic.OpStore:
 			flushLoads()
 			stores = append(stores, p)
-			line("%s F%d, (%s)", e.fmov, p.a, streamRegs[p.in.Stream])
+			line("%s F%d, (%s)", e.fmov, p.A, streamRegs[p.In.Stream])
 		default:
 			flushLoads()
 			for _, l := range e.arith(p) {
@@ -288,8 +242,8 @@ func (e Elem) tailLines(w *strings.Builder, code []placed) {
 	}
 	// No instruction after the first store allocates a register, so every
 	// stored value is still in its register here.
-	lanes(stores, "done", func(p placed, lane int) string {
-		return fmt.Sprintf("VST1 V%d.%s[%d], (%s)", p.a, e.goLane, lane, regAddr)
+	lanes(stores, "done", func(p kernelgen.Placed, lane int) string {
+		return fmt.Sprintf("VST1 V%d.%s[%d], (%s)", p.A, e.goLane, lane, regAddr)
 	})
 }
 

@@ -1,4 +1,4 @@
-// Package arm64 compiles the kernel descriptions of package rules into Go
+// Package arm64 compiles the rules' operation lists (package generic) into Go
 // arm64 assembly using 128-bit Advanced SIMD (NEON) registers.
 //
 // The Go assembler has no mnemonics for most vector floating-point and
@@ -9,7 +9,11 @@
 // decode every WORD and compare it with its comment.
 package arm64
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/simdoptim/optim/asm/internal/kernelgen"
+)
 
 // Elem is a vector arrangement: the element type and how 128 bits split.
 type Elem struct {
@@ -23,6 +27,9 @@ type Elem struct {
 	fmov   string // Go scalar load/store of one element: "FMOVS" or "FMOVD"
 	sz     uint32 // the sz bit of the floating-point vector encodings
 }
+
+// DType is the element type as the generated Go code names it.
+func (e Elem) DType() kernelgen.DType { return kernelgen.DType{Name: e.Suffix, Go: e.GoType} }
 
 // F32 and F64 are the two element types every kernel is compiled for.
 var (

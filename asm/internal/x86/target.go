@@ -1,5 +1,5 @@
-// Package x86 compiles the kernel descriptions of package rules to amd64
-// assembly with avo. One compiler serves every instruction set: AVX2 and
+// Package x86 compiles the rules' operation lists (package generic) to
+// amd64 assembly with avo. One compiler serves every instruction set: AVX2 and
 // AVX-512 are two values of ISA, float32 and float64 two values of DType.
 package x86
 
@@ -8,12 +8,15 @@ import (
 
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
+
+	"github.com/simdoptim/optim/asm/internal/kernelgen"
 )
 
 // ISA is one vector instruction set at its register width.
 type ISA struct {
 	Name   string // kernel set name, as kernels.Set.Name reports it
 	Title  string // for comments
+	Doc    string // the rest of the kernel set's doc comment
 	Bits   int    // vector register width
 	Regs   int    // vector registers available
 	Unroll int    // vectors per iteration of the main loop
@@ -24,10 +27,10 @@ type ISA struct {
 }
 
 // AVX512 uses AVX-512F (with VL/DQ/BW required by dispatch) on zmm registers.
-var AVX512 = ISA{Name: "avx512", Title: "AVX-512", Bits: 512, Regs: 32, Unroll: 4, Masked: true}
+var AVX512 = ISA{Name: "avx512", Title: "AVX-512", Doc: "runs every kernel with AVX-512 on 512-bit registers.", Bits: 512, Regs: 32, Unroll: 4, Masked: true}
 
 // AVX2 uses AVX and AVX2 on ymm registers.
-var AVX2 = ISA{Name: "avx2", Title: "AVX2", Bits: 256, Regs: 16, Unroll: 4}
+var AVX2 = ISA{Name: "avx2", Title: "AVX2", Doc: "runs every kernel with AVX2 on 256-bit registers.", Bits: 256, Regs: 16, Unroll: 4}
 
 // ISAs lists the instruction sets fastest first, the order of archSets.
 var ISAs = []ISA{AVX512, AVX2}
@@ -37,15 +40,14 @@ func (isa ISA) Lanes(d DType) int { return isa.Bits / 8 / d.Size }
 
 // DType is an element type.
 type DType struct {
-	Name string // suffix of generated names: "f32", "f64"
-	Go   string // Go type name
-	Size int    // bytes
+	kernelgen.DType
+	Size int // bytes
 	Kind types.BasicKind
 }
 
 var (
-	F32 = DType{Name: "f32", Go: "float32", Size: 4, Kind: types.Float32}
-	F64 = DType{Name: "f64", Go: "float64", Size: 8, Kind: types.Float64}
+	F32 = DType{DType: kernelgen.DTypes[0], Size: 4, Kind: types.Float32}
+	F64 = DType{DType: kernelgen.DTypes[1], Size: 8, Kind: types.Float64}
 )
 
 // DTypes lists the element types in the order of kernels.Set's fields.

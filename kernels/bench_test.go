@@ -1,5 +1,3 @@
-//go:build !noasm
-
 package kernels
 
 import (
@@ -10,7 +8,7 @@ import (
 	"github.com/simdoptim/optim/generic"
 )
 
-// Benchmarks for tuning the amd64 sets against generic and against copy().
+// Benchmarks for tuning the assembly sets against generic and against copy().
 // b.SetBytes counts every byte read and every byte written, so the MB/s of
 // BenchmarkCopy (which reads and writes half each) is directly comparable:
 //
@@ -22,7 +20,7 @@ var benchSizes = []int{65536, 16 << 20}
 func benchSets() []*Set {
 	out := []*Set{Generic()}
 	for _, s := range archSets() {
-		if runnable(s.name) {
+		if s.Supported() {
 			out = append(out, s)
 		}
 	}

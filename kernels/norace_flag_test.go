@@ -2,4 +2,4 @@
 
 package kernels
 
-const raceEnabled = false
+const underRace = false

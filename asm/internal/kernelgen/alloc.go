@@ -1,0 +1,273 @@
+// Package kernelgen holds what the amd64 (avo) and arm64 kernel generators
+// share, none of it architecture-specific: the interleaving of unrolled
+// copies of a rule's operation list, the register allocation over it, and
+// the Go file of declarations, dispatch glue and kernel sets that goes with
+// the assembly.
+package kernelgen
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/simdoptim/optim/generic"
+)
+
+// Step is one instruction of one copy of the body. Unrolled loops run
+// several copies, each on its own vector of elements.
+type Step struct {
+	In   generic.Instr
+	Copy int
+}
+
+// Placed is a step with its vector registers: D receives the result (-1 for
+// a store), A and B hold the operands (-1 when absent) and T is OpMaxNaN's
+// scratch register (-1 when none).
+type Placed struct {
+	Step
+	D, A, B, T int
+}
+
+// Interleave returns `copies` copies of body for consecutive vectors, in
+// groups of `group` copies (group divides copies): within a group the copies
+// advance instruction by instruction, so that independent long-latency
+// operations (divisions, square roots) overlap. Coefficients are not steps:
+// they are broadcast once before the loop (see CoeffRegs).
+func Interleave(body []generic.Instr, copies, group int) []Step {
+	var out []Step
+	for g := 0; g < copies; g += group {
+		for _, in := range body {
+			if in.Op == generic.OpCoeff {
+				continue
+			}
+			for c := g; c < g+group; c++ {
+				out = append(out, Step{in, c})
+			}
+		}
+	}
+	return out
+}
+
+// TailOrder is one copy of body with every load first and every store last,
+// so a tail can fill its input vectors lane by lane before computing and
+// write its results lane by lane after. Streams are distinct memory, so
+// moving loads before stores of other streams changes nothing.
+func TailOrder(body []generic.Instr) []Step {
+	var loads, ops, stores []Step
+	for _, in := range body {
+		switch in.Op {
+		case generic.OpCoeff:
+		case generic.OpLoad:
+			loads = append(loads, Step{in, 0})
+		case generic.OpStore:
+			stores = append(stores, Step{in, 0})
+		default:
+			ops = append(ops, Step{in, 0})
+		}
+	}
+	return append(append(loads, ops...), stores...)
+}
+
+// CoeffRegs gives every coefficient the body reads its own register, reg(n)
+// for the n-th distinct coefficient in order of first use; a coefficient
+// read twice shares one register. It returns the register of each
+// coefficient value and the coefficient indices in order of first use.
+func CoeffRegs(body []generic.Instr, reg func(n int) int) (map[generic.Value]int, []int) {
+	regs := map[generic.Value]int{}
+	byIndex := map[int]int{}
+	var order []int
+	for _, in := range body {
+		if in.Op != generic.OpCoeff {
+			continue
+		}
+		r, ok := byIndex[in.Coeff]
+		if !ok {
+			r = reg(len(order))
+			byIndex[in.Coeff] = r
+			order = append(order, in.Coeff)
+		}
+		regs[in.Dst] = r
+	}
+	return regs, order
+}
+
+// Regs is the vector register file as the body sees it.
+type Regs struct {
+	N     int                   // vector registers, numbered 0 to N-1
+	Coeff map[generic.Value]int // registers holding coefficients, set before the loop
+	// MaxNaNScratch reports that OpMaxNaN needs a scratch register for its
+	// NaN mask (it does unless the mask is a k register).
+	MaxNaNScratch bool
+}
+
+// ErrRegisters reports a body that does not fit the registers.
+var ErrRegisters = errors.New("out of vector registers")
+
+// Place assigns registers to steps by a linear scan over the straight-line
+// code: a value holds its register from its definition to its last use, and
+// the lowest free register is always taken, so the output is deterministic.
+func (r Regs) Place(steps []Step) ([]Placed, error) {
+	free := make([]bool, r.N)
+	for i := range free {
+		free[i] = true
+	}
+	for _, reg := range r.Coeff {
+		free[reg] = false
+	}
+	type slot struct {
+		copy int
+		v    generic.Value
+	}
+	last := map[slot]int{}
+	for i, s := range steps {
+		for _, v := range s.In.Operands() {
+			if _, isCoeff := r.Coeff[v]; !isCoeff {
+				last[slot{s.Copy, v}] = i
+			}
+		}
+	}
+	where := map[slot]int{}
+	take := func() (int, error) {
+		for reg := range free {
+			if free[reg] {
+				free[reg] = false
+				return reg, nil
+			}
+		}
+		return 0, ErrRegisters
+	}
+	read := func(s Step, v generic.Value) int {
+		if reg, ok := r.Coeff[v]; ok {
+			return reg
+		}
+		reg, ok := where[slot{s.Copy, v}]
+		if !ok {
+			panic(fmt.Sprintf("kernelgen: value %d of copy %d read before it is defined", v, s.Copy))
+		}
+		return reg
+	}
+	release := func(i int, s Step) {
+		for _, v := range s.In.Operands() {
+			sl := slot{s.Copy, v}
+			if reg, ok := where[sl]; ok && last[sl] == i {
+				free[reg] = true
+				delete(where, sl)
+			}
+		}
+	}
+	out := make([]Placed, 0, len(steps))
+	for i, s := range steps {
+		p := Placed{Step: s, D: -1, A: -1, B: -1, T: -1}
+		ops := s.In.Operands()
+		if len(ops) > 0 {
+			p.A = read(s, ops[0])
+		}
+		if len(ops) > 1 {
+			p.B = read(s, ops[1])
+		}
+		var err error
+		switch s.In.Op {
+		case generic.OpCoeff:
+			continue
+		case generic.OpStore:
+			release(i, s)
+		case generic.OpMaxNaN:
+			// The result is written before the operands' last read, so
+			// neither it nor the scratch may alias them.
+			if p.D, err = take(); err != nil {
+				return nil, err
+			}
+			if r.MaxNaNScratch {
+				if p.T, err = take(); err != nil {
+					return nil, err
+				}
+				free[p.T] = true
+			}
+			release(i, s)
+		default:
+			// One instruction reads its operands before writing, so the
+			// result may reuse an operand that dies here.
+			release(i, s)
+			if p.D, err = take(); err != nil {
+				return nil, err
+			}
+		}
+		if p.D >= 0 {
+			sl := slot{s.Copy, s.In.Dst}
+			if _, used := last[sl]; used {
+				where[sl] = p.D
+			} else {
+				free[p.D] = true
+			}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Unrolled places `copies` copies of body, interleaved in the largest
+// groups that fit the registers, and returns the code and the group size.
+func (r Regs) Unrolled(body []generic.Instr, copies int) ([]Placed, int, error) {
+	for group := copies; group >= 1; group-- {
+		if copies%group != 0 {
+			continue
+		}
+		if code, err := r.Place(Interleave(body, copies, group)); err == nil {
+			return code, group, nil
+		}
+	}
+	return nil, 0, ErrRegisters
+}
+
+// Verify replays placed code on a model of the register file: every operand
+// must still be in its register when read, no coefficient register may be
+// written, and OpMaxNaN's result and scratch, written before its operands'
+// last read, must alias neither operand nor each other. The generators'
+// tests run it over every kernel, including those this CPU cannot execute.
+func (r Regs) Verify(code []Placed) error {
+	type content struct {
+		valid bool
+		copy  int
+		v     generic.Value
+	}
+	holds := make([]content, r.N)
+	coeffs := map[int]bool{}
+	for _, reg := range r.Coeff {
+		coeffs[reg] = true
+	}
+	inRange := func(reg int) bool { return reg >= 0 && reg < r.N }
+	for i, p := range code {
+		regs := []int{p.A, p.B}
+		for j, v := range p.In.Operands() {
+			reg := regs[j]
+			if !inRange(reg) {
+				return fmt.Errorf("step %d (%v): operand %d in register %d, out of range", i, p.In.Op, j, reg)
+			}
+			if want, ok := r.Coeff[v]; ok {
+				if reg != want {
+					return fmt.Errorf("step %d: coefficient value %d read from register %d, broadcast in %d", i, v, reg, want)
+				}
+				continue
+			}
+			if h := holds[reg]; !h.valid || h.copy != p.Copy || h.v != v {
+				return fmt.Errorf("step %d (%v): register %d does not hold value %d of copy %d", i, p.In.Op, reg, v, p.Copy)
+			}
+		}
+		for _, w := range []int{p.D, p.T} {
+			if w >= 0 && (coeffs[w] || !inRange(w)) {
+				return fmt.Errorf("step %d: writes register %d, a coefficient or out of range", i, w)
+			}
+		}
+		if p.In.Op == generic.OpMaxNaN {
+			if p.D == p.A || p.D == p.B || (r.MaxNaNScratch && (p.T < 0 || p.T == p.A || p.T == p.B || p.T == p.D)) {
+				return fmt.Errorf("step %d: maxnan registers alias: d=%d t=%d a=%d b=%d", i, p.D, p.T, p.A, p.B)
+			}
+		}
+		if p.T >= 0 {
+			holds[p.T] = content{} // the NaN mask: garbage to anyone else
+		}
+		if p.D >= 0 {
+			holds[p.D] = content{true, p.Copy, p.In.Dst}
+		}
+	}
+	return nil
+}

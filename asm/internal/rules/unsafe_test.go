@@ -1,5 +1,0 @@
-package rules
-
-import "unsafe"
-
-func unsafeCoeffs[C any](c *C) unsafe.Pointer { return unsafe.Pointer(c) }

@@ -1,0 +1,64 @@
+package generic
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestRegistry checks the descriptions against each other: every rule sits
+// at its Kind, names are distinct, the axes give exactly the variants the
+// coefficient function produces, and the slots each variant uses are the
+// state streams its program touches.
+func TestRegistry(t *testing.T) {
+	rules := Rules()
+	if len(rules) != int(KindCount) {
+		t.Fatalf("%d rules, want %d", len(rules), KindCount)
+	}
+	names := map[string]bool{}
+	for k, r := range rules {
+		if r.Kind != Kind(k) {
+			t.Errorf("Rules()[%d].Kind = %v", k, r.Kind)
+		}
+		if r.Name == "" || names[r.Name] || r.GoName == "" || Kind(k).String() != r.GoName {
+			t.Errorf("%v: name %q / Go name %q missing, repeated or not the Kind's String", Kind(k), r.Name, r.GoName)
+		}
+		names[r.Name] = true
+		if len(r.Slots) > NumStreams-StreamS0 || r.Program == nil || r.Produced == nil || r.ref32 == nil || r.ref64 == nil {
+			t.Errorf("%v: incomplete description", r.Kind)
+		}
+		vs := r.Variants()
+		sorted := slices.Clone(vs)
+		slices.Sort(sorted)
+		if !slices.Equal(slices.Compact(sorted), r.Produced()) || len(sorted) != len(vs) {
+			t.Errorf("%v: axes give %v, the coefficient function produces %v", r.Kind, vs, r.Produced())
+		}
+		for _, v := range vs {
+			p := Build(r.Kind, v)
+			used := r.Uses(v)
+			for s := range 3 {
+				if p.Streams[StreamS0+s] != used[s] {
+					t.Errorf("%s: slot %d used %v, program touches it %v", p.Name(), s, used[s], p.Streams[StreamS0+s])
+				}
+			}
+			if !p.Streams[StreamP] || !p.Streams[StreamG] {
+				t.Errorf("%s: does not read p and g", p.Name())
+			}
+		}
+	}
+	if got := KindCount.String(); got != "Kind(4)" {
+		t.Errorf("KindCount.String() = %q", got)
+	}
+}
+
+type namedFloat float32
+
+// TestReferenceNamedType checks that a named float type reaches the
+// reference of its underlying type.
+func TestReferenceNamedType(t *testing.T) {
+	c, v := SGDCoeffs[namedFloat](0.5, 0, 0, 0, false, false, false)
+	p, g := []namedFloat{1}, []namedFloat{2}
+	Reference[namedFloat](KindSGD)(v, &c, p, g, nil, nil, nil)
+	if p[0] != 0 {
+		t.Fatalf("p = %v, want 0", p[0])
+	}
+}

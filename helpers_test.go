@@ -1,0 +1,129 @@
+package optim
+
+import (
+	"bytes"
+	"math"
+	"unsafe"
+
+	"github.com/simdoptim/optim/kernels"
+)
+
+// Helpers shared by this package's tests: the element type of the public
+// API, bit comparison with canonical NaNs, special values, and the rule
+// behind a pointer. Kernel equivalence is tested in package kernels.
+
+// testFloat is the element type of the public API.
+type testFloat interface{ float32 | float64 }
+
+// canonicalNaN replaces every NaN (any sign, any payload) when comparing:
+// the specification fixes the bits of every non-NaN result but not NaN
+// payloads.
+const canonicalNaN = 0x7ff8_0000_0000_0000
+
+// bits returns x's bit pattern, widened to 64 bits, with NaNs canonicalized.
+func bits[T testFloat](x T) uint64 {
+	if x != x {
+		return canonicalNaN
+	}
+	return rawBits(x)
+}
+
+// rawBits returns x's exact bit pattern, NaN payload included.
+func rawBits[T testFloat](x T) uint64 {
+	if unsafe.Sizeof(x) == 4 {
+		return uint64(math.Float32bits(float32(x)))
+	}
+	return math.Float64bits(float64(x))
+}
+
+// fromBits returns the T with bit pattern b (the low 32 bits for float32).
+func fromBits[T testFloat](b uint64) T {
+	var zero T
+	if unsafe.Sizeof(zero) == 4 {
+		return T(math.Float32frombits(uint32(b)))
+	}
+	return T(math.Float64frombits(b))
+}
+
+// firstDiff returns the first index where got and want differ in
+// canonicalized bits, or -1.
+func firstDiff[T testFloat](got, want []T) int {
+	if len(got) != len(want) {
+		return min(len(got), len(want))
+	}
+	if bytes.Equal(asBytes(got), asBytes(want)) {
+		return -1 // the common case, without a per-element loop (slow under -race)
+	}
+	for i := range got {
+		if bits(got[i]) != bits(want[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// asBytes views s's memory as bytes.
+func asBytes[T testFloat](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(s[0])))
+}
+
+func dtypeName[T testFloat]() string {
+	var zero T
+	if unsafe.Sizeof(zero) == 4 {
+		return "float32"
+	}
+	return "float64"
+}
+
+// specialValues are values that every update must carry through exactly as
+// generic does: zeros, infinities, NaNs with payloads, subnormals, the
+// extremes of the normal range, and values near 1.
+func specialValues[T testFloat]() []T {
+	var zero T
+	var b []uint64
+	if unsafe.Sizeof(zero) == 4 {
+		b = []uint64{0, 0x8000_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0xffc0_1234, 0x7fa0_0001,
+			0x0000_0001, 0x8000_0001, 0x007f_ffff, 0x0040_0000, 0x0080_0000, 0x8080_0000,
+			0x7f7f_ffff, 0xff7f_ffff, 0x3f80_0000, 0x3f7f_ffff, 0x3f80_0001, 0x5f00_0000, 0x2000_0000}
+	} else {
+		b = []uint64{0, 0x8000_0000_0000_0000, 0x7ff0_0000_0000_0000, 0xfff0_0000_0000_0000,
+			0x7ff8_0000_0000_0000, 0xfff8_0000_0000_1234, 0x7ff4_0000_0000_0001,
+			0x0000_0000_0000_0001, 0x8000_0000_0000_0001, 0x000f_ffff_ffff_ffff, 0x0008_0000_0000_0000,
+			0x0010_0000_0000_0000, 0x8010_0000_0000_0000, 0x7fef_ffff_ffff_ffff, 0xffef_ffff_ffff_ffff,
+			0x3ff0_0000_0000_0000, 0x3fef_ffff_ffff_ffff, 0x3ff0_0000_0000_0001, 0x5ff0_0000_0000_0000,
+			0x2000_0000_0000_0000}
+	}
+	out := make([]T, len(b))
+	for i, x := range b {
+		out[i] = fromBits[T](x)
+	}
+	return out
+}
+
+func supportedNames() []string {
+	var out []string
+	for _, s := range SupportedSets() {
+		out = append(out, s.Name())
+	}
+	return out
+}
+
+func ruleKind(r Rule) kernels.Kind { return derefRule(r).kind() }
+
+// derefRule returns the value behind a pointer rule.
+func derefRule(r Rule) Rule {
+	switch p := r.(type) {
+	case *SGD:
+		return *p
+	case *Adagrad:
+		return *p
+	case *RMSProp:
+		return *p
+	case *Adam:
+		return *p
+	}
+	return r
+}

@@ -1,0 +1,200 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"math"
+	"testing"
+
+	"github.com/simdoptim/optim/generic"
+)
+
+// The fuzz targets take a length, an alignment offset, hyperparameters and
+// raw bytes that become float bits (so every NaN, infinity and subnormal can
+// appear in parameters, gradients and state), build each step's
+// coefficients with the rule's coefficient function, run a few steps
+// through every supported set and through generic, and demand identical
+// bits and intact guards. Hyperparameters are not validated here: whatever
+// coefficients a function returns, every set must compute generic's bits.
+//
+//	go test -fuzz=FuzzAdam -fuzztime=10s ./kernels
+
+// fuzzSeedBytes is raw input with special values in both widths.
+func fuzzSeedBytes() []byte {
+	var b []byte
+	for _, x := range specialValues[float64]() {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+	}
+	for _, x := range specialValues[float32]() {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	for i := range 64 {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(i-32)/8))
+	}
+	return b
+}
+
+// fuzzInput turns the fuzzer's bytes into float values, cycling through
+// data (zeros when it is empty).
+type fuzzInput[T Float] struct {
+	data []byte
+	pos  int
+}
+
+func (in *fuzzInput[T]) fill(s []T) {
+	size := sizeOf[T]()
+	for i := range s {
+		var b uint64
+		if len(in.data) > 0 {
+			for k := range size {
+				b |= uint64(in.data[(in.pos+k)%len(in.data)]) << (8 * k)
+			}
+			in.pos = (in.pos + size) % len(in.data)
+		}
+		s[i] = fromBits[T](b)
+	}
+}
+
+// coeffsFunc returns the coefficients of 1-based step number step.
+type coeffsFunc[T Float] func(step int64) (Coeffs[T], Variant)
+
+// fuzzKernels runs kind on a parameter of length n%301 at alignment offset
+// off%16 for 1+steps%4 steps in every supported set and compares with
+// generic.
+func fuzzKernels(t *testing.T, kind Kind, n, off, steps int, data []byte,
+	c32 coeffsFunc[float32], c64 coeffsFunc[float64]) {
+	n, off, steps = n%301, off%16, 1+steps%4
+	fuzzKernelsT(t, kind, n, off, steps, data, c32)
+	fuzzKernelsT(t, kind, n, off, steps, data, c64)
+}
+
+func fuzzKernelsT[T Float](t *testing.T, kind Kind, n, off, steps int, data []byte, coeffs coeffsFunc[T]) {
+	in := &fuzzInput[T]{data: data}
+	_, v1 := coeffs(1)
+	u := generic.Rules()[kind].Uses(v1) // every step's variant uses the same slices
+	used := [5]bool{true, true, u[0], u[1], u[2]}
+	var start, want [5][]T
+	for k := range start {
+		if used[k] && k != 1 {
+			start[k] = make([]T, n)
+			in.fill(start[k])
+			want[k] = append([]T(nil), start[k]...)
+		}
+	}
+	grads := make([][]T, steps)
+	for s := range grads {
+		grads[s] = make([]T, n)
+		in.fill(grads[s])
+	}
+	ref := Kernel[T](Generic(), kind)
+	for s := range steps {
+		c, v := coeffs(int64(s + 1))
+		ref(v, &c, want[0], grads[s], want[2], want[3], want[4])
+	}
+	var bufs [5]*guardedBuf[T]
+	for k := range bufs {
+		bufs[k] = newGuardedBuf[T](k, n+16)
+	}
+	for _, set := range append(testedSets(t), Generic()) {
+		var args [5][]T
+		var offs [5]int
+		for k := range args {
+			if used[k] && k != 1 {
+				offs[k] = (off + 5*k) % 16
+				args[k] = bufs[k].place(offs[k], n)
+				copy(args[k], start[k])
+			}
+		}
+		kernel := Kernel[T](set, kind)
+		for s := range steps {
+			offs[1] = (off + s) % 16
+			args[1] = bufs[1].place(offs[1], n)
+			copy(args[1], grads[s])
+			c, v := coeffs(int64(s + 1))
+			kernel(v, &c, args[0], args[1], args[2], args[3], args[4])
+			if i := firstDiff(args[1], grads[s]); i >= 0 {
+				t.Fatalf("%s %s: kernel wrote g[%d]", set.name, dtypeName[T](), i)
+			}
+		}
+		for k := range args {
+			if !used[k] {
+				continue
+			}
+			if err := bufs[k].check(offs[k], n); err != nil {
+				t.Fatalf("%s %s: %v", set.name, dtypeName[T](), err)
+			}
+			if k != 1 {
+				if i := firstDiff(args[k], want[k]); i >= 0 {
+					t.Fatalf("%s %s %s[%d] = %#x, generic gives %#x (offset %d, %d steps)",
+						set.name, dtypeName[T](), streamNames[k], i, rawBits(args[k][i]), rawBits(want[k][i]), offs[k], steps)
+				}
+			}
+		}
+	}
+}
+
+func FuzzSGD(f *testing.F) {
+	seed := fuzzSeedBytes()
+	f.Add(uint16(17), uint8(3), 1e-3, 0.0, 0.0, 0.0, false, false, uint8(2), seed)
+	f.Add(uint16(300), uint8(15), 0.1, 0.9, 0.0, 0.01, true, false, uint8(3), seed)
+	f.Add(uint16(33), uint8(1), 0.5, 0.9, 0.5, 1e-4, false, true, uint8(3), seed[7:])
+	f.Add(uint16(8), uint8(0), math.NaN(), 0.5, 0.0, 0.0, false, false, uint8(1), seed)
+	f.Add(uint16(0), uint8(0), 1e300, 0.5, 1.0, 1e300, false, true, uint8(1), []byte{})
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, momentum, dampening, wd float64, nesterov, maximize bool, steps uint8, data []byte) {
+		fuzzKernels(t, KindSGD, int(n), int(off), int(steps), data,
+			func(step int64) (Coeffs[float32], Variant) {
+				return generic.SGDCoeffs[float32](lr, momentum, dampening, wd, nesterov, maximize, step == 1)
+			},
+			func(step int64) (Coeffs[float64], Variant) {
+				return generic.SGDCoeffs[float64](lr, momentum, dampening, wd, nesterov, maximize, step == 1)
+			})
+	})
+}
+
+func FuzzAdagrad(f *testing.F) {
+	seed := fuzzSeedBytes()
+	f.Add(uint16(17), uint8(3), 1e-2, 0.0, 0.0, 1e-10, false, uint8(3), seed)
+	f.Add(uint16(300), uint8(9), 0.1, 0.01, 0.1, 1e-8, true, uint8(3), seed[3:])
+	f.Add(uint16(64), uint8(4), 1e300, 1e300, 1e300, 0.0, false, uint8(2), []byte{0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, lrDecay, wd, eps float64, maximize bool, steps uint8, data []byte) {
+		fuzzKernels(t, KindAdagrad, int(n), int(off), int(steps), data,
+			func(step int64) (Coeffs[float32], Variant) {
+				return generic.AdagradCoeffs[float32](lr, lrDecay, wd, eps, maximize, step)
+			},
+			func(step int64) (Coeffs[float64], Variant) {
+				return generic.AdagradCoeffs[float64](lr, lrDecay, wd, eps, maximize, step)
+			})
+	})
+}
+
+func FuzzRMSProp(f *testing.F) {
+	seed := fuzzSeedBytes()
+	f.Add(uint16(17), uint8(3), 1e-2, 0.99, 1e-8, 0.0, 0.0, false, false, uint8(3), seed)
+	f.Add(uint16(300), uint8(11), 1e-2, 0.3, 1e-8, 0.1, 0.9, true, true, uint8(3), seed[5:])
+	f.Add(uint16(100), uint8(2), 1e-2, 0.99, 1e-8, 0.0, 0.5, true, false, uint8(2), seed)
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, alpha, eps, wd, momentum float64, centered, maximize bool, steps uint8, data []byte) {
+		fuzzKernels(t, KindRMSProp, int(n), int(off), int(steps), data,
+			func(int64) (Coeffs[float32], Variant) {
+				return generic.RMSPropCoeffs[float32](lr, alpha, eps, wd, momentum, centered, maximize)
+			},
+			func(int64) (Coeffs[float64], Variant) {
+				return generic.RMSPropCoeffs[float64](lr, alpha, eps, wd, momentum, centered, maximize)
+			})
+	})
+}
+
+func FuzzAdam(f *testing.F) {
+	seed := fuzzSeedBytes()
+	f.Add(uint16(17), uint8(3), 1e-3, 0.9, 0.999, 1e-8, 0.0, false, false, false, uint8(3), seed)
+	f.Add(uint16(300), uint8(13), 1e-3, 0.9, 0.999, 1e-8, 1e-2, true, true, false, uint8(3), seed[1:])
+	f.Add(uint16(129), uint8(7), 0.5, 0.25, 0.5, 0.0, 0.5, true, false, true, uint8(3), seed)
+	f.Add(uint16(31), uint8(1), 1e300, 0.0, 0.0, 1e300, 1e300, true, true, true, uint8(3), []byte{0x01, 0x00, 0x80})
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, beta1, beta2, eps, wd float64, amsgrad, decoupled, maximize bool, steps uint8, data []byte) {
+		fuzzKernels(t, KindAdam, int(n), int(off), int(steps), data,
+			func(step int64) (Coeffs[float32], Variant) {
+				return generic.AdamCoeffs[float32](lr, beta1, beta2, eps, wd, amsgrad, decoupled, maximize, step)
+			},
+			func(step int64) (Coeffs[float64], Variant) {
+				return generic.AdamCoeffs[float64](lr, beta1, beta2, eps, wd, amsgrad, decoupled, maximize, step)
+			})
+	})
+}
