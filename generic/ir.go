@@ -39,9 +39,28 @@ const (
 	// OpMaxNaN is MaxNaN(A, B): NaN if either is NaN, else B if A < B, else
 	// A (so equal operands, +0 and -0 included, give A).
 	OpMaxNaN
+
+	// The operations below serve the gradient kernels (reduce_desc.go).
+
+	// OpWiden is Dst = float64(A): exact, float32 lanes become float64
+	// lanes (a vector of float32 holds half as many elements as the
+	// float64 result when widened). For float64 elements it is a copy.
+	OpWiden
+	// OpAbs is Dst = |A|: the sign bit cleared, NaN payloads kept.
+	OpAbs
+	// OpRaise is Dst = B if A < B, else A: a NaN A is kept, and an A equal
+	// to B (zeros of either sign included) is kept.
+	OpRaise
+	// OpLower is Dst = B if A > B, else A, with the same NaN and equality
+	// rules as OpRaise.
+	OpLower
+	// OpAccum adds A into the program's accumulator (GradProgram.Acc says
+	// which): it is a store into a register-resident sink, with no result.
+	OpAccum
 )
 
-var opNames = [...]string{"load", "store", "coeff", "add", "sub", "mul", "div", "sqrt", "xor", "maxnan"}
+var opNames = [...]string{"load", "store", "coeff", "add", "sub", "mul", "div", "sqrt", "xor", "maxnan",
+	"widen", "abs", "raise", "lower", "accum"}
 
 func (o Op) String() string { return opNames[o] }
 
@@ -73,7 +92,7 @@ func (in Instr) Operands() []Value {
 	switch in.Op {
 	case OpLoad, OpCoeff:
 		return nil
-	case OpStore, OpSqrt:
+	case OpStore, OpSqrt, OpWiden, OpAbs, OpAccum:
 		return []Value{in.A}
 	}
 	return []Value{in.A, in.B}

@@ -117,3 +117,108 @@ func check[T Float](t *testing.T, p Program, ref Kernel[T]) {
 		}
 	}
 }
+
+// runGrad interprets gradient program p over x in the order its Acc
+// defines (GradElem per element), storing what the program stores, and
+// returns the reduction (the blocked sum or the maximum) and the flag.
+func runGrad[T Float](p *GradProgram, x []T, s float64, a, b T) (float64, bool) {
+	var t SumTree
+	var m, z T
+	for len(x) > 0 {
+		n := min(len(x), ReduceBlock)
+		var acc [ReduceLanes]float64
+		for j := range x[:n] {
+			st, narrow, wide := GradElem(p, x[j], s, a, b)
+			x[j] = st
+			switch p.Acc {
+			case AccLanes:
+				acc[j%ReduceLanes] += wide
+			case AccMax:
+				m = MaxNaN(m, narrow)
+			case AccFlag:
+				z += narrow
+			}
+		}
+		t.Push(foldLanes(&acc))
+		x = x[n:]
+	}
+	if p.Acc == AccMax {
+		return float64(m), false
+	}
+	return t.Sum(), !(z == 0)
+}
+
+// TestGradProgramsMatchReference interprets every gradient program and
+// compares it bit for bit with the reference in reduce.go, at lengths that
+// cover a partial lane group, a partial block and several blocks.
+func TestGradProgramsMatchReference(t *testing.T) {
+	progs := GradPrograms()
+	if len(progs) != int(GradKindCount) {
+		t.Fatalf("%d programs, want %d", len(progs), GradKindCount)
+	}
+	for _, p := range progs {
+		if p.Values > gradMaxValues {
+			t.Fatalf("%s: %d values, more than GradElem holds", p.Name, p.Values)
+		}
+		t.Run(p.Name, func(t *testing.T) {
+			checkGrad[float32](t, &p)
+			checkGrad[float64](t, &p)
+		})
+	}
+}
+
+func checkGrad[T Float](t *testing.T, p *GradProgram) {
+	r := rand.New(rand.NewPCG(uint64(p.Kind), 3))
+	for _, n := range []int{0, 1, 31, 32, 33, 100, 4095, 4096, 4097, 3*4096 + 77} {
+		for _, c := range []T{0.75, 0x1p-20, T(math.Inf(1)), 0} {
+			x := make([]T, n)
+			for i := range x {
+				x[i] = T(value(r))
+				if r.IntN(4) == 0 {
+					x[i] *= 0x1p30
+				}
+			}
+			want := append([]T(nil), x...)
+			got := append([]T(nil), x...)
+			s := float64(c) // a power of two or not: exactness is not assumed
+			a := c
+			if p.Kind == GradClamp {
+				a = -c // Clamp's bounds are -c and c
+			}
+			red, flag := runGrad(p, got, s, a, c)
+			var wantRed float64
+			var wantFlag bool
+			switch p.Kind {
+			case GradSumSquares:
+				wantRed = SumSquares(want)
+			case GradSumSquaresScaled:
+				wantRed = SumSquaresScaled(want, s)
+			case GradSumAbs:
+				wantRed = SumAbs(want)
+			case GradMaxAbs:
+				wantRed = MaxAbs(want)
+			case GradScale:
+				Scale(want, c)
+			case GradClamp:
+				Clamp(want, c)
+			case GradUnscaleCheck:
+				wantFlag = UnscaleCheck(want, c)
+			case GradNonFinite:
+				wantFlag = NonFinite(want)
+			}
+			if p.Acc == AccLanes || p.Acc == AccMax {
+				if !bitsEqual(red, wantRed) {
+					t.Fatalf("%T n=%d c=%v: %v, reference %v", c, n, c, red, wantRed)
+				}
+			}
+			if p.Acc == AccFlag && flag != wantFlag {
+				t.Fatalf("%T n=%d c=%v: flag %v, reference %v", c, n, c, flag, wantFlag)
+			}
+			for i := range got {
+				if !bitsEqual(got[i], want[i]) {
+					t.Fatalf("%T n=%d c=%v: element %d = %v, reference %v", c, n, c, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -168,7 +168,9 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 		switch s.In.Op {
 		case generic.OpCoeff:
 			continue
-		case generic.OpStore:
+		case generic.OpStore, generic.OpAccum:
+			// Neither has a result: a store writes memory, an accumulation
+			// a register the generator reserved outside this file.
 			release(i, s)
 		case generic.OpMaxNaN:
 			// The result is written before the operands' last read, so

@@ -1,0 +1,225 @@
+package generic
+
+import "math"
+
+// This file describes the gradient kernels of reduce.go as operation lists
+// (ir.go), once, for the generators: the amd64 and arm64 compilers turn each
+// description into the SIMD kernels of package kernels, and ir_test.go
+// proves every description equal to its reference bit for bit.
+//
+// A gradient program is the loop body for one element x = x[i] of one
+// stream (StreamP). Its scalar arguments are OpCoeff values whose index
+// names GradArgNames; what happens to the value it accumulates (OpAccum) is
+// the program's Acc. SumPow has no description: it calls detmath.Pow per
+// element, a long scalar routine with branches, which no vector instruction
+// computes, so every set runs the reference.
+
+// GradKind names a gradient kernel that has a description.
+type GradKind int
+
+// The described gradient kernels, in the order of GradPrograms().
+const (
+	GradSumSquares GradKind = iota
+	GradSumSquaresScaled
+	GradSumAbs
+	GradMaxAbs
+	GradScale
+	GradClamp
+	GradUnscaleCheck
+	GradNonFinite
+	GradKindCount // the number of described gradient kernels
+)
+
+// Acc is what a gradient program does with the values it accumulates.
+type Acc int
+
+const (
+	// AccNone: no OpAccum; the program only stores.
+	AccNone Acc = iota
+	// AccLanes: the blocked float64 sum of reduce.go. The term of element
+	// j of a block (counted from the block's start) is added to
+	// accumulator j mod ReduceLanes; the accumulators start at +0 and are
+	// folded by foldLanes at the block's end, the blocks' partials added by
+	// a SumTree. The term is float64 (the program widens).
+	AccLanes
+	// AccMax: the NaN-propagating maximum (MaxNaN) of the terms, in T,
+	// starting from +0. The terms are |x| (never -0), so it is exact and
+	// the order is free.
+	AccMax
+	// AccFlag: the terms, in T, are +0 or NaN (y - y); the result reports
+	// whether any is NaN, so the order is free.
+	AccFlag
+)
+
+// The scalar arguments of gradient programs: OpCoeff's Coeff indexes these.
+const (
+	GradArgS = iota // float64: SumSquaresScaled's scale
+	GradArgA        // T: Scale's and UnscaleCheck's factor, Clamp's lower bound
+	GradArgB        // T: Clamp's upper bound
+)
+
+// GradArgNames names the scalar arguments, indexed by GradArgS...
+var GradArgNames = []string{"s", "a", "b"}
+
+// GradProgram is one gradient kernel's description.
+type GradProgram struct {
+	Kind GradKind
+	// GoName is the kernel's field in GradKernels: "SumSquares".
+	GoName string
+	// Name is the lower-case symbol name of generated code: "sumsquares".
+	Name string
+	Acc  Acc
+	// Body is the loop body for one element, in the reference's order of
+	// operations; x is loaded from StreamP (and stored back there).
+	Body   []Instr
+	Values int
+}
+
+// Wide reports whether the program's accumulated terms are float64 whatever
+// T is (AccLanes): its loads then fill half a vector of float32, widened to
+// a whole vector of float64.
+func (p *GradProgram) Wide() bool { return p.Acc == AccLanes }
+
+// GradPrograms returns every gradient kernel's description, indexed by
+// GradKind.
+func GradPrograms() []GradProgram {
+	out := make([]GradProgram, GradKindCount)
+	for k, d := range gradTable {
+		b := &Builder{}
+		x := b.Load(StreamP)
+		d.body(b, x)
+		out[k] = GradProgram{Kind: GradKind(k), GoName: d.goName, Name: d.name, Acc: d.acc,
+			Body: b.p.Body, Values: b.p.Values}
+	}
+	return out
+}
+
+var gradTable = [GradKindCount]struct {
+	goName, name string
+	acc          Acc
+	body         func(b *Builder, x Value)
+}{
+	// acc[j%K] += float64(v*v), v = float64(x)
+	GradSumSquares: {"SumSquares", "sumsquares", AccLanes, func(b *Builder, x Value) {
+		v := b.Widen(x)
+		b.Accum(b.Mul(v, v))
+	}},
+	// y = float64(x)*s; acc[j%K] += float64(y*y)
+	GradSumSquaresScaled: {"SumSquaresScaled", "sumsquaresscaled", AccLanes, func(b *Builder, x Value) {
+		y := b.Mul(b.Widen(x), b.Arg(GradArgS))
+		b.Accum(b.Mul(y, y))
+	}},
+	// acc[j%K] += |float64(x)|
+	GradSumAbs: {"SumAbs", "sumabs", AccLanes, func(b *Builder, x Value) {
+		b.Accum(b.Abs(b.Widen(x)))
+	}},
+	// m = MaxNaN(m, |x|)
+	GradMaxAbs: {"MaxAbs", "maxabs", AccMax, func(b *Builder, x Value) {
+		b.Accum(b.Abs(x))
+	}},
+	// x = x*c
+	GradScale: {"Scale", "scale", AccNone, func(b *Builder, x Value) {
+		b.Store(StreamP, b.Mul(x, b.Arg(GradArgA)))
+	}},
+	// x = lo if x < lo; x = hi if x > hi (lo = -c, hi = c)
+	GradClamp: {"Clamp", "clamp", AccNone, func(b *Builder, x Value) {
+		b.Store(StreamP, b.Lower(b.Raise(x, b.Arg(GradArgA)), b.Arg(GradArgB)))
+	}},
+	// y = x*inv; x = y; z += y - y
+	GradUnscaleCheck: {"UnscaleCheck", "unscalecheck", AccFlag, func(b *Builder, x Value) {
+		y := b.Mul(x, b.Arg(GradArgA))
+		b.Store(StreamP, y)
+		b.Accum(b.Sub(y, y))
+	}},
+	// z += x - x
+	GradNonFinite: {"NonFinite", "nonfinite", AccFlag, func(b *Builder, x Value) {
+		b.Accum(b.Sub(x, x))
+	}},
+}
+
+// Widen is float64(x).
+func (b *Builder) Widen(x Value) Value { return b.emit(Instr{Op: OpWiden, A: x}) }
+
+// Abs is |x|.
+func (b *Builder) Abs(x Value) Value { return b.emit(Instr{Op: OpAbs, A: x}) }
+
+// Raise is lo if x < lo, else x.
+func (b *Builder) Raise(x, lo Value) Value { return b.op(OpRaise, x, lo) }
+
+// Lower is hi if x > hi, else x.
+func (b *Builder) Lower(x, hi Value) Value { return b.op(OpLower, x, hi) }
+
+// Accum adds x into the program's accumulator.
+func (b *Builder) Accum(x Value) {
+	b.p.Body = append(b.p.Body, Instr{Op: OpAccum, A: x, Dst: -1})
+}
+
+// Arg reads scalar argument i (GradArgS, GradArgA, GradArgB), as OpCoeff.
+func (b *Builder) Arg(i int) Value { return b.emit(Instr{Op: OpCoeff, Coeff: i}) }
+
+// gradMaxValues bounds GradProgram.Values, for GradElem's fixed arrays.
+const gradMaxValues = 16
+
+// GradElem interprets p on one element x with the scalar arguments s, a and
+// b: it returns the value the program stores (x itself if it stores
+// nothing) and the term it accumulates, in T (narrow) or in float64 (wide,
+// AccLanes). Every operation is one correctly rounded operation of its
+// type, never fused with another. Kernel sets run it on the few elements
+// their vector loops leave over, and ir_test.go runs it on every element to
+// prove the descriptions equal to the references.
+func GradElem[T Float](p *GradProgram, x T, s float64, a, b T) (stored, narrow T, wide float64) {
+	var vt [gradMaxValues]T       // the values of type T
+	var vw [gradMaxValues]float64 // the values of type float64 (widened)
+	stored = x
+	for _, in := range p.Body {
+		switch in.Op {
+		case OpLoad:
+			vt[in.Dst] = x
+		case OpStore:
+			stored = vt[in.A]
+		case OpAccum:
+			narrow, wide = vt[in.A], vw[in.A]
+		case OpCoeff:
+			switch in.Coeff {
+			case GradArgS:
+				vw[in.Dst] = s
+			case GradArgA:
+				vt[in.Dst] = a
+			default:
+				vt[in.Dst] = b
+			}
+		case OpWiden:
+			vw[in.Dst] = float64(vt[in.A])
+		case OpAbs:
+			vt[in.Dst], vw[in.Dst] = absBits(vt[in.A]), math.Abs(vw[in.A])
+		case OpRaise:
+			vt[in.Dst] = vt[in.A]
+			if vt[in.A] < vt[in.B] {
+				vt[in.Dst] = vt[in.B]
+			}
+		case OpLower:
+			vt[in.Dst] = vt[in.A]
+			if vt[in.A] > vt[in.B] {
+				vt[in.Dst] = vt[in.B]
+			}
+		case OpMul:
+			vt[in.Dst], vw[in.Dst] = T(vt[in.A]*vt[in.B]), float64(vw[in.A]*vw[in.B])
+		case OpAdd:
+			vt[in.Dst], vw[in.Dst] = T(vt[in.A]+vt[in.B]), float64(vw[in.A]+vw[in.B])
+		case OpSub:
+			vt[in.Dst], vw[in.Dst] = T(vt[in.A]-vt[in.B]), float64(vw[in.A]-vw[in.B])
+		default:
+			panic("generic: gradient program uses " + in.Op.String())
+		}
+	}
+	return stored, narrow, wide
+}
+
+// absBits is |x| by clearing the sign bit, as the vector instructions do
+// (a conversion through float64 would quiet a signaling NaN).
+func absBits[T Float](x T) T {
+	if isSingle[T]() {
+		return T(math.Float32frombits(math.Float32bits(float32(x)) &^ (1 << 31)))
+	}
+	return T(math.Float64frombits(math.Float64bits(float64(x)) &^ (1 << 63)))
+}
