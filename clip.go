@@ -146,19 +146,8 @@ func checkDisjoint[T float32 | float64](op string, grads [][]T) error {
 	return nil
 }
 
-// The gradient kernels in use. Only the reference exists so far; the SIMD
-// sets will be chosen here as the update kernels are (Kernels()).
-var (
-	gradKernels32 = generic.GradReference[float32]()
-	gradKernels64 = generic.GradReference[float64]()
-)
-
+// gradKernels returns the gradient kernels of the kernel set in use
+// (Kernels()): SIMD where the set has them, each the reference's bits.
 func gradKernels[T float32 | float64]() *generic.GradKernels[T] {
-	var zero T
-	switch any(zero).(type) {
-	case float32:
-		return any(&gradKernels32).(*generic.GradKernels[T])
-	default:
-		return any(&gradKernels64).(*generic.GradKernels[T])
-	}
+	return kernels.Grad[T](Kernels())
 }

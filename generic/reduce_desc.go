@@ -157,6 +157,10 @@ func (b *Builder) Accum(x Value) {
 // Arg reads scalar argument i (GradArgS, GradArgA, GradArgB), as OpCoeff.
 func (b *Builder) Arg(i int) Value { return b.emit(Instr{Op: OpCoeff, Coeff: i}) }
 
+// FoldLanes is step 3 of the blocked sum (reduce.go): the kernel sets keep
+// the accumulators of a block and fold them with it.
+func FoldLanes(acc *[ReduceLanes]float64) float64 { return foldLanes(acc) }
+
 // gradMaxValues bounds GradProgram.Values, for GradElem's fixed arrays.
 const gradMaxValues = 16
 

@@ -46,6 +46,10 @@ type Set struct {
 	name string
 	f32  rules[float32]
 	f64  rules[float64]
+	// The gradient kernels (grad.go); nil for a set that has none of its
+	// own, which then runs the references.
+	gf32 *generic.GradKernels[float32]
+	gf64 *generic.GradKernels[float64]
 }
 
 // Name is the set's name: "generic", "avx2", "avx512" or "neon".

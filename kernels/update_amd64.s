@@ -6472,6 +6472,470 @@ done:
 	VZEROUPPER
 	RET
 
+// func sumsquares_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·sumsquares_avx512_f32(SB), NOSPLIT, $0-288
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	LEAQ   acc_0+32(FP), AX
+	VPXORQ Z28, Z28, Z28
+	VPXORQ Z29, Z29, Z29
+	VPXORQ Z30, Z30, Z30
+	VPXORQ Z31, Z31, Z31
+	XORL   DX, DX
+	MOVQ   CX, BX
+	ANDQ   $-32, BX
+	JZ     single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS   (SI)(DX*4), Y0
+	VMOVUPS   32(SI)(DX*4), Y1
+	VMOVUPS   64(SI)(DX*4), Y2
+	VMOVUPS   96(SI)(DX*4), Y3
+	VCVTPS2PD Y0, Z0
+	VCVTPS2PD Y1, Z1
+	VCVTPS2PD Y2, Z2
+	VCVTPS2PD Y3, Z3
+	VMULPD    Z0, Z0, Z0
+	VMULPD    Z1, Z1, Z1
+	VMULPD    Z2, Z2, Z2
+	VMULPD    Z3, Z3, Z3
+	VADDPD    Z0, Z28, Z28
+	VADDPD    Z1, Z29, Z29
+	VADDPD    Z2, Z30, Z30
+	VADDPD    Z3, Z31, Z31
+	ADDQ      $0x00000020, DX
+	CMPQ      DX, BX
+	JB        unrolled
+
+single:
+	VMOVUPD Z28, (AX)
+	VMOVUPD Z29, 64(AX)
+	VMOVUPD Z30, 128(AX)
+	VMOVUPD Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func sumsquaresscaled_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·sumsquaresscaled_avx512_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// argument s, loop-invariant
+	VBROADCASTSD s+16(FP), Z0
+	VPXORQ       Z28, Z28, Z28
+	VPXORQ       Z29, Z29, Z29
+	VPXORQ       Z30, Z30, Z30
+	VPXORQ       Z31, Z31, Z31
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS   (SI)(DX*4), Y1
+	VMOVUPS   32(SI)(DX*4), Y2
+	VMOVUPS   64(SI)(DX*4), Y3
+	VMOVUPS   96(SI)(DX*4), Y4
+	VCVTPS2PD Y1, Z1
+	VCVTPS2PD Y2, Z2
+	VCVTPS2PD Y3, Z3
+	VCVTPS2PD Y4, Z4
+	VMULPD    Z0, Z1, Z1
+	VMULPD    Z0, Z2, Z2
+	VMULPD    Z0, Z3, Z3
+	VMULPD    Z0, Z4, Z4
+	VMULPD    Z1, Z1, Z1
+	VMULPD    Z2, Z2, Z2
+	VMULPD    Z3, Z3, Z3
+	VMULPD    Z4, Z4, Z4
+	VADDPD    Z1, Z28, Z28
+	VADDPD    Z2, Z29, Z29
+	VADDPD    Z3, Z30, Z30
+	VADDPD    Z4, Z31, Z31
+	ADDQ      $0x00000020, DX
+	CMPQ      DX, BX
+	JB        unrolled
+
+single:
+	VMOVUPD Z28, (AX)
+	VMOVUPD Z29, 64(AX)
+	VMOVUPD Z30, 128(AX)
+	VMOVUPD Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func sumabs_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·sumabs_avx512_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// the sign-clearing mask of |x|
+	VPTERNLOGD $0xff, Z0, Z0, Z0
+	VPSRLQ     $0x01, Z0, Z0
+	VPXORQ     Z28, Z28, Z28
+	VPXORQ     Z29, Z29, Z29
+	VPXORQ     Z30, Z30, Z30
+	VPXORQ     Z31, Z31, Z31
+	XORL       DX, DX
+	MOVQ       CX, BX
+	ANDQ       $-32, BX
+	JZ         single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS   (SI)(DX*4), Y1
+	VMOVUPS   32(SI)(DX*4), Y2
+	VMOVUPS   64(SI)(DX*4), Y3
+	VMOVUPS   96(SI)(DX*4), Y4
+	VCVTPS2PD Y1, Z1
+	VCVTPS2PD Y2, Z2
+	VCVTPS2PD Y3, Z3
+	VCVTPS2PD Y4, Z4
+	VPANDQ    Z0, Z1, Z1
+	VPANDQ    Z0, Z2, Z2
+	VPANDQ    Z0, Z3, Z3
+	VPANDQ    Z0, Z4, Z4
+	VADDPD    Z1, Z28, Z28
+	VADDPD    Z2, Z29, Z29
+	VADDPD    Z3, Z30, Z30
+	VADDPD    Z4, Z31, Z31
+	ADDQ      $0x00000020, DX
+	CMPQ      DX, BX
+	JB        unrolled
+
+single:
+	VMOVUPD Z28, (AX)
+	VMOVUPD Z29, 64(AX)
+	VMOVUPD Z30, 128(AX)
+	VMOVUPD Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func maxabs_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·maxabs_avx512_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// the sign-clearing mask of |x|
+	VPTERNLOGD $0xff, Z0, Z0, Z0
+	VPSRLD     $0x01, Z0, Z0
+	VPXORD     Z28, Z28, Z28
+	VPXORD     Z29, Z29, Z29
+	VPXORD     Z30, Z30, Z30
+	VPXORD     Z31, Z31, Z31
+	XORL       DX, DX
+	MOVQ       CX, BX
+	ANDQ       $-64, BX
+	JZ         single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS   (SI)(DX*4), Z1
+	VMOVUPS   64(SI)(DX*4), Z2
+	VMOVUPS   128(SI)(DX*4), Z3
+	VMOVUPS   192(SI)(DX*4), Z4
+	VPANDD    Z0, Z1, Z1
+	VPANDD    Z0, Z2, Z2
+	VPANDD    Z0, Z3, Z3
+	VPANDD    Z0, Z4, Z4
+	VMAXPS    Z28, Z1, Z28
+	VCMPPS    $0x03, Z1, Z1, K2
+	VBLENDMPS Z1, Z28, K2, Z28
+	VMAXPS    Z29, Z2, Z29
+	VCMPPS    $0x03, Z2, Z2, K2
+	VBLENDMPS Z2, Z29, K2, Z29
+	VMAXPS    Z30, Z3, Z30
+	VCMPPS    $0x03, Z3, Z3, K2
+	VBLENDMPS Z3, Z30, K2, Z30
+	VMAXPS    Z31, Z4, Z31
+	VCMPPS    $0x03, Z4, Z4, K2
+	VBLENDMPS Z4, Z31, K2, Z31
+	ADDQ      $0x00000040, DX
+	CMPQ      DX, BX
+	JB        unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-16, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS   (SI)(DX*4), Z1
+	VPANDD    Z0, Z1, Z1
+	VMAXPS    Z28, Z1, Z28
+	VCMPPS    $0x03, Z1, Z1, K2
+	VBLENDMPS Z1, Z28, K2, Z28
+	ADDQ      $0x00000010, DX
+	CMPQ      DX, BX
+	JB        vector
+
+done:
+	VMOVUPS Z28, (AX)
+	VMOVUPS Z29, 64(AX)
+	VMOVUPS Z30, 128(AX)
+	VMOVUPS Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func scale_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·scale_avx512_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSS a+24(FP), Z0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-64, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Z1
+	VMOVUPS 64(SI)(DX*4), Z2
+	VMOVUPS 128(SI)(DX*4), Z3
+	VMOVUPS 192(SI)(DX*4), Z4
+	VMULPS  Z0, Z1, Z1
+	VMULPS  Z0, Z2, Z2
+	VMULPS  Z0, Z3, Z3
+	VMULPS  Z0, Z4, Z4
+	VMOVUPS Z1, (SI)(DX*4)
+	VMOVUPS Z2, 64(SI)(DX*4)
+	VMOVUPS Z3, 128(SI)(DX*4)
+	VMOVUPS Z4, 192(SI)(DX*4)
+	ADDQ    $0x00000040, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-16, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Z1
+	VMULPS  Z0, Z1, Z1
+	VMOVUPS Z1, (SI)(DX*4)
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func clamp_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·clamp_avx512_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSS a+24(FP), Z0
+
+	// argument b, loop-invariant
+	VBROADCASTSS b+28(FP), Z1
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-64, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Z2
+	VMOVUPS 64(SI)(DX*4), Z3
+	VMOVUPS 128(SI)(DX*4), Z4
+	VMOVUPS 192(SI)(DX*4), Z5
+	VMAXPS  Z2, Z0, Z2
+	VMAXPS  Z3, Z0, Z3
+	VMAXPS  Z4, Z0, Z4
+	VMAXPS  Z5, Z0, Z5
+	VMINPS  Z2, Z1, Z2
+	VMINPS  Z3, Z1, Z3
+	VMINPS  Z4, Z1, Z4
+	VMINPS  Z5, Z1, Z5
+	VMOVUPS Z2, (SI)(DX*4)
+	VMOVUPS Z3, 64(SI)(DX*4)
+	VMOVUPS Z4, 128(SI)(DX*4)
+	VMOVUPS Z5, 192(SI)(DX*4)
+	ADDQ    $0x00000040, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-16, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Z2
+	VMAXPS  Z2, Z0, Z2
+	VMINPS  Z2, Z1, Z2
+	VMOVUPS Z2, (SI)(DX*4)
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func unscalecheck_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·unscalecheck_avx512_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSS a+24(FP), Z0
+	VPXORD       Z28, Z28, Z28
+	VPXORD       Z29, Z29, Z29
+	VPXORD       Z30, Z30, Z30
+	VPXORD       Z31, Z31, Z31
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-64, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Z1
+	VMOVUPS 64(SI)(DX*4), Z2
+	VMOVUPS 128(SI)(DX*4), Z3
+	VMOVUPS 192(SI)(DX*4), Z4
+	VMULPS  Z0, Z1, Z1
+	VMULPS  Z0, Z2, Z2
+	VMULPS  Z0, Z3, Z3
+	VMULPS  Z0, Z4, Z4
+	VMOVUPS Z1, (SI)(DX*4)
+	VMOVUPS Z2, 64(SI)(DX*4)
+	VMOVUPS Z3, 128(SI)(DX*4)
+	VMOVUPS Z4, 192(SI)(DX*4)
+	VSUBPS  Z1, Z1, Z1
+	VSUBPS  Z2, Z2, Z2
+	VSUBPS  Z3, Z3, Z3
+	VSUBPS  Z4, Z4, Z4
+	VADDPS  Z1, Z28, Z28
+	VADDPS  Z2, Z29, Z29
+	VADDPS  Z3, Z30, Z30
+	VADDPS  Z4, Z31, Z31
+	ADDQ    $0x00000040, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-16, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Z1
+	VMULPS  Z0, Z1, Z1
+	VMOVUPS Z1, (SI)(DX*4)
+	VSUBPS  Z1, Z1, Z1
+	VADDPS  Z1, Z28, Z28
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VMOVUPS Z28, (AX)
+	VMOVUPS Z29, 64(AX)
+	VMOVUPS Z30, 128(AX)
+	VMOVUPS Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func nonfinite_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·nonfinite_avx512_f32(SB), NOSPLIT, $0-288
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	LEAQ   acc_0+32(FP), AX
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+	XORL   DX, DX
+	MOVQ   CX, BX
+	ANDQ   $-64, BX
+	JZ     single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Z0
+	VMOVUPS 64(SI)(DX*4), Z1
+	VMOVUPS 128(SI)(DX*4), Z2
+	VMOVUPS 192(SI)(DX*4), Z3
+	VSUBPS  Z0, Z0, Z0
+	VSUBPS  Z1, Z1, Z1
+	VSUBPS  Z2, Z2, Z2
+	VSUBPS  Z3, Z3, Z3
+	VADDPS  Z0, Z28, Z28
+	VADDPS  Z1, Z29, Z29
+	VADDPS  Z2, Z30, Z30
+	VADDPS  Z3, Z31, Z31
+	ADDQ    $0x00000040, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-16, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Z0
+	VSUBPS  Z0, Z0, Z0
+	VADDPS  Z0, Z28, Z28
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VMOVUPS Z28, (AX)
+	VMOVUPS Z29, 64(AX)
+	VMOVUPS Z30, 128(AX)
+	VMOVUPS Z31, 192(AX)
+	VZEROUPPER
+	RET
+
 // func sgd_v00_avx512_f64(c *generic.Coeffs[float64], n int, p *float64, grad *float64, s0 *float64, s1 *float64, s2 *float64)
 // Requires: AVX, AVX512F, BMI2
 TEXT ·sgd_v00_avx512_f64(SB), NOSPLIT, $0-56
@@ -12940,6 +13404,470 @@ done:
 	VZEROUPPER
 	RET
 
+// func sumsquares_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·sumsquares_avx512_f64(SB), NOSPLIT, $0-296
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	LEAQ   acc_0+40(FP), AX
+	VPXORQ Z28, Z28, Z28
+	VPXORQ Z29, Z29, Z29
+	VPXORQ Z30, Z30, Z30
+	VPXORQ Z31, Z31, Z31
+	XORL   DX, DX
+	MOVQ   CX, BX
+	ANDQ   $-32, BX
+	JZ     single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Z0
+	VMOVUPD 64(SI)(DX*8), Z1
+	VMOVUPD 128(SI)(DX*8), Z2
+	VMOVUPD 192(SI)(DX*8), Z3
+	VMOVAPD Z0, Z0
+	VMOVAPD Z1, Z1
+	VMOVAPD Z2, Z2
+	VMOVAPD Z3, Z3
+	VMULPD  Z0, Z0, Z0
+	VMULPD  Z1, Z1, Z1
+	VMULPD  Z2, Z2, Z2
+	VMULPD  Z3, Z3, Z3
+	VADDPD  Z0, Z28, Z28
+	VADDPD  Z1, Z29, Z29
+	VADDPD  Z2, Z30, Z30
+	VADDPD  Z3, Z31, Z31
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	VMOVUPD Z28, (AX)
+	VMOVUPD Z29, 64(AX)
+	VMOVUPD Z30, 128(AX)
+	VMOVUPD Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func sumsquaresscaled_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·sumsquaresscaled_avx512_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// argument s, loop-invariant
+	VBROADCASTSD s+16(FP), Z0
+	VPXORQ       Z28, Z28, Z28
+	VPXORQ       Z29, Z29, Z29
+	VPXORQ       Z30, Z30, Z30
+	VPXORQ       Z31, Z31, Z31
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Z1
+	VMOVUPD 64(SI)(DX*8), Z2
+	VMOVUPD 128(SI)(DX*8), Z3
+	VMOVUPD 192(SI)(DX*8), Z4
+	VMOVAPD Z1, Z1
+	VMOVAPD Z2, Z2
+	VMOVAPD Z3, Z3
+	VMOVAPD Z4, Z4
+	VMULPD  Z0, Z1, Z1
+	VMULPD  Z0, Z2, Z2
+	VMULPD  Z0, Z3, Z3
+	VMULPD  Z0, Z4, Z4
+	VMULPD  Z1, Z1, Z1
+	VMULPD  Z2, Z2, Z2
+	VMULPD  Z3, Z3, Z3
+	VMULPD  Z4, Z4, Z4
+	VADDPD  Z1, Z28, Z28
+	VADDPD  Z2, Z29, Z29
+	VADDPD  Z3, Z30, Z30
+	VADDPD  Z4, Z31, Z31
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	VMOVUPD Z28, (AX)
+	VMOVUPD Z29, 64(AX)
+	VMOVUPD Z30, 128(AX)
+	VMOVUPD Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func sumabs_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·sumabs_avx512_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// the sign-clearing mask of |x|
+	VPTERNLOGD $0xff, Z0, Z0, Z0
+	VPSRLQ     $0x01, Z0, Z0
+	VPXORQ     Z28, Z28, Z28
+	VPXORQ     Z29, Z29, Z29
+	VPXORQ     Z30, Z30, Z30
+	VPXORQ     Z31, Z31, Z31
+	XORL       DX, DX
+	MOVQ       CX, BX
+	ANDQ       $-32, BX
+	JZ         single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Z1
+	VMOVUPD 64(SI)(DX*8), Z2
+	VMOVUPD 128(SI)(DX*8), Z3
+	VMOVUPD 192(SI)(DX*8), Z4
+	VMOVAPD Z1, Z1
+	VMOVAPD Z2, Z2
+	VMOVAPD Z3, Z3
+	VMOVAPD Z4, Z4
+	VPANDQ  Z0, Z1, Z1
+	VPANDQ  Z0, Z2, Z2
+	VPANDQ  Z0, Z3, Z3
+	VPANDQ  Z0, Z4, Z4
+	VADDPD  Z1, Z28, Z28
+	VADDPD  Z2, Z29, Z29
+	VADDPD  Z3, Z30, Z30
+	VADDPD  Z4, Z31, Z31
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	VMOVUPD Z28, (AX)
+	VMOVUPD Z29, 64(AX)
+	VMOVUPD Z30, 128(AX)
+	VMOVUPD Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func maxabs_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·maxabs_avx512_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// the sign-clearing mask of |x|
+	VPTERNLOGD $0xff, Z0, Z0, Z0
+	VPSRLQ     $0x01, Z0, Z0
+	VPXORQ     Z28, Z28, Z28
+	VPXORQ     Z29, Z29, Z29
+	VPXORQ     Z30, Z30, Z30
+	VPXORQ     Z31, Z31, Z31
+	XORL       DX, DX
+	MOVQ       CX, BX
+	ANDQ       $-32, BX
+	JZ         single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD   (SI)(DX*8), Z1
+	VMOVUPD   64(SI)(DX*8), Z2
+	VMOVUPD   128(SI)(DX*8), Z3
+	VMOVUPD   192(SI)(DX*8), Z4
+	VPANDQ    Z0, Z1, Z1
+	VPANDQ    Z0, Z2, Z2
+	VPANDQ    Z0, Z3, Z3
+	VPANDQ    Z0, Z4, Z4
+	VMAXPD    Z28, Z1, Z28
+	VCMPPD    $0x03, Z1, Z1, K2
+	VBLENDMPD Z1, Z28, K2, Z28
+	VMAXPD    Z29, Z2, Z29
+	VCMPPD    $0x03, Z2, Z2, K2
+	VBLENDMPD Z2, Z29, K2, Z29
+	VMAXPD    Z30, Z3, Z30
+	VCMPPD    $0x03, Z3, Z3, K2
+	VBLENDMPD Z3, Z30, K2, Z30
+	VMAXPD    Z31, Z4, Z31
+	VCMPPD    $0x03, Z4, Z4, K2
+	VBLENDMPD Z4, Z31, K2, Z31
+	ADDQ      $0x00000020, DX
+	CMPQ      DX, BX
+	JB        unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD   (SI)(DX*8), Z1
+	VPANDQ    Z0, Z1, Z1
+	VMAXPD    Z28, Z1, Z28
+	VCMPPD    $0x03, Z1, Z1, K2
+	VBLENDMPD Z1, Z28, K2, Z28
+	ADDQ      $0x00000008, DX
+	CMPQ      DX, BX
+	JB        vector
+
+done:
+	VMOVUPD Z28, (AX)
+	VMOVUPD Z29, 64(AX)
+	VMOVUPD Z30, 128(AX)
+	VMOVUPD Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func scale_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·scale_avx512_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSD a+24(FP), Z0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Z1
+	VMOVUPD 64(SI)(DX*8), Z2
+	VMOVUPD 128(SI)(DX*8), Z3
+	VMOVUPD 192(SI)(DX*8), Z4
+	VMULPD  Z0, Z1, Z1
+	VMULPD  Z0, Z2, Z2
+	VMULPD  Z0, Z3, Z3
+	VMULPD  Z0, Z4, Z4
+	VMOVUPD Z1, (SI)(DX*8)
+	VMOVUPD Z2, 64(SI)(DX*8)
+	VMOVUPD Z3, 128(SI)(DX*8)
+	VMOVUPD Z4, 192(SI)(DX*8)
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Z1
+	VMULPD  Z0, Z1, Z1
+	VMOVUPD Z1, (SI)(DX*8)
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func clamp_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·clamp_avx512_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSD a+24(FP), Z0
+
+	// argument b, loop-invariant
+	VBROADCASTSD b+32(FP), Z1
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Z2
+	VMOVUPD 64(SI)(DX*8), Z3
+	VMOVUPD 128(SI)(DX*8), Z4
+	VMOVUPD 192(SI)(DX*8), Z5
+	VMAXPD  Z2, Z0, Z2
+	VMAXPD  Z3, Z0, Z3
+	VMAXPD  Z4, Z0, Z4
+	VMAXPD  Z5, Z0, Z5
+	VMINPD  Z2, Z1, Z2
+	VMINPD  Z3, Z1, Z3
+	VMINPD  Z4, Z1, Z4
+	VMINPD  Z5, Z1, Z5
+	VMOVUPD Z2, (SI)(DX*8)
+	VMOVUPD Z3, 64(SI)(DX*8)
+	VMOVUPD Z4, 128(SI)(DX*8)
+	VMOVUPD Z5, 192(SI)(DX*8)
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Z2
+	VMAXPD  Z2, Z0, Z2
+	VMINPD  Z2, Z1, Z2
+	VMOVUPD Z2, (SI)(DX*8)
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func unscalecheck_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·unscalecheck_avx512_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSD a+24(FP), Z0
+	VPXORQ       Z28, Z28, Z28
+	VPXORQ       Z29, Z29, Z29
+	VPXORQ       Z30, Z30, Z30
+	VPXORQ       Z31, Z31, Z31
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Z1
+	VMOVUPD 64(SI)(DX*8), Z2
+	VMOVUPD 128(SI)(DX*8), Z3
+	VMOVUPD 192(SI)(DX*8), Z4
+	VMULPD  Z0, Z1, Z1
+	VMULPD  Z0, Z2, Z2
+	VMULPD  Z0, Z3, Z3
+	VMULPD  Z0, Z4, Z4
+	VMOVUPD Z1, (SI)(DX*8)
+	VMOVUPD Z2, 64(SI)(DX*8)
+	VMOVUPD Z3, 128(SI)(DX*8)
+	VMOVUPD Z4, 192(SI)(DX*8)
+	VSUBPD  Z1, Z1, Z1
+	VSUBPD  Z2, Z2, Z2
+	VSUBPD  Z3, Z3, Z3
+	VSUBPD  Z4, Z4, Z4
+	VADDPD  Z1, Z28, Z28
+	VADDPD  Z2, Z29, Z29
+	VADDPD  Z3, Z30, Z30
+	VADDPD  Z4, Z31, Z31
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Z1
+	VMULPD  Z0, Z1, Z1
+	VMOVUPD Z1, (SI)(DX*8)
+	VSUBPD  Z1, Z1, Z1
+	VADDPD  Z1, Z28, Z28
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VMOVUPD Z28, (AX)
+	VMOVUPD Z29, 64(AX)
+	VMOVUPD Z30, 128(AX)
+	VMOVUPD Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func nonfinite_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX512F
+TEXT ·nonfinite_avx512_f64(SB), NOSPLIT, $0-296
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	LEAQ   acc_0+40(FP), AX
+	VPXORQ Z28, Z28, Z28
+	VPXORQ Z29, Z29, Z29
+	VPXORQ Z30, Z30, Z30
+	VPXORQ Z31, Z31, Z31
+	XORL   DX, DX
+	MOVQ   CX, BX
+	ANDQ   $-32, BX
+	JZ     single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Z0
+	VMOVUPD 64(SI)(DX*8), Z1
+	VMOVUPD 128(SI)(DX*8), Z2
+	VMOVUPD 192(SI)(DX*8), Z3
+	VSUBPD  Z0, Z0, Z0
+	VSUBPD  Z1, Z1, Z1
+	VSUBPD  Z2, Z2, Z2
+	VSUBPD  Z3, Z3, Z3
+	VADDPD  Z0, Z28, Z28
+	VADDPD  Z1, Z29, Z29
+	VADDPD  Z2, Z30, Z30
+	VADDPD  Z3, Z31, Z31
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Z0
+	VSUBPD  Z0, Z0, Z0
+	VADDPD  Z0, Z28, Z28
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VMOVUPD Z28, (AX)
+	VMOVUPD Z29, 64(AX)
+	VMOVUPD Z30, 128(AX)
+	VMOVUPD Z31, 192(AX)
+	VZEROUPPER
+	RET
+
 // func sgd_v00_avx2_f32(c *generic.Coeffs[float32], n int, p *float32, grad *float32, s0 *float32, s1 *float32, s2 *float32)
 // Requires: AVX
 TEXT ·sgd_v00_avx2_f32(SB), NOSPLIT, $0-56
@@ -19372,6 +20300,561 @@ done:
 	VZEROUPPER
 	RET
 
+// func sumsquares_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX
+TEXT ·sumsquares_avx2_f32(SB), NOSPLIT, $0-288
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	LEAQ   acc_0+32(FP), AX
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	VXORPD Y12, Y12, Y12
+	VXORPD Y13, Y13, Y13
+	VXORPD Y14, Y14, Y14
+	VXORPD Y15, Y15, Y15
+	XORL   DX, DX
+	MOVQ   CX, BX
+	ANDQ   $-32, BX
+	JZ     single
+
+unrolled:
+	// 8 vectors per iteration, interleaved 8 at a time.
+	VMOVUPS   (SI)(DX*4), X0
+	VMOVUPS   16(SI)(DX*4), X1
+	VMOVUPS   32(SI)(DX*4), X2
+	VMOVUPS   48(SI)(DX*4), X3
+	VMOVUPS   64(SI)(DX*4), X4
+	VMOVUPS   80(SI)(DX*4), X5
+	VMOVUPS   96(SI)(DX*4), X6
+	VMOVUPS   112(SI)(DX*4), X7
+	VCVTPS2PD X0, Y0
+	VCVTPS2PD X1, Y1
+	VCVTPS2PD X2, Y2
+	VCVTPS2PD X3, Y3
+	VCVTPS2PD X4, Y4
+	VCVTPS2PD X5, Y5
+	VCVTPS2PD X6, Y6
+	VCVTPS2PD X7, Y7
+	VMULPD    Y0, Y0, Y0
+	VMULPD    Y1, Y1, Y1
+	VMULPD    Y2, Y2, Y2
+	VMULPD    Y3, Y3, Y3
+	VMULPD    Y4, Y4, Y4
+	VMULPD    Y5, Y5, Y5
+	VMULPD    Y6, Y6, Y6
+	VMULPD    Y7, Y7, Y7
+	VADDPD    Y0, Y8, Y8
+	VADDPD    Y1, Y9, Y9
+	VADDPD    Y2, Y10, Y10
+	VADDPD    Y3, Y11, Y11
+	VADDPD    Y4, Y12, Y12
+	VADDPD    Y5, Y13, Y13
+	VADDPD    Y6, Y14, Y14
+	VADDPD    Y7, Y15, Y15
+	ADDQ      $0x00000020, DX
+	CMPQ      DX, BX
+	JB        unrolled
+
+single:
+	VMOVUPD Y8, (AX)
+	VMOVUPD Y9, 32(AX)
+	VMOVUPD Y10, 64(AX)
+	VMOVUPD Y11, 96(AX)
+	VMOVUPD Y12, 128(AX)
+	VMOVUPD Y13, 160(AX)
+	VMOVUPD Y14, 192(AX)
+	VMOVUPD Y15, 224(AX)
+	VZEROUPPER
+	RET
+
+// func sumsquaresscaled_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX
+TEXT ·sumsquaresscaled_avx2_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// argument s, loop-invariant
+	VBROADCASTSD s+16(FP), Y0
+	VXORPD       Y8, Y8, Y8
+	VXORPD       Y9, Y9, Y9
+	VXORPD       Y10, Y10, Y10
+	VXORPD       Y11, Y11, Y11
+	VXORPD       Y12, Y12, Y12
+	VXORPD       Y13, Y13, Y13
+	VXORPD       Y14, Y14, Y14
+	VXORPD       Y15, Y15, Y15
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 8 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS   (SI)(DX*4), X1
+	VMOVUPS   16(SI)(DX*4), X2
+	VMOVUPS   32(SI)(DX*4), X3
+	VMOVUPS   48(SI)(DX*4), X4
+	VCVTPS2PD X1, Y1
+	VCVTPS2PD X2, Y2
+	VCVTPS2PD X3, Y3
+	VCVTPS2PD X4, Y4
+	VMULPD    Y0, Y1, Y1
+	VMULPD    Y0, Y2, Y2
+	VMULPD    Y0, Y3, Y3
+	VMULPD    Y0, Y4, Y4
+	VMULPD    Y1, Y1, Y1
+	VMULPD    Y2, Y2, Y2
+	VMULPD    Y3, Y3, Y3
+	VMULPD    Y4, Y4, Y4
+	VADDPD    Y1, Y8, Y8
+	VADDPD    Y2, Y9, Y9
+	VADDPD    Y3, Y10, Y10
+	VADDPD    Y4, Y11, Y11
+	VMOVUPS   64(SI)(DX*4), X1
+	VMOVUPS   80(SI)(DX*4), X2
+	VMOVUPS   96(SI)(DX*4), X3
+	VMOVUPS   112(SI)(DX*4), X4
+	VCVTPS2PD X1, Y1
+	VCVTPS2PD X2, Y2
+	VCVTPS2PD X3, Y3
+	VCVTPS2PD X4, Y4
+	VMULPD    Y0, Y1, Y1
+	VMULPD    Y0, Y2, Y2
+	VMULPD    Y0, Y3, Y3
+	VMULPD    Y0, Y4, Y4
+	VMULPD    Y1, Y1, Y1
+	VMULPD    Y2, Y2, Y2
+	VMULPD    Y3, Y3, Y3
+	VMULPD    Y4, Y4, Y4
+	VADDPD    Y1, Y12, Y12
+	VADDPD    Y2, Y13, Y13
+	VADDPD    Y3, Y14, Y14
+	VADDPD    Y4, Y15, Y15
+	ADDQ      $0x00000020, DX
+	CMPQ      DX, BX
+	JB        unrolled
+
+single:
+	VMOVUPD Y8, (AX)
+	VMOVUPD Y9, 32(AX)
+	VMOVUPD Y10, 64(AX)
+	VMOVUPD Y11, 96(AX)
+	VMOVUPD Y12, 128(AX)
+	VMOVUPD Y13, 160(AX)
+	VMOVUPD Y14, 192(AX)
+	VMOVUPD Y15, 224(AX)
+	VZEROUPPER
+	RET
+
+// func sumabs_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·sumabs_avx2_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// the sign-clearing mask of |x|
+	VPCMPEQD Y0, Y0, Y0
+	VPSRLQ   $0x01, Y0, Y0
+	VXORPD   Y8, Y8, Y8
+	VXORPD   Y9, Y9, Y9
+	VXORPD   Y10, Y10, Y10
+	VXORPD   Y11, Y11, Y11
+	VXORPD   Y12, Y12, Y12
+	VXORPD   Y13, Y13, Y13
+	VXORPD   Y14, Y14, Y14
+	VXORPD   Y15, Y15, Y15
+	XORL     DX, DX
+	MOVQ     CX, BX
+	ANDQ     $-32, BX
+	JZ       single
+
+unrolled:
+	// 8 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS   (SI)(DX*4), X1
+	VMOVUPS   16(SI)(DX*4), X2
+	VMOVUPS   32(SI)(DX*4), X3
+	VMOVUPS   48(SI)(DX*4), X4
+	VCVTPS2PD X1, Y1
+	VCVTPS2PD X2, Y2
+	VCVTPS2PD X3, Y3
+	VCVTPS2PD X4, Y4
+	VANDPD    Y0, Y1, Y1
+	VANDPD    Y0, Y2, Y2
+	VANDPD    Y0, Y3, Y3
+	VANDPD    Y0, Y4, Y4
+	VADDPD    Y1, Y8, Y8
+	VADDPD    Y2, Y9, Y9
+	VADDPD    Y3, Y10, Y10
+	VADDPD    Y4, Y11, Y11
+	VMOVUPS   64(SI)(DX*4), X1
+	VMOVUPS   80(SI)(DX*4), X2
+	VMOVUPS   96(SI)(DX*4), X3
+	VMOVUPS   112(SI)(DX*4), X4
+	VCVTPS2PD X1, Y1
+	VCVTPS2PD X2, Y2
+	VCVTPS2PD X3, Y3
+	VCVTPS2PD X4, Y4
+	VANDPD    Y0, Y1, Y1
+	VANDPD    Y0, Y2, Y2
+	VANDPD    Y0, Y3, Y3
+	VANDPD    Y0, Y4, Y4
+	VADDPD    Y1, Y12, Y12
+	VADDPD    Y2, Y13, Y13
+	VADDPD    Y3, Y14, Y14
+	VADDPD    Y4, Y15, Y15
+	ADDQ      $0x00000020, DX
+	CMPQ      DX, BX
+	JB        unrolled
+
+single:
+	VMOVUPD Y8, (AX)
+	VMOVUPD Y9, 32(AX)
+	VMOVUPD Y10, 64(AX)
+	VMOVUPD Y11, 96(AX)
+	VMOVUPD Y12, 128(AX)
+	VMOVUPD Y13, 160(AX)
+	VMOVUPD Y14, 192(AX)
+	VMOVUPD Y15, 224(AX)
+	VZEROUPPER
+	RET
+
+// func maxabs_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·maxabs_avx2_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// the sign-clearing mask of |x|
+	VPCMPEQD Y0, Y0, Y0
+	VPSRLD   $0x01, Y0, Y0
+	VXORPS   Y12, Y12, Y12
+	VXORPS   Y13, Y13, Y13
+	VXORPS   Y14, Y14, Y14
+	VXORPS   Y15, Y15, Y15
+	XORL     DX, DX
+	MOVQ     CX, BX
+	ANDQ     $-32, BX
+	JZ       single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS   (SI)(DX*4), Y2
+	VMOVUPS   32(SI)(DX*4), Y3
+	VMOVUPS   64(SI)(DX*4), Y4
+	VMOVUPS   96(SI)(DX*4), Y5
+	VANDPS    Y0, Y2, Y2
+	VANDPS    Y0, Y3, Y3
+	VANDPS    Y0, Y4, Y4
+	VANDPS    Y0, Y5, Y5
+	VMAXPS    Y12, Y2, Y12
+	VCMPPS    $0x03, Y2, Y2, Y1
+	VBLENDVPS Y1, Y2, Y12, Y12
+	VMAXPS    Y13, Y3, Y13
+	VCMPPS    $0x03, Y3, Y3, Y1
+	VBLENDVPS Y1, Y3, Y13, Y13
+	VMAXPS    Y14, Y4, Y14
+	VCMPPS    $0x03, Y4, Y4, Y1
+	VBLENDVPS Y1, Y4, Y14, Y14
+	VMAXPS    Y15, Y5, Y15
+	VCMPPS    $0x03, Y5, Y5, Y1
+	VBLENDVPS Y1, Y5, Y15, Y15
+	ADDQ      $0x00000020, DX
+	CMPQ      DX, BX
+	JB        unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS   (SI)(DX*4), Y2
+	VANDPS    Y0, Y2, Y2
+	VMAXPS    Y12, Y2, Y12
+	VCMPPS    $0x03, Y2, Y2, Y1
+	VBLENDVPS Y1, Y2, Y12, Y12
+	ADDQ      $0x00000008, DX
+	CMPQ      DX, BX
+	JB        vector
+
+done:
+	VMOVUPS Y12, (AX)
+	VMOVUPS Y13, 32(AX)
+	VMOVUPS Y14, 64(AX)
+	VMOVUPS Y15, 96(AX)
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func scale_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·scale_avx2_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSS a+24(FP), Y0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Y1
+	VMOVUPS 32(SI)(DX*4), Y2
+	VMOVUPS 64(SI)(DX*4), Y3
+	VMOVUPS 96(SI)(DX*4), Y4
+	VMULPS  Y0, Y1, Y1
+	VMULPS  Y0, Y2, Y2
+	VMULPS  Y0, Y3, Y3
+	VMULPS  Y0, Y4, Y4
+	VMOVUPS Y1, (SI)(DX*4)
+	VMOVUPS Y2, 32(SI)(DX*4)
+	VMOVUPS Y3, 64(SI)(DX*4)
+	VMOVUPS Y4, 96(SI)(DX*4)
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Y1
+	VMULPS  Y0, Y1, Y1
+	VMOVUPS Y1, (SI)(DX*4)
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func clamp_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·clamp_avx2_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSS a+24(FP), Y0
+
+	// argument b, loop-invariant
+	VBROADCASTSS b+28(FP), Y1
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Y2
+	VMOVUPS 32(SI)(DX*4), Y3
+	VMOVUPS 64(SI)(DX*4), Y4
+	VMOVUPS 96(SI)(DX*4), Y5
+	VMAXPS  Y2, Y0, Y2
+	VMAXPS  Y3, Y0, Y3
+	VMAXPS  Y4, Y0, Y4
+	VMAXPS  Y5, Y0, Y5
+	VMINPS  Y2, Y1, Y2
+	VMINPS  Y3, Y1, Y3
+	VMINPS  Y4, Y1, Y4
+	VMINPS  Y5, Y1, Y5
+	VMOVUPS Y2, (SI)(DX*4)
+	VMOVUPS Y3, 32(SI)(DX*4)
+	VMOVUPS Y4, 64(SI)(DX*4)
+	VMOVUPS Y5, 96(SI)(DX*4)
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Y2
+	VMAXPS  Y2, Y0, Y2
+	VMINPS  Y2, Y1, Y2
+	VMOVUPS Y2, (SI)(DX*4)
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func unscalecheck_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·unscalecheck_avx2_f32(SB), NOSPLIT, $0-288
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+32(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSS a+24(FP), Y0
+	VXORPS       Y12, Y12, Y12
+	VXORPS       Y13, Y13, Y13
+	VXORPS       Y14, Y14, Y14
+	VXORPS       Y15, Y15, Y15
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Y1
+	VMOVUPS 32(SI)(DX*4), Y2
+	VMOVUPS 64(SI)(DX*4), Y3
+	VMOVUPS 96(SI)(DX*4), Y4
+	VMULPS  Y0, Y1, Y1
+	VMULPS  Y0, Y2, Y2
+	VMULPS  Y0, Y3, Y3
+	VMULPS  Y0, Y4, Y4
+	VMOVUPS Y1, (SI)(DX*4)
+	VMOVUPS Y2, 32(SI)(DX*4)
+	VMOVUPS Y3, 64(SI)(DX*4)
+	VMOVUPS Y4, 96(SI)(DX*4)
+	VSUBPS  Y1, Y1, Y1
+	VSUBPS  Y2, Y2, Y2
+	VSUBPS  Y3, Y3, Y3
+	VSUBPS  Y4, Y4, Y4
+	VADDPS  Y1, Y12, Y12
+	VADDPS  Y2, Y13, Y13
+	VADDPS  Y3, Y14, Y14
+	VADDPS  Y4, Y15, Y15
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Y1
+	VMULPS  Y0, Y1, Y1
+	VMOVUPS Y1, (SI)(DX*4)
+	VSUBPS  Y1, Y1, Y1
+	VADDPS  Y1, Y12, Y12
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VMOVUPS Y12, (AX)
+	VMOVUPS Y13, 32(AX)
+	VMOVUPS Y14, 64(AX)
+	VMOVUPS Y15, 96(AX)
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func nonfinite_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·nonfinite_avx2_f32(SB), NOSPLIT, $0-288
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	LEAQ   acc_0+32(FP), AX
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+	XORL   DX, DX
+	MOVQ   CX, BX
+	ANDQ   $-32, BX
+	JZ     single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Y0
+	VMOVUPS 32(SI)(DX*4), Y1
+	VMOVUPS 64(SI)(DX*4), Y2
+	VMOVUPS 96(SI)(DX*4), Y3
+	VSUBPS  Y0, Y0, Y0
+	VSUBPS  Y1, Y1, Y1
+	VSUBPS  Y2, Y2, Y2
+	VSUBPS  Y3, Y3, Y3
+	VADDPS  Y0, Y12, Y12
+	VADDPS  Y1, Y13, Y13
+	VADDPS  Y2, Y14, Y14
+	VADDPS  Y3, Y15, Y15
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Y0
+	VSUBPS  Y0, Y0, Y0
+	VADDPS  Y0, Y12, Y12
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VMOVUPS Y12, (AX)
+	VMOVUPS Y13, 32(AX)
+	VMOVUPS Y14, 64(AX)
+	VMOVUPS Y15, 96(AX)
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
 // func sgd_v00_avx2_f64(c *generic.Coeffs[float64], n int, p *float64, grad *float64, s0 *float64, s1 *float64, s2 *float64)
 // Requires: AVX
 TEXT ·sgd_v00_avx2_f64(SB), NOSPLIT, $0-56
@@ -25801,5 +27284,560 @@ scalar:
 	JB        scalar
 
 done:
+	VZEROUPPER
+	RET
+
+// func sumsquares_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX
+TEXT ·sumsquares_avx2_f64(SB), NOSPLIT, $0-296
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	LEAQ   acc_0+40(FP), AX
+	VXORPD Y8, Y8, Y8
+	VXORPD Y9, Y9, Y9
+	VXORPD Y10, Y10, Y10
+	VXORPD Y11, Y11, Y11
+	VXORPD Y12, Y12, Y12
+	VXORPD Y13, Y13, Y13
+	VXORPD Y14, Y14, Y14
+	VXORPD Y15, Y15, Y15
+	XORL   DX, DX
+	MOVQ   CX, BX
+	ANDQ   $-32, BX
+	JZ     single
+
+unrolled:
+	// 8 vectors per iteration, interleaved 8 at a time.
+	VMOVUPD (SI)(DX*8), Y0
+	VMOVUPD 32(SI)(DX*8), Y1
+	VMOVUPD 64(SI)(DX*8), Y2
+	VMOVUPD 96(SI)(DX*8), Y3
+	VMOVUPD 128(SI)(DX*8), Y4
+	VMOVUPD 160(SI)(DX*8), Y5
+	VMOVUPD 192(SI)(DX*8), Y6
+	VMOVUPD 224(SI)(DX*8), Y7
+	VMOVAPD Y0, Y0
+	VMOVAPD Y1, Y1
+	VMOVAPD Y2, Y2
+	VMOVAPD Y3, Y3
+	VMOVAPD Y4, Y4
+	VMOVAPD Y5, Y5
+	VMOVAPD Y6, Y6
+	VMOVAPD Y7, Y7
+	VMULPD  Y0, Y0, Y0
+	VMULPD  Y1, Y1, Y1
+	VMULPD  Y2, Y2, Y2
+	VMULPD  Y3, Y3, Y3
+	VMULPD  Y4, Y4, Y4
+	VMULPD  Y5, Y5, Y5
+	VMULPD  Y6, Y6, Y6
+	VMULPD  Y7, Y7, Y7
+	VADDPD  Y0, Y8, Y8
+	VADDPD  Y1, Y9, Y9
+	VADDPD  Y2, Y10, Y10
+	VADDPD  Y3, Y11, Y11
+	VADDPD  Y4, Y12, Y12
+	VADDPD  Y5, Y13, Y13
+	VADDPD  Y6, Y14, Y14
+	VADDPD  Y7, Y15, Y15
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	VMOVUPD Y8, (AX)
+	VMOVUPD Y9, 32(AX)
+	VMOVUPD Y10, 64(AX)
+	VMOVUPD Y11, 96(AX)
+	VMOVUPD Y12, 128(AX)
+	VMOVUPD Y13, 160(AX)
+	VMOVUPD Y14, 192(AX)
+	VMOVUPD Y15, 224(AX)
+	VZEROUPPER
+	RET
+
+// func sumsquaresscaled_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX
+TEXT ·sumsquaresscaled_avx2_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// argument s, loop-invariant
+	VBROADCASTSD s+16(FP), Y0
+	VXORPD       Y8, Y8, Y8
+	VXORPD       Y9, Y9, Y9
+	VXORPD       Y10, Y10, Y10
+	VXORPD       Y11, Y11, Y11
+	VXORPD       Y12, Y12, Y12
+	VXORPD       Y13, Y13, Y13
+	VXORPD       Y14, Y14, Y14
+	VXORPD       Y15, Y15, Y15
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 8 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Y1
+	VMOVUPD 32(SI)(DX*8), Y2
+	VMOVUPD 64(SI)(DX*8), Y3
+	VMOVUPD 96(SI)(DX*8), Y4
+	VMOVAPD Y1, Y1
+	VMOVAPD Y2, Y2
+	VMOVAPD Y3, Y3
+	VMOVAPD Y4, Y4
+	VMULPD  Y0, Y1, Y1
+	VMULPD  Y0, Y2, Y2
+	VMULPD  Y0, Y3, Y3
+	VMULPD  Y0, Y4, Y4
+	VMULPD  Y1, Y1, Y1
+	VMULPD  Y2, Y2, Y2
+	VMULPD  Y3, Y3, Y3
+	VMULPD  Y4, Y4, Y4
+	VADDPD  Y1, Y8, Y8
+	VADDPD  Y2, Y9, Y9
+	VADDPD  Y3, Y10, Y10
+	VADDPD  Y4, Y11, Y11
+	VMOVUPD 128(SI)(DX*8), Y1
+	VMOVUPD 160(SI)(DX*8), Y2
+	VMOVUPD 192(SI)(DX*8), Y3
+	VMOVUPD 224(SI)(DX*8), Y4
+	VMOVAPD Y1, Y1
+	VMOVAPD Y2, Y2
+	VMOVAPD Y3, Y3
+	VMOVAPD Y4, Y4
+	VMULPD  Y0, Y1, Y1
+	VMULPD  Y0, Y2, Y2
+	VMULPD  Y0, Y3, Y3
+	VMULPD  Y0, Y4, Y4
+	VMULPD  Y1, Y1, Y1
+	VMULPD  Y2, Y2, Y2
+	VMULPD  Y3, Y3, Y3
+	VMULPD  Y4, Y4, Y4
+	VADDPD  Y1, Y12, Y12
+	VADDPD  Y2, Y13, Y13
+	VADDPD  Y3, Y14, Y14
+	VADDPD  Y4, Y15, Y15
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	VMOVUPD Y8, (AX)
+	VMOVUPD Y9, 32(AX)
+	VMOVUPD Y10, 64(AX)
+	VMOVUPD Y11, 96(AX)
+	VMOVUPD Y12, 128(AX)
+	VMOVUPD Y13, 160(AX)
+	VMOVUPD Y14, 192(AX)
+	VMOVUPD Y15, 224(AX)
+	VZEROUPPER
+	RET
+
+// func sumabs_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·sumabs_avx2_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// the sign-clearing mask of |x|
+	VPCMPEQD Y0, Y0, Y0
+	VPSRLQ   $0x01, Y0, Y0
+	VXORPD   Y8, Y8, Y8
+	VXORPD   Y9, Y9, Y9
+	VXORPD   Y10, Y10, Y10
+	VXORPD   Y11, Y11, Y11
+	VXORPD   Y12, Y12, Y12
+	VXORPD   Y13, Y13, Y13
+	VXORPD   Y14, Y14, Y14
+	VXORPD   Y15, Y15, Y15
+	XORL     DX, DX
+	MOVQ     CX, BX
+	ANDQ     $-32, BX
+	JZ       single
+
+unrolled:
+	// 8 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Y1
+	VMOVUPD 32(SI)(DX*8), Y2
+	VMOVUPD 64(SI)(DX*8), Y3
+	VMOVUPD 96(SI)(DX*8), Y4
+	VMOVAPD Y1, Y1
+	VMOVAPD Y2, Y2
+	VMOVAPD Y3, Y3
+	VMOVAPD Y4, Y4
+	VANDPD  Y0, Y1, Y1
+	VANDPD  Y0, Y2, Y2
+	VANDPD  Y0, Y3, Y3
+	VANDPD  Y0, Y4, Y4
+	VADDPD  Y1, Y8, Y8
+	VADDPD  Y2, Y9, Y9
+	VADDPD  Y3, Y10, Y10
+	VADDPD  Y4, Y11, Y11
+	VMOVUPD 128(SI)(DX*8), Y1
+	VMOVUPD 160(SI)(DX*8), Y2
+	VMOVUPD 192(SI)(DX*8), Y3
+	VMOVUPD 224(SI)(DX*8), Y4
+	VMOVAPD Y1, Y1
+	VMOVAPD Y2, Y2
+	VMOVAPD Y3, Y3
+	VMOVAPD Y4, Y4
+	VANDPD  Y0, Y1, Y1
+	VANDPD  Y0, Y2, Y2
+	VANDPD  Y0, Y3, Y3
+	VANDPD  Y0, Y4, Y4
+	VADDPD  Y1, Y12, Y12
+	VADDPD  Y2, Y13, Y13
+	VADDPD  Y3, Y14, Y14
+	VADDPD  Y4, Y15, Y15
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	VMOVUPD Y8, (AX)
+	VMOVUPD Y9, 32(AX)
+	VMOVUPD Y10, 64(AX)
+	VMOVUPD Y11, 96(AX)
+	VMOVUPD Y12, 128(AX)
+	VMOVUPD Y13, 160(AX)
+	VMOVUPD Y14, 192(AX)
+	VMOVUPD Y15, 224(AX)
+	VZEROUPPER
+	RET
+
+// func maxabs_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·maxabs_avx2_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// the sign-clearing mask of |x|
+	VPCMPEQD Y0, Y0, Y0
+	VPSRLQ   $0x01, Y0, Y0
+	VXORPD   Y12, Y12, Y12
+	VXORPD   Y13, Y13, Y13
+	VXORPD   Y14, Y14, Y14
+	VXORPD   Y15, Y15, Y15
+	XORL     DX, DX
+	MOVQ     CX, BX
+	ANDQ     $-16, BX
+	JZ       single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD   (SI)(DX*8), Y2
+	VMOVUPD   32(SI)(DX*8), Y3
+	VMOVUPD   64(SI)(DX*8), Y4
+	VMOVUPD   96(SI)(DX*8), Y5
+	VANDPD    Y0, Y2, Y2
+	VANDPD    Y0, Y3, Y3
+	VANDPD    Y0, Y4, Y4
+	VANDPD    Y0, Y5, Y5
+	VMAXPD    Y12, Y2, Y12
+	VCMPPD    $0x03, Y2, Y2, Y1
+	VBLENDVPD Y1, Y2, Y12, Y12
+	VMAXPD    Y13, Y3, Y13
+	VCMPPD    $0x03, Y3, Y3, Y1
+	VBLENDVPD Y1, Y3, Y13, Y13
+	VMAXPD    Y14, Y4, Y14
+	VCMPPD    $0x03, Y4, Y4, Y1
+	VBLENDVPD Y1, Y4, Y14, Y14
+	VMAXPD    Y15, Y5, Y15
+	VCMPPD    $0x03, Y5, Y5, Y1
+	VBLENDVPD Y1, Y5, Y15, Y15
+	ADDQ      $0x00000010, DX
+	CMPQ      DX, BX
+	JB        unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-4, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD   (SI)(DX*8), Y2
+	VANDPD    Y0, Y2, Y2
+	VMAXPD    Y12, Y2, Y12
+	VCMPPD    $0x03, Y2, Y2, Y1
+	VBLENDVPD Y1, Y2, Y12, Y12
+	ADDQ      $0x00000004, DX
+	CMPQ      DX, BX
+	JB        vector
+
+done:
+	VMOVUPD Y12, (AX)
+	VMOVUPD Y13, 32(AX)
+	VMOVUPD Y14, 64(AX)
+	VMOVUPD Y15, 96(AX)
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func scale_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·scale_avx2_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSD a+24(FP), Y0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-16, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Y1
+	VMOVUPD 32(SI)(DX*8), Y2
+	VMOVUPD 64(SI)(DX*8), Y3
+	VMOVUPD 96(SI)(DX*8), Y4
+	VMULPD  Y0, Y1, Y1
+	VMULPD  Y0, Y2, Y2
+	VMULPD  Y0, Y3, Y3
+	VMULPD  Y0, Y4, Y4
+	VMOVUPD Y1, (SI)(DX*8)
+	VMOVUPD Y2, 32(SI)(DX*8)
+	VMOVUPD Y3, 64(SI)(DX*8)
+	VMOVUPD Y4, 96(SI)(DX*8)
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-4, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Y1
+	VMULPD  Y0, Y1, Y1
+	VMOVUPD Y1, (SI)(DX*8)
+	ADDQ    $0x00000004, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func clamp_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·clamp_avx2_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSD a+24(FP), Y0
+
+	// argument b, loop-invariant
+	VBROADCASTSD b+32(FP), Y1
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-16, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Y2
+	VMOVUPD 32(SI)(DX*8), Y3
+	VMOVUPD 64(SI)(DX*8), Y4
+	VMOVUPD 96(SI)(DX*8), Y5
+	VMAXPD  Y2, Y0, Y2
+	VMAXPD  Y3, Y0, Y3
+	VMAXPD  Y4, Y0, Y4
+	VMAXPD  Y5, Y0, Y5
+	VMINPD  Y2, Y1, Y2
+	VMINPD  Y3, Y1, Y3
+	VMINPD  Y4, Y1, Y4
+	VMINPD  Y5, Y1, Y5
+	VMOVUPD Y2, (SI)(DX*8)
+	VMOVUPD Y3, 32(SI)(DX*8)
+	VMOVUPD Y4, 64(SI)(DX*8)
+	VMOVUPD Y5, 96(SI)(DX*8)
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-4, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Y2
+	VMAXPD  Y2, Y0, Y2
+	VMINPD  Y2, Y1, Y2
+	VMOVUPD Y2, (SI)(DX*8)
+	ADDQ    $0x00000004, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func unscalecheck_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·unscalecheck_avx2_f64(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	LEAQ acc_0+40(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSD a+24(FP), Y0
+	VXORPD       Y12, Y12, Y12
+	VXORPD       Y13, Y13, Y13
+	VXORPD       Y14, Y14, Y14
+	VXORPD       Y15, Y15, Y15
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-16, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Y1
+	VMOVUPD 32(SI)(DX*8), Y2
+	VMOVUPD 64(SI)(DX*8), Y3
+	VMOVUPD 96(SI)(DX*8), Y4
+	VMULPD  Y0, Y1, Y1
+	VMULPD  Y0, Y2, Y2
+	VMULPD  Y0, Y3, Y3
+	VMULPD  Y0, Y4, Y4
+	VMOVUPD Y1, (SI)(DX*8)
+	VMOVUPD Y2, 32(SI)(DX*8)
+	VMOVUPD Y3, 64(SI)(DX*8)
+	VMOVUPD Y4, 96(SI)(DX*8)
+	VSUBPD  Y1, Y1, Y1
+	VSUBPD  Y2, Y2, Y2
+	VSUBPD  Y3, Y3, Y3
+	VSUBPD  Y4, Y4, Y4
+	VADDPD  Y1, Y12, Y12
+	VADDPD  Y2, Y13, Y13
+	VADDPD  Y3, Y14, Y14
+	VADDPD  Y4, Y15, Y15
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-4, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Y1
+	VMULPD  Y0, Y1, Y1
+	VMOVUPD Y1, (SI)(DX*8)
+	VSUBPD  Y1, Y1, Y1
+	VADDPD  Y1, Y12, Y12
+	ADDQ    $0x00000004, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VMOVUPD Y12, (AX)
+	VMOVUPD Y13, 32(AX)
+	VMOVUPD Y14, 64(AX)
+	VMOVUPD Y15, 96(AX)
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func nonfinite_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·nonfinite_avx2_f64(SB), NOSPLIT, $0-296
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	LEAQ   acc_0+40(FP), AX
+	VXORPD Y12, Y12, Y12
+	VXORPD Y13, Y13, Y13
+	VXORPD Y14, Y14, Y14
+	VXORPD Y15, Y15, Y15
+	XORL   DX, DX
+	MOVQ   CX, BX
+	ANDQ   $-16, BX
+	JZ     single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Y0
+	VMOVUPD 32(SI)(DX*8), Y1
+	VMOVUPD 64(SI)(DX*8), Y2
+	VMOVUPD 96(SI)(DX*8), Y3
+	VSUBPD  Y0, Y0, Y0
+	VSUBPD  Y1, Y1, Y1
+	VSUBPD  Y2, Y2, Y2
+	VSUBPD  Y3, Y3, Y3
+	VADDPD  Y0, Y12, Y12
+	VADDPD  Y1, Y13, Y13
+	VADDPD  Y2, Y14, Y14
+	VADDPD  Y3, Y15, Y15
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-4, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Y0
+	VSUBPD  Y0, Y0, Y0
+	VADDPD  Y0, Y12, Y12
+	ADDQ    $0x00000004, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VMOVUPD Y12, (AX)
+	VMOVUPD Y13, 32(AX)
+	VMOVUPD Y14, 64(AX)
+	VMOVUPD Y15, 96(AX)
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
 	VZEROUPPER
 	RET

@@ -17,6 +17,7 @@ import (
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/asm/internal/x86"
+	"github.com/simdoptim/optim/generic"
 )
 
 // generator names this command in the generated files' headers; it does
@@ -46,6 +47,11 @@ func run(out, stubs string) error {
 		for _, d := range x86.DTypes {
 			for _, k := range kernelgen.Programs() {
 				if err := x86.Compile(ctx, k, isa, d); err != nil {
+					return err
+				}
+			}
+			for _, g := range generic.GradPrograms() {
+				if err := x86.CompileGrad(ctx, g, isa, d); err != nil {
 					return err
 				}
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/asm/internal/x86"
+	"github.com/simdoptim/optim/generic"
 )
 
 // TestCheckedInOutputIsCurrent regenerates both files and compares them
@@ -48,8 +49,9 @@ func checkAssembly(t *testing.T, asm []byte) {
 	if m := regexp.MustCompile(`\b(V?LDMXCSR|V?STMXCSR|FLDCW)\b`).Find(asm); m != nil {
 		t.Errorf("assembly touches the floating-point control state: %s", m)
 	}
-	// Every program per element type per instruction set.
-	want := len(kernelgen.Programs()) * len(x86.DTypes) * len(x86.ISAs)
+	// Every program, update and gradient, per element type per
+	// instruction set.
+	want := (len(kernelgen.Programs()) + len(generic.GradPrograms())) * len(x86.DTypes) * len(x86.ISAs)
 	if n := len(regexp.MustCompile(`(?m)^TEXT `).FindAll(asm, -1)); n != want {
 		t.Errorf("%d assembly functions, want %d", n, want)
 	}

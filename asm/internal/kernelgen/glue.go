@@ -28,6 +28,10 @@ type Set struct {
 	Name  string // kernels.Set's name: "avx2", "neon"
 	Title string // for comments: "AVX2", "NEON"
 	Doc   string // the set variable's doc comment, without "// "
+	// Grad reports that the set has assembly gradient kernels
+	// (generic.GradPrograms); without them, package kernels gives the set
+	// the references.
+	Grad bool
 }
 
 // FuncName is the assembly function of program p in set s for element d,
@@ -78,6 +82,9 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 			}
 			p("\t},\n")
 		}
+		if s.Grad {
+			gradSetFields(p, s)
+		}
 		p("}\n")
 	}
 	for _, s := range sets {
@@ -95,6 +102,11 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 				}
 				p("\tdefault:\n\t\t%s(v, c, p, g, s0, s1, s2)\n\t}\n}\n", ref)
 			}
+		}
+	}
+	for _, s := range sets {
+		if s.Grad {
+			gradDecls(p, s)
 		}
 	}
 	for _, s := range sets {

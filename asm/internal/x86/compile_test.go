@@ -6,6 +6,7 @@ import (
 	"github.com/mmcloughlin/avo/build"
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
+	"github.com/simdoptim/optim/generic"
 )
 
 // TestAllocationReplays replays every planned schedule on a model of the
@@ -24,6 +25,35 @@ func TestAllocationReplays(t *testing.T) {
 					}
 					if err := c.regs.Verify(code); err != nil {
 						t.Fatalf("%s, %d copies: %v", FuncName(k, isa, d), copies, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestGradAllocationReplays checks the register plan of every gradient
+// kernel on every ISA the same way, and that the accumulators, the
+// arguments and the reserved registers do not collide.
+func TestGradAllocationReplays(t *testing.T) {
+	for _, isa := range ISAs {
+		for _, d := range DTypes {
+			for _, p := range generic.GradPrograms() {
+				pl, err := planGrad(p, isa, d)
+				if err != nil {
+					t.Fatalf("%s: %v", GradFuncName(p, isa, d), err)
+				}
+				for _, code := range [][]kernelgen.Placed{pl.main, pl.single} {
+					if err := pl.regs.Verify(code); err != nil {
+						t.Fatalf("%s: %v", GradFuncName(p, isa, d), err)
+					}
+				}
+				if p.Wide() && pl.copies*pl.lanes != generic.ReduceLanes {
+					t.Errorf("%s: %d copies of %d lanes, not one accumulator per lane", GradFuncName(p, isa, d), pl.copies, pl.lanes)
+				}
+				for _, r := range []int{pl.absReg, pl.tmpReg} {
+					if r >= pl.regs.N {
+						t.Errorf("%s: reserved register %d among the accumulators", GradFuncName(p, isa, d), r)
 					}
 				}
 			}

@@ -7,7 +7,7 @@ import "github.com/simdoptim/optim/asm/internal/kernelgen"
 func GoFile(generator string, isas []ISA) ([]byte, error) {
 	var sets []kernelgen.Set
 	for _, isa := range isas {
-		sets = append(sets, kernelgen.Set{Name: isa.Name, Title: isa.Title, Doc: isa.Doc})
+		sets = append(sets, kernelgen.Set{Name: isa.Name, Title: isa.Title, Doc: isa.Doc, Grad: true})
 	}
 	return kernelgen.GoFile(generator, sets)
 }

@@ -61,6 +61,7 @@ type instrFn func(ops ...operand.Op)
 // (vector) or scalar (the AVX2 tail).
 type arith struct {
 	add, sub, mul, div, sqrt, max, cmp, xor instrFn
+	min, and                                instrFn // gradient kernels
 	mov                                     instrFn // load or store
 	blendv                                  func(mask, b, a, dst operand.Op)
 	blendm                                  instrFn // AVX-512 k-mask blend
@@ -73,17 +74,17 @@ func packed(ctx *build.Context, isa ISA, d DType) arith {
 	if d.Size == 4 {
 		a := arith{add: ctx.VADDPS, sub: ctx.VSUBPS, mul: ctx.VMULPS, div: ctx.VDIVPS, sqrt: ctx.VSQRTPS,
 			max: ctx.VMAXPS, cmp: ctx.VCMPPS, xor: ctx.VXORPS, mov: ctx.VMOVUPS, blendv: ctx.VBLENDVPS,
-			blendm: ctx.VBLENDMPS, loadz: ctx.VMOVUPS_Z}
+			blendm: ctx.VBLENDMPS, loadz: ctx.VMOVUPS_Z, min: ctx.VMINPS, and: ctx.VANDPS}
 		if isa.Masked {
-			a.xor = ctx.VPXORD
+			a.xor, a.and = ctx.VPXORD, ctx.VPANDD
 		}
 		return a
 	}
 	a := arith{add: ctx.VADDPD, sub: ctx.VSUBPD, mul: ctx.VMULPD, div: ctx.VDIVPD, sqrt: ctx.VSQRTPD,
 		max: ctx.VMAXPD, cmp: ctx.VCMPPD, xor: ctx.VXORPD, mov: ctx.VMOVUPD, blendv: ctx.VBLENDVPD,
-		blendm: ctx.VBLENDMPD, loadz: ctx.VMOVUPD_Z}
+		blendm: ctx.VBLENDMPD, loadz: ctx.VMOVUPD_Z, min: ctx.VMINPD, and: ctx.VANDPD}
 	if isa.Masked {
-		a.xor = ctx.VPXORQ
+		a.xor, a.and = ctx.VPXORQ, ctx.VPANDQ
 	}
 	return a
 }

@@ -1,0 +1,90 @@
+package kernelgen
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/simdoptim/optim/generic"
+)
+
+// GradFuncName is the assembly function of gradient program p in set s for
+// element d, e.g. "sumsquares_avx2_f32".
+func GradFuncName(p generic.GradProgram, set string, d DType) string {
+	return fmt.Sprintf("%s_%s_%s", p.Name, set, d.Name)
+}
+
+// GradSignature is the Go signature of every gradient kernel of element d.
+func GradSignature(d DType) string {
+	return fmt.Sprintf("(n int, x *%s, s float64, a, b %s) (acc [generic.ReduceLanes]float64)", d.Go, d.Go)
+}
+
+// gradSetFields writes the gradient kernels of set s into its Set literal:
+// one gradAsm table per element type, indexed by generic.GradKind.
+func gradSetFields(p func(string, ...any), s Set) {
+	for _, d := range DTypes {
+		p("\tg%s: gradKernels(&gradAsm[%s]{\n", d.Name, d.Go)
+		for _, prog := range generic.GradPrograms() {
+			p("\t\tgeneric.Grad%s: %s,\n", prog.GoName, GradFuncName(prog, s.Name, d))
+		}
+		p("\t}),\n")
+	}
+}
+
+// gradDecls writes the declarations of set s's gradient kernels, each
+// documented with its operations.
+func gradDecls(p func(string, ...any), s Set) {
+	accs := map[generic.Acc]string{
+		generic.AccNone:  "nothing is accumulated",
+		generic.AccLanes: "acc[j mod 32] += the term of element j, in float64 (n a multiple of 32)",
+		generic.AccMax:   "acc[lane] = MaxNaN(acc[lane], term), in T, acc viewed as []T",
+		generic.AccFlag:  "acc[lane] += term, in T, acc viewed as []T",
+	}
+	for _, d := range DTypes {
+		for _, prog := range generic.GradPrograms() {
+			name := GradFuncName(prog, s.Name, d)
+			p("\n// %s is the loop of generic.%s[%s] with %s: for each i < n\n", name, prog.GoName, d.Go, s.Title)
+			p("// (n a multiple of every vector's lanes), without fusing any two operations,\n//\n")
+			for _, line := range GradListing(prog) {
+				p("//\t%s\n", line)
+			}
+			p("//\n// where %s, every accumulator starting at +0.\n//\n//go:noescape\n", accs[prog.Acc])
+			p("func %s%s\n", name, GradSignature(d))
+		}
+	}
+}
+
+// GradListing renders a gradient program body as Go-like statements.
+func GradListing(prog generic.GradProgram) []string {
+	var out []string
+	v := func(x generic.Value) string { return fmt.Sprintf("v%d", x) }
+	for _, in := range prog.Body {
+		var rhs string
+		switch in.Op {
+		case generic.OpLoad:
+			rhs = "x[i]"
+		case generic.OpStore:
+			out = append(out, "x[i] = "+v(in.A))
+			continue
+		case generic.OpAccum:
+			out = append(out, "accumulate "+v(in.A))
+			continue
+		case generic.OpCoeff:
+			rhs = generic.GradArgNames[in.Coeff]
+		case generic.OpAdd, generic.OpSub, generic.OpMul:
+			sym := map[generic.Op]string{generic.OpAdd: "+", generic.OpSub: "-", generic.OpMul: "*"}[in.Op]
+			rhs = strings.Join([]string{v(in.A), sym, v(in.B)}, " ")
+		case generic.OpWiden:
+			rhs = "float64(" + v(in.A) + ")"
+		case generic.OpAbs:
+			rhs = "|" + v(in.A) + "|"
+		case generic.OpRaise:
+			rhs = fmt.Sprintf("%s if %s < %s, else %s", v(in.B), v(in.A), v(in.B), v(in.A))
+		case generic.OpLower:
+			rhs = fmt.Sprintf("%s if %s > %s, else %s", v(in.B), v(in.A), v(in.B), v(in.A))
+		default:
+			panic("kernelgen: unexpected op in a gradient program: " + in.Op.String())
+		}
+		out = append(out, v(in.Dst)+" = "+rhs)
+	}
+	return out
+}

@@ -1,0 +1,332 @@
+package x86
+
+import (
+	"fmt"
+	"go/token"
+	"go/types"
+
+	"github.com/mmcloughlin/avo/attr"
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/gotypes"
+	"github.com/mmcloughlin/avo/operand"
+	"github.com/mmcloughlin/avo/reg"
+
+	"github.com/simdoptim/optim/asm/internal/kernelgen"
+	"github.com/simdoptim/optim/generic"
+)
+
+// GradFuncName is the assembly function of gradient program p for isa and
+// d, e.g. "sumsquares_avx2_f32".
+func GradFuncName(p generic.GradProgram, isa ISA, d DType) string {
+	return kernelgen.GradFuncName(p, isa.Name, d.DType)
+}
+
+// gradPlan is how one gradient program is laid out on one ISA.
+type gradPlan struct {
+	lanes  int // elements per vector (float64 lanes for a wide program)
+	copies int // vectors per iteration of the main loop
+	acc    int // first accumulator register (one per copy), or Regs if none
+	absReg int // the |x| mask register, -1 if unused
+	tmpReg int // AccMax's NaN-mask scratch (AVX2), -1 if unused
+	regs   kernelgen.Regs
+	main   []kernelgen.Placed
+	single []kernelgen.Placed // nil for a wide program
+	group  int
+}
+
+// planGrad assigns the registers of p: its arguments from 0 up, then the
+// |x| mask, then the body's values; the accumulators, one per copy of the
+// body, take the top registers, where they stay for the whole call.
+//
+// A wide program (AccLanes) runs ReduceLanes elements per iteration, so
+// that copy c of the body always feeds accumulator register c, which holds
+// accumulators c*lanes to c*lanes+lanes-1: element j of a block lands in
+// accumulator j mod ReduceLanes, as the reference adds it, whatever the
+// vector width. The kernel is called on whole groups of ReduceLanes
+// elements of one block; the caller folds (see kernels/grad.go).
+func planGrad(p generic.GradProgram, isa ISA, d DType) (*gradPlan, error) {
+	pl := &gradPlan{lanes: isa.Lanes(d), copies: isa.Unroll, absReg: -1, tmpReg: -1}
+	if p.Wide() {
+		pl.lanes = isa.Bits / 64
+		pl.copies = generic.ReduceLanes / pl.lanes
+	}
+	coeff, order := kernelgen.CoeffRegs(p.Body, func(n int) int { return n })
+	next := len(order)
+	for _, in := range p.Body {
+		if in.Op == generic.OpAbs && pl.absReg < 0 {
+			pl.absReg = next
+			next++
+		}
+	}
+	if p.Acc == generic.AccMax && !isa.Masked {
+		pl.tmpReg = next
+		next++
+	}
+	// Reserved registers are entered as pseudo-coefficients (values no
+	// instruction defines), so the allocator leaves them alone.
+	for r, pseudo := 0, generic.Value(-2); r < next; r++ {
+		if r >= len(order) {
+			coeff[pseudo] = r
+			pseudo--
+		}
+	}
+	pl.acc = isa.Regs
+	if p.Acc != generic.AccNone {
+		pl.acc = isa.Regs - pl.copies
+	}
+	pl.regs = kernelgen.Regs{N: pl.acc, Coeff: coeff, MaxNaNScratch: !isa.Masked}
+	var err error
+	if pl.main, pl.group, err = pl.regs.Unrolled(p.Body, pl.copies); err != nil {
+		return nil, err
+	}
+	if !p.Wide() {
+		if pl.single, _, err = pl.regs.Unrolled(p.Body, 1); err != nil {
+			return nil, err
+		}
+	}
+	return pl, nil
+}
+
+// gradCompiler emits one gradient kernel.
+type gradCompiler struct {
+	ctx  *build.Context
+	p    generic.GradProgram
+	isa  ISA
+	d    DType
+	pl   *gradPlan
+	wide []bool // wide[v]: value v is float64 in a wide program
+}
+
+// CompileGrad adds the assembly function of gradient program p to ctx:
+//
+//	func name(n int, x *T, s float64, a, b T) (acc [32]float64)
+//
+// It runs p on x[0:n'] with n' = n rounded down to whole iterations of the
+// main loop (a wide program) or to whole vectors (others), never touching
+// x beyond n'; the caller runs the few elements left (generic.GradElem).
+// The accumulators start at +0 and are returned in acc: 32 float64 in lane
+// order for AccLanes, one vector of T per copy for AccMax and AccFlag (at
+// most 256 bytes), the rest +0. A result rather than a pointer argument, so
+// that a caller's buffer does not escape to the heap through the indirect
+// call.
+func CompileGrad(ctx *build.Context, p generic.GradProgram, isa ISA, d DType) error {
+	pl, err := planGrad(p, isa, d)
+	if err != nil {
+		return fmt.Errorf("%s: %s %s: %v", p.Name, isa.Name, d.Name, err)
+	}
+	c := &gradCompiler{ctx: ctx, p: p, isa: isa, d: d, pl: pl, wide: make([]bool, p.Values)}
+	for _, in := range p.Body {
+		switch {
+		case in.Op == generic.OpWiden, in.Op == generic.OpCoeff && in.Coeff == generic.GradArgS:
+			c.wide[in.Dst] = true
+		case in.Op != generic.OpStore && in.Op != generic.OpAccum && in.Op != generic.OpLoad && in.Op != generic.OpCoeff:
+			c.wide[in.Dst] = c.wide[in.A]
+		}
+	}
+
+	ctx.Function(GradFuncName(p, isa, d))
+	ctx.Attributes(attr.NOSPLIT)
+	ctx.Signature(GradSignature(d))
+	x, accPtr := streams[generic.StreamP], coeffPtr
+	ctx.Load(ctx.Param("n"), count)
+	ctx.Load(ctx.Param("x"), x)
+	acc0, err := ctx.Return("acc").Index(0).Resolve()
+	if err != nil {
+		return err
+	}
+	ctx.LEAQ(acc0.Addr, accPtr)
+	_, order := kernelgen.CoeffRegs(p.Body, func(n int) int { return n })
+	for r, arg := range order {
+		ctx.Commentf("argument %s, loop-invariant", generic.GradArgNames[arg])
+		b, err := ctx.Param(generic.GradArgNames[arg]).Resolve()
+		if err != nil {
+			return err
+		}
+		if arg == generic.GradArgS {
+			ctx.VBROADCASTSD(b.Addr, c.vreg(r, true))
+		} else {
+			broadcast(ctx, d)(b.Addr, c.vreg(r, false))
+		}
+	}
+	if pl.absReg >= 0 {
+		c.absMask()
+	}
+	for i := 0; i < pl.copies && p.Acc != generic.AccNone; i++ {
+		r := c.vreg(pl.acc+i, c.p.Wide())
+		c.vec(c.p.Wide()).xor(r, r, r)
+	}
+	ctx.XORL(index.As32(), index.As32())
+
+	step := pl.copies * pl.lanes
+	ctx.MOVQ(count, limit)
+	ctx.ANDQ(operand.I32(-step), limit)
+	ctx.JZ(operand.LabelRef("single"))
+	ctx.Label("unrolled")
+	ctx.Commentf("%d vectors per iteration, interleaved %d at a time.", pl.copies, pl.group)
+	c.emit(pl.main)
+	ctx.ADDQ(operand.U32(step), index)
+	ctx.CMPQ(index, limit)
+	ctx.JB(operand.LabelRef("unrolled"))
+
+	ctx.Label("single")
+	if pl.single != nil {
+		ctx.MOVQ(count, limit)
+		ctx.ANDQ(operand.I32(-pl.lanes), limit)
+		ctx.CMPQ(index, limit)
+		ctx.JAE(operand.LabelRef("done"))
+		ctx.Label("vector")
+		c.emit(pl.single)
+		ctx.ADDQ(operand.U32(pl.lanes), index)
+		ctx.CMPQ(index, limit)
+		ctx.JB(operand.LabelRef("vector"))
+	}
+	ctx.Label("done")
+	// Every byte of the result is written: the accumulators, then +0.
+	accBytes, stored := c.isa.Bits/8, 0
+	for i := 0; i < pl.copies && p.Acc != generic.AccNone; i++ {
+		c.vec(c.p.Wide()).mov(c.vreg(pl.acc+i, c.p.Wide()), operand.Mem{Base: accPtr, Disp: stored})
+		stored += accBytes
+	}
+	if stored < 8*generic.ReduceLanes {
+		zero := reg.Vector.Lookup(0, reg.S256) // arguments are dead here
+		c.ctx.VPXOR(zero, zero, zero)
+		for ; stored < 8*generic.ReduceLanes; stored += 32 {
+			c.ctx.VMOVDQU(zero, operand.Mem{Base: accPtr, Disp: stored})
+		}
+	}
+	ctx.VZEROUPPER()
+	ctx.RET()
+	return nil
+}
+
+// vreg returns vector register r holding float64 lanes (wide) or T lanes.
+// In a wide program over float32, a T vector holds as many elements as a
+// float64 vector, so it is half as wide.
+func (c *gradCompiler) vreg(r int, wide bool) reg.Register {
+	bits := c.isa.Bits
+	if c.p.Wide() && !wide && c.d.Size == 4 {
+		bits /= 2
+	}
+	spec := map[int]reg.Spec{128: reg.S128, 256: reg.S256, 512: reg.S512}[bits]
+	return reg.Vector.Lookup(reg.Index(r), spec)
+}
+
+// vec returns the arithmetic of float64 lanes (wide) or of T.
+func (c *gradCompiler) vec(wide bool) arith {
+	if wide {
+		return packed(c.ctx, c.isa, F64)
+	}
+	return packed(c.ctx, c.isa, c.d)
+}
+
+// absMask fills the |x| mask register with all ones but the sign bit of
+// each lane: all ones, shifted right by one.
+func (c *gradCompiler) absMask() {
+	wide := c.p.Wide()
+	for _, in := range c.p.Body {
+		if in.Op == generic.OpAbs {
+			wide = c.wide[in.A]
+		}
+	}
+	r := c.vreg(c.pl.absReg, true) // the full width either way
+	c.ctx.Comment("the sign-clearing mask of |x|")
+	if c.isa.Masked {
+		c.ctx.VPTERNLOGD(operand.U8(0xff), r, r, r)
+	} else {
+		c.ctx.VPCMPEQD(r, r, r)
+	}
+	if wide || c.d.Size == 8 {
+		c.ctx.VPSRLQ(operand.U8(1), r, r)
+	} else {
+		c.ctx.VPSRLD(operand.U8(1), r, r)
+	}
+}
+
+// emit writes placed steps.
+func (c *gradCompiler) emit(steps []kernelgen.Placed) {
+	x := streams[generic.StreamP]
+	for _, s := range steps {
+		mem := operand.Mem{Base: x, Index: index, Scale: uint8(c.d.Size), Disp: s.Copy * c.pl.lanes * c.d.Size}
+		w := s.In.Op != generic.OpStore && s.In.Dst >= 0 && c.wide[s.In.Dst]
+		ops := s.In.Operands()
+		if len(ops) > 0 {
+			w = c.wide[ops[0]]
+		}
+		if s.In.Op == generic.OpWiden {
+			w = false // its operand is T
+		}
+		ar := c.vec(w)
+		a, b, dst := c.vreg(s.A, w), c.vreg(s.B, w), c.vreg(s.D, w)
+		switch s.In.Op {
+		case generic.OpLoad:
+			dst = c.vreg(s.D, false)
+			ar.mov(mem, dst)
+		case generic.OpStore:
+			ar.mov(a, mem)
+		case generic.OpWiden:
+			if c.d.Size == 4 {
+				c.ctx.VCVTPS2PD(a, c.vreg(s.D, true))
+			} else {
+				c.ctx.VMOVAPD(a, c.vreg(s.D, true))
+			}
+		// Go assembler order: "VSUBPS B, A, D" computes D = A - B.
+		case generic.OpAdd:
+			ar.add(b, a, dst)
+		case generic.OpSub:
+			ar.sub(b, a, dst)
+		case generic.OpMul:
+			ar.mul(b, a, dst)
+		case generic.OpAbs:
+			ar.and(c.vreg(c.pl.absReg, w), a, dst)
+		case generic.OpRaise:
+			// VMAXPS with B as its first (Intel) source returns B if B > A
+			// and A otherwise, a NaN A included: B if A < B, else A.
+			ar.max(a, b, dst)
+		case generic.OpLower:
+			// VMINPS likewise: B if B < A, else A.
+			ar.min(a, b, dst)
+		case generic.OpAccum:
+			c.accum(ar, a, c.vreg(c.pl.acc+s.Copy, w))
+		default:
+			panic("x86: unexpected op in a gradient program: " + s.In.Op.String())
+		}
+	}
+}
+
+// accum adds value a into accumulator register acc.
+func (c *gradCompiler) accum(ar arith, a, acc reg.Register) {
+	switch c.p.Acc {
+	case generic.AccLanes, generic.AccFlag:
+		ar.add(a, acc, acc)
+	case generic.AccMax:
+		// acc = MaxNaN(acc, a). VMAXPS with a as its first source gives a
+		// if a > acc, else acc (a NaN acc stays); lanes where a is NaN then
+		// take a.
+		ar.max(acc, a, acc)
+		if c.isa.Masked {
+			ar.cmp(operand.U8(unordered), a, a, nanMask)
+			ar.blendm(a, acc, nanMask, acc)
+			return
+		}
+		t := c.vreg(c.pl.tmpReg, false)
+		ar.cmp(operand.U8(unordered), a, a, t)
+		ar.blendv(t, a, acc, acc)
+	}
+}
+
+// GradSignature is the Go signature of every gradient kernel of element
+// type d:
+//
+//	func(n int, x *T, s float64, a, b T) (acc [32]float64)
+func GradSignature(d DType) *gotypes.Signature {
+	elem := types.Typ[d.Kind]
+	params := []*types.Var{
+		types.NewParam(token.NoPos, nil, "n", types.Typ[types.Int]),
+		types.NewParam(token.NoPos, nil, "x", types.NewPointer(elem)),
+		types.NewParam(token.NoPos, nil, "s", types.Typ[types.Float64]),
+		types.NewParam(token.NoPos, nil, "a", elem),
+		types.NewParam(token.NoPos, nil, "b", elem),
+	}
+	acc := types.NewParam(token.NoPos, nil, "acc", types.NewArray(types.Typ[types.Float64], generic.ReduceLanes))
+	return gotypes.NewSignature(nil, types.NewSignatureType(nil, nil, nil, types.NewTuple(params...), types.NewTuple(acc), false))
+}
