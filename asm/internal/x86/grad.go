@@ -242,9 +242,26 @@ func (c *gradCompiler) absMask() {
 	}
 }
 
-// emit writes placed steps.
+// emit writes placed steps. A load whose value only a widening reads is
+// folded into it: VCVTPS2PD (or, for float64, VMOVUPD) from memory, one
+// instruction fewer per vector, which the float32 sums are bound by.
 func (c *gradCompiler) emit(steps []kernelgen.Placed) {
 	x := streams[generic.StreamP]
+	uses, loads := map[generic.Value]int{}, map[generic.Value]bool{}
+	for _, in := range c.p.Body {
+		for _, v := range in.Operands() {
+			uses[v]++
+		}
+		if in.Op == generic.OpLoad {
+			loads[in.Dst] = true
+		}
+	}
+	folded := map[generic.Value]bool{}
+	for _, in := range c.p.Body {
+		if in.Op == generic.OpWiden && uses[in.A] == 1 && loads[in.A] {
+			folded[in.A] = true
+		}
+	}
 	for _, s := range steps {
 		mem := operand.Mem{Base: x, Index: index, Scale: uint8(c.d.Size), Disp: s.Copy * c.pl.lanes * c.d.Size}
 		w := s.In.Op != generic.OpStore && s.In.Dst >= 0 && c.wide[s.In.Dst]
@@ -259,15 +276,23 @@ func (c *gradCompiler) emit(steps []kernelgen.Placed) {
 		a, b, dst := c.vreg(s.A, w), c.vreg(s.B, w), c.vreg(s.D, w)
 		switch s.In.Op {
 		case generic.OpLoad:
-			dst = c.vreg(s.D, false)
-			ar.mov(mem, dst)
+			if !folded[s.In.Dst] {
+				ar.mov(mem, c.vreg(s.D, false))
+			}
 		case generic.OpStore:
 			ar.mov(a, mem)
 		case generic.OpWiden:
-			if c.d.Size == 4 {
-				c.ctx.VCVTPS2PD(a, c.vreg(s.D, true))
-			} else {
-				c.ctx.VMOVAPD(a, c.vreg(s.D, true))
+			var src operand.Op = a
+			if folded[s.In.A] {
+				src = mem // the load's element: the same copy, the same index
+			}
+			switch {
+			case c.d.Size == 4:
+				c.ctx.VCVTPS2PD(src, c.vreg(s.D, true))
+			case folded[s.In.A]:
+				c.ctx.VMOVUPD(src, c.vreg(s.D, true))
+			default:
+				c.ctx.VMOVAPD(src, c.vreg(s.D, true))
 			}
 		// Go assembler order: "VSUBPS B, A, D" computes D = A - B.
 		case generic.OpAdd:
