@@ -1,0 +1,144 @@
+package kernels
+
+import (
+	"math"
+	"testing"
+
+	"github.com/simdoptim/optim/generic"
+)
+
+// The gradient kernels' fuzz targets: raw bytes become the elements of a few
+// gradients (every NaN, infinity and subnormal can appear), at a fuzzed
+// alignment offset and lengths up to three blocks; every supported set must
+// give generic's bits: the norm (generic.Norm over the set's kernels), the
+// clipped and unscaled gradients and every flag. The root package's targets
+// of the same names check the public API against a model.
+//
+//	go test -fuzz=FuzzGradNorm -fuzztime=10s ./kernels
+
+// fuzzGradSlices cuts n%(3*ReduceBlock+97) elements at offset off%16 into
+// three gradients of fuzzed proportions.
+func fuzzGradSlices[T Float](n, off, split int, data []byte) [][]T {
+	n, off = n%(3*generic.ReduceBlock+97), off%16
+	if n < 0 {
+		n = -n
+	}
+	if off < 0 {
+		off = -off
+	}
+	buf := make([]T, off+n)
+	in := &fuzzInput[T]{data: data}
+	in.fill(buf[off:])
+	x := buf[off:]
+	if split < 0 {
+		split = -split
+	}
+	a := split % (n + 1)
+	b := a + (split/7)%(n-a+1)
+	return [][]T{x[:a:a], x[a:b:b], x[b:]}
+}
+
+func FuzzGradNorm(f *testing.F) {
+	seed := fuzzSeedBytes()
+	for _, p := range []float64{1, 2, 3, math.Inf(1), 1.5} {
+		f.Add(300, 3, 1000, p, seed)
+		f.Add(2*generic.ReduceBlock+45, 1, 9000, p, seed)
+	}
+	f.Fuzz(func(t *testing.T, n, off, split int, p float64, data []byte) {
+		if !(p >= 1) {
+			p = 2 // the callers validate it
+		}
+		fuzzGradNormT[float32](t, n, off, split, p, data)
+		fuzzGradNormT[float64](t, n, off, split, p, data)
+	})
+}
+
+func fuzzGradNormT[T Float](t *testing.T, n, off, split int, p float64, data []byte) {
+	grads := fuzzGradSlices[T](n, off, split, data)
+	ref := generic.GradReference[T]()
+	want := generic.Norm(&ref, p, grads)
+	for _, s := range testedSets(t) {
+		if got := generic.Norm(Grad[T](s), p, grads); canonical(got) != canonical(want) {
+			t.Fatalf("%s %s p=%v: norm %v, generic %v", s.name, dtypeName[T](), p, got, want)
+		}
+		// The scaled sums of the float64 two-level scheme, which the norm
+		// reaches only for huge or tiny inputs.
+		for _, sc := range []float64{generic.ScaleDown, generic.ScaleUp} {
+			for _, g := range grads {
+				if got, w := Grad[T](s).SumSquaresScaled(g, sc), ref.SumSquaresScaled(g, sc); canonical(got) != canonical(w) {
+					t.Fatalf("%s %s SumSquaresScaled(%g): %v, generic %v", s.name, dtypeName[T](), sc, got, w)
+				}
+			}
+		}
+	}
+}
+
+func FuzzClip(f *testing.F) {
+	seed := fuzzSeedBytes()
+	f.Add(300, 3, 1000, 1.0, 2.0, 0.5, 0x1p-16, seed)
+	f.Add(2*generic.ReduceBlock+45, 1, 9000, 0.0, math.Inf(1), 0.0, 3.0, seed)
+	f.Add(77, 5, 40, 1e30, 1.0, math.Inf(1), 0x1p20, seed)
+	f.Fuzz(func(t *testing.T, n, off, split int, maxNorm, p, clip, inv float64, data []byte) {
+		if !(p >= 1) {
+			p = 2
+		}
+		clip = math.Abs(clip) // the callers validate it: >= 0, not NaN
+		if clip != clip {
+			clip = 1
+		}
+		fuzzClipT[float32](t, n, off, split, maxNorm, p, clip, inv, data)
+		fuzzClipT[float64](t, n, off, split, maxNorm, p, clip, inv, data)
+	})
+}
+
+// fuzzClipT runs clip_grad_norm_ (the norm, then Scale by the coefficient),
+// clip_grad_value_ (Clamp), the unscale-and-check and the non-finite check
+// with every set and with generic, on copies of the same gradients.
+func fuzzClipT[T Float](t *testing.T, n, off, split int, maxNorm, p, clip, inv float64, data []byte) {
+	ref := generic.GradReference[T]()
+	for _, s := range testedSets(t) {
+		k := Grad[T](s)
+		for _, op := range []struct {
+			name string
+			run  func(k *generic.GradKernels[T], grads [][]T) uint64
+		}{
+			{"ClipGradNorm", func(k *generic.GradKernels[T], grads [][]T) uint64 {
+				total := generic.Norm(k, p, grads)
+				c := T(generic.ClipCoef(maxNorm, total))
+				for _, g := range grads {
+					k.Scale(g, c)
+				}
+				return canonical(total)
+			}},
+			{"ClipGradValue", func(k *generic.GradKernels[T], grads [][]T) uint64 {
+				for _, g := range grads {
+					k.Clamp(g, T(clip))
+				}
+				return 0
+			}},
+			{"UnscaleCheck", func(k *generic.GradKernels[T], grads [][]T) uint64 {
+				var flags uint64
+				for i, g := range grads {
+					if k.UnscaleCheck(g, T(inv)) {
+						flags |= 1 << i
+					}
+					if k.NonFinite(g) {
+						flags |= 16 << i
+					}
+				}
+				return flags
+			}},
+		} {
+			got, want := fuzzGradSlices[T](n, off, split, data), fuzzGradSlices[T](n, off, split, data)
+			if g, w := op.run(k, got), op.run(&ref, want); g != w {
+				t.Fatalf("%s %s %s: result %#x, generic %#x", s.name, op.name, dtypeName[T](), g, w)
+			}
+			for i := range got {
+				if j := firstDiff(got[i], want[i]); j >= 0 {
+					t.Fatalf("%s %s %s: grad %d element %d = %#x, generic %#x",
+						s.name, op.name, dtypeName[T](), i, j, rawBits(got[i][j]), rawBits(want[i][j]))
+				}
+			}
+		}
+	}
+}
