@@ -26,6 +26,26 @@ var neonSet = Set{
 		KindRMSProp: rmsprop_neon_f64,
 		KindAdam:    adam_neon_f64,
 	},
+	gf32: gradKernels(&gradAsm[float32]{
+		generic.GradSumSquares:       sumsquares_neon_f32,
+		generic.GradSumSquaresScaled: sumsquaresscaled_neon_f32,
+		generic.GradSumAbs:           sumabs_neon_f32,
+		generic.GradMaxAbs:           maxabs_neon_f32,
+		generic.GradScale:            scale_neon_f32,
+		generic.GradClamp:            clamp_neon_f32,
+		generic.GradUnscaleCheck:     unscalecheck_neon_f32,
+		generic.GradNonFinite:        nonfinite_neon_f32,
+	}),
+	gf64: gradKernels(&gradAsm[float64]{
+		generic.GradSumSquares:       sumsquares_neon_f64,
+		generic.GradSumSquaresScaled: sumsquaresscaled_neon_f64,
+		generic.GradSumAbs:           sumabs_neon_f64,
+		generic.GradMaxAbs:           maxabs_neon_f64,
+		generic.GradScale:            scale_neon_f64,
+		generic.GradClamp:            clamp_neon_f64,
+		generic.GradUnscaleCheck:     unscalecheck_neon_f64,
+		generic.GradNonFinite:        nonfinite_neon_f64,
+	}),
 }
 
 // sgd_neon_f32 runs generic.SGD[float32] with NEON: the assembly kernel of
@@ -243,6 +263,222 @@ func adam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 		generic.Adam[float64](v, c, p, g, s0, s1, s2)
 	}
 }
+
+// sumsquares_neon_f32 is the loop of generic.SumSquares[float32] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = float64(v0)
+//	v2 = v1 * v1
+//	accumulate v2
+//
+// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+//
+//go:noescape
+func sumsquares_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// sumsquaresscaled_neon_f32 is the loop of generic.SumSquaresScaled[float32] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = float64(v0)
+//	v2 = s
+//	v3 = v1 * v2
+//	v4 = v3 * v3
+//	accumulate v4
+//
+// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+//
+//go:noescape
+func sumsquaresscaled_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// sumabs_neon_f32 is the loop of generic.SumAbs[float32] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = float64(v0)
+//	v2 = |v1|
+//	accumulate v2
+//
+// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+//
+//go:noescape
+func sumabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// maxabs_neon_f32 is the loop of generic.MaxAbs[float32] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = |v0|
+//	accumulate v1
+//
+// where acc[lane] = MaxNaN(acc[lane], term), in T, acc viewed as []T, every accumulator starting at +0.
+//
+//go:noescape
+func maxabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// scale_neon_f32 is the loop of generic.Scale[float32] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = a
+//	v2 = v0 * v1
+//	x[i] = v2
+//
+// where nothing is accumulated, every accumulator starting at +0.
+//
+//go:noescape
+func scale_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// clamp_neon_f32 is the loop of generic.Clamp[float32] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = a
+//	v2 = v1 if v0 < v1, else v0
+//	v3 = b
+//	v4 = v3 if v2 > v3, else v2
+//	x[i] = v4
+//
+// where nothing is accumulated, every accumulator starting at +0.
+//
+//go:noescape
+func clamp_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// unscalecheck_neon_f32 is the loop of generic.UnscaleCheck[float32] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = a
+//	v2 = v0 * v1
+//	x[i] = v2
+//	v3 = v2 - v2
+//	accumulate v3
+//
+// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+//
+//go:noescape
+func unscalecheck_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// nonfinite_neon_f32 is the loop of generic.NonFinite[float32] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = v0 - v0
+//	accumulate v1
+//
+// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+//
+//go:noescape
+func nonfinite_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// sumsquares_neon_f64 is the loop of generic.SumSquares[float64] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = float64(v0)
+//	v2 = v1 * v1
+//	accumulate v2
+//
+// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+//
+//go:noescape
+func sumsquares_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// sumsquaresscaled_neon_f64 is the loop of generic.SumSquaresScaled[float64] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = float64(v0)
+//	v2 = s
+//	v3 = v1 * v2
+//	v4 = v3 * v3
+//	accumulate v4
+//
+// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+//
+//go:noescape
+func sumsquaresscaled_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// sumabs_neon_f64 is the loop of generic.SumAbs[float64] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = float64(v0)
+//	v2 = |v1|
+//	accumulate v2
+//
+// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+//
+//go:noescape
+func sumabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// maxabs_neon_f64 is the loop of generic.MaxAbs[float64] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = |v0|
+//	accumulate v1
+//
+// where acc[lane] = MaxNaN(acc[lane], term), in T, acc viewed as []T, every accumulator starting at +0.
+//
+//go:noescape
+func maxabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// scale_neon_f64 is the loop of generic.Scale[float64] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = a
+//	v2 = v0 * v1
+//	x[i] = v2
+//
+// where nothing is accumulated, every accumulator starting at +0.
+//
+//go:noescape
+func scale_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// clamp_neon_f64 is the loop of generic.Clamp[float64] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = a
+//	v2 = v1 if v0 < v1, else v0
+//	v3 = b
+//	v4 = v3 if v2 > v3, else v2
+//	x[i] = v4
+//
+// where nothing is accumulated, every accumulator starting at +0.
+//
+//go:noescape
+func clamp_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// unscalecheck_neon_f64 is the loop of generic.UnscaleCheck[float64] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = a
+//	v2 = v0 * v1
+//	x[i] = v2
+//	v3 = v2 - v2
+//	accumulate v3
+//
+// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+//
+//go:noescape
+func unscalecheck_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// nonfinite_neon_f64 is the loop of generic.NonFinite[float64] with NEON: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = v0 - v0
+//	accumulate v1
+//
+// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+//
+//go:noescape
+func nonfinite_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // sgd_v00_neon_f32 is generic.SGD[float32] under variant 0, with NEON:
 // for each i < n, in this order and without fusing any two operations,

@@ -6862,6 +6862,644 @@ compute:
 done:
 	RET
 
+// func sumsquares_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·sumsquares_neon_f32(SB), NOSPLIT, $0-288
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	VEOR	V16.B16, V16.B16, V16.B16
+	VEOR	V17.B16, V17.B16, V17.B16
+	VEOR	V18.B16, V18.B16, V18.B16
+	VEOR	V19.B16, V19.B16, V19.B16
+	VEOR	V20.B16, V20.B16, V20.B16
+	VEOR	V21.B16, V21.B16, V21.B16
+	VEOR	V22.B16, V22.B16, V22.B16
+	VEOR	V23.B16, V23.B16, V23.B16
+	VEOR	V24.B16, V24.B16, V24.B16
+	VEOR	V25.B16, V25.B16, V25.B16
+	VEOR	V26.B16, V26.B16, V26.B16
+	VEOR	V27.B16, V27.B16, V27.B16
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 32 elements per iteration: 16 vectors
+	CMP	$32, R1
+	BLT	done
+unrolled:
+	FMOVD	(R2), F0
+	WORD	$0x0e617800 // fcvtl v0.2d, v0.2s
+	FMOVD	8(R2), F1
+	WORD	$0x0e617821 // fcvtl v1.2d, v1.2s
+	FMOVD	16(R2), F2
+	WORD	$0x0e617842 // fcvtl v2.2d, v2.2s
+	FMOVD	24(R2), F3
+	WORD	$0x0e617863 // fcvtl v3.2d, v3.2s
+	FMOVD	32(R2), F4
+	WORD	$0x0e617884 // fcvtl v4.2d, v4.2s
+	FMOVD	40(R2), F5
+	WORD	$0x0e6178a5 // fcvtl v5.2d, v5.2s
+	FMOVD	48(R2), F6
+	WORD	$0x0e6178c6 // fcvtl v6.2d, v6.2s
+	FMOVD	56(R2), F7
+	WORD	$0x0e6178e7 // fcvtl v7.2d, v7.2s
+	FMOVD	64(R2), F8
+	WORD	$0x0e617908 // fcvtl v8.2d, v8.2s
+	FMOVD	72(R2), F9
+	WORD	$0x0e617929 // fcvtl v9.2d, v9.2s
+	FMOVD	80(R2), F10
+	WORD	$0x0e61794a // fcvtl v10.2d, v10.2s
+	FMOVD	88(R2), F11
+	WORD	$0x0e61796b // fcvtl v11.2d, v11.2s
+	FMOVD	96(R2), F12
+	WORD	$0x0e61798c // fcvtl v12.2d, v12.2s
+	FMOVD	104(R2), F13
+	WORD	$0x0e6179ad // fcvtl v13.2d, v13.2s
+	FMOVD	112(R2), F14
+	WORD	$0x0e6179ce // fcvtl v14.2d, v14.2s
+	FMOVD	120(R2), F15
+	WORD	$0x0e6179ef // fcvtl v15.2d, v15.2s
+	WORD	$0x6e60dc00 // fmul v0.2d, v0.2d, v0.2d
+	WORD	$0x6e61dc21 // fmul v1.2d, v1.2d, v1.2d
+	WORD	$0x6e62dc42 // fmul v2.2d, v2.2d, v2.2d
+	WORD	$0x6e63dc63 // fmul v3.2d, v3.2d, v3.2d
+	WORD	$0x6e64dc84 // fmul v4.2d, v4.2d, v4.2d
+	WORD	$0x6e65dca5 // fmul v5.2d, v5.2d, v5.2d
+	WORD	$0x6e66dcc6 // fmul v6.2d, v6.2d, v6.2d
+	WORD	$0x6e67dce7 // fmul v7.2d, v7.2d, v7.2d
+	WORD	$0x6e68dd08 // fmul v8.2d, v8.2d, v8.2d
+	WORD	$0x6e69dd29 // fmul v9.2d, v9.2d, v9.2d
+	WORD	$0x6e6add4a // fmul v10.2d, v10.2d, v10.2d
+	WORD	$0x6e6bdd6b // fmul v11.2d, v11.2d, v11.2d
+	WORD	$0x6e6cdd8c // fmul v12.2d, v12.2d, v12.2d
+	WORD	$0x6e6dddad // fmul v13.2d, v13.2d, v13.2d
+	WORD	$0x6e6eddce // fmul v14.2d, v14.2d, v14.2d
+	WORD	$0x6e6fddef // fmul v15.2d, v15.2d, v15.2d
+	WORD	$0x4e60d610 // fadd v16.2d, v16.2d, v0.2d
+	WORD	$0x4e61d631 // fadd v17.2d, v17.2d, v1.2d
+	WORD	$0x4e62d652 // fadd v18.2d, v18.2d, v2.2d
+	WORD	$0x4e63d673 // fadd v19.2d, v19.2d, v3.2d
+	WORD	$0x4e64d694 // fadd v20.2d, v20.2d, v4.2d
+	WORD	$0x4e65d6b5 // fadd v21.2d, v21.2d, v5.2d
+	WORD	$0x4e66d6d6 // fadd v22.2d, v22.2d, v6.2d
+	WORD	$0x4e67d6f7 // fadd v23.2d, v23.2d, v7.2d
+	WORD	$0x4e68d718 // fadd v24.2d, v24.2d, v8.2d
+	WORD	$0x4e69d739 // fadd v25.2d, v25.2d, v9.2d
+	WORD	$0x4e6ad75a // fadd v26.2d, v26.2d, v10.2d
+	WORD	$0x4e6bd77b // fadd v27.2d, v27.2d, v11.2d
+	WORD	$0x4e6cd79c // fadd v28.2d, v28.2d, v12.2d
+	WORD	$0x4e6dd7bd // fadd v29.2d, v29.2d, v13.2d
+	WORD	$0x4e6ed7de // fadd v30.2d, v30.2d, v14.2d
+	WORD	$0x4e6fd7ff // fadd v31.2d, v31.2d, v15.2d
+	ADD	$128, R2
+	SUB	$32, R1
+	CMP	$32, R1
+	BGE	unrolled
+done:
+	MOVD	$acc_0+32(FP), R7
+	FSTPQ	(F16, F17), (R7)
+	FSTPQ	(F18, F19), 32(R7)
+	FSTPQ	(F20, F21), 64(R7)
+	FSTPQ	(F22, F23), 96(R7)
+	FSTPQ	(F24, F25), 128(R7)
+	FSTPQ	(F26, F27), 160(R7)
+	FSTPQ	(F28, F29), 192(R7)
+	FSTPQ	(F30, F31), 224(R7)
+	RET
+
+// func sumsquaresscaled_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·sumsquaresscaled_neon_f32(SB), NOSPLIT, $0-288
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	FMOVD	s+16(FP), F0
+	VDUP	V0.D[0], V0.D2
+	VEOR	V16.B16, V16.B16, V16.B16
+	VEOR	V17.B16, V17.B16, V17.B16
+	VEOR	V18.B16, V18.B16, V18.B16
+	VEOR	V19.B16, V19.B16, V19.B16
+	VEOR	V20.B16, V20.B16, V20.B16
+	VEOR	V21.B16, V21.B16, V21.B16
+	VEOR	V22.B16, V22.B16, V22.B16
+	VEOR	V23.B16, V23.B16, V23.B16
+	VEOR	V24.B16, V24.B16, V24.B16
+	VEOR	V25.B16, V25.B16, V25.B16
+	VEOR	V26.B16, V26.B16, V26.B16
+	VEOR	V27.B16, V27.B16, V27.B16
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 32 elements per iteration: 16 vectors
+	CMP	$32, R1
+	BLT	done
+unrolled:
+	FMOVD	(R2), F1
+	WORD	$0x0e617821 // fcvtl v1.2d, v1.2s
+	FMOVD	8(R2), F2
+	WORD	$0x0e617842 // fcvtl v2.2d, v2.2s
+	FMOVD	16(R2), F3
+	WORD	$0x0e617863 // fcvtl v3.2d, v3.2s
+	FMOVD	24(R2), F4
+	WORD	$0x0e617884 // fcvtl v4.2d, v4.2s
+	FMOVD	32(R2), F5
+	WORD	$0x0e6178a5 // fcvtl v5.2d, v5.2s
+	FMOVD	40(R2), F6
+	WORD	$0x0e6178c6 // fcvtl v6.2d, v6.2s
+	FMOVD	48(R2), F7
+	WORD	$0x0e6178e7 // fcvtl v7.2d, v7.2s
+	FMOVD	56(R2), F8
+	WORD	$0x0e617908 // fcvtl v8.2d, v8.2s
+	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
+	WORD	$0x6e60dc42 // fmul v2.2d, v2.2d, v0.2d
+	WORD	$0x6e60dc63 // fmul v3.2d, v3.2d, v0.2d
+	WORD	$0x6e60dc84 // fmul v4.2d, v4.2d, v0.2d
+	WORD	$0x6e60dca5 // fmul v5.2d, v5.2d, v0.2d
+	WORD	$0x6e60dcc6 // fmul v6.2d, v6.2d, v0.2d
+	WORD	$0x6e60dce7 // fmul v7.2d, v7.2d, v0.2d
+	WORD	$0x6e60dd08 // fmul v8.2d, v8.2d, v0.2d
+	WORD	$0x6e61dc21 // fmul v1.2d, v1.2d, v1.2d
+	WORD	$0x6e62dc42 // fmul v2.2d, v2.2d, v2.2d
+	WORD	$0x6e63dc63 // fmul v3.2d, v3.2d, v3.2d
+	WORD	$0x6e64dc84 // fmul v4.2d, v4.2d, v4.2d
+	WORD	$0x6e65dca5 // fmul v5.2d, v5.2d, v5.2d
+	WORD	$0x6e66dcc6 // fmul v6.2d, v6.2d, v6.2d
+	WORD	$0x6e67dce7 // fmul v7.2d, v7.2d, v7.2d
+	WORD	$0x6e68dd08 // fmul v8.2d, v8.2d, v8.2d
+	WORD	$0x4e61d610 // fadd v16.2d, v16.2d, v1.2d
+	WORD	$0x4e62d631 // fadd v17.2d, v17.2d, v2.2d
+	WORD	$0x4e63d652 // fadd v18.2d, v18.2d, v3.2d
+	WORD	$0x4e64d673 // fadd v19.2d, v19.2d, v4.2d
+	WORD	$0x4e65d694 // fadd v20.2d, v20.2d, v5.2d
+	WORD	$0x4e66d6b5 // fadd v21.2d, v21.2d, v6.2d
+	WORD	$0x4e67d6d6 // fadd v22.2d, v22.2d, v7.2d
+	WORD	$0x4e68d6f7 // fadd v23.2d, v23.2d, v8.2d
+	FMOVD	64(R2), F1
+	WORD	$0x0e617821 // fcvtl v1.2d, v1.2s
+	FMOVD	72(R2), F2
+	WORD	$0x0e617842 // fcvtl v2.2d, v2.2s
+	FMOVD	80(R2), F3
+	WORD	$0x0e617863 // fcvtl v3.2d, v3.2s
+	FMOVD	88(R2), F4
+	WORD	$0x0e617884 // fcvtl v4.2d, v4.2s
+	FMOVD	96(R2), F5
+	WORD	$0x0e6178a5 // fcvtl v5.2d, v5.2s
+	FMOVD	104(R2), F6
+	WORD	$0x0e6178c6 // fcvtl v6.2d, v6.2s
+	FMOVD	112(R2), F7
+	WORD	$0x0e6178e7 // fcvtl v7.2d, v7.2s
+	FMOVD	120(R2), F8
+	WORD	$0x0e617908 // fcvtl v8.2d, v8.2s
+	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
+	WORD	$0x6e60dc42 // fmul v2.2d, v2.2d, v0.2d
+	WORD	$0x6e60dc63 // fmul v3.2d, v3.2d, v0.2d
+	WORD	$0x6e60dc84 // fmul v4.2d, v4.2d, v0.2d
+	WORD	$0x6e60dca5 // fmul v5.2d, v5.2d, v0.2d
+	WORD	$0x6e60dcc6 // fmul v6.2d, v6.2d, v0.2d
+	WORD	$0x6e60dce7 // fmul v7.2d, v7.2d, v0.2d
+	WORD	$0x6e60dd08 // fmul v8.2d, v8.2d, v0.2d
+	WORD	$0x6e61dc21 // fmul v1.2d, v1.2d, v1.2d
+	WORD	$0x6e62dc42 // fmul v2.2d, v2.2d, v2.2d
+	WORD	$0x6e63dc63 // fmul v3.2d, v3.2d, v3.2d
+	WORD	$0x6e64dc84 // fmul v4.2d, v4.2d, v4.2d
+	WORD	$0x6e65dca5 // fmul v5.2d, v5.2d, v5.2d
+	WORD	$0x6e66dcc6 // fmul v6.2d, v6.2d, v6.2d
+	WORD	$0x6e67dce7 // fmul v7.2d, v7.2d, v7.2d
+	WORD	$0x6e68dd08 // fmul v8.2d, v8.2d, v8.2d
+	WORD	$0x4e61d718 // fadd v24.2d, v24.2d, v1.2d
+	WORD	$0x4e62d739 // fadd v25.2d, v25.2d, v2.2d
+	WORD	$0x4e63d75a // fadd v26.2d, v26.2d, v3.2d
+	WORD	$0x4e64d77b // fadd v27.2d, v27.2d, v4.2d
+	WORD	$0x4e65d79c // fadd v28.2d, v28.2d, v5.2d
+	WORD	$0x4e66d7bd // fadd v29.2d, v29.2d, v6.2d
+	WORD	$0x4e67d7de // fadd v30.2d, v30.2d, v7.2d
+	WORD	$0x4e68d7ff // fadd v31.2d, v31.2d, v8.2d
+	ADD	$128, R2
+	SUB	$32, R1
+	CMP	$32, R1
+	BGE	unrolled
+done:
+	MOVD	$acc_0+32(FP), R7
+	FSTPQ	(F16, F17), (R7)
+	FSTPQ	(F18, F19), 32(R7)
+	FSTPQ	(F20, F21), 64(R7)
+	FSTPQ	(F22, F23), 96(R7)
+	FSTPQ	(F24, F25), 128(R7)
+	FSTPQ	(F26, F27), 160(R7)
+	FSTPQ	(F28, F29), 192(R7)
+	FSTPQ	(F30, F31), 224(R7)
+	RET
+
+// func sumabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·sumabs_neon_f32(SB), NOSPLIT, $0-288
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	VEOR	V16.B16, V16.B16, V16.B16
+	VEOR	V17.B16, V17.B16, V17.B16
+	VEOR	V18.B16, V18.B16, V18.B16
+	VEOR	V19.B16, V19.B16, V19.B16
+	VEOR	V20.B16, V20.B16, V20.B16
+	VEOR	V21.B16, V21.B16, V21.B16
+	VEOR	V22.B16, V22.B16, V22.B16
+	VEOR	V23.B16, V23.B16, V23.B16
+	VEOR	V24.B16, V24.B16, V24.B16
+	VEOR	V25.B16, V25.B16, V25.B16
+	VEOR	V26.B16, V26.B16, V26.B16
+	VEOR	V27.B16, V27.B16, V27.B16
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 32 elements per iteration: 16 vectors
+	CMP	$32, R1
+	BLT	done
+unrolled:
+	FMOVD	(R2), F0
+	WORD	$0x0e617800 // fcvtl v0.2d, v0.2s
+	FMOVD	8(R2), F1
+	WORD	$0x0e617821 // fcvtl v1.2d, v1.2s
+	FMOVD	16(R2), F2
+	WORD	$0x0e617842 // fcvtl v2.2d, v2.2s
+	FMOVD	24(R2), F3
+	WORD	$0x0e617863 // fcvtl v3.2d, v3.2s
+	FMOVD	32(R2), F4
+	WORD	$0x0e617884 // fcvtl v4.2d, v4.2s
+	FMOVD	40(R2), F5
+	WORD	$0x0e6178a5 // fcvtl v5.2d, v5.2s
+	FMOVD	48(R2), F6
+	WORD	$0x0e6178c6 // fcvtl v6.2d, v6.2s
+	FMOVD	56(R2), F7
+	WORD	$0x0e6178e7 // fcvtl v7.2d, v7.2s
+	FMOVD	64(R2), F8
+	WORD	$0x0e617908 // fcvtl v8.2d, v8.2s
+	FMOVD	72(R2), F9
+	WORD	$0x0e617929 // fcvtl v9.2d, v9.2s
+	FMOVD	80(R2), F10
+	WORD	$0x0e61794a // fcvtl v10.2d, v10.2s
+	FMOVD	88(R2), F11
+	WORD	$0x0e61796b // fcvtl v11.2d, v11.2s
+	FMOVD	96(R2), F12
+	WORD	$0x0e61798c // fcvtl v12.2d, v12.2s
+	FMOVD	104(R2), F13
+	WORD	$0x0e6179ad // fcvtl v13.2d, v13.2s
+	FMOVD	112(R2), F14
+	WORD	$0x0e6179ce // fcvtl v14.2d, v14.2s
+	FMOVD	120(R2), F15
+	WORD	$0x0e6179ef // fcvtl v15.2d, v15.2s
+	WORD	$0x4ee0f800 // fabs v0.2d, v0.2d
+	WORD	$0x4ee0f821 // fabs v1.2d, v1.2d
+	WORD	$0x4ee0f842 // fabs v2.2d, v2.2d
+	WORD	$0x4ee0f863 // fabs v3.2d, v3.2d
+	WORD	$0x4ee0f884 // fabs v4.2d, v4.2d
+	WORD	$0x4ee0f8a5 // fabs v5.2d, v5.2d
+	WORD	$0x4ee0f8c6 // fabs v6.2d, v6.2d
+	WORD	$0x4ee0f8e7 // fabs v7.2d, v7.2d
+	WORD	$0x4ee0f908 // fabs v8.2d, v8.2d
+	WORD	$0x4ee0f929 // fabs v9.2d, v9.2d
+	WORD	$0x4ee0f94a // fabs v10.2d, v10.2d
+	WORD	$0x4ee0f96b // fabs v11.2d, v11.2d
+	WORD	$0x4ee0f98c // fabs v12.2d, v12.2d
+	WORD	$0x4ee0f9ad // fabs v13.2d, v13.2d
+	WORD	$0x4ee0f9ce // fabs v14.2d, v14.2d
+	WORD	$0x4ee0f9ef // fabs v15.2d, v15.2d
+	WORD	$0x4e60d610 // fadd v16.2d, v16.2d, v0.2d
+	WORD	$0x4e61d631 // fadd v17.2d, v17.2d, v1.2d
+	WORD	$0x4e62d652 // fadd v18.2d, v18.2d, v2.2d
+	WORD	$0x4e63d673 // fadd v19.2d, v19.2d, v3.2d
+	WORD	$0x4e64d694 // fadd v20.2d, v20.2d, v4.2d
+	WORD	$0x4e65d6b5 // fadd v21.2d, v21.2d, v5.2d
+	WORD	$0x4e66d6d6 // fadd v22.2d, v22.2d, v6.2d
+	WORD	$0x4e67d6f7 // fadd v23.2d, v23.2d, v7.2d
+	WORD	$0x4e68d718 // fadd v24.2d, v24.2d, v8.2d
+	WORD	$0x4e69d739 // fadd v25.2d, v25.2d, v9.2d
+	WORD	$0x4e6ad75a // fadd v26.2d, v26.2d, v10.2d
+	WORD	$0x4e6bd77b // fadd v27.2d, v27.2d, v11.2d
+	WORD	$0x4e6cd79c // fadd v28.2d, v28.2d, v12.2d
+	WORD	$0x4e6dd7bd // fadd v29.2d, v29.2d, v13.2d
+	WORD	$0x4e6ed7de // fadd v30.2d, v30.2d, v14.2d
+	WORD	$0x4e6fd7ff // fadd v31.2d, v31.2d, v15.2d
+	ADD	$128, R2
+	SUB	$32, R1
+	CMP	$32, R1
+	BGE	unrolled
+done:
+	MOVD	$acc_0+32(FP), R7
+	FSTPQ	(F16, F17), (R7)
+	FSTPQ	(F18, F19), 32(R7)
+	FSTPQ	(F20, F21), 64(R7)
+	FSTPQ	(F22, F23), 96(R7)
+	FSTPQ	(F24, F25), 128(R7)
+	FSTPQ	(F26, F27), 160(R7)
+	FSTPQ	(F28, F29), 192(R7)
+	FSTPQ	(F30, F31), 224(R7)
+	RET
+
+// func maxabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·maxabs_neon_f32(SB), NOSPLIT, $0-288
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 16 elements per iteration: 4 vectors
+	CMP	$16, R1
+	BLT	single
+unrolled:
+	FMOVQ	(R2), F2
+	FMOVQ	16(R2), F3
+	FMOVQ	32(R2), F4
+	FMOVQ	48(R2), F5
+	WORD	$0x4ea0f842 // fabs v2.4s, v2.4s
+	WORD	$0x4ea0f863 // fabs v3.4s, v3.4s
+	WORD	$0x4ea0f884 // fabs v4.4s, v4.4s
+	WORD	$0x4ea0f8a5 // fabs v5.4s, v5.4s
+	WORD	$0x6ebce440 // fcmgt v0.4s, v2.4s, v28.4s
+	WORD	$0x4e22e441 // fcmeq v1.4s, v2.4s, v2.4s
+	WORD	$0x4ee11c00 // orn v0.16b, v0.16b, v1.16b
+	WORD	$0x6ea01c5c // bit v28.16b, v2.16b, v0.16b
+	WORD	$0x6ebde460 // fcmgt v0.4s, v3.4s, v29.4s
+	WORD	$0x4e23e461 // fcmeq v1.4s, v3.4s, v3.4s
+	WORD	$0x4ee11c00 // orn v0.16b, v0.16b, v1.16b
+	WORD	$0x6ea01c7d // bit v29.16b, v3.16b, v0.16b
+	WORD	$0x6ebee480 // fcmgt v0.4s, v4.4s, v30.4s
+	WORD	$0x4e24e481 // fcmeq v1.4s, v4.4s, v4.4s
+	WORD	$0x4ee11c00 // orn v0.16b, v0.16b, v1.16b
+	WORD	$0x6ea01c9e // bit v30.16b, v4.16b, v0.16b
+	WORD	$0x6ebfe4a0 // fcmgt v0.4s, v5.4s, v31.4s
+	WORD	$0x4e25e4a1 // fcmeq v1.4s, v5.4s, v5.4s
+	WORD	$0x4ee11c00 // orn v0.16b, v0.16b, v1.16b
+	WORD	$0x6ea01cbf // bit v31.16b, v5.16b, v0.16b
+	ADD	$64, R2
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+single:
+	CMP	$4, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F2
+	WORD	$0x4ea0f842 // fabs v2.4s, v2.4s
+	WORD	$0x6ebce440 // fcmgt v0.4s, v2.4s, v28.4s
+	WORD	$0x4e22e441 // fcmeq v1.4s, v2.4s, v2.4s
+	WORD	$0x4ee11c00 // orn v0.16b, v0.16b, v1.16b
+	WORD	$0x6ea01c5c // bit v28.16b, v2.16b, v0.16b
+	ADD	$16, R2
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+32(FP), R7
+	FSTPQ	(F28, F29), (R7)
+	FSTPQ	(F30, F31), 32(R7)
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func scale_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·scale_neon_f32(SB), NOSPLIT, $0-288
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	FMOVS	a+24(FP), F0
+	VDUP	V0.S[0], V0.S4
+
+	// 16 elements per iteration: 4 vectors
+	CMP	$16, R1
+	BLT	single
+unrolled:
+	FMOVQ	(R2), F1
+	FMOVQ	16(R2), F2
+	FMOVQ	32(R2), F3
+	FMOVQ	48(R2), F4
+	WORD	$0x6e20dc21 // fmul v1.4s, v1.4s, v0.4s
+	WORD	$0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
+	WORD	$0x6e20dc63 // fmul v3.4s, v3.4s, v0.4s
+	WORD	$0x6e20dc84 // fmul v4.4s, v4.4s, v0.4s
+	FMOVQ	F1, (R2)
+	FMOVQ	F2, 16(R2)
+	FMOVQ	F3, 32(R2)
+	FMOVQ	F4, 48(R2)
+	ADD	$64, R2
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+single:
+	CMP	$4, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F1
+	WORD	$0x6e20dc21 // fmul v1.4s, v1.4s, v0.4s
+	FMOVQ	F1, (R2)
+	ADD	$16, R2
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+32(FP), R7
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), (R7)
+	FSTPQ	(F0, F0), 32(R7)
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func clamp_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·clamp_neon_f32(SB), NOSPLIT, $0-288
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	FMOVS	a+24(FP), F0
+	VDUP	V0.S[0], V0.S4
+	FMOVS	b+28(FP), F1
+	VDUP	V1.S[0], V1.S4
+
+	// 16 elements per iteration: 4 vectors
+	CMP	$16, R1
+	BLT	single
+unrolled:
+	FMOVQ	(R2), F2
+	FMOVQ	16(R2), F3
+	FMOVQ	32(R2), F4
+	FMOVQ	48(R2), F5
+	WORD	$0x6ea2e406 // fcmgt v6.4s, v0.4s, v2.4s
+	WORD	$0x6e621c06 // bsl v6.16b, v0.16b, v2.16b
+	WORD	$0x6ea3e402 // fcmgt v2.4s, v0.4s, v3.4s
+	WORD	$0x6e631c02 // bsl v2.16b, v0.16b, v3.16b
+	WORD	$0x6ea4e403 // fcmgt v3.4s, v0.4s, v4.4s
+	WORD	$0x6e641c03 // bsl v3.16b, v0.16b, v4.16b
+	WORD	$0x6ea5e404 // fcmgt v4.4s, v0.4s, v5.4s
+	WORD	$0x6e651c04 // bsl v4.16b, v0.16b, v5.16b
+	WORD	$0x6ea1e4c5 // fcmgt v5.4s, v6.4s, v1.4s
+	WORD	$0x6e661c25 // bsl v5.16b, v1.16b, v6.16b
+	WORD	$0x6ea1e446 // fcmgt v6.4s, v2.4s, v1.4s
+	WORD	$0x6e621c26 // bsl v6.16b, v1.16b, v2.16b
+	WORD	$0x6ea1e462 // fcmgt v2.4s, v3.4s, v1.4s
+	WORD	$0x6e631c22 // bsl v2.16b, v1.16b, v3.16b
+	WORD	$0x6ea1e483 // fcmgt v3.4s, v4.4s, v1.4s
+	WORD	$0x6e641c23 // bsl v3.16b, v1.16b, v4.16b
+	FMOVQ	F5, (R2)
+	FMOVQ	F6, 16(R2)
+	FMOVQ	F2, 32(R2)
+	FMOVQ	F3, 48(R2)
+	ADD	$64, R2
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+single:
+	CMP	$4, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F2
+	WORD	$0x6ea2e403 // fcmgt v3.4s, v0.4s, v2.4s
+	WORD	$0x6e621c03 // bsl v3.16b, v0.16b, v2.16b
+	WORD	$0x6ea1e462 // fcmgt v2.4s, v3.4s, v1.4s
+	WORD	$0x6e631c22 // bsl v2.16b, v1.16b, v3.16b
+	FMOVQ	F2, (R2)
+	ADD	$16, R2
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+32(FP), R7
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), (R7)
+	FSTPQ	(F0, F0), 32(R7)
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func unscalecheck_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·unscalecheck_neon_f32(SB), NOSPLIT, $0-288
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	FMOVS	a+24(FP), F0
+	VDUP	V0.S[0], V0.S4
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 16 elements per iteration: 4 vectors
+	CMP	$16, R1
+	BLT	single
+unrolled:
+	FMOVQ	(R2), F1
+	FMOVQ	16(R2), F2
+	FMOVQ	32(R2), F3
+	FMOVQ	48(R2), F4
+	WORD	$0x6e20dc21 // fmul v1.4s, v1.4s, v0.4s
+	WORD	$0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
+	WORD	$0x6e20dc63 // fmul v3.4s, v3.4s, v0.4s
+	WORD	$0x6e20dc84 // fmul v4.4s, v4.4s, v0.4s
+	FMOVQ	F1, (R2)
+	FMOVQ	F2, 16(R2)
+	FMOVQ	F3, 32(R2)
+	FMOVQ	F4, 48(R2)
+	WORD	$0x4ea1d421 // fsub v1.4s, v1.4s, v1.4s
+	WORD	$0x4ea2d442 // fsub v2.4s, v2.4s, v2.4s
+	WORD	$0x4ea3d463 // fsub v3.4s, v3.4s, v3.4s
+	WORD	$0x4ea4d484 // fsub v4.4s, v4.4s, v4.4s
+	WORD	$0x4e21d79c // fadd v28.4s, v28.4s, v1.4s
+	WORD	$0x4e22d7bd // fadd v29.4s, v29.4s, v2.4s
+	WORD	$0x4e23d7de // fadd v30.4s, v30.4s, v3.4s
+	WORD	$0x4e24d7ff // fadd v31.4s, v31.4s, v4.4s
+	ADD	$64, R2
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+single:
+	CMP	$4, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F1
+	WORD	$0x6e20dc21 // fmul v1.4s, v1.4s, v0.4s
+	FMOVQ	F1, (R2)
+	WORD	$0x4ea1d421 // fsub v1.4s, v1.4s, v1.4s
+	WORD	$0x4e21d79c // fadd v28.4s, v28.4s, v1.4s
+	ADD	$16, R2
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+32(FP), R7
+	FSTPQ	(F28, F29), (R7)
+	FSTPQ	(F30, F31), 32(R7)
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func nonfinite_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·nonfinite_neon_f32(SB), NOSPLIT, $0-288
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 16 elements per iteration: 4 vectors
+	CMP	$16, R1
+	BLT	single
+unrolled:
+	FMOVQ	(R2), F0
+	FMOVQ	16(R2), F1
+	FMOVQ	32(R2), F2
+	FMOVQ	48(R2), F3
+	WORD	$0x4ea0d400 // fsub v0.4s, v0.4s, v0.4s
+	WORD	$0x4ea1d421 // fsub v1.4s, v1.4s, v1.4s
+	WORD	$0x4ea2d442 // fsub v2.4s, v2.4s, v2.4s
+	WORD	$0x4ea3d463 // fsub v3.4s, v3.4s, v3.4s
+	WORD	$0x4e20d79c // fadd v28.4s, v28.4s, v0.4s
+	WORD	$0x4e21d7bd // fadd v29.4s, v29.4s, v1.4s
+	WORD	$0x4e22d7de // fadd v30.4s, v30.4s, v2.4s
+	WORD	$0x4e23d7ff // fadd v31.4s, v31.4s, v3.4s
+	ADD	$64, R2
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+single:
+	CMP	$4, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F0
+	WORD	$0x4ea0d400 // fsub v0.4s, v0.4s, v0.4s
+	WORD	$0x4e20d79c // fadd v28.4s, v28.4s, v0.4s
+	ADD	$16, R2
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+32(FP), R7
+	FSTPQ	(F28, F29), (R7)
+	FSTPQ	(F30, F31), 32(R7)
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
 // func sgd_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 TEXT ·sgd_v00_neon_f64(SB), NOSPLIT, $0-56
 	MOVD	c+0(FP), R0
@@ -12450,4 +13088,594 @@ tail:
 	FMOVD	F3, (R6)
 	FMOVD	F0, (R2)
 done:
+	RET
+
+// func sumsquares_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·sumsquares_neon_f64(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	VEOR	V16.B16, V16.B16, V16.B16
+	VEOR	V17.B16, V17.B16, V17.B16
+	VEOR	V18.B16, V18.B16, V18.B16
+	VEOR	V19.B16, V19.B16, V19.B16
+	VEOR	V20.B16, V20.B16, V20.B16
+	VEOR	V21.B16, V21.B16, V21.B16
+	VEOR	V22.B16, V22.B16, V22.B16
+	VEOR	V23.B16, V23.B16, V23.B16
+	VEOR	V24.B16, V24.B16, V24.B16
+	VEOR	V25.B16, V25.B16, V25.B16
+	VEOR	V26.B16, V26.B16, V26.B16
+	VEOR	V27.B16, V27.B16, V27.B16
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 32 elements per iteration: 16 vectors
+	CMP	$32, R1
+	BLT	done
+unrolled:
+	FMOVQ	(R2), F0
+	FMOVQ	16(R2), F1
+	FMOVQ	32(R2), F2
+	FMOVQ	48(R2), F3
+	FMOVQ	64(R2), F4
+	FMOVQ	80(R2), F5
+	FMOVQ	96(R2), F6
+	FMOVQ	112(R2), F7
+	FMOVQ	128(R2), F8
+	FMOVQ	144(R2), F9
+	FMOVQ	160(R2), F10
+	FMOVQ	176(R2), F11
+	FMOVQ	192(R2), F12
+	FMOVQ	208(R2), F13
+	FMOVQ	224(R2), F14
+	FMOVQ	240(R2), F15
+	WORD	$0x6e60dc00 // fmul v0.2d, v0.2d, v0.2d
+	WORD	$0x6e61dc21 // fmul v1.2d, v1.2d, v1.2d
+	WORD	$0x6e62dc42 // fmul v2.2d, v2.2d, v2.2d
+	WORD	$0x6e63dc63 // fmul v3.2d, v3.2d, v3.2d
+	WORD	$0x6e64dc84 // fmul v4.2d, v4.2d, v4.2d
+	WORD	$0x6e65dca5 // fmul v5.2d, v5.2d, v5.2d
+	WORD	$0x6e66dcc6 // fmul v6.2d, v6.2d, v6.2d
+	WORD	$0x6e67dce7 // fmul v7.2d, v7.2d, v7.2d
+	WORD	$0x6e68dd08 // fmul v8.2d, v8.2d, v8.2d
+	WORD	$0x6e69dd29 // fmul v9.2d, v9.2d, v9.2d
+	WORD	$0x6e6add4a // fmul v10.2d, v10.2d, v10.2d
+	WORD	$0x6e6bdd6b // fmul v11.2d, v11.2d, v11.2d
+	WORD	$0x6e6cdd8c // fmul v12.2d, v12.2d, v12.2d
+	WORD	$0x6e6dddad // fmul v13.2d, v13.2d, v13.2d
+	WORD	$0x6e6eddce // fmul v14.2d, v14.2d, v14.2d
+	WORD	$0x6e6fddef // fmul v15.2d, v15.2d, v15.2d
+	WORD	$0x4e60d610 // fadd v16.2d, v16.2d, v0.2d
+	WORD	$0x4e61d631 // fadd v17.2d, v17.2d, v1.2d
+	WORD	$0x4e62d652 // fadd v18.2d, v18.2d, v2.2d
+	WORD	$0x4e63d673 // fadd v19.2d, v19.2d, v3.2d
+	WORD	$0x4e64d694 // fadd v20.2d, v20.2d, v4.2d
+	WORD	$0x4e65d6b5 // fadd v21.2d, v21.2d, v5.2d
+	WORD	$0x4e66d6d6 // fadd v22.2d, v22.2d, v6.2d
+	WORD	$0x4e67d6f7 // fadd v23.2d, v23.2d, v7.2d
+	WORD	$0x4e68d718 // fadd v24.2d, v24.2d, v8.2d
+	WORD	$0x4e69d739 // fadd v25.2d, v25.2d, v9.2d
+	WORD	$0x4e6ad75a // fadd v26.2d, v26.2d, v10.2d
+	WORD	$0x4e6bd77b // fadd v27.2d, v27.2d, v11.2d
+	WORD	$0x4e6cd79c // fadd v28.2d, v28.2d, v12.2d
+	WORD	$0x4e6dd7bd // fadd v29.2d, v29.2d, v13.2d
+	WORD	$0x4e6ed7de // fadd v30.2d, v30.2d, v14.2d
+	WORD	$0x4e6fd7ff // fadd v31.2d, v31.2d, v15.2d
+	ADD	$256, R2
+	SUB	$32, R1
+	CMP	$32, R1
+	BGE	unrolled
+done:
+	MOVD	$acc_0+40(FP), R7
+	FSTPQ	(F16, F17), (R7)
+	FSTPQ	(F18, F19), 32(R7)
+	FSTPQ	(F20, F21), 64(R7)
+	FSTPQ	(F22, F23), 96(R7)
+	FSTPQ	(F24, F25), 128(R7)
+	FSTPQ	(F26, F27), 160(R7)
+	FSTPQ	(F28, F29), 192(R7)
+	FSTPQ	(F30, F31), 224(R7)
+	RET
+
+// func sumsquaresscaled_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·sumsquaresscaled_neon_f64(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	FMOVD	s+16(FP), F0
+	VDUP	V0.D[0], V0.D2
+	VEOR	V16.B16, V16.B16, V16.B16
+	VEOR	V17.B16, V17.B16, V17.B16
+	VEOR	V18.B16, V18.B16, V18.B16
+	VEOR	V19.B16, V19.B16, V19.B16
+	VEOR	V20.B16, V20.B16, V20.B16
+	VEOR	V21.B16, V21.B16, V21.B16
+	VEOR	V22.B16, V22.B16, V22.B16
+	VEOR	V23.B16, V23.B16, V23.B16
+	VEOR	V24.B16, V24.B16, V24.B16
+	VEOR	V25.B16, V25.B16, V25.B16
+	VEOR	V26.B16, V26.B16, V26.B16
+	VEOR	V27.B16, V27.B16, V27.B16
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 32 elements per iteration: 16 vectors
+	CMP	$32, R1
+	BLT	done
+unrolled:
+	FMOVQ	(R2), F1
+	FMOVQ	16(R2), F2
+	FMOVQ	32(R2), F3
+	FMOVQ	48(R2), F4
+	FMOVQ	64(R2), F5
+	FMOVQ	80(R2), F6
+	FMOVQ	96(R2), F7
+	FMOVQ	112(R2), F8
+	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
+	WORD	$0x6e60dc42 // fmul v2.2d, v2.2d, v0.2d
+	WORD	$0x6e60dc63 // fmul v3.2d, v3.2d, v0.2d
+	WORD	$0x6e60dc84 // fmul v4.2d, v4.2d, v0.2d
+	WORD	$0x6e60dca5 // fmul v5.2d, v5.2d, v0.2d
+	WORD	$0x6e60dcc6 // fmul v6.2d, v6.2d, v0.2d
+	WORD	$0x6e60dce7 // fmul v7.2d, v7.2d, v0.2d
+	WORD	$0x6e60dd08 // fmul v8.2d, v8.2d, v0.2d
+	WORD	$0x6e61dc21 // fmul v1.2d, v1.2d, v1.2d
+	WORD	$0x6e62dc42 // fmul v2.2d, v2.2d, v2.2d
+	WORD	$0x6e63dc63 // fmul v3.2d, v3.2d, v3.2d
+	WORD	$0x6e64dc84 // fmul v4.2d, v4.2d, v4.2d
+	WORD	$0x6e65dca5 // fmul v5.2d, v5.2d, v5.2d
+	WORD	$0x6e66dcc6 // fmul v6.2d, v6.2d, v6.2d
+	WORD	$0x6e67dce7 // fmul v7.2d, v7.2d, v7.2d
+	WORD	$0x6e68dd08 // fmul v8.2d, v8.2d, v8.2d
+	WORD	$0x4e61d610 // fadd v16.2d, v16.2d, v1.2d
+	WORD	$0x4e62d631 // fadd v17.2d, v17.2d, v2.2d
+	WORD	$0x4e63d652 // fadd v18.2d, v18.2d, v3.2d
+	WORD	$0x4e64d673 // fadd v19.2d, v19.2d, v4.2d
+	WORD	$0x4e65d694 // fadd v20.2d, v20.2d, v5.2d
+	WORD	$0x4e66d6b5 // fadd v21.2d, v21.2d, v6.2d
+	WORD	$0x4e67d6d6 // fadd v22.2d, v22.2d, v7.2d
+	WORD	$0x4e68d6f7 // fadd v23.2d, v23.2d, v8.2d
+	FMOVQ	128(R2), F1
+	FMOVQ	144(R2), F2
+	FMOVQ	160(R2), F3
+	FMOVQ	176(R2), F4
+	FMOVQ	192(R2), F5
+	FMOVQ	208(R2), F6
+	FMOVQ	224(R2), F7
+	FMOVQ	240(R2), F8
+	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
+	WORD	$0x6e60dc42 // fmul v2.2d, v2.2d, v0.2d
+	WORD	$0x6e60dc63 // fmul v3.2d, v3.2d, v0.2d
+	WORD	$0x6e60dc84 // fmul v4.2d, v4.2d, v0.2d
+	WORD	$0x6e60dca5 // fmul v5.2d, v5.2d, v0.2d
+	WORD	$0x6e60dcc6 // fmul v6.2d, v6.2d, v0.2d
+	WORD	$0x6e60dce7 // fmul v7.2d, v7.2d, v0.2d
+	WORD	$0x6e60dd08 // fmul v8.2d, v8.2d, v0.2d
+	WORD	$0x6e61dc21 // fmul v1.2d, v1.2d, v1.2d
+	WORD	$0x6e62dc42 // fmul v2.2d, v2.2d, v2.2d
+	WORD	$0x6e63dc63 // fmul v3.2d, v3.2d, v3.2d
+	WORD	$0x6e64dc84 // fmul v4.2d, v4.2d, v4.2d
+	WORD	$0x6e65dca5 // fmul v5.2d, v5.2d, v5.2d
+	WORD	$0x6e66dcc6 // fmul v6.2d, v6.2d, v6.2d
+	WORD	$0x6e67dce7 // fmul v7.2d, v7.2d, v7.2d
+	WORD	$0x6e68dd08 // fmul v8.2d, v8.2d, v8.2d
+	WORD	$0x4e61d718 // fadd v24.2d, v24.2d, v1.2d
+	WORD	$0x4e62d739 // fadd v25.2d, v25.2d, v2.2d
+	WORD	$0x4e63d75a // fadd v26.2d, v26.2d, v3.2d
+	WORD	$0x4e64d77b // fadd v27.2d, v27.2d, v4.2d
+	WORD	$0x4e65d79c // fadd v28.2d, v28.2d, v5.2d
+	WORD	$0x4e66d7bd // fadd v29.2d, v29.2d, v6.2d
+	WORD	$0x4e67d7de // fadd v30.2d, v30.2d, v7.2d
+	WORD	$0x4e68d7ff // fadd v31.2d, v31.2d, v8.2d
+	ADD	$256, R2
+	SUB	$32, R1
+	CMP	$32, R1
+	BGE	unrolled
+done:
+	MOVD	$acc_0+40(FP), R7
+	FSTPQ	(F16, F17), (R7)
+	FSTPQ	(F18, F19), 32(R7)
+	FSTPQ	(F20, F21), 64(R7)
+	FSTPQ	(F22, F23), 96(R7)
+	FSTPQ	(F24, F25), 128(R7)
+	FSTPQ	(F26, F27), 160(R7)
+	FSTPQ	(F28, F29), 192(R7)
+	FSTPQ	(F30, F31), 224(R7)
+	RET
+
+// func sumabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·sumabs_neon_f64(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	VEOR	V16.B16, V16.B16, V16.B16
+	VEOR	V17.B16, V17.B16, V17.B16
+	VEOR	V18.B16, V18.B16, V18.B16
+	VEOR	V19.B16, V19.B16, V19.B16
+	VEOR	V20.B16, V20.B16, V20.B16
+	VEOR	V21.B16, V21.B16, V21.B16
+	VEOR	V22.B16, V22.B16, V22.B16
+	VEOR	V23.B16, V23.B16, V23.B16
+	VEOR	V24.B16, V24.B16, V24.B16
+	VEOR	V25.B16, V25.B16, V25.B16
+	VEOR	V26.B16, V26.B16, V26.B16
+	VEOR	V27.B16, V27.B16, V27.B16
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 32 elements per iteration: 16 vectors
+	CMP	$32, R1
+	BLT	done
+unrolled:
+	FMOVQ	(R2), F0
+	FMOVQ	16(R2), F1
+	FMOVQ	32(R2), F2
+	FMOVQ	48(R2), F3
+	FMOVQ	64(R2), F4
+	FMOVQ	80(R2), F5
+	FMOVQ	96(R2), F6
+	FMOVQ	112(R2), F7
+	FMOVQ	128(R2), F8
+	FMOVQ	144(R2), F9
+	FMOVQ	160(R2), F10
+	FMOVQ	176(R2), F11
+	FMOVQ	192(R2), F12
+	FMOVQ	208(R2), F13
+	FMOVQ	224(R2), F14
+	FMOVQ	240(R2), F15
+	WORD	$0x4ee0f800 // fabs v0.2d, v0.2d
+	WORD	$0x4ee0f821 // fabs v1.2d, v1.2d
+	WORD	$0x4ee0f842 // fabs v2.2d, v2.2d
+	WORD	$0x4ee0f863 // fabs v3.2d, v3.2d
+	WORD	$0x4ee0f884 // fabs v4.2d, v4.2d
+	WORD	$0x4ee0f8a5 // fabs v5.2d, v5.2d
+	WORD	$0x4ee0f8c6 // fabs v6.2d, v6.2d
+	WORD	$0x4ee0f8e7 // fabs v7.2d, v7.2d
+	WORD	$0x4ee0f908 // fabs v8.2d, v8.2d
+	WORD	$0x4ee0f929 // fabs v9.2d, v9.2d
+	WORD	$0x4ee0f94a // fabs v10.2d, v10.2d
+	WORD	$0x4ee0f96b // fabs v11.2d, v11.2d
+	WORD	$0x4ee0f98c // fabs v12.2d, v12.2d
+	WORD	$0x4ee0f9ad // fabs v13.2d, v13.2d
+	WORD	$0x4ee0f9ce // fabs v14.2d, v14.2d
+	WORD	$0x4ee0f9ef // fabs v15.2d, v15.2d
+	WORD	$0x4e60d610 // fadd v16.2d, v16.2d, v0.2d
+	WORD	$0x4e61d631 // fadd v17.2d, v17.2d, v1.2d
+	WORD	$0x4e62d652 // fadd v18.2d, v18.2d, v2.2d
+	WORD	$0x4e63d673 // fadd v19.2d, v19.2d, v3.2d
+	WORD	$0x4e64d694 // fadd v20.2d, v20.2d, v4.2d
+	WORD	$0x4e65d6b5 // fadd v21.2d, v21.2d, v5.2d
+	WORD	$0x4e66d6d6 // fadd v22.2d, v22.2d, v6.2d
+	WORD	$0x4e67d6f7 // fadd v23.2d, v23.2d, v7.2d
+	WORD	$0x4e68d718 // fadd v24.2d, v24.2d, v8.2d
+	WORD	$0x4e69d739 // fadd v25.2d, v25.2d, v9.2d
+	WORD	$0x4e6ad75a // fadd v26.2d, v26.2d, v10.2d
+	WORD	$0x4e6bd77b // fadd v27.2d, v27.2d, v11.2d
+	WORD	$0x4e6cd79c // fadd v28.2d, v28.2d, v12.2d
+	WORD	$0x4e6dd7bd // fadd v29.2d, v29.2d, v13.2d
+	WORD	$0x4e6ed7de // fadd v30.2d, v30.2d, v14.2d
+	WORD	$0x4e6fd7ff // fadd v31.2d, v31.2d, v15.2d
+	ADD	$256, R2
+	SUB	$32, R1
+	CMP	$32, R1
+	BGE	unrolled
+done:
+	MOVD	$acc_0+40(FP), R7
+	FSTPQ	(F16, F17), (R7)
+	FSTPQ	(F18, F19), 32(R7)
+	FSTPQ	(F20, F21), 64(R7)
+	FSTPQ	(F22, F23), 96(R7)
+	FSTPQ	(F24, F25), 128(R7)
+	FSTPQ	(F26, F27), 160(R7)
+	FSTPQ	(F28, F29), 192(R7)
+	FSTPQ	(F30, F31), 224(R7)
+	RET
+
+// func maxabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·maxabs_neon_f64(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 8 elements per iteration: 4 vectors
+	CMP	$8, R1
+	BLT	single
+unrolled:
+	FMOVQ	(R2), F2
+	FMOVQ	16(R2), F3
+	FMOVQ	32(R2), F4
+	FMOVQ	48(R2), F5
+	WORD	$0x4ee0f842 // fabs v2.2d, v2.2d
+	WORD	$0x4ee0f863 // fabs v3.2d, v3.2d
+	WORD	$0x4ee0f884 // fabs v4.2d, v4.2d
+	WORD	$0x4ee0f8a5 // fabs v5.2d, v5.2d
+	WORD	$0x6efce440 // fcmgt v0.2d, v2.2d, v28.2d
+	WORD	$0x4e62e441 // fcmeq v1.2d, v2.2d, v2.2d
+	WORD	$0x4ee11c00 // orn v0.16b, v0.16b, v1.16b
+	WORD	$0x6ea01c5c // bit v28.16b, v2.16b, v0.16b
+	WORD	$0x6efde460 // fcmgt v0.2d, v3.2d, v29.2d
+	WORD	$0x4e63e461 // fcmeq v1.2d, v3.2d, v3.2d
+	WORD	$0x4ee11c00 // orn v0.16b, v0.16b, v1.16b
+	WORD	$0x6ea01c7d // bit v29.16b, v3.16b, v0.16b
+	WORD	$0x6efee480 // fcmgt v0.2d, v4.2d, v30.2d
+	WORD	$0x4e64e481 // fcmeq v1.2d, v4.2d, v4.2d
+	WORD	$0x4ee11c00 // orn v0.16b, v0.16b, v1.16b
+	WORD	$0x6ea01c9e // bit v30.16b, v4.16b, v0.16b
+	WORD	$0x6effe4a0 // fcmgt v0.2d, v5.2d, v31.2d
+	WORD	$0x4e65e4a1 // fcmeq v1.2d, v5.2d, v5.2d
+	WORD	$0x4ee11c00 // orn v0.16b, v0.16b, v1.16b
+	WORD	$0x6ea01cbf // bit v31.16b, v5.16b, v0.16b
+	ADD	$64, R2
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+single:
+	CMP	$2, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F2
+	WORD	$0x4ee0f842 // fabs v2.2d, v2.2d
+	WORD	$0x6efce440 // fcmgt v0.2d, v2.2d, v28.2d
+	WORD	$0x4e62e441 // fcmeq v1.2d, v2.2d, v2.2d
+	WORD	$0x4ee11c00 // orn v0.16b, v0.16b, v1.16b
+	WORD	$0x6ea01c5c // bit v28.16b, v2.16b, v0.16b
+	ADD	$16, R2
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+40(FP), R7
+	FSTPQ	(F28, F29), (R7)
+	FSTPQ	(F30, F31), 32(R7)
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func scale_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·scale_neon_f64(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	FMOVD	a+24(FP), F0
+	VDUP	V0.D[0], V0.D2
+
+	// 8 elements per iteration: 4 vectors
+	CMP	$8, R1
+	BLT	single
+unrolled:
+	FMOVQ	(R2), F1
+	FMOVQ	16(R2), F2
+	FMOVQ	32(R2), F3
+	FMOVQ	48(R2), F4
+	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
+	WORD	$0x6e60dc42 // fmul v2.2d, v2.2d, v0.2d
+	WORD	$0x6e60dc63 // fmul v3.2d, v3.2d, v0.2d
+	WORD	$0x6e60dc84 // fmul v4.2d, v4.2d, v0.2d
+	FMOVQ	F1, (R2)
+	FMOVQ	F2, 16(R2)
+	FMOVQ	F3, 32(R2)
+	FMOVQ	F4, 48(R2)
+	ADD	$64, R2
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+single:
+	CMP	$2, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F1
+	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
+	FMOVQ	F1, (R2)
+	ADD	$16, R2
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+40(FP), R7
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), (R7)
+	FSTPQ	(F0, F0), 32(R7)
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func clamp_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·clamp_neon_f64(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	FMOVD	a+24(FP), F0
+	VDUP	V0.D[0], V0.D2
+	FMOVD	b+32(FP), F1
+	VDUP	V1.D[0], V1.D2
+
+	// 8 elements per iteration: 4 vectors
+	CMP	$8, R1
+	BLT	single
+unrolled:
+	FMOVQ	(R2), F2
+	FMOVQ	16(R2), F3
+	FMOVQ	32(R2), F4
+	FMOVQ	48(R2), F5
+	WORD	$0x6ee2e406 // fcmgt v6.2d, v0.2d, v2.2d
+	WORD	$0x6e621c06 // bsl v6.16b, v0.16b, v2.16b
+	WORD	$0x6ee3e402 // fcmgt v2.2d, v0.2d, v3.2d
+	WORD	$0x6e631c02 // bsl v2.16b, v0.16b, v3.16b
+	WORD	$0x6ee4e403 // fcmgt v3.2d, v0.2d, v4.2d
+	WORD	$0x6e641c03 // bsl v3.16b, v0.16b, v4.16b
+	WORD	$0x6ee5e404 // fcmgt v4.2d, v0.2d, v5.2d
+	WORD	$0x6e651c04 // bsl v4.16b, v0.16b, v5.16b
+	WORD	$0x6ee1e4c5 // fcmgt v5.2d, v6.2d, v1.2d
+	WORD	$0x6e661c25 // bsl v5.16b, v1.16b, v6.16b
+	WORD	$0x6ee1e446 // fcmgt v6.2d, v2.2d, v1.2d
+	WORD	$0x6e621c26 // bsl v6.16b, v1.16b, v2.16b
+	WORD	$0x6ee1e462 // fcmgt v2.2d, v3.2d, v1.2d
+	WORD	$0x6e631c22 // bsl v2.16b, v1.16b, v3.16b
+	WORD	$0x6ee1e483 // fcmgt v3.2d, v4.2d, v1.2d
+	WORD	$0x6e641c23 // bsl v3.16b, v1.16b, v4.16b
+	FMOVQ	F5, (R2)
+	FMOVQ	F6, 16(R2)
+	FMOVQ	F2, 32(R2)
+	FMOVQ	F3, 48(R2)
+	ADD	$64, R2
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+single:
+	CMP	$2, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F2
+	WORD	$0x6ee2e403 // fcmgt v3.2d, v0.2d, v2.2d
+	WORD	$0x6e621c03 // bsl v3.16b, v0.16b, v2.16b
+	WORD	$0x6ee1e462 // fcmgt v2.2d, v3.2d, v1.2d
+	WORD	$0x6e631c22 // bsl v2.16b, v1.16b, v3.16b
+	FMOVQ	F2, (R2)
+	ADD	$16, R2
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+40(FP), R7
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), (R7)
+	FSTPQ	(F0, F0), 32(R7)
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func unscalecheck_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·unscalecheck_neon_f64(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	FMOVD	a+24(FP), F0
+	VDUP	V0.D[0], V0.D2
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 8 elements per iteration: 4 vectors
+	CMP	$8, R1
+	BLT	single
+unrolled:
+	FMOVQ	(R2), F1
+	FMOVQ	16(R2), F2
+	FMOVQ	32(R2), F3
+	FMOVQ	48(R2), F4
+	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
+	WORD	$0x6e60dc42 // fmul v2.2d, v2.2d, v0.2d
+	WORD	$0x6e60dc63 // fmul v3.2d, v3.2d, v0.2d
+	WORD	$0x6e60dc84 // fmul v4.2d, v4.2d, v0.2d
+	FMOVQ	F1, (R2)
+	FMOVQ	F2, 16(R2)
+	FMOVQ	F3, 32(R2)
+	FMOVQ	F4, 48(R2)
+	WORD	$0x4ee1d421 // fsub v1.2d, v1.2d, v1.2d
+	WORD	$0x4ee2d442 // fsub v2.2d, v2.2d, v2.2d
+	WORD	$0x4ee3d463 // fsub v3.2d, v3.2d, v3.2d
+	WORD	$0x4ee4d484 // fsub v4.2d, v4.2d, v4.2d
+	WORD	$0x4e61d79c // fadd v28.2d, v28.2d, v1.2d
+	WORD	$0x4e62d7bd // fadd v29.2d, v29.2d, v2.2d
+	WORD	$0x4e63d7de // fadd v30.2d, v30.2d, v3.2d
+	WORD	$0x4e64d7ff // fadd v31.2d, v31.2d, v4.2d
+	ADD	$64, R2
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+single:
+	CMP	$2, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F1
+	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
+	FMOVQ	F1, (R2)
+	WORD	$0x4ee1d421 // fsub v1.2d, v1.2d, v1.2d
+	WORD	$0x4e61d79c // fadd v28.2d, v28.2d, v1.2d
+	ADD	$16, R2
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+40(FP), R7
+	FSTPQ	(F28, F29), (R7)
+	FSTPQ	(F30, F31), 32(R7)
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func nonfinite_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·nonfinite_neon_f64(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	VEOR	V28.B16, V28.B16, V28.B16
+	VEOR	V29.B16, V29.B16, V29.B16
+	VEOR	V30.B16, V30.B16, V30.B16
+	VEOR	V31.B16, V31.B16, V31.B16
+
+	// 8 elements per iteration: 4 vectors
+	CMP	$8, R1
+	BLT	single
+unrolled:
+	FMOVQ	(R2), F0
+	FMOVQ	16(R2), F1
+	FMOVQ	32(R2), F2
+	FMOVQ	48(R2), F3
+	WORD	$0x4ee0d400 // fsub v0.2d, v0.2d, v0.2d
+	WORD	$0x4ee1d421 // fsub v1.2d, v1.2d, v1.2d
+	WORD	$0x4ee2d442 // fsub v2.2d, v2.2d, v2.2d
+	WORD	$0x4ee3d463 // fsub v3.2d, v3.2d, v3.2d
+	WORD	$0x4e60d79c // fadd v28.2d, v28.2d, v0.2d
+	WORD	$0x4e61d7bd // fadd v29.2d, v29.2d, v1.2d
+	WORD	$0x4e62d7de // fadd v30.2d, v30.2d, v2.2d
+	WORD	$0x4e63d7ff // fadd v31.2d, v31.2d, v3.2d
+	ADD	$64, R2
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+single:
+	CMP	$2, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F0
+	WORD	$0x4ee0d400 // fsub v0.2d, v0.2d, v0.2d
+	WORD	$0x4e60d79c // fadd v28.2d, v28.2d, v0.2d
+	ADD	$16, R2
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+40(FP), R7
+	FSTPQ	(F28, F29), (R7)
+	FSTPQ	(F30, F31), 32(R7)
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
 	RET

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
+	"github.com/simdoptim/optim/generic"
 )
 
 // TestDeterministic checks that generating twice gives the same bytes, as
@@ -47,6 +48,27 @@ func TestPlacement(t *testing.T) {
 			}
 			if err != nil {
 				t.Errorf("%s tail: %v", FuncName(k, e), err)
+			}
+		}
+	}
+}
+
+// TestGradPlacement replays the register assignment of every gradient
+// kernel and checks that a wide program has one accumulator per lane.
+func TestGradPlacement(t *testing.T) {
+	for _, p := range generic.GradPrograms() {
+		for _, e := range Elems {
+			pl, err := planGrad(p, e)
+			if err != nil {
+				t.Fatalf("%s: %v", GradFuncName(p, e), err)
+			}
+			for _, code := range [][]kernelgen.Placed{pl.main, pl.single} {
+				if err := pl.regs.Verify(code); err != nil {
+					t.Errorf("%s: %v", GradFuncName(p, e), err)
+				}
+			}
+			if p.Wide() && pl.copies*pl.lanes != generic.ReduceLanes {
+				t.Errorf("%s: %d copies of %d lanes", GradFuncName(p, e), pl.copies, pl.lanes)
 			}
 		}
 	}

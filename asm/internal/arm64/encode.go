@@ -50,6 +50,9 @@ const (
 	encFSQRT = 0x6ea1f800 // two-register misc: U=1 size=1x opcode=11111
 	encORN   = 0x4ee01c00 // three same logical: U=0 size=11
 	encBSL   = 0x6e601c00 // three same logical: U=1 size=01
+	encBIT   = 0x6ea01c00 // three same logical: U=1 size=10
+	encFABS  = 0x4ea0f800 // two-register misc: U=0 size=1x opcode=01111
+	encFCVTL = 0x0e617800 // two-register misc: Q=0 U=0 sz=1 opcode=10111, 2S to 2D
 )
 
 // fp3 encodes a three-register floating-point vector instruction

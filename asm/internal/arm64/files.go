@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
+	"github.com/simdoptim/optim/generic"
 )
 
 // Elems are the element types every kernel is compiled for, in the order of
@@ -26,6 +27,14 @@ func Assembly(command string) ([]byte, error) {
 			b.WriteString("\n")
 			b.WriteString(f)
 		}
+		for _, p := range generic.GradPrograms() {
+			f, err := GradFunction(p, e)
+			if err != nil {
+				return nil, err
+			}
+			b.WriteString("\n")
+			b.WriteString(f)
+		}
 	}
 	return b.Bytes(), nil
 }
@@ -34,5 +43,5 @@ func Assembly(command string) ([]byte, error) {
 // of the "neon" kernel set.
 func GoFile(command string) ([]byte, error) {
 	return kernelgen.GoFile(command, []kernelgen.Set{{Name: "neon", Title: "NEON",
-		Doc: "runs every kernel with 128-bit Advanced SIMD (NEON), which\nevery ARMv8-A CPU has."}})
+		Doc: "runs every kernel with 128-bit Advanced SIMD (NEON), which\nevery ARMv8-A CPU has.", Grad: true}})
 }

@@ -172,13 +172,14 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 			// Neither has a result: a store writes memory, an accumulation
 			// a register the generator reserved outside this file.
 			release(i, s)
-		case generic.OpMaxNaN:
-			// The result is written before the operands' last read, so
-			// neither it nor the scratch may alias them.
+		case generic.OpMaxNaN, generic.OpRaise, generic.OpLower:
+			// The result is written before the operands' last read (a
+			// compare into it, then a select), so neither it nor the
+			// scratch may alias them.
 			if p.D, err = take(); err != nil {
 				return nil, err
 			}
-			if r.MaxNaNScratch {
+			if r.MaxNaNScratch && s.In.Op == generic.OpMaxNaN {
 				if p.T, err = take(); err != nil {
 					return nil, err
 				}

@@ -1,0 +1,252 @@
+package arm64
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/simdoptim/optim/asm/internal/kernelgen"
+	"github.com/simdoptim/optim/generic"
+)
+
+// GradFuncName is the assembly function of gradient program p on elements
+// e, e.g. "sumsquares_neon_f32".
+func GradFuncName(p generic.GradProgram, e Elem) string {
+	return kernelgen.GradFuncName(p, "neon", e.DType())
+}
+
+// regAccOut holds the address of the result while it is written.
+const regAccOut = "R7"
+
+// gradPlan is how one gradient program is laid out in the NEON registers.
+type gradPlan struct {
+	lanes   int // elements per vector (2 float64 lanes in a wide program)
+	copies  int // vectors per iteration of the main loop
+	acc     int // first accumulator register (one per copy)
+	scratch [2]int
+	args    []int // argument indices in order of first use; the n-th is in V<n>
+	regs    kernelgen.Regs
+	main    []kernelgen.Placed
+	single  []kernelgen.Placed // nil for a wide program
+}
+
+// planGrad assigns registers as the x86 compiler does: arguments from V0
+// up, then AccMax's two scratch registers, then the body's values; the
+// accumulators, one per copy of the body, take the top registers. A wide
+// program runs ReduceLanes elements per iteration in 16 copies of two
+// float64 lanes, so copy c always feeds accumulator register c, which holds
+// accumulators 2c and 2c+1: element j of a block lands in accumulator j mod
+// ReduceLanes, as the reference adds it.
+func planGrad(p generic.GradProgram, e Elem) (*gradPlan, error) {
+	pl := &gradPlan{lanes: e.Lanes, copies: unrollChoices[0], scratch: [2]int{-1, -1}}
+	if p.Wide() {
+		pl.lanes = 2
+		pl.copies = generic.ReduceLanes / pl.lanes
+	}
+	coeff, order := kernelgen.CoeffRegs(p.Body, func(n int) int { return n })
+	pl.args = order
+	next := len(order)
+	if p.Acc == generic.AccMax {
+		pl.scratch = [2]int{next, next + 1}
+		// Reserved as pseudo-coefficients: values no instruction defines.
+		coeff[-2], coeff[-3] = next, next+1
+	}
+	pl.acc = numVRegs
+	if p.Acc != generic.AccNone {
+		pl.acc = numVRegs - pl.copies
+	}
+	pl.regs = kernelgen.Regs{N: pl.acc, Coeff: coeff, MaxNaNScratch: true}
+	var err error
+	if pl.main, _, err = pl.regs.Unrolled(p.Body, pl.copies); err != nil {
+		return nil, err
+	}
+	if !p.Wide() {
+		if pl.single, _, err = pl.regs.Unrolled(p.Body, 1); err != nil {
+			return nil, err
+		}
+	}
+	return pl, nil
+}
+
+// GradFunction returns the Go assembly of gradient program p over elements
+// e, with the Go declaration
+//
+//	func name(n int, x *T, s float64, a, b T) (acc [32]float64)
+//
+// It runs p on x[0:n'] with n' = n rounded down to whole iterations of the
+// main loop (a wide program) or to whole vectors (others), never touching
+// x beyond n'; the caller runs the few elements left. The accumulators
+// start at +0 and are returned in acc, the rest of which is +0 (see the
+// x86 compiler, which does the same).
+func GradFunction(p generic.GradProgram, e Elem) (string, error) {
+	pl, err := planGrad(p, e)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", GradFuncName(p, e), err)
+	}
+	wide := make([]bool, p.Values)
+	uses, loads := map[generic.Value]int{}, map[generic.Value]bool{}
+	for _, in := range p.Body {
+		for _, v := range in.Operands() {
+			uses[v]++
+		}
+		switch {
+		case in.Op == generic.OpLoad:
+			loads[in.Dst] = true
+		case in.Op == generic.OpWiden, in.Op == generic.OpCoeff && in.Coeff == generic.GradArgS:
+			wide[in.Dst] = true
+		case in.Op != generic.OpStore && in.Op != generic.OpAccum && in.Op != generic.OpCoeff:
+			wide[in.Dst] = wide[in.A]
+		}
+	}
+	// A load that only a widening reads is done by the widening.
+	folded := map[generic.Value]bool{}
+	for _, in := range p.Body {
+		if in.Op == generic.OpWiden && uses[in.A] == 1 && loads[in.A] {
+			folded[in.A] = true
+		}
+	}
+
+	var w strings.Builder
+	line := func(format string, args ...any) { instr(&w, fmt.Sprintf(format, args...)) }
+	label := func(name string) { fmt.Fprintf(&w, "%s:\n", name) }
+	argOff := map[int]int{generic.GradArgS: 16, generic.GradArgA: 24, generic.GradArgB: 24 + e.Size}
+	resOff := 24 + 2*e.Size
+	if resOff%8 != 0 {
+		resOff += 8 - resOff%8
+	}
+	fmt.Fprintf(&w, "// func %s%s\n", GradFuncName(p, e), kernelgen.GradSignature(e.DType()))
+	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", GradFuncName(p, e), resOff+8*generic.ReduceLanes)
+	line("MOVD n+0(FP), %s", regN)
+	line("MOVD x+8(FP), %s", streamRegs[generic.StreamP])
+	for r, arg := range pl.args {
+		name := generic.GradArgNames[arg]
+		if arg == generic.GradArgS {
+			line("FMOVD %s+%d(FP), F%d", name, argOff[arg], r)
+			line("VDUP V%d.D[0], V%d.D2", r, r)
+		} else {
+			line("%s %s+%d(FP), F%d", e.fmov, name, argOff[arg], r)
+			line("VDUP V%d.%s[0], V%d.%s", r, e.goLane, r, e.goArr)
+		}
+	}
+	if p.Acc != generic.AccNone {
+		for i := range pl.copies {
+			r := pl.acc + i
+			line("VEOR V%d.B16, V%d.B16, V%d.B16", r, r, r)
+		}
+	}
+	x := streamRegs[generic.StreamP]
+	elemOf := func(isWide bool) Elem {
+		if isWide {
+			return F64
+		}
+		return e
+	}
+	body := func(code []kernelgen.Placed) {
+		for _, s := range code {
+			off := s.Copy * pl.lanes * e.Size
+			ops := s.In.Operands()
+			isWide := s.In.Dst >= 0 && wide[s.In.Dst]
+			if len(ops) > 0 {
+				isWide = wide[ops[0]]
+			}
+			el := elemOf(isWide)
+			switch s.In.Op {
+			case generic.OpLoad:
+				if folded[s.In.Dst] {
+					continue
+				}
+				if p.Wide() && e.Size == 4 {
+					line("FMOVD %s, F%d", mem(off, x), s.D)
+				} else {
+					line("FMOVQ %s, F%d", mem(off, x), s.D)
+				}
+			case generic.OpStore:
+				line("FMOVQ F%d, %s", s.A, mem(off, x))
+			case generic.OpWiden:
+				src := s.A
+				if folded[s.In.A] {
+					src = s.D
+					if e.Size == 4 {
+						line("FMOVD %s, F%d", mem(off, x), s.D)
+					} else {
+						line("FMOVQ %s, F%d", mem(off, x), s.D)
+					}
+				}
+				if e.Size == 4 {
+					w := encFCVTL | uint32(src)<<5 | uint32(s.D)
+					line("%s", word(w, fmt.Sprintf("fcvtl v%d.2d, v%d.2s", s.D, src)))
+				} else if src != s.D {
+					line("VORR V%d.B16, V%d.B16, V%d.B16", src, src, s.D)
+				}
+			case generic.OpAdd:
+				line("%s", fp3("fadd", encFADD, el, s.D, s.A, s.B))
+			case generic.OpSub:
+				line("%s", fp3("fsub", encFSUB, el, s.D, s.A, s.B))
+			case generic.OpMul:
+				line("%s", fp3("fmul", encFMUL, el, s.D, s.A, s.B))
+			case generic.OpAbs:
+				line("%s", fp2("fabs", encFABS, el, s.D, s.A))
+			case generic.OpRaise:
+				// d = B > A; d = d ? B : A. D aliases neither operand.
+				line("%s", fp3("fcmgt", encFCMGT, el, s.D, s.B, s.A))
+				line("%s", logic3("bsl", encBSL, s.D, s.B, s.A))
+			case generic.OpLower:
+				// d = A > B; d = d ? B : A.
+				line("%s", fp3("fcmgt", encFCMGT, el, s.D, s.A, s.B))
+				line("%s", logic3("bsl", encBSL, s.D, s.B, s.A))
+			case generic.OpAccum:
+				acc := pl.acc + s.Copy
+				switch p.Acc {
+				case generic.AccLanes, generic.AccFlag:
+					line("%s", fp3("fadd", encFADD, el, acc, acc, s.A))
+				case generic.AccMax:
+					// acc = MaxNaN(acc, a): a where a > acc or a is NaN,
+					// else acc (a NaN acc stays).
+					t, u := pl.scratch[0], pl.scratch[1]
+					line("%s", fp3("fcmgt", encFCMGT, el, t, s.A, acc))
+					line("%s", fp3("fcmeq", encFCMEQ, el, u, s.A, s.A))
+					line("%s", logic3("orn", encORN, t, t, u))
+					line("%s", logic3("bit", encBIT, acc, s.A, t))
+				}
+			default:
+				panic("arm64: unexpected op in a gradient program: " + s.In.Op.String())
+			}
+		}
+	}
+	loop := func(name, next string, vectors int, code []kernelgen.Placed) {
+		elems := vectors * pl.lanes
+		line("CMP $%d, %s", elems, regN)
+		line("BLT %s", next)
+		label(name)
+		body(code)
+		line("ADD $%d, %s", elems*e.Size, x)
+		line("SUB $%d, %s", elems, regN)
+		line("CMP $%d, %s", elems, regN)
+		line("BGE %s", name)
+	}
+	fmt.Fprintf(&w, "\n\t// %d elements per iteration: %d vectors\n", pl.copies*pl.lanes, pl.copies)
+	if pl.single != nil {
+		loop("unrolled", "single", pl.copies, pl.main)
+		label("single")
+		loop("vector", "done", 1, pl.single)
+	} else {
+		loop("unrolled", "done", pl.copies, pl.main)
+	}
+	label("done")
+	// Every byte of the result is written: the accumulators, then +0.
+	line("MOVD $acc_0+%d(FP), %s", resOff, regAccOut)
+	stored := 0
+	if p.Acc != generic.AccNone {
+		for i := 0; i < pl.copies; i += 2 {
+			line("FSTPQ (F%d, F%d), %s", pl.acc+i, pl.acc+i+1, mem(16*i, regAccOut))
+		}
+		stored = 16 * pl.copies
+	}
+	if stored < 8*generic.ReduceLanes {
+		line("VEOR V0.B16, V0.B16, V0.B16") // the arguments are dead here
+		for ; stored < 8*generic.ReduceLanes; stored += 32 {
+			line("FSTPQ (F0, F0), %s", mem(stored, regAccOut))
+		}
+	}
+	line("RET")
+	return w.String(), nil
+}
