@@ -222,3 +222,48 @@ func checkGrad[T Float](t *testing.T, p *GradProgram) {
 		}
 	}
 }
+
+// TestGradOps checks each operation the gradient programs added against its
+// definition in ir.go, on every pair of special values, through GradElem:
+// widen and abs (float64 results), raise and lower (NaN and equal operands
+// keep A), and accum (the term comes out as it went in).
+func TestGradOps(t *testing.T) {
+	type prog func(b *Builder, x Value)
+	run := func(body prog, x, a float32) (stored, narrow float32, wide float64) {
+		b := &Builder{}
+		body(b, b.Load(StreamP))
+		p := GradProgram{Body: b.p.Body, Values: b.p.Values}
+		return GradElem(&p, x, float64(a), a, a)
+	}
+	f32 := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0.5, float32(math.Inf(1)), float32(math.Inf(-1)),
+		float32(math.NaN()), math.Float32frombits(0x7f800001), math.Float32frombits(1)}
+	same := func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) }
+	for _, x := range f32 {
+		if _, _, w := run(func(b *Builder, x Value) { b.Accum(b.Widen(x)) }, x, 0); !bitsEqual(w, float64(x)) {
+			t.Errorf("widen(%v) = %v", x, w)
+		}
+		if _, _, w := run(func(b *Builder, x Value) { b.Accum(b.Abs(b.Widen(x))) }, x, 0); !bitsEqual(w, math.Abs(float64(x))) {
+			t.Errorf("abs(widen(%v)) = %v", x, w)
+		}
+		if _, n, _ := run(func(b *Builder, x Value) { b.Accum(b.Abs(x)) }, x, 0); math.Float32bits(n) != math.Float32bits(x)&^(1<<31) {
+			t.Errorf("abs(%v) = %#x: not the sign bit cleared", x, math.Float32bits(n))
+		}
+		for _, a := range f32 {
+			raise := func(b *Builder, x Value) { b.Store(StreamP, b.Raise(x, b.Arg(GradArgA))) }
+			lower := func(b *Builder, x Value) { b.Store(StreamP, b.Lower(x, b.Arg(GradArgA))) }
+			wantRaise, wantLower := x, x
+			if x < a {
+				wantRaise = a
+			}
+			if x > a {
+				wantLower = a
+			}
+			if got, _, _ := run(raise, x, a); !same(got, wantRaise) {
+				t.Errorf("raise(%v, %v) = %v", x, a, got)
+			}
+			if got, _, _ := run(lower, x, a); !same(got, wantLower) {
+				t.Errorf("lower(%v, %v) = %v", x, a, got)
+			}
+		}
+	}
+}

@@ -32,9 +32,12 @@ import (
 //     to +0.
 //
 // K = 32 float64 accumulators are 4 AVX-512, 8 AVX2 or 16 NEON registers, so
-// a kernel keeps them in registers and adds whole vectors lane by lane; the
-// fold is the usual horizontal reduction of halves. B is a multiple of every
-// vector width and of a cache line.
+// a kernel keeps them in registers and adds whole vectors lane by lane. The
+// SIMD sets (generated from reduce_desc.go) run one block's whole groups of
+// K elements per call and return the accumulators; the Go around them adds
+// the last few elements, folds (FoldLanes) and pushes the block's partial,
+// 31 additions per 4096 elements. B is a multiple of every vector width and
+// of a cache line.
 //
 // Splitting the work (several goroutines) must not change the bits, and it
 // does not as long as every worker takes whole runs of 2^k blocks starting

@@ -42,20 +42,27 @@ func asT[T Float](b *accBuf) []T {
 
 var gradProgs = generic.GradPrograms()
 
-// Grad returns the gradient kernels of set s: its own where it has them,
-// the references otherwise. The caller guarantees that s is Supported.
+// Grad returns the gradient kernels of set s for element type T: the set's
+// own where it has them, the references otherwise (and for a named float
+// type, which the sets are not instantiated for). It does no validation:
+// the caller guarantees that s is Supported, as for Kernel.
 func Grad[T Float](s *Set) *generic.GradKernels[T] {
-	var zero T
-	if unsafe.Sizeof(zero) == 4 {
-		if s.gf32 == nil {
-			return any(&gradRef32).(*generic.GradKernels[T])
-		}
-		return any(s.gf32).(*generic.GradKernels[T])
+	var k any
+	switch {
+	case unsafe.Sizeof(T(0)) == 4 && s.gf32 != nil:
+		k = s.gf32
+	case unsafe.Sizeof(T(0)) == 4:
+		k = &gradRef32
+	case s.gf64 != nil:
+		k = s.gf64
+	default:
+		k = &gradRef64
 	}
-	if s.gf64 == nil {
-		return any(&gradRef64).(*generic.GradKernels[T])
+	if g, ok := k.(*generic.GradKernels[T]); ok {
+		return g
 	}
-	return any(s.gf64).(*generic.GradKernels[T])
+	ref := generic.GradReference[T]()
+	return &ref
 }
 
 var (
