@@ -119,7 +119,7 @@ func check[T Float](t *testing.T, p Program, ref Kernel[T]) {
 }
 
 // runGrad interprets gradient program p over x in the order its Acc
-// defines (GradElem per element), storing what the program stores, and
+// defines (gradElem per element), storing what the program stores, and
 // returns the reduction (the blocked sum or the maximum) and the flag.
 func runGrad[T Float](p *GradProgram, x []T, s float64, a, b T) (float64, bool) {
 	var t SumTree
@@ -128,7 +128,7 @@ func runGrad[T Float](p *GradProgram, x []T, s float64, a, b T) (float64, bool) 
 		n := min(len(x), ReduceBlock)
 		var acc [ReduceLanes]float64
 		for j := range x[:n] {
-			st, narrow, wide := GradElem(p, x[j], s, a, b)
+			st, narrow, wide := gradElem(p, x[j], s, a, b)
 			x[j] = st
 			switch p.Acc {
 			case AccLanes:
@@ -158,7 +158,7 @@ func TestGradProgramsMatchReference(t *testing.T) {
 	}
 	for _, p := range progs {
 		if p.Values > gradMaxValues {
-			t.Fatalf("%s: %d values, more than GradElem holds", p.Name, p.Values)
+			t.Fatalf("%s: %d values, more than gradElem holds", p.Name, p.Values)
 		}
 		t.Run(p.Name, func(t *testing.T) {
 			checkGrad[float32](t, &p)
@@ -224,7 +224,7 @@ func checkGrad[T Float](t *testing.T, p *GradProgram) {
 }
 
 // TestGradOps checks each operation the gradient programs added against its
-// definition in ir.go, on every pair of special values, through GradElem:
+// definition in ir.go, on every pair of special values, through gradElem:
 // widen and abs (float64 results), raise and lower (NaN and equal operands
 // keep A), and accum (the term comes out as it went in).
 func TestGradOps(t *testing.T) {
@@ -233,7 +233,7 @@ func TestGradOps(t *testing.T) {
 		b := &Builder{}
 		body(b, b.Load(StreamP))
 		p := GradProgram{Body: b.p.Body, Values: b.p.Values}
-		return GradElem(&p, x, float64(a), a, a)
+		return gradElem(&p, x, float64(a), a, a)
 	}
 	f32 := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0.5, float32(math.Inf(1)), float32(math.Inf(-1)),
 		float32(math.NaN()), math.Float32frombits(0x7f800001), math.Float32frombits(1)}
@@ -266,4 +266,71 @@ func TestGradOps(t *testing.T) {
 			}
 		}
 	}
+}
+
+// gradMaxValues bounds GradProgram.Values, for gradElem's fixed arrays.
+const gradMaxValues = 16
+
+// gradElem interprets p on one element x with the scalar arguments s, a and
+// b: it returns the value the program stores (x itself if it stores
+// nothing) and the term it accumulates, in T (narrow) or in float64 (wide,
+// AccLanes). Every operation is one correctly rounded operation of its
+// type, never fused with another. Kernel sets run it on the few elements
+// their vector loops leave over, and ir_test.go runs it on every element to
+// prove the descriptions equal to the references.
+func gradElem[T Float](p *GradProgram, x T, s float64, a, b T) (stored, narrow T, wide float64) {
+	var vt [gradMaxValues]T       // the values of type T
+	var vw [gradMaxValues]float64 // the values of type float64 (widened)
+	stored = x
+	for _, in := range p.Body {
+		switch in.Op {
+		case OpLoad:
+			vt[in.Dst] = x
+		case OpStore:
+			stored = vt[in.A]
+		case OpAccum:
+			narrow, wide = vt[in.A], vw[in.A]
+		case OpCoeff:
+			switch in.Coeff {
+			case GradArgS:
+				vw[in.Dst] = s
+			case GradArgA:
+				vt[in.Dst] = a
+			default:
+				vt[in.Dst] = b
+			}
+		case OpWiden:
+			vw[in.Dst] = float64(vt[in.A])
+		case OpAbs:
+			vt[in.Dst], vw[in.Dst] = absBits(vt[in.A]), math.Abs(vw[in.A])
+		case OpRaise:
+			vt[in.Dst] = vt[in.A]
+			if vt[in.A] < vt[in.B] {
+				vt[in.Dst] = vt[in.B]
+			}
+		case OpLower:
+			vt[in.Dst] = vt[in.A]
+			if vt[in.A] > vt[in.B] {
+				vt[in.Dst] = vt[in.B]
+			}
+		case OpMul:
+			vt[in.Dst], vw[in.Dst] = T(vt[in.A]*vt[in.B]), float64(vw[in.A]*vw[in.B])
+		case OpAdd:
+			vt[in.Dst], vw[in.Dst] = T(vt[in.A]+vt[in.B]), float64(vw[in.A]+vw[in.B])
+		case OpSub:
+			vt[in.Dst], vw[in.Dst] = T(vt[in.A]-vt[in.B]), float64(vw[in.A]-vw[in.B])
+		default:
+			panic("generic: gradient program uses " + in.Op.String())
+		}
+	}
+	return stored, narrow, wide
+}
+
+// absBits is |x| by clearing the sign bit, as the vector instructions do
+// (a conversion through float64 would quiet a signaling NaN).
+func absBits[T Float](x T) T {
+	if isSingle[T]() {
+		return T(math.Float32frombits(math.Float32bits(float32(x)) &^ (1 << 31)))
+	}
+	return T(math.Float64frombits(math.Float64bits(float64(x)) &^ (1 << 63)))
 }

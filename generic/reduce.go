@@ -111,6 +111,11 @@ func foldLanes(acc *[ReduceLanes]float64) float64 {
 	return acc[0]
 }
 
+// The Lanes functions below add the terms of b into the accumulators: the
+// term of b[j] into acc[j mod ReduceLanes], in increasing j. Applied to a
+// block, they are step 2; the SIMD sets apply them to the elements after
+// their vector loop, which starts them at a multiple of ReduceLanes.
+
 // SumSquares returns the blocked sum of float64(x[i])*float64(x[i]). For
 // float32 every term is exact (a 24-bit square fits in 53 bits) and the sum
 // can neither overflow nor underflow; for float64 it may do both, which Norm
@@ -119,14 +124,16 @@ func SumSquares[T Float](x []T) float64 {
 	var t SumTree
 	for len(x) > 0 {
 		n := min(len(x), ReduceBlock)
-		t.Push(sumSquaresBlock(x[:n]))
+		var acc [ReduceLanes]float64
+		SumSquaresLanes(&acc, x[:n])
+		t.Push(foldLanes(&acc))
 		x = x[n:]
 	}
 	return t.Sum()
 }
 
-func sumSquaresBlock[T Float](b []T) float64 {
-	var acc [ReduceLanes]float64
+// SumSquaresLanes adds the terms of SumSquares.
+func SumSquaresLanes[T Float](acc *[ReduceLanes]float64, b []T) {
 	for len(b) >= ReduceLanes {
 		c := b[:ReduceLanes]
 		for k := range acc {
@@ -139,7 +146,6 @@ func sumSquaresBlock[T Float](b []T) float64 {
 		v := float64(e)
 		acc[k] += float64(v * v)
 	}
-	return foldLanes(&acc)
 }
 
 // SumSquaresScaled returns the blocked sum of y*y with y = float64(x[i])*s.
@@ -149,14 +155,19 @@ func SumSquaresScaled[T Float](x []T, s float64) float64 {
 	for len(x) > 0 {
 		n := min(len(x), ReduceBlock)
 		var acc [ReduceLanes]float64
-		for j, e := range x[:n] {
-			y := float64(e) * s
-			acc[j%ReduceLanes] += float64(y * y)
-		}
+		SumSquaresScaledLanes(&acc, x[:n], s)
 		t.Push(foldLanes(&acc))
 		x = x[n:]
 	}
 	return t.Sum()
+}
+
+// SumSquaresScaledLanes adds the terms of SumSquaresScaled.
+func SumSquaresScaledLanes[T Float](acc *[ReduceLanes]float64, b []T, s float64) {
+	for j, e := range b {
+		y := float64(e) * s
+		acc[j%ReduceLanes] += float64(y * y)
+	}
 }
 
 // SumAbs returns the blocked sum of |float64(x[i])|. Every term is exact.
@@ -165,13 +176,18 @@ func SumAbs[T Float](x []T) float64 {
 	for len(x) > 0 {
 		n := min(len(x), ReduceBlock)
 		var acc [ReduceLanes]float64
-		for j, e := range x[:n] {
-			acc[j%ReduceLanes] += math.Abs(float64(e))
-		}
+		SumAbsLanes(&acc, x[:n])
 		t.Push(foldLanes(&acc))
 		x = x[n:]
 	}
 	return t.Sum()
+}
+
+// SumAbsLanes adds the terms of SumAbs.
+func SumAbsLanes[T Float](acc *[ReduceLanes]float64, b []T) {
+	for j, e := range b {
+		acc[j%ReduceLanes] += math.Abs(float64(e))
+	}
 }
 
 // SumPow returns the blocked sum of detmath.Pow(|float64(x[i])|/m, p), for

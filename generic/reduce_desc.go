@@ -1,7 +1,5 @@
 package generic
 
-import "math"
-
 // This file describes the gradient kernels of reduce.go as operation lists
 // (ir.go), once, for the generators: the amd64 and arm64 compilers turn each
 // description into the SIMD kernels of package kernels, and ir_test.go
@@ -160,70 +158,3 @@ func (b *Builder) Arg(i int) Value { return b.emit(Instr{Op: OpCoeff, Coeff: i})
 // FoldLanes is step 3 of the blocked sum (reduce.go): the kernel sets keep
 // the accumulators of a block and fold them with it.
 func FoldLanes(acc *[ReduceLanes]float64) float64 { return foldLanes(acc) }
-
-// gradMaxValues bounds GradProgram.Values, for GradElem's fixed arrays.
-const gradMaxValues = 16
-
-// GradElem interprets p on one element x with the scalar arguments s, a and
-// b: it returns the value the program stores (x itself if it stores
-// nothing) and the term it accumulates, in T (narrow) or in float64 (wide,
-// AccLanes). Every operation is one correctly rounded operation of its
-// type, never fused with another. Kernel sets run it on the few elements
-// their vector loops leave over, and ir_test.go runs it on every element to
-// prove the descriptions equal to the references.
-func GradElem[T Float](p *GradProgram, x T, s float64, a, b T) (stored, narrow T, wide float64) {
-	var vt [gradMaxValues]T       // the values of type T
-	var vw [gradMaxValues]float64 // the values of type float64 (widened)
-	stored = x
-	for _, in := range p.Body {
-		switch in.Op {
-		case OpLoad:
-			vt[in.Dst] = x
-		case OpStore:
-			stored = vt[in.A]
-		case OpAccum:
-			narrow, wide = vt[in.A], vw[in.A]
-		case OpCoeff:
-			switch in.Coeff {
-			case GradArgS:
-				vw[in.Dst] = s
-			case GradArgA:
-				vt[in.Dst] = a
-			default:
-				vt[in.Dst] = b
-			}
-		case OpWiden:
-			vw[in.Dst] = float64(vt[in.A])
-		case OpAbs:
-			vt[in.Dst], vw[in.Dst] = absBits(vt[in.A]), math.Abs(vw[in.A])
-		case OpRaise:
-			vt[in.Dst] = vt[in.A]
-			if vt[in.A] < vt[in.B] {
-				vt[in.Dst] = vt[in.B]
-			}
-		case OpLower:
-			vt[in.Dst] = vt[in.A]
-			if vt[in.A] > vt[in.B] {
-				vt[in.Dst] = vt[in.B]
-			}
-		case OpMul:
-			vt[in.Dst], vw[in.Dst] = T(vt[in.A]*vt[in.B]), float64(vw[in.A]*vw[in.B])
-		case OpAdd:
-			vt[in.Dst], vw[in.Dst] = T(vt[in.A]+vt[in.B]), float64(vw[in.A]+vw[in.B])
-		case OpSub:
-			vt[in.Dst], vw[in.Dst] = T(vt[in.A]-vt[in.B]), float64(vw[in.A]-vw[in.B])
-		default:
-			panic("generic: gradient program uses " + in.Op.String())
-		}
-	}
-	return stored, narrow, wide
-}
-
-// absBits is |x| by clearing the sign bit, as the vector instructions do
-// (a conversion through float64 would quiet a signaling NaN).
-func absBits[T Float](x T) T {
-	if isSingle[T]() {
-		return T(math.Float32frombits(math.Float32bits(float32(x)) &^ (1 << 31)))
-	}
-	return T(math.Float64frombits(math.Float64bits(float64(x)) &^ (1 << 63)))
-}

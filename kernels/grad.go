@@ -10,9 +10,9 @@ import (
 // generic/reduce.go (generic.GradKernels), each generated from its
 // description (generic.GradPrograms). The assembly runs the vector loops;
 // the Go here cuts a sum into blocks, runs the few elements a vector loop
-// leaves over through the description itself (generic.GradElem), folds each
-// block's accumulators and adds the blocks' partials by a SumTree, so the
-// bits are the reference's by construction. One call per block of 4096
+// leaves over with the reference's own code, folds each block's
+// accumulators and adds the blocks' partials by a SumTree, so the bits are
+// the reference's by construction. One call per block of 4096
 // elements costs a few nanoseconds against the microsecond it takes to read
 // the block. SumPow is the reference in every set (detmath.Pow per element
 // has no vector form).
@@ -39,8 +39,6 @@ func asT[T Float](b *accBuf) []T {
 	var zero T
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), unsafe.Sizeof(*b)/unsafe.Sizeof(zero))
 }
-
-var gradProgs = generic.GradPrograms()
 
 // Grad returns the gradient kernels of set s for element type T: the set's
 // own where it has them, the references otherwise (and for a named float
@@ -77,30 +75,44 @@ func gradKernels[T Float](a *gradAsm[T]) *generic.GradKernels[T] {
 	k.SumSquaresScaled = func(x []T, s float64) float64 { return sumLanes(a, generic.GradSumSquaresScaled, x, s) }
 	k.SumAbs = func(x []T) float64 { return sumLanes(a, generic.GradSumAbs, x, 0) }
 	k.MaxAbs = func(x []T) float64 {
-		var acc accBuf
-		m := maxAbsTail(a, x, &acc)
+		m := whole(x)
+		acc := run(a, generic.GradMaxAbs, x[:m], 0, 0)
+		r := T(generic.MaxAbs(x[m:])) // exact, so any order of the maxima
 		for _, v := range asT[T](&acc) {
-			m = generic.MaxNaN(m, v)
+			r = generic.MaxNaN(r, v)
 		}
-		return float64(m)
+		return float64(r)
 	}
-	k.Scale = func(x []T, c T) { pass(a, generic.GradScale, x, nil, c, 0) }
-	k.Clamp = func(x []T, c T) { pass(a, generic.GradClamp, x, nil, -c, c) }
+	k.Scale = func(x []T, c T) {
+		m := whole(x)
+		run(a, generic.GradScale, x[:m], c, 0)
+		generic.Scale(x[m:], c)
+	}
+	k.Clamp = func(x []T, c T) {
+		m := whole(x)
+		run(a, generic.GradClamp, x[:m], -c, c)
+		generic.Clamp(x[m:], c)
+	}
 	k.UnscaleCheck = func(x []T, inv T) bool {
-		var acc accBuf
-		return flagged(pass(a, generic.GradUnscaleCheck, x, &acc, inv, 0), &acc)
+		m := whole(x)
+		acc := run(a, generic.GradUnscaleCheck, x[:m], inv, 0)
+		return generic.UnscaleCheck(x[m:], inv) || flagged[T](&acc)
 	}
 	k.NonFinite = func(x []T) bool {
-		var acc accBuf
-		return flagged(pass(a, generic.GradNonFinite, x, &acc, 0, 0), &acc)
+		m := whole(x)
+		acc := run(a, generic.GradNonFinite, x[:m], 0, 0)
+		return flagged[T](&acc) || generic.NonFinite(x[m:])
 	}
 	return &k
 }
 
-// sumLanes is the blocked sum of reduce.go with the vector loop of kind
-// over whole groups of ReduceLanes elements of each block.
+// sumLanes is the blocked sum of generic/reduce.go: in each block, the
+// assembly adds the whole groups of ReduceLanes elements into the
+// accumulators and the reference's Lanes function the rest (the group
+// boundaries keep element j in accumulator j mod ReduceLanes); the block
+// is folded and pushed as the reference does. The Lanes functions are
+// called directly: through a func value, acc would escape to the heap.
 func sumLanes[T Float](a *gradAsm[T], kind generic.GradKind, x []T, s float64) float64 {
-	p := &gradProgs[kind]
 	var t generic.SumTree
 	for len(x) > 0 {
 		n := min(len(x), generic.ReduceBlock)
@@ -109,9 +121,13 @@ func sumLanes[T Float](a *gradAsm[T], kind generic.GradKind, x []T, s float64) f
 		if m > 0 {
 			acc = a[kind](m, unsafe.SliceData(x), s, 0, 0)
 		}
-		for j := m; j < n; j++ {
-			_, _, w := generic.GradElem(p, x[j], s, 0, 0)
-			acc[j%generic.ReduceLanes] += w
+		switch tail := x[m:n]; kind {
+		case generic.GradSumSquares:
+			generic.SumSquaresLanes(&acc, tail)
+		case generic.GradSumSquaresScaled:
+			generic.SumSquaresScaledLanes(&acc, tail, s)
+		default:
+			generic.SumAbsLanes(&acc, tail)
 		}
 		t.Push(generic.FoldLanes(&acc))
 		x = x[n:]
@@ -119,46 +135,25 @@ func sumLanes[T Float](a *gradAsm[T], kind generic.GradKind, x []T, s float64) f
 	return t.Sum()
 }
 
-// maxAbsTail runs MaxAbs's vector loop into acc and returns the maximum of
-// the elements it left over.
-func maxAbsTail[T Float](a *gradAsm[T], x []T, acc *accBuf) T {
-	p := &gradProgs[generic.GradMaxAbs]
-	m := len(x) &^ (gradUnit - 1)
-	if m > 0 {
-		*acc = a[generic.GradMaxAbs](m, unsafe.SliceData(x), 0, 0, 0)
+// whole is the part of x that the vector loops run: a multiple of gradUnit
+// elements. The reference runs the rest (at most gradUnit-1 elements),
+// which is exact for the elementwise passes and the maximum, and for the
+// flags, whose order is free.
+func whole[T Float](x []T) int { return len(x) &^ (gradUnit - 1) }
+
+// run calls an elementwise kernel on x (a multiple of gradUnit elements)
+// with arguments a0 and a1 and returns its accumulators (+0 for none).
+func run[T Float](a *gradAsm[T], kind generic.GradKind, x []T, a0, a1 T) accBuf {
+	if len(x) == 0 {
+		return accBuf{}
 	}
-	var out T
-	for _, e := range x[m:] {
-		_, v, _ := generic.GradElem(p, e, 0, 0, 0)
-		out = generic.MaxNaN(out, v)
-	}
-	return out
+	return a[kind](len(x), unsafe.SliceData(x), 0, a0, a1)
 }
 
-// pass runs an elementwise kernel over x with arguments a0 and a1, and
-// returns the sum of the terms of the elements its vector loop left over
-// (AccFlag); acc receives the vector loop's accumulators.
-func pass[T Float](a *gradAsm[T], kind generic.GradKind, x []T, acc *accBuf, a0, a1 T) T {
-	p := &gradProgs[kind]
-	m := len(x) &^ (gradUnit - 1)
-	if m > 0 {
-		r := a[kind](m, unsafe.SliceData(x), 0, a0, a1)
-		if acc != nil {
-			*acc = r
-		}
-	}
-	var z T
-	for j := m; j < len(x); j++ {
-		st, v, _ := generic.GradElem(p, x[j], 0, a0, a1)
-		x[j] = st
-		z += v
-	}
-	return z
-}
-
-// flagged reports whether the flag sums z and acc hold a NaN (a term was
+// flagged reports whether the flag sums in acc hold a NaN (some term was
 // not +0).
-func flagged[T Float](z T, acc *accBuf) bool {
+func flagged[T Float](acc *accBuf) bool {
+	var z T
 	for _, v := range asT[T](acc) {
 		z += v
 	}
