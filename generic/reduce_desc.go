@@ -11,6 +11,13 @@ package generic
 // the program's Acc. SumPow has no description: it calls detmath.Pow per
 // element, a long scalar routine with branches, which no vector instruction
 // computes, so every set runs the reference.
+//
+// A new gradient kernel touches: its reference and its GradKernels field in
+// reduce.go; its GradKind constant and gradTable entry here (new operations,
+// if any, in ir.go, with the generators' rendering of them in
+// asm/internal/x86/grad.go and asm/internal/arm64/grad.go); its case in
+// ir_test.go's checkGrad; its wrapper in kernels/grad.go; then
+// `go generate ./...`.
 
 // GradKind names a gradient kernel that has a description.
 type GradKind int
