@@ -13,6 +13,7 @@ import (
 
 	"github.com/klauspost/cpuid/v2"
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/cpufeat"
 	"github.com/simdoptim/optim/kernels"
 )
 
@@ -293,12 +294,11 @@ func expectedSets() []string {
 	}
 	switch runtime.GOARCH {
 	case "amd64":
-		if cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3) {
-			want = append(want, "avx2")
-		}
-		// BMI2 too: the AVX-512 tails use BZHI (every AVX-512 CPU has it).
-		if cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW, cpuid.BMI2) {
-			want = append(want, "avx512")
+		// cpuid asked directly for internal/cpufeat's list of features.
+		for _, isa := range []cpufeat.ISA{cpufeat.AVX2, cpufeat.AVX512} {
+			if cpuid.CPU.Supports(isa.Features()...) {
+				want = append(want, isa.String())
+			}
 		}
 	case "arm64":
 		want = append(want, "neon")

@@ -11,18 +11,14 @@ import (
 	"github.com/klauspost/cpuid/v2"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/cpufeat"
 )
 
-// runnable reports whether this CPU runs the named assembly set, by the
-// same features the dispatcher requires.
+// runnable reports whether this CPU runs the named assembly set: cpuid
+// asked directly for the features internal/cpufeat lists as required.
 func runnable(name string) bool {
-	switch name {
-	case "avx2":
-		return cpuid.CPU.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3)
-	case "avx512":
-		return cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW, cpuid.BMI2)
-	}
-	return false
+	isa, err := cpufeat.ParseISA(name)
+	return err == nil && isa.Arch() == "amd64" && cpuid.CPU.Supports(isa.Features()...)
 }
 
 // runnableSets returns the assembly sets this CPU runs, logging the others.
