@@ -153,6 +153,9 @@ func apply[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2
 	if v >= generic.VarCount {
 		return fmt.Errorf("kernels: %v: invalid variant %#x", kind, uint32(v))
 	}
+	if err := checkCoeffs(kind, c); err != nil {
+		return err
+	}
 	u0, u1, u2 := Uses(kind, v)
 	names := [5]string{"p", "g", "state 0", "state 1", "state 2"}
 	slices := [5][]T{p, g, s0, s1, s2}
