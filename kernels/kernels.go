@@ -16,11 +16,16 @@ import (
 	"github.com/simdoptim/optim/internal/cpufeat"
 )
 
-// Float is the element type: float32 or float64.
-type Float = generic.Float
+// Float is the element type: exactly float32 or float64. A named float
+// type is refused at compile time: the sets hold kernels for these two
+// types only. (The reference in package generic takes any ~float32 or
+// ~float64.)
+type Float interface{ float32 | float64 }
 
-// Coeffs are the per-step scalars of one update; see generic.Coeffs.
-type Coeffs[T Float] = generic.Coeffs[T]
+// Coeffs are the per-step scalars of one update; see generic.Coeffs. It
+// keeps generic's constraint, so that code over ~float types (optim.Coefficients)
+// can name it; the functions that run kernels take Float.
+type Coeffs[T generic.Float] = generic.Coeffs[T]
 
 // Variant selects the operations of one update; see generic.Variant.
 type Variant = generic.Variant
