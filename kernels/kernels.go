@@ -96,12 +96,19 @@ func Lookup(name string) (*Set, bool) {
 // caller guarantees that the set is Supported, equal lengths, no overlap
 // between written and read slices, and the state slices that the variant
 // uses (see Uses).
+//
+// Under the race detector the assembly kernels come wrapped so that the
+// detector sees what they read and write (race.go); otherwise they come as
+// they are.
 func Kernel[T Float](s *Set, kind Kind) generic.Kernel[T] {
+	var k generic.Kernel[T]
 	var zero T
 	if unsafe.Sizeof(zero) == 4 {
-		return any(s.f32[kind]).(generic.Kernel[T])
+		k = any(s.f32[kind]).(generic.Kernel[T])
+	} else {
+		k = any(s.f64[kind]).(generic.Kernel[T])
 	}
-	return any(s.f64[kind]).(generic.Kernel[T])
+	return raceAnnotated(s, kind, k)
 }
 
 // Uses reports which of the state slices s0, s1, s2 kind reads and writes
