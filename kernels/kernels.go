@@ -4,8 +4,8 @@
 //
 // Every set computes exactly the bits of package generic, the specification.
 // A set is compiled in when its architecture matches and the noasm build tag
-// is absent; whether the running CPU supports it is the dispatcher's question
-// (package optim, dispatch.go).
+// is absent; whether the running CPU supports it, and which set runs, are
+// internal/cpufeat's questions.
 package kernels
 
 import (
@@ -23,8 +23,8 @@ import (
 type Float interface{ float32 | float64 }
 
 // Coeffs are the per-step scalars of one update; see generic.Coeffs. It
-// keeps generic's constraint, so that code over ~float types (optim.Coefficients)
-// can name it; the functions that run kernels take Float.
+// keeps generic's constraint so that code over ~float types can name it
+// (optim.Coefficients); the functions that run kernels take Float.
 type Coeffs[T generic.Float] = generic.Coeffs[T]
 
 // Variant selects the operations of one update; see generic.Variant.
