@@ -1,6 +1,7 @@
 package optim
 
 import (
+	"encoding/binary"
 	"math"
 	"testing"
 	"unsafe"
@@ -16,6 +17,21 @@ import (
 // every kernel set computes generic's bits is fuzzed in package kernels.
 //
 //	go test -fuzz=FuzzNewAdam -fuzztime=10s
+
+// fuzzSeedBytes is raw input with special values in both widths.
+func fuzzSeedBytes() []byte {
+	var b []byte
+	for _, x := range specialValues[float64]() {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+	}
+	for _, x := range specialValues[float32]() {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	for i := range 64 {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(i-32)/8))
+	}
+	return b
+}
 
 // fuzzInput turns the fuzzer's bytes into float values, cycling through
 // data (zeros when it is empty).

@@ -2,19 +2,15 @@ package optim
 
 import (
 	"bytes"
-	"encoding/binary"
-	"fmt"
 	"math"
-	"math/rand/v2"
 	"unsafe"
 
 	"github.com/simdoptim/optim/kernels"
 )
 
 // Helpers shared by this package's tests: the element type of the public
-// API, bit comparison with canonical NaNs, special and random values, guarded
-// buffers, fuzz seeds, and the rule behind a pointer. Kernel equivalence is
-// tested in package kernels.
+// API, bit comparison with canonical NaNs, special values, and the rule
+// behind a pointer. Kernel equivalence is tested in package kernels.
 
 // testFloat is the element type of the public API.
 type testFloat interface{ float32 | float64 }
@@ -107,137 +103,6 @@ func specialValues[T testFloat]() []T {
 	return out
 }
 
-// randomValue returns mostly ordinary values of either sign over a wide
-// exponent range, and now and then a special value or random bits.
-func randomValue[T testFloat](r *rand.Rand, specials []T) T {
-	switch k := r.IntN(32); {
-	case k == 0:
-		return specials[r.IntN(len(specials))]
-	case k == 1:
-		return fromBits[T](r.Uint64())
-	case k == 2: // a subnormal
-		var zero T
-		if unsafe.Sizeof(zero) == 4 {
-			return fromBits[T](r.Uint64() & 0x807f_ffff)
-		}
-		return fromBits[T](r.Uint64() & 0x800f_ffff_ffff_ffff)
-	case k == 3: // huge or tiny
-		e := 100
-		if r.IntN(2) == 0 {
-			e = -100
-		}
-		return T(math.Ldexp(r.Float64()+0.5, e))
-	default:
-		x := math.Ldexp(r.Float64()+0.5, r.IntN(16)-8)
-		if r.IntN(2) == 0 {
-			x = -x
-		}
-		return T(x)
-	}
-}
-
-// valuePool holds random values to copy windows from: filling each case's
-// inputs by copying is much cheaper than generating them, which matters under
-// -race and qemu.
-type valuePool[T testFloat] struct {
-	signed, nonNegative []T
-}
-
-// newValuePool fills a pool with randomValue; the nonNegative half takes
-// absolute values most of the time (square averages are usually >= 0, and
-// mostly-NaN results would test little).
-func newValuePool[T testFloat](r *rand.Rand) *valuePool[T] {
-	specials := specialValues[T]()
-	vp := &valuePool[T]{make([]T, 1<<13), make([]T, 1<<13)}
-	for i := range vp.signed {
-		vp.signed[i] = randomValue(r, specials)
-		x := randomValue(r, specials)
-		if r.IntN(16) != 0 {
-			x = T(math.Abs(float64(x)))
-		}
-		vp.nonNegative[i] = x
-	}
-	return vp
-}
-
-// fill copies a random window of the pool into dst.
-func (vp *valuePool[T]) fill(r *rand.Rand, dst []T, nonNegative bool) {
-	src := vp.signed
-	if nonNegative {
-		src = vp.nonNegative
-	}
-	copy(dst, src[r.IntN(len(src)-len(dst)+1):])
-}
-
-// Guard values fill the memory around every slice: NaNs with a payload that
-// no kernel produces, so any write outside a slice shows.
-const (
-	guard64 = 0x7ffc_dead_beef_0123
-	guard32 = 0x7fde_ad01
-)
-
-func guardValue[T testFloat]() T {
-	var zero T
-	if unsafe.Sizeof(zero) == 4 {
-		return fromBits[T](guard32)
-	}
-	return fromBits[T](guard64)
-}
-
-// guardPad is the number of guard elements checked on each side of a slice.
-const guardPad = 32
-
-// guardedBuf holds one slice at a chosen offset from a 64-byte boundary
-// inside a larger buffer whose surroundings hold guard values.
-type guardedBuf[T testFloat] struct {
-	buf    []T
-	start  int // index of a 64-byte aligned element with guardPad elements before it
-	guards []T // a buffer's worth of guard values
-}
-
-func newGuardedBuf[T testFloat](maxLen int) *guardedBuf[T] {
-	var zero T
-	size := int(unsafe.Sizeof(zero))
-	buf := make([]T, guardPad+64/size+16+maxLen+guardPad)
-	start := guardPad
-	for uintptr(unsafe.Pointer(&buf[start]))%64 != 0 {
-		start++
-	}
-	guards := make([]T, len(buf))
-	for i := range guards {
-		guards[i] = guardValue[T]()
-	}
-	return &guardedBuf[T]{buf, start, guards}
-}
-
-// place fills the neighbourhood of the slice [off, off+n) with guards and
-// returns the slice.
-func (b *guardedBuf[T]) place(off, n int) []T {
-	lo, hi := b.start+off, b.start+off+n
-	copy(b.buf[lo-guardPad:hi+guardPad], b.guards)
-	return b.buf[lo:hi:hi]
-}
-
-// check reports the first guard element around [off, off+n) that changed.
-func (b *guardedBuf[T]) check(off, n int) error {
-	lo, hi := b.start+off, b.start+off+n
-	outside := func(from, to int) error {
-		if bytes.Equal(asBytes(b.buf[from:to]), asBytes(b.guards[:to-from])) {
-			return nil
-		}
-		for i := from; i < to; i++ {
-			if rawBits(b.buf[i]) != rawBits(b.guards[0]) {
-				return fmt.Errorf("element %d outside the slice (offset %d, length %d) was overwritten with %#x", i-lo, off, n, rawBits(b.buf[i]))
-			}
-		}
-		return nil
-	}
-	if err := outside(lo-guardPad, lo); err != nil {
-		return err
-	}
-	return outside(hi, hi+guardPad)
-}
-
 func supportedNames() []string {
 	var out []string
 	for _, s := range SupportedSets() {
@@ -261,19 +126,4 @@ func derefRule(r Rule) Rule {
 		return *p
 	}
 	return r
-}
-
-// fuzzSeedBytes is raw input with special values in both widths.
-func fuzzSeedBytes() []byte {
-	var b []byte
-	for _, x := range specialValues[float64]() {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
-	}
-	for _, x := range specialValues[float32]() {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-	}
-	for i := range 64 {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(i-32)/8))
-	}
-	return b
 }
