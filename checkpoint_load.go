@@ -80,7 +80,7 @@ func (o *Optimizer[T]) load(op string, r io.Reader, accept func(map[string]json.
 func (o *Optimizer[T]) read(op string, r io.Reader) (*loaded[T], error) {
 	// Step tensors are 4 bytes each: buffer them; large reads bypass the
 	// buffer.
-	r = bufio.NewReaderSize(r, 1<<16)
+	r = bufio.NewReaderSize(r, 4096)
 	h, err := safetensors.ReadHeader(r, o.headerLimit())
 	if err != nil {
 		return nil, ckErr(op, err, "reading the header")

@@ -301,15 +301,21 @@ func TestCheckpointBitFlips(t *testing.T) {
 	_, data := smallCheckpoint(t)
 	r := freshSmall(t)
 	before := fingerprint(t, r)
-	for bit := range 8 * len(data) {
-		bad := slices.Clone(data)
+	// -short (the race detector's run) tries every 7th bit.
+	stride := 1
+	if testing.Short() {
+		stride = 7
+	}
+	bad := slices.Clone(data)
+	for bit := 0; bit < 8*len(data); bit += stride {
 		bad[bit/8] ^= 1 << (bit % 8)
 		err := r.Load(bytes.NewReader(bad))
+		bad[bit/8] ^= 1 << (bit % 8)
 		if err == nil {
 			t.Fatalf("bit %d (byte %d %q) flipped: loaded without an error", bit, bit/8, data[bit/8])
 		}
-		if testing.Short() && bit%64 != 0 {
-			continue
+		if bit%16 != 0 {
+			continue // the fingerprint costs more than the Load
 		}
 		if fingerprint(t, r) != before {
 			t.Fatalf("bit %d flipped: the failed Load changed the optimizer", bit)
