@@ -16,7 +16,7 @@ import (
 
 // fingerprint is everything Load may change: state (the unused slots
 // included), step counts, buffer existence and rules, not the params. Two optimizers with the same fingerprint step alike.
-func fingerprint[T testFloat](t *testing.T, o *Optimizer[T]) string {
+func fingerprint[T testFloat](t testing.TB, o *Optimizer[T]) string {
 	t.Helper()
 	var b strings.Builder
 	for i := range o.Len() {
@@ -207,7 +207,7 @@ func testResume[T testFloat](t *testing.T, c ckConfig, at int) {
 
 // smallCheckpoint returns an optimizer with every kind of state after two
 // steps, and its checkpoint.
-func smallCheckpoint(t *testing.T) (*Optimizer[float32], []byte) {
+func smallCheckpoint(t testing.TB) (*Optimizer[float32], []byte) {
 	t.Helper()
 	o, err := NewGroups(
 		Group[float32]{Rule: Adam{LR: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, AMSGrad: true, Decoupled: true, WeightDecay: 0.1}, Params: [][]float32{{1, 2, 3}}},
@@ -232,7 +232,7 @@ func smallCheckpoint(t *testing.T) (*Optimizer[float32], []byte) {
 }
 
 // freshSmall is smallCheckpoint's layout, unstepped, over new slices.
-func freshSmall(t *testing.T) *Optimizer[float32] {
+func freshSmall(t testing.TB) *Optimizer[float32] {
 	t.Helper()
 	o, err := NewGroups(
 		Group[float32]{Rule: DefaultAdamW(), Params: [][]float32{make([]float32, 3)}},

@@ -27,6 +27,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // DType is a tensor's element type, spelled as in the file.
@@ -272,12 +273,13 @@ func Decode(js []byte) (*Header, error) {
 			}
 			return 1
 		}
-		if a.End < b.End {
-			return -1
-		} else if a.End > b.End {
+		if a.End != b.End {
+			if a.End < b.End {
+				return -1
+			}
 			return 1
 		}
-		return 0
+		return strings.Compare(a.Name, b.Name) // zero-size tensors at one offset
 	})
 	for _, t := range h.Tensors {
 		if t.Begin != h.DataLen {
