@@ -133,7 +133,7 @@ func TestDecodeErrors(t *testing.T) {
 // and encodes back to a header that decodes to the same tensors.
 func FuzzDecode(f *testing.F) {
 	file, _ := sample(f)
-	f.Add(file[PrefixLen:binary.LittleEndian.Uint64(file)+PrefixLen])
+	f.Add(file[PrefixLen : binary.LittleEndian.Uint64(file)+PrefixLen])
 	f.Add([]byte(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`))
 	f.Add([]byte(`{"__metadata__":{"k":"v"}}`))
 	f.Fuzz(func(t *testing.T, js []byte) {
