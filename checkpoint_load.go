@@ -50,7 +50,8 @@ func (o *Optimizer[T]) LoadWith(r io.Reader, accept func(extra map[string]json.R
 // expect is a tensor the file may hold: where its data goes.
 type expect struct {
 	param int
-	slot  int // 0..2, or -1 for step
+	slot  int  // 0..2, or -1 for step
+	sgd   bool // SGD's momentum buffer, which may be absent
 	found bool
 }
 
@@ -176,7 +177,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader) (*loaded[T], error) {
 			for k, u := range used[gi] {
 				if u {
 					name := tensorName(i, stateKey(kind, k))
-					want[name] = &expect{param: i, slot: k}
+					want[name] = &expect{param: i, slot: k, sgd: kind == kernels.KindSGD}
 					order = append(order, name)
 					total += len(o.params[i])
 				}
@@ -218,9 +219,8 @@ func (o *Optimizer[T]) read(op string, r io.Reader) (*loaded[T], error) {
 	count := make([]int, len(o.params))
 	for _, name := range order {
 		e := want[name]
-		sgd := e.slot >= 0 && l.rules[o.groupOf(e.param)].kind() == kernels.KindSGD
 		switch {
-		case sgd:
+		case e.sgd:
 			l.hasBuf[e.param] = e.found
 		case e.found:
 			count[e.param]++

@@ -567,3 +567,64 @@ func TestCheckpointAcceptRejects(t *testing.T) {
 		t.Fatal("SaveWith accepted more than maxExtra")
 	}
 }
+
+// TestCheckpointByteOrderPath runs the conversion path of big-endian
+// machines (chunked little-endian encoding) on this one: the same bytes
+// are written and the same state is read.
+func TestCheckpointByteOrderPath(t *testing.T) {
+	o, data := smallCheckpoint(t)
+	if !littleEndian {
+		t.Skip("this machine takes the conversion path anyway")
+	}
+	littleEndian = false
+	defer func() { littleEndian = true }()
+	var buf bytes.Buffer
+	if err := o.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), data) {
+		t.Fatal("the conversion path writes other bytes")
+	}
+	r := freshSmall(t)
+	if err := r.Load(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if fingerprint(t, r) != fingerprint(t, o) {
+		t.Fatal("the conversion path reads another state")
+	}
+	// Slices longer than the conversion buffer.
+	big := make([]float64, 20000)
+	for i := range big {
+		big[i] = float64(i) * 1.5
+	}
+	ob, err := New(DefaultAdam(), big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Step(slices.Clone(big)); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	if err := ob.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	littleEndian = true
+	var native bytes.Buffer
+	if err := ob.Save(&native); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), native.Bytes()) {
+		t.Fatal("the conversion path writes other bytes for a long slice")
+	}
+	littleEndian = false
+	rb, err := New(DefaultAdam(), make([]float64, len(big)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.Load(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if fingerprint(t, rb) != fingerprint(t, ob) {
+		t.Fatal("the conversion path reads another state for a long slice")
+	}
+}
