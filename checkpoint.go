@@ -135,7 +135,19 @@ func (o *Optimizer[T]) Save(w io.Writer) error { return o.save("Save", w, nil) }
 // state that belongs with the optimizer's, such as a learning-rate
 // schedule's or a gradient scaler's: extra maps a name of the caller's
 // choice to any JSON value, 1 MiB in all at most. They are covered by the
-// checksum; LoadWith hands them back.
+// checksum; LoadWith hands them back. They are stored as one JSON object
+// in the metadata entry optim.extra, which torch ignores.
+//
+// A training run keeps its whole state in one file this way:
+//
+//	sched, _ := json.Marshal(scheduleState) // e.g. a schedule.Scheduler's
+//	err := opt.SaveFileWith(path, map[string]json.RawMessage{"schedule": sched})
+//	...
+//	var restored scheduleState
+//	err = opt.LoadFileWith(path, func(extra map[string]json.RawMessage) error {
+//		return json.Unmarshal(extra["schedule"], &restored) // validate here
+//	})
+//	// on success, install restored: optimizer and schedule changed together
 func (o *Optimizer[T]) SaveWith(w io.Writer, extra map[string]json.RawMessage) error {
 	return o.save("SaveWith", w, extra)
 }
@@ -266,9 +278,11 @@ func usedSlots[T float32 | float64](r Rule) [3]bool {
 // headerLimit bounds the header Load reads, from the optimizer's size: a
 // tensor entry, a step count and a parameter index take well under 1 KiB
 // per parameter, a group's hyperparameters well under 1 KiB, and the
-// caller's entries at most maxExtra.
+// caller's entries at most maxExtra. The absolute cap is the reference
+// safetensors implementation's, which rejects longer headers anyway.
 func (o *Optimizer[T]) headerLimit() int64 {
-	return 64<<10 + maxExtra + 1024*int64(len(o.params)+len(o.groups))
+	const safetensorsMax = 100_000_000
+	return min(safetensorsMax, 64<<10+maxExtra+1024*int64(len(o.params)+len(o.groups)))
 }
 
 // littleEndian reports whether the machine's byte order is the file's, so

@@ -628,3 +628,21 @@ func TestCheckpointByteOrderPath(t *testing.T) {
 		t.Fatal("the conversion path reads another state for a long slice")
 	}
 }
+
+// TestCheckpointZeroOptimizer: the zero Optimizer saves and loads its empty
+// state, and refuses a checkpoint with groups.
+func TestCheckpointZeroOptimizer(t *testing.T) {
+	var o Optimizer[float64]
+	var buf bytes.Buffer
+	if err := o.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var r Optimizer[float64]
+	if err := r.Load(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	_, data := smallCheckpoint(t)
+	if err := r.Load(bytes.NewReader(data)); err == nil {
+		t.Fatal("the zero Optimizer loaded a checkpoint with groups")
+	}
+}
