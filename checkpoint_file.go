@@ -116,5 +116,11 @@ func (o *Optimizer[T]) loadFile(op, path string, accept func(map[string]json.Raw
 		return ckErr(op, err, "opening")
 	}
 	defer f.Close()
-	return o.load(op, f, accept)
+	size := int64(-1)
+	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size() // the header length is checked against it
+		}
+	}
+	return o.load(op, f, size, accept)
 }

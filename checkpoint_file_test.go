@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -157,5 +158,21 @@ func TestSaveFileAtomic(t *testing.T) {
 	}
 	if err := freshSmall(t).LoadFile(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("LoadFile of a missing file: no error")
+	}
+}
+
+// TestLoadFileHeaderBeyondFile: a header length beyond the file is
+// reported as such by LoadFile.
+func TestLoadFileHeaderBeyondFile(t *testing.T) {
+	_, data := smallCheckpoint(t)
+	bad := bytes.Clone(data)
+	bad[0], bad[1] = 0xff, 0x0f // 4095 + ...: more than the file, less than the limit
+	path := filepath.Join(t.TempDir(), "bad.safetensors")
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := freshSmall(t).LoadFile(path)
+	if err == nil || !strings.Contains(err.Error(), "exceeds the limit of 1804 bytes") {
+		t.Fatalf("LoadFile: %v, want the header length checked against the file size", err)
 	}
 }

@@ -35,7 +35,7 @@ import (
 // which torch does not keep, is then 0. Any optim.* metadata key makes
 // the file one of ours, so a damaged marker is an error, never an
 // unchecked load.
-func (o *Optimizer[T]) Load(r io.Reader) error { return o.load("Load", r, nil) }
+func (o *Optimizer[T]) Load(r io.Reader) error { return o.load("Load", r, -1, nil) }
 
 // LoadWith is Load for a file written by SaveWith. accept, if not nil, is
 // called with the caller's entries (nil if there are none) once the whole
@@ -44,7 +44,7 @@ func (o *Optimizer[T]) Load(r io.Reader) error { return o.load("Load", r, nil) }
 // caller decodes its own state there and keeps it until LoadWith returns
 // nil, so that the optimizer and the caller's state change together.
 func (o *Optimizer[T]) LoadWith(r io.Reader, accept func(extra map[string]json.RawMessage) error) error {
-	return o.load("LoadWith", r, accept)
+	return o.load("LoadWith", r, -1, accept)
 }
 
 // expect is a tensor the file may hold: where its data goes.
@@ -64,8 +64,9 @@ type loaded[T float32 | float64] struct {
 	extra  map[string]json.RawMessage
 }
 
-func (o *Optimizer[T]) load(op string, r io.Reader, accept func(map[string]json.RawMessage) error) error {
-	l, err := o.read(op, r)
+// load reads a checkpoint of size bytes (-1: unknown) from r.
+func (o *Optimizer[T]) load(op string, r io.Reader, size int64, accept func(map[string]json.RawMessage) error) error {
+	l, err := o.read(op, r, size)
 	if err != nil {
 		return err
 	}
@@ -78,11 +79,15 @@ func (o *Optimizer[T]) load(op string, r io.Reader, accept func(map[string]json.
 	return nil
 }
 
-func (o *Optimizer[T]) read(op string, r io.Reader) (*loaded[T], error) {
+func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], error) {
 	// Step tensors are 4 bytes each: buffer them; large reads bypass the
 	// buffer.
 	r = bufio.NewReaderSize(r, 4096)
-	h, err := safetensors.ReadHeader(r, o.headerLimit())
+	limit := o.headerLimit()
+	if size >= 0 {
+		limit = min(limit, max(0, size-safetensors.PrefixLen))
+	}
+	h, err := safetensors.ReadHeader(r, limit)
 	if err != nil {
 		return nil, ckErr(op, err, "reading the header")
 	}
