@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"image/color"
 	"io"
-	"os"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 
