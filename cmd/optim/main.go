@@ -91,7 +91,8 @@ func run(w io.Writer, c config) error {
 	}
 	if c.plots != "" {
 		fmt.Fprintln(w)
-		return drawFigures(w, c.plots, c, cmps)
+		_, err := drawFigures(w, c.plots, c, cmps)
+		return err
 	}
 	return nil
 }

@@ -7,26 +7,29 @@ import (
 	"time"
 )
 
-// drawFigures writes every figure into dir (created if missing) and lists
-// the files. Every figure but the throughput chart is a function of the
-// configuration alone, so its files have the same bytes on every run.
-func drawFigures(w io.Writer, dir string, c config, cmps []comparison) error {
+// drawFigures writes every figure into dir (created if missing), lists
+// the files and returns the figures. Every figure but the throughput chart
+// is a function of the configuration alone, so its files have the same
+// bytes on every run.
+func drawFigures(w io.Writer, dir string, c config, cmps []comparison) ([]*figure, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
+	var figs []*figure
 	fmt.Fprintf(w, "== Figures (PNG and SVG) in %s\n", dir)
 	for _, make := range figureList(c, cmps) {
 		start := time.Now()
 		f, err := make()
 		if err != nil {
-			return err
+			return figs, err
 		}
 		if _, err := f.write(dir); err != nil {
-			return err
+			return figs, err
 		}
+		figs = append(figs, f)
 		fmt.Fprintf(w, "%-24s %s (%.1f s)\n", f.name+".{png,svg}", f.title, time.Since(start).Seconds())
 	}
-	return nil
+	return figs, nil
 }
 
 // figureList returns the figures in order, each as the function that

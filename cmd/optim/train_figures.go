@@ -15,7 +15,8 @@ func comparisonFigure(num int, c comparison) (*figure, error) {
 	f := &figure{name: c.figure, width: 1400, height: 600, cols: 2,
 		title: fmt.Sprintf("Figure %d. Training run: %s", num, c.what)}
 	loss := newPanel("loss: training (solid), held out (dashed)", "epoch", "cross-entropy")
-	logY(loss)
+	loss.Y.Min = 0
+	loss.Legend.Top, loss.Legend.Left = false, true
 	acc := newPanel("held-out accuracy", "epoch", "accuracy (%)")
 	acc.Legend.Top, acc.Legend.Left = false, false
 	for i, r := range c.runs {
