@@ -216,13 +216,13 @@ func noisyFigure() (*figure, error) {
 		}
 		return fmt.Sprintf("batch %d", b)
 	}
-	// The paths from the noisiest up, so that its cloud covers no other.
 	for i := range runs {
 		if err := addLine(curves, name(batches[i]), runs[i].evals, palette[i], vg.Points(1.1), false); err != nil {
 			return nil, err
 		}
 	}
-	for i := len(runs) - 1; i >= 0; i-- {
+	// The noisiest path first, so that its cloud covers no other.
+	for i := range runs {
 		if err := addLine(paths, "", runs[i].path, palette[i], vg.Points(0.8), false); err != nil {
 			return nil, err
 		}
