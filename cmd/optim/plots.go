@@ -27,7 +27,7 @@ func drawFigures(w io.Writer, dir string, c config, cmps []comparison) ([]*figur
 			return figs, err
 		}
 		figs = append(figs, f)
-		fmt.Fprintf(w, "%-24s %s (%.1f s)\n", f.name+".{png,svg}", f.title, time.Since(start).Seconds())
+		fmt.Fprintf(w, "%-28s %s (%.1f s)\n", f.name+".{png,svg}", f.title, time.Since(start).Seconds())
 	}
 	return figs, nil
 }
