@@ -86,18 +86,10 @@ func mapLR(n int, f func(i int) float64) []float64 {
 	return out
 }
 
-// pow is Python's float ** number as CPython computes it: the exact special
-// cases of float_pow, then C's pow, here detmath.Pow, which has the same bits
-// on every architecture.
-func pow(x, y float64) float64 {
-	switch {
-	case y == 0 || x == 1:
-		return 1
-	case y == 1:
-		return x
-	}
-	return detmath.Pow(x, y)
-}
+// pow is Python's float ** number: CPython's float_pow is C's pow after
+// special cases (y == 0, x == 1) that detmath.Pow shares, and detmath.Pow has
+// the same bits on every architecture.
+func pow(x, y float64) float64 { return detmath.Pow(x, y) }
 
 // --- LambdaLR, MultiplicativeLR ---
 
@@ -464,6 +456,9 @@ type oneCycleRule struct {
 	phases            []phase
 	maxLRs, minLRs    []float64 // torch's group['max_lr'], group['min_lr']
 	maxMoms, baseMoms []float64 // torch's group['max_momentum'], group['base_momentum']
+
+	cosPct, cosOut float64 // the last cos(pi*pct)+1, a cache
+	cosSet         bool
 }
 
 func (s OneCycleLR) build(g *groups) (node, error) {
@@ -511,8 +506,12 @@ func (r *oneCycleRule) value(key, i int, g *groups) float64 {
 
 func (r *oneCycleRule) anneal(start, end, pct float64) float64 {
 	if r.s.AnnealStrategy == "cos" {
-		c := detmath.Cos(math.Pi*pct) + 1
-		return end + float64((start-end)/2.0*c)
+		// Every group and the momentum anneal at the same pct in a step:
+		// one cos serves them all (a NaN pct never matches, and recomputes).
+		if pct != r.cosPct || !r.cosSet {
+			r.cosPct, r.cosOut, r.cosSet = pct, detmath.Cos(math.Pi*pct)+1, true
+		}
+		return end + float64((start-end)/2.0*r.cosOut)
 	}
 	return float64((end-start)*pct) + start
 }

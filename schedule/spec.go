@@ -152,7 +152,7 @@ func DefaultCyclicLR(baseLR, maxLR float64) CyclicLR {
 // momentum moving the opposite way. ThreePhase is torch's three_phase.
 // Torch allows TotalSteps steps after construction; one more is an error.
 type OneCycleLR struct {
-	MaxLR                     []float64 // one per group, or one for all; finite, > 0
+	MaxLR                     []float64 // one per group, or one for all; finite, >= 0
 	TotalSteps                int       // torch's total_steps; >= 1
 	PctStart                  float64   // torch's pct_start (default 0.3); [0, 1]
 	AnnealStrategy            string    // torch's anneal_strategy (default "cos")
