@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -86,29 +88,67 @@ func timeDispatched(rule optim.Rule, p, g []float32, budget time.Duration) rate 
 // through the stateless layer and a fixed step number (2: past SGD's
 // buffer-initializing first step).
 func timeGeneric(rule optim.Rule, p, g []float32, budget time.Duration) rate {
+	return timeSet(kernels.Generic(), 1, rule, p, g, budget)
+}
+
+// timeSet measures rule's update with one kernel set through the stateless
+// layer, as timeGeneric does, on workers goroutines that each update a
+// contiguous share of the parameters, cut at 64-byte boundaries as the
+// optimizer's parallel Step cuts them (the stateless layer has no workers
+// of its own, and the optimizer always runs the dispatched set).
+func timeSet(set *kernels.Set, workers int, rule optim.Rule, p, g []float32, budget time.Duration) rate {
 	c, v, err := optim.Coefficients[float32](rule, 2)
 	if err != nil {
 		panic(err)
 	}
 	n := len(p)
-	set := kernels.Generic()
 	s0, s1 := make([]float32, n), make([]float32, n)
-	var step func() error
-	switch rule.(type) {
-	case optim.SGD:
-		if rule.(optim.SGD).Momentum == 0 {
-			s0 = nil
-		}
-		step = func() error { return kernels.SGD(set, v, &c, p, g, s0) }
-	case optim.Adagrad:
-		step = func() error { return kernels.Adagrad(set, v, &c, p, g, s0) }
-	case optim.RMSProp:
-		step = func() error { return kernels.RMSProp(set, v, &c, p, g, s0, nil, nil) }
-	case optim.Adam:
-		step = func() error { return kernels.Adam(set, v, &c, p, g, s0, s1, nil) }
+	if sgd, ok := rule.(optim.SGD); ok && sgd.Momentum == 0 {
+		s0 = nil
 	}
+	part := func(s []float32, lo, hi int) []float32 {
+		if s == nil {
+			return nil
+		}
+		return s[lo:hi]
+	}
+	update := func(lo, hi int) error {
+		p, g, s0, s1 := p[lo:hi], g[lo:hi], part(s0, lo, hi), part(s1, lo, hi)
+		switch rule.(type) {
+		case optim.SGD:
+			return kernels.SGD(set, v, &c, p, g, s0)
+		case optim.Adagrad:
+			return kernels.Adagrad(set, v, &c, p, g, s0)
+		case optim.RMSProp:
+			return kernels.RMSProp(set, v, &c, p, g, s0, nil, nil)
+		case optim.Adam:
+			return kernels.Adam(set, v, &c, p, g, s0, s1, nil)
+		}
+		panic(fmt.Sprintf("no stateless kernel for %T", rule))
+	}
+	bounds := []int{0}
+	for w := 1; w < workers; w++ {
+		bounds = append(bounds, min(n, (n*w/workers)/16*16))
+	}
+	bounds = append(bounds, n)
 	return timeSteps(n, budget, func() {
-		if err := step(); err != nil {
+		if workers == 1 {
+			if err := update(0, n); err != nil {
+				panic(err)
+			}
+			return
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, workers)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[w] = update(bounds[w], bounds[w+1])
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			panic(err)
 		}
 	})
