@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/simdoptim/optim"
@@ -169,33 +172,44 @@ func newTrainOptimizer(m *mlp, lr float64) (*optim.Optimizer[float32], error) {
 // takes them: group order, then parameter order: w1, w2, b1, b2.
 func (m *mlp) groupGrads() [][]float32 { return [][]float32{m.gw1, m.gw2, m.gb1, m.gb2} }
 
-// train runs the training loop and prints the loss per epoch.
+// train runs the training loop and prints the loss per epoch. Halfway it
+// saves a checkpoint (the optimizer with the schedule's state in the same
+// file), then continues with a fresh optimizer and schedule loaded from it,
+// as a resumed process would; the run goes on with the same bits.
 func train(w io.Writer, c trainConfig) error {
 	xs, ys := spirals(1500, 1)
 	testX, testY := spirals(600, 2)
 	m := newMLP(c.hidden, 3)
-	opt, err := newTrainOptimizer(m, c.lr)
+	batches := (len(xs) + c.batch - 1) / c.batch
+	opt, sched, err := newTrainState(m, c, batches)
 	if err != nil {
 		return err
 	}
-	defer opt.Close()
+	defer func() { opt.Close() }()
 	grads := m.groupGrads()
 	fmt.Fprintf(w, "Training: a %d-unit MLP on three spirals (%d train, %d held out), AdamW (no decay on biases), %d epochs\n",
 		c.hidden, len(xs), len(testX), c.epochs)
-	batches := (len(xs) + c.batch - 1) / c.batch
-	// Warmup then cosine, stepped every batch: a linear ramp from 1/100 of
-	// the rate over the first epoch, then a half cosine to zero.
-	sched, err := schedule.New(opt, warmupCosine(batches, c.epochs*batches))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "schedule: linear warmup over %d steps, then cosine annealing to 0 at step %d\n", batches, c.epochs*batches)
-	fmt.Fprintf(w, "%6s %12s %12s %12s %10s\n", "epoch", "lr", "train loss", "test loss", "test acc")
+	fmt.Fprintf(w, "schedule: linear warmup over %d steps, then cosine annealing to 0 at step %d; gradients clipped to norm %g\n",
+		batches, c.epochs*batches, clipNorm)
+	fmt.Fprintf(w, "%6s %12s %12s %12s %10s %10s\n", "epoch", "lr", "train loss", "test loss", "test acc", "clipped")
 	for epoch := range c.epochs {
+		if epoch == c.epochs/2 && epoch > 0 {
+			if opt, sched, err = checkpointAndResume(w, opt, sched, m, c, batches); err != nil {
+				return err
+			}
+		}
 		var sum float64
+		clipped := 0
 		for b := range batches {
 			lo, hi := b*c.batch, min((b+1)*c.batch, len(xs))
 			sum += m.batchGrad(xs[lo:hi], ys[lo:hi])
+			norm, err := opt.ClipGradNorm(clipNorm, 2, true, grads...)
+			if err != nil {
+				return err
+			}
+			if norm > clipNorm {
+				clipped++
+			}
 			if err := opt.Step(grads...); err != nil {
 				return err
 			}
@@ -204,9 +218,69 @@ func train(w io.Writer, c trainConfig) error {
 			}
 		}
 		tl, acc := m.evaluate(testX, testY)
-		fmt.Fprintf(w, "%6d %12.3g %12.4f %12.4f %9.1f%%\n", epoch+1, opt.LR(), sum/float64(batches), tl, 100*acc)
+		fmt.Fprintf(w, "%6d %12.3g %12.4f %12.4f %9.1f%% %6d/%d\n", epoch+1, opt.LR(), sum/float64(batches), tl, 100*acc, clipped, batches)
 	}
 	return nil
+}
+
+// clipNorm is the training run's gradient-norm bound: about the median
+// norm of its batch gradients, so that the larger ones are clipped.
+const clipNorm = 0.25
+
+// newTrainState builds the training run's optimizer and its schedule.
+func newTrainState(m *mlp, c trainConfig, batches int) (*optim.Optimizer[float32], *schedule.Scheduler, error) {
+	opt, err := newTrainOptimizer(m, c.lr)
+	if err != nil {
+		return nil, nil, err
+	}
+	sched, err := schedule.New(opt, warmupCosine(batches, c.epochs*batches))
+	if err != nil {
+		opt.Close()
+		return nil, nil, err
+	}
+	return opt, sched, nil
+}
+
+// checkpointAndResume saves opt and sched into one file, closes opt, and
+// returns a new optimizer and schedule over the same model loaded from it.
+func checkpointAndResume(w io.Writer, opt *optim.Optimizer[float32], sched *schedule.Scheduler, m *mlp, c trainConfig, batches int) (*optim.Optimizer[float32], *schedule.Scheduler, error) {
+	dir, err := os.MkdirTemp("", "optim-demo-ckpt")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "train.safetensors")
+	state, err := json.Marshal(sched.State())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := opt.SaveFileWith(path, map[string]json.RawMessage{"scheduler": state}); err != nil {
+		return nil, nil, err
+	}
+	opt.Close()
+	resumed, rsched, err := newTrainState(m, c, batches)
+	if err != nil {
+		return nil, nil, err
+	}
+	var st schedule.State
+	if err := resumed.LoadFileWith(path, func(extra map[string]json.RawMessage) error {
+		return json.Unmarshal(extra["scheduler"], &st)
+	}); err != nil {
+		resumed.Close()
+		return nil, nil, err
+	}
+	if err := rsched.Restore(st); err != nil {
+		resumed.Close()
+		return nil, nil, err
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		resumed.Close()
+		return nil, nil, err
+	}
+	fmt.Fprintf(w, "  checkpoint: %d steps saved to a %d-byte safetensors file with the schedule's state; resumed into a new optimizer\n",
+		resumed.Steps(), info.Size())
+	return resumed, rsched, nil
 }
 
 // The seeds' practical advice, demonstrated: three comparisons on the same
