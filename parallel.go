@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/kernels"
 )
 
 // Parallel steps.
@@ -24,12 +25,11 @@ import (
 // garbage-collected without Close stops them too (runtime.AddCleanup: the
 // workers hold no reference to the Optimizer between steps).
 
-// parallelMin (a variable only so that tests can lower it) is the number of elements below which a step runs on the
-// calling goroutine alone, and the least share a worker is given: handing
-// work to a parked goroutine and waiting for it costs a few microseconds,
-// the time of a step over tens of thousands of parameters. See
-// BenchmarkWorkers and the README for the measurement that set it.
-var parallelMin = 1 << 15
+// parallelMin (a variable only so that tests can lower it) is the number
+// of elements below which a step runs on the calling goroutine alone, and
+// the least share a worker is given: kernels.ParallelMin, shared with the
+// stateless layer's Parallel.
+var parallelMin = kernels.ParallelMin
 
 // maxWorkers bounds SetWorkers: far above any core count, small enough
 // that the per-worker tables stay small.

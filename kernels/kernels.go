@@ -161,6 +161,18 @@ func Adam[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, sq, maxSq []T) erro
 
 // apply validates, then runs the kernel. Nothing is written on error.
 func apply[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2 []T) error {
+	if err := validate(s, kind, v, c, p, g, s0, s1, s2); err != nil {
+		return err
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	Kernel[T](s, kind)(v, c, p, g, s0, s1, s2)
+	return nil
+}
+
+// validate checks everything apply needs before its first write.
+func validate[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2 []T) error {
 	if s == nil {
 		return fmt.Errorf("kernels: %v: nil kernel set", kind)
 	}
@@ -192,10 +204,6 @@ func apply[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2
 			}
 		}
 	}
-	if len(p) == 0 {
-		return nil
-	}
-	Kernel[T](s, kind)(v, c, p, g, s0, s1, s2)
 	return nil
 }
 
