@@ -1,10 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"sync"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -38,15 +37,19 @@ var streamRules = []streamRule{
 // dispatched kernels, and with the generic kernels through the stateless
 // layer when the dispatched set is not generic already.
 func throughput(w io.Writer, n int, perRule time.Duration) {
-	fmt.Fprintf(w, "== Throughput: one Step over %d float32 parameters, kernel set %s\n", n, optim.ISA())
+	fmt.Fprintf(w, "== Throughput: one Step over %d float32 parameters, kernel set %s, 1 worker and all workers\n", n, optim.ISA())
 	fmt.Fprintln(w, "GB/s counts each of p, g and every state slice read once and p and every state")
 	fmt.Fprintln(w, "slice written once (4 bytes each); cache write-allocate traffic is not counted.")
 	fmt.Fprintln(w, "A working set that fits in the last-level cache measures cache, not DRAM, bandwidth:")
 	fmt.Fprintln(w, "vary it with -n.")
 	fmt.Fprintln(w)
 	compareGeneric := optim.ISA() != "generic"
+	all := runtime.GOMAXPROCS(0)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	header := "rule\tbytes/param\tworking set\tns/param\tGB/s\t"
+	if all > 1 {
+		header += fmt.Sprintf("%d workers ns/param\tGB/s\t", all)
+	}
 	if compareGeneric {
 		header += "generic ns/param\tspeedup\t"
 	}
@@ -59,9 +62,13 @@ func throughput(w io.Writer, n int, perRule time.Duration) {
 	}
 	for _, r := range streamRules {
 		bytes := 4 * r.accesses
-		d := timeDispatched(r.rule, p, g, perRule)
+		d := timeDispatched(r.rule, p, g, perRule, 1)
 		set := float64(n*(r.accesses+1)/2*4) / (1 << 20) // each slice once: (accesses+1)/2 slices
 		fmt.Fprintf(tw, "%s\t%d\t%.0f MiB\t%.3f\t%.1f\t", r.name, bytes, set, d.nsPerParam, float64(bytes)/d.nsPerParam)
+		if all > 1 {
+			pd := timeDispatched(r.rule, p, g, perRule, all)
+			fmt.Fprintf(tw, "%.3f\t%.1f\t", pd.nsPerParam, float64(bytes)/pd.nsPerParam)
+		}
 		if compareGeneric {
 			gen := timeGeneric(r.rule, p, g, perRule)
 			fmt.Fprintf(tw, "%.3f\t%.2fx\t", gen.nsPerParam, gen.nsPerParam/d.nsPerParam)
@@ -71,11 +78,16 @@ func throughput(w io.Writer, n int, perRule time.Duration) {
 	tw.Flush()
 }
 
-// timeDispatched measures optim.New + Step, the way a training loop runs.
-func timeDispatched(rule optim.Rule, p, g []float32, budget time.Duration) rate {
+// timeDispatched measures optim.New + Step, the way a training loop runs,
+// with the given number of workers.
+func timeDispatched(rule optim.Rule, p, g []float32, budget time.Duration, workers int) rate {
 	opt, err := optim.New[float32](rule, p)
 	if err != nil {
 		panic(err) // the rules above are valid constants
+	}
+	defer opt.Close()
+	if err := opt.SetWorkers(workers); err != nil {
+		panic(err)
 	}
 	return timeSteps(len(p), budget, func() {
 		if err := opt.Step(g); err != nil {
@@ -92,10 +104,8 @@ func timeGeneric(rule optim.Rule, p, g []float32, budget time.Duration) rate {
 }
 
 // timeSet measures rule's update with one kernel set through the stateless
-// layer, as timeGeneric does, on workers goroutines that each update a
-// contiguous share of the parameters, cut at 64-byte boundaries as the
-// optimizer's parallel Step cuts them (the stateless layer has no workers
-// of its own, and the optimizer always runs the dispatched set).
+// layer, as timeGeneric does, split across workers goroutines by
+// kernels.Parallel (the optimizer itself always runs the dispatched set).
 func timeSet(set *kernels.Set, workers int, rule optim.Rule, p, g []float32, budget time.Duration) rate {
 	c, v, err := optim.Coefficients[float32](rule, 2)
 	if err != nil {
@@ -103,52 +113,24 @@ func timeSet(set *kernels.Set, workers int, rule optim.Rule, p, g []float32, bud
 	}
 	n := len(p)
 	s0, s1 := make([]float32, n), make([]float32, n)
-	if sgd, ok := rule.(optim.SGD); ok && sgd.Momentum == 0 {
-		s0 = nil
-	}
-	part := func(s []float32, lo, hi int) []float32 {
-		if s == nil {
-			return nil
+	var kind kernels.Kind
+	switch r := rule.(type) {
+	case optim.SGD:
+		kind = kernels.KindSGD
+		if r.Momentum == 0 {
+			s0 = nil
 		}
-		return s[lo:hi]
-	}
-	update := func(lo, hi int) error {
-		p, g, s0, s1 := p[lo:hi], g[lo:hi], part(s0, lo, hi), part(s1, lo, hi)
-		switch rule.(type) {
-		case optim.SGD:
-			return kernels.SGD(set, v, &c, p, g, s0)
-		case optim.Adagrad:
-			return kernels.Adagrad(set, v, &c, p, g, s0)
-		case optim.RMSProp:
-			return kernels.RMSProp(set, v, &c, p, g, s0, nil, nil)
-		case optim.Adam:
-			return kernels.Adam(set, v, &c, p, g, s0, s1, nil)
-		}
+	case optim.Adagrad:
+		kind = kernels.KindAdagrad
+	case optim.RMSProp:
+		kind, s1 = kernels.KindRMSProp, nil
+	case optim.Adam:
+		kind = kernels.KindAdam
+	default:
 		panic(fmt.Sprintf("no stateless kernel for %T", rule))
 	}
-	bounds := []int{0}
-	for w := 1; w < workers; w++ {
-		bounds = append(bounds, min(n, (n*w/workers)/16*16))
-	}
-	bounds = append(bounds, n)
 	return timeSteps(n, budget, func() {
-		if workers == 1 {
-			if err := update(0, n); err != nil {
-				panic(err)
-			}
-			return
-		}
-		var wg sync.WaitGroup
-		errs := make([]error, workers)
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[w] = update(bounds[w], bounds[w+1])
-			}()
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		if err := kernels.Parallel(workers, set, kind, v, &c, p, g, s0, s1, nil); err != nil {
 			panic(err)
 		}
 	})
