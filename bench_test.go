@@ -236,3 +236,32 @@ func BenchmarkCopyParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSplitThreshold measures where splitting a step between two
+// workers starts to pay: float32 AdamW at sizes around parallelMin, with
+// the split forced (parallelMin lowered) against one worker. The crossover
+// set parallelMin; see the README.
+func BenchmarkSplitThreshold(b *testing.B) {
+	for _, n := range []int{1 << 12, 1 << 13, 1 << 14, 1 << 15, 1 << 16, 1 << 17} {
+		for _, w := range []int{1, 2} {
+			b.Run(fmt.Sprintf("n=%d/workers=%d", n, w), func(b *testing.B) {
+				lowParallelMin(b, 1024)
+				p, g := make([]float32, n), make([]float32, n)
+				opt, err := New(DefaultAdamW(), p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer opt.Close()
+				if err := opt.SetWorkers(w); err != nil {
+					b.Fatal(err)
+				}
+				_ = opt.Step(g)
+				b.SetBytes(28 * int64(n))
+				b.ResetTimer()
+				for range b.N {
+					_ = opt.Step(g)
+				}
+			})
+		}
+	}
+}
