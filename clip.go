@@ -31,10 +31,14 @@ import (
 // The result depends on the data and on how it is split into slices, never
 // on the CPU or the kernel set.
 func GradNorm[T float32 | float64](normType float64, grads ...[]T) (float64, error) {
+	return gradNorm(gradKernels[T](), normType, grads)
+}
+
+func gradNorm[T float32 | float64](k *generic.GradKernels[T], normType float64, grads [][]T) (float64, error) {
 	if err := checkNormType("GradNorm", normType); err != nil {
 		return 0, err
 	}
-	return generic.Norm(gradKernels[T](), normType, grads), nil
+	return generic.Norm(k, normType, grads), nil
 }
 
 // ClipGradNorm is torch.nn.utils.clip_grad_norm_ (torch 1.13): it computes
@@ -53,6 +57,10 @@ func GradNorm[T float32 | float64](normType float64, grads ...[]T) (float64, err
 // Errors (nothing is written): maxNorm negative or NaN, normType below 1 or
 // NaN (*ArgumentError), grads that overlap each other (*OverlapError).
 func ClipGradNorm[T float32 | float64](maxNorm, normType float64, errorIfNonfinite bool, grads ...[]T) (float64, error) {
+	return clipGradNorm(gradKernels[T](), maxNorm, normType, errorIfNonfinite, grads)
+}
+
+func clipGradNorm[T float32 | float64](k *generic.GradKernels[T], maxNorm, normType float64, errorIfNonfinite bool, grads [][]T) (float64, error) {
 	const fn = "ClipGradNorm"
 	if !(maxNorm >= 0) {
 		return 0, &ArgumentError{fn, "maxNorm", maxNorm, ">= 0"}
@@ -63,7 +71,6 @@ func ClipGradNorm[T float32 | float64](maxNorm, normType float64, errorIfNonfini
 	if err := checkDisjoint(fn, grads); err != nil {
 		return 0, err
 	}
-	k := gradKernels[T]()
 	total := generic.Norm(k, normType, grads)
 	if errorIfNonfinite && (math.IsInf(total, 0) || total != total) {
 		return total, &NonFiniteNormError{normType, total}
@@ -81,6 +88,10 @@ func ClipGradNorm[T float32 | float64](maxNorm, normType float64, errorIfNonfini
 // negative or NaN (*ArgumentError), grads that overlap each other
 // (*OverlapError).
 func ClipGradValue[T float32 | float64](clip float64, grads ...[]T) error {
+	return clipGradValue(gradKernels[T](), clip, grads)
+}
+
+func clipGradValue[T float32 | float64](k *generic.GradKernels[T], clip float64, grads [][]T) error {
 	const fn = "ClipGradValue"
 	if !(clip >= 0) {
 		return &ArgumentError{fn, "clip", clip, ">= 0"}
@@ -88,7 +99,6 @@ func ClipGradValue[T float32 | float64](clip float64, grads ...[]T) error {
 	if err := checkDisjoint(fn, grads); err != nil {
 		return err
 	}
-	k := gradKernels[T]()
 	c := T(clip)
 	for _, g := range grads {
 		k.Clamp(g, c)
@@ -105,13 +115,40 @@ func (o *Optimizer[T]) StepIfFinite(grads ...[]T) (skipped bool, err error) {
 	if err := o.checkGrads("StepIfFinite", grads); err != nil {
 		return false, err
 	}
-	k := gradKernels[T]()
-	for _, g := range grads {
-		if k.NonFinite(g) {
-			return true, nil
-		}
+	if o.NonFinite(grads...) {
+		return true, nil
 	}
 	return false, o.Step(grads...)
+}
+
+// GradNorm is the package's GradNorm, run by the optimizer's workers (see
+// SetWorkers) on large gradients: the same bits for any worker count.
+func (o *Optimizer[T]) GradNorm(normType float64, grads ...[]T) (float64, error) {
+	return gradNorm(o.workerGradKernels(), normType, grads)
+}
+
+// ClipGradNorm is the package's ClipGradNorm, run by the optimizer's
+// workers: the same bits for any worker count.
+func (o *Optimizer[T]) ClipGradNorm(maxNorm, normType float64, errorIfNonfinite bool, grads ...[]T) (float64, error) {
+	return clipGradNorm(o.workerGradKernels(), maxNorm, normType, errorIfNonfinite, grads)
+}
+
+// ClipGradValue is the package's ClipGradValue, run by the optimizer's
+// workers.
+func (o *Optimizer[T]) ClipGradValue(clip float64, grads ...[]T) error {
+	return clipGradValue(o.workerGradKernels(), clip, grads)
+}
+
+// NonFinite reports whether any element of grads is infinite or NaN, read
+// by the optimizer's workers. The grads need not be the optimizer's.
+func (o *Optimizer[T]) NonFinite(grads ...[]T) bool {
+	k := o.workerGradKernels()
+	for _, g := range grads {
+		if k.NonFinite(g) {
+			return true
+		}
+	}
+	return false
 }
 
 func checkNormType(fn string, p float64) error {

@@ -1,22 +1,30 @@
 package optim
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/simdoptim/optim/internal/cpufeat"
 	"github.com/simdoptim/optim/kernels"
 )
 
-// The kernel set is chosen once, at package initialization: the fastest
-// compiled-in set the CPU and OS support, capped or forced by the
-// environment variable OPTIM_ISA (generic, avx2, avx512 or neon).
-var chosen = choose(os.Getenv("OPTIM_ISA"))
+// The kernel set is the one internal/cpufeat chooses once, at
+// initialization, for the whole module: the fastest compiled-in set the CPU
+// and OS support, capped or forced by the environment variable OPTIM_ISA
+// (generic, avx2, avx512 or neon). Package linalg runs the same choice.
+var chosen = kernelsFor(cpufeat.Chosen())
 
-// choice is a dispatch decision and the reason for it.
+// choice is the kernel set in use and the reason for it.
 type choice struct {
 	set    *kernels.Set
 	reason string
+}
+
+// kernelsFor returns package kernels' set for cpufeat's choice. Both compile
+// the same sets (TestCompiledAgrees), so the lookup fails only if they drift
+// apart; generic is then the safe answer, and the reason says so.
+func kernelsFor(c cpufeat.Choice) choice {
+	if s, ok := kernels.Lookup(c.ISA.String()); ok {
+		return choice{s, c.Reason}
+	}
+	return choice{kernels.Generic(), c.Reason + "; but package kernels has no " + c.ISA.String() + " set, so generic runs"}
 }
 
 // ISA returns the name of the kernel set in use: "avx512", "avx2", "neon" or
@@ -56,38 +64,4 @@ func lookupSupported(isa string) (*kernels.Set, bool) {
 		return nil, false
 	}
 	return s, true
-}
-
-// choose decides the kernel set for the value of OPTIM_ISA.
-func choose(env string) choice {
-	supported := SupportedSets()
-	best := supported[0]
-	why := fmt.Sprintf("%s is the fastest set this CPU supports (%s)", best.Name(), cpufeat.Describe())
-	if len(kernels.Compiled()) == 1 {
-		why = "generic is the only set compiled in (noasm build or an architecture without assembly kernels)"
-	}
-	if env == "" {
-		return choice{best, why}
-	}
-	if s, ok := lookupSupported(env); ok {
-		return choice{s, fmt.Sprintf("OPTIM_ISA=%s selected it", env)}
-	}
-	var problem string
-	switch _, compiled := kernels.Lookup(env); {
-	case !knownISA(env):
-		problem = "is not a kernel set (want generic, avx2, avx512 or neon)"
-	case !compiled:
-		problem = "is not compiled into this binary"
-	default:
-		problem = "is not supported by this CPU"
-	}
-	return choice{best, fmt.Sprintf("OPTIM_ISA=%s %s; %s", env, problem, why)}
-}
-
-func knownISA(name string) bool {
-	switch name {
-	case "generic", "avx2", "avx512", "neon":
-		return true
-	}
-	return false
 }

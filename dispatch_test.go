@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simdoptim/optim/internal/cpufeat"
 	"github.com/simdoptim/optim/kernels"
 )
 
@@ -19,7 +20,7 @@ func TestSupportedSetsOrder(t *testing.T) {
 		if !Supported(s.Name()) {
 			t.Errorf("Supported(%q) = false for a member of SupportedSets", s.Name())
 		}
-		if !knownISA(s.Name()) {
+		if _, err := cpufeat.ParseISA(s.Name()); err != nil {
 			t.Errorf("SupportedSets has an unknown set %q", s.Name())
 		}
 	}
@@ -30,65 +31,6 @@ func TestSupportedSetsOrder(t *testing.T) {
 	names := supportedNames()
 	if i, j := slices.Index(names, "avx512"), slices.Index(names, "avx2"); i >= 0 && j >= 0 && i > j {
 		t.Errorf("SupportedSets() = %v, want avx512 before avx2", names)
-	}
-}
-
-func TestChooseDefault(t *testing.T) {
-	c := choose("")
-	if best := SupportedSets()[0]; c.set != best {
-		t.Errorf(`choose("") = %s, want the first supported set %s`, c.set.Name(), best.Name())
-	}
-	if c.reason == "" {
-		t.Error(`choose("") gives no reason`)
-	}
-}
-
-func TestChooseForced(t *testing.T) {
-	for _, s := range SupportedSets() {
-		c := choose(s.Name())
-		if c.set != s {
-			t.Errorf("choose(%q) = %s", s.Name(), c.set.Name())
-		}
-		if !strings.Contains(c.reason, "OPTIM_ISA="+s.Name()) {
-			t.Errorf("choose(%q) reason %q does not mention the setting", s.Name(), c.reason)
-		}
-	}
-	if c := choose("generic"); c.set != kernels.Generic() {
-		t.Errorf(`choose("generic") = %s, want generic`, c.set.Name())
-	}
-}
-
-func TestChooseFallback(t *testing.T) {
-	best := SupportedSets()[0]
-	bad := []string{"bogus", "AVX2", " generic", "sse"}
-	switch runtime.GOARCH {
-	case "amd64":
-		bad = append(bad, "neon")
-	case "arm64":
-		bad = append(bad, "avx2", "avx512")
-	default:
-		bad = append(bad, "avx2", "avx512", "neon")
-	}
-	// Every known set this CPU or build cannot run.
-	for _, name := range []string{"avx2", "avx512", "neon"} {
-		if !Supported(name) && !slices.Contains(bad, name) {
-			bad = append(bad, name)
-		}
-	}
-	for _, env := range bad {
-		c := choose(env)
-		if c.set != best {
-			t.Errorf("choose(%q) = %s, want the fallback %s", env, c.set.Name(), best.Name())
-		}
-		if !strings.Contains(c.reason, "OPTIM_ISA="+env) {
-			t.Errorf("choose(%q) reason %q does not mention the value", env, c.reason)
-		}
-		if !strings.Contains(c.reason, best.Name()) {
-			t.Errorf("choose(%q) reason %q does not name the set chosen instead", env, c.reason)
-		}
-	}
-	if c := choose("bogus"); !strings.Contains(c.reason, "not a kernel set") {
-		t.Errorf(`choose("bogus") reason %q does not say it is not a kernel set`, c.reason)
 	}
 }
 
@@ -115,5 +57,93 @@ func TestISA(t *testing.T) {
 	}
 	if env != "" && !strings.Contains(ISAReason(), env) {
 		t.Errorf("ISAReason() %q does not mention OPTIM_ISA=%s", ISAReason(), env)
+	}
+}
+
+// TestOneChooser: package optim runs the set internal/cpufeat chose, with
+// its reason; there is no second decision to drift from it. (The choice
+// itself is tested in internal/cpufeat.)
+func TestOneChooser(t *testing.T) {
+	c := cpufeat.Chosen()
+	if ISA() != c.ISA.String() || ISAReason() != c.Reason {
+		t.Errorf("ISA() = %s (%q), cpufeat chose %v (%q)", ISA(), ISAReason(), c.ISA, c.Reason)
+	}
+}
+
+// TestCompiledAgrees: package kernels compiles exactly the sets cpufeat
+// chooses between, in the same order.
+func TestCompiledAgrees(t *testing.T) {
+	var got, want []string
+	for _, s := range kernels.Compiled() {
+		got = append(got, s.Name())
+	}
+	for _, i := range cpufeat.Compiled() {
+		want = append(want, i.String())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("kernels.Compiled() = %v, cpufeat.Compiled() = %v", got, want)
+	}
+	for _, s := range kernels.Compiled() {
+		if s.Supported() != cpufeat.Supports(s.Name()) {
+			t.Errorf("%s: kernels says supported=%v, cpufeat %v", s.Name(), s.Supported(), cpufeat.Supports(s.Name()))
+		}
+	}
+}
+
+// TestKernelsForMissingSet: were cpufeat to choose a set package kernels
+// lacks, generic runs and the reason says so, rather than a nil set.
+func TestKernelsForMissingSet(t *testing.T) {
+	missing := cpufeat.NEON
+	if runtime.GOARCH == "arm64" {
+		missing = cpufeat.AVX2
+	}
+	c := kernelsFor(cpufeat.Choice{ISA: missing, Reason: "posed"})
+	if c.set != kernels.Generic() || !strings.Contains(c.reason, "posed") || !strings.Contains(c.reason, "no "+missing.String()+" set") {
+		t.Errorf("kernelsFor(%v) = %s, %q", missing, c.set.Name(), c.reason)
+	}
+}
+
+// TestREADMEFeatureLists: the README's table of kernel sets names exactly
+// the CPU features internal/cpufeat requires for each set, the one list.
+func TestREADMEFeatureLists(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, i := range cpufeat.All() {
+		for _, f := range i.Features() {
+			known[f.String()] = true
+		}
+	}
+	for _, i := range cpufeat.All() {
+		prefix := "| `" + i.String() + "` |"
+		var row string
+		for _, line := range strings.Split(string(readme), "\n") {
+			if strings.HasPrefix(line, prefix) {
+				row = line
+			}
+		}
+		if row == "" {
+			t.Errorf("README has no table row for %s", i)
+			continue
+		}
+		var named []string
+		for _, w := range strings.FieldsFunc(row, func(r rune) bool {
+			return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9')
+		}) {
+			if known[w] && !slices.Contains(named, w) {
+				named = append(named, w)
+			}
+		}
+		var want []string
+		for _, f := range i.Features() {
+			want = append(want, f.String())
+		}
+		slices.Sort(named)
+		slices.Sort(want)
+		if !slices.Equal(named, want) {
+			t.Errorf("README row for %s names the features %v; internal/cpufeat requires %v", i, named, want)
+		}
 	}
 }

@@ -54,6 +54,10 @@ type Optimizer[T float32 | float64] struct {
 	cleanup runtime.Cleanup
 	plan    *parallelPlan[T]
 	task    stepTask[T]
+	pgrad   *parallelGrad[T] // the gradient kernels split between the workers
+	// stealing selects dynamic shares instead of one static share per
+	// worker; only BenchmarkPartition sets it (see the README).
+	stealing bool
 	// coeffs holds the current step's scalars. It is a field rather than a
 	// local because its address goes to the kernel, an indirect call, which
 	// would move a local to the heap on every Step.

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/kernels"
 )
 
 // Parallel steps.
@@ -24,12 +26,15 @@ import (
 // garbage-collected without Close stops them too (runtime.AddCleanup: the
 // workers hold no reference to the Optimizer between steps).
 
-// parallelMin (a variable only so that tests can lower it) is the number of elements below which a step runs on the
-// calling goroutine alone, and the least share a worker is given: handing
-// work to a parked goroutine and waiting for it costs a few microseconds,
-// the time of a step over tens of thousands of parameters. See
-// BenchmarkWorkers and the README for the measurement that set it.
-var parallelMin = 1 << 15
+// parallelMin (a variable only so that tests can lower it) is the number
+// of elements below which a step runs on the calling goroutine alone, and
+// the least share a worker is given: kernels.ParallelMin, shared with the
+// stateless layer's Parallel.
+var parallelMin = kernels.ParallelMin
+
+// dynamicShares is the number of shares per worker when shares are taken
+// dynamically (the stealing variant measured against the static split).
+const dynamicShares = 8
 
 // maxWorkers bounds SetWorkers: far above any core count, small enough
 // that the per-worker tables stay small.
@@ -206,6 +211,8 @@ type parallelPlan[T float32 | float64] struct {
 	kernel   []generic.Kernel[T] // per parameter
 	grads    [][]T               // this step's gradients, cleared after it (not to keep them alive)
 	touched  bool                // the state pages were first-touched by their workers
+	stealing bool                // shares are taken dynamically (next), not one per worker
+	next     atomic.Int64
 }
 
 // stepTask is the work of one parallel step; run is called by every
@@ -213,9 +220,27 @@ type parallelPlan[T float32 | float64] struct {
 type stepTask[T float32 | float64] struct{ o *Optimizer[T] }
 
 func (t *stepTask[T]) run(w int) {
+	pl := t.o.plan
+	if pl.stealing {
+		// Measured against the static split (BenchmarkPartition): workers
+		// take the next of dynamicShares shares per worker until none is
+		// left.
+		for {
+			sh := int(pl.next.Add(1)) - 1
+			if sh >= len(pl.bounds)-1 {
+				return
+			}
+			t.share(sh)
+		}
+	}
+	t.share(w)
+}
+
+// share steps the segments of share sh.
+func (t *stepTask[T]) share(sh int) {
 	o := t.o
 	pl := o.plan
-	for _, s := range pl.segs[pl.bounds[w]:pl.bounds[w+1]] {
+	for _, s := range pl.segs[pl.bounds[sh]:pl.bounds[sh+1]] {
 		i := s.param
 		k := pl.which[i]
 		st := &o.state[i]
@@ -277,6 +302,7 @@ func (o *Optimizer[T]) applyParallel(grads [][]T, n int) error {
 	// Copied, not kept: keeping the caller's variadic slice would make it
 	// escape, an allocation in every Step call.
 	copy(pl.grads, grads)
+	pl.next.Store(0)
 	failed := o.pool.do(&o.task, n)
 	clear(pl.grads)
 	if failed != nil {
@@ -315,9 +341,13 @@ func (o *Optimizer[T]) newPlan(n int) *parallelPlan[T] {
 	for _, p := range o.params {
 		total += len(p)
 	}
-	segs, bounds := makePlan(o.params, total, n)
+	shares := n
+	if o.stealing {
+		shares = n * dynamicShares
+	}
+	segs, bounds := makePlan(o.params, total, shares)
 	m := len(o.params)
-	o.plan = &parallelPlan[T]{n: n, segs: segs, bounds: bounds, which: make([]int, m),
+	o.plan = &parallelPlan[T]{n: n, stealing: o.stealing, segs: segs, bounds: bounds, which: make([]int, m),
 		coeffs: make([]generic.Coeffs[T], m), variants: make([]generic.Variant, m), kernel: make([]generic.Kernel[T], m),
 		grads: make([][]T, m)}
 	o.task.o = o

@@ -3,6 +3,8 @@ package optim
 import (
 	"fmt"
 	"math"
+
+	"github.com/simdoptim/optim/generic"
 )
 
 // GradScalerConfig configures a GradScaler; DefaultGradScalerConfig gives
@@ -186,7 +188,7 @@ func Unscale[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) 
 	case stageStepped:
 		return false, &ScalerStageError{fn, "Unscale is being called after ScaledStep, before Update"}
 	}
-	e.foundInf = unscaleAll(grads, T(inv))
+	e.foundInf = unscaleAll(o.workerGradKernels(), grads, T(inv))
 	e.stage = stageUnscaled
 	return e.foundInf, nil
 }
@@ -214,7 +216,7 @@ func ScaledStep[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]
 		return false, &ScalerStageError{fn, "ScaledStep has already been called for this optimizer since the last Update"}
 	}
 	if e.stage == stageReady {
-		e.foundInf = unscaleAll(grads, T(inv))
+		e.foundInf = unscaleAll(o.workerGradKernels(), grads, T(inv))
 		e.stage = stageUnscaled
 	}
 	if e.foundInf {
@@ -241,8 +243,7 @@ func prepare[T float32 | float64](s *GradScaler, fn string, o *Optimizer[T], gra
 }
 
 // unscaleAll multiplies every grad by inv and reports any Inf/NaN product.
-func unscaleAll[T float32 | float64](grads [][]T, inv T) bool {
-	k := gradKernels[T]()
+func unscaleAll[T float32 | float64](k *generic.GradKernels[T], grads [][]T, inv T) bool {
 	found := false
 	for _, g := range grads {
 		// Every grad is unscaled even after an Inf is found, as torch does:

@@ -22,31 +22,42 @@ type State[T float32 | float64] struct {
 }
 
 // fields returns pointers to the slice fields of st that kind keeps, in the
-// kernel's state order s0, s1, s2 (nil for a slot the kind does not have).
+// kernel's state order s0, s1, s2 (nil for a slot the kind does not have),
+// found by the slots' torch keys in the rule's description.
 func (st *State[T]) fields(kind kernels.Kind) [3]*[]T {
-	switch kind {
-	case kernels.KindSGD:
-		return [3]*[]T{&st.MomentumBuffer}
-	case kernels.KindAdagrad:
-		return [3]*[]T{&st.Sum}
-	case kernels.KindRMSProp:
-		return [3]*[]T{&st.SquareAvg, &st.GradAvg, &st.MomentumBuffer}
-	default:
-		return [3]*[]T{&st.ExpAvg, &st.ExpAvgSq, &st.MaxExpAvgSq}
+	var out [3]*[]T
+	for k, key := range kernels.StateKeys(kind) {
+		if key != "" {
+			out[k] = st.field(key)
+		}
 	}
+	return out
+}
+
+// field maps a torch state-dict key to its State field: the one place where
+// the Go names meet torch's.
+func (st *State[T]) field(key string) *[]T {
+	switch key {
+	case "momentum_buffer":
+		return &st.MomentumBuffer
+	case "sum":
+		return &st.Sum
+	case "square_avg":
+		return &st.SquareAvg
+	case "grad_avg":
+		return &st.GradAvg
+	case "exp_avg":
+		return &st.ExpAvg
+	case "exp_avg_sq":
+		return &st.ExpAvgSq
+	case "max_exp_avg_sq":
+		return &st.MaxExpAvgSq
+	}
+	panic("optim: State has no field for the state key " + key)
 }
 
 // stateKey is the torch state-dict key of a kind's state slot.
-func stateKey(kind kernels.Kind, slot int) string {
-	return stateKeys[kind][slot]
-}
-
-var stateKeys = map[kernels.Kind][3]string{
-	kernels.KindSGD:     {"momentum_buffer"},
-	kernels.KindAdagrad: {"sum"},
-	kernels.KindRMSProp: {"square_avg", "grad_avg", "momentum_buffer"},
-	kernels.KindAdam:    {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
-}
+func stateKey(kind kernels.Kind, slot int) string { return kernels.StateKeys(kind)[slot] }
 
 // groupOf returns the index of the group that holds parameter i.
 func (o *Optimizer[T]) groupOf(i int) int {

@@ -1,6 +1,7 @@
 package generic
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -45,8 +46,8 @@ func TestRegistry(t *testing.T) {
 			}
 		}
 	}
-	if got := KindCount.String(); got != "Kind(4)" {
-		t.Errorf("KindCount.String() = %q", got)
+	if got, want := KindCount.String(), fmt.Sprintf("Kind(%d)", int(KindCount)); got != want {
+		t.Errorf("KindCount.String() = %q, want %q", got, want)
 	}
 }
 

@@ -4,8 +4,8 @@
 //
 // Every set computes exactly the bits of package generic, the specification.
 // A set is compiled in when its architecture matches and the noasm build tag
-// is absent; whether the running CPU supports it is the dispatcher's question
-// (package optim, dispatch.go).
+// is absent; whether the running CPU supports it, and which set runs, are
+// internal/cpufeat's questions.
 package kernels
 
 import (
@@ -16,11 +16,16 @@ import (
 	"github.com/simdoptim/optim/internal/cpufeat"
 )
 
-// Float is the element type: float32 or float64.
-type Float = generic.Float
+// Float is the element type: exactly float32 or float64. A named float
+// type is refused at compile time: the sets hold kernels for these two
+// types only. (The reference in package generic takes any ~float32 or
+// ~float64.)
+type Float interface{ float32 | float64 }
 
-// Coeffs are the per-step scalars of one update; see generic.Coeffs.
-type Coeffs[T Float] = generic.Coeffs[T]
+// Coeffs are the per-step scalars of one update; see generic.Coeffs. It
+// keeps generic's constraint so that code over ~float types can name it
+// (optim.Coefficients); the functions that run kernels take Float.
+type Coeffs[T generic.Float] = generic.Coeffs[T]
 
 // Variant selects the operations of one update; see generic.Variant.
 type Variant = generic.Variant
@@ -93,12 +98,19 @@ func Lookup(name string) (*Set, bool) {
 // caller guarantees that the set is Supported, equal lengths, no overlap
 // between written and read slices, and the state slices that the variant
 // uses (see Uses).
+//
+// Under the race detector the assembly kernels come wrapped so that the
+// detector sees what they read and write (race.go); otherwise they come as
+// they are.
 func Kernel[T Float](s *Set, kind Kind) generic.Kernel[T] {
+	var k generic.Kernel[T]
 	var zero T
 	if unsafe.Sizeof(zero) == 4 {
-		return any(s.f32[kind]).(generic.Kernel[T])
+		k = any(s.f32[kind]).(generic.Kernel[T])
+	} else {
+		k = any(s.f64[kind]).(generic.Kernel[T])
 	}
-	return any(s.f64[kind]).(generic.Kernel[T])
+	return raceAnnotated(s, kind, k)
 }
 
 // Uses reports which of the state slices s0, s1, s2 kind reads and writes
@@ -153,6 +165,18 @@ func Adam[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, sq, maxSq []T) erro
 
 // apply validates, then runs the kernel. Nothing is written on error.
 func apply[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2 []T) error {
+	if err := validate(s, kind, v, c, p, g, s0, s1, s2); err != nil {
+		return err
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	Kernel[T](s, kind)(v, c, p, g, s0, s1, s2)
+	return nil
+}
+
+// validate checks everything apply needs before its first write.
+func validate[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2 []T) error {
 	if s == nil {
 		return fmt.Errorf("kernels: %v: nil kernel set", kind)
 	}
@@ -164,6 +188,9 @@ func apply[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2
 	}
 	if v >= generic.VarCount {
 		return fmt.Errorf("kernels: %v: invalid variant %#x", kind, uint32(v))
+	}
+	if err := checkCoeffs(kind, c); err != nil {
+		return err
 	}
 	u0, u1, u2 := Uses(kind, v)
 	names := [5]string{"p", "g", "state 0", "state 1", "state 2"}
@@ -181,10 +208,6 @@ func apply[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2
 			}
 		}
 	}
-	if len(p) == 0 {
-		return nil
-	}
-	Kernel[T](s, kind)(v, c, p, g, s0, s1, s2)
 	return nil
 }
 

@@ -1,14 +1,13 @@
 package linalg
 
-import "os"
+import "github.com/simdoptim/optim/internal/cpufeat"
 
-// The kernel set in use is chosen once, at initialization, from the CPU and
-// OPTIM_ISA, consistently with package optim's kernel sets: "generic" forces
-// the portable kernels, the name of a supported set selects it, and anything
-// else (unset, a set this CPU lacks) picks the fastest set this CPU
-// supports. The variables are the set's kernels; tests swap them.
+// The kernel set in use is the one internal/cpufeat chooses once, at
+// initialization, for the whole module from the CPU and OPTIM_ISA, so
+// OPTIM_ISA=avx512 means the same thing here and in package optim. The
+// variables are the set's kernels; tests swap them.
 var (
-	chosen     = chooseKernel(os.Getenv("OPTIM_ISA"))
+	chosen     = kernelsFor(cpufeat.Chosen().ISA)
 	kernel     = chosen.fn
 	kernel2    = chosen.fn2
 	leafKernel = chosen.leaf
@@ -31,12 +30,14 @@ type namedKernel struct {
 
 var genericKernels = namedKernel{"generic", kernelGeneric, trsmGeneric, potrfGeneric, nil}
 
-func chooseKernel(env string) namedKernel {
-	supported := append(archKernels(), genericKernels)
-	for _, k := range supported {
-		if k.name == env {
+// kernelsFor returns this package's kernels for the set isa. Every set
+// cpufeat can choose has them (TestKernelsForEverySet); generic is the
+// answer for any other.
+func kernelsFor(isa cpufeat.ISA) namedKernel {
+	for _, k := range archKernels() {
+		if k.name == isa.String() {
 			return k
 		}
 	}
-	return supported[0]
+	return genericKernels
 }

@@ -5,16 +5,15 @@ package linalg
 import "github.com/simdoptim/optim/internal/cpufeat"
 
 // archKernels returns the assembly micro-kernels this CPU supports, fastest
-// first. Support is decided by internal/cpufeat, the same predicate package
-// optim's sets use, so OPTIM_ISA=avx512 means the same thing in both; the
-// avx512 set swaps in the AVX-512 GEMM, leaf and panel kernels.
+// first, by internal/cpufeat's predicate; the avx512 set swaps in the
+// AVX-512 GEMM, leaf and panel kernels.
 func archKernels() []namedKernel {
 	var ks []namedKernel
-	if cpufeat.Supports("avx512") {
-		ks = append(ks, namedKernel{"avx512", kernelAVX512, trsmLeafAVX512, potrfPanelAVX512, kernelAVX512x2})
+	if cpufeat.AVX512.Supported() {
+		ks = append(ks, namedKernel{cpufeat.AVX512.String(), kernelAVX512, trsmLeafAVX512, potrfPanelAVX512, kernelAVX512x2})
 	}
-	if cpufeat.Supports("avx2") {
-		ks = append(ks, namedKernel{"avx2", kernelAVX2, trsmLeafAVX2, potrfPanelAVX2, nil})
+	if cpufeat.AVX2.Supported() {
+		ks = append(ks, namedKernel{cpufeat.AVX2.String(), kernelAVX2, trsmLeafAVX2, potrfPanelAVX2, nil})
 	}
 	return ks
 }

@@ -1,24 +1,29 @@
 package linalg
 
-import "testing"
+import (
+	"testing"
 
-// TestChooseKernel follows package optim's rule: generic forces the
-// portable set, a supported set name selects it, anything else the fastest.
-func TestChooseKernel(t *testing.T) {
-	supported := append(archKernels(), genericKernels)
-	name := func(env string) string { return chooseKernel(env).name }
-	if got := name("generic"); got != "generic" {
-		t.Errorf("OPTIM_ISA=generic: %s", got)
-	}
-	for _, k := range supported {
-		if got := name(k.name); got != k.name {
-			t.Errorf("OPTIM_ISA=%s: %s", k.name, got)
+	"github.com/simdoptim/optim/internal/cpufeat"
+)
+
+// TestKernelsForEverySet: this package has kernels for every set cpufeat
+// may choose on this machine and build (compiled in and supported), and
+// runs the set cpufeat chose: one choice for the module, not a second one
+// to hold in step. (The choice itself is tested in internal/cpufeat.)
+func TestKernelsForEverySet(t *testing.T) {
+	for _, isa := range cpufeat.Compiled() {
+		if !isa.Supported() {
+			continue
+		}
+		if got := kernelsFor(isa).name; got != isa.String() {
+			t.Errorf("kernelsFor(%v) = %s", isa, got)
 		}
 	}
-	for _, env := range []string{"", "bogus", "sse2"} {
-		if got := name(env); got != supported[0].name {
-			t.Errorf("OPTIM_ISA=%q: %s, want the fastest, %s", env, got, supported[0].name)
-		}
+	if got := kernelsFor(cpufeat.Generic).name; got != "generic" {
+		t.Errorf("kernelsFor(generic) = %s", got)
 	}
-	t.Logf("kernel set in use: %s; supported: %d", Kernel(), len(supported))
+	if got, want := Kernel(), cpufeat.Chosen().ISA.String(); got != want {
+		t.Errorf("Kernel() = %s, cpufeat chose %s", got, want)
+	}
+	t.Logf("kernel set in use: %s; supported: %d", Kernel(), len(archKernels())+1)
 }

@@ -5,14 +5,17 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/klauspost/cpuid/v2"
 	"github.com/simdoptim/optim"
+	"github.com/simdoptim/optim/internal/cpufeat"
 )
 
 // printMachine reports the CPU, the features that decide between kernel
-// sets, and the set in use with the dispatcher's reason.
+// sets and what each set requires (internal/cpufeat's list), and the set in
+// use with the dispatcher's reason.
 func printMachine(w io.Writer) {
 	brand := cpuid.CPU.BrandName
 	if brand == "" {
@@ -29,6 +32,11 @@ func printMachine(w io.Writer) {
 	}
 	fmt.Fprintf(w, "features:   %s\n", orNone(have))
 	fmt.Fprintf(w, "lacking:    %s\n", orNone(lack))
+	for _, isa := range cpufeat.All() {
+		if isa.Arch() == runtime.GOARCH {
+			fmt.Fprintf(w, "%-11s %s\n", isa.String()+":", requirement(isa))
+		}
+	}
 	if s := buildSettings(); s != "" {
 		fmt.Fprintf(w, "build:      %s\n", s)
 	}
@@ -40,15 +48,37 @@ func printMachine(w io.Writer) {
 	fmt.Fprintf(w, "kernel set: %s\nbecause:    %s\n", optim.ISA(), optim.ISAReason())
 }
 
-// relevantFeatures are the features the dispatcher looks at: the avx2 set
-// needs AVX, AVX2 and FMA3, the avx512 set AVX512F, VL, DQ, BW and BMI2; on
-// arm64 ASIMD (NEON) is part of the baseline.
+// requirement says what the set needs of the CPU.
+func requirement(isa cpufeat.ISA) string {
+	var names []string
+	for _, f := range isa.Features() {
+		names = append(names, f.String())
+	}
+	if len(names) == 0 {
+		return "needs nothing detectable (baseline on " + isa.Arch() + ")"
+	}
+	return "needs " + strings.Join(names, " ")
+}
+
+// relevantFeatures are the features the dispatcher looks at, every set's
+// requirements on this architecture; on arm64, where NEON is baseline and
+// not detected, what cpuid says of ASIMD, FP and SVE, for information.
 func relevantFeatures() []cpuid.FeatureID {
 	if runtime.GOARCH == "arm64" {
 		return []cpuid.FeatureID{cpuid.ASIMD, cpuid.FP, cpuid.SVE}
 	}
-	return []cpuid.FeatureID{cpuid.SSE2, cpuid.AVX, cpuid.AVX2, cpuid.FMA3, cpuid.BMI2,
-		cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW}
+	var out []cpuid.FeatureID
+	for _, isa := range cpufeat.All() {
+		if isa.Arch() != runtime.GOARCH {
+			continue
+		}
+		for _, f := range isa.Features() {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 // buildSettings returns the build settings that change the kernels: the

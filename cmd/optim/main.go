@@ -1,10 +1,12 @@
 // Command optim demonstrates the optim package: it reports the CPU and the
 // kernel set in use, races the six first-order rules on two badly
-// conditioned problems (pathological curvature), and measures the update
-// throughput of each rule on a million float32 parameters.
+// conditioned problems (pathological curvature), trains a small network,
+// measures the update throughput of each rule on a million float32
+// parameters, and draws all of it (PNG and SVG, with gonum.org/v1/plot).
 //
-//	go run ./cmd/optim                          # everything
-//	go run ./cmd/optim -problem ravine -kappa 1e4 -throughput=false
+//	go run ./cmd/optim                          # everything; figures in a new temporary folder
+//	go run ./cmd/optim -plots docs/figures      # figures in a folder of your choice
+//	go run ./cmd/optim -problem ravine -kappa 1e4 -throughput=false -plots=
 package main
 
 import (
@@ -26,6 +28,7 @@ type config struct {
 	train      int     // epochs of the training run; 0 skips it
 	n          int     // parameters in the throughput table
 	perRule    time.Duration
+	plots      string // folder for the figures; "" draws none
 }
 
 func main() {
@@ -39,7 +42,17 @@ func main() {
 	flag.IntVar(&c.train, "train", 12, "epochs of the training run (a small MLP with parameter groups and a schedule); 0 skips it")
 	flag.IntVar(&c.n, "n", 1<<20, "float32 parameters in the throughput table")
 	flag.DurationVar(&c.perRule, "time", 200*time.Millisecond, "time spent measuring each rule in the throughput table")
+	flag.StringVar(&c.plots, "plots", "auto", `folder for the figures (PNG and SVG); "auto": a new temporary folder, named when the demo starts; "": no figures`)
 	flag.Parse()
+	if c.plots == "auto" {
+		dir, err := os.MkdirTemp("", "optim-figures-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "optim:", err)
+			os.Exit(2)
+		}
+		c.plots = dir
+		fmt.Printf("Figures go to %s (-plots DIR to choose, -plots= for none)\n\n", dir)
+	}
 	if err := run(os.Stdout, c); err != nil {
 		fmt.Fprintln(os.Stderr, "optim:", err)
 		os.Exit(2)
@@ -59,15 +72,29 @@ func run(w io.Writer, c config) error {
 		fmt.Fprintln(w)
 		compare(w, p, Methods(), c.budget, c.tol)
 	}
+	var cmps []comparison
 	if c.train > 0 {
 		fmt.Fprintln(w)
-		if err := train(w, trainConfig{epochs: c.train, batch: 50, hidden: 32, lr: 0.1}); err != nil {
+		// The main run: warmup then cosine to a peak of 0.1; the
+		// comparisons use their own rates (see compareTraining).
+		tc := trainConfig{epochs: c.train, batch: 50, hidden: 32, lr: 0.1}
+		if err := train(w, tc); err != nil {
 			return err
 		}
+		fmt.Fprintln(w)
+		if cmps, err = compareTraining(tc); err != nil {
+			return err
+		}
+		printComparisons(w, cmps, c.train)
 	}
 	if c.throughput {
 		fmt.Fprintln(w)
 		throughput(w, c.n, c.perRule)
+	}
+	if c.plots != "" {
+		fmt.Fprintln(w)
+		_, err := drawFigures(w, c.plots, c, cmps)
+		return err
 	}
 	return nil
 }

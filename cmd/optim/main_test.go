@@ -176,10 +176,10 @@ func TestTunedRules(t *testing.T) {
 	}
 }
 
-// TestExtensionPoint adds a method the way a second-order method plugs in:
+// TestAddedMethod adds a method the way a second-order method plugs in:
 // an exact 2x2 Newton step from Grad and Hessian, run through descend. It
 // must appear in the table and solve the quadratic ravine in one step.
-func TestExtensionPoint(t *testing.T) {
+func TestAddedMethod(t *testing.T) {
 	newton := Method{Name: "Newton2x2", Run: func(p *Problem, budget int, tol float64) Result {
 		x := append([]float64(nil), p.X0...)
 		g, h := make([]float64, 2), make([]float64, 4)

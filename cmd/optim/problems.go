@@ -155,3 +155,47 @@ func rosenbrockRules() map[string]Tuned {
 			"lr = 0.5, betas (0.9, 0.999) (tuned on a grid)"},
 	}
 }
+
+// Saddle returns f(x, y) = x²/2 - y²/2 + y⁴/4, a saddle point at the origin
+// (the Hessian there is diag(1, -1)) between two minima at (0, ±1) with
+// f* = -1/4; the quartic keeps f bounded below. It starts at (1, 1e-6),
+// next to the saddle's stable manifold (the x axis): the gradient along y
+// is about 1e-6, so plain gradient descent needs ~ln(1e6)/lr steps to
+// notice that the origin is not a minimum.
+func Saddle() *Problem {
+	return &Problem{
+		Name: "saddle",
+		Description: "f = x^2/2 - y^2/2 + y^4/4: a saddle at the origin between minima at (0, +-1). " +
+			"Start (1, 1e-6), next to the saddle, f* = -0.25.",
+		X0:   []float64{1, 1e-6},
+		FMin: -0.25,
+		Value: func(x []float64) float64 {
+			y2 := x[1] * x[1]
+			return 0.5*x[0]*x[0] - 0.5*y2 + 0.25*y2*y2
+		},
+		Grad: func(x, g []float64) {
+			g[0] = x[0]
+			g[1] = x[1]*x[1]*x[1] - x[1]
+		},
+		Hessian: func(x, h []float64) {
+			h[0], h[1], h[2] = 1, 0, 0
+			h[3] = 3*x[1]*x[1] - 1
+		},
+		Tuned: saddleRules(),
+	}
+}
+
+// saddleRules use one learning rate where the rule allows it, so that the
+// escape from the saddle compares the rules rather than step sizes: the
+// curvatures are 1 and -1 near the saddle and 2 at the minima, so lr = 0.1
+// is stable everywhere for the gradient methods.
+func saddleRules() map[string]Tuned {
+	return map[string]Tuned{
+		"SGD":      {optim.SGD{LR: 0.1}, "lr = 0.1"},
+		"Momentum": {optim.SGD{LR: 0.1, Momentum: 0.9}, "lr = 0.1, m = 0.9"},
+		"Nesterov": {optim.SGD{LR: 0.1, Momentum: 0.9, Nesterov: true}, "lr = 0.1, m = 0.9"},
+		"AdaGrad":  {optim.Adagrad{LR: 0.1, Eps: 1e-10}, "lr = 0.1"},
+		"RMSProp":  {optim.RMSProp{LR: 0.01, Alpha: 0.99, Eps: 1e-8}, "lr = 0.01, alpha = 0.99"},
+		"Adam":     {optim.Adam{LR: 0.1, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, "lr = 0.1, betas (0.9, 0.999)"},
+	}
+}

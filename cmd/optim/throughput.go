@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -36,15 +37,19 @@ var streamRules = []streamRule{
 // dispatched kernels, and with the generic kernels through the stateless
 // layer when the dispatched set is not generic already.
 func throughput(w io.Writer, n int, perRule time.Duration) {
-	fmt.Fprintf(w, "== Throughput: one Step over %d float32 parameters, kernel set %s\n", n, optim.ISA())
+	fmt.Fprintf(w, "== Throughput: one Step over %d float32 parameters, kernel set %s, 1 worker and all workers\n", n, optim.ISA())
 	fmt.Fprintln(w, "GB/s counts each of p, g and every state slice read once and p and every state")
 	fmt.Fprintln(w, "slice written once (4 bytes each); cache write-allocate traffic is not counted.")
 	fmt.Fprintln(w, "A working set that fits in the last-level cache measures cache, not DRAM, bandwidth:")
 	fmt.Fprintln(w, "vary it with -n.")
 	fmt.Fprintln(w)
 	compareGeneric := optim.ISA() != "generic"
+	all := runtime.GOMAXPROCS(0)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	header := "rule\tbytes/param\tworking set\tns/param\tGB/s\t"
+	if all > 1 {
+		header += fmt.Sprintf("%d workers ns/param\tGB/s\t", all)
+	}
 	if compareGeneric {
 		header += "generic ns/param\tspeedup\t"
 	}
@@ -57,9 +62,13 @@ func throughput(w io.Writer, n int, perRule time.Duration) {
 	}
 	for _, r := range streamRules {
 		bytes := 4 * r.accesses
-		d := timeDispatched(r.rule, p, g, perRule)
+		d := timeDispatched(r.rule, p, g, perRule, 1)
 		set := float64(n*(r.accesses+1)/2*4) / (1 << 20) // each slice once: (accesses+1)/2 slices
 		fmt.Fprintf(tw, "%s\t%d\t%.0f MiB\t%.3f\t%.1f\t", r.name, bytes, set, d.nsPerParam, float64(bytes)/d.nsPerParam)
+		if all > 1 {
+			pd := timeDispatched(r.rule, p, g, perRule, all)
+			fmt.Fprintf(tw, "%.3f\t%.1f\t", pd.nsPerParam, float64(bytes)/pd.nsPerParam)
+		}
 		if compareGeneric {
 			gen := timeGeneric(r.rule, p, g, perRule)
 			fmt.Fprintf(tw, "%.3f\t%.2fx\t", gen.nsPerParam, gen.nsPerParam/d.nsPerParam)
@@ -69,11 +78,16 @@ func throughput(w io.Writer, n int, perRule time.Duration) {
 	tw.Flush()
 }
 
-// timeDispatched measures optim.New + Step, the way a training loop runs.
-func timeDispatched(rule optim.Rule, p, g []float32, budget time.Duration) rate {
+// timeDispatched measures optim.New + Step, the way a training loop runs,
+// with the given number of workers.
+func timeDispatched(rule optim.Rule, p, g []float32, budget time.Duration, workers int) rate {
 	opt, err := optim.New[float32](rule, p)
 	if err != nil {
 		panic(err) // the rules above are valid constants
+	}
+	defer opt.Close()
+	if err := opt.SetWorkers(workers); err != nil {
+		panic(err)
 	}
 	return timeSteps(len(p), budget, func() {
 		if err := opt.Step(g); err != nil {
@@ -86,29 +100,37 @@ func timeDispatched(rule optim.Rule, p, g []float32, budget time.Duration) rate 
 // through the stateless layer and a fixed step number (2: past SGD's
 // buffer-initializing first step).
 func timeGeneric(rule optim.Rule, p, g []float32, budget time.Duration) rate {
+	return timeSet(kernels.Generic(), 1, rule, p, g, budget)
+}
+
+// timeSet measures rule's update with one kernel set through the stateless
+// layer, as timeGeneric does, split across workers goroutines by
+// kernels.Parallel (the optimizer itself always runs the dispatched set).
+func timeSet(set *kernels.Set, workers int, rule optim.Rule, p, g []float32, budget time.Duration) rate {
 	c, v, err := optim.Coefficients[float32](rule, 2)
 	if err != nil {
 		panic(err)
 	}
 	n := len(p)
-	set := kernels.Generic()
 	s0, s1 := make([]float32, n), make([]float32, n)
-	var step func() error
-	switch rule.(type) {
+	var kind kernels.Kind
+	switch r := rule.(type) {
 	case optim.SGD:
-		if rule.(optim.SGD).Momentum == 0 {
+		kind = kernels.KindSGD
+		if r.Momentum == 0 {
 			s0 = nil
 		}
-		step = func() error { return kernels.SGD(set, v, &c, p, g, s0) }
 	case optim.Adagrad:
-		step = func() error { return kernels.Adagrad(set, v, &c, p, g, s0) }
+		kind = kernels.KindAdagrad
 	case optim.RMSProp:
-		step = func() error { return kernels.RMSProp(set, v, &c, p, g, s0, nil, nil) }
+		kind, s1 = kernels.KindRMSProp, nil
 	case optim.Adam:
-		step = func() error { return kernels.Adam(set, v, &c, p, g, s0, s1, nil) }
+		kind = kernels.KindAdam
+	default:
+		panic(fmt.Sprintf("no stateless kernel for %T", rule))
 	}
 	return timeSteps(n, budget, func() {
-		if err := step(); err != nil {
+		if err := kernels.Parallel(workers, set, kind, v, &c, p, g, s0, s1, nil); err != nil {
 			panic(err)
 		}
 	})

@@ -1,6 +1,8 @@
-// Package cpufeat answers one question for the rest of the module: can this
-// CPU and OS run the kernel set with a given name ("generic", "avx2",
-// "avx512", "neon")? The dispatcher (optim's dispatch.go) uses it to choose
-// a set, and package kernels to refuse a set that would fault with an
-// illegal instruction.
+// Package cpufeat owns the choice of instruction set for the whole module:
+// which kernel sets exist (ISA), which are compiled into this binary, which
+// the CPU and OS can run and what each requires (the one list of features
+// that the README, the demo and the tests print or check), and the choice
+// itself, made once from OPTIM_ISA with its reason (Chosen). Package optim's
+// update kernels and package linalg's factorization kernels both run the
+// set Chosen names, so OPTIM_ISA means the same thing to both.
 package cpufeat

@@ -1,0 +1,386 @@
+package optim
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"math"
+	"unsafe"
+
+	"github.com/simdoptim/optim/internal/safetensors"
+	"github.com/simdoptim/optim/kernels"
+)
+
+// A checkpoint is a safetensors file that any safetensors reader opens and
+// that torch's Optimizer.load_state_dict accepts after the few lines of
+// Python below. Tensors are named as in torch's state_dict:
+// state.<index>.<key>, index counting parameters across groups, key one of
+// exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer, sum, square_avg,
+// grad_avg and step. As in torch, step is a 0-d float32 tensor, SGD keeps
+// no step, and an SGD momentum buffer that the first step has not created
+// yet is absent. The string-to-string __metadata__ holds param_groups, a
+// JSON string in torch's layout, and this package's own entries:
+//
+//	optim.checksum  CRC-32C of the whole file with these 8 hex digits as "00000000"
+//	optim.format    the format marker, "github.com/simdoptim/optim checkpoint"
+//	optim.version   "1"
+//	optim.dtype     "F32" or "F64", the element type
+//	optim.rules     JSON list of each group's torch class: SGD, Adagrad, RMSprop, Adam, AdamW
+//	optim.steps     JSON list of each parameter's exact step count (float32 step
+//	                tensors are exact only up to 2^24; these are the counts Load uses)
+//	optim.extra     (optional) JSON object of the caller's entries, see SaveWith
+//
+// The checksum is CRC-32C rather than SHA-256: at 10^8 float32 Adam
+// parameters (800 MB of state) it took 0.4 s against SHA-256's 2 to 3.4 s
+// here, and a CRC detects every error of up to 32 consecutive bits, so any
+// flipped bit; it guards against corruption, not against tampering. It is
+// the first metadata entry, at a fixed offset, so that it can be computed
+// with placeholder digits while the header is written before the data.
+//
+// Loading one of these files in PyTorch (torch.optim over the same
+// parameters, in the same groups):
+//
+//	import json, struct, torch
+//	def load_simdoptim(path, optimizer):
+//	    with open(path, "rb") as f:
+//	        n = struct.unpack("<Q", f.read(8))[0]
+//	        header, data = json.loads(f.read(n)), f.read()
+//	    meta = header.pop("__metadata__")
+//	    state = {}
+//	    for name, t in header.items():
+//	        _, index, key = name.split(".")
+//	        dtype = {"F32": torch.float32, "F64": torch.float64}[t["dtype"]]
+//	        begin, end = t["data_offsets"]
+//	        x = torch.frombuffer(bytearray(data[begin:end]), dtype=dtype).reshape(t["shape"])
+//	        state.setdefault(int(index), {})[key] = x
+//	    optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+//
+// (or, with the safetensors package, safetensors.torch.load_file(path) and
+// safe_open(path, "pt").metadata() in place of the parsing). A file written
+// by torch the same way, without the optim.* entries, loads here: see Load.
+
+// The metadata keys. Keys with the prefix ours are this package's.
+const (
+	ours        = "optim."
+	checksumKey = ours + "checksum"
+	formatKey   = ours + "format"
+	versionKey  = ours + "version"
+	dtypeKey    = ours + "dtype"
+	rulesKey    = ours + "rules"
+	stepsKey    = ours + "steps"
+	extraKey    = ours + "extra"
+	groupsKey   = "param_groups"
+
+	formatName    = "github.com/simdoptim/optim checkpoint"
+	formatVersion = "1"
+)
+
+// checksumAt is how every file of ours starts after the header length:
+// the checksum is the first metadata value, so its 8 hex digits sit at a
+// fixed offset.
+const checksumAt = `{"__metadata__":{"` + checksumKey + `":"`
+
+// checksumPlaceholder stands for the checksum while it is computed.
+const checksumPlaceholder = "00000000"
+
+// torchMeta are the metadata keys a file without our marker may have:
+// param_groups, and what converters of torch's state_dict record (the
+// torch version and the optimizer class).
+var torchMeta = map[string]bool{groupsKey: true, "torch": true, "optimizer": true}
+
+// maxExtra bounds the caller's entries of SaveWith, encoded.
+const maxExtra = 1 << 20
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// CheckpointError reports a checkpoint that cannot be written or read:
+// malformed, damaged, or not matching the optimizer. Err, when not nil,
+// is the underlying error (ErrChecksum, an I/O error, a safetensors
+// format error).
+type CheckpointError struct {
+	Op     string // "Save", "Load", "SaveFile", ...
+	Reason string
+	Err    error
+}
+
+func (e *CheckpointError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("optim: %s: %s: %v", e.Op, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("optim: %s: %s", e.Op, e.Reason)
+}
+
+func (e *CheckpointError) Unwrap() error { return e.Err }
+
+// ErrChecksum reports a checkpoint whose content does not match its
+// checksum: the file is damaged.
+var ErrChecksum = errors.New("checksum mismatch: the file is damaged")
+
+func ckErr(op string, err error, format string, args ...any) error {
+	return &CheckpointError{Op: op, Reason: fmt.Sprintf(format, args...), Err: err}
+}
+
+// Save writes the optimizer's complete state: groups with their rules,
+// step counts, every state slice. Parameters themselves are the model's,
+// not saved. The data streams from the optimizer's memory: nothing the
+// size of the state is allocated.
+func (o *Optimizer[T]) Save(w io.Writer) error { return o.save("Save", w, nil) }
+
+// SaveWith is Save with the caller's own entries in the same file, for
+// state that belongs with the optimizer's, such as a learning-rate
+// schedule's or a gradient scaler's: extra maps a name of the caller's
+// choice to any JSON value, 1 MiB in all at most. They are covered by the
+// checksum; LoadWith hands them back. They are stored as one JSON object
+// in the metadata entry optim.extra, which torch ignores.
+//
+// A training run keeps its whole state in one file this way:
+//
+//	sched, _ := json.Marshal(scheduleState) // e.g. a schedule.Scheduler's
+//	err := opt.SaveFileWith(path, map[string]json.RawMessage{"schedule": sched})
+//	...
+//	var restored scheduleState
+//	err = opt.LoadFileWith(path, func(extra map[string]json.RawMessage) error {
+//		return json.Unmarshal(extra["schedule"], &restored) // validate here
+//	})
+//	// on success, install restored: optimizer and schedule changed together
+func (o *Optimizer[T]) SaveWith(w io.Writer, extra map[string]json.RawMessage) error {
+	return o.save("SaveWith", w, extra)
+}
+
+// piece is one tensor's data: a state slice, or a step count.
+type piece[T float32 | float64] struct {
+	s    []T
+	step float32
+}
+
+func dtypeOf[T float32 | float64]() safetensors.DType {
+	if unsafe.Sizeof(T(0)) == 4 {
+		return safetensors.F32
+	}
+	return safetensors.F64
+}
+
+func (o *Optimizer[T]) save(op string, w io.Writer, extra map[string]json.RawMessage) error {
+	header, pieces, err := o.encode(op, extra)
+	if err != nil {
+		return err
+	}
+	// The checksum is computed in a first pass over memory, so that the
+	// header, which holds it, can be written before the data.
+	h := crc32.New(castagnoli)
+	h.Write(header)
+	if err := eachChunk(pieces, func(b []byte) error { h.Write(b); return nil }); err != nil {
+		return err
+	}
+	at := safetensors.PrefixLen + len(checksumAt)
+	copy(header[at:], fmt.Sprintf("%08x", h.Sum32()))
+
+	bw := bufio.NewWriterSize(w, 1<<16)
+	if _, err := bw.Write(header); err != nil {
+		return ckErr(op, err, "writing")
+	}
+	if err := eachChunk(pieces, func(b []byte) error { _, err := bw.Write(b); return err }); err != nil {
+		return ckErr(op, err, "writing")
+	}
+	if err := bw.Flush(); err != nil {
+		return ckErr(op, err, "writing")
+	}
+	return nil
+}
+
+// encode builds the header, with the checksum placeholder, and lists the
+// data in file order.
+func (o *Optimizer[T]) encode(op string, extra map[string]json.RawMessage) ([]byte, []piece[T], error) {
+	dt := dtypeOf[T]()
+	var (
+		tensors []safetensors.Tensor
+		pieces  []piece[T]
+	)
+	for gi := range o.groups {
+		g := &o.groups[gi]
+		kind := g.rule.kind()
+		used := usedSlots[T](g.rule)
+		for i := g.first; i < g.end; i++ {
+			for k, u := range used {
+				if !u || (kind == kernels.KindSGD && !o.hasBuf[i]) {
+					continue
+				}
+				tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, stateKey(kind, k)), DType: dt, Shape: []int64{int64(len(o.params[i]))}})
+				pieces = append(pieces, piece[T]{s: o.state[i][k]})
+			}
+			if kind != kernels.KindSGD {
+				tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, "step"), DType: safetensors.F32, Shape: []int64{}})
+				pieces = append(pieces, piece[T]{step: float32(o.steps[i])})
+			}
+		}
+	}
+	rules := make([]string, len(o.groups))
+	groups := make([]json.RawMessage, len(o.groups))
+	for gi := range o.groups {
+		rules[gi] = className(o.groups[gi].rule)
+		groups[gi] = torchGroup(o.groups[gi].rule, o.groups[gi].first, o.groups[gi].end)
+	}
+	meta := []safetensors.Meta{
+		{Key: checksumKey, Value: checksumPlaceholder},
+		{Key: formatKey, Value: formatName},
+		{Key: versionKey, Value: formatVersion},
+		{Key: dtypeKey, Value: string(dt)},
+		{Key: rulesKey, Value: mustJSON(rules)},
+		{Key: stepsKey, Value: mustJSON(o.steps)},
+	}
+	if len(extra) > 0 {
+		for k, v := range extra {
+			if !json.Valid(v) {
+				return nil, nil, ckErr(op, nil, "extra[%q] is not valid JSON", k)
+			}
+		}
+		js := mustJSON(extra) // compacts each value, sorts the keys
+		if len(js) > maxExtra {
+			return nil, nil, ckErr(op, nil, "the extra entries take %d bytes of JSON, more than the %d allowed", len(js), maxExtra)
+		}
+		meta = append(meta, safetensors.Meta{Key: extraKey, Value: js})
+	}
+	meta = append(meta, safetensors.Meta{Key: groupsKey, Value: mustJSON(groups)})
+	header, _, err := safetensors.Encode(meta, tensors)
+	if err != nil {
+		return nil, nil, ckErr(op, err, "encoding the header")
+	}
+	if int64(len(header)-safetensors.PrefixLen) > o.headerLimit() {
+		return nil, nil, ckErr(op, nil, "the header takes %d bytes, more than the %d Load accepts", len(header), o.headerLimit())
+	}
+	return header, pieces, nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("optim: unreachable: " + err.Error())
+	}
+	return string(b)
+}
+
+func tensorName(i int, key string) string { return fmt.Sprintf("state.%d.%s", i, key) }
+
+// usedSlots reports which of the kernel's state slots rule r keeps, as the
+// optimizer allocates them.
+func usedSlots[T float32 | float64](r Rule) [3]bool {
+	_, v := coefficients[T](r, 1, true)
+	var u [3]bool
+	u[0], u[1], u[2] = kernels.Uses(r.kind(), v)
+	return u
+}
+
+// headerLimit bounds the header Load reads, from the optimizer's size: a
+// tensor entry, a step count and a parameter index take well under 1 KiB
+// per parameter, a group's hyperparameters well under 1 KiB, and the
+// caller's entries at most maxExtra. The absolute cap is the reference
+// safetensors implementation's, which rejects longer headers anyway.
+func (o *Optimizer[T]) headerLimit() int64 {
+	const safetensorsMax = 100_000_000
+	return min(safetensorsMax, 64<<10+maxExtra+1024*int64(len(o.params)+len(o.groups)))
+}
+
+// littleEndian reports whether the machine's byte order is the file's, so
+// that slices are written and read as they lie in memory.
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// bytesOf returns s's memory as bytes (little-endian machines only).
+func bytesOf[T float32 | float64](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(T(0))))
+}
+
+// eachChunk passes the data of pieces, in order and in the file's byte
+// order, to f.
+func eachChunk[T float32 | float64](pieces []piece[T], f func([]byte) error) error {
+	var buf []byte
+	var four [4]byte
+	for _, p := range pieces {
+		if p.s == nil {
+			binary.LittleEndian.PutUint32(four[:], math.Float32bits(p.step))
+			if err := f(four[:]); err != nil {
+				return err
+			}
+			continue
+		}
+		if littleEndian {
+			if err := f(bytesOf(p.s)); err != nil {
+				return err
+			}
+			continue
+		}
+		if buf == nil {
+			buf = make([]byte, 1<<16)
+		}
+		size := int(unsafe.Sizeof(T(0)))
+		for s := p.s; len(s) > 0; {
+			n := min(len(s), len(buf)/size)
+			putLE(buf, s[:n])
+			if err := f(buf[:n*size]); err != nil {
+				return err
+			}
+			s = s[n:]
+		}
+	}
+	return nil
+}
+
+func putLE[T float32 | float64](b []byte, s []T) {
+	switch s := any(s).(type) {
+	case []float32:
+		for i, x := range s {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+		}
+	case []float64:
+		for i, x := range s {
+			binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
+		}
+	}
+}
+
+func getLE[T float32 | float64](s []T, b []byte) {
+	switch s := any(s).(type) {
+	case []float32:
+		for i := range s {
+			s[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	case []float64:
+		for i := range s {
+			s[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+	}
+}
+
+// readInto fills s from r (file byte order), feeding h.
+func readInto[T float32 | float64](r io.Reader, h hash.Hash32, s []T) error {
+	if littleEndian {
+		b := bytesOf(s)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return err
+		}
+		h.Write(b)
+		return nil
+	}
+	size := int(unsafe.Sizeof(T(0)))
+	buf := make([]byte, min(len(s)*size, 1<<16))
+	for len(s) > 0 {
+		n := min(len(s), len(buf)/size)
+		if _, err := io.ReadFull(r, buf[:n*size]); err != nil {
+			return err
+		}
+		h.Write(buf[:n*size])
+		getLE(s[:n], buf)
+		s = s[n:]
+	}
+	return nil
+}

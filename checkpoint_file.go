@@ -1,0 +1,126 @@
+package optim
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// SaveFile writes Save's checkpoint to path atomically: a crash at any
+// moment leaves either the old file or the new one, never a torn file. The
+// data goes to a temporary file in the same directory, which is synced,
+// then renamed over path, then the directory is synced so that the rename
+// itself survives a power loss. If that last sync fails, the error is
+// returned although path may already hold the new file. The file's mode
+// is that of os.CreateTemp, 0600.
+func (o *Optimizer[T]) SaveFile(path string) error { return o.saveFile("SaveFile", path, nil) }
+
+// SaveFileWith is SaveFile with the caller's entries, as SaveWith.
+func (o *Optimizer[T]) SaveFileWith(path string, extra map[string]json.RawMessage) error {
+	return o.saveFile("SaveFileWith", path, extra)
+}
+
+// LoadFile loads a checkpoint from path, as Load.
+func (o *Optimizer[T]) LoadFile(path string) error { return o.loadFile("LoadFile", path, nil) }
+
+// LoadFileWith loads a checkpoint from path, as LoadWith.
+func (o *Optimizer[T]) LoadFileWith(path string, accept func(extra map[string]json.RawMessage) error) error {
+	return o.loadFile("LoadFileWith", path, accept)
+}
+
+// fileSystem is the file operations SaveFile and LoadFile use. Tests swap
+// fsys for one that fails at a chosen stage, to check that a crash there
+// leaves the old file.
+type fileSystem interface {
+	CreateTemp(dir, pattern string) (tempFile, error)
+	Rename(oldpath, newpath string) error
+	Remove(name string) error
+	SyncDir(dir string) error
+	Open(name string) (io.ReadCloser, error)
+}
+
+type tempFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Name() string
+}
+
+var fsys fileSystem = osFS{}
+
+type osFS struct{}
+
+func (osFS) CreateTemp(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+func (osFS) Rename(oldpath, newpath string) error             { return os.Rename(oldpath, newpath) }
+func (osFS) Remove(name string) error                         { return os.Remove(name) }
+func (osFS) Open(name string) (io.ReadCloser, error)          { return os.Open(name) }
+
+// SyncDir makes a rename in dir durable. Windows cannot open a directory
+// for syncing; its rename is as durable as NTFS makes it.
+func (osFS) SyncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	return errors.Join(err, d.Close())
+}
+
+func (o *Optimizer[T]) saveFile(op, path string, extra map[string]json.RawMessage) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := fsys.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return ckErr(op, err, "creating a temporary file beside %s", path)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			// Best effort: the old file at path is intact either way.
+			fsys.Remove(tmp)
+		}
+	}()
+	if err := o.save(op, f, extra); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return ckErr(op, err, "syncing %s", tmp)
+	}
+	if err := f.Close(); err != nil {
+		return ckErr(op, err, "closing %s", tmp)
+	}
+	if err := fsys.Rename(tmp, path); err != nil {
+		return ckErr(op, err, "renaming %s to %s", tmp, path)
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		// The rename happened: path holds the new file, which must not be
+		// removed, but the rename may not survive a power loss.
+		return &CheckpointError{Op: op, Reason: "syncing the directory " + dir + " after the rename (" + path + " holds the new checkpoint, possibly not durably)", Err: err}
+	}
+	return nil
+}
+
+func (o *Optimizer[T]) loadFile(op, path string, accept func(map[string]json.RawMessage) error) error {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return ckErr(op, err, "opening")
+	}
+	defer f.Close()
+	size := int64(-1)
+	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size() // the header length is checked against it
+		}
+	}
+	return o.load(op, f, size, accept)
+}
