@@ -119,6 +119,7 @@ func sumLanes[T Float](a *gradAsm[T], kind generic.GradKind, x []T, s float64) f
 		var acc accBuf
 		m := n &^ (generic.ReduceLanes - 1)
 		if m > 0 {
+			raceGrad(x[:m], false)
 			acc = a[kind](m, unsafe.SliceData(x), s, 0, 0)
 		}
 		switch tail := x[m:n]; kind {
@@ -147,8 +148,19 @@ func run[T Float](a *gradAsm[T], kind generic.GradKind, x []T, a0, a1 T) accBuf 
 	if len(x) == 0 {
 		return accBuf{}
 	}
+	raceGrad(x, gradWrites[kind])
 	return a[kind](len(x), unsafe.SliceData(x), 0, a0, a1)
 }
+
+// gradWrites reports which gradient kernels store into x.
+var gradWrites = func() (w [generic.GradKindCount]bool) {
+	for _, p := range generic.GradPrograms() {
+		for _, in := range p.Body {
+			w[p.Kind] = w[p.Kind] || in.Op == generic.OpStore
+		}
+	}
+	return w
+}()
 
 // flagged reports whether the flag sums in acc hold a NaN (some term was
 // not +0).
