@@ -41,8 +41,7 @@ func asT[T Float](b *accBuf) []T {
 }
 
 // Grad returns the gradient kernels of set s for element type T: the set's
-// own where it has them, the references otherwise (and for a named float
-// type, which the sets are not instantiated for). It does no validation:
+// own where it has them, the references otherwise. It does no validation:
 // the caller guarantees that s is Supported, as for Kernel.
 func Grad[T Float](s *Set) *generic.GradKernels[T] {
 	var k any
@@ -56,11 +55,7 @@ func Grad[T Float](s *Set) *generic.GradKernels[T] {
 	default:
 		k = &gradRef64
 	}
-	if g, ok := k.(*generic.GradKernels[T]); ok {
-		return g
-	}
-	ref := generic.GradReference[T]()
-	return &ref
+	return k.(*generic.GradKernels[T]) // T is exactly float32 or float64
 }
 
 var (
