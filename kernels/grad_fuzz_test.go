@@ -16,26 +16,36 @@ import (
 //
 //	go test -fuzz=FuzzGradNorm -fuzztime=10s ./kernels
 
-// fuzzGradSlices cuts n%(3*ReduceBlock+97) elements at offset off%16 into
-// three gradients of fuzzed proportions.
-func fuzzGradSlices[T Float](n, off, split int, data []byte) [][]T {
-	n, off = n%(3*generic.ReduceBlock+97), off%16
-	if n < 0 {
-		n = -n
+// fuzzGrads is the fuzzer's input as gradients: n%(3*ReduceBlock+97)
+// elements at offset off%16 of buf, cut into three slices of fuzzed
+// proportions. It is filled once; runs work on copies (at the same offset).
+type fuzzGrads[T Float] struct {
+	buf          []T
+	off, a, b, n int
+}
+
+func newFuzzGrads[T Float](n, off, split int, data []byte) *fuzzGrads[T] {
+	abs := func(v int) int { // -MinInt is MinInt: its remainder is negated
+		if v < 0 {
+			return -v
+		}
+		return v
 	}
-	if off < 0 {
-		off = -off
-	}
-	buf := make([]T, off+n)
+	n, off = abs(n%(3*generic.ReduceBlock+97)), abs(off%16)
+	f := &fuzzGrads[T]{buf: make([]T, off+n), off: off, n: n}
 	in := &fuzzInput[T]{data: data}
-	in.fill(buf[off:])
-	x := buf[off:]
-	if split < 0 {
-		split = -split
-	}
-	a := split % (n + 1)
-	b := a + (split/7)%(n-a+1)
-	return [][]T{x[:a:a], x[a:b:b], x[b:]}
+	in.fill(f.buf[off:])
+	f.a = abs(split % (n + 1))
+	f.b = f.a + abs((split/7)%(n-f.a+1))
+	return f
+}
+
+// slices copies the input into dst (len(f.buf) elements) and returns the
+// three gradients in it.
+func (f *fuzzGrads[T]) slices(dst []T) [][]T {
+	copy(dst, f.buf)
+	x := dst[f.off:]
+	return [][]T{x[:f.a:f.a], x[f.a:f.b:f.b], x[f.b:]}
 }
 
 func FuzzGradNorm(f *testing.F) {
@@ -54,7 +64,8 @@ func FuzzGradNorm(f *testing.F) {
 }
 
 func fuzzGradNormT[T Float](t *testing.T, n, off, split int, p float64, data []byte) {
-	grads := fuzzGradSlices[T](n, off, split, data)
+	f := newFuzzGrads[T](n, off, split, data)
+	grads := f.slices(f.buf)
 	ref := generic.GradReference[T]()
 	want := generic.Norm(&ref, p, grads)
 	for _, s := range testedSets(t) {
@@ -96,6 +107,8 @@ func FuzzClip(f *testing.F) {
 // with every set and with generic, on copies of the same gradients.
 func fuzzClipT[T Float](t *testing.T, n, off, split int, maxNorm, p, clip, inv float64, data []byte) {
 	ref := generic.GradReference[T]()
+	f := newFuzzGrads[T](n, off, split, data)
+	gotBuf, wantBuf := make([]T, len(f.buf)), make([]T, len(f.buf))
 	for _, s := range testedSets(t) {
 		k := Grad[T](s)
 		for _, op := range []struct {
@@ -129,7 +142,7 @@ func fuzzClipT[T Float](t *testing.T, n, off, split int, maxNorm, p, clip, inv f
 				return flags
 			}},
 		} {
-			got, want := fuzzGradSlices[T](n, off, split, data), fuzzGradSlices[T](n, off, split, data)
+			got, want := f.slices(gotBuf), f.slices(wantBuf)
 			if g, w := op.run(k, got), op.run(&ref, want); g != w {
 				t.Fatalf("%s %s %s: result %#x, generic %#x", s.name, op.name, dtypeName[T](), g, w)
 			}
