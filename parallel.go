@@ -154,8 +154,10 @@ func (o *Optimizer[T]) Close() error {
 // parallelism returns the number of workers a step over total elements
 // uses.
 func (o *Optimizer[T]) parallelism(total int) int {
-	n := min(o.Workers(), total/parallelMin)
-	return max(n, 1)
+	if total < 2*parallelMin || o.workers == 1 {
+		return 1 // before asking GOMAXPROCS: this is every small step's path
+	}
+	return max(min(o.Workers(), total/parallelMin), 1)
 }
 
 // makePlan splits all parameters into n contiguous shares, cut at cache
@@ -267,11 +269,12 @@ func (o *Optimizer[T]) applyParallel(grads [][]T, n int) error {
 	// same rule, step and buffer state, exactly as apply shares them.
 	var (
 		have  bool
-		rule  Rule
+		cg    = -1 // the group whose rule the scalars are of
 		step  int64
 		first bool
 	)
 	k := -1
+	o.compareRules()
 	for gi := range o.groups {
 		g := &o.groups[gi]
 		for i := g.first; i < g.end; i++ {
@@ -280,10 +283,16 @@ func (o *Optimizer[T]) applyParallel(grads [][]T, n int) error {
 			if len(o.params[i]) == 0 {
 				continue
 			}
-			if !have || t != step || o.hasBuf[i] == first || g.rule != rule {
-				rule, step, first, have = g.rule, t, !o.hasBuf[i], true
+			// The scalars are those of group cg's rule; they serve group gi
+			// when it is cg or follows cg with an equal rule.
+			if cg != gi && !(cg == gi-1 && o.sameRule[gi]) {
+				have = false
+			}
+			cg = gi
+			if !have || t != step || o.hasBuf[i] == first {
+				step, first, have = t, !o.hasBuf[i], true
 				k++
-				pl.coeffs[k], pl.variants[k] = coefficients[T](rule, step, first)
+				pl.coeffs[k], pl.variants[k] = coefficients[T](g.rule, step, first)
 			}
 			pl.which[i] = k
 			pl.kernel[i] = g.kernel
