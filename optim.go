@@ -64,16 +64,19 @@ type Optimizer[T float32 | float64] struct {
 	// stealing selects dynamic shares instead of one static share per
 	// worker; only BenchmarkPartition sets it (see the README).
 	stealing bool
-	// coeffs holds the current step's scalars. It is a field rather than a
-	// local because its address goes to the kernel, an indirect call, which
-	// would move a local to the heap on every Step.
-	coeffs generic.Coeffs[T]
+	// The current step's scalars (prepareStep), and each parameter's
+	// kernel. They are fields rather than locals because their addresses go
+	// to the kernels, indirect calls, which would move locals to the heap
+	// on every Step.
+	which    []int
+	coeffs   []generic.Coeffs[T]
+	variants []generic.Variant
+	kernels  []generic.Kernel[T]
 }
 
 // group is one parameter group: params[first:end] under rule.
 type group[T float32 | float64] struct {
 	rule       Rule // normalized
-	kernel     generic.Kernel[T]
 	first, end int
 }
 
@@ -153,6 +156,9 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	o.steps = append(o.steps, make([]int64, len(params))...)
 	o.hasBuf = append(o.hasBuf, make([]bool, len(params))...)
 	o.clear = append(o.clear, make([]uintptr, len(params))...)
+	o.which = append(o.which, make([]int, len(params))...)
+	o.coeffs = append(o.coeffs, make([]generic.Coeffs[T], len(params))...)
+	o.variants = append(o.variants, make([]generic.Variant, len(params))...)
 	o.owned = owned
 	clear(o.clear[:first]) // new spans: earlier grads must be checked again
 	for _, p := range params {
@@ -161,7 +167,11 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	firstGroup := len(o.groups)
 	for gi, g := range groups {
 		end := first + len(g.Params)
-		o.groups = append(o.groups, group[T]{rule: rules[gi], kernel: kernels.Kernel[T](Kernels(), rules[gi].kind()), first: first, end: end})
+		k := kernels.Kernel[T](Kernels(), rules[gi].kind())
+		o.groups = append(o.groups, group[T]{rule: rules[gi], first: first, end: end})
+		for range g.Params {
+			o.kernels = append(o.kernels, k)
+		}
 		first = end
 	}
 	o.sameRule = append(o.sameRule, make([]bool, len(groups))...)
@@ -318,27 +328,41 @@ func (o *Optimizer[T]) checkGrads(op string, grads [][]T) error {
 	return nil
 }
 
-// apply runs one step over validated gradients.
+// apply runs one step over validated gradients on the caller.
 func (o *Optimizer[T]) apply(grads [][]T) {
-	// Parameters almost always share their step count and buffer
-	// existence, and groups often share their rule: the scalars (tens of
-	// nanoseconds, mostly Adam's powers β^t) are computed once for a run of
-	// parameters with the same rule, step and buffer state, across groups.
+	o.prepareStep()
+	for i, p := range o.params {
+		if len(p) == 0 {
+			continue
+		}
+		k, s := o.which[i], &o.state[i]
+		o.kernels[i](o.variants[k], &o.coeffs[k], p, grads[i], s[0], s[1], s[2])
+	}
+}
+
+// prepareStep advances every parameter's step count and computes the
+// step's scalars: those of parameter i are coeffs[which[i]] and
+// variants[which[i]]. Parameters almost always share their step count and
+// buffer existence, and groups often share their rule, so the scalars
+// (tens of nanoseconds, mostly Adam's powers β^t) are computed once for a
+// run of parameters with the same rule, step and buffer state, across
+// groups. It also records that SGD momentum buffers exist from this step
+// on.
+func (o *Optimizer[T]) prepareStep() {
 	var (
 		have  bool
 		cg    = -1 // the group whose rule the scalars are of
 		step  int64
 		first bool
-		v     generic.Variant
 	)
+	k := -1
 	o.compareRules()
 	for gi := range o.groups {
 		g := &o.groups[gi]
 		for i := g.first; i < g.end; i++ {
 			t := o.steps[i] + 1
 			o.steps[i] = t
-			p := o.params[i]
-			if len(p) == 0 {
+			if len(o.params[i]) == 0 {
 				continue
 			}
 			// The scalars are those of group cg's rule; they serve group gi
@@ -349,13 +373,13 @@ func (o *Optimizer[T]) apply(grads [][]T) {
 			cg = gi
 			if !have || t != step || o.hasBuf[i] == first {
 				step, first, have = t, !o.hasBuf[i], true
-				o.coeffs, v = coefficients[T](g.rule, step, first)
+				k++
+				o.coeffs[k], o.variants[k] = coefficients[T](g.rule, step, first)
 			}
-			s := &o.state[i]
-			if s[0] != nil && !o.hasBuf[i] {
+			o.which[i] = k
+			if o.state[i][0] != nil {
 				o.hasBuf[i] = true
 			}
-			g.kernel(v, &o.coeffs, p, grads[i], s[0], s[1], s[2])
 		}
 	}
 }
