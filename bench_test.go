@@ -138,8 +138,9 @@ func BenchmarkCopy(b *testing.B) {
 // per-group work (scalars, dispatch) must stay small against the update.
 func BenchmarkGroups(b *testing.B) {
 	const total = 100_000
-	for _, groups := range []int{1, 100} {
-		b.Run(fmt.Sprintf("adam/float32/groups=%d", groups), func(b *testing.B) {
+	for _, c := range []struct{ groups, workers int }{{1, 1}, {100, 1}, {1, 0}, {100, 0}} {
+		groups := c.groups
+		b.Run(fmt.Sprintf("adam/float32/workers=%d/groups=%d", c.workers, groups), func(b *testing.B) {
 			var gs []Group[float32]
 			var grads [][]float32
 			for k := range groups {
@@ -154,6 +155,10 @@ func BenchmarkGroups(b *testing.B) {
 			}
 			opt, err := NewGroups(gs...)
 			if err != nil {
+				b.Fatal(err)
+			}
+			defer opt.Close()
+			if err := opt.SetWorkers(c.workers); err != nil {
 				b.Fatal(err)
 			}
 			b.SetBytes(7 * 4 * total)

@@ -397,8 +397,8 @@ func checkOurMeta[T float32 | float64](op string, h *safetensors.Header) error {
 // commit installs a verified checkpoint. Nothing in it can fail.
 func (o *Optimizer[T]) commit(l *loaded[T]) {
 	for gi := range o.groups {
-		o.groups[gi].rule = l.rules[gi]
-		o.allocState(gi)
+		o.setRule(gi, l.rules[gi])
+		o.allocState(gi, gi+1)
 		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
 			for k := range 3 {
 				if dst := o.state[i][k]; dst != nil {

@@ -34,8 +34,8 @@ func (o *Optimizer[T]) SetGroupRule(i int, r Rule) error {
 		return &RuleError{Group: i, Rule: ruleName(r), Reason: fmt.Sprintf(
 			"SetGroupRule: the group's rule is %s, not %s: the rule type of a group cannot change", ruleName(old), ruleName(r))}
 	}
-	o.groups[i].rule = r
-	o.allocState(i)
+	o.setRule(i, r)
+	o.allocState(i, i+1)
 	return nil
 }
 
@@ -62,7 +62,7 @@ func (o *Optimizer[T]) SetGroupLR(i int, lr float64) error {
 	if err != nil {
 		return err
 	}
-	o.groups[i].rule = r
+	o.setRule(i, r)
 	return nil
 }
 

@@ -539,3 +539,46 @@ func TestGroupsStepAllocatesNothing(t *testing.T) {
 		t.Errorf("Step with 10 groups allocates %v times", n)
 	}
 }
+
+// TestScalarsSharedOnlyBetweenEqualRules: a group whose parameters are all
+// empty computes no scalars; the next group must not take the scalars of
+// the group before it when its own rule differs from that one (A, empty B
+// with rule Y, C with rule Y).
+func TestScalarsSharedOnlyBetweenEqualRules(t *testing.T) {
+	x, y := SGD{LR: 0.5}, SGD{LR: 0.25}
+	a, c := []float64{1, 1}, []float64{1, 1}
+	o, err := NewGroups(Group[float64]{x, [][]float64{a}}, Group[float64]{y, [][]float64{{}}}, Group[float64]{y, [][]float64{c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := o.Step([]float64{1, 1}, nil, []float64{1, 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.SetGroupLR(0, 0.5); err != nil { // rules changed: compared again
+			t.Fatal(err)
+		}
+	}
+	if a[0] != 0 || c[0] != 0.5 {
+		t.Errorf("after two steps: a = %v (want 0), c = %v (want 0.5)", a, c)
+	}
+}
+
+// TestGradCheckCacheInvalidated: a grad validated once is not searched
+// again, but a group added later (new memory the optimizer writes) makes
+// every grad be checked again: here the added parameter is the old grad.
+func TestGradCheckCacheInvalidated(t *testing.T) {
+	mem := make([]float32, 8)
+	o, _ := New(DefaultSGD(), mem[:4])
+	g := mem[4:8]
+	if err := o.Step(g); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.AddGroup(Group[float32]{DefaultSGD(), [][]float32{g}}); err != nil {
+		t.Fatal(err)
+	}
+	var oe *OverlapError
+	if err := o.Step(g, make([]float32, 4)); !errors.As(err, &oe) || oe.B != (Slot{"param", 1, ""}) {
+		t.Errorf("the old grad, now a param: %v", err)
+	}
+}

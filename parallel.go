@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/kernels"
 )
 
@@ -154,8 +153,10 @@ func (o *Optimizer[T]) Close() error {
 // parallelism returns the number of workers a step over total elements
 // uses.
 func (o *Optimizer[T]) parallelism(total int) int {
-	n := min(o.Workers(), total/parallelMin)
-	return max(n, 1)
+	if total < 2*parallelMin || o.workers == 1 {
+		return 1 // before asking GOMAXPROCS: this is every small step's path
+	}
+	return max(min(o.Workers(), total/parallelMin), 1)
 }
 
 // makePlan splits all parameters into n contiguous shares, cut at cache
@@ -198,21 +199,15 @@ func makePlan[T float32 | float64](params [][]T, total, n int) (segs []segment, 
 	return segs, bounds
 }
 
-// parallelPlan is the split of the current parameters for n workers, and
-// the per-step tables its workers read.
+// parallelPlan is the split of the current parameters for n workers.
 type parallelPlan[T float32 | float64] struct {
-	n      int
-	segs   []segment
-	bounds []int
-	// Per parameter, this step's scalars: coeffs[which[i]], variants[which[i]].
-	which    []int
-	coeffs   []generic.Coeffs[T]
-	variants []generic.Variant
-	kernel   []generic.Kernel[T] // per parameter
-	grads    [][]T               // this step's gradients, cleared after it (not to keep them alive)
-	touched  bool                // the state pages were first-touched by their workers
-	stealing bool                // shares are taken dynamically (next), not one per worker
-	next     atomic.Int64
+	n        int
+	segs     []segment
+	bounds   []int
+	grads    [][]T        // this step's gradients, cleared after it (not to keep them alive)
+	touched  bool         // the state pages were first-touched by their workers
+	stealing bool         // shares are taken dynamically (next), not one per worker
+	next     atomic.Int64 // the next share to take, when stealing
 }
 
 // stepTask is the work of one parallel step; run is called by every
@@ -242,9 +237,9 @@ func (t *stepTask[T]) share(sh int) {
 	pl := o.plan
 	for _, s := range pl.segs[pl.bounds[sh]:pl.bounds[sh+1]] {
 		i := s.param
-		k := pl.which[i]
+		k := o.which[i]
 		st := &o.state[i]
-		pl.kernel[i](pl.variants[k], &pl.coeffs[k], o.params[i][s.lo:s.hi], pl.grads[i][s.lo:s.hi],
+		o.kernels[i](o.variants[k], &o.coeffs[k], o.params[i][s.lo:s.hi], pl.grads[i][s.lo:s.hi],
 			part(st[0], s.lo, s.hi), part(st[1], s.lo, s.hi), part(st[2], s.lo, s.hi))
 	}
 }
@@ -260,38 +255,10 @@ func part[T float32 | float64](s []T, lo, hi int) []T {
 // applyParallel is apply with n > 1 workers.
 func (o *Optimizer[T]) applyParallel(grads [][]T, n int) error {
 	pl := o.plan
-	if pl == nil || pl.n != n || len(pl.which) != len(o.params) {
+	if pl == nil || pl.n != n || len(pl.grads) != len(o.params) {
 		pl = o.newPlan(n)
 	}
-	// The scalars, on the caller: one entry per run of parameters with the
-	// same rule, step and buffer state, exactly as apply shares them.
-	var (
-		have  bool
-		rule  Rule
-		step  int64
-		first bool
-	)
-	k := -1
-	for gi := range o.groups {
-		g := &o.groups[gi]
-		for i := g.first; i < g.end; i++ {
-			t := o.steps[i] + 1
-			o.steps[i] = t
-			if len(o.params[i]) == 0 {
-				continue
-			}
-			if !have || t != step || o.hasBuf[i] == first || g.rule != rule {
-				rule, step, first, have = g.rule, t, !o.hasBuf[i], true
-				k++
-				pl.coeffs[k], pl.variants[k] = coefficients[T](rule, step, first)
-			}
-			pl.which[i] = k
-			pl.kernel[i] = g.kernel
-			if o.state[i][0] != nil {
-				o.hasBuf[i] = true
-			}
-		}
-	}
+	o.prepareStep()
 	if o.pool == nil {
 		o.startPool(n)
 	}
@@ -347,9 +314,7 @@ func (o *Optimizer[T]) newPlan(n int) *parallelPlan[T] {
 	}
 	segs, bounds := makePlan(o.params, total, shares)
 	m := len(o.params)
-	o.plan = &parallelPlan[T]{n: n, stealing: o.stealing, segs: segs, bounds: bounds, which: make([]int, m),
-		coeffs: make([]generic.Coeffs[T], m), variants: make([]generic.Variant, m), kernel: make([]generic.Kernel[T], m),
-		grads: make([][]T, m)}
+	o.plan = &parallelPlan[T]{n: n, stealing: o.stealing, segs: segs, bounds: bounds, grads: make([][]T, m)}
 	o.task.o = o
 	return o.plan
 }
