@@ -524,7 +524,7 @@ func adam_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 //	v2 = v1 * v1
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquares_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -539,7 +539,7 @@ func sumsquares_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [gen
 //	v4 = v3 * v3
 //	accumulate v4
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquaresscaled_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -552,7 +552,7 @@ func sumsquaresscaled_avx512_f32(n int, x *float32, s float64, a, b float32) (ac
 //	v2 = |v1|
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumabs_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -564,7 +564,7 @@ func sumabs_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic
 //	v1 = |v0|
 //	accumulate v1
 //
-// where acc[lane] = MaxNaN(acc[lane], term), in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0.
 //
 //go:noescape
 func maxabs_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -577,7 +577,7 @@ func maxabs_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic
 //	v2 = v0 * v1
 //	x[i] = v2
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func scale_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -592,7 +592,7 @@ func scale_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.
 //	v4 = v3 if v2 > v3, else v2
 //	x[i] = v4
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func clamp_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -607,7 +607,7 @@ func clamp_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.
 //	v3 = v2 - v2
 //	accumulate v3
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func unscalecheck_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -619,7 +619,7 @@ func unscalecheck_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [g
 //	v1 = v0 - v0
 //	accumulate v1
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func nonfinite_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -632,7 +632,7 @@ func nonfinite_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [gene
 //	v2 = v1 * v1
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquares_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -647,7 +647,7 @@ func sumsquares_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [gen
 //	v4 = v3 * v3
 //	accumulate v4
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquaresscaled_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -660,7 +660,7 @@ func sumsquaresscaled_avx512_f64(n int, x *float64, s float64, a, b float64) (ac
 //	v2 = |v1|
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumabs_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -672,7 +672,7 @@ func sumabs_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic
 //	v1 = |v0|
 //	accumulate v1
 //
-// where acc[lane] = MaxNaN(acc[lane], term), in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0.
 //
 //go:noescape
 func maxabs_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -685,7 +685,7 @@ func maxabs_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic
 //	v2 = v0 * v1
 //	x[i] = v2
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func scale_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -700,7 +700,7 @@ func scale_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.
 //	v4 = v3 if v2 > v3, else v2
 //	x[i] = v4
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func clamp_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -715,7 +715,7 @@ func clamp_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.
 //	v3 = v2 - v2
 //	accumulate v3
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func unscalecheck_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -727,7 +727,7 @@ func unscalecheck_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [g
 //	v1 = v0 - v0
 //	accumulate v1
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func nonfinite_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -740,7 +740,7 @@ func nonfinite_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [gene
 //	v2 = v1 * v1
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquares_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -755,7 +755,7 @@ func sumsquares_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [gener
 //	v4 = v3 * v3
 //	accumulate v4
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquaresscaled_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -768,7 +768,7 @@ func sumsquaresscaled_avx2_f32(n int, x *float32, s float64, a, b float32) (acc 
 //	v2 = |v1|
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumabs_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -780,7 +780,7 @@ func sumabs_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.R
 //	v1 = |v0|
 //	accumulate v1
 //
-// where acc[lane] = MaxNaN(acc[lane], term), in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0.
 //
 //go:noescape
 func maxabs_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -793,7 +793,7 @@ func maxabs_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.R
 //	v2 = v0 * v1
 //	x[i] = v2
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func scale_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -808,7 +808,7 @@ func scale_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.Re
 //	v4 = v3 if v2 > v3, else v2
 //	x[i] = v4
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func clamp_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -823,7 +823,7 @@ func clamp_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.Re
 //	v3 = v2 - v2
 //	accumulate v3
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func unscalecheck_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -835,7 +835,7 @@ func unscalecheck_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [gen
 //	v1 = v0 - v0
 //	accumulate v1
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func nonfinite_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -848,7 +848,7 @@ func nonfinite_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generi
 //	v2 = v1 * v1
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquares_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -863,7 +863,7 @@ func sumsquares_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [gener
 //	v4 = v3 * v3
 //	accumulate v4
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquaresscaled_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -876,7 +876,7 @@ func sumsquaresscaled_avx2_f64(n int, x *float64, s float64, a, b float64) (acc 
 //	v2 = |v1|
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumabs_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -888,7 +888,7 @@ func sumabs_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.R
 //	v1 = |v0|
 //	accumulate v1
 //
-// where acc[lane] = MaxNaN(acc[lane], term), in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0.
 //
 //go:noescape
 func maxabs_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -901,7 +901,7 @@ func maxabs_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.R
 //	v2 = v0 * v1
 //	x[i] = v2
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func scale_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -916,7 +916,7 @@ func scale_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.Re
 //	v4 = v3 if v2 > v3, else v2
 //	x[i] = v4
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func clamp_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -931,7 +931,7 @@ func clamp_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.Re
 //	v3 = v2 - v2
 //	accumulate v3
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func unscalecheck_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -943,7 +943,7 @@ func unscalecheck_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [gen
 //	v1 = v0 - v0
 //	accumulate v1
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func nonfinite_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)

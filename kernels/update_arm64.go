@@ -272,7 +272,7 @@ func adam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 //	v2 = v1 * v1
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquares_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -287,7 +287,7 @@ func sumsquares_neon_f32(n int, x *float32, s float64, a, b float32) (acc [gener
 //	v4 = v3 * v3
 //	accumulate v4
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquaresscaled_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -300,7 +300,7 @@ func sumsquaresscaled_neon_f32(n int, x *float32, s float64, a, b float32) (acc 
 //	v2 = |v1|
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -312,7 +312,7 @@ func sumabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.R
 //	v1 = |v0|
 //	accumulate v1
 //
-// where acc[lane] = MaxNaN(acc[lane], term), in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0.
 //
 //go:noescape
 func maxabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -325,7 +325,7 @@ func maxabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.R
 //	v2 = v0 * v1
 //	x[i] = v2
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func scale_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -340,7 +340,7 @@ func scale_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.Re
 //	v4 = v3 if v2 > v3, else v2
 //	x[i] = v4
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func clamp_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -355,7 +355,7 @@ func clamp_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.Re
 //	v3 = v2 - v2
 //	accumulate v3
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func unscalecheck_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -367,7 +367,7 @@ func unscalecheck_neon_f32(n int, x *float32, s float64, a, b float32) (acc [gen
 //	v1 = v0 - v0
 //	accumulate v1
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func nonfinite_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
@@ -380,7 +380,7 @@ func nonfinite_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generi
 //	v2 = v1 * v1
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquares_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -395,7 +395,7 @@ func sumsquares_neon_f64(n int, x *float64, s float64, a, b float64) (acc [gener
 //	v4 = v3 * v3
 //	accumulate v4
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumsquaresscaled_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -408,7 +408,7 @@ func sumsquaresscaled_neon_f64(n int, x *float64, s float64, a, b float64) (acc 
 //	v2 = |v1|
 //	accumulate v2
 //
-// where acc[j mod 32] += the term of element j, in float64 (n a multiple of 32), every accumulator starting at +0.
+// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
 //
 //go:noescape
 func sumabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -420,7 +420,7 @@ func sumabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.R
 //	v1 = |v0|
 //	accumulate v1
 //
-// where acc[lane] = MaxNaN(acc[lane], term), in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0.
 //
 //go:noescape
 func maxabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -433,7 +433,7 @@ func maxabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.R
 //	v2 = v0 * v1
 //	x[i] = v2
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func scale_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -448,7 +448,7 @@ func scale_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.Re
 //	v4 = v3 if v2 > v3, else v2
 //	x[i] = v4
 //
-// where nothing is accumulated, every accumulator starting at +0.
+// where nothing is accumulated: acc is +0.
 //
 //go:noescape
 func clamp_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -463,7 +463,7 @@ func clamp_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.Re
 //	v3 = v2 - v2
 //	accumulate v3
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func unscalecheck_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
@@ -475,7 +475,7 @@ func unscalecheck_neon_f64(n int, x *float64, s float64, a, b float64) (acc [gen
 //	v1 = v0 - v0
 //	accumulate v1
 //
-// where acc[lane] += term, in T, acc viewed as []T, every accumulator starting at +0.
+// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 //
 //go:noescape
 func nonfinite_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)

@@ -34,10 +34,10 @@ func gradSetFields(p func(string, ...any), s Set) {
 // documented with its operations.
 func gradDecls(p func(string, ...any), s Set) {
 	accs := map[generic.Acc]string{
-		generic.AccNone:  "nothing is accumulated",
-		generic.AccLanes: "acc[j mod 32] += the term of element j, in float64 (n a multiple of 32)",
-		generic.AccMax:   "acc[lane] = MaxNaN(acc[lane], term), in T, acc viewed as []T",
-		generic.AccFlag:  "acc[lane] += term, in T, acc viewed as []T",
+		generic.AccNone:  "nothing is accumulated: acc is +0",
+		generic.AccLanes: "accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32)",
+		generic.AccMax:   "accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0",
+		generic.AccFlag:  "accumulate is acc[lane] += term, acc viewed as []T, from +0",
 	}
 	for _, d := range DTypes {
 		for _, prog := range generic.GradPrograms() {
@@ -47,7 +47,7 @@ func gradDecls(p func(string, ...any), s Set) {
 			for _, line := range GradListing(prog) {
 				p("//\t%s\n", line)
 			}
-			p("//\n// where %s, every accumulator starting at +0.\n//\n//go:noescape\n", accs[prog.Acc])
+			p("//\n// where %s.\n//\n//go:noescape\n", accs[prog.Acc])
 			p("func %s%s\n", name, GradSignature(d))
 		}
 	}
