@@ -247,7 +247,7 @@ func BenchmarkCopyParallel(b *testing.B) {
 // the split forced (parallelMin lowered) against one worker. The crossover
 // set parallelMin; see the README.
 func BenchmarkSplitThreshold(b *testing.B) {
-	for _, n := range []int{1 << 12, 1 << 13, 1 << 14, 1 << 15, 1 << 16, 1 << 17} {
+	for _, n := range []int{1 << 12, 1 << 14, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22} {
 		for _, w := range []int{1, 2} {
 			b.Run(fmt.Sprintf("n=%d/workers=%d", n, w), func(b *testing.B) {
 				lowParallelMin(b, 1024)
@@ -265,43 +265,6 @@ func BenchmarkSplitThreshold(b *testing.B) {
 				b.ResetTimer()
 				for range b.N {
 					_ = opt.Step(g)
-				}
-			})
-		}
-	}
-}
-
-// BenchmarkPartition compares the static split (one contiguous share per
-// worker) with dynamic shares taken from a counter (8 per worker), on one
-// large parameter and on many small ones of mixed sizes.
-func BenchmarkPartition(b *testing.B) {
-	shapes := map[string][]int{"one": {1 << 22}, "mixed": nil}
-	for i := range 400 {
-		shapes["mixed"] = append(shapes["mixed"], 1000+(i*7919)%20000)
-	}
-	for _, shape := range []string{"one", "mixed"} {
-		for _, stealing := range []bool{false, true} {
-			name := map[bool]string{false: "static", true: "stealing"}[stealing]
-			b.Run(shape+"/"+name, func(b *testing.B) {
-				var params, grads [][]float32
-				total := 0
-				for _, n := range shapes[shape] {
-					params = append(params, make([]float32, n))
-					grads = append(grads, make([]float32, n))
-					total += n
-				}
-				opt, err := New(DefaultAdamW(), params...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer opt.Close()
-				opt.stealing = stealing
-				_ = opt.SetWorkers(0)
-				_ = opt.Step(grads...)
-				b.SetBytes(28 * int64(total))
-				b.ResetTimer()
-				for range b.N {
-					_ = opt.Step(grads...)
 				}
 			})
 		}

@@ -61,9 +61,6 @@ type Optimizer[T float32 | float64] struct {
 	plan    *parallelPlan[T]
 	task    stepTask[T]
 	pgrad   *parallelGrad[T] // the gradient kernels split between the workers
-	// stealing selects dynamic shares instead of one static share per
-	// worker; only BenchmarkPartition sets it (see the README).
-	stealing bool
 	// The current step's scalars (prepareStep), and each parameter's
 	// kernel. They are fields rather than locals because their addresses go
 	// to the kernels, indirect calls, which would move locals to the heap

@@ -69,7 +69,6 @@ func testParallelBitIdentical[T testFloat](t *testing.T) {
 			if err := o.SetWorkers(w); err != nil {
 				t.Fatal(err)
 			}
-			o.stealing = w%2 == 1 // both partitions
 			for s := range grads {
 				if err := o.Step(grads[s]...); err != nil {
 					t.Fatal(err)

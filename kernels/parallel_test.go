@@ -11,9 +11,12 @@ import (
 // bits of one call, for every rule, worker count and set, and validates as
 // the serial layer does.
 func TestParallelMatchesSerial(t *testing.T) {
-	n := 3*ParallelMin + 1001
+	old := parallelMin
+	parallelMin = 4096
+	t.Cleanup(func() { parallelMin = old })
+	n := 3*parallelMin + 1001
 	if testing.Short() {
-		n = 2*ParallelMin + 17
+		n = 2*parallelMin + 17
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	pool := newValuePool[float32](r)
