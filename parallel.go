@@ -118,8 +118,8 @@ func (p *pool) close() {
 // Step on the caller's goroutine; 0 means runtime.GOMAXPROCS(0), the
 // default. Each worker gets at least kernels.ParallelMin (2^20) elements,
 // so a step over fewer than twice that runs on the caller alone whatever
-// the setting, and small optimizers never hand work to other goroutines. Results are
-// bit-identical for every worker count.
+// the setting, and small optimizers never hand work to other goroutines.
+// Results are bit-identical for every worker count.
 func (o *Optimizer[T]) SetWorkers(n int) error {
 	if n < 0 || n > maxWorkers {
 		return fmt.Errorf("optim: SetWorkers(%d): want 0 (GOMAXPROCS) to %d", n, maxWorkers)
@@ -132,8 +132,8 @@ func (o *Optimizer[T]) SetWorkers(n int) error {
 	return nil
 }
 
-// Workers returns the number of goroutines Step may use (SetWorkers; 0 was
-// resolved to GOMAXPROCS when it was set).
+// Workers returns the number of goroutines Step may use: SetWorkers' n, or
+// runtime.GOMAXPROCS(0) at the time of the call when n is 0.
 func (o *Optimizer[T]) Workers() int {
 	if o.workers == 0 {
 		return runtime.GOMAXPROCS(0)
@@ -241,9 +241,7 @@ func (o *Optimizer[T]) applyParallel(grads [][]T, n int) error {
 		pl = o.newPlan(n)
 	}
 	o.prepareStep()
-	if o.pool == nil {
-		o.startPool(n)
-	}
+	o.ensurePool(n)
 	if !pl.touched {
 		pl.touched = true
 		o.pool.do(&touchTask[T]{o}, n)
@@ -293,6 +291,16 @@ func (o *Optimizer[T]) newPlan(n int) *parallelPlan[T] {
 	o.plan = &parallelPlan[T]{n: n, segs: segs, bounds: bounds, grads: make([][]T, len(o.params))}
 	o.task.o = o
 	return o.plan
+}
+
+// ensurePool makes sure that goroutines for n workers (the caller is one
+// of them) are running: GOMAXPROCS may have grown since they started.
+func (o *Optimizer[T]) ensurePool(n int) {
+	if o.pool != nil && len(o.pool.wake) >= n-1 {
+		return
+	}
+	o.Close()
+	o.startPool(n)
 }
 
 // startPool starts the worker goroutines for n workers (the caller is one

@@ -217,9 +217,7 @@ func (o *Optimizer[T]) gradSplit(op gradOp, x []T, aligned bool) (pieces int, ok
 	}
 	t.results = t.results[:len(t.pieces)]
 	t.bounds = shareBounds(t.bounds[:0], t.pieces, workers)
-	if o.pool == nil {
-		o.startPool(workers)
-	}
+	o.ensurePool(workers)
 	failed := o.pool.do(t, workers)
 	t.x = nil
 	if failed != nil {
