@@ -201,6 +201,7 @@ func inGroup(err error, g int) error {
 func (o *Optimizer[T]) allocState(first, end int) {
 	type need struct {
 		param, slot int
+		kind        kernels.Kind
 		init        T
 	}
 	var needs []need
@@ -220,7 +221,7 @@ func (o *Optimizer[T]) allocState(first, end int) {
 			}
 			for i := g.first; i < g.end; i++ {
 				if o.state[i][k] == nil {
-					needs = append(needs, need{i, k, init})
+					needs = append(needs, need{i, k, g.rule.kind(), init})
 					total += staggerGap[T](len(o.params[i])) + len(o.params[i])
 				}
 			}
@@ -243,7 +244,7 @@ func (o *Optimizer[T]) allocState(first, end int) {
 		o.state[nd.param][nd.slot] = st
 		// Regions of our own allocations never overlap anything.
 		if n > 0 {
-			_ = o.owned.insert("", region(st, Slot{"state", nd.param, stateKey(o.groups[o.groupOf(nd.param)].rule.kind(), nd.slot)}))
+			_ = o.owned.insert("", region(st, Slot{"state", nd.param, stateKey(nd.kind, nd.slot)}))
 		}
 	}
 }
