@@ -1,11 +1,10 @@
 package optim
 
 import (
-	"encoding/binary"
 	"math"
 	"testing"
-	"unsafe"
 
+	"github.com/simdoptim/optim/internal/testvals"
 	"github.com/simdoptim/optim/kernels"
 )
 
@@ -18,46 +17,6 @@ import (
 //
 //	go test -fuzz=FuzzNewAdam -fuzztime=10s
 
-// fuzzSeedBytes is raw input with special values in both widths.
-func fuzzSeedBytes() []byte {
-	var b []byte
-	for _, x := range specialValues[float64]() {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
-	}
-	for _, x := range specialValues[float32]() {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-	}
-	for i := range 64 {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(i-32)/8))
-	}
-	return b
-}
-
-// fuzzInput turns the fuzzer's bytes into float values, cycling through
-// data (zeros when it is empty).
-type fuzzInput[T testFloat] struct {
-	data []byte
-	pos  int
-}
-
-func (in *fuzzInput[T]) next() T {
-	size := int(unsafe.Sizeof(T(0)))
-	var b uint64
-	if len(in.data) > 0 {
-		for k := range size {
-			b |= uint64(in.data[(in.pos+k)%len(in.data)]) << (8 * k)
-		}
-		in.pos = (in.pos + size) % len(in.data)
-	}
-	return fromBits[T](b)
-}
-
-func (in *fuzzInput[T]) fill(s []T) {
-	for i := range s {
-		s[i] = in.next()
-	}
-}
-
 // fuzzRule checks rule (valid tells whether torch would accept it) on a
 // parameter of length n%301 at alignment offset off%16 for 1+steps%4 steps.
 func fuzzRule(t *testing.T, rule Rule, valid bool, n, off, steps int, data []byte) {
@@ -68,13 +27,13 @@ func fuzzRule(t *testing.T, rule Rule, valid bool, n, off, steps int, data []byt
 
 func fuzzRuleT[T testFloat](t *testing.T, rule Rule, valid bool, n, off, steps int, data []byte) {
 	valid = valid && fitsIn[T](derefRule(rule))
-	in := &fuzzInput[T]{data: data}
+	in := &testvals.FuzzInput[T]{Data: data}
 	p0 := make([]T, n)
-	in.fill(p0)
+	in.Fill(p0)
 	grads := make([][]T, steps)
 	for s := range grads {
 		grads[s] = make([]T, n)
-		in.fill(grads[s])
+		in.Fill(grads[s])
 	}
 
 	// The public API, on the dispatched set, from torch's initial state,
@@ -152,7 +111,7 @@ func fitsIn[T testFloat](r Rule) bool {
 func inUnit(x float64) bool { return x >= 0 && x < 1 }
 
 func FuzzNewSGD(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	f.Add(uint16(17), uint8(3), 1e-3, 0.0, 0.0, 0.0, false, false, uint8(2), seed)
 	f.Add(uint16(300), uint8(15), 0.1, 0.9, 0.0, 0.01, true, false, uint8(3), seed)
 	f.Add(uint16(33), uint8(1), 0.5, 0.9, 0.5, 1e-4, false, true, uint8(3), seed[7:])
@@ -169,7 +128,7 @@ func FuzzNewSGD(f *testing.F) {
 }
 
 func FuzzNewAdagrad(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	f.Add(uint16(17), uint8(3), 1e-2, 0.0, 0.0, 0.0, 1e-10, false, uint8(3), seed)
 	f.Add(uint16(300), uint8(9), 0.1, 0.01, 0.1, 0.5, 1e-8, true, uint8(3), seed[3:])
 	f.Add(uint16(5), uint8(0), 0.1, -1.0, 0.0, 0.0, 1e-10, false, uint8(1), seed)
@@ -183,7 +142,7 @@ func FuzzNewAdagrad(f *testing.F) {
 }
 
 func FuzzNewRMSProp(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	f.Add(uint16(17), uint8(3), 1e-2, 0.99, 1e-8, 0.0, 0.0, false, false, uint8(3), seed)
 	f.Add(uint16(300), uint8(11), 1e-2, 0.3, 1e-8, 0.1, 0.9, true, true, uint8(3), seed[5:])
 	f.Add(uint16(100), uint8(2), 1e-2, 0.99, 1e-8, 0.0, 0.5, true, false, uint8(2), seed)
@@ -197,7 +156,7 @@ func FuzzNewRMSProp(f *testing.F) {
 }
 
 func FuzzNewAdam(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	f.Add(uint16(17), uint8(3), 1e-3, 0.9, 0.999, 1e-8, 0.0, false, false, false, uint8(3), seed)
 	f.Add(uint16(300), uint8(13), 1e-3, 0.9, 0.999, 1e-8, 1e-2, true, true, false, uint8(3), seed[1:])
 	f.Add(uint16(129), uint8(7), 0.5, 0.25, 0.5, 0.0, 0.5, true, false, true, uint8(3), seed)

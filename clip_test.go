@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/testvals"
 )
 
 // ---- Golden replay of torch 1.13's clip_grad_norm_ and clip_grad_value_.
@@ -525,15 +526,15 @@ func fuzzGrads[T testFloat](n, off int, data []byte) [][]T {
 		off = -off
 	}
 	buf := make([]T, off+n+2)
-	in := &fuzzInput[T]{data: data}
-	in.fill(buf)
+	in := &testvals.FuzzInput[T]{Data: data}
+	in.Fill(buf)
 	x := buf[off : off+n]
 	a, b := n/3, 2*n/3
 	return [][]T{x[:a], x[a:b:b], x[b:]}
 }
 
 func FuzzGradNorm(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	for _, p := range []float64{1, 2, 3, math.Inf(1), 0.5, math.NaN()} {
 		f.Add(100, 3, p, seed)
 	}
@@ -633,7 +634,7 @@ func bigNormP[T testFloat](grads [][]T, p int) float64 {
 }
 
 func FuzzClip(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	f.Add(100, 3, 1.0, 2.0, 0.5, false, false, seed)
 	f.Add(7, 0, 0.0, math.Inf(1), 0.0, true, true, seed)
 	f.Add(9, 1, -1.0, 0.9, math.NaN(), false, false, seed)

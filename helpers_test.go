@@ -5,6 +5,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/simdoptim/optim/internal/testvals"
 	"github.com/simdoptim/optim/kernels"
 )
 
@@ -34,15 +35,6 @@ func rawBits[T testFloat](x T) uint64 {
 		return uint64(math.Float32bits(float32(x)))
 	}
 	return math.Float64bits(float64(x))
-}
-
-// fromBits returns the T with bit pattern b (the low 32 bits for float32).
-func fromBits[T testFloat](b uint64) T {
-	var zero T
-	if unsafe.Sizeof(zero) == 4 {
-		return T(math.Float32frombits(uint32(b)))
-	}
-	return T(math.Float64frombits(b))
 }
 
 // firstDiff returns the first index where got and want differ in
@@ -81,27 +73,7 @@ func dtypeName[T testFloat]() string {
 // specialValues are values that every update must carry through exactly as
 // generic does: zeros, infinities, NaNs with payloads, subnormals, the
 // extremes of the normal range, and values near 1.
-func specialValues[T testFloat]() []T {
-	var zero T
-	var b []uint64
-	if unsafe.Sizeof(zero) == 4 {
-		b = []uint64{0, 0x8000_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0xffc0_1234, 0x7fa0_0001,
-			0x0000_0001, 0x8000_0001, 0x007f_ffff, 0x0040_0000, 0x0080_0000, 0x8080_0000,
-			0x7f7f_ffff, 0xff7f_ffff, 0x3f80_0000, 0x3f7f_ffff, 0x3f80_0001, 0x5f00_0000, 0x2000_0000}
-	} else {
-		b = []uint64{0, 0x8000_0000_0000_0000, 0x7ff0_0000_0000_0000, 0xfff0_0000_0000_0000,
-			0x7ff8_0000_0000_0000, 0xfff8_0000_0000_1234, 0x7ff4_0000_0000_0001,
-			0x0000_0000_0000_0001, 0x8000_0000_0000_0001, 0x000f_ffff_ffff_ffff, 0x0008_0000_0000_0000,
-			0x0010_0000_0000_0000, 0x8010_0000_0000_0000, 0x7fef_ffff_ffff_ffff, 0xffef_ffff_ffff_ffff,
-			0x3ff0_0000_0000_0000, 0x3fef_ffff_ffff_ffff, 0x3ff0_0000_0000_0001, 0x5ff0_0000_0000_0000,
-			0x2000_0000_0000_0000}
-	}
-	out := make([]T, len(b))
-	for i, x := range b {
-		out[i] = fromBits[T](x)
-	}
-	return out
-}
+func specialValues[T testFloat]() []T { return testvals.Specials[T]() }
 
 func supportedNames() []string {
 	var out []string

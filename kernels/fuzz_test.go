@@ -1,11 +1,11 @@
 package kernels
 
 import (
-	"encoding/binary"
 	"math"
 	"testing"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/testvals"
 )
 
 // The fuzz targets take a length, an alignment offset, hyperparameters and
@@ -17,42 +17,6 @@ import (
 // coefficients a function returns, every set must compute generic's bits.
 //
 //	go test -fuzz=FuzzAdam -fuzztime=10s ./kernels
-
-// fuzzSeedBytes is raw input with special values in both widths.
-func fuzzSeedBytes() []byte {
-	var b []byte
-	for _, x := range specialValues[float64]() {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
-	}
-	for _, x := range specialValues[float32]() {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-	}
-	for i := range 64 {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(float32(i-32)/8))
-	}
-	return b
-}
-
-// fuzzInput turns the fuzzer's bytes into float values, cycling through
-// data (zeros when it is empty).
-type fuzzInput[T Float] struct {
-	data []byte
-	pos  int
-}
-
-func (in *fuzzInput[T]) fill(s []T) {
-	size := sizeOf[T]()
-	for i := range s {
-		var b uint64
-		if len(in.data) > 0 {
-			for k := range size {
-				b |= uint64(in.data[(in.pos+k)%len(in.data)]) << (8 * k)
-			}
-			in.pos = (in.pos + size) % len(in.data)
-		}
-		s[i] = fromBits[T](b)
-	}
-}
 
 // coeffsFunc returns the coefficients of 1-based step number step.
 type coeffsFunc[T Float] func(step int64) (Coeffs[T], Variant)
@@ -68,7 +32,7 @@ func fuzzKernels(t *testing.T, kind Kind, n, off, steps int, data []byte,
 }
 
 func fuzzKernelsT[T Float](t *testing.T, kind Kind, n, off, steps int, data []byte, coeffs coeffsFunc[T]) {
-	in := &fuzzInput[T]{data: data}
+	in := &testvals.FuzzInput[T]{Data: data}
 	_, v1 := coeffs(1)
 	u := generic.Rules()[kind].Uses(v1) // every step's variant uses the same slices
 	used := [5]bool{true, true, u[0], u[1], u[2]}
@@ -76,14 +40,14 @@ func fuzzKernelsT[T Float](t *testing.T, kind Kind, n, off, steps int, data []by
 	for k := range start {
 		if used[k] && k != 1 {
 			start[k] = make([]T, n)
-			in.fill(start[k])
+			in.Fill(start[k])
 			want[k] = append([]T(nil), start[k]...)
 		}
 	}
 	grads := make([][]T, steps)
 	for s := range grads {
 		grads[s] = make([]T, n)
-		in.fill(grads[s])
+		in.Fill(grads[s])
 	}
 	ref := Kernel[T](Generic(), kind)
 	for s := range steps {
@@ -133,7 +97,7 @@ func fuzzKernelsT[T Float](t *testing.T, kind Kind, n, off, steps int, data []by
 }
 
 func FuzzSGD(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	f.Add(uint16(17), uint8(3), 1e-3, 0.0, 0.0, 0.0, false, false, uint8(2), seed)
 	f.Add(uint16(300), uint8(15), 0.1, 0.9, 0.0, 0.01, true, false, uint8(3), seed)
 	f.Add(uint16(33), uint8(1), 0.5, 0.9, 0.5, 1e-4, false, true, uint8(3), seed[7:])
@@ -151,7 +115,7 @@ func FuzzSGD(f *testing.F) {
 }
 
 func FuzzAdagrad(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	f.Add(uint16(17), uint8(3), 1e-2, 0.0, 0.0, 1e-10, false, uint8(3), seed)
 	f.Add(uint16(300), uint8(9), 0.1, 0.01, 0.1, 1e-8, true, uint8(3), seed[3:])
 	f.Add(uint16(64), uint8(4), 1e300, 1e300, 1e300, 0.0, false, uint8(2), []byte{0xff, 0x7f})
@@ -167,7 +131,7 @@ func FuzzAdagrad(f *testing.F) {
 }
 
 func FuzzRMSProp(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	f.Add(uint16(17), uint8(3), 1e-2, 0.99, 1e-8, 0.0, 0.0, false, false, uint8(3), seed)
 	f.Add(uint16(300), uint8(11), 1e-2, 0.3, 1e-8, 0.1, 0.9, true, true, uint8(3), seed[5:])
 	f.Add(uint16(100), uint8(2), 1e-2, 0.99, 1e-8, 0.0, 0.5, true, false, uint8(2), seed)
@@ -183,7 +147,7 @@ func FuzzRMSProp(f *testing.F) {
 }
 
 func FuzzAdam(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	f.Add(uint16(17), uint8(3), 1e-3, 0.9, 0.999, 1e-8, 0.0, false, false, false, uint8(3), seed)
 	f.Add(uint16(300), uint8(13), 1e-3, 0.9, 0.999, 1e-8, 1e-2, true, true, false, uint8(3), seed[1:])
 	f.Add(uint16(129), uint8(7), 0.5, 0.25, 0.5, 0.0, 0.5, true, false, true, uint8(3), seed)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/testvals"
 )
 
 // The gradient kernels' fuzz targets: raw bytes become the elements of a few
@@ -33,8 +34,8 @@ func newFuzzGrads[T Float](n, off, split int, data []byte) *fuzzGrads[T] {
 	}
 	n, off = abs(n%(3*generic.ReduceBlock+97)), abs(off%16)
 	f := &fuzzGrads[T]{buf: make([]T, off+n), off: off, n: n}
-	in := &fuzzInput[T]{data: data}
-	in.fill(f.buf[off:])
+	in := &testvals.FuzzInput[T]{Data: data}
+	in.Fill(f.buf[off:])
 	f.a = abs(split % (n + 1))
 	f.b = f.a + abs((split/7)%(n-f.a+1))
 	return f
@@ -49,7 +50,7 @@ func (f *fuzzGrads[T]) slices(dst []T) [][]T {
 }
 
 func FuzzGradNorm(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	for _, p := range []float64{1, 2, 3, math.Inf(1), 1.5} {
 		f.Add(300, 3, 1000, p, seed)
 		f.Add(2*generic.ReduceBlock+45, 1, 9000, p, seed)
@@ -85,7 +86,7 @@ func fuzzGradNormT[T Float](t *testing.T, n, off, split int, p float64, data []b
 }
 
 func FuzzClip(f *testing.F) {
-	seed := fuzzSeedBytes()
+	seed := testvals.FuzzSeed()
 	f.Add(300, 3, 1000, 1.0, 2.0, 0.5, 0x1p-16, seed)
 	f.Add(2*generic.ReduceBlock+45, 1, 9000, 0.0, math.Inf(1), 0.0, 3.0, seed)
 	f.Add(77, 5, 40, 1e30, 1.0, math.Inf(1), 0x1p20, seed)

@@ -4,7 +4,6 @@ package kernels
 
 import (
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -20,28 +19,7 @@ const gradRaceChildEnv = "KERNELS_GRAD_RACE_CHILD"
 // other memory, is the control). Each case runs in a child process, as in
 // TestRaceVisibleInEverySet.
 func TestGradRaceVisibleInEverySet(t *testing.T) {
-	if os.Getenv(gradRaceChildEnv) != "" {
-		t.Skip("in the child")
-	}
-	for _, s := range Compiled() {
-		if !s.Supported() {
-			continue
-		}
-		for _, race := range []string{"sum", "scale", "none"} {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestGradRaceChild$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), gradRaceChildEnv+"="+s.Name()+"/"+race)
-			out, err := cmd.CombinedOutput()
-			reported := strings.Contains(string(out), "DATA RACE")
-			switch {
-			case !strings.Contains(string(out), "RUN   TestGradRaceChild"):
-				t.Errorf("%s/%s: the child did not run: %v\n%s", s.Name(), race, err, out)
-			case race == "none" && (reported || err != nil):
-				t.Errorf("%s: the race-free control failed: %v\n%s", s.Name(), err, out)
-			case race != "none" && !reported:
-				t.Errorf("%s: a race with %s was not reported (%v):\n%s", s.Name(), race, err, out)
-			}
-		}
-	}
+	expectRaces(t, gradRaceChildEnv, "TestGradRaceChild", []string{"sum", "scale", "none"})
 }
 
 // TestGradRaceChild runs one race when TestGradRaceVisibleInEverySet asks.

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/testvals"
 )
 
 // This file holds what the kernel tests share: the kernels under test (every
@@ -111,12 +112,7 @@ func rawBits[T Float](x T) uint64 {
 }
 
 // fromBits returns the T with bit pattern b (the low 32 bits for float32).
-func fromBits[T Float](b uint64) T {
-	if sizeOf[T]() == 4 {
-		return T(math.Float32frombits(uint32(b)))
-	}
-	return T(math.Float64frombits(b))
-}
+func fromBits[T Float](b uint64) T { return testvals.FromBits[T](b) }
 
 // sameBits compares bits, except that any two NaNs are equal: the
 // specification fixes every non-NaN bit but not NaN payloads. A guard value
@@ -160,26 +156,7 @@ func dtypeName[T Float]() string {
 // specialValues are values every kernel must carry through exactly as
 // generic does: zeros, infinities, NaNs with payloads, subnormals, the
 // extremes of the normal range, and values near 1.
-func specialValues[T Float]() []T {
-	var b []uint64
-	if sizeOf[T]() == 4 {
-		b = []uint64{0, 0x8000_0000, 0x7f80_0000, 0xff80_0000, 0x7fc0_0000, 0xffc0_1234, 0x7fa0_0001,
-			0x0000_0001, 0x8000_0001, 0x007f_ffff, 0x0040_0000, 0x0080_0000, 0x8080_0000,
-			0x7f7f_ffff, 0xff7f_ffff, 0x3f80_0000, 0x3f7f_ffff, 0x3f80_0001, 0x5f00_0000, 0x2000_0000}
-	} else {
-		b = []uint64{0, 0x8000_0000_0000_0000, 0x7ff0_0000_0000_0000, 0xfff0_0000_0000_0000,
-			0x7ff8_0000_0000_0000, 0xfff8_0000_0000_1234, 0x7ff4_0000_0000_0001,
-			0x0000_0000_0000_0001, 0x8000_0000_0000_0001, 0x000f_ffff_ffff_ffff, 0x0008_0000_0000_0000,
-			0x0010_0000_0000_0000, 0x8010_0000_0000_0000, 0x7fef_ffff_ffff_ffff, 0xffef_ffff_ffff_ffff,
-			0x3ff0_0000_0000_0000, 0x3fef_ffff_ffff_ffff, 0x3ff0_0000_0000_0001, 0x5ff0_0000_0000_0000,
-			0x2000_0000_0000_0000}
-	}
-	out := make([]T, len(b))
-	for i, x := range b {
-		out[i] = fromBits[T](x)
-	}
-	return out
-}
+func specialValues[T Float]() []T { return testvals.Specials[T]() }
 
 // randomValue returns mostly ordinary values of either sign over a wide
 // exponent range, and now and then a special value, random bits, a

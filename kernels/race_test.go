@@ -24,7 +24,16 @@ var raceCases = []string{"p", "g", "m", "none"}
 // AVX2 and AVX-512. Each case runs in a child process of this (race-built)
 // test binary, since a reported race fails the test it happens in.
 func TestRaceVisibleInEverySet(t *testing.T) {
-	if os.Getenv(raceChildEnv) != "" {
+	expectRaces(t, raceChildEnv, "TestRaceChild", raceCases)
+}
+
+// expectRaces runs childTest in a child process of this test binary for
+// every supported set and every race case, with env set to "<set>/<case>",
+// and checks that the race detector reports every case but "none", the
+// race-free control, which must pass.
+func expectRaces(t *testing.T, env, childTest string, races []string) {
+	t.Helper()
+	if os.Getenv(env) != "" {
 		t.Skip("in the child")
 	}
 	for _, s := range Compiled() {
@@ -32,14 +41,14 @@ func TestRaceVisibleInEverySet(t *testing.T) {
 			t.Logf("%s: not supported by this CPU, not run", s.Name())
 			continue
 		}
-		for _, race := range raceCases {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestRaceChild$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), raceChildEnv+"="+s.Name()+"/"+race)
+		for _, race := range races {
+			cmd := exec.Command(os.Args[0], "-test.run=^"+childTest+"$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), env+"="+s.Name()+"/"+race)
 			out, err := cmd.CombinedOutput()
 			reported := strings.Contains(string(out), "DATA RACE")
 			switch {
-			case !strings.Contains(string(out), "RUN   TestRaceChild"):
-				t.Errorf("%s/%s: the child did not run TestRaceChild: %v\n%s", s.Name(), race, err, out)
+			case !strings.Contains(string(out), "RUN   "+childTest):
+				t.Errorf("%s/%s: the child did not run %s: %v\n%s", s.Name(), race, childTest, err, out)
 			case race == "none" && (reported || err != nil):
 				t.Errorf("%s: the race-free control failed: %v\n%s", s.Name(), err, out)
 			case race != "none" && !reported:
