@@ -1,10 +1,8 @@
 package optim
 
 import (
-	"compress/gzip"
 	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,19 +30,10 @@ func TestCheckpointTorchResume(t *testing.T) {
 		t.Fatal("no files in testdata/torch-resume")
 	}
 	for _, path := range files {
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var run torchResume
-		if err := json.NewDecoder(zr).Decode(&run); err != nil {
+		if err := json.Unmarshal(readGzip(t, path), &run); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		f.Close()
 		ck := strings.TrimSuffix(path, ".json.gz") + ".safetensors"
 		t.Run(filepath.Base(strings.TrimSuffix(path, ".json.gz")), func(t *testing.T) {
 			var rule Rule

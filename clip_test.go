@@ -2,16 +2,13 @@ package optim
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"math/big"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -102,21 +99,8 @@ func quoteSpecials(b []byte) []byte {
 
 func loadGoldenClip(t *testing.T, path string) goldenClip {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var g goldenClip
-	if err := json.Unmarshal(quoteSpecials(raw), &g); err != nil {
+	if err := json.Unmarshal(quoteSpecials(readGzip(t, path)), &g); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return g

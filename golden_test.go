@@ -3,6 +3,7 @@ package optim
 import (
 	"compress/gzip"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -26,6 +27,16 @@ type goldenRun struct {
 
 func loadGolden(t *testing.T, path string) goldenRun {
 	t.Helper()
+	var run goldenRun
+	if err := json.Unmarshal(readGzip(t, path), &run); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return run
+}
+
+// readGzip returns the decompressed contents of a gzipped test file.
+func readGzip(t *testing.T, path string) []byte {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -33,13 +44,13 @@ func loadGolden(t *testing.T, path string) goldenRun {
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var run goldenRun
-	if err := json.NewDecoder(zr).Decode(&run); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	return run
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return raw
 }
 
 // goldenRule builds the Rule for a torch class and its keyword arguments,
