@@ -58,9 +58,7 @@ func AdagradCoeffs[T Float](lr, lrDecay, weightDecay, eps float64, maximize bool
 func adagradProgram(b *Builder, v Variant) {
 	p := b.Load(StreamP)
 	g := b.Gradient()
-	if v&VarWeightDecay != 0 {
-		g = b.Add(g, b.Mul(b.Coeff("WeightDecay"), p))
-	}
+	p, g = b.weightDecay(v, p, g)
 	s := b.Add(b.Load(StreamS0), b.Mul(g, g))
 	b.Store(StreamS0, s)
 	std := b.Add(b.Sqrt(s), b.Coeff("Eps"))

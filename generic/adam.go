@@ -79,14 +79,7 @@ func AdamCoeffs[T Float](lr, beta1, beta2, eps, weightDecay float64, amsgrad, de
 	if high {
 		v |= VarLerpHigh
 	}
-	if weightDecay != 0 {
-		if decoupled {
-			v |= VarDecoupled
-			c.Decay = T(1 - float64(lr*weightDecay))
-		} else {
-			v |= VarWeightDecay
-		}
-	}
+	v |= decay(&c, lr, weightDecay, decoupled)
 	if amsgrad {
 		v |= VarAMSGrad
 	}
@@ -97,12 +90,7 @@ func AdamCoeffs[T Float](lr, beta1, beta2, eps, weightDecay float64, amsgrad, de
 func adamProgram(b *Builder, v Variant) {
 	p := b.Load(StreamP)
 	g := b.Gradient()
-	if v&VarDecoupled != 0 {
-		p = b.Mul(p, b.Coeff("Decay"))
-	}
-	if v&VarWeightDecay != 0 {
-		g = b.Add(g, b.Mul(b.Coeff("WeightDecay"), p))
-	}
+	p, g = b.weightDecay(v, p, g)
 	m := b.Lerp(b.Load(StreamS0), g, v&VarLerpHigh != 0)
 	b.Store(StreamS0, m)
 	sq := b.Add(b.Mul(b.Load(StreamS1), b.Coeff("Beta2")), b.Mul(b.Mul(b.Coeff("OneMinusBeta2"), g), g))

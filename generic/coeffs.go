@@ -37,18 +37,23 @@ type Coeffs[T Float] struct {
 	// Sign is -0 when maximizing and +0 otherwise. It is XORed into every
 	// gradient, which is exactly torch's negation, done without a branch.
 	Sign T
-	// NegLR multiplies the final update: -lr (SGD, RMSProp), -clr (Adagrad's
-	// decayed rate) or -lr/(1-β1^t) (Adam's bias-corrected step size).
+	// NegLR multiplies the final update: -lr (SGD, RMSProp, Adadelta,
+	// Lion), -clr (Adagrad's decayed rate), -lr/(1-β1^t) (Adam's and
+	// Adamax's bias-corrected step size), NAdam's step size of the gradient
+	// or ASGD's -eta.
 	NegLR T
 	// WeightDecay is the coupled (L2) decay added to the gradient as wd*p.
 	WeightDecay T
-	// Decay is AdamW's decoupled multiplier 1 - lr*wd, applied to p first.
+	// Decay multiplies p first: the decoupled decay 1 - lr*wd (AdamW,
+	// NAdam, RAdam, Lion) or ASGD's 1 - lambd*eta.
 	Decay T
 	// Momentum is SGD's or RMSProp's momentum factor.
 	Momentum T
 	// Dampening is SGD's 1 - dampening, the weight of g in the buffer.
 	Dampening T
-	// Beta2 is the decay of the square average: RMSProp's alpha, Adam's β2.
+	// Beta2 is the decay of a running average: RMSProp's alpha, Adam's,
+	// NAdam's, RAdam's and Lion's β2, Adamax's β2 of the infinity norm,
+	// Adadelta's rho.
 	Beta2 T
 	// OneMinusBeta2 is 1 - Beta2, rounded from float64 as torch rounds it.
 	OneMinusBeta2 T
@@ -58,10 +63,34 @@ type Coeffs[T Float] struct {
 	// LerpComp is T(1) - Lerp, computed in T as torch's lerp does; it is used
 	// instead of Lerp when Lerp >= 0.5 (VarLerpHigh).
 	LerpComp T
-	// BC2Sqrt is Adam's sqrt(1 - β2^t).
+	// BC2Sqrt is Adam's and RAdam's sqrt(1 - β2^t).
 	BC2Sqrt T
 	// Eps is added to the denominator.
 	Eps T
+	// Beta1 and OneMinusBeta1 weigh Lion's interpolation β1*m + (1-β1)*g.
+	Beta1         T
+	OneMinusBeta1 T
+	// NegLRAvg is NAdam's step size of the first moment,
+	// -lr*μ_{t+1}/(1 - Πμ_{1..t+1}); NegLR is then that of the gradient.
+	NegLRAvg T
+	// BC1 is RAdam's 1 - β1^t, which divides the first moment.
+	BC1 T
+	// BC2 is NAdam's 1 - β2^t, which divides the second moment.
+	BC2 T
+	// LR is the learning rate itself: RAdam's multiplier, and Rprop's
+	// initial step size (VarFirst).
+	LR T
+	// Rect is RAdam's variance rectification term (VarRectified).
+	Rect T
+	// EtaPlus and EtaMinus are Rprop's step-size factors when the
+	// gradient keeps or flips its sign.
+	EtaPlus  T
+	EtaMinus T
+	// StepSizeMin and StepSizeMax bound Rprop's step sizes.
+	StepSizeMin T
+	StepSizeMax T
+	// Mu is ASGD's averaging weight (VarAverage).
+	Mu T
 }
 
 // Variant selects the operations an update performs. Options that change
@@ -90,6 +119,12 @@ const (
 	// VarLerpHigh selects torch's second lerp form, end - (end-start)*(1-w),
 	// which torch uses when the weight w is >= 0.5.
 	VarLerpHigh
+	// VarRectified is RAdam's rectified step, taken once the length of
+	// the approximated simple moving average exceeds 5.
+	VarRectified
+	// VarAverage is ASGD's averaging ax += (p-ax)*mu, taken when mu is
+	// not 1 (torch copies p into ax when it is).
+	VarAverage
 
 	// VarCount bounds every Variant value: v < VarCount.
 	VarCount Variant = 1 << iota
@@ -98,7 +133,7 @@ const (
 // VariantNames are the names of Variant's bits, lowest first, as generated
 // code spells them.
 var VariantNames = [...]string{"VarWeightDecay", "VarDecoupled", "VarMomentum", "VarNesterov",
-	"VarFirst", "VarCentered", "VarAMSGrad", "VarLerpHigh"}
+	"VarFirst", "VarCentered", "VarAMSGrad", "VarLerpHigh", "VarRectified", "VarAverage"}
 
 // VariantNames names every bit: this index is out of range otherwise.
 var _ = [1]struct{}{}[VarCount-1<<len(VariantNames)]

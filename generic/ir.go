@@ -57,10 +57,20 @@ const (
 	// OpAccum adds A into the program's accumulator (GradProgram.Acc says
 	// which): it is a store into a register-resident sink, with no result.
 	OpAccum
+
+	// The operations below serve the update rules beyond Adam's, which
+	// also use OpAbs (Adamax's |g|) and OpRaise and OpLower (Rprop's clamp).
+
+	// OpConst broadcasts the constant Imm into Dst. Like OpCoeff it is
+	// loop-invariant, and generators hoist it out of the loop.
+	OpConst
+	// OpSelect is Dst = X if A < B, else Y: an ordered comparison, so a
+	// NaN A or B selects Y, and so does -0 < +0 (they compare equal).
+	OpSelect
 )
 
 var opNames = [...]string{"load", "store", "coeff", "add", "sub", "mul", "div", "sqrt", "xor", "maxnan",
-	"widen", "abs", "raise", "lower", "accum"}
+	"widen", "abs", "raise", "lower", "accum", "const", "select"}
 
 func (o Op) String() string { return opNames[o] }
 
@@ -83,20 +93,28 @@ type Instr struct {
 	Op     Op
 	Dst    Value
 	A, B   Value
+	X, Y   Value // OpSelect's choices
 	Stream int
 	Coeff  int
+	Imm    float64 // OpConst's value, exact in float32
 }
 
 // Operands returns the values the instruction reads, in operand order.
 func (in Instr) Operands() []Value {
 	switch in.Op {
-	case OpLoad, OpCoeff:
+	case OpLoad, OpCoeff, OpConst:
 		return nil
 	case OpStore, OpSqrt, OpWiden, OpAbs, OpAccum:
 		return []Value{in.A}
+	case OpSelect:
+		return []Value{in.A, in.B, in.X, in.Y}
 	}
 	return []Value{in.A, in.B}
 }
+
+// Hoisted reports whether the instruction is loop-invariant: a coefficient
+// or a constant, which generators place in a register before the loop.
+func (in Instr) Hoisted() bool { return in.Op == OpCoeff || in.Op == OpConst }
 
 // Program is one rule's loop body under one variant: what one generated
 // assembly function computes for each element.
@@ -192,6 +210,27 @@ func (b *Builder) Sqrt(x Value) Value { return b.emit(Instr{Op: OpSqrt, A: x}) }
 
 // MaxNaN is MaxNaN(x, y).
 func (b *Builder) MaxNaN(x, y Value) Value { return b.op(OpMaxNaN, x, y) }
+
+// Const is the constant v, which float32 must hold exactly so that both
+// element types see the same value.
+func (b *Builder) Const(v float64) Value {
+	if float64(float32(v)) != v {
+		panic(fmt.Sprintf("generic: constant %v is not exact in float32", v))
+	}
+	return b.emit(Instr{Op: OpConst, Imm: v})
+}
+
+// IfLess is x if a < b, else y (see OpSelect).
+func (b *Builder) IfLess(a, c, x, y Value) Value {
+	return b.emit(Instr{Op: OpSelect, A: a, B: c, X: x, Y: y})
+}
+
+// Sign is Sign(x): 1 or -1 by the sign of a nonzero x, and x itself when
+// it is a zero (of either sign) or NaN.
+func (b *Builder) Sign(x Value) Value {
+	zero := b.Const(0)
+	return b.IfLess(zero, x, b.Const(1), b.IfLess(x, zero, b.Const(-1), x))
+}
 
 // Gradient loads g and negates it when maximizing (XOR with Sign), as every
 // reference kernel starts.

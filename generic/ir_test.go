@@ -35,6 +35,25 @@ func eval[T Float](p Program, c *Coeffs[T], streams *[NumStreams][]T, i int) {
 			r = xor(val[in.A], val[in.B])
 		case OpMaxNaN:
 			r = MaxNaN(val[in.A], val[in.B])
+		case OpAbs:
+			r = T(math.Float64frombits(math.Float64bits(float64(val[in.A])) &^ (1 << 63)))
+		case OpRaise:
+			r = val[in.A]
+			if val[in.A] < val[in.B] {
+				r = val[in.B]
+			}
+		case OpLower:
+			r = val[in.A]
+			if val[in.A] > val[in.B] {
+				r = val[in.B]
+			}
+		case OpConst:
+			r = T(in.Imm)
+		case OpSelect:
+			r = val[in.Y]
+			if val[in.A] < val[in.B] {
+				r = val[in.X]
+			}
 		}
 		val[in.Dst] = r
 	}

@@ -30,3 +30,19 @@ func MaxNaN[T Float](a, b T) T {
 // sqrt is the correctly rounded square root in T. For float32 the float64
 // square root rounded to float32 is correctly rounded (53 >= 2*24+2 bits).
 func sqrt[T Float](x T) T { return T(math.Sqrt(float64(x))) }
+
+// Sign is the sign of x as Lion uses it: 1 or -1 for a nonzero x, and x
+// itself for a zero (of either sign) or NaN, so that sign(0) = 0 and NaN
+// propagates.
+func Sign[T Float](x T) T {
+	switch {
+	case 0 < x:
+		return 1
+	case x < 0:
+		return -1
+	}
+	return x
+}
+
+// abs is |x| with the sign bit cleared, NaN payload kept.
+func abs[T Float](x T) T { return T(math.Abs(float64(x))) }

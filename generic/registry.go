@@ -17,12 +17,21 @@ const (
 	KindAdagrad
 	KindRMSProp
 	KindAdam
+	KindNAdam
+	KindRAdam
+	KindAdamax
+	KindAdadelta
+	KindRprop
+	KindASGD
+	KindLion
 	KindCount // the number of rules
 )
 
-var table = [KindCount]*RuleDesc{KindSGD: &sgdRule, KindAdagrad: &adagradRule, KindRMSProp: &rmspropRule, KindAdam: &adamRule}
+var table = [KindCount]*RuleDesc{KindSGD: &sgdRule, KindAdagrad: &adagradRule, KindRMSProp: &rmspropRule, KindAdam: &adamRule,
+	KindNAdam: &nadamRule, KindRAdam: &radamRule, KindAdamax: &adamaxRule, KindAdadelta: &adadeltaRule,
+	KindRprop: &rpropRule, KindASGD: &asgdRule, KindLion: &lionRule}
 
-// String is the rule's Go name: "SGD", "Adagrad", "RMSProp", "Adam".
+// String is the rule's Go name: "SGD", "Adagrad", "RMSProp", "Adam", ...
 func (k Kind) String() string {
 	if k < 0 || k >= KindCount {
 		return fmt.Sprintf("Kind(%d)", int(k))
@@ -54,6 +63,10 @@ type RuleDesc struct {
 	Name string
 	// Slots are the kernel's s0, s1, s2 in order (at most 3).
 	Slots []Slot
+	// ScalarKeys name the rule's per-parameter scalar state (Scalars) in
+	// torch's state dict, in order: NAdam's "mu_product", ASGD's "eta" and
+	// "mu". The coefficient function reads and advances it.
+	ScalarKeys []string
 	// Axes are the independent choices of operations: every variant the
 	// coefficient function produces is the OR of one choice per axis.
 	Axes [][]Variant
@@ -68,6 +81,12 @@ type RuleDesc struct {
 	ref32 Kernel[float32]
 	ref64 Kernel[float64]
 }
+
+// Scalars is one parameter's scalar state beyond its step count, which
+// torch keeps as 0-dim float32 tensors whatever the parameters' dtype:
+// their float32 rounding is part of the result. RuleDesc.ScalarKeys names
+// the elements a rule uses; the others stay zero.
+type Scalars [2]float32
 
 // Rules returns every rule's description, indexed by Kind.
 func Rules() []RuleDesc {

@@ -101,9 +101,7 @@ func RMSPropCoeffs[T Float](lr, alpha, eps, weightDecay, momentum float64, cente
 func rmspropProgram(b *Builder, v Variant) {
 	p := b.Load(StreamP)
 	g := b.Gradient()
-	if v&VarWeightDecay != 0 {
-		g = b.Add(g, b.Mul(b.Coeff("WeightDecay"), p))
-	}
+	p, g = b.weightDecay(v, p, g)
 	s := b.Add(b.Mul(b.Load(StreamS0), b.Coeff("Beta2")), b.Mul(b.Mul(b.Coeff("OneMinusBeta2"), g), g))
 	b.Store(StreamS0, s)
 	var avg Value

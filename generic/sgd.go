@@ -86,9 +86,7 @@ func SGDCoeffs[T Float](lr, momentum, dampening, weightDecay float64, nesterov, 
 func sgdProgram(b *Builder, v Variant) {
 	p := b.Load(StreamP)
 	g := b.Gradient()
-	if v&VarWeightDecay != 0 {
-		g = b.Add(g, b.Mul(b.Coeff("WeightDecay"), p))
-	}
+	p, g = b.weightDecay(v, p, g)
 	if v&VarMomentum != 0 {
 		buf := g
 		if v&VarFirst == 0 {

@@ -1,0 +1,145 @@
+package generic
+
+import (
+	"math"
+
+	"github.com/simdoptim/optim/internal/detmath"
+)
+
+// NAdam: torch.optim.NAdam (torch 2.11), with coupled or decoupled weight
+// decay.
+
+var nadamRule = RuleDesc{
+	Kind: KindNAdam, GoName: "NAdam", Name: "nadam",
+	Slots: []Slot{
+		{Key: "exp_avg", Used: always},
+		{Key: "exp_avg_sq", Used: always, NonNegative: true},
+	},
+	ScalarKeys: []string{"mu_product"},
+	Axes: [][]Variant{
+		{0, VarWeightDecay, VarDecoupled},
+		{0, VarLerpHigh},
+	},
+	Program:  nadamProgram,
+	Produced: nadamProduced,
+	ref32:    NAdam[float32], ref64: NAdam[float64],
+}
+
+// NAdam applies one step of torch.optim.NAdam with the first moment m and
+// the second moment sq. Per element:
+//
+//	g = -g                        if maximizing
+//	p = p*(1 - lr*wd)             VarDecoupled
+//	g = g + wd*p                  VarWeightDecay
+//	m = lerp(m, g, 1-β1)
+//	sq = sq*β2 + ((1-β2)*g)*g
+//	d = sqrt(sq/(1-β2^t)) + eps
+//	p = p + (NegLR*g)/d
+//	p = p + (NegLRAvg*m)/d
+func NAdam[T Float](v Variant, c *Coeffs[T], p, g, m, sq, _ []T) {
+	n := len(p)
+	g, m, sq = g[:n], m[:n], sq[:n]
+	neg := math.Signbit(float64(c.Sign))
+	hasWD, decoupled, high := v&VarWeightDecay != 0, v&VarDecoupled != 0, v&VarLerpHigh != 0
+	for i := range p {
+		pi, gi := p[i], g[i]
+		if neg {
+			gi = -gi
+		}
+		if decoupled {
+			pi = T(pi * c.Decay)
+		}
+		if hasWD {
+			gi = gi + T(c.WeightDecay*pi)
+		}
+		mi := lerp(m[i], gi, c.Lerp, c.LerpComp, high)
+		m[i] = mi
+		vi := T(sq[i]*c.Beta2) + T(T(c.OneMinusBeta2*gi)*gi)
+		sq[i] = vi
+		d := sqrt(vi/c.BC2) + c.Eps
+		pi = pi + T(c.NegLR*gi)/d
+		p[i] = pi + T(c.NegLRAvg*mi)/d
+	}
+}
+
+// NAdamCoeffs returns the scalars of NAdam's step number step (1-based) and
+// advances the parameter's mu_product (sc[0], 1 before the first step),
+// exactly as torch 2.11's single-tensor NAdam:
+//
+//	μ_t = β1*(1 - 0.5*0.96^(t*ψ)),  μ_{t+1} likewise
+//	mu_product = float32(mu_product * float32(μ_t))
+//	NegLR = -lr*(1-μ_t)/(1-mu_product)
+//	NegLRAvg = -lr*μ_{t+1}/(1 - mu_product*μ_{t+1})
+func NAdamCoeffs[T Float](lr, beta1, beta2, eps, weightDecay, momentumDecay float64, decoupled, maximize bool, step int64, sc Scalars) (Coeffs[T], Variant, Scalars) {
+	t := float64(step)
+	mu := beta1 * (1 - float64(0.5*detmath.Pow(0.96, t*momentumDecay)))
+	muNext := beta1 * (1 - float64(0.5*detmath.Pow(0.96, (t+1)*momentumDecay)))
+	// torch multiplies the float32 tensor by the Python float in float32.
+	sc[0] = float32(sc[0] * float32(mu))
+	product := float64(sc[0])
+	productNext := float64(product * muNext)
+	c := Coeffs[T]{Sign: sign[T](maximize), WeightDecay: T(weightDecay), Beta2: T(beta2), OneMinusBeta2: T(1 - beta2),
+		BC2: T(1 - PowInt(beta2, step)), Eps: T(eps),
+		NegLR: T(float64(-lr*(1-mu)) / (1 - product)), NegLRAvg: T(float64(-lr*muNext) / (1 - productNext))}
+	var v Variant
+	var high bool
+	c.Lerp, c.LerpComp, high = lerpCoeffs[T](beta1)
+	if high {
+		v |= VarLerpHigh
+	}
+	v |= decay(&c, lr, weightDecay, decoupled)
+	return c, v, sc
+}
+
+// decay sets the weight decay of the rules that offer both forms (Adam,
+// NAdam, RAdam): the decoupled multiplier 1 - lr*wd or the coupled wd, and
+// returns its variant; none when wd is 0, as torch skips it.
+func decay[T Float](c *Coeffs[T], lr, weightDecay float64, decoupled bool) Variant {
+	switch {
+	case weightDecay == 0:
+		return 0
+	case decoupled:
+		c.Decay = T(1 - float64(lr*weightDecay))
+		return VarDecoupled
+	}
+	return VarWeightDecay
+}
+
+// nadamProgram states NAdam's loop body.
+func nadamProgram(b *Builder, v Variant) {
+	p := b.Load(StreamP)
+	g := b.Gradient()
+	p, g = b.weightDecay(v, p, g)
+	m := b.Lerp(b.Load(StreamS0), g, v&VarLerpHigh != 0)
+	b.Store(StreamS0, m)
+	sq := b.Add(b.Mul(b.Load(StreamS1), b.Coeff("Beta2")), b.Mul(b.Mul(b.Coeff("OneMinusBeta2"), g), g))
+	b.Store(StreamS1, sq)
+	d := b.Add(b.Sqrt(b.Div(sq, b.Coeff("BC2"))), b.Coeff("Eps"))
+	p = b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), g), d))
+	b.Store(StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLRAvg"), m), d)))
+}
+
+// weightDecay states the decoupled (p*Decay) or coupled (g + wd*p) weight
+// decay that v selects, if any, and returns the new p and g.
+func (b *Builder) weightDecay(v Variant, p, g Value) (Value, Value) {
+	if v&VarDecoupled != 0 {
+		p = b.Mul(p, b.Coeff("Decay"))
+	}
+	if v&VarWeightDecay != 0 {
+		g = b.Add(g, b.Mul(b.Coeff("WeightDecay"), p))
+	}
+	return p, g
+}
+
+func nadamProduced() []Variant {
+	out := produced{}
+	for _, wd := range []float64{0, 0.01} {
+		for _, beta1 := range []float64{0.9, 0.3} {
+			for _, decoupled := range bools {
+				_, v, _ := NAdamCoeffs[float32](2e-3, beta1, 0.999, 1e-8, wd, 4e-3, decoupled, false, 5, Scalars{1})
+				out[v] = true
+			}
+		}
+	}
+	return out.sorted()
+}
