@@ -353,3 +353,66 @@ func absBits[T Float](x T) T {
 	}
 	return T(math.Float64frombits(math.Float64bits(float64(x)) &^ (1 << 63)))
 }
+
+// TestSelectSignAbsOps interprets the element-wise choice operations on
+// every pair of special values and checks them against their definitions
+// in ir.go, independently of any rule.
+func TestSelectSignAbsOps(t *testing.T) {
+	b := &Builder{p: Program{}}
+	x, y := b.Load(StreamP), b.Load(StreamG)
+	b.Store(StreamS0, b.IfLess(x, y, b.Const(1), b.Const(-2)))
+	b.Store(StreamS1, b.Sign(x))
+	b.Store(StreamS2, b.Abs(x))
+	b.Store(StreamP, b.Lower(b.Raise(x, y), b.Const(0.5)))
+	prog := b.p
+	negZero := math.Copysign(0, -1)
+	for _, a := range specials {
+		for _, c := range specials {
+			streams := [NumStreams][]float64{{a}, {c}, {0}, {0}, {0}}
+			eval(prog, &Coeffs[float64]{}, &streams, 0)
+			wantSel := -2.0
+			if a < c {
+				wantSel = 1
+			}
+			wantSign := a
+			if a > 0 {
+				wantSign = 1
+			} else if a < 0 {
+				wantSign = -1
+			}
+			wantClamp := a
+			if a < c {
+				wantClamp = c
+			}
+			if wantClamp > 0.5 {
+				wantClamp = 0.5
+			}
+			for _, chk := range []struct {
+				name      string
+				got, want float64
+			}{
+				{"IfLess", streams[StreamS0][0], wantSel},
+				{"Sign", streams[StreamS1][0], wantSign},
+				{"Abs", streams[StreamS2][0], math.Abs(a)},
+				{"Lower(Raise)", streams[StreamP][0], wantClamp},
+			} {
+				if !bitsEqual(chk.got, chk.want) {
+					t.Errorf("%s(%v, %v) = %v, want %v", chk.name, a, c, chk.got, chk.want)
+				}
+			}
+		}
+	}
+	if got := math.Float64bits(func() float64 {
+		s := [NumStreams][]float64{{negZero}, {0}, {0}, {0}, {0}}
+		eval(prog, &Coeffs[float64]{}, &s, 0)
+		return s[StreamS1][0]
+	}()); got != math.Float64bits(negZero) {
+		t.Errorf("Sign(-0) bits %#x, want -0", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Const(0.1), not exact in float32, did not panic")
+		}
+	}()
+	(&Builder{}).Const(0.1)
+}
