@@ -94,6 +94,15 @@ var (
 		{"0.96^(t·0.004) t<=1e7", func(r *rng) (float64, float64) {
 			return 0.96, float64(float64(r.next()%10_000_001) * 0.004)
 		}},
+		// NAdam's μ_t with other momentum decays ψ.
+		{"0.96^(t·ψ) ψ[0,0.1] t<=1e6", func(r *rng) (float64, float64) {
+			return 0.96, float64(float64(r.next()%1_000_001) * r.in(0, 0.1))
+		}},
+		// ASGD's (1 + λ·lr·t)^α, λ·lr log-uniform 2^-30..2^-5, α in (0, 1].
+		{"(1+λ·lr·t)^α t<=1e7", func(r *rng) (float64, float64) {
+			t := float64(r.next()%10_000_001 + 1)
+			return 1 + float64(r.logUniform(-30, -5)*t), r.in(0x1p-10, 1)
+		}},
 		{"x log-uniform 2^-1074..2^1023 |y·ln x|<=745", func(r *rng) (float64, float64) {
 			x := r.logUniform(-1074, 1023)
 			l := math.Abs(Log(x))
