@@ -9,10 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/detmath"
+	"github.com/simdoptim/optim/kernels"
 )
 
-// goldenRun is one trajectory recorded from torch.optim 2.11 (single-tensor
-// implementation); testdata/torch/README.md describes the format.
+// goldenRun is one trajectory recorded from torch.optim (single-tensor
+// implementation); testdata/torch/README.md describes the format and which
+// torch recorded what.
 type goldenRun struct {
 	Name      string         `json:"name"`
 	Optimizer string         `json:"optimizer"`
@@ -68,13 +73,7 @@ func goldenRule(t *testing.T, run goldenRun) Rule {
 		v, ok := h[key]
 		return ok && v.(bool)
 	}
-	betas := func(d1, d2 float64) (float64, float64) {
-		if v, ok := h["betas"]; ok {
-			b := v.([]any)
-			return b[0].(float64), b[1].(float64)
-		}
-		return d1, d2
-	}
+	betas := func(d1, d2 float64) (float64, float64) { return pair(h, "betas", d1, d2) }
 	switch run.Optimizer {
 	case "SGD":
 		return SGD{LR: num("lr", 1e-3), Momentum: num("momentum", 0), Dampening: num("dampening", 0),
@@ -93,9 +92,40 @@ func goldenRule(t *testing.T, run goldenRun) Rule {
 		}
 		return Adam{LR: num("lr", 1e-3), Beta1: b1, Beta2: b2, Eps: num("eps", 1e-8), WeightDecay: num("weight_decay", wd),
 			AMSGrad: flag("amsgrad"), Maximize: flag("maximize"), Decoupled: run.Optimizer == "AdamW"}
+	case "NAdam":
+		b1, b2 := betas(0.9, 0.999)
+		return NAdam{LR: num("lr", 2e-3), Beta1: b1, Beta2: b2, Eps: num("eps", 1e-8), WeightDecay: num("weight_decay", 0),
+			MomentumDecay: num("momentum_decay", 4e-3), Decoupled: flag("decoupled_weight_decay"), Maximize: flag("maximize")}
+	case "RAdam":
+		b1, b2 := betas(0.9, 0.999)
+		return RAdam{LR: num("lr", 1e-3), Beta1: b1, Beta2: b2, Eps: num("eps", 1e-8), WeightDecay: num("weight_decay", 0),
+			Decoupled: flag("decoupled_weight_decay"), Maximize: flag("maximize")}
+	case "Adamax":
+		b1, b2 := betas(0.9, 0.999)
+		return Adamax{LR: num("lr", 2e-3), Beta1: b1, Beta2: b2, Eps: num("eps", 1e-8), WeightDecay: num("weight_decay", 0),
+			Maximize: flag("maximize")}
+	case "Adadelta":
+		return Adadelta{LR: num("lr", 1), Rho: num("rho", 0.9), Eps: num("eps", 1e-6), WeightDecay: num("weight_decay", 0),
+			Maximize: flag("maximize")}
+	case "Rprop":
+		etaMinus, etaPlus := pair(h, "etas", 0.5, 1.2)
+		lo, hi := pair(h, "step_sizes", 1e-6, 50)
+		return Rprop{LR: num("lr", 1e-2), EtaMinus: etaMinus, EtaPlus: etaPlus, StepSizeMin: lo, StepSizeMax: hi, Maximize: flag("maximize")}
+	case "ASGD":
+		return ASGD{LR: num("lr", 1e-2), Lambd: num("lambd", 1e-4), Alpha: num("alpha", 0.75), T0: num("t0", 1e6),
+			WeightDecay: num("weight_decay", 0), Maximize: flag("maximize")}
 	}
 	t.Fatalf("%s: unknown optimizer %q", run.Name, run.Optimizer)
 	return nil
+}
+
+// pair reads a two-element argument such as betas or etas, or the defaults.
+func pair(h map[string]any, key string, d1, d2 float64) (float64, float64) {
+	if v, ok := h[key]; ok {
+		b := v.([]any)
+		return b[0].(float64), b[1].(float64)
+	}
+	return d1, d2
 }
 
 // TestGoldenTorch replays every recorded torch trajectory through the public
@@ -135,6 +165,67 @@ func replayGolden[T float32 | float64](t *testing.T, run goldenRun, rule Rule, t
 			g[i] = T(v)
 		}
 		if err := opt.Step(g); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range run.Params[s] {
+			d := math.Abs(float64(p[i])-want) / math.Max(1, math.Abs(want))
+			worst = math.Max(worst, d)
+			if !(d <= tol) {
+				t.Fatalf("step %d, element %d: got %v, want %v (relative error %.3g > %.3g)", s+1, i, p[i], want, d, tol)
+			}
+		}
+	}
+	t.Logf("worst relative error %.3g (tolerance %.3g)", worst, tol)
+}
+
+// TestGoldenNAdamTorch113 replays torch 1.13's NAdam files, which follow
+// 1.13's formula for the step size of the first moment (μ_t enters
+// mu_product_next twice; torch 2.0 fixed it, and NAdamCoeffs follows 2.11).
+// It runs the chosen kernel set through the stateless layer with that one
+// scalar recomputed as 1.13 does: matching torch 1.13 then shows that the
+// kernels, mu_product's float32 rounding and every other scalar agree with
+// torch, and that 1.13 differs from this package only there.
+func TestGoldenNAdamTorch113(t *testing.T) {
+	files, _ := filepath.Glob("testdata/torch-nadam-1.13/*.json.gz")
+	if len(files) == 0 {
+		t.Fatal("no golden files in testdata/torch-nadam-1.13")
+	}
+	for _, path := range files {
+		run := loadGolden(t, path)
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".json.gz"), func(t *testing.T) {
+			r := goldenRule(t, run).(NAdam)
+			if run.Dtype == "float32" {
+				replayNAdam113[float32](t, run, r, 2e-5)
+			} else {
+				replayNAdam113[float64](t, run, r, 1e-13)
+			}
+		})
+	}
+}
+
+func replayNAdam113[T float32 | float64](t *testing.T, run goldenRun, r NAdam, tol float64) {
+	n := run.N
+	p, g, m, sq := make([]T, n), make([]T, n), make([]T, n), make([]T, n)
+	for i, v := range run.Params0 {
+		p[i] = T(v)
+	}
+	sc := generic.Scalars{1}
+	worst := 0.0
+	for s := 0; s < run.Steps; s++ {
+		for i, v := range run.Grads[s] {
+			g[i] = T(v)
+		}
+		step := int64(s + 1)
+		var c generic.Coeffs[T]
+		var v generic.Variant
+		c, v, sc = generic.NAdamCoeffs[T](r.LR, r.Beta1, r.Beta2, r.Eps, r.WeightDecay, r.MomentumDecay, r.Decoupled, r.Maximize, step, sc)
+		// torch 1.13: mu_product_next = mu_product * mu * mu_next, on the
+		// float32 tensor mu_product (already multiplied by mu).
+		mu := r.Beta1 * (1 - 0.5*detmath.Pow(0.96, float64(step)*r.MomentumDecay))
+		muNext := r.Beta1 * (1 - 0.5*detmath.Pow(0.96, float64(step+1)*r.MomentumDecay))
+		next := float32(float32(sc[0]*float32(mu)) * float32(muNext))
+		c.NegLRAvg = T(-r.LR * muNext / (1 - float64(next)))
+		if err := kernels.NAdam(Kernels(), v, &c, p, g, m, sq); err != nil {
 			t.Fatal(err)
 		}
 		for i, want := range run.Params[s] {
