@@ -72,8 +72,10 @@ func NAdam[T Float](v Variant, c *Coeffs[T], p, g, m, sq, _ []T) {
 //	NegLRAvg = -lr*μ_{t+1}/(1 - mu_product*μ_{t+1})
 func NAdamCoeffs[T Float](lr, beta1, beta2, eps, weightDecay, momentumDecay float64, decoupled, maximize bool, step int64, sc Scalars) (Coeffs[T], Variant, Scalars) {
 	t := float64(step)
-	mu := beta1 * (1 - float64(0.5*detmath.Pow(0.96, t*momentumDecay)))
-	muNext := beta1 * (1 - float64(0.5*detmath.Pow(0.96, (t+1)*momentumDecay)))
+	// Every product is rounded before it feeds a sum, here or in a later
+	// statement (1 - mu): Go may fuse across statements.
+	mu := float64(beta1 * (1 - float64(0.5*detmath.Pow(0.96, t*momentumDecay))))
+	muNext := float64(beta1 * (1 - float64(0.5*detmath.Pow(0.96, (t+1)*momentumDecay))))
 	// torch multiplies the float32 tensor by the Python float in float32.
 	sc[0] = float32(sc[0] * float32(mu))
 	product := float64(sc[0])
