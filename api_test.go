@@ -55,13 +55,15 @@ func (m *manual[T]) step(t testing.TB, g []T) {
 // stateFields returns st's fields by name.
 func stateFields[T testFloat](st State[T]) map[string][]T {
 	return map[string][]T{"MomentumBuffer": st.MomentumBuffer, "Sum": st.Sum, "SquareAvg": st.SquareAvg,
-		"GradAvg": st.GradAvg, "ExpAvg": st.ExpAvg, "ExpAvgSq": st.ExpAvgSq, "MaxExpAvgSq": st.MaxExpAvgSq}
+		"GradAvg": st.GradAvg, "ExpAvg": st.ExpAvg, "ExpAvgSq": st.ExpAvgSq, "MaxExpAvgSq": st.MaxExpAvgSq,
+		"ExpInf": st.ExpInf, "AccDelta": st.AccDelta, "Prev": st.Prev, "StepSize": st.StepSize, "AX": st.AX}
 }
 
 // setStateFields sets st's fields by name.
 func setStateFields[T testFloat](st *State[T], fields map[string][]T) {
 	ptrs := map[string]*[]T{"MomentumBuffer": &st.MomentumBuffer, "Sum": &st.Sum, "SquareAvg": &st.SquareAvg,
-		"GradAvg": &st.GradAvg, "ExpAvg": &st.ExpAvg, "ExpAvgSq": &st.ExpAvgSq, "MaxExpAvgSq": &st.MaxExpAvgSq}
+		"GradAvg": &st.GradAvg, "ExpAvg": &st.ExpAvg, "ExpAvgSq": &st.ExpAvgSq, "MaxExpAvgSq": &st.MaxExpAvgSq,
+		"ExpInf": &st.ExpInf, "AccDelta": &st.AccDelta, "Prev": &st.Prev, "StepSize": &st.StepSize, "AX": &st.AX}
 	for name, s := range fields {
 		*ptrs[name] = s
 	}

@@ -24,15 +24,16 @@ func fingerprint[T testFloat](t testing.TB, o *Optimizer[T]) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range [][]T{st.MomentumBuffer, st.Sum, st.SquareAvg, st.GradAvg, st.ExpAvg, st.ExpAvgSq, st.MaxExpAvgSq} {
+		for _, s := range stateSlices(st) {
 			fmt.Fprintf(&b, "%v:%x|", s == nil, asBytes(s))
 		}
+		fmt.Fprintf(&b, "%x %x %x|", math.Float32bits(st.MuProduct), math.Float32bits(st.Eta), math.Float32bits(st.Mu))
 		// Slots the rule does not use must be zero, as in a new optimizer.
 		for _, s := range o.state[i] {
 			fmt.Fprintf(&b, "%x|", asBytes(s))
 		}
 	}
-	fmt.Fprintf(&b, "%v %v", o.steps, o.hasBuf)
+	fmt.Fprintf(&b, "%v %v %v", o.steps, o.created, o.scalars)
 	for gi := range o.groups {
 		fmt.Fprintf(&b, " %#v", o.groups[gi].rule)
 	}

@@ -147,3 +147,16 @@ type NonFiniteNormError struct {
 func (e *NonFiniteNormError) Error() string {
 	return fmt.Sprintf("optim: ClipGradNorm: the total norm of order %v of the gradients is %v, so it cannot be clipped; no gradient was changed", e.NormType, e.Norm)
 }
+
+// StateError reports a State that SetState cannot restore: a lazily
+// created state given in part, or a scalar state that is not finite.
+type StateError struct {
+	Op     string
+	Param  int    // the parameter's index across all groups
+	Key    string // the torch state-dict key at fault
+	Reason string
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("optim: %s: param %d: %s", e.Op, e.Param, e.Reason)
+}

@@ -49,9 +49,10 @@ func snapshot[T testFloat](t *testing.T, o *Optimizer[T]) [][]T {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range [][]T{st.MomentumBuffer, st.Sum, st.SquareAvg, st.GradAvg, st.ExpAvg, st.ExpAvgSq, st.MaxExpAvgSq} {
+		for _, s := range stateSlices(st) {
 			out = append(out, append([]T(nil), s...))
 		}
+		out = append(out, []T{T(st.MuProduct), T(st.Eta), T(st.Mu)})
 	}
 	return out
 }
@@ -397,7 +398,7 @@ func testStatelessErrors(t *testing.T, set *kernels.Set) {
 		{"Adam m is sq", func() error { return kernels.Adam(set, v, &c, p, g, m, m, mx) }, []string{"state 0 and state 1 overlap"}},
 		{"Adam nil coeffs", func() error { return kernels.Adam[float32](set, v, nil, p, g, m, sq, mx) }, []string{"Adam", "nil coefficients"}},
 		{"Adam nil set", func() error { return kernels.Adam(nil, v, &c, p, g, m, sq, mx) }, []string{"nil kernel set"}},
-		{"Adam bad variant", func() error { return kernels.Adam(set, generic.VarCount, &c, p, g, m, sq, mx) }, []string{"invalid variant", "0x100"}},
+		{"Adam bad variant", func() error { return kernels.Adam(set, generic.VarCount, &c, p, g, m, sq, mx) }, []string{"invalid variant", fmt.Sprintf("%#x", uint32(generic.VarCount))}},
 		{"SGD short buf", func() error { return kernels.SGD(set, vs, &cs, p, g, m[:2]) }, []string{"SGD", "len(state 0) = 2"}},
 		{"SGD buf is p", func() error { return kernels.SGD(set, vs, &cs, p, g, p) }, []string{"p and state 0 overlap"}},
 		{"SGD nil coeffs", func() error { return kernels.SGD[float32](set, vs, nil, p, g, m) }, []string{"nil coefficients"}},

@@ -96,6 +96,26 @@ func derefRule(r Rule) Rule {
 		return *p
 	case *Adam:
 		return *p
+	case *NAdam:
+		return *p
+	case *RAdam:
+		return *p
+	case *Adamax:
+		return *p
+	case *Adadelta:
+		return *p
+	case *Rprop:
+		return *p
+	case *ASGD:
+		return *p
+	case *Lion:
+		return *p
 	}
 	return r
+}
+
+// stateSlices returns every slice field of st, in a fixed order.
+func stateSlices[T testFloat](st State[T]) [][]T {
+	return [][]T{st.MomentumBuffer, st.Sum, st.SquareAvg, st.GradAvg, st.ExpAvg, st.ExpAvgSq, st.MaxExpAvgSq,
+		st.ExpInf, st.AccDelta, st.Prev, st.StepSize, st.AX}
 }
