@@ -302,6 +302,20 @@ func pointerTo(r Rule) Rule {
 		return &r
 	case Adam:
 		return &r
+	case NAdam:
+		return &r
+	case RAdam:
+		return &r
+	case Adamax:
+		return &r
+	case Adadelta:
+		return &r
+	case Rprop:
+		return &r
+	case ASGD:
+		return &r
+	case Lion:
+		return &r
 	}
 	return r
 }
@@ -318,6 +332,13 @@ func TestNilAndEmptyErrors(t *testing.T) {
 		{"nil *Adagrad", (*Adagrad)(nil), "nil *Adagrad"},
 		{"nil *RMSProp", (*RMSProp)(nil), "nil *RMSProp"},
 		{"nil *Adam", (*Adam)(nil), "nil *Adam"},
+		{"nil *NAdam", (*NAdam)(nil), "nil *NAdam"},
+		{"nil *RAdam", (*RAdam)(nil), "nil *RAdam"},
+		{"nil *Adamax", (*Adamax)(nil), "nil *Adamax"},
+		{"nil *Adadelta", (*Adadelta)(nil), "nil *Adadelta"},
+		{"nil *Rprop", (*Rprop)(nil), "nil *Rprop"},
+		{"nil *ASGD", (*ASGD)(nil), "nil *ASGD"},
+		{"nil *Lion", (*Lion)(nil), "nil *Lion"},
 	}
 	for _, c := range cases {
 		var err error
