@@ -57,6 +57,11 @@ func ckConfigs() []ckConfig {
 		ckConfig{rules: []Rule{DefaultAdamW(), SGD{LR: 0.1, Momentum: 0.9}, DefaultAdagrad()}},
 		ckConfig{rules: []Rule{RMSProp{LR: 0.01, Alpha: 0.5, Eps: 1e-8, Momentum: 0.5, Centered: true}, DefaultAdam()}, addGroup: true},
 		ckConfig{rules: []Rule{SGD{LR: 0.1, Momentum: 0.9}, SGD{LR: 0.2, Momentum: 0.5}}, addGroup: true},
+		// The new rules mixed with the old; a lazily created state added
+		// late (not created in the checkpoint taken at step 0).
+		ckConfig{rules: []Rule{DefaultNAdam(), DefaultAdam(), DefaultRprop(), SGD{LR: 0.1, Momentum: 0.9}, DefaultASGD(), DefaultLion()}},
+		ckConfig{rules: []Rule{DefaultRAdam(), DefaultAdadelta(), DefaultAdamax(), DefaultNAdam()}, addGroup: true},
+		ckConfig{rules: []Rule{ASGD{LR: 0.05, Lambd: 0.1, Alpha: 0.5, T0: 2}, DefaultRprop()}, addGroup: true},
 	)
 	return cs
 }
