@@ -54,7 +54,9 @@ func (m *manual[T]) step(t testing.TB, g []T) {
 		t.Fatal(err)
 	}
 	m.scalars = next
-	kernels.Kernel[T](m.set, m.kind)(v, &c, m.p, g, m.state[0], m.state[1], m.state[2])
+	if len(m.p) > 0 {
+		kernels.Kernel[T](m.set, m.kind)(v, &c, m.p, g, m.state[0], m.state[1], m.state[2])
+	}
 }
 
 // stateFields returns st's fields by name.
