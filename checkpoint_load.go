@@ -32,7 +32,11 @@ import (
 // decoupled weight decay only from torch 2's decoupled_weight_decay key or
 // from the optimizer's own rule), each parameter's tensors all present
 // (or all absent: torch creates a parameter's state at its first step),
-// step a 0-d F32, F64 or I64 tensor, nothing else. SGD's step count,
+// step a 0-d F32, F64 or I64 tensor, scalar states (mu_product, eta, mu)
+// 0-d F32 tensors, nothing else. In both kinds of file, the state that
+// the first step creates (see State) is absent as a whole before it: the
+// next step is then a first step, as in torch; present, it is continued.
+// Scalar states must be finite. SGD's step count,
 // which torch does not keep, is then 0. Any optim.* metadata key makes
 // the file one of ours, so a damaged marker is an error, never an
 // unchecked load.
