@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -293,31 +294,12 @@ func TestHyperparameterErrors(t *testing.T) {
 
 // pointerTo returns a pointer to a copy of a value rule.
 func pointerTo(r Rule) Rule {
-	switch r := r.(type) {
-	case SGD:
-		return &r
-	case Adagrad:
-		return &r
-	case RMSProp:
-		return &r
-	case Adam:
-		return &r
-	case NAdam:
-		return &r
-	case RAdam:
-		return &r
-	case Adamax:
-		return &r
-	case Adadelta:
-		return &r
-	case Rprop:
-		return &r
-	case ASGD:
-		return &r
-	case Lion:
-		return &r
+	if reflect.TypeOf(r).Kind() == reflect.Pointer {
+		return r
 	}
-	return r
+	p := reflect.New(reflect.TypeOf(r))
+	p.Elem().Set(reflect.ValueOf(r))
+	return p.Interface().(Rule)
 }
 
 func TestNilAndEmptyErrors(t *testing.T) {

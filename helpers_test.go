@@ -3,6 +3,7 @@ package optim
 import (
 	"bytes"
 	"math"
+	"reflect"
 	"unsafe"
 
 	"github.com/simdoptim/optim/internal/testvals"
@@ -87,29 +88,8 @@ func ruleKind(r Rule) kernels.Kind { return derefRule(r).kind() }
 
 // derefRule returns the value behind a pointer rule.
 func derefRule(r Rule) Rule {
-	switch p := r.(type) {
-	case *SGD:
-		return *p
-	case *Adagrad:
-		return *p
-	case *RMSProp:
-		return *p
-	case *Adam:
-		return *p
-	case *NAdam:
-		return *p
-	case *RAdam:
-		return *p
-	case *Adamax:
-		return *p
-	case *Adadelta:
-		return *p
-	case *Rprop:
-		return *p
-	case *ASGD:
-		return *p
-	case *Lion:
-		return *p
+	if v := reflect.ValueOf(r); v.Kind() == reflect.Pointer && !v.IsNil() {
+		return v.Elem().Interface().(Rule)
 	}
 	return r
 }
