@@ -105,6 +105,15 @@ func fitsIn[T testFloat](r Rule) bool {
 			ok = ok && finite(1-float64(r.LR*r.WeightDecay))
 		}
 		return ok
+	case Rprop:
+		return finite(r.LR) && finite(r.EtaPlus) && finite(r.StepSizeMin) && finite(r.StepSizeMax) &&
+			T(r.EtaMinus) > 0 && T(r.EtaMinus) < 1 && T(r.EtaPlus) > 1
+	case ASGD:
+		// eta is a float32 scalar whatever T is.
+		eta := float64(float32(r.LR))
+		return !math.IsInf(eta, 0) && finite(-eta) && finite(1-float64(r.Lambd*eta)) && finite(r.WeightDecay)
+	case Lion:
+		return finite(-r.LR) && (r.WeightDecay == 0 || finite(1-float64(r.LR*r.WeightDecay)))
 	}
 	return false
 }
@@ -167,6 +176,49 @@ func FuzzNewAdam(f *testing.F) {
 	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, beta1, beta2, eps, wd float64, amsgrad, decoupled, maximize bool, steps uint8, data []byte) {
 		r := Adam{LR: lr, Beta1: beta1, Beta2: beta2, Eps: eps, WeightDecay: wd, AMSGrad: amsgrad, Decoupled: decoupled, Maximize: maximize}
 		valid := finiteNonNeg(lr) && inUnit(beta1) && inUnit(beta2) && finiteNonNeg(eps) && finiteNonNeg(wd)
+		fuzzRule(t, r, valid, int(n), int(off), int(steps), data)
+	})
+}
+
+func FuzzNewRprop(f *testing.F) {
+	seed := testvals.FuzzSeed()
+	f.Add(uint16(17), uint8(3), 1e-2, 0.5, 1.2, 1e-6, 50.0, false, uint8(3), seed)
+	f.Add(uint16(300), uint8(5), 0.1, 0.25, 2.0, 0.01, 0.5, true, uint8(3), seed[2:])
+	f.Add(uint16(4), uint8(0), 1e-2, 1.0, 1.2, 1e-6, 50.0, false, uint8(1), seed)
+	f.Add(uint16(4), uint8(0), 1e-2, 0.5, 1.2, 60.0, 50.0, false, uint8(1), seed)
+	f.Add(uint16(4), uint8(0), 1e-2, 0.99999999999, 1.00000000001, 0.0, 1e39, false, uint8(2), seed)
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, etaMinus, etaPlus, lo, hi float64, maximize bool, steps uint8, data []byte) {
+		r := Rprop{LR: lr, EtaMinus: etaMinus, EtaPlus: etaPlus, StepSizeMin: lo, StepSizeMax: hi, Maximize: maximize}
+		valid := finiteNonNeg(lr) && etaMinus > 0 && etaMinus < 1 && etaPlus > 1 && etaPlus <= math.MaxFloat64 &&
+			finiteNonNeg(lo) && finiteNonNeg(hi) && lo <= hi
+		fuzzRule(t, r, valid, int(n), int(off), int(steps), data)
+	})
+}
+
+func FuzzNewASGD(f *testing.F) {
+	seed := testvals.FuzzSeed()
+	f.Add(uint16(17), uint8(3), 1e-2, 1e-4, 0.75, 1e6, 0.0, false, uint8(3), seed)
+	f.Add(uint16(300), uint8(5), 0.05, 0.1, 0.5, 1.0, 0.01, true, uint8(3), seed[4:])
+	f.Add(uint16(4), uint8(0), 1e39, 0.0, 0.75, 1e6, 0.0, false, uint8(1), seed)
+	f.Add(uint16(4), uint8(0), 1e-2, 1e-4, math.NaN(), 1e6, 0.0, false, uint8(1), seed)
+	f.Add(uint16(9), uint8(0), 1e-2, 1e300, -3.0, -5.0, 1e300, false, uint8(3), seed)
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, lambd, alpha, t0, wd float64, maximize bool, steps uint8, data []byte) {
+		r := ASGD{LR: lr, Lambd: lambd, Alpha: alpha, T0: t0, WeightDecay: wd, Maximize: maximize}
+		finite := func(x float64) bool { return !math.IsInf(x, 0) && !math.IsNaN(x) }
+		valid := finiteNonNeg(lr) && finiteNonNeg(lambd) && finite(alpha) && finite(t0) && finiteNonNeg(wd)
+		fuzzRule(t, &r, valid, int(n), int(off), int(steps), data)
+	})
+}
+
+func FuzzNewLion(f *testing.F) {
+	seed := testvals.FuzzSeed()
+	f.Add(uint16(17), uint8(3), 1e-4, 0.9, 0.99, 0.0, false, uint8(3), seed)
+	f.Add(uint16(300), uint8(5), 1e-2, 0.5, 0.9, 0.1, true, uint8(3), seed[6:])
+	f.Add(uint16(4), uint8(0), 1e-4, 1.0, 1.0, 0.0, false, uint8(2), seed)
+	f.Add(uint16(4), uint8(0), 1e20, 0.9, 0.99, 1e20, false, uint8(1), seed)
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, beta1, beta2, wd float64, maximize bool, steps uint8, data []byte) {
+		r := Lion{LR: lr, Beta1: beta1, Beta2: beta2, WeightDecay: wd, Maximize: maximize}
+		valid := finiteNonNeg(lr) && beta1 >= 0 && beta1 <= 1 && beta2 >= 0 && beta2 <= 1 && finiteNonNeg(wd)
 		fuzzRule(t, r, valid, int(n), int(off), int(steps), data)
 	})
 }

@@ -3,12 +3,13 @@ package optim
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/simdoptim/optim/kernels"
 )
 
-// manual runs a rule by hand: Coefficients for each step and a set's raw
+// manual runs a rule by hand: CoefficientsWith for each step and a set's raw
 // kernel, with the state laid out as New documents it (zero, Adagrad's
 // InitialAccumulatorValue). It is the reference the API is compared with.
 type manual[T testFloat] struct {
@@ -18,6 +19,9 @@ type manual[T testFloat] struct {
 	p     []T
 	state [3][]T
 	steps int64
+	// scalars is the rule's scalar state, carried from step to step
+	// through CoefficientsWith.
+	scalars Scalars
 }
 
 func newManual[T testFloat](t testing.TB, set *kernels.Set, rule Rule, p []T) *manual[T] {
@@ -45,23 +49,28 @@ func newManual[T testFloat](t testing.TB, set *kernels.Set, rule Rule, p []T) *m
 func (m *manual[T]) step(t testing.TB, g []T) {
 	t.Helper()
 	m.steps++
-	c, v, err := Coefficients[T](m.rule, m.steps)
+	c, v, next, err := CoefficientsWith[T](m.rule, m.steps, m.steps == 1, m.scalars)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kernels.Kernel[T](m.set, m.kind)(v, &c, m.p, g, m.state[0], m.state[1], m.state[2])
+	m.scalars = next
+	if len(m.p) > 0 {
+		kernels.Kernel[T](m.set, m.kind)(v, &c, m.p, g, m.state[0], m.state[1], m.state[2])
+	}
 }
 
 // stateFields returns st's fields by name.
 func stateFields[T testFloat](st State[T]) map[string][]T {
 	return map[string][]T{"MomentumBuffer": st.MomentumBuffer, "Sum": st.Sum, "SquareAvg": st.SquareAvg,
-		"GradAvg": st.GradAvg, "ExpAvg": st.ExpAvg, "ExpAvgSq": st.ExpAvgSq, "MaxExpAvgSq": st.MaxExpAvgSq}
+		"GradAvg": st.GradAvg, "ExpAvg": st.ExpAvg, "ExpAvgSq": st.ExpAvgSq, "MaxExpAvgSq": st.MaxExpAvgSq,
+		"ExpInf": st.ExpInf, "AccDelta": st.AccDelta, "Prev": st.Prev, "StepSize": st.StepSize, "AX": st.AX}
 }
 
 // setStateFields sets st's fields by name.
 func setStateFields[T testFloat](st *State[T], fields map[string][]T) {
 	ptrs := map[string]*[]T{"MomentumBuffer": &st.MomentumBuffer, "Sum": &st.Sum, "SquareAvg": &st.SquareAvg,
-		"GradAvg": &st.GradAvg, "ExpAvg": &st.ExpAvg, "ExpAvgSq": &st.ExpAvgSq, "MaxExpAvgSq": &st.MaxExpAvgSq}
+		"GradAvg": &st.GradAvg, "ExpAvg": &st.ExpAvg, "ExpAvgSq": &st.ExpAvgSq, "MaxExpAvgSq": &st.MaxExpAvgSq,
+		"ExpInf": &st.ExpInf, "AccDelta": &st.AccDelta, "Prev": &st.Prev, "StepSize": &st.StepSize, "AX": &st.AX}
 	for name, s := range fields {
 		*ptrs[name] = s
 	}
@@ -89,6 +98,21 @@ func apiCases() []apiCase {
 		{DefaultAdamW(), [3]string{"ExpAvg", "ExpAvgSq"}},
 		{Adam{LR: 0.01, Beta1: 0.25, Beta2: 0.5, Eps: 1e-8, WeightDecay: 0.1, AMSGrad: true}, [3]string{"ExpAvg", "ExpAvgSq", "MaxExpAvgSq"}},
 		{Adam{LR: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1, AMSGrad: true, Decoupled: true, Maximize: true}, [3]string{"ExpAvg", "ExpAvgSq", "MaxExpAvgSq"}},
+		{DefaultNAdam(), [3]string{"ExpAvg", "ExpAvgSq"}},
+		{NAdam{LR: 0.01, Beta1: 0.3, Beta2: 0.9, Eps: 1e-8, WeightDecay: 0.1, MomentumDecay: 0.5, Decoupled: true, Maximize: true}, [3]string{"ExpAvg", "ExpAvgSq"}},
+		{NAdam{LR: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-6, WeightDecay: 0.1, MomentumDecay: 4e-3}, [3]string{"ExpAvg", "ExpAvgSq"}},
+		{RAdam{LR: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8}, [3]string{"ExpAvg", "ExpAvgSq"}},
+		{RAdam{LR: 0.01, Beta1: 0.3, Beta2: 0.9, Eps: 1e-8, WeightDecay: 0.1, Decoupled: true, Maximize: true}, [3]string{"ExpAvg", "ExpAvgSq"}},
+		{DefaultAdamax(), [3]string{"ExpAvg", "ExpInf"}},
+		{Adamax{LR: 0.01, Beta1: 0.3, Beta2: 0.9, Eps: 1e-8, WeightDecay: 0.1, Maximize: true}, [3]string{"ExpAvg", "ExpInf"}},
+		{DefaultAdadelta(), [3]string{"SquareAvg", "AccDelta"}},
+		{Adadelta{LR: 0.5, Rho: 0.3, Eps: 1e-6, WeightDecay: 0.1, Maximize: true}, [3]string{"SquareAvg", "AccDelta"}},
+		{DefaultRprop(), [3]string{"Prev", "StepSize"}},
+		{Rprop{LR: 0.1, EtaMinus: 0.25, EtaPlus: 2, StepSizeMin: 0.01, StepSizeMax: 0.5, Maximize: true}, [3]string{"Prev", "StepSize"}},
+		{DefaultASGD(), [3]string{"AX"}},
+		{ASGD{LR: 0.05, Lambd: 0.1, Alpha: 0.5, T0: 2, WeightDecay: 0.1, Maximize: true}, [3]string{"AX"}},
+		{DefaultLion(), [3]string{"ExpAvg"}},
+		{Lion{LR: 0.01, Beta1: 0.5, Beta2: 0.9, WeightDecay: 0.1, Maximize: true}, [3]string{"ExpAvg"}},
 	}
 }
 
@@ -254,12 +278,14 @@ func testCheckpoint[T testFloat](t *testing.T, c apiCase, at int) {
 	}
 	savedParams := clone2(first)
 	var savedState []map[string][]T
+	var savedScalars [][3]float32
 	for i := range first {
 		st, _ := opt.State(i)
+		savedScalars = append(savedScalars, [3]float32{st.MuProduct, st.Eta, st.Mu})
 		saved := map[string][]T{}
 		for name, s := range stateFields(st) {
 			if s != nil {
-				saved[name] = append([]T(nil), s...)
+				saved[name] = append([]T{}, s...) // an empty param's state is not nil
 			}
 		}
 		savedState = append(savedState, saved)
@@ -273,6 +299,7 @@ func testCheckpoint[T testFloat](t *testing.T, c apiCase, at int) {
 	}
 	for i := range savedParams {
 		st := State[T]{Step: steps0}
+		st.MuProduct, st.Eta, st.Mu = savedScalars[i][0], savedScalars[i][1], savedScalars[i][2]
 		setStateFields(&st, savedState[i])
 		if err := restored.SetState(i, st); err != nil {
 			t.Fatal(err)
@@ -292,6 +319,10 @@ func testCheckpoint[T testFloat](t *testing.T, c apiCase, at int) {
 		}
 		got, _ := restored.State(i)
 		want, _ := whole.State(i)
+		if got.MuProduct != want.MuProduct || got.Eta != want.Eta || got.Mu != want.Mu {
+			t.Fatalf("%#v restored at %d: State(%d) scalars %v %v %v, uninterrupted %v %v %v", c.rule, at, i,
+				got.MuProduct, got.Eta, got.Mu, want.MuProduct, want.Eta, want.Mu)
+		}
 		gf, wf := stateFields(got), stateFields(want)
 		for name := range wf {
 			if j := firstDiff(gf[name], wf[name]); j >= 0 {
@@ -352,7 +383,8 @@ func testSetLR[T testFloat](t *testing.T, rule Rule) {
 	for s := range steps {
 		_ = plain.Step(grads[s]...)
 	}
-	if firstDiff(other[4], params[4]) < 0 {
+	// Rprop's LR is only its initial step size, used by the first step.
+	if _, ok := derefRule(rule).(Rprop); !ok && firstDiff(other[4], params[4]) < 0 {
 		t.Errorf("%#v: SetLR had no effect", rule)
 	}
 }
@@ -372,16 +404,7 @@ func TestPointerRules(t *testing.T) {
 		if err != nil {
 			t.Fatalf("New(&%#v): %v", c.rule, err)
 		}
-		switch p := ptr.(type) {
-		case *SGD:
-			p.LR = 1e9
-		case *Adagrad:
-			p.LR = 1e9
-		case *RMSProp:
-			p.LR = 1e9
-		case *Adam:
-			p.LR = 1e9
-		}
+		reflect.ValueOf(ptr).Elem().FieldByName("LR").SetFloat(1e9)
 		if b.Rule() != c.rule {
 			t.Errorf("Rule() = %#v, want the value %#v", b.Rule(), c.rule)
 		}
@@ -446,6 +469,20 @@ func TestDefaultsMatchTorch(t *testing.T) {
 		{"Adam", DefaultAdam(), Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}},
 		// AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False)
 		{"AdamW", DefaultAdamW(), Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-2, Decoupled: true}},
+		// NAdam(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3, decoupled_weight_decay=False)
+		{"NAdam", DefaultNAdam(), NAdam{LR: 2e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MomentumDecay: 4e-3}},
+		// RAdam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False)
+		{"RAdam", DefaultRAdam(), RAdam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}},
+		// Adamax(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)
+		{"Adamax", DefaultAdamax(), Adamax{LR: 2e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}},
+		// Adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0)
+		{"Adadelta", DefaultAdadelta(), Adadelta{LR: 1, Rho: 0.9, Eps: 1e-6}},
+		// Rprop(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50))
+		{"Rprop", DefaultRprop(), Rprop{LR: 1e-2, EtaMinus: 0.5, EtaPlus: 1.2, StepSizeMin: 1e-6, StepSizeMax: 50}},
+		// ASGD(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0)
+		{"ASGD", DefaultASGD(), ASGD{LR: 1e-2, Lambd: 1e-4, Alpha: 0.75, T0: 1e6}},
+		// lion-pytorch's Lion(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0)
+		{"Lion", DefaultLion(), Lion{LR: 1e-4, Beta1: 0.9, Beta2: 0.99}},
 	}
 	for _, c := range cases {
 		if c.got != c.want {

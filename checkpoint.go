@@ -12,6 +12,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/internal/safetensors"
 	"github.com/simdoptim/optim/kernels"
 )
@@ -20,17 +21,20 @@ import (
 // that torch's Optimizer.load_state_dict accepts after the few lines of
 // Python below. Tensors are named as in torch's state_dict:
 // state.<index>.<key>, index counting parameters across groups, key one of
-// exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer, sum, square_avg,
-// grad_avg and step. As in torch, step is a 0-d float32 tensor, SGD keeps
-// no step, and an SGD momentum buffer that the first step has not created
-// yet is absent. The string-to-string __metadata__ holds param_groups, a
+// a state slice's (exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer,
+// sum, square_avg, grad_avg, exp_inf, acc_delta, prev, step_size, ax), step,
+// or a scalar state's (mu_product, eta, mu). As in torch, step and the
+// scalar states are 0-d float32 tensors, SGD keeps no step, and the state
+// that the first step creates (see State) is absent until it has: an SGD
+// momentum buffer, and every tensor of an Rprop, NAdam or ASGD parameter. The string-to-string __metadata__ holds param_groups, a
 // JSON string in torch's layout, and this package's own entries:
 //
 //	optim.checksum  CRC-32C of the whole file with these 8 hex digits as "00000000"
 //	optim.format    the format marker, "github.com/simdoptim/optim checkpoint"
 //	optim.version   "1"
 //	optim.dtype     "F32" or "F64", the element type
-//	optim.rules     JSON list of each group's torch class: SGD, Adagrad, RMSprop, Adam, AdamW
+//	optim.rules     JSON list of each group's torch class: SGD, Adagrad, RMSprop, Adam, AdamW,
+//	                NAdam, RAdam, Adamax, Adadelta, Rprop, ASGD, or Lion (not a torch class)
 //	optim.steps     JSON list of each parameter's exact step count (float32 step
 //	                tensors are exact only up to 2^24; these are the counts Load uses)
 //	optim.extra     (optional) JSON object of the caller's entries, see SaveWith
@@ -152,10 +156,11 @@ func (o *Optimizer[T]) SaveWith(w io.Writer, extra map[string]json.RawMessage) e
 	return o.save("SaveWith", w, extra)
 }
 
-// piece is one tensor's data: a state slice, or a step count.
+// piece is one tensor's data: a state slice, or a 0-d float32 tensor (a
+// step count or a scalar state) when s is nil.
 type piece[T float32 | float64] struct {
-	s    []T
-	step float32
+	s      []T
+	scalar float32
 }
 
 func dtypeOf[T float32 | float64]() safetensors.DType {
@@ -206,16 +211,22 @@ func (o *Optimizer[T]) encode(op string, extra map[string]json.RawMessage) ([]by
 		kind := g.rule.kind()
 		used := usedSlots[T](g.rule)
 		for i := g.first; i < g.end; i++ {
+			if lazyState(kind) && !o.created[i] {
+				continue // as in torch's state dict: no state yet, no tensors
+			}
 			for k, u := range used {
-				if !u || (kind == kernels.KindSGD && !o.hasBuf[i]) {
-					continue
+				if u {
+					tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, stateKey(kind, k)), DType: dt, Shape: []int64{int64(len(o.params[i]))}})
+					pieces = append(pieces, piece[T]{s: o.state[i][k]})
 				}
-				tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, stateKey(kind, k)), DType: dt, Shape: []int64{int64(len(o.params[i]))}})
-				pieces = append(pieces, piece[T]{s: o.state[i][k]})
 			}
 			if kind != kernels.KindSGD {
 				tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, "step"), DType: safetensors.F32, Shape: []int64{}})
-				pieces = append(pieces, piece[T]{step: float32(o.steps[i])})
+				pieces = append(pieces, piece[T]{scalar: float32(o.steps[i])})
+			}
+			for j, key := range scalarKeys[kind] {
+				tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, key), DType: safetensors.F32, Shape: []int64{}})
+				pieces = append(pieces, piece[T]{scalar: o.scalars[i][j]})
 			}
 		}
 	}
@@ -269,7 +280,7 @@ func tensorName(i int, key string) string { return fmt.Sprintf("state.%d.%s", i,
 // usedSlots reports which of the kernel's state slots rule r keeps, as the
 // optimizer allocates them.
 func usedSlots[T float32 | float64](r Rule) [3]bool {
-	_, v := coefficients[T](r, 1, true)
+	_, v, _ := coefficients[T](r, 1, true, generic.Scalars{})
 	var u [3]bool
 	u[0], u[1], u[2] = kernels.Uses(r.kind(), v)
 	return u
@@ -307,7 +318,7 @@ func eachChunk[T float32 | float64](pieces []piece[T], f func([]byte) error) err
 	var four [4]byte
 	for _, p := range pieces {
 		if p.s == nil {
-			binary.LittleEndian.PutUint32(four[:], math.Float32bits(p.step))
+			binary.LittleEndian.PutUint32(four[:], math.Float32bits(p.scalar))
 			if err := f(four[:]); err != nil {
 				return err
 			}

@@ -172,7 +172,7 @@ func TestLoadFileHeaderBeyondFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := freshSmall(t).LoadFile(path)
-	if err == nil || !strings.Contains(err.Error(), "exceeds the limit of 1804 bytes") {
+	if err == nil || !strings.Contains(err.Error(), "exceeds the limit of 1876 bytes") {
 		t.Fatalf("LoadFile: %v, want the header length checked against the file size", err)
 	}
 }

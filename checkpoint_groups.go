@@ -26,6 +26,8 @@ func className(r Rule) string {
 			return "AdamW"
 		}
 		return "Adam"
+	case Adadelta, Adamax, ASGD, Lion, NAdam, RAdam, Rprop:
+		return ruleName(r) // torch's class names, and Lion's own
 	}
 	return ruleName(r)
 }
@@ -92,6 +94,91 @@ func torchGroup(r Rule, first, end int) json.RawMessage {
 			Fused          bool       `json:"fused"`
 			Params         []int      `json:"params"`
 		}{r.LR, [2]float64{r.Beta1, r.Beta2}, r.Eps, r.WeightDecay, r.AMSGrad, r.Maximize, nil, false, false, false, params}
+	case NAdam:
+		v = struct {
+			LR                   float64    `json:"lr"`
+			Betas                [2]float64 `json:"betas"`
+			Eps                  float64    `json:"eps"`
+			WeightDecay          float64    `json:"weight_decay"`
+			MomentumDecay        float64    `json:"momentum_decay"`
+			DecoupledWeightDecay bool       `json:"decoupled_weight_decay"`
+			Foreach              *bool      `json:"foreach"`
+			Maximize             bool       `json:"maximize"`
+			Capturable           bool       `json:"capturable"`
+			Differentiable       bool       `json:"differentiable"`
+			Params               []int      `json:"params"`
+		}{r.LR, [2]float64{r.Beta1, r.Beta2}, r.Eps, r.WeightDecay, r.MomentumDecay, r.Decoupled, nil, r.Maximize, false, false, params}
+	case RAdam:
+		v = struct {
+			LR                   float64    `json:"lr"`
+			Betas                [2]float64 `json:"betas"`
+			Eps                  float64    `json:"eps"`
+			WeightDecay          float64    `json:"weight_decay"`
+			DecoupledWeightDecay bool       `json:"decoupled_weight_decay"`
+			Foreach              *bool      `json:"foreach"`
+			Maximize             bool       `json:"maximize"`
+			Capturable           bool       `json:"capturable"`
+			Differentiable       bool       `json:"differentiable"`
+			Params               []int      `json:"params"`
+		}{r.LR, [2]float64{r.Beta1, r.Beta2}, r.Eps, r.WeightDecay, r.Decoupled, nil, r.Maximize, false, false, params}
+	case Adamax:
+		v = struct {
+			LR             float64    `json:"lr"`
+			Betas          [2]float64 `json:"betas"`
+			Eps            float64    `json:"eps"`
+			WeightDecay    float64    `json:"weight_decay"`
+			Foreach        *bool      `json:"foreach"`
+			Maximize       bool       `json:"maximize"`
+			Differentiable bool       `json:"differentiable"`
+			Capturable     bool       `json:"capturable"`
+			Params         []int      `json:"params"`
+		}{r.LR, [2]float64{r.Beta1, r.Beta2}, r.Eps, r.WeightDecay, nil, r.Maximize, false, false, params}
+	case Adadelta:
+		v = struct {
+			LR             float64 `json:"lr"`
+			Rho            float64 `json:"rho"`
+			Eps            float64 `json:"eps"`
+			WeightDecay    float64 `json:"weight_decay"`
+			Foreach        *bool   `json:"foreach"`
+			Capturable     bool    `json:"capturable"`
+			Maximize       bool    `json:"maximize"`
+			Differentiable bool    `json:"differentiable"`
+			Params         []int   `json:"params"`
+		}{r.LR, r.Rho, r.Eps, r.WeightDecay, nil, false, r.Maximize, false, params}
+	case Rprop:
+		v = struct {
+			LR             float64    `json:"lr"`
+			Etas           [2]float64 `json:"etas"`
+			StepSizes      [2]float64 `json:"step_sizes"`
+			Foreach        *bool      `json:"foreach"`
+			Maximize       bool       `json:"maximize"`
+			Differentiable bool       `json:"differentiable"`
+			Capturable     bool       `json:"capturable"`
+			Params         []int      `json:"params"`
+		}{r.LR, [2]float64{r.EtaMinus, r.EtaPlus}, [2]float64{r.StepSizeMin, r.StepSizeMax}, nil, r.Maximize, false, false, params}
+	case ASGD:
+		v = struct {
+			LR             float64 `json:"lr"`
+			Lambd          float64 `json:"lambd"`
+			Alpha          float64 `json:"alpha"`
+			T0             float64 `json:"t0"`
+			WeightDecay    float64 `json:"weight_decay"`
+			Foreach        *bool   `json:"foreach"`
+			Maximize       bool    `json:"maximize"`
+			Differentiable bool    `json:"differentiable"`
+			Capturable     bool    `json:"capturable"`
+			Params         []int   `json:"params"`
+		}{r.LR, r.Lambd, r.Alpha, r.T0, r.WeightDecay, nil, r.Maximize, false, false, params}
+	case Lion:
+		// No torch class: lion-pytorch's Lion keywords, without its
+		// implementation choices.
+		v = struct {
+			LR          float64    `json:"lr"`
+			Betas       [2]float64 `json:"betas"`
+			WeightDecay float64    `json:"weight_decay"`
+			Maximize    bool       `json:"maximize"`
+			Params      []int      `json:"params"`
+		}{r.LR, [2]float64{r.Beta1, r.Beta2}, r.WeightDecay, r.Maximize, params}
 	}
 	return json.RawMessage(mustJSON(v))
 }
@@ -111,6 +198,14 @@ var groupKeys = map[string][]string{
 	"RMSprop": {"lr", "momentum", "alpha", "eps", "centered", "weight_decay", "maximize"},
 	"Adam":    {"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"},
 	"AdamW":   {"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"},
+	// torch 2.11's NAdam and RAdam always carry decoupled_weight_decay.
+	"NAdam":    {"lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize"},
+	"RAdam":    {"lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize"},
+	"Adamax":   {"lr", "betas", "eps", "weight_decay", "maximize"},
+	"Adadelta": {"lr", "rho", "eps", "weight_decay", "maximize"},
+	"Rprop":    {"lr", "etas", "step_sizes", "maximize"},
+	"ASGD":     {"lr", "lambd", "alpha", "t0", "weight_decay", "maximize"},
+	"Lion":     {"lr", "betas", "weight_decay", "maximize"},
 }
 
 // parseGroup decodes entry gi of param_groups as a group of torch class
@@ -165,6 +260,16 @@ func parseGroup[T float32 | float64](op string, raw json.RawMessage, gi int, cla
 		}
 		return x
 	}
+	// pair decodes a key holding two numbers (betas, etas, step_sizes);
+	// NaNs on error, which err reports.
+	pair := func(key string) (float64, float64) {
+		var x []float64
+		if e := json.Unmarshal(m[key], &x); (e != nil || len(x) != 2) && err == nil {
+			err = bad("%q: missing or not two numbers", key)
+		}
+		x = append(x, math.NaN(), math.NaN())
+		return x[0], x[1]
+	}
 	var r Rule
 	switch class {
 	case "SGD":
@@ -176,17 +281,36 @@ func parseGroup[T float32 | float64](op string, raw json.RawMessage, gi int, cla
 	case "RMSprop":
 		r = RMSProp{LR: num("lr"), Momentum: num("momentum"), Alpha: num("alpha"), Eps: num("eps"),
 			Centered: flag("centered"), WeightDecay: num("weight_decay"), Maximize: flag("maximize")}
+	case "NAdam":
+		b1, b2 := pair("betas")
+		r = NAdam{LR: num("lr"), Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay"),
+			MomentumDecay: num("momentum_decay"), Decoupled: flag("decoupled_weight_decay"), Maximize: flag("maximize")}
+	case "RAdam":
+		b1, b2 := pair("betas")
+		r = RAdam{LR: num("lr"), Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay"),
+			Decoupled: flag("decoupled_weight_decay"), Maximize: flag("maximize")}
+	case "Adamax":
+		b1, b2 := pair("betas")
+		r = Adamax{LR: num("lr"), Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay"), Maximize: flag("maximize")}
+	case "Adadelta":
+		r = Adadelta{LR: num("lr"), Rho: num("rho"), Eps: num("eps"), WeightDecay: num("weight_decay"), Maximize: flag("maximize")}
+	case "Rprop":
+		etaMinus, etaPlus := pair("etas")
+		lo, hi := pair("step_sizes")
+		r = Rprop{LR: num("lr"), EtaMinus: etaMinus, EtaPlus: etaPlus, StepSizeMin: lo, StepSizeMax: hi, Maximize: flag("maximize")}
+	case "ASGD":
+		r = ASGD{LR: num("lr"), Lambd: num("lambd"), Alpha: num("alpha"), T0: num("t0"), WeightDecay: num("weight_decay"),
+			Maximize: flag("maximize")}
+	case "Lion":
+		b1, b2 := pair("betas")
+		r = Lion{LR: num("lr"), Beta1: b1, Beta2: b2, WeightDecay: num("weight_decay"), Maximize: flag("maximize")}
 	default: // Adam, AdamW
-		var betas []float64
-		if e := json.Unmarshal(m["betas"], &betas); (e != nil || len(betas) != 2) && err == nil {
-			err = bad(`"betas": missing or not two numbers`)
-		}
-		betas = append(betas, math.NaN(), math.NaN())
+		b1, b2 := pair("betas")
 		decoupled := class == "AdamW"
 		if _, ok := m["decoupled_weight_decay"]; ok && flag("decoupled_weight_decay") != decoupled {
 			return nil, bad("decoupled_weight_decay disagrees with the class %s", class)
 		}
-		r = Adam{LR: num("lr"), Beta1: betas[0], Beta2: betas[1], Eps: num("eps"), WeightDecay: num("weight_decay"),
+		r = Adam{LR: num("lr"), Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay"),
 			AMSGrad: flag("amsgrad"), Maximize: flag("maximize"), Decoupled: decoupled}
 	}
 	if err != nil {

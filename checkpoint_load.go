@@ -11,6 +11,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/internal/safetensors"
 	"github.com/simdoptim/optim/kernels"
 )
@@ -31,7 +32,11 @@ import (
 // decoupled weight decay only from torch 2's decoupled_weight_decay key or
 // from the optimizer's own rule), each parameter's tensors all present
 // (or all absent: torch creates a parameter's state at its first step),
-// step a 0-d F32, F64 or I64 tensor, nothing else. SGD's step count,
+// step a 0-d F32, F64 or I64 tensor, scalar states (mu_product, eta, mu)
+// 0-d F32 tensors, nothing else. In both kinds of file, the state that
+// the first step creates (see State) is absent as a whole before it: the
+// next step is then a first step, as in torch; present, it is continued.
+// Scalar states must be finite. SGD's step count,
 // which torch does not keep, is then 0. Any optim.* metadata key makes
 // the file one of ours, so a damaged marker is an error, never an
 // unchecked load.
@@ -49,19 +54,20 @@ func (o *Optimizer[T]) LoadWith(r io.Reader, accept func(extra map[string]json.R
 
 // expect is a tensor the file may hold: where its data goes.
 type expect struct {
-	param int
-	slot  int  // 0..2, or -1 for step
-	sgd   bool // SGD's momentum buffer, which may be absent
-	found bool
+	param  int
+	slot   int // 0..2, or -1 for a 0-d tensor: step, or scalar state
+	scalar int // the index in Scalars of a scalar state, or -1
+	found  bool
 }
 
 // loaded is a checkpoint read and verified, ready to commit.
 type loaded[T float32 | float64] struct {
-	rules  []Rule
-	state  [][3][]T // scratch, nil where the rule keeps no slot or SGD has no buffer
-	steps  []int64
-	hasBuf []bool
-	extra  map[string]json.RawMessage
+	rules   []Rule
+	state   [][3][]T // scratch, nil where the rule keeps no slot or the state is not created
+	steps   []int64
+	created []bool
+	scalars []generic.Scalars
+	extra   map[string]json.RawMessage
 }
 
 // load reads a checkpoint of size bytes (-1: unknown) from r.
@@ -182,14 +188,19 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 			for k, u := range used[gi] {
 				if u {
 					name := tensorName(i, stateKey(kind, k))
-					want[name] = &expect{param: i, slot: k, sgd: kind == kernels.KindSGD}
+					want[name] = &expect{param: i, slot: k, scalar: -1}
 					order = append(order, name)
 					total += len(o.params[i])
 				}
 			}
 			if kind != kernels.KindSGD {
 				name := tensorName(i, "step")
-				want[name] = &expect{param: i, slot: -1}
+				want[name] = &expect{param: i, slot: -1, scalar: -1}
+				order = append(order, name)
+			}
+			for j, key := range scalarKeys[kind] {
+				name := tensorName(i, key)
+				want[name] = &expect{param: i, slot: -1, scalar: j}
 				order = append(order, name)
 			}
 		}
@@ -200,6 +211,14 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 			return nil, ckErr(op, nil, "tensor %q: not a state of this optimizer's groups and rules", t.Name)
 		}
 		e.found = true
+		if e.scalar >= 0 {
+			// torch's scalar states are float32 whatever the parameters'
+			// dtype, and their float32 rounding is part of the result.
+			if len(t.Shape) != 0 || t.DType != safetensors.F32 {
+				return nil, ckErr(op, nil, "tensor %q: dtype %s, shape %v, want a 0-d F32 tensor", t.Name, t.DType, t.Shape)
+			}
+			continue
+		}
 		if e.slot < 0 {
 			if len(t.Shape) != 0 || !(t.DType == safetensors.F32 || !mine && (t.DType == safetensors.F64 || t.DType == safetensors.I64)) {
 				return nil, ckErr(op, nil, "tensor %q: dtype %s, shape %v, want a 0-d F32 tensor", t.Name, t.DType, t.Shape)
@@ -215,25 +234,28 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 			return nil, &ShapeError{Op: op, What: t.Name, Index: e.param, Got: int(min(elems, math.MaxInt32)), Want: n}
 		}
 	}
-	// Every tensor of a parameter must be there, except SGD's momentum
-	// buffer, which does not exist before the first step, and, in torch's
-	// files, a parameter's whole state, which torch creates at its first
-	// step.
-	l.hasBuf = make([]bool, len(o.params))
+	// Every tensor of a parameter must be there, except that the state
+	// torch creates at a parameter's first step is absent before it, as a
+	// whole (see lazyState): SGD's momentum buffer, every tensor of the
+	// rules whose first step differs, and in torch's files every tensor of
+	// any rule.
+	l.created = make([]bool, len(o.params))
 	presence := make([]int, len(o.params))
 	count := make([]int, len(o.params))
+	lazyParam := make([]bool, len(o.params))
+	for gi := range o.groups {
+		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
+			lazyParam[i] = lazyState(l.rules[gi].kind())
+		}
+	}
 	for _, name := range order {
 		e := want[name]
+		count[e.param]++
 		switch {
-		case e.sgd:
-			l.hasBuf[e.param] = e.found
 		case e.found:
-			count[e.param]++
 			presence[e.param]++
-		case mine:
+		case mine && !lazyParam[e.param]:
 			return nil, ckErr(op, nil, "tensor %q is missing", name)
-		default:
-			count[e.param]++
 		}
 	}
 	for i := range o.params {
@@ -254,7 +276,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 		for i := g.first; i < g.end; i++ {
 			n := len(o.params[i])
 			for k, u := range used[gi] {
-				if !u {
+				if !u || lazyParam[i] && presence[i] == 0 {
 					continue
 				}
 				l.state[i][k], backing = backing[:n:n], backing[n:]
@@ -267,11 +289,22 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 		}
 	}
 	var scalar [8]byte
+	l.scalars = make([]generic.Scalars, len(o.params))
 	for _, t := range h.Tensors {
 		e := want[t.Name]
 		var err error
 		if e.slot >= 0 {
 			err = readInto(r, crc, l.state[e.param][e.slot])
+		} else if e.scalar >= 0 {
+			b := scalar[:4]
+			if _, err = io.ReadFull(r, b); err == nil {
+				crc.Write(b)
+				v := math.Float32frombits(binary.LittleEndian.Uint32(b))
+				if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
+					return nil, ckErr(op, nil, "tensor %q: %v, want a finite scalar state", t.Name, v)
+				}
+				l.scalars[e.param][e.scalar] = v
+			}
 		} else {
 			b := scalar[:t.DType.Size()]
 			if _, err = io.ReadFull(r, b); err == nil {
@@ -296,15 +329,12 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 			return nil, ckErr(op, ErrChecksum, "stored %s, content %s", stored, got)
 		}
 	}
-	for gi := range o.groups {
-		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
-			if l.rules[gi].kind() == kernels.KindSGD {
-				if !l.hasBuf[i] {
-					l.state[i][0] = nil
-				}
-			} else {
-				l.hasBuf[i] = l.steps[i] > 0
-			}
+	for i := range o.params {
+		if lazyParam[i] {
+			l.created[i] = presence[i] > 0
+		} else {
+			// Irrelevant to these rules' steps; a step would have set it.
+			l.created[i] = l.steps[i] > 0
 		}
 	}
 	return l, nil
@@ -412,7 +442,8 @@ func (o *Optimizer[T]) commit(l *loaded[T]) {
 				}
 			}
 			o.steps[i] = l.steps[i]
-			o.hasBuf[i] = l.hasBuf[i]
+			o.created[i] = l.created[i]
+			o.scalars[i] = l.scalars[i]
 		}
 	}
 }

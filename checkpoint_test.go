@@ -24,15 +24,16 @@ func fingerprint[T testFloat](t testing.TB, o *Optimizer[T]) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, s := range [][]T{st.MomentumBuffer, st.Sum, st.SquareAvg, st.GradAvg, st.ExpAvg, st.ExpAvgSq, st.MaxExpAvgSq} {
+		for _, s := range stateSlices(st) {
 			fmt.Fprintf(&b, "%v:%x|", s == nil, asBytes(s))
 		}
+		fmt.Fprintf(&b, "%x %x %x|", math.Float32bits(st.MuProduct), math.Float32bits(st.Eta), math.Float32bits(st.Mu))
 		// Slots the rule does not use must be zero, as in a new optimizer.
 		for _, s := range o.state[i] {
 			fmt.Fprintf(&b, "%x|", asBytes(s))
 		}
 	}
-	fmt.Fprintf(&b, "%v %v", o.steps, o.hasBuf)
+	fmt.Fprintf(&b, "%v %v %v", o.steps, o.created, o.scalars)
 	for gi := range o.groups {
 		fmt.Fprintf(&b, " %#v", o.groups[gi].rule)
 	}
@@ -56,6 +57,11 @@ func ckConfigs() []ckConfig {
 		ckConfig{rules: []Rule{DefaultAdamW(), SGD{LR: 0.1, Momentum: 0.9}, DefaultAdagrad()}},
 		ckConfig{rules: []Rule{RMSProp{LR: 0.01, Alpha: 0.5, Eps: 1e-8, Momentum: 0.5, Centered: true}, DefaultAdam()}, addGroup: true},
 		ckConfig{rules: []Rule{SGD{LR: 0.1, Momentum: 0.9}, SGD{LR: 0.2, Momentum: 0.5}}, addGroup: true},
+		// The new rules mixed with the old; a lazily created state added
+		// late (not created in the checkpoint taken at step 0).
+		ckConfig{rules: []Rule{DefaultNAdam(), DefaultAdam(), DefaultRprop(), SGD{LR: 0.1, Momentum: 0.9}, DefaultASGD(), DefaultLion()}},
+		ckConfig{rules: []Rule{DefaultRAdam(), DefaultAdadelta(), DefaultAdamax(), DefaultNAdam()}, addGroup: true},
+		ckConfig{rules: []Rule{ASGD{LR: 0.05, Lambd: 0.1, Alpha: 0.5, T0: 2}, DefaultRprop()}, addGroup: true},
 	)
 	return cs
 }

@@ -16,7 +16,7 @@ type HyperparameterError struct {
 	// Group is the index of the group whose rule it is, or -1 where there
 	// is no optimizer (Coefficients).
 	Group int
-	Rule  string  // the rule type: "SGD", "Adagrad", "RMSProp" or "Adam"
+	Rule  string  // the rule type: "SGD", "Adam", "NAdam", ... (ruleName)
 	Field string  // the Go field name, e.g. "Beta1"
 	Value float64 // the rejected value
 	Want  string  // the valid range, in words
@@ -114,7 +114,7 @@ func (e *IndexError) Error() string {
 }
 
 // ErrNoMomentum is returned by SetGroupMomentum for a rule without a
-// momentum or β1 (Adagrad).
+// momentum or β1 (Adagrad, Adadelta, Rprop, ASGD).
 var ErrNoMomentum = errors.New("optim: the group's rule has no momentum or beta1")
 
 func groupPrefix(g int) string {
@@ -146,4 +146,17 @@ type NonFiniteNormError struct {
 
 func (e *NonFiniteNormError) Error() string {
 	return fmt.Sprintf("optim: ClipGradNorm: the total norm of order %v of the gradients is %v, so it cannot be clipped; no gradient was changed", e.NormType, e.Norm)
+}
+
+// StateError reports a State that SetState cannot restore: a lazily
+// created state given in part, or a scalar state that is not finite.
+type StateError struct {
+	Op     string
+	Param  int    // the parameter's index across all groups
+	Key    string // the torch state-dict key at fault
+	Reason string
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("optim: %s: param %d: %s", e.Op, e.Param, e.Reason)
 }

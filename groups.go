@@ -18,10 +18,15 @@ func (o *Optimizer[T]) GroupRule(i int) Rule {
 }
 
 // SetGroupRule replaces group i's rule by one of the same type: its
-// hyperparameters apply from the next step on, and the state is kept. A
-// rule that needs state the old one did not keep (momentum turned on,
-// centered, AMSGrad) gets it allocated here, zero; SGD's momentum buffer
-// is then created by the next step from the gradient, as torch does.
+// hyperparameters apply from the next step on, and the state is kept, as
+// when torch's param_groups entries change. A rule that needs state the
+// old one did not keep (momentum turned on, centered, AMSGrad) gets it
+// allocated here, zero; SGD's momentum buffer is then created by the next
+// step from the gradient, as torch does. The lazily created state of the
+// other rules (see State) is kept too: Rprop's step sizes, NAdam's
+// mu_product and ASGD's eta and mu continue; a parameter that has not
+// stepped yet creates it at its first step from the new rule (Rprop's
+// step sizes and ASGD's eta from its LR).
 func (o *Optimizer[T]) SetGroupRule(i int, r Rule) error {
 	if i < 0 || i >= len(o.groups) {
 		return &IndexError{Op: "SetGroupRule", What: "group", Index: i, Len: len(o.groups)}
@@ -67,8 +72,9 @@ func (o *Optimizer[T]) SetGroupLR(i int, lr float64) error {
 }
 
 // GroupMomentum returns the momentum that schedulers cycle: SGD's and
-// RMSProp's Momentum, Adam's Beta1 (torch's betas[0]). ok is false for
-// Adagrad, which has none, and for an index out of range.
+// RMSProp's Momentum, the Beta1 of Adam, NAdam, RAdam, Adamax and Lion
+// (torch's betas[0]). ok is false for Adagrad, Adadelta, Rprop and ASGD,
+// which have none, and for an index out of range.
 func (o *Optimizer[T]) GroupMomentum(i int) (m float64, ok bool) {
 	if i < 0 || i >= len(o.groups) {
 		return math.NaN(), false

@@ -3,6 +3,7 @@ package optim
 import (
 	"bytes"
 	"math"
+	"reflect"
 	"unsafe"
 
 	"github.com/simdoptim/optim/internal/testvals"
@@ -87,15 +88,14 @@ func ruleKind(r Rule) kernels.Kind { return derefRule(r).kind() }
 
 // derefRule returns the value behind a pointer rule.
 func derefRule(r Rule) Rule {
-	switch p := r.(type) {
-	case *SGD:
-		return *p
-	case *Adagrad:
-		return *p
-	case *RMSProp:
-		return *p
-	case *Adam:
-		return *p
+	if v := reflect.ValueOf(r); v.Kind() == reflect.Pointer && !v.IsNil() {
+		return v.Elem().Interface().(Rule)
 	}
 	return r
+}
+
+// stateSlices returns every slice field of st, in a fixed order.
+func stateSlices[T testFloat](st State[T]) [][]T {
+	return [][]T{st.MomentumBuffer, st.Sum, st.SquareAvg, st.GradAvg, st.ExpAvg, st.ExpAvgSq, st.MaxExpAvgSq,
+		st.ExpInf, st.AccDelta, st.Prev, st.StepSize, st.AX}
 }

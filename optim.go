@@ -1,6 +1,7 @@
 // Package optim applies torch.optim's update rules (SGD with momentum and
-// Nesterov, Adagrad, RMSProp, Adam and AdamW) to float32 and float64
-// parameter slices with fused SIMD kernels, once per training step.
+// Nesterov, Adagrad, RMSProp, Adam and AdamW, NAdam, RAdam, Adamax,
+// Adadelta, Rprop, ASGD) and Lion to float32 and float64 parameter slices
+// with fused SIMD kernels, once per training step.
 //
 // Every kernel set (portable Go, AVX2, AVX-512, NEON) computes exactly the
 // bits of the portable reference in package generic, so a run reproduces bit
@@ -38,10 +39,18 @@ type Optimizer[T float32 | float64] struct {
 	state  [][3][]T // per parameter: the kernel's s0, s1, s2 (nil if unused)
 	// steps is each parameter's step count, torch's state['step'].
 	steps []int64
-	// hasBuf reports whether SGD's momentum buffer exists (torch's
-	// momentum_buffer is not None): the first step with a momentum clones
-	// the gradient into the buffer instead of decaying it.
-	hasBuf []bool
+	// created reports whether the state torch creates lazily exists: for
+	// SGD, whether the momentum buffer does (torch's momentum_buffer is not
+	// None: the first step with a momentum clones the gradient into it
+	// instead of decaying it); for the other rules, whether the parameter's
+	// state does (torch's state[p] is not empty: Rprop's first step starts
+	// from step sizes LR, and NAdam's and ASGD's scalars are initialized
+	// then). A step creates it; so do SetState and Load of a state that
+	// has it. It matters only for the rules of lazyState.
+	created []bool
+	// scalars is each parameter's scalar state (NAdam's mu_product, ASGD's
+	// eta and mu), valid where created.
+	scalars []generic.Scalars
 	// owned is every slice the optimizer writes (params and state), sorted
 	// by address, for the overlap checks; clear[i] is the address of the
 	// last grad i found not to overlap any of them (0: none yet).
@@ -68,6 +77,7 @@ type Optimizer[T float32 | float64] struct {
 	which    []int
 	coeffs   []generic.Coeffs[T]
 	variants []generic.Variant
+	next     []generic.Scalars // the scalar state that coeffs[k] leaves
 	kernels  []generic.Kernel[T]
 }
 
@@ -151,11 +161,13 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	o.params = append(o.params, params...)
 	o.state = append(o.state, make([][3][]T, len(params))...)
 	o.steps = append(o.steps, make([]int64, len(params))...)
-	o.hasBuf = append(o.hasBuf, make([]bool, len(params))...)
+	o.created = append(o.created, make([]bool, len(params))...)
+	o.scalars = append(o.scalars, make([]generic.Scalars, len(params))...)
 	o.clear = append(o.clear, make([]uintptr, len(params))...)
 	o.which = append(o.which, make([]int, len(params))...)
 	o.coeffs = append(o.coeffs, make([]generic.Coeffs[T], len(params))...)
 	o.variants = append(o.variants, make([]generic.Variant, len(params))...)
+	o.next = append(o.next, make([]generic.Scalars, len(params))...)
 	o.owned = owned
 	clear(o.clear[:first]) // new spans: earlier grads must be checked again
 	for _, p := range params {
@@ -209,7 +221,7 @@ func (o *Optimizer[T]) allocState(first, end int) {
 	for k := range 3 {
 		for gi := first; gi < end; gi++ {
 			g := &o.groups[gi]
-			_, v := coefficients[T](g.rule, 1, true)
+			_, v, _ := coefficients[T](g.rule, 1, true, generic.Scalars{})
 			var used [3]bool
 			used[0], used[1], used[2] = kernels.Uses(g.rule.kind(), v)
 			if !used[k] {
@@ -338,20 +350,22 @@ func (o *Optimizer[T]) apply(grads [][]T) {
 	}
 }
 
-// prepareStep advances every parameter's step count and computes the
-// step's scalars: those of parameter i are coeffs[which[i]] and
-// variants[which[i]]. Parameters almost always share their step count and
-// buffer existence, and groups often share their rule, so the scalars
-// (tens of nanoseconds, mostly Adam's powers β^t) are computed once for a
-// run of parameters with the same rule, step and buffer state, across
-// groups. It also records that SGD momentum buffers exist from this step
-// on.
+// prepareStep advances every parameter's step count and scalar state and
+// computes the step's scalars: those of parameter i are coeffs[which[i]]
+// and variants[which[i]]. Parameters almost always share their step count,
+// the existence of their state and their scalar state, and groups often
+// share their rule, so the scalars (tens of nanoseconds, mostly Adam's
+// powers β^t) are computed once for a run of parameters with the same
+// rule, step, existence and scalar state, across groups. It also records
+// that the state exists from this step on. Empty parameters take part, as
+// in torch, whose state they have too; the kernels skip them.
 func (o *Optimizer[T]) prepareStep() {
 	var (
 		have  bool
 		cg    = -1 // the group whose rule the scalars are of
 		step  int64
 		first bool
+		in    generic.Scalars // the scalar state coeffs[k] was computed from
 	)
 	k := -1
 	o.compareRules()
@@ -360,8 +374,9 @@ func (o *Optimizer[T]) prepareStep() {
 		for i := g.first; i < g.end; i++ {
 			t := o.steps[i] + 1
 			o.steps[i] = t
-			if len(o.params[i]) == 0 {
-				continue
+			sc := o.scalars[i]
+			if !o.created[i] {
+				sc = generic.Scalars{} // coefficients starts from the initial scalars
 			}
 			// The scalars are those of group cg's rule; they serve group gi
 			// when it is cg or follows cg with an equal rule.
@@ -369,14 +384,15 @@ func (o *Optimizer[T]) prepareStep() {
 				have = false
 			}
 			cg = gi
-			if !have || t != step || o.hasBuf[i] == first {
-				step, first, have = t, !o.hasBuf[i], true
+			if !have || t != step || o.created[i] == first || sc != in {
+				step, first, in, have = t, !o.created[i], sc, true
 				k++
-				o.coeffs[k], o.variants[k] = coefficients[T](g.rule, step, first)
+				o.coeffs[k], o.variants[k], o.next[k] = coefficients[T](g.rule, step, first, sc)
 			}
 			o.which[i] = k
+			o.scalars[i] = o.next[k]
 			if o.state[i][0] != nil {
-				o.hasBuf[i] = true
+				o.created[i] = true
 			}
 		}
 	}

@@ -1,24 +1,44 @@
 package optim
 
 import (
+	"fmt"
+	"math"
+
+	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/kernels"
 )
 
 // State is one parameter's optimizer state, named as in torch's state dict.
-// Fields the rule does not keep are nil. The slices alias the optimizer's own
-// memory: copying out of them saves a checkpoint. SetState restores one.
+// Fields the rule does not keep are nil (zero for the scalars). The slices
+// alias the optimizer's own memory: copying out of them saves a checkpoint.
+// SetState restores one.
 //
-// As in torch, SGD's MomentumBuffer does not exist (is nil) until the first
-// step with a momentum has created it from the gradient.
+// As in torch, some state does not exist until the parameter's first step
+// creates it, and the first step differs for it: SGD's MomentumBuffer
+// (created from the gradient by the first step with a momentum), and the
+// whole state of Rprop (whose first step starts from step sizes LR), NAdam
+// and ASGD (whose scalars start at mu_product 1, and eta = LR, mu 1).
+// Until then those fields are nil and the scalars zero.
 type State[T float32 | float64] struct {
 	Step           int64 // steps this parameter has taken (torch's state['step'])
 	MomentumBuffer []T   // SGD and RMSProp with momentum
 	Sum            []T   // Adagrad
-	SquareAvg      []T   // RMSProp
+	SquareAvg      []T   // RMSProp, Adadelta
 	GradAvg        []T   // centered RMSProp
-	ExpAvg         []T   // Adam
-	ExpAvgSq       []T   // Adam
+	ExpAvg         []T   // Adam, NAdam, RAdam, Adamax, Lion
+	ExpAvgSq       []T   // Adam, NAdam, RAdam
 	MaxExpAvgSq    []T   // Adam with AMSGrad
+	ExpInf         []T   // Adamax
+	AccDelta       []T   // Adadelta
+	Prev           []T   // Rprop: the previous (masked) gradient
+	StepSize       []T   // Rprop
+	AX             []T   // ASGD: the averaged parameters
+
+	// The scalar state, float32 whatever T is, as torch keeps it (0-dim
+	// float32 tensors).
+	MuProduct float32 // NAdam: the product of the momentum coefficients μ_1...μ_t
+	Eta       float32 // ASGD: the next step's learning rate
+	Mu        float32 // ASGD: the next step's averaging weight
 }
 
 // fields returns pointers to the slice fields of st that kind keeps, in the
@@ -52,8 +72,32 @@ func (st *State[T]) field(key string) *[]T {
 		return &st.ExpAvgSq
 	case "max_exp_avg_sq":
 		return &st.MaxExpAvgSq
+	case "exp_inf":
+		return &st.ExpInf
+	case "acc_delta":
+		return &st.AccDelta
+	case "prev":
+		return &st.Prev
+	case "step_size":
+		return &st.StepSize
+	case "ax":
+		return &st.AX
 	}
 	panic("optim: State has no field for the state key " + key)
+}
+
+// scalar maps a torch state-dict key of a scalar state (RuleDesc.ScalarKeys)
+// to its State field, as field does for the slices.
+func (st *State[T]) scalar(key string) *float32 {
+	switch key {
+	case "mu_product":
+		return &st.MuProduct
+	case "eta":
+		return &st.Eta
+	case "mu":
+		return &st.Mu
+	}
+	panic("optim: State has no field for the scalar state key " + key)
 }
 
 // stateKey is the torch state-dict key of a kind's state slot.
@@ -77,25 +121,31 @@ func (o *Optimizer[T]) State(i int) (State[T], error) {
 	}
 	kind := o.groups[o.groupOf(i)].rule.kind()
 	st := State[T]{Step: o.steps[i]}
+	exists := o.created[i] || !lazyState(kind)
 	for k, f := range st.fields(kind) {
-		if f == nil {
-			continue
+		if f != nil && exists {
+			*f = o.state[i][k]
 		}
-		s := o.state[i][k]
-		if kind == kernels.KindSGD && !o.hasBuf[i] {
-			s = nil
+	}
+	if exists {
+		for j, key := range scalarKeys[kind] {
+			*st.scalar(key) = o.scalars[i][j]
 		}
-		*f = s
 	}
 	return st, nil
 }
 
 // SetState restores the i-th parameter's state from st, as torch's
 // load_state_dict does for one parameter: it copies every slice the rule
-// keeps into the optimizer's memory and sets the step count. A nil SGD
-// MomentumBuffer means the buffer does not exist yet (the next step
-// creates it from the gradient); every other slice the rule keeps must be
-// given, with the parameter's length. Nothing changes on error.
+// keeps into the optimizer's memory and sets the step count and the
+// scalar state. Every slice the rule keeps must be given, with the
+// parameter's length, except for the state that does not exist before the
+// first step (see State): there, all of it nil means that it does not
+// exist yet, and the next step creates it as torch's first step does
+// (SGD's buffer from the gradient, Rprop's step sizes from LR, NAdam's and
+// ASGD's scalars from their initial values); all of it given means that it
+// exists, and the next step continues from it, whatever st.Step is. The
+// scalars must be finite. Nothing changes on error.
 func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 	const op = "SetState"
 	if i < 0 || i >= len(o.params) {
@@ -107,33 +157,56 @@ func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 	kind := o.groups[o.groupOf(i)].rule.kind()
 	n := len(o.params[i])
 	src := st.fields(kind)
+	// For a lazily created state, nil slices (all of them) say that it
+	// does not exist.
+	given, absent, keyGiven, keyAbsent := 0, 0, "", ""
 	for k, f := range src {
-		dst := o.state[i][k]
-		if f == nil || dst == nil {
+		if f == nil || o.state[i][k] == nil {
 			continue
 		}
-		given := *f
-		if kind == kernels.KindSGD && given == nil {
+		if *f == nil {
+			absent, keyAbsent = absent+1, stateKey(kind, k)
+		} else {
+			given, keyGiven = given+1, stateKey(kind, k)
+		}
+	}
+	lazy := lazyState(kind)
+	exists := !lazy || absent == 0
+	if lazy && given > 0 && absent > 0 {
+		return &StateError{Op: op, Param: i, Key: keyAbsent, Reason: fmt.Sprintf(
+			"%s is nil but %s is given: the state must be given whole, or all nil for a state the first step has not created yet", keyAbsent, keyGiven)}
+	}
+	for k, f := range src {
+		if f == nil || o.state[i][k] == nil || !exists {
 			continue
 		}
-		if len(given) != n {
-			return &ShapeError{Op: op, What: stateKey(kind, k), Index: i, Got: len(given), Want: n}
+		if len(*f) != n {
+			return &ShapeError{Op: op, What: stateKey(kind, k), Index: i, Got: len(*f), Want: n}
+		}
+	}
+	var sc generic.Scalars
+	if exists {
+		for j, key := range scalarKeys[kind] {
+			v := *st.scalar(key)
+			if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
+				return &StateError{Op: op, Param: i, Key: key, Reason: fmt.Sprintf("%s = %v, want a finite value", key, v)}
+			}
+			sc[j] = v
 		}
 	}
 	for k, f := range src {
-		dst := o.state[i][k]
-		if f == nil || dst == nil {
-			continue
-		}
-		if kind == kernels.KindSGD {
-			o.hasBuf[i] = *f != nil
-			if *f == nil {
+		if dst := o.state[i][k]; f != nil && dst != nil {
+			if exists {
+				copy(dst, *f)
+			} else {
 				clear(dst)
-				continue
 			}
 		}
-		copy(dst, *f)
 	}
+	if lazy && given+absent > 0 {
+		o.created[i] = exists
+	}
+	o.scalars[i] = sc
 	o.steps[i] = st.Step
 	return nil
 }

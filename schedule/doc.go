@@ -4,7 +4,8 @@
 // ConstantLR, LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR,
 // CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR, SequentialLR,
 // ChainedScheduler and ReduceLROnPlateau, with momentum cycling (SGD and
-// RMSProp momentum, Adam's β1) where torch cycles it.
+// RMSProp momentum, β1 of Adam, NAdam, RAdam, Adamax and Lion) where torch
+// cycles it.
 //
 //	sched, err := schedule.New(opt, schedule.SequentialLR{
 //		Schedulers: []schedule.Spec{
@@ -73,6 +74,6 @@
 //     ChainedScheduler do not see each other's values, as they would in torch.
 //   - CyclicLR cycles Adam's β1, as torch releases after 1.13 do; torch 1.13.1
 //     refuses Adam with cycle_momentum.
-//   - A target without momentum for some group (Adagrad) with CycleMomentum
-//     is an error at New, as torch raises.
+//   - A target without momentum for some group (Adagrad, Adadelta, Rprop,
+//     ASGD) with CycleMomentum is an error at New, as torch raises.
 package schedule

@@ -9,8 +9,9 @@ import (
 
 // Target is what a scheduler drives: the learning rate and momentum of each
 // parameter group. *optim.Optimizer[float32] and [float64] implement it;
-// GroupMomentum is SGD's and RMSProp's Momentum and Adam's Beta1, with ok
-// false for a rule without momentum (Adagrad).
+// GroupMomentum is SGD's and RMSProp's Momentum and the Beta1 of Adam,
+// NAdam, RAdam, Adamax and Lion, with ok false for a rule without momentum
+// (Adagrad, Adadelta, Rprop, ASGD).
 type Target interface {
 	Groups() int
 	GroupLR(i int) float64
