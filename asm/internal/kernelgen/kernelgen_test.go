@@ -11,7 +11,7 @@ import (
 // lives and one whose OpMaxNaN result aliases an operand.
 func TestVerifyCatchesBadPlacement(t *testing.T) {
 	prog := generic.Build(generic.KindAdam, generic.VarAMSGrad)
-	coeff, _ := CoeffRegs(prog.Body, func(n int) int { return 31 - n })
+	coeff, _ := HoistedRegs(prog.Body, func(n int) int { return 31 - n })
 	regs := Regs{N: 32, Coeff: coeff, MaxNaNScratch: true}
 	code, err := regs.Place(Interleave(prog.Body, 2, 2))
 	if err != nil {
