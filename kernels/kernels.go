@@ -36,9 +36,9 @@ type Kind = generic.Kind
 
 // The rules.
 const (
-	KindSGD     = generic.KindSGD
-	KindAdagrad = generic.KindAdagrad
-	KindRMSProp = generic.KindRMSProp
+	KindSGD      = generic.KindSGD
+	KindAdagrad  = generic.KindAdagrad
+	KindRMSProp  = generic.KindRMSProp
 	KindAdam     = generic.KindAdam
 	KindNAdam    = generic.KindNAdam
 	KindRAdam    = generic.KindRAdam
