@@ -292,8 +292,9 @@ func (c *compiler) maxNaN(ar arith, f form, a, b, dst reg.Register, scratch int)
 	ar.blendv(t, b, dst, dst)
 }
 
-// lessThan is the VCMPPx predicate LT_OS: A < B, false when either is NaN.
-const lessThan = 1
+// lessThan is the VCMPPx predicate LT_OQ: A < B, false when either is NaN,
+// and quiet (no invalid-operation flag for a quiet NaN), as Go's < is.
+const lessThan = 0x11
 
 // choose emits D = X if A < B, else Y (OpSelect). Without k registers the
 // comparison's mask goes to D, which blends: D aliases none of A, B, X, Y.
