@@ -165,16 +165,16 @@ func FuzzAdam(f *testing.F) {
 
 // withScalars returns the coefficient function of a rule with scalar state
 // (NAdam, ASGD): the coefficients of step number step come from the state
-// that steps 1 to step-1 left, replayed from init, so that every set sees
-// the same step from the same state.
+// that steps 1 to step-1 left, replayed once from init, so that every set
+// sees the same step from the same state.
 func withScalars[T Float](init generic.Scalars, f func(step int64, sc generic.Scalars) (Coeffs[T], Variant, generic.Scalars)) coeffsFunc[T] {
+	states := []generic.Scalars{init} // states[s]: what steps 1 to s left
 	return func(step int64) (Coeffs[T], Variant) {
-		sc := init
-		var c Coeffs[T]
-		var v Variant
-		for s := int64(1); s <= step; s++ {
-			c, v, sc = f(s, sc)
+		for int64(len(states)) < step {
+			_, _, next := f(int64(len(states)), states[len(states)-1])
+			states = append(states, next)
 		}
+		c, v, _ := f(step, states[step-1])
 		return c, v
 	}
 }
