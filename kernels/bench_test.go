@@ -28,18 +28,32 @@ func benchSets() []*Set {
 }
 
 // benchVariants is the most common variant of each kind: what
-// optim.DefaultSGD ... DefaultAdamW use, without weight decay.
+// optim.DefaultSGD ... DefaultAdamW use, without weight decay, and for the
+// other rules torch's defaults after the first few steps (RAdam rectified
+// from step 6 on, Rprop past its first step, ASGD before t0).
 var benchVariants = [kindCount]Variant{
-	KindSGD:     generic.VarMomentum,
-	KindAdagrad: 0,
-	KindRMSProp: 0,
-	KindAdam:    0,
+	KindSGD:      generic.VarMomentum,
+	KindAdagrad:  0,
+	KindRMSProp:  0,
+	KindAdam:     0,
+	KindNAdam:    0,
+	KindRAdam:    generic.VarRectified,
+	KindAdamax:   0,
+	KindAdadelta: 0,
+	KindRprop:    0,
+	KindASGD:     0,
+	KindLion:     0,
 }
+
+// benchLarge reports whether kind is also timed at the sizes beyond 65,536
+// elements, where memory bandwidth bounds a kernel: Adam, the reference
+// point, and the rules added after it, each timed as Adam is.
+func benchLarge(k Kind) bool { return k == KindAdam || k >= KindNAdam }
 
 func BenchmarkKernels(b *testing.B) {
 	for k := Kind(0); k < kindCount; k++ {
 		for _, n := range benchSizes {
-			if n > 65536 && k != KindAdam {
+			if n > 65536 && !benchLarge(k) {
 				continue
 			}
 			benchKind[float32](b, k, benchVariants[k], n)
@@ -66,9 +80,13 @@ func benchKind[T Float](b *testing.B, k Kind, v Variant, n int) {
 			}
 		}
 	}
+	// Typical values, so that no rule drifts into subnormals or NaNs, whose
+	// cost differs between sets, over many iterations.
 	var c Coeffs[T]
 	c.NegLR, c.Momentum, c.Dampening, c.Beta2, c.OneMinusBeta2 = -1e-3, 0.9, 1, 0.999, 0.001
 	c.Lerp, c.LerpComp, c.BC2Sqrt, c.Eps = 0.1, 0.9, 0.5, 1e-8
+	c.Decay, c.Beta1, c.OneMinusBeta1, c.NegLRAvg, c.BC1, c.BC2 = 1, 0.9, 0.1, -1e-3, 0.5, 0.5
+	c.LR, c.Rect, c.EtaPlus, c.EtaMinus, c.StepSizeMin, c.StepSizeMax, c.Mu = 1e-2, 0.5, 1.2, 0.5, 1e-6, 50, 1
 	for _, s := range benchSets() {
 		kernel := Kernel[T](s, k)
 		b.Run(fmt.Sprintf("%v/%T/n=%d/set=%s", k, T(0), n, s.name), func(b *testing.B) {

@@ -162,3 +162,148 @@ func FuzzAdam(f *testing.F) {
 			})
 	})
 }
+
+// withScalars returns the coefficient function of a rule with scalar state
+// (NAdam, ASGD): the coefficients of step number step come from the state
+// that steps 1 to step-1 left, replayed once from init, so that every set
+// sees the same step from the same state.
+func withScalars[T Float](init generic.Scalars, f func(step int64, sc generic.Scalars) (Coeffs[T], Variant, generic.Scalars)) coeffsFunc[T] {
+	states := []generic.Scalars{init} // states[s]: what steps 1 to s left
+	return func(step int64) (Coeffs[T], Variant) {
+		for int64(len(states)) < step {
+			_, _, next := f(int64(len(states)), states[len(states)-1])
+			states = append(states, next)
+		}
+		c, v, _ := f(step, states[step-1])
+		return c, v
+	}
+}
+
+// from shifts f's steps: step s of the result is step first+s of f.
+func (f coeffsFunc[T]) from(first int64) coeffsFunc[T] {
+	return func(step int64) (Coeffs[T], Variant) { return f(first + step) }
+}
+
+// The rules whose coefficients change with the step number (bias
+// corrections, RAdam's rectification, NAdam's momentum schedule) take a
+// start: the fuzzed steps are start%1000+1 on, so that later steps (RAdam
+// is rectified from about step 6 on) are reached too.
+
+func FuzzNAdam(f *testing.F) {
+	seed := testvals.FuzzSeed()
+	f.Add(uint16(17), uint8(3), 2e-3, 0.9, 0.999, 1e-8, 0.0, 4e-3, false, false, uint16(0), uint8(3), seed)
+	f.Add(uint16(300), uint8(13), 2e-3, 0.9, 0.999, 1e-8, 1e-2, 4e-3, true, true, uint16(40), uint8(3), seed[1:])
+	f.Add(uint16(129), uint8(7), 0.5, 0.25, 0.5, 0.0, 0.5, 0.5, false, false, uint16(7), uint8(2), seed)
+	f.Add(uint16(31), uint8(1), 1e300, 0.0, 0.0, 1e300, 1e300, 1e300, true, true, uint16(1), uint8(3), []byte{0x01, 0x00, 0x80})
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, beta1, beta2, eps, wd, momentumDecay float64, decoupled, maximize bool, start uint16, steps uint8, data []byte) {
+		first := int64(start % 1000)
+		fuzzKernels(t, KindNAdam, int(n), int(off), int(steps), data,
+			withScalars(generic.Scalars{1}, func(step int64, sc generic.Scalars) (Coeffs[float32], Variant, generic.Scalars) {
+				return generic.NAdamCoeffs[float32](lr, beta1, beta2, eps, wd, momentumDecay, decoupled, maximize, step, sc)
+			}).from(first),
+			withScalars(generic.Scalars{1}, func(step int64, sc generic.Scalars) (Coeffs[float64], Variant, generic.Scalars) {
+				return generic.NAdamCoeffs[float64](lr, beta1, beta2, eps, wd, momentumDecay, decoupled, maximize, step, sc)
+			}).from(first))
+	})
+}
+
+func FuzzRAdam(f *testing.F) {
+	seed := testvals.FuzzSeed()
+	f.Add(uint16(17), uint8(3), 1e-3, 0.9, 0.999, 1e-8, 0.0, false, false, uint16(0), uint8(3), seed)
+	f.Add(uint16(300), uint8(13), 1e-3, 0.9, 0.999, 1e-8, 1e-2, true, true, uint16(4), uint8(3), seed[1:])
+	f.Add(uint16(129), uint8(7), 0.5, 0.25, 0.9, 0.0, 0.5, false, false, uint16(30), uint8(3), seed)
+	f.Add(uint16(31), uint8(1), 1e300, 0.0, 0.0, 1e300, 1e300, true, true, uint16(2), uint8(3), []byte{0x01, 0x00, 0x80})
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, beta1, beta2, eps, wd float64, decoupled, maximize bool, start uint16, steps uint8, data []byte) {
+		first := int64(start % 1000)
+		fuzzKernels(t, KindRAdam, int(n), int(off), int(steps), data,
+			func(step int64) (Coeffs[float32], Variant) {
+				return generic.RAdamCoeffs[float32](lr, beta1, beta2, eps, wd, decoupled, maximize, first+step)
+			},
+			func(step int64) (Coeffs[float64], Variant) {
+				return generic.RAdamCoeffs[float64](lr, beta1, beta2, eps, wd, decoupled, maximize, first+step)
+			})
+	})
+}
+
+func FuzzAdamax(f *testing.F) {
+	seed := testvals.FuzzSeed()
+	f.Add(uint16(17), uint8(3), 2e-3, 0.9, 0.999, 1e-8, 0.0, false, uint16(0), uint8(3), seed)
+	f.Add(uint16(300), uint8(13), 2e-3, 0.3, 0.999, 1e-8, 1e-2, true, uint16(9), uint8(3), seed[1:])
+	f.Add(uint16(31), uint8(1), 1e300, 0.0, 0.0, 1e300, 1e300, true, uint16(1), uint8(3), []byte{0x01, 0x00, 0x80})
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, beta1, beta2, eps, wd float64, maximize bool, start uint16, steps uint8, data []byte) {
+		first := int64(start % 1000)
+		fuzzKernels(t, KindAdamax, int(n), int(off), int(steps), data,
+			func(step int64) (Coeffs[float32], Variant) {
+				return generic.AdamaxCoeffs[float32](lr, beta1, beta2, eps, wd, maximize, first+step)
+			},
+			func(step int64) (Coeffs[float64], Variant) {
+				return generic.AdamaxCoeffs[float64](lr, beta1, beta2, eps, wd, maximize, first+step)
+			})
+	})
+}
+
+func FuzzAdadelta(f *testing.F) {
+	seed := testvals.FuzzSeed()
+	f.Add(uint16(17), uint8(3), 1.0, 0.9, 1e-6, 0.0, false, uint8(3), seed)
+	f.Add(uint16(300), uint8(9), 0.5, 0.3, 1e-6, 1e-2, true, uint8(3), seed[3:])
+	f.Add(uint16(64), uint8(4), 1e300, 1e300, 0.0, 1e300, false, uint8(2), []byte{0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, rho, eps, wd float64, maximize bool, steps uint8, data []byte) {
+		fuzzKernels(t, KindAdadelta, int(n), int(off), int(steps), data,
+			func(int64) (Coeffs[float32], Variant) {
+				return generic.AdadeltaCoeffs[float32](lr, rho, eps, wd, maximize)
+			},
+			func(int64) (Coeffs[float64], Variant) {
+				return generic.AdadeltaCoeffs[float64](lr, rho, eps, wd, maximize)
+			})
+	})
+}
+
+func FuzzRprop(f *testing.F) {
+	seed := testvals.FuzzSeed()
+	f.Add(uint16(17), uint8(3), 1e-2, 0.5, 1.2, 1e-6, 50.0, false, uint8(3), seed)
+	f.Add(uint16(300), uint8(11), 1e-2, 0.5, 1.2, 1e-6, 50.0, true, uint8(3), seed[5:])
+	f.Add(uint16(100), uint8(2), 0.5, 0.25, 2.0, 0.0, 1.0, false, uint8(2), seed)
+	f.Add(uint16(33), uint8(1), math.NaN(), 0.0, math.Inf(1), math.NaN(), 0.0, true, uint8(3), []byte{0x01, 0x00, 0x80})
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, etaMinus, etaPlus, stepMin, stepMax float64, maximize bool, steps uint8, data []byte) {
+		fuzzKernels(t, KindRprop, int(n), int(off), int(steps), data,
+			func(step int64) (Coeffs[float32], Variant) {
+				return generic.RpropCoeffs[float32](lr, etaMinus, etaPlus, stepMin, stepMax, maximize, step == 1)
+			},
+			func(step int64) (Coeffs[float64], Variant) {
+				return generic.RpropCoeffs[float64](lr, etaMinus, etaPlus, stepMin, stepMax, maximize, step == 1)
+			})
+	})
+}
+
+func FuzzASGD(f *testing.F) {
+	seed := testvals.FuzzSeed()
+	f.Add(uint16(17), uint8(3), 1e-2, 1e-4, 0.75, 1e6, 0.0, false, uint8(3), seed)
+	f.Add(uint16(300), uint8(11), 1e-2, 1e-4, 0.75, 1.0, 1e-2, true, uint8(3), seed[5:])
+	f.Add(uint16(100), uint8(2), 0.5, 0.5, 0.5, 0.0, 0.5, false, uint8(4), seed)
+	f.Add(uint16(64), uint8(4), 1e300, 1e300, 1e300, math.NaN(), 1e300, true, uint8(2), []byte{0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, lambd, alpha, t0, wd float64, maximize bool, steps uint8, data []byte) {
+		fuzzKernels(t, KindASGD, int(n), int(off), int(steps), data,
+			withScalars(generic.ASGDInit(lr), func(step int64, sc generic.Scalars) (Coeffs[float32], Variant, generic.Scalars) {
+				return generic.ASGDCoeffs[float32](lr, lambd, alpha, t0, wd, maximize, step, sc)
+			}),
+			withScalars(generic.ASGDInit(lr), func(step int64, sc generic.Scalars) (Coeffs[float64], Variant, generic.Scalars) {
+				return generic.ASGDCoeffs[float64](lr, lambd, alpha, t0, wd, maximize, step, sc)
+			}))
+	})
+}
+
+func FuzzLion(f *testing.F) {
+	seed := testvals.FuzzSeed()
+	f.Add(uint16(17), uint8(3), 1e-4, 0.9, 0.99, 0.0, false, uint8(3), seed)
+	f.Add(uint16(300), uint8(13), 1e-4, 0.9, 0.99, 1e-2, true, uint8(3), seed[1:])
+	f.Add(uint16(31), uint8(1), 1e300, 0.0, 1e300, 1e300, true, uint8(3), []byte{0x01, 0x00, 0x80})
+	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, beta1, beta2, wd float64, maximize bool, steps uint8, data []byte) {
+		fuzzKernels(t, KindLion, int(n), int(off), int(steps), data,
+			func(int64) (Coeffs[float32], Variant) {
+				return generic.LionCoeffs[float32](lr, beta1, beta2, wd, maximize)
+			},
+			func(int64) (Coeffs[float64], Variant) {
+				return generic.LionCoeffs[float64](lr, beta1, beta2, wd, maximize)
+			})
+	})
+}

@@ -36,11 +36,18 @@ type Kind = generic.Kind
 
 // The rules.
 const (
-	KindSGD     = generic.KindSGD
-	KindAdagrad = generic.KindAdagrad
-	KindRMSProp = generic.KindRMSProp
-	KindAdam    = generic.KindAdam
-	kindCount   = generic.KindCount
+	KindSGD      = generic.KindSGD
+	KindAdagrad  = generic.KindAdagrad
+	KindRMSProp  = generic.KindRMSProp
+	KindAdam     = generic.KindAdam
+	KindNAdam    = generic.KindNAdam
+	KindRAdam    = generic.KindRAdam
+	KindAdamax   = generic.KindAdamax
+	KindAdadelta = generic.KindAdadelta
+	KindRprop    = generic.KindRprop
+	KindASGD     = generic.KindASGD
+	KindLion     = generic.KindLion
+	kindCount    = generic.KindCount
 )
 
 // rules holds one kernel per Kind for one element type.
@@ -161,6 +168,46 @@ func RMSProp[T Float](s *Set, v Variant, c *Coeffs[T], p, g, sq, gavg, buf []T) 
 // AMSGrad maximum maxSq (AMSGrad only).
 func Adam[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, sq, maxSq []T) error {
 	return apply(s, KindAdam, v, c, p, g, m, sq, maxSq)
+}
+
+// NAdam applies one NAdam step with the moments m and sq. Build c and v
+// with generic.NAdamCoeffs, which also advances the scalar state.
+func NAdam[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, sq []T) error {
+	return apply(s, KindNAdam, v, c, p, g, m, sq, nil)
+}
+
+// RAdam applies one RAdam step with the moments m and sq.
+func RAdam[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, sq []T) error {
+	return apply(s, KindRAdam, v, c, p, g, m, sq, nil)
+}
+
+// Adamax applies one Adamax step with the first moment m and the infinity
+// norm u.
+func Adamax[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, u []T) error {
+	return apply(s, KindAdamax, v, c, p, g, m, u, nil)
+}
+
+// Adadelta applies one Adadelta step with the square average sq and the
+// accumulated delta acc.
+func Adadelta[T Float](s *Set, v Variant, c *Coeffs[T], p, g, sq, acc []T) error {
+	return apply(s, KindAdadelta, v, c, p, g, sq, acc, nil)
+}
+
+// Rprop applies one Rprop step with the previous gradient prev and the step
+// sizes ss.
+func Rprop[T Float](s *Set, v Variant, c *Coeffs[T], p, g, prev, ss []T) error {
+	return apply(s, KindRprop, v, c, p, g, prev, ss, nil)
+}
+
+// ASGD applies one ASGD step with the average ax. Build c and v with
+// generic.ASGDCoeffs, which also advances the scalar state.
+func ASGD[T Float](s *Set, v Variant, c *Coeffs[T], p, g, ax []T) error {
+	return apply(s, KindASGD, v, c, p, g, ax, nil, nil)
+}
+
+// Lion applies one Lion step with the momentum m.
+func Lion[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m []T) error {
+	return apply(s, KindLion, v, c, p, g, m, nil, nil)
 }
 
 // apply validates, then runs the kernel. Nothing is written on error.

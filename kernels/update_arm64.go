@@ -15,16 +15,30 @@ import (
 var neonSet = Set{
 	name: "neon",
 	f32: rules[float32]{
-		KindSGD:     sgd_neon_f32,
-		KindAdagrad: adagrad_neon_f32,
-		KindRMSProp: rmsprop_neon_f32,
-		KindAdam:    adam_neon_f32,
+		KindSGD:      sgd_neon_f32,
+		KindAdagrad:  adagrad_neon_f32,
+		KindRMSProp:  rmsprop_neon_f32,
+		KindAdam:     adam_neon_f32,
+		KindNAdam:    nadam_neon_f32,
+		KindRAdam:    radam_neon_f32,
+		KindAdamax:   adamax_neon_f32,
+		KindAdadelta: adadelta_neon_f32,
+		KindRprop:    rprop_neon_f32,
+		KindASGD:     asgd_neon_f32,
+		KindLion:     lion_neon_f32,
 	},
 	f64: rules[float64]{
-		KindSGD:     sgd_neon_f64,
-		KindAdagrad: adagrad_neon_f64,
-		KindRMSProp: rmsprop_neon_f64,
-		KindAdam:    adam_neon_f64,
+		KindSGD:      sgd_neon_f64,
+		KindAdagrad:  adagrad_neon_f64,
+		KindRMSProp:  rmsprop_neon_f64,
+		KindAdam:     adam_neon_f64,
+		KindNAdam:    nadam_neon_f64,
+		KindRAdam:    radam_neon_f64,
+		KindAdamax:   adamax_neon_f64,
+		KindAdadelta: adadelta_neon_f64,
+		KindRprop:    rprop_neon_f64,
+		KindASGD:     asgd_neon_f64,
+		KindLion:     lion_neon_f64,
 	},
 	gf32: gradKernels(&gradAsm[float32]{
 		generic.GradSumSquares:       sumsquares_neon_f32,
@@ -156,6 +170,133 @@ func adam_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, 
 	}
 }
 
+// nadam_neon_f32 runs generic.NAdam[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func nadam_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
+	switch v {
+	case 0:
+		nadam_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarLerpHigh:
+		nadam_v80_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		nadam_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarLerpHigh:
+		nadam_v81_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled:
+		nadam_v02_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarLerpHigh:
+		nadam_v82_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.NAdam[float32](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// radam_neon_f32 runs generic.RAdam[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func radam_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
+	switch v {
+	case 0:
+		radam_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarRectified:
+		radam_v100_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarLerpHigh:
+		radam_v80_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarLerpHigh | generic.VarRectified:
+		radam_v180_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		radam_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarRectified:
+		radam_v101_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarLerpHigh:
+		radam_v81_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarLerpHigh | generic.VarRectified:
+		radam_v181_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled:
+		radam_v02_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarRectified:
+		radam_v102_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarLerpHigh:
+		radam_v82_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarLerpHigh | generic.VarRectified:
+		radam_v182_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.RAdam[float32](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adamax_neon_f32 runs generic.Adamax[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func adamax_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
+	switch v {
+	case 0:
+		adamax_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarLerpHigh:
+		adamax_v80_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		adamax_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarLerpHigh:
+		adamax_v81_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.Adamax[float32](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adadelta_neon_f32 runs generic.Adadelta[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func adadelta_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
+	switch v {
+	case 0:
+		adadelta_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		adadelta_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.Adadelta[float32](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// rprop_neon_f32 runs generic.Rprop[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func rprop_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
+	switch v {
+	case 0:
+		rprop_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarFirst:
+		rprop_v10_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.Rprop[float32](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// asgd_neon_f32 runs generic.ASGD[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func asgd_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
+	switch v {
+	case 0:
+		asgd_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarAverage:
+		asgd_v200_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		asgd_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarAverage:
+		asgd_v201_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.ASGD[float32](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// lion_neon_f32 runs generic.Lion[float32] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func lion_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
+	switch v {
+	case 0:
+		lion_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled:
+		lion_v02_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.Lion[float32](v, c, p, g, s0, s1, s2)
+	}
+}
+
 // sgd_neon_f64 runs generic.SGD[float64] with NEON: the assembly kernel of
 // every variant in the rule's description, the reference for any other.
 func sgd_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
@@ -261,6 +402,133 @@ func adam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 		adam_vc2_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adam[float64](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// nadam_neon_f64 runs generic.NAdam[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func nadam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
+	switch v {
+	case 0:
+		nadam_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarLerpHigh:
+		nadam_v80_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		nadam_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarLerpHigh:
+		nadam_v81_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled:
+		nadam_v02_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarLerpHigh:
+		nadam_v82_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.NAdam[float64](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// radam_neon_f64 runs generic.RAdam[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func radam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
+	switch v {
+	case 0:
+		radam_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarRectified:
+		radam_v100_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarLerpHigh:
+		radam_v80_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarLerpHigh | generic.VarRectified:
+		radam_v180_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		radam_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarRectified:
+		radam_v101_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarLerpHigh:
+		radam_v81_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarLerpHigh | generic.VarRectified:
+		radam_v181_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled:
+		radam_v02_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarRectified:
+		radam_v102_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarLerpHigh:
+		radam_v82_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled | generic.VarLerpHigh | generic.VarRectified:
+		radam_v182_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.RAdam[float64](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adamax_neon_f64 runs generic.Adamax[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func adamax_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
+	switch v {
+	case 0:
+		adamax_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarLerpHigh:
+		adamax_v80_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		adamax_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarLerpHigh:
+		adamax_v81_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.Adamax[float64](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adadelta_neon_f64 runs generic.Adadelta[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func adadelta_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
+	switch v {
+	case 0:
+		adadelta_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		adadelta_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.Adadelta[float64](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// rprop_neon_f64 runs generic.Rprop[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func rprop_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
+	switch v {
+	case 0:
+		rprop_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarFirst:
+		rprop_v10_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.Rprop[float64](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// asgd_neon_f64 runs generic.ASGD[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func asgd_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
+	switch v {
+	case 0:
+		asgd_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarAverage:
+		asgd_v200_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay:
+		asgd_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarWeightDecay | generic.VarAverage:
+		asgd_v201_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.ASGD[float64](v, c, p, g, s0, s1, s2)
+	}
+}
+
+// lion_neon_f64 runs generic.Lion[float64] with NEON: the assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func lion_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
+	switch v {
+	case 0:
+		lion_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case generic.VarDecoupled:
+		lion_v02_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.Lion[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
@@ -1632,6 +1900,1117 @@ func adam_v42_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *f
 //go:noescape
 func adam_vc2_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
+// nadam_v00_neon_f32 is generic.NAdam[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC2
+//	v17 = v15 / v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v3
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	v25 = c.NegLRAvg
+//	v26 = v25 * v8
+//	v27 = v26 / v20
+//	v28 = v24 + v27
+//	p[i] = v28
+//
+//go:noescape
+func nadam_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// nadam_v80_neon_f32 is generic.NAdam[float32] under variant VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC2
+//	v17 = v15 / v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v3
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	v25 = c.NegLRAvg
+//	v26 = v25 * v8
+//	v27 = v26 / v20
+//	v28 = v24 + v27
+//	p[i] = v28
+//
+//go:noescape
+func nadam_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// nadam_v01_neon_f32 is generic.NAdam[float32] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC2
+//	v20 = v18 / v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v6
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	v28 = c.NegLRAvg
+//	v29 = v28 * v11
+//	v30 = v29 / v23
+//	v31 = v27 + v30
+//	p[i] = v31
+//
+//go:noescape
+func nadam_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// nadam_v81_neon_f32 is generic.NAdam[float32] under variant VarWeightDecay | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC2
+//	v20 = v18 / v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v6
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	v28 = c.NegLRAvg
+//	v29 = v28 * v11
+//	v30 = v29 / v23
+//	v31 = v27 + v30
+//	p[i] = v31
+//
+//go:noescape
+func nadam_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// nadam_v02_neon_f32 is generic.NAdam[float32] under variant VarDecoupled, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.Lerp
+//	v9 = v8 * v7
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC2
+//	v19 = v17 / v18
+//	v20 = sqrt(v19)
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v3
+//	v25 = v24 / v22
+//	v26 = v5 + v25
+//	v27 = c.NegLRAvg
+//	v28 = v27 * v10
+//	v29 = v28 / v22
+//	v30 = v26 + v29
+//	p[i] = v30
+//
+//go:noescape
+func nadam_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// nadam_v82_neon_f32 is generic.NAdam[float32] under variant VarDecoupled | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.LerpComp
+//	v9 = v7 * v8
+//	v10 = v3 - v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC2
+//	v19 = v17 / v18
+//	v20 = sqrt(v19)
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v3
+//	v25 = v24 / v22
+//	v26 = v5 + v25
+//	v27 = c.NegLRAvg
+//	v28 = v27 * v10
+//	v29 = v28 / v22
+//	v30 = v26 + v29
+//	p[i] = v30
+//
+//go:noescape
+func nadam_v82_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v00_neon_f32 is generic.RAdam[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC1
+//	v17 = v8 / v16
+//	v18 = c.LR
+//	v19 = v17 * v18
+//	v20 = v0 - v19
+//	p[i] = v20
+//
+//go:noescape
+func radam_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v100_neon_f32 is generic.RAdam[float32] under variant VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC1
+//	v17 = v8 / v16
+//	v18 = c.LR
+//	v19 = v17 * v18
+//	v20 = c.BC2Sqrt
+//	v21 = sqrt(v15)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = v20 / v23
+//	v25 = v19 * v24
+//	v26 = c.Rect
+//	v27 = v25 * v26
+//	v28 = v0 - v27
+//	p[i] = v28
+//
+//go:noescape
+func radam_v100_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v80_neon_f32 is generic.RAdam[float32] under variant VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC1
+//	v17 = v8 / v16
+//	v18 = c.LR
+//	v19 = v17 * v18
+//	v20 = v0 - v19
+//	p[i] = v20
+//
+//go:noescape
+func radam_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v180_neon_f32 is generic.RAdam[float32] under variant VarLerpHigh | VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC1
+//	v17 = v8 / v16
+//	v18 = c.LR
+//	v19 = v17 * v18
+//	v20 = c.BC2Sqrt
+//	v21 = sqrt(v15)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = v20 / v23
+//	v25 = v19 * v24
+//	v26 = c.Rect
+//	v27 = v25 * v26
+//	v28 = v0 - v27
+//	p[i] = v28
+//
+//go:noescape
+func radam_v180_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v01_neon_f32 is generic.RAdam[float32] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC1
+//	v20 = v11 / v19
+//	v21 = c.LR
+//	v22 = v20 * v21
+//	v23 = v0 - v22
+//	p[i] = v23
+//
+//go:noescape
+func radam_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v101_neon_f32 is generic.RAdam[float32] under variant VarWeightDecay | VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC1
+//	v20 = v11 / v19
+//	v21 = c.LR
+//	v22 = v20 * v21
+//	v23 = c.BC2Sqrt
+//	v24 = sqrt(v18)
+//	v25 = c.Eps
+//	v26 = v24 + v25
+//	v27 = v23 / v26
+//	v28 = v22 * v27
+//	v29 = c.Rect
+//	v30 = v28 * v29
+//	v31 = v0 - v30
+//	p[i] = v31
+//
+//go:noescape
+func radam_v101_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v81_neon_f32 is generic.RAdam[float32] under variant VarWeightDecay | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC1
+//	v20 = v11 / v19
+//	v21 = c.LR
+//	v22 = v20 * v21
+//	v23 = v0 - v22
+//	p[i] = v23
+//
+//go:noescape
+func radam_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v181_neon_f32 is generic.RAdam[float32] under variant VarWeightDecay | VarLerpHigh | VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC1
+//	v20 = v11 / v19
+//	v21 = c.LR
+//	v22 = v20 * v21
+//	v23 = c.BC2Sqrt
+//	v24 = sqrt(v18)
+//	v25 = c.Eps
+//	v26 = v24 + v25
+//	v27 = v23 / v26
+//	v28 = v22 * v27
+//	v29 = c.Rect
+//	v30 = v28 * v29
+//	v31 = v0 - v30
+//	p[i] = v31
+//
+//go:noescape
+func radam_v181_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v02_neon_f32 is generic.RAdam[float32] under variant VarDecoupled, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.Lerp
+//	v9 = v8 * v7
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC1
+//	v19 = v10 / v18
+//	v20 = c.LR
+//	v21 = v19 * v20
+//	v22 = v5 - v21
+//	p[i] = v22
+//
+//go:noescape
+func radam_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v102_neon_f32 is generic.RAdam[float32] under variant VarDecoupled | VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.Lerp
+//	v9 = v8 * v7
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC1
+//	v19 = v10 / v18
+//	v20 = c.LR
+//	v21 = v19 * v20
+//	v22 = c.BC2Sqrt
+//	v23 = sqrt(v17)
+//	v24 = c.Eps
+//	v25 = v23 + v24
+//	v26 = v22 / v25
+//	v27 = v21 * v26
+//	v28 = c.Rect
+//	v29 = v27 * v28
+//	v30 = v5 - v29
+//	p[i] = v30
+//
+//go:noescape
+func radam_v102_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v82_neon_f32 is generic.RAdam[float32] under variant VarDecoupled | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.LerpComp
+//	v9 = v7 * v8
+//	v10 = v3 - v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC1
+//	v19 = v10 / v18
+//	v20 = c.LR
+//	v21 = v19 * v20
+//	v22 = v5 - v21
+//	p[i] = v22
+//
+//go:noescape
+func radam_v82_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// radam_v182_neon_f32 is generic.RAdam[float32] under variant VarDecoupled | VarLerpHigh | VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.LerpComp
+//	v9 = v7 * v8
+//	v10 = v3 - v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC1
+//	v19 = v10 / v18
+//	v20 = c.LR
+//	v21 = v19 * v20
+//	v22 = c.BC2Sqrt
+//	v23 = sqrt(v17)
+//	v24 = c.Eps
+//	v25 = v23 + v24
+//	v26 = v22 / v25
+//	v27 = v21 * v26
+//	v28 = c.Rect
+//	v29 = v27 * v28
+//	v30 = v5 - v29
+//	p[i] = v30
+//
+//go:noescape
+func radam_v182_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// adamax_v00_neon_f32 is generic.Adamax[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = |v3|
+//	v13 = c.Eps
+//	v14 = v12 + v13
+//	v15 = generic.MaxNaN(v11, v14)
+//	s1[i] = v15
+//	v16 = c.NegLR
+//	v17 = v16 * v8
+//	v18 = v17 / v15
+//	v19 = v0 + v18
+//	p[i] = v19
+//
+//go:noescape
+func adamax_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// adamax_v80_neon_f32 is generic.Adamax[float32] under variant VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = |v3|
+//	v13 = c.Eps
+//	v14 = v12 + v13
+//	v15 = generic.MaxNaN(v11, v14)
+//	s1[i] = v15
+//	v16 = c.NegLR
+//	v17 = v16 * v8
+//	v18 = v17 / v15
+//	v19 = v0 + v18
+//	p[i] = v19
+//
+//go:noescape
+func adamax_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// adamax_v01_neon_f32 is generic.Adamax[float32] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = |v6|
+//	v16 = c.Eps
+//	v17 = v15 + v16
+//	v18 = generic.MaxNaN(v14, v17)
+//	s1[i] = v18
+//	v19 = c.NegLR
+//	v20 = v19 * v11
+//	v21 = v20 / v18
+//	v22 = v0 + v21
+//	p[i] = v22
+//
+//go:noescape
+func adamax_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// adamax_v81_neon_f32 is generic.Adamax[float32] under variant VarWeightDecay | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = |v6|
+//	v16 = c.Eps
+//	v17 = v15 + v16
+//	v18 = generic.MaxNaN(v14, v17)
+//	s1[i] = v18
+//	v19 = c.NegLR
+//	v20 = v19 * v11
+//	v21 = v20 / v18
+//	v22 = v0 + v21
+//	p[i] = v22
+//
+//go:noescape
+func adamax_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// adadelta_v00_neon_f32 is generic.Adadelta[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Beta2
+//	v5 = c.OneMinusBeta2
+//	v6 = c.Eps
+//	v7 = s0[i]
+//	v8 = v7 * v4
+//	v9 = v5 * v3
+//	v10 = v9 * v3
+//	v11 = v8 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = v12 + v6
+//	v14 = sqrt(v13)
+//	v15 = v11 + v6
+//	v16 = sqrt(v15)
+//	v17 = v14 / v16
+//	v18 = v17 * v3
+//	v19 = v12 * v4
+//	v20 = v5 * v18
+//	v21 = v20 * v18
+//	v22 = v19 + v21
+//	s1[i] = v22
+//	v23 = c.NegLR
+//	v24 = v23 * v18
+//	v25 = v0 + v24
+//	p[i] = v25
+//
+//go:noescape
+func adadelta_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// adadelta_v01_neon_f32 is generic.Adadelta[float32] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = c.Beta2
+//	v8 = c.OneMinusBeta2
+//	v9 = c.Eps
+//	v10 = s0[i]
+//	v11 = v10 * v7
+//	v12 = v8 * v6
+//	v13 = v12 * v6
+//	v14 = v11 + v13
+//	s0[i] = v14
+//	v15 = s1[i]
+//	v16 = v15 + v9
+//	v17 = sqrt(v16)
+//	v18 = v14 + v9
+//	v19 = sqrt(v18)
+//	v20 = v17 / v19
+//	v21 = v20 * v6
+//	v22 = v15 * v7
+//	v23 = v8 * v21
+//	v24 = v23 * v21
+//	v25 = v22 + v24
+//	s1[i] = v25
+//	v26 = c.NegLR
+//	v27 = v26 * v21
+//	v28 = v0 + v27
+//	p[i] = v28
+//
+//go:noescape
+func adadelta_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// rprop_v00_neon_f32 is generic.Rprop[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = grad[i]
+//	v1 = c.Sign
+//	v2 = v0 ^ v1 (bits)
+//	v3 = 0
+//	v4 = s0[i]
+//	v5 = v2 * v4
+//	v6 = c.EtaPlus
+//	v7 = c.EtaMinus
+//	v8 = 1
+//	v9 = v7 if v5 < v3, else v8
+//	v10 = v6 if v3 < v5, else v9
+//	v11 = s1[i]
+//	v12 = v11 * v10
+//	v13 = c.StepSizeMin
+//	v14 = c.StepSizeMax
+//	v15 = v13 if v12 < v13, else v12
+//	v16 = v14 if v15 > v14, else v15
+//	s1[i] = v16
+//	v17 = v3 if v5 < v3, else v2
+//	v18 = -1
+//	v19 = 1
+//	v20 = -0
+//	v21 = v19 if v17 < v3, else v20
+//	v22 = v18 if v3 < v17, else v21
+//	v23 = p[i]
+//	v24 = v22 * v16
+//	v25 = v23 + v24
+//	p[i] = v25
+//	s0[i] = v17
+//
+//go:noescape
+func rprop_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// rprop_v10_neon_f32 is generic.Rprop[float32] under variant VarFirst, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = grad[i]
+//	v1 = c.Sign
+//	v2 = v0 ^ v1 (bits)
+//	v3 = 0
+//	v4 = s0[i]
+//	v5 = v2 * v4
+//	v6 = c.EtaPlus
+//	v7 = c.EtaMinus
+//	v8 = 1
+//	v9 = v7 if v5 < v3, else v8
+//	v10 = v6 if v3 < v5, else v9
+//	v11 = c.LR
+//	v12 = v11 * v10
+//	v13 = c.StepSizeMin
+//	v14 = c.StepSizeMax
+//	v15 = v13 if v12 < v13, else v12
+//	v16 = v14 if v15 > v14, else v15
+//	s1[i] = v16
+//	v17 = v3 if v5 < v3, else v2
+//	v18 = -1
+//	v19 = 1
+//	v20 = -0
+//	v21 = v19 if v17 < v3, else v20
+//	v22 = v18 if v3 < v17, else v21
+//	v23 = p[i]
+//	v24 = v22 * v16
+//	v25 = v23 + v24
+//	p[i] = v25
+//	s0[i] = v17
+//
+//go:noescape
+func rprop_v10_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// asgd_v00_neon_f32 is generic.ASGD[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = c.NegLR
+//	v7 = v6 * v3
+//	v8 = v5 + v7
+//	p[i] = v8
+//	s0[i] = v8
+//
+//go:noescape
+func asgd_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// asgd_v200_neon_f32 is generic.ASGD[float32] under variant VarAverage, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = c.NegLR
+//	v7 = v6 * v3
+//	v8 = v5 + v7
+//	p[i] = v8
+//	v9 = s0[i]
+//	v10 = v8 - v9
+//	v11 = c.Mu
+//	v12 = v10 * v11
+//	v13 = v9 + v12
+//	s0[i] = v13
+//
+//go:noescape
+func asgd_v200_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// asgd_v01_neon_f32 is generic.ASGD[float32] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = c.Decay
+//	v8 = v0 * v7
+//	v9 = c.NegLR
+//	v10 = v9 * v6
+//	v11 = v8 + v10
+//	p[i] = v11
+//	s0[i] = v11
+//
+//go:noescape
+func asgd_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// asgd_v201_neon_f32 is generic.ASGD[float32] under variant VarWeightDecay | VarAverage, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = c.Decay
+//	v8 = v0 * v7
+//	v9 = c.NegLR
+//	v10 = v9 * v6
+//	v11 = v8 + v10
+//	p[i] = v11
+//	v12 = s0[i]
+//	v13 = v11 - v12
+//	v14 = c.Mu
+//	v15 = v13 * v14
+//	v16 = v12 + v15
+//	s0[i] = v16
+//
+//go:noescape
+func asgd_v201_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// lion_v00_neon_f32 is generic.Lion[float32] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta1
+//	v6 = v5 * v4
+//	v7 = c.OneMinusBeta1
+//	v8 = v7 * v3
+//	v9 = v6 + v8
+//	v10 = c.NegLR
+//	v11 = 0
+//	v12 = 1
+//	v13 = -1
+//	v14 = v13 if v9 < v11, else v9
+//	v15 = v12 if v11 < v9, else v14
+//	v16 = v10 * v15
+//	v17 = v0 + v16
+//	p[i] = v17
+//	v18 = c.Beta2
+//	v19 = v18 * v4
+//	v20 = c.OneMinusBeta2
+//	v21 = v20 * v3
+//	v22 = v19 + v21
+//	s0[i] = v22
+//
+//go:noescape
+func lion_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
+// lion_v02_neon_f32 is generic.Lion[float32] under variant VarDecoupled, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta1
+//	v6 = v5 * v4
+//	v7 = c.OneMinusBeta1
+//	v8 = v7 * v3
+//	v9 = v6 + v8
+//	v10 = c.Decay
+//	v11 = v0 * v10
+//	v12 = c.NegLR
+//	v13 = 0
+//	v14 = 1
+//	v15 = -1
+//	v16 = v15 if v9 < v13, else v9
+//	v17 = v14 if v13 < v9, else v16
+//	v18 = v12 * v17
+//	v19 = v11 + v18
+//	p[i] = v19
+//	v20 = c.Beta2
+//	v21 = v20 * v4
+//	v22 = c.OneMinusBeta2
+//	v23 = v22 * v3
+//	v24 = v21 + v23
+//	s0[i] = v24
+//
+//go:noescape
+func lion_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+
 // sgd_v00_neon_f64 is generic.SGD[float64] under variant 0, with NEON:
 // for each i < n, in this order and without fusing any two operations,
 //
@@ -2783,3 +4162,1114 @@ func adam_v42_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *f
 //
 //go:noescape
 func adam_vc2_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// nadam_v00_neon_f64 is generic.NAdam[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC2
+//	v17 = v15 / v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v3
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	v25 = c.NegLRAvg
+//	v26 = v25 * v8
+//	v27 = v26 / v20
+//	v28 = v24 + v27
+//	p[i] = v28
+//
+//go:noescape
+func nadam_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// nadam_v80_neon_f64 is generic.NAdam[float64] under variant VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC2
+//	v17 = v15 / v16
+//	v18 = sqrt(v17)
+//	v19 = c.Eps
+//	v20 = v18 + v19
+//	v21 = c.NegLR
+//	v22 = v21 * v3
+//	v23 = v22 / v20
+//	v24 = v0 + v23
+//	v25 = c.NegLRAvg
+//	v26 = v25 * v8
+//	v27 = v26 / v20
+//	v28 = v24 + v27
+//	p[i] = v28
+//
+//go:noescape
+func nadam_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// nadam_v01_neon_f64 is generic.NAdam[float64] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC2
+//	v20 = v18 / v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v6
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	v28 = c.NegLRAvg
+//	v29 = v28 * v11
+//	v30 = v29 / v23
+//	v31 = v27 + v30
+//	p[i] = v31
+//
+//go:noescape
+func nadam_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// nadam_v81_neon_f64 is generic.NAdam[float64] under variant VarWeightDecay | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC2
+//	v20 = v18 / v19
+//	v21 = sqrt(v20)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = c.NegLR
+//	v25 = v24 * v6
+//	v26 = v25 / v23
+//	v27 = v0 + v26
+//	v28 = c.NegLRAvg
+//	v29 = v28 * v11
+//	v30 = v29 / v23
+//	v31 = v27 + v30
+//	p[i] = v31
+//
+//go:noescape
+func nadam_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// nadam_v02_neon_f64 is generic.NAdam[float64] under variant VarDecoupled, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.Lerp
+//	v9 = v8 * v7
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC2
+//	v19 = v17 / v18
+//	v20 = sqrt(v19)
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v3
+//	v25 = v24 / v22
+//	v26 = v5 + v25
+//	v27 = c.NegLRAvg
+//	v28 = v27 * v10
+//	v29 = v28 / v22
+//	v30 = v26 + v29
+//	p[i] = v30
+//
+//go:noescape
+func nadam_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// nadam_v82_neon_f64 is generic.NAdam[float64] under variant VarDecoupled | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.LerpComp
+//	v9 = v7 * v8
+//	v10 = v3 - v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC2
+//	v19 = v17 / v18
+//	v20 = sqrt(v19)
+//	v21 = c.Eps
+//	v22 = v20 + v21
+//	v23 = c.NegLR
+//	v24 = v23 * v3
+//	v25 = v24 / v22
+//	v26 = v5 + v25
+//	v27 = c.NegLRAvg
+//	v28 = v27 * v10
+//	v29 = v28 / v22
+//	v30 = v26 + v29
+//	p[i] = v30
+//
+//go:noescape
+func nadam_v82_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v00_neon_f64 is generic.RAdam[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC1
+//	v17 = v8 / v16
+//	v18 = c.LR
+//	v19 = v17 * v18
+//	v20 = v0 - v19
+//	p[i] = v20
+//
+//go:noescape
+func radam_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v100_neon_f64 is generic.RAdam[float64] under variant VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC1
+//	v17 = v8 / v16
+//	v18 = c.LR
+//	v19 = v17 * v18
+//	v20 = c.BC2Sqrt
+//	v21 = sqrt(v15)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = v20 / v23
+//	v25 = v19 * v24
+//	v26 = c.Rect
+//	v27 = v25 * v26
+//	v28 = v0 - v27
+//	p[i] = v28
+//
+//go:noescape
+func radam_v100_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v80_neon_f64 is generic.RAdam[float64] under variant VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC1
+//	v17 = v8 / v16
+//	v18 = c.LR
+//	v19 = v17 * v18
+//	v20 = v0 - v19
+//	p[i] = v20
+//
+//go:noescape
+func radam_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v180_neon_f64 is generic.RAdam[float64] under variant VarLerpHigh | VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = c.OneMinusBeta2
+//	v13 = v12 * v3
+//	v14 = v13 * v3
+//	v15 = v11 + v14
+//	s1[i] = v15
+//	v16 = c.BC1
+//	v17 = v8 / v16
+//	v18 = c.LR
+//	v19 = v17 * v18
+//	v20 = c.BC2Sqrt
+//	v21 = sqrt(v15)
+//	v22 = c.Eps
+//	v23 = v21 + v22
+//	v24 = v20 / v23
+//	v25 = v19 * v24
+//	v26 = c.Rect
+//	v27 = v25 * v26
+//	v28 = v0 - v27
+//	p[i] = v28
+//
+//go:noescape
+func radam_v180_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v01_neon_f64 is generic.RAdam[float64] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC1
+//	v20 = v11 / v19
+//	v21 = c.LR
+//	v22 = v20 * v21
+//	v23 = v0 - v22
+//	p[i] = v23
+//
+//go:noescape
+func radam_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v101_neon_f64 is generic.RAdam[float64] under variant VarWeightDecay | VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC1
+//	v20 = v11 / v19
+//	v21 = c.LR
+//	v22 = v20 * v21
+//	v23 = c.BC2Sqrt
+//	v24 = sqrt(v18)
+//	v25 = c.Eps
+//	v26 = v24 + v25
+//	v27 = v23 / v26
+//	v28 = v22 * v27
+//	v29 = c.Rect
+//	v30 = v28 * v29
+//	v31 = v0 - v30
+//	p[i] = v31
+//
+//go:noescape
+func radam_v101_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v81_neon_f64 is generic.RAdam[float64] under variant VarWeightDecay | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC1
+//	v20 = v11 / v19
+//	v21 = c.LR
+//	v22 = v20 * v21
+//	v23 = v0 - v22
+//	p[i] = v23
+//
+//go:noescape
+func radam_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v181_neon_f64 is generic.RAdam[float64] under variant VarWeightDecay | VarLerpHigh | VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = c.OneMinusBeta2
+//	v16 = v15 * v6
+//	v17 = v16 * v6
+//	v18 = v14 + v17
+//	s1[i] = v18
+//	v19 = c.BC1
+//	v20 = v11 / v19
+//	v21 = c.LR
+//	v22 = v20 * v21
+//	v23 = c.BC2Sqrt
+//	v24 = sqrt(v18)
+//	v25 = c.Eps
+//	v26 = v24 + v25
+//	v27 = v23 / v26
+//	v28 = v22 * v27
+//	v29 = c.Rect
+//	v30 = v28 * v29
+//	v31 = v0 - v30
+//	p[i] = v31
+//
+//go:noescape
+func radam_v181_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v02_neon_f64 is generic.RAdam[float64] under variant VarDecoupled, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.Lerp
+//	v9 = v8 * v7
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC1
+//	v19 = v10 / v18
+//	v20 = c.LR
+//	v21 = v19 * v20
+//	v22 = v5 - v21
+//	p[i] = v22
+//
+//go:noescape
+func radam_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v102_neon_f64 is generic.RAdam[float64] under variant VarDecoupled | VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.Lerp
+//	v9 = v8 * v7
+//	v10 = v6 + v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC1
+//	v19 = v10 / v18
+//	v20 = c.LR
+//	v21 = v19 * v20
+//	v22 = c.BC2Sqrt
+//	v23 = sqrt(v17)
+//	v24 = c.Eps
+//	v25 = v23 + v24
+//	v26 = v22 / v25
+//	v27 = v21 * v26
+//	v28 = c.Rect
+//	v29 = v27 * v28
+//	v30 = v5 - v29
+//	p[i] = v30
+//
+//go:noescape
+func radam_v102_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v82_neon_f64 is generic.RAdam[float64] under variant VarDecoupled | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.LerpComp
+//	v9 = v7 * v8
+//	v10 = v3 - v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC1
+//	v19 = v10 / v18
+//	v20 = c.LR
+//	v21 = v19 * v20
+//	v22 = v5 - v21
+//	p[i] = v22
+//
+//go:noescape
+func radam_v82_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// radam_v182_neon_f64 is generic.RAdam[float64] under variant VarDecoupled | VarLerpHigh | VarRectified, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = s0[i]
+//	v7 = v3 - v6
+//	v8 = c.LerpComp
+//	v9 = v7 * v8
+//	v10 = v3 - v9
+//	s0[i] = v10
+//	v11 = s1[i]
+//	v12 = c.Beta2
+//	v13 = v11 * v12
+//	v14 = c.OneMinusBeta2
+//	v15 = v14 * v3
+//	v16 = v15 * v3
+//	v17 = v13 + v16
+//	s1[i] = v17
+//	v18 = c.BC1
+//	v19 = v10 / v18
+//	v20 = c.LR
+//	v21 = v19 * v20
+//	v22 = c.BC2Sqrt
+//	v23 = sqrt(v17)
+//	v24 = c.Eps
+//	v25 = v23 + v24
+//	v26 = v22 / v25
+//	v27 = v21 * v26
+//	v28 = c.Rect
+//	v29 = v27 * v28
+//	v30 = v5 - v29
+//	p[i] = v30
+//
+//go:noescape
+func radam_v182_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// adamax_v00_neon_f64 is generic.Adamax[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.Lerp
+//	v7 = v6 * v5
+//	v8 = v4 + v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = |v3|
+//	v13 = c.Eps
+//	v14 = v12 + v13
+//	v15 = generic.MaxNaN(v11, v14)
+//	s1[i] = v15
+//	v16 = c.NegLR
+//	v17 = v16 * v8
+//	v18 = v17 / v15
+//	v19 = v0 + v18
+//	p[i] = v19
+//
+//go:noescape
+func adamax_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// adamax_v80_neon_f64 is generic.Adamax[float64] under variant VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = v3 - v4
+//	v6 = c.LerpComp
+//	v7 = v5 * v6
+//	v8 = v3 - v7
+//	s0[i] = v8
+//	v9 = s1[i]
+//	v10 = c.Beta2
+//	v11 = v9 * v10
+//	v12 = |v3|
+//	v13 = c.Eps
+//	v14 = v12 + v13
+//	v15 = generic.MaxNaN(v11, v14)
+//	s1[i] = v15
+//	v16 = c.NegLR
+//	v17 = v16 * v8
+//	v18 = v17 / v15
+//	v19 = v0 + v18
+//	p[i] = v19
+//
+//go:noescape
+func adamax_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// adamax_v01_neon_f64 is generic.Adamax[float64] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.Lerp
+//	v10 = v9 * v8
+//	v11 = v7 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = |v6|
+//	v16 = c.Eps
+//	v17 = v15 + v16
+//	v18 = generic.MaxNaN(v14, v17)
+//	s1[i] = v18
+//	v19 = c.NegLR
+//	v20 = v19 * v11
+//	v21 = v20 / v18
+//	v22 = v0 + v21
+//	p[i] = v22
+//
+//go:noescape
+func adamax_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// adamax_v81_neon_f64 is generic.Adamax[float64] under variant VarWeightDecay | VarLerpHigh, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = s0[i]
+//	v8 = v6 - v7
+//	v9 = c.LerpComp
+//	v10 = v8 * v9
+//	v11 = v6 - v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = c.Beta2
+//	v14 = v12 * v13
+//	v15 = |v6|
+//	v16 = c.Eps
+//	v17 = v15 + v16
+//	v18 = generic.MaxNaN(v14, v17)
+//	s1[i] = v18
+//	v19 = c.NegLR
+//	v20 = v19 * v11
+//	v21 = v20 / v18
+//	v22 = v0 + v21
+//	p[i] = v22
+//
+//go:noescape
+func adamax_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// adadelta_v00_neon_f64 is generic.Adadelta[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Beta2
+//	v5 = c.OneMinusBeta2
+//	v6 = c.Eps
+//	v7 = s0[i]
+//	v8 = v7 * v4
+//	v9 = v5 * v3
+//	v10 = v9 * v3
+//	v11 = v8 + v10
+//	s0[i] = v11
+//	v12 = s1[i]
+//	v13 = v12 + v6
+//	v14 = sqrt(v13)
+//	v15 = v11 + v6
+//	v16 = sqrt(v15)
+//	v17 = v14 / v16
+//	v18 = v17 * v3
+//	v19 = v12 * v4
+//	v20 = v5 * v18
+//	v21 = v20 * v18
+//	v22 = v19 + v21
+//	s1[i] = v22
+//	v23 = c.NegLR
+//	v24 = v23 * v18
+//	v25 = v0 + v24
+//	p[i] = v25
+//
+//go:noescape
+func adadelta_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// adadelta_v01_neon_f64 is generic.Adadelta[float64] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = c.Beta2
+//	v8 = c.OneMinusBeta2
+//	v9 = c.Eps
+//	v10 = s0[i]
+//	v11 = v10 * v7
+//	v12 = v8 * v6
+//	v13 = v12 * v6
+//	v14 = v11 + v13
+//	s0[i] = v14
+//	v15 = s1[i]
+//	v16 = v15 + v9
+//	v17 = sqrt(v16)
+//	v18 = v14 + v9
+//	v19 = sqrt(v18)
+//	v20 = v17 / v19
+//	v21 = v20 * v6
+//	v22 = v15 * v7
+//	v23 = v8 * v21
+//	v24 = v23 * v21
+//	v25 = v22 + v24
+//	s1[i] = v25
+//	v26 = c.NegLR
+//	v27 = v26 * v21
+//	v28 = v0 + v27
+//	p[i] = v28
+//
+//go:noescape
+func adadelta_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// rprop_v00_neon_f64 is generic.Rprop[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = grad[i]
+//	v1 = c.Sign
+//	v2 = v0 ^ v1 (bits)
+//	v3 = 0
+//	v4 = s0[i]
+//	v5 = v2 * v4
+//	v6 = c.EtaPlus
+//	v7 = c.EtaMinus
+//	v8 = 1
+//	v9 = v7 if v5 < v3, else v8
+//	v10 = v6 if v3 < v5, else v9
+//	v11 = s1[i]
+//	v12 = v11 * v10
+//	v13 = c.StepSizeMin
+//	v14 = c.StepSizeMax
+//	v15 = v13 if v12 < v13, else v12
+//	v16 = v14 if v15 > v14, else v15
+//	s1[i] = v16
+//	v17 = v3 if v5 < v3, else v2
+//	v18 = -1
+//	v19 = 1
+//	v20 = -0
+//	v21 = v19 if v17 < v3, else v20
+//	v22 = v18 if v3 < v17, else v21
+//	v23 = p[i]
+//	v24 = v22 * v16
+//	v25 = v23 + v24
+//	p[i] = v25
+//	s0[i] = v17
+//
+//go:noescape
+func rprop_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// rprop_v10_neon_f64 is generic.Rprop[float64] under variant VarFirst, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = grad[i]
+//	v1 = c.Sign
+//	v2 = v0 ^ v1 (bits)
+//	v3 = 0
+//	v4 = s0[i]
+//	v5 = v2 * v4
+//	v6 = c.EtaPlus
+//	v7 = c.EtaMinus
+//	v8 = 1
+//	v9 = v7 if v5 < v3, else v8
+//	v10 = v6 if v3 < v5, else v9
+//	v11 = c.LR
+//	v12 = v11 * v10
+//	v13 = c.StepSizeMin
+//	v14 = c.StepSizeMax
+//	v15 = v13 if v12 < v13, else v12
+//	v16 = v14 if v15 > v14, else v15
+//	s1[i] = v16
+//	v17 = v3 if v5 < v3, else v2
+//	v18 = -1
+//	v19 = 1
+//	v20 = -0
+//	v21 = v19 if v17 < v3, else v20
+//	v22 = v18 if v3 < v17, else v21
+//	v23 = p[i]
+//	v24 = v22 * v16
+//	v25 = v23 + v24
+//	p[i] = v25
+//	s0[i] = v17
+//
+//go:noescape
+func rprop_v10_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// asgd_v00_neon_f64 is generic.ASGD[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = c.NegLR
+//	v7 = v6 * v3
+//	v8 = v5 + v7
+//	p[i] = v8
+//	s0[i] = v8
+//
+//go:noescape
+func asgd_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// asgd_v200_neon_f64 is generic.ASGD[float64] under variant VarAverage, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.Decay
+//	v5 = v0 * v4
+//	v6 = c.NegLR
+//	v7 = v6 * v3
+//	v8 = v5 + v7
+//	p[i] = v8
+//	v9 = s0[i]
+//	v10 = v8 - v9
+//	v11 = c.Mu
+//	v12 = v10 * v11
+//	v13 = v9 + v12
+//	s0[i] = v13
+//
+//go:noescape
+func asgd_v200_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// asgd_v01_neon_f64 is generic.ASGD[float64] under variant VarWeightDecay, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = c.Decay
+//	v8 = v0 * v7
+//	v9 = c.NegLR
+//	v10 = v9 * v6
+//	v11 = v8 + v10
+//	p[i] = v11
+//	s0[i] = v11
+//
+//go:noescape
+func asgd_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// asgd_v201_neon_f64 is generic.ASGD[float64] under variant VarWeightDecay | VarAverage, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = c.WeightDecay
+//	v5 = v4 * v0
+//	v6 = v3 + v5
+//	v7 = c.Decay
+//	v8 = v0 * v7
+//	v9 = c.NegLR
+//	v10 = v9 * v6
+//	v11 = v8 + v10
+//	p[i] = v11
+//	v12 = s0[i]
+//	v13 = v11 - v12
+//	v14 = c.Mu
+//	v15 = v13 * v14
+//	v16 = v12 + v15
+//	s0[i] = v16
+//
+//go:noescape
+func asgd_v201_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// lion_v00_neon_f64 is generic.Lion[float64] under variant 0, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta1
+//	v6 = v5 * v4
+//	v7 = c.OneMinusBeta1
+//	v8 = v7 * v3
+//	v9 = v6 + v8
+//	v10 = c.NegLR
+//	v11 = 0
+//	v12 = 1
+//	v13 = -1
+//	v14 = v13 if v9 < v11, else v9
+//	v15 = v12 if v11 < v9, else v14
+//	v16 = v10 * v15
+//	v17 = v0 + v16
+//	p[i] = v17
+//	v18 = c.Beta2
+//	v19 = v18 * v4
+//	v20 = c.OneMinusBeta2
+//	v21 = v20 * v3
+//	v22 = v19 + v21
+//	s0[i] = v22
+//
+//go:noescape
+func lion_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+
+// lion_v02_neon_f64 is generic.Lion[float64] under variant VarDecoupled, with NEON:
+// for each i < n, in this order and without fusing any two operations,
+//
+//	v0 = p[i]
+//	v1 = grad[i]
+//	v2 = c.Sign
+//	v3 = v1 ^ v2 (bits)
+//	v4 = s0[i]
+//	v5 = c.Beta1
+//	v6 = v5 * v4
+//	v7 = c.OneMinusBeta1
+//	v8 = v7 * v3
+//	v9 = v6 + v8
+//	v10 = c.Decay
+//	v11 = v0 * v10
+//	v12 = c.NegLR
+//	v13 = 0
+//	v14 = 1
+//	v15 = -1
+//	v16 = v15 if v9 < v13, else v9
+//	v17 = v14 if v13 < v9, else v16
+//	v18 = v12 * v17
+//	v19 = v11 + v18
+//	p[i] = v19
+//	v20 = c.Beta2
+//	v21 = v20 * v4
+//	v22 = c.OneMinusBeta2
+//	v23 = v22 * v3
+//	v24 = v21 + v23
+//	s0[i] = v24
+//
+//go:noescape
+func lion_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)

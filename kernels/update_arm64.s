@@ -6862,6 +6862,6516 @@ compute:
 done:
 	RET
 
+// func nadam_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·nadam_v00_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	32(R0), F30 // Lerp
+	VDUP	V30.S[0], V30.S4
+	FMOVS	24(R0), F29 // Beta2
+	VDUP	V29.S[0], V29.S4
+	FMOVS	28(R0), F28 // OneMinusBeta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	64(R0), F27 // BC2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	44(R0), F26 // Eps
+	VDUP	V26.S[0], V26.S4
+	FMOVS	4(R0), F25 // NegLR
+	VDUP	V25.S[0], V25.S4
+	FMOVS	56(R0), F24 // NegLRAvg
+	VDUP	V24.S[0], V24.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfcc // fmul v12.4s, v30.4s, v12.4s
+	WORD	$0x6e2ddfcd // fmul v13.4s, v30.4s, v13.4s
+	WORD	$0x6e2edfce // fmul v14.4s, v30.4s, v14.4s
+	WORD	$0x6e2fdfcf // fmul v15.4s, v30.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
+	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
+	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
+	WORD	$0x6e3dddef // fmul v15.4s, v15.4s, v29.4s
+	WORD	$0x6e24df90 // fmul v16.4s, v28.4s, v4.4s
+	WORD	$0x6e25df91 // fmul v17.4s, v28.4s, v5.4s
+	WORD	$0x6e26df92 // fmul v18.4s, v28.4s, v6.4s
+	WORD	$0x6e27df93 // fmul v19.4s, v28.4s, v7.4s
+	WORD	$0x6e24de10 // fmul v16.4s, v16.4s, v4.4s
+	WORD	$0x6e25de31 // fmul v17.4s, v17.4s, v5.4s
+	WORD	$0x6e26de52 // fmul v18.4s, v18.4s, v6.4s
+	WORD	$0x6e27de73 // fmul v19.4s, v19.4s, v7.4s
+	WORD	$0x4e30d58c // fadd v12.4s, v12.4s, v16.4s
+	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
+	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e3bfd8c // fdiv v12.4s, v12.4s, v27.4s
+	WORD	$0x6e3bfdad // fdiv v13.4s, v13.4s, v27.4s
+	WORD	$0x6e3bfdce // fdiv v14.4s, v14.4s, v27.4s
+	WORD	$0x6e3bfdef // fdiv v15.4s, v15.4s, v27.4s
+	WORD	$0x6ea1f98c // fsqrt v12.4s, v12.4s
+	WORD	$0x6ea1f9ad // fsqrt v13.4s, v13.4s
+	WORD	$0x6ea1f9ce // fsqrt v14.4s, v14.4s
+	WORD	$0x6ea1f9ef // fsqrt v15.4s, v15.4s
+	WORD	$0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
+	WORD	$0x4e3ad5ad // fadd v13.4s, v13.4s, v26.4s
+	WORD	$0x4e3ad5ce // fadd v14.4s, v14.4s, v26.4s
+	WORD	$0x4e3ad5ef // fadd v15.4s, v15.4s, v26.4s
+	WORD	$0x6e24df24 // fmul v4.4s, v25.4s, v4.4s
+	WORD	$0x6e25df25 // fmul v5.4s, v25.4s, v5.4s
+	WORD	$0x6e26df26 // fmul v6.4s, v25.4s, v6.4s
+	WORD	$0x6e27df27 // fmul v7.4s, v25.4s, v7.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	WORD	$0x6e28df04 // fmul v4.4s, v24.4s, v8.4s
+	WORD	$0x6e29df05 // fmul v5.4s, v24.4s, v9.4s
+	WORD	$0x6e2adf06 // fmul v6.4s, v24.4s, v10.4s
+	WORD	$0x6e2bdf07 // fmul v7.4s, v24.4s, v11.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfc3 // fmul v3.4s, v30.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	FMOVQ	F3, (R5)
+	WORD	$0x6e3bfc63 // fdiv v3.4s, v3.4s, v27.4s
+	WORD	$0x6ea1f863 // fsqrt v3.4s, v3.4s
+	WORD	$0x4e3ad463 // fadd v3.4s, v3.4s, v26.4s
+	WORD	$0x6e21df21 // fmul v1.4s, v25.4s, v1.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22df01 // fmul v1.4s, v24.4s, v2.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfc4 // fmul v4.4s, v30.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6e3bfc64 // fdiv v4.4s, v3.4s, v27.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x4e3ad484 // fadd v4.4s, v4.4s, v26.4s
+	WORD	$0x6e21df21 // fmul v1.4s, v25.4s, v1.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22df01 // fmul v1.4s, v24.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F3, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V3.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V3.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func nadam_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·nadam_v80_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	36(R0), F30 // LerpComp
+	VDUP	V30.S[0], V30.S4
+	FMOVS	24(R0), F29 // Beta2
+	VDUP	V29.S[0], V29.S4
+	FMOVS	28(R0), F28 // OneMinusBeta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	64(R0), F27 // BC2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	44(R0), F26 // Eps
+	VDUP	V26.S[0], V26.S4
+	FMOVS	4(R0), F25 // NegLR
+	VDUP	V25.S[0], V25.S4
+	FMOVS	56(R0), F24 // NegLRAvg
+	VDUP	V24.S[0], V24.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
+	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
+	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
+	WORD	$0x6e3edd6b // fmul v11.4s, v11.4s, v30.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
+	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
+	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
+	WORD	$0x6e3dddef // fmul v15.4s, v15.4s, v29.4s
+	WORD	$0x6e24df90 // fmul v16.4s, v28.4s, v4.4s
+	WORD	$0x6e25df91 // fmul v17.4s, v28.4s, v5.4s
+	WORD	$0x6e26df92 // fmul v18.4s, v28.4s, v6.4s
+	WORD	$0x6e27df93 // fmul v19.4s, v28.4s, v7.4s
+	WORD	$0x6e24de10 // fmul v16.4s, v16.4s, v4.4s
+	WORD	$0x6e25de31 // fmul v17.4s, v17.4s, v5.4s
+	WORD	$0x6e26de52 // fmul v18.4s, v18.4s, v6.4s
+	WORD	$0x6e27de73 // fmul v19.4s, v19.4s, v7.4s
+	WORD	$0x4e30d58c // fadd v12.4s, v12.4s, v16.4s
+	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
+	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e3bfd8c // fdiv v12.4s, v12.4s, v27.4s
+	WORD	$0x6e3bfdad // fdiv v13.4s, v13.4s, v27.4s
+	WORD	$0x6e3bfdce // fdiv v14.4s, v14.4s, v27.4s
+	WORD	$0x6e3bfdef // fdiv v15.4s, v15.4s, v27.4s
+	WORD	$0x6ea1f98c // fsqrt v12.4s, v12.4s
+	WORD	$0x6ea1f9ad // fsqrt v13.4s, v13.4s
+	WORD	$0x6ea1f9ce // fsqrt v14.4s, v14.4s
+	WORD	$0x6ea1f9ef // fsqrt v15.4s, v15.4s
+	WORD	$0x4e3ad58c // fadd v12.4s, v12.4s, v26.4s
+	WORD	$0x4e3ad5ad // fadd v13.4s, v13.4s, v26.4s
+	WORD	$0x4e3ad5ce // fadd v14.4s, v14.4s, v26.4s
+	WORD	$0x4e3ad5ef // fadd v15.4s, v15.4s, v26.4s
+	WORD	$0x6e24df24 // fmul v4.4s, v25.4s, v4.4s
+	WORD	$0x6e25df25 // fmul v5.4s, v25.4s, v5.4s
+	WORD	$0x6e26df26 // fmul v6.4s, v25.4s, v6.4s
+	WORD	$0x6e27df27 // fmul v7.4s, v25.4s, v7.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	WORD	$0x6e28df04 // fmul v4.4s, v24.4s, v8.4s
+	WORD	$0x6e29df05 // fmul v5.4s, v24.4s, v9.4s
+	WORD	$0x6e2adf06 // fmul v6.4s, v24.4s, v10.4s
+	WORD	$0x6e2bdf07 // fmul v7.4s, v24.4s, v11.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	FMOVQ	F3, (R5)
+	WORD	$0x6e3bfc63 // fdiv v3.4s, v3.4s, v27.4s
+	WORD	$0x6ea1f863 // fsqrt v3.4s, v3.4s
+	WORD	$0x4e3ad463 // fadd v3.4s, v3.4s, v26.4s
+	WORD	$0x6e21df21 // fmul v1.4s, v25.4s, v1.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22df01 // fmul v1.4s, v24.4s, v2.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6e3bfc64 // fdiv v4.4s, v3.4s, v27.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x4e3ad484 // fadd v4.4s, v4.4s, v26.4s
+	WORD	$0x6e21df21 // fmul v1.4s, v25.4s, v1.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22df01 // fmul v1.4s, v24.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F3, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V3.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V3.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func nadam_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·nadam_v01_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	32(R0), F29 // Lerp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	64(R0), F26 // BC2
+	VDUP	V26.S[0], V26.S4
+	FMOVS	44(R0), F25 // Eps
+	VDUP	V25.S[0], V25.S4
+	FMOVS	4(R0), F24 // NegLR
+	VDUP	V24.S[0], V24.S4
+	FMOVS	56(R0), F23 // NegLRAvg
+	VDUP	V23.S[0], V23.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfac // fmul v12.4s, v29.4s, v12.4s
+	WORD	$0x6e2ddfad // fmul v13.4s, v29.4s, v13.4s
+	WORD	$0x6e2edfae // fmul v14.4s, v29.4s, v14.4s
+	WORD	$0x6e2fdfaf // fmul v15.4s, v29.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de10 // fmul v16.4s, v16.4s, v4.4s
+	WORD	$0x6e25de31 // fmul v17.4s, v17.4s, v5.4s
+	WORD	$0x6e26de52 // fmul v18.4s, v18.4s, v6.4s
+	WORD	$0x6e27de73 // fmul v19.4s, v19.4s, v7.4s
+	WORD	$0x4e30d58c // fadd v12.4s, v12.4s, v16.4s
+	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
+	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e3afd8c // fdiv v12.4s, v12.4s, v26.4s
+	WORD	$0x6e3afdad // fdiv v13.4s, v13.4s, v26.4s
+	WORD	$0x6e3afdce // fdiv v14.4s, v14.4s, v26.4s
+	WORD	$0x6e3afdef // fdiv v15.4s, v15.4s, v26.4s
+	WORD	$0x6ea1f98c // fsqrt v12.4s, v12.4s
+	WORD	$0x6ea1f9ad // fsqrt v13.4s, v13.4s
+	WORD	$0x6ea1f9ce // fsqrt v14.4s, v14.4s
+	WORD	$0x6ea1f9ef // fsqrt v15.4s, v15.4s
+	WORD	$0x4e39d58c // fadd v12.4s, v12.4s, v25.4s
+	WORD	$0x4e39d5ad // fadd v13.4s, v13.4s, v25.4s
+	WORD	$0x4e39d5ce // fadd v14.4s, v14.4s, v25.4s
+	WORD	$0x4e39d5ef // fadd v15.4s, v15.4s, v25.4s
+	WORD	$0x6e24df04 // fmul v4.4s, v24.4s, v4.4s
+	WORD	$0x6e25df05 // fmul v5.4s, v24.4s, v5.4s
+	WORD	$0x6e26df06 // fmul v6.4s, v24.4s, v6.4s
+	WORD	$0x6e27df07 // fmul v7.4s, v24.4s, v7.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	WORD	$0x6e28dee4 // fmul v4.4s, v23.4s, v8.4s
+	WORD	$0x6e29dee5 // fmul v5.4s, v23.4s, v9.4s
+	WORD	$0x6e2adee6 // fmul v6.4s, v23.4s, v10.4s
+	WORD	$0x6e2bdee7 // fmul v7.4s, v23.4s, v11.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfa3 // fmul v3.4s, v29.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	FMOVQ	F3, (R5)
+	WORD	$0x6e3afc63 // fdiv v3.4s, v3.4s, v26.4s
+	WORD	$0x6ea1f863 // fsqrt v3.4s, v3.4s
+	WORD	$0x4e39d463 // fadd v3.4s, v3.4s, v25.4s
+	WORD	$0x6e21df01 // fmul v1.4s, v24.4s, v1.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22dee1 // fmul v1.4s, v23.4s, v2.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc4 // fmul v4.4s, v30.4s, v0.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfa4 // fmul v4.4s, v29.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6e3afc64 // fdiv v4.4s, v3.4s, v26.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x4e39d484 // fadd v4.4s, v4.4s, v25.4s
+	WORD	$0x6e21df01 // fmul v1.4s, v24.4s, v1.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22dee1 // fmul v1.4s, v23.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F3, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V3.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V3.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func nadam_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·nadam_v81_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	36(R0), F29 // LerpComp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	64(R0), F26 // BC2
+	VDUP	V26.S[0], V26.S4
+	FMOVS	44(R0), F25 // Eps
+	VDUP	V25.S[0], V25.S4
+	FMOVS	4(R0), F24 // NegLR
+	VDUP	V24.S[0], V24.S4
+	FMOVS	56(R0), F23 // NegLRAvg
+	VDUP	V23.S[0], V23.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
+	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
+	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
+	WORD	$0x6e3ddd6b // fmul v11.4s, v11.4s, v29.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de10 // fmul v16.4s, v16.4s, v4.4s
+	WORD	$0x6e25de31 // fmul v17.4s, v17.4s, v5.4s
+	WORD	$0x6e26de52 // fmul v18.4s, v18.4s, v6.4s
+	WORD	$0x6e27de73 // fmul v19.4s, v19.4s, v7.4s
+	WORD	$0x4e30d58c // fadd v12.4s, v12.4s, v16.4s
+	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
+	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e3afd8c // fdiv v12.4s, v12.4s, v26.4s
+	WORD	$0x6e3afdad // fdiv v13.4s, v13.4s, v26.4s
+	WORD	$0x6e3afdce // fdiv v14.4s, v14.4s, v26.4s
+	WORD	$0x6e3afdef // fdiv v15.4s, v15.4s, v26.4s
+	WORD	$0x6ea1f98c // fsqrt v12.4s, v12.4s
+	WORD	$0x6ea1f9ad // fsqrt v13.4s, v13.4s
+	WORD	$0x6ea1f9ce // fsqrt v14.4s, v14.4s
+	WORD	$0x6ea1f9ef // fsqrt v15.4s, v15.4s
+	WORD	$0x4e39d58c // fadd v12.4s, v12.4s, v25.4s
+	WORD	$0x4e39d5ad // fadd v13.4s, v13.4s, v25.4s
+	WORD	$0x4e39d5ce // fadd v14.4s, v14.4s, v25.4s
+	WORD	$0x4e39d5ef // fadd v15.4s, v15.4s, v25.4s
+	WORD	$0x6e24df04 // fmul v4.4s, v24.4s, v4.4s
+	WORD	$0x6e25df05 // fmul v5.4s, v24.4s, v5.4s
+	WORD	$0x6e26df06 // fmul v6.4s, v24.4s, v6.4s
+	WORD	$0x6e27df07 // fmul v7.4s, v24.4s, v7.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	WORD	$0x6e28dee4 // fmul v4.4s, v23.4s, v8.4s
+	WORD	$0x6e29dee5 // fmul v5.4s, v23.4s, v9.4s
+	WORD	$0x6e2adee6 // fmul v6.4s, v23.4s, v10.4s
+	WORD	$0x6e2bdee7 // fmul v7.4s, v23.4s, v11.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	FMOVQ	F3, (R5)
+	WORD	$0x6e3afc63 // fdiv v3.4s, v3.4s, v26.4s
+	WORD	$0x6ea1f863 // fsqrt v3.4s, v3.4s
+	WORD	$0x4e39d463 // fadd v3.4s, v3.4s, v25.4s
+	WORD	$0x6e21df01 // fmul v1.4s, v24.4s, v1.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22dee1 // fmul v1.4s, v23.4s, v2.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc4 // fmul v4.4s, v30.4s, v0.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6e3afc64 // fdiv v4.4s, v3.4s, v26.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x4e39d484 // fadd v4.4s, v4.4s, v25.4s
+	WORD	$0x6e21df01 // fmul v1.4s, v24.4s, v1.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22dee1 // fmul v1.4s, v23.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F3, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V3.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V3.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func nadam_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·nadam_v02_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	12(R0), F30 // Decay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	32(R0), F29 // Lerp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	64(R0), F26 // BC2
+	VDUP	V26.S[0], V26.S4
+	FMOVS	44(R0), F25 // Eps
+	VDUP	V25.S[0], V25.S4
+	FMOVS	4(R0), F24 // NegLR
+	VDUP	V24.S[0], V24.S4
+	FMOVS	56(R0), F23 // NegLRAvg
+	VDUP	V23.S[0], V23.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfac // fmul v12.4s, v29.4s, v12.4s
+	WORD	$0x6e2ddfad // fmul v13.4s, v29.4s, v13.4s
+	WORD	$0x6e2edfae // fmul v14.4s, v29.4s, v14.4s
+	WORD	$0x6e2fdfaf // fmul v15.4s, v29.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de10 // fmul v16.4s, v16.4s, v4.4s
+	WORD	$0x6e25de31 // fmul v17.4s, v17.4s, v5.4s
+	WORD	$0x6e26de52 // fmul v18.4s, v18.4s, v6.4s
+	WORD	$0x6e27de73 // fmul v19.4s, v19.4s, v7.4s
+	WORD	$0x4e30d58c // fadd v12.4s, v12.4s, v16.4s
+	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
+	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e3afd8c // fdiv v12.4s, v12.4s, v26.4s
+	WORD	$0x6e3afdad // fdiv v13.4s, v13.4s, v26.4s
+	WORD	$0x6e3afdce // fdiv v14.4s, v14.4s, v26.4s
+	WORD	$0x6e3afdef // fdiv v15.4s, v15.4s, v26.4s
+	WORD	$0x6ea1f98c // fsqrt v12.4s, v12.4s
+	WORD	$0x6ea1f9ad // fsqrt v13.4s, v13.4s
+	WORD	$0x6ea1f9ce // fsqrt v14.4s, v14.4s
+	WORD	$0x6ea1f9ef // fsqrt v15.4s, v15.4s
+	WORD	$0x4e39d58c // fadd v12.4s, v12.4s, v25.4s
+	WORD	$0x4e39d5ad // fadd v13.4s, v13.4s, v25.4s
+	WORD	$0x4e39d5ce // fadd v14.4s, v14.4s, v25.4s
+	WORD	$0x4e39d5ef // fadd v15.4s, v15.4s, v25.4s
+	WORD	$0x6e24df04 // fmul v4.4s, v24.4s, v4.4s
+	WORD	$0x6e25df05 // fmul v5.4s, v24.4s, v5.4s
+	WORD	$0x6e26df06 // fmul v6.4s, v24.4s, v6.4s
+	WORD	$0x6e27df07 // fmul v7.4s, v24.4s, v7.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	WORD	$0x6e28dee4 // fmul v4.4s, v23.4s, v8.4s
+	WORD	$0x6e29dee5 // fmul v5.4s, v23.4s, v9.4s
+	WORD	$0x6e2adee6 // fmul v6.4s, v23.4s, v10.4s
+	WORD	$0x6e2bdee7 // fmul v7.4s, v23.4s, v11.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfa3 // fmul v3.4s, v29.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	FMOVQ	F3, (R5)
+	WORD	$0x6e3afc63 // fdiv v3.4s, v3.4s, v26.4s
+	WORD	$0x6ea1f863 // fsqrt v3.4s, v3.4s
+	WORD	$0x4e39d463 // fadd v3.4s, v3.4s, v25.4s
+	WORD	$0x6e21df01 // fmul v1.4s, v24.4s, v1.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22dee1 // fmul v1.4s, v23.4s, v2.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfa4 // fmul v4.4s, v29.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6e3afc64 // fdiv v4.4s, v3.4s, v26.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x4e39d484 // fadd v4.4s, v4.4s, v25.4s
+	WORD	$0x6e21df01 // fmul v1.4s, v24.4s, v1.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22dee1 // fmul v1.4s, v23.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F3, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V3.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V3.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func nadam_v82_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·nadam_v82_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	12(R0), F30 // Decay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	36(R0), F29 // LerpComp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	64(R0), F26 // BC2
+	VDUP	V26.S[0], V26.S4
+	FMOVS	44(R0), F25 // Eps
+	VDUP	V25.S[0], V25.S4
+	FMOVS	4(R0), F24 // NegLR
+	VDUP	V24.S[0], V24.S4
+	FMOVS	56(R0), F23 // NegLRAvg
+	VDUP	V23.S[0], V23.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
+	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
+	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
+	WORD	$0x6e3ddd6b // fmul v11.4s, v11.4s, v29.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de10 // fmul v16.4s, v16.4s, v4.4s
+	WORD	$0x6e25de31 // fmul v17.4s, v17.4s, v5.4s
+	WORD	$0x6e26de52 // fmul v18.4s, v18.4s, v6.4s
+	WORD	$0x6e27de73 // fmul v19.4s, v19.4s, v7.4s
+	WORD	$0x4e30d58c // fadd v12.4s, v12.4s, v16.4s
+	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
+	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e3afd8c // fdiv v12.4s, v12.4s, v26.4s
+	WORD	$0x6e3afdad // fdiv v13.4s, v13.4s, v26.4s
+	WORD	$0x6e3afdce // fdiv v14.4s, v14.4s, v26.4s
+	WORD	$0x6e3afdef // fdiv v15.4s, v15.4s, v26.4s
+	WORD	$0x6ea1f98c // fsqrt v12.4s, v12.4s
+	WORD	$0x6ea1f9ad // fsqrt v13.4s, v13.4s
+	WORD	$0x6ea1f9ce // fsqrt v14.4s, v14.4s
+	WORD	$0x6ea1f9ef // fsqrt v15.4s, v15.4s
+	WORD	$0x4e39d58c // fadd v12.4s, v12.4s, v25.4s
+	WORD	$0x4e39d5ad // fadd v13.4s, v13.4s, v25.4s
+	WORD	$0x4e39d5ce // fadd v14.4s, v14.4s, v25.4s
+	WORD	$0x4e39d5ef // fadd v15.4s, v15.4s, v25.4s
+	WORD	$0x6e24df04 // fmul v4.4s, v24.4s, v4.4s
+	WORD	$0x6e25df05 // fmul v5.4s, v24.4s, v5.4s
+	WORD	$0x6e26df06 // fmul v6.4s, v24.4s, v6.4s
+	WORD	$0x6e27df07 // fmul v7.4s, v24.4s, v7.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	WORD	$0x6e28dee4 // fmul v4.4s, v23.4s, v8.4s
+	WORD	$0x6e29dee5 // fmul v5.4s, v23.4s, v9.4s
+	WORD	$0x6e2adee6 // fmul v6.4s, v23.4s, v10.4s
+	WORD	$0x6e2bdee7 // fmul v7.4s, v23.4s, v11.4s
+	WORD	$0x6e2cfc84 // fdiv v4.4s, v4.4s, v12.4s
+	WORD	$0x6e2dfca5 // fdiv v5.4s, v5.4s, v13.4s
+	WORD	$0x6e2efcc6 // fdiv v6.4s, v6.4s, v14.4s
+	WORD	$0x6e2ffce7 // fdiv v7.4s, v7.4s, v15.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	FMOVQ	F3, (R5)
+	WORD	$0x6e3afc63 // fdiv v3.4s, v3.4s, v26.4s
+	WORD	$0x6ea1f863 // fsqrt v3.4s, v3.4s
+	WORD	$0x4e39d463 // fadd v3.4s, v3.4s, v25.4s
+	WORD	$0x6e21df01 // fmul v1.4s, v24.4s, v1.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22dee1 // fmul v1.4s, v23.4s, v2.4s
+	WORD	$0x6e23fc21 // fdiv v1.4s, v1.4s, v3.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6e3afc64 // fdiv v4.4s, v3.4s, v26.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x4e39d484 // fadd v4.4s, v4.4s, v25.4s
+	WORD	$0x6e21df01 // fmul v1.4s, v24.4s, v1.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x6e22dee1 // fmul v1.4s, v23.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F3, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V3.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V3.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v00_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	32(R0), F30 // Lerp
+	VDUP	V30.S[0], V30.S4
+	FMOVS	24(R0), F29 // Beta2
+	VDUP	V29.S[0], V29.S4
+	FMOVS	28(R0), F28 // OneMinusBeta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	60(R0), F27 // BC1
+	VDUP	V27.S[0], V27.S4
+	FMOVS	68(R0), F26 // LR
+	VDUP	V26.S[0], V26.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfcc // fmul v12.4s, v30.4s, v12.4s
+	WORD	$0x6e2ddfcd // fmul v13.4s, v30.4s, v13.4s
+	WORD	$0x6e2edfce // fmul v14.4s, v30.4s, v14.4s
+	WORD	$0x6e2fdfcf // fmul v15.4s, v30.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
+	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
+	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
+	WORD	$0x6e3dddef // fmul v15.4s, v15.4s, v29.4s
+	WORD	$0x6e24df90 // fmul v16.4s, v28.4s, v4.4s
+	WORD	$0x6e25df91 // fmul v17.4s, v28.4s, v5.4s
+	WORD	$0x6e26df92 // fmul v18.4s, v28.4s, v6.4s
+	WORD	$0x6e27df93 // fmul v19.4s, v28.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3bfd04 // fdiv v4.4s, v8.4s, v27.4s
+	WORD	$0x6e3bfd25 // fdiv v5.4s, v9.4s, v27.4s
+	WORD	$0x6e3bfd46 // fdiv v6.4s, v10.4s, v27.4s
+	WORD	$0x6e3bfd67 // fdiv v7.4s, v11.4s, v27.4s
+	WORD	$0x6e3adc84 // fmul v4.4s, v4.4s, v26.4s
+	WORD	$0x6e3adca5 // fmul v5.4s, v5.4s, v26.4s
+	WORD	$0x6e3adcc6 // fmul v6.4s, v6.4s, v26.4s
+	WORD	$0x6e3adce7 // fmul v7.4s, v7.4s, v26.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfc3 // fmul v3.4s, v30.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3bfc41 // fdiv v1.4s, v2.4s, v27.4s
+	WORD	$0x6e3adc21 // fmul v1.4s, v1.4s, v26.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfc4 // fmul v4.4s, v30.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3bfc43 // fdiv v3.4s, v2.4s, v27.4s
+	WORD	$0x6e3adc63 // fmul v3.4s, v3.4s, v26.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v100_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v100_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	32(R0), F30 // Lerp
+	VDUP	V30.S[0], V30.S4
+	FMOVS	24(R0), F29 // Beta2
+	VDUP	V29.S[0], V29.S4
+	FMOVS	28(R0), F28 // OneMinusBeta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	60(R0), F27 // BC1
+	VDUP	V27.S[0], V27.S4
+	FMOVS	68(R0), F26 // LR
+	VDUP	V26.S[0], V26.S4
+	FMOVS	40(R0), F25 // BC2Sqrt
+	VDUP	V25.S[0], V25.S4
+	FMOVS	44(R0), F24 // Eps
+	VDUP	V24.S[0], V24.S4
+	FMOVS	72(R0), F23 // Rect
+	VDUP	V23.S[0], V23.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfcc // fmul v12.4s, v30.4s, v12.4s
+	WORD	$0x6e2ddfcd // fmul v13.4s, v30.4s, v13.4s
+	WORD	$0x6e2edfce // fmul v14.4s, v30.4s, v14.4s
+	WORD	$0x6e2fdfcf // fmul v15.4s, v30.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
+	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
+	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
+	WORD	$0x6e3dddef // fmul v15.4s, v15.4s, v29.4s
+	WORD	$0x6e24df90 // fmul v16.4s, v28.4s, v4.4s
+	WORD	$0x6e25df91 // fmul v17.4s, v28.4s, v5.4s
+	WORD	$0x6e26df92 // fmul v18.4s, v28.4s, v6.4s
+	WORD	$0x6e27df93 // fmul v19.4s, v28.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3bfd08 // fdiv v8.4s, v8.4s, v27.4s
+	WORD	$0x6e3bfd29 // fdiv v9.4s, v9.4s, v27.4s
+	WORD	$0x6e3bfd4a // fdiv v10.4s, v10.4s, v27.4s
+	WORD	$0x6e3bfd6b // fdiv v11.4s, v11.4s, v27.4s
+	WORD	$0x6e3add08 // fmul v8.4s, v8.4s, v26.4s
+	WORD	$0x6e3add29 // fmul v9.4s, v9.4s, v26.4s
+	WORD	$0x6e3add4a // fmul v10.4s, v10.4s, v26.4s
+	WORD	$0x6e3add6b // fmul v11.4s, v11.4s, v26.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
+	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
+	WORD	$0x6ea1f8e7 // fsqrt v7.4s, v7.4s
+	WORD	$0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD	$0x4e38d4a5 // fadd v5.4s, v5.4s, v24.4s
+	WORD	$0x4e38d4c6 // fadd v6.4s, v6.4s, v24.4s
+	WORD	$0x4e38d4e7 // fadd v7.4s, v7.4s, v24.4s
+	WORD	$0x6e24ff24 // fdiv v4.4s, v25.4s, v4.4s
+	WORD	$0x6e25ff25 // fdiv v5.4s, v25.4s, v5.4s
+	WORD	$0x6e26ff26 // fdiv v6.4s, v25.4s, v6.4s
+	WORD	$0x6e27ff27 // fdiv v7.4s, v25.4s, v7.4s
+	WORD	$0x6e24dd04 // fmul v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25dd25 // fmul v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26dd46 // fmul v6.4s, v10.4s, v6.4s
+	WORD	$0x6e27dd67 // fmul v7.4s, v11.4s, v7.4s
+	WORD	$0x6e37dc84 // fmul v4.4s, v4.4s, v23.4s
+	WORD	$0x6e37dca5 // fmul v5.4s, v5.4s, v23.4s
+	WORD	$0x6e37dcc6 // fmul v6.4s, v6.4s, v23.4s
+	WORD	$0x6e37dce7 // fmul v7.4s, v7.4s, v23.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfc3 // fmul v3.4s, v30.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3bfc42 // fdiv v2.4s, v2.4s, v27.4s
+	WORD	$0x6e3adc42 // fmul v2.4s, v2.4s, v26.4s
+	WORD	$0x6ea1f821 // fsqrt v1.4s, v1.4s
+	WORD	$0x4e38d421 // fadd v1.4s, v1.4s, v24.4s
+	WORD	$0x6e21ff21 // fdiv v1.4s, v25.4s, v1.4s
+	WORD	$0x6e21dc41 // fmul v1.4s, v2.4s, v1.4s
+	WORD	$0x6e37dc21 // fmul v1.4s, v1.4s, v23.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfc4 // fmul v4.4s, v30.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3bfc43 // fdiv v3.4s, v2.4s, v27.4s
+	WORD	$0x6e3adc63 // fmul v3.4s, v3.4s, v26.4s
+	WORD	$0x6ea1f824 // fsqrt v4.4s, v1.4s
+	WORD	$0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD	$0x6e24ff24 // fdiv v4.4s, v25.4s, v4.4s
+	WORD	$0x6e24dc63 // fmul v3.4s, v3.4s, v4.4s
+	WORD	$0x6e37dc63 // fmul v3.4s, v3.4s, v23.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v80_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	36(R0), F30 // LerpComp
+	VDUP	V30.S[0], V30.S4
+	FMOVS	24(R0), F29 // Beta2
+	VDUP	V29.S[0], V29.S4
+	FMOVS	28(R0), F28 // OneMinusBeta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	60(R0), F27 // BC1
+	VDUP	V27.S[0], V27.S4
+	FMOVS	68(R0), F26 // LR
+	VDUP	V26.S[0], V26.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
+	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
+	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
+	WORD	$0x6e3edd6b // fmul v11.4s, v11.4s, v30.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
+	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
+	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
+	WORD	$0x6e3dddef // fmul v15.4s, v15.4s, v29.4s
+	WORD	$0x6e24df90 // fmul v16.4s, v28.4s, v4.4s
+	WORD	$0x6e25df91 // fmul v17.4s, v28.4s, v5.4s
+	WORD	$0x6e26df92 // fmul v18.4s, v28.4s, v6.4s
+	WORD	$0x6e27df93 // fmul v19.4s, v28.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3bfd04 // fdiv v4.4s, v8.4s, v27.4s
+	WORD	$0x6e3bfd25 // fdiv v5.4s, v9.4s, v27.4s
+	WORD	$0x6e3bfd46 // fdiv v6.4s, v10.4s, v27.4s
+	WORD	$0x6e3bfd67 // fdiv v7.4s, v11.4s, v27.4s
+	WORD	$0x6e3adc84 // fmul v4.4s, v4.4s, v26.4s
+	WORD	$0x6e3adca5 // fmul v5.4s, v5.4s, v26.4s
+	WORD	$0x6e3adcc6 // fmul v6.4s, v6.4s, v26.4s
+	WORD	$0x6e3adce7 // fmul v7.4s, v7.4s, v26.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3bfc41 // fdiv v1.4s, v2.4s, v27.4s
+	WORD	$0x6e3adc21 // fmul v1.4s, v1.4s, v26.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3bfc43 // fdiv v3.4s, v2.4s, v27.4s
+	WORD	$0x6e3adc63 // fmul v3.4s, v3.4s, v26.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v180_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v180_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	36(R0), F30 // LerpComp
+	VDUP	V30.S[0], V30.S4
+	FMOVS	24(R0), F29 // Beta2
+	VDUP	V29.S[0], V29.S4
+	FMOVS	28(R0), F28 // OneMinusBeta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	60(R0), F27 // BC1
+	VDUP	V27.S[0], V27.S4
+	FMOVS	68(R0), F26 // LR
+	VDUP	V26.S[0], V26.S4
+	FMOVS	40(R0), F25 // BC2Sqrt
+	VDUP	V25.S[0], V25.S4
+	FMOVS	44(R0), F24 // Eps
+	VDUP	V24.S[0], V24.S4
+	FMOVS	72(R0), F23 // Rect
+	VDUP	V23.S[0], V23.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
+	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
+	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
+	WORD	$0x6e3edd6b // fmul v11.4s, v11.4s, v30.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
+	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
+	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
+	WORD	$0x6e3dddef // fmul v15.4s, v15.4s, v29.4s
+	WORD	$0x6e24df90 // fmul v16.4s, v28.4s, v4.4s
+	WORD	$0x6e25df91 // fmul v17.4s, v28.4s, v5.4s
+	WORD	$0x6e26df92 // fmul v18.4s, v28.4s, v6.4s
+	WORD	$0x6e27df93 // fmul v19.4s, v28.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3bfd08 // fdiv v8.4s, v8.4s, v27.4s
+	WORD	$0x6e3bfd29 // fdiv v9.4s, v9.4s, v27.4s
+	WORD	$0x6e3bfd4a // fdiv v10.4s, v10.4s, v27.4s
+	WORD	$0x6e3bfd6b // fdiv v11.4s, v11.4s, v27.4s
+	WORD	$0x6e3add08 // fmul v8.4s, v8.4s, v26.4s
+	WORD	$0x6e3add29 // fmul v9.4s, v9.4s, v26.4s
+	WORD	$0x6e3add4a // fmul v10.4s, v10.4s, v26.4s
+	WORD	$0x6e3add6b // fmul v11.4s, v11.4s, v26.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
+	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
+	WORD	$0x6ea1f8e7 // fsqrt v7.4s, v7.4s
+	WORD	$0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD	$0x4e38d4a5 // fadd v5.4s, v5.4s, v24.4s
+	WORD	$0x4e38d4c6 // fadd v6.4s, v6.4s, v24.4s
+	WORD	$0x4e38d4e7 // fadd v7.4s, v7.4s, v24.4s
+	WORD	$0x6e24ff24 // fdiv v4.4s, v25.4s, v4.4s
+	WORD	$0x6e25ff25 // fdiv v5.4s, v25.4s, v5.4s
+	WORD	$0x6e26ff26 // fdiv v6.4s, v25.4s, v6.4s
+	WORD	$0x6e27ff27 // fdiv v7.4s, v25.4s, v7.4s
+	WORD	$0x6e24dd04 // fmul v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25dd25 // fmul v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26dd46 // fmul v6.4s, v10.4s, v6.4s
+	WORD	$0x6e27dd67 // fmul v7.4s, v11.4s, v7.4s
+	WORD	$0x6e37dc84 // fmul v4.4s, v4.4s, v23.4s
+	WORD	$0x6e37dca5 // fmul v5.4s, v5.4s, v23.4s
+	WORD	$0x6e37dcc6 // fmul v6.4s, v6.4s, v23.4s
+	WORD	$0x6e37dce7 // fmul v7.4s, v7.4s, v23.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3bfc42 // fdiv v2.4s, v2.4s, v27.4s
+	WORD	$0x6e3adc42 // fmul v2.4s, v2.4s, v26.4s
+	WORD	$0x6ea1f821 // fsqrt v1.4s, v1.4s
+	WORD	$0x4e38d421 // fadd v1.4s, v1.4s, v24.4s
+	WORD	$0x6e21ff21 // fdiv v1.4s, v25.4s, v1.4s
+	WORD	$0x6e21dc41 // fmul v1.4s, v2.4s, v1.4s
+	WORD	$0x6e37dc21 // fmul v1.4s, v1.4s, v23.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3bfc43 // fdiv v3.4s, v2.4s, v27.4s
+	WORD	$0x6e3adc63 // fmul v3.4s, v3.4s, v26.4s
+	WORD	$0x6ea1f824 // fsqrt v4.4s, v1.4s
+	WORD	$0x4e38d484 // fadd v4.4s, v4.4s, v24.4s
+	WORD	$0x6e24ff24 // fdiv v4.4s, v25.4s, v4.4s
+	WORD	$0x6e24dc63 // fmul v3.4s, v3.4s, v4.4s
+	WORD	$0x6e37dc63 // fmul v3.4s, v3.4s, v23.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v01_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	32(R0), F29 // Lerp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	60(R0), F26 // BC1
+	VDUP	V26.S[0], V26.S4
+	FMOVS	68(R0), F25 // LR
+	VDUP	V25.S[0], V25.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfac // fmul v12.4s, v29.4s, v12.4s
+	WORD	$0x6e2ddfad // fmul v13.4s, v29.4s, v13.4s
+	WORD	$0x6e2edfae // fmul v14.4s, v29.4s, v14.4s
+	WORD	$0x6e2fdfaf // fmul v15.4s, v29.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3afd04 // fdiv v4.4s, v8.4s, v26.4s
+	WORD	$0x6e3afd25 // fdiv v5.4s, v9.4s, v26.4s
+	WORD	$0x6e3afd46 // fdiv v6.4s, v10.4s, v26.4s
+	WORD	$0x6e3afd67 // fdiv v7.4s, v11.4s, v26.4s
+	WORD	$0x6e39dc84 // fmul v4.4s, v4.4s, v25.4s
+	WORD	$0x6e39dca5 // fmul v5.4s, v5.4s, v25.4s
+	WORD	$0x6e39dcc6 // fmul v6.4s, v6.4s, v25.4s
+	WORD	$0x6e39dce7 // fmul v7.4s, v7.4s, v25.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfa3 // fmul v3.4s, v29.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3afc41 // fdiv v1.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc21 // fmul v1.4s, v1.4s, v25.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc4 // fmul v4.4s, v30.4s, v0.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfa4 // fmul v4.4s, v29.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3afc43 // fdiv v3.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc63 // fmul v3.4s, v3.4s, v25.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v101_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v101_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	32(R0), F29 // Lerp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	60(R0), F26 // BC1
+	VDUP	V26.S[0], V26.S4
+	FMOVS	68(R0), F25 // LR
+	VDUP	V25.S[0], V25.S4
+	FMOVS	40(R0), F24 // BC2Sqrt
+	VDUP	V24.S[0], V24.S4
+	FMOVS	44(R0), F23 // Eps
+	VDUP	V23.S[0], V23.S4
+	FMOVS	72(R0), F22 // Rect
+	VDUP	V22.S[0], V22.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfac // fmul v12.4s, v29.4s, v12.4s
+	WORD	$0x6e2ddfad // fmul v13.4s, v29.4s, v13.4s
+	WORD	$0x6e2edfae // fmul v14.4s, v29.4s, v14.4s
+	WORD	$0x6e2fdfaf // fmul v15.4s, v29.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3afd08 // fdiv v8.4s, v8.4s, v26.4s
+	WORD	$0x6e3afd29 // fdiv v9.4s, v9.4s, v26.4s
+	WORD	$0x6e3afd4a // fdiv v10.4s, v10.4s, v26.4s
+	WORD	$0x6e3afd6b // fdiv v11.4s, v11.4s, v26.4s
+	WORD	$0x6e39dd08 // fmul v8.4s, v8.4s, v25.4s
+	WORD	$0x6e39dd29 // fmul v9.4s, v9.4s, v25.4s
+	WORD	$0x6e39dd4a // fmul v10.4s, v10.4s, v25.4s
+	WORD	$0x6e39dd6b // fmul v11.4s, v11.4s, v25.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
+	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
+	WORD	$0x6ea1f8e7 // fsqrt v7.4s, v7.4s
+	WORD	$0x4e37d484 // fadd v4.4s, v4.4s, v23.4s
+	WORD	$0x4e37d4a5 // fadd v5.4s, v5.4s, v23.4s
+	WORD	$0x4e37d4c6 // fadd v6.4s, v6.4s, v23.4s
+	WORD	$0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	WORD	$0x6e24ff04 // fdiv v4.4s, v24.4s, v4.4s
+	WORD	$0x6e25ff05 // fdiv v5.4s, v24.4s, v5.4s
+	WORD	$0x6e26ff06 // fdiv v6.4s, v24.4s, v6.4s
+	WORD	$0x6e27ff07 // fdiv v7.4s, v24.4s, v7.4s
+	WORD	$0x6e24dd04 // fmul v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25dd25 // fmul v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26dd46 // fmul v6.4s, v10.4s, v6.4s
+	WORD	$0x6e27dd67 // fmul v7.4s, v11.4s, v7.4s
+	WORD	$0x6e36dc84 // fmul v4.4s, v4.4s, v22.4s
+	WORD	$0x6e36dca5 // fmul v5.4s, v5.4s, v22.4s
+	WORD	$0x6e36dcc6 // fmul v6.4s, v6.4s, v22.4s
+	WORD	$0x6e36dce7 // fmul v7.4s, v7.4s, v22.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfa3 // fmul v3.4s, v29.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3afc42 // fdiv v2.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc42 // fmul v2.4s, v2.4s, v25.4s
+	WORD	$0x6ea1f821 // fsqrt v1.4s, v1.4s
+	WORD	$0x4e37d421 // fadd v1.4s, v1.4s, v23.4s
+	WORD	$0x6e21ff01 // fdiv v1.4s, v24.4s, v1.4s
+	WORD	$0x6e21dc41 // fmul v1.4s, v2.4s, v1.4s
+	WORD	$0x6e36dc21 // fmul v1.4s, v1.4s, v22.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc4 // fmul v4.4s, v30.4s, v0.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfa4 // fmul v4.4s, v29.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3afc43 // fdiv v3.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc63 // fmul v3.4s, v3.4s, v25.4s
+	WORD	$0x6ea1f824 // fsqrt v4.4s, v1.4s
+	WORD	$0x4e37d484 // fadd v4.4s, v4.4s, v23.4s
+	WORD	$0x6e24ff04 // fdiv v4.4s, v24.4s, v4.4s
+	WORD	$0x6e24dc63 // fmul v3.4s, v3.4s, v4.4s
+	WORD	$0x6e36dc63 // fmul v3.4s, v3.4s, v22.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v81_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	36(R0), F29 // LerpComp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	60(R0), F26 // BC1
+	VDUP	V26.S[0], V26.S4
+	FMOVS	68(R0), F25 // LR
+	VDUP	V25.S[0], V25.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
+	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
+	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
+	WORD	$0x6e3ddd6b // fmul v11.4s, v11.4s, v29.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3afd04 // fdiv v4.4s, v8.4s, v26.4s
+	WORD	$0x6e3afd25 // fdiv v5.4s, v9.4s, v26.4s
+	WORD	$0x6e3afd46 // fdiv v6.4s, v10.4s, v26.4s
+	WORD	$0x6e3afd67 // fdiv v7.4s, v11.4s, v26.4s
+	WORD	$0x6e39dc84 // fmul v4.4s, v4.4s, v25.4s
+	WORD	$0x6e39dca5 // fmul v5.4s, v5.4s, v25.4s
+	WORD	$0x6e39dcc6 // fmul v6.4s, v6.4s, v25.4s
+	WORD	$0x6e39dce7 // fmul v7.4s, v7.4s, v25.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3afc41 // fdiv v1.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc21 // fmul v1.4s, v1.4s, v25.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc4 // fmul v4.4s, v30.4s, v0.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3afc43 // fdiv v3.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc63 // fmul v3.4s, v3.4s, v25.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v181_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v181_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	36(R0), F29 // LerpComp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	60(R0), F26 // BC1
+	VDUP	V26.S[0], V26.S4
+	FMOVS	68(R0), F25 // LR
+	VDUP	V25.S[0], V25.S4
+	FMOVS	40(R0), F24 // BC2Sqrt
+	VDUP	V24.S[0], V24.S4
+	FMOVS	44(R0), F23 // Eps
+	VDUP	V23.S[0], V23.S4
+	FMOVS	72(R0), F22 // Rect
+	VDUP	V22.S[0], V22.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
+	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
+	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
+	WORD	$0x6e3ddd6b // fmul v11.4s, v11.4s, v29.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3afd08 // fdiv v8.4s, v8.4s, v26.4s
+	WORD	$0x6e3afd29 // fdiv v9.4s, v9.4s, v26.4s
+	WORD	$0x6e3afd4a // fdiv v10.4s, v10.4s, v26.4s
+	WORD	$0x6e3afd6b // fdiv v11.4s, v11.4s, v26.4s
+	WORD	$0x6e39dd08 // fmul v8.4s, v8.4s, v25.4s
+	WORD	$0x6e39dd29 // fmul v9.4s, v9.4s, v25.4s
+	WORD	$0x6e39dd4a // fmul v10.4s, v10.4s, v25.4s
+	WORD	$0x6e39dd6b // fmul v11.4s, v11.4s, v25.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
+	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
+	WORD	$0x6ea1f8e7 // fsqrt v7.4s, v7.4s
+	WORD	$0x4e37d484 // fadd v4.4s, v4.4s, v23.4s
+	WORD	$0x4e37d4a5 // fadd v5.4s, v5.4s, v23.4s
+	WORD	$0x4e37d4c6 // fadd v6.4s, v6.4s, v23.4s
+	WORD	$0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	WORD	$0x6e24ff04 // fdiv v4.4s, v24.4s, v4.4s
+	WORD	$0x6e25ff05 // fdiv v5.4s, v24.4s, v5.4s
+	WORD	$0x6e26ff06 // fdiv v6.4s, v24.4s, v6.4s
+	WORD	$0x6e27ff07 // fdiv v7.4s, v24.4s, v7.4s
+	WORD	$0x6e24dd04 // fmul v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25dd25 // fmul v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26dd46 // fmul v6.4s, v10.4s, v6.4s
+	WORD	$0x6e27dd67 // fmul v7.4s, v11.4s, v7.4s
+	WORD	$0x6e36dc84 // fmul v4.4s, v4.4s, v22.4s
+	WORD	$0x6e36dca5 // fmul v5.4s, v5.4s, v22.4s
+	WORD	$0x6e36dcc6 // fmul v6.4s, v6.4s, v22.4s
+	WORD	$0x6e36dce7 // fmul v7.4s, v7.4s, v22.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3afc42 // fdiv v2.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc42 // fmul v2.4s, v2.4s, v25.4s
+	WORD	$0x6ea1f821 // fsqrt v1.4s, v1.4s
+	WORD	$0x4e37d421 // fadd v1.4s, v1.4s, v23.4s
+	WORD	$0x6e21ff01 // fdiv v1.4s, v24.4s, v1.4s
+	WORD	$0x6e21dc41 // fmul v1.4s, v2.4s, v1.4s
+	WORD	$0x6e36dc21 // fmul v1.4s, v1.4s, v22.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc4 // fmul v4.4s, v30.4s, v0.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3afc43 // fdiv v3.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc63 // fmul v3.4s, v3.4s, v25.4s
+	WORD	$0x6ea1f824 // fsqrt v4.4s, v1.4s
+	WORD	$0x4e37d484 // fadd v4.4s, v4.4s, v23.4s
+	WORD	$0x6e24ff04 // fdiv v4.4s, v24.4s, v4.4s
+	WORD	$0x6e24dc63 // fmul v3.4s, v3.4s, v4.4s
+	WORD	$0x6e36dc63 // fmul v3.4s, v3.4s, v22.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v02_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	12(R0), F30 // Decay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	32(R0), F29 // Lerp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	60(R0), F26 // BC1
+	VDUP	V26.S[0], V26.S4
+	FMOVS	68(R0), F25 // LR
+	VDUP	V25.S[0], V25.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfac // fmul v12.4s, v29.4s, v12.4s
+	WORD	$0x6e2ddfad // fmul v13.4s, v29.4s, v13.4s
+	WORD	$0x6e2edfae // fmul v14.4s, v29.4s, v14.4s
+	WORD	$0x6e2fdfaf // fmul v15.4s, v29.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3afd04 // fdiv v4.4s, v8.4s, v26.4s
+	WORD	$0x6e3afd25 // fdiv v5.4s, v9.4s, v26.4s
+	WORD	$0x6e3afd46 // fdiv v6.4s, v10.4s, v26.4s
+	WORD	$0x6e3afd67 // fdiv v7.4s, v11.4s, v26.4s
+	WORD	$0x6e39dc84 // fmul v4.4s, v4.4s, v25.4s
+	WORD	$0x6e39dca5 // fmul v5.4s, v5.4s, v25.4s
+	WORD	$0x6e39dcc6 // fmul v6.4s, v6.4s, v25.4s
+	WORD	$0x6e39dce7 // fmul v7.4s, v7.4s, v25.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfa3 // fmul v3.4s, v29.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3afc41 // fdiv v1.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc21 // fmul v1.4s, v1.4s, v25.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfa4 // fmul v4.4s, v29.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3afc43 // fdiv v3.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc63 // fmul v3.4s, v3.4s, v25.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v102_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v102_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	12(R0), F30 // Decay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	32(R0), F29 // Lerp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	60(R0), F26 // BC1
+	VDUP	V26.S[0], V26.S4
+	FMOVS	68(R0), F25 // LR
+	VDUP	V25.S[0], V25.S4
+	FMOVS	40(R0), F24 // BC2Sqrt
+	VDUP	V24.S[0], V24.S4
+	FMOVS	44(R0), F23 // Eps
+	VDUP	V23.S[0], V23.S4
+	FMOVS	72(R0), F22 // Rect
+	VDUP	V22.S[0], V22.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfac // fmul v12.4s, v29.4s, v12.4s
+	WORD	$0x6e2ddfad // fmul v13.4s, v29.4s, v13.4s
+	WORD	$0x6e2edfae // fmul v14.4s, v29.4s, v14.4s
+	WORD	$0x6e2fdfaf // fmul v15.4s, v29.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3afd08 // fdiv v8.4s, v8.4s, v26.4s
+	WORD	$0x6e3afd29 // fdiv v9.4s, v9.4s, v26.4s
+	WORD	$0x6e3afd4a // fdiv v10.4s, v10.4s, v26.4s
+	WORD	$0x6e3afd6b // fdiv v11.4s, v11.4s, v26.4s
+	WORD	$0x6e39dd08 // fmul v8.4s, v8.4s, v25.4s
+	WORD	$0x6e39dd29 // fmul v9.4s, v9.4s, v25.4s
+	WORD	$0x6e39dd4a // fmul v10.4s, v10.4s, v25.4s
+	WORD	$0x6e39dd6b // fmul v11.4s, v11.4s, v25.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
+	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
+	WORD	$0x6ea1f8e7 // fsqrt v7.4s, v7.4s
+	WORD	$0x4e37d484 // fadd v4.4s, v4.4s, v23.4s
+	WORD	$0x4e37d4a5 // fadd v5.4s, v5.4s, v23.4s
+	WORD	$0x4e37d4c6 // fadd v6.4s, v6.4s, v23.4s
+	WORD	$0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	WORD	$0x6e24ff04 // fdiv v4.4s, v24.4s, v4.4s
+	WORD	$0x6e25ff05 // fdiv v5.4s, v24.4s, v5.4s
+	WORD	$0x6e26ff06 // fdiv v6.4s, v24.4s, v6.4s
+	WORD	$0x6e27ff07 // fdiv v7.4s, v24.4s, v7.4s
+	WORD	$0x6e24dd04 // fmul v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25dd25 // fmul v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26dd46 // fmul v6.4s, v10.4s, v6.4s
+	WORD	$0x6e27dd67 // fmul v7.4s, v11.4s, v7.4s
+	WORD	$0x6e36dc84 // fmul v4.4s, v4.4s, v22.4s
+	WORD	$0x6e36dca5 // fmul v5.4s, v5.4s, v22.4s
+	WORD	$0x6e36dcc6 // fmul v6.4s, v6.4s, v22.4s
+	WORD	$0x6e36dce7 // fmul v7.4s, v7.4s, v22.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfa3 // fmul v3.4s, v29.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3afc42 // fdiv v2.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc42 // fmul v2.4s, v2.4s, v25.4s
+	WORD	$0x6ea1f821 // fsqrt v1.4s, v1.4s
+	WORD	$0x4e37d421 // fadd v1.4s, v1.4s, v23.4s
+	WORD	$0x6e21ff01 // fdiv v1.4s, v24.4s, v1.4s
+	WORD	$0x6e21dc41 // fmul v1.4s, v2.4s, v1.4s
+	WORD	$0x6e36dc21 // fmul v1.4s, v1.4s, v22.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfa4 // fmul v4.4s, v29.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3afc43 // fdiv v3.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc63 // fmul v3.4s, v3.4s, v25.4s
+	WORD	$0x6ea1f824 // fsqrt v4.4s, v1.4s
+	WORD	$0x4e37d484 // fadd v4.4s, v4.4s, v23.4s
+	WORD	$0x6e24ff04 // fdiv v4.4s, v24.4s, v4.4s
+	WORD	$0x6e24dc63 // fmul v3.4s, v3.4s, v4.4s
+	WORD	$0x6e36dc63 // fmul v3.4s, v3.4s, v22.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v82_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v82_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	12(R0), F30 // Decay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	36(R0), F29 // LerpComp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	60(R0), F26 // BC1
+	VDUP	V26.S[0], V26.S4
+	FMOVS	68(R0), F25 // LR
+	VDUP	V25.S[0], V25.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
+	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
+	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
+	WORD	$0x6e3ddd6b // fmul v11.4s, v11.4s, v29.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3afd04 // fdiv v4.4s, v8.4s, v26.4s
+	WORD	$0x6e3afd25 // fdiv v5.4s, v9.4s, v26.4s
+	WORD	$0x6e3afd46 // fdiv v6.4s, v10.4s, v26.4s
+	WORD	$0x6e3afd67 // fdiv v7.4s, v11.4s, v26.4s
+	WORD	$0x6e39dc84 // fmul v4.4s, v4.4s, v25.4s
+	WORD	$0x6e39dca5 // fmul v5.4s, v5.4s, v25.4s
+	WORD	$0x6e39dcc6 // fmul v6.4s, v6.4s, v25.4s
+	WORD	$0x6e39dce7 // fmul v7.4s, v7.4s, v25.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3afc41 // fdiv v1.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc21 // fmul v1.4s, v1.4s, v25.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3afc43 // fdiv v3.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc63 // fmul v3.4s, v3.4s, v25.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func radam_v182_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·radam_v182_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	12(R0), F30 // Decay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	36(R0), F29 // LerpComp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	28(R0), F27 // OneMinusBeta2
+	VDUP	V27.S[0], V27.S4
+	FMOVS	60(R0), F26 // BC1
+	VDUP	V26.S[0], V26.S4
+	FMOVS	68(R0), F25 // LR
+	VDUP	V25.S[0], V25.S4
+	FMOVS	40(R0), F24 // BC2Sqrt
+	VDUP	V24.S[0], V24.S4
+	FMOVS	44(R0), F23 // Eps
+	VDUP	V23.S[0], V23.S4
+	FMOVS	72(R0), F22 // Rect
+	VDUP	V22.S[0], V22.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
+	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
+	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
+	WORD	$0x6e3ddd6b // fmul v11.4s, v11.4s, v29.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x6e24df70 // fmul v16.4s, v27.4s, v4.4s
+	WORD	$0x6e25df71 // fmul v17.4s, v27.4s, v5.4s
+	WORD	$0x6e26df72 // fmul v18.4s, v27.4s, v6.4s
+	WORD	$0x6e27df73 // fmul v19.4s, v27.4s, v7.4s
+	WORD	$0x6e24de04 // fmul v4.4s, v16.4s, v4.4s
+	WORD	$0x6e25de25 // fmul v5.4s, v17.4s, v5.4s
+	WORD	$0x6e26de46 // fmul v6.4s, v18.4s, v6.4s
+	WORD	$0x6e27de67 // fmul v7.4s, v19.4s, v7.4s
+	WORD	$0x4e24d584 // fadd v4.4s, v12.4s, v4.4s
+	WORD	$0x4e25d5a5 // fadd v5.4s, v13.4s, v5.4s
+	WORD	$0x4e26d5c6 // fadd v6.4s, v14.4s, v6.4s
+	WORD	$0x4e27d5e7 // fadd v7.4s, v15.4s, v7.4s
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e3afd08 // fdiv v8.4s, v8.4s, v26.4s
+	WORD	$0x6e3afd29 // fdiv v9.4s, v9.4s, v26.4s
+	WORD	$0x6e3afd4a // fdiv v10.4s, v10.4s, v26.4s
+	WORD	$0x6e3afd6b // fdiv v11.4s, v11.4s, v26.4s
+	WORD	$0x6e39dd08 // fmul v8.4s, v8.4s, v25.4s
+	WORD	$0x6e39dd29 // fmul v9.4s, v9.4s, v25.4s
+	WORD	$0x6e39dd4a // fmul v10.4s, v10.4s, v25.4s
+	WORD	$0x6e39dd6b // fmul v11.4s, v11.4s, v25.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
+	WORD	$0x6ea1f8c6 // fsqrt v6.4s, v6.4s
+	WORD	$0x6ea1f8e7 // fsqrt v7.4s, v7.4s
+	WORD	$0x4e37d484 // fadd v4.4s, v4.4s, v23.4s
+	WORD	$0x4e37d4a5 // fadd v5.4s, v5.4s, v23.4s
+	WORD	$0x4e37d4c6 // fadd v6.4s, v6.4s, v23.4s
+	WORD	$0x4e37d4e7 // fadd v7.4s, v7.4s, v23.4s
+	WORD	$0x6e24ff04 // fdiv v4.4s, v24.4s, v4.4s
+	WORD	$0x6e25ff05 // fdiv v5.4s, v24.4s, v5.4s
+	WORD	$0x6e26ff06 // fdiv v6.4s, v24.4s, v6.4s
+	WORD	$0x6e27ff07 // fdiv v7.4s, v24.4s, v7.4s
+	WORD	$0x6e24dd04 // fmul v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25dd25 // fmul v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26dd46 // fmul v6.4s, v10.4s, v6.4s
+	WORD	$0x6e27dd67 // fmul v7.4s, v11.4s, v7.4s
+	WORD	$0x6e36dc84 // fmul v4.4s, v4.4s, v22.4s
+	WORD	$0x6e36dca5 // fmul v5.4s, v5.4s, v22.4s
+	WORD	$0x6e36dcc6 // fmul v6.4s, v6.4s, v22.4s
+	WORD	$0x6e36dce7 // fmul v7.4s, v7.4s, v22.4s
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	FMOVQ	F1, (R5)
+	WORD	$0x6e3afc42 // fdiv v2.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc42 // fmul v2.4s, v2.4s, v25.4s
+	WORD	$0x6ea1f821 // fsqrt v1.4s, v1.4s
+	WORD	$0x4e37d421 // fadd v1.4s, v1.4s, v23.4s
+	WORD	$0x6e21ff01 // fdiv v1.4s, v24.4s, v1.4s
+	WORD	$0x6e21dc41 // fmul v1.4s, v2.4s, v1.4s
+	WORD	$0x6e36dc21 // fmul v1.4s, v1.4s, v22.4s
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6e21df64 // fmul v4.4s, v27.4s, v1.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x4e21d461 // fadd v1.4s, v3.4s, v1.4s
+	WORD	$0x6e3afc43 // fdiv v3.4s, v2.4s, v26.4s
+	WORD	$0x6e39dc63 // fmul v3.4s, v3.4s, v25.4s
+	WORD	$0x6ea1f824 // fsqrt v4.4s, v1.4s
+	WORD	$0x4e37d484 // fadd v4.4s, v4.4s, v23.4s
+	WORD	$0x6e24ff04 // fdiv v4.4s, v24.4s, v4.4s
+	WORD	$0x6e24dc63 // fmul v3.4s, v3.4s, v4.4s
+	WORD	$0x6e36dc63 // fmul v3.4s, v3.4s, v22.4s
+	WORD	$0x4ea3d400 // fsub v0.4s, v0.4s, v3.4s
+	FMOVS	F2, (R4)
+	FMOVS	F1, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V1.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V1.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func adamax_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·adamax_v00_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	32(R0), F30 // Lerp
+	VDUP	V30.S[0], V30.S4
+	FMOVS	24(R0), F29 // Beta2
+	VDUP	V29.S[0], V29.S4
+	FMOVS	44(R0), F28 // Eps
+	VDUP	V28.S[0], V28.S4
+	FMOVS	4(R0), F27 // NegLR
+	VDUP	V27.S[0], V27.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfcc // fmul v12.4s, v30.4s, v12.4s
+	WORD	$0x6e2ddfcd // fmul v13.4s, v30.4s, v13.4s
+	WORD	$0x6e2edfce // fmul v14.4s, v30.4s, v14.4s
+	WORD	$0x6e2fdfcf // fmul v15.4s, v30.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
+	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
+	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
+	WORD	$0x6e3dddef // fmul v15.4s, v15.4s, v29.4s
+	WORD	$0x4ea0f884 // fabs v4.4s, v4.4s
+	WORD	$0x4ea0f8a5 // fabs v5.4s, v5.4s
+	WORD	$0x4ea0f8c6 // fabs v6.4s, v6.4s
+	WORD	$0x4ea0f8e7 // fabs v7.4s, v7.4s
+	WORD	$0x4e3cd484 // fadd v4.4s, v4.4s, v28.4s
+	WORD	$0x4e3cd4a5 // fadd v5.4s, v5.4s, v28.4s
+	WORD	$0x4e3cd4c6 // fadd v6.4s, v6.4s, v28.4s
+	WORD	$0x4e3cd4e7 // fadd v7.4s, v7.4s, v28.4s
+	WORD	$0x6eace490 // fcmgt v16.4s, v4.4s, v12.4s
+	WORD	$0x4e24e491 // fcmeq v17.4s, v4.4s, v4.4s
+	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
+	WORD	$0x6e6c1c90 // bsl v16.16b, v4.16b, v12.16b
+	WORD	$0x6eade4a4 // fcmgt v4.4s, v5.4s, v13.4s
+	WORD	$0x4e25e4ac // fcmeq v12.4s, v5.4s, v5.4s
+	WORD	$0x4eec1c84 // orn v4.16b, v4.16b, v12.16b
+	WORD	$0x6e6d1ca4 // bsl v4.16b, v5.16b, v13.16b
+	WORD	$0x6eaee4c5 // fcmgt v5.4s, v6.4s, v14.4s
+	WORD	$0x4e26e4cc // fcmeq v12.4s, v6.4s, v6.4s
+	WORD	$0x4eec1ca5 // orn v5.16b, v5.16b, v12.16b
+	WORD	$0x6e6e1cc5 // bsl v5.16b, v6.16b, v14.16b
+	WORD	$0x6eafe4e6 // fcmgt v6.4s, v7.4s, v15.4s
+	WORD	$0x4e27e4ec // fcmeq v12.4s, v7.4s, v7.4s
+	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
+	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
+	FSTPQ	(F16, F4), (R5)
+	FSTPQ	(F5, F6), 32(R5)
+	WORD	$0x6e28df67 // fmul v7.4s, v27.4s, v8.4s
+	WORD	$0x6e29df68 // fmul v8.4s, v27.4s, v9.4s
+	WORD	$0x6e2adf69 // fmul v9.4s, v27.4s, v10.4s
+	WORD	$0x6e2bdf6a // fmul v10.4s, v27.4s, v11.4s
+	WORD	$0x6e30fce7 // fdiv v7.4s, v7.4s, v16.4s
+	WORD	$0x6e24fd04 // fdiv v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25fd25 // fdiv v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26fd46 // fdiv v6.4s, v10.4s, v6.4s
+	WORD	$0x4e27d400 // fadd v0.4s, v0.4s, v7.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4e25d442 // fadd v2.4s, v2.4s, v5.4s
+	WORD	$0x4e26d463 // fadd v3.4s, v3.4s, v6.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfc3 // fmul v3.4s, v30.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x4ea0f821 // fabs v1.4s, v1.4s
+	WORD	$0x4e3cd421 // fadd v1.4s, v1.4s, v28.4s
+	WORD	$0x6ea3e424 // fcmgt v4.4s, v1.4s, v3.4s
+	WORD	$0x4e21e425 // fcmeq v5.4s, v1.4s, v1.4s
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	FMOVQ	F4, (R5)
+	WORD	$0x6e22df61 // fmul v1.4s, v27.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfc4 // fmul v4.4s, v30.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x4ea0f821 // fabs v1.4s, v1.4s
+	WORD	$0x4e3cd421 // fadd v1.4s, v1.4s, v28.4s
+	WORD	$0x6ea3e424 // fcmgt v4.4s, v1.4s, v3.4s
+	WORD	$0x4e21e425 // fcmeq v5.4s, v1.4s, v1.4s
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	WORD	$0x6e22df61 // fmul v1.4s, v27.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F4, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V4.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V4.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func adamax_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·adamax_v80_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	36(R0), F30 // LerpComp
+	VDUP	V30.S[0], V30.S4
+	FMOVS	24(R0), F29 // Beta2
+	VDUP	V29.S[0], V29.S4
+	FMOVS	44(R0), F28 // Eps
+	VDUP	V28.S[0], V28.S4
+	FMOVS	4(R0), F27 // NegLR
+	VDUP	V27.S[0], V27.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
+	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
+	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
+	WORD	$0x6e3edd6b // fmul v11.4s, v11.4s, v30.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3ddd8c // fmul v12.4s, v12.4s, v29.4s
+	WORD	$0x6e3dddad // fmul v13.4s, v13.4s, v29.4s
+	WORD	$0x6e3dddce // fmul v14.4s, v14.4s, v29.4s
+	WORD	$0x6e3dddef // fmul v15.4s, v15.4s, v29.4s
+	WORD	$0x4ea0f884 // fabs v4.4s, v4.4s
+	WORD	$0x4ea0f8a5 // fabs v5.4s, v5.4s
+	WORD	$0x4ea0f8c6 // fabs v6.4s, v6.4s
+	WORD	$0x4ea0f8e7 // fabs v7.4s, v7.4s
+	WORD	$0x4e3cd484 // fadd v4.4s, v4.4s, v28.4s
+	WORD	$0x4e3cd4a5 // fadd v5.4s, v5.4s, v28.4s
+	WORD	$0x4e3cd4c6 // fadd v6.4s, v6.4s, v28.4s
+	WORD	$0x4e3cd4e7 // fadd v7.4s, v7.4s, v28.4s
+	WORD	$0x6eace490 // fcmgt v16.4s, v4.4s, v12.4s
+	WORD	$0x4e24e491 // fcmeq v17.4s, v4.4s, v4.4s
+	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
+	WORD	$0x6e6c1c90 // bsl v16.16b, v4.16b, v12.16b
+	WORD	$0x6eade4a4 // fcmgt v4.4s, v5.4s, v13.4s
+	WORD	$0x4e25e4ac // fcmeq v12.4s, v5.4s, v5.4s
+	WORD	$0x4eec1c84 // orn v4.16b, v4.16b, v12.16b
+	WORD	$0x6e6d1ca4 // bsl v4.16b, v5.16b, v13.16b
+	WORD	$0x6eaee4c5 // fcmgt v5.4s, v6.4s, v14.4s
+	WORD	$0x4e26e4cc // fcmeq v12.4s, v6.4s, v6.4s
+	WORD	$0x4eec1ca5 // orn v5.16b, v5.16b, v12.16b
+	WORD	$0x6e6e1cc5 // bsl v5.16b, v6.16b, v14.16b
+	WORD	$0x6eafe4e6 // fcmgt v6.4s, v7.4s, v15.4s
+	WORD	$0x4e27e4ec // fcmeq v12.4s, v7.4s, v7.4s
+	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
+	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
+	FSTPQ	(F16, F4), (R5)
+	FSTPQ	(F5, F6), 32(R5)
+	WORD	$0x6e28df67 // fmul v7.4s, v27.4s, v8.4s
+	WORD	$0x6e29df68 // fmul v8.4s, v27.4s, v9.4s
+	WORD	$0x6e2adf69 // fmul v9.4s, v27.4s, v10.4s
+	WORD	$0x6e2bdf6a // fmul v10.4s, v27.4s, v11.4s
+	WORD	$0x6e30fce7 // fdiv v7.4s, v7.4s, v16.4s
+	WORD	$0x6e24fd04 // fdiv v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25fd25 // fdiv v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26fd46 // fdiv v6.4s, v10.4s, v6.4s
+	WORD	$0x4e27d400 // fadd v0.4s, v0.4s, v7.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4e25d442 // fadd v2.4s, v2.4s, v5.4s
+	WORD	$0x4e26d463 // fadd v3.4s, v3.4s, v6.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x4ea0f821 // fabs v1.4s, v1.4s
+	WORD	$0x4e3cd421 // fadd v1.4s, v1.4s, v28.4s
+	WORD	$0x6ea3e424 // fcmgt v4.4s, v1.4s, v3.4s
+	WORD	$0x4e21e425 // fcmeq v5.4s, v1.4s, v1.4s
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	FMOVQ	F4, (R5)
+	WORD	$0x6e22df61 // fmul v1.4s, v27.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x4ea0f821 // fabs v1.4s, v1.4s
+	WORD	$0x4e3cd421 // fadd v1.4s, v1.4s, v28.4s
+	WORD	$0x6ea3e424 // fcmgt v4.4s, v1.4s, v3.4s
+	WORD	$0x4e21e425 // fcmeq v5.4s, v1.4s, v1.4s
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	WORD	$0x6e22df61 // fmul v1.4s, v27.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F4, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V4.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V4.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func adamax_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·adamax_v01_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	32(R0), F29 // Lerp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	44(R0), F27 // Eps
+	VDUP	V27.S[0], V27.S4
+	FMOVS	4(R0), F26 // NegLR
+	VDUP	V26.S[0], V26.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d48c // fsub v12.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4ad // fsub v13.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ce // fsub v14.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4ef // fsub v15.4s, v7.4s, v11.4s
+	WORD	$0x6e2cdfac // fmul v12.4s, v29.4s, v12.4s
+	WORD	$0x6e2ddfad // fmul v13.4s, v29.4s, v13.4s
+	WORD	$0x6e2edfae // fmul v14.4s, v29.4s, v14.4s
+	WORD	$0x6e2fdfaf // fmul v15.4s, v29.4s, v15.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x4ea0f884 // fabs v4.4s, v4.4s
+	WORD	$0x4ea0f8a5 // fabs v5.4s, v5.4s
+	WORD	$0x4ea0f8c6 // fabs v6.4s, v6.4s
+	WORD	$0x4ea0f8e7 // fabs v7.4s, v7.4s
+	WORD	$0x4e3bd484 // fadd v4.4s, v4.4s, v27.4s
+	WORD	$0x4e3bd4a5 // fadd v5.4s, v5.4s, v27.4s
+	WORD	$0x4e3bd4c6 // fadd v6.4s, v6.4s, v27.4s
+	WORD	$0x4e3bd4e7 // fadd v7.4s, v7.4s, v27.4s
+	WORD	$0x6eace490 // fcmgt v16.4s, v4.4s, v12.4s
+	WORD	$0x4e24e491 // fcmeq v17.4s, v4.4s, v4.4s
+	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
+	WORD	$0x6e6c1c90 // bsl v16.16b, v4.16b, v12.16b
+	WORD	$0x6eade4a4 // fcmgt v4.4s, v5.4s, v13.4s
+	WORD	$0x4e25e4ac // fcmeq v12.4s, v5.4s, v5.4s
+	WORD	$0x4eec1c84 // orn v4.16b, v4.16b, v12.16b
+	WORD	$0x6e6d1ca4 // bsl v4.16b, v5.16b, v13.16b
+	WORD	$0x6eaee4c5 // fcmgt v5.4s, v6.4s, v14.4s
+	WORD	$0x4e26e4cc // fcmeq v12.4s, v6.4s, v6.4s
+	WORD	$0x4eec1ca5 // orn v5.16b, v5.16b, v12.16b
+	WORD	$0x6e6e1cc5 // bsl v5.16b, v6.16b, v14.16b
+	WORD	$0x6eafe4e6 // fcmgt v6.4s, v7.4s, v15.4s
+	WORD	$0x4e27e4ec // fcmeq v12.4s, v7.4s, v7.4s
+	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
+	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
+	FSTPQ	(F16, F4), (R5)
+	FSTPQ	(F5, F6), 32(R5)
+	WORD	$0x6e28df47 // fmul v7.4s, v26.4s, v8.4s
+	WORD	$0x6e29df48 // fmul v8.4s, v26.4s, v9.4s
+	WORD	$0x6e2adf49 // fmul v9.4s, v26.4s, v10.4s
+	WORD	$0x6e2bdf4a // fmul v10.4s, v26.4s, v11.4s
+	WORD	$0x6e30fce7 // fdiv v7.4s, v7.4s, v16.4s
+	WORD	$0x6e24fd04 // fdiv v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25fd25 // fdiv v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26fd46 // fdiv v6.4s, v10.4s, v6.4s
+	WORD	$0x4e27d400 // fadd v0.4s, v0.4s, v7.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4e25d442 // fadd v2.4s, v2.4s, v5.4s
+	WORD	$0x4e26d463 // fadd v3.4s, v3.4s, v6.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d423 // fsub v3.4s, v1.4s, v2.4s
+	WORD	$0x6e23dfa3 // fmul v3.4s, v29.4s, v3.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x4ea0f821 // fabs v1.4s, v1.4s
+	WORD	$0x4e3bd421 // fadd v1.4s, v1.4s, v27.4s
+	WORD	$0x6ea3e424 // fcmgt v4.4s, v1.4s, v3.4s
+	WORD	$0x4e21e425 // fcmeq v5.4s, v1.4s, v1.4s
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	FMOVQ	F4, (R5)
+	WORD	$0x6e22df41 // fmul v1.4s, v26.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc4 // fmul v4.4s, v30.4s, v0.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4ea2d424 // fsub v4.4s, v1.4s, v2.4s
+	WORD	$0x6e24dfa4 // fmul v4.4s, v29.4s, v4.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x4ea0f821 // fabs v1.4s, v1.4s
+	WORD	$0x4e3bd421 // fadd v1.4s, v1.4s, v27.4s
+	WORD	$0x6ea3e424 // fcmgt v4.4s, v1.4s, v3.4s
+	WORD	$0x4e21e425 // fcmeq v5.4s, v1.4s, v1.4s
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	WORD	$0x6e22df41 // fmul v1.4s, v26.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F4, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V4.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V4.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func adamax_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·adamax_v81_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	36(R0), F29 // LerpComp
+	VDUP	V29.S[0], V29.S4
+	FMOVS	24(R0), F28 // Beta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	44(R0), F27 // Eps
+	VDUP	V27.S[0], V27.S4
+	FMOVS	4(R0), F26 // NegLR
+	VDUP	V26.S[0], V26.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
+	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
+	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
+	WORD	$0x6e3ddd6b // fmul v11.4s, v11.4s, v29.4s
+	WORD	$0x4ea8d488 // fsub v8.4s, v4.4s, v8.4s
+	WORD	$0x4ea9d4a9 // fsub v9.4s, v5.4s, v9.4s
+	WORD	$0x4eaad4ca // fsub v10.4s, v6.4s, v10.4s
+	WORD	$0x4eabd4eb // fsub v11.4s, v7.4s, v11.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e3cdd8c // fmul v12.4s, v12.4s, v28.4s
+	WORD	$0x6e3cddad // fmul v13.4s, v13.4s, v28.4s
+	WORD	$0x6e3cddce // fmul v14.4s, v14.4s, v28.4s
+	WORD	$0x6e3cddef // fmul v15.4s, v15.4s, v28.4s
+	WORD	$0x4ea0f884 // fabs v4.4s, v4.4s
+	WORD	$0x4ea0f8a5 // fabs v5.4s, v5.4s
+	WORD	$0x4ea0f8c6 // fabs v6.4s, v6.4s
+	WORD	$0x4ea0f8e7 // fabs v7.4s, v7.4s
+	WORD	$0x4e3bd484 // fadd v4.4s, v4.4s, v27.4s
+	WORD	$0x4e3bd4a5 // fadd v5.4s, v5.4s, v27.4s
+	WORD	$0x4e3bd4c6 // fadd v6.4s, v6.4s, v27.4s
+	WORD	$0x4e3bd4e7 // fadd v7.4s, v7.4s, v27.4s
+	WORD	$0x6eace490 // fcmgt v16.4s, v4.4s, v12.4s
+	WORD	$0x4e24e491 // fcmeq v17.4s, v4.4s, v4.4s
+	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
+	WORD	$0x6e6c1c90 // bsl v16.16b, v4.16b, v12.16b
+	WORD	$0x6eade4a4 // fcmgt v4.4s, v5.4s, v13.4s
+	WORD	$0x4e25e4ac // fcmeq v12.4s, v5.4s, v5.4s
+	WORD	$0x4eec1c84 // orn v4.16b, v4.16b, v12.16b
+	WORD	$0x6e6d1ca4 // bsl v4.16b, v5.16b, v13.16b
+	WORD	$0x6eaee4c5 // fcmgt v5.4s, v6.4s, v14.4s
+	WORD	$0x4e26e4cc // fcmeq v12.4s, v6.4s, v6.4s
+	WORD	$0x4eec1ca5 // orn v5.16b, v5.16b, v12.16b
+	WORD	$0x6e6e1cc5 // bsl v5.16b, v6.16b, v14.16b
+	WORD	$0x6eafe4e6 // fcmgt v6.4s, v7.4s, v15.4s
+	WORD	$0x4e27e4ec // fcmeq v12.4s, v7.4s, v7.4s
+	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
+	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
+	FSTPQ	(F16, F4), (R5)
+	FSTPQ	(F5, F6), 32(R5)
+	WORD	$0x6e28df47 // fmul v7.4s, v26.4s, v8.4s
+	WORD	$0x6e29df48 // fmul v8.4s, v26.4s, v9.4s
+	WORD	$0x6e2adf49 // fmul v9.4s, v26.4s, v10.4s
+	WORD	$0x6e2bdf4a // fmul v10.4s, v26.4s, v11.4s
+	WORD	$0x6e30fce7 // fdiv v7.4s, v7.4s, v16.4s
+	WORD	$0x6e24fd04 // fdiv v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25fd25 // fdiv v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26fd46 // fdiv v6.4s, v10.4s, v6.4s
+	WORD	$0x4e27d400 // fadd v0.4s, v0.4s, v7.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4e25d442 // fadd v2.4s, v2.4s, v5.4s
+	WORD	$0x4e26d463 // fadd v3.4s, v3.4s, v6.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	(R4), F2
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x4ea0f821 // fabs v1.4s, v1.4s
+	WORD	$0x4e3bd421 // fadd v1.4s, v1.4s, v27.4s
+	WORD	$0x6ea3e424 // fcmgt v4.4s, v1.4s, v3.4s
+	WORD	$0x4e21e425 // fcmeq v5.4s, v1.4s, v1.4s
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	FMOVQ	F4, (R5)
+	WORD	$0x6e22df41 // fmul v1.4s, v26.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc4 // fmul v4.4s, v30.4s, v0.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x4ea2d422 // fsub v2.4s, v1.4s, v2.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x4ea0f821 // fabs v1.4s, v1.4s
+	WORD	$0x4e3bd421 // fadd v1.4s, v1.4s, v27.4s
+	WORD	$0x6ea3e424 // fcmgt v4.4s, v1.4s, v3.4s
+	WORD	$0x4e21e425 // fcmeq v5.4s, v1.4s, v1.4s
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	WORD	$0x6e22df41 // fmul v1.4s, v26.4s, v2.4s
+	WORD	$0x6e24fc21 // fdiv v1.4s, v1.4s, v4.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F4, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V4.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V4.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func adadelta_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·adadelta_v00_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	24(R0), F30 // Beta2
+	VDUP	V30.S[0], V30.S4
+	FMOVS	28(R0), F29 // OneMinusBeta2
+	VDUP	V29.S[0], V29.S4
+	FMOVS	44(R0), F28 // Eps
+	VDUP	V28.S[0], V28.S4
+	FMOVS	4(R0), F27 // NegLR
+	VDUP	V27.S[0], V27.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x6e3edd08 // fmul v8.4s, v8.4s, v30.4s
+	WORD	$0x6e3edd29 // fmul v9.4s, v9.4s, v30.4s
+	WORD	$0x6e3edd4a // fmul v10.4s, v10.4s, v30.4s
+	WORD	$0x6e3edd6b // fmul v11.4s, v11.4s, v30.4s
+	WORD	$0x6e24dfac // fmul v12.4s, v29.4s, v4.4s
+	WORD	$0x6e25dfad // fmul v13.4s, v29.4s, v5.4s
+	WORD	$0x6e26dfae // fmul v14.4s, v29.4s, v6.4s
+	WORD	$0x6e27dfaf // fmul v15.4s, v29.4s, v7.4s
+	WORD	$0x6e24dd8c // fmul v12.4s, v12.4s, v4.4s
+	WORD	$0x6e25ddad // fmul v13.4s, v13.4s, v5.4s
+	WORD	$0x6e26ddce // fmul v14.4s, v14.4s, v6.4s
+	WORD	$0x6e27ddef // fmul v15.4s, v15.4s, v7.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x4e3cd590 // fadd v16.4s, v12.4s, v28.4s
+	WORD	$0x4e3cd5b1 // fadd v17.4s, v13.4s, v28.4s
+	WORD	$0x4e3cd5d2 // fadd v18.4s, v14.4s, v28.4s
+	WORD	$0x4e3cd5f3 // fadd v19.4s, v15.4s, v28.4s
+	WORD	$0x6ea1fa10 // fsqrt v16.4s, v16.4s
+	WORD	$0x6ea1fa31 // fsqrt v17.4s, v17.4s
+	WORD	$0x6ea1fa52 // fsqrt v18.4s, v18.4s
+	WORD	$0x6ea1fa73 // fsqrt v19.4s, v19.4s
+	WORD	$0x4e3cd508 // fadd v8.4s, v8.4s, v28.4s
+	WORD	$0x4e3cd529 // fadd v9.4s, v9.4s, v28.4s
+	WORD	$0x4e3cd54a // fadd v10.4s, v10.4s, v28.4s
+	WORD	$0x4e3cd56b // fadd v11.4s, v11.4s, v28.4s
+	WORD	$0x6ea1f908 // fsqrt v8.4s, v8.4s
+	WORD	$0x6ea1f929 // fsqrt v9.4s, v9.4s
+	WORD	$0x6ea1f94a // fsqrt v10.4s, v10.4s
+	WORD	$0x6ea1f96b // fsqrt v11.4s, v11.4s
+	WORD	$0x6e28fe08 // fdiv v8.4s, v16.4s, v8.4s
+	WORD	$0x6e29fe29 // fdiv v9.4s, v17.4s, v9.4s
+	WORD	$0x6e2afe4a // fdiv v10.4s, v18.4s, v10.4s
+	WORD	$0x6e2bfe6b // fdiv v11.4s, v19.4s, v11.4s
+	WORD	$0x6e24dd04 // fmul v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25dd25 // fmul v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26dd46 // fmul v6.4s, v10.4s, v6.4s
+	WORD	$0x6e27dd67 // fmul v7.4s, v11.4s, v7.4s
+	WORD	$0x6e3edd88 // fmul v8.4s, v12.4s, v30.4s
+	WORD	$0x6e3edda9 // fmul v9.4s, v13.4s, v30.4s
+	WORD	$0x6e3eddca // fmul v10.4s, v14.4s, v30.4s
+	WORD	$0x6e3eddeb // fmul v11.4s, v15.4s, v30.4s
+	WORD	$0x6e24dfac // fmul v12.4s, v29.4s, v4.4s
+	WORD	$0x6e25dfad // fmul v13.4s, v29.4s, v5.4s
+	WORD	$0x6e26dfae // fmul v14.4s, v29.4s, v6.4s
+	WORD	$0x6e27dfaf // fmul v15.4s, v29.4s, v7.4s
+	WORD	$0x6e24dd8c // fmul v12.4s, v12.4s, v4.4s
+	WORD	$0x6e25ddad // fmul v13.4s, v13.4s, v5.4s
+	WORD	$0x6e26ddce // fmul v14.4s, v14.4s, v6.4s
+	WORD	$0x6e27ddef // fmul v15.4s, v15.4s, v7.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R5)
+	FSTPQ	(F10, F11), 32(R5)
+	WORD	$0x6e24df64 // fmul v4.4s, v27.4s, v4.4s
+	WORD	$0x6e25df65 // fmul v5.4s, v27.4s, v5.4s
+	WORD	$0x6e26df66 // fmul v6.4s, v27.4s, v6.4s
+	WORD	$0x6e27df67 // fmul v7.4s, v27.4s, v7.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x6e21dfa3 // fmul v3.4s, v29.4s, v1.4s
+	WORD	$0x6e21dc63 // fmul v3.4s, v3.4s, v1.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x4e3cd464 // fadd v4.4s, v3.4s, v28.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x4e3cd442 // fadd v2.4s, v2.4s, v28.4s
+	WORD	$0x6ea1f842 // fsqrt v2.4s, v2.4s
+	WORD	$0x6e22fc82 // fdiv v2.4s, v4.4s, v2.4s
+	WORD	$0x6e21dc41 // fmul v1.4s, v2.4s, v1.4s
+	WORD	$0x6e3edc62 // fmul v2.4s, v3.4s, v30.4s
+	WORD	$0x6e21dfa3 // fmul v3.4s, v29.4s, v1.4s
+	WORD	$0x6e21dc63 // fmul v3.4s, v3.4s, v1.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R5)
+	WORD	$0x6e21df61 // fmul v1.4s, v27.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x6e21dfa4 // fmul v4.4s, v29.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x4e3cd464 // fadd v4.4s, v3.4s, v28.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x4e3cd445 // fadd v5.4s, v2.4s, v28.4s
+	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
+	WORD	$0x6e25fc84 // fdiv v4.4s, v4.4s, v5.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
+	WORD	$0x6e21dfa4 // fmul v4.4s, v29.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6e21df61 // fmul v1.4s, v27.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F3, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V3.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V3.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func adadelta_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·adadelta_v01_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	24(R0), F29 // Beta2
+	VDUP	V29.S[0], V29.S4
+	FMOVS	28(R0), F28 // OneMinusBeta2
+	VDUP	V28.S[0], V28.S4
+	FMOVS	44(R0), F27 // Eps
+	VDUP	V27.S[0], V27.S4
+	FMOVS	4(R0), F26 // NegLR
+	VDUP	V26.S[0], V26.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x6e3ddd08 // fmul v8.4s, v8.4s, v29.4s
+	WORD	$0x6e3ddd29 // fmul v9.4s, v9.4s, v29.4s
+	WORD	$0x6e3ddd4a // fmul v10.4s, v10.4s, v29.4s
+	WORD	$0x6e3ddd6b // fmul v11.4s, v11.4s, v29.4s
+	WORD	$0x6e24df8c // fmul v12.4s, v28.4s, v4.4s
+	WORD	$0x6e25df8d // fmul v13.4s, v28.4s, v5.4s
+	WORD	$0x6e26df8e // fmul v14.4s, v28.4s, v6.4s
+	WORD	$0x6e27df8f // fmul v15.4s, v28.4s, v7.4s
+	WORD	$0x6e24dd8c // fmul v12.4s, v12.4s, v4.4s
+	WORD	$0x6e25ddad // fmul v13.4s, v13.4s, v5.4s
+	WORD	$0x6e26ddce // fmul v14.4s, v14.4s, v6.4s
+	WORD	$0x6e27ddef // fmul v15.4s, v15.4s, v7.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x4e3bd590 // fadd v16.4s, v12.4s, v27.4s
+	WORD	$0x4e3bd5b1 // fadd v17.4s, v13.4s, v27.4s
+	WORD	$0x4e3bd5d2 // fadd v18.4s, v14.4s, v27.4s
+	WORD	$0x4e3bd5f3 // fadd v19.4s, v15.4s, v27.4s
+	WORD	$0x6ea1fa10 // fsqrt v16.4s, v16.4s
+	WORD	$0x6ea1fa31 // fsqrt v17.4s, v17.4s
+	WORD	$0x6ea1fa52 // fsqrt v18.4s, v18.4s
+	WORD	$0x6ea1fa73 // fsqrt v19.4s, v19.4s
+	WORD	$0x4e3bd508 // fadd v8.4s, v8.4s, v27.4s
+	WORD	$0x4e3bd529 // fadd v9.4s, v9.4s, v27.4s
+	WORD	$0x4e3bd54a // fadd v10.4s, v10.4s, v27.4s
+	WORD	$0x4e3bd56b // fadd v11.4s, v11.4s, v27.4s
+	WORD	$0x6ea1f908 // fsqrt v8.4s, v8.4s
+	WORD	$0x6ea1f929 // fsqrt v9.4s, v9.4s
+	WORD	$0x6ea1f94a // fsqrt v10.4s, v10.4s
+	WORD	$0x6ea1f96b // fsqrt v11.4s, v11.4s
+	WORD	$0x6e28fe08 // fdiv v8.4s, v16.4s, v8.4s
+	WORD	$0x6e29fe29 // fdiv v9.4s, v17.4s, v9.4s
+	WORD	$0x6e2afe4a // fdiv v10.4s, v18.4s, v10.4s
+	WORD	$0x6e2bfe6b // fdiv v11.4s, v19.4s, v11.4s
+	WORD	$0x6e24dd04 // fmul v4.4s, v8.4s, v4.4s
+	WORD	$0x6e25dd25 // fmul v5.4s, v9.4s, v5.4s
+	WORD	$0x6e26dd46 // fmul v6.4s, v10.4s, v6.4s
+	WORD	$0x6e27dd67 // fmul v7.4s, v11.4s, v7.4s
+	WORD	$0x6e3ddd88 // fmul v8.4s, v12.4s, v29.4s
+	WORD	$0x6e3ddda9 // fmul v9.4s, v13.4s, v29.4s
+	WORD	$0x6e3dddca // fmul v10.4s, v14.4s, v29.4s
+	WORD	$0x6e3dddeb // fmul v11.4s, v15.4s, v29.4s
+	WORD	$0x6e24df8c // fmul v12.4s, v28.4s, v4.4s
+	WORD	$0x6e25df8d // fmul v13.4s, v28.4s, v5.4s
+	WORD	$0x6e26df8e // fmul v14.4s, v28.4s, v6.4s
+	WORD	$0x6e27df8f // fmul v15.4s, v28.4s, v7.4s
+	WORD	$0x6e24dd8c // fmul v12.4s, v12.4s, v4.4s
+	WORD	$0x6e25ddad // fmul v13.4s, v13.4s, v5.4s
+	WORD	$0x6e26ddce // fmul v14.4s, v14.4s, v6.4s
+	WORD	$0x6e27ddef // fmul v15.4s, v15.4s, v7.4s
+	WORD	$0x4e2cd508 // fadd v8.4s, v8.4s, v12.4s
+	WORD	$0x4e2dd529 // fadd v9.4s, v9.4s, v13.4s
+	WORD	$0x4e2ed54a // fadd v10.4s, v10.4s, v14.4s
+	WORD	$0x4e2fd56b // fadd v11.4s, v11.4s, v15.4s
+	FSTPQ	(F8, F9), (R5)
+	FSTPQ	(F10, F11), 32(R5)
+	WORD	$0x6e24df44 // fmul v4.4s, v26.4s, v4.4s
+	WORD	$0x6e25df45 // fmul v5.4s, v26.4s, v5.4s
+	WORD	$0x6e26df46 // fmul v6.4s, v26.4s, v6.4s
+	WORD	$0x6e27df47 // fmul v7.4s, v26.4s, v7.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	(R4), F2
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x6e21df83 // fmul v3.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc63 // fmul v3.4s, v3.4s, v1.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x4e3bd464 // fadd v4.4s, v3.4s, v27.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x4e3bd442 // fadd v2.4s, v2.4s, v27.4s
+	WORD	$0x6ea1f842 // fsqrt v2.4s, v2.4s
+	WORD	$0x6e22fc82 // fdiv v2.4s, v4.4s, v2.4s
+	WORD	$0x6e21dc41 // fmul v1.4s, v2.4s, v1.4s
+	WORD	$0x6e3ddc62 // fmul v2.4s, v3.4s, v29.4s
+	WORD	$0x6e21df83 // fmul v3.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc63 // fmul v3.4s, v3.4s, v1.4s
+	WORD	$0x4e23d442 // fadd v2.4s, v2.4s, v3.4s
+	FMOVQ	F2, (R5)
+	WORD	$0x6e21df41 // fmul v1.4s, v26.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	FMOVS	(R5), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc4 // fmul v4.4s, v30.4s, v0.4s
+	WORD	$0x4e24d421 // fadd v1.4s, v1.4s, v4.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d442 // fadd v2.4s, v2.4s, v4.4s
+	WORD	$0x4e3bd464 // fadd v4.4s, v3.4s, v27.4s
+	WORD	$0x6ea1f884 // fsqrt v4.4s, v4.4s
+	WORD	$0x4e3bd445 // fadd v5.4s, v2.4s, v27.4s
+	WORD	$0x6ea1f8a5 // fsqrt v5.4s, v5.4s
+	WORD	$0x6e25fc84 // fdiv v4.4s, v4.4s, v5.4s
+	WORD	$0x6e21dc81 // fmul v1.4s, v4.4s, v1.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e21df84 // fmul v4.4s, v28.4s, v1.4s
+	WORD	$0x6e21dc84 // fmul v4.4s, v4.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6e21df41 // fmul v1.4s, v26.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F2, (R4)
+	FMOVS	F3, (R5)
+	FMOVS	F0, (R2)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R4, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R5, R9
+	VST1	V3.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R4, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R5, R9
+	VST1	V3.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func rprop_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·rprop_v00_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	MOVD	$0x0, R7 // the constant 0
+	VDUP	R7, V30.S4
+	FMOVS	76(R0), F29 // EtaPlus
+	VDUP	V29.S[0], V29.S4
+	FMOVS	80(R0), F28 // EtaMinus
+	VDUP	V28.S[0], V28.S4
+	MOVD	$0x3f800000, R7 // the constant 1
+	VDUP	R7, V27.S4
+	FMOVS	84(R0), F26 // StepSizeMin
+	VDUP	V26.S[0], V26.S4
+	FMOVS	88(R0), F25 // StepSizeMax
+	VDUP	V25.S[0], V25.S4
+	MOVD	$0xbf800000, R7 // the constant -1
+	VDUP	R7, V24.S4
+	MOVD	$0x80000000, R7 // the constant -0
+	VDUP	R7, V23.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R3), (F0, F1)
+	FLDPQ	32(R3), (F2, F3)
+	VEOR	V31.B16, V0.B16, V0.B16
+	VEOR	V31.B16, V1.B16, V1.B16
+	VEOR	V31.B16, V2.B16, V2.B16
+	VEOR	V31.B16, V3.B16, V3.B16
+	FLDPQ	(R4), (F4, F5)
+	FLDPQ	32(R4), (F6, F7)
+	WORD	$0x6e24dc04 // fmul v4.4s, v0.4s, v4.4s
+	WORD	$0x6e25dc25 // fmul v5.4s, v1.4s, v5.4s
+	WORD	$0x6e26dc46 // fmul v6.4s, v2.4s, v6.4s
+	WORD	$0x6e27dc67 // fmul v7.4s, v3.4s, v7.4s
+	WORD	$0x6ea4e7c8 // fcmgt v8.4s, v30.4s, v4.4s
+	WORD	$0x6e7b1f88 // bsl v8.16b, v28.16b, v27.16b
+	WORD	$0x6ea5e7c9 // fcmgt v9.4s, v30.4s, v5.4s
+	WORD	$0x6e7b1f89 // bsl v9.16b, v28.16b, v27.16b
+	WORD	$0x6ea6e7ca // fcmgt v10.4s, v30.4s, v6.4s
+	WORD	$0x6e7b1f8a // bsl v10.16b, v28.16b, v27.16b
+	WORD	$0x6ea7e7cb // fcmgt v11.4s, v30.4s, v7.4s
+	WORD	$0x6e7b1f8b // bsl v11.16b, v28.16b, v27.16b
+	WORD	$0x6ebee48c // fcmgt v12.4s, v4.4s, v30.4s
+	WORD	$0x6e681fac // bsl v12.16b, v29.16b, v8.16b
+	WORD	$0x6ebee4a8 // fcmgt v8.4s, v5.4s, v30.4s
+	WORD	$0x6e691fa8 // bsl v8.16b, v29.16b, v9.16b
+	WORD	$0x6ebee4c9 // fcmgt v9.4s, v6.4s, v30.4s
+	WORD	$0x6e6a1fa9 // bsl v9.16b, v29.16b, v10.16b
+	WORD	$0x6ebee4ea // fcmgt v10.4s, v7.4s, v30.4s
+	WORD	$0x6e6b1faa // bsl v10.16b, v29.16b, v11.16b
+	FLDPQ	(R5), (F11, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e2cdd6b // fmul v11.4s, v11.4s, v12.4s
+	WORD	$0x6e28dda8 // fmul v8.4s, v13.4s, v8.4s
+	WORD	$0x6e29ddc9 // fmul v9.4s, v14.4s, v9.4s
+	WORD	$0x6e2addea // fmul v10.4s, v15.4s, v10.4s
+	WORD	$0x6eabe74c // fcmgt v12.4s, v26.4s, v11.4s
+	WORD	$0x6e6b1f4c // bsl v12.16b, v26.16b, v11.16b
+	WORD	$0x6ea8e74b // fcmgt v11.4s, v26.4s, v8.4s
+	WORD	$0x6e681f4b // bsl v11.16b, v26.16b, v8.16b
+	WORD	$0x6ea9e748 // fcmgt v8.4s, v26.4s, v9.4s
+	WORD	$0x6e691f48 // bsl v8.16b, v26.16b, v9.16b
+	WORD	$0x6eaae749 // fcmgt v9.4s, v26.4s, v10.4s
+	WORD	$0x6e6a1f49 // bsl v9.16b, v26.16b, v10.16b
+	WORD	$0x6eb9e58a // fcmgt v10.4s, v12.4s, v25.4s
+	WORD	$0x6e6c1f2a // bsl v10.16b, v25.16b, v12.16b
+	WORD	$0x6eb9e56c // fcmgt v12.4s, v11.4s, v25.4s
+	WORD	$0x6e6b1f2c // bsl v12.16b, v25.16b, v11.16b
+	WORD	$0x6eb9e50b // fcmgt v11.4s, v8.4s, v25.4s
+	WORD	$0x6e681f2b // bsl v11.16b, v25.16b, v8.16b
+	WORD	$0x6eb9e528 // fcmgt v8.4s, v9.4s, v25.4s
+	WORD	$0x6e691f28 // bsl v8.16b, v25.16b, v9.16b
+	FSTPQ	(F10, F12), (R5)
+	FSTPQ	(F11, F8), 32(R5)
+	WORD	$0x6ea4e7c9 // fcmgt v9.4s, v30.4s, v4.4s
+	WORD	$0x6e601fc9 // bsl v9.16b, v30.16b, v0.16b
+	WORD	$0x6ea5e7c0 // fcmgt v0.4s, v30.4s, v5.4s
+	WORD	$0x6e611fc0 // bsl v0.16b, v30.16b, v1.16b
+	WORD	$0x6ea6e7c1 // fcmgt v1.4s, v30.4s, v6.4s
+	WORD	$0x6e621fc1 // bsl v1.16b, v30.16b, v2.16b
+	WORD	$0x6ea7e7c2 // fcmgt v2.4s, v30.4s, v7.4s
+	WORD	$0x6e631fc2 // bsl v2.16b, v30.16b, v3.16b
+	WORD	$0x6ea9e7c3 // fcmgt v3.4s, v30.4s, v9.4s
+	WORD	$0x6e771f63 // bsl v3.16b, v27.16b, v23.16b
+	WORD	$0x6ea0e7c4 // fcmgt v4.4s, v30.4s, v0.4s
+	WORD	$0x6e771f64 // bsl v4.16b, v27.16b, v23.16b
+	WORD	$0x6ea1e7c5 // fcmgt v5.4s, v30.4s, v1.4s
+	WORD	$0x6e771f65 // bsl v5.16b, v27.16b, v23.16b
+	WORD	$0x6ea2e7c6 // fcmgt v6.4s, v30.4s, v2.4s
+	WORD	$0x6e771f66 // bsl v6.16b, v27.16b, v23.16b
+	WORD	$0x6ebee527 // fcmgt v7.4s, v9.4s, v30.4s
+	WORD	$0x6e631f07 // bsl v7.16b, v24.16b, v3.16b
+	WORD	$0x6ebee403 // fcmgt v3.4s, v0.4s, v30.4s
+	WORD	$0x6e641f03 // bsl v3.16b, v24.16b, v4.16b
+	WORD	$0x6ebee424 // fcmgt v4.4s, v1.4s, v30.4s
+	WORD	$0x6e651f04 // bsl v4.16b, v24.16b, v5.16b
+	WORD	$0x6ebee445 // fcmgt v5.4s, v2.4s, v30.4s
+	WORD	$0x6e661f05 // bsl v5.16b, v24.16b, v6.16b
+	FLDPQ	(R2), (F6, F13)
+	FLDPQ	32(R2), (F14, F15)
+	WORD	$0x6e2adce7 // fmul v7.4s, v7.4s, v10.4s
+	WORD	$0x6e2cdc63 // fmul v3.4s, v3.4s, v12.4s
+	WORD	$0x6e2bdc84 // fmul v4.4s, v4.4s, v11.4s
+	WORD	$0x6e28dca5 // fmul v5.4s, v5.4s, v8.4s
+	WORD	$0x4e27d4c6 // fadd v6.4s, v6.4s, v7.4s
+	WORD	$0x4e23d5a3 // fadd v3.4s, v13.4s, v3.4s
+	WORD	$0x4e24d5c4 // fadd v4.4s, v14.4s, v4.4s
+	WORD	$0x4e25d5e5 // fadd v5.4s, v15.4s, v5.4s
+	FSTPQ	(F6, F3), (R2)
+	FSTPQ	(F4, F5), 32(R2)
+	FSTPQ	(F9, F0), (R4)
+	FSTPQ	(F1, F2), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R3), F0
+	VEOR	V31.B16, V0.B16, V0.B16
+	FMOVQ	(R4), F1
+	WORD	$0x6e21dc01 // fmul v1.4s, v0.4s, v1.4s
+	WORD	$0x6ea1e7c2 // fcmgt v2.4s, v30.4s, v1.4s
+	WORD	$0x6e7b1f82 // bsl v2.16b, v28.16b, v27.16b
+	WORD	$0x6ebee423 // fcmgt v3.4s, v1.4s, v30.4s
+	WORD	$0x6e621fa3 // bsl v3.16b, v29.16b, v2.16b
+	FMOVQ	(R5), F2
+	WORD	$0x6e23dc42 // fmul v2.4s, v2.4s, v3.4s
+	WORD	$0x6ea2e743 // fcmgt v3.4s, v26.4s, v2.4s
+	WORD	$0x6e621f43 // bsl v3.16b, v26.16b, v2.16b
+	WORD	$0x6eb9e462 // fcmgt v2.4s, v3.4s, v25.4s
+	WORD	$0x6e631f22 // bsl v2.16b, v25.16b, v3.16b
+	FMOVQ	F2, (R5)
+	WORD	$0x6ea1e7c3 // fcmgt v3.4s, v30.4s, v1.4s
+	WORD	$0x6e601fc3 // bsl v3.16b, v30.16b, v0.16b
+	WORD	$0x6ea3e7c0 // fcmgt v0.4s, v30.4s, v3.4s
+	WORD	$0x6e771f60 // bsl v0.16b, v27.16b, v23.16b
+	WORD	$0x6ebee461 // fcmgt v1.4s, v3.4s, v30.4s
+	WORD	$0x6e601f01 // bsl v1.16b, v24.16b, v0.16b
+	FMOVQ	(R2), F0
+	WORD	$0x6e22dc21 // fmul v1.4s, v1.4s, v2.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	FMOVQ	F3, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R3), F0
+	FMOVS	(R4), F1
+	FMOVS	(R5), F2
+	FMOVS	(R2), F3
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R3, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R5, R9
+	VLD1	(R9), V2.S[1]
+	ADD	$4, R2, R9
+	VLD1	(R9), V3.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R3, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R5, R9
+	VLD1	(R9), V2.S[2]
+	ADD	$8, R2, R9
+	VLD1	(R9), V3.S[2]
+compute:
+	VEOR	V31.B16, V0.B16, V0.B16
+	WORD	$0x6e21dc01 // fmul v1.4s, v0.4s, v1.4s
+	WORD	$0x6ea1e7c4 // fcmgt v4.4s, v30.4s, v1.4s
+	WORD	$0x6e7b1f84 // bsl v4.16b, v28.16b, v27.16b
+	WORD	$0x6ebee425 // fcmgt v5.4s, v1.4s, v30.4s
+	WORD	$0x6e641fa5 // bsl v5.16b, v29.16b, v4.16b
+	WORD	$0x6e25dc42 // fmul v2.4s, v2.4s, v5.4s
+	WORD	$0x6ea2e744 // fcmgt v4.4s, v26.4s, v2.4s
+	WORD	$0x6e621f44 // bsl v4.16b, v26.16b, v2.16b
+	WORD	$0x6eb9e482 // fcmgt v2.4s, v4.4s, v25.4s
+	WORD	$0x6e641f22 // bsl v2.16b, v25.16b, v4.16b
+	WORD	$0x6ea1e7c4 // fcmgt v4.4s, v30.4s, v1.4s
+	WORD	$0x6e601fc4 // bsl v4.16b, v30.16b, v0.16b
+	WORD	$0x6ea4e7c0 // fcmgt v0.4s, v30.4s, v4.4s
+	WORD	$0x6e771f60 // bsl v0.16b, v27.16b, v23.16b
+	WORD	$0x6ebee481 // fcmgt v1.4s, v4.4s, v30.4s
+	WORD	$0x6e601f01 // bsl v1.16b, v24.16b, v0.16b
+	WORD	$0x6e22dc20 // fmul v0.4s, v1.4s, v2.4s
+	WORD	$0x4e20d460 // fadd v0.4s, v3.4s, v0.4s
+	FMOVS	F2, (R5)
+	FMOVS	F0, (R2)
+	FMOVS	F4, (R4)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R5, R9
+	VST1	V2.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	ADD	$4, R4, R9
+	VST1	V4.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R5, R9
+	VST1	V2.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+	ADD	$8, R4, R9
+	VST1	V4.S[2], (R9)
+done:
+	RET
+
+// func rprop_v10_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·rprop_v10_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	MOVD	$0x0, R7 // the constant 0
+	VDUP	R7, V30.S4
+	FMOVS	76(R0), F29 // EtaPlus
+	VDUP	V29.S[0], V29.S4
+	FMOVS	80(R0), F28 // EtaMinus
+	VDUP	V28.S[0], V28.S4
+	MOVD	$0x3f800000, R7 // the constant 1
+	VDUP	R7, V27.S4
+	FMOVS	68(R0), F26 // LR
+	VDUP	V26.S[0], V26.S4
+	FMOVS	84(R0), F25 // StepSizeMin
+	VDUP	V25.S[0], V25.S4
+	FMOVS	88(R0), F24 // StepSizeMax
+	VDUP	V24.S[0], V24.S4
+	MOVD	$0xbf800000, R7 // the constant -1
+	VDUP	R7, V23.S4
+	MOVD	$0x80000000, R7 // the constant -0
+	VDUP	R7, V22.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R3), (F0, F1)
+	FLDPQ	32(R3), (F2, F3)
+	VEOR	V31.B16, V0.B16, V0.B16
+	VEOR	V31.B16, V1.B16, V1.B16
+	VEOR	V31.B16, V2.B16, V2.B16
+	VEOR	V31.B16, V3.B16, V3.B16
+	FLDPQ	(R4), (F4, F5)
+	FLDPQ	32(R4), (F6, F7)
+	WORD	$0x6e24dc04 // fmul v4.4s, v0.4s, v4.4s
+	WORD	$0x6e25dc25 // fmul v5.4s, v1.4s, v5.4s
+	WORD	$0x6e26dc46 // fmul v6.4s, v2.4s, v6.4s
+	WORD	$0x6e27dc67 // fmul v7.4s, v3.4s, v7.4s
+	WORD	$0x6ea4e7c8 // fcmgt v8.4s, v30.4s, v4.4s
+	WORD	$0x6e7b1f88 // bsl v8.16b, v28.16b, v27.16b
+	WORD	$0x6ea5e7c9 // fcmgt v9.4s, v30.4s, v5.4s
+	WORD	$0x6e7b1f89 // bsl v9.16b, v28.16b, v27.16b
+	WORD	$0x6ea6e7ca // fcmgt v10.4s, v30.4s, v6.4s
+	WORD	$0x6e7b1f8a // bsl v10.16b, v28.16b, v27.16b
+	WORD	$0x6ea7e7cb // fcmgt v11.4s, v30.4s, v7.4s
+	WORD	$0x6e7b1f8b // bsl v11.16b, v28.16b, v27.16b
+	WORD	$0x6ebee48c // fcmgt v12.4s, v4.4s, v30.4s
+	WORD	$0x6e681fac // bsl v12.16b, v29.16b, v8.16b
+	WORD	$0x6ebee4a8 // fcmgt v8.4s, v5.4s, v30.4s
+	WORD	$0x6e691fa8 // bsl v8.16b, v29.16b, v9.16b
+	WORD	$0x6ebee4c9 // fcmgt v9.4s, v6.4s, v30.4s
+	WORD	$0x6e6a1fa9 // bsl v9.16b, v29.16b, v10.16b
+	WORD	$0x6ebee4ea // fcmgt v10.4s, v7.4s, v30.4s
+	WORD	$0x6e6b1faa // bsl v10.16b, v29.16b, v11.16b
+	WORD	$0x6e2cdf4b // fmul v11.4s, v26.4s, v12.4s
+	WORD	$0x6e28df48 // fmul v8.4s, v26.4s, v8.4s
+	WORD	$0x6e29df49 // fmul v9.4s, v26.4s, v9.4s
+	WORD	$0x6e2adf4a // fmul v10.4s, v26.4s, v10.4s
+	WORD	$0x6eabe72c // fcmgt v12.4s, v25.4s, v11.4s
+	WORD	$0x6e6b1f2c // bsl v12.16b, v25.16b, v11.16b
+	WORD	$0x6ea8e72b // fcmgt v11.4s, v25.4s, v8.4s
+	WORD	$0x6e681f2b // bsl v11.16b, v25.16b, v8.16b
+	WORD	$0x6ea9e728 // fcmgt v8.4s, v25.4s, v9.4s
+	WORD	$0x6e691f28 // bsl v8.16b, v25.16b, v9.16b
+	WORD	$0x6eaae729 // fcmgt v9.4s, v25.4s, v10.4s
+	WORD	$0x6e6a1f29 // bsl v9.16b, v25.16b, v10.16b
+	WORD	$0x6eb8e58a // fcmgt v10.4s, v12.4s, v24.4s
+	WORD	$0x6e6c1f0a // bsl v10.16b, v24.16b, v12.16b
+	WORD	$0x6eb8e56c // fcmgt v12.4s, v11.4s, v24.4s
+	WORD	$0x6e6b1f0c // bsl v12.16b, v24.16b, v11.16b
+	WORD	$0x6eb8e50b // fcmgt v11.4s, v8.4s, v24.4s
+	WORD	$0x6e681f0b // bsl v11.16b, v24.16b, v8.16b
+	WORD	$0x6eb8e528 // fcmgt v8.4s, v9.4s, v24.4s
+	WORD	$0x6e691f08 // bsl v8.16b, v24.16b, v9.16b
+	FSTPQ	(F10, F12), (R5)
+	FSTPQ	(F11, F8), 32(R5)
+	WORD	$0x6ea4e7c9 // fcmgt v9.4s, v30.4s, v4.4s
+	WORD	$0x6e601fc9 // bsl v9.16b, v30.16b, v0.16b
+	WORD	$0x6ea5e7c0 // fcmgt v0.4s, v30.4s, v5.4s
+	WORD	$0x6e611fc0 // bsl v0.16b, v30.16b, v1.16b
+	WORD	$0x6ea6e7c1 // fcmgt v1.4s, v30.4s, v6.4s
+	WORD	$0x6e621fc1 // bsl v1.16b, v30.16b, v2.16b
+	WORD	$0x6ea7e7c2 // fcmgt v2.4s, v30.4s, v7.4s
+	WORD	$0x6e631fc2 // bsl v2.16b, v30.16b, v3.16b
+	WORD	$0x6ea9e7c3 // fcmgt v3.4s, v30.4s, v9.4s
+	WORD	$0x6e761f63 // bsl v3.16b, v27.16b, v22.16b
+	WORD	$0x6ea0e7c4 // fcmgt v4.4s, v30.4s, v0.4s
+	WORD	$0x6e761f64 // bsl v4.16b, v27.16b, v22.16b
+	WORD	$0x6ea1e7c5 // fcmgt v5.4s, v30.4s, v1.4s
+	WORD	$0x6e761f65 // bsl v5.16b, v27.16b, v22.16b
+	WORD	$0x6ea2e7c6 // fcmgt v6.4s, v30.4s, v2.4s
+	WORD	$0x6e761f66 // bsl v6.16b, v27.16b, v22.16b
+	WORD	$0x6ebee527 // fcmgt v7.4s, v9.4s, v30.4s
+	WORD	$0x6e631ee7 // bsl v7.16b, v23.16b, v3.16b
+	WORD	$0x6ebee403 // fcmgt v3.4s, v0.4s, v30.4s
+	WORD	$0x6e641ee3 // bsl v3.16b, v23.16b, v4.16b
+	WORD	$0x6ebee424 // fcmgt v4.4s, v1.4s, v30.4s
+	WORD	$0x6e651ee4 // bsl v4.16b, v23.16b, v5.16b
+	WORD	$0x6ebee445 // fcmgt v5.4s, v2.4s, v30.4s
+	WORD	$0x6e661ee5 // bsl v5.16b, v23.16b, v6.16b
+	FLDPQ	(R2), (F6, F13)
+	FLDPQ	32(R2), (F14, F15)
+	WORD	$0x6e2adce7 // fmul v7.4s, v7.4s, v10.4s
+	WORD	$0x6e2cdc63 // fmul v3.4s, v3.4s, v12.4s
+	WORD	$0x6e2bdc84 // fmul v4.4s, v4.4s, v11.4s
+	WORD	$0x6e28dca5 // fmul v5.4s, v5.4s, v8.4s
+	WORD	$0x4e27d4c6 // fadd v6.4s, v6.4s, v7.4s
+	WORD	$0x4e23d5a3 // fadd v3.4s, v13.4s, v3.4s
+	WORD	$0x4e24d5c4 // fadd v4.4s, v14.4s, v4.4s
+	WORD	$0x4e25d5e5 // fadd v5.4s, v15.4s, v5.4s
+	FSTPQ	(F6, F3), (R2)
+	FSTPQ	(F4, F5), 32(R2)
+	FSTPQ	(F9, F0), (R4)
+	FSTPQ	(F1, F2), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R3), F0
+	VEOR	V31.B16, V0.B16, V0.B16
+	FMOVQ	(R4), F1
+	WORD	$0x6e21dc01 // fmul v1.4s, v0.4s, v1.4s
+	WORD	$0x6ea1e7c2 // fcmgt v2.4s, v30.4s, v1.4s
+	WORD	$0x6e7b1f82 // bsl v2.16b, v28.16b, v27.16b
+	WORD	$0x6ebee423 // fcmgt v3.4s, v1.4s, v30.4s
+	WORD	$0x6e621fa3 // bsl v3.16b, v29.16b, v2.16b
+	WORD	$0x6e23df42 // fmul v2.4s, v26.4s, v3.4s
+	WORD	$0x6ea2e723 // fcmgt v3.4s, v25.4s, v2.4s
+	WORD	$0x6e621f23 // bsl v3.16b, v25.16b, v2.16b
+	WORD	$0x6eb8e462 // fcmgt v2.4s, v3.4s, v24.4s
+	WORD	$0x6e631f02 // bsl v2.16b, v24.16b, v3.16b
+	FMOVQ	F2, (R5)
+	WORD	$0x6ea1e7c3 // fcmgt v3.4s, v30.4s, v1.4s
+	WORD	$0x6e601fc3 // bsl v3.16b, v30.16b, v0.16b
+	WORD	$0x6ea3e7c0 // fcmgt v0.4s, v30.4s, v3.4s
+	WORD	$0x6e761f60 // bsl v0.16b, v27.16b, v22.16b
+	WORD	$0x6ebee461 // fcmgt v1.4s, v3.4s, v30.4s
+	WORD	$0x6e601ee1 // bsl v1.16b, v23.16b, v0.16b
+	FMOVQ	(R2), F0
+	WORD	$0x6e22dc21 // fmul v1.4s, v1.4s, v2.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	FMOVQ	F3, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R3), F0
+	FMOVS	(R4), F1
+	FMOVS	(R2), F2
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R3, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R2, R9
+	VLD1	(R9), V2.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R3, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R2, R9
+	VLD1	(R9), V2.S[2]
+compute:
+	VEOR	V31.B16, V0.B16, V0.B16
+	WORD	$0x6e21dc01 // fmul v1.4s, v0.4s, v1.4s
+	WORD	$0x6ea1e7c3 // fcmgt v3.4s, v30.4s, v1.4s
+	WORD	$0x6e7b1f83 // bsl v3.16b, v28.16b, v27.16b
+	WORD	$0x6ebee424 // fcmgt v4.4s, v1.4s, v30.4s
+	WORD	$0x6e631fa4 // bsl v4.16b, v29.16b, v3.16b
+	WORD	$0x6e24df43 // fmul v3.4s, v26.4s, v4.4s
+	WORD	$0x6ea3e724 // fcmgt v4.4s, v25.4s, v3.4s
+	WORD	$0x6e631f24 // bsl v4.16b, v25.16b, v3.16b
+	WORD	$0x6eb8e483 // fcmgt v3.4s, v4.4s, v24.4s
+	WORD	$0x6e641f03 // bsl v3.16b, v24.16b, v4.16b
+	WORD	$0x6ea1e7c4 // fcmgt v4.4s, v30.4s, v1.4s
+	WORD	$0x6e601fc4 // bsl v4.16b, v30.16b, v0.16b
+	WORD	$0x6ea4e7c0 // fcmgt v0.4s, v30.4s, v4.4s
+	WORD	$0x6e761f60 // bsl v0.16b, v27.16b, v22.16b
+	WORD	$0x6ebee481 // fcmgt v1.4s, v4.4s, v30.4s
+	WORD	$0x6e601ee1 // bsl v1.16b, v23.16b, v0.16b
+	WORD	$0x6e23dc20 // fmul v0.4s, v1.4s, v3.4s
+	WORD	$0x4e20d440 // fadd v0.4s, v2.4s, v0.4s
+	FMOVS	F3, (R5)
+	FMOVS	F0, (R2)
+	FMOVS	F4, (R4)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R5, R9
+	VST1	V3.S[1], (R9)
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	ADD	$4, R4, R9
+	VST1	V4.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R5, R9
+	VST1	V3.S[2], (R9)
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+	ADD	$8, R4, R9
+	VST1	V4.S[2], (R9)
+done:
+	RET
+
+// func asgd_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·asgd_v00_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	12(R0), F30 // Decay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	4(R0), F29 // NegLR
+	VDUP	V29.S[0], V29.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
+	WORD	$0x6e24dfa4 // fmul v4.4s, v29.4s, v4.4s
+	WORD	$0x6e25dfa5 // fmul v5.4s, v29.4s, v5.4s
+	WORD	$0x6e26dfa6 // fmul v6.4s, v29.4s, v6.4s
+	WORD	$0x6e27dfa7 // fmul v7.4s, v29.4s, v7.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e21dfa1 // fmul v1.4s, v29.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e21dfa1 // fmul v1.4s, v29.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F0, (R2)
+	FMOVS	F0, (R4)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	ADD	$4, R4, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+	ADD	$8, R4, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func asgd_v200_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·asgd_v200_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	12(R0), F30 // Decay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	4(R0), F29 // NegLR
+	VDUP	V29.S[0], V29.S4
+	FMOVS	92(R0), F28 // Mu
+	VDUP	V28.S[0], V28.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e3edc21 // fmul v1.4s, v1.4s, v30.4s
+	WORD	$0x6e3edc42 // fmul v2.4s, v2.4s, v30.4s
+	WORD	$0x6e3edc63 // fmul v3.4s, v3.4s, v30.4s
+	WORD	$0x6e24dfa4 // fmul v4.4s, v29.4s, v4.4s
+	WORD	$0x6e25dfa5 // fmul v5.4s, v29.4s, v5.4s
+	WORD	$0x6e26dfa6 // fmul v6.4s, v29.4s, v6.4s
+	WORD	$0x6e27dfa7 // fmul v7.4s, v29.4s, v7.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	FLDPQ	(R4), (F4, F5)
+	FLDPQ	32(R4), (F6, F7)
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	WORD	$0x6e3cdc00 // fmul v0.4s, v0.4s, v28.4s
+	WORD	$0x6e3cdc21 // fmul v1.4s, v1.4s, v28.4s
+	WORD	$0x6e3cdc42 // fmul v2.4s, v2.4s, v28.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x4e20d480 // fadd v0.4s, v4.4s, v0.4s
+	WORD	$0x4e21d4a1 // fadd v1.4s, v5.4s, v1.4s
+	WORD	$0x4e22d4c2 // fadd v2.4s, v6.4s, v2.4s
+	WORD	$0x4e23d4e3 // fadd v3.4s, v7.4s, v3.4s
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e21dfa1 // fmul v1.4s, v29.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	FMOVQ	(R4), F1
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	WORD	$0x6e3cdc00 // fmul v0.4s, v0.4s, v28.4s
+	WORD	$0x4e20d420 // fadd v0.4s, v1.4s, v0.4s
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e3edc00 // fmul v0.4s, v0.4s, v30.4s
+	WORD	$0x6e21dfa1 // fmul v1.4s, v29.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x4ea2d401 // fsub v1.4s, v0.4s, v2.4s
+	WORD	$0x6e3cdc21 // fmul v1.4s, v1.4s, v28.4s
+	WORD	$0x4e21d441 // fadd v1.4s, v2.4s, v1.4s
+	FMOVS	F0, (R2)
+	FMOVS	F1, (R4)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	ADD	$4, R4, R9
+	VST1	V1.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+	ADD	$8, R4, R9
+	VST1	V1.S[2], (R9)
+done:
+	RET
+
+// func asgd_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·asgd_v01_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	12(R0), F29 // Decay
+	VDUP	V29.S[0], V29.S4
+	FMOVS	4(R0), F28 // NegLR
+	VDUP	V28.S[0], V28.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	WORD	$0x6e3ddc00 // fmul v0.4s, v0.4s, v29.4s
+	WORD	$0x6e3ddc21 // fmul v1.4s, v1.4s, v29.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e24df84 // fmul v4.4s, v28.4s, v4.4s
+	WORD	$0x6e25df85 // fmul v5.4s, v28.4s, v5.4s
+	WORD	$0x6e26df86 // fmul v6.4s, v28.4s, v6.4s
+	WORD	$0x6e27df87 // fmul v7.4s, v28.4s, v7.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc00 // fmul v0.4s, v0.4s, v29.4s
+	WORD	$0x6e21df81 // fmul v1.4s, v28.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc00 // fmul v0.4s, v0.4s, v29.4s
+	WORD	$0x6e21df81 // fmul v1.4s, v28.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVS	F0, (R2)
+	FMOVS	F0, (R4)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	ADD	$4, R4, R9
+	VST1	V0.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+	ADD	$8, R4, R9
+	VST1	V0.S[2], (R9)
+done:
+	RET
+
+// func asgd_v201_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·asgd_v201_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	8(R0), F30 // WeightDecay
+	VDUP	V30.S[0], V30.S4
+	FMOVS	12(R0), F29 // Decay
+	VDUP	V29.S[0], V29.S4
+	FMOVS	4(R0), F28 // NegLR
+	VDUP	V28.S[0], V28.S4
+	FMOVS	92(R0), F27 // Mu
+	VDUP	V27.S[0], V27.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e20dfc8 // fmul v8.4s, v30.4s, v0.4s
+	WORD	$0x6e21dfc9 // fmul v9.4s, v30.4s, v1.4s
+	WORD	$0x6e22dfca // fmul v10.4s, v30.4s, v2.4s
+	WORD	$0x6e23dfcb // fmul v11.4s, v30.4s, v3.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	WORD	$0x4e29d4a5 // fadd v5.4s, v5.4s, v9.4s
+	WORD	$0x4e2ad4c6 // fadd v6.4s, v6.4s, v10.4s
+	WORD	$0x4e2bd4e7 // fadd v7.4s, v7.4s, v11.4s
+	WORD	$0x6e3ddc00 // fmul v0.4s, v0.4s, v29.4s
+	WORD	$0x6e3ddc21 // fmul v1.4s, v1.4s, v29.4s
+	WORD	$0x6e3ddc42 // fmul v2.4s, v2.4s, v29.4s
+	WORD	$0x6e3ddc63 // fmul v3.4s, v3.4s, v29.4s
+	WORD	$0x6e24df84 // fmul v4.4s, v28.4s, v4.4s
+	WORD	$0x6e25df85 // fmul v5.4s, v28.4s, v5.4s
+	WORD	$0x6e26df86 // fmul v6.4s, v28.4s, v6.4s
+	WORD	$0x6e27df87 // fmul v7.4s, v28.4s, v7.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	FLDPQ	(R4), (F4, F5)
+	FLDPQ	32(R4), (F6, F7)
+	WORD	$0x4ea4d400 // fsub v0.4s, v0.4s, v4.4s
+	WORD	$0x4ea5d421 // fsub v1.4s, v1.4s, v5.4s
+	WORD	$0x4ea6d442 // fsub v2.4s, v2.4s, v6.4s
+	WORD	$0x4ea7d463 // fsub v3.4s, v3.4s, v7.4s
+	WORD	$0x6e3bdc00 // fmul v0.4s, v0.4s, v27.4s
+	WORD	$0x6e3bdc21 // fmul v1.4s, v1.4s, v27.4s
+	WORD	$0x6e3bdc42 // fmul v2.4s, v2.4s, v27.4s
+	WORD	$0x6e3bdc63 // fmul v3.4s, v3.4s, v27.4s
+	WORD	$0x4e20d480 // fadd v0.4s, v4.4s, v0.4s
+	WORD	$0x4e21d4a1 // fadd v1.4s, v5.4s, v1.4s
+	WORD	$0x4e22d4c2 // fadd v2.4s, v6.4s, v2.4s
+	WORD	$0x4e23d4e3 // fadd v3.4s, v7.4s, v3.4s
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc2 // fmul v2.4s, v30.4s, v0.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	WORD	$0x6e3ddc00 // fmul v0.4s, v0.4s, v29.4s
+	WORD	$0x6e21df81 // fmul v1.4s, v28.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R2)
+	FMOVQ	(R4), F1
+	WORD	$0x4ea1d400 // fsub v0.4s, v0.4s, v1.4s
+	WORD	$0x6e3bdc00 // fmul v0.4s, v0.4s, v27.4s
+	WORD	$0x4e20d420 // fadd v0.4s, v1.4s, v0.4s
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e20dfc3 // fmul v3.4s, v30.4s, v0.4s
+	WORD	$0x4e23d421 // fadd v1.4s, v1.4s, v3.4s
+	WORD	$0x6e3ddc00 // fmul v0.4s, v0.4s, v29.4s
+	WORD	$0x6e21df81 // fmul v1.4s, v28.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	WORD	$0x4ea2d401 // fsub v1.4s, v0.4s, v2.4s
+	WORD	$0x6e3bdc21 // fmul v1.4s, v1.4s, v27.4s
+	WORD	$0x4e21d441 // fadd v1.4s, v2.4s, v1.4s
+	FMOVS	F0, (R2)
+	FMOVS	F1, (R4)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	ADD	$4, R4, R9
+	VST1	V1.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+	ADD	$8, R4, R9
+	VST1	V1.S[2], (R9)
+done:
+	RET
+
+// func lion_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·lion_v00_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	48(R0), F30 // Beta1
+	VDUP	V30.S[0], V30.S4
+	FMOVS	52(R0), F29 // OneMinusBeta1
+	VDUP	V29.S[0], V29.S4
+	FMOVS	4(R0), F28 // NegLR
+	VDUP	V28.S[0], V28.S4
+	MOVD	$0x0, R7 // the constant 0
+	VDUP	R7, V27.S4
+	MOVD	$0x3f800000, R7 // the constant 1
+	VDUP	R7, V26.S4
+	MOVD	$0xbf800000, R7 // the constant -1
+	VDUP	R7, V25.S4
+	FMOVS	24(R0), F24 // Beta2
+	VDUP	V24.S[0], V24.S4
+	FMOVS	28(R0), F23 // OneMinusBeta2
+	VDUP	V23.S[0], V23.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x6e28dfcc // fmul v12.4s, v30.4s, v8.4s
+	WORD	$0x6e29dfcd // fmul v13.4s, v30.4s, v9.4s
+	WORD	$0x6e2adfce // fmul v14.4s, v30.4s, v10.4s
+	WORD	$0x6e2bdfcf // fmul v15.4s, v30.4s, v11.4s
+	WORD	$0x6e24dfb0 // fmul v16.4s, v29.4s, v4.4s
+	WORD	$0x6e25dfb1 // fmul v17.4s, v29.4s, v5.4s
+	WORD	$0x6e26dfb2 // fmul v18.4s, v29.4s, v6.4s
+	WORD	$0x6e27dfb3 // fmul v19.4s, v29.4s, v7.4s
+	WORD	$0x4e30d58c // fadd v12.4s, v12.4s, v16.4s
+	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
+	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	WORD	$0x6eace770 // fcmgt v16.4s, v27.4s, v12.4s
+	WORD	$0x6e6c1f30 // bsl v16.16b, v25.16b, v12.16b
+	WORD	$0x6eade771 // fcmgt v17.4s, v27.4s, v13.4s
+	WORD	$0x6e6d1f31 // bsl v17.16b, v25.16b, v13.16b
+	WORD	$0x6eaee772 // fcmgt v18.4s, v27.4s, v14.4s
+	WORD	$0x6e6e1f32 // bsl v18.16b, v25.16b, v14.16b
+	WORD	$0x6eafe773 // fcmgt v19.4s, v27.4s, v15.4s
+	WORD	$0x6e6f1f33 // bsl v19.16b, v25.16b, v15.16b
+	WORD	$0x6ebbe594 // fcmgt v20.4s, v12.4s, v27.4s
+	WORD	$0x6e701f54 // bsl v20.16b, v26.16b, v16.16b
+	WORD	$0x6ebbe5ac // fcmgt v12.4s, v13.4s, v27.4s
+	WORD	$0x6e711f4c // bsl v12.16b, v26.16b, v17.16b
+	WORD	$0x6ebbe5cd // fcmgt v13.4s, v14.4s, v27.4s
+	WORD	$0x6e721f4d // bsl v13.16b, v26.16b, v18.16b
+	WORD	$0x6ebbe5ee // fcmgt v14.4s, v15.4s, v27.4s
+	WORD	$0x6e731f4e // bsl v14.16b, v26.16b, v19.16b
+	WORD	$0x6e34df8f // fmul v15.4s, v28.4s, v20.4s
+	WORD	$0x6e2cdf8c // fmul v12.4s, v28.4s, v12.4s
+	WORD	$0x6e2ddf8d // fmul v13.4s, v28.4s, v13.4s
+	WORD	$0x6e2edf8e // fmul v14.4s, v28.4s, v14.4s
+	WORD	$0x4e2fd400 // fadd v0.4s, v0.4s, v15.4s
+	WORD	$0x4e2cd421 // fadd v1.4s, v1.4s, v12.4s
+	WORD	$0x4e2dd442 // fadd v2.4s, v2.4s, v13.4s
+	WORD	$0x4e2ed463 // fadd v3.4s, v3.4s, v14.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	WORD	$0x6e28df00 // fmul v0.4s, v24.4s, v8.4s
+	WORD	$0x6e29df01 // fmul v1.4s, v24.4s, v9.4s
+	WORD	$0x6e2adf02 // fmul v2.4s, v24.4s, v10.4s
+	WORD	$0x6e2bdf03 // fmul v3.4s, v24.4s, v11.4s
+	WORD	$0x6e24dee4 // fmul v4.4s, v23.4s, v4.4s
+	WORD	$0x6e25dee5 // fmul v5.4s, v23.4s, v5.4s
+	WORD	$0x6e26dee6 // fmul v6.4s, v23.4s, v6.4s
+	WORD	$0x6e27dee7 // fmul v7.4s, v23.4s, v7.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x6e22dfc3 // fmul v3.4s, v30.4s, v2.4s
+	WORD	$0x6e21dfa4 // fmul v4.4s, v29.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6ea3e764 // fcmgt v4.4s, v27.4s, v3.4s
+	WORD	$0x6e631f24 // bsl v4.16b, v25.16b, v3.16b
+	WORD	$0x6ebbe465 // fcmgt v5.4s, v3.4s, v27.4s
+	WORD	$0x6e641f45 // bsl v5.16b, v26.16b, v4.16b
+	WORD	$0x6e25df83 // fmul v3.4s, v28.4s, v5.4s
+	WORD	$0x4e23d400 // fadd v0.4s, v0.4s, v3.4s
+	FMOVQ	F0, (R2)
+	WORD	$0x6e22df00 // fmul v0.4s, v24.4s, v2.4s
+	WORD	$0x6e21dee1 // fmul v1.4s, v23.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e22dfc3 // fmul v3.4s, v30.4s, v2.4s
+	WORD	$0x6e21dfa4 // fmul v4.4s, v29.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6ea3e764 // fcmgt v4.4s, v27.4s, v3.4s
+	WORD	$0x6e631f24 // bsl v4.16b, v25.16b, v3.16b
+	WORD	$0x6ebbe465 // fcmgt v5.4s, v3.4s, v27.4s
+	WORD	$0x6e641f45 // bsl v5.16b, v26.16b, v4.16b
+	WORD	$0x6e25df83 // fmul v3.4s, v28.4s, v5.4s
+	WORD	$0x4e23d400 // fadd v0.4s, v0.4s, v3.4s
+	WORD	$0x6e22df02 // fmul v2.4s, v24.4s, v2.4s
+	WORD	$0x6e21dee1 // fmul v1.4s, v23.4s, v1.4s
+	WORD	$0x4e21d441 // fadd v1.4s, v2.4s, v1.4s
+	FMOVS	F0, (R2)
+	FMOVS	F1, (R4)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	ADD	$4, R4, R9
+	VST1	V1.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+	ADD	$8, R4, R9
+	VST1	V1.S[2], (R9)
+done:
+	RET
+
+// func lion_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
+TEXT ·lion_v02_neon_f32(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVS	0(R0), F31 // Sign
+	VDUP	V31.S[0], V31.S4
+	FMOVS	48(R0), F30 // Beta1
+	VDUP	V30.S[0], V30.S4
+	FMOVS	52(R0), F29 // OneMinusBeta1
+	VDUP	V29.S[0], V29.S4
+	FMOVS	12(R0), F28 // Decay
+	VDUP	V28.S[0], V28.S4
+	FMOVS	4(R0), F27 // NegLR
+	VDUP	V27.S[0], V27.S4
+	MOVD	$0x0, R7 // the constant 0
+	VDUP	R7, V26.S4
+	MOVD	$0x3f800000, R7 // the constant 1
+	VDUP	R7, V25.S4
+	MOVD	$0xbf800000, R7 // the constant -1
+	VDUP	R7, V24.S4
+	FMOVS	24(R0), F23 // Beta2
+	VDUP	V23.S[0], V23.S4
+	FMOVS	28(R0), F22 // OneMinusBeta2
+	VDUP	V22.S[0], V22.S4
+
+	// 16 elements per iteration: 4 interleaved vectors per stream
+	CMP	$16, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x6e28dfcc // fmul v12.4s, v30.4s, v8.4s
+	WORD	$0x6e29dfcd // fmul v13.4s, v30.4s, v9.4s
+	WORD	$0x6e2adfce // fmul v14.4s, v30.4s, v10.4s
+	WORD	$0x6e2bdfcf // fmul v15.4s, v30.4s, v11.4s
+	WORD	$0x6e24dfb0 // fmul v16.4s, v29.4s, v4.4s
+	WORD	$0x6e25dfb1 // fmul v17.4s, v29.4s, v5.4s
+	WORD	$0x6e26dfb2 // fmul v18.4s, v29.4s, v6.4s
+	WORD	$0x6e27dfb3 // fmul v19.4s, v29.4s, v7.4s
+	WORD	$0x4e30d58c // fadd v12.4s, v12.4s, v16.4s
+	WORD	$0x4e31d5ad // fadd v13.4s, v13.4s, v17.4s
+	WORD	$0x4e32d5ce // fadd v14.4s, v14.4s, v18.4s
+	WORD	$0x4e33d5ef // fadd v15.4s, v15.4s, v19.4s
+	WORD	$0x6e3cdc00 // fmul v0.4s, v0.4s, v28.4s
+	WORD	$0x6e3cdc21 // fmul v1.4s, v1.4s, v28.4s
+	WORD	$0x6e3cdc42 // fmul v2.4s, v2.4s, v28.4s
+	WORD	$0x6e3cdc63 // fmul v3.4s, v3.4s, v28.4s
+	WORD	$0x6eace750 // fcmgt v16.4s, v26.4s, v12.4s
+	WORD	$0x6e6c1f10 // bsl v16.16b, v24.16b, v12.16b
+	WORD	$0x6eade751 // fcmgt v17.4s, v26.4s, v13.4s
+	WORD	$0x6e6d1f11 // bsl v17.16b, v24.16b, v13.16b
+	WORD	$0x6eaee752 // fcmgt v18.4s, v26.4s, v14.4s
+	WORD	$0x6e6e1f12 // bsl v18.16b, v24.16b, v14.16b
+	WORD	$0x6eafe753 // fcmgt v19.4s, v26.4s, v15.4s
+	WORD	$0x6e6f1f13 // bsl v19.16b, v24.16b, v15.16b
+	WORD	$0x6ebae594 // fcmgt v20.4s, v12.4s, v26.4s
+	WORD	$0x6e701f34 // bsl v20.16b, v25.16b, v16.16b
+	WORD	$0x6ebae5ac // fcmgt v12.4s, v13.4s, v26.4s
+	WORD	$0x6e711f2c // bsl v12.16b, v25.16b, v17.16b
+	WORD	$0x6ebae5cd // fcmgt v13.4s, v14.4s, v26.4s
+	WORD	$0x6e721f2d // bsl v13.16b, v25.16b, v18.16b
+	WORD	$0x6ebae5ee // fcmgt v14.4s, v15.4s, v26.4s
+	WORD	$0x6e731f2e // bsl v14.16b, v25.16b, v19.16b
+	WORD	$0x6e34df6f // fmul v15.4s, v27.4s, v20.4s
+	WORD	$0x6e2cdf6c // fmul v12.4s, v27.4s, v12.4s
+	WORD	$0x6e2ddf6d // fmul v13.4s, v27.4s, v13.4s
+	WORD	$0x6e2edf6e // fmul v14.4s, v27.4s, v14.4s
+	WORD	$0x4e2fd400 // fadd v0.4s, v0.4s, v15.4s
+	WORD	$0x4e2cd421 // fadd v1.4s, v1.4s, v12.4s
+	WORD	$0x4e2dd442 // fadd v2.4s, v2.4s, v13.4s
+	WORD	$0x4e2ed463 // fadd v3.4s, v3.4s, v14.4s
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	WORD	$0x6e28dee0 // fmul v0.4s, v23.4s, v8.4s
+	WORD	$0x6e29dee1 // fmul v1.4s, v23.4s, v9.4s
+	WORD	$0x6e2adee2 // fmul v2.4s, v23.4s, v10.4s
+	WORD	$0x6e2bdee3 // fmul v3.4s, v23.4s, v11.4s
+	WORD	$0x6e24dec4 // fmul v4.4s, v22.4s, v4.4s
+	WORD	$0x6e25dec5 // fmul v5.4s, v22.4s, v5.4s
+	WORD	$0x6e26dec6 // fmul v6.4s, v22.4s, v6.4s
+	WORD	$0x6e27dec7 // fmul v7.4s, v22.4s, v7.4s
+	WORD	$0x4e24d400 // fadd v0.4s, v0.4s, v4.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+
+	// 4 elements per iteration: one vector per stream
+vectors:
+	CMP	$4, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x6e22dfc3 // fmul v3.4s, v30.4s, v2.4s
+	WORD	$0x6e21dfa4 // fmul v4.4s, v29.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6e3cdc00 // fmul v0.4s, v0.4s, v28.4s
+	WORD	$0x6ea3e744 // fcmgt v4.4s, v26.4s, v3.4s
+	WORD	$0x6e631f04 // bsl v4.16b, v24.16b, v3.16b
+	WORD	$0x6ebae465 // fcmgt v5.4s, v3.4s, v26.4s
+	WORD	$0x6e641f25 // bsl v5.16b, v25.16b, v4.16b
+	WORD	$0x6e25df63 // fmul v3.4s, v27.4s, v5.4s
+	WORD	$0x4e23d400 // fadd v0.4s, v0.4s, v3.4s
+	FMOVQ	F0, (R2)
+	WORD	$0x6e22dee0 // fmul v0.4s, v23.4s, v2.4s
+	WORD	$0x6e21dec1 // fmul v1.4s, v22.4s, v1.4s
+	WORD	$0x4e21d400 // fadd v0.4s, v0.4s, v1.4s
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+
+	// the last n mod 4 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVS	(R2), F0
+	FMOVS	(R3), F1
+	FMOVS	(R4), F2
+	CMP	$1, R1
+	BLE	compute
+	ADD	$4, R2, R9
+	VLD1	(R9), V0.S[1]
+	ADD	$4, R3, R9
+	VLD1	(R9), V1.S[1]
+	ADD	$4, R4, R9
+	VLD1	(R9), V2.S[1]
+	CMP	$2, R1
+	BLE	compute
+	ADD	$8, R2, R9
+	VLD1	(R9), V0.S[2]
+	ADD	$8, R3, R9
+	VLD1	(R9), V1.S[2]
+	ADD	$8, R4, R9
+	VLD1	(R9), V2.S[2]
+compute:
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e22dfc3 // fmul v3.4s, v30.4s, v2.4s
+	WORD	$0x6e21dfa4 // fmul v4.4s, v29.4s, v1.4s
+	WORD	$0x4e24d463 // fadd v3.4s, v3.4s, v4.4s
+	WORD	$0x6e3cdc00 // fmul v0.4s, v0.4s, v28.4s
+	WORD	$0x6ea3e744 // fcmgt v4.4s, v26.4s, v3.4s
+	WORD	$0x6e631f04 // bsl v4.16b, v24.16b, v3.16b
+	WORD	$0x6ebae465 // fcmgt v5.4s, v3.4s, v26.4s
+	WORD	$0x6e641f25 // bsl v5.16b, v25.16b, v4.16b
+	WORD	$0x6e25df63 // fmul v3.4s, v27.4s, v5.4s
+	WORD	$0x4e23d400 // fadd v0.4s, v0.4s, v3.4s
+	WORD	$0x6e22dee2 // fmul v2.4s, v23.4s, v2.4s
+	WORD	$0x6e21dec1 // fmul v1.4s, v22.4s, v1.4s
+	WORD	$0x4e21d441 // fadd v1.4s, v2.4s, v1.4s
+	FMOVS	F0, (R2)
+	FMOVS	F1, (R4)
+	CMP	$1, R1
+	BLE	done
+	ADD	$4, R2, R9
+	VST1	V0.S[1], (R9)
+	ADD	$4, R4, R9
+	VST1	V1.S[1], (R9)
+	CMP	$2, R1
+	BLE	done
+	ADD	$8, R2, R9
+	VST1	V0.S[2], (R9)
+	ADD	$8, R4, R9
+	VST1	V1.S[2], (R9)
+done:
+	RET
+
 // func sumsquares_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 TEXT ·sumsquares_neon_f32(SB), NOSPLIT, $0-288
 	MOVD	n+0(FP), R1
@@ -13087,6 +19597,5392 @@ tail:
 	FMOVD	F1, (R5)
 	FMOVD	F3, (R6)
 	FMOVD	F0, (R2)
+done:
+	RET
+
+// func nadam_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·nadam_v00_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	64(R0), F30 // Lerp
+	VDUP	V30.D[0], V30.D2
+	FMOVD	48(R0), F29 // Beta2
+	VDUP	V29.D[0], V29.D2
+	FMOVD	56(R0), F28 // OneMinusBeta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	128(R0), F27 // BC2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	88(R0), F26 // Eps
+	VDUP	V26.D[0], V26.D2
+	FMOVD	8(R0), F25 // NegLR
+	VDUP	V25.D[0], V25.D2
+	FMOVD	112(R0), F24 // NegLRAvg
+	VDUP	V24.D[0], V24.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfcc // fmul v12.2d, v30.2d, v12.2d
+	WORD	$0x6e6ddfcd // fmul v13.2d, v30.2d, v13.2d
+	WORD	$0x6e6edfce // fmul v14.2d, v30.2d, v14.2d
+	WORD	$0x6e6fdfcf // fmul v15.2d, v30.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
+	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
+	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
+	WORD	$0x6e7dddef // fmul v15.2d, v15.2d, v29.2d
+	WORD	$0x6e64df90 // fmul v16.2d, v28.2d, v4.2d
+	WORD	$0x6e65df91 // fmul v17.2d, v28.2d, v5.2d
+	WORD	$0x6e66df92 // fmul v18.2d, v28.2d, v6.2d
+	WORD	$0x6e67df93 // fmul v19.2d, v28.2d, v7.2d
+	WORD	$0x6e64de10 // fmul v16.2d, v16.2d, v4.2d
+	WORD	$0x6e65de31 // fmul v17.2d, v17.2d, v5.2d
+	WORD	$0x6e66de52 // fmul v18.2d, v18.2d, v6.2d
+	WORD	$0x6e67de73 // fmul v19.2d, v19.2d, v7.2d
+	WORD	$0x4e70d58c // fadd v12.2d, v12.2d, v16.2d
+	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
+	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
+	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e7bfd8c // fdiv v12.2d, v12.2d, v27.2d
+	WORD	$0x6e7bfdad // fdiv v13.2d, v13.2d, v27.2d
+	WORD	$0x6e7bfdce // fdiv v14.2d, v14.2d, v27.2d
+	WORD	$0x6e7bfdef // fdiv v15.2d, v15.2d, v27.2d
+	WORD	$0x6ee1f98c // fsqrt v12.2d, v12.2d
+	WORD	$0x6ee1f9ad // fsqrt v13.2d, v13.2d
+	WORD	$0x6ee1f9ce // fsqrt v14.2d, v14.2d
+	WORD	$0x6ee1f9ef // fsqrt v15.2d, v15.2d
+	WORD	$0x4e7ad58c // fadd v12.2d, v12.2d, v26.2d
+	WORD	$0x4e7ad5ad // fadd v13.2d, v13.2d, v26.2d
+	WORD	$0x4e7ad5ce // fadd v14.2d, v14.2d, v26.2d
+	WORD	$0x4e7ad5ef // fadd v15.2d, v15.2d, v26.2d
+	WORD	$0x6e64df24 // fmul v4.2d, v25.2d, v4.2d
+	WORD	$0x6e65df25 // fmul v5.2d, v25.2d, v5.2d
+	WORD	$0x6e66df26 // fmul v6.2d, v25.2d, v6.2d
+	WORD	$0x6e67df27 // fmul v7.2d, v25.2d, v7.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	WORD	$0x6e68df04 // fmul v4.2d, v24.2d, v8.2d
+	WORD	$0x6e69df05 // fmul v5.2d, v24.2d, v9.2d
+	WORD	$0x6e6adf06 // fmul v6.2d, v24.2d, v10.2d
+	WORD	$0x6e6bdf07 // fmul v7.2d, v24.2d, v11.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfc3 // fmul v3.2d, v30.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	FMOVQ	F3, (R5)
+	WORD	$0x6e7bfc63 // fdiv v3.2d, v3.2d, v27.2d
+	WORD	$0x6ee1f863 // fsqrt v3.2d, v3.2d
+	WORD	$0x4e7ad463 // fadd v3.2d, v3.2d, v26.2d
+	WORD	$0x6e61df21 // fmul v1.2d, v25.2d, v1.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62df01 // fmul v1.2d, v24.2d, v2.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfc4 // fmul v4.2d, v30.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6e7bfc64 // fdiv v4.2d, v3.2d, v27.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x4e7ad484 // fadd v4.2d, v4.2d, v26.2d
+	WORD	$0x6e61df21 // fmul v1.2d, v25.2d, v1.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62df01 // fmul v1.2d, v24.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F3, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func nadam_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·nadam_v80_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	72(R0), F30 // LerpComp
+	VDUP	V30.D[0], V30.D2
+	FMOVD	48(R0), F29 // Beta2
+	VDUP	V29.D[0], V29.D2
+	FMOVD	56(R0), F28 // OneMinusBeta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	128(R0), F27 // BC2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	88(R0), F26 // Eps
+	VDUP	V26.D[0], V26.D2
+	FMOVD	8(R0), F25 // NegLR
+	VDUP	V25.D[0], V25.D2
+	FMOVD	112(R0), F24 // NegLRAvg
+	VDUP	V24.D[0], V24.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
+	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
+	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
+	WORD	$0x6e7edd6b // fmul v11.2d, v11.2d, v30.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
+	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
+	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
+	WORD	$0x6e7dddef // fmul v15.2d, v15.2d, v29.2d
+	WORD	$0x6e64df90 // fmul v16.2d, v28.2d, v4.2d
+	WORD	$0x6e65df91 // fmul v17.2d, v28.2d, v5.2d
+	WORD	$0x6e66df92 // fmul v18.2d, v28.2d, v6.2d
+	WORD	$0x6e67df93 // fmul v19.2d, v28.2d, v7.2d
+	WORD	$0x6e64de10 // fmul v16.2d, v16.2d, v4.2d
+	WORD	$0x6e65de31 // fmul v17.2d, v17.2d, v5.2d
+	WORD	$0x6e66de52 // fmul v18.2d, v18.2d, v6.2d
+	WORD	$0x6e67de73 // fmul v19.2d, v19.2d, v7.2d
+	WORD	$0x4e70d58c // fadd v12.2d, v12.2d, v16.2d
+	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
+	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
+	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e7bfd8c // fdiv v12.2d, v12.2d, v27.2d
+	WORD	$0x6e7bfdad // fdiv v13.2d, v13.2d, v27.2d
+	WORD	$0x6e7bfdce // fdiv v14.2d, v14.2d, v27.2d
+	WORD	$0x6e7bfdef // fdiv v15.2d, v15.2d, v27.2d
+	WORD	$0x6ee1f98c // fsqrt v12.2d, v12.2d
+	WORD	$0x6ee1f9ad // fsqrt v13.2d, v13.2d
+	WORD	$0x6ee1f9ce // fsqrt v14.2d, v14.2d
+	WORD	$0x6ee1f9ef // fsqrt v15.2d, v15.2d
+	WORD	$0x4e7ad58c // fadd v12.2d, v12.2d, v26.2d
+	WORD	$0x4e7ad5ad // fadd v13.2d, v13.2d, v26.2d
+	WORD	$0x4e7ad5ce // fadd v14.2d, v14.2d, v26.2d
+	WORD	$0x4e7ad5ef // fadd v15.2d, v15.2d, v26.2d
+	WORD	$0x6e64df24 // fmul v4.2d, v25.2d, v4.2d
+	WORD	$0x6e65df25 // fmul v5.2d, v25.2d, v5.2d
+	WORD	$0x6e66df26 // fmul v6.2d, v25.2d, v6.2d
+	WORD	$0x6e67df27 // fmul v7.2d, v25.2d, v7.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	WORD	$0x6e68df04 // fmul v4.2d, v24.2d, v8.2d
+	WORD	$0x6e69df05 // fmul v5.2d, v24.2d, v9.2d
+	WORD	$0x6e6adf06 // fmul v6.2d, v24.2d, v10.2d
+	WORD	$0x6e6bdf07 // fmul v7.2d, v24.2d, v11.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	FMOVQ	F3, (R5)
+	WORD	$0x6e7bfc63 // fdiv v3.2d, v3.2d, v27.2d
+	WORD	$0x6ee1f863 // fsqrt v3.2d, v3.2d
+	WORD	$0x4e7ad463 // fadd v3.2d, v3.2d, v26.2d
+	WORD	$0x6e61df21 // fmul v1.2d, v25.2d, v1.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62df01 // fmul v1.2d, v24.2d, v2.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6e7bfc64 // fdiv v4.2d, v3.2d, v27.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x4e7ad484 // fadd v4.2d, v4.2d, v26.2d
+	WORD	$0x6e61df21 // fmul v1.2d, v25.2d, v1.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62df01 // fmul v1.2d, v24.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F3, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func nadam_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·nadam_v01_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	64(R0), F29 // Lerp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	128(R0), F26 // BC2
+	VDUP	V26.D[0], V26.D2
+	FMOVD	88(R0), F25 // Eps
+	VDUP	V25.D[0], V25.D2
+	FMOVD	8(R0), F24 // NegLR
+	VDUP	V24.D[0], V24.D2
+	FMOVD	112(R0), F23 // NegLRAvg
+	VDUP	V23.D[0], V23.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfac // fmul v12.2d, v29.2d, v12.2d
+	WORD	$0x6e6ddfad // fmul v13.2d, v29.2d, v13.2d
+	WORD	$0x6e6edfae // fmul v14.2d, v29.2d, v14.2d
+	WORD	$0x6e6fdfaf // fmul v15.2d, v29.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de10 // fmul v16.2d, v16.2d, v4.2d
+	WORD	$0x6e65de31 // fmul v17.2d, v17.2d, v5.2d
+	WORD	$0x6e66de52 // fmul v18.2d, v18.2d, v6.2d
+	WORD	$0x6e67de73 // fmul v19.2d, v19.2d, v7.2d
+	WORD	$0x4e70d58c // fadd v12.2d, v12.2d, v16.2d
+	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
+	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
+	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e7afd8c // fdiv v12.2d, v12.2d, v26.2d
+	WORD	$0x6e7afdad // fdiv v13.2d, v13.2d, v26.2d
+	WORD	$0x6e7afdce // fdiv v14.2d, v14.2d, v26.2d
+	WORD	$0x6e7afdef // fdiv v15.2d, v15.2d, v26.2d
+	WORD	$0x6ee1f98c // fsqrt v12.2d, v12.2d
+	WORD	$0x6ee1f9ad // fsqrt v13.2d, v13.2d
+	WORD	$0x6ee1f9ce // fsqrt v14.2d, v14.2d
+	WORD	$0x6ee1f9ef // fsqrt v15.2d, v15.2d
+	WORD	$0x4e79d58c // fadd v12.2d, v12.2d, v25.2d
+	WORD	$0x4e79d5ad // fadd v13.2d, v13.2d, v25.2d
+	WORD	$0x4e79d5ce // fadd v14.2d, v14.2d, v25.2d
+	WORD	$0x4e79d5ef // fadd v15.2d, v15.2d, v25.2d
+	WORD	$0x6e64df04 // fmul v4.2d, v24.2d, v4.2d
+	WORD	$0x6e65df05 // fmul v5.2d, v24.2d, v5.2d
+	WORD	$0x6e66df06 // fmul v6.2d, v24.2d, v6.2d
+	WORD	$0x6e67df07 // fmul v7.2d, v24.2d, v7.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	WORD	$0x6e68dee4 // fmul v4.2d, v23.2d, v8.2d
+	WORD	$0x6e69dee5 // fmul v5.2d, v23.2d, v9.2d
+	WORD	$0x6e6adee6 // fmul v6.2d, v23.2d, v10.2d
+	WORD	$0x6e6bdee7 // fmul v7.2d, v23.2d, v11.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfa3 // fmul v3.2d, v29.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	FMOVQ	F3, (R5)
+	WORD	$0x6e7afc63 // fdiv v3.2d, v3.2d, v26.2d
+	WORD	$0x6ee1f863 // fsqrt v3.2d, v3.2d
+	WORD	$0x4e79d463 // fadd v3.2d, v3.2d, v25.2d
+	WORD	$0x6e61df01 // fmul v1.2d, v24.2d, v1.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62dee1 // fmul v1.2d, v23.2d, v2.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc4 // fmul v4.2d, v30.2d, v0.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfa4 // fmul v4.2d, v29.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6e7afc64 // fdiv v4.2d, v3.2d, v26.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x4e79d484 // fadd v4.2d, v4.2d, v25.2d
+	WORD	$0x6e61df01 // fmul v1.2d, v24.2d, v1.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62dee1 // fmul v1.2d, v23.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F3, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func nadam_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·nadam_v81_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	72(R0), F29 // LerpComp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	128(R0), F26 // BC2
+	VDUP	V26.D[0], V26.D2
+	FMOVD	88(R0), F25 // Eps
+	VDUP	V25.D[0], V25.D2
+	FMOVD	8(R0), F24 // NegLR
+	VDUP	V24.D[0], V24.D2
+	FMOVD	112(R0), F23 // NegLRAvg
+	VDUP	V23.D[0], V23.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
+	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
+	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
+	WORD	$0x6e7ddd6b // fmul v11.2d, v11.2d, v29.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de10 // fmul v16.2d, v16.2d, v4.2d
+	WORD	$0x6e65de31 // fmul v17.2d, v17.2d, v5.2d
+	WORD	$0x6e66de52 // fmul v18.2d, v18.2d, v6.2d
+	WORD	$0x6e67de73 // fmul v19.2d, v19.2d, v7.2d
+	WORD	$0x4e70d58c // fadd v12.2d, v12.2d, v16.2d
+	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
+	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
+	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e7afd8c // fdiv v12.2d, v12.2d, v26.2d
+	WORD	$0x6e7afdad // fdiv v13.2d, v13.2d, v26.2d
+	WORD	$0x6e7afdce // fdiv v14.2d, v14.2d, v26.2d
+	WORD	$0x6e7afdef // fdiv v15.2d, v15.2d, v26.2d
+	WORD	$0x6ee1f98c // fsqrt v12.2d, v12.2d
+	WORD	$0x6ee1f9ad // fsqrt v13.2d, v13.2d
+	WORD	$0x6ee1f9ce // fsqrt v14.2d, v14.2d
+	WORD	$0x6ee1f9ef // fsqrt v15.2d, v15.2d
+	WORD	$0x4e79d58c // fadd v12.2d, v12.2d, v25.2d
+	WORD	$0x4e79d5ad // fadd v13.2d, v13.2d, v25.2d
+	WORD	$0x4e79d5ce // fadd v14.2d, v14.2d, v25.2d
+	WORD	$0x4e79d5ef // fadd v15.2d, v15.2d, v25.2d
+	WORD	$0x6e64df04 // fmul v4.2d, v24.2d, v4.2d
+	WORD	$0x6e65df05 // fmul v5.2d, v24.2d, v5.2d
+	WORD	$0x6e66df06 // fmul v6.2d, v24.2d, v6.2d
+	WORD	$0x6e67df07 // fmul v7.2d, v24.2d, v7.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	WORD	$0x6e68dee4 // fmul v4.2d, v23.2d, v8.2d
+	WORD	$0x6e69dee5 // fmul v5.2d, v23.2d, v9.2d
+	WORD	$0x6e6adee6 // fmul v6.2d, v23.2d, v10.2d
+	WORD	$0x6e6bdee7 // fmul v7.2d, v23.2d, v11.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	FMOVQ	F3, (R5)
+	WORD	$0x6e7afc63 // fdiv v3.2d, v3.2d, v26.2d
+	WORD	$0x6ee1f863 // fsqrt v3.2d, v3.2d
+	WORD	$0x4e79d463 // fadd v3.2d, v3.2d, v25.2d
+	WORD	$0x6e61df01 // fmul v1.2d, v24.2d, v1.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62dee1 // fmul v1.2d, v23.2d, v2.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc4 // fmul v4.2d, v30.2d, v0.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6e7afc64 // fdiv v4.2d, v3.2d, v26.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x4e79d484 // fadd v4.2d, v4.2d, v25.2d
+	WORD	$0x6e61df01 // fmul v1.2d, v24.2d, v1.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62dee1 // fmul v1.2d, v23.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F3, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func nadam_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·nadam_v02_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	24(R0), F30 // Decay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	64(R0), F29 // Lerp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	128(R0), F26 // BC2
+	VDUP	V26.D[0], V26.D2
+	FMOVD	88(R0), F25 // Eps
+	VDUP	V25.D[0], V25.D2
+	FMOVD	8(R0), F24 // NegLR
+	VDUP	V24.D[0], V24.D2
+	FMOVD	112(R0), F23 // NegLRAvg
+	VDUP	V23.D[0], V23.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfac // fmul v12.2d, v29.2d, v12.2d
+	WORD	$0x6e6ddfad // fmul v13.2d, v29.2d, v13.2d
+	WORD	$0x6e6edfae // fmul v14.2d, v29.2d, v14.2d
+	WORD	$0x6e6fdfaf // fmul v15.2d, v29.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de10 // fmul v16.2d, v16.2d, v4.2d
+	WORD	$0x6e65de31 // fmul v17.2d, v17.2d, v5.2d
+	WORD	$0x6e66de52 // fmul v18.2d, v18.2d, v6.2d
+	WORD	$0x6e67de73 // fmul v19.2d, v19.2d, v7.2d
+	WORD	$0x4e70d58c // fadd v12.2d, v12.2d, v16.2d
+	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
+	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
+	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e7afd8c // fdiv v12.2d, v12.2d, v26.2d
+	WORD	$0x6e7afdad // fdiv v13.2d, v13.2d, v26.2d
+	WORD	$0x6e7afdce // fdiv v14.2d, v14.2d, v26.2d
+	WORD	$0x6e7afdef // fdiv v15.2d, v15.2d, v26.2d
+	WORD	$0x6ee1f98c // fsqrt v12.2d, v12.2d
+	WORD	$0x6ee1f9ad // fsqrt v13.2d, v13.2d
+	WORD	$0x6ee1f9ce // fsqrt v14.2d, v14.2d
+	WORD	$0x6ee1f9ef // fsqrt v15.2d, v15.2d
+	WORD	$0x4e79d58c // fadd v12.2d, v12.2d, v25.2d
+	WORD	$0x4e79d5ad // fadd v13.2d, v13.2d, v25.2d
+	WORD	$0x4e79d5ce // fadd v14.2d, v14.2d, v25.2d
+	WORD	$0x4e79d5ef // fadd v15.2d, v15.2d, v25.2d
+	WORD	$0x6e64df04 // fmul v4.2d, v24.2d, v4.2d
+	WORD	$0x6e65df05 // fmul v5.2d, v24.2d, v5.2d
+	WORD	$0x6e66df06 // fmul v6.2d, v24.2d, v6.2d
+	WORD	$0x6e67df07 // fmul v7.2d, v24.2d, v7.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	WORD	$0x6e68dee4 // fmul v4.2d, v23.2d, v8.2d
+	WORD	$0x6e69dee5 // fmul v5.2d, v23.2d, v9.2d
+	WORD	$0x6e6adee6 // fmul v6.2d, v23.2d, v10.2d
+	WORD	$0x6e6bdee7 // fmul v7.2d, v23.2d, v11.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfa3 // fmul v3.2d, v29.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	FMOVQ	F3, (R5)
+	WORD	$0x6e7afc63 // fdiv v3.2d, v3.2d, v26.2d
+	WORD	$0x6ee1f863 // fsqrt v3.2d, v3.2d
+	WORD	$0x4e79d463 // fadd v3.2d, v3.2d, v25.2d
+	WORD	$0x6e61df01 // fmul v1.2d, v24.2d, v1.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62dee1 // fmul v1.2d, v23.2d, v2.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfa4 // fmul v4.2d, v29.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6e7afc64 // fdiv v4.2d, v3.2d, v26.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x4e79d484 // fadd v4.2d, v4.2d, v25.2d
+	WORD	$0x6e61df01 // fmul v1.2d, v24.2d, v1.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62dee1 // fmul v1.2d, v23.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F3, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func nadam_v82_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·nadam_v82_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	24(R0), F30 // Decay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	72(R0), F29 // LerpComp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	128(R0), F26 // BC2
+	VDUP	V26.D[0], V26.D2
+	FMOVD	88(R0), F25 // Eps
+	VDUP	V25.D[0], V25.D2
+	FMOVD	8(R0), F24 // NegLR
+	VDUP	V24.D[0], V24.D2
+	FMOVD	112(R0), F23 // NegLRAvg
+	VDUP	V23.D[0], V23.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
+	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
+	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
+	WORD	$0x6e7ddd6b // fmul v11.2d, v11.2d, v29.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de10 // fmul v16.2d, v16.2d, v4.2d
+	WORD	$0x6e65de31 // fmul v17.2d, v17.2d, v5.2d
+	WORD	$0x6e66de52 // fmul v18.2d, v18.2d, v6.2d
+	WORD	$0x6e67de73 // fmul v19.2d, v19.2d, v7.2d
+	WORD	$0x4e70d58c // fadd v12.2d, v12.2d, v16.2d
+	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
+	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
+	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
+	FSTPQ	(F12, F13), (R5)
+	FSTPQ	(F14, F15), 32(R5)
+	WORD	$0x6e7afd8c // fdiv v12.2d, v12.2d, v26.2d
+	WORD	$0x6e7afdad // fdiv v13.2d, v13.2d, v26.2d
+	WORD	$0x6e7afdce // fdiv v14.2d, v14.2d, v26.2d
+	WORD	$0x6e7afdef // fdiv v15.2d, v15.2d, v26.2d
+	WORD	$0x6ee1f98c // fsqrt v12.2d, v12.2d
+	WORD	$0x6ee1f9ad // fsqrt v13.2d, v13.2d
+	WORD	$0x6ee1f9ce // fsqrt v14.2d, v14.2d
+	WORD	$0x6ee1f9ef // fsqrt v15.2d, v15.2d
+	WORD	$0x4e79d58c // fadd v12.2d, v12.2d, v25.2d
+	WORD	$0x4e79d5ad // fadd v13.2d, v13.2d, v25.2d
+	WORD	$0x4e79d5ce // fadd v14.2d, v14.2d, v25.2d
+	WORD	$0x4e79d5ef // fadd v15.2d, v15.2d, v25.2d
+	WORD	$0x6e64df04 // fmul v4.2d, v24.2d, v4.2d
+	WORD	$0x6e65df05 // fmul v5.2d, v24.2d, v5.2d
+	WORD	$0x6e66df06 // fmul v6.2d, v24.2d, v6.2d
+	WORD	$0x6e67df07 // fmul v7.2d, v24.2d, v7.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	WORD	$0x6e68dee4 // fmul v4.2d, v23.2d, v8.2d
+	WORD	$0x6e69dee5 // fmul v5.2d, v23.2d, v9.2d
+	WORD	$0x6e6adee6 // fmul v6.2d, v23.2d, v10.2d
+	WORD	$0x6e6bdee7 // fmul v7.2d, v23.2d, v11.2d
+	WORD	$0x6e6cfc84 // fdiv v4.2d, v4.2d, v12.2d
+	WORD	$0x6e6dfca5 // fdiv v5.2d, v5.2d, v13.2d
+	WORD	$0x6e6efcc6 // fdiv v6.2d, v6.2d, v14.2d
+	WORD	$0x6e6ffce7 // fdiv v7.2d, v7.2d, v15.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	FMOVQ	F3, (R5)
+	WORD	$0x6e7afc63 // fdiv v3.2d, v3.2d, v26.2d
+	WORD	$0x6ee1f863 // fsqrt v3.2d, v3.2d
+	WORD	$0x4e79d463 // fadd v3.2d, v3.2d, v25.2d
+	WORD	$0x6e61df01 // fmul v1.2d, v24.2d, v1.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62dee1 // fmul v1.2d, v23.2d, v2.2d
+	WORD	$0x6e63fc21 // fdiv v1.2d, v1.2d, v3.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6e7afc64 // fdiv v4.2d, v3.2d, v26.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x4e79d484 // fadd v4.2d, v4.2d, v25.2d
+	WORD	$0x6e61df01 // fmul v1.2d, v24.2d, v1.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x6e62dee1 // fmul v1.2d, v23.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F3, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v00_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	64(R0), F30 // Lerp
+	VDUP	V30.D[0], V30.D2
+	FMOVD	48(R0), F29 // Beta2
+	VDUP	V29.D[0], V29.D2
+	FMOVD	56(R0), F28 // OneMinusBeta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	120(R0), F27 // BC1
+	VDUP	V27.D[0], V27.D2
+	FMOVD	136(R0), F26 // LR
+	VDUP	V26.D[0], V26.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfcc // fmul v12.2d, v30.2d, v12.2d
+	WORD	$0x6e6ddfcd // fmul v13.2d, v30.2d, v13.2d
+	WORD	$0x6e6edfce // fmul v14.2d, v30.2d, v14.2d
+	WORD	$0x6e6fdfcf // fmul v15.2d, v30.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
+	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
+	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
+	WORD	$0x6e7dddef // fmul v15.2d, v15.2d, v29.2d
+	WORD	$0x6e64df90 // fmul v16.2d, v28.2d, v4.2d
+	WORD	$0x6e65df91 // fmul v17.2d, v28.2d, v5.2d
+	WORD	$0x6e66df92 // fmul v18.2d, v28.2d, v6.2d
+	WORD	$0x6e67df93 // fmul v19.2d, v28.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7bfd04 // fdiv v4.2d, v8.2d, v27.2d
+	WORD	$0x6e7bfd25 // fdiv v5.2d, v9.2d, v27.2d
+	WORD	$0x6e7bfd46 // fdiv v6.2d, v10.2d, v27.2d
+	WORD	$0x6e7bfd67 // fdiv v7.2d, v11.2d, v27.2d
+	WORD	$0x6e7adc84 // fmul v4.2d, v4.2d, v26.2d
+	WORD	$0x6e7adca5 // fmul v5.2d, v5.2d, v26.2d
+	WORD	$0x6e7adcc6 // fmul v6.2d, v6.2d, v26.2d
+	WORD	$0x6e7adce7 // fmul v7.2d, v7.2d, v26.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfc3 // fmul v3.2d, v30.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7bfc41 // fdiv v1.2d, v2.2d, v27.2d
+	WORD	$0x6e7adc21 // fmul v1.2d, v1.2d, v26.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfc4 // fmul v4.2d, v30.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7bfc43 // fdiv v3.2d, v2.2d, v27.2d
+	WORD	$0x6e7adc63 // fmul v3.2d, v3.2d, v26.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v100_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v100_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	64(R0), F30 // Lerp
+	VDUP	V30.D[0], V30.D2
+	FMOVD	48(R0), F29 // Beta2
+	VDUP	V29.D[0], V29.D2
+	FMOVD	56(R0), F28 // OneMinusBeta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	120(R0), F27 // BC1
+	VDUP	V27.D[0], V27.D2
+	FMOVD	136(R0), F26 // LR
+	VDUP	V26.D[0], V26.D2
+	FMOVD	80(R0), F25 // BC2Sqrt
+	VDUP	V25.D[0], V25.D2
+	FMOVD	88(R0), F24 // Eps
+	VDUP	V24.D[0], V24.D2
+	FMOVD	144(R0), F23 // Rect
+	VDUP	V23.D[0], V23.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfcc // fmul v12.2d, v30.2d, v12.2d
+	WORD	$0x6e6ddfcd // fmul v13.2d, v30.2d, v13.2d
+	WORD	$0x6e6edfce // fmul v14.2d, v30.2d, v14.2d
+	WORD	$0x6e6fdfcf // fmul v15.2d, v30.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
+	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
+	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
+	WORD	$0x6e7dddef // fmul v15.2d, v15.2d, v29.2d
+	WORD	$0x6e64df90 // fmul v16.2d, v28.2d, v4.2d
+	WORD	$0x6e65df91 // fmul v17.2d, v28.2d, v5.2d
+	WORD	$0x6e66df92 // fmul v18.2d, v28.2d, v6.2d
+	WORD	$0x6e67df93 // fmul v19.2d, v28.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7bfd08 // fdiv v8.2d, v8.2d, v27.2d
+	WORD	$0x6e7bfd29 // fdiv v9.2d, v9.2d, v27.2d
+	WORD	$0x6e7bfd4a // fdiv v10.2d, v10.2d, v27.2d
+	WORD	$0x6e7bfd6b // fdiv v11.2d, v11.2d, v27.2d
+	WORD	$0x6e7add08 // fmul v8.2d, v8.2d, v26.2d
+	WORD	$0x6e7add29 // fmul v9.2d, v9.2d, v26.2d
+	WORD	$0x6e7add4a // fmul v10.2d, v10.2d, v26.2d
+	WORD	$0x6e7add6b // fmul v11.2d, v11.2d, v26.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
+	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
+	WORD	$0x6ee1f8e7 // fsqrt v7.2d, v7.2d
+	WORD	$0x4e78d484 // fadd v4.2d, v4.2d, v24.2d
+	WORD	$0x4e78d4a5 // fadd v5.2d, v5.2d, v24.2d
+	WORD	$0x4e78d4c6 // fadd v6.2d, v6.2d, v24.2d
+	WORD	$0x4e78d4e7 // fadd v7.2d, v7.2d, v24.2d
+	WORD	$0x6e64ff24 // fdiv v4.2d, v25.2d, v4.2d
+	WORD	$0x6e65ff25 // fdiv v5.2d, v25.2d, v5.2d
+	WORD	$0x6e66ff26 // fdiv v6.2d, v25.2d, v6.2d
+	WORD	$0x6e67ff27 // fdiv v7.2d, v25.2d, v7.2d
+	WORD	$0x6e64dd04 // fmul v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65dd25 // fmul v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66dd46 // fmul v6.2d, v10.2d, v6.2d
+	WORD	$0x6e67dd67 // fmul v7.2d, v11.2d, v7.2d
+	WORD	$0x6e77dc84 // fmul v4.2d, v4.2d, v23.2d
+	WORD	$0x6e77dca5 // fmul v5.2d, v5.2d, v23.2d
+	WORD	$0x6e77dcc6 // fmul v6.2d, v6.2d, v23.2d
+	WORD	$0x6e77dce7 // fmul v7.2d, v7.2d, v23.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfc3 // fmul v3.2d, v30.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7bfc42 // fdiv v2.2d, v2.2d, v27.2d
+	WORD	$0x6e7adc42 // fmul v2.2d, v2.2d, v26.2d
+	WORD	$0x6ee1f821 // fsqrt v1.2d, v1.2d
+	WORD	$0x4e78d421 // fadd v1.2d, v1.2d, v24.2d
+	WORD	$0x6e61ff21 // fdiv v1.2d, v25.2d, v1.2d
+	WORD	$0x6e61dc41 // fmul v1.2d, v2.2d, v1.2d
+	WORD	$0x6e77dc21 // fmul v1.2d, v1.2d, v23.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfc4 // fmul v4.2d, v30.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7bfc43 // fdiv v3.2d, v2.2d, v27.2d
+	WORD	$0x6e7adc63 // fmul v3.2d, v3.2d, v26.2d
+	WORD	$0x6ee1f824 // fsqrt v4.2d, v1.2d
+	WORD	$0x4e78d484 // fadd v4.2d, v4.2d, v24.2d
+	WORD	$0x6e64ff24 // fdiv v4.2d, v25.2d, v4.2d
+	WORD	$0x6e64dc63 // fmul v3.2d, v3.2d, v4.2d
+	WORD	$0x6e77dc63 // fmul v3.2d, v3.2d, v23.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v80_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	72(R0), F30 // LerpComp
+	VDUP	V30.D[0], V30.D2
+	FMOVD	48(R0), F29 // Beta2
+	VDUP	V29.D[0], V29.D2
+	FMOVD	56(R0), F28 // OneMinusBeta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	120(R0), F27 // BC1
+	VDUP	V27.D[0], V27.D2
+	FMOVD	136(R0), F26 // LR
+	VDUP	V26.D[0], V26.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
+	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
+	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
+	WORD	$0x6e7edd6b // fmul v11.2d, v11.2d, v30.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
+	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
+	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
+	WORD	$0x6e7dddef // fmul v15.2d, v15.2d, v29.2d
+	WORD	$0x6e64df90 // fmul v16.2d, v28.2d, v4.2d
+	WORD	$0x6e65df91 // fmul v17.2d, v28.2d, v5.2d
+	WORD	$0x6e66df92 // fmul v18.2d, v28.2d, v6.2d
+	WORD	$0x6e67df93 // fmul v19.2d, v28.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7bfd04 // fdiv v4.2d, v8.2d, v27.2d
+	WORD	$0x6e7bfd25 // fdiv v5.2d, v9.2d, v27.2d
+	WORD	$0x6e7bfd46 // fdiv v6.2d, v10.2d, v27.2d
+	WORD	$0x6e7bfd67 // fdiv v7.2d, v11.2d, v27.2d
+	WORD	$0x6e7adc84 // fmul v4.2d, v4.2d, v26.2d
+	WORD	$0x6e7adca5 // fmul v5.2d, v5.2d, v26.2d
+	WORD	$0x6e7adcc6 // fmul v6.2d, v6.2d, v26.2d
+	WORD	$0x6e7adce7 // fmul v7.2d, v7.2d, v26.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7bfc41 // fdiv v1.2d, v2.2d, v27.2d
+	WORD	$0x6e7adc21 // fmul v1.2d, v1.2d, v26.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7bfc43 // fdiv v3.2d, v2.2d, v27.2d
+	WORD	$0x6e7adc63 // fmul v3.2d, v3.2d, v26.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v180_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v180_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	72(R0), F30 // LerpComp
+	VDUP	V30.D[0], V30.D2
+	FMOVD	48(R0), F29 // Beta2
+	VDUP	V29.D[0], V29.D2
+	FMOVD	56(R0), F28 // OneMinusBeta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	120(R0), F27 // BC1
+	VDUP	V27.D[0], V27.D2
+	FMOVD	136(R0), F26 // LR
+	VDUP	V26.D[0], V26.D2
+	FMOVD	80(R0), F25 // BC2Sqrt
+	VDUP	V25.D[0], V25.D2
+	FMOVD	88(R0), F24 // Eps
+	VDUP	V24.D[0], V24.D2
+	FMOVD	144(R0), F23 // Rect
+	VDUP	V23.D[0], V23.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
+	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
+	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
+	WORD	$0x6e7edd6b // fmul v11.2d, v11.2d, v30.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
+	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
+	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
+	WORD	$0x6e7dddef // fmul v15.2d, v15.2d, v29.2d
+	WORD	$0x6e64df90 // fmul v16.2d, v28.2d, v4.2d
+	WORD	$0x6e65df91 // fmul v17.2d, v28.2d, v5.2d
+	WORD	$0x6e66df92 // fmul v18.2d, v28.2d, v6.2d
+	WORD	$0x6e67df93 // fmul v19.2d, v28.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7bfd08 // fdiv v8.2d, v8.2d, v27.2d
+	WORD	$0x6e7bfd29 // fdiv v9.2d, v9.2d, v27.2d
+	WORD	$0x6e7bfd4a // fdiv v10.2d, v10.2d, v27.2d
+	WORD	$0x6e7bfd6b // fdiv v11.2d, v11.2d, v27.2d
+	WORD	$0x6e7add08 // fmul v8.2d, v8.2d, v26.2d
+	WORD	$0x6e7add29 // fmul v9.2d, v9.2d, v26.2d
+	WORD	$0x6e7add4a // fmul v10.2d, v10.2d, v26.2d
+	WORD	$0x6e7add6b // fmul v11.2d, v11.2d, v26.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
+	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
+	WORD	$0x6ee1f8e7 // fsqrt v7.2d, v7.2d
+	WORD	$0x4e78d484 // fadd v4.2d, v4.2d, v24.2d
+	WORD	$0x4e78d4a5 // fadd v5.2d, v5.2d, v24.2d
+	WORD	$0x4e78d4c6 // fadd v6.2d, v6.2d, v24.2d
+	WORD	$0x4e78d4e7 // fadd v7.2d, v7.2d, v24.2d
+	WORD	$0x6e64ff24 // fdiv v4.2d, v25.2d, v4.2d
+	WORD	$0x6e65ff25 // fdiv v5.2d, v25.2d, v5.2d
+	WORD	$0x6e66ff26 // fdiv v6.2d, v25.2d, v6.2d
+	WORD	$0x6e67ff27 // fdiv v7.2d, v25.2d, v7.2d
+	WORD	$0x6e64dd04 // fmul v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65dd25 // fmul v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66dd46 // fmul v6.2d, v10.2d, v6.2d
+	WORD	$0x6e67dd67 // fmul v7.2d, v11.2d, v7.2d
+	WORD	$0x6e77dc84 // fmul v4.2d, v4.2d, v23.2d
+	WORD	$0x6e77dca5 // fmul v5.2d, v5.2d, v23.2d
+	WORD	$0x6e77dcc6 // fmul v6.2d, v6.2d, v23.2d
+	WORD	$0x6e77dce7 // fmul v7.2d, v7.2d, v23.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7bfc42 // fdiv v2.2d, v2.2d, v27.2d
+	WORD	$0x6e7adc42 // fmul v2.2d, v2.2d, v26.2d
+	WORD	$0x6ee1f821 // fsqrt v1.2d, v1.2d
+	WORD	$0x4e78d421 // fadd v1.2d, v1.2d, v24.2d
+	WORD	$0x6e61ff21 // fdiv v1.2d, v25.2d, v1.2d
+	WORD	$0x6e61dc41 // fmul v1.2d, v2.2d, v1.2d
+	WORD	$0x6e77dc21 // fmul v1.2d, v1.2d, v23.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7bfc43 // fdiv v3.2d, v2.2d, v27.2d
+	WORD	$0x6e7adc63 // fmul v3.2d, v3.2d, v26.2d
+	WORD	$0x6ee1f824 // fsqrt v4.2d, v1.2d
+	WORD	$0x4e78d484 // fadd v4.2d, v4.2d, v24.2d
+	WORD	$0x6e64ff24 // fdiv v4.2d, v25.2d, v4.2d
+	WORD	$0x6e64dc63 // fmul v3.2d, v3.2d, v4.2d
+	WORD	$0x6e77dc63 // fmul v3.2d, v3.2d, v23.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v01_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	64(R0), F29 // Lerp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	120(R0), F26 // BC1
+	VDUP	V26.D[0], V26.D2
+	FMOVD	136(R0), F25 // LR
+	VDUP	V25.D[0], V25.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfac // fmul v12.2d, v29.2d, v12.2d
+	WORD	$0x6e6ddfad // fmul v13.2d, v29.2d, v13.2d
+	WORD	$0x6e6edfae // fmul v14.2d, v29.2d, v14.2d
+	WORD	$0x6e6fdfaf // fmul v15.2d, v29.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7afd04 // fdiv v4.2d, v8.2d, v26.2d
+	WORD	$0x6e7afd25 // fdiv v5.2d, v9.2d, v26.2d
+	WORD	$0x6e7afd46 // fdiv v6.2d, v10.2d, v26.2d
+	WORD	$0x6e7afd67 // fdiv v7.2d, v11.2d, v26.2d
+	WORD	$0x6e79dc84 // fmul v4.2d, v4.2d, v25.2d
+	WORD	$0x6e79dca5 // fmul v5.2d, v5.2d, v25.2d
+	WORD	$0x6e79dcc6 // fmul v6.2d, v6.2d, v25.2d
+	WORD	$0x6e79dce7 // fmul v7.2d, v7.2d, v25.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfa3 // fmul v3.2d, v29.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7afc41 // fdiv v1.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc21 // fmul v1.2d, v1.2d, v25.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc4 // fmul v4.2d, v30.2d, v0.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfa4 // fmul v4.2d, v29.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7afc43 // fdiv v3.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc63 // fmul v3.2d, v3.2d, v25.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v101_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v101_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	64(R0), F29 // Lerp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	120(R0), F26 // BC1
+	VDUP	V26.D[0], V26.D2
+	FMOVD	136(R0), F25 // LR
+	VDUP	V25.D[0], V25.D2
+	FMOVD	80(R0), F24 // BC2Sqrt
+	VDUP	V24.D[0], V24.D2
+	FMOVD	88(R0), F23 // Eps
+	VDUP	V23.D[0], V23.D2
+	FMOVD	144(R0), F22 // Rect
+	VDUP	V22.D[0], V22.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfac // fmul v12.2d, v29.2d, v12.2d
+	WORD	$0x6e6ddfad // fmul v13.2d, v29.2d, v13.2d
+	WORD	$0x6e6edfae // fmul v14.2d, v29.2d, v14.2d
+	WORD	$0x6e6fdfaf // fmul v15.2d, v29.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7afd08 // fdiv v8.2d, v8.2d, v26.2d
+	WORD	$0x6e7afd29 // fdiv v9.2d, v9.2d, v26.2d
+	WORD	$0x6e7afd4a // fdiv v10.2d, v10.2d, v26.2d
+	WORD	$0x6e7afd6b // fdiv v11.2d, v11.2d, v26.2d
+	WORD	$0x6e79dd08 // fmul v8.2d, v8.2d, v25.2d
+	WORD	$0x6e79dd29 // fmul v9.2d, v9.2d, v25.2d
+	WORD	$0x6e79dd4a // fmul v10.2d, v10.2d, v25.2d
+	WORD	$0x6e79dd6b // fmul v11.2d, v11.2d, v25.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
+	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
+	WORD	$0x6ee1f8e7 // fsqrt v7.2d, v7.2d
+	WORD	$0x4e77d484 // fadd v4.2d, v4.2d, v23.2d
+	WORD	$0x4e77d4a5 // fadd v5.2d, v5.2d, v23.2d
+	WORD	$0x4e77d4c6 // fadd v6.2d, v6.2d, v23.2d
+	WORD	$0x4e77d4e7 // fadd v7.2d, v7.2d, v23.2d
+	WORD	$0x6e64ff04 // fdiv v4.2d, v24.2d, v4.2d
+	WORD	$0x6e65ff05 // fdiv v5.2d, v24.2d, v5.2d
+	WORD	$0x6e66ff06 // fdiv v6.2d, v24.2d, v6.2d
+	WORD	$0x6e67ff07 // fdiv v7.2d, v24.2d, v7.2d
+	WORD	$0x6e64dd04 // fmul v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65dd25 // fmul v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66dd46 // fmul v6.2d, v10.2d, v6.2d
+	WORD	$0x6e67dd67 // fmul v7.2d, v11.2d, v7.2d
+	WORD	$0x6e76dc84 // fmul v4.2d, v4.2d, v22.2d
+	WORD	$0x6e76dca5 // fmul v5.2d, v5.2d, v22.2d
+	WORD	$0x6e76dcc6 // fmul v6.2d, v6.2d, v22.2d
+	WORD	$0x6e76dce7 // fmul v7.2d, v7.2d, v22.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfa3 // fmul v3.2d, v29.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7afc42 // fdiv v2.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc42 // fmul v2.2d, v2.2d, v25.2d
+	WORD	$0x6ee1f821 // fsqrt v1.2d, v1.2d
+	WORD	$0x4e77d421 // fadd v1.2d, v1.2d, v23.2d
+	WORD	$0x6e61ff01 // fdiv v1.2d, v24.2d, v1.2d
+	WORD	$0x6e61dc41 // fmul v1.2d, v2.2d, v1.2d
+	WORD	$0x6e76dc21 // fmul v1.2d, v1.2d, v22.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc4 // fmul v4.2d, v30.2d, v0.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfa4 // fmul v4.2d, v29.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7afc43 // fdiv v3.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc63 // fmul v3.2d, v3.2d, v25.2d
+	WORD	$0x6ee1f824 // fsqrt v4.2d, v1.2d
+	WORD	$0x4e77d484 // fadd v4.2d, v4.2d, v23.2d
+	WORD	$0x6e64ff04 // fdiv v4.2d, v24.2d, v4.2d
+	WORD	$0x6e64dc63 // fmul v3.2d, v3.2d, v4.2d
+	WORD	$0x6e76dc63 // fmul v3.2d, v3.2d, v22.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v81_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	72(R0), F29 // LerpComp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	120(R0), F26 // BC1
+	VDUP	V26.D[0], V26.D2
+	FMOVD	136(R0), F25 // LR
+	VDUP	V25.D[0], V25.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
+	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
+	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
+	WORD	$0x6e7ddd6b // fmul v11.2d, v11.2d, v29.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7afd04 // fdiv v4.2d, v8.2d, v26.2d
+	WORD	$0x6e7afd25 // fdiv v5.2d, v9.2d, v26.2d
+	WORD	$0x6e7afd46 // fdiv v6.2d, v10.2d, v26.2d
+	WORD	$0x6e7afd67 // fdiv v7.2d, v11.2d, v26.2d
+	WORD	$0x6e79dc84 // fmul v4.2d, v4.2d, v25.2d
+	WORD	$0x6e79dca5 // fmul v5.2d, v5.2d, v25.2d
+	WORD	$0x6e79dcc6 // fmul v6.2d, v6.2d, v25.2d
+	WORD	$0x6e79dce7 // fmul v7.2d, v7.2d, v25.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7afc41 // fdiv v1.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc21 // fmul v1.2d, v1.2d, v25.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc4 // fmul v4.2d, v30.2d, v0.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7afc43 // fdiv v3.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc63 // fmul v3.2d, v3.2d, v25.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v181_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v181_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	72(R0), F29 // LerpComp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	120(R0), F26 // BC1
+	VDUP	V26.D[0], V26.D2
+	FMOVD	136(R0), F25 // LR
+	VDUP	V25.D[0], V25.D2
+	FMOVD	80(R0), F24 // BC2Sqrt
+	VDUP	V24.D[0], V24.D2
+	FMOVD	88(R0), F23 // Eps
+	VDUP	V23.D[0], V23.D2
+	FMOVD	144(R0), F22 // Rect
+	VDUP	V22.D[0], V22.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
+	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
+	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
+	WORD	$0x6e7ddd6b // fmul v11.2d, v11.2d, v29.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7afd08 // fdiv v8.2d, v8.2d, v26.2d
+	WORD	$0x6e7afd29 // fdiv v9.2d, v9.2d, v26.2d
+	WORD	$0x6e7afd4a // fdiv v10.2d, v10.2d, v26.2d
+	WORD	$0x6e7afd6b // fdiv v11.2d, v11.2d, v26.2d
+	WORD	$0x6e79dd08 // fmul v8.2d, v8.2d, v25.2d
+	WORD	$0x6e79dd29 // fmul v9.2d, v9.2d, v25.2d
+	WORD	$0x6e79dd4a // fmul v10.2d, v10.2d, v25.2d
+	WORD	$0x6e79dd6b // fmul v11.2d, v11.2d, v25.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
+	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
+	WORD	$0x6ee1f8e7 // fsqrt v7.2d, v7.2d
+	WORD	$0x4e77d484 // fadd v4.2d, v4.2d, v23.2d
+	WORD	$0x4e77d4a5 // fadd v5.2d, v5.2d, v23.2d
+	WORD	$0x4e77d4c6 // fadd v6.2d, v6.2d, v23.2d
+	WORD	$0x4e77d4e7 // fadd v7.2d, v7.2d, v23.2d
+	WORD	$0x6e64ff04 // fdiv v4.2d, v24.2d, v4.2d
+	WORD	$0x6e65ff05 // fdiv v5.2d, v24.2d, v5.2d
+	WORD	$0x6e66ff06 // fdiv v6.2d, v24.2d, v6.2d
+	WORD	$0x6e67ff07 // fdiv v7.2d, v24.2d, v7.2d
+	WORD	$0x6e64dd04 // fmul v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65dd25 // fmul v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66dd46 // fmul v6.2d, v10.2d, v6.2d
+	WORD	$0x6e67dd67 // fmul v7.2d, v11.2d, v7.2d
+	WORD	$0x6e76dc84 // fmul v4.2d, v4.2d, v22.2d
+	WORD	$0x6e76dca5 // fmul v5.2d, v5.2d, v22.2d
+	WORD	$0x6e76dcc6 // fmul v6.2d, v6.2d, v22.2d
+	WORD	$0x6e76dce7 // fmul v7.2d, v7.2d, v22.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7afc42 // fdiv v2.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc42 // fmul v2.2d, v2.2d, v25.2d
+	WORD	$0x6ee1f821 // fsqrt v1.2d, v1.2d
+	WORD	$0x4e77d421 // fadd v1.2d, v1.2d, v23.2d
+	WORD	$0x6e61ff01 // fdiv v1.2d, v24.2d, v1.2d
+	WORD	$0x6e61dc41 // fmul v1.2d, v2.2d, v1.2d
+	WORD	$0x6e76dc21 // fmul v1.2d, v1.2d, v22.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc4 // fmul v4.2d, v30.2d, v0.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7afc43 // fdiv v3.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc63 // fmul v3.2d, v3.2d, v25.2d
+	WORD	$0x6ee1f824 // fsqrt v4.2d, v1.2d
+	WORD	$0x4e77d484 // fadd v4.2d, v4.2d, v23.2d
+	WORD	$0x6e64ff04 // fdiv v4.2d, v24.2d, v4.2d
+	WORD	$0x6e64dc63 // fmul v3.2d, v3.2d, v4.2d
+	WORD	$0x6e76dc63 // fmul v3.2d, v3.2d, v22.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v02_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	24(R0), F30 // Decay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	64(R0), F29 // Lerp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	120(R0), F26 // BC1
+	VDUP	V26.D[0], V26.D2
+	FMOVD	136(R0), F25 // LR
+	VDUP	V25.D[0], V25.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfac // fmul v12.2d, v29.2d, v12.2d
+	WORD	$0x6e6ddfad // fmul v13.2d, v29.2d, v13.2d
+	WORD	$0x6e6edfae // fmul v14.2d, v29.2d, v14.2d
+	WORD	$0x6e6fdfaf // fmul v15.2d, v29.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7afd04 // fdiv v4.2d, v8.2d, v26.2d
+	WORD	$0x6e7afd25 // fdiv v5.2d, v9.2d, v26.2d
+	WORD	$0x6e7afd46 // fdiv v6.2d, v10.2d, v26.2d
+	WORD	$0x6e7afd67 // fdiv v7.2d, v11.2d, v26.2d
+	WORD	$0x6e79dc84 // fmul v4.2d, v4.2d, v25.2d
+	WORD	$0x6e79dca5 // fmul v5.2d, v5.2d, v25.2d
+	WORD	$0x6e79dcc6 // fmul v6.2d, v6.2d, v25.2d
+	WORD	$0x6e79dce7 // fmul v7.2d, v7.2d, v25.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfa3 // fmul v3.2d, v29.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7afc41 // fdiv v1.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc21 // fmul v1.2d, v1.2d, v25.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfa4 // fmul v4.2d, v29.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7afc43 // fdiv v3.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc63 // fmul v3.2d, v3.2d, v25.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v102_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v102_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	24(R0), F30 // Decay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	64(R0), F29 // Lerp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	120(R0), F26 // BC1
+	VDUP	V26.D[0], V26.D2
+	FMOVD	136(R0), F25 // LR
+	VDUP	V25.D[0], V25.D2
+	FMOVD	80(R0), F24 // BC2Sqrt
+	VDUP	V24.D[0], V24.D2
+	FMOVD	88(R0), F23 // Eps
+	VDUP	V23.D[0], V23.D2
+	FMOVD	144(R0), F22 // Rect
+	VDUP	V22.D[0], V22.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfac // fmul v12.2d, v29.2d, v12.2d
+	WORD	$0x6e6ddfad // fmul v13.2d, v29.2d, v13.2d
+	WORD	$0x6e6edfae // fmul v14.2d, v29.2d, v14.2d
+	WORD	$0x6e6fdfaf // fmul v15.2d, v29.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7afd08 // fdiv v8.2d, v8.2d, v26.2d
+	WORD	$0x6e7afd29 // fdiv v9.2d, v9.2d, v26.2d
+	WORD	$0x6e7afd4a // fdiv v10.2d, v10.2d, v26.2d
+	WORD	$0x6e7afd6b // fdiv v11.2d, v11.2d, v26.2d
+	WORD	$0x6e79dd08 // fmul v8.2d, v8.2d, v25.2d
+	WORD	$0x6e79dd29 // fmul v9.2d, v9.2d, v25.2d
+	WORD	$0x6e79dd4a // fmul v10.2d, v10.2d, v25.2d
+	WORD	$0x6e79dd6b // fmul v11.2d, v11.2d, v25.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
+	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
+	WORD	$0x6ee1f8e7 // fsqrt v7.2d, v7.2d
+	WORD	$0x4e77d484 // fadd v4.2d, v4.2d, v23.2d
+	WORD	$0x4e77d4a5 // fadd v5.2d, v5.2d, v23.2d
+	WORD	$0x4e77d4c6 // fadd v6.2d, v6.2d, v23.2d
+	WORD	$0x4e77d4e7 // fadd v7.2d, v7.2d, v23.2d
+	WORD	$0x6e64ff04 // fdiv v4.2d, v24.2d, v4.2d
+	WORD	$0x6e65ff05 // fdiv v5.2d, v24.2d, v5.2d
+	WORD	$0x6e66ff06 // fdiv v6.2d, v24.2d, v6.2d
+	WORD	$0x6e67ff07 // fdiv v7.2d, v24.2d, v7.2d
+	WORD	$0x6e64dd04 // fmul v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65dd25 // fmul v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66dd46 // fmul v6.2d, v10.2d, v6.2d
+	WORD	$0x6e67dd67 // fmul v7.2d, v11.2d, v7.2d
+	WORD	$0x6e76dc84 // fmul v4.2d, v4.2d, v22.2d
+	WORD	$0x6e76dca5 // fmul v5.2d, v5.2d, v22.2d
+	WORD	$0x6e76dcc6 // fmul v6.2d, v6.2d, v22.2d
+	WORD	$0x6e76dce7 // fmul v7.2d, v7.2d, v22.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfa3 // fmul v3.2d, v29.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7afc42 // fdiv v2.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc42 // fmul v2.2d, v2.2d, v25.2d
+	WORD	$0x6ee1f821 // fsqrt v1.2d, v1.2d
+	WORD	$0x4e77d421 // fadd v1.2d, v1.2d, v23.2d
+	WORD	$0x6e61ff01 // fdiv v1.2d, v24.2d, v1.2d
+	WORD	$0x6e61dc41 // fmul v1.2d, v2.2d, v1.2d
+	WORD	$0x6e76dc21 // fmul v1.2d, v1.2d, v22.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfa4 // fmul v4.2d, v29.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7afc43 // fdiv v3.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc63 // fmul v3.2d, v3.2d, v25.2d
+	WORD	$0x6ee1f824 // fsqrt v4.2d, v1.2d
+	WORD	$0x4e77d484 // fadd v4.2d, v4.2d, v23.2d
+	WORD	$0x6e64ff04 // fdiv v4.2d, v24.2d, v4.2d
+	WORD	$0x6e64dc63 // fmul v3.2d, v3.2d, v4.2d
+	WORD	$0x6e76dc63 // fmul v3.2d, v3.2d, v22.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v82_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v82_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	24(R0), F30 // Decay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	72(R0), F29 // LerpComp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	120(R0), F26 // BC1
+	VDUP	V26.D[0], V26.D2
+	FMOVD	136(R0), F25 // LR
+	VDUP	V25.D[0], V25.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
+	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
+	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
+	WORD	$0x6e7ddd6b // fmul v11.2d, v11.2d, v29.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7afd04 // fdiv v4.2d, v8.2d, v26.2d
+	WORD	$0x6e7afd25 // fdiv v5.2d, v9.2d, v26.2d
+	WORD	$0x6e7afd46 // fdiv v6.2d, v10.2d, v26.2d
+	WORD	$0x6e7afd67 // fdiv v7.2d, v11.2d, v26.2d
+	WORD	$0x6e79dc84 // fmul v4.2d, v4.2d, v25.2d
+	WORD	$0x6e79dca5 // fmul v5.2d, v5.2d, v25.2d
+	WORD	$0x6e79dcc6 // fmul v6.2d, v6.2d, v25.2d
+	WORD	$0x6e79dce7 // fmul v7.2d, v7.2d, v25.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7afc41 // fdiv v1.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc21 // fmul v1.2d, v1.2d, v25.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7afc43 // fdiv v3.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc63 // fmul v3.2d, v3.2d, v25.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func radam_v182_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·radam_v182_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	24(R0), F30 // Decay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	72(R0), F29 // LerpComp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	56(R0), F27 // OneMinusBeta2
+	VDUP	V27.D[0], V27.D2
+	FMOVD	120(R0), F26 // BC1
+	VDUP	V26.D[0], V26.D2
+	FMOVD	136(R0), F25 // LR
+	VDUP	V25.D[0], V25.D2
+	FMOVD	80(R0), F24 // BC2Sqrt
+	VDUP	V24.D[0], V24.D2
+	FMOVD	88(R0), F23 // Eps
+	VDUP	V23.D[0], V23.D2
+	FMOVD	144(R0), F22 // Rect
+	VDUP	V22.D[0], V22.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
+	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
+	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
+	WORD	$0x6e7ddd6b // fmul v11.2d, v11.2d, v29.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x6e64df70 // fmul v16.2d, v27.2d, v4.2d
+	WORD	$0x6e65df71 // fmul v17.2d, v27.2d, v5.2d
+	WORD	$0x6e66df72 // fmul v18.2d, v27.2d, v6.2d
+	WORD	$0x6e67df73 // fmul v19.2d, v27.2d, v7.2d
+	WORD	$0x6e64de04 // fmul v4.2d, v16.2d, v4.2d
+	WORD	$0x6e65de25 // fmul v5.2d, v17.2d, v5.2d
+	WORD	$0x6e66de46 // fmul v6.2d, v18.2d, v6.2d
+	WORD	$0x6e67de67 // fmul v7.2d, v19.2d, v7.2d
+	WORD	$0x4e64d584 // fadd v4.2d, v12.2d, v4.2d
+	WORD	$0x4e65d5a5 // fadd v5.2d, v13.2d, v5.2d
+	WORD	$0x4e66d5c6 // fadd v6.2d, v14.2d, v6.2d
+	WORD	$0x4e67d5e7 // fadd v7.2d, v15.2d, v7.2d
+	FSTPQ	(F4, F5), (R5)
+	FSTPQ	(F6, F7), 32(R5)
+	WORD	$0x6e7afd08 // fdiv v8.2d, v8.2d, v26.2d
+	WORD	$0x6e7afd29 // fdiv v9.2d, v9.2d, v26.2d
+	WORD	$0x6e7afd4a // fdiv v10.2d, v10.2d, v26.2d
+	WORD	$0x6e7afd6b // fdiv v11.2d, v11.2d, v26.2d
+	WORD	$0x6e79dd08 // fmul v8.2d, v8.2d, v25.2d
+	WORD	$0x6e79dd29 // fmul v9.2d, v9.2d, v25.2d
+	WORD	$0x6e79dd4a // fmul v10.2d, v10.2d, v25.2d
+	WORD	$0x6e79dd6b // fmul v11.2d, v11.2d, v25.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
+	WORD	$0x6ee1f8c6 // fsqrt v6.2d, v6.2d
+	WORD	$0x6ee1f8e7 // fsqrt v7.2d, v7.2d
+	WORD	$0x4e77d484 // fadd v4.2d, v4.2d, v23.2d
+	WORD	$0x4e77d4a5 // fadd v5.2d, v5.2d, v23.2d
+	WORD	$0x4e77d4c6 // fadd v6.2d, v6.2d, v23.2d
+	WORD	$0x4e77d4e7 // fadd v7.2d, v7.2d, v23.2d
+	WORD	$0x6e64ff04 // fdiv v4.2d, v24.2d, v4.2d
+	WORD	$0x6e65ff05 // fdiv v5.2d, v24.2d, v5.2d
+	WORD	$0x6e66ff06 // fdiv v6.2d, v24.2d, v6.2d
+	WORD	$0x6e67ff07 // fdiv v7.2d, v24.2d, v7.2d
+	WORD	$0x6e64dd04 // fmul v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65dd25 // fmul v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66dd46 // fmul v6.2d, v10.2d, v6.2d
+	WORD	$0x6e67dd67 // fmul v7.2d, v11.2d, v7.2d
+	WORD	$0x6e76dc84 // fmul v4.2d, v4.2d, v22.2d
+	WORD	$0x6e76dca5 // fmul v5.2d, v5.2d, v22.2d
+	WORD	$0x6e76dcc6 // fmul v6.2d, v6.2d, v22.2d
+	WORD	$0x6e76dce7 // fmul v7.2d, v7.2d, v22.2d
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	FMOVQ	F1, (R5)
+	WORD	$0x6e7afc42 // fdiv v2.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc42 // fmul v2.2d, v2.2d, v25.2d
+	WORD	$0x6ee1f821 // fsqrt v1.2d, v1.2d
+	WORD	$0x4e77d421 // fadd v1.2d, v1.2d, v23.2d
+	WORD	$0x6e61ff01 // fdiv v1.2d, v24.2d, v1.2d
+	WORD	$0x6e61dc41 // fmul v1.2d, v2.2d, v1.2d
+	WORD	$0x6e76dc21 // fmul v1.2d, v1.2d, v22.2d
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6e61df64 // fmul v4.2d, v27.2d, v1.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x4e61d461 // fadd v1.2d, v3.2d, v1.2d
+	WORD	$0x6e7afc43 // fdiv v3.2d, v2.2d, v26.2d
+	WORD	$0x6e79dc63 // fmul v3.2d, v3.2d, v25.2d
+	WORD	$0x6ee1f824 // fsqrt v4.2d, v1.2d
+	WORD	$0x4e77d484 // fadd v4.2d, v4.2d, v23.2d
+	WORD	$0x6e64ff04 // fdiv v4.2d, v24.2d, v4.2d
+	WORD	$0x6e64dc63 // fmul v3.2d, v3.2d, v4.2d
+	WORD	$0x6e76dc63 // fmul v3.2d, v3.2d, v22.2d
+	WORD	$0x4ee3d400 // fsub v0.2d, v0.2d, v3.2d
+	FMOVD	F2, (R4)
+	FMOVD	F1, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func adamax_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·adamax_v00_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	64(R0), F30 // Lerp
+	VDUP	V30.D[0], V30.D2
+	FMOVD	48(R0), F29 // Beta2
+	VDUP	V29.D[0], V29.D2
+	FMOVD	88(R0), F28 // Eps
+	VDUP	V28.D[0], V28.D2
+	FMOVD	8(R0), F27 // NegLR
+	VDUP	V27.D[0], V27.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfcc // fmul v12.2d, v30.2d, v12.2d
+	WORD	$0x6e6ddfcd // fmul v13.2d, v30.2d, v13.2d
+	WORD	$0x6e6edfce // fmul v14.2d, v30.2d, v14.2d
+	WORD	$0x6e6fdfcf // fmul v15.2d, v30.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
+	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
+	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
+	WORD	$0x6e7dddef // fmul v15.2d, v15.2d, v29.2d
+	WORD	$0x4ee0f884 // fabs v4.2d, v4.2d
+	WORD	$0x4ee0f8a5 // fabs v5.2d, v5.2d
+	WORD	$0x4ee0f8c6 // fabs v6.2d, v6.2d
+	WORD	$0x4ee0f8e7 // fabs v7.2d, v7.2d
+	WORD	$0x4e7cd484 // fadd v4.2d, v4.2d, v28.2d
+	WORD	$0x4e7cd4a5 // fadd v5.2d, v5.2d, v28.2d
+	WORD	$0x4e7cd4c6 // fadd v6.2d, v6.2d, v28.2d
+	WORD	$0x4e7cd4e7 // fadd v7.2d, v7.2d, v28.2d
+	WORD	$0x6eece490 // fcmgt v16.2d, v4.2d, v12.2d
+	WORD	$0x4e64e491 // fcmeq v17.2d, v4.2d, v4.2d
+	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
+	WORD	$0x6e6c1c90 // bsl v16.16b, v4.16b, v12.16b
+	WORD	$0x6eede4a4 // fcmgt v4.2d, v5.2d, v13.2d
+	WORD	$0x4e65e4ac // fcmeq v12.2d, v5.2d, v5.2d
+	WORD	$0x4eec1c84 // orn v4.16b, v4.16b, v12.16b
+	WORD	$0x6e6d1ca4 // bsl v4.16b, v5.16b, v13.16b
+	WORD	$0x6eeee4c5 // fcmgt v5.2d, v6.2d, v14.2d
+	WORD	$0x4e66e4cc // fcmeq v12.2d, v6.2d, v6.2d
+	WORD	$0x4eec1ca5 // orn v5.16b, v5.16b, v12.16b
+	WORD	$0x6e6e1cc5 // bsl v5.16b, v6.16b, v14.16b
+	WORD	$0x6eefe4e6 // fcmgt v6.2d, v7.2d, v15.2d
+	WORD	$0x4e67e4ec // fcmeq v12.2d, v7.2d, v7.2d
+	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
+	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
+	FSTPQ	(F16, F4), (R5)
+	FSTPQ	(F5, F6), 32(R5)
+	WORD	$0x6e68df67 // fmul v7.2d, v27.2d, v8.2d
+	WORD	$0x6e69df68 // fmul v8.2d, v27.2d, v9.2d
+	WORD	$0x6e6adf69 // fmul v9.2d, v27.2d, v10.2d
+	WORD	$0x6e6bdf6a // fmul v10.2d, v27.2d, v11.2d
+	WORD	$0x6e70fce7 // fdiv v7.2d, v7.2d, v16.2d
+	WORD	$0x6e64fd04 // fdiv v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65fd25 // fdiv v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66fd46 // fdiv v6.2d, v10.2d, v6.2d
+	WORD	$0x4e67d400 // fadd v0.2d, v0.2d, v7.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4e65d442 // fadd v2.2d, v2.2d, v5.2d
+	WORD	$0x4e66d463 // fadd v3.2d, v3.2d, v6.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfc3 // fmul v3.2d, v30.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x4ee0f821 // fabs v1.2d, v1.2d
+	WORD	$0x4e7cd421 // fadd v1.2d, v1.2d, v28.2d
+	WORD	$0x6ee3e424 // fcmgt v4.2d, v1.2d, v3.2d
+	WORD	$0x4e61e425 // fcmeq v5.2d, v1.2d, v1.2d
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	FMOVQ	F4, (R5)
+	WORD	$0x6e62df61 // fmul v1.2d, v27.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfc4 // fmul v4.2d, v30.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x4ee0f821 // fabs v1.2d, v1.2d
+	WORD	$0x4e7cd421 // fadd v1.2d, v1.2d, v28.2d
+	WORD	$0x6ee3e424 // fcmgt v4.2d, v1.2d, v3.2d
+	WORD	$0x4e61e425 // fcmeq v5.2d, v1.2d, v1.2d
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	WORD	$0x6e62df61 // fmul v1.2d, v27.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F4, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func adamax_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·adamax_v80_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	72(R0), F30 // LerpComp
+	VDUP	V30.D[0], V30.D2
+	FMOVD	48(R0), F29 // Beta2
+	VDUP	V29.D[0], V29.D2
+	FMOVD	88(R0), F28 // Eps
+	VDUP	V28.D[0], V28.D2
+	FMOVD	8(R0), F27 // NegLR
+	VDUP	V27.D[0], V27.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
+	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
+	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
+	WORD	$0x6e7edd6b // fmul v11.2d, v11.2d, v30.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7ddd8c // fmul v12.2d, v12.2d, v29.2d
+	WORD	$0x6e7dddad // fmul v13.2d, v13.2d, v29.2d
+	WORD	$0x6e7dddce // fmul v14.2d, v14.2d, v29.2d
+	WORD	$0x6e7dddef // fmul v15.2d, v15.2d, v29.2d
+	WORD	$0x4ee0f884 // fabs v4.2d, v4.2d
+	WORD	$0x4ee0f8a5 // fabs v5.2d, v5.2d
+	WORD	$0x4ee0f8c6 // fabs v6.2d, v6.2d
+	WORD	$0x4ee0f8e7 // fabs v7.2d, v7.2d
+	WORD	$0x4e7cd484 // fadd v4.2d, v4.2d, v28.2d
+	WORD	$0x4e7cd4a5 // fadd v5.2d, v5.2d, v28.2d
+	WORD	$0x4e7cd4c6 // fadd v6.2d, v6.2d, v28.2d
+	WORD	$0x4e7cd4e7 // fadd v7.2d, v7.2d, v28.2d
+	WORD	$0x6eece490 // fcmgt v16.2d, v4.2d, v12.2d
+	WORD	$0x4e64e491 // fcmeq v17.2d, v4.2d, v4.2d
+	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
+	WORD	$0x6e6c1c90 // bsl v16.16b, v4.16b, v12.16b
+	WORD	$0x6eede4a4 // fcmgt v4.2d, v5.2d, v13.2d
+	WORD	$0x4e65e4ac // fcmeq v12.2d, v5.2d, v5.2d
+	WORD	$0x4eec1c84 // orn v4.16b, v4.16b, v12.16b
+	WORD	$0x6e6d1ca4 // bsl v4.16b, v5.16b, v13.16b
+	WORD	$0x6eeee4c5 // fcmgt v5.2d, v6.2d, v14.2d
+	WORD	$0x4e66e4cc // fcmeq v12.2d, v6.2d, v6.2d
+	WORD	$0x4eec1ca5 // orn v5.16b, v5.16b, v12.16b
+	WORD	$0x6e6e1cc5 // bsl v5.16b, v6.16b, v14.16b
+	WORD	$0x6eefe4e6 // fcmgt v6.2d, v7.2d, v15.2d
+	WORD	$0x4e67e4ec // fcmeq v12.2d, v7.2d, v7.2d
+	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
+	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
+	FSTPQ	(F16, F4), (R5)
+	FSTPQ	(F5, F6), 32(R5)
+	WORD	$0x6e68df67 // fmul v7.2d, v27.2d, v8.2d
+	WORD	$0x6e69df68 // fmul v8.2d, v27.2d, v9.2d
+	WORD	$0x6e6adf69 // fmul v9.2d, v27.2d, v10.2d
+	WORD	$0x6e6bdf6a // fmul v10.2d, v27.2d, v11.2d
+	WORD	$0x6e70fce7 // fdiv v7.2d, v7.2d, v16.2d
+	WORD	$0x6e64fd04 // fdiv v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65fd25 // fdiv v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66fd46 // fdiv v6.2d, v10.2d, v6.2d
+	WORD	$0x4e67d400 // fadd v0.2d, v0.2d, v7.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4e65d442 // fadd v2.2d, v2.2d, v5.2d
+	WORD	$0x4e66d463 // fadd v3.2d, v3.2d, v6.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x4ee0f821 // fabs v1.2d, v1.2d
+	WORD	$0x4e7cd421 // fadd v1.2d, v1.2d, v28.2d
+	WORD	$0x6ee3e424 // fcmgt v4.2d, v1.2d, v3.2d
+	WORD	$0x4e61e425 // fcmeq v5.2d, v1.2d, v1.2d
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	FMOVQ	F4, (R5)
+	WORD	$0x6e62df61 // fmul v1.2d, v27.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x4ee0f821 // fabs v1.2d, v1.2d
+	WORD	$0x4e7cd421 // fadd v1.2d, v1.2d, v28.2d
+	WORD	$0x6ee3e424 // fcmgt v4.2d, v1.2d, v3.2d
+	WORD	$0x4e61e425 // fcmeq v5.2d, v1.2d, v1.2d
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	WORD	$0x6e62df61 // fmul v1.2d, v27.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F4, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func adamax_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·adamax_v01_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	64(R0), F29 // Lerp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	88(R0), F27 // Eps
+	VDUP	V27.D[0], V27.D2
+	FMOVD	8(R0), F26 // NegLR
+	VDUP	V26.D[0], V26.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d48c // fsub v12.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4ad // fsub v13.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ce // fsub v14.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4ef // fsub v15.2d, v7.2d, v11.2d
+	WORD	$0x6e6cdfac // fmul v12.2d, v29.2d, v12.2d
+	WORD	$0x6e6ddfad // fmul v13.2d, v29.2d, v13.2d
+	WORD	$0x6e6edfae // fmul v14.2d, v29.2d, v14.2d
+	WORD	$0x6e6fdfaf // fmul v15.2d, v29.2d, v15.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x4ee0f884 // fabs v4.2d, v4.2d
+	WORD	$0x4ee0f8a5 // fabs v5.2d, v5.2d
+	WORD	$0x4ee0f8c6 // fabs v6.2d, v6.2d
+	WORD	$0x4ee0f8e7 // fabs v7.2d, v7.2d
+	WORD	$0x4e7bd484 // fadd v4.2d, v4.2d, v27.2d
+	WORD	$0x4e7bd4a5 // fadd v5.2d, v5.2d, v27.2d
+	WORD	$0x4e7bd4c6 // fadd v6.2d, v6.2d, v27.2d
+	WORD	$0x4e7bd4e7 // fadd v7.2d, v7.2d, v27.2d
+	WORD	$0x6eece490 // fcmgt v16.2d, v4.2d, v12.2d
+	WORD	$0x4e64e491 // fcmeq v17.2d, v4.2d, v4.2d
+	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
+	WORD	$0x6e6c1c90 // bsl v16.16b, v4.16b, v12.16b
+	WORD	$0x6eede4a4 // fcmgt v4.2d, v5.2d, v13.2d
+	WORD	$0x4e65e4ac // fcmeq v12.2d, v5.2d, v5.2d
+	WORD	$0x4eec1c84 // orn v4.16b, v4.16b, v12.16b
+	WORD	$0x6e6d1ca4 // bsl v4.16b, v5.16b, v13.16b
+	WORD	$0x6eeee4c5 // fcmgt v5.2d, v6.2d, v14.2d
+	WORD	$0x4e66e4cc // fcmeq v12.2d, v6.2d, v6.2d
+	WORD	$0x4eec1ca5 // orn v5.16b, v5.16b, v12.16b
+	WORD	$0x6e6e1cc5 // bsl v5.16b, v6.16b, v14.16b
+	WORD	$0x6eefe4e6 // fcmgt v6.2d, v7.2d, v15.2d
+	WORD	$0x4e67e4ec // fcmeq v12.2d, v7.2d, v7.2d
+	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
+	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
+	FSTPQ	(F16, F4), (R5)
+	FSTPQ	(F5, F6), 32(R5)
+	WORD	$0x6e68df47 // fmul v7.2d, v26.2d, v8.2d
+	WORD	$0x6e69df48 // fmul v8.2d, v26.2d, v9.2d
+	WORD	$0x6e6adf49 // fmul v9.2d, v26.2d, v10.2d
+	WORD	$0x6e6bdf4a // fmul v10.2d, v26.2d, v11.2d
+	WORD	$0x6e70fce7 // fdiv v7.2d, v7.2d, v16.2d
+	WORD	$0x6e64fd04 // fdiv v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65fd25 // fdiv v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66fd46 // fdiv v6.2d, v10.2d, v6.2d
+	WORD	$0x4e67d400 // fadd v0.2d, v0.2d, v7.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4e65d442 // fadd v2.2d, v2.2d, v5.2d
+	WORD	$0x4e66d463 // fadd v3.2d, v3.2d, v6.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d423 // fsub v3.2d, v1.2d, v2.2d
+	WORD	$0x6e63dfa3 // fmul v3.2d, v29.2d, v3.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x4ee0f821 // fabs v1.2d, v1.2d
+	WORD	$0x4e7bd421 // fadd v1.2d, v1.2d, v27.2d
+	WORD	$0x6ee3e424 // fcmgt v4.2d, v1.2d, v3.2d
+	WORD	$0x4e61e425 // fcmeq v5.2d, v1.2d, v1.2d
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	FMOVQ	F4, (R5)
+	WORD	$0x6e62df41 // fmul v1.2d, v26.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc4 // fmul v4.2d, v30.2d, v0.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4ee2d424 // fsub v4.2d, v1.2d, v2.2d
+	WORD	$0x6e64dfa4 // fmul v4.2d, v29.2d, v4.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x4ee0f821 // fabs v1.2d, v1.2d
+	WORD	$0x4e7bd421 // fadd v1.2d, v1.2d, v27.2d
+	WORD	$0x6ee3e424 // fcmgt v4.2d, v1.2d, v3.2d
+	WORD	$0x4e61e425 // fcmeq v5.2d, v1.2d, v1.2d
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	WORD	$0x6e62df41 // fmul v1.2d, v26.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F4, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func adamax_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·adamax_v81_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	72(R0), F29 // LerpComp
+	VDUP	V29.D[0], V29.D2
+	FMOVD	48(R0), F28 // Beta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	88(R0), F27 // Eps
+	VDUP	V27.D[0], V27.D2
+	FMOVD	8(R0), F26 // NegLR
+	VDUP	V26.D[0], V26.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
+	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
+	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
+	WORD	$0x6e7ddd6b // fmul v11.2d, v11.2d, v29.2d
+	WORD	$0x4ee8d488 // fsub v8.2d, v4.2d, v8.2d
+	WORD	$0x4ee9d4a9 // fsub v9.2d, v5.2d, v9.2d
+	WORD	$0x4eead4ca // fsub v10.2d, v6.2d, v10.2d
+	WORD	$0x4eebd4eb // fsub v11.2d, v7.2d, v11.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e7cdd8c // fmul v12.2d, v12.2d, v28.2d
+	WORD	$0x6e7cddad // fmul v13.2d, v13.2d, v28.2d
+	WORD	$0x6e7cddce // fmul v14.2d, v14.2d, v28.2d
+	WORD	$0x6e7cddef // fmul v15.2d, v15.2d, v28.2d
+	WORD	$0x4ee0f884 // fabs v4.2d, v4.2d
+	WORD	$0x4ee0f8a5 // fabs v5.2d, v5.2d
+	WORD	$0x4ee0f8c6 // fabs v6.2d, v6.2d
+	WORD	$0x4ee0f8e7 // fabs v7.2d, v7.2d
+	WORD	$0x4e7bd484 // fadd v4.2d, v4.2d, v27.2d
+	WORD	$0x4e7bd4a5 // fadd v5.2d, v5.2d, v27.2d
+	WORD	$0x4e7bd4c6 // fadd v6.2d, v6.2d, v27.2d
+	WORD	$0x4e7bd4e7 // fadd v7.2d, v7.2d, v27.2d
+	WORD	$0x6eece490 // fcmgt v16.2d, v4.2d, v12.2d
+	WORD	$0x4e64e491 // fcmeq v17.2d, v4.2d, v4.2d
+	WORD	$0x4ef11e10 // orn v16.16b, v16.16b, v17.16b
+	WORD	$0x6e6c1c90 // bsl v16.16b, v4.16b, v12.16b
+	WORD	$0x6eede4a4 // fcmgt v4.2d, v5.2d, v13.2d
+	WORD	$0x4e65e4ac // fcmeq v12.2d, v5.2d, v5.2d
+	WORD	$0x4eec1c84 // orn v4.16b, v4.16b, v12.16b
+	WORD	$0x6e6d1ca4 // bsl v4.16b, v5.16b, v13.16b
+	WORD	$0x6eeee4c5 // fcmgt v5.2d, v6.2d, v14.2d
+	WORD	$0x4e66e4cc // fcmeq v12.2d, v6.2d, v6.2d
+	WORD	$0x4eec1ca5 // orn v5.16b, v5.16b, v12.16b
+	WORD	$0x6e6e1cc5 // bsl v5.16b, v6.16b, v14.16b
+	WORD	$0x6eefe4e6 // fcmgt v6.2d, v7.2d, v15.2d
+	WORD	$0x4e67e4ec // fcmeq v12.2d, v7.2d, v7.2d
+	WORD	$0x4eec1cc6 // orn v6.16b, v6.16b, v12.16b
+	WORD	$0x6e6f1ce6 // bsl v6.16b, v7.16b, v15.16b
+	FSTPQ	(F16, F4), (R5)
+	FSTPQ	(F5, F6), 32(R5)
+	WORD	$0x6e68df47 // fmul v7.2d, v26.2d, v8.2d
+	WORD	$0x6e69df48 // fmul v8.2d, v26.2d, v9.2d
+	WORD	$0x6e6adf49 // fmul v9.2d, v26.2d, v10.2d
+	WORD	$0x6e6bdf4a // fmul v10.2d, v26.2d, v11.2d
+	WORD	$0x6e70fce7 // fdiv v7.2d, v7.2d, v16.2d
+	WORD	$0x6e64fd04 // fdiv v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65fd25 // fdiv v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66fd46 // fdiv v6.2d, v10.2d, v6.2d
+	WORD	$0x4e67d400 // fadd v0.2d, v0.2d, v7.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4e65d442 // fadd v2.2d, v2.2d, v5.2d
+	WORD	$0x4e66d463 // fadd v3.2d, v3.2d, v6.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	(R4), F2
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x4ee0f821 // fabs v1.2d, v1.2d
+	WORD	$0x4e7bd421 // fadd v1.2d, v1.2d, v27.2d
+	WORD	$0x6ee3e424 // fcmgt v4.2d, v1.2d, v3.2d
+	WORD	$0x4e61e425 // fcmeq v5.2d, v1.2d, v1.2d
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	FMOVQ	F4, (R5)
+	WORD	$0x6e62df41 // fmul v1.2d, v26.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc4 // fmul v4.2d, v30.2d, v0.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x4ee2d422 // fsub v2.2d, v1.2d, v2.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x4ee0f821 // fabs v1.2d, v1.2d
+	WORD	$0x4e7bd421 // fadd v1.2d, v1.2d, v27.2d
+	WORD	$0x6ee3e424 // fcmgt v4.2d, v1.2d, v3.2d
+	WORD	$0x4e61e425 // fcmeq v5.2d, v1.2d, v1.2d
+	WORD	$0x4ee51c84 // orn v4.16b, v4.16b, v5.16b
+	WORD	$0x6e631c24 // bsl v4.16b, v1.16b, v3.16b
+	WORD	$0x6e62df41 // fmul v1.2d, v26.2d, v2.2d
+	WORD	$0x6e64fc21 // fdiv v1.2d, v1.2d, v4.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F4, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func adadelta_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·adadelta_v00_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	48(R0), F30 // Beta2
+	VDUP	V30.D[0], V30.D2
+	FMOVD	56(R0), F29 // OneMinusBeta2
+	VDUP	V29.D[0], V29.D2
+	FMOVD	88(R0), F28 // Eps
+	VDUP	V28.D[0], V28.D2
+	FMOVD	8(R0), F27 // NegLR
+	VDUP	V27.D[0], V27.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x6e7edd08 // fmul v8.2d, v8.2d, v30.2d
+	WORD	$0x6e7edd29 // fmul v9.2d, v9.2d, v30.2d
+	WORD	$0x6e7edd4a // fmul v10.2d, v10.2d, v30.2d
+	WORD	$0x6e7edd6b // fmul v11.2d, v11.2d, v30.2d
+	WORD	$0x6e64dfac // fmul v12.2d, v29.2d, v4.2d
+	WORD	$0x6e65dfad // fmul v13.2d, v29.2d, v5.2d
+	WORD	$0x6e66dfae // fmul v14.2d, v29.2d, v6.2d
+	WORD	$0x6e67dfaf // fmul v15.2d, v29.2d, v7.2d
+	WORD	$0x6e64dd8c // fmul v12.2d, v12.2d, v4.2d
+	WORD	$0x6e65ddad // fmul v13.2d, v13.2d, v5.2d
+	WORD	$0x6e66ddce // fmul v14.2d, v14.2d, v6.2d
+	WORD	$0x6e67ddef // fmul v15.2d, v15.2d, v7.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x4e7cd590 // fadd v16.2d, v12.2d, v28.2d
+	WORD	$0x4e7cd5b1 // fadd v17.2d, v13.2d, v28.2d
+	WORD	$0x4e7cd5d2 // fadd v18.2d, v14.2d, v28.2d
+	WORD	$0x4e7cd5f3 // fadd v19.2d, v15.2d, v28.2d
+	WORD	$0x6ee1fa10 // fsqrt v16.2d, v16.2d
+	WORD	$0x6ee1fa31 // fsqrt v17.2d, v17.2d
+	WORD	$0x6ee1fa52 // fsqrt v18.2d, v18.2d
+	WORD	$0x6ee1fa73 // fsqrt v19.2d, v19.2d
+	WORD	$0x4e7cd508 // fadd v8.2d, v8.2d, v28.2d
+	WORD	$0x4e7cd529 // fadd v9.2d, v9.2d, v28.2d
+	WORD	$0x4e7cd54a // fadd v10.2d, v10.2d, v28.2d
+	WORD	$0x4e7cd56b // fadd v11.2d, v11.2d, v28.2d
+	WORD	$0x6ee1f908 // fsqrt v8.2d, v8.2d
+	WORD	$0x6ee1f929 // fsqrt v9.2d, v9.2d
+	WORD	$0x6ee1f94a // fsqrt v10.2d, v10.2d
+	WORD	$0x6ee1f96b // fsqrt v11.2d, v11.2d
+	WORD	$0x6e68fe08 // fdiv v8.2d, v16.2d, v8.2d
+	WORD	$0x6e69fe29 // fdiv v9.2d, v17.2d, v9.2d
+	WORD	$0x6e6afe4a // fdiv v10.2d, v18.2d, v10.2d
+	WORD	$0x6e6bfe6b // fdiv v11.2d, v19.2d, v11.2d
+	WORD	$0x6e64dd04 // fmul v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65dd25 // fmul v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66dd46 // fmul v6.2d, v10.2d, v6.2d
+	WORD	$0x6e67dd67 // fmul v7.2d, v11.2d, v7.2d
+	WORD	$0x6e7edd88 // fmul v8.2d, v12.2d, v30.2d
+	WORD	$0x6e7edda9 // fmul v9.2d, v13.2d, v30.2d
+	WORD	$0x6e7eddca // fmul v10.2d, v14.2d, v30.2d
+	WORD	$0x6e7eddeb // fmul v11.2d, v15.2d, v30.2d
+	WORD	$0x6e64dfac // fmul v12.2d, v29.2d, v4.2d
+	WORD	$0x6e65dfad // fmul v13.2d, v29.2d, v5.2d
+	WORD	$0x6e66dfae // fmul v14.2d, v29.2d, v6.2d
+	WORD	$0x6e67dfaf // fmul v15.2d, v29.2d, v7.2d
+	WORD	$0x6e64dd8c // fmul v12.2d, v12.2d, v4.2d
+	WORD	$0x6e65ddad // fmul v13.2d, v13.2d, v5.2d
+	WORD	$0x6e66ddce // fmul v14.2d, v14.2d, v6.2d
+	WORD	$0x6e67ddef // fmul v15.2d, v15.2d, v7.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R5)
+	FSTPQ	(F10, F11), 32(R5)
+	WORD	$0x6e64df64 // fmul v4.2d, v27.2d, v4.2d
+	WORD	$0x6e65df65 // fmul v5.2d, v27.2d, v5.2d
+	WORD	$0x6e66df66 // fmul v6.2d, v27.2d, v6.2d
+	WORD	$0x6e67df67 // fmul v7.2d, v27.2d, v7.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x6e61dfa3 // fmul v3.2d, v29.2d, v1.2d
+	WORD	$0x6e61dc63 // fmul v3.2d, v3.2d, v1.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x4e7cd464 // fadd v4.2d, v3.2d, v28.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x4e7cd442 // fadd v2.2d, v2.2d, v28.2d
+	WORD	$0x6ee1f842 // fsqrt v2.2d, v2.2d
+	WORD	$0x6e62fc82 // fdiv v2.2d, v4.2d, v2.2d
+	WORD	$0x6e61dc41 // fmul v1.2d, v2.2d, v1.2d
+	WORD	$0x6e7edc62 // fmul v2.2d, v3.2d, v30.2d
+	WORD	$0x6e61dfa3 // fmul v3.2d, v29.2d, v1.2d
+	WORD	$0x6e61dc63 // fmul v3.2d, v3.2d, v1.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R5)
+	WORD	$0x6e61df61 // fmul v1.2d, v27.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x6e61dfa4 // fmul v4.2d, v29.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x4e7cd464 // fadd v4.2d, v3.2d, v28.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x4e7cd445 // fadd v5.2d, v2.2d, v28.2d
+	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
+	WORD	$0x6e65fc84 // fdiv v4.2d, v4.2d, v5.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
+	WORD	$0x6e61dfa4 // fmul v4.2d, v29.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6e61df61 // fmul v1.2d, v27.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F3, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func adadelta_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·adadelta_v01_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	48(R0), F29 // Beta2
+	VDUP	V29.D[0], V29.D2
+	FMOVD	56(R0), F28 // OneMinusBeta2
+	VDUP	V28.D[0], V28.D2
+	FMOVD	88(R0), F27 // Eps
+	VDUP	V27.D[0], V27.D2
+	FMOVD	8(R0), F26 // NegLR
+	VDUP	V26.D[0], V26.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x6e7ddd08 // fmul v8.2d, v8.2d, v29.2d
+	WORD	$0x6e7ddd29 // fmul v9.2d, v9.2d, v29.2d
+	WORD	$0x6e7ddd4a // fmul v10.2d, v10.2d, v29.2d
+	WORD	$0x6e7ddd6b // fmul v11.2d, v11.2d, v29.2d
+	WORD	$0x6e64df8c // fmul v12.2d, v28.2d, v4.2d
+	WORD	$0x6e65df8d // fmul v13.2d, v28.2d, v5.2d
+	WORD	$0x6e66df8e // fmul v14.2d, v28.2d, v6.2d
+	WORD	$0x6e67df8f // fmul v15.2d, v28.2d, v7.2d
+	WORD	$0x6e64dd8c // fmul v12.2d, v12.2d, v4.2d
+	WORD	$0x6e65ddad // fmul v13.2d, v13.2d, v5.2d
+	WORD	$0x6e66ddce // fmul v14.2d, v14.2d, v6.2d
+	WORD	$0x6e67ddef // fmul v15.2d, v15.2d, v7.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R4)
+	FSTPQ	(F10, F11), 32(R4)
+	FLDPQ	(R5), (F12, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x4e7bd590 // fadd v16.2d, v12.2d, v27.2d
+	WORD	$0x4e7bd5b1 // fadd v17.2d, v13.2d, v27.2d
+	WORD	$0x4e7bd5d2 // fadd v18.2d, v14.2d, v27.2d
+	WORD	$0x4e7bd5f3 // fadd v19.2d, v15.2d, v27.2d
+	WORD	$0x6ee1fa10 // fsqrt v16.2d, v16.2d
+	WORD	$0x6ee1fa31 // fsqrt v17.2d, v17.2d
+	WORD	$0x6ee1fa52 // fsqrt v18.2d, v18.2d
+	WORD	$0x6ee1fa73 // fsqrt v19.2d, v19.2d
+	WORD	$0x4e7bd508 // fadd v8.2d, v8.2d, v27.2d
+	WORD	$0x4e7bd529 // fadd v9.2d, v9.2d, v27.2d
+	WORD	$0x4e7bd54a // fadd v10.2d, v10.2d, v27.2d
+	WORD	$0x4e7bd56b // fadd v11.2d, v11.2d, v27.2d
+	WORD	$0x6ee1f908 // fsqrt v8.2d, v8.2d
+	WORD	$0x6ee1f929 // fsqrt v9.2d, v9.2d
+	WORD	$0x6ee1f94a // fsqrt v10.2d, v10.2d
+	WORD	$0x6ee1f96b // fsqrt v11.2d, v11.2d
+	WORD	$0x6e68fe08 // fdiv v8.2d, v16.2d, v8.2d
+	WORD	$0x6e69fe29 // fdiv v9.2d, v17.2d, v9.2d
+	WORD	$0x6e6afe4a // fdiv v10.2d, v18.2d, v10.2d
+	WORD	$0x6e6bfe6b // fdiv v11.2d, v19.2d, v11.2d
+	WORD	$0x6e64dd04 // fmul v4.2d, v8.2d, v4.2d
+	WORD	$0x6e65dd25 // fmul v5.2d, v9.2d, v5.2d
+	WORD	$0x6e66dd46 // fmul v6.2d, v10.2d, v6.2d
+	WORD	$0x6e67dd67 // fmul v7.2d, v11.2d, v7.2d
+	WORD	$0x6e7ddd88 // fmul v8.2d, v12.2d, v29.2d
+	WORD	$0x6e7ddda9 // fmul v9.2d, v13.2d, v29.2d
+	WORD	$0x6e7dddca // fmul v10.2d, v14.2d, v29.2d
+	WORD	$0x6e7dddeb // fmul v11.2d, v15.2d, v29.2d
+	WORD	$0x6e64df8c // fmul v12.2d, v28.2d, v4.2d
+	WORD	$0x6e65df8d // fmul v13.2d, v28.2d, v5.2d
+	WORD	$0x6e66df8e // fmul v14.2d, v28.2d, v6.2d
+	WORD	$0x6e67df8f // fmul v15.2d, v28.2d, v7.2d
+	WORD	$0x6e64dd8c // fmul v12.2d, v12.2d, v4.2d
+	WORD	$0x6e65ddad // fmul v13.2d, v13.2d, v5.2d
+	WORD	$0x6e66ddce // fmul v14.2d, v14.2d, v6.2d
+	WORD	$0x6e67ddef // fmul v15.2d, v15.2d, v7.2d
+	WORD	$0x4e6cd508 // fadd v8.2d, v8.2d, v12.2d
+	WORD	$0x4e6dd529 // fadd v9.2d, v9.2d, v13.2d
+	WORD	$0x4e6ed54a // fadd v10.2d, v10.2d, v14.2d
+	WORD	$0x4e6fd56b // fadd v11.2d, v11.2d, v15.2d
+	FSTPQ	(F8, F9), (R5)
+	FSTPQ	(F10, F11), 32(R5)
+	WORD	$0x6e64df44 // fmul v4.2d, v26.2d, v4.2d
+	WORD	$0x6e65df45 // fmul v5.2d, v26.2d, v5.2d
+	WORD	$0x6e66df46 // fmul v6.2d, v26.2d, v6.2d
+	WORD	$0x6e67df47 // fmul v7.2d, v26.2d, v7.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	(R4), F2
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x6e61df83 // fmul v3.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc63 // fmul v3.2d, v3.2d, v1.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R4)
+	FMOVQ	(R5), F3
+	WORD	$0x4e7bd464 // fadd v4.2d, v3.2d, v27.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x4e7bd442 // fadd v2.2d, v2.2d, v27.2d
+	WORD	$0x6ee1f842 // fsqrt v2.2d, v2.2d
+	WORD	$0x6e62fc82 // fdiv v2.2d, v4.2d, v2.2d
+	WORD	$0x6e61dc41 // fmul v1.2d, v2.2d, v1.2d
+	WORD	$0x6e7ddc62 // fmul v2.2d, v3.2d, v29.2d
+	WORD	$0x6e61df83 // fmul v3.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc63 // fmul v3.2d, v3.2d, v1.2d
+	WORD	$0x4e63d442 // fadd v2.2d, v2.2d, v3.2d
+	FMOVQ	F2, (R5)
+	WORD	$0x6e61df41 // fmul v1.2d, v26.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	FMOVD	(R5), F3
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc4 // fmul v4.2d, v30.2d, v0.2d
+	WORD	$0x4e64d421 // fadd v1.2d, v1.2d, v4.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d442 // fadd v2.2d, v2.2d, v4.2d
+	WORD	$0x4e7bd464 // fadd v4.2d, v3.2d, v27.2d
+	WORD	$0x6ee1f884 // fsqrt v4.2d, v4.2d
+	WORD	$0x4e7bd445 // fadd v5.2d, v2.2d, v27.2d
+	WORD	$0x6ee1f8a5 // fsqrt v5.2d, v5.2d
+	WORD	$0x6e65fc84 // fdiv v4.2d, v4.2d, v5.2d
+	WORD	$0x6e61dc81 // fmul v1.2d, v4.2d, v1.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e61df84 // fmul v4.2d, v28.2d, v1.2d
+	WORD	$0x6e61dc84 // fmul v4.2d, v4.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6e61df41 // fmul v1.2d, v26.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F2, (R4)
+	FMOVD	F3, (R5)
+	FMOVD	F0, (R2)
+done:
+	RET
+
+// func rprop_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·rprop_v00_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	MOVD	$0x0, R7 // the constant 0
+	VDUP	R7, V30.D2
+	FMOVD	152(R0), F29 // EtaPlus
+	VDUP	V29.D[0], V29.D2
+	FMOVD	160(R0), F28 // EtaMinus
+	VDUP	V28.D[0], V28.D2
+	MOVD	$0x3ff0000000000000, R7 // the constant 1
+	VDUP	R7, V27.D2
+	FMOVD	168(R0), F26 // StepSizeMin
+	VDUP	V26.D[0], V26.D2
+	FMOVD	176(R0), F25 // StepSizeMax
+	VDUP	V25.D[0], V25.D2
+	MOVD	$0xbff0000000000000, R7 // the constant -1
+	VDUP	R7, V24.D2
+	MOVD	$0x8000000000000000, R7 // the constant -0
+	VDUP	R7, V23.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R3), (F0, F1)
+	FLDPQ	32(R3), (F2, F3)
+	VEOR	V31.B16, V0.B16, V0.B16
+	VEOR	V31.B16, V1.B16, V1.B16
+	VEOR	V31.B16, V2.B16, V2.B16
+	VEOR	V31.B16, V3.B16, V3.B16
+	FLDPQ	(R4), (F4, F5)
+	FLDPQ	32(R4), (F6, F7)
+	WORD	$0x6e64dc04 // fmul v4.2d, v0.2d, v4.2d
+	WORD	$0x6e65dc25 // fmul v5.2d, v1.2d, v5.2d
+	WORD	$0x6e66dc46 // fmul v6.2d, v2.2d, v6.2d
+	WORD	$0x6e67dc67 // fmul v7.2d, v3.2d, v7.2d
+	WORD	$0x6ee4e7c8 // fcmgt v8.2d, v30.2d, v4.2d
+	WORD	$0x6e7b1f88 // bsl v8.16b, v28.16b, v27.16b
+	WORD	$0x6ee5e7c9 // fcmgt v9.2d, v30.2d, v5.2d
+	WORD	$0x6e7b1f89 // bsl v9.16b, v28.16b, v27.16b
+	WORD	$0x6ee6e7ca // fcmgt v10.2d, v30.2d, v6.2d
+	WORD	$0x6e7b1f8a // bsl v10.16b, v28.16b, v27.16b
+	WORD	$0x6ee7e7cb // fcmgt v11.2d, v30.2d, v7.2d
+	WORD	$0x6e7b1f8b // bsl v11.16b, v28.16b, v27.16b
+	WORD	$0x6efee48c // fcmgt v12.2d, v4.2d, v30.2d
+	WORD	$0x6e681fac // bsl v12.16b, v29.16b, v8.16b
+	WORD	$0x6efee4a8 // fcmgt v8.2d, v5.2d, v30.2d
+	WORD	$0x6e691fa8 // bsl v8.16b, v29.16b, v9.16b
+	WORD	$0x6efee4c9 // fcmgt v9.2d, v6.2d, v30.2d
+	WORD	$0x6e6a1fa9 // bsl v9.16b, v29.16b, v10.16b
+	WORD	$0x6efee4ea // fcmgt v10.2d, v7.2d, v30.2d
+	WORD	$0x6e6b1faa // bsl v10.16b, v29.16b, v11.16b
+	FLDPQ	(R5), (F11, F13)
+	FLDPQ	32(R5), (F14, F15)
+	WORD	$0x6e6cdd6b // fmul v11.2d, v11.2d, v12.2d
+	WORD	$0x6e68dda8 // fmul v8.2d, v13.2d, v8.2d
+	WORD	$0x6e69ddc9 // fmul v9.2d, v14.2d, v9.2d
+	WORD	$0x6e6addea // fmul v10.2d, v15.2d, v10.2d
+	WORD	$0x6eebe74c // fcmgt v12.2d, v26.2d, v11.2d
+	WORD	$0x6e6b1f4c // bsl v12.16b, v26.16b, v11.16b
+	WORD	$0x6ee8e74b // fcmgt v11.2d, v26.2d, v8.2d
+	WORD	$0x6e681f4b // bsl v11.16b, v26.16b, v8.16b
+	WORD	$0x6ee9e748 // fcmgt v8.2d, v26.2d, v9.2d
+	WORD	$0x6e691f48 // bsl v8.16b, v26.16b, v9.16b
+	WORD	$0x6eeae749 // fcmgt v9.2d, v26.2d, v10.2d
+	WORD	$0x6e6a1f49 // bsl v9.16b, v26.16b, v10.16b
+	WORD	$0x6ef9e58a // fcmgt v10.2d, v12.2d, v25.2d
+	WORD	$0x6e6c1f2a // bsl v10.16b, v25.16b, v12.16b
+	WORD	$0x6ef9e56c // fcmgt v12.2d, v11.2d, v25.2d
+	WORD	$0x6e6b1f2c // bsl v12.16b, v25.16b, v11.16b
+	WORD	$0x6ef9e50b // fcmgt v11.2d, v8.2d, v25.2d
+	WORD	$0x6e681f2b // bsl v11.16b, v25.16b, v8.16b
+	WORD	$0x6ef9e528 // fcmgt v8.2d, v9.2d, v25.2d
+	WORD	$0x6e691f28 // bsl v8.16b, v25.16b, v9.16b
+	FSTPQ	(F10, F12), (R5)
+	FSTPQ	(F11, F8), 32(R5)
+	WORD	$0x6ee4e7c9 // fcmgt v9.2d, v30.2d, v4.2d
+	WORD	$0x6e601fc9 // bsl v9.16b, v30.16b, v0.16b
+	WORD	$0x6ee5e7c0 // fcmgt v0.2d, v30.2d, v5.2d
+	WORD	$0x6e611fc0 // bsl v0.16b, v30.16b, v1.16b
+	WORD	$0x6ee6e7c1 // fcmgt v1.2d, v30.2d, v6.2d
+	WORD	$0x6e621fc1 // bsl v1.16b, v30.16b, v2.16b
+	WORD	$0x6ee7e7c2 // fcmgt v2.2d, v30.2d, v7.2d
+	WORD	$0x6e631fc2 // bsl v2.16b, v30.16b, v3.16b
+	WORD	$0x6ee9e7c3 // fcmgt v3.2d, v30.2d, v9.2d
+	WORD	$0x6e771f63 // bsl v3.16b, v27.16b, v23.16b
+	WORD	$0x6ee0e7c4 // fcmgt v4.2d, v30.2d, v0.2d
+	WORD	$0x6e771f64 // bsl v4.16b, v27.16b, v23.16b
+	WORD	$0x6ee1e7c5 // fcmgt v5.2d, v30.2d, v1.2d
+	WORD	$0x6e771f65 // bsl v5.16b, v27.16b, v23.16b
+	WORD	$0x6ee2e7c6 // fcmgt v6.2d, v30.2d, v2.2d
+	WORD	$0x6e771f66 // bsl v6.16b, v27.16b, v23.16b
+	WORD	$0x6efee527 // fcmgt v7.2d, v9.2d, v30.2d
+	WORD	$0x6e631f07 // bsl v7.16b, v24.16b, v3.16b
+	WORD	$0x6efee403 // fcmgt v3.2d, v0.2d, v30.2d
+	WORD	$0x6e641f03 // bsl v3.16b, v24.16b, v4.16b
+	WORD	$0x6efee424 // fcmgt v4.2d, v1.2d, v30.2d
+	WORD	$0x6e651f04 // bsl v4.16b, v24.16b, v5.16b
+	WORD	$0x6efee445 // fcmgt v5.2d, v2.2d, v30.2d
+	WORD	$0x6e661f05 // bsl v5.16b, v24.16b, v6.16b
+	FLDPQ	(R2), (F6, F13)
+	FLDPQ	32(R2), (F14, F15)
+	WORD	$0x6e6adce7 // fmul v7.2d, v7.2d, v10.2d
+	WORD	$0x6e6cdc63 // fmul v3.2d, v3.2d, v12.2d
+	WORD	$0x6e6bdc84 // fmul v4.2d, v4.2d, v11.2d
+	WORD	$0x6e68dca5 // fmul v5.2d, v5.2d, v8.2d
+	WORD	$0x4e67d4c6 // fadd v6.2d, v6.2d, v7.2d
+	WORD	$0x4e63d5a3 // fadd v3.2d, v13.2d, v3.2d
+	WORD	$0x4e64d5c4 // fadd v4.2d, v14.2d, v4.2d
+	WORD	$0x4e65d5e5 // fadd v5.2d, v15.2d, v5.2d
+	FSTPQ	(F6, F3), (R2)
+	FSTPQ	(F4, F5), 32(R2)
+	FSTPQ	(F9, F0), (R4)
+	FSTPQ	(F1, F2), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R3), F0
+	VEOR	V31.B16, V0.B16, V0.B16
+	FMOVQ	(R4), F1
+	WORD	$0x6e61dc01 // fmul v1.2d, v0.2d, v1.2d
+	WORD	$0x6ee1e7c2 // fcmgt v2.2d, v30.2d, v1.2d
+	WORD	$0x6e7b1f82 // bsl v2.16b, v28.16b, v27.16b
+	WORD	$0x6efee423 // fcmgt v3.2d, v1.2d, v30.2d
+	WORD	$0x6e621fa3 // bsl v3.16b, v29.16b, v2.16b
+	FMOVQ	(R5), F2
+	WORD	$0x6e63dc42 // fmul v2.2d, v2.2d, v3.2d
+	WORD	$0x6ee2e743 // fcmgt v3.2d, v26.2d, v2.2d
+	WORD	$0x6e621f43 // bsl v3.16b, v26.16b, v2.16b
+	WORD	$0x6ef9e462 // fcmgt v2.2d, v3.2d, v25.2d
+	WORD	$0x6e631f22 // bsl v2.16b, v25.16b, v3.16b
+	FMOVQ	F2, (R5)
+	WORD	$0x6ee1e7c3 // fcmgt v3.2d, v30.2d, v1.2d
+	WORD	$0x6e601fc3 // bsl v3.16b, v30.16b, v0.16b
+	WORD	$0x6ee3e7c0 // fcmgt v0.2d, v30.2d, v3.2d
+	WORD	$0x6e771f60 // bsl v0.16b, v27.16b, v23.16b
+	WORD	$0x6efee461 // fcmgt v1.2d, v3.2d, v30.2d
+	WORD	$0x6e601f01 // bsl v1.16b, v24.16b, v0.16b
+	FMOVQ	(R2), F0
+	WORD	$0x6e62dc21 // fmul v1.2d, v1.2d, v2.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	FMOVQ	F3, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R3), F0
+	FMOVD	(R4), F1
+	FMOVD	(R5), F2
+	FMOVD	(R2), F3
+	VEOR	V31.B16, V0.B16, V0.B16
+	WORD	$0x6e61dc01 // fmul v1.2d, v0.2d, v1.2d
+	WORD	$0x6ee1e7c4 // fcmgt v4.2d, v30.2d, v1.2d
+	WORD	$0x6e7b1f84 // bsl v4.16b, v28.16b, v27.16b
+	WORD	$0x6efee425 // fcmgt v5.2d, v1.2d, v30.2d
+	WORD	$0x6e641fa5 // bsl v5.16b, v29.16b, v4.16b
+	WORD	$0x6e65dc42 // fmul v2.2d, v2.2d, v5.2d
+	WORD	$0x6ee2e744 // fcmgt v4.2d, v26.2d, v2.2d
+	WORD	$0x6e621f44 // bsl v4.16b, v26.16b, v2.16b
+	WORD	$0x6ef9e482 // fcmgt v2.2d, v4.2d, v25.2d
+	WORD	$0x6e641f22 // bsl v2.16b, v25.16b, v4.16b
+	WORD	$0x6ee1e7c4 // fcmgt v4.2d, v30.2d, v1.2d
+	WORD	$0x6e601fc4 // bsl v4.16b, v30.16b, v0.16b
+	WORD	$0x6ee4e7c0 // fcmgt v0.2d, v30.2d, v4.2d
+	WORD	$0x6e771f60 // bsl v0.16b, v27.16b, v23.16b
+	WORD	$0x6efee481 // fcmgt v1.2d, v4.2d, v30.2d
+	WORD	$0x6e601f01 // bsl v1.16b, v24.16b, v0.16b
+	WORD	$0x6e62dc20 // fmul v0.2d, v1.2d, v2.2d
+	WORD	$0x4e60d460 // fadd v0.2d, v3.2d, v0.2d
+	FMOVD	F2, (R5)
+	FMOVD	F0, (R2)
+	FMOVD	F4, (R4)
+done:
+	RET
+
+// func rprop_v10_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·rprop_v10_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	MOVD	s1+40(FP), R5
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	MOVD	$0x0, R7 // the constant 0
+	VDUP	R7, V30.D2
+	FMOVD	152(R0), F29 // EtaPlus
+	VDUP	V29.D[0], V29.D2
+	FMOVD	160(R0), F28 // EtaMinus
+	VDUP	V28.D[0], V28.D2
+	MOVD	$0x3ff0000000000000, R7 // the constant 1
+	VDUP	R7, V27.D2
+	FMOVD	136(R0), F26 // LR
+	VDUP	V26.D[0], V26.D2
+	FMOVD	168(R0), F25 // StepSizeMin
+	VDUP	V25.D[0], V25.D2
+	FMOVD	176(R0), F24 // StepSizeMax
+	VDUP	V24.D[0], V24.D2
+	MOVD	$0xbff0000000000000, R7 // the constant -1
+	VDUP	R7, V23.D2
+	MOVD	$0x8000000000000000, R7 // the constant -0
+	VDUP	R7, V22.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R3), (F0, F1)
+	FLDPQ	32(R3), (F2, F3)
+	VEOR	V31.B16, V0.B16, V0.B16
+	VEOR	V31.B16, V1.B16, V1.B16
+	VEOR	V31.B16, V2.B16, V2.B16
+	VEOR	V31.B16, V3.B16, V3.B16
+	FLDPQ	(R4), (F4, F5)
+	FLDPQ	32(R4), (F6, F7)
+	WORD	$0x6e64dc04 // fmul v4.2d, v0.2d, v4.2d
+	WORD	$0x6e65dc25 // fmul v5.2d, v1.2d, v5.2d
+	WORD	$0x6e66dc46 // fmul v6.2d, v2.2d, v6.2d
+	WORD	$0x6e67dc67 // fmul v7.2d, v3.2d, v7.2d
+	WORD	$0x6ee4e7c8 // fcmgt v8.2d, v30.2d, v4.2d
+	WORD	$0x6e7b1f88 // bsl v8.16b, v28.16b, v27.16b
+	WORD	$0x6ee5e7c9 // fcmgt v9.2d, v30.2d, v5.2d
+	WORD	$0x6e7b1f89 // bsl v9.16b, v28.16b, v27.16b
+	WORD	$0x6ee6e7ca // fcmgt v10.2d, v30.2d, v6.2d
+	WORD	$0x6e7b1f8a // bsl v10.16b, v28.16b, v27.16b
+	WORD	$0x6ee7e7cb // fcmgt v11.2d, v30.2d, v7.2d
+	WORD	$0x6e7b1f8b // bsl v11.16b, v28.16b, v27.16b
+	WORD	$0x6efee48c // fcmgt v12.2d, v4.2d, v30.2d
+	WORD	$0x6e681fac // bsl v12.16b, v29.16b, v8.16b
+	WORD	$0x6efee4a8 // fcmgt v8.2d, v5.2d, v30.2d
+	WORD	$0x6e691fa8 // bsl v8.16b, v29.16b, v9.16b
+	WORD	$0x6efee4c9 // fcmgt v9.2d, v6.2d, v30.2d
+	WORD	$0x6e6a1fa9 // bsl v9.16b, v29.16b, v10.16b
+	WORD	$0x6efee4ea // fcmgt v10.2d, v7.2d, v30.2d
+	WORD	$0x6e6b1faa // bsl v10.16b, v29.16b, v11.16b
+	WORD	$0x6e6cdf4b // fmul v11.2d, v26.2d, v12.2d
+	WORD	$0x6e68df48 // fmul v8.2d, v26.2d, v8.2d
+	WORD	$0x6e69df49 // fmul v9.2d, v26.2d, v9.2d
+	WORD	$0x6e6adf4a // fmul v10.2d, v26.2d, v10.2d
+	WORD	$0x6eebe72c // fcmgt v12.2d, v25.2d, v11.2d
+	WORD	$0x6e6b1f2c // bsl v12.16b, v25.16b, v11.16b
+	WORD	$0x6ee8e72b // fcmgt v11.2d, v25.2d, v8.2d
+	WORD	$0x6e681f2b // bsl v11.16b, v25.16b, v8.16b
+	WORD	$0x6ee9e728 // fcmgt v8.2d, v25.2d, v9.2d
+	WORD	$0x6e691f28 // bsl v8.16b, v25.16b, v9.16b
+	WORD	$0x6eeae729 // fcmgt v9.2d, v25.2d, v10.2d
+	WORD	$0x6e6a1f29 // bsl v9.16b, v25.16b, v10.16b
+	WORD	$0x6ef8e58a // fcmgt v10.2d, v12.2d, v24.2d
+	WORD	$0x6e6c1f0a // bsl v10.16b, v24.16b, v12.16b
+	WORD	$0x6ef8e56c // fcmgt v12.2d, v11.2d, v24.2d
+	WORD	$0x6e6b1f0c // bsl v12.16b, v24.16b, v11.16b
+	WORD	$0x6ef8e50b // fcmgt v11.2d, v8.2d, v24.2d
+	WORD	$0x6e681f0b // bsl v11.16b, v24.16b, v8.16b
+	WORD	$0x6ef8e528 // fcmgt v8.2d, v9.2d, v24.2d
+	WORD	$0x6e691f08 // bsl v8.16b, v24.16b, v9.16b
+	FSTPQ	(F10, F12), (R5)
+	FSTPQ	(F11, F8), 32(R5)
+	WORD	$0x6ee4e7c9 // fcmgt v9.2d, v30.2d, v4.2d
+	WORD	$0x6e601fc9 // bsl v9.16b, v30.16b, v0.16b
+	WORD	$0x6ee5e7c0 // fcmgt v0.2d, v30.2d, v5.2d
+	WORD	$0x6e611fc0 // bsl v0.16b, v30.16b, v1.16b
+	WORD	$0x6ee6e7c1 // fcmgt v1.2d, v30.2d, v6.2d
+	WORD	$0x6e621fc1 // bsl v1.16b, v30.16b, v2.16b
+	WORD	$0x6ee7e7c2 // fcmgt v2.2d, v30.2d, v7.2d
+	WORD	$0x6e631fc2 // bsl v2.16b, v30.16b, v3.16b
+	WORD	$0x6ee9e7c3 // fcmgt v3.2d, v30.2d, v9.2d
+	WORD	$0x6e761f63 // bsl v3.16b, v27.16b, v22.16b
+	WORD	$0x6ee0e7c4 // fcmgt v4.2d, v30.2d, v0.2d
+	WORD	$0x6e761f64 // bsl v4.16b, v27.16b, v22.16b
+	WORD	$0x6ee1e7c5 // fcmgt v5.2d, v30.2d, v1.2d
+	WORD	$0x6e761f65 // bsl v5.16b, v27.16b, v22.16b
+	WORD	$0x6ee2e7c6 // fcmgt v6.2d, v30.2d, v2.2d
+	WORD	$0x6e761f66 // bsl v6.16b, v27.16b, v22.16b
+	WORD	$0x6efee527 // fcmgt v7.2d, v9.2d, v30.2d
+	WORD	$0x6e631ee7 // bsl v7.16b, v23.16b, v3.16b
+	WORD	$0x6efee403 // fcmgt v3.2d, v0.2d, v30.2d
+	WORD	$0x6e641ee3 // bsl v3.16b, v23.16b, v4.16b
+	WORD	$0x6efee424 // fcmgt v4.2d, v1.2d, v30.2d
+	WORD	$0x6e651ee4 // bsl v4.16b, v23.16b, v5.16b
+	WORD	$0x6efee445 // fcmgt v5.2d, v2.2d, v30.2d
+	WORD	$0x6e661ee5 // bsl v5.16b, v23.16b, v6.16b
+	FLDPQ	(R2), (F6, F13)
+	FLDPQ	32(R2), (F14, F15)
+	WORD	$0x6e6adce7 // fmul v7.2d, v7.2d, v10.2d
+	WORD	$0x6e6cdc63 // fmul v3.2d, v3.2d, v12.2d
+	WORD	$0x6e6bdc84 // fmul v4.2d, v4.2d, v11.2d
+	WORD	$0x6e68dca5 // fmul v5.2d, v5.2d, v8.2d
+	WORD	$0x4e67d4c6 // fadd v6.2d, v6.2d, v7.2d
+	WORD	$0x4e63d5a3 // fadd v3.2d, v13.2d, v3.2d
+	WORD	$0x4e64d5c4 // fadd v4.2d, v14.2d, v4.2d
+	WORD	$0x4e65d5e5 // fadd v5.2d, v15.2d, v5.2d
+	FSTPQ	(F6, F3), (R2)
+	FSTPQ	(F4, F5), 32(R2)
+	FSTPQ	(F9, F0), (R4)
+	FSTPQ	(F1, F2), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	ADD	$64, R5
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R3), F0
+	VEOR	V31.B16, V0.B16, V0.B16
+	FMOVQ	(R4), F1
+	WORD	$0x6e61dc01 // fmul v1.2d, v0.2d, v1.2d
+	WORD	$0x6ee1e7c2 // fcmgt v2.2d, v30.2d, v1.2d
+	WORD	$0x6e7b1f82 // bsl v2.16b, v28.16b, v27.16b
+	WORD	$0x6efee423 // fcmgt v3.2d, v1.2d, v30.2d
+	WORD	$0x6e621fa3 // bsl v3.16b, v29.16b, v2.16b
+	WORD	$0x6e63df42 // fmul v2.2d, v26.2d, v3.2d
+	WORD	$0x6ee2e723 // fcmgt v3.2d, v25.2d, v2.2d
+	WORD	$0x6e621f23 // bsl v3.16b, v25.16b, v2.16b
+	WORD	$0x6ef8e462 // fcmgt v2.2d, v3.2d, v24.2d
+	WORD	$0x6e631f02 // bsl v2.16b, v24.16b, v3.16b
+	FMOVQ	F2, (R5)
+	WORD	$0x6ee1e7c3 // fcmgt v3.2d, v30.2d, v1.2d
+	WORD	$0x6e601fc3 // bsl v3.16b, v30.16b, v0.16b
+	WORD	$0x6ee3e7c0 // fcmgt v0.2d, v30.2d, v3.2d
+	WORD	$0x6e761f60 // bsl v0.16b, v27.16b, v22.16b
+	WORD	$0x6efee461 // fcmgt v1.2d, v3.2d, v30.2d
+	WORD	$0x6e601ee1 // bsl v1.16b, v23.16b, v0.16b
+	FMOVQ	(R2), F0
+	WORD	$0x6e62dc21 // fmul v1.2d, v1.2d, v2.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	FMOVQ	F3, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	ADD	$16, R5
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R3), F0
+	FMOVD	(R4), F1
+	FMOVD	(R2), F2
+	VEOR	V31.B16, V0.B16, V0.B16
+	WORD	$0x6e61dc01 // fmul v1.2d, v0.2d, v1.2d
+	WORD	$0x6ee1e7c3 // fcmgt v3.2d, v30.2d, v1.2d
+	WORD	$0x6e7b1f83 // bsl v3.16b, v28.16b, v27.16b
+	WORD	$0x6efee424 // fcmgt v4.2d, v1.2d, v30.2d
+	WORD	$0x6e631fa4 // bsl v4.16b, v29.16b, v3.16b
+	WORD	$0x6e64df43 // fmul v3.2d, v26.2d, v4.2d
+	WORD	$0x6ee3e724 // fcmgt v4.2d, v25.2d, v3.2d
+	WORD	$0x6e631f24 // bsl v4.16b, v25.16b, v3.16b
+	WORD	$0x6ef8e483 // fcmgt v3.2d, v4.2d, v24.2d
+	WORD	$0x6e641f03 // bsl v3.16b, v24.16b, v4.16b
+	WORD	$0x6ee1e7c4 // fcmgt v4.2d, v30.2d, v1.2d
+	WORD	$0x6e601fc4 // bsl v4.16b, v30.16b, v0.16b
+	WORD	$0x6ee4e7c0 // fcmgt v0.2d, v30.2d, v4.2d
+	WORD	$0x6e761f60 // bsl v0.16b, v27.16b, v22.16b
+	WORD	$0x6efee481 // fcmgt v1.2d, v4.2d, v30.2d
+	WORD	$0x6e601ee1 // bsl v1.16b, v23.16b, v0.16b
+	WORD	$0x6e63dc20 // fmul v0.2d, v1.2d, v3.2d
+	WORD	$0x4e60d440 // fadd v0.2d, v2.2d, v0.2d
+	FMOVD	F3, (R5)
+	FMOVD	F0, (R2)
+	FMOVD	F4, (R4)
+done:
+	RET
+
+// func asgd_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·asgd_v00_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	24(R0), F30 // Decay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	8(R0), F29 // NegLR
+	VDUP	V29.D[0], V29.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
+	WORD	$0x6e64dfa4 // fmul v4.2d, v29.2d, v4.2d
+	WORD	$0x6e65dfa5 // fmul v5.2d, v29.2d, v5.2d
+	WORD	$0x6e66dfa6 // fmul v6.2d, v29.2d, v6.2d
+	WORD	$0x6e67dfa7 // fmul v7.2d, v29.2d, v7.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e61dfa1 // fmul v1.2d, v29.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e61dfa1 // fmul v1.2d, v29.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F0, (R2)
+	FMOVD	F0, (R4)
+done:
+	RET
+
+// func asgd_v200_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·asgd_v200_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	24(R0), F30 // Decay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	8(R0), F29 // NegLR
+	VDUP	V29.D[0], V29.D2
+	FMOVD	184(R0), F28 // Mu
+	VDUP	V28.D[0], V28.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e7edc21 // fmul v1.2d, v1.2d, v30.2d
+	WORD	$0x6e7edc42 // fmul v2.2d, v2.2d, v30.2d
+	WORD	$0x6e7edc63 // fmul v3.2d, v3.2d, v30.2d
+	WORD	$0x6e64dfa4 // fmul v4.2d, v29.2d, v4.2d
+	WORD	$0x6e65dfa5 // fmul v5.2d, v29.2d, v5.2d
+	WORD	$0x6e66dfa6 // fmul v6.2d, v29.2d, v6.2d
+	WORD	$0x6e67dfa7 // fmul v7.2d, v29.2d, v7.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	FLDPQ	(R4), (F4, F5)
+	FLDPQ	32(R4), (F6, F7)
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	WORD	$0x6e7cdc00 // fmul v0.2d, v0.2d, v28.2d
+	WORD	$0x6e7cdc21 // fmul v1.2d, v1.2d, v28.2d
+	WORD	$0x6e7cdc42 // fmul v2.2d, v2.2d, v28.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x4e60d480 // fadd v0.2d, v4.2d, v0.2d
+	WORD	$0x4e61d4a1 // fadd v1.2d, v5.2d, v1.2d
+	WORD	$0x4e62d4c2 // fadd v2.2d, v6.2d, v2.2d
+	WORD	$0x4e63d4e3 // fadd v3.2d, v7.2d, v3.2d
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e61dfa1 // fmul v1.2d, v29.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	FMOVQ	(R4), F1
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	WORD	$0x6e7cdc00 // fmul v0.2d, v0.2d, v28.2d
+	WORD	$0x4e60d420 // fadd v0.2d, v1.2d, v0.2d
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e7edc00 // fmul v0.2d, v0.2d, v30.2d
+	WORD	$0x6e61dfa1 // fmul v1.2d, v29.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x4ee2d401 // fsub v1.2d, v0.2d, v2.2d
+	WORD	$0x6e7cdc21 // fmul v1.2d, v1.2d, v28.2d
+	WORD	$0x4e61d441 // fadd v1.2d, v2.2d, v1.2d
+	FMOVD	F0, (R2)
+	FMOVD	F1, (R4)
+done:
+	RET
+
+// func asgd_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·asgd_v01_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	24(R0), F29 // Decay
+	VDUP	V29.D[0], V29.D2
+	FMOVD	8(R0), F28 // NegLR
+	VDUP	V28.D[0], V28.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	WORD	$0x6e7ddc00 // fmul v0.2d, v0.2d, v29.2d
+	WORD	$0x6e7ddc21 // fmul v1.2d, v1.2d, v29.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e64df84 // fmul v4.2d, v28.2d, v4.2d
+	WORD	$0x6e65df85 // fmul v5.2d, v28.2d, v5.2d
+	WORD	$0x6e66df86 // fmul v6.2d, v28.2d, v6.2d
+	WORD	$0x6e67df87 // fmul v7.2d, v28.2d, v7.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc00 // fmul v0.2d, v0.2d, v29.2d
+	WORD	$0x6e61df81 // fmul v1.2d, v28.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc00 // fmul v0.2d, v0.2d, v29.2d
+	WORD	$0x6e61df81 // fmul v1.2d, v28.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVD	F0, (R2)
+	FMOVD	F0, (R4)
+done:
+	RET
+
+// func asgd_v201_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·asgd_v201_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	16(R0), F30 // WeightDecay
+	VDUP	V30.D[0], V30.D2
+	FMOVD	24(R0), F29 // Decay
+	VDUP	V29.D[0], V29.D2
+	FMOVD	8(R0), F28 // NegLR
+	VDUP	V28.D[0], V28.D2
+	FMOVD	184(R0), F27 // Mu
+	VDUP	V27.D[0], V27.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	WORD	$0x6e60dfc8 // fmul v8.2d, v30.2d, v0.2d
+	WORD	$0x6e61dfc9 // fmul v9.2d, v30.2d, v1.2d
+	WORD	$0x6e62dfca // fmul v10.2d, v30.2d, v2.2d
+	WORD	$0x6e63dfcb // fmul v11.2d, v30.2d, v3.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	WORD	$0x4e69d4a5 // fadd v5.2d, v5.2d, v9.2d
+	WORD	$0x4e6ad4c6 // fadd v6.2d, v6.2d, v10.2d
+	WORD	$0x4e6bd4e7 // fadd v7.2d, v7.2d, v11.2d
+	WORD	$0x6e7ddc00 // fmul v0.2d, v0.2d, v29.2d
+	WORD	$0x6e7ddc21 // fmul v1.2d, v1.2d, v29.2d
+	WORD	$0x6e7ddc42 // fmul v2.2d, v2.2d, v29.2d
+	WORD	$0x6e7ddc63 // fmul v3.2d, v3.2d, v29.2d
+	WORD	$0x6e64df84 // fmul v4.2d, v28.2d, v4.2d
+	WORD	$0x6e65df85 // fmul v5.2d, v28.2d, v5.2d
+	WORD	$0x6e66df86 // fmul v6.2d, v28.2d, v6.2d
+	WORD	$0x6e67df87 // fmul v7.2d, v28.2d, v7.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	FLDPQ	(R4), (F4, F5)
+	FLDPQ	32(R4), (F6, F7)
+	WORD	$0x4ee4d400 // fsub v0.2d, v0.2d, v4.2d
+	WORD	$0x4ee5d421 // fsub v1.2d, v1.2d, v5.2d
+	WORD	$0x4ee6d442 // fsub v2.2d, v2.2d, v6.2d
+	WORD	$0x4ee7d463 // fsub v3.2d, v3.2d, v7.2d
+	WORD	$0x6e7bdc00 // fmul v0.2d, v0.2d, v27.2d
+	WORD	$0x6e7bdc21 // fmul v1.2d, v1.2d, v27.2d
+	WORD	$0x6e7bdc42 // fmul v2.2d, v2.2d, v27.2d
+	WORD	$0x6e7bdc63 // fmul v3.2d, v3.2d, v27.2d
+	WORD	$0x4e60d480 // fadd v0.2d, v4.2d, v0.2d
+	WORD	$0x4e61d4a1 // fadd v1.2d, v5.2d, v1.2d
+	WORD	$0x4e62d4c2 // fadd v2.2d, v6.2d, v2.2d
+	WORD	$0x4e63d4e3 // fadd v3.2d, v7.2d, v3.2d
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc2 // fmul v2.2d, v30.2d, v0.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	WORD	$0x6e7ddc00 // fmul v0.2d, v0.2d, v29.2d
+	WORD	$0x6e61df81 // fmul v1.2d, v28.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R2)
+	FMOVQ	(R4), F1
+	WORD	$0x4ee1d400 // fsub v0.2d, v0.2d, v1.2d
+	WORD	$0x6e7bdc00 // fmul v0.2d, v0.2d, v27.2d
+	WORD	$0x4e60d420 // fadd v0.2d, v1.2d, v0.2d
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e60dfc3 // fmul v3.2d, v30.2d, v0.2d
+	WORD	$0x4e63d421 // fadd v1.2d, v1.2d, v3.2d
+	WORD	$0x6e7ddc00 // fmul v0.2d, v0.2d, v29.2d
+	WORD	$0x6e61df81 // fmul v1.2d, v28.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	WORD	$0x4ee2d401 // fsub v1.2d, v0.2d, v2.2d
+	WORD	$0x6e7bdc21 // fmul v1.2d, v1.2d, v27.2d
+	WORD	$0x4e61d441 // fadd v1.2d, v2.2d, v1.2d
+	FMOVD	F0, (R2)
+	FMOVD	F1, (R4)
+done:
+	RET
+
+// func lion_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·lion_v00_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	96(R0), F30 // Beta1
+	VDUP	V30.D[0], V30.D2
+	FMOVD	104(R0), F29 // OneMinusBeta1
+	VDUP	V29.D[0], V29.D2
+	FMOVD	8(R0), F28 // NegLR
+	VDUP	V28.D[0], V28.D2
+	MOVD	$0x0, R7 // the constant 0
+	VDUP	R7, V27.D2
+	MOVD	$0x3ff0000000000000, R7 // the constant 1
+	VDUP	R7, V26.D2
+	MOVD	$0xbff0000000000000, R7 // the constant -1
+	VDUP	R7, V25.D2
+	FMOVD	48(R0), F24 // Beta2
+	VDUP	V24.D[0], V24.D2
+	FMOVD	56(R0), F23 // OneMinusBeta2
+	VDUP	V23.D[0], V23.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x6e68dfcc // fmul v12.2d, v30.2d, v8.2d
+	WORD	$0x6e69dfcd // fmul v13.2d, v30.2d, v9.2d
+	WORD	$0x6e6adfce // fmul v14.2d, v30.2d, v10.2d
+	WORD	$0x6e6bdfcf // fmul v15.2d, v30.2d, v11.2d
+	WORD	$0x6e64dfb0 // fmul v16.2d, v29.2d, v4.2d
+	WORD	$0x6e65dfb1 // fmul v17.2d, v29.2d, v5.2d
+	WORD	$0x6e66dfb2 // fmul v18.2d, v29.2d, v6.2d
+	WORD	$0x6e67dfb3 // fmul v19.2d, v29.2d, v7.2d
+	WORD	$0x4e70d58c // fadd v12.2d, v12.2d, v16.2d
+	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
+	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
+	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
+	WORD	$0x6eece770 // fcmgt v16.2d, v27.2d, v12.2d
+	WORD	$0x6e6c1f30 // bsl v16.16b, v25.16b, v12.16b
+	WORD	$0x6eede771 // fcmgt v17.2d, v27.2d, v13.2d
+	WORD	$0x6e6d1f31 // bsl v17.16b, v25.16b, v13.16b
+	WORD	$0x6eeee772 // fcmgt v18.2d, v27.2d, v14.2d
+	WORD	$0x6e6e1f32 // bsl v18.16b, v25.16b, v14.16b
+	WORD	$0x6eefe773 // fcmgt v19.2d, v27.2d, v15.2d
+	WORD	$0x6e6f1f33 // bsl v19.16b, v25.16b, v15.16b
+	WORD	$0x6efbe594 // fcmgt v20.2d, v12.2d, v27.2d
+	WORD	$0x6e701f54 // bsl v20.16b, v26.16b, v16.16b
+	WORD	$0x6efbe5ac // fcmgt v12.2d, v13.2d, v27.2d
+	WORD	$0x6e711f4c // bsl v12.16b, v26.16b, v17.16b
+	WORD	$0x6efbe5cd // fcmgt v13.2d, v14.2d, v27.2d
+	WORD	$0x6e721f4d // bsl v13.16b, v26.16b, v18.16b
+	WORD	$0x6efbe5ee // fcmgt v14.2d, v15.2d, v27.2d
+	WORD	$0x6e731f4e // bsl v14.16b, v26.16b, v19.16b
+	WORD	$0x6e74df8f // fmul v15.2d, v28.2d, v20.2d
+	WORD	$0x6e6cdf8c // fmul v12.2d, v28.2d, v12.2d
+	WORD	$0x6e6ddf8d // fmul v13.2d, v28.2d, v13.2d
+	WORD	$0x6e6edf8e // fmul v14.2d, v28.2d, v14.2d
+	WORD	$0x4e6fd400 // fadd v0.2d, v0.2d, v15.2d
+	WORD	$0x4e6cd421 // fadd v1.2d, v1.2d, v12.2d
+	WORD	$0x4e6dd442 // fadd v2.2d, v2.2d, v13.2d
+	WORD	$0x4e6ed463 // fadd v3.2d, v3.2d, v14.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	WORD	$0x6e68df00 // fmul v0.2d, v24.2d, v8.2d
+	WORD	$0x6e69df01 // fmul v1.2d, v24.2d, v9.2d
+	WORD	$0x6e6adf02 // fmul v2.2d, v24.2d, v10.2d
+	WORD	$0x6e6bdf03 // fmul v3.2d, v24.2d, v11.2d
+	WORD	$0x6e64dee4 // fmul v4.2d, v23.2d, v4.2d
+	WORD	$0x6e65dee5 // fmul v5.2d, v23.2d, v5.2d
+	WORD	$0x6e66dee6 // fmul v6.2d, v23.2d, v6.2d
+	WORD	$0x6e67dee7 // fmul v7.2d, v23.2d, v7.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x6e62dfc3 // fmul v3.2d, v30.2d, v2.2d
+	WORD	$0x6e61dfa4 // fmul v4.2d, v29.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6ee3e764 // fcmgt v4.2d, v27.2d, v3.2d
+	WORD	$0x6e631f24 // bsl v4.16b, v25.16b, v3.16b
+	WORD	$0x6efbe465 // fcmgt v5.2d, v3.2d, v27.2d
+	WORD	$0x6e641f45 // bsl v5.16b, v26.16b, v4.16b
+	WORD	$0x6e65df83 // fmul v3.2d, v28.2d, v5.2d
+	WORD	$0x4e63d400 // fadd v0.2d, v0.2d, v3.2d
+	FMOVQ	F0, (R2)
+	WORD	$0x6e62df00 // fmul v0.2d, v24.2d, v2.2d
+	WORD	$0x6e61dee1 // fmul v1.2d, v23.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e62dfc3 // fmul v3.2d, v30.2d, v2.2d
+	WORD	$0x6e61dfa4 // fmul v4.2d, v29.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6ee3e764 // fcmgt v4.2d, v27.2d, v3.2d
+	WORD	$0x6e631f24 // bsl v4.16b, v25.16b, v3.16b
+	WORD	$0x6efbe465 // fcmgt v5.2d, v3.2d, v27.2d
+	WORD	$0x6e641f45 // bsl v5.16b, v26.16b, v4.16b
+	WORD	$0x6e65df83 // fmul v3.2d, v28.2d, v5.2d
+	WORD	$0x4e63d400 // fadd v0.2d, v0.2d, v3.2d
+	WORD	$0x6e62df02 // fmul v2.2d, v24.2d, v2.2d
+	WORD	$0x6e61dee1 // fmul v1.2d, v23.2d, v1.2d
+	WORD	$0x4e61d441 // fadd v1.2d, v2.2d, v1.2d
+	FMOVD	F0, (R2)
+	FMOVD	F1, (R4)
+done:
+	RET
+
+// func lion_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
+TEXT ·lion_v02_neon_f64(SB), NOSPLIT, $0-56
+	MOVD	c+0(FP), R0
+	MOVD	n+8(FP), R1
+	MOVD	p+16(FP), R2
+	MOVD	grad+24(FP), R3
+	MOVD	s0+32(FP), R4
+	FMOVD	0(R0), F31 // Sign
+	VDUP	V31.D[0], V31.D2
+	FMOVD	96(R0), F30 // Beta1
+	VDUP	V30.D[0], V30.D2
+	FMOVD	104(R0), F29 // OneMinusBeta1
+	VDUP	V29.D[0], V29.D2
+	FMOVD	24(R0), F28 // Decay
+	VDUP	V28.D[0], V28.D2
+	FMOVD	8(R0), F27 // NegLR
+	VDUP	V27.D[0], V27.D2
+	MOVD	$0x0, R7 // the constant 0
+	VDUP	R7, V26.D2
+	MOVD	$0x3ff0000000000000, R7 // the constant 1
+	VDUP	R7, V25.D2
+	MOVD	$0xbff0000000000000, R7 // the constant -1
+	VDUP	R7, V24.D2
+	FMOVD	48(R0), F23 // Beta2
+	VDUP	V23.D[0], V23.D2
+	FMOVD	56(R0), F22 // OneMinusBeta2
+	VDUP	V22.D[0], V22.D2
+
+	// 8 elements per iteration: 4 interleaved vectors per stream
+	CMP	$8, R1
+	BLT	vectors
+unrolled:
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
+	FLDPQ	(R3), (F4, F5)
+	FLDPQ	32(R3), (F6, F7)
+	VEOR	V31.B16, V4.B16, V4.B16
+	VEOR	V31.B16, V5.B16, V5.B16
+	VEOR	V31.B16, V6.B16, V6.B16
+	VEOR	V31.B16, V7.B16, V7.B16
+	FLDPQ	(R4), (F8, F9)
+	FLDPQ	32(R4), (F10, F11)
+	WORD	$0x6e68dfcc // fmul v12.2d, v30.2d, v8.2d
+	WORD	$0x6e69dfcd // fmul v13.2d, v30.2d, v9.2d
+	WORD	$0x6e6adfce // fmul v14.2d, v30.2d, v10.2d
+	WORD	$0x6e6bdfcf // fmul v15.2d, v30.2d, v11.2d
+	WORD	$0x6e64dfb0 // fmul v16.2d, v29.2d, v4.2d
+	WORD	$0x6e65dfb1 // fmul v17.2d, v29.2d, v5.2d
+	WORD	$0x6e66dfb2 // fmul v18.2d, v29.2d, v6.2d
+	WORD	$0x6e67dfb3 // fmul v19.2d, v29.2d, v7.2d
+	WORD	$0x4e70d58c // fadd v12.2d, v12.2d, v16.2d
+	WORD	$0x4e71d5ad // fadd v13.2d, v13.2d, v17.2d
+	WORD	$0x4e72d5ce // fadd v14.2d, v14.2d, v18.2d
+	WORD	$0x4e73d5ef // fadd v15.2d, v15.2d, v19.2d
+	WORD	$0x6e7cdc00 // fmul v0.2d, v0.2d, v28.2d
+	WORD	$0x6e7cdc21 // fmul v1.2d, v1.2d, v28.2d
+	WORD	$0x6e7cdc42 // fmul v2.2d, v2.2d, v28.2d
+	WORD	$0x6e7cdc63 // fmul v3.2d, v3.2d, v28.2d
+	WORD	$0x6eece750 // fcmgt v16.2d, v26.2d, v12.2d
+	WORD	$0x6e6c1f10 // bsl v16.16b, v24.16b, v12.16b
+	WORD	$0x6eede751 // fcmgt v17.2d, v26.2d, v13.2d
+	WORD	$0x6e6d1f11 // bsl v17.16b, v24.16b, v13.16b
+	WORD	$0x6eeee752 // fcmgt v18.2d, v26.2d, v14.2d
+	WORD	$0x6e6e1f12 // bsl v18.16b, v24.16b, v14.16b
+	WORD	$0x6eefe753 // fcmgt v19.2d, v26.2d, v15.2d
+	WORD	$0x6e6f1f13 // bsl v19.16b, v24.16b, v15.16b
+	WORD	$0x6efae594 // fcmgt v20.2d, v12.2d, v26.2d
+	WORD	$0x6e701f34 // bsl v20.16b, v25.16b, v16.16b
+	WORD	$0x6efae5ac // fcmgt v12.2d, v13.2d, v26.2d
+	WORD	$0x6e711f2c // bsl v12.16b, v25.16b, v17.16b
+	WORD	$0x6efae5cd // fcmgt v13.2d, v14.2d, v26.2d
+	WORD	$0x6e721f2d // bsl v13.16b, v25.16b, v18.16b
+	WORD	$0x6efae5ee // fcmgt v14.2d, v15.2d, v26.2d
+	WORD	$0x6e731f2e // bsl v14.16b, v25.16b, v19.16b
+	WORD	$0x6e74df6f // fmul v15.2d, v27.2d, v20.2d
+	WORD	$0x6e6cdf6c // fmul v12.2d, v27.2d, v12.2d
+	WORD	$0x6e6ddf6d // fmul v13.2d, v27.2d, v13.2d
+	WORD	$0x6e6edf6e // fmul v14.2d, v27.2d, v14.2d
+	WORD	$0x4e6fd400 // fadd v0.2d, v0.2d, v15.2d
+	WORD	$0x4e6cd421 // fadd v1.2d, v1.2d, v12.2d
+	WORD	$0x4e6dd442 // fadd v2.2d, v2.2d, v13.2d
+	WORD	$0x4e6ed463 // fadd v3.2d, v3.2d, v14.2d
+	FSTPQ	(F0, F1), (R2)
+	FSTPQ	(F2, F3), 32(R2)
+	WORD	$0x6e68dee0 // fmul v0.2d, v23.2d, v8.2d
+	WORD	$0x6e69dee1 // fmul v1.2d, v23.2d, v9.2d
+	WORD	$0x6e6adee2 // fmul v2.2d, v23.2d, v10.2d
+	WORD	$0x6e6bdee3 // fmul v3.2d, v23.2d, v11.2d
+	WORD	$0x6e64dec4 // fmul v4.2d, v22.2d, v4.2d
+	WORD	$0x6e65dec5 // fmul v5.2d, v22.2d, v5.2d
+	WORD	$0x6e66dec6 // fmul v6.2d, v22.2d, v6.2d
+	WORD	$0x6e67dec7 // fmul v7.2d, v22.2d, v7.2d
+	WORD	$0x4e64d400 // fadd v0.2d, v0.2d, v4.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	FSTPQ	(F0, F1), (R4)
+	FSTPQ	(F2, F3), 32(R4)
+	ADD	$64, R2
+	ADD	$64, R3
+	ADD	$64, R4
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+
+	// 2 elements per iteration: one vector per stream
+vectors:
+	CMP	$2, R1
+	BLT	tail
+vector:
+	FMOVQ	(R2), F0
+	FMOVQ	(R3), F1
+	VEOR	V31.B16, V1.B16, V1.B16
+	FMOVQ	(R4), F2
+	WORD	$0x6e62dfc3 // fmul v3.2d, v30.2d, v2.2d
+	WORD	$0x6e61dfa4 // fmul v4.2d, v29.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6e7cdc00 // fmul v0.2d, v0.2d, v28.2d
+	WORD	$0x6ee3e744 // fcmgt v4.2d, v26.2d, v3.2d
+	WORD	$0x6e631f04 // bsl v4.16b, v24.16b, v3.16b
+	WORD	$0x6efae465 // fcmgt v5.2d, v3.2d, v26.2d
+	WORD	$0x6e641f25 // bsl v5.16b, v25.16b, v4.16b
+	WORD	$0x6e65df63 // fmul v3.2d, v27.2d, v5.2d
+	WORD	$0x4e63d400 // fadd v0.2d, v0.2d, v3.2d
+	FMOVQ	F0, (R2)
+	WORD	$0x6e62dee0 // fmul v0.2d, v23.2d, v2.2d
+	WORD	$0x6e61dec1 // fmul v1.2d, v22.2d, v1.2d
+	WORD	$0x4e61d400 // fadd v0.2d, v0.2d, v1.2d
+	FMOVQ	F0, (R4)
+	ADD	$16, R2
+	ADD	$16, R3
+	ADD	$16, R4
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+
+	// the last n mod 2 elements, lane by lane
+tail:
+	CBZ	R1, done
+	FMOVD	(R2), F0
+	FMOVD	(R3), F1
+	FMOVD	(R4), F2
+	VEOR	V31.B16, V1.B16, V1.B16
+	WORD	$0x6e62dfc3 // fmul v3.2d, v30.2d, v2.2d
+	WORD	$0x6e61dfa4 // fmul v4.2d, v29.2d, v1.2d
+	WORD	$0x4e64d463 // fadd v3.2d, v3.2d, v4.2d
+	WORD	$0x6e7cdc00 // fmul v0.2d, v0.2d, v28.2d
+	WORD	$0x6ee3e744 // fcmgt v4.2d, v26.2d, v3.2d
+	WORD	$0x6e631f04 // bsl v4.16b, v24.16b, v3.16b
+	WORD	$0x6efae465 // fcmgt v5.2d, v3.2d, v26.2d
+	WORD	$0x6e641f25 // bsl v5.16b, v25.16b, v4.16b
+	WORD	$0x6e65df63 // fmul v3.2d, v27.2d, v5.2d
+	WORD	$0x4e63d400 // fadd v0.2d, v0.2d, v3.2d
+	WORD	$0x6e62dee2 // fmul v2.2d, v23.2d, v2.2d
+	WORD	$0x6e61dec1 // fmul v1.2d, v22.2d, v1.2d
+	WORD	$0x4e61d441 // fadd v1.2d, v2.2d, v1.2d
+	FMOVD	F0, (R2)
+	FMOVD	F1, (R4)
 done:
 	RET
 

@@ -59,6 +59,20 @@ func testSign[T Float](t *testing.T, s *Set, sign float64) {
 			err = RMSProp(s, 0, &c, p, g, st[0], nil, nil)
 		case KindAdam:
 			err = Adam(s, 0, &c, p, g, st[0], st[1], nil)
+		case KindNAdam:
+			err = NAdam(s, 0, &c, p, g, st[0], st[1])
+		case KindRAdam:
+			err = RAdam(s, 0, &c, p, g, st[0], st[1])
+		case KindAdamax:
+			err = Adamax(s, 0, &c, p, g, st[0], st[1])
+		case KindAdadelta:
+			err = Adadelta(s, 0, &c, p, g, st[0], st[1])
+		case KindRprop:
+			err = Rprop(s, 0, &c, p, g, st[0], st[1])
+		case KindASGD:
+			err = ASGD(s, 0, &c, p, g, st[0])
+		case KindLion:
+			err = Lion(s, 0, &c, p, g, st[0])
 		}
 		var ce *CoeffError
 		if !errors.As(err, &ce) || ce.Field != "Sign" || ce.Kind != kind {

@@ -2,6 +2,7 @@ package arm64
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
@@ -14,6 +15,7 @@ const (
 	regCoeffs = "R0" // *Coeffs
 	regN      = "R1" // elements left
 	regAddr   = "R9" // scratch address of a single lane
+	regConst  = "R7" // a constant's bits on their way to a vector register, before the loop
 )
 
 var streamRegs = [generic.NumStreams]string{"R2", "R3", "R4", "R5", "R6"}
@@ -116,14 +118,25 @@ func Function(k generic.Program, e Elem) (string, error) {
 }
 
 // coefficients assigns a register, counting down from V31, to every
-// coefficient k reads, and returns the instructions that broadcast them.
+// coefficient and constant k reads, and returns the instructions that
+// broadcast them.
 func coefficients(k generic.Program, e Elem) (kernelgen.Regs, []string) {
-	coeffReg, order := kernelgen.CoeffRegs(k.Body, func(n int) int { return numVRegs - 1 - n })
+	coeffReg, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return numVRegs - 1 - n })
 	var lines []string
-	for n, field := range order {
+	for n, in := range hoisted {
 		r := numVRegs - 1 - n
+		if in.Op == generic.OpConst {
+			bits := math.Float64bits(in.Imm)
+			if e.Size == 4 {
+				bits = uint64(math.Float32bits(float32(in.Imm)))
+			}
+			lines = append(lines,
+				fmt.Sprintf("MOVD $0x%x, %s // the constant %v", bits, regConst, in.Imm),
+				fmt.Sprintf("VDUP %s, V%d.%s", regConst, r, e.goArr))
+			continue
+		}
 		lines = append(lines,
-			fmt.Sprintf("%s %d(%s), F%d // %s", e.fmov, field*e.Size, regCoeffs, r, generic.CoeffNames[field]),
+			fmt.Sprintf("%s %d(%s), F%d // %s", e.fmov, in.Coeff*e.Size, regCoeffs, r, generic.CoeffNames[in.Coeff]),
 			fmt.Sprintf("VDUP V%d.%s[0], V%d.%s", r, e.goLane, r, e.goArr))
 	}
 	return kernelgen.Regs{N: numVRegs, Coeff: coeffReg, MaxNaNScratch: true}, lines
@@ -187,6 +200,18 @@ func (e Elem) arith(p kernelgen.Placed) []string {
 			logic3("orn", encORN, p.D, p.D, p.T),     // d = (B > A) | B is NaN
 			logic3("bsl", encBSL, p.D, p.B, p.A),     // d = d ? B : A
 		}
+	case generic.OpAbs:
+		return []string{fp2("fabs", encFABS, e, p.D, p.A)}
+	case generic.OpRaise:
+		// d = B > A; d = d ? B : A. D aliases neither operand.
+		return []string{fp3("fcmgt", encFCMGT, e, p.D, p.B, p.A), logic3("bsl", encBSL, p.D, p.B, p.A)}
+	case generic.OpLower:
+		// d = A > B; d = d ? B : A.
+		return []string{fp3("fcmgt", encFCMGT, e, p.D, p.A, p.B), logic3("bsl", encBSL, p.D, p.B, p.A)}
+	case generic.OpSelect:
+		// d = B > A, false if either is NaN; d = d ? X : Y. D aliases none
+		// of the four operands.
+		return []string{fp3("fcmgt", encFCMGT, e, p.D, p.B, p.A), logic3("bsl", encBSL, p.D, p.X, p.Y)}
 	}
 	panic(fmt.Sprintf("arm64: unexpected op %v", p.In.Op))
 }

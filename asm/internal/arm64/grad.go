@@ -42,19 +42,21 @@ func planGrad(p generic.GradProgram, e Elem) (*gradPlan, error) {
 		pl.lanes = 2
 		pl.copies = generic.ReduceLanes / pl.lanes
 	}
-	coeff, order := kernelgen.CoeffRegs(p.Body, func(n int) int { return n })
-	pl.args = order
-	next := len(order)
-	if p.Acc == generic.AccMax {
-		pl.scratch = [2]int{next, next + 1}
-		// Reserved as pseudo-coefficients: values no instruction defines.
-		coeff[-2], coeff[-3] = next, next+1
+	coeff, order := kernelgen.HoistedRegs(p.Body, func(n int) int { return n })
+	for _, in := range order {
+		pl.args = append(pl.args, in.Coeff)
 	}
 	pl.acc = numVRegs
 	if p.Acc != generic.AccNone {
 		pl.acc = numVRegs - pl.copies
 	}
 	pl.regs = kernelgen.Regs{N: pl.acc, Coeff: coeff, MaxNaNScratch: true}
+	if p.Acc == generic.AccMax {
+		next := len(order)
+		pl.scratch = [2]int{next, next + 1}
+		pl.regs.Reserve(next)
+		pl.regs.Reserve(next + 1)
+	}
 	var err error
 	if pl.main, _, err = pl.regs.Unrolled(p.Body, pl.copies); err != nil {
 		return nil, err
@@ -177,22 +179,10 @@ func GradFunction(p generic.GradProgram, e Elem) (string, error) {
 				} else if src != s.D {
 					line("VORR V%d.B16, V%d.B16, V%d.B16", src, src, s.D)
 				}
-			case generic.OpAdd:
-				line("%s", fp3("fadd", encFADD, el, s.D, s.A, s.B))
-			case generic.OpSub:
-				line("%s", fp3("fsub", encFSUB, el, s.D, s.A, s.B))
-			case generic.OpMul:
-				line("%s", fp3("fmul", encFMUL, el, s.D, s.A, s.B))
-			case generic.OpAbs:
-				line("%s", fp2("fabs", encFABS, el, s.D, s.A))
-			case generic.OpRaise:
-				// d = B > A; d = d ? B : A. D aliases neither operand.
-				line("%s", fp3("fcmgt", encFCMGT, el, s.D, s.B, s.A))
-				line("%s", logic3("bsl", encBSL, s.D, s.B, s.A))
-			case generic.OpLower:
-				// d = A > B; d = d ? B : A.
-				line("%s", fp3("fcmgt", encFCMGT, el, s.D, s.A, s.B))
-				line("%s", logic3("bsl", encBSL, s.D, s.B, s.A))
+			case generic.OpAdd, generic.OpSub, generic.OpMul, generic.OpAbs, generic.OpRaise, generic.OpLower:
+				for _, l := range el.arith(s) {
+					line("%s", l)
+				}
 			case generic.OpAccum:
 				acc := pl.acc + s.Copy
 				switch p.Acc {

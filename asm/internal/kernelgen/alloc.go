@@ -8,6 +8,7 @@ package kernelgen
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/simdoptim/optim/generic"
 )
@@ -20,23 +21,23 @@ type Step struct {
 }
 
 // Placed is a step with its vector registers: D receives the result (-1 for
-// a store), A and B hold the operands (-1 when absent) and T is OpMaxNaN's
-// scratch register (-1 when none).
+// a store), A and B hold the operands and X and Y OpSelect's choices (-1
+// when absent), and T is OpMaxNaN's scratch register (-1 when none).
 type Placed struct {
 	Step
-	D, A, B, T int
+	D, A, B, X, Y, T int
 }
 
 // Interleave returns `copies` copies of body for consecutive vectors, in
 // groups of `group` copies (group divides copies): within a group the copies
 // advance instruction by instruction, so that independent long-latency
-// operations (divisions, square roots) overlap. Coefficients are not steps:
-// they are broadcast once before the loop (see CoeffRegs).
+// operations (divisions, square roots) overlap. Coefficients and constants
+// are not steps: they are broadcast once before the loop (see HoistedRegs).
 func Interleave(body []generic.Instr, copies, group int) []Step {
 	var out []Step
 	for g := 0; g < copies; g += group {
 		for _, in := range body {
-			if in.Op == generic.OpCoeff {
+			if in.Hoisted() {
 				continue
 			}
 			for c := g; c < g+group; c++ {
@@ -54,11 +55,11 @@ func Interleave(body []generic.Instr, copies, group int) []Step {
 func TailOrder(body []generic.Instr) []Step {
 	var loads, ops, stores []Step
 	for _, in := range body {
-		switch in.Op {
-		case generic.OpCoeff:
-		case generic.OpLoad:
+		switch {
+		case in.Hoisted():
+		case in.Op == generic.OpLoad:
 			loads = append(loads, Step{in, 0})
-		case generic.OpStore:
+		case in.Op == generic.OpStore:
 			stores = append(stores, Step{in, 0})
 		default:
 			ops = append(ops, Step{in, 0})
@@ -67,23 +68,36 @@ func TailOrder(body []generic.Instr) []Step {
 	return append(append(loads, ops...), stores...)
 }
 
-// CoeffRegs gives every coefficient the body reads its own register, reg(n)
-// for the n-th distinct coefficient in order of first use; a coefficient
-// read twice shares one register. It returns the register of each
-// coefficient value and the coefficient indices in order of first use.
-func CoeffRegs(body []generic.Instr, reg func(n int) int) (map[generic.Value]int, []int) {
+// HoistedRegs gives every loop-invariant value the body reads (see
+// generic.Instr.Hoisted) its own register, reg(n) for the n-th distinct one
+// in order of first use: a coefficient read twice, or a constant stated
+// twice with the same bits, shares one register. It returns the register of
+// each such value and the first instruction of each register, in order, for
+// the generator to broadcast before the loop.
+func HoistedRegs(body []generic.Instr, reg func(n int) int) (map[generic.Value]int, []generic.Instr) {
+	type key struct {
+		op   generic.Op
+		id   int    // a coefficient's index
+		bits uint64 // a constant's bits: -0 and +0 are distinct
+	}
 	regs := map[generic.Value]int{}
-	byIndex := map[int]int{}
-	var order []int
+	byKey := map[key]int{}
+	var order []generic.Instr
 	for _, in := range body {
-		if in.Op != generic.OpCoeff {
+		if !in.Hoisted() {
 			continue
 		}
-		r, ok := byIndex[in.Coeff]
+		k := key{op: in.Op}
+		if in.Op == generic.OpCoeff {
+			k.id = in.Coeff
+		} else {
+			k.bits = math.Float64bits(in.Imm)
+		}
+		r, ok := byKey[k]
 		if !ok {
 			r = reg(len(order))
-			byIndex[in.Coeff] = r
-			order = append(order, in.Coeff)
+			byKey[k] = r
+			order = append(order, in)
 		}
 		regs[in.Dst] = r
 	}
@@ -92,11 +106,29 @@ func CoeffRegs(body []generic.Instr, reg func(n int) int) (map[generic.Value]int
 
 // Regs is the vector register file as the body sees it.
 type Regs struct {
-	N     int                   // vector registers, numbered 0 to N-1
-	Coeff map[generic.Value]int // registers holding coefficients, set before the loop
+	N int // vector registers, numbered 0 to N-1
+	// Coeff holds the registers of the hoisted values (coefficients and
+	// constants), set before the loop, and of any register a generator
+	// reserves (entered as a value no instruction defines).
+	Coeff map[generic.Value]int
 	// MaxNaNScratch reports that OpMaxNaN needs a scratch register for its
 	// NaN mask (it does unless the mask is a k register).
 	MaxNaNScratch bool
+}
+
+// Reserve withholds register reg from the body's values, as if it held a
+// hoisted value: it enters reg under a pseudo-value no instruction defines
+// (-2, -3, ...), for a register a generator keeps for itself (a mask, a
+// scratch).
+func (r Regs) Reserve(reg int) {
+	v := generic.Value(-2)
+	for {
+		if _, taken := r.Coeff[v]; !taken {
+			r.Coeff[v] = reg
+			return
+		}
+		v--
+	}
 }
 
 // ErrRegisters reports a body that does not fit the registers.
@@ -156,26 +188,23 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 	}
 	out := make([]Placed, 0, len(steps))
 	for i, s := range steps {
-		p := Placed{Step: s, D: -1, A: -1, B: -1, T: -1}
-		ops := s.In.Operands()
-		if len(ops) > 0 {
-			p.A = read(s, ops[0])
+		if s.In.Hoisted() {
+			continue
 		}
-		if len(ops) > 1 {
-			p.B = read(s, ops[1])
+		p := Placed{Step: s, D: -1, A: -1, B: -1, X: -1, Y: -1, T: -1}
+		for j, v := range s.In.Operands() {
+			*p.operand(j) = read(s, v)
 		}
 		var err error
-		switch s.In.Op {
-		case generic.OpCoeff:
-			continue
-		case generic.OpStore, generic.OpAccum:
+		switch {
+		case s.In.Op == generic.OpStore || s.In.Op == generic.OpAccum:
 			// Neither has a result: a store writes memory, an accumulation
 			// a register the generator reserved outside this file.
 			release(i, s)
-		case generic.OpMaxNaN, generic.OpRaise, generic.OpLower:
+		case mustNotAlias(s.In.Op):
 			// The result is written before the operands' last read (a
 			// compare into it, then a select), so neither it nor the
-			// scratch may alias them.
+			// scratch may alias them (see mustNotAlias).
 			if p.D, err = take(); err != nil {
 				return nil, err
 			}
@@ -207,6 +236,22 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 	return out, nil
 }
 
+// operand returns the field holding the register of operand j, in the
+// order of generic.Instr.Operands.
+func (p *Placed) operand(j int) *int {
+	return [...]*int{&p.A, &p.B, &p.X, &p.Y}[j]
+}
+
+// mustNotAlias reports whether op writes its result before its operands'
+// last read, so that the result must not share a register with any of them.
+func mustNotAlias(op generic.Op) bool {
+	switch op {
+	case generic.OpMaxNaN, generic.OpRaise, generic.OpLower, generic.OpSelect:
+		return true
+	}
+	return false
+}
+
 // Unrolled places `copies` copies of body, interleaved in the largest
 // groups that fit the registers, and returns the code and the group size.
 func (r Regs) Unrolled(body []generic.Instr, copies int) ([]Placed, int, error) {
@@ -223,8 +268,9 @@ func (r Regs) Unrolled(body []generic.Instr, copies int) ([]Placed, int, error) 
 
 // Verify replays placed code on a model of the register file: every operand
 // must still be in its register when read, no coefficient register may be
-// written, and OpMaxNaN's result and scratch, written before its operands'
-// last read, must alias neither operand nor each other. The generators'
+// written, and the result of an operation that writes it before its
+// operands' last read (OpMaxNaN, OpRaise, OpLower, OpSelect) must alias no
+// operand, nor OpMaxNaN's scratch any operand or the result. The generators'
 // tests run it over every kernel, including those this CPU cannot execute.
 func (r Regs) Verify(code []Placed) error {
 	type content struct {
@@ -239,9 +285,8 @@ func (r Regs) Verify(code []Placed) error {
 	}
 	inRange := func(reg int) bool { return reg >= 0 && reg < r.N }
 	for i, p := range code {
-		regs := []int{p.A, p.B}
 		for j, v := range p.In.Operands() {
-			reg := regs[j]
+			reg := *p.operand(j)
 			if !inRange(reg) {
 				return fmt.Errorf("step %d (%v): operand %d in register %d, out of range", i, p.In.Op, j, reg)
 			}
@@ -260,10 +305,15 @@ func (r Regs) Verify(code []Placed) error {
 				return fmt.Errorf("step %d: writes register %d, a coefficient or out of range", i, w)
 			}
 		}
-		if p.In.Op == generic.OpMaxNaN {
-			if p.D == p.A || p.D == p.B || (r.MaxNaNScratch && (p.T < 0 || p.T == p.A || p.T == p.B || p.T == p.D)) {
-				return fmt.Errorf("step %d: maxnan registers alias: d=%d t=%d a=%d b=%d", i, p.D, p.T, p.A, p.B)
+		if mustNotAlias(p.In.Op) {
+			for j := range p.In.Operands() {
+				if reg := *p.operand(j); reg == p.D {
+					return fmt.Errorf("step %d (%v): the result aliases operand %d in register %d", i, p.In.Op, j, reg)
+				}
 			}
+		}
+		if p.In.Op == generic.OpMaxNaN && r.MaxNaNScratch && (p.T < 0 || p.T == p.A || p.T == p.B || p.T == p.D) {
+			return fmt.Errorf("step %d: maxnan registers alias: d=%d t=%d a=%d b=%d", i, p.D, p.T, p.A, p.B)
 		}
 		if p.T >= 0 {
 			holds[p.T] = content{} // the NaN mask: garbage to anyone else

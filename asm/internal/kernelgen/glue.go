@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/simdoptim/optim/generic"
@@ -163,8 +165,24 @@ func Listing(prog generic.Program) []string {
 			rhs = v(in.A) + " ^ " + v(in.B) + " (bits)"
 		case generic.OpMaxNaN:
 			rhs = "generic.MaxNaN(" + v(in.A) + ", " + v(in.B) + ")"
+		case generic.OpConst:
+			rhs = constLiteral(in.Imm)
+		case generic.OpAbs, generic.OpRaise, generic.OpLower:
+			rhs = shared(in)
+		case generic.OpSelect:
+			rhs = fmt.Sprintf("%s if %s < %s, else %s", v(in.X), v(in.A), v(in.B), v(in.Y))
+		default:
+			panic("kernelgen: unexpected op in an update program: " + in.Op.String())
 		}
 		out = append(out, v(in.Dst)+" = "+rhs)
 	}
 	return out
+}
+
+// constLiteral renders a constant so that -0 shows its sign.
+func constLiteral(x float64) string {
+	if x == 0 && math.Signbit(x) {
+		return "-0"
+	}
+	return strconv.FormatFloat(x, 'g', -1, 64)
 }

@@ -75,16 +75,27 @@ func GradListing(prog generic.GradProgram) []string {
 			rhs = strings.Join([]string{v(in.A), sym, v(in.B)}, " ")
 		case generic.OpWiden:
 			rhs = "float64(" + v(in.A) + ")"
-		case generic.OpAbs:
-			rhs = "|" + v(in.A) + "|"
-		case generic.OpRaise:
-			rhs = fmt.Sprintf("%s if %s < %s, else %s", v(in.B), v(in.A), v(in.B), v(in.A))
-		case generic.OpLower:
-			rhs = fmt.Sprintf("%s if %s > %s, else %s", v(in.B), v(in.A), v(in.B), v(in.A))
+		case generic.OpAbs, generic.OpRaise, generic.OpLower:
+			rhs = shared(in)
 		default:
 			panic("kernelgen: unexpected op in a gradient program: " + in.Op.String())
 		}
 		out = append(out, v(in.Dst)+" = "+rhs)
 	}
 	return out
+}
+
+// shared renders the operations that update and gradient programs share
+// beyond arithmetic.
+func shared(in generic.Instr) string {
+	v := func(x generic.Value) string { return fmt.Sprintf("v%d", x) }
+	switch in.Op {
+	case generic.OpAbs:
+		return "|" + v(in.A) + "|"
+	case generic.OpRaise:
+		return fmt.Sprintf("%s if %s < %s, else %s", v(in.B), v(in.A), v(in.B), v(in.A))
+	case generic.OpLower:
+		return fmt.Sprintf("%s if %s > %s, else %s", v(in.B), v(in.A), v(in.B), v(in.A))
+	}
+	panic("kernelgen: not a shared op: " + in.Op.String())
 }

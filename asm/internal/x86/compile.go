@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"math"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
@@ -23,17 +24,18 @@ func FuncName(k generic.Program, isa ISA, d DType) string {
 // Fixed general-purpose registers. BP, SP and R14/R15 (the ABIInternal g
 // register and the dynamic-linking GOT register) are left alone.
 var (
-	coeffPtr = reg.RAX // *Coeffs, only read before the loop
-	count    = reg.RCX // n
-	index    = reg.RDX // element index i
-	limit    = reg.RBX // end of the current loop
-	maskBits = reg.R11 // tail mask
-	streams  = [generic.NumStreams]reg.GPPhysical{reg.RSI, reg.RDI, reg.R8, reg.R9, reg.R10}
+	coeffPtr  = reg.RAX // *Coeffs, only read before the loop
+	count     = reg.RCX // n
+	index     = reg.RDX // element index i
+	limit     = reg.RBX // end of the current loop
+	maskBits  = reg.R11 // tail mask
+	constBits = reg.R12 // a constant's bits on their way to a vector register, before the loop
+	streams   = [generic.NumStreams]reg.GPPhysical{reg.RSI, reg.RDI, reg.R8, reg.R9, reg.R10}
 )
 
-// The k registers of the AVX-512 tail: K1 selects the valid lanes, K2 marks
-// NaN lanes in OpMaxNaN.
-var tailMask, nanMask = reg.K1, reg.K2
+// The k registers of AVX-512: K1 selects the valid lanes of the tail, K2
+// marks NaN lanes in OpMaxNaN and K3 the lanes OpSelect takes X in.
+var tailMask, nanMask, selectMask = reg.K1, reg.K2, reg.K3
 
 // form is how one copy of the body is emitted.
 type form int
@@ -46,20 +48,24 @@ const (
 
 // compiler emits one kernel for one ISA and element type.
 type compiler struct {
-	ctx   *build.Context
-	k     generic.Program
-	isa   ISA
-	d     DType
-	vec   arith
-	one   arith
-	regs  kernelgen.Regs
-	order []int // coefficient indices in order of first use; the n-th is in register n
+	ctx  *build.Context
+	k    generic.Program
+	isa  ISA
+	d    DType
+	vec  arith
+	one  arith
+	regs kernelgen.Regs
+	// hoisted are the coefficients and constants in order of first use;
+	// the n-th is in register n.
+	hoisted []generic.Instr
+	absReg  int // the |x| mask register, after the hoisted ones; -1 if unused
 }
 
 // Compile adds the assembly function for program k to ctx.
 //
-// Register use: each coefficient the body reads is broadcast once, before
-// the loop, into its own register, counting up from 0; the body's values
+// Register use: each coefficient and constant the body reads is broadcast
+// once, before the loop, into its own register, counting up from 0, then
+// comes OpAbs's mask if the body takes an absolute value; the body's values
 // share the remaining registers (kernelgen.Regs.Place). Copies of the
 // body are interleaved instruction by instruction in groups as large as the
 // registers allow, so that independent long-latency operations (divisions,
@@ -94,9 +100,17 @@ func Compile(ctx *build.Context, k generic.Program, isa ISA, d DType) error {
 		}
 	}
 	bcast := broadcast(ctx, d)
-	for r, field := range c.order {
-		ctx.Commentf("c.%s, loop-invariant", generic.CoeffNames[field])
-		bcast(operand.Mem{Base: coeffPtr, Disp: field * d.Size}, c.reg(r, fullVector))
+	for r, in := range c.hoisted {
+		if in.Op == generic.OpConst {
+			ctx.Commentf("the constant %v", in.Imm)
+			c.constant(in.Imm, r)
+			continue
+		}
+		ctx.Commentf("c.%s, loop-invariant", generic.CoeffNames[in.Coeff])
+		bcast(operand.Mem{Base: coeffPtr, Disp: in.Coeff * d.Size}, c.reg(r, fullVector))
+	}
+	if c.absReg >= 0 {
+		absMask(ctx, isa, c.reg(c.absReg, fullVector), d.Size)
 	}
 	ctx.XORL(index.As32(), index.As32())
 
@@ -151,9 +165,41 @@ func Compile(ctx *build.Context, k generic.Program, isa ISA, d DType) error {
 }
 
 func newCompiler(ctx *build.Context, k generic.Program, isa ISA, d DType) *compiler {
-	coeff, order := kernelgen.CoeffRegs(k.Body, func(n int) int { return n })
-	return &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), order: order,
-		regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}}
+	coeff, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
+	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), hoisted: hoisted,
+		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}}
+	for _, in := range k.Body {
+		if in.Op == generic.OpAbs {
+			c.absReg = len(hoisted)
+			c.regs.Reserve(c.absReg)
+			break
+		}
+	}
+	return c
+}
+
+// constant fills vector register n with x in every lane, through a
+// general-purpose register: an immediate cannot go to a vector register
+// directly.
+func (c *compiler) constant(x float64, n int) {
+	ctx, r, low := c.ctx, c.reg(n, fullVector), c.reg(n, scalarElem)
+	if c.d.Size == 4 {
+		ctx.MOVL(operand.U32(math.Float32bits(float32(x))), constBits.As32())
+		if c.isa.Masked {
+			ctx.VPBROADCASTD(constBits.As32(), r)
+			return
+		}
+		ctx.VMOVD(constBits.As32(), low)
+		ctx.VBROADCASTSS(low, r)
+		return
+	}
+	ctx.MOVQ(operand.U64(math.Float64bits(x)), constBits)
+	if c.isa.Masked {
+		ctx.VPBROADCASTQ(constBits, r)
+		return
+	}
+	ctx.VMOVQ(constBits, low)
+	ctx.VBROADCASTSD(low, r)
 }
 
 // reg returns vector register r in the width of form f, nil for none (-1).
@@ -183,8 +229,7 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 	vecBytes := c.isa.Bits / 8
 	for _, s := range steps {
 		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(c.d.Size), Disp: s.Copy * vecBytes}
-		a, b := c.reg(s.A, f), c.reg(s.B, f)
-		dst := c.reg(s.D, f)
+		a, b, dst := c.reg(s.A, f), c.reg(s.B, f), c.reg(s.D, f)
 		switch s.In.Op {
 		case generic.OpLoad:
 			if f == maskedVector {
@@ -217,6 +262,14 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			}
 		case generic.OpMaxNaN:
 			c.maxNaN(ar, f, a, b, dst, s.T)
+		case generic.OpAbs:
+			ar.abs(c.reg(c.absReg, f), a, dst)
+		case generic.OpRaise:
+			ar.raise(a, b, dst)
+		case generic.OpLower:
+			ar.lower(a, b, dst)
+		case generic.OpSelect:
+			c.choose(ar, f, a, b, c.reg(s.X, f), c.reg(s.Y, f), dst)
 		default:
 			panic("x86: unexpected op " + s.In.Op.String())
 		}
@@ -237,6 +290,22 @@ func (c *compiler) maxNaN(ar arith, f form, a, b, dst reg.Register, scratch int)
 	t := c.reg(scratch, f)
 	ar.cmp(operand.U8(unordered), b, b, t)
 	ar.blendv(t, b, dst, dst)
+}
+
+// lessThan is the VCMPPx predicate LT_OQ: A < B, false when either is NaN,
+// and quiet (no invalid-operation flag for a quiet NaN), as Go's < is.
+const lessThan = 0x11
+
+// choose emits D = X if A < B, else Y (OpSelect). Without k registers the
+// comparison's mask goes to D, which blends: D aliases none of A, B, X, Y.
+func (c *compiler) choose(ar arith, f form, a, b, x, y, dst reg.Register) {
+	if c.isa.Masked && f != scalarElem {
+		ar.cmp(operand.U8(lessThan), b, a, selectMask)
+		ar.blendm(x, y, selectMask, dst)
+		return
+	}
+	ar.cmp(operand.U8(lessThan), b, a, dst)
+	ar.blendv(dst, x, y, dst)
 }
 
 // Signature is the Go signature of every kernel of element type d:

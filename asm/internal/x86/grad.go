@@ -50,7 +50,12 @@ func planGrad(p generic.GradProgram, isa ISA, d DType) (*gradPlan, error) {
 		pl.lanes = isa.Bits / 64
 		pl.copies = generic.ReduceLanes / pl.lanes
 	}
-	coeff, order := kernelgen.CoeffRegs(p.Body, func(n int) int { return n })
+	coeff, order := kernelgen.HoistedRegs(p.Body, func(n int) int { return n })
+	pl.acc = isa.Regs
+	if p.Acc != generic.AccNone {
+		pl.acc = isa.Regs - pl.copies
+	}
+	pl.regs = kernelgen.Regs{N: pl.acc, Coeff: coeff, MaxNaNScratch: !isa.Masked}
 	next := len(order)
 	for _, in := range p.Body {
 		if in.Op == generic.OpAbs && pl.absReg < 0 {
@@ -62,19 +67,9 @@ func planGrad(p generic.GradProgram, isa ISA, d DType) (*gradPlan, error) {
 		pl.tmpReg = next
 		next++
 	}
-	// Reserved registers are entered as pseudo-coefficients (values no
-	// instruction defines), so the allocator leaves them alone.
-	for r, pseudo := 0, generic.Value(-2); r < next; r++ {
-		if r >= len(order) {
-			coeff[pseudo] = r
-			pseudo--
-		}
+	for r := len(order); r < next; r++ {
+		pl.regs.Reserve(r)
 	}
-	pl.acc = isa.Regs
-	if p.Acc != generic.AccNone {
-		pl.acc = isa.Regs - pl.copies
-	}
-	pl.regs = kernelgen.Regs{N: pl.acc, Coeff: coeff, MaxNaNScratch: !isa.Masked}
 	var err error
 	if pl.main, pl.group, err = pl.regs.Unrolled(p.Body, pl.copies); err != nil {
 		return nil, err
@@ -135,8 +130,9 @@ func CompileGrad(ctx *build.Context, p generic.GradProgram, isa ISA, d DType) er
 		return err
 	}
 	ctx.LEAQ(acc0.Addr, accPtr)
-	_, order := kernelgen.CoeffRegs(p.Body, func(n int) int { return n })
-	for r, arg := range order {
+	_, order := kernelgen.HoistedRegs(p.Body, func(n int) int { return n })
+	for r, in := range order {
+		arg := in.Coeff
 		ctx.Commentf("argument %s, loop-invariant", generic.GradArgNames[arg])
 		b, err := ctx.Param(generic.GradArgNames[arg]).Resolve()
 		if err != nil {
@@ -219,8 +215,8 @@ func (c *gradCompiler) vec(wide bool) arith {
 	return packed(c.ctx, c.isa, c.d)
 }
 
-// absMask fills the |x| mask register with all ones but the sign bit of
-// each lane: all ones, shifted right by one.
+// absMask fills the |x| mask register at its full width, for float64
+// lanes if the absolute value is taken of float64 values.
 func (c *gradCompiler) absMask() {
 	wide := c.p.Wide()
 	for _, in := range c.p.Body {
@@ -228,18 +224,11 @@ func (c *gradCompiler) absMask() {
 			wide = c.wide[in.A]
 		}
 	}
-	r := c.vreg(c.pl.absReg, true) // the full width either way
-	c.ctx.Comment("the sign-clearing mask of |x|")
-	if c.isa.Masked {
-		c.ctx.VPTERNLOGD(operand.U8(0xff), r, r, r)
-	} else {
-		c.ctx.VPCMPEQD(r, r, r)
+	size := c.d.Size
+	if wide {
+		size = 8
 	}
-	if wide || c.d.Size == 8 {
-		c.ctx.VPSRLQ(operand.U8(1), r, r)
-	} else {
-		c.ctx.VPSRLD(operand.U8(1), r, r)
-	}
+	absMask(c.ctx, c.isa, c.vreg(c.pl.absReg, true), size)
 }
 
 // emit writes placed steps. A load whose value only a widening reads is
@@ -302,14 +291,11 @@ func (c *gradCompiler) emit(steps []kernelgen.Placed) {
 		case generic.OpMul:
 			ar.mul(b, a, dst)
 		case generic.OpAbs:
-			ar.and(c.vreg(c.pl.absReg, w), a, dst)
+			ar.abs(c.vreg(c.pl.absReg, w), a, dst)
 		case generic.OpRaise:
-			// VMAXPS with B as its first (Intel) source returns B if B > A
-			// and A otherwise, a NaN A included: B if A < B, else A.
-			ar.max(a, b, dst)
+			ar.raise(a, b, dst)
 		case generic.OpLower:
-			// VMINPS likewise: B if B < A, else A.
-			ar.min(a, b, dst)
+			ar.lower(a, b, dst)
 		case generic.OpAccum:
 			c.accum(ar, a, c.vreg(c.pl.acc+s.Copy, w))
 		default:

@@ -68,6 +68,38 @@ type arith struct {
 	loadz                                   func(m, k, dst operand.Op)
 }
 
+// Go assembler order puts the sources first and the destination last, and
+// the first (Intel) source second to last: "VSUBPS B, A, D" is D = A - B.
+
+// raise emits D = B if A < B, else A (generic.OpRaise). VMAXPS with B as
+// its first (Intel) source returns B if B > A and A otherwise, a NaN of
+// either included: B if A < B, else A.
+func (ar arith) raise(a, b, dst operand.Op) { ar.max(a, b, dst) }
+
+// lower emits D = B if A > B, else A (generic.OpLower): VMINPS likewise
+// returns B if B < A, else A.
+func (ar arith) lower(a, b, dst operand.Op) { ar.min(a, b, dst) }
+
+// abs emits D = |A| (generic.OpAbs) with mask, a register holding all ones
+// but each lane's sign bit (absMask).
+func (ar arith) abs(mask, a, dst operand.Op) { ar.and(mask, a, dst) }
+
+// absMask fills r, at its full width, with the mask of arith.abs for lanes
+// of size bytes: all ones, shifted right by one in each lane.
+func absMask(ctx *build.Context, isa ISA, r operand.Op, size int) {
+	ctx.Comment("the sign-clearing mask of |x|")
+	if isa.Masked {
+		ctx.VPTERNLOGD(operand.U8(0xff), r, r, r)
+	} else {
+		ctx.VPCMPEQD(r, r, r)
+	}
+	if size == 8 {
+		ctx.VPSRLQ(operand.U8(1), r, r)
+	} else {
+		ctx.VPSRLD(operand.U8(1), r, r)
+	}
+}
+
 // packed returns the vector instructions for d on isa. AVX-512F has no
 // VXORPS/VXORPD (that is DQ); the integer XOR is the same bitwise operation.
 func packed(ctx *build.Context, isa ISA, d DType) arith {
@@ -94,10 +126,12 @@ func packed(ctx *build.Context, isa ISA, d DType) arith {
 func scalar(ctx *build.Context, d DType) arith {
 	if d.Size == 4 {
 		return arith{add: ctx.VADDSS, sub: ctx.VSUBSS, mul: ctx.VMULSS, div: ctx.VDIVSS, sqrt: ctx.VSQRTSS,
-			max: ctx.VMAXSS, cmp: ctx.VCMPSS, xor: ctx.VXORPS, mov: ctx.VMOVSS, blendv: ctx.VBLENDVPS}
+			max: ctx.VMAXSS, min: ctx.VMINSS, cmp: ctx.VCMPSS, xor: ctx.VXORPS, and: ctx.VANDPS, mov: ctx.VMOVSS,
+			blendv: ctx.VBLENDVPS}
 	}
 	return arith{add: ctx.VADDSD, sub: ctx.VSUBSD, mul: ctx.VMULSD, div: ctx.VDIVSD, sqrt: ctx.VSQRTSD,
-		max: ctx.VMAXSD, cmp: ctx.VCMPSD, xor: ctx.VXORPD, mov: ctx.VMOVSD, blendv: ctx.VBLENDVPD}
+		max: ctx.VMAXSD, min: ctx.VMINSD, cmp: ctx.VCMPSD, xor: ctx.VXORPD, and: ctx.VANDPD, mov: ctx.VMOVSD,
+		blendv: ctx.VBLENDVPD}
 }
 
 // broadcast returns the instruction that fills a vector with one element.
