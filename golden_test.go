@@ -167,15 +167,24 @@ func replayGolden[T float32 | float64](t *testing.T, run goldenRun, rule Rule, t
 		if err := opt.Step(g); err != nil {
 			t.Fatal(err)
 		}
-		for i, want := range run.Params[s] {
-			d := math.Abs(float64(p[i])-want) / math.Max(1, math.Abs(want))
-			worst = math.Max(worst, d)
-			if !(d <= tol) {
-				t.Fatalf("step %d, element %d: got %v, want %v (relative error %.3g > %.3g)", s+1, i, p[i], want, d, tol)
-			}
-		}
+		worst = math.Max(worst, checkGoldenStep(t, s, p, run.Params[s], tol))
 	}
 	t.Logf("worst relative error %.3g (tolerance %.3g)", worst, tol)
+}
+
+// checkGoldenStep compares the parameters after step s (0-based) with
+// torch's and returns the largest relative error.
+func checkGoldenStep[T float32 | float64](t *testing.T, s int, p []T, want []float64, tol float64) float64 {
+	t.Helper()
+	worst := 0.0
+	for i, w := range want {
+		d := math.Abs(float64(p[i])-w) / math.Max(1, math.Abs(w))
+		worst = math.Max(worst, d)
+		if !(d <= tol) {
+			t.Fatalf("step %d, element %d: got %v, want %v (relative error %.3g > %.3g)", s+1, i, p[i], w, d, tol)
+		}
+	}
+	return worst
 }
 
 // TestGoldenNAdamTorch113 replays torch 1.13's NAdam files, which follow
@@ -228,13 +237,7 @@ func replayNAdam113[T float32 | float64](t *testing.T, run goldenRun, r NAdam, t
 		if err := kernels.NAdam(Kernels(), v, &c, p, g, m, sq); err != nil {
 			t.Fatal(err)
 		}
-		for i, want := range run.Params[s] {
-			d := math.Abs(float64(p[i])-want) / math.Max(1, math.Abs(want))
-			worst = math.Max(worst, d)
-			if !(d <= tol) {
-				t.Fatalf("step %d, element %d: got %v, want %v (relative error %.3g > %.3g)", s+1, i, p[i], want, d, tol)
-			}
-		}
+		worst = math.Max(worst, checkGoldenStep(t, s, p, run.Params[s], tol))
 	}
 	t.Logf("worst relative error %.3g (tolerance %.3g)", worst, tol)
 }
