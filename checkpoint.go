@@ -26,8 +26,9 @@ import (
 // or a scalar state's (mu_product, eta, mu). As in torch, step and the
 // scalar states are 0-d float32 tensors, SGD keeps no step, and the state
 // that the first step creates (see State) is absent until it has: an SGD
-// momentum buffer, and every tensor of an Rprop, NAdam or ASGD parameter. The string-to-string __metadata__ holds param_groups, a
-// JSON string in torch's layout, and this package's own entries:
+// momentum buffer, and every tensor of an Rprop, NAdam or ASGD parameter.
+// The string-to-string __metadata__ holds param_groups, a JSON string in
+// torch's layout, and this package's own entries:
 //
 //	optim.checksum  CRC-32C of the whole file with these 8 hex digits as "00000000"
 //	optim.format    the format marker, "github.com/simdoptim/optim checkpoint"

@@ -15,7 +15,9 @@ import (
 )
 
 // fingerprint is everything Load may change: state (the unused slots
-// included), step counts, buffer existence and rules, not the params. Two optimizers with the same fingerprint step alike.
+// included), step counts, the existence of lazily created state, scalar
+// state and rules, not the params. Two optimizers with the same
+// fingerprint step alike.
 func fingerprint[T testFloat](t testing.TB, o *Optimizer[T]) string {
 	t.Helper()
 	var b strings.Builder

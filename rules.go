@@ -9,17 +9,19 @@ import (
 )
 
 // Rule is an update rule: SGD, Adagrad, RMSProp, Adam, NAdam, RAdam,
-// Adamax, Adadelta, Rprop, ASGD or Lion, as a value or a pointer. No other type is a Rule: the set is sealed by unexported
-// methods, and a type that embeds one of these (struct{ optim.Adam }) is
-// rejected with a *RuleError rather than treated as the embedded rule.
+// Adamax, Adadelta, Rprop, ASGD or Lion, as a value or a pointer. No other
+// type is a Rule: the set is sealed by unexported methods, and a type that
+// embeds one of these (struct{ optim.Adam }) is rejected with a *RuleError
+// rather than treated as the embedded rule.
 //
 // Every field means exactly its value (a zero Beta1 is zero); start from
 // the rule's Default constructor (DefaultSGD, DefaultAdam, DefaultAdamW,
-// DefaultNAdam, ...) for torch's defaults. A rule that would turn finite parameters into NaN
-// is rejected: Eps must be positive (a zero Eps divides 0 by 0 on any zero
-// gradient), and every per-step scalar must be finite in the element type
-// (float32 cannot hold an LR of 1e39). So optim.Adam{LR: 1e-3}, whose other
-// fields are zero, is an error that says to start from DefaultAdam.
+// DefaultNAdam, ...) for torch's defaults. A rule that would turn finite
+// parameters into NaN is rejected: Eps must be positive (a zero Eps
+// divides 0 by 0 on any zero gradient), and every per-step scalar must be
+// finite in the element type (float32 cannot hold an LR of 1e39). So
+// optim.Adam{LR: 1e-3}, whose other fields are zero, is an error that says
+// to start from DefaultAdam.
 type Rule interface {
 	// validate reports the first out-of-range hyperparameter.
 	validate() error
