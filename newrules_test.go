@@ -208,6 +208,28 @@ func TestCoefficientsReplaysScalars(t *testing.T) {
 	if _, _, _, err := CoefficientsWith[float32](DefaultNAdam(), 0, true, Scalars{}); err == nil {
 		t.Error("CoefficientsWith step 0: no error")
 	}
+	// Past mu_product's underflow (about step 1,000 for β1 = 0.9), and at
+	// a step number no loop could reach: ASGD's scalars depend on the
+	// previous step's number alone, and NAdam's product stays 0.
+	for _, rule := range []Rule{DefaultNAdam(), ASGD{LR: 0.05, Lambd: 0.1, Alpha: 0.5, T0: 100}} {
+		var sc Scalars
+		for step := int64(1); step <= 3000; step++ {
+			want, wv, next, err := CoefficientsWith[float64](rule, step, step == 1, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc = next
+			if step%500 != 0 {
+				continue
+			}
+			if got, gv, err := Coefficients[float64](rule, step); err != nil || got != want || gv != wv {
+				t.Fatalf("%#v step %d: Coefficients %+v %v %v, chained %+v %v", rule, step, got, gv, err, want, wv)
+			}
+		}
+		if _, _, err := Coefficients[float64](rule, 1<<50); err != nil {
+			t.Fatalf("%#v step 2^50: %v", rule, err)
+		}
+	}
 }
 
 // lazyRules keep state that torch creates at the parameter's first step.

@@ -550,9 +550,13 @@ type Scalars = generic.Scalars
 // parameter that has taken steps 1 to step-1 under this same rule: step 1
 // is the step that creates torch's lazily created state (SGD's momentum
 // buffer, Rprop's step sizes), and the scalar state of NAdam and ASGD is
-// that of such a run, recomputed from step 1 (O(step) for them). A caller
-// whose hyperparameters change during training (a schedule) keeps the
-// scalars itself with CoefficientsWith.
+// that of such a run. ASGD's eta and mu depend only on the previous step's
+// number; NAdam's mu_product is the running product of every step's μ_t,
+// recomputed from step 1 until it underflows to 0 (about 1,000 steps for
+// β1 = 0.9, 100,000 for 0.999; a β1 closer to 1 makes a large step
+// number proportionally slower). A caller whose hyperparameters change
+// during training (a schedule) keeps the scalars itself with
+// CoefficientsWith.
 func Coefficients[T generic.Float](rule Rule, step int64) (kernels.Coeffs[T], kernels.Variant, error) {
 	r, err := normalizeFor[T](rule)
 	if err != nil {
@@ -562,8 +566,14 @@ func Coefficients[T generic.Float](rule Rule, step int64) (kernels.Coeffs[T], ke
 		return kernels.Coeffs[T]{}, 0, fmt.Errorf("optim: Coefficients: step = %d, want >= 1", step)
 	}
 	var sc generic.Scalars
-	if hasScalars(r.kind()) {
-		for k := int64(1); k < step; k++ {
+	switch r.(type) {
+	case ASGD:
+		if step > 1 {
+			_, _, sc = coefficients[T](r, step-1, true, sc)
+		}
+	case NAdam:
+		// Once mu_product is 0 it stays 0.
+		for k := int64(1); k < step && (k == 1 || sc[0] != 0); k++ {
 			_, _, sc = coefficients[T](r, k, k == 1, sc)
 		}
 	}
