@@ -8,29 +8,65 @@ import (
 	"time"
 
 	"github.com/simdoptim/optim"
+	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/kernels"
 )
 
 // rate is one throughput measurement.
 type rate struct{ nsPerParam float64 }
 
-// streamRule is one row of the throughput table: a rule and how many
-// float32 values each parameter's update reads or writes.
+// streamRule is one row of the throughput table.
 type streamRule struct {
 	name string
 	rule optim.Rule
-	// accesses counts each of p, g and every state slice read once, and p
-	// and every state slice written once: plain SGD = p r/w + g r = 3.
-	accesses int
 }
 
 var streamRules = []streamRule{
-	{"SGD", optim.DefaultSGD(), 3},
-	{"SGD+momentum", optim.SGD{LR: 1e-3, Momentum: 0.9}, 5},
-	{"Adagrad", optim.DefaultAdagrad(), 5},
-	{"RMSProp", optim.DefaultRMSProp(), 5},
-	{"Adam", optim.DefaultAdam(), 7},
-	{"AdamW", optim.DefaultAdamW(), 7},
+	{"SGD", optim.DefaultSGD()},
+	{"SGD+momentum", optim.SGD{LR: 1e-3, Momentum: 0.9}},
+	{"Adagrad", optim.DefaultAdagrad()},
+	{"RMSProp", optim.DefaultRMSProp()},
+	{"Adam", optim.DefaultAdam()},
+	{"AdamW", optim.DefaultAdamW()},
+	{"NAdam", optim.DefaultNAdam()},
+	{"RAdam", optim.DefaultRAdam()},
+	{"Adamax", optim.DefaultAdamax()},
+	{"Adadelta", optim.DefaultAdadelta()},
+	{"Rprop", optim.DefaultRprop()},
+	{"ASGD", optim.DefaultASGD()},
+	{"Lion", optim.DefaultLion()},
+}
+
+// traffic returns how many float32 slices the update of rule's step 2
+// reads, how many it writes and how many it touches, from the operation
+// list the kernels are generated from: plain SGD reads p and g and writes
+// p, two slices.
+func traffic(rule optim.Rule) (reads, writes, slices int) {
+	_, v, err := optim.Coefficients[float32](rule, 2)
+	if err != nil {
+		panic(err) // the rules above are valid constants
+	}
+	var read, written [generic.NumStreams]bool
+	for _, in := range generic.Build(ruleKind(rule), v).Body {
+		switch in.Op {
+		case generic.OpLoad:
+			read[in.Stream] = true
+		case generic.OpStore:
+			written[in.Stream] = true
+		}
+	}
+	for s := range read {
+		if read[s] {
+			reads++
+		}
+		if written[s] {
+			writes++
+		}
+		if read[s] || written[s] {
+			slices++
+		}
+	}
+	return reads, writes, slices
 }
 
 // throughput times each rule's Step on n float32 parameters with the
@@ -61,9 +97,10 @@ func throughput(w io.Writer, n int, perRule time.Duration) {
 		g[i] = float32(i%777)*1e-3 - 0.3
 	}
 	for _, r := range streamRules {
-		bytes := 4 * r.accesses
+		reads, writes, slices := traffic(r.rule)
+		bytes := 4 * (reads + writes)
 		d := timeDispatched(r.rule, p, g, perRule, 1)
-		set := float64(n*(r.accesses+1)/2*4) / (1 << 20) // each slice once: (accesses+1)/2 slices
+		set := float64(n*slices*4) / (1 << 20)
 		fmt.Fprintf(tw, "%s\t%d\t%.0f MiB\t%.3f\t%.1f\t", r.name, bytes, set, d.nsPerParam, float64(bytes)/d.nsPerParam)
 		if all > 1 {
 			pd := timeDispatched(r.rule, p, g, perRule, all)
@@ -112,25 +149,17 @@ func timeSet(set *kernels.Set, workers int, rule optim.Rule, p, g []float32, bud
 		panic(err)
 	}
 	n := len(p)
-	s0, s1 := make([]float32, n), make([]float32, n)
-	var kind kernels.Kind
-	switch r := rule.(type) {
-	case optim.SGD:
-		kind = kernels.KindSGD
-		if r.Momentum == 0 {
-			s0 = nil
+	kind := ruleKind(rule)
+	// The state slices the variant uses; a kernel never touches the others.
+	var s [3][]float32
+	u0, u1, u2 := kernels.Uses(kind, v)
+	for k, used := range []bool{u0, u1, u2} {
+		if used {
+			s[k] = make([]float32, n)
 		}
-	case optim.Adagrad:
-		kind = kernels.KindAdagrad
-	case optim.RMSProp:
-		kind, s1 = kernels.KindRMSProp, nil
-	case optim.Adam:
-		kind = kernels.KindAdam
-	default:
-		panic(fmt.Sprintf("no stateless kernel for %T", rule))
 	}
 	return timeSteps(n, budget, func() {
-		if err := kernels.Parallel(workers, set, kind, v, &c, p, g, s0, s1, nil); err != nil {
+		if err := kernels.Parallel(workers, set, kind, v, &c, p, g, s[0], s[1], s[2]); err != nil {
 			panic(err)
 		}
 	})
@@ -148,4 +177,33 @@ func timeSteps(n int, budget time.Duration, step func()) rate {
 	}
 	ns := float64(time.Since(start).Nanoseconds()) / float64(steps) / float64(n)
 	return rate{nsPerParam: ns}
+}
+
+// ruleKind is the kernel that runs rule.
+func ruleKind(rule optim.Rule) kernels.Kind {
+	switch rule.(type) {
+	case optim.SGD:
+		return kernels.KindSGD
+	case optim.Adagrad:
+		return kernels.KindAdagrad
+	case optim.RMSProp:
+		return kernels.KindRMSProp
+	case optim.Adam:
+		return kernels.KindAdam
+	case optim.NAdam:
+		return kernels.KindNAdam
+	case optim.RAdam:
+		return kernels.KindRAdam
+	case optim.Adamax:
+		return kernels.KindAdamax
+	case optim.Adadelta:
+		return kernels.KindAdadelta
+	case optim.Rprop:
+		return kernels.KindRprop
+	case optim.ASGD:
+		return kernels.KindASGD
+	case optim.Lion:
+		return kernels.KindLion
+	}
+	panic(fmt.Sprintf("no kernel for %T", rule))
 }

@@ -23,7 +23,8 @@ import (
 func throughputFigure(n int, perRun time.Duration) (*figure, error) {
 	all := runtime.GOMAXPROCS(0)
 	sets := optim.SupportedSets()
-	f := &figure{name: "7-throughput", width: 1500, height: 640, cols: 2,
+	// One panel per row: thirteen rules of three bars each need the width.
+	f := &figure{name: "7-throughput", width: 1500, height: 1100, cols: 1,
 		title: fmt.Sprintf("Figure 7. Throughput: one update of %d float32 parameters (%s, %s/%s); lower is faster",
 			n, cpuName(), runtime.GOOS, runtime.GOARCH)}
 	p := make([]float32, n)
@@ -43,7 +44,10 @@ func throughputFigure(n int, perRun time.Duration) (*figure, error) {
 		}
 		pl := newPanel(title, "", "ns per parameter")
 		pl.NominalX(names...)
-		width := vg.Points(60 / float64(len(sets)))
+		// The sets' bars of one rule share 70% of the rule's slot of the
+		// panel's width (less the axis's margin).
+		w, _ := f.size()
+		width := (w - vg.Inch) * 0.7 / vg.Length(len(names)*len(sets))
 		var top float64
 		for si, set := range sets {
 			var vals plotter.Values
