@@ -205,7 +205,7 @@ func FuzzNewASGD(f *testing.F) {
 	f.Fuzz(func(t *testing.T, n uint16, off uint8, lr, lambd, alpha, t0, wd float64, maximize bool, steps uint8, data []byte) {
 		r := ASGD{LR: lr, Lambd: lambd, Alpha: alpha, T0: t0, WeightDecay: wd, Maximize: maximize}
 		finite := func(x float64) bool { return !math.IsInf(x, 0) && !math.IsNaN(x) }
-		valid := finiteNonNeg(lr) && finiteNonNeg(lambd) && finite(alpha) && finite(t0) && finiteNonNeg(wd)
+		valid := finiteNonNeg(lr) && finiteNonNeg(lambd) && finiteNonNeg(alpha) && finite(t0) && finiteNonNeg(wd)
 		fuzzRule(t, &r, valid, int(n), int(off), int(steps), data)
 	})
 }

@@ -44,7 +44,7 @@ func TestNewRuleRanges(t *testing.T) {
 		{DefaultAdadelta(), []bad{{"LR", nonNeg}, {"Rho", closed}, {"Eps", nonNeg}, {"WeightDecay", nonNeg}}},
 		{DefaultRprop(), []bad{{"LR", nonNeg}, {"EtaMinus", []float64{0, -0.5, 1, 1.2, nan}}, {"EtaPlus", []float64{1, 0.5, inf, nan}},
 			{"StepSizeMin", []float64{-1, inf, nan, 51}}, {"StepSizeMax", []float64{-1, inf, nan, 1e-7}}}},
-		{DefaultASGD(), []bad{{"LR", nonNeg}, {"Lambd", nonNeg}, {"Alpha", finiteOnly}, {"T0", finiteOnly}, {"WeightDecay", nonNeg}}},
+		{DefaultASGD(), []bad{{"LR", nonNeg}, {"Lambd", nonNeg}, {"Alpha", nonNeg}, {"T0", finiteOnly}, {"WeightDecay", nonNeg}}},
 		{DefaultLion(), []bad{{"LR", nonNeg}, {"Beta1", closed}, {"Beta2", closed}, {"WeightDecay", nonNeg}}},
 	}
 	for _, c := range cases {
@@ -79,7 +79,7 @@ func TestNewRuleRanges(t *testing.T) {
 		Adadelta{LR: 1, Rho: 1, Eps: 1e-6}, Adadelta{LR: 1, Rho: 0, Eps: 1e-6},
 		Lion{LR: 1e-4, Beta1: 1, Beta2: 1}, Lion{LR: 1e-4},
 		Rprop{LR: 0.01, EtaMinus: 0.5, EtaPlus: 1.2, StepSizeMin: 0, StepSizeMax: 0},
-		ASGD{LR: 0.01, Alpha: -2, T0: -5}, ASGD{},
+		ASGD{LR: 0.01, Alpha: 0, T0: -5}, ASGD{},
 		NAdam{LR: 0, Eps: 1e-8},
 	} {
 		if _, err := New(r, make([]float32, 2)); err != nil {

@@ -292,7 +292,7 @@ func (r Rprop) validate() error {
 }
 
 func (r ASGD) validate() error {
-	return checks("ASGD", nonNegative("LR", r.LR), nonNegative("Lambd", r.Lambd), finiteValue("Alpha", r.Alpha),
+	return checks("ASGD", nonNegative("LR", r.LR), nonNegative("Lambd", r.Lambd), nonNegative("Alpha", r.Alpha),
 		finiteValue("T0", r.T0), nonNegative("WeightDecay", r.WeightDecay))
 }
 
@@ -370,7 +370,7 @@ func checks(rule string, cs ...hyperCheck) error {
 // scalar of step 1 rounded to T must be finite, and Eps must not round to
 // zero. Step 1 bounds every later step: Adam's step size LR/(1-β1^t) and
 // Adagrad's decayed rate only shrink as t grows, and so do NAdam's,
-// Adamax's and, for Alpha >= 0, ASGD's eta. Rprop's factors must also stay
+// Adamax's and ASGD's eta (Alpha >= 0). Rprop's factors must also stay
 // on their side of 1 (and η- above 0) once rounded: its kernel tells a
 // sign flip by them.
 func representable[T generic.Float](r Rule) error {
