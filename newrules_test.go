@@ -431,3 +431,22 @@ func TestScalarStateIsFloat32(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelKind: the exported kind of every rule, as a value and as a
+// pointer, is the kernel the optimizer runs; an invalid rule is an error.
+func TestKernelKind(t *testing.T) {
+	for _, c := range apiCases() {
+		want := ruleKind(c.rule)
+		for _, r := range []Rule{c.rule, pointerTo(c.rule)} {
+			if got, err := KernelKind(r); err != nil || got != want {
+				t.Errorf("KernelKind(%#v) = %v, %v; want %v", r, got, err, want)
+			}
+		}
+	}
+	if _, err := KernelKind(NAdam{LR: 1e-3}); err == nil {
+		t.Error("KernelKind(NAdam{LR: 1e-3}): no error for its zero Eps")
+	}
+	if _, err := KernelKind(nil); err == nil {
+		t.Error("KernelKind(nil): no error")
+	}
+}

@@ -540,6 +540,17 @@ func normalizeFor[T generic.Float](r Rule) (Rule, error) {
 	return r, representable[T](r)
 }
 
+// KernelKind returns the kernel that runs rule, for the stateless layer's
+// functions that take a kernels.Kind (kernels.Parallel, kernels.Kernel).
+// The rule is validated as Coefficients validates it.
+func KernelKind(rule Rule) (kernels.Kind, error) {
+	r, err := normalize(rule)
+	if err != nil {
+		return 0, err
+	}
+	return r.kind(), nil
+}
+
 // Scalars is one parameter's scalar state beyond its step count: NAdam's
 // mu_product, ASGD's eta and mu (State.MuProduct, Eta, Mu), float32 as
 // torch keeps them. See generic.Scalars.

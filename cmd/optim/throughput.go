@@ -181,29 +181,9 @@ func timeSteps(n int, budget time.Duration, step func()) rate {
 
 // ruleKind is the kernel that runs rule.
 func ruleKind(rule optim.Rule) kernels.Kind {
-	switch rule.(type) {
-	case optim.SGD:
-		return kernels.KindSGD
-	case optim.Adagrad:
-		return kernels.KindAdagrad
-	case optim.RMSProp:
-		return kernels.KindRMSProp
-	case optim.Adam:
-		return kernels.KindAdam
-	case optim.NAdam:
-		return kernels.KindNAdam
-	case optim.RAdam:
-		return kernels.KindRAdam
-	case optim.Adamax:
-		return kernels.KindAdamax
-	case optim.Adadelta:
-		return kernels.KindAdadelta
-	case optim.Rprop:
-		return kernels.KindRprop
-	case optim.ASGD:
-		return kernels.KindASGD
-	case optim.Lion:
-		return kernels.KindLion
+	k, err := optim.KernelKind(rule)
+	if err != nil {
+		panic(err) // the rules above are valid constants
 	}
-	panic(fmt.Sprintf("no kernel for %T", rule))
+	return k
 }
