@@ -91,10 +91,7 @@ func adamProgram(b *Builder, v Variant) {
 	p := b.Load(StreamP)
 	g := b.Gradient()
 	p, g = b.weightDecay(v, p, g)
-	m := b.Lerp(b.Load(StreamS0), g, v&VarLerpHigh != 0)
-	b.Store(StreamS0, m)
-	sq := b.Add(b.Mul(b.Load(StreamS1), b.Coeff("Beta2")), b.Mul(b.Mul(b.Coeff("OneMinusBeta2"), g), g))
-	b.Store(StreamS1, sq)
+	m, sq := b.moments(v, g)
 	if v&VarAMSGrad != 0 {
 		sq = b.MaxNaN(b.Load(StreamS2), sq)
 		b.Store(StreamS2, sq)

@@ -46,16 +46,9 @@ func NAdam[T Float](v Variant, c *Coeffs[T], p, g, m, sq, _ []T) {
 		if neg {
 			gi = -gi
 		}
-		if decoupled {
-			pi = T(pi * c.Decay)
-		}
-		if hasWD {
-			gi = gi + T(c.WeightDecay*pi)
-		}
-		mi := lerp(m[i], gi, c.Lerp, c.LerpComp, high)
-		m[i] = mi
-		vi := T(sq[i]*c.Beta2) + T(T(c.OneMinusBeta2*gi)*gi)
-		sq[i] = vi
+		pi, gi = decayed(c, decoupled, hasWD, pi, gi)
+		mi, vi := moments(c, high, m[i], sq[i], gi)
+		m[i], sq[i] = mi, vi
 		d := sqrt(vi/c.BC2) + c.Eps
 		pi = pi + T(c.NegLR*gi)/d
 		p[i] = pi + T(c.NegLRAvg*mi)/d
@@ -93,44 +86,15 @@ func NAdamCoeffs[T Float](lr, beta1, beta2, eps, weightDecay, momentumDecay floa
 	return c, v, sc
 }
 
-// decay sets the weight decay of the rules that offer both forms (Adam,
-// NAdam, RAdam): the decoupled multiplier 1 - lr*wd or the coupled wd, and
-// returns its variant; none when wd is 0, as torch skips it.
-func decay[T Float](c *Coeffs[T], lr, weightDecay float64, decoupled bool) Variant {
-	switch {
-	case weightDecay == 0:
-		return 0
-	case decoupled:
-		c.Decay = T(1 - float64(lr*weightDecay))
-		return VarDecoupled
-	}
-	return VarWeightDecay
-}
-
 // nadamProgram states NAdam's loop body.
 func nadamProgram(b *Builder, v Variant) {
 	p := b.Load(StreamP)
 	g := b.Gradient()
 	p, g = b.weightDecay(v, p, g)
-	m := b.Lerp(b.Load(StreamS0), g, v&VarLerpHigh != 0)
-	b.Store(StreamS0, m)
-	sq := b.Add(b.Mul(b.Load(StreamS1), b.Coeff("Beta2")), b.Mul(b.Mul(b.Coeff("OneMinusBeta2"), g), g))
-	b.Store(StreamS1, sq)
+	m, sq := b.moments(v, g)
 	d := b.Add(b.Sqrt(b.Div(sq, b.Coeff("BC2"))), b.Coeff("Eps"))
 	p = b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), g), d))
 	b.Store(StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLRAvg"), m), d)))
-}
-
-// weightDecay states the decoupled (p*Decay) or coupled (g + wd*p) weight
-// decay that v selects, if any, and returns the new p and g.
-func (b *Builder) weightDecay(v Variant, p, g Value) (Value, Value) {
-	if v&VarDecoupled != 0 {
-		p = b.Mul(p, b.Coeff("Decay"))
-	}
-	if v&VarWeightDecay != 0 {
-		g = b.Add(g, b.Mul(b.Coeff("WeightDecay"), p))
-	}
-	return p, g
 }
 
 func nadamProduced() []Variant {

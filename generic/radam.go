@@ -45,16 +45,9 @@ func RAdam[T Float](v Variant, c *Coeffs[T], p, g, m, sq, _ []T) {
 		if neg {
 			gi = -gi
 		}
-		if decoupled {
-			pi = T(pi * c.Decay)
-		}
-		if hasWD {
-			gi = gi + T(c.WeightDecay*pi)
-		}
-		mi := lerp(m[i], gi, c.Lerp, c.LerpComp, high)
-		m[i] = mi
-		vi := T(sq[i]*c.Beta2) + T(T(c.OneMinusBeta2*gi)*gi)
-		sq[i] = vi
+		pi, gi = decayed(c, decoupled, hasWD, pi, gi)
+		mi, vi := moments(c, high, m[i], sq[i], gi)
+		m[i], sq[i] = mi, vi
 		u := T(T(mi/c.BC1) * c.LR)
 		if rect {
 			u = T(T(u*(c.BC2Sqrt/(sqrt(vi)+c.Eps))) * c.Rect)
@@ -93,10 +86,7 @@ func radamProgram(b *Builder, v Variant) {
 	p := b.Load(StreamP)
 	g := b.Gradient()
 	p, g = b.weightDecay(v, p, g)
-	m := b.Lerp(b.Load(StreamS0), g, v&VarLerpHigh != 0)
-	b.Store(StreamS0, m)
-	sq := b.Add(b.Mul(b.Load(StreamS1), b.Coeff("Beta2")), b.Mul(b.Mul(b.Coeff("OneMinusBeta2"), g), g))
-	b.Store(StreamS1, sq)
+	m, sq := b.moments(v, g)
 	u := b.Mul(b.Div(m, b.Coeff("BC1")), b.Coeff("LR"))
 	if v&VarRectified != 0 {
 		adaptive := b.Div(b.Coeff("BC2Sqrt"), b.Add(b.Sqrt(sq), b.Coeff("Eps")))
