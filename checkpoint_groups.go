@@ -5,214 +5,173 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
+	"reflect"
 )
 
 // This file maps a group's rule to and from an entry of torch's
 // param_groups: the keyword arguments of the torch class, named as torch
-// names them, and params, the indices of the group's parameters.
+// names them, and params, the indices of the group's parameters. Each rule
+// states its entry as data, a torchForm in its own file; the encoder
+// (className, torchGroup) and the decoder (parseGroup) here read it.
+
+// torchForm is a rule's entry in torch's param_groups: its torch class and
+// the keys of its hyperparameters. Make one with newTorchForm.
+type torchForm struct {
+	typ reflect.Type // the rule type
+	// class is the rule's torch class (Lion's: lion-pytorch's).
+	class string
+	// flagged, when set, is a second torch class that is the rule with a
+	// boolean field set (AdamW: Adam with Decoupled).
+	flagged *flaggedClass
+	// keys are the entry's keys in the order torch writes them. params,
+	// the group's parameter indices, follows them.
+	keys []groupKey
+}
+
+// flaggedClass is a torch class that is the rule with the boolean field
+// field set. Torch may write that field as key in the entry of either
+// class: it is not written, and when read it must agree with the class.
+type flaggedClass struct {
+	class, field, key string
+}
+
+// groupKey is one key of a param_groups entry.
+type groupKey struct {
+	name string
+	// fields are the rule's fields that the key holds: one number or
+	// boolean, or two numbers (torch's betas, etas, step_sizes).
+	fields []string
+	// constant is the JSON of a key that holds no field: one of torch's
+	// implementation choices, which do not change the arithmetic but which
+	// torch's step reads from the group, written with torch's defaults.
+	constant string
+}
+
+// hyper is the key name holding the rule's fields.
+func hyper(name string, fields ...string) groupKey { return groupKey{name: name, fields: fields} }
+
+// Torch's implementation choices, as its optimizers write them by default.
+var (
+	foreachKey        = groupKey{name: "foreach", constant: "null"}
+	capturableKey     = groupKey{name: "capturable", constant: "false"}
+	differentiableKey = groupKey{name: "differentiable", constant: "false"}
+	fusedKey          = groupKey{name: "fused", constant: "false"}
+)
+
+// ignoredGroupKeys do not change the arithmetic, and are accepted in the
+// entry of any class: torch's implementation choices, and initial_lr,
+// which torch's LR schedulers add to the group and which belongs to the
+// schedule's state.
+var ignoredGroupKeys = map[string]bool{
+	foreachKey.name: true, capturableKey.name: true, differentiableKey.name: true, fusedKey.name: true, "initial_lr": true,
+}
+
+// newTorchForm returns the form of rule type R. It panics if the form does
+// not match R (a field it names that R lacks or that has another type, a
+// field of R that no key holds), or if R is not named as its Kind, which
+// messages rely on (ruleName, normalize): the rule's file is then wrong,
+// and every test fails when the package initializes.
+func newTorchForm[R Rule](class string, flagged *flaggedClass, keys ...groupKey) torchForm {
+	f := torchForm{typ: reflect.TypeFor[R](), class: class, flagged: flagged, keys: keys}
+	var zero R
+	if name := zero.kind().String(); name != f.typ.Name() {
+		panic(fmt.Sprintf("optim: the rule type %s has the kernel of %s: name it as its Kind", f.typ.Name(), name))
+	}
+	held := map[string]bool{}
+	hold := func(field string, kind reflect.Kind) {
+		if sf, ok := f.typ.FieldByName(field); !ok || sf.Type.Kind() != kind || held[field] {
+			panic(fmt.Sprintf("optim: the torch form of %s: field %s is missing, held twice or not a %s", f.typ.Name(), field, kind))
+		}
+		held[field] = true
+	}
+	for _, k := range keys {
+		switch len(k.fields) {
+		case 0:
+			if !ignoredGroupKeys[k.name] {
+				panic(fmt.Sprintf("optim: the torch form of %s: key %s holds no field", f.typ.Name(), k.name))
+			}
+		case 1:
+			kind := reflect.Float64
+			if sf, ok := f.typ.FieldByName(k.fields[0]); ok && sf.Type.Kind() == reflect.Bool {
+				kind = reflect.Bool
+			}
+			hold(k.fields[0], kind)
+		case 2:
+			hold(k.fields[0], reflect.Float64)
+			hold(k.fields[1], reflect.Float64)
+		default:
+			panic(fmt.Sprintf("optim: the torch form of %s: key %s holds %d fields", f.typ.Name(), k.name, len(k.fields)))
+		}
+	}
+	if flagged != nil {
+		hold(flagged.field, reflect.Bool)
+	}
+	if len(held) != f.typ.NumField() {
+		panic(fmt.Sprintf("optim: the torch form of %s holds %d of its %d fields", f.typ.Name(), len(held), f.typ.NumField()))
+	}
+	return f
+}
+
+// accepts reports whether key belongs in the form's entry.
+func (f *torchForm) accepts(key string) bool {
+	if f.flagged != nil && key == f.flagged.key {
+		return true
+	}
+	for _, k := range f.keys {
+		if k.name == key {
+			return true
+		}
+	}
+	return false
+}
 
 // className is the torch class of a rule: Adam with Decoupled is AdamW.
 func className(r Rule) string {
-	switch r := r.(type) {
-	case SGD:
-		return "SGD"
-	case Adagrad:
-		return "Adagrad"
-	case RMSProp:
-		return "RMSprop"
-	case Adam:
-		if r.Decoupled {
-			return "AdamW"
-		}
-		return "Adam"
-	case Adadelta, Adamax, ASGD, Lion, NAdam, RAdam, Rprop:
-		return ruleName(r) // torch's class names, and Lion's own
+	f := r.torch()
+	if f.flagged != nil && reflect.ValueOf(r).FieldByName(f.flagged.field).Bool() {
+		return f.flagged.class
 	}
-	return ruleName(r)
+	return f.class
 }
 
-// torchGroup encodes group [first, end) under r in torch's layout. Keys
-// that do not change the arithmetic are written with torch's defaults
-// (foreach null, differentiable, capturable and fused false), because
-// torch's step reads them from the group.
+// torchGroup encodes group [first, end) under r in torch's layout, as
+// json.Marshal writes a struct with the form's keys as its fields.
 func torchGroup(r Rule, first, end int) json.RawMessage {
 	params := make([]int, end-first)
 	for i := range params {
 		params[i] = first + i
 	}
-	var v any
-	switch r := r.(type) {
-	case SGD:
-		v = struct {
-			LR             float64 `json:"lr"`
-			Momentum       float64 `json:"momentum"`
-			Dampening      float64 `json:"dampening"`
-			WeightDecay    float64 `json:"weight_decay"`
-			Nesterov       bool    `json:"nesterov"`
-			Maximize       bool    `json:"maximize"`
-			Foreach        *bool   `json:"foreach"`
-			Differentiable bool    `json:"differentiable"`
-			Params         []int   `json:"params"`
-		}{r.LR, r.Momentum, r.Dampening, r.WeightDecay, r.Nesterov, r.Maximize, nil, false, params}
-	case Adagrad:
-		v = struct {
-			LR                      float64 `json:"lr"`
-			LRDecay                 float64 `json:"lr_decay"`
-			Eps                     float64 `json:"eps"`
-			WeightDecay             float64 `json:"weight_decay"`
-			InitialAccumulatorValue float64 `json:"initial_accumulator_value"`
-			Foreach                 *bool   `json:"foreach"`
-			Maximize                bool    `json:"maximize"`
-			Differentiable          bool    `json:"differentiable"`
-			Params                  []int   `json:"params"`
-		}{r.LR, r.LRDecay, r.Eps, r.WeightDecay, r.InitialAccumulatorValue, nil, r.Maximize, false, params}
-	case RMSProp:
-		v = struct {
-			LR             float64 `json:"lr"`
-			Momentum       float64 `json:"momentum"`
-			Alpha          float64 `json:"alpha"`
-			Eps            float64 `json:"eps"`
-			Centered       bool    `json:"centered"`
-			WeightDecay    float64 `json:"weight_decay"`
-			Foreach        *bool   `json:"foreach"`
-			Maximize       bool    `json:"maximize"`
-			Differentiable bool    `json:"differentiable"`
-			Params         []int   `json:"params"`
-		}{r.LR, r.Momentum, r.Alpha, r.Eps, r.Centered, r.WeightDecay, nil, r.Maximize, false, params}
-	case Adam:
-		v = struct {
-			LR             float64    `json:"lr"`
-			Betas          [2]float64 `json:"betas"`
-			Eps            float64    `json:"eps"`
-			WeightDecay    float64    `json:"weight_decay"`
-			AMSGrad        bool       `json:"amsgrad"`
-			Maximize       bool       `json:"maximize"`
-			Foreach        *bool      `json:"foreach"`
-			Capturable     bool       `json:"capturable"`
-			Differentiable bool       `json:"differentiable"`
-			Fused          bool       `json:"fused"`
-			Params         []int      `json:"params"`
-		}{r.LR, [2]float64{r.Beta1, r.Beta2}, r.Eps, r.WeightDecay, r.AMSGrad, r.Maximize, nil, false, false, false, params}
-	case NAdam:
-		v = struct {
-			LR                   float64    `json:"lr"`
-			Betas                [2]float64 `json:"betas"`
-			Eps                  float64    `json:"eps"`
-			WeightDecay          float64    `json:"weight_decay"`
-			MomentumDecay        float64    `json:"momentum_decay"`
-			DecoupledWeightDecay bool       `json:"decoupled_weight_decay"`
-			Foreach              *bool      `json:"foreach"`
-			Maximize             bool       `json:"maximize"`
-			Capturable           bool       `json:"capturable"`
-			Differentiable       bool       `json:"differentiable"`
-			Params               []int      `json:"params"`
-		}{r.LR, [2]float64{r.Beta1, r.Beta2}, r.Eps, r.WeightDecay, r.MomentumDecay, r.Decoupled, nil, r.Maximize, false, false, params}
-	case RAdam:
-		v = struct {
-			LR                   float64    `json:"lr"`
-			Betas                [2]float64 `json:"betas"`
-			Eps                  float64    `json:"eps"`
-			WeightDecay          float64    `json:"weight_decay"`
-			DecoupledWeightDecay bool       `json:"decoupled_weight_decay"`
-			Foreach              *bool      `json:"foreach"`
-			Maximize             bool       `json:"maximize"`
-			Capturable           bool       `json:"capturable"`
-			Differentiable       bool       `json:"differentiable"`
-			Params               []int      `json:"params"`
-		}{r.LR, [2]float64{r.Beta1, r.Beta2}, r.Eps, r.WeightDecay, r.Decoupled, nil, r.Maximize, false, false, params}
-	case Adamax:
-		v = struct {
-			LR             float64    `json:"lr"`
-			Betas          [2]float64 `json:"betas"`
-			Eps            float64    `json:"eps"`
-			WeightDecay    float64    `json:"weight_decay"`
-			Foreach        *bool      `json:"foreach"`
-			Maximize       bool       `json:"maximize"`
-			Differentiable bool       `json:"differentiable"`
-			Capturable     bool       `json:"capturable"`
-			Params         []int      `json:"params"`
-		}{r.LR, [2]float64{r.Beta1, r.Beta2}, r.Eps, r.WeightDecay, nil, r.Maximize, false, false, params}
-	case Adadelta:
-		v = struct {
-			LR             float64 `json:"lr"`
-			Rho            float64 `json:"rho"`
-			Eps            float64 `json:"eps"`
-			WeightDecay    float64 `json:"weight_decay"`
-			Foreach        *bool   `json:"foreach"`
-			Capturable     bool    `json:"capturable"`
-			Maximize       bool    `json:"maximize"`
-			Differentiable bool    `json:"differentiable"`
-			Params         []int   `json:"params"`
-		}{r.LR, r.Rho, r.Eps, r.WeightDecay, nil, false, r.Maximize, false, params}
-	case Rprop:
-		v = struct {
-			LR             float64    `json:"lr"`
-			Etas           [2]float64 `json:"etas"`
-			StepSizes      [2]float64 `json:"step_sizes"`
-			Foreach        *bool      `json:"foreach"`
-			Maximize       bool       `json:"maximize"`
-			Differentiable bool       `json:"differentiable"`
-			Capturable     bool       `json:"capturable"`
-			Params         []int      `json:"params"`
-		}{r.LR, [2]float64{r.EtaMinus, r.EtaPlus}, [2]float64{r.StepSizeMin, r.StepSizeMax}, nil, r.Maximize, false, false, params}
-	case ASGD:
-		v = struct {
-			LR             float64 `json:"lr"`
-			Lambd          float64 `json:"lambd"`
-			Alpha          float64 `json:"alpha"`
-			T0             float64 `json:"t0"`
-			WeightDecay    float64 `json:"weight_decay"`
-			Foreach        *bool   `json:"foreach"`
-			Maximize       bool    `json:"maximize"`
-			Differentiable bool    `json:"differentiable"`
-			Capturable     bool    `json:"capturable"`
-			Params         []int   `json:"params"`
-		}{r.LR, r.Lambd, r.Alpha, r.T0, r.WeightDecay, nil, r.Maximize, false, false, params}
-	case Lion:
-		// No torch class: lion-pytorch's Lion keywords, without its
-		// implementation choices.
-		v = struct {
-			LR          float64    `json:"lr"`
-			Betas       [2]float64 `json:"betas"`
-			WeightDecay float64    `json:"weight_decay"`
-			Maximize    bool       `json:"maximize"`
-			Params      []int      `json:"params"`
-		}{r.LR, [2]float64{r.Beta1, r.Beta2}, r.WeightDecay, r.Maximize, params}
+	v := reflect.ValueOf(r)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for _, k := range r.torch().keys {
+		b.WriteString(mustJSON(k.name))
+		b.WriteByte(':')
+		switch len(k.fields) {
+		case 0:
+			b.WriteString(k.constant)
+		case 1:
+			b.WriteString(mustJSON(v.FieldByName(k.fields[0]).Interface()))
+		case 2:
+			b.WriteString(mustJSON([2]float64{v.FieldByName(k.fields[0]).Float(), v.FieldByName(k.fields[1]).Float()}))
+		}
+		b.WriteByte(',')
 	}
-	return json.RawMessage(mustJSON(v))
-}
-
-// ignoredGroupKeys do not change the arithmetic: torch's implementation
-// choices, and initial_lr, which torch's LR schedulers add to the group
-// and which belongs to the schedule's state.
-var ignoredGroupKeys = map[string]bool{
-	"foreach": true, "capturable": true, "differentiable": true, "fused": true, "initial_lr": true,
-}
-
-// groupKeys are the hyperparameter keys of each torch class; all are
-// required.
-var groupKeys = map[string][]string{
-	"SGD":     {"lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize"},
-	"Adagrad": {"lr", "lr_decay", "eps", "weight_decay", "initial_accumulator_value", "maximize"},
-	"RMSprop": {"lr", "momentum", "alpha", "eps", "centered", "weight_decay", "maximize"},
-	"Adam":    {"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"},
-	"AdamW":   {"lr", "betas", "eps", "weight_decay", "amsgrad", "maximize"},
-	// torch 2.11's NAdam and RAdam always carry decoupled_weight_decay.
-	"NAdam":    {"lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize"},
-	"RAdam":    {"lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize"},
-	"Adamax":   {"lr", "betas", "eps", "weight_decay", "maximize"},
-	"Adadelta": {"lr", "rho", "eps", "weight_decay", "maximize"},
-	"Rprop":    {"lr", "etas", "step_sizes", "maximize"},
-	"ASGD":     {"lr", "lambd", "alpha", "t0", "weight_decay", "maximize"},
-	"Lion":     {"lr", "betas", "weight_decay", "maximize"},
+	b.WriteString(`"params":`)
+	b.WriteString(mustJSON(params))
+	b.WriteByte('}')
+	return b.Bytes()
 }
 
 // parseGroup decodes entry gi of param_groups as a group of torch class
-// class over the parameters [first, end), validating the rule for T. Torch
-// 2's Adam and AdamW may carry decoupled_weight_decay, which must agree
-// with the class.
-func parseGroup[T float32 | float64](op string, raw json.RawMessage, gi int, class string, first, end int) (Rule, error) {
+// class over the parameters [first, end), in the form of the group's rule
+// (whose class the caller has compared with class), validating the rule
+// for T. Every hyperparameter key is required.
+//
+// The keys are read in a fixed order, which decides the key that an error
+// names when several are wrong: the pairs, then the flagged class's key,
+// then the other keys in the form's order.
+func parseGroup[T float32 | float64](op string, raw json.RawMessage, gi int, class string, form *torchForm, first, end int) (Rule, error) {
 	bad := func(format string, args ...any) error {
 		return ckErr(op, nil, "param_groups[%d]: %s", gi, fmt.Sprintf(format, args...))
 	}
@@ -220,13 +179,12 @@ func parseGroup[T float32 | float64](op string, raw json.RawMessage, gi int, cla
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return nil, bad("not a JSON object")
 	}
-	want, ok := groupKeys[class]
-	if !ok {
+	flagged := form.flagged != nil && class == form.flagged.class
+	if class != form.class && !flagged {
 		return nil, bad("unknown optimizer class %q", class)
 	}
 	for k := range m {
-		if !ignoredGroupKeys[k] && k != "params" && !slices.Contains(want, k) &&
-			!(k == "decoupled_weight_decay" && (class == "Adam" || class == "AdamW")) {
+		if !ignoredGroupKeys[k] && k != "params" && !form.accepts(k) {
 			return nil, bad("unknown key %q for %s", k, class)
 		}
 	}
@@ -270,53 +228,34 @@ func parseGroup[T float32 | float64](op string, raw json.RawMessage, gi int, cla
 		x = append(x, math.NaN(), math.NaN())
 		return x[0], x[1]
 	}
-	var r Rule
-	switch class {
-	case "SGD":
-		r = SGD{LR: num("lr"), Momentum: num("momentum"), Dampening: num("dampening"), WeightDecay: num("weight_decay"),
-			Nesterov: flag("nesterov"), Maximize: flag("maximize")}
-	case "Adagrad":
-		r = Adagrad{LR: num("lr"), LRDecay: num("lr_decay"), Eps: num("eps"), WeightDecay: num("weight_decay"),
-			InitialAccumulatorValue: num("initial_accumulator_value"), Maximize: flag("maximize")}
-	case "RMSprop":
-		r = RMSProp{LR: num("lr"), Momentum: num("momentum"), Alpha: num("alpha"), Eps: num("eps"),
-			Centered: flag("centered"), WeightDecay: num("weight_decay"), Maximize: flag("maximize")}
-	case "NAdam":
-		b1, b2 := pair("betas")
-		r = NAdam{LR: num("lr"), Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay"),
-			MomentumDecay: num("momentum_decay"), Decoupled: flag("decoupled_weight_decay"), Maximize: flag("maximize")}
-	case "RAdam":
-		b1, b2 := pair("betas")
-		r = RAdam{LR: num("lr"), Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay"),
-			Decoupled: flag("decoupled_weight_decay"), Maximize: flag("maximize")}
-	case "Adamax":
-		b1, b2 := pair("betas")
-		r = Adamax{LR: num("lr"), Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay"), Maximize: flag("maximize")}
-	case "Adadelta":
-		r = Adadelta{LR: num("lr"), Rho: num("rho"), Eps: num("eps"), WeightDecay: num("weight_decay"), Maximize: flag("maximize")}
-	case "Rprop":
-		etaMinus, etaPlus := pair("etas")
-		lo, hi := pair("step_sizes")
-		r = Rprop{LR: num("lr"), EtaMinus: etaMinus, EtaPlus: etaPlus, StepSizeMin: lo, StepSizeMax: hi, Maximize: flag("maximize")}
-	case "ASGD":
-		r = ASGD{LR: num("lr"), Lambd: num("lambd"), Alpha: num("alpha"), T0: num("t0"), WeightDecay: num("weight_decay"),
-			Maximize: flag("maximize")}
-	case "Lion":
-		b1, b2 := pair("betas")
-		r = Lion{LR: num("lr"), Beta1: b1, Beta2: b2, WeightDecay: num("weight_decay"), Maximize: flag("maximize")}
-	default: // Adam, AdamW
-		b1, b2 := pair("betas")
-		decoupled := class == "AdamW"
-		if _, ok := m["decoupled_weight_decay"]; ok && flag("decoupled_weight_decay") != decoupled {
-			return nil, bad("decoupled_weight_decay disagrees with the class %s", class)
+	v := reflect.New(form.typ).Elem()
+	for _, k := range form.keys {
+		if len(k.fields) == 2 {
+			a, b := pair(k.name)
+			v.FieldByName(k.fields[0]).SetFloat(a)
+			v.FieldByName(k.fields[1]).SetFloat(b)
 		}
-		r = Adam{LR: num("lr"), Beta1: b1, Beta2: b2, Eps: num("eps"), WeightDecay: num("weight_decay"),
-			AMSGrad: flag("amsgrad"), Maximize: flag("maximize"), Decoupled: decoupled}
+	}
+	if f := form.flagged; f != nil {
+		v.FieldByName(f.field).SetBool(flagged)
+		if _, ok := m[f.key]; ok && flag(f.key) != flagged {
+			return nil, bad("%s disagrees with the class %s", f.key, class)
+		}
+	}
+	for _, k := range form.keys {
+		if len(k.fields) == 1 {
+			switch field := v.FieldByName(k.fields[0]); field.Kind() {
+			case reflect.Bool:
+				field.SetBool(flag(k.name))
+			default:
+				field.SetFloat(num(k.name))
+			}
+		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	r, err = normalizeFor[T](r)
+	r, err := normalizeFor[T](v.Interface().(Rule))
 	if err != nil {
 		return nil, inGroup(err, gi)
 	}

@@ -166,7 +166,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 		if class != have {
 			return nil, &RuleError{Group: gi, Rule: class, Reason: "Load: the checkpoint's group is " + class + ", the optimizer's is " + have + ": the rule type of a group cannot change"}
 		}
-		rule, err := parseGroup[T](op, groups[gi], gi, class, g.first, g.end)
+		rule, err := parseGroup[T](op, groups[gi], gi, class, g.rule.torch(), g.first, g.end)
 		if err != nil {
 			return nil, err
 		}
