@@ -11,44 +11,6 @@ import (
 	"github.com/simdoptim/optim/linalg"
 )
 
-func TestCholeskyPublic(t *testing.T) {
-	a := []float64{4, 99, 2, 10} // upper element is ignored and kept
-	if err := optim.Cholesky(a, 2); err != nil {
-		t.Fatal(err)
-	}
-	if a[0] != 2 || a[1] != 99 || a[2] != 1 || a[3] != 3 {
-		t.Errorf("L = %v", a)
-	}
-	b := []float64{1, 0, 0, 0, 1, 0, 0, 0, -2}
-	err := optim.Cholesky(b, 3)
-	var npd *optim.NotPositiveDefiniteError
-	if !errors.As(err, &npd) || npd.Index != 2 || npd.Pivot != -2 {
-		t.Fatalf("error %v", err)
-	}
-	if want := "matrix is not positive definite: pivot 2 is -2"; err.Error() != want {
-		t.Errorf("message %q, want %q", err.Error(), want)
-	}
-}
-
-func TestNewtonStepPublic(t *testing.T) {
-	// H = [[2, 1], [1, 2]] (PD), g = [1, 1]: d = −H⁻¹g = [−1/3, −1/3].
-	h := []float64{2, 1, 1, 2}
-	dst := make([]float64, 2)
-	tau, err := optim.NewtonStep(dst, h, []float64{1, 1}, 2)
-	if err != nil || tau != 0 || math.Abs(dst[0]+1.0/3) > 1e-15 || math.Abs(dst[1]+1.0/3) > 1e-15 {
-		t.Errorf("d = %v, τ = %g, %v", dst, tau, err)
-	}
-	// Indefinite: H = diag(1, −1): τ > 1.
-	h = []float64{1, 0, 0, -1}
-	tau, err = optim.NewtonStep(dst, h, []float64{1, 1}, 2)
-	if err != nil || tau <= 1 || tau > 1.01 {
-		t.Errorf("τ = %g, %v", tau, err)
-	}
-	if _, err := optim.NewtonStep(dst, []float64{1}, []float64{1, 1}, 2); err == nil {
-		t.Error("short h accepted")
-	}
-}
-
 // rosenbrock's gradient and Hessian, for a damped Newton run.
 func rosenbrock(x []float64) float64 {
 	return 100*(x[1]-x[0]*x[0])*(x[1]-x[0]*x[0]) + (1-x[0])*(1-x[0])
@@ -148,49 +110,11 @@ func TestNewtonStepErrors(t *testing.T) {
 	}
 }
 
-func TestFloat32Variants(t *testing.T) {
-	a := []float32{4, 99, 2, 10}
-	if err := optim.CholeskyFloat32(a, 2); err != nil || a[0] != 2 || a[1] != 99 || a[2] != 1 || a[3] != 3 {
-		t.Errorf("L = %v, %v", a, err)
-	}
-	bad := []float32{1, 0, 0, -1}
-	if err := optim.CholeskyFloat32(bad, 2); err == nil || bad[3] != -1 {
-		t.Errorf("indefinite: %v, a = %v", err, bad)
-	}
-	h := []float32{2, 1, 1, 2}
-	dst := make([]float32, 2)
-	tau, err := optim.NewtonStepFloat32(dst, h, []float32{1, 1}, 2)
-	if err != nil || tau != 0 || dst[0] != float32(-1.0/3) || dst[1] != float32(-1.0/3) {
-		t.Errorf("d = %v, τ = %g, %v", dst, tau, err)
-	}
-	tau, err = optim.NewtonStepFloat32(dst, []float32{1, 0, 0, -1}, []float32{1, 1}, 2)
-	if err != nil || tau <= 1 {
-		t.Errorf("indefinite: τ = %g, %v", tau, err)
-	}
-	if _, err := optim.NewtonStepFloat32(dst, h, []float32{1}, 2); err == nil {
-		t.Error("short g accepted")
-	}
-}
-
 // TestLinalgFollowsISA: the factorization's kernel set is the one package
 // optim dispatches to, under any OPTIM_ISA.
 func TestLinalgFollowsISA(t *testing.T) {
 	if got, want := linalg.Kernel(), optim.ISA(); got != want {
 		t.Errorf("linalg uses %s, optim %s (OPTIM_ISA=%q)", got, want, os.Getenv("OPTIM_ISA"))
-	}
-}
-
-// TestNewtonStepFloat32TauOverflow: H = −3.4e38·I needs a shift above
-// MaxFloat32, which float32 cannot return.
-func TestNewtonStepFloat32TauOverflow(t *testing.T) {
-	h := []float32{-3.4e38, 0, 0, -3.4e38}
-	dst := []float32{42, 42}
-	tau, err := optim.NewtonStepFloat32(dst, h, []float32{1, 1}, 2)
-	if err == nil {
-		t.Errorf("τ = %g accepted", tau)
-	}
-	if dst[0] != 42 || dst[1] != 42 {
-		t.Errorf("dst written on error: %v", dst)
 	}
 }
 
@@ -251,31 +175,6 @@ func TestNewtonFieldErrors(t *testing.T) {
 		if x[0] != 1 || x[1] != 2 || called {
 			t.Errorf("%s = %v: x = %v, hessian called: %v", tc.field, tc.value, x, called)
 		}
-	}
-}
-
-// TestNewtonStepAliasing: h is scratch, so g or dst sharing memory with it
-// would be overwritten mid-solve; that is an error. dst may be g.
-func TestNewtonStepAliasing(t *testing.T) {
-	h := []float64{2, 1, 1, 2}
-	if _, err := optim.NewtonStep(make([]float64, 2), h, h[2:], 2); err == nil {
-		t.Error("g aliasing h accepted")
-	}
-	if _, err := optim.NewtonStep(make([]float64, 2), h, h[:2], 2); err == nil {
-		t.Error("g aliasing h's first row accepted")
-	}
-	h = []float64{2, 1, 1, 2}
-	if _, err := optim.NewtonStep(h[1:3], h, []float64{1, 1}, 2); err == nil {
-		t.Error("dst aliasing h accepted")
-	}
-	if h[0] != 2 || h[1] != 1 || h[2] != 1 || h[3] != 2 {
-		t.Errorf("h written on error: %v", h)
-	}
-	// dst = g: g is read before dst is written.
-	h = []float64{2, 1, 1, 2}
-	g := []float64{1, 1}
-	if _, err := optim.NewtonStep(g, h, g, 2); err != nil || math.Abs(g[0]+1.0/3) > 1e-15 || math.Abs(g[1]+1.0/3) > 1e-15 {
-		t.Errorf("dst = g: d = %v, %v", g, err)
 	}
 }
 

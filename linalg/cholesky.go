@@ -50,7 +50,7 @@ func (w *workspace) cholesky(a []float64, n int) error {
 	return nil
 }
 
-func checkSize(a []float64, n int, name string) error {
+func checkSize[T float32 | float64](a []T, n int, name string) error {
 	if n <= 0 {
 		return fmt.Errorf("linalg: order n = %d must be positive", n)
 	}

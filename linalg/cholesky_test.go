@@ -306,6 +306,27 @@ func TestCholeskyNotPositiveDefinite(t *testing.T) {
 	}
 }
 
+// TestCholeskyTwoByTwo: the factor of a small matrix, exactly, with the
+// strict upper triangle kept; and the message of an indefinite one.
+func TestCholeskyTwoByTwo(t *testing.T) {
+	a := []float64{4, 99, 2, 10} // the upper element is ignored and kept
+	if err := Cholesky(a, 2); err != nil {
+		t.Fatal(err)
+	}
+	if a[0] != 2 || a[1] != 99 || a[2] != 1 || a[3] != 3 {
+		t.Errorf("L = %v", a)
+	}
+	b := []float64{1, 0, 0, 0, 1, 0, 0, 0, -2}
+	err := Cholesky(b, 3)
+	var npd *NotPositiveDefiniteError
+	if !errors.As(err, &npd) || npd.Index != 2 || npd.Pivot != -2 {
+		t.Fatalf("error %v", err)
+	}
+	if want := "matrix is not positive definite: pivot 2 is -2"; err.Error() != want {
+		t.Errorf("message %q, want %q", err.Error(), want)
+	}
+}
+
 func TestCholeskyBadInput(t *testing.T) {
 	a := []float64{4, 0, 2, 5}
 	for _, tc := range []struct {

@@ -48,6 +48,20 @@ func (s *Damped) Factorizations() int { return s.used }
 // positive definite.
 var ErrDampingFailed = errors.New("linalg: damping did not make H positive definite")
 
+// NewtonStep writes dst = −(H + τI)⁻¹·g for the symmetric n×n Hessian H in h
+// (row-major; only the lower triangle is read) and returns τ, as a new
+// Damped's Solve does: 0 when H is positive definite, else the smallest
+// shift its strategy finds that makes H + τI positive definite. h is used
+// as scratch, so g and dst must not share memory with h's first n·n
+// elements (an error); dst may be g. NaN or ±Inf in h or g, n ≤ 0, short
+// slices and a step or τ that overflows are errors; on error dst is
+// untouched. A Damped kept between calls starts from the previous τ and
+// does not allocate.
+func NewtonStep(dst, h, g []float64, n int) (tau float64, err error) {
+	var s Damped
+	return s.Solve(dst, h, g, n)
+}
+
 // Solve writes dst = −(H + τI)⁻¹·g for the symmetric n×n matrix H in h
 // (row-major; only the lower triangle is read) and returns τ: 0 if H is
 // positive definite, else the shift found. h is used as scratch: on return

@@ -284,3 +284,24 @@ func TestDampedNamesNonFiniteOnGivingUp(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestNewtonStep: the function form of a fresh Damped's Solve (whose
+// aliasing rules TestDampedAliasing checks).
+func TestNewtonStep(t *testing.T) {
+	// H = [[2, 1], [1, 2]] (PD), g = [1, 1]: d = −H⁻¹g = [−1/3, −1/3].
+	h := []float64{2, 1, 1, 2}
+	dst := make([]float64, 2)
+	tau, err := NewtonStep(dst, h, []float64{1, 1}, 2)
+	if err != nil || tau != 0 || math.Abs(dst[0]+1.0/3) > 1e-15 || math.Abs(dst[1]+1.0/3) > 1e-15 {
+		t.Errorf("d = %v, τ = %g, %v", dst, tau, err)
+	}
+	// Indefinite: H = diag(1, −1): τ > 1.
+	h = []float64{1, 0, 0, -1}
+	tau, err = NewtonStep(dst, h, []float64{1, 1}, 2)
+	if err != nil || tau <= 1 || tau > 1.01 {
+		t.Errorf("τ = %g, %v", tau, err)
+	}
+	if _, err := NewtonStep(dst, []float64{1}, []float64{1, 1}, 2); err == nil {
+		t.Error("short h accepted")
+	}
+}

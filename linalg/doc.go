@@ -1,7 +1,9 @@
 // Package linalg holds the dense linear algebra behind optim's Newton step: a
 // recursive Cholesky factorization, the two single-right-hand-side
 // triangular solves, and a damped solver for (H + τI)d = −g that shifts an
-// indefinite H just enough.
+// indefinite H just enough (Damped, and NewtonStep for one call).
+// CholeskyFloat32 and NewtonStepFloat32 take float32 matrices and solve in
+// float64.
 //
 // Matrices are dense, row-major, with a row stride equal to their order n;
 // only the lower triangle of a symmetric matrix is read.
