@@ -26,6 +26,9 @@ func (r Adagrad) withLR(lr float64) Rule    { r.LR = lr; return r }
 func (Adagrad) momentum() (float64, bool)   { return 0, false }
 func (r Adagrad) withMomentum(float64) Rule { return r }
 
+// initialState: torch fills Adagrad's sum with initial_accumulator_value.
+func (r Adagrad) initialState() float64 { return r.InitialAccumulatorValue }
+
 func (r Adagrad) coefficients32(in stepInput) stepCoeffs[float32] {
 	return adagradCoefficients[float32](r, in)
 }

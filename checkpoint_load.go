@@ -269,10 +269,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 	l.state = make([][3][]T, len(o.params))
 	for gi := range o.groups {
 		g := &o.groups[gi]
-		init := T(0)
-		if a, ok := l.rules[gi].(Adagrad); ok {
-			init = T(a.InitialAccumulatorValue)
-		}
+		init := initialState[T](l.rules[gi])
 		for i := g.first; i < g.end; i++ {
 			n := len(o.params[i])
 			for k, u := range used[gi] {

@@ -227,10 +227,7 @@ func (o *Optimizer[T]) allocState(first, end int) {
 			if !used[k] {
 				continue
 			}
-			init := T(0)
-			if a, ok := g.rule.(Adagrad); ok {
-				init = T(a.InitialAccumulatorValue)
-			}
+			init := initialState[T](g.rule)
 			for i := g.first; i < g.end; i++ {
 				if o.state[i][k] == nil {
 					needs = append(needs, need{i, k, g.rule.kind(), init})

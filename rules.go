@@ -64,6 +64,20 @@ type scalarHistory interface {
 	scalarsBefore(step int64, advance func(step int64, first bool, sc generic.Scalars) generic.Scalars) generic.Scalars
 }
 
+// stateInitializer is a Rule whose state slices start at a value other
+// than zero (Adagrad's InitialAccumulatorValue).
+type stateInitializer interface {
+	initialState() float64
+}
+
+// initialState is the value r's state slices start at.
+func initialState[T float32 | float64](r Rule) T {
+	if s, ok := r.(stateInitializer); ok {
+		return T(s.initialState())
+	}
+	return 0
+}
+
 // rulePackage is this package's import path.
 var rulePackage = reflect.TypeFor[Rule]().PkgPath()
 
