@@ -43,8 +43,12 @@ func (r Adadelta) checkCoefficients(k *coeffChecker) {
 	k.eps(r.Eps)
 }
 
-var adadeltaTorch = newTorchForm[Adadelta]("Adadelta", nil,
-	hyper("lr", "LR"), hyper("rho", "Rho"), hyper("eps", "Eps"), hyper("weight_decay", "WeightDecay"),
-	foreachKey, capturableKey, hyper("maximize", "Maximize"), differentiableKey)
+var adadeltaTorch = newTorchForm[Adadelta](torchForm{
+	class: "Adadelta",
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("rho", "Rho"), hyper("eps", "Eps"), hyper("weight_decay", "WeightDecay"),
+		foreachKey, capturableKey, hyper("maximize", "Maximize"), differentiableKey,
+	},
+})
 
 func (Adadelta) torch() *torchForm { return &adadeltaTorch }

@@ -46,9 +46,13 @@ func (r Adagrad) checkCoefficients(k *coeffChecker) {
 	k.eps(r.Eps)
 }
 
-var adagradTorch = newTorchForm[Adagrad]("Adagrad", nil,
-	hyper("lr", "LR"), hyper("lr_decay", "LRDecay"), hyper("eps", "Eps"), hyper("weight_decay", "WeightDecay"),
-	hyper("initial_accumulator_value", "InitialAccumulatorValue"), foreachKey, hyper("maximize", "Maximize"),
-	differentiableKey)
+var adagradTorch = newTorchForm[Adagrad](torchForm{
+	class: "Adagrad",
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("lr_decay", "LRDecay"), hyper("eps", "Eps"), hyper("weight_decay", "WeightDecay"),
+		hyper("initial_accumulator_value", "InitialAccumulatorValue"), foreachKey, hyper("maximize", "Maximize"),
+		differentiableKey,
+	},
+})
 
 func (Adagrad) torch() *torchForm { return &adagradTorch }

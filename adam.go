@@ -55,8 +55,14 @@ func (r Adam) checkCoefficients(k *coeffChecker) {
 
 // adamTorch: torch 2's Adam and AdamW may carry decoupled_weight_decay,
 // which must agree with the class.
-var adamTorch = newTorchForm[Adam]("Adam", &flaggedClass{class: "AdamW", field: "Decoupled", key: "decoupled_weight_decay"},
-	hyper("lr", "LR"), hyper("betas", "Beta1", "Beta2"), hyper("eps", "Eps"), hyper("weight_decay", "WeightDecay"),
-	hyper("amsgrad", "AMSGrad"), hyper("maximize", "Maximize"), foreachKey, capturableKey, differentiableKey, fusedKey)
+var adamTorch = newTorchForm[Adam](torchForm{
+	class:   "Adam",
+	flagged: &flaggedClass{class: "AdamW", field: "Decoupled", key: "decoupled_weight_decay"},
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("betas", "Beta1", "Beta2"), hyper("eps", "Eps"),
+		hyper("weight_decay", "WeightDecay"), hyper("amsgrad", "AMSGrad"), hyper("maximize", "Maximize"),
+		foreachKey, capturableKey, differentiableKey, fusedKey,
+	},
+})
 
 func (Adam) torch() *torchForm { return &adamTorch }

@@ -43,8 +43,13 @@ func (r Adamax) checkCoefficients(k *coeffChecker) {
 	k.eps(r.Eps)
 }
 
-var adamaxTorch = newTorchForm[Adamax]("Adamax", nil,
-	hyper("lr", "LR"), hyper("betas", "Beta1", "Beta2"), hyper("eps", "Eps"), hyper("weight_decay", "WeightDecay"),
-	foreachKey, hyper("maximize", "Maximize"), differentiableKey, capturableKey)
+var adamaxTorch = newTorchForm[Adamax](torchForm{
+	class: "Adamax",
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("betas", "Beta1", "Beta2"), hyper("eps", "Eps"),
+		hyper("weight_decay", "WeightDecay"), foreachKey, hyper("maximize", "Maximize"), differentiableKey,
+		capturableKey,
+	},
+})
 
 func (Adamax) torch() *torchForm { return &adamaxTorch }

@@ -62,8 +62,13 @@ func (r ASGD) checkCoefficients(k *coeffChecker) {
 	k.weightDecay(r.WeightDecay)
 }
 
-var asgdTorch = newTorchForm[ASGD]("ASGD", nil,
-	hyper("lr", "LR"), hyper("lambd", "Lambd"), hyper("alpha", "Alpha"), hyper("t0", "T0"),
-	hyper("weight_decay", "WeightDecay"), foreachKey, hyper("maximize", "Maximize"), differentiableKey, capturableKey)
+var asgdTorch = newTorchForm[ASGD](torchForm{
+	class: "ASGD",
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("lambd", "Lambd"), hyper("alpha", "Alpha"), hyper("t0", "T0"),
+		hyper("weight_decay", "WeightDecay"), foreachKey, hyper("maximize", "Maximize"), differentiableKey,
+		capturableKey,
+	},
+})
 
 func (ASGD) torch() *torchForm { return &asgdTorch }

@@ -221,7 +221,7 @@ func (o *Optimizer[T]) encode(op string, extra map[string]json.RawMessage) ([]by
 					pieces = append(pieces, piece[T]{s: o.state[i][k]})
 				}
 			}
-			if kind != kernels.KindSGD {
+			if !g.rule.torch().noStep {
 				tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, "step"), DType: safetensors.F32, Shape: []int64{}})
 				pieces = append(pieces, piece[T]{scalar: float32(o.steps[i])})
 			}

@@ -14,10 +14,11 @@ import (
 // states its entry as data, a torchForm in its own file; the encoder
 // (className, torchGroup) and the decoder (parseGroup) here read it.
 
-// torchForm is a rule's entry in torch's param_groups: its torch class and
-// the keys of its hyperparameters. Make one with newTorchForm.
+// torchForm is how torch sees a rule: its class, the keys of its entry in
+// param_groups, and whether its state counts steps. Make one with
+// newTorchForm.
 type torchForm struct {
-	typ reflect.Type // the rule type
+	typ reflect.Type // the rule type, which newTorchForm sets
 	// class is the rule's torch class (Lion's: lion-pytorch's).
 	class string
 	// flagged, when set, is a second torch class that is the rule with a
@@ -26,6 +27,9 @@ type torchForm struct {
 	// keys are the entry's keys in the order torch writes them. params,
 	// the group's parameter indices, follows them.
 	keys []groupKey
+	// noStep reports that torch keeps no step count in the rule's state
+	// (SGD): its checkpoints have no step tensors.
+	noStep bool
 }
 
 // flaggedClass is a torch class that is the rule with the boolean field
@@ -71,8 +75,8 @@ var ignoredGroupKeys = map[string]bool{
 // field of R that no key holds), or if R is not named as its Kind, which
 // messages rely on (ruleName, normalize): the rule's file is then wrong,
 // and every test fails when the package initializes.
-func newTorchForm[R Rule](class string, flagged *flaggedClass, keys ...groupKey) torchForm {
-	f := torchForm{typ: reflect.TypeFor[R](), class: class, flagged: flagged, keys: keys}
+func newTorchForm[R Rule](f torchForm) torchForm {
+	f.typ = reflect.TypeFor[R]()
 	var zero R
 	if name := zero.kind().String(); name != f.typ.Name() {
 		panic(fmt.Sprintf("optim: the rule type %s has the kernel of %s: name it as its Kind", f.typ.Name(), name))
@@ -84,7 +88,7 @@ func newTorchForm[R Rule](class string, flagged *flaggedClass, keys ...groupKey)
 		}
 		held[field] = true
 	}
-	for _, k := range keys {
+	for _, k := range f.keys {
 		switch len(k.fields) {
 		case 0:
 			if !ignoredGroupKeys[k.name] {
@@ -103,8 +107,8 @@ func newTorchForm[R Rule](class string, flagged *flaggedClass, keys ...groupKey)
 			panic(fmt.Sprintf("optim: the torch form of %s: key %s holds %d fields", f.typ.Name(), k.name, len(k.fields)))
 		}
 	}
-	if flagged != nil {
-		hold(flagged.field, reflect.Bool)
+	if f.flagged != nil {
+		hold(f.flagged.field, reflect.Bool)
 	}
 	if len(held) != f.typ.NumField() {
 		panic(fmt.Sprintf("optim: the torch form of %s holds %d of its %d fields", f.typ.Name(), len(held), f.typ.NumField()))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/internal/safetensors"
-	"github.com/simdoptim/optim/kernels"
 )
 
 // Load replaces the optimizer's state with a saved one. The saved groups
@@ -193,7 +192,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 					total += len(o.params[i])
 				}
 			}
-			if kind != kernels.KindSGD {
+			if !l.rules[gi].torch().noStep {
 				name := tensorName(i, "step")
 				want[name] = &expect{param: i, slot: -1, scalar: -1}
 				order = append(order, name)

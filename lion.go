@@ -47,7 +47,12 @@ func (r Lion) checkCoefficients(k *coeffChecker) {
 
 // lionTorch: torch has no Lion; these are lion-pytorch's Lion keywords,
 // without its implementation choices.
-var lionTorch = newTorchForm[Lion]("Lion", nil,
-	hyper("lr", "LR"), hyper("betas", "Beta1", "Beta2"), hyper("weight_decay", "WeightDecay"), hyper("maximize", "Maximize"))
+var lionTorch = newTorchForm[Lion](torchForm{
+	class: "Lion",
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("betas", "Beta1", "Beta2"), hyper("weight_decay", "WeightDecay"),
+		hyper("maximize", "Maximize"),
+	},
+})
 
 func (Lion) torch() *torchForm { return &lionTorch }

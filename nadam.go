@@ -66,9 +66,14 @@ func (r NAdam) checkCoefficients(k *coeffChecker) {
 }
 
 // nadamTorch: torch 2.11's NAdam always carries decoupled_weight_decay.
-var nadamTorch = newTorchForm[NAdam]("NAdam", nil,
-	hyper("lr", "LR"), hyper("betas", "Beta1", "Beta2"), hyper("eps", "Eps"), hyper("weight_decay", "WeightDecay"),
-	hyper("momentum_decay", "MomentumDecay"), hyper("decoupled_weight_decay", "Decoupled"), foreachKey,
-	hyper("maximize", "Maximize"), capturableKey, differentiableKey)
+var nadamTorch = newTorchForm[NAdam](torchForm{
+	class: "NAdam",
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("betas", "Beta1", "Beta2"), hyper("eps", "Eps"),
+		hyper("weight_decay", "WeightDecay"), hyper("momentum_decay", "MomentumDecay"),
+		hyper("decoupled_weight_decay", "Decoupled"), foreachKey, hyper("maximize", "Maximize"), capturableKey,
+		differentiableKey,
+	},
+})
 
 func (NAdam) torch() *torchForm { return &nadamTorch }

@@ -47,9 +47,13 @@ func (r RAdam) checkCoefficients(k *coeffChecker) {
 }
 
 // radamTorch: torch 2.11's RAdam always carries decoupled_weight_decay.
-var radamTorch = newTorchForm[RAdam]("RAdam", nil,
-	hyper("lr", "LR"), hyper("betas", "Beta1", "Beta2"), hyper("eps", "Eps"), hyper("weight_decay", "WeightDecay"),
-	hyper("decoupled_weight_decay", "Decoupled"), foreachKey, hyper("maximize", "Maximize"), capturableKey,
-	differentiableKey)
+var radamTorch = newTorchForm[RAdam](torchForm{
+	class: "RAdam",
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("betas", "Beta1", "Beta2"), hyper("eps", "Eps"),
+		hyper("weight_decay", "WeightDecay"), hyper("decoupled_weight_decay", "Decoupled"), foreachKey,
+		hyper("maximize", "Maximize"), capturableKey, differentiableKey,
+	},
+})
 
 func (RAdam) torch() *torchForm { return &radamTorch }

@@ -43,9 +43,13 @@ func (r RMSProp) checkCoefficients(k *coeffChecker) {
 	k.eps(r.Eps)
 }
 
-var rmspropTorch = newTorchForm[RMSProp]("RMSprop", nil,
-	hyper("lr", "LR"), hyper("momentum", "Momentum"), hyper("alpha", "Alpha"), hyper("eps", "Eps"),
-	hyper("centered", "Centered"), hyper("weight_decay", "WeightDecay"), foreachKey, hyper("maximize", "Maximize"),
-	differentiableKey)
+var rmspropTorch = newTorchForm[RMSProp](torchForm{
+	class: "RMSprop",
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("momentum", "Momentum"), hyper("alpha", "Alpha"), hyper("eps", "Eps"),
+		hyper("centered", "Centered"), hyper("weight_decay", "WeightDecay"), foreachKey,
+		hyper("maximize", "Maximize"), differentiableKey,
+	},
+})
 
 func (RMSProp) torch() *torchForm { return &rmspropTorch }

@@ -68,8 +68,12 @@ func (r Rprop) checkCoefficients(k *coeffChecker) {
 	}
 }
 
-var rpropTorch = newTorchForm[Rprop]("Rprop", nil,
-	hyper("lr", "LR"), hyper("etas", "EtaMinus", "EtaPlus"), hyper("step_sizes", "StepSizeMin", "StepSizeMax"),
-	foreachKey, hyper("maximize", "Maximize"), differentiableKey, capturableKey)
+var rpropTorch = newTorchForm[Rprop](torchForm{
+	class: "Rprop",
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("etas", "EtaMinus", "EtaPlus"), hyper("step_sizes", "StepSizeMin", "StepSizeMax"),
+		foreachKey, hyper("maximize", "Maximize"), differentiableKey, capturableKey,
+	},
+})
 
 func (Rprop) torch() *torchForm { return &rpropTorch }

@@ -49,8 +49,14 @@ func (r SGD) checkCoefficients(k *coeffChecker) {
 	k.weightDecay(r.WeightDecay)
 }
 
-var sgdTorch = newTorchForm[SGD]("SGD", nil,
-	hyper("lr", "LR"), hyper("momentum", "Momentum"), hyper("dampening", "Dampening"), hyper("weight_decay", "WeightDecay"),
-	hyper("nesterov", "Nesterov"), hyper("maximize", "Maximize"), foreachKey, differentiableKey)
+var sgdTorch = newTorchForm[SGD](torchForm{
+	class:  "SGD",
+	noStep: true, // torch.optim.SGD keeps momentum_buffer only
+	keys: []groupKey{
+		hyper("lr", "LR"), hyper("momentum", "Momentum"), hyper("dampening", "Dampening"),
+		hyper("weight_decay", "WeightDecay"), hyper("nesterov", "Nesterov"), hyper("maximize", "Maximize"),
+		foreachKey, differentiableKey,
+	},
+})
 
 func (SGD) torch() *torchForm { return &sgdTorch }
