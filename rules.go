@@ -16,7 +16,7 @@ import (
 // what the element type can hold, and the range-check helpers. Each rule's
 // public face lives in its own file (sgd.go, adam.go, lion.go, ...): its
 // type, defaults, validation, accessors, coefficient function, the checks
-// representable makes of it, and its form in torch's param_groups.
+// representable makes of it, and how torch sees it (its torchForm).
 
 // Rule is an update rule: one of this package's rule types (SGD, Adam,
 // Lion, ...), as a value or a pointer. No other type is a Rule: the set is
@@ -52,7 +52,8 @@ type Rule interface {
 	// checkCoefficients makes the checks of representable on the rule's
 	// first step's coefficients.
 	checkCoefficients(k *coeffChecker)
-	// torch is the rule's entry in torch's param_groups (checkpoint_groups.go).
+	// torch is how torch sees the rule: its class, its param_groups keys
+	// and whether its state counts steps (checkpoint_groups.go).
 	torch() *torchForm
 }
 
