@@ -190,14 +190,38 @@ func (s *Scheduler) commit() error {
 	return nil
 }
 
-// validateSpec refuses nil specs (including nil pointers to specs) before
-// checking the spec's own arguments.
+// validateSpec refuses nil specs (including nil pointers to specs) and
+// types that are not this package's specs before checking the spec's own
+// arguments.
 func validateSpec(spec Spec, groups int) error {
 	if spec == nil || isNil(spec) {
 		return errors.New("schedule: nil Spec")
 	}
+	if !ownSpec(spec) {
+		return argErr("New", "spec", fmt.Sprintf("%T", spec), specTypesWant)
+	}
 	return derefSpec(spec).validate(groups)
 }
+
+// specTypesWant says what ownSpec admits, for the error of a spec it refuses.
+const specTypesWant = "a spec type of package schedule (StepLR, OneCycleLR, SequentialLR, ...) or a pointer to one; " +
+	"a type that embeds a spec is not accepted"
+
+// ownSpec reports whether spec's dynamic type is one of this package's
+// named spec types, or a pointer to one. A type declared elsewhere that
+// embeds a spec implements Spec through the promoted unexported methods,
+// and an embedded nil pointer would make the first of those calls panic:
+// no method of spec may be called before this check.
+func ownSpec(spec Spec) bool {
+	t := reflect.TypeOf(spec)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name() != "" && t.PkgPath() == specPkgPath
+}
+
+// specPkgPath is this package's import path, as reflect reports it.
+var specPkgPath = reflect.TypeFor[StepLR]().PkgPath()
 
 func isNil(v any) bool {
 	r := reflect.ValueOf(v)
