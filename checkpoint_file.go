@@ -132,8 +132,12 @@ func (o *Optimizer[T]) loadFile(op, path string, accept func(map[string]json.Raw
 	defer f.Close()
 	size := int64(-1)
 	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
-		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() {
-			size = fi.Size() // the header length is checked against it
+		// The header length is checked against the size. A size of 0 is
+		// taken as unknown: files such as those of /proc report 0 and
+		// still have content, and a file that is really empty fails as a
+		// truncated header either way.
+		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+			size = fi.Size()
 		}
 	}
 	return o.load(op, f, size, accept)

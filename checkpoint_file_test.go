@@ -177,6 +177,27 @@ func TestLoadFileHeaderBeyondFile(t *testing.T) {
 	}
 }
 
+// TestLoadFileOfSizeZero: a file whose size reads as 0 although it has
+// content (Linux's /proc files) is read to its end, not refused with a limit
+// of 0 bytes; a really empty file is a truncated checkpoint.
+func TestLoadFileOfSizeZero(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.safetensors")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{empty}
+	if fi, err := os.Stat("/proc/self/status"); err == nil && fi.Size() == 0 {
+		paths = append(paths, "/proc/self/status")
+	}
+	for _, path := range paths {
+		err := freshSmall(t).LoadFile(path)
+		var ce *CheckpointError
+		if !errors.As(err, &ce) || strings.Contains(err.Error(), "limit of 0 bytes") {
+			t.Errorf("LoadFile(%s) = %v, want a *CheckpointError about the content, not a limit of 0 bytes", path, err)
+		}
+	}
+}
+
 // TestSaveFileFollowsSymlinks: SaveFile writes the file the user meant. A
 // link latest -> ckpt.safetensors (relative or absolute, or a chain of
 // links) keeps being a link, and its target holds the new checkpoint; a
