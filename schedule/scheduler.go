@@ -27,6 +27,16 @@ type Target interface {
 // ones in float64 with torch's operations in torch's order, and writes them
 // back only when every value is finite and the target accepts all of them:
 // on error the target and the scheduler are as they were.
+//
+// A Scheduler is built for the number of groups the target has at New.
+// After a group is added to the target (optim's AddGroup, torch's
+// add_param_group), its Step, StepMetric and Restore return an error and
+// change nothing, and its State covers the groups it was built for. torch
+// does no better: its schedulers keep one base_lr per group they were
+// built with. To schedule the new group, attach a new Scheduler with New,
+// as torch code constructs a new scheduler after add_param_group: its
+// initial rates are the groups' rates at that moment, and it starts at its
+// step 0.
 type Scheduler struct {
 	t       Target
 	spec    Spec
@@ -145,7 +155,8 @@ func (s *Scheduler) advance(step func() error) error {
 // load reads the target's rates and momenta into the shadow groups.
 func (s *Scheduler) load() error {
 	if n := s.t.Groups(); n != len(s.g.lr) {
-		return fmt.Errorf("schedule: target has %d parameter groups, the scheduler was built for %d", n, len(s.g.lr))
+		return fmt.Errorf("schedule: target has %d parameter groups, the scheduler was built for %d "+
+			"(a group added after New is not scheduled: attach a new Scheduler with New)", n, len(s.g.lr))
 	}
 	for i := range s.g.lr {
 		s.g.lr[i] = s.t.GroupLR(i)
