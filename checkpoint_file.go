@@ -3,7 +3,9 @@ package optim
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,6 +18,14 @@ import (
 // itself survives a power loss. If that last sync fails, the error is
 // returned although path may already hold the new file. The file's mode
 // is that of os.CreateTemp, 0600.
+//
+// A symbolic link at path is followed, through every link in a chain,
+// and the file it names is replaced in that file's directory, so that a
+// link such as latest -> ckpt-100.safetensors keeps pointing at the
+// checkpoint it names, which now holds the new state; a dangling link
+// gets its target created. path (or the file a link names) must be a
+// regular file or absent: a directory, a device such as /dev/null, a pipe
+// or a socket is refused with a *CheckpointError, and nothing is written.
 func (o *Optimizer[T]) SaveFile(path string) error { return o.saveFile("SaveFile", path, nil) }
 
 // SaveFileWith is SaveFile with the caller's entries, as SaveWith.
@@ -73,6 +83,10 @@ func (osFS) SyncDir(dir string) error {
 }
 
 func (o *Optimizer[T]) saveFile(op, path string, extra map[string]json.RawMessage) (err error) {
+	path, err = saveTarget(op, path)
+	if err != nil {
+		return err
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -118,9 +132,65 @@ func (o *Optimizer[T]) loadFile(op, path string, accept func(map[string]json.Raw
 	defer f.Close()
 	size := int64(-1)
 	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
-		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() {
-			size = fi.Size() // the header length is checked against it
+		// The header length is checked against the size. A size of 0 is
+		// taken as unknown: files such as those of /proc report 0 and
+		// still have content, and a file that is really empty fails as a
+		// truncated header either way.
+		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+			size = fi.Size()
 		}
 	}
 	return o.load(op, f, size, accept)
+}
+
+// maxLinkHops bounds the symbolic links saveTarget follows, as the
+// kernel's own limit (40 on Linux) bounds a path lookup: a cycle of links
+// is an error rather than an endless loop.
+const maxLinkHops = 40
+
+// saveTarget returns the path of the file that SaveFile replaces: path
+// itself, or the file that the chain of symbolic links at path names
+// (relative links resolved against their own directory). The file must be
+// a regular file or absent.
+func saveTarget(op, path string) (string, error) {
+	for range maxLinkHops {
+		fi, err := os.Lstat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return path, nil
+		case err != nil:
+			return "", ckErr(op, err, "examining %s", path)
+		case fi.Mode().IsRegular():
+			return path, nil
+		case fi.Mode()&fs.ModeSymlink == 0:
+			return "", &CheckpointError{Op: op, Reason: fmt.Sprintf(
+				"%s is a %s, not a regular file: a checkpoint replaces only a regular file or creates an absent one", path, fileKind(fi.Mode()))}
+		}
+		target, err := os.Readlink(path)
+		if err != nil {
+			return "", ckErr(op, err, "reading the symbolic link %s", path)
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = target
+	}
+	return "", &CheckpointError{Op: op, Reason: fmt.Sprintf("more than %d symbolic links in a chain (a cycle?) ending at %s", maxLinkHops, path)}
+}
+
+// fileKind names a non-regular file's type in messages.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "non-regular file (" + m.Type().String() + ")"
 }

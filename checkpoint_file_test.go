@@ -176,3 +176,154 @@ func TestLoadFileHeaderBeyondFile(t *testing.T) {
 		t.Fatalf("LoadFile: %v, want the header length checked against the file size", err)
 	}
 }
+
+// TestLoadFileOfSizeZero: a file whose size reads as 0 although it has
+// content (Linux's /proc files) is read to its end, not refused with a limit
+// of 0 bytes; a really empty file is a truncated checkpoint.
+func TestLoadFileOfSizeZero(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.safetensors")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{empty}
+	if fi, err := os.Stat("/proc/self/status"); err == nil && fi.Size() == 0 {
+		paths = append(paths, "/proc/self/status")
+	}
+	for _, path := range paths {
+		err := freshSmall(t).LoadFile(path)
+		var ce *CheckpointError
+		if !errors.As(err, &ce) || strings.Contains(err.Error(), "limit of 0 bytes") {
+			t.Errorf("LoadFile(%s) = %v, want a *CheckpointError about the content, not a limit of 0 bytes", path, err)
+		}
+	}
+}
+
+// TestSaveFileFollowsSymlinks: SaveFile writes the file the user meant. A
+// link latest -> ckpt.safetensors (relative or absolute, or a chain of
+// links) keeps being a link, and its target holds the new checkpoint; a
+// dangling link gets its target created.
+func TestSaveFileFollowsSymlinks(t *testing.T) {
+	opt, oldData := smallCheckpoint(t)
+	var want bytes.Buffer
+	if err := opt.Save(&want); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		links    func(dir string) []string // link, target pairs, made in order
+		exists   bool                      // the final target exists before SaveFile
+		savePath string
+	}{
+		{"relative link", func(string) []string { return []string{"latest", "ckpt.safetensors"} }, true, "latest"},
+		{"absolute link", func(dir string) []string {
+			return []string{"latest", filepath.Join(dir, "ckpt.safetensors")}
+		}, true, "latest"},
+		{"chain of links", func(string) []string {
+			return []string{"b", "ckpt.safetensors", "latest", "b"}
+		}, true, "latest"},
+		{"link into a subdirectory", func(string) []string { return []string{"latest", "sub/ckpt.safetensors"} }, true, "latest"},
+		{"dangling link", func(string) []string { return []string{"latest", "ckpt.safetensors"} }, false, "latest"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, "sub"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			pairs := c.links(dir)
+			final := pairs[1]
+			if !filepath.IsAbs(final) {
+				final = filepath.Join(dir, final)
+			}
+			if c.exists {
+				if err := os.WriteFile(final, oldData, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := 0; i < len(pairs); i += 2 {
+				if err := os.Symlink(pairs[i+1], filepath.Join(dir, pairs[i])); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := opt.SaveFile(filepath.Join(dir, c.savePath)); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < len(pairs); i += 2 {
+				fi, err := os.Lstat(filepath.Join(dir, pairs[i]))
+				if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+					t.Errorf("%s is no longer a symbolic link (%v, %v)", pairs[i], fi, err)
+				}
+			}
+			got, err := os.ReadFile(final)
+			if err != nil || !bytes.Equal(got, want.Bytes()) {
+				t.Errorf("the link's target does not hold the new checkpoint (%v)", err)
+			}
+			leftovers, _ := filepath.Glob(filepath.Join(dir, "*", ".*tmp-*"))
+			top, _ := filepath.Glob(filepath.Join(dir, ".*tmp-*"))
+			if len(leftovers)+len(top) != 0 {
+				t.Errorf("temporary files left: %v %v", leftovers, top)
+			}
+		})
+	}
+}
+
+// TestSaveFileRefusesNonRegularFiles: a path (or a link's target) that is
+// a directory, a device or a pipe is refused with a *CheckpointError, and
+// left as it was; so is a cycle of links.
+func TestSaveFileRefusesNonRegularFiles(t *testing.T) {
+	opt, _ := smallCheckpoint(t)
+	dir := t.TempDir()
+	pipe := filepath.Join(dir, "pipe")
+	if err := mkfifo(pipe); err != nil {
+		t.Logf("no named pipe here (%v); the pipe case is skipped", err)
+		pipe = ""
+	}
+	if err := os.Symlink("loop2", filepath.Join(dir, "loop1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("loop1", filepath.Join(dir, "loop2")); err != nil {
+		t.Fatal(err)
+	}
+	// The device is a private copy of /dev/null's node, never /dev/null
+	// itself: were SaveFile to regress, it would replace the copy, not the
+	// machine's /dev/null. Making a node needs root; elsewhere the device
+	// cases are skipped.
+	device := filepath.Join(dir, "null")
+	if err := mknodNull(device); err != nil {
+		t.Logf("cannot make a device node here (%v); the device cases are skipped", err)
+		device = ""
+	} else if err := os.Symlink(device, filepath.Join(dir, "null-link")); err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]string{
+		"directory":       dir,
+		"device":          device,
+		"link to device":  filepath.Join(dir, "null-link"),
+		"cycle of links":  filepath.Join(dir, "loop1"),
+		"named pipe":      pipe,
+		"link to a dir":   "",
+		"directory slash": dir + "/",
+	}
+	if err := os.Symlink(dir, filepath.Join(dir, "dir-link")); err == nil {
+		paths["link to a dir"] = filepath.Join(dir, "dir-link")
+	}
+	for name, path := range paths {
+		if path == "" || (device == "" && name == "link to device") {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			before, _ := os.Lstat(path)
+			err := opt.SaveFile(path)
+			var ce *CheckpointError
+			if !errors.As(err, &ce) {
+				t.Fatalf("SaveFile(%s) = %v, want a *CheckpointError", path, err)
+			}
+			after, _ := os.Lstat(path)
+			if before != nil && (after == nil || after.Mode() != before.Mode()) {
+				t.Errorf("SaveFile changed %s: mode %v, now %v", path, before.Mode(), after)
+			}
+		})
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(dir, ".*tmp-*")); len(tmp) != 0 {
+		t.Errorf("temporary files left: %v", tmp)
+	}
+}

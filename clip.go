@@ -111,6 +111,12 @@ func clipGradValue[T float32 | float64](k *generic.GradKernels[T], clip float64,
 // calls Step. When it skips, every param, every state and the step count
 // are untouched. The grads are validated as Step validates them, before
 // anything else.
+//
+// It guards against non-finite gradients, not against every overflow: a
+// finite gradient whose square exceeds the element type (a float32
+// gradient of 1e30) is stepped, and makes Adam's exp_avg_sq +Inf, as it
+// does in torch and optax. Clip such gradients first (ClipGradNorm,
+// ClipGradValue).
 func (o *Optimizer[T]) StepIfFinite(grads ...[]T) (skipped bool, err error) {
 	if err := o.checkGrads("StepIfFinite", grads); err != nil {
 		return false, err

@@ -174,12 +174,14 @@ type Scalars = generic.Scalars
 // is the step that creates torch's lazily created state (SGD's momentum
 // buffer, Rprop's step sizes), and the scalar state of NAdam and ASGD is
 // that of such a run. ASGD's eta and mu depend only on the previous step's
-// number; NAdam's mu_product is the running product of every step's μ_t,
-// recomputed from step 1 until it underflows to 0 (about 1,000 steps for
-// β1 = 0.9, 100,000 for 0.999; a β1 closer to 1 makes a large step
-// number proportionally slower). A caller whose hyperparameters change
-// during training (a schedule) keeps the scalars itself with
-// CoefficientsWith.
+// number; NAdam's mu_product is the float32 running product of every
+// step's μ_t, replayed from step 1 until it stops changing (at 0 or at a
+// subnormal: within about 150 steps with torch's default MomentumDecay,
+// at most about 103/(1−β1) with a large one), so the cost is bounded
+// whatever the step number, and calls at increasing steps with the same
+// β1 and MomentumDecay continue the previous replay, O(1) each. A caller
+// whose hyperparameters change during training (a schedule) keeps the
+// scalars itself with CoefficientsWith.
 func Coefficients[T generic.Float](rule Rule, step int64) (kernels.Coeffs[T], kernels.Variant, error) {
 	r, err := normalizeFor[T](rule)
 	if err != nil {

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"fmt"
+	mathbits "math/bits"
 	"unsafe"
 )
 
@@ -23,11 +24,17 @@ func ShardBounds[T float32 | float64](n, world, rank int) (lo, hi int, err error
 	}
 	line := cacheLine / int(unsafe.Sizeof(T(0)))
 	lines := n/line + min(n%line, 1)
-	// Rank r owns lines [r*lines/world, (r+1)*lines/world), computed
-	// without overflow for any int n.
+	// Rank r owns lines [r*lines/world, (r+1)*lines/world). The product
+	// r*lines is formed in 128 bits, so no n or world overflows it; the
+	// quotient is at most lines, which fits. A boundary past n's last
+	// whole line is n itself, so k*line is formed only where it is <= n.
 	at := func(r int) int {
-		q, m := lines/world, lines%world
-		return min((q*r+m*r/world)*line, n)
+		hi, lo := mathbits.Mul64(uint64(r), uint64(lines))
+		k, _ := mathbits.Div64(hi, lo, uint64(world)) // hi < world because r <= world
+		if k > uint64(n/line) {
+			return n
+		}
+		return int(k) * line
 	}
 	return at(rank), at(rank + 1), nil
 }

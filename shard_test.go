@@ -2,6 +2,7 @@ package optim
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -24,6 +25,25 @@ func TestShardBounds(t *testing.T) {
 			}
 			if prev != n {
 				t.Fatalf("n=%d world=%d: shards end at %d", n, world, prev)
+			}
+		}
+	}
+	// The extremes of int: the shards still tile [0, n) in order, each
+	// boundary a whole line or n.
+	for _, c := range [][2]int{{math.MaxInt, 1}, {math.MaxInt, 2}, {math.MaxInt, 3}, {math.MaxInt, math.MaxInt},
+		{math.MaxInt - 15, 7}, {1000, math.MaxInt}, {0, math.MaxInt}} {
+		n, world := c[0], c[1]
+		ranks := []int{0, 1, world / 2, world - 2, world - 1}
+		for _, rank := range ranks {
+			if rank < 0 || rank >= world {
+				continue
+			}
+			lo, hi, err := ShardBounds[float32](n, world, rank)
+			if err != nil || lo < 0 || hi < lo || hi > n || (lo%16 != 0 && lo != n) {
+				t.Errorf("ShardBounds(%d, %d, %d) = [%d, %d), %v", n, world, rank, lo, hi, err)
+			}
+			if rank == 0 && lo != 0 || rank == world-1 && hi != n {
+				t.Errorf("ShardBounds(%d, %d, %d) = [%d, %d): the shards do not cover [0, n)", n, world, rank, lo, hi)
 			}
 		}
 	}

@@ -27,6 +27,16 @@ type Target interface {
 // ones in float64 with torch's operations in torch's order, and writes them
 // back only when every value is finite and the target accepts all of them:
 // on error the target and the scheduler are as they were.
+//
+// A Scheduler is built for the number of groups the target has at New.
+// After a group is added to the target (optim's AddGroup, torch's
+// add_param_group), its Step, StepMetric and Restore return an error and
+// change nothing, and its State covers the groups it was built for. torch
+// does no better: its schedulers keep one base_lr per group they were
+// built with. To schedule the new group, attach a new Scheduler with New,
+// as torch code constructs a new scheduler after add_param_group: its
+// initial rates are the groups' rates at that moment, and it starts at its
+// step 0.
 type Scheduler struct {
 	t       Target
 	spec    Spec
@@ -145,7 +155,8 @@ func (s *Scheduler) advance(step func() error) error {
 // load reads the target's rates and momenta into the shadow groups.
 func (s *Scheduler) load() error {
 	if n := s.t.Groups(); n != len(s.g.lr) {
-		return fmt.Errorf("schedule: target has %d parameter groups, the scheduler was built for %d", n, len(s.g.lr))
+		return fmt.Errorf("schedule: target has %d parameter groups, the scheduler was built for %d "+
+			"(a group added after New is not scheduled: attach a new Scheduler with New)", n, len(s.g.lr))
 	}
 	for i := range s.g.lr {
 		s.g.lr[i] = s.t.GroupLR(i)
@@ -190,14 +201,38 @@ func (s *Scheduler) commit() error {
 	return nil
 }
 
-// validateSpec refuses nil specs (including nil pointers to specs) before
-// checking the spec's own arguments.
+// validateSpec refuses nil specs (including nil pointers to specs) and
+// types that are not this package's specs before checking the spec's own
+// arguments.
 func validateSpec(spec Spec, groups int) error {
 	if spec == nil || isNil(spec) {
 		return errors.New("schedule: nil Spec")
 	}
+	if !ownSpec(spec) {
+		return argErr("New", "spec", fmt.Sprintf("%T", spec), specTypesWant)
+	}
 	return derefSpec(spec).validate(groups)
 }
+
+// specTypesWant says what ownSpec admits, for the error of a spec it refuses.
+const specTypesWant = "a spec type of package schedule (StepLR, OneCycleLR, SequentialLR, ...) or a pointer to one; " +
+	"a type that embeds a spec is not accepted"
+
+// ownSpec reports whether spec's dynamic type is one of this package's
+// named spec types, or a pointer to one. A type declared elsewhere that
+// embeds a spec implements Spec through the promoted unexported methods,
+// and an embedded nil pointer would make the first of those calls panic:
+// no method of spec may be called before this check.
+func ownSpec(spec Spec) bool {
+	t := reflect.TypeOf(spec)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name() != "" && t.PkgPath() == specPkgPath
+}
+
+// specPkgPath is this package's import path, as reflect reports it.
+var specPkgPath = reflect.TypeFor[StepLR]().PkgPath()
 
 func isNil(v any) bool {
 	r := reflect.ValueOf(v)

@@ -244,6 +244,9 @@ func (s SequentialLR) validate(groups int) error {
 		if in == nil || isNil(in) {
 			return argErr(s.kind(), field, "nil", "a Spec")
 		}
+		if !ownSpec(in) {
+			return argErr(s.kind(), field, fmt.Sprintf("%T", in), specTypesWant)
+		}
 		switch in.(type) {
 		case SequentialLR, ChainedScheduler, ReduceLROnPlateau, *SequentialLR, *ChainedScheduler, *ReduceLROnPlateau:
 			return argErr(s.kind(), field, in.kind(), "a scheduler other than SequentialLR, ChainedScheduler or ReduceLROnPlateau")
@@ -263,6 +266,9 @@ func (s ChainedScheduler) validate(groups int) error {
 		field := fmt.Sprintf("Schedulers[%d]", i)
 		if in == nil || isNil(in) {
 			return argErr(s.kind(), field, "nil", "a Spec")
+		}
+		if !ownSpec(in) {
+			return argErr(s.kind(), field, fmt.Sprintf("%T", in), specTypesWant)
 		}
 		switch in.(type) {
 		case ReduceLROnPlateau, *ReduceLROnPlateau:
