@@ -2,17 +2,17 @@ package optim
 
 import (
 	"bytes"
+	"maps"
 	"math"
-	"reflect"
+	"slices"
 	"unsafe"
 
 	"github.com/simdoptim/optim/internal/testvals"
-	"github.com/simdoptim/optim/kernels"
 )
 
 // Helpers shared by this package's tests: the element type of the public
-// API, bit comparison with canonical NaNs, special values, and the rule
-// behind a pointer. Kernel equivalence is tested in package kernels.
+// API, bit comparison with canonical NaNs, special values, and the fields of
+// a State. Kernel equivalence is tested in package kernels.
 
 // testFloat is the element type of the public API.
 type testFloat interface{ float32 | float64 }
@@ -84,18 +84,26 @@ func supportedNames() []string {
 	return out
 }
 
-func ruleKind(r Rule) kernels.Kind { return derefRule(r).kind() }
-
-// derefRule returns the value behind a pointer rule.
-func derefRule(r Rule) Rule {
-	if v := reflect.ValueOf(r); v.Kind() == reflect.Pointer && !v.IsNil() {
-		return v.Elem().Interface().(Rule)
-	}
-	return r
+// stateByKey maps the torch state-dict key of every slice field of st to
+// the field.
+func stateByKey[T testFloat](st *State[T]) map[string]*[]T {
+	return map[string]*[]T{"momentum_buffer": &st.MomentumBuffer, "sum": &st.Sum, "square_avg": &st.SquareAvg,
+		"grad_avg": &st.GradAvg, "exp_avg": &st.ExpAvg, "exp_avg_sq": &st.ExpAvgSq, "max_exp_avg_sq": &st.MaxExpAvgSq,
+		"exp_inf": &st.ExpInf, "acc_delta": &st.AccDelta, "prev": &st.Prev, "step_size": &st.StepSize, "ax": &st.AX}
 }
 
-// stateSlices returns every slice field of st, in a fixed order.
+// scalarByKey maps the torch state-dict key of every scalar field of st to
+// the field.
+func scalarByKey[T testFloat](st *State[T]) map[string]*float32 {
+	return map[string]*float32{"mu_product": &st.MuProduct, "eta": &st.Eta, "mu": &st.Mu}
+}
+
+// stateSlices returns every slice field of st, in the order of their keys.
 func stateSlices[T testFloat](st State[T]) [][]T {
-	return [][]T{st.MomentumBuffer, st.Sum, st.SquareAvg, st.GradAvg, st.ExpAvg, st.ExpAvgSq, st.MaxExpAvgSq,
-		st.ExpInf, st.AccDelta, st.Prev, st.StepSize, st.AX}
+	fields := stateByKey(&st)
+	var out [][]T
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		out = append(out, *fields[key])
+	}
+	return out
 }

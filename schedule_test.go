@@ -2,10 +2,16 @@ package optim
 
 import (
 	"hash/fnv"
+	"strings"
 	"testing"
 
 	"github.com/simdoptim/optim/schedule"
 )
+
+// The schedulers of package schedule driving this package's optimizers.
+// The tests of every rule under a schedule live here rather than in package
+// schedule, because they iterate over ruleCases, which only this package's
+// tests can see.
 
 // wantScheduledDigest is the hash of runs whose learning rate (and
 // momentum) a scheduler changes at every step: the rates come from
@@ -78,6 +84,82 @@ func scheduledRun[T testFloat](t *testing.T, d *digestWriter, ci int, rule Rule,
 		digestSlice(d, opt.params[i])
 		for _, st := range opt.state[i] {
 			digestSlice(d, st)
+		}
+	}
+}
+
+// TestSchedulesCycleMomentum: OneCycleLR and CyclicLR cycle the momentum of
+// every rule that has one (the field its row names: SGD's and RMSProp's
+// momentum, β1 of the Adam family and Lion) exactly as they cycle Adam's
+// β1, as torch's schedulers cycle momentum or betas[0].
+func TestSchedulesCycleMomentum(t *testing.T) {
+	specs := map[string]schedule.Spec{"OneCycleLR": schedule.DefaultOneCycleLR(0.01, 20), "CyclicLR": func() schedule.Spec {
+		c := schedule.DefaultCyclicLR(0.001, 0.01)
+		c.StepSizeUp = 4
+		return c
+	}()}
+	for name, spec := range specs {
+		for _, c := range ruleCases() {
+			if c.momentum == "" {
+				continue
+			}
+			r := c.classes[0].constructor
+			ref, _ := New(DefaultAdam(), make([]float32, 2))
+			o, err := New(r, make([]float32, 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sref, err := schedule.New(ref, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := schedule.New(o, spec)
+			if err != nil {
+				t.Fatalf("%s on %s: %v", name, c.name, err)
+			}
+			changed := false
+			for k := range 20 {
+				m, ok := o.GroupMomentum(0)
+				want, _ := ref.GroupMomentum(0)
+				field := fieldOf(o.GroupRule(0), c.momentum).(float64)
+				if !ok || m != want || field != want || o.GroupLR(0) != ref.GroupLR(0) {
+					t.Fatalf("%s on %s, step %d: momentum %v (ok %v), %s %v, lr %v; on Adam %v, lr %v",
+						name, c.name, k, m, ok, c.momentum, field, o.GroupLR(0), want, ref.GroupLR(0))
+				}
+				changed = changed || m != 0.9 && m != 0.95
+				if err := s.Step(); err != nil {
+					t.Fatal(err)
+				}
+				if err := sref.Step(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !changed {
+				t.Errorf("%s on %s: the momentum never cycled", name, c.name)
+			}
+		}
+	}
+}
+
+// TestScheduleCyclingNeedsMomentum: cycling the momentum of a rule without
+// one is an error at schedule.New, as torch raises; without cycling the
+// schedule is accepted.
+func TestScheduleCyclingNeedsMomentum(t *testing.T) {
+	for _, c := range ruleCases() {
+		if c.momentum != "" {
+			continue
+		}
+		o, err := New(c.classes[0].constructor, make([]float64, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := schedule.New(o, schedule.DefaultOneCycleLR(0.1, 10)); err == nil || !strings.Contains(err.Error(), "momentum") {
+			t.Errorf("OneCycleLR cycling momentum on %s: %v", c.name, err)
+		}
+		cyc := schedule.DefaultCyclicLR(0.01, 0.1)
+		cyc.CycleMomentum = false
+		if _, err := schedule.New(o, cyc); err != nil {
+			t.Errorf("CyclicLR without momentum on %s: %v", c.name, err)
 		}
 	}
 }
