@@ -30,7 +30,7 @@ func newManual[T testFloat](t testing.TB, set *kernels.Set, rule Rule, p []T) *m
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &manual[T]{rule: rule, kind: kindOf(t, rule), set: set, p: p}
+	m := &manual[T]{rule: rule, kind: mustKernelKind(t, rule), set: set, p: p}
 	var used [3]bool
 	used[0], used[1], used[2] = kernels.Uses(m.kind, v)
 	for k, u := range used {
@@ -298,7 +298,7 @@ func testSetLR[T testFloat](t *testing.T, rule Rule) {
 	for _, p := range clone2(params) {
 		ms = append(ms, newManual(t, Kernels(), rule, p))
 	}
-	newLR := lrOf(rule) * 3
+	newLR := reflectLR(rule) * 3
 	for s := range steps {
 		if s == 2 {
 			if err := opt.SetLR(newLR); err != nil {
@@ -315,8 +315,8 @@ func testSetLR[T testFloat](t *testing.T, rule Rule) {
 			m.step(t, grads[s][i])
 		}
 	}
-	if opt.LR() != newLR || lrOf(opt.Rule()) != newLR {
-		t.Errorf("%#v: after SetLR(%v), LR() = %v and Rule() has %v", rule, newLR, opt.LR(), lrOf(opt.Rule()))
+	if opt.LR() != newLR || reflectLR(opt.Rule()) != newLR {
+		t.Errorf("%#v: after SetLR(%v), LR() = %v and Rule() has %v", rule, newLR, opt.LR(), reflectLR(opt.Rule()))
 	}
 	for i, m := range ms {
 		if j := firstDiff(params[i], m.p); j >= 0 {

@@ -131,7 +131,7 @@ func ckFresh[T testFloat](t *testing.T, c ckConfig, params [][]T) *Optimizer[T] 
 	t.Helper()
 	var gs []Group[T]
 	for k, r := range c.rules {
-		gs = append(gs, Group[T]{Rule: withField(r, "LR", lrOf(r)*3), Params: params[2*k : 2*k+2]})
+		gs = append(gs, Group[T]{Rule: withField(r, "LR", reflectLR(r)*3), Params: params[2*k : 2*k+2]})
 	}
 	o, err := NewGroups(gs...)
 	if err != nil {

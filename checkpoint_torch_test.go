@@ -36,7 +36,7 @@ func TestCheckpointTorchKeys(t *testing.T) {
 			for _, steps := range []int{0, 1} {
 				_, tensors := savedHeader(t, cfg.rule, steps)
 				var want []string
-				if steps > 0 || !lazyState(kindOf(t, cfg.rule)) {
+				if steps > 0 || !lazyState(mustKernelKind(t, cfg.rule)) {
 					for _, key := range cfg.state {
 						if key != "" {
 							want = append(want, "state.0."+key)
@@ -127,7 +127,7 @@ func checkTorchGroup(t *testing.T, c ruleCase, rule Rule) {
 			continue
 		}
 		for i, f := range k.fields {
-			if v := fieldOf(rule, f); i >= len(got) || got[i] != v {
+			if v := reflectField(rule, f); i >= len(got) || got[i] != v {
 				t.Errorf("%#v: %q = %v, want %s = %v", rule, k.key, values[k.key], f, v)
 			}
 		}
@@ -165,7 +165,7 @@ func TestCheckpointTorchResume(t *testing.T) {
 		}
 		ck := strings.TrimSuffix(path, ".json.gz") + ".safetensors"
 		t.Run(filepath.Base(strings.TrimSuffix(path, ".json.gz")), func(t *testing.T) {
-			row, class := classNamed(t, run.Optimizer)
+			row, class := caseOfClass(t, run.Optimizer)
 			rule := class.constructor
 			keepsStep := slices.Contains(row.scalarKeys, "step")
 			if run.Dtype == "float32" {

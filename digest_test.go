@@ -145,7 +145,7 @@ type digestRun[T testFloat] func(rule Rule, params [][]T, grads [][][]T) digestR
 func digestRuns(t *testing.T, configs []Rule, run32 digestRun[float32], run64 digestRun[float64]) uint64 {
 	d := &digestWriter{h: fnv.New64a()}
 	for ci, rule := range configs {
-		kind := kindOf(t, rule)
+		kind := mustKernelKind(t, rule)
 		p32, g32 := digestInputs[float32](ci)
 		digestResultTo(d, kind, run32(rule, p32, g32))
 		p64, g64 := digestInputs[float64](ci)
@@ -232,7 +232,7 @@ func TestDigestCoversVariants(t *testing.T) {
 		if c.digestMissesVariants {
 			continue
 		}
-		k := kindOf(t, c.classes[0].constructor)
+		k := mustKernelKind(t, c.classes[0].constructor)
 		seen[k] = map[kernels.Variant]bool{}
 		for _, rule := range c.digestConfigs {
 			var sc Scalars

@@ -64,7 +64,7 @@ func readGzip(t *testing.T, path string) []byte {
 // argument given set on the fields its param_groups key holds.
 func goldenRule(t *testing.T, run goldenRun) Rule {
 	t.Helper()
-	row, class := classNamed(t, run.Optimizer)
+	row, class := caseOfClass(t, run.Optimizer)
 	rule := class.torch
 	for name, v := range run.Hyper {
 		i := slices.IndexFunc(row.groupKeys, func(k caseKey) bool { return k.key == name })

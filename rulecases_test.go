@@ -37,10 +37,10 @@ type ruleCase struct {
 	// accepts are whole rules at the edges of torch's ranges that New
 	// accepts: several fields at an edge at once.
 	accepts []Rule
-	// rejects are rules whose fields are each in range but which New
-	// rejects as a whole: options that contradict each other, or a rule
-	// literal that leaves a field out (a zero Eps), and what the error must
-	// mention.
+	// rejects are rule literals that New rejects as a whole, and what the
+	// error must mention: options that contradict each other, a literal
+	// that leaves a field out (a zero Eps), and which error such a literal
+	// reports first.
 	rejects []caseReject
 	// overflows are rules within torch's ranges whose scalars of step 1
 	// are not finite in float32 (or, where alsoFloat64 is set, in both
@@ -129,9 +129,9 @@ type caseKey struct {
 	fields []string
 }
 
-// keyList returns the keys written "key:Field,Field" ("betas:Beta1,Beta2",
+// caseKeys returns the keys written "key:Field,Field" ("betas:Beta1,Beta2",
 // "eps:Eps"), or "key" for a key that holds no field.
-func keyList(keys ...string) []caseKey {
+func caseKeys(keys ...string) []caseKey {
 	var out []caseKey
 	for _, k := range keys {
 		name, fields, ok := strings.Cut(k, ":")
@@ -195,7 +195,7 @@ func ruleCases() []ruleCase {
 			},
 			overflows: []caseOverflow{{SGD{LR: 1e39}, "LR", false}, {SGD{LR: 0.1, WeightDecay: 1e39}, "WeightDecay", false}},
 			momentum:  "Momentum",
-			groupKeys: keyList("lr:LR", "momentum:Momentum", "dampening:Dampening",
+			groupKeys: caseKeys("lr:LR", "momentum:Momentum", "dampening:Dampening",
 				"weight_decay:WeightDecay", "nesterov:Nesterov", "maximize:Maximize",
 				"foreach", "differentiable"),
 			configs: []caseConfig{
@@ -221,7 +221,7 @@ func ruleCases() []ruleCase {
 				{"InitialAccumulatorValue", torchRanges.nonNegative}, {"Eps", torchRanges.positive}},
 			rejects:   []caseReject{{Adagrad{LR: 1e-2}, partialEps("Adagrad")}},
 			overflows: []caseOverflow{{Adagrad{LR: 0.01, Eps: 1e-60}, "Eps", false}},
-			groupKeys: keyList("lr:LR", "lr_decay:LRDecay", "eps:Eps", "weight_decay:WeightDecay",
+			groupKeys: caseKeys("lr:LR", "lr_decay:LRDecay", "eps:Eps", "weight_decay:WeightDecay",
 				"initial_accumulator_value:InitialAccumulatorValue", "foreach", "maximize:Maximize", "differentiable"),
 			scalarKeys: []string{"step"},
 			configs: []caseConfig{
@@ -240,10 +240,17 @@ func ruleCases() []ruleCase {
 			},
 			ranges: []caseRange{{"LR", torchRanges.nonNegative}, {"Alpha", torchRanges.unitOpen}, {"Eps", torchRanges.positive}, {"WeightDecay", torchRanges.nonNegative},
 				{"Momentum", torchRanges.unitOpen}},
-			rejects:   []caseReject{{RMSProp{LR: 1e-2}, partialEps("RMSProp")}},
+			rejects: []caseReject{
+				{RMSProp{LR: 1e-2}, partialEps("RMSProp")},
+				// With Eps left out, a field out of range is reported first.
+				{RMSProp{LR: 0.1, Alpha: 1}, []string{"RMSProp.Alpha", "1"}},
+				{RMSProp{LR: 0.1, Alpha: 1.5}, []string{"RMSProp.Alpha", "1.5"}},
+				{RMSProp{LR: 0.1, Alpha: 0.9, Momentum: 1}, []string{"RMSProp.Momentum", "1"}},
+				{RMSProp{LR: 0.1, Alpha: 0.9, Momentum: 1.5}, []string{"RMSProp.Momentum", "1.5"}},
+			},
 			overflows: []caseOverflow{{RMSProp{LR: 0.01, Alpha: 0.99, Eps: 1e39}, "Eps", false}},
 			momentum:  "Momentum",
-			groupKeys: keyList("lr:LR", "momentum:Momentum", "alpha:Alpha", "eps:Eps",
+			groupKeys: caseKeys("lr:LR", "momentum:Momentum", "alpha:Alpha", "eps:Eps",
 				"centered:Centered", "weight_decay:WeightDecay", "foreach", "maximize:Maximize",
 				"differentiable"),
 			scalarKeys: []string{"step"},
@@ -272,7 +279,15 @@ func ruleCases() []ruleCase {
 			ranges: []caseRange{{"LR", torchRanges.nonNegative}, {"Beta1", torchRanges.unitOpen}, {"Beta2", torchRanges.unitOpen}, {"Eps", torchRanges.positive},
 				{"WeightDecay", torchRanges.nonNegative}},
 			accepts: []Rule{Adam{LR: 1e-3, Eps: 1e-8}}, // zero betas are a real configuration
-			rejects: []caseReject{{Adam{LR: 1e-3}, partialEps("Adam")}, {Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999}, partialEps("Adam")}},
+			rejects: []caseReject{
+				{Adam{LR: 1e-3}, partialEps("Adam")},
+				{Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999}, partialEps("Adam")},
+				// With Eps left out, a field out of range is reported first.
+				{Adam{LR: 0.1, Beta1: 1, Beta2: 0.9}, []string{"Adam.Beta1", "1"}},
+				{Adam{LR: 0.1, Beta1: 1.5, Beta2: 0.9}, []string{"Adam.Beta1", "1.5"}},
+				{Adam{LR: 0.1, Beta1: 0.9, Beta2: 1}, []string{"Adam.Beta2", "1"}},
+				{Adam{LR: 0.1, Beta1: 0.9, Beta2: 1.5}, []string{"Adam.Beta2", "1.5"}},
+			},
 			overflows: []caseOverflow{
 				{Adam{LR: 1e37, Beta1: 0.99, Beta2: 0.999, Eps: 1e-8}, "LR", false}, // LR/(1-β1) = 1e39
 				{Adam{LR: 1e20, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e20, Decoupled: true}, "WeightDecay", false},
@@ -280,7 +295,7 @@ func ruleCases() []ruleCase {
 				{Adam{LR: 1e200, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e200, Decoupled: true}, "WeightDecay", true},
 			},
 			momentum: "Beta1",
-			groupKeys: keyList("lr:LR", "betas:Beta1,Beta2", "eps:Eps", "weight_decay:WeightDecay",
+			groupKeys: caseKeys("lr:LR", "betas:Beta1,Beta2", "eps:Eps", "weight_decay:WeightDecay",
 				"amsgrad:AMSGrad", "maximize:Maximize", "foreach", "capturable", "differentiable",
 				"fused"),
 			scalarKeys: []string{"step"},
@@ -314,7 +329,7 @@ func ruleCases() []ruleCase {
 				{withField(DefaultNAdam(), "Eps", 1e-50), "Eps", false},
 			},
 			momentum: "Beta1",
-			groupKeys: keyList("lr:LR", "betas:Beta1,Beta2", "eps:Eps", "weight_decay:WeightDecay",
+			groupKeys: caseKeys("lr:LR", "betas:Beta1,Beta2", "eps:Eps", "weight_decay:WeightDecay",
 				"momentum_decay:MomentumDecay", "decoupled_weight_decay:Decoupled", "foreach",
 				"maximize:Maximize", "capturable", "differentiable"),
 			scalarKeys: []string{"step", "mu_product"},
@@ -343,7 +358,7 @@ func ruleCases() []ruleCase {
 			rejects:   []caseReject{{RAdam{LR: 1e-3}, partialEps("RAdam")}},
 			overflows: []caseOverflow{{withField(DefaultRAdam(), "LR", 1e39), "LR", false}},
 			momentum:  "Beta1",
-			groupKeys: keyList("lr:LR", "betas:Beta1,Beta2", "eps:Eps", "weight_decay:WeightDecay",
+			groupKeys: caseKeys("lr:LR", "betas:Beta1,Beta2", "eps:Eps", "weight_decay:WeightDecay",
 				"decoupled_weight_decay:Decoupled", "foreach", "maximize:Maximize", "capturable",
 				"differentiable"),
 			scalarKeys: []string{"step"},
@@ -373,7 +388,7 @@ func ruleCases() []ruleCase {
 			rejects:   []caseReject{{Adamax{LR: 1e-3}, partialEps("Adamax")}},
 			overflows: []caseOverflow{{withField(DefaultAdamax(), "LR", 1e38), "LR", false}}, // LR/(1-β1) = 1e39
 			momentum:  "Beta1",
-			groupKeys: keyList("lr:LR", "betas:Beta1,Beta2", "eps:Eps", "weight_decay:WeightDecay",
+			groupKeys: caseKeys("lr:LR", "betas:Beta1,Beta2", "eps:Eps", "weight_decay:WeightDecay",
 				"foreach", "maximize:Maximize", "differentiable", "capturable"),
 			scalarKeys: []string{"step"},
 			configs: []caseConfig{
@@ -396,7 +411,7 @@ func ruleCases() []ruleCase {
 			ranges:    []caseRange{{"LR", torchRanges.nonNegative}, {"Rho", torchRanges.unitClosed}, {"Eps", torchRanges.positive}, {"WeightDecay", torchRanges.nonNegative}},
 			rejects:   []caseReject{{Adadelta{LR: 1}, partialEps("Adadelta")}},
 			overflows: []caseOverflow{{withField(DefaultAdadelta(), "WeightDecay", 1e39), "WeightDecay", false}},
-			groupKeys: keyList("lr:LR", "rho:Rho", "eps:Eps", "weight_decay:WeightDecay",
+			groupKeys: caseKeys("lr:LR", "rho:Rho", "eps:Eps", "weight_decay:WeightDecay",
 				"foreach", "capturable", "maximize:Maximize", "differentiable"),
 			scalarKeys: []string{"step"},
 			configs: []caseConfig{
@@ -435,7 +450,7 @@ func ruleCases() []ruleCase {
 				{withField(DefaultRprop(), "EtaPlus", 1+1e-10), "EtaPlus", false},
 				{withField(DefaultRprop(), "EtaMinus", 1e-50), "EtaMinus", false},
 			},
-			groupKeys: keyList("lr:LR", "etas:EtaMinus,EtaPlus", "step_sizes:StepSizeMin,StepSizeMax",
+			groupKeys: caseKeys("lr:LR", "etas:EtaMinus,EtaPlus", "step_sizes:StepSizeMin,StepSizeMax",
 				"foreach", "maximize:Maximize", "differentiable", "capturable"),
 			scalarKeys: []string{"step"},
 			configs: []caseConfig{
@@ -461,7 +476,7 @@ func ruleCases() []ruleCase {
 				{withField(DefaultASGD(), "LR", 1e39), "LR", true},
 				{ASGD{LR: 1, Lambd: 1e39, Alpha: 0.75, T0: 1e6}, "Lambd", false},
 			},
-			groupKeys: keyList("lr:LR", "lambd:Lambd", "alpha:Alpha", "t0:T0",
+			groupKeys: caseKeys("lr:LR", "lambd:Lambd", "alpha:Alpha", "t0:T0",
 				"weight_decay:WeightDecay", "foreach", "maximize:Maximize", "differentiable",
 				"capturable"),
 			scalarKeys: []string{"step", "eta", "mu"},
@@ -489,7 +504,7 @@ func ruleCases() []ruleCase {
 			overflows: []caseOverflow{{Lion{LR: 1e20, Beta1: 0.9, Beta2: 0.99, WeightDecay: 1e20}, "WeightDecay", false}},
 			momentum:  "Beta1",
 			// lion-pytorch's keywords, without its implementation choices.
-			groupKeys:  keyList("lr:LR", "betas:Beta1,Beta2", "weight_decay:WeightDecay", "maximize:Maximize"),
+			groupKeys:  caseKeys("lr:LR", "betas:Beta1,Beta2", "weight_decay:WeightDecay", "maximize:Maximize"),
 			scalarKeys: []string{"step"},
 			configs: []caseConfig{
 				{DefaultLion(), [3]string{"exp_avg"}},
@@ -519,7 +534,7 @@ func lazyConfigs(t testing.TB) []lazyConfig {
 	var out []lazyConfig
 	for _, c := range ruleCases() {
 		for _, cfg := range c.configs {
-			if lazyState(kindOf(t, cfg.rule)) {
+			if lazyState(mustKernelKind(t, cfg.rule)) {
 				out = append(out, lazyConfig{cfg, c})
 			}
 		}
@@ -533,8 +548,8 @@ type lazyConfig struct {
 	row ruleCase
 }
 
-// classNamed returns the row and the class of a torch class name.
-func classNamed(t testing.TB, class string) (ruleCase, caseClass) {
+// caseOfClass returns the row and the class of a torch class name.
+func caseOfClass(t testing.TB, class string) (ruleCase, caseClass) {
 	t.Helper()
 	for _, c := range ruleCases() {
 		for _, cl := range c.classes {
@@ -547,8 +562,8 @@ func classNamed(t testing.TB, class string) (ruleCase, caseClass) {
 	return ruleCase{}, caseClass{}
 }
 
-// kindOf returns the kernel of a valid rule.
-func kindOf(t testing.TB, r Rule) kernels.Kind {
+// mustKernelKind returns the kernel of a valid rule.
+func mustKernelKind(t testing.TB, r Rule) kernels.Kind {
 	t.Helper()
 	k, err := KernelKind(r)
 	if err != nil {
@@ -590,11 +605,11 @@ func withField(r Rule, field string, v float64) Rule {
 	return p.Elem().Interface().(Rule)
 }
 
-// fieldOf returns a field of rule r (a value or a pointer): a float64 or
+// reflectField returns a field of rule r (a value or a pointer): a float64 or
 // a bool.
-func fieldOf(r Rule, field string) any {
+func reflectField(r Rule, field string) any {
 	return reflect.ValueOf(derefRule(r)).FieldByName(field).Interface()
 }
 
-// lrOf returns a rule's learning rate.
-func lrOf(r Rule) float64 { return fieldOf(r, "LR").(float64) }
+// reflectLR returns a rule's learning rate.
+func reflectLR(r Rule) float64 { return reflectField(r, "LR").(float64) }

@@ -38,7 +38,7 @@ func TestRuleCasesCoverEveryKernel(t *testing.T) {
 				t.Errorf("row %s holds a %s: %#v", c.name, ruleName(r), r)
 			}
 		}
-		if k := kindOf(t, c.classes[0].constructor); k != descs[i].Kind || k.String() != c.name {
+		if k := mustKernelKind(t, c.classes[0].constructor); k != descs[i].Kind || k.String() != c.name {
 			t.Errorf("row %d (%s) runs the kernel %v, want %v", i, c.name, k, descs[i].Kind)
 		}
 		if len(c.configs) == 0 || len(c.digestConfigs) == 0 {
@@ -190,7 +190,7 @@ func TestElementTypeRange(t *testing.T) {
 		// SetLR is checked for the element type too.
 		def := c.classes[0].constructor
 		o, _ := New(def, make([]float32, 1))
-		if err := o.SetLR(1e39); err == nil || o.LR() != lrOf(def) {
+		if err := o.SetLR(1e39); err == nil || o.LR() != reflectLR(def) {
 			t.Errorf("%s: SetLR(1e39) on float32: %v, LR %v", c.name, err, o.LR())
 		}
 	}
@@ -284,13 +284,13 @@ func TestGroupMomentum(t *testing.T) {
 				}
 				continue
 			}
-			if want := fieldOf(cfg.rule, c.momentum).(float64); !ok || m != want {
+			if want := reflectField(cfg.rule, c.momentum).(float64); !ok || m != want {
 				t.Errorf("%#v: GroupMomentum = %v, %v, want %s", cfg.rule, m, ok, c.momentum)
 			}
 			if err := o.SetGroupMomentum(0, 0.5); err != nil {
 				t.Errorf("%#v: SetGroupMomentum(0.5): %v", cfg.rule, err)
 			}
-			if got := fieldOf(o.GroupRule(0), c.momentum).(float64); got != 0.5 {
+			if got := reflectField(o.GroupRule(0), c.momentum).(float64); got != 0.5 {
 				t.Errorf("%#v: after SetGroupMomentum(0.5), the rule is %#v", cfg.rule, o.GroupRule(0))
 			}
 		}

@@ -121,7 +121,7 @@ func TestSchedulesCycleMomentum(t *testing.T) {
 			for k := range 20 {
 				m, ok := o.GroupMomentum(0)
 				want, _ := ref.GroupMomentum(0)
-				field := fieldOf(o.GroupRule(0), c.momentum).(float64)
+				field := reflectField(o.GroupRule(0), c.momentum).(float64)
 				if !ok || m != want || field != want || o.GroupLR(0) != ref.GroupLR(0) {
 					t.Fatalf("%s on %s, step %d: momentum %v (ok %v), %s %v, lr %v; on Adam %v, lr %v",
 						name, c.name, k, m, ok, c.momentum, field, o.GroupLR(0), want, ref.GroupLR(0))
