@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
+	"strings"
+	"unicode"
 	"unsafe"
 
 	"github.com/simdoptim/optim/internal/testvals"
@@ -85,17 +88,38 @@ func supportedNames() []string {
 }
 
 // stateByKey maps the torch state-dict key of every slice field of st to
-// the field.
-func stateByKey[T testFloat](st *State[T]) map[string]*[]T {
-	return map[string]*[]T{"momentum_buffer": &st.MomentumBuffer, "sum": &st.Sum, "square_avg": &st.SquareAvg,
-		"grad_avg": &st.GradAvg, "exp_avg": &st.ExpAvg, "exp_avg_sq": &st.ExpAvgSq, "max_exp_avg_sq": &st.MaxExpAvgSq,
-		"exp_inf": &st.ExpInf, "acc_delta": &st.AccDelta, "prev": &st.Prev, "step_size": &st.StepSize, "ax": &st.AX}
+// the field. The key is the field's name in snake case (ExpAvgSq:
+// exp_avg_sq), as torch names the state.
+func stateByKey[T testFloat](st *State[T]) map[string]*[]T { return fieldsByKey[*[]T](st) }
+
+// scalarByKey maps the torch state-dict key of every scalar field of st
+// (MuProduct: mu_product) to the field.
+func scalarByKey[T testFloat](st *State[T]) map[string]*float32 { return fieldsByKey[*float32](st) }
+
+// fieldsByKey maps the snake-case names of the fields of *st whose
+// pointers are P to those pointers.
+func fieldsByKey[P any, T testFloat](st *State[T]) map[string]P {
+	out := map[string]P{}
+	v := reflect.ValueOf(st).Elem()
+	for i := range v.NumField() {
+		if p, ok := v.Field(i).Addr().Interface().(P); ok {
+			out[snakeCase(v.Type().Field(i).Name)] = p
+		}
+	}
+	return out
 }
 
-// scalarByKey maps the torch state-dict key of every scalar field of st to
-// the field.
-func scalarByKey[T testFloat](st *State[T]) map[string]*float32 {
-	return map[string]*float32{"mu_product": &st.MuProduct, "eta": &st.Eta, "mu": &st.Mu}
+// snakeCase writes a Go name as torch writes its keys: ExpAvgSq is
+// exp_avg_sq, AX is ax.
+func snakeCase(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if i > 0 && unicode.IsUpper(r) && unicode.IsLower(rune(name[i-1])) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
 }
 
 // stateSlices returns every slice field of st, in the order of their keys.

@@ -3,8 +3,12 @@ package optim
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"testing"
+
+	"github.com/simdoptim/optim/generic"
 )
 
 // Tests of State and SetState: the state torch creates at a parameter's
@@ -195,5 +199,27 @@ func TestScalarStateIsFloat32(t *testing.T) {
 		if math.Abs(float64(st.MuProduct-want)) > 1e-6 {
 			t.Fatalf("step %d: MuProduct %v, want about %v", step, st.MuProduct, want)
 		}
+	}
+}
+
+// TestStateFieldsAreTorchKeys: State has one slice field for every state
+// key of the kernels' descriptions and one scalar field for every scalar
+// key, named as torch names them, and no other.
+func TestStateFieldsAreTorchKeys(t *testing.T) {
+	slots, scalars := map[string]bool{}, map[string]bool{}
+	for _, d := range generic.Rules() {
+		for _, s := range d.Slots {
+			slots[s.Key] = true
+		}
+		for _, k := range d.ScalarKeys {
+			scalars[k] = true
+		}
+	}
+	var st State[float32]
+	if got, want := slices.Sorted(maps.Keys(stateByKey(&st))), slices.Sorted(maps.Keys(slots)); !slices.Equal(got, want) {
+		t.Errorf("State's slice fields are %v, the kernels' state keys %v", got, want)
+	}
+	if got, want := slices.Sorted(maps.Keys(scalarByKey(&st))), slices.Sorted(maps.Keys(scalars)); !slices.Equal(got, want) {
+		t.Errorf("State's scalar fields are %v, the kernels' scalar keys %v", got, want)
 	}
 }
