@@ -590,8 +590,8 @@ func pointerTo(r Rule) Rule {
 	return p.Interface().(Rule)
 }
 
-// withField returns a copy of the value of rule r with a field set: a float64 to
-// v, a bool to v != 0.
+// withField returns a copy of the value of rule r with a field set: a
+// float64 to v, a bool to v != 0.
 func withField(r Rule, field string, v float64) Rule {
 	r = derefRule(r)
 	p := reflect.New(reflect.TypeOf(r))
@@ -605,8 +605,8 @@ func withField(r Rule, field string, v float64) Rule {
 	return p.Elem().Interface().(Rule)
 }
 
-// reflectField returns a field of rule r (a value or a pointer): a float64 or
-// a bool.
+// reflectField returns a field of rule r (a value or a pointer): a
+// float64 or a bool.
 func reflectField(r Rule, field string) any {
 	return reflect.ValueOf(derefRule(r)).FieldByName(field).Interface()
 }
