@@ -50,7 +50,7 @@ func fuzzRuleT[T testFloat](t *testing.T, rule Rule, valid bool, n, off, steps i
 	if !valid {
 		return
 	}
-	kind := ruleKind(rule)
+	kind := mustKernelKind(t, rule)
 	ref := kernels.Kernel[T](kernels.Generic(), kind)
 	_, v1, _ := Coefficients[T](rule, 1)
 	used := [5]bool{true, true}

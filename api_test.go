@@ -30,7 +30,7 @@ func newManual[T testFloat](t testing.TB, set *kernels.Set, rule Rule, p []T) *m
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &manual[T]{rule: rule, kind: ruleKind(rule), set: set, p: p}
+	m := &manual[T]{rule: rule, kind: mustKernelKind(t, rule), set: set, p: p}
 	var used [3]bool
 	used[0], used[1], used[2] = kernels.Uses(m.kind, v)
 	for k, u := range used {
@@ -56,63 +56,6 @@ func (m *manual[T]) step(t testing.TB, g []T) {
 	m.scalars = next
 	if len(m.p) > 0 {
 		kernels.Kernel[T](m.set, m.kind)(v, &c, m.p, g, m.state[0], m.state[1], m.state[2])
-	}
-}
-
-// stateFields returns st's fields by name.
-func stateFields[T testFloat](st State[T]) map[string][]T {
-	return map[string][]T{"MomentumBuffer": st.MomentumBuffer, "Sum": st.Sum, "SquareAvg": st.SquareAvg,
-		"GradAvg": st.GradAvg, "ExpAvg": st.ExpAvg, "ExpAvgSq": st.ExpAvgSq, "MaxExpAvgSq": st.MaxExpAvgSq,
-		"ExpInf": st.ExpInf, "AccDelta": st.AccDelta, "Prev": st.Prev, "StepSize": st.StepSize, "AX": st.AX}
-}
-
-// setStateFields sets st's fields by name.
-func setStateFields[T testFloat](st *State[T], fields map[string][]T) {
-	ptrs := map[string]*[]T{"MomentumBuffer": &st.MomentumBuffer, "Sum": &st.Sum, "SquareAvg": &st.SquareAvg,
-		"GradAvg": &st.GradAvg, "ExpAvg": &st.ExpAvg, "ExpAvgSq": &st.ExpAvgSq, "MaxExpAvgSq": &st.MaxExpAvgSq,
-		"ExpInf": &st.ExpInf, "AccDelta": &st.AccDelta, "Prev": &st.Prev, "StepSize": &st.StepSize, "AX": &st.AX}
-	for name, s := range fields {
-		*ptrs[name] = s
-	}
-}
-
-// apiCase is a rule with the State fields it must fill, in the kernel's
-// state order s0, s1, s2 ("" for a slot the rule does not keep).
-type apiCase struct {
-	rule   Rule
-	fields [3]string
-}
-
-func apiCases() []apiCase {
-	return []apiCase{
-		{SGD{LR: 0.1}, [3]string{}},
-		{SGD{LR: 0.1, WeightDecay: 0.01, Maximize: true}, [3]string{}},
-		{SGD{LR: 0.1, Momentum: 0.9, Dampening: 0.1}, [3]string{"MomentumBuffer"}},
-		{SGD{LR: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 0.01}, [3]string{"MomentumBuffer"}},
-		{Adagrad{LR: 0.1, LRDecay: 0.01, InitialAccumulatorValue: 0.25, Eps: 1e-10}, [3]string{"Sum"}},
-		{RMSProp{LR: 0.01, Alpha: 0.99, Eps: 1e-8}, [3]string{"SquareAvg"}},
-		{RMSProp{LR: 0.01, Alpha: 0.99, Eps: 1e-8, Centered: true}, [3]string{"SquareAvg", "GradAvg"}},
-		{RMSProp{LR: 0.01, Alpha: 0.3, Eps: 1e-8, Momentum: 0.9, WeightDecay: 0.1}, [3]string{"SquareAvg", "", "MomentumBuffer"}},
-		{RMSProp{LR: 0.01, Alpha: 0.3, Eps: 1e-8, Momentum: 0.9, Centered: true, Maximize: true}, [3]string{"SquareAvg", "GradAvg", "MomentumBuffer"}},
-		{DefaultAdam(), [3]string{"ExpAvg", "ExpAvgSq"}},
-		{DefaultAdamW(), [3]string{"ExpAvg", "ExpAvgSq"}},
-		{Adam{LR: 0.01, Beta1: 0.25, Beta2: 0.5, Eps: 1e-8, WeightDecay: 0.1, AMSGrad: true}, [3]string{"ExpAvg", "ExpAvgSq", "MaxExpAvgSq"}},
-		{Adam{LR: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1, AMSGrad: true, Decoupled: true, Maximize: true}, [3]string{"ExpAvg", "ExpAvgSq", "MaxExpAvgSq"}},
-		{DefaultNAdam(), [3]string{"ExpAvg", "ExpAvgSq"}},
-		{NAdam{LR: 0.01, Beta1: 0.3, Beta2: 0.9, Eps: 1e-8, WeightDecay: 0.1, MomentumDecay: 0.5, Decoupled: true, Maximize: true}, [3]string{"ExpAvg", "ExpAvgSq"}},
-		{NAdam{LR: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-6, WeightDecay: 0.1, MomentumDecay: 4e-3}, [3]string{"ExpAvg", "ExpAvgSq"}},
-		{RAdam{LR: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8}, [3]string{"ExpAvg", "ExpAvgSq"}},
-		{RAdam{LR: 0.01, Beta1: 0.3, Beta2: 0.9, Eps: 1e-8, WeightDecay: 0.1, Decoupled: true, Maximize: true}, [3]string{"ExpAvg", "ExpAvgSq"}},
-		{DefaultAdamax(), [3]string{"ExpAvg", "ExpInf"}},
-		{Adamax{LR: 0.01, Beta1: 0.3, Beta2: 0.9, Eps: 1e-8, WeightDecay: 0.1, Maximize: true}, [3]string{"ExpAvg", "ExpInf"}},
-		{DefaultAdadelta(), [3]string{"SquareAvg", "AccDelta"}},
-		{Adadelta{LR: 0.5, Rho: 0.3, Eps: 1e-6, WeightDecay: 0.1, Maximize: true}, [3]string{"SquareAvg", "AccDelta"}},
-		{DefaultRprop(), [3]string{"Prev", "StepSize"}},
-		{Rprop{LR: 0.1, EtaMinus: 0.25, EtaPlus: 2, StepSizeMin: 0.01, StepSizeMax: 0.5, Maximize: true}, [3]string{"Prev", "StepSize"}},
-		{DefaultASGD(), [3]string{"AX"}},
-		{ASGD{LR: 0.05, Lambd: 0.1, Alpha: 0.5, T0: 2, WeightDecay: 0.1, Maximize: true}, [3]string{"AX"}},
-		{DefaultLion(), [3]string{"ExpAvg"}},
-		{Lion{LR: 0.01, Beta1: 0.5, Beta2: 0.9, WeightDecay: 0.1, Maximize: true}, [3]string{"ExpAvg"}},
 	}
 }
 
@@ -152,7 +95,7 @@ func clone2[T testFloat](s [][]T) [][]T {
 }
 
 func TestStepAllocatesNothing(t *testing.T) {
-	for _, c := range apiCases() {
+	for _, c := range caseConfigs() {
 		testStepAllocs[float32](t, c.rule)
 		testStepAllocs[float64](t, c.rule)
 	}
@@ -177,7 +120,7 @@ func testStepAllocs[T testFloat](t *testing.T, rule Rule) {
 // TestMatchesManual checks Step, State and the state names against running
 // the kernels by hand.
 func TestMatchesManual(t *testing.T) {
-	for _, c := range apiCases() {
+	for _, c := range caseConfigs() {
 		t.Run(fmt.Sprintf("%#v", c.rule), func(t *testing.T) {
 			testMatchesManual[float32](t, c)
 			testMatchesManual[float64](t, c)
@@ -185,7 +128,7 @@ func TestMatchesManual(t *testing.T) {
 	}
 }
 
-func testMatchesManual[T testFloat](t *testing.T, c apiCase) {
+func testMatchesManual[T testFloat](t *testing.T, c caseConfig) {
 	const steps = 4
 	params, grads := apiInputs[T](2, steps)
 	opt, err := New[T](c.rule, params...)
@@ -218,12 +161,12 @@ func testMatchesManual[T testFloat](t *testing.T, c apiCase) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fields := stateFields(st)
-		for k, name := range c.fields {
+		fields := stateByKey(&st)
+		for k, name := range c.state {
 			if name == "" {
 				continue
 			}
-			got := fields[name]
+			got := *fields[name]
 			if len(got) != len(params[i]) {
 				t.Fatalf("State(%d).%s has length %d, want %d", i, name, len(got), len(params[i]))
 			}
@@ -233,8 +176,8 @@ func testMatchesManual[T testFloat](t *testing.T, c apiCase) {
 			delete(fields, name)
 		}
 		for name, s := range fields {
-			if s != nil {
-				t.Errorf("State(%d).%s is set (length %d) but %T does not keep it", i, name, len(s), c.rule)
+			if *s != nil {
+				t.Errorf("State(%d).%s is set (length %d) but %T does not keep it", i, name, len(*s), c.rule)
 			}
 		}
 	}
@@ -244,7 +187,7 @@ func testMatchesManual[T testFloat](t *testing.T, c apiCase) {
 // a fresh optimizer with SetSteps, and continues: the trajectory must be the
 // uninterrupted one, bit for bit.
 func TestCheckpointRestore(t *testing.T) {
-	for _, c := range apiCases() {
+	for _, c := range caseConfigs() {
 		for _, at := range []int{1, 3} {
 			testCheckpoint[float32](t, c, at)
 			testCheckpoint[float64](t, c, at)
@@ -252,7 +195,7 @@ func TestCheckpointRestore(t *testing.T) {
 	}
 }
 
-func testCheckpoint[T testFloat](t *testing.T, c apiCase, at int) {
+func testCheckpoint[T testFloat](t *testing.T, c caseConfig, at int) {
 	const steps = 6
 	params, grads := apiInputs[T](3, steps)
 	whole, err := New[T](c.rule, params...)
@@ -283,9 +226,9 @@ func testCheckpoint[T testFloat](t *testing.T, c apiCase, at int) {
 		st, _ := opt.State(i)
 		savedScalars = append(savedScalars, [3]float32{st.MuProduct, st.Eta, st.Mu})
 		saved := map[string][]T{}
-		for name, s := range stateFields(st) {
-			if s != nil {
-				saved[name] = append([]T{}, s...) // an empty param's state is not nil
+		for name, s := range stateByKey(&st) {
+			if *s != nil {
+				saved[name] = append([]T{}, *s...) // an empty param's state is not nil
 			}
 		}
 		savedState = append(savedState, saved)
@@ -300,7 +243,10 @@ func testCheckpoint[T testFloat](t *testing.T, c apiCase, at int) {
 	for i := range savedParams {
 		st := State[T]{Step: steps0}
 		st.MuProduct, st.Eta, st.Mu = savedScalars[i][0], savedScalars[i][1], savedScalars[i][2]
-		setStateFields(&st, savedState[i])
+		fields := stateByKey(&st)
+		for name, s := range savedState[i] {
+			*fields[name] = s
+		}
 		if err := restored.SetState(i, st); err != nil {
 			t.Fatal(err)
 		}
@@ -323,17 +269,17 @@ func testCheckpoint[T testFloat](t *testing.T, c apiCase, at int) {
 			t.Fatalf("%#v restored at %d: State(%d) scalars %v %v %v, uninterrupted %v %v %v", c.rule, at, i,
 				got.MuProduct, got.Eta, got.Mu, want.MuProduct, want.Eta, want.Mu)
 		}
-		gf, wf := stateFields(got), stateFields(want)
+		gf, wf := stateByKey(&got), stateByKey(&want)
 		for name := range wf {
-			if j := firstDiff(gf[name], wf[name]); j >= 0 {
-				t.Fatalf("%#v %s restored at %d: State(%d).%s[%d] = %v, uninterrupted %v", c.rule, dtypeName[T](), at, i, name, j, gf[name][j], wf[name][j])
+			if j := firstDiff(*gf[name], *wf[name]); j >= 0 {
+				t.Fatalf("%#v %s restored at %d: State(%d).%s[%d] = %v, uninterrupted %v", c.rule, dtypeName[T](), at, i, name, j, (*gf[name])[j], (*wf[name])[j])
 			}
 		}
 	}
 }
 
 func TestSetLR(t *testing.T) {
-	for _, c := range apiCases() {
+	for _, c := range caseConfigs() {
 		testSetLR[float32](t, c.rule)
 		testSetLR[float64](t, c.rule)
 	}
@@ -352,14 +298,14 @@ func testSetLR[T testFloat](t *testing.T, rule Rule) {
 	for _, p := range clone2(params) {
 		ms = append(ms, newManual(t, Kernels(), rule, p))
 	}
-	newLR := rule.lr() * 3
+	newLR := reflectLR(rule) * 3
 	for s := range steps {
 		if s == 2 {
 			if err := opt.SetLR(newLR); err != nil {
 				t.Fatal(err)
 			}
 			for _, m := range ms {
-				m.rule = rule.withLR(newLR)
+				m.rule = withField(rule, "LR", newLR)
 			}
 		}
 		if err := opt.Step(grads[s]...); err != nil {
@@ -369,8 +315,8 @@ func testSetLR[T testFloat](t *testing.T, rule Rule) {
 			m.step(t, grads[s][i])
 		}
 	}
-	if opt.LR() != newLR || opt.Rule().lr() != newLR {
-		t.Errorf("%#v: after SetLR(%v), LR() = %v and Rule() has %v", rule, newLR, opt.LR(), opt.Rule().lr())
+	if opt.LR() != newLR || reflectLR(opt.Rule()) != newLR {
+		t.Errorf("%#v: after SetLR(%v), LR() = %v and Rule() has %v", rule, newLR, opt.LR(), reflectLR(opt.Rule()))
 	}
 	for i, m := range ms {
 		if j := firstDiff(params[i], m.p); j >= 0 {
@@ -392,7 +338,7 @@ func testSetLR[T testFloat](t *testing.T, rule Rule) {
 // TestPointerRules checks that &Rule{...} behaves as the value, and that New
 // copies it: changing the struct afterwards changes nothing.
 func TestPointerRules(t *testing.T) {
-	for _, c := range apiCases() {
+	for _, c := range caseConfigs() {
 		byValue, grads := apiInputs[float32](5, 3)
 		byPointer := clone2(byValue)
 		ptr := pointerTo(c.rule)
@@ -428,7 +374,7 @@ func TestPointerRules(t *testing.T) {
 }
 
 func TestZeroLengthParams(t *testing.T) {
-	for _, c := range apiCases() {
+	for _, c := range caseConfigs() {
 		opt, err := New[float64](c.rule, nil, []float64{}, make([]float64, 3)[3:])
 		if err != nil {
 			t.Fatalf("%#v: New with only empty params: %v", c.rule, err)
@@ -443,53 +389,11 @@ func TestZeroLengthParams(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for name, s := range stateFields(st) {
-				if len(s) != 0 {
-					t.Errorf("%#v: State(%d).%s has length %d", c.rule, i, name, len(s))
+			for name, s := range stateByKey(&st) {
+				if len(*s) != 0 {
+					t.Errorf("%#v: State(%d).%s has length %d", c.rule, i, name, len(*s))
 				}
 			}
-		}
-	}
-}
-
-// TestDefaultsMatchTorch pins the defaults to torch.optim's documented
-// constructor defaults (torch 2.x).
-func TestDefaultsMatchTorch(t *testing.T) {
-	cases := []struct {
-		name      string
-		got, want Rule
-	}{
-		// SGD(lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False)
-		{"SGD", DefaultSGD(), SGD{LR: 1e-3}},
-		// Adagrad(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10)
-		{"Adagrad", DefaultAdagrad(), Adagrad{LR: 1e-2, Eps: 1e-10}},
-		// RMSprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False)
-		{"RMSProp", DefaultRMSProp(), RMSProp{LR: 1e-2, Alpha: 0.99, Eps: 1e-8}},
-		// Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False)
-		{"Adam", DefaultAdam(), Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}},
-		// AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False)
-		{"AdamW", DefaultAdamW(), Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-2, Decoupled: true}},
-		// NAdam(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3, decoupled_weight_decay=False)
-		{"NAdam", DefaultNAdam(), NAdam{LR: 2e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MomentumDecay: 4e-3}},
-		// RAdam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False)
-		{"RAdam", DefaultRAdam(), RAdam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}},
-		// Adamax(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)
-		{"Adamax", DefaultAdamax(), Adamax{LR: 2e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}},
-		// Adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0)
-		{"Adadelta", DefaultAdadelta(), Adadelta{LR: 1, Rho: 0.9, Eps: 1e-6}},
-		// Rprop(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50))
-		{"Rprop", DefaultRprop(), Rprop{LR: 1e-2, EtaMinus: 0.5, EtaPlus: 1.2, StepSizeMin: 1e-6, StepSizeMax: 50}},
-		// ASGD(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0)
-		{"ASGD", DefaultASGD(), ASGD{LR: 1e-2, Lambd: 1e-4, Alpha: 0.75, T0: 1e6}},
-		// lion-pytorch's Lion(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0)
-		{"Lion", DefaultLion(), Lion{LR: 1e-4, Beta1: 0.9, Beta2: 0.99}},
-	}
-	for _, c := range cases {
-		if c.got != c.want {
-			t.Errorf("Default%s() = %#v, want torch's %#v", c.name, c.got, c.want)
-		}
-		if _, err := New[float32](c.got, make([]float32, 1)); err != nil {
-			t.Errorf("Default%s() is rejected: %v", c.name, err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -50,22 +51,26 @@ type ckConfig struct {
 	addGroup bool
 }
 
+// ckConfigs are every config of ruleCases alone, every rule's default side
+// by side, every rule's last config side by side with the last group
+// added later (SGD's: its momentum buffer, created at the first step, does
+// not exist at the checkpoint taken at step 0), and each rule's first and
+// last config with the last added later.
 func ckConfigs() []ckConfig {
 	var cs []ckConfig
-	for _, c := range apiCases() {
+	for _, c := range caseConfigs() {
 		cs = append(cs, ckConfig{rules: []Rule{c.rule}})
 	}
-	cs = append(cs,
-		ckConfig{rules: []Rule{DefaultAdamW(), SGD{LR: 0.1, Momentum: 0.9}, DefaultAdagrad()}},
-		ckConfig{rules: []Rule{RMSProp{LR: 0.01, Alpha: 0.5, Eps: 1e-8, Momentum: 0.5, Centered: true}, DefaultAdam()}, addGroup: true},
-		ckConfig{rules: []Rule{SGD{LR: 0.1, Momentum: 0.9}, SGD{LR: 0.2, Momentum: 0.5}}, addGroup: true},
-		// The new rules mixed with the old; a lazily created state added
-		// late (not created in the checkpoint taken at step 0).
-		ckConfig{rules: []Rule{DefaultNAdam(), DefaultAdam(), DefaultRprop(), SGD{LR: 0.1, Momentum: 0.9}, DefaultASGD(), DefaultLion()}},
-		ckConfig{rules: []Rule{DefaultRAdam(), DefaultAdadelta(), DefaultAdamax(), DefaultNAdam()}, addGroup: true},
-		ckConfig{rules: []Rule{ASGD{LR: 0.05, Lambd: 0.1, Alpha: 0.5, T0: 2}, DefaultRprop()}, addGroup: true},
-	)
-	return cs
+	var defaults, lasts []Rule
+	for _, c := range ruleCases() {
+		for _, cl := range c.classes {
+			defaults = append(defaults, cl.constructor)
+		}
+		last := c.configs[len(c.configs)-1].rule
+		lasts = append([]Rule{last}, lasts...)
+		cs = append(cs, ckConfig{rules: []Rule{c.configs[0].rule, last}, addGroup: true})
+	}
+	return append(cs, ckConfig{rules: defaults}, ckConfig{rules: lasts, addGroup: true})
 }
 
 // ckInputs returns distinct params for every group of c and gradients.
@@ -126,7 +131,7 @@ func ckFresh[T testFloat](t *testing.T, c ckConfig, params [][]T) *Optimizer[T] 
 	t.Helper()
 	var gs []Group[T]
 	for k, r := range c.rules {
-		gs = append(gs, Group[T]{Rule: r.withLR(r.lr() * 3), Params: params[2*k : 2*k+2]})
+		gs = append(gs, Group[T]{Rule: withField(r, "LR", reflectLR(r)*3), Params: params[2*k : 2*k+2]})
 	}
 	o, err := NewGroups(gs...)
 	if err != nil {
@@ -513,7 +518,7 @@ func TestCheckpointTorchLayout(t *testing.T) {
 
 	o = mk()
 	with := func(k, v string) map[string]string {
-		m := maps(meta)
+		m := maps.Clone(meta)
 		m[k] = v
 		return m
 	}
@@ -541,14 +546,6 @@ func TestCheckpointTorchLayout(t *testing.T) {
 		b := torchFile(meta, good)
 		return editHeader(t, b, `"data_offsets":[16,32]`, `"data_offsets":[20,36]`)
 	}(), "gap")
-}
-
-func maps(m map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // TestCheckpointAcceptRejects: an error from LoadWith's accept leaves the

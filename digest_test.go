@@ -11,75 +11,48 @@ import (
 	"github.com/simdoptim/optim/kernels"
 )
 
-// wantDigest is the FNV-64a hash of every parameter and state bit (NaNs
-// canonicalized) after the runs of digestRuns. It is the cross-architecture
-// promise in one number: the same constant must come out of every kernel set,
-// through the public API and the raw kernels, at GOAMD64=v1 and v3, on arm64
-// (GOARCH=arm64 go test -exec qemu-aarch64 -run Digest .) and with -tags
-// noasm.
+// The digests are the cross-architecture promise in a few numbers: the
+// FNV-64a hash of every parameter and state bit (NaNs canonicalized) after
+// the digest runs of the rules' digestConfigs (ruleCases), their scalar
+// state included for the rules that keep one. The same numbers must come
+// out of every kernel set, through the public API and the raw kernels, at
+// GOAMD64=v1 and v3, on arm64 (GOARCH=arm64 go test -exec qemu-aarch64 -run
+// Digest .) and with -tags noasm.
 //
-// It was produced by running `go test -run Digest -v .` and copying the
-// logged "digest" value; it changes only when the specification (package
-// generic) or the inputs below change on purpose.
-const wantDigest = 0x857487ad8bee03c8
+// Each was produced by running `go test -run Digest -v .` and copying the
+// logged "digest" value into the row that closes its run of rows; it
+// changes only when the specification (package generic) or the inputs
+// below change on purpose.
 
-// wantDigestNew is wantDigest for digestConfigsNew, the rules added with
-// torch 2.11's optimizers and Lion, whose scalar state (NAdam's mu_product,
-// ASGD's eta and mu) it covers too. It is separate so that wantDigest, the
-// older promise, stays checkable as it was.
-const wantDigestNew = 0x68b55dbb673a0e8f
-
-// digestConfigs are several option combinations of every rule; the
-// hyperparameters are literals, so their coefficients are computed the same
-// way everywhere.
-func digestConfigs() []Rule {
-	return []Rule{
-		SGD{LR: 0.0625},
-		SGD{LR: 0.03125, Momentum: 0.875, Dampening: 0.125, WeightDecay: 0.01, Maximize: true},
-		SGD{LR: 0.1, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-3},
-		Adagrad{LR: 0.1, LRDecay: 0.01, WeightDecay: 1e-3, InitialAccumulatorValue: 0.1, Eps: 1e-10},
-		Adagrad{LR: 0.01, Eps: 1e-10, Maximize: true},
-		DefaultRMSProp(),
-		RMSProp{LR: 0.01, Alpha: 0.9, Eps: 1e-6, WeightDecay: 0.01, Momentum: 0.5, Centered: true},
-		RMSProp{LR: 0.003, Alpha: 0.3, Eps: 1e-8, Momentum: 0.9, Centered: true, Maximize: true},
-		DefaultAdam(),
-		Adam{LR: 0.01, Beta1: 0.8, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.05, AMSGrad: true, Decoupled: true},
-		Adam{LR: 0.002, Beta1: 0.25, Beta2: 0.5, Eps: 1e-7, WeightDecay: 0.01, AMSGrad: true, Maximize: true},
-	}
+// digestGroup is a run of consecutive rows of ruleCases hashed together,
+// and their recorded digest.
+type digestGroup struct {
+	name    string // the first and the last rule
+	configs []Rule
+	want    uint64
 }
 
-// digestConfigsNew are option combinations of the newer rules: every
-// variant their coefficient functions produce (RAdam rectifies from step
-// 6 with β2 = 0.99, ASGD averages from step T0+2).
-func digestConfigsNew() []Rule {
-	return []Rule{
-		DefaultNAdam(),
-		NAdam{LR: 0.01, Beta1: 0.3, Beta2: 0.9, Eps: 1e-6, WeightDecay: 0.05, MomentumDecay: 0.5, Decoupled: true, Maximize: true},
-		NAdam{LR: 0.003, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.01, MomentumDecay: 4e-3},
-		NAdam{LR: 0.003, Beta1: 0.25, Beta2: 0.5, Eps: 1e-7, MomentumDecay: 0.1},
-		NAdam{LR: 0.003, Beta1: 0.5, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.01, MomentumDecay: 4e-3, Maximize: true},
-		NAdam{LR: 0.01, Beta1: 0.8, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.1, MomentumDecay: 4e-3, Decoupled: true},
-		RAdam{LR: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8},
-		RAdam{LR: 0.01, Beta1: 0.25, Beta2: 0.99, Eps: 1e-7, Maximize: true},
-		RAdam{LR: 0.002, Beta1: 0.8, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.01},
-		RAdam{LR: 0.002, Beta1: 0.5, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.01},
-		RAdam{LR: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.05, Decoupled: true},
-		RAdam{LR: 0.01, Beta1: 0.25, Beta2: 0.99, Eps: 1e-7, WeightDecay: 0.05, Decoupled: true, Maximize: true},
-		RAdam{LR: 0.01, Beta1: 0.9, Beta2: 0.5, Eps: 1e-8}, // never rectified
-		DefaultAdamax(),
-		Adamax{LR: 0.01, Beta1: 0.25, Beta2: 0.5, Eps: 1e-7, WeightDecay: 0.01, Maximize: true},
-		Adamax{LR: 0.01, Beta1: 0.5, Beta2: 0.9, Eps: 1e-7},
-		Adamax{LR: 0.01, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, WeightDecay: 0.1},
-		DefaultAdadelta(),
-		Adadelta{LR: 0.5, Rho: 0.3, Eps: 1e-6, WeightDecay: 0.01, Maximize: true},
-		DefaultRprop(),
-		Rprop{LR: 0.125, EtaMinus: 0.25, EtaPlus: 2, StepSizeMin: 0.01, StepSizeMax: 0.5, Maximize: true},
-		DefaultASGD(),
-		ASGD{LR: 0.05, Lambd: 0.1, Alpha: 0.5, T0: 4, WeightDecay: 0.01, Maximize: true},
-		ASGD{LR: 0.02, Lambd: 1e-3, Alpha: 0.75, T0: 10},
-		DefaultLion(),
-		Lion{LR: 0.01, Beta1: 0.5, Beta2: 0.9, WeightDecay: 0.1, Maximize: true},
+// digestGroups splits the digest configurations of ruleCases at the rows
+// that hold a digest.
+func digestGroups(t *testing.T) []digestGroup {
+	var out []digestGroup
+	var g digestGroup
+	for _, c := range ruleCases() {
+		if len(g.configs) == 0 {
+			g.name = c.name
+		}
+		g.configs = append(g.configs, c.digestConfigs...)
+		if c.digest != 0 {
+			g.name += "-" + c.name
+			g.want = c.digest
+			out = append(out, g)
+			g = digestGroup{}
+		}
 	}
+	if len(g.configs) > 0 {
+		t.Errorf("the digest configurations from %s on have no recorded digest: record the logged digest in the last row", g.name)
+	}
+	return out
 }
 
 const digestSteps = 24
@@ -172,23 +145,24 @@ type digestRun[T testFloat] func(rule Rule, params [][]T, grads [][][]T) digestR
 func digestRuns(t *testing.T, configs []Rule, run32 digestRun[float32], run64 digestRun[float64]) uint64 {
 	d := &digestWriter{h: fnv.New64a()}
 	for ci, rule := range configs {
+		kind := mustKernelKind(t, rule)
 		p32, g32 := digestInputs[float32](ci)
-		digestResultTo(d, rule, run32(rule, p32, g32))
+		digestResultTo(d, kind, run32(rule, p32, g32))
 		p64, g64 := digestInputs[float64](ci)
-		digestResultTo(d, rule, run64(rule, p64, g64))
+		digestResultTo(d, kind, run64(rule, p64, g64))
 	}
 	return d.h.Sum64()
 }
 
-func digestResultTo[T testFloat](d *digestWriter, rule Rule, r digestResult[T]) {
+func digestResultTo[T testFloat](d *digestWriter, kind kernels.Kind, r digestResult[T]) {
 	for i := range r.params {
 		digestSlice(d, r.params[i])
 		for _, s := range r.state[i] {
 			digestSlice(d, s)
 		}
-		// Only rules with scalar state hash it, so that wantDigest, of
-		// the rules without, stays what it was.
-		if hasScalars(ruleKind(rule)) {
+		// Only rules with scalar state hash it, so that the digests of
+		// the rules without stay what they were.
+		if hasScalars(kind) {
 			for _, x := range r.scalars[i] {
 				d.word(bits(x))
 			}
@@ -242,46 +216,49 @@ func digestSet[T testFloat](t *testing.T, set string) digestRun[T] {
 	}
 }
 
+// TestDigest checks every digest of ruleCases.
 func TestDigest(t *testing.T) {
-	testDigest(t, "", digestConfigs(), wantDigest)
+	for _, g := range digestGroups(t) {
+		t.Run(g.name, func(t *testing.T) { testDigest(t, g.configs, g.want) })
+	}
 }
 
-func TestDigestNewRules(t *testing.T) {
-	testDigest(t, "new rules: ", digestConfigsNew(), wantDigestNew)
-}
-
-// TestDigestConfigsNewCoverVariants: the new rules' digest runs every
-// variant of their kernels.
-func TestDigestConfigsNewCoverVariants(t *testing.T) {
+// TestDigestCoversVariants: the digest configurations of a rule run every
+// variant of its kernel within digestSteps steps (but where the row says
+// that they miss some).
+func TestDigestCoversVariants(t *testing.T) {
 	seen := map[kernels.Kind]map[kernels.Variant]bool{}
-	for _, rule := range digestConfigsNew() {
-		k := ruleKind(rule)
-		if seen[k] == nil {
-			seen[k] = map[kernels.Variant]bool{}
+	for _, c := range ruleCases() {
+		if c.digestMissesVariants {
+			continue
 		}
-		var sc Scalars
-		for step := int64(1); step <= digestSteps; step++ {
-			_, v, next, err := CoefficientsWith[float32](rule, step, step == 1, sc)
-			if err != nil {
-				t.Fatal(err)
+		k := mustKernelKind(t, c.classes[0].constructor)
+		seen[k] = map[kernels.Variant]bool{}
+		for _, rule := range c.digestConfigs {
+			var sc Scalars
+			for step := int64(1); step <= digestSteps; step++ {
+				_, v, next, err := CoefficientsWith[float32](rule, step, step == 1, sc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen[k][v], sc = true, next
 			}
-			seen[k][v], sc = true, next
 		}
 	}
-	for k, vs := range seen {
-		for _, v := range generic.Rules()[k].Variants() {
-			if !vs[v] {
-				t.Errorf("%v: the digest never runs variant %s", k, v.Expr(""))
+	for _, d := range generic.Rules() {
+		for _, v := range d.Variants() {
+			if seen[d.Kind] != nil && !seen[d.Kind][v] {
+				t.Errorf("%v: the digest never runs variant %s", d.Kind, v.Expr(""))
 			}
 		}
 	}
 }
 
-func testDigest(t *testing.T, what string, configs []Rule, want uint64) {
+func testDigest(t *testing.T, configs []Rule, want uint64) {
 	got := digestRuns(t, configs, digestAPI[float32](t, 1), digestAPI[float64](t, 1))
-	t.Logf("%sdigest %#x through the public API (set %s)", what, got, ISA())
+	t.Logf("digest %#x through the public API (set %s)", got, ISA())
 	if got != want {
-		t.Errorf("%sdigest through the public API on %s = %#x, want %#x", what, ISA(), got, want)
+		t.Errorf("digest through the public API on %s = %#x, want %#x", ISA(), got, want)
 	}
 	// Several workers split every parameter (the split threshold lowered
 	// so that these small inputs are split at all).
@@ -289,14 +266,14 @@ func testDigest(t *testing.T, what string, configs []Rule, want uint64) {
 	for _, w := range []int{2, 3, 7} {
 		got := digestRuns(t, configs, digestAPI[float32](t, w), digestAPI[float64](t, w))
 		if got != want {
-			t.Errorf("%sdigest through the public API with %d workers = %#x, want %#x", what, w, got, want)
+			t.Errorf("digest through the public API with %d workers = %#x, want %#x", w, got, want)
 		}
 	}
 	for _, set := range SupportedSets() {
 		got := digestRuns(t, configs, digestSet[float32](t, set.Name()), digestSet[float64](t, set.Name()))
-		t.Logf("%sdigest %#x through the raw %s kernels", what, got, set.Name())
+		t.Logf("digest %#x through the raw %s kernels", got, set.Name())
 		if got != want {
-			t.Errorf("%sdigest through the raw %s kernels = %#x, want %#x", what, set.Name(), got, want)
+			t.Errorf("digest through the raw %s kernels = %#x, want %#x", set.Name(), got, want)
 		}
 	}
 }

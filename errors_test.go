@@ -75,20 +75,34 @@ func sameSnapshot[T testFloat](a, b [][]T) bool {
 	return true
 }
 
-// stepRules are rules with every state slice in use.
-func stepRules() []Rule {
-	return []Rule{
-		SGD{LR: 0.1, Momentum: 0.9, WeightDecay: 0.01},
-		Adagrad{LR: 0.1, InitialAccumulatorValue: 0.5, Eps: 1e-10},
-		RMSProp{LR: 0.01, Alpha: 0.99, Eps: 1e-8, Momentum: 0.9, Centered: true},
-		Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, AMSGrad: true},
+// fullStateConfigs returns, for every rule, its first config that keeps
+// the most state slots.
+func fullStateConfigs() []Rule {
+	var out []Rule
+	for _, c := range ruleCases() {
+		best, most := c.configs[0].rule, -1
+		for _, cfg := range c.configs {
+			n := 0
+			for _, key := range cfg.state {
+				if key != "" {
+					n++
+				}
+			}
+			if n > most {
+				best, most = cfg.rule, n
+			}
+		}
+		out = append(out, best)
 	}
+	return out
 }
 
 func TestStepErrorsChangeNothing(t *testing.T) {
-	for _, rule := range stepRules() {
-		t.Run(fmt.Sprintf("%T", rule), func(t *testing.T) { testStepErrors[float32](t, rule) })
-		t.Run(fmt.Sprintf("%T/float64", rule), func(t *testing.T) { testStepErrors[float64](t, rule) })
+	for _, rule := range fullStateConfigs() {
+		t.Run(ruleName(rule), func(t *testing.T) {
+			t.Run("float32", func(t *testing.T) { testStepErrors[float32](t, rule) })
+			t.Run("float64", func(t *testing.T) { testStepErrors[float64](t, rule) })
+		})
 	}
 }
 
@@ -168,159 +182,17 @@ func TestNewOverlapErrors(t *testing.T) {
 	}
 }
 
-// badValues are the out-of-range values every hyperparameter is tried with,
-// with the text %v gives them.
-var nonFinite = []struct {
-	v    float64
-	text string
-}{{math.NaN(), "NaN"}, {math.Inf(1), "+Inf"}, {math.Inf(-1), "-Inf"}, {-0.5, "-0.5"}}
-
-// hyperCase is one invalid rule and what its error must mention.
-type hyperCase struct {
-	rule Rule
-	want []string
-}
-
-func hyperCases() []hyperCase {
-	var cs []hyperCase
-	add := func(rule Rule, want ...string) { cs = append(cs, hyperCase{rule, want}) }
-	for _, b := range nonFinite {
-		v, txt := b.v, b.text
-		// SGD
-		r := SGD{LR: 0.1}
-		r.LR = v
-		add(r, "SGD.LR", txt)
-		r = SGD{LR: 0.1}
-		r.Momentum = v
-		add(r, "SGD.Momentum", txt)
-		r = SGD{LR: 0.1}
-		r.Dampening = v
-		add(r, "SGD.Dampening", txt)
-		r = SGD{LR: 0.1}
-		r.WeightDecay = v
-		add(r, "SGD.WeightDecay", txt)
-		// Adagrad
-		for _, field := range []string{"LR", "LRDecay", "WeightDecay", "InitialAccumulatorValue", "Eps"} {
-			a := DefaultAdagrad()
-			switch field {
-			case "LR":
-				a.LR = v
-			case "LRDecay":
-				a.LRDecay = v
-			case "WeightDecay":
-				a.WeightDecay = v
-			case "InitialAccumulatorValue":
-				a.InitialAccumulatorValue = v
-			case "Eps":
-				a.Eps = v
-			}
-			add(a, "Adagrad."+field, txt)
-		}
-		// RMSProp
-		for _, field := range []string{"LR", "Alpha", "Eps", "WeightDecay", "Momentum"} {
-			m := DefaultRMSProp()
-			switch field {
-			case "LR":
-				m.LR = v
-			case "Alpha":
-				m.Alpha = v
-			case "Eps":
-				m.Eps = v
-			case "WeightDecay":
-				m.WeightDecay = v
-			case "Momentum":
-				m.Momentum = v
-			}
-			add(m, "RMSProp."+field, txt)
-		}
-		// Adam and AdamW
-		for _, field := range []string{"LR", "Beta1", "Beta2", "Eps", "WeightDecay"} {
-			for _, a := range []Adam{DefaultAdam(), DefaultAdamW()} {
-				switch field {
-				case "LR":
-					a.LR = v
-				case "Beta1":
-					a.Beta1 = v
-				case "Beta2":
-					a.Beta2 = v
-				case "Eps":
-					a.Eps = v
-				case "WeightDecay":
-					a.WeightDecay = v
-				}
-				add(a, "Adam."+field, txt)
-			}
-		}
-	}
-	// Values past the top of [0, 1) and [0, 1].
-	for _, v := range []float64{1, 1.5} {
-		txt := fmt.Sprint(v)
-		add(SGD{LR: 0.1, Momentum: v}, "SGD.Momentum", txt)
-		add(RMSProp{LR: 0.1, Alpha: v}, "RMSProp.Alpha", txt)
-		add(RMSProp{LR: 0.1, Alpha: 0.9, Momentum: v}, "RMSProp.Momentum", txt)
-		add(Adam{LR: 0.1, Beta1: v, Beta2: 0.9}, "Adam.Beta1", txt)
-		add(Adam{LR: 0.1, Beta1: 0.9, Beta2: v}, "Adam.Beta2", txt)
-	}
-	add(SGD{LR: 0.1, Dampening: 1.5}, "SGD.Dampening", "1.5")
-	add(SGD{LR: 0.1, Dampening: math.Nextafter(1, 2)}, "SGD.Dampening", "1.0000000000000002")
-	add(SGD{LR: 0.1, Momentum: math.MaxFloat64}, "SGD.Momentum", "1.7976931348623157e+308")
-	// Nesterov needs momentum and no dampening.
-	add(SGD{LR: 0.1, Nesterov: true}, "Nesterov", "Momentum 0")
-	add(SGD{LR: 0.1, Nesterov: true, Momentum: 0.9, Dampening: 0.25}, "Nesterov", "Dampening 0.25")
-	return cs
-}
-
-func TestHyperparameterErrors(t *testing.T) {
-	p := []float64{1, 2, 3}
-	p0 := append([]float64(nil), p...)
-	for _, c := range hyperCases() {
-		name := fmt.Sprintf("%#v", c.rule)
-		var err error
-		noPanic(t, name, func() { _, err = New[float64](c.rule, p) })
-		wantError(t, "New("+name+")", err, c.want...)
-		noPanic(t, name, func() { _, err = New[float32](c.rule, make([]float32, 3)) })
-		wantError(t, "New[float32]("+name+")", err, c.want...)
-		noPanic(t, name, func() { _, _, err = Coefficients[float32](c.rule, 1) })
-		wantError(t, "Coefficients("+name+")", err, c.want...)
-		// The same rule behind a pointer.
-		ptr := pointerTo(c.rule)
-		noPanic(t, name, func() { _, err = New[float64](ptr, p) })
-		wantError(t, fmt.Sprintf("New(&%s)", name), err, c.want...)
-	}
-	if firstDiff(p, p0) >= 0 {
-		t.Error("a failed New changed its params")
-	}
-}
-
-// pointerTo returns a pointer to a copy of a value rule.
-func pointerTo(r Rule) Rule {
-	if reflect.TypeOf(r).Kind() == reflect.Pointer {
-		return r
-	}
-	p := reflect.New(reflect.TypeOf(r))
-	p.Elem().Set(reflect.ValueOf(r))
-	return p.Interface().(Rule)
-}
-
 func TestNilAndEmptyErrors(t *testing.T) {
 	p := []float32{1, 2}
-	cases := []struct {
+	type nilCase struct {
 		name string
 		rule Rule
 		want string
-	}{
-		{"nil rule", nil, "nil Rule"},
-		{"nil *SGD", (*SGD)(nil), "nil *SGD"},
-		{"nil *Adagrad", (*Adagrad)(nil), "nil *Adagrad"},
-		{"nil *RMSProp", (*RMSProp)(nil), "nil *RMSProp"},
-		{"nil *Adam", (*Adam)(nil), "nil *Adam"},
-		{"nil *NAdam", (*NAdam)(nil), "nil *NAdam"},
-		{"nil *RAdam", (*RAdam)(nil), "nil *RAdam"},
-		{"nil *Adamax", (*Adamax)(nil), "nil *Adamax"},
-		{"nil *Adadelta", (*Adadelta)(nil), "nil *Adadelta"},
-		{"nil *Rprop", (*Rprop)(nil), "nil *Rprop"},
-		{"nil *ASGD", (*ASGD)(nil), "nil *ASGD"},
-		{"nil *Lion", (*Lion)(nil), "nil *Lion"},
+	}
+	cases := []nilCase{{"nil rule", nil, "nil Rule"}}
+	for _, c := range ruleCases() {
+		nilPtr := reflect.Zero(reflect.PointerTo(reflect.TypeOf(c.classes[0].constructor))).Interface().(Rule)
+		cases = append(cases, nilCase{fmt.Sprintf("nil %T", nilPtr), nilPtr, "nil *" + c.name})
 	}
 	for _, c := range cases {
 		var err error
@@ -341,12 +213,12 @@ func TestOptimizerMethodErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range nonFinite {
+	for _, v := range torchRanges.nonNegative.invalid {
 		var err error
-		noPanic(t, "SetLR", func() { err = opt.SetLR(b.v) })
-		wantError(t, fmt.Sprintf("SetLR(%v)", b.v), err, "LR", b.text)
+		noPanic(t, "SetLR", func() { err = opt.SetLR(v) })
+		wantError(t, fmt.Sprintf("SetLR(%v)", v), err, "LR", fmt.Sprint(v))
 		if opt.LR() != DefaultAdam().LR {
-			t.Errorf("SetLR(%v) failed but changed LR to %v", b.v, opt.LR())
+			t.Errorf("SetLR(%v) failed but changed LR to %v", v, opt.LR())
 		}
 	}
 	for _, i := range []int{-1, 2, 3, math.MaxInt} {

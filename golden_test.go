@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,94 +59,78 @@ func readGzip(t *testing.T, path string) []byte {
 	return raw
 }
 
-// goldenRule builds the Rule for a torch class and its keyword arguments,
-// starting from torch's defaults for every argument not given.
+// goldenRule builds the Rule for a torch class and its keyword arguments:
+// torch's defaults for the class, from its row of ruleCases, with every
+// argument given set on the fields its param_groups key holds.
 func goldenRule(t *testing.T, run goldenRun) Rule {
 	t.Helper()
-	h := run.Hyper
-	num := func(key string, def float64) float64 {
-		if v, ok := h[key]; ok {
-			return v.(float64)
+	row, class := caseOfClass(t, run.Optimizer)
+	rule := class.torch
+	for name, v := range run.Hyper {
+		i := slices.IndexFunc(row.groupKeys, func(k caseKey) bool { return k.key == name })
+		if i < 0 || len(row.groupKeys[i].fields) == 0 {
+			t.Fatalf("%s: %s has no hyperparameter %q", run.Name, run.Optimizer, name)
 		}
-		return def
-	}
-	flag := func(key string) bool {
-		v, ok := h[key]
-		return ok && v.(bool)
-	}
-	betas := func(d1, d2 float64) (float64, float64) { return pair(h, "betas", d1, d2) }
-	switch run.Optimizer {
-	case "SGD":
-		return SGD{LR: num("lr", 1e-3), Momentum: num("momentum", 0), Dampening: num("dampening", 0),
-			WeightDecay: num("weight_decay", 0), Nesterov: flag("nesterov"), Maximize: flag("maximize")}
-	case "Adagrad":
-		return Adagrad{LR: num("lr", 1e-2), LRDecay: num("lr_decay", 0), WeightDecay: num("weight_decay", 0),
-			InitialAccumulatorValue: num("initial_accumulator_value", 0), Eps: num("eps", 1e-10), Maximize: flag("maximize")}
-	case "RMSprop":
-		return RMSProp{LR: num("lr", 1e-2), Alpha: num("alpha", 0.99), Eps: num("eps", 1e-8),
-			WeightDecay: num("weight_decay", 0), Momentum: num("momentum", 0), Centered: flag("centered"), Maximize: flag("maximize")}
-	case "Adam", "AdamW":
-		b1, b2 := betas(0.9, 0.999)
-		wd := 0.0
-		if run.Optimizer == "AdamW" {
-			wd = 1e-2
+		fields := row.groupKeys[i].fields
+		values := []any{v}
+		if len(fields) > 1 {
+			values = v.([]any) // a pair such as betas or etas
 		}
-		return Adam{LR: num("lr", 1e-3), Beta1: b1, Beta2: b2, Eps: num("eps", 1e-8), WeightDecay: num("weight_decay", wd),
-			AMSGrad: flag("amsgrad"), Maximize: flag("maximize"), Decoupled: run.Optimizer == "AdamW"}
-	case "NAdam":
-		b1, b2 := betas(0.9, 0.999)
-		return NAdam{LR: num("lr", 2e-3), Beta1: b1, Beta2: b2, Eps: num("eps", 1e-8), WeightDecay: num("weight_decay", 0),
-			MomentumDecay: num("momentum_decay", 4e-3), Decoupled: flag("decoupled_weight_decay"), Maximize: flag("maximize")}
-	case "RAdam":
-		b1, b2 := betas(0.9, 0.999)
-		return RAdam{LR: num("lr", 1e-3), Beta1: b1, Beta2: b2, Eps: num("eps", 1e-8), WeightDecay: num("weight_decay", 0),
-			Decoupled: flag("decoupled_weight_decay"), Maximize: flag("maximize")}
-	case "Adamax":
-		b1, b2 := betas(0.9, 0.999)
-		return Adamax{LR: num("lr", 2e-3), Beta1: b1, Beta2: b2, Eps: num("eps", 1e-8), WeightDecay: num("weight_decay", 0),
-			Maximize: flag("maximize")}
-	case "Adadelta":
-		return Adadelta{LR: num("lr", 1), Rho: num("rho", 0.9), Eps: num("eps", 1e-6), WeightDecay: num("weight_decay", 0),
-			Maximize: flag("maximize")}
-	case "Rprop":
-		etaMinus, etaPlus := pair(h, "etas", 0.5, 1.2)
-		lo, hi := pair(h, "step_sizes", 1e-6, 50)
-		return Rprop{LR: num("lr", 1e-2), EtaMinus: etaMinus, EtaPlus: etaPlus, StepSizeMin: lo, StepSizeMax: hi, Maximize: flag("maximize")}
-	case "ASGD":
-		return ASGD{LR: num("lr", 1e-2), Lambd: num("lambd", 1e-4), Alpha: num("alpha", 0.75), T0: num("t0", 1e6),
-			WeightDecay: num("weight_decay", 0), Maximize: flag("maximize")}
+		for j, f := range fields {
+			switch x := values[j].(type) {
+			case float64:
+				rule = withField(rule, f, x)
+			case bool:
+				set := 0.0
+				if x {
+					set = 1
+				}
+				rule = withField(rule, f, set)
+			}
+		}
 	}
-	t.Fatalf("%s: unknown optimizer %q", run.Name, run.Optimizer)
-	return nil
-}
-
-// pair reads a two-element argument such as betas or etas, or the defaults.
-func pair(h map[string]any, key string, d1, d2 float64) (float64, float64) {
-	if v, ok := h[key]; ok {
-		b := v.([]any)
-		return b[0].(float64), b[1].(float64)
-	}
-	return d1, d2
+	return rule
 }
 
 // TestGoldenTorch replays every recorded torch trajectory through the public
 // API. The tolerance is torch's, not ours: torch fuses some operations in its
 // vectorized loops and we never do, so the last bits differ.
 func TestGoldenTorch(t *testing.T) {
-	files, _ := filepath.Glob("testdata/torch/*.json.gz")
-	if len(files) == 0 {
-		t.Fatal("no golden files in testdata/torch")
-	}
-	for _, path := range files {
-		run := loadGolden(t, path)
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".json.gz"), func(t *testing.T) {
-			rule := goldenRule(t, run)
-			if run.Dtype == "float32" {
-				replayGolden[float32](t, run, rule, 2e-5)
-			} else {
-				replayGolden[float64](t, run, rule, 1e-13)
+	claimed := map[string]string{}
+	for _, c := range ruleCases() {
+		for _, cl := range c.classes {
+			if cl.golden == "" {
+				continue
 			}
-		})
+			files, _ := filepath.Glob(filepath.Join("testdata/torch", cl.golden+".json.gz"))
+			if len(files) == 0 {
+				t.Errorf("%s: no golden files %s in testdata/torch", cl.name, cl.golden)
+			}
+			for _, path := range files {
+				if other, ok := claimed[path]; ok {
+					t.Errorf("%s is claimed by %s and %s", path, other, cl.name)
+				}
+				claimed[path] = cl.name
+				run := loadGolden(t, path)
+				t.Run(strings.TrimSuffix(filepath.Base(path), ".json.gz"), func(t *testing.T) {
+					if run.Optimizer != cl.name {
+						t.Fatalf("a trajectory of %s among the golden files of %s", run.Optimizer, cl.name)
+					}
+					rule := goldenRule(t, run)
+					if run.Dtype == "float32" {
+						replayGolden[float32](t, run, rule, 2e-5)
+					} else {
+						replayGolden[float64](t, run, rule, 1e-13)
+					}
+				})
+			}
+		}
+	}
+	all, _ := filepath.Glob("testdata/torch/*.json.gz")
+	for _, path := range all {
+		if claimed[path] == "" {
+			t.Errorf("%s: no class of ruleCases claims it", path)
+		}
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 
 // TestNewIsOneGroup: New(rule, params...) is NewGroups(Group{rule, params}).
 func TestNewIsOneGroup(t *testing.T) {
-	for _, c := range apiCases() {
+	for _, c := range caseConfigs() {
 		a, grads := apiInputs[float32](11, 4)
 		b := clone2(a)
 		oa, err := New(c.rule, a...)
@@ -44,7 +44,7 @@ func TestGroupsMatchSeparateOptimizers(t *testing.T) {
 }
 
 func testGroupsMatch[T testFloat](t *testing.T) {
-	cases := apiCases()
+	cases := caseConfigs()
 	params, _ := apiInputs[T](12, 0)
 	var groups []Group[T]
 	var single []*Optimizer[T]
@@ -98,9 +98,9 @@ func testGroupsMatch[T testFloat](t *testing.T) {
 			if got.Step != 5 || want.Step != 5 {
 				t.Errorf("State(%d).Step = %d, want 5", idx, got.Step)
 			}
-			gf, wf := stateFields(got), stateFields(want)
+			gf, wf := stateByKey(&got), stateByKey(&want)
 			for name := range wf {
-				if j := firstDiff(gf[name], wf[name]); j >= 0 {
+				if j := firstDiff(*gf[name], *wf[name]); j >= 0 {
 					t.Fatalf("group %d param %d: %s differs at %d", k, i, name, j)
 				}
 			}
@@ -308,8 +308,8 @@ func TestBeta1ChangeEntersBiasCorrection(t *testing.T) {
 	}
 }
 
-// TestStepCountOverflow is defect 1: SetSteps(MaxInt64) then Step must be
-// an error that changes nothing, not a wrap to MinInt64 and NaN.
+// TestStepCountOverflow: SetSteps(MaxInt64) then Step must be an error
+// that changes nothing, not a wrap to MinInt64 and NaN.
 func TestStepCountOverflow(t *testing.T) {
 	p := []float32{1, 2}
 	o, _ := New(DefaultAdam(), p)
@@ -329,98 +329,7 @@ func TestStepCountOverflow(t *testing.T) {
 	}
 }
 
-// embeddedAdam and embeddedNilSGD embed a rule: defect 2.
-type embeddedAdam struct{ Adam }
-type embeddedNilSGD struct{ *SGD }
-
-func TestEmbeddedRulesRejected(t *testing.T) {
-	for _, r := range []Rule{embeddedAdam{DefaultAdam()}, &embeddedAdam{DefaultAdam()}, embeddedNilSGD{}, embeddedNilSGD{&SGD{LR: 1}}} {
-		var re *RuleError
-		var err error
-		noPanic(t, "New", func() { _, err = New(r, make([]float32, 2)) })
-		if !errors.As(err, &re) || !strings.Contains(err.Error(), "not a rule of this package") {
-			t.Errorf("New(%T): %v", r, err)
-		}
-		noPanic(t, "Coefficients", func() { _, _, err = Coefficients[float64](r, 1) })
-		if !errors.As(err, &re) {
-			t.Errorf("Coefficients(%T): %v", r, err)
-		}
-		o, _ := New(DefaultAdam(), make([]float32, 2))
-		noPanic(t, "SetGroupRule", func() { err = o.SetGroupRule(0, r) })
-		if !errors.As(err, &re) || re.Group != 0 {
-			t.Errorf("SetGroupRule(%T): %v", r, err)
-		}
-		noPanic(t, "AddGroup", func() { err = o.AddGroup(Group[float32]{r, [][]float32{make([]float32, 1)}}) })
-		if !errors.As(err, &re) || re.Group != 1 {
-			t.Errorf("AddGroup(%T): %v", r, err)
-		}
-	}
-}
-
-// TestElementTypeRange is defect 5: hyperparameters are validated as the
-// element type sees them.
-func TestElementTypeRange(t *testing.T) {
-	cases := []struct {
-		rule  Rule
-		field string
-	}{
-		{SGD{LR: 1e39}, "LR"},
-		{SGD{LR: 0.1, WeightDecay: 1e39}, "WeightDecay"},
-		{Adam{LR: 1e37, Beta1: 0.99, Beta2: 0.999, Eps: 1e-8}, "LR"}, // LR/(1-β1) = 1e39
-		{Adam{LR: 1e20, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e20, Decoupled: true}, "WeightDecay"},
-		{Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-50}, "Eps"},
-		{RMSProp{LR: 0.01, Alpha: 0.99, Eps: 1e39}, "Eps"},
-		{Adagrad{LR: 0.01, Eps: 1e-60}, "Eps"},
-	}
-	for _, c := range cases {
-		var he *HyperparameterError
-		_, err := New(c.rule, make([]float32, 2))
-		if !errors.As(err, &he) || he.Field != c.field || !strings.Contains(err.Error(), "float32") {
-			t.Errorf("New[float32](%#v): %v, want a HyperparameterError on %s", c.rule, err, c.field)
-		}
-		if _, _, err := Coefficients[float32](c.rule, 1); !errors.As(err, &he) {
-			t.Errorf("Coefficients[float32](%#v): %v", c.rule, err)
-		}
-		if _, err := New(c.rule, make([]float64, 2)); err != nil {
-			t.Errorf("New[float64](%#v): %v, want it accepted", c.rule, err)
-		}
-	}
-	// In float64 the same overflow is caught.
-	if _, err := New(Adam{LR: 1e200, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e200, Decoupled: true}, make([]float64, 1)); err == nil {
-		t.Error("AdamW with LR*WeightDecay = Inf in float64: no error")
-	}
-	// SetLR is checked for the element type too.
-	o, _ := New(DefaultSGD(), make([]float32, 1))
-	if err := o.SetLR(1e39); err == nil || o.LR() != DefaultSGD().LR {
-		t.Errorf("SetLR(1e39) on float32: %v, LR %v", err, o.LR())
-	}
-}
-
-// TestPartialRulesRejected: a rule literal with only some fields set must
-// not silently produce NaN; zero stays expressible where it is meaningful.
-func TestPartialRulesRejected(t *testing.T) {
-	for _, r := range []Rule{Adam{LR: 1e-3}, RMSProp{LR: 1e-2}, Adagrad{LR: 1e-2}, Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.999}} {
-		_, err := New(r, make([]float32, 2))
-		wantError(t, "partial rule", err, "Eps", "> 0", "optim.Default")
-	}
-	// Beta1 = 0 and Beta2 = 0 are real configurations.
-	p := []float32{1, 2}
-	o, err := New(Adam{LR: 1e-3, Eps: 1e-8}, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Step([]float32{0, 0}); err != nil {
-		t.Fatal(err)
-	}
-	if p[0] != 1 || p[1] != 2 {
-		t.Errorf("Adam with zero betas on a zero gradient moved p to %v", p)
-	}
-	if _, err := New(SGD{}, p); err != nil {
-		t.Errorf("the zero SGD (LR 0) is a valid no-op: %v", err)
-	}
-}
-
-// TestZeroOptimizer is defect 7: the zero Optimizer is usable.
+// TestZeroOptimizer: the zero Optimizer is usable.
 func TestZeroOptimizer(t *testing.T) {
 	var o Optimizer[float32]
 	noPanic(t, "zero Optimizer", func() {
@@ -561,6 +470,47 @@ func TestScalarsSharedOnlyBetweenEqualRules(t *testing.T) {
 	}
 	if a[0] != 0 || c[0] != 0.5 {
 		t.Errorf("after two steps: a = %v (want 0), c = %v (want 0.5)", a, c)
+	}
+}
+
+// TestScalarSharingAcrossGroups: groups with equal rules share one
+// computation of the scalars only when their parameters' scalar state
+// is equal; a group added later (fresh mu_product) gets its own.
+func TestScalarSharingAcrossGroups(t *testing.T) {
+	for _, c := range lazyConfigs(t) {
+		rule := c.rule
+		a, b := []float32{1, 2}, []float32{1, 2}
+		o, err := New(rule, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = o.Step([]float32{1, 1})
+		_ = o.Step([]float32{1, 1})
+		if err := o.AddGroup(Group[float32]{rule, [][]float32{b}}); err != nil {
+			t.Fatal(err)
+		}
+		_ = o.SetSteps(2) // same step counts, different scalar state and existence
+		_ = o.Step([]float32{1, 1}, []float32{1, 1})
+		// b took a first step (at step count 3) under the same rule.
+		ref, ref2 := []float32{1, 2}, []float32{1, 2}
+		r, _ := New(rule, ref)
+		_ = r.SetSteps(2)
+		_ = r.Step([]float32{1, 1})
+		if firstDiff(b, ref) >= 0 {
+			t.Errorf("%s: the added group's first step = %v, alone %v", ruleName(rule), b, ref)
+		}
+		r2, _ := New(rule, ref2)
+		for range 3 {
+			_ = r2.Step([]float32{1, 1})
+		}
+		if firstDiff(a, ref2) >= 0 {
+			t.Errorf("%s: the first group's third step = %v, alone %v", ruleName(rule), a, ref2)
+		}
+		st, _ := o.State(1)
+		st2, _ := r.State(0)
+		if st.MuProduct != st2.MuProduct || st.Eta != st2.Eta || st.Mu != st2.Mu {
+			t.Errorf("%s: scalars %+v, alone %+v", ruleName(rule), st, st2)
+		}
 	}
 }
 

@@ -2,17 +2,20 @@ package optim
 
 import (
 	"bytes"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
+	"strings"
+	"unicode"
 	"unsafe"
 
 	"github.com/simdoptim/optim/internal/testvals"
-	"github.com/simdoptim/optim/kernels"
 )
 
 // Helpers shared by this package's tests: the element type of the public
-// API, bit comparison with canonical NaNs, special values, and the rule
-// behind a pointer. Kernel equivalence is tested in package kernels.
+// API, bit comparison with canonical NaNs, special values, and the fields of
+// a State. Kernel equivalence is tested in package kernels.
 
 // testFloat is the element type of the public API.
 type testFloat interface{ float32 | float64 }
@@ -84,18 +87,47 @@ func supportedNames() []string {
 	return out
 }
 
-func ruleKind(r Rule) kernels.Kind { return derefRule(r).kind() }
+// stateByKey maps the torch state-dict key of every slice field of st to
+// the field. The key is the field's name in snake case (ExpAvgSq:
+// exp_avg_sq), as torch names the state.
+func stateByKey[T testFloat](st *State[T]) map[string]*[]T { return fieldsByKey[*[]T](st) }
 
-// derefRule returns the value behind a pointer rule.
-func derefRule(r Rule) Rule {
-	if v := reflect.ValueOf(r); v.Kind() == reflect.Pointer && !v.IsNil() {
-		return v.Elem().Interface().(Rule)
+// scalarByKey maps the torch state-dict key of every scalar field of st
+// (MuProduct: mu_product) to the field.
+func scalarByKey[T testFloat](st *State[T]) map[string]*float32 { return fieldsByKey[*float32](st) }
+
+// fieldsByKey maps the snake-case names of the fields of *st whose
+// pointers are P to those pointers.
+func fieldsByKey[P any, T testFloat](st *State[T]) map[string]P {
+	out := map[string]P{}
+	v := reflect.ValueOf(st).Elem()
+	for i := range v.NumField() {
+		if p, ok := v.Field(i).Addr().Interface().(P); ok {
+			out[snakeCase(v.Type().Field(i).Name)] = p
+		}
 	}
-	return r
+	return out
 }
 
-// stateSlices returns every slice field of st, in a fixed order.
+// snakeCase writes a Go name as torch writes its keys: ExpAvgSq is
+// exp_avg_sq, AX is ax.
+func snakeCase(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if i > 0 && unicode.IsUpper(r) && unicode.IsLower(rune(name[i-1])) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// stateSlices returns every slice field of st, in the order of their keys.
 func stateSlices[T testFloat](st State[T]) [][]T {
-	return [][]T{st.MomentumBuffer, st.Sum, st.SquareAvg, st.GradAvg, st.ExpAvg, st.ExpAvgSq, st.MaxExpAvgSq,
-		st.ExpInf, st.AccDelta, st.Prev, st.StepSize, st.AX}
+	fields := stateByKey(&st)
+	var out [][]T
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		out = append(out, *fields[key])
+	}
+	return out
 }

@@ -55,9 +55,9 @@ func testParallelBitIdentical[T testFloat](t *testing.T) {
 	if testing.Short() {
 		workerCounts = []int{1, 2, 3, 7}
 	}
-	for _, c := range apiCases() {
+	for _, c := range caseConfigs() {
 		var ref [][]T
-		var refState []map[string][]T
+		var refState []map[string]*[]T
 		for _, w := range workerCounts {
 			params, grads := parallelParams[T](1)
 			// Two groups with the same rule and one with SGD, so that the
@@ -74,10 +74,10 @@ func testParallelBitIdentical[T testFloat](t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var states []map[string][]T
+			var states []map[string]*[]T
 			for i := range params {
 				st, _ := o.State(i)
-				states = append(states, stateFields(st))
+				states = append(states, stateByKey(&st))
 			}
 			o.Close()
 			if ref == nil {
@@ -89,7 +89,7 @@ func testParallelBitIdentical[T testFloat](t *testing.T) {
 					t.Fatalf("%#v %s, %d workers: param %d differs at %d", c.rule, dtypeName[T](), w, i, j)
 				}
 				for name, s := range states[i] {
-					if j := firstDiff(s, refState[i][name]); j >= 0 {
+					if j := firstDiff(*s, *refState[i][name]); j >= 0 {
 						t.Fatalf("%#v, %d workers: %s of param %d differs at %d", c.rule, w, name, i, j)
 					}
 				}

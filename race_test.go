@@ -13,11 +13,11 @@ import (
 // stepRaceChildEnv tells a child test binary to run the racy Step.
 const stepRaceChildEnv = "OPTIM_STEP_RACE_CHILD"
 
-// TestStepRaceVisibleInEverySet is the reported defect: a goroutine writes
-// a parameter while Step updates it. The race was reported under
-// OPTIM_ISA=generic and missed under AVX2 and AVX-512, whose assembly the
-// detector does not instrument; package kernels now declares the
-// assembly's accesses under -race. Each set runs in a child process of
+// TestStepRaceVisibleInEverySet: a goroutine that writes a parameter while
+// Step updates it is a race the detector reports under every kernel set.
+// The detector does not instrument the AVX2 and AVX-512 assembly (the race
+// was once reported only under OPTIM_ISA=generic); package kernels
+// declares the assembly's accesses under -race. Each set runs in a child process of
 // this race-built test binary with OPTIM_ISA naming it.
 func TestStepRaceVisibleInEverySet(t *testing.T) {
 	if os.Getenv(stepRaceChildEnv) != "" {
