@@ -183,6 +183,11 @@ func parseGroup[T float32 | float64](op string, raw json.RawMessage, gi int, cla
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return nil, bad("not a JSON object")
 	}
+	// json.Unmarshal keeps the last of two equal keys; a file that says
+	// two things about one hyperparameter is refused instead.
+	if k, ok := duplicateKey(raw); ok {
+		return nil, bad("key %q appears twice", k)
+	}
 	flagged := form.flagged != nil && class == form.flagged.class
 	if class != form.class && !flagged {
 		return nil, bad("unknown optimizer class %q", class)
@@ -264,4 +269,30 @@ func parseGroup[T float32 | float64](op string, raw json.RawMessage, gi int, cla
 		return nil, inGroup(err, gi)
 	}
 	return r, nil
+}
+
+// duplicateKey returns a key that appears twice at the top level of the
+// JSON object raw, which json.Unmarshal has accepted.
+func duplicateKey(raw json.RawMessage) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		k, _ := tok.(string)
+		if seen[k] {
+			return k, true
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }

@@ -229,8 +229,12 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 			return nil, ckErr(op, nil, "tensor %q: dtype %s, want %s", t.Name, t.DType, dt)
 		}
 		elems, _ := safetensors.Elems(t.Shape)
-		if elems != int64(n) || mine && len(t.Shape) != 1 {
+		if elems != int64(n) {
 			return nil, &ShapeError{Op: op, What: t.Name, Index: e.param, Got: int(min(elems, math.MaxInt32)), Want: n}
+		}
+		if mine && len(t.Shape) != 1 {
+			// Torch's files keep the parameter's shape; ours are flat.
+			return nil, ckErr(op, nil, "tensor %q: shape %v, want [%d]: this package saves state flat", t.Name, t.Shape, n)
 		}
 	}
 	// Every tensor of a parameter must be there, except that the state

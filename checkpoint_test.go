@@ -651,3 +651,17 @@ func TestCheckpointZeroOptimizer(t *testing.T) {
 		t.Fatal("the zero Optimizer loaded a checkpoint with groups")
 	}
 }
+
+// TestCheckpointMultiDimensionalShape: a file of ours holds state flat; a
+// tensor with the right number of elements in two dimensions is refused
+// with a message that says the shape is what differs (it read "has length
+// 2, param 4 has length 2").
+func TestCheckpointMultiDimensionalShape(t *testing.T) {
+	_, data := smallCheckpoint(t)
+	bad := editHeader(t, data, `"state.4.sum":{"dtype":"F32","shape":[2]`, `"state.4.sum":{"dtype":"F32","shape":[1,2]`)
+	err := loadFails(t, "2-d state", freshSmall(t), bad, "state.4.sum", "shape [1 2], want [2]")
+	var ce *CheckpointError
+	if !errors.As(err, &ce) {
+		t.Errorf("error %v is not a *CheckpointError", err)
+	}
+}

@@ -17,9 +17,10 @@ func (o *Optimizer[T]) GroupRule(i int) Rule {
 	return o.groups[i].rule
 }
 
-// SetGroupRule replaces group i's rule by one of the same type: its
-// hyperparameters apply from the next step on, and the state is kept, as
-// when torch's param_groups entries change. A rule that needs state the
+// SetGroupRule replaces group i's rule by one of the same type and torch
+// class (Adam with Decoupled is AdamW, another class, as Load treats it):
+// its hyperparameters apply from the next step on, and the state is kept,
+// as when torch's param_groups entries change. A rule that needs state the
 // old one did not keep (momentum turned on, centered, AMSGrad) gets it
 // allocated here, zero; SGD's momentum buffer is then created by the next
 // step from the gradient, as torch does. The lazily created state of the
@@ -38,6 +39,11 @@ func (o *Optimizer[T]) SetGroupRule(i int, r Rule) error {
 	if old := o.groups[i].rule; ruleName(old) != ruleName(r) {
 		return &RuleError{Group: i, Rule: ruleName(r), Reason: fmt.Sprintf(
 			"SetGroupRule: the group's rule is %s, not %s: the rule type of a group cannot change", ruleName(old), ruleName(r))}
+	} else if className(old) != className(r) {
+		// Adam and AdamW share a Go type but are two torch classes, which
+		// Load tells apart: a group cannot move between them either.
+		return &RuleError{Group: i, Rule: ruleName(r), Reason: fmt.Sprintf(
+			"SetGroupRule: the group's rule is torch's %s, not %s: the class of a group cannot change (Load refuses a checkpoint of the other class)", className(old), className(r))}
 	}
 	o.setRule(i, r)
 	o.allocState(i, i+1)

@@ -532,3 +532,31 @@ func TestGradCheckCacheInvalidated(t *testing.T) {
 		t.Errorf("the old grad, now a param: %v", err)
 	}
 }
+
+// TestSetGroupRuleKeepsTorchClass: Adam and AdamW are one Go type but two
+// torch classes, which Load tells apart; SetGroupRule refuses to move a
+// group between them, as between rule types, and changes nothing. NAdam's
+// decoupled weight decay is a key of one class, so it may change.
+func TestSetGroupRuleKeepsTorchClass(t *testing.T) {
+	o, err := New(DefaultAdam(), make([]float32, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = o.SetGroupRule(0, DefaultAdamW())
+	var re *RuleError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "AdamW") {
+		t.Fatalf("SetGroupRule(Adam -> AdamW) = %v, want a *RuleError naming AdamW", err)
+	}
+	if r := o.GroupRule(0).(Adam); r.Decoupled || r.WeightDecay != 0 {
+		t.Fatalf("a refused SetGroupRule changed the rule to %+v", r)
+	}
+	n, err := New(DefaultNAdam(), make([]float32, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nw := DefaultNAdam()
+	nw.Decoupled, nw.WeightDecay = true, 0.01
+	if err := n.SetGroupRule(0, nw); err != nil {
+		t.Fatalf("SetGroupRule(NAdam -> decoupled NAdam) = %v", err)
+	}
+}

@@ -25,8 +25,8 @@ import (
 // (-10% and -1%, p = 0.12 and 0.53). Static keeps each worker on the same
 // memory every step, which first touch (touchTask) needs, and is simpler.
 //
-// The workers are goroutines started on the first parallel step and parked
-// on a channel between steps, so they cost nothing while idle and a step
+// The workers are goroutines started when a parallel step first needs
+// them (no more than it uses) and parked on a channel between steps, so they cost nothing while idle and a step
 // starts none and allocates nothing. Close stops them; an Optimizer that is
 // garbage-collected without Close stops them too (runtime.AddCleanup: the
 // workers hold no reference to the Optimizer between steps).
@@ -61,14 +61,14 @@ type pool struct {
 	failed any
 }
 
-func newPool(goroutines int) *pool {
-	p := &pool{wake: make([]chan struct{}, goroutines)}
-	for w := range p.wake {
+// grow starts worker goroutines until there are at least goroutines. It
+// runs between steps, when no worker is busy.
+func (p *pool) grow(goroutines int) {
+	for w := len(p.wake); w < goroutines; w++ {
 		ch := make(chan struct{}, 1)
-		p.wake[w] = ch
+		p.wake = append(p.wake, ch)
 		go p.loop(w+1, ch)
 	}
-	return p
 }
 
 func (p *pool) loop(w int, wake chan struct{}) {
@@ -294,19 +294,14 @@ func (o *Optimizer[T]) newPlan(n int) *parallelPlan[T] {
 }
 
 // ensurePool makes sure that goroutines for n workers (the caller is one
-// of them) are running: GOMAXPROCS may have grown since they started.
+// of them) are running. Goroutines start only when a step can use them:
+// SetWorkers(1024) on a step that splits in two starts one, and a later
+// step over more elements (or after GOMAXPROCS grew) starts the rest.
+// The first start arranges for them to stop when o is collected.
 func (o *Optimizer[T]) ensurePool(n int) {
-	if o.pool != nil && len(o.pool.wake) >= n-1 {
-		return
+	if o.pool == nil {
+		o.pool = &pool{}
+		o.cleanup = runtime.AddCleanup(o, func(p *pool) { p.close() }, o.pool)
 	}
-	o.Close()
-	o.startPool(n)
-}
-
-// startPool starts the worker goroutines for n workers (the caller is one
-// of them) and arranges for them to stop when o is collected.
-func (o *Optimizer[T]) startPool(n int) {
-	p := newPool(max(o.Workers(), n) - 1)
-	o.pool = p
-	o.cleanup = runtime.AddCleanup(o, func(p *pool) { p.close() }, p)
+	o.pool.grow(n - 1)
 }

@@ -226,3 +226,35 @@ func ExampleOptimizer_SetWorkers() {
 	fmt.Println(opt.Steps())
 	// Output: 1
 }
+
+// TestWorkersStartOnlyWhatAStepUses: SetWorkers(1024) on a step that
+// splits in two starts one goroutine besides the caller (it started 1023);
+// a larger step then starts what it needs.
+func TestWorkersStartOnlyWhatAStepUses(t *testing.T) {
+	lowParallelMin(t, 16)
+	waitWorkers(t, 0, "before the test")
+	small, big := make([]float32, 40), make([]float32, 100)
+	o, err := New(DefaultSGD(), small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if err := o.SetWorkers(maxWorkers); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Step(make([]float32, len(small))); err != nil {
+		t.Fatal(err)
+	}
+	if n := workerGoroutines(); n != 1 {
+		t.Fatalf("%d worker goroutines for a 40-element step with SetWorkers(%d) and 16 elements per worker, want 1", n, maxWorkers)
+	}
+	if err := o.AddGroup(Group[float32]{Rule: DefaultSGD(), Params: [][]float32{big}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Step(make([]float32, len(small)), make([]float32, len(big))); err != nil {
+		t.Fatal(err)
+	}
+	if n := workerGoroutines(); n != 140/16-1 {
+		t.Fatalf("%d worker goroutines for a 140-element step, want %d", n, 140/16-1)
+	}
+}
