@@ -149,7 +149,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 	}
 	for i, s := range l.steps {
 		if s < 0 {
-			return nil, &StepCountError{Op: op, Param: i, Steps: s}
+			return nil, stepCountErr(op, i, s)
 		}
 	}
 	l.rules = make([]Rule, len(groups))
@@ -370,7 +370,7 @@ func (l *loaded[T]) setStep(op string, i int, dt safetensors.DType, b []byte, mi
 	case safetensors.I64:
 		n := int64(binary.LittleEndian.Uint64(b))
 		if n < 0 {
-			return &StepCountError{Op: op, Param: i, Steps: n}
+			return stepCountErr(op, i, n)
 		}
 		l.steps[i] = n
 		return nil
@@ -384,7 +384,7 @@ func (l *loaded[T]) setStep(op string, i int, dt safetensors.DType, b []byte, mi
 	// 2^63 is the first float64 beyond int64.
 	if !(v >= 0 && v < 1<<63 && v == math.Trunc(v)) {
 		if v < 0 {
-			return &StepCountError{Op: op, Param: i, Steps: int64(math.Max(v, math.MinInt64))}
+			return stepCountErr(op, i, int64(math.Max(v, math.MinInt64)))
 		}
 		return ckErr(op, nil, "param %d: step %v is not a count an int64 holds", i, v)
 	}

@@ -55,7 +55,7 @@ func gradNorm[T float32 | float64](k *generic.GradKernels[T], normType float64, 
 // overflows float32 are scaled correctly here, where torch zeroes them).
 //
 // Errors (nothing is written): maxNorm negative or NaN, normType below 1 or
-// NaN (*ArgumentError), grads that overlap each other (*OverlapError).
+// NaN (*HyperparameterError), grads that overlap each other (*OverlapError).
 func ClipGradNorm[T float32 | float64](maxNorm, normType float64, errorIfNonfinite bool, grads ...[]T) (float64, error) {
 	return clipGradNorm(gradKernels[T](), maxNorm, normType, errorIfNonfinite, grads)
 }
@@ -63,7 +63,7 @@ func ClipGradNorm[T float32 | float64](maxNorm, normType float64, errorIfNonfini
 func clipGradNorm[T float32 | float64](k *generic.GradKernels[T], maxNorm, normType float64, errorIfNonfinite bool, grads [][]T) (float64, error) {
 	const fn = "ClipGradNorm"
 	if !(maxNorm >= 0) {
-		return 0, &ArgumentError{fn, "maxNorm", maxNorm, ">= 0"}
+		return 0, argErr(fn, "maxNorm", maxNorm, ">= 0")
 	}
 	if err := checkNormType(fn, normType); err != nil {
 		return 0, err
@@ -85,7 +85,7 @@ func clipGradNorm[T float32 | float64](k *generic.GradKernels[T], maxNorm, normT
 // ClipGradValue is torch.nn.utils.clip_grad_value_: it clamps every element
 // of every grad to [-clip, clip] (clip rounded to T, as torch converts it to
 // the dtype); NaN elements stay NaN. Errors (nothing is written): clip
-// negative or NaN (*ArgumentError), grads that overlap each other
+// negative or NaN (*HyperparameterError), grads that overlap each other
 // (*OverlapError).
 func ClipGradValue[T float32 | float64](clip float64, grads ...[]T) error {
 	return clipGradValue(gradKernels[T](), clip, grads)
@@ -94,7 +94,7 @@ func ClipGradValue[T float32 | float64](clip float64, grads ...[]T) error {
 func clipGradValue[T float32 | float64](k *generic.GradKernels[T], clip float64, grads [][]T) error {
 	const fn = "ClipGradValue"
 	if !(clip >= 0) {
-		return &ArgumentError{fn, "clip", clip, ">= 0"}
+		return argErr(fn, "clip", clip, ">= 0")
 	}
 	if err := checkDisjoint(fn, grads); err != nil {
 		return err
@@ -159,7 +159,7 @@ func (o *Optimizer[T]) NonFinite(grads ...[]T) bool {
 
 func checkNormType(fn string, p float64) error {
 	if !(p >= 1) {
-		return &ArgumentError{fn, "normType", p, ">= 1 or +Inf"}
+		return argErr(fn, "normType", p, ">= 1 or +Inf")
 	}
 	return nil
 }

@@ -251,7 +251,7 @@ func TestClipErrors(t *testing.T) {
 			t.Fatal("a grad changed on error")
 		}
 	}
-	var argErr *ArgumentError
+	var argErr *HyperparameterError
 	for _, c := range []struct {
 		name string
 		call func() error
@@ -268,8 +268,8 @@ func TestClipErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := c.call()
-			if !errors.As(err, &argErr) || argErr.Arg != c.arg {
-				t.Fatalf("error %v, want an *ArgumentError for %s", err, c.arg)
+			if !errors.As(err, &argErr) || argErr.Field != c.arg {
+				t.Fatalf("error %v, want an *HyperparameterError for %s", err, c.arg)
 			}
 			unchanged(t)
 		})
@@ -538,9 +538,9 @@ func fuzzGradNormT[T testFloat](t *testing.T, n, off int, p float64, data []byte
 		}
 	}
 	if !(p >= 1) {
-		var ae *ArgumentError
+		var ae *HyperparameterError
 		if !errors.As(err, &ae) {
-			t.Fatalf("p=%v: error %v, want *ArgumentError", p, err)
+			t.Fatalf("p=%v: error %v, want *HyperparameterError", p, err)
 		}
 		return
 	}

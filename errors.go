@@ -3,27 +3,68 @@ package optim
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 )
 
 // The errors below are returned (wrapped in nothing) by New, NewGroups,
 // Step and the other methods, so that callers can use errors.As and read
 // which group, parameter, field or value was wrong. Their messages name the
 // same things.
+//
+// A caller branches on a few of them; the rest report mistakes in the
+// calling code, for which the message is what matters:
+//
+//   - *HyperparameterError and *RuleError: the configuration is invalid (a
+//     value out of range, a rule that cannot be used). A hyperparameter
+//     search skips the trial.
+//   - *NonFiniteNormError: ClipGradNorm met an Inf or NaN gradient; the
+//     loop skips the step.
+//   - *ScaleError: GradScaler's scale has collapsed; the run diverged.
+//   - *CheckpointError: a checkpoint cannot be written or read; the caller
+//     starts fresh or tries an older file.
+//   - linalg.NotPositiveDefiniteError, from the dense algebra: the matrix
+//     needs a shift.
+//
+// *ShapeError, *OverlapError, *IndexError, *StateError, *NewtonSizeError
+// and *ScalerStageError report arguments that do not fit the optimizer or
+// a call out of order.
 
-// HyperparameterError reports a rule field outside its valid range, or a
-// value that would be infinite or zero once rounded to the element type.
+// HyperparameterError reports a value outside its valid range: a rule's
+// field, a field of Newton or GradScalerConfig, or a function's argument,
+// or a value that would be infinite or zero once rounded to the element
+// type.
 type HyperparameterError struct {
 	// Group is the index of the group whose rule it is, or -1 where there
-	// is no optimizer (Coefficients).
+	// is no group (Coefficients, Newton, a function's argument).
 	Group int
-	Rule  string  // the rule type: "SGD", "Adam", "NAdam", ... (ruleName)
-	Field string  // the Go field name, e.g. "Beta1"
+	// Rule is the type whose field it is: "SGD", "Adam", "NAdam", ...
+	// (ruleName), "Newton" or "GradScalerConfig"; empty for an argument.
+	Rule string
+	// Func is the function whose argument it is ("ClipGradNorm",
+	// "SetWorkers") or that validates the type ("NewGradScaler"); empty
+	// for a rule's field.
+	Func  string
+	Field string  // the Go field or argument name, e.g. "Beta1", "maxNorm"
 	Value float64 // the rejected value
 	Want  string  // the valid range, in words
 }
 
 func (e *HyperparameterError) Error() string {
+	if e.Func != "" {
+		// Arguments are often counts: 1000000, not 1e+06.
+		v := fmt.Sprint(e.Value)
+		if e.Value == math.Trunc(e.Value) && math.Abs(e.Value) <= 1<<63 {
+			v = strconv.FormatFloat(e.Value, 'f', 0, 64)
+		}
+		return fmt.Sprintf("optim: %s: %s = %s, want %s", e.Func, e.Field, v, e.Want)
+	}
 	return fmt.Sprintf("optim: %s%s.%s = %v, want %s", groupPrefix(e.Group), e.Rule, e.Field, e.Value, e.Want)
+}
+
+// argErr is a *HyperparameterError for argument arg of function fn.
+func argErr(fn, arg string, value float64, want string) error {
+	return &HyperparameterError{Group: -1, Func: fn, Field: arg, Value: value, Want: want}
 }
 
 // RuleError reports a Rule that cannot be used at all: nil, a nil pointer,
@@ -87,20 +128,6 @@ func (e *OverlapError) Error() string {
 	return fmt.Sprintf("optim: %s: %v and %v overlap in memory", e.Op, e.A, e.B)
 }
 
-// StepCountError reports a step count that is negative or would overflow.
-type StepCountError struct {
-	Op    string
-	Param int   // the parameter whose count is wrong, or -1 for all
-	Steps int64 // the offending count
-}
-
-func (e *StepCountError) Error() string {
-	if e.Steps < 0 {
-		return fmt.Sprintf("optim: %s: step count %d, want >= 0", e.Op, e.Steps)
-	}
-	return fmt.Sprintf("optim: %s: param %d has taken %d steps, the most an int64 step count can hold", e.Op, e.Param, e.Steps)
-}
-
 // IndexError reports a group or parameter index out of range.
 type IndexError struct {
 	Op    string
@@ -124,18 +151,6 @@ func groupPrefix(g int) string {
 	return fmt.Sprintf("group %d: ", g)
 }
 
-// ArgumentError reports an argument outside its valid range.
-type ArgumentError struct {
-	Func  string  // the function called, e.g. "ClipGradNorm"
-	Arg   string  // the argument, e.g. "maxNorm"
-	Value float64 // its value
-	Want  string  // the valid range, e.g. ">= 0"
-}
-
-func (e *ArgumentError) Error() string {
-	return fmt.Sprintf("optim: %s: %s = %v, want %s", e.Func, e.Arg, e.Value, e.Want)
-}
-
 // NonFiniteNormError is ClipGradNorm's error with errorIfNonfinite when the
 // total norm is NaN or infinite (torch raises a RuntimeError). No gradient
 // has changed.
@@ -148,15 +163,29 @@ func (e *NonFiniteNormError) Error() string {
 	return fmt.Sprintf("optim: ClipGradNorm: the total norm of order %v of the gradients is %v, so it cannot be clipped; no gradient was changed", e.NormType, e.Norm)
 }
 
-// StateError reports a State that SetState cannot restore: a lazily
-// created state given in part, or a scalar state that is not finite.
+// StateError reports a parameter's state that cannot be restored or
+// continued: a step count that is negative or would overflow, a lazily
+// created state given in part, a scalar state that is not finite.
 type StateError struct {
 	Op     string
-	Param  int    // the parameter's index across all groups
-	Key    string // the torch state-dict key at fault
+	Param  int    // the parameter's index across all groups, or -1 for all
+	Key    string // the torch state-dict key at fault ("step" for the step count)
 	Reason string
 }
 
 func (e *StateError) Error() string {
+	if e.Param < 0 {
+		return fmt.Sprintf("optim: %s: %s", e.Op, e.Reason)
+	}
 	return fmt.Sprintf("optim: %s: param %d: %s", e.Op, e.Param, e.Reason)
+}
+
+// stepCountErr reports param's step count steps (param -1: every
+// parameter's), negative or at the largest count an int64 holds.
+func stepCountErr(op string, param int, steps int64) error {
+	reason := fmt.Sprintf("has taken %d steps, the most an int64 step count can hold", steps)
+	if steps < 0 {
+		reason = fmt.Sprintf("step count %d, want >= 0", steps)
+	}
+	return &StateError{Op: op, Param: param, Key: "step", Reason: reason}
 }

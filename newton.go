@@ -27,17 +27,6 @@ func (e *NewtonSizeError) Error() string {
 	return fmt.Sprintf("optim: Newton.Step: %d parameters exceed MaxNewtonOrder = %d (a dense Hessian needs n·n float64s)", e.N, e.Max)
 }
 
-// NewtonFieldError reports a Newton field outside its domain.
-type NewtonFieldError struct {
-	Field string  // "LR", "Beta", "Grow" or "MaxAttempts"
-	Value float64 // the field's value (MaxAttempts converted)
-	Want  string  // the domain, in words
-}
-
-func (e *NewtonFieldError) Error() string {
-	return fmt.Sprintf("optim: Newton.%s = %v, want %s (start from DefaultNewton())", e.Field, e.Value, e.Want)
-}
-
 // Newton is the damped Newton method x ← x − LR·(H + τI)⁻¹ g. When H is
 // not positive definite it is shifted by τI: the first attempt after τ = 0
 // fails starts from the previous step's τ (warm start) or from the bound
@@ -78,13 +67,13 @@ func (nt *Newton) validate() error {
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 	switch {
 	case !(nt.LR > 0 && finite(nt.LR)):
-		return &NewtonFieldError{"LR", nt.LR, "> 0 and finite"}
+		return newtonFieldErr("LR", nt.LR, "> 0 and finite")
 	case !(nt.Beta > 0 && finite(nt.Beta)):
-		return &NewtonFieldError{"Beta", nt.Beta, "> 0 and finite"}
+		return newtonFieldErr("Beta", nt.Beta, "> 0 and finite")
 	case !(nt.Grow > 1 && finite(nt.Grow)):
-		return &NewtonFieldError{"Grow", nt.Grow, "> 1 and finite"}
+		return newtonFieldErr("Grow", nt.Grow, "> 1 and finite")
 	case nt.MaxAttempts < 1:
-		return &NewtonFieldError{"MaxAttempts", float64(nt.MaxAttempts), ">= 1"}
+		return newtonFieldErr("MaxAttempts", float64(nt.MaxAttempts), ">= 1")
 	}
 	return nil
 }
@@ -145,3 +134,8 @@ func (nt *Newton) Step(params, grad []float64, hessian func(params, h []float64)
 
 // Tau returns the shift used by the last successful step.
 func (nt *Newton) Tau() float64 { return nt.tau }
+
+// newtonFieldErr reports a Newton field outside its domain.
+func newtonFieldErr(field string, value float64, want string) error {
+	return &HyperparameterError{Group: -1, Rule: "Newton", Field: field, Value: value, Want: want + " (start from DefaultNewton())"}
+}

@@ -132,15 +132,15 @@ func TestDefaultNewton(t *testing.T) {
 	}
 	var zero optim.Newton
 	_, err := zero.Step(x, []float64{2, 2}, hess)
-	var fe *optim.NewtonFieldError
+	var fe *optim.HyperparameterError
 	if !errors.As(err, &fe) || fe.Field != "LR" || fe.Value != 0 || !strings.Contains(err.Error(), "DefaultNewton") {
 		t.Errorf("zero Newton: %v", err)
 	}
 }
 
-// TestNewtonFieldErrors: every field means exactly its value; a value
-// outside its domain is a *NewtonFieldError naming it, and nothing moves.
-func TestNewtonFieldErrors(t *testing.T) {
+// TestNewtonFieldOutOfRange: every field means exactly its value; a value
+// outside its domain is a *HyperparameterError naming it, and nothing moves.
+func TestNewtonFieldOutOfRange(t *testing.T) {
 	for _, tc := range []struct {
 		field string
 		value float64
@@ -164,7 +164,7 @@ func TestNewtonFieldErrors(t *testing.T) {
 		x := []float64{1, 2}
 		called := false
 		_, err := nt.Step(x, []float64{1, 1}, func(x, h []float64) { called = true; h[0], h[3] = 1, 1 })
-		var fe *optim.NewtonFieldError
+		var fe *optim.HyperparameterError
 		if !errors.As(err, &fe) || fe.Field != tc.field || !(fe.Value == tc.value || math.IsNaN(tc.value) && math.IsNaN(fe.Value)) {
 			t.Errorf("%s = %v: error %v", tc.field, tc.value, err)
 			continue

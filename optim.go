@@ -329,7 +329,7 @@ func (o *Optimizer[T]) checkGrads(op string, grads [][]T) error {
 			o.clear[i] = b
 		}
 		if o.steps[i] == math.MaxInt64 {
-			return &StepCountError{Op: op, Param: i, Steps: o.steps[i]}
+			return stepCountErr(op, i, o.steps[i])
 		}
 	}
 	return nil
@@ -412,7 +412,7 @@ func (o *Optimizer[T]) Steps() int64 {
 // one parameter's count and state.
 func (o *Optimizer[T]) SetSteps(n int64) error {
 	if n < 0 {
-		return &StepCountError{Op: "SetSteps", Param: -1, Steps: n}
+		return stepCountErr("SetSteps", -1, n)
 	}
 	for i := range o.steps {
 		o.steps[i] = n

@@ -122,7 +122,7 @@ func (p *pool) close() {
 // Results are bit-identical for every worker count.
 func (o *Optimizer[T]) SetWorkers(n int) error {
 	if n < 0 || n > maxWorkers {
-		return fmt.Errorf("optim: SetWorkers(%d): want 0 (GOMAXPROCS) to %d", n, maxWorkers)
+		return argErr("SetWorkers", "n", float64(n), fmt.Sprintf("0 (GOMAXPROCS) to %d", maxWorkers))
 	}
 	if n != o.workers {
 		o.Close()

@@ -1,6 +1,7 @@
 package optim
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -202,8 +203,9 @@ func TestSetWorkers(t *testing.T) {
 		t.Errorf("default Workers() = %d, want GOMAXPROCS %d", o.Workers(), runtime.GOMAXPROCS(0))
 	}
 	for _, n := range []int{-1, maxWorkers + 1} {
-		if err := o.SetWorkers(n); err == nil {
-			t.Errorf("SetWorkers(%d): no error", n)
+		var he *HyperparameterError
+		if err := o.SetWorkers(n); !errors.As(err, &he) || he.Field != "n" {
+			t.Errorf("SetWorkers(%d): %v, want a *HyperparameterError", n, err)
 		}
 	}
 	if err := o.SetWorkers(3); err != nil || o.Workers() != 3 {

@@ -188,7 +188,7 @@ func Coefficients[T generic.Float](rule Rule, step int64) (kernels.Coeffs[T], ke
 		return kernels.Coeffs[T]{}, 0, err
 	}
 	if step < 1 {
-		return kernels.Coeffs[T]{}, 0, fmt.Errorf("optim: Coefficients: step = %d, want >= 1", step)
+		return kernels.Coeffs[T]{}, 0, argErr("Coefficients", "step", float64(step), ">= 1")
 	}
 	var sc generic.Scalars
 	if h, ok := r.(scalarHistory); ok {
@@ -215,7 +215,7 @@ func CoefficientsWith[T generic.Float](rule Rule, step int64, first bool, sc Sca
 		return c, 0, sc, err
 	}
 	if step < 1 {
-		return c, 0, sc, fmt.Errorf("optim: CoefficientsWith: step = %d, want >= 1", step)
+		return c, 0, sc, argErr("CoefficientsWith", "step", float64(step), ">= 1")
 	}
 	c, v, next = coefficients[T](r, step, first, sc)
 	return c, v, next, nil

@@ -105,7 +105,7 @@ type ScalerStageError struct {
 func (e *ScalerStageError) Error() string { return fmt.Sprintf("optim: %s: %s", e.Func, e.Reason) }
 
 // NewGradScaler validates cfg and returns a scaler whose scale is
-// float32(cfg.InitScale). Errors are *ArgumentError naming the field.
+// float32(cfg.InitScale). Errors are *HyperparameterError naming the field.
 func NewGradScaler(cfg GradScalerConfig) (*GradScaler, error) {
 	if err := cfg.validate("NewGradScaler"); err != nil {
 		return nil, err
@@ -115,16 +115,16 @@ func NewGradScaler(cfg GradScalerConfig) (*GradScaler, error) {
 
 func (cfg GradScalerConfig) validate(fn string) error {
 	if s := float32(cfg.InitScale); !(s > 0) || math.IsInf(float64(s), 1) {
-		return &ArgumentError{fn, "InitScale", cfg.InitScale, "> 0 and finite as a float32"}
+		return argErr(fn, "InitScale", cfg.InitScale, "> 0 and finite as a float32")
 	}
 	if !(cfg.GrowthFactor > 1) || math.IsInf(cfg.GrowthFactor, 1) {
-		return &ArgumentError{fn, "GrowthFactor", cfg.GrowthFactor, "> 1 and finite"}
+		return argErr(fn, "GrowthFactor", cfg.GrowthFactor, "> 1 and finite")
 	}
 	if !(cfg.BackoffFactor > 0 && cfg.BackoffFactor < 1) {
-		return &ArgumentError{fn, "BackoffFactor", cfg.BackoffFactor, "in (0, 1)"}
+		return argErr(fn, "BackoffFactor", cfg.BackoffFactor, "in (0, 1)")
 	}
 	if cfg.GrowthInterval < 1 {
-		return &ArgumentError{fn, "GrowthInterval", float64(cfg.GrowthInterval), ">= 1"}
+		return argErr(fn, "GrowthInterval", float64(cfg.GrowthInterval), ">= 1")
 	}
 	return nil
 }
@@ -297,7 +297,7 @@ func (s *GradScaler) reset() {
 // growth tracker, and makes every optimizer ready again.
 func (s *GradScaler) SetScale(scale float64) error {
 	if f := float32(scale); !(f > 0) || math.IsInf(float64(f), 1) {
-		return &ArgumentError{"SetScale", "scale", scale, "> 0 and finite as a float32"}
+		return argErr("SetScale", "scale", scale, "> 0 and finite as a float32")
 	}
 	s.scale = float32(scale)
 	s.reset()
@@ -336,7 +336,7 @@ func (s *GradScaler) Restore(st GradScalerState) error {
 		return err
 	}
 	if st.GrowthTracker < 0 || st.GrowthTracker >= st.GrowthInterval {
-		return &ArgumentError{fn, "GrowthTracker", float64(st.GrowthTracker), fmt.Sprintf("in [0, %d)", st.GrowthInterval)}
+		return argErr(fn, "GrowthTracker", float64(st.GrowthTracker), fmt.Sprintf("in [0, %d)", st.GrowthInterval))
 	}
 	s.cfg, s.scale, s.tracker = cfg, float32(st.Scale), st.GrowthTracker
 	s.reset()

@@ -55,9 +55,9 @@ func TestGradScalerConfigErrors(t *testing.T) {
 		cfg := DefaultGradScalerConfig()
 		c.mutate(&cfg)
 		_, err := NewGradScaler(cfg)
-		var ae *ArgumentError
-		if !errors.As(err, &ae) || ae.Arg != c.arg || !strings.Contains(err.Error(), c.arg) {
-			t.Errorf("%+v: error %v, want an *ArgumentError for %s", cfg, err, c.arg)
+		var ae *HyperparameterError
+		if !errors.As(err, &ae) || ae.Field != c.arg || !strings.Contains(err.Error(), c.arg) {
+			t.Errorf("%+v: error %v, want an *HyperparameterError for %s", cfg, err, c.arg)
 		}
 	}
 }
@@ -401,7 +401,7 @@ func TestScalerStateRestore(t *testing.T) {
 		{Scale: 1, GrowthFactor: 2, BackoffFactor: 0.5, GrowthInterval: 3, GrowthTracker: -1},
 		{Scale: 1, GrowthFactor: 0.5, BackoffFactor: 0.5, GrowthInterval: 3},
 	} {
-		var ae *ArgumentError
+		var ae *HyperparameterError
 		if err := r.Restore(bad); !errors.As(err, &ae) {
 			t.Errorf("Restore(%+v): %v", bad, err)
 		}

@@ -19,8 +19,13 @@ import (
 // rank computes every other rank's range identically, with no
 // communication. A rank may get an empty shard when n is small.
 func ShardBounds[T float32 | float64](n, world, rank int) (lo, hi int, err error) {
-	if n < 0 || world < 1 || rank < 0 || rank >= world {
-		return 0, 0, fmt.Errorf("optim: ShardBounds(n=%d, world=%d, rank=%d): want n >= 0, world >= 1 and 0 <= rank < world", n, world, rank)
+	switch {
+	case n < 0:
+		return 0, 0, argErr("ShardBounds", "n", float64(n), ">= 0")
+	case world < 1:
+		return 0, 0, argErr("ShardBounds", "world", float64(world), ">= 1")
+	case rank < 0 || rank >= world:
+		return 0, 0, argErr("ShardBounds", "rank", float64(rank), fmt.Sprintf("in [0, world = %d)", world))
 	}
 	line := cacheLine / int(unsafe.Sizeof(T(0)))
 	lines := n/line + min(n%line, 1)

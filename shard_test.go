@@ -1,6 +1,7 @@
 package optim
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -48,8 +49,9 @@ func TestShardBounds(t *testing.T) {
 		}
 	}
 	for _, bad := range [][3]int{{-1, 1, 0}, {10, 0, 0}, {10, 2, 2}, {10, 2, -1}} {
-		if _, _, err := ShardBounds[float64](bad[0], bad[1], bad[2]); err == nil {
-			t.Errorf("ShardBounds%v: no error", bad)
+		var he *HyperparameterError
+		if _, _, err := ShardBounds[float64](bad[0], bad[1], bad[2]); !errors.As(err, &he) || he.Func != "ShardBounds" {
+			t.Errorf("ShardBounds%v: %v, want a *HyperparameterError", bad, err)
 		}
 	}
 }

@@ -152,7 +152,7 @@ func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 		return &IndexError{Op: op, What: "param", Index: i, Len: len(o.params)}
 	}
 	if st.Step < 0 {
-		return &StepCountError{Op: op, Param: i, Steps: st.Step}
+		return stepCountErr(op, i, st.Step)
 	}
 	kind := o.groups[o.groupOf(i)].rule.kind()
 	n := len(o.params[i])
