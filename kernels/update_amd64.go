@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // avx512Set runs every kernel with AVX-512 on 512-bit registers.
@@ -40,24 +41,24 @@ var avx512Set = Set{
 		KindLion:     lion_avx512_f64,
 	},
 	gf32: gradKernels(&gradAsm[float32]{
-		generic.GradSumSquares:       sumsquares_avx512_f32,
-		generic.GradSumSquaresScaled: sumsquaresscaled_avx512_f32,
-		generic.GradSumAbs:           sumabs_avx512_f32,
-		generic.GradMaxAbs:           maxabs_avx512_f32,
-		generic.GradScale:            scale_avx512_f32,
-		generic.GradClamp:            clamp_avx512_f32,
-		generic.GradUnscaleCheck:     unscalecheck_avx512_f32,
-		generic.GradNonFinite:        nonfinite_avx512_f32,
+		ir.GradSumSquares:       sumsquares_avx512_f32,
+		ir.GradSumSquaresScaled: sumsquaresscaled_avx512_f32,
+		ir.GradSumAbs:           sumabs_avx512_f32,
+		ir.GradMaxAbs:           maxabs_avx512_f32,
+		ir.GradScale:            scale_avx512_f32,
+		ir.GradClamp:            clamp_avx512_f32,
+		ir.GradUnscaleCheck:     unscalecheck_avx512_f32,
+		ir.GradNonFinite:        nonfinite_avx512_f32,
 	}),
 	gf64: gradKernels(&gradAsm[float64]{
-		generic.GradSumSquares:       sumsquares_avx512_f64,
-		generic.GradSumSquaresScaled: sumsquaresscaled_avx512_f64,
-		generic.GradSumAbs:           sumabs_avx512_f64,
-		generic.GradMaxAbs:           maxabs_avx512_f64,
-		generic.GradScale:            scale_avx512_f64,
-		generic.GradClamp:            clamp_avx512_f64,
-		generic.GradUnscaleCheck:     unscalecheck_avx512_f64,
-		generic.GradNonFinite:        nonfinite_avx512_f64,
+		ir.GradSumSquares:       sumsquares_avx512_f64,
+		ir.GradSumSquaresScaled: sumsquaresscaled_avx512_f64,
+		ir.GradSumAbs:           sumabs_avx512_f64,
+		ir.GradMaxAbs:           maxabs_avx512_f64,
+		ir.GradScale:            scale_avx512_f64,
+		ir.GradClamp:            clamp_avx512_f64,
+		ir.GradUnscaleCheck:     unscalecheck_avx512_f64,
+		ir.GradNonFinite:        nonfinite_avx512_f64,
 	}),
 }
 
@@ -91,24 +92,24 @@ var avx2Set = Set{
 		KindLion:     lion_avx2_f64,
 	},
 	gf32: gradKernels(&gradAsm[float32]{
-		generic.GradSumSquares:       sumsquares_avx2_f32,
-		generic.GradSumSquaresScaled: sumsquaresscaled_avx2_f32,
-		generic.GradSumAbs:           sumabs_avx2_f32,
-		generic.GradMaxAbs:           maxabs_avx2_f32,
-		generic.GradScale:            scale_avx2_f32,
-		generic.GradClamp:            clamp_avx2_f32,
-		generic.GradUnscaleCheck:     unscalecheck_avx2_f32,
-		generic.GradNonFinite:        nonfinite_avx2_f32,
+		ir.GradSumSquares:       sumsquares_avx2_f32,
+		ir.GradSumSquaresScaled: sumsquaresscaled_avx2_f32,
+		ir.GradSumAbs:           sumabs_avx2_f32,
+		ir.GradMaxAbs:           maxabs_avx2_f32,
+		ir.GradScale:            scale_avx2_f32,
+		ir.GradClamp:            clamp_avx2_f32,
+		ir.GradUnscaleCheck:     unscalecheck_avx2_f32,
+		ir.GradNonFinite:        nonfinite_avx2_f32,
 	}),
 	gf64: gradKernels(&gradAsm[float64]{
-		generic.GradSumSquares:       sumsquares_avx2_f64,
-		generic.GradSumSquaresScaled: sumsquaresscaled_avx2_f64,
-		generic.GradSumAbs:           sumabs_avx2_f64,
-		generic.GradMaxAbs:           maxabs_avx2_f64,
-		generic.GradScale:            scale_avx2_f64,
-		generic.GradClamp:            clamp_avx2_f64,
-		generic.GradUnscaleCheck:     unscalecheck_avx2_f64,
-		generic.GradNonFinite:        nonfinite_avx2_f64,
+		ir.GradSumSquares:       sumsquares_avx2_f64,
+		ir.GradSumSquaresScaled: sumsquaresscaled_avx2_f64,
+		ir.GradSumAbs:           sumabs_avx2_f64,
+		ir.GradMaxAbs:           maxabs_avx2_f64,
+		ir.GradScale:            scale_avx2_f64,
+		ir.GradClamp:            clamp_avx2_f64,
+		ir.GradUnscaleCheck:     unscalecheck_avx2_f64,
+		ir.GradNonFinite:        nonfinite_avx2_f64,
 	}),
 }
 

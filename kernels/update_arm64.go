@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // neonSet runs every kernel with 128-bit Advanced SIMD (NEON), which
@@ -41,24 +42,24 @@ var neonSet = Set{
 		KindLion:     lion_neon_f64,
 	},
 	gf32: gradKernels(&gradAsm[float32]{
-		generic.GradSumSquares:       sumsquares_neon_f32,
-		generic.GradSumSquaresScaled: sumsquaresscaled_neon_f32,
-		generic.GradSumAbs:           sumabs_neon_f32,
-		generic.GradMaxAbs:           maxabs_neon_f32,
-		generic.GradScale:            scale_neon_f32,
-		generic.GradClamp:            clamp_neon_f32,
-		generic.GradUnscaleCheck:     unscalecheck_neon_f32,
-		generic.GradNonFinite:        nonfinite_neon_f32,
+		ir.GradSumSquares:       sumsquares_neon_f32,
+		ir.GradSumSquaresScaled: sumsquaresscaled_neon_f32,
+		ir.GradSumAbs:           sumabs_neon_f32,
+		ir.GradMaxAbs:           maxabs_neon_f32,
+		ir.GradScale:            scale_neon_f32,
+		ir.GradClamp:            clamp_neon_f32,
+		ir.GradUnscaleCheck:     unscalecheck_neon_f32,
+		ir.GradNonFinite:        nonfinite_neon_f32,
 	}),
 	gf64: gradKernels(&gradAsm[float64]{
-		generic.GradSumSquares:       sumsquares_neon_f64,
-		generic.GradSumSquaresScaled: sumsquaresscaled_neon_f64,
-		generic.GradSumAbs:           sumabs_neon_f64,
-		generic.GradMaxAbs:           maxabs_neon_f64,
-		generic.GradScale:            scale_neon_f64,
-		generic.GradClamp:            clamp_neon_f64,
-		generic.GradUnscaleCheck:     unscalecheck_neon_f64,
-		generic.GradNonFinite:        nonfinite_neon_f64,
+		ir.GradSumSquares:       sumsquares_neon_f64,
+		ir.GradSumSquaresScaled: sumsquaresscaled_neon_f64,
+		ir.GradSumAbs:           sumabs_neon_f64,
+		ir.GradMaxAbs:           maxabs_neon_f64,
+		ir.GradScale:            scale_neon_f64,
+		ir.GradClamp:            clamp_neon_f64,
+		ir.GradUnscaleCheck:     unscalecheck_neon_f64,
+		ir.GradNonFinite:        nonfinite_neon_f64,
 	}),
 }
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/asm/internal/x86"
-	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // generator names this command in the generated files' headers; it does
@@ -50,7 +50,7 @@ func run(out, stubs string) error {
 					return err
 				}
 			}
-			for _, g := range generic.GradPrograms() {
+			for _, g := range ir.GradPrograms() {
 				if err := x86.CompileGrad(ctx, g, isa, d); err != nil {
 					return err
 				}

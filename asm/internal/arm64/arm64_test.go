@@ -6,6 +6,7 @@ import (
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // TestDeterministic checks that generating twice gives the same bytes, as
@@ -56,7 +57,7 @@ func TestPlacement(t *testing.T) {
 // TestGradPlacement replays the register assignment of every gradient
 // kernel and checks that a wide program has one accumulator per lane.
 func TestGradPlacement(t *testing.T) {
-	for _, p := range generic.GradPrograms() {
+	for _, p := range ir.GradPrograms() {
 		for _, e := range Elems {
 			pl, err := planGrad(p, e)
 			if err != nil {

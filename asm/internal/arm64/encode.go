@@ -1,4 +1,4 @@
-// Package arm64 compiles the rules' operation lists (package generic) into Go
+// Package arm64 compiles the operation lists of package internal/ir into Go
 // arm64 assembly using 128-bit Advanced SIMD (NEON) registers.
 //
 // The Go assembler has no mnemonics for most vector floating-point and

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
-	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // Elems are the element types every kernel is compiled for, in the order of
@@ -27,7 +27,7 @@ func Assembly(command string) ([]byte, error) {
 			b.WriteString("\n")
 			b.WriteString(f)
 		}
-		for _, p := range generic.GradPrograms() {
+		for _, p := range ir.GradPrograms() {
 			f, err := GradFunction(p, e)
 			if err != nil {
 				return nil, err

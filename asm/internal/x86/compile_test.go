@@ -7,6 +7,7 @@ import (
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // TestAllocationReplays replays every planned schedule on a model of the
@@ -38,7 +39,7 @@ func TestAllocationReplays(t *testing.T) {
 func TestGradAllocationReplays(t *testing.T) {
 	for _, isa := range ISAs {
 		for _, d := range DTypes {
-			for _, p := range generic.GradPrograms() {
+			for _, p := range ir.GradPrograms() {
 				pl, err := planGrad(p, isa, d)
 				if err != nil {
 					t.Fatalf("%s: %v", GradFuncName(p, isa, d), err)

@@ -1,4 +1,4 @@
-// Package x86 compiles the rules' operation lists (package generic) to
+// Package x86 compiles the operation lists of package internal/ir to
 // amd64 assembly with avo. One compiler serves every instruction set: AVX2 and
 // AVX-512 are two values of ISA, float32 and float64 two values of DType.
 package x86
@@ -71,16 +71,16 @@ type arith struct {
 // Go assembler order puts the sources first and the destination last, and
 // the first (Intel) source second to last: "VSUBPS B, A, D" is D = A - B.
 
-// raise emits D = B if A < B, else A (generic.OpRaise). VMAXPS with B as
+// raise emits D = B if A < B, else A (ir.OpRaise). VMAXPS with B as
 // its first (Intel) source returns B if B > A and A otherwise, a NaN of
 // either included: B if A < B, else A.
 func (ar arith) raise(a, b, dst operand.Op) { ar.max(a, b, dst) }
 
-// lower emits D = B if A > B, else A (generic.OpLower): VMINPS likewise
+// lower emits D = B if A > B, else A (ir.OpLower): VMINPS likewise
 // returns B if B < A, else A.
 func (ar arith) lower(a, b, dst operand.Op) { ar.min(a, b, dst) }
 
-// abs emits D = |A| (generic.OpAbs) with mask, a register holding all ones
+// abs emits D = |A| (ir.OpAbs) with mask, a register holding all ones
 // but each lane's sign bit (absMask).
 func (ar arith) abs(mask, a, dst operand.Op) { ar.and(mask, a, dst) }
 
