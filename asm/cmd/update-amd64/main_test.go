@@ -51,7 +51,7 @@ func checkAssembly(t *testing.T, asm []byte) {
 	}
 	// Every program, update and gradient, per element type per
 	// instruction set.
-	want := (len(kernelgen.Programs()) + len(ir.GradPrograms())) * len(x86.DTypes) * len(x86.ISAs)
+	want := (len(kernelgen.Programs()) + len(ir.GradPrograms())) * len(kernelgen.Elems) * len(x86.ISAs)
 	if n := len(regexp.MustCompile(`(?m)^TEXT `).FindAll(asm, -1)); n != want {
 		t.Errorf("%d assembly functions, want %d", n, want)
 	}

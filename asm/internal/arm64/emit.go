@@ -28,10 +28,7 @@ const numVRegs = 32
 // interleaved body fits in the vector registers is used.
 var unrollChoices = []int{4, 3, 2}
 
-// FuncName is the assembly function that runs program k on elements e.
-func FuncName(k ir.Program, e Elem) string { return kernelgen.FuncName(k, "neon", e.DType()) }
-
-// Function returns the Go assembly of kernel k over elements e, with the
+// function returns the Go assembly of kernel k over elements e, with the
 // Go declaration
 //
 //	func name(c *generic.Coeffs[T], n int, p, grad, s0, s1, s2 *T)
@@ -41,14 +38,15 @@ func FuncName(k ir.Program, e Elem) string { return kernelgen.FuncName(k, "neon"
 // loaded lane by lane into vectors, so no byte outside the n elements of
 // each stream is read or written. Streams k does not use are never
 // dereferenced.
-func Function(k ir.Program, e Elem) (string, error) {
+func function(k ir.Program, e arrangement) (string, error) {
 	regs, coeffLines := coefficients(k, e)
 	var w strings.Builder
 	line := func(format string, args ...any) { instr(&w, fmt.Sprintf(format, args...)) }
 	label := func(name string) { fmt.Fprintf(&w, "%s:\n", name) }
 
-	fmt.Fprintf(&w, "// func %s%s\n", FuncName(k, e), kernelgen.Signature(e.DType()))
-	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", FuncName(k, e))
+	name := kernelgen.FuncName(k, neon.Name, e.Elem)
+	fmt.Fprintf(&w, "// func %s%s\n", name, kernelgen.Signature(e.Elem))
+	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 	line("MOVD c+0(FP), %s", regCoeffs)
 	line("MOVD n+8(FP), %s", regN)
 	for s, used := range k.Streams {
@@ -69,11 +67,11 @@ func Function(k ir.Program, e Elem) (string, error) {
 	}
 	single, err := regs.Place(kernelgen.Interleave(k.Body, 1, 1))
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", FuncName(k, e), err)
+		return "", err
 	}
 	tail, err := regs.Place(kernelgen.TailOrder(k.Body))
 	if err != nil {
-		return "", fmt.Errorf("%s tail: %v", FuncName(k, e), err)
+		return "", fmt.Errorf("tail: %v", err)
 	}
 
 	// loop emits a loop that runs while at least `vectors` full vectors
@@ -120,7 +118,7 @@ func Function(k ir.Program, e Elem) (string, error) {
 // coefficients assigns a register, counting down from V31, to every
 // coefficient and constant k reads, and returns the instructions that
 // broadcast them.
-func coefficients(k ir.Program, e Elem) (kernelgen.Regs, []string) {
+func coefficients(k ir.Program, e arrangement) (kernelgen.Regs, []string) {
 	coeffReg, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return numVRegs - 1 - n })
 	var lines []string
 	for n, in := range hoisted {
@@ -144,7 +142,7 @@ func coefficients(k ir.Program, e Elem) (kernelgen.Regs, []string) {
 
 // vectorLines renders a placed step of a full-vector loop: loads and stores
 // move 16 bytes at offset 16*copy from the stream's pointer.
-func (e Elem) vectorLines(p kernelgen.Placed) []string {
+func (e arrangement) vectorLines(p kernelgen.Placed) []string {
 	switch p.In.Op {
 	case ir.OpLoad:
 		return []string{fmt.Sprintf("FMOVQ %s, F%d", mem(16*p.Copy, streamRegs[p.In.Stream]), p.D)}
@@ -176,7 +174,7 @@ func pairLine(x, y kernelgen.Placed) string {
 
 // arith renders an arithmetic step. Each IR operation is one correctly
 // rounded instruction; nothing is fused.
-func (e Elem) arith(p kernelgen.Placed) []string {
+func (e arrangement) arith(p kernelgen.Placed) []string {
 	switch p.In.Op {
 	case ir.OpAdd:
 		return []string{fp3("fadd", encFADD, e, p.D, p.A, p.B)}
@@ -221,7 +219,7 @@ func (e Elem) arith(p kernelgen.Placed) []string {
 // lanes only while elements remain; the vector code then runs once and
 // only the valid lanes are stored. The unused lanes compute on zeros,
 // harmlessly: floating-point exceptions do not trap.
-func (e Elem) tailLines(w *strings.Builder, code []kernelgen.Placed) {
+func (e arrangement) tailLines(w *strings.Builder, code []kernelgen.Placed) {
 	line := func(format string, args ...any) { instr(w, fmt.Sprintf(format, args...)) }
 	fmt.Fprintf(w, "\n\t// the last n mod %d elements, lane by lane\ntail:\n", e.Lanes)
 	line("CBZ %s, done", regN)

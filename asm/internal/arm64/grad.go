@@ -9,12 +9,6 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// GradFuncName is the assembly function of gradient program p on elements
-// e, e.g. "sumsquares_neon_f32".
-func GradFuncName(p ir.GradProgram, e Elem) string {
-	return kernelgen.GradFuncName(p, "neon", e.DType())
-}
-
 // regAccOut holds the address of the result while it is written.
 const regAccOut = "R7"
 
@@ -37,7 +31,7 @@ type gradPlan struct {
 // float64 lanes, so copy c always feeds accumulator register c, which holds
 // accumulators 2c and 2c+1: element j of a block lands in accumulator j mod
 // ReduceLanes, as the reference adds it.
-func planGrad(p ir.GradProgram, e Elem) (*gradPlan, error) {
+func planGrad(p ir.GradProgram, e arrangement) (*gradPlan, error) {
 	pl := &gradPlan{lanes: e.Lanes, copies: unrollChoices[0], scratch: [2]int{-1, -1}}
 	if p.Wide() {
 		pl.lanes = 2
@@ -70,7 +64,7 @@ func planGrad(p ir.GradProgram, e Elem) (*gradPlan, error) {
 	return pl, nil
 }
 
-// GradFunction returns the Go assembly of gradient program p over elements
+// gradFunction returns the Go assembly of gradient program p over elements
 // e, with the Go declaration
 //
 //	func name(n int, x *T, s float64, a, b T) (acc [32]float64)
@@ -80,10 +74,10 @@ func planGrad(p ir.GradProgram, e Elem) (*gradPlan, error) {
 // x beyond n'; the caller runs the few elements left. The accumulators
 // start at +0 and are returned in acc, the rest of which is +0 (see the
 // x86 compiler, which does the same).
-func GradFunction(p ir.GradProgram, e Elem) (string, error) {
+func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
 	pl, err := planGrad(p, e)
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", GradFuncName(p, e), err)
+		return "", err
 	}
 	wide := make([]bool, p.Values)
 	uses, loads := map[ir.Value]int{}, map[ir.Value]bool{}
@@ -116,8 +110,9 @@ func GradFunction(p ir.GradProgram, e Elem) (string, error) {
 	if resOff%8 != 0 {
 		resOff += 8 - resOff%8
 	}
-	fmt.Fprintf(&w, "// func %s%s\n", GradFuncName(p, e), kernelgen.GradSignature(e.DType()))
-	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", GradFuncName(p, e), resOff+8*generic.ReduceLanes)
+	name := kernelgen.GradFuncName(p, neon.Name, e.Elem)
+	fmt.Fprintf(&w, "// func %s%s\n", name, kernelgen.GradSignature(e.Elem))
+	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, resOff+8*generic.ReduceLanes)
 	line("MOVD n+0(FP), %s", regN)
 	line("MOVD x+8(FP), %s", streamRegs[ir.StreamP])
 	for r, arg := range pl.args {
@@ -137,9 +132,9 @@ func GradFunction(p ir.GradProgram, e Elem) (string, error) {
 		}
 	}
 	x := streamRegs[ir.StreamP]
-	elemOf := func(isWide bool) Elem {
+	elemOf := func(isWide bool) arrangement {
 		if isWide {
-			return F64
+			return arr2D
 		}
 		return e
 	}

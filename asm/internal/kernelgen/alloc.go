@@ -1,8 +1,9 @@
 // Package kernelgen holds what the amd64 (avo) and arm64 kernel generators
-// share, none of it architecture-specific: the interleaving of unrolled
-// copies of a rule's operation list, the register allocation over it, and
-// the Go file of declarations, dispatch glue and kernel sets that goes with
-// the assembly.
+// share, none of it architecture-specific: the contract of a backend
+// (Backend, with the element types, Elem) and the driver that runs one
+// (Generate), the interleaving of unrolled copies of a rule's operation
+// list, the register allocation over it, and the Go file of declarations,
+// dispatch glue and kernel sets that goes with the assembly.
 package kernelgen
 
 import (

@@ -17,15 +17,6 @@ import (
 // register in arm64 assembly and is reserved by the amd64 assembler.
 var ParamNames = [ir.NumStreams]string{"p", "grad", "s0", "s1", "s2"}
 
-// DType is an element type, in the order of kernels.Set's fields.
-type DType struct {
-	Name string // suffix of generated names: "f32", "f64"
-	Go   string // Go type name
-}
-
-// DTypes lists the element types every kernel is compiled for.
-var DTypes = []DType{{"f32", "float32"}, {"f64", "float64"}}
-
 // Set is one kernel set in a generated file.
 type Set struct {
 	Name  string // kernels.Set's name: "avx2", "neon"
@@ -39,13 +30,13 @@ type Set struct {
 
 // FuncName is the assembly function of program p in set s for element d,
 // e.g. "adam_v41_avx2_f32".
-func FuncName(p ir.Program, set string, d DType) string {
+func FuncName(p ir.Program, set string, d Elem) string {
 	return fmt.Sprintf("%s_%s_%s", p.Name(), set, d.Name)
 }
 
 // GlueName is the generic.Kernel of rule r in set s for element d, which
 // switches on the variant, e.g. "adam_avx2_f32".
-func GlueName(r generic.RuleDesc, set string, d DType) string {
+func GlueName(r generic.RuleDesc, set string, d Elem) string {
 	return fmt.Sprintf("%s_%s_%s", r.Name, set, d.Name)
 }
 
@@ -78,7 +69,7 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 	for _, s := range sets {
 		p("\n// %sSet %s\n", s.Name, strings.ReplaceAll(s.Doc, "\n", "\n// "))
 		p("var %sSet = Set{\n\tname: %q,\n", s.Name, s.Name)
-		for _, d := range DTypes {
+		for _, d := range Elems {
 			p("\t%s: rules[%s]{\n", d.Name, d.Go)
 			for _, r := range rules {
 				p("\t\tKind%s: %s,\n", r.GoName, GlueName(r, s.Name, d))
@@ -91,7 +82,7 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 		p("}\n")
 	}
 	for _, s := range sets {
-		for _, d := range DTypes {
+		for _, d := range Elems {
 			for _, r := range rules {
 				ref := fmt.Sprintf("generic.%s[%s]", r.GoName, d.Go)
 				p("\n// %s runs %s with %s: the assembly kernel of\n", GlueName(r, s.Name, d), ref, s.Title)
@@ -113,7 +104,7 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 		}
 	}
 	for _, s := range sets {
-		for _, d := range DTypes {
+		for _, d := range Elems {
 			for _, prog := range Programs() {
 				name := FuncName(prog, s.Name, d)
 				p("\n// %s is generic.%s[%s] under variant %s, with %s:\n", name, rules[prog.Kind].GoName, d.Go, generic.Variant(prog.Variant).Expr(""), s.Title)
@@ -134,7 +125,7 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 }
 
 // Signature is the Go signature of every assembly kernel of element d.
-func Signature(d DType) string {
+func Signature(d Elem) string {
 	return fmt.Sprintf("(c *generic.Coeffs[%s], n int, %s *%s)", d.Go, strings.Join(ParamNames[:], ", "), d.Go)
 }
 

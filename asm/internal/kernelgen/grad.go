@@ -9,19 +9,19 @@ import (
 
 // GradFuncName is the assembly function of gradient program p in set s for
 // element d, e.g. "sumsquares_avx2_f32".
-func GradFuncName(p ir.GradProgram, set string, d DType) string {
+func GradFuncName(p ir.GradProgram, set string, d Elem) string {
 	return fmt.Sprintf("%s_%s_%s", p.Name, set, d.Name)
 }
 
 // GradSignature is the Go signature of every gradient kernel of element d.
-func GradSignature(d DType) string {
+func GradSignature(d Elem) string {
 	return fmt.Sprintf("(n int, x *%s, s float64, a, b %s) (acc [generic.ReduceLanes]float64)", d.Go, d.Go)
 }
 
 // gradSetFields writes the gradient kernels of set s into its Set literal:
 // one gradAsm table per element type, indexed by ir.GradKind.
 func gradSetFields(p func(string, ...any), s Set) {
-	for _, d := range DTypes {
+	for _, d := range Elems {
 		p("\tg%s: gradKernels(&gradAsm[%s]{\n", d.Name, d.Go)
 		for _, prog := range ir.GradPrograms() {
 			p("\t\tir.Grad%s: %s,\n", prog.GoName, GradFuncName(prog, s.Name, d))
@@ -39,7 +39,7 @@ func gradDecls(p func(string, ...any), s Set) {
 		ir.AccMax:   "accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0",
 		ir.AccFlag:  "accumulate is acc[lane] += term, acc viewed as []T, from +0",
 	}
-	for _, d := range DTypes {
+	for _, d := range Elems {
 		for _, prog := range ir.GradPrograms() {
 			name := GradFuncName(prog, s.Name, d)
 			p("\n// %s is the loop of generic.%s[%s] with %s: for each i < n\n", name, prog.GoName, d.Go, s.Title)

@@ -1,7 +1,6 @@
 package x86
 
 import (
-	"fmt"
 	"go/token"
 	"go/types"
 	"math"
@@ -15,11 +14,6 @@ import (
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/internal/ir"
 )
-
-// FuncName is the assembly function of program k for isa and d.
-func FuncName(k ir.Program, isa ISA, d DType) string {
-	return kernelgen.FuncName(k, isa.Name, d.DType)
-}
 
 // Fixed general-purpose registers. BP, SP and R14/R15 (the ABIInternal g
 // register and the dynamic-linking GOT register) are left alone.
@@ -51,7 +45,7 @@ type compiler struct {
 	ctx  *build.Context
 	k    ir.Program
 	isa  ISA
-	d    DType
+	d    kernelgen.Elem
 	vec  arith
 	one  arith
 	regs kernelgen.Regs
@@ -61,7 +55,7 @@ type compiler struct {
 	absReg  int // the |x| mask register, after the hoisted ones; -1 if unused
 }
 
-// Compile adds the assembly function for program k to ctx.
+// compile adds the assembly function for program k to ctx.
 //
 // Register use: each coefficient and constant the body reads is broadcast
 // once, before the loop, into its own register, counting up from 0, then
@@ -73,7 +67,7 @@ type compiler struct {
 // moving coefficients to memory operands to interleave all four vectors of
 // AVX2's Adam and RMSProp measured no faster on Zen 5, so coefficients stay
 // in registers.
-func Compile(ctx *build.Context, k ir.Program, isa ISA, d DType) error {
+func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error {
 	c := newCompiler(ctx, k, isa, d)
 
 	// Plan every loop before emitting anything, so that an unroll that
@@ -81,14 +75,14 @@ func Compile(ctx *build.Context, k ir.Program, isa ISA, d DType) error {
 	lanes := isa.Lanes(d)
 	main, group, err := c.regs.Unrolled(k.Body, isa.Unroll)
 	if err != nil {
-		return fmt.Errorf("%s: %s %s: %v", k.Name(), isa.Name, d.Name, err)
+		return err
 	}
 	single, _, err := c.regs.Unrolled(k.Body, 1)
 	if err != nil {
-		return fmt.Errorf("%s: %s %s: %v", k.Name(), isa.Name, d.Name, err)
+		return err
 	}
 
-	ctx.Function(FuncName(k, isa, d))
+	ctx.Function(kernelgen.FuncName(k, isa.Name, d))
 	ctx.Attributes(attr.NOSPLIT)
 	ctx.Signature(Signature(d))
 
@@ -164,7 +158,7 @@ func Compile(ctx *build.Context, k ir.Program, isa ISA, d DType) error {
 	return nil
 }
 
-func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d DType) *compiler {
+func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) *compiler {
 	coeff, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
 	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), hoisted: hoisted,
 		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}}
@@ -311,7 +305,7 @@ func (c *compiler) choose(ar arith, f form, a, b, x, y, dst reg.Register) {
 // Signature is the Go signature of every kernel of element type d:
 //
 //	func(c *generic.Coeffs[T], n int, p, grad, s0, s1, s2 *T)
-func Signature(d DType) *gotypes.Signature {
+func Signature(d kernelgen.Elem) *gotypes.Signature {
 	genericPkg := types.NewPackage("github.com/simdoptim/optim/generic", "generic")
 	tname := types.NewTypeName(token.NoPos, genericPkg, "T", nil)
 	tparam := types.NewTypeParam(tname, types.NewInterfaceType(nil, nil))
@@ -322,11 +316,11 @@ func Signature(d DType) *gotypes.Signature {
 		fields = append(fields, types.NewField(token.NoPos, genericPkg, name, tparam, false))
 	}
 	coeffs.SetUnderlying(types.NewStruct(fields, nil))
-	inst, err := types.Instantiate(nil, coeffs, []types.Type{types.Typ[d.Kind]}, false)
+	inst, err := types.Instantiate(nil, coeffs, []types.Type{goType(d)}, false)
 	if err != nil {
 		panic(err)
 	}
-	elem := types.NewPointer(types.Typ[d.Kind])
+	elem := types.NewPointer(goType(d))
 	params := []*types.Var{
 		types.NewParam(token.NoPos, nil, "c", types.NewPointer(inst)),
 		types.NewParam(token.NoPos, nil, "n", types.Typ[types.Int]),

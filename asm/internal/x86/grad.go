@@ -1,7 +1,6 @@
 package x86
 
 import (
-	"fmt"
 	"go/token"
 	"go/types"
 
@@ -15,12 +14,6 @@ import (
 	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/internal/ir"
 )
-
-// GradFuncName is the assembly function of gradient program p for isa and
-// d, e.g. "sumsquares_avx2_f32".
-func GradFuncName(p ir.GradProgram, isa ISA, d DType) string {
-	return kernelgen.GradFuncName(p, isa.Name, d.DType)
-}
 
 // gradPlan is how one gradient program is laid out on one ISA.
 type gradPlan struct {
@@ -45,7 +38,7 @@ type gradPlan struct {
 // accumulator j mod ReduceLanes, as the reference adds it, whatever the
 // vector width. The kernel is called on whole groups of ReduceLanes
 // elements of one block; the caller folds (see kernels/grad.go).
-func planGrad(p ir.GradProgram, isa ISA, d DType) (*gradPlan, error) {
+func planGrad(p ir.GradProgram, isa ISA, d kernelgen.Elem) (*gradPlan, error) {
 	pl := &gradPlan{lanes: isa.Lanes(d), copies: isa.Unroll, absReg: -1, tmpReg: -1}
 	if p.Wide() {
 		pl.lanes = isa.Bits / 64
@@ -88,12 +81,12 @@ type gradCompiler struct {
 	ctx  *build.Context
 	p    ir.GradProgram
 	isa  ISA
-	d    DType
+	d    kernelgen.Elem
 	pl   *gradPlan
 	wide []bool // wide[v]: value v is float64 in a wide program
 }
 
-// CompileGrad adds the assembly function of gradient program p to ctx:
+// compileGrad adds the assembly function of gradient program p to ctx:
 //
 //	func name(n int, x *T, s float64, a, b T) (acc [32]float64)
 //
@@ -106,10 +99,10 @@ type gradCompiler struct {
 // most 256 bytes), the rest +0. A result rather than a pointer argument, so
 // that a caller's buffer does not escape to the heap through the indirect
 // call.
-func CompileGrad(ctx *build.Context, p ir.GradProgram, isa ISA, d DType) error {
+func compileGrad(ctx *build.Context, p ir.GradProgram, isa ISA, d kernelgen.Elem) error {
 	pl, err := planGrad(p, isa, d)
 	if err != nil {
-		return fmt.Errorf("%s: %s %s: %v", p.Name, isa.Name, d.Name, err)
+		return err
 	}
 	c := &gradCompiler{ctx: ctx, p: p, isa: isa, d: d, pl: pl, wide: make([]bool, p.Values)}
 	for _, in := range p.Body {
@@ -121,7 +114,7 @@ func CompileGrad(ctx *build.Context, p ir.GradProgram, isa ISA, d DType) error {
 		}
 	}
 
-	ctx.Function(GradFuncName(p, isa, d))
+	ctx.Function(kernelgen.GradFuncName(p, isa.Name, d))
 	ctx.Attributes(attr.NOSPLIT)
 	ctx.Signature(GradSignature(d))
 	x, accPtr := streams[ir.StreamP], coeffPtr
@@ -212,7 +205,7 @@ func (c *gradCompiler) vreg(r int, wide bool) reg.Register {
 // vec returns the arithmetic of float64 lanes (wide) or of T.
 func (c *gradCompiler) vec(wide bool) arith {
 	if wide {
-		return packed(c.ctx, c.isa, F64)
+		return packed(c.ctx, c.isa, kernelgen.F64)
 	}
 	return packed(c.ctx, c.isa, c.d)
 }
@@ -331,8 +324,8 @@ func (c *gradCompiler) accum(ar arith, a, acc reg.Register) {
 // type d:
 //
 //	func(n int, x *T, s float64, a, b T) (acc [32]float64)
-func GradSignature(d DType) *gotypes.Signature {
-	elem := types.Typ[d.Kind]
+func GradSignature(d kernelgen.Elem) *gotypes.Signature {
+	elem := goType(d)
 	params := []*types.Var{
 		types.NewParam(token.NoPos, nil, "n", types.Typ[types.Int]),
 		types.NewParam(token.NoPos, nil, "x", types.NewPointer(elem)),
