@@ -19,37 +19,46 @@ func GradSignature(d Elem) string {
 }
 
 // gradSetFields writes the gradient kernels of set s into its Set literal:
-// one gradAsm table per element type, indexed by ir.GradKind.
+// one gradAsm table per element type, indexed by each program's constant
+// (ProgramsFile), its ir.GradKind.
 func gradSetFields(p func(string, ...any), s Set) {
 	for _, d := range Elems {
 		p("\tg%s: gradKernels(&gradAsm[%s]{\n", d.Name, d.Go)
 		for _, prog := range ir.GradPrograms() {
-			p("\t\tir.Grad%s: %s,\n", prog.GoName, GradFuncName(prog, s.Name, d))
+			p("\t\t%s: %s,\n", prog.Name, GradFuncName(prog, s.Name, d))
 		}
 		p("\t}),\n")
 	}
 }
 
-// gradDecls writes the declarations of set s's gradient kernels, each
-// documented with its operations.
+// gradDecls writes the declarations of set s's gradient kernels.
 func gradDecls(p func(string, ...any), s Set) {
+	for _, d := range Elems {
+		for _, prog := range ir.GradPrograms() {
+			name := GradFuncName(prog, s.Name, d)
+			p("\n// %s runs [%s] with %s on %s elements.\n//\n//go:noescape\n", name, prog.Name, s.Title, d.Go)
+			p("func %s%s\n", name, GradSignature(d))
+		}
+	}
+}
+
+// gradConsts writes the constant of every gradient program, documented
+// with its operations (see ProgramsFile).
+func gradConsts(p func(string, ...any)) {
 	accs := map[ir.Acc]string{
 		ir.AccNone:  "nothing is accumulated: acc is +0",
 		ir.AccLanes: "accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32)",
 		ir.AccMax:   "accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0",
 		ir.AccFlag:  "accumulate is acc[lane] += term, acc viewed as []T, from +0",
 	}
-	for _, d := range Elems {
-		for _, prog := range ir.GradPrograms() {
-			name := GradFuncName(prog, s.Name, d)
-			p("\n// %s is the loop of generic.%s[%s] with %s: for each i < n\n", name, prog.GoName, d.Go, s.Title)
-			p("// (n a multiple of every vector's lanes), without fusing any two operations,\n//\n")
-			for _, line := range GradListing(prog) {
-				p("//\t%s\n", line)
-			}
-			p("//\n// where %s.\n//\n//go:noescape\n", accs[prog.Acc])
-			p("func %s%s\n", name, GradSignature(d))
+	for _, prog := range ir.GradPrograms() {
+		p("\n// %s is the loop of generic.%s: for each i < n\n", prog.Name, prog.GoName)
+		p("// (n a multiple of every vector's lanes), without fusing any two operations,\n//\n")
+		for _, line := range GradListing(prog) {
+			p("//\t%s\n", line)
 		}
+		p("//\n// where %s.\n", accs[prog.Acc])
+		p("const %s = ir.Grad%s\n", prog.Name, prog.GoName)
 	}
 }
 
