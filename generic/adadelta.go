@@ -1,6 +1,10 @@
 package generic
 
-import "math"
+import (
+	"math"
+
+	"github.com/simdoptim/optim/internal/ir"
+)
 
 // Adadelta: torch.optim.Adadelta (torch 2.11).
 
@@ -11,7 +15,7 @@ var adadeltaRule = RuleDesc{
 		{Key: "acc_delta", Used: always, NonNegative: true},
 	},
 	Axes:     [][]Variant{{0, VarWeightDecay}},
-	Program:  adadeltaProgram,
+	program:  adadeltaProgram,
 	Produced: adadeltaProduced,
 	ref32:    Adadelta[float32], ref64: Adadelta[float64],
 }
@@ -57,17 +61,17 @@ func AdadeltaCoeffs[T Float](lr, rho, eps, weightDecay float64, maximize bool) (
 }
 
 // adadeltaProgram states Adadelta's loop body.
-func adadeltaProgram(b *Builder, v Variant) {
-	p := b.Load(StreamP)
-	g := b.Gradient()
+func adadeltaProgram(b builder, v Variant) {
+	p := b.Load(ir.StreamP)
+	g := b.gradient()
 	p, g = b.weightDecay(v, p, g)
 	rho, omr, eps := b.Coeff("Beta2"), b.Coeff("OneMinusBeta2"), b.Coeff("Eps")
-	sq := b.Add(b.Mul(b.Load(StreamS0), rho), b.Mul(b.Mul(omr, g), g))
-	b.Store(StreamS0, sq)
-	acc := b.Load(StreamS1)
+	sq := b.Add(b.Mul(b.Load(ir.StreamS0), rho), b.Mul(b.Mul(omr, g), g))
+	b.Store(ir.StreamS0, sq)
+	acc := b.Load(ir.StreamS1)
 	d := b.Mul(b.Div(b.Sqrt(b.Add(acc, eps)), b.Sqrt(b.Add(sq, eps))), g)
-	b.Store(StreamS1, b.Add(b.Mul(acc, rho), b.Mul(b.Mul(omr, d), d)))
-	b.Store(StreamP, b.Add(p, b.Mul(b.Coeff("NegLR"), d)))
+	b.Store(ir.StreamS1, b.Add(b.Mul(acc, rho), b.Mul(b.Mul(omr, d), d)))
+	b.Store(ir.StreamP, b.Add(p, b.Mul(b.Coeff("NegLR"), d)))
 }
 
 func adadeltaProduced() []Variant {

@@ -1,6 +1,10 @@
 package generic
 
-import "math"
+import (
+	"math"
+
+	"github.com/simdoptim/optim/internal/ir"
+)
 
 // Adagrad: torch.optim.Adagrad.
 
@@ -8,7 +12,7 @@ var adagradRule = RuleDesc{
 	Kind: KindAdagrad, GoName: "Adagrad", Name: "adagrad",
 	Slots:    []Slot{{Key: "sum", Used: always, NonNegative: true}},
 	Axes:     [][]Variant{{0, VarWeightDecay}},
-	Program:  adagradProgram,
+	program:  adagradProgram,
 	Produced: adagradProduced,
 	ref32:    Adagrad[float32], ref64: Adagrad[float64],
 }
@@ -55,14 +59,14 @@ func AdagradCoeffs[T Float](lr, lrDecay, weightDecay, eps float64, maximize bool
 }
 
 // adagradProgram states Adagrad's loop body.
-func adagradProgram(b *Builder, v Variant) {
-	p := b.Load(StreamP)
-	g := b.Gradient()
+func adagradProgram(b builder, v Variant) {
+	p := b.Load(ir.StreamP)
+	g := b.gradient()
 	p, g = b.weightDecay(v, p, g)
-	s := b.Add(b.Load(StreamS0), b.Mul(g, g))
-	b.Store(StreamS0, s)
+	s := b.Add(b.Load(ir.StreamS0), b.Mul(g, g))
+	b.Store(ir.StreamS0, s)
 	std := b.Add(b.Sqrt(s), b.Coeff("Eps"))
-	b.Store(StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), g), std)))
+	b.Store(ir.StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), g), std)))
 }
 
 func adagradProduced() []Variant {

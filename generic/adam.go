@@ -1,6 +1,10 @@
 package generic
 
-import "math"
+import (
+	"math"
+
+	"github.com/simdoptim/optim/internal/ir"
+)
 
 // Adam: torch.optim.Adam, and AdamW with decoupled weight decay.
 
@@ -16,7 +20,7 @@ var adamRule = RuleDesc{
 		{0, VarAMSGrad},
 		{0, VarLerpHigh},
 	},
-	Program:  adamProgram,
+	program:  adamProgram,
 	Produced: adamProduced,
 	ref32:    Adam[float32], ref64: Adam[float64],
 }
@@ -87,17 +91,17 @@ func AdamCoeffs[T Float](lr, beta1, beta2, eps, weightDecay float64, amsgrad, de
 }
 
 // adamProgram states Adam's loop body.
-func adamProgram(b *Builder, v Variant) {
-	p := b.Load(StreamP)
-	g := b.Gradient()
+func adamProgram(b builder, v Variant) {
+	p := b.Load(ir.StreamP)
+	g := b.gradient()
 	p, g = b.weightDecay(v, p, g)
 	m, sq := b.moments(v, g)
 	if v&VarAMSGrad != 0 {
-		sq = b.MaxNaN(b.Load(StreamS2), sq)
-		b.Store(StreamS2, sq)
+		sq = b.MaxNaN(b.Load(ir.StreamS2), sq)
+		b.Store(ir.StreamS2, sq)
 	}
 	denom := b.Add(b.Div(b.Sqrt(sq), b.Coeff("BC2Sqrt")), b.Coeff("Eps"))
-	b.Store(StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), m), denom)))
+	b.Store(ir.StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), m), denom)))
 }
 
 func adamProduced() []Variant {

@@ -1,6 +1,10 @@
 package generic
 
-import "math"
+import (
+	"math"
+
+	"github.com/simdoptim/optim/internal/ir"
+)
 
 // Adamax: torch.optim.Adamax (torch 2.11).
 
@@ -14,7 +18,7 @@ var adamaxRule = RuleDesc{
 		{0, VarWeightDecay},
 		{0, VarLerpHigh},
 	},
-	Program:  adamaxProgram,
+	program:  adamaxProgram,
 	Produced: adamaxProduced,
 	ref32:    Adamax[float32], ref64: Adamax[float64],
 }
@@ -65,15 +69,15 @@ func AdamaxCoeffs[T Float](lr, beta1, beta2, eps, weightDecay float64, maximize 
 }
 
 // adamaxProgram states Adamax's loop body.
-func adamaxProgram(b *Builder, v Variant) {
-	p := b.Load(StreamP)
-	g := b.Gradient()
+func adamaxProgram(b builder, v Variant) {
+	p := b.Load(ir.StreamP)
+	g := b.gradient()
 	p, g = b.weightDecay(v, p, g)
-	m := b.Lerp(b.Load(StreamS0), g, v&VarLerpHigh != 0)
-	b.Store(StreamS0, m)
-	u := b.MaxNaN(b.Mul(b.Load(StreamS1), b.Coeff("Beta2")), b.Add(b.Abs(g), b.Coeff("Eps")))
-	b.Store(StreamS1, u)
-	b.Store(StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), m), u)))
+	m := b.lerp(b.Load(ir.StreamS0), g, v&VarLerpHigh != 0)
+	b.Store(ir.StreamS0, m)
+	u := b.MaxNaN(b.Mul(b.Load(ir.StreamS1), b.Coeff("Beta2")), b.Add(b.Abs(g), b.Coeff("Eps")))
+	b.Store(ir.StreamS1, u)
+	b.Store(ir.StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), m), u)))
 }
 
 func adamaxProduced() []Variant {

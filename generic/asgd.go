@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/simdoptim/optim/internal/detmath"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // ASGD: torch.optim.ASGD (torch 2.11), averaged SGD.
@@ -16,7 +17,7 @@ var asgdRule = RuleDesc{
 		{0, VarWeightDecay},
 		{0, VarAverage},
 	},
-	Program:  asgdProgram,
+	program:  asgdProgram,
 	Produced: asgdProduced,
 	ref32:    ASGD[float32], ref64: ASGD[float64],
 }
@@ -81,19 +82,19 @@ func ASGDCoeffs[T Float](lr, lambd, alpha, t0, weightDecay float64, maximize boo
 }
 
 // asgdProgram states ASGD's loop body.
-func asgdProgram(b *Builder, v Variant) {
-	p := b.Load(StreamP)
-	g := b.Gradient()
+func asgdProgram(b builder, v Variant) {
+	p := b.Load(ir.StreamP)
+	g := b.gradient()
 	p, g = b.weightDecay(v, p, g)
 	p = b.Mul(p, b.Coeff("Decay"))
 	p = b.Add(p, b.Mul(b.Coeff("NegLR"), g))
-	b.Store(StreamP, p)
+	b.Store(ir.StreamP, p)
 	ax := p
 	if v&VarAverage != 0 {
-		old := b.Load(StreamS0)
+		old := b.Load(ir.StreamS0)
 		ax = b.Add(old, b.Mul(b.Sub(p, old), b.Coeff("Mu")))
 	}
-	b.Store(StreamS0, ax)
+	b.Store(ir.StreamS0, ax)
 }
 
 func asgdProduced() []Variant {

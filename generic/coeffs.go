@@ -31,7 +31,7 @@ type Float interface{ ~float32 | ~float64 }
 // assembly, has the same signature; a rule ignores the fields it does not use.
 //
 // The field order is part of the assembly ABI: the generated kernels read
-// field k at byte offset k*sizeof(T), which CoeffNames (ir.go) checks when
+// field k at byte offset k*sizeof(T), which coeffNames (program.go) checks when
 // the package initializes.
 type Coeffs[T Float] struct {
 	// Sign is -0 when maximizing and +0 otherwise. It is XORed into every

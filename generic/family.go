@@ -1,5 +1,7 @@
 package generic
 
+import "github.com/simdoptim/optim/internal/ir"
+
 // The pieces that Adam, NAdam and RAdam share, in their three forms: the
 // per-element arithmetic of the reference kernels, the operation lists of
 // the programs, and the coefficients. Adamax, Adadelta and ASGD use the
@@ -39,7 +41,7 @@ func moments[T Float](c *Coeffs[T], high bool, m, sq, g T) (T, T) {
 
 // weightDecay states the decoupled (p*Decay) or coupled (g + wd*p) weight
 // decay that v selects, if any, and returns the new p and g.
-func (b *Builder) weightDecay(v Variant, p, g Value) (Value, Value) {
+func (b builder) weightDecay(v Variant, p, g ir.Value) (ir.Value, ir.Value) {
 	if v&VarDecoupled != 0 {
 		p = b.Mul(p, b.Coeff("Decay"))
 	}
@@ -51,10 +53,10 @@ func (b *Builder) weightDecay(v Variant, p, g Value) (Value, Value) {
 
 // moments states the moment updates of moments (s0: m, s1: sq), stores
 // them, and returns the new m and sq.
-func (b *Builder) moments(v Variant, g Value) (m, sq Value) {
-	m = b.Lerp(b.Load(StreamS0), g, v&VarLerpHigh != 0)
-	b.Store(StreamS0, m)
-	sq = b.Add(b.Mul(b.Load(StreamS1), b.Coeff("Beta2")), b.Mul(b.Mul(b.Coeff("OneMinusBeta2"), g), g))
-	b.Store(StreamS1, sq)
+func (b builder) moments(v Variant, g ir.Value) (m, sq ir.Value) {
+	m = b.lerp(b.Load(ir.StreamS0), g, v&VarLerpHigh != 0)
+	b.Store(ir.StreamS0, m)
+	sq = b.Add(b.Mul(b.Load(ir.StreamS1), b.Coeff("Beta2")), b.Mul(b.Mul(b.Coeff("OneMinusBeta2"), g), g))
+	b.Store(ir.StreamS1, sq)
 	return m, sq
 }

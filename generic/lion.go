@@ -1,6 +1,10 @@
 package generic
 
-import "math"
+import (
+	"math"
+
+	"github.com/simdoptim/optim/internal/ir"
+)
 
 // Lion: the EvoLved Sign Momentum optimizer (Chen et al., 2023), as optax
 // and DeepSpeed define it. torch.optim has no Lion, so this file is its
@@ -10,7 +14,7 @@ var lionRule = RuleDesc{
 	Kind: KindLion, GoName: "Lion", Name: "lion",
 	Slots:    []Slot{{Key: "exp_avg", Used: always}},
 	Axes:     [][]Variant{{0, VarDecoupled}},
-	Program:  lionProgram,
+	program:  lionProgram,
 	Produced: lionProduced,
 	ref32:    Lion[float32], ref64: Lion[float64],
 }
@@ -58,16 +62,16 @@ func LionCoeffs[T Float](lr, beta1, beta2, weightDecay float64, maximize bool) (
 }
 
 // lionProgram states Lion's loop body.
-func lionProgram(b *Builder, v Variant) {
-	p := b.Load(StreamP)
-	g := b.Gradient()
-	m := b.Load(StreamS0)
+func lionProgram(b builder, v Variant) {
+	p := b.Load(ir.StreamP)
+	g := b.gradient()
+	m := b.Load(ir.StreamS0)
 	u := b.Add(b.Mul(b.Coeff("Beta1"), m), b.Mul(b.Coeff("OneMinusBeta1"), g))
 	if v&VarDecoupled != 0 {
 		p = b.Mul(p, b.Coeff("Decay"))
 	}
-	b.Store(StreamP, b.Add(p, b.Mul(b.Coeff("NegLR"), b.Sign(u))))
-	b.Store(StreamS0, b.Add(b.Mul(b.Coeff("Beta2"), m), b.Mul(b.Coeff("OneMinusBeta2"), g)))
+	b.Store(ir.StreamP, b.Add(p, b.Mul(b.Coeff("NegLR"), b.Sign(u))))
+	b.Store(ir.StreamS0, b.Add(b.Mul(b.Coeff("Beta2"), m), b.Mul(b.Coeff("OneMinusBeta2"), g)))
 }
 
 func lionProduced() []Variant {

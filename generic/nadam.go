@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/simdoptim/optim/internal/detmath"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // NAdam: torch.optim.NAdam (torch 2.11), with coupled or decoupled weight
@@ -20,7 +21,7 @@ var nadamRule = RuleDesc{
 		{0, VarWeightDecay, VarDecoupled},
 		{0, VarLerpHigh},
 	},
-	Program:  nadamProgram,
+	program:  nadamProgram,
 	Produced: nadamProduced,
 	ref32:    NAdam[float32], ref64: NAdam[float64],
 }
@@ -87,14 +88,14 @@ func NAdamCoeffs[T Float](lr, beta1, beta2, eps, weightDecay, momentumDecay floa
 }
 
 // nadamProgram states NAdam's loop body.
-func nadamProgram(b *Builder, v Variant) {
-	p := b.Load(StreamP)
-	g := b.Gradient()
+func nadamProgram(b builder, v Variant) {
+	p := b.Load(ir.StreamP)
+	g := b.gradient()
 	p, g = b.weightDecay(v, p, g)
 	m, sq := b.moments(v, g)
 	d := b.Add(b.Sqrt(b.Div(sq, b.Coeff("BC2"))), b.Coeff("Eps"))
 	p = b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), g), d))
-	b.Store(StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLRAvg"), m), d)))
+	b.Store(ir.StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLRAvg"), m), d)))
 }
 
 func nadamProduced() []Variant {

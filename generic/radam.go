@@ -1,6 +1,10 @@
 package generic
 
-import "math"
+import (
+	"math"
+
+	"github.com/simdoptim/optim/internal/ir"
+)
 
 // RAdam: torch.optim.RAdam (torch 2.11), with coupled or decoupled weight
 // decay.
@@ -16,7 +20,7 @@ var radamRule = RuleDesc{
 		{0, VarLerpHigh},
 		{0, VarRectified},
 	},
-	Program:  radamProgram,
+	program:  radamProgram,
 	Produced: radamProduced,
 	ref32:    RAdam[float32], ref64: RAdam[float64],
 }
@@ -82,9 +86,9 @@ func RAdamCoeffs[T Float](lr, beta1, beta2, eps, weightDecay float64, decoupled,
 }
 
 // radamProgram states RAdam's loop body.
-func radamProgram(b *Builder, v Variant) {
-	p := b.Load(StreamP)
-	g := b.Gradient()
+func radamProgram(b builder, v Variant) {
+	p := b.Load(ir.StreamP)
+	g := b.gradient()
 	p, g = b.weightDecay(v, p, g)
 	m, sq := b.moments(v, g)
 	u := b.Mul(b.Div(m, b.Coeff("BC1")), b.Coeff("LR"))
@@ -92,7 +96,7 @@ func radamProgram(b *Builder, v Variant) {
 		adaptive := b.Div(b.Coeff("BC2Sqrt"), b.Add(b.Sqrt(sq), b.Coeff("Eps")))
 		u = b.Mul(b.Mul(u, adaptive), b.Coeff("Rect"))
 	}
-	b.Store(StreamP, b.Sub(p, u))
+	b.Store(ir.StreamP, b.Sub(p, u))
 }
 
 func radamProduced() []Variant {

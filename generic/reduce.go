@@ -33,7 +33,7 @@ import (
 //
 // K = 32 float64 accumulators are 4 AVX-512, 8 AVX2 or 16 NEON registers, so
 // a kernel keeps them in registers and adds whole vectors lane by lane. The
-// SIMD sets (generated from reduce_desc.go) run one block's whole groups of
+// SIMD sets (generated from the descriptions in internal/ir/grad.go) run one block's whole groups of
 // K elements per call and return the accumulators; the Go around them adds
 // the last few elements, folds (FoldLanes) and pushes the block's partial,
 // 31 additions per 4096 elements. B is a multiple of every vector width and
@@ -100,9 +100,10 @@ func (t *SumTree) Sum() float64 {
 	return v
 }
 
-// foldLanes is step 3: the halves of the accumulators are added until one
-// remains.
-func foldLanes(acc *[ReduceLanes]float64) float64 {
+// FoldLanes is step 3: the halves of the accumulators are added until one
+// remains. The kernel sets keep the accumulators of a block and fold them
+// with it.
+func FoldLanes(acc *[ReduceLanes]float64) float64 {
 	for w := ReduceLanes / 2; w >= 1; w /= 2 {
 		for i := range w {
 			acc[i] += acc[i+w]
@@ -126,7 +127,7 @@ func SumSquares[T Float](x []T) float64 {
 		n := min(len(x), ReduceBlock)
 		var acc [ReduceLanes]float64
 		SumSquaresLanes(&acc, x[:n])
-		t.Push(foldLanes(&acc))
+		t.Push(FoldLanes(&acc))
 		x = x[n:]
 	}
 	return t.Sum()
@@ -156,7 +157,7 @@ func SumSquaresScaled[T Float](x []T, s float64) float64 {
 		n := min(len(x), ReduceBlock)
 		var acc [ReduceLanes]float64
 		SumSquaresScaledLanes(&acc, x[:n], s)
-		t.Push(foldLanes(&acc))
+		t.Push(FoldLanes(&acc))
 		x = x[n:]
 	}
 	return t.Sum()
@@ -177,7 +178,7 @@ func SumAbs[T Float](x []T) float64 {
 		n := min(len(x), ReduceBlock)
 		var acc [ReduceLanes]float64
 		SumAbsLanes(&acc, x[:n])
-		t.Push(foldLanes(&acc))
+		t.Push(FoldLanes(&acc))
 		x = x[n:]
 	}
 	return t.Sum()
@@ -201,7 +202,7 @@ func SumPow[T Float](x []T, p, m float64) float64 {
 		for j, e := range x[:n] {
 			acc[j%ReduceLanes] += detmath.Pow(math.Abs(float64(e))/m, p)
 		}
-		t.Push(foldLanes(&acc))
+		t.Push(FoldLanes(&acc))
 		x = x[n:]
 	}
 	return t.Sum()

@@ -53,7 +53,8 @@ type Slot struct {
 
 // RuleDesc describes one update rule completely: the kernel sets, the
 // generators, package kernels, the optimizer and the tests all derive what
-// they know of the rule from it.
+// they know of the rule from it. Its loop body, as an operation list, is
+// internal: the generators reach it through internal/ir's Build.
 type RuleDesc struct {
 	Kind Kind
 	// GoName is Kind's String, the name of the reference kernel in this
@@ -70,9 +71,9 @@ type RuleDesc struct {
 	// Axes are the independent choices of operations: every variant the
 	// coefficient function produces is the OR of one choice per axis.
 	Axes [][]Variant
-	// Program states the reference kernel's loop body as an operation list,
-	// operation for operation and in the same order.
-	Program func(b *Builder, v Variant)
+	// program states the reference kernel's loop body as an operation
+	// list, operation for operation and in the same order (program.go).
+	program func(b builder, v Variant)
 	// Produced returns every variant the rule's coefficient function returns,
 	// found by calling it with every option that selects operations; a test
 	// checks that it equals Variants().

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // TestRegistry checks the descriptions against each other: every rule sits
@@ -24,7 +26,7 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("%v: name %q / Go name %q missing, repeated or not the Kind's String", Kind(k), r.Name, r.GoName)
 		}
 		names[r.Name] = true
-		if len(r.Slots) > NumStreams-StreamS0 || r.Program == nil || r.Produced == nil || r.ref32 == nil || r.ref64 == nil {
+		if len(r.Slots) > ir.NumStreams-ir.StreamS0 || r.program == nil || r.Produced == nil || r.ref32 == nil || r.ref64 == nil {
 			t.Errorf("%v: incomplete description", r.Kind)
 		}
 		vs := r.Variants()
@@ -34,14 +36,14 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("%v: axes give %v, the coefficient function produces %v", r.Kind, vs, r.Produced())
 		}
 		for _, v := range vs {
-			p := Build(r.Kind, v)
+			p := ir.Build(int(r.Kind), uint32(v))
 			used := r.Uses(v)
 			for s := range 3 {
-				if p.Streams[StreamS0+s] != used[s] {
-					t.Errorf("%s: slot %d used %v, program touches it %v", p.Name(), s, used[s], p.Streams[StreamS0+s])
+				if p.Streams[ir.StreamS0+s] != used[s] {
+					t.Errorf("%s: slot %d used %v, program touches it %v", p.Name(), s, used[s], p.Streams[ir.StreamS0+s])
 				}
 			}
-			if !p.Streams[StreamP] || !p.Streams[StreamG] {
+			if !p.Streams[ir.StreamP] || !p.Streams[ir.StreamG] {
 				t.Errorf("%s: does not read p and g", p.Name())
 			}
 		}

@@ -1,6 +1,10 @@
 package generic
 
-import "math"
+import (
+	"math"
+
+	"github.com/simdoptim/optim/internal/ir"
+)
 
 // RMSProp: torch.optim.RMSprop, optionally centered and with momentum.
 
@@ -16,7 +20,7 @@ var rmspropRule = RuleDesc{
 		{0, VarCentered, VarCentered | VarLerpHigh},
 		{0, VarMomentum},
 	},
-	Program:  rmspropProgram,
+	program:  rmspropProgram,
 	Produced: rmspropProduced,
 	ref32:    RMSProp[float32], ref64: RMSProp[float64],
 }
@@ -98,27 +102,27 @@ func RMSPropCoeffs[T Float](lr, alpha, eps, weightDecay, momentum float64, cente
 }
 
 // rmspropProgram states RMSProp's loop body.
-func rmspropProgram(b *Builder, v Variant) {
-	p := b.Load(StreamP)
-	g := b.Gradient()
+func rmspropProgram(b builder, v Variant) {
+	p := b.Load(ir.StreamP)
+	g := b.gradient()
 	p, g = b.weightDecay(v, p, g)
-	s := b.Add(b.Mul(b.Load(StreamS0), b.Coeff("Beta2")), b.Mul(b.Mul(b.Coeff("OneMinusBeta2"), g), g))
-	b.Store(StreamS0, s)
-	var avg Value
+	s := b.Add(b.Mul(b.Load(ir.StreamS0), b.Coeff("Beta2")), b.Mul(b.Mul(b.Coeff("OneMinusBeta2"), g), g))
+	b.Store(ir.StreamS0, s)
+	var avg ir.Value
 	if v&VarCentered != 0 {
-		a := b.Lerp(b.Load(StreamS1), g, v&VarLerpHigh != 0)
-		b.Store(StreamS1, a)
+		a := b.lerp(b.Load(ir.StreamS1), g, v&VarLerpHigh != 0)
+		b.Store(ir.StreamS1, a)
 		avg = b.Sqrt(b.Sub(s, b.Mul(a, a)))
 	} else {
 		avg = b.Sqrt(s)
 	}
 	avg = b.Add(avg, b.Coeff("Eps"))
 	if v&VarMomentum != 0 {
-		buf := b.Add(b.Mul(b.Load(StreamS2), b.Coeff("Momentum")), b.Div(g, avg))
-		b.Store(StreamS2, buf)
-		b.Store(StreamP, b.Add(p, b.Mul(b.Coeff("NegLR"), buf)))
+		buf := b.Add(b.Mul(b.Load(ir.StreamS2), b.Coeff("Momentum")), b.Div(g, avg))
+		b.Store(ir.StreamS2, buf)
+		b.Store(ir.StreamP, b.Add(p, b.Mul(b.Coeff("NegLR"), buf)))
 	} else {
-		b.Store(StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), g), avg)))
+		b.Store(ir.StreamP, b.Add(p, b.Div(b.Mul(b.Coeff("NegLR"), g), avg)))
 	}
 }
 

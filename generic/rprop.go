@@ -1,6 +1,10 @@
 package generic
 
-import "math"
+import (
+	"math"
+
+	"github.com/simdoptim/optim/internal/ir"
+)
 
 // Rprop: torch.optim.Rprop (torch 2.11).
 
@@ -11,7 +15,7 @@ var rpropRule = RuleDesc{
 		{Key: "step_size", Used: always, NonNegative: true},
 	},
 	Axes:     [][]Variant{{0, VarFirst}},
-	Program:  rpropProgram,
+	program:  rpropProgram,
 	Produced: rpropProduced,
 	ref32:    Rprop[float32], ref64: Rprop[float64],
 }
@@ -88,25 +92,25 @@ func RpropCoeffs[T Float](lr, etaMinus, etaPlus, stepSizeMin, stepSizeMax float6
 }
 
 // rpropProgram states Rprop's loop body.
-func rpropProgram(b *Builder, v Variant) {
-	g := b.Gradient()
+func rpropProgram(b builder, v Variant) {
+	g := b.gradient()
 	zero := b.Const(0)
-	x := b.Mul(g, b.Load(StreamS0))
+	x := b.Mul(g, b.Load(ir.StreamS0))
 	f := b.IfLess(zero, x, b.Coeff("EtaPlus"), b.IfLess(x, zero, b.Coeff("EtaMinus"), b.Const(1)))
-	var s Value
+	var s ir.Value
 	if v&VarFirst != 0 {
 		s = b.Coeff("LR")
 	} else {
-		s = b.Load(StreamS1)
+		s = b.Load(ir.StreamS1)
 	}
 	s = b.Mul(s, f)
 	lo, hi := b.Coeff("StepSizeMin"), b.Coeff("StepSizeMax")
 	s = b.Lower(b.Raise(s, lo), hi)
-	b.Store(StreamS1, s)
+	b.Store(ir.StreamS1, s)
 	g = b.IfLess(x, zero, zero, g)
 	negSign := b.IfLess(zero, g, b.Const(-1), b.IfLess(g, zero, b.Const(1), b.Const(math.Copysign(0, -1))))
-	b.Store(StreamP, b.Add(b.Load(StreamP), b.Mul(negSign, s)))
-	b.Store(StreamS0, g)
+	b.Store(ir.StreamP, b.Add(b.Load(ir.StreamP), b.Mul(negSign, s)))
+	b.Store(ir.StreamS0, g)
 }
 
 func rpropProduced() []Variant {

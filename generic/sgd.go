@@ -1,6 +1,10 @@
 package generic
 
-import "math"
+import (
+	"math"
+
+	"github.com/simdoptim/optim/internal/ir"
+)
 
 // SGD: torch.optim.SGD with momentum, dampening and Nesterov.
 
@@ -11,7 +15,7 @@ var sgdRule = RuleDesc{
 		{0, VarWeightDecay},
 		{0, VarMomentum, VarMomentum | VarFirst, VarMomentum | VarNesterov, VarMomentum | VarNesterov | VarFirst},
 	},
-	Program:  sgdProgram,
+	program:  sgdProgram,
 	Produced: sgdProduced,
 	ref32:    SGD[float32], ref64: SGD[float64],
 }
@@ -83,23 +87,23 @@ func SGDCoeffs[T Float](lr, momentum, dampening, weightDecay float64, nesterov, 
 }
 
 // sgdProgram states SGD's loop body.
-func sgdProgram(b *Builder, v Variant) {
-	p := b.Load(StreamP)
-	g := b.Gradient()
+func sgdProgram(b builder, v Variant) {
+	p := b.Load(ir.StreamP)
+	g := b.gradient()
 	p, g = b.weightDecay(v, p, g)
 	if v&VarMomentum != 0 {
 		buf := g
 		if v&VarFirst == 0 {
-			buf = b.Add(b.Mul(b.Load(StreamS0), b.Coeff("Momentum")), b.Mul(b.Coeff("Dampening"), g))
+			buf = b.Add(b.Mul(b.Load(ir.StreamS0), b.Coeff("Momentum")), b.Mul(b.Coeff("Dampening"), g))
 		}
-		b.Store(StreamS0, buf)
+		b.Store(ir.StreamS0, buf)
 		if v&VarNesterov != 0 {
 			g = b.Add(g, b.Mul(b.Coeff("Momentum"), buf))
 		} else {
 			g = buf
 		}
 	}
-	b.Store(StreamP, b.Add(p, b.Mul(b.Coeff("NegLR"), g)))
+	b.Store(ir.StreamP, b.Add(p, b.Mul(b.Coeff("NegLR"), g)))
 }
 
 func sgdProduced() []Variant {

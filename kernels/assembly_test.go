@@ -18,10 +18,13 @@ var generatedFiles = map[string][]string{"update_amd64": {"avx512", "avx2"}, "up
 // TestEveryVariantHasAssembly reads the generated files (as text, so on
 // every architecture) and checks that, in every set and for both element
 // types, each rule's kernel switches on exactly the variants of the rule's
-// description, each case calling the assembly function of that variant,
-// which the assembly file defines. No variant in use falls back to Go.
+// description, each case naming the program of that variant (a constant of
+// update_programs.go whose value is the variant) and calling its assembly
+// function, which the assembly file defines. No variant in use falls back
+// to Go.
 func TestEveryVariantHasAssembly(t *testing.T) {
-	caseRE := regexp.MustCompile(`\n\tcase ([^:]+):\n\t\t(\w+)\(`)
+	programs := programConstants(t)
+	caseRE := regexp.MustCompile(`\n\tcase (\w+):\n\t\t(\w+)\(`)
 	for file, sets := range generatedFiles {
 		src, err := os.ReadFile(file + ".go")
 		if err != nil {
@@ -42,9 +45,16 @@ func TestEveryVariantHasAssembly(t *testing.T) {
 					}
 					var got []Variant
 					for _, c := range caseRE.FindAllStringSubmatch(body, -1) {
-						v := parseVariant(t, c[1])
+						v, ok := programs[c[1]]
+						if !ok {
+							t.Errorf("%s: case %s is not a program of update_programs.go", glue, c[1])
+							continue
+						}
 						got = append(got, v)
-						want := fmt.Sprintf("%s_v%02x_%s_%s", r.Name, uint32(v), set, d)
+						if want := fmt.Sprintf("%s_v%02x", r.Name, uint32(v)); c[1] != want {
+							t.Errorf("%s: case %s (variant %s) is not %s's program of the variant", glue, c[1], variantName(v), want)
+						}
+						want := fmt.Sprintf("%s_%s_%s", c[1], set, d)
 						if c[2] != want {
 							t.Errorf("%s: case %s calls %s, want %s", glue, c[1], c[2], want)
 						}
@@ -61,7 +71,25 @@ func TestEveryVariantHasAssembly(t *testing.T) {
 	}
 }
 
-// parseVariant evaluates a case label of the generated switch: "0" or
+// programConstants reads the update programs' constants of
+// update_programs.go, "const adam_v41 generic.Variant = ...", and returns
+// each one's variant by its name.
+func programConstants(t *testing.T) map[string]Variant {
+	src, err := os.ReadFile("update_programs.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]Variant{}
+	for _, m := range regexp.MustCompile(`(?m)^const (\w+) generic\.Variant = (.+)$`).FindAllStringSubmatch(string(src), -1) {
+		out[m[1]] = parseVariant(t, m[2])
+	}
+	if len(out) == 0 {
+		t.Fatal("update_programs.go declares no program")
+	}
+	return out
+}
+
+// parseVariant evaluates the value of a program's constant: "0" or
 // generic's Var constants joined by "|".
 func parseVariant(t *testing.T, expr string) Variant {
 	var v Variant

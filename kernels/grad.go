@@ -4,11 +4,12 @@ import (
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // The gradient kernels of a set: the reductions and passes of
 // generic/reduce.go (generic.GradKernels), each generated from its
-// description (generic.GradPrograms). The assembly runs the vector loops;
+// description (ir.GradPrograms). The assembly runs the vector loops;
 // the Go here cuts a sum into blocks, runs the few elements a vector loop
 // leaves over with the reference's own code, folds each block's
 // accumulators and adds the blocks' partials by a SumTree, so the bits are
@@ -24,7 +25,7 @@ import (
 type gradFunc[T Float] func(n int, x *T, s float64, a, b T) (acc accBuf)
 
 // gradAsm holds one set's assembly gradient kernels, indexed by GradKind.
-type gradAsm[T Float] [generic.GradKindCount]gradFunc[T]
+type gradAsm[T Float] [ir.GradKindCount]gradFunc[T]
 
 // gradUnit is a multiple of the lanes of every vector register of every
 // set (16 float32 in AVX-512): the non-summing kernels are called on a
@@ -66,12 +67,12 @@ var (
 // gradKernels wraps a set's assembly kernels as generic.GradKernels.
 func gradKernels[T Float](a *gradAsm[T]) *generic.GradKernels[T] {
 	k := generic.GradReference[T]()
-	k.SumSquares = func(x []T) float64 { return sumLanes(a, generic.GradSumSquares, x, 0) }
-	k.SumSquaresScaled = func(x []T, s float64) float64 { return sumLanes(a, generic.GradSumSquaresScaled, x, s) }
-	k.SumAbs = func(x []T) float64 { return sumLanes(a, generic.GradSumAbs, x, 0) }
+	k.SumSquares = func(x []T) float64 { return sumLanes(a, ir.GradSumSquares, x, 0) }
+	k.SumSquaresScaled = func(x []T, s float64) float64 { return sumLanes(a, ir.GradSumSquaresScaled, x, s) }
+	k.SumAbs = func(x []T) float64 { return sumLanes(a, ir.GradSumAbs, x, 0) }
 	k.MaxAbs = func(x []T) float64 {
 		m := whole(x)
-		acc := run(a, generic.GradMaxAbs, x[:m], 0, 0)
+		acc := run(a, ir.GradMaxAbs, x[:m], 0, 0)
 		r := T(generic.MaxAbs(x[m:])) // exact, so any order of the maxima
 		for _, v := range asT[T](&acc) {
 			r = generic.MaxNaN(r, v)
@@ -80,22 +81,22 @@ func gradKernels[T Float](a *gradAsm[T]) *generic.GradKernels[T] {
 	}
 	k.Scale = func(x []T, c T) {
 		m := whole(x)
-		run(a, generic.GradScale, x[:m], c, 0)
+		run(a, ir.GradScale, x[:m], c, 0)
 		generic.Scale(x[m:], c)
 	}
 	k.Clamp = func(x []T, c T) {
 		m := whole(x)
-		run(a, generic.GradClamp, x[:m], -c, c)
+		run(a, ir.GradClamp, x[:m], -c, c)
 		generic.Clamp(x[m:], c)
 	}
 	k.UnscaleCheck = func(x []T, inv T) bool {
 		m := whole(x)
-		acc := run(a, generic.GradUnscaleCheck, x[:m], inv, 0)
+		acc := run(a, ir.GradUnscaleCheck, x[:m], inv, 0)
 		return generic.UnscaleCheck(x[m:], inv) || flagged[T](&acc)
 	}
 	k.NonFinite = func(x []T) bool {
 		m := whole(x)
-		acc := run(a, generic.GradNonFinite, x[:m], 0, 0)
+		acc := run(a, ir.GradNonFinite, x[:m], 0, 0)
 		return flagged[T](&acc) || generic.NonFinite(x[m:])
 	}
 	return &k
@@ -107,7 +108,7 @@ func gradKernels[T Float](a *gradAsm[T]) *generic.GradKernels[T] {
 // boundaries keep element j in accumulator j mod ReduceLanes); the block
 // is folded and pushed as the reference does. The Lanes functions are
 // called directly: through a func value, acc would escape to the heap.
-func sumLanes[T Float](a *gradAsm[T], kind generic.GradKind, x []T, s float64) float64 {
+func sumLanes[T Float](a *gradAsm[T], kind ir.GradKind, x []T, s float64) float64 {
 	var t generic.SumTree
 	for len(x) > 0 {
 		n := min(len(x), generic.ReduceBlock)
@@ -118,9 +119,9 @@ func sumLanes[T Float](a *gradAsm[T], kind generic.GradKind, x []T, s float64) f
 			acc = a[kind](m, unsafe.SliceData(x), s, 0, 0)
 		}
 		switch tail := x[m:n]; kind {
-		case generic.GradSumSquares:
+		case ir.GradSumSquares:
 			generic.SumSquaresLanes(&acc, tail)
-		case generic.GradSumSquaresScaled:
+		case ir.GradSumSquaresScaled:
 			generic.SumSquaresScaledLanes(&acc, tail, s)
 		default:
 			generic.SumAbsLanes(&acc, tail)
@@ -139,7 +140,7 @@ func whole[T Float](x []T) int { return len(x) &^ (gradUnit - 1) }
 
 // run calls an elementwise kernel on x (a multiple of gradUnit elements)
 // with arguments a0 and a1 and returns its accumulators (+0 for none).
-func run[T Float](a *gradAsm[T], kind generic.GradKind, x []T, a0, a1 T) accBuf {
+func run[T Float](a *gradAsm[T], kind ir.GradKind, x []T, a0, a1 T) accBuf {
 	if len(x) == 0 {
 		return accBuf{}
 	}
@@ -148,10 +149,10 @@ func run[T Float](a *gradAsm[T], kind generic.GradKind, x []T, a0, a1 T) accBuf 
 }
 
 // gradWrites reports which gradient kernels store into x.
-var gradWrites = func() (w [generic.GradKindCount]bool) {
-	for _, p := range generic.GradPrograms() {
+var gradWrites = func() (w [ir.GradKindCount]bool) {
+	for _, p := range ir.GradPrograms() {
 		for _, in := range p.Body {
-			w[p.Kind] = w[p.Kind] || in.Op == generic.OpStore
+			w[p.Kind] = w[p.Kind] || in.Op == ir.OpStore
 		}
 	}
 	return w

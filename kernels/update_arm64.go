@@ -41,24 +41,24 @@ var neonSet = Set{
 		KindLion:     lion_neon_f64,
 	},
 	gf32: gradKernels(&gradAsm[float32]{
-		generic.GradSumSquares:       sumsquares_neon_f32,
-		generic.GradSumSquaresScaled: sumsquaresscaled_neon_f32,
-		generic.GradSumAbs:           sumabs_neon_f32,
-		generic.GradMaxAbs:           maxabs_neon_f32,
-		generic.GradScale:            scale_neon_f32,
-		generic.GradClamp:            clamp_neon_f32,
-		generic.GradUnscaleCheck:     unscalecheck_neon_f32,
-		generic.GradNonFinite:        nonfinite_neon_f32,
+		sumsquares:       sumsquares_neon_f32,
+		sumsquaresscaled: sumsquaresscaled_neon_f32,
+		sumabs:           sumabs_neon_f32,
+		maxabs:           maxabs_neon_f32,
+		scale:            scale_neon_f32,
+		clamp:            clamp_neon_f32,
+		unscalecheck:     unscalecheck_neon_f32,
+		nonfinite:        nonfinite_neon_f32,
 	}),
 	gf64: gradKernels(&gradAsm[float64]{
-		generic.GradSumSquares:       sumsquares_neon_f64,
-		generic.GradSumSquaresScaled: sumsquaresscaled_neon_f64,
-		generic.GradSumAbs:           sumabs_neon_f64,
-		generic.GradMaxAbs:           maxabs_neon_f64,
-		generic.GradScale:            scale_neon_f64,
-		generic.GradClamp:            clamp_neon_f64,
-		generic.GradUnscaleCheck:     unscalecheck_neon_f64,
-		generic.GradNonFinite:        nonfinite_neon_f64,
+		sumsquares:       sumsquares_neon_f64,
+		sumsquaresscaled: sumsquaresscaled_neon_f64,
+		sumabs:           sumabs_neon_f64,
+		maxabs:           maxabs_neon_f64,
+		scale:            scale_neon_f64,
+		clamp:            clamp_neon_f64,
+		unscalecheck:     unscalecheck_neon_f64,
+		nonfinite:        nonfinite_neon_f64,
 	}),
 }
 
@@ -66,25 +66,25 @@ var neonSet = Set{
 // every variant in the rule's description, the reference for any other.
 func sgd_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case sgd_v00:
 		sgd_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum:
+	case sgd_v04:
 		sgd_v04_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum | generic.VarFirst:
+	case sgd_v14:
 		sgd_v14_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum | generic.VarNesterov:
+	case sgd_v0c:
 		sgd_v0c_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
+	case sgd_v1c:
 		sgd_v1c_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case sgd_v01:
 		sgd_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum:
+	case sgd_v05:
 		sgd_v05_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum | generic.VarFirst:
+	case sgd_v15:
 		sgd_v15_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov:
+	case sgd_v0d:
 		sgd_v0d_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
+	case sgd_v1d:
 		sgd_v1d_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.SGD[float32](v, c, p, g, s0, s1, s2)
@@ -95,9 +95,9 @@ func sgd_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s
 // every variant in the rule's description, the reference for any other.
 func adagrad_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case adagrad_v00:
 		adagrad_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case adagrad_v01:
 		adagrad_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adagrad[float32](v, c, p, g, s0, s1, s2)
@@ -108,29 +108,29 @@ func adagrad_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 // every variant in the rule's description, the reference for any other.
 func rmsprop_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case rmsprop_v00:
 		rmsprop_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum:
+	case rmsprop_v04:
 		rmsprop_v04_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarCentered:
+	case rmsprop_v20:
 		rmsprop_v20_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum | generic.VarCentered:
+	case rmsprop_v24:
 		rmsprop_v24_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarCentered | generic.VarLerpHigh:
+	case rmsprop_va0:
 		rmsprop_va0_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
+	case rmsprop_va4:
 		rmsprop_va4_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case rmsprop_v01:
 		rmsprop_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum:
+	case rmsprop_v05:
 		rmsprop_v05_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarCentered:
+	case rmsprop_v21:
 		rmsprop_v21_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered:
+	case rmsprop_v25:
 		rmsprop_v25_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarCentered | generic.VarLerpHigh:
+	case rmsprop_va1:
 		rmsprop_va1_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
+	case rmsprop_va5:
 		rmsprop_va5_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.RMSProp[float32](v, c, p, g, s0, s1, s2)
@@ -141,29 +141,29 @@ func rmsprop_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 // every variant in the rule's description, the reference for any other.
 func adam_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case adam_v00:
 		adam_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarLerpHigh:
+	case adam_v80:
 		adam_v80_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarAMSGrad:
+	case adam_v40:
 		adam_v40_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarAMSGrad | generic.VarLerpHigh:
+	case adam_vc0:
 		adam_vc0_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case adam_v01:
 		adam_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarLerpHigh:
+	case adam_v81:
 		adam_v81_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarAMSGrad:
+	case adam_v41:
 		adam_v41_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarAMSGrad | generic.VarLerpHigh:
+	case adam_vc1:
 		adam_vc1_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled:
+	case adam_v02:
 		adam_v02_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarLerpHigh:
+	case adam_v82:
 		adam_v82_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarAMSGrad:
+	case adam_v42:
 		adam_v42_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarAMSGrad | generic.VarLerpHigh:
+	case adam_vc2:
 		adam_vc2_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adam[float32](v, c, p, g, s0, s1, s2)
@@ -174,17 +174,17 @@ func adam_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, 
 // every variant in the rule's description, the reference for any other.
 func nadam_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case nadam_v00:
 		nadam_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarLerpHigh:
+	case nadam_v80:
 		nadam_v80_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case nadam_v01:
 		nadam_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarLerpHigh:
+	case nadam_v81:
 		nadam_v81_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled:
+	case nadam_v02:
 		nadam_v02_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarLerpHigh:
+	case nadam_v82:
 		nadam_v82_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.NAdam[float32](v, c, p, g, s0, s1, s2)
@@ -195,29 +195,29 @@ func nadam_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 // every variant in the rule's description, the reference for any other.
 func radam_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case radam_v00:
 		radam_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarRectified:
+	case radam_v100:
 		radam_v100_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarLerpHigh:
+	case radam_v80:
 		radam_v80_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarLerpHigh | generic.VarRectified:
+	case radam_v180:
 		radam_v180_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case radam_v01:
 		radam_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarRectified:
+	case radam_v101:
 		radam_v101_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarLerpHigh:
+	case radam_v81:
 		radam_v81_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarLerpHigh | generic.VarRectified:
+	case radam_v181:
 		radam_v181_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled:
+	case radam_v02:
 		radam_v02_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarRectified:
+	case radam_v102:
 		radam_v102_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarLerpHigh:
+	case radam_v82:
 		radam_v82_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarLerpHigh | generic.VarRectified:
+	case radam_v182:
 		radam_v182_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.RAdam[float32](v, c, p, g, s0, s1, s2)
@@ -228,13 +228,13 @@ func radam_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 // every variant in the rule's description, the reference for any other.
 func adamax_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case adamax_v00:
 		adamax_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarLerpHigh:
+	case adamax_v80:
 		adamax_v80_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case adamax_v01:
 		adamax_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarLerpHigh:
+	case adamax_v81:
 		adamax_v81_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adamax[float32](v, c, p, g, s0, s1, s2)
@@ -245,9 +245,9 @@ func adamax_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 // every variant in the rule's description, the reference for any other.
 func adadelta_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case adadelta_v00:
 		adadelta_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case adadelta_v01:
 		adadelta_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adadelta[float32](v, c, p, g, s0, s1, s2)
@@ -258,9 +258,9 @@ func adadelta_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 // every variant in the rule's description, the reference for any other.
 func rprop_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case rprop_v00:
 		rprop_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarFirst:
+	case rprop_v10:
 		rprop_v10_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Rprop[float32](v, c, p, g, s0, s1, s2)
@@ -271,13 +271,13 @@ func rprop_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 // every variant in the rule's description, the reference for any other.
 func asgd_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case asgd_v00:
 		asgd_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarAverage:
+	case asgd_v200:
 		asgd_v200_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case asgd_v01:
 		asgd_v01_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarAverage:
+	case asgd_v201:
 		asgd_v201_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.ASGD[float32](v, c, p, g, s0, s1, s2)
@@ -288,9 +288,9 @@ func asgd_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, 
 // every variant in the rule's description, the reference for any other.
 func lion_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32) {
 	switch v {
-	case 0:
+	case lion_v00:
 		lion_v00_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled:
+	case lion_v02:
 		lion_v02_neon_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Lion[float32](v, c, p, g, s0, s1, s2)
@@ -301,25 +301,25 @@ func lion_neon_f32(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, 
 // every variant in the rule's description, the reference for any other.
 func sgd_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case sgd_v00:
 		sgd_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum:
+	case sgd_v04:
 		sgd_v04_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum | generic.VarFirst:
+	case sgd_v14:
 		sgd_v14_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum | generic.VarNesterov:
+	case sgd_v0c:
 		sgd_v0c_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
+	case sgd_v1c:
 		sgd_v1c_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case sgd_v01:
 		sgd_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum:
+	case sgd_v05:
 		sgd_v05_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum | generic.VarFirst:
+	case sgd_v15:
 		sgd_v15_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov:
+	case sgd_v0d:
 		sgd_v0d_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum | generic.VarNesterov | generic.VarFirst:
+	case sgd_v1d:
 		sgd_v1d_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.SGD[float64](v, c, p, g, s0, s1, s2)
@@ -330,9 +330,9 @@ func sgd_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s
 // every variant in the rule's description, the reference for any other.
 func adagrad_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case adagrad_v00:
 		adagrad_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case adagrad_v01:
 		adagrad_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adagrad[float64](v, c, p, g, s0, s1, s2)
@@ -343,29 +343,29 @@ func adagrad_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s
 // every variant in the rule's description, the reference for any other.
 func rmsprop_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case rmsprop_v00:
 		rmsprop_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum:
+	case rmsprop_v04:
 		rmsprop_v04_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarCentered:
+	case rmsprop_v20:
 		rmsprop_v20_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum | generic.VarCentered:
+	case rmsprop_v24:
 		rmsprop_v24_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarCentered | generic.VarLerpHigh:
+	case rmsprop_va0:
 		rmsprop_va0_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
+	case rmsprop_va4:
 		rmsprop_va4_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case rmsprop_v01:
 		rmsprop_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum:
+	case rmsprop_v05:
 		rmsprop_v05_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarCentered:
+	case rmsprop_v21:
 		rmsprop_v21_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered:
+	case rmsprop_v25:
 		rmsprop_v25_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarCentered | generic.VarLerpHigh:
+	case rmsprop_va1:
 		rmsprop_va1_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarMomentum | generic.VarCentered | generic.VarLerpHigh:
+	case rmsprop_va5:
 		rmsprop_va5_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.RMSProp[float64](v, c, p, g, s0, s1, s2)
@@ -376,29 +376,29 @@ func rmsprop_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s
 // every variant in the rule's description, the reference for any other.
 func adam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case adam_v00:
 		adam_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarLerpHigh:
+	case adam_v80:
 		adam_v80_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarAMSGrad:
+	case adam_v40:
 		adam_v40_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarAMSGrad | generic.VarLerpHigh:
+	case adam_vc0:
 		adam_vc0_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case adam_v01:
 		adam_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarLerpHigh:
+	case adam_v81:
 		adam_v81_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarAMSGrad:
+	case adam_v41:
 		adam_v41_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarAMSGrad | generic.VarLerpHigh:
+	case adam_vc1:
 		adam_vc1_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled:
+	case adam_v02:
 		adam_v02_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarLerpHigh:
+	case adam_v82:
 		adam_v82_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarAMSGrad:
+	case adam_v42:
 		adam_v42_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarAMSGrad | generic.VarLerpHigh:
+	case adam_vc2:
 		adam_vc2_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adam[float64](v, c, p, g, s0, s1, s2)
@@ -409,17 +409,17 @@ func adam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 // every variant in the rule's description, the reference for any other.
 func nadam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case nadam_v00:
 		nadam_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarLerpHigh:
+	case nadam_v80:
 		nadam_v80_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case nadam_v01:
 		nadam_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarLerpHigh:
+	case nadam_v81:
 		nadam_v81_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled:
+	case nadam_v02:
 		nadam_v02_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarLerpHigh:
+	case nadam_v82:
 		nadam_v82_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.NAdam[float64](v, c, p, g, s0, s1, s2)
@@ -430,29 +430,29 @@ func nadam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1,
 // every variant in the rule's description, the reference for any other.
 func radam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case radam_v00:
 		radam_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarRectified:
+	case radam_v100:
 		radam_v100_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarLerpHigh:
+	case radam_v80:
 		radam_v80_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarLerpHigh | generic.VarRectified:
+	case radam_v180:
 		radam_v180_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case radam_v01:
 		radam_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarRectified:
+	case radam_v101:
 		radam_v101_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarLerpHigh:
+	case radam_v81:
 		radam_v81_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarLerpHigh | generic.VarRectified:
+	case radam_v181:
 		radam_v181_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled:
+	case radam_v02:
 		radam_v02_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarRectified:
+	case radam_v102:
 		radam_v102_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarLerpHigh:
+	case radam_v82:
 		radam_v82_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled | generic.VarLerpHigh | generic.VarRectified:
+	case radam_v182:
 		radam_v182_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.RAdam[float64](v, c, p, g, s0, s1, s2)
@@ -463,13 +463,13 @@ func radam_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1,
 // every variant in the rule's description, the reference for any other.
 func adamax_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case adamax_v00:
 		adamax_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarLerpHigh:
+	case adamax_v80:
 		adamax_v80_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case adamax_v01:
 		adamax_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarLerpHigh:
+	case adamax_v81:
 		adamax_v81_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adamax[float64](v, c, p, g, s0, s1, s2)
@@ -480,9 +480,9 @@ func adamax_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1
 // every variant in the rule's description, the reference for any other.
 func adadelta_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case adadelta_v00:
 		adadelta_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case adadelta_v01:
 		adadelta_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Adadelta[float64](v, c, p, g, s0, s1, s2)
@@ -493,9 +493,9 @@ func adadelta_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, 
 // every variant in the rule's description, the reference for any other.
 func rprop_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case rprop_v00:
 		rprop_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarFirst:
+	case rprop_v10:
 		rprop_v10_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Rprop[float64](v, c, p, g, s0, s1, s2)
@@ -506,13 +506,13 @@ func rprop_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1,
 // every variant in the rule's description, the reference for any other.
 func asgd_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case asgd_v00:
 		asgd_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarAverage:
+	case asgd_v200:
 		asgd_v200_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay:
+	case asgd_v01:
 		asgd_v01_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarWeightDecay | generic.VarAverage:
+	case asgd_v201:
 		asgd_v201_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.ASGD[float64](v, c, p, g, s0, s1, s2)
@@ -523,4753 +523,771 @@ func asgd_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 // every variant in the rule's description, the reference for any other.
 func lion_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, s2 []float64) {
 	switch v {
-	case 0:
+	case lion_v00:
 		lion_v00_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
-	case generic.VarDecoupled:
+	case lion_v02:
 		lion_v02_neon_f64(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.Lion[float64](v, c, p, g, s0, s1, s2)
 	}
 }
 
-// sumsquares_neon_f32 is the loop of generic.SumSquares[float32] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = float64(v0)
-//	v2 = v1 * v1
-//	accumulate v2
-//
-// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
+// sumsquares_neon_f32 runs [sumsquares] with NEON on float32 elements.
 //
 //go:noescape
 func sumsquares_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
-// sumsquaresscaled_neon_f32 is the loop of generic.SumSquaresScaled[float32] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = float64(v0)
-//	v2 = s
-//	v3 = v1 * v2
-//	v4 = v3 * v3
-//	accumulate v4
-//
-// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
+// sumsquaresscaled_neon_f32 runs [sumsquaresscaled] with NEON on float32 elements.
 //
 //go:noescape
 func sumsquaresscaled_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
-// sumabs_neon_f32 is the loop of generic.SumAbs[float32] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = float64(v0)
-//	v2 = |v1|
-//	accumulate v2
-//
-// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
+// sumabs_neon_f32 runs [sumabs] with NEON on float32 elements.
 //
 //go:noescape
 func sumabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
-// maxabs_neon_f32 is the loop of generic.MaxAbs[float32] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = |v0|
-//	accumulate v1
-//
-// where accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0.
+// maxabs_neon_f32 runs [maxabs] with NEON on float32 elements.
 //
 //go:noescape
 func maxabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
-// scale_neon_f32 is the loop of generic.Scale[float32] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = a
-//	v2 = v0 * v1
-//	x[i] = v2
-//
-// where nothing is accumulated: acc is +0.
+// scale_neon_f32 runs [scale] with NEON on float32 elements.
 //
 //go:noescape
 func scale_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
-// clamp_neon_f32 is the loop of generic.Clamp[float32] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = a
-//	v2 = v1 if v0 < v1, else v0
-//	v3 = b
-//	v4 = v3 if v2 > v3, else v2
-//	x[i] = v4
-//
-// where nothing is accumulated: acc is +0.
+// clamp_neon_f32 runs [clamp] with NEON on float32 elements.
 //
 //go:noescape
 func clamp_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
-// unscalecheck_neon_f32 is the loop of generic.UnscaleCheck[float32] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = a
-//	v2 = v0 * v1
-//	x[i] = v2
-//	v3 = v2 - v2
-//	accumulate v3
-//
-// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
+// unscalecheck_neon_f32 runs [unscalecheck] with NEON on float32 elements.
 //
 //go:noescape
 func unscalecheck_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
-// nonfinite_neon_f32 is the loop of generic.NonFinite[float32] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = v0 - v0
-//	accumulate v1
-//
-// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
+// nonfinite_neon_f32 runs [nonfinite] with NEON on float32 elements.
 //
 //go:noescape
 func nonfinite_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
-// sumsquares_neon_f64 is the loop of generic.SumSquares[float64] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = float64(v0)
-//	v2 = v1 * v1
-//	accumulate v2
-//
-// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
+// sumsquares_neon_f64 runs [sumsquares] with NEON on float64 elements.
 //
 //go:noescape
 func sumsquares_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
 
-// sumsquaresscaled_neon_f64 is the loop of generic.SumSquaresScaled[float64] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = float64(v0)
-//	v2 = s
-//	v3 = v1 * v2
-//	v4 = v3 * v3
-//	accumulate v4
-//
-// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
+// sumsquaresscaled_neon_f64 runs [sumsquaresscaled] with NEON on float64 elements.
 //
 //go:noescape
 func sumsquaresscaled_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
 
-// sumabs_neon_f64 is the loop of generic.SumAbs[float64] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = float64(v0)
-//	v2 = |v1|
-//	accumulate v2
-//
-// where accumulate adds into acc[j mod 32], j = i, in float64, from +0 (n a multiple of 32).
+// sumabs_neon_f64 runs [sumabs] with NEON on float64 elements.
 //
 //go:noescape
 func sumabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
 
-// maxabs_neon_f64 is the loop of generic.MaxAbs[float64] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = |v0|
-//	accumulate v1
-//
-// where accumulate is acc[lane] = MaxNaN(acc[lane], term), acc viewed as []T, from +0.
+// maxabs_neon_f64 runs [maxabs] with NEON on float64 elements.
 //
 //go:noescape
 func maxabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
 
-// scale_neon_f64 is the loop of generic.Scale[float64] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = a
-//	v2 = v0 * v1
-//	x[i] = v2
-//
-// where nothing is accumulated: acc is +0.
+// scale_neon_f64 runs [scale] with NEON on float64 elements.
 //
 //go:noescape
 func scale_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
 
-// clamp_neon_f64 is the loop of generic.Clamp[float64] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = a
-//	v2 = v1 if v0 < v1, else v0
-//	v3 = b
-//	v4 = v3 if v2 > v3, else v2
-//	x[i] = v4
-//
-// where nothing is accumulated: acc is +0.
+// clamp_neon_f64 runs [clamp] with NEON on float64 elements.
 //
 //go:noescape
 func clamp_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
 
-// unscalecheck_neon_f64 is the loop of generic.UnscaleCheck[float64] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = a
-//	v2 = v0 * v1
-//	x[i] = v2
-//	v3 = v2 - v2
-//	accumulate v3
-//
-// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
+// unscalecheck_neon_f64 runs [unscalecheck] with NEON on float64 elements.
 //
 //go:noescape
 func unscalecheck_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
 
-// nonfinite_neon_f64 is the loop of generic.NonFinite[float64] with NEON: for each i < n
-// (n a multiple of every vector's lanes), without fusing any two operations,
-//
-//	v0 = x[i]
-//	v1 = v0 - v0
-//	accumulate v1
-//
-// where accumulate is acc[lane] += term, acc viewed as []T, from +0.
+// nonfinite_neon_f64 runs [nonfinite] with NEON on float64 elements.
 //
 //go:noescape
 func nonfinite_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
 
-// sgd_v00_neon_f32 is generic.SGD[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.NegLR
-//	v5 = v4 * v3
-//	v6 = v0 + v5
-//	p[i] = v6
+// sgd_v00_neon_f32 runs [sgd_v00] with NEON on float32 elements.
 //
 //go:noescape
 func sgd_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v04_neon_f32 is generic.SGD[float32] under variant VarMomentum, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Momentum
-//	v6 = v4 * v5
-//	v7 = c.Dampening
-//	v8 = v7 * v3
-//	v9 = v6 + v8
-//	s0[i] = v9
-//	v10 = c.NegLR
-//	v11 = v10 * v9
-//	v12 = v0 + v11
-//	p[i] = v12
+// sgd_v04_neon_f32 runs [sgd_v04] with NEON on float32 elements.
 //
 //go:noescape
 func sgd_v04_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v14_neon_f32 is generic.SGD[float32] under variant VarMomentum | VarFirst, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	s0[i] = v3
-//	v4 = c.NegLR
-//	v5 = v4 * v3
-//	v6 = v0 + v5
-//	p[i] = v6
+// sgd_v14_neon_f32 runs [sgd_v14] with NEON on float32 elements.
 //
 //go:noescape
 func sgd_v14_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v0c_neon_f32 is generic.SGD[float32] under variant VarMomentum | VarNesterov, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Momentum
-//	v6 = v4 * v5
-//	v7 = c.Dampening
-//	v8 = v7 * v3
-//	v9 = v6 + v8
-//	s0[i] = v9
-//	v10 = c.Momentum
-//	v11 = v10 * v9
-//	v12 = v3 + v11
-//	v13 = c.NegLR
-//	v14 = v13 * v12
-//	v15 = v0 + v14
-//	p[i] = v15
+// sgd_v0c_neon_f32 runs [sgd_v0c] with NEON on float32 elements.
 //
 //go:noescape
 func sgd_v0c_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v1c_neon_f32 is generic.SGD[float32] under variant VarMomentum | VarNesterov | VarFirst, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	s0[i] = v3
-//	v4 = c.Momentum
-//	v5 = v4 * v3
-//	v6 = v3 + v5
-//	v7 = c.NegLR
-//	v8 = v7 * v6
-//	v9 = v0 + v8
-//	p[i] = v9
+// sgd_v1c_neon_f32 runs [sgd_v1c] with NEON on float32 elements.
 //
 //go:noescape
 func sgd_v1c_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v01_neon_f32 is generic.SGD[float32] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = c.NegLR
-//	v8 = v7 * v6
-//	v9 = v0 + v8
-//	p[i] = v9
+// sgd_v01_neon_f32 runs [sgd_v01] with NEON on float32 elements.
 //
 //go:noescape
 func sgd_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v05_neon_f32 is generic.SGD[float32] under variant VarWeightDecay | VarMomentum, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Momentum
-//	v9 = v7 * v8
-//	v10 = c.Dampening
-//	v11 = v10 * v6
-//	v12 = v9 + v11
-//	s0[i] = v12
-//	v13 = c.NegLR
-//	v14 = v13 * v12
-//	v15 = v0 + v14
-//	p[i] = v15
+// sgd_v05_neon_f32 runs [sgd_v05] with NEON on float32 elements.
 //
 //go:noescape
 func sgd_v05_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v15_neon_f32 is generic.SGD[float32] under variant VarWeightDecay | VarMomentum | VarFirst, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	s0[i] = v6
-//	v7 = c.NegLR
-//	v8 = v7 * v6
-//	v9 = v0 + v8
-//	p[i] = v9
+// sgd_v15_neon_f32 runs [sgd_v15] with NEON on float32 elements.
 //
 //go:noescape
 func sgd_v15_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v0d_neon_f32 is generic.SGD[float32] under variant VarWeightDecay | VarMomentum | VarNesterov, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Momentum
-//	v9 = v7 * v8
-//	v10 = c.Dampening
-//	v11 = v10 * v6
-//	v12 = v9 + v11
-//	s0[i] = v12
-//	v13 = c.Momentum
-//	v14 = v13 * v12
-//	v15 = v6 + v14
-//	v16 = c.NegLR
-//	v17 = v16 * v15
-//	v18 = v0 + v17
-//	p[i] = v18
+// sgd_v0d_neon_f32 runs [sgd_v0d] with NEON on float32 elements.
 //
 //go:noescape
 func sgd_v0d_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v1d_neon_f32 is generic.SGD[float32] under variant VarWeightDecay | VarMomentum | VarNesterov | VarFirst, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	s0[i] = v6
-//	v7 = c.Momentum
-//	v8 = v7 * v6
-//	v9 = v6 + v8
-//	v10 = c.NegLR
-//	v11 = v10 * v9
-//	v12 = v0 + v11
-//	p[i] = v12
+// sgd_v1d_neon_f32 runs [sgd_v1d] with NEON on float32 elements.
 //
 //go:noescape
 func sgd_v1d_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adagrad_v00_neon_f32 is generic.Adagrad[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 * v3
-//	v6 = v4 + v5
-//	s0[i] = v6
-//	v7 = sqrt(v6)
-//	v8 = c.Eps
-//	v9 = v7 + v8
-//	v10 = c.NegLR
-//	v11 = v10 * v3
-//	v12 = v11 / v9
-//	v13 = v0 + v12
-//	p[i] = v13
+// adagrad_v00_neon_f32 runs [adagrad_v00] with NEON on float32 elements.
 //
 //go:noescape
 func adagrad_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adagrad_v01_neon_f32 is generic.Adagrad[float32] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 * v6
-//	v9 = v7 + v8
-//	s0[i] = v9
-//	v10 = sqrt(v9)
-//	v11 = c.Eps
-//	v12 = v10 + v11
-//	v13 = c.NegLR
-//	v14 = v13 * v6
-//	v15 = v14 / v12
-//	v16 = v0 + v15
-//	p[i] = v16
+// adagrad_v01_neon_f32 runs [adagrad_v01] with NEON on float32 elements.
 //
 //go:noescape
 func adagrad_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v00_neon_f32 is generic.RMSProp[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = sqrt(v10)
-//	v12 = c.Eps
-//	v13 = v11 + v12
-//	v14 = c.NegLR
-//	v15 = v14 * v3
-//	v16 = v15 / v13
-//	v17 = v0 + v16
-//	p[i] = v17
+// rmsprop_v00_neon_f32 runs [rmsprop_v00] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v04_neon_f32 is generic.RMSProp[float32] under variant VarMomentum, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = sqrt(v10)
-//	v12 = c.Eps
-//	v13 = v11 + v12
-//	v14 = s2[i]
-//	v15 = c.Momentum
-//	v16 = v14 * v15
-//	v17 = v3 / v13
-//	v18 = v16 + v17
-//	s2[i] = v18
-//	v19 = c.NegLR
-//	v20 = v19 * v18
-//	v21 = v0 + v20
-//	p[i] = v21
+// rmsprop_v04_neon_f32 runs [rmsprop_v04] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_v04_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v20_neon_f32 is generic.RMSProp[float32] under variant VarCentered, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = v3 - v11
-//	v13 = c.Lerp
-//	v14 = v13 * v12
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = v15 * v15
-//	v17 = v10 - v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v3
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	p[i] = v24
+// rmsprop_v20_neon_f32 runs [rmsprop_v20] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_v20_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v24_neon_f32 is generic.RMSProp[float32] under variant VarMomentum | VarCentered, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = v3 - v11
-//	v13 = c.Lerp
-//	v14 = v13 * v12
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = v15 * v15
-//	v17 = v10 - v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = s2[i]
-//	v22 = c.Momentum
-//	v23 = v21 * v22
-//	v24 = v3 / v20
-//	v25 = v23 + v24
-//	s2[i] = v25
-//	v26 = c.NegLR
-//	v27 = v26 * v25
-//	v28 = v0 + v27
-//	p[i] = v28
+// rmsprop_v24_neon_f32 runs [rmsprop_v24] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_v24_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_va0_neon_f32 is generic.RMSProp[float32] under variant VarCentered | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = v3 - v11
-//	v13 = c.LerpComp
-//	v14 = v12 * v13
-//	v15 = v3 - v14
-//	s1[i] = v15
-//	v16 = v15 * v15
-//	v17 = v10 - v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v3
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	p[i] = v24
+// rmsprop_va0_neon_f32 runs [rmsprop_va0] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_va0_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_va4_neon_f32 is generic.RMSProp[float32] under variant VarMomentum | VarCentered | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = v3 - v11
-//	v13 = c.LerpComp
-//	v14 = v12 * v13
-//	v15 = v3 - v14
-//	s1[i] = v15
-//	v16 = v15 * v15
-//	v17 = v10 - v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = s2[i]
-//	v22 = c.Momentum
-//	v23 = v21 * v22
-//	v24 = v3 / v20
-//	v25 = v23 + v24
-//	s2[i] = v25
-//	v26 = c.NegLR
-//	v27 = v26 * v25
-//	v28 = v0 + v27
-//	p[i] = v28
+// rmsprop_va4_neon_f32 runs [rmsprop_va4] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_va4_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v01_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = sqrt(v13)
-//	v15 = c.Eps
-//	v16 = v14 + v15
-//	v17 = c.NegLR
-//	v18 = v17 * v6
-//	v19 = v18 / v16
-//	v20 = v0 + v19
-//	p[i] = v20
+// rmsprop_v01_neon_f32 runs [rmsprop_v01] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v05_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay | VarMomentum, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = sqrt(v13)
-//	v15 = c.Eps
-//	v16 = v14 + v15
-//	v17 = s2[i]
-//	v18 = c.Momentum
-//	v19 = v17 * v18
-//	v20 = v6 / v16
-//	v21 = v19 + v20
-//	s2[i] = v21
-//	v22 = c.NegLR
-//	v23 = v22 * v21
-//	v24 = v0 + v23
-//	p[i] = v24
+// rmsprop_v05_neon_f32 runs [rmsprop_v05] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_v05_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v21_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay | VarCentered, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = s1[i]
-//	v15 = v6 - v14
-//	v16 = c.Lerp
-//	v17 = v16 * v15
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = v18 * v18
-//	v20 = v13 - v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v6
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	p[i] = v27
+// rmsprop_v21_neon_f32 runs [rmsprop_v21] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_v21_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_v25_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay | VarMomentum | VarCentered, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = s1[i]
-//	v15 = v6 - v14
-//	v16 = c.Lerp
-//	v17 = v16 * v15
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = v18 * v18
-//	v20 = v13 - v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = s2[i]
-//	v25 = c.Momentum
-//	v26 = v24 * v25
-//	v27 = v6 / v23
-//	v28 = v26 + v27
-//	s2[i] = v28
-//	v29 = c.NegLR
-//	v30 = v29 * v28
-//	v31 = v0 + v30
-//	p[i] = v31
+// rmsprop_v25_neon_f32 runs [rmsprop_v25] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_v25_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_va1_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay | VarCentered | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = s1[i]
-//	v15 = v6 - v14
-//	v16 = c.LerpComp
-//	v17 = v15 * v16
-//	v18 = v6 - v17
-//	s1[i] = v18
-//	v19 = v18 * v18
-//	v20 = v13 - v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v6
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	p[i] = v27
+// rmsprop_va1_neon_f32 runs [rmsprop_va1] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_va1_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rmsprop_va5_neon_f32 is generic.RMSProp[float32] under variant VarWeightDecay | VarMomentum | VarCentered | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = s1[i]
-//	v15 = v6 - v14
-//	v16 = c.LerpComp
-//	v17 = v15 * v16
-//	v18 = v6 - v17
-//	s1[i] = v18
-//	v19 = v18 * v18
-//	v20 = v13 - v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = s2[i]
-//	v25 = c.Momentum
-//	v26 = v24 * v25
-//	v27 = v6 / v23
-//	v28 = v26 + v27
-//	s2[i] = v28
-//	v29 = c.NegLR
-//	v30 = v29 * v28
-//	v31 = v0 + v30
-//	p[i] = v31
+// rmsprop_va5_neon_f32 runs [rmsprop_va5] with NEON on float32 elements.
 //
 //go:noescape
 func rmsprop_va5_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v00_neon_f32 is generic.Adam[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = sqrt(v15)
-//	v17 = c.BC2Sqrt
-//	v18 = v16 / v17
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v8
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	p[i] = v24
+// adam_v00_neon_f32 runs [adam_v00] with NEON on float32 elements.
 //
 //go:noescape
 func adam_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v80_neon_f32 is generic.Adam[float32] under variant VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = sqrt(v15)
-//	v17 = c.BC2Sqrt
-//	v18 = v16 / v17
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v8
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	p[i] = v24
+// adam_v80_neon_f32 runs [adam_v80] with NEON on float32 elements.
 //
 //go:noescape
 func adam_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v40_neon_f32 is generic.Adam[float32] under variant VarAMSGrad, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = s2[i]
-//	v17 = generic.MaxNaN(v16, v15)
-//	s2[i] = v17
-//	v18 = sqrt(v17)
-//	v19 = c.BC2Sqrt
-//	v20 = v18 / v19
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v8
-//	v25 = v24 / v22
-//	v26 = v0 + v25
-//	p[i] = v26
+// adam_v40_neon_f32 runs [adam_v40] with NEON on float32 elements.
 //
 //go:noescape
 func adam_v40_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_vc0_neon_f32 is generic.Adam[float32] under variant VarAMSGrad | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = s2[i]
-//	v17 = generic.MaxNaN(v16, v15)
-//	s2[i] = v17
-//	v18 = sqrt(v17)
-//	v19 = c.BC2Sqrt
-//	v20 = v18 / v19
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v8
-//	v25 = v24 / v22
-//	v26 = v0 + v25
-//	p[i] = v26
+// adam_vc0_neon_f32 runs [adam_vc0] with NEON on float32 elements.
 //
 //go:noescape
 func adam_vc0_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v01_neon_f32 is generic.Adam[float32] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = sqrt(v18)
-//	v20 = c.BC2Sqrt
-//	v21 = v19 / v20
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v11
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	p[i] = v27
+// adam_v01_neon_f32 runs [adam_v01] with NEON on float32 elements.
 //
 //go:noescape
 func adam_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v81_neon_f32 is generic.Adam[float32] under variant VarWeightDecay | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = sqrt(v18)
-//	v20 = c.BC2Sqrt
-//	v21 = v19 / v20
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v11
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	p[i] = v27
+// adam_v81_neon_f32 runs [adam_v81] with NEON on float32 elements.
 //
 //go:noescape
 func adam_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v41_neon_f32 is generic.Adam[float32] under variant VarWeightDecay | VarAMSGrad, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = s2[i]
-//	v20 = generic.MaxNaN(v19, v18)
-//	s2[i] = v20
-//	v21 = sqrt(v20)
-//	v22 = c.BC2Sqrt
-//	v23 = v21 / v22
-//	v24 = c.Eps
-//	v25 = v23 + v24
-//	v26 = c.NegLR
-//	v27 = v26 * v11
-//	v28 = v27 / v25
-//	v29 = v0 + v28
-//	p[i] = v29
+// adam_v41_neon_f32 runs [adam_v41] with NEON on float32 elements.
 //
 //go:noescape
 func adam_v41_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_vc1_neon_f32 is generic.Adam[float32] under variant VarWeightDecay | VarAMSGrad | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = s2[i]
-//	v20 = generic.MaxNaN(v19, v18)
-//	s2[i] = v20
-//	v21 = sqrt(v20)
-//	v22 = c.BC2Sqrt
-//	v23 = v21 / v22
-//	v24 = c.Eps
-//	v25 = v23 + v24
-//	v26 = c.NegLR
-//	v27 = v26 * v11
-//	v28 = v27 / v25
-//	v29 = v0 + v28
-//	p[i] = v29
+// adam_vc1_neon_f32 runs [adam_vc1] with NEON on float32 elements.
 //
 //go:noescape
 func adam_vc1_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v02_neon_f32 is generic.Adam[float32] under variant VarDecoupled, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.Lerp
-//	v9 = v8 * v7
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = sqrt(v17)
-//	v19 = c.BC2Sqrt
-//	v20 = v18 / v19
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v10
-//	v25 = v24 / v22
-//	v26 = v5 + v25
-//	p[i] = v26
+// adam_v02_neon_f32 runs [adam_v02] with NEON on float32 elements.
 //
 //go:noescape
 func adam_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v82_neon_f32 is generic.Adam[float32] under variant VarDecoupled | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.LerpComp
-//	v9 = v7 * v8
-//	v10 = v3 - v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = sqrt(v17)
-//	v19 = c.BC2Sqrt
-//	v20 = v18 / v19
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v10
-//	v25 = v24 / v22
-//	v26 = v5 + v25
-//	p[i] = v26
+// adam_v82_neon_f32 runs [adam_v82] with NEON on float32 elements.
 //
 //go:noescape
 func adam_v82_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_v42_neon_f32 is generic.Adam[float32] under variant VarDecoupled | VarAMSGrad, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.Lerp
-//	v9 = v8 * v7
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = s2[i]
-//	v19 = generic.MaxNaN(v18, v17)
-//	s2[i] = v19
-//	v20 = sqrt(v19)
-//	v21 = c.BC2Sqrt
-//	v22 = v20 / v21
-//	v23 = c.Eps
-//	v24 = v22 + v23
-//	v25 = c.NegLR
-//	v26 = v25 * v10
-//	v27 = v26 / v24
-//	v28 = v5 + v27
-//	p[i] = v28
+// adam_v42_neon_f32 runs [adam_v42] with NEON on float32 elements.
 //
 //go:noescape
 func adam_v42_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adam_vc2_neon_f32 is generic.Adam[float32] under variant VarDecoupled | VarAMSGrad | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.LerpComp
-//	v9 = v7 * v8
-//	v10 = v3 - v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = s2[i]
-//	v19 = generic.MaxNaN(v18, v17)
-//	s2[i] = v19
-//	v20 = sqrt(v19)
-//	v21 = c.BC2Sqrt
-//	v22 = v20 / v21
-//	v23 = c.Eps
-//	v24 = v22 + v23
-//	v25 = c.NegLR
-//	v26 = v25 * v10
-//	v27 = v26 / v24
-//	v28 = v5 + v27
-//	p[i] = v28
+// adam_vc2_neon_f32 runs [adam_vc2] with NEON on float32 elements.
 //
 //go:noescape
 func adam_vc2_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// nadam_v00_neon_f32 is generic.NAdam[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC2
-//	v17 = v15 / v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v3
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	v25 = c.NegLRAvg
-//	v26 = v25 * v8
-//	v27 = v26 / v20
-//	v28 = v24 + v27
-//	p[i] = v28
+// nadam_v00_neon_f32 runs [nadam_v00] with NEON on float32 elements.
 //
 //go:noescape
 func nadam_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// nadam_v80_neon_f32 is generic.NAdam[float32] under variant VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC2
-//	v17 = v15 / v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v3
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	v25 = c.NegLRAvg
-//	v26 = v25 * v8
-//	v27 = v26 / v20
-//	v28 = v24 + v27
-//	p[i] = v28
+// nadam_v80_neon_f32 runs [nadam_v80] with NEON on float32 elements.
 //
 //go:noescape
 func nadam_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// nadam_v01_neon_f32 is generic.NAdam[float32] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC2
-//	v20 = v18 / v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v6
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	v28 = c.NegLRAvg
-//	v29 = v28 * v11
-//	v30 = v29 / v23
-//	v31 = v27 + v30
-//	p[i] = v31
+// nadam_v01_neon_f32 runs [nadam_v01] with NEON on float32 elements.
 //
 //go:noescape
 func nadam_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// nadam_v81_neon_f32 is generic.NAdam[float32] under variant VarWeightDecay | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC2
-//	v20 = v18 / v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v6
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	v28 = c.NegLRAvg
-//	v29 = v28 * v11
-//	v30 = v29 / v23
-//	v31 = v27 + v30
-//	p[i] = v31
+// nadam_v81_neon_f32 runs [nadam_v81] with NEON on float32 elements.
 //
 //go:noescape
 func nadam_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// nadam_v02_neon_f32 is generic.NAdam[float32] under variant VarDecoupled, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.Lerp
-//	v9 = v8 * v7
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC2
-//	v19 = v17 / v18
-//	v20 = sqrt(v19)
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v3
-//	v25 = v24 / v22
-//	v26 = v5 + v25
-//	v27 = c.NegLRAvg
-//	v28 = v27 * v10
-//	v29 = v28 / v22
-//	v30 = v26 + v29
-//	p[i] = v30
+// nadam_v02_neon_f32 runs [nadam_v02] with NEON on float32 elements.
 //
 //go:noescape
 func nadam_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// nadam_v82_neon_f32 is generic.NAdam[float32] under variant VarDecoupled | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.LerpComp
-//	v9 = v7 * v8
-//	v10 = v3 - v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC2
-//	v19 = v17 / v18
-//	v20 = sqrt(v19)
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v3
-//	v25 = v24 / v22
-//	v26 = v5 + v25
-//	v27 = c.NegLRAvg
-//	v28 = v27 * v10
-//	v29 = v28 / v22
-//	v30 = v26 + v29
-//	p[i] = v30
+// nadam_v82_neon_f32 runs [nadam_v82] with NEON on float32 elements.
 //
 //go:noescape
 func nadam_v82_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v00_neon_f32 is generic.RAdam[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC1
-//	v17 = v8 / v16
-//	v18 = c.LR
-//	v19 = v17 * v18
-//	v20 = v0 - v19
-//	p[i] = v20
+// radam_v00_neon_f32 runs [radam_v00] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v100_neon_f32 is generic.RAdam[float32] under variant VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC1
-//	v17 = v8 / v16
-//	v18 = c.LR
-//	v19 = v17 * v18
-//	v20 = c.BC2Sqrt
-//	v21 = sqrt(v15)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = v20 / v23
-//	v25 = v19 * v24
-//	v26 = c.Rect
-//	v27 = v25 * v26
-//	v28 = v0 - v27
-//	p[i] = v28
+// radam_v100_neon_f32 runs [radam_v100] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v100_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v80_neon_f32 is generic.RAdam[float32] under variant VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC1
-//	v17 = v8 / v16
-//	v18 = c.LR
-//	v19 = v17 * v18
-//	v20 = v0 - v19
-//	p[i] = v20
+// radam_v80_neon_f32 runs [radam_v80] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v180_neon_f32 is generic.RAdam[float32] under variant VarLerpHigh | VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC1
-//	v17 = v8 / v16
-//	v18 = c.LR
-//	v19 = v17 * v18
-//	v20 = c.BC2Sqrt
-//	v21 = sqrt(v15)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = v20 / v23
-//	v25 = v19 * v24
-//	v26 = c.Rect
-//	v27 = v25 * v26
-//	v28 = v0 - v27
-//	p[i] = v28
+// radam_v180_neon_f32 runs [radam_v180] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v180_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v01_neon_f32 is generic.RAdam[float32] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC1
-//	v20 = v11 / v19
-//	v21 = c.LR
-//	v22 = v20 * v21
-//	v23 = v0 - v22
-//	p[i] = v23
+// radam_v01_neon_f32 runs [radam_v01] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v101_neon_f32 is generic.RAdam[float32] under variant VarWeightDecay | VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC1
-//	v20 = v11 / v19
-//	v21 = c.LR
-//	v22 = v20 * v21
-//	v23 = c.BC2Sqrt
-//	v24 = sqrt(v18)
-//	v25 = c.Eps
-//	v26 = v24 + v25
-//	v27 = v23 / v26
-//	v28 = v22 * v27
-//	v29 = c.Rect
-//	v30 = v28 * v29
-//	v31 = v0 - v30
-//	p[i] = v31
+// radam_v101_neon_f32 runs [radam_v101] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v101_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v81_neon_f32 is generic.RAdam[float32] under variant VarWeightDecay | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC1
-//	v20 = v11 / v19
-//	v21 = c.LR
-//	v22 = v20 * v21
-//	v23 = v0 - v22
-//	p[i] = v23
+// radam_v81_neon_f32 runs [radam_v81] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v181_neon_f32 is generic.RAdam[float32] under variant VarWeightDecay | VarLerpHigh | VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC1
-//	v20 = v11 / v19
-//	v21 = c.LR
-//	v22 = v20 * v21
-//	v23 = c.BC2Sqrt
-//	v24 = sqrt(v18)
-//	v25 = c.Eps
-//	v26 = v24 + v25
-//	v27 = v23 / v26
-//	v28 = v22 * v27
-//	v29 = c.Rect
-//	v30 = v28 * v29
-//	v31 = v0 - v30
-//	p[i] = v31
+// radam_v181_neon_f32 runs [radam_v181] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v181_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v02_neon_f32 is generic.RAdam[float32] under variant VarDecoupled, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.Lerp
-//	v9 = v8 * v7
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC1
-//	v19 = v10 / v18
-//	v20 = c.LR
-//	v21 = v19 * v20
-//	v22 = v5 - v21
-//	p[i] = v22
+// radam_v02_neon_f32 runs [radam_v02] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v102_neon_f32 is generic.RAdam[float32] under variant VarDecoupled | VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.Lerp
-//	v9 = v8 * v7
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC1
-//	v19 = v10 / v18
-//	v20 = c.LR
-//	v21 = v19 * v20
-//	v22 = c.BC2Sqrt
-//	v23 = sqrt(v17)
-//	v24 = c.Eps
-//	v25 = v23 + v24
-//	v26 = v22 / v25
-//	v27 = v21 * v26
-//	v28 = c.Rect
-//	v29 = v27 * v28
-//	v30 = v5 - v29
-//	p[i] = v30
+// radam_v102_neon_f32 runs [radam_v102] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v102_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v82_neon_f32 is generic.RAdam[float32] under variant VarDecoupled | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.LerpComp
-//	v9 = v7 * v8
-//	v10 = v3 - v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC1
-//	v19 = v10 / v18
-//	v20 = c.LR
-//	v21 = v19 * v20
-//	v22 = v5 - v21
-//	p[i] = v22
+// radam_v82_neon_f32 runs [radam_v82] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v82_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// radam_v182_neon_f32 is generic.RAdam[float32] under variant VarDecoupled | VarLerpHigh | VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.LerpComp
-//	v9 = v7 * v8
-//	v10 = v3 - v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC1
-//	v19 = v10 / v18
-//	v20 = c.LR
-//	v21 = v19 * v20
-//	v22 = c.BC2Sqrt
-//	v23 = sqrt(v17)
-//	v24 = c.Eps
-//	v25 = v23 + v24
-//	v26 = v22 / v25
-//	v27 = v21 * v26
-//	v28 = c.Rect
-//	v29 = v27 * v28
-//	v30 = v5 - v29
-//	p[i] = v30
+// radam_v182_neon_f32 runs [radam_v182] with NEON on float32 elements.
 //
 //go:noescape
 func radam_v182_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adamax_v00_neon_f32 is generic.Adamax[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = |v3|
-//	v13 = c.Eps
-//	v14 = v12 + v13
-//	v15 = generic.MaxNaN(v11, v14)
-//	s1[i] = v15
-//	v16 = c.NegLR
-//	v17 = v16 * v8
-//	v18 = v17 / v15
-//	v19 = v0 + v18
-//	p[i] = v19
+// adamax_v00_neon_f32 runs [adamax_v00] with NEON on float32 elements.
 //
 //go:noescape
 func adamax_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adamax_v80_neon_f32 is generic.Adamax[float32] under variant VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = |v3|
-//	v13 = c.Eps
-//	v14 = v12 + v13
-//	v15 = generic.MaxNaN(v11, v14)
-//	s1[i] = v15
-//	v16 = c.NegLR
-//	v17 = v16 * v8
-//	v18 = v17 / v15
-//	v19 = v0 + v18
-//	p[i] = v19
+// adamax_v80_neon_f32 runs [adamax_v80] with NEON on float32 elements.
 //
 //go:noescape
 func adamax_v80_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adamax_v01_neon_f32 is generic.Adamax[float32] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = |v6|
-//	v16 = c.Eps
-//	v17 = v15 + v16
-//	v18 = generic.MaxNaN(v14, v17)
-//	s1[i] = v18
-//	v19 = c.NegLR
-//	v20 = v19 * v11
-//	v21 = v20 / v18
-//	v22 = v0 + v21
-//	p[i] = v22
+// adamax_v01_neon_f32 runs [adamax_v01] with NEON on float32 elements.
 //
 //go:noescape
 func adamax_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adamax_v81_neon_f32 is generic.Adamax[float32] under variant VarWeightDecay | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = |v6|
-//	v16 = c.Eps
-//	v17 = v15 + v16
-//	v18 = generic.MaxNaN(v14, v17)
-//	s1[i] = v18
-//	v19 = c.NegLR
-//	v20 = v19 * v11
-//	v21 = v20 / v18
-//	v22 = v0 + v21
-//	p[i] = v22
+// adamax_v81_neon_f32 runs [adamax_v81] with NEON on float32 elements.
 //
 //go:noescape
 func adamax_v81_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adadelta_v00_neon_f32 is generic.Adadelta[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Beta2
-//	v5 = c.OneMinusBeta2
-//	v6 = c.Eps
-//	v7 = s0[i]
-//	v8 = v7 * v4
-//	v9 = v5 * v3
-//	v10 = v9 * v3
-//	v11 = v8 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = v12 + v6
-//	v14 = sqrt(v13)
-//	v15 = v11 + v6
-//	v16 = sqrt(v15)
-//	v17 = v14 / v16
-//	v18 = v17 * v3
-//	v19 = v12 * v4
-//	v20 = v5 * v18
-//	v21 = v20 * v18
-//	v22 = v19 + v21
-//	s1[i] = v22
-//	v23 = c.NegLR
-//	v24 = v23 * v18
-//	v25 = v0 + v24
-//	p[i] = v25
+// adadelta_v00_neon_f32 runs [adadelta_v00] with NEON on float32 elements.
 //
 //go:noescape
 func adadelta_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// adadelta_v01_neon_f32 is generic.Adadelta[float32] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = c.Beta2
-//	v8 = c.OneMinusBeta2
-//	v9 = c.Eps
-//	v10 = s0[i]
-//	v11 = v10 * v7
-//	v12 = v8 * v6
-//	v13 = v12 * v6
-//	v14 = v11 + v13
-//	s0[i] = v14
-//	v15 = s1[i]
-//	v16 = v15 + v9
-//	v17 = sqrt(v16)
-//	v18 = v14 + v9
-//	v19 = sqrt(v18)
-//	v20 = v17 / v19
-//	v21 = v20 * v6
-//	v22 = v15 * v7
-//	v23 = v8 * v21
-//	v24 = v23 * v21
-//	v25 = v22 + v24
-//	s1[i] = v25
-//	v26 = c.NegLR
-//	v27 = v26 * v21
-//	v28 = v0 + v27
-//	p[i] = v28
+// adadelta_v01_neon_f32 runs [adadelta_v01] with NEON on float32 elements.
 //
 //go:noescape
 func adadelta_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rprop_v00_neon_f32 is generic.Rprop[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = grad[i]
-//	v1 = c.Sign
-//	v2 = v0 ^ v1 (bits)
-//	v3 = 0
-//	v4 = s0[i]
-//	v5 = v2 * v4
-//	v6 = c.EtaPlus
-//	v7 = c.EtaMinus
-//	v8 = 1
-//	v9 = v7 if v5 < v3, else v8
-//	v10 = v6 if v3 < v5, else v9
-//	v11 = s1[i]
-//	v12 = v11 * v10
-//	v13 = c.StepSizeMin
-//	v14 = c.StepSizeMax
-//	v15 = v13 if v12 < v13, else v12
-//	v16 = v14 if v15 > v14, else v15
-//	s1[i] = v16
-//	v17 = v3 if v5 < v3, else v2
-//	v18 = -1
-//	v19 = 1
-//	v20 = -0
-//	v21 = v19 if v17 < v3, else v20
-//	v22 = v18 if v3 < v17, else v21
-//	v23 = p[i]
-//	v24 = v22 * v16
-//	v25 = v23 + v24
-//	p[i] = v25
-//	s0[i] = v17
+// rprop_v00_neon_f32 runs [rprop_v00] with NEON on float32 elements.
 //
 //go:noescape
 func rprop_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// rprop_v10_neon_f32 is generic.Rprop[float32] under variant VarFirst, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = grad[i]
-//	v1 = c.Sign
-//	v2 = v0 ^ v1 (bits)
-//	v3 = 0
-//	v4 = s0[i]
-//	v5 = v2 * v4
-//	v6 = c.EtaPlus
-//	v7 = c.EtaMinus
-//	v8 = 1
-//	v9 = v7 if v5 < v3, else v8
-//	v10 = v6 if v3 < v5, else v9
-//	v11 = c.LR
-//	v12 = v11 * v10
-//	v13 = c.StepSizeMin
-//	v14 = c.StepSizeMax
-//	v15 = v13 if v12 < v13, else v12
-//	v16 = v14 if v15 > v14, else v15
-//	s1[i] = v16
-//	v17 = v3 if v5 < v3, else v2
-//	v18 = -1
-//	v19 = 1
-//	v20 = -0
-//	v21 = v19 if v17 < v3, else v20
-//	v22 = v18 if v3 < v17, else v21
-//	v23 = p[i]
-//	v24 = v22 * v16
-//	v25 = v23 + v24
-//	p[i] = v25
-//	s0[i] = v17
+// rprop_v10_neon_f32 runs [rprop_v10] with NEON on float32 elements.
 //
 //go:noescape
 func rprop_v10_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// asgd_v00_neon_f32 is generic.ASGD[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = c.NegLR
-//	v7 = v6 * v3
-//	v8 = v5 + v7
-//	p[i] = v8
-//	s0[i] = v8
+// asgd_v00_neon_f32 runs [asgd_v00] with NEON on float32 elements.
 //
 //go:noescape
 func asgd_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// asgd_v200_neon_f32 is generic.ASGD[float32] under variant VarAverage, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = c.NegLR
-//	v7 = v6 * v3
-//	v8 = v5 + v7
-//	p[i] = v8
-//	v9 = s0[i]
-//	v10 = v8 - v9
-//	v11 = c.Mu
-//	v12 = v10 * v11
-//	v13 = v9 + v12
-//	s0[i] = v13
+// asgd_v200_neon_f32 runs [asgd_v200] with NEON on float32 elements.
 //
 //go:noescape
 func asgd_v200_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// asgd_v01_neon_f32 is generic.ASGD[float32] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = c.Decay
-//	v8 = v0 * v7
-//	v9 = c.NegLR
-//	v10 = v9 * v6
-//	v11 = v8 + v10
-//	p[i] = v11
-//	s0[i] = v11
+// asgd_v01_neon_f32 runs [asgd_v01] with NEON on float32 elements.
 //
 //go:noescape
 func asgd_v01_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// asgd_v201_neon_f32 is generic.ASGD[float32] under variant VarWeightDecay | VarAverage, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = c.Decay
-//	v8 = v0 * v7
-//	v9 = c.NegLR
-//	v10 = v9 * v6
-//	v11 = v8 + v10
-//	p[i] = v11
-//	v12 = s0[i]
-//	v13 = v11 - v12
-//	v14 = c.Mu
-//	v15 = v13 * v14
-//	v16 = v12 + v15
-//	s0[i] = v16
+// asgd_v201_neon_f32 runs [asgd_v201] with NEON on float32 elements.
 //
 //go:noescape
 func asgd_v201_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// lion_v00_neon_f32 is generic.Lion[float32] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta1
-//	v6 = v5 * v4
-//	v7 = c.OneMinusBeta1
-//	v8 = v7 * v3
-//	v9 = v6 + v8
-//	v10 = c.NegLR
-//	v11 = 0
-//	v12 = 1
-//	v13 = -1
-//	v14 = v13 if v9 < v11, else v9
-//	v15 = v12 if v11 < v9, else v14
-//	v16 = v10 * v15
-//	v17 = v0 + v16
-//	p[i] = v17
-//	v18 = c.Beta2
-//	v19 = v18 * v4
-//	v20 = c.OneMinusBeta2
-//	v21 = v20 * v3
-//	v22 = v19 + v21
-//	s0[i] = v22
+// lion_v00_neon_f32 runs [lion_v00] with NEON on float32 elements.
 //
 //go:noescape
 func lion_v00_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// lion_v02_neon_f32 is generic.Lion[float32] under variant VarDecoupled, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta1
-//	v6 = v5 * v4
-//	v7 = c.OneMinusBeta1
-//	v8 = v7 * v3
-//	v9 = v6 + v8
-//	v10 = c.Decay
-//	v11 = v0 * v10
-//	v12 = c.NegLR
-//	v13 = 0
-//	v14 = 1
-//	v15 = -1
-//	v16 = v15 if v9 < v13, else v9
-//	v17 = v14 if v13 < v9, else v16
-//	v18 = v12 * v17
-//	v19 = v11 + v18
-//	p[i] = v19
-//	v20 = c.Beta2
-//	v21 = v20 * v4
-//	v22 = c.OneMinusBeta2
-//	v23 = v22 * v3
-//	v24 = v21 + v23
-//	s0[i] = v24
+// lion_v02_neon_f32 runs [lion_v02] with NEON on float32 elements.
 //
 //go:noescape
 func lion_v02_neon_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32)
 
-// sgd_v00_neon_f64 is generic.SGD[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.NegLR
-//	v5 = v4 * v3
-//	v6 = v0 + v5
-//	p[i] = v6
+// sgd_v00_neon_f64 runs [sgd_v00] with NEON on float64 elements.
 //
 //go:noescape
 func sgd_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v04_neon_f64 is generic.SGD[float64] under variant VarMomentum, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Momentum
-//	v6 = v4 * v5
-//	v7 = c.Dampening
-//	v8 = v7 * v3
-//	v9 = v6 + v8
-//	s0[i] = v9
-//	v10 = c.NegLR
-//	v11 = v10 * v9
-//	v12 = v0 + v11
-//	p[i] = v12
+// sgd_v04_neon_f64 runs [sgd_v04] with NEON on float64 elements.
 //
 //go:noescape
 func sgd_v04_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v14_neon_f64 is generic.SGD[float64] under variant VarMomentum | VarFirst, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	s0[i] = v3
-//	v4 = c.NegLR
-//	v5 = v4 * v3
-//	v6 = v0 + v5
-//	p[i] = v6
+// sgd_v14_neon_f64 runs [sgd_v14] with NEON on float64 elements.
 //
 //go:noescape
 func sgd_v14_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v0c_neon_f64 is generic.SGD[float64] under variant VarMomentum | VarNesterov, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Momentum
-//	v6 = v4 * v5
-//	v7 = c.Dampening
-//	v8 = v7 * v3
-//	v9 = v6 + v8
-//	s0[i] = v9
-//	v10 = c.Momentum
-//	v11 = v10 * v9
-//	v12 = v3 + v11
-//	v13 = c.NegLR
-//	v14 = v13 * v12
-//	v15 = v0 + v14
-//	p[i] = v15
+// sgd_v0c_neon_f64 runs [sgd_v0c] with NEON on float64 elements.
 //
 //go:noescape
 func sgd_v0c_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v1c_neon_f64 is generic.SGD[float64] under variant VarMomentum | VarNesterov | VarFirst, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	s0[i] = v3
-//	v4 = c.Momentum
-//	v5 = v4 * v3
-//	v6 = v3 + v5
-//	v7 = c.NegLR
-//	v8 = v7 * v6
-//	v9 = v0 + v8
-//	p[i] = v9
+// sgd_v1c_neon_f64 runs [sgd_v1c] with NEON on float64 elements.
 //
 //go:noescape
 func sgd_v1c_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v01_neon_f64 is generic.SGD[float64] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = c.NegLR
-//	v8 = v7 * v6
-//	v9 = v0 + v8
-//	p[i] = v9
+// sgd_v01_neon_f64 runs [sgd_v01] with NEON on float64 elements.
 //
 //go:noescape
 func sgd_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v05_neon_f64 is generic.SGD[float64] under variant VarWeightDecay | VarMomentum, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Momentum
-//	v9 = v7 * v8
-//	v10 = c.Dampening
-//	v11 = v10 * v6
-//	v12 = v9 + v11
-//	s0[i] = v12
-//	v13 = c.NegLR
-//	v14 = v13 * v12
-//	v15 = v0 + v14
-//	p[i] = v15
+// sgd_v05_neon_f64 runs [sgd_v05] with NEON on float64 elements.
 //
 //go:noescape
 func sgd_v05_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v15_neon_f64 is generic.SGD[float64] under variant VarWeightDecay | VarMomentum | VarFirst, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	s0[i] = v6
-//	v7 = c.NegLR
-//	v8 = v7 * v6
-//	v9 = v0 + v8
-//	p[i] = v9
+// sgd_v15_neon_f64 runs [sgd_v15] with NEON on float64 elements.
 //
 //go:noescape
 func sgd_v15_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v0d_neon_f64 is generic.SGD[float64] under variant VarWeightDecay | VarMomentum | VarNesterov, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Momentum
-//	v9 = v7 * v8
-//	v10 = c.Dampening
-//	v11 = v10 * v6
-//	v12 = v9 + v11
-//	s0[i] = v12
-//	v13 = c.Momentum
-//	v14 = v13 * v12
-//	v15 = v6 + v14
-//	v16 = c.NegLR
-//	v17 = v16 * v15
-//	v18 = v0 + v17
-//	p[i] = v18
+// sgd_v0d_neon_f64 runs [sgd_v0d] with NEON on float64 elements.
 //
 //go:noescape
 func sgd_v0d_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// sgd_v1d_neon_f64 is generic.SGD[float64] under variant VarWeightDecay | VarMomentum | VarNesterov | VarFirst, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	s0[i] = v6
-//	v7 = c.Momentum
-//	v8 = v7 * v6
-//	v9 = v6 + v8
-//	v10 = c.NegLR
-//	v11 = v10 * v9
-//	v12 = v0 + v11
-//	p[i] = v12
+// sgd_v1d_neon_f64 runs [sgd_v1d] with NEON on float64 elements.
 //
 //go:noescape
 func sgd_v1d_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adagrad_v00_neon_f64 is generic.Adagrad[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 * v3
-//	v6 = v4 + v5
-//	s0[i] = v6
-//	v7 = sqrt(v6)
-//	v8 = c.Eps
-//	v9 = v7 + v8
-//	v10 = c.NegLR
-//	v11 = v10 * v3
-//	v12 = v11 / v9
-//	v13 = v0 + v12
-//	p[i] = v13
+// adagrad_v00_neon_f64 runs [adagrad_v00] with NEON on float64 elements.
 //
 //go:noescape
 func adagrad_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adagrad_v01_neon_f64 is generic.Adagrad[float64] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 * v6
-//	v9 = v7 + v8
-//	s0[i] = v9
-//	v10 = sqrt(v9)
-//	v11 = c.Eps
-//	v12 = v10 + v11
-//	v13 = c.NegLR
-//	v14 = v13 * v6
-//	v15 = v14 / v12
-//	v16 = v0 + v15
-//	p[i] = v16
+// adagrad_v01_neon_f64 runs [adagrad_v01] with NEON on float64 elements.
 //
 //go:noescape
 func adagrad_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v00_neon_f64 is generic.RMSProp[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = sqrt(v10)
-//	v12 = c.Eps
-//	v13 = v11 + v12
-//	v14 = c.NegLR
-//	v15 = v14 * v3
-//	v16 = v15 / v13
-//	v17 = v0 + v16
-//	p[i] = v17
+// rmsprop_v00_neon_f64 runs [rmsprop_v00] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v04_neon_f64 is generic.RMSProp[float64] under variant VarMomentum, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = sqrt(v10)
-//	v12 = c.Eps
-//	v13 = v11 + v12
-//	v14 = s2[i]
-//	v15 = c.Momentum
-//	v16 = v14 * v15
-//	v17 = v3 / v13
-//	v18 = v16 + v17
-//	s2[i] = v18
-//	v19 = c.NegLR
-//	v20 = v19 * v18
-//	v21 = v0 + v20
-//	p[i] = v21
+// rmsprop_v04_neon_f64 runs [rmsprop_v04] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_v04_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v20_neon_f64 is generic.RMSProp[float64] under variant VarCentered, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = v3 - v11
-//	v13 = c.Lerp
-//	v14 = v13 * v12
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = v15 * v15
-//	v17 = v10 - v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v3
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	p[i] = v24
+// rmsprop_v20_neon_f64 runs [rmsprop_v20] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_v20_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v24_neon_f64 is generic.RMSProp[float64] under variant VarMomentum | VarCentered, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = v3 - v11
-//	v13 = c.Lerp
-//	v14 = v13 * v12
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = v15 * v15
-//	v17 = v10 - v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = s2[i]
-//	v22 = c.Momentum
-//	v23 = v21 * v22
-//	v24 = v3 / v20
-//	v25 = v23 + v24
-//	s2[i] = v25
-//	v26 = c.NegLR
-//	v27 = v26 * v25
-//	v28 = v0 + v27
-//	p[i] = v28
+// rmsprop_v24_neon_f64 runs [rmsprop_v24] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_v24_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_va0_neon_f64 is generic.RMSProp[float64] under variant VarCentered | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = v3 - v11
-//	v13 = c.LerpComp
-//	v14 = v12 * v13
-//	v15 = v3 - v14
-//	s1[i] = v15
-//	v16 = v15 * v15
-//	v17 = v10 - v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v3
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	p[i] = v24
+// rmsprop_va0_neon_f64 runs [rmsprop_va0] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_va0_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_va4_neon_f64 is generic.RMSProp[float64] under variant VarMomentum | VarCentered | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta2
-//	v6 = v4 * v5
-//	v7 = c.OneMinusBeta2
-//	v8 = v7 * v3
-//	v9 = v8 * v3
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = v3 - v11
-//	v13 = c.LerpComp
-//	v14 = v12 * v13
-//	v15 = v3 - v14
-//	s1[i] = v15
-//	v16 = v15 * v15
-//	v17 = v10 - v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = s2[i]
-//	v22 = c.Momentum
-//	v23 = v21 * v22
-//	v24 = v3 / v20
-//	v25 = v23 + v24
-//	s2[i] = v25
-//	v26 = c.NegLR
-//	v27 = v26 * v25
-//	v28 = v0 + v27
-//	p[i] = v28
+// rmsprop_va4_neon_f64 runs [rmsprop_va4] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_va4_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v01_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = sqrt(v13)
-//	v15 = c.Eps
-//	v16 = v14 + v15
-//	v17 = c.NegLR
-//	v18 = v17 * v6
-//	v19 = v18 / v16
-//	v20 = v0 + v19
-//	p[i] = v20
+// rmsprop_v01_neon_f64 runs [rmsprop_v01] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v05_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay | VarMomentum, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = sqrt(v13)
-//	v15 = c.Eps
-//	v16 = v14 + v15
-//	v17 = s2[i]
-//	v18 = c.Momentum
-//	v19 = v17 * v18
-//	v20 = v6 / v16
-//	v21 = v19 + v20
-//	s2[i] = v21
-//	v22 = c.NegLR
-//	v23 = v22 * v21
-//	v24 = v0 + v23
-//	p[i] = v24
+// rmsprop_v05_neon_f64 runs [rmsprop_v05] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_v05_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v21_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay | VarCentered, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = s1[i]
-//	v15 = v6 - v14
-//	v16 = c.Lerp
-//	v17 = v16 * v15
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = v18 * v18
-//	v20 = v13 - v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v6
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	p[i] = v27
+// rmsprop_v21_neon_f64 runs [rmsprop_v21] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_v21_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_v25_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay | VarMomentum | VarCentered, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = s1[i]
-//	v15 = v6 - v14
-//	v16 = c.Lerp
-//	v17 = v16 * v15
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = v18 * v18
-//	v20 = v13 - v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = s2[i]
-//	v25 = c.Momentum
-//	v26 = v24 * v25
-//	v27 = v6 / v23
-//	v28 = v26 + v27
-//	s2[i] = v28
-//	v29 = c.NegLR
-//	v30 = v29 * v28
-//	v31 = v0 + v30
-//	p[i] = v31
+// rmsprop_v25_neon_f64 runs [rmsprop_v25] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_v25_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_va1_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay | VarCentered | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = s1[i]
-//	v15 = v6 - v14
-//	v16 = c.LerpComp
-//	v17 = v15 * v16
-//	v18 = v6 - v17
-//	s1[i] = v18
-//	v19 = v18 * v18
-//	v20 = v13 - v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v6
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	p[i] = v27
+// rmsprop_va1_neon_f64 runs [rmsprop_va1] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_va1_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rmsprop_va5_neon_f64 is generic.RMSProp[float64] under variant VarWeightDecay | VarMomentum | VarCentered | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = c.Beta2
-//	v9 = v7 * v8
-//	v10 = c.OneMinusBeta2
-//	v11 = v10 * v6
-//	v12 = v11 * v6
-//	v13 = v9 + v12
-//	s0[i] = v13
-//	v14 = s1[i]
-//	v15 = v6 - v14
-//	v16 = c.LerpComp
-//	v17 = v15 * v16
-//	v18 = v6 - v17
-//	s1[i] = v18
-//	v19 = v18 * v18
-//	v20 = v13 - v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = s2[i]
-//	v25 = c.Momentum
-//	v26 = v24 * v25
-//	v27 = v6 / v23
-//	v28 = v26 + v27
-//	s2[i] = v28
-//	v29 = c.NegLR
-//	v30 = v29 * v28
-//	v31 = v0 + v30
-//	p[i] = v31
+// rmsprop_va5_neon_f64 runs [rmsprop_va5] with NEON on float64 elements.
 //
 //go:noescape
 func rmsprop_va5_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v00_neon_f64 is generic.Adam[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = sqrt(v15)
-//	v17 = c.BC2Sqrt
-//	v18 = v16 / v17
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v8
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	p[i] = v24
+// adam_v00_neon_f64 runs [adam_v00] with NEON on float64 elements.
 //
 //go:noescape
 func adam_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v80_neon_f64 is generic.Adam[float64] under variant VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = sqrt(v15)
-//	v17 = c.BC2Sqrt
-//	v18 = v16 / v17
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v8
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	p[i] = v24
+// adam_v80_neon_f64 runs [adam_v80] with NEON on float64 elements.
 //
 //go:noescape
 func adam_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v40_neon_f64 is generic.Adam[float64] under variant VarAMSGrad, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = s2[i]
-//	v17 = generic.MaxNaN(v16, v15)
-//	s2[i] = v17
-//	v18 = sqrt(v17)
-//	v19 = c.BC2Sqrt
-//	v20 = v18 / v19
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v8
-//	v25 = v24 / v22
-//	v26 = v0 + v25
-//	p[i] = v26
+// adam_v40_neon_f64 runs [adam_v40] with NEON on float64 elements.
 //
 //go:noescape
 func adam_v40_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_vc0_neon_f64 is generic.Adam[float64] under variant VarAMSGrad | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = s2[i]
-//	v17 = generic.MaxNaN(v16, v15)
-//	s2[i] = v17
-//	v18 = sqrt(v17)
-//	v19 = c.BC2Sqrt
-//	v20 = v18 / v19
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v8
-//	v25 = v24 / v22
-//	v26 = v0 + v25
-//	p[i] = v26
+// adam_vc0_neon_f64 runs [adam_vc0] with NEON on float64 elements.
 //
 //go:noescape
 func adam_vc0_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v01_neon_f64 is generic.Adam[float64] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = sqrt(v18)
-//	v20 = c.BC2Sqrt
-//	v21 = v19 / v20
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v11
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	p[i] = v27
+// adam_v01_neon_f64 runs [adam_v01] with NEON on float64 elements.
 //
 //go:noescape
 func adam_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v81_neon_f64 is generic.Adam[float64] under variant VarWeightDecay | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = sqrt(v18)
-//	v20 = c.BC2Sqrt
-//	v21 = v19 / v20
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v11
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	p[i] = v27
+// adam_v81_neon_f64 runs [adam_v81] with NEON on float64 elements.
 //
 //go:noescape
 func adam_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v41_neon_f64 is generic.Adam[float64] under variant VarWeightDecay | VarAMSGrad, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = s2[i]
-//	v20 = generic.MaxNaN(v19, v18)
-//	s2[i] = v20
-//	v21 = sqrt(v20)
-//	v22 = c.BC2Sqrt
-//	v23 = v21 / v22
-//	v24 = c.Eps
-//	v25 = v23 + v24
-//	v26 = c.NegLR
-//	v27 = v26 * v11
-//	v28 = v27 / v25
-//	v29 = v0 + v28
-//	p[i] = v29
+// adam_v41_neon_f64 runs [adam_v41] with NEON on float64 elements.
 //
 //go:noescape
 func adam_v41_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_vc1_neon_f64 is generic.Adam[float64] under variant VarWeightDecay | VarAMSGrad | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = s2[i]
-//	v20 = generic.MaxNaN(v19, v18)
-//	s2[i] = v20
-//	v21 = sqrt(v20)
-//	v22 = c.BC2Sqrt
-//	v23 = v21 / v22
-//	v24 = c.Eps
-//	v25 = v23 + v24
-//	v26 = c.NegLR
-//	v27 = v26 * v11
-//	v28 = v27 / v25
-//	v29 = v0 + v28
-//	p[i] = v29
+// adam_vc1_neon_f64 runs [adam_vc1] with NEON on float64 elements.
 //
 //go:noescape
 func adam_vc1_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v02_neon_f64 is generic.Adam[float64] under variant VarDecoupled, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.Lerp
-//	v9 = v8 * v7
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = sqrt(v17)
-//	v19 = c.BC2Sqrt
-//	v20 = v18 / v19
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v10
-//	v25 = v24 / v22
-//	v26 = v5 + v25
-//	p[i] = v26
+// adam_v02_neon_f64 runs [adam_v02] with NEON on float64 elements.
 //
 //go:noescape
 func adam_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v82_neon_f64 is generic.Adam[float64] under variant VarDecoupled | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.LerpComp
-//	v9 = v7 * v8
-//	v10 = v3 - v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = sqrt(v17)
-//	v19 = c.BC2Sqrt
-//	v20 = v18 / v19
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v10
-//	v25 = v24 / v22
-//	v26 = v5 + v25
-//	p[i] = v26
+// adam_v82_neon_f64 runs [adam_v82] with NEON on float64 elements.
 //
 //go:noescape
 func adam_v82_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_v42_neon_f64 is generic.Adam[float64] under variant VarDecoupled | VarAMSGrad, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.Lerp
-//	v9 = v8 * v7
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = s2[i]
-//	v19 = generic.MaxNaN(v18, v17)
-//	s2[i] = v19
-//	v20 = sqrt(v19)
-//	v21 = c.BC2Sqrt
-//	v22 = v20 / v21
-//	v23 = c.Eps
-//	v24 = v22 + v23
-//	v25 = c.NegLR
-//	v26 = v25 * v10
-//	v27 = v26 / v24
-//	v28 = v5 + v27
-//	p[i] = v28
+// adam_v42_neon_f64 runs [adam_v42] with NEON on float64 elements.
 //
 //go:noescape
 func adam_v42_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adam_vc2_neon_f64 is generic.Adam[float64] under variant VarDecoupled | VarAMSGrad | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.LerpComp
-//	v9 = v7 * v8
-//	v10 = v3 - v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = s2[i]
-//	v19 = generic.MaxNaN(v18, v17)
-//	s2[i] = v19
-//	v20 = sqrt(v19)
-//	v21 = c.BC2Sqrt
-//	v22 = v20 / v21
-//	v23 = c.Eps
-//	v24 = v22 + v23
-//	v25 = c.NegLR
-//	v26 = v25 * v10
-//	v27 = v26 / v24
-//	v28 = v5 + v27
-//	p[i] = v28
+// adam_vc2_neon_f64 runs [adam_vc2] with NEON on float64 elements.
 //
 //go:noescape
 func adam_vc2_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// nadam_v00_neon_f64 is generic.NAdam[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC2
-//	v17 = v15 / v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v3
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	v25 = c.NegLRAvg
-//	v26 = v25 * v8
-//	v27 = v26 / v20
-//	v28 = v24 + v27
-//	p[i] = v28
+// nadam_v00_neon_f64 runs [nadam_v00] with NEON on float64 elements.
 //
 //go:noescape
 func nadam_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// nadam_v80_neon_f64 is generic.NAdam[float64] under variant VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC2
-//	v17 = v15 / v16
-//	v18 = sqrt(v17)
-//	v19 = c.Eps
-//	v20 = v18 + v19
-//	v21 = c.NegLR
-//	v22 = v21 * v3
-//	v23 = v22 / v20
-//	v24 = v0 + v23
-//	v25 = c.NegLRAvg
-//	v26 = v25 * v8
-//	v27 = v26 / v20
-//	v28 = v24 + v27
-//	p[i] = v28
+// nadam_v80_neon_f64 runs [nadam_v80] with NEON on float64 elements.
 //
 //go:noescape
 func nadam_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// nadam_v01_neon_f64 is generic.NAdam[float64] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC2
-//	v20 = v18 / v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v6
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	v28 = c.NegLRAvg
-//	v29 = v28 * v11
-//	v30 = v29 / v23
-//	v31 = v27 + v30
-//	p[i] = v31
+// nadam_v01_neon_f64 runs [nadam_v01] with NEON on float64 elements.
 //
 //go:noescape
 func nadam_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// nadam_v81_neon_f64 is generic.NAdam[float64] under variant VarWeightDecay | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC2
-//	v20 = v18 / v19
-//	v21 = sqrt(v20)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = c.NegLR
-//	v25 = v24 * v6
-//	v26 = v25 / v23
-//	v27 = v0 + v26
-//	v28 = c.NegLRAvg
-//	v29 = v28 * v11
-//	v30 = v29 / v23
-//	v31 = v27 + v30
-//	p[i] = v31
+// nadam_v81_neon_f64 runs [nadam_v81] with NEON on float64 elements.
 //
 //go:noescape
 func nadam_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// nadam_v02_neon_f64 is generic.NAdam[float64] under variant VarDecoupled, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.Lerp
-//	v9 = v8 * v7
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC2
-//	v19 = v17 / v18
-//	v20 = sqrt(v19)
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v3
-//	v25 = v24 / v22
-//	v26 = v5 + v25
-//	v27 = c.NegLRAvg
-//	v28 = v27 * v10
-//	v29 = v28 / v22
-//	v30 = v26 + v29
-//	p[i] = v30
+// nadam_v02_neon_f64 runs [nadam_v02] with NEON on float64 elements.
 //
 //go:noescape
 func nadam_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// nadam_v82_neon_f64 is generic.NAdam[float64] under variant VarDecoupled | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.LerpComp
-//	v9 = v7 * v8
-//	v10 = v3 - v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC2
-//	v19 = v17 / v18
-//	v20 = sqrt(v19)
-//	v21 = c.Eps
-//	v22 = v20 + v21
-//	v23 = c.NegLR
-//	v24 = v23 * v3
-//	v25 = v24 / v22
-//	v26 = v5 + v25
-//	v27 = c.NegLRAvg
-//	v28 = v27 * v10
-//	v29 = v28 / v22
-//	v30 = v26 + v29
-//	p[i] = v30
+// nadam_v82_neon_f64 runs [nadam_v82] with NEON on float64 elements.
 //
 //go:noescape
 func nadam_v82_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v00_neon_f64 is generic.RAdam[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC1
-//	v17 = v8 / v16
-//	v18 = c.LR
-//	v19 = v17 * v18
-//	v20 = v0 - v19
-//	p[i] = v20
+// radam_v00_neon_f64 runs [radam_v00] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v100_neon_f64 is generic.RAdam[float64] under variant VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC1
-//	v17 = v8 / v16
-//	v18 = c.LR
-//	v19 = v17 * v18
-//	v20 = c.BC2Sqrt
-//	v21 = sqrt(v15)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = v20 / v23
-//	v25 = v19 * v24
-//	v26 = c.Rect
-//	v27 = v25 * v26
-//	v28 = v0 - v27
-//	p[i] = v28
+// radam_v100_neon_f64 runs [radam_v100] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v100_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v80_neon_f64 is generic.RAdam[float64] under variant VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC1
-//	v17 = v8 / v16
-//	v18 = c.LR
-//	v19 = v17 * v18
-//	v20 = v0 - v19
-//	p[i] = v20
+// radam_v80_neon_f64 runs [radam_v80] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v180_neon_f64 is generic.RAdam[float64] under variant VarLerpHigh | VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = c.OneMinusBeta2
-//	v13 = v12 * v3
-//	v14 = v13 * v3
-//	v15 = v11 + v14
-//	s1[i] = v15
-//	v16 = c.BC1
-//	v17 = v8 / v16
-//	v18 = c.LR
-//	v19 = v17 * v18
-//	v20 = c.BC2Sqrt
-//	v21 = sqrt(v15)
-//	v22 = c.Eps
-//	v23 = v21 + v22
-//	v24 = v20 / v23
-//	v25 = v19 * v24
-//	v26 = c.Rect
-//	v27 = v25 * v26
-//	v28 = v0 - v27
-//	p[i] = v28
+// radam_v180_neon_f64 runs [radam_v180] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v180_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v01_neon_f64 is generic.RAdam[float64] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC1
-//	v20 = v11 / v19
-//	v21 = c.LR
-//	v22 = v20 * v21
-//	v23 = v0 - v22
-//	p[i] = v23
+// radam_v01_neon_f64 runs [radam_v01] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v101_neon_f64 is generic.RAdam[float64] under variant VarWeightDecay | VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC1
-//	v20 = v11 / v19
-//	v21 = c.LR
-//	v22 = v20 * v21
-//	v23 = c.BC2Sqrt
-//	v24 = sqrt(v18)
-//	v25 = c.Eps
-//	v26 = v24 + v25
-//	v27 = v23 / v26
-//	v28 = v22 * v27
-//	v29 = c.Rect
-//	v30 = v28 * v29
-//	v31 = v0 - v30
-//	p[i] = v31
+// radam_v101_neon_f64 runs [radam_v101] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v101_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v81_neon_f64 is generic.RAdam[float64] under variant VarWeightDecay | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC1
-//	v20 = v11 / v19
-//	v21 = c.LR
-//	v22 = v20 * v21
-//	v23 = v0 - v22
-//	p[i] = v23
+// radam_v81_neon_f64 runs [radam_v81] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v181_neon_f64 is generic.RAdam[float64] under variant VarWeightDecay | VarLerpHigh | VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = c.OneMinusBeta2
-//	v16 = v15 * v6
-//	v17 = v16 * v6
-//	v18 = v14 + v17
-//	s1[i] = v18
-//	v19 = c.BC1
-//	v20 = v11 / v19
-//	v21 = c.LR
-//	v22 = v20 * v21
-//	v23 = c.BC2Sqrt
-//	v24 = sqrt(v18)
-//	v25 = c.Eps
-//	v26 = v24 + v25
-//	v27 = v23 / v26
-//	v28 = v22 * v27
-//	v29 = c.Rect
-//	v30 = v28 * v29
-//	v31 = v0 - v30
-//	p[i] = v31
+// radam_v181_neon_f64 runs [radam_v181] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v181_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v02_neon_f64 is generic.RAdam[float64] under variant VarDecoupled, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.Lerp
-//	v9 = v8 * v7
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC1
-//	v19 = v10 / v18
-//	v20 = c.LR
-//	v21 = v19 * v20
-//	v22 = v5 - v21
-//	p[i] = v22
+// radam_v02_neon_f64 runs [radam_v02] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v102_neon_f64 is generic.RAdam[float64] under variant VarDecoupled | VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.Lerp
-//	v9 = v8 * v7
-//	v10 = v6 + v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC1
-//	v19 = v10 / v18
-//	v20 = c.LR
-//	v21 = v19 * v20
-//	v22 = c.BC2Sqrt
-//	v23 = sqrt(v17)
-//	v24 = c.Eps
-//	v25 = v23 + v24
-//	v26 = v22 / v25
-//	v27 = v21 * v26
-//	v28 = c.Rect
-//	v29 = v27 * v28
-//	v30 = v5 - v29
-//	p[i] = v30
+// radam_v102_neon_f64 runs [radam_v102] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v102_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v82_neon_f64 is generic.RAdam[float64] under variant VarDecoupled | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.LerpComp
-//	v9 = v7 * v8
-//	v10 = v3 - v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC1
-//	v19 = v10 / v18
-//	v20 = c.LR
-//	v21 = v19 * v20
-//	v22 = v5 - v21
-//	p[i] = v22
+// radam_v82_neon_f64 runs [radam_v82] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v82_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// radam_v182_neon_f64 is generic.RAdam[float64] under variant VarDecoupled | VarLerpHigh | VarRectified, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = s0[i]
-//	v7 = v3 - v6
-//	v8 = c.LerpComp
-//	v9 = v7 * v8
-//	v10 = v3 - v9
-//	s0[i] = v10
-//	v11 = s1[i]
-//	v12 = c.Beta2
-//	v13 = v11 * v12
-//	v14 = c.OneMinusBeta2
-//	v15 = v14 * v3
-//	v16 = v15 * v3
-//	v17 = v13 + v16
-//	s1[i] = v17
-//	v18 = c.BC1
-//	v19 = v10 / v18
-//	v20 = c.LR
-//	v21 = v19 * v20
-//	v22 = c.BC2Sqrt
-//	v23 = sqrt(v17)
-//	v24 = c.Eps
-//	v25 = v23 + v24
-//	v26 = v22 / v25
-//	v27 = v21 * v26
-//	v28 = c.Rect
-//	v29 = v27 * v28
-//	v30 = v5 - v29
-//	p[i] = v30
+// radam_v182_neon_f64 runs [radam_v182] with NEON on float64 elements.
 //
 //go:noescape
 func radam_v182_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adamax_v00_neon_f64 is generic.Adamax[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.Lerp
-//	v7 = v6 * v5
-//	v8 = v4 + v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = |v3|
-//	v13 = c.Eps
-//	v14 = v12 + v13
-//	v15 = generic.MaxNaN(v11, v14)
-//	s1[i] = v15
-//	v16 = c.NegLR
-//	v17 = v16 * v8
-//	v18 = v17 / v15
-//	v19 = v0 + v18
-//	p[i] = v19
+// adamax_v00_neon_f64 runs [adamax_v00] with NEON on float64 elements.
 //
 //go:noescape
 func adamax_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adamax_v80_neon_f64 is generic.Adamax[float64] under variant VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = v3 - v4
-//	v6 = c.LerpComp
-//	v7 = v5 * v6
-//	v8 = v3 - v7
-//	s0[i] = v8
-//	v9 = s1[i]
-//	v10 = c.Beta2
-//	v11 = v9 * v10
-//	v12 = |v3|
-//	v13 = c.Eps
-//	v14 = v12 + v13
-//	v15 = generic.MaxNaN(v11, v14)
-//	s1[i] = v15
-//	v16 = c.NegLR
-//	v17 = v16 * v8
-//	v18 = v17 / v15
-//	v19 = v0 + v18
-//	p[i] = v19
+// adamax_v80_neon_f64 runs [adamax_v80] with NEON on float64 elements.
 //
 //go:noescape
 func adamax_v80_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adamax_v01_neon_f64 is generic.Adamax[float64] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.Lerp
-//	v10 = v9 * v8
-//	v11 = v7 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = |v6|
-//	v16 = c.Eps
-//	v17 = v15 + v16
-//	v18 = generic.MaxNaN(v14, v17)
-//	s1[i] = v18
-//	v19 = c.NegLR
-//	v20 = v19 * v11
-//	v21 = v20 / v18
-//	v22 = v0 + v21
-//	p[i] = v22
+// adamax_v01_neon_f64 runs [adamax_v01] with NEON on float64 elements.
 //
 //go:noescape
 func adamax_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adamax_v81_neon_f64 is generic.Adamax[float64] under variant VarWeightDecay | VarLerpHigh, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = s0[i]
-//	v8 = v6 - v7
-//	v9 = c.LerpComp
-//	v10 = v8 * v9
-//	v11 = v6 - v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = c.Beta2
-//	v14 = v12 * v13
-//	v15 = |v6|
-//	v16 = c.Eps
-//	v17 = v15 + v16
-//	v18 = generic.MaxNaN(v14, v17)
-//	s1[i] = v18
-//	v19 = c.NegLR
-//	v20 = v19 * v11
-//	v21 = v20 / v18
-//	v22 = v0 + v21
-//	p[i] = v22
+// adamax_v81_neon_f64 runs [adamax_v81] with NEON on float64 elements.
 //
 //go:noescape
 func adamax_v81_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adadelta_v00_neon_f64 is generic.Adadelta[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Beta2
-//	v5 = c.OneMinusBeta2
-//	v6 = c.Eps
-//	v7 = s0[i]
-//	v8 = v7 * v4
-//	v9 = v5 * v3
-//	v10 = v9 * v3
-//	v11 = v8 + v10
-//	s0[i] = v11
-//	v12 = s1[i]
-//	v13 = v12 + v6
-//	v14 = sqrt(v13)
-//	v15 = v11 + v6
-//	v16 = sqrt(v15)
-//	v17 = v14 / v16
-//	v18 = v17 * v3
-//	v19 = v12 * v4
-//	v20 = v5 * v18
-//	v21 = v20 * v18
-//	v22 = v19 + v21
-//	s1[i] = v22
-//	v23 = c.NegLR
-//	v24 = v23 * v18
-//	v25 = v0 + v24
-//	p[i] = v25
+// adadelta_v00_neon_f64 runs [adadelta_v00] with NEON on float64 elements.
 //
 //go:noescape
 func adadelta_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// adadelta_v01_neon_f64 is generic.Adadelta[float64] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = c.Beta2
-//	v8 = c.OneMinusBeta2
-//	v9 = c.Eps
-//	v10 = s0[i]
-//	v11 = v10 * v7
-//	v12 = v8 * v6
-//	v13 = v12 * v6
-//	v14 = v11 + v13
-//	s0[i] = v14
-//	v15 = s1[i]
-//	v16 = v15 + v9
-//	v17 = sqrt(v16)
-//	v18 = v14 + v9
-//	v19 = sqrt(v18)
-//	v20 = v17 / v19
-//	v21 = v20 * v6
-//	v22 = v15 * v7
-//	v23 = v8 * v21
-//	v24 = v23 * v21
-//	v25 = v22 + v24
-//	s1[i] = v25
-//	v26 = c.NegLR
-//	v27 = v26 * v21
-//	v28 = v0 + v27
-//	p[i] = v28
+// adadelta_v01_neon_f64 runs [adadelta_v01] with NEON on float64 elements.
 //
 //go:noescape
 func adadelta_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rprop_v00_neon_f64 is generic.Rprop[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = grad[i]
-//	v1 = c.Sign
-//	v2 = v0 ^ v1 (bits)
-//	v3 = 0
-//	v4 = s0[i]
-//	v5 = v2 * v4
-//	v6 = c.EtaPlus
-//	v7 = c.EtaMinus
-//	v8 = 1
-//	v9 = v7 if v5 < v3, else v8
-//	v10 = v6 if v3 < v5, else v9
-//	v11 = s1[i]
-//	v12 = v11 * v10
-//	v13 = c.StepSizeMin
-//	v14 = c.StepSizeMax
-//	v15 = v13 if v12 < v13, else v12
-//	v16 = v14 if v15 > v14, else v15
-//	s1[i] = v16
-//	v17 = v3 if v5 < v3, else v2
-//	v18 = -1
-//	v19 = 1
-//	v20 = -0
-//	v21 = v19 if v17 < v3, else v20
-//	v22 = v18 if v3 < v17, else v21
-//	v23 = p[i]
-//	v24 = v22 * v16
-//	v25 = v23 + v24
-//	p[i] = v25
-//	s0[i] = v17
+// rprop_v00_neon_f64 runs [rprop_v00] with NEON on float64 elements.
 //
 //go:noescape
 func rprop_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// rprop_v10_neon_f64 is generic.Rprop[float64] under variant VarFirst, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = grad[i]
-//	v1 = c.Sign
-//	v2 = v0 ^ v1 (bits)
-//	v3 = 0
-//	v4 = s0[i]
-//	v5 = v2 * v4
-//	v6 = c.EtaPlus
-//	v7 = c.EtaMinus
-//	v8 = 1
-//	v9 = v7 if v5 < v3, else v8
-//	v10 = v6 if v3 < v5, else v9
-//	v11 = c.LR
-//	v12 = v11 * v10
-//	v13 = c.StepSizeMin
-//	v14 = c.StepSizeMax
-//	v15 = v13 if v12 < v13, else v12
-//	v16 = v14 if v15 > v14, else v15
-//	s1[i] = v16
-//	v17 = v3 if v5 < v3, else v2
-//	v18 = -1
-//	v19 = 1
-//	v20 = -0
-//	v21 = v19 if v17 < v3, else v20
-//	v22 = v18 if v3 < v17, else v21
-//	v23 = p[i]
-//	v24 = v22 * v16
-//	v25 = v23 + v24
-//	p[i] = v25
-//	s0[i] = v17
+// rprop_v10_neon_f64 runs [rprop_v10] with NEON on float64 elements.
 //
 //go:noescape
 func rprop_v10_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// asgd_v00_neon_f64 is generic.ASGD[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = c.NegLR
-//	v7 = v6 * v3
-//	v8 = v5 + v7
-//	p[i] = v8
-//	s0[i] = v8
+// asgd_v00_neon_f64 runs [asgd_v00] with NEON on float64 elements.
 //
 //go:noescape
 func asgd_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// asgd_v200_neon_f64 is generic.ASGD[float64] under variant VarAverage, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.Decay
-//	v5 = v0 * v4
-//	v6 = c.NegLR
-//	v7 = v6 * v3
-//	v8 = v5 + v7
-//	p[i] = v8
-//	v9 = s0[i]
-//	v10 = v8 - v9
-//	v11 = c.Mu
-//	v12 = v10 * v11
-//	v13 = v9 + v12
-//	s0[i] = v13
+// asgd_v200_neon_f64 runs [asgd_v200] with NEON on float64 elements.
 //
 //go:noescape
 func asgd_v200_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// asgd_v01_neon_f64 is generic.ASGD[float64] under variant VarWeightDecay, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = c.Decay
-//	v8 = v0 * v7
-//	v9 = c.NegLR
-//	v10 = v9 * v6
-//	v11 = v8 + v10
-//	p[i] = v11
-//	s0[i] = v11
+// asgd_v01_neon_f64 runs [asgd_v01] with NEON on float64 elements.
 //
 //go:noescape
 func asgd_v01_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// asgd_v201_neon_f64 is generic.ASGD[float64] under variant VarWeightDecay | VarAverage, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = c.WeightDecay
-//	v5 = v4 * v0
-//	v6 = v3 + v5
-//	v7 = c.Decay
-//	v8 = v0 * v7
-//	v9 = c.NegLR
-//	v10 = v9 * v6
-//	v11 = v8 + v10
-//	p[i] = v11
-//	v12 = s0[i]
-//	v13 = v11 - v12
-//	v14 = c.Mu
-//	v15 = v13 * v14
-//	v16 = v12 + v15
-//	s0[i] = v16
+// asgd_v201_neon_f64 runs [asgd_v201] with NEON on float64 elements.
 //
 //go:noescape
 func asgd_v201_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// lion_v00_neon_f64 is generic.Lion[float64] under variant 0, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta1
-//	v6 = v5 * v4
-//	v7 = c.OneMinusBeta1
-//	v8 = v7 * v3
-//	v9 = v6 + v8
-//	v10 = c.NegLR
-//	v11 = 0
-//	v12 = 1
-//	v13 = -1
-//	v14 = v13 if v9 < v11, else v9
-//	v15 = v12 if v11 < v9, else v14
-//	v16 = v10 * v15
-//	v17 = v0 + v16
-//	p[i] = v17
-//	v18 = c.Beta2
-//	v19 = v18 * v4
-//	v20 = c.OneMinusBeta2
-//	v21 = v20 * v3
-//	v22 = v19 + v21
-//	s0[i] = v22
+// lion_v00_neon_f64 runs [lion_v00] with NEON on float64 elements.
 //
 //go:noescape
 func lion_v00_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)
 
-// lion_v02_neon_f64 is generic.Lion[float64] under variant VarDecoupled, with NEON:
-// for each i < n, in this order and without fusing any two operations,
-//
-//	v0 = p[i]
-//	v1 = grad[i]
-//	v2 = c.Sign
-//	v3 = v1 ^ v2 (bits)
-//	v4 = s0[i]
-//	v5 = c.Beta1
-//	v6 = v5 * v4
-//	v7 = c.OneMinusBeta1
-//	v8 = v7 * v3
-//	v9 = v6 + v8
-//	v10 = c.Decay
-//	v11 = v0 * v10
-//	v12 = c.NegLR
-//	v13 = 0
-//	v14 = 1
-//	v15 = -1
-//	v16 = v15 if v9 < v13, else v9
-//	v17 = v14 if v13 < v9, else v16
-//	v18 = v12 * v17
-//	v19 = v11 + v18
-//	p[i] = v19
-//	v20 = c.Beta2
-//	v21 = v20 * v4
-//	v22 = c.OneMinusBeta2
-//	v23 = v22 * v3
-//	v24 = v21 + v23
-//	s0[i] = v24
+// lion_v02_neon_f64 runs [lion_v02] with NEON on float64 elements.
 //
 //go:noescape
 func lion_v02_neon_f64(c *generic.Coeffs[float64], n int, p, grad, s0, s1, s2 *float64)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/simdoptim/optim"
-	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 	"github.com/simdoptim/optim/kernels"
 )
 
@@ -46,12 +46,12 @@ func traffic(rule optim.Rule) (reads, writes, slices int) {
 	if err != nil {
 		panic(err) // the rules above are valid constants
 	}
-	var read, written [generic.NumStreams]bool
-	for _, in := range generic.Build(ruleKind(rule), v).Body {
+	var read, written [ir.NumStreams]bool
+	for _, in := range ir.Build(int(ruleKind(rule)), uint32(v)).Body {
 		switch in.Op {
-		case generic.OpLoad:
+		case ir.OpLoad:
 			read[in.Stream] = true
-		case generic.OpStore:
+		case ir.OpStore:
 			written[in.Stream] = true
 		}
 	}

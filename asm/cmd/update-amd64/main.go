@@ -6,18 +6,12 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"os"
 
-	"github.com/mmcloughlin/avo/build"
-	"github.com/mmcloughlin/avo/pass"
-	"github.com/mmcloughlin/avo/printer"
-
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/asm/internal/x86"
-	"github.com/simdoptim/optim/generic"
 )
 
 // generator names this command in the generated files' headers; it does
@@ -41,44 +35,5 @@ func main() {
 }
 
 func run(out, stubs string) error {
-	ctx := build.NewContext()
-	ctx.ConstraintExpr("!noasm")
-	for _, isa := range x86.ISAs {
-		for _, d := range x86.DTypes {
-			for _, k := range kernelgen.Programs() {
-				if err := x86.Compile(ctx, k, isa, d); err != nil {
-					return err
-				}
-			}
-			for _, g := range generic.GradPrograms() {
-				if err := x86.CompileGrad(ctx, g, isa, d); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	file, err := ctx.Result()
-	if err != nil {
-		return err
-	}
-	if err := pass.Compile.Execute(file); err != nil {
-		return err
-	}
-	var asm bytes.Buffer
-	cfg := printer.Config{Name: generator, Pkg: "kernels"}
-	if err := (&pass.Output{Writer: nopCloser{&asm}, Printer: printer.NewGoAsm(cfg)}).Execute(file); err != nil {
-		return err
-	}
-	goSrc, err := x86.GoFile(generator, x86.ISAs)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(out, asm.Bytes(), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(stubs, goSrc, 0o644)
+	return kernelgen.WriteFiles(x86.NewBackend(), generator, out, stubs)
 }
-
-type nopCloser struct{ *bytes.Buffer }
-
-func (nopCloser) Close() error { return nil }

@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/simdoptim/optim/asm/internal/arm64"
+	"github.com/simdoptim/optim/asm/internal/kernelgen"
 )
 
 // command is named in the generated files' headers. It is fixed rather than
@@ -32,16 +33,5 @@ func main() {
 }
 
 func run(out, stubs string) error {
-	s, err := arm64.Assembly(command)
-	if err != nil {
-		return err
-	}
-	g, err := arm64.GoFile(command)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(out, s, 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(stubs, g, 0o644)
+	return kernelgen.WriteFiles(&arm64.Backend{}, command, out, stubs)
 }

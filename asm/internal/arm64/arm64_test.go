@@ -6,23 +6,22 @@ import (
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // TestDeterministic checks that generating twice gives the same bytes, as
 // go generate's clean-tree check requires.
 func TestDeterministic(t *testing.T) {
-	for _, gen := range []func(string) ([]byte, error){Assembly, GoFile} {
-		a, err := gen("test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := gen("test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(a, b) {
-			t.Fatal("two generations differ")
-		}
+	asm1, go1, err := kernelgen.Generate(&Backend{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asm2, go2, err := kernelgen.Generate(&Backend{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(asm1, asm2) || !bytes.Equal(go1, go2) {
+		t.Fatal("two generations differ")
 	}
 }
 
@@ -31,7 +30,7 @@ func TestDeterministic(t *testing.T) {
 // the widest unroll.
 func TestPlacement(t *testing.T) {
 	for _, k := range kernelgen.Programs() {
-		for _, e := range Elems {
+		for _, e := range []arrangement{arr4S, arr2D} {
 			regs, _ := coefficients(k, e)
 			for _, copies := range []int{unrollChoices[0], 1} {
 				code, err := regs.Place(kernelgen.Interleave(k.Body, copies, copies))
@@ -39,7 +38,7 @@ func TestPlacement(t *testing.T) {
 					err = regs.Verify(code)
 				}
 				if err != nil {
-					t.Errorf("%s with %d copies: %v", FuncName(k, e), copies, err)
+					t.Errorf("%s with %d copies: %v", kernelgen.FuncName(k, neon.Name, e.Elem), copies, err)
 				}
 			}
 			code, err := regs.Place(kernelgen.TailOrder(k.Body))
@@ -47,7 +46,7 @@ func TestPlacement(t *testing.T) {
 				err = regs.Verify(code)
 			}
 			if err != nil {
-				t.Errorf("%s tail: %v", FuncName(k, e), err)
+				t.Errorf("%s tail: %v", kernelgen.FuncName(k, neon.Name, e.Elem), err)
 			}
 		}
 	}
@@ -56,19 +55,19 @@ func TestPlacement(t *testing.T) {
 // TestGradPlacement replays the register assignment of every gradient
 // kernel and checks that a wide program has one accumulator per lane.
 func TestGradPlacement(t *testing.T) {
-	for _, p := range generic.GradPrograms() {
-		for _, e := range Elems {
+	for _, p := range ir.GradPrograms() {
+		for _, e := range []arrangement{arr4S, arr2D} {
 			pl, err := planGrad(p, e)
 			if err != nil {
-				t.Fatalf("%s: %v", GradFuncName(p, e), err)
+				t.Fatalf("%s: %v", kernelgen.GradFuncName(p, neon.Name, e.Elem), err)
 			}
 			for _, code := range [][]kernelgen.Placed{pl.main, pl.single} {
 				if err := pl.regs.Verify(code); err != nil {
-					t.Errorf("%s: %v", GradFuncName(p, e), err)
+					t.Errorf("%s: %v", kernelgen.GradFuncName(p, neon.Name, e.Elem), err)
 				}
 			}
 			if p.Wide() && pl.copies*pl.lanes != generic.ReduceLanes {
-				t.Errorf("%s: %d copies of %d lanes", GradFuncName(p, e), pl.copies, pl.lanes)
+				t.Errorf("%s: %d copies of %d lanes", kernelgen.GradFuncName(p, neon.Name, e.Elem), pl.copies, pl.lanes)
 			}
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
-	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // General-purpose registers of every kernel. R0-R7 and R9 are free in Go
@@ -18,7 +18,7 @@ const (
 	regConst  = "R7" // a constant's bits on their way to a vector register, before the loop
 )
 
-var streamRegs = [generic.NumStreams]string{"R2", "R3", "R4", "R5", "R6"}
+var streamRegs = [ir.NumStreams]string{"R2", "R3", "R4", "R5", "R6"}
 
 // numVRegs is the number of vector registers, V0 to V31.
 const numVRegs = 32
@@ -28,10 +28,7 @@ const numVRegs = 32
 // interleaved body fits in the vector registers is used.
 var unrollChoices = []int{4, 3, 2}
 
-// FuncName is the assembly function that runs program k on elements e.
-func FuncName(k generic.Program, e Elem) string { return kernelgen.FuncName(k, "neon", e.DType()) }
-
-// Function returns the Go assembly of kernel k over elements e, with the
+// function returns the Go assembly of kernel k over elements e, with the
 // Go declaration
 //
 //	func name(c *generic.Coeffs[T], n int, p, grad, s0, s1, s2 *T)
@@ -41,14 +38,15 @@ func FuncName(k generic.Program, e Elem) string { return kernelgen.FuncName(k, "
 // loaded lane by lane into vectors, so no byte outside the n elements of
 // each stream is read or written. Streams k does not use are never
 // dereferenced.
-func Function(k generic.Program, e Elem) (string, error) {
+func function(k ir.Program, e arrangement) (string, error) {
 	regs, coeffLines := coefficients(k, e)
 	var w strings.Builder
 	line := func(format string, args ...any) { instr(&w, fmt.Sprintf(format, args...)) }
 	label := func(name string) { fmt.Fprintf(&w, "%s:\n", name) }
 
-	fmt.Fprintf(&w, "// func %s%s\n", FuncName(k, e), kernelgen.Signature(e.DType()))
-	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", FuncName(k, e))
+	name := kernelgen.FuncName(k, neon.Name, e.Elem)
+	fmt.Fprintf(&w, "// func %s%s\n", name, kernelgen.Signature(e.Elem))
+	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 	line("MOVD c+0(FP), %s", regCoeffs)
 	line("MOVD n+8(FP), %s", regN)
 	for s, used := range k.Streams {
@@ -69,11 +67,11 @@ func Function(k generic.Program, e Elem) (string, error) {
 	}
 	single, err := regs.Place(kernelgen.Interleave(k.Body, 1, 1))
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", FuncName(k, e), err)
+		return "", err
 	}
 	tail, err := regs.Place(kernelgen.TailOrder(k.Body))
 	if err != nil {
-		return "", fmt.Errorf("%s tail: %v", FuncName(k, e), err)
+		return "", fmt.Errorf("tail: %v", err)
 	}
 
 	// loop emits a loop that runs while at least `vectors` full vectors
@@ -120,12 +118,12 @@ func Function(k generic.Program, e Elem) (string, error) {
 // coefficients assigns a register, counting down from V31, to every
 // coefficient and constant k reads, and returns the instructions that
 // broadcast them.
-func coefficients(k generic.Program, e Elem) (kernelgen.Regs, []string) {
+func coefficients(k ir.Program, e arrangement) (kernelgen.Regs, []string) {
 	coeffReg, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return numVRegs - 1 - n })
 	var lines []string
 	for n, in := range hoisted {
 		r := numVRegs - 1 - n
-		if in.Op == generic.OpConst {
+		if in.Op == ir.OpConst {
 			bits := math.Float64bits(in.Imm)
 			if e.Size == 4 {
 				bits = uint64(math.Float32bits(float32(in.Imm)))
@@ -136,7 +134,7 @@ func coefficients(k generic.Program, e Elem) (kernelgen.Regs, []string) {
 			continue
 		}
 		lines = append(lines,
-			fmt.Sprintf("%s %d(%s), F%d // %s", e.fmov, in.Coeff*e.Size, regCoeffs, r, generic.CoeffNames[in.Coeff]),
+			fmt.Sprintf("%s %d(%s), F%d // %s", e.fmov, in.Coeff*e.Size, regCoeffs, r, ir.CoeffNames()[in.Coeff]),
 			fmt.Sprintf("VDUP V%d.%s[0], V%d.%s", r, e.goLane, r, e.goArr))
 	}
 	return kernelgen.Regs{N: numVRegs, Coeff: coeffReg, MaxNaNScratch: true}, lines
@@ -144,11 +142,11 @@ func coefficients(k generic.Program, e Elem) (kernelgen.Regs, []string) {
 
 // vectorLines renders a placed step of a full-vector loop: loads and stores
 // move 16 bytes at offset 16*copy from the stream's pointer.
-func (e Elem) vectorLines(p kernelgen.Placed) []string {
+func (e arrangement) vectorLines(p kernelgen.Placed) []string {
 	switch p.In.Op {
-	case generic.OpLoad:
+	case ir.OpLoad:
 		return []string{fmt.Sprintf("FMOVQ %s, F%d", mem(16*p.Copy, streamRegs[p.In.Stream]), p.D)}
-	case generic.OpStore:
+	case ir.OpStore:
 		return []string{fmt.Sprintf("FMOVQ F%d, %s", p.A, mem(16*p.Copy, streamRegs[p.In.Stream]))}
 	}
 	return e.arith(p)
@@ -162,13 +160,13 @@ func pairable(x, y kernelgen.Placed) bool {
 	if x.In != y.In || y.Copy != x.Copy+1 {
 		return false
 	}
-	return x.In.Op == generic.OpStore || x.In.Op == generic.OpLoad && x.D != y.D
+	return x.In.Op == ir.OpStore || x.In.Op == ir.OpLoad && x.D != y.D
 }
 
 // pairLine renders two pairable steps as LDP or STP of two q-registers.
 func pairLine(x, y kernelgen.Placed) string {
 	addr := mem(16*x.Copy, streamRegs[x.In.Stream])
-	if x.In.Op == generic.OpLoad {
+	if x.In.Op == ir.OpLoad {
 		return fmt.Sprintf("FLDPQ %s, (F%d, F%d)", addr, x.D, y.D)
 	}
 	return fmt.Sprintf("FSTPQ (F%d, F%d), %s", x.A, y.A, addr)
@@ -176,21 +174,21 @@ func pairLine(x, y kernelgen.Placed) string {
 
 // arith renders an arithmetic step. Each IR operation is one correctly
 // rounded instruction; nothing is fused.
-func (e Elem) arith(p kernelgen.Placed) []string {
+func (e arrangement) arith(p kernelgen.Placed) []string {
 	switch p.In.Op {
-	case generic.OpAdd:
+	case ir.OpAdd:
 		return []string{fp3("fadd", encFADD, e, p.D, p.A, p.B)}
-	case generic.OpSub:
+	case ir.OpSub:
 		return []string{fp3("fsub", encFSUB, e, p.D, p.A, p.B)}
-	case generic.OpMul:
+	case ir.OpMul:
 		return []string{fp3("fmul", encFMUL, e, p.D, p.A, p.B)}
-	case generic.OpDiv:
+	case ir.OpDiv:
 		return []string{fp3("fdiv", encFDIV, e, p.D, p.A, p.B)}
-	case generic.OpSqrt:
+	case ir.OpSqrt:
 		return []string{fp2("fsqrt", encFSQRT, e, p.D, p.A)}
-	case generic.OpXor:
+	case ir.OpXor:
 		return []string{fmt.Sprintf("VEOR V%d.B16, V%d.B16, V%d.B16", p.B, p.A, p.D)}
-	case generic.OpMaxNaN:
+	case ir.OpMaxNaN:
 		// torch.maximum(A, B) selects B where A < B or B is NaN, else A
 		// (a NaN A is kept, and equal operands such as -0 and +0 give A).
 		// FMAX would give +0 for (-0, +0), so build a mask and select.
@@ -200,15 +198,15 @@ func (e Elem) arith(p kernelgen.Placed) []string {
 			logic3("orn", encORN, p.D, p.D, p.T),     // d = (B > A) | B is NaN
 			logic3("bsl", encBSL, p.D, p.B, p.A),     // d = d ? B : A
 		}
-	case generic.OpAbs:
+	case ir.OpAbs:
 		return []string{fp2("fabs", encFABS, e, p.D, p.A)}
-	case generic.OpRaise:
+	case ir.OpRaise:
 		// d = B > A; d = d ? B : A. D aliases neither operand.
 		return []string{fp3("fcmgt", encFCMGT, e, p.D, p.B, p.A), logic3("bsl", encBSL, p.D, p.B, p.A)}
-	case generic.OpLower:
+	case ir.OpLower:
 		// d = A > B; d = d ? B : A.
 		return []string{fp3("fcmgt", encFCMGT, e, p.D, p.A, p.B), logic3("bsl", encBSL, p.D, p.B, p.A)}
-	case generic.OpSelect:
+	case ir.OpSelect:
 		// d = B > A, false if either is NaN; d = d ? X : Y. D aliases none
 		// of the four operands.
 		return []string{fp3("fcmgt", encFCMGT, e, p.D, p.B, p.A), logic3("bsl", encBSL, p.D, p.X, p.Y)}
@@ -221,7 +219,7 @@ func (e Elem) arith(p kernelgen.Placed) []string {
 // lanes only while elements remain; the vector code then runs once and
 // only the valid lanes are stored. The unused lanes compute on zeros,
 // harmlessly: floating-point exceptions do not trap.
-func (e Elem) tailLines(w *strings.Builder, code []kernelgen.Placed) {
+func (e arrangement) tailLines(w *strings.Builder, code []kernelgen.Placed) {
 	line := func(format string, args ...any) { instr(w, fmt.Sprintf(format, args...)) }
 	fmt.Fprintf(w, "\n\t// the last n mod %d elements, lane by lane\ntail:\n", e.Lanes)
 	line("CBZ %s, done", regN)
@@ -251,10 +249,10 @@ func (e Elem) tailLines(w *strings.Builder, code []kernelgen.Placed) {
 	}
 	for _, p := range code {
 		switch p.In.Op {
-		case generic.OpLoad:
+		case ir.OpLoad:
 			loads = append(loads, p)
 			line("%s (%s), F%d", e.fmov, streamRegs[p.In.Stream], p.D)
-		case generic.OpStore:
+		case ir.OpStore:
 			flushLoads()
 			stores = append(stores, p)
 			line("%s F%d, (%s)", e.fmov, p.A, streamRegs[p.In.Stream])

@@ -1,5 +1,6 @@
-// Package arm64 compiles the rules' operation lists (package generic) into Go
-// arm64 assembly using 128-bit Advanced SIMD (NEON) registers.
+// Package arm64 compiles the operation lists of package internal/ir into Go
+// arm64 assembly using 128-bit Advanced SIMD (NEON) registers: the
+// kernelgen.Backend of the NEON kernel set (Backend).
 //
 // The Go assembler has no mnemonics for most vector floating-point and
 // bitwise-select instructions, so those are emitted as WORD directives whose
@@ -15,11 +16,10 @@ import (
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 )
 
-// Elem is a vector arrangement: the element type and how 128 bits split.
-type Elem struct {
-	GoType string // "float32" or "float64"
-	Suffix string // function name suffix: "f32" or "f64"
-	Size   int    // bytes per element
+// arrangement is how a 128-bit register holds an element type: its lanes
+// and the spellings and encoding bits of its instructions.
+type arrangement struct {
+	kernelgen.Elem
 	Lanes  int    // elements per 128-bit register
 	arr    string // GNU arrangement: "4s" or "2d"
 	goArr  string // Go assembler arrangement: "S4" or "D2"
@@ -28,14 +28,22 @@ type Elem struct {
 	sz     uint32 // the sz bit of the floating-point vector encodings
 }
 
-// DType is the element type as the generated Go code names it.
-func (e Elem) DType() kernelgen.DType { return kernelgen.DType{Name: e.Suffix, Go: e.GoType} }
-
-// F32 and F64 are the two element types every kernel is compiled for.
+// The arrangements of the element types: four float32 lanes (4S) or two
+// float64 lanes (2D).
 var (
-	F32 = Elem{GoType: "float32", Suffix: "f32", Size: 4, Lanes: 4, arr: "4s", goArr: "S4", goLane: "S", fmov: "FMOVS", sz: 0}
-	F64 = Elem{GoType: "float64", Suffix: "f64", Size: 8, Lanes: 2, arr: "2d", goArr: "D2", goLane: "D", fmov: "FMOVD", sz: 1}
+	arr4S = arrangement{Elem: kernelgen.F32, Lanes: 4, arr: "4s", goArr: "S4", goLane: "S", fmov: "FMOVS", sz: 0}
+	arr2D = arrangement{Elem: kernelgen.F64, Lanes: 2, arr: "2d", goArr: "D2", goLane: "D", fmov: "FMOVD", sz: 1}
 )
+
+// arrangementOf returns the arrangement of element type e.
+func arrangementOf(e kernelgen.Elem) (arrangement, error) {
+	for _, a := range []arrangement{arr4S, arr2D} {
+		if a.Elem == e {
+			return a, nil
+		}
+	}
+	return arrangement{}, fmt.Errorf("arm64: no arrangement of %s", e.Go)
+}
 
 // Base encodings (Q=1, all register fields zero) of the Advanced SIMD
 // instructions the Go assembler lacks. The floating-point ones take the sz
@@ -57,13 +65,13 @@ const (
 
 // fp3 encodes a three-register floating-point vector instruction
 // Vd = Vn op Vm and returns the WORD line.
-func fp3(name string, base uint32, e Elem, d, n, m int) string {
+func fp3(name string, base uint32, e arrangement, d, n, m int) string {
 	w := base | e.sz<<22 | uint32(m)<<16 | uint32(n)<<5 | uint32(d)
 	return word(w, fmt.Sprintf("%s v%d.%s, v%d.%s, v%d.%s", name, d, e.arr, n, e.arr, m, e.arr))
 }
 
 // fp2 encodes a two-register floating-point vector instruction Vd = op Vn.
-func fp2(name string, base uint32, e Elem, d, n int) string {
+func fp2(name string, base uint32, e arrangement, d, n int) string {
 	w := base | e.sz<<22 | uint32(n)<<5 | uint32(d)
 	return word(w, fmt.Sprintf("%s v%d.%s, v%d.%s", name, d, e.arr, n, e.arr))
 }

@@ -6,13 +6,8 @@ import (
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
-
-// GradFuncName is the assembly function of gradient program p on elements
-// e, e.g. "sumsquares_neon_f32".
-func GradFuncName(p generic.GradProgram, e Elem) string {
-	return kernelgen.GradFuncName(p, "neon", e.DType())
-}
 
 // regAccOut holds the address of the result while it is written.
 const regAccOut = "R7"
@@ -36,7 +31,7 @@ type gradPlan struct {
 // float64 lanes, so copy c always feeds accumulator register c, which holds
 // accumulators 2c and 2c+1: element j of a block lands in accumulator j mod
 // ReduceLanes, as the reference adds it.
-func planGrad(p generic.GradProgram, e Elem) (*gradPlan, error) {
+func planGrad(p ir.GradProgram, e arrangement) (*gradPlan, error) {
 	pl := &gradPlan{lanes: e.Lanes, copies: unrollChoices[0], scratch: [2]int{-1, -1}}
 	if p.Wide() {
 		pl.lanes = 2
@@ -47,11 +42,11 @@ func planGrad(p generic.GradProgram, e Elem) (*gradPlan, error) {
 		pl.args = append(pl.args, in.Coeff)
 	}
 	pl.acc = numVRegs
-	if p.Acc != generic.AccNone {
+	if p.Acc != ir.AccNone {
 		pl.acc = numVRegs - pl.copies
 	}
 	pl.regs = kernelgen.Regs{N: pl.acc, Coeff: coeff, MaxNaNScratch: true}
-	if p.Acc == generic.AccMax {
+	if p.Acc == ir.AccMax {
 		next := len(order)
 		pl.scratch = [2]int{next, next + 1}
 		pl.regs.Reserve(next)
@@ -69,7 +64,7 @@ func planGrad(p generic.GradProgram, e Elem) (*gradPlan, error) {
 	return pl, nil
 }
 
-// GradFunction returns the Go assembly of gradient program p over elements
+// gradFunction returns the Go assembly of gradient program p over elements
 // e, with the Go declaration
 //
 //	func name(n int, x *T, s float64, a, b T) (acc [32]float64)
@@ -79,30 +74,30 @@ func planGrad(p generic.GradProgram, e Elem) (*gradPlan, error) {
 // x beyond n'; the caller runs the few elements left. The accumulators
 // start at +0 and are returned in acc, the rest of which is +0 (see the
 // x86 compiler, which does the same).
-func GradFunction(p generic.GradProgram, e Elem) (string, error) {
+func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
 	pl, err := planGrad(p, e)
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", GradFuncName(p, e), err)
+		return "", err
 	}
 	wide := make([]bool, p.Values)
-	uses, loads := map[generic.Value]int{}, map[generic.Value]bool{}
+	uses, loads := map[ir.Value]int{}, map[ir.Value]bool{}
 	for _, in := range p.Body {
 		for _, v := range in.Operands() {
 			uses[v]++
 		}
 		switch {
-		case in.Op == generic.OpLoad:
+		case in.Op == ir.OpLoad:
 			loads[in.Dst] = true
-		case in.Op == generic.OpWiden, in.Op == generic.OpCoeff && in.Coeff == generic.GradArgS:
+		case in.Op == ir.OpWiden, in.Op == ir.OpCoeff && in.Coeff == ir.GradArgS:
 			wide[in.Dst] = true
-		case in.Op != generic.OpStore && in.Op != generic.OpAccum && in.Op != generic.OpCoeff:
+		case in.Op != ir.OpStore && in.Op != ir.OpAccum && in.Op != ir.OpCoeff:
 			wide[in.Dst] = wide[in.A]
 		}
 	}
 	// A load that only a widening reads is done by the widening.
-	folded := map[generic.Value]bool{}
+	folded := map[ir.Value]bool{}
 	for _, in := range p.Body {
-		if in.Op == generic.OpWiden && uses[in.A] == 1 && loads[in.A] {
+		if in.Op == ir.OpWiden && uses[in.A] == 1 && loads[in.A] {
 			folded[in.A] = true
 		}
 	}
@@ -110,18 +105,19 @@ func GradFunction(p generic.GradProgram, e Elem) (string, error) {
 	var w strings.Builder
 	line := func(format string, args ...any) { instr(&w, fmt.Sprintf(format, args...)) }
 	label := func(name string) { fmt.Fprintf(&w, "%s:\n", name) }
-	argOff := map[int]int{generic.GradArgS: 16, generic.GradArgA: 24, generic.GradArgB: 24 + e.Size}
+	argOff := map[int]int{ir.GradArgS: 16, ir.GradArgA: 24, ir.GradArgB: 24 + e.Size}
 	resOff := 24 + 2*e.Size
 	if resOff%8 != 0 {
 		resOff += 8 - resOff%8
 	}
-	fmt.Fprintf(&w, "// func %s%s\n", GradFuncName(p, e), kernelgen.GradSignature(e.DType()))
-	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", GradFuncName(p, e), resOff+8*generic.ReduceLanes)
+	name := kernelgen.GradFuncName(p, neon.Name, e.Elem)
+	fmt.Fprintf(&w, "// func %s%s\n", name, kernelgen.GradSignature(e.Elem))
+	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, resOff+8*generic.ReduceLanes)
 	line("MOVD n+0(FP), %s", regN)
-	line("MOVD x+8(FP), %s", streamRegs[generic.StreamP])
+	line("MOVD x+8(FP), %s", streamRegs[ir.StreamP])
 	for r, arg := range pl.args {
-		name := generic.GradArgNames[arg]
-		if arg == generic.GradArgS {
+		name := ir.GradArgNames[arg]
+		if arg == ir.GradArgS {
 			line("FMOVD %s+%d(FP), F%d", name, argOff[arg], r)
 			line("VDUP V%d.D[0], V%d.D2", r, r)
 		} else {
@@ -129,16 +125,16 @@ func GradFunction(p generic.GradProgram, e Elem) (string, error) {
 			line("VDUP V%d.%s[0], V%d.%s", r, e.goLane, r, e.goArr)
 		}
 	}
-	if p.Acc != generic.AccNone {
+	if p.Acc != ir.AccNone {
 		for i := range pl.copies {
 			r := pl.acc + i
 			line("VEOR V%d.B16, V%d.B16, V%d.B16", r, r, r)
 		}
 	}
-	x := streamRegs[generic.StreamP]
-	elemOf := func(isWide bool) Elem {
+	x := streamRegs[ir.StreamP]
+	elemOf := func(isWide bool) arrangement {
 		if isWide {
-			return F64
+			return arr2D
 		}
 		return e
 	}
@@ -152,7 +148,7 @@ func GradFunction(p generic.GradProgram, e Elem) (string, error) {
 			}
 			el := elemOf(isWide)
 			switch s.In.Op {
-			case generic.OpLoad:
+			case ir.OpLoad:
 				if folded[s.In.Dst] {
 					continue
 				}
@@ -161,9 +157,9 @@ func GradFunction(p generic.GradProgram, e Elem) (string, error) {
 				} else {
 					line("FMOVQ %s, F%d", mem(off, x), s.D)
 				}
-			case generic.OpStore:
+			case ir.OpStore:
 				line("FMOVQ F%d, %s", s.A, mem(off, x))
-			case generic.OpWiden:
+			case ir.OpWiden:
 				src := s.A
 				if folded[s.In.A] {
 					src = s.D
@@ -179,16 +175,16 @@ func GradFunction(p generic.GradProgram, e Elem) (string, error) {
 				} else if src != s.D {
 					line("VORR V%d.B16, V%d.B16, V%d.B16", src, src, s.D)
 				}
-			case generic.OpAdd, generic.OpSub, generic.OpMul, generic.OpAbs, generic.OpRaise, generic.OpLower:
+			case ir.OpAdd, ir.OpSub, ir.OpMul, ir.OpAbs, ir.OpRaise, ir.OpLower:
 				for _, l := range el.arith(s) {
 					line("%s", l)
 				}
-			case generic.OpAccum:
+			case ir.OpAccum:
 				acc := pl.acc + s.Copy
 				switch p.Acc {
-				case generic.AccLanes, generic.AccFlag:
+				case ir.AccLanes, ir.AccFlag:
 					line("%s", fp3("fadd", encFADD, el, acc, acc, s.A))
-				case generic.AccMax:
+				case ir.AccMax:
 					// acc = MaxNaN(acc, a): a where a > acc or a is NaN,
 					// else acc (a NaN acc stays).
 					t, u := pl.scratch[0], pl.scratch[1]
@@ -225,7 +221,7 @@ func GradFunction(p generic.GradProgram, e Elem) (string, error) {
 	// Every byte of the result is written: the accumulators, then +0.
 	line("MOVD $acc_0+%d(FP), %s", resOff, regAccOut)
 	stored := 0
-	if p.Acc != generic.AccNone {
+	if p.Acc != ir.AccNone {
 		for i := 0; i < pl.copies; i += 2 {
 			line("FSTPQ (F%d, F%d), %s", pl.acc+i, pl.acc+i+1, mem(16*i, regAccOut))
 		}

@@ -1,8 +1,9 @@
 // Package kernelgen holds what the amd64 (avo) and arm64 kernel generators
-// share, none of it architecture-specific: the interleaving of unrolled
-// copies of a rule's operation list, the register allocation over it, and
-// the Go file of declarations, dispatch glue and kernel sets that goes with
-// the assembly.
+// share, none of it architecture-specific: the contract of a backend
+// (Backend, with the element types, Elem) and the driver that runs one
+// (Generate), the interleaving of unrolled copies of a rule's operation
+// list, the register allocation over it, and the Go file of declarations,
+// dispatch glue and kernel sets that goes with the assembly.
 package kernelgen
 
 import (
@@ -10,13 +11,13 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // Step is one instruction of one copy of the body. Unrolled loops run
 // several copies, each on its own vector of elements.
 type Step struct {
-	In   generic.Instr
+	In   ir.Instr
 	Copy int
 }
 
@@ -33,7 +34,7 @@ type Placed struct {
 // advance instruction by instruction, so that independent long-latency
 // operations (divisions, square roots) overlap. Coefficients and constants
 // are not steps: they are broadcast once before the loop (see HoistedRegs).
-func Interleave(body []generic.Instr, copies, group int) []Step {
+func Interleave(body []ir.Instr, copies, group int) []Step {
 	var out []Step
 	for g := 0; g < copies; g += group {
 		for _, in := range body {
@@ -52,14 +53,14 @@ func Interleave(body []generic.Instr, copies, group int) []Step {
 // so a tail can fill its input vectors lane by lane before computing and
 // write its results lane by lane after. Streams are distinct memory, so
 // moving loads before stores of other streams changes nothing.
-func TailOrder(body []generic.Instr) []Step {
+func TailOrder(body []ir.Instr) []Step {
 	var loads, ops, stores []Step
 	for _, in := range body {
 		switch {
 		case in.Hoisted():
-		case in.Op == generic.OpLoad:
+		case in.Op == ir.OpLoad:
 			loads = append(loads, Step{in, 0})
-		case in.Op == generic.OpStore:
+		case in.Op == ir.OpStore:
 			stores = append(stores, Step{in, 0})
 		default:
 			ops = append(ops, Step{in, 0})
@@ -69,26 +70,26 @@ func TailOrder(body []generic.Instr) []Step {
 }
 
 // HoistedRegs gives every loop-invariant value the body reads (see
-// generic.Instr.Hoisted) its own register, reg(n) for the n-th distinct one
+// ir.Instr.Hoisted) its own register, reg(n) for the n-th distinct one
 // in order of first use: a coefficient read twice, or a constant stated
 // twice with the same bits, shares one register. It returns the register of
 // each such value and the first instruction of each register, in order, for
 // the generator to broadcast before the loop.
-func HoistedRegs(body []generic.Instr, reg func(n int) int) (map[generic.Value]int, []generic.Instr) {
+func HoistedRegs(body []ir.Instr, reg func(n int) int) (map[ir.Value]int, []ir.Instr) {
 	type key struct {
-		op   generic.Op
+		op   ir.Op
 		id   int    // a coefficient's index
 		bits uint64 // a constant's bits: -0 and +0 are distinct
 	}
-	regs := map[generic.Value]int{}
+	regs := map[ir.Value]int{}
 	byKey := map[key]int{}
-	var order []generic.Instr
+	var order []ir.Instr
 	for _, in := range body {
 		if !in.Hoisted() {
 			continue
 		}
 		k := key{op: in.Op}
-		if in.Op == generic.OpCoeff {
+		if in.Op == ir.OpCoeff {
 			k.id = in.Coeff
 		} else {
 			k.bits = math.Float64bits(in.Imm)
@@ -110,7 +111,7 @@ type Regs struct {
 	// Coeff holds the registers of the hoisted values (coefficients and
 	// constants), set before the loop, and of any register a generator
 	// reserves (entered as a value no instruction defines).
-	Coeff map[generic.Value]int
+	Coeff map[ir.Value]int
 	// MaxNaNScratch reports that OpMaxNaN needs a scratch register for its
 	// NaN mask (it does unless the mask is a k register).
 	MaxNaNScratch bool
@@ -121,7 +122,7 @@ type Regs struct {
 // (-2, -3, ...), for a register a generator keeps for itself (a mask, a
 // scratch).
 func (r Regs) Reserve(reg int) {
-	v := generic.Value(-2)
+	v := ir.Value(-2)
 	for {
 		if _, taken := r.Coeff[v]; !taken {
 			r.Coeff[v] = reg
@@ -147,7 +148,7 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 	}
 	type slot struct {
 		copy int
-		v    generic.Value
+		v    ir.Value
 	}
 	last := map[slot]int{}
 	for i, s := range steps {
@@ -167,7 +168,7 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 		}
 		return 0, ErrRegisters
 	}
-	read := func(s Step, v generic.Value) int {
+	read := func(s Step, v ir.Value) int {
 		if reg, ok := r.Coeff[v]; ok {
 			return reg
 		}
@@ -197,7 +198,7 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 		}
 		var err error
 		switch {
-		case s.In.Op == generic.OpStore || s.In.Op == generic.OpAccum:
+		case s.In.Op == ir.OpStore || s.In.Op == ir.OpAccum:
 			// Neither has a result: a store writes memory, an accumulation
 			// a register the generator reserved outside this file.
 			release(i, s)
@@ -208,7 +209,7 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 			if p.D, err = take(); err != nil {
 				return nil, err
 			}
-			if r.MaxNaNScratch && s.In.Op == generic.OpMaxNaN {
+			if r.MaxNaNScratch && s.In.Op == ir.OpMaxNaN {
 				if p.T, err = take(); err != nil {
 					return nil, err
 				}
@@ -237,16 +238,16 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 }
 
 // operand returns the field holding the register of operand j, in the
-// order of generic.Instr.Operands.
+// order of ir.Instr.Operands.
 func (p *Placed) operand(j int) *int {
 	return [...]*int{&p.A, &p.B, &p.X, &p.Y}[j]
 }
 
 // mustNotAlias reports whether op writes its result before its operands'
 // last read, so that the result must not share a register with any of them.
-func mustNotAlias(op generic.Op) bool {
+func mustNotAlias(op ir.Op) bool {
 	switch op {
-	case generic.OpMaxNaN, generic.OpRaise, generic.OpLower, generic.OpSelect:
+	case ir.OpMaxNaN, ir.OpRaise, ir.OpLower, ir.OpSelect:
 		return true
 	}
 	return false
@@ -254,7 +255,7 @@ func mustNotAlias(op generic.Op) bool {
 
 // Unrolled places `copies` copies of body, interleaved in the largest
 // groups that fit the registers, and returns the code and the group size.
-func (r Regs) Unrolled(body []generic.Instr, copies int) ([]Placed, int, error) {
+func (r Regs) Unrolled(body []ir.Instr, copies int) ([]Placed, int, error) {
 	for group := copies; group >= 1; group-- {
 		if copies%group != 0 {
 			continue
@@ -276,7 +277,7 @@ func (r Regs) Verify(code []Placed) error {
 	type content struct {
 		valid bool
 		copy  int
-		v     generic.Value
+		v     ir.Value
 	}
 	holds := make([]content, r.N)
 	coeffs := map[int]bool{}
@@ -312,7 +313,7 @@ func (r Regs) Verify(code []Placed) error {
 				}
 			}
 		}
-		if p.In.Op == generic.OpMaxNaN && r.MaxNaNScratch && (p.T < 0 || p.T == p.A || p.T == p.B || p.T == p.D) {
+		if p.In.Op == ir.OpMaxNaN && r.MaxNaNScratch && (p.T < 0 || p.T == p.A || p.T == p.B || p.T == p.D) {
 			return fmt.Errorf("step %d: maxnan registers alias: d=%d t=%d a=%d b=%d", i, p.D, p.T, p.A, p.B)
 		}
 		if p.T >= 0 {

@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // TestVerifyCatchesBadPlacement checks that Verify, which the generators'
 // tests rely on, rejects a placement whose operand is not where the value
 // lives and one whose OpMaxNaN result aliases an operand.
 func TestVerifyCatchesBadPlacement(t *testing.T) {
-	prog := generic.Build(generic.KindAdam, generic.VarAMSGrad)
+	prog := ir.Build(int(generic.KindAdam), uint32(generic.VarAMSGrad))
 	coeff, _ := HoistedRegs(prog.Body, func(n int) int { return 31 - n })
 	regs := Regs{N: 32, Coeff: coeff, MaxNaNScratch: true}
 	code, err := regs.Place(Interleave(prog.Body, 2, 2))
@@ -22,7 +23,7 @@ func TestVerifyCatchesBadPlacement(t *testing.T) {
 		t.Fatalf("a correct placement fails: %v", err)
 	}
 	for i, p := range code {
-		if p.In.Op == generic.OpAdd {
+		if p.In.Op == ir.OpAdd {
 			bad := append([]Placed(nil), code...)
 			bad[i].A = (p.A + 1) % 20
 			if regs.Verify(bad) == nil {
@@ -32,7 +33,7 @@ func TestVerifyCatchesBadPlacement(t *testing.T) {
 		}
 	}
 	for i, p := range code {
-		if p.In.Op == generic.OpMaxNaN {
+		if p.In.Op == ir.OpMaxNaN {
 			bad := append([]Placed(nil), code...)
 			bad[i].D = p.A
 			if regs.Verify(bad) == nil {
@@ -47,7 +48,7 @@ func TestVerifyCatchesBadPlacement(t *testing.T) {
 // its result before reading X and Y, so a result sharing a register with
 // any of its four operands must be refused.
 func TestVerifyCatchesSelectAlias(t *testing.T) {
-	prog := generic.Build(generic.KindRprop, 0)
+	prog := ir.Build(int(generic.KindRprop), uint32(0))
 	coeff, _ := HoistedRegs(prog.Body, func(n int) int { return n })
 	regs := Regs{N: 16, Coeff: coeff, MaxNaNScratch: true}
 	code, err := regs.Place(Interleave(prog.Body, 1, 1))
@@ -59,7 +60,7 @@ func TestVerifyCatchesSelectAlias(t *testing.T) {
 	}
 	checked := 0
 	for i, p := range code {
-		if p.In.Op != generic.OpSelect {
+		if p.In.Op != ir.OpSelect {
 			continue
 		}
 		for j := range 4 {
@@ -83,11 +84,11 @@ func TestVerifyCatchesSelectAlias(t *testing.T) {
 // stated twice each get one register, but +0 and -0, equal as floats, are
 // different constants.
 func TestHoistedRegsShareByBits(t *testing.T) {
-	prog := generic.Build(generic.KindRprop, 0)
+	prog := ir.Build(int(generic.KindRprop), uint32(0))
 	regs, order := HoistedRegs(prog.Body, func(n int) int { return n })
 	byBits := map[uint64]int{}
 	for _, in := range prog.Body {
-		if in.Op != generic.OpConst {
+		if in.Op != ir.OpConst {
 			continue
 		}
 		bits := math.Float64bits(in.Imm)

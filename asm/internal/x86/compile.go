@@ -1,7 +1,6 @@
 package x86
 
 import (
-	"fmt"
 	"go/token"
 	"go/types"
 	"math"
@@ -13,13 +12,8 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
-	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
-
-// FuncName is the assembly function of program k for isa and d.
-func FuncName(k generic.Program, isa ISA, d DType) string {
-	return kernelgen.FuncName(k, isa.Name, d.DType)
-}
 
 // Fixed general-purpose registers. BP, SP and R14/R15 (the ABIInternal g
 // register and the dynamic-linking GOT register) are left alone.
@@ -30,7 +24,7 @@ var (
 	limit     = reg.RBX // end of the current loop
 	maskBits  = reg.R11 // tail mask
 	constBits = reg.R12 // a constant's bits on their way to a vector register, before the loop
-	streams   = [generic.NumStreams]reg.GPPhysical{reg.RSI, reg.RDI, reg.R8, reg.R9, reg.R10}
+	streams   = [ir.NumStreams]reg.GPPhysical{reg.RSI, reg.RDI, reg.R8, reg.R9, reg.R10}
 )
 
 // The k registers of AVX-512: K1 selects the valid lanes of the tail, K2
@@ -49,19 +43,19 @@ const (
 // compiler emits one kernel for one ISA and element type.
 type compiler struct {
 	ctx  *build.Context
-	k    generic.Program
+	k    ir.Program
 	isa  ISA
-	d    DType
+	d    kernelgen.Elem
 	vec  arith
 	one  arith
 	regs kernelgen.Regs
 	// hoisted are the coefficients and constants in order of first use;
 	// the n-th is in register n.
-	hoisted []generic.Instr
+	hoisted []ir.Instr
 	absReg  int // the |x| mask register, after the hoisted ones; -1 if unused
 }
 
-// Compile adds the assembly function for program k to ctx.
+// compile adds the assembly function for program k to ctx.
 //
 // Register use: each coefficient and constant the body reads is broadcast
 // once, before the loop, into its own register, counting up from 0, then
@@ -73,7 +67,7 @@ type compiler struct {
 // moving coefficients to memory operands to interleave all four vectors of
 // AVX2's Adam and RMSProp measured no faster on Zen 5, so coefficients stay
 // in registers.
-func Compile(ctx *build.Context, k generic.Program, isa ISA, d DType) error {
+func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error {
 	c := newCompiler(ctx, k, isa, d)
 
 	// Plan every loop before emitting anything, so that an unroll that
@@ -81,14 +75,14 @@ func Compile(ctx *build.Context, k generic.Program, isa ISA, d DType) error {
 	lanes := isa.Lanes(d)
 	main, group, err := c.regs.Unrolled(k.Body, isa.Unroll)
 	if err != nil {
-		return fmt.Errorf("%s: %s %s: %v", k.Name(), isa.Name, d.Name, err)
+		return err
 	}
 	single, _, err := c.regs.Unrolled(k.Body, 1)
 	if err != nil {
-		return fmt.Errorf("%s: %s %s: %v", k.Name(), isa.Name, d.Name, err)
+		return err
 	}
 
-	ctx.Function(FuncName(k, isa, d))
+	ctx.Function(kernelgen.FuncName(k, isa.Name, d))
 	ctx.Attributes(attr.NOSPLIT)
 	ctx.Signature(Signature(d))
 
@@ -101,12 +95,12 @@ func Compile(ctx *build.Context, k generic.Program, isa ISA, d DType) error {
 	}
 	bcast := broadcast(ctx, d)
 	for r, in := range c.hoisted {
-		if in.Op == generic.OpConst {
+		if in.Op == ir.OpConst {
 			ctx.Commentf("the constant %v", in.Imm)
 			c.constant(in.Imm, r)
 			continue
 		}
-		ctx.Commentf("c.%s, loop-invariant", generic.CoeffNames[in.Coeff])
+		ctx.Commentf("c.%s, loop-invariant", ir.CoeffNames()[in.Coeff])
 		bcast(operand.Mem{Base: coeffPtr, Disp: in.Coeff * d.Size}, c.reg(r, fullVector))
 	}
 	if c.absReg >= 0 {
@@ -164,12 +158,12 @@ func Compile(ctx *build.Context, k generic.Program, isa ISA, d DType) error {
 	return nil
 }
 
-func newCompiler(ctx *build.Context, k generic.Program, isa ISA, d DType) *compiler {
+func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) *compiler {
 	coeff, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
 	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), hoisted: hoisted,
 		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}}
 	for _, in := range k.Body {
-		if in.Op == generic.OpAbs {
+		if in.Op == ir.OpAbs {
 			c.absReg = len(hoisted)
 			c.regs.Reserve(c.absReg)
 			break
@@ -231,44 +225,44 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(c.d.Size), Disp: s.Copy * vecBytes}
 		a, b, dst := c.reg(s.A, f), c.reg(s.B, f), c.reg(s.D, f)
 		switch s.In.Op {
-		case generic.OpLoad:
+		case ir.OpLoad:
 			if f == maskedVector {
 				ar.loadz(mem, tailMask, dst)
 			} else {
 				ar.mov(mem, dst)
 			}
-		case generic.OpStore:
+		case ir.OpStore:
 			if f == maskedVector {
 				ar.mov(a, tailMask, mem)
 			} else {
 				ar.mov(a, mem)
 			}
 		// Go assembler order: "VSUBPS B, A, D" computes D = A - B.
-		case generic.OpAdd:
+		case ir.OpAdd:
 			ar.add(b, a, dst)
-		case generic.OpSub:
+		case ir.OpSub:
 			ar.sub(b, a, dst)
-		case generic.OpMul:
+		case ir.OpMul:
 			ar.mul(b, a, dst)
-		case generic.OpDiv:
+		case ir.OpDiv:
 			ar.div(b, a, dst)
-		case generic.OpXor:
+		case ir.OpXor:
 			ar.xor(b, a, dst)
-		case generic.OpSqrt:
+		case ir.OpSqrt:
 			if f == scalarElem {
 				ar.sqrt(a, a, dst)
 			} else {
 				ar.sqrt(a, dst)
 			}
-		case generic.OpMaxNaN:
+		case ir.OpMaxNaN:
 			c.maxNaN(ar, f, a, b, dst, s.T)
-		case generic.OpAbs:
+		case ir.OpAbs:
 			ar.abs(c.reg(c.absReg, f), a, dst)
-		case generic.OpRaise:
+		case ir.OpRaise:
 			ar.raise(a, b, dst)
-		case generic.OpLower:
+		case ir.OpLower:
 			ar.lower(a, b, dst)
-		case generic.OpSelect:
+		case ir.OpSelect:
 			c.choose(ar, f, a, b, c.reg(s.X, f), c.reg(s.Y, f), dst)
 		default:
 			panic("x86: unexpected op " + s.In.Op.String())
@@ -311,22 +305,22 @@ func (c *compiler) choose(ar arith, f form, a, b, x, y, dst reg.Register) {
 // Signature is the Go signature of every kernel of element type d:
 //
 //	func(c *generic.Coeffs[T], n int, p, grad, s0, s1, s2 *T)
-func Signature(d DType) *gotypes.Signature {
+func Signature(d kernelgen.Elem) *gotypes.Signature {
 	genericPkg := types.NewPackage("github.com/simdoptim/optim/generic", "generic")
 	tname := types.NewTypeName(token.NoPos, genericPkg, "T", nil)
 	tparam := types.NewTypeParam(tname, types.NewInterfaceType(nil, nil))
 	coeffs := types.NewNamed(types.NewTypeName(token.NoPos, genericPkg, "Coeffs", nil), nil, nil)
 	coeffs.SetTypeParams([]*types.TypeParam{tparam})
 	var fields []*types.Var
-	for _, name := range generic.CoeffNames {
+	for _, name := range ir.CoeffNames() {
 		fields = append(fields, types.NewField(token.NoPos, genericPkg, name, tparam, false))
 	}
 	coeffs.SetUnderlying(types.NewStruct(fields, nil))
-	inst, err := types.Instantiate(nil, coeffs, []types.Type{types.Typ[d.Kind]}, false)
+	inst, err := types.Instantiate(nil, coeffs, []types.Type{goType(d)}, false)
 	if err != nil {
 		panic(err)
 	}
-	elem := types.NewPointer(types.Typ[d.Kind])
+	elem := types.NewPointer(goType(d))
 	params := []*types.Var{
 		types.NewParam(token.NoPos, nil, "c", types.NewPointer(inst)),
 		types.NewParam(token.NoPos, nil, "n", types.Typ[types.Int]),

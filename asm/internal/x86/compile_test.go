@@ -7,6 +7,7 @@ import (
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // TestAllocationReplays replays every planned schedule on a model of the
@@ -15,7 +16,7 @@ import (
 // cannot run them.
 func TestAllocationReplays(t *testing.T) {
 	for _, isa := range ISAs {
-		for _, d := range DTypes {
+		for _, d := range kernelgen.Elems {
 			for _, k := range kernelgen.Programs() {
 				c := newCompiler(build.NewContext(), k, isa, d)
 				for _, copies := range []int{isa.Unroll, 1} {
@@ -24,7 +25,7 @@ func TestAllocationReplays(t *testing.T) {
 						t.Fatal(err)
 					}
 					if err := c.regs.Verify(code); err != nil {
-						t.Fatalf("%s, %d copies: %v", FuncName(k, isa, d), copies, err)
+						t.Fatalf("%s, %d copies: %v", kernelgen.FuncName(k, isa.Name, d), copies, err)
 					}
 				}
 			}
@@ -37,23 +38,23 @@ func TestAllocationReplays(t *testing.T) {
 // arguments and the reserved registers do not collide.
 func TestGradAllocationReplays(t *testing.T) {
 	for _, isa := range ISAs {
-		for _, d := range DTypes {
-			for _, p := range generic.GradPrograms() {
+		for _, d := range kernelgen.Elems {
+			for _, p := range ir.GradPrograms() {
 				pl, err := planGrad(p, isa, d)
 				if err != nil {
-					t.Fatalf("%s: %v", GradFuncName(p, isa, d), err)
+					t.Fatalf("%s: %v", kernelgen.GradFuncName(p, isa.Name, d), err)
 				}
 				for _, code := range [][]kernelgen.Placed{pl.main, pl.single} {
 					if err := pl.regs.Verify(code); err != nil {
-						t.Fatalf("%s: %v", GradFuncName(p, isa, d), err)
+						t.Fatalf("%s: %v", kernelgen.GradFuncName(p, isa.Name, d), err)
 					}
 				}
 				if p.Wide() && pl.copies*pl.lanes != generic.ReduceLanes {
-					t.Errorf("%s: %d copies of %d lanes, not one accumulator per lane", GradFuncName(p, isa, d), pl.copies, pl.lanes)
+					t.Errorf("%s: %d copies of %d lanes, not one accumulator per lane", kernelgen.GradFuncName(p, isa.Name, d), pl.copies, pl.lanes)
 				}
 				for _, r := range []int{pl.absReg, pl.tmpReg} {
 					if r >= pl.regs.N {
-						t.Errorf("%s: reserved register %d among the accumulators", GradFuncName(p, isa, d), r)
+						t.Errorf("%s: reserved register %d among the accumulators", kernelgen.GradFuncName(p, isa.Name, d), r)
 					}
 				}
 			}

@@ -1,7 +1,6 @@
 package x86
 
 import (
-	"fmt"
 	"go/token"
 	"go/types"
 
@@ -13,13 +12,8 @@ import (
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
-
-// GradFuncName is the assembly function of gradient program p for isa and
-// d, e.g. "sumsquares_avx2_f32".
-func GradFuncName(p generic.GradProgram, isa ISA, d DType) string {
-	return kernelgen.GradFuncName(p, isa.Name, d.DType)
-}
 
 // gradPlan is how one gradient program is laid out on one ISA.
 type gradPlan struct {
@@ -44,7 +38,7 @@ type gradPlan struct {
 // accumulator j mod ReduceLanes, as the reference adds it, whatever the
 // vector width. The kernel is called on whole groups of ReduceLanes
 // elements of one block; the caller folds (see kernels/grad.go).
-func planGrad(p generic.GradProgram, isa ISA, d DType) (*gradPlan, error) {
+func planGrad(p ir.GradProgram, isa ISA, d kernelgen.Elem) (*gradPlan, error) {
 	pl := &gradPlan{lanes: isa.Lanes(d), copies: isa.Unroll, absReg: -1, tmpReg: -1}
 	if p.Wide() {
 		pl.lanes = isa.Bits / 64
@@ -52,18 +46,18 @@ func planGrad(p generic.GradProgram, isa ISA, d DType) (*gradPlan, error) {
 	}
 	coeff, order := kernelgen.HoistedRegs(p.Body, func(n int) int { return n })
 	pl.acc = isa.Regs
-	if p.Acc != generic.AccNone {
+	if p.Acc != ir.AccNone {
 		pl.acc = isa.Regs - pl.copies
 	}
 	pl.regs = kernelgen.Regs{N: pl.acc, Coeff: coeff, MaxNaNScratch: !isa.Masked}
 	next := len(order)
 	for _, in := range p.Body {
-		if in.Op == generic.OpAbs && pl.absReg < 0 {
+		if in.Op == ir.OpAbs && pl.absReg < 0 {
 			pl.absReg = next
 			next++
 		}
 	}
-	if p.Acc == generic.AccMax && !isa.Masked {
+	if p.Acc == ir.AccMax && !isa.Masked {
 		pl.tmpReg = next
 		next++
 	}
@@ -85,44 +79,45 @@ func planGrad(p generic.GradProgram, isa ISA, d DType) (*gradPlan, error) {
 // gradCompiler emits one gradient kernel.
 type gradCompiler struct {
 	ctx  *build.Context
-	p    generic.GradProgram
+	p    ir.GradProgram
 	isa  ISA
-	d    DType
+	d    kernelgen.Elem
 	pl   *gradPlan
 	wide []bool // wide[v]: value v is float64 in a wide program
 }
 
-// CompileGrad adds the assembly function of gradient program p to ctx:
+// compileGrad adds the assembly function of gradient program p to ctx:
 //
 //	func name(n int, x *T, s float64, a, b T) (acc [32]float64)
 //
 // It runs p on x[0:n'] with n' = n rounded down to whole iterations of the
 // main loop (a wide program) or to whole vectors (others), never touching
-// x beyond n'; the caller runs the few elements left (generic.GradElem).
+// x beyond n'; the caller runs the few elements left with the reference
+// (kernels/grad.go).
 // The accumulators start at +0 and are returned in acc: 32 float64 in lane
 // order for AccLanes, one vector of T per copy for AccMax and AccFlag (at
 // most 256 bytes), the rest +0. A result rather than a pointer argument, so
 // that a caller's buffer does not escape to the heap through the indirect
 // call.
-func CompileGrad(ctx *build.Context, p generic.GradProgram, isa ISA, d DType) error {
+func compileGrad(ctx *build.Context, p ir.GradProgram, isa ISA, d kernelgen.Elem) error {
 	pl, err := planGrad(p, isa, d)
 	if err != nil {
-		return fmt.Errorf("%s: %s %s: %v", p.Name, isa.Name, d.Name, err)
+		return err
 	}
 	c := &gradCompiler{ctx: ctx, p: p, isa: isa, d: d, pl: pl, wide: make([]bool, p.Values)}
 	for _, in := range p.Body {
 		switch {
-		case in.Op == generic.OpWiden, in.Op == generic.OpCoeff && in.Coeff == generic.GradArgS:
+		case in.Op == ir.OpWiden, in.Op == ir.OpCoeff && in.Coeff == ir.GradArgS:
 			c.wide[in.Dst] = true
-		case in.Op != generic.OpStore && in.Op != generic.OpAccum && in.Op != generic.OpLoad && in.Op != generic.OpCoeff:
+		case in.Op != ir.OpStore && in.Op != ir.OpAccum && in.Op != ir.OpLoad && in.Op != ir.OpCoeff:
 			c.wide[in.Dst] = c.wide[in.A]
 		}
 	}
 
-	ctx.Function(GradFuncName(p, isa, d))
+	ctx.Function(kernelgen.GradFuncName(p, isa.Name, d))
 	ctx.Attributes(attr.NOSPLIT)
 	ctx.Signature(GradSignature(d))
-	x, accPtr := streams[generic.StreamP], coeffPtr
+	x, accPtr := streams[ir.StreamP], coeffPtr
 	ctx.Load(ctx.Param("n"), count)
 	ctx.Load(ctx.Param("x"), x)
 	acc0, err := ctx.Return("acc").Index(0).Resolve()
@@ -133,12 +128,12 @@ func CompileGrad(ctx *build.Context, p generic.GradProgram, isa ISA, d DType) er
 	_, order := kernelgen.HoistedRegs(p.Body, func(n int) int { return n })
 	for r, in := range order {
 		arg := in.Coeff
-		ctx.Commentf("argument %s, loop-invariant", generic.GradArgNames[arg])
-		b, err := ctx.Param(generic.GradArgNames[arg]).Resolve()
+		ctx.Commentf("argument %s, loop-invariant", ir.GradArgNames[arg])
+		b, err := ctx.Param(ir.GradArgNames[arg]).Resolve()
 		if err != nil {
 			return err
 		}
-		if arg == generic.GradArgS {
+		if arg == ir.GradArgS {
 			ctx.VBROADCASTSD(b.Addr, c.vreg(r, true))
 		} else {
 			broadcast(ctx, d)(b.Addr, c.vreg(r, false))
@@ -147,7 +142,7 @@ func CompileGrad(ctx *build.Context, p generic.GradProgram, isa ISA, d DType) er
 	if pl.absReg >= 0 {
 		c.absMask()
 	}
-	for i := 0; i < pl.copies && p.Acc != generic.AccNone; i++ {
+	for i := 0; i < pl.copies && p.Acc != ir.AccNone; i++ {
 		r := c.vreg(pl.acc+i, c.p.Wide())
 		c.vec(c.p.Wide()).xor(r, r, r)
 	}
@@ -179,7 +174,7 @@ func CompileGrad(ctx *build.Context, p generic.GradProgram, isa ISA, d DType) er
 	ctx.Label("done")
 	// Every byte of the result is written: the accumulators, then +0.
 	accBytes, stored := c.isa.Bits/8, 0
-	for i := 0; i < pl.copies && p.Acc != generic.AccNone; i++ {
+	for i := 0; i < pl.copies && p.Acc != ir.AccNone; i++ {
 		c.vec(c.p.Wide()).mov(c.vreg(pl.acc+i, c.p.Wide()), operand.Mem{Base: accPtr, Disp: stored})
 		stored += accBytes
 	}
@@ -210,7 +205,7 @@ func (c *gradCompiler) vreg(r int, wide bool) reg.Register {
 // vec returns the arithmetic of float64 lanes (wide) or of T.
 func (c *gradCompiler) vec(wide bool) arith {
 	if wide {
-		return packed(c.ctx, c.isa, F64)
+		return packed(c.ctx, c.isa, kernelgen.F64)
 	}
 	return packed(c.ctx, c.isa, c.d)
 }
@@ -220,7 +215,7 @@ func (c *gradCompiler) vec(wide bool) arith {
 func (c *gradCompiler) absMask() {
 	wide := c.p.Wide()
 	for _, in := range c.p.Body {
-		if in.Op == generic.OpAbs {
+		if in.Op == ir.OpAbs {
 			wide = c.wide[in.A]
 		}
 	}
@@ -235,42 +230,42 @@ func (c *gradCompiler) absMask() {
 // folded into it: VCVTPS2PD (or, for float64, VMOVUPD) from memory, one
 // instruction fewer per vector, which the float32 sums are bound by.
 func (c *gradCompiler) emit(steps []kernelgen.Placed) {
-	x := streams[generic.StreamP]
-	uses, loads := map[generic.Value]int{}, map[generic.Value]bool{}
+	x := streams[ir.StreamP]
+	uses, loads := map[ir.Value]int{}, map[ir.Value]bool{}
 	for _, in := range c.p.Body {
 		for _, v := range in.Operands() {
 			uses[v]++
 		}
-		if in.Op == generic.OpLoad {
+		if in.Op == ir.OpLoad {
 			loads[in.Dst] = true
 		}
 	}
-	folded := map[generic.Value]bool{}
+	folded := map[ir.Value]bool{}
 	for _, in := range c.p.Body {
-		if in.Op == generic.OpWiden && uses[in.A] == 1 && loads[in.A] {
+		if in.Op == ir.OpWiden && uses[in.A] == 1 && loads[in.A] {
 			folded[in.A] = true
 		}
 	}
 	for _, s := range steps {
 		mem := operand.Mem{Base: x, Index: index, Scale: uint8(c.d.Size), Disp: s.Copy * c.pl.lanes * c.d.Size}
-		w := s.In.Op != generic.OpStore && s.In.Dst >= 0 && c.wide[s.In.Dst]
+		w := s.In.Op != ir.OpStore && s.In.Dst >= 0 && c.wide[s.In.Dst]
 		ops := s.In.Operands()
 		if len(ops) > 0 {
 			w = c.wide[ops[0]]
 		}
-		if s.In.Op == generic.OpWiden {
+		if s.In.Op == ir.OpWiden {
 			w = false // its operand is T
 		}
 		ar := c.vec(w)
 		a, b, dst := c.vreg(s.A, w), c.vreg(s.B, w), c.vreg(s.D, w)
 		switch s.In.Op {
-		case generic.OpLoad:
+		case ir.OpLoad:
 			if !folded[s.In.Dst] {
 				ar.mov(mem, c.vreg(s.D, false))
 			}
-		case generic.OpStore:
+		case ir.OpStore:
 			ar.mov(a, mem)
-		case generic.OpWiden:
+		case ir.OpWiden:
 			var src operand.Op = a
 			if folded[s.In.A] {
 				src = mem // the load's element: the same copy, the same index
@@ -284,19 +279,19 @@ func (c *gradCompiler) emit(steps []kernelgen.Placed) {
 				c.ctx.VMOVAPD(src, c.vreg(s.D, true))
 			}
 		// Go assembler order: "VSUBPS B, A, D" computes D = A - B.
-		case generic.OpAdd:
+		case ir.OpAdd:
 			ar.add(b, a, dst)
-		case generic.OpSub:
+		case ir.OpSub:
 			ar.sub(b, a, dst)
-		case generic.OpMul:
+		case ir.OpMul:
 			ar.mul(b, a, dst)
-		case generic.OpAbs:
+		case ir.OpAbs:
 			ar.abs(c.vreg(c.pl.absReg, w), a, dst)
-		case generic.OpRaise:
+		case ir.OpRaise:
 			ar.raise(a, b, dst)
-		case generic.OpLower:
+		case ir.OpLower:
 			ar.lower(a, b, dst)
-		case generic.OpAccum:
+		case ir.OpAccum:
 			c.accum(ar, a, c.vreg(c.pl.acc+s.Copy, w))
 		default:
 			panic("x86: unexpected op in a gradient program: " + s.In.Op.String())
@@ -307,9 +302,9 @@ func (c *gradCompiler) emit(steps []kernelgen.Placed) {
 // accum adds value a into accumulator register acc.
 func (c *gradCompiler) accum(ar arith, a, acc reg.Register) {
 	switch c.p.Acc {
-	case generic.AccLanes, generic.AccFlag:
+	case ir.AccLanes, ir.AccFlag:
 		ar.add(a, acc, acc)
-	case generic.AccMax:
+	case ir.AccMax:
 		// acc = MaxNaN(acc, a). VMAXPS with a as its first source gives a
 		// if a > acc, else acc (a NaN acc stays); lanes where a is NaN then
 		// take a.
@@ -329,8 +324,8 @@ func (c *gradCompiler) accum(ar arith, a, acc reg.Register) {
 // type d:
 //
 //	func(n int, x *T, s float64, a, b T) (acc [32]float64)
-func GradSignature(d DType) *gotypes.Signature {
-	elem := types.Typ[d.Kind]
+func GradSignature(d kernelgen.Elem) *gotypes.Signature {
+	elem := goType(d)
 	params := []*types.Var{
 		types.NewParam(token.NoPos, nil, "n", types.Typ[types.Int]),
 		types.NewParam(token.NoPos, nil, "x", types.NewPointer(elem)),

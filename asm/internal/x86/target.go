@@ -1,11 +1,10 @@
-// Package x86 compiles the rules' operation lists (package generic) to
-// amd64 assembly with avo. One compiler serves every instruction set: AVX2 and
-// AVX-512 are two values of ISA, float32 and float64 two values of DType.
+// Package x86 compiles the operation lists of package internal/ir to
+// amd64 assembly with avo: the kernelgen.Backend of the AVX-512 and AVX2
+// kernel sets (Backend). One compiler serves every instruction set: AVX2 and
+// AVX-512 are two values of ISA.
 package x86
 
 import (
-	"go/types"
-
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 
@@ -14,12 +13,10 @@ import (
 
 // ISA is one vector instruction set at its register width.
 type ISA struct {
-	Name   string // kernel set name, as kernels.Set.Name reports it
-	Title  string // for comments
-	Doc    string // the rest of the kernel set's doc comment
-	Bits   int    // vector register width
-	Regs   int    // vector registers available
-	Unroll int    // vectors per iteration of the main loop
+	kernelgen.Set     // the kernel set it compiles
+	Bits          int // vector register width
+	Regs          int // vector registers available
+	Unroll        int // vectors per iteration of the main loop
 	// Masked reports that the tail is one k-masked vector (AVX-512) rather
 	// than a scalar loop (AVX2, which has no fault-suppressing masked
 	// loads that are also fast).
@@ -27,31 +24,18 @@ type ISA struct {
 }
 
 // AVX512 uses AVX-512F (with VL/DQ/BW required by dispatch) on zmm registers.
-var AVX512 = ISA{Name: "avx512", Title: "AVX-512", Doc: "runs every kernel with AVX-512 on 512-bit registers.", Bits: 512, Regs: 32, Unroll: 4, Masked: true}
+var AVX512 = ISA{Set: kernelgen.Set{Name: "avx512", Title: "AVX-512", Doc: "runs every kernel with AVX-512 on 512-bit registers.", Grad: true},
+	Bits: 512, Regs: 32, Unroll: 4, Masked: true}
 
 // AVX2 uses AVX and AVX2 on ymm registers.
-var AVX2 = ISA{Name: "avx2", Title: "AVX2", Doc: "runs every kernel with AVX2 on 256-bit registers.", Bits: 256, Regs: 16, Unroll: 4}
+var AVX2 = ISA{Set: kernelgen.Set{Name: "avx2", Title: "AVX2", Doc: "runs every kernel with AVX2 on 256-bit registers.", Grad: true},
+	Bits: 256, Regs: 16, Unroll: 4}
 
 // ISAs lists the instruction sets fastest first, the order of archSets.
 var ISAs = []ISA{AVX512, AVX2}
 
 // Lanes is the number of elements of type d in one vector.
-func (isa ISA) Lanes(d DType) int { return isa.Bits / 8 / d.Size }
-
-// DType is an element type.
-type DType struct {
-	kernelgen.DType
-	Size int // bytes
-	Kind types.BasicKind
-}
-
-var (
-	F32 = DType{DType: kernelgen.DTypes[0], Size: 4, Kind: types.Float32}
-	F64 = DType{DType: kernelgen.DTypes[1], Size: 8, Kind: types.Float64}
-)
-
-// DTypes lists the element types in the order of kernels.Set's fields.
-var DTypes = []DType{F32, F64}
+func (isa ISA) Lanes(d kernelgen.Elem) int { return isa.Bits / 8 / d.Size }
 
 // instrFn is an avo instruction builder taking its operands in Go assembler
 // order (sources first, destination last).
@@ -71,16 +55,16 @@ type arith struct {
 // Go assembler order puts the sources first and the destination last, and
 // the first (Intel) source second to last: "VSUBPS B, A, D" is D = A - B.
 
-// raise emits D = B if A < B, else A (generic.OpRaise). VMAXPS with B as
+// raise emits D = B if A < B, else A (ir.OpRaise). VMAXPS with B as
 // its first (Intel) source returns B if B > A and A otherwise, a NaN of
 // either included: B if A < B, else A.
 func (ar arith) raise(a, b, dst operand.Op) { ar.max(a, b, dst) }
 
-// lower emits D = B if A > B, else A (generic.OpLower): VMINPS likewise
+// lower emits D = B if A > B, else A (ir.OpLower): VMINPS likewise
 // returns B if B < A, else A.
 func (ar arith) lower(a, b, dst operand.Op) { ar.min(a, b, dst) }
 
-// abs emits D = |A| (generic.OpAbs) with mask, a register holding all ones
+// abs emits D = |A| (ir.OpAbs) with mask, a register holding all ones
 // but each lane's sign bit (absMask).
 func (ar arith) abs(mask, a, dst operand.Op) { ar.and(mask, a, dst) }
 
@@ -102,7 +86,7 @@ func absMask(ctx *build.Context, isa ISA, r operand.Op, size int) {
 
 // packed returns the vector instructions for d on isa. AVX-512F has no
 // VXORPS/VXORPD (that is DQ); the integer XOR is the same bitwise operation.
-func packed(ctx *build.Context, isa ISA, d DType) arith {
+func packed(ctx *build.Context, isa ISA, d kernelgen.Elem) arith {
 	if d.Size == 4 {
 		a := arith{add: ctx.VADDPS, sub: ctx.VSUBPS, mul: ctx.VMULPS, div: ctx.VDIVPS, sqrt: ctx.VSQRTPS,
 			max: ctx.VMAXPS, cmp: ctx.VCMPPS, xor: ctx.VXORPS, mov: ctx.VMOVUPS, blendv: ctx.VBLENDVPS,
@@ -123,7 +107,7 @@ func packed(ctx *build.Context, isa ISA, d DType) arith {
 
 // scalar returns the one-element instructions for d, VEX-encoded like the
 // vector code so that no SSE/AVX transition occurs.
-func scalar(ctx *build.Context, d DType) arith {
+func scalar(ctx *build.Context, d kernelgen.Elem) arith {
 	if d.Size == 4 {
 		return arith{add: ctx.VADDSS, sub: ctx.VSUBSS, mul: ctx.VMULSS, div: ctx.VDIVSS, sqrt: ctx.VSQRTSS,
 			max: ctx.VMAXSS, min: ctx.VMINSS, cmp: ctx.VCMPSS, xor: ctx.VXORPS, and: ctx.VANDPS, mov: ctx.VMOVSS,
@@ -135,7 +119,7 @@ func scalar(ctx *build.Context, d DType) arith {
 }
 
 // broadcast returns the instruction that fills a vector with one element.
-func broadcast(ctx *build.Context, d DType) instrFn {
+func broadcast(ctx *build.Context, d kernelgen.Elem) instrFn {
 	if d.Size == 4 {
 		return ctx.VBROADCASTSS
 	}

@@ -1,55 +1,59 @@
-package generic
+package ir_test
 
 import (
 	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"unsafe"
+
+	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/ir"
 )
 
 // eval interprets p on element i of the streams, with scalars in T.
-func eval[T Float](p Program, c *Coeffs[T], streams *[NumStreams][]T, i int) {
+func eval[T generic.Float](p ir.Program, c *generic.Coeffs[T], streams *[ir.NumStreams][]T, i int) {
 	coeffs := reflect.ValueOf(c).Elem()
 	val := make([]T, p.Values)
 	for _, in := range p.Body {
 		var r T
 		switch in.Op {
-		case OpLoad:
+		case ir.OpLoad:
 			r = streams[in.Stream][i]
-		case OpStore:
+		case ir.OpStore:
 			streams[in.Stream][i] = val[in.A]
 			continue
-		case OpCoeff:
+		case ir.OpCoeff:
 			r = T(coeffs.Field(in.Coeff).Float())
-		case OpAdd:
+		case ir.OpAdd:
 			r = val[in.A] + val[in.B]
-		case OpSub:
+		case ir.OpSub:
 			r = val[in.A] - val[in.B]
-		case OpMul:
+		case ir.OpMul:
 			r = T(val[in.A] * val[in.B])
-		case OpDiv:
+		case ir.OpDiv:
 			r = val[in.A] / val[in.B]
-		case OpSqrt:
+		case ir.OpSqrt:
 			r = T(math.Sqrt(float64(val[in.A])))
-		case OpXor:
+		case ir.OpXor:
 			r = xor(val[in.A], val[in.B])
-		case OpMaxNaN:
-			r = MaxNaN(val[in.A], val[in.B])
-		case OpAbs:
+		case ir.OpMaxNaN:
+			r = generic.MaxNaN(val[in.A], val[in.B])
+		case ir.OpAbs:
 			r = T(math.Float64frombits(math.Float64bits(float64(val[in.A])) &^ (1 << 63)))
-		case OpRaise:
+		case ir.OpRaise:
 			r = val[in.A]
 			if val[in.A] < val[in.B] {
 				r = val[in.B]
 			}
-		case OpLower:
+		case ir.OpLower:
 			r = val[in.A]
 			if val[in.A] > val[in.B] {
 				r = val[in.B]
 			}
-		case OpConst:
+		case ir.OpConst:
 			r = T(in.Imm)
-		case OpSelect:
+		case ir.OpSelect:
 			r = val[in.Y]
 			if val[in.A] < val[in.B] {
 				r = val[in.X]
@@ -59,7 +63,7 @@ func eval[T Float](p Program, c *Coeffs[T], streams *[NumStreams][]T, i int) {
 	}
 }
 
-func xor[T Float](a, b T) T {
+func xor[T generic.Float](a, b T) T {
 	if _, ok := any(a).(float32); ok {
 		return T(math.Float32frombits(math.Float32bits(float32(a)) ^ math.Float32bits(float32(b))))
 	}
@@ -75,7 +79,7 @@ func value(r *rand.Rand) float64 {
 	return (r.Float64()*2 - 1) * math.Ldexp(1, r.IntN(8)-4)
 }
 
-func bitsEqual[T Float](a, b T) bool {
+func bitsEqual[T generic.Float](a, b T) bool {
 	if a != a && b != b {
 		return true // NaN payloads are canonicalized
 	}
@@ -90,24 +94,24 @@ func bitsEqual[T Float](a, b T) bool {
 // Coefficients are set through reflection, which the race detector's
 // pointer checks accept (a cast to a longer array aborted under -race).
 func TestProgramsMatchReference(t *testing.T) {
-	for _, r := range Rules() {
+	for _, r := range generic.Rules() {
 		for _, v := range r.Variants() {
-			p := Build(r.Kind, v)
+			p := ir.Build(int(r.Kind), uint32(v))
 			t.Run(p.Name(), func(t *testing.T) {
-				check(t, p, Reference[float64](r.Kind))
-				check(t, p, Reference[float32](r.Kind))
+				check(t, p, generic.Reference[float64](r.Kind))
+				check(t, p, generic.Reference[float32](r.Kind))
 			})
 		}
 	}
 }
 
-func check[T Float](t *testing.T, p Program, ref Kernel[T]) {
+func check[T generic.Float](t *testing.T, p ir.Program, ref generic.Kernel[T]) {
 	r := rand.New(rand.NewPCG(1, uint64(p.Variant)))
 	const n = 512
-	var c Coeffs[T]
+	var c generic.Coeffs[T]
 	cs := reflect.ValueOf(&c).Elem()
 	for trial := 0; trial < 20; trial++ {
-		for i := range CoeffNames {
+		for i := range ir.CoeffNames() {
 			cs.Field(i).SetFloat(float64(T(math.Abs(value(r)))))
 		}
 		if trial%2 == 1 {
@@ -115,7 +119,7 @@ func check[T Float](t *testing.T, p Program, ref Kernel[T]) {
 		} else {
 			c.Sign = 0
 		}
-		var a, b [NumStreams][]T
+		var a, b [ir.NumStreams][]T
 		for s := range a {
 			a[s], b[s] = make([]T, n), make([]T, n)
 			for i := range a[s] {
@@ -123,7 +127,7 @@ func check[T Float](t *testing.T, p Program, ref Kernel[T]) {
 				b[s][i] = a[s][i]
 			}
 		}
-		ref(p.Variant, &c, a[0], a[1], a[2], a[3], a[4])
+		ref(generic.Variant(p.Variant), &c, a[0], a[1], a[2], a[3], a[4])
 		for i := 0; i < n; i++ {
 			eval(p, &c, &b, i)
 		}
@@ -140,40 +144,40 @@ func check[T Float](t *testing.T, p Program, ref Kernel[T]) {
 // runGrad interprets gradient program p over x in the order its Acc
 // defines (gradElem per element), storing what the program stores, and
 // returns the reduction (the blocked sum or the maximum) and the flag.
-func runGrad[T Float](p *GradProgram, x []T, s float64, a, b T) (float64, bool) {
-	var t SumTree
+func runGrad[T generic.Float](p *ir.GradProgram, x []T, s float64, a, b T) (float64, bool) {
+	var t generic.SumTree
 	var m, z T
 	for len(x) > 0 {
-		n := min(len(x), ReduceBlock)
-		var acc [ReduceLanes]float64
+		n := min(len(x), generic.ReduceBlock)
+		var acc [generic.ReduceLanes]float64
 		for j := range x[:n] {
 			st, narrow, wide := gradElem(p, x[j], s, a, b)
 			x[j] = st
 			switch p.Acc {
-			case AccLanes:
-				acc[j%ReduceLanes] += wide
-			case AccMax:
-				m = MaxNaN(m, narrow)
-			case AccFlag:
+			case ir.AccLanes:
+				acc[j%generic.ReduceLanes] += wide
+			case ir.AccMax:
+				m = generic.MaxNaN(m, narrow)
+			case ir.AccFlag:
 				z += narrow
 			}
 		}
-		t.Push(foldLanes(&acc))
+		t.Push(generic.FoldLanes(&acc))
 		x = x[n:]
 	}
-	if p.Acc == AccMax {
+	if p.Acc == ir.AccMax {
 		return float64(m), false
 	}
 	return t.Sum(), !(z == 0)
 }
 
 // TestGradProgramsMatchReference interprets every gradient program and
-// compares it bit for bit with the reference in reduce.go, at lengths that
+// compares it bit for bit with the reference in generic/reduce.go, at lengths that
 // cover a partial lane group, a partial block and several blocks.
 func TestGradProgramsMatchReference(t *testing.T) {
-	progs := GradPrograms()
-	if len(progs) != int(GradKindCount) {
-		t.Fatalf("%d programs, want %d", len(progs), GradKindCount)
+	progs := ir.GradPrograms()
+	if len(progs) != int(ir.GradKindCount) {
+		t.Fatalf("%d programs, want %d", len(progs), ir.GradKindCount)
 	}
 	for _, p := range progs {
 		if p.Values > gradMaxValues {
@@ -186,7 +190,7 @@ func TestGradProgramsMatchReference(t *testing.T) {
 	}
 }
 
-func checkGrad[T Float](t *testing.T, p *GradProgram) {
+func checkGrad[T generic.Float](t *testing.T, p *ir.GradProgram) {
 	r := rand.New(rand.NewPCG(uint64(p.Kind), 3))
 	for _, n := range []int{0, 1, 31, 32, 33, 100, 4095, 4096, 4097, 3*4096 + 77} {
 		for _, c := range []T{0.75, 0x1p-20, T(math.Inf(1)), 0} {
@@ -201,36 +205,36 @@ func checkGrad[T Float](t *testing.T, p *GradProgram) {
 			got := append([]T(nil), x...)
 			s := float64(c) // a power of two or not: exactness is not assumed
 			a := c
-			if p.Kind == GradClamp {
+			if p.Kind == ir.GradClamp {
 				a = -c // Clamp's bounds are -c and c
 			}
 			red, flag := runGrad(p, got, s, a, c)
 			var wantRed float64
 			var wantFlag bool
 			switch p.Kind {
-			case GradSumSquares:
-				wantRed = SumSquares(want)
-			case GradSumSquaresScaled:
-				wantRed = SumSquaresScaled(want, s)
-			case GradSumAbs:
-				wantRed = SumAbs(want)
-			case GradMaxAbs:
-				wantRed = MaxAbs(want)
-			case GradScale:
-				Scale(want, c)
-			case GradClamp:
-				Clamp(want, c)
-			case GradUnscaleCheck:
-				wantFlag = UnscaleCheck(want, c)
-			case GradNonFinite:
-				wantFlag = NonFinite(want)
+			case ir.GradSumSquares:
+				wantRed = generic.SumSquares(want)
+			case ir.GradSumSquaresScaled:
+				wantRed = generic.SumSquaresScaled(want, s)
+			case ir.GradSumAbs:
+				wantRed = generic.SumAbs(want)
+			case ir.GradMaxAbs:
+				wantRed = generic.MaxAbs(want)
+			case ir.GradScale:
+				generic.Scale(want, c)
+			case ir.GradClamp:
+				generic.Clamp(want, c)
+			case ir.GradUnscaleCheck:
+				wantFlag = generic.UnscaleCheck(want, c)
+			case ir.GradNonFinite:
+				wantFlag = generic.NonFinite(want)
 			}
-			if p.Acc == AccLanes || p.Acc == AccMax {
+			if p.Acc == ir.AccLanes || p.Acc == ir.AccMax {
 				if !bitsEqual(red, wantRed) {
 					t.Fatalf("%T n=%d c=%v: %v, reference %v", c, n, c, red, wantRed)
 				}
 			}
-			if p.Acc == AccFlag && flag != wantFlag {
+			if p.Acc == ir.AccFlag && flag != wantFlag {
 				t.Fatalf("%T n=%d c=%v: flag %v, reference %v", c, n, c, flag, wantFlag)
 			}
 			for i := range got {
@@ -247,29 +251,29 @@ func checkGrad[T Float](t *testing.T, p *GradProgram) {
 // widen and abs (float64 results), raise and lower (NaN and equal operands
 // keep A), and accum (the term comes out as it went in).
 func TestGradOps(t *testing.T) {
-	type prog func(b *Builder, x Value)
+	type prog func(b *ir.Builder, x ir.Value)
 	run := func(body prog, x, a float32) (stored, narrow float32, wide float64) {
-		b := &Builder{}
-		body(b, b.Load(StreamP))
-		p := GradProgram{Body: b.p.Body, Values: b.p.Values}
+		b := ir.NewBuilder(ir.GradArgNames)
+		body(b, b.Load(ir.StreamP))
+		p := ir.GradProgram{Body: b.Program().Body, Values: b.Program().Values}
 		return gradElem(&p, x, float64(a), a, a)
 	}
 	f32 := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0.5, float32(math.Inf(1)), float32(math.Inf(-1)),
 		float32(math.NaN()), math.Float32frombits(0x7f800001), math.Float32frombits(1)}
 	same := func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) }
 	for _, x := range f32 {
-		if _, _, w := run(func(b *Builder, x Value) { b.Accum(b.Widen(x)) }, x, 0); !bitsEqual(w, float64(x)) {
+		if _, _, w := run(func(b *ir.Builder, x ir.Value) { b.Accum(b.Widen(x)) }, x, 0); !bitsEqual(w, float64(x)) {
 			t.Errorf("widen(%v) = %v", x, w)
 		}
-		if _, _, w := run(func(b *Builder, x Value) { b.Accum(b.Abs(b.Widen(x))) }, x, 0); !bitsEqual(w, math.Abs(float64(x))) {
+		if _, _, w := run(func(b *ir.Builder, x ir.Value) { b.Accum(b.Abs(b.Widen(x))) }, x, 0); !bitsEqual(w, math.Abs(float64(x))) {
 			t.Errorf("abs(widen(%v)) = %v", x, w)
 		}
-		if _, n, _ := run(func(b *Builder, x Value) { b.Accum(b.Abs(x)) }, x, 0); math.Float32bits(n) != math.Float32bits(x)&^(1<<31) {
+		if _, n, _ := run(func(b *ir.Builder, x ir.Value) { b.Accum(b.Abs(x)) }, x, 0); math.Float32bits(n) != math.Float32bits(x)&^(1<<31) {
 			t.Errorf("abs(%v) = %#x: not the sign bit cleared", x, math.Float32bits(n))
 		}
 		for _, a := range f32 {
-			raise := func(b *Builder, x Value) { b.Store(StreamP, b.Raise(x, b.Arg(GradArgA))) }
-			lower := func(b *Builder, x Value) { b.Store(StreamP, b.Lower(x, b.Arg(GradArgA))) }
+			raise := func(b *ir.Builder, x ir.Value) { b.Store(ir.StreamP, b.Raise(x, b.Arg(ir.GradArgA))) }
+			lower := func(b *ir.Builder, x ir.Value) { b.Store(ir.StreamP, b.Lower(x, b.Arg(ir.GradArgA))) }
 			wantRaise, wantLower := x, x
 			if x < a {
 				wantRaise = a
@@ -294,49 +298,48 @@ const gradMaxValues = 16
 // b: it returns the value the program stores (x itself if it stores
 // nothing) and the term it accumulates, in T (narrow) or in float64 (wide,
 // AccLanes). Every operation is one correctly rounded operation of its
-// type, never fused with another. Kernel sets run it on the few elements
-// their vector loops leave over, and ir_test.go runs it on every element to
+// type, never fused with another. The tests run it on every element to
 // prove the descriptions equal to the references.
-func gradElem[T Float](p *GradProgram, x T, s float64, a, b T) (stored, narrow T, wide float64) {
+func gradElem[T generic.Float](p *ir.GradProgram, x T, s float64, a, b T) (stored, narrow T, wide float64) {
 	var vt [gradMaxValues]T       // the values of type T
 	var vw [gradMaxValues]float64 // the values of type float64 (widened)
 	stored = x
 	for _, in := range p.Body {
 		switch in.Op {
-		case OpLoad:
+		case ir.OpLoad:
 			vt[in.Dst] = x
-		case OpStore:
+		case ir.OpStore:
 			stored = vt[in.A]
-		case OpAccum:
+		case ir.OpAccum:
 			narrow, wide = vt[in.A], vw[in.A]
-		case OpCoeff:
+		case ir.OpCoeff:
 			switch in.Coeff {
-			case GradArgS:
+			case ir.GradArgS:
 				vw[in.Dst] = s
-			case GradArgA:
+			case ir.GradArgA:
 				vt[in.Dst] = a
 			default:
 				vt[in.Dst] = b
 			}
-		case OpWiden:
+		case ir.OpWiden:
 			vw[in.Dst] = float64(vt[in.A])
-		case OpAbs:
+		case ir.OpAbs:
 			vt[in.Dst], vw[in.Dst] = absBits(vt[in.A]), math.Abs(vw[in.A])
-		case OpRaise:
+		case ir.OpRaise:
 			vt[in.Dst] = vt[in.A]
 			if vt[in.A] < vt[in.B] {
 				vt[in.Dst] = vt[in.B]
 			}
-		case OpLower:
+		case ir.OpLower:
 			vt[in.Dst] = vt[in.A]
 			if vt[in.A] > vt[in.B] {
 				vt[in.Dst] = vt[in.B]
 			}
-		case OpMul:
+		case ir.OpMul:
 			vt[in.Dst], vw[in.Dst] = T(vt[in.A]*vt[in.B]), float64(vw[in.A]*vw[in.B])
-		case OpAdd:
+		case ir.OpAdd:
 			vt[in.Dst], vw[in.Dst] = T(vt[in.A]+vt[in.B]), float64(vw[in.A]+vw[in.B])
-		case OpSub:
+		case ir.OpSub:
 			vt[in.Dst], vw[in.Dst] = T(vt[in.A]-vt[in.B]), float64(vw[in.A]-vw[in.B])
 		default:
 			panic("generic: gradient program uses " + in.Op.String())
@@ -347,8 +350,8 @@ func gradElem[T Float](p *GradProgram, x T, s float64, a, b T) (stored, narrow T
 
 // absBits is |x| by clearing the sign bit, as the vector instructions do
 // (a conversion through float64 would quiet a signaling NaN).
-func absBits[T Float](x T) T {
-	if isSingle[T]() {
+func absBits[T generic.Float](x T) T {
+	if unsafe.Sizeof(x) == 4 {
 		return T(math.Float32frombits(math.Float32bits(float32(x)) &^ (1 << 31)))
 	}
 	return T(math.Float64frombits(math.Float64bits(float64(x)) &^ (1 << 63)))
@@ -358,18 +361,18 @@ func absBits[T Float](x T) T {
 // every pair of special values and checks them against their definitions
 // in ir.go, independently of any rule.
 func TestSelectSignAbsOps(t *testing.T) {
-	b := &Builder{p: Program{}}
-	x, y := b.Load(StreamP), b.Load(StreamG)
-	b.Store(StreamS0, b.IfLess(x, y, b.Const(1), b.Const(-2)))
-	b.Store(StreamS1, b.Sign(x))
-	b.Store(StreamS2, b.Abs(x))
-	b.Store(StreamP, b.Lower(b.Raise(x, y), b.Const(0.5)))
-	prog := b.p
+	b := ir.NewBuilder(nil)
+	x, y := b.Load(ir.StreamP), b.Load(ir.StreamG)
+	b.Store(ir.StreamS0, b.IfLess(x, y, b.Const(1), b.Const(-2)))
+	b.Store(ir.StreamS1, b.Sign(x))
+	b.Store(ir.StreamS2, b.Abs(x))
+	b.Store(ir.StreamP, b.Lower(b.Raise(x, y), b.Const(0.5)))
+	prog := b.Program()
 	negZero := math.Copysign(0, -1)
 	for _, a := range specials {
 		for _, c := range specials {
-			streams := [NumStreams][]float64{{a}, {c}, {0}, {0}, {0}}
-			eval(prog, &Coeffs[float64]{}, &streams, 0)
+			streams := [ir.NumStreams][]float64{{a}, {c}, {0}, {0}, {0}}
+			eval(prog, &generic.Coeffs[float64]{}, &streams, 0)
 			wantSel := -2.0
 			if a < c {
 				wantSel = 1
@@ -391,10 +394,10 @@ func TestSelectSignAbsOps(t *testing.T) {
 				name      string
 				got, want float64
 			}{
-				{"IfLess", streams[StreamS0][0], wantSel},
-				{"Sign", streams[StreamS1][0], wantSign},
-				{"Abs", streams[StreamS2][0], math.Abs(a)},
-				{"Lower(Raise)", streams[StreamP][0], wantClamp},
+				{"IfLess", streams[ir.StreamS0][0], wantSel},
+				{"Sign", streams[ir.StreamS1][0], wantSign},
+				{"Abs", streams[ir.StreamS2][0], math.Abs(a)},
+				{"Lower(Raise)", streams[ir.StreamP][0], wantClamp},
 			} {
 				if !bitsEqual(chk.got, chk.want) {
 					t.Errorf("%s(%v, %v) = %v, want %v", chk.name, a, c, chk.got, chk.want)
@@ -403,9 +406,9 @@ func TestSelectSignAbsOps(t *testing.T) {
 		}
 	}
 	if got := math.Float64bits(func() float64 {
-		s := [NumStreams][]float64{{negZero}, {0}, {0}, {0}, {0}}
-		eval(prog, &Coeffs[float64]{}, &s, 0)
-		return s[StreamS1][0]
+		s := [ir.NumStreams][]float64{{negZero}, {0}, {0}, {0}, {0}}
+		eval(prog, &generic.Coeffs[float64]{}, &s, 0)
+		return s[ir.StreamS1][0]
 	}()); got != math.Float64bits(negZero) {
 		t.Errorf("Sign(-0) bits %#x, want -0", got)
 	}
@@ -414,5 +417,5 @@ func TestSelectSignAbsOps(t *testing.T) {
 			t.Error("Const(0.1), not exact in float32, did not panic")
 		}
 	}()
-	(&Builder{}).Const(0.1)
+	ir.NewBuilder(nil).Const(0.1)
 }

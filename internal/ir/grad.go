@@ -1,9 +1,9 @@
-package generic
+package ir
 
-// This file describes the gradient kernels of reduce.go as operation lists
-// (ir.go), once, for the generators: the amd64 and arm64 compilers turn each
-// description into the SIMD kernels of package kernels, and ir_test.go
-// proves every description equal to its reference bit for bit.
+// This file describes the gradient kernels of generic/reduce.go as
+// operation lists, once, for the generators: the amd64 and arm64 compilers
+// turn each description into the SIMD kernels of package kernels, and
+// ir_test.go proves every description equal to its reference bit for bit.
 //
 // A gradient program is the loop body for one element x = x[i] of one
 // stream (StreamP). Its scalar arguments are OpCoeff values whose index
@@ -13,8 +13,8 @@ package generic
 // computes, so every set runs the reference.
 //
 // A new gradient kernel touches: its reference and its GradKernels field in
-// reduce.go; its GradKind constant and gradTable entry here (new operations,
-// if any, in ir.go, with the generators' rendering of them in
+// generic/reduce.go; its GradKind constant and gradTable entry here (new
+// operations, if any, in ir.go, with the generators' rendering of them in
 // asm/internal/x86/grad.go and asm/internal/arm64/grad.go); its case in
 // ir_test.go's checkGrad; its wrapper in kernels/grad.go; then
 // `go generate ./...`.
@@ -41,15 +41,16 @@ type Acc int
 const (
 	// AccNone: no OpAccum; the program only stores.
 	AccNone Acc = iota
-	// AccLanes: the blocked float64 sum of reduce.go. The term of element
-	// j of a block (counted from the block's start) is added to
-	// accumulator j mod ReduceLanes; the accumulators start at +0 and are
-	// folded by foldLanes at the block's end, the blocks' partials added by
-	// a SumTree. The term is float64 (the program widens).
+	// AccLanes: the blocked float64 sum of generic/reduce.go. The term of
+	// element j of a block (counted from the block's start) is added to
+	// accumulator j mod generic.ReduceLanes; the accumulators start at +0
+	// and are folded by generic.FoldLanes at the block's end, the blocks'
+	// partials added by a generic.SumTree. The term is float64 (the
+	// program widens).
 	AccLanes
-	// AccMax: the NaN-propagating maximum (MaxNaN) of the terms, in T,
-	// starting from +0. The terms are |x| (never -0), so it is exact and
-	// the order is free.
+	// AccMax: the NaN-propagating maximum (generic.MaxNaN) of the terms,
+	// in T, starting from +0. The terms are |x| (never -0), so it is exact
+	// and the order is free.
 	AccMax
 	// AccFlag: the terms, in T, are +0 or NaN (y - y); the result reports
 	// whether any is NaN, so the order is free.
@@ -69,7 +70,7 @@ var GradArgNames = []string{"s", "a", "b"}
 // GradProgram is one gradient kernel's description.
 type GradProgram struct {
 	Kind GradKind
-	// GoName is the kernel's field in GradKernels: "SumSquares".
+	// GoName is the kernel's field in generic.GradKernels: "SumSquares".
 	GoName string
 	// Name is the lower-case symbol name of generated code: "sumsquares".
 	Name string
@@ -90,7 +91,7 @@ func (p *GradProgram) Wide() bool { return p.Acc == AccLanes }
 func GradPrograms() []GradProgram {
 	out := make([]GradProgram, GradKindCount)
 	for k, d := range gradTable {
-		b := &Builder{}
+		b := NewBuilder(GradArgNames)
 		x := b.Load(StreamP)
 		d.body(b, x)
 		out[k] = GradProgram{Kind: GradKind(k), GoName: d.goName, Name: d.name, Acc: d.acc,
@@ -141,27 +142,3 @@ var gradTable = [GradKindCount]struct {
 		b.Accum(b.Sub(x, x))
 	}},
 }
-
-// Widen is float64(x).
-func (b *Builder) Widen(x Value) Value { return b.emit(Instr{Op: OpWiden, A: x}) }
-
-// Abs is |x|.
-func (b *Builder) Abs(x Value) Value { return b.emit(Instr{Op: OpAbs, A: x}) }
-
-// Raise is lo if x < lo, else x.
-func (b *Builder) Raise(x, lo Value) Value { return b.op(OpRaise, x, lo) }
-
-// Lower is hi if x > hi, else x.
-func (b *Builder) Lower(x, hi Value) Value { return b.op(OpLower, x, hi) }
-
-// Accum adds x into the program's accumulator.
-func (b *Builder) Accum(x Value) {
-	b.p.Body = append(b.p.Body, Instr{Op: OpAccum, A: x, Dst: -1})
-}
-
-// Arg reads scalar argument i (GradArgS, GradArgA, GradArgB), as OpCoeff.
-func (b *Builder) Arg(i int) Value { return b.emit(Instr{Op: OpCoeff, Coeff: i}) }
-
-// FoldLanes is step 3 of the blocked sum (reduce.go): the kernel sets keep
-// the accumulators of a block and fold them with it.
-func FoldLanes(acc *[ReduceLanes]float64) float64 { return foldLanes(acc) }

@@ -1,18 +1,18 @@
-package generic
+// Package ir is the operation list in which every kernel's loop body is
+// stated: a straight-line program over vector values, independent of vector
+// width, element type and instruction set. The update rules' descriptions in
+// package generic state their bodies with its Builder (Build returns them);
+// the gradient kernels' descriptions are in this package (grad.go). The
+// amd64 (avo) and arm64 generators in the nested asm module compile these
+// programs, so AVX2, AVX-512 and NEON are instances of one logic, and
+// ir_test.go interprets every program on scalars and checks it against its
+// reference kernel in package generic, bit for bit.
+//
+// The package is internal: the operation list is how this module generates
+// its kernels, not part of its API.
+package ir
 
-import (
-	"fmt"
-	"reflect"
-	"unsafe"
-)
-
-// This file is the operation list (IR) in which every rule's description
-// states its loop body: a straight-line program over vector values,
-// independent of vector width, element type and instruction set. The amd64
-// (avo) and arm64 generators in the nested asm module compile these
-// programs, so AVX2, AVX-512 and NEON are instances of one logic; ir_test.go
-// interprets every program on scalars and checks it against the reference
-// kernel bit for bit.
+import "fmt"
 
 // Op is one operation of a kernel body.
 type Op int
@@ -22,8 +22,9 @@ const (
 	OpLoad Op = iota
 	// OpStore stores A into element i of stream Stream.
 	OpStore
-	// OpCoeff broadcasts coefficient Coeff (an index into CoeffNames) into
-	// Dst. It is loop-invariant: generators hoist it out of the loop.
+	// OpCoeff broadcasts coefficient Coeff (an index into CoeffNames(), or
+	// into GradArgNames in a gradient program) into Dst. It is
+	// loop-invariant: generators hoist it out of the loop.
 	OpCoeff
 	// OpAdd, OpSub, OpMul and OpDiv are Dst = A op B, correctly rounded,
 	// never fused with one another.
@@ -40,7 +41,7 @@ const (
 	// A (so equal operands, +0 and -0 included, give A).
 	OpMaxNaN
 
-	// The operations below serve the gradient kernels (reduce_desc.go).
+	// The operations below serve the gradient kernels (grad.go).
 
 	// OpWiden is Dst = float64(A): exact, float32 lanes become float64
 	// lanes (a vector of float32 holds half as many elements as the
@@ -74,7 +75,7 @@ var opNames = [...]string{"load", "store", "coeff", "add", "sub", "mul", "div", 
 
 func (o Op) String() string { return opNames[o] }
 
-// Streams of a kernel, in the order of Kernel's slice arguments.
+// Streams of a kernel, in the order of generic.Kernel's slice arguments.
 const (
 	StreamP  = iota // parameters (read and written)
 	StreamG         // gradients (read only)
@@ -119,8 +120,11 @@ func (in Instr) Hoisted() bool { return in.Op == OpCoeff || in.Op == OpConst }
 // Program is one rule's loop body under one variant: what one generated
 // assembly function computes for each element.
 type Program struct {
-	Kind    Kind
-	Variant Variant
+	// Kind is the rule (a generic.Kind) and Variant the variant (a
+	// generic.Variant); this package knows neither type, since package
+	// generic imports it.
+	Kind    int
+	Variant uint32
 	Body    []Instr // in program order; loads before use
 	Values  int     // number of SSA values
 	// Streams reports which streams the body touches; unused state slices
@@ -128,50 +132,25 @@ type Program struct {
 	Streams [NumStreams]bool
 }
 
-// Name is a stable identifier for the program, e.g. "adam_v41".
+// Name is a stable identifier for the program, e.g. "adam_v41": the rule's
+// symbol name and the variant's bits in hexadecimal.
 func (p Program) Name() string {
-	return fmt.Sprintf("%s_v%02x", Rules()[p.Kind].Name, uint32(p.Variant))
-}
-
-// CoeffNames lists the fields of Coeffs in layout order. Every field has the
-// element type, so field k lies at byte offset k*sizeof(T) for both element
-// types (checked when the package initializes): that is what lets assembly
-// read coefficient k at a fixed offset.
-var CoeffNames = coeffNames()
-
-func coeffNames() []string {
-	t32 := reflect.TypeOf(Coeffs[float32]{})
-	t64 := reflect.TypeOf(Coeffs[float64]{})
-	var out []string
-	for i := 0; i < t32.NumField(); i++ {
-		f32, f64 := t32.Field(i), t64.Field(i)
-		if f32.Offset != uintptr(i)*unsafe.Sizeof(float32(0)) || f64.Offset != uintptr(i)*unsafe.Sizeof(float64(0)) {
-			panic("generic: Coeffs is not a dense array of its element type")
-		}
-		out = append(out, f32.Name)
-	}
-	return out
-}
-
-func coeffIndex(name string) int {
-	for i, n := range CoeffNames {
-		if n == name {
-			return i
-		}
-	}
-	panic("generic: no coefficient " + name)
+	return fmt.Sprintf("%s_v%02x", registered().rules[p.Kind].Name, p.Variant)
 }
 
 // Builder records a Program. A rule's description calls its methods in the
 // order of its reference kernel's operations.
-type Builder struct{ p Program }
-
-// Build returns rule kind's program for variant v.
-func Build(kind Kind, v Variant) Program {
-	b := &Builder{p: Program{Kind: kind, Variant: v}}
-	Rules()[kind].Program(b, v)
-	return b.p
+type Builder struct {
+	coeffs []string // the names OpCoeff's Coeff indexes
+	p      Program
 }
+
+// NewBuilder returns a Builder whose Coeff resolves names in coeffs: field
+// k of the coefficients is named coeffs[k].
+func NewBuilder(coeffs []string) *Builder { return &Builder{coeffs: coeffs} }
+
+// Program returns the program recorded so far.
+func (b *Builder) Program() Program { return b.p }
 
 func (b *Builder) emit(in Instr) Value {
 	in.Dst = Value(b.p.Values)
@@ -192,10 +171,20 @@ func (b *Builder) Store(s int, a Value) {
 	b.p.Body = append(b.p.Body, Instr{Op: OpStore, Stream: s, A: a, Dst: -1})
 }
 
-// Coeff reads the field of Coeffs with the given name.
+// Coeff reads the coefficient with the given name (a field of
+// generic.Coeffs, in an update rule's program).
 func (b *Builder) Coeff(name string) Value {
-	return b.emit(Instr{Op: OpCoeff, Coeff: coeffIndex(name)})
+	for i, n := range b.coeffs {
+		if n == name {
+			return b.Arg(i)
+		}
+	}
+	panic("ir: no coefficient " + name)
 }
+
+// Arg reads coefficient i by its index, as OpCoeff: a gradient program's
+// scalar argument GradArgS, GradArgA or GradArgB.
+func (b *Builder) Arg(i int) Value { return b.emit(Instr{Op: OpCoeff, Coeff: i}) }
 
 func (b *Builder) op(op Op, x, y Value) Value { return b.emit(Instr{Op: op, A: x, B: y}) }
 
@@ -208,6 +197,9 @@ func (b *Builder) Div(x, y Value) Value { return b.op(OpDiv, x, y) }
 // Sqrt is the correctly rounded square root.
 func (b *Builder) Sqrt(x Value) Value { return b.emit(Instr{Op: OpSqrt, A: x}) }
 
+// Xor is the bitwise x ^ y.
+func (b *Builder) Xor(x, y Value) Value { return b.op(OpXor, x, y) }
+
 // MaxNaN is MaxNaN(x, y).
 func (b *Builder) MaxNaN(x, y Value) Value { return b.op(OpMaxNaN, x, y) }
 
@@ -215,7 +207,7 @@ func (b *Builder) MaxNaN(x, y Value) Value { return b.op(OpMaxNaN, x, y) }
 // element types see the same value.
 func (b *Builder) Const(v float64) Value {
 	if float64(float32(v)) != v {
-		panic(fmt.Sprintf("generic: constant %v is not exact in float32", v))
+		panic(fmt.Sprintf("ir: constant %v is not exact in float32", v))
 	}
 	return b.emit(Instr{Op: OpConst, Imm: v})
 }
@@ -225,23 +217,26 @@ func (b *Builder) IfLess(a, c, x, y Value) Value {
 	return b.emit(Instr{Op: OpSelect, A: a, B: c, X: x, Y: y})
 }
 
-// Sign is Sign(x): 1 or -1 by the sign of a nonzero x, and x itself when
-// it is a zero (of either sign) or NaN.
+// Sign is generic.Sign(x): 1 or -1 by the sign of a nonzero x, and x
+// itself when it is a zero (of either sign) or NaN.
 func (b *Builder) Sign(x Value) Value {
 	zero := b.Const(0)
 	return b.IfLess(zero, x, b.Const(1), b.IfLess(x, zero, b.Const(-1), x))
 }
 
-// Gradient loads g and negates it when maximizing (XOR with Sign), as every
-// reference kernel starts.
-func (b *Builder) Gradient() Value { return b.op(OpXor, b.Load(StreamG), b.Coeff("Sign")) }
+// Widen is float64(x).
+func (b *Builder) Widen(x Value) Value { return b.emit(Instr{Op: OpWiden, A: x}) }
 
-// Lerp is torch's lerp(start, end, w), as the reference's lerp: the high
-// form with LerpComp, else the low form with Lerp.
-func (b *Builder) Lerp(start, end Value, high bool) Value {
-	d := b.Sub(end, start)
-	if high {
-		return b.Sub(end, b.Mul(d, b.Coeff("LerpComp")))
-	}
-	return b.Add(start, b.Mul(b.Coeff("Lerp"), d))
+// Abs is |x|.
+func (b *Builder) Abs(x Value) Value { return b.emit(Instr{Op: OpAbs, A: x}) }
+
+// Raise is lo if x < lo, else x.
+func (b *Builder) Raise(x, lo Value) Value { return b.op(OpRaise, x, lo) }
+
+// Lower is hi if x > hi, else x.
+func (b *Builder) Lower(x, hi Value) Value { return b.op(OpLower, x, hi) }
+
+// Accum adds x into the program's accumulator.
+func (b *Builder) Accum(x Value) {
+	b.p.Body = append(b.p.Body, Instr{Op: OpAccum, A: x, Dst: -1})
 }

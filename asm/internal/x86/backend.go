@@ -1,0 +1,88 @@
+package x86
+
+import (
+	"bytes"
+	"fmt"
+	"go/types"
+
+	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/pass"
+	"github.com/mmcloughlin/avo/printer"
+
+	"github.com/simdoptim/optim/asm/internal/kernelgen"
+	"github.com/simdoptim/optim/internal/ir"
+)
+
+// Backend is the kernelgen.Backend of the amd64 kernel sets, one per ISA of
+// ISAs. It adds every kernel to one avo build context, which Assembly
+// compiles and prints.
+type Backend struct{ ctx *build.Context }
+
+// NewBackend returns a Backend with no kernels yet.
+func NewBackend() *Backend {
+	ctx := build.NewContext()
+	ctx.ConstraintExpr("!noasm")
+	return &Backend{ctx: ctx}
+}
+
+// Sets are the kernel sets of ISAs.
+func (b *Backend) Sets() []kernelgen.Set {
+	var out []kernelgen.Set
+	for _, isa := range ISAs {
+		out = append(out, isa.Set)
+	}
+	return out
+}
+
+// Update adds the kernel of program p for set s (an ISA's) and element e.
+func (b *Backend) Update(s kernelgen.Set, p ir.Program, e kernelgen.Elem) error {
+	isa, err := isaOf(s)
+	if err != nil {
+		return err
+	}
+	return compile(b.ctx, p, isa, e)
+}
+
+// Grad adds the gradient kernel of program p for set s and element e.
+func (b *Backend) Grad(s kernelgen.Set, p ir.GradProgram, e kernelgen.Elem) error {
+	isa, err := isaOf(s)
+	if err != nil {
+		return err
+	}
+	return compileGrad(b.ctx, p, isa, e)
+}
+
+// Assembly compiles the kernels added (register allocation and the other
+// avo passes) and prints them.
+func (b *Backend) Assembly(generator string) ([]byte, error) {
+	file, err := b.ctx.Result()
+	if err != nil {
+		return nil, err
+	}
+	if err := pass.Compile.Execute(file); err != nil {
+		return nil, err
+	}
+	var asm bytes.Buffer
+	cfg := printer.Config{Name: generator, Pkg: "kernels"}
+	if err := (&pass.Output{Writer: nopCloser{&asm}, Printer: printer.NewGoAsm(cfg)}).Execute(file); err != nil {
+		return nil, err
+	}
+	return asm.Bytes(), nil
+}
+
+type nopCloser struct{ *bytes.Buffer }
+
+func (nopCloser) Close() error { return nil }
+
+// isaOf returns the ISA whose kernel set s is.
+func isaOf(s kernelgen.Set) (ISA, error) {
+	for _, isa := range ISAs {
+		if isa.Set == s {
+			return isa, nil
+		}
+	}
+	return ISA{}, fmt.Errorf("x86: %q is not the kernel set of an ISA", s.Name)
+}
+
+// goType is element e's Go type.
+func goType(e kernelgen.Elem) types.Type { return types.Universe.Lookup(e.Go).Type() }

@@ -1,0 +1,6 @@
+package kernels
+
+// Every program of the assembly kernels is documented once, whatever the
+// set and element type, in update_programs.go, which the generated files of
+// every architecture refer to.
+//go:generate go run -C ../asm ./cmd/update-programs -out ../kernels/update_programs.go
