@@ -116,7 +116,8 @@ func sgdGroup(extra string, n int) string {
 // entries where the optimizer expects few, deep nesting, long strings and
 // numbers, whitespace, in torch's layout (no checksum: any input reaches
 // the parser) and in ours (the header is parsed before the checksum is
-// checked). params is the optimizer's parameter count.
+// checked); and, whatever size, a small valid file that makes Load create
+// a state for each of the params parameters.
 func hostileHeaders(size, params int) []hostileHeader {
 	num := func(i int) string { return fmt.Sprint(i) }
 	meta := func(key string, value []byte) []byte {
@@ -153,6 +154,7 @@ func hostileHeaders(size, params int) []hostileHeader {
 		{name: "our steps", file: ourMeta(stepsKey, repeatTo(size, "[", "]", func(int) string { return "0" }, ","))},
 		{name: "our rules", file: ourMeta(rulesKey, repeatTo(size, "[", "]", func(int) string { return `"SGD"` }, ","))},
 		{name: "our extra entries", file: ourMeta(extraKey, repeatTo(min(size, maxExtra-8), "{", "}", func(i int) string { return `"` + num(i) + `":0` }, ","))},
+		{name: "param_groups creating state", file: meta(groupsKey, []byte("["+strings.Replace(sgdGroup("", params), `"momentum": 0`, `"momentum": 0.9`, 1)+"]")), loads: true},
 	}
 }
 
