@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/safetensors"
 )
 
 // loadMemoryBound is the most memory Load may add to read a file whose
@@ -273,5 +277,123 @@ func BenchmarkLoadHostileHeaders(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// setTensorElem returns a copy of the checkpoint data with element k of
+// the float32 tensor name set to v, resealed if the file is ours.
+func setTensorElem(t *testing.T, data []byte, name string, k int, v float32) []byte {
+	t.Helper()
+	h, err := safetensors.ReadHeader(bytes.NewReader(data), safetensors.Unlimited(1<<20), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(h.Tensors, func(x safetensors.Tensor) bool { return x.Name == name })
+	if i < 0 {
+		t.Fatalf("no tensor %q", name)
+	}
+	out := slices.Clone(data)
+	binary.LittleEndian.PutUint32(out[h.Len+h.Tensors[i].Begin+int64(4*k):], math.Float32bits(v))
+	if _, ours := h.Metadata[checksumKey]; ours {
+		out = reseal(t, out)
+	}
+	return out
+}
+
+// TestLoadRefusesBrokenState: a state no step produces from finite values
+// and after which the next step breaks is refused in our files (with a
+// valid checksum) and in torch's layout, naming the tensor and the
+// parameter: NaN in any slot, a negative number in a slot of squares,
+// their maxima or step sizes (generic.Slot.NonNegative), a step count at
+// which Step fails. Infinities, which finite gradients can produce, and
+// -0 load.
+func TestLoadRefusesBrokenState(t *testing.T) {
+	rules := generic.Rules()
+	for _, c := range apiCases() {
+		o, err := New(c.rule, []float32{1, -2, 3}, []float32{0.5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range 2 {
+			if err := o.Step([]float32{0.25, float32(s) - 0.5, 4}, []float32{-1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var buf bytes.Buffer
+		if err := o.Save(&buf); err != nil {
+			t.Fatal(err)
+		}
+		kind := c.rule.kind()
+		used := usedSlots[float32](o.groups[0].rule)
+		for _, file := range [][]byte{buf.Bytes(), toTorchLayout(t, buf.Bytes())} {
+			fresh := func() *Optimizer[float32] {
+				r, err := New(c.rule, make([]float32, 3), make([]float32, 1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			for slot, d := range rules[kind].Slots {
+				if !used[slot] {
+					continue
+				}
+				name := tensorName(1, d.Key)
+				what := fmt.Sprintf("%#v: %s", c.rule, name)
+				loadFails(t, what+" NaN", fresh(), setTensorElem(t, file, name, 0, float32(math.NaN())), name, "param 1", "NaN")
+				if d.NonNegative {
+					loadFails(t, what+" -1", fresh(), setTensorElem(t, file, name, 0, -1), name, "param 1", ">= 0")
+					loadFails(t, what+" -Inf", fresh(), setTensorElem(t, file, name, 0, float32(math.Inf(-1))), name, "param 1", ">= 0")
+				} else if err := fresh().Load(bytes.NewReader(setTensorElem(t, file, name, 0, float32(math.Inf(-1))))); err != nil {
+					t.Errorf("%s -Inf: %v", what, err)
+				}
+				for _, v := range []float32{float32(math.Inf(1)), float32(math.Copysign(0, -1))} {
+					if err := fresh().Load(bytes.NewReader(setTensorElem(t, file, name, 0, v))); err != nil {
+						t.Errorf("%s %v: %v", what, v, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestLoadRefusesLastStepCount: a step count of math.MaxInt64, at which
+// every Step fails, is refused in our files' optim.steps (every rule, SGD
+// included) and in torch's I64 step tensors, with a *CheckpointError that
+// wraps the *StepCountError and names where the count is.
+func TestLoadRefusesLastStepCount(t *testing.T) {
+	// Param 1 is SGD's: no step tensor holds its count.
+	_, data := smallCheckpoint(t)
+	bad := editHeader(t, data, `"optim.steps":"[2,2,`, fmt.Sprintf(`"optim.steps":"[2,%d,`, int64(math.MaxInt64)))
+	err := loadFails(t, "optim.steps", freshSmall(t), bad, stepsKey, "param 1", "every Step fails")
+	var ce *CheckpointError
+	var se *StepCountError
+	if !errors.As(err, &ce) || !errors.As(err, &se) || se.Param != 1 || se.Steps != math.MaxInt64 {
+		t.Errorf("optim.steps: %#v", err)
+	}
+
+	groups := `[{"lr": 0.01, "betas": [0.9, 0.99], "eps": 1e-08, "weight_decay": 0, "amsgrad": false, "maximize": false, "params": [0]}]`
+	file := torchFile(map[string]string{"param_groups": groups}, []torchTensor{
+		{"state.0.exp_avg", "F32", []int64{2}, f32s(1, 2)},
+		{"state.0.exp_avg_sq", "F32", []int64{2}, f32s(1, 2)},
+		{"state.0.step", "I64", []int64{}, binary.LittleEndian.AppendUint64(nil, math.MaxInt64)},
+	})
+	o, err := New(DefaultAdam(), make([]float32, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = loadFails(t, "I64 step", o, file, "state.0.step", "param 0", "every Step fails")
+	if !errors.As(err, &ce) || !errors.As(err, &se) || se.Steps != math.MaxInt64 {
+		t.Errorf("I64 step: %#v", err)
+	}
+	// One below loads, and the next step takes the count to the last.
+	binary.LittleEndian.PutUint64(file[len(file)-8:], math.MaxInt64-1)
+	if err := o.Load(bytes.NewReader(file)); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Step([]float32{1, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Step([]float32{1, 1}); !errors.As(err, &se) {
+		t.Fatalf("a step at the last count: %v", err)
 	}
 }

@@ -48,10 +48,19 @@ import (
 // 0-d F32 tensors, nothing else. In both kinds of file, the state that
 // the first step creates (see State) is absent as a whole before it: the
 // next step is then a first step, as in torch; present, it is continued.
-// Scalar states must be finite. SGD's step count, which torch does not
-// keep, is then 0. Any optim.*
+// SGD's step count, which torch does not keep, is then 0. Any optim.*
 // metadata key makes the file one of ours, so a damaged marker is an
 // error, never an unchecked load.
+//
+// In both kinds of file, state that no step produces from finite values
+// and after which the next step breaks is refused, naming the tensor and
+// the parameter: NaN in any state, a negative number in the squares,
+// their maxima and the step sizes (exp_avg_sq, max_exp_avg_sq, sum,
+// square_avg, acc_delta, exp_inf, step_size), scalar states that are not
+// finite, and a step count of math.MaxInt64, at which Step fails.
+// Infinities in the slices load: a finite float32 gradient of 1e30 makes
+// Adam's exp_avg_sq +Inf, here as in torch, and what the optimizer
+// reaches must load back.
 func (o *Optimizer[T]) Load(r io.Reader) error { return o.load("Load", r, -1, nil) }
 
 // LoadWith is Load for a file written by SaveWith. accept, if not nil, is
@@ -163,13 +172,18 @@ type tensorLayout struct {
 	keys  []string
 	slots int
 	step  bool
+	// nonNegative[k] reports that slot k holds squares, their maxima or
+	// step sizes, which no step makes negative (generic.Slot.NonNegative):
+	// a negative value makes the next step's square root NaN.
+	nonNegative [3]bool
 }
 
 var layouts = func() (out [generic.KindCount]tensorLayout) {
 	for _, d := range generic.Rules() {
 		l := &out[d.Kind]
-		for _, s := range d.Slots {
+		for k, s := range d.Slots {
 			l.keys = append(l.keys, s.Key)
+			l.nonNegative[k] = s.NonNegative
 		}
 		l.slots, l.step = len(d.Slots), d.Kind != kernels.KindSGD
 		if l.step {
@@ -389,6 +403,20 @@ func (h *headerSum) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// firstInvalid returns the index of the first value of s that no step
+// produces from finite values and after which the next step breaks: NaN,
+// or, in a slot of squares or step sizes, a negative number; -1 if none.
+// Infinities are valid: a finite float32 gradient of 1e30 makes Adam's
+// exp_avg_sq +Inf, in torch as here, and such a state must load back.
+func firstInvalid[T float32 | float64](s []T, nonNeg bool) int {
+	for i, x := range s {
+		if x != x || nonNeg && x < 0 {
+			return i
+		}
+	}
+	return -1
+}
+
 func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) (*loaded[T], error) {
 	// Step tensors are 4 bytes each: buffer them; large reads bypass the
 	// buffer.
@@ -592,7 +620,16 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 		var err error
 		switch slot, step, scalar := layout.role(j); {
 		case slot >= 0:
-			err = readInto(br, crc, l.slot(gi, i, slot, len(o.params[i])))
+			s := l.slot(gi, i, slot, len(o.params[i]))
+			if err = readInto(br, crc, s); err == nil {
+				if k := firstInvalid(s, layout.nonNegative[slot]); k >= 0 {
+					want := "a number"
+					if layout.nonNegative[slot] {
+						want = "a number >= 0"
+					}
+					return nil, ckErr(op, nil, "tensor %q: param %d: element %d is %v, want %s", name(), i, k, s[k], want)
+				}
+			}
 		case step:
 			b := small[:x.got[id].dType().Size()]
 			if _, err = io.ReadFull(br, b); err == nil {
@@ -831,7 +868,8 @@ func (l *loaded[T]) setStep(op string, i int, name string, dt safetensors.DType,
 		}
 		return nil
 	}
-	// 2^63 is the first float64 beyond int64.
+	// 2^63 is the first float64 beyond int64; the last below it is far
+	// from math.MaxInt64, which checkStepCount refuses.
 	if !(v >= 0 && v < 1<<63 && v == math.Trunc(v)) {
 		if v < 0 {
 			return &StepCountError{Op: op, Param: i, Steps: int64(math.Max(v, math.MinInt64))}
@@ -842,11 +880,15 @@ func (l *loaded[T]) setStep(op string, i int, name string, dt safetensors.DType,
 	return nil
 }
 
-// checkStepCount refuses a negative step count of parameter i, read from
-// what.
+// checkStepCount refuses a step count of parameter i, read from what, that
+// Step refuses: a negative one, or math.MaxInt64, after which every Step
+// fails.
 func checkStepCount(op string, i int, steps int64, what string) error {
 	if steps < 0 {
 		return &StepCountError{Op: op, Param: i, Steps: steps}
+	}
+	if steps == math.MaxInt64 {
+		return ckErr(op, &StepCountError{Op: op, Param: i, Steps: steps}, "%s: param %d: a step count after which every Step fails", what, i)
 	}
 	return nil
 }
