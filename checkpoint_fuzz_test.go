@@ -2,6 +2,7 @@ package optim
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
 	"sort"
 	"strings"
@@ -55,14 +56,15 @@ func TestCheckpointAsTorchFile(t *testing.T) {
 // adds more memory than loadMemoryBound, and what it accepts saves and
 // loads back to the same state.
 //
-// The input is an edit of a valid file (which: ours or its torch layout;
-// patch, repeated 1+16*reps times up to 1 MiB, written at offset at, the file
-// then cut by cut bytes) or, for which%3 == 2, the repeated patch alone.
-// Repetition makes headers of up to a megabyte (the small optimizer's
-// header limit) of many entries from a short patch; edits keep the
-// fuzzer's inputs small, so that its minimization of each new input (a
-// minute at most, per input, for a whole 2 KB file) does not take the
-// fuzzing time.
+// The input is an edit of a valid file (which%3: ours or its torch
+// layout; patch, repeated 1+16*reps times up to 1 MiB, written over the
+// file from offset at or, for which/3 odd, inserted there, the header
+// length then counting it if at is in the header; the file then cut by cut
+// bytes) or, for which%3 == 2, the repeated patch alone. Repetition makes
+// headers of up to a megabyte (the small optimizer's header limit) of many
+// entries from a short patch; edits keep the fuzzer's inputs small, so
+// that its minimization of each new input (a minute at most, per input,
+// for a whole 2 KB file) does not take the fuzzing time.
 func FuzzLoad(f *testing.F) {
 	_, ours := smallCheckpoint(f)
 	torch := toTorchLayout(f, ours)
@@ -74,10 +76,10 @@ func FuzzLoad(f *testing.F) {
 	f.Add(uint8(0), uint16(40), []byte(`"state.0.exp_avg"`), uint16(0), uint16(9))
 	f.Add(uint8(1), uint16(30), []byte(`{"lr":1e-3,`), uint16(0), uint16(1))
 	f.Add(uint8(2), uint16(0), ours[:64], uint16(0), uint16(0))
-	f.Add(uint8(1), uint16(groups), []byte(`{},`), uint16(20000), uint16(0))
-	f.Add(uint8(1), uint16(groups+1), []byte(`\"lr\":1,`), uint16(20000), uint16(0))
-	f.Add(uint8(0), uint16(tensors), []byte(`"state.9.x":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},`), uint16(20000), uint16(0))
-	f.Add(uint8(1), uint16(groups), []byte(`[`), uint16(20000), uint16(0))
+	f.Add(uint8(4), uint16(groups), []byte(`{},`), uint16(20000), uint16(0))
+	f.Add(uint8(4), uint16(groups+1), []byte(`\"lr\":1,`), uint16(20000), uint16(0))
+	f.Add(uint8(3), uint16(tensors), []byte(`"state.9.x":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},`), uint16(20000), uint16(0))
+	f.Add(uint8(4), uint16(groups), []byte(`[`), uint16(20000), uint16(0))
 	f.Fuzz(func(t *testing.T, which uint8, at uint16, patch []byte, reps, cut uint16) {
 		if len(patch) > 0 {
 			patch = bytes.Repeat(patch, max(1, min(1+16*int(reps), 1<<20/len(patch))))
@@ -93,7 +95,14 @@ func FuzzLoad(f *testing.F) {
 		}
 		if which%3 != 2 {
 			k := int(at) % len(in)
-			in = append(in[:k], append(patch, in[min(k+len(patch), len(in)):]...)...)
+			if which/3%2 == 0 {
+				in = append(in[:k], append(patch, in[min(k+len(patch), len(in)):]...)...)
+			} else {
+				in = append(in[:k], append(patch, in[k:]...)...)
+				if n := binary.LittleEndian.Uint64(in); k >= safetensors.PrefixLen && uint64(k) < safetensors.PrefixLen+n {
+					binary.LittleEndian.PutUint64(in, n+uint64(len(patch)))
+				}
+			}
 			in = in[:len(in)-int(cut)%len(in)]
 		}
 		o := freshSmall(t)
