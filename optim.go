@@ -215,7 +215,7 @@ func (o *Optimizer[T]) allocState(first, end int) {
 	// runs twice, to size the array and the regions, then to carve them:
 	// with many parameters, growing a list of what is needed cost more
 	// than the state itself.
-	each := func(f func(param, slot int, kind kernels.Kind, init T)) {
+	each := func(f func(param, slot int, key string, init T)) {
 		for k := range 3 {
 			for gi := first; gi < end; gi++ {
 				g := &o.groups[gi]
@@ -229,16 +229,17 @@ func (o *Optimizer[T]) allocState(first, end int) {
 				if a, ok := g.rule.(Adagrad); ok {
 					init = T(a.InitialAccumulatorValue)
 				}
+				key := stateKey(g.rule.kind(), k)
 				for i := g.first; i < g.end; i++ {
 					if o.state[i][k] == nil {
-						f(i, k, g.rule.kind(), init)
+						f(i, k, key, init)
 					}
 				}
 			}
 		}
 	}
 	count, total := 0, 0
-	each(func(i, _ int, _ kernels.Kind, _ T) {
+	each(func(i, _ int, _ string, _ T) {
 		count++
 		total += staggerGap[T](len(o.params[i])) + len(o.params[i])
 	})
@@ -248,7 +249,7 @@ func (o *Optimizer[T]) allocState(first, end int) {
 	clear(o.clear) // new spans: every grad must be checked again
 	backing := make([]T, total)
 	spans := make([]span, 0, count) // in address order, as carved from backing
-	each(func(i, k int, kind kernels.Kind, init T) {
+	each(func(i, k int, key string, init T) {
 		n := len(o.params[i])
 		backing = backing[staggerGap[T](n):]
 		st := backing[:n:n]
@@ -260,7 +261,7 @@ func (o *Optimizer[T]) allocState(first, end int) {
 		}
 		o.state[i][k] = st
 		if n > 0 {
-			spans = append(spans, region(st, Slot{"state", i, stateKey(kind, k)}))
+			spans = append(spans, region(st, Slot{"state", i, key}))
 		}
 	})
 	// Regions of our own allocations never overlap anything.
