@@ -196,7 +196,7 @@ func TestLoadHostileHeaders(t *testing.T) {
 // loadMemoryBound too, with many parameters of one element, where the
 // header and the per-parameter records are most of it.
 func TestLoadMemoryOfValidFiles(t *testing.T) {
-	for _, r := range []Rule{SGD{LR: 0.1}, SGD{LR: 0.1, Momentum: 0.9}, DefaultAdam(), DefaultNAdam(), DefaultRprop()} {
+	for _, r := range []Rule{SGD{LR: 0.1}, SGD{LR: 0.1, Momentum: 0.9}, DefaultNAdam()} {
 		params := make([][]float32, 20_000)
 		grads := make([][]float32, len(params))
 		for i := range params {

@@ -32,9 +32,12 @@ import (
 // bounded by what this optimizer can have, each checked as it is read and
 // refused at the first excess, before anything is built for it. Whatever
 // the input, Load adds at most the header's length, twice the state its
-// rules can keep, and 8 MiB, and goes through the header at hundreds of
-// MB/s; its scratch memory is the size of the state (not of anything the
-// file claims).
+// rules can keep (every slot of their kinds, and the optimizer's record
+// of each parameter's state), and 8 MiB. It parses the header at hundreds
+// of MB/s; what follows takes about 0.2 µs per parameter (creating the
+// state the file's groups call for, say) besides reading the data. Its
+// scratch memory is the size of the state (not of anything the file
+// claims).
 //
 // A file of this package is verified against its checksum. A file without
 // its marker, such as torch's state_dict converted to safetensors, has no
