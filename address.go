@@ -52,6 +52,25 @@ func (r *regions) insert(op string, s span) error {
 	return nil
 }
 
+// merge adds spans sorted by address that overlap nothing there, such as
+// those of one new allocation, in one pass: inserting them one by one
+// would move every span above each, O(n²) for n parameters.
+func (r *regions) merge(spans []span) {
+	if len(spans) == 0 {
+		return
+	}
+	out := make(regions, 0, len(*r)+len(spans))
+	a, b := *r, spans
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].lo < b[0].lo {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	*r = append(append(out, a...), b...)
+}
+
 // overlapping returns the slot of a span that shares memory with
 // [lo, lo+n), if any. The spans are disjoint and sorted, so only the last
 // one starting below the end can overlap.

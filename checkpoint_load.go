@@ -3,12 +3,15 @@ package optim
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash"
 	"hash/crc32"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/simdoptim/optim/generic"
@@ -20,8 +23,20 @@ import (
 // type (Adam and AdamW are different types, as in torch); their
 // hyperparameters replace the groups' rules, validated as New validates
 // them. Everything is read and verified before anything changes: on error,
-// nothing did. Load allocates scratch memory the size of the state (not of
-// anything the file claims) and reads r to its end.
+// nothing did. Load reads r to its end.
+//
+// What Load builds is bounded by the optimizer, not by the file: the
+// header streams through a small buffer, and the tensors, names, shapes,
+// metadata keys and values, groups and step counts it may hold are
+// bounded by what this optimizer can have, each checked as it is read and
+// refused at the first excess, before anything is built for it. Whatever
+// the input, Load adds at most the header's length, twice the state its
+// rules can keep (every slot of their kinds, and the optimizer's record
+// of each parameter's state), and 8 MiB. It parses the header at hundreds
+// of MB/s; what follows takes about 0.2 µs per parameter (creating the
+// state the file's groups call for, say) besides reading the data. Its
+// scratch memory is the size of the state (not of anything the file
+// claims).
 //
 // A file of this package is verified against its checksum. A file without
 // its marker, such as torch's state_dict converted to safetensors, has no
@@ -35,10 +50,19 @@ import (
 // 0-d F32 tensors, nothing else. In both kinds of file, the state that
 // the first step creates (see State) is absent as a whole before it: the
 // next step is then a first step, as in torch; present, it is continued.
-// Scalar states must be finite. SGD's step count,
-// which torch does not keep, is then 0. Any optim.* metadata key makes
-// the file one of ours, so a damaged marker is an error, never an
-// unchecked load.
+// SGD's step count, which torch does not keep, is then 0. Any optim.*
+// metadata key makes the file one of ours, so a damaged marker is an
+// error, never an unchecked load.
+//
+// In both kinds of file, state that no step produces from finite values
+// and after which the next step breaks is refused, naming the tensor and
+// the parameter: NaN in any state, a negative number in the squares,
+// their maxima and the step sizes (exp_avg_sq, max_exp_avg_sq, sum,
+// square_avg, acc_delta, exp_inf, step_size), scalar states that are not
+// finite, and a step count of math.MaxInt64, at which Step fails.
+// Infinities in the slices load: a finite float32 gradient of 1e30 makes
+// Adam's exp_avg_sq +Inf, here as in torch, and what the optimizer
+// reaches must load back.
 func (o *Optimizer[T]) Load(r io.Reader) error { return o.load("Load", r, -1, nil) }
 
 // LoadWith is Load for a file written by SaveWith. accept, if not nil, is
@@ -47,31 +71,46 @@ func (o *Optimizer[T]) Load(r io.Reader) error { return o.load("Load", r, -1, ni
 // error, LoadWith returns that error and the optimizer is unchanged. The
 // caller decodes its own state there and keeps it until LoadWith returns
 // nil, so that the optimizer and the caller's state change together.
+// Decoding the entries for accept adds to Load's memory up to about 9
+// times their size, which SaveWith bounds at 1 MiB (a map of tiny
+// entries costs that much more than their JSON).
 func (o *Optimizer[T]) LoadWith(r io.Reader, accept func(extra map[string]json.RawMessage) error) error {
 	return o.load("LoadWith", r, -1, accept)
 }
 
-// expect is a tensor the file may hold: where its data goes.
-type expect struct {
-	param  int
-	slot   int // 0..2, or -1 for a 0-d tensor: step, or scalar state
-	scalar int // the index in Scalars of a scalar state, or -1
-	found  bool
-}
-
 // loaded is a checkpoint read and verified, ready to commit.
 type loaded[T float32 | float64] struct {
-	rules   []Rule
-	state   [][3][]T // scratch, nil where the rule keeps no slot or the state is not created
+	rules []Rule
+	used  [][3]bool // the slots each group's rule keeps
+	// backing is scratch for the state: from offset[i], each slot
+	// parameter i keeps, in order; offset[i] is -1 where the state is not
+	// created.
+	backing []T
+	offset  []int
 	steps   []int64
 	created []bool
 	scalars []generic.Scalars
 	extra   map[string]json.RawMessage
 }
 
+// slot returns the scratch of slot k of parameter i, of group gi: nil
+// where the rule keeps no such slot or the state is not created.
+func (l *loaded[T]) slot(gi, i, k, n int) []T {
+	if !l.used[gi][k] || l.offset[i] < 0 {
+		return nil
+	}
+	at := l.offset[i]
+	for s := range k {
+		if l.used[gi][s] {
+			at += n
+		}
+	}
+	return l.backing[at : at+n : at+n]
+}
+
 // load reads a checkpoint of size bytes (-1: unknown) from r.
 func (o *Optimizer[T]) load(op string, r io.Reader, size int64, accept func(map[string]json.RawMessage) error) error {
-	l, err := o.read(op, r, size)
+	l, err := o.read(op, r, size, accept != nil)
 	if err != nil {
 		return err
 	}
@@ -84,17 +123,346 @@ func (o *Optimizer[T]) load(op string, r io.Reader, size int64, accept func(map[
 	return nil
 }
 
-func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], error) {
+// What Load reads is bounded by the optimizer, not by the file, so that a
+// hostile header costs no more than the optimizer's state and the header's
+// own bytes: the tensors it may hold (stateTensors), the length of their
+// names, their dimensions (maxDims), the metadata keys it reads and the
+// length of each value (metaLimit), the entries of param_groups
+// (boundGroups), of optim.steps and of optim.rules. Each is checked as it
+// is read, before anything is built for it.
+
+// maxDims bounds a state tensor's dimensions: torch's state tensors have
+// their parameter's shape, and no parameter has nearly as many.
+const maxDims = 64
+
+// metaLimit is the most bytes the value of metadata key may take in a
+// checkpoint for o, decoded, or 0 for a key Load does not read. Each is
+// generous for what Save and torch write (whitespace included).
+func (o *Optimizer[T]) metaLimit(key string) int {
+	params, groups := len(o.params), len(o.groups)
+	switch key {
+	case checksumKey, formatKey, versionKey, dtypeKey:
+		return 256
+	case rulesKey:
+		return 256 + 64*groups // a class name, quoted, and a comma each
+	case stepsKey:
+		return 256 + 32*params // 19 digits and a comma each
+	case extraKey:
+		return maxExtra // what SaveWith writes at most
+	case groupsKey:
+		return 4096 + 4096*groups + 32*params // hyperparameters, and an index each
+	}
+	if torchMeta[key] {
+		return 256 // torch's version, the optimizer's class
+	}
+	return 0
+}
+
+// ourKeys are the metadata keys of our files.
+var ourKeys = []string{checksumKey, formatKey, versionKey, dtypeKey, rulesKey, stepsKey, extraKey, groupsKey}
+
+// maxGroupMembers bounds the members of a param_groups entry: torch's
+// have a rule's hyperparameters, its implementation flags, initial_lr and
+// params, fewer than 20.
+const maxGroupMembers = 32
+
+// tensorLayout is what a checkpoint holds of a parameter under a rule of
+// one kind.
+type tensorLayout struct {
+	// keys are the tensors' keys, in this order: the state slots (slot k
+	// at k), step (every rule but SGD), the scalar states.
+	keys  []string
+	slots int
+	step  bool
+	// nonNegative[k] reports that slot k holds squares, their maxima or
+	// step sizes, which no step makes negative (generic.Slot.NonNegative):
+	// a negative value makes the next step's square root NaN.
+	nonNegative [3]bool
+}
+
+// layouts[kind][0] is kind's layout with a step tensor, [1] without one
+// (a rule whose torch form says noStep: SGD).
+var layouts = func() (out [generic.KindCount][2]tensorLayout) {
+	for _, d := range generic.Rules() {
+		for noStep := range 2 {
+			l := &out[d.Kind][noStep]
+			for k, s := range d.Slots {
+				l.keys = append(l.keys, s.Key)
+				l.nonNegative[k] = s.NonNegative
+			}
+			l.slots, l.step = len(d.Slots), noStep == 0
+			if l.step {
+				l.keys = append(l.keys, "step")
+			}
+			l.keys = append(l.keys, d.ScalarKeys...)
+		}
+	}
+	return out
+}()
+
+// layoutOf is what a checkpoint holds of a parameter under rule r.
+func layoutOf(r Rule) *tensorLayout {
+	noStep := 0
+	if r.torch().noStep {
+		noStep = 1
+	}
+	return &layouts[r.kind()][noStep]
+}
+
+// role tells what keys[j] is: state slot slot, the step, or scalar state
+// scalar (the others -1 and false).
+func (l *tensorLayout) role(j int) (slot int, step bool, scalar int) {
+	switch {
+	case j < l.slots:
+		return j, false, -1
+	case j == l.slots && l.step:
+		return -1, true, -1
+	case l.step:
+		return -1, false, j - l.slots - 1
+	}
+	return -1, false, j - l.slots
+}
+
+// stateTensors takes the tensors of Load's header (its tensor method is
+// the safetensors.Sink): the tensors a checkpoint may hold for o, whatever
+// hyperparameters it gives the groups (every key of its layout, for each
+// parameter), and what the header says of each; a tensor's ID is base[i]
+// plus the index of its key in the layout. Names that are none of these
+// are kept, up to maxForeign more than there are of these, to be reported
+// once the header's other errors have been: a file of another optimizer
+// is reported by what differs first (the group count, the element type).
+type stateTensors[T float32 | float64] struct {
+	o       *Optimizer[T]
+	op      string
+	base    []int // the first ID of each parameter; base[len(o.params)] is the count
+	got     []tensorEntry
+	found   int // the entries of got found
+	foreign []string
+}
+
+// maxForeign is how many more tensors than it may read Load takes from a
+// header before it refuses the first that is not a state of the
+// optimizer's.
+const maxForeign = 1024
+
+// tensorEntry is what a header says of a tensor Load may read, in 24
+// bytes: there is one for every tensor the optimizer may have.
+type tensorEntry struct {
+	elems, begin int64
+	dims         int32
+	dtype        uint8 // an index in dtypes; 0 for a tensor not found
+}
+
+// dtypes are the dtypes of tensorEntry.
+var dtypes = [...]safetensors.DType{"", safetensors.F32, safetensors.F64, safetensors.I64}
+
+func (e tensorEntry) found() bool              { return e.dtype != 0 }
+func (e tensorEntry) dType() safetensors.DType { return dtypes[e.dtype] }
+
+func newStateTensors[T float32 | float64](o *Optimizer[T], op string) *stateTensors[T] {
+	x := &stateTensors[T]{o: o, op: op, base: make([]int, len(o.params)+1)}
+	for gi := range o.groups {
+		keys := layoutOf(o.groups[gi].rule).keys
+		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
+			x.base[i+1] = x.base[i] + len(keys)
+		}
+	}
+	x.got = make([]tensorEntry, x.base[len(o.params)])
+	return x
+}
+
+// groupOf returns the group of parameter i.
+func (x *stateTensors[T]) groupOf(i int) int {
+	gi, _ := slices.BinarySearchFunc(x.o.groups, i, func(g group[T], i int) int { return cmp.Compare(g.end-1, i) })
+	return gi
+}
+
+// layoutOf returns the layout of parameter i's rule.
+func (x *stateTensors[T]) layoutOf(i int) *tensorLayout { return layoutOf(x.o.groups[x.groupOf(i)].rule) }
+
+// at returns the parameter and the key index of ID id.
+func (x *stateTensors[T]) at(id int) (param, key int) {
+	i, found := slices.BinarySearch(x.base, id)
+	if !found {
+		i--
+	}
+	return i, id - x.base[i]
+}
+
+// name returns the name of the tensor of ID id.
+func (x *stateTensors[T]) name(id int) string {
+	i, j := x.at(id)
+	return tensorName(i, x.layoutOf(i).keys[j])
+}
+
+// parseName returns the ID of the tensor name, "state.<param>.<key>".
+func (x *stateTensors[T]) parseName(name []byte) (int, bool) {
+	rest, ok := bytes.CutPrefix(name, []byte("state."))
+	digits, key, ok2 := bytes.Cut(rest, []byte("."))
+	if !ok || !ok2 || len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
+		return 0, false
+	}
+	i := 0
+	for _, c := range digits {
+		if c < '0' || c > '9' || i > (len(x.o.params)-int(c-'0'))/10 {
+			return 0, false
+		}
+		i = 10*i + int(c-'0')
+	}
+	if i >= len(x.o.params) {
+		return 0, false
+	}
+	j := slices.Index(x.layoutOf(i).keys, string(key))
+	if j < 0 {
+		return 0, false
+	}
+	return x.base[i] + j, true
+}
+
+// tensor records what the header says of a tensor, to be checked once
+// the rest of the header has been; only what makes its entry malformed
+// for its name is an error here: a step or scalar state that is not 0-d.
+func (x *stateTensors[T]) tensor(name []byte, t safetensors.Tensor) error {
+	id, ok := x.parseName(name)
+	if !ok {
+		if len(x.foreign) == len(x.got)+maxForeign {
+			return x.foreignErr()
+		}
+		x.foreign = append(x.foreign, string(name))
+		return nil
+	}
+	if x.got[id].found() {
+		return ckErr(x.op, nil, "tensor %q: duplicate key in the header", name)
+	}
+	i, j := x.at(id)
+	if slot, _, _ := x.layoutOf(i).role(j); slot < 0 && len(t.Shape) != 0 {
+		return ckErr(x.op, nil, "tensor %q: dtype %s, shape %v, want a 0-d F32 tensor", name, t.DType, t.Shape)
+	}
+	elems, _ := safetensors.Elems(t.Shape)
+	x.got[id] = tensorEntry{elems: elems, begin: t.Begin, dims: int32(min(len(t.Shape), maxDims)), dtype: uint8(slices.Index(dtypes[:], t.DType))}
+	x.found++
+	return nil
+}
+
+// foreignErr reports the first tensor that is not a state of the
+// optimizer's.
+func (x *stateTensors[T]) foreignErr() error {
+	return ckErr(x.op, nil, "tensor %q: not a state of this optimizer's groups and rules", x.foreign[0])
+}
+
+// order returns the IDs of the tensors found, in the order of their data,
+// which must tile the data section: each tensor's data takes its size by
+// its dtype and elements (the decoder checked data_offsets against them).
+// With tensors that are not the optimizer's, it returns nil: foreignErr
+// reports them.
+func (x *stateTensors[T]) order() ([]safetensors.Span, error) {
+	if len(x.foreign) > 0 {
+		return nil, nil
+	}
+	spans := make([]safetensors.Span, 0, x.found)
+	for id, e := range x.got {
+		if e.found() {
+			spans = append(spans, safetensors.Span{Begin: e.begin, End: e.begin + e.elems*e.dType().Size(), ID: id})
+		}
+	}
+	if _, err := safetensors.Tile(spans, x.name); err != nil {
+		return nil, ckErr(x.op, err, "reading the header")
+	}
+	return spans, nil
+}
+
+// limits bounds the header by the optimizer.
+func (x *stateTensors[T]) limits(headerBytes int64, meta func(string) (int, error)) safetensors.Limits {
+	name := 0
+	for _, l := range layouts {
+		for _, k := range l[0].keys { // the layout with a step has every key
+			name = max(name, len(k))
+		}
+	}
+	name += len(tensorName(max(len(x.o.params)-1, 0), ""))
+	for _, k := range ourKeys {
+		name = max(name, len(k))
+	}
+	for k := range torchMeta {
+		name = max(name, len(k))
+	}
+	// tensor refuses the foreign tensors beyond len(x.got)+maxForeign.
+	return safetensors.Limits{Bytes: headerBytes, Tensors: 2*len(x.got) + maxForeign, Name: name, Dims: maxDims, Meta: meta}
+}
+
+// headerSum is the checksum of a header as it streams past, with the
+// checksum's digits replaced by the placeholder, and keeps the header's
+// first bytes, where the checksum of one of our files is.
+type headerSum struct {
+	crc  hash.Hash32
+	n    int // bytes seen
+	head [safetensors.PrefixLen + len(checksumAt) + len(checksumPlaceholder)]byte
+}
+
+func (h *headerSum) Write(b []byte) (int, error) {
+	if h.n < len(h.head) {
+		copy(h.head[h.n:], b)
+	}
+	// The part of b where the digits are is replaced.
+	from := safetensors.PrefixLen + len(checksumAt)
+	lo := min(max(from-h.n, 0), len(b))
+	hi := min(max(from+len(checksumPlaceholder)-h.n, 0), len(b))
+	h.crc.Write(b[:lo])
+	if lo < hi {
+		var placeholder [len(checksumPlaceholder)]byte
+		copy(placeholder[:], checksumPlaceholder)
+		h.crc.Write(placeholder[h.n+lo-from : h.n+hi-from])
+	}
+	h.crc.Write(b[hi:])
+	h.n += len(b)
+	return len(b), nil
+}
+
+// firstInvalid returns the index of the first value of s that no step
+// produces from finite values and after which the next step breaks: NaN,
+// or, in a slot of squares or step sizes, a negative number; -1 if none.
+// Infinities are valid: a finite float32 gradient of 1e30 makes Adam's
+// exp_avg_sq +Inf, in torch as here, and such a state must load back.
+func firstInvalid[T float32 | float64](s []T, nonNeg bool) int {
+	for i, x := range s {
+		if x != x || nonNeg && x < 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) (*loaded[T], error) {
 	// Step tensors are 4 bytes each: buffer them; large reads bypass the
 	// buffer.
-	r = bufio.NewReaderSize(r, 4096)
+	br := bufio.NewReaderSize(r, 4096)
 	limit := o.headerLimit()
 	if size >= 0 {
 		limit = min(limit, max(0, size-safetensors.PrefixLen))
 	}
-	h, err := safetensors.ReadHeader(r, limit)
+	x := newStateTensors(o, op)
+	sawOurs := false
+	admit := func(key string) (int, error) {
+		sawOurs = sawOurs || strings.HasPrefix(key, ours)
+		if n := o.metaLimit(key); n > 0 {
+			return n, nil
+		}
+		if sawOurs {
+			return 0, ckErr(op, nil, "unknown metadata key %q", key)
+		}
+		return 0, ckErr(op, nil, "metadata key %q: a file without the %s marker may only have torch's keys (param_groups, torch, optimizer)", key, formatKey)
+	}
+	sum := &headerSum{crc: crc32.New(castagnoli)}
+	h, err := safetensors.ReadHeader(io.TeeReader(br, sum), x.limits(limit, admit), x.tensor)
 	if err != nil {
+		if !errors.Is(err, safetensors.ErrFormat) {
+			return nil, err // the sink's and admit's, reported as they are
+		}
 		return nil, ckErr(op, err, "reading the header")
+	}
+	order, err := x.order()
+	if err != nil {
+		return nil, err
 	}
 	meta := h.Metadata
 	mine := false
@@ -103,53 +471,49 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 			mine = true
 		}
 	}
-	l := &loaded[T]{extra: nil}
+	l := &loaded[T]{}
 	var classes []string
-	crc := crc32.New(castagnoli)
+	stepCounts := -1 // of optim.steps, when not decoded
 	if mine {
-		if err := checkOurMeta[T](op, h); err != nil {
+		if err := checkOurMeta[T](op, meta, sum.head[:min(sum.n, len(sum.head))]); err != nil {
 			return nil, err
 		}
-		raw := bytes.Clone(h.Raw)
-		at := safetensors.PrefixLen + len(checksumAt)
-		copy(raw[at:], checksumPlaceholder)
-		crc.Write(raw)
 		if err := json.Unmarshal([]byte(meta[rulesKey]), &classes); err != nil {
 			return nil, ckErr(op, nil, "%s is not a list of class names", rulesKey)
 		}
-		if err := json.Unmarshal([]byte(meta[stepsKey]), &l.steps); err != nil {
+		// A list of another length is reported below, without decoding it.
+		steps := []byte(meta[stepsKey])
+		l.steps = make([]int64, 0, len(o.params)) // decoded in place
+		if n, ok := jsonArrayLen(steps); ok && n != len(o.params) && json.Valid(steps) {
+			stepCounts = n
+		} else if err := json.Unmarshal(steps, &l.steps); err != nil {
 			return nil, ckErr(op, nil, "%s: %v", stepsKey, err)
 		}
 		if js, ok := meta[extraKey]; ok {
-			if err := json.Unmarshal([]byte(js), &l.extra); err != nil || l.extra == nil {
+			if err := decodeExtra(js, wantExtra, &l.extra); err != nil {
 				return nil, ckErr(op, nil, "%s is not a JSON object", extraKey)
 			}
 		}
 	} else {
-		for k := range meta {
-			if !torchMeta[k] {
-				return nil, ckErr(op, nil, "metadata key %q: a file without the %s marker may only have torch's keys (param_groups, torch, optimizer)", k, formatKey)
-			}
-		}
 		l.steps = make([]int64, len(o.params))
 	}
 
-	var groups []json.RawMessage
-	if err := json.Unmarshal([]byte(meta[groupsKey]), &groups); err != nil || groups == nil {
-		return nil, ckErr(op, nil, "%s is missing or not a JSON list", groupsKey)
-	}
-	if len(groups) != len(o.groups) {
-		return nil, ckErr(op, nil, "the checkpoint has %d parameter groups, the optimizer %d", len(groups), len(o.groups))
+	groups, err := o.boundGroups(op, []byte(meta[groupsKey]))
+	if err != nil {
+		return nil, err
 	}
 	if mine && len(classes) != len(groups) {
 		return nil, ckErr(op, nil, "%s has %d entries for %d groups", rulesKey, len(classes), len(groups))
 	}
-	if len(l.steps) != len(o.params) {
-		return nil, &ShapeError{Op: op, What: "step counts", Index: -1, Got: len(l.steps), Want: len(o.params)}
+	if stepCounts < 0 {
+		stepCounts = len(l.steps)
+	}
+	if stepCounts != len(o.params) {
+		return nil, &ShapeError{Op: op, What: "step counts", Index: -1, Got: stepCounts, Want: len(o.params)}
 	}
 	for i, s := range l.steps {
-		if s < 0 {
-			return nil, stepCountErr(op, i, s)
+		if err := checkStepCount(op, i, s, stepsKey); err != nil {
+			return nil, err
 		}
 	}
 	l.rules = make([]Rule, len(groups))
@@ -172,163 +536,156 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 		l.rules[gi] = rule
 	}
 
-	// The tensors the rules call for, and their scratch memory, sized from
-	// the optimizer; the file only selects among them.
+	// Which of the tensors the header may hold these rules call for, and
+	// what they must be. Every tensor of a parameter must be there, except
+	// that the state torch creates at a parameter's first step is absent
+	// before it, as a whole (see lazyState): SGD's momentum buffer, every
+	// tensor of the rules whose first step differs, and in torch's files
+	// every tensor of any rule.
+	if len(x.foreign) > 0 {
+		return nil, x.foreignErr()
+	}
 	dt := dtypeOf[T]()
-	want := make(map[string]*expect)
-	var order []string // want's keys, by parameter
-	total := 0
-	used := make([][3]bool, len(groups))
-	for gi := range o.groups {
-		g := &o.groups[gi]
-		used[gi] = usedSlots[T](l.rules[gi])
-		kind := l.rules[gi].kind()
-		for i := g.first; i < g.end; i++ {
-			for k, u := range used[gi] {
-				if u {
-					name := tensorName(i, stateKey(kind, k))
-					want[name] = &expect{param: i, slot: k, scalar: -1}
-					order = append(order, name)
-					total += len(o.params[i])
-				}
-			}
-			if !l.rules[gi].torch().noStep {
-				name := tensorName(i, "step")
-				want[name] = &expect{param: i, slot: -1, scalar: -1}
-				order = append(order, name)
-			}
-			for j, key := range scalarKeys[kind] {
-				name := tensorName(i, key)
-				want[name] = &expect{param: i, slot: -1, scalar: j}
-				order = append(order, name)
-			}
-		}
-	}
-	for _, t := range h.Tensors {
-		e := want[t.Name]
-		if e == nil {
-			return nil, ckErr(op, nil, "tensor %q: not a state of this optimizer's groups and rules", t.Name)
-		}
-		e.found = true
-		if e.scalar >= 0 {
-			// torch's scalar states are float32 whatever the parameters'
-			// dtype, and their float32 rounding is part of the result.
-			if len(t.Shape) != 0 || t.DType != safetensors.F32 {
-				return nil, ckErr(op, nil, "tensor %q: dtype %s, shape %v, want a 0-d F32 tensor", t.Name, t.DType, t.Shape)
-			}
-			continue
-		}
-		if e.slot < 0 {
-			if len(t.Shape) != 0 || !(t.DType == safetensors.F32 || !mine && (t.DType == safetensors.F64 || t.DType == safetensors.I64)) {
-				return nil, ckErr(op, nil, "tensor %q: dtype %s, shape %v, want a 0-d F32 tensor", t.Name, t.DType, t.Shape)
-			}
-			continue
-		}
-		n := len(o.params[e.param])
-		if t.DType != dt {
-			return nil, ckErr(op, nil, "tensor %q: dtype %s, want %s", t.Name, t.DType, dt)
-		}
-		elems, _ := safetensors.Elems(t.Shape)
-		if elems != int64(n) {
-			return nil, &ShapeError{Op: op, What: t.Name, Index: e.param, Got: int(min(elems, math.MaxInt32)), Want: n}
-		}
-		if mine && len(t.Shape) != 1 {
-			// Torch's files keep the parameter's shape; ours are flat.
-			return nil, ckErr(op, nil, "tensor %q: shape %v, want [%d]: this package saves state flat", t.Name, t.Shape, n)
-		}
-	}
-	// Every tensor of a parameter must be there, except that the state
-	// torch creates at a parameter's first step is absent before it, as a
-	// whole (see lazyState): SGD's momentum buffer, every tensor of the
-	// rules whose first step differs, and in torch's files every tensor of
-	// any rule.
-	l.created = make([]bool, len(o.params))
-	presence := make([]int, len(o.params))
-	count := make([]int, len(o.params))
+	l.used = make([][3]bool, len(groups))
+	presence := make([]int32, len(o.params))
 	lazyParam := make([]bool, len(o.params))
 	for gi := range o.groups {
-		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
+		g := &o.groups[gi]
+		l.used[gi] = usedSlots[T](l.rules[gi])
+		layout := layoutOf(l.rules[gi])
+		for i := g.first; i < g.end; i++ {
 			lazyParam[i] = lazyState(l.rules[gi].kind())
-		}
-	}
-	for _, name := range order {
-		e := want[name]
-		count[e.param]++
-		switch {
-		case e.found:
-			presence[e.param]++
-		case mine && !lazyParam[e.param]:
-			return nil, ckErr(op, nil, "tensor %q is missing", name)
-		}
-	}
-	for i := range o.params {
-		if presence[i] != 0 && presence[i] != count[i] {
-			return nil, ckErr(op, nil, "param %d: %d of its %d state tensors are missing", i, count[i]-presence[i], count[i])
+			n := len(o.params[i])
+			count := int32(0)
+			for j, key := range layout.keys {
+				name := func() string { return tensorName(i, key) }
+				e := x.got[x.base[i]+j]
+				slot, step, _ := layout.role(j)
+				want := slot < 0 || l.used[gi][slot]
+				switch {
+				case e.found() && !want:
+					return nil, ckErr(op, nil, "tensor %q: not a state of this optimizer's groups and rules", name())
+				case !want:
+					continue
+				case !e.found():
+					if mine && !lazyParam[i] {
+						return nil, ckErr(op, nil, "tensor %q is missing", name())
+					}
+				case slot < 0 && e.dType() != safetensors.F32 && !(step && !mine):
+					// torch's scalar states are float32 whatever the
+					// parameters' dtype, and their float32 rounding is part
+					// of the result; its step may be F32, F64 or I64.
+					return nil, ckErr(op, nil, "tensor %q: dtype %s, shape [], want a 0-d F32 tensor", name(), e.dType())
+				case slot >= 0 && e.dType() != dt:
+					return nil, ckErr(op, nil, "tensor %q: dtype %s, want %s", name(), e.dType(), dt)
+				case slot >= 0 && e.elems != int64(n):
+					return nil, &ShapeError{Op: op, What: name(), Index: i, Got: int(min(e.elems, math.MaxInt32)), Want: n}
+				case slot >= 0 && mine && e.dims != 1:
+					// Torch's files keep the parameter's shape; ours are flat.
+					return nil, ckErr(op, nil, "tensor %q: %d dimensions, want the shape [%d]: this package saves state flat", name(), e.dims, n)
+				}
+				count++
+				if e.found() {
+					presence[i]++
+				}
+			}
+			if presence[i] != 0 && presence[i] != count {
+				return nil, ckErr(op, nil, "param %d: %d of its %d state tensors are missing", i, count-presence[i], count)
+			}
 		}
 	}
 
 	// Read the data, in file order, into scratch.
-	backing := make([]T, total)
-	l.state = make([][3][]T, len(o.params))
+	l.offset = make([]int, len(o.params))
+	total := 0
 	for gi := range o.groups {
-		g := &o.groups[gi]
-		init := initialState[T](l.rules[gi])
-		for i := g.first; i < g.end; i++ {
-			n := len(o.params[i])
-			for k, u := range used[gi] {
-				if !u || lazyParam[i] && presence[i] == 0 {
-					continue
-				}
-				l.state[i][k], backing = backing[:n:n], backing[n:]
-				if init != 0 && presence[i] == 0 {
-					for j := range l.state[i][k] {
-						l.state[i][k][j] = init
-					}
+		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
+			l.offset[i] = -1
+			if lazyParam[i] && presence[i] == 0 {
+				continue
+			}
+			l.offset[i] = total
+			for _, u := range l.used[gi] {
+				if u {
+					total += len(o.params[i])
 				}
 			}
 		}
 	}
-	var scalar [8]byte
+	l.backing = make([]T, total)
+	for gi := range o.groups {
+		init := initialState[T](l.rules[gi])
+		if init == 0 {
+			continue
+		}
+		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
+			if s := l.slot(gi, i, 0, len(o.params[i])); s != nil && presence[i] == 0 {
+				for j := range s {
+					s[j] = init
+				}
+			}
+		}
+	}
+	crc := sum.crc
+	var small [8]byte
 	l.scalars = make([]generic.Scalars, len(o.params))
-	for _, t := range h.Tensors {
-		e := want[t.Name]
+	for _, t := range order {
+		id := t.ID
+		i, j := x.at(id)
+		gi := x.groupOf(i)
+		layout := layoutOf(o.groups[gi].rule)
+		name := func() string { return tensorName(i, layout.keys[j]) }
 		var err error
-		if e.slot >= 0 {
-			err = readInto(r, crc, l.state[e.param][e.slot])
-		} else if e.scalar >= 0 {
-			b := scalar[:4]
-			if _, err = io.ReadFull(r, b); err == nil {
+		switch slot, step, scalar := layout.role(j); {
+		case slot >= 0:
+			s := l.slot(gi, i, slot, len(o.params[i]))
+			if err = readInto(br, crc, s); err == nil {
+				if k := firstInvalid(s, layout.nonNegative[slot]); k >= 0 {
+					want := "a number"
+					if layout.nonNegative[slot] {
+						want = "a number >= 0"
+					}
+					return nil, ckErr(op, nil, "tensor %q: param %d: element %d is %v, want %s", name(), i, k, s[k], want)
+				}
+			}
+		case step:
+			b := small[:x.got[id].dType().Size()]
+			if _, err = io.ReadFull(br, b); err == nil {
+				crc.Write(b)
+				err = l.setStep(op, i, name(), x.got[id].dType(), b, mine)
+			}
+		default:
+			b := small[:4]
+			if _, err = io.ReadFull(br, b); err == nil {
 				crc.Write(b)
 				v := math.Float32frombits(binary.LittleEndian.Uint32(b))
 				if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
-					return nil, ckErr(op, nil, "tensor %q: %v, want a finite scalar state", t.Name, v)
+					return nil, ckErr(op, nil, "tensor %q: %v, want a finite scalar state", name(), v)
 				}
-				l.scalars[e.param][e.scalar] = v
-			}
-		} else {
-			b := scalar[:t.DType.Size()]
-			if _, err = io.ReadFull(r, b); err == nil {
-				crc.Write(b)
-				err = l.setStep(op, e.param, t.DType, b, mine)
+				l.scalars[i][scalar] = v
 			}
 		}
 		if err != nil {
-			return nil, ckErr(op, unexpectedEOF(err), "reading tensor %q", t.Name)
+			var ce *CheckpointError
+			var se *StateError
+			if errors.As(err, &ce) || errors.As(err, &se) {
+				return nil, err
+			}
+			return nil, ckErr(op, unexpectedEOF(err), "reading tensor %q", name())
 		}
 	}
-	if n, err := r.Read(scalar[:1]); n != 0 || err != io.EOF {
+	if n, err := br.Read(small[:1]); n != 0 || err != io.EOF {
 		if err == nil || err == io.EOF {
 			return nil, ckErr(op, nil, "data beyond the last tensor")
 		}
 		return nil, ckErr(op, err, "reading past the last tensor")
 	}
 	if mine {
-		at := safetensors.PrefixLen + len(checksumAt)
-		stored := string(h.Raw[at : at+len(checksumPlaceholder)])
-		if got := hex8(crc.Sum32()); stored != got {
-			return nil, ckErr(op, ErrChecksum, "stored %s, content %s", stored, got)
+		if got := hex8(crc.Sum32()); meta[checksumKey] != got {
+			return nil, ckErr(op, ErrChecksum, "stored %s, content %s", meta[checksumKey], got)
 		}
 	}
+	l.created = make([]bool, len(o.params))
 	for i := range o.params {
 		if lazyParam[i] {
 			l.created[i] = presence[i] > 0
@@ -338,6 +695,154 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64) (*loaded[T], err
 		}
 	}
 	return l, nil
+}
+
+// boundGroups splits param_groups into its entries, refusing, before
+// anything is built for it, a list of more entries than the optimizer has
+// groups, an entry of more than maxGroupMembers members, and a member
+// array longer than its group's parameters (or the 2 of betas): within
+// these, parseGroup's decoding of each entry costs about its bytes.
+func (o *Optimizer[T]) boundGroups(op string, js []byte) ([]json.RawMessage, error) {
+	n, ok := jsonArrayLen(js)
+	if !ok || !json.Valid(js) {
+		return nil, ckErr(op, nil, "%s is missing or not a JSON list", groupsKey)
+	}
+	if n != len(o.groups) {
+		return nil, ckErr(op, nil, "the checkpoint has %d parameter groups, the optimizer %d", n, len(o.groups))
+	}
+	groups := make([]json.RawMessage, 0, n)
+	eachElement(js, func(elem []byte) bool {
+		groups = append(groups, elem)
+		return true
+	})
+	for gi, g := range groups {
+		if g[0] != '{' {
+			continue // parseGroup reports it
+		}
+		members, most := 0, max(2, o.groups[gi].end-o.groups[gi].first)
+		var err error
+		eachMember(g, func(key, value []byte) bool {
+			members++
+			if members > maxGroupMembers {
+				err = ckErr(op, nil, "param_groups[%d]: more than %d keys", gi, maxGroupMembers)
+			} else if k, ok := jsonArrayLen(value); ok && k > most {
+				err = ckErr(op, nil, "param_groups[%d]: %s has %d entries, more than the group's %d parameters", gi, key, k, most)
+			}
+			return err == nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return groups, nil
+}
+
+// decodeExtra checks that js is a JSON object and, if want, decodes it
+// into extra; the caller's entries are decoded only for LoadWith's accept.
+func decodeExtra(js string, want bool, extra *map[string]json.RawMessage) error {
+	b := []byte(js)
+	if !json.Valid(b) || b[skipSpace(b, 0)] != '{' {
+		return errors.New("not a JSON object")
+	}
+	if !want {
+		return nil
+	}
+	// Sized for its entries, the map does not grow while it is decoded.
+	n := 0
+	eachMember(b[skipSpace(b, 0):], func(_, _ []byte) bool { n++; return true })
+	*extra = make(map[string]json.RawMessage, n)
+	return json.Unmarshal(b, extra)
+}
+
+// The walk over JSON below finds the extent of values without building
+// them. It is right for valid JSON (json.Valid), and never reads out of
+// bounds of any other input.
+
+func skipSpace(js []byte, i int) int {
+	for i < len(js) && (js[i] == ' ' || js[i] == '\t' || js[i] == '\n' || js[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the offset just past the value at js[i] (no space
+// before it).
+func skipValue(js []byte, i int) int {
+	depth := 0
+	for ; i < len(js); i++ {
+		switch js[i] {
+		case '"':
+			for i++; i < len(js) && js[i] != '"'; i++ {
+				if js[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+			continue
+		default:
+			continue
+		}
+		if depth <= 0 {
+			// Past a string or a container; before a bracket that closes
+			// an enclosing one.
+			return min(i+1+depth, len(js))
+		}
+	}
+	return len(js)
+}
+
+// eachElement calls f with each element of the JSON array js, while f
+// returns true.
+func eachElement(js []byte, f func(elem []byte) bool) {
+	i := skipSpace(js, skipSpace(js, 0)+1)
+	for i < len(js) && js[i] != ']' {
+		end := max(skipValue(js, i), i+1)
+		if !f(js[i:min(end, len(js))]) {
+			return
+		}
+		i = skipSpace(js, end)
+		if i < len(js) && js[i] == ',' {
+			i = skipSpace(js, i+1)
+		}
+	}
+}
+
+// eachMember calls f with the (raw, quoted) key and the value of each
+// member of the JSON object js, while f returns true.
+func eachMember(js []byte, f func(key, value []byte) bool) {
+	i := skipSpace(js, 1)
+	for i < len(js) && js[i] != '}' {
+		keyEnd := max(skipValue(js, i), i+1)
+		v := min(skipSpace(js, skipSpace(js, keyEnd)+1), len(js))
+		end := max(skipValue(js, v), v)
+		if !f(js[i:min(keyEnd, len(js))], js[v:end]) {
+			return
+		}
+		i = skipSpace(js, max(end, v+1))
+		if i < len(js) && js[i] == ',' {
+			i = skipSpace(js, i+1)
+		}
+	}
+}
+
+// jsonArrayLen returns the number of elements of js if it is a JSON array
+// (valid JSON assumed: the count is only a bound on what decoding it
+// would build).
+func jsonArrayLen(js []byte) (int, bool) {
+	i := skipSpace(js, 0)
+	if i == len(js) || js[i] != '[' {
+		return 0, false
+	}
+	n := 0
+	eachElement(js[i:], func([]byte) bool { n++; return true })
+	return n, true
 }
 
 func hex8(x uint32) string {
@@ -357,10 +862,10 @@ func unexpectedEOF(err error) error {
 	return err
 }
 
-// setStep records parameter i's step count from its step tensor b. In our
-// files the exact count is in optim.steps, and the tensor must be its
-// float32 rounding.
-func (l *loaded[T]) setStep(op string, i int, dt safetensors.DType, b []byte, mine bool) error {
+// setStep records parameter i's step count from its step tensor b, named
+// name. In our files the exact count is in optim.steps, and the tensor
+// must be its float32 rounding.
+func (l *loaded[T]) setStep(op string, i int, name string, dt safetensors.DType, b []byte, mine bool) error {
 	var v float64
 	switch dt {
 	case safetensors.F32:
@@ -369,8 +874,8 @@ func (l *loaded[T]) setStep(op string, i int, dt safetensors.DType, b []byte, mi
 		v = math.Float64frombits(binary.LittleEndian.Uint64(b))
 	case safetensors.I64:
 		n := int64(binary.LittleEndian.Uint64(b))
-		if n < 0 {
-			return stepCountErr(op, i, n)
+		if err := checkStepCount(op, i, n, name); err != nil {
+			return err
 		}
 		l.steps[i] = n
 		return nil
@@ -381,7 +886,8 @@ func (l *loaded[T]) setStep(op string, i int, dt safetensors.DType, b []byte, mi
 		}
 		return nil
 	}
-	// 2^63 is the first float64 beyond int64.
+	// 2^63 is the first float64 beyond int64; the last below it is far
+	// from math.MaxInt64, which checkStepCount refuses.
 	if !(v >= 0 && v < 1<<63 && v == math.Trunc(v)) {
 		if v < 0 {
 			return stepCountErr(op, i, int64(math.Max(v, math.MinInt64)))
@@ -392,11 +898,24 @@ func (l *loaded[T]) setStep(op string, i int, dt safetensors.DType, b []byte, mi
 	return nil
 }
 
+// checkStepCount refuses a step count of parameter i, read from what, that
+// Step refuses: a negative one, or math.MaxInt64, after which every Step
+// fails.
+func checkStepCount(op string, i int, steps int64, what string) error {
+	if steps < 0 {
+		return stepCountErr(op, i, steps)
+	}
+	if steps == math.MaxInt64 {
+		return ckErr(op, stepCountErr(op, i, steps), "%s: param %d: a step count after which every Step fails", what, i)
+	}
+	return nil
+}
+
 // checkOurMeta verifies the entries of our format: marker, version,
 // element type, the checksum's place and spelling, and that no key is
-// unknown.
-func checkOurMeta[T float32 | float64](op string, h *safetensors.Header) error {
-	meta := h.Metadata
+// unknown. head is the start of the file, as far as checksumAt and the
+// checksum's digits reach.
+func checkOurMeta[T float32 | float64](op string, meta map[string]string, head []byte) error {
 	if meta[formatKey] != formatName {
 		return ckErr(op, nil, "metadata has %s keys but %s is %q, want %q: a damaged or foreign file", ours, formatKey, meta[formatKey], formatName)
 	}
@@ -407,13 +926,11 @@ func checkOurMeta[T float32 | float64](op string, h *safetensors.Header) error {
 		return ckErr(op, nil, "%s is %q, the optimizer's element type is %s", dtypeKey, dt, dtypeOf[T]())
 	}
 	for k := range meta {
-		switch k {
-		case checksumKey, formatKey, versionKey, dtypeKey, rulesKey, stepsKey, extraKey, groupsKey:
-		default:
+		if !slices.Contains(ourKeys, k) {
 			return ckErr(op, nil, "unknown metadata key %q", k)
 		}
 	}
-	raw := h.Raw[safetensors.PrefixLen:]
+	raw := head[min(len(head), safetensors.PrefixLen):]
 	if !bytes.HasPrefix(raw, []byte(checksumAt)) || len(raw) < len(checksumAt)+len(checksumPlaceholder) {
 		return ckErr(op, nil, "the checksum is not the header's first entry: a damaged file")
 	}
@@ -434,7 +951,7 @@ func (o *Optimizer[T]) commit(l *loaded[T]) {
 				if dst := o.state[i][k]; dst != nil {
 					// Slots the new rule does not use, or an SGD buffer not
 					// created yet, are zero, as in a new optimizer.
-					if src := l.state[i][k]; src != nil {
+					if src := l.slot(gi, i, k, len(dst)); src != nil {
 						copy(dst, src)
 					} else {
 						clear(dst)

@@ -659,7 +659,7 @@ func TestCheckpointZeroOptimizer(t *testing.T) {
 func TestCheckpointMultiDimensionalShape(t *testing.T) {
 	_, data := smallCheckpoint(t)
 	bad := editHeader(t, data, `"state.4.sum":{"dtype":"F32","shape":[2]`, `"state.4.sum":{"dtype":"F32","shape":[1,2]`)
-	err := loadFails(t, "2-d state", freshSmall(t), bad, "state.4.sum", "shape [1 2], want [2]")
+	err := loadFails(t, "2-d state", freshSmall(t), bad, "state.4.sum", "2 dimensions, want the shape [2]")
 	var ce *CheckpointError
 	if !errors.As(err, &ce) {
 		t.Errorf("error %v is not a *CheckpointError", err)

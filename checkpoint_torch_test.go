@@ -73,7 +73,7 @@ func savedHeader(t *testing.T, rule Rule, steps int) (classes, tensors []string)
 	if err := o.Save(&buf); err != nil {
 		t.Fatal(err)
 	}
-	h, err := safetensors.ReadHeader(bytes.NewReader(buf.Bytes()), 1<<20)
+	h, err := safetensors.ReadHeader(bytes.NewReader(buf.Bytes()), safetensors.Unlimited(1<<20), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

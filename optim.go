@@ -211,51 +211,58 @@ func inGroup(err error, g int) error {
 // would: with many small parameters (100 of 1,000 elements), separate
 // allocations made the same step about 20% slower.
 func (o *Optimizer[T]) allocState(first, end int) {
-	type need struct {
-		param, slot int
-		kind        kernels.Kind
-		init        T
-	}
-	var needs []need
-	total := 0
-	for k := range 3 {
-		for gi := first; gi < end; gi++ {
-			g := &o.groups[gi]
-			_, v, _ := coefficients[T](g.rule, 1, true, generic.Scalars{})
-			var used [3]bool
-			used[0], used[1], used[2] = kernels.Uses(g.rule.kind(), v)
-			if !used[k] {
-				continue
-			}
-			init := initialState[T](g.rule)
-			for i := g.first; i < g.end; i++ {
-				if o.state[i][k] == nil {
-					needs = append(needs, need{i, k, g.rule.kind(), init})
-					total += staggerGap[T](len(o.params[i])) + len(o.params[i])
+	// each calls f with every slice needed and missing, in that order. It
+	// runs twice, to size the array and the regions, then to carve them:
+	// with many parameters, growing a list of what is needed cost more
+	// than the state itself.
+	each := func(f func(param, slot int, key string, init T)) {
+		for k := range 3 {
+			for gi := first; gi < end; gi++ {
+				g := &o.groups[gi]
+				_, v, _ := coefficients[T](g.rule, 1, true, generic.Scalars{})
+				var used [3]bool
+				used[0], used[1], used[2] = kernels.Uses(g.rule.kind(), v)
+				if !used[k] {
+					continue
+				}
+				init := initialState[T](g.rule)
+				key := stateKey(g.rule.kind(), k)
+				for i := g.first; i < g.end; i++ {
+					if o.state[i][k] == nil {
+						f(i, k, key, init)
+					}
 				}
 			}
 		}
 	}
-	if len(needs) > 0 {
-		clear(o.clear) // new spans: every grad must be checked again
+	count, total := 0, 0
+	each(func(i, _ int, _ string, _ T) {
+		count++
+		total += staggerGap[T](len(o.params[i])) + len(o.params[i])
+	})
+	if count == 0 {
+		return
 	}
+	clear(o.clear) // new spans: every grad must be checked again
 	backing := make([]T, total)
-	for _, nd := range needs {
-		n := len(o.params[nd.param])
+	spans := make([]span, 0, count) // in address order, as carved from backing
+	each(func(i, k int, key string, init T) {
+		n := len(o.params[i])
 		backing = backing[staggerGap[T](n):]
 		st := backing[:n:n]
 		backing = backing[n:]
-		if nd.init != 0 {
+		if init != 0 {
 			for j := range st {
-				st[j] = nd.init
+				st[j] = init
 			}
 		}
-		o.state[nd.param][nd.slot] = st
-		// Regions of our own allocations never overlap anything.
+		o.state[i][k] = st
 		if n > 0 {
-			_ = o.owned.insert("", region(st, Slot{"state", nd.param, stateKey(nd.kind, nd.slot)}))
+			spans = append(spans, region(st, Slot{"state", i, key}))
 		}
-	}
+	})
+	// Regions of our own allocations never overlap anything.
+	o.owned.merge(spans)
 }
 
 // setRule replaces group gi's rule (already validated).

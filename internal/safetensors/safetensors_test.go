@@ -3,7 +3,10 @@ package safetensors
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -33,7 +36,7 @@ func TestRoundTrip(t *testing.T) {
 	if (binary.LittleEndian.Uint64(file)+PrefixLen)%8 != 0 {
 		t.Fatal("data not aligned to 8 bytes")
 	}
-	h, err := ReadHeader(bytes.NewReader(file), 1<<20)
+	h, err := ReadHeader(bytes.NewReader(file), Unlimited(1<<20), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +56,8 @@ func TestRoundTrip(t *testing.T) {
 		}
 		off = tt.End
 	}
-	if !bytes.Equal(h.Raw, file[:len(h.Raw)]) {
-		t.Fatal("Raw is not the file's start")
+	if h.Len != int64(PrefixLen+binary.LittleEndian.Uint64(file)) {
+		t.Fatalf("Len %d: not the data's offset", h.Len)
 	}
 }
 
@@ -107,24 +110,45 @@ func TestDecodeErrors(t *testing.T) {
 		"gap":                 `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}`,
 		"overlap":             `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`,
 		"same range":          `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`,
+		"null metadata value": `{"__metadata__":{"k":null}}`,
+		"metadata not object": `{"__metadata__":["k"]}`,
+		"two metadata":        `{"__metadata__":{},"__metadata__":{}}`,
+		"leading zero":        `{"a":{"dtype":"F32","shape":[01],"data_offsets":[0,4]}}`,
+		"exponent":            `{"a":{"dtype":"F32","shape":[1e0],"data_offsets":[0,4]}}`,
+		"minus alone":         `{"a":{"dtype":"F32","shape":[-],"data_offsets":[0,4]}}`,
+		"space after minus":   `{"a":{"dtype":"F32","shape":[- 1],"data_offsets":[0,4]}}`,
+		"beyond int64":        `{"a":{"dtype":"F32","shape":[9223372036854775808],"data_offsets":[0,4]}}`,
+		"nested shape":        `{"a":{"dtype":"F32","shape":[[1]],"data_offsets":[0,4]}}`,
+		"string dimension":    `{"a":{"dtype":"F32","shape":["1"],"data_offsets":[0,4]}}`,
+		"trailing comma":      `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},}`,
+		"comma in array":      `{"a":{"dtype":"F32","shape":[1,],"data_offsets":[0,4]}}`,
+		"key not a string":    `{a:{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`,
+		"missing colon":       `{"a" {"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`,
+		"bad escape":          `{"__metadata__":{"k":"\q"}}`,
+		"short \\u":           `{"__metadata__":{"k":"\u12"}}`,
+		"control character":   "{\"__metadata__\":{\"k\":\"\n\"}}",
+		"unterminated string": `{"__metadata__":{"k":"v}}`,
+		"tensor not object":   `{"a":[]}`,
+		"dtype not string":    `{"a":{"dtype":32,"shape":[1],"data_offsets":[0,4]}}`,
+		"long dtype":          `{"a":{"dtype":"F32F32F32","shape":[1],"data_offsets":[0,4]}}`,
 	}
 	for name, js := range cases {
-		_, err := ReadHeader(bytes.NewReader(header(js)), 1<<20)
+		_, err := ReadHeader(bytes.NewReader(header(js)), Unlimited(1<<20), nil)
 		if !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: %v, want an ErrFormat", name, err)
 		}
 	}
 	// Header length beyond the input, beyond the limit, absurd.
-	if _, err := ReadHeader(bytes.NewReader(header(`{}`)[:9]), 1<<20); err == nil {
+	if _, err := ReadHeader(bytes.NewReader(header(`{}`)[:9]), Unlimited(1<<20), nil); err == nil {
 		t.Error("truncated header")
 	}
-	if _, err := ReadHeader(bytes.NewReader(header(`{}`)), 1); err == nil || !strings.Contains(err.Error(), "limit") {
+	if _, err := ReadHeader(bytes.NewReader(header(`{}`)), Unlimited(1), nil); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Errorf("over the limit: %v", err)
 	}
-	if _, err := ReadHeader(bytes.NewReader(binary.LittleEndian.AppendUint64(nil, ^uint64(0))), 1<<62); err == nil {
+	if _, err := ReadHeader(bytes.NewReader(binary.LittleEndian.AppendUint64(nil, ^uint64(0))), Unlimited(1<<62), nil); err == nil {
 		t.Error("2^64-1")
 	}
-	if _, err := ReadHeader(bytes.NewReader(nil), 1); err == nil {
+	if _, err := ReadHeader(bytes.NewReader(nil), Unlimited(1), nil); err == nil {
 		t.Error("empty file")
 	}
 }
@@ -136,10 +160,28 @@ func FuzzDecode(f *testing.F) {
 	f.Add(file[PrefixLen : binary.LittleEndian.Uint64(file)+PrefixLen])
 	f.Add([]byte(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`))
 	f.Add([]byte(`{"__metadata__":{"k":"v"}}`))
+	f.Add([]byte(`{"__metadata__":{"\u00e9\ud83d\ude00\ud800x":"\u0041\\\/\b\f\n\r\t\"\xff\xe2\x82"}}`))
 	f.Fuzz(func(t *testing.T, js []byte) {
 		h, err := Decode(js)
+		// The header streamed through the smallest buffers decodes the same.
+		for _, size := range []int64{6, 7, 13} {
+			hs, errs := readHeader(bytes.NewReader(header(string(js))), Unlimited(int64(len(js))), nil, size)
+			if (err == nil) != (errs == nil) {
+				t.Fatalf("through a buffer of %d: %v, in memory: %v", size, errs, err)
+			}
+			if err == nil && (!reflect.DeepEqual(hs.Metadata, h.Metadata) || !reflect.DeepEqual(hs.Tensors, h.Tensors) || hs.DataLen != h.DataLen) {
+				t.Fatalf("through a buffer of %d: %+v, in memory: %+v", size, hs, h)
+			}
+		}
 		if err != nil {
 			return
+		}
+		// encoding/json reads the same metadata from it.
+		var std struct {
+			Metadata map[string]string `json:"__metadata__"`
+		}
+		if err := json.Unmarshal(bytes.TrimRight(js, " "), &std); err != nil || !reflect.DeepEqual(std.Metadata, h.Metadata) {
+			t.Fatalf("encoding/json: %v, %q; decoded %q", err, std.Metadata, h.Metadata)
 		}
 		off := int64(0)
 		for _, tt := range h.Tensors {
@@ -174,4 +216,95 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// recorder is a Sink that keeps the names and spans of the tensors.
+type recorder struct {
+	names []string
+	spans []Span
+}
+
+func (r *recorder) sink(name []byte, t Tensor) error {
+	r.spans = append(r.spans, Span{t.Begin, t.End, len(r.names)})
+	r.names = append(r.names, string(name))
+	return nil
+}
+
+func (r *recorder) name(id int) string { return r.names[id] }
+
+// TestReadHeaderLimits: within its limits the sample decodes, its tensors
+// going to the sink, and tiling their spans; one byte, tensor, name byte,
+// dimension or metadata byte less is an ErrFormat, and the Meta and Sink
+// errors are returned as they are.
+func TestReadHeaderLimits(t *testing.T) {
+	file, tensors := sample(t)
+	n := int64(binary.LittleEndian.Uint64(file))
+	within := Limits{Bytes: n, Tensors: 4, Name: len("state.0.exp_avg"), Dims: 2, Meta: func(string) (int, error) { return 5, nil }}
+	var r recorder
+	h, err := ReadHeader(bytes.NewReader(file), within, r.sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Tensors != nil || len(r.names) != len(tensors) || h.Metadata["b"] != "x\"<y>" {
+		t.Fatalf("header %+v", h)
+	}
+	if end, err := Tile(r.spans, r.name); err != nil || end != 32 {
+		t.Fatalf("Tile: %d, %v", end, err)
+	}
+	stop := errors.New("stop")
+	for name, change := range map[string]func(*Limits){
+		"bytes":      func(l *Limits) { l.Bytes-- },
+		"tensors":    func(l *Limits) { l.Tensors-- },
+		"name":       func(l *Limits) { l.Name-- },
+		"dimensions": func(l *Limits) { l.Dims-- },
+		"value":      func(l *Limits) { l.Meta = func(string) (int, error) { return 4, nil } },
+	} {
+		lim := within
+		change(&lim)
+		if _, err := ReadHeader(bytes.NewReader(file), lim, (&recorder{}).sink); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: %v, want an ErrFormat", name, err)
+		}
+	}
+	lim := within
+	lim.Meta = func(k string) (int, error) {
+		if k == "a" {
+			return 0, stop
+		}
+		return 5, nil
+	}
+	if _, err := ReadHeader(bytes.NewReader(file), lim, (&recorder{}).sink); err != stop {
+		t.Errorf("Meta's error: %v", err)
+	}
+	if _, err := ReadHeader(bytes.NewReader(file), within, func([]byte, Tensor) error { return stop }); err != stop {
+		t.Errorf("the sink's error: %v", err)
+	}
+	// Tile names the tensor of an error.
+	r = recorder{}
+	js := `{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`
+	if _, err := ReadHeader(bytes.NewReader(header(js)), Unlimited(1<<10), r.sink); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Tile(r.spans, r.name); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), `tensor "a"`) {
+		t.Errorf("gap: %v", err)
+	}
+}
+
+// TestReadHeaderStreams: what a header costs does not grow with its
+// length: padding, whitespace and a length field beyond the input cost the
+// buffer they stream through and nothing more.
+func TestReadHeaderStreams(t *testing.T) {
+	const size = 4 << 20
+	for name, file := range map[string][]byte{
+		"padding":         header(`{}` + strings.Repeat(" ", size)),
+		"whitespace":      header(`{` + strings.Repeat("\n", size) + `}`),
+		"length too long": binary.LittleEndian.AppendUint64(nil, size)[:8:8],
+	} {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		_, err := ReadHeader(bytes.NewReader(file), Unlimited(size+2), (&recorder{}).sink)
+		runtime.ReadMemStats(&m1)
+		if got := m1.TotalAlloc - m0.TotalAlloc; got > 2*readBuffer {
+			t.Errorf("%s: allocated %d bytes (%v)", name, got, err)
+		}
+	}
 }
