@@ -278,7 +278,9 @@ func (x *stateTensors[T]) groupOf(i int) int {
 }
 
 // layoutOf returns the layout of parameter i's rule.
-func (x *stateTensors[T]) layoutOf(i int) *tensorLayout { return layoutOf(x.o.groups[x.groupOf(i)].rule) }
+func (x *stateTensors[T]) layoutOf(i int) *tensorLayout {
+	return layoutOf(x.o.groups[x.groupOf(i)].rule)
+}
 
 // at returns the parameter and the key index of ID id.
 func (x *stateTensors[T]) at(id int) (param, key int) {
