@@ -183,7 +183,7 @@ func (e *StateError) Error() string {
 // stepCountErr reports param's step count steps (param -1: every
 // parameter's), negative or at the largest count an int64 holds.
 func stepCountErr(op string, param int, steps int64) error {
-	reason := fmt.Sprintf("has taken %d steps, the most an int64 step count can hold", steps)
+	reason := fmt.Sprintf("step count %d is the most an int64 holds: no further step can be counted", steps)
 	if steps < 0 {
 		reason = fmt.Sprintf("step count %d, want >= 0", steps)
 	}

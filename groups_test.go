@@ -308,12 +308,16 @@ func TestBeta1ChangeEntersBiasCorrection(t *testing.T) {
 	}
 }
 
-// TestStepCountOverflow: SetSteps(MaxInt64) then Step must be an error
-// that changes nothing, not a wrap to MinInt64 and NaN.
+// TestStepCountOverflow: a step that takes the count to MaxInt64 is the
+// last; the next must be an error that changes nothing, not a wrap to
+// MinInt64 and NaN.
 func TestStepCountOverflow(t *testing.T) {
 	p := []float32{1, 2}
 	o, _ := New(DefaultAdam(), p)
-	if err := o.SetSteps(math.MaxInt64); err != nil {
+	if err := o.SetSteps(math.MaxInt64 - 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Step([]float32{1, 1}); err != nil {
 		t.Fatal(err)
 	}
 	before := snapshot(t, o)

@@ -418,7 +418,7 @@ func (o *Optimizer[T]) Steps() int64 {
 // corrections and Adagrad's decayed rate depend on it. SetState restores
 // one parameter's count and state.
 func (o *Optimizer[T]) SetSteps(n int64) error {
-	if n < 0 {
+	if n < 0 || n == math.MaxInt64 {
 		return stepCountErr("SetSteps", -1, n)
 	}
 	for i := range o.steps {

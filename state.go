@@ -151,7 +151,7 @@ func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 	if i < 0 || i >= len(o.params) {
 		return &IndexError{Op: op, What: "param", Index: i, Len: len(o.params)}
 	}
-	if st.Step < 0 {
+	if st.Step < 0 || st.Step == math.MaxInt64 {
 		return stepCountErr(op, i, st.Step)
 	}
 	kind := o.groups[o.groupOf(i)].rule.kind()

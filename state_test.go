@@ -223,3 +223,23 @@ func TestStateFieldsAreTorchKeys(t *testing.T) {
 		t.Errorf("State's scalar fields are %v, the kernels' scalar keys %v", got, want)
 	}
 }
+
+// TestLastStepCountRefused: SetState and SetSteps refuse the largest step
+// count, after which every Step fails, as Load does, and change nothing.
+func TestLastStepCountRefused(t *testing.T) {
+	o, err := New(DefaultAdam(), make([]float32, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se *StateError
+	if err := o.SetSteps(math.MaxInt64); !errors.As(err, &se) || se.Key != "step" {
+		t.Errorf("SetSteps(MaxInt64) = %v, want a *StateError", err)
+	}
+	st := State[float32]{Step: math.MaxInt64, ExpAvg: make([]float32, 2), ExpAvgSq: make([]float32, 2)}
+	if err := o.SetState(0, st); !errors.As(err, &se) || se.Key != "step" {
+		t.Errorf("SetState(step MaxInt64) = %v, want a *StateError", err)
+	}
+	if o.Steps() != 0 {
+		t.Errorf("a refused call changed the step count to %d", o.Steps())
+	}
+}
