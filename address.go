@@ -71,6 +71,22 @@ func (r *regions) merge(spans []span) {
 	*r = append(append(out, a...), b...)
 }
 
+// remove deletes the span that starts at lo, if there is one.
+func (r *regions) remove(lo uintptr) {
+	k, ok := slices.BinarySearchFunc(*r, lo, func(e span, lo uintptr) int {
+		switch {
+		case e.lo < lo:
+			return -1
+		case e.lo > lo:
+			return 1
+		}
+		return 0
+	})
+	if ok {
+		*r = slices.Delete(*r, k, k+1)
+	}
+}
+
 // overlapping returns the slot of a span that shares memory with
 // [lo, lo+n), if any. The spans are disjoint and sorted, so only the last
 // one starting below the end can overlap.

@@ -210,13 +210,15 @@ func (o *Optimizer[T]) encode(op string, extra map[string]json.RawMessage) ([]by
 	for gi := range o.groups {
 		g := &o.groups[gi]
 		kind := g.rule.kind()
-		used := usedSlots[T](g.rule)
 		for i := g.first; i < g.end; i++ {
 			if lazyState(kind) && !o.created[i] {
 				continue // as in torch's state dict: no state yet, no tensors
 			}
-			for k, u := range used {
-				if u {
+			// Every slot that exists, as torch saves every tensor in its
+			// state: the rule's, and one kept from an earlier
+			// configuration (SGD's buffer after Momentum went to 0).
+			for k, st := range o.state[i] {
+				if st != nil {
 					tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, stateKey(kind, k)), DType: dt, Shape: []int64{int64(len(o.params[i]))}})
 					pieces = append(pieces, piece[T]{s: o.state[i][k]})
 				}

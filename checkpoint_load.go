@@ -81,10 +81,14 @@ func (o *Optimizer[T]) LoadWith(r io.Reader, accept func(extra map[string]json.R
 // loaded is a checkpoint read and verified, ready to commit.
 type loaded[T float32 | float64] struct {
 	rules []Rule
-	used  [][3]bool // the slots each group's rule keeps
+	// has[i][k] reports that the file holds slot k of parameter i: every
+	// slot its rule uses once the state is created, and any other slot of
+	// the rule's kind that exists (kept from an earlier configuration:
+	// SGD's buffer after Momentum went to 0, AMSGrad's maximum after
+	// AMSGrad was turned off), as torch keeps and saves it.
+	has [][3]bool
 	// backing is scratch for the state: from offset[i], each slot
-	// parameter i keeps, in order; offset[i] is -1 where the state is not
-	// created.
+	// parameter i has, in order; offset[i] is -1 where it has none.
 	backing []T
 	offset  []int
 	steps   []int64
@@ -94,14 +98,14 @@ type loaded[T float32 | float64] struct {
 }
 
 // slot returns the scratch of slot k of parameter i, of group gi: nil
-// where the rule keeps no such slot or the state is not created.
+// where the file holds no such slot.
 func (l *loaded[T]) slot(gi, i, k, n int) []T {
-	if !l.used[gi][k] || l.offset[i] < 0 {
+	if !l.has[i][k] {
 		return nil
 	}
 	at := l.offset[i]
 	for s := range k {
-		if l.used[gi][s] {
+		if l.has[i][s] {
 			at += n
 		}
 	}
@@ -548,12 +552,13 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 		return nil, x.foreignErr()
 	}
 	dt := dtypeOf[T]()
-	l.used = make([][3]bool, len(groups))
+	l.has = make([][3]bool, len(o.params))
 	presence := make([]int32, len(o.params))
+	kept := make([]bool, len(o.params)) // a slot the rule does not use is there
 	lazyParam := make([]bool, len(o.params))
 	for gi := range o.groups {
 		g := &o.groups[gi]
-		l.used[gi] = usedSlots[T](l.rules[gi])
+		used := usedSlots[T](l.rules[gi])
 		layout := layoutOf(l.rules[gi])
 		for i := g.first; i < g.end; i++ {
 			lazyParam[i] = lazyState(l.rules[gi].kind())
@@ -563,11 +568,9 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 				name := func() string { return tensorName(i, key) }
 				e := x.got[x.base[i]+j]
 				slot, step, _ := layout.role(j)
-				want := slot < 0 || l.used[gi][slot]
+				want := slot < 0 || used[slot]
 				switch {
-				case e.found() && !want:
-					return nil, ckErr(op, nil, "tensor %q: not a state of this optimizer's groups and rules", name())
-				case !want:
+				case !want && !e.found():
 					continue
 				case !e.found():
 					if mine && !lazyParam[i] {
@@ -586,9 +589,18 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 					// Torch's files keep the parameter's shape; ours are flat.
 					return nil, ckErr(op, nil, "tensor %q: %d dimensions, want the shape [%d]: this package saves state flat", name(), e.dims, n)
 				}
+				if !want {
+					// Kept from a configuration that used it: loaded,
+					// but not required.
+					l.has[i][slot], kept[i] = true, true
+					continue
+				}
 				count++
 				if e.found() {
 					presence[i]++
+					if slot >= 0 {
+						l.has[i][slot] = true
+					}
 				}
 			}
 			if presence[i] != 0 && presence[i] != count {
@@ -602,32 +614,15 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 	total := 0
 	for gi := range o.groups {
 		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
-			l.offset[i] = -1
-			if lazyParam[i] && presence[i] == 0 {
-				continue
-			}
 			l.offset[i] = total
-			for _, u := range l.used[gi] {
-				if u {
+			for _, h := range l.has[i] {
+				if h {
 					total += len(o.params[i])
 				}
 			}
 		}
 	}
 	l.backing = make([]T, total)
-	for gi := range o.groups {
-		init := initialState[T](l.rules[gi])
-		if init == 0 {
-			continue
-		}
-		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
-			if s := l.slot(gi, i, 0, len(o.params[i])); s != nil && presence[i] == 0 {
-				for j := range s {
-					s[j] = init
-				}
-			}
-		}
-	}
 	crc := sum.crc
 	var small [8]byte
 	l.scalars = make([]generic.Scalars, len(o.params))
@@ -690,7 +685,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 	l.created = make([]bool, len(o.params))
 	for i := range o.params {
 		if lazyParam[i] {
-			l.created[i] = presence[i] > 0
+			l.created[i] = presence[i] > 0 || kept[i]
 		} else {
 			// Irrelevant to these rules' steps; a step would have set it.
 			l.created[i] = l.steps[i] > 0
@@ -947,17 +942,26 @@ func checkOurMeta[T float32 | float64](op string, meta map[string]string, head [
 func (o *Optimizer[T]) commit(l *loaded[T]) {
 	for gi := range o.groups {
 		o.setRule(gi, l.rules[gi])
-		o.allocState(gi, gi+1)
-		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
+		g := &o.groups[gi]
+		// The slots the rules use, and those the file keeps besides.
+		o.allocState(gi, gi+1, func(i, k int) bool { return l.has[i][k] })
+		init := initialState[T](g.rule)
+		used := usedSlots[T](g.rule)
+		for i := g.first; i < g.end; i++ {
 			for k := range 3 {
-				if dst := o.state[i][k]; dst != nil {
-					// Slots the new rule does not use, or an SGD buffer not
-					// created yet, are zero, as in a new optimizer.
-					if src := l.slot(gi, i, k, len(dst)); src != nil {
-						copy(dst, src)
-					} else {
-						clear(dst)
+				dst := o.state[i][k]
+				switch src := l.slot(gi, i, k, len(o.params[i])); {
+				case src != nil:
+					copy(dst, src)
+				case used[k]:
+					// Not created yet: as in a new optimizer.
+					for j := range dst {
+						dst[j] = init
 					}
+				case dst != nil:
+					// A slot kept from an earlier configuration that the
+					// file does not have: dropped, as the file says.
+					o.dropState(i, k)
 				}
 			}
 			o.steps[i] = l.steps[i]

@@ -1,9 +1,11 @@
 package optim_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/simdoptim/optim"
@@ -164,5 +166,156 @@ func TestResumeWholeTrainingState(t *testing.T) {
 		if resumed.scaler.Scale() != whole.scaler.Scale() || resumed.scaler.State() != whole.scaler.State() {
 			t.Fatalf("resumed at %d: scaler %+v, uninterrupted %+v", at, resumed.scaler.State(), whole.scaler.State())
 		}
+	}
+}
+
+// TestStateKeptWhileUnusedSurvivesRoundTrips: a state slice that the rule
+// stops using (SGD's momentum_buffer when Momentum goes to 0, Adam's
+// max_exp_avg_sq when AMSGrad is turned off, RMSProp's grad_avg when it
+// stops being centered) is kept, as torch keeps it, and used again when the
+// option comes back. Save and Load, and State and SetState, carry it, so
+// that toggling the option off, saving, loading and toggling it on again
+// ends bit for bit where the uninterrupted run does.
+func TestStateKeptWhileUnusedSurvivesRoundTrips(t *testing.T) {
+	sgdOn := optim.SGD{LR: 0.1, Momentum: 0.9}
+	sgdOff := sgdOn
+	sgdOff.Momentum = 0
+	amsOn := optim.DefaultAdam()
+	amsOn.AMSGrad = true
+	amsOff := optim.DefaultAdam()
+	centered := optim.DefaultRMSProp()
+	centered.Centered = true
+	plain := optim.DefaultRMSProp()
+	// Large early gradients, so that AMSGrad's maximum differs from the
+	// square average it would restart from.
+	grad := func(s int) []float32 {
+		scale := float32(1)
+		if s < 3 {
+			scale = 10
+		}
+		return []float32{scale * (float32(s%3) - 1), scale * 0.5 / float32(s+1), float32(s) * 0.25}
+	}
+	for _, c := range []struct {
+		name    string
+		on, off optim.Rule
+	}{{"SGD momentum", sgdOn, sgdOff}, {"Adam AMSGrad", amsOn, amsOff}, {"RMSProp centered", centered, plain}} {
+		// run steps: 3 with the option on, 2 with it off, then mid (a
+		// round trip through it) and 3 more with it on.
+		run := func(t *testing.T, mid func(o *optim.Optimizer[float32], p []float32) *optim.Optimizer[float32]) []float32 {
+			p := []float32{1, -2, 3}
+			o, err := optim.New(c.on, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for s := range 5 {
+				if s == 3 {
+					if err := o.SetGroupRule(0, c.off); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := o.Step(grad(s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o = mid(o, p)
+			if err := o.SetGroupRule(0, c.on); err != nil {
+				t.Fatal(err)
+			}
+			for s := 5; s < 8; s++ {
+				if err := o.Step(grad(s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st, _ := o.State(0)
+			return slices.Concat(p, st.MomentumBuffer, st.MaxExpAvgSq, st.GradAvg)
+		}
+		t.Run(c.name, func(t *testing.T) {
+			want := run(t, func(o *optim.Optimizer[float32], _ []float32) *optim.Optimizer[float32] { return o })
+			fresh := func(t *testing.T, p []float32) *optim.Optimizer[float32] {
+				n, err := optim.New(c.off, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			saved := run(t, func(o *optim.Optimizer[float32], p []float32) *optim.Optimizer[float32] {
+				var buf bytes.Buffer
+				if err := o.Save(&buf); err != nil {
+					t.Fatal(err)
+				}
+				n := fresh(t, p)
+				if err := n.Load(&buf); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			})
+			set := run(t, func(o *optim.Optimizer[float32], p []float32) *optim.Optimizer[float32] {
+				st, err := o.State(0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := fresh(t, p)
+				if err := n.SetState(0, st); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			})
+			for name, got := range map[string][]float32{"Save/Load": saved, "State/SetState": set} {
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: params and kept state %v, uninterrupted %v", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestKeptStateDroppedWhenAbsent: loading a file without a kept slice, or
+// SetState with it nil, drops it: the optimizer then equals the file.
+func TestKeptStateDroppedWhenAbsent(t *testing.T) {
+	on := optim.SGD{LR: 0.1, Momentum: 0.9}
+	off := on
+	off.Momentum = 0
+	kept := func(t *testing.T) *optim.Optimizer[float32] {
+		o, err := optim.New(on, []float32{1, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Step([]float32{1, 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.SetGroupRule(0, off); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := o.State(0); st.MomentumBuffer == nil {
+			t.Fatal("the buffer was not kept")
+		}
+		return o
+	}
+	plain, err := optim.New(off, []float32{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := plain.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	o := kept(t)
+	if err := o.Load(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := o.State(0); st.MomentumBuffer != nil {
+		t.Errorf("Load of a file without the buffer kept it: %v", st.MomentumBuffer)
+	}
+	o = kept(t)
+	if err := o.SetState(0, optim.State[float32]{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := o.State(0); st.MomentumBuffer != nil {
+		t.Errorf("SetState with a nil buffer kept it: %v", st.MomentumBuffer)
+	}
+	// The dropped memory is no longer the optimizer's: a gradient there is
+	// not an overlap.
+	if err := o.Step([]float32{1, 1}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -46,7 +46,7 @@ func (o *Optimizer[T]) SetGroupRule(i int, r Rule) error {
 			"SetGroupRule: the group's rule is torch's %s, not %s: the class of a group cannot change (Load refuses a checkpoint of the other class)", className(old), className(r))}
 	}
 	o.setRule(i, r)
-	o.allocState(i, i+1)
+	o.allocState(i, i+1, nil)
 	return nil
 }
 

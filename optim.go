@@ -185,7 +185,7 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	}
 	o.sameRule = append(o.sameRule, make([]bool, len(groups))...)
 	o.rulesChanged = true
-	o.allocState(firstGroup, len(o.groups))
+	o.allocState(firstGroup, len(o.groups), nil)
 	return nil
 }
 
@@ -210,7 +210,11 @@ func inGroup(err error, g int) error {
 // streams each state slot through contiguous memory, as one big parameter
 // would: with many small parameters (100 of 1,000 elements), separate
 // allocations made the same step about 20% slower.
-func (o *Optimizer[T]) allocState(first, end int) {
+//
+// keep, when not nil, asks for more: the slots of the rule's kind that
+// its rule does not use but that exist elsewhere (a checkpoint, a State
+// given to SetState) for parameter i.
+func (o *Optimizer[T]) allocState(first, end int, keep func(i, k int) bool) {
 	// each calls f with every slice needed and missing, in that order. It
 	// runs twice, to size the array and the regions, then to carve them:
 	// with many parameters, growing a list of what is needed cost more
@@ -222,13 +226,13 @@ func (o *Optimizer[T]) allocState(first, end int) {
 				_, v, _ := coefficients[T](g.rule, 1, true, generic.Scalars{})
 				var used [3]bool
 				used[0], used[1], used[2] = kernels.Uses(g.rule.kind(), v)
-				if !used[k] {
+				if !used[k] && keep == nil {
 					continue
 				}
 				init := initialState[T](g.rule)
 				key := stateKey(g.rule.kind(), k)
 				for i := g.first; i < g.end; i++ {
-					if o.state[i][k] == nil {
+					if o.state[i][k] == nil && (used[k] || keep(i, k)) {
 						f(i, k, key, init)
 					}
 				}
@@ -263,6 +267,16 @@ func (o *Optimizer[T]) allocState(first, end int) {
 	})
 	// Regions of our own allocations never overlap anything.
 	o.owned.merge(spans)
+}
+
+// dropState forgets slot k of parameter i, which its rule does not use:
+// the optimizer no longer writes that memory, so it leaves the regions
+// that the overlap checks guard.
+func (o *Optimizer[T]) dropState(i, k int) {
+	if st := o.state[i][k]; len(st) > 0 {
+		o.owned.remove(base(st))
+	}
+	o.state[i][k] = nil
 }
 
 // setRule replaces group gi's rule (already validated).

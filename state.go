@@ -138,14 +138,20 @@ func (o *Optimizer[T]) State(i int) (State[T], error) {
 // SetState restores the i-th parameter's state from st, as torch's
 // load_state_dict does for one parameter: it copies every slice the rule
 // keeps into the optimizer's memory and sets the step count and the
-// scalar state. Every slice the rule keeps must be given, with the
+// scalar state. Every slice the rule uses must be given, with the
 // parameter's length, except for the state that does not exist before the
 // first step (see State): there, all of it nil means that it does not
 // exist yet, and the next step creates it as torch's first step does
 // (SGD's buffer from the gradient, Rprop's step sizes from LR, NAdam's and
 // ASGD's scalars from their initial values); all of it given means that it
-// exists, and the next step continues from it, whatever st.Step is. The
-// scalars must be finite. Nothing changes on error.
+// exists, and the next step continues from it, whatever st.Step is.
+//
+// A slice of the rule's kind that its current options do not use (SGD's
+// MomentumBuffer with Momentum 0, Adam's MaxExpAvgSq without AMSGrad,
+// RMSProp's GradAvg when not centered) is kept when given, as torch keeps
+// such a tensor in its state, and used again if the option comes back;
+// nil drops it. State returns it, and Save and Load carry it. The scalars
+// must be finite. Nothing changes on error.
 func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 	const op = "SetState"
 	if i < 0 || i >= len(o.params) {
@@ -154,19 +160,23 @@ func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 	if st.Step < 0 || st.Step == math.MaxInt64 {
 		return stepCountErr(op, i, st.Step)
 	}
-	kind := o.groups[o.groupOf(i)].rule.kind()
+	gi := o.groupOf(i)
+	kind := o.groups[gi].rule.kind()
+	used := usedSlots[T](o.groups[gi].rule)
 	n := len(o.params[i])
 	src := st.fields(kind)
 	// For a lazily created state, nil slices (all of them) say that it
 	// does not exist.
 	given, absent, keyGiven, keyAbsent := 0, 0, "", ""
+	var kept [3]bool // unused slots given
 	for k, f := range src {
-		if f == nil || o.state[i][k] == nil {
-			continue
-		}
-		if *f == nil {
+		switch {
+		case f == nil:
+		case !used[k]:
+			kept[k] = *f != nil
+		case *f == nil:
 			absent, keyAbsent = absent+1, stateKey(kind, k)
-		} else {
+		default:
 			given, keyGiven = given+1, stateKey(kind, k)
 		}
 	}
@@ -177,7 +187,7 @@ func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 			"%s is nil but %s is given: the state must be given whole, or all nil for a state the first step has not created yet", keyAbsent, keyGiven)}
 	}
 	for k, f := range src {
-		if f == nil || o.state[i][k] == nil || !exists {
+		if f == nil || (used[k] && !exists) || (!used[k] && !kept[k]) {
 			continue
 		}
 		if len(*f) != n {
@@ -194,17 +204,28 @@ func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 			sc[j] = v
 		}
 	}
+	if kept != [3]bool{} {
+		o.allocState(gi, gi+1, func(p, k int) bool { return p == i && kept[k] })
+	}
 	for k, f := range src {
-		if dst := o.state[i][k]; f != nil && dst != nil {
-			if exists {
-				copy(dst, *f)
-			} else {
-				clear(dst)
-			}
+		dst := o.state[i][k]
+		switch {
+		case f == nil || dst == nil:
+		case !used[k] && !kept[k]:
+			o.dropState(i, k)
+		case used[k] && !exists:
+			clear(dst)
+		default:
+			copy(dst, *f)
 		}
 	}
-	if lazy && given+absent > 0 {
+	switch {
+	case lazy && given+absent > 0:
 		o.created[i] = exists
+	case lazy && used == [3]bool{}:
+		// No slot in use (SGD without momentum): the state exists if a
+		// kept slot does.
+		o.created[i] = kept != [3]bool{}
 	}
 	o.scalars[i] = sc
 	o.steps[i] = st.Step
