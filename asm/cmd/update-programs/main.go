@@ -9,8 +9,9 @@
 //
 // The -rules file holds each rule's part of the package's API: the
 // re-exported Kind constants and the validated function of every rule
-// (kernels.SGD, kernels.Adam, ...), so that a new rule needs no
-// hand-written line in package kernels.
+// (kernels.SGD, kernels.Adam, ...); beside it, the test file of the same
+// name with _test appended calls those functions by Kind. A new rule thus
+// needs no hand-written line in package kernels.
 //
 //	go run ./cmd/update-programs -out ../kernels/update_programs.go -rules ../kernels/update_rules.go
 package main
@@ -19,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/simdoptim/optim/asm/internal/kernelgen"
 )
@@ -45,7 +47,7 @@ func run(out, rules string) error {
 	for _, f := range []struct {
 		path string
 		gen  func(generator string) ([]byte, error)
-	}{{out, kernelgen.ProgramsFile}, {rules, kernelgen.RulesFile}} {
+	}{{out, kernelgen.ProgramsFile}, {rules, kernelgen.RulesFile}, {rulesTest(rules), kernelgen.RulesTestFile}} {
 		src, err := f.gen(generator)
 		if err != nil {
 			return err
@@ -56,3 +58,6 @@ func run(out, rules string) error {
 	}
 	return nil
 }
+
+// rulesTest is the path of the test file that goes with the -rules file.
+func rulesTest(rules string) string { return strings.TrimSuffix(rules, ".go") + "_test.go" }
