@@ -6,18 +6,18 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// Adadelta: torch.optim.Adadelta (torch 2.11).
-
 var adadeltaRule = RuleDesc{
 	Kind: KindAdadelta, GoName: "Adadelta", Name: "adadelta",
+	Summary: "torch.optim.Adadelta (torch 2.11)",
 	Slots: []Slot{
 		{Key: "square_avg", Used: always, NonNegative: true},
 		{Key: "acc_delta", Used: always, NonNegative: true},
 	},
-	Axes:     [][]Variant{{0, VarWeightDecay}},
-	program:  adadeltaProgram,
-	Produced: adadeltaProduced,
-	ref32:    Adadelta[float32], ref64: Adadelta[float64],
+	Axes:           [][]Variant{{0, VarWeightDecay}},
+	TypicalVariant: 0,
+	program:        adadeltaProgram,
+	Produced:       adadeltaProduced,
+	ref32:          Adadelta[float32], ref64: Adadelta[float64],
 }
 
 // Adadelta applies one step of torch.optim.Adadelta with the square average

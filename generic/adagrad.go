@@ -6,15 +6,15 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// Adagrad: torch.optim.Adagrad.
-
 var adagradRule = RuleDesc{
 	Kind: KindAdagrad, GoName: "Adagrad", Name: "adagrad",
-	Slots:    []Slot{{Key: "sum", Used: always, NonNegative: true}},
-	Axes:     [][]Variant{{0, VarWeightDecay}},
-	program:  adagradProgram,
-	Produced: adagradProduced,
-	ref32:    Adagrad[float32], ref64: Adagrad[float64],
+	Summary:        "torch.optim.Adagrad",
+	Slots:          []Slot{{Key: "sum", Used: always, NonNegative: true}},
+	Axes:           [][]Variant{{0, VarWeightDecay}},
+	TypicalVariant: 0,
+	program:        adagradProgram,
+	Produced:       adagradProduced,
+	ref32:          Adagrad[float32], ref64: Adagrad[float64],
 }
 
 func always(Variant) bool { return true }

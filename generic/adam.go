@@ -6,10 +6,9 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// Adam: torch.optim.Adam, and AdamW with decoupled weight decay.
-
 var adamRule = RuleDesc{
 	Kind: KindAdam, GoName: "Adam", Name: "adam",
+	Summary: "torch.optim.Adam, or AdamW with decoupled weight decay",
 	Slots: []Slot{
 		{Key: "exp_avg", Used: always},
 		{Key: "exp_avg_sq", Used: always, NonNegative: true},
@@ -20,9 +19,10 @@ var adamRule = RuleDesc{
 		{0, VarAMSGrad},
 		{0, VarLerpHigh},
 	},
-	program:  adamProgram,
-	Produced: adamProduced,
-	ref32:    Adam[float32], ref64: Adam[float64],
+	TypicalVariant: 0,
+	program:        adamProgram,
+	Produced:       adamProduced,
+	ref32:          Adam[float32], ref64: Adam[float64],
 }
 
 // Adam applies one step of torch.optim.Adam, or AdamW with VarDecoupled,

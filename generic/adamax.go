@@ -6,10 +6,9 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// Adamax: torch.optim.Adamax (torch 2.11).
-
 var adamaxRule = RuleDesc{
 	Kind: KindAdamax, GoName: "Adamax", Name: "adamax",
+	Summary: "torch.optim.Adamax (torch 2.11)",
 	Slots: []Slot{
 		{Key: "exp_avg", Used: always},
 		{Key: "exp_inf", Used: always, NonNegative: true},
@@ -18,9 +17,10 @@ var adamaxRule = RuleDesc{
 		{0, VarWeightDecay},
 		{0, VarLerpHigh},
 	},
-	program:  adamaxProgram,
-	Produced: adamaxProduced,
-	ref32:    Adamax[float32], ref64: Adamax[float64],
+	TypicalVariant: 0,
+	program:        adamaxProgram,
+	Produced:       adamaxProduced,
+	ref32:          Adamax[float32], ref64: Adamax[float64],
 }
 
 // Adamax applies one step of torch.optim.Adamax with the first moment m and

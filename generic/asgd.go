@@ -7,19 +7,19 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// ASGD: torch.optim.ASGD (torch 2.11), averaged SGD.
-
 var asgdRule = RuleDesc{
 	Kind: KindASGD, GoName: "ASGD", Name: "asgd",
+	Summary:    "torch.optim.ASGD (torch 2.11), averaged SGD",
 	Slots:      []Slot{{Key: "ax", Used: always}},
 	ScalarKeys: []string{"eta", "mu"},
 	Axes: [][]Variant{
 		{0, VarWeightDecay},
 		{0, VarAverage},
 	},
-	program:  asgdProgram,
-	Produced: asgdProduced,
-	ref32:    ASGD[float32], ref64: ASGD[float64],
+	TypicalVariant: 0, // before t0 (1e6 steps), while torch copies p into ax
+	program:        asgdProgram,
+	Produced:       asgdProduced,
+	ref32:          ASGD[float32], ref64: ASGD[float64],
 }
 
 // ASGD applies one step of torch.optim.ASGD with the average ax. Per

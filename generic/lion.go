@@ -6,17 +6,17 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// Lion: the EvoLved Sign Momentum optimizer (Chen et al., 2023), as optax
-// and DeepSpeed define it. torch.optim has no Lion, so this file is its
-// specification.
+// torch.optim has no Lion, so this file is its specification.
 
 var lionRule = RuleDesc{
 	Kind: KindLion, GoName: "Lion", Name: "lion",
-	Slots:    []Slot{{Key: "exp_avg", Used: always}},
-	Axes:     [][]Variant{{0, VarDecoupled}},
-	program:  lionProgram,
-	Produced: lionProduced,
-	ref32:    Lion[float32], ref64: Lion[float64],
+	Summary:        "Lion, the EvoLved Sign Momentum optimizer (Chen et al., 2023), as optax and DeepSpeed define it",
+	Slots:          []Slot{{Key: "exp_avg", Used: always}},
+	Axes:           [][]Variant{{0, VarDecoupled}},
+	TypicalVariant: 0,
+	program:        lionProgram,
+	Produced:       lionProduced,
+	ref32:          Lion[float32], ref64: Lion[float64],
 }
 
 // Lion applies one step of Lion with the momentum m. Per element, in this

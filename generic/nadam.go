@@ -7,11 +7,9 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// NAdam: torch.optim.NAdam (torch 2.11), with coupled or decoupled weight
-// decay.
-
 var nadamRule = RuleDesc{
 	Kind: KindNAdam, GoName: "NAdam", Name: "nadam",
+	Summary: "torch.optim.NAdam (torch 2.11), with coupled or decoupled weight decay",
 	Slots: []Slot{
 		{Key: "exp_avg", Used: always},
 		{Key: "exp_avg_sq", Used: always, NonNegative: true},
@@ -21,9 +19,10 @@ var nadamRule = RuleDesc{
 		{0, VarWeightDecay, VarDecoupled},
 		{0, VarLerpHigh},
 	},
-	program:  nadamProgram,
-	Produced: nadamProduced,
-	ref32:    NAdam[float32], ref64: NAdam[float64],
+	TypicalVariant: 0,
+	program:        nadamProgram,
+	Produced:       nadamProduced,
+	ref32:          NAdam[float32], ref64: NAdam[float64],
 }
 
 // NAdam applies one step of torch.optim.NAdam with the first moment m and

@@ -6,11 +6,9 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// RAdam: torch.optim.RAdam (torch 2.11), with coupled or decoupled weight
-// decay.
-
 var radamRule = RuleDesc{
 	Kind: KindRAdam, GoName: "RAdam", Name: "radam",
+	Summary: "torch.optim.RAdam (torch 2.11), with coupled or decoupled weight decay",
 	Slots: []Slot{
 		{Key: "exp_avg", Used: always},
 		{Key: "exp_avg_sq", Used: always, NonNegative: true},
@@ -20,9 +18,10 @@ var radamRule = RuleDesc{
 		{0, VarLerpHigh},
 		{0, VarRectified},
 	},
-	program:  radamProgram,
-	Produced: radamProduced,
-	ref32:    RAdam[float32], ref64: RAdam[float64],
+	TypicalVariant: VarRectified, // from step 6 on with torch's betas
+	program:        radamProgram,
+	Produced:       radamProduced,
+	ref32:          RAdam[float32], ref64: RAdam[float64],
 }
 
 // RAdam applies one step of torch.optim.RAdam with the first moment m and

@@ -58,8 +58,14 @@ type Slot struct {
 type RuleDesc struct {
 	Kind Kind
 	// GoName is Kind's String, the name of the reference kernel in this
-	// package and of the Kind constant ("Adam": Adam, KindAdam).
+	// package, of its coefficient function (with "Coeffs") and of the Kind
+	// constant ("Adam": Adam, AdamCoeffs, KindAdam).
 	GoName string
+	// Summary says what the rule computes, as the object of "applies one
+	// step of": "torch.optim.Adam, or AdamW with decoupled weight decay".
+	// The documentation of package kernels' function for the rule, which
+	// is generated, begins with it.
+	Summary string
 	// Name is the lower-case symbol name of generated code: "adam".
 	Name string
 	// Slots are the kernel's s0, s1, s2 in order (at most 3).
@@ -71,6 +77,11 @@ type RuleDesc struct {
 	// Axes are the independent choices of operations: every variant the
 	// coefficient function produces is the OR of one choice per axis.
 	Axes [][]Variant
+	// TypicalVariant is the variant that a training run takes once past
+	// its first steps with torch's default hyperparameters and no weight
+	// decay (SGD's with momentum, which nearly every SGD run sets although
+	// torch's default is 0): the variant that benchmarks time.
+	TypicalVariant Variant
 	// program states the reference kernel's loop body as an operation
 	// list, operation for operation and in the same order (program.go).
 	program func(b builder, v Variant)

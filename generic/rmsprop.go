@@ -6,10 +6,9 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// RMSProp: torch.optim.RMSprop, optionally centered and with momentum.
-
 var rmspropRule = RuleDesc{
 	Kind: KindRMSProp, GoName: "RMSProp", Name: "rmsprop",
+	Summary: "torch.optim.RMSprop, optionally centered and with momentum",
 	Slots: []Slot{
 		{Key: "square_avg", Used: always, NonNegative: true},
 		{Key: "grad_avg", Used: func(v Variant) bool { return v&VarCentered != 0 }},
@@ -20,9 +19,10 @@ var rmspropRule = RuleDesc{
 		{0, VarCentered, VarCentered | VarLerpHigh},
 		{0, VarMomentum},
 	},
-	program:  rmspropProgram,
-	Produced: rmspropProduced,
-	ref32:    RMSProp[float32], ref64: RMSProp[float64],
+	TypicalVariant: 0,
+	program:        rmspropProgram,
+	Produced:       rmspropProduced,
+	ref32:          RMSProp[float32], ref64: RMSProp[float64],
 }
 
 // RMSProp applies one step of torch.optim.RMSprop with the square average

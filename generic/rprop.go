@@ -6,18 +6,18 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// Rprop: torch.optim.Rprop (torch 2.11).
-
 var rpropRule = RuleDesc{
 	Kind: KindRprop, GoName: "Rprop", Name: "rprop",
+	Summary: "torch.optim.Rprop (torch 2.11)",
 	Slots: []Slot{
 		{Key: "prev", Used: always},
 		{Key: "step_size", Used: always, NonNegative: true},
 	},
-	Axes:     [][]Variant{{0, VarFirst}},
-	program:  rpropProgram,
-	Produced: rpropProduced,
-	ref32:    Rprop[float32], ref64: Rprop[float64],
+	Axes:           [][]Variant{{0, VarFirst}},
+	TypicalVariant: 0, // past the first step (VarFirst)
+	program:        rpropProgram,
+	Produced:       rpropProduced,
+	ref32:          Rprop[float32], ref64: Rprop[float64],
 }
 
 // Rprop applies one step of torch.optim.Rprop with the previous (masked)

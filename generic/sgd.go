@@ -6,18 +6,18 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// SGD: torch.optim.SGD with momentum, dampening and Nesterov.
-
 var sgdRule = RuleDesc{
 	Kind: KindSGD, GoName: "SGD", Name: "sgd",
-	Slots: []Slot{{Key: "momentum_buffer", Used: func(v Variant) bool { return v&VarMomentum != 0 }}},
+	Summary: "torch.optim.SGD, with momentum, dampening and Nesterov momentum",
+	Slots:   []Slot{{Key: "momentum_buffer", Used: func(v Variant) bool { return v&VarMomentum != 0 }}},
 	Axes: [][]Variant{
 		{0, VarWeightDecay},
 		{0, VarMomentum, VarMomentum | VarFirst, VarMomentum | VarNesterov, VarMomentum | VarNesterov | VarFirst},
 	},
-	program:  sgdProgram,
-	Produced: sgdProduced,
-	ref32:    SGD[float32], ref64: SGD[float64],
+	TypicalVariant: VarMomentum, // past the first step (VarFirst)
+	program:        sgdProgram,
+	Produced:       sgdProduced,
+	ref32:          SGD[float32], ref64: SGD[float64],
 }
 
 // SGD applies one step of torch.optim.SGD. buf is the momentum buffer

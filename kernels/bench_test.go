@@ -27,37 +27,14 @@ func benchSets() []*Set {
 	return out
 }
 
-// benchVariants is the most common variant of each kind: what
-// optim.DefaultSGD ... DefaultAdamW use, without weight decay, and for the
-// other rules torch's defaults after the first few steps (RAdam rectified
-// from step 6 on, Rprop past its first step, ASGD before t0).
-var benchVariants = [kindCount]Variant{
-	KindSGD:      generic.VarMomentum,
-	KindAdagrad:  0,
-	KindRMSProp:  0,
-	KindAdam:     0,
-	KindNAdam:    0,
-	KindRAdam:    generic.VarRectified,
-	KindAdamax:   0,
-	KindAdadelta: 0,
-	KindRprop:    0,
-	KindASGD:     0,
-	KindLion:     0,
-}
-
-// benchLarge reports whether kind is also timed at the sizes beyond 65,536
-// elements, where memory bandwidth bounds a kernel: Adam, the reference
-// point, and the rules added after it, each timed as Adam is.
-func benchLarge(k Kind) bool { return k == KindAdam || k >= KindNAdam }
-
+// BenchmarkKernels times each rule's typical variant (its description's
+// TypicalVariant), at every size: at 65,536 elements the data stay in
+// cache, at 16M memory bandwidth bounds every rule.
 func BenchmarkKernels(b *testing.B) {
-	for k := Kind(0); k < kindCount; k++ {
+	for _, r := range generic.Rules() {
 		for _, n := range benchSizes {
-			if n > 65536 && !benchLarge(k) {
-				continue
-			}
-			benchKind[float32](b, k, benchVariants[k], n)
-			benchKind[float64](b, k, benchVariants[k], n)
+			benchKind[float32](b, r.Kind, r.TypicalVariant, n)
+			benchKind[float64](b, r.Kind, r.TypicalVariant, n)
 		}
 	}
 }

@@ -34,21 +34,10 @@ type Variant = generic.Variant
 // in its description, generic.Rules()[kind].
 type Kind = generic.Kind
 
-// The rules.
-const (
-	KindSGD      = generic.KindSGD
-	KindAdagrad  = generic.KindAdagrad
-	KindRMSProp  = generic.KindRMSProp
-	KindAdam     = generic.KindAdam
-	KindNAdam    = generic.KindNAdam
-	KindRAdam    = generic.KindRAdam
-	KindAdamax   = generic.KindAdamax
-	KindAdadelta = generic.KindAdadelta
-	KindRprop    = generic.KindRprop
-	KindASGD     = generic.KindASGD
-	KindLion     = generic.KindLion
-	kindCount    = generic.KindCount
-)
+// kindCount is the number of rules. Each rule's Kind constant and
+// validated function (SGD, Adam, ...) are generated from its description
+// into update_rules.go.
+const kindCount = generic.KindCount
 
 // rules holds one kernel per Kind for one element type.
 type rules[T Float] [kindCount]generic.Kernel[T]
@@ -69,7 +58,7 @@ func (s *Set) Name() string { return s.name }
 
 // Supported reports whether this CPU and OS can run the set. A compiled set
 // may not be: running it would fault with an illegal instruction, so the
-// validated functions below refuse it.
+// validated functions (SGD, Adam, ... in update_rules.go) refuse it.
 func (s *Set) Supported() bool { return cpufeat.Supports(s.name) }
 
 var genericSet = Set{name: "generic", f32: references[float32](), f64: references[float64]()}
@@ -145,70 +134,6 @@ func StateKeys(kind Kind) [3]string {
 
 // descs are the rules' descriptions, indexed by Kind.
 var descs = generic.Rules()
-
-// SGD applies one SGD step to p with gradient g and momentum buffer buf
-// (nil without momentum). Build c and v with generic.SGDCoeffs or
-// optim.Coefficients.
-func SGD[T Float](s *Set, v Variant, c *Coeffs[T], p, g, buf []T) error {
-	return apply(s, KindSGD, v, c, p, g, buf, nil, nil)
-}
-
-// Adagrad applies one Adagrad step with the sum of squares sum.
-func Adagrad[T Float](s *Set, v Variant, c *Coeffs[T], p, g, sum []T) error {
-	return apply(s, KindAdagrad, v, c, p, g, sum, nil, nil)
-}
-
-// RMSProp applies one RMSProp step with the square average sq, the gradient
-// average gavg (centered only) and the momentum buffer buf (momentum only).
-func RMSProp[T Float](s *Set, v Variant, c *Coeffs[T], p, g, sq, gavg, buf []T) error {
-	return apply(s, KindRMSProp, v, c, p, g, sq, gavg, buf)
-}
-
-// Adam applies one Adam or AdamW step with the moments m and sq and the
-// AMSGrad maximum maxSq (AMSGrad only).
-func Adam[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, sq, maxSq []T) error {
-	return apply(s, KindAdam, v, c, p, g, m, sq, maxSq)
-}
-
-// NAdam applies one NAdam step with the moments m and sq. Build c and v
-// with generic.NAdamCoeffs, which also advances the scalar state.
-func NAdam[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, sq []T) error {
-	return apply(s, KindNAdam, v, c, p, g, m, sq, nil)
-}
-
-// RAdam applies one RAdam step with the moments m and sq.
-func RAdam[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, sq []T) error {
-	return apply(s, KindRAdam, v, c, p, g, m, sq, nil)
-}
-
-// Adamax applies one Adamax step with the first moment m and the infinity
-// norm u.
-func Adamax[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m, u []T) error {
-	return apply(s, KindAdamax, v, c, p, g, m, u, nil)
-}
-
-// Adadelta applies one Adadelta step with the square average sq and the
-// accumulated delta acc.
-func Adadelta[T Float](s *Set, v Variant, c *Coeffs[T], p, g, sq, acc []T) error {
-	return apply(s, KindAdadelta, v, c, p, g, sq, acc, nil)
-}
-
-// Rprop applies one Rprop step with the previous gradient prev and the step
-// sizes ss.
-func Rprop[T Float](s *Set, v Variant, c *Coeffs[T], p, g, prev, ss []T) error {
-	return apply(s, KindRprop, v, c, p, g, prev, ss, nil)
-}
-
-// ASGD applies one ASGD step with the average ax. Build c and v with
-// generic.ASGDCoeffs, which also advances the scalar state.
-func ASGD[T Float](s *Set, v Variant, c *Coeffs[T], p, g, ax []T) error {
-	return apply(s, KindASGD, v, c, p, g, ax, nil, nil)
-}
-
-// Lion applies one Lion step with the momentum m.
-func Lion[T Float](s *Set, v Variant, c *Coeffs[T], p, g, m []T) error {
-	return apply(s, KindLion, v, c, p, g, m, nil, nil)
-}
 
 // apply validates, then runs the kernel. Nothing is written on error.
 func apply[T Float](s *Set, kind Kind, v Variant, c *Coeffs[T], p, g, s0, s1, s2 []T) error {

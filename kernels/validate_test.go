@@ -49,31 +49,7 @@ func testSign[T Float](t *testing.T, s *Set, sign float64) {
 	p, g, st := []T{1}, []T{0.5}, [3][]T{{2}, {3}, {4}}
 	c := Coeffs[T]{Sign: T(sign), NegLR: -0.1, Beta2: 0.9, OneMinusBeta2: 0.1, Lerp: 0.1, LerpComp: 0.9, BC2Sqrt: 1, Eps: 1e-8}
 	for kind := Kind(0); kind < kindCount; kind++ {
-		var err error
-		switch kind {
-		case KindSGD:
-			err = SGD(s, 0, &c, p, g, nil)
-		case KindAdagrad:
-			err = Adagrad(s, 0, &c, p, g, st[0])
-		case KindRMSProp:
-			err = RMSProp(s, 0, &c, p, g, st[0], nil, nil)
-		case KindAdam:
-			err = Adam(s, 0, &c, p, g, st[0], st[1], nil)
-		case KindNAdam:
-			err = NAdam(s, 0, &c, p, g, st[0], st[1])
-		case KindRAdam:
-			err = RAdam(s, 0, &c, p, g, st[0], st[1])
-		case KindAdamax:
-			err = Adamax(s, 0, &c, p, g, st[0], st[1])
-		case KindAdadelta:
-			err = Adadelta(s, 0, &c, p, g, st[0], st[1])
-		case KindRprop:
-			err = Rprop(s, 0, &c, p, g, st[0], st[1])
-		case KindASGD:
-			err = ASGD(s, 0, &c, p, g, st[0])
-		case KindLion:
-			err = Lion(s, 0, &c, p, g, st[0])
-		}
+		err := callValidated(kind, s, 0, &c, p, g, st[0], st[1], st[2])
 		var ce *CoeffError
 		if !errors.As(err, &ce) || ce.Field != "Sign" || ce.Kind != kind {
 			t.Errorf("%s %T %v: Sign %v: err = %v, want a *CoeffError for Sign", s.Name(), c.Sign, kind, sign, err)
@@ -167,4 +143,41 @@ func sameOrBothNaN[T Float](a, b T) bool {
 		return true
 	}
 	return a == b && math.Signbit(float64(a)) == math.Signbit(float64(b))
+}
+
+// TestValidatedFunctionsRunTheirKernel checks the generated validated
+// functions (update_rules.go): under every variant, each rule's function
+// gives its state parameters to its kernel as s0, s1 and s2 and computes
+// exactly what that kernel computes on the same slices.
+func TestValidatedFunctionsRunTheirKernel(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const n = 37
+	for _, tc := range allCases() {
+		c := randomCoeffs[float64](r, false)
+		start := make([][]float64, 5)
+		for i := range start {
+			start[i] = make([]float64, n)
+			for j := range start[i] {
+				start[i][j] = r.Float64()
+			}
+		}
+		got, want := cloneAll(start), cloneAll(start)
+		if err := callValidated(tc.kind, Generic(), tc.v, &c, got[0], got[1], got[2], got[3], got[4]); err != nil {
+			t.Fatalf("%v: %v", tc, err)
+		}
+		Kernel[float64](Generic(), tc.kind)(tc.v, &c, want[0], want[1], want[2], want[3], want[4])
+		for i := range got {
+			if j := firstDiff(got[i], want[i]); j >= 0 {
+				t.Errorf("%v: %s[%d] = %v, the kernel gives %v", tc, streamNames[i], j, got[i][j], want[i][j])
+			}
+		}
+	}
+}
+
+func cloneAll(s [][]float64) [][]float64 {
+	out := make([][]float64, len(s))
+	for i := range s {
+		out[i] = append([]float64(nil), s[i]...)
+	}
+	return out
 }

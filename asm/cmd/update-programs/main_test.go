@@ -7,12 +7,13 @@ import (
 	"github.com/simdoptim/optim/asm/internal/gentest"
 )
 
-// TestCheckedInOutputIsCurrent regenerates the file and compares it with
-// the one in package kernels.
+// TestCheckedInOutputIsCurrent regenerates the files and compares them
+// with the ones in package kernels.
 func TestCheckedInOutputIsCurrent(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "update_programs.go")
-	if err := run(out); err != nil {
+	dir := t.TempDir()
+	out, rules := filepath.Join(dir, "update_programs.go"), filepath.Join(dir, "update_rules.go")
+	if err := run(out, rules); err != nil {
 		t.Fatal(err)
 	}
-	gentest.Current(t, out)
+	gentest.Current(t, out, rules, rulesTest(rules))
 }
