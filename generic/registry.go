@@ -46,8 +46,11 @@ type Slot struct {
 	// Used reports whether the kernel reads and writes the slot under a
 	// variant; an unused slot may be nil.
 	Used func(Variant) bool
-	// NonNegative reports that the slot holds squares or their maxima:
-	// tests draw mostly non-negative values for it, as training does.
+	// NonNegative reports that the slot holds squares, their maxima or
+	// step sizes, which no step makes negative: the optimizer's Load
+	// refuses a negative value there (the next step's square root would
+	// be NaN), and tests draw mostly non-negative values for it, as
+	// training does.
 	NonNegative bool
 }
 
