@@ -11,8 +11,13 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .ONESHELL:
 
-# The modules of this repository: the library and the nested generator.
-MODULES := . asm
+# The modules of this repository: the library, the nested generator, and
+# the demo, a module of its own so that the library requires no plotting
+# module.
+MODULES := . asm cmd/optim
+# The modules whose packages every vet and test step covers; the generator
+# (asm/) only runs on the host, so it is vetted and tested there, in vet.
+TESTED := . cmd/optim
 
 # staticcheck is pinned: a new release can add checks, and CI must not
 # start failing on a commit that did not change. .ci/run installs this
@@ -31,16 +36,22 @@ fmt:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 vet:
-	@echo "==> go vet ./..."
-	$(GO) vet ./...
-	@echo "==> GOARCH=arm64 go vet ./..."
-	GOARCH=arm64 $(GO) vet ./...
-	@echo "==> go vet -tags noasm ./..."
-	$(GO) vet -tags noasm ./...
-	@echo "==> GOARCH=386 and GOARCH=arm: go vet ./... && go build ./... (generic only, 32-bit int)"
-	GOARCH=386 $(GO) vet ./... && GOARCH=386 $(GO) build ./...
-	GOARCH=arm $(GO) vet ./... && GOARCH=arm $(GO) build ./...
-	@echo "==> asm/: go vet ./... && go test -race ./..."
+	@for mod in $(TESTED); do
+		pushd "$$mod" >/dev/null
+		echo "==> go vet ./... in $$mod"
+		$(GO) vet ./...
+		echo "==> GOARCH=arm64 go vet ./... in $$mod"
+		GOARCH=arm64 $(GO) vet ./...
+		echo "==> go vet -tags noasm ./... in $$mod"
+		$(GO) vet -tags noasm ./...
+		echo "==> GOARCH=386 and GOARCH=arm: go vet ./... && go build ./... in $$mod (generic only, 32-bit int)"
+		GOARCH=386 $(GO) vet ./...
+		GOARCH=386 $(GO) build ./...
+		GOARCH=arm $(GO) vet ./...
+		GOARCH=arm $(GO) build ./...
+		popd >/dev/null
+	done
+	echo "==> asm/: go vet ./... && go test -race ./..."
 	cd asm && $(GO) vet ./... && $(GO) test -race ./...
 
 staticcheck:
@@ -88,32 +99,42 @@ gencheck:
 # the kernel tests took 270 s on a 2-core runner (6 s with -short), and they
 # look for wrong bits, not data races; every later step runs them in full.
 race:
-	@echo "==> go test -race -short ./..."
-	$(GO) test -race -short ./...
+	@for mod in $(TESTED); do
+		echo "==> go test -race -short ./... in $$mod"
+		(cd "$$mod" && $(GO) test -race -short ./...)
+	done
 
 noasm:
-	@echo "==> go test -tags noasm ./..."
-	$(GO) test -tags noasm ./...
+	@for mod in $(TESTED); do
+		echo "==> go test -tags noasm ./... in $$mod"
+		(cd "$$mod" && $(GO) test -tags noasm ./...)
+	done
 
 generic:
-	@echo "==> OPTIM_ISA=generic go test ./..."
-	OPTIM_ISA=generic $(GO) test ./...
+	@for mod in $(TESTED); do
+		echo "==> OPTIM_ISA=generic go test ./... in $$mod"
+		(cd "$$mod" && OPTIM_ISA=generic $(GO) test ./...)
+	done
 
 goamd64v3:
-	@echo "==> GOAMD64=v3 go test ./..."
-	GOAMD64=v3 $(GO) test ./...
+	@for mod in $(TESTED); do
+		echo "==> GOAMD64=v3 go test ./... in $$mod"
+		(cd "$$mod" && GOAMD64=v3 $(GO) test ./...)
+	done
 
 arm64:
 	@if [ "$$($(GO) env GOHOSTARCH)" = arm64 ]; then
 		echo "==> arm64 host: the native go test steps covered arm64"
 	elif command -v qemu-aarch64 >/dev/null; then
-		echo "==> GOARCH=arm64 go test -exec qemu-aarch64 ./..."
-		GOARCH=arm64 $(GO) test -exec qemu-aarch64 ./...
+		for mod in $(TESTED); do
+			echo "==> GOARCH=arm64 go test -exec qemu-aarch64 ./... in $$mod"
+			(cd "$$mod" && GOARCH=arm64 $(GO) test -exec qemu-aarch64 ./...)
+		done
 	else
 		echo "==> SKIPPED: GOARCH=arm64 go test (qemu-aarch64 is not on PATH; apt-get install qemu-user)"
 	fi
 
-# fuzz runs every fuzz target of every package of both modules for
+# fuzz runs every fuzz target of every package of every module for
 # FUZZTIME each; targets are discovered with go test -list, so new ones are
 # picked up without editing this file.
 #

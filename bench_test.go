@@ -245,7 +245,7 @@ func BenchmarkCopyParallel(b *testing.B) {
 // BenchmarkSplitThreshold measures where splitting a step between two
 // workers starts to pay: float32 AdamW at sizes around parallelMin, with
 // the split forced (parallelMin lowered) against one worker. The crossover
-// set parallelMin; see the README.
+// set parallelMin; see docs/guide.md ("Every core").
 func BenchmarkSplitThreshold(b *testing.B) {
 	for _, n := range []int{1 << 12, 1 << 14, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22} {
 		for _, w := range []int{1, 2} {

@@ -21,8 +21,8 @@ const ParallelMin = 1 << 20
 var parallelMin = ParallelMin
 
 // Parallel is the stateless layer split across goroutines: it validates
-// exactly as SGD, Adagrad, RMSProp and Adam do (nothing is written on
-// error), then cuts the slices into up to workers contiguous pieces at
+// exactly as each rule's function of this package does (nothing is written
+// on error), then cuts the slices into up to workers contiguous pieces at
 // 64-byte boundaries of p, at least ParallelMin elements each, and runs
 // kind's kernel on every piece, one on the calling goroutine and the others
 // on goroutines started for this call. An update is elementwise, so the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"go/build"
@@ -144,11 +145,13 @@ func TestFiguresDeterministic(t *testing.T) {
 // plotModule is the plotting library, which only this command may import.
 const plotModule = "gonum.org/v1/plot"
 
-// TestPlotOnlyInDemo fails if a package of the module outside cmd/
-// imports the plotting library, in its code or its tests: a program that
-// imports optim must not compile it. It reads the imports with go/build,
-// and, when the go command is at hand, also asks go list for the full
-// dependency graph of every library package.
+// TestPlotOnlyInDemo fails if a package of the library imports the
+// plotting library, in its code or its tests, or if the library's go.mod
+// requires it: a program that imports optim must neither compile it nor
+// inherit it in its module graph. It reads the imports with go/build, and,
+// when the go command is at hand, also asks go list for the full
+// dependency graph of every library package and go mod edit for the
+// library's requirements.
 func TestPlotOnlyInDemo(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -166,8 +169,9 @@ func TestPlotOnlyInDemo(t *testing.T) {
 		name := d.Name()
 		switch {
 		case rel == "cmd" || rel == "asm" || name == "testdata" || (strings.HasPrefix(name, ".") && rel != "."):
-			// cmd/ may use it; asm/ is its own module; testdata
-			// and hidden folders hold no packages.
+			// cmd/optim, the demo, is a module of its own that may
+			// use it; so is asm/; testdata and hidden folders hold
+			// no packages.
 			return filepath.SkipDir
 		}
 		ctx := build.Default
@@ -202,18 +206,28 @@ func TestPlotOnlyInDemo(t *testing.T) {
 		t.Log("no go command: the go list check is skipped")
 		return
 	}
+	edit := exec.Command(goCmd, "mod", "edit", "-json")
+	edit.Dir = root
+	modJSON, err := edit.Output()
+	if err != nil {
+		t.Skipf("go mod edit: %v", err)
+	}
+	var goMod struct{ Require []struct{ Path string } }
+	if err := json.Unmarshal(modJSON, &goMod); err != nil {
+		t.Fatalf("go mod edit -json: %v", err)
+	}
+	for _, r := range goMod.Require {
+		if r.Path == plotModule {
+			t.Errorf("the library's go.mod requires %s", r.Path)
+		}
+	}
 	pkgs := exec.Command(goCmd, "list", "./...")
 	pkgs.Dir = root
 	all, err := pkgs.Output()
 	if err != nil {
 		t.Skipf("go list: %v", err)
 	}
-	var lib []string
-	for _, p := range strings.Fields(string(all)) {
-		if !strings.Contains(p, "/cmd/") {
-			lib = append(lib, p)
-		}
-	}
+	lib := strings.Fields(string(all))
 	deps := exec.Command(goCmd, append([]string{"list", "-deps", "-test", "-f", "{{.ImportPath}}"}, lib...)...)
 	deps.Dir = root
 	out, err := deps.Output()

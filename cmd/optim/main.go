@@ -1,12 +1,16 @@
 // Command optim demonstrates the optim package: it reports the CPU and the
-// kernel set in use, races the six first-order rules on two badly
-// conditioned problems (pathological curvature), trains a small network,
-// measures the update throughput of each rule on a million float32
+// kernel set in use, races first-order rules against Newton's method on two
+// badly conditioned problems (pathological curvature), trains a small
+// network, measures the update throughput of each rule on a million float32
 // parameters, and draws all of it (PNG and SVG, with gonum.org/v1/plot).
 //
-//	go run ./cmd/optim                          # everything; figures in a new temporary folder
-//	go run ./cmd/optim -plots docs/figures      # figures in a folder of your choice
-//	go run ./cmd/optim -problem ravine -kappa 1e4 -throughput=false -plots=
+// It is a module of its own, so that a program importing the library does
+// not inherit the plotting modules in its module graph. From the repository
+// root (-C makes relative paths start at cmd/optim):
+//
+//	go -C cmd/optim run .                            # everything; figures in a new temporary folder
+//	go -C cmd/optim run . -plots ../../docs/figures  # figures in a folder of your choice
+//	go -C cmd/optim run . -problem ravine -kappa 1e4 -throughput=false -plots=
 package main
 
 import (

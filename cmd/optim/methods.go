@@ -30,8 +30,8 @@ type Method struct {
 	Run  func(p *Problem, budget int, tol float64) Result
 }
 
-// firstOrder names the rules this module implements, in table order; each
-// problem's Tuned map gives their hyperparameters.
+// firstOrder names the first-order rules that the comparison races, in
+// table order; each problem's Tuned map gives their hyperparameters.
 var firstOrder = []string{"SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam"}
 
 // Methods returns the rows of the comparison table: the first-order rules,
