@@ -6,5 +6,4 @@ require (
 	github.com/klauspost/cpuid/v2 v2.4.2
 	golang.org/x/arch v0.22.0
 	golang.org/x/sys v0.41.0
-	gonum.org/v1/gonum v0.17.0
 )

@@ -5,10 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
 )
 
 const eps = 0x1p-52
@@ -181,9 +177,10 @@ func testSizes() []int {
 	return ns
 }
 
-// TestCholeskyAgainstGonum factors random SPD matrices of condition numbers
-// up to 1e12 and compares with gonum's Potrf and a naive factorization.
-func TestCholeskyAgainstGonum(t *testing.T) {
+// TestCholeskyAgainstNaive factors random SPD matrices of condition numbers
+// up to 1e12 and compares with a naive factorization (bench/gonum compares
+// with gonum's Potrf, outside this module).
+func TestCholeskyAgainstNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	conds := []float64{1, 1e3, 1e8, 1e12}
 	for _, n := range testSizes() {
@@ -213,16 +210,9 @@ func TestCholeskyAgainstGonum(t *testing.T) {
 		if !naiveCholesky(ref, n) {
 			t.Fatalf("n=%d: naive factorization failed", n)
 		}
-		gon := append([]float64(nil), a...)
-		if _, ok := lapack64.Potrf(blas64.Symmetric{N: n, Stride: n, Data: gon, Uplo: blas.Lower}); !ok {
-			t.Fatalf("n=%d: gonum Potrf failed", n)
-		}
 		tol := min(1, 10*float64(n)*eps*cond)
 		if d := lowerDiff(got, ref, n); d > tol {
 			t.Errorf("n=%d cond=%g: differs from naive by %.3g > %.3g", n, cond, d, tol)
-		}
-		if d := lowerDiff(got, gon, n); d > tol {
-			t.Errorf("n=%d cond=%g: differs from gonum by %.3g > %.3g", n, cond, d, tol)
 		}
 	}
 }

@@ -1,0 +1,5 @@
+// Package gonum compares the optim module's dense algebra with gonum's:
+// the same Cholesky factor (to rounding) and the speed of each, in one
+// run. It is a module of its own, so that the library's module graph has
+// no gonum (whose go.mod in turn requires its plotting module).
+package gonum
