@@ -2,7 +2,8 @@
 # Each step prints a "==>" line; the first failure stops the run.
 
 GO ?= go
-FUZZTIME ?= 10s
+FUZZBUDGET ?= 120
+FUZZMIN ?= 3
 BENCH ?= .
 COUNT ?= 10
 BENCHDIR ?= $(or $(TMPDIR),/tmp)/optim-bench
@@ -11,10 +12,11 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .ONESHELL:
 
-# The modules of this repository: the library, the nested generator, and
-# the demo, a module of its own so that the library requires no plotting
-# module.
-MODULES := . asm cmd/optim
+# The modules of this repository: the library, the nested generator, the
+# demo, a module of its own so that the library requires no plotting
+# module, and the comparison with gonum (bench/gonum), for the same reason.
+# bench/openblas needs cgo and Debian's OpenBLAS, and is run by hand.
+MODULES := . asm cmd/optim bench/gonum
 # The modules whose packages every vet and test step covers; the generator
 # (asm/) only runs on the host, so it is vetted and tested there, in vet.
 TESTED := . cmd/optim
@@ -52,7 +54,9 @@ vet:
 		popd >/dev/null
 	done
 	echo "==> asm/: go vet ./... && go test -race ./..."
-	cd asm && $(GO) vet ./... && $(GO) test -race ./...
+	(cd asm && $(GO) vet ./... && $(GO) test -race ./...)
+	echo "==> bench/gonum: go vet ./... && go test ./..."
+	(cd bench/gonum && $(GO) vet ./... && $(GO) test ./...)
 
 staticcheck:
 	@sc=$$(command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck")
@@ -95,6 +99,17 @@ gencheck:
 		echo "(the tree had uncommitted changes before go generate; it changed none of them)"
 	fi
 
+# The test steps share what they can: the build cache gives every step the
+# packages an earlier step compiled for the same configuration (vet's
+# compiles serve the tests of the same GOARCH and tags), and go test reuses
+# a package's result when its test binary and the environment it reads are
+# unchanged. Each step but race passes -vet=off: the vet step ran all of go
+# vet, a superset of go test's checks, on every file those steps compile
+# (native, arm64, noasm; GOAMD64=v3 and OPTIM_ISA select no other file).
+# Files built only under -race are vetted by go test's checks in the race
+# step.
+GOTEST := $(GO) test -vet=off
+
 # -short: under the race detector the exhaustive length x offset sweeps of
 # the kernel tests took 270 s on a 2-core runner (6 s with -short), and they
 # look for wrong bits, not data races; every later step runs them in full.
@@ -107,19 +122,19 @@ race:
 noasm:
 	@for mod in $(TESTED); do
 		echo "==> go test -tags noasm ./... in $$mod"
-		(cd "$$mod" && $(GO) test -tags noasm ./...)
+		(cd "$$mod" && $(GOTEST) -tags noasm ./...)
 	done
 
 generic:
 	@for mod in $(TESTED); do
 		echo "==> OPTIM_ISA=generic go test ./... in $$mod"
-		(cd "$$mod" && OPTIM_ISA=generic $(GO) test ./...)
+		(cd "$$mod" && OPTIM_ISA=generic $(GOTEST) ./...)
 	done
 
 goamd64v3:
 	@for mod in $(TESTED); do
 		echo "==> GOAMD64=v3 go test ./... in $$mod"
-		(cd "$$mod" && GOAMD64=v3 $(GO) test ./...)
+		(cd "$$mod" && GOAMD64=v3 $(GOTEST) ./...)
 	done
 
 arm64:
@@ -128,49 +143,76 @@ arm64:
 	elif command -v qemu-aarch64 >/dev/null; then
 		for mod in $(TESTED); do
 			echo "==> GOARCH=arm64 go test -exec qemu-aarch64 ./... in $$mod"
-			(cd "$$mod" && GOARCH=arm64 $(GO) test -exec qemu-aarch64 ./...)
+			(cd "$$mod" && GOARCH=arm64 $(GOTEST) -exec qemu-aarch64 ./...)
 		done
 	else
 		echo "==> SKIPPED: GOARCH=arm64 go test (qemu-aarch64 is not on PATH; apt-get install qemu-user)"
 	fi
 
-# fuzz runs every fuzz target of every package of every module for
-# FUZZTIME each; targets are discovered with go test -list, so new ones are
-# picked up without editing this file.
+# fuzz fuzzes every fuzz target of every module, each for an equal share of
+# FUZZBUDGET seconds but at least FUZZMIN (docs/testing.md counts the
+# targets and explains the budget). Targets are found with go test -list,
+# so new ones are picked up without editing this file. The test
+# steps have already run every target's seed corpus, in every
+# configuration, so fuzzing runs no unit test (-test.run '^$'); it runs the
+# seeds once more only as the baseline the fuzzer grows its corpus from.
+# Each package's fuzzing binary is built once (go test -c -fuzz) and run in
+# the package's folder with go test's corpus cache ($GOCACHE/fuzz/<import
+# path>), as go test -fuzz runs it, without a go command per target.
 #
 # Go 1.26's fuzzing coordinator can fail a target at the end of a duration
 # -fuzztime with a bare "context deadline exceeded" although nothing failed:
 # it compares the timed-out parent context's error with a child context that
 # is not cancelled yet (golang/go#75804, fixed in Go 1.27). A real finding
 # always writes its input ("Failing input written to ..."), so a target is
-# retried, at most twice, only on that exact signature without a written
-# input; any other failure fails at once.
+# run again, at most twice, only on that exact signature without a written
+# input, with one line saying so instead of the aborted run's output; any
+# other failure, or the signature a third time, prints everything and fails.
 fuzz:
 	@fuzz_one() {
-		local pkg=$$1 target=$$2 out
+		local dir=$$1 pkg=$$2 target=$$3 bin=$$4 out
 		for attempt in 1 2 3; do
-			echo "==> fuzz $$target in $$pkg for $(FUZZTIME)"
-			if out=$$($(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg" 2>&1); then
+			echo "==> fuzz $$target in $$pkg for $${share_ms}ms"
+			if out=$$(cd "$$dir" && "$$bin" -test.run '^$$' -test.fuzz "^$$target\$$" \
+				-test.fuzztime "$${share_ms}ms" -test.fuzzcachedir "$$gocache/fuzz/$$pkg" -test.timeout 10m 2>&1); then
 				echo "$$out"
 				return 0
 			fi
-			echo "$$out"
-			if ! grep -q 'context deadline exceeded' <<<"$$out" || grep -q 'Failing input written' <<<"$$out"; then
+			if [ $$attempt -eq 3 ] || ! grep -q 'context deadline exceeded' <<<"$$out" || grep -q 'Failing input written' <<<"$$out"; then
+				echo "$$out"
 				return 1
 			fi
-			[ $$attempt -lt 3 ] && echo "==> $$target: coordinator deadline race (golang/go#75804), no failing input; retrying"
+			echo "==> $$target: the fuzzing coordinator stopped at its deadline with nothing found (golang/go#75804); running it again"
 		done
-		return 1
 	}
+	gocache=$$($(GO) env GOCACHE)
+	bins=$$(mktemp -d)
+	trap 'rm -rf "$$bins"' EXIT
+	targets=() # "import-path target folder", one per fuzz target
 	for mod in $(MODULES); do
-		pushd "$$mod" >/dev/null
-		for pkg in $$($(GO) list ./...); do
-			listed=$$($(GO) test -list '^Fuzz' "$$pkg")
-			for target in $$(grep '^Fuzz' <<<"$$listed" || true); do
-				fuzz_one "$$pkg" "$$target"
-			done
-		done
-		popd >/dev/null
+		dirs=$$(cd "$$mod" && $(GO) list -f '{{.ImportPath}} {{.Dir}}' ./...)
+		listed=$$(cd "$$mod" && $(GOTEST) -list '^Fuzz' ./...)
+		# go test -list prints a package's targets, then its "ok" line.
+		while read -r pkg target; do
+			targets+=("$$pkg $$target $$(awk -v p="$$pkg" '$$1 == p { sub(/^[^ ]+ /, ""); print }' <<<"$$dirs")")
+		done < <(awk '/^Fuzz/ { names[n++] = $$1; next } /^ok/ { for (i = 0; i < n; i++) print $$2, names[i] } { n = 0 }' <<<"$$listed")
+	done
+	if [ $${#targets[@]} -eq 0 ]; then
+		echo "==> fuzz: no fuzz target found"
+		exit 1
+	fi
+	share_ms=$$(( $(FUZZBUDGET) * 1000 / $${#targets[@]} ))
+	[ $$share_ms -ge $$(( $(FUZZMIN) * 1000 )) ] || share_ms=$$(( $(FUZZMIN) * 1000 ))
+	echo "==> fuzz: $${#targets[@]} targets, $${share_ms}ms each (FUZZBUDGET=$(FUZZBUDGET)s shared, FUZZMIN=$(FUZZMIN)s)"
+	built=""
+	for t in "$${targets[@]}"; do
+		read -r pkg target dir <<<"$$t"
+		bin="$$bins/$${pkg//\//_}.test"
+		if [ "$$pkg" != "$$built" ]; then # go test -list gives a package's targets together
+			(cd "$$dir" && $(GO) test -c -fuzz "^$$target\$$" -o "$$bin" .)
+			built=$$pkg
+		fi
+		fuzz_one "$$dir" "$$pkg" "$$target" "$$bin"
 	done
 
 bench:
