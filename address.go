@@ -1,6 +1,7 @@
 package optim
 
 import (
+	"cmp"
 	"slices"
 	"unsafe"
 )
@@ -39,15 +40,7 @@ func (r *regions) insert(op string, s span) error {
 		}
 		return &OverlapError{Op: op, A: a, B: b}
 	}
-	k, _ := slices.BinarySearchFunc(*r, s.lo, func(e span, lo uintptr) int {
-		switch {
-		case e.lo < lo:
-			return -1
-		case e.lo > lo:
-			return 1
-		}
-		return 0
-	})
+	k, _ := r.find(s.lo)
 	*r = slices.Insert(*r, k, s)
 	return nil
 }
@@ -71,17 +64,14 @@ func (r *regions) merge(spans []span) {
 	*r = append(append(out, a...), b...)
 }
 
+// find returns where the span starting at lo is, or would be inserted.
+func (r regions) find(lo uintptr) (int, bool) {
+	return slices.BinarySearchFunc(r, lo, func(e span, lo uintptr) int { return cmp.Compare(e.lo, lo) })
+}
+
 // remove deletes the span that starts at lo, if there is one.
 func (r *regions) remove(lo uintptr) {
-	k, ok := slices.BinarySearchFunc(*r, lo, func(e span, lo uintptr) int {
-		switch {
-		case e.lo < lo:
-			return -1
-		case e.lo > lo:
-			return 1
-		}
-		return 0
-	})
+	k, ok := r.find(lo)
 	if ok {
 		*r = slices.Delete(*r, k, k+1)
 	}
