@@ -300,6 +300,39 @@ func NonFinite[T Float](x []T) bool {
 	return false
 }
 
+// Accumulate adds s·g into acc, element by element, in T: acc[i] +
+// T(s*g[i]), the product rounded before the sum, as Python's acc += s * g
+// computes it (two tensor operations). It is how micro-batch gradients
+// are accumulated; s = 1 adds g exactly as acc += g. The caller checks
+// that the lengths match (only len(acc) elements are read from g).
+func Accumulate[T Float](acc, g []T, s T) {
+	g = g[:len(acc)]
+	for i := range acc {
+		acc[i] += T(s * g[i]) // T(...) rounds the product: never fused
+	}
+}
+
+// Lerp moves dst towards x by the weight w, element by element, in T, with
+// torch's lerp (ATen's Lerp.h): dst + w·(x − dst) when |w| < 0.5, and
+// x − (x − dst)·(1 − w) otherwise, each operation rounded. The second form
+// is exact at w = 1, where the first would not be. It is the update of
+// torch.optim.swa_utils' averages (torch._foreach_lerp_ with weight
+// 1 − decay for an EMA, 1/(n+1) for SWA). w is one value for the whole
+// call, so the choice of form is made once, not per element.
+func Lerp[T Float](dst, x []T, w T) {
+	x = x[:len(dst)]
+	if math.Abs(float64(w)) < 0.5 {
+		for i := range dst {
+			dst[i] += T(w * (x[i] - dst[i]))
+		}
+		return
+	}
+	c := 1 - w
+	for i := range dst {
+		dst[i] = x[i] - T((x[i]-dst[i])*c)
+	}
+}
+
 // GradKernels is one implementation of the gradient reductions and passes:
 // the reference (GradReference) or a SIMD kernel set. Norm combines its
 // per-slice results in the order that defines the bits.
@@ -313,6 +346,8 @@ type GradKernels[T Float] struct {
 	Clamp            func(x []T, c T)
 	UnscaleCheck     func(x []T, inv T) bool
 	NonFinite        func(x []T) bool
+	Accumulate       func(acc, g []T, s T)
+	Lerp             func(dst, x []T, w T)
 }
 
 // GradReference returns the reference implementations of this file.
@@ -321,6 +356,7 @@ func GradReference[T Float]() GradKernels[T] {
 		SumSquares: SumSquares[T], SumSquaresScaled: SumSquaresScaled[T], SumAbs: SumAbs[T],
 		SumPow: SumPow[T], MaxAbs: MaxAbs[T], Scale: Scale[T], Clamp: Clamp[T],
 		UnscaleCheck: UnscaleCheck[T], NonFinite: NonFinite[T],
+		Accumulate: Accumulate[T], Lerp: Lerp[T],
 	}
 }
 
