@@ -176,6 +176,12 @@ func (o *Optimizer[T]) save(op string, w io.Writer, extra map[string]json.RawMes
 	if err != nil {
 		return err
 	}
+	return writeSealed(op, w, header, pieces)
+}
+
+// writeSealed writes a file of ours, its header and the data of pieces,
+// with the checksum in place of the header's placeholder.
+func writeSealed[T float32 | float64](op string, w io.Writer, header []byte, pieces []piece[T]) error {
 	// The checksum is computed in a first pass over memory, so that the
 	// header, which holds it, can be written before the data.
 	h := crc32.New(castagnoli)
@@ -202,6 +208,37 @@ func (o *Optimizer[T]) save(op string, w io.Writer, extra map[string]json.RawMes
 // encode builds the header, with the checksum placeholder, and lists the
 // data in file order.
 func (o *Optimizer[T]) encode(op string, extra map[string]json.RawMessage) ([]byte, []piece[T], error) {
+	tensors, pieces, entries, err := o.encodeState(op, extra)
+	if err != nil {
+		return nil, nil, err
+	}
+	meta := append(fileMeta(formatName, dtypeOf[T]()), entries...)
+	header, _, err := safetensors.Encode(meta, tensors)
+	if err != nil {
+		return nil, nil, ckErr(op, err, "encoding the header")
+	}
+	if int64(len(header)-safetensors.PrefixLen) > o.headerLimit() {
+		return nil, nil, ckErr(op, nil, "the header takes %d bytes, more than the %d Load accepts", len(header), o.headerLimit())
+	}
+	return header, pieces, nil
+}
+
+// fileMeta are the first metadata entries of a file of ours: the checksum
+// placeholder (first, at its fixed offset), the format, its version and
+// the element type.
+func fileMeta(format string, dt safetensors.DType) []safetensors.Meta {
+	return []safetensors.Meta{
+		{Key: checksumKey, Value: checksumPlaceholder},
+		{Key: formatKey, Value: format},
+		{Key: versionKey, Value: formatVersion},
+		{Key: dtypeKey, Value: string(dt)},
+	}
+}
+
+// encodeState lists the optimizer's tensors with their data, in file
+// order, and its metadata entries but fileMeta's, named as in an optimizer
+// checkpoint.
+func (o *Optimizer[T]) encodeState(op string, extra map[string]json.RawMessage) ([]safetensors.Tensor, []piece[T], []safetensors.Meta, error) {
 	dt := dtypeOf[T]()
 	var (
 		tensors []safetensors.Tensor
@@ -240,34 +277,23 @@ func (o *Optimizer[T]) encode(op string, extra map[string]json.RawMessage) ([]by
 		groups[gi] = torchGroup(o.groups[gi].rule, o.groups[gi].first, o.groups[gi].end)
 	}
 	meta := []safetensors.Meta{
-		{Key: checksumKey, Value: checksumPlaceholder},
-		{Key: formatKey, Value: formatName},
-		{Key: versionKey, Value: formatVersion},
-		{Key: dtypeKey, Value: string(dt)},
 		{Key: rulesKey, Value: mustJSON(rules)},
 		{Key: stepsKey, Value: mustJSON(o.steps)},
 	}
 	if len(extra) > 0 {
 		for k, v := range extra {
 			if !json.Valid(v) {
-				return nil, nil, ckErr(op, nil, "extra[%q] is not valid JSON", k)
+				return nil, nil, nil, ckErr(op, nil, "extra[%q] is not valid JSON", k)
 			}
 		}
 		js := mustJSON(extra) // compacts each value, sorts the keys
 		if len(js) > maxExtra {
-			return nil, nil, ckErr(op, nil, "the extra entries take %d bytes of JSON, more than the %d allowed", len(js), maxExtra)
+			return nil, nil, nil, ckErr(op, nil, "the extra entries take %d bytes of JSON, more than the %d allowed", len(js), maxExtra)
 		}
 		meta = append(meta, safetensors.Meta{Key: extraKey, Value: js})
 	}
 	meta = append(meta, safetensors.Meta{Key: groupsKey, Value: mustJSON(groups)})
-	header, _, err := safetensors.Encode(meta, tensors)
-	if err != nil {
-		return nil, nil, ckErr(op, err, "encoding the header")
-	}
-	if int64(len(header)-safetensors.PrefixLen) > o.headerLimit() {
-		return nil, nil, ckErr(op, nil, "the header takes %d bytes, more than the %d Load accepts", len(header), o.headerLimit())
-	}
-	return header, pieces, nil
+	return tensors, pieces, meta, nil
 }
 
 func mustJSON(v any) string {

@@ -82,7 +82,13 @@ func (osFS) SyncDir(dir string) error {
 	return errors.Join(err, d.Close())
 }
 
-func (o *Optimizer[T]) saveFile(op, path string, extra map[string]json.RawMessage) (err error) {
+func (o *Optimizer[T]) saveFile(op, path string, extra map[string]json.RawMessage) error {
+	return saveAtomic(op, path, func(w io.Writer) error { return o.save(op, w, extra) })
+}
+
+// saveAtomic writes a file to path with write, atomically, as SaveFile
+// documents.
+func saveAtomic(op, path string, write func(io.Writer) error) (err error) {
 	path, err = saveTarget(op, path)
 	if err != nil {
 		return err
@@ -102,7 +108,7 @@ func (o *Optimizer[T]) saveFile(op, path string, extra map[string]json.RawMessag
 			fsys.Remove(tmp)
 		}
 	}()
-	if err := o.save(op, f, extra); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -125,11 +131,20 @@ func (o *Optimizer[T]) saveFile(op, path string, extra map[string]json.RawMessag
 }
 
 func (o *Optimizer[T]) loadFile(op, path string, accept func(map[string]json.RawMessage) error) error {
-	f, err := fsys.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return ckErr(op, err, "opening")
 	}
 	defer f.Close()
+	return o.load(op, f, size, accept)
+}
+
+// openSized opens path for reading and returns its size, -1 if unknown.
+func openSized(path string) (io.ReadCloser, int64, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
 	size := int64(-1)
 	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
 		// The header length is checked against the size. A size of 0 is
@@ -140,7 +155,7 @@ func (o *Optimizer[T]) loadFile(op, path string, accept func(map[string]json.Raw
 			size = fi.Size()
 		}
 	}
-	return o.load(op, f, size, accept)
+	return f, size, nil
 }
 
 // maxLinkHops bounds the symbolic links saveTarget follows, as the

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash"
 	"hash/crc32"
 	"io"
@@ -95,6 +96,13 @@ type loaded[T float32 | float64] struct {
 	created []bool
 	scalars []generic.Scalars
 	extra   map[string]json.RawMessage
+	// What finish needs: each parameter's rule creates its state lazily
+	// (lazyState), how many of its state tensors the file holds, and
+	// whether it holds a slot the rule does not use.
+	lazy     []bool
+	presence []int32
+	kept     []bool
+	small    [8]byte // scratch for a step or scalar tensor
 }
 
 // slot returns the scratch of slot k of parameter i, of group gi: nil
@@ -238,7 +246,8 @@ func (l *tensorLayout) role(j int) (slot int, step bool, scalar int) {
 type stateTensors[T float32 | float64] struct {
 	o       *Optimizer[T]
 	op      string
-	base    []int // the first ID of each parameter; base[len(o.params)] is the count
+	prefix  string // of the names: "" in an optimizer checkpoint
+	base    []int  // the first ID of each parameter; base[len(o.params)] is the count
 	got     []tensorEntry
 	found   int // the entries of got found
 	foreign []string
@@ -298,12 +307,12 @@ func (x *stateTensors[T]) at(id int) (param, key int) {
 // name returns the name of the tensor of ID id.
 func (x *stateTensors[T]) name(id int) string {
 	i, j := x.at(id)
-	return tensorName(i, x.layoutOf(i).keys[j])
+	return x.prefix + tensorName(i, x.layoutOf(i).keys[j])
 }
 
 // parseName returns the ID of the tensor name, "state.<param>.<key>".
 func (x *stateTensors[T]) parseName(name []byte) (int, bool) {
-	rest, ok := bytes.CutPrefix(name, []byte("state."))
+	rest, ok := bytes.CutPrefix(name, []byte(x.prefix+"state."))
 	digits, key, ok2 := bytes.Cut(rest, []byte("."))
 	if !ok || !ok2 || len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
 		return 0, false
@@ -477,13 +486,46 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 			mine = true
 		}
 	}
-	l := &loaded[T]{}
-	var classes []string
-	stepCounts := -1 // of optim.steps, when not decoded
 	if mine {
 		if err := checkOurMeta[T](op, meta, sum.head[:min(sum.n, len(sum.head))]); err != nil {
 			return nil, err
 		}
+	}
+	l, err := o.prepareLoad(op, x, meta, mine, wantExtra)
+	if err != nil {
+		return nil, err
+	}
+	crc := sum.crc
+	for _, t := range order {
+		if err := o.readTensor(op, x, l, t.ID, br, crc, mine); err != nil {
+			return nil, err
+		}
+	}
+	if n, err := br.Read(l.small[:1]); n != 0 || err != io.EOF {
+		if err == nil || err == io.EOF {
+			return nil, ckErr(op, nil, "data beyond the last tensor")
+		}
+		return nil, ckErr(op, err, "reading past the last tensor")
+	}
+	if mine {
+		if got := hex8(crc.Sum32()); meta[checksumKey] != got {
+			return nil, ckErr(op, ErrChecksum, "stored %s, content %s", meta[checksumKey], got)
+		}
+	}
+	l.finish()
+	return l, nil
+}
+
+// prepareLoad checks the metadata and the tensors of the header, which x
+// took, against the optimizer, and allocates the scratch that the tensors'
+// data is read into: everything but the data. meta holds the optimizer's keys
+// as an optimizer checkpoint names them; mine reports a file of ours,
+// whose marker the caller has checked.
+func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[string]string, mine, wantExtra bool) (*loaded[T], error) {
+	l := &loaded[T]{}
+	var classes []string
+	stepCounts := -1 // of optim.steps, when not decoded
+	if mine {
 		if err := json.Unmarshal([]byte(meta[rulesKey]), &classes); err != nil {
 			return nil, ckErr(op, nil, "%s is not a list of class names", rulesKey)
 		}
@@ -565,7 +607,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 			n := len(o.params[i])
 			count := int32(0)
 			for j, key := range layout.keys {
-				name := func() string { return tensorName(i, key) }
+				name := func() string { return x.prefix + tensorName(i, key) }
 				e := x.got[x.base[i]+j]
 				slot, step, _ := layout.role(j)
 				want := slot < 0 || used[slot]
@@ -623,75 +665,71 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 		}
 	}
 	l.backing = make([]T, total)
-	crc := sum.crc
-	var small [8]byte
 	l.scalars = make([]generic.Scalars, len(o.params))
-	for _, t := range order {
-		id := t.ID
-		i, j := x.at(id)
-		gi := x.groupOf(i)
-		layout := layoutOf(o.groups[gi].rule)
-		name := func() string { return tensorName(i, layout.keys[j]) }
-		var err error
-		switch slot, step, scalar := layout.role(j); {
-		case slot >= 0:
-			s := l.slot(gi, i, slot, len(o.params[i]))
-			if err = readInto(br, crc, s); err == nil {
-				if k := firstInvalid(s, layout.nonNegative[slot]); k >= 0 {
-					want := "a number"
-					if layout.nonNegative[slot] {
-						want = "a number >= 0"
-					}
-					return nil, ckErr(op, nil, "tensor %q: param %d: element %d is %v, want %s", name(), i, k, s[k], want)
+	l.lazy, l.presence, l.kept = lazyParam, presence, kept
+	return l, nil
+}
+
+// readTensor reads the data of the tensor of ID id from r into l's
+// scratch, feeding crc, and checks it.
+func (o *Optimizer[T]) readTensor(op string, x *stateTensors[T], l *loaded[T], id int, r io.Reader, crc hash.Hash32, mine bool) error {
+	i, j := x.at(id)
+	gi := x.groupOf(i)
+	layout := layoutOf(o.groups[gi].rule)
+	name := func() string { return x.prefix + tensorName(i, layout.keys[j]) }
+	var err error
+	switch slot, step, scalar := layout.role(j); {
+	case slot >= 0:
+		s := l.slot(gi, i, slot, len(o.params[i]))
+		if err = readInto(r, crc, s); err == nil {
+			if k := firstInvalid(s, layout.nonNegative[slot]); k >= 0 {
+				want := "a number"
+				if layout.nonNegative[slot] {
+					want = "a number >= 0"
 				}
-			}
-		case step:
-			b := small[:x.got[id].dType().Size()]
-			if _, err = io.ReadFull(br, b); err == nil {
-				crc.Write(b)
-				err = l.setStep(op, i, name(), x.got[id].dType(), b, mine)
-			}
-		default:
-			b := small[:4]
-			if _, err = io.ReadFull(br, b); err == nil {
-				crc.Write(b)
-				v := math.Float32frombits(binary.LittleEndian.Uint32(b))
-				if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
-					return nil, ckErr(op, nil, "tensor %q: %v, want a finite scalar state", name(), v)
-				}
-				l.scalars[i][scalar] = v
+				return ckErr(op, nil, "tensor %q: param %d: element %d is %v, want %s", name(), i, k, s[k], want)
 			}
 		}
-		if err != nil {
-			var ce *CheckpointError
-			var se *StateError
-			if errors.As(err, &ce) || errors.As(err, &se) {
-				return nil, err
+	case step:
+		b := l.small[:x.got[id].dType().Size()]
+		if _, err = io.ReadFull(r, b); err == nil {
+			crc.Write(b)
+			err = l.setStep(op, i, name(), x.got[id].dType(), b, mine)
+		}
+	default:
+		b := l.small[:4]
+		if _, err = io.ReadFull(r, b); err == nil {
+			crc.Write(b)
+			v := math.Float32frombits(binary.LittleEndian.Uint32(b))
+			if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
+				return ckErr(op, nil, "tensor %q: %v, want a finite scalar state", name(), v)
 			}
-			return nil, ckErr(op, unexpectedEOF(err), "reading tensor %q", name())
+			l.scalars[i][scalar] = v
 		}
 	}
-	if n, err := br.Read(small[:1]); n != 0 || err != io.EOF {
-		if err == nil || err == io.EOF {
-			return nil, ckErr(op, nil, "data beyond the last tensor")
+	if err != nil {
+		var ce *CheckpointError
+		var se *StateError
+		if errors.As(err, &ce) || errors.As(err, &se) {
+			return err
 		}
-		return nil, ckErr(op, err, "reading past the last tensor")
+		return ckErr(op, unexpectedEOF(err), "reading tensor %q", name())
 	}
-	if mine {
-		if got := hex8(crc.Sum32()); meta[checksumKey] != got {
-			return nil, ckErr(op, ErrChecksum, "stored %s, content %s", meta[checksumKey], got)
-		}
-	}
-	l.created = make([]bool, len(o.params))
-	for i := range o.params {
-		if lazyParam[i] {
-			l.created[i] = presence[i] > 0 || kept[i]
+	return nil
+}
+
+// finish records which parameters' state exists, once the data (the step
+// counts of a torch file) has been read.
+func (l *loaded[T]) finish() {
+	l.created = make([]bool, len(l.steps))
+	for i := range l.created {
+		if l.lazy[i] {
+			l.created[i] = l.presence[i] > 0 || l.kept[i]
 		} else {
 			// Irrelevant to these rules' steps; a step would have set it.
 			l.created[i] = l.steps[i] > 0
 		}
 	}
-	return l, nil
 }
 
 // boundGroups splits param_groups into its entries, refusing, before
@@ -927,13 +965,23 @@ func checkOurMeta[T float32 | float64](op string, meta map[string]string, head [
 			return ckErr(op, nil, "unknown metadata key %q", k)
 		}
 	}
+	if err := checkChecksumPlace(meta, head); err != nil {
+		return ckErr(op, nil, "%v", err)
+	}
+	return nil
+}
+
+// checkChecksumPlace verifies that the checksum of a file of ours is the
+// first metadata entry, 8 hex digits at their fixed offset. head is the
+// start of the file, as far as checksumAt and the digits reach.
+func checkChecksumPlace(meta map[string]string, head []byte) error {
 	raw := head[min(len(head), safetensors.PrefixLen):]
 	if !bytes.HasPrefix(raw, []byte(checksumAt)) || len(raw) < len(checksumAt)+len(checksumPlaceholder) {
-		return ckErr(op, nil, "the checksum is not the header's first entry: a damaged file")
+		return errors.New("the checksum is not the header's first entry: a damaged file")
 	}
 	sum := meta[checksumKey]
 	if len(sum) != len(checksumPlaceholder) || string(raw[len(checksumAt):len(checksumAt)+len(sum)]) != sum {
-		return ckErr(op, nil, "the checksum %q is not 8 hex digits at its place: a damaged file", sum)
+		return fmt.Errorf("the checksum %q is not 8 hex digits at its place: a damaged file", sum)
 	}
 	return nil
 }

@@ -1,0 +1,395 @@
+package optim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/simdoptim/optim/internal/safetensors"
+)
+
+// Training is the whole state of a training run, which Save writes to one
+// safetensors file and Load restores in place: the model's tensors by
+// name, the optimizer, the schedulers, the gradient scaler and the
+// caller's own values and tensors. Every field is optional; a Training
+// loads only a file that holds exactly its components.
+//
+// The file is checksummed, as an optimizer checkpoint is, and SaveFile
+// replaces it atomically. Load reads and verifies everything (the
+// checksum, every tensor's name, dtype and shape, the optimizer's state as
+// Optimizer.Load verifies it, each scheduler's and the scaler's state)
+// before it changes anything: on error, nothing has changed.
+//
+// # The file
+//
+// Tensors:
+//
+//	<name>                        each Model tensor under its own name, with its Shape:
+//	                              torch's model.state_dict() layout ("fc.weight", "norm.bias")
+//	optimizer.state.<i>.<key>     the optimizer's state, as an optimizer checkpoint's
+//	                              state.<i>.<key> (see Optimizer.Save)
+//	extra.<name>                  each of ExtraTensors
+//
+// Metadata (strings):
+//
+//	optim.checksum, optim.version, optim.dtype   as in an optimizer checkpoint
+//	optim.format                  "github.com/simdoptim/optim training"
+//	optimizer.param_groups        torch's param_groups, as JSON
+//	optimizer.rules, optimizer.steps             the optimizer checkpoint's optim.rules and optim.steps
+//	scheduler.<name>              each scheduler's JSON (schedule.State for a *schedule.Scheduler)
+//	scaler                        the GradScalerState as JSON, with torch's state_dict keys
+//	extra.<name>                  each of Extra, as JSON
+//
+// Data of 8-byte elements comes first, so that every tensor is aligned to
+// its element size. A model tensor's name may not start with "optimizer."
+// or "extra.", so that no name stands for two tensors.
+//
+// # Torch
+//
+// A file that safetensors' own save_file writes from a torch model's
+// state_dict, without this package's metadata, loads into a Training that
+// has only a Model and ExtraTensors, or also an Optimizer when the file
+// holds torch's optimizer state_dict as optimizer.state.<i>.<key> tensors
+// with optimizer.param_groups in its metadata (as Optimizer.Load reads a
+// torch file; no checksum then). In Python, with the safetensors package,
+// a file of ours loads so:
+//
+//	import json, torch
+//	from safetensors import safe_open
+//	from safetensors.torch import load_file
+//	tensors = load_file(path)
+//	with safe_open(path, "pt") as f:
+//	    meta = f.metadata()
+//	model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "extra."))})
+//	params = [p for g in optimizer.param_groups for p in g["params"]]
+//	state = {}
+//	for k, v in tensors.items():
+//	    if k.startswith("optimizer.state."):
+//	        i, key = k[len("optimizer.state."):].split(".", 1)
+//	        # this package saves state flat; torch wants the parameter's shape
+//	        state.setdefault(int(i), {})[key] = v if v.dim() == 0 else v.view_as(params[int(i)])
+//	optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["optimizer.param_groups"])})
+//	scaler.load_state_dict(json.loads(meta["scaler"]))
+//
+// Give each Model tensor the Shape of its torch parameter, so that
+// load_state_dict accepts it.
+type Training[T float32 | float64] struct {
+	// Model is the model's tensors (parameters and buffers), each under
+	// its torch state_dict name, in the order they are written.
+	Model []Tensor[T]
+	// Optimizer, if not nil, is saved with its state as Save writes it.
+	Optimizer *Optimizer[T]
+	// Schedulers are saved by name, as their JSON; a *schedule.Scheduler
+	// is one.
+	Schedulers map[string]Stateful
+	// Scaler, if not nil, is saved as its State.
+	Scaler *GradScaler
+	// Extra holds the caller's own values by name, saved as JSON with
+	// encoding/json. To load, each must be a non-nil pointer: Load decodes
+	// the saved value into a new one and, once everything is verified,
+	// stores it through the pointer (it replaces the value: it does not
+	// merge into it). They are saved in the header, which safetensors
+	// readers bound at 100 MB: keep large data in ExtraTensors.
+	Extra map[string]any
+	// ExtraTensors are the caller's own tensors by name, of any size: the
+	// weights of a teacher model, say.
+	ExtraTensors []Tensor[T]
+}
+
+// Tensor is a named tensor: an entry of torch's state_dict.
+type Tensor[T float32 | float64] struct {
+	Name string // torch's name: "fc.weight", "norm.bias"
+	Data []T
+	// Shape is the tensor's shape in the file, nil for [len(Data)]. torch's
+	// load_state_dict wants each tensor in its parameter's shape ([out,
+	// in] for an nn.Linear weight). Its product must be len(Data). With a
+	// Shape, Load accepts only that shape; without one, any shape of
+	// len(Data) elements.
+	Shape []int
+}
+
+// Stateful is an object whose state Training saves as JSON and restores in
+// place: *schedule.Scheduler, or an object of the caller's.
+// UnmarshalJSON must verify the state completely and change nothing when
+// it returns an error, and must accept what MarshalJSON returned: Load
+// restores with it the state taken before when a later component fails.
+type Stateful interface {
+	json.Marshaler
+	json.Unmarshaler
+}
+
+// TrainingError reports a Training that cannot be saved or loaded, naming
+// the component at fault.
+type TrainingError struct {
+	Op string // "Training.Save", "Training.SaveFile", "Training.Load", "Training.LoadFile"
+	// Component is "model", "optimizer", "scheduler", "scaler", "extra"
+	// (Extra and ExtraTensors), or "file" for the file as a whole (its
+	// format, length, checksum, reading or writing it).
+	Component string
+	// Name is the model tensor's, the scheduler's or the extra's name,
+	// when the error is about one ("" otherwise: the optimizer's errors
+	// name its tensors in their text).
+	Name string
+	// Err is the cause: ErrChecksum, an I/O error, a safetensors format
+	// error, the optimizer's *CheckpointError, *ShapeError, *StateError,
+	// *RuleError or *HyperparameterError, a scheduler's error.
+	Err error
+}
+
+func (e *TrainingError) Error() string {
+	what := e.Component
+	if e.Name != "" {
+		what += fmt.Sprintf(" %q", e.Name)
+	}
+	// The cause's own "optim: Op: " is this error's.
+	msg := strings.TrimPrefix(e.Err.Error(), "optim: ")
+	msg = strings.TrimPrefix(msg, e.Op+": ")
+	return fmt.Sprintf("optim: %s: %s: %s", e.Op, what, msg)
+}
+
+func (e *TrainingError) Unwrap() error { return e.Err }
+
+func trainingErr(op, component, name string, format string, args ...any) error {
+	return &TrainingError{Op: op, Component: component, Name: name, Err: fmt.Errorf(format, args...)}
+}
+
+// The names of a training file besides the model's.
+const (
+	trainingFormat  = "github.com/simdoptim/optim training"
+	optimizerPrefix = "optimizer." // the optimizer's tensors and metadata
+	extraPrefix     = "extra."     // ExtraTensors' tensors, Extra's metadata
+	schedulerPrefix = "scheduler." // metadata
+	scalerKey       = "scaler"     // metadata
+)
+
+// reservedPrefixes begin the tensor names of the components other than
+// the model's.
+var reservedPrefixes = []string{optimizerPrefix, extraPrefix}
+
+// maxHeader is the reference safetensors implementation's limit on a
+// header's length.
+const maxHeader = 100_000_000
+
+// optimizerKey is the training file's key of an optimizer checkpoint's
+// metadata key: optim.rules is optimizer.rules, param_groups
+// optimizer.param_groups.
+func optimizerKey(key string) string { return optimizerPrefix + strings.TrimPrefix(key, ours) }
+
+// Save writes the training state to w, as SaveFile does to a file. The
+// data streams from memory: nothing the size of the tensors is allocated.
+func (t *Training[T]) Save(w io.Writer) error { return t.save("Training.Save", w) }
+
+// SaveFile writes the training state to path atomically, as
+// Optimizer.SaveFile writes a checkpoint: a crash leaves the old file or
+// the new one; a symbolic link is followed; a path that is not a regular
+// file is refused.
+func (t *Training[T]) SaveFile(path string) error {
+	const op = "Training.SaveFile"
+	err := saveAtomic(op, path, func(w io.Writer) error { return t.save(op, w) })
+	var te *TrainingError
+	if err != nil && !errors.As(err, &te) {
+		err = &TrainingError{Op: op, Component: "file", Err: err}
+	}
+	return err
+}
+
+func (t *Training[T]) save(op string, w io.Writer) error {
+	header, pieces, err := t.encode(op)
+	if err != nil {
+		return err
+	}
+	if err := writeSealed(op, w, header, pieces); err != nil {
+		return &TrainingError{Op: op, Component: "file", Err: err}
+	}
+	return nil
+}
+
+// check verifies the Training's own fields, for Save and, with forLoad,
+// for Load (where each Extra must be a pointer to decode into).
+func (t *Training[T]) check(op string, forLoad bool) error {
+	seen := make(map[string]bool, len(t.Model))
+	for _, m := range t.Model {
+		if err := checkTensor(op, "model", m, seen); err != nil {
+			return err
+		}
+		for _, p := range reservedPrefixes {
+			if strings.HasPrefix(m.Name, p) {
+				return trainingErr(op, "model", m.Name, "a model tensor's name may not start with %q, which names another component's tensors", p)
+			}
+		}
+	}
+	clear(seen)
+	for _, m := range t.ExtraTensors {
+		if err := checkTensor(op, "extra", m, seen); err != nil {
+			return err
+		}
+	}
+	for name, s := range t.Schedulers {
+		if name == "" || s == nil || isNilPointer(s) {
+			return trainingErr(op, "scheduler", name, "a scheduler needs a name and a non-nil value")
+		}
+	}
+	for name, v := range t.Extra {
+		if name == "" {
+			return trainingErr(op, "extra", name, "an extra value needs a name")
+		}
+		if rv := reflect.ValueOf(v); forLoad && (rv.Kind() != reflect.Pointer || rv.IsNil()) {
+			return trainingErr(op, "extra", name, "Load decodes into a non-nil pointer, not a %T", v)
+		}
+	}
+	return nil
+}
+
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// checkTensor verifies m's name (not empty, not in seen, which it joins)
+// and shape.
+func checkTensor[T float32 | float64](op, component string, m Tensor[T], seen map[string]bool) error {
+	if m.Name == "" || m.Name == safetensors.MetadataKey {
+		return trainingErr(op, component, m.Name, "a tensor needs a name, and not %q", safetensors.MetadataKey)
+	}
+	if seen[m.Name] {
+		return trainingErr(op, component, m.Name, "two tensors of that name")
+	}
+	seen[m.Name] = true
+	if m.Shape == nil {
+		return nil
+	}
+	n := 1
+	for _, d := range m.Shape {
+		if d < 0 || d > 0 && n > len(m.Data)/d {
+			n = -1
+			break
+		}
+		n *= d
+	}
+	if n != len(m.Data) || len(m.Shape) > maxDims {
+		return trainingErr(op, component, m.Name, "Shape %v for %d elements (and at most %d dimensions)", m.Shape, len(m.Data), maxDims)
+	}
+	return nil
+}
+
+// fileShape is the shape m has in the file.
+func fileShape[T float32 | float64](m Tensor[T]) []int64 {
+	if m.Shape == nil {
+		return []int64{int64(len(m.Data))}
+	}
+	s := make([]int64, len(m.Shape))
+	for i, d := range m.Shape {
+		s[i] = int64(d)
+	}
+	return s
+}
+
+// encode builds the header, with the checksum placeholder, and lists the
+// data in file order.
+func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
+	if err := t.check(op, false); err != nil {
+		return nil, nil, err
+	}
+	dt := dtypeOf[T]()
+	var (
+		tensors []safetensors.Tensor
+		pieces  []piece[T]
+	)
+	add := func(prefix string, ms []Tensor[T]) {
+		for _, m := range ms {
+			tensors = append(tensors, safetensors.Tensor{Name: prefix + m.Name, DType: dt, Shape: fileShape(m)})
+			pieces = append(pieces, piece[T]{s: nonNil(m.Data)})
+		}
+	}
+	add("", t.Model)
+	meta := fileMeta(trainingFormat, dt)
+	if o := t.Optimizer; o != nil {
+		ts, ps, entries, err := o.encodeState(op, nil)
+		if err != nil {
+			return nil, nil, &TrainingError{Op: op, Component: "optimizer", Err: err}
+		}
+		for k := range ts {
+			ts[k].Name = optimizerPrefix + ts[k].Name
+		}
+		tensors, pieces = append(tensors, ts...), append(pieces, ps...)
+		for _, e := range entries {
+			meta = append(meta, safetensors.Meta{Key: optimizerKey(e.Key), Value: e.Value})
+		}
+	}
+	add(extraPrefix, t.ExtraTensors)
+	for _, name := range sortedKeys(t.Schedulers) {
+		js, err := t.Schedulers[name].MarshalJSON()
+		if err == nil && !json.Valid(js) {
+			err = errors.New("MarshalJSON returned invalid JSON")
+		}
+		if err != nil {
+			return nil, nil, &TrainingError{Op: op, Component: "scheduler", Name: name, Err: err}
+		}
+		meta = append(meta, safetensors.Meta{Key: schedulerPrefix + name, Value: compactJSON(js)})
+	}
+	if t.Scaler != nil {
+		meta = append(meta, safetensors.Meta{Key: scalerKey, Value: mustJSON(t.Scaler.State())})
+	}
+	for _, name := range sortedKeys(t.Extra) {
+		js, err := json.Marshal(t.Extra[name])
+		if err != nil {
+			return nil, nil, &TrainingError{Op: op, Component: "extra", Name: name, Err: err}
+		}
+		meta = append(meta, safetensors.Meta{Key: extraPrefix + name, Value: string(js)})
+	}
+	// 8-byte elements first: every tensor's data is then aligned to its
+	// element size (the data starts 8-aligned), as safetensors' own
+	// writer aligns it.
+	order := make([]int, len(tensors))
+	for k := range order {
+		order[k] = k
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return int(tensors[b].DType.Size() - tensors[a].DType.Size())
+	})
+	sortedTensors := make([]safetensors.Tensor, len(tensors))
+	sortedPieces := make([]piece[T], len(pieces))
+	for k, from := range order {
+		sortedTensors[k], sortedPieces[k] = tensors[from], pieces[from]
+	}
+	header, _, err := safetensors.Encode(meta, sortedTensors)
+	if err != nil {
+		return nil, nil, &TrainingError{Op: op, Component: "file", Err: err}
+	}
+	if n := len(header) - safetensors.PrefixLen; n > maxHeader {
+		return nil, nil, trainingErr(op, "file", "", "the header takes %d bytes, more than the %d safetensors readers accept: keep large extras in ExtraTensors", n, maxHeader)
+	}
+	return header, sortedPieces, nil
+}
+
+// nonNil returns s, or an empty non-nil slice for a nil s: a piece with a
+// nil slice is a scalar.
+func nonNil[T float32 | float64](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// compactJSON returns valid JSON js without its insignificant spaces.
+func compactJSON(js []byte) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, js); err != nil {
+		return string(js)
+	}
+	return b.String()
+}
