@@ -46,9 +46,15 @@ func stateCapacity[T testFloat](o *Optimizer[T]) uint64 {
 // allocated, garbage included (an upper bound of what it added at its
 // peak), and its error.
 func loadAllocs[T testFloat](o *Optimizer[T], data []byte) (uint64, error) {
+	return allocsOf(func() error { return o.Load(bytes.NewReader(data)) })
+}
+
+// allocsOf runs f and returns the bytes it allocated, garbage included,
+// and its error.
+func allocsOf(f func() error) (uint64, error) {
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	err := o.Load(bytes.NewReader(data))
+	err := f()
 	runtime.ReadMemStats(&m1)
 	return m1.TotalAlloc - m0.TotalAlloc, err
 }

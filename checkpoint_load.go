@@ -462,6 +462,9 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 		if n := o.metaLimit(key); n > 0 {
 			return n, nil
 		}
+		if sawOurs && strings.HasPrefix(key, optimizerPrefix) {
+			return 0, ckErr(op, nil, "unknown metadata key %q: a training file's (Training.Load reads it)", key)
+		}
 		if sawOurs {
 			return 0, ckErr(op, nil, "unknown metadata key %q", key)
 		}

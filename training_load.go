@@ -503,9 +503,6 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 // scratch, as Optimizer.Load does.
 func (tr *trainingReader[T]) optimizer(meta map[string]string, mine bool) (*loaded[T], error) {
 	x := tr.x
-	if len(x.foreign) > 0 {
-		return nil, x.foreignErr()
-	}
 	// Its metadata, named as in an optimizer checkpoint.
 	plain := map[string]string{}
 	for k, v := range meta {

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/simdoptim/optim/internal/safetensors"
 	"github.com/simdoptim/optim/schedule"
 )
 
@@ -267,4 +270,291 @@ func readFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestTrainingTruncated: every prefix of a training file is an error that
+// changes nothing, and so is a byte appended.
+func TestTrainingTruncated(t *testing.T) {
+	_, data := trainedFixture[float32](t, 3)
+	r := newTrainingFixture[float32](t, 3, 0.5)
+	stride := 1
+	if testing.Short() {
+		stride = 7
+	}
+	for n := 0; n < len(data); n += stride {
+		trainingLoadFails(t, fmt.Sprintf("truncated to %d of %d bytes", n, len(data)), r, data[:n])
+	}
+	trainingLoadFails(t, "a byte appended", r, append(slices.Clone(data), 0), "file: data beyond the last tensor")
+}
+
+// TestTrainingBitFlips: every single flipped bit of a training file, the
+// checksum's included, is a *TrainingError, and nothing changes.
+func TestTrainingBitFlips(t *testing.T) {
+	_, data := trainedFixture[float32](t, 3)
+	r := newTrainingFixture[float32](t, 3, 0.5)
+	before := r.snapshot(t)
+	stride := 1
+	if testing.Short() {
+		stride = 7
+	}
+	bad := slices.Clone(data)
+	for bit := 0; bit < 8*len(data); bit += stride {
+		bad[bit/8] ^= 1 << (bit % 8)
+		err := r.tr.Load(bytes.NewReader(bad))
+		bad[bit/8] ^= 1 << (bit % 8)
+		var te *TrainingError
+		if !errors.As(err, &te) {
+			t.Fatalf("bit %d (byte %d %q) flipped: %v, want a *TrainingError", bit, bit/8, data[bit/8], err)
+		}
+		if bit%16 != 0 {
+			continue // the snapshot costs more than the Load
+		}
+		if r.snapshot(t) != before {
+			t.Fatalf("bit %d flipped: the failed Load changed the training state", bit)
+		}
+	}
+}
+
+// TestTrainingAligned: in a float64 file, every tensor's data starts at a
+// multiple of its element size, as safetensors' own writer lays it out.
+func TestTrainingAligned(t *testing.T) {
+	_, data := trainedFixture[float64](t, 3)
+	h, err := safetensors.ReadHeader(bytes.NewReader(data), safetensors.Unlimited(1<<20), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Len%8 != 0 {
+		t.Fatalf("the data starts at %d", h.Len)
+	}
+	f32 := 0
+	for _, ts := range h.Tensors {
+		if ts.Begin%ts.DType.Size() != 0 {
+			t.Errorf("tensor %q (%s) starts at %d", ts.Name, ts.DType, ts.Begin)
+		}
+		if ts.DType == safetensors.F32 {
+			f32++
+		}
+	}
+	if f32 == 0 {
+		t.Fatal("no F32 tensor (step) in the file: the test tests nothing")
+	}
+}
+
+// withTraining returns a copy of f's Training, changed by edit.
+func withTraining[T testFloat](f *trainingFixture[T], edit func(tr *Training[T])) *Training[T] {
+	tr := *f.tr
+	tr.Model = slices.Clone(tr.Model)
+	tr.ExtraTensors = slices.Clone(tr.ExtraTensors)
+	tr.Schedulers = maps.Clone(tr.Schedulers)
+	tr.Extra = maps.Clone(tr.Extra)
+	edit(&tr)
+	return &tr
+}
+
+// TestTrainingComponentsMismatch: a file whose components, tensors or
+// element type are not the Training's is refused, naming the component,
+// and nothing changes; so is a scheduler that refuses its state, after
+// the schedulers restored before it are put back.
+func TestTrainingComponentsMismatch(t *testing.T) {
+	f, data := trainedFixture[float32](t, 4)
+	save := func(edit func(tr *Training[float32])) []byte {
+		var buf bytes.Buffer
+		if err := withTraining(f, edit).Save(&buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	_, data64 := trainedFixture[float64](t, 2)
+	var optFile bytes.Buffer
+	if err := f.opt.Save(&optFile); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		file      []byte
+		edit      func(r *trainingFixture[float32], tr *Training[float32])
+		component string
+		want      string
+	}{
+		{"model tensor missing from the file", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Model = append(tr.Model, Tensor[float32]{Name: "head.weight", Data: make([]float32, 2)})
+		}, "model", `model "head.weight": tensor "head.weight" is missing from the file`},
+		{"file tensor not in the model", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Model = tr.Model[:3]
+		}, "model", `tensor "norm.bias" is in the file, not in the Model`},
+		{"another shape", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Model[0].Shape = []int{4, 3}
+		}, "model", `model "fc.weight": shape [3 4], want [4 3]`},
+		{"another length", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Model[1] = Tensor[float32]{Name: "fc.bias", Data: make([]float32, 4)}
+		}, "model", `shape [3]: 3 elements, want 4`},
+		{"no Optimizer in the Training", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Optimizer = nil
+		}, "optimizer", "the Training has none"},
+		{"no optimizer in the file", save(func(tr *Training[float32]) { tr.Optimizer = nil }), nil,
+			"optimizer", `metadata "optimizer.param_groups" is missing`},
+		{"another optimizer", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			o, err := New(DefaultAdamW(), r.model[0].Data, r.model[1].Data, r.model[2].Data, r.model[3].Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.Optimizer = o
+		}, "optimizer", "the checkpoint has 2 parameter groups, the optimizer 1"},
+		{"scheduler missing from the file", save(func(tr *Training[float32]) { delete(tr.Schedulers, "decay") }), nil,
+			"scheduler", `scheduler "decay": missing from the file`},
+		{"scheduler not in the Training", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			delete(tr.Schedulers, "decay")
+		}, "scheduler", `scheduler "decay": in the file, not in the Training's Schedulers`},
+		{"a scheduler refuses its state", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			// "decay" is restored first; "lr", a StepLR here, refuses
+			// OneCycleLR's state, and "decay" is put back.
+			other, err := schedule.New(r.opt, schedule.StepLR{StepSize: 3, Gamma: 0.5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.Schedulers["lr"] = other
+		}, "scheduler", `scheduler "lr": schedule: state is for "OneCycleLR"`},
+		{"scaler missing from the file", save(func(tr *Training[float32]) { tr.Scaler = nil }), nil, "scaler", "scaler: missing from the file"},
+		{"scaler not in the Training", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Scaler = nil
+		}, "scaler", "in the file, the Training has no Scaler"},
+		{"extra value missing from the file", save(func(tr *Training[float32]) { delete(tr.Extra, "order") }), nil,
+			"extra", `extra "order": missing from the file`},
+		{"extra value not in the Training", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			delete(tr.Extra, "order")
+		}, "extra", `extra "order": in the file, not in the Training's Extra`},
+		{"extra value of another type", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Extra["order"] = new(string)
+		}, "extra", `extra "order": json: cannot unmarshal array`},
+		{"extra value not a pointer", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Extra["epoch"] = 3
+		}, "extra", "Load decodes into a non-nil pointer, not a int"},
+		{"extra tensor missing from the file", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.ExtraTensors = append(tr.ExtraTensors, Tensor[float32]{Name: "ema", Data: make([]float32, 1)})
+		}, "extra", `tensor "extra.ema" is missing from the file`},
+		{"extra tensor not in the Training", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.ExtraTensors = tr.ExtraTensors[:1]
+		}, "extra", `tensor "extra.teacher.norm.bias" is in the file, not in ExtraTensors`},
+		{"extra tensor of another shape", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.ExtraTensors[1].Shape = []int{3, 1}
+		}, "extra", `extra "teacher.norm.bias": shape [1 3], want [3 1]`},
+		{"float64 file", data64, nil, "file", `optim.dtype is "F64", the Training's element type is F32`},
+		{"optimizer checkpoint", optFile.Bytes(), nil, "file", `metadata key "optim.rules" is an optimizer checkpoint's`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newTrainingFixture[float32](t, 3, 0.5)
+			if c.edit != nil {
+				r.tr = withTraining(r, func(tr *Training[float32]) { c.edit(r, tr) })
+			}
+			te := trainingLoadFails(t, c.name, r, c.file, c.want)
+			if te.Component != c.component {
+				t.Errorf("component %q, want %q", te.Component, c.component)
+			}
+		})
+	}
+	// And the other way round: an optimizer's Load names the training file.
+	err := freshSmall(t).Load(bytes.NewReader(data))
+	if err == nil || !strings.Contains(err.Error(), "Training.Load reads it") {
+		t.Errorf("Optimizer.Load of a training file: %v, want an error that names Training.Load", err)
+	}
+}
+
+// TestTrainingSaveRefuses: a Training that no file can hold, or whose
+// state cannot be encoded, is an error naming the component, and nothing
+// is written.
+func TestTrainingSaveRefuses(t *testing.T) {
+	w := []float32{1, 2, 3, 4}
+	for _, c := range []struct {
+		name      string
+		tr        Training[float32]
+		component string
+		want      string
+	}{
+		{"reserved name", Training[float32]{Model: []Tensor[float32]{{Name: "optimizer.w", Data: w}}}, "model", `may not start with "optimizer."`},
+		{"reserved extra name", Training[float32]{Model: []Tensor[float32]{{Name: "extra.w", Data: w}}}, "model", `may not start with "extra."`},
+		{"two of a name", Training[float32]{Model: []Tensor[float32]{{Name: "w", Data: w}, {Name: "w", Data: w}}}, "model", "two tensors of that name"},
+		{"no name", Training[float32]{ExtraTensors: []Tensor[float32]{{Data: w}}}, "extra", "a tensor needs a name"},
+		{"shape of other size", Training[float32]{Model: []Tensor[float32]{{Name: "w", Data: w, Shape: []int{3, 2}}}}, "model", "Shape [3 2] for 4 elements"},
+		{"negative shape", Training[float32]{Model: []Tensor[float32]{{Name: "w", Data: w, Shape: []int{-2, -2}}}}, "model", "Shape [-2 -2]"},
+		{"nil scheduler", Training[float32]{Schedulers: map[string]Stateful{"lr": (*schedule.Scheduler)(nil)}}, "scheduler", "a non-nil value"},
+		{"unusable scheduler", Training[float32]{Schedulers: map[string]Stateful{"lr": new(schedule.Scheduler)}}, "scheduler", "not made by New"},
+		{"extra that JSON cannot hold", Training[float32]{Extra: map[string]any{"ch": make(chan int)}}, "extra", "unsupported type"},
+	} {
+		var buf bytes.Buffer
+		err := c.tr.Save(&buf)
+		var te *TrainingError
+		if !errors.As(err, &te) || te.Component != c.component || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want a *TrainingError of component %s that mentions %q", c.name, err, c.component, c.want)
+		}
+		if buf.Len() != 0 {
+			t.Errorf("%s: %d bytes written", c.name, buf.Len())
+		}
+	}
+	if err := (&Training[float32]{}).SaveFile(t.TempDir()); err == nil || !strings.Contains(err.Error(), "file: ") || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("SaveFile to a directory: %v", err)
+	}
+}
+
+// TestTrainingTorchLayout: a file without our metadata, as safetensors'
+// save_file writes a torch model's state_dict (with the metadata
+// save_model adds, or none), loads the model by name, whatever its
+// tensors' order; with torch's optimizer state_dict under optimizer., the
+// optimizer too. Such a file cannot hold the components saved as JSON.
+func TestTrainingTorchLayout(t *testing.T) {
+	w, b := []float32{1, 2, 3, 4, 5, 6}, []float32{-1, -2}
+	file := func(meta map[string]string, extra ...torchTensor) []byte {
+		return torchFile(meta, append([]torchTensor{
+			{"lin.bias", "F32", []int64{2}, f32s(b...)},
+			{"lin.weight", "F32", []int64{2, 3}, f32s(w...)},
+		}, extra...))
+	}
+	model := func() []Tensor[float32] {
+		return []Tensor[float32]{{Name: "lin.weight", Data: make([]float32, 6), Shape: []int{2, 3}}, {Name: "lin.bias", Data: make([]float32, 2)}}
+	}
+	for _, meta := range []map[string]string{nil, {"format": "pt"}} {
+		tr := Training[float32]{Model: model()}
+		if err := tr.Load(bytes.NewReader(file(meta))); err != nil {
+			t.Fatalf("metadata %v: %v", meta, err)
+		}
+		if !slices.Equal(tr.Model[0].Data, w) || !slices.Equal(tr.Model[1].Data, b) {
+			t.Fatalf("metadata %v: loaded %v", meta, tr.Model)
+		}
+	}
+	// The optimizer's state_dict, as torch's SGD with momentum saves it.
+	groups := `[{"lr":0.1,"momentum":0.9,"dampening":0,"weight_decay":0,"nesterov":false,"maximize":false,"foreach":null,"differentiable":false,"params":[0,1]}]`
+	withOpt := file(map[string]string{"optimizer.param_groups": groups},
+		torchTensor{"optimizer.state.0.momentum_buffer", "F32", []int64{2, 3}, f32s(6, 5, 4, 3, 2, 1)},
+		torchTensor{"optimizer.state.1.momentum_buffer", "F32", []int64{2}, f32s(7, 8)})
+	tr := Training[float32]{Model: model()}
+	if tr.Optimizer, _ = New(SGD{LR: 0.5, Momentum: 0.5}, tr.Model[0].Data, tr.Model[1].Data); tr.Optimizer == nil {
+		t.Fatal("New failed")
+	}
+	if err := tr.Load(bytes.NewReader(withOpt)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := tr.Optimizer.State(0)
+	if err != nil || !slices.Equal(st.MomentumBuffer, []float32{6, 5, 4, 3, 2, 1}) || tr.Optimizer.GroupLR(0) != 0.1 {
+		t.Fatalf("optimizer state %v, lr %v (%v)", st.MomentumBuffer, tr.Optimizer.GroupLR(0), err)
+	}
+
+	scaler, err := NewGradScaler(DefaultGradScalerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		tr   Training[float32]
+		file []byte
+		want string
+	}{
+		{"a scaler", Training[float32]{Model: model(), Scaler: scaler}, file(nil), "scaler: the file has none"},
+		{"a float64 tensor", Training[float32]{Model: model()}, torchFile(nil, []torchTensor{{"lin.bias", "F64", []int64{2}, make([]byte, 16)}, {"lin.weight", "F32", []int64{2, 3}, f32s(w...)}}), `model "lin.bias": dtype F64, want F32`},
+		{"other metadata", Training[float32]{Model: model()}, file(map[string]string{"epoch": "3"}), `unknown metadata key "epoch"`},
+		{"our optimizer keys", Training[float32]{Model: model(), Optimizer: tr.Optimizer}, file(map[string]string{"optimizer.param_groups": groups, "optimizer.rules": `["SGD"]`}), `a file without the optim.format marker may only have torch's`},
+	} {
+		err := c.tr.Load(bytes.NewReader(c.file))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error that mentions %q", c.name, err, c.want)
+		}
+	}
 }

@@ -468,7 +468,10 @@ func (s *scanner) object(scratch *[]byte, keyMax int, what string, member func(k
 // it to dst as encoding/json does (invalid UTF-8 and lone surrogates
 // become U+FFFD), and returns errLong as soon as it exceeds most bytes.
 func (s *scanner) str(dst []byte, most int) ([]byte, error) {
-	a := appender{dst, most}
+	// A string decodes to at most its encoded length, but for an invalid
+	// byte or a lone surrogate (3 bytes of U+FFFD each): its buffer grows
+	// to the rest of the header at most, then on if it must.
+	a := appender{dst: dst, most: most, expect: int64(len(s.buf)-s.pos) + s.left}
 	var r [utf8.UTFMax]byte
 	for {
 		if s.pos == len(s.buf) && !s.more(1) {
@@ -509,10 +512,12 @@ func (s *scanner) str(dst []byte, most int) ([]byte, error) {
 }
 
 // appender collects a decoded string of at most most bytes. Its buffer
-// grows by doubling, to most at most.
+// grows by doubling, to most at most, and straight to expect once it nears
+// it: a string that fits in expect costs twice its length at most.
 type appender struct {
-	dst  []byte
-	most int
+	dst    []byte
+	most   int
+	expect int64
 }
 
 func (a *appender) add(b []byte) error {
@@ -521,7 +526,13 @@ func (a *appender) add(b []byte) error {
 		return errLong
 	}
 	if n > cap(a.dst) {
-		grown := make([]byte, len(a.dst), min(max(2*cap(a.dst), n, 64), a.most))
+		size := max(2*cap(a.dst), n, 64)
+		if int64(n) <= a.expect && int64(size) > a.expect/2 {
+			// The last growth: the string fits in expect.
+			size = int(a.expect)
+		}
+		size = min(size, a.most)
+		grown := make([]byte, len(a.dst), size)
 		copy(grown, a.dst)
 		a.dst = grown
 	}

@@ -1,0 +1,129 @@
+package optim
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// torchTraining is the description generate.py writes beside each file of
+// testdata/torch-training: every tensor's values as Python's float.hex.
+type torchTraining struct {
+	Dtype     string        `json:"dtype"`
+	Model     []torchValues `json:"model"`
+	Optimizer *struct {
+		ParamGroups []struct {
+			LR          float64   `json:"lr"`
+			Betas       []float64 `json:"betas"`
+			WeightDecay float64   `json:"weight_decay"`
+		} `json:"param_groups"`
+		State []torchValues `json:"state"`
+	} `json:"optimizer"`
+}
+
+type torchValues struct {
+	Name   string   `json:"name"`
+	Param  int      `json:"param"`
+	Key    string   `json:"key"`
+	Shape  []int    `json:"shape"`
+	Values []string `json:"values"`
+}
+
+// TestTrainingTorchFiles loads every file of testdata/torch-training,
+// written from torch models' state_dicts by safetensors' save_file (see
+// its README), into a Training by name, the optimizer's state too where
+// the file has it, and compares every value bit for bit.
+func TestTrainingTorchFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/torch-training/*.safetensors")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no files (%v)", err)
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			var want torchTraining
+			js, err := os.ReadFile(strings.TrimSuffix(path, ".safetensors") + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(js, &want); err != nil {
+				t.Fatal(err)
+			}
+			switch want.Dtype {
+			case "float32":
+				testTorchTraining[float32](t, path, &want)
+			case "float64":
+				testTorchTraining[float64](t, path, &want)
+			default:
+				t.Fatalf("dtype %q", want.Dtype)
+			}
+		})
+	}
+}
+
+func testTorchTraining[T testFloat](t *testing.T, path string, want *torchTraining) {
+	tr := Training[T]{}
+	var params [][]T
+	for _, m := range want.Model {
+		data := make([]T, len(m.Values))
+		for i := range data {
+			data[i] = T(math.NaN()) // every value must come from the file
+		}
+		tr.Model = append(tr.Model, Tensor[T]{Name: m.Name, Data: data, Shape: m.Shape})
+		params = append(params, data)
+	}
+	if want.Optimizer != nil {
+		var err error
+		if tr.Optimizer, err = New(DefaultAdamW(), params...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range want.Model {
+		sameBits(t, m.Name, tr.Model[i].Data, m.Values)
+	}
+	if want.Optimizer == nil {
+		return
+	}
+	g := want.Optimizer.ParamGroups[0]
+	rule := tr.Optimizer.groups[0].rule.(Adam)
+	if !rule.Decoupled || rule.LR != g.LR || rule.Beta1 != g.Betas[0] || rule.Beta2 != g.Betas[1] || rule.WeightDecay != g.WeightDecay {
+		t.Errorf("rule %#v, want torch's param_groups %+v", rule, g)
+	}
+	for _, s := range want.Optimizer.State {
+		st, err := tr.Optimizer.State(s.Param)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "optimizer.state." + strconv.Itoa(s.Param) + "." + s.Key
+		if s.Key == "step" {
+			if got, err := strconv.ParseFloat(s.Values[0], 64); err != nil || float64(st.Step) != got {
+				t.Errorf("%s: %d, want %s", name, st.Step, s.Values[0])
+			}
+			continue
+		}
+		sameBits(t, name, *st.field(s.Key), s.Values)
+	}
+}
+
+// sameBits checks that got holds want's values (float.hex), bit for bit.
+func sameBits[T testFloat](t *testing.T, name string, got []T, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", name, len(got), len(want))
+	}
+	for i, w := range want {
+		x, err := strconv.ParseFloat(w, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bits(got[i]) != bits(T(x)) {
+			t.Fatalf("%s[%d] = %v, want %v (%s)", name, i, got[i], T(x), w)
+		}
+	}
+}
