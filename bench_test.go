@@ -150,7 +150,7 @@ func BenchmarkGroups(b *testing.B) {
 					p[i] = float32(i%1000)*1e-3 - 0.5
 					g[i] = float32((i+k)%777)*1e-3 - 0.4
 				}
-				gs = append(gs, Group[float32]{DefaultAdamW(), [][]float32{p}})
+				gs = append(gs, Group[float32]{Rule: DefaultAdamW(), Params: [][]float32{p}})
 				grads = append(grads, g)
 			}
 			opt, err := NewGroups(gs...)

@@ -166,7 +166,9 @@ func (s *GradScaler) entry(o any) *scalerEntry {
 // the scale in place (multiplying by the float32 inverse, in T) and records
 // whether any is infinite or NaN, in one read of each grad. Use it to clip
 // or inspect unscaled gradients before ScaledStep, which then does not
-// unscale again. It reports what it found; ScaledStep acts on it.
+// unscale again. It reports what it found; ScaledStep acts on it. As for
+// Step, a nil grad is no gradient (skipped), and no grads at all means the
+// optimizer's own gradient buffers that are set (see Grad).
 //
 // Errors (nothing is written): grads that do not match o's params or share
 // memory with them or with each other, a scale without a finite inverse
@@ -177,6 +179,7 @@ func Unscale[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) 
 	if s.cfg.Disabled {
 		return false, nil
 	}
+	grads = o.stepGrads(grads)
 	inv, err := prepare(s, fn, o, grads)
 	if err != nil {
 		return false, err
@@ -207,6 +210,7 @@ func ScaledStep[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]
 	if s.cfg.Disabled {
 		return false, o.Step(grads...)
 	}
+	grads = o.stepGrads(grads)
 	inv, err := prepare(s, fn, o, grads)
 	if err != nil {
 		return false, err
