@@ -479,15 +479,18 @@ func (o *Optimizer[T]) prepareStep(grads [][]T) {
 	}
 }
 
-// Steps returns the step count of the first parameter. When every
+// Steps returns the largest step count of any parameter. When every
 // parameter started together (one New or NewGroups, no AddGroup later) it
-// is the number of steps taken; a group added by AddGroup counts its own
-// steps, which State(i).Step reports per parameter.
+// is the number of steps taken, even if some parameters (a frozen one,
+// whose gradient is nil) took fewer; a group added by AddGroup and a
+// parameter skipped at some steps count their own steps, which
+// State(i).Step reports per parameter.
 func (o *Optimizer[T]) Steps() int64 {
-	if len(o.steps) == 0 {
-		return 0
+	var most int64
+	for _, s := range o.steps {
+		most = max(most, s)
 	}
-	return o.steps[0]
+	return most
 }
 
 // SetSteps sets the step count of every parameter, for restoring a

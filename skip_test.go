@@ -187,3 +187,21 @@ func saveHeader[T testFloat](t *testing.T, o *Optimizer[T]) ([]byte, *safetensor
 	}
 	return buf.Bytes(), h
 }
+
+// TestStepsCountsAFrozenFirstParam: Steps counts the steps taken when the
+// first parameter never has a gradient (it used to report that
+// parameter's 0).
+func TestStepsCountsAFrozenFirstParam(t *testing.T) {
+	o, err := New[float32](DefaultAdamW(), make([]float32, 3), make([]float32, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if err := o.Step(nil, make([]float32, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.Steps() != 4 {
+		t.Errorf("Steps() = %d after 4 steps of which param 0 took none", o.Steps())
+	}
+}
