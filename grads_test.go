@@ -481,6 +481,10 @@ func TestReductionsSkipNilGrads(t *testing.T) {
 	if g0[0] != before*float64(float32(1/s.Scale())) {
 		t.Errorf("Unscale(s, o) did not unscale the owned buffer: %v from %v", g0[0], before)
 	}
+	s2, _ := NewGradScaler(DefaultGradScalerConfig())
+	if found, err := Unscale(s2, o, g0, nil, g2); err != nil || found {
+		t.Errorf("Unscale with a nil gradient: %v, %v", found, err)
+	}
 	if skipped, err := ScaledStep(s, o, g0, nil, g2); err != nil || skipped {
 		t.Errorf("ScaledStep with a nil gradient: %v, %v", skipped, err)
 	}
@@ -488,4 +492,58 @@ func TestReductionsSkipNilGrads(t *testing.T) {
 	if st, _ := o.State(1); st.Step != 0 {
 		t.Errorf("ScaledStep stepped a param with a nil gradient")
 	}
+}
+
+// TestOwnedGradsAreTheOptimizersOwnMemory: the buffers overlap no param
+// and no state, and a param added later must not overlap them.
+func TestOwnedGradsAreTheOptimizersOwnMemory(t *testing.T) {
+	o, params := namedAdam[float32](t)
+	if err := o.Step(make([]float32, 5), make([]float32, 33), make([]float32, 64)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range params {
+		g, _ := o.Grad(i)
+		if s, ok := o.owned.overlapping(base(g), byteLen(g)); ok {
+			t.Errorf("Grad(%d) overlaps %v", i, s)
+		}
+	}
+	g, _ := o.Grad(1)
+	err := o.AddGroup(Group[float32]{Rule: DefaultSGD(), Params: [][]float32{g[2:9]}, Names: []string{"head"}})
+	var oe *OverlapError
+	if !errors.As(err, &oe) {
+		t.Fatalf("AddGroup of a param inside an owned gradient: %v, want an *OverlapError", err)
+	}
+	wantError(t, "param inside an owned gradient", err, `param 3 ("head")`, `the gradient buffer of param 1 ("fc.weight")`)
+}
+
+// TestNamesInTorchCheckpoint: a file in torch 2.x's layout with
+// param_names loads when they are the optimizer's, and is refused when not.
+func TestNamesInTorchCheckpoint(t *testing.T) {
+	group := func(names string) string {
+		return `[{"param_names": ` + names + `, "lr": 0.01, "betas": [0.9, 0.99], "eps": 1e-08, "weight_decay": 0, "amsgrad": false, "maximize": false, "foreach": null, "capturable": false, "differentiable": false, "fused": false, "params": [0, 1]}]`
+	}
+	tensors := []torchTensor{
+		{"state.0.exp_avg", "F32", []int64{2, 2}, f32s(1, 2, 3, 4)},
+		{"state.0.exp_avg_sq", "F32", []int64{4}, f32s(1, 2, 3, 4)},
+		{"state.0.step", "F32", []int64{}, f32s(7)},
+	}
+	mk := func() *Optimizer[float32] {
+		o, err := NewGroups(Group[float32]{Rule: DefaultAdam(), Params: [][]float32{make([]float32, 4), make([]float32, 1)}, Names: []string{"w", "b"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	o := mk()
+	file := torchFile(map[string]string{"param_groups": group(`["w", "b"]`), "optimizer": "Adam"}, tensors)
+	if err := o.Load(bytes.NewReader(file)); err != nil {
+		t.Fatalf("torch's file with the optimizer's names: %v", err)
+	}
+	if st, _ := o.State(1); st.ExpAvg != nil {
+		t.Errorf("param 1, without state in torch's file, has %+v", st)
+	}
+	o = mk()
+	loadFails(t, "other names", o, torchFile(map[string]string{"param_groups": group(`["w", "bias"]`)}, tensors), `param_names[1] is "bias"`, `param 1 is named "b"`)
+	loadFails(t, "names of another count", o, torchFile(map[string]string{"param_groups": group(`["w"]`)}, tensors), "1 names for the group's 2 params")
+	loadFails(t, "names not strings", o, torchFile(map[string]string{"param_groups": group(`[1, 2]`)}, tensors), "not a list of names")
 }

@@ -16,6 +16,13 @@
 // Parameter groups (torch's param_groups) give parts of a model their own
 // rule or hyperparameters; package schedule drives their learning rates
 // and momenta.
+//
+// The optimizer can also own the gradients, as torch's p.grad: Grad and
+// GradOf return its buffers, Step() with no arguments steps on them,
+// ZeroGrad clears them and AccumulateGrad adds micro-batch gradients into
+// them. Parameters may be named (Group.Names), as torch's named_parameters.
+// A nil gradient means "no gradient", torch's None: that parameter is
+// skipped, as torch skips it.
 package optim
 
 import (
