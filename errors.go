@@ -87,7 +87,8 @@ type ShapeError struct {
 	Op string // the method: "Step", "SetState", ...
 	// What names the mismatch: "gradients" when the number of slices is
 	// wrong (Index is then -1), otherwise the kind of slice at Index:
-	// "grad" or a state key such as "exp_avg".
+	// "grad", "added grad" (AccumulateGrad's) or a state key such as
+	// "exp_avg". Accumulate's is "g", with Index -1 and Want len(acc).
 	What  string
 	Index int
 	Got   int    // the count or length given

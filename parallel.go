@@ -39,7 +39,7 @@ var parallelMin = kernels.ParallelMin
 
 // maxParallelMin bounds SetParallelMin, so that twice the threshold is an
 // int on every platform.
-const maxParallelMin = math.MaxInt32
+const maxParallelMin = math.MaxInt32 / 2
 
 // maxWorkers bounds SetWorkers: far above any core count, small enough
 // that the per-worker tables stay small.
