@@ -20,7 +20,7 @@ import (
 // and one write of the copy, the same bits on every set and worker count.
 
 // Average is how an Averaged folds the model into its average: EMA or
-// SWA. The zero Average is SWA, torch's default.
+// SWA. The zero Average is SWA, torch's default average.
 type Average struct {
 	ema   bool
 	decay float64
@@ -30,8 +30,8 @@ type Average struct {
 // get_ema_multi_avg_fn(decay): each Update after the first moves the
 // average towards the model by the weight 1 − decay, computed in float64
 // as Python does and rounded once to the element type (torch's lerp
-// weight, a Scalar converted to the tensor's dtype). decay must be in
-// [0, 1]; torch's default is 0.999.
+// weight, a Scalar converted to the tensor's dtype). NewAveraged refuses
+// a decay outside [0, 1], as torch does; torch's default is 0.999.
 func EMA(decay float64) Average { return Average{ema: true, decay: decay} }
 
 // SWA is the equal average of stochastic weight averaging, torch's
@@ -279,9 +279,8 @@ func (a *Averaged[T]) BufferNames() []string {
 	return slices.Clone(a.names[a.params:])
 }
 
-// NAveraged returns the number of models averaged so far: torch's
-// n_averaged, the number of Updates since the Averaged was made or
-// restored (plus the count restored).
+// NAveraged returns the number of models averaged so far, torch's
+// n_averaged: the number of Updates, plus the count of a restored state.
 func (a *Averaged[T]) NAveraged() int64 { return a.n }
 
 // Average returns the Averaged's Average.
@@ -311,7 +310,17 @@ func (a *Averaged[T]) State() AveragedState[T] {
 // of its length, and NAveraged in [0, MaxInt64). It is all validated first:
 // on error nothing has changed.
 func (a *Averaged[T]) Restore(st AveragedState[T]) error {
-	const op = "Restore"
+	if err := a.checkState("Restore", st); err != nil {
+		return err
+	}
+	a.setState(st)
+	return nil
+}
+
+// checkState validates st as Restore does. It is apart from setState for
+// a file that holds the Averaged with other components, and verifies them
+// all before it changes any.
+func (a *Averaged[T]) checkState(op string, st AveragedState[T]) error {
 	if st.NAveraged < 0 || st.NAveraged == math.MaxInt64 {
 		return &StateError{Op: op, Param: -1, Key: "n_averaged", Reason: fmt.Sprintf(
 			"n_averaged = %d, want a count in [0, %d)", st.NAveraged, int64(math.MaxInt64))}
@@ -331,13 +340,15 @@ func (a *Averaged[T]) Restore(st AveragedState[T]) error {
 			}
 		}
 	}
-	for k := range given {
-		for i, s := range given[k] {
-			copy(have[k][i], s)
-		}
+	return nil
+}
+
+// setState copies st, which checkState accepted, into the Averaged.
+func (a *Averaged[T]) setState(st AveragedState[T]) {
+	for i, s := range slices.Concat(st.Params, st.Buffers) {
+		copy(a.dst[i], s)
 	}
 	a.n = st.NAveraged
-	return nil
 }
 
 // name returns slice i's name ("" when unnamed).
