@@ -102,8 +102,8 @@ func gradKernels[T Float](a *gradAsm[T]) *generic.GradKernels[T] {
 		return flagged[T](&acc) || generic.NonFinite(x[m:])
 	}
 	// The two-slice passes read len(acc) (len(dst)) elements of the second
-	// slice, as the references do; slicing it to that length first
-	// panics, as they do, if it is shorter, before any element is written.
+	// slice, which the caller checks it has, and reslice it to that length
+	// as the references do: the assembly gets the same bounds check.
 	k.Accumulate = func(acc, g []T, s T) {
 		g = g[:len(acc)]
 		m := whole(acc)
