@@ -58,21 +58,8 @@ type paramNames struct {
 	index map[string]int // name -> parameter
 }
 
-// NameError reports parameter names that cannot be used, from New,
-// NewGroups and AddGroup (an empty name, a name given to two parameters, a
-// group whose Names do not match its Params in number, names for some
-// groups only, a name that is not valid UTF-8), and a name that no
-// parameter has (GradOf). Nothing has changed.
-type NameError struct {
-	Op     string
-	Group  int    // the group whose Names are at fault, or -1
-	Name   string // the name at fault, if one is
-	Reason string
-}
-
-func (e *NameError) Error() string {
-	return fmt.Sprintf("optim: %s: %s%s", e.Op, groupPrefix(e.Group), e.Reason)
-}
+// Names that cannot be used are a *NameError (average.go), which the
+// optimizer shares with Averaged.
 
 // checkNames validates the names of groups, to be added to the optimizer's
 // params: every group named or none (as torch requires of param_groups),
