@@ -122,9 +122,19 @@ func TestGradKeepsItsValuesUntilZeroGrad(t *testing.T) {
 }
 
 // TestAccumulateGradIsTheReference: AccumulateGrad adds s·g into the owned
-// buffer with generic.Accumulate's bits; into an unset buffer, it starts
-// from zero. Accumulate does the same for the caller's buffers.
+// buffer with generic.Accumulate's bits, on every kernel set; into an unset
+// buffer, it starts from zero. Accumulate does the same for the caller's
+// buffers.
 func TestAccumulateGradIsTheReference(t *testing.T) {
+	for _, set := range SupportedSets() {
+		t.Run(set.Name(), func(t *testing.T) {
+			withKernelSet(t, set)
+			testAccumulateGradIsTheReference(t)
+		})
+	}
+}
+
+func testAccumulateGradIsTheReference(t *testing.T) {
 	o, _ := namedAdam[float32](t)
 	_, grads := apiInputs[float32](5, 3)
 	want := make([]float32, 33)
