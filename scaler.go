@@ -201,7 +201,8 @@ func Unscale[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) 
 // them for Inf/NaN in one read; then, if all are finite, it calls o.Step.
 // Otherwise it skips: every param, every state and the step count stay
 // untouched, and it reports skipped. Call Update after the steps of the
-// iteration. Disabled, it is o.Step(grads...).
+// iteration. Disabled, it is o.Step(grads...). Nil grads and no grads at
+// all mean what they mean to Step and Unscale.
 //
 // Errors (nothing is written): as Unscale's, and a second ScaledStep for o
 // before Update (*ScalerStageError).
