@@ -96,10 +96,8 @@ type loaded[T float32 | float64] struct {
 	created []bool
 	scalars []generic.Scalars
 	extra   map[string]json.RawMessage
-	// What finish needs: each parameter's rule creates its state lazily
-	// (lazyState), how many of its state tensors the file holds, and
-	// whether it holds a slot the rule does not use.
-	lazy     []bool
+	// What finish needs: how many of each parameter's state tensors the
+	// file holds, and whether it holds a slot the rule does not use.
 	presence []int32
 	kept     []bool
 	small    [8]byte // scratch for a step or scalar tensor
@@ -124,7 +122,7 @@ func (l *loaded[T]) slot(gi, i, k, n int) []T {
 func (o *Optimizer[T]) load(op string, r io.Reader, size int64, accept func(map[string]json.RawMessage) error) error {
 	l, err := o.read(op, r, size, accept != nil)
 	if err != nil {
-		return err
+		return named(err, o.Name)
 	}
 	if accept != nil {
 		if err := accept(l.extra); err != nil {
@@ -162,7 +160,7 @@ func (o *Optimizer[T]) metaLimit(key string) int {
 	case extraKey:
 		return maxExtra // what SaveWith writes at most
 	case groupsKey:
-		return 4096 + 4096*groups + 32*params // hyperparameters, and an index each
+		return 4096 + 4096*groups + 32*params + o.namesBytes() // hyperparameters, an index and a name each
 	}
 	if torchMeta[key] {
 		return 256 // torch's version, the optimizer's class
@@ -584,6 +582,9 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 		if err != nil {
 			return nil, err
 		}
+		if err := o.checkGroupNames(op, gi, groups[gi]); err != nil {
+			return nil, err
+		}
 		l.rules[gi] = rule
 	}
 
@@ -618,7 +619,10 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 				case !want && !e.found():
 					continue
 				case !e.found():
-					if mine && !lazyParam[i] {
+					// A parameter that has not had a gradient has no
+					// state at all; one that has stepped has all of it,
+					// which for these rules Save always writes.
+					if mine && !lazyParam[i] && l.steps[i] > 0 {
 						return nil, ckErr(op, nil, "tensor %q is missing", name())
 					}
 				case slot < 0 && e.dType() != safetensors.F32 && !(step && !mine):
@@ -669,7 +673,7 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 	}
 	l.backing = make([]T, total)
 	l.scalars = make([]generic.Scalars, len(o.params))
-	l.lazy, l.presence, l.kept = lazyParam, presence, kept
+	l.presence, l.kept = presence, kept
 	return l, nil
 }
 
@@ -721,17 +725,12 @@ func (o *Optimizer[T]) readTensor(op string, x *stateTensors[T], l *loaded[T], i
 	return nil
 }
 
-// finish records which parameters' state exists, once the data (the step
-// counts of a torch file) has been read.
+// finish records which parameters' state exists, once the data has been
+// read.
 func (l *loaded[T]) finish() {
-	l.created = make([]bool, len(l.steps))
+	l.created = make([]bool, len(l.presence))
 	for i := range l.created {
-		if l.lazy[i] {
-			l.created[i] = l.presence[i] > 0 || l.kept[i]
-		} else {
-			// Irrelevant to these rules' steps; a step would have set it.
-			l.created[i] = l.steps[i] > 0
-		}
+		l.created[i] = l.presence[i] > 0 || l.kept[i]
 	}
 }
 
