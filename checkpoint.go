@@ -164,6 +164,10 @@ func (o *Optimizer[T]) SaveWith(w io.Writer, extra map[string]json.RawMessage) e
 type piece[T float32 | float64] struct {
 	s      []T
 	scalar float32
+	// count, when isCount, is a 0-d int64 tensor's value in place of
+	// scalar (a training file's n_averaged).
+	count   int64
+	isCount bool
 }
 
 func dtypeOf[T float32 | float64]() safetensors.DType {
@@ -348,7 +352,15 @@ func bytesOf[T float32 | float64](s []T) []byte {
 func eachChunk[T float32 | float64](pieces []piece[T], f func([]byte) error) error {
 	var buf []byte
 	var four [4]byte
+	var eight [8]byte
 	for _, p := range pieces {
+		if p.isCount {
+			binary.LittleEndian.PutUint64(eight[:], uint64(p.count))
+			if err := f(eight[:]); err != nil {
+				return err
+			}
+			continue
+		}
 		if p.s == nil {
 			binary.LittleEndian.PutUint32(four[:], math.Float32bits(p.scalar))
 			if err := f(four[:]); err != nil {

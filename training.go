@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/simdoptim/optim/internal/safetensors"
@@ -15,15 +16,16 @@ import (
 
 // Training is the whole state of a training run, which Save writes to one
 // safetensors file and Load restores in place: the model's tensors by
-// name, the optimizer, the schedulers, the gradient scaler and the
-// caller's own values and tensors. Every field is optional; a Training
-// loads only a file that holds exactly its components.
+// name, the optimizer, the schedulers, the gradient scaler, the averaged
+// model and the caller's own values and tensors. Every field is optional;
+// a Training loads only a file that holds exactly its components.
 //
 // The file is checksummed, as an optimizer checkpoint is, and SaveFile
 // replaces it atomically. Load reads and verifies everything (the
 // checksum, every tensor's name, dtype and shape, the optimizer's state as
-// Optimizer.Load verifies it, each scheduler's and the scaler's state)
-// before it changes anything: on error, nothing has changed.
+// Optimizer.Load verifies it, each scheduler's, the scaler's and the
+// averaged model's state) before it changes anything: on error, nothing
+// has changed.
 //
 // # The file
 //
@@ -33,31 +35,36 @@ import (
 //	                              torch's model.state_dict() layout ("fc.weight", "norm.bias")
 //	optimizer.state.<i>.<key>     the optimizer's state, as an optimizer checkpoint's
 //	                              state.<i>.<key> (see Optimizer.Save)
+//	averaged.module.<name>        the averaged model's params and buffers, under their
+//	averaged.n_averaged           names (or indices), and its count as a 0-d I64 tensor:
+//	                              torch's AveragedModel.state_dict() under "averaged."
 //	extra.<name>                  each of ExtraTensors
 //
 // Metadata (strings):
 //
 //	optim.checksum, optim.version, optim.dtype   as in an optimizer checkpoint
 //	optim.format                  "github.com/simdoptim/optim training"
-//	optimizer.param_groups        torch's param_groups, as JSON
+//	optimizer.param_groups        torch's param_groups, as JSON (with param_names when
+//	                              the parameters are named)
 //	optimizer.rules, optimizer.steps             the optimizer checkpoint's optim.rules and optim.steps
 //	scheduler.<name>              each scheduler's JSON (schedule.State for a *schedule.Scheduler)
 //	scaler                        the GradScalerState as JSON, with torch's state_dict keys
 //	extra.<name>                  each of Extra, as JSON
 //
 // Data of 8-byte elements comes first, so that every tensor is aligned to
-// its element size. A model tensor's name may not start with "optimizer."
-// or "extra.", so that no name stands for two tensors.
+// its element size. A model tensor's name may not start with "optimizer.",
+// "averaged." or "extra.", so that no name stands for two tensors.
 //
 // # Torch
 //
 // A file that safetensors' own save_file writes from a torch model's
 // state_dict, without this package's metadata, loads into a Training that
-// has only a Model and ExtraTensors, or also an Optimizer when the file
-// holds torch's optimizer state_dict as optimizer.state.<i>.<key> tensors
-// with optimizer.param_groups in its metadata (as Optimizer.Load reads a
-// torch file; no checksum then). In Python, with the safetensors package,
-// a file of ours loads so:
+// has only a Model, ExtraTensors and an Averaged (from "averaged."
+// tensors), or also an Optimizer when the file holds torch's optimizer
+// state_dict as optimizer.state.<i>.<key> tensors with
+// optimizer.param_groups in its metadata (as Optimizer.Load reads a torch
+// file; no checksum then). In Python, with the safetensors package, a file
+// of ours loads so:
 //
 //	import json, torch
 //	from safetensors import safe_open
@@ -65,7 +72,7 @@ import (
 //	tensors = load_file(path)
 //	with safe_open(path, "pt") as f:
 //	    meta = f.metadata()
-//	model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "extra."))})
+//	model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "averaged.", "extra."))})
 //	params = [p for g in optimizer.param_groups for p in g["params"]]
 //	state = {}
 //	for k, v in tensors.items():
@@ -74,13 +81,21 @@ import (
 //	        # this package saves state flat; torch wants the parameter's shape
 //	        state.setdefault(int(i), {})[key] = v if v.dim() == 0 else v.view_as(params[int(i)])
 //	optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["optimizer.param_groups"])})
+//	ema_model.load_state_dict({k[len("averaged."):]: v for k, v in tensors.items() if k.startswith("averaged.")})
 //	scaler.load_state_dict(json.loads(meta["scaler"]))
 //
 // Give each Model tensor the Shape of its torch parameter, so that
-// load_state_dict accepts it.
+// load_state_dict accepts it; the averaged model's tensors take the Shape
+// of the Model tensor of their name.
 type Training[T float32 | float64] struct {
 	// Model is the model's tensors (parameters and buffers), each under
-	// its torch state_dict name, in the order they are written.
+	// its torch state_dict name, in the order they are written. When it
+	// is nil and the Optimizer's parameters are named (Group.Names), the
+	// model is the optimizer's parameters under their names, flat (give
+	// Model for the torch shapes and the buffers). When the Optimizer's
+	// parameters are named, each must be the Data of the Model tensor of
+	// its name, the very slice: a copy would be saved and loaded in the
+	// parameter's place.
 	Model []Tensor[T]
 	// Optimizer, if not nil, is saved with its state as Save writes it.
 	Optimizer *Optimizer[T]
@@ -89,6 +104,10 @@ type Training[T float32 | float64] struct {
 	Schedulers map[string]Stateful
 	// Scaler, if not nil, is saved as its State.
 	Scaler *GradScaler
+	// Averaged, if not nil, is saved as its State: n_averaged and the
+	// averaged params and buffers, under their names (Model.Names), or
+	// under their indices when unnamed.
+	Averaged *Averaged[T]
 	// Extra holds the caller's own values by name, saved as JSON with
 	// encoding/json. To load, each must be a non-nil pointer: Load decodes
 	// the saved value into a new one and, once everything is verified,
@@ -127,17 +146,18 @@ type Stateful interface {
 // the component at fault.
 type TrainingError struct {
 	Op string // "Training.Save", "Training.SaveFile", "Training.Load", "Training.LoadFile"
-	// Component is "model", "optimizer", "scheduler", "scaler", "extra"
-	// (Extra and ExtraTensors), or "file" for the file as a whole (its
-	// format, length, checksum, reading or writing it).
+	// Component is "model", "optimizer", "scheduler", "scaler",
+	// "averaged", "extra" (Extra and ExtraTensors), or "file" for the file
+	// as a whole (its format, length, checksum, reading or writing it).
 	Component string
-	// Name is the model tensor's, the scheduler's or the extra's name,
-	// when the error is about one ("" otherwise: the optimizer's errors
-	// name its tensors in their text).
+	// Name is the model tensor's, the scheduler's, the averaged tensor's
+	// or the extra's name, when the error is about one ("" otherwise: the
+	// optimizer's errors name its tensors in their text).
 	Name string
 	// Err is the cause: ErrChecksum, an I/O error, a safetensors format
 	// error, the optimizer's *CheckpointError, *ShapeError, *StateError,
-	// *RuleError or *HyperparameterError, a scheduler's error.
+	// *RuleError or *HyperparameterError, the Averaged's *StateError, a
+	// scheduler's error.
 	Err error
 }
 
@@ -160,8 +180,13 @@ func trainingErr(op, component, name string, format string, args ...any) error {
 
 // The names of a training file besides the model's.
 const (
-	trainingFormat  = "github.com/simdoptim/optim training"
+	trainingFormat = "github.com/simdoptim/optim training"
+	// The averaged model's tensors, as torch's AveragedModel.state_dict()
+	// names them, after averagedPrefix.
+	averagedModule  = "module."
+	nAveraged       = "n_averaged"
 	optimizerPrefix = "optimizer." // the optimizer's tensors and metadata
+	averagedPrefix  = "averaged."  // the averaged model's tensors
 	extraPrefix     = "extra."     // ExtraTensors' tensors, Extra's metadata
 	schedulerPrefix = "scheduler." // metadata
 	scalerKey       = "scaler"     // metadata
@@ -169,7 +194,7 @@ const (
 
 // reservedPrefixes begin the tensor names of the components other than
 // the model's.
-var reservedPrefixes = []string{optimizerPrefix, extraPrefix}
+var reservedPrefixes = []string{optimizerPrefix, averagedPrefix, extraPrefix}
 
 // maxHeader is the reference safetensors implementation's limit on a
 // header's length.
@@ -210,39 +235,60 @@ func (t *Training[T]) save(op string, w io.Writer) error {
 }
 
 // check verifies the Training's own fields, for Save and, with forLoad,
-// for Load (where each Extra must be a pointer to decode into).
-func (t *Training[T]) check(op string, forLoad bool) error {
-	seen := make(map[string]bool, len(t.Model))
-	for _, m := range t.Model {
-		if err := checkTensor(op, "model", m, seen); err != nil {
-			return err
+// for Load (where each Extra must be a pointer to decode into), and
+// returns the model's tensors: Model, or the named optimizer's
+// parameters.
+func (t *Training[T]) check(op string, forLoad bool) ([]Tensor[T], error) {
+	model, o := t.Model, t.Optimizer
+	named := o != nil && o.names.names != nil
+	if model == nil && named {
+		model = make([]Tensor[T], len(o.params))
+		for i, p := range o.params {
+			model[i] = Tensor[T]{Name: o.names.names[i], Data: p}
+		}
+	}
+	index := make(map[string]int, len(model))
+	for k, m := range model {
+		if err := checkTensor(op, "model", m, index, k); err != nil {
+			return nil, err
 		}
 		for _, p := range reservedPrefixes {
 			if strings.HasPrefix(m.Name, p) {
-				return trainingErr(op, "model", m.Name, "a model tensor's name may not start with %q, which names another component's tensors", p)
+				return nil, trainingErr(op, "model", m.Name, "a model tensor's name may not start with %q, which names another component's tensors", p)
 			}
 		}
 	}
-	clear(seen)
-	for _, m := range t.ExtraTensors {
-		if err := checkTensor(op, "extra", m, seen); err != nil {
-			return err
+	if named && t.Model != nil {
+		for i, name := range o.names.names {
+			k, ok := index[name]
+			switch p := o.params[i]; {
+			case !ok:
+				return nil, trainingErr(op, "model", name, "the optimizer's parameter %d has this name, no Model tensor has it", i)
+			case len(model[k].Data) != len(p) || len(p) > 0 && &model[k].Data[0] != &p[0]:
+				return nil, trainingErr(op, "model", name, "the tensor's Data is not the optimizer's parameter %d of this name but another slice: it would be saved and loaded in the parameter's place", i)
+			}
+		}
+	}
+	clear(index)
+	for k, m := range t.ExtraTensors {
+		if err := checkTensor(op, "extra", m, index, k); err != nil {
+			return nil, err
 		}
 	}
 	for name, s := range t.Schedulers {
 		if name == "" || s == nil || isNilPointer(s) {
-			return trainingErr(op, "scheduler", name, "a scheduler needs a name and a non-nil value")
+			return nil, trainingErr(op, "scheduler", name, "a scheduler needs a name and a non-nil value")
 		}
 	}
 	for name, v := range t.Extra {
 		if name == "" {
-			return trainingErr(op, "extra", name, "an extra value needs a name")
+			return nil, trainingErr(op, "extra", name, "an extra value needs a name")
 		}
 		if rv := reflect.ValueOf(v); forLoad && (rv.Kind() != reflect.Pointer || rv.IsNil()) {
-			return trainingErr(op, "extra", name, "Load decodes into a non-nil pointer, not a %T", v)
+			return nil, trainingErr(op, "extra", name, "Load decodes into a non-nil pointer, not a %T", v)
 		}
 	}
-	return nil
+	return model, nil
 }
 
 func isNilPointer(v any) bool {
@@ -250,16 +296,16 @@ func isNilPointer(v any) bool {
 	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
-// checkTensor verifies m's name (not empty, not in seen, which it joins)
-// and shape.
-func checkTensor[T float32 | float64](op, component string, m Tensor[T], seen map[string]bool) error {
+// checkTensor verifies m's name (not empty, not in index, which it joins
+// as k) and shape.
+func checkTensor[T float32 | float64](op, component string, m Tensor[T], index map[string]int, k int) error {
 	if m.Name == "" || m.Name == safetensors.MetadataKey {
 		return trainingErr(op, component, m.Name, "a tensor needs a name, and not %q", safetensors.MetadataKey)
 	}
-	if seen[m.Name] {
+	if _, ok := index[m.Name]; ok {
 		return trainingErr(op, component, m.Name, "two tensors of that name")
 	}
-	seen[m.Name] = true
+	index[m.Name] = k
 	if m.Shape == nil {
 		return nil
 	}
@@ -292,7 +338,8 @@ func fileShape[T float32 | float64](m Tensor[T]) []int64 {
 // encode builds the header, with the checksum placeholder, and lists the
 // data in file order.
 func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
-	if err := t.check(op, false); err != nil {
+	model, err := t.check(op, false)
+	if err != nil {
 		return nil, nil, err
 	}
 	dt := dtypeOf[T]()
@@ -306,7 +353,7 @@ func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
 			pieces = append(pieces, piece[T]{s: nonNil(m.Data)})
 		}
 	}
-	add("", t.Model)
+	add("", model)
 	meta := fileMeta(trainingFormat, dt)
 	if o := t.Optimizer; o != nil {
 		ts, ps, entries, err := o.encodeState(op, nil)
@@ -320,6 +367,11 @@ func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
 		for _, e := range entries {
 			meta = append(meta, safetensors.Meta{Key: optimizerKey(e.Key), Value: e.Value})
 		}
+	}
+	if a := t.Averaged; a != nil {
+		add(averagedPrefix+averagedModule, averagedTensors(a, model))
+		tensors = append(tensors, safetensors.Tensor{Name: averagedPrefix + nAveraged, DType: safetensors.I64, Shape: []int64{}})
+		pieces = append(pieces, piece[T]{count: a.n, isCount: true})
 	}
 	add(extraPrefix, t.ExtraTensors)
 	for _, name := range sortedKeys(t.Schedulers) {
@@ -365,6 +417,28 @@ func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
 		return nil, nil, trainingErr(op, "file", "", "the header takes %d bytes, more than the %d safetensors readers accept: keep large extras in ExtraTensors", n, maxHeader)
 	}
 	return header, sortedPieces, nil
+}
+
+// averagedTensors returns a's params and buffers (its own memory) as
+// Tensors under their names, or their indices when unnamed, each with the
+// Shape of the model tensor of its name where that has as many elements.
+func averagedTensors[T float32 | float64](a *Averaged[T], model []Tensor[T]) []Tensor[T] {
+	shapes := make(map[string][]int, len(model))
+	for _, m := range model {
+		shapes[m.Name] = m.Shape
+	}
+	out := make([]Tensor[T], len(a.dst))
+	for i, s := range a.dst {
+		name := a.name(i)
+		if name == "" {
+			name = strconv.Itoa(i)
+		}
+		out[i] = Tensor[T]{Name: name, Data: s}
+		if shape := shapes[name]; shape != nil && checkTensor("", "", Tensor[T]{Name: name, Data: s, Shape: shape}, map[string]int{}, 0) == nil {
+			out[i].Shape = shape
+		}
+	}
+	return out
 }
 
 // nonNil returns s, or an empty non-nil slice for a nil s: a piece with a

@@ -3,6 +3,7 @@ package optim
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,10 +58,14 @@ func (t *Training[T]) LoadFile(path string) error {
 type trainingReader[T float32 | float64] struct {
 	t  *Training[T]
 	op string
-	// The model's and the extra tensors'; the optimizer's, nil without an
-	// Optimizer (the optimizer's loader takes them as Optimizer.Load does).
-	model, extra *namedTensors[T]
-	x            *stateTensors[T]
+	// The model's, the extra tensors' and the averaged model's (nil
+	// without an Averaged); the optimizer's, nil without an Optimizer
+	// (the optimizer's loader takes them as Optimizer.Load does).
+	model, extra, averaged *namedTensors[T]
+	x                      *stateTensors[T]
+	// n_averaged's entry, and its ID.
+	count   fileTensor
+	countID int
 	// The first tensor of no component, and how many there are.
 	unknown  string
 	unknowns int
@@ -68,8 +73,9 @@ type trainingReader[T float32 | float64] struct {
 	limit    int64 // the header's length at most
 }
 
-// namedTensors are the Tensors of the Model or of ExtraTensors, as the
-// header describes them; their IDs in the file are base + index.
+// namedTensors are the Tensors of the Model, of ExtraTensors or of the
+// Averaged, as the header describes them; their IDs in the file are base
+// + index.
 type namedTensors[T float32 | float64] struct {
 	component, prefix string
 	want              []Tensor[T]
@@ -174,6 +180,18 @@ func (tr *trainingReader[T]) tensor(name []byte, t safetensors.Tensor) error {
 			}
 			return nil
 		}
+	case bytes.HasPrefix(name, []byte(averagedPrefix)):
+		rest := name[len(averagedPrefix):]
+		switch module, isModule := bytes.CutPrefix(rest, []byte(averagedModule)); {
+		case tr.averaged == nil:
+		case string(rest) == nAveraged && tr.count.found:
+			return trainingErr(tr.op, "averaged", nAveraged, "two tensors of that name in the header")
+		case string(rest) == nAveraged:
+			tr.count = fileTensor{found: true, dtype: t.DType, shape: slices.Clone(t.Shape), begin: t.Begin}
+			return nil
+		case isModule:
+			ok, err = tr.averaged.take(tr.op, module, t)
+		}
 	case bytes.HasPrefix(name, []byte(extraPrefix)):
 		ok, err = tr.extra.take(tr.op, name[len(extraPrefix):], t)
 	default:
@@ -198,6 +216,10 @@ func (tr *trainingReader[T]) unknownErr() error {
 	switch {
 	case strings.HasPrefix(name, optimizerPrefix):
 		return trainingErr(tr.op, "optimizer", "", "the file holds optimizer state (tensor %q), the Training has no Optimizer", name)
+	case strings.HasPrefix(name, averagedPrefix) && tr.averaged == nil:
+		return trainingErr(tr.op, "averaged", "", "the file holds an averaged model (tensor %q), the Training has no Averaged", name)
+	case strings.HasPrefix(name, averagedPrefix):
+		return trainingErr(tr.op, "averaged", strings.TrimPrefix(name, averagedPrefix+averagedModule), "tensor %q is in the file, not in the Averaged", name)
 	case strings.HasPrefix(name, extraPrefix):
 		return trainingErr(tr.op, "extra", strings.TrimPrefix(name, extraPrefix), "tensor %q is in the file, not in ExtraTensors", name)
 	}
@@ -274,15 +296,19 @@ func (tr *trainingReader[T]) admit(key string) (int, error) {
 // limits bounds the header by the Training.
 func (tr *trainingReader[T]) limits() safetensors.Limits {
 	t := tr.t
-	name := max(len(optimizerPrefix+groupsKey), len(optimizerPrefix+"optimizer"), len(scalerKey), len("format"))
+	name := max(len(optimizerPrefix+groupsKey), len(optimizerPrefix+"optimizer"), len(scalerKey), len("format"), len(averagedPrefix+nAveraged))
 	for _, k := range ourKeys {
 		name = max(name, len(k), len(optimizerKey(k)))
 	}
-	for _, m := range t.Model {
-		name = max(name, len(m.Name))
-	}
-	for _, m := range t.ExtraTensors {
-		name = max(name, len(extraPrefix+m.Name))
+	tensors := maxForeign
+	for _, n := range []*namedTensors[T]{tr.model, tr.extra, tr.averaged} {
+		if n == nil {
+			continue
+		}
+		tensors += len(n.want) + 1 // n_averaged's
+		for _, m := range n.want {
+			name = max(name, len(n.prefix+m.Name))
+		}
 	}
 	for k := range t.Schedulers {
 		name = max(name, len(schedulerPrefix+k))
@@ -290,7 +316,6 @@ func (tr *trainingReader[T]) limits() safetensors.Limits {
 	for k := range t.Extra {
 		name = max(name, len(extraPrefix+k))
 	}
-	tensors := len(t.Model) + len(t.ExtraTensors) + maxForeign
 	if tr.x != nil {
 		opt := tr.x.limits(0, nil)
 		name = max(name, len(optimizerPrefix)+opt.Name)
@@ -301,20 +326,35 @@ func (tr *trainingReader[T]) limits() safetensors.Limits {
 
 // load reads a training file of size bytes (-1: unknown) from r.
 func (t *Training[T]) load(op string, r io.Reader, size int64) error {
-	if err := t.check(op, true); err != nil {
+	model, err := t.check(op, true)
+	if err != nil {
 		return err
 	}
 	tr := &trainingReader[T]{t: t, op: op, limit: maxHeader}
 	if size >= 0 {
 		tr.limit = min(tr.limit, max(0, size-safetensors.PrefixLen))
 	}
-	tr.model = newNamedTensors("model", "", t.Model, 0)
-	tr.extra = newNamedTensors("extra", extraPrefix, t.ExtraTensors, len(t.Model))
-	optBase := len(t.Model) + len(t.ExtraTensors)
+	// Tensor IDs: the model's, the extra tensors', the averaged model's
+	// and its n_averaged, then the optimizer's.
+	tr.model = newNamedTensors("model", "", model, 0)
+	tr.extra = newNamedTensors("extra", extraPrefix, t.ExtraTensors, len(model))
+	base := len(model) + len(t.ExtraTensors)
+	a := t.Averaged
+	if a != nil {
+		tr.averaged = newNamedTensors("averaged", averagedPrefix+averagedModule, averagedTensors(a, nil), base)
+		base += len(a.dst)
+		tr.countID = base
+		base++
+	}
+	optBase := base
 	o := t.Optimizer
 	if o != nil {
 		tr.x = newStateTensors(o, op)
 		tr.x.prefix = optimizerPrefix
+	}
+	parts := []*namedTensors[T]{tr.model, tr.extra}
+	if a != nil {
+		parts = append(parts, tr.averaged)
 	}
 
 	// The header.
@@ -361,7 +401,7 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 	var l *loaded[T]
 	if o != nil {
 		if l, err = tr.optimizer(meta, mine); err != nil {
-			return &TrainingError{Op: op, Component: "optimizer", Err: err}
+			return &TrainingError{Op: op, Component: "optimizer", Err: named(err, o.Name)}
 		}
 	}
 	for _, name := range sortedKeys(t.Schedulers) {
@@ -371,6 +411,17 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 	}
 	if _, ok := meta[scalerKey]; t.Scaler != nil && !ok {
 		return trainingErr(op, "scaler", "", "missing from the file")
+	}
+	if a != nil {
+		if err := tr.averaged.check(op, dt); err != nil {
+			return err
+		}
+		switch c := tr.count; {
+		case !c.found:
+			return trainingErr(op, "averaged", nAveraged, "tensor %q is missing from the file", averagedPrefix+nAveraged)
+		case c.dtype != safetensors.I64 || len(c.shape) != 0:
+			return trainingErr(op, "averaged", nAveraged, "dtype %s, shape %v, want a 0-d I64 tensor", c.dtype, c.shape)
+		}
 	}
 	for _, name := range sortedKeys(t.Extra) {
 		if _, ok := meta[extraPrefix+name]; !ok {
@@ -383,7 +434,13 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 
 	// The data: every tensor's range, which must tile the data section,
 	// read in file order into scratch.
-	spans := tr.extra.spans(tr.model.spans(nil))
+	var spans []safetensors.Span
+	for _, n := range parts {
+		spans = n.spans(spans)
+	}
+	if a != nil {
+		spans = append(spans, safetensors.Span{Begin: tr.count.begin, End: tr.count.begin + 8, ID: tr.countID})
+	}
 	if tr.x != nil {
 		for id, e := range tr.x.got {
 			if e.found() {
@@ -391,12 +448,20 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 			}
 		}
 	}
+	owner := func(id int) *namedTensors[T] {
+		for _, n := range parts {
+			if id >= n.base && id < n.base+len(n.want) {
+				return n
+			}
+		}
+		return nil
+	}
 	name := func(id int) string {
-		switch {
-		case id < tr.extra.base:
-			return t.Model[id].Name
-		case id < optBase:
-			return extraPrefix + t.ExtraTensors[id-tr.extra.base].Name
+		switch n := owner(id); {
+		case n != nil:
+			return n.prefix + n.want[id-n.base].Name
+		case id == tr.countID && a != nil:
+			return averagedPrefix + nAveraged
 		}
 		return tr.x.name(id - optBase)
 	}
@@ -407,25 +472,28 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 	if size >= 0 && h.Len+dataLen != size {
 		return trainingErr(op, "file", "", "the header and the tensors it describes take %d bytes, the file has %d", h.Len+dataLen, size)
 	}
-	tr.model.alloc()
-	tr.extra.alloc()
+	for _, n := range parts {
+		n.alloc()
+	}
 	crc := sum.crc
+	var count [8]byte
 	for _, s := range spans {
-		var n *namedTensors[T]
+		n := owner(s.ID)
 		switch {
-		case s.ID >= optBase:
-			if err := o.readTensor(op, tr.x, l, s.ID-optBase, br, crc, mine); err != nil {
-				return &TrainingError{Op: op, Component: "optimizer", Err: err}
+		case n != nil:
+			i := s.ID - n.base
+			if err := readInto(br, crc, n.scratch(i)); err != nil {
+				return &TrainingError{Op: op, Component: n.component, Name: n.want[i].Name, Err: fmt.Errorf("reading tensor %q: %w", n.prefix+n.want[i].Name, unexpectedEOF(err))}
 			}
-			continue
-		case s.ID >= tr.extra.base:
-			n = tr.extra
+		case s.ID == tr.countID && a != nil:
+			if _, err := io.ReadFull(br, count[:]); err != nil {
+				return &TrainingError{Op: op, Component: "averaged", Name: nAveraged, Err: fmt.Errorf("reading tensor %q: %w", averagedPrefix+nAveraged, unexpectedEOF(err))}
+			}
+			crc.Write(count[:])
 		default:
-			n = tr.model
-		}
-		i := s.ID - n.base
-		if err := readInto(br, crc, n.scratch(i)); err != nil {
-			return &TrainingError{Op: op, Component: n.component, Name: n.want[i].Name, Err: fmt.Errorf("reading tensor %q: %w", n.prefix+n.want[i].Name, unexpectedEOF(err))}
+			if err := o.readTensor(op, tr.x, l, s.ID-optBase, br, crc, mine); err != nil {
+				return &TrainingError{Op: op, Component: "optimizer", Err: named(err, o.Name)}
+			}
 		}
 	}
 	var one [1]byte
@@ -442,6 +510,20 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 	}
 	if l != nil {
 		l.finish()
+	}
+	var averaged AveragedState[T]
+	if a != nil {
+		averaged.NAveraged = int64(binary.LittleEndian.Uint64(count[:]))
+		for i := range a.dst {
+			if i < a.params {
+				averaged.Params = append(averaged.Params, tr.averaged.scratch(i))
+			} else {
+				averaged.Buffers = append(averaged.Buffers, tr.averaged.scratch(i))
+			}
+		}
+		if err := a.checkState(op, averaged); err != nil {
+			return &TrainingError{Op: op, Component: "averaged", Err: err}
+		}
 	}
 
 	// The components saved as JSON, now that the file is known intact.
@@ -490,6 +572,9 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 	}
 	if t.Scaler != nil {
 		_ = t.Scaler.Restore(scaler) // verified above: cannot fail
+	}
+	if a != nil {
+		a.setState(averaged)
 	}
 	tr.model.commit()
 	tr.extra.commit()

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,16 +20,18 @@ import (
 
 // trainingFixture is a small training run with every component of a
 // Training: a model of an nn.Linear(4, 3) and an nn.LayerNorm(4), AdamW
-// over the Linear and SGD with Nesterov momentum over the LayerNorm, two
-// schedulers on the optimizer (OneCycleLR cycling the rate and momentum,
-// and StepLR), a gradient scaler, an epoch counter and a data order as
-// Extra, and a teacher's weights as ExtraTensors.
+// over the Linear and SGD with Nesterov momentum over the LayerNorm (its
+// parameters named as the model's tensors), two schedulers on the
+// optimizer (OneCycleLR cycling the rate and momentum, and StepLR), a
+// gradient scaler, an EMA of the model, an epoch counter and a data order
+// as Extra, and a teacher's weights as ExtraTensors.
 type trainingFixture[T testFloat] struct {
 	model   []Tensor[T]
 	opt     *Optimizer[T]
 	lr      *schedule.Scheduler
 	decay   *schedule.Scheduler
 	scaler  *GradScaler
+	ema     *Averaged[T]
 	epoch   int
 	order   []int
 	teacher []T
@@ -61,9 +64,18 @@ func newTrainingFixture[T testFloat](t testing.TB, seed int, lr float64) *traini
 	sgd := SGD{LR: 0.05 * lr, Momentum: 0.9, Nesterov: true, WeightDecay: 1e-4}
 	var err error
 	f.opt, err = NewGroups(
-		Group[T]{Rule: adamw, Params: [][]T{f.model[0].Data, f.model[1].Data}},
-		Group[T]{Rule: sgd, Params: [][]T{f.model[2].Data, f.model[3].Data}},
+		Group[T]{Rule: adamw, Params: [][]T{f.model[0].Data, f.model[1].Data}, Names: []string{"fc.weight", "fc.bias"}},
+		Group[T]{Rule: sgd, Params: [][]T{f.model[2].Data, f.model[3].Data}, Names: []string{"norm.weight", "norm.bias"}},
 	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An EMA of the Linear and the LayerNorm's weight, the LayerNorm's
+	// bias copied as a buffer.
+	f.ema, err = NewAveragedModel(EMA(0.75), Model[T]{
+		Params: [][]T{f.model[0].Data, f.model[1].Data, f.model[2].Data}, Names: []string{"fc.weight", "fc.bias", "norm.weight"},
+		Buffers: [][]T{f.model[3].Data}, BufferNames: []string{"norm.bias"},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +98,7 @@ func newTrainingFixture[T testFloat](t testing.TB, seed int, lr float64) *traini
 		Optimizer:    f.opt,
 		Schedulers:   map[string]Stateful{"lr": f.lr, "decay": f.decay},
 		Scaler:       f.scaler,
+		Averaged:     f.ema,
 		Extra:        map[string]any{"epoch": &f.epoch, "order": &f.order},
 		ExtraTensors: []Tensor[T]{{Name: "teacher.fc.bias", Data: f.teacher[:3]}, {Name: "teacher.norm.bias", Data: f.teacher[3:], Shape: []int{1, 3}}},
 	}
@@ -113,6 +126,9 @@ func (f *trainingFixture[T]) step(t testing.TB, k int) {
 		t.Fatal(err)
 	}
 	f.scaler.Update()
+	if err := f.ema.Update(); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.lr.Step(); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +161,10 @@ func (f *trainingFixture[T]) snapshot(t testing.TB) string {
 		}
 		b.Write(js)
 	}
-	fmt.Fprintf(&b, "|%+v|%d %v|%x", f.scaler.State(), f.epoch, f.order, asBytes(f.teacher))
+	fmt.Fprintf(&b, "|%+v|%d %v|%x|%d", f.scaler.State(), f.epoch, f.order, asBytes(f.teacher), f.ema.NAveraged())
+	for _, s := range append(f.ema.Params(), f.ema.Buffers()...) {
+		fmt.Fprintf(&b, "|%x", asBytes(s))
+	}
 	return b.String()
 }
 
@@ -379,15 +398,36 @@ func TestTrainingComponentsMismatch(t *testing.T) {
 		{"model tensor missing from the file", data, func(r *trainingFixture[float32], tr *Training[float32]) {
 			tr.Model = append(tr.Model, Tensor[float32]{Name: "head.weight", Data: make([]float32, 2)})
 		}, "model", `model "head.weight": tensor "head.weight" is missing from the file`},
-		{"file tensor not in the model", data, func(r *trainingFixture[float32], tr *Training[float32]) {
-			tr.Model = tr.Model[:3]
-		}, "model", `tensor "norm.bias" is in the file, not in the Model`},
+		{"file tensor not in the model", save(func(tr *Training[float32]) {
+			tr.Model = append(tr.Model, Tensor[float32]{Name: "head.weight", Data: make([]float32, 2)})
+		}), nil, "model", `tensor "head.weight" is in the file, not in the Model`},
 		{"another shape", data, func(r *trainingFixture[float32], tr *Training[float32]) {
 			tr.Model[0].Shape = []int{4, 3}
 		}, "model", `model "fc.weight": shape [3 4], want [4 3]`},
-		{"another length", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+		{"another length", save(func(tr *Training[float32]) {
+			tr.Optimizer = nil
 			tr.Model[1] = Tensor[float32]{Name: "fc.bias", Data: make([]float32, 4)}
-		}, "model", `shape [3]: 3 elements, want 4`},
+		}), func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Model[1].Shape = nil
+		}, "model", `model "fc.bias": shape [4]: 4 elements, want 3`},
+		{"a model tensor that copies an optimizer parameter", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Model[1].Data = slices.Clone(tr.Model[1].Data)
+		}, "model", `model "fc.bias": the tensor's Data is not the optimizer's parameter 1 of this name`},
+		{"an optimizer parameter not in the model", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Model = tr.Model[:3]
+		}, "model", `model "norm.bias": the optimizer's parameter 3 has this name, no Model tensor has it`},
+		{"averaged model missing from the file", save(func(tr *Training[float32]) { tr.Averaged = nil }), nil,
+			"averaged", `tensor "averaged.module.fc.weight" is missing from the file`},
+		{"averaged model not in the Training", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			tr.Averaged = nil
+		}, "averaged", `the Training has no Averaged`},
+		{"averaged model of other names", data, func(r *trainingFixture[float32], tr *Training[float32]) {
+			a, err := NewAveraged(EMA(0.75), r.model[0].Data, r.model[1].Data, r.model[2].Data, r.model[3].Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.Averaged = a
+		}, "averaged", `tensor "averaged.module.fc.weight" is in the file, not in the Averaged`},
 		{"no Optimizer in the Training", data, func(r *trainingFixture[float32], tr *Training[float32]) {
 			tr.Optimizer = nil
 		}, "optimizer", "the Training has none"},
@@ -555,6 +595,92 @@ func TestTrainingTorchLayout(t *testing.T) {
 		err := c.tr.Load(bytes.NewReader(c.file))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error that mentions %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestTrainingNamedOptimizerModel: with no Model, a named optimizer's
+// parameters are the model, saved under their names and loaded back into
+// the parameters; an unnamed Averaged's tensors are named by index.
+func TestTrainingNamedOptimizerModel(t *testing.T) {
+	build := func(w, b []float32) *Training[float32] {
+		o, err := NewGroups(Group[float32]{Rule: SGD{LR: 0.1, Momentum: 0.9}, Params: [][]float32{w, b}, Names: []string{"lin.weight", "lin.bias"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := NewAveraged(SWA(), w, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Training[float32]{Optimizer: o, Averaged: a}
+	}
+	w, b := []float32{1, 2, 3}, []float32{4}
+	saved := build(w, b)
+	for range 2 {
+		if err := saved.Optimizer.Step([]float32{0.5, -1, 2}, []float32{1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := saved.Averaged.Update(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := saved.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	h, err := safetensors.ReadHeader(bytes.NewReader(buf.Bytes()), safetensors.Unlimited(1<<20), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, ts := range h.Tensors {
+		names = append(names, ts.Name)
+	}
+	slices.Sort(names)
+	want := []string{"averaged.module.0", "averaged.module.1", "averaged.n_averaged", "lin.bias", "lin.weight",
+		"optimizer.state.0.momentum_buffer", "optimizer.state.1.momentum_buffer"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("tensors %v, want %v", names, want)
+	}
+	w2, b2 := make([]float32, 3), make([]float32, 1)
+	loaded := build(w2, b2)
+	if err := loaded.Load(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(w2, w) || !slices.Equal(b2, b) || fingerprint(t, loaded.Optimizer) != fingerprint(t, saved.Optimizer) ||
+		loaded.Averaged.NAveraged() != 2 || !slices.Equal(loaded.Averaged.Params()[0], saved.Averaged.Params()[0]) {
+		t.Fatal("the state did not round-trip")
+	}
+}
+
+// TestTrainingAveragedRefused: an averaged model whose count is not one
+// Averaged accepts, or whose n_averaged is not a 0-d int64 tensor, is
+// refused, and nothing changes.
+func TestTrainingAveragedRefused(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		count torchTensor
+		want  string
+	}{
+		{"negative", torchTensor{"averaged.n_averaged", "I64", []int64{}, binary.LittleEndian.AppendUint64(nil, 1<<63)}, "n_averaged = -9223372036854775808"},
+		{"the largest", torchTensor{"averaged.n_averaged", "I64", []int64{}, binary.LittleEndian.AppendUint64(nil, math.MaxInt64)}, "want a count in"},
+		{"float", torchTensor{"averaged.n_averaged", "F64", []int64{}, make([]byte, 8)}, "dtype F64, shape [], want a 0-d I64 tensor"},
+		{"1-d", torchTensor{"averaged.n_averaged", "I64", []int64{1}, make([]byte, 8)}, "dtype I64, shape [1], want a 0-d I64 tensor"},
+	} {
+		w := []float32{1, 2}
+		a, err := NewAveragedModel(SWA(), Model[float32]{Params: [][]float32{w}, Names: []string{"w"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := Training[float32]{Model: []Tensor[float32]{{Name: "w", Data: w}}, Averaged: a}
+		file := torchFile(nil, []torchTensor{c.count, {"averaged.module.w", "F32", []int64{2}, f32s(5, 6)}, {"w", "F32", []int64{2}, f32s(7, 8)}})
+		err = tr.Load(bytes.NewReader(file))
+		var te *TrainingError
+		if !errors.As(err, &te) || te.Component != "averaged" || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an averaged error that mentions %q", c.name, err, c.want)
+		}
+		if !slices.Equal(w, []float32{1, 2}) || a.NAveraged() != 0 || !slices.Equal(a.Params()[0], []float32{1, 2}) {
+			t.Errorf("%s: the failed Load changed the model or the average", c.name)
 		}
 	}
 }

@@ -23,6 +23,10 @@ type torchTraining struct {
 		} `json:"param_groups"`
 		State []torchValues `json:"state"`
 	} `json:"optimizer"`
+	Averaged *struct {
+		NAveraged int64         `json:"n_averaged"`
+		Tensors   []torchValues `json:"tensors"`
+	} `json:"averaged"`
 }
 
 type torchValues struct {
@@ -35,8 +39,9 @@ type torchValues struct {
 
 // TestTrainingTorchFiles loads every file of testdata/torch-training,
 // written from torch models' state_dicts by safetensors' save_file (see
-// its README), into a Training by name, the optimizer's state too where
-// the file has it, and compares every value bit for bit.
+// its README), into a Training by name, the optimizer's state and the
+// averaged model too where the file has them, and compares every value bit
+// for bit.
 func TestTrainingTorchFiles(t *testing.T) {
 	files, err := filepath.Glob("testdata/torch-training/*.safetensors")
 	if err != nil || len(files) == 0 {
@@ -81,11 +86,29 @@ func testTorchTraining[T testFloat](t *testing.T, path string, want *torchTraini
 			t.Fatal(err)
 		}
 	}
+	if want.Averaged != nil {
+		var names []string
+		for _, m := range want.Averaged.Tensors {
+			names = append(names, m.Name)
+		}
+		var err error
+		if tr.Averaged, err = NewAveragedModel(SWA(), Model[T]{Params: params, Names: names}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := tr.LoadFile(path); err != nil {
 		t.Fatal(err)
 	}
 	for i, m := range want.Model {
 		sameBits(t, m.Name, tr.Model[i].Data, m.Values)
+	}
+	if want.Averaged != nil {
+		if n := tr.Averaged.NAveraged(); n != want.Averaged.NAveraged {
+			t.Errorf("n_averaged %d, want %d", n, want.Averaged.NAveraged)
+		}
+		for i, m := range want.Averaged.Tensors {
+			sameBits(t, "averaged.module."+m.Name, tr.Averaged.Params()[i], m.Values)
+		}
 	}
 	if want.Optimizer == nil {
 		return

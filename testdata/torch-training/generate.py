@@ -97,10 +97,42 @@ def record(name, dtype, steps):
         f.write("\n")
 
 
-def read_training(path, m, optimizer):
-    """Loads a training file written by Go's Training.Save into model m and
-    optimizer (the same torch parameters, in the same groups), with only
-    torch: the few lines README.md shows. Returns the metadata."""
+def record_swa(name, dtype, steps):
+    """Writes <name>.safetensors: the model's state_dict after steps SGD
+    steps, and beside it the state_dict of a torch.optim.swa_utils
+    AveragedModel updated after each step, under "averaged." (tensors
+    averaged.module.<name>, and averaged.n_averaged, a 0-d int64 tensor);
+    and <name>.json."""
+    m = model(dtype)
+    swa = torch.optim.swa_utils.AveragedModel(m)
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    torch.manual_seed(22)
+    x, y = torch.randn(5, 4, dtype=dtype), torch.randn(5, 3, dtype=dtype)
+    for _ in range(steps):
+        opt.zero_grad()
+        ((m(x) - y) ** 2).mean().backward()
+        opt.step()
+        swa.update_parameters(m)
+    tensors = OrderedDict(m.state_dict())
+    averaged = swa.state_dict()
+    for k, v in averaged.items():
+        tensors["averaged." + k] = v
+    out = {"torch": torch.__version__, "dtype": str(dtype).replace("torch.", ""),
+           "model": [{"name": k, "shape": list(v.shape), "values": values(v)} for k, v in m.state_dict().items()],
+           "averaged": {"n_averaged": int(averaged["n_averaged"]),
+                        "tensors": [{"name": k[len("module."):], "shape": list(v.shape), "values": values(v)}
+                                    for k, v in averaged.items() if k.startswith("module.")]}}
+    save_file(dict(tensors), f"{name}.safetensors")
+    with open(f"{name}.json", "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+
+
+def read_training(path, m, optimizer, averaged=None):
+    """Loads a training file written by Go's Training.Save into model m,
+    optimizer (the same torch parameters, in the same groups) and, if not
+    None, the swa_utils.AveragedModel averaged, with only torch: the few
+    lines README.md shows. Returns the metadata."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header, data = json.loads(f.read(n)), f.read()
@@ -108,9 +140,9 @@ def read_training(path, m, optimizer):
     tensors = {}
     for name, t in header.items():
         b, e = t["data_offsets"]
-        dtype = {"F32": torch.float32, "F64": torch.float64}[t["dtype"]]
+        dtype = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}[t["dtype"]]
         tensors[name] = torch.frombuffer(bytearray(data[b:e]), dtype=dtype).reshape(t["shape"])
-    m.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "extra."))})
+    m.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "averaged.", "extra."))})
     params = [p for g in optimizer.param_groups for p in g["params"]]
     state = {}
     for k, v in tensors.items():
@@ -119,20 +151,27 @@ def read_training(path, m, optimizer):
             # Go saves state flat; torch wants each parameter's shape.
             state.setdefault(int(i), {})[key] = v if v.dim() == 0 else v.view_as(params[int(i)])
     optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["optimizer.param_groups"])})
+    if averaged is not None:
+        averaged.load_state_dict({k[len("averaged."):]: v for k, v in tensors.items() if k.startswith("averaged.")})
     return meta
 
 
 def check_read(path):
-    """Loads a Go-written training file of this model (with AdamW) into
-    torch, takes one more step, and prints what it loaded."""
+    """Loads a Go-written training file of this model (with AdamW, and an
+    averaged model if it has one) into torch, takes one more step, and
+    prints what it loaded."""
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
-        dtype = {"F32": torch.float32, "F64": torch.float64}[json.loads(f.read(n))["__metadata__"]["optim.dtype"]]
+        header = json.loads(f.read(n))
+    dtype = {"F32": torch.float32, "F64": torch.float64}[header["__metadata__"]["optim.dtype"]]
     m = model(dtype)
     opt = torch.optim.AdamW(m.parameters(), foreach=False)
-    meta = read_training(path, m, opt)
+    swa = torch.optim.swa_utils.AveragedModel(m) if "averaged.n_averaged" in header else None
+    meta = read_training(path, m, opt, swa)
     print("model:", {k: list(v.shape) for k, v in m.state_dict().items()})
     print("optimizer: lr", opt.param_groups[0]["lr"], "steps", [float(s["step"]) for s in opt.state.values()])
+    if swa is not None:
+        print("averaged: n_averaged", int(swa.n_averaged), {k: list(v.shape) for k, v in swa.state_dict().items()})
     print("metadata keys:", sorted(meta))
     x = torch.ones(2, 4, dtype=dtype)
     opt.zero_grad()
@@ -149,3 +188,4 @@ if __name__ == "__main__":
             suffix = str(dtype).replace("torch.", "")
             record(f"model_{suffix}", dtype, 0)
             record(f"model_adamw_{suffix}", dtype, 3)
+            record_swa(f"model_swa_{suffix}", dtype, 4)
