@@ -64,6 +64,17 @@ def values(t):
     return [float(x).hex() for x in t.detach().flatten().tolist()]
 
 
+def train(m, opt, dtype, steps, seed, after_step=lambda: None):
+    """Takes steps steps of opt on a mean squared error over random data."""
+    torch.manual_seed(seed)
+    x, y = torch.randn(5, 4, dtype=dtype), torch.randn(5, 3, dtype=dtype)
+    for _ in range(steps):
+        opt.zero_grad()
+        ((m(x) - y) ** 2).mean().backward()
+        opt.step()
+        after_step()
+
+
 def record(name, dtype, steps):
     """Writes <name>.safetensors: the model's state_dict, and after steps
     AdamW steps also the optimizer's state_dict under optimizer.; and
@@ -75,12 +86,7 @@ def record(name, dtype, steps):
     metadata = None
     if steps:
         opt = torch.optim.AdamW(m.parameters(), lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, foreach=False)
-        torch.manual_seed(21)
-        x, y = torch.randn(5, 4, dtype=dtype), torch.randn(5, 3, dtype=dtype)
-        for _ in range(steps):
-            opt.zero_grad()
-            ((m(x) - y) ** 2).mean().backward()
-            opt.step()
+        train(m, opt, dtype, steps, 21)
         tensors = OrderedDict(m.state_dict())
         out["model"] = [{"name": k, "shape": list(v.shape), "values": values(v)} for k, v in tensors.items()]
         sd = opt.state_dict()
@@ -105,14 +111,7 @@ def record_swa(name, dtype, steps):
     and <name>.json."""
     m = model(dtype)
     swa = torch.optim.swa_utils.AveragedModel(m)
-    opt = torch.optim.SGD(m.parameters(), lr=0.1)
-    torch.manual_seed(22)
-    x, y = torch.randn(5, 4, dtype=dtype), torch.randn(5, 3, dtype=dtype)
-    for _ in range(steps):
-        opt.zero_grad()
-        ((m(x) - y) ** 2).mean().backward()
-        opt.step()
-        swa.update_parameters(m)
+    train(m, torch.optim.SGD(m.parameters(), lr=0.1), dtype, steps, 22, lambda: swa.update_parameters(m))
     tensors = OrderedDict(m.state_dict())
     averaged = swa.state_dict()
     for k, v in averaged.items():
