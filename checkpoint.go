@@ -145,7 +145,7 @@ func (o *Optimizer[T]) Save(w io.Writer) error { return o.save("Save", w, nil) }
 // checksum; LoadWith hands them back. They are stored as one JSON object
 // in the metadata entry optim.extra, which torch ignores.
 //
-// A training run keeps its whole state in one file this way:
+// The caller's state travels with the optimizer's this way:
 //
 //	sched, _ := json.Marshal(scheduleState) // e.g. a schedule.Scheduler's
 //	err := opt.SaveFileWith(path, map[string]json.RawMessage{"schedule": sched})
@@ -155,6 +155,10 @@ func (o *Optimizer[T]) Save(w io.Writer) error { return o.save("Save", w, nil) }
 //		return json.Unmarshal(extra["schedule"], &restored) // validate here
 //	})
 //	// on success, install restored: optimizer and schedule changed together
+//
+// A Training keeps a run's whole state in one file (the model, the
+// schedulers, the scaler, the averaged model, extras of any size) and
+// restores it all together.
 func (o *Optimizer[T]) SaveWith(w io.Writer, extra map[string]json.RawMessage) error {
 	return o.save("SaveWith", w, extra)
 }

@@ -52,50 +52,64 @@ func TestCheckpointAsTorchFile(t *testing.T) {
 	}
 }
 
-// FuzzLoad: Load never panics, never changes anything when it fails, never
-// adds more memory than loadMemoryBound, and what it accepts saves and
-// loads back to the same state.
+// FuzzLoad: Load and Training.Load never panic, never change anything
+// when they fail, never add more memory than loadMemoryBound and
+// trainingMemoryBound, and what they accept saves and loads back to the
+// same state. Every input goes to both: the optimizer's Load meets
+// training files, Training.Load optimizer files.
 //
-// The input is an edit of a valid file (which%3: ours or its torch
-// layout; patch, repeated 1+16*reps times up to 1 MiB, written over the
-// file from offset at or, for which/3 odd, inserted there, the header
-// length then counting it if at is in the header; the file then cut by cut
-// bytes) or, for which%3 == 2, the repeated patch alone. Repetition makes
-// headers of up to a megabyte (the small optimizer's header limit) of many
-// entries from a short patch; edits keep the fuzzer's inputs small, so
-// that its minimization of each new input (a minute at most, per input,
-// for a whole 2 KB file) does not take the fuzzing time.
+// The input is an edit of a valid file (which%4: ours, its torch layout,
+// or, for 3, a training file; patch, repeated 1+16*reps times up to 1 MiB,
+// written over the file from offset at or, for which/4 odd, inserted
+// there, the header length then counting it if at is in the header; the
+// file then cut by cut bytes) or, for which%4 == 2, the repeated patch
+// alone. Repetition makes headers of up to a megabyte (the small
+// optimizer's header limit) of many entries from a short patch; edits keep
+// the fuzzer's inputs small, so that its minimization of each new input (a
+// minute at most, per input, for a whole 2 KB file) does not take the
+// fuzzing time.
 func FuzzLoad(f *testing.F) {
 	_, ours := smallCheckpoint(f)
 	torch := toTorchLayout(f, ours)
+	_, training := trainedFixture[float32](f, 3)
 	groups := bytes.Index(torch, []byte(`"[{`)) + 2 // inside param_groups
 	tensors := bytes.Index(ours, []byte(`"state.0.exp_avg"`))
+	model := bytes.Index(training, []byte(`"fc.weight"`))
+	sched := bytes.Index(training, []byte(`"scheduler.lr"`))
 	f.Add(uint8(0), uint16(0), []byte(nil), uint16(0), uint16(0))
 	f.Add(uint8(1), uint16(0), []byte(nil), uint16(0), uint16(0))
+	f.Add(uint8(3), uint16(0), []byte(nil), uint16(0), uint16(0))
 	f.Add(uint8(0), uint16(0), []byte{0, 0, 0, 0, 0, 1}, uint16(0), uint16(0))
 	f.Add(uint8(0), uint16(40), []byte(`"state.0.exp_avg"`), uint16(0), uint16(9))
 	f.Add(uint8(1), uint16(30), []byte(`{"lr":1e-3,`), uint16(0), uint16(1))
 	f.Add(uint8(2), uint16(0), ours[:64], uint16(0), uint16(0))
-	f.Add(uint8(4), uint16(groups), []byte(`{},`), uint16(20000), uint16(0))
-	f.Add(uint8(4), uint16(groups+1), []byte(`\"lr\":1,`), uint16(20000), uint16(0))
-	f.Add(uint8(3), uint16(tensors), []byte(`"state.9.x":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},`), uint16(20000), uint16(0))
-	f.Add(uint8(4), uint16(groups), []byte(`[`), uint16(20000), uint16(0))
+	f.Add(uint8(5), uint16(groups), []byte(`{},`), uint16(20000), uint16(0))
+	f.Add(uint8(5), uint16(groups+1), []byte(`\"lr\":1,`), uint16(20000), uint16(0))
+	f.Add(uint8(4), uint16(tensors), []byte(`"state.9.x":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},`), uint16(20000), uint16(0))
+	f.Add(uint8(5), uint16(groups), []byte(`[`), uint16(20000), uint16(0))
+	f.Add(uint8(7), uint16(model), []byte(`"fc.w":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},`), uint16(20000), uint16(0))
+	f.Add(uint8(7), uint16(model), []byte(`"optimizer.state.9.x":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},`), uint16(100), uint16(0))
+	f.Add(uint8(7), uint16(sched), []byte(`"extra.x":"[[[[",`), uint16(20000), uint16(0))
+	f.Add(uint8(3), uint16(sched+16), []byte(`{"kind":"StepLR"}`), uint16(0), uint16(0))
+	f.Add(uint8(3), uint16(len(training)-8), []byte{1, 2, 3, 4}, uint16(0), uint16(0))
 	f.Fuzz(func(t *testing.T, which uint8, at uint16, patch []byte, reps, cut uint16) {
 		if len(patch) > 0 {
 			patch = bytes.Repeat(patch, max(1, min(1+16*int(reps), 1<<20/len(patch))))
 		}
 		var in []byte
-		switch which % 3 {
+		switch which % 4 {
 		case 0:
 			in = slices.Clone(ours)
 		case 1:
 			in = slices.Clone(torch)
-		default:
+		case 2:
 			in = patch
+		default:
+			in = slices.Clone(training)
 		}
-		if which%3 != 2 {
+		if which%4 != 2 {
 			k := int(at) % len(in)
-			if which/3%2 == 0 {
+			if which/4%2 == 0 {
 				in = append(in[:k], append(patch, in[min(k+len(patch), len(in)):]...)...)
 			} else {
 				in = append(in[:k], append(patch, in[k:]...)...)
@@ -105,28 +119,58 @@ func FuzzLoad(f *testing.F) {
 			}
 			in = in[:len(in)-int(cut)%len(in)]
 		}
-		o := freshSmall(t)
-		before := fingerprint(t, o)
-		allocs, err := loadAllocs(o, in)
-		if bound := loadMemoryBound(o, len(in)); allocs > bound {
-			t.Fatalf("Load of %d bytes allocated %d bytes, more than the bound %d", len(in), allocs, bound)
-		}
-		if err != nil {
-			if fingerprint(t, o) != before {
-				t.Fatalf("a failed Load (%v) changed the optimizer", err)
-			}
-			return
-		}
-		var buf bytes.Buffer
-		if err := o.Save(&buf); err != nil {
-			t.Fatal(err)
-		}
-		r := freshSmall(t)
-		if err := r.Load(&buf); err != nil {
-			t.Fatalf("what Load accepted saves to a file it rejects: %v", err)
-		}
-		if fingerprint(t, r) != fingerprint(t, o) {
-			t.Fatal("what Load accepted does not round-trip")
-		}
+		fuzzOptimizerLoad(t, in)
+		fuzzTrainingLoad(t, in)
 	})
+}
+
+// fuzzOptimizerLoad is FuzzLoad's check of Optimizer.Load.
+func fuzzOptimizerLoad(t *testing.T, in []byte) {
+	o := freshSmall(t)
+	before := fingerprint(t, o)
+	allocs, err := loadAllocs(o, in)
+	if bound := loadMemoryBound(o, len(in)); allocs > bound {
+		t.Fatalf("Load of %d bytes allocated %d bytes, more than the bound %d", len(in), allocs, bound)
+	}
+	if err != nil {
+		if fingerprint(t, o) != before {
+			t.Fatalf("a failed Load (%v) changed the optimizer", err)
+		}
+		return
+	}
+	var buf bytes.Buffer
+	if err := o.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	r := freshSmall(t)
+	if err := r.Load(&buf); err != nil {
+		t.Fatalf("what Load accepted saves to a file it rejects: %v", err)
+	}
+	if fingerprint(t, r) != fingerprint(t, o) {
+		t.Fatal("what Load accepted does not round-trip")
+	}
+}
+
+// fuzzTrainingLoad is FuzzLoad's check of Training.Load.
+func fuzzTrainingLoad(t *testing.T, in []byte) {
+	f := newTrainingFixture[float32](t, 3, 0.5)
+	before := f.snapshot(t)
+	allocs, err := trainingLoadAllocs(f.tr, in)
+	if bound := trainingMemoryBound(f.tr, len(in)); allocs > bound {
+		t.Fatalf("Training.Load of %d bytes allocated %d bytes, more than the bound %d", len(in), allocs, bound)
+	}
+	if err != nil {
+		if f.snapshot(t) != before {
+			t.Fatalf("a failed Training.Load (%v) changed the training state", err)
+		}
+		return
+	}
+	data := f.save(t)
+	r := newTrainingFixture[float32](t, 5, 0.1)
+	if err := r.tr.Load(bytes.NewReader(data)); err != nil {
+		t.Fatalf("what Training.Load accepted saves to a file it rejects: %v", err)
+	}
+	if r.snapshot(t) != f.snapshot(t) {
+		t.Fatal("what Training.Load accepted does not round-trip")
+	}
 }

@@ -527,7 +527,7 @@ func (a *appender) add(b []byte) error {
 	}
 	if n > cap(a.dst) {
 		size := max(2*cap(a.dst), n, 64)
-		if int64(n) <= a.expect && int64(size) > a.expect/2 {
+		if int64(n) <= a.expect && a.expect <= int64(a.most) && int64(size) > a.expect/2 {
 			// The last growth: the string fits in expect.
 			size = int(a.expect)
 		}
