@@ -22,7 +22,8 @@ import (
 //     loop skips the step.
 //   - *ScaleError: GradScaler's scale has collapsed; the run diverged.
 //   - *CheckpointError: a checkpoint cannot be written or read; the caller
-//     starts fresh or tries an older file.
+//     starts fresh or tries an older file. *TrainingError is the same for a
+//     Training's file, and names the component at fault.
 //   - linalg.NotPositiveDefiniteError, from the dense algebra: the matrix
 //     needs a shift.
 //

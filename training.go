@@ -180,16 +180,16 @@ func trainingErr(op, component, name string, format string, args ...any) error {
 
 // The names of a training file besides the model's.
 const (
-	trainingFormat = "github.com/simdoptim/optim training"
-	// The averaged model's tensors, as torch's AveragedModel.state_dict()
-	// names them, after averagedPrefix.
-	averagedModule  = "module."
-	nAveraged       = "n_averaged"
+	trainingFormat  = "github.com/simdoptim/optim training"
 	optimizerPrefix = "optimizer." // the optimizer's tensors and metadata
 	averagedPrefix  = "averaged."  // the averaged model's tensors
 	extraPrefix     = "extra."     // ExtraTensors' tensors, Extra's metadata
 	schedulerPrefix = "scheduler." // metadata
 	scalerKey       = "scaler"     // metadata
+	// The averaged model's tensors after averagedPrefix, as torch's
+	// AveragedModel.state_dict() names them.
+	averagedModule = "module."
+	nAveraged      = "n_averaged"
 )
 
 // reservedPrefixes begin the tensor names of the components other than
@@ -414,7 +414,7 @@ func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
 		return nil, nil, &TrainingError{Op: op, Component: "file", Err: err}
 	}
 	if n := len(header) - safetensors.PrefixLen; n > maxHeader {
-		return nil, nil, trainingErr(op, "file", "", "the header takes %d bytes, more than the %d safetensors readers accept: keep large extras in ExtraTensors", n, maxHeader)
+		return nil, nil, trainingErr(op, "file", "", "the header takes %d bytes, more than the %d safetensors readers accept (large extras belong in ExtraTensors)", n, maxHeader)
 	}
 	return header, sortedPieces, nil
 }
