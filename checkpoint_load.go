@@ -95,6 +95,7 @@ type loaded[T float32 | float64] struct {
 	created []bool
 	scalars []generic.Scalars
 	extra   map[string]json.RawMessage
+	held    []heldValues // what each group holds (see HoldGroupLR)
 }
 
 // slot returns the scratch of slot k of parameter i, of group gi: nil
@@ -153,6 +154,8 @@ func (o *Optimizer[T]) metaLimit(key string) int {
 		return 256 + 32*params // 19 digits and a comma each
 	case extraKey:
 		return maxExtra // what SaveWith writes at most
+	case heldKey:
+		return 256 + 256*groups // an index and a class name each
 	case groupsKey:
 		return 4096 + 4096*groups + 32*params // hyperparameters, and an index each
 	}
@@ -163,7 +166,7 @@ func (o *Optimizer[T]) metaLimit(key string) int {
 }
 
 // ourKeys are the metadata keys of our files.
-var ourKeys = []string{checksumKey, formatKey, versionKey, dtypeKey, rulesKey, stepsKey, extraKey, groupsKey}
+var ourKeys = []string{checksumKey, formatKey, versionKey, dtypeKey, rulesKey, stepsKey, extraKey, heldKey, groupsKey}
 
 // maxGroupMembers bounds the members of a param_groups entry: torch's
 // have a rule's hyperparameters, its implementation flags, initial_lr and
@@ -523,6 +526,13 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 		}
 	}
 	l.rules = make([]Rule, len(groups))
+	l.held = make([]heldValues, len(groups))
+	heldBy := make([]*string, len(groups)) // of heldKey: which groups of our file hold values
+	if js, ok := meta[heldKey]; ok {
+		if heldBy, err = parseHeld(op, js, len(groups)); err != nil {
+			return nil, err
+		}
+	}
 	for gi := range groups {
 		g := &o.groups[gi]
 		have := className(g.rule)
@@ -535,11 +545,24 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 		if class != have {
 			return nil, &RuleError{Group: gi, Rule: class, Reason: "Load: the checkpoint's group is " + class + ", the optimizer's is " + have + ": the rule type of a group cannot change"}
 		}
-		rule, err := parseGroup[T](op, groups[gi], gi, class, g.rule.torch(), g.first, g.end)
+		raw, err := decodeGroup(op, groups[gi], gi, class, g.rule.torch(), g.first, g.end)
 		if err != nil {
 			return nil, err
 		}
-		l.rules[gi] = rule
+		// torch's files keep what torch's schedulers wrote, and ours say
+		// which groups hold values; see HoldGroupLR.
+		by := ""
+		if heldBy[gi] != nil {
+			by = *heldBy[gi]
+		}
+		rule, held, err := loadHeld[T](raw, g.rule, gi, !mine || heldBy[gi] != nil, by)
+		if err != nil {
+			return nil, err
+		}
+		if heldBy[gi] != nil && !held.any() {
+			return nil, ckErr(op, nil, "%s lists group %d, whose param_groups entry holds no value its rule refuses", heldKey, gi)
+		}
+		l.rules[gi], l.held[gi] = rule, held
 	}
 
 	// Which of the tensors the header may hold these rules call for, and
@@ -698,7 +721,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 // anything is built for it, a list of more entries than the optimizer has
 // groups, an entry of more than maxGroupMembers members, and a member
 // array longer than its group's parameters (or the 2 of betas): within
-// these, parseGroup's decoding of each entry costs about its bytes.
+// these, decodeGroup's decoding of each entry costs about its bytes.
 func (o *Optimizer[T]) boundGroups(op string, js []byte) ([]json.RawMessage, error) {
 	n, ok := jsonArrayLen(js)
 	if !ok || !json.Valid(js) {
@@ -714,7 +737,7 @@ func (o *Optimizer[T]) boundGroups(op string, js []byte) ([]json.RawMessage, err
 	})
 	for gi, g := range groups {
 		if g[0] != '{' {
-			continue // parseGroup reports it
+			continue // decodeGroup reports it
 		}
 		members, most := 0, max(2, o.groups[gi].end-o.groups[gi].first)
 		var err error
@@ -969,4 +992,5 @@ func (o *Optimizer[T]) commit(l *loaded[T]) {
 			o.scalars[i] = l.scalars[i]
 		}
 	}
+	o.held = l.held
 }

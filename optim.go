@@ -60,6 +60,9 @@ type Optimizer[T float32 | float64] struct {
 	// that a step shares their scalars; rulesChanged says it is stale.
 	sameRule     []bool
 	rulesChanged bool
+	// held is what each group holds and cannot step with (held.go); it
+	// may be shorter than groups.
+	held []heldValues
 	// total is the number of elements of all parameters.
 	total int
 	// Parallel steps (parallel.go): the worker count (0: GOMAXPROCS), the
@@ -320,6 +323,9 @@ func staggerGap[T float32 | float64](n int) int {
 // Everything is validated before the first write: on error no parameter,
 // state or step count has changed. Step allocates nothing.
 func (o *Optimizer[T]) Step(grads ...[]T) error {
+	if err := o.checkHeld("Step"); err != nil {
+		return err
+	}
 	if err := o.checkGrads("Step", grads); err != nil {
 		return err
 	}
@@ -458,6 +464,7 @@ func (o *Optimizer[T]) SetLR(lr float64) error {
 	}
 	for gi, r := range rules {
 		o.setRule(gi, r)
+		o.unhold(gi, true, false)
 	}
 	return nil
 }

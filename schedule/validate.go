@@ -198,6 +198,29 @@ func (s OneCycleLR) validate(groups int) error {
 	if !finite(s.FinalDivFactor) || s.FinalDivFactor <= 0 {
 		c.fail("FinalDivFactor", s.FinalDivFactor, wantPos+wantDefault)
 	}
+	if c.err == nil {
+		// A phase of no steps divides by zero where a step falls in it:
+		// the first at step 0, the last at step TotalSteps (the others
+		// hold no step), where torch raises ZeroDivisionError.
+		ph := s.phases()
+		last := len(ph) - 1
+		switch {
+		case ph[0].end == 0:
+			c.fail("PctStart", s.PctStart, "a value with PctStart*TotalSteps != 1 (the first phase has no steps: torch divides by zero at New)")
+		case ph[last].end == ph[last-1].end:
+			c.fail("PctStart", s.PctStart, "a value that leaves the last phase steps (it has none: torch divides by zero at the TotalSteps-th step)")
+		}
+	}
+	return c.err
+}
+
+func (s SWALR) validate(groups int) error {
+	c := checker{spec: s.kind()}
+	c.perGroup("SwaLR", s.SwaLR, groups, 0, inf, wantNonNeg)
+	c.intMin("AnnealEpochs", s.AnnealEpochs, 0)
+	if s.AnnealStrategy != "cos" && s.AnnealStrategy != "linear" {
+		c.fail("AnnealStrategy", fmt.Sprintf("%q", s.AnnealStrategy), `"cos" or "linear"`+wantDefault)
+	}
 	return c.err
 }
 
