@@ -67,7 +67,7 @@ func DefaultConstantLR() ConstantLR { return ConstantLR{Factor: 1.0 / 3, TotalIt
 type LinearLR struct {
 	StartFactor float64 // torch's start_factor (default 1/3); [0, 1], > 0 when TotalIters > 0
 	EndFactor   float64 // torch's end_factor (default 1); [0, 1]
-	TotalIters  int     // torch's total_iters (default 5); >= 0
+	TotalIters  int     // torch's total_iters (default 5); >= 0, >= 1 after SequentialLR's first scheduler
 }
 
 // DefaultLinearLR returns torch's defaults: StartFactor 1/3, EndFactor 1,
@@ -83,7 +83,7 @@ type ExponentialLR struct {
 // PolynomialLR decays the rate to zero over TotalIters steps as
 // (1 - t/TotalIters)^Power.
 type PolynomialLR struct {
-	TotalIters int     // torch's total_iters (default 5); >= 0
+	TotalIters int     // torch's total_iters (default 5); >= 0, >= 1 after SequentialLR's first scheduler
 	Power      float64 // torch's power (default 1); finite, >= 0
 }
 

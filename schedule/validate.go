@@ -277,9 +277,27 @@ func (s SequentialLR) validate(groups int) error {
 		if err := validateSpec(in, groups); err != nil {
 			return nest(err, s.kind()+"."+field)
 		}
+		// At a milestone torch steps the scheduler with step(0), whose
+		// closed form divides by TotalIters.
+		if i > 0 {
+			switch in := derefSpec(in).(type) {
+			case LinearLR:
+				if in.TotalIters == 0 {
+					return argErr(s.kind()+"."+field+"."+in.kind(), "TotalIters", 0, closedFormIters)
+				}
+			case PolynomialLR:
+				if in.TotalIters == 0 {
+					return argErr(s.kind()+"."+field+"."+in.kind(), "TotalIters", 0, closedFormIters)
+				}
+			}
+		}
 	}
 	return nil
 }
+
+// closedFormIters is the range of TotalIters for the schedulers that
+// SequentialLR steps at a milestone with their closed form.
+const closedFormIters = ">= 1 after SequentialLR's first scheduler (at its milestone, torch's closed form divides by it)"
 
 func (s ChainedScheduler) validate(groups int) error {
 	if len(s.Schedulers) == 0 {
