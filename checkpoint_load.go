@@ -22,8 +22,12 @@ import (
 // must match this optimizer's groups in count, parameter lengths and rule
 // type (Adam and AdamW are different types, as in torch); their
 // hyperparameters replace the groups' rules, validated as New validates
-// them. Everything is read and verified before anything changes: on error,
-// nothing did. Load reads r to its end.
+// them, but for a learning rate or momentum the rule refuses that a
+// scheduler wrote (see HoldGroupLR): held in the file (its optim.held lists
+// the group), or in torch's param_groups, which keep whatever torch's
+// schedulers wrote (a negative rate after OneCycleLR's last step), it is
+// held again, and Step refuses it. Everything is read and verified before
+// anything changes: on error, nothing did. Load reads r to its end.
 //
 // What Load builds is bounded by the optimizer, not by the file: the
 // header streams through a small buffer, and the tensors, names, shapes,

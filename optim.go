@@ -126,9 +126,9 @@ func newGroups[T float32 | float64](op string, groups ...Group[T]) (*Optimizer[T
 }
 
 // AddGroup adds a parameter group, as torch's add_param_group. Its
-// parameters start at step 0: their bias corrections start fresh, exactly
-// as a new optimizer's would. Everything is validated before anything
-// changes.
+// parameters' step counts start at 0, so their first step is step 1, with
+// fresh bias corrections, exactly as a new optimizer's would, whatever the
+// other groups' counts. Everything is validated before anything changes.
 func (o *Optimizer[T]) AddGroup(g Group[T]) error {
 	return o.addGroups("AddGroup", []Group[T]{g})
 }
