@@ -150,7 +150,7 @@ func BenchmarkGroups(b *testing.B) {
 					p[i] = float32(i%1000)*1e-3 - 0.5
 					g[i] = float32((i+k)%777)*1e-3 - 0.4
 				}
-				gs = append(gs, Group[float32]{DefaultAdamW(), [][]float32{p}})
+				gs = append(gs, Group[float32]{Rule: DefaultAdamW(), Params: [][]float32{p}})
 				grads = append(grads, g)
 			}
 			opt, err := NewGroups(gs...)
@@ -265,6 +265,65 @@ func BenchmarkSplitThreshold(b *testing.B) {
 				b.ResetTimer()
 				for range b.N {
 					_ = opt.Step(g)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkOwnedGrads times a float32 AdamW step with passed gradients
+// (Step(grads...)), with owned ones (Step()), and with the owned ones
+// cleared and set again as a training loop does every step (ZeroGrad,
+// then Grad for every parameter, then Step()), over one large parameter
+// and over 100 small ones, on one worker. SetBytes counts what the step
+// streams, as BenchmarkStep.
+func BenchmarkOwnedGrads(b *testing.B) {
+	for _, shape := range []struct {
+		name      string
+		params, n int
+	}{{"1x1048576", 1, 1 << 20}, {"100x1024", 100, 1024}} {
+		params := make([][]float32, shape.params)
+		grads := make([][]float32, shape.params)
+		for k := range params {
+			params[k], grads[k] = make([]float32, shape.n), make([]float32, shape.n)
+			for i := range grads[k] {
+				grads[k][i] = float32(i%777)*1e-3 - 0.4
+			}
+		}
+		opt, err := New(DefaultAdamW(), params...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := opt.SetWorkers(1); err != nil {
+			b.Fatal(err)
+		}
+		fill := func() {
+			opt.ZeroGrad()
+			for k := range params {
+				buf, _ := opt.Grad(k)
+				copy(buf, grads[k])
+			}
+		}
+		fill()
+		if err := opt.Step(); err != nil {
+			b.Fatal(err)
+		}
+		bytes := int64(streamedPerParam(b, opt)) * int64(shape.params*shape.n)
+		for _, c := range []struct {
+			name string
+			step func() error
+		}{
+			{"passed", func() error { return opt.Step(grads...) }},
+			{"owned", func() error { return opt.Step() }},
+			{"owned_zero_grad", func() error { opt.ZeroGrad(); fill(); return opt.Step() }},
+		} {
+			b.Run(shape.name+"/"+c.name, func(b *testing.B) {
+				b.SetBytes(bytes)
+				b.ReportAllocs()
+				for range b.N {
+					if err := c.step(); err != nil {
+						b.Fatal(err)
+					}
 				}
 			})
 		}

@@ -25,10 +25,12 @@ import (
 // sum, square_avg, grad_avg, exp_inf, acc_delta, prev, step_size, ax), step,
 // or a scalar state's (mu_product, eta, mu). As in torch, step and the
 // scalar states are 0-d float32 tensors, SGD keeps no step, and the state
-// that the first step creates (see State) is absent until it has: an SGD
-// momentum buffer, and every tensor of an Rprop, NAdam or ASGD parameter.
+// that the first step creates (see State) is absent until it has: every
+// tensor of a parameter that has not had a gradient yet (a frozen one
+// never has any), and an SGD momentum buffer until a step with a momentum.
 // The string-to-string __metadata__ holds param_groups, a JSON string in
-// torch's layout, and this package's own entries:
+// torch's layout (with param_names, the parameters' names, when they have
+// some, as torch 2.x saves them), and this package's own entries:
 //
 //	optim.checksum  CRC-32C of the whole file with these 8 hex digits as "00000000"
 //	optim.format    the format marker, "github.com/simdoptim/optim checkpoint"
@@ -214,7 +216,7 @@ func (o *Optimizer[T]) encode(op string, extra map[string]json.RawMessage) ([]by
 		g := &o.groups[gi]
 		kind := g.rule.kind()
 		for i := g.first; i < g.end; i++ {
-			if lazyState(kind) && !o.created[i] {
+			if !o.hasState(i, kind) {
 				continue // as in torch's state dict: no state yet, no tensors
 			}
 			// Every slot that exists, as torch saves every tensor in its
@@ -240,7 +242,7 @@ func (o *Optimizer[T]) encode(op string, extra map[string]json.RawMessage) ([]by
 	groups := make([]json.RawMessage, len(o.groups))
 	for gi := range o.groups {
 		rules[gi] = className(o.groups[gi].rule)
-		groups[gi] = torchGroup(o.reportedRule(gi), o.groups[gi].first, o.groups[gi].end)
+		groups[gi] = torchGroup(o.reportedRule(gi), o.groups[gi].first, o.groups[gi].end, o.groupNames(gi))
 	}
 	meta := []safetensors.Meta{
 		{Key: checksumKey, Value: checksumPlaceholder},
@@ -298,11 +300,12 @@ func usedSlots[T float32 | float64](r Rule) [3]bool {
 // headerLimit bounds the header Load reads, from the optimizer's size: a
 // tensor entry, a step count and a parameter index take well under 1 KiB
 // per parameter, a group's hyperparameters well under 1 KiB, and the
-// caller's entries at most maxExtra. The absolute cap is the reference
-// safetensors implementation's, which rejects longer headers anyway.
+// caller's entries at most maxExtra, the parameters' names namesBytes.
+// The absolute cap is the reference safetensors implementation's, which
+// rejects longer headers anyway.
 func (o *Optimizer[T]) headerLimit() int64 {
 	const safetensorsMax = 100_000_000
-	return min(safetensorsMax, 64<<10+maxExtra+1024*int64(len(o.params)+len(o.groups)))
+	return min(safetensorsMax, 64<<10+maxExtra+1024*int64(len(o.params)+len(o.groups))+int64(o.namesBytes()))
 }
 
 // littleEndian reports whether the machine's byte order is the file's, so

@@ -139,8 +139,10 @@ func className(r Rule) string {
 }
 
 // torchGroup encodes group [first, end) under r in torch's layout, as
-// json.Marshal writes a struct with the form's keys as its fields.
-func torchGroup(r Rule, first, end int) json.RawMessage {
+// json.Marshal writes a struct with the form's keys as its fields. names,
+// when not nil, are the parameters' names: torch 2.x's param_names, first,
+// where torch's add_param_group puts them.
+func torchGroup(r Rule, first, end int, names []string) json.RawMessage {
 	params := make([]int, end-first)
 	for i := range params {
 		params[i] = first + i
@@ -148,6 +150,11 @@ func torchGroup(r Rule, first, end int) json.RawMessage {
 	v := reflect.ValueOf(r)
 	var b bytes.Buffer
 	b.WriteByte('{')
+	if names != nil {
+		b.WriteString(`"` + paramNamesKey + `":`)
+		b.WriteString(mustJSON(names))
+		b.WriteByte(',')
+	}
 	for _, k := range r.torch().keys {
 		b.WriteString(mustJSON(k.name))
 		b.WriteByte(':')
@@ -193,7 +200,7 @@ func decodeGroup(op string, raw json.RawMessage, gi int, class string, form *tor
 		return nil, bad("unknown optimizer class %q", class)
 	}
 	for k := range m {
-		if !ignoredGroupKeys[k] && k != "params" && !form.accepts(k) {
+		if !ignoredGroupKeys[k] && k != "params" && k != paramNamesKey && !form.accepts(k) {
 			return nil, bad("unknown key %q for %s", k, class)
 		}
 	}

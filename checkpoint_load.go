@@ -121,7 +121,7 @@ func (l *loaded[T]) slot(gi, i, k, n int) []T {
 func (o *Optimizer[T]) load(op string, r io.Reader, size int64, accept func(map[string]json.RawMessage) error) error {
 	l, err := o.read(op, r, size, accept != nil)
 	if err != nil {
-		return err
+		return named(err, o.Name)
 	}
 	if accept != nil {
 		if err := accept(l.extra); err != nil {
@@ -161,7 +161,7 @@ func (o *Optimizer[T]) metaLimit(key string) int {
 	case heldKey:
 		return 256 + 256*groups // an index and a class name each
 	case groupsKey:
-		return 4096 + 4096*groups + 32*params // hyperparameters, and an index each
+		return 4096 + 4096*groups + 32*params + o.namesBytes() // hyperparameters, an index and a name each
 	}
 	if torchMeta[key] {
 		return 256 // torch's version, the optimizer's class
@@ -566,6 +566,9 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 		if heldBy[gi] != nil && !held.any() {
 			return nil, ckErr(op, nil, "%s lists group %d, whose param_groups entry holds no value its rule refuses", heldKey, gi)
 		}
+		if err := o.checkGroupNames(op, gi, groups[gi]); err != nil {
+			return nil, err
+		}
 		l.rules[gi], l.held[gi] = rule, held
 	}
 
@@ -600,7 +603,10 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 				case !want && !e.found():
 					continue
 				case !e.found():
-					if mine && !lazyParam[i] {
+					// A parameter that has not had a gradient has no
+					// state at all; one that has stepped has all of it,
+					// which for these rules Save always writes.
+					if mine && !lazyParam[i] && l.steps[i] > 0 {
 						return nil, ckErr(op, nil, "tensor %q is missing", name())
 					}
 				case slot < 0 && e.dType() != safetensors.F32 && !(step && !mine):
@@ -711,12 +717,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 	}
 	l.created = make([]bool, len(o.params))
 	for i := range o.params {
-		if lazyParam[i] {
-			l.created[i] = presence[i] > 0 || kept[i]
-		} else {
-			// Irrelevant to these rules' steps; a step would have set it.
-			l.created[i] = l.steps[i] > 0
-		}
+		l.created[i] = presence[i] > 0 || kept[i]
 	}
 	return l, nil
 }

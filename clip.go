@@ -29,9 +29,12 @@ import (
 // for the other orders.
 //
 // The result depends on the data and on how it is split into slices, never
-// on the CPU or the kernel set.
+// on the CPU or the kernel set. A nil slice is no gradient (torch's None)
+// and is left out, as torch leaves out the grads that are None: the norm
+// has the bits it has without it.
 func GradNorm[T float32 | float64](normType float64, grads ...[]T) (float64, error) {
-	return gradNorm(gradKernels[T](), normType, grads)
+	var scratch [][]T
+	return gradNorm(gradKernels[T](), normType, withoutNil(&scratch, grads))
 }
 
 func gradNorm[T float32 | float64](k *generic.GradKernels[T], normType float64, grads [][]T) (float64, error) {
@@ -54,13 +57,18 @@ func gradNorm[T float32 | float64](k *generic.GradKernels[T], normType float64, 
 // may differ from torch's in the last bit (and float32 gradients whose norm
 // overflows float32 are scaled correctly here, where torch zeroes them).
 //
+// A nil slice is no gradient: it is left out of the norm, as by GradNorm.
+//
 // Errors (nothing is written): maxNorm negative or NaN, normType below 1 or
 // NaN (*HyperparameterError), grads that overlap each other (*OverlapError).
 func ClipGradNorm[T float32 | float64](maxNorm, normType float64, errorIfNonfinite bool, grads ...[]T) (float64, error) {
-	return clipGradNorm(gradKernels[T](), maxNorm, normType, errorIfNonfinite, grads)
+	var scratch [][]T
+	return clipGradNorm(gradKernels[T](), maxNorm, normType, errorIfNonfinite, grads, &scratch)
 }
 
-func clipGradNorm[T float32 | float64](k *generic.GradKernels[T], maxNorm, normType float64, errorIfNonfinite bool, grads [][]T) (float64, error) {
+// clipGradNorm clips grads, whose nil entries it leaves out of the norm
+// with the help of scratch.
+func clipGradNorm[T float32 | float64](k *generic.GradKernels[T], maxNorm, normType float64, errorIfNonfinite bool, grads [][]T, scratch *[][]T) (float64, error) {
 	const fn = "ClipGradNorm"
 	if !(maxNorm >= 0) {
 		return 0, argErr(fn, "maxNorm", maxNorm, ">= 0")
@@ -71,7 +79,7 @@ func clipGradNorm[T float32 | float64](k *generic.GradKernels[T], maxNorm, normT
 	if err := checkDisjoint(fn, grads); err != nil {
 		return 0, err
 	}
-	total := generic.Norm(k, normType, grads)
+	total := generic.Norm(k, normType, withoutNil(scratch, grads))
 	if errorIfNonfinite && (math.IsInf(total, 0) || total != total) {
 		return total, &NonFiniteNormError{normType, total}
 	}
@@ -84,7 +92,7 @@ func clipGradNorm[T float32 | float64](k *generic.GradKernels[T], maxNorm, normT
 
 // ClipGradValue is torch.nn.utils.clip_grad_value_: it clamps every element
 // of every grad to [-clip, clip] (clip rounded to T, as torch converts it to
-// the dtype); NaN elements stay NaN. Errors (nothing is written): clip
+// the dtype); NaN elements stay NaN, and nil grads are skipped. Errors (nothing is written): clip
 // negative or NaN (*HyperparameterError), grads that overlap each other
 // (*OverlapError).
 func ClipGradValue[T float32 | float64](clip float64, grads ...[]T) error {
@@ -110,7 +118,8 @@ func clipGradValue[T float32 | float64](k *generic.GradKernels[T], clip float64,
 // infinite or NaN element (one read of each) and, only if there is none,
 // calls Step. When it skips, every param, every state and the step count
 // are untouched. The grads are validated as Step validates them, before
-// anything else.
+// anything else; as for Step, a nil grad skips its param, and no grads at
+// all means the optimizer's own gradient buffers (see Grad).
 //
 // It guards against non-finite gradients, not against every overflow: a
 // finite gradient whose square exceeds the element type (a float32
@@ -121,38 +130,47 @@ func (o *Optimizer[T]) StepIfFinite(grads ...[]T) (skipped bool, err error) {
 	if err := o.checkHeld("StepIfFinite"); err != nil {
 		return false, err
 	}
+	grads = o.stepGrads(grads)
 	if err := o.checkGrads("StepIfFinite", grads); err != nil {
 		return false, err
 	}
 	if o.NonFinite(grads...) {
 		return true, nil
 	}
-	return false, o.Step(grads...)
+	return false, o.Step(grads...) // the owned buffers, if grads is empty
 }
 
 // GradNorm is the package's GradNorm, run by the optimizer's workers (see
-// SetWorkers) on large gradients: the same bits for any worker count.
+// SetWorkers) on large gradients: the same bits for any worker count. With
+// no grads, it is the norm of the optimizer's gradient buffers that are
+// set (see Grad), as torch's over the grads that are not None.
 func (o *Optimizer[T]) GradNorm(normType float64, grads ...[]T) (float64, error) {
-	return gradNorm(o.workerGradKernels(), normType, grads)
+	defer o.clearPresent()
+	return gradNorm(o.workerGradKernels(), normType, o.presentGrads(o.stepGrads(grads)))
 }
 
 // ClipGradNorm is the package's ClipGradNorm, run by the optimizer's
-// workers: the same bits for any worker count.
+// workers: the same bits for any worker count. With no grads, it clips the
+// optimizer's gradient buffers that are set (see Grad).
 func (o *Optimizer[T]) ClipGradNorm(maxNorm, normType float64, errorIfNonfinite bool, grads ...[]T) (float64, error) {
-	return clipGradNorm(o.workerGradKernels(), maxNorm, normType, errorIfNonfinite, grads)
+	defer o.clearPresent()
+	return clipGradNorm(o.workerGradKernels(), maxNorm, normType, errorIfNonfinite, o.stepGrads(grads), &o.grads.present)
 }
 
 // ClipGradValue is the package's ClipGradValue, run by the optimizer's
-// workers.
+// workers. With no grads, it clips the optimizer's gradient buffers that
+// are set (see Grad).
 func (o *Optimizer[T]) ClipGradValue(clip float64, grads ...[]T) error {
-	return clipGradValue(o.workerGradKernels(), clip, grads)
+	return clipGradValue(o.workerGradKernels(), clip, o.stepGrads(grads))
 }
 
 // NonFinite reports whether any element of grads is infinite or NaN, read
-// by the optimizer's workers. The grads need not be the optimizer's.
+// by the optimizer's workers; nil grads are skipped. The grads need not be
+// the optimizer's; with none, they are its gradient buffers that are set
+// (see Grad).
 func (o *Optimizer[T]) NonFinite(grads ...[]T) bool {
 	k := o.workerGradKernels()
-	for _, g := range grads {
+	for _, g := range o.stepGrads(grads) {
 		if k.NonFinite(g) {
 			return true
 		}
@@ -177,7 +195,7 @@ func checkDisjoint[T float32 | float64](op string, grads [][]T) error {
 		for j := 1; j < len(grads); j++ {
 			for i := range j {
 				if kernels.Overlap(grads[i], grads[j]) {
-					return &OverlapError{Op: op, A: Slot{"grad", i, ""}, B: Slot{"grad", j, ""}}
+					return &OverlapError{Op: op, A: Slot{Kind: "grad", Index: i}, B: Slot{Kind: "grad", Index: j}}
 				}
 			}
 		}
@@ -185,7 +203,7 @@ func checkDisjoint[T float32 | float64](op string, grads [][]T) error {
 	}
 	var r regions // allocates, for many grads only
 	for i, g := range grads {
-		if err := r.insert(op, region(g, Slot{"grad", i, ""})); err != nil {
+		if err := r.insert(op, region(g, Slot{Kind: "grad", Index: i})); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/simdoptim/optim/generic"
@@ -176,45 +177,14 @@ func digestResultTo[T testFloat](d *digestWriter, kind kernels.Kind, r digestRes
 // with the given number of workers.
 func digestAPI[T testFloat](t *testing.T, workers int) digestRun[T] {
 	return func(rule Rule, params [][]T, grads [][][]T) digestResult[T] {
-		opt, err := New[T](rule, params...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer opt.Close()
-		if err := opt.SetWorkers(workers); err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range grads {
-			if err := opt.Step(g...); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return digestResult[T]{opt.params, opt.state, opt.scalars}
+		return skippedAPI[T](t, workers, false)(rule, params, grads).digestResult
 	}
 }
 
 // digestSet runs a config through one set's raw kernels by hand.
 func digestSet[T testFloat](t *testing.T, set string) digestRun[T] {
 	return func(rule Rule, params [][]T, grads [][][]T) digestResult[T] {
-		s, ok := lookupSupported(set)
-		if !ok {
-			t.Fatalf("set %s vanished", set)
-		}
-		var ms []*manual[T]
-		for _, p := range params {
-			ms = append(ms, newManual(t, s, rule, p))
-		}
-		for _, g := range grads {
-			for i, m := range ms {
-				m.step(t, g[i]) // an empty param's scalar state advances too
-			}
-		}
-		r := digestResult[T]{params: params}
-		for _, m := range ms {
-			r.state = append(r.state, m.state)
-			r.scalars = append(r.scalars, m.scalars)
-		}
-		return r
+		return skippedSet[T](t, set)(rule, params, grads).digestResult
 	}
 }
 
@@ -276,6 +246,71 @@ func testDigest(t *testing.T, configs []Rule, want uint64) {
 		t.Logf("digest %#x through the raw %s kernels", got, set.Name())
 		if got != want {
 			t.Errorf("digest through the raw %s kernels = %#x, want %#x", set.Name(), got, want)
+		}
+	}
+}
+
+// averagingDigest is the digest of Averaged's updates: every Average of
+// averagesTested, with the buffers copied and averaged, in both element
+// types, over the digest's inputs (the model takes each step's "grads" as
+// its values; the slices from 30 on are its buffers), hashed after every
+// Update. It was recorded as the other digests are (the logged value), and
+// must come out of every kernel set and worker count, on arm64 too.
+const averagingDigest = 0x217d91064dcf1903
+
+// TestDigestAveraging checks averagingDigest through the public API and on
+// every supported set with several workers.
+func TestDigestAveraging(t *testing.T) {
+	got := digestAveraging(t, Kernels(), 1)
+	t.Logf("averaging digest %#x through the public API (set %s)", got, ISA())
+	if got != averagingDigest {
+		t.Errorf("averaging digest on %s = %#x, want %#x", ISA(), got, averagingDigest)
+	}
+	lowParallelMin(t, 16) // so that these small slices are split
+	for _, set := range SupportedSets() {
+		for _, w := range []int{1, 2, 3, 7} {
+			if got := digestAveraging(t, set, w); got != averagingDigest {
+				t.Errorf("averaging digest on %s with %d workers = %#x, want %#x", set.Name(), w, got, averagingDigest)
+			}
+		}
+	}
+}
+
+func digestAveraging(t *testing.T, set *kernels.Set, workers int) uint64 {
+	d := &digestWriter{h: fnv.New64a()}
+	config := 0
+	for _, avg := range averagesTested {
+		for _, useBuffers := range []bool{false, true} {
+			digestAveragingRun[float32](t, d, config, avg, useBuffers, set, workers)
+			digestAveragingRun[float64](t, d, config, avg, useBuffers, set, workers)
+			config++
+		}
+	}
+	return d.h.Sum64()
+}
+
+func digestAveragingRun[T testFloat](t *testing.T, d *digestWriter, config int, avg Average, useBuffers bool, set *kernels.Set, workers int) {
+	params, rows := digestInputs[T](config)
+	const buffersFrom = 30
+	m := Model[T]{Params: params[:buffersFrom], Buffers: params[buffersFrom:], UseBuffers: useBuffers}
+	a, err := newAveraged("NewAveragedModel", avg, m, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.SetWorkers(workers); err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows {
+		for i, x := range row {
+			copy(params[i], x)
+		}
+		if err := a.Update(); err != nil {
+			t.Fatal(err)
+		}
+		d.word(uint64(a.NAveraged()))
+		for _, s := range slices.Concat(a.Params(), a.Buffers()) {
+			digestSlice(d, s)
 		}
 	}
 }

@@ -26,9 +26,10 @@ import (
 //   - linalg.NotPositiveDefiniteError, from the dense algebra: the matrix
 //     needs a shift.
 //
-// *ShapeError, *OverlapError, *IndexError, *StateError, *NewtonSizeError
-// and *ScalerStageError report arguments that do not fit the optimizer or
-// a call out of order.
+// *ShapeError, *OverlapError, *IndexError, *StateError, *NameError,
+// *NewtonSizeError and *ScalerStageError report arguments that do not fit
+// the optimizer or a call out of order. Those about a parameter name it by
+// its index and, when the parameters are named (Group.Names), by its name.
 
 // HyperparameterError reports a value outside its valid range: a rule's
 // field, a field of Newton or GradScalerConfig, or a function's argument,
@@ -86,33 +87,62 @@ type ShapeError struct {
 	Op string // the method: "Step", "SetState", ...
 	// What names the mismatch: "gradients" when the number of slices is
 	// wrong (Index is then -1), otherwise the kind of slice at Index:
-	// "grad" or a state key such as "exp_avg".
+	// "grad", "added grad" (AccumulateGrad's) or a state key such as
+	// "exp_avg". Accumulate's is "g", with Index -1 and Want len(acc).
 	What  string
 	Index int
-	Got   int // the count or length given
-	Want  int // the count or length required
+	Got   int    // the count or length given
+	Want  int    // the count or length required
+	Name  string // the name of param Index, when the params are named
 }
 
 func (e *ShapeError) Error() string {
-	if e.Index < 0 {
+	switch {
+	case e.Op == "Accumulate":
+		return fmt.Sprintf("optim: Accumulate: g has length %d, acc has length %d", e.Got, e.Want)
+	case e.Index < 0:
 		return fmt.Sprintf("optim: %s: got %d %s for %d params", e.Op, e.Got, e.What, e.Want)
 	}
-	return fmt.Sprintf("optim: %s: %s %d has length %d, param %d has length %d", e.Op, e.What, e.Index, e.Got, e.Index, e.Want)
+	msg := fmt.Sprintf("optim: %s: %s %d has length %d, param %d%s has length %d", e.Op, e.What, e.Index, e.Got, e.Index, nameSuffix(e.Name), e.Want)
+	if e.What == "grad" {
+		// A frozen parameter is written as a nil gradient, not as an
+		// empty or zero one (a zero gradient still decays the weights).
+		msg += `; a nil grad means "no gradient" and skips its param`
+	}
+	return msg
+}
+
+// nameSuffix is how a message names a named parameter after its index.
+func nameSuffix(name string) string {
+	if name == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (%q)", name)
 }
 
 // Slot names one slice the optimizer knows: a parameter, a gradient, or a
 // state slice of a parameter (Kind "state", Key its torch state-dict key).
 type Slot struct {
-	Kind  string // "param", "grad" or "state"
+	// Kind is "param", "grad", "state", "grad buffer" (the optimizer's
+	// own gradient of the parameter, see Grad) or "added grad" (the
+	// argument of AccumulateGrad); for a slice that is no parameter's, the
+	// argument's name ("g", "acc"), with Index -1.
+	Kind  string
 	Index int    // the parameter's index across all groups
 	Key   string // the state key, for Kind "state"
+	Name  string // the parameter's name, when the params are named
 }
 
 func (s Slot) String() string {
-	if s.Kind == "state" {
-		return fmt.Sprintf("the %s state of param %d", s.Key, s.Index)
+	switch {
+	case s.Index < 0:
+		return s.Kind
+	case s.Kind == "state":
+		return fmt.Sprintf("the %s state of param %d%s", s.Key, s.Index, nameSuffix(s.Name))
+	case s.Kind == "grad buffer":
+		return fmt.Sprintf("the gradient buffer of param %d%s", s.Index, nameSuffix(s.Name))
 	}
-	return fmt.Sprintf("%s %d", s.Kind, s.Index)
+	return fmt.Sprintf("%s %d%s", s.Kind, s.Index, nameSuffix(s.Name))
 }
 
 // OverlapError reports two slices that share memory where they must not.
@@ -171,13 +201,14 @@ type StateError struct {
 	Param  int    // the parameter's index across all groups, or -1 for all
 	Key    string // the torch state-dict key at fault ("step" for the step count)
 	Reason string
+	Name   string // the name of param Param, when the params are named
 }
 
 func (e *StateError) Error() string {
 	if e.Param < 0 {
 		return fmt.Sprintf("optim: %s: %s", e.Op, e.Reason)
 	}
-	return fmt.Sprintf("optim: %s: param %d: %s", e.Op, e.Param, e.Reason)
+	return fmt.Sprintf("optim: %s: param %d%s: %s", e.Op, e.Param, nameSuffix(e.Name), e.Reason)
 }
 
 // stepCountErr reports param's step count steps (param -1: every

@@ -151,3 +151,79 @@ func Example_trainingLoop() {
 	// step 7: lr 0.00389
 	// step 10: lr 0.00000
 }
+
+// Owned gradients, as torch's p.grad, with 4-step gradient accumulation:
+// each micro-batch's backward pass adds its gradient, divided by 4, into the
+// optimizer's buffers, Step() steps on them, and ZeroGrad clears them for
+// the next batch. Buffers are reached by index or by name.
+func ExampleOptimizer_Grad() {
+	w := []float32{0.5, -0.25, 1}
+	b := []float32{0}
+	opt, err := optim.NewGroups(optim.Group[float32]{
+		Rule:   optim.DefaultAdamW(),
+		Params: [][]float32{w, b},
+		Names:  []string{"fc.weight", "fc.bias"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer opt.Close()
+	const accumulation = 4
+	micro := make([]float32, len(w)) // a micro-batch's gradient of w, computed elsewhere
+	for range 3 {
+		opt.ZeroGrad()
+		for m := range accumulation {
+			for i := range w {
+				micro[i] = 2*w[i] + float32(m)/8
+			}
+			// torch's w.grad += micro / 4, with the same bits on every CPU.
+			if err := opt.AccumulateGrad(0, micro, 1.0/accumulation); err != nil {
+				panic(err)
+			}
+			// Or written by the backward pass into the buffer itself.
+			gb, err := opt.GradOf("fc.bias")
+			if err != nil {
+				panic(err)
+			}
+			gb[0] += (2*b[0] - 1) / accumulation
+		}
+		if err := opt.Step(); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Printf("%.4f %.4f\n", w, b)
+	// Output: [0.4970 -0.2470 0.9970] [0.0030]
+}
+
+// A frozen parameter (torch's requires_grad_(False), whose grad is None) is
+// a nil gradient: AdamW leaves it alone, weight decay included, and keeps no
+// state for it. A zero gradient is not the same: the weights decay.
+func ExampleOptimizer_Step_frozen() {
+	emb, w := []float32{1, 1}, []float32{0.5}
+	gw := make([]float32, 1)
+	opt, err := optim.New(optim.DefaultAdamW(), emb, w)
+	if err != nil {
+		panic(err)
+	}
+	defer opt.Close()
+	for range 3000 {
+		gw[0] = 2 * w[0]
+		if err := opt.Step(nil, gw); err != nil { // emb has no gradient
+			panic(err)
+		}
+	}
+	st, _ := opt.State(0)
+	fmt.Println("frozen:", emb, "steps", st.Step, "state", st.ExpAvg != nil, "optimizer steps", opt.Steps())
+
+	decayed := []float32{1, 1}
+	zero, _ := optim.New(optim.DefaultAdamW(), decayed)
+	for range 3000 {
+		if err := zero.Step(make([]float32, 2)); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Printf("zero gradient: %.4f\n", decayed)
+	// Output:
+	// frozen: [1 1] steps 0 state false optimizer steps 3000
+	// zero gradient: [0.9704 0.9704]
+}

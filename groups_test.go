@@ -16,7 +16,7 @@ func TestNewIsOneGroup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ob, err := NewGroups(Group[float32]{c.rule, b})
+		ob, err := NewGroups(Group[float32]{Rule: c.rule, Params: b})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func testGroupsMatch[T testFloat](t *testing.T) {
 	var singleParams [][][]T
 	for k, c := range cases {
 		ps := clone2(params[:1+k%len(params)])
-		groups = append(groups, Group[T]{c.rule, ps})
+		groups = append(groups, Group[T]{Rule: c.rule, Params: ps})
 		own := clone2(ps)
 		o, err := New(c.rule, own...)
 		if err != nil {
@@ -111,9 +111,9 @@ func testGroupsMatch[T testFloat](t *testing.T) {
 
 func TestGroupAccessors(t *testing.T) {
 	o, err := NewGroups(
-		Group[float32]{DefaultSGD(), [][]float32{make([]float32, 3)}},
-		Group[float32]{DefaultAdagrad(), [][]float32{make([]float32, 2)}},
-		Group[float32]{DefaultAdamW(), [][]float32{make([]float32, 4), make([]float32, 1)}},
+		Group[float32]{Rule: DefaultSGD(), Params: [][]float32{make([]float32, 3)}},
+		Group[float32]{Rule: DefaultAdagrad(), Params: [][]float32{make([]float32, 2)}},
+		Group[float32]{Rule: DefaultAdamW(), Params: [][]float32{make([]float32, 4), make([]float32, 1)}},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -160,8 +160,8 @@ func TestGroupAccessors(t *testing.T) {
 	}
 	// A failed SetLR changes no group, even when a later group rejects it.
 	f, _ := NewGroups(
-		Group[float32]{DefaultSGD(), [][]float32{make([]float32, 3)}},
-		Group[float32]{DefaultAdam(), [][]float32{make([]float32, 3)}},
+		Group[float32]{Rule: DefaultSGD(), Params: [][]float32{make([]float32, 3)}},
+		Group[float32]{Rule: DefaultAdam(), Params: [][]float32{make([]float32, 3)}},
 	)
 	if err := f.SetLR(1e38); err == nil { // Adam: LR/(1-β1) = 1e39
 		t.Error("SetLR(1e38) with an Adam group in float32: no error")
@@ -230,7 +230,7 @@ func TestAddGroupStartsFresh(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := o.AddGroup(Group[float32]{DefaultAdamW(), [][]float32{b}}); err != nil {
+	if err := o.AddGroup(Group[float32]{Rule: DefaultAdamW(), Params: [][]float32{b}}); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := o.State(1); st.Step != 0 {
@@ -255,17 +255,17 @@ func TestAddGroupStartsFresh(t *testing.T) {
 	}
 	// AddGroup validates before changing anything.
 	var oe *OverlapError
-	if err := o.AddGroup(Group[float32]{DefaultSGD(), [][]float32{a[1:]}}); !errors.As(err, &oe) {
+	if err := o.AddGroup(Group[float32]{Rule: DefaultSGD(), Params: [][]float32{a[1:]}}); !errors.As(err, &oe) {
 		t.Errorf("AddGroup overlapping a param: %v", err)
 	}
 	st, _ := o.State(0)
-	if err := o.AddGroup(Group[float32]{DefaultSGD(), [][]float32{st.ExpAvg}}); !errors.As(err, &oe) || oe.A.Kind != "state" {
+	if err := o.AddGroup(Group[float32]{Rule: DefaultSGD(), Params: [][]float32{st.ExpAvg}}); !errors.As(err, &oe) || oe.A.Kind != "state" {
 		t.Errorf("AddGroup of the optimizer's own state: %v", err)
 	}
-	if err := o.AddGroup(Group[float32]{Adam{LR: 1}, [][]float32{make([]float32, 2)}}); err == nil {
+	if err := o.AddGroup(Group[float32]{Rule: Adam{LR: 1}, Params: [][]float32{make([]float32, 2)}}); err == nil {
 		t.Error("AddGroup with a bad rule: no error")
 	}
-	if err := o.AddGroup(Group[float32]{DefaultSGD(), nil}); err == nil {
+	if err := o.AddGroup(Group[float32]{Rule: DefaultSGD(), Params: nil}); err == nil {
 		t.Error("AddGroup with no params: no error")
 	}
 	if o.Groups() != 2 || o.Len() != 2 {
@@ -276,8 +276,8 @@ func TestAddGroupStartsFresh(t *testing.T) {
 func TestOverlapAcrossGroups(t *testing.T) {
 	mem := make([]float64, 16)
 	_, err := NewGroups(
-		Group[float64]{DefaultSGD(), [][]float64{mem[0:4]}},
-		Group[float64]{DefaultAdam(), [][]float64{mem[8:10], mem[3:5]}},
+		Group[float64]{Rule: DefaultSGD(), Params: [][]float64{mem[0:4]}},
+		Group[float64]{Rule: DefaultAdam(), Params: [][]float64{mem[8:10], mem[3:5]}},
 	)
 	var oe *OverlapError
 	if !errors.As(err, &oe) || oe.A.Index != 0 || oe.B.Index != 2 {
@@ -358,7 +358,7 @@ func TestZeroOptimizer(t *testing.T) {
 		}
 	})
 	p := []float32{1}
-	if err := o.AddGroup(Group[float32]{SGD{LR: 0.5}, [][]float32{p}}); err != nil {
+	if err := o.AddGroup(Group[float32]{Rule: SGD{LR: 0.5}, Params: [][]float32{p}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.Step([]float32{1}); err != nil || p[0] != 0.5 {
@@ -370,12 +370,16 @@ func TestZeroOptimizer(t *testing.T) {
 // an error, as in kernels.Adam.
 func TestGradAliasingState(t *testing.T) {
 	p0, p1 := make([]float32, 4), make([]float32, 3)
-	o, _ := NewGroups(Group[float32]{DefaultSGD(), [][]float32{p0}}, Group[float32]{Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, AMSGrad: true}, [][]float32{p1}})
+	o, _ := NewGroups(Group[float32]{Rule: DefaultSGD(), Params: [][]float32{p0}}, Group[float32]{Rule: Adam{LR: 1e-3, Beta1: 0.9, Beta2: 0.99, Eps: 1e-8, AMSGrad: true}, Params: [][]float32{p1}})
+	// A first step creates the state (State has none before it).
+	if err := o.Step(make([]float32, 4), make([]float32, 3)); err != nil {
+		t.Fatal(err)
+	}
 	st, _ := o.State(1)
 	for _, bad := range [][]float32{st.ExpAvg, st.ExpAvgSq, st.MaxExpAvgSq} {
 		var oe *OverlapError
 		err := o.Step(make([]float32, 4), bad)
-		if !errors.As(err, &oe) || oe.A != (Slot{"grad", 1, ""}) || oe.B.Kind != "state" || oe.B.Index != 1 {
+		if !errors.As(err, &oe) || oe.A != (Slot{Kind: "grad", Index: 1}) || oe.B.Kind != "state" || oe.B.Index != 1 {
 			t.Errorf("grad aliasing state: %v", err)
 		}
 	}
@@ -422,7 +426,7 @@ func TestRestoreKeepsMomentumBuffer(t *testing.T) {
 
 func TestTypedErrors(t *testing.T) {
 	var he *HyperparameterError
-	_, err := NewGroups(Group[float32]{DefaultSGD(), [][]float32{make([]float32, 1)}}, Group[float32]{Adam{LR: 1e-3, Beta1: 1.5, Eps: 1e-8}, [][]float32{make([]float32, 1)}})
+	_, err := NewGroups(Group[float32]{Rule: DefaultSGD(), Params: [][]float32{make([]float32, 1)}}, Group[float32]{Rule: Adam{LR: 1e-3, Beta1: 1.5, Eps: 1e-8}, Params: [][]float32{make([]float32, 1)}})
 	if !errors.As(err, &he) || he.Group != 1 || he.Rule != "Adam" || he.Field != "Beta1" || he.Value != 1.5 || he.Want != "in [0, 1)" {
 		t.Errorf("HyperparameterError: %#v", err)
 	}
@@ -445,7 +449,7 @@ func TestGroupsStepAllocatesNothing(t *testing.T) {
 		if k%3 == 1 {
 			r = SGD{LR: 0.1, Momentum: 0.9}
 		}
-		groups = append(groups, Group[float32]{r, [][]float32{make([]float32, 100), make([]float32, 7)}})
+		groups = append(groups, Group[float32]{Rule: r, Params: [][]float32{make([]float32, 100), make([]float32, 7)}})
 		grads = append(grads, make([]float32, 100), make([]float32, 7))
 	}
 	o, err := NewGroups(groups...)
@@ -464,7 +468,7 @@ func TestGroupsStepAllocatesNothing(t *testing.T) {
 func TestScalarsSharedOnlyBetweenEqualRules(t *testing.T) {
 	x, y := SGD{LR: 0.5}, SGD{LR: 0.25}
 	a, c := []float64{1, 1}, []float64{1, 1}
-	o, err := NewGroups(Group[float64]{x, [][]float64{a}}, Group[float64]{y, [][]float64{{}}}, Group[float64]{y, [][]float64{c}})
+	o, err := NewGroups(Group[float64]{Rule: x, Params: [][]float64{a}}, Group[float64]{Rule: y, Params: [][]float64{{}}}, Group[float64]{Rule: y, Params: [][]float64{c}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +498,7 @@ func TestScalarSharingAcrossGroups(t *testing.T) {
 		}
 		_ = o.Step([]float32{1, 1})
 		_ = o.Step([]float32{1, 1})
-		if err := o.AddGroup(Group[float32]{rule, [][]float32{b}}); err != nil {
+		if err := o.AddGroup(Group[float32]{Rule: rule, Params: [][]float32{b}}); err != nil {
 			t.Fatal(err)
 		}
 		_ = o.SetSteps(2) // same step counts, different scalar state and existence
@@ -532,11 +536,11 @@ func TestGradCheckCacheInvalidated(t *testing.T) {
 	if err := o.Step(g); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.AddGroup(Group[float32]{DefaultSGD(), [][]float32{g}}); err != nil {
+	if err := o.AddGroup(Group[float32]{Rule: DefaultSGD(), Params: [][]float32{g}}); err != nil {
 		t.Fatal(err)
 	}
 	var oe *OverlapError
-	if err := o.Step(g, make([]float32, 4)); !errors.As(err, &oe) || oe.B != (Slot{"param", 1, ""}) {
+	if err := o.Step(g, make([]float32, 4)); !errors.As(err, &oe) || oe.B != (Slot{Kind: "param", Index: 1}) {
 		t.Errorf("the old grad, now a param: %v", err)
 	}
 }

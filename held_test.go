@@ -14,7 +14,7 @@ import (
 func TestHoldGroupLR(t *testing.T) {
 	p := []float32{1, 2}
 	q := []float32{3, 4}
-	o, err := NewGroups(Group[float32]{DefaultAdamW(), [][]float32{p}}, Group[float32]{SGD{LR: 0.1, Momentum: 0.9}, [][]float32{q}})
+	o, err := NewGroups(Group[float32]{Rule: DefaultAdamW(), Params: [][]float32{p}}, Group[float32]{Rule: SGD{LR: 0.1, Momentum: 0.9}, Params: [][]float32{q}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestHoldGroupLR(t *testing.T) {
 // says so.
 func TestHeldRateCheckpoint(t *testing.T) {
 	newOpt := func() *Optimizer[float32] {
-		o, err := NewGroups(Group[float32]{DefaultAdamW(), [][]float32{{1, 2}}}, Group[float32]{SGD{LR: 0.1, Momentum: 0.9}, [][]float32{{3}}})
+		o, err := NewGroups(Group[float32]{Rule: DefaultAdamW(), Params: [][]float32{{1, 2}}}, Group[float32]{Rule: SGD{LR: 0.1, Momentum: 0.9}, Params: [][]float32{{3}}})
 		if err != nil {
 			t.Fatal(err)
 		}

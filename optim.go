@@ -16,6 +16,13 @@
 // Parameter groups (torch's param_groups) give parts of a model their own
 // rule or hyperparameters; package schedule drives their learning rates
 // and momenta.
+//
+// The optimizer can also own the gradients, as torch's p.grad: Grad and
+// GradOf return its buffers, Step() with no arguments steps on them,
+// ZeroGrad clears them and AccumulateGrad adds micro-batch gradients into
+// them. Parameters may be named (Group.Names), as torch's named_parameters.
+// A nil gradient means "no gradient", torch's None: that parameter is
+// skipped, as torch skips it.
 package optim
 
 import (
@@ -45,8 +52,10 @@ type Optimizer[T float32 | float64] struct {
 	// instead of decaying it); for the other rules, whether the parameter's
 	// state does (torch's state[p] is not empty: Rprop's first step starts
 	// from step sizes LR, and NAdam's and ASGD's scalars are initialized
-	// then). A step creates it; so do SetState and Load of a state that
-	// has it. It matters only for the rules of lazyState.
+	// then). A step with a gradient creates it; so do SetState and Load of
+	// a state that has it. The steps of the rules of lazyState depend on
+	// it; for every rule, it says whether State and Save report the state
+	// (hasState): a parameter that never had a gradient has none.
 	created []bool
 	// scalars is each parameter's scalar state (NAdam's mu_product, ASGD's
 	// eta and mu), valid where created.
@@ -73,6 +82,12 @@ type Optimizer[T float32 | float64] struct {
 	plan    *parallelPlan[T]
 	task    stepTask[T]
 	pgrad   *parallelGrad[T] // the gradient kernels split between the workers
+	// minShare is SetParallelMin's threshold (0: the package's default).
+	minShare int
+	// The optimizer's own gradient buffers and the parameters' names
+	// (grads.go).
+	grads gradBuffers[T]
+	names paramNames
 	// The current step's scalars (prepareStep), and each parameter's
 	// kernel. They are fields rather than locals because their addresses go
 	// to the kernels, indirect calls, which would move locals to the heap
@@ -91,16 +106,24 @@ type group[T float32 | float64] struct {
 }
 
 // Group is a parameter group, as an entry of torch's param_groups: the rule
-// (with its hyperparameters) that updates the parameters.
+// (with its hyperparameters) that updates the parameters, and optionally
+// their names (torch's named_parameters, its param_names).
 type Group[T float32 | float64] struct {
 	Rule   Rule
 	Params [][]T
+	// Names, when not nil, names each param: one non-empty name (valid
+	// UTF-8) per param, none given twice across the optimizer, and either
+	// every group of an optimizer named or none, as torch requires. Names
+	// reach the owned gradients (GradOf), appear in errors and are saved
+	// in checkpoints (param_names, as torch 2.x), where Load checks them.
+	Names []string
 }
 
 // New returns an optimizer that applies rule to params: one group. The
 // slices are updated in place by Step and must not overlap each other.
-// Their state is allocated here, zero (Adagrad: InitialAccumulatorValue),
-// as torch does.
+// The memory of their state is allocated here, zero (Adagrad:
+// InitialAccumulatorValue), so that Step allocates nothing; as in torch, a
+// parameter has state (State, Save) from its first step with a gradient.
 func New[T float32 | float64](rule Rule, params ...[]T) (*Optimizer[T], error) {
 	return newGroups("New", Group[T]{Rule: rule, Params: params})
 }
@@ -147,15 +170,33 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 		rules[gi] = r
 		total += len(g.Params)
 	}
+	names, err := o.checkNames(op, groups)
+	if err != nil {
+		return err
+	}
 	var params [][]T
 	for _, g := range groups {
 		params = append(params, g.Params...)
 	}
-	// The new params must not overlap each other or anything we own.
+	// The new params must not overlap each other, anything we write or
+	// our gradient buffers.
+	name := func(i int) string {
+		if i < len(o.params) {
+			return o.Name(i)
+		}
+		if names == nil {
+			return ""
+		}
+		return names[i-len(o.params)]
+	}
 	owned := o.owned.clone()
 	for k, p := range params {
-		if err := owned.insert(op, region(p, Slot{"param", len(o.params) + k, ""})); err != nil {
-			return err
+		i := len(o.params) + k
+		if err := owned.insert(op, region(p, Slot{Kind: "param", Index: i})); err != nil {
+			return named(err, name)
+		}
+		if s, ok := o.grads.regions.overlapping(base(p), byteLen(p)); ok {
+			return named(&OverlapError{Op: op, A: Slot{Kind: "param", Index: i}, B: s}, name)
 		}
 	}
 
@@ -172,6 +213,8 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	o.variants = append(o.variants, make([]generic.Variant, len(params))...)
 	o.next = append(o.next, make([]generic.Scalars, len(params))...)
 	o.owned = owned
+	o.grads.grow(len(params))
+	o.names.add(names)
 	clear(o.clear[:first]) // new spans: earlier grads must be checked again
 	for _, p := range params {
 		o.total += len(p)
@@ -265,7 +308,7 @@ func (o *Optimizer[T]) allocState(first, end int, keep func(i, k int) bool) {
 		}
 		o.state[i][k] = st
 		if n > 0 {
-			spans = append(spans, region(st, Slot{"state", i, key}))
+			spans = append(spans, region(st, Slot{Kind: "state", Index: i, Key: key}))
 		}
 	})
 	// Regions of our own allocations never overlap anything.
@@ -318,14 +361,25 @@ func staggerGap[T float32 | float64](n int) int {
 	return (4096 + cacheLine) / size
 }
 
-// Step applies one update to every parameter, with grads[i] the gradient of
-// the i-th parameter (groups in order, then parameters in order).
+// Step applies one update to every parameter that has a gradient, with
+// grads[i] the gradient of the i-th parameter (groups in order, then
+// parameters in order), matched by position only. A nil grads[i] means
+// that parameter i has no gradient, as torch's grad None (a frozen
+// parameter, or one the loss does not reach): it is skipped, with no
+// update and no weight decay, its step count and state untouched, and no
+// state created for it if it never had a gradient. (A zero gradient is
+// not the same: weight decay and momentum still move the parameter.)
+//
+// With no arguments, Step steps on the optimizer's own gradient buffers
+// (see Grad): those not set since ZeroGrad are nil gradients.
+//
 // Everything is validated before the first write: on error no parameter,
 // state or step count has changed. Step allocates nothing.
 func (o *Optimizer[T]) Step(grads ...[]T) error {
 	if err := o.checkHeld("Step"); err != nil {
 		return err
 	}
+	grads = o.stepGrads(grads)
 	if err := o.checkGrads("Step", grads); err != nil {
 		return err
 	}
@@ -337,12 +391,20 @@ func (o *Optimizer[T]) Step(grads ...[]T) error {
 }
 
 // checkGrads validates a step's gradients: their number and lengths, that
-// none overlaps memory the step writes, and that no step count overflows.
+// none overlaps memory the step writes or is the owned gradient buffer of
+// another parameter, and that no step count overflows.
 func (o *Optimizer[T]) checkGrads(op string, grads [][]T) error {
+	return named(o.checkGradsByIndex(op, grads), o.Name)
+}
+
+func (o *Optimizer[T]) checkGradsByIndex(op string, grads [][]T) error {
 	if len(grads) != len(o.params) {
 		return &ShapeError{Op: op, What: "gradients", Index: -1, Got: len(grads), Want: len(o.params)}
 	}
 	for i, g := range grads {
+		if g == nil {
+			continue // no gradient: the parameter is skipped
+		}
 		if len(g) != len(o.params[i]) {
 			return &ShapeError{Op: op, What: "grad", Index: i, Got: len(g), Want: len(o.params[i])}
 		}
@@ -351,7 +413,12 @@ func (o *Optimizer[T]) checkGrads(op string, grads [][]T) error {
 		// not searched again (the cache is cleared when that set changes).
 		if b := base(g); b != o.clear[i] {
 			if s, ok := o.owned.overlapping(b, byteLen(g)); ok {
-				return &OverlapError{Op: op, A: Slot{"grad", i, ""}, B: s}
+				return &OverlapError{Op: op, A: Slot{Kind: "grad", Index: i}, B: s}
+			}
+			// An owned buffer knows its parameter: at another one's
+			// position, gradients were swapped.
+			if s, ok := o.grads.regions.overlapping(b, byteLen(g)); ok && s.Index != i {
+				return &OverlapError{Op: op, A: Slot{Kind: "grad", Index: i}, B: s}
 			}
 			o.clear[i] = b
 		}
@@ -364,9 +431,9 @@ func (o *Optimizer[T]) checkGrads(op string, grads [][]T) error {
 
 // apply runs one step over validated gradients on the caller.
 func (o *Optimizer[T]) apply(grads [][]T) {
-	o.prepareStep()
+	o.prepareStep(grads)
 	for i, p := range o.params {
-		if len(p) == 0 {
+		if len(p) == 0 || grads[i] == nil {
 			continue
 		}
 		k, s := o.which[i], &o.state[i]
@@ -374,16 +441,16 @@ func (o *Optimizer[T]) apply(grads [][]T) {
 	}
 }
 
-// prepareStep advances every parameter's step count and scalar state and
-// computes the step's scalars: those of parameter i are coeffs[which[i]]
-// and variants[which[i]]. Parameters almost always share their step count,
+// prepareStep advances the step count and scalar state of every parameter
+// with a gradient (grads[i] not nil) and computes the step's scalars: those
+// of parameter i are coeffs[which[i]] and variants[which[i]]. Parameters almost always share their step count,
 // the existence of their state and their scalar state, and groups often
 // share their rule, so the scalars (tens of nanoseconds, mostly Adam's
 // powers β^t) are computed once for a run of parameters with the same
 // rule, step, existence and scalar state, across groups. It also records
 // that the state exists from this step on. Empty parameters take part, as
 // in torch, whose state they have too; the kernels skip them.
-func (o *Optimizer[T]) prepareStep() {
+func (o *Optimizer[T]) prepareStep(grads [][]T) {
 	var (
 		have  bool
 		cg    = -1 // the group whose rule the scalars are of
@@ -396,6 +463,9 @@ func (o *Optimizer[T]) prepareStep() {
 	for gi := range o.groups {
 		g := &o.groups[gi]
 		for i := g.first; i < g.end; i++ {
+			if grads[i] == nil {
+				continue
+			}
 			t := o.steps[i] + 1
 			o.steps[i] = t
 			sc := o.scalars[i]
@@ -422,15 +492,18 @@ func (o *Optimizer[T]) prepareStep() {
 	}
 }
 
-// Steps returns the step count of the first parameter. When every
+// Steps returns the largest step count of any parameter. When every
 // parameter started together (one New or NewGroups, no AddGroup later) it
-// is the number of steps taken; a group added by AddGroup counts its own
-// steps, which State(i).Step reports per parameter.
+// is the number of steps taken, even if some parameters (a frozen one,
+// whose gradient is nil) took fewer; a group added by AddGroup and a
+// parameter skipped at some steps count their own steps, which
+// State(i).Step reports per parameter.
 func (o *Optimizer[T]) Steps() int64 {
-	if len(o.steps) == 0 {
-		return 0
+	var most int64
+	for _, s := range o.steps {
+		most = max(most, s)
 	}
-	return o.steps[0]
+	return most
 }
 
 // SetSteps sets the step count of every parameter, for restoring a

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"unsafe"
@@ -31,11 +32,14 @@ import (
 // garbage-collected without Close stops them too (runtime.AddCleanup: the
 // workers hold no reference to the Optimizer between steps).
 
-// parallelMin (a variable only so that tests can lower it) is the number
-// of elements below which a step runs on the calling goroutine alone, and
-// the least share a worker is given: kernels.ParallelMin, shared with the
-// stateless layer's Parallel.
+// parallelMin (a variable only so that tests can lower it) is the default
+// of ParallelMin: kernels.ParallelMin, shared with the stateless layer's
+// Parallel.
 var parallelMin = kernels.ParallelMin
+
+// maxParallelMin bounds SetParallelMin, so that twice the threshold is an
+// int on every platform.
+const maxParallelMin = math.MaxInt32 / 2
 
 // maxWorkers bounds SetWorkers: far above any core count, small enough
 // that the per-worker tables stay small.
@@ -114,12 +118,14 @@ func (p *pool) close() {
 	}
 }
 
-// SetWorkers sets how many goroutines Step uses: 1 is a single-threaded
-// Step on the caller's goroutine; 0 means runtime.GOMAXPROCS(0), the
-// default. Each worker gets at least kernels.ParallelMin (2^20) elements,
-// so a step over fewer than twice that runs on the caller alone whatever
-// the setting, and small optimizers never hand work to other goroutines.
-// Results are bit-identical for every worker count.
+// SetWorkers sets how many goroutines Step may use: 1 is a
+// single-threaded Step on the caller's goroutine; 0 means
+// runtime.GOMAXPROCS(0), the default. Each worker gets at least
+// ParallelMin elements (2^20 unless SetParallelMin changed it), so a step
+// over fewer than twice that runs on the caller alone whatever the
+// setting, and small optimizers never hand work to other goroutines:
+// Workers says how many a step will use. Results are bit-identical for
+// every worker count.
 func (o *Optimizer[T]) SetWorkers(n int) error {
 	if n < 0 || n > maxWorkers {
 		return argErr("SetWorkers", "n", float64(n), fmt.Sprintf("0 (GOMAXPROCS) to %d", maxWorkers))
@@ -132,13 +138,46 @@ func (o *Optimizer[T]) SetWorkers(n int) error {
 	return nil
 }
 
-// Workers returns the number of goroutines Step may use: SetWorkers' n, or
-// runtime.GOMAXPROCS(0) at the time of the call when n is 0.
-func (o *Optimizer[T]) Workers() int {
+// Workers returns the number of goroutines the next Step will run on, the
+// caller's included, with the current parameters: SetWorkers' n
+// (runtime.GOMAXPROCS(0) at the time of the call when n is 0), but no more
+// than one per ParallelMin elements of all parameters together, so 1
+// below twice ParallelMin. Skipped parameters (nil gradients) count: the
+// split is made over all of them. The reductions (GradNorm, clipping,
+// NonFinite, Unscale) split each gradient by its own length the same way.
+func (o *Optimizer[T]) Workers() int { return o.parallelism(o.total) }
+
+// workerLimit returns the most goroutines a step may use: SetWorkers' n, or
+// runtime.GOMAXPROCS(0) when n is 0.
+func (o *Optimizer[T]) workerLimit() int {
 	if o.workers == 0 {
 		return runtime.GOMAXPROCS(0)
 	}
 	return o.workers
+}
+
+// SetParallelMin sets the split threshold of this optimizer's steps and
+// reductions: the least number of elements a worker is given, so a step
+// over fewer than twice n runs on the caller alone. 0 restores the
+// default, kernels.ParallelMin (2^20), measured as the size from which a
+// second worker pays on a 2-core machine (see kernels.ParallelMin): below
+// it, the state fits in the caches and a split costs more than it saves.
+// A machine with more memory bandwidth per core, or a benchmark that
+// wants every worker busy, may lower it. It changes no bit of any result.
+func (o *Optimizer[T]) SetParallelMin(n int) error {
+	if n < 0 || n > maxParallelMin {
+		return argErr("SetParallelMin", "n", float64(n), fmt.Sprintf("0 (the default, %d) to %d", kernels.ParallelMin, maxParallelMin))
+	}
+	o.minShare = n
+	return nil
+}
+
+// ParallelMin returns the split threshold (see SetParallelMin).
+func (o *Optimizer[T]) ParallelMin() int {
+	if o.minShare > 0 {
+		return o.minShare
+	}
+	return parallelMin
 }
 
 // Close stops the optimizer's worker goroutines, if any were started. The
@@ -155,10 +194,11 @@ func (o *Optimizer[T]) Close() error {
 // parallelism returns the number of workers a step over total elements
 // uses.
 func (o *Optimizer[T]) parallelism(total int) int {
-	if total < 2*parallelMin || o.workers == 1 {
+	share := o.ParallelMin()
+	if total < 2*share || o.workers == 1 {
 		return 1 // before asking GOMAXPROCS: this is every small step's path
 	}
-	return max(min(o.Workers(), total/parallelMin), 1)
+	return max(min(o.workerLimit(), total/share), 1)
 }
 
 // makePlan splits all parameters into n contiguous shares, cut at cache
@@ -219,6 +259,9 @@ func (t *stepTask[T]) run(w int) {
 	pl := o.plan
 	for _, s := range pl.segs[pl.bounds[w]:pl.bounds[w+1]] {
 		i := s.param
+		if pl.grads[i] == nil {
+			continue // no gradient: skipped
+		}
 		k := o.which[i]
 		st := &o.state[i]
 		o.kernels[i](o.variants[k], &o.coeffs[k], o.params[i][s.lo:s.hi], pl.grads[i][s.lo:s.hi],
@@ -240,7 +283,7 @@ func (o *Optimizer[T]) applyParallel(grads [][]T, n int) error {
 	if pl == nil || pl.n != n || len(pl.grads) != len(o.params) {
 		pl = o.newPlan(n)
 	}
-	o.prepareStep()
+	o.prepareStep(grads)
 	o.ensurePool(n)
 	if !pl.touched {
 		pl.touched = true

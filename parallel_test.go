@@ -63,7 +63,7 @@ func testParallelBitIdentical[T testFloat](t *testing.T) {
 			params, grads := parallelParams[T](1)
 			// Two groups with the same rule and one with SGD, so that the
 			// per-parameter scalar table has several entries.
-			o, err := NewGroups(Group[T]{c.rule, params[:4]}, Group[T]{SGD{LR: 0.01, Momentum: 0.5}, params[4:6]}, Group[T]{c.rule, params[6:]})
+			o, err := NewGroups(Group[T]{Rule: c.rule, Params: params[:4]}, Group[T]{Rule: SGD{LR: 0.01, Momentum: 0.5}, Params: params[4:6]}, Group[T]{Rule: c.rule, Params: params[6:]})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,8 +199,8 @@ func waitWorkers(t *testing.T, want int, when string) {
 
 func TestSetWorkers(t *testing.T) {
 	o, _ := New(DefaultSGD(), make([]float32, 4))
-	if o.Workers() != runtime.GOMAXPROCS(0) {
-		t.Errorf("default Workers() = %d, want GOMAXPROCS %d", o.Workers(), runtime.GOMAXPROCS(0))
+	if o.Workers() != 1 {
+		t.Errorf("default Workers() over 4 elements = %d, want 1", o.Workers())
 	}
 	for _, n := range []int{-1, maxWorkers + 1} {
 		var he *HyperparameterError
@@ -208,13 +208,23 @@ func TestSetWorkers(t *testing.T) {
 			t.Errorf("SetWorkers(%d): %v, want a *HyperparameterError", n, err)
 		}
 	}
-	if err := o.SetWorkers(3); err != nil || o.Workers() != 3 {
-		t.Errorf("SetWorkers(3): %v, Workers %d", err, o.Workers())
+	if err := o.SetWorkers(3); err != nil || o.Workers() != 1 {
+		t.Errorf("SetWorkers(3) over 4 elements: %v, Workers %d, want 1", err, o.Workers())
 	}
 	// A small step runs on the caller: no goroutines are started.
 	_ = o.Step(make([]float32, 4))
 	if o.pool != nil {
 		t.Error("a 4-element step started workers")
+	}
+	// With a threshold of 1 element, every worker asked for steps a share.
+	if err := o.SetParallelMin(1); err != nil {
+		t.Fatal(err)
+	}
+	if o.Workers() != 3 {
+		t.Errorf("SetWorkers(3), SetParallelMin(1) over 4 elements: Workers %d, want 3", o.Workers())
+	}
+	if err := o.SetWorkers(0); err != nil || o.Workers() != min(runtime.GOMAXPROCS(0), 4) {
+		t.Errorf("SetWorkers(0), SetParallelMin(1) over 4 elements: Workers %d, want min(GOMAXPROCS, 4)", o.Workers())
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 // exact and flags are ors, so any split serves them; elementwise passes
 // (scale, clamp, unscale) are split like a step.
 //
-// Slices below twice parallelMin elements are reduced on the caller: the
+// Slices below twice ParallelMin elements are reduced on the caller: the
 // split pays only when every worker gets a large share.
 
 // gradOp is the kernel a parallel gradient task runs on each piece.
@@ -99,7 +99,7 @@ type parallelGrad[T float32 | float64] struct {
 // several.
 func (o *Optimizer[T]) workerGradKernels() *generic.GradKernels[T] {
 	base := gradKernels[T]()
-	if o.Workers() <= 1 {
+	if o.workerLimit() <= 1 {
 		return base
 	}
 	if o.pgrad == nil || o.pgrad.task.base != base {
@@ -163,6 +163,8 @@ func (o *Optimizer[T]) newParallelGrad(base *generic.GradKernels[T]) *parallelGr
 			}
 			return anySet(o.pgrad.task.results[:n])
 		},
+		Accumulate: base.Accumulate,
+		Lerp:       base.Lerp,
 	}
 	return pg
 }
@@ -205,7 +207,7 @@ func (o *Optimizer[T]) gradSum(op gradOp, x []T) float64 {
 // small to split (the caller then runs op itself). For sums (aligned) the
 // pieces are runs of 2^k blocks aligned to their size.
 func (o *Optimizer[T]) gradSplit(op gradOp, x []T, aligned bool) (pieces int, ok bool) {
-	workers := min(o.Workers(), len(x)/parallelMin)
+	workers := min(o.workerLimit(), len(x)/o.ParallelMin())
 	if workers < 2 {
 		return 0, false
 	}

@@ -234,7 +234,7 @@ func TestEmbeddedRulesRejected(t *testing.T) {
 		if !errors.As(err, &re) || re.Group != 0 {
 			t.Errorf("SetGroupRule(%T): %v", r, err)
 		}
-		noPanic(t, "AddGroup", func() { err = o.AddGroup(Group[float32]{r, [][]float32{make([]float32, 1)}}) })
+		noPanic(t, "AddGroup", func() { err = o.AddGroup(Group[float32]{Rule: r, Params: [][]float32{make([]float32, 1)}}) })
 		if !errors.As(err, &re) || re.Group != 1 {
 			t.Errorf("AddGroup(%T): %v", r, err)
 		}

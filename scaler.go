@@ -166,7 +166,9 @@ func (s *GradScaler) entry(o any) *scalerEntry {
 // the scale in place (multiplying by the float32 inverse, in T) and records
 // whether any is infinite or NaN, in one read of each grad. Use it to clip
 // or inspect unscaled gradients before ScaledStep, which then does not
-// unscale again. It reports what it found; ScaledStep acts on it.
+// unscale again. It reports what it found; ScaledStep acts on it. As for
+// Step, a nil grad is no gradient (skipped), and no grads at all means the
+// optimizer's own gradient buffers that are set (see Grad).
 //
 // Errors (nothing is written): grads that do not match o's params or share
 // memory with them or with each other, a scale without a finite inverse
@@ -177,6 +179,7 @@ func Unscale[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) 
 	if s.cfg.Disabled {
 		return false, nil
 	}
+	grads = o.stepGrads(grads)
 	inv, err := prepare(s, fn, o, grads)
 	if err != nil {
 		return false, err
@@ -198,7 +201,8 @@ func Unscale[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) 
 // them for Inf/NaN in one read; then, if all are finite, it calls o.Step.
 // Otherwise it skips: every param, every state and the step count stay
 // untouched, and it reports skipped. Call Update after the steps of the
-// iteration. Disabled, it is o.Step(grads...).
+// iteration. Disabled, it is o.Step(grads...). Nil grads and no grads at
+// all mean what they mean to Step and Unscale.
 //
 // Errors (nothing is written): as Unscale's, and a second ScaledStep for o
 // before Update (*ScalerStageError).
@@ -210,6 +214,7 @@ func ScaledStep[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]
 	if s.cfg.Disabled {
 		return false, o.Step(grads...)
 	}
+	grads = o.stepGrads(grads)
 	inv, err := prepare(s, fn, o, grads)
 	if err != nil {
 		return false, err

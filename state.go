@@ -13,12 +13,17 @@ import (
 // alias the optimizer's own memory: copying out of them saves a checkpoint.
 // SetState restores one.
 //
-// As in torch, some state does not exist until the parameter's first step
-// creates it, and the first step differs for it: SGD's MomentumBuffer
-// (created from the gradient by the first step with a momentum), and the
-// whole state of Rprop (whose first step starts from step sizes LR), NAdam
-// and ASGD (whose scalars start at mu_product 1, and eta = LR, mu 1).
-// Until then those fields are nil and the scalars zero.
+// As in torch, a parameter has no state until its first step with a
+// gradient creates it (torch's state[p] is empty): until then every slice
+// is nil, the scalars are zero and Step is 0. A parameter whose gradient
+// is always nil (a frozen one) never has any. For most rules the state
+// the first step creates is zero (Adagrad's: InitialAccumulatorValue),
+// but for some the first step differs: SGD's MomentumBuffer (created from
+// the gradient by the first step with a momentum), and the whole state of
+// Rprop (whose first step starts from step sizes LR), NAdam and ASGD
+// (whose scalars start at mu_product 1, and eta = LR, mu 1). For the
+// rules whose first step does not differ, a step count set without a step
+// (SetSteps) makes the zero state exist, as torch's would with that step.
 type State[T float32 | float64] struct {
 	Step           int64 // steps this parameter has taken (torch's state['step'])
 	MomentumBuffer []T   // SGD and RMSProp with momentum
@@ -103,6 +108,16 @@ func (st *State[T]) scalar(key string) *float32 {
 // stateKey is the torch state-dict key of a kind's state slot.
 func stateKey(kind kernels.Kind, slot int) string { return kernels.StateKeys(kind)[slot] }
 
+// hasState reports whether parameter i, whose rule is of kind, has state
+// in torch's sense (its state[p] is not empty): since its first step with
+// a gradient, or a SetState or Load that gave it state. For the rules whose
+// first step does not differ (lazyState false), whose state starts at what
+// the optimizer allocated, a positive step count (SetSteps) is enough: the
+// step count is part of torch's state.
+func (o *Optimizer[T]) hasState(i int, kind kernels.Kind) bool {
+	return o.created[i] || !lazyState(kind) && o.steps[i] > 0
+}
+
 // groupOf returns the index of the group that holds parameter i.
 func (o *Optimizer[T]) groupOf(i int) int {
 	for gi := range o.groups {
@@ -121,7 +136,7 @@ func (o *Optimizer[T]) State(i int) (State[T], error) {
 	}
 	kind := o.groups[o.groupOf(i)].rule.kind()
 	st := State[T]{Step: o.steps[i]}
-	exists := o.created[i] || !lazyState(kind)
+	exists := o.hasState(i, kind)
 	for k, f := range st.fields(kind) {
 		if f != nil && exists {
 			*f = o.state[i][k]
@@ -139,12 +154,13 @@ func (o *Optimizer[T]) State(i int) (State[T], error) {
 // load_state_dict does for one parameter: it copies every slice the rule
 // keeps into the optimizer's memory and sets the step count and the
 // scalar state. Every slice the rule uses must be given, with the
-// parameter's length, except for the state that does not exist before the
-// first step (see State): there, all of it nil means that it does not
-// exist yet, and the next step creates it as torch's first step does
-// (SGD's buffer from the gradient, Rprop's step sizes from LR, NAdam's and
-// ASGD's scalars from their initial values); all of it given means that it
-// exists, and the next step continues from it, whatever st.Step is.
+// parameter's length, or none of them: all of them nil means that the
+// state does not exist (see State), as for a parameter that has not had
+// a gradient yet, and the next step with one creates it as torch's first
+// step does (zero, SGD's buffer from the gradient, Rprop's step sizes from
+// LR, NAdam's and ASGD's scalars from their initial values); all of them
+// given means that it exists, and the next step continues from it,
+// whatever st.Step is.
 //
 // A slice of the rule's kind that its current options do not use (SGD's
 // MomentumBuffer with Momentum 0, Adam's MaxExpAvgSq without AMSGrad,
@@ -153,6 +169,10 @@ func (o *Optimizer[T]) State(i int) (State[T], error) {
 // nil drops it. State returns it, and Save and Load carry it. The scalars
 // must be finite. Nothing changes on error.
 func (o *Optimizer[T]) SetState(i int, st State[T]) error {
+	return named(o.setState(i, st), o.Name)
+}
+
+func (o *Optimizer[T]) setState(i int, st State[T]) error {
 	const op = "SetState"
 	if i < 0 || i >= len(o.params) {
 		return &IndexError{Op: op, What: "param", Index: i, Len: len(o.params)}
@@ -165,8 +185,7 @@ func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 	used := usedSlots[T](o.groups[gi].rule)
 	n := len(o.params[i])
 	src := st.fields(kind)
-	// For a lazily created state, nil slices (all of them) say that it
-	// does not exist.
+	// Nil slices (all of them) say that the state does not exist.
 	given, absent, keyGiven, keyAbsent := 0, 0, "", ""
 	var kept [3]bool // unused slots given
 	for k, f := range src {
@@ -181,8 +200,8 @@ func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 		}
 	}
 	lazy := lazyState(kind)
-	exists := !lazy || absent == 0
-	if lazy && given > 0 && absent > 0 {
+	exists := absent == 0
+	if given > 0 && absent > 0 {
 		return &StateError{Op: op, Param: i, Key: keyAbsent, Reason: fmt.Sprintf(
 			"%s is nil but %s is given: the state must be given whole, or all nil for a state the first step has not created yet", keyAbsent, keyGiven)}
 	}
@@ -207,6 +226,7 @@ func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 	if kept != [3]bool{} {
 		o.allocState(gi, gi+1, func(p, k int) bool { return p == i && kept[k] })
 	}
+	init := initialState[T](o.groups[gi].rule)
 	for k, f := range src {
 		dst := o.state[i][k]
 		switch {
@@ -214,13 +234,16 @@ func (o *Optimizer[T]) SetState(i int, st State[T]) error {
 		case !used[k] && !kept[k]:
 			o.dropState(i, k)
 		case used[k] && !exists:
-			clear(dst)
+			// As in a new optimizer.
+			for j := range dst {
+				dst[j] = init
+			}
 		default:
 			copy(dst, *f)
 		}
 	}
 	switch {
-	case lazy && given+absent > 0:
+	case given+absent > 0:
 		o.created[i] = exists
 	case lazy && used == [3]bool{}:
 		// No slot in use (SGD without momentum): the state exists if a

@@ -321,7 +321,7 @@ func Accumulate[T Float](acc, g []T, s T) {
 // call, so the choice of form is made once, not per element.
 func Lerp[T Float](dst, x []T, w T) {
 	x = x[:len(dst)]
-	if math.Abs(float64(w)) < 0.5 {
+	if !LerpHigh(w) {
 		for i := range dst {
 			dst[i] += T(w * (x[i] - dst[i]))
 		}
@@ -332,6 +332,11 @@ func Lerp[T Float](dst, x []T, w T) {
 		dst[i] = x[i] - T((x[i]-dst[i])*c)
 	}
 }
+
+// LerpHigh reports whether Lerp by the weight w takes its second form,
+// x − (x − dst)·(1 − w): when |w| is not below 0.5, a NaN w included. The
+// kernel sets choose their loop by it, once per call.
+func LerpHigh[T Float](w T) bool { return !(math.Abs(float64(w)) < 0.5) }
 
 // GradKernels is one implementation of the gradient reductions and passes:
 // the reference (GradReference) or a SIMD kernel set. Norm combines its

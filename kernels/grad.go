@@ -19,10 +19,12 @@ import (
 // has no vector form).
 
 // gradFunc is the signature of every assembly gradient kernel: it runs its
-// program on x[0:n] (n a multiple of gradUnit, or of ReduceLanes for a sum)
-// with the arguments s, a, b and returns its accumulators, which start at
-// +0: 32 float64 lanes of a sum, or up to four vector registers of T.
-type gradFunc[T Float] func(n int, x *T, s float64, a, b T) (acc accBuf)
+// program on x[0:n] (n a multiple of gradUnit, or of ReduceLanes for a sum),
+// and on y[0:n] for a pass that combines two slices (y is not touched, and
+// may be nil, otherwise), with the arguments s, a, b and returns its
+// accumulators, which start at +0: 32 float64 lanes of a sum, or up to four
+// vector registers of T.
+type gradFunc[T Float] func(n int, x, y *T, s float64, a, b T) (acc accBuf)
 
 // gradAsm holds one set's assembly gradient kernels, indexed by GradKind.
 type gradAsm[T Float] [ir.GradKindCount]gradFunc[T]
@@ -72,7 +74,7 @@ func gradKernels[T Float](a *gradAsm[T]) *generic.GradKernels[T] {
 	k.SumAbs = func(x []T) float64 { return sumLanes(a, ir.GradSumAbs, x, 0) }
 	k.MaxAbs = func(x []T) float64 {
 		m := whole(x)
-		acc := run(a, ir.GradMaxAbs, x[:m], 0, 0)
+		acc := run(a, ir.GradMaxAbs, x[:m], nil, 0, 0)
 		r := T(generic.MaxAbs(x[m:])) // exact, so any order of the maxima
 		for _, v := range asT[T](&acc) {
 			r = generic.MaxNaN(r, v)
@@ -81,23 +83,42 @@ func gradKernels[T Float](a *gradAsm[T]) *generic.GradKernels[T] {
 	}
 	k.Scale = func(x []T, c T) {
 		m := whole(x)
-		run(a, ir.GradScale, x[:m], c, 0)
+		run(a, ir.GradScale, x[:m], nil, c, 0)
 		generic.Scale(x[m:], c)
 	}
 	k.Clamp = func(x []T, c T) {
 		m := whole(x)
-		run(a, ir.GradClamp, x[:m], -c, c)
+		run(a, ir.GradClamp, x[:m], nil, -c, c)
 		generic.Clamp(x[m:], c)
 	}
 	k.UnscaleCheck = func(x []T, inv T) bool {
 		m := whole(x)
-		acc := run(a, ir.GradUnscaleCheck, x[:m], inv, 0)
+		acc := run(a, ir.GradUnscaleCheck, x[:m], nil, inv, 0)
 		return generic.UnscaleCheck(x[m:], inv) || flagged[T](&acc)
 	}
 	k.NonFinite = func(x []T) bool {
 		m := whole(x)
-		acc := run(a, ir.GradNonFinite, x[:m], 0, 0)
+		acc := run(a, ir.GradNonFinite, x[:m], nil, 0, 0)
 		return flagged[T](&acc) || generic.NonFinite(x[m:])
+	}
+	// The two-slice passes read len(acc) (len(dst)) elements of the second
+	// slice, which the caller checks it has, and reslice it to that length
+	// as the references do: the assembly gets the same bounds check.
+	k.Accumulate = func(acc, g []T, s T) {
+		g = g[:len(acc)]
+		m := whole(acc)
+		run(a, ir.GradAccumulate, acc[:m], g[:m], s, 0)
+		generic.Accumulate(acc[m:], g[m:], s)
+	}
+	k.Lerp = func(dst, x []T, w T) {
+		x = x[:len(dst)]
+		m := whole(dst)
+		kind := ir.GradLerp
+		if generic.LerpHigh(w) {
+			kind = ir.GradLerpHigh
+		}
+		run(a, kind, dst[:m], x[:m], w, 1-w) // 1-w in T, as the reference computes it
+		generic.Lerp(dst[m:], x[m:], w)
 	}
 	return &k
 }
@@ -116,7 +137,7 @@ func sumLanes[T Float](a *gradAsm[T], kind ir.GradKind, x []T, s float64) float6
 		m := n &^ (generic.ReduceLanes - 1)
 		if m > 0 {
 			raceGrad(x[:m], false)
-			acc = a[kind](m, unsafe.SliceData(x), s, 0, 0)
+			acc = a[kind](m, unsafe.SliceData(x), nil, s, 0, 0)
 		}
 		switch tail := x[m:n]; kind {
 		case ir.GradSumSquares:
@@ -138,14 +159,17 @@ func sumLanes[T Float](a *gradAsm[T], kind ir.GradKind, x []T, s float64) float6
 // flags, whose order is free.
 func whole[T Float](x []T) int { return len(x) &^ (gradUnit - 1) }
 
-// run calls an elementwise kernel on x (a multiple of gradUnit elements)
-// with arguments a0 and a1 and returns its accumulators (+0 for none).
-func run[T Float](a *gradAsm[T], kind ir.GradKind, x []T, a0, a1 T) accBuf {
+// run calls an elementwise kernel on x (a multiple of gradUnit elements),
+// and on y, of x's length, for a kernel that reads a second slice (nil
+// otherwise), with arguments a0 and a1 and returns its accumulators (+0 for
+// none).
+func run[T Float](a *gradAsm[T], kind ir.GradKind, x, y []T, a0, a1 T) accBuf {
 	if len(x) == 0 {
 		return accBuf{}
 	}
 	raceGrad(x, gradWrites[kind])
-	return a[kind](len(x), unsafe.SliceData(x), 0, a0, a1)
+	raceGrad(y, false)
+	return a[kind](len(x), unsafe.SliceData(x), unsafe.SliceData(y), 0, a0, a1)
 }
 
 // gradWrites reports which gradient kernels store into x.

@@ -12,8 +12,9 @@ import (
 // gradients (every NaN, infinity and subnormal can appear), at a fuzzed
 // alignment offset and lengths up to three blocks; every supported set must
 // give generic's bits: the norm (generic.Norm over the set's kernels), the
-// clipped and unscaled gradients and every flag. The root package's targets
-// of the same names check the public API against a model.
+// clipped, unscaled, accumulated and averaged gradients and every flag. The
+// root package's targets of the same names check the public API against a
+// model.
 //
 //	go test -fuzz=FuzzGradNorm -fuzztime=10s ./kernels
 
@@ -45,6 +46,23 @@ func newFuzzGrads[T Float](n, off, split int, data []byte) *fuzzGrads[T] {
 // three gradients in it.
 func (f *fuzzGrads[T]) slices(dst []T) [][]T {
 	copy(dst, f.buf)
+	return f.cut(dst)
+}
+
+// reversed copies the input into dst with its elements in reverse order
+// and returns the three slices in it: as many elements as the gradients,
+// with other values, as the second operand of the two-slice passes.
+func (f *fuzzGrads[T]) reversed(dst []T) [][]T {
+	copy(dst, f.buf[:f.off])
+	x := f.buf[f.off:]
+	for i, v := range x {
+		dst[len(dst)-1-i] = v
+	}
+	return f.cut(dst)
+}
+
+// cut returns the three gradients in dst, a copy of the input.
+func (f *fuzzGrads[T]) cut(dst []T) [][]T {
 	x := dst[f.off:]
 	return [][]T{x[:f.a:f.a], x[f.a:f.b:f.b], x[f.b:]}
 }
@@ -85,11 +103,17 @@ func fuzzGradNormT[T Float](t *testing.T, n, off, split int, p float64, data []b
 	}
 }
 
+// FuzzClip also runs the two-slice passes: Accumulate by the factor inv
+// and Lerp by the weight maxNorm, each slice with the input reversed as its
+// second operand. The seeds' maxNorm take both of Lerp's forms.
 func FuzzClip(f *testing.F) {
 	seed := testvals.FuzzSeed()
 	f.Add(300, 3, 1000, 1.0, 2.0, 0.5, 0x1p-16, seed)
 	f.Add(2*generic.ReduceBlock+45, 1, 9000, 0.0, math.Inf(1), 0.0, 3.0, seed)
 	f.Add(77, 5, 40, 1e30, 1.0, math.Inf(1), 0x1p20, seed)
+	f.Add(1000, 7, 333, 0.25, 2.0, 1.0, -0.5, seed)
+	f.Add(129, 2, 64, -0.75, 1.0, 2.0, 1.0, seed)
+	f.Add(4096+17, 0, 4000, 0.5, 2.0, 1.0, math.NaN(), seed)
 	f.Fuzz(func(t *testing.T, n, off, split int, maxNorm, p, clip, inv float64, data []byte) {
 		if !(p >= 1) {
 			p = 2
@@ -104,12 +128,14 @@ func FuzzClip(f *testing.F) {
 }
 
 // fuzzClipT runs clip_grad_norm_ (the norm, then Scale by the coefficient),
-// clip_grad_value_ (Clamp), the unscale-and-check and the non-finite check
-// with every set and with generic, on copies of the same gradients.
+// clip_grad_value_ (Clamp), the unscale-and-check, the non-finite check,
+// and the two-slice passes Accumulate and Lerp, with every set and with
+// generic, on copies of the same gradients.
 func fuzzClipT[T Float](t *testing.T, n, off, split int, maxNorm, p, clip, inv float64, data []byte) {
 	ref := generic.GradReference[T]()
 	f := newFuzzGrads[T](n, off, split, data)
 	gotBuf, wantBuf := make([]T, len(f.buf)), make([]T, len(f.buf))
+	others := f.reversed(make([]T, len(f.buf))) // only read
 	for _, s := range testedSets(t) {
 		k := Grad[T](s)
 		for _, op := range []struct {
@@ -141,6 +167,18 @@ func fuzzClipT[T Float](t *testing.T, n, off, split int, maxNorm, p, clip, inv f
 					}
 				}
 				return flags
+			}},
+			{"Accumulate", func(k *generic.GradKernels[T], grads [][]T) uint64 {
+				for i, g := range grads {
+					k.Accumulate(g, others[i], T(inv))
+				}
+				return 0
+			}},
+			{"Lerp", func(k *generic.GradKernels[T], grads [][]T) uint64 {
+				for i, g := range grads {
+					k.Lerp(g, others[i], T(maxNorm))
+				}
+				return 0
 			}},
 		} {
 			got, want := f.slices(gotBuf), f.slices(wantBuf)

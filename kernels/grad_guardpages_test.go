@@ -19,7 +19,39 @@ func TestGradGuardPages(t *testing.T) {
 	forEachSet(t, func(t *testing.T, s *Set) {
 		gradGuardPages[float32](t, s)
 		gradGuardPages[float64](t, s)
+		pairGuardPages[float32](t, s)
+		pairGuardPages[float64](t, s)
 	})
+}
+
+// pairGuardPages runs every two-slice pass of pairCases on every length of
+// pairLengths with each slice in its own mapping, flush against its guard
+// pages: both at their mappings' ends, both at their starts, and one at
+// each. The slice the pass only reads is then checked unchanged.
+func pairGuardPages[T Float](t *testing.T, s *Set) {
+	lengths := pairLengths()
+	maxLen := slices.Max(lengths)
+	regionX, regionY := newGuardedRegion(t, maxLen*sizeOf[T]()), newGuardedRegion(t, maxLen*sizeOf[T]())
+	ref := generic.GradReference[T]()
+	cases := pairCases(Grad[T](s), &ref)
+	r := rand.New(rand.NewPCG(7, uint64(sizeOf[T]())))
+	pool := newValuePool[T](r)
+	inX, inY := make([]T, maxLen), make([]T, maxLen)
+	at := []func(*guardedRegion, int) []T{atEnd[T], atStart[T]}
+	for _, placeX := range at {
+		for _, placeY := range at {
+			for _, n := range lengths {
+				fill(r, pool, inX[:n])
+				fill(r, pool, inY[:n])
+				x, y := placeX(regionX, n), placeY(regionY, n)
+				for _, c := range cases {
+					if err := c.run(x, y, inX[:n], inY[:n]); err != nil {
+						t.Fatalf("%s %s %s n=%d: %v", s.name, c.name, dtypeName[T](), n, err)
+					}
+				}
+			}
+		}
+	}
 }
 
 func gradGuardPages[T Float](t *testing.T, s *Set) {

@@ -16,10 +16,12 @@ const gradRaceChildEnv = "KERNELS_GRAD_RACE_CHILD"
 // TestGradRaceVisibleInEverySet: a goroutine that writes a gradient while
 // the norm's sum reads it, or reads it while Scale writes it, is reported
 // by the race detector whichever set runs the kernel ("none", touching
-// other memory, is the control). Each case runs in a child process, as in
-// TestRaceVisibleInEverySet.
+// other memory, is the control); so is one that reads the slice that
+// Accumulate or Lerp writes, or writes the one it reads. Each case runs in
+// a child process, as in TestRaceVisibleInEverySet.
 func TestGradRaceVisibleInEverySet(t *testing.T) {
-	expectRaces(t, gradRaceChildEnv, "TestGradRaceChild", []string{"sum", "scale", "none"})
+	expectRaces(t, gradRaceChildEnv, "TestGradRaceChild",
+		[]string{"sum", "scale", "accumulate-acc", "accumulate-g", "lerp-dst", "lerp-x", "none"})
 }
 
 // TestGradRaceChild runs one race when TestGradRaceVisibleInEverySet asks.
@@ -33,7 +35,7 @@ func TestGradRaceChild(t *testing.T) {
 		t.Fatalf("no set %q", setName)
 	}
 	const n = 256 // whole vectors: the assembly runs every element
-	x, other := make([]float32, n), make([]float32, n)
+	x, y, other := make([]float32, n), make([]float32, n), make([]float32, n)
 	k := Grad[float32](s)
 	var sink float32
 	var wg sync.WaitGroup
@@ -43,15 +45,22 @@ func TestGradRaceChild(t *testing.T) {
 		switch race {
 		case "sum":
 			x[n/2] = 1
-		case "scale":
-			sink = x[n-1]
+		case "scale", "accumulate-acc", "lerp-dst":
+			sink = x[n-1] // the kernel writes x
+		case "accumulate-g", "lerp-x":
+			y[n/2] = 1 // the kernel reads y
 		case "none":
 			other[0] = 1
 		}
 	}()
-	if race == "scale" {
+	switch race {
+	case "scale":
 		k.Scale(x, 0.5)
-	} else {
+	case "accumulate-acc", "accumulate-g":
+		k.Accumulate(x, y, 0.5)
+	case "lerp-dst", "lerp-x":
+		k.Lerp(x, y, 0.5)
+	default:
 		_ = k.SumSquares(x)
 	}
 	wg.Wait()

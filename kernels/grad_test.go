@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -105,12 +106,138 @@ func TestGradKernelsHarness(t *testing.T) {
 		t.Run("float32", func(t *testing.T) {
 			ref := generic.GradReference[float32]()
 			harnessAll(t, Grad[float32](s), &ref)
+			for _, c := range pairCases(Grad[float32](s), &ref) {
+				harnessPair(t, c)
+			}
 		})
 		t.Run("float64", func(t *testing.T) {
 			ref := generic.GradReference[float64]()
 			harnessAll(t, Grad[float64](s), &ref)
+			for _, c := range pairCases(Grad[float64](s), &ref) {
+				harnessPair(t, c)
+			}
 		})
 	})
+}
+
+// ---- The passes over two slices, Accumulate(acc, g, s) and
+// Lerp(dst, x, w), have a harness of their own: x is the slice the pass
+// writes (acc, dst) and y the one it only reads (g, Lerp's x), each at its
+// own offset from a 64-byte boundary with its own guard values.
+
+// pairCase is a two-slice pass with its scalar, and the reference.
+type pairCase[T Float] struct {
+	name      string
+	got, want func(x, y []T)
+}
+
+// pairCases are Accumulate with factors of every kind and Lerp with
+// weights that take each of its forms (|w| < 0.5 and not), at and near
+// their boundary, beyond [0, 1] and not finite.
+func pairCases[T Float](k, ref *generic.GradKernels[T]) []pairCase[T] {
+	inf, nan := T(math.Inf(1)), T(math.NaN())
+	var cases []pairCase[T]
+	for _, s := range []T{1, 0.7, -3, 0, T(math.Copysign(0, -1)), 0x1p-30, 0x1p100, inf, nan} {
+		cases = append(cases, pairCase[T]{fmt.Sprintf("Accumulate(%v)", s),
+			func(x, y []T) { k.Accumulate(x, y, s) }, func(x, y []T) { ref.Accumulate(x, y, s) }})
+	}
+	below := T(math.Nextafter(0.5, 0))
+	if sizeOf[T]() == 4 {
+		below = T(math.Nextafter32(0.5, 0))
+	}
+	for _, w := range []T{0, T(math.Copysign(0, -1)), 0x1p-30, 0.25, below, 0.5, 0.75, 1, -0.3, -0.5, -0.75, 2, inf, -inf, nan} {
+		cases = append(cases, pairCase[T]{fmt.Sprintf("Lerp(%v)", w),
+			func(x, y []T) { k.Lerp(x, y, w) }, func(x, y []T) { ref.Lerp(x, y, w) }})
+	}
+	return cases
+}
+
+// run copies inX and inY into x and y, runs the pass on them and the
+// reference on copies, and reports the first element of x whose bits
+// differ from the reference's (any NaN for a NaN), or of y that changed
+// at all.
+func (c pairCase[T]) run(x, y, inX, inY []T) error {
+	copy(x, inX)
+	copy(y, inY)
+	c.got(x, y)
+	want := slices.Clone(inX)
+	c.want(want, slices.Clone(inY))
+	if i := firstDiff(x, want); i >= 0 {
+		return fmt.Errorf("x[%d] = %#x, reference %#x", i, rawBits(x[i]), rawBits(want[i]))
+	}
+	if !bytes.Equal(asBytes(y), asBytes(inY)) {
+		return fmt.Errorf("y, which is only read, changed")
+	}
+	return nil
+}
+
+// pairLengths are the lengths the two-slice passes run on: every length
+// up to harnessMaxLen (whole vectors and every tail), then some over a
+// reduction block.
+func pairLengths() []int {
+	var out []int
+	for n := 0; n <= harnessMaxLen; n++ {
+		out = append(out, n)
+	}
+	return append(out, generic.ReduceBlock+13, 3*generic.ReduceBlock+77)
+}
+
+// pairOffsets are the offsets of x and y from a 64-byte boundary that a
+// length runs at: every pair up to pairAllOffsets elements (every vector
+// loop and tail under every misalignment of each slice), beyond that each
+// offset of x once, with an offset of y that varies with n.
+func pairOffsets(n int) [][2]int {
+	var out [][2]int
+	for offX := range 16 {
+		if n > pairAllOffsets {
+			out = append(out, [2]int{offX, (offX*7 + n) % 16})
+			continue
+		}
+		for offY := range 16 {
+			out = append(out, [2]int{offX, offY})
+		}
+	}
+	return out
+}
+
+// pairAllOffsets: the lengths with no whole vector (all tail), and one
+// whole gradUnit (an AVX-512 vector of float32) with or without a tail.
+const pairAllOffsets = gradUnit + 1
+
+// harnessPair checks a two-slice pass against the reference on plain copies
+// of the same inputs (values of every kind, NaNs with payloads among them):
+// x must end with the reference's bits (any NaN for a NaN), y must keep
+// every bit, and the guards around both must be intact.
+func harnessPair[T Float](t *testing.T, c pairCase[T]) {
+	t.Helper()
+	lengths := pairLengths()
+	maxLen := slices.Max(lengths)
+	r := rand.New(rand.NewPCG(13, uint64(len(c.name))))
+	pool := newValuePool[T](r)
+	bufX, bufY := newGuardedBuf[T](0, maxLen), newGuardedBuf[T](1, maxLen)
+	inX, inY := make([]T, maxLen), make([]T, maxLen)
+	for _, n := range lengths {
+		for _, off := range pairOffsets(n) {
+			fill(r, pool, inX[:n])
+			fill(r, pool, inY[:n])
+			x, y := bufX.place(off[0], n), bufY.place(off[1], n)
+			for _, err := range []error{c.run(x, y, inX[:n], inY[:n]), bufX.check(off[0], n), bufY.check(off[1], n)} {
+				if err != nil {
+					t.Fatalf("%s %s n=%d offsets %v: %v", c.name, dtypeName[T](), n, off, err)
+				}
+			}
+		}
+	}
+}
+
+// fill fills dst from the pool, in windows of the pool's length for a
+// longer dst.
+func fill[T Float](r *rand.Rand, pool *valuePool[T], dst []T) {
+	for len(dst) > 0 {
+		n := min(len(dst), len(pool.signed))
+		pool.fill(r, dst[:n], false)
+		dst = dst[n:]
+	}
 }
 
 // TestGradGenericIsReference checks that the generic set's gradient kernels

@@ -48,6 +48,9 @@ var avx512Set = Set{
 		clamp:            clamp_avx512_f32,
 		unscalecheck:     unscalecheck_avx512_f32,
 		nonfinite:        nonfinite_avx512_f32,
+		accumulate:       accumulate_avx512_f32,
+		lerp:             lerp_avx512_f32,
+		lerphigh:         lerphigh_avx512_f32,
 	}),
 	gf64: gradKernels(&gradAsm[float64]{
 		sumsquares:       sumsquares_avx512_f64,
@@ -58,6 +61,9 @@ var avx512Set = Set{
 		clamp:            clamp_avx512_f64,
 		unscalecheck:     unscalecheck_avx512_f64,
 		nonfinite:        nonfinite_avx512_f64,
+		accumulate:       accumulate_avx512_f64,
+		lerp:             lerp_avx512_f64,
+		lerphigh:         lerphigh_avx512_f64,
 	}),
 }
 
@@ -99,6 +105,9 @@ var avx2Set = Set{
 		clamp:            clamp_avx2_f32,
 		unscalecheck:     unscalecheck_avx2_f32,
 		nonfinite:        nonfinite_avx2_f32,
+		accumulate:       accumulate_avx2_f32,
+		lerp:             lerp_avx2_f32,
+		lerphigh:         lerphigh_avx2_f32,
 	}),
 	gf64: gradKernels(&gradAsm[float64]{
 		sumsquares:       sumsquares_avx2_f64,
@@ -109,6 +118,9 @@ var avx2Set = Set{
 		clamp:            clamp_avx2_f64,
 		unscalecheck:     unscalecheck_avx2_f64,
 		nonfinite:        nonfinite_avx2_f64,
+		accumulate:       accumulate_avx2_f64,
+		lerp:             lerp_avx2_f64,
+		lerphigh:         lerphigh_avx2_f64,
 	}),
 }
 
@@ -1055,162 +1067,222 @@ func lion_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 // sumsquares_avx512_f32 runs [sumsquares] with AVX-512 on float32 elements.
 //
 //go:noescape
-func sumsquares_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func sumsquares_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // sumsquaresscaled_avx512_f32 runs [sumsquaresscaled] with AVX-512 on float32 elements.
 //
 //go:noescape
-func sumsquaresscaled_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func sumsquaresscaled_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // sumabs_avx512_f32 runs [sumabs] with AVX-512 on float32 elements.
 //
 //go:noescape
-func sumabs_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func sumabs_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // maxabs_avx512_f32 runs [maxabs] with AVX-512 on float32 elements.
 //
 //go:noescape
-func maxabs_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func maxabs_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // scale_avx512_f32 runs [scale] with AVX-512 on float32 elements.
 //
 //go:noescape
-func scale_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func scale_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // clamp_avx512_f32 runs [clamp] with AVX-512 on float32 elements.
 //
 //go:noescape
-func clamp_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func clamp_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // unscalecheck_avx512_f32 runs [unscalecheck] with AVX-512 on float32 elements.
 //
 //go:noescape
-func unscalecheck_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func unscalecheck_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // nonfinite_avx512_f32 runs [nonfinite] with AVX-512 on float32 elements.
 //
 //go:noescape
-func nonfinite_avx512_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func nonfinite_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// accumulate_avx512_f32 runs [accumulate] with AVX-512 on float32 elements.
+//
+//go:noescape
+func accumulate_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// lerp_avx512_f32 runs [lerp] with AVX-512 on float32 elements.
+//
+//go:noescape
+func lerp_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// lerphigh_avx512_f32 runs [lerphigh] with AVX-512 on float32 elements.
+//
+//go:noescape
+func lerphigh_avx512_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // sumsquares_avx512_f64 runs [sumsquares] with AVX-512 on float64 elements.
 //
 //go:noescape
-func sumsquares_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func sumsquares_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // sumsquaresscaled_avx512_f64 runs [sumsquaresscaled] with AVX-512 on float64 elements.
 //
 //go:noescape
-func sumsquaresscaled_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func sumsquaresscaled_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // sumabs_avx512_f64 runs [sumabs] with AVX-512 on float64 elements.
 //
 //go:noescape
-func sumabs_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func sumabs_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // maxabs_avx512_f64 runs [maxabs] with AVX-512 on float64 elements.
 //
 //go:noescape
-func maxabs_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func maxabs_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // scale_avx512_f64 runs [scale] with AVX-512 on float64 elements.
 //
 //go:noescape
-func scale_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func scale_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // clamp_avx512_f64 runs [clamp] with AVX-512 on float64 elements.
 //
 //go:noescape
-func clamp_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func clamp_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // unscalecheck_avx512_f64 runs [unscalecheck] with AVX-512 on float64 elements.
 //
 //go:noescape
-func unscalecheck_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func unscalecheck_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // nonfinite_avx512_f64 runs [nonfinite] with AVX-512 on float64 elements.
 //
 //go:noescape
-func nonfinite_avx512_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func nonfinite_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// accumulate_avx512_f64 runs [accumulate] with AVX-512 on float64 elements.
+//
+//go:noescape
+func accumulate_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// lerp_avx512_f64 runs [lerp] with AVX-512 on float64 elements.
+//
+//go:noescape
+func lerp_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// lerphigh_avx512_f64 runs [lerphigh] with AVX-512 on float64 elements.
+//
+//go:noescape
+func lerphigh_avx512_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // sumsquares_avx2_f32 runs [sumsquares] with AVX2 on float32 elements.
 //
 //go:noescape
-func sumsquares_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func sumsquares_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // sumsquaresscaled_avx2_f32 runs [sumsquaresscaled] with AVX2 on float32 elements.
 //
 //go:noescape
-func sumsquaresscaled_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func sumsquaresscaled_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // sumabs_avx2_f32 runs [sumabs] with AVX2 on float32 elements.
 //
 //go:noescape
-func sumabs_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func sumabs_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // maxabs_avx2_f32 runs [maxabs] with AVX2 on float32 elements.
 //
 //go:noescape
-func maxabs_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func maxabs_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // scale_avx2_f32 runs [scale] with AVX2 on float32 elements.
 //
 //go:noescape
-func scale_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func scale_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // clamp_avx2_f32 runs [clamp] with AVX2 on float32 elements.
 //
 //go:noescape
-func clamp_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func clamp_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // unscalecheck_avx2_f32 runs [unscalecheck] with AVX2 on float32 elements.
 //
 //go:noescape
-func unscalecheck_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func unscalecheck_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // nonfinite_avx2_f32 runs [nonfinite] with AVX2 on float32 elements.
 //
 //go:noescape
-func nonfinite_avx2_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func nonfinite_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// accumulate_avx2_f32 runs [accumulate] with AVX2 on float32 elements.
+//
+//go:noescape
+func accumulate_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// lerp_avx2_f32 runs [lerp] with AVX2 on float32 elements.
+//
+//go:noescape
+func lerp_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// lerphigh_avx2_f32 runs [lerphigh] with AVX2 on float32 elements.
+//
+//go:noescape
+func lerphigh_avx2_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // sumsquares_avx2_f64 runs [sumsquares] with AVX2 on float64 elements.
 //
 //go:noescape
-func sumsquares_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func sumsquares_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // sumsquaresscaled_avx2_f64 runs [sumsquaresscaled] with AVX2 on float64 elements.
 //
 //go:noescape
-func sumsquaresscaled_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func sumsquaresscaled_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // sumabs_avx2_f64 runs [sumabs] with AVX2 on float64 elements.
 //
 //go:noescape
-func sumabs_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func sumabs_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // maxabs_avx2_f64 runs [maxabs] with AVX2 on float64 elements.
 //
 //go:noescape
-func maxabs_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func maxabs_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // scale_avx2_f64 runs [scale] with AVX2 on float64 elements.
 //
 //go:noescape
-func scale_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func scale_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // clamp_avx2_f64 runs [clamp] with AVX2 on float64 elements.
 //
 //go:noescape
-func clamp_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func clamp_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // unscalecheck_avx2_f64 runs [unscalecheck] with AVX2 on float64 elements.
 //
 //go:noescape
-func unscalecheck_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func unscalecheck_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // nonfinite_avx2_f64 runs [nonfinite] with AVX2 on float64 elements.
 //
 //go:noescape
-func nonfinite_avx2_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func nonfinite_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// accumulate_avx2_f64 runs [accumulate] with AVX2 on float64 elements.
+//
+//go:noescape
+func accumulate_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// lerp_avx2_f64 runs [lerp] with AVX2 on float64 elements.
+//
+//go:noescape
+func lerp_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// lerphigh_avx2_f64 runs [lerphigh] with AVX2 on float64 elements.
+//
+//go:noescape
+func lerphigh_avx2_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // sgd_v00_avx512_f32 runs [sgd_v00] with AVX-512 on float32 elements.
 //

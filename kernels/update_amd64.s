@@ -12699,12 +12699,12 @@ done:
 	VZEROUPPER
 	RET
 
-// func sumsquares_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func sumsquares_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·sumsquares_avx512_f32(SB), NOSPLIT, $0-288
+TEXT ·sumsquares_avx512_f32(SB), NOSPLIT, $0-296
 	MOVQ   n+0(FP), CX
 	MOVQ   x+8(FP), SI
-	LEAQ   acc_0+32(FP), AX
+	LEAQ   acc_0+40(FP), AX
 	VPXORQ Z28, Z28, Z28
 	VPXORQ Z29, Z29, Z29
 	VPXORQ Z30, Z30, Z30
@@ -12740,15 +12740,15 @@ single:
 	VZEROUPPER
 	RET
 
-// func sumsquaresscaled_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func sumsquaresscaled_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·sumsquaresscaled_avx512_f32(SB), NOSPLIT, $0-288
+TEXT ·sumsquaresscaled_avx512_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// argument s, loop-invariant
-	VBROADCASTSD s+16(FP), Z0
+	VBROADCASTSD s+24(FP), Z0
 	VPXORQ       Z28, Z28, Z28
 	VPXORQ       Z29, Z29, Z29
 	VPXORQ       Z30, Z30, Z30
@@ -12788,12 +12788,12 @@ single:
 	VZEROUPPER
 	RET
 
-// func sumabs_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func sumabs_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·sumabs_avx512_f32(SB), NOSPLIT, $0-288
+TEXT ·sumabs_avx512_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// the sign-clearing mask of |x|
 	VPTERNLOGD $0xff, Z0, Z0, Z0
@@ -12833,12 +12833,12 @@ single:
 	VZEROUPPER
 	RET
 
-// func maxabs_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func maxabs_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·maxabs_avx512_f32(SB), NOSPLIT, $0-288
+TEXT ·maxabs_avx512_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// the sign-clearing mask of |x|
 	VPTERNLOGD $0xff, Z0, Z0, Z0
@@ -12902,15 +12902,15 @@ done:
 	VZEROUPPER
 	RET
 
-// func scale_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func scale_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX2, AVX512F
-TEXT ·scale_avx512_f32(SB), NOSPLIT, $0-288
+TEXT ·scale_avx512_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSS a+24(FP), Z0
+	VBROADCASTSS a+32(FP), Z0
 	XORL         DX, DX
 	MOVQ         CX, BX
 	ANDQ         $-64, BX
@@ -12961,18 +12961,18 @@ done:
 	VZEROUPPER
 	RET
 
-// func clamp_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func clamp_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX2, AVX512F
-TEXT ·clamp_avx512_f32(SB), NOSPLIT, $0-288
+TEXT ·clamp_avx512_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSS a+24(FP), Z0
+	VBROADCASTSS a+32(FP), Z0
 
 	// argument b, loop-invariant
-	VBROADCASTSS b+28(FP), Z1
+	VBROADCASTSS b+36(FP), Z1
 	XORL         DX, DX
 	MOVQ         CX, BX
 	ANDQ         $-64, BX
@@ -13028,15 +13028,15 @@ done:
 	VZEROUPPER
 	RET
 
-// func unscalecheck_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func unscalecheck_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·unscalecheck_avx512_f32(SB), NOSPLIT, $0-288
+TEXT ·unscalecheck_avx512_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSS a+24(FP), Z0
+	VBROADCASTSS a+32(FP), Z0
 	VPXORD       Z28, Z28, Z28
 	VPXORD       Z29, Z29, Z29
 	VPXORD       Z30, Z30, Z30
@@ -13096,12 +13096,12 @@ done:
 	VZEROUPPER
 	RET
 
-// func nonfinite_avx512_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func nonfinite_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·nonfinite_avx512_f32(SB), NOSPLIT, $0-288
+TEXT ·nonfinite_avx512_f32(SB), NOSPLIT, $0-296
 	MOVQ   n+0(FP), CX
 	MOVQ   x+8(FP), SI
-	LEAQ   acc_0+32(FP), AX
+	LEAQ   acc_0+40(FP), AX
 	VPXORD Z28, Z28, Z28
 	VPXORD Z29, Z29, Z29
 	VPXORD Z30, Z30, Z30
@@ -13148,6 +13148,226 @@ done:
 	VMOVUPS Z29, 64(AX)
 	VMOVUPS Z30, 128(AX)
 	VMOVUPS Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func accumulate_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·accumulate_avx512_f32(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+40(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSS a+32(FP), Z0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-64, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Z1
+	VMOVUPS 64(SI)(DX*4), Z2
+	VMOVUPS 128(SI)(DX*4), Z3
+	VMOVUPS 192(SI)(DX*4), Z4
+	VMOVUPS (DI)(DX*4), Z5
+	VMOVUPS 64(DI)(DX*4), Z6
+	VMOVUPS 128(DI)(DX*4), Z7
+	VMOVUPS 192(DI)(DX*4), Z8
+	VMULPS  Z5, Z0, Z5
+	VMULPS  Z6, Z0, Z6
+	VMULPS  Z7, Z0, Z7
+	VMULPS  Z8, Z0, Z8
+	VADDPS  Z5, Z1, Z1
+	VADDPS  Z6, Z2, Z2
+	VADDPS  Z7, Z3, Z3
+	VADDPS  Z8, Z4, Z4
+	VMOVUPS Z1, (SI)(DX*4)
+	VMOVUPS Z2, 64(SI)(DX*4)
+	VMOVUPS Z3, 128(SI)(DX*4)
+	VMOVUPS Z4, 192(SI)(DX*4)
+	ADDQ    $0x00000040, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-16, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Z1
+	VMOVUPS (DI)(DX*4), Z2
+	VMULPS  Z2, Z0, Z2
+	VADDPS  Z2, Z1, Z1
+	VMOVUPS Z1, (SI)(DX*4)
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func lerp_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·lerp_avx512_f32(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+40(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSS a+32(FP), Z0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-64, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Z1
+	VMOVUPS 64(SI)(DX*4), Z2
+	VMOVUPS 128(SI)(DX*4), Z3
+	VMOVUPS 192(SI)(DX*4), Z4
+	VMOVUPS (DI)(DX*4), Z5
+	VMOVUPS 64(DI)(DX*4), Z6
+	VMOVUPS 128(DI)(DX*4), Z7
+	VMOVUPS 192(DI)(DX*4), Z8
+	VSUBPS  Z1, Z5, Z5
+	VSUBPS  Z2, Z6, Z6
+	VSUBPS  Z3, Z7, Z7
+	VSUBPS  Z4, Z8, Z8
+	VMULPS  Z5, Z0, Z5
+	VMULPS  Z6, Z0, Z6
+	VMULPS  Z7, Z0, Z7
+	VMULPS  Z8, Z0, Z8
+	VADDPS  Z5, Z1, Z1
+	VADDPS  Z6, Z2, Z2
+	VADDPS  Z7, Z3, Z3
+	VADDPS  Z8, Z4, Z4
+	VMOVUPS Z1, (SI)(DX*4)
+	VMOVUPS Z2, 64(SI)(DX*4)
+	VMOVUPS Z3, 128(SI)(DX*4)
+	VMOVUPS Z4, 192(SI)(DX*4)
+	ADDQ    $0x00000040, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-16, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Z1
+	VMOVUPS (DI)(DX*4), Z2
+	VSUBPS  Z1, Z2, Z2
+	VMULPS  Z2, Z0, Z2
+	VADDPS  Z2, Z1, Z1
+	VMOVUPS Z1, (SI)(DX*4)
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func lerphigh_avx512_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·lerphigh_avx512_f32(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+40(FP), AX
+
+	// argument b, loop-invariant
+	VBROADCASTSS b+36(FP), Z0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-64, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Z1
+	VMOVUPS 64(SI)(DX*4), Z2
+	VMOVUPS 128(SI)(DX*4), Z3
+	VMOVUPS 192(SI)(DX*4), Z4
+	VMOVUPS (DI)(DX*4), Z5
+	VMOVUPS 64(DI)(DX*4), Z6
+	VMOVUPS 128(DI)(DX*4), Z7
+	VMOVUPS 192(DI)(DX*4), Z8
+	VSUBPS  Z1, Z5, Z1
+	VSUBPS  Z2, Z6, Z2
+	VSUBPS  Z3, Z7, Z3
+	VSUBPS  Z4, Z8, Z4
+	VMULPS  Z0, Z1, Z1
+	VMULPS  Z0, Z2, Z2
+	VMULPS  Z0, Z3, Z3
+	VMULPS  Z0, Z4, Z4
+	VSUBPS  Z1, Z5, Z1
+	VSUBPS  Z2, Z6, Z2
+	VSUBPS  Z3, Z7, Z3
+	VSUBPS  Z4, Z8, Z4
+	VMOVUPS Z1, (SI)(DX*4)
+	VMOVUPS Z2, 64(SI)(DX*4)
+	VMOVUPS Z3, 128(SI)(DX*4)
+	VMOVUPS Z4, 192(SI)(DX*4)
+	ADDQ    $0x00000040, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-16, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Z1
+	VMOVUPS (DI)(DX*4), Z2
+	VSUBPS  Z1, Z2, Z1
+	VMULPS  Z0, Z1, Z1
+	VSUBPS  Z1, Z2, Z1
+	VMOVUPS Z1, (SI)(DX*4)
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
 	VZEROUPPER
 	RET
 
@@ -25846,12 +26066,12 @@ done:
 	VZEROUPPER
 	RET
 
-// func sumsquares_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func sumsquares_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·sumsquares_avx512_f64(SB), NOSPLIT, $0-296
+TEXT ·sumsquares_avx512_f64(SB), NOSPLIT, $0-304
 	MOVQ   n+0(FP), CX
 	MOVQ   x+8(FP), SI
-	LEAQ   acc_0+40(FP), AX
+	LEAQ   acc_0+48(FP), AX
 	VPXORQ Z28, Z28, Z28
 	VPXORQ Z29, Z29, Z29
 	VPXORQ Z30, Z30, Z30
@@ -25887,15 +26107,15 @@ single:
 	VZEROUPPER
 	RET
 
-// func sumsquaresscaled_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func sumsquaresscaled_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·sumsquaresscaled_avx512_f64(SB), NOSPLIT, $0-296
+TEXT ·sumsquaresscaled_avx512_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// argument s, loop-invariant
-	VBROADCASTSD s+16(FP), Z0
+	VBROADCASTSD s+24(FP), Z0
 	VPXORQ       Z28, Z28, Z28
 	VPXORQ       Z29, Z29, Z29
 	VPXORQ       Z30, Z30, Z30
@@ -25935,12 +26155,12 @@ single:
 	VZEROUPPER
 	RET
 
-// func sumabs_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func sumabs_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·sumabs_avx512_f64(SB), NOSPLIT, $0-296
+TEXT ·sumabs_avx512_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// the sign-clearing mask of |x|
 	VPTERNLOGD $0xff, Z0, Z0, Z0
@@ -25980,12 +26200,12 @@ single:
 	VZEROUPPER
 	RET
 
-// func maxabs_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func maxabs_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·maxabs_avx512_f64(SB), NOSPLIT, $0-296
+TEXT ·maxabs_avx512_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// the sign-clearing mask of |x|
 	VPTERNLOGD $0xff, Z0, Z0, Z0
@@ -26049,15 +26269,15 @@ done:
 	VZEROUPPER
 	RET
 
-// func scale_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func scale_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX2, AVX512F
-TEXT ·scale_avx512_f64(SB), NOSPLIT, $0-296
+TEXT ·scale_avx512_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSD a+24(FP), Z0
+	VBROADCASTSD a+32(FP), Z0
 	XORL         DX, DX
 	MOVQ         CX, BX
 	ANDQ         $-32, BX
@@ -26108,18 +26328,18 @@ done:
 	VZEROUPPER
 	RET
 
-// func clamp_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func clamp_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX2, AVX512F
-TEXT ·clamp_avx512_f64(SB), NOSPLIT, $0-296
+TEXT ·clamp_avx512_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSD a+24(FP), Z0
+	VBROADCASTSD a+32(FP), Z0
 
 	// argument b, loop-invariant
-	VBROADCASTSD b+32(FP), Z1
+	VBROADCASTSD b+40(FP), Z1
 	XORL         DX, DX
 	MOVQ         CX, BX
 	ANDQ         $-32, BX
@@ -26175,15 +26395,15 @@ done:
 	VZEROUPPER
 	RET
 
-// func unscalecheck_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func unscalecheck_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·unscalecheck_avx512_f64(SB), NOSPLIT, $0-296
+TEXT ·unscalecheck_avx512_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSD a+24(FP), Z0
+	VBROADCASTSD a+32(FP), Z0
 	VPXORQ       Z28, Z28, Z28
 	VPXORQ       Z29, Z29, Z29
 	VPXORQ       Z30, Z30, Z30
@@ -26243,12 +26463,12 @@ done:
 	VZEROUPPER
 	RET
 
-// func nonfinite_avx512_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func nonfinite_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX512F
-TEXT ·nonfinite_avx512_f64(SB), NOSPLIT, $0-296
+TEXT ·nonfinite_avx512_f64(SB), NOSPLIT, $0-304
 	MOVQ   n+0(FP), CX
 	MOVQ   x+8(FP), SI
-	LEAQ   acc_0+40(FP), AX
+	LEAQ   acc_0+48(FP), AX
 	VPXORQ Z28, Z28, Z28
 	VPXORQ Z29, Z29, Z29
 	VPXORQ Z30, Z30, Z30
@@ -26295,6 +26515,226 @@ done:
 	VMOVUPD Z29, 64(AX)
 	VMOVUPD Z30, 128(AX)
 	VMOVUPD Z31, 192(AX)
+	VZEROUPPER
+	RET
+
+// func accumulate_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·accumulate_avx512_f64(SB), NOSPLIT, $0-304
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+48(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSD a+32(FP), Z0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Z1
+	VMOVUPD 64(SI)(DX*8), Z2
+	VMOVUPD 128(SI)(DX*8), Z3
+	VMOVUPD 192(SI)(DX*8), Z4
+	VMOVUPD (DI)(DX*8), Z5
+	VMOVUPD 64(DI)(DX*8), Z6
+	VMOVUPD 128(DI)(DX*8), Z7
+	VMOVUPD 192(DI)(DX*8), Z8
+	VMULPD  Z5, Z0, Z5
+	VMULPD  Z6, Z0, Z6
+	VMULPD  Z7, Z0, Z7
+	VMULPD  Z8, Z0, Z8
+	VADDPD  Z5, Z1, Z1
+	VADDPD  Z6, Z2, Z2
+	VADDPD  Z7, Z3, Z3
+	VADDPD  Z8, Z4, Z4
+	VMOVUPD Z1, (SI)(DX*8)
+	VMOVUPD Z2, 64(SI)(DX*8)
+	VMOVUPD Z3, 128(SI)(DX*8)
+	VMOVUPD Z4, 192(SI)(DX*8)
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Z1
+	VMOVUPD (DI)(DX*8), Z2
+	VMULPD  Z2, Z0, Z2
+	VADDPD  Z2, Z1, Z1
+	VMOVUPD Z1, (SI)(DX*8)
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func lerp_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·lerp_avx512_f64(SB), NOSPLIT, $0-304
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+48(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSD a+32(FP), Z0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Z1
+	VMOVUPD 64(SI)(DX*8), Z2
+	VMOVUPD 128(SI)(DX*8), Z3
+	VMOVUPD 192(SI)(DX*8), Z4
+	VMOVUPD (DI)(DX*8), Z5
+	VMOVUPD 64(DI)(DX*8), Z6
+	VMOVUPD 128(DI)(DX*8), Z7
+	VMOVUPD 192(DI)(DX*8), Z8
+	VSUBPD  Z1, Z5, Z5
+	VSUBPD  Z2, Z6, Z6
+	VSUBPD  Z3, Z7, Z7
+	VSUBPD  Z4, Z8, Z8
+	VMULPD  Z5, Z0, Z5
+	VMULPD  Z6, Z0, Z6
+	VMULPD  Z7, Z0, Z7
+	VMULPD  Z8, Z0, Z8
+	VADDPD  Z5, Z1, Z1
+	VADDPD  Z6, Z2, Z2
+	VADDPD  Z7, Z3, Z3
+	VADDPD  Z8, Z4, Z4
+	VMOVUPD Z1, (SI)(DX*8)
+	VMOVUPD Z2, 64(SI)(DX*8)
+	VMOVUPD Z3, 128(SI)(DX*8)
+	VMOVUPD Z4, 192(SI)(DX*8)
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Z1
+	VMOVUPD (DI)(DX*8), Z2
+	VSUBPD  Z1, Z2, Z2
+	VMULPD  Z2, Z0, Z2
+	VADDPD  Z2, Z1, Z1
+	VMOVUPD Z1, (SI)(DX*8)
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func lerphigh_avx512_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2, AVX512F
+TEXT ·lerphigh_avx512_f64(SB), NOSPLIT, $0-304
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+48(FP), AX
+
+	// argument b, loop-invariant
+	VBROADCASTSD b+40(FP), Z0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Z1
+	VMOVUPD 64(SI)(DX*8), Z2
+	VMOVUPD 128(SI)(DX*8), Z3
+	VMOVUPD 192(SI)(DX*8), Z4
+	VMOVUPD (DI)(DX*8), Z5
+	VMOVUPD 64(DI)(DX*8), Z6
+	VMOVUPD 128(DI)(DX*8), Z7
+	VMOVUPD 192(DI)(DX*8), Z8
+	VSUBPD  Z1, Z5, Z1
+	VSUBPD  Z2, Z6, Z2
+	VSUBPD  Z3, Z7, Z3
+	VSUBPD  Z4, Z8, Z4
+	VMULPD  Z0, Z1, Z1
+	VMULPD  Z0, Z2, Z2
+	VMULPD  Z0, Z3, Z3
+	VMULPD  Z0, Z4, Z4
+	VSUBPD  Z1, Z5, Z1
+	VSUBPD  Z2, Z6, Z2
+	VSUBPD  Z3, Z7, Z3
+	VSUBPD  Z4, Z8, Z4
+	VMOVUPD Z1, (SI)(DX*8)
+	VMOVUPD Z2, 64(SI)(DX*8)
+	VMOVUPD Z3, 128(SI)(DX*8)
+	VMOVUPD Z4, 192(SI)(DX*8)
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Z1
+	VMOVUPD (DI)(DX*8), Z2
+	VSUBPD  Z1, Z2, Z1
+	VMULPD  Z0, Z1, Z1
+	VSUBPD  Z1, Z2, Z1
+	VMOVUPD Z1, (SI)(DX*8)
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
 	VZEROUPPER
 	RET
 
@@ -38939,12 +39379,12 @@ done:
 	VZEROUPPER
 	RET
 
-// func sumsquares_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func sumsquares_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX
-TEXT ·sumsquares_avx2_f32(SB), NOSPLIT, $0-288
+TEXT ·sumsquares_avx2_f32(SB), NOSPLIT, $0-296
 	MOVQ   n+0(FP), CX
 	MOVQ   x+8(FP), SI
-	LEAQ   acc_0+32(FP), AX
+	LEAQ   acc_0+40(FP), AX
 	VXORPD Y8, Y8, Y8
 	VXORPD Y9, Y9, Y9
 	VXORPD Y10, Y10, Y10
@@ -39000,15 +39440,15 @@ single:
 	VZEROUPPER
 	RET
 
-// func sumsquaresscaled_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func sumsquaresscaled_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX
-TEXT ·sumsquaresscaled_avx2_f32(SB), NOSPLIT, $0-288
+TEXT ·sumsquaresscaled_avx2_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// argument s, loop-invariant
-	VBROADCASTSD s+16(FP), Y0
+	VBROADCASTSD s+24(FP), Y0
 	VXORPD       Y8, Y8, Y8
 	VXORPD       Y9, Y9, Y9
 	VXORPD       Y10, Y10, Y10
@@ -39072,12 +39512,12 @@ single:
 	VZEROUPPER
 	RET
 
-// func sumabs_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func sumabs_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·sumabs_avx2_f32(SB), NOSPLIT, $0-288
+TEXT ·sumabs_avx2_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// the sign-clearing mask of |x|
 	VPCMPEQD Y0, Y0, Y0
@@ -39137,12 +39577,12 @@ single:
 	VZEROUPPER
 	RET
 
-// func maxabs_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func maxabs_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·maxabs_avx2_f32(SB), NOSPLIT, $0-288
+TEXT ·maxabs_avx2_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// the sign-clearing mask of |x|
 	VPCMPEQD Y0, Y0, Y0
@@ -39211,15 +39651,15 @@ done:
 	VZEROUPPER
 	RET
 
-// func scale_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func scale_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·scale_avx2_f32(SB), NOSPLIT, $0-288
+TEXT ·scale_avx2_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS a+32(FP), Y0
 	XORL         DX, DX
 	MOVQ         CX, BX
 	ANDQ         $-32, BX
@@ -39270,18 +39710,18 @@ done:
 	VZEROUPPER
 	RET
 
-// func clamp_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func clamp_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·clamp_avx2_f32(SB), NOSPLIT, $0-288
+TEXT ·clamp_avx2_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS a+32(FP), Y0
 
 	// argument b, loop-invariant
-	VBROADCASTSS b+28(FP), Y1
+	VBROADCASTSS b+36(FP), Y1
 	XORL         DX, DX
 	MOVQ         CX, BX
 	ANDQ         $-32, BX
@@ -39337,15 +39777,15 @@ done:
 	VZEROUPPER
 	RET
 
-// func unscalecheck_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func unscalecheck_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·unscalecheck_avx2_f32(SB), NOSPLIT, $0-288
+TEXT ·unscalecheck_avx2_f32(SB), NOSPLIT, $0-296
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+32(FP), AX
+	LEAQ acc_0+40(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSS a+24(FP), Y0
+	VBROADCASTSS a+32(FP), Y0
 	VXORPS       Y12, Y12, Y12
 	VXORPS       Y13, Y13, Y13
 	VXORPS       Y14, Y14, Y14
@@ -39410,12 +39850,12 @@ done:
 	VZEROUPPER
 	RET
 
-// func nonfinite_avx2_f32(n int, x *float32, s float64, a float32, b float32) (acc [32]float64)
+// func nonfinite_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·nonfinite_avx2_f32(SB), NOSPLIT, $0-288
+TEXT ·nonfinite_avx2_f32(SB), NOSPLIT, $0-296
 	MOVQ   n+0(FP), CX
 	MOVQ   x+8(FP), SI
-	LEAQ   acc_0+32(FP), AX
+	LEAQ   acc_0+40(FP), AX
 	VXORPS Y12, Y12, Y12
 	VXORPS Y13, Y13, Y13
 	VXORPS Y14, Y14, Y14
@@ -39463,6 +39903,226 @@ done:
 	VMOVUPS Y14, 64(AX)
 	VMOVUPS Y15, 96(AX)
 	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func accumulate_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·accumulate_avx2_f32(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+40(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSS a+32(FP), Y0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Y1
+	VMOVUPS 32(SI)(DX*4), Y2
+	VMOVUPS 64(SI)(DX*4), Y3
+	VMOVUPS 96(SI)(DX*4), Y4
+	VMOVUPS (DI)(DX*4), Y5
+	VMOVUPS 32(DI)(DX*4), Y6
+	VMOVUPS 64(DI)(DX*4), Y7
+	VMOVUPS 96(DI)(DX*4), Y8
+	VMULPS  Y5, Y0, Y5
+	VMULPS  Y6, Y0, Y6
+	VMULPS  Y7, Y0, Y7
+	VMULPS  Y8, Y0, Y8
+	VADDPS  Y5, Y1, Y1
+	VADDPS  Y6, Y2, Y2
+	VADDPS  Y7, Y3, Y3
+	VADDPS  Y8, Y4, Y4
+	VMOVUPS Y1, (SI)(DX*4)
+	VMOVUPS Y2, 32(SI)(DX*4)
+	VMOVUPS Y3, 64(SI)(DX*4)
+	VMOVUPS Y4, 96(SI)(DX*4)
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Y1
+	VMOVUPS (DI)(DX*4), Y2
+	VMULPS  Y2, Y0, Y2
+	VADDPS  Y2, Y1, Y1
+	VMOVUPS Y1, (SI)(DX*4)
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func lerp_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·lerp_avx2_f32(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+40(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSS a+32(FP), Y0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Y1
+	VMOVUPS 32(SI)(DX*4), Y2
+	VMOVUPS 64(SI)(DX*4), Y3
+	VMOVUPS 96(SI)(DX*4), Y4
+	VMOVUPS (DI)(DX*4), Y5
+	VMOVUPS 32(DI)(DX*4), Y6
+	VMOVUPS 64(DI)(DX*4), Y7
+	VMOVUPS 96(DI)(DX*4), Y8
+	VSUBPS  Y1, Y5, Y5
+	VSUBPS  Y2, Y6, Y6
+	VSUBPS  Y3, Y7, Y7
+	VSUBPS  Y4, Y8, Y8
+	VMULPS  Y5, Y0, Y5
+	VMULPS  Y6, Y0, Y6
+	VMULPS  Y7, Y0, Y7
+	VMULPS  Y8, Y0, Y8
+	VADDPS  Y5, Y1, Y1
+	VADDPS  Y6, Y2, Y2
+	VADDPS  Y7, Y3, Y3
+	VADDPS  Y8, Y4, Y4
+	VMOVUPS Y1, (SI)(DX*4)
+	VMOVUPS Y2, 32(SI)(DX*4)
+	VMOVUPS Y3, 64(SI)(DX*4)
+	VMOVUPS Y4, 96(SI)(DX*4)
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Y1
+	VMOVUPS (DI)(DX*4), Y2
+	VSUBPS  Y1, Y2, Y2
+	VMULPS  Y2, Y0, Y2
+	VADDPS  Y2, Y1, Y1
+	VMOVUPS Y1, (SI)(DX*4)
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func lerphigh_avx2_f32(n int, x *float32, y *float32, s float64, a float32, b float32) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·lerphigh_avx2_f32(SB), NOSPLIT, $0-296
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+40(FP), AX
+
+	// argument b, loop-invariant
+	VBROADCASTSS b+36(FP), Y0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPS (SI)(DX*4), Y1
+	VMOVUPS 32(SI)(DX*4), Y2
+	VMOVUPS 64(SI)(DX*4), Y3
+	VMOVUPS 96(SI)(DX*4), Y4
+	VMOVUPS (DI)(DX*4), Y5
+	VMOVUPS 32(DI)(DX*4), Y6
+	VMOVUPS 64(DI)(DX*4), Y7
+	VMOVUPS 96(DI)(DX*4), Y8
+	VSUBPS  Y1, Y5, Y1
+	VSUBPS  Y2, Y6, Y2
+	VSUBPS  Y3, Y7, Y3
+	VSUBPS  Y4, Y8, Y4
+	VMULPS  Y0, Y1, Y1
+	VMULPS  Y0, Y2, Y2
+	VMULPS  Y0, Y3, Y3
+	VMULPS  Y0, Y4, Y4
+	VSUBPS  Y1, Y5, Y1
+	VSUBPS  Y2, Y6, Y2
+	VSUBPS  Y3, Y7, Y3
+	VSUBPS  Y4, Y8, Y4
+	VMOVUPS Y1, (SI)(DX*4)
+	VMOVUPS Y2, 32(SI)(DX*4)
+	VMOVUPS Y3, 64(SI)(DX*4)
+	VMOVUPS Y4, 96(SI)(DX*4)
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPS (SI)(DX*4), Y1
+	VMOVUPS (DI)(DX*4), Y2
+	VSUBPS  Y1, Y2, Y1
+	VMULPS  Y0, Y1, Y1
+	VSUBPS  Y1, Y2, Y1
+	VMOVUPS Y1, (SI)(DX*4)
+	ADDQ    $0x00000008, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
 	VMOVDQU Y0, 128(AX)
 	VMOVDQU Y0, 160(AX)
 	VMOVDQU Y0, 192(AX)
@@ -52111,12 +52771,12 @@ done:
 	VZEROUPPER
 	RET
 
-// func sumsquares_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func sumsquares_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX
-TEXT ·sumsquares_avx2_f64(SB), NOSPLIT, $0-296
+TEXT ·sumsquares_avx2_f64(SB), NOSPLIT, $0-304
 	MOVQ   n+0(FP), CX
 	MOVQ   x+8(FP), SI
-	LEAQ   acc_0+40(FP), AX
+	LEAQ   acc_0+48(FP), AX
 	VXORPD Y8, Y8, Y8
 	VXORPD Y9, Y9, Y9
 	VXORPD Y10, Y10, Y10
@@ -52172,15 +52832,15 @@ single:
 	VZEROUPPER
 	RET
 
-// func sumsquaresscaled_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func sumsquaresscaled_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX
-TEXT ·sumsquaresscaled_avx2_f64(SB), NOSPLIT, $0-296
+TEXT ·sumsquaresscaled_avx2_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// argument s, loop-invariant
-	VBROADCASTSD s+16(FP), Y0
+	VBROADCASTSD s+24(FP), Y0
 	VXORPD       Y8, Y8, Y8
 	VXORPD       Y9, Y9, Y9
 	VXORPD       Y10, Y10, Y10
@@ -52244,12 +52904,12 @@ single:
 	VZEROUPPER
 	RET
 
-// func sumabs_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func sumabs_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·sumabs_avx2_f64(SB), NOSPLIT, $0-296
+TEXT ·sumabs_avx2_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// the sign-clearing mask of |x|
 	VPCMPEQD Y0, Y0, Y0
@@ -52309,12 +52969,12 @@ single:
 	VZEROUPPER
 	RET
 
-// func maxabs_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func maxabs_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·maxabs_avx2_f64(SB), NOSPLIT, $0-296
+TEXT ·maxabs_avx2_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// the sign-clearing mask of |x|
 	VPCMPEQD Y0, Y0, Y0
@@ -52383,15 +53043,15 @@ done:
 	VZEROUPPER
 	RET
 
-// func scale_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func scale_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·scale_avx2_f64(SB), NOSPLIT, $0-296
+TEXT ·scale_avx2_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSD a+24(FP), Y0
+	VBROADCASTSD a+32(FP), Y0
 	XORL         DX, DX
 	MOVQ         CX, BX
 	ANDQ         $-16, BX
@@ -52442,18 +53102,18 @@ done:
 	VZEROUPPER
 	RET
 
-// func clamp_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func clamp_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·clamp_avx2_f64(SB), NOSPLIT, $0-296
+TEXT ·clamp_avx2_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSD a+24(FP), Y0
+	VBROADCASTSD a+32(FP), Y0
 
 	// argument b, loop-invariant
-	VBROADCASTSD b+32(FP), Y1
+	VBROADCASTSD b+40(FP), Y1
 	XORL         DX, DX
 	MOVQ         CX, BX
 	ANDQ         $-16, BX
@@ -52509,15 +53169,15 @@ done:
 	VZEROUPPER
 	RET
 
-// func unscalecheck_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func unscalecheck_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·unscalecheck_avx2_f64(SB), NOSPLIT, $0-296
+TEXT ·unscalecheck_avx2_f64(SB), NOSPLIT, $0-304
 	MOVQ n+0(FP), CX
 	MOVQ x+8(FP), SI
-	LEAQ acc_0+40(FP), AX
+	LEAQ acc_0+48(FP), AX
 
 	// argument a, loop-invariant
-	VBROADCASTSD a+24(FP), Y0
+	VBROADCASTSD a+32(FP), Y0
 	VXORPD       Y12, Y12, Y12
 	VXORPD       Y13, Y13, Y13
 	VXORPD       Y14, Y14, Y14
@@ -52582,12 +53242,12 @@ done:
 	VZEROUPPER
 	RET
 
-// func nonfinite_avx2_f64(n int, x *float64, s float64, a float64, b float64) (acc [32]float64)
+// func nonfinite_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
 // Requires: AVX, AVX2
-TEXT ·nonfinite_avx2_f64(SB), NOSPLIT, $0-296
+TEXT ·nonfinite_avx2_f64(SB), NOSPLIT, $0-304
 	MOVQ   n+0(FP), CX
 	MOVQ   x+8(FP), SI
-	LEAQ   acc_0+40(FP), AX
+	LEAQ   acc_0+48(FP), AX
 	VXORPD Y12, Y12, Y12
 	VXORPD Y13, Y13, Y13
 	VXORPD Y14, Y14, Y14
@@ -52635,6 +53295,226 @@ done:
 	VMOVUPD Y14, 64(AX)
 	VMOVUPD Y15, 96(AX)
 	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func accumulate_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·accumulate_avx2_f64(SB), NOSPLIT, $0-304
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+48(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSD a+32(FP), Y0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-16, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Y1
+	VMOVUPD 32(SI)(DX*8), Y2
+	VMOVUPD 64(SI)(DX*8), Y3
+	VMOVUPD 96(SI)(DX*8), Y4
+	VMOVUPD (DI)(DX*8), Y5
+	VMOVUPD 32(DI)(DX*8), Y6
+	VMOVUPD 64(DI)(DX*8), Y7
+	VMOVUPD 96(DI)(DX*8), Y8
+	VMULPD  Y5, Y0, Y5
+	VMULPD  Y6, Y0, Y6
+	VMULPD  Y7, Y0, Y7
+	VMULPD  Y8, Y0, Y8
+	VADDPD  Y5, Y1, Y1
+	VADDPD  Y6, Y2, Y2
+	VADDPD  Y7, Y3, Y3
+	VADDPD  Y8, Y4, Y4
+	VMOVUPD Y1, (SI)(DX*8)
+	VMOVUPD Y2, 32(SI)(DX*8)
+	VMOVUPD Y3, 64(SI)(DX*8)
+	VMOVUPD Y4, 96(SI)(DX*8)
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-4, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Y1
+	VMOVUPD (DI)(DX*8), Y2
+	VMULPD  Y2, Y0, Y2
+	VADDPD  Y2, Y1, Y1
+	VMOVUPD Y1, (SI)(DX*8)
+	ADDQ    $0x00000004, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func lerp_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·lerp_avx2_f64(SB), NOSPLIT, $0-304
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+48(FP), AX
+
+	// argument a, loop-invariant
+	VBROADCASTSD a+32(FP), Y0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-16, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Y1
+	VMOVUPD 32(SI)(DX*8), Y2
+	VMOVUPD 64(SI)(DX*8), Y3
+	VMOVUPD 96(SI)(DX*8), Y4
+	VMOVUPD (DI)(DX*8), Y5
+	VMOVUPD 32(DI)(DX*8), Y6
+	VMOVUPD 64(DI)(DX*8), Y7
+	VMOVUPD 96(DI)(DX*8), Y8
+	VSUBPD  Y1, Y5, Y5
+	VSUBPD  Y2, Y6, Y6
+	VSUBPD  Y3, Y7, Y7
+	VSUBPD  Y4, Y8, Y8
+	VMULPD  Y5, Y0, Y5
+	VMULPD  Y6, Y0, Y6
+	VMULPD  Y7, Y0, Y7
+	VMULPD  Y8, Y0, Y8
+	VADDPD  Y5, Y1, Y1
+	VADDPD  Y6, Y2, Y2
+	VADDPD  Y7, Y3, Y3
+	VADDPD  Y8, Y4, Y4
+	VMOVUPD Y1, (SI)(DX*8)
+	VMOVUPD Y2, 32(SI)(DX*8)
+	VMOVUPD Y3, 64(SI)(DX*8)
+	VMOVUPD Y4, 96(SI)(DX*8)
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-4, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Y1
+	VMOVUPD (DI)(DX*8), Y2
+	VSUBPD  Y1, Y2, Y2
+	VMULPD  Y2, Y0, Y2
+	VADDPD  Y2, Y1, Y1
+	VMOVUPD Y1, (SI)(DX*8)
+	ADDQ    $0x00000004, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
+	VMOVDQU Y0, 128(AX)
+	VMOVDQU Y0, 160(AX)
+	VMOVDQU Y0, 192(AX)
+	VMOVDQU Y0, 224(AX)
+	VZEROUPPER
+	RET
+
+// func lerphigh_avx2_f64(n int, x *float64, y *float64, s float64, a float64, b float64) (acc [32]float64)
+// Requires: AVX, AVX2
+TEXT ·lerphigh_avx2_f64(SB), NOSPLIT, $0-304
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	LEAQ acc_0+48(FP), AX
+
+	// argument b, loop-invariant
+	VBROADCASTSD b+40(FP), Y0
+	XORL         DX, DX
+	MOVQ         CX, BX
+	ANDQ         $-16, BX
+	JZ           single
+
+unrolled:
+	// 4 vectors per iteration, interleaved 4 at a time.
+	VMOVUPD (SI)(DX*8), Y1
+	VMOVUPD 32(SI)(DX*8), Y2
+	VMOVUPD 64(SI)(DX*8), Y3
+	VMOVUPD 96(SI)(DX*8), Y4
+	VMOVUPD (DI)(DX*8), Y5
+	VMOVUPD 32(DI)(DX*8), Y6
+	VMOVUPD 64(DI)(DX*8), Y7
+	VMOVUPD 96(DI)(DX*8), Y8
+	VSUBPD  Y1, Y5, Y1
+	VSUBPD  Y2, Y6, Y2
+	VSUBPD  Y3, Y7, Y3
+	VSUBPD  Y4, Y8, Y4
+	VMULPD  Y0, Y1, Y1
+	VMULPD  Y0, Y2, Y2
+	VMULPD  Y0, Y3, Y3
+	VMULPD  Y0, Y4, Y4
+	VSUBPD  Y1, Y5, Y1
+	VSUBPD  Y2, Y6, Y2
+	VSUBPD  Y3, Y7, Y3
+	VSUBPD  Y4, Y8, Y4
+	VMOVUPD Y1, (SI)(DX*8)
+	VMOVUPD Y2, 32(SI)(DX*8)
+	VMOVUPD Y3, 64(SI)(DX*8)
+	VMOVUPD Y4, 96(SI)(DX*8)
+	ADDQ    $0x00000010, DX
+	CMPQ    DX, BX
+	JB      unrolled
+
+single:
+	MOVQ CX, BX
+	ANDQ $-4, BX
+	CMPQ DX, BX
+	JAE  done
+
+vector:
+	VMOVUPD (SI)(DX*8), Y1
+	VMOVUPD (DI)(DX*8), Y2
+	VSUBPD  Y1, Y2, Y1
+	VMULPD  Y0, Y1, Y1
+	VSUBPD  Y1, Y2, Y1
+	VMOVUPD Y1, (SI)(DX*8)
+	ADDQ    $0x00000004, DX
+	CMPQ    DX, BX
+	JB      vector
+
+done:
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (AX)
+	VMOVDQU Y0, 32(AX)
+	VMOVDQU Y0, 64(AX)
+	VMOVDQU Y0, 96(AX)
 	VMOVDQU Y0, 128(AX)
 	VMOVDQU Y0, 160(AX)
 	VMOVDQU Y0, 192(AX)

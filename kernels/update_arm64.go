@@ -49,6 +49,9 @@ var neonSet = Set{
 		clamp:            clamp_neon_f32,
 		unscalecheck:     unscalecheck_neon_f32,
 		nonfinite:        nonfinite_neon_f32,
+		accumulate:       accumulate_neon_f32,
+		lerp:             lerp_neon_f32,
+		lerphigh:         lerphigh_neon_f32,
 	}),
 	gf64: gradKernels(&gradAsm[float64]{
 		sumsquares:       sumsquares_neon_f64,
@@ -59,6 +62,9 @@ var neonSet = Set{
 		clamp:            clamp_neon_f64,
 		unscalecheck:     unscalecheck_neon_f64,
 		nonfinite:        nonfinite_neon_f64,
+		accumulate:       accumulate_neon_f64,
+		lerp:             lerp_neon_f64,
+		lerphigh:         lerphigh_neon_f64,
 	}),
 }
 
@@ -535,82 +541,112 @@ func lion_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 // sumsquares_neon_f32 runs [sumsquares] with NEON on float32 elements.
 //
 //go:noescape
-func sumsquares_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func sumsquares_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // sumsquaresscaled_neon_f32 runs [sumsquaresscaled] with NEON on float32 elements.
 //
 //go:noescape
-func sumsquaresscaled_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func sumsquaresscaled_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // sumabs_neon_f32 runs [sumabs] with NEON on float32 elements.
 //
 //go:noescape
-func sumabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func sumabs_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // maxabs_neon_f32 runs [maxabs] with NEON on float32 elements.
 //
 //go:noescape
-func maxabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func maxabs_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // scale_neon_f32 runs [scale] with NEON on float32 elements.
 //
 //go:noescape
-func scale_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func scale_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // clamp_neon_f32 runs [clamp] with NEON on float32 elements.
 //
 //go:noescape
-func clamp_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func clamp_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // unscalecheck_neon_f32 runs [unscalecheck] with NEON on float32 elements.
 //
 //go:noescape
-func unscalecheck_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func unscalecheck_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // nonfinite_neon_f32 runs [nonfinite] with NEON on float32 elements.
 //
 //go:noescape
-func nonfinite_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+func nonfinite_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// accumulate_neon_f32 runs [accumulate] with NEON on float32 elements.
+//
+//go:noescape
+func accumulate_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// lerp_neon_f32 runs [lerp] with NEON on float32 elements.
+//
+//go:noescape
+func lerp_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+
+// lerphigh_neon_f32 runs [lerphigh] with NEON on float32 elements.
+//
+//go:noescape
+func lerphigh_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
 
 // sumsquares_neon_f64 runs [sumsquares] with NEON on float64 elements.
 //
 //go:noescape
-func sumsquares_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func sumsquares_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // sumsquaresscaled_neon_f64 runs [sumsquaresscaled] with NEON on float64 elements.
 //
 //go:noescape
-func sumsquaresscaled_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func sumsquaresscaled_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // sumabs_neon_f64 runs [sumabs] with NEON on float64 elements.
 //
 //go:noescape
-func sumabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func sumabs_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // maxabs_neon_f64 runs [maxabs] with NEON on float64 elements.
 //
 //go:noescape
-func maxabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func maxabs_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // scale_neon_f64 runs [scale] with NEON on float64 elements.
 //
 //go:noescape
-func scale_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func scale_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // clamp_neon_f64 runs [clamp] with NEON on float64 elements.
 //
 //go:noescape
-func clamp_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func clamp_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // unscalecheck_neon_f64 runs [unscalecheck] with NEON on float64 elements.
 //
 //go:noescape
-func unscalecheck_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func unscalecheck_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // nonfinite_neon_f64 runs [nonfinite] with NEON on float64 elements.
 //
 //go:noescape
-func nonfinite_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
+func nonfinite_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// accumulate_neon_f64 runs [accumulate] with NEON on float64 elements.
+//
+//go:noescape
+func accumulate_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// lerp_neon_f64 runs [lerp] with NEON on float64 elements.
+//
+//go:noescape
+func lerp_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+
+// lerphigh_neon_f64 runs [lerphigh] with NEON on float64 elements.
+//
+//go:noescape
+func lerphigh_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
 
 // sgd_v00_neon_f32 runs [sgd_v00] with NEON on float32 elements.
 //

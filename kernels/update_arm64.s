@@ -13372,8 +13372,8 @@ compute:
 done:
 	RET
 
-// func sumsquares_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
-TEXT ·sumsquares_neon_f32(SB), NOSPLIT, $0-288
+// func sumsquares_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·sumsquares_neon_f32(SB), NOSPLIT, $0-296
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
 	VEOR	V16.B16, V16.B16, V16.B16
@@ -13466,7 +13466,7 @@ unrolled:
 	CMP	$32, R1
 	BGE	unrolled
 done:
-	MOVD	$acc_0+32(FP), R7
+	MOVD	$acc_0+40(FP), R7
 	FSTPQ	(F16, F17), (R7)
 	FSTPQ	(F18, F19), 32(R7)
 	FSTPQ	(F20, F21), 64(R7)
@@ -13477,11 +13477,11 @@ done:
 	FSTPQ	(F30, F31), 224(R7)
 	RET
 
-// func sumsquaresscaled_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
-TEXT ·sumsquaresscaled_neon_f32(SB), NOSPLIT, $0-288
+// func sumsquaresscaled_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·sumsquaresscaled_neon_f32(SB), NOSPLIT, $0-296
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
-	FMOVD	s+16(FP), F0
+	FMOVD	s+24(FP), F0
 	VDUP	V0.D[0], V0.D2
 	VEOR	V16.B16, V16.B16, V16.B16
 	VEOR	V17.B16, V17.B16, V17.B16
@@ -13589,7 +13589,7 @@ unrolled:
 	CMP	$32, R1
 	BGE	unrolled
 done:
-	MOVD	$acc_0+32(FP), R7
+	MOVD	$acc_0+40(FP), R7
 	FSTPQ	(F16, F17), (R7)
 	FSTPQ	(F18, F19), 32(R7)
 	FSTPQ	(F20, F21), 64(R7)
@@ -13600,8 +13600,8 @@ done:
 	FSTPQ	(F30, F31), 224(R7)
 	RET
 
-// func sumabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
-TEXT ·sumabs_neon_f32(SB), NOSPLIT, $0-288
+// func sumabs_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·sumabs_neon_f32(SB), NOSPLIT, $0-296
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
 	VEOR	V16.B16, V16.B16, V16.B16
@@ -13694,7 +13694,7 @@ unrolled:
 	CMP	$32, R1
 	BGE	unrolled
 done:
-	MOVD	$acc_0+32(FP), R7
+	MOVD	$acc_0+40(FP), R7
 	FSTPQ	(F16, F17), (R7)
 	FSTPQ	(F18, F19), 32(R7)
 	FSTPQ	(F20, F21), 64(R7)
@@ -13705,8 +13705,8 @@ done:
 	FSTPQ	(F30, F31), 224(R7)
 	RET
 
-// func maxabs_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
-TEXT ·maxabs_neon_f32(SB), NOSPLIT, $0-288
+// func maxabs_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·maxabs_neon_f32(SB), NOSPLIT, $0-296
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
 	VEOR	V28.B16, V28.B16, V28.B16
@@ -13718,10 +13718,8 @@ TEXT ·maxabs_neon_f32(SB), NOSPLIT, $0-288
 	CMP	$16, R1
 	BLT	single
 unrolled:
-	FMOVQ	(R2), F2
-	FMOVQ	16(R2), F3
-	FMOVQ	32(R2), F4
-	FMOVQ	48(R2), F5
+	FLDPQ	(R2), (F2, F3)
+	FLDPQ	32(R2), (F4, F5)
 	WORD	$0x4ea0f842 // fabs v2.4s, v2.4s
 	WORD	$0x4ea0f863 // fabs v3.4s, v3.4s
 	WORD	$0x4ea0f884 // fabs v4.4s, v4.4s
@@ -13761,7 +13759,7 @@ vector:
 	CMP	$4, R1
 	BGE	vector
 done:
-	MOVD	$acc_0+32(FP), R7
+	MOVD	$acc_0+40(FP), R7
 	FSTPQ	(F28, F29), (R7)
 	FSTPQ	(F30, F31), 32(R7)
 	VEOR	V0.B16, V0.B16, V0.B16
@@ -13773,29 +13771,25 @@ done:
 	FSTPQ	(F0, F0), 224(R7)
 	RET
 
-// func scale_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
-TEXT ·scale_neon_f32(SB), NOSPLIT, $0-288
+// func scale_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·scale_neon_f32(SB), NOSPLIT, $0-296
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
-	FMOVS	a+24(FP), F0
+	FMOVS	a+32(FP), F0
 	VDUP	V0.S[0], V0.S4
 
 	// 16 elements per iteration: 4 vectors
 	CMP	$16, R1
 	BLT	single
 unrolled:
-	FMOVQ	(R2), F1
-	FMOVQ	16(R2), F2
-	FMOVQ	32(R2), F3
-	FMOVQ	48(R2), F4
+	FLDPQ	(R2), (F1, F2)
+	FLDPQ	32(R2), (F3, F4)
 	WORD	$0x6e20dc21 // fmul v1.4s, v1.4s, v0.4s
 	WORD	$0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
 	WORD	$0x6e20dc63 // fmul v3.4s, v3.4s, v0.4s
 	WORD	$0x6e20dc84 // fmul v4.4s, v4.4s, v0.4s
-	FMOVQ	F1, (R2)
-	FMOVQ	F2, 16(R2)
-	FMOVQ	F3, 32(R2)
-	FMOVQ	F4, 48(R2)
+	FSTPQ	(F1, F2), (R2)
+	FSTPQ	(F3, F4), 32(R2)
 	ADD	$64, R2
 	SUB	$16, R1
 	CMP	$16, R1
@@ -13812,7 +13806,7 @@ vector:
 	CMP	$4, R1
 	BGE	vector
 done:
-	MOVD	$acc_0+32(FP), R7
+	MOVD	$acc_0+40(FP), R7
 	VEOR	V0.B16, V0.B16, V0.B16
 	FSTPQ	(F0, F0), (R7)
 	FSTPQ	(F0, F0), 32(R7)
@@ -13824,23 +13818,21 @@ done:
 	FSTPQ	(F0, F0), 224(R7)
 	RET
 
-// func clamp_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
-TEXT ·clamp_neon_f32(SB), NOSPLIT, $0-288
+// func clamp_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·clamp_neon_f32(SB), NOSPLIT, $0-296
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
-	FMOVS	a+24(FP), F0
+	FMOVS	a+32(FP), F0
 	VDUP	V0.S[0], V0.S4
-	FMOVS	b+28(FP), F1
+	FMOVS	b+36(FP), F1
 	VDUP	V1.S[0], V1.S4
 
 	// 16 elements per iteration: 4 vectors
 	CMP	$16, R1
 	BLT	single
 unrolled:
-	FMOVQ	(R2), F2
-	FMOVQ	16(R2), F3
-	FMOVQ	32(R2), F4
-	FMOVQ	48(R2), F5
+	FLDPQ	(R2), (F2, F3)
+	FLDPQ	32(R2), (F4, F5)
 	WORD	$0x6ea2e406 // fcmgt v6.4s, v0.4s, v2.4s
 	WORD	$0x6e621c06 // bsl v6.16b, v0.16b, v2.16b
 	WORD	$0x6ea3e402 // fcmgt v2.4s, v0.4s, v3.4s
@@ -13857,10 +13849,8 @@ unrolled:
 	WORD	$0x6e631c22 // bsl v2.16b, v1.16b, v3.16b
 	WORD	$0x6ea1e483 // fcmgt v3.4s, v4.4s, v1.4s
 	WORD	$0x6e641c23 // bsl v3.16b, v1.16b, v4.16b
-	FMOVQ	F5, (R2)
-	FMOVQ	F6, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F5, F6), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	SUB	$16, R1
 	CMP	$16, R1
@@ -13880,7 +13870,7 @@ vector:
 	CMP	$4, R1
 	BGE	vector
 done:
-	MOVD	$acc_0+32(FP), R7
+	MOVD	$acc_0+40(FP), R7
 	VEOR	V0.B16, V0.B16, V0.B16
 	FSTPQ	(F0, F0), (R7)
 	FSTPQ	(F0, F0), 32(R7)
@@ -13892,11 +13882,11 @@ done:
 	FSTPQ	(F0, F0), 224(R7)
 	RET
 
-// func unscalecheck_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
-TEXT ·unscalecheck_neon_f32(SB), NOSPLIT, $0-288
+// func unscalecheck_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·unscalecheck_neon_f32(SB), NOSPLIT, $0-296
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
-	FMOVS	a+24(FP), F0
+	FMOVS	a+32(FP), F0
 	VDUP	V0.S[0], V0.S4
 	VEOR	V28.B16, V28.B16, V28.B16
 	VEOR	V29.B16, V29.B16, V29.B16
@@ -13907,18 +13897,14 @@ TEXT ·unscalecheck_neon_f32(SB), NOSPLIT, $0-288
 	CMP	$16, R1
 	BLT	single
 unrolled:
-	FMOVQ	(R2), F1
-	FMOVQ	16(R2), F2
-	FMOVQ	32(R2), F3
-	FMOVQ	48(R2), F4
+	FLDPQ	(R2), (F1, F2)
+	FLDPQ	32(R2), (F3, F4)
 	WORD	$0x6e20dc21 // fmul v1.4s, v1.4s, v0.4s
 	WORD	$0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
 	WORD	$0x6e20dc63 // fmul v3.4s, v3.4s, v0.4s
 	WORD	$0x6e20dc84 // fmul v4.4s, v4.4s, v0.4s
-	FMOVQ	F1, (R2)
-	FMOVQ	F2, 16(R2)
-	FMOVQ	F3, 32(R2)
-	FMOVQ	F4, 48(R2)
+	FSTPQ	(F1, F2), (R2)
+	FSTPQ	(F3, F4), 32(R2)
 	WORD	$0x4ea1d421 // fsub v1.4s, v1.4s, v1.4s
 	WORD	$0x4ea2d442 // fsub v2.4s, v2.4s, v2.4s
 	WORD	$0x4ea3d463 // fsub v3.4s, v3.4s, v3.4s
@@ -13945,7 +13931,7 @@ vector:
 	CMP	$4, R1
 	BGE	vector
 done:
-	MOVD	$acc_0+32(FP), R7
+	MOVD	$acc_0+40(FP), R7
 	FSTPQ	(F28, F29), (R7)
 	FSTPQ	(F30, F31), 32(R7)
 	VEOR	V0.B16, V0.B16, V0.B16
@@ -13957,8 +13943,8 @@ done:
 	FSTPQ	(F0, F0), 224(R7)
 	RET
 
-// func nonfinite_neon_f32(n int, x *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
-TEXT ·nonfinite_neon_f32(SB), NOSPLIT, $0-288
+// func nonfinite_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·nonfinite_neon_f32(SB), NOSPLIT, $0-296
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
 	VEOR	V28.B16, V28.B16, V28.B16
@@ -13970,10 +13956,8 @@ TEXT ·nonfinite_neon_f32(SB), NOSPLIT, $0-288
 	CMP	$16, R1
 	BLT	single
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
 	WORD	$0x4ea0d400 // fsub v0.4s, v0.4s, v0.4s
 	WORD	$0x4ea1d421 // fsub v1.4s, v1.4s, v1.4s
 	WORD	$0x4ea2d442 // fsub v2.4s, v2.4s, v2.4s
@@ -13998,10 +13982,194 @@ vector:
 	CMP	$4, R1
 	BGE	vector
 done:
-	MOVD	$acc_0+32(FP), R7
+	MOVD	$acc_0+40(FP), R7
 	FSTPQ	(F28, F29), (R7)
 	FSTPQ	(F30, F31), 32(R7)
 	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func accumulate_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·accumulate_neon_f32(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	MOVD	y+16(FP), R3
+	FMOVS	a+32(FP), F0
+	VDUP	V0.S[0], V0.S4
+
+	// 16 elements per iteration: 4 vectors
+	CMP	$16, R1
+	BLT	single
+unrolled:
+	FLDPQ	(R2), (F1, F2)
+	FLDPQ	32(R2), (F3, F4)
+	FLDPQ	(R3), (F5, F6)
+	FLDPQ	32(R3), (F7, F8)
+	WORD	$0x6e25dc05 // fmul v5.4s, v0.4s, v5.4s
+	WORD	$0x6e26dc06 // fmul v6.4s, v0.4s, v6.4s
+	WORD	$0x6e27dc07 // fmul v7.4s, v0.4s, v7.4s
+	WORD	$0x6e28dc08 // fmul v8.4s, v0.4s, v8.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	FSTPQ	(F1, F2), (R2)
+	FSTPQ	(F3, F4), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+single:
+	CMP	$4, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F1
+	FMOVQ	(R3), F2
+	WORD	$0x6e22dc02 // fmul v2.4s, v0.4s, v2.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	F1, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+40(FP), R7
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), (R7)
+	FSTPQ	(F0, F0), 32(R7)
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func lerp_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·lerp_neon_f32(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	MOVD	y+16(FP), R3
+	FMOVS	a+32(FP), F0
+	VDUP	V0.S[0], V0.S4
+
+	// 16 elements per iteration: 4 vectors
+	CMP	$16, R1
+	BLT	single
+unrolled:
+	FLDPQ	(R2), (F1, F2)
+	FLDPQ	32(R2), (F3, F4)
+	FLDPQ	(R3), (F5, F6)
+	FLDPQ	32(R3), (F7, F8)
+	WORD	$0x4ea1d4a5 // fsub v5.4s, v5.4s, v1.4s
+	WORD	$0x4ea2d4c6 // fsub v6.4s, v6.4s, v2.4s
+	WORD	$0x4ea3d4e7 // fsub v7.4s, v7.4s, v3.4s
+	WORD	$0x4ea4d508 // fsub v8.4s, v8.4s, v4.4s
+	WORD	$0x6e25dc05 // fmul v5.4s, v0.4s, v5.4s
+	WORD	$0x6e26dc06 // fmul v6.4s, v0.4s, v6.4s
+	WORD	$0x6e27dc07 // fmul v7.4s, v0.4s, v7.4s
+	WORD	$0x6e28dc08 // fmul v8.4s, v0.4s, v8.4s
+	WORD	$0x4e25d421 // fadd v1.4s, v1.4s, v5.4s
+	WORD	$0x4e26d442 // fadd v2.4s, v2.4s, v6.4s
+	WORD	$0x4e27d463 // fadd v3.4s, v3.4s, v7.4s
+	WORD	$0x4e28d484 // fadd v4.4s, v4.4s, v8.4s
+	FSTPQ	(F1, F2), (R2)
+	FSTPQ	(F3, F4), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+single:
+	CMP	$4, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F1
+	FMOVQ	(R3), F2
+	WORD	$0x4ea1d442 // fsub v2.4s, v2.4s, v1.4s
+	WORD	$0x6e22dc02 // fmul v2.4s, v0.4s, v2.4s
+	WORD	$0x4e22d421 // fadd v1.4s, v1.4s, v2.4s
+	FMOVQ	F1, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+40(FP), R7
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), (R7)
+	FSTPQ	(F0, F0), 32(R7)
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func lerphigh_neon_f32(n int, x, y *float32, s float64, a, b float32) (acc [generic.ReduceLanes]float64)
+TEXT ·lerphigh_neon_f32(SB), NOSPLIT, $0-296
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	MOVD	y+16(FP), R3
+	FMOVS	b+36(FP), F0
+	VDUP	V0.S[0], V0.S4
+
+	// 16 elements per iteration: 4 vectors
+	CMP	$16, R1
+	BLT	single
+unrolled:
+	FLDPQ	(R2), (F1, F2)
+	FLDPQ	32(R2), (F3, F4)
+	FLDPQ	(R3), (F5, F6)
+	FLDPQ	32(R3), (F7, F8)
+	WORD	$0x4ea1d4a1 // fsub v1.4s, v5.4s, v1.4s
+	WORD	$0x4ea2d4c2 // fsub v2.4s, v6.4s, v2.4s
+	WORD	$0x4ea3d4e3 // fsub v3.4s, v7.4s, v3.4s
+	WORD	$0x4ea4d504 // fsub v4.4s, v8.4s, v4.4s
+	WORD	$0x6e20dc21 // fmul v1.4s, v1.4s, v0.4s
+	WORD	$0x6e20dc42 // fmul v2.4s, v2.4s, v0.4s
+	WORD	$0x6e20dc63 // fmul v3.4s, v3.4s, v0.4s
+	WORD	$0x6e20dc84 // fmul v4.4s, v4.4s, v0.4s
+	WORD	$0x4ea1d4a1 // fsub v1.4s, v5.4s, v1.4s
+	WORD	$0x4ea2d4c2 // fsub v2.4s, v6.4s, v2.4s
+	WORD	$0x4ea3d4e3 // fsub v3.4s, v7.4s, v3.4s
+	WORD	$0x4ea4d504 // fsub v4.4s, v8.4s, v4.4s
+	FSTPQ	(F1, F2), (R2)
+	FSTPQ	(F3, F4), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	SUB	$16, R1
+	CMP	$16, R1
+	BGE	unrolled
+single:
+	CMP	$4, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F1
+	FMOVQ	(R3), F2
+	WORD	$0x4ea1d441 // fsub v1.4s, v2.4s, v1.4s
+	WORD	$0x6e20dc21 // fmul v1.4s, v1.4s, v0.4s
+	WORD	$0x4ea1d441 // fsub v1.4s, v2.4s, v1.4s
+	FMOVQ	F1, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	SUB	$4, R1
+	CMP	$4, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+40(FP), R7
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), (R7)
+	FSTPQ	(F0, F0), 32(R7)
 	FSTPQ	(F0, F0), 64(R7)
 	FSTPQ	(F0, F0), 96(R7)
 	FSTPQ	(F0, F0), 128(R7)
@@ -24986,8 +25154,8 @@ tail:
 done:
 	RET
 
-// func sumsquares_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
-TEXT ·sumsquares_neon_f64(SB), NOSPLIT, $0-296
+// func sumsquares_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·sumsquares_neon_f64(SB), NOSPLIT, $0-304
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
 	VEOR	V16.B16, V16.B16, V16.B16
@@ -25064,7 +25232,7 @@ unrolled:
 	CMP	$32, R1
 	BGE	unrolled
 done:
-	MOVD	$acc_0+40(FP), R7
+	MOVD	$acc_0+48(FP), R7
 	FSTPQ	(F16, F17), (R7)
 	FSTPQ	(F18, F19), 32(R7)
 	FSTPQ	(F20, F21), 64(R7)
@@ -25075,11 +25243,11 @@ done:
 	FSTPQ	(F30, F31), 224(R7)
 	RET
 
-// func sumsquaresscaled_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
-TEXT ·sumsquaresscaled_neon_f64(SB), NOSPLIT, $0-296
+// func sumsquaresscaled_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·sumsquaresscaled_neon_f64(SB), NOSPLIT, $0-304
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
-	FMOVD	s+16(FP), F0
+	FMOVD	s+24(FP), F0
 	VDUP	V0.D[0], V0.D2
 	VEOR	V16.B16, V16.B16, V16.B16
 	VEOR	V17.B16, V17.B16, V17.B16
@@ -25171,7 +25339,7 @@ unrolled:
 	CMP	$32, R1
 	BGE	unrolled
 done:
-	MOVD	$acc_0+40(FP), R7
+	MOVD	$acc_0+48(FP), R7
 	FSTPQ	(F16, F17), (R7)
 	FSTPQ	(F18, F19), 32(R7)
 	FSTPQ	(F20, F21), 64(R7)
@@ -25182,8 +25350,8 @@ done:
 	FSTPQ	(F30, F31), 224(R7)
 	RET
 
-// func sumabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
-TEXT ·sumabs_neon_f64(SB), NOSPLIT, $0-296
+// func sumabs_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·sumabs_neon_f64(SB), NOSPLIT, $0-304
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
 	VEOR	V16.B16, V16.B16, V16.B16
@@ -25260,7 +25428,7 @@ unrolled:
 	CMP	$32, R1
 	BGE	unrolled
 done:
-	MOVD	$acc_0+40(FP), R7
+	MOVD	$acc_0+48(FP), R7
 	FSTPQ	(F16, F17), (R7)
 	FSTPQ	(F18, F19), 32(R7)
 	FSTPQ	(F20, F21), 64(R7)
@@ -25271,8 +25439,8 @@ done:
 	FSTPQ	(F30, F31), 224(R7)
 	RET
 
-// func maxabs_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
-TEXT ·maxabs_neon_f64(SB), NOSPLIT, $0-296
+// func maxabs_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·maxabs_neon_f64(SB), NOSPLIT, $0-304
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
 	VEOR	V28.B16, V28.B16, V28.B16
@@ -25284,10 +25452,8 @@ TEXT ·maxabs_neon_f64(SB), NOSPLIT, $0-296
 	CMP	$8, R1
 	BLT	single
 unrolled:
-	FMOVQ	(R2), F2
-	FMOVQ	16(R2), F3
-	FMOVQ	32(R2), F4
-	FMOVQ	48(R2), F5
+	FLDPQ	(R2), (F2, F3)
+	FLDPQ	32(R2), (F4, F5)
 	WORD	$0x4ee0f842 // fabs v2.2d, v2.2d
 	WORD	$0x4ee0f863 // fabs v3.2d, v3.2d
 	WORD	$0x4ee0f884 // fabs v4.2d, v4.2d
@@ -25327,7 +25493,7 @@ vector:
 	CMP	$2, R1
 	BGE	vector
 done:
-	MOVD	$acc_0+40(FP), R7
+	MOVD	$acc_0+48(FP), R7
 	FSTPQ	(F28, F29), (R7)
 	FSTPQ	(F30, F31), 32(R7)
 	VEOR	V0.B16, V0.B16, V0.B16
@@ -25339,29 +25505,25 @@ done:
 	FSTPQ	(F0, F0), 224(R7)
 	RET
 
-// func scale_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
-TEXT ·scale_neon_f64(SB), NOSPLIT, $0-296
+// func scale_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·scale_neon_f64(SB), NOSPLIT, $0-304
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
-	FMOVD	a+24(FP), F0
+	FMOVD	a+32(FP), F0
 	VDUP	V0.D[0], V0.D2
 
 	// 8 elements per iteration: 4 vectors
 	CMP	$8, R1
 	BLT	single
 unrolled:
-	FMOVQ	(R2), F1
-	FMOVQ	16(R2), F2
-	FMOVQ	32(R2), F3
-	FMOVQ	48(R2), F4
+	FLDPQ	(R2), (F1, F2)
+	FLDPQ	32(R2), (F3, F4)
 	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
 	WORD	$0x6e60dc42 // fmul v2.2d, v2.2d, v0.2d
 	WORD	$0x6e60dc63 // fmul v3.2d, v3.2d, v0.2d
 	WORD	$0x6e60dc84 // fmul v4.2d, v4.2d, v0.2d
-	FMOVQ	F1, (R2)
-	FMOVQ	F2, 16(R2)
-	FMOVQ	F3, 32(R2)
-	FMOVQ	F4, 48(R2)
+	FSTPQ	(F1, F2), (R2)
+	FSTPQ	(F3, F4), 32(R2)
 	ADD	$64, R2
 	SUB	$8, R1
 	CMP	$8, R1
@@ -25378,7 +25540,7 @@ vector:
 	CMP	$2, R1
 	BGE	vector
 done:
-	MOVD	$acc_0+40(FP), R7
+	MOVD	$acc_0+48(FP), R7
 	VEOR	V0.B16, V0.B16, V0.B16
 	FSTPQ	(F0, F0), (R7)
 	FSTPQ	(F0, F0), 32(R7)
@@ -25390,23 +25552,21 @@ done:
 	FSTPQ	(F0, F0), 224(R7)
 	RET
 
-// func clamp_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
-TEXT ·clamp_neon_f64(SB), NOSPLIT, $0-296
+// func clamp_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·clamp_neon_f64(SB), NOSPLIT, $0-304
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
-	FMOVD	a+24(FP), F0
+	FMOVD	a+32(FP), F0
 	VDUP	V0.D[0], V0.D2
-	FMOVD	b+32(FP), F1
+	FMOVD	b+40(FP), F1
 	VDUP	V1.D[0], V1.D2
 
 	// 8 elements per iteration: 4 vectors
 	CMP	$8, R1
 	BLT	single
 unrolled:
-	FMOVQ	(R2), F2
-	FMOVQ	16(R2), F3
-	FMOVQ	32(R2), F4
-	FMOVQ	48(R2), F5
+	FLDPQ	(R2), (F2, F3)
+	FLDPQ	32(R2), (F4, F5)
 	WORD	$0x6ee2e406 // fcmgt v6.2d, v0.2d, v2.2d
 	WORD	$0x6e621c06 // bsl v6.16b, v0.16b, v2.16b
 	WORD	$0x6ee3e402 // fcmgt v2.2d, v0.2d, v3.2d
@@ -25423,10 +25583,8 @@ unrolled:
 	WORD	$0x6e631c22 // bsl v2.16b, v1.16b, v3.16b
 	WORD	$0x6ee1e483 // fcmgt v3.2d, v4.2d, v1.2d
 	WORD	$0x6e641c23 // bsl v3.16b, v1.16b, v4.16b
-	FMOVQ	F5, (R2)
-	FMOVQ	F6, 16(R2)
-	FMOVQ	F2, 32(R2)
-	FMOVQ	F3, 48(R2)
+	FSTPQ	(F5, F6), (R2)
+	FSTPQ	(F2, F3), 32(R2)
 	ADD	$64, R2
 	SUB	$8, R1
 	CMP	$8, R1
@@ -25446,7 +25604,7 @@ vector:
 	CMP	$2, R1
 	BGE	vector
 done:
-	MOVD	$acc_0+40(FP), R7
+	MOVD	$acc_0+48(FP), R7
 	VEOR	V0.B16, V0.B16, V0.B16
 	FSTPQ	(F0, F0), (R7)
 	FSTPQ	(F0, F0), 32(R7)
@@ -25458,11 +25616,11 @@ done:
 	FSTPQ	(F0, F0), 224(R7)
 	RET
 
-// func unscalecheck_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
-TEXT ·unscalecheck_neon_f64(SB), NOSPLIT, $0-296
+// func unscalecheck_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·unscalecheck_neon_f64(SB), NOSPLIT, $0-304
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
-	FMOVD	a+24(FP), F0
+	FMOVD	a+32(FP), F0
 	VDUP	V0.D[0], V0.D2
 	VEOR	V28.B16, V28.B16, V28.B16
 	VEOR	V29.B16, V29.B16, V29.B16
@@ -25473,18 +25631,14 @@ TEXT ·unscalecheck_neon_f64(SB), NOSPLIT, $0-296
 	CMP	$8, R1
 	BLT	single
 unrolled:
-	FMOVQ	(R2), F1
-	FMOVQ	16(R2), F2
-	FMOVQ	32(R2), F3
-	FMOVQ	48(R2), F4
+	FLDPQ	(R2), (F1, F2)
+	FLDPQ	32(R2), (F3, F4)
 	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
 	WORD	$0x6e60dc42 // fmul v2.2d, v2.2d, v0.2d
 	WORD	$0x6e60dc63 // fmul v3.2d, v3.2d, v0.2d
 	WORD	$0x6e60dc84 // fmul v4.2d, v4.2d, v0.2d
-	FMOVQ	F1, (R2)
-	FMOVQ	F2, 16(R2)
-	FMOVQ	F3, 32(R2)
-	FMOVQ	F4, 48(R2)
+	FSTPQ	(F1, F2), (R2)
+	FSTPQ	(F3, F4), 32(R2)
 	WORD	$0x4ee1d421 // fsub v1.2d, v1.2d, v1.2d
 	WORD	$0x4ee2d442 // fsub v2.2d, v2.2d, v2.2d
 	WORD	$0x4ee3d463 // fsub v3.2d, v3.2d, v3.2d
@@ -25511,7 +25665,7 @@ vector:
 	CMP	$2, R1
 	BGE	vector
 done:
-	MOVD	$acc_0+40(FP), R7
+	MOVD	$acc_0+48(FP), R7
 	FSTPQ	(F28, F29), (R7)
 	FSTPQ	(F30, F31), 32(R7)
 	VEOR	V0.B16, V0.B16, V0.B16
@@ -25523,8 +25677,8 @@ done:
 	FSTPQ	(F0, F0), 224(R7)
 	RET
 
-// func nonfinite_neon_f64(n int, x *float64, s float64, a, b float64) (acc [generic.ReduceLanes]float64)
-TEXT ·nonfinite_neon_f64(SB), NOSPLIT, $0-296
+// func nonfinite_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·nonfinite_neon_f64(SB), NOSPLIT, $0-304
 	MOVD	n+0(FP), R1
 	MOVD	x+8(FP), R2
 	VEOR	V28.B16, V28.B16, V28.B16
@@ -25536,10 +25690,8 @@ TEXT ·nonfinite_neon_f64(SB), NOSPLIT, $0-296
 	CMP	$8, R1
 	BLT	single
 unrolled:
-	FMOVQ	(R2), F0
-	FMOVQ	16(R2), F1
-	FMOVQ	32(R2), F2
-	FMOVQ	48(R2), F3
+	FLDPQ	(R2), (F0, F1)
+	FLDPQ	32(R2), (F2, F3)
 	WORD	$0x4ee0d400 // fsub v0.2d, v0.2d, v0.2d
 	WORD	$0x4ee1d421 // fsub v1.2d, v1.2d, v1.2d
 	WORD	$0x4ee2d442 // fsub v2.2d, v2.2d, v2.2d
@@ -25564,10 +25716,194 @@ vector:
 	CMP	$2, R1
 	BGE	vector
 done:
-	MOVD	$acc_0+40(FP), R7
+	MOVD	$acc_0+48(FP), R7
 	FSTPQ	(F28, F29), (R7)
 	FSTPQ	(F30, F31), 32(R7)
 	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func accumulate_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·accumulate_neon_f64(SB), NOSPLIT, $0-304
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	MOVD	y+16(FP), R3
+	FMOVD	a+32(FP), F0
+	VDUP	V0.D[0], V0.D2
+
+	// 8 elements per iteration: 4 vectors
+	CMP	$8, R1
+	BLT	single
+unrolled:
+	FLDPQ	(R2), (F1, F2)
+	FLDPQ	32(R2), (F3, F4)
+	FLDPQ	(R3), (F5, F6)
+	FLDPQ	32(R3), (F7, F8)
+	WORD	$0x6e65dc05 // fmul v5.2d, v0.2d, v5.2d
+	WORD	$0x6e66dc06 // fmul v6.2d, v0.2d, v6.2d
+	WORD	$0x6e67dc07 // fmul v7.2d, v0.2d, v7.2d
+	WORD	$0x6e68dc08 // fmul v8.2d, v0.2d, v8.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	FSTPQ	(F1, F2), (R2)
+	FSTPQ	(F3, F4), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+single:
+	CMP	$2, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F1
+	FMOVQ	(R3), F2
+	WORD	$0x6e62dc02 // fmul v2.2d, v0.2d, v2.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	F1, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+48(FP), R7
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), (R7)
+	FSTPQ	(F0, F0), 32(R7)
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func lerp_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·lerp_neon_f64(SB), NOSPLIT, $0-304
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	MOVD	y+16(FP), R3
+	FMOVD	a+32(FP), F0
+	VDUP	V0.D[0], V0.D2
+
+	// 8 elements per iteration: 4 vectors
+	CMP	$8, R1
+	BLT	single
+unrolled:
+	FLDPQ	(R2), (F1, F2)
+	FLDPQ	32(R2), (F3, F4)
+	FLDPQ	(R3), (F5, F6)
+	FLDPQ	32(R3), (F7, F8)
+	WORD	$0x4ee1d4a5 // fsub v5.2d, v5.2d, v1.2d
+	WORD	$0x4ee2d4c6 // fsub v6.2d, v6.2d, v2.2d
+	WORD	$0x4ee3d4e7 // fsub v7.2d, v7.2d, v3.2d
+	WORD	$0x4ee4d508 // fsub v8.2d, v8.2d, v4.2d
+	WORD	$0x6e65dc05 // fmul v5.2d, v0.2d, v5.2d
+	WORD	$0x6e66dc06 // fmul v6.2d, v0.2d, v6.2d
+	WORD	$0x6e67dc07 // fmul v7.2d, v0.2d, v7.2d
+	WORD	$0x6e68dc08 // fmul v8.2d, v0.2d, v8.2d
+	WORD	$0x4e65d421 // fadd v1.2d, v1.2d, v5.2d
+	WORD	$0x4e66d442 // fadd v2.2d, v2.2d, v6.2d
+	WORD	$0x4e67d463 // fadd v3.2d, v3.2d, v7.2d
+	WORD	$0x4e68d484 // fadd v4.2d, v4.2d, v8.2d
+	FSTPQ	(F1, F2), (R2)
+	FSTPQ	(F3, F4), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+single:
+	CMP	$2, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F1
+	FMOVQ	(R3), F2
+	WORD	$0x4ee1d442 // fsub v2.2d, v2.2d, v1.2d
+	WORD	$0x6e62dc02 // fmul v2.2d, v0.2d, v2.2d
+	WORD	$0x4e62d421 // fadd v1.2d, v1.2d, v2.2d
+	FMOVQ	F1, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+48(FP), R7
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), (R7)
+	FSTPQ	(F0, F0), 32(R7)
+	FSTPQ	(F0, F0), 64(R7)
+	FSTPQ	(F0, F0), 96(R7)
+	FSTPQ	(F0, F0), 128(R7)
+	FSTPQ	(F0, F0), 160(R7)
+	FSTPQ	(F0, F0), 192(R7)
+	FSTPQ	(F0, F0), 224(R7)
+	RET
+
+// func lerphigh_neon_f64(n int, x, y *float64, s, a, b float64) (acc [generic.ReduceLanes]float64)
+TEXT ·lerphigh_neon_f64(SB), NOSPLIT, $0-304
+	MOVD	n+0(FP), R1
+	MOVD	x+8(FP), R2
+	MOVD	y+16(FP), R3
+	FMOVD	b+40(FP), F0
+	VDUP	V0.D[0], V0.D2
+
+	// 8 elements per iteration: 4 vectors
+	CMP	$8, R1
+	BLT	single
+unrolled:
+	FLDPQ	(R2), (F1, F2)
+	FLDPQ	32(R2), (F3, F4)
+	FLDPQ	(R3), (F5, F6)
+	FLDPQ	32(R3), (F7, F8)
+	WORD	$0x4ee1d4a1 // fsub v1.2d, v5.2d, v1.2d
+	WORD	$0x4ee2d4c2 // fsub v2.2d, v6.2d, v2.2d
+	WORD	$0x4ee3d4e3 // fsub v3.2d, v7.2d, v3.2d
+	WORD	$0x4ee4d504 // fsub v4.2d, v8.2d, v4.2d
+	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
+	WORD	$0x6e60dc42 // fmul v2.2d, v2.2d, v0.2d
+	WORD	$0x6e60dc63 // fmul v3.2d, v3.2d, v0.2d
+	WORD	$0x6e60dc84 // fmul v4.2d, v4.2d, v0.2d
+	WORD	$0x4ee1d4a1 // fsub v1.2d, v5.2d, v1.2d
+	WORD	$0x4ee2d4c2 // fsub v2.2d, v6.2d, v2.2d
+	WORD	$0x4ee3d4e3 // fsub v3.2d, v7.2d, v3.2d
+	WORD	$0x4ee4d504 // fsub v4.2d, v8.2d, v4.2d
+	FSTPQ	(F1, F2), (R2)
+	FSTPQ	(F3, F4), 32(R2)
+	ADD	$64, R2
+	ADD	$64, R3
+	SUB	$8, R1
+	CMP	$8, R1
+	BGE	unrolled
+single:
+	CMP	$2, R1
+	BLT	done
+vector:
+	FMOVQ	(R2), F1
+	FMOVQ	(R3), F2
+	WORD	$0x4ee1d441 // fsub v1.2d, v2.2d, v1.2d
+	WORD	$0x6e60dc21 // fmul v1.2d, v1.2d, v0.2d
+	WORD	$0x4ee1d441 // fsub v1.2d, v2.2d, v1.2d
+	FMOVQ	F1, (R2)
+	ADD	$16, R2
+	ADD	$16, R3
+	SUB	$2, R1
+	CMP	$2, R1
+	BGE	vector
+done:
+	MOVD	$acc_0+48(FP), R7
+	VEOR	V0.B16, V0.B16, V0.B16
+	FSTPQ	(F0, F0), (R7)
+	FSTPQ	(F0, F0), 32(R7)
 	FSTPQ	(F0, F0), 64(R7)
 	FSTPQ	(F0, F0), 96(R7)
 	FSTPQ	(F0, F0), 128(R7)

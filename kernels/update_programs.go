@@ -2232,3 +2232,44 @@ const unscalecheck = ir.GradUnscaleCheck
 //
 // where accumulate is acc[lane] += term, acc viewed as []T, from +0.
 const nonfinite = ir.GradNonFinite
+
+// accumulate is the loop of generic.Accumulate: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = y[i]
+//	v2 = a
+//	v3 = v2 * v1
+//	v4 = v0 + v3
+//	x[i] = v4
+//
+// where nothing is accumulated: acc is +0.
+const accumulate = ir.GradAccumulate
+
+// lerp is the loop of generic.Lerp in its first form: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = y[i]
+//	v2 = a
+//	v3 = v1 - v0
+//	v4 = v2 * v3
+//	v5 = v0 + v4
+//	x[i] = v5
+//
+// where nothing is accumulated: acc is +0.
+const lerp = ir.GradLerp
+
+// lerphigh is the loop of generic.Lerp in its High form: for each i < n
+// (n a multiple of every vector's lanes), without fusing any two operations,
+//
+//	v0 = x[i]
+//	v1 = y[i]
+//	v2 = v1 - v0
+//	v3 = b
+//	v4 = v2 * v3
+//	v5 = v1 - v4
+//	x[i] = v5
+//
+// where nothing is accumulated: acc is +0.
+const lerphigh = ir.GradLerpHigh

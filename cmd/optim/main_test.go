@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +202,23 @@ func TestAddedMethod(t *testing.T) {
 	compare(&out, p, append(Methods(), newton), 100, 1e-10)
 	if !strings.Contains(out.String(), "\nNewton2x2 ") {
 		t.Errorf("table lacks the added method:\n%s", out.String())
+	}
+}
+
+// TestThroughputWorkersColumn: the throughput table's workers column runs
+// on the workers it names, also at sizes below the default split threshold
+// (it used to repeat the 1-worker figures at its default size).
+func TestThroughputWorkersColumn(t *testing.T) {
+	p, g := make([]float32, 1000), make([]float32, 1000)
+	if r := timeDispatched(optim.DefaultAdamW(), p, g, time.Millisecond, 2); r.workers != 2 {
+		t.Errorf("the 2-workers measurement ran on %d goroutines", r.workers)
+	}
+	if r := timeDispatched(optim.DefaultAdamW(), p, g, time.Millisecond, 1); r.workers != 1 {
+		t.Errorf("the 1-worker measurement ran on %d goroutines", r.workers)
+	}
+	var out bytes.Buffer
+	throughput(&out, 1000, time.Millisecond)
+	if all := runtime.GOMAXPROCS(0); all > 1 && !strings.Contains(out.String(), fmt.Sprintf("%d workers ns/param", all)) {
+		t.Errorf("the table has no column of %d workers:\n%s", all, out.String())
 	}
 }

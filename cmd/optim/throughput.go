@@ -12,8 +12,11 @@ import (
 	"github.com/simdoptim/optim/kernels"
 )
 
-// rate is one throughput measurement.
-type rate struct{ nsPerParam float64 }
+// rate is one throughput measurement, and the goroutines it ran on.
+type rate struct {
+	nsPerParam float64
+	workers    int
+}
 
 // streamRule is one row of the throughput table.
 type streamRule struct {
@@ -80,7 +83,13 @@ func throughput(w io.Writer, n int, perRule time.Duration) {
 	fmt.Fprintln(w, "vary it with -n.")
 	fmt.Fprintln(w)
 	compareGeneric := optim.ISA() != "generic"
-	all := runtime.GOMAXPROCS(0)
+	all := dispatched(optim.DefaultSGD(), make([]float32, n), runtime.GOMAXPROCS(0)).Workers()
+	if all > 1 {
+		fmt.Fprintf(w, "The %d-workers column lowers the optimizer's split threshold (SetParallelMin) to\n", all)
+		fmt.Fprintf(w, "n/%d elements, so that every worker steps a share; at the default, %d elements\n", all, kernels.ParallelMin)
+		fmt.Fprintf(w, "per worker, this step would use %d.\n", defaultWorkers(n))
+		fmt.Fprintln(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	header := "rule\tbytes/param\tworking set\tns/param\tGB/s\t"
 	if all > 1 {
@@ -116,21 +125,44 @@ func throughput(w io.Writer, n int, perRule time.Duration) {
 }
 
 // timeDispatched measures optim.New + Step, the way a training loop runs,
-// with the given number of workers.
+// with the given number of workers, each given a share however small p is.
 func timeDispatched(rule optim.Rule, p, g []float32, budget time.Duration, workers int) rate {
-	opt, err := optim.New[float32](rule, p)
-	if err != nil {
-		panic(err) // the rules above are valid constants
-	}
+	opt := dispatched(rule, p, workers)
 	defer opt.Close()
-	if err := opt.SetWorkers(workers); err != nil {
-		panic(err)
-	}
-	return timeSteps(len(p), budget, func() {
+	r := timeSteps(len(p), budget, func() {
 		if err := opt.Step(g); err != nil {
 			panic(err)
 		}
 	})
+	r.workers = opt.Workers()
+	return r
+}
+
+// dispatched returns an optimizer of rule over p that steps on workers
+// goroutines (as many as p has elements, if fewer): its split threshold
+// is lowered to len(p)/workers elements, so that every worker gets a share.
+func dispatched(rule optim.Rule, p []float32, workers int) *optim.Optimizer[float32] {
+	opt, err := optim.New[float32](rule, p)
+	if err != nil {
+		panic(err) // the rules above are valid constants
+	}
+	if err := opt.SetWorkers(workers); err != nil {
+		panic(err)
+	}
+	if err := opt.SetParallelMin(max(1, len(p)/workers)); err != nil {
+		panic(err)
+	}
+	return opt
+}
+
+// defaultWorkers is how many goroutines an optimizer with the default
+// settings steps n elements on.
+func defaultWorkers(n int) int {
+	opt, err := optim.New[float32](optim.DefaultSGD(), make([]float32, n))
+	if err != nil {
+		panic(err)
+	}
+	return opt.Workers()
 }
 
 // timeGeneric measures the same update with the portable reference kernels,
@@ -176,7 +208,7 @@ func timeSteps(n int, budget time.Duration, step func()) rate {
 		steps++
 	}
 	ns := float64(time.Since(start).Nanoseconds()) / float64(steps) / float64(n)
-	return rate{nsPerParam: ns}
+	return rate{nsPerParam: ns, workers: 1}
 }
 
 // ruleKind is the kernel that runs rule.

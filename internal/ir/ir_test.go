@@ -141,17 +141,18 @@ func check[T generic.Float](t *testing.T, p ir.Program, ref generic.Kernel[T]) {
 	}
 }
 
-// runGrad interprets gradient program p over x in the order its Acc
-// defines (gradElem per element), storing what the program stores, and
-// returns the reduction (the blocked sum or the maximum) and the flag.
-func runGrad[T generic.Float](p *ir.GradProgram, x []T, s float64, a, b T) (float64, bool) {
+// runGrad interprets gradient program p over x (and y, of x's length, for
+// a program that reads it) in the order its Acc defines (gradElem per
+// element), storing into x what the program stores, and returns the
+// reduction (the blocked sum or the maximum) and the flag.
+func runGrad[T generic.Float](p *ir.GradProgram, x, y []T, s float64, a, b T) (float64, bool) {
 	var t generic.SumTree
 	var m, z T
 	for len(x) > 0 {
 		n := min(len(x), generic.ReduceBlock)
 		var acc [generic.ReduceLanes]float64
 		for j := range x[:n] {
-			st, narrow, wide := gradElem(p, x[j], s, a, b)
+			st, narrow, wide := gradElem(p, x[j], y[j], s, a, b)
 			x[j] = st
 			switch p.Acc {
 			case ir.AccLanes:
@@ -163,7 +164,7 @@ func runGrad[T generic.Float](p *ir.GradProgram, x []T, s float64, a, b T) (floa
 			}
 		}
 		t.Push(generic.FoldLanes(&acc))
-		x = x[n:]
+		x, y = x[n:], y[n:]
 	}
 	if p.Acc == ir.AccMax {
 		return float64(m), false
@@ -192,23 +193,39 @@ func TestGradProgramsMatchReference(t *testing.T) {
 
 func checkGrad[T generic.Float](t *testing.T, p *ir.GradProgram) {
 	r := rand.New(rand.NewPCG(uint64(p.Kind), 3))
-	for _, n := range []int{0, 1, 31, 32, 33, 100, 4095, 4096, 4097, 3*4096 + 77} {
-		for _, c := range []T{0.75, 0x1p-20, T(math.Inf(1)), 0} {
-			x := make([]T, n)
-			for i := range x {
-				x[i] = T(value(r))
-				if r.IntN(4) == 0 {
-					x[i] *= 0x1p30
-				}
+	args := []T{0.75, 0x1p-20, T(math.Inf(1)), 0}
+	lerp := p.Kind == ir.GradLerp || p.Kind == ir.GradLerpHigh
+	if lerp || p.Kind == ir.GradAccumulate {
+		// Both of Lerp's forms at their bounds, and weights beyond [0, 1].
+		args = append(args, 1, 0.5, T(math.Nextafter32(0.5, 0)), -0.5, -0.3, -2, 3, T(math.Inf(-1)), T(math.NaN()))
+	}
+	random := func(n int) []T {
+		x := make([]T, n)
+		for i := range x {
+			x[i] = T(value(r))
+			if r.IntN(4) == 0 {
+				x[i] *= 0x1p30
 			}
+		}
+		return x
+	}
+	for _, n := range []int{0, 1, 31, 32, 33, 100, 4095, 4096, 4097, 3*4096 + 77} {
+		for _, c := range args {
+			if lerp && generic.LerpHigh(c) != (p.Kind == ir.GradLerpHigh) {
+				continue // the reference takes the other program's form
+			}
+			x, y := random(n), random(n)
 			want := append([]T(nil), x...)
 			got := append([]T(nil), x...)
 			s := float64(c) // a power of two or not: exactness is not assumed
-			a := c
-			if p.Kind == ir.GradClamp {
+			a, b := c, c
+			switch p.Kind {
+			case ir.GradClamp:
 				a = -c // Clamp's bounds are -c and c
+			case ir.GradLerp, ir.GradLerpHigh:
+				b = 1 - c // the caller computes 1 - w in T, as the reference does
 			}
-			red, flag := runGrad(p, got, s, a, c)
+			red, flag := runGrad(p, got, y, s, a, b)
 			var wantRed float64
 			var wantFlag bool
 			switch p.Kind {
@@ -228,6 +245,12 @@ func checkGrad[T generic.Float](t *testing.T, p *ir.GradProgram) {
 				wantFlag = generic.UnscaleCheck(want, c)
 			case ir.GradNonFinite:
 				wantFlag = generic.NonFinite(want)
+			case ir.GradAccumulate:
+				generic.Accumulate(want, y, c)
+			case ir.GradLerp, ir.GradLerpHigh:
+				generic.Lerp(want, y, c)
+			default:
+				t.Fatalf("no reference for %s", p.Name)
 			}
 			if p.Acc == ir.AccLanes || p.Acc == ir.AccMax {
 				if !bitsEqual(red, wantRed) {
@@ -256,7 +279,7 @@ func TestGradOps(t *testing.T) {
 		b := ir.NewBuilder(ir.GradArgNames)
 		body(b, b.Load(ir.StreamP))
 		p := ir.GradProgram{Body: b.Program().Body, Values: b.Program().Values}
-		return gradElem(&p, x, float64(a), a, a)
+		return gradElem(&p, x, 0, float64(a), a, a)
 	}
 	f32 := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0.5, float32(math.Inf(1)), float32(math.Inf(-1)),
 		float32(math.NaN()), math.Float32frombits(0x7f800001), math.Float32frombits(1)}
@@ -294,13 +317,13 @@ func TestGradOps(t *testing.T) {
 // gradMaxValues bounds GradProgram.Values, for gradElem's fixed arrays.
 const gradMaxValues = 16
 
-// gradElem interprets p on one element x with the scalar arguments s, a and
-// b: it returns the value the program stores (x itself if it stores
-// nothing) and the term it accumulates, in T (narrow) or in float64 (wide,
+// gradElem interprets p on one element x (and y, for a program that reads
+// it) with the scalar arguments s, a and b: it returns the value the program
+// stores into x (x itself if it stores nothing) and the term it accumulates, in T (narrow) or in float64 (wide,
 // AccLanes). Every operation is one correctly rounded operation of its
 // type, never fused with another. The tests run it on every element to
 // prove the descriptions equal to the references.
-func gradElem[T generic.Float](p *ir.GradProgram, x T, s float64, a, b T) (stored, narrow T, wide float64) {
+func gradElem[T generic.Float](p *ir.GradProgram, x, y T, s float64, a, b T) (stored, narrow T, wide float64) {
 	var vt [gradMaxValues]T       // the values of type T
 	var vw [gradMaxValues]float64 // the values of type float64 (widened)
 	stored = x
@@ -308,7 +331,13 @@ func gradElem[T generic.Float](p *ir.GradProgram, x T, s float64, a, b T) (store
 		switch in.Op {
 		case ir.OpLoad:
 			vt[in.Dst] = x
+			if in.Stream == ir.StreamG {
+				vt[in.Dst] = y
+			}
 		case ir.OpStore:
+			if in.Stream != ir.StreamP {
+				panic("ir: a gradient program stores into a stream other than x")
+			}
 			stored = vt[in.A]
 		case ir.OpAccum:
 			narrow, wide = vt[in.A], vw[in.A]

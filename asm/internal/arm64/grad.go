@@ -67,11 +67,12 @@ func planGrad(p ir.GradProgram, e arrangement) (*gradPlan, error) {
 // gradFunction returns the Go assembly of gradient program p over elements
 // e, with the Go declaration
 //
-//	func name(n int, x *T, s float64, a, b T) (acc [32]float64)
+//	func name(n int, x, y *T, s float64, a, b T) (acc [32]float64)
 //
-// It runs p on x[0:n'] with n' = n rounded down to whole iterations of the
-// main loop (a wide program) or to whole vectors (others), never touching
-// x beyond n'; the caller runs the few elements left. The accumulators
+// It runs p on x[0:n'] (and y[0:n'] if p reads y) with n' = n rounded down
+// to whole iterations of the main loop (a wide program) or to whole vectors
+// (others), never touching either beyond n', nor y at all if p does not
+// read it; the caller runs the few elements left. The accumulators
 // start at +0 and are returned in acc, the rest of which is +0 (see the
 // x86 compiler, which does the same).
 func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
@@ -80,14 +81,14 @@ func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
 		return "", err
 	}
 	wide := make([]bool, p.Values)
-	uses, loads := map[ir.Value]int{}, map[ir.Value]bool{}
+	uses, loads := map[ir.Value]int{}, map[ir.Value]int{} // loads: the stream of each loaded value
 	for _, in := range p.Body {
 		for _, v := range in.Operands() {
 			uses[v]++
 		}
 		switch {
 		case in.Op == ir.OpLoad:
-			loads[in.Dst] = true
+			loads[in.Dst] = in.Stream
 		case in.Op == ir.OpWiden, in.Op == ir.OpCoeff && in.Coeff == ir.GradArgS:
 			wide[in.Dst] = true
 		case in.Op != ir.OpStore && in.Op != ir.OpAccum && in.Op != ir.OpCoeff:
@@ -97,7 +98,7 @@ func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
 	// A load that only a widening reads is done by the widening.
 	folded := map[ir.Value]bool{}
 	for _, in := range p.Body {
-		if in.Op == ir.OpWiden && uses[in.A] == 1 && loads[in.A] {
+		if _, loaded := loads[in.A]; in.Op == ir.OpWiden && uses[in.A] == 1 && loaded {
 			folded[in.A] = true
 		}
 	}
@@ -105,23 +106,25 @@ func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
 	var w strings.Builder
 	line := func(format string, args ...any) { instr(&w, fmt.Sprintf(format, args...)) }
 	label := func(name string) { fmt.Fprintf(&w, "%s:\n", name) }
-	argOff := map[int]int{ir.GradArgS: 16, ir.GradArgA: 24, ir.GradArgB: 24 + e.Size}
-	resOff := 24 + 2*e.Size
-	if resOff%8 != 0 {
-		resOff += 8 - resOff%8
-	}
+	argOff, resOff, frame := kernelgen.GradFrame(e.Elem)
 	name := kernelgen.GradFuncName(p, neon.Name, e.Elem)
 	fmt.Fprintf(&w, "// func %s%s\n", name, kernelgen.GradSignature(e.Elem))
-	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, resOff+8*generic.ReduceLanes)
-	line("MOVD n+0(FP), %s", regN)
-	line("MOVD x+8(FP), %s", streamRegs[ir.StreamP])
+	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, frame)
+	line("MOVD n+%d(FP), %s", argOff["n"], regN)
+	var ptrs []string // the registers of the streams p touches, which advance by the elements run
+	for _, gs := range kernelgen.GradStreams {
+		if p.Streams[gs.Stream] {
+			line("MOVD %s+%d(FP), %s", gs.Param, argOff[gs.Param], streamRegs[gs.Stream])
+			ptrs = append(ptrs, streamRegs[gs.Stream])
+		}
+	}
 	for r, arg := range pl.args {
 		name := ir.GradArgNames[arg]
 		if arg == ir.GradArgS {
-			line("FMOVD %s+%d(FP), F%d", name, argOff[arg], r)
+			line("FMOVD %s+%d(FP), F%d", name, argOff[name], r)
 			line("VDUP V%d.D[0], V%d.D2", r, r)
 		} else {
-			line("%s %s+%d(FP), F%d", e.fmov, name, argOff[arg], r)
+			line("%s %s+%d(FP), F%d", e.fmov, name, argOff[name], r)
 			line("VDUP V%d.%s[0], V%d.%s", r, e.goLane, r, e.goArr)
 		}
 	}
@@ -131,7 +134,6 @@ func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
 			line("VEOR V%d.B16, V%d.B16, V%d.B16", r, r, r)
 		}
 	}
-	x := streamRegs[ir.StreamP]
 	elemOf := func(isWide bool) arrangement {
 		if isWide {
 			return arr2D
@@ -139,7 +141,15 @@ func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
 		return e
 	}
 	body := func(code []kernelgen.Placed) {
-		for _, s := range code {
+		for i := 0; i < len(code); i++ {
+			s := code[i]
+			// Whole vectors of one stream, loaded or stored by consecutive
+			// copies, move two at a time, as in the update kernels.
+			if !p.Wide() && i+1 < len(code) && pairable(s, code[i+1]) {
+				line("%s", pairLine(s, code[i+1]))
+				i++
+				continue
+			}
 			off := s.Copy * pl.lanes * e.Size
 			ops := s.In.Operands()
 			isWide := s.In.Dst >= 0 && wide[s.In.Dst]
@@ -153,20 +163,21 @@ func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
 					continue
 				}
 				if p.Wide() && e.Size == 4 {
-					line("FMOVD %s, F%d", mem(off, x), s.D)
+					line("FMOVD %s, F%d", mem(off, streamRegs[s.In.Stream]), s.D)
 				} else {
-					line("FMOVQ %s, F%d", mem(off, x), s.D)
+					line("FMOVQ %s, F%d", mem(off, streamRegs[s.In.Stream]), s.D)
 				}
 			case ir.OpStore:
-				line("FMOVQ F%d, %s", s.A, mem(off, x))
+				line("FMOVQ F%d, %s", s.A, mem(off, streamRegs[s.In.Stream]))
 			case ir.OpWiden:
 				src := s.A
 				if folded[s.In.A] {
 					src = s.D
+					from := mem(off, streamRegs[loads[s.In.A]])
 					if e.Size == 4 {
-						line("FMOVD %s, F%d", mem(off, x), s.D)
+						line("FMOVD %s, F%d", from, s.D)
 					} else {
-						line("FMOVQ %s, F%d", mem(off, x), s.D)
+						line("FMOVQ %s, F%d", from, s.D)
 					}
 				}
 				if e.Size == 4 {
@@ -204,7 +215,9 @@ func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
 		line("BLT %s", next)
 		label(name)
 		body(code)
-		line("ADD $%d, %s", elems*e.Size, x)
+		for _, ptr := range ptrs {
+			line("ADD $%d, %s", elems*e.Size, ptr)
+		}
 		line("SUB $%d, %s", elems, regN)
 		line("CMP $%d, %s", elems, regN)
 		line("BGE %s", name)

@@ -42,13 +42,15 @@ var Elems = []Elem{F32, F64}
 //     zero) is neither read nor changed.
 //   - Memory: only the first n elements of each stream are read or written,
 //     whatever n is, and a stream the program does not touch
-//     (ir.Program.Streams) is never dereferenced: it may be nil.
+//     (ir.Program.Streams, ir.GradProgram.Streams) is never dereferenced:
+//     it may be nil.
 //   - ABI: an update kernel is named FuncName(p, s.Name, e) and has the Go
 //     declaration Signature(e); it reads coefficient k (ir.CoeffNames()) at
 //     byte offset k*e.Size of c. A gradient kernel is named
-//     GradFuncName(p, s.Name, e), has the declaration GradSignature(e), runs
-//     the program on x[0:n'] (n rounded down to whole iterations of its
-//     widest loop; the caller runs the rest with the reference), and
+//     GradFuncName(p, s.Name, e), has the declaration GradSignature(e)
+//     (GradParams; GradFrame lays it out), runs the program on x[0:n'] and,
+//     if the program reads it, y[0:n'] (n rounded down to whole iterations
+//     of its widest loop; the caller runs the rest with the reference), and
 //     returns its accumulators as ir.Acc defines them, every other byte
 //     of acc +0. Both are NOSPLIT leaf functions under the Go ABI0.
 //   - Determinism: the same programs give the same bytes on every run, so

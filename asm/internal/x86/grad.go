@@ -3,6 +3,7 @@ package x86
 import (
 	"go/token"
 	"go/types"
+	"strings"
 
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
@@ -88,11 +89,12 @@ type gradCompiler struct {
 
 // compileGrad adds the assembly function of gradient program p to ctx:
 //
-//	func name(n int, x *T, s float64, a, b T) (acc [32]float64)
+//	func name(n int, x, y *T, s float64, a, b T) (acc [32]float64)
 //
-// It runs p on x[0:n'] with n' = n rounded down to whole iterations of the
-// main loop (a wide program) or to whole vectors (others), never touching
-// x beyond n'; the caller runs the few elements left with the reference
+// It runs p on x[0:n'] (and y[0:n'] if p reads y) with n' = n rounded down
+// to whole iterations of the main loop (a wide program) or to whole vectors
+// (others), never touching either beyond n', nor y at all if p does not
+// read it; the caller runs the few elements left with the reference
 // (kernels/grad.go).
 // The accumulators start at +0 and are returned in acc: 32 float64 in lane
 // order for AccLanes, one vector of T per copy for AccMax and AccFlag (at
@@ -117,9 +119,13 @@ func compileGrad(ctx *build.Context, p ir.GradProgram, isa ISA, d kernelgen.Elem
 	ctx.Function(kernelgen.GradFuncName(p, isa.Name, d))
 	ctx.Attributes(attr.NOSPLIT)
 	ctx.Signature(GradSignature(d))
-	x, accPtr := streams[ir.StreamP], coeffPtr
+	accPtr := coeffPtr
 	ctx.Load(ctx.Param("n"), count)
-	ctx.Load(ctx.Param("x"), x)
+	for _, gs := range kernelgen.GradStreams {
+		if p.Streams[gs.Stream] {
+			ctx.Load(ctx.Param(gs.Param), streams[gs.Stream])
+		}
+	}
 	acc0, err := ctx.Return("acc").Index(0).Resolve()
 	if err != nil {
 		return err
@@ -230,24 +236,31 @@ func (c *gradCompiler) absMask() {
 // folded into it: VCVTPS2PD (or, for float64, VMOVUPD) from memory, one
 // instruction fewer per vector, which the float32 sums are bound by.
 func (c *gradCompiler) emit(steps []kernelgen.Placed) {
-	x := streams[ir.StreamP]
-	uses, loads := map[ir.Value]int{}, map[ir.Value]bool{}
+	uses, loads := map[ir.Value]int{}, map[ir.Value]int{} // loads: the stream of each loaded value
 	for _, in := range c.p.Body {
 		for _, v := range in.Operands() {
 			uses[v]++
 		}
 		if in.Op == ir.OpLoad {
-			loads[in.Dst] = true
+			loads[in.Dst] = in.Stream
 		}
 	}
 	folded := map[ir.Value]bool{}
 	for _, in := range c.p.Body {
-		if in.Op == ir.OpWiden && uses[in.A] == 1 && loads[in.A] {
+		if _, loaded := loads[in.A]; in.Op == ir.OpWiden && uses[in.A] == 1 && loaded {
 			folded[in.A] = true
 		}
 	}
+	// elem is element i of copy s.Copy in the stream of the load or store
+	// s, or of the load folded into the widening s.
+	elem := func(s kernelgen.Placed) operand.Mem {
+		stream := s.In.Stream
+		if s.In.Op == ir.OpWiden {
+			stream = loads[s.In.A]
+		}
+		return operand.Mem{Base: streams[stream], Index: index, Scale: uint8(c.d.Size), Disp: s.Copy * c.pl.lanes * c.d.Size}
+	}
 	for _, s := range steps {
-		mem := operand.Mem{Base: x, Index: index, Scale: uint8(c.d.Size), Disp: s.Copy * c.pl.lanes * c.d.Size}
 		w := s.In.Op != ir.OpStore && s.In.Dst >= 0 && c.wide[s.In.Dst]
 		ops := s.In.Operands()
 		if len(ops) > 0 {
@@ -261,14 +274,14 @@ func (c *gradCompiler) emit(steps []kernelgen.Placed) {
 		switch s.In.Op {
 		case ir.OpLoad:
 			if !folded[s.In.Dst] {
-				ar.mov(mem, c.vreg(s.D, false))
+				ar.mov(elem(s), c.vreg(s.D, false))
 			}
 		case ir.OpStore:
-			ar.mov(a, mem)
+			ar.mov(a, elem(s))
 		case ir.OpWiden:
 			var src operand.Op = a
 			if folded[s.In.A] {
-				src = mem // the load's element: the same copy, the same index
+				src = elem(s) // the load's element: the same copy, the same index
 			}
 			switch {
 			case c.d.Size == 4:
@@ -321,17 +334,19 @@ func (c *gradCompiler) accum(ar arith, a, acc reg.Register) {
 }
 
 // GradSignature is the Go signature of every gradient kernel of element
-// type d:
+// type d, kernelgen.GradParams:
 //
-//	func(n int, x *T, s float64, a, b T) (acc [32]float64)
+//	func(n int, x, y *T, s float64, a, b T) (acc [32]float64)
 func GradSignature(d kernelgen.Elem) *gotypes.Signature {
-	elem := goType(d)
-	params := []*types.Var{
-		types.NewParam(token.NoPos, nil, "n", types.Typ[types.Int]),
-		types.NewParam(token.NoPos, nil, "x", types.NewPointer(elem)),
-		types.NewParam(token.NoPos, nil, "s", types.Typ[types.Float64]),
-		types.NewParam(token.NoPos, nil, "a", elem),
-		types.NewParam(token.NoPos, nil, "b", elem),
+	var params []*types.Var
+	for _, p := range kernelgen.GradParams(d) {
+		var typ types.Type
+		if elem, ok := strings.CutPrefix(p.Go, "*"); ok {
+			typ = types.NewPointer(types.Universe.Lookup(elem).Type())
+		} else {
+			typ = types.Universe.Lookup(p.Go).Type()
+		}
+		params = append(params, types.NewParam(token.NoPos, nil, p.Name, typ))
 	}
 	acc := types.NewParam(token.NoPos, nil, "acc", types.NewArray(types.Typ[types.Float64], generic.ReduceLanes))
 	return gotypes.NewSignature(nil, types.NewSignatureType(nil, nil, nil, types.NewTuple(params...), types.NewTuple(acc), false))
