@@ -127,7 +127,7 @@ func clipGradValue[T float32 | float64](k *generic.GradKernels[T], clip float64,
 // does in torch and optax. Clip such gradients first (ClipGradNorm,
 // ClipGradValue).
 func (o *Optimizer[T]) StepIfFinite(grads ...[]T) (skipped bool, err error) {
-	if err := o.checkHeld("StepIfFinite"); err != nil {
+	if err := o.checkHeld("StepIfFinite", o.stepGrads(grads)); err != nil {
 		return false, err
 	}
 	grads = o.stepGrads(grads)

@@ -222,9 +222,10 @@ func stepCountErr(op string, param int, steps int64) error {
 }
 
 // HeldRateError is the error of Step, StepIfFinite and ScaledStep while a
-// group holds a learning rate or momentum that its rule cannot step with
-// (see HoldGroupLR): torch's OneCycleLR extrapolates its last step to a
-// negative rate, which torch computes and never uses. Nothing was written.
+// group that would step holds a learning rate or momentum that its rule
+// cannot step with (see HoldGroupLR): torch's OneCycleLR extrapolates its
+// last step to a negative rate, which torch computes and never uses.
+// Nothing was written.
 // A rate the rule accepts (SetGroupLR, SetLR, SetGroupRule, or the
 // scheduler's next step) lets the group step again.
 type HeldRateError struct {

@@ -70,7 +70,8 @@ func (o *Optimizer[T]) unhold(gi int, lr, momentum bool) {
 // GroupRule and Save's param_groups report, as torch's param_groups keep
 // what a scheduler wrote, and Load restores it as held; Step, StepIfFinite
 // and ScaledStep refuse to use it with a *HeldRateError that names by, the
-// scheduler's class, and change nothing. A rate the rule accepts, set by
+// scheduler's class, and change nothing (a step in which every gradient of
+// the group is nil uses no rate, and goes on). A rate the rule accepts, set by
 // SetGroupLR, SetLR, SetGroupRule or HoldGroupLR (the scheduler's next
 // step), replaces it. NaN and infinities are refused as SetGroupLR refuses
 // them.
@@ -136,12 +137,14 @@ func (o *Optimizer[T]) reportedRule(gi int) Rule {
 	return r
 }
 
-// checkHeld is the refusal of op (Step, StepIfFinite, ScaledStep) while a
-// group holds a value it cannot step with: the first such group's.
-func (o *Optimizer[T]) checkHeld(op string) error {
+// checkHeld is the refusal of op (Step, StepIfFinite, ScaledStep) with
+// grads (after stepGrads) while a group that would step holds a value it
+// cannot step with: the first such group's. A group whose gradients are
+// all nil takes no step, as in torch, and uses no rate.
+func (o *Optimizer[T]) checkHeld(op string, grads [][]T) error {
 	for gi := range o.held {
 		h := &o.held[gi]
-		if !h.any() {
+		if !h.any() || !o.groupSteps(gi, grads) {
 			continue
 		}
 		r := o.groups[gi].rule
@@ -154,6 +157,21 @@ func (o *Optimizer[T]) checkHeld(op string) error {
 		return e
 	}
 	return nil
+}
+
+// groupSteps reports whether grads step a parameter of group gi. Gradients
+// that do not fit the parameters step them all: checkGrads refuses them.
+func (o *Optimizer[T]) groupSteps(gi int, grads [][]T) bool {
+	if len(grads) != len(o.params) {
+		return true
+	}
+	g := &o.groups[gi]
+	for _, grad := range grads[g.first:g.end] {
+		if grad != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // wantOf is what a rule's refusal of a value asks for.

@@ -40,6 +40,14 @@ func TestHoldGroupLR(t *testing.T) {
 	if p[0] != 1 || q[0] != 3 || o.Steps() != 0 {
 		t.Fatal("a refused step changed something")
 	}
+	// A step in which the group has no gradient uses no rate, as in
+	// torch: the other group steps.
+	if err := o.Step([]float32{1, 1}, nil); err != nil || p[0] == 1 || q[0] != 3 {
+		t.Fatalf("Step with group 1's gradient nil: %v, params %v %v", err, p, q)
+	}
+	if err := o.Step(); err != nil {
+		t.Errorf("Step on the owned buffers, none set: %v", err)
+	}
 	for _, bad := range []float64{math.NaN(), math.Inf(-1)} {
 		if err := o.HoldGroupLR(1, bad, "x"); err == nil {
 			t.Errorf("HoldGroupLR(%v) accepted", bad)

@@ -376,7 +376,7 @@ func staggerGap[T float32 | float64](n int) int {
 // Everything is validated before the first write: on error no parameter,
 // state or step count has changed. Step allocates nothing.
 func (o *Optimizer[T]) Step(grads ...[]T) error {
-	if err := o.checkHeld("Step"); err != nil {
+	if err := o.checkHeld("Step", o.stepGrads(grads)); err != nil {
 		return err
 	}
 	grads = o.stepGrads(grads)
