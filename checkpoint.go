@@ -41,6 +41,9 @@ import (
 //	optim.steps     JSON list of each parameter's exact step count (float32 step
 //	                tensors are exact only up to 2^24; these are the counts Load uses)
 //	optim.extra     (optional) JSON object of the caller's entries, see SaveWith
+//	optim.held      (only when a group holds a rate or momentum, see HoldGroupLR) JSON
+//	                object from each such group's index to the scheduler class that set it;
+//	                param_groups has the values, as torch's does
 //
 // The checksum is CRC-32C rather than SHA-256: at 10^8 float32 Adam
 // parameters (800 MB of state) it took 0.4 s against SHA-256's 2 to 3.4 s
@@ -284,7 +287,7 @@ func (o *Optimizer[T]) encodeState(op string, extra map[string]json.RawMessage) 
 	groups := make([]json.RawMessage, len(o.groups))
 	for gi := range o.groups {
 		rules[gi] = className(o.groups[gi].rule)
-		groups[gi] = torchGroup(o.groups[gi].rule, o.groups[gi].first, o.groups[gi].end, o.groupNames(gi))
+		groups[gi] = torchGroup(o.reportedRule(gi), o.groups[gi].first, o.groups[gi].end, o.groupNames(gi))
 	}
 	meta := []safetensors.Meta{
 		{Key: rulesKey, Value: mustJSON(rules)},
@@ -301,6 +304,9 @@ func (o *Optimizer[T]) encodeState(op string, extra map[string]json.RawMessage) 
 			return nil, nil, nil, ckErr(op, nil, "the extra entries take %d bytes of JSON, more than the %d allowed", len(js), maxExtra)
 		}
 		meta = append(meta, safetensors.Meta{Key: extraKey, Value: js})
+	}
+	if held := o.heldMeta(); held != "" {
+		meta = append(meta, safetensors.Meta{Key: heldKey, Value: held})
 	}
 	meta = append(meta, safetensors.Meta{Key: groupsKey, Value: mustJSON(groups)})
 	return tensors, pieces, meta, nil

@@ -12,7 +12,7 @@ import (
 // param_groups: the keyword arguments of the torch class, named as torch
 // names them, and params, the indices of the group's parameters. Each rule
 // states its entry as data, a torchForm in its own file; the encoder
-// (className, torchGroup) and the decoder (parseGroup) here read it.
+// (className, torchGroup) and the decoder (decodeGroup) here read it.
 
 // torchForm is how torch sees a rule: its class, the keys of its entry in
 // param_groups, and whether its state counts steps. Make one with
@@ -174,15 +174,15 @@ func torchGroup(r Rule, first, end int, names []string) json.RawMessage {
 	return b.Bytes()
 }
 
-// parseGroup decodes entry gi of param_groups as a group of torch class
+// decodeGroup decodes entry gi of param_groups as a group of torch class
 // class over the parameters [first, end), in the form of the group's rule
-// (whose class the caller has compared with class), validating the rule
-// for T. Every hyperparameter key is required.
+// (whose class the caller has compared with class). Every hyperparameter
+// key is required. The rule is not validated: loadHeld does that.
 //
 // The keys are read in a fixed order, which decides the key that an error
 // names when several are wrong: the pairs, then the flagged class's key,
 // then the other keys in the form's order.
-func parseGroup[T float32 | float64](op string, raw json.RawMessage, gi int, class string, form *torchForm, first, end int) (Rule, error) {
+func decodeGroup(op string, raw json.RawMessage, gi int, class string, form *torchForm, first, end int) (Rule, error) {
 	bad := func(format string, args ...any) error {
 		return ckErr(op, nil, "param_groups[%d]: %s", gi, fmt.Sprintf(format, args...))
 	}
@@ -271,11 +271,7 @@ func parseGroup[T float32 | float64](op string, raw json.RawMessage, gi int, cla
 	if err != nil {
 		return nil, err
 	}
-	r, err := normalizeFor[T](v.Interface().(Rule))
-	if err != nil {
-		return nil, inGroup(err, gi)
-	}
-	return r, nil
+	return v.Interface().(Rule), nil
 }
 
 // duplicateKey returns a key that appears twice at the top level of the

@@ -23,8 +23,12 @@ import (
 // must match this optimizer's groups in count, parameter lengths and rule
 // type (Adam and AdamW are different types, as in torch); their
 // hyperparameters replace the groups' rules, validated as New validates
-// them. Everything is read and verified before anything changes: on error,
-// nothing did. Load reads r to its end.
+// them, but for a learning rate or momentum the rule refuses that a
+// scheduler wrote (see HoldGroupLR): held in the file (its optim.held lists
+// the group), or in torch's param_groups, which keep whatever torch's
+// schedulers wrote (a negative rate after OneCycleLR's last step), it is
+// held again, and Step refuses it. Everything is read and verified before
+// anything changes: on error, nothing did. Load reads r to its end.
 //
 // What Load builds is bounded by the optimizer, not by the file: the
 // header streams through a small buffer, and the tensors, names, shapes,
@@ -96,6 +100,7 @@ type loaded[T float32 | float64] struct {
 	created []bool
 	scalars []generic.Scalars
 	extra   map[string]json.RawMessage
+	held    []heldValues // what each group holds (see HoldGroupLR)
 	// What finish needs: how many of each parameter's state tensors the
 	// file holds, and whether it holds a slot the rule does not use.
 	presence []int32
@@ -159,6 +164,8 @@ func (o *Optimizer[T]) metaLimit(key string) int {
 		return 256 + 32*params // 19 digits and a comma each
 	case extraKey:
 		return maxExtra // what SaveWith writes at most
+	case heldKey:
+		return 256 + 256*groups // an index and a class name each
 	case groupsKey:
 		return 4096 + 4096*groups + 32*params + o.namesBytes() // hyperparameters, an index and a name each
 	}
@@ -169,7 +176,7 @@ func (o *Optimizer[T]) metaLimit(key string) int {
 }
 
 // ourKeys are the metadata keys of our files.
-var ourKeys = []string{checksumKey, formatKey, versionKey, dtypeKey, rulesKey, stepsKey, extraKey, groupsKey}
+var ourKeys = []string{checksumKey, formatKey, versionKey, dtypeKey, rulesKey, stepsKey, extraKey, heldKey, groupsKey}
 
 // maxGroupMembers bounds the members of a param_groups entry: torch's
 // have a rule's hyperparameters, its implementation flags, initial_lr and
@@ -566,6 +573,13 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 		}
 	}
 	l.rules = make([]Rule, len(groups))
+	l.held = make([]heldValues, len(groups))
+	heldBy := make([]*string, len(groups)) // of heldKey: which groups of our file hold values
+	if js, ok := meta[heldKey]; ok {
+		if heldBy, err = parseHeld(op, js, len(groups)); err != nil {
+			return nil, err
+		}
+	}
 	for gi := range groups {
 		g := &o.groups[gi]
 		have := className(g.rule)
@@ -578,14 +592,27 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 		if class != have {
 			return nil, &RuleError{Group: gi, Rule: class, Reason: "Load: the checkpoint's group is " + class + ", the optimizer's is " + have + ": the rule type of a group cannot change"}
 		}
-		rule, err := parseGroup[T](op, groups[gi], gi, class, g.rule.torch(), g.first, g.end)
+		raw, err := decodeGroup(op, groups[gi], gi, class, g.rule.torch(), g.first, g.end)
 		if err != nil {
 			return nil, err
+		}
+		// torch's files keep what torch's schedulers wrote, and ours say
+		// which groups hold values; see HoldGroupLR.
+		by := ""
+		if heldBy[gi] != nil {
+			by = *heldBy[gi]
+		}
+		rule, held, err := loadHeld[T](raw, g.rule, gi, !mine || heldBy[gi] != nil, by)
+		if err != nil {
+			return nil, err
+		}
+		if heldBy[gi] != nil && !held.any() {
+			return nil, ckErr(op, nil, "%s lists group %d, whose param_groups entry holds no value its rule refuses", heldKey, gi)
 		}
 		if err := o.checkGroupNames(op, gi, groups[gi]); err != nil {
 			return nil, err
 		}
-		l.rules[gi] = rule
+		l.rules[gi], l.held[gi] = rule, held
 	}
 
 	// Which of the tensors the header may hold these rules call for, and
@@ -738,7 +765,7 @@ func (l *loaded[T]) finish() {
 // anything is built for it, a list of more entries than the optimizer has
 // groups, an entry of more than maxGroupMembers members, and a member
 // array longer than its group's parameters (or the 2 of betas): within
-// these, parseGroup's decoding of each entry costs about its bytes.
+// these, decodeGroup's decoding of each entry costs about its bytes.
 func (o *Optimizer[T]) boundGroups(op string, js []byte) ([]json.RawMessage, error) {
 	n, ok := jsonArrayLen(js)
 	if !ok || !json.Valid(js) {
@@ -754,7 +781,7 @@ func (o *Optimizer[T]) boundGroups(op string, js []byte) ([]json.RawMessage, err
 	})
 	for gi, g := range groups {
 		if g[0] != '{' {
-			continue // parseGroup reports it
+			continue // decodeGroup reports it
 		}
 		members, most := 0, max(2, o.groups[gi].end-o.groups[gi].first)
 		var err error
@@ -1019,4 +1046,5 @@ func (o *Optimizer[T]) commit(l *loaded[T]) {
 			o.scalars[i] = l.scalars[i]
 		}
 	}
+	o.held = l.held
 }

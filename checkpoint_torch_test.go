@@ -302,7 +302,7 @@ func nan32() float32 {
 // TestCheckpointDuplicateGroupKey: a param_groups entry that names a key
 // twice (json.Unmarshal would keep the last) is refused with a
 // *CheckpointError naming the key, and nothing changes. Files of ours go
-// through the same parseGroup once their checksum matches.
+// through the same decodeGroup once their checksum matches.
 func TestCheckpointDuplicateGroupKey(t *testing.T) {
 	groups := `[{"lr": 0.01, "betas": [0.9, 0.99], "eps": 1e-08, "weight_decay": 0, "amsgrad": false, "maximize": false, "foreach": null, "capturable": false, "differentiable": false, "fused": false, "lr": 0.5, "params": [0, 1]}]`
 	meta := map[string]string{"param_groups": groups, "optimizer": "Adam", "torch": "2.5"}

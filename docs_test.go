@@ -186,3 +186,30 @@ func TestDocsLinksResolve(t *testing.T) {
 		t.Errorf("checked only %d links: is the link pattern still right?", checked)
 	}
 }
+
+// TestAddGroupDocsAgree: AddGroup's documentation and the guide say the
+// same of a new group's steps (TestAddGroupStartsFresh checks it): its step
+// counts start at 0, so its first step is step 1. They once said "step 0"
+// and "step 1", which read as a contradiction.
+func TestAddGroupDocsAgree(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "optim.go", nil, parser.ParseComments|parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var godoc string
+	for _, d := range f.Decls {
+		if fn, ok := d.(*ast.FuncDecl); ok && fn.Name.Name == "AddGroup" {
+			godoc = fn.Doc.Text()
+		}
+	}
+	guide, err := os.ReadFile(filepath.Join("docs", "guide.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for _, want := range []string{"step counts start at 0", "first step is step 1"} {
+		if !strings.Contains(flat(godoc), want) || !strings.Contains(flat(string(guide)), want) {
+			t.Errorf("AddGroup's godoc and docs/guide.md should both say %q", want)
+		}
+	}
+}

@@ -221,3 +221,29 @@ func stepCountErr(op string, param int, steps int64) error {
 	}
 	return &StateError{Op: op, Param: param, Key: "step", Reason: reason}
 }
+
+// HeldRateError is the error of Step, StepIfFinite and ScaledStep while a
+// group that would step holds a learning rate or momentum that its rule
+// cannot step with (see HoldGroupLR): torch's OneCycleLR extrapolates its
+// last step to a negative rate, which torch computes and never uses.
+// Nothing was written.
+// A rate the rule accepts (SetGroupLR, SetLR, SetGroupRule, or the
+// scheduler's next step) lets the group step again.
+type HeldRateError struct {
+	Op    string  // "Step", "StepIfFinite" or "ScaledStep"
+	Group int     // the group's index
+	Rule  string  // the rule's torch class, as checkpoints name it: "AdamW", "SGD", ...
+	Field string  // "LR", or the momentum's field: "Momentum" (SGD, RMSProp) or "Beta1"
+	Value float64 // the held value
+	By    string  // the scheduler class that set it; "" when a torch checkpoint held it
+	Want  string  // what the rule accepts
+}
+
+func (e *HeldRateError) Error() string {
+	by := "set by " + e.By
+	if e.By == "" {
+		by = "loaded from a torch checkpoint"
+	}
+	return fmt.Sprintf("optim: %s: group %d (%s) holds %s = %v, %s, which it cannot step with (want %s): "+
+		"set a value it accepts before stepping; nothing was changed", e.Op, e.Group, e.Rule, e.Field, e.Value, by, e.Want)
+}

@@ -56,7 +56,8 @@ func ExampleNewGroups() {
 	if err := opt.Step(grads...); err != nil {
 		panic(err)
 	}
-	// torch's add_param_group: the new parameters start at step 1.
+	// torch's add_param_group: the new parameters' step counts start at 0,
+	// so their first step is step 1.
 	head := make([]float32, 5)
 	if err := opt.AddGroup(optim.Group[float32]{Rule: optim.SGD{LR: 0.1, Momentum: 0.9}, Params: [][]float32{head}}); err != nil {
 		panic(err)

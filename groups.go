@@ -9,12 +9,14 @@ import (
 func (o *Optimizer[T]) Groups() int { return len(o.groups) }
 
 // GroupRule returns a copy of group i's rule, with its current
-// hyperparameters (nil for an index out of range).
+// hyperparameters (nil for an index out of range). A learning rate or
+// momentum that the group holds (see HoldGroupLR) is in it, as in torch's
+// param_groups: such a rule does not validate.
 func (o *Optimizer[T]) GroupRule(i int) Rule {
 	if i < 0 || i >= len(o.groups) {
 		return nil
 	}
-	return o.groups[i].rule
+	return o.reportedRule(i)
 }
 
 // SetGroupRule replaces group i's rule by one of the same type and torch
@@ -27,8 +29,18 @@ func (o *Optimizer[T]) GroupRule(i int) Rule {
 // other rules (see State) is kept too: Rprop's step sizes, NAdam's
 // mu_product and ASGD's eta and mu continue; a parameter that has not
 // stepped yet creates it at its first step from the new rule (Rprop's
-// step sizes and ASGD's eta from its LR).
+// step sizes and ASGD's eta from its LR). It replaces a rate or momentum
+// the group holds (see HoldGroupLR).
 func (o *Optimizer[T]) SetGroupRule(i int, r Rule) error {
+	if err := o.replaceRule(i, r); err != nil {
+		return err
+	}
+	o.unhold(i, true, true)
+	return nil
+}
+
+// replaceRule is SetGroupRule but for the values the group holds.
+func (o *Optimizer[T]) replaceRule(i int, r Rule) error {
 	if i < 0 || i >= len(o.groups) {
 		return &IndexError{Op: "SetGroupRule", What: "group", Index: i, Len: len(o.groups)}
 	}
@@ -56,15 +68,20 @@ func (o *Optimizer[T]) checkRule(gi int, r Rule) (Rule, error) {
 	return r, inGroup(err, gi)
 }
 
-// GroupLR returns group i's learning rate (NaN for an index out of range).
+// GroupLR returns group i's learning rate (NaN for an index out of range):
+// the rate it holds, if it holds one (see HoldGroupLR).
 func (o *Optimizer[T]) GroupLR(i int) float64 {
 	if i < 0 || i >= len(o.groups) {
 		return math.NaN()
 	}
+	if h := o.heldOf(i); h != nil && h.hasLR {
+		return h.lr
+	}
 	return o.groups[i].rule.lr()
 }
 
-// SetGroupLR sets group i's learning rate from the next step on.
+// SetGroupLR sets group i's learning rate from the next step on, in place
+// of a rate the group holds.
 func (o *Optimizer[T]) SetGroupLR(i int, lr float64) error {
 	if i < 0 || i >= len(o.groups) {
 		return &IndexError{Op: "SetGroupLR", What: "group", Index: i, Len: len(o.groups)}
@@ -74,24 +91,29 @@ func (o *Optimizer[T]) SetGroupLR(i int, lr float64) error {
 		return err
 	}
 	o.setRule(i, r)
+	o.unhold(i, true, false)
 	return nil
 }
 
 // GroupMomentum returns the momentum that schedulers cycle: SGD's and
 // RMSProp's Momentum, the Beta1 of Adam, NAdam, RAdam, Adamax and Lion
 // (torch's betas[0]). ok is false for Adagrad, Adadelta, Rprop and ASGD,
-// which have none, and for an index out of range.
+// which have none, and for an index out of range. A momentum the group
+// holds (see HoldGroupMomentum) is reported.
 func (o *Optimizer[T]) GroupMomentum(i int) (m float64, ok bool) {
 	if i < 0 || i >= len(o.groups) {
 		return math.NaN(), false
+	}
+	if h := o.heldOf(i); h != nil && h.hasMomentum {
+		return h.momentum, true
 	}
 	return o.groups[i].rule.momentum()
 }
 
 // SetGroupMomentum sets what GroupMomentum returns, from the next step on.
 // A changed Beta1 enters Adam's bias correction as torch computes it, with
-// the current value: 1 - Beta1^t. For a rule without momentum the error is
-// ErrNoMomentum.
+// the current value: 1 - Beta1^t. It replaces a momentum the group holds.
+// For a rule without momentum the error is ErrNoMomentum.
 func (o *Optimizer[T]) SetGroupMomentum(i int, m float64) error {
 	if i < 0 || i >= len(o.groups) {
 		return &IndexError{Op: "SetGroupMomentum", What: "group", Index: i, Len: len(o.groups)}
@@ -100,5 +122,9 @@ func (o *Optimizer[T]) SetGroupMomentum(i int, m float64) error {
 	if _, ok := old.momentum(); !ok {
 		return fmt.Errorf("optim: group %d (%s): %w", i, ruleName(old), ErrNoMomentum)
 	}
-	return o.SetGroupRule(i, old.withMomentum(m))
+	if err := o.replaceRule(i, old.withMomentum(m)); err != nil {
+		return err
+	}
+	o.unhold(i, false, true)
+	return nil
 }

@@ -213,8 +213,9 @@ func TestSetGroupRule(t *testing.T) {
 	}
 }
 
-// TestAddGroupStartsFresh: a group added later starts at step 1, exactly
-// like a new optimizer over its parameters, and the old groups go on.
+// TestAddGroupStartsFresh: a group added later has step counts of 0, so
+// its first step is step 1, exactly like a new optimizer's over its
+// parameters, and the old groups go on.
 func TestAddGroupStartsFresh(t *testing.T) {
 	a := []float32{1, 2, 3}
 	b := []float32{4, 5}
@@ -231,6 +232,9 @@ func TestAddGroupStartsFresh(t *testing.T) {
 	}
 	if err := o.AddGroup(Group[float32]{Rule: DefaultAdamW(), Params: [][]float32{b}}); err != nil {
 		t.Fatal(err)
+	}
+	if st, _ := o.State(1); st.Step != 0 {
+		t.Errorf("the added parameter's step count is %d, want 0", st.Step)
 	}
 	for s := range 4 {
 		g := []float32{float32(s) - 1, 0.5}

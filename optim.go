@@ -69,6 +69,9 @@ type Optimizer[T float32 | float64] struct {
 	// that a step shares their scalars; rulesChanged says it is stale.
 	sameRule     []bool
 	rulesChanged bool
+	// held is what each group holds and cannot step with (held.go); it
+	// may be shorter than groups.
+	held []heldValues
 	// total is the number of elements of all parameters.
 	total int
 	// Parallel steps (parallel.go): the worker count (0: GOMAXPROCS), the
@@ -146,9 +149,9 @@ func newGroups[T float32 | float64](op string, groups ...Group[T]) (*Optimizer[T
 }
 
 // AddGroup adds a parameter group, as torch's add_param_group. Its
-// parameters start at step 0: their bias corrections start fresh, exactly
-// as a new optimizer's would. Everything is validated before anything
-// changes.
+// parameters' step counts start at 0, so their first step is step 1, with
+// fresh bias corrections, exactly as a new optimizer's would, whatever the
+// other groups' counts. Everything is validated before anything changes.
 func (o *Optimizer[T]) AddGroup(g Group[T]) error {
 	return o.addGroups("AddGroup", []Group[T]{g})
 }
@@ -373,6 +376,9 @@ func staggerGap[T float32 | float64](n int) int {
 // Everything is validated before the first write: on error no parameter,
 // state or step count has changed. Step allocates nothing.
 func (o *Optimizer[T]) Step(grads ...[]T) error {
+	if err := o.checkHeld("Step", o.stepGrads(grads)); err != nil {
+		return err
+	}
 	grads = o.stepGrads(grads)
 	if err := o.checkGrads("Step", grads); err != nil {
 		return err
@@ -531,6 +537,7 @@ func (o *Optimizer[T]) SetLR(lr float64) error {
 	}
 	for gi, r := range rules {
 		o.setRule(gi, r)
+		o.unhold(gi, true, false)
 	}
 	return nil
 }

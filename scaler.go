@@ -208,6 +208,9 @@ func Unscale[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) 
 // before Update (*ScalerStageError).
 func ScaledStep[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) (skipped bool, err error) {
 	const fn = "ScaledStep"
+	if err := o.checkHeld(fn, o.stepGrads(grads)); err != nil {
+		return false, err
+	}
 	if s.cfg.Disabled {
 		return false, o.Step(grads...)
 	}

@@ -46,7 +46,9 @@ import (
 //	optim.format                  "github.com/simdoptim/optim training"
 //	optimizer.param_groups        torch's param_groups, as JSON (with param_names when
 //	                              the parameters are named)
-//	optimizer.rules, optimizer.steps             the optimizer checkpoint's optim.rules and optim.steps
+//	optimizer.rules, optimizer.steps, optimizer.held
+//	                              the optimizer checkpoint's optim.rules, optim.steps and
+//	                              (when a group holds a rate) optim.held
 //	scheduler.<name>              each scheduler's JSON (schedule.State for a *schedule.Scheduler)
 //	scaler                        the GradScalerState as JSON, with torch's state_dict keys
 //	extra.<name>                  each of Extra, as JSON

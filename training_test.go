@@ -684,3 +684,59 @@ func TestTrainingAveragedRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainingHeldRate: a OneCycleLR run to its end, whose last rate the
+// optimizer holds (torch's extrapolation, which SGD refuses), saves and
+// loads with the held rate: the file names it in optimizer.held, the
+// loaded optimizer refuses a step as the saved one does, and saves the
+// same file.
+func TestTrainingHeldRate(t *testing.T) {
+	build := func() (*Training[float32], *schedule.Scheduler) {
+		o, err := NewGroups(Group[float32]{Rule: SGD{LR: 0.1, Momentum: 0.9}, Params: [][]float32{{1, 2, 3}}, Names: []string{"w"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := schedule.DefaultOneCycleLR(0.1, 4)
+		spec.AnnealStrategy = "linear"
+		s, err := schedule.New(o, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Training[float32]{Optimizer: o, Schedulers: map[string]Stateful{"lr": s}}, s
+	}
+	saved, s := build()
+	for range 4 {
+		if err := saved.Optimizer.Step([]float32{0.5, 0.5, 0.5}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if saved.Optimizer.GroupLR(0) >= 0 {
+		t.Fatalf("lr %v at the schedule's end: the test tests nothing", saved.Optimizer.GroupLR(0))
+	}
+	var buf bytes.Buffer
+	if err := saved.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	if !bytes.Contains(data, []byte(`"optimizer.held"`)) {
+		t.Error("the file has no optimizer.held")
+	}
+	loaded, _ := build()
+	if err := loaded.Load(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := loaded.Optimizer.GroupLR(0), saved.Optimizer.GroupLR(0); a != b {
+		t.Errorf("loaded lr %v, saved %v", a, b)
+	}
+	e1, e2 := saved.Optimizer.Step([]float32{1, 1, 1}), loaded.Optimizer.Step([]float32{1, 1, 1})
+	if e1 == nil || e2 == nil || e1.Error() != e2.Error() {
+		t.Errorf("Step: %v, after Load: %v", e1, e2)
+	}
+	buf.Reset()
+	if err := loaded.Save(&buf); err != nil || !bytes.Equal(buf.Bytes(), data) {
+		t.Errorf("the loaded state saves another file (%v)", err)
+	}
+}

@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 )
 
@@ -35,12 +36,35 @@ func (s SequentialLR) build(g *groups) (node, error) {
 
 func (q *sequential) step(g *groups) error {
 	q.lastEpoch++
-	// bisect_right(milestones, last_epoch): the number of milestones <= it.
-	idx, _ := slices.BinarySearch(q.milestones, q.lastEpoch+1)
+	idx := q.current()
+	var err error
 	if idx > 0 && q.milestones[idx-1] == q.lastEpoch {
-		return q.scheds[idx].stepZero(g)
+		err = q.scheds[idx].stepZero(g)
+	} else {
+		err = q.scheds[idx].step(g)
 	}
-	return q.scheds[idx].step(g)
+	return nested(err, fmt.Sprintf("SequentialLR.Schedulers[%d].", idx))
+}
+
+// current is the index of the scheduler that steps at lastEpoch:
+// bisect_right(milestones, last_epoch), the number of milestones <= it.
+func (q *sequential) current() int {
+	idx, _ := slices.BinarySearch(q.milestones, q.lastEpoch+1)
+	return idx
+}
+
+func (q *sequential) calls() int { return q.lastEpoch }
+func (q *sequential) active() string {
+	idx := q.current()
+	return fmt.Sprintf("SequentialLR.Schedulers[%d].%s", idx, q.scheds[idx].kind)
+}
+
+// nested prefixes the scheduler a StepError names with where it sits.
+func nested(err error, prefix string) error {
+	if e, ok := err.(*StepError); ok {
+		e.Spec = prefix + e.Spec
+	}
+	return err
 }
 
 // chained is torch's ChainedScheduler.
@@ -59,13 +83,16 @@ func (s ChainedScheduler) build(g *groups) (node, error) {
 }
 
 func (c *chained) step(g *groups) error {
-	for _, n := range c.scheds {
+	for i, n := range c.scheds {
 		if err := n.step(g); err != nil {
-			return err
+			return nested(err, fmt.Sprintf("ChainedScheduler.Schedulers[%d].", i))
 		}
 	}
 	return nil
 }
+
+func (c *chained) calls() int     { return c.scheds[0].calls() }
+func (c *chained) active() string { return "ChainedScheduler" }
 
 // plateau is torch's ReduceLROnPlateau, which is not an _LRScheduler: no
 // initial step, no initial_lr.
@@ -93,6 +120,9 @@ func (p *plateau) worse() float64 {
 	}
 	return -posInf
 }
+
+func (p *plateau) calls() int     { return p.lastEpoch }
+func (p *plateau) active() string { return "ReduceLROnPlateau" }
 
 func (p *plateau) step(*groups) error {
 	return errors.New("schedule: ReduceLROnPlateau is stepped with StepMetric")

@@ -17,10 +17,11 @@ import (
 // It was produced by `go test -run Digest -v ./schedule/` (the logged
 // "digest"); it changes only when a schedule's arithmetic or the specs below
 // change on purpose.
-const wantScheduleDigest = 0xb32875f169e45139
+const wantScheduleDigest = 0x8ab14aebe8cec9db
 
 // digestSpecs are schedules that exercise cos and pow in every place the
-// package calls them, with two groups and momentum cycling.
+// package calls them (SWALR's cos among them), with two groups and momentum
+// cycling.
 func digestSpecs() []Spec {
 	cyc := DefaultCyclicLR(0.001, 0.1)
 	cyc.Mode, cyc.Gamma, cyc.StepSizeUp, cyc.StepSizeDown = "exp_range", 0.993, 7, 11
@@ -56,6 +57,11 @@ func digestSpecs() []Spec {
 		},
 		ChainedScheduler{Schedulers: []Spec{CosineAnnealingWarmRestarts{T0: 13, TMult: 1}, ExponentialLR{Gamma: 0.995}}},
 		plateau,
+		SWALR{SwaLR: []float64{0.01, 0.0003}, AnnealEpochs: 37, AnnealStrategy: "cos"},
+		SequentialLR{
+			Schedulers: []Spec{CosineAnnealingLR{TMax: 150}, SWALR{SwaLR: []float64{0.004}, AnnealEpochs: 60, AnnealStrategy: "cos"}},
+			Milestones: []int{110},
+		},
 	}
 }
 

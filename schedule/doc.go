@@ -3,9 +3,9 @@
 // *optim.Optimizer: LambdaLR, MultiplicativeLR, StepLR, MultiStepLR,
 // ConstantLR, LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR,
 // CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR, SequentialLR,
-// ChainedScheduler and ReduceLROnPlateau, with momentum cycling (SGD and
-// RMSProp momentum, β1 of Adam, NAdam, RAdam, Adamax and Lion) where torch
-// cycles it.
+// ChainedScheduler and ReduceLROnPlateau, and torch.optim.swa_utils' SWALR,
+// with momentum cycling (SGD and RMSProp momentum, β1 of Adam, NAdam, RAdam,
+// Adamax and Lion) where torch cycles it.
 //
 //	sched, err := schedule.New(opt, schedule.SequentialLR{
 //		Schedulers: []schedule.Spec{
@@ -49,12 +49,59 @@
 // and values with which torch would fail at a later step — are an *ArgError
 // at New naming the spec, field, value and allowed range.
 //
+// # How schedules end
+//
+// Torch's schedulers compute past a schedule's end what their formulas give,
+// and torch's optimizers validate a rate only when they are built. The
+// schedules here compute the same values; the optimizer, which validates
+// every rate it is given, meets them in two ways.
+//
+// A value the optimizer cannot step with is held, not refused. OneCycleLR
+// allows TotalSteps steps after New, as torch does, and the standard loop
+// (an optimizer step, then a scheduler step) takes the last one after its
+// last optimizer step: it extrapolates the schedule one step past its end,
+// which with AnnealStrategy "linear" is a negative rate (-6.5e-6 at the end
+// of the recorded three-phase cycle to MaxLR 0.01 over 120 steps), and a
+// momentum that may pass 1. That step succeeds. The optimizer, a Holder, keeps such values:
+// GroupLR, GroupMomentum, LastLR and State report torch's values, the
+// optimizer's checkpoint saves them (torch's param_groups have them too),
+// and the optimizer's Step refuses to use them with an *optim.HeldRateError
+// that names the group, the rule as torch names it (AdamW) and the
+// scheduler, and changes nothing. Any value a scheduler computes that the
+// rule refuses is held the same way (a negative EtaMin, a Gamma whose rate
+// outgrows float32): the schedule goes on as torch's does, and the optimizer
+// steps again once a value it accepts is set (the scheduler's next step,
+// SetGroupLR, SetLR). New alone refuses such values: a schedule whose step 0
+// the optimizer cannot use is an error there.
+//
+// A negative rate within rounding of zero is written as 0. Torch's LinearLR
+// from StartFactor 1/3 (its default) to EndFactor 0 computes 1 - 1 with a
+// rounding error at its last step and ends at -1.8503717077085945e-20 for a
+// rate of 0.001, which torch keeps and steps with. Holding it would stop the
+// optimizer at the end of a decay to zero, where torch's loop goes on, and
+// inside SequentialLR until the next milestone. Stepping with it, as torch
+// does, would need the optimizer to accept a negative rate, which it refuses
+// by design. Torch's step with it moves a float32 parameter only where the
+// update exceeds half an ulp of the parameter, which takes a parameter below
+// about 3e-13 times its update (at a rate of 0.001; the negative rate scales
+// with the rate), and its decoupled weight decay rounds to 1: stepping with
+// 0 gives torch's parameters everywhere else. So a negative rate of at most 2^-40 times the larger of
+// the group's initial rate and its rate before the step (rounding leaves
+// about 2^-52 of them; OneCycleLR's true negative is about 1/(the steps of
+// its last phase) of its initial rate) is written as 0, and GroupLR and
+// LastLR report 0. The chainable schedulers after it then continue from 0
+// where torch continues from the negative rate: their rates differ from
+// torch's by that rounding, and one that grows the rate after it reached
+// zero (a ChainedScheduler with ExponentialLR of Gamma above 1) stays at 0
+// here while torch's goes negative.
+//
 // # Errors change nothing
 //
 // A step whose rate or momentum would not be finite (where torch raises, or
-// a user's lambda returns NaN), a OneCycleLR step past TotalSteps, or a rate
-// the target refuses is an error, and leaves the target and the scheduler as
-// they were.
+// a user's lambda returns NaN), a OneCycleLR step past TotalSteps, or a value
+// a target that is not a Holder refuses is a *StepError, which names the
+// scheduler and counts the user's calls (1 for the first Step after New), and
+// leaves the target and the scheduler as they were.
 //
 // # Checkpoints
 //
@@ -69,9 +116,11 @@
 //   - base_lrs are the target's rates at New. Torch reuses a group's
 //     initial_lr set by an earlier scheduler on the same optimizer; here only
 //     the schedulers inside one SequentialLR or ChainedScheduler share it.
-//   - OneCycleLR keeps max_lr, min_lr and its momenta in the scheduler
-//     rather than in the optimizer's groups, so two OneCycleLR inside one
-//     ChainedScheduler do not see each other's values, as they would in torch.
+//   - OneCycleLR keeps max_lr, min_lr and its momenta, and SWALR its
+//     swa_lr, in the scheduler rather than in the optimizer's groups, so two
+//     of them inside one ChainedScheduler do not see each other's values, as
+//     they would in torch.
+//   - A negative rate within rounding of zero is 0 (see above).
 //   - CyclicLR cycles Adam's β1, as torch releases after 1.13 do; torch 1.13.1
 //     refuses Adam with cycle_momentum.
 //   - A target without momentum for some group (Adagrad, Adadelta, Rprop,

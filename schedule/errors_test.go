@@ -47,6 +47,16 @@ func TestInvalidArgumentsNameTheField(t *testing.T) {
 		{one(func(s *OneCycleLR) { s.DivFactor = 0 }), "OneCycleLR", "DivFactor"},
 		{one(func(s *OneCycleLR) { s.FinalDivFactor = nan }), "OneCycleLR", "FinalDivFactor"},
 		{one(func(s *OneCycleLR) { s.BaseMomentum = []float64{inf} }), "OneCycleLR", "BaseMomentum[0]"},
+		{one(func(s *OneCycleLR) { s.PctStart = 0.01 }), "OneCycleLR", "PctStart"}, // a first phase of no steps
+		{one(func(s *OneCycleLR) { s.PctStart = 1 }), "OneCycleLR", "PctStart"},    // a last phase of no steps
+		{one(func(s *OneCycleLR) { s.TotalSteps, s.PctStart, s.ThreePhase = 3, 2.0/3, true }), "OneCycleLR", "PctStart"},
+		{SWALR{AnnealEpochs: 10, AnnealStrategy: "cos"}, "SWALR", "SwaLR"},
+		{SWALR{SwaLR: []float64{-0.1}, AnnealEpochs: 10, AnnealStrategy: "cos"}, "SWALR", "SwaLR[0]"},
+		{SWALR{SwaLR: []float64{0.1, 0.2, 0.3}, AnnealEpochs: 10, AnnealStrategy: "cos"}, "SWALR", "SwaLR"},
+		{SWALR{SwaLR: []float64{0.1}, AnnealEpochs: -1, AnnealStrategy: "cos"}, "SWALR", "AnnealEpochs"},
+		{SWALR{SwaLR: []float64{0.1}, AnnealEpochs: 10}, "SWALR", "AnnealStrategy"},
+		{SequentialLR{Schedulers: []Spec{DefaultConstantLR(), LinearLR{StartFactor: 0.5, TotalIters: 0}}, Milestones: []int{3}}, "SequentialLR.Schedulers[1].LinearLR", "TotalIters"},
+		{SequentialLR{Schedulers: []Spec{DefaultConstantLR(), PolynomialLR{Power: 1}}, Milestones: []int{3}}, "SequentialLR.Schedulers[1].PolynomialLR", "TotalIters"},
 		{ReduceLROnPlateau{}, "ReduceLROnPlateau", "Mode"},
 		{pl(func(s *ReduceLROnPlateau) { s.Factor = 1 }), "ReduceLROnPlateau", "Factor"},
 		{pl(func(s *ReduceLROnPlateau) { s.ThresholdMode = "relative" }), "ReduceLROnPlateau", "ThresholdMode"},

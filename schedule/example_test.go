@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/simdoptim/optim"
 	"github.com/simdoptim/optim/schedule"
 )
 
@@ -80,4 +81,37 @@ func ExampleScheduler_State() {
 	// Output:
 	// {"kind":"StepLR","group_lr":[0.010000000000000002],"last_lr":[0.010000000000000002],"initial_lr":[0.1],"last_epoch":3,"step_count":4,"base_lrs":[0.1]}
 	// [0.0010]
+}
+
+// torch's OneCycleLR loop runs to its end: the TotalSteps-th step, after the
+// last optimizer step, extrapolates to a negative rate, torch 1.13.1's to
+// the bit. The optimizer holds it and refuses to step with it; nothing else
+// fails.
+func ExampleOneCycleLR() {
+	weights := make([]float32, 4)
+	rule := optim.DefaultAdamW()
+	opt, err := optim.New(rule, weights)
+	if err != nil {
+		panic(err)
+	}
+	spec := schedule.DefaultOneCycleLR(0.01, 100)
+	spec.AnnealStrategy = "linear"
+	sched, err := schedule.New(opt, spec)
+	if err != nil {
+		panic(err)
+	}
+	grad := []float32{0.1, -0.2, 0.3, -0.4}
+	for range 100 {
+		if err := opt.Step(grad); err != nil {
+			panic(err)
+		}
+		if err := sched.Step(); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Printf("lr after the last step: %.4g\n", opt.GroupLR(0))
+	fmt.Println(opt.Step(grad))
+	// Output:
+	// lr after the last step: -0.0001428
+	// optim: Step: group 0 (AdamW) holds LR = -0.0001428165714285716, set by OneCycleLR, which it cannot step with (want a finite value >= 0): set a value it accepts before stepping; nothing was changed
 }

@@ -5,25 +5,30 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/simdoptim/optim/internal/detmath"
 )
 
 // goldenFile is the format of testdata/torch-schedules/*.json (see its
-// README) and of the extra configurations recorded by
-// testdata/torch-schedules/extra/record.py.
+// README), of the extra configurations recorded by
+// testdata/torch-schedules/extra/record.py, and of the SWALR schedules of
+// testdata/torch-swalr, which may start with another scheduler (First,
+// stepped for the first FirstSteps steps).
 type goldenFile struct {
-	Name          string          `json:"name"`
-	Optimizer     string          `json:"optimizer"`
-	GroupLRs      []float64       `json:"group_lrs"`
-	GroupMomentum *float64        `json:"group_momentum"`
-	Scheduler     string          `json:"scheduler"`
-	Args          json.RawMessage `json:"args"`
-	Steps         int             `json:"steps"`
-	Metrics       []float64       `json:"metrics"`
-	LR            [][]float64     `json:"lr"`
-	Momentum      [][]float64     `json:"momentum"`
+	Name          string              `json:"name"`
+	Optimizer     string              `json:"optimizer"`
+	GroupLRs      []float64           `json:"group_lrs"`
+	GroupMomentum *float64            `json:"group_momentum"`
+	Scheduler     string              `json:"scheduler"`
+	Args          json.RawMessage     `json:"args"`
+	First         *[2]json.RawMessage `json:"first"`
+	FirstSteps    int                 `json:"first_steps"`
+	Steps         int                 `json:"steps"`
+	Metrics       []float64           `json:"metrics"`
+	LR            [][]float64         `json:"lr"`
+	Momentum      [][]float64         `json:"momentum"`
 }
 
 // args is every keyword argument the recorded configurations use.
@@ -53,7 +58,7 @@ type args struct {
 	MaxMomentum    json.RawMessage      `json:"max_momentum"`
 	TotalSteps     int                  `json:"total_steps"`
 	PctStart       *float64             `json:"pct_start"`
-	AnnealStrategy *string              `json:"anneal_strategy"`
+	AnnealStrategy *string              `json:"anneal_strategy"` // OneCycleLR, SWALR
 	DivFactor      *float64             `json:"div_factor"`
 	FinalDivFactor *float64             `json:"final_div_factor"`
 	ThreePhase     bool                 `json:"three_phase"`
@@ -64,6 +69,8 @@ type args struct {
 	MinLR          json.RawMessage      `json:"min_lr"`
 	Eps            *float64             `json:"eps"`
 	Schedulers     [][2]json.RawMessage `json:"schedulers"`
+	SwaLR          json.RawMessage      `json:"swa_lr"`
+	AnnealEpochs   *int                 `json:"anneal_epochs"`
 }
 
 func set[T any](dst *T, src *T) {
@@ -190,6 +197,12 @@ func specFor(t *testing.T, class string, raw json.RawMessage) Spec {
 		set(&s.FinalDivFactor, a.FinalDivFactor)
 		s.ThreePhase = a.ThreePhase
 		return s
+	case "SWALR":
+		s := DefaultSWALR(0)
+		perGroup(t, a.SwaLR, &s.SwaLR)
+		set(&s.AnnealEpochs, a.AnnealEpochs)
+		set(&s.AnnealStrategy, a.AnnealStrategy)
+		return s
 	case "ReduceLROnPlateau":
 		s := DefaultReduceLROnPlateau()
 		set(&s.Mode, a.Mode)
@@ -235,6 +248,9 @@ func readGolden(t *testing.T, pattern string) []goldenFile {
 		if err := json.Unmarshal(b, &g); err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
+		if base := strings.TrimSuffix(filepath.Base(p), ".json"); g.Name != base {
+			t.Fatalf("%s records %q: subtests are named after their files", p, g.Name)
+		}
 		out = append(out, g)
 	}
 	return out
@@ -242,6 +258,50 @@ func readGolden(t *testing.T, pattern string) []goldenFile {
 
 func close12(got, want float64) bool {
 	return math.Abs(got-want) <= 1e-12*math.Max(math.Abs(want), 1e-300)
+}
+
+// run is a recorded configuration's schedulers on a target: the recorded
+// scheduler, and the one built before it (first) if there is one.
+type run struct {
+	g            goldenFile
+	first, sched *Scheduler
+}
+
+// newRun builds g's schedulers on tgt, in torch's order.
+func newRun(t *testing.T, g goldenFile, tgt Target) *run {
+	t.Helper()
+	r := &run{g: g}
+	var err error
+	if g.First != nil {
+		var class string
+		if err := json.Unmarshal(g.First[0], &class); err != nil {
+			t.Fatal(err)
+		}
+		if r.first, err = New(tgt, specFor(t, class, g.First[1])); err != nil {
+			t.Fatalf("New of the first scheduler: %v", err)
+		}
+	}
+	if r.sched, err = New(tgt, specFor(t, g.Scheduler, g.Args)); err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return r
+}
+
+// stepper is the scheduler that takes step k (1-based), and the last one
+// that stepped after it.
+func (r *run) stepper(k int) *Scheduler {
+	if k > 0 && k <= r.g.FirstSteps {
+		return r.first
+	}
+	return r.sched
+}
+
+// step takes step k (1-based): the metric's for ReduceLROnPlateau.
+func (r *run) step(k int) error {
+	if r.g.Metrics != nil {
+		return r.stepper(k).StepMetric(r.g.Metrics[k-1])
+	}
+	return r.stepper(k).Step()
 }
 
 // replay drives a fake target through a recorded schedule and checks every
@@ -253,10 +313,7 @@ func replay(t *testing.T, g goldenFile) {
 		mom = *g.GroupMomentum
 	}
 	tgt := newFake(g.GroupLRs, mom)
-	s, err := New(tgt, specFor(t, g.Scheduler, g.Args))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	r := newRun(t, g, tgt)
 	inexact, maxULP := 0, 0.0
 	check := func(row int) {
 		for i := range tgt.lr {
@@ -272,19 +329,14 @@ func replay(t *testing.T, g goldenFile) {
 			if !close12(tgt.mom[i], g.Momentum[row][i]) {
 				t.Fatalf("step %d group %d: momentum %v, torch %v", row, i, tgt.mom[i], g.Momentum[row][i])
 			}
-			if last := s.LastLR(); g.Scheduler != "ReduceLROnPlateau" && last[i] != tgt.lr[i] {
+			if last := r.stepper(row).LastLR(); g.Scheduler != "ReduceLROnPlateau" && last[i] != tgt.lr[i] {
 				t.Fatalf("step %d group %d: LastLR %v, target %v", row, i, last[i], tgt.lr[i])
 			}
 		}
 	}
 	check(0)
 	for k := 1; k <= g.Steps; k++ {
-		if g.Metrics != nil {
-			err = s.StepMetric(g.Metrics[k-1])
-		} else {
-			err = s.Step()
-		}
-		if err != nil {
+		if err := r.step(k); err != nil {
 			t.Fatalf("step %d: %v", k, err)
 		}
 		check(k)
@@ -300,18 +352,32 @@ func ulp(x float64) float64 {
 	return math.Nextafter(x, math.Inf(1)) - x
 }
 
-func TestGoldenTorchSchedules(t *testing.T) {
-	files := readGolden(t, "../testdata/torch-schedules/*.json")
-	if len(files) != 18 {
-		t.Errorf("%d golden files, want 18", len(files))
+// replayDir replays every file of testdata/dir, as a subtest named after
+// it, and checks that there are want of them (0: any number).
+func replayDir(t *testing.T, dir string, want int) {
+	files := readGolden(t, "../testdata/"+dir+"/*.json")
+	if want > 0 && len(files) != want {
+		t.Errorf("%d golden files in %s, want %d", len(files), dir, want)
 	}
 	for _, g := range files {
 		t.Run(g.Name, func(t *testing.T) { replay(t, g) })
 	}
 }
 
-func TestExtraTorchSchedules(t *testing.T) {
-	for _, g := range readGolden(t, "../testdata/torch-schedules/extra/*.json") {
-		t.Run(g.Name, func(t *testing.T) { replay(t, g) })
+func TestGoldenTorchSchedules(t *testing.T) { replayDir(t, "torch-schedules", 18) }
+
+func TestExtraTorchSchedules(t *testing.T) { replayDir(t, "torch-schedules/extra", 0) }
+
+// TestGoldenSWALR replays torch's SWALR (testdata/torch-swalr), cos and
+// linear, with 0, 1 and more anneal epochs, one and two groups, alone, in
+// SequentialLR and ChainedScheduler, and after another scheduler.
+func TestGoldenSWALR(t *testing.T) { replayDir(t, "torch-swalr", 12) }
+
+// allGolden is every recorded schedule.
+func allGolden(t *testing.T) []goldenFile {
+	var files []goldenFile
+	for _, dir := range []string{"torch-schedules", "torch-schedules/extra", "torch-swalr"} {
+		files = append(files, readGolden(t, "../testdata/"+dir+"/*.json")...)
 	}
+	return files
 }

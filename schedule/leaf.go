@@ -1,7 +1,6 @@
 package schedule
 
 import (
-	"fmt"
 	"math"
 	"slices"
 
@@ -37,6 +36,9 @@ func newLeaf(kind string, r rule, g *groups) (*leaf, error) {
 	l := &leaf{kind: kind, lastEpoch: -1, baseLRs: slices.Clone(g.initialLR), rule: r}
 	return l, l.initialStep(g)
 }
+
+func (l *leaf) calls() int     { return l.lastEpoch }
+func (l *leaf) active() string { return l.kind }
 
 // initialStep is torch's _initial_step.
 func (l *leaf) initialStep(g *groups) error {
@@ -326,7 +328,7 @@ func (r *warmRestarts) step(l *leaf, g *groups, atZero bool) error {
 		tCur, tI := r.tCur+1, r.tI
 		if tCur >= tI {
 			if tI > math.MaxInt/r.TMult {
-				return fmt.Errorf("schedule: CosineAnnealingWarmRestarts: period %d * TMult %d overflows", tI, r.TMult)
+				return stepErr(l.kind, -1, "period %d * TMult %d overflows", tI, r.TMult)
 			}
 			tCur, tI = tCur-tI, tI*r.TMult
 		}
@@ -379,7 +381,7 @@ func (s CyclicLR) build(g *groups) (node, error) {
 			// which Python refuses past the largest double.
 			p := math.Ldexp(1, int(x-1))
 			if math.IsInf(p, 0) {
-				return 0, fmt.Errorf("schedule: CyclicLR triangular2: 2**%v overflows (torch raises OverflowError)", x-1)
+				return 0, stepErr(s.kind(), -1, "triangular2: 2**%v overflows (torch raises OverflowError)", x-1)
 			}
 			return 1 / p, nil
 		}
@@ -461,22 +463,26 @@ type oneCycleRule struct {
 	cosSet         bool
 }
 
-func (s OneCycleLR) build(g *groups) (node, error) {
-	n, total := len(g.lr), float64(s.TotalSteps)
-	r := &oneCycleRule{s: s, maxLRs: expand(s.MaxLR, n)}
+// phases are torch's _schedule_phases.
+func (s OneCycleLR) phases() []phase {
+	total := float64(s.TotalSteps)
 	// float(pct_start * total_steps) - 1: the conversions keep Go from fusing.
 	if s.ThreePhase {
-		r.phases = []phase{
+		return []phase{
 			{float64(s.PctStart*total) - 1, keyInitialLR, keyMaxLR, keyMaxMomentum, keyBaseMomentum},
 			{float64(2*s.PctStart*total) - 2, keyMaxLR, keyInitialLR, keyBaseMomentum, keyMaxMomentum},
 			{total - 1, keyInitialLR, keyMinLR, keyMaxMomentum, keyMaxMomentum},
 		}
-	} else {
-		r.phases = []phase{
-			{float64(s.PctStart*total) - 1, keyInitialLR, keyMaxLR, keyMaxMomentum, keyBaseMomentum},
-			{total - 1, keyMaxLR, keyMinLR, keyBaseMomentum, keyMaxMomentum},
-		}
 	}
+	return []phase{
+		{float64(s.PctStart*total) - 1, keyInitialLR, keyMaxLR, keyMaxMomentum, keyBaseMomentum},
+		{total - 1, keyMaxLR, keyMinLR, keyBaseMomentum, keyMaxMomentum},
+	}
+}
+
+func (s OneCycleLR) build(g *groups) (node, error) {
+	n := len(g.lr)
+	r := &oneCycleRule{s: s, maxLRs: expand(s.MaxLR, n), phases: s.phases()}
 	g.initialLR = make([]float64, n)
 	r.minLRs = make([]float64, n)
 	for i := range n {
@@ -519,7 +525,10 @@ func (r *oneCycleRule) anneal(start, end, pct float64) float64 {
 func (r *oneCycleRule) getLR(l *leaf, g *groups) ([]float64, error) {
 	step := l.lastEpoch
 	if step > r.s.TotalSteps {
-		return nil, fmt.Errorf("schedule: OneCycleLR stepped %d times, TotalSteps is %d", step+1, r.s.TotalSteps)
+		// torch's message counts its initial step too: "Tried to step
+		// TotalSteps+2 times".
+		return nil, stepErr(l.kind, -1, "past TotalSteps %d: torch allows TotalSteps steps after New, the last of which "+
+			"extrapolates the schedule one step past its end, and raises at the next", r.s.TotalSteps)
 	}
 	lrs := make([]float64, len(g.lr))
 	for i := range lrs {
@@ -540,3 +549,60 @@ func (r *oneCycleRule) getLR(l *leaf, g *groups) ([]float64, error) {
 }
 
 func (r *oneCycleRule) closedLR(*leaf, *groups) ([]float64, bool) { return nil, false }
+
+// --- SWALR ---
+
+// swaRule is torch.optim.swa_utils.SWALR. Its get_lr counts torch's
+// _step_count, not last_epoch, and has no closed form: SequentialLR's
+// step(0) uses get_lr too.
+type swaRule struct {
+	swaLRs []float64
+	epochs int
+	cos    bool
+}
+
+func (s SWALR) build(g *groups) (node, error) {
+	return newLeaf(s.kind(), &swaRule{swaLRs: expand(s.SwaLR, len(g.lr)), epochs: s.AnnealEpochs, cos: s.AnnealStrategy == "cos"}, g)
+}
+
+// anneal is torch's anneal_func: the weight of swa_lr at progress t.
+func (r *swaRule) anneal(t float64) float64 {
+	if r.cos {
+		return (1 - detmath.Cos(math.Pi*t)) / 2
+	}
+	return t
+}
+
+// unitClamp is Python's max(0, min(1, x)).
+func unitClamp(x float64) float64 {
+	y := 1.0
+	if x < 1 {
+		y = x
+	}
+	if y > 0 {
+		return y
+	}
+	return 0
+}
+
+func (r *swaRule) getLR(l *leaf, g *groups) ([]float64, error) {
+	step := l.stepCount - 1
+	if r.epochs == 0 {
+		step = max(1, step)
+	}
+	d := float64(max(1, r.epochs))
+	prevAlpha := r.anneal(unitClamp(float64(step-1) / d))
+	alpha := r.anneal(unitClamp(float64(step) / d))
+	return mapLR(len(g.lr), func(i int) float64 {
+		swa := r.swaLRs[i]
+		// torch's _get_initial_lr: the rate the annealing started from,
+		// recovered from the group's current one.
+		prev := swa
+		if prevAlpha != 1 {
+			prev = (g.lr[i] - float64(prevAlpha*swa)) / (1 - prevAlpha)
+		}
+		return float64(swa*alpha) + float64(prev*(1-alpha))
+	}), nil
+}
+
+func (r *swaRule) closedLR(*leaf, *groups) ([]float64, bool) { return nil, false }

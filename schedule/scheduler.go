@@ -3,6 +3,7 @@ package schedule
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 )
@@ -20,13 +21,39 @@ type Target interface {
 	SetGroupMomentum(i int, m float64) error
 }
 
+// Holder is a Target that can hold a rate or momentum it cannot step with,
+// as *optim.Optimizer[float32] and [float64] do. Torch's schedulers write
+// whatever they compute into the optimizer's param_groups, and torch
+// validates a rate only in the optimizer's constructor: OneCycleLR's last
+// step (the TotalSteps-th, which torch allows) extrapolates the schedule to
+// a negative rate, which torch computes after the loop's last optimizer
+// step and never uses. Step, StepMetric and Restore write through these
+// methods when the target has them: a value the target accepts is set, a
+// finite one it refuses is held, reported by GroupLR and GroupMomentum, and
+// refused by the target's next step (not by the scheduler, which goes on as
+// torch's does). by is the scheduler's class. Errors name the group. New
+// writes with SetGroupLR and SetGroupMomentum: a value refused at step 0 is
+// an error there.
+type Holder interface {
+	Target
+	HoldGroupLR(i int, lr float64, by string) error
+	HoldGroupMomentum(i int, m float64, by string) error
+}
+
 // Scheduler is a learning-rate scheduler attached to a Target.
 //
 // Every step reads the target's current rates (torch's schedulers are
 // chainable: they multiply the rate the optimizer holds), computes the new
 // ones in float64 with torch's operations in torch's order, and writes them
-// back only when every value is finite and the target accepts all of them:
-// on error the target and the scheduler are as they were.
+// back only when every value is finite and the target accepts all of them
+// (a Holder's holds what it cannot use): on error, a *StepError, the target
+// and the scheduler are as they were.
+//
+// A negative rate within rounding of zero (at most 2^-40 times the larger
+// of the group's initial rate and its rate before the step) is written as
+// 0: torch's LinearLR from StartFactor 1/3 to EndFactor 0 computes
+// -1.85e-17 times the rate at its end, which an optimizer here would refuse
+// at every later step; see the package documentation.
 //
 // A Scheduler is built for the number of groups the target has at New.
 // After a group is added to the target (optim's AddGroup, torch's
@@ -66,6 +93,11 @@ func (g *groups) setDefaultInitialLR() {
 // composite or ReduceLROnPlateau.
 type node interface {
 	step(g *groups) error
+	// calls is the number of steps since New: torch's last_epoch, the
+	// user's calls of Step or StepMetric.
+	calls() int
+	// active names the scheduler that computed the last step's rates.
+	active() string
 	save() State
 	load(st State, groups int) error // validates st completely before changing anything
 }
@@ -96,13 +128,16 @@ func New(t Target, spec Spec) (*Scheduler, error) {
 		return nil, err
 	}
 	root, err := derefSpec(spec).build(&s.g)
+	if err == nil {
+		s.root = root
+		err = s.commit("New")
+	}
 	if err != nil {
+		if e, ok := err.(*StepError); ok {
+			e.Op = "New"
+		}
 		return nil, err
 	}
-	if err := s.commit(); err != nil {
-		return nil, err
-	}
-	s.root = root
 	s.lastLR = slices.Clone(s.g.lr)
 	return s, nil
 }
@@ -113,7 +148,7 @@ func (s *Scheduler) Step() error {
 	if s.plateau {
 		return errors.New("schedule: ReduceLROnPlateau is stepped with StepMetric")
 	}
-	return s.advance(func() error { return s.root.step(&s.g) })
+	return s.advance("Step", func() error { return s.root.step(&s.g) })
 }
 
 // StepMetric advances ReduceLROnPlateau with the metric of the last epoch
@@ -123,7 +158,7 @@ func (s *Scheduler) StepMetric(metric float64) error {
 	if !ok {
 		return fmt.Errorf("schedule: StepMetric is for ReduceLROnPlateau, not %s; use Step", s.spec.kind())
 	}
-	return s.advance(func() error { return p.stepMetric(&s.g, metric) })
+	return s.advance("StepMetric", func() error { return p.stepMetric(&s.g, metric) })
 }
 
 // LastLR returns the rates the last step set, one per group (torch's
@@ -132,20 +167,24 @@ func (s *Scheduler) LastLR() []float64 { return slices.Clone(s.lastLR) }
 
 // advance runs one step on the shadow groups and commits it, restoring the
 // scheduler's state when anything fails.
-func (s *Scheduler) advance(step func() error) error {
+func (s *Scheduler) advance(op string, step func() error) error {
 	if err := s.load(); err != nil {
 		return err
 	}
+	call := s.root.calls() + 1
 	before := s.root.save()
 	initial := slices.Clone(s.g.initialLR)
 	err := step()
 	if err == nil {
-		err = s.commit()
+		err = s.commit(op)
 	}
 	if err != nil {
 		// before was saved from this very tree, so loading it cannot fail.
 		_ = s.root.load(before, len(s.g.lr))
 		s.g.initialLR = initial
+		if e, ok := err.(*StepError); ok {
+			e.Op, e.Step = op, call
+		}
 		return err
 	}
 	s.lastLR = slices.Clone(s.g.lr)
@@ -169,33 +208,62 @@ func (s *Scheduler) load() error {
 	return nil
 }
 
+// roundingNoise bounds, relative to a group's rates, a negative rate that
+// commit writes as 0: the rounding of an exact zero. LinearLR's is about
+// 2^-54 of the rate before its last step; OneCycleLR's extrapolation, a
+// true negative, is 1/(the steps of its last phase) of its initial rate.
+const roundingNoise = 0x1p-40
+
 // commit writes the shadow groups to the target: all of them or, when the
-// target refuses one, none.
-func (s *Scheduler) commit() error {
-	for i := range s.g.lr {
-		if !finite(s.g.lr[i]) || (s.cycles && !finite(s.g.mom[i])) {
-			return fmt.Errorf("schedule: %s computed lr %v, momentum %v for group %d (torch raises here)", s.spec.kind(), s.g.lr[i], s.g.mom[i], i)
+// target refuses one, none. Step, StepMetric and Restore write to a Holder
+// with its Hold methods, New with SetGroupLR and SetGroupMomentum.
+func (s *Scheduler) commit(op string) error {
+	n := len(s.g.lr)
+	for i := range n {
+		if !finite(s.g.lr[i]) {
+			return stepErr(s.spec.kind(), i, "computed lr %v (torch raises here or steps to NaN)", s.g.lr[i])
+		}
+		if s.cycles && !finite(s.g.mom[i]) {
+			return stepErr(s.spec.kind(), i, "computed momentum %v (torch raises here or steps to NaN)", s.g.mom[i])
 		}
 	}
-	n := len(s.g.lr)
 	oldLR, oldMom := make([]float64, n), make([]float64, n)
 	for i := range n {
 		oldLR[i] = s.t.GroupLR(i)
 		oldMom[i], _ = s.t.GroupMomentum(i)
 	}
+	for i, lr := range s.g.lr {
+		scale := math.Abs(oldLR[i])
+		if s.g.initialLR != nil {
+			scale = max(scale, math.Abs(s.g.initialLR[i]))
+		}
+		if lr < 0 && -lr <= roundingNoise*scale {
+			s.g.lr[i] = 0
+		}
+	}
+	setLR, setMom := s.t.SetGroupLR, s.t.SetGroupMomentum
+	if h, ok := s.t.(Holder); ok && op != "New" {
+		by := s.root.active()
+		setLR = func(i int, lr float64) error { return h.HoldGroupLR(i, lr, by) }
+		setMom = func(i int, m float64) error { return h.HoldGroupMomentum(i, m, by) }
+	}
 	for i := range n {
-		err := s.t.SetGroupLR(i, s.g.lr[i])
+		err := setLR(i, s.g.lr[i])
+		what := fmt.Sprintf("lr %v", s.g.lr[i])
 		if err == nil && s.cycles {
-			err = s.t.SetGroupMomentum(i, s.g.mom[i])
+			err = setMom(i, s.g.mom[i])
+			what = fmt.Sprintf("momentum %v", s.g.mom[i])
 		}
 		if err != nil {
 			for j := range i + 1 {
-				_ = s.t.SetGroupLR(j, oldLR[j])
+				_ = setLR(j, oldLR[j])
 				if s.cycles {
-					_ = s.t.SetGroupMomentum(j, oldMom[j])
+					_ = setMom(j, oldMom[j])
 				}
 			}
-			return fmt.Errorf("schedule: group %d: %w", i, err)
+			e := stepErr(s.spec.kind(), i, "the target refuses %s", what)
+			e.Err = err
+			return e
 		}
 	}
 	return nil

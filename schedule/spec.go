@@ -67,7 +67,7 @@ func DefaultConstantLR() ConstantLR { return ConstantLR{Factor: 1.0 / 3, TotalIt
 type LinearLR struct {
 	StartFactor float64 // torch's start_factor (default 1/3); [0, 1], > 0 when TotalIters > 0
 	EndFactor   float64 // torch's end_factor (default 1); [0, 1]
-	TotalIters  int     // torch's total_iters (default 5); >= 0
+	TotalIters  int     // torch's total_iters (default 5); >= 0, >= 1 after SequentialLR's first scheduler
 }
 
 // DefaultLinearLR returns torch's defaults: StartFactor 1/3, EndFactor 1,
@@ -83,7 +83,7 @@ type ExponentialLR struct {
 // PolynomialLR decays the rate to zero over TotalIters steps as
 // (1 - t/TotalIters)^Power.
 type PolynomialLR struct {
-	TotalIters int     // torch's total_iters (default 5); >= 0
+	TotalIters int     // torch's total_iters (default 5); >= 0, >= 1 after SequentialLR's first scheduler
 	Power      float64 // torch's power (default 1); finite, >= 0
 }
 
@@ -150,11 +150,19 @@ func DefaultCyclicLR(baseLR, maxLR float64) CyclicLR {
 // MaxLR over PctStart of TotalSteps, then falls to
 // MaxLR/DivFactor/FinalDivFactor ("cos" or "linear" AnnealStrategy), with
 // momentum moving the opposite way. ThreePhase is torch's three_phase.
-// Torch allows TotalSteps steps after construction; one more is an error.
+//
+// Torch allows TotalSteps steps after New: the last one extrapolates the
+// schedule one step past its end, as torch's does, to a rate (and momentum)
+// that torch computes after the loop's last optimizer step and never uses.
+// With AnnealStrategy "linear" that rate is negative: an optimizer holds it
+// (see Holder), so that the step succeeds, and refuses to step with it.
+// One more step is a *StepError, as torch raises. A PctStart that leaves
+// the first or the last phase without steps is refused at New: torch
+// divides by zero in it.
 type OneCycleLR struct {
 	MaxLR                     []float64 // one per group, or one for all; finite, >= 0
 	TotalSteps                int       // torch's total_steps; >= 1
-	PctStart                  float64   // torch's pct_start (default 0.3); [0, 1]
+	PctStart                  float64   // torch's pct_start (default 0.3); [0, 1], leaving the first and last phases steps
 	AnnealStrategy            string    // torch's anneal_strategy (default "cos")
 	CycleMomentum             bool      // torch's cycle_momentum (default true)
 	BaseMomentum, MaxMomentum []float64 // torch's defaults 0.85 and 0.95; finite
@@ -172,6 +180,27 @@ func DefaultOneCycleLR(maxLR float64, totalSteps int) OneCycleLR {
 		BaseMomentum: []float64{0.85}, MaxMomentum: []float64{0.95},
 		DivFactor: 25, FinalDivFactor: 1e4,
 	}
+}
+
+// SWALR is torch.optim.swa_utils.SWALR: it anneals each group's rate from
+// its rate at SWALR's first step to SwaLR over AnnealEpochs steps, along a
+// half cosine ("cos") or a line ("linear"), and keeps it at SwaLR after.
+// Like torch's, it is chainable: each step recovers the rate the annealing
+// started from out of the rate the target has, so it anneals from wherever
+// an earlier scheduler on the same target left the rate (torch's usage:
+// another scheduler until the SWA phase, SWALR from then on, two Schedulers
+// on one optimizer). New leaves the rates as they are, but with
+// AnnealEpochs 0, which sets SwaLR at once, as torch's constructor does.
+type SWALR struct {
+	SwaLR          []float64 // torch's swa_lr: one per group, or one for all; finite, >= 0
+	AnnealEpochs   int       // torch's anneal_epochs (default 10); >= 0
+	AnnealStrategy string    // torch's anneal_strategy (default "cos"): "cos" or "linear"
+}
+
+// DefaultSWALR returns torch's defaults for an SWA rate of swaLR:
+// AnnealEpochs 10, AnnealStrategy "cos".
+func DefaultSWALR(swaLR float64) SWALR {
+	return SWALR{SwaLR: []float64{swaLR}, AnnealEpochs: 10, AnnealStrategy: "cos"}
 }
 
 // SequentialLR runs Schedulers[i] between Milestones[i-1] and Milestones[i].
@@ -224,6 +253,7 @@ func (CosineAnnealingLR) kind() string           { return "CosineAnnealingLR" }
 func (CosineAnnealingWarmRestarts) kind() string { return "CosineAnnealingWarmRestarts" }
 func (CyclicLR) kind() string                    { return "CyclicLR" }
 func (OneCycleLR) kind() string                  { return "OneCycleLR" }
+func (SWALR) kind() string                       { return "SWALR" }
 func (SequentialLR) kind() string                { return "SequentialLR" }
 func (ChainedScheduler) kind() string            { return "ChainedScheduler" }
 func (ReduceLROnPlateau) kind() string           { return "ReduceLROnPlateau" }

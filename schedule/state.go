@@ -114,8 +114,9 @@ func (s *Scheduler) State() State {
 
 // Restore loads a state taken by State from a scheduler built from the same
 // Spec, and sets the target's rates (and cycled momenta) to the state's
-// GroupLR (and GroupMomentum). It checks everything first: on error, nothing
-// has changed.
+// GroupLR (and GroupMomentum), holding in a Holder those it cannot step with
+// (a rate saved after OneCycleLR's last step), as Step does. It checks
+// everything first: on error, nothing has changed.
 func (s *Scheduler) Restore(st State) error {
 	n := len(s.g.lr)
 	if err := s.load(); err != nil {
@@ -146,8 +147,11 @@ func (s *Scheduler) Restore(st State) error {
 	if s.cycles {
 		copy(s.g.mom, st.GroupMomentum)
 	}
-	if err := s.commit(); err != nil {
+	if err := s.commit("Restore"); err != nil {
 		_ = s.root.load(before, n)
+		if e, ok := err.(*StepError); ok {
+			e.Op = "Restore"
+		}
 		return err
 	}
 	s.lastLR = slices.Clone(st.LastLR)

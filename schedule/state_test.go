@@ -13,56 +13,48 @@ import (
 // scheduler on a fresh target, and checks that both continue with the same
 // bits.
 func TestRestoreContinuesBitForBit(t *testing.T) {
-	files := append(readGolden(t, "../testdata/torch-schedules/*.json"),
-		readGolden(t, "../testdata/torch-schedules/extra/*.json")...)
-	for _, g := range files {
+	for _, g := range allGolden(t) {
 		t.Run(g.Name, func(t *testing.T) {
 			for _, k := range []int{0, 1, 7, g.Steps / 2, g.Steps - 1} {
-				spec := specFor(t, g.Scheduler, g.Args)
-				step := func(s *Scheduler, i int) error {
-					if g.Metrics != nil {
-						return s.StepMetric(g.Metrics[i])
-					}
-					return s.Step()
-				}
 				a := newFake(g.GroupLRs, 0.9)
-				sa, err := New(a, spec)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for i := range k {
-					if err := step(sa, i); err != nil {
+				ra := newRun(t, g, a)
+				for i := 1; i <= k; i++ {
+					if err := ra.step(i); err != nil {
 						t.Fatal(err)
 					}
 				}
-				js, err := json.Marshal(sa.State())
-				if err != nil {
-					t.Fatalf("k=%d: marshal: %v", k, err)
-				}
-				var st State
-				if err := json.Unmarshal(js, &st); err != nil {
-					t.Fatalf("k=%d: unmarshal: %v", k, err)
-				}
-				if !reflect.DeepEqual(normalize(st), normalize(sa.State())) {
-					t.Fatalf("k=%d: JSON changed the state:\n%s", k, js)
-				}
 				b := newFake(g.GroupLRs, 0.9)
-				if cyclesMomentum(spec) {
+				if cyclesMomentum(specFor(t, g.Scheduler, g.Args)) {
 					b.mom[0] = 0.5 // anything: Restore sets the cycled momentum
 				}
-				sb, err := New(b, spec)
-				if err != nil {
-					t.Fatal(err)
+				rb := newRun(t, g, b)
+				// The first scheduler too, restored first, as it was built.
+				pairs := [][2]*Scheduler{{ra.sched, rb.sched}}
+				if ra.first != nil {
+					pairs = [][2]*Scheduler{{ra.first, rb.first}, {ra.sched, rb.sched}}
 				}
-				if err := sb.Restore(st); err != nil {
-					t.Fatalf("k=%d: Restore: %v", k, err)
+				for _, p := range pairs {
+					js, err := json.Marshal(p[0].State())
+					if err != nil {
+						t.Fatalf("k=%d: marshal: %v", k, err)
+					}
+					var st State
+					if err := json.Unmarshal(js, &st); err != nil {
+						t.Fatalf("k=%d: unmarshal: %v", k, err)
+					}
+					if !reflect.DeepEqual(normalize(st), normalize(p[0].State())) {
+						t.Fatalf("k=%d: JSON changed the state:\n%s", k, js)
+					}
+					if err := p[1].Restore(st); err != nil {
+						t.Fatalf("k=%d: Restore: %v", k, err)
+					}
 				}
-				for i := k; i < g.Steps; i++ {
-					ea, eb := step(sa, i), step(sb, i)
+				for i := k + 1; i <= g.Steps; i++ {
+					ea, eb := ra.step(i), rb.step(i)
 					if ea != nil || eb != nil {
 						t.Fatalf("k=%d step %d: %v / %v", k, i, ea, eb)
 					}
-					if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(sa.LastLR(), sb.LastLR()) {
+					if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(ra.stepper(i).LastLR(), rb.stepper(i).LastLR()) {
 						t.Fatalf("k=%d step %d: original %v %v, restored %v %v", k, i, a.lr, a.mom, b.lr, b.mom)
 					}
 				}

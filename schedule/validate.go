@@ -198,6 +198,29 @@ func (s OneCycleLR) validate(groups int) error {
 	if !finite(s.FinalDivFactor) || s.FinalDivFactor <= 0 {
 		c.fail("FinalDivFactor", s.FinalDivFactor, wantPos+wantDefault)
 	}
+	if c.err == nil {
+		// A phase of no steps divides by zero where a step falls in it:
+		// the first at step 0, the last at step TotalSteps (the others
+		// hold no step), where torch raises ZeroDivisionError.
+		ph := s.phases()
+		last := len(ph) - 1
+		switch {
+		case ph[0].end == 0:
+			c.fail("PctStart", s.PctStart, "a value with PctStart*TotalSteps != 1 (the first phase has no steps: torch divides by zero at New)")
+		case ph[last].end == ph[last-1].end:
+			c.fail("PctStart", s.PctStart, "a value that leaves the last phase steps (it has none: torch divides by zero at the TotalSteps-th step)")
+		}
+	}
+	return c.err
+}
+
+func (s SWALR) validate(groups int) error {
+	c := checker{spec: s.kind()}
+	c.perGroup("SwaLR", s.SwaLR, groups, 0, inf, wantNonNeg)
+	c.intMin("AnnealEpochs", s.AnnealEpochs, 0)
+	if s.AnnealStrategy != "cos" && s.AnnealStrategy != "linear" {
+		c.fail("AnnealStrategy", fmt.Sprintf("%q", s.AnnealStrategy), `"cos" or "linear"`+wantDefault)
+	}
 	return c.err
 }
 
@@ -254,9 +277,27 @@ func (s SequentialLR) validate(groups int) error {
 		if err := validateSpec(in, groups); err != nil {
 			return nest(err, s.kind()+"."+field)
 		}
+		// At a milestone torch steps the scheduler with step(0), whose
+		// closed form divides by TotalIters.
+		if i > 0 {
+			switch in := derefSpec(in).(type) {
+			case LinearLR:
+				if in.TotalIters == 0 {
+					return argErr(s.kind()+"."+field+"."+in.kind(), "TotalIters", 0, closedFormIters)
+				}
+			case PolynomialLR:
+				if in.TotalIters == 0 {
+					return argErr(s.kind()+"."+field+"."+in.kind(), "TotalIters", 0, closedFormIters)
+				}
+			}
+		}
 	}
 	return nil
 }
+
+// closedFormIters is the range of TotalIters for the schedulers that
+// SequentialLR steps at a milestone with their closed form.
+const closedFormIters = ">= 1 after SequentialLR's first scheduler (at its milestone, torch's closed form divides by it)"
 
 func (s ChainedScheduler) validate(groups int) error {
 	if len(s.Schedulers) == 0 {
