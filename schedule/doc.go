@@ -110,6 +110,8 @@
 // with as many groups, and the schedule continues bit for bit. Functions
 // (LambdaLR's and MultiplicativeLR's Lambdas, CyclicLR's ScaleFn) cannot be
 // saved: the scheduler restored into must be built with the same ones.
+// A Scheduler is also a json.Marshaler and json.Unmarshaler (its State, and
+// Restore), which is how optim.Training saves it with the rest of a run.
 //
 // # Differences from torch
 //
