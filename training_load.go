@@ -19,27 +19,32 @@ import (
 // Load replaces the state of the Training's components with the state
 // saved in r by Save: the model's and ExtraTensors' data, the optimizer's
 // state and groups (as Optimizer.Load replaces them), each scheduler's
-// state (its UnmarshalJSON), the scaler's (GradScaler.Restore) and each
-// Extra value. The file must hold exactly the Training's components, and
-// its model and extra tensors exactly the Training's, by name, each of the
-// Training's element type and of its Tensor's Shape (of its length, for a
-// Tensor without a Shape).
+// state (its UnmarshalJSON), the scaler's (GradScaler.Restore), the
+// averaged model's (Averaged.Restore) and each Extra value. The file must
+// hold exactly the Training's components, and its model, averaged and
+// extra tensors exactly the Training's, by name, each of the Training's
+// element type and of its Tensor's Shape (of its length, for a Tensor
+// without a Shape).
 //
 // Everything is read and verified before anything changes: the checksum,
 // every name, dtype and shape, the optimizer's state as Optimizer.Load
-// verifies it, the scaler's state as Restore does, every Extra value's
-// decoding. The schedulers then restore themselves, each verifying its
-// own state: if one refuses, those restored before it get their earlier
-// state back. On any error, nothing has changed. Load reads r to its end.
+// verifies it, the scaler's and the averaged model's states as their
+// Restore does, every Extra value's decoding. The schedulers then restore
+// themselves, each verifying its own state: if one refuses, those restored
+// before it get their earlier state back. On any error, nothing has
+// changed. Load reads r to its end.
 //
 // What Load builds is bounded by the Training, not by the file: the
 // header streams through a small buffer; the tensors it records are the
-// Training's (and up to 1024 more, to name the first that is not); its
-// metadata values are the keys the Training has, each bounded by the
-// header's length, itself bounded by 100 MB (safetensors' own limit) and,
-// for LoadFile, by the file's size; its scratch memory is the size of the
-// data it loads, allocated once the header is verified (and, for
-// LoadFile, found to match the file's size).
+// Training's (and up to 1024 more, to name the first that is not); the
+// metadata values it keeps are those of the keys the Training has, each
+// bounded by the header's length, itself bounded by 100 MB (safetensors'
+// own limit) and, for LoadFile, by the file's size; its scratch memory is
+// the size of the data it loads, allocated once the header is verified
+// (and, for LoadFile, found to match the file's size). Whatever the input,
+// it adds at most three times the header's length, twice the data and the
+// state the Training holds, and 8 MiB, besides what decoding the Extra
+// values builds.
 func (t *Training[T]) Load(r io.Reader) error { return t.load("Training.Load", r, -1) }
 
 // LoadFile loads the training state from path, as Load.
