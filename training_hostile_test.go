@@ -2,6 +2,7 @@ package optim
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -92,10 +93,15 @@ func TestTrainingHostileHeaders(t *testing.T) {
 	before := r.snapshot(t)
 	sizes := []int{64 << 10}
 	if !testing.Short() {
+		// 8 MiB, where the bound's 8 MiB no longer hides a factor of the
+		// header's length, for the values the Training admits.
 		sizes = append(sizes, 1<<20, 8<<20)
 	}
 	for _, size := range sizes {
 		for _, h := range hostileTrainingHeaders(size) {
+			if size > 1<<20 && !strings.HasSuffix(h.name, " value") {
+				continue
+			}
 			for _, tr := range []*Training[float32]{r.tr, tensorsOnly} {
 				allocs, err := trainingLoadAllocs(tr, withLength(h.file))
 				if err == nil {
@@ -126,7 +132,7 @@ func TestTrainingLoadFileBoundedBySize(t *testing.T) {
 		file []byte
 		want string
 	}{
-		{"header longer than the file", append(withLength(bytes.Repeat([]byte(" "), 50<<20))[:8], `{}`...), "exceeds the limit"},
+		{"header longer than the file", append(binary.LittleEndian.AppendUint64(nil, 50<<20), `{}`...), "exceeds the limit"},
 		{"a byte short", data[:len(data)-1], "the file has"},
 		{"a byte more", append(append([]byte(nil), data...), 0), "the file has"},
 	} {
