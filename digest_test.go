@@ -256,7 +256,7 @@ func testDigest(t *testing.T, configs []Rule, want uint64) {
 // its values; the slices from 30 on are its buffers), hashed after every
 // Update. It was recorded as the other digests are (the logged value), and
 // must come out of every kernel set and worker count, on arm64 too.
-const averagingDigest = 0x217d91064dcf1903
+const averagingDigest uint64 = 0x217d91064dcf1903
 
 // TestDigestAveraging checks averagingDigest through the public API and on
 // every supported set with several workers.
