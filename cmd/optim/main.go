@@ -43,7 +43,7 @@ func main() {
 	flag.IntVar(&c.budget, "budget", 50000, "step budget per optimizer and problem")
 	flag.Float64Var(&c.tol, "tol", 1e-10, "tolerance: an optimizer has converged when f - f* <= tol")
 	flag.BoolVar(&c.throughput, "throughput", true, "measure the update throughput of each rule")
-	flag.IntVar(&c.train, "train", 12, "epochs of the training run (a small MLP with parameter groups and a schedule); 0 skips it")
+	flag.IntVar(&c.train, "train", 12, "epochs of the training run (a small MLP with parameter groups, a schedule, an EMA and a checkpoint resumed halfway); 0 skips it")
 	flag.IntVar(&c.n, "n", 1<<20, "float32 parameters in the throughput table")
 	flag.DurationVar(&c.perRule, "time", 200*time.Millisecond, "time spent measuring each rule in the throughput table")
 	flag.StringVar(&c.plots, "plots", "auto", `folder for the figures (PNG and SVG); "auto": a new temporary folder, named when the demo starts; "": no figures`)
@@ -81,8 +81,8 @@ func run(w io.Writer, c config) error {
 		fmt.Fprintln(w)
 		// The main run: warmup then cosine to a peak of 0.1; the
 		// comparisons use their own rates (see compareTraining).
-		tc := trainConfig{epochs: c.train, batch: 50, hidden: 32, lr: 0.1}
-		if err := train(w, tc); err != nil {
+		tc := trainConfig{epochs: c.train, batch: 50, hidden: 32, lr: 0.1, resumeAt: c.train / 2}
+		if _, err := train(w, tc); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -16,9 +15,11 @@ import (
 
 // The training run: a small multilayer perceptron learns to tell three
 // interleaved spirals apart, the way a PyTorch loop would train it:
-// parameter groups (AdamW, no weight decay on the biases), a learning-rate
-// schedule stepped every batch, gradient clipping, and a checkpoint saved
-// halfway and resumed.
+// parameter groups (AdamW, no weight decay on the biases), gradients
+// written into the optimizer's own buffers (torch's p.grad), a
+// learning-rate schedule stepped every batch to its end, gradient
+// clipping, an EMA of the weights, and the whole training state saved
+// halfway in one file and resumed.
 
 // spirals returns n points of three interleaved noisy spirals in the plane
 // and their classes.
@@ -35,22 +36,22 @@ func spirals(n int, seed uint64) (x [][2]float32, y []int) {
 	return x, y
 }
 
-// mlp is a 2-hidden-classes network: 2 inputs, a tanh hidden layer, 3
-// logits. Its parameters and gradients are flat slices, as a framework
-// keeps them.
+// mlp is a 2-hidden-classes network: 2 inputs, a tanh hidden layer (fc1),
+// 3 logits (fc2). Its parameters are flat slices, as a framework keeps
+// them; their gradients are the optimizer's.
 type mlp struct {
-	hidden             int
-	w1, b1, w2, b2     []float32 // w1: hidden x 2, w2: 3 x hidden
-	gw1, gb1, gw2, gb2 []float32
-	h                  []float32 // activations of one example
+	hidden         int
+	w1, b1, w2, b2 []float32 // w1: hidden x 2, w2: 3 x hidden
+	h              []float32 // activations of one example
 }
+
+// mlpNames are the parameters' torch names (nn.Linear's), in params order.
+var mlpNames = []string{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
 
 func newMLP(hidden int, seed uint64) *mlp {
 	m := &mlp{hidden: hidden,
 		w1: make([]float32, 2*hidden), b1: make([]float32, hidden),
 		w2: make([]float32, 3*hidden), b2: make([]float32, 3),
-		gw1: make([]float32, 2*hidden), gb1: make([]float32, hidden),
-		gw2: make([]float32, 3*hidden), gb2: make([]float32, 3),
 		h: make([]float32, hidden)}
 	r := rand.New(rand.NewPCG(seed, 0x1217))
 	for i := range m.w1 {
@@ -63,7 +64,36 @@ func newMLP(hidden int, seed uint64) *mlp {
 }
 
 func (m *mlp) params() [][]float32 { return [][]float32{m.w1, m.b1, m.w2, m.b2} }
-func (m *mlp) grads() [][]float32  { return [][]float32{m.gw1, m.gb1, m.gw2, m.gb2} }
+
+// tensors are the parameters as torch's state_dict has them: by name, in
+// nn.Linear's [out, in] shapes.
+func (m *mlp) tensors() []optim.Tensor[float32] {
+	shapes := [][]int{{m.hidden, 2}, {m.hidden}, {3, m.hidden}, {3}}
+	var ts []optim.Tensor[float32]
+	for i, p := range m.params() {
+		ts = append(ts, optim.Tensor[float32]{Name: mlpNames[i], Data: p, Shape: shapes[i]})
+	}
+	return ts
+}
+
+// withParams returns a network of m's shape over p (in params order): the
+// EMA's weights, to evaluate them.
+func (m *mlp) withParams(p [][]float32) *mlp {
+	return &mlp{hidden: m.hidden, w1: p[0], b1: p[1], w2: p[2], b2: p[3], h: make([]float32, m.hidden)}
+}
+
+// ownedGrads returns the optimizer's gradient buffers of an mlp's
+// parameters, in params order, by name.
+func ownedGrads(opt *optim.Optimizer[float32]) ([][]float32, error) {
+	g := make([][]float32, len(mlpNames))
+	for i, name := range mlpNames {
+		var err error
+		if g[i], err = opt.GradOf(name); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
 
 // forward computes the logits of x into z and the hidden activations.
 func (m *mlp) forward(x [2]float32, z *[3]float32) {
@@ -95,12 +125,11 @@ func softmax(z *[3]float32, y int) float64 {
 	return -math.Log(e[y] / sum)
 }
 
-// batchGrad zeroes the gradients, accumulates the mean cross-entropy
-// gradient of a batch and returns its mean loss.
-func (m *mlp) batchGrad(xs [][2]float32, ys []int) float64 {
-	for _, g := range m.grads() {
-		clear(g)
-	}
+// batchGrad adds the mean cross-entropy gradient of a batch into g (in
+// params order: the optimizer's buffers, zeroed by ZeroGrad) and returns
+// the batch's mean loss.
+func (m *mlp) batchGrad(g [][]float32, xs [][2]float32, ys []int) float64 {
+	gw1, gb1, gw2, gb2 := g[0], g[1], g[2], g[3]
 	inv := 1 / float32(len(xs))
 	var loss float64
 	var z [3]float32
@@ -110,9 +139,9 @@ func (m *mlp) batchGrad(xs [][2]float32, ys []int) float64 {
 		z[ys[i]]--
 		for k := range 3 {
 			d := z[k] * inv
-			m.gb2[k] += d
+			gb2[k] += d
 			for j := range m.hidden {
-				m.gw2[k*m.hidden+j] += d * m.h[j]
+				gw2[k*m.hidden+j] += d * m.h[j]
 			}
 		}
 		for j := range m.hidden {
@@ -121,9 +150,9 @@ func (m *mlp) batchGrad(xs [][2]float32, ys []int) float64 {
 				d += z[k] * inv * m.w2[k*m.hidden+j]
 			}
 			d *= 1 - m.h[j]*m.h[j]
-			m.gb1[j] += d
-			m.gw1[2*j] += d * x[0]
-			m.gw1[2*j+1] += d * x[1]
+			gb1[j] += d
+			gw1[2*j] += d * x[0]
+			gw1[2*j+1] += d * x[1]
 		}
 	}
 	return loss / float64(len(xs))
@@ -153,134 +182,191 @@ func (m *mlp) evaluate(xs [][2]float32, ys []int) (loss, acc float64) {
 type trainConfig struct {
 	epochs, batch, hidden int
 	lr                    float64
+	// resumeAt is the epoch before which the training run saves its
+	// state and resumes from the file; 0 runs it uninterrupted.
+	resumeAt int
 }
 
 // newTrainOptimizer builds the torch-style optimizer: AdamW with weight
-// decay on the weight matrices, none on the biases.
+// decay on the weight matrices, none on the biases; the parameters named.
 func newTrainOptimizer(m *mlp, lr float64) (*optim.Optimizer[float32], error) {
 	decay := optim.DefaultAdamW()
 	decay.LR, decay.WeightDecay = lr, 1e-2
 	noDecay := decay
 	noDecay.WeightDecay = 0
 	return optim.NewGroups(
-		optim.Group[float32]{Rule: decay, Params: [][]float32{m.w1, m.w2}},
-		optim.Group[float32]{Rule: noDecay, Params: [][]float32{m.b1, m.b2}},
+		optim.Group[float32]{Rule: decay, Params: [][]float32{m.w1, m.w2}, Names: []string{"fc1.weight", "fc2.weight"}},
+		optim.Group[float32]{Rule: noDecay, Params: [][]float32{m.b1, m.b2}, Names: []string{"fc1.bias", "fc2.bias"}},
 	)
-}
-
-// groupGrads are the gradients in the order newTrainOptimizer's Step
-// takes them: group order, then parameter order: w1, w2, b1, b2.
-func (m *mlp) groupGrads() [][]float32 { return [][]float32{m.gw1, m.gw2, m.gb1, m.gb2} }
-
-// train runs the training loop and prints the loss per epoch. Halfway it
-// saves a checkpoint (the optimizer with the schedule's state in the same
-// file), then continues with a fresh optimizer and schedule loaded from it,
-// as a resumed process would; the run goes on with the same bits.
-func train(w io.Writer, c trainConfig) error {
-	xs, ys := spirals(1500, 1)
-	testX, testY := spirals(600, 2)
-	m := newMLP(c.hidden, 3)
-	batches := (len(xs) + c.batch - 1) / c.batch
-	opt, sched, err := newTrainState(m, c, batches)
-	if err != nil {
-		return err
-	}
-	defer func() { opt.Close() }()
-	grads := m.groupGrads()
-	fmt.Fprintf(w, "Training: a %d-unit MLP on three spirals (%d train, %d held out), AdamW (no decay on biases), %d epochs\n",
-		c.hidden, len(xs), len(testX), c.epochs)
-	fmt.Fprintf(w, "schedule: linear warmup over %d steps, then cosine annealing to 0 at step %d; gradients clipped to norm %g\n",
-		batches, c.epochs*batches, clipNorm)
-	fmt.Fprintf(w, "%6s %12s %12s %12s %10s %10s\n", "epoch", "lr", "train loss", "test loss", "test acc", "clipped")
-	for epoch := range c.epochs {
-		if epoch == c.epochs/2 && epoch > 0 {
-			if opt, sched, err = checkpointAndResume(w, opt, sched, m, c, batches); err != nil {
-				return err
-			}
-		}
-		var sum float64
-		clipped := 0
-		for b := range batches {
-			lo, hi := b*c.batch, min((b+1)*c.batch, len(xs))
-			sum += m.batchGrad(xs[lo:hi], ys[lo:hi])
-			norm, err := opt.ClipGradNorm(clipNorm, 2, true, grads...)
-			if err != nil {
-				return err
-			}
-			if norm > clipNorm {
-				clipped++
-			}
-			if err := opt.Step(grads...); err != nil {
-				return err
-			}
-			if err := sched.Step(); err != nil {
-				return err
-			}
-		}
-		tl, acc := m.evaluate(testX, testY)
-		fmt.Fprintf(w, "%6d %12.3g %12.4f %12.4f %9.1f%% %6d/%d\n", epoch+1, opt.LR(), sum/float64(batches), tl, 100*acc, clipped, batches)
-	}
-	return nil
 }
 
 // clipNorm is the training run's gradient-norm bound: about the median
 // norm of its batch gradients, so that the larger ones are clipped.
 const clipNorm = 0.25
 
-// newTrainState builds the training run's optimizer and its schedule.
-func newTrainState(m *mlp, c trainConfig, batches int) (*optim.Optimizer[float32], *schedule.Scheduler, error) {
-	opt, err := newTrainOptimizer(m, c.lr)
-	if err != nil {
-		return nil, nil, err
-	}
-	sched, err := schedule.New(opt, warmupCosine(batches, c.epochs*batches))
-	if err != nil {
-		opt.Close()
-		return nil, nil, err
-	}
-	return opt, sched, nil
+// emaDecay is the EMA's decay per step: it averages over about the last
+// 1/(1-decay) = 50 steps, under two epochs.
+const emaDecay = 0.98
+
+// trainState is everything a training process builds before its first
+// step: the network, its optimizer, the schedule, the EMA of its weights,
+// the counters, and the optim.Training that saves and loads all of them
+// in one file.
+type trainState struct {
+	m            *mlp
+	opt          *optim.Optimizer[float32]
+	sched        *schedule.Scheduler
+	ema          *optim.Averaged[float32]
+	epoch, batch int // epochs and batches done
+	file         *optim.Training[float32]
 }
 
-// checkpointAndResume saves opt and sched into one file, closes opt, and
-// returns a new optimizer and schedule over the same model loaded from it.
-func checkpointAndResume(w io.Writer, opt *optim.Optimizer[float32], sched *schedule.Scheduler, m *mlp, c trainConfig, batches int) (*optim.Optimizer[float32], *schedule.Scheduler, error) {
+// newTrainState builds a fresh training state: the network at its
+// initial weights, the optimizer, the schedule over every batch of the run
+// and the EMA.
+func newTrainState(c trainConfig, batches int) (*trainState, error) {
+	s := &trainState{m: newMLP(c.hidden, 3)}
+	var err error
+	if s.opt, err = newTrainOptimizer(s.m, c.lr); err != nil {
+		return nil, err
+	}
+	if s.sched, err = schedule.New(s.opt, warmupCosine(batches, c.epochs*batches)); err != nil {
+		s.opt.Close()
+		return nil, err
+	}
+	model := optim.Model[float32]{Params: s.m.params(), Names: mlpNames}
+	if s.ema, err = optim.NewAveragedModel(optim.EMA(emaDecay), model); err != nil {
+		s.opt.Close()
+		return nil, err
+	}
+	s.file = &optim.Training[float32]{
+		Model:      s.m.tensors(),
+		Optimizer:  s.opt,
+		Schedulers: map[string]optim.Stateful{"warmup_cosine": s.sched},
+		Averaged:   s.ema,
+		Extra:      map[string]any{"epoch": &s.epoch, "batch": &s.batch},
+	}
+	return s, nil
+}
+
+func (s *trainState) close() {
+	s.opt.Close()
+	s.ema.Close()
+}
+
+// step trains on one batch: the optimizer's gradients zeroed and filled,
+// clipped, a step, the EMA and the schedule. It returns the batch's loss
+// and whether the gradient was clipped.
+func (s *trainState) step(xs [][2]float32, ys []int) (loss float64, clipped bool, err error) {
+	s.opt.ZeroGrad()
+	g, err := ownedGrads(s.opt)
+	if err != nil {
+		return 0, false, err
+	}
+	loss = s.m.batchGrad(g, xs, ys)
+	norm, err := s.opt.ClipGradNorm(clipNorm, 2, true)
+	if err != nil {
+		return 0, false, err
+	}
+	if err := s.opt.Step(); err != nil {
+		return 0, false, err
+	}
+	if err := s.ema.Update(); err != nil {
+		return 0, false, err
+	}
+	if err := s.sched.Step(); err != nil {
+		return 0, false, err
+	}
+	s.batch++
+	return loss, norm > clipNorm, nil
+}
+
+// trained is what a training run ends with: the network's weights and
+// the EMA's, in params order.
+type trained struct {
+	weights, ema [][]float32
+}
+
+// train runs the training loop and prints a row per epoch: the raw
+// weights' held-out loss and accuracy beside the EMA's. Before epoch
+// c.resumeAt it saves the whole training state in one file and goes on
+// with a new state loaded from it, as a resumed process would; the run
+// goes on with the same bits.
+func train(w io.Writer, c trainConfig) (trained, error) {
+	xs, ys := spirals(1500, 1)
+	testX, testY := spirals(600, 2)
+	batches := (len(xs) + c.batch - 1) / c.batch
+	s, err := newTrainState(c, batches)
+	if err != nil {
+		return trained{}, err
+	}
+	defer func() { s.close() }()
+	fmt.Fprintf(w, "Training: a %d-unit MLP on three spirals (%d train, %d held out), AdamW in two groups (no decay on biases), %d epochs\n",
+		c.hidden, len(xs), len(testX), c.epochs)
+	fmt.Fprintf(w, "gradients: written into the optimizer's own buffers (GradOf(\"fc1.weight\"), ...), clipped to norm %g\n", clipNorm)
+	fmt.Fprintf(w, "schedule: linear warmup over %d steps, then cosine annealing to 0 at step %d, its last; EMA of the weights, decay %g\n",
+		batches, c.epochs*batches, emaDecay)
+	fmt.Fprintf(w, "%6s %10s %11s %10s %9s %10s %9s %8s\n", "epoch", "lr", "train loss", "test loss", "test acc", "EMA loss", "EMA acc", "clipped")
+	for s.epoch < c.epochs {
+		if s.epoch == c.resumeAt && s.epoch > 0 {
+			resumed, err := s.checkpointAndResume(w, c, batches)
+			if err != nil {
+				return trained{}, err
+			}
+			s.close()
+			s = resumed
+		}
+		var sum float64
+		clipped := 0
+		for b := range batches {
+			lo, hi := b*c.batch, min((b+1)*c.batch, len(xs))
+			loss, clip, err := s.step(xs[lo:hi], ys[lo:hi])
+			if err != nil {
+				return trained{}, err
+			}
+			sum += loss
+			if clip {
+				clipped++
+			}
+		}
+		s.epoch++
+		tl, acc := s.m.evaluate(testX, testY)
+		el, eacc := s.m.withParams(s.ema.Params()).evaluate(testX, testY)
+		fmt.Fprintf(w, "%6d %10.3g %11.4f %10.4f %8.1f%% %10.4f %8.1f%% %5d/%d\n",
+			s.epoch, s.opt.LR(), sum/float64(batches), tl, 100*acc, el, 100*eacc, clipped, batches)
+	}
+	// Close stops workers only: the slices stay valid.
+	return trained{weights: s.m.params(), ema: s.ema.Params()}, nil
+}
+
+// checkpointAndResume saves s, the whole training state, into one file
+// and returns a new state, built from scratch as a new process would,
+// loaded from it.
+func (s *trainState) checkpointAndResume(w io.Writer, c trainConfig, batches int) (*trainState, error) {
 	dir, err := os.MkdirTemp("", "optim-demo-ckpt")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "train.safetensors")
-	state, err := json.Marshal(sched.State())
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := opt.SaveFileWith(path, map[string]json.RawMessage{"scheduler": state}); err != nil {
-		return nil, nil, err
-	}
-	opt.Close()
-	resumed, rsched, err := newTrainState(m, c, batches)
-	if err != nil {
-		return nil, nil, err
-	}
-	var st schedule.State
-	if err := resumed.LoadFileWith(path, func(extra map[string]json.RawMessage) error {
-		return json.Unmarshal(extra["scheduler"], &st)
-	}); err != nil {
-		resumed.Close()
-		return nil, nil, err
-	}
-	if err := rsched.Restore(st); err != nil {
-		resumed.Close()
-		return nil, nil, err
+	if err := s.file.SaveFile(path); err != nil {
+		return nil, err
 	}
 	info, err := os.Stat(path)
 	if err != nil {
-		resumed.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	fmt.Fprintf(w, "  checkpoint: %d steps saved to a %d-byte safetensors file with the schedule's state; resumed into a new optimizer\n",
-		resumed.Steps(), info.Size())
-	return resumed, rsched, nil
+	resumed, err := newTrainState(c, batches)
+	if err != nil {
+		return nil, err
+	}
+	if err := resumed.file.LoadFile(path); err != nil {
+		resumed.close()
+		return nil, err
+	}
+	fmt.Fprintf(w, "  checkpoint: the weights by name, AdamW's state, the schedule, the EMA and the counters in one %d-byte file (optim.Training); resumed at epoch %d, batch %d, step %d\n",
+		info.Size(), resumed.epoch, resumed.batch, resumed.opt.Steps())
+	return resumed, nil
 }
 
 // The seeds' practical advice, demonstrated: three comparisons on the same
@@ -307,12 +393,11 @@ type comparison struct {
 	runs               [2]trainRun
 }
 
-// trainer is a run's optimizer, the order in which it takes the gradients,
-// and the hooks the loop calls: beforeEpoch (may be nil) before each
-// epoch's first step, afterStep (may be nil) after every step.
+// trainer is a run's optimizer, over the network's named parameters, and
+// the hooks the loop calls: beforeEpoch (may be nil) before each epoch's
+// first step, afterStep (may be nil) after every step.
 type trainer struct {
 	opt         *optim.Optimizer[float32]
-	grads       [][]float32
 	beforeEpoch func(epoch int) error
 	afterStep   func() error
 }
@@ -342,8 +427,13 @@ func fit(c trainConfig, name string, setup trainSetup) (trainRun, error) {
 		var sum float64
 		for b := range batches {
 			lo, hi := b*c.batch, min((b+1)*c.batch, len(xs))
-			sum += m.batchGrad(xs[lo:hi], ys[lo:hi])
-			if err := t.opt.Step(t.grads...); err != nil {
+			t.opt.ZeroGrad()
+			g, err := ownedGrads(t.opt)
+			if err != nil {
+				return run, fmt.Errorf("%s: %w", name, err)
+			}
+			sum += m.batchGrad(g, xs[lo:hi], ys[lo:hi])
+			if err := t.opt.Step(); err != nil {
 				return run, fmt.Errorf("%s: %w", name, err)
 			}
 			if t.afterStep != nil {
@@ -358,11 +448,16 @@ func fit(c trainConfig, name string, setup trainSetup) (trainRun, error) {
 	return run, nil
 }
 
+// oneGroup is a one-group optimizer over all of m's parameters, named.
+func oneGroup(rule optim.Rule, m *mlp) (*optim.Optimizer[float32], error) {
+	return optim.NewGroups(optim.Group[float32]{Rule: rule, Params: m.params(), Names: mlpNames})
+}
+
 // plainOptimizer is a one-group optimizer over all of m's parameters.
 func plainOptimizer(rule optim.Rule) trainSetup {
 	return func(m *mlp) (trainer, error) {
-		opt, err := optim.New[float32](rule, m.params()...)
-		return trainer{opt: opt, grads: m.grads()}, err
+		opt, err := oneGroup(rule, m)
+		return trainer{opt: opt}, err
 	}
 }
 
@@ -381,12 +476,12 @@ const (
 func compareTraining(c trainConfig) ([]comparison, error) {
 	sgd := optim.SGD{LR: sgdLR, Momentum: annealTo}
 	annealed := func(m *mlp) (trainer, error) {
-		opt, err := optim.New[float32](sgd, m.params()...)
+		opt, err := oneGroup(sgd, m)
 		ramp := func(epoch int) error {
 			t := min(1, float64(epoch)/float64(annealEpoch-1))
 			return opt.SetGroupMomentum(0, annealFrom+t*(annealTo-annealFrom))
 		}
-		return trainer{opt: opt, grads: m.grads(), beforeEpoch: ramp}, err
+		return trainer{opt: opt, beforeEpoch: ramp}, err
 	}
 	adam := optim.DefaultAdam()
 	adam.LR = adamLR
@@ -400,11 +495,11 @@ func compareTraining(c trainConfig) ([]comparison, error) {
 		if err != nil {
 			return trainer{}, err
 		}
-		return trainer{opt: opt, grads: m.groupGrads(), afterStep: s.Step}, nil
+		return trainer{opt: opt, afterStep: s.Step}, nil
 	}
 	constant := func(m *mlp) (trainer, error) {
 		opt, err := newTrainOptimizer(m, c.lr)
-		return trainer{opt: opt, grads: m.groupGrads()}, err
+		return trainer{opt: opt}, err
 	}
 	specs := []struct {
 		name, figure, what string
