@@ -127,10 +127,10 @@ func clipGradValue[T float32 | float64](k *generic.GradKernels[T], clip float64,
 // does in torch and optax. Clip such gradients first (ClipGradNorm,
 // ClipGradValue).
 func (o *Optimizer[T]) StepIfFinite(grads ...[]T) (skipped bool, err error) {
-	if err := o.checkHeld("StepIfFinite", o.stepGrads(grads)); err != nil {
+	grads = o.stepGrads(grads)
+	if err := o.checkHeld("StepIfFinite", grads); err != nil {
 		return false, err
 	}
-	grads = o.stepGrads(grads)
 	if err := o.checkGrads("StepIfFinite", grads); err != nil {
 		return false, err
 	}

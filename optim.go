@@ -376,10 +376,10 @@ func staggerGap[T float32 | float64](n int) int {
 // Everything is validated before the first write: on error no parameter,
 // state or step count has changed. Step allocates nothing.
 func (o *Optimizer[T]) Step(grads ...[]T) error {
-	if err := o.checkHeld("Step", o.stepGrads(grads)); err != nil {
+	grads = o.stepGrads(grads)
+	if err := o.checkHeld("Step", grads); err != nil {
 		return err
 	}
-	grads = o.stepGrads(grads)
 	if err := o.checkGrads("Step", grads); err != nil {
 		return err
 	}

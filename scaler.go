@@ -208,13 +208,13 @@ func Unscale[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) 
 // before Update (*ScalerStageError).
 func ScaledStep[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) (skipped bool, err error) {
 	const fn = "ScaledStep"
-	if err := o.checkHeld(fn, o.stepGrads(grads)); err != nil {
+	grads = o.stepGrads(grads)
+	if err := o.checkHeld(fn, grads); err != nil {
 		return false, err
 	}
 	if s.cfg.Disabled {
 		return false, o.Step(grads...)
 	}
-	grads = o.stepGrads(grads)
 	inv, err := prepare(s, fn, o, grads)
 	if err != nil {
 		return false, err
