@@ -25,8 +25,9 @@ func DefaultAdamW() Adam {
 }
 
 func (r Adam) validate() error {
-	return checks("Adam", nonNegative("LR", r.LR), unitInterval("Beta1", r.Beta1), unitInterval("Beta2", r.Beta2),
-		nonNegative("Eps", r.Eps), nonNegative("WeightDecay", r.WeightDecay), positiveEps("Adam", r.Eps))
+	name := errorName(r)
+	return checks(name, nonNegative("LR", r.LR), unitInterval("Beta1", r.Beta1), unitInterval("Beta2", r.Beta2),
+		nonNegative("Eps", r.Eps), nonNegative("WeightDecay", r.WeightDecay), positiveEps(name, r.Eps))
 }
 
 func (Adam) kind() kernels.Kind            { return generic.KindAdam }

@@ -40,8 +40,10 @@ type HyperparameterError struct {
 	// Group is the index of the group whose rule it is, or -1 where there
 	// is no group (Coefficients, Newton, a function's argument).
 	Group int
-	// Rule is the type whose field it is: "SGD", "Adam", "NAdam", ...
-	// (ruleName), "Newton" or "GradScalerConfig"; empty for an argument.
+	// Rule is the type whose field it is: "SGD", "Adam", "NAdam", ...,
+	// or "AdamW" for an Adam with Decoupled (DefaultAdamW), as its
+	// checkpoint names it; "Newton" or "GradScalerConfig"; empty for an
+	// argument.
 	Rule string
 	// Func is the function whose argument it is ("ClipGradNorm",
 	// "SetWorkers") or that validates the type ("NewGradScaler"); empty

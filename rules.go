@@ -101,6 +101,16 @@ func isRuleType(t reflect.Type) bool {
 	return true
 }
 
+// errorName is the name a rule's errors give it: its type's, or the torch
+// class that a flag of it selects (AdamW for an Adam with Decoupled, which
+// DefaultAdamW makes), the name its checkpoint and a torch user know it by.
+func errorName(r Rule) string {
+	if f := r.torch(); f.flagged != nil && className(r) == f.flagged.class {
+		return f.flagged.class
+	}
+	return ruleName(r)
+}
+
 // ruleName is the rule's type name in messages ("Adam"); for anything but
 // a rule value, its Go type ("*optim.Adam").
 func ruleName(r Rule) string {
@@ -281,7 +291,7 @@ func coefficients[T generic.Float](r Rule, step int64, first bool, sc generic.Sc
 // check, and the hyperparameter to blame, in its checkCoefficients.
 func representable[T generic.Float](r Rule) error {
 	c, _, _ := coefficients[T](r, 1, true, generic.Scalars{})
-	k := coeffChecker{c: widen(c), typ: fmt.Sprintf("%T", T(0)), rule: ruleName(r)}
+	k := coeffChecker{c: widen(c), typ: fmt.Sprintf("%T", T(0)), rule: errorName(r)}
 	r.checkCoefficients(&k)
 	return k.err
 }
