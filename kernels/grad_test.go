@@ -176,7 +176,8 @@ func (c pairCase[T]) run(x, y, inX, inY []T) error {
 // reduction block.
 func pairLengths() []int {
 	var out []int
-	for n := 0; n <= harnessMaxLen; n++ {
+	maxLen, _ := sweep() // shorter with -short or -race, as the other sweeps
+	for n := 0; n <= min(harnessMaxLen, maxLen); n++ {
 		out = append(out, n)
 	}
 	return append(out, generic.ReduceBlock+13, 3*generic.ReduceBlock+77)
@@ -188,12 +189,13 @@ func pairLengths() []int {
 // offset of x once, with an offset of y that varies with n.
 func pairOffsets(n int) [][2]int {
 	var out [][2]int
-	for offX := range 16 {
+	_, maxOff := sweep()
+	for offX := range maxOff + 1 {
 		if n > pairAllOffsets {
 			out = append(out, [2]int{offX, (offX*7 + n) % 16})
 			continue
 		}
-		for offY := range 16 {
+		for offY := range maxOff + 1 {
 			out = append(out, [2]int{offX, offY})
 		}
 	}
