@@ -110,51 +110,32 @@ gencheck:
 # step.
 GOTEST := $(GO) test -vet=off
 
-# in_tested runs one go test command line (VAR=value settings first, as
-# env takes them) in every module of TESTED at once, and fails if it failed
-# in any: the demo's one package runs beside the library's packages instead
-# of after all of them (in the race step it took 26 s of 119, alone on one
-# core). The library's output streams; each other module's follows it.
-define in_tested
-in_tested() {
-	local mods=($(TESTED)) out pids=() i rc=0
-	out=$$(mktemp -d)
-	for i in "$${!mods[@]}"; do
-		if [ $$i -gt 0 ]; then
-			(cd "$${mods[$$i]}" && env "$$@") >"$$out/$$i" 2>&1 &
-			pids[$$i]=$$!
-		fi
-	done
-	echo "==> $$* in $${mods[0]}"
-	(cd "$${mods[0]}" && env "$$@") || rc=1
-	for i in "$${!pids[@]}"; do
-		echo "==> $$* in $${mods[$$i]}"
-		wait "$${pids[$$i]}" || rc=1
-		cat "$$out/$$i"
-	done
-	rm -rf "$$out"
-	return $$rc
-}
-endef
-
 # -short: under the race detector the exhaustive length x offset sweeps of
 # the kernel tests took 270 s on a 2-core runner (6 s with -short), and they
 # look for wrong bits, not data races; every later step runs them in full.
 race:
-	@$(in_tested)
-	in_tested $(GO) test -race -short ./...
+	@for mod in $(TESTED); do
+		echo "==> go test -race -short ./... in $$mod"
+		(cd "$$mod" && $(GO) test -race -short ./...)
+	done
 
 noasm:
-	@$(in_tested)
-	in_tested $(GOTEST) -tags noasm ./...
+	@for mod in $(TESTED); do
+		echo "==> go test -tags noasm ./... in $$mod"
+		(cd "$$mod" && $(GOTEST) -tags noasm ./...)
+	done
 
 generic:
-	@$(in_tested)
-	in_tested OPTIM_ISA=generic $(GOTEST) ./...
+	@for mod in $(TESTED); do
+		echo "==> OPTIM_ISA=generic go test ./... in $$mod"
+		(cd "$$mod" && OPTIM_ISA=generic $(GOTEST) ./...)
+	done
 
 goamd64v3:
-	@$(in_tested)
-	in_tested GOAMD64=v3 $(GOTEST) ./...
+	@for mod in $(TESTED); do
+		echo "==> GOAMD64=v3 go test ./... in $$mod"
+		(cd "$$mod" && GOAMD64=v3 $(GOTEST) ./...)
+	done
 
 # Under qemu the kernels package's sweeps are most of the step (143 s of
 # 231 s in a quiet run), and go test -p 2 started them only after the
