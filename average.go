@@ -383,8 +383,8 @@ func (a *Averaged[T]) slotName(i int) string {
 // caller whatever the setting. Results are bit-identical for every worker
 // count.
 func (a *Averaged[T]) SetWorkers(n int) error {
-	if n < 0 || n > maxWorkers {
-		return argErr("SetWorkers", "n", float64(n), fmt.Sprintf("0 (GOMAXPROCS) to %d", maxWorkers))
+	if err := checkWorkers(n); err != nil {
+		return err
 	}
 	if n != a.workers {
 		a.Close()

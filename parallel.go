@@ -127,14 +127,23 @@ func (p *pool) close() {
 // Workers says how many a step will use. Results are bit-identical for
 // every worker count.
 func (o *Optimizer[T]) SetWorkers(n int) error {
-	if n < 0 || n > maxWorkers {
-		return argErr("SetWorkers", "n", float64(n), fmt.Sprintf("0 (GOMAXPROCS) to %d", maxWorkers))
+	if err := checkWorkers(n); err != nil {
+		return err
 	}
 	if n != o.workers {
 		o.Close()
 		o.plan = nil
 	}
 	o.workers = n
+	return nil
+}
+
+// checkWorkers validates the n of SetWorkers, the optimizer's and
+// Averaged's.
+func checkWorkers(n int) error {
+	if n < 0 || n > maxWorkers {
+		return argErr("SetWorkers", "n", float64(n), fmt.Sprintf("0 (GOMAXPROCS) to %d", maxWorkers))
+	}
 	return nil
 }
 
