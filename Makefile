@@ -2,7 +2,7 @@
 # Each step prints a "==>" line; the first failure stops the run.
 
 GO ?= go
-FUZZBUDGET ?= 120
+FUZZBUDGET ?= 80
 FUZZMIN ?= 3
 BENCH ?= .
 COUNT ?= 10
