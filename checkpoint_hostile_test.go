@@ -253,11 +253,20 @@ func TestLoadHostileHeaderSpeed(t *testing.T) {
 			continue // its time is the state's creation, per parameter: see the benchmark
 		}
 		file := withLength(h.file)
-		load := best(func() { o.Load(bytes.NewReader(file)) })
-		valid := best(func() { json.Valid(h.file) })
+		// A burst of load from another process can slow one measurement
+		// threefold; a parser that is not linear is slower every time.
+		// So a case fails only if three measurements in a row do.
+		var load, valid time.Duration
+		for range 3 {
+			load = best(func() { o.Load(bytes.NewReader(file)) })
+			valid = best(func() { json.Valid(h.file) })
+			if load <= 4*valid+time.Millisecond {
+				break
+			}
+		}
 		t.Logf("%s: %.0f MB/s, json.Valid %.0f MB/s", h.name, float64(len(h.file))/load.Seconds()/1e6, float64(len(h.file))/valid.Seconds()/1e6)
 		if load > 4*valid+time.Millisecond {
-			t.Errorf("%s: Load took %v for %d bytes, json.Valid %v", h.name, load, len(h.file), valid)
+			t.Errorf("%s: Load took %v for %d bytes, json.Valid %v, in each of three measurements", h.name, load, len(h.file), valid)
 		}
 	}
 }
