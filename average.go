@@ -378,10 +378,10 @@ func (a *Averaged[T]) slotName(i int) string {
 
 // SetWorkers sets how many goroutines Update may use, as the optimizer's
 // SetWorkers: 1 runs it on the caller alone; 0, the default, means
-// runtime.GOMAXPROCS(0). Each worker gets at least kernels.ParallelMin
-// (2^20) elements, so an Averaged of fewer than twice that updates on the
-// caller whatever the setting. Results are bit-identical for every worker
-// count.
+// runtime.GOMAXPROCS(0). Each worker gets at least the optimizer's
+// default ParallelMin (2^15) elements, so an Averaged of fewer than twice
+// that updates on the caller whatever the setting. Results are
+// bit-identical for every worker count.
 func (a *Averaged[T]) SetWorkers(n int) error {
 	if err := checkWorkers(n); err != nil {
 		return err
@@ -396,7 +396,8 @@ func (a *Averaged[T]) SetWorkers(n int) error {
 
 // Workers returns the number of goroutines the next Update will run on,
 // the caller's included: SetWorkers' n (runtime.GOMAXPROCS(0) when n is
-// 0), but no more than one per kernels.ParallelMin elements.
+// 0), but no more than one per 2^15 elements (the optimizer's default
+// ParallelMin).
 func (a *Averaged[T]) Workers() int { return a.parallelism() }
 
 func (a *Averaged[T]) parallelism() int {
@@ -447,11 +448,11 @@ func (a *Averaged[T]) updateParallel(n int) error {
 	}
 	if a.pool == nil {
 		// The workers hold the pool, never a: a collected Averaged stops them.
-		a.pool = &pool{}
+		a.pool = newPool()
 		a.cleanup = runtime.AddCleanup(a, func(p *pool) { p.close() }, a.pool)
 	}
 	a.pool.grow(n - 1)
-	if failed := a.pool.do(&a.task, n); failed != nil {
+	if failed := a.pool.do(&a.task, n, a.total/n); failed != nil {
 		return fmt.Errorf("optim: Update: a worker panicked, so the update is incomplete: %v", failed)
 	}
 	return nil

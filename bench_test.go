@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -247,7 +248,7 @@ func BenchmarkCopyParallel(b *testing.B) {
 // the split forced (parallelMin lowered) against one worker. The crossover
 // set parallelMin; see docs/guide.md ("Every core").
 func BenchmarkSplitThreshold(b *testing.B) {
-	for _, n := range []int{1 << 12, 1 << 14, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22} {
+	for _, n := range []int{1 << 12, 1 << 14, 1 << 15, 3 << 14, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21, 1 << 22} {
 		for _, w := range []int{1, 2} {
 			b.Run(fmt.Sprintf("n=%d/workers=%d", n, w), func(b *testing.B) {
 				lowParallelMin(b, 1024)
@@ -325,6 +326,81 @@ func BenchmarkOwnedGrads(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
+			})
+		}
+	}
+}
+
+// BenchmarkReductionSplit measures where splitting the gradient reductions
+// between two workers pays, as BenchmarkSplitThreshold does for steps: the
+// optimizer's GradNorm (a read-only sum) and ClipGradNorm (a sum, then a
+// scaling pass) over one gradient, with the split forced.
+func BenchmarkReductionSplit(b *testing.B) {
+	for _, n := range []int{1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18, 1 << 20} {
+		for _, w := range []int{1, 2} {
+			p, g := make([]float32, n), make([]float32, n)
+			for i := range g {
+				g[i] = float32(i%1000) * 0x1p-10
+			}
+			opt, err := New(DefaultAdamW(), p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := opt.SetWorkers(w); err != nil {
+				b.Fatal(err)
+			}
+			if err := opt.SetParallelMin(1024); err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("GradNorm/n=%d/workers=%d", n, w), func(b *testing.B) {
+				b.SetBytes(4 * int64(n))
+				for b.Loop() {
+					if _, err := opt.GradNorm(2, g); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("ClipGradNorm/n=%d/workers=%d", n, w), func(b *testing.B) {
+				b.SetBytes(4 * int64(n))
+				for b.Loop() {
+					if _, err := opt.ClipGradNorm(1e30, 2, false, g); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			opt.Close()
+		}
+	}
+}
+
+// BenchmarkStepAfterPause times one float32 AdamW step that follows a pause
+// longer than the workers spin (spinFor), as in a training loop whose
+// forward and backward passes take a while: the workers are parked, and
+// the step must not cost more than on one worker. Only the step is timed
+// (ns/step).
+func BenchmarkStepAfterPause(b *testing.B) {
+	for _, n := range []int{1 << 16, 1 << 20} {
+		for _, w := range []int{1, 2} {
+			b.Run(fmt.Sprintf("n=%d/workers=%d", n, w), func(b *testing.B) {
+				lowParallelMin(b, 1<<14)
+				p, g := make([]float32, n), make([]float32, n)
+				opt, err := New(DefaultAdamW(), p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer opt.Close()
+				if err := opt.SetWorkers(w); err != nil {
+					b.Fatal(err)
+				}
+				_ = opt.Step(g)
+				var total time.Duration
+				for range b.N {
+					time.Sleep(spinFor + 300*time.Microsecond)
+					start := time.Now()
+					_ = opt.Step(g)
+					total += time.Since(start)
+				}
+				b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/step")
 			})
 		}
 	}

@@ -231,9 +231,10 @@ func (o *Optimizer[T]) ZeroGrad() {
 // if it was not set), element by element in T: buf[j] + T(s·g[j]), the
 // product rounded before the sum, as torch's p.grad += s * g. It is how
 // micro-batch gradients computed elsewhere are accumulated; the bits are
-// the same on every kernel set. g must have the parameter's length and
-// must not overlap the buffer, unless it is the buffer itself. Nothing
-// changes on error.
+// the same on every kernel set, and for any worker count: the optimizer's
+// workers split a large gradient as they split a step. g must have the
+// parameter's length and must not overlap the buffer, unless it is the
+// buffer itself. Nothing changes on error.
 func (o *Optimizer[T]) AccumulateGrad(i int, g []T, s T) error {
 	const op = "AccumulateGrad"
 	if i < 0 || i >= len(o.params) {
@@ -245,7 +246,7 @@ func (o *Optimizer[T]) AccumulateGrad(i int, g []T, s T) error {
 	if buf := o.grads.buf[i]; partialOverlap(buf, g) {
 		return &OverlapError{Op: op, A: Slot{Kind: "added grad", Index: i, Name: o.Name(i)}, B: Slot{Kind: "grad buffer", Index: i, Name: o.Name(i)}}
 	}
-	gradKernels[T]().Accumulate(o.ownedGrad(i), g, s)
+	o.workerGradKernels().Accumulate(o.ownedGrad(i), g, s)
 	return nil
 }
 

@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 	"unsafe"
-
-	"github.com/simdoptim/optim/kernels"
 )
 
 // Parallel steps.
@@ -27,15 +24,27 @@ import (
 // memory every step, which first touch (touchTask) needs, and is simpler.
 //
 // The workers are goroutines started when a parallel step first needs
-// them (no more than it uses) and parked on a channel between steps, so they cost nothing while idle and a step
-// starts none and allocates nothing. Close stops them; an Optimizer that is
+// them (no more than it uses); between calls they spin briefly, then park
+// (pool.go), so they cost nothing while idle and a step starts none and
+// allocates nothing. Close stops them; an Optimizer that is
 // garbage-collected without Close stops them too (runtime.AddCleanup: the
 // workers hold no reference to the Optimizer between steps).
 
-// parallelMin (a variable only so that tests can lower it) is the default
-// of ParallelMin: kernels.ParallelMin, shared with the stateless layer's
-// Parallel.
-var parallelMin = kernels.ParallelMin
+// defaultParallelMin is the default of ParallelMin, so steps and
+// reductions split from 2^16 elements. It was measured with the spinning
+// hand-off of pool.go (BenchmarkSplitThreshold and BenchmarkReductionSplit,
+// two workers against one with the split forced, on the 2-vCPU development
+// machine): a second worker made a float32 AdamW step 1.5x faster at 2^15
+// elements and 1.7-1.9x at 2^16 and above, and GradNorm and ClipGradNorm
+// 1.2x at 2^16, but the hand-off's round trip varies between 0.25 and 1 µs
+// with where the host runs the two vCPUs, and at 2^14 the slow case lost.
+// The stateless layer's kernels.Parallel, which starts goroutines per call,
+// keeps kernels.ParallelMin.
+const defaultParallelMin = 1 << 15
+
+// parallelMin is defaultParallelMin, a variable only so that tests can
+// lower it.
+var parallelMin = defaultParallelMin
 
 // maxParallelMin bounds SetParallelMin, so that twice the threshold is an
 // int on every platform.
@@ -54,74 +63,10 @@ type segment struct {
 	lo, hi int
 }
 
-// pool is a set of parked worker goroutines. It holds no reference to the
-// Optimizer between steps.
-type pool struct {
-	wake []chan struct{} // one per worker goroutine (worker w+1)
-	wg   sync.WaitGroup
-	task interface{ run(w int) }
-	// panics records a panic in a worker, so that Step can report it.
-	mu     sync.Mutex
-	failed any
-}
-
-// grow starts worker goroutines until there are at least goroutines. It
-// runs between steps, when no worker is busy.
-func (p *pool) grow(goroutines int) {
-	for w := len(p.wake); w < goroutines; w++ {
-		ch := make(chan struct{}, 1)
-		p.wake = append(p.wake, ch)
-		go p.loop(w+1, ch)
-	}
-}
-
-func (p *pool) loop(w int, wake chan struct{}) {
-	for range wake {
-		p.runOne(w)
-		p.wg.Done()
-	}
-}
-
-// runOne runs worker w's share, turning a panic into a recorded failure.
-func (p *pool) runOne(w int) {
-	defer func() {
-		if r := recover(); r != nil {
-			p.mu.Lock()
-			if p.failed == nil {
-				p.failed = r
-			}
-			p.mu.Unlock()
-		}
-	}()
-	p.task.run(w)
-}
-
-// do runs t on workers 0..n-1, worker 0 being the caller, and returns the
-// first panic a worker raised, if any.
-func (p *pool) do(t interface{ run(w int) }, n int) any {
-	p.task = t
-	p.wg.Add(n - 1)
-	for w := 1; w < n; w++ {
-		p.wake[w-1] <- struct{}{}
-	}
-	p.runOne(0)
-	p.wg.Wait()
-	p.task = nil
-	failed := p.failed
-	p.failed = nil
-	return failed
-}
-
-func (p *pool) close() {
-	for _, ch := range p.wake {
-		close(ch)
-	}
-}
-
 // SetWorkers sets how many goroutines Step may use: 1 is a
 // single-threaded Step on the caller's goroutine; 0 means
 // runtime.GOMAXPROCS(0), the default. Each worker gets at least
-// ParallelMin elements (2^20 unless SetParallelMin changed it), so a step
+// ParallelMin elements (2^15 unless SetParallelMin changed it), so a step
 // over fewer than twice that runs on the caller alone whatever the
 // setting, and small optimizers never hand work to other goroutines:
 // Workers says how many a step will use. Results are bit-identical for
@@ -168,14 +113,14 @@ func (o *Optimizer[T]) workerLimit() int {
 // SetParallelMin sets the split threshold of this optimizer's steps and
 // reductions: the least number of elements a worker is given, so a step
 // over fewer than twice n runs on the caller alone. 0 restores the
-// default, kernels.ParallelMin (2^20), measured as the size from which a
-// second worker pays on a 2-core machine (see kernels.ParallelMin): below
-// it, the state fits in the caches and a split costs more than it saves.
-// A machine with more memory bandwidth per core, or a benchmark that
-// wants every worker busy, may lower it. It changes no bit of any result.
+// default, 2^15, measured as the size from which a second worker pays on
+// a 2-core machine (see docs/guide.md, "Every core"): below it, handing a
+// share to another core costs more than it saves. A machine whose cores
+// hand off more slowly may raise it, and a benchmark that wants every
+// worker busy may lower it. It changes no bit of any result.
 func (o *Optimizer[T]) SetParallelMin(n int) error {
 	if n < 0 || n > maxParallelMin {
-		return argErr("SetParallelMin", "n", float64(n), fmt.Sprintf("0 (the default, %d) to %d", kernels.ParallelMin, maxParallelMin))
+		return argErr("SetParallelMin", "n", float64(n), fmt.Sprintf("0 (the default, %d) to %d", defaultParallelMin, maxParallelMin))
 	}
 	o.minShare = n
 	return nil
@@ -259,8 +204,7 @@ type parallelPlan[T float32 | float64] struct {
 	touched bool  // the state pages were first-touched by their workers
 }
 
-// stepTask is the work of one parallel step; run is called by every
-// worker with its index.
+// stepTask is the work of one parallel step; run steps worker w's share.
 type stepTask[T float32 | float64] struct{ o *Optimizer[T] }
 
 func (t *stepTask[T]) run(w int) {
@@ -296,12 +240,12 @@ func (o *Optimizer[T]) applyParallel(grads [][]T, n int) error {
 	o.ensurePool(n)
 	if !pl.touched {
 		pl.touched = true
-		o.pool.do(&touchTask[T]{o}, n)
+		o.pool.do(&touchTask[T]{o}, n, o.total/n)
 	}
 	// Copied, not kept: keeping the caller's variadic slice would make it
 	// escape, an allocation in every Step call.
 	copy(pl.grads, grads)
-	failed := o.pool.do(&o.task, n)
+	failed := o.pool.do(&o.task, n, o.total/n)
 	clear(pl.grads)
 	if failed != nil {
 		return fmt.Errorf("optim: Step: a worker panicked, so the step is incomplete: %v", failed)
@@ -352,7 +296,7 @@ func (o *Optimizer[T]) newPlan(n int) *parallelPlan[T] {
 // The first start arranges for them to stop when o is collected.
 func (o *Optimizer[T]) ensurePool(n int) {
 	if o.pool == nil {
-		o.pool = &pool{}
+		o.pool = newPool()
 		o.cleanup = runtime.AddCleanup(o, func(p *pool) { p.close() }, o.pool)
 	}
 	o.pool.grow(n - 1)

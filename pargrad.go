@@ -15,7 +15,7 @@ import (
 // worker's sum of it, added back with SumTree.PushNode in order, gives
 // exactly the single-threaded bits whatever the worker count. Maxima are
 // exact and flags are ors, so any split serves them; elementwise passes
-// (scale, clamp, unscale) are split like a step.
+// (scale, clamp, unscale, AccumulateGrad's sum) are split like a step.
 //
 // Slices below twice ParallelMin elements are reduced on the caller: the
 // split pays only when every worker gets a large share.
@@ -33,6 +33,7 @@ const (
 	opClamp
 	opUnscaleCheck
 	opNonFinite
+	opAccumulate
 )
 
 // gradPiece is a run of blocks [lo, hi) of elements of the current slice.
@@ -46,6 +47,7 @@ type gradTask[T float32 | float64] struct {
 	base    *generic.GradKernels[T]
 	op      gradOp
 	x       []T
+	y       []T     // opAccumulate's added gradient, x being the sum
 	s, p, m float64 // the op's scalar arguments
 	c       T
 	pieces  []gradPiece
@@ -81,6 +83,8 @@ func (t *gradTask[T]) run(w int) {
 			if k.NonFinite(x) {
 				r = 1
 			}
+		case opAccumulate:
+			k.Accumulate(x, t.y[t.pieces[i].lo:t.pieces[i].hi], t.c)
 		}
 		t.results[i] = r
 	}
@@ -163,8 +167,15 @@ func (o *Optimizer[T]) newParallelGrad(base *generic.GradKernels[T]) *parallelGr
 			}
 			return anySet(o.pgrad.task.results[:n])
 		},
-		Accumulate: base.Accumulate,
-		Lerp:       base.Lerp,
+		Accumulate: func(acc, g []T, s T) {
+			t := &o.pgrad.task
+			t.y, t.c = g, s
+			if _, ok := o.gradSplit(opAccumulate, acc, false); !ok {
+				base.Accumulate(acc, g, s)
+			}
+			t.y = nil
+		},
+		Lerp: base.Lerp,
 	}
 	return pg
 }
@@ -220,7 +231,7 @@ func (o *Optimizer[T]) gradSplit(op gradOp, x []T, aligned bool) (pieces int, ok
 	t.results = t.results[:len(t.pieces)]
 	t.bounds = shareBounds(t.bounds[:0], t.pieces, workers)
 	o.ensurePool(workers)
-	failed := o.pool.do(t, workers)
+	failed := o.pool.do(t, workers, len(x)/workers)
 	t.x = nil
 	if failed != nil {
 		// A kernel panicked on a valid slice: nothing sensible is left to

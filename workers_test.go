@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/simdoptim/optim/kernels"
 )
 
 // TestWorkersSaysWhatAStepUses: Workers reports the goroutines the next
@@ -49,8 +48,8 @@ func TestSetParallelMin(t *testing.T) {
 	split, _ := New[float32](DefaultAdamW(), p)
 	whole, _ := New[float32](DefaultAdamW(), q)
 	defer split.Close()
-	if split.ParallelMin() != kernels.ParallelMin {
-		t.Errorf("default ParallelMin() = %d, want kernels.ParallelMin", split.ParallelMin())
+	if split.ParallelMin() != defaultParallelMin {
+		t.Errorf("default ParallelMin() = %d, want %d", split.ParallelMin(), defaultParallelMin)
 	}
 	for _, n := range []int{-1, maxParallelMin + 1} {
 		var he *HyperparameterError
@@ -75,13 +74,13 @@ func TestSetParallelMin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if split.pool == nil || len(split.pool.wake) != 2 {
+	if split.pool == nil || len(split.pool.workers) != 2 {
 		t.Errorf("a step that Workers() says runs on 3 goroutines did not start 2 workers")
 	}
 	if j := firstDiff(p, q); j >= 0 {
 		t.Errorf("split step differs at [%d]", j)
 	}
-	if err := split.SetParallelMin(0); err != nil || split.ParallelMin() != kernels.ParallelMin || split.Workers() != 1 {
+	if err := split.SetParallelMin(0); err != nil || split.ParallelMin() != defaultParallelMin || split.Workers() != 1 {
 		t.Errorf("SetParallelMin(0): %v, ParallelMin %d, Workers %d", err, split.ParallelMin(), split.Workers())
 	}
 }

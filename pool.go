@@ -1,0 +1,309 @@
+package optim
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The workers of parallel steps, reductions and averaging passes.
+//
+// A pool is a set of worker goroutines, started when a parallel call first
+// needs them. The caller is worker 0 and runs share 0; worker w runs share
+// w. Work is elementwise, or, for sums, a fixed tree over fixed pieces, so
+// which goroutine runs a share changes no bit.
+//
+// The hand-off is what makes small splits pay. A goroutine parked on a
+// channel is woken through the runtime and, when its thread sleeps, a
+// futex: on the 2-vCPU development machine (a virtual machine) a parked
+// round trip costs about 50 µs, as much as stepping 250K elements, against
+// 0.25 µs for a spinning one (BenchmarkHandoff; docs/guide.md, "Every
+// core"). So, as OpenMP's threads do (GOMP_SPINCOUNT), a worker that
+// finishes a share keeps watching for the next one for spinFor before it
+// parks, and the caller watches for the other shares to end for as long
+// before it parks too. Steps, reductions and clipping that follow each
+// other within spinFor never wait for a wake-up. Between training steps
+// that are further apart the workers park and cost nothing; the most CPU
+// time a pool burns after its last call is spinFor per worker.
+//
+// A call that finds a worker parked does not wait 50 µs for it: unless the
+// call is large (wakeEarlyMin), the caller runs that worker's share itself
+// and wakes the worker once the call is done, so that it spins for the
+// next one. A step that follows a long pause therefore costs what one
+// worker's does, plus the wake-up call (BenchmarkStepAfterPause).
+//
+// Spinning needs a core per spinner. When a call uses more workers than
+// GOMAXPROCS, or than the CPUs the process may run on, no one spins: a
+// spinning goroutine would hold the processor that the goroutine it waits
+// for needs. Spinners also yield to the scheduler every spinYield, so that
+// other goroutines that load the machine still run.
+
+// spinFor is how long a worker watches for its next share, and the caller
+// for the other shares to end, before parking. It covers the gaps between
+// the calls of one training step (reductions, clipping, the step, the
+// averaging) many times over, and costs at most 0.2 ms of CPU per worker
+// after the last call.
+const spinFor = 200 * time.Microsecond
+
+// spinYield is how often a spinner yields its processor.
+const spinYield = 20 * time.Microsecond
+
+// spinChecks is the number of polls between two looks at the clock.
+const spinChecks = 64
+
+// wakeEarlyMin is the share, in elements per worker, from which a call
+// hands parked workers their shares and wakes them at once. A wake-up
+// costs the caller 4-12 µs (a futex call), and the worker arrives 30-60 µs
+// later, on a core whose caches are cold: at 2^19 elements per worker (about
+// 100 µs of Adam) that was still slower than the caller running both
+// shares, so only shares of 2^20 elements and more wait for the wake-up.
+const wakeEarlyMin = 1 << 20
+
+// pool is a set of worker goroutines. It holds no reference to what it
+// works for (an Optimizer or Averaged) between calls, so a cleanup can stop
+// it when that is collected.
+type pool struct {
+	workers []*poolWorker // worker w+1 is workers[w]
+	task    interface{ run(w int) }
+	spin    atomic.Bool // the current call's parties spin before parking
+	// lastEnd is when the last call ended; only the caller uses it. It
+	// shares the line that the caller writes for every call anyway.
+	lastEnd time.Time
+	// running counts the workers still on their share; the caller parks
+	// on done once it stops spinning, and callerParked says so: whoever
+	// turns it false owns the single wake-up.
+	_            [64]byte
+	running      atomic.Int32
+	callerParked atomic.Bool
+	done         chan struct{}
+	// failed records a panic in a share, so that the call can report it.
+	mu     sync.Mutex
+	failed any
+}
+
+// poolWorker is one worker goroutine's mailbox, padded to its own cache
+// lines so that the caller's writes to one worker's do not slow another's
+// spinning reads.
+type poolWorker struct {
+	_ [64]byte
+	// calls counts the calls handed to this worker; the worker runs its
+	// share when it moves. A closed pool sets it to quit. The worker polls
+	// it while it spins.
+	calls atomic.Uint64
+	_     [56]byte
+	// parked says the worker has stopped spinning and waits on wake;
+	// whoever turns it false owns the single wake-up. It has a line of its
+	// own so that the caller's look at it does not pull the line that the
+	// worker polls.
+	parked atomic.Bool
+	wake   chan struct{}
+	// late says the caller ran this worker's share of the current call,
+	// because it was parked, and wakes it when the call is done. Only the
+	// caller uses it.
+	late bool
+	_    [40]byte
+}
+
+// quit is the calls value that stops a worker.
+const quit = ^uint64(0)
+
+func newPool() *pool { return &pool{done: make(chan struct{}, 1)} }
+
+// grow starts worker goroutines until there are at least goroutines. It
+// runs between calls.
+func (p *pool) grow(goroutines int) {
+	for len(p.workers) < goroutines {
+		// A worker starts parked: the first call takes its parked flag
+		// and owns its first wake-up, as for any parked worker.
+		pw := &poolWorker{wake: make(chan struct{}, 1)}
+		pw.parked.Store(true)
+		p.workers = append(p.workers, pw)
+		go p.loop(len(p.workers), pw)
+	}
+}
+
+// loop is worker w's goroutine: it waits for a call, runs its share, and
+// reports that it is done.
+func (p *pool) loop(w int, pw *poolWorker) {
+	var seen uint64
+	<-pw.wake // started parked
+	c := pw.calls.Load()
+	for {
+		if c == quit {
+			return
+		}
+		// Woken after a call whose share the caller ran (c == seen), the
+		// worker only watches for the next call.
+		spin := p.spin.Load()
+		if c != seen {
+			seen = c
+			p.runOne(w)
+			if p.running.Add(-1) == 0 && p.callerParked.Load() && p.callerParked.CompareAndSwap(true, false) {
+				p.done <- struct{}{}
+				// The runtime queues the goroutine that a channel wakes on
+				// the waker's processor, which this worker would then
+				// hold, spinning, while the caller waits there for another
+				// to steal it: yielding runs the caller here at once.
+				runtime.Gosched()
+			}
+		}
+		c = pw.await(seen, spin)
+	}
+}
+
+// await returns the worker's calls value once it differs from seen, or
+// when the worker is woken: spinning for spinFor first when spin is set,
+// then parked.
+func (pw *poolWorker) await(seen uint64, spin bool) uint64 {
+	if spin {
+		if c, ok := spinUntil(func() (uint64, bool) {
+			c := pw.calls.Load()
+			return c, c != seen
+		}); ok {
+			return c
+		}
+	}
+	pw.parked.Store(true)
+	// The caller looks at parked before it stores calls (do), and wakes
+	// the worker only after turning parked false itself: either it sees
+	// parked and runs the share itself, or this load sees its call.
+	if c := pw.calls.Load(); c != seen {
+		if !pw.parked.CompareAndSwap(true, false) {
+			<-pw.wake // the caller turned parked false and sends a wake-up
+		}
+		return c
+	}
+	<-pw.wake
+	return pw.calls.Load()
+}
+
+// spinUntil polls cond for spinFor, yielding the processor every
+// spinYield, and returns cond's value once it turned true.
+func spinUntil[V any](cond func() (V, bool)) (V, bool) {
+	start := time.Now()
+	lastYield := time.Duration(0)
+	for {
+		for range spinChecks {
+			if v, ok := cond(); ok {
+				return v, true
+			}
+		}
+		elapsed := time.Since(start)
+		if elapsed >= spinFor {
+			var zero V
+			return zero, false
+		}
+		if elapsed-lastYield >= spinYield {
+			lastYield = elapsed
+			runtime.Gosched()
+		}
+	}
+}
+
+// runOne runs share w, turning a panic into a recorded failure.
+func (p *pool) runOne(w int) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.mu.Lock()
+			if p.failed == nil {
+				p.failed = r
+			}
+			p.mu.Unlock()
+		}
+	}()
+	p.task.run(w)
+}
+
+// do runs t's shares 0..n-1, share 0 on the caller, and returns the first
+// panic a share raised, if any. perWorker is the number of elements of one
+// share, which decides whether a parked worker is woken for this call
+// (wakeEarlyMin). grow(n-1) must have run.
+func (p *pool) do(t interface{ run(w int) }, n, perWorker int) any {
+	p.task = t
+	p.spin.Store(canSpin(n))
+	wakeEarly := perWorker >= wakeEarlyMin
+	handed := int32(0)
+	for _, pw := range p.workers[:n-1] {
+		// A parked worker's share is run here, and the worker woken
+		// afterwards; taking its parked flag makes the wake-up ours.
+		pw.late = !wakeEarly && pw.parked.Load() && pw.parked.CompareAndSwap(true, false)
+		if !pw.late {
+			handed++
+		}
+	}
+	p.running.Store(handed)
+	for _, pw := range p.workers[:n-1] {
+		if !pw.late {
+			pw.calls.Add(1)
+			if pw.parked.Load() && pw.parked.CompareAndSwap(true, false) {
+				pw.wake <- struct{}{}
+			}
+		}
+	}
+	p.runOne(0)
+	for w, pw := range p.workers[:n-1] {
+		if pw.late {
+			p.runOne(w + 1)
+		}
+	}
+	p.wait()
+	// Waking a parked worker costs this goroutine 4-12 µs. It pays only
+	// if the next call comes while the worker spins: so only in a burst,
+	// when this call came within spinFor of the last one. Otherwise the
+	// worker stays parked, and its flag is set back.
+	burst := time.Since(p.lastEnd) < spinFor
+	for _, pw := range p.workers[:n-1] {
+		if pw.late {
+			pw.late = false
+			if burst {
+				pw.wake <- struct{}{}
+			} else {
+				pw.parked.Store(true)
+			}
+		}
+	}
+	p.lastEnd = time.Now()
+	p.task = nil
+	failed := p.failed
+	p.failed = nil
+	return failed
+}
+
+// wait returns when every worker handed a share has finished it.
+func (p *pool) wait() {
+	if p.running.Load() == 0 {
+		return
+	}
+	if p.spin.Load() {
+		if _, ok := spinUntil(func() (struct{}, bool) { return struct{}{}, p.running.Load() == 0 }); ok {
+			return
+		}
+	}
+	p.callerParked.Store(true)
+	if p.running.Load() == 0 {
+		if !p.callerParked.CompareAndSwap(true, false) {
+			<-p.done // the last worker saw callerParked and sent a wake-up
+		}
+		return
+	}
+	<-p.done
+}
+
+// close stops the worker goroutines. It runs between calls.
+func (p *pool) close() {
+	for _, pw := range p.workers {
+		pw.calls.Store(quit)
+		if pw.parked.Load() && pw.parked.CompareAndSwap(true, false) {
+			pw.wake <- struct{}{}
+		}
+	}
+	p.workers = nil
+}
+
+// canSpin reports whether a call on n goroutines (the caller's included)
+// may spin: only when each of them can have a processor and a CPU of its
+// own.
+func canSpin(n int) bool {
+	return n <= runtime.GOMAXPROCS(0) && n <= runtime.NumCPU()
+}
