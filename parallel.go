@@ -240,7 +240,9 @@ func (o *Optimizer[T]) applyParallel(grads [][]T, n int) error {
 	o.ensurePool(n)
 	if !pl.touched {
 		pl.touched = true
-		o.pool.do(&touchTask[T]{o}, n, o.total/n)
+		// Each worker must touch its own share, so the call is made as
+		// a large one, which waits for parked workers (pool.do).
+		o.pool.do(&touchTask[T]{o}, n, wakeEarlyMin)
 	}
 	// Copied, not kept: keeping the caller's variadic slice would make it
 	// escape, an allocation in every Step call.
