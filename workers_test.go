@@ -4,7 +4,6 @@ import (
 	"errors"
 	"runtime"
 	"testing"
-
 )
 
 // TestWorkersSaysWhatAStepUses: Workers reports the goroutines the next
