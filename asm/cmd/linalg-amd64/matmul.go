@@ -24,6 +24,7 @@ type matmulKernel struct {
 	vecBytes int
 	mr       int // rows of the tile: broadcasts of A per k
 	cols     int // vectors per row of the tile
+	embedded bool // broadcast A inside each FMA ({1toN}) instead of into a register
 }
 
 func (g matmulKernel) elem() int {
@@ -37,10 +38,10 @@ func (g matmulKernel) nr() int { return g.cols * g.vecBytes / g.elem() }
 
 func matmulKernels() {
 	for _, g := range []matmulKernel{
-		{"gemmF64AVX2", false, YMM, 32, 6, 2},
-		{"gemmF32AVX2", true, YMM, 32, 6, 2},
-		{"gemmF64AVX512", false, ZMM, 64, 12, 2},
-		{"gemmF32AVX512", true, ZMM, 64, 12, 2},
+		{"gemmF64AVX2", false, YMM, 32, 6, 2, false},
+		{"gemmF32AVX2", true, YMM, 32, 6, 2, false},
+		{"gemmF64AVX512", false, ZMM, 64, 12, 2, false},
+		{"gemmF32AVX512", true, ZMM, 64, 12, 2, true},
 	} {
 		emitMatmul(g)
 	}
@@ -48,10 +49,10 @@ func matmulKernels() {
 
 func emitMatmul(g matmulKernel) {
 	typ := "float64"
-	load, bcast, fma231, fma213 := VMOVUPD, VBROADCASTSD, VFMADD231PD, VFMADD213PD
+	load, bcast, fma231, fma213, fmaBcast := VMOVUPD, VBROADCASTSD, VFMADD231PD, VFMADD213PD, VFMADD231PD_BCST
 	if g.single {
 		typ = "float32"
-		load, bcast, fma231, fma213 = VMOVUPS, VBROADCASTSS, VFMADD231PS, VFMADD213PS
+		load, bcast, fma231, fma213, fmaBcast = VMOVUPS, VBROADCASTSS, VFMADD231PS, VFMADD213PS, VFMADD231PS_BCST
 	}
 	zero := func(x Op) { VXORPS(x, x, x) }
 	if g.vecBytes == 64 {
@@ -67,6 +68,22 @@ func emitMatmul(g matmulKernel) {
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
 	b := Load(Param("b"), GP64())
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(map[int]uint8{4: 2, 8: 3}[es]), ldc)
+
+	// Prefetch the tile of C, whose rows are a stride apart (the same L1
+	// set when the stride is a multiple of 4 KiB), while the sums run.
+	pc := GP64()
+	MOVQ(c, pc)
+	for i := range mr {
+		for off := 0; off < g.cols*g.vecBytes; off += 64 {
+			PREFETCHT0(Mem{Base: pc, Disp: off})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, pc)
+		}
+	}
 
 	acc := make([][]VecVirtual, mr)
 	for i := range acc {
@@ -84,6 +101,12 @@ func emitMatmul(g matmulKernel) {
 		load(Mem{Base: b, Disp: g.vecBytes * j}, bv[j])
 	}
 	for i := range mr {
+		if g.embedded {
+			for j := range bv {
+				fmaBcast(Mem{Base: a, Disp: es * i}, bv[j], acc[i][j])
+			}
+			continue
+		}
 		ai := g.vec()
 		bcast(Mem{Base: a, Disp: es * i}, ai)
 		for j := range bv {
@@ -95,9 +118,6 @@ func emitMatmul(g matmulKernel) {
 	DECQ(k)
 	JNZ(LabelRef(loop))
 
-	c := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(map[int]uint8{4: 2, 8: 3}[es]), ldc)
 	al, err := Param("alpha").Resolve()
 	if err != nil {
 		panic(err)
