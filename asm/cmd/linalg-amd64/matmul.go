@@ -22,8 +22,8 @@ type matmulKernel struct {
 	single   bool              // float32 (else float64)
 	vec      func() VecVirtual // YMM or ZMM
 	vecBytes int
-	mr       int // rows of the tile: broadcasts of A per k
-	cols     int // vectors per row of the tile
+	mr       int  // rows of the tile: broadcasts of A per k
+	cols     int  // vectors per row of the tile
 	embedded bool // broadcast A inside each FMA ({1toN}) instead of into a register
 }
 
