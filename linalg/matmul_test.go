@@ -166,7 +166,7 @@ func gemmCases(short bool) []gemmCase {
 	rng := rand.New(rand.NewPCG(23, 1))
 	dims := []int{0, 1, 2, 3, 5, 7, 8, 11, 12, 13, 16, 17, 25, 31, 33, 47}
 	ks := []int{0, 1, 2, 3, 9, 64, GemmKC - 1, GemmKC, GemmKC + 1, 2*GemmKC + 3}
-	alphas := []float64{1, -1, 0.5, 0, 3.25, -0.0}
+	alphas := []float64{1, -1, 0.5, 0, 3.25, math.Copysign(0, -1)}
 	betas := []float64{0, 1, -1, 0.25, 2}
 	count := 120
 	if short {
