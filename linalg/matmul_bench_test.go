@@ -56,11 +56,15 @@ func benchGemmMicroKernel[T float32 | float64](b *testing.B) {
 		bb := make([]T, GemmKC*set.nr)
 		c := make([]T, set.mr*set.nr)
 		b.Run(fmt.Sprintf("%T/%s", c[0], s.name), func(b *testing.B) {
+			cpu0 := processCPU()
 			for b.Loop() {
 				set.kern(GemmKC, 1, a, bb, c, set.nr)
 			}
 			flops := 2 * float64(set.mr*set.nr*GemmKC) * float64(b.N)
 			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GF/s")
+			if cpu := processCPU() - cpu0; cpu > 0 {
+				b.ReportMetric(flops/cpu/1e9, "cpuGF/s")
+			}
 		})
 	}
 }
