@@ -199,14 +199,17 @@ func (w *GemmWorkspace[T]) gemm(set *gemmSet[T], transA, transB bool, m, n, k in
 	}
 	p := gemmProblem[T]{set, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc}
 	workers := max(1, w.Workers)
-	// Split the larger side of C in whole micro-tiles; tiny products stay
-	// on one goroutine.
+	// Split the larger side of C in whole micro-tiles; small products
+	// (under 32³ multiply-adds per worker) stay on fewer goroutines.
 	split, unit := n, set.nr
 	if m > n {
 		split, unit = m, set.mr
 	}
 	tiles := (split + unit - 1) / unit
-	workers = min(workers, tiles, max(1, m*n/(64*64)))
+	workers = min(workers, tiles)
+	if work := uint64(m) * uint64(n) * uint64(k) / (32 * 32 * 32); work < uint64(workers) {
+		workers = max(1, int(work))
+	}
 	if len(w.bufs) < workers {
 		w.bufs = append(w.bufs, make([]gemmBuffers[T], workers-len(w.bufs))...)
 	}

@@ -426,3 +426,19 @@ func TestFMA32(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmWorkersSplit: the sweep's parallel cases do use several
+// goroutines (each keeps its own buffers).
+func TestGemmWorkersSplit(t *testing.T) {
+	for _, sh := range [][3]int{{70, 90, 20}, {150, 40, 300}} {
+		m, n, k := sh[0], sh[1], sh[2]
+		w := GemmWorkspace[float64]{Workers: 3}
+		a, b, c := make([]float64, m*k), make([]float64, k*n), make([]float64, m*n)
+		if err := w.Gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n); err != nil {
+			t.Fatal(err)
+		}
+		if len(w.bufs) != 3 {
+			t.Errorf("m=%d n=%d k=%d: %d workers ran, want 3", m, n, k, len(w.bufs))
+		}
+	}
+}
