@@ -14,7 +14,7 @@
 // kernel set (generic, avx2, avx512, neon), every worker count and both
 // architectures give the same bits as its portable reference.
 //
-// Matrices are dense, row-major, with a row stride equal to their order n;
+// The factorization's matrices are dense, row-major, with a row stride equal to their order n;
 // only the lower triangle of a symmetric matrix is read.
 //
 // The factorization splits A in halves: factor A11, solve L21 = A21·L11⁻ᵀ,
