@@ -26,9 +26,11 @@ type namedKernel struct {
 	leaf trsmKernel
 	base panelKernel
 	fn2  microKernel2 // optional double-width GEMM kernel
+	g32  gemmSet[float32]
+	g64  gemmSet[float64]
 }
 
-var genericKernels = namedKernel{"generic", kernelGeneric, trsmGeneric, potrfGeneric, nil}
+var genericKernels = namedKernel{"generic", kernelGeneric, trsmGeneric, potrfGeneric, nil, gemmGeneric32, gemmGeneric64}
 
 // kernelsFor returns this package's kernels for the set isa. Every set
 // cpufeat can choose has them (TestKernelsForEverySet); generic is the

@@ -10,10 +10,10 @@ import "github.com/simdoptim/optim/internal/cpufeat"
 func archKernels() []namedKernel {
 	var ks []namedKernel
 	if cpufeat.AVX512.Supported() {
-		ks = append(ks, namedKernel{cpufeat.AVX512.String(), kernelAVX512, trsmLeafAVX512, potrfPanelAVX512, kernelAVX512x2})
+		ks = append(ks, namedKernel{cpufeat.AVX512.String(), kernelAVX512, trsmLeafAVX512, potrfPanelAVX512, kernelAVX512x2, gemmAVX512_32, gemmAVX512_64})
 	}
 	if cpufeat.AVX2.Supported() {
-		ks = append(ks, namedKernel{cpufeat.AVX2.String(), kernelAVX2, trsmLeafAVX2, potrfPanelAVX2, nil})
+		ks = append(ks, namedKernel{cpufeat.AVX2.String(), kernelAVX2, trsmLeafAVX2, potrfPanelAVX2, nil, gemmAVX2_32, gemmAVX2_64})
 	}
 	return ks
 }

@@ -4,9 +4,10 @@ package linalg
 
 // archKernels returns the assembly kernels of arm64, where NEON (ASIMD) is
 // architectural: the NEON GEMM micro-kernel with the portable leaf and
-// panel kernels (the bits are the same as the all-portable set's).
+// panel kernels (the bits are the same as the all-portable set's), and
+// the NEON Gemm micro-kernels.
 func archKernels() []namedKernel {
-	return []namedKernel{{"neon", kernelNEON, trsmGeneric, potrfGeneric, nil}}
+	return []namedKernel{{"neon", kernelNEON, trsmGeneric, potrfGeneric, nil, gemmNEON32, gemmNEON64}}
 }
 
 // kernelNEON checks the extent of every slice before handing their base

@@ -5,7 +5,16 @@
 // CholeskyFloat32 and NewtonStepFloat32 take float32 matrices and solve in
 // float64.
 //
-// Matrices are dense, row-major, with a row stride equal to their order n;
+// Gemm (and GemmWorkspace.Gemm, which keeps its packing buffers and can
+// split C among goroutines) is the general product C = alpha·op(A)·op(B) +
+// beta·C in float32 and float64 that Muon's Newton–Schulz iteration needs.
+// Its result is deterministic: k is cut into blocks of the constant
+// GemmKC, each block's sum is one FMA chain in increasing k, and the blocks
+// are added into C in order with alpha applied by one FMA each, so every
+// kernel set (generic, avx2, avx512, neon), every worker count and both
+// architectures give the same bits as its portable reference.
+//
+// The factorization's matrices are dense, row-major, with a row stride equal to their order n;
 // only the lower triangle of a symmetric matrix is read.
 //
 // The factorization splits A in halves: factor A11, solve L21 = A21·L11⁻ᵀ,

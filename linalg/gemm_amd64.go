@@ -33,3 +33,23 @@ func potrfAVX2(n int, x *float64, ld int) int
 // (x[j*ld+i] = A[i][j], ld a multiple of 8) in place; it returns the first
 // non-positive pivot or -1.
 func potrfAVX512(n int, x *float64, ld int) int
+
+// gemmF64AVX2 sets c[i*ldc+j] = fma(alpha, Σ_p a[p*6+i]·b[p*8+j], c[i*ldc+j])
+// for i < 6, j < 8, p < k, each sum one FMA chain in increasing p from +0.
+// k must be at least 1.
+func gemmF64AVX2(k int, alpha float64, a *float64, b *float64, c *float64, ldc int)
+
+// gemmF32AVX2 sets c[i*ldc+j] = fma(alpha, Σ_p a[p*6+i]·b[p*16+j], c[i*ldc+j])
+// for i < 6, j < 16, p < k, each sum one FMA chain in increasing p from +0.
+// k must be at least 1.
+func gemmF32AVX2(k int, alpha float32, a *float32, b *float32, c *float32, ldc int)
+
+// gemmF64AVX512 sets c[i*ldc+j] = fma(alpha, Σ_p a[p*12+i]·b[p*16+j], c[i*ldc+j])
+// for i < 12, j < 16, p < k, each sum one FMA chain in increasing p from +0.
+// k must be at least 1.
+func gemmF64AVX512(k int, alpha float64, a *float64, b *float64, c *float64, ldc int)
+
+// gemmF32AVX512 sets c[i*ldc+j] = fma(alpha, Σ_p a[p*12+i]·b[p*32+j], c[i*ldc+j])
+// for i < 12, j < 32, p < k, each sum one FMA chain in increasing p from +0.
+// k must be at least 1.
+func gemmF32AVX512(k int, alpha float32, a *float32, b *float32, c *float32, ldc int)

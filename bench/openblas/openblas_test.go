@@ -80,3 +80,70 @@ func BenchmarkCholesky(b *testing.B) {
 		}
 	}
 }
+
+func randSquare[T float32 | float64](n int, seed uint64) []T {
+	rng := rand.New(rand.NewPCG(uint64(n), seed))
+	x := make([]T, n*n)
+	for i := range x {
+		x[i] = T(rng.NormFloat64())
+	}
+	return x
+}
+
+// TestSameProduct: linalg.Gemm and OpenBLAS agree to rounding.
+func TestSameProduct(t *testing.T) {
+	t.Logf("OpenBLAS core: %s", Corename())
+	for _, n := range []int{1, 7, 100, 300} {
+		a, b := randSquare[float64](n, 1), randSquare[float64](n, 2)
+		x, y := make([]float64, n*n), make([]float64, n*n)
+		Gemm(n, 1, a, b, 0, x)
+		if err := linalg.Gemm(false, false, n, n, n, 1, a, n, b, n, 0, y, n); err != nil {
+			t.Fatal(err)
+		}
+		for i := range x {
+			if d := math.Abs(x[i] - y[i]); d > 1e-12*float64(n) {
+				t.Fatalf("n=%d: C[%d] %v vs %v", n, i, x[i], y[i])
+			}
+		}
+	}
+}
+
+// BenchmarkGemm times C = A·B (n×n, beta = 0) with linalg.Gemm on one
+// goroutine and with OpenBLAS's sgemm/dgemm on one thread; GF/s counts
+// 2n³ flops over wall time.
+func BenchmarkGemm(b *testing.B) {
+	b.Logf("OpenBLAS core: %s", Corename())
+	for _, n := range []int{256, 1024, 2048} {
+		benchGemm[float32](b, n)
+		benchGemm[float64](b, n)
+	}
+}
+
+func benchGemm[T float32 | float64](b *testing.B, n int) {
+	x, y := randSquare[T](n, 1), randSquare[T](n, 2)
+	c := make([]T, n*n)
+	var w linalg.GemmWorkspace[T]
+	for _, impl := range []struct {
+		name string
+		f    func()
+	}{
+		{"linalg-" + linalg.Kernel(), func() {
+			if err := w.Gemm(false, false, n, n, n, 1, x, n, y, n, 0, c, n); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{"openblas", func() { Gemm(n, 1, x, y, 0, c) }},
+	} {
+		b.Run(fmt.Sprintf("%T/impl=%s/n=%d", c[0], impl.name, n), func(b *testing.B) {
+			c0 := cpuSeconds()
+			for b.Loop() {
+				impl.f()
+			}
+			flops := 2 * float64(n) * float64(n) * float64(n) * float64(b.N)
+			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GF/s")
+			if c := cpuSeconds() - c0; c > 0 {
+				b.ReportMetric(flops/c/1e9, "cpuGF/s")
+			}
+		})
+	}
+}

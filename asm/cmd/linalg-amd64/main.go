@@ -45,6 +45,7 @@ func main() {
 	trsmPairs("trsmAVX512", 8, ZMM)
 	potrf("potrfAVX2", 4, YMM)
 	potrf("potrfAVX512", 8, ZMM)
+	matmulKernels()
 	Generate()
 }
 

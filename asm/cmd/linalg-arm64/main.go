@@ -74,12 +74,22 @@ func main() {
 	}
 	line("RET")
 
+	emitMatmul(&s, false)
+	emitMatmul(&s, true)
+
 	var g bytes.Buffer
 	g.WriteString(header)
 	fmt.Fprintf(&g, "package %s\n\n", *pkg)
 	fmt.Fprintf(&g, "// gemmNEON computes c[i*ldc+j] −= Σ_p a[p*%d+i]·b[p*%d+j] for i < %d, j < %d,\n", mr, nr, mr, nr)
 	g.WriteString("// p < k, each sum one FMA chain in increasing p from +0. k must be at least 1.\n")
 	g.WriteString("//\n//go:noescape\nfunc gemmNEON(k int, a *float64, b *float64, c *float64, ldc int)\n")
+	for _, single := range []bool{false, true} {
+		name, typ, nr := matmulShape(single)
+		fmt.Fprintf(&g, "\n// %s sets c[i*ldc+j] = fma(alpha, Σ_p a[p*%d+i]·b[p*%d+j], c[i*ldc+j])\n", name, mr, nr)
+		fmt.Fprintf(&g, "// for i < %d, j < %d, p < k, each sum one FMA chain in increasing p from +0.\n", mr, nr)
+		g.WriteString("// k must be at least 1.\n")
+		fmt.Fprintf(&g, "//\n//go:noescape\nfunc %s(k int, alpha %s, a *%s, b *%s, c *%s, ldc int)\n", name, typ, typ, typ, typ)
+	}
 
 	if err := os.WriteFile(*out, s.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
@@ -87,4 +97,64 @@ func main() {
 	if err := os.WriteFile(*stubs, g.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// matmulShape returns the name, element type and tile width of linalg.Gemm's
+// NEON micro-kernel for float32 (single) or float64: 6×16 or 6×8, four
+// vectors a row.
+func matmulShape(single bool) (name, typ string, nr int) {
+	if single {
+		return "gemmF32NEON", "float32", 16
+	}
+	return "gemmF64NEON", "float64", 8
+}
+
+// emitMatmul emits a micro-kernel of linalg.Gemm: the 6×nr tile of sums in
+// V0-V23 (row i in V4i..V4i+3) formed as gemmNEON's, one VFMLA chain per
+// element in increasing k from +0; then each row of C is loaded and takes
+// c + acc·alpha with one VFMLA (alpha replicated in V30), the fused
+// fma(alpha, s, c) of linalg's portable kernels.
+func emitMatmul(s *bytes.Buffer, single bool) {
+	line := func(format string, args ...any) { fmt.Fprintf(s, "\t"+format+"\n", args...) }
+	name, typ, nr := matmulShape(single)
+	arr, es, fmov, lane := "D2", 8, "FMOVD", "D"
+	if single {
+		arr, es, fmov, lane = "S4", 4, "FMOVS", "S"
+	}
+	fmt.Fprintf(s, "\n// func %s(k int, alpha %s, a *%s, b *%s, c *%s, ldc int)\n", name, typ, typ, typ, typ)
+	fmt.Fprintf(s, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	line("MOVD k+0(FP), R0")
+	line("MOVD a+16(FP), R1")
+	line("MOVD b+24(FP), R2")
+	line("MOVD c+32(FP), R3")
+	line("MOVD ldc+40(FP), R4")
+	for v := 0; v < mr*4; v++ {
+		line("VEOR V%d.B16, V%d.B16, V%d.B16", v, v, v)
+	}
+	fmt.Fprintf(s, "\nloop%s:\n", name)
+	line("VLD1.P %d(R2), [V24.%s, V25.%s, V26.%s, V27.%s]", nr*es, arr, arr, arr, arr)
+	for i := range mr {
+		bc := 28 + i%2
+		line("VLD1R.P %d(R1), [V%d.%s]", es, bc, arr)
+		for j := range 4 {
+			line("VFMLA V%d.%s, V%d.%s, V%d.%s", 24+j, arr, bc, arr, 4*i+j, arr)
+		}
+	}
+	line("SUBS $1, R0, R0")
+	line("BNE loop%s", name)
+	s.WriteString("\n")
+	line("%s alpha+8(FP), F30", fmov)
+	line("VDUP V30.%s[0], V30.%s", lane, arr)
+	line("LSL $%d, R4, R4", map[int]int{4: 2, 8: 3}[es])
+	for i := range mr {
+		line("VLD1 (R3), [V24.%s, V25.%s, V26.%s, V27.%s]", arr, arr, arr, arr)
+		for j := range 4 {
+			line("VFMLA V30.%s, V%d.%s, V%d.%s", arr, 4*i+j, arr, 24+j, arr)
+		}
+		line("VST1 [V24.%s, V25.%s, V26.%s, V27.%s], (R3)", arr, arr, arr, arr)
+		if i < mr-1 {
+			line("ADD R4, R3, R3")
+		}
+	}
+	line("RET")
 }

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// matmulKernel describes one micro-kernel of linalg.Gemm:
+//
+//	c[i*ldc+j] = fma(alpha, s, c[i*ldc+j]),  s = Σ_p a[p*mr+i]·b[p*nr+j]
+//
+// for i < mr, j < nr, each s one FMA chain in increasing p from +0 (the
+// accumulator starts at zero and every step of k is one VFMADD231 per
+// vector), then alpha applied with one VFMADD213 per vector against the
+// loaded C: exactly what linalg's portable kernels compute with math.FMA
+// and fma32.
+type matmulKernel struct {
+	name     string
+	single   bool              // float32 (else float64)
+	vec      func() VecVirtual // YMM or ZMM
+	vecBytes int
+	mr       int  // rows of the tile: broadcasts of A per k
+	cols     int  // vectors per row of the tile
+	embedded bool // broadcast A inside each FMA ({1toN}) instead of into a register
+}
+
+func (g matmulKernel) elem() int {
+	if g.single {
+		return 4
+	}
+	return 8
+}
+
+func (g matmulKernel) nr() int { return g.cols * g.vecBytes / g.elem() }
+
+func matmulKernels() {
+	for _, g := range []matmulKernel{
+		{"gemmF64AVX2", false, YMM, 32, 6, 2, false},
+		{"gemmF32AVX2", true, YMM, 32, 6, 2, false},
+		{"gemmF64AVX512", false, ZMM, 64, 12, 2, false},
+		{"gemmF32AVX512", true, ZMM, 64, 12, 2, true},
+	} {
+		emitMatmul(g)
+	}
+}
+
+func emitMatmul(g matmulKernel) {
+	typ := "float64"
+	load, bcast, fma231, fma213, fmaBcast := VMOVUPD, VBROADCASTSD, VFMADD231PD, VFMADD213PD, VFMADD231PD_BCST
+	if g.single {
+		typ = "float32"
+		load, bcast, fma231, fma213, fmaBcast = VMOVUPS, VBROADCASTSS, VFMADD231PS, VFMADD213PS, VFMADD231PS_BCST
+	}
+	zero := func(x Op) { VXORPS(x, x, x) }
+	if g.vecBytes == 64 {
+		zero = func(x Op) { VPXORD(x, x, x) }
+	}
+	mr, nr, es := g.mr, g.nr(), g.elem()
+	TEXT(g.name, NOSPLIT, fmt.Sprintf("func(k int, alpha %s, a, b, c *%s, ldc int)", typ, typ))
+	Doc(
+		fmt.Sprintf("%s sets c[i*ldc+j] = fma(alpha, Σ_p a[p*%d+i]·b[p*%d+j], c[i*ldc+j])", g.name, mr, nr),
+		fmt.Sprintf("for i < %d, j < %d, p < k, each sum one FMA chain in increasing p from +0.", mr, nr),
+		"k must be at least 1.",
+	)
+	k := Load(Param("k"), GP64())
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(map[int]uint8{4: 2, 8: 3}[es]), ldc)
+
+	// Prefetch the tile of C, whose rows are a stride apart (the same L1
+	// set when the stride is a multiple of 4 KiB), while the sums run.
+	pc := GP64()
+	MOVQ(c, pc)
+	for i := range mr {
+		for off := 0; off < g.cols*g.vecBytes; off += 64 {
+			PREFETCHT0(Mem{Base: pc, Disp: off})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, pc)
+		}
+	}
+
+	acc := make([][]VecVirtual, mr)
+	for i := range acc {
+		acc[i] = make([]VecVirtual, g.cols)
+		for j := range acc[i] {
+			acc[i][j] = g.vec()
+			zero(acc[i][j])
+		}
+	}
+	loop := "loop" + g.name
+	Label(loop)
+	bv := make([]VecVirtual, g.cols)
+	for j := range bv {
+		bv[j] = g.vec()
+		load(Mem{Base: b, Disp: g.vecBytes * j}, bv[j])
+	}
+	for i := range mr {
+		if g.embedded {
+			for j := range bv {
+				fmaBcast(Mem{Base: a, Disp: es * i}, bv[j], acc[i][j])
+			}
+			continue
+		}
+		ai := g.vec()
+		bcast(Mem{Base: a, Disp: es * i}, ai)
+		for j := range bv {
+			fma231(bv[j], ai, acc[i][j])
+		}
+	}
+	ADDQ(U32(es*mr), a)
+	ADDQ(U32(es*nr), b)
+	DECQ(k)
+	JNZ(LabelRef(loop))
+
+	al, err := Param("alpha").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	alpha := g.vec()
+	bcast(al.Addr, alpha)
+	for i := range mr {
+		for j := range g.cols {
+			fma213(Mem{Base: c, Disp: g.vecBytes * j}, alpha, acc[i][j])
+			load(acc[i][j], Mem{Base: c, Disp: g.vecBytes * j})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
