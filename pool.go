@@ -20,12 +20,17 @@ import (
 // round trip costs about 50 µs, as much as stepping 250K elements, against
 // 0.25 µs for a spinning one (BenchmarkHandoff; docs/guide.md, "Every
 // core"). So, as OpenMP's threads do (GOMP_SPINCOUNT), a worker that
-// finishes a share keeps watching for the next one for spinFor before it
-// parks, and the caller watches for the other shares to end for as long
-// before it parks too. Steps, reductions and clipping that follow each
+// finishes a share keeps watching for the next one for up to spinFor
+// before it parks, and the caller watches for the other shares to end for
+// as long before it parks too. Steps, reductions and clipping that follow each
 // other within spinFor never wait for a wake-up. Between training steps
 // that are further apart the workers park and cost nothing; the most CPU
-// time a pool burns after its last call is spinFor per worker.
+// time a pool burns after its last call is spinFor per worker, and less
+// when calls come sparsely: a worker halves its spin after one that ended
+// in a park, down to spinMin, and doubles it after one that caught a call,
+// up to spinFor. Spinning that never pays would otherwise take the CPU
+// from other processes; under qemu, where the gaps between calls are
+// long, fixed 200 µs spins made the arm64 tests 1.6x slower.
 //
 // A call that finds a worker parked does not wait 50 µs for it: unless the
 // call is large (wakeEarlyMin), the caller runs that worker's share itself
@@ -45,6 +50,10 @@ import (
 // averaging) many times over, and costs at most 0.2 ms of CPU per worker
 // after the last call.
 const spinFor = 200 * time.Microsecond
+
+// spinMin is the shortest spin: an event 5 µs away is still caught
+// without a wake-up.
+const spinMin = 5 * time.Microsecond
 
 // spinYield is how often a spinner yields its processor.
 const spinYield = 20 * time.Microsecond
@@ -127,7 +136,8 @@ func (p *pool) grow(goroutines int) {
 // reports that it is done.
 func (p *pool) loop(w int, pw *poolWorker) {
 	var seen uint64
-	<-pw.wake // started parked
+	budget := spinFor // this worker's spin, adapted as it hits or misses
+	<-pw.wake         // started parked
 	c := pw.calls.Load()
 	for {
 		if c == quit {
@@ -148,16 +158,16 @@ func (p *pool) loop(w int, pw *poolWorker) {
 				runtime.Gosched()
 			}
 		}
-		c = pw.await(seen, spin)
+		c = pw.await(seen, spin, &budget)
 	}
 }
 
 // await returns the worker's calls value once it differs from seen, or
-// when the worker is woken: spinning for spinFor first when spin is set,
-// then parked.
-func (pw *poolWorker) await(seen uint64, spin bool) uint64 {
+// when the worker is woken: spinning for *budget first when spin is set
+// (and adapting *budget), then parked.
+func (pw *poolWorker) await(seen uint64, spin bool, budget *time.Duration) uint64 {
 	if spin {
-		if c, ok := spinUntil(func() (uint64, bool) {
+		if c, ok := spinUntil(budget, func() (uint64, bool) {
 			c := pw.calls.Load()
 			return c, c != seen
 		}); ok {
@@ -178,19 +188,23 @@ func (pw *poolWorker) await(seen uint64, spin bool) uint64 {
 	return pw.calls.Load()
 }
 
-// spinUntil polls cond for spinFor, yielding the processor every
-// spinYield, and returns cond's value once it turned true.
-func spinUntil[V any](cond func() (V, bool)) (V, bool) {
+// spinUntil polls cond for *budget, yielding the processor every
+// spinYield, and returns cond's value once it turned true. It doubles
+// *budget (up to spinFor) when cond turned true, and halves it (down to
+// spinMin) when it did not.
+func spinUntil[V any](budget *time.Duration, cond func() (V, bool)) (V, bool) {
 	start := time.Now()
 	lastYield := time.Duration(0)
 	for {
 		for range spinChecks {
 			if v, ok := cond(); ok {
+				*budget = min(*budget*2, spinFor)
 				return v, true
 			}
 		}
 		elapsed := time.Since(start)
-		if elapsed >= spinFor {
+		if elapsed >= *budget {
+			*budget = max(*budget/2, spinMin)
 			var zero V
 			return zero, false
 		}
@@ -276,7 +290,10 @@ func (p *pool) wait() {
 		return
 	}
 	if p.spin.Load() {
-		if _, ok := spinUntil(func() (struct{}, bool) { return struct{}{}, p.running.Load() == 0 }); ok {
+		// The caller's spin does not adapt: how long it waits depends on
+		// how the shares balance, not on how often calls come.
+		budget := spinFor
+		if _, ok := spinUntil(&budget, func() (struct{}, bool) { return struct{}{}, p.running.Load() == 0 }); ok {
 			return
 		}
 	}
