@@ -165,3 +165,23 @@ func f16ByValue(x float64) uint16 {
 	}
 	return sign | uint16(above)
 }
+
+// TestLowpSignSymmetry: narrowing -x gives the bits of narrowing x with the
+// sign bit set, for every x but a NaN (which gives the canonical NaN
+// whatever its sign), on every exponent with many mantissas. The kernels'
+// exhaustive test (kernels/lowp_test.go) relies on it to evaluate the
+// reference on half the inputs.
+func TestLowpSignSymmetry(t *testing.T) {
+	for b := uint32(0); b < 1<<31; b += 4093 {
+		x, y := math.Float32frombits(b), math.Float32frombits(b|1<<31)
+		for _, f := range []func(float32) uint16{BF16FromFloat32, F16FromFloat32} {
+			want := f(x)
+			if x == x {
+				want |= 0x8000
+			}
+			if got := f(y); got != want {
+				t.Fatalf("narrowing %#08x gives %#04x, narrowing %#08x gives %#04x", b|1<<31, got, b, f(x))
+			}
+		}
+	}
+}
