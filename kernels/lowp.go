@@ -91,8 +91,24 @@ func extOf(name string) (cpufeat.Ext, bool) {
 }
 
 // convFor returns the kernels that set s runs: its own, with the form of
-// every extension the CPU has and OPTIM_ISA leaves on.
+// every extension the CPU has and OPTIM_ISA leaves on (decided once, at
+// initialization, for every compiled set).
 func convFor(s *Set) *convPath {
+	if p, ok := convChosen[s]; ok {
+		return p
+	}
+	return choosePath(s)
+}
+
+var convChosen = func() map[*Set]*convPath {
+	m := map[*Set]*convPath{}
+	for _, s := range Compiled() {
+		m[s] = choosePath(s)
+	}
+	return m
+}()
+
+func choosePath(s *Set) *convPath {
 	paths := convPaths(s)
 	p := paths[0]
 	for _, ep := range paths[1:] {
