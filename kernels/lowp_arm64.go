@@ -17,6 +17,10 @@ var convForms = []convForm{
 	}},
 }
 
+// The kernels convert whole units of 16 elements (kernelgen.ConvUnit): convUnit
+// must be that many, which this line checks when it compiles.
+var _ = [1]int{}[convUnit-16]
+
 // narrowbf16_neon runs generic.NarrowBF16 with NEON on n elements, n a multiple of convUnit.
 //
 //go:noescape

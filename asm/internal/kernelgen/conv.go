@@ -95,6 +95,8 @@ func GenerateConv(b ConvBackend, generator string) (asm, goFile []byte, err erro
 		p("\t}},\n")
 	}
 	p("}\n")
+	p("\n// The kernels convert whole units of %d elements (kernelgen.ConvUnit): convUnit\n", ConvUnit)
+	p("// must be that many, which this line checks when it compiles.\nvar _ = [1]int{}[convUnit-%d]\n", ConvUnit)
 	for _, f := range b.ConvForms() {
 		for _, k := range f.Kinds {
 			prog := progs[k]
