@@ -75,10 +75,14 @@ func exhaustive() bool {
 // infinities and NaNs), every mantissa whose low 16 bits are one of the
 // bfloat16 and float16 rounding boundaries (a tie, either side of it, and
 // the ends) combined with a range of upper bits, and every 1009th mantissa
-// besides. The float16 ties at every subnormal position (bits 13 to 23 of
-// the mantissa) and the overflow threshold fall among them.
+// besides. The float16 ties at every subnormal position (bits 12 to 22 of
+// the mantissa) and the overflow threshold fall among them, as a test
+// checks.
 func sampledInputs() []uint32 {
-	lows := []uint32{0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF}
+	// With the upper bits 0x7F, 0xE000 to 0xF001 are float16's largest
+	// finite value (65504), its overflow threshold (65520) and their
+	// neighbours, in the exponent field 142.
+	lows := []uint32{0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF, 0xE000, 0xEFFF, 0xF000, 0xF001}
 	for b := 12; b <= 22; b++ { // float16's ties, normal (bit 12) and subnormal (up to 22)
 		lows = append(lows, 1<<b-1, 1<<b, 1<<b+1, 3<<b)
 	}
@@ -397,6 +401,21 @@ func TestConvEveryKernelListed(t *testing.T) {
 			if _, ok := extOf(f.ext); !ok {
 				t.Errorf("%s: no extension %q in internal/cpufeat", f.set.name, f.ext)
 			}
+		}
+	}
+}
+
+// TestSampledInputsCover: the sample holds the boundaries it promises.
+func TestSampledInputsCover(t *testing.T) {
+	have := map[uint32]bool{}
+	for _, b := range sampledInputs() {
+		have[b] = true
+	}
+	for _, b := range []uint32{0x477FE000, 0x477FEFFF, 0x477FF000, 0xC77FF000, 0x7F7F8000, 0x7F7FFFFF,
+		0x33000000, 0x33000001, 0x387FE000, 0x00008000, 0x00018000, 0x7F800000, 0xFF800000, 0x7FC00000,
+		0x7F800001, 0x80000000, 0x3F808000, 0x3F801000} {
+		if !have[b] {
+			t.Errorf("the sample lacks %#08x", b)
 		}
 	}
 }
