@@ -141,8 +141,13 @@ func TestConvNarrowExhaustive(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			src := make([]float32, batch)
-			want, got := make([]uint16, batch), make([]uint16, batch)
+			got := make([]uint16, batch)
+			wants := map[ir.ConvKind][]uint16{}
+			for _, k := range kinds {
+				wants[k] = make([]uint16, batch)
+			}
 			check := func(k ir.ConvKind, n int) {
+				want := wants[k]
 				for _, c := range under[k] {
 					runNarrow(c.path, k, got[:n], src[:n])
 					if bytes.Equal(u16Bytes(got[:n]), u16Bytes(want[:n])) {
@@ -161,27 +166,27 @@ func TestConvNarrowExhaustive(t *testing.T) {
 					return
 				}
 				n := int(min(batch, total-lo))
-				if sample != nil {
-					for i := range src[:n] {
+				for i := range src[:n] {
+					if sample != nil {
 						src[i] = math.Float32frombits(sample[lo+uint64(i)])
-					}
-					for _, k := range kinds {
-						refs[k](want[:n], src[:n])
-						check(k, n)
-					}
-					continue
-				}
-				for _, k := range kinds {
-					for i := range src[:n] {
+					} else {
 						src[i] = math.Float32frombits(uint32(lo) + uint32(i))
 					}
-					refs[k](want[:n], src[:n])
+				}
+				for _, k := range kinds {
+					refs[k](wants[k][:n], src[:n])
 					check(k, n)
-					// The negative inputs.
-					bits := unsafe.Slice((*uint32)(unsafe.Pointer(&src[0])), n)
-					for i := range bits {
-						bits[i] |= 1 << 31
-					}
+				}
+				if sample != nil {
+					continue
+				}
+				// The negative inputs.
+				bits := unsafe.Slice((*uint32)(unsafe.Pointer(&src[0])), n)
+				for i := range bits {
+					bits[i] |= 1 << 31
+				}
+				for _, k := range kinds {
+					want := wants[k]
 					words := unsafe.Slice((*uint64)(unsafe.Pointer(&want[0])), n/4)
 					for i := range words {
 						words[i] |= 0x8000800080008000
