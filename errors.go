@@ -91,7 +91,9 @@ type ShapeError struct {
 	// What names the mismatch: "gradients" when the number of slices is
 	// wrong (Index is then -1), otherwise the kind of slice at Index:
 	// "grad", "added grad" (AccumulateGrad's) or a state key such as
-	// "exp_avg". Accumulate's is "g", with Index -1 and Want len(acc).
+	// "exp_avg". Accumulate's is "g", with Index -1 and Want len(acc);
+	// a bulk conversion's (NarrowBFloat16, ...) is "src", with Index -1
+	// and Want len(dst).
 	What  string
 	Index int
 	Got   int    // the count or length given
@@ -103,6 +105,8 @@ func (e *ShapeError) Error() string {
 	switch {
 	case e.Op == "Accumulate":
 		return fmt.Sprintf("optim: Accumulate: g has length %d, acc has length %d", e.Got, e.Want)
+	case e.What == "src" && e.Index < 0:
+		return fmt.Sprintf("optim: %s: src has length %d, dst has length %d", e.Op, e.Got, e.Want)
 	case e.Index < 0:
 		return fmt.Sprintf("optim: %s: got %d %s for %d params", e.Op, e.Got, e.What, e.Want)
 	}

@@ -1,6 +1,8 @@
 // Package kernels holds the kernel sets that the optim package dispatches
 // between (generic Go, AVX2, AVX-512, NEON) and a stateless per-slice layer
-// for frameworks that keep their own optimizer state.
+// for frameworks that keep their own optimizer state. It also converts
+// between float32 and the 16-bit storage formats bfloat16 and float16
+// (NarrowBF16, WidenBF16, NarrowF16, WidenF16; lowp.go).
 //
 // Every set computes exactly the bits of package generic, the specification.
 // A set is compiled in when its architecture matches and the noasm build tag

@@ -106,3 +106,48 @@ func TestChosen(t *testing.T) {
 	}
 	t.Logf("Chosen() = %v: %s", Chosen().ISA, Chosen().Reason)
 }
+
+// TestChooseExtensionsOff: "no<ext>" terms switch extensions off, alone or
+// beside a set's name; a value with any other bad term is ignored whole.
+func TestChooseExtensionsOff(t *testing.T) {
+	amd64 := []ISA{AVX512, AVX2, Generic}
+	all := func(ISA) bool { return true }
+	for _, tc := range []struct {
+		env    string
+		want   ISA
+		off    bool
+		reason string
+	}{
+		{"nobf16", AVX512, true, "OPTIM_ISA=nobf16 switches extensions off; avx512 is the fastest"},
+		{"avx512,nobf16", AVX512, true, "OPTIM_ISA=avx512,nobf16 selected it"},
+		{"nobf16,avx2", AVX2, true, "selected it"},
+		{"avx2", AVX2, false, "selected it"},
+		{"avx2,avx512", AVX512, false, "names more than one kernel set"},
+		{"bogus,nobf16", AVX512, false, "is not a kernel set"},
+		{"nobogus", AVX512, false, "is not a kernel set"},
+		{"bf16", AVX512, false, "is not a kernel set"},
+	} {
+		c := choose(tc.env, amd64, all)
+		if c.ISA != tc.want || c.Off.Has(BF16) != tc.off || !strings.Contains(c.Reason, tc.reason) {
+			t.Errorf("choose(%q) = %v, off %v, %q; want %v, off %v, %q", tc.env, c.ISA, c.Off.Has(BF16), c.Reason, tc.want, tc.off, tc.reason)
+		}
+	}
+}
+
+func TestExtensions(t *testing.T) {
+	for _, e := range Exts() {
+		if e.Supported() && !e.Set().Supported() {
+			t.Errorf("%v is supported without its set %v", e, e.Set())
+		}
+		if e.Enabled() && (!e.Supported() || Chosen().Off.Has(e)) {
+			t.Errorf("%v is enabled: supported %v, switched off %v", e, e.Supported(), Chosen().Off.Has(e))
+		}
+		if _, ok := parseExtOff("no" + e.String()); !ok {
+			t.Errorf("no%s does not parse", e)
+		}
+		t.Logf("%v (%v in %v): supported %v, enabled %v", e, e.Features(), e.Set(), e.Supported(), e.Enabled())
+	}
+	if s := Ext(9).String(); s != "Ext(9)" || Ext(9).Supported() {
+		t.Errorf("Ext(9): %q, supported %v", s, Ext(9).Supported())
+	}
+}

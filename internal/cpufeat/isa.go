@@ -34,11 +34,13 @@ var specs = [isaCount]spec{
 	Generic: {name: "generic"},
 	// The kernels use no FMA (that would change the rounding), but FMA3 is
 	// part of the documented AVX2 level.
-	AVX2: {name: "avx2", arch: "amd64", features: []cpuid.FeatureID{cpuid.AVX, cpuid.AVX2, cpuid.FMA3}},
+	// F16C (the float16 conversions) is part of x86-64-v3, as AVX2 and FMA3
+	// are, and every AVX2 CPU has it.
+	AVX2: {name: "avx2", arch: "amd64", features: []cpuid.FeatureID{cpuid.AVX, cpuid.AVX2, cpuid.FMA3, cpuid.F16C}},
 	// BMI2: the tail mask is built with BZHI. AVX2 and FMA3 come with every
 	// AVX-512 CPU; naming them keeps avx512 a strict superset of avx2 rather
 	// than relying on that.
-	AVX512: {name: "avx512", arch: "amd64", features: []cpuid.FeatureID{cpuid.AVX, cpuid.AVX2, cpuid.FMA3,
+	AVX512: {name: "avx512", arch: "amd64", features: []cpuid.FeatureID{cpuid.AVX, cpuid.AVX2, cpuid.FMA3, cpuid.F16C,
 		cpuid.AVX512F, cpuid.AVX512VL, cpuid.AVX512DQ, cpuid.AVX512BW, cpuid.BMI2}},
 	// Advanced SIMD is mandatory in ARMv8-A, and some operating systems give
 	// cpuid no way to detect it, so it is assumed rather than detected.
@@ -117,11 +119,19 @@ func Describe() string {
 	}
 	var have []string
 	seen := map[cpuid.FeatureID]bool{}
+	var lists [][]cpuid.FeatureID
 	for _, i := range All() {
-		if specs[i].arch != runtime.GOARCH {
-			continue
+		if specs[i].arch == runtime.GOARCH {
+			lists = append(lists, specs[i].features)
 		}
-		for _, f := range specs[i].features {
+	}
+	for _, e := range Exts() {
+		if e.Set().Arch() == runtime.GOARCH {
+			lists = append(lists, extSpecs[e].features)
+		}
+	}
+	for _, list := range lists {
+		for _, f := range list {
 			if !seen[f] && cpuid.CPU.Supports(f) {
 				have = append(have, f.String())
 			}

@@ -68,10 +68,24 @@ const (
 	// OpSelect is Dst = X if A < B, else Y: an ordered comparison, so a
 	// NaN A or B selects Y, and so does -0 < +0 (they compare equal).
 	OpSelect
+
+	// The operations below convert between float32 and the 16-bit storage
+	// formats (conv.go), exactly as package generic specifies
+	// (generic/lowp.go); Instr.Format names the format.
+
+	// OpNarrow is Dst = the bits of float32 A rounded to Format, to nearest
+	// even, with overflow to an infinity and any NaN to the format's
+	// canonical NaN (generic.BF16FromFloat32, generic.F16FromFloat32). Its
+	// lanes are 16 bits wide: a vector of float32 narrows to half a vector.
+	OpNarrow
+	// OpExpand is Dst = the float32 value of the 16-bit Format bits A,
+	// exactly (generic.Float32FromBF16, generic.Float32FromF16): half a
+	// vector of 16-bit lanes expands to a whole vector of float32.
+	OpExpand
 )
 
 var opNames = [...]string{"load", "store", "coeff", "add", "sub", "mul", "div", "sqrt", "xor", "maxnan",
-	"widen", "abs", "raise", "lower", "accum", "const", "select"}
+	"widen", "abs", "raise", "lower", "accum", "const", "select", "narrow", "expand"}
 
 func (o Op) String() string { return opNames[o] }
 
@@ -98,6 +112,7 @@ type Instr struct {
 	Stream int
 	Coeff  int
 	Imm    float64 // OpConst's value, exact in float32
+	Format Format  // OpNarrow's and OpExpand's 16-bit format
 }
 
 // Operands returns the values the instruction reads, in operand order.
@@ -105,7 +120,7 @@ func (in Instr) Operands() []Value {
 	switch in.Op {
 	case OpLoad, OpCoeff, OpConst:
 		return nil
-	case OpStore, OpSqrt, OpWiden, OpAbs, OpAccum:
+	case OpStore, OpSqrt, OpWiden, OpAbs, OpAccum, OpNarrow, OpExpand:
 		return []Value{in.A}
 	case OpSelect:
 		return []Value{in.A, in.B, in.X, in.Y}
