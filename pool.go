@@ -22,21 +22,20 @@ import (
 // core"). So, as OpenMP's threads do (GOMP_SPINCOUNT), a worker that
 // finishes a share keeps watching for the next one for up to spinFor
 // before it parks, and the caller watches for the other shares to end for
-// as long before it parks too. Steps, reductions and clipping that follow each
-// other within spinFor never wait for a wake-up. Between training steps
-// that are further apart the workers park and cost nothing; the most CPU
-// time a pool burns after its last call is spinFor per worker, and less
-// when calls come sparsely: a worker halves its spin after one that ended
-// in a park, down to spinMin, and doubles it after one that caught a call,
-// up to spinFor. Spinning that never pays would otherwise take the CPU
-// from other processes; under qemu, where the gaps between calls are
-// long, fixed 200 µs spins made the arm64 tests 1.6x slower.
+// as long before it parks too. Steps, reductions and clipping that follow
+// each other within spinFor never wait for a wake-up. Between training
+// steps that are further apart the workers park and cost nothing; the most
+// CPU time a pool burns after its last call is spinFor per worker, and
+// less when calls come sparsely: a worker halves its spin after one that
+// ended in a park, down to spinMin, and doubles it after one that caught a
+// call, up to spinFor, so that spins that never pay do not keep taking CPU
+// time from other goroutines and processes.
 //
 // A call that finds a worker parked does not wait 50 µs for it: unless the
-// call is large (wakeEarlyMin), the caller runs that worker's share itself
-// and wakes the worker once the call is done, so that it spins for the
-// next one. A step that follows a long pause therefore costs what one
-// worker's does, plus the wake-up call (BenchmarkStepAfterPause).
+// call is large (wakeEarlyMin), the caller runs that worker's share itself,
+// and wakes the worker afterwards only when calls come in a burst, so that
+// it spins for the next one. A step that follows a long pause therefore
+// costs what one worker's does (BenchmarkStepAfterPause).
 //
 // Spinning needs a core per spinner. When a call uses more workers than
 // GOMAXPROCS, or than the CPUs the process may run on, no one spins: a
@@ -108,7 +107,7 @@ type poolWorker struct {
 	parked atomic.Bool
 	wake   chan struct{}
 	// late says the caller ran this worker's share of the current call,
-	// because it was parked, and wakes it when the call is done. Only the
+	// because it was parked, and may wake it when the call is done. Only the
 	// caller uses it.
 	late bool
 	_    [40]byte
@@ -234,6 +233,7 @@ func (p *pool) runOne(w int) {
 // share, which decides whether a parked worker is woken for this call
 // (wakeEarlyMin). grow(n-1) must have run.
 func (p *pool) do(t interface{ run(w int) }, n, perWorker int) any {
+	start := time.Now()
 	p.task = t
 	p.spin.Store(canSpin(n))
 	wakeEarly := perWorker >= wakeEarlyMin
@@ -264,9 +264,9 @@ func (p *pool) do(t interface{ run(w int) }, n, perWorker int) any {
 	p.wait()
 	// Waking a parked worker costs this goroutine 4-12 µs. It pays only
 	// if the next call comes while the worker spins: so only in a burst,
-	// when this call came within spinFor of the last one. Otherwise the
-	// worker stays parked, and its flag is set back.
-	burst := time.Since(p.lastEnd) < spinFor
+	// when this call started within spinFor of the last one's end.
+	// Otherwise the worker stays parked, and its flag is set back.
+	burst := start.Sub(p.lastEnd) < spinFor
 	for _, pw := range p.workers[:n-1] {
 		if pw.late {
 			pw.late = false

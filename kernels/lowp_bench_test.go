@@ -39,7 +39,7 @@ func BenchmarkConv(b *testing.B) {
 			h := make([]uint16, n)
 			for i := range x {
 				x[i] = float32(math.Sin(float64(i)))
-				h[i] = uint16(i * 2654435761 >> 16)
+				h[i] = uint16(uint32(i) * 2654435761 >> 16)
 			}
 			f32, u16 := make([]float32, n), make([]uint16, n)
 			for _, p := range paths {
