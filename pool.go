@@ -78,13 +78,15 @@ type pool struct {
 	// lastEnd is when the last call ended; only the caller uses it. It
 	// shares the line that the caller writes for every call anyway.
 	lastEnd time.Time
-	// running counts the workers still on their share; the caller parks
-	// on done once it stops spinning, and callerParked says so: whoever
-	// turns it false owns the single wake-up.
-	_            [64]byte
-	running      atomic.Int32
-	callerParked atomic.Bool
-	done         chan struct{}
+	// running counts the workers still on their share, and its
+	// callerParked bit says that the caller waits on done. Both are one
+	// word so that a worker's decrement and its look at the bit are one
+	// atomic step: a worker that finished call k and was descheduled
+	// before looking at a separate flag could otherwise see the caller
+	// parked in call k+1, and wake it before call k+1's share ran.
+	_       [64]byte
+	running atomic.Int64
+	done    chan struct{}
 	// failed records a panic in a share, so that the call can report it.
 	mu     sync.Mutex
 	failed any
@@ -148,7 +150,7 @@ func (p *pool) loop(w int, pw *poolWorker) {
 		if c != seen {
 			seen = c
 			p.runOne(w)
-			if p.running.Add(-1) == 0 && p.callerParked.Load() && p.callerParked.CompareAndSwap(true, false) {
+			if p.running.Add(-1) == callerParked {
 				p.done <- struct{}{}
 				// The runtime queues the goroutine that a channel wakes on
 				// the waker's processor, which this worker would then
@@ -246,7 +248,7 @@ func (p *pool) do(t interface{ run(w int) }, n, perWorker int) any {
 			handed++
 		}
 	}
-	p.running.Store(handed)
+	p.running.Store(int64(handed))
 	for _, pw := range p.workers[:n-1] {
 		if !pw.late {
 			pw.calls.Add(1)
@@ -297,15 +299,21 @@ func (p *pool) wait() {
 			return
 		}
 	}
-	p.callerParked.Store(true)
-	if p.running.Load() == 0 {
-		if !p.callerParked.CompareAndSwap(true, false) {
-			<-p.done // the last worker saw callerParked and sent a wake-up
+	for {
+		v := p.running.Load()
+		if v == 0 {
+			return
 		}
-		return
+		if p.running.CompareAndSwap(v, v|callerParked) {
+			break
+		}
 	}
-	<-p.done
+	<-p.done // sent by the worker whose decrement left callerParked alone
 }
+
+// callerParked is the bit of pool.running that says the caller waits on
+// done.
+const callerParked = 1 << 62
 
 // close stops the worker goroutines. It runs between calls.
 func (p *pool) close() {
