@@ -2,8 +2,8 @@
 # Each step prints a "==>" line; the first failure stops the run.
 
 GO ?= go
-FUZZBUDGET ?= 80
-FUZZMIN ?= 3
+FUZZBUDGET ?= 60
+FUZZMIN ?= 2
 BENCH ?= .
 COUNT ?= 10
 BENCHDIR ?= $(or $(TMPDIR),/tmp)/optim-bench
@@ -37,26 +37,52 @@ fmt:
 	out=$$(gofmt -l .)
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# The vet configurations run in two lanes beside each other, each printed
+# whole when it ends: each go vet compiles the standard library and the
+# dependencies for its GOARCH and tags, with serial stretches (the runtime,
+# the biggest packages, links) that leave a core idle in a lone go command.
 vet:
-	@for mod in $(TESTED); do
-		pushd "$$mod" >/dev/null
-		echo "==> go vet ./... in $$mod"
-		$(GO) vet ./...
-		echo "==> GOARCH=arm64 go vet ./... in $$mod"
-		GOARCH=arm64 $(GO) vet ./...
-		echo "==> go vet -tags noasm ./... in $$mod"
-		$(GO) vet -tags noasm ./...
-		echo "==> GOARCH=386 and GOARCH=arm: go vet ./... && go build ./... in $$mod (generic only, 32-bit int)"
-		GOARCH=386 $(GO) vet ./...
-		GOARCH=386 $(GO) build ./...
-		GOARCH=arm $(GO) vet ./...
-		GOARCH=arm $(GO) build ./...
-		popd >/dev/null
-	done
-	echo "==> asm/: go vet ./... && go test -race ./..."
-	(cd asm && $(GO) vet ./... && $(GO) test -race ./...)
-	echo "==> bench/gonum: go vet ./... && go test ./..."
-	(cd bench/gonum && $(GO) vet ./... && $(GO) test ./...)
+	@native() {
+		for mod in $(TESTED); do
+			pushd "$$mod" >/dev/null
+			echo "==> go vet ./... in $$mod"
+			$(GO) vet ./...
+			echo "==> GOARCH=arm64 go vet ./... in $$mod"
+			GOARCH=arm64 $(GO) vet ./...
+			popd >/dev/null
+		done
+		echo "==> asm/: go vet ./... && go test -race ./..."
+		(cd asm && $(GO) vet ./... && $(GO) test -race ./...)
+	}
+	others() {
+		for mod in $(TESTED); do
+			pushd "$$mod" >/dev/null
+			echo "==> go vet -tags noasm ./... in $$mod"
+			$(GO) vet -tags noasm ./...
+			echo "==> GOARCH=386 and GOARCH=arm: go vet ./... && go build ./... in $$mod (generic only, 32-bit int)"
+			GOARCH=386 $(GO) vet ./...
+			GOARCH=386 $(GO) build ./...
+			GOARCH=arm $(GO) vet ./...
+			GOARCH=arm $(GO) build ./...
+			popd >/dev/null
+		done
+		echo "==> bench/gonum: go vet ./... && go test ./..."
+		(cd bench/gonum && $(GO) vet ./... && $(GO) test ./...)
+	}
+	out=$$(mktemp)
+	trap 'rm -f "$$out"' EXIT
+	echo "==> vet: native and arm64 (then asm/), beside noasm, 386 and arm (then bench/gonum)"
+	# Background jobs, so that -e stops a lane at its first failure (it is
+	# ignored in a command whose status is tested).
+	others >"$$out" 2>&1 &
+	lane=$$!
+	native &
+	first=$$!
+	rc=0
+	wait $$first || rc=1
+	wait $$lane || rc=1
+	cat "$$out"
+	exit $$rc
 
 staticcheck:
 	@sc=$$(command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck")
@@ -137,29 +163,51 @@ goamd64v3:
 		(cd "$$mod" && GOAMD64=v3 $(GOTEST) ./...)
 	done
 
-# Under qemu the kernels package's sweeps are most of the step (143 s of
-# 231 s in a quiet run), and go test -p 2 started them only after the
-# packages before them, so one core idled for a minute. They run in a go
-# test of their own, beside one that runs everything else (the rest of the
-# library, then the demo), and their output follows.
+# Under qemu the step runs in two lanes beside each other, one per core,
+# each printed whole when it ends:
+#   - the packages below the library: first the NEON kernels, in full
+#     (./kernels, the sweeps against generic, and ./linalg, the GEMM
+#     micro-kernels against the reference), then the others with -short;
+#   - the library's root package, then the demo, with -short.
+# arm64 must give the same bits (the digests, the golden replays, the
+# parallel steps); -short trims only sweeps whose code is the same Go on
+# every architecture (the checkpoint parsers' bit flips and truncations, an
+# accuracy check against math/big, worker counts), which the native steps
+# run in full.
 arm64:
 	@if [ "$$($(GO) env GOHOSTARCH)" = arm64 ]; then
 		echo "==> arm64 host: the native go test steps covered arm64"
 	elif command -v qemu-aarch64 >/dev/null; then
 		qemu="GOARCH=arm64 $(GOTEST) -p 1 -exec qemu-aarch64"
+		root=$$($(GO) list .)
+		neon="$$root/kernels $$root/linalg"
+		below=$$($(GO) list ./... | grep -v -x -e "$$root" -e "$$root/kernels" -e "$$root/linalg")
+		packages() {
+			echo "==> $$qemu $$neon"
+			env $$qemu $$neon
+			echo "==> $$qemu -short (the other packages below the root)"
+			env $$qemu -short $$below
+		}
+		library() {
+			echo "==> $$qemu -short ."
+			env $$qemu -short .
+			for mod in $(filter-out .,$(TESTED)); do
+				echo "==> $$qemu -short ./... in $$mod"
+				(cd "$$mod" && env $$qemu -short ./...)
+			done
+		}
 		out=$$(mktemp)
-		(env $$qemu ./kernels >"$$out" 2>&1) &
-		kernels=$$!
+		trap 'rm -f "$$out"' EXIT
+		echo "==> arm64 under qemu: the packages below the root, beside the root and $(filter-out .,$(TESTED))"
+		# Background jobs, so that -e stops a lane at its first failure.
+		packages >"$$out" 2>&1 &
+		lane=$$!
+		library &
+		first=$$!
 		rc=0
-		echo "==> $$qemu ./... in . (but ./kernels) and $(filter-out .,$(TESTED)), beside $$qemu ./kernels"
-		env $$qemu $$($(GO) list ./... | grep -v '/kernels$$') || rc=1
-		for mod in $(filter-out .,$(TESTED)); do
-			(cd "$$mod" && env $$qemu ./...) || rc=1
-		done
-		echo "==> $$qemu ./kernels"
-		wait $$kernels || rc=1
+		wait $$first || rc=1
+		wait $$lane || rc=1
 		cat "$$out"
-		rm -f "$$out"
 		exit $$rc
 	else
 		echo "==> SKIPPED: GOARCH=arm64 go test (qemu-aarch64 is not on PATH; apt-get install qemu-user)"

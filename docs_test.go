@@ -75,6 +75,9 @@ func headingAnchors(text string) map[string]bool {
 // functions, types, constants and variables by name, methods as
 // Type.Method.
 func exportedNames(t *testing.T, dir string) map[string]bool {
+	if names, ok := exportedNamesOf[dir]; ok {
+		return names // parsing a package for each link was most of the test's time
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -123,8 +126,13 @@ func exportedNames(t *testing.T, dir string) map[string]bool {
 			}
 		}
 	}
+	exportedNamesOf[dir] = names
 	return names
 }
+
+// exportedNamesOf caches exportedNames by folder; the docs tests do not run
+// in parallel.
+var exportedNamesOf = map[string]map[string]bool{}
 
 // TestDocsLinksResolve: every relative link of the README and of docs/
 // names a file of the repository, and a heading of it where it has an

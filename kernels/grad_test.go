@@ -19,11 +19,14 @@ func canonical(x float64) uint64 {
 	return math.Float64bits(x)
 }
 
-// ---- The harness every gradient kernel runs through: every length 0..300
-// at every offset 0..15 from a 64-byte boundary, guard values around the
-// slice, inputs mixing ordinary and special values. It takes the function
-// under test and the reference to compare with bit for bit.
+// ---- The harness every gradient kernel runs through: every length and
+// every offset from a 64-byte boundary of sweep (0..300 at 0..15 on amd64),
+// guard values around the slice, inputs mixing ordinary and special values.
+// It takes the function under test and the reference to compare with bit
+// for bit.
 
+// harnessMaxLen is the longest slice any sweep places in the harness's
+// buffers.
 const harnessMaxLen = 300
 
 // harness checks a gradient kernel f against want, the reference, on a
@@ -35,10 +38,11 @@ func harness[T Float](t *testing.T, name string, f, want func([]T) uint64) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(11, uint64(len(name))))
 	pool := newValuePool[T](r)
+	maxLen, maxOff := sweep()
 	buf := newGuardedBuf[T](0, harnessMaxLen)
 	in := make([]T, harnessMaxLen)
-	for n := 0; n <= harnessMaxLen; n++ {
-		for off := range 16 {
+	for n := 0; n <= maxLen; n++ {
+		for off := 0; off <= maxOff; off++ {
 			pool.fill(r, in[:n], false)
 			x := buf.place(off, n)
 			copy(x, in[:n])
