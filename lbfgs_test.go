@@ -1,0 +1,148 @@
+package optim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"testing"
+)
+
+func init() { matrixReplayers["LBFGS"] = replayLBFGSGolden }
+
+// rosenbrock returns sum(100 (x[i+1]-x[i]^2)^2 + (1-x[i])^2) in T and
+// writes its gradient into g, in the operation order of torch's autograd
+// for (100*(x[1:]-x[:-1]**2)**2 + (1-x[:-1])**2).sum(): g[:-1] is
+// (-ga·(2x)) + (-gb), then g[1:] += ga, with ga = 100·(2a), gb = 2b.
+func rosenbrock[T float32 | float64](x, g []T) T {
+	n := len(x)
+	terms := make([]T, n-1)
+	for i := range n - 1 {
+		a := x[i+1] - T(x[i]*x[i])
+		b := 1 - x[i]
+		terms[i] = T(T(100*T(a*a)) + T(b*b))
+	}
+	loss := torchSum(terms, false) // torch's (...).sum()
+	g[n-1] = 0
+	for i := range n - 1 {
+		a := x[i+1] - T(x[i]*x[i])
+		b := 1 - x[i]
+		ga := T(100 * T(2*a))
+		gb := T(2 * b)
+		g[i] = T(T(-ga*T(2*x[i])) + -gb)
+	}
+	for i := range n - 1 {
+		a := x[i+1] - T(x[i]*x[i])
+		g[i+1] = T(g[i+1] + T(100*T(2*a)))
+	}
+	return loss
+}
+
+// lbfgsGolden is a file of testdata/torch-matrix for torch's LBFGS.
+type lbfgsGolden struct {
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	Hyper struct {
+		LR              *float64 `json:"lr"`
+		MaxIter         *int     `json:"max_iter"`
+		MaxEval         *int     `json:"max_eval"`
+		ToleranceGrad   *float64 `json:"tolerance_grad"`
+		ToleranceChange *float64 `json:"tolerance_change"`
+		HistorySize     *int     `json:"history_size"`
+		LineSearchFn    *string  `json:"line_search_fn"`
+	} `json:"hyper"`
+	Objective   string      `json:"objective"`
+	Params0     []float64   `json:"params0"`
+	Params      [][]float64 `json:"params"`
+	Losses      []float64   `json:"losses"`
+	Evaluations []int       `json:"evaluations"`
+}
+
+// config is the file's LBFGS: torch's defaults, then its keywords.
+func (g *lbfgsGolden) config() LBFGS {
+	c := DefaultLBFGS()
+	h := g.Hyper
+	if h.LR != nil {
+		c.LR = *h.LR
+	}
+	if h.MaxIter != nil {
+		c.MaxIter = *h.MaxIter
+	}
+	if h.MaxEval != nil {
+		c.MaxEval = *h.MaxEval
+	}
+	if h.ToleranceGrad != nil {
+		c.ToleranceGrad = *h.ToleranceGrad
+	}
+	if h.ToleranceChange != nil {
+		c.ToleranceChange = *h.ToleranceChange
+	}
+	if h.HistorySize != nil {
+		c.HistorySize = *h.HistorySize
+	}
+	if h.LineSearchFn != nil {
+		c.LineSearch = LineSearch(*h.LineSearchFn)
+	}
+	return c
+}
+
+// replayLBFGSGolden runs torch's recorded LBFGS steps on the Rosenbrock
+// function and compares the parameters after each step (within 1e-5 for
+// float32, 1e-10 for float64), the loss each step returned and the number
+// of closure calls, which must be equal.
+func replayLBFGSGolden(t *testing.T, raw []byte) {
+	var g lbfgsGolden
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatal(err)
+	}
+	switch g.DType {
+	case "float32":
+		replayLBFGS[float32](t, &g, 1e-5)
+	case "float64":
+		replayLBFGS[float64](t, &g, 1e-10)
+	default:
+		t.Fatalf("dtype %q", g.DType)
+	}
+}
+
+func replayLBFGS[T float32 | float64](t *testing.T, g *lbfgsGolden, tol float64) {
+	if len(g.Params) != len(g.Losses) || len(g.Params) != len(g.Evaluations) || len(g.Params0) < 2 {
+		t.Fatalf("%d params, %d losses, %d evaluations, %d elements", len(g.Params), len(g.Losses), len(g.Evaluations), len(g.Params0))
+	}
+	x := make([]T, len(g.Params0))
+	for i, v := range g.Params0 {
+		x[i] = T(v)
+	}
+	opt, err := NewLBFGS(g.config(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range g.Params {
+		calls := 0
+		loss, err := opt.Step(func() (float64, error) {
+			calls++
+			return float64(rosenbrock(x, opt.Grad(0))), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst := 0.0
+		for i, v := range g.Params[s] {
+			worst = math.Max(worst, math.Abs(float64(x[i])-v))
+		}
+		t.Logf("step %d: loss %v (torch %v), %d calls (torch %d), params within %.3g", s, loss, g.Losses[s], calls, g.Evaluations[s], worst)
+		if calls != g.Evaluations[s] {
+			t.Errorf("step %d: %d closure calls, torch %d", s, calls, g.Evaluations[s])
+		}
+		if !(worst <= tol) {
+			t.Errorf("step %d: params differ from torch's by %g, want <= %g", s, worst, tol)
+		}
+		if rel := math.Abs(loss-g.Losses[s]) / math.Max(1, math.Abs(g.Losses[s])); !(rel <= tol) {
+			t.Errorf("step %d: loss %v, torch %v", s, loss, g.Losses[s])
+		}
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+var _ = fmt.Sprint
