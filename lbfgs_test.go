@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -146,3 +148,19 @@ func replayLBFGS[T float32 | float64](t *testing.T, g *lbfgsGolden, tol float64)
 }
 
 var _ = fmt.Sprint
+
+// TestLBFGSGoldenBranches replays testdata/torch-lbfgs: torch's LBFGS with
+// a history that evicts, MaxEval, the tolerances, other learning rates
+// and lengths (make_lbfgs_golden.py there), by the same replayer and
+// tolerances as testdata/torch-matrix.
+func TestLBFGSGoldenBranches(t *testing.T) {
+	files, _ := filepath.Glob("testdata/torch-lbfgs/*.json.gz")
+	if len(files) < 12 {
+		t.Fatalf("testdata/torch-lbfgs holds %d files, want 12", len(files))
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".json.gz"), func(t *testing.T) {
+			replayLBFGSGolden(t, readGzip(t, path))
+		})
+	}
+}

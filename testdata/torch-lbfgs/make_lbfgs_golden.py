@@ -1,0 +1,78 @@
+"""Extra golden runs of torch 1.13's LBFGS on the Rosenbrock function, in the
+format of testdata/torch-matrix (see its README), for the branches the public
+files do not reach: a history that evicts, max_eval, the tolerances, other
+learning rates and lengths.
+
+torch computes x.dot(y) with the BLAS it was built with. testdata/torch-matrix
+was recorded with a BLAS whose dot adds the rounded products one after the
+other in the dtype (the reference BLAS); OpenBLAS accumulates float32 in double
+and vectorizes above 16 elements. To record the same arithmetic on any
+machine, this script replaces Tensor.dot by that sequential dot; everything
+else is torch's own code.
+
+Run with /usr/bin/python3 (Debian's python3-torch 1.13.1) from the repository
+root: python3 testdata/torch-lbfgs/make_lbfgs_golden.py
+"""
+import gzip
+import json
+
+import numpy as np
+import torch
+
+_dot = torch.Tensor.dot
+
+
+def seq_dot(a, b):
+    np_t = np.float32 if a.dtype == torch.float32 else np.float64
+    acc = np_t(0)
+    for u, v in zip(a.tolist(), b.tolist()):
+        acc = np_t(acc + np_t(np_t(u) * np_t(v)))
+    return torch.tensor(float(acc), dtype=a.dtype)
+
+
+torch.Tensor.dot = seq_dot
+
+CASES = [
+    # name, n, seed, steps, hyper
+    ("lbfgs_evict", 37, 1, 6, dict(lr=0.5, max_iter=7, max_eval=9, history_size=2)),
+    ("lbfgs_tol", 16, 2, 5, dict(lr=1, max_iter=30, tolerance_grad=1e-3, tolerance_change=1e-4, history_size=4)),
+    ("lbfgs_wolfe_evict", 23, 3, 6, dict(lr=0.8, max_iter=15, max_eval=30, history_size=3, line_search_fn="strong_wolfe")),
+    ("lbfgs_wolfe_extrapolate", 12, 5, 4, dict(lr=1e-3, max_iter=10, history_size=6, line_search_fn="strong_wolfe")),
+    ("lbfgs_wolfe_maxls", 8, 6, 3, dict(lr=1e-20, max_iter=4, max_eval=60, history_size=2, line_search_fn="strong_wolfe")),
+    ("lbfgs_wolfe_tol", 10, 4, 5, dict(max_iter=40, tolerance_grad=1e-5, tolerance_change=1e-7, history_size=100, line_search_fn="strong_wolfe")),
+]
+
+
+def rosenbrock(x):
+    return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
+
+
+for name, n, seed, steps, hyper in CASES:
+    g = torch.Generator().manual_seed(seed)
+    p0 = (torch.rand(n, generator=g, dtype=torch.float64) * 4 - 2).tolist()
+    for dtype in (torch.float32, torch.float64):
+        x = torch.tensor(p0, dtype=dtype).requires_grad_()
+        opt = torch.optim.LBFGS([x], **hyper)
+        calls = [0]
+
+        def closure():
+            calls[0] += 1
+            opt.zero_grad()
+            loss = rosenbrock(x)
+            loss.backward()
+            return loss
+
+        out = dict(name=name, optimizer="LBFGS", dtype=str(dtype)[6:], n=n,
+                   objective="rosenbrock: sum(100 (x[i+1]-x[i]^2)^2 + (1-x[i])^2)",
+                   hyper=hyper, params0=x.detach().tolist(), params=[], losses=[], evaluations=[],
+                   torch=torch.__version__, dot="sequential in dtype")
+        for s in range(steps):
+            calls[0] = 0
+            loss = opt.step(closure)
+            out["params"].append(x.detach().tolist())
+            out["losses"].append(float(loss))
+            out["evaluations"].append(calls[0])
+        path = f"testdata/torch-lbfgs/{name}_{out['dtype']}.json.gz"
+        with gzip.GzipFile(path, "wb", mtime=0) as f:
+            f.write(json.dumps(out).encode())
+        print(path, out["evaluations"], out["losses"][-1])
