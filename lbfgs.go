@@ -145,7 +145,6 @@ type LBFGSOptimizer[T float32 | float64] struct {
 	hDiag            lbScalar
 	prevFlatGrad     []T
 	prevLoss         float64
-	started          bool // the state exists (torch's n_iter >= 1)
 	hasPrevLoss      bool // prev_loss, d, t and prev_flat_grad are set
 
 	// scratch
@@ -286,7 +285,6 @@ func (o *LBFGSOptimizer[T]) Step(closure func() (float64, error)) (float64, erro
 			}
 			o.head, o.count = 0, 0
 			o.hDiag = lbPy(1)
-			o.started = true
 		} else {
 			tt := T(o.t.v)
 			for i, g := range o.flatGrad {
