@@ -312,7 +312,7 @@ func (o *LBFGSOptimizer[T]) Step(closure func() (float64, error)) (float64, erro
 			}
 			for i := o.count - 1; i >= 0; i-- {
 				k := (o.head + i) % h
-				al := lbDot(o.stps[k], o.q) * T(o.ro[k])
+				al := T(lbDot(o.stps[k], o.q) * T(o.ro[k]))
 				o.al[i] = float64(al)
 				axpy(o.q, o.dirs[k], -al)
 			}
@@ -323,8 +323,8 @@ func (o *LBFGSOptimizer[T]) Step(closure func() (float64, error)) (float64, erro
 			}
 			for i := range o.count {
 				k := (o.head + i) % h
-				be := lbDot(o.dirs[k], o.d) * T(o.ro[k])
-				axpy(o.d, o.stps[k], T(o.al[i])-be)
+				be := T(lbDot(o.dirs[k], o.d) * T(o.ro[k]))
+				axpy(o.d, o.stps[k], T(T(o.al[i])-be))
 			}
 		}
 		copy(o.prevFlatGrad, o.flatGrad)
@@ -627,7 +627,7 @@ func axpy[T float32 | float64](y, x []T, a T) {
 // (the error of the float64 sum, by TwoSum, decides the last bit), which
 // float32 rounding then rounds correctly, since 53 >= 24 + 2.
 func fma32(a, b, c float32) float32 {
-	p := float64(a) * float64(b)
+	p := float64(float64(a) * float64(b)) // exact
 	s := float64(p + float64(c))
 	bv := float64(s - p)
 	e := float64(p-float64(s-bv)) + float64(float64(c)-bv)

@@ -44,7 +44,7 @@ func torchCheckpointStep[T float32 | float64](t *testing.T, name string, tol flo
 		FuncEvals   int64     `json:"func_evals"`
 		NIter       int64     `json:"n_iter"`
 	}
-	if err := json.Unmarshal(readGzip(t, "testdata/torch-lbfgs/lbfgs_checkpoint_"+name+".json.gz"), &rec); err != nil {
+	if err := json.Unmarshal(readGzip(t, "testdata/torch-lbfgs/checkpoint_"+name+".json.gz"), &rec); err != nil {
 		t.Fatal(err)
 	}
 	x := make([]T, len(rec.Before))
@@ -58,7 +58,7 @@ func torchCheckpointStep[T float32 | float64](t *testing.T, name string, tol flo
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := opt.LoadFile(filepath.Join("testdata/torch-lbfgs", "lbfgs_checkpoint_"+name+".safetensors")); err != nil {
+	if err := opt.LoadFile(filepath.Join("testdata/torch-lbfgs", "checkpoint_"+name+".safetensors")); err != nil {
 		t.Fatal(err)
 	}
 	want := LBFGS{LR: 0.9, MaxIter: 6, MaxEval: 0, ToleranceGrad: 1e-7, ToleranceChange: 1e-9, HistorySize: 4, LineSearch: StrongWolfe}
@@ -247,7 +247,7 @@ func FuzzLBFGSLoad(f *testing.F) {
 	cfg := DefaultLBFGS()
 	cfg.HistorySize = 4
 	for _, name := range []string{"float32", "float64"} {
-		if raw, err := os.ReadFile("testdata/torch-lbfgs/lbfgs_checkpoint_" + name + ".safetensors"); err == nil {
+		if raw, err := os.ReadFile("testdata/torch-lbfgs/checkpoint_" + name + ".safetensors"); err == nil {
 			f.Add(raw)
 		}
 	}
@@ -282,7 +282,7 @@ func FuzzLBFGSLoad(f *testing.F) {
 // TestLBFGSLoadMutations loads every one-byte change of a checkpoint's
 // header and a sample of its data: an error or a load, never a panic.
 func TestLBFGSLoadMutations(t *testing.T) {
-	raw, err := os.ReadFile("testdata/torch-lbfgs/lbfgs_checkpoint_float64.safetensors")
+	raw, err := os.ReadFile("testdata/torch-lbfgs/checkpoint_float64.safetensors")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ var _ = fmt.Sprint
 // and lengths (make_lbfgs_golden.py there), by the same replayer and
 // tolerances as testdata/torch-matrix.
 func TestLBFGSGoldenBranches(t *testing.T) {
-	files, _ := filepath.Glob("testdata/torch-lbfgs/*.json.gz")
+	files, _ := filepath.Glob("testdata/torch-lbfgs/lbfgs_*.json.gz")
 	if len(files) < 12 {
 		t.Fatalf("testdata/torch-lbfgs holds %d files, want 12", len(files))
 	}

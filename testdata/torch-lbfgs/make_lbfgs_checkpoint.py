@@ -89,12 +89,12 @@ for dtype in (torch.float32, torch.float64):
         opt.step(closure)
     name = str(dtype)[6:]
     sd = opt.state_dict()
-    save(f"testdata/torch-lbfgs/lbfgs_checkpoint_{name}.safetensors", sd["state"][0], sd["param_groups"], dtype)
+    save(f"testdata/torch-lbfgs/checkpoint_{name}.safetensors", sd["state"][0], sd["param_groups"], dtype)
     before = torch.cat([a, b]).detach().tolist()
     calls[0] = 0
     loss = opt.step(closure)
     out = dict(dtype=name, hyper=hyper, split=5, params_before=before, params_after=torch.cat([a, b]).detach().tolist(),
                loss=float(loss), evaluations=calls[0], func_evals=opt.state[a]["func_evals"], n_iter=opt.state[a]["n_iter"])
-    with gzip.GzipFile(f"testdata/torch-lbfgs/lbfgs_checkpoint_{name}.json.gz", "wb", mtime=0) as f:
+    with gzip.GzipFile(f"testdata/torch-lbfgs/checkpoint_{name}.json.gz", "wb", mtime=0) as f:
         f.write(json.dumps(out).encode())
     print(name, sorted(sd["state"][0].keys()), out["evaluations"], sd["param_groups"])
