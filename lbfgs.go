@@ -117,12 +117,10 @@ func (e *ClosureError) Unwrap() error { return e.Err }
 // element type T: torch's add_(v, alpha=a) is one fused multiply-add, as
 // torch's CPU kernels compute it; the scalars follow torch's types, a
 // Python float (float64) where torch calls item() or float() and a
-// 0-dimensional tensor of T elsewhere. Dot products and sums are the
-// package's blocked reductions (generic/reduce.go), accumulated in
-// float64 and rounded to T, so every CPU and kernel set gives the same
-// bits; torch's own reductions (BLAS) are not reproducible, so the bits
-// differ from torch's at the last place and trajectories drift apart
-// slowly.
+// 0-dimensional tensor of T elsewhere. Dot products are the reference
+// BLAS's (lbDot) and the first step length's sum torch's (torchSum), in
+// plain Go with every rounding explicit, so every CPU and kernel set gives
+// the same bits, and torch's recorded trajectories replay bit for bit.
 //
 // An LBFGSOptimizer is not safe for concurrent use.
 type LBFGSOptimizer[T float32 | float64] struct {
