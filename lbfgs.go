@@ -665,7 +665,8 @@ func lbDot[T float32 | float64](x, y []T) T {
 // of 4 vectors, summed lane by lane into 4 chains by torch's 4-level
 // cascade; the vectors after the last whole row go into the first chain,
 // and the chains are added in order. The result starts from the elements
-// after the last whole vector, in order, then adds the lanes in order.
+// after the last whole vector, in order, then adds the lanes in order. A
+// vector shorter than w is summed as w = 1 would (scalar_inner_sum).
 // Torch sums vectors above 32768 elements in chunks, one per thread;
 // this is its order for one thread. LBFGS uses it once, for the first
 // step length, where the float64 golden trajectories need torch's bits.
@@ -674,6 +675,11 @@ func torchSum[T float32 | float64](x []T, abs bool) T {
 	w := 8
 	if unsafe.Sizeof(T(0)) == 8 {
 		w = 4
+	}
+	if len(x) < w {
+		// Shorter than a vector: torch's scalar_inner_sum, the same
+		// cascade over single elements.
+		w = 1
 	}
 	load := func(i int) T {
 		if abs && x[i] < 0 {

@@ -107,6 +107,9 @@ func replayLBFGSGolden(t *testing.T, raw []byte) {
 }
 
 func replayLBFGS[T float32 | float64](t *testing.T, g *lbfgsGolden, tol float64) {
+	if !strings.HasPrefix(g.Objective, "rosenbrock") && !strings.HasPrefix(g.Objective, "linear") {
+		t.Fatalf("objective %q", g.Objective)
+	}
 	if len(g.Params) != len(g.Losses) || len(g.Params) != len(g.Evaluations) || len(g.Params0) < 2 {
 		t.Fatalf("%d params, %d losses, %d evaluations, %d elements", len(g.Params), len(g.Losses), len(g.Evaluations), len(g.Params0))
 	}
@@ -122,6 +125,13 @@ func replayLBFGS[T float32 | float64](t *testing.T, g *lbfgsGolden, tol float64)
 		calls := 0
 		loss, err := opt.Step(func() (float64, error) {
 			calls++
+			if strings.HasPrefix(g.Objective, "linear") {
+				// -x.sum(): torch's sum, negated; the gradient is -1.
+				for i := range opt.Grad(0) {
+					opt.Grad(0)[i] = -1
+				}
+				return float64(-torchSum(x, false)), nil
+			}
 			return float64(rosenbrock(x, opt.Grad(0))), nil
 		})
 		if err != nil {
@@ -155,12 +165,54 @@ var _ = fmt.Sprint
 // tolerances as testdata/torch-matrix.
 func TestLBFGSGoldenBranches(t *testing.T) {
 	files, _ := filepath.Glob("testdata/torch-lbfgs/lbfgs_*.json.gz")
-	if len(files) < 12 {
-		t.Fatalf("testdata/torch-lbfgs holds %d files, want 12", len(files))
+	if len(files) < 26 {
+		t.Fatalf("testdata/torch-lbfgs holds %d files, want 26", len(files))
 	}
 	for _, path := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".json.gz"), func(t *testing.T) {
 			replayLBFGSGolden(t, readGzip(t, path))
 		})
+	}
+}
+
+// TestLBFGSTorchSum compares torchSum with torch's x.sum() and
+// x.abs().sum() (testdata/torch-lbfgs/make_sums.py) bit for bit, for
+// lengths around the vector widths and up to torch's one-thread limit.
+func TestLBFGSTorchSum(t *testing.T) {
+	var rec struct {
+		Sums []struct {
+			DType  string  `json:"dtype"`
+			N      int     `json:"n"`
+			Sum    float64 `json:"sum"`
+			AbsSum float64 `json:"abs_sum"`
+		} `json:"sums"`
+	}
+	if err := json.Unmarshal(readGzip(t, "testdata/torch-lbfgs/sums.json.gz"), &rec); err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, n int, got, want float64) {
+		if math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("%s n=%d: %v, torch %v", name, n, got, want)
+		}
+	}
+	for _, c := range rec.Sums {
+		x := make([]float64, c.N)
+		for i := range x {
+			x[i] = float64((i*7919)%2001-1000) * math.Ldexp(1, (i*31)%20-10) / 3
+		}
+		if c.DType == "float32" {
+			x32 := make([]float32, c.N)
+			for i, v := range x {
+				x32[i] = float32(v)
+			}
+			check("float32 sum", c.N, float64(torchSum(x32, false)), c.Sum)
+			check("float32 abs sum", c.N, float64(torchSum(x32, true)), c.AbsSum)
+		} else {
+			check("float64 sum", c.N, torchSum(x, false), c.Sum)
+			check("float64 abs sum", c.N, torchSum(x, true), c.AbsSum)
+		}
+	}
+	if len(rec.Sums) < 180 {
+		t.Errorf("%d sums", len(rec.Sums))
 	}
 }

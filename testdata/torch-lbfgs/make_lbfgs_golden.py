@@ -38,7 +38,18 @@ CASES = [
     ("lbfgs_tol", 16, 2, 5, dict(lr=1, max_iter=30, tolerance_grad=1e-3, tolerance_change=1e-4, history_size=4)),
     ("lbfgs_wolfe_evict", 23, 3, 6, dict(lr=0.8, max_iter=15, max_eval=30, history_size=3, line_search_fn="strong_wolfe")),
     ("lbfgs_wolfe_extrapolate", 12, 5, 4, dict(lr=1e-3, max_iter=10, history_size=6, line_search_fn="strong_wolfe")),
-    ("lbfgs_wolfe_maxls", 8, 6, 3, dict(lr=1e-20, max_iter=4, max_eval=60, history_size=2, line_search_fn="strong_wolfe")),
+    ("lbfgs_wolfe_tinylr", 8, 6, 3, dict(lr=1e-20, max_iter=4, max_eval=60, history_size=2, line_search_fn="strong_wolfe")),
+    # Found by a search over seeds for the line search's rarer branches (noted
+    # after each): scale is the width of the uniform start around 0.
+    ("lbfgs_wolfe_zoom", 10, 776, 3, dict(lr=10, max_iter=10, history_size=5, line_search_fn="strong_wolfe", tolerance_change=1e-12), 10),  # insufficient progress, old high becomes low
+    ("lbfgs_wolfe_ascent", 3, 773, 3, dict(lr=1, max_iter=40, history_size=5, line_search_fn="strong_wolfe"), 10),  # gtd_new >= 0 brackets, ys <= 1e-10
+    ("lbfgs_wolfe_cubic", 17, 266, 3, dict(lr=1, max_iter=40, history_size=1, line_search_fn="strong_wolfe"), 10),  # d2_square < 0
+    ("lbfgs_wolfe_low", 2, 626, 3, dict(lr=10, max_iter=20, history_size=2, line_search_fn="strong_wolfe", tolerance_change=1e-12), 4),  # t moved up from the bracket's low end
+    ("lbfgs_wolfe_fprev", 5, 157, 3, dict(lr=0.001, max_iter=40, history_size=1, line_search_fn="strong_wolfe", tolerance_change=1e-12), 4),  # f_new >= f_prev
+    ("lbfgs_wolfe_tiny", 3, 582, 4, dict(lr=1, max_iter=40, history_size=2, line_search_fn="strong_wolfe", tolerance_change=0.0, tolerance_grad=0.0), 4),  # bracket below 1e-9, d*t = 0
+    # On a linear function the search extrapolates until its 25 evaluations
+    # run out (max_ls).
+    ("lbfgs_wolfe_linear", 6, 9, 2, dict(lr=1, max_iter=3, history_size=3, line_search_fn="strong_wolfe"), 4, "linear"),
     ("lbfgs_wolfe_tol", 10, 4, 5, dict(max_iter=40, tolerance_grad=1e-5, tolerance_change=1e-7, history_size=100, line_search_fn="strong_wolfe")),
 ]
 
@@ -47,9 +58,16 @@ def rosenbrock(x):
     return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
 
 
-for name, n, seed, steps, hyper in CASES:
+OBJECTIVES = {
+    "rosenbrock": ("rosenbrock: sum(100 (x[i+1]-x[i]^2)^2 + (1-x[i])^2)", lambda x: rosenbrock(x)),
+    "linear": ("linear: -sum(x)", lambda x: -x.sum()),
+}
+
+for name, n, seed, steps, hyper, *more in CASES:
+    scale = more[0] if more else 4
+    objective, fn = OBJECTIVES[more[1] if len(more) > 1 else "rosenbrock"]
     g = torch.Generator().manual_seed(seed)
-    p0 = (torch.rand(n, generator=g, dtype=torch.float64) * 4 - 2).tolist()
+    p0 = (torch.rand(n, generator=g, dtype=torch.float64) * scale - scale / 2).tolist()
     for dtype in (torch.float32, torch.float64):
         x = torch.tensor(p0, dtype=dtype).requires_grad_()
         opt = torch.optim.LBFGS([x], **hyper)
@@ -58,12 +76,12 @@ for name, n, seed, steps, hyper in CASES:
         def closure():
             calls[0] += 1
             opt.zero_grad()
-            loss = rosenbrock(x)
+            loss = fn(x)
             loss.backward()
             return loss
 
         out = dict(name=name, optimizer="LBFGS", dtype=str(dtype)[6:], n=n,
-                   objective="rosenbrock: sum(100 (x[i+1]-x[i]^2)^2 + (1-x[i])^2)",
+                   objective=objective,
                    hyper=hyper, params0=x.detach().tolist(), params=[], losses=[], evaluations=[],
                    torch=torch.__version__, dot="sequential in dtype")
         for s in range(steps):
