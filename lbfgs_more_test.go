@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 )
@@ -240,5 +241,27 @@ func TestLBFGSNaNLoss(t *testing.T) {
 	})
 	if err != nil || !math.IsNaN(loss) {
 		t.Errorf("Step = %v, %v; want NaN, nil", loss, err)
+	}
+}
+
+// TestFMA32 checks fma32 against the exact a·b + c rounded once to
+// float32 (math/big), on random operands whose sums cancel and round at
+// every distance, subnormal results included.
+func TestFMA32(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	f := func() float32 {
+		return float32(math.Ldexp(float64(r.Int32N(1<<24)-1<<23), r.IntN(60)-70))
+	}
+	for i := range 200000 {
+		a, b, c := f(), f(), f()
+		if i%3 == 0 {
+			c = -float32(float64(a) * float64(b)) // cancellation
+		}
+		exact := new(big.Float).SetPrec(200).Mul(big.NewFloat(float64(a)), big.NewFloat(float64(b)))
+		exact.Add(exact, big.NewFloat(float64(c)))
+		want, _ := exact.Float32()
+		if got := fma32(a, b, c); math.Float32bits(got) != math.Float32bits(want) && !(got == 0 && want == 0) {
+			t.Fatalf("fma32(%g, %g, %g) = %g, want %g", a, b, c, got, want)
+		}
 	}
 }
