@@ -26,6 +26,8 @@ import (
 //     Training's file, and names the component at fault.
 //   - linalg.NotPositiveDefiniteError, from the dense algebra: the matrix
 //     needs a shift.
+//   - *ClosureError: the closure of LBFGSOptimizer.Step failed; errors.Is
+//     and errors.As see the closure's own error through it.
 //
 // *ShapeError, *OverlapError, *IndexError, *StateError, *NameError,
 // *NewtonSizeError and *ScalerStageError report arguments that do not fit

@@ -53,6 +53,7 @@ func convergenceFigure(c config) (*figure, error) {
 func losses(m Method, p *Problem, budget int, tol float64) []float64 {
 	var fs []float64
 	q := *p
+	q.F = p.objective()
 	q.Value = func(x []float64) float64 {
 		v := p.Value(x)
 		if !math.IsNaN(v) && !math.IsInf(v, 0) {

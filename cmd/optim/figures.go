@@ -120,6 +120,9 @@ var methodColors = map[string]color.Color{
 	"RMSProp":  color.RGBA{0xcc, 0x79, 0xa7, 0xff},
 	"Adam":     color.RGBA{0xd5, 0x5e, 0x00, 0xff},
 	"Newton":   color.RGBA{0x00, 0x72, 0xb2, 0xff},
+	// Beyond Okabe-Ito's seven: grey and Paul Tol's wine.
+	"L-BFGS":       color.RGBA{0x88, 0x88, 0x88, 0xff},
+	"L-BFGS Wolfe": color.RGBA{0x88, 0x22, 0x55, 0xff},
 }
 
 // palette is for series that are not methods (batch sizes, kernel sets,

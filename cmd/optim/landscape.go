@@ -19,6 +19,7 @@ import (
 // descend evaluates, so it sees the methods exactly as the table runs them.
 func trace(m Method, p *Problem, steps int) (path plotter.XYs, loss []float64) {
 	q := *p
+	q.F = p.objective()
 	q.Value = func(x []float64) float64 {
 		f := p.Value(x)
 		if !math.IsNaN(f) && !math.IsInf(f, 0) {
@@ -141,7 +142,9 @@ func methodLabel(m Method, p *Problem) string {
 // pathFigure draws one panel per method with its first steps iterates over
 // the contours, and an eighth panel with f - f* against the iteration.
 func pathFigure(name, title string, l landscape, steps int) (*figure, error) {
-	f := &figure{name: name, title: title, width: 1600, height: 860, cols: 4}
+	// Four panels a row: one per method and the loss panel.
+	rows := (len(Methods()) + 1 + 3) / 4
+	f := &figure{name: name, title: title, width: 1600, height: 60 + 400*rows, cols: 4}
 	loss := newPanel(fmt.Sprintf("f - f* over the first %d steps", steps), "iteration", "f - f*")
 	logY(loss)
 	floor := 1e-12

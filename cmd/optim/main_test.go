@@ -222,3 +222,27 @@ func TestThroughputWorkersColumn(t *testing.T) {
 		t.Errorf("the table has no column of %d workers:\n%s", all, out.String())
 	}
 }
+
+// TestLBFGSMethods checks the L-BFGS rows: one iteration per step, they
+// solve the ravine in a few steps and Rosenbrock in under a hundred, and
+// their paths are the iterates, not the line search's trials.
+func TestLBFGSMethods(t *testing.T) {
+	for _, m := range Methods() {
+		if !strings.HasPrefix(m.Name, "L-BFGS") {
+			continue
+		}
+		for _, c := range []struct {
+			p    *Problem
+			most int
+		}{{Ravine(1e3, 30), 10}, {Rosenbrock(), 100}} {
+			r := m.Run(c.p, 1000, 1e-10)
+			if r.Err != nil || r.Diverged || r.Iters < 0 || r.Iters > c.most {
+				t.Errorf("%s on %s: %d steps (%+v), want at most %d", m.Name, c.p.Name, r.Iters, r, c.most)
+			}
+			path, _ := trace(m, c.p, 20)
+			if len(path) != 21 {
+				t.Errorf("%s on %s: %d points for 20 steps, want 21", m.Name, c.p.Name, len(path))
+			}
+		}
+	}
+}

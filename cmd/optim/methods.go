@@ -35,7 +35,7 @@ type Method struct {
 var firstOrder = []string{"SGD", "Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam"}
 
 // Methods returns the rows of the comparison table: the first-order rules,
-// then Newton. A method that is not an optim.Rule is a Method whose Run gets
+// L-BFGS without and with a line search, then Newton. A method that is not an optim.Rule is a Method whose Run gets
 // the same problem, budget and tolerance and returns a Result, usually
 // through descend, as runNewton does.
 func Methods() []Method {
@@ -45,7 +45,48 @@ func Methods() []Method {
 			return runRule(p, p.Tuned[name], budget, tol)
 		}})
 	}
+	ms = append(ms, Method{Name: "L-BFGS", Run: runLBFGS(optim.NoLineSearch)},
+		Method{Name: "L-BFGS Wolfe", Run: runLBFGS(optim.StrongWolfe)})
 	return append(ms, Method{Name: "Newton", Run: runNewton})
+}
+
+// runLBFGS minimizes p with optim.LBFGS at torch's defaults but one
+// iteration per step (MaxIter 1) and tolerances 0, so that a step of the table is one
+// L-BFGS iteration: a direction from the gradient and the last 100 pairs of
+// steps and gradient changes, the inverse Hessian approximation that the
+// optimizer keeps across steps. Without a line search the step is the
+// direction itself (lr 1), after a first one of length min(1, 1/|g|_1);
+// with the strong Wolfe search a step may evaluate f several times, which
+// the hyperparameters column counts. Its closure uses p.objective, so that
+// the figures' paths show the iterates, not the line search's trials.
+func runLBFGS(ls optim.LineSearch) func(p *Problem, budget int, tol float64) Result {
+	return func(p *Problem, budget int, tol float64) Result {
+		x := append([]float64(nil), p.X0...)
+		cfg := optim.DefaultLBFGS()
+		// Tolerances 0: the table's tol decides when to stop, not torch's
+		// tests, which end a step without moving once the directional
+		// derivative is below 1e-9 (near 1e-10 on Rosenbrock).
+		cfg.MaxIter, cfg.LineSearch = 1, ls
+		cfg.ToleranceGrad, cfg.ToleranceChange = 0, 0
+		opt, err := optim.NewLBFGS(cfg, x)
+		if err != nil {
+			panic(err) // a constant configuration: a bug here
+		}
+		f := p.objective()
+		closure := func() (float64, error) {
+			p.Grad(x, opt.Grad(0))
+			return f(x), nil
+		}
+		res := descend(p, x, budget, tol, Result{Iters: -1}, func() error {
+			_, err := opt.Step(closure)
+			return err
+		})
+		res.Setting = fmt.Sprintf("torch's defaults but one iteration per step, tolerances 0; %d evaluations of f and its gradient", opt.Evaluations())
+		if ls == optim.StrongWolfe {
+			res.Setting = "strong Wolfe line search; " + res.Setting
+		}
+		return res
+	}
 }
 
 // runNewton minimizes p with optim.Newton: full damped Newton steps

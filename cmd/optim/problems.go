@@ -18,6 +18,9 @@ type Problem struct {
 
 	// Value returns f(x).
 	Value func(x []float64) float64
+	// F, when set, is f itself where Value records the iterates (trace
+	// and losses wrap Value): see objective.
+	F func(x []float64) float64
 	// Grad writes the gradient of f at x into g (len(g) == len(x)).
 	Grad func(x, g []float64)
 	// Hessian writes the Hessian of f at x into h, row-major
@@ -28,6 +31,15 @@ type Problem struct {
 	// this problem. Hyperparameters are per problem, as in practice: each
 	// comes with the reason it was chosen, printed in the table.
 	Tuned map[string]Tuned
+}
+
+// objective returns f itself, for a method that evaluates f at points that
+// are not its iterates (a line search): F if set, else Value.
+func (p *Problem) objective() func([]float64) float64 {
+	if p.F != nil {
+		return p.F
+	}
+	return p.Value
 }
 
 // Tuned is a rule and why its hyperparameters are what they are.
