@@ -53,7 +53,14 @@ type Set struct {
 	// own, which then runs the references.
 	gf32 *generic.GradKernels[float32]
 	gf64 *generic.GradKernels[float64]
+	// The fused low-precision kernels (lowpstep.go), by format and Kind,
+	// with every stream 16-bit; nil where the set has none, and then
+	// LowpStep composes them.
+	lowp [generic.FormatCount]lowpRules
 }
+
+// lowpRules holds one fused low-precision kernel per Kind for one format.
+type lowpRules [kindCount]func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []uint16)
 
 // Name is the set's name: "generic", "avx2", "avx512" or "neon".
 func (s *Set) Name() string { return s.name }

@@ -60,10 +60,45 @@ type MasterKernel[G LowpState] func(v Variant, c *Coeffs[float32], p []float32, 
 // lengths, no overlap, and the state slices the variant uses (Uses). Every
 // set gives generic.StepLowp's bits.
 func LowpStep[S LowpState](s *Set, kind Kind, f Format) LowpKernel[S] {
+	if k := fusedLowp[S](s, kind, f); k != nil {
+		return func(v Variant, c *Coeffs[float32], p, g []uint16, s0, s1, s2 []S) {
+			runFused(k, kind, v, c, p, g, [3][]S{s0, s1, s2})
+		}
+	}
 	path := convFor(s)
 	return func(v Variant, c *Coeffs[float32], p, g []uint16, s0, s1, s2 []S) {
 		runLowp(s, path, kind, f, v, c, p, g, [3][]S{s0, s1, s2})
 	}
+}
+
+// fusedLowp returns set s's fused kernel of rule kind in format f, whose
+// streams are all 16-bit, when S is uint16 and the set has one; else nil.
+func fusedLowp[S LowpState](s *Set, kind Kind, f Format) func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if _, ok := as16([]S(nil)); !ok || kind < 0 || kind >= kindCount || f < 0 || f >= generic.FormatCount {
+		return nil
+	}
+	return s.lowp[f][kind]
+}
+
+// runFused runs fused kernel k, whose state S is uint16, declaring its
+// memory accesses to the race detector first (the assembly is invisible to
+// it).
+func runFused[S LowpState](k func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []uint16), kind Kind, v Variant, c *Coeffs[float32], p, g []uint16, st [3][]S) {
+	var s16 [3][]uint16
+	for j := range st {
+		s16[j], _ = as16(st[j])
+	}
+	if len(p) > 0 { // raceBytes does nothing without the race detector
+		raceBytes(unsafe.Pointer(c), int(unsafe.Sizeof(*c)), false)
+		raceBytes(unsafe.Pointer(&g[0]), 2*len(p), false)
+		raceBytes(unsafe.Pointer(&p[0]), 2*len(p), true)
+		for j, used := range descsUses(kind, v) {
+			if used {
+				raceBytes(unsafe.Pointer(&s16[j][0]), 2*len(p), true)
+			}
+		}
+	}
+	k(v, c, p, g, s16[0], s16[1], s16[2])
 }
 
 // MasterStep returns set s's raw kernel of rule kind on float32 master
@@ -90,7 +125,11 @@ func StepLowp[S LowpState](s *Set, kind Kind, f Format, v Variant, c *Coeffs[flo
 	if err := validateLowp(s, kind, f, v, c, len(p), spans[:]); err != nil {
 		return err
 	}
-	if len(p) > 0 {
+	switch k := fusedLowp[S](s, kind, f); {
+	case len(p) == 0:
+	case k != nil:
+		runFused(k, kind, v, c, p, g, st)
+	default:
 		runLowp(s, convFor(s), kind, f, v, c, p, g, st)
 	}
 	return nil

@@ -58,7 +58,7 @@ func TestLowpStepGuardPages(t *testing.T) {
 				for j := range gs {
 					gs[j] = guardedCopy(regions[2+j], s16[j], atEnd)
 				}
-				runLowp(u.set, u.path, tc.kind, f, tc.v, &in.c, gp, gg, gs)
+				runLowpPath(u, tc.kind, f, tc.v, &in.c, gp, gg, gs)
 				if !slices.Equal(gp, wp) || !slices.Equal(gs[0], ws[0]) || !slices.Equal(gs[1], ws[1]) || !slices.Equal(gs[2], ws[2]) {
 					t.Fatalf("%s %v %s n=%d at end %v: 16-bit state: results differ from generic.StepLowp", u.name, tc, f, n, atEnd)
 				}

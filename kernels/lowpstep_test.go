@@ -19,13 +19,25 @@ type lowpPath struct {
 	name string
 	set  *Set
 	path *convPath
+	// fused: the set's fused kernels (all streams 16-bit) run LowpStep
+	// with 16-bit state, instead of the composition.
+	fused bool
+}
+
+// runLowpPath runs LowpStep's kernel on path u.
+func runLowpPath[S LowpState](u lowpPath, kind Kind, f Format, v Variant, c *Coeffs[float32], p, g []uint16, st [3][]S) {
+	if k := fusedLowp[S](u.set, kind, f); u.fused && k != nil {
+		runFused(k, kind, v, c, p, g, st)
+		return
+	}
+	runLowp(u.set, u.path, kind, f, v, c, p, g, st)
 }
 
 // lowpPaths returns generic's path and every conversion path of every
 // compiled set this CPU supports, those of extensions it lacks left out
 // (and logged).
 func lowpPaths(t testing.TB) []lowpPath {
-	out := []lowpPath{{"generic", Generic(), convFor(Generic())}}
+	out := []lowpPath{{"generic", Generic(), convFor(Generic()), false}}
 	for _, s := range testedSets(t) {
 		for _, p := range convPaths(s) {
 			if _, ext, ok := strings.Cut(p.name, "+"); ok {
@@ -34,7 +46,10 @@ func lowpPaths(t testing.TB) []lowpPath {
 					continue
 				}
 			}
-			out = append(out, lowpPath{p.name, s, &p})
+			out = append(out, lowpPath{p.name, s, &p, false})
+		}
+		if s.lowp[BFloat16][KindSGD] != nil {
+			out = append(out, lowpPath{s.name + "/fused", s, convFor(s), true})
 		}
 	}
 	return out
@@ -119,7 +134,7 @@ func checkLowp[S LowpState](u lowpPath, kind Kind, f Format, in lowpInput, steps
 	wp, wst := slices.Clone(p), cloneState(st)
 	for step := range steps {
 		generic.StepLowp(kind, f, in.v, &in.c, wp, g, wst[0], wst[1], wst[2])
-		runLowp(u.set, u.path, kind, f, in.v, &in.c, p, g, st)
+		runLowpPath(u, kind, f, in.v, &in.c, p, g, st)
 		for i := range wp {
 			if p[i] != wp[i] {
 				return fmt.Errorf("step %d: p[%d] = %#04x, want %#04x", step, i, p[i], wp[i])
