@@ -1,6 +1,7 @@
 package x86
 
 import (
+	"fmt"
 	"go/token"
 	"go/types"
 	"math"
@@ -53,9 +54,9 @@ type compiler struct {
 	// the n-th is in register n.
 	hoisted []ir.Instr
 	absReg  int // the |x| mask register, after the hoisted ones; -1 if unused
-	// lowpRegs hold the 32-bit constants of OpNarrow on AVX-512 (lowpConsts),
-	// after absReg; AVX2 builds them in scratch registers instead, since its
-	// 16 registers are scarce.
+	// lowpRegs hold the 32-bit constants of OpNarrow (lowpConsts), after
+	// absReg, where the body fits the registers with them; otherwise none,
+	// and OpNarrow builds them (AVX2's 16 registers are scarce).
 	lowpRegs []int
 }
 
@@ -78,18 +79,30 @@ var lowpConsts = map[ir.Format][]uint32{ir.BF16: {1, 0x7FFF, 0x7FC0}, ir.F16: {0
 // AVX2's Adam and RMSProp measured no faster on Zen 5, so coefficients stay
 // in registers.
 func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error {
-	c := newCompiler(ctx, k, isa, d)
-
 	// Plan every loop before emitting anything, so that an unroll that
-	// does not fit the registers is an error here, not in avo.
+	// does not fit the registers is an error here, not in avo. A
+	// low-precision kernel keeps OpNarrow's constants in registers if the
+	// body still fits with them, and builds them where needed otherwise
+	// (AVX2's 16 registers, a rule with many coefficients).
 	lanes := isa.Lanes(d)
-	main, group, err := c.regs.Unrolled(k.Body, isa.Unroll)
+	var c *compiler
+	var main, single []kernelgen.Placed
+	var group int
+	var err error
+	for _, consts := range []bool{k.Lowp(), false} {
+		c = newCompiler(ctx, k, isa, d, consts)
+		if main, group, err = c.regs.Unrolled(k.Body, isa.Unroll); err != nil {
+			continue
+		}
+		if single, _, err = c.regs.Unrolled(k.Body, 1); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
-	single, _, err := c.regs.Unrolled(k.Body, 1)
-	if err != nil {
-		return err
+	if k.Lowp() && isa.Masked && len(c.lowpRegs) == 0 {
+		return fmt.Errorf("x86: %s does not fit the registers with OpNarrow's constants", kernelgen.FuncName(k, isa.Name, d))
 	}
 
 	ctx.Function(kernelgen.FuncName(k, isa.Name, d))
@@ -124,7 +137,12 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 		k := lowpConsts[k.Format][i]
 		ctx.Commentf("the constant %#x in every 32-bit lane, for the %s narrowing", k, c.k.Format)
 		ctx.MOVL(operand.U32(k), constBits.As32())
-		ctx.VPBROADCASTD(constBits.As32(), c.reg(r, fullVector))
+		if isa.Masked {
+			ctx.VPBROADCASTD(constBits.As32(), c.reg(r, fullVector))
+		} else {
+			ctx.VMOVD(constBits.As32(), c.reg(r, scalarElem))
+			ctx.VPBROADCASTD(c.reg(r, scalarElem), c.reg(r, fullVector))
+		}
 	}
 	ctx.XORL(index.As32(), index.As32())
 
@@ -178,7 +196,7 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	return nil
 }
 
-func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) *compiler {
+func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs bool) *compiler {
 	coeff, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
 	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), hoisted: hoisted,
 		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}}
@@ -191,7 +209,7 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) *c
 			break
 		}
 	}
-	if k.Lowp() && isa.Masked {
+	if lowpConstRegs {
 		for range lowpConsts[k.Format] {
 			c.lowpRegs = append(c.lowpRegs, next)
 			c.regs.Reserve(next)
@@ -415,8 +433,9 @@ func (c *compiler) storeHalf(m operand.Mem, f form, r int) {
 //     subnormal results) turns into 0x7E00.
 //
 // AVX-512 reads its constants from lowpRegs and marks NaN lanes in K2.
-// AVX2 builds its constants from all-ones vectors by shifts, in D and the
-// scratch register T, so that it reserves no register.
+// AVX2 marks them in the scratch register T, and reads its constants from
+// lowpRegs too where the body fits the registers with them; otherwise it
+// builds them from all-ones vectors by shifts, in D and T.
 func (c *compiler) narrow(f form, s kernelgen.Placed) {
 	ctx := c.ctx
 	A, D, Dh := c.reg(s.A, f), c.reg(s.D, f), c.half(s.D, f)
@@ -440,6 +459,22 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 		return
 	}
 	T := c.reg(s.T, f)
+	if k := c.lowpRegs; len(k) > 0 {
+		ctx.VCMPPS(operand.U8(unordered), A, A, T)
+		if s.In.Format == ir.F16 {
+			ctx.VBLENDVPS(T, c.reg(k[0], f), A, D)
+			ctx.VCVTPS2PH(operand.U8(0), D, Dh)
+			return
+		}
+		ctx.VPSRLD(operand.U8(16), A, D)
+		ctx.VPAND(c.reg(k[0], f), D, D)
+		ctx.VPADDD(c.reg(k[1], f), D, D)
+		ctx.VPADDD(A, D, D)
+		ctx.VPSRLD(operand.U8(16), D, D)
+		ctx.VBLENDVPS(T, c.reg(k[2], f), D, D)
+		c.pack(f, s)
+		return
+	}
 	if s.In.Format == ir.F16 {
 		// T = NaN lanes; D = 0x7FC00000 there, 0 elsewhere ((~0 >> 23) << 22
 		// of T's all-ones lanes); D = T ? D : A.
@@ -466,12 +501,16 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 	ctx.VPSRLD(operand.U8(23), D, D)
 	ctx.VPSLLD(operand.U8(6), D, D)
 	ctx.VPOR(T, D, D)
+	c.pack(f, s)
+}
+
+// pack packs AVX2's eight 32-bit lanes of D, each at most 0xFFFF, into
+// eight 16-bit lanes of its lower half, the upper 128 bits after the lower,
+// with the scratch register T; the scalar form's one lane needs nothing.
+func (c *compiler) pack(f form, s kernelgen.Placed) {
 	if f == fullVector {
-		// Eight 32-bit lanes to eight 16-bit ones: the upper 128 bits
-		// packed after the lower (no value saturates: each is at most
-		// 0xFFFF).
-		ctx.VEXTRACTI128(operand.U8(1), D, c.half(s.T, f))
-		ctx.VPACKUSDW(c.half(s.T, f), Dh, Dh)
+		c.ctx.VEXTRACTI128(operand.U8(1), c.reg(s.D, f), c.half(s.T, f))
+		c.ctx.VPACKUSDW(c.half(s.T, f), c.half(s.D, f), c.half(s.D, f))
 	}
 }
 
