@@ -282,6 +282,10 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 		ar = c.one
 	}
 	vecBytes := c.isa.Bits / 8
+	// A full vector's 16-bit load is folded into the OpExpand that reads
+	// it, its only reader (ir.Lowp): loaded maps each such load, by copy
+	// and value, to its memory operand.
+	loaded := map[[2]int]operand.Mem{}
 	for _, s := range steps {
 		size := c.d.Size
 		if s.In.Op == ir.OpLoad || s.In.Op == ir.OpStore {
@@ -292,6 +296,9 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(size), Disp: s.Copy * vecBytes * size / c.d.Size}
 		a, b, dst := c.reg(s.A, f), c.reg(s.B, f), c.reg(s.D, f)
 		switch {
+		case size == 2 && s.In.Op == ir.OpLoad && f == fullVector:
+			loaded[[2]int{s.Copy, int(s.In.Dst)}] = mem
+			continue
 		case size == 2 && s.In.Op == ir.OpLoad:
 			c.loadHalf(mem, f, s.D)
 			continue
@@ -303,10 +310,14 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 		case ir.OpNarrow:
 			c.narrow(f, s)
 		case ir.OpExpand:
+			var src operand.Op = c.half(s.A, f)
+			if m, ok := loaded[[2]int{s.Copy, int(s.In.A)}]; ok {
+				src = m
+			}
 			if s.In.Format == ir.F16 {
-				c.ctx.VCVTPH2PS(c.half(s.A, f), dst)
+				c.ctx.VCVTPH2PS(src, dst)
 			} else {
-				c.ctx.VPMOVZXWD(c.half(s.A, f), dst)
+				c.ctx.VPMOVZXWD(src, dst)
 				c.ctx.VPSLLD(operand.U8(16), dst, dst)
 			}
 		case ir.OpLoad:
