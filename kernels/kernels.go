@@ -4,6 +4,38 @@
 // between float32 and the 16-bit storage formats bfloat16 and float16
 // (NarrowBF16, WidenBF16, NarrowF16, WidenF16; lowp.go).
 //
+// # Low-precision steps
+//
+// Every rule, under every variant, also steps parameters stored as bfloat16
+// or float16 (Format: BFloat16, Float16; a value's bits in a uint16),
+// computing in float32 (lowpstep.go, specified by generic.StepLowp and
+// generic.StepMaster):
+//
+//   - LowpStep[S](set, kind, format) returns the raw kernel
+//     func(v, c *Coeffs[float32], p, g []uint16, s0, s1, s2 []S) for
+//     parameters and gradients in format and state stored as S: uint16 in
+//     the same format (torch's fused optimizers: state like the parameter,
+//     rounded after every step) or float32. Per element it widens p, g and
+//     the state exactly, runs the rule's float32 arithmetic, and rounds each
+//     stored 16-bit value to nearest even (every NaN to the canonical NaN).
+//   - MasterStep[G](set, kind, format) returns the raw kernel
+//     func(v, c *Coeffs[float32], p []float32, g []G, s0, s1, s2 []float32, copy []uint16)
+//     for float32 master parameters and state: the float32 step, bit for
+//     bit, that also writes the parameters' 16-bit copy (DeepSpeed's
+//     step_plus_copy), from float32 gradients (G = float32) or 16-bit ones
+//     in format (G = uint16), widened in the kernel.
+//   - StepLowp and StepMaster validate the arguments first (set, kind,
+//     format, variant, coefficients, lengths, overlap in memory; nothing is
+//     written on error) and then run the same kernels.
+//
+// Every set gives the reference's bits. AVX2 and AVX-512 have fused
+// kernels for every rule and variant with every stream 16-bit (the rule's
+// operation list with OpExpand after each load and OpNarrow before each
+// store, ir.Lowp), which LowpStep[uint16] runs; the other storage choices,
+// and every choice on NEON and generic, are composed block by block from
+// the set's float32 kernel and conversion kernels, whose buffers stay in the
+// L1 cache.
+//
 // Every set computes exactly the bits of package generic, the specification.
 // A set is compiled in when its architecture matches and the noasm build tag
 // is absent; whether the running CPU supports it, and which set runs, are
