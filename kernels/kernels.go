@@ -28,13 +28,13 @@
 //     format, variant, coefficients, lengths, overlap in memory; nothing is
 //     written on error) and then run the same kernels.
 //
-// Every set gives the reference's bits. AVX2 and AVX-512 have fused
+// Every set gives the reference's bits. AVX2, AVX-512 and NEON have fused
 // kernels for every rule and variant with every stream 16-bit (the rule's
 // operation list with OpExpand after each load and OpNarrow before each
-// store, ir.Lowp), which LowpStep[uint16] runs; the other storage choices,
-// and every choice on NEON and generic, are composed block by block from
-// the set's float32 kernel and conversion kernels, whose buffers stay in the
-// L1 cache.
+// store, ir.Lowp), which LowpStep[uint16] runs in one pass; the other
+// storage choices, and every choice on generic, are composed block by
+// block from the set's float32 kernel and conversion kernels, whose
+// buffers stay in the L1 cache.
 //
 // Every set computes exactly the bits of package generic, the specification.
 // A set is compiled in when its architecture matches and the noasm build tag
