@@ -459,11 +459,7 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 			ctx.VCVTPS2PH(operand.U8(0), D, Dh)
 			return
 		}
-		ctx.VPSRLD(operand.U8(16), A, D)
-		ctx.VPANDD(c.reg(k[0], f), D, D)
-		ctx.VPADDD(c.reg(k[1], f), D, D)
-		ctx.VPADDD(A, D, D)
-		ctx.VPSRLD(operand.U8(16), D, D)
+		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f))
 		ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
 		ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
 		ctx.VPMOVDW(D, Dh)
@@ -477,11 +473,7 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 			ctx.VCVTPS2PH(operand.U8(0), D, Dh)
 			return
 		}
-		ctx.VPSRLD(operand.U8(16), A, D)
-		ctx.VPAND(c.reg(k[0], f), D, D)
-		ctx.VPADDD(c.reg(k[1], f), D, D)
-		ctx.VPADDD(A, D, D)
-		ctx.VPSRLD(operand.U8(16), D, D)
+		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f))
 		ctx.VBLENDVPS(T, c.reg(k[2], f), D, D)
 		c.pack(f, s)
 		return
@@ -513,6 +505,21 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 	ctx.VPSLLD(operand.U8(6), D, D)
 	ctx.VPOR(T, D, D)
 	c.pack(f, s)
+}
+
+// roundBF16 sets D = (A + bias + (A>>16 & one)) >> 16: generic.BF16FromFloat32's
+// rounding of every lane but NaNs, with the constants 1 and 0x7FFF in one
+// and bias.
+func (c *compiler) roundBF16(a, d, one, bias reg.Register) {
+	c.ctx.VPSRLD(operand.U8(16), a, d)
+	if c.isa.Masked {
+		c.ctx.VPANDD(one, d, d) // EVEX: registers 16-31 too
+	} else {
+		c.ctx.VPAND(one, d, d)
+	}
+	c.ctx.VPADDD(bias, d, d)
+	c.ctx.VPADDD(a, d, d)
+	c.ctx.VPSRLD(operand.U8(16), d, d)
 }
 
 // pack packs AVX2's eight 32-bit lanes of D, each at most 0xFFFF, into
