@@ -24,17 +24,22 @@
 //     bit, that also writes the parameters' 16-bit copy (DeepSpeed's
 //     step_plus_copy), from float32 gradients (G = float32) or 16-bit ones
 //     in format (G = uint16), widened in the kernel.
-//   - StepLowp and StepMaster validate the arguments first (set, kind,
-//     format, variant, coefficients, lengths, overlap in memory; nothing is
-//     written on error) and then run the same kernels.
+//   - LowpStepSR[S](set, kind, format) is LowpStep's kernel with the new
+//     parameters rounded stochastically (opt-in; generic.Format.NarrowSR),
+//     from random bits that are a pure function of the key SR (seed,
+//     parameter, step, element index), so that any split of a parameter
+//     between calls, any set and any architecture give the same bits.
+//   - StepLowp, StepLowpSR and StepMaster validate the arguments first
+//     (set, kind, format, variant, coefficients, lengths, overlap in
+//     memory; nothing is written on error) and then run the same kernels.
 //
 // Every set gives the reference's bits. AVX2, AVX-512 and NEON have fused
 // kernels for every rule and variant with every stream 16-bit (the rule's
 // operation list with OpExpand after each load and OpNarrow before each
 // store, ir.Lowp), which LowpStep[uint16] runs in one pass; the other
-// storage choices, and every choice on generic, are composed block by
-// block from the set's float32 kernel and conversion kernels, whose
-// buffers stay in the L1 cache.
+// storage choices, stochastic rounding, and every choice on generic, are
+// composed block by block from the set's float32 kernel and conversion
+// kernels, whose buffers stay in the L1 cache.
 //
 // Every set computes exactly the bits of package generic, the specification.
 // A set is compiled in when its architecture matches and the noasm build tag

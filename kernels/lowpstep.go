@@ -135,6 +135,42 @@ func StepLowp[S LowpState](s *Set, kind Kind, f Format, v Variant, c *Coeffs[flo
 	return nil
 }
 
+// SR is the key of stochastic rounding's random bits: seed, parameter,
+// step, and the offset of the slices' first element in the parameter (see
+// generic.SR).
+type SR = generic.SR
+
+// LowpStepSR returns set s's raw kernel of rule kind on parameters and
+// gradients in format f with state stored as S, as LowpStep's, except that
+// the new parameters are rounded stochastically (generic.Format.NarrowSR)
+// with the random bits of sr.Bits(i) for element i: opt-in, and the same
+// bits for any split of a parameter between calls (with sr.Offset set to
+// each part's start), any set and any architecture. It gives
+// generic.StepLowpSR's bits; the state is rounded to nearest even. It runs
+// composed on every set: the rounding is Go code, shared by all.
+func LowpStepSR[S LowpState](s *Set, kind Kind, f Format) func(v Variant, c *Coeffs[float32], sr SR, p, g []uint16, s0, s1, s2 []S) {
+	path := convFor(s)
+	return func(v Variant, c *Coeffs[float32], sr SR, p, g []uint16, s0, s1, s2 []S) {
+		runLowpSR(s, path, kind, f, v, c, &sr, p, g, [3][]S{s0, s1, s2})
+	}
+}
+
+// StepLowpSR validates as StepLowp does, then runs LowpStepSR's kernel. On
+// error nothing is written.
+func StepLowpSR[S LowpState](s *Set, kind Kind, f Format, v Variant, c *Coeffs[float32], sr SR, p, g []uint16, s0, s1, s2 []S) error {
+	st := [3][]S{s0, s1, s2}
+	u := descsUses(kind, v)
+	spans := [...]span{spanOf("p", p, true), spanOf("g", g, true),
+		spanOf("state 0", st[0], u[0]), spanOf("state 1", st[1], u[1]), spanOf("state 2", st[2], u[2])}
+	if err := validateLowp(s, kind, f, v, c, len(p), spans[:]); err != nil {
+		return err
+	}
+	if len(p) > 0 {
+		runLowpSR(s, convFor(s), kind, f, v, c, &sr, p, g, st)
+	}
+	return nil
+}
+
 // StepMaster validates, then applies one float32 step of rule kind with set
 // s to master parameters p and state s0..s2 from gradients g (float32, or
 // format-f bits), writing the format-f copy of the new parameters to copy
@@ -233,6 +269,12 @@ func convKinds(f Format) (narrow, widen ir.ConvKind) {
 
 // runLowp is LowpStep's kernel with conversion path cp.
 func runLowp[S LowpState](s *Set, cp *convPath, kind Kind, f Format, v Variant, c *Coeffs[float32], p, g []uint16, st [3][]S) {
+	runLowpSR(s, cp, kind, f, v, c, nil, p, g, st)
+}
+
+// runLowpSR is runLowp, with the parameters rounded stochastically with sr
+// unless it is nil.
+func runLowpSR[S LowpState](s *Set, cp *convPath, kind Kind, f Format, v Variant, c *Coeffs[float32], sr *SR, p, g []uint16, st [3][]S) {
 	k := Kernel[float32](s, kind)
 	uses := descsUses(kind, v)
 	nk, wk := convKinds(f)
@@ -264,7 +306,13 @@ func runLowp[S LowpState](s *Set, cp *convPath, kind Kind, f Format, v Variant, 
 			}
 		}
 		k(v, c, pb, gb, sb[0], sb[1], sb[2])
-		runNarrow(cp, nk, p[lo:hi], pb)
+		if sr != nil {
+			block := *sr
+			block.Offset += uint64(lo)
+			generic.NarrowSRSlice(f, p[lo:hi], pb, block)
+		} else {
+			runNarrow(cp, nk, p[lo:hi], pb)
+		}
 		for j, used := range uses {
 			if used && narrowState {
 				runNarrow(cp, nk, s16[j][lo:hi], sb[j])

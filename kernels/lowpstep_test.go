@@ -343,8 +343,95 @@ func TestLowpStepNoAllocs(t *testing.T) {
 			if err := StepMaster(s, KindAdam, Float16, 0, &c, pm, gm, mm, sqm, nil, p); err != nil {
 				t.Fatal(err)
 			}
+			if err := StepLowpSR(s, KindAdam, BFloat16, 0, &c, SR{Seed: 1, Step: 2}, p, g, m, sq, nil); err != nil {
+				t.Fatal(err)
+			}
 		}); a != 0 {
 			t.Errorf("%s: %v allocations per step", s.Name(), a)
+		}
+	}
+}
+
+// TestLowpStepSRMatchesReference runs LowpStepSR's kernel, every rule's
+// every variant in both formats with 16-bit and float32 state, on every
+// path of every supported set against generic.StepLowpSR, and then once
+// more in two calls split at an odd element, each with its offset: the bits
+// must not depend on the set, the path or the split.
+func TestLowpStepSRMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(22, 17))
+	vp := newValuePool[float32](r)
+	turn := 0
+	for _, u := range lowpPaths(t) {
+		if u.fused {
+			continue // stochastic rounding is composed on every set
+		}
+		for _, tc := range allCases() {
+			for f := range generic.FormatCount {
+				n := lowpLengths[turn%len(lowpLengths)]
+				turn++
+				in := newLowpInput(r, vp, tc, n)
+				sr := SR{Seed: r.Uint64(), Param: r.Uint32(), Step: r.Uint64(), Offset: r.Uint64() >> 1}
+				p, g := narrowed(f, in.x[0]), narrowed(f, in.x[1])
+				st := [3][]uint16{narrowed(f, in.x[2]), narrowed(f, in.x[3]), narrowed(f, in.x[4])}
+				st32 := [3][]float32{slices.Clone(in.x[2]), slices.Clone(in.x[3]), slices.Clone(in.x[4])}
+				wp, wst := slices.Clone(p), cloneState(st)
+				generic.StepLowpSR(tc.kind, f, tc.v, &in.c, sr, wp, g, wst[0], wst[1], wst[2])
+				gp, gst := slices.Clone(p), cloneState(st)
+				runLowpSR(u.set, u.path, tc.kind, f, tc.v, &in.c, &sr, gp, g, gst)
+				for j := range gst {
+					if !slices.Equal(gst[j], wst[j]) {
+						t.Fatalf("%s %v %s n=%d: state %d differs from generic.StepLowpSR", u.name, tc, f, n, j)
+					}
+				}
+				if !slices.Equal(gp, wp) {
+					t.Fatalf("%s %v %s n=%d: p differs from generic.StepLowpSR", u.name, tc, f, n)
+				}
+				// float32 state, in two calls.
+				wp32, w32 := slices.Clone(p), cloneState(st32)
+				generic.StepLowpSR(tc.kind, f, tc.v, &in.c, sr, wp32, g, w32[0], w32[1], w32[2])
+				gp32, g32 := slices.Clone(p), cloneState(st32)
+				cut := n / 3 | 1
+				if cut > n {
+					cut = n
+				}
+				first, second := sr, sr
+				second.Offset += uint64(cut)
+				part := func(lo, hi int, x SR) {
+					var s3 [3][]float32
+					for j := range g32 {
+						if g32[j] != nil {
+							s3[j] = g32[j][lo:hi]
+						}
+					}
+					runLowpSR(u.set, u.path, tc.kind, f, tc.v, &in.c, &x, gp32[lo:hi], g[lo:hi], s3)
+				}
+				part(0, cut, first)
+				part(cut, n, second)
+				if !slices.Equal(gp32, wp32) || firstDiff(g32[0], w32[0]) >= 0 || firstDiff(g32[1], w32[1]) >= 0 || firstDiff(g32[2], w32[2]) >= 0 {
+					t.Fatalf("%s %v %s n=%d: float32 state, split at %d: differs from generic.StepLowpSR", u.name, tc, f, n, cut)
+				}
+			}
+		}
+	}
+}
+
+// TestStepLowpSRValidated: the validated function refuses what StepLowp
+// refuses, writing nothing, and otherwise gives the reference's bits.
+func TestStepLowpSRValidated(t *testing.T) {
+	c := Coeffs[float32]{NegLR: -0.1, Momentum: 0.9, Dampening: 0.1}
+	sr := SR{Seed: 9, Param: 1, Step: 2}
+	for _, s := range runnableCompiled() {
+		p, g, buf := []uint16{0x3f80, 0x4000}, []uint16{0x3f00, 0x3f00}, []uint16{0x3e00, 0x3e00}
+		if err := StepLowpSR(s, KindSGD, BFloat16, generic.VarMomentum, &c, sr, p, g, buf[:1], nil, nil); err == nil || p[0] != 0x3f80 {
+			t.Errorf("%s: short state accepted (err %v) or written", s.Name(), err)
+		}
+		wp, wbuf := slices.Clone(p), slices.Clone(buf)
+		generic.StepLowpSR(KindSGD, BFloat16, generic.VarMomentum, &c, sr, wp, g, wbuf, nil, nil)
+		if err := StepLowpSR(s, KindSGD, BFloat16, generic.VarMomentum, &c, sr, p, g, buf, nil, nil); err != nil {
+			t.Fatalf("%s: %v", s.Name(), err)
+		}
+		if !slices.Equal(p, wp) || !slices.Equal(buf, wbuf) {
+			t.Errorf("%s: p, buf = %#04x %#04x, want %#04x %#04x", s.Name(), p, buf, wp, wbuf)
 		}
 	}
 }
