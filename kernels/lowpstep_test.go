@@ -390,7 +390,7 @@ func TestLowpStepSRMatchesReference(t *testing.T) {
 				wp32, w32 := slices.Clone(p), cloneState(st32)
 				generic.StepLowpSR(tc.kind, f, tc.v, &in.c, sr, wp32, g, w32[0], w32[1], w32[2])
 				gp32, g32 := slices.Clone(p), cloneState(st32)
-				cut := n / 3 | 1
+				cut := n/3 | 1
 				if cut > n {
 					cut = n
 				}
