@@ -32,6 +32,12 @@ func guardedCopy[E uint16 | float32](r *guardedRegion, x []E, atEnd bool) []E {
 // combination takes one length, in turn, from lengths around the
 // conversion unit and the block.
 func TestLowpStepGuardPages(t *testing.T) {
+	if testing.Short() && underRace {
+		// It looks for wrong bits, not data races, and every step of make
+		// test but race runs it; TestLowpStepValidation runs the
+		// validated functions under the race detector.
+		t.Skip("-short under -race")
+	}
 	lengths := []int{1, 9, 17, 31, lowpBlock + 3}
 	maxLen := lengths[len(lengths)-1]
 	var regions [6]*guardedRegion

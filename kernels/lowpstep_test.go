@@ -211,6 +211,12 @@ var lowpLengths = []int{0, 1, 7, 15, 16, 17, 40, lowpBlock - 1, lowpBlock, lowpB
 // lowpLengths, in turn, so every length meets every rule; on arm64, which
 // make test runs under qemu, at one.
 func TestLowpStepMatchesReference(t *testing.T) {
+	if testing.Short() && underRace {
+		// It looks for wrong bits, not data races, and every step of make
+		// test but race runs it; TestLowpStepValidation runs the
+		// validated functions under the race detector.
+		t.Skip("-short under -race")
+	}
 	lengthsPer := 2
 	if runtime.GOARCH != "amd64" {
 		lengthsPer = 1
@@ -358,6 +364,12 @@ func TestLowpStepNoAllocs(t *testing.T) {
 // more in two calls split at an odd element, each with its offset: the bits
 // must not depend on the set, the path or the split.
 func TestLowpStepSRMatchesReference(t *testing.T) {
+	if testing.Short() && underRace {
+		// It looks for wrong bits, not data races, and every step of make
+		// test but race runs it; TestLowpStepValidation runs the
+		// validated functions under the race detector.
+		t.Skip("-short under -race")
+	}
 	r := rand.New(rand.NewPCG(22, 17))
 	vp := newValuePool[float32](r)
 	turn := 0
