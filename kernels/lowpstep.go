@@ -15,16 +15,19 @@ import (
 // float32 step that also writes a 16-bit copy of the parameters
 // (MasterStep).
 //
-// A set runs them by composition, blockwise: lowpBlock elements at a time
-// are widened into float32 buffers with the set's conversion kernels, run
-// through the set's float32 kernel of the rule, and narrowed back. The
-// buffers stay in the L1 cache, so memory sees each stream once, at its
-// stored width: the traffic that makes a 16-bit step faster than a float32
-// one where memory bounds it. Every piece gives the reference's bits (the
-// conversions and the float32 kernels are tested for that), and the rule is
-// elementwise, so the composition gives generic.StepLowp's and
-// generic.StepMaster's bits by construction; the tests check it anyway, on
-// every set and conversion path.
+// With every stream 16-bit (LowpStep[uint16]), a set with fused kernels
+// (AVX2, AVX-512, NEON: Set.lowp, generated from ir.Lowp) runs the rule's
+// operation list with a widening after each load and a rounding before each
+// store, in one pass. Every other choice (float32 state, master weights,
+// stochastic rounding, the generic set) is composed blockwise: lowpBlock
+// elements at a time are widened into float32 buffers with the set's
+// conversion kernels, run through the set's float32 kernel of the rule, and
+// narrowed back. The buffers stay in the L1 cache, so memory sees each
+// stream once, at its stored width. Every piece gives the reference's bits
+// (the conversions and the float32 kernels are tested for that), and the
+// rule is elementwise, so the composition gives generic.StepLowp's and
+// generic.StepMaster's bits by construction; the tests check both forms
+// anyway, on every set and conversion path.
 
 // Format is a 16-bit storage format: BFloat16 or Float16.
 type Format = generic.Format
