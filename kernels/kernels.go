@@ -4,6 +4,43 @@
 // between float32 and the 16-bit storage formats bfloat16 and float16
 // (NarrowBF16, WidenBF16, NarrowF16, WidenF16; lowp.go).
 //
+// # Low-precision steps
+//
+// Every rule, under every variant, also steps parameters stored as bfloat16
+// or float16 (Format: BFloat16, Float16; a value's bits in a uint16),
+// computing in float32 (lowpstep.go, specified by generic.StepLowp and
+// generic.StepMaster):
+//
+//   - LowpStep[S](set, kind, format) returns the raw kernel
+//     func(v, c *Coeffs[float32], p, g []uint16, s0, s1, s2 []S) for
+//     parameters and gradients in format and state stored as S: uint16 in
+//     the same format (torch's fused optimizers: state like the parameter,
+//     rounded after every step) or float32. Per element it widens p, g and
+//     the state exactly, runs the rule's float32 arithmetic, and rounds each
+//     stored 16-bit value to nearest even (every NaN to the canonical NaN).
+//   - MasterStep[G](set, kind, format) returns the raw kernel
+//     func(v, c *Coeffs[float32], p []float32, g []G, s0, s1, s2 []float32, copy []uint16)
+//     for float32 master parameters and state: the float32 step, bit for
+//     bit, that also writes the parameters' 16-bit copy (DeepSpeed's
+//     step_plus_copy), from float32 gradients (G = float32) or 16-bit ones
+//     in format (G = uint16), widened in the kernel.
+//   - LowpStepSR[S](set, kind, format) is LowpStep's kernel with the new
+//     parameters rounded stochastically (opt-in; generic.Format.NarrowSR),
+//     from random bits that are a pure function of the key SR (seed,
+//     parameter, step, element index), so that any split of a parameter
+//     between calls, any set and any architecture give the same bits.
+//   - StepLowp, StepLowpSR and StepMaster validate the arguments first
+//     (set, kind, format, variant, coefficients, lengths, overlap in
+//     memory; nothing is written on error) and then run the same kernels.
+//
+// Every set gives the reference's bits. AVX2, AVX-512 and NEON have fused
+// kernels for every rule and variant with every stream 16-bit (the rule's
+// operation list with OpExpand after each load and OpNarrow before each
+// store, ir.Lowp), which LowpStep[uint16] runs in one pass; the other
+// storage choices, stochastic rounding, and every choice on generic, are
+// composed block by block from the set's float32 kernel and conversion
+// kernels, whose buffers stay in the L1 cache.
+//
 // Every set computes exactly the bits of package generic, the specification.
 // A set is compiled in when its architecture matches and the noasm build tag
 // is absent; whether the running CPU supports it, and which set runs, are
@@ -53,7 +90,14 @@ type Set struct {
 	// own, which then runs the references.
 	gf32 *generic.GradKernels[float32]
 	gf64 *generic.GradKernels[float64]
+	// The fused low-precision kernels (lowpstep.go), by format and Kind,
+	// with every stream 16-bit; nil where the set has none, and then
+	// LowpStep composes them.
+	lowp [generic.FormatCount]lowpRules
 }
+
+// lowpRules holds one fused low-precision kernel per Kind for one format.
+type lowpRules [kindCount]func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []uint16)
 
 // Name is the set's name: "generic", "avx2", "avx512" or "neon".
 func (s *Set) Name() string { return s.name }

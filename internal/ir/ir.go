@@ -145,12 +145,50 @@ type Program struct {
 	// Streams reports which streams the body touches; unused state slices
 	// may be nil and must not be dereferenced.
 	Streams [NumStreams]bool
+	// Half reports the streams whose elements are 16 bits of format
+	// Format (Lowp): a load of one gives half a vector of 16-bit lanes,
+	// which OpExpand widens, and a store takes OpNarrow's result. Other
+	// streams hold the element type.
+	Half [NumStreams]bool
+	// Format is the 16-bit format of the Half streams.
+	Format Format
 }
 
 // Name is a stable identifier for the program, e.g. "adam_v41": the rule's
 // symbol name and the variant's bits in hexadecimal.
 func (p Program) Name() string {
-	return fmt.Sprintf("%s_v%02x", registered().rules[p.Kind].Name, p.Variant)
+	name := fmt.Sprintf("%s_v%02x", registered().rules[p.Kind].Name, p.Variant)
+	if p.Lowp() {
+		name += "_" + p.Format.String()
+	}
+	return name
+}
+
+// Lowp reports whether any stream of the program is 16-bit (Half).
+func (p Program) Lowp() bool { return p.Half != [NumStreams]bool{} }
+
+// Lowp returns float32 program p with every stream it touches stored in
+// format f: each load is followed by OpExpand, each store preceded by
+// OpNarrow, and the arithmetic between is p's, on float32. This is
+// generic.StepLowp with state in the parameters' format, as one loop body.
+func Lowp(p Program, f Format) Program {
+	b := NewBuilder(registered().coeffs)
+	b.p.Kind, b.p.Variant, b.p.Format = p.Kind, p.Variant, f
+	b.p.Half = p.Streams
+	val := make([]Value, p.Values)
+	for _, in := range p.Body {
+		switch in.Op {
+		case OpLoad:
+			val[in.Dst] = b.Expand(b.Load(in.Stream), f)
+		case OpStore:
+			b.Store(in.Stream, b.Narrow(val[in.A], f))
+		default:
+			out := in
+			out.A, out.B, out.X, out.Y = val[in.A], val[in.B], val[in.X], val[in.Y]
+			val[in.Dst] = b.emit(out)
+		}
+	}
+	return b.p
 }
 
 // Builder records a Program. A rule's description calls its methods in the

@@ -58,6 +58,11 @@ func eval[T generic.Float](p ir.Program, c *generic.Coeffs[T], streams *[ir.NumS
 			if val[in.A] < val[in.B] {
 				r = val[in.X]
 			}
+		case ir.OpNarrow:
+			// A 16-bit value is held as its bits' integer, exact in T.
+			r = T(generic.Format(in.Format).Narrow(float32(val[in.A])))
+		case ir.OpExpand:
+			r = T(generic.Format(in.Format).Widen(uint16(val[in.A])))
 		}
 		val[in.Dst] = r
 	}
@@ -101,6 +106,52 @@ func TestProgramsMatchReference(t *testing.T) {
 				check(t, p, generic.Reference[float64](r.Kind))
 				check(t, p, generic.Reference[float32](r.Kind))
 			})
+		}
+	}
+}
+
+// TestLowpProgramsMatchReference interprets every rule's program under
+// every variant with every stream stored in each 16-bit format (ir.Lowp;
+// the interpreter holds 16-bit values as their bits' integers) and
+// compares it with generic.StepLowp, exactly.
+func TestLowpProgramsMatchReference(t *testing.T) {
+	if int(ir.BF16) != int(generic.FormatBF16) || int(ir.F16) != int(generic.FormatF16) {
+		t.Fatal("ir.Format and generic.Format number the formats differently")
+	}
+	r := rand.New(rand.NewPCG(3, 22))
+	const n = 64
+	for _, rule := range generic.Rules() {
+		for _, v := range rule.Variants() {
+			for f := range ir.FormatCount {
+				p := ir.Lowp(ir.Build(int(rule.Kind), uint32(v)), f)
+				gf := generic.Format(f)
+				var c generic.Coeffs[float32]
+				cs := reflect.ValueOf(&c).Elem()
+				for i := range ir.CoeffNames() {
+					cs.Field(i).SetFloat(float64(float32(math.Abs(value(r)))))
+				}
+				c.Sign = float32(math.Copysign(0, float64(r.IntN(2))-0.5)) // ±0, as every kernel requires
+				var want [ir.NumStreams][]uint16
+				var got [ir.NumStreams][]float32
+				for s := range want {
+					want[s], got[s] = make([]uint16, n), make([]float32, n)
+					for i := range want[s] {
+						want[s][i] = gf.Narrow(float32(value(r)))
+						got[s][i] = float32(want[s][i])
+					}
+				}
+				generic.StepLowp(rule.Kind, gf, v, &c, want[0], want[1], want[2], want[3], want[4])
+				for i := 0; i < n; i++ {
+					eval(p, &c, &got, i)
+				}
+				for s := range want {
+					for i := range want[s] {
+						if uint16(got[s][i]) != want[s][i] {
+							t.Fatalf("%s stream %d [%d]: program %#04x, generic.StepLowp %#04x", p.Name(), s, i, uint16(got[s][i]), want[s][i])
+						}
+					}
+				}
+			}
 		}
 	}
 }

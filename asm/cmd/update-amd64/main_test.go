@@ -34,8 +34,9 @@ func checkAssembly(t *testing.T, asm []byte) {
 		t.Errorf("assembly touches the floating-point control state: %s", m)
 	}
 	// Every program, update and gradient, per element type per
+	// instruction set, and every low-precision program (float32) per
 	// instruction set.
-	want := (len(kernelgen.Programs()) + len(ir.GradPrograms())) * len(kernelgen.Elems) * len(x86.ISAs)
+	want := ((len(kernelgen.Programs())+len(ir.GradPrograms()))*len(kernelgen.Elems) + len(kernelgen.LowpPrograms())) * len(x86.ISAs)
 	if n := len(regexp.MustCompile(`(?m)^TEXT `).FindAll(asm, -1)); n != want {
 		t.Errorf("%d assembly functions, want %d", n, want)
 	}

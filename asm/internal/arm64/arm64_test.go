@@ -27,12 +27,26 @@ func TestDeterministic(t *testing.T) {
 
 // TestPlacement replays every register assignment on a model of the
 // register file (kernelgen.Regs.Verify), and checks that every kernel keeps
-// the widest unroll.
+// the widest unroll (a low-precision kernel, the widest that fits).
 func TestPlacement(t *testing.T) {
-	for _, k := range kernelgen.Programs() {
+	for _, k := range append(kernelgen.Programs(), kernelgen.LowpPrograms()...) {
 		for _, e := range []arrangement{arr4S, arr2D} {
+			if k.Lowp() && e != arr4S {
+				continue // low-precision kernels compute in float32
+			}
 			regs, _ := coefficients(k, e)
-			for _, copies := range []int{unrollChoices[0], 1} {
+			widest := unrollChoices[0]
+			if k.Lowp() {
+				// A low-precision kernel holds OpNarrow's constants and
+				// scratch too: it takes the widest unroll that fits.
+				for _, u := range unrollChoices {
+					if _, err := regs.Place(kernelgen.Interleave(k.Body, u, u)); err == nil {
+						widest = u
+						break
+					}
+				}
+			}
+			for _, copies := range []int{widest, 1} {
 				code, err := regs.Place(kernelgen.Interleave(k.Body, copies, copies))
 				if err == nil {
 					err = regs.Verify(code)

@@ -10,7 +10,7 @@ import (
 
 // neon is the one kernel set of arm64.
 var neon = kernelgen.Set{Name: "neon", Title: "NEON",
-	Doc: "runs every kernel with 128-bit Advanced SIMD (NEON), which\nevery ARMv8-A CPU has.", Grad: true}
+	Doc: "runs every kernel with 128-bit Advanced SIMD (NEON), which\nevery ARMv8-A CPU has.", Grad: true, Lowp: true}
 
 // Backend is the kernelgen.Backend of the NEON kernel set. It renders each
 // kernel as text as it is added.

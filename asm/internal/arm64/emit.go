@@ -45,7 +45,11 @@ func function(k ir.Program, e arrangement) (string, error) {
 	label := func(name string) { fmt.Fprintf(&w, "%s:\n", name) }
 
 	name := kernelgen.FuncName(k, neon.Name, e.Elem)
-	fmt.Fprintf(&w, "// func %s%s\n", name, kernelgen.Signature(e.Elem))
+	sig := kernelgen.Signature(e.Elem)
+	if k.Lowp() {
+		sig = kernelgen.LowpSignature()
+	}
+	fmt.Fprintf(&w, "// func %s%s\n", name, sig)
 	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 	line("MOVD c+0(FP), %s", regCoeffs)
 	line("MOVD n+8(FP), %s", regN)
@@ -86,18 +90,18 @@ func function(k ir.Program, e arrangement) (string, error) {
 		line("BLT %s", next)
 		label(name)
 		for i := 0; i < len(code); i++ {
-			if i+1 < len(code) && pairable(code[i], code[i+1]) {
+			if i+1 < len(code) && pairable(k, code[i], code[i+1]) {
 				line("%s", pairLine(code[i], code[i+1]))
 				i++
 				continue
 			}
-			for _, l := range e.vectorLines(code[i]) {
+			for _, l := range e.vectorLines(k, code[i]) {
 				line("%s", l)
 			}
 		}
 		for s, used := range k.Streams {
 			if used {
-				line("ADD $%d, %s", elems*e.Size, streamRegs[s])
+				line("ADD $%d, %s", elems*streamSize(k, e, s), streamRegs[s])
 			}
 		}
 		line("SUB $%d, %s", elems, regN)
@@ -109,7 +113,7 @@ func function(k ir.Program, e arrangement) (string, error) {
 			fmt.Sprintf("%d elements per iteration: %d interleaved vectors per stream", unroll*e.Lanes, unroll))
 	}
 	loop("vectors", "vector", "tail", 1, single, fmt.Sprintf("%d elements per iteration: one vector per stream", e.Lanes))
-	e.tailLines(&w, tail)
+	e.tailLines(&w, k, tail)
 	label("done")
 	line("RET")
 	return w.String(), nil
@@ -137,12 +141,84 @@ func coefficients(k ir.Program, e arrangement) (kernelgen.Regs, []string) {
 			fmt.Sprintf("%s %d(%s), F%d // %s", e.fmov, in.Coeff*e.Size, regCoeffs, r, ir.CoeffNames()[in.Coeff]),
 			fmt.Sprintf("VDUP V%d.%s[0], V%d.%s", r, e.goLane, r, e.goArr))
 	}
-	return kernelgen.Regs{N: numVRegs, Coeff: coeffReg, MaxNaNScratch: true}, lines
+	regs := kernelgen.Regs{N: numVRegs, Coeff: coeffReg, MaxNaNScratch: true}
+	if k.Lowp() {
+		for i, c := range lowpConsts {
+			r := numVRegs - 1 - len(hoisted) - i
+			regs.Reserve(r)
+			lines = append(lines,
+				fmt.Sprintf("MOVW $0x%08x, %s // OpNarrow's constant", c, regConst),
+				fmt.Sprintf("VDUP %s, V%d.S4", regConst, r))
+		}
+	}
+	return regs, lines
+}
+
+// lowpConsts are OpNarrow's constants in a low-precision kernel, in the
+// registers below the hoisted ones: the float32 quiet NaN that every NaN
+// lane becomes, and bfloat16's rounding constants (as in the conversion
+// kernels, conv.go).
+var lowpConsts = []uint32{0x7FC00000, 1, 0x7FFF}
+
+// lowpReg is the register of lowpConsts[i] in kernel k.
+func lowpReg(k ir.Program, i int) int {
+	_, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
+	return numVRegs - 1 - len(hoisted) - i
+}
+
+// streamSize is the bytes of one element of stream s in kernel k: 2 for a
+// 16-bit stream of a low-precision kernel, else the element's.
+func streamSize(k ir.Program, e arrangement, s int) int {
+	if k.Half[s] {
+		return 2
+	}
+	return e.Size
+}
+
+// lowpLines renders OpNarrow and OpExpand (a low-precision kernel's
+// conversions) as the conversion kernels do (conv.go), on the lower four
+// lanes: OpExpand widens the 4H in A to the 4S of D (SHLL #16 or FCVTL);
+// OpNarrow replaces A's NaN lanes by the quiet NaN in D (FCMEQ into the
+// scratch T, then BIF), rounds bfloat16 with the integer sequence, and
+// narrows D's 4S into its 4H (SHRN #16 or FCVTN). D aliases no operand of
+// OpNarrow (kernelgen's mustNotAlias).
+func lowpLines(k ir.Program, p kernelgen.Placed) []string {
+	if p.In.Op == ir.OpExpand {
+		if p.In.Format == ir.BF16 {
+			return []string{convPair(encSHLL4H, p.D, p.A)}
+		}
+		return []string{convPair(encFCVTL4S, p.D, p.A)}
+	}
+	qnan, one, bias := lowpReg(k, 0), lowpReg(k, 1), lowpReg(k, 2)
+	out := []string{fp3("fcmeq", encFCMEQ, arr4S, p.T, p.A, p.A)}
+	if p.In.Format == ir.F16 {
+		return append(out,
+			fmt.Sprintf("VMOV V%d.B16, V%d.B16", p.A, p.D),
+			logic3("bif", encBIF, p.D, qnan, p.T),
+			convPair(encFCVTN4H, p.D, p.D))
+	}
+	return append(out,
+		fmt.Sprintf("VUSHR $16, V%d.S4, V%d.S4", p.A, p.D),
+		fmt.Sprintf("VAND V%d.B16, V%d.B16, V%d.B16", one, p.D, p.D),
+		fmt.Sprintf("VADD V%d.S4, V%d.S4, V%d.S4", bias, p.D, p.D),
+		fmt.Sprintf("VADD V%d.S4, V%d.S4, V%d.S4", p.A, p.D, p.D),
+		logic3("bif", encBIF, p.D, qnan, p.T),
+		convPair(encSHRN4H, p.D, p.D))
 }
 
 // vectorLines renders a placed step of a full-vector loop: loads and stores
-// move 16 bytes at offset 16*copy from the stream's pointer.
-func (e arrangement) vectorLines(p kernelgen.Placed) []string {
+// move 16 bytes at offset 16*copy from the stream's pointer, or 8 bytes at
+// 8*copy for a 16-bit stream.
+func (e arrangement) vectorLines(k ir.Program, p kernelgen.Placed) []string {
+	switch {
+	case (p.In.Op == ir.OpLoad || p.In.Op == ir.OpStore) && k.Half[p.In.Stream]:
+		if p.In.Op == ir.OpLoad {
+			return []string{fmt.Sprintf("FMOVD %s, F%d", mem(8*p.Copy, streamRegs[p.In.Stream]), p.D)}
+		}
+		return []string{fmt.Sprintf("FMOVD F%d, %s", p.A, mem(8*p.Copy, streamRegs[p.In.Stream]))}
+	case p.In.Op == ir.OpNarrow || p.In.Op == ir.OpExpand:
+		return lowpLines(k, p)
+	}
 	switch p.In.Op {
 	case ir.OpLoad:
 		return []string{fmt.Sprintf("FMOVQ %s, F%d", mem(16*p.Copy, streamRegs[p.In.Stream]), p.D)}
@@ -156,8 +232,8 @@ func (e arrangement) vectorLines(p kernelgen.Placed) []string {
 // stream by consecutive copies, so one load (store) pair instruction moves
 // both vectors. A load pair into one register is unpredictable, so it
 // needs two distinct destinations.
-func pairable(x, y kernelgen.Placed) bool {
-	if x.In != y.In || y.Copy != x.Copy+1 {
+func pairable(k ir.Program, x, y kernelgen.Placed) bool {
+	if x.In != y.In || y.Copy != x.Copy+1 || (x.In.Op == ir.OpLoad || x.In.Op == ir.OpStore) && k.Half[x.In.Stream] {
 		return false
 	}
 	return x.In.Op == ir.OpStore || x.In.Op == ir.OpLoad && x.D != y.D
@@ -219,7 +295,7 @@ func (e arrangement) arith(p kernelgen.Placed) []string {
 // lanes only while elements remain; the vector code then runs once and
 // only the valid lanes are stored. The unused lanes compute on zeros,
 // harmlessly: floating-point exceptions do not trap.
-func (e arrangement) tailLines(w *strings.Builder, code []kernelgen.Placed) {
+func (e arrangement) tailLines(w *strings.Builder, k ir.Program, code []kernelgen.Placed) {
 	line := func(format string, args ...any) { instr(w, fmt.Sprintf(format, args...)) }
 	fmt.Fprintf(w, "\n\t// the last n mod %d elements, lane by lane\ntail:\n", e.Lanes)
 	line("CBZ %s, done", regN)
@@ -229,7 +305,7 @@ func (e arrangement) tailLines(w *strings.Builder, code []kernelgen.Placed) {
 			line("CMP $%d, %s", lane, regN)
 			line("BLE %s", after)
 			for _, p := range ps {
-				line("ADD $%d, %s, %s", lane*e.Size, streamRegs[p.In.Stream], regAddr)
+				line("ADD $%d, %s, %s", lane*streamSize(k, e, p.In.Stream), streamRegs[p.In.Stream], regAddr)
 				line("%s", render(p, lane))
 			}
 		}
@@ -241,21 +317,35 @@ func (e arrangement) tailLines(w *strings.Builder, code []kernelgen.Placed) {
 		}
 		flushed = true
 		lanes(loads, "compute", func(p kernelgen.Placed, lane int) string {
-			return fmt.Sprintf("VLD1 (%s), V%d.%s[%d]", regAddr, p.D, e.goLane, lane)
+			return fmt.Sprintf("VLD1 (%s), V%d.%s[%d]", regAddr, p.D, laneOf(k, e, p.In.Stream), lane)
 		})
 		if e.Lanes > 2 {
 			fmt.Fprintf(w, "compute:\n")
 		}
 	}
 	for _, p := range code {
-		switch p.In.Op {
-		case ir.OpLoad:
+		switch op, half := p.In.Op, k.Half[p.In.Stream] && (p.In.Op == ir.OpLoad || p.In.Op == ir.OpStore); {
+		case op == ir.OpLoad && half:
+			// Lane 0 alone; the other lanes keep what they held, which
+			// the unused lanes compute on, harmlessly.
+			loads = append(loads, p)
+			line("VLD1 (%s), V%d.H[0]", streamRegs[p.In.Stream], p.D)
+		case op == ir.OpStore && half:
+			flushLoads()
+			stores = append(stores, p)
+			line("VST1 V%d.H[0], (%s)", p.A, streamRegs[p.In.Stream])
+		case op == ir.OpLoad:
 			loads = append(loads, p)
 			line("%s (%s), F%d", e.fmov, streamRegs[p.In.Stream], p.D)
-		case ir.OpStore:
+		case op == ir.OpStore:
 			flushLoads()
 			stores = append(stores, p)
 			line("%s F%d, (%s)", e.fmov, p.A, streamRegs[p.In.Stream])
+		case op == ir.OpNarrow || op == ir.OpExpand:
+			flushLoads()
+			for _, l := range lowpLines(k, p) {
+				line("%s", l)
+			}
 		default:
 			flushLoads()
 			for _, l := range e.arith(p) {
@@ -266,8 +356,17 @@ func (e arrangement) tailLines(w *strings.Builder, code []kernelgen.Placed) {
 	// No instruction after the first store allocates a register, so every
 	// stored value is still in its register here.
 	lanes(stores, "done", func(p kernelgen.Placed, lane int) string {
-		return fmt.Sprintf("VST1 V%d.%s[%d], (%s)", p.A, e.goLane, lane, regAddr)
+		return fmt.Sprintf("VST1 V%d.%s[%d], (%s)", p.A, laneOf(k, e, p.In.Stream), lane, regAddr)
 	})
+}
+
+// laneOf is the Go assembler lane letter of stream s's elements in kernel
+// k: "H" for a 16-bit stream, else the element's.
+func laneOf(k ir.Program, e arrangement, s int) string {
+	if k.Half[s] {
+		return "H"
+	}
+	return e.goLane
 }
 
 // instr writes one instruction line, its mnemonic separated by a tab.

@@ -145,7 +145,7 @@ func gradFunction(p ir.GradProgram, e arrangement) (string, error) {
 			s := code[i]
 			// Whole vectors of one stream, loaded or stored by consecutive
 			// copies, move two at a time, as in the update kernels.
-			if !p.Wide() && i+1 < len(code) && pairable(s, code[i+1]) {
+			if !p.Wide() && i+1 < len(code) && pairable(ir.Program{}, s, code[i+1]) {
 				line("%s", pairLine(s, code[i+1]))
 				i++
 				continue

@@ -209,7 +209,7 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 			if p.D, err = take(); err != nil {
 				return nil, err
 			}
-			if r.MaxNaNScratch && s.In.Op == ir.OpMaxNaN {
+			if r.MaxNaNScratch && needsScratch(s.In.Op) {
 				if p.T, err = take(); err != nil {
 					return nil, err
 				}
@@ -247,11 +247,17 @@ func (p *Placed) operand(j int) *int {
 // last read, so that the result must not share a register with any of them.
 func mustNotAlias(op ir.Op) bool {
 	switch op {
-	case ir.OpMaxNaN, ir.OpRaise, ir.OpLower, ir.OpSelect:
+	case ir.OpMaxNaN, ir.OpRaise, ir.OpLower, ir.OpSelect, ir.OpNarrow:
 		return true
 	}
 	return false
 }
+
+// needsScratch reports whether op takes a scratch register (Placed.T) where
+// Regs.MaxNaNScratch says NaN masks are vectors: OpMaxNaN's mask, and
+// OpNarrow's NaN mask and packing (the rounding of an update kernel's
+// stored values to 16 bits).
+func needsScratch(op ir.Op) bool { return op == ir.OpMaxNaN || op == ir.OpNarrow }
 
 // Unrolled places `copies` copies of body, interleaved in the largest
 // groups that fit the registers, and returns the code and the group size.
@@ -313,8 +319,8 @@ func (r Regs) Verify(code []Placed) error {
 				}
 			}
 		}
-		if p.In.Op == ir.OpMaxNaN && r.MaxNaNScratch && (p.T < 0 || p.T == p.A || p.T == p.B || p.T == p.D) {
-			return fmt.Errorf("step %d: maxnan registers alias: d=%d t=%d a=%d b=%d", i, p.D, p.T, p.A, p.B)
+		if needsScratch(p.In.Op) && r.MaxNaNScratch && (p.T < 0 || p.T == p.A || p.T == p.B || p.T == p.D) {
+			return fmt.Errorf("step %d: %v registers alias: d=%d t=%d a=%d b=%d", i, p.In.Op, p.D, p.T, p.A, p.B)
 		}
 		if p.T >= 0 {
 			holds[p.T] = content{} // the NaN mask: garbage to anyone else

@@ -86,6 +86,13 @@ func Generate(b Backend, generator string) (asm, goFile []byte, err error) {
 					return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name, e), err)
 				}
 			}
+			if s.Lowp && e == F32 {
+				for _, p := range LowpPrograms() {
+					if err := b.Update(s, p, e); err != nil {
+						return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name, e), err)
+					}
+				}
+			}
 			if !s.Grad {
 				continue
 			}

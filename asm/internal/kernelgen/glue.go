@@ -26,6 +26,11 @@ type Set struct {
 	// (ir.GradPrograms); without them, package kernels gives the set
 	// the references.
 	Grad bool
+	// Lowp reports that the set has fused low-precision update kernels
+	// (LowpPrograms) for every rule and format; without them, package
+	// kernels composes the low-precision steps from the set's float32
+	// kernels and conversions.
+	Lowp bool
 }
 
 // FuncName is the assembly function of program p in set s for element d,
@@ -51,6 +56,25 @@ func Programs() []ir.Program {
 		}
 	}
 	return out
+}
+
+// LowpPrograms returns every rule's program for every variant stored in
+// each 16-bit format (ir.Lowp): the fused low-precision kernels of the sets
+// that have them (Set.Lowp), in the order of Programs() for each format.
+func LowpPrograms() []ir.Program {
+	var out []ir.Program
+	for f := range ir.FormatCount {
+		for _, p := range Programs() {
+			out = append(out, ir.Lowp(p, f))
+		}
+	}
+	return out
+}
+
+// LowpGlueName is the low-precision kernel of rule r in set s for format f,
+// which switches on the variant, e.g. "adam_avx2_bf16".
+func LowpGlueName(r generic.RuleDesc, set string, f ir.Format) string {
+	return fmt.Sprintf("%s_%s_%s", r.Name, set, f)
 }
 
 // GoFile returns the Go file of package kernels that goes with a generated
@@ -79,6 +103,17 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 		if s.Grad {
 			gradSetFields(p, s)
 		}
+		if s.Lowp {
+			p("\tlowp: [generic.FormatCount]lowpRules{\n")
+			for f := range ir.FormatCount {
+				p("\t\t{\n")
+				for _, r := range rules {
+					p("\t\t\tKind%s: %s,\n", r.GoName, LowpGlueName(r, s.Name, f))
+				}
+				p("\t\t},\n")
+			}
+			p("\t},\n")
+		}
 		p("}\n")
 	}
 	for _, s := range sets {
@@ -100,6 +135,11 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 		}
 	}
 	for _, s := range sets {
+		if s.Lowp {
+			lowpGlue(p, s)
+		}
+	}
+	for _, s := range sets {
 		if s.Grad {
 			gradDecls(p, s)
 		}
@@ -110,9 +150,37 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 				p("\n// %s runs [%s] with %s on %s elements.\n//\n//go:noescape\n", FuncName(prog, s.Name, d), prog.Name(), s.Title, d.Go)
 				p("func %s%s\n", FuncName(prog, s.Name, d), Signature(d))
 			}
+			if s.Lowp && d == F32 {
+				for _, prog := range LowpPrograms() {
+					p("\n// %s runs [%s] with %s on %s elements, each stream stored in %s.\n//\n//go:noescape\n",
+						FuncName(prog, s.Name, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, d.Go, prog.Format)
+					p("func %s%s\n", FuncName(prog, s.Name, d), LowpSignature())
+				}
+			}
 		}
 	}
 	return formatted(b.Bytes())
+}
+
+// lowpGlue writes set s's low-precision kernel of every rule for every
+// format: a switch on the variant that calls the fused assembly kernel of
+// every variant in the rule's description, the reference for any other.
+func lowpGlue(p func(string, ...any), s Set) {
+	for f := range ir.FormatCount {
+		for _, r := range generic.Rules() {
+			name := LowpGlueName(r, s.Name, f)
+			p("\n// %s runs generic.StepLowp for Kind%s in %s with %s: the fused\n", name, r.GoName, f, s.Title)
+			p("// assembly kernel of every variant in the rule's description, the\n// reference for any other.\n")
+			p("func %s(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {\n\tswitch v {\n", name)
+			for _, v := range r.Variants() {
+				prog := ir.Build(int(r.Kind), uint32(v))
+				p("\tcase %s:\n", prog.Name())
+				p("\t\t%s(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))\n",
+					FuncName(ir.Lowp(prog, f), s.Name, F32))
+			}
+			p("\tdefault:\n\t\tgeneric.StepLowp(generic.Kind%s, generic.Format%s, v, c, p, g, s0, s1, s2)\n\t}\n}\n", r.GoName, strings.ToUpper(f.String()))
+		}
+	}
 }
 
 // ProgramsFile returns the Go file of package kernels that documents every
@@ -169,6 +237,12 @@ func formatted(src []byte) ([]byte, error) {
 // Signature is the Go signature of every assembly kernel of element d.
 func Signature(d Elem) string {
 	return fmt.Sprintf("(c *generic.Coeffs[%s], n int, %s *%s)", d.Go, strings.Join(ParamNames[:], ", "), d.Go)
+}
+
+// LowpSignature is the Go signature of every fused low-precision kernel:
+// float32 coefficients, and every stream 16-bit.
+func LowpSignature() string {
+	return fmt.Sprintf("(c *generic.Coeffs[float32], n int, %s *uint16)", strings.Join(ParamNames[:], ", "))
 }
 
 // Listing renders a program body as Go-like statements.

@@ -1,6 +1,7 @@
 package x86
 
 import (
+	"fmt"
 	"go/token"
 	"go/types"
 	"math"
@@ -53,7 +54,17 @@ type compiler struct {
 	// the n-th is in register n.
 	hoisted []ir.Instr
 	absReg  int // the |x| mask register, after the hoisted ones; -1 if unused
+	// lowpRegs hold the 32-bit constants of OpNarrow (lowpConsts), after
+	// absReg, where the body fits the registers with them; otherwise none,
+	// and OpNarrow builds them (AVX2's 16 registers are scarce).
+	lowpRegs []int
 }
+
+// The constants of OpNarrow on AVX-512, in 32-bit lanes: bfloat16's
+// rounding (the kept part's lowest bit, and the bias of half an ulp less
+// one) and canonical NaN (in the low half, after the shift), and the quiet
+// float32 NaN that float16's narrowing turns into its canonical NaN.
+var lowpConsts = map[ir.Format][]uint32{ir.BF16: {1, 0x7FFF, 0x7FC0}, ir.F16: {0x7FC00000}}
 
 // compile adds the assembly function for program k to ctx.
 //
@@ -68,23 +79,39 @@ type compiler struct {
 // AVX2's Adam and RMSProp measured no faster on Zen 5, so coefficients stay
 // in registers.
 func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error {
-	c := newCompiler(ctx, k, isa, d)
-
 	// Plan every loop before emitting anything, so that an unroll that
-	// does not fit the registers is an error here, not in avo.
+	// does not fit the registers is an error here, not in avo. A
+	// low-precision kernel keeps OpNarrow's constants in registers if the
+	// body still fits with them, and builds them where needed otherwise
+	// (AVX2's 16 registers, a rule with many coefficients).
 	lanes := isa.Lanes(d)
-	main, group, err := c.regs.Unrolled(k.Body, isa.Unroll)
+	var c *compiler
+	var main, single []kernelgen.Placed
+	var group int
+	var err error
+	for _, consts := range []bool{k.Lowp(), false} {
+		c = newCompiler(ctx, k, isa, d, consts)
+		if main, group, err = c.regs.Unrolled(k.Body, isa.Unroll); err != nil {
+			continue
+		}
+		if single, _, err = c.regs.Unrolled(k.Body, 1); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
-	single, _, err := c.regs.Unrolled(k.Body, 1)
-	if err != nil {
-		return err
+	if k.Lowp() && isa.Masked && len(c.lowpRegs) == 0 {
+		return fmt.Errorf("x86: %s does not fit the registers with OpNarrow's constants", kernelgen.FuncName(k, isa.Name, d))
 	}
 
 	ctx.Function(kernelgen.FuncName(k, isa.Name, d))
 	ctx.Attributes(attr.NOSPLIT)
-	ctx.Signature(Signature(d))
+	if k.Lowp() {
+		ctx.Signature(LowpSignature())
+	} else {
+		ctx.Signature(Signature(d))
+	}
 
 	ctx.Load(ctx.Param("c"), coeffPtr)
 	ctx.Load(ctx.Param("n"), count)
@@ -105,6 +132,17 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	}
 	if c.absReg >= 0 {
 		absMask(ctx, isa, c.reg(c.absReg, fullVector), d.Size)
+	}
+	for i, r := range c.lowpRegs {
+		k := lowpConsts[k.Format][i]
+		ctx.Commentf("the constant %#x in every 32-bit lane, for the %s narrowing", k, c.k.Format)
+		ctx.MOVL(operand.U32(k), constBits.As32())
+		if isa.Masked {
+			ctx.VPBROADCASTD(constBits.As32(), c.reg(r, fullVector))
+		} else {
+			ctx.VMOVD(constBits.As32(), c.reg(r, scalarElem))
+			ctx.VPBROADCASTD(c.reg(r, scalarElem), c.reg(r, fullVector))
+		}
 	}
 	ctx.XORL(index.As32(), index.As32())
 
@@ -158,18 +196,41 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	return nil
 }
 
-func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) *compiler {
+func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs bool) *compiler {
 	coeff, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
 	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), hoisted: hoisted,
 		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}}
+	next := len(hoisted)
 	for _, in := range k.Body {
 		if in.Op == ir.OpAbs {
-			c.absReg = len(hoisted)
+			c.absReg = next
 			c.regs.Reserve(c.absReg)
+			next++
 			break
 		}
 	}
+	if lowpConstRegs {
+		for range lowpConsts[k.Format] {
+			c.lowpRegs = append(c.lowpRegs, next)
+			c.regs.Reserve(next)
+			next++
+		}
+	}
 	return c
+}
+
+// half returns vector register r at half the width of form f: the 16-bit
+// lanes of as many elements as r holds float32 lanes at width f. The
+// scalar form's low lane is in an xmm register either way.
+func (c *compiler) half(r int, f form) reg.Register {
+	if r < 0 {
+		return nil
+	}
+	spec := reg.S128
+	if f != scalarElem && c.isa.Bits == 512 {
+		spec = reg.S256
+	}
+	return reg.Vector.Lookup(reg.Index(r), spec)
 }
 
 // constant fills vector register n with x in every lane, through a
@@ -221,10 +282,44 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 		ar = c.one
 	}
 	vecBytes := c.isa.Bits / 8
+	// A full vector's 16-bit load is folded into the OpExpand that reads
+	// it, its only reader (ir.Lowp): loaded maps each such load, by copy
+	// and value, to its memory operand.
+	loaded := map[[2]int]operand.Mem{}
 	for _, s := range steps {
-		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(c.d.Size), Disp: s.Copy * vecBytes}
+		size := c.d.Size
+		if s.In.Op == ir.OpLoad || s.In.Op == ir.OpStore {
+			if c.k.Half[s.In.Stream] {
+				size = 2
+			}
+		}
+		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(size), Disp: s.Copy * vecBytes * size / c.d.Size}
 		a, b, dst := c.reg(s.A, f), c.reg(s.B, f), c.reg(s.D, f)
+		switch {
+		case size == 2 && s.In.Op == ir.OpLoad && f == fullVector:
+			loaded[[2]int{s.Copy, int(s.In.Dst)}] = mem
+			continue
+		case size == 2 && s.In.Op == ir.OpLoad:
+			c.loadHalf(mem, f, s.D)
+			continue
+		case size == 2:
+			c.storeHalf(mem, f, s.A)
+			continue
+		}
 		switch s.In.Op {
+		case ir.OpNarrow:
+			c.narrow(f, s)
+		case ir.OpExpand:
+			var src operand.Op = c.half(s.A, f)
+			if m, ok := loaded[[2]int{s.Copy, int(s.In.A)}]; ok {
+				src = m
+			}
+			if s.In.Format == ir.F16 {
+				c.ctx.VCVTPH2PS(src, dst)
+			} else {
+				c.ctx.VPMOVZXWD(src, dst)
+				c.ctx.VPSLLD(operand.U8(16), dst, dst)
+			}
 		case ir.OpLoad:
 			if f == maskedVector {
 				ar.loadz(mem, tailMask, dst)
@@ -302,10 +397,159 @@ func (c *compiler) choose(ar arith, f form, a, b, x, y, dst reg.Register) {
 	ar.blendv(dst, x, y, dst)
 }
 
+// loadHalf loads the 16-bit lanes of one step into the half-width register
+// r: half a vector, its tail lanes masked off (zeroed, never read), or one
+// element into the low lane through a general-purpose register.
+func (c *compiler) loadHalf(m operand.Mem, f form, r int) {
+	switch {
+	case f == fullVector && c.isa.Masked:
+		c.ctx.VMOVDQU16(m, c.half(r, f)) // EVEX: registers 16-31 too
+	case f == fullVector:
+		c.ctx.VMOVDQU(m, c.half(r, f))
+	case f == maskedVector:
+		c.ctx.VMOVDQU16_Z(m, tailMask, c.half(r, f))
+	default:
+		c.ctx.MOVWLZX(m, constBits.As32())
+		c.ctx.VMOVD(constBits.As32(), c.half(r, f))
+	}
+}
+
+// storeHalf stores the 16-bit lanes of the half-width register r: half a
+// vector, its tail lanes masked off, or the low lane's 16 bits through a
+// general-purpose register.
+func (c *compiler) storeHalf(m operand.Mem, f form, r int) {
+	switch {
+	case f == fullVector && c.isa.Masked:
+		c.ctx.VMOVDQU16(c.half(r, f), m)
+	case f == fullVector:
+		c.ctx.VMOVDQU(c.half(r, f), m)
+	case f == maskedVector:
+		c.ctx.VMOVDQU16(c.half(r, f), tailMask, m)
+	default:
+		c.ctx.VMOVD(c.half(r, f), constBits.As32())
+		c.ctx.MOVW(constBits.As16(), m)
+	}
+}
+
+// narrow emits OpNarrow: the float32 lanes of A rounded to the 16-bit
+// format into the half-width register D, as generic.BF16FromFloat32 and
+// generic.F16FromFloat32 (the conversion kernels' sequences, conv.go). D
+// aliases no operand (kernelgen's mustNotAlias): it is written before A's
+// last read.
+//
+//   - bfloat16: D = (A + 0x7FFF + (A>>16 & 1)) >> 16, NaN lanes 0x7FC0,
+//     then packed from 32-bit to 16-bit lanes.
+//   - float16: NaN lanes become the quiet NaN 0x7FC00000, which VCVTPS2PH
+//     (rounding to nearest even by its immediate, whatever MXCSR says, with
+//     subnormal results) turns into 0x7E00.
+//
+// AVX-512 reads its constants from lowpRegs and marks NaN lanes in K2.
+// AVX2 marks them in the scratch register T, and reads its constants from
+// lowpRegs too where the body fits the registers with them; otherwise it
+// builds them from all-ones vectors by shifts, in D and T.
+func (c *compiler) narrow(f form, s kernelgen.Placed) {
+	ctx := c.ctx
+	A, D, Dh := c.reg(s.A, f), c.reg(s.D, f), c.half(s.D, f)
+	if c.isa.Masked {
+		k := c.lowpRegs
+		if s.In.Format == ir.F16 {
+			ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
+			ctx.VMOVAPS(A, D)
+			ctx.VMOVAPS(c.reg(k[0], f), nanMask, D)
+			ctx.VCVTPS2PH(operand.U8(0), D, Dh)
+			return
+		}
+		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f))
+		ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
+		ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
+		ctx.VPMOVDW(D, Dh)
+		return
+	}
+	T := c.reg(s.T, f)
+	if k := c.lowpRegs; len(k) > 0 {
+		ctx.VCMPPS(operand.U8(unordered), A, A, T)
+		if s.In.Format == ir.F16 {
+			ctx.VBLENDVPS(T, c.reg(k[0], f), A, D)
+			ctx.VCVTPS2PH(operand.U8(0), D, Dh)
+			return
+		}
+		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f))
+		ctx.VBLENDVPS(T, c.reg(k[2], f), D, D)
+		c.pack(f, s)
+		return
+	}
+	if s.In.Format == ir.F16 {
+		// T = NaN lanes; D = 0x7FC00000 there, 0 elsewhere ((~0 >> 23) << 22
+		// of T's all-ones lanes); D = T ? D : A.
+		ctx.VCMPPS(operand.U8(unordered), A, A, T)
+		ctx.VPSRLD(operand.U8(23), T, D)
+		ctx.VPSLLD(operand.U8(22), D, D)
+		ctx.VBLENDVPS(T, D, A, D)
+		ctx.VCVTPS2PH(operand.U8(0), D, Dh)
+		return
+	}
+	// T = A + (A>>16 & 1) (the bit isolated by shifts); D = 0x7FFF
+	// (~0 >> 17); T = (T + D) >> 16; D = NaN lanes; T = T &^ D; D =
+	// 0x7FC0 in NaN lanes ((~0 >> 23) << 6), 0 elsewhere; D = D | T.
+	ctx.VPSRLD(operand.U8(16), A, T)
+	ctx.VPSLLD(operand.U8(31), T, T)
+	ctx.VPSRLD(operand.U8(31), T, T)
+	ctx.VPADDD(A, T, T)
+	ctx.VPCMPEQD(D, D, D)
+	ctx.VPSRLD(operand.U8(17), D, D)
+	ctx.VPADDD(D, T, T)
+	ctx.VPSRLD(operand.U8(16), T, T)
+	ctx.VCMPPS(operand.U8(unordered), A, A, D)
+	ctx.VPANDN(T, D, T)
+	ctx.VPSRLD(operand.U8(23), D, D)
+	ctx.VPSLLD(operand.U8(6), D, D)
+	ctx.VPOR(T, D, D)
+	c.pack(f, s)
+}
+
+// roundBF16 sets D = (A + bias + (A>>16 & one)) >> 16: generic.BF16FromFloat32's
+// rounding of every lane but NaNs, with the constants 1 and 0x7FFF in one
+// and bias.
+func (c *compiler) roundBF16(a, d, one, bias reg.Register) {
+	c.ctx.VPSRLD(operand.U8(16), a, d)
+	if c.isa.Masked {
+		c.ctx.VPANDD(one, d, d) // EVEX: registers 16-31 too
+	} else {
+		c.ctx.VPAND(one, d, d)
+	}
+	c.ctx.VPADDD(bias, d, d)
+	c.ctx.VPADDD(a, d, d)
+	c.ctx.VPSRLD(operand.U8(16), d, d)
+}
+
+// pack packs AVX2's eight 32-bit lanes of D, each at most 0xFFFF, into
+// eight 16-bit lanes of its lower half, the upper 128 bits after the lower,
+// with the scratch register T; the scalar form's one lane needs nothing.
+func (c *compiler) pack(f form, s kernelgen.Placed) {
+	if f == fullVector {
+		c.ctx.VEXTRACTI128(operand.U8(1), c.reg(s.D, f), c.half(s.T, f))
+		c.ctx.VPACKUSDW(c.half(s.T, f), c.half(s.D, f), c.half(s.D, f))
+	}
+}
+
+// LowpSignature is the Go signature of every fused low-precision kernel
+// (kernelgen.LowpSignature):
+//
+//	func(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+func LowpSignature() *gotypes.Signature {
+	return signature(kernelgen.F32, types.NewPointer(types.Typ[types.Uint16]))
+}
+
 // Signature is the Go signature of every kernel of element type d:
 //
 //	func(c *generic.Coeffs[T], n int, p, grad, s0, s1, s2 *T)
 func Signature(d kernelgen.Elem) *gotypes.Signature {
+	return signature(d, types.NewPointer(goType(d)))
+}
+
+// signature is the signature of a kernel with coefficients of type d and
+// streams of pointer type elem.
+func signature(d kernelgen.Elem, elem types.Type) *gotypes.Signature {
 	genericPkg := types.NewPackage("github.com/simdoptim/optim/generic", "generic")
 	tname := types.NewTypeName(token.NoPos, genericPkg, "T", nil)
 	tparam := types.NewTypeParam(tname, types.NewInterfaceType(nil, nil))
@@ -320,7 +564,6 @@ func Signature(d kernelgen.Elem) *gotypes.Signature {
 	if err != nil {
 		panic(err)
 	}
-	elem := types.NewPointer(goType(d))
 	params := []*types.Var{
 		types.NewParam(token.NoPos, nil, "c", types.NewPointer(inst)),
 		types.NewParam(token.NoPos, nil, "n", types.Typ[types.Int]),

@@ -17,15 +17,27 @@ import (
 func TestAllocationReplays(t *testing.T) {
 	for _, isa := range ISAs {
 		for _, d := range kernelgen.Elems {
-			for _, k := range kernelgen.Programs() {
-				c := newCompiler(build.NewContext(), k, isa, d)
-				for _, copies := range []int{isa.Unroll, 1} {
-					code, _, err := c.regs.Unrolled(k.Body, copies)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := c.regs.Verify(code); err != nil {
-						t.Fatalf("%s, %d copies: %v", kernelgen.FuncName(k, isa.Name, d), copies, err)
+			progs := kernelgen.Programs()
+			if d == kernelgen.F32 {
+				progs = append(progs, kernelgen.LowpPrograms()...)
+			}
+			for _, k := range progs {
+				// A low-precision kernel is planned with OpNarrow's
+				// constants in registers, and without them when they do
+				// not fit (compile); both plans must replay.
+				for _, consts := range []bool{k.Lowp(), false} {
+					c := newCompiler(build.NewContext(), k, isa, d, consts)
+					for _, copies := range []int{isa.Unroll, 1} {
+						code, _, err := c.regs.Unrolled(k.Body, copies)
+						if err != nil {
+							if consts {
+								break // compile plans without the constants
+							}
+							t.Fatal(err)
+						}
+						if err := c.regs.Verify(code); err != nil {
+							t.Fatalf("%s, %d copies: %v", kernelgen.FuncName(k, isa.Name, d), copies, err)
+						}
 					}
 				}
 			}
