@@ -88,11 +88,10 @@ func (t Table[T]) Rows() int {
 // three times or more in a longer gradient may then differ from torch's
 // in the last bits of its sum).
 //
-// A SparseGrad whose Rows is nil is no gradient at all (torch's p.grad is
-// None): the table does not step and its step count stays. One whose
-// Rows is empty but not nil ([]int{}) is a gradient without rows: as in
-// torch, the step is counted (it changes the next steps' bias
-// corrections) and nothing else changes.
+// A SparseGrad without rows (Rows nil or empty, and no Values) is no
+// gradient (torch's p.grad is None): the table does not step and its step
+// count stays. (torch 1.13's SparseAdam fails on a sparse gradient without
+// entries, after counting the step.)
 type SparseGrad[T float32 | float64] struct {
 	Rows   []int
 	Values []T
@@ -199,8 +198,8 @@ func (o *SparseAdamOptimizer[T]) State(i int) (SparseAdamState[T], error) {
 	return SparseAdamState[T]{Step: o.steps[i], ExpAvg: o.expAvg[i], ExpAvgSq: o.expSq[i]}, nil
 }
 
-// Step applies one step: grads[i] is table i's gradient (Rows nil for
-// none). Everything is validated before the first write: the number of
+// Step applies one step: grads[i] is table i's gradient (without rows
+// for none). Everything is validated before the first write: the number of
 // gradients, each gradient's length and rows, their memory (which must not
 // overlap a table or the state), and the step counts; on error nothing has
 // changed. Step does not allocate, but to grow its scratch the first
@@ -228,7 +227,7 @@ func (o *SparseAdamOptimizer[T]) Step(grads ...SparseGrad[T]) error {
 		}
 	}
 	for i := range grads {
-		if grads[i].Rows == nil {
+		if len(grads[i].Rows) == 0 {
 			continue
 		}
 		o.steps[i]++
@@ -239,9 +238,6 @@ func (o *SparseAdamOptimizer[T]) Step(grads ...SparseGrad[T]) error {
 
 // check validates gradient i against its table.
 func (o *SparseAdamOptimizer[T]) check(i int, g *SparseGrad[T]) error {
-	if g.Rows == nil {
-		return nil
-	}
 	t := o.tables[i]
 	n := t.Rows()
 	if len(g.Values)%t.Cols != 0 || len(g.Values)/t.Cols != len(g.Rows) {
@@ -256,7 +252,7 @@ func (o *SparseAdamOptimizer[T]) check(i int, g *SparseGrad[T]) error {
 			return &SparseGradError{Op: "Step", Param: i, Entry: k, Row: r, Rows: n}
 		}
 	}
-	if o.steps[i] == math.MaxInt64 {
+	if len(g.Rows) > 0 && o.steps[i] == math.MaxInt64 {
 		return stepCountErr("Step", i, o.steps[i])
 	}
 	if len(g.Values) > 0 {
