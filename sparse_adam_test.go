@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"maps"
 	"math"
@@ -671,5 +672,36 @@ func TestSparseAdamTorchLayout(t *testing.T) {
 	m["param_groups"] = `[{"lr": 0.5, "betas": [0.8, 0.99], "eps": 1e-07, "maximize": true, "differentiable": false, "params": [0]}]`
 	if err := o.Load(bytes.NewReader(torchFile(m, nil))); err != nil || !o.Config().Maximize {
 		t.Fatalf("no state: %v, %+v", err, o.Config())
+	}
+}
+
+// TestSparseAdamCheckpointHostile: what Load reads is bounded by the
+// optimizer: a header length beyond its limit, more tensors than it has,
+// names and shapes beyond what it may hold, are refused before anything
+// is built for them, and never panic.
+func TestSparseAdamCheckpointHostile(t *testing.T) {
+	o, _ := sparseRun[float32](t, DefaultSparseAdam(), 2, 5)
+	var buf bytes.Buffer
+	if err := o.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	huge := slices.Clone(data)
+	binary.LittleEndian.PutUint64(huge, 1<<40)
+	sparseLoadFails(t, "a header length of 1 TiB", o, huge, "exceeds the limit")
+	meta := map[string]string{"param_groups": `[{"lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-08, "maximize": false, "params": [0, 1]}]`}
+	var many []torchTensor
+	for i := range 8 {
+		many = append(many, torchTensor{fmt.Sprintf("state.%d.step", i), "I64", []int64{}, make([]byte, 8)})
+	}
+	sparseLoadFails(t, "more tensors than the tables have", o, torchFile(meta, many), "state.2.step")
+	sparseLoadFails(t, "a long name", o, torchFile(meta, []torchTensor{{strings.Repeat("x", 1000), "F32", []int64{}, make([]byte, 4)}}), "malformed")
+	sparseLoadFails(t, "a 3-d moment", o, torchFile(meta, []torchTensor{{"state.0.exp_avg", "F32", []int64{1, 1, 1}, make([]byte, 4)}}), "malformed")
+	sparseLoadFails(t, "an unknown metadata key", o, torchFile(map[string]string{"param_groups": meta["param_groups"], "x": "y"}, nil), `"x"`)
+	sparseLoadFails(t, "no param_groups", o, torchFile(map[string]string{"torch": "1.13.1"}, nil), "param_groups is missing")
+	for n := range len(data) {
+		if err := o.Load(bytes.NewReader(data[:n])); err == nil {
+			t.Fatalf("%d of %d bytes loaded", n, len(data))
+		}
 	}
 }
