@@ -125,6 +125,7 @@ type SparseAdamOptimizer[T float32 | float64] struct {
 	expAvg []([]T)
 	expSq  []([]T)
 	steps  []int64
+	regs   regions // the tables' and the state's memory, which gradients must not overlap
 
 	// Coalescing scratch, grown as needed and kept: mark[r] is -1 for
 	// every row r between steps.
@@ -155,8 +156,12 @@ func NewSparseAdam[T float32 | float64](cfg SparseAdam, tables ...Table[T]) (*Sp
 		o.tables[i] = Table[T]{Data: t.Data[:len(t.Data):len(t.Data)], Cols: t.Cols}
 		o.expAvg[i] = make([]T, len(t.Data))
 		o.expSq[i] = make([]T, len(t.Data))
+		// Fresh allocations, disjoint from everything: insert cannot fail.
+		regs.insert("NewSparseAdam", region(o.expAvg[i], Slot{Kind: "state", Index: i, Key: "exp_avg"}))
+		regs.insert("NewSparseAdam", region(o.expSq[i], Slot{Kind: "state", Index: i, Key: "exp_avg_sq"}))
 		most = max(most, t.Rows())
 	}
+	o.regs = regs
 	o.mark = make([]int, most)
 	for r := range o.mark {
 		o.mark[r] = -1
@@ -255,22 +260,8 @@ func (o *SparseAdamOptimizer[T]) check(i int, g *SparseGrad[T]) error {
 	if len(g.Rows) > 0 && o.steps[i] == math.MaxInt64 {
 		return stepCountErr("Step", i, o.steps[i])
 	}
-	if len(g.Values) > 0 {
-		lo, hi := base(g.Values), base(g.Values)+byteLen(g.Values)
-		for j := range o.tables {
-			for _, s := range []struct {
-				mem  []T
-				slot Slot
-			}{
-				{o.tables[j].Data, Slot{Kind: "param", Index: j}},
-				{o.expAvg[j], Slot{Kind: "state", Index: j, Key: "exp_avg"}},
-				{o.expSq[j], Slot{Kind: "state", Index: j, Key: "exp_avg_sq"}},
-			} {
-				if len(s.mem) > 0 && lo < base(s.mem)+byteLen(s.mem) && base(s.mem) < hi {
-					return &OverlapError{Op: "Step", A: Slot{Kind: "grad", Index: i}, B: s.slot}
-				}
-			}
-		}
+	if slot, ok := o.regs.overlapping(base(g.Values), byteLen(g.Values)); ok {
+		return &OverlapError{Op: "Step", A: Slot{Kind: "grad", Index: i}, B: slot}
 	}
 	return nil
 }
