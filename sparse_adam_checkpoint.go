@@ -26,9 +26,17 @@ import (
 //
 // and param_groups holds one group, {"lr", "betas", "eps", "maximize",
 // "params"}, in torch's layout. A table that has not stepped has no
-// tensors, as torch has no state for it. In torch, load it as the Save of
-// Optimizer shows, with int(x) for each step tensor (a step tensor would
-// turn torch's bias corrections into float32 arithmetic).
+// tensors, as torch has no state for it. torch loads it with the lines
+// that the Save of Optimizer shows, with two changes: I64 in the dtype
+// map, and the step as an int,
+//
+//	dtype = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}[t["dtype"]]
+//	state.setdefault(int(index), {})[key] = int(x) if key == "step" else x
+//
+// (a step tensor would turn torch's bias corrections into float32
+// arithmetic). So loaded, torch continues the run with this package's
+// bits (checked with testdata/torch-sparse-adam's run, loaded here, saved
+// and loaded into torch 1.13).
 
 // sparseClass is SparseAdam's torch class, as checkpoints name it.
 const sparseClass = "SparseAdam"
