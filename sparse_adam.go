@@ -81,12 +81,12 @@ func (t Table[T]) Rows() int {
 // and their values, len(Rows) × Cols, row k of the gradient being
 // Values[k*Cols : (k+1)*Cols], for table row Rows[k].
 //
-// Rows may be in any order and may repeat: as torch coalesces the
-// gradient, the values of a repeated row are summed, here in the order in
-// which they appear (torch 1.13 sums them in the order of its unstable
-// sort of the rows, which is this order up to 16 entries; a row repeated
-// three times or more in a longer gradient may then differ from torch's
-// in the last bits of its sum).
+// Rows may be in any order and may repeat. As torch coalesces the
+// gradient, the values of a repeated row are summed in the order in which
+// torch 1.13's sort of the rows (libstdc++'s std::sort, unstable) puts
+// them, reproduced step for step, so that a row repeated three times or
+// more rounds as in torch (up to 16 entries that order is the order of
+// appearance).
 //
 // A SparseGrad without rows (Rows nil or empty, and no Values) is no
 // gradient (torch's p.grad is None): the table does not step and its step
@@ -127,9 +127,10 @@ type SparseAdamOptimizer[T float32 | float64] struct {
 	steps  []int64
 	regs   regions // the tables' and the state's memory, which gradients must not overlap
 
-	// Coalescing scratch, grown as needed and kept: mark[r] is -1 for
-	// every row r between steps.
-	mark  []int
+	// Coalescing scratch, grown as needed and kept: mark[r] is false
+	// for every row r between steps.
+	mark  []bool
+	order []coalesceEntry
 	uRows []int
 	uVals []T
 }
@@ -162,10 +163,7 @@ func NewSparseAdam[T float32 | float64](cfg SparseAdam, tables ...Table[T]) (*Sp
 		most = max(most, t.Rows())
 	}
 	o.regs = regs
-	o.mark = make([]int, most)
-	for r := range o.mark {
-		o.mark[r] = -1
-	}
+	o.mark = make([]bool, most)
 	return o, nil
 }
 
@@ -281,41 +279,42 @@ func (o *SparseAdamOptimizer[T]) coeffs(step int64) sparseAdamCoeffs[T] {
 }
 
 // stepTable steps table i with a validated gradient, coalescing repeated
-// rows first.
+// rows first as torch does (sparse_adam_coalesce.go).
 func (o *SparseAdamOptimizer[T]) stepTable(i int, rows []int, vals []T) {
 	cols := o.tables[i].Cols
 	mark := o.mark
 	dup := false
-	for k, r := range rows {
-		if mark[r] >= 0 {
-			dup = true
-			continue
-		}
-		mark[r] = k
-	}
-	if dup {
-		// Sum the values of each row in the order they appear, into
-		// scratch, one entry per distinct row.
-		o.uRows = o.uRows[:0]
-		o.uVals = o.uVals[:0]
-		for k, r := range rows {
-			src := vals[k*cols : (k+1)*cols]
-			if m := mark[r]; m >= 0 {
-				mark[r] = -2 - len(o.uRows)
-				o.uRows = append(o.uRows, r)
-				o.uVals = append(o.uVals, src...)
-				continue
-			}
-			u := -2 - mark[r]
-			dst := o.uVals[u*cols : (u+1)*cols]
-			for j, v := range src {
-				dst[j] += v
-			}
-		}
-		rows, vals = o.uRows, o.uVals
+	for _, r := range rows {
+		dup = dup || mark[r]
+		mark[r] = true
 	}
 	for _, r := range rows {
-		mark[r] = -1
+		mark[r] = false
+	}
+	if dup {
+		// torch's coalesce: sort the entries by row as its std::sort
+		// does, then add each run of equal rows in that order, into
+		// scratch, one entry per distinct row (in increasing order).
+		o.order = o.order[:0]
+		for k, r := range rows {
+			o.order = append(o.order, coalesceEntry{r, k})
+		}
+		torchSort(o.order)
+		o.uRows = o.uRows[:0]
+		o.uVals = o.uVals[:0]
+		for _, e := range o.order {
+			src := vals[e.pos*cols : (e.pos+1)*cols]
+			if u := len(o.uRows); u > 0 && o.uRows[u-1] == e.row {
+				dst := o.uVals[(u-1)*cols : u*cols]
+				for j, v := range src {
+					dst[j] += v
+				}
+				continue
+			}
+			o.uRows = append(o.uRows, e.row)
+			o.uVals = append(o.uVals, src...)
+		}
+		rows, vals = o.uRows, o.uVals
 	}
 	sparseAdamRows(o.tables[i].Data, o.expAvg[i], o.expSq[i], cols, rows, vals, o.coeffs(o.steps[i]))
 }

@@ -49,19 +49,37 @@ def sparse_grad(shape, rows, dtype):
     return g, vals
 
 
+def m3killer(n):
+    """Musser's median-of-3 killer sequence of even length n, which drives
+    libstdc++'s introsort into its heapsort."""
+    k, a = n // 2, [0] * n
+    for i in range(1, k + 1):
+        if i % 2 == 1:
+            a[i - 1], a[i] = i, k + i
+        a[k + i - 1] = 2 * i
+    return a
+
+
 def repeated(dtype, steps=40):
-    """Gradients of at most 16 entries with repeated rows, in any order: torch
-    coalesces them (its sort is stable up to 16 entries)."""
+    """Gradients with repeated rows in any order, of 1 to 300 entries: torch
+    coalesces them, summing each row's values in the order of its unstable
+    sort. The first two steps' rows are a median-of-3 killer sequence and an
+    organ pipe, with repeats, which reach the sort's heapsort."""
     torch.manual_seed(3)
     random.seed(3)
-    shape = (12, 3)
+    shape = (70, 3)
     hyper = {"lr": 0.001}
     p = torch.nn.Parameter(torch.randn(*shape, dtype=dtype))
     opt = torch.optim.SparseAdam([p], **hyper)
     rec = dict(name="repeated_" + dname(dtype), optimizer="SparseAdam", dtype=dname(dtype), shape=list(shape), hyper=hyper,
                params0=p.detach().flatten().tolist(), rows=[], grads=[], params=[])
-    for _ in range(steps):
-        rows = [random.randrange(shape[0]) for _ in range(random.randint(1, 16))]
+    for s in range(steps):
+        if s == 0:
+            rows = [x // 4 for x in m3killer(256)]
+        elif s == 1:
+            rows = [x // 8 for x in list(range(512)) + list(range(512, 0, -1))]
+        else:
+            rows = [random.randrange(random.choice([5, 20, shape[0]])) for _ in range(random.randint(1, 300))]
         p.grad, vals = sparse_grad(shape, rows, dtype)
         opt.step()
         rec["rows"].append(rows)
