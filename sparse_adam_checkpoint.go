@@ -370,7 +370,7 @@ func sparseStep(op string, i int, name string, dt safetensors.DType, b []byte) (
 
 // decodeSparseGroup decodes param_groups: one group over every table, in
 // order, with SparseAdam's keys (initial_lr and torch's implementation
-// flags are ignored), validated for T.
+// flags are ignored; maximize may be absent, false), validated for T.
 func decodeSparseGroup[T float32 | float64](op, js string, tables int) (SparseAdam, error) {
 	var groups []json.RawMessage
 	if err := json.Unmarshal([]byte(js), &groups); err != nil {
@@ -418,6 +418,9 @@ func decodeSparseGroup[T float32 | float64](op, js string, tables int) (SparseAd
 		dst any
 	}{{"lr", &cfg.LR}, {"betas", &betas}, {"eps", &cfg.Eps}, {"maximize", &cfg.Maximize}} {
 		v, ok := m[f.key]
+		if !ok && f.key == "maximize" {
+			continue // torch reads group.get('maximize', False): older files lack it
+		}
 		if !ok {
 			return SparseAdam{}, bad("%q is missing", f.key)
 		}

@@ -684,6 +684,10 @@ func TestSparseAdamTorchLayout(t *testing.T) {
 	if err := o.Load(bytes.NewReader(withMeta("param_groups", `[{"lr": 0, "betas": [0.8, 0.99], "eps": 1e-07, "maximize": false, "params": [0]}]`))); !errors.As(err, &he) {
 		t.Errorf("lr 0: %v, want a *HyperparameterError", err)
 	}
+	// Without maximize (torch before 1.13): false.
+	if err := o.Load(bytes.NewReader(withMeta("param_groups", `[{"lr": 0.03, "betas": [0.8, 0.99], "eps": 1e-07, "params": [0]}]`))); err != nil || o.Config().Maximize || o.Config().LR != 0.03 {
+		t.Fatalf("no maximize: %v, %+v", err, o.Config())
+	}
 	// Without state: a fresh table, step 0; with a torch 2.x flag, ignored.
 	m := maps.Clone(meta)
 	m["param_groups"] = `[{"lr": 0.5, "betas": [0.8, 0.99], "eps": 1e-07, "maximize": true, "differentiable": false, "params": [0]}]`
