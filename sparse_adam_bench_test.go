@@ -7,9 +7,10 @@ import (
 )
 
 // BenchmarkSparseAdam times a SparseAdam step of an embedding table of 1M
-// rows × 64 float32 whose gradient holds 1% of the rows (10,000 distinct
+// rows × 64 float32 whose gradient holds 1% of the rows (10,485 distinct
 // rows, in sorted order as torch's coalesced gradient has them, or in
-// random order), against a dense Adam step of the same table
+// random order; or as many lookups of half as many rows, about twice
+// each, which Step coalesces), against a dense Adam step of the same table
 // (Optimizer.Step with DefaultAdam), which is what the sparse step
 // saves. SetBytes counts the parameter bytes each step updates (the
 // gradient's rows, or the whole table), so MB/s is the rate at which
@@ -25,7 +26,7 @@ func BenchmarkSparseAdam(b *testing.B) {
 	for i := range values {
 		values[i] = float32(r.NormFloat64())
 	}
-	for _, order := range []string{"sorted", "random"} {
+	for _, order := range []string{"sorted", "random", "repeated"} {
 		b.Run("sparse/rows="+order, func(b *testing.B) {
 			table := make([]float32, rows*cols)
 			o, err := NewSparseAdam(DefaultSparseAdam(), Table[float32]{Data: table, Cols: cols})
@@ -33,8 +34,15 @@ func BenchmarkSparseAdam(b *testing.B) {
 				b.Fatal(err)
 			}
 			g := SparseGrad[float32]{Rows: slices.Clone(picked), Values: values}
-			if order == "sorted" {
+			switch order {
+			case "sorted":
 				slices.Sort(g.Rows)
+			case "repeated":
+				// As many lookups, of half as many rows: each row about
+				// twice, in random order, which Step coalesces.
+				for k := range g.Rows {
+					g.Rows[k] = picked[r.IntN(hit/2)]
+				}
 			}
 			// One step first: the rows' pages are touched (not faulted in
 			// during the timing), as in a run's steady state.
