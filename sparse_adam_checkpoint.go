@@ -299,6 +299,11 @@ func (o *SparseAdamOptimizer[T]) load(op string, r io.Reader, size int64) error 
 			if err != nil {
 				return err
 			}
+			if n == 0 {
+				// torch creates the state at a step, which it counts; Save
+				// writes no state for a table at step 0.
+				return ckErr(op, nil, "tensor %q: param %d: step 0 beside state tensors: the state is created at a counted step", name, i)
+			}
 			if mine && n != steps[i] {
 				return ckErr(op, nil, "param %d: step tensor %d disagrees with the step count %d of %s", i, n, steps[i], stepsKey)
 			}

@@ -663,6 +663,7 @@ func TestSparseAdamTorchLayout(t *testing.T) {
 		{"a 1-d step", with(0, torchTensor{"state.0.step", "I64", []int64{1}, i64(3)}), "0-d"},
 		{"a fractional step", with(0, torchTensor{"state.0.step", "F32", []int64{}, f32s(2.5)}), "not a count"},
 		{"a negative step", with(0, torchTensor{"state.0.step", "I64", []int64{}, i64(-1)}), "step count -1"},
+		{"a step of 0 with state", with(0, torchTensor{"state.0.step", "I64", []int64{}, i64(0)}), "step 0 beside state tensors"},
 		{"a flat moment", with(1, torchTensor{"state.0.exp_avg", "F32", []int64{4}, f32s(1, 2, 3, 4)}), "want the table's [2 2]"},
 		{"an F64 moment", with(1, torchTensor{"state.0.exp_avg", "F64", []int64{2, 2}, make([]byte, 32)}), "dtype F64"},
 		{"a NaN moment", with(1, torchTensor{"state.0.exp_avg", "F32", []int64{2, 2}, f32s(1, nan32(), 3, 4)}), "element 1 is NaN"},
@@ -780,4 +781,47 @@ func TestTorchSort(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzSparseAdamLoad: Load never panics, never changes anything when it
+// fails, and what it accepts saves and loads back to the same state.
+func FuzzSparseAdamLoad(f *testing.F) {
+	mk := func() *SparseAdamOptimizer[float32] {
+		o, err := NewSparseAdam(DefaultSparseAdam(), Table[float32]{Data: make([]float32, 6), Cols: 3}, Table[float32]{Data: make([]float32, 4), Cols: 2})
+		if err != nil {
+			f.Fatal(err)
+		}
+		return o
+	}
+	seed := mk()
+	if err := seed.Step(SparseGrad[float32]{Rows: []int{1, 0, 1}, Values: []float32{1, 2, 3, 4, 5, 6, 7, 8, 9}}, SparseGrad[float32]{}); err != nil {
+		f.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := seed.Save(&buf); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add(toTorchLayout(f, buf.Bytes()))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		o := mk()
+		before := sparseFingerprint(o)
+		if err := o.Load(bytes.NewReader(data)); err != nil {
+			if sparseFingerprint(o) != before {
+				t.Fatalf("a failed Load (%v) changed the optimizer", err)
+			}
+			return
+		}
+		var out bytes.Buffer
+		if err := o.Save(&out); err != nil {
+			t.Fatal(err)
+		}
+		r := mk()
+		if err := r.Load(bytes.NewReader(out.Bytes())); err != nil {
+			t.Fatalf("an accepted state does not load back: %v", err)
+		}
+		if sparseFingerprint(r) != sparseFingerprint(o) {
+			t.Fatal("an accepted state loads back changed")
+		}
+	})
 }
