@@ -136,9 +136,10 @@ type SparseAdamOptimizer[T float32 | float64] struct {
 }
 
 // NewSparseAdam returns an optimizer of cfg over tables (each with Cols > 0
-// and len(Data) a multiple of Cols). The state is allocated here, two
-// slices of each table's size, so that Step never allocates but to grow
-// its scratch for repeated rows. Tables must not overlap in memory.
+// and len(Data) a multiple of Cols), whose Data Step updates in place. The
+// state is allocated here, two slices of each table's size, so that Step
+// never allocates but to grow its scratch for repeated rows. Tables must
+// not overlap in memory.
 func NewSparseAdam[T float32 | float64](cfg SparseAdam, tables ...Table[T]) (*SparseAdamOptimizer[T], error) {
 	if err := sparseAdamValidate[T](cfg); err != nil {
 		return nil, err
@@ -149,7 +150,7 @@ func NewSparseAdam[T float32 | float64](cfg SparseAdam, tables ...Table[T]) (*Sp
 	most := 0
 	for i, t := range tables {
 		if t.Cols <= 0 || len(t.Data)%t.Cols != 0 {
-			return nil, &ShapeError{Op: "NewSparseAdam", What: fmt.Sprintf("table (Cols %d)", t.Cols), Index: i, Got: len(t.Data), Want: t.Rows() * max(t.Cols, 1)}
+			return nil, argErr("NewSparseAdam", fmt.Sprintf("tables[%d].Cols", i), float64(t.Cols), fmt.Sprintf("a positive divisor of len(tables[%d].Data) = %d", i, len(t.Data)))
 		}
 		if err := regs.insert("NewSparseAdam", region(t.Data, Slot{Kind: "param", Index: i})); err != nil {
 			return nil, err
@@ -193,7 +194,7 @@ type SparseAdamState[T float32 | float64] struct {
 }
 
 // State returns table i's state. The slices are the optimizer's own
-// memory, valid until the next Step or Load: read them, do not write.
+// memory, which Step and Load update: read them, do not write.
 func (o *SparseAdamOptimizer[T]) State(i int) (SparseAdamState[T], error) {
 	if i < 0 || i >= len(o.tables) {
 		return SparseAdamState[T]{}, &IndexError{Op: "State", What: "param", Index: i, Len: len(o.tables)}

@@ -428,13 +428,14 @@ func TestSparseAdamErrors(t *testing.T) {
 	}
 
 	p := make([]float32, 12)
+	var he *HyperparameterError
+	if _, err := NewSparseAdam(DefaultSparseAdam(), Table[float32]{Data: p, Cols: 5}); !errors.As(err, &he) || !strings.Contains(err.Error(), "tables[0].Cols = 5, want a positive divisor of len(tables[0].Data) = 12") {
+		t.Errorf("12 values in rows of 5: %v, want a *HyperparameterError", err)
+	}
+	if _, err := NewSparseAdam(DefaultSparseAdam(), Table[float32]{Data: p, Cols: 0}); !errors.As(err, &he) {
+		t.Errorf("Cols 0: %v, want a *HyperparameterError", err)
+	}
 	var se *ShapeError
-	if _, err := NewSparseAdam(DefaultSparseAdam(), Table[float32]{Data: p, Cols: 5}); !errors.As(err, &se) {
-		t.Errorf("12 values in rows of 5: %v, want a *ShapeError", err)
-	}
-	if _, err := NewSparseAdam(DefaultSparseAdam(), Table[float32]{Data: p, Cols: 0}); !errors.As(err, &se) {
-		t.Errorf("Cols 0: %v, want a *ShapeError", err)
-	}
 	var oe *OverlapError
 	if _, err := NewSparseAdam(DefaultSparseAdam(), Table[float32]{Data: p[:6], Cols: 3}, Table[float32]{Data: p[3:9], Cols: 3}); !errors.As(err, &oe) {
 		t.Errorf("overlapping tables: %v, want an *OverlapError", err)
@@ -472,7 +473,6 @@ func TestSparseAdamErrors(t *testing.T) {
 	if _, err := o.State(2); !errors.As(err, &ie) {
 		t.Errorf("State(2): %v, want an *IndexError", err)
 	}
-	var he *HyperparameterError
 	if err := o.SetConfig(SparseAdam{LR: -1, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}); !errors.As(err, &he) || o.Config() != DefaultSparseAdam() {
 		t.Errorf("SetConfig(LR -1): %v, config %+v", err, o.Config())
 	}
