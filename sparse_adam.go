@@ -211,7 +211,8 @@ func (o *SparseAdamOptimizer[T]) State(i int) (SparseAdamState[T], error) {
 //
 // Each row present gets torch's operations, in torch's order and in the
 // element type (torch's sparse_adam, with m, v the row's moments, g its
-// coalesced gradient, t the step count after the increment):
+// gradient, its repeats summed as SparseGrad says and negated with
+// Maximize, t the table's step count after the increment):
 //
 //	m' = m + T((g - m) · T(1-β1))
 //	v' = v + T((T(g·g) - v) · T(1-β2))
