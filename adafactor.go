@@ -114,15 +114,19 @@ func (r Adafactor) checkCoefficients(k *coeffChecker) {
 func (Adafactor) checkShape(Shape) error { return nil }
 
 func (Adafactor) stateSlots(s Shape, n int) (lens [3]int, keys [3]string, full [3]bool) {
+	// The slots are row_var, col_var and variance, of which a parameter
+	// uses the first two (factored) or the third, so that each key has one
+	// slot, as in a checkpoint's layout.
+	keys = [3]string{"row_var", "col_var", "variance"}
 	if len(s) < 2 {
-		return [3]int{n}, [3]string{"variance"}, [3]bool{true}
+		return [3]int{0, 0, n}, keys, [3]bool{false, false, true}
 	}
 	rows, cols := s[len(s)-2], s[len(s)-1]
 	batch := 0
 	if rows*cols > 0 {
 		batch = n / (rows * cols)
 	}
-	return [3]int{batch * rows, batch * cols}, [3]string{"row_var", "col_var"}, [3]bool{}
+	return [3]int{batch * rows, batch * cols, 0}, keys, [3]bool{}
 }
 
 // adafactorChunk is the scratch a step of a parameter of shape s and n
@@ -256,7 +260,7 @@ func adafactorStep[T float32 | float64](w *matWork[T], r *Adafactor, p, g []T, s
 			return off, ui
 		}
 	} else {
-		v := st[0]
+		v := st[2]
 		for i, x := range g {
 			v[i] = lerpT(v[i], T(x*x), lw, comp, high)
 		}

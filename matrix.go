@@ -164,3 +164,170 @@ func matrixTorchForm[R Rule](f torchForm) torchForm {
 	}
 	return f
 }
+
+// matrixState is State for parameter i of the matrix rule mr: its slots,
+// once its state exists (its first step with a gradient, or a step count
+// or state set).
+func (o *Optimizer[T]) matrixState(i int, mr matrixRule) State[T] {
+	st := State[T]{Step: o.steps[i]}
+	if !o.created[i] && o.steps[i] == 0 {
+		return st
+	}
+	lens, keys, _ := o.matrixSlots(i, mr)
+	for k, n := range lens {
+		if n > 0 {
+			*st.field(keys[k]) = o.state[i][k]
+		}
+	}
+	return st
+}
+
+// setMatrixState is SetState for parameter i of the matrix rule mr: the
+// rule's slots given whole, with their lengths, or all nil (no state:
+// zero, as a new optimizer's). A slice of another rule is an error.
+func (o *Optimizer[T]) setMatrixState(i int, mr matrixRule, st State[T]) error {
+	const op = "SetState"
+	lens, keys, _ := o.matrixSlots(i, mr)
+	mine := map[string]bool{}
+	given, absent := "", ""
+	for k, n := range lens {
+		if n == 0 {
+			continue
+		}
+		mine[keys[k]] = true
+		f := *st.field(keys[k])
+		switch {
+		case f == nil:
+			absent = keys[k]
+		case len(f) != n:
+			return &ShapeError{Op: op, What: keys[k], Index: i, Got: len(f), Want: n}
+		default:
+			given = keys[k]
+		}
+	}
+	if given != "" && absent != "" {
+		return &StateError{Op: op, Param: i, Key: absent, Reason: fmt.Sprintf(
+			"%s is nil but %s is given: the state must be given whole, or all nil for a state the first step has not created yet", absent, given)}
+	}
+	for _, key := range stateKeyNames {
+		if f := *st.field(key); f != nil && !mine[key] {
+			return &StateError{Op: op, Param: i, Key: key, Reason: fmt.Sprintf(
+				"%s is not a state of %s for this parameter's shape %v (its state is %s)", key, errorName(mr), o.Shape(i), slotList(lens, keys))}
+		}
+	}
+	for k, n := range lens {
+		if n == 0 {
+			continue
+		}
+		if f := *st.field(keys[k]); f != nil {
+			copy(o.state[i][k], f)
+		} else {
+			clear(o.state[i][k])
+		}
+	}
+	o.created[i] = given != ""
+	o.steps[i] = st.Step
+	return nil
+}
+
+// stateKeyNames are the torch keys of every State slice.
+var stateKeyNames = []string{"momentum_buffer", "sum", "square_avg", "grad_avg", "exp_avg", "exp_avg_sq",
+	"max_exp_avg_sq", "exp_inf", "acc_delta", "prev", "step_size", "ax", "row_var", "col_var", "variance"}
+
+// slotList names the slots that lens uses, "row_var and col_var".
+func slotList(lens [3]int, keys [3]string) string {
+	out := ""
+	for k, n := range lens {
+		if n == 0 {
+			continue
+		}
+		if out != "" {
+			out += " and "
+		}
+		out += keys[k]
+	}
+	return out
+}
+
+func (Muon) layout() *tensorLayout { return &muonLayout }
+
+func (Adafactor) layout() *tensorLayout { return &adafactorLayout }
+
+// The tensors a checkpoint holds of a parameter of Muon (torch's state has
+// no step) and of Adafactor (a factored parameter's row_var and col_var, or
+// a flat one's variance, and step), as layouts[kind] for the elementwise
+// rules.
+var (
+	muonLayout      = tensorLayout{keys: []string{"momentum_buffer"}, slots: 1}
+	adafactorLayout = tensorLayout{keys: []string{"row_var", "col_var", "variance", "step"}, slots: 3, step: true,
+		nonNegative: [3]bool{true, true, true}}
+)
+
+// slotLen is the length of state slot k of parameter i.
+func (o *Optimizer[T]) slotLen(i, k int) int {
+	if mr, ok := o.groups[o.groupOf(i)].rule.(matrixRule); ok {
+		lens, _, _ := o.matrixSlots(i, mr)
+		return lens[k]
+	}
+	return len(o.params[i])
+}
+
+// slotKey is the torch key of state slot k of parameter i.
+func (o *Optimizer[T]) slotKey(i, k int) string {
+	r := o.groups[o.groupOf(i)].rule
+	if mr, ok := r.(matrixRule); ok {
+		_, keys, _ := o.matrixSlots(i, mr)
+		return keys[k]
+	}
+	return stateKey(r.kind(), k)
+}
+
+// slotShape is torch's shape of state slot k of parameter i, nil when the
+// parameter has no shape: the parameter's (zeros_like(p)), or for
+// Adafactor's row_var and col_var the shape with the last, or the
+// second-last, dimension 1.
+func (o *Optimizer[T]) slotShape(i, k int) Shape {
+	if k < 0 || o.shapes == nil || o.shapes[i] == nil {
+		return nil
+	}
+	s := append(Shape(nil), o.shapes[i]...)
+	switch o.slotKey(i, k) {
+	case "row_var":
+		s[len(s)-1] = 1
+	case "col_var":
+		s[len(s)-2] = 1
+	}
+	return s
+}
+
+// tensorShape is the shape Save writes for state slot k of parameter i:
+// slotShape, or flat.
+func (o *Optimizer[T]) tensorShape(i, k int) []int64 {
+	s := o.slotShape(i, k)
+	if s == nil {
+		return []int64{int64(len(o.state[i][k]))}
+	}
+	out := make([]int64, len(s))
+	for j, d := range s {
+		out[j] = int64(d)
+	}
+	return out
+}
+
+// shapeFits reports whether a state tensor's shape in a checkpoint is
+// want, or flat (one dimension): files saved before parameters had shapes,
+// and parameters given a shape since, hold flat state.
+func shapeFits(got []int64, want Shape) bool {
+	if len(got) == 1 {
+		return true // the element count is checked against the slot's
+	}
+	if len(got) != len(want) {
+		return false
+	}
+	for j, d := range want {
+		if got[j] != int64(d) {
+			return false
+		}
+	}
+	return true
+}

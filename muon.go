@@ -313,7 +313,7 @@ var muonTorch = matrixTorchForm[Muon](torchForm{
 		hyper("lr", "LR"), hyper("weight_decay", "WeightDecay"), hyper("momentum", "Momentum"),
 		hyper("nesterov", "Nesterov"), hyper("ns_coefficients", "NSA", "NSB", "NSC"), hyper("eps", "Eps"),
 		hyper("ns_steps", "NSSteps"), hyper("adjust_lr_fn", "AdjustLR"), hyper("use_addmm", "UseAddmm"),
-		hyper("ns_bfloat16", "NSBFloat16"),
+		{name: "ns_bfloat16", fields: []string{"NSBFloat16"}, optional: true}, // not torch's: it runs bfloat16 only
 	},
 })
 

@@ -128,4 +128,6 @@ type matrixRule interface {
 	// state-dict keys; full[k] reports that slot k has the parameter's
 	// shape (torch's zeros_like(p)).
 	stateSlots(s Shape, n int) (lens [3]int, keys [3]string, full [3]bool)
+	// layout is what a checkpoint holds of a parameter of the rule.
+	layout() *tensorLayout
 }
