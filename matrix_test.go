@@ -473,3 +473,47 @@ func nan64() float64 {
 	var z float64
 	return z / z
 }
+
+// TestMatrixRulesHaveNoKernel: the stateless layer refuses the matrix
+// rules, whose steps are not elementwise.
+func TestMatrixRulesHaveNoKernel(t *testing.T) {
+	for _, r := range []Rule{DefaultMuon(), DefaultAdafactor()} {
+		var re *RuleError
+		if _, err := KernelKind(r); !errors.As(err, &re) || !strings.Contains(err.Error(), "no elementwise kernel") {
+			t.Errorf("KernelKind(%T): %v", r, err)
+		}
+		if _, _, err := Coefficients[float32](r, 1); !errors.As(err, &re) {
+			t.Errorf("Coefficients(%T): %v", r, err)
+		}
+		if _, _, _, err := CoefficientsWith[float64](r, 1, true, Scalars{}); !errors.As(err, &re) {
+			t.Errorf("CoefficientsWith(%T): %v", r, err)
+		}
+	}
+}
+
+// TestMatrixStepIfFiniteAndClipping: a non-finite gradient skips the
+// matrix rules' step with everything else, and clipping scales their
+// gradients as any other.
+func TestMatrixStepIfFiniteAndClipping(t *testing.T) {
+	params, grads := matrixInputs[float32](1)
+	o := newMatrixOptimizer(t, params, nil)
+	before := fingerprint(t, o)
+	bad := clone2(grads[0])
+	bad[3][2] = float32(nan64())
+	if skipped, err := o.StepIfFinite(bad...); err != nil || !skipped {
+		t.Fatalf("StepIfFinite: %v, %v", skipped, err)
+	}
+	if fingerprint(t, o) != before {
+		t.Fatal("a skipped step changed the state")
+	}
+	g := clone2(grads[0])
+	if _, err := o.ClipGradNorm(1e-3, 2, false, g...); err != nil {
+		t.Fatal(err)
+	}
+	if skipped, err := o.StepIfFinite(g...); err != nil || skipped {
+		t.Fatalf("StepIfFinite: %v, %v", skipped, err)
+	}
+	if st, _ := o.State(6); st.Step != 1 {
+		t.Errorf("Adafactor's step count after a step: %d", st.Step)
+	}
+}
