@@ -27,8 +27,9 @@ import (
 //   - linalg.NotPositiveDefiniteError, from the dense algebra: the matrix
 //     needs a shift.
 //
-// *ShapeError, *OverlapError, *IndexError, *StateError, *NameError,
-// *NewtonSizeError and *ScalerStageError report arguments that do not fit
+// *ShapeError, *ParamShapeError, *OverlapError, *IndexError, *StateError,
+// *NameError, *NewtonSizeError and *ScalerStageError report arguments that
+// do not fit
 // the optimizer or a call out of order. Those about a parameter name it by
 // its index and, when the parameters are named (Group.Names), by its name.
 

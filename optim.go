@@ -1,7 +1,8 @@
 // Package optim applies torch.optim's update rules (SGD with momentum and
 // Nesterov, Adagrad, RMSProp, Adam and AdamW, NAdam, RAdam, Adamax,
 // Adadelta, Rprop, ASGD) and Lion to float32 and float64 parameter slices
-// with fused SIMD kernels, once per training step.
+// with fused SIMD kernels, once per training step; and torch's Muon and
+// Adafactor, which step whole matrices (a group gives their Shapes).
 //
 // Every kernel set (portable Go, AVX2, AVX-512, NEON) computes exactly the
 // bits of the portable reference in package generic, so a run reproduces bit
