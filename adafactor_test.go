@@ -1,6 +1,10 @@
 package optim
 
-import "testing"
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 func init() { matrixReplayers["Adafactor"] = replayAdafactorGolden }
 
@@ -43,5 +47,17 @@ func replayAdafactorGolden(t *testing.T, raw []byte) {
 		replayMatrix[float32](t, run, r, tol)
 	} else {
 		replayMatrix[float64](t, run, r, tol)
+	}
+}
+
+// TestAdafactorBatchedTorch replays testdata/adafactor-batched: 3-D and
+// 4-D parameters, whose factors torch keeps per matrix of the stack.
+func TestAdafactorBatchedTorch(t *testing.T) {
+	files, _ := filepath.Glob("testdata/adafactor-batched/*.json.gz")
+	if len(files) != 4 {
+		t.Fatalf("testdata/adafactor-batched holds %d files, want 4", len(files))
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".json.gz"), func(t *testing.T) { replayAdafactorGolden(t, readGzip(t, f)) })
 	}
 }
