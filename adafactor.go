@@ -188,7 +188,9 @@ func adafactorStep[T float32 | float64](w *matWork[T], r *Adafactor, p, g []T, s
 	t := float64(float32(step)) // torch's float32 step tensor, read by item()
 	lw := T(detmath.Pow(t, r.Beta2Decay))
 	rho := min(r.LR, 1/math.Sqrt(t))
-	rms := rmsT[T](k.SumSquares(p), n)
+	w.one[0] = p
+	rms := float64(T(generic.Norm(k, 2, w.one[:]))) / math.Sqrt(float64(n)) // scaled past overflow, as torch's norm
+	w.one[0] = nil
 	alpha := r.Eps2
 	if rms > alpha { // Python's max(eps2, rms): eps2 unless rms is larger
 		alpha = rms

@@ -22,6 +22,7 @@ type matWork[T float32 | float64] struct {
 	ns32 nsWork[float32] // Muon's bfloat16 iteration, accumulated in float32
 	u    []T             // Muon's Nesterov update; Adafactor's chunk of the update
 	cols []float64       // Adafactor's column sums of squares
+	one  [1][]T          // the argument of generic.Norm, kept to not allocate
 }
 
 // growMatWork sizes the scratch for the matrix rules of every group.
