@@ -7,11 +7,13 @@ import (
 
 // The matrix rules (Muon, Adafactor) step each parameter whole: their
 // products and norms span the parameter, so it is never split between
-// workers. Step runs them on the caller before the elementwise rules, one
-// parameter after the other (each is independent of the others, so the
-// order changes no bit); Muon's products use up to Workers goroutines
-// inside linalg.Gemm, which splits the rows or columns of each product and
-// gives the same bits for every count. Their state lives in the
+// workers. Step runs them before the elementwise rules: with several
+// workers and several such parameters, each worker steps a run of whole
+// parameters with its own scratch; otherwise the caller steps them one
+// after the other, and Muon's products use up to Workers goroutines inside
+// linalg.Gemm, which splits the rows or columns of each product. Each
+// parameter is independent of the others and Gemm gives the same bits for
+// every split, so no bit depends on the worker count. Their state lives in the
 // optimizer's state slots, with the lengths the rule asks for (Adafactor's
 // row and column factors are shorter than the parameter).
 
@@ -25,44 +27,58 @@ type matWork[T float32 | float64] struct {
 	one  [1][]T          // the argument of generic.Norm, kept to not allocate
 }
 
-// growMatWork sizes the scratch for the matrix rules of every group.
+// growMatWork sizes the scratch for the matrix rules of every group,
+// lists their parameters, and forgets the split between workers.
 func (o *Optimizer[T]) growMatWork() {
+	o.matParams = o.matParams[:0]
 	for gi := range o.groups {
-		g := &o.groups[gi]
-		if !g.matrix {
-			continue
-		}
-		if o.mat == nil {
-			o.mat = new(matWork[T])
-		}
-		w := o.mat
-		for i := g.first; i < g.end; i++ {
-			need := 0
-			switch r := g.rule.(type) {
-			case Muon:
-				s := o.shapes[i]
-				m, n := min(s[0], s[1]), max(s[0], s[1])
-				if r.NSBFloat16 {
-					w.ns32.grow(m, n)
-				} else {
-					w.ns.grow(m, n)
-				}
-				if r.Nesterov {
-					need = m * n
-				}
-			case Adafactor:
-				var s Shape
-				if o.shapes != nil {
-					s = o.shapes[i]
-				}
-				need = adafactorChunk(s, len(o.params[i]))
-				if len(s) >= 2 && len(w.cols) < s[len(s)-1] {
-					w.cols = make([]float64, s[len(s)-1])
-				}
+		if g := &o.groups[gi]; g.matrix {
+			for i := g.first; i < g.end; i++ {
+				o.matParams = append(o.matParams, i)
 			}
-			if len(w.u) < need {
-				w.u = make([]T, need)
+		}
+	}
+	if len(o.matParams) == 0 {
+		return
+	}
+	if o.mat == nil {
+		o.mat = new(matWork[T])
+		o.matWorkers = []*matWork[T]{o.mat}
+	}
+	for _, w := range o.matWorkers {
+		o.sizeMatWork(w)
+	}
+	o.mtask = matTask[T]{o: o, grads: make([][]T, len(o.params))}
+}
+
+// sizeMatWork makes w large enough for every matrix rule's parameter.
+func (o *Optimizer[T]) sizeMatWork(w *matWork[T]) {
+	for _, i := range o.matParams {
+		need := 0
+		switch r := o.groups[o.groupOf(i)].rule.(type) {
+		case Muon:
+			s := o.shapes[i]
+			m, n := min(s[0], s[1]), max(s[0], s[1])
+			if r.NSBFloat16 {
+				w.ns32.grow(m, n)
+			} else {
+				w.ns.grow(m, n)
 			}
+			if r.Nesterov {
+				need = m * n
+			}
+		case Adafactor:
+			var s Shape
+			if o.shapes != nil {
+				s = o.shapes[i]
+			}
+			need = adafactorChunk(s, len(o.params[i]))
+			if len(s) >= 2 && len(w.cols) < s[len(s)-1] {
+				w.cols = make([]float64, s[len(s)-1])
+			}
+		}
+		if len(w.u) < need {
+			w.u = make([]T, need)
 		}
 	}
 }
@@ -104,35 +120,104 @@ func (o *Optimizer[T]) allocMatrixState(first, end int) {
 	o.owned.merge(spans)
 }
 
-// stepMatrices steps every parameter of a matrix rule that has a gradient,
-// on the caller (see the top of this file). The gradients are validated.
-func (o *Optimizer[T]) stepMatrices(grads [][]T) {
-	w := o.mat
-	workers := o.parallelism(o.matElems)
-	w.ns.gemm.Workers, w.ns32.gemm.Workers = workers, workers
-	for gi := range o.groups {
-		g := &o.groups[gi]
-		if !g.matrix {
-			continue
-		}
-		for i := g.first; i < g.end; i++ {
-			if grads[i] == nil {
-				continue
-			}
+// stepMatrices steps every parameter of a matrix rule that has a gradient
+// (see the top of this file). The gradients are validated. With several
+// workers and several such parameters, each worker steps whole parameters,
+// a contiguous run of them of about equal size, with its own scratch and
+// its products on its own goroutine; otherwise the caller steps them one
+// after the other, the products split between the workers. Either way
+// every parameter gets the same bits.
+func (o *Optimizer[T]) stepMatrices(grads [][]T) error {
+	for _, i := range o.matParams {
+		if grads[i] != nil {
 			o.steps[i]++
 			o.created[i] = true
-			switch r := g.rule.(type) {
-			case Muon:
-				s := o.shapes[i]
-				muonStep(w, &r, o.params[i], grads[i], o.state[i][0], s[0], s[1])
-			case Adafactor:
-				var s Shape
-				if o.shapes != nil {
-					s = o.shapes[i]
-				}
-				adafactorStep(w, &r, o.params[i], grads[i], &o.state[i], s, o.steps[i])
+		}
+	}
+	n := min(o.parallelism(o.matElems), len(o.matParams))
+	if n <= 1 {
+		w := o.mat
+		w.ns.gemm.Workers, w.ns32.gemm.Workers = o.parallelism(o.matElems), o.parallelism(o.matElems)
+		for _, i := range o.matParams {
+			if grads[i] != nil {
+				o.stepMatrix(w, i, grads[i])
 			}
 		}
+		return nil
+	}
+	t := &o.mtask
+	if len(t.bounds) != n+1 {
+		o.splitMatrices(n)
+	}
+	for _, w := range o.matWorkers[:n] {
+		w.ns.gemm.Workers, w.ns32.gemm.Workers = 1, 1
+	}
+	o.ensurePool(n)
+	copy(t.grads, grads)
+	// Each share is whole matrices, many elements' work: a large call,
+	// which wakes parked workers rather than run their shares here.
+	failed := o.pool.do(t, n, wakeEarlyMin)
+	clear(t.grads)
+	if failed != nil {
+		return fmt.Errorf("optim: Step: a worker panicked, so the step is incomplete: %v", failed)
+	}
+	return nil
+}
+
+// splitMatrices cuts the matrix rules' parameters into n contiguous runs of
+// about equal element counts, one per worker, and gives each worker its
+// scratch.
+func (o *Optimizer[T]) splitMatrices(n int) {
+	for len(o.matWorkers) < n {
+		w := new(matWork[T])
+		o.sizeMatWork(w)
+		o.matWorkers = append(o.matWorkers, w)
+	}
+	t := &o.mtask
+	t.bounds = make([]int, n+1)
+	done, w := 0, 1
+	for k, i := range o.matParams {
+		done += len(o.params[i])
+		for w < n && done >= o.matElems*w/n {
+			t.bounds[w] = k + 1
+			w++
+		}
+	}
+	for ; w <= n; w++ {
+		t.bounds[w] = len(o.matParams)
+	}
+}
+
+// matTask is a parallel step of the matrix rules: worker w steps
+// matParams[bounds[w]:bounds[w+1]] with matWorkers[w].
+type matTask[T float32 | float64] struct {
+	o      *Optimizer[T]
+	grads  [][]T // this step's gradients, cleared after it
+	bounds []int
+}
+
+func (t *matTask[T]) run(w int) {
+	o := t.o
+	for _, i := range o.matParams[t.bounds[w]:t.bounds[w+1]] {
+		if t.grads[i] != nil {
+			o.stepMatrix(o.matWorkers[w], i, t.grads[i])
+		}
+	}
+}
+
+// stepMatrix steps parameter i, of a matrix rule, with the scratch w; its
+// step count is already this step's.
+func (o *Optimizer[T]) stepMatrix(w *matWork[T], i int, g []T) {
+	switch r := o.groups[o.groupOf(i)].rule.(type) {
+	case Muon:
+		s := o.shapes[i]
+		muonStep(w, &r, o.params[i], g, o.state[i][0], s[0], s[1])
+	case Adafactor:
+		var s Shape
+		if o.shapes != nil {
+			s = o.shapes[i]
+		}
+		adafactorStep(w, &r, o.params[i], g, &o.state[i], s, o.steps[i])
 	}
 }
 

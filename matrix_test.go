@@ -211,6 +211,18 @@ func TestMatrixNoAllocs(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("a step allocates %v times", n)
 	}
+	// Two workers, each stepping whole parameters with its own scratch.
+	lowParallelMin(t, 16)
+	if err := o.SetWorkers(2); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(5, func() {
+		if err := o.Step(grads[0]...); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("a step on two workers allocates %v times", n)
+	}
 }
 
 // TestMatrixCheckpointRoundTrip: a checkpoint of every case after a few

@@ -74,6 +74,12 @@ type Optimizer[T float32 | float64] struct {
 	// matElems counts their parameters' elements.
 	mat      *matWork[T]
 	matElems int
+	// matParams lists the matrix rules' parameters; matWorkers[w] is
+	// worker w's scratch (matWorkers[0] is mat), and mtask their parallel
+	// step.
+	matParams  []int
+	matWorkers []*matWork[T]
+	mtask      matTask[T]
 	// shapes is each parameter's shape (Group.Shapes), nil when no
 	// parameter has one.
 	shapes []Shape
@@ -422,7 +428,9 @@ func (o *Optimizer[T]) Step(grads ...[]T) error {
 		return err
 	}
 	if o.mat != nil {
-		o.stepMatrices(grads)
+		if err := o.stepMatrices(grads); err != nil {
+			return err
+		}
 	}
 	if n := o.parallelism(o.total - o.matElems); n > 1 {
 		return o.applyParallel(grads, n)
