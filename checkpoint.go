@@ -261,7 +261,7 @@ func (o *Optimizer[T]) encodeState(op string, extra map[string]json.RawMessage) 
 		g := &o.groups[gi]
 		kind := g.rule.kind()
 		for i := g.first; i < g.end; i++ {
-			if !o.hasState(i, kind) {
+			if !o.hasState(i, kind) && !(g.matrix && o.steps[i] > 0) {
 				continue // as in torch's state dict: no state yet, no tensors
 			}
 			// Every slot that exists, as torch saves every tensor in its
@@ -269,13 +269,16 @@ func (o *Optimizer[T]) encodeState(op string, extra map[string]json.RawMessage) 
 			// configuration (SGD's buffer after Momentum went to 0).
 			for k, st := range o.state[i] {
 				if st != nil {
-					tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, stateKey(kind, k)), DType: dt, Shape: []int64{int64(len(o.params[i]))}})
+					tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, o.slotKey(i, k)), DType: dt, Shape: o.tensorShape(i, k)})
 					pieces = append(pieces, piece[T]{s: o.state[i][k]})
 				}
 			}
 			if !g.rule.torch().noStep {
 				tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, "step"), DType: safetensors.F32, Shape: []int64{}})
 				pieces = append(pieces, piece[T]{scalar: float32(o.steps[i])})
+			}
+			if g.matrix {
+				continue // no scalar state
 			}
 			for j, key := range scalarKeys[kind] {
 				tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, key), DType: safetensors.F32, Shape: []int64{}})

@@ -49,6 +49,9 @@ type groupKey struct {
 	// implementation choices, which do not change the arithmetic but which
 	// torch's step reads from the group, written with torch's defaults.
 	constant string
+	// optional marks a key that torch does not write (Muon's
+	// ns_bfloat16): an entry without it has the field's zero value.
+	optional bool
 }
 
 // hyper is the key name holding the rule's fields.
@@ -162,9 +165,15 @@ func torchGroup(r Rule, first, end int, names []string) json.RawMessage {
 		case 0:
 			b.WriteString(k.constant)
 		case 1:
-			b.WriteString(mustJSON(v.FieldByName(k.fields[0]).Interface()))
+			if f := v.FieldByName(k.fields[0]); f.Kind() == reflect.String && f.String() == "" {
+				b.WriteString("null") // torch's None (Muon's adjust_lr_fn)
+			} else {
+				b.WriteString(mustJSON(f.Interface()))
+			}
 		case 2:
 			b.WriteString(mustJSON([2]float64{v.FieldByName(k.fields[0]).Float(), v.FieldByName(k.fields[1]).Float()}))
+		case 3:
+			b.WriteString(tripleJSON(v, k.fields))
 		}
 		b.WriteByte(',')
 	}
@@ -246,6 +255,9 @@ func decodeGroup(op string, raw json.RawMessage, gi int, class string, form *tor
 	}
 	v := reflect.New(form.typ).Elem()
 	for _, k := range form.keys {
+		if len(k.fields) == 3 && err == nil {
+			err = decodeTriple(v, k, m[k.name], bad)
+		}
 		if len(k.fields) == 2 {
 			a, b := pair(k.name)
 			v.FieldByName(k.fields[0]).SetFloat(a)
@@ -259,10 +271,30 @@ func decodeGroup(op string, raw json.RawMessage, gi int, class string, form *tor
 		}
 	}
 	for _, k := range form.keys {
+		if _, ok := m[k.name]; !ok && k.optional {
+			continue
+		}
 		if len(k.fields) == 1 {
 			switch field := v.FieldByName(k.fields[0]); field.Kind() {
 			case reflect.Bool:
 				field.SetBool(flag(k.name))
+			case reflect.Int:
+				x := num(k.name)
+				if x != math.Trunc(x) || math.Abs(x) > 1<<30 {
+					if err == nil {
+						err = bad("%q: %v is not an integer", k.name, x)
+					}
+					x = 0
+				}
+				field.SetInt(int64(x))
+			case reflect.String:
+				var x *string
+				if e := json.Unmarshal(m[k.name], &x); e != nil && err == nil {
+					err = bad("%q: missing or not a string or null", k.name)
+				}
+				if x != nil {
+					field.SetString(*x)
+				}
 			default:
 				field.SetFloat(num(k.name))
 			}
@@ -298,4 +330,42 @@ func duplicateKey(raw json.RawMessage) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// tripleJSON encodes a key of three fields: three numbers (Muon's
+// ns_coefficients), or a pair whose first may be torch's None, flagged by
+// a boolean third field (Adafactor's eps: Eps1, Eps2, MachineEps1).
+func tripleJSON(v reflect.Value, fields []string) string {
+	if f := v.FieldByName(fields[2]); f.Kind() == reflect.Bool {
+		var first any = v.FieldByName(fields[0]).Float()
+		if f.Bool() {
+			first = nil
+		}
+		return mustJSON([2]any{first, v.FieldByName(fields[1]).Float()})
+	}
+	return mustJSON([3]float64{v.FieldByName(fields[0]).Float(), v.FieldByName(fields[1]).Float(), v.FieldByName(fields[2]).Float()})
+}
+
+// decodeTriple decodes what tripleJSON encodes into v's fields.
+func decodeTriple(v reflect.Value, k groupKey, raw json.RawMessage, bad func(string, ...any) error) error {
+	if f := v.FieldByName(k.fields[2]); f.Kind() == reflect.Bool {
+		var x []*float64
+		if e := json.Unmarshal(raw, &x); e != nil || len(x) != 2 || x[1] == nil {
+			return bad("%q: missing or not a pair of a number or null and a number", k.name)
+		}
+		f.SetBool(x[0] == nil)
+		if x[0] != nil {
+			v.FieldByName(k.fields[0]).SetFloat(*x[0])
+		}
+		v.FieldByName(k.fields[1]).SetFloat(*x[1])
+		return nil
+	}
+	var x []float64
+	if e := json.Unmarshal(raw, &x); e != nil || len(x) != 3 {
+		return bad("%q: missing or not three numbers", k.name)
+	}
+	for j, name := range k.fields {
+		v.FieldByName(name).SetFloat(x[j])
+	}
+	return nil
 }

@@ -106,20 +106,24 @@ type loaded[T float32 | float64] struct {
 	presence []int32
 	kept     []bool
 	small    [8]byte // scratch for a step or scalar tensor
+	// slotLen is the length of slot k of parameter i: the parameter's,
+	// or what a matrix rule's slot holds (Adafactor's row_var).
+	slotLen func(i, k int) int
 }
 
 // slot returns the scratch of slot k of parameter i, of group gi: nil
 // where the file holds no such slot.
-func (l *loaded[T]) slot(gi, i, k, n int) []T {
+func (l *loaded[T]) slot(i, k int) []T {
 	if !l.has[i][k] {
 		return nil
 	}
 	at := l.offset[i]
 	for s := range k {
 		if l.has[i][s] {
-			at += n
+			at += l.slotLen(i, s)
 		}
 	}
+	n := l.slotLen(i, k)
 	return l.backing[at : at+n : at+n]
 }
 
@@ -219,6 +223,9 @@ var layouts = func() (out [generic.KindCount][2]tensorLayout) {
 
 // layoutOf is what a checkpoint holds of a parameter under rule r.
 func layoutOf(r Rule) *tensorLayout {
+	if mr, ok := r.(matrixRule); ok {
+		return mr.layout()
+	}
 	noStep := 0
 	if r.torch().noStep {
 		noStep = 1
@@ -355,8 +362,12 @@ func (x *stateTensors[T]) tensor(name []byte, t safetensors.Tensor) error {
 		return ckErr(x.op, nil, "tensor %q: duplicate key in the header", name)
 	}
 	i, j := x.at(id)
-	if slot, _, _ := x.layoutOf(i).role(j); slot < 0 && len(t.Shape) != 0 {
+	slot, _, _ := x.layoutOf(i).role(j)
+	if slot < 0 && len(t.Shape) != 0 {
 		return ckErr(x.op, nil, "tensor %q: dtype %s, shape %v, want a 0-d F32 tensor", name, t.DType, t.Shape)
+	}
+	if want := x.o.slotShape(i, slot); slot >= 0 && want != nil && !shapeFits(t.Shape, want) {
+		return ckErr(x.op, nil, "tensor %q: shape %v, want %v (the state of a param of shape %v), or flat", name, t.Shape, want, x.o.shapes[i])
 	}
 	elems, _ := safetensors.Elems(t.Shape)
 	x.got[id] = tensorEntry{elems: elems, begin: t.Begin, dims: int32(min(len(t.Shape), maxDims)), dtype: uint8(slices.Index(dtypes[:], t.DType))}
@@ -629,13 +640,17 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 	presence := make([]int32, len(o.params))
 	kept := make([]bool, len(o.params)) // a slot the rule does not use is there
 	lazyParam := make([]bool, len(o.params))
+	l.slotLen = o.slotLen
 	for gi := range o.groups {
 		g := &o.groups[gi]
 		used := usedSlots[T](l.rules[gi])
 		layout := layoutOf(l.rules[gi])
 		for i := g.first; i < g.end; i++ {
-			lazyParam[i] = lazyState(l.rules[gi].kind())
-			n := len(o.params[i])
+			lazyParam[i] = lazyState(l.rules[gi].kind()) && !g.matrix
+			if g.matrix {
+				lens, _, _ := o.matrixSlots(i, g.rule.(matrixRule))
+				used = [3]bool{lens[0] > 0, lens[1] > 0, lens[2] > 0}
+			}
 			count := int32(0)
 			for j, key := range layout.keys {
 				name := func() string { return x.prefix + tensorName(i, key) }
@@ -659,11 +674,11 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 					return nil, ckErr(op, nil, "tensor %q: dtype %s, shape [], want a 0-d F32 tensor", name(), e.dType())
 				case slot >= 0 && e.dType() != dt:
 					return nil, ckErr(op, nil, "tensor %q: dtype %s, want %s", name(), e.dType(), dt)
-				case slot >= 0 && e.elems != int64(n):
-					return nil, &ShapeError{Op: op, What: name(), Index: i, Got: int(min(e.elems, math.MaxInt32)), Want: n}
-				case slot >= 0 && mine && e.dims != 1:
-					// Torch's files keep the parameter's shape; ours are flat.
-					return nil, ckErr(op, nil, "tensor %q: %d dimensions, want the shape [%d]: this package saves state flat", name(), e.dims, n)
+				case slot >= 0 && e.elems != int64(o.slotLen(i, slot)):
+					return nil, &ShapeError{Op: op, What: name(), Index: i, Got: int(min(e.elems, math.MaxInt32)), Want: o.slotLen(i, slot)}
+				case slot >= 0 && mine && e.dims != 1 && o.slotShape(i, slot) == nil:
+					// Torch's files keep the parameter's shape; ours are flat unless the param has a shape.
+					return nil, ckErr(op, nil, "tensor %q: %d dimensions, want the shape [%d]: this package saves state flat", name(), e.dims, len(o.params[i]))
 				}
 				if !want {
 					// Kept from a configuration that used it: loaded,
@@ -691,9 +706,9 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 	for gi := range o.groups {
 		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
 			l.offset[i] = total
-			for _, h := range l.has[i] {
+			for k, h := range l.has[i] {
 				if h {
-					total += len(o.params[i])
+					total += o.slotLen(i, k)
 				}
 			}
 		}
@@ -714,7 +729,7 @@ func (o *Optimizer[T]) readTensor(op string, x *stateTensors[T], l *loaded[T], i
 	var err error
 	switch slot, step, scalar := layout.role(j); {
 	case slot >= 0:
-		s := l.slot(gi, i, slot, len(o.params[i]))
+		s := l.slot(i, slot)
 		if err = readInto(r, crc, s); err == nil {
 			if k := firstInvalid(s, layout.nonNegative[slot]); k >= 0 {
 				want := "a number"
@@ -783,7 +798,7 @@ func (o *Optimizer[T]) boundGroups(op string, js []byte) ([]json.RawMessage, err
 		if g[0] != '{' {
 			continue // decodeGroup reports it
 		}
-		members, most := 0, max(2, o.groups[gi].end-o.groups[gi].first)
+		members, most := 0, max(3, o.groups[gi].end-o.groups[gi].first) // 3: Muon's ns_coefficients
 		var err error
 		eachMember(g, func(key, value []byte) bool {
 			members++
@@ -1020,6 +1035,20 @@ func (o *Optimizer[T]) commit(l *loaded[T]) {
 	for gi := range o.groups {
 		o.setRule(gi, l.rules[gi])
 		g := &o.groups[gi]
+		if g.matrix {
+			for i := g.first; i < g.end; i++ {
+				for k, dst := range o.state[i] {
+					if src := l.slot(i, k); src != nil {
+						copy(dst, src)
+					} else {
+						clear(dst) // not created yet: as in a new optimizer
+					}
+				}
+				o.steps[i] = l.steps[i]
+				o.created[i] = l.created[i]
+			}
+			continue
+		}
 		// The slots the rules use, and those the file keeps besides.
 		o.allocState(gi, gi+1, func(i, k int) bool { return l.has[i][k] })
 		init := initialState[T](g.rule)
@@ -1027,7 +1056,7 @@ func (o *Optimizer[T]) commit(l *loaded[T]) {
 		for i := g.first; i < g.end; i++ {
 			for k := range 3 {
 				dst := o.state[i][k]
-				switch src := l.slot(gi, i, k, len(o.params[i])); {
+				switch src := l.slot(i, k); {
 				case src != nil:
 					copy(dst, src)
 				case used[k]:

@@ -29,8 +29,9 @@ import (
 //   - *ClosureError: the closure of LBFGSOptimizer.Step failed; errors.Is
 //     and errors.As see the closure's own error through it.
 //
-// *ShapeError, *OverlapError, *IndexError, *StateError, *NameError,
-// *NewtonSizeError and *ScalerStageError report arguments that do not fit
+// *ShapeError, *ParamShapeError, *OverlapError, *IndexError, *StateError,
+// *NameError, *NewtonSizeError and *ScalerStageError report arguments that
+// do not fit
 // the optimizer or a call out of order. Those about a parameter name it by
 // its index and, when the parameters are named (Group.Names), by its name.
 
@@ -254,4 +255,41 @@ func (e *HeldRateError) Error() string {
 	}
 	return fmt.Sprintf("optim: %s: group %d (%s) holds %s = %v, %s, which it cannot step with (want %s): "+
 		"set a value it accepts before stepping; nothing was changed", e.Op, e.Group, e.Rule, e.Field, e.Value, by, e.Want)
+}
+
+// ParamShapeError reports a parameter shape (Group.Shapes) that does not
+// fit: a Shapes list whose length is not the group's number of params, a
+// shape whose element count is not its param's length, or a shape the
+// group's rule cannot step (Muon needs rows × cols; Muon and Adafactor need
+// a shape at all). Nothing was changed.
+type ParamShapeError struct {
+	Op    string // "New", "NewGroups", "AddGroup"
+	Group int    // the group's index
+	// Param is the parameter's index across all groups, or -1 when the
+	// number of shapes is wrong (Got shapes for Len params).
+	Param int
+	Shape Shape  // the shape given (nil: none)
+	Got   int    // the shape's element count (-1: invalid), or the number of shapes
+	Len   int    // the param's length, or the group's number of params
+	Rule  string // the rule that cannot step the shape, or ""
+	// Reason says what the rule needs, when Rule is set.
+	Reason string
+	Name   string // the name of param Param, when the params are named
+}
+
+func (e *ParamShapeError) Error() string {
+	switch {
+	case e.Param < 0:
+		return fmt.Sprintf("optim: %s: group %d: %d shapes for %d params: give one per param (nil for a flat one), or none", e.Op, e.Group, e.Got, e.Len)
+	case e.Rule != "":
+		shape := "no shape"
+		if e.Shape != nil {
+			shape = "shape " + e.Shape.String()
+		}
+		return fmt.Sprintf("optim: %s: group %d (%s): param %d%s has %s: %s", e.Op, e.Group, e.Rule, e.Param, nameSuffix(e.Name), shape, e.Reason)
+	}
+	if e.Got < 0 {
+		return fmt.Sprintf("optim: %s: group %d: param %d%s: shape %v is not a shape: a dimension is negative, or the element count overflows int", e.Op, e.Group, e.Param, nameSuffix(e.Name), e.Shape)
+	}
+	return fmt.Sprintf("optim: %s: group %d: param %d%s: shape %v has %d elements, the param has length %d", e.Op, e.Group, e.Param, nameSuffix(e.Name), e.Shape, e.Got, e.Len)
 }

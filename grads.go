@@ -162,6 +162,10 @@ func named(err error, name func(i int) string) error {
 		if e.Param >= 0 && e.Name == "" {
 			e.Name = name(e.Param)
 		}
+	case *ParamShapeError:
+		if e.Param >= 0 && e.Name == "" {
+			e.Name = name(e.Param)
+		}
 	case *OverlapError:
 		slot(&e.A)
 		slot(&e.B)

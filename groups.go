@@ -59,6 +59,7 @@ func (o *Optimizer[T]) replaceRule(i int, r Rule) error {
 	}
 	o.setRule(i, r)
 	o.allocState(i, i+1, nil)
+	o.growMatWork() // Muon's NSBFloat16 may have changed
 	return nil
 }
 

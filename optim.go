@@ -1,7 +1,8 @@
 // Package optim applies torch.optim's update rules (SGD with momentum and
 // Nesterov, Adagrad, RMSProp, Adam and AdamW, NAdam, RAdam, Adamax,
 // Adadelta, Rprop, ASGD) and Lion to float32 and float64 parameter slices
-// with fused SIMD kernels, once per training step.
+// with fused SIMD kernels, once per training step; and torch's Muon and
+// Adafactor, which step whole matrices (a group gives their Shapes).
 //
 // Every kernel set (portable Go, AVX2, AVX-512, NEON) computes exactly the
 // bits of the portable reference in package generic, so a run reproduces bit
@@ -69,6 +70,19 @@ type Optimizer[T float32 | float64] struct {
 	// that a step shares their scalars; rulesChanged says it is stale.
 	sameRule     []bool
 	rulesChanged bool
+	// mat is the matrix rules' scratch (matrix.go), nil without them;
+	// matElems counts their parameters' elements.
+	mat      *matWork[T]
+	matElems int
+	// matParams lists the matrix rules' parameters; matWorkers[w] is
+	// worker w's scratch (matWorkers[0] is mat), and mtask their parallel
+	// step.
+	matParams  []int
+	matWorkers []*matWork[T]
+	mtask      matTask[T]
+	// shapes is each parameter's shape (Group.Shapes), nil when no
+	// parameter has one.
+	shapes []Shape
 	// held is what each group holds and cannot step with (held.go); it
 	// may be shorter than groups.
 	held []heldValues
@@ -103,6 +117,7 @@ type Optimizer[T float32 | float64] struct {
 type group[T float32 | float64] struct {
 	rule       Rule // normalized
 	first, end int
+	matrix     bool // the rule steps whole parameters (matrix.go)
 }
 
 // Group is a parameter group, as an entry of torch's param_groups: the rule
@@ -111,6 +126,11 @@ type group[T float32 | float64] struct {
 type Group[T float32 | float64] struct {
 	Rule   Rule
 	Params [][]T
+	// Shapes, when not nil, gives each param its shape (see Shape): one
+	// entry per param, nil for a flat one, each with as many elements as
+	// its param. Elementwise rules ignore shapes; Muon and Adafactor need
+	// them. Shape returns them, and checkpoints carry them.
+	Shapes []Shape
 	// Names, when not nil, names each param: one non-empty name (valid
 	// UTF-8) per param, none given twice across the optimizer, and either
 	// every group of an optimizer named or none, as torch requires. Names
@@ -189,6 +209,10 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 		}
 		return names[i-len(o.params)]
 	}
+	shapes, err := o.checkShapes(op, groups, rules)
+	if err != nil {
+		return named(err, name)
+	}
 	owned := o.owned.clone()
 	for k, p := range params {
 		i := len(o.params) + k
@@ -213,6 +237,14 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	o.variants = append(o.variants, make([]generic.Variant, len(params))...)
 	o.next = append(o.next, make([]generic.Scalars, len(params))...)
 	o.owned = owned
+	switch {
+	case shapes != nil && o.shapes == nil:
+		o.shapes = append(make([]Shape, first), shapes...)
+	case shapes != nil:
+		o.shapes = append(o.shapes, shapes...)
+	case o.shapes != nil:
+		o.shapes = append(o.shapes, make([]Shape, len(params))...)
+	}
 	o.grads.grow(len(params))
 	o.names.add(names)
 	clear(o.clear[:first]) // new spans: earlier grads must be checked again
@@ -223,7 +255,14 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	for gi, g := range groups {
 		end := first + len(g.Params)
 		k := kernels.Kernel[T](Kernels(), rules[gi].kind())
-		o.groups = append(o.groups, group[T]{rule: rules[gi], first: first, end: end})
+		matrix := isMatrix(rules[gi])
+		if matrix {
+			k = nil // stepped whole, by stepMatrices
+			for _, p := range g.Params {
+				o.matElems += len(p)
+			}
+		}
+		o.groups = append(o.groups, group[T]{rule: rules[gi], first: first, end: end, matrix: matrix})
 		for range g.Params {
 			o.kernels = append(o.kernels, k)
 		}
@@ -232,6 +271,8 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	o.sameRule = append(o.sameRule, make([]bool, len(groups))...)
 	o.rulesChanged = true
 	o.allocState(firstGroup, len(o.groups), nil)
+	o.allocMatrixState(firstGroup, len(o.groups))
+	o.growMatWork()
 	return nil
 }
 
@@ -269,6 +310,9 @@ func (o *Optimizer[T]) allocState(first, end int, keep func(i, k int) bool) {
 		for k := range 3 {
 			for gi := first; gi < end; gi++ {
 				g := &o.groups[gi]
+				if g.matrix {
+					continue // allocMatrixState
+				}
 				_, v, _ := coefficients[T](g.rule, 1, true, generic.Scalars{})
 				var used [3]bool
 				used[0], used[1], used[2] = kernels.Uses(g.rule.kind(), v)
@@ -383,7 +427,12 @@ func (o *Optimizer[T]) Step(grads ...[]T) error {
 	if err := o.checkGrads("Step", grads); err != nil {
 		return err
 	}
-	if n := o.parallelism(o.total); n > 1 {
+	if o.mat != nil {
+		if err := o.stepMatrices(grads); err != nil {
+			return err
+		}
+	}
+	if n := o.parallelism(o.total - o.matElems); n > 1 {
 		return o.applyParallel(grads, n)
 	}
 	o.apply(grads)
@@ -433,8 +482,8 @@ func (o *Optimizer[T]) checkGradsByIndex(op string, grads [][]T) error {
 func (o *Optimizer[T]) apply(grads [][]T) {
 	o.prepareStep(grads)
 	for i, p := range o.params {
-		if len(p) == 0 || grads[i] == nil {
-			continue
+		if len(p) == 0 || grads[i] == nil || o.kernels[i] == nil {
+			continue // a matrix rule's parameter was stepped by stepMatrices
 		}
 		k, s := o.which[i], &o.state[i]
 		o.kernels[i](o.variants[k], &o.coeffs[k], p, grads[i], s[0], s[1], s[2])
@@ -462,6 +511,9 @@ func (o *Optimizer[T]) prepareStep(grads [][]T) {
 	o.compareRules()
 	for gi := range o.groups {
 		g := &o.groups[gi]
+		if g.matrix {
+			continue // stepMatrices counts their steps
+		}
 		for i := g.first; i < g.end; i++ {
 			if grads[i] == nil {
 				continue

@@ -212,8 +212,8 @@ func (t *stepTask[T]) run(w int) {
 	pl := o.plan
 	for _, s := range pl.segs[pl.bounds[w]:pl.bounds[w+1]] {
 		i := s.param
-		if pl.grads[i] == nil {
-			continue // no gradient: skipped
+		if pl.grads[i] == nil || o.kernels[i] == nil {
+			continue // no gradient: skipped; or a matrix rule's, stepped whole
 		}
 		k := o.which[i]
 		st := &o.state[i]
@@ -281,11 +281,22 @@ func (t *touchTask[T]) run(w int) {
 }
 
 func (o *Optimizer[T]) newPlan(n int) *parallelPlan[T] {
+	// The matrix rules' parameters are stepped whole (matrix.go): the
+	// workers split the others.
+	params := o.params
+	if o.mat != nil {
+		params = make([][]T, len(o.params))
+		for i, p := range o.params {
+			if o.kernels[i] != nil {
+				params[i] = p
+			}
+		}
+	}
 	total := 0
-	for _, p := range o.params {
+	for _, p := range params {
 		total += len(p)
 	}
-	segs, bounds := makePlan(o.params, total, n)
+	segs, bounds := makePlan(params, total, n)
 	o.plan = &parallelPlan[T]{n: n, segs: segs, bounds: bounds, grads: make([][]T, len(o.params))}
 	o.task.o = o
 	return o.plan

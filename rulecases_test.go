@@ -16,6 +16,10 @@ import (
 // here and its golden data in testdata/torch; TestRuleCasesCoverEveryKernel
 // fails until it does.
 //
+// The matrix rules (Muon, Adafactor) have no row: they have no elementwise
+// kernel and need shaped parameters; matrix_test.go says how they are
+// tested instead.
+//
 // The table is a test file of this package, not a package of its own: the
 // tests that iterate over it reach the optimizer's internals (state slots,
 // step counts, checkpoint constants), which an external test package could

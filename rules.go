@@ -142,13 +142,15 @@ func normalize(r Rule) (Rule, error) {
 	return r, r.validate()
 }
 
-// ruleList names every rule, "SGD, Adagrad, ... or Lion", from generic's
-// table: a rule type has its Kind's name.
+// ruleList names every rule, "SGD, Adagrad, ..., Lion, Muon or Adafactor",
+// from generic's table (an elementwise rule type has its Kind's name) and
+// the matrix rules.
 func ruleList() string {
 	names := make([]string, generic.KindCount)
 	for k := range names {
 		names[k] = generic.Kind(k).String()
 	}
+	names = append(names, "Muon", "Adafactor")
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
@@ -170,7 +172,20 @@ func KernelKind(rule Rule) (kernels.Kind, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := noKernel("KernelKind", r); err != nil {
+		return 0, err
+	}
 	return r.kind(), nil
+}
+
+// noKernel refuses a matrix rule (Muon, Adafactor) in the stateless layer,
+// whose kernels are elementwise.
+func noKernel(op string, r Rule) error {
+	if isMatrix(r) {
+		return &RuleError{Group: -1, Rule: ruleName(r), Reason: fmt.Sprintf(
+			"%s: %s has no elementwise kernel: it steps whole matrices, through an Optimizer whose group gives their Shapes", op, ruleName(r))}
+	}
+	return nil
 }
 
 // Scalars is one parameter's scalar state beyond its step count: NAdam's
@@ -195,6 +210,9 @@ type Scalars = generic.Scalars
 func Coefficients[T generic.Float](rule Rule, step int64) (kernels.Coeffs[T], kernels.Variant, error) {
 	r, err := normalizeFor[T](rule)
 	if err != nil {
+		return kernels.Coeffs[T]{}, 0, err
+	}
+	if err := noKernel("Coefficients", r); err != nil {
 		return kernels.Coeffs[T]{}, 0, err
 	}
 	if step < 1 {
@@ -222,6 +240,9 @@ func Coefficients[T generic.Float](rule Rule, step int64) (kernels.Coeffs[T], ke
 func CoefficientsWith[T generic.Float](rule Rule, step int64, first bool, sc Scalars) (c kernels.Coeffs[T], v kernels.Variant, next Scalars, err error) {
 	r, err := normalizeFor[T](rule)
 	if err != nil {
+		return c, 0, sc, err
+	}
+	if err := noKernel("CoefficientsWith", r); err != nil {
 		return c, 0, sc, err
 	}
 	if step < 1 {

@@ -26,7 +26,7 @@ import (
 // (SetSteps) makes the zero state exist, as torch's would with that step.
 type State[T float32 | float64] struct {
 	Step           int64 // steps this parameter has taken (torch's state['step'])
-	MomentumBuffer []T   // SGD and RMSProp with momentum
+	MomentumBuffer []T   // SGD and RMSProp with momentum; Muon
 	Sum            []T   // Adagrad
 	SquareAvg      []T   // RMSProp, Adadelta
 	GradAvg        []T   // centered RMSProp
@@ -38,6 +38,11 @@ type State[T float32 | float64] struct {
 	Prev           []T   // Rprop: the previous (masked) gradient
 	StepSize       []T   // Rprop
 	AX             []T   // ASGD: the averaged parameters
+	// Adafactor's factored second moment of a parameter of shape
+	// ... × rows × cols, one value per row (batch·rows values) and one per
+	// column (batch·cols), in the order of the parameter's matrices.
+	RowVar, ColVar []T
+	Variance       []T // Adafactor's second moment of a flat parameter
 
 	// The scalar state, float32 whatever T is, as torch keeps it (0-dim
 	// float32 tensors).
@@ -87,6 +92,12 @@ func (st *State[T]) field(key string) *[]T {
 		return &st.StepSize
 	case "ax":
 		return &st.AX
+	case "row_var":
+		return &st.RowVar
+	case "col_var":
+		return &st.ColVar
+	case "variance":
+		return &st.Variance
 	}
 	panic("optim: State has no field for the state key " + key)
 }
@@ -133,6 +144,9 @@ func (o *Optimizer[T]) groupOf(i int) int {
 func (o *Optimizer[T]) State(i int) (State[T], error) {
 	if i < 0 || i >= len(o.params) {
 		return State[T]{}, &IndexError{Op: "State", What: "param", Index: i, Len: len(o.params)}
+	}
+	if g := &o.groups[o.groupOf(i)]; g.matrix {
+		return o.matrixState(i, g.rule.(matrixRule)), nil
 	}
 	kind := o.groups[o.groupOf(i)].rule.kind()
 	st := State[T]{Step: o.steps[i]}
@@ -181,6 +195,9 @@ func (o *Optimizer[T]) setState(i int, st State[T]) error {
 		return stepCountErr(op, i, st.Step)
 	}
 	gi := o.groupOf(i)
+	if mr, ok := o.groups[gi].rule.(matrixRule); ok {
+		return o.setMatrixState(i, mr, st)
+	}
 	kind := o.groups[gi].rule.kind()
 	used := usedSlots[T](o.groups[gi].rule)
 	n := len(o.params[i])

@@ -203,10 +203,16 @@ func TestScalarStateIsFloat32(t *testing.T) {
 }
 
 // TestStateFieldsAreTorchKeys: State has one slice field for every state
-// key of the kernels' descriptions and one scalar field for every scalar
-// key, named as torch names them, and no other.
+// key of the kernels' descriptions and of the matrix rules' layouts (Muon,
+// Adafactor) and one scalar field for every scalar key, named as torch
+// names them, and no other.
 func TestStateFieldsAreTorchKeys(t *testing.T) {
 	slots, scalars := map[string]bool{}, map[string]bool{}
+	for _, l := range []*tensorLayout{DefaultMuon().layout(), DefaultAdafactor().layout()} {
+		for _, k := range l.keys[:l.slots] {
+			slots[k] = true
+		}
+	}
 	for _, d := range generic.Rules() {
 		for _, s := range d.Slots {
 			slots[s.Key] = true

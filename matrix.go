@@ -1,0 +1,419 @@
+package optim
+
+import (
+	"fmt"
+	"reflect"
+)
+
+// The matrix rules (Muon, Adafactor) step each parameter whole: their
+// products and norms span the parameter, so it is never split between
+// workers. Step runs them before the elementwise rules: with several
+// workers and several such parameters, each worker steps a run of whole
+// parameters with its own scratch; otherwise the caller steps them one
+// after the other, and Muon's products use up to Workers goroutines inside
+// linalg.Gemm, which splits the rows or columns of each product. Each
+// parameter is independent of the others and Gemm gives the same bits for
+// every split, so no bit depends on the worker count. Their state lives in the
+// optimizer's state slots, with the lengths the rule asks for (Adafactor's
+// row and column factors are shorter than the parameter).
+
+// matWork is the scratch of the matrix rules' steps, sized at
+// construction for the largest parameter, so that Step allocates nothing.
+type matWork[T float32 | float64] struct {
+	ns   nsWork[T]       // Muon's iteration in T
+	ns32 nsWork[float32] // Muon's bfloat16 iteration, accumulated in float32
+	u    []T             // Muon's Nesterov update; Adafactor's chunk of the update
+	cols []float64       // Adafactor's column sums of squares
+	one  [1][]T          // the argument of generic.Norm, kept to not allocate
+}
+
+// growMatWork sizes the scratch for the matrix rules of every group,
+// lists their parameters, and forgets the split between workers.
+func (o *Optimizer[T]) growMatWork() {
+	o.matParams = o.matParams[:0]
+	for gi := range o.groups {
+		if g := &o.groups[gi]; g.matrix {
+			for i := g.first; i < g.end; i++ {
+				o.matParams = append(o.matParams, i)
+			}
+		}
+	}
+	if len(o.matParams) == 0 {
+		return
+	}
+	if o.mat == nil {
+		o.mat = new(matWork[T])
+		o.matWorkers = []*matWork[T]{o.mat}
+	}
+	for _, w := range o.matWorkers {
+		o.sizeMatWork(w)
+	}
+	o.mtask = matTask[T]{o: o, grads: make([][]T, len(o.params))}
+}
+
+// sizeMatWork makes w large enough for every matrix rule's parameter.
+func (o *Optimizer[T]) sizeMatWork(w *matWork[T]) {
+	for _, i := range o.matParams {
+		need := 0
+		switch r := o.groups[o.groupOf(i)].rule.(type) {
+		case Muon:
+			s := o.shapes[i]
+			m, n := min(s[0], s[1]), max(s[0], s[1])
+			if r.NSBFloat16 {
+				w.ns32.grow(m, n)
+			} else {
+				w.ns.grow(m, n)
+			}
+			if r.Nesterov {
+				need = m * n
+			}
+		case Adafactor:
+			var s Shape
+			if o.shapes != nil {
+				s = o.shapes[i]
+			}
+			need = adafactorChunk(s, len(o.params[i]))
+			if len(s) >= 2 && len(w.cols) < s[len(s)-1] {
+				w.cols = make([]float64, s[len(s)-1])
+			}
+		}
+		if len(w.u) < need {
+			w.u = make([]T, need)
+		}
+	}
+}
+
+// allocMatrixState allocates the state slots of the matrix rules of groups
+// [first, end) that do not exist yet, zero, from one array.
+func (o *Optimizer[T]) allocMatrixState(first, end int) {
+	total := 0
+	each := func(f func(i, k, n int, key string)) {
+		for gi := first; gi < end; gi++ {
+			g := &o.groups[gi]
+			mr, ok := g.rule.(matrixRule)
+			if !ok {
+				continue
+			}
+			for i := g.first; i < g.end; i++ {
+				lens, keys, _ := o.matrixSlots(i, mr)
+				for k, n := range lens {
+					if n > 0 && o.state[i][k] == nil {
+						f(i, k, n, keys[k])
+					}
+				}
+			}
+		}
+	}
+	each(func(i, _, n int, _ string) { total += n })
+	if total == 0 {
+		return
+	}
+	clear(o.clear) // new spans: every grad must be checked again
+	backing := make([]T, total)
+	var spans []span
+	each(func(i, k, n int, key string) {
+		st := backing[:n:n]
+		backing = backing[n:]
+		o.state[i][k] = st
+		spans = append(spans, region(st, Slot{Kind: "state", Index: i, Key: key}))
+	})
+	o.owned.merge(spans)
+}
+
+// stepMatrices steps every parameter of a matrix rule that has a gradient
+// (see the top of this file). The gradients are validated. With several
+// workers and several such parameters, each worker steps whole parameters,
+// a contiguous run of them of about equal size, with its own scratch and
+// its products on its own goroutine; otherwise the caller steps them one
+// after the other, the products split between the workers. Either way
+// every parameter gets the same bits.
+func (o *Optimizer[T]) stepMatrices(grads [][]T) error {
+	for _, i := range o.matParams {
+		if grads[i] != nil {
+			o.steps[i]++
+			o.created[i] = true
+		}
+	}
+	n := min(o.parallelism(o.matElems), len(o.matParams))
+	if n <= 1 {
+		w := o.mat
+		w.ns.gemm.Workers, w.ns32.gemm.Workers = o.parallelism(o.matElems), o.parallelism(o.matElems)
+		for _, i := range o.matParams {
+			if grads[i] != nil {
+				o.stepMatrix(w, i, grads[i])
+			}
+		}
+		return nil
+	}
+	t := &o.mtask
+	if len(t.bounds) != n+1 {
+		o.splitMatrices(n)
+	}
+	for _, w := range o.matWorkers[:n] {
+		w.ns.gemm.Workers, w.ns32.gemm.Workers = 1, 1
+	}
+	o.ensurePool(n)
+	copy(t.grads, grads)
+	// Each share is whole matrices, many elements' work: a large call,
+	// which wakes parked workers rather than run their shares here.
+	failed := o.pool.do(t, n, wakeEarlyMin)
+	clear(t.grads)
+	if failed != nil {
+		return fmt.Errorf("optim: Step: a worker panicked, so the step is incomplete: %v", failed)
+	}
+	return nil
+}
+
+// splitMatrices cuts the matrix rules' parameters into n contiguous runs of
+// about equal element counts, one per worker, and gives each worker its
+// scratch.
+func (o *Optimizer[T]) splitMatrices(n int) {
+	for len(o.matWorkers) < n {
+		w := new(matWork[T])
+		o.sizeMatWork(w)
+		o.matWorkers = append(o.matWorkers, w)
+	}
+	t := &o.mtask
+	t.bounds = make([]int, n+1)
+	done, w := 0, 1
+	for k, i := range o.matParams {
+		done += len(o.params[i])
+		for w < n && done >= o.matElems*w/n {
+			t.bounds[w] = k + 1
+			w++
+		}
+	}
+	for ; w <= n; w++ {
+		t.bounds[w] = len(o.matParams)
+	}
+}
+
+// matTask is a parallel step of the matrix rules: worker w steps
+// matParams[bounds[w]:bounds[w+1]] with matWorkers[w].
+type matTask[T float32 | float64] struct {
+	o      *Optimizer[T]
+	grads  [][]T // this step's gradients, cleared after it
+	bounds []int
+}
+
+func (t *matTask[T]) run(w int) {
+	o := t.o
+	for _, i := range o.matParams[t.bounds[w]:t.bounds[w+1]] {
+		if t.grads[i] != nil {
+			o.stepMatrix(o.matWorkers[w], i, t.grads[i])
+		}
+	}
+}
+
+// stepMatrix steps parameter i, of a matrix rule, with the scratch w; its
+// step count is already this step's.
+func (o *Optimizer[T]) stepMatrix(w *matWork[T], i int, g []T) {
+	switch r := o.groups[o.groupOf(i)].rule.(type) {
+	case Muon:
+		s := o.shapes[i]
+		muonStep(w, &r, o.params[i], g, o.state[i][0], s[0], s[1])
+	case Adafactor:
+		var s Shape
+		if o.shapes != nil {
+			s = o.shapes[i]
+		}
+		adafactorStep(w, &r, o.params[i], g, &o.state[i], s, o.steps[i])
+	}
+}
+
+// matrixSlots returns the state slots of parameter i of a matrix rule: their
+// lengths, torch keys, and whether each has the parameter's shape.
+func (o *Optimizer[T]) matrixSlots(i int, mr matrixRule) (lens [3]int, keys [3]string, full [3]bool) {
+	var s Shape
+	if o.shapes != nil {
+		s = o.shapes[i]
+	}
+	return mr.stateSlots(s, len(o.params[i]))
+}
+
+// matrixTorchForm is newTorchForm for a matrix rule, which has no kernel of
+// its own to be named after, and whose keys may hold an int (ns_steps), a
+// string (adjust_lr_fn) or three numbers (ns_coefficients).
+func matrixTorchForm[R Rule](f torchForm) torchForm {
+	f.typ = reflect.TypeFor[R]()
+	held := 0
+	for _, k := range f.keys {
+		for _, name := range k.fields {
+			if _, ok := f.typ.FieldByName(name); !ok {
+				panic(fmt.Sprintf("optim: the torch form of %s names the missing field %s", f.typ.Name(), name))
+			}
+			held++
+		}
+	}
+	if held != f.typ.NumField() {
+		panic(fmt.Sprintf("optim: the torch form of %s holds %d of its %d fields", f.typ.Name(), held, f.typ.NumField()))
+	}
+	return f
+}
+
+// matrixState is State for parameter i of the matrix rule mr: its slots,
+// once its state exists (its first step with a gradient, or a step count
+// or state set).
+func (o *Optimizer[T]) matrixState(i int, mr matrixRule) State[T] {
+	st := State[T]{Step: o.steps[i]}
+	if !o.created[i] && o.steps[i] == 0 {
+		return st
+	}
+	lens, keys, _ := o.matrixSlots(i, mr)
+	for k, n := range lens {
+		if n > 0 {
+			*st.field(keys[k]) = o.state[i][k]
+		}
+	}
+	return st
+}
+
+// setMatrixState is SetState for parameter i of the matrix rule mr: the
+// rule's slots given whole, with their lengths, or all nil (no state:
+// zero, as a new optimizer's). A slice of another rule is an error.
+func (o *Optimizer[T]) setMatrixState(i int, mr matrixRule, st State[T]) error {
+	const op = "SetState"
+	lens, keys, _ := o.matrixSlots(i, mr)
+	mine := map[string]bool{}
+	given, absent := "", ""
+	for k, n := range lens {
+		if n == 0 {
+			continue
+		}
+		mine[keys[k]] = true
+		f := *st.field(keys[k])
+		switch {
+		case f == nil:
+			absent = keys[k]
+		case len(f) != n:
+			return &ShapeError{Op: op, What: keys[k], Index: i, Got: len(f), Want: n}
+		default:
+			given = keys[k]
+		}
+	}
+	if given != "" && absent != "" {
+		return &StateError{Op: op, Param: i, Key: absent, Reason: fmt.Sprintf(
+			"%s is nil but %s is given: the state must be given whole, or all nil for a state the first step has not created yet", absent, given)}
+	}
+	for _, key := range stateKeyNames {
+		if f := *st.field(key); f != nil && !mine[key] {
+			return &StateError{Op: op, Param: i, Key: key, Reason: fmt.Sprintf(
+				"%s is not a state of %s for this parameter's shape %v (its state is %s)", key, errorName(mr), o.Shape(i), slotList(lens, keys))}
+		}
+	}
+	for k, n := range lens {
+		if n == 0 {
+			continue
+		}
+		if f := *st.field(keys[k]); f != nil {
+			copy(o.state[i][k], f)
+		} else {
+			clear(o.state[i][k])
+		}
+	}
+	o.created[i] = given != ""
+	o.steps[i] = st.Step
+	return nil
+}
+
+// stateKeyNames are the torch keys of every State slice.
+var stateKeyNames = []string{"momentum_buffer", "sum", "square_avg", "grad_avg", "exp_avg", "exp_avg_sq",
+	"max_exp_avg_sq", "exp_inf", "acc_delta", "prev", "step_size", "ax", "row_var", "col_var", "variance"}
+
+// slotList names the slots that lens uses, "row_var and col_var".
+func slotList(lens [3]int, keys [3]string) string {
+	out := ""
+	for k, n := range lens {
+		if n == 0 {
+			continue
+		}
+		if out != "" {
+			out += " and "
+		}
+		out += keys[k]
+	}
+	return out
+}
+
+func (Muon) layout() *tensorLayout { return &muonLayout }
+
+func (Adafactor) layout() *tensorLayout { return &adafactorLayout }
+
+// The tensors a checkpoint holds of a parameter of Muon (torch's state has
+// no step) and of Adafactor (a factored parameter's row_var and col_var, or
+// a flat one's variance, and step), as layouts[kind] for the elementwise
+// rules.
+var (
+	muonLayout      = tensorLayout{keys: []string{"momentum_buffer"}, slots: 1}
+	adafactorLayout = tensorLayout{keys: []string{"row_var", "col_var", "variance", "step"}, slots: 3, step: true,
+		nonNegative: [3]bool{true, true, true}}
+)
+
+// slotLen is the length of state slot k of parameter i.
+func (o *Optimizer[T]) slotLen(i, k int) int {
+	if mr, ok := o.groups[o.groupOf(i)].rule.(matrixRule); ok {
+		lens, _, _ := o.matrixSlots(i, mr)
+		return lens[k]
+	}
+	return len(o.params[i])
+}
+
+// slotKey is the torch key of state slot k of parameter i.
+func (o *Optimizer[T]) slotKey(i, k int) string {
+	r := o.groups[o.groupOf(i)].rule
+	if mr, ok := r.(matrixRule); ok {
+		_, keys, _ := o.matrixSlots(i, mr)
+		return keys[k]
+	}
+	return stateKey(r.kind(), k)
+}
+
+// slotShape is torch's shape of state slot k of parameter i, nil when the
+// parameter has no shape: the parameter's (zeros_like(p)), or for
+// Adafactor's row_var and col_var the shape with the last, or the
+// second-last, dimension 1.
+func (o *Optimizer[T]) slotShape(i, k int) Shape {
+	if k < 0 || o.shapes == nil || o.shapes[i] == nil {
+		return nil
+	}
+	s := append(Shape(nil), o.shapes[i]...)
+	switch o.slotKey(i, k) {
+	case "row_var":
+		s[len(s)-1] = 1
+	case "col_var":
+		s[len(s)-2] = 1
+	}
+	return s
+}
+
+// tensorShape is the shape Save writes for state slot k of parameter i:
+// slotShape, or flat.
+func (o *Optimizer[T]) tensorShape(i, k int) []int64 {
+	s := o.slotShape(i, k)
+	if s == nil {
+		return []int64{int64(len(o.state[i][k]))}
+	}
+	out := make([]int64, len(s))
+	for j, d := range s {
+		out[j] = int64(d)
+	}
+	return out
+}
+
+// shapeFits reports whether a state tensor's shape in a checkpoint is
+// want, or flat (one dimension): files saved before parameters had shapes,
+// and parameters given a shape since, hold flat state.
+func shapeFits(got []int64, want Shape) bool {
+	if len(got) == 1 {
+		return true // the element count is checked against the slot's
+	}
+	if len(got) != len(want) {
+		return false
+	}
+	for j, d := range want {
+		if got[j] != int64(d) {
+			return false
+		}
+	}
+	return true
+}
