@@ -33,7 +33,7 @@ func TestFiguresDecode(t *testing.T) {
 	}
 	var out bytes.Buffer
 	printComparisons(&out, cmps, tc.epochs)
-	for _, row := range []string{"\nmomentum ", "\noptimizer ", "\nschedule "} {
+	for _, row := range []string{"\nmomentum ", "\noptimizer ", "\nschedule ", "\nmatrices "} {
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("the comparison table lacks the row %q:\n%s", row, out.String())
 		}
@@ -42,7 +42,7 @@ func TestFiguresDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 10; len(figs) != want {
+	if want := 11; len(figs) != want {
 		t.Errorf("%d figures, want %d", len(figs), want)
 	}
 	entries, err := os.ReadDir(dir)

@@ -200,6 +200,24 @@ func newTrainOptimizer(m *mlp, lr float64) (*optim.Optimizer[float32], error) {
 	)
 }
 
+// newMuonOptimizer builds torch's Muon recipe over the same groups: Muon
+// for the two weight matrices, in nn.Linear's [out, in] shapes, and AdamW
+// without weight decay for the biases, at the same rate. With AdjustLR
+// "match_rms_adamw" Muon scales its rate by 0.2·sqrt(max(rows, cols)), so
+// that its orthogonalized updates have about AdamW's RMS, and one rate
+// serves both groups.
+func newMuonOptimizer(m *mlp, lr float64) (*optim.Optimizer[float32], error) {
+	muon := optim.DefaultMuon()
+	muon.LR, muon.WeightDecay, muon.AdjustLR = lr, 1e-2, "match_rms_adamw"
+	noDecay := optim.DefaultAdamW()
+	noDecay.LR, noDecay.WeightDecay = lr, 0
+	return optim.NewGroups(
+		optim.Group[float32]{Rule: muon, Params: [][]float32{m.w1, m.w2}, Names: []string{"fc1.weight", "fc2.weight"},
+			Shapes: []optim.Shape{{m.hidden, 2}, {3, m.hidden}}},
+		optim.Group[float32]{Rule: noDecay, Params: [][]float32{m.b1, m.b2}, Names: []string{"fc1.bias", "fc2.bias"}},
+	)
+}
+
 // clipNorm is the training run's gradient-norm bound: about the median
 // norm of its batch gradients, so that the larger ones are clipped.
 const clipNorm = 0.25
@@ -369,7 +387,7 @@ func (s *trainState) checkpointAndResume(w io.Writer, c trainConfig, batches int
 	return resumed, nil
 }
 
-// The seeds' practical advice, demonstrated: three comparisons on the same
+// The seeds' practical advice, demonstrated: four comparisons on the same
 // network, data and initial weights, each two runs that differ in one
 // choice.
 
@@ -472,7 +490,7 @@ const (
 	warmupSteps = 30
 )
 
-// compareTraining runs the three comparisons for c.epochs epochs.
+// compareTraining runs the four comparisons for c.epochs epochs.
 func compareTraining(c trainConfig) ([]comparison, error) {
 	sgd := optim.SGD{LR: sgdLR, Momentum: annealTo}
 	annealed := func(m *mlp) (trainer, error) {
@@ -501,6 +519,10 @@ func compareTraining(c trainConfig) ([]comparison, error) {
 		opt, err := newTrainOptimizer(m, c.lr)
 		return trainer{opt: opt}, err
 	}
+	muon := func(m *mlp) (trainer, error) {
+		opt, err := newMuonOptimizer(m, c.lr)
+		return trainer{opt: opt}, err
+	}
 	specs := []struct {
 		name, figure, what string
 		names              [2]string
@@ -515,6 +537,9 @@ func compareTraining(c trainConfig) ([]comparison, error) {
 		{"schedule", "10-train-schedule", "AdamW with a schedule, or at a constant rate",
 			[2]string{fmt.Sprintf("warmup %d steps, then cosine from %g", warmupSteps, c.lr), fmt.Sprintf("constant %g", c.lr)},
 			[2]trainSetup{scheduled, constant}},
+		{"matrices", "11-train-muon", "Muon for the weight matrices (AdamW for the biases) against AdamW for all",
+			[2]string{fmt.Sprintf("Muon + AdamW, lr %g", c.lr), fmt.Sprintf("AdamW, lr %g", c.lr)},
+			[2]trainSetup{muon, constant}},
 	}
 	var out []comparison
 	for _, s := range specs {
