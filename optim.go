@@ -2,7 +2,11 @@
 // Nesterov, Adagrad, RMSProp, Adam and AdamW, NAdam, RAdam, Adamax,
 // Adadelta, Rprop, ASGD) and Lion to float32 and float64 parameter slices
 // with fused SIMD kernels, once per training step; and torch's Muon and
-// Adafactor, which step whole matrices (a group gives their Shapes).
+// Adafactor, which step whole matrices (a group gives their Shapes). Two
+// classes of torch.optim have optimizers of their own, because their steps
+// take other inputs: LBFGS (NewLBFGS) calls a closure for the loss and
+// gradient, and SparseAdam (NewSparseAdam) takes the rows of an embedding
+// table that a gradient holds.
 //
 // Every kernel set (portable Go, AVX2, AVX-512, NEON) computes exactly the
 // bits of the portable reference in package generic, so a run reproduces bit
