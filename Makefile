@@ -51,8 +51,8 @@ vet:
 			GOARCH=arm64 $(GO) vet ./...
 			popd >/dev/null
 		done
-		echo "==> asm/: go vet ./... && go test -race ./..."
-		(cd asm && $(GO) vet ./... && $(GO) test -race ./...)
+		echo "==> asm/: go vet ./... && go test ./..."
+		(cd asm && $(GO) vet ./... && $(GO) test ./...)
 	}
 	others() {
 		for mod in $(TESTED); do
