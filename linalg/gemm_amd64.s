@@ -651,9 +651,9 @@ pdonepotrfAVX512:
 	VZEROUPPER
 	RET
 
-// func gemmF64AVX2(k int, alpha float64, a *float64, b *float64, c *float64, ldc int)
+// func gemmF64AVX2(k int, alpha float64, a *float64, b *float64, c *float64, ldc int, over bool)
 // Requires: AVX, FMA3, MMX+
-TEXT ·gemmF64AVX2(SB), NOSPLIT, $0-48
+TEXT ·gemmF64AVX2(SB), NOSPLIT, $0-49
 	MOVQ       k+0(FP), AX
 	MOVQ       a+16(FP), CX
 	MOVQ       b+24(FP), DX
@@ -711,6 +711,9 @@ loopgemmF64AVX2:
 	DECQ         AX
 	JNZ          loopgemmF64AVX2
 	VBROADCASTSD alpha+8(FP), Y12
+	MOVB         over+48(FP), AL
+	TESTB        AL, AL
+	JNZ          overgemmF64AVX2
 	VFMADD213PD  (BX), Y12, Y0
 	VMOVUPD      Y0, (BX)
 	VFMADD213PD  32(BX), Y12, Y1
@@ -743,9 +746,43 @@ loopgemmF64AVX2:
 	VZEROUPPER
 	RET
 
-// func gemmF32AVX2(k int, alpha float32, a *float32, b *float32, c *float32, ldc int)
+overgemmF64AVX2:
+	VXORPS      Y13, Y13, Y13
+	VFMADD213PD Y13, Y12, Y0
+	VMOVUPD     Y0, (BX)
+	VFMADD213PD Y13, Y12, Y1
+	VMOVUPD     Y1, 32(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Y13, Y12, Y2
+	VMOVUPD     Y2, (BX)
+	VFMADD213PD Y13, Y12, Y3
+	VMOVUPD     Y3, 32(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Y13, Y12, Y4
+	VMOVUPD     Y4, (BX)
+	VFMADD213PD Y13, Y12, Y5
+	VMOVUPD     Y5, 32(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Y13, Y12, Y6
+	VMOVUPD     Y6, (BX)
+	VFMADD213PD Y13, Y12, Y7
+	VMOVUPD     Y7, 32(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Y13, Y12, Y8
+	VMOVUPD     Y8, (BX)
+	VFMADD213PD Y13, Y12, Y9
+	VMOVUPD     Y9, 32(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Y13, Y12, Y10
+	VMOVUPD     Y10, (BX)
+	VFMADD213PD Y13, Y12, Y11
+	VMOVUPD     Y11, 32(BX)
+	VZEROUPPER
+	RET
+
+// func gemmF32AVX2(k int, alpha float32, a *float32, b *float32, c *float32, ldc int, over bool)
 // Requires: AVX, FMA3, MMX+
-TEXT ·gemmF32AVX2(SB), NOSPLIT, $0-48
+TEXT ·gemmF32AVX2(SB), NOSPLIT, $0-49
 	MOVQ       k+0(FP), AX
 	MOVQ       a+16(FP), CX
 	MOVQ       b+24(FP), DX
@@ -803,6 +840,9 @@ loopgemmF32AVX2:
 	DECQ         AX
 	JNZ          loopgemmF32AVX2
 	VBROADCASTSS alpha+8(FP), Y12
+	MOVB         over+48(FP), AL
+	TESTB        AL, AL
+	JNZ          overgemmF32AVX2
 	VFMADD213PS  (BX), Y12, Y0
 	VMOVUPS      Y0, (BX)
 	VFMADD213PS  32(BX), Y12, Y1
@@ -835,9 +875,43 @@ loopgemmF32AVX2:
 	VZEROUPPER
 	RET
 
-// func gemmF64AVX512(k int, alpha float64, a *float64, b *float64, c *float64, ldc int)
+overgemmF32AVX2:
+	VXORPS      Y13, Y13, Y13
+	VFMADD213PS Y13, Y12, Y0
+	VMOVUPS     Y0, (BX)
+	VFMADD213PS Y13, Y12, Y1
+	VMOVUPS     Y1, 32(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Y13, Y12, Y2
+	VMOVUPS     Y2, (BX)
+	VFMADD213PS Y13, Y12, Y3
+	VMOVUPS     Y3, 32(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Y13, Y12, Y4
+	VMOVUPS     Y4, (BX)
+	VFMADD213PS Y13, Y12, Y5
+	VMOVUPS     Y5, 32(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Y13, Y12, Y6
+	VMOVUPS     Y6, (BX)
+	VFMADD213PS Y13, Y12, Y7
+	VMOVUPS     Y7, 32(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Y13, Y12, Y8
+	VMOVUPS     Y8, (BX)
+	VFMADD213PS Y13, Y12, Y9
+	VMOVUPS     Y9, 32(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Y13, Y12, Y10
+	VMOVUPS     Y10, (BX)
+	VFMADD213PS Y13, Y12, Y11
+	VMOVUPS     Y11, 32(BX)
+	VZEROUPPER
+	RET
+
+// func gemmF64AVX512(k int, alpha float64, a *float64, b *float64, c *float64, ldc int, over bool)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·gemmF64AVX512(SB), NOSPLIT, $0-48
+TEXT ·gemmF64AVX512(SB), NOSPLIT, $0-49
 	MOVQ       k+0(FP), AX
 	MOVQ       a+16(FP), CX
 	MOVQ       b+24(FP), DX
@@ -949,6 +1023,9 @@ loopgemmF64AVX512:
 	DECQ         AX
 	JNZ          loopgemmF64AVX512
 	VBROADCASTSD alpha+8(FP), Z24
+	MOVB         over+48(FP), AL
+	TESTB        AL, AL
+	JNZ          overgemmF64AVX512
 	VFMADD213PD  (BX), Z24, Z0
 	VMOVUPD      Z0, (BX)
 	VFMADD213PD  64(BX), Z24, Z1
@@ -1011,9 +1088,73 @@ loopgemmF64AVX512:
 	VZEROUPPER
 	RET
 
-// func gemmF32AVX512(k int, alpha float32, a *float32, b *float32, c *float32, ldc int)
+overgemmF64AVX512:
+	VPXORD      Z27, Z27, Z27
+	VFMADD213PD Z27, Z24, Z0
+	VMOVUPD     Z0, (BX)
+	VFMADD213PD Z27, Z24, Z1
+	VMOVUPD     Z1, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z2
+	VMOVUPD     Z2, (BX)
+	VFMADD213PD Z27, Z24, Z3
+	VMOVUPD     Z3, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z4
+	VMOVUPD     Z4, (BX)
+	VFMADD213PD Z27, Z24, Z5
+	VMOVUPD     Z5, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z6
+	VMOVUPD     Z6, (BX)
+	VFMADD213PD Z27, Z24, Z7
+	VMOVUPD     Z7, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z8
+	VMOVUPD     Z8, (BX)
+	VFMADD213PD Z27, Z24, Z9
+	VMOVUPD     Z9, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z10
+	VMOVUPD     Z10, (BX)
+	VFMADD213PD Z27, Z24, Z11
+	VMOVUPD     Z11, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z12
+	VMOVUPD     Z12, (BX)
+	VFMADD213PD Z27, Z24, Z13
+	VMOVUPD     Z13, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z14
+	VMOVUPD     Z14, (BX)
+	VFMADD213PD Z27, Z24, Z15
+	VMOVUPD     Z15, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z16
+	VMOVUPD     Z16, (BX)
+	VFMADD213PD Z27, Z24, Z17
+	VMOVUPD     Z17, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z18
+	VMOVUPD     Z18, (BX)
+	VFMADD213PD Z27, Z24, Z19
+	VMOVUPD     Z19, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z20
+	VMOVUPD     Z20, (BX)
+	VFMADD213PD Z27, Z24, Z21
+	VMOVUPD     Z21, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PD Z27, Z24, Z22
+	VMOVUPD     Z22, (BX)
+	VFMADD213PD Z27, Z24, Z23
+	VMOVUPD     Z23, 64(BX)
+	VZEROUPPER
+	RET
+
+// func gemmF32AVX512(k int, alpha float32, a *float32, b *float32, c *float32, ldc int, over bool)
 // Requires: AVX, AVX512F, MMX+
-TEXT ·gemmF32AVX512(SB), NOSPLIT, $0-48
+TEXT ·gemmF32AVX512(SB), NOSPLIT, $0-49
 	MOVQ       k+0(FP), AX
 	MOVQ       a+16(FP), CX
 	MOVQ       b+24(FP), DX
@@ -1113,6 +1254,9 @@ loopgemmF32AVX512:
 	DECQ             AX
 	JNZ              loopgemmF32AVX512
 	VBROADCASTSS     alpha+8(FP), Z24
+	MOVB             over+48(FP), AL
+	TESTB            AL, AL
+	JNZ              overgemmF32AVX512
 	VFMADD213PS      (BX), Z24, Z0
 	VMOVUPS          Z0, (BX)
 	VFMADD213PS      64(BX), Z24, Z1
@@ -1173,4 +1317,85 @@ loopgemmF32AVX512:
 	VFMADD213PS      64(BX), Z24, Z23
 	VMOVUPS          Z23, 64(BX)
 	VZEROUPPER
+	RET
+
+overgemmF32AVX512:
+	VPXORD      Z26, Z26, Z26
+	VFMADD213PS Z26, Z24, Z0
+	VMOVUPS     Z0, (BX)
+	VFMADD213PS Z26, Z24, Z1
+	VMOVUPS     Z1, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z2
+	VMOVUPS     Z2, (BX)
+	VFMADD213PS Z26, Z24, Z3
+	VMOVUPS     Z3, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z4
+	VMOVUPS     Z4, (BX)
+	VFMADD213PS Z26, Z24, Z5
+	VMOVUPS     Z5, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z6
+	VMOVUPS     Z6, (BX)
+	VFMADD213PS Z26, Z24, Z7
+	VMOVUPS     Z7, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z8
+	VMOVUPS     Z8, (BX)
+	VFMADD213PS Z26, Z24, Z9
+	VMOVUPS     Z9, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z10
+	VMOVUPS     Z10, (BX)
+	VFMADD213PS Z26, Z24, Z11
+	VMOVUPS     Z11, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z12
+	VMOVUPS     Z12, (BX)
+	VFMADD213PS Z26, Z24, Z13
+	VMOVUPS     Z13, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z14
+	VMOVUPS     Z14, (BX)
+	VFMADD213PS Z26, Z24, Z15
+	VMOVUPS     Z15, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z16
+	VMOVUPS     Z16, (BX)
+	VFMADD213PS Z26, Z24, Z17
+	VMOVUPS     Z17, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z18
+	VMOVUPS     Z18, (BX)
+	VFMADD213PS Z26, Z24, Z19
+	VMOVUPS     Z19, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z20
+	VMOVUPS     Z20, (BX)
+	VFMADD213PS Z26, Z24, Z21
+	VMOVUPS     Z21, 64(BX)
+	ADDQ        SI, BX
+	VFMADD213PS Z26, Z24, Z22
+	VMOVUPS     Z22, (BX)
+	VFMADD213PS Z26, Z24, Z23
+	VMOVUPS     Z23, 64(BX)
+	VZEROUPPER
+	RET
+
+// func gemmPrefetch(p *byte, lines int)
+// Requires: MMX+
+TEXT ·gemmPrefetch(SB), NOSPLIT, $0-16
+	MOVQ  p+0(FP), AX
+	MOVQ  lines+8(FP), CX
+	TESTQ CX, CX
+	JLE   donegemmPrefetch
+
+loopgemmPrefetch:
+	PREFETCHT0 (AX)
+	ADDQ       $0x40, AX
+	DECQ       CX
+	JNZ        loopgemmPrefetch
+
+donegemmPrefetch:
 	RET

@@ -287,12 +287,17 @@ type gemmProblem[T float32 | float64] struct {
 // for each block of GemmKC indices of k pack the block of op(B), and for
 // each block of set.mc rows the block of op(A), and run the micro-kernel
 // over the tiles. Tiles at the edges, narrower than the kernel's, run on a
-// copy (the packed panels are padded with zeros).
+// copy (the packed panels are padded with zeros). With beta = 0, C is not
+// cleared first: the first k block's kernels add their fma(alpha, s, ·) to
+// +0 without reading C, the same operations as on a cleared C.
 func (p *gemmProblem[T]) run(buf *gemmBuffers[T], i0, i1, j0, j1 int) {
 	s := p.set
 	m, n := i1-i0, j1-j0
 	c := p.c[i0*p.ldc+j0:]
-	scale(m, n, p.beta, c, p.ldc)
+	over := p.beta == 0
+	if !over {
+		scale(m, n, p.beta, c, p.ldc)
+	}
 	buf.tile = growT(buf.tile, s.mr*s.nr)
 	for jc := 0; jc < n; jc += s.nc {
 		nb := min(s.nc, n-jc)
@@ -312,38 +317,90 @@ func (p *gemmProblem[T]) run(buf *gemmBuffers[T], i0, i1, j0, j1 int) {
 				} else {
 					packRows(buf.pa, p.a[(i0+ic)*p.lda+pc:], p.lda, mb, kb, s.mr)
 				}
-				p.macro(buf, mb, nb, kb, c[ic*p.ldc+jc:])
+				var pf prefetchRows
+				if s.prefetch != nil {
+					pf = p.nextA(i0, m, ic, pc)
+				}
+				p.macro(buf, mb, nb, kb, c[ic*p.ldc+jc:], over && pc == 0, pf)
 			}
 		}
 	}
 }
 
+// prefetchRows is the stored rows of A that the next block of A packs:
+// rows rows from index at, stride apart (in elements), lines cache lines
+// each. rows = 0: none.
+type prefetchRows struct {
+	at, stride, rows, lines int
+}
+
+// nextA returns the rows of A that run packs after the block at (ic, pc)
+// of the rows i0..i0+m−1: the next block of rows, or the first of the next
+// k block (none after the last; a next column block packs B first).
+func (p *gemmProblem[T]) nextA(i0, m, ic, pc int) prefetchRows {
+	mc := p.set.mc
+	switch {
+	case ic+mc < m:
+		ic += mc
+	case pc+GemmKC < p.k:
+		ic, pc = 0, pc+GemmKC
+	default:
+		return prefetchRows{}
+	}
+	mb, kb := min(mc, m-ic), min(GemmKC, p.k-pc)
+	var z T
+	es := int(unsafe.Sizeof(z))
+	if p.transA { // kb rows of mb elements
+		return prefetchRows{pc*p.lda + i0 + ic, p.lda, kb, (mb*es+63)/64 + 1}
+	}
+	return prefetchRows{(i0+ic)*p.lda + pc, p.lda, mb, (kb*es+63)/64 + 1}
+}
+
 // macro runs the micro-kernel over the mb×nb block at c against the packed
 // blocks: B micro-panel by micro-panel (each stays in L1 while the A block
-// streams from L2).
-func (p *gemmProblem[T]) macro(buf *gemmBuffers[T], mb, nb, kb int, c []T) {
+// streams from L2). over is the kernels' flag (C not read). Over its last
+// tiles it prefetches the rows pf of A, one or more rows a tile, so that
+// the next block packs from cache: those rows lie a stride apart, in runs
+// too short for the hardware prefetcher.
+func (p *gemmProblem[T]) macro(buf *gemmBuffers[T], mb, nb, kb int, c []T, over bool, pf prefetchRows) {
 	s, ldc, alpha := p.set, p.ldc, p.alpha
 	mr, nr := s.mr, s.nr
+	tiles := ((nb + nr - 1) / nr) * ((mb + mr - 1) / mr)
+	// Tile t ≥ start prefetches rows (t−start)·per.. of pf.
+	per := (pf.rows + tiles - 1) / tiles
+	start := tiles
+	if pf.rows > 0 {
+		start = tiles - (pf.rows+per-1)/per
+	}
+	t := 0
 	for jr := 0; jr < nb; jr += nr {
 		pb := buf.pb[jr*kb : (jr+nr)*kb]
 		cols := min(nr, nb-jr)
 		for ir := 0; ir < mb; ir += mr {
+			if t >= start {
+				for r := (t - start) * per; r < min(pf.rows, (t-start+1)*per); r++ {
+					s.prefetch((*byte)(unsafe.Pointer(&p.a[pf.at+r*pf.stride])), pf.lines)
+				}
+			}
+			t++
 			pa := buf.pa[ir*kb : (ir+mr)*kb]
 			rows := min(mr, mb-ir)
 			if rows == mr && cols == nr {
-				s.kern(kb, alpha, pa, pb, c[ir*ldc+jr:], ldc)
+				s.kern(kb, alpha, pa, pb, c[ir*ldc+jr:], ldc, over)
 				continue
 			}
 			// Edge tile: the kernel runs on a copy; each element sees the
 			// same operations, and only those of C are written back.
-			t := buf.tile
-			clear(t)
-			for i := range rows {
-				copy(t[i*nr:i*nr+cols], c[(ir+i)*ldc+jr:])
+			tile := buf.tile
+			if !over {
+				clear(tile)
+				for i := range rows {
+					copy(tile[i*nr:i*nr+cols], c[(ir+i)*ldc+jr:])
+				}
 			}
-			s.kern(kb, alpha, pa, pb, t, nr)
+			s.kern(kb, alpha, pa, pb, tile, nr, over)
 			for i := range rows {
-				copy(c[(ir+i)*ldc+jr:(ir+i)*ldc+jr+cols], t[i*nr:])
+				copy(c[(ir+i)*ldc+jr:(ir+i)*ldc+jr+cols], tile[i*nr:])
 			}
 		}
 	}

@@ -12,6 +12,9 @@ import (
 //
 //	c[i*ldc+j] = fma(alpha, s, c[i*ldc+j]),  s = Σ_p a[p*mr+i]·b[p*nr+j]
 //
+// or, with over set, c[i*ldc+j] = fma(alpha, s, +0) without reading C (the
+// first k block of a product with beta = 0: Gemm then need not clear C
+// first, nor read it back)
 // for i < mr, j < nr, each s one FMA chain in increasing p from +0 (the
 // accumulator starts at zero and every step of k is one VFMADD231 per
 // vector), then alpha applied with one VFMADD213 per vector against the
@@ -45,6 +48,27 @@ func matmulKernels() {
 	} {
 		emitMatmul(g)
 	}
+	emitPrefetch()
+}
+
+// emitPrefetch emits gemmPrefetch, which Gemm's driver calls between
+// micro-kernels to bring the rows of the next block of A towards L1 before
+// they are packed: those rows lie a stride apart, short runs the hardware
+// prefetcher barely starts on.
+func emitPrefetch() {
+	TEXT("gemmPrefetch", NOSPLIT, "func(p *byte, lines int)")
+	Doc("gemmPrefetch prefetches the lines cache lines of 64 bytes from p on (none if lines ≤ 0).")
+	p := Load(Param("p"), GP64())
+	n := Load(Param("lines"), GP64())
+	TESTQ(n, n)
+	JLE(LabelRef("donegemmPrefetch"))
+	Label("loopgemmPrefetch")
+	PREFETCHT0(Mem{Base: p})
+	ADDQ(U8(64), p)
+	DECQ(n)
+	JNZ(LabelRef("loopgemmPrefetch"))
+	Label("donegemmPrefetch")
+	RET()
 }
 
 func emitMatmul(g matmulKernel) {
@@ -59,11 +83,11 @@ func emitMatmul(g matmulKernel) {
 		zero = func(x Op) { VPXORD(x, x, x) }
 	}
 	mr, nr, es := g.mr, g.nr(), g.elem()
-	TEXT(g.name, NOSPLIT, fmt.Sprintf("func(k int, alpha %s, a, b, c *%s, ldc int)", typ, typ))
+	TEXT(g.name, NOSPLIT, fmt.Sprintf("func(k int, alpha %s, a, b, c *%s, ldc int, over bool)", typ, typ))
 	Doc(
 		fmt.Sprintf("%s sets c[i*ldc+j] = fma(alpha, Σ_p a[p*%d+i]·b[p*%d+j], c[i*ldc+j])", g.name, mr, nr),
-		fmt.Sprintf("for i < %d, j < %d, p < k, each sum one FMA chain in increasing p from +0.", mr, nr),
-		"k must be at least 1.",
+		fmt.Sprintf("for i < %d, j < %d, p < k, each sum one FMA chain in increasing p from +0;", mr, nr),
+		"with over set, C is not read and the fma adds +0. k must be at least 1.",
 	)
 	k := Load(Param("k"), GP64())
 	a := Load(Param("a"), GP64())
@@ -124,9 +148,29 @@ func emitMatmul(g matmulKernel) {
 	}
 	alpha := g.vec()
 	bcast(al.Addr, alpha)
+	over := Load(Param("over"), GP8())
+	TESTB(over, over)
+	overLabel := "over" + g.name
+	JNZ(LabelRef(overLabel))
 	for i := range mr {
 		for j := range g.cols {
 			fma213(Mem{Base: c, Disp: g.vecBytes * j}, alpha, acc[i][j])
+			load(acc[i][j], Mem{Base: c, Disp: g.vecBytes * j})
+		}
+		if i < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	// C is not read: each sum takes fma(alpha, s, +0).
+	Label(overLabel)
+	z := g.vec()
+	zero(z)
+	for i := range mr {
+		for j := range g.cols {
+			fma213(z, alpha, acc[i][j])
 			load(acc[i][j], Mem{Base: c, Disp: g.vecBytes * j})
 		}
 		if i < mr-1 {
