@@ -27,7 +27,16 @@ type matmulKernel struct {
 	vecBytes int
 	mr       int  // rows of the tile: broadcasts of A per k
 	cols     int  // vectors per row of the tile
-	embedded bool // broadcast A inside each FMA ({1toN}) instead of into a register
+	// pairs: float32 on ZMM only. Instead of one VBROADCASTSS of A per
+	// row (a shuffle that takes an FP pipe from the FMAs on Zen 5, where
+	// a VBROADCASTSD load does not), each step broadcasts the pair
+	// a[2r], a[2r+1] with one VBROADCASTSD and multiplies it by B with its
+	// even and its odd elements duplicated (VMOVSLDUP, VMOVSHDUP of the
+	// loaded row): lane 2t of the first product is a[2r]·b[2t], lane 2t+1
+	// is a[2r+1]·b[2t], and so on. Every lane is still one element's FMA
+	// chain; three masked moves per pair of accumulators put the rows of
+	// C back together before alpha is applied.
+	pairs bool
 }
 
 func (g matmulKernel) elem() int {
@@ -73,10 +82,10 @@ func emitPrefetch() {
 
 func emitMatmul(g matmulKernel) {
 	typ := "float64"
-	load, bcast, fma231, fma213, fmaBcast := VMOVUPD, VBROADCASTSD, VFMADD231PD, VFMADD213PD, VFMADD231PD_BCST
+	load, bcast, fma231, fma213 := VMOVUPD, VBROADCASTSD, VFMADD231PD, VFMADD213PD
 	if g.single {
 		typ = "float32"
-		load, bcast, fma231, fma213, fmaBcast = VMOVUPS, VBROADCASTSS, VFMADD231PS, VFMADD213PS, VFMADD231PS_BCST
+		load, bcast, fma231, fma213 = VMOVUPS, VBROADCASTSS, VFMADD231PS, VFMADD213PS
 	}
 	zero := func(x Op) { VXORPS(x, x, x) }
 	if g.vecBytes == 64 {
@@ -119,28 +128,63 @@ func emitMatmul(g matmulKernel) {
 	}
 	loop := "loop" + g.name
 	Label(loop)
-	bv := make([]VecVirtual, g.cols)
-	for j := range bv {
-		bv[j] = g.vec()
-		load(Mem{Base: b, Disp: g.vecBytes * j}, bv[j])
-	}
-	for i := range mr {
-		if g.embedded {
-			for j := range bv {
-				fmaBcast(Mem{Base: a, Disp: es * i}, bv[j], acc[i][j])
-			}
-			continue
+	if g.pairs {
+		// acc[2r][j] and acc[2r+1][j] hold, until the loop ends, the
+		// products of the pair of rows 2r, 2r+1 with the even and the
+		// odd elements of B's vector j.
+		bd := make([]VecVirtual, 2*g.cols)
+		for j := range g.cols {
+			bd[2*j], bd[2*j+1] = g.vec(), g.vec()
+			VMOVSLDUP(Mem{Base: b, Disp: g.vecBytes * j}, bd[2*j])
+			VMOVSHDUP(Mem{Base: b, Disp: g.vecBytes * j}, bd[2*j+1])
 		}
-		ai := g.vec()
-		bcast(Mem{Base: a, Disp: es * i}, ai)
+		for r := range mr / 2 {
+			ap := g.vec()
+			VBROADCASTSD(Mem{Base: a, Disp: 8 * r}, ap)
+			for j := range g.cols {
+				fma231(bd[2*j], ap, acc[2*r][j])
+				fma231(bd[2*j+1], ap, acc[2*r+1][j])
+			}
+		}
+	} else {
+		bv := make([]VecVirtual, g.cols)
 		for j := range bv {
-			fma231(bv[j], ai, acc[i][j])
+			bv[j] = g.vec()
+			load(Mem{Base: b, Disp: g.vecBytes * j}, bv[j])
+		}
+		for i := range mr {
+			ai := g.vec()
+			bcast(Mem{Base: a, Disp: es * i}, ai)
+			for j := range bv {
+				fma231(bv[j], ai, acc[i][j])
+			}
 		}
 	}
 	ADDQ(U32(es*mr), a)
 	ADDQ(U32(es*nr), b)
 	DECQ(k)
 	JNZ(LabelRef(loop))
+
+	if g.pairs {
+		// X = acc[2r][j] has C[2r][2t] in lane 2t and C[2r+1][2t] in
+		// lane 2t+1 (columns of vector j); Y = acc[2r+1][j] the same for
+		// the odd columns 2t+1. Row 2r is X with its odd lanes from Y's
+		// even lanes, row 2r+1 is Y with its even lanes from X's odd ones.
+		odd, even := K(), K()
+		m := GP32()
+		MOVL(U32(0xAAAA), m)
+		KMOVW(m, odd)
+		MOVL(U32(0x5555), m)
+		KMOVW(m, even)
+		for r := range mr / 2 {
+			for j := range g.cols {
+				x, y, t := acc[2*r][j], acc[2*r+1][j], g.vec()
+				VMOVSHDUP(x, t)
+				VMOVSLDUP(y, odd, x)
+				VMOVAPS(t, even, y)
+			}
+		}
+	}
 
 	al, err := Param("alpha").Resolve()
 	if err != nil {
