@@ -446,8 +446,19 @@ func packRows[T float32 | float64](dst, src []T, ld, rows, k, w int) {
 
 // packCols packs k×cols of src (row stride ld) into panels of w columns:
 // dst[q·w·k + p·w + j] = src[p·ld + q·w + j]. Columns past the end are zero.
+//
+// The full panels are filled row of src by row of src, so that src is read
+// in order: column by column of panels, its rows (a stride apart) would be
+// visited in short runs, one cache line or two at a time.
 func packCols[T float32 | float64](dst, src []T, ld, cols, k, w int) {
-	for c0 := 0; c0 < cols; c0 += w {
+	full := cols / w * w
+	for p := range k {
+		row := src[p*ld : p*ld+full]
+		for c0 := 0; c0 < full; c0 += w {
+			copy(dst[c0*k+p*w:c0*k+p*w+w], row[c0:c0+w])
+		}
+	}
+	for c0 := full; c0 < cols; c0 += w {
 		panel := dst[c0*k : (c0+w)*k]
 		h := min(w, cols-c0)
 		for p := range k {
