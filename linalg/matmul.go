@@ -315,7 +315,11 @@ func (p *gemmProblem[T]) run(buf *gemmBuffers[T], i0, i1, j0, j1 int) {
 				if p.transA { // A is k×m
 					packCols(buf.pa, p.a[pc*p.lda+i0+ic:], p.lda, mb, kb, s.mr)
 				} else {
-					packRows(buf.pa, p.a[(i0+ic)*p.lda+pc:], p.lda, mb, kb, s.mr)
+					pack := packRows[T]
+					if s.packRows != nil {
+						pack = s.packRows
+					}
+					pack(buf.pa, p.a[(i0+ic)*p.lda+pc:], p.lda, mb, kb, s.mr)
 				}
 				var pf prefetchRows
 				if s.prefetch != nil {

@@ -23,6 +23,9 @@ type gemmSet[T float32 | float64] struct {
 	// prefetch, if not nil, prefetches lines cache lines from p on; the
 	// driver uses it to fetch the next block of A while the kernels run.
 	prefetch func(p *byte, lines int)
+	// packRows, if not nil, replaces packRows for the blocks of A (not
+	// transposed) with the same result.
+	packRows func(dst, src []T, ld, rows, k, w int)
 }
 
 // The Gemm kernels in use, from the chosen set; tests swap them.

@@ -451,3 +451,41 @@ func TestGemmWorkersSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestGemmPackRows: a set's own packing of A gives packRows's panels, for
+// partial panels, widths of k around its 16-column blocks and odd strides.
+func TestGemmPackRows(t *testing.T) {
+	testGemmPackRows[float32](t)
+	testGemmPackRows[float64](t)
+}
+
+func testGemmPackRows[T float32 | float64](t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, s := range gemmSets[T]() {
+		if s.set.packRows == nil {
+			continue
+		}
+		w := s.set.mr
+		for _, rows := range []int{1, w - 1, w, w + 1, 3*w + 5} {
+			for _, k := range []int{1, 15, 16, 17, 48, 255, GemmKC} {
+				ld := k + rng.IntN(9)
+				src := make([]T, (rows-1)*ld+k)
+				for i := range src {
+					src[i] = T(rng.NormFloat64())
+				}
+				want := make([]T, roundUp(rows, w)*k)
+				got := make([]T, len(want))
+				for i := range got {
+					got[i] = T(math.NaN()) // every element must be written
+				}
+				packRows(want, src, ld, rows, k, w)
+				s.set.packRows(got, src, ld, rows, k, w)
+				for i := range want {
+					if !sameBits(got[i], want[i]) {
+						t.Fatalf("%s: rows=%d k=%d ld=%d: element %d = %v, want %v", s.name, rows, k, ld, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -58,6 +58,96 @@ func matmulKernels() {
 		emitMatmul(g)
 	}
 	emitPrefetch()
+	emitPackRows12F32()
+}
+
+// emitPackRows12F32 emits packRows12F32, which packs a panel of 12 rows of
+// float32 for the AVX-512 kernel 16 columns at a time: the 12 rows' next
+// 16 values (12 loads; 4 more rows taken as zero) are transposed as a
+// 16×16 block in four rounds of shuffles, and column p of it, the 12
+// values of index p, is stored with a 12-lane mask at dst[p*12]. The
+// scalar copy it replaces moved one value per instruction pair.
+func emitPackRows12F32() {
+	TEXT("packRows12F32", NOSPLIT, "func(dst, src *float32, ld, k int)")
+	Doc(
+		"packRows12F32 sets dst[p*12+i] = src[i*ld+p] for i < 12, p < k; k must be a",
+		"positive multiple of 16.",
+	)
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	ld := Load(Param("ld"), GP64())
+	k := Load(Param("k"), GP64())
+	SHLQ(U8(2), ld)
+	SHRQ(U8(4), k)
+	mask := K()
+	m := GP32()
+	MOVL(U32(0x0FFF), m)
+	KMOVW(m, mask)
+	z := ZMM()
+	VPXORD(z, z, z)
+	Label("loopPackRows12F32")
+	row := GP64()
+	MOVQ(src, row)
+	r := make([]Op, 16)
+	for i := range 12 {
+		v := ZMM()
+		VMOVUPS(Mem{Base: row}, v)
+		r[i] = v
+		if i < 11 {
+			ADDQ(ld, row)
+		}
+	}
+	for i := 12; i < 16; i++ {
+		r[i] = z
+	}
+	// Round 1: interleave the elements of pairs of rows.
+	t := make([]Op, 16)
+	for i := 0; i < 16; i += 2 {
+		if i >= 12 {
+			t[i], t[i+1] = z, z
+			continue
+		}
+		lo, hi := ZMM(), ZMM()
+		VUNPCKLPS(r[i+1], r[i], lo)
+		VUNPCKHPS(r[i+1], r[i], hi)
+		t[i], t[i+1] = lo, hi
+	}
+	// Round 2: interleave pairs of elements (as float64) of pairs of
+	// those.
+	for q := 0; q < 16; q += 4 {
+		if q >= 12 {
+			r[q], r[q+1], r[q+2], r[q+3] = z, z, z, z
+			continue
+		}
+		a, b, c, d := ZMM(), ZMM(), ZMM(), ZMM()
+		VUNPCKLPD(t[q+2], t[q], a)
+		VUNPCKHPD(t[q+2], t[q], b)
+		VUNPCKLPD(t[q+3], t[q+1], c)
+		VUNPCKHPD(t[q+3], t[q+1], d)
+		r[q], r[q+1], r[q+2], r[q+3] = a, b, c, d
+	}
+	// Rounds 3 and 4: move 128-bit lanes.
+	for h := 0; h < 16; h += 8 {
+		for j := range 4 {
+			x, y := ZMM(), ZMM()
+			VSHUFF32X4(U8(0x88), r[h+j+4], r[h+j], x)
+			VSHUFF32X4(U8(0xdd), r[h+j+4], r[h+j], y)
+			t[h+j], t[h+j+4] = x, y
+		}
+	}
+	for j := range 8 {
+		x, y := ZMM(), ZMM()
+		VSHUFF32X4(U8(0x88), t[j+8], t[j], x)
+		VSHUFF32X4(U8(0xdd), t[j+8], t[j], y)
+		VMOVUPS(x, mask, Mem{Base: dst, Disp: 48 * j})
+		VMOVUPS(y, mask, Mem{Base: dst, Disp: 48 * (j + 8)})
+	}
+	ADDQ(U32(64), src)
+	ADDQ(U32(16*48), dst)
+	DECQ(k)
+	JNZ(LabelRef("loopPackRows12F32"))
+	VZEROUPPER()
+	RET()
 }
 
 // emitPrefetch emits gemmPrefetch, which Gemm's driver calls between
