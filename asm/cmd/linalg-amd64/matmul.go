@@ -25,8 +25,8 @@ type matmulKernel struct {
 	single   bool              // float32 (else float64)
 	vec      func() VecVirtual // YMM or ZMM
 	vecBytes int
-	mr       int  // rows of the tile: broadcasts of A per k
-	cols     int  // vectors per row of the tile
+	mr       int // rows of the tile: broadcasts of A per k
+	cols     int // vectors per row of the tile
 	// pairs: float32 on ZMM only. Instead of one VBROADCASTSS of A per
 	// row (a shuffle that takes an FP pipe from the FMAs on Zen 5, where
 	// a VBROADCASTSD load does not), each step broadcasts the pair
