@@ -54,9 +54,6 @@ func gemmF64AVX512(k int, alpha float64, a *float64, b *float64, c *float64, ldc
 // with over set, C is not read and the fma adds +0. k must be at least 1.
 func gemmF32AVX512(k int, alpha float32, a *float32, b *float32, c *float32, ldc int, over bool)
 
-// gemmPrefetch prefetches the lines cache lines of 64 bytes from p on (none if lines ≤ 0).
-func gemmPrefetch(p *byte, lines int)
-
 // packRows12F32 sets dst[p*12+i] = src[i*ld+p] for i < 12, p < k; k must be a
 // positive multiple of 16.
 func packRows12F32(dst *float32, src *float32, ld int, k int)

@@ -1431,23 +1431,6 @@ overgemmF32AVX512:
 	VZEROUPPER
 	RET
 
-// func gemmPrefetch(p *byte, lines int)
-// Requires: MMX+
-TEXT ·gemmPrefetch(SB), NOSPLIT, $0-16
-	MOVQ  p+0(FP), AX
-	MOVQ  lines+8(FP), CX
-	TESTQ CX, CX
-	JLE   donegemmPrefetch
-
-loopgemmPrefetch:
-	PREFETCHT0 (AX)
-	ADDQ       $0x40, AX
-	DECQ       CX
-	JNZ        loopgemmPrefetch
-
-donegemmPrefetch:
-	RET
-
 // func packRows12F32(dst *float32, src *float32, ld int, k int)
 // Requires: AVX, AVX512F
 TEXT ·packRows12F32(SB), NOSPLIT, $0-32

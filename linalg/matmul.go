@@ -321,72 +321,22 @@ func (p *gemmProblem[T]) run(buf *gemmBuffers[T], i0, i1, j0, j1 int) {
 					}
 					pack(buf.pa, p.a[(i0+ic)*p.lda+pc:], p.lda, mb, kb, s.mr)
 				}
-				var pf prefetchRows
-				if s.prefetch != nil {
-					pf = p.nextA(i0, m, ic, pc)
-				}
-				p.macro(buf, mb, nb, kb, c[ic*p.ldc+jc:], over && pc == 0, pf)
+				p.macro(buf, mb, nb, kb, c[ic*p.ldc+jc:], over && pc == 0)
 			}
 		}
 	}
 }
 
-// prefetchRows is the stored rows of A that the next block of A packs:
-// rows rows from index at, stride apart (in elements), lines cache lines
-// each. rows = 0: none.
-type prefetchRows struct {
-	at, stride, rows, lines int
-}
-
-// nextA returns the rows of A that run packs after the block at (ic, pc)
-// of the rows i0..i0+m−1: the next block of rows, or the first of the next
-// k block (none after the last; a next column block packs B first).
-func (p *gemmProblem[T]) nextA(i0, m, ic, pc int) prefetchRows {
-	mc := p.set.mc
-	switch {
-	case ic+mc < m:
-		ic += mc
-	case pc+GemmKC < p.k:
-		ic, pc = 0, pc+GemmKC
-	default:
-		return prefetchRows{}
-	}
-	mb, kb := min(mc, m-ic), min(GemmKC, p.k-pc)
-	var z T
-	es := int(unsafe.Sizeof(z))
-	if p.transA { // kb rows of mb elements
-		return prefetchRows{pc*p.lda + i0 + ic, p.lda, kb, (mb*es+63)/64 + 1}
-	}
-	return prefetchRows{(i0+ic)*p.lda + pc, p.lda, mb, (kb*es+63)/64 + 1}
-}
-
 // macro runs the micro-kernel over the mb×nb block at c against the packed
 // blocks: B micro-panel by micro-panel (each stays in L1 while the A block
-// streams from L2). over is the kernels' flag (C not read). Over its last
-// tiles it prefetches the rows pf of A, one or more rows a tile, so that
-// the next block packs from cache: those rows lie a stride apart, in runs
-// too short for the hardware prefetcher.
-func (p *gemmProblem[T]) macro(buf *gemmBuffers[T], mb, nb, kb int, c []T, over bool, pf prefetchRows) {
+// streams from L2). over is the kernels' flag (C not read).
+func (p *gemmProblem[T]) macro(buf *gemmBuffers[T], mb, nb, kb int, c []T, over bool) {
 	s, ldc, alpha := p.set, p.ldc, p.alpha
 	mr, nr := s.mr, s.nr
-	tiles := ((nb + nr - 1) / nr) * ((mb + mr - 1) / mr)
-	// Tile t ≥ start prefetches rows (t−start)·per.. of pf.
-	per := (pf.rows + tiles - 1) / tiles
-	start := tiles
-	if pf.rows > 0 {
-		start = tiles - (pf.rows+per-1)/per
-	}
-	t := 0
 	for jr := 0; jr < nb; jr += nr {
 		pb := buf.pb[jr*kb : (jr+nr)*kb]
 		cols := min(nr, nb-jr)
 		for ir := 0; ir < mb; ir += mr {
-			if t >= start {
-				for r := (t - start) * per; r < min(pf.rows, (t-start+1)*per); r++ {
-					s.prefetch((*byte)(unsafe.Pointer(&p.a[pf.at+r*pf.stride])), pf.lines)
-				}
-			}
-			t++
 			pa := buf.pa[ir*kb : (ir+mr)*kb]
 			rows := min(mr, mb-ir)
 			if rows == mr && cols == nr {

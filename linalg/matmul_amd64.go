@@ -7,10 +7,10 @@ package linalg
 // trusts them. The block sizes keep a packed B micro-panel (GemmKC·nr) in
 // L1 and the packed A block (mc·GemmKC) in L2.
 var (
-	gemmAVX2_32   = gemmSet[float32]{mr: 6, nr: 16, mc: 120, nc: 3072, kern: gemmKernelF32AVX2, prefetch: gemmPrefetch}
-	gemmAVX2_64   = gemmSet[float64]{mr: 6, nr: 8, mc: 96, nc: 2048, kern: gemmKernelF64AVX2, prefetch: gemmPrefetch}
-	gemmAVX512_32 = gemmSet[float32]{mr: 12, nr: 32, mc: 192, nc: 3072, kern: gemmKernelF32AVX512, prefetch: gemmPrefetch, packRows: packRowsF32AVX512}
-	gemmAVX512_64 = gemmSet[float64]{mr: 12, nr: 16, mc: 120, nc: 2048, kern: gemmKernelF64AVX512, prefetch: gemmPrefetch}
+	gemmAVX2_32   = gemmSet[float32]{mr: 6, nr: 16, mc: 120, nc: 3072, kern: gemmKernelF32AVX2}
+	gemmAVX2_64   = gemmSet[float64]{mr: 6, nr: 8, mc: 96, nc: 2048, kern: gemmKernelF64AVX2}
+	gemmAVX512_32 = gemmSet[float32]{mr: 12, nr: 32, mc: 192, nc: 3072, kern: gemmKernelF32AVX512, packRows: packRowsF32AVX512}
+	gemmAVX512_64 = gemmSet[float64]{mr: 12, nr: 16, mc: 120, nc: 2048, kern: gemmKernelF64AVX512}
 )
 
 func gemmKernelF64AVX2(k int, alpha float64, a, b, c []float64, ldc int, over bool) {

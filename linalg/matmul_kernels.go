@@ -20,9 +20,6 @@ type gemmKernel[T float32 | float64] func(k int, alpha T, a, b, c []T, ldc int, 
 type gemmSet[T float32 | float64] struct {
 	mr, nr, mc, nc int
 	kern           gemmKernel[T]
-	// prefetch, if not nil, prefetches lines cache lines from p on; the
-	// driver uses it to fetch the next block of A while the kernels run.
-	prefetch func(p *byte, lines int)
 	// packRows, if not nil, replaces packRows for the blocks of A (not
 	// transposed) with the same result.
 	packRows func(dst, src []T, ld, rows, k, w int)

@@ -194,8 +194,7 @@ func gemmCases(short bool) []gemmCase {
 		gemmCase{transB: true, m: 70, n: 90, k: 20, padA: 1, alpha: 1.5, beta: 0, nanC: true, workers: 4},
 		gemmCase{m: 150, n: 40, k: 300, alpha: 1, beta: -1, workers: 3},
 		// beta = 0 over several k blocks: only the first overwrites C;
-		// rows crossing mc, so the driver prefetches the next block of
-		// rows and the next k block's (both storage orders of A).
+		// rows crossing mc, both storage orders of A.
 		gemmCase{m: 29, n: 45, k: 2*GemmKC + 3, padC: 2, alpha: -1, beta: 0, nanC: true, workers: 2},
 		gemmCase{transA: true, m: 200, n: 33, k: 300, padA: 1, alpha: 0.5, beta: 0, nanC: true, workers: 1},
 		gemmCase{m: 200, n: 33, k: 300, padA: 3, alpha: 2, beta: 0, workers: 1},

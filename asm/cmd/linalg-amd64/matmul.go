@@ -57,7 +57,6 @@ func matmulKernels() {
 	} {
 		emitMatmul(g)
 	}
-	emitPrefetch()
 	emitPackRows12F32()
 }
 
@@ -147,26 +146,6 @@ func emitPackRows12F32() {
 	DECQ(k)
 	JNZ(LabelRef("loopPackRows12F32"))
 	VZEROUPPER()
-	RET()
-}
-
-// emitPrefetch emits gemmPrefetch, which Gemm's driver calls between
-// micro-kernels to bring the rows of the next block of A towards L1 before
-// they are packed: those rows lie a stride apart, short runs the hardware
-// prefetcher barely starts on.
-func emitPrefetch() {
-	TEXT("gemmPrefetch", NOSPLIT, "func(p *byte, lines int)")
-	Doc("gemmPrefetch prefetches the lines cache lines of 64 bytes from p on (none if lines ≤ 0).")
-	p := Load(Param("p"), GP64())
-	n := Load(Param("lines"), GP64())
-	TESTQ(n, n)
-	JLE(LabelRef("donegemmPrefetch"))
-	Label("loopgemmPrefetch")
-	PREFETCHT0(Mem{Base: p})
-	ADDQ(U8(64), p)
-	DECQ(n)
-	JNZ(LabelRef("loopgemmPrefetch"))
-	Label("donegemmPrefetch")
 	RET()
 }
 
