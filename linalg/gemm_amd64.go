@@ -35,21 +35,25 @@ func potrfAVX2(n int, x *float64, ld int) int
 func potrfAVX512(n int, x *float64, ld int) int
 
 // gemmF64AVX2 sets c[i*ldc+j] = fma(alpha, Σ_p a[p*6+i]·b[p*8+j], c[i*ldc+j])
-// for i < 6, j < 8, p < k, each sum one FMA chain in increasing p from +0.
-// k must be at least 1.
-func gemmF64AVX2(k int, alpha float64, a *float64, b *float64, c *float64, ldc int)
+// for i < 6, j < 8, p < k, each sum one FMA chain in increasing p from +0;
+// with over set, C is not read and the fma adds +0. k must be at least 1.
+func gemmF64AVX2(k int, alpha float64, a *float64, b *float64, c *float64, ldc int, over bool)
 
 // gemmF32AVX2 sets c[i*ldc+j] = fma(alpha, Σ_p a[p*6+i]·b[p*16+j], c[i*ldc+j])
-// for i < 6, j < 16, p < k, each sum one FMA chain in increasing p from +0.
-// k must be at least 1.
-func gemmF32AVX2(k int, alpha float32, a *float32, b *float32, c *float32, ldc int)
+// for i < 6, j < 16, p < k, each sum one FMA chain in increasing p from +0;
+// with over set, C is not read and the fma adds +0. k must be at least 1.
+func gemmF32AVX2(k int, alpha float32, a *float32, b *float32, c *float32, ldc int, over bool)
 
 // gemmF64AVX512 sets c[i*ldc+j] = fma(alpha, Σ_p a[p*12+i]·b[p*16+j], c[i*ldc+j])
-// for i < 12, j < 16, p < k, each sum one FMA chain in increasing p from +0.
-// k must be at least 1.
-func gemmF64AVX512(k int, alpha float64, a *float64, b *float64, c *float64, ldc int)
+// for i < 12, j < 16, p < k, each sum one FMA chain in increasing p from +0;
+// with over set, C is not read and the fma adds +0. k must be at least 1.
+func gemmF64AVX512(k int, alpha float64, a *float64, b *float64, c *float64, ldc int, over bool)
 
 // gemmF32AVX512 sets c[i*ldc+j] = fma(alpha, Σ_p a[p*12+i]·b[p*32+j], c[i*ldc+j])
-// for i < 12, j < 32, p < k, each sum one FMA chain in increasing p from +0.
-// k must be at least 1.
-func gemmF32AVX512(k int, alpha float32, a *float32, b *float32, c *float32, ldc int)
+// for i < 12, j < 32, p < k, each sum one FMA chain in increasing p from +0;
+// with over set, C is not read and the fma adds +0. k must be at least 1.
+func gemmF32AVX512(k int, alpha float32, a *float32, b *float32, c *float32, ldc int, over bool)
+
+// packRows12F32 sets dst[p*12+i] = src[i*ld+p] for i < 12, p < k; k must be a
+// positive multiple of 16.
+func packRows12F32(dst *float32, src *float32, ld int, k int)

@@ -11,15 +11,15 @@ package linalg
 func gemmNEON(k int, a *float64, b *float64, c *float64, ldc int)
 
 // gemmF64NEON sets c[i*ldc+j] = fma(alpha, Σ_p a[p*6+i]·b[p*8+j], c[i*ldc+j])
-// for i < 6, j < 8, p < k, each sum one FMA chain in increasing p from +0.
-// k must be at least 1.
+// for i < 6, j < 8, p < k, each sum one FMA chain in increasing p from +0;
+// with over set, C is not read and the fma adds +0. k must be at least 1.
 //
 //go:noescape
-func gemmF64NEON(k int, alpha float64, a *float64, b *float64, c *float64, ldc int)
+func gemmF64NEON(k int, alpha float64, a *float64, b *float64, c *float64, ldc int, over bool)
 
 // gemmF32NEON sets c[i*ldc+j] = fma(alpha, Σ_p a[p*6+i]·b[p*16+j], c[i*ldc+j])
-// for i < 6, j < 16, p < k, each sum one FMA chain in increasing p from +0.
-// k must be at least 1.
+// for i < 6, j < 16, p < k, each sum one FMA chain in increasing p from +0;
+// with over set, C is not read and the fma adds +0. k must be at least 1.
 //
 //go:noescape
-func gemmF32NEON(k int, alpha float32, a *float32, b *float32, c *float32, ldc int)
+func gemmF32NEON(k int, alpha float32, a *float32, b *float32, c *float32, ldc int, over bool)

@@ -287,12 +287,17 @@ type gemmProblem[T float32 | float64] struct {
 // for each block of GemmKC indices of k pack the block of op(B), and for
 // each block of set.mc rows the block of op(A), and run the micro-kernel
 // over the tiles. Tiles at the edges, narrower than the kernel's, run on a
-// copy (the packed panels are padded with zeros).
+// copy (the packed panels are padded with zeros). With beta = 0, C is not
+// cleared first: the first k block's kernels add their fma(alpha, s, ·) to
+// +0 without reading C, the same operations as on a cleared C.
 func (p *gemmProblem[T]) run(buf *gemmBuffers[T], i0, i1, j0, j1 int) {
 	s := p.set
 	m, n := i1-i0, j1-j0
 	c := p.c[i0*p.ldc+j0:]
-	scale(m, n, p.beta, c, p.ldc)
+	over := p.beta == 0
+	if !over {
+		scale(m, n, p.beta, c, p.ldc)
+	}
 	buf.tile = growT(buf.tile, s.mr*s.nr)
 	for jc := 0; jc < n; jc += s.nc {
 		nb := min(s.nc, n-jc)
@@ -310,9 +315,13 @@ func (p *gemmProblem[T]) run(buf *gemmBuffers[T], i0, i1, j0, j1 int) {
 				if p.transA { // A is k×m
 					packCols(buf.pa, p.a[pc*p.lda+i0+ic:], p.lda, mb, kb, s.mr)
 				} else {
-					packRows(buf.pa, p.a[(i0+ic)*p.lda+pc:], p.lda, mb, kb, s.mr)
+					pack := packRows[T]
+					if s.packRows != nil {
+						pack = s.packRows
+					}
+					pack(buf.pa, p.a[(i0+ic)*p.lda+pc:], p.lda, mb, kb, s.mr)
 				}
-				p.macro(buf, mb, nb, kb, c[ic*p.ldc+jc:])
+				p.macro(buf, mb, nb, kb, c[ic*p.ldc+jc:], over && pc == 0)
 			}
 		}
 	}
@@ -320,8 +329,8 @@ func (p *gemmProblem[T]) run(buf *gemmBuffers[T], i0, i1, j0, j1 int) {
 
 // macro runs the micro-kernel over the mb×nb block at c against the packed
 // blocks: B micro-panel by micro-panel (each stays in L1 while the A block
-// streams from L2).
-func (p *gemmProblem[T]) macro(buf *gemmBuffers[T], mb, nb, kb int, c []T) {
+// streams from L2). over is the kernels' flag (C not read).
+func (p *gemmProblem[T]) macro(buf *gemmBuffers[T], mb, nb, kb int, c []T, over bool) {
 	s, ldc, alpha := p.set, p.ldc, p.alpha
 	mr, nr := s.mr, s.nr
 	for jr := 0; jr < nb; jr += nr {
@@ -331,19 +340,21 @@ func (p *gemmProblem[T]) macro(buf *gemmBuffers[T], mb, nb, kb int, c []T) {
 			pa := buf.pa[ir*kb : (ir+mr)*kb]
 			rows := min(mr, mb-ir)
 			if rows == mr && cols == nr {
-				s.kern(kb, alpha, pa, pb, c[ir*ldc+jr:], ldc)
+				s.kern(kb, alpha, pa, pb, c[ir*ldc+jr:], ldc, over)
 				continue
 			}
 			// Edge tile: the kernel runs on a copy; each element sees the
 			// same operations, and only those of C are written back.
-			t := buf.tile
-			clear(t)
-			for i := range rows {
-				copy(t[i*nr:i*nr+cols], c[(ir+i)*ldc+jr:])
+			tile := buf.tile
+			if !over {
+				clear(tile)
+				for i := range rows {
+					copy(tile[i*nr:i*nr+cols], c[(ir+i)*ldc+jr:])
+				}
 			}
-			s.kern(kb, alpha, pa, pb, t, nr)
+			s.kern(kb, alpha, pa, pb, tile, nr, over)
 			for i := range rows {
-				copy(c[(ir+i)*ldc+jr:(ir+i)*ldc+jr+cols], t[i*nr:])
+				copy(c[(ir+i)*ldc+jr:(ir+i)*ldc+jr+cols], tile[i*nr:])
 			}
 		}
 	}
@@ -389,8 +400,19 @@ func packRows[T float32 | float64](dst, src []T, ld, rows, k, w int) {
 
 // packCols packs k×cols of src (row stride ld) into panels of w columns:
 // dst[q·w·k + p·w + j] = src[p·ld + q·w + j]. Columns past the end are zero.
+//
+// The full panels are filled row of src by row of src, so that src is read
+// in order: column by column of panels, its rows (a stride apart) would be
+// visited in short runs, one cache line or two at a time.
 func packCols[T float32 | float64](dst, src []T, ld, cols, k, w int) {
-	for c0 := 0; c0 < cols; c0 += w {
+	full := cols / w * w
+	for p := range k {
+		row := src[p*ld : p*ld+full]
+		for c0 := 0; c0 < full; c0 += w {
+			copy(dst[c0*k+p*w:c0*k+p*w+w], row[c0:c0+w])
+		}
+	}
+	for c0 := full; c0 < cols; c0 += w {
 		panel := dst[c0*k : (c0+w)*k]
 		h := min(w, cols-c0)
 		for p := range k {

@@ -10,16 +10,16 @@ var (
 	gemmNEON64 = gemmSet[float64]{mr: 6, nr: 8, mc: 96, nc: 2048, kern: gemmKernelF64NEON}
 )
 
-func gemmKernelF64NEON(k int, alpha float64, a, b, c []float64, ldc int) {
+func gemmKernelF64NEON(k int, alpha float64, a, b, c []float64, ldc int, over bool) {
 	_ = a[k*6-1]
 	_ = b[k*8-1]
 	_ = c[5*ldc+7]
-	gemmF64NEON(k, alpha, &a[0], &b[0], &c[0], ldc)
+	gemmF64NEON(k, alpha, &a[0], &b[0], &c[0], ldc, over)
 }
 
-func gemmKernelF32NEON(k int, alpha float32, a, b, c []float32, ldc int) {
+func gemmKernelF32NEON(k int, alpha float32, a, b, c []float32, ldc int, over bool) {
 	_ = a[k*6-1]
 	_ = b[k*16-1]
 	_ = c[5*ldc+15]
-	gemmF32NEON(k, alpha, &a[0], &b[0], &c[0], ldc)
+	gemmF32NEON(k, alpha, &a[0], &b[0], &c[0], ldc, over)
 }

@@ -58,7 +58,7 @@ func benchGemmMicroKernel[T float32 | float64](b *testing.B) {
 		b.Run(fmt.Sprintf("%T/%s", c[0], s.name), func(b *testing.B) {
 			cpu0 := processCPU()
 			for b.Loop() {
-				set.kern(GemmKC, 1, a, bb, c, set.nr)
+				set.kern(GemmKC, 1, a, bb, c, set.nr, false)
 			}
 			flops := 2 * float64(set.mr*set.nr*GemmKC) * float64(b.N)
 			b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GF/s")

@@ -7,8 +7,11 @@ import "math"
 //	c[i*ldc+j] = fma(alpha, s, c[i*ldc+j]),  s = Σ_p a[p*mr+i]·b[p*nr+j]
 //
 // with s one FMA chain in increasing p = 0..k−1 from +0. a and b are packed
-// micro-panels of length k·mr and k·nr; k ≥ 1.
-type gemmKernel[T float32 | float64] func(k int, alpha T, a, b, c []T, ldc int)
+// micro-panels of length k·mr and k·nr; k ≥ 1. With over set the kernel
+// does not read C and sets c[i*ldc+j] = fma(alpha, s, +0): the first k
+// block of a product with beta = 0, which is then neither cleared first
+// nor read back.
+type gemmKernel[T float32 | float64] func(k int, alpha T, a, b, c []T, ldc int, over bool)
 
 // gemmSet is one kernel set's Gemm micro-kernel for T with its tile (mr×nr)
 // and the blocks of C it packs for (mc rows of A, a multiple of mr; nc
@@ -17,6 +20,9 @@ type gemmKernel[T float32 | float64] func(k int, alpha T, a, b, c []T, ldc int)
 type gemmSet[T float32 | float64] struct {
 	mr, nr, mc, nc int
 	kern           gemmKernel[T]
+	// packRows, if not nil, replaces packRows for the blocks of A (not
+	// transposed) with the same result.
+	packRows func(dst, src []T, ld, rows, k, w int)
 }
 
 // The Gemm kernels in use, from the chosen set; tests swap them.
@@ -116,7 +122,7 @@ func gemmReference[T float32 | float64](transA, transB bool, m, n, k int, alpha 
 }
 
 // gemmKernelGeneric64 is the portable float64 micro-kernel (4×4).
-func gemmKernelGeneric64(k int, alpha float64, a, b, c []float64, ldc int) {
+func gemmKernelGeneric64(k int, alpha float64, a, b, c []float64, ldc int, over bool) {
 	const mr, nr = 4, 4
 	a = a[:k*mr]
 	b = b[:k*nr]
@@ -132,6 +138,13 @@ func gemmKernelGeneric64(k int, alpha float64, a, b, c []float64, ldc int) {
 			s3 = math.FMA(ai, bp[3], s3)
 		}
 		r := c[i*ldc : i*ldc+4 : i*ldc+4]
+		if over {
+			r[0] = math.FMA(alpha, s0, 0)
+			r[1] = math.FMA(alpha, s1, 0)
+			r[2] = math.FMA(alpha, s2, 0)
+			r[3] = math.FMA(alpha, s3, 0)
+			continue
+		}
 		r[0] = math.FMA(alpha, s0, r[0])
 		r[1] = math.FMA(alpha, s1, r[1])
 		r[2] = math.FMA(alpha, s2, r[2])
@@ -140,7 +153,7 @@ func gemmKernelGeneric64(k int, alpha float64, a, b, c []float64, ldc int) {
 }
 
 // gemmKernelGeneric32 is the portable float32 micro-kernel (4×4).
-func gemmKernelGeneric32(k int, alpha float32, a, b, c []float32, ldc int) {
+func gemmKernelGeneric32(k int, alpha float32, a, b, c []float32, ldc int, over bool) {
 	const mr, nr = 4, 4
 	a = a[:k*mr]
 	b = b[:k*nr]
@@ -156,6 +169,13 @@ func gemmKernelGeneric32(k int, alpha float32, a, b, c []float32, ldc int) {
 			s3 = fma32(ai, bp[3], s3)
 		}
 		r := c[i*ldc : i*ldc+4 : i*ldc+4]
+		if over {
+			r[0] = fma32(alpha, s0, 0)
+			r[1] = fma32(alpha, s1, 0)
+			r[2] = fma32(alpha, s2, 0)
+			r[3] = fma32(alpha, s3, 0)
+			continue
+		}
 		r[0] = fma32(alpha, s0, r[0])
 		r[1] = fma32(alpha, s1, r[1])
 		r[2] = fma32(alpha, s2, r[2])

@@ -193,6 +193,11 @@ func gemmCases(short bool) []gemmCase {
 		gemmCase{transA: true, m: 3, n: 3200, k: 3, padB: 1, alpha: -2, beta: 0.5, workers: 1},
 		gemmCase{transB: true, m: 70, n: 90, k: 20, padA: 1, alpha: 1.5, beta: 0, nanC: true, workers: 4},
 		gemmCase{m: 150, n: 40, k: 300, alpha: 1, beta: -1, workers: 3},
+		// beta = 0 over several k blocks: only the first overwrites C;
+		// rows crossing mc, both storage orders of A.
+		gemmCase{m: 29, n: 45, k: 2*GemmKC + 3, padC: 2, alpha: -1, beta: 0, nanC: true, workers: 2},
+		gemmCase{transA: true, m: 200, n: 33, k: 300, padA: 1, alpha: 0.5, beta: 0, nanC: true, workers: 1},
+		gemmCase{m: 200, n: 33, k: 300, padA: 3, alpha: 2, beta: 0, workers: 1},
 	)
 	return out
 }
@@ -442,6 +447,44 @@ func TestGemmWorkersSplit(t *testing.T) {
 		}
 		if len(w.bufs) != 3 {
 			t.Errorf("m=%d n=%d k=%d: %d workers ran, want 3", m, n, k, len(w.bufs))
+		}
+	}
+}
+
+// TestGemmPackRows: a set's own packing of A gives packRows's panels, for
+// partial panels, widths of k around its 16-column blocks and odd strides.
+func TestGemmPackRows(t *testing.T) {
+	testGemmPackRows[float32](t)
+	testGemmPackRows[float64](t)
+}
+
+func testGemmPackRows[T float32 | float64](t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, s := range gemmSets[T]() {
+		if s.set.packRows == nil {
+			continue
+		}
+		w := s.set.mr
+		for _, rows := range []int{1, w - 1, w, w + 1, 3*w + 5} {
+			for _, k := range []int{1, 15, 16, 17, 48, 255, GemmKC} {
+				ld := k + rng.IntN(9)
+				src := make([]T, (rows-1)*ld+k)
+				for i := range src {
+					src[i] = T(rng.NormFloat64())
+				}
+				want := make([]T, roundUp(rows, w)*k)
+				got := make([]T, len(want))
+				for i := range got {
+					got[i] = T(math.NaN()) // every element must be written
+				}
+				packRows(want, src, ld, rows, k, w)
+				s.set.packRows(got, src, ld, rows, k, w)
+				for i := range want {
+					if !sameBits(got[i], want[i]) {
+						t.Fatalf("%s: rows=%d k=%d ld=%d: element %d = %v, want %v", s.name, rows, k, ld, i, got[i], want[i])
+					}
+				}
+			}
 		}
 	}
 }

@@ -86,9 +86,9 @@ func main() {
 	for _, single := range []bool{false, true} {
 		name, typ, nr := matmulShape(single)
 		fmt.Fprintf(&g, "\n// %s sets c[i*ldc+j] = fma(alpha, Σ_p a[p*%d+i]·b[p*%d+j], c[i*ldc+j])\n", name, mr, nr)
-		fmt.Fprintf(&g, "// for i < %d, j < %d, p < k, each sum one FMA chain in increasing p from +0.\n", mr, nr)
-		g.WriteString("// k must be at least 1.\n")
-		fmt.Fprintf(&g, "//\n//go:noescape\nfunc %s(k int, alpha %s, a *%s, b *%s, c *%s, ldc int)\n", name, typ, typ, typ, typ)
+		fmt.Fprintf(&g, "// for i < %d, j < %d, p < k, each sum one FMA chain in increasing p from +0;\n", mr, nr)
+		g.WriteString("// with over set, C is not read and the fma adds +0. k must be at least 1.\n")
+		fmt.Fprintf(&g, "//\n//go:noescape\nfunc %s(k int, alpha %s, a *%s, b *%s, c *%s, ldc int, over bool)\n", name, typ, typ, typ, typ)
 	}
 
 	if err := os.WriteFile(*out, s.Bytes(), 0o644); err != nil {
@@ -121,8 +121,8 @@ func emitMatmul(s *bytes.Buffer, single bool) {
 	if single {
 		arr, es, fmov, lane = "S4", 4, "FMOVS", "S"
 	}
-	fmt.Fprintf(s, "\n// func %s(k int, alpha %s, a *%s, b *%s, c *%s, ldc int)\n", name, typ, typ, typ, typ)
-	fmt.Fprintf(s, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	fmt.Fprintf(s, "\n// func %s(k int, alpha %s, a *%s, b *%s, c *%s, ldc int, over bool)\n", name, typ, typ, typ, typ)
+	fmt.Fprintf(s, "TEXT ·%s(SB), NOSPLIT, $0-49\n", name)
 	line("MOVD k+0(FP), R0")
 	line("MOVD a+16(FP), R1")
 	line("MOVD b+24(FP), R2")
@@ -146,15 +146,28 @@ func emitMatmul(s *bytes.Buffer, single bool) {
 	line("%s alpha+8(FP), F30", fmov)
 	line("VDUP V30.%s[0], V30.%s", lane, arr)
 	line("LSL $%d, R4, R4", map[int]int{4: 2, 8: 3}[es])
-	for i := range mr {
-		line("VLD1 (R3), [V24.%s, V25.%s, V26.%s, V27.%s]", arr, arr, arr, arr)
-		for j := range 4 {
-			line("VFMLA V30.%s, V%d.%s, V%d.%s", arr, 4*i+j, arr, 24+j, arr)
+	line("MOVBU over+48(FP), R5")
+	line("CBNZ R5, over%s", name)
+	store := func(over bool) {
+		for i := range mr {
+			if over { // C is not read: the fma adds +0
+				for j := range 4 {
+					line("VEOR V%d.B16, V%d.B16, V%d.B16", 24+j, 24+j, 24+j)
+				}
+			} else {
+				line("VLD1 (R3), [V24.%s, V25.%s, V26.%s, V27.%s]", arr, arr, arr, arr)
+			}
+			for j := range 4 {
+				line("VFMLA V30.%s, V%d.%s, V%d.%s", arr, 4*i+j, arr, 24+j, arr)
+			}
+			line("VST1 [V24.%s, V25.%s, V26.%s, V27.%s], (R3)", arr, arr, arr, arr)
+			if i < mr-1 {
+				line("ADD R4, R3, R3")
+			}
 		}
-		line("VST1 [V24.%s, V25.%s, V26.%s, V27.%s], (R3)", arr, arr, arr, arr)
-		if i < mr-1 {
-			line("ADD R4, R3, R3")
-		}
+		line("RET")
 	}
-	line("RET")
+	store(false)
+	fmt.Fprintf(s, "\nover%s:\n", name)
+	store(true)
 }
