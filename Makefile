@@ -37,6 +37,27 @@ fmt:
 	out=$$(gofmt -l .)
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# lanes FIRST SECOND runs two shell functions of a recipe beside each other,
+# one per core, as background jobs, so that -e stops each at its first
+# failure (-e is ignored in a command whose status is tested). FIRST prints
+# as it goes, SECOND's output follows whole when both have ended, and the
+# status is 1 if either failed. A recipe expands $(LANES) to define it.
+define LANES
+lanes() {
+	local out first second rc=0
+	out=$$(mktemp)
+	"$$2" >"$$out" 2>&1 &
+	second=$$!
+	"$$1" &
+	first=$$!
+	wait $$first || rc=1
+	wait $$second || rc=1
+	cat "$$out"
+	rm -f "$$out"
+	return $$rc
+}
+endef
+
 # The vet configurations run in two lanes beside each other, each printed
 # whole when it ends: each go vet compiles the standard library and the
 # dependencies for its GOARCH and tags, with serial stretches (the runtime,
@@ -69,20 +90,9 @@ vet:
 		echo "==> bench/gonum: go vet ./... && go test ./..."
 		(cd bench/gonum && $(GO) vet ./... && $(GO) test ./...)
 	}
-	out=$$(mktemp)
-	trap 'rm -f "$$out"' EXIT
+	$(LANES)
 	echo "==> vet: native and arm64 (then asm/), beside noasm, 386 and arm (then bench/gonum)"
-	# Background jobs, so that -e stops a lane at its first failure (it is
-	# ignored in a command whose status is tested).
-	others >"$$out" 2>&1 &
-	lane=$$!
-	native &
-	first=$$!
-	rc=0
-	wait $$first || rc=1
-	wait $$lane || rc=1
-	cat "$$out"
-	exit $$rc
+	lanes native others
 
 staticcheck:
 	@sc=$$(command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck")
@@ -196,19 +206,9 @@ arm64:
 				(cd "$$mod" && env $$qemu -short ./...)
 			done
 		}
-		out=$$(mktemp)
-		trap 'rm -f "$$out"' EXIT
+		$(LANES)
 		echo "==> arm64 under qemu: the packages below the root, beside the root and $(filter-out .,$(TESTED))"
-		# Background jobs, so that -e stops a lane at its first failure.
-		packages >"$$out" 2>&1 &
-		lane=$$!
-		library &
-		first=$$!
-		rc=0
-		wait $$first || rc=1
-		wait $$lane || rc=1
-		cat "$$out"
-		exit $$rc
+		lanes library packages
 	else
 		echo "==> SKIPPED: GOARCH=arm64 go test (qemu-aarch64 is not on PATH; apt-get install qemu-user)"
 	fi
