@@ -69,6 +69,12 @@ type LowpState interface{ uint16 | float32 }
 // have len(p) elements. This is the specification every kernel set's
 // low-precision kernel reproduces bit for bit (package kernels).
 func StepLowp[S LowpState](k Kind, f Format, v Variant, c *Coeffs[float32], p, g []uint16, s0, s1, s2 []S) {
+	stepLowp(k, f, v, c, p, g, s0, s1, s2, func(_ int, x float32) uint16 { return f.Narrow(x) })
+}
+
+// stepLowp is StepLowp with the new parameter of element i stored as
+// narrow(i, x): to nearest even (StepLowp) or stochastically (StepLowpSR).
+func stepLowp[S LowpState](k Kind, f Format, v Variant, c *Coeffs[float32], p, g []uint16, s0, s1, s2 []S, narrow func(i int, x float32) uint16) {
 	ref := Reference[float32](k)
 	uses := table[k].Uses(v)
 	st := [3][]S{s0, s1, s2}
@@ -82,7 +88,7 @@ func StepLowp[S LowpState](k Kind, f Format, v Variant, c *Coeffs[float32], p, g
 			}
 		}
 		ref(v, c, x[0:1], x[1:2], x[2:3], x[3:4], x[4:5])
-		p[i] = f.Narrow(x[0])
+		p[i] = narrow(i, x[0])
 		for j, used := range uses {
 			if used {
 				st[j][i] = narrowState[S](f, x[2+j])

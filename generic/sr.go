@@ -139,24 +139,5 @@ func (f Format) NarrowSR(x float32, r uint32) uint16 {
 // stores it (rounded to nearest even when it is 16-bit), and the
 // arithmetic is the same.
 func StepLowpSR[S LowpState](k Kind, f Format, v Variant, c *Coeffs[float32], sr SR, p, g []uint16, s0, s1, s2 []S) {
-	ref := Reference[float32](k)
-	uses := table[k].Uses(v)
-	st := [3][]S{s0, s1, s2}
-	g = g[:len(p)]
-	for i := range p {
-		var x [5]float32
-		x[0], x[1] = f.Widen(p[i]), f.Widen(g[i])
-		for j, used := range uses {
-			if used {
-				x[2+j] = widenState(f, st[j][i])
-			}
-		}
-		ref(v, c, x[0:1], x[1:2], x[2:3], x[3:4], x[4:5])
-		p[i] = f.NarrowSR(x[0], sr.Bits(i))
-		for j, used := range uses {
-			if used {
-				st[j][i] = narrowState[S](f, x[2+j])
-			}
-		}
-	}
+	stepLowp(k, f, v, c, p, g, s0, s1, s2, func(i int, x float32) uint16 { return f.NarrowSR(x, sr.Bits(i)) })
 }
