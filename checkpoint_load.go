@@ -520,16 +520,8 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 			return nil, err
 		}
 	}
-	if n, err := br.Read(l.small[:1]); n != 0 || err != io.EOF {
-		if err == nil || err == io.EOF {
-			return nil, ckErr(op, nil, "data beyond the last tensor")
-		}
-		return nil, ckErr(op, err, "reading past the last tensor")
-	}
-	if mine {
-		if got := hex8(crc.Sum32()); meta[checksumKey] != got {
-			return nil, ckErr(op, ErrChecksum, "stored %s, content %s", meta[checksumKey], got)
-		}
+	if err := checkTail(op, br, crc, meta, mine); err != nil {
+		return nil, err
 	}
 	l.finish()
 	return l, nil
@@ -1076,4 +1068,22 @@ func (o *Optimizer[T]) commit(l *loaded[T]) {
 		}
 	}
 	o.held = l.held
+}
+
+// checkTail ends the reading of a checkpoint after its last tensor:
+// nothing may follow it, and a file this package wrote must match the
+// checksum its metadata stores.
+func checkTail(op string, br *bufio.Reader, crc hash.Hash32, meta map[string]string, mine bool) error {
+	if _, err := br.ReadByte(); err != io.EOF {
+		if err == nil {
+			return ckErr(op, nil, "data beyond the last tensor")
+		}
+		return ckErr(op, err, "reading past the last tensor")
+	}
+	if mine {
+		if got := hex8(crc.Sum32()); meta[checksumKey] != got {
+			return ckErr(op, ErrChecksum, "stored %s, content %s", meta[checksumKey], got)
+		}
+	}
+	return nil
 }

@@ -354,16 +354,8 @@ func (o *LBFGSOptimizer[T]) read(op string, r io.Reader, size int64) (*lbfgsLoad
 			return nil, ckErr(op, err, "reading %s", t.Name)
 		}
 	}
-	if n, err := br.Read(eight[:1]); n != 0 || err != io.EOF {
-		if err == nil || err == io.EOF {
-			return nil, ckErr(op, nil, "data beyond the last tensor")
-		}
-		return nil, ckErr(op, err, "reading past the last tensor")
-	}
-	if mine {
-		if got := hex8(crc.Sum32()); meta[checksumKey] != got {
-			return nil, ckErr(op, ErrChecksum, "stored %s, content %s", meta[checksumKey], got)
-		}
+	if err := checkTail(op, br, crc, meta, mine); err != nil {
+		return nil, err
 	}
 	switch {
 	case l.funcEvals < 0 || l.nIter < 0 || l.nIter == math.MaxInt64:

@@ -323,16 +323,8 @@ func (o *SparseAdamOptimizer[T]) load(op string, r io.Reader, size int64) error 
 			return ckErr(op, nil, "tensor %q: param %d: element %d is %v, want %s", name, i, j, dst[j], want)
 		}
 	}
-	if n, err := br.Read(small[:1]); n != 0 || err != io.EOF {
-		if err == nil || err == io.EOF {
-			return ckErr(op, nil, "data beyond the last tensor")
-		}
-		return ckErr(op, err, "reading past the last tensor")
-	}
-	if mine {
-		if got := hex8(crc.Sum32()); meta[checksumKey] != got {
-			return ckErr(op, ErrChecksum, "stored %s, content %s", meta[checksumKey], got)
-		}
+	if err := checkTail(op, br, crc, meta, mine); err != nil {
+		return err
 	}
 
 	// Verified: commit. Nothing below can fail.
