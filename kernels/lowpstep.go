@@ -122,10 +122,7 @@ func MasterStep[G LowpState](s *Set, kind Kind, f Format) MasterKernel[G] {
 // as S (see LowpStep and generic.StepLowp). On error nothing is written.
 func StepLowp[S LowpState](s *Set, kind Kind, f Format, v Variant, c *Coeffs[float32], p, g []uint16, s0, s1, s2 []S) error {
 	st := [3][]S{s0, s1, s2}
-	u := descsUses(kind, v)
-	spans := [...]span{spanOf("p", p, true), spanOf("g", g, true),
-		spanOf("state 0", st[0], u[0]), spanOf("state 1", st[1], u[1]), spanOf("state 2", st[2], u[2])}
-	if err := validateLowp(s, kind, f, v, c, len(p), spans[:]); err != nil {
+	if err := validateLowpStep(s, kind, f, v, c, p, g, st); err != nil {
 		return err
 	}
 	switch k := fusedLowp[S](s, kind, f); {
@@ -136,6 +133,16 @@ func StepLowp[S LowpState](s *Set, kind Kind, f Format, v Variant, c *Coeffs[flo
 		runLowp(s, convFor(s), kind, f, v, c, p, g, st)
 	}
 	return nil
+}
+
+// validateLowpStep is StepLowp's and StepLowpSR's validation: the set,
+// kind, format, variant and coefficients, and p, g and the state slices
+// the variant uses, by length and overlap.
+func validateLowpStep[S LowpState](s *Set, kind Kind, f Format, v Variant, c *Coeffs[float32], p, g []uint16, st [3][]S) error {
+	u := descsUses(kind, v)
+	spans := [...]span{spanOf("p", p, true), spanOf("g", g, true),
+		spanOf("state 0", st[0], u[0]), spanOf("state 1", st[1], u[1]), spanOf("state 2", st[2], u[2])}
+	return validateLowp(s, kind, f, v, c, len(p), spans[:])
 }
 
 // SR is the key of stochastic rounding's random bits: seed, parameter,
@@ -162,10 +169,7 @@ func LowpStepSR[S LowpState](s *Set, kind Kind, f Format) func(v Variant, c *Coe
 // error nothing is written.
 func StepLowpSR[S LowpState](s *Set, kind Kind, f Format, v Variant, c *Coeffs[float32], sr SR, p, g []uint16, s0, s1, s2 []S) error {
 	st := [3][]S{s0, s1, s2}
-	u := descsUses(kind, v)
-	spans := [...]span{spanOf("p", p, true), spanOf("g", g, true),
-		spanOf("state 0", st[0], u[0]), spanOf("state 1", st[1], u[1]), spanOf("state 2", st[2], u[2])}
-	if err := validateLowp(s, kind, f, v, c, len(p), spans[:]); err != nil {
+	if err := validateLowpStep(s, kind, f, v, c, p, g, st); err != nil {
 		return err
 	}
 	if len(p) > 0 {
