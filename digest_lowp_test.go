@@ -1,0 +1,112 @@
+package optim
+
+import (
+	"hash/fnv"
+	"testing"
+
+	"github.com/simdoptim/optim/kernels"
+)
+
+// digestLowpWant is the low-precision digest: the FNV-64a hash of every
+// parameter and state bit after the digest configurations of ruleCases
+// (digestGroups) run digestSteps steps on digestInputs narrowed to
+// bfloat16 and to float16 with the state in the parameters' format, and
+// narrowed to one of them (bfloat16 for even configurations, float16 for
+// odd ones) with float32 state and with the parameters rounded
+// stochastically. It
+// must come out of every kernel set, on amd64 and arm64 alike (make test
+// runs this in every configuration); it was recorded from the logged value
+// and changes only when the specification (generic.StepLowp, StepLowpSR)
+// or the inputs change on purpose.
+const digestLowpWant uint64 = 0x5818439998012d0f
+
+// TestDigestLowp checks the low-precision digest on every supported set.
+func TestDigestLowp(t *testing.T) {
+	var configs []Rule
+	for _, g := range digestGroups(t) {
+		configs = append(configs, g.configs...)
+	}
+	for _, s := range SupportedSets() {
+		d := &digestWriter{h: fnv.New64a()}
+		for ci, rule := range configs {
+			params, grads := digestInputs[float32](ci)
+			for _, f := range []kernels.Format{kernels.BFloat16, kernels.Float16} {
+				digestLowp[uint16](t, d, s, rule, f, params, grads, nil)
+			}
+			// Float32 state and stochastic rounding take turns at the
+			// formats: a third less time under qemu for the same paths.
+			f := []kernels.Format{kernels.BFloat16, kernels.Float16}[ci%2]
+			digestLowp[float32](t, d, s, rule, f, params, grads, nil)
+			digestLowp[uint16](t, d, s, rule, f, params, grads, &kernels.SR{Seed: uint64(ci)})
+		}
+		if got := d.h.Sum64(); got != digestLowpWant {
+			t.Errorf("%s: low-precision digest %#016x, want %#016x", kernels.ConvKernels(s), got, digestLowpWant)
+		}
+	}
+}
+
+// digestLowp steps one configuration's parameters, narrowed to f, on set s
+// with the state stored as S (rounded stochastically when sr is not nil,
+// keyed by the parameter's index and the step) and hashes the parameters
+// and the state after every step's last.
+func digestLowp[S kernels.LowpState](t *testing.T, d *digestWriter, s *kernels.Set, rule Rule, f kernels.Format, params [][]float32, grads [][][]float32, sr *kernels.SR) {
+	t.Helper()
+	kind := mustKernelKind(t, rule)
+	narrow := func(x []float32) []uint16 {
+		out := make([]uint16, len(x))
+		for i, v := range x {
+			out[i] = f.Narrow(v)
+		}
+		return out
+	}
+	for pi, p32 := range params {
+		p := narrow(p32)
+		var state [3][]S
+		for k := range state {
+			state[k] = make([]S, len(p))
+			for i := range state[k] {
+				state[k][i] = lowpState[S](f, initialState[float32](rule))
+			}
+		}
+		var sc Scalars
+		for step := range digestSteps {
+			c, v, next, err := CoefficientsWith[float32](rule, int64(step+1), step == 0, sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc = next
+			var args [3][]S
+			u0, u1, u2 := kernels.Uses(kind, v)
+			for k, used := range [3]bool{u0, u1, u2} {
+				if used {
+					args[k] = state[k]
+				}
+			}
+			g := narrow(grads[step][pi])
+			if sr != nil {
+				key := *sr
+				key.Param, key.Step = uint32(pi), uint64(step+1)
+				err = kernels.StepLowpSR(s, kind, f, v, &c, key, p, g, args[0], args[1], args[2])
+			} else {
+				err = kernels.StepLowp(s, kind, f, v, &c, p, g, args[0], args[1], args[2])
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		d.word(uint64(len(p)))
+		for _, x := range p {
+			d.word(uint64(x))
+		}
+		for _, st := range state {
+			for _, x := range st {
+				switch x := any(x).(type) {
+				case uint16:
+					d.word(uint64(x)) // the format's NaN is canonical
+				case float32:
+					d.word(bits(x)) // NaN payloads differ between architectures
+				}
+			}
+		}
+	}
+}
