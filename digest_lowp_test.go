@@ -51,7 +51,6 @@ func TestDigestLowp(t *testing.T) {
 // and the state after every step's last.
 func digestLowp[S kernels.LowpState](t *testing.T, d *digestWriter, s *kernels.Set, rule Rule, f kernels.Format, params [][]float32, grads [][][]float32, sr *kernels.SR) {
 	t.Helper()
-	kind := mustKernelKind(t, rule)
 	narrow := func(x []float32) []uint16 {
 		out := make([]uint16, len(x))
 		for i, v := range x {
@@ -61,44 +60,21 @@ func digestLowp[S kernels.LowpState](t *testing.T, d *digestWriter, s *kernels.S
 	}
 	for pi, p32 := range params {
 		p := narrow(p32)
-		var state [3][]S
-		for k := range state {
-			state[k] = make([]S, len(p))
-			for i := range state[k] {
-				state[k][i] = lowpState[S](f, initialState[float32](rule))
-			}
+		r := newLowpRun[S](t, rule, f, len(p))
+		var key *kernels.SR
+		if sr != nil {
+			k := *sr
+			k.Param = uint32(pi)
+			key = &k
 		}
-		var sc Scalars
 		for step := range digestSteps {
-			c, v, next, err := CoefficientsWith[float32](rule, int64(step+1), step == 0, sc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc = next
-			var args [3][]S
-			u0, u1, u2 := kernels.Uses(kind, v)
-			for k, used := range [3]bool{u0, u1, u2} {
-				if used {
-					args[k] = state[k]
-				}
-			}
-			g := narrow(grads[step][pi])
-			if sr != nil {
-				key := *sr
-				key.Param, key.Step = uint32(pi), uint64(step+1)
-				err = kernels.StepLowpSR(s, kind, f, v, &c, key, p, g, args[0], args[1], args[2])
-			} else {
-				err = kernels.StepLowp(s, kind, f, v, &c, p, g, args[0], args[1], args[2])
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			r.step(t, s, p, narrow(grads[step][pi]), key)
 		}
 		d.word(uint64(len(p)))
 		for _, x := range p {
 			d.word(uint64(x))
 		}
-		for _, st := range state {
+		for _, st := range r.state {
 			for _, x := range st {
 				switch x := any(x).(type) {
 				case uint16:

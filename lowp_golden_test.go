@@ -83,36 +83,11 @@ func replayLowp[S kernels.LowpState](t *testing.T, s *kernels.Set, run lowpTraje
 	} else if run.Dtype != "bfloat16" {
 		t.Fatalf("dtype %q, want bfloat16 or float16", run.Dtype)
 	}
-	kind, err := KernelKind(rule)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := append([]uint16(nil), run.Params0...)
-	var state [3][]S
-	for k := range state {
-		state[k] = make([]S, run.N)
-		for i := range state[k] {
-			state[k][i] = lowpState[S](f, initialState[float32](rule))
-		}
-	}
-	var sc Scalars
+	lr := newLowpRun[S](t, rule, f, run.N)
 	same, total := 0, 0
 	for step := range run.Steps {
-		c, v, next, err := CoefficientsWith[float32](rule, int64(step+1), step == 0, sc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc = next
-		var args [3][]S
-		u0, u1, u2 := kernels.Uses(kind, v)
-		for k, used := range [3]bool{u0, u1, u2} {
-			if used {
-				args[k] = state[k]
-			}
-		}
-		if err := kernels.StepLowp(s, kind, f, v, &c, p, run.Grads[step], args[0], args[1], args[2]); err != nil {
-			t.Fatal(err)
-		}
+		lr.step(t, s, p, run.Grads[step], nil)
 		for i, want := range run.Params[step] {
 			total++
 			if p[i] == want {
@@ -144,4 +119,59 @@ func lowpState[S kernels.LowpState](f kernels.Format, x float32) S {
 		return any(x).(S)
 	}
 	panic(fmt.Sprintf("lowpState: %T", zero))
+}
+
+// lowpRun is one parameter's low-precision run through the stateless
+// layer: its rule's kernel and per-step scalars (KernelKind,
+// CoefficientsWith), and its state stored as S in format f, created as the
+// rule creates it.
+type lowpRun[S kernels.LowpState] struct {
+	rule  Rule
+	kind  kernels.Kind
+	f     kernels.Format
+	state [3][]S
+	sc    Scalars
+	steps int64
+}
+
+func newLowpRun[S kernels.LowpState](t *testing.T, rule Rule, f kernels.Format, n int) *lowpRun[S] {
+	t.Helper()
+	r := &lowpRun[S]{rule: rule, kind: mustKernelKind(t, rule), f: f}
+	for k := range r.state {
+		r.state[k] = make([]S, n)
+		for i := range r.state[k] {
+			r.state[k][i] = lowpState[S](f, initialState[float32](rule))
+		}
+	}
+	return r
+}
+
+// step takes the run's next step of p with gradient g on set s, with
+// kernels.StepLowp, or kernels.StepLowpSR keyed by sr (its Step set to
+// this step's number) when sr is not nil.
+func (r *lowpRun[S]) step(t *testing.T, s *kernels.Set, p, g []uint16, sr *kernels.SR) {
+	t.Helper()
+	r.steps++
+	c, v, next, err := CoefficientsWith[float32](r.rule, r.steps, r.steps == 1, r.sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sc = next
+	var args [3][]S
+	u0, u1, u2 := kernels.Uses(r.kind, v)
+	for k, used := range [3]bool{u0, u1, u2} {
+		if used {
+			args[k] = r.state[k]
+		}
+	}
+	if sr != nil {
+		key := *sr
+		key.Step = uint64(r.steps)
+		err = kernels.StepLowpSR(s, r.kind, r.f, v, &c, key, p, g, args[0], args[1], args[2])
+	} else {
+		err = kernels.StepLowp(s, r.kind, r.f, v, &c, p, g, args[0], args[1], args[2])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
