@@ -298,7 +298,7 @@ func newStateTensors[T float32 | float64](o *Optimizer[T], op string) *stateTens
 
 // groupOf returns the group of parameter i.
 func (x *stateTensors[T]) groupOf(i int) int {
-	gi, _ := slices.BinarySearchFunc(x.o.groups, i, func(g group[T], i int) int { return cmp.Compare(g.end-1, i) })
+	gi, _ := slices.BinarySearchFunc(x.o.groups, i, func(g group, i int) int { return cmp.Compare(g.end-1, i) })
 	return gi
 }
 

@@ -30,7 +30,7 @@ type heldValues struct {
 func (h *heldValues) any() bool { return h.hasLR || h.hasMomentum }
 
 // heldOf returns group gi's held values, nil if it holds none.
-func (o *Optimizer[T]) heldOf(gi int) *heldValues {
+func (o *groupSet) heldOf(gi int) *heldValues {
 	if gi < len(o.held) && o.held[gi].any() {
 		return &o.held[gi]
 	}
@@ -39,7 +39,7 @@ func (o *Optimizer[T]) heldOf(gi int) *heldValues {
 
 // holdIn returns group gi's entry, growing the list (groups added by
 // AddGroup after the last hold have none yet).
-func (o *Optimizer[T]) holdIn(gi int) *heldValues {
+func (o *groupSet) holdIn(gi int) *heldValues {
 	if gi >= len(o.held) {
 		o.held = append(o.held, make([]heldValues, gi+1-len(o.held))...)
 	}
@@ -48,7 +48,7 @@ func (o *Optimizer[T]) holdIn(gi int) *heldValues {
 
 // unhold forgets group gi's held rate (lr) and momentum (momentum): a value
 // its rule accepts has replaced them.
-func (o *Optimizer[T]) unhold(gi int, lr, momentum bool) {
+func (o *groupSet) unhold(gi int, lr, momentum bool) {
 	if gi >= len(o.held) {
 		return
 	}
@@ -75,7 +75,7 @@ func (o *Optimizer[T]) unhold(gi int, lr, momentum bool) {
 // SetGroupLR, SetLR, SetGroupRule or HoldGroupLR (the scheduler's next
 // step), replaces it. NaN and infinities are refused as SetGroupLR refuses
 // them.
-func (o *Optimizer[T]) HoldGroupLR(i int, lr float64, by string) error {
+func (o *groupSet) HoldGroupLR(i int, lr float64, by string) error {
 	if i < 0 || i >= len(o.groups) {
 		return &IndexError{Op: "HoldGroupLR", What: "group", Index: i, Len: len(o.groups)}
 	}
@@ -86,7 +86,7 @@ func (o *Optimizer[T]) HoldGroupLR(i int, lr float64, by string) error {
 // SetGroupMomentum sets it when the rule accepts m, held otherwise (SGD's
 // Momentum or Adam's Beta1 at 1 or above, which a linear OneCycleLR's last
 // step can extrapolate to). A rule without momentum is ErrNoMomentum.
-func (o *Optimizer[T]) HoldGroupMomentum(i int, m float64, by string) error {
+func (o *groupSet) HoldGroupMomentum(i int, m float64, by string) error {
 	if i < 0 || i >= len(o.groups) {
 		return &IndexError{Op: "HoldGroupMomentum", What: "group", Index: i, Len: len(o.groups)}
 	}
@@ -99,12 +99,12 @@ func (o *Optimizer[T]) HoldGroupMomentum(i int, m float64, by string) error {
 
 // hold sets r, group i's rule with v as its rate (lr) or momentum, if it
 // validates; otherwise it holds a finite v.
-func (o *Optimizer[T]) hold(i int, r Rule, v float64, lr bool, by string) error {
+func (o *groupSet) hold(i int, r Rule, v float64, lr bool, by string) error {
 	r, err := o.checkRule(i, r)
 	if err == nil {
 		o.setRule(i, r)
 		if !lr {
-			o.allocState(i, i+1, nil) // a momentum turned on may need state, as in SetGroupMomentum
+			o.owner.ruleChanged(i) // a momentum turned on may need state, as in SetGroupMomentum
 		}
 		o.unhold(i, lr, !lr)
 		return nil
@@ -124,7 +124,7 @@ func (o *Optimizer[T]) hold(i int, r Rule, v float64, lr bool, by string) error 
 
 // reportedRule is group gi's rule as torch's param_groups entry would
 // show it: with the values it holds in place of those it steps with.
-func (o *Optimizer[T]) reportedRule(gi int) Rule {
+func (o *groupSet) reportedRule(gi int) Rule {
 	r := o.groups[gi].rule
 	if h := o.heldOf(gi); h != nil {
 		if h.hasLR {
@@ -201,7 +201,7 @@ func momentumField(r Rule) string {
 const heldKey = ours + "held"
 
 // heldMeta is the value of heldKey, "" when no group holds anything.
-func (o *Optimizer[T]) heldMeta() string {
+func (o *groupSet) heldMeta() string {
 	m := map[string]string{}
 	for gi := range o.held {
 		if o.held[gi].any() {

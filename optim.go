@@ -46,7 +46,7 @@ import (
 // The zero Optimizer is usable: it has no groups, and AddGroup gives it
 // some. New and NewGroups are the usual way to make one.
 type Optimizer[T float32 | float64] struct {
-	groups []group[T]
+	groupSet
 	params [][]T
 	state  [][3][]T // per parameter: the kernel's s0, s1, s2 (nil if unused)
 	// steps is each parameter's step count, torch's state['step'].
@@ -70,10 +70,6 @@ type Optimizer[T float32 | float64] struct {
 	// last grad i found not to overlap any of them (0: none yet).
 	owned regions
 	clear []uintptr
-	// sameRule[gi] reports that group gi's rule equals group gi-1's, so
-	// that a step shares their scalars; rulesChanged says it is stale.
-	sameRule     []bool
-	rulesChanged bool
 	// mat is the matrix rules' scratch (matrix.go), nil without them;
 	// matElems counts their parameters' elements.
 	mat      *matWork[T]
@@ -87,9 +83,6 @@ type Optimizer[T float32 | float64] struct {
 	// shapes is each parameter's shape (Group.Shapes), nil when no
 	// parameter has one.
 	shapes []Shape
-	// held is what each group holds and cannot step with (held.go); it
-	// may be shorter than groups.
-	held []heldValues
 	// total is the number of elements of all parameters.
 	total int
 	// Parallel steps (parallel.go): the worker count (0: GOMAXPROCS), the
@@ -115,13 +108,6 @@ type Optimizer[T float32 | float64] struct {
 	variants []generic.Variant
 	next     []generic.Scalars // the scalar state that coeffs[k] leaves
 	kernels  []generic.Kernel[T]
-}
-
-// group is one parameter group: params[first:end] under rule.
-type group[T float32 | float64] struct {
-	rule       Rule // normalized
-	first, end int
-	matrix     bool // the rule steps whole parameters (matrix.go)
 }
 
 // Group is a parameter group, as an entry of torch's param_groups: the rule
@@ -229,6 +215,7 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	}
 
 	// Nothing fails from here on.
+	o.owner = o
 	first := len(o.params)
 	o.params = append(o.params, params...)
 	o.state = append(o.state, make([][3][]T, len(params))...)
@@ -259,25 +246,33 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	for gi, g := range groups {
 		end := first + len(g.Params)
 		k := kernels.Kernel[T](Kernels(), rules[gi].kind())
-		matrix := isMatrix(rules[gi])
-		if matrix {
+		if isMatrix(rules[gi]) {
 			k = nil // stepped whole, by stepMatrices
 			for _, p := range g.Params {
 				o.matElems += len(p)
 			}
 		}
-		o.groups = append(o.groups, group[T]{rule: rules[gi], first: first, end: end, matrix: matrix})
+		o.addGroup(rules[gi], first, end)
 		for range g.Params {
 			o.kernels = append(o.kernels, k)
 		}
 		first = end
 	}
-	o.sameRule = append(o.sameRule, make([]bool, len(groups))...)
-	o.rulesChanged = true
 	o.allocState(firstGroup, len(o.groups), nil)
 	o.allocMatrixState(firstGroup, len(o.groups))
 	o.growMatWork()
 	return nil
+}
+
+// normalize validates r as a rule for T (groupOwner).
+func (o *Optimizer[T]) normalize(r Rule) (Rule, error) { return normalizeFor[T](r) }
+
+// ruleChanged allocates what group gi's new rule needs (groupOwner): state
+// slots it uses and the old rule did not, and the matrix rules' scratch
+// (Muon's NSBFloat16 may have changed).
+func (o *Optimizer[T]) ruleChanged(gi int) {
+	o.allocState(gi, gi+1, nil)
+	o.growMatWork()
 }
 
 // inGroup records the group index in a validation error.
@@ -371,25 +366,6 @@ func (o *Optimizer[T]) dropState(i, k int) {
 		o.owned.remove(base(st))
 	}
 	o.state[i][k] = nil
-}
-
-// setRule replaces group gi's rule (already validated).
-func (o *Optimizer[T]) setRule(gi int, r Rule) {
-	o.groups[gi].rule = r
-	o.rulesChanged = true
-}
-
-// compareRules brings sameRule up to date after a rule changed: comparing
-// two rules costs more than a small parameter's update, so it is done once
-// per change, not once per step.
-func (o *Optimizer[T]) compareRules() {
-	if !o.rulesChanged {
-		return
-	}
-	for gi := range o.groups {
-		o.sameRule[gi] = gi > 0 && o.groups[gi].rule == o.groups[gi-1].rule
-	}
-	o.rulesChanged = false
 }
 
 // staggerGap is the number of elements left before each state slice of a
@@ -577,12 +553,12 @@ func (o *Optimizer[T]) SetSteps(n int64) error {
 }
 
 // LR returns group 0's learning rate (NaN when there is no group).
-func (o *Optimizer[T]) LR() float64 { return o.GroupLR(0) }
+func (o *groupSet) LR() float64 { return o.GroupLR(0) }
 
 // SetLR sets the learning rate of every group for the following steps, as
 // a learning rate scheduler does; the state is kept. It is validated for
 // every group before any changes.
-func (o *Optimizer[T]) SetLR(lr float64) error {
+func (o *groupSet) SetLR(lr float64) error {
 	rules := make([]Rule, len(o.groups))
 	for gi := range o.groups {
 		r, err := o.checkRule(gi, o.groups[gi].rule.withLR(lr))
@@ -600,7 +576,7 @@ func (o *Optimizer[T]) SetLR(lr float64) error {
 
 // Rule returns a copy of group 0's rule, with its current learning rate
 // (nil when there is no group).
-func (o *Optimizer[T]) Rule() Rule { return o.GroupRule(0) }
+func (o *groupSet) Rule() Rule { return o.GroupRule(0) }
 
 // Len returns the number of parameter slices, across all groups.
 func (o *Optimizer[T]) Len() int { return len(o.params) }
