@@ -49,22 +49,7 @@ type Optimizer[T float32 | float64] struct {
 	groupSet
 	params [][]T
 	state  [][3][]T // per parameter: the kernel's s0, s1, s2 (nil if unused)
-	// steps is each parameter's step count, torch's state['step'].
-	steps []int64
-	// created reports whether the state torch creates lazily exists: for
-	// SGD, whether the momentum buffer does (torch's momentum_buffer is not
-	// None: the first step with a momentum clones the gradient into it
-	// instead of decaying it); for the other rules, whether the parameter's
-	// state does (torch's state[p] is not empty: Rprop's first step starts
-	// from step sizes LR, and NAdam's and ASGD's scalars are initialized
-	// then). A step with a gradient creates it; so do SetState and Load of
-	// a state that has it. The steps of the rules of lazyState depend on
-	// it; for every rule, it says whether State and Save report the state
-	// (hasState): a parameter that never had a gradient has none.
-	created []bool
-	// scalars is each parameter's scalar state (NAdam's mu_product, ASGD's
-	// eta and mu), valid where created.
-	scalars []generic.Scalars
+	stepBook[T]
 	// owned is every slice the optimizer writes (params and state), sorted
 	// by address, for the overlap checks; clear[i] is the address of the
 	// last grad i found not to overlap any of them (0: none yet).
@@ -99,15 +84,47 @@ type Optimizer[T float32 | float64] struct {
 	// (grads.go).
 	grads gradBuffers[T]
 	names paramNames
-	// The current step's scalars (prepareStep), and each parameter's
-	// kernel. They are fields rather than locals because their addresses go
-	// to the kernels, indirect calls, which would move locals to the heap
-	// on every Step.
+	// kernels is each parameter's kernel (nil for a matrix rule's).
+	kernels []generic.Kernel[T]
+}
+
+// stepBook is what a step counts and computes per parameter, whatever the
+// parameters' storage: shared by Optimizer and LowOptimizer (prepareStep).
+type stepBook[T float32 | float64] struct {
+	// steps is each parameter's step count, torch's state['step'].
+	steps []int64
+	// created reports whether the state torch creates lazily exists: for
+	// SGD, whether the momentum buffer does (torch's momentum_buffer is not
+	// None: the first step with a momentum clones the gradient into it
+	// instead of decaying it); for the other rules, whether the parameter's
+	// state does (torch's state[p] is not empty: Rprop's first step starts
+	// from step sizes LR, and NAdam's and ASGD's scalars are initialized
+	// then). A step with a gradient creates it; so do SetState and Load of
+	// a state that has it. The steps of the rules of lazyState depend on
+	// it; for every rule, it says whether State and Save report the state
+	// (hasState): a parameter that never had a gradient has none.
+	created []bool
+	// scalars is each parameter's scalar state (NAdam's mu_product, ASGD's
+	// eta and mu), valid where created.
+	scalars []generic.Scalars
+	// The current step's scalars (prepareStep). They are fields rather
+	// than locals because their addresses go to the kernels, indirect
+	// calls, which would move locals to the heap on every Step.
 	which    []int
 	coeffs   []generic.Coeffs[T]
 	variants []generic.Variant
 	next     []generic.Scalars // the scalar state that coeffs[k] leaves
-	kernels  []generic.Kernel[T]
+}
+
+// grow adds n parameters, with no step, state or scalars yet.
+func (b *stepBook[T]) grow(n int) {
+	b.steps = append(b.steps, make([]int64, n)...)
+	b.created = append(b.created, make([]bool, n)...)
+	b.scalars = append(b.scalars, make([]generic.Scalars, n)...)
+	b.which = append(b.which, make([]int, n)...)
+	b.coeffs = append(b.coeffs, make([]generic.Coeffs[T], n)...)
+	b.variants = append(b.variants, make([]generic.Variant, n)...)
+	b.next = append(b.next, make([]generic.Scalars, n)...)
 }
 
 // Group is a parameter group, as an entry of torch's param_groups: the rule
@@ -219,14 +236,8 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	first := len(o.params)
 	o.params = append(o.params, params...)
 	o.state = append(o.state, make([][3][]T, len(params))...)
-	o.steps = append(o.steps, make([]int64, len(params))...)
-	o.created = append(o.created, make([]bool, len(params))...)
-	o.scalars = append(o.scalars, make([]generic.Scalars, len(params))...)
+	o.stepBook.grow(len(params))
 	o.clear = append(o.clear, make([]uintptr, len(params))...)
-	o.which = append(o.which, make([]int, len(params))...)
-	o.coeffs = append(o.coeffs, make([]generic.Coeffs[T], len(params))...)
-	o.variants = append(o.variants, make([]generic.Variant, len(params))...)
-	o.next = append(o.next, make([]generic.Scalars, len(params))...)
 	o.owned = owned
 	switch {
 	case shapes != nil && o.shapes == nil:
@@ -480,6 +491,15 @@ func (o *Optimizer[T]) apply(grads [][]T) {
 // that the state exists from this step on. Empty parameters take part, as
 // in torch, whose state they have too; the kernels skip them.
 func (o *Optimizer[T]) prepareStep(grads [][]T) {
+	prepareStep(&o.groupSet, &o.stepBook, grads, func(i int) bool { return o.state[i][0] != nil })
+}
+
+// prepareStep is Optimizer.prepareStep for any storage: the parameters
+// that grads[i] (nil or not) steps, in the groups of gs, with their counts
+// and scalars in b; created(i) reports whether parameter i has the state
+// whose existence created records (the first slot, allocated when its rule
+// uses state).
+func prepareStep[T float32 | float64, E any](gs *groupSet, b *stepBook[T], grads [][]E, hasState func(i int) bool) {
 	var (
 		have  bool
 		cg    = -1 // the group whose rule the scalars are of
@@ -488,9 +508,9 @@ func (o *Optimizer[T]) prepareStep(grads [][]T) {
 		in    generic.Scalars // the scalar state coeffs[k] was computed from
 	)
 	k := -1
-	o.compareRules()
-	for gi := range o.groups {
-		g := &o.groups[gi]
+	gs.compareRules()
+	for gi := range gs.groups {
+		g := &gs.groups[gi]
 		if g.matrix {
 			continue // stepMatrices counts their steps
 		}
@@ -498,27 +518,27 @@ func (o *Optimizer[T]) prepareStep(grads [][]T) {
 			if grads[i] == nil {
 				continue
 			}
-			t := o.steps[i] + 1
-			o.steps[i] = t
-			sc := o.scalars[i]
-			if !o.created[i] {
+			t := b.steps[i] + 1
+			b.steps[i] = t
+			sc := b.scalars[i]
+			if !b.created[i] {
 				sc = generic.Scalars{} // coefficients starts from the initial scalars
 			}
 			// The scalars are those of group cg's rule; they serve group gi
 			// when it is cg or follows cg with an equal rule.
-			if cg != gi && !(cg == gi-1 && o.sameRule[gi]) {
+			if cg != gi && !(cg == gi-1 && gs.sameRule[gi]) {
 				have = false
 			}
 			cg = gi
-			if !have || t != step || o.created[i] == first || sc != in {
-				step, first, in, have = t, !o.created[i], sc, true
+			if !have || t != step || b.created[i] == first || sc != in {
+				step, first, in, have = t, !b.created[i], sc, true
 				k++
-				o.coeffs[k], o.variants[k], o.next[k] = coefficients[T](g.rule, step, first, sc)
+				b.coeffs[k], b.variants[k], b.next[k] = coefficients[T](g.rule, step, first, sc)
 			}
-			o.which[i] = k
-			o.scalars[i] = o.next[k]
-			if o.state[i][0] != nil {
-				o.created[i] = true
+			b.which[i] = k
+			b.scalars[i] = b.next[k]
+			if hasState(i) {
+				b.created[i] = true
 			}
 		}
 	}
@@ -530,7 +550,7 @@ func (o *Optimizer[T]) prepareStep(grads [][]T) {
 // whose gradient is nil) took fewer; a group added by AddGroup and a
 // parameter skipped at some steps count their own steps, which
 // State(i).Step reports per parameter.
-func (o *Optimizer[T]) Steps() int64 {
+func (o *stepBook[T]) Steps() int64 {
 	var most int64
 	for _, s := range o.steps {
 		most = max(most, s)
@@ -542,7 +562,7 @@ func (o *Optimizer[T]) Steps() int64 {
 // checkpoint taken when all parameters had the same count: bias
 // corrections and Adagrad's decayed rate depend on it. SetState restores
 // one parameter's count and state.
-func (o *Optimizer[T]) SetSteps(n int64) error {
+func (o *stepBook[T]) SetSteps(n int64) error {
 	if n < 0 || n == math.MaxInt64 {
 		return stepCountErr("SetSteps", -1, n)
 	}
