@@ -32,7 +32,6 @@ package optim
 
 import (
 	"math"
-	"runtime"
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
@@ -70,16 +69,12 @@ type Optimizer[T float32 | float64] struct {
 	shapes []Shape
 	// total is the number of elements of all parameters.
 	total int
-	// Parallel steps (parallel.go): the worker count (0: GOMAXPROCS), the
-	// parked goroutines, and the split of the parameters between them.
-	workers int
-	pool    *pool
-	cleanup runtime.Cleanup
-	plan    *parallelPlan[T]
-	task    stepTask[T]
-	pgrad   *parallelGrad[T] // the gradient kernels split between the workers
-	// minShare is SetParallelMin's threshold (0: the package's default).
-	minShare int
+	// Parallel steps (parallel.go): the workers, and the split of the
+	// parameters between them.
+	workerSet
+	plan  *parallelPlan[T]
+	task  stepTask[T]
+	pgrad *parallelGrad[T] // the gradient kernels split between the workers
 	// The optimizer's own gradient buffers and the parameters' names
 	// (grads.go).
 	grads gradBuffers[T]

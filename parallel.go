@@ -57,6 +57,16 @@ const maxWorkers = 1024
 // cacheLine is the split granularity in bytes.
 const cacheLine = 64
 
+// workerSet is an optimizer's worker goroutines and the settings that size
+// a parallel call, shared by the optimizer types.
+type workerSet struct {
+	workers int // SetWorkers' n (0: GOMAXPROCS)
+	// minShare is SetParallelMin's threshold (0: the package's default).
+	minShare int
+	pool     *pool // the parked goroutines, nil before the first parallel call
+	cleanup  runtime.Cleanup
+}
+
 // segment is a piece of one parameter: elements [lo, hi) of params[param].
 type segment struct {
 	param  int
@@ -72,15 +82,25 @@ type segment struct {
 // Workers says how many a step will use. Results are bit-identical for
 // every worker count.
 func (o *Optimizer[T]) SetWorkers(n int) error {
-	if err := checkWorkers(n); err != nil {
-		return err
-	}
-	if n != o.workers {
-		o.Close()
+	changed, err := o.setWorkers(n)
+	if changed {
 		o.plan = nil
 	}
+	return err
+}
+
+// setWorkers is SetWorkers but for the split, which the optimizer drops
+// when the count changed.
+func (o *workerSet) setWorkers(n int) (changed bool, err error) {
+	if err := checkWorkers(n); err != nil {
+		return false, err
+	}
+	changed = n != o.workers
+	if changed {
+		o.Close()
+	}
 	o.workers = n
-	return nil
+	return changed, nil
 }
 
 // checkWorkers validates the n of SetWorkers, the optimizer's and
@@ -103,7 +123,7 @@ func (o *Optimizer[T]) Workers() int { return o.parallelism(o.total) }
 
 // workerLimit returns the most goroutines a step may use: SetWorkers' n, or
 // runtime.GOMAXPROCS(0) when n is 0.
-func (o *Optimizer[T]) workerLimit() int {
+func (o *workerSet) workerLimit() int {
 	if o.workers == 0 {
 		return runtime.GOMAXPROCS(0)
 	}
@@ -118,7 +138,7 @@ func (o *Optimizer[T]) workerLimit() int {
 // share to another core costs more than it saves. A machine whose cores
 // hand off more slowly may raise it, and a benchmark that wants every
 // worker busy may lower it. It changes no bit of any result.
-func (o *Optimizer[T]) SetParallelMin(n int) error {
+func (o *workerSet) SetParallelMin(n int) error {
 	if n < 0 || n > maxParallelMin {
 		return argErr("SetParallelMin", "n", float64(n), fmt.Sprintf("0 (the default, %d) to %d", defaultParallelMin, maxParallelMin))
 	}
@@ -127,7 +147,7 @@ func (o *Optimizer[T]) SetParallelMin(n int) error {
 }
 
 // ParallelMin returns the split threshold (see SetParallelMin).
-func (o *Optimizer[T]) ParallelMin() int {
+func (o *workerSet) ParallelMin() int {
 	if o.minShare > 0 {
 		return o.minShare
 	}
@@ -136,7 +156,7 @@ func (o *Optimizer[T]) ParallelMin() int {
 
 // Close stops the optimizer's worker goroutines, if any were started. The
 // optimizer stays usable: a later parallel step starts them again.
-func (o *Optimizer[T]) Close() error {
+func (o *workerSet) Close() error {
 	if o.pool != nil {
 		o.cleanup.Stop()
 		o.pool.close()
@@ -147,7 +167,7 @@ func (o *Optimizer[T]) Close() error {
 
 // parallelism returns the number of workers a step over total elements
 // uses.
-func (o *Optimizer[T]) parallelism(total int) int {
+func (o *workerSet) parallelism(total int) int {
 	share := o.ParallelMin()
 	if total < 2*share || o.workers == 1 {
 		return 1 // before asking GOMAXPROCS: this is every small step's path
@@ -307,10 +327,14 @@ func (o *Optimizer[T]) newPlan(n int) *parallelPlan[T] {
 // SetWorkers(1024) on a step that splits in two starts one, and a later
 // step over more elements (or after GOMAXPROCS grew) starts the rest.
 // The first start arranges for them to stop when o is collected.
-func (o *Optimizer[T]) ensurePool(n int) {
-	if o.pool == nil {
-		o.pool = newPool()
-		o.cleanup = runtime.AddCleanup(o, func(p *pool) { p.close() }, o.pool)
+func (o *Optimizer[T]) ensurePool(n int) { ensurePool(o, &o.workerSet, n) }
+
+// ensurePool is Optimizer.ensurePool for any owner of a workerSet ws:
+// the goroutines stop when owner is collected.
+func ensurePool[O any](owner *O, ws *workerSet, n int) {
+	if ws.pool == nil {
+		ws.pool = newPool()
+		ws.cleanup = runtime.AddCleanup(owner, func(p *pool) { p.close() }, ws.pool)
 	}
-	o.pool.grow(n - 1)
+	ws.pool.grow(n - 1)
 }
