@@ -6,9 +6,13 @@ import (
 	"unsafe"
 )
 
-func base[T float32 | float64](s []T) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(s))) }
+func base[T element](s []T) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(s))) }
 
-func byteLen[T float32 | float64](s []T) uintptr { return uintptr(len(s)) * unsafe.Sizeof(T(0)) }
+func byteLen[T element](s []T) uintptr { return uintptr(len(s)) * unsafe.Sizeof(T(0)) }
+
+// element is what the optimizers store: float32 and float64 values, and
+// the bits of the 16-bit formats (uint16).
+type element interface{ float32 | float64 | uint16 }
 
 // span is the memory of one non-empty slice the optimizer writes.
 type span struct {
@@ -16,7 +20,7 @@ type span struct {
 	slot   Slot
 }
 
-func region[T float32 | float64](s []T, slot Slot) span {
+func region[T element](s []T, slot Slot) span {
 	return span{base(s), base(s) + byteLen(s), slot}
 }
 

@@ -142,9 +142,15 @@ func (o *groupSet) reportedRule(gi int) Rule {
 // cannot step with: the first such group's. A group whose gradients are
 // all nil takes no step, as in torch, and uses no rate.
 func (o *Optimizer[T]) checkHeld(op string, grads [][]T) error {
+	return checkHeld(&o.groupSet, op, grads, len(o.params))
+}
+
+// checkHeld is Optimizer.checkHeld for gradients of any storage, for
+// groups of params parameters.
+func checkHeld[E any](o *groupSet, op string, grads [][]E, params int) error {
 	for gi := range o.held {
 		h := &o.held[gi]
-		if !h.any() || !o.groupSteps(gi, grads) {
+		if !h.any() || !groupSteps(o, gi, grads, params) {
 			continue
 		}
 		r := o.groups[gi].rule
@@ -159,10 +165,11 @@ func (o *Optimizer[T]) checkHeld(op string, grads [][]T) error {
 	return nil
 }
 
-// groupSteps reports whether grads step a parameter of group gi. Gradients
-// that do not fit the parameters step them all: checkGrads refuses them.
-func (o *Optimizer[T]) groupSteps(gi int, grads [][]T) bool {
-	if len(grads) != len(o.params) {
+// groupSteps reports whether grads step a parameter of group gi.
+// Gradients that do not fit the params parameters step them all: the
+// step's validation refuses them.
+func groupSteps[E any](o *groupSet, gi int, grads [][]E, params int) bool {
+	if len(grads) != params {
 		return true
 	}
 	g := &o.groups[gi]

@@ -178,7 +178,7 @@ func (o *workerSet) parallelism(total int) int {
 // makePlan splits all parameters into n contiguous shares, cut at cache
 // lines, and returns the segments of every share with their bounds:
 // worker w steps segs[bounds[w]:bounds[w+1]].
-func makePlan[T float32 | float64](params [][]T, total, n int) (segs []segment, bounds []int) {
+func makePlan[T element](params [][]T, total, n int) (segs []segment, bounds []int) {
 	size := int(unsafe.Sizeof(T(0)))
 	bounds = make([]int, n+1)
 	w, done := 0, 0
@@ -243,7 +243,7 @@ func (t *stepTask[T]) run(w int) {
 }
 
 // part is s[lo:hi], or nil for an unused (nil) state slice.
-func part[T float32 | float64](s []T, lo, hi int) []T {
+func part[T element](s []T, lo, hi int) []T {
 	if s == nil {
 		return nil
 	}
