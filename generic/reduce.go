@@ -431,6 +431,28 @@ const (
 // is one less (the squares are exact). In practice the error is far below
 // the bound: rounding errors of the tree and lanes largely cancel.
 func Norm[T Float](k *GradKernels[T], p float64, grads [][]T) float64 {
+	r := Reducer[T]{k.SumSquares, k.SumSquaresScaled, k.SumAbs, k.SumPow, k.MaxAbs, isSingle[T]()}
+	return NormOf(&r, p, grads)
+}
+
+// Reducer is what Norm combines: the blocked reductions of one slice, for
+// slices of E. A storage whose values are not Float (the bits of bfloat16
+// and float16) reduces its values widened to float32, block by block, and
+// its norms are then those of the widened values, bit for bit.
+type Reducer[E any] struct {
+	SumSquares       func(x []E) float64
+	SumSquaresScaled func(x []E, s float64) float64
+	SumAbs           func(x []E) float64
+	SumPow           func(x []E, p, m float64) float64
+	MaxAbs           func(x []E) float64
+	// Single reports that every element is a float32 value, so that the
+	// squares are exact and their sum cannot overflow or underflow in
+	// float64 (see Norm).
+	Single bool
+}
+
+// NormOf is Norm with the reductions of r.
+func NormOf[E any](k *Reducer[E], p float64, grads [][]E) float64 {
 	switch {
 	case math.IsInf(p, 1):
 		m := 0.0
@@ -443,7 +465,7 @@ func Norm[T Float](k *GradKernels[T], p float64, grads [][]T) float64 {
 		// For float32 the second pass would give the same bits (S is +Inf
 		// only from an infinite element, and below UnderflowRisk only when
 		// every element is 0), so it is skipped.
-		if isSingle[T]() || !(s == math.Inf(1) || s < UnderflowRisk) {
+		if k.Single || !(s == math.Inf(1) || s < UnderflowRisk) {
 			return math.Sqrt(s) // also NaN, and +Inf from an infinite element
 		}
 		scale, unscale := ScaleDown, ScaleUp
@@ -476,7 +498,7 @@ func Norm[T Float](k *GradKernels[T], p float64, grads [][]T) float64 {
 func isSingle[T Float]() bool { var zero T; return unsafe.Sizeof(zero) == 4 }
 
 // sumSlices adds sum(g) over the slices by a SumTree.
-func sumSlices[T Float](grads [][]T, sum func([]T) float64) float64 {
+func sumSlices[E any](grads [][]E, sum func([]E) float64) float64 {
 	var t SumTree
 	for _, g := range grads {
 		t.Push(sum(g))
