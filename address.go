@@ -14,6 +14,11 @@ func byteLen[T element](s []T) uintptr { return uintptr(len(s)) * unsafe.Sizeof(
 // the bits of the 16-bit formats (uint16).
 type element interface{ float32 | float64 | uint16 }
 
+// overlaps reports whether a and b share memory.
+func overlaps[T element](a, b []T) bool {
+	return len(a) > 0 && len(b) > 0 && base(a) < base(b)+byteLen(b) && base(b) < base(a)+byteLen(a)
+}
+
 // span is the memory of one non-empty slice the optimizer writes.
 type span struct {
 	lo, hi uintptr // [lo, hi)

@@ -190,11 +190,11 @@ func checkNormType(fn string, p float64) error {
 const pairwiseLimit = 32
 
 // checkDisjoint reports the first two grads that share memory, if any.
-func checkDisjoint[T float32 | float64](op string, grads [][]T) error {
+func checkDisjoint[T element](op string, grads [][]T) error {
 	if len(grads) <= pairwiseLimit {
 		for j := 1; j < len(grads); j++ {
 			for i := range j {
-				if kernels.Overlap(grads[i], grads[j]) {
+				if overlaps(grads[i], grads[j]) {
 					return &OverlapError{Op: op, A: Slot{Kind: "grad", Index: i}, B: Slot{Kind: "grad", Index: j}}
 				}
 			}

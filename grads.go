@@ -304,7 +304,7 @@ func (o *Optimizer[T]) clearPresent() {
 
 // withoutNil returns grads without its nil entries, appended to *scratch
 // when there are any (grads itself otherwise).
-func withoutNil[T float32 | float64](scratch *[][]T, grads [][]T) [][]T {
+func withoutNil[T element](scratch *[][]T, grads [][]T) [][]T {
 	k := 0
 	for k < len(grads) && grads[k] != nil {
 		k++

@@ -125,18 +125,8 @@ func stateKey(kind kernels.Kind, slot int) string { return kernels.StateKeys(kin
 // first step does not differ (lazyState false), whose state starts at what
 // the optimizer allocated, a positive step count (SetSteps) is enough: the
 // step count is part of torch's state.
-func (o *Optimizer[T]) hasState(i int, kind kernels.Kind) bool {
+func (o *stepBook[T]) hasState(i int, kind kernels.Kind) bool {
 	return o.created[i] || !lazyState(kind) && o.steps[i] > 0
-}
-
-// groupOf returns the index of the group that holds parameter i.
-func (o *Optimizer[T]) groupOf(i int) int {
-	for gi := range o.groups {
-		if i < o.groups[gi].end {
-			return gi
-		}
-	}
-	return -1
 }
 
 // State returns the state of the i-th parameter (across all groups); see

@@ -1,0 +1,484 @@
+package optim
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/kernels"
+)
+
+// LowOptimizer updates bfloat16 or float16 parameters in place, from
+// gradients of the same format, as torch's fused CPU optimizers step a
+// model held in torch.bfloat16 or torch.float16: each element is widened
+// exactly to float32, the rule's float32 arithmetic runs on it, and every
+// value stored is rounded back to the format (to nearest even, or
+// stochastically for the parameters: LowOptions). It moves half the bytes
+// of a float32 step, in one pass.
+//
+// It has Optimizer's groups, rules and their hyperparameters (the methods
+// package schedule drives), step counts, held rates, parallel workers,
+// gradient norms and clipping, StepIfFinite, GradScaler (UnscaleLow,
+// ScaledStepLow) and checkpoints. Every kernel set gives the same bits
+// (generic.StepLowp and generic.StepLowpSR define them). The matrix rules
+// (Muon, Adafactor) step float32 or float64 parameters only. It is not safe
+// for concurrent use.
+//
+// A float32 model whose working copy is 16-bit (float32 master weights)
+// uses Optimizer[float32] with SetCopies instead.
+type LowOptimizer[H BFloat16 | Float16] struct {
+	groupSet
+	stepBook[float32]
+	workerSet
+	opts   LowOptions
+	format kernels.Format
+	params [][]uint16
+	// The state, per parameter (the kernel's s0, s1, s2, nil if unused):
+	// in the parameters' format, or in float32 with opts.StateFloat32.
+	state16 [][3][]uint16
+	state32 [][3][]float32
+	// kernel is each parameter's step (its group's rule).
+	kernel []lowKernel
+	// owned is every slice the optimizer writes (params and state), for
+	// the overlap checks; clear[i] is the address of the last grad i found
+	// not to overlap any of them (0: none yet).
+	owned regions
+	clear []uintptr
+	total int // the number of elements of all parameters
+	plan  *lowPlan
+	task  lowTask[H]
+	// red reduces gradients of this format for the norms, widened block by
+	// block into buf.
+	red generic.Reducer[uint16]
+	buf *[generic.ReduceBlock]float32
+	// bits is Step's view of its gradients as bits, kept so that it does
+	// not escape to the heap on every call.
+	bits [][]uint16
+}
+
+// LowOptions are a LowOptimizer's choices of storage and rounding, fixed
+// when it is made.
+type LowOptions struct {
+	// StateFloat32 keeps the rules' state (Adam's moments, say) in
+	// float32: 4 bytes per value more, and no rounding of the state. By
+	// default the state is stored in the parameters' format, as torch's
+	// fused CPU optimizers create it (like the parameter), and rounded to
+	// nearest even at every step.
+	StateFloat32 bool
+	// Stochastic rounds every updated parameter stochastically instead of
+	// to nearest even: up or down with probabilities that make its expected
+	// value the float32 result, so that updates smaller than half a unit in
+	// the last place are not lost. The state is still rounded to nearest
+	// even. The random bits are a function of (Seed, the parameter's
+	// index, the element's index, the step count), so a run gives the same
+	// bits on every CPU, for any number of workers and on both
+	// architectures (generic.SR).
+	Stochastic bool
+	// Seed keys Stochastic's random bits.
+	Seed uint64
+}
+
+// LowGroup is a parameter group of a LowOptimizer: a rule and the 16-bit
+// parameters it updates.
+type LowGroup[H BFloat16 | Float16] struct {
+	Rule   Rule
+	Params [][]H
+}
+
+// lowKernel is one parameter's step: the form its state and rounding ask
+// for (exactly one field is set).
+type lowKernel struct {
+	rn16 kernels.LowpKernel[uint16]
+	rn32 kernels.LowpKernel[float32]
+	sr16 func(v generic.Variant, c *generic.Coeffs[float32], sr kernels.SR, p, g []uint16, s0, s1, s2 []uint16)
+	sr32 func(v generic.Variant, c *generic.Coeffs[float32], sr kernels.SR, p, g []uint16, s0, s1, s2 []float32)
+}
+
+// NewLow returns a LowOptimizer that applies rule to params, one group,
+// with the storage and rounding of opts. The slices are updated in place
+// by Step and must not overlap each other. The state is allocated here,
+// zero (Adagrad: InitialAccumulatorValue, rounded to the format unless
+// opts.StateFloat32), so that Step allocates nothing.
+func NewLow[H BFloat16 | Float16](rule Rule, opts LowOptions, params ...[]H) (*LowOptimizer[H], error) {
+	return newLowGroups("NewLow", opts, LowGroup[H]{Rule: rule, Params: params})
+}
+
+// NewLowGroups returns a LowOptimizer over several parameter groups, each
+// with its own rule, numbered across groups in order as NewGroups numbers
+// them.
+func NewLowGroups[H BFloat16 | Float16](opts LowOptions, groups ...LowGroup[H]) (*LowOptimizer[H], error) {
+	return newLowGroups("NewLowGroups", opts, groups...)
+}
+
+func newLowGroups[H BFloat16 | Float16](op string, opts LowOptions, groups ...LowGroup[H]) (*LowOptimizer[H], error) {
+	if len(groups) == 0 {
+		return nil, &RuleError{Group: -1, Rule: "", Reason: op + ": no parameter groups"}
+	}
+	o := &LowOptimizer[H]{opts: opts, format: formatOf[H]()}
+	o.owner = o
+	o.buf = new([generic.ReduceBlock]float32)
+	o.red = o.reducer()
+	if err := o.addGroups(op, groups); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// formatOf is the kernels' name of H's format.
+func formatOf[H BFloat16 | Float16]() kernels.Format {
+	var zero H
+	if _, ok := any(zero).(BFloat16); ok {
+		return kernels.BFloat16
+	}
+	return kernels.Float16
+}
+
+// AddGroup adds a parameter group, as torch's add_param_group (see
+// Optimizer.AddGroup). Everything is validated before anything changes.
+func (o *LowOptimizer[H]) AddGroup(g LowGroup[H]) error {
+	return o.addGroups("AddGroup", []LowGroup[H]{g})
+}
+
+func (o *LowOptimizer[H]) addGroups(op string, groups []LowGroup[H]) error {
+	rules := make([]Rule, len(groups))
+	var params [][]uint16
+	for gi, g := range groups {
+		r, err := o.normalize(g.Rule)
+		if err != nil {
+			return inGroup(err, len(o.groups)+gi)
+		}
+		if len(g.Params) == 0 {
+			return &RuleError{Group: len(o.groups) + gi, Rule: ruleName(r), Reason: op + ": empty parameter list"}
+		}
+		rules[gi] = r
+		for _, p := range g.Params {
+			params = append(params, u16s(p))
+		}
+	}
+	owned := o.owned.clone()
+	for k, p := range params {
+		if err := owned.insert(op, region(p, Slot{Kind: "param", Index: len(o.params) + k})); err != nil {
+			return err
+		}
+	}
+
+	// Nothing fails from here on.
+	first := len(o.params)
+	o.owned = owned
+	o.params = append(o.params, params...)
+	o.state16 = append(o.state16, make([][3][]uint16, len(params))...)
+	o.state32 = append(o.state32, make([][3][]float32, len(params))...)
+	o.stepBook.grow(len(params))
+	o.clear = append(o.clear, make([]uintptr, len(params))...)
+	o.bits = make([][]uint16, len(o.params))
+	for _, p := range params {
+		o.total += len(p)
+	}
+	firstGroup := len(o.groups)
+	for gi, g := range groups {
+		end := first + len(g.Params)
+		o.addGroup(rules[gi], first, end)
+		k := o.kernelOf(rules[gi].kind())
+		for range g.Params {
+			o.kernel = append(o.kernel, k)
+		}
+		first = end
+	}
+	for gi := firstGroup; gi < len(o.groups); gi++ {
+		o.allocState(gi)
+	}
+	o.plan = nil
+	return nil
+}
+
+// kernelOf returns the step of rule kind in this optimizer's storage and
+// rounding, on the kernel set in use.
+func (o *LowOptimizer[H]) kernelOf(kind kernels.Kind) lowKernel {
+	s := Kernels()
+	switch {
+	case o.opts.StateFloat32 && o.opts.Stochastic:
+		return lowKernel{sr32: kernels.LowpStepSR[float32](s, kind, o.format)}
+	case o.opts.StateFloat32:
+		return lowKernel{rn32: kernels.LowpStep[float32](s, kind, o.format)}
+	case o.opts.Stochastic:
+		return lowKernel{sr16: kernels.LowpStepSR[uint16](s, kind, o.format)}
+	}
+	return lowKernel{rn16: kernels.LowpStep[uint16](s, kind, o.format)}
+}
+
+// normalize validates r as a rule of 16-bit parameters (groupOwner): the
+// elementwise rules, whose arithmetic is float32's.
+func (o *LowOptimizer[H]) normalize(r Rule) (Rule, error) {
+	r, err := normalizeFor[float32](r)
+	if err != nil {
+		return nil, err
+	}
+	if isMatrix(r) {
+		return nil, &RuleError{Group: -1, Rule: ruleName(r), Reason: ruleName(r) +
+			" steps whole float32 or float64 matrices (Optimizer); a LowOptimizer has the elementwise rules"}
+	}
+	return r, nil
+}
+
+// ruleChanged allocates the state that group gi's new rule uses and its
+// parameters lack (groupOwner).
+func (o *LowOptimizer[H]) ruleChanged(gi int) { o.allocState(gi) }
+
+// allocState allocates the state slices that group gi's rule uses and its
+// parameters do not have yet, at the rule's initial value.
+func (o *LowOptimizer[H]) allocState(gi int) {
+	g := &o.groups[gi]
+	_, v, _ := coefficients[float32](g.rule, 1, true, generic.Scalars{})
+	var used [3]bool
+	used[0], used[1], used[2] = kernels.Uses(g.rule.kind(), v)
+	init := initialState[float32](g.rule)
+	for i := g.first; i < g.end; i++ {
+		n := len(o.params[i])
+		for k := range 3 {
+			if !used[k] {
+				continue
+			}
+			key := stateKey(g.rule.kind(), k)
+			if o.opts.StateFloat32 {
+				if o.state32[i][k] == nil {
+					o.state32[i][k] = fillState(n, init)
+					o.ownState(o.state32[i][k], i, key)
+				}
+			} else if o.state16[i][k] == nil {
+				o.state16[i][k] = fillState(n, o.format.Narrow(init))
+				o.ownState(o.state16[i][k], i, key)
+			}
+		}
+	}
+}
+
+// fillState returns a state slice of n elements, each init.
+func fillState[S uint16 | float32](n int, init S) []S {
+	st := make([]S, n, n)
+	if init != 0 {
+		for j := range st {
+			st[j] = init
+		}
+	}
+	return st
+}
+
+// ownState adds the span of a state slice of parameter i to the regions
+// the overlap checks guard.
+func ownState[S uint16 | float32](r *regions, st []S, i int, key string) {
+	if len(st) > 0 {
+		r.merge([]span{region(st, Slot{Kind: "state", Index: i, Key: key})})
+	}
+}
+
+func (o *LowOptimizer[H]) ownState(st any, i int, key string) {
+	clear(o.clear) // a new span: every grad must be checked again
+	switch s := st.(type) {
+	case []uint16:
+		ownState(&o.owned, s, i, key)
+	case []float32:
+		ownState(&o.owned, s, i, key)
+	}
+}
+
+// Len returns the number of parameter slices, across all groups.
+func (o *LowOptimizer[H]) Len() int { return len(o.params) }
+
+// Options returns the storage and rounding choices the optimizer was made
+// with.
+func (o *LowOptimizer[H]) Options() LowOptions { return o.opts }
+
+// asBits views gradients of H as their bits: the same memory.
+func asBits[H BFloat16 | Float16](grads [][]H) [][]uint16 {
+	return *(*[][]uint16)(unsafe.Pointer(&grads))
+}
+
+// Step applies one update to every parameter that has a gradient, with
+// grads[i] the gradient of the i-th parameter, as Optimizer.Step: a nil
+// gradient skips its parameter (no update, no weight decay, no step
+// counted). Everything is validated before the first write: on error no
+// parameter, state or step count has changed. Step allocates nothing.
+func (o *LowOptimizer[H]) Step(grads ...[]H) error {
+	g := asBits(grads)
+	if err := checkHeld(&o.groupSet, "Step", g, len(o.params)); err != nil {
+		return err
+	}
+	if err := o.checkGrads("Step", g); err != nil {
+		return err
+	}
+	o.apply(g)
+	return nil
+}
+
+// checkGrads validates a step's gradients: their number and lengths, that
+// none overlaps memory the step writes, and that no step count overflows.
+func (o *LowOptimizer[H]) checkGrads(op string, grads [][]uint16) error {
+	if len(grads) != len(o.params) {
+		return &ShapeError{Op: op, What: "gradients", Index: -1, Got: len(grads), Want: len(o.params)}
+	}
+	for i, g := range grads {
+		if g == nil {
+			continue
+		}
+		if len(g) != len(o.params[i]) {
+			return &ShapeError{Op: op, What: "grad", Index: i, Got: len(g), Want: len(o.params[i])}
+		}
+		if b := base(g); b != o.clear[i] {
+			if s, ok := o.owned.overlapping(b, byteLen(g)); ok {
+				return &OverlapError{Op: op, A: Slot{Kind: "grad", Index: i}, B: s}
+			}
+			o.clear[i] = b
+		}
+		if o.steps[i] == math.MaxInt64 {
+			return stepCountErr(op, i, o.steps[i])
+		}
+	}
+	return nil
+}
+
+// apply steps validated gradients, split between the workers when they
+// are worth it.
+func (o *LowOptimizer[H]) apply(grads [][]uint16) {
+	prepareStep(&o.groupSet, &o.stepBook, grads, o.stateExists)
+	if n := o.parallelism(o.total); n > 1 {
+		o.applyParallel(grads, n)
+		return
+	}
+	for i, p := range o.params {
+		if len(p) > 0 && grads[i] != nil {
+			o.stepPart(i, 0, len(p), grads[i])
+		}
+	}
+}
+
+// stateExists reports whether parameter i has the state that a step
+// creates (its first slot), for prepareStep.
+func (o *LowOptimizer[H]) stateExists(i int) bool {
+	return o.state16[i][0] != nil || o.state32[i][0] != nil
+}
+
+// stepPart steps elements [lo, hi) of parameter i with their gradient g
+// (the whole parameter's), after prepareStep.
+func (o *LowOptimizer[H]) stepPart(i, lo, hi int, g []uint16) {
+	k := o.which[i]
+	v, c := o.variants[k], &o.coeffs[k]
+	p, g := o.params[i][lo:hi:hi], g[lo:hi:hi]
+	sr := kernels.SR{Seed: o.opts.Seed, Param: uint32(i), Step: uint64(o.steps[i]), Offset: uint64(lo)}
+	switch kk := &o.kernel[i]; {
+	case kk.rn16 != nil:
+		s := &o.state16[i]
+		kk.rn16(v, c, p, g, part(s[0], lo, hi), part(s[1], lo, hi), part(s[2], lo, hi))
+	case kk.rn32 != nil:
+		s := &o.state32[i]
+		kk.rn32(v, c, p, g, part(s[0], lo, hi), part(s[1], lo, hi), part(s[2], lo, hi))
+	case kk.sr16 != nil:
+		s := &o.state16[i]
+		kk.sr16(v, c, sr, p, g, part(s[0], lo, hi), part(s[1], lo, hi), part(s[2], lo, hi))
+	default:
+		s := &o.state32[i]
+		kk.sr32(v, c, sr, p, g, part(s[0], lo, hi), part(s[1], lo, hi), part(s[2], lo, hi))
+	}
+}
+
+// lowPlan is the split of the parameters between n workers (makePlan).
+type lowPlan struct {
+	n      int
+	segs   []segment
+	bounds []int
+	grads  [][]uint16 // this step's gradients, cleared after it
+}
+
+// lowTask is the work of one parallel step; run steps worker w's share.
+type lowTask[H BFloat16 | Float16] struct{ o *LowOptimizer[H] }
+
+func (t *lowTask[H]) run(w int) {
+	o := t.o
+	pl := o.plan
+	for _, s := range pl.segs[pl.bounds[w]:pl.bounds[w+1]] {
+		if g := pl.grads[s.param]; g != nil {
+			o.stepPart(s.param, s.lo, s.hi, g)
+		}
+	}
+}
+
+// applyParallel steps with n > 1 workers, after prepareStep.
+func (o *LowOptimizer[H]) applyParallel(grads [][]uint16, n int) {
+	pl := o.plan
+	if pl == nil || pl.n != n {
+		segs, bounds := makePlan(o.params, o.total, n)
+		pl = &lowPlan{n: n, segs: segs, bounds: bounds, grads: make([][]uint16, len(o.params))}
+		o.plan = pl
+		o.task.o = o
+	}
+	ensurePool(o, &o.workerSet, n)
+	copy(pl.grads, grads)
+	failed := o.pool.do(&o.task, n, o.total/n)
+	clear(pl.grads)
+	if failed != nil {
+		// A kernel does not panic on validated slices: this is a bug,
+		// which must not pass for a completed step.
+		panic(fmt.Sprintf("optim: LowOptimizer.Step: a worker panicked: %v", failed))
+	}
+}
+
+// SetWorkers sets how many goroutines Step may use, as Optimizer's: 0 is
+// runtime.GOMAXPROCS(0), the default, and each worker gets at least
+// ParallelMin elements. Results are bit-identical for every worker count,
+// stochastic rounding included.
+func (o *LowOptimizer[H]) SetWorkers(n int) error {
+	changed, err := o.setWorkers(n)
+	if changed {
+		o.plan = nil
+	}
+	return err
+}
+
+// Workers returns the number of goroutines the next Step will run on, the
+// caller's included (see Optimizer.Workers).
+func (o *LowOptimizer[H]) Workers() int { return o.parallelism(o.total) }
+
+// State returns a copy of the i-th parameter's state, widened exactly to
+// float32 (the state a LowOptimizer keeps in the parameters' format is
+// given by its values), with its step count and scalar state, as
+// Optimizer.State reports it. Unlike Optimizer's, its slices are copies.
+func (o *LowOptimizer[H]) State(i int) (State[float32], error) {
+	if i < 0 || i >= len(o.params) {
+		return State[float32]{}, &IndexError{Op: "State", What: "param", Index: i, Len: len(o.params)}
+	}
+	kind := o.groups[o.groupOf(i)].rule.kind()
+	st := State[float32]{Step: o.steps[i]}
+	if !o.stepBook.hasState(i, kind) {
+		return st, nil // as in torch's state dict: no state yet
+	}
+	for k, f := range st.fields(kind) {
+		if f == nil {
+			continue
+		}
+		switch {
+		case o.state32[i][k] != nil:
+			*f = append([]float32(nil), o.state32[i][k]...)
+		case o.state16[i][k] != nil:
+			w := make([]float32, len(o.state16[i][k]))
+			for j, h := range o.state16[i][k] {
+				w[j] = o.format.Widen(h)
+			}
+			*f = w
+		}
+	}
+	for j, key := range scalarKeys[kind] {
+		*st.scalar(key) = o.scalars[i][j]
+	}
+	return st, nil
+}
+
+// groupOf returns the index of the group that holds parameter i (-1 if
+// none does).
+func (o *groupSet) groupOf(i int) int {
+	for gi := range o.groups {
+		if i < o.groups[gi].end {
+			return gi
+		}
+	}
+	return -1
+}
