@@ -81,6 +81,9 @@ type Optimizer[T float32 | float64] struct {
 	names paramNames
 	// kernels is each parameter's kernel (nil for a matrix rule's).
 	kernels []generic.Kernel[T]
+	// copies, when not nil, are the 16-bit copies that every step writes
+	// (SetCopies; T is float32).
+	copies *copySet
 }
 
 // stepBook is what a step counts and computes per parameter, whatever the
@@ -179,6 +182,9 @@ func (o *Optimizer[T]) AddGroup(g Group[T]) error {
 }
 
 func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
+	if o.copies != nil {
+		return &RuleError{Group: len(o.groups), Rule: "", Reason: op + ": the optimizer writes 16-bit copies of its parameters (SetCopies): call SetCopies() to stop, add the group, then SetCopies with every copy"}
+	}
 	rules := make([]Rule, len(groups))
 	total := len(o.params)
 	for gi, g := range groups {
@@ -417,6 +423,9 @@ func (o *Optimizer[T]) Step(grads ...[]T) error {
 		if err := o.stepMatrices(grads); err != nil {
 			return err
 		}
+		if o.copies != nil {
+			copyMatrices(o, grads)
+		}
 	}
 	if n := o.parallelism(o.total - o.matElems); n > 1 {
 		return o.applyParallel(grads, n)
@@ -467,6 +476,10 @@ func (o *Optimizer[T]) checkGradsByIndex(op string, grads [][]T) error {
 // apply runs one step over validated gradients on the caller.
 func (o *Optimizer[T]) apply(grads [][]T) {
 	o.prepareStep(grads)
+	if o.copies != nil {
+		applyCopies(o, grads, nil)
+		return
+	}
 	for i, p := range o.params {
 		if len(p) == 0 || grads[i] == nil || o.kernels[i] == nil {
 			continue // a matrix rule's parameter was stepped by stepMatrices

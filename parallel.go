@@ -221,6 +221,8 @@ type parallelPlan[T float32 | float64] struct {
 	segs    []segment
 	bounds  []int
 	grads   [][]T // this step's gradients, cleared after it (not to keep them alive)
+	// grads16 are StepLowGrads' 16-bit gradients, in place of grads.
+	grads16 [][]uint16
 	touched bool  // the state pages were first-touched by their workers
 }
 
@@ -230,6 +232,12 @@ type stepTask[T float32 | float64] struct{ o *Optimizer[T] }
 func (t *stepTask[T]) run(w int) {
 	o := t.o
 	pl := o.plan
+	if o.copies != nil {
+		for _, s := range pl.segs[pl.bounds[w]:pl.bounds[w+1]] {
+			copyStepPart(o, s.param, s.lo, s.hi, pl.grads, pl.grads16)
+		}
+		return
+	}
 	for _, s := range pl.segs[pl.bounds[w]:pl.bounds[w+1]] {
 		i := s.param
 		if pl.grads[i] == nil || o.kernels[i] == nil {
