@@ -217,13 +217,13 @@ func makePlan[T element](params [][]T, total, n int) (segs []segment, bounds []i
 
 // parallelPlan is the split of the current parameters for n workers.
 type parallelPlan[T float32 | float64] struct {
-	n       int
-	segs    []segment
-	bounds  []int
-	grads   [][]T // this step's gradients, cleared after it (not to keep them alive)
+	n      int
+	segs   []segment
+	bounds []int
+	grads  [][]T // this step's gradients, cleared after it (not to keep them alive)
 	// grads16 are StepLowGrads' 16-bit gradients, in place of grads.
 	grads16 [][]uint16
-	touched bool  // the state pages were first-touched by their workers
+	touched bool // the state pages were first-touched by their workers
 }
 
 // stepTask is the work of one parallel step; run steps worker w's share.
