@@ -55,6 +55,7 @@ func TestRoundingFigure(t *testing.T) {
 		if first == nil {
 			first = rr
 		}
+		t.Logf("set %s: digest %#x", set.Name(), roundingDigest(rr))
 	}
 	rr := first
 	f32, rne, sr := rr.runs[storeF32], rr.runs[storeRNE], rr.runs[storeSR]
