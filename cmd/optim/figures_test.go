@@ -42,7 +42,7 @@ func TestFiguresDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := 11; len(figs) != want {
+	if want := 12; len(figs) != want {
 		t.Errorf("%d figures, want %d", len(figs), want)
 	}
 	entries, err := os.ReadDir(dir)
@@ -118,7 +118,7 @@ func checkSVG(t *testing.T, path string, w, h int) {
 // timing twice and wants the same bytes: fixed seeds, and contour lines
 // that do not depend on map order.
 func TestFiguresDeterministic(t *testing.T) {
-	for _, make := range []func() (*figure, error){ravineFigure, schedulesFigure} {
+	for _, make := range []func() (*figure, error){ravineFigure, schedulesFigure, roundingFigure} {
 		var files [2][]string
 		for i := range 2 {
 			f, err := make()

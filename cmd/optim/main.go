@@ -2,7 +2,9 @@
 // kernel set in use, races first-order rules against Newton's method on two
 // badly conditioned problems (pathological curvature), trains a small
 // network, measures the update throughput of each rule on a million float32
-// parameters, and draws all of it (PNG and SVG, with gonum.org/v1/plot).
+// parameters, and draws all of it (PNG and SVG, with gonum.org/v1/plot),
+// with a figure of SGD on bfloat16 weights rounded to nearest and
+// stochastically.
 //
 // It is a module of its own, so that a program importing the library does
 // not inherit the plotting modules in its module graph. From the repository

@@ -50,5 +50,5 @@ func figureList(c config, cmps []comparison) []func() (*figure, error) {
 	for i, cmp := range cmps {
 		list = append(list, func() (*figure, error) { return comparisonFigure(8+i, cmp) })
 	}
-	return list
+	return append(list, roundingFigure)
 }
