@@ -1,7 +1,6 @@
 package optim
 
 import (
-	"math"
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
@@ -179,7 +178,8 @@ func StepLowGrads[H BFloat16 | Float16](o *Optimizer[float32], grads ...[]H) err
 	if err := checkHeld(&o.groupSet, op, g, len(o.params)); err != nil {
 		return err
 	}
-	if err := named(o.checkGrads16(op, g), o.Name); err != nil {
+	// No cache of grads found clear: it is the float32 gradients'.
+	if err := named(checkGradSlices(op, g, o.params, o.steps, o.owned, o.grads.regions, nil), o.Name); err != nil {
 		return err
 	}
 	if n := o.parallelism(o.total); n > 1 {
@@ -199,30 +199,5 @@ func StepLowGrads[H BFloat16 | Float16](o *Optimizer[float32], grads ...[]H) err
 	}
 	prepareStep(&o.groupSet, &o.stepBook, g, func(i int) bool { return o.state[i][0] != nil })
 	applyCopies(o, nil, g)
-	return nil
-}
-
-// checkGrads16 is checkGradsByIndex for 16-bit gradients.
-func (o *Optimizer[T]) checkGrads16(op string, grads [][]uint16) error {
-	if len(grads) != len(o.params) {
-		return &ShapeError{Op: op, What: "gradients", Index: -1, Got: len(grads), Want: len(o.params)}
-	}
-	for i, g := range grads {
-		if g == nil {
-			continue
-		}
-		if len(g) != len(o.params[i]) {
-			return &ShapeError{Op: op, What: "grad", Index: i, Got: len(g), Want: len(o.params[i])}
-		}
-		if s, ok := o.owned.overlapping(base(g), byteLen(g)); ok {
-			return &OverlapError{Op: op, A: Slot{Kind: "grad", Index: i}, B: s}
-		}
-		if s, ok := o.grads.regions.overlapping(base(g), byteLen(g)); ok {
-			return &OverlapError{Op: op, A: Slot{Kind: "grad", Index: i}, B: s}
-		}
-		if o.steps[i] == math.MaxInt64 {
-			return stepCountErr(op, i, o.steps[i])
-		}
-	}
 	return nil
 }

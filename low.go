@@ -2,7 +2,6 @@ package optim
 
 import (
 	"fmt"
-	"math"
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
@@ -314,27 +313,7 @@ func (o *LowOptimizer[H]) Step(grads ...[]H) error {
 // checkGrads validates a step's gradients: their number and lengths, that
 // none overlaps memory the step writes, and that no step count overflows.
 func (o *LowOptimizer[H]) checkGrads(op string, grads [][]uint16) error {
-	if len(grads) != len(o.params) {
-		return &ShapeError{Op: op, What: "gradients", Index: -1, Got: len(grads), Want: len(o.params)}
-	}
-	for i, g := range grads {
-		if g == nil {
-			continue
-		}
-		if len(g) != len(o.params[i]) {
-			return &ShapeError{Op: op, What: "grad", Index: i, Got: len(g), Want: len(o.params[i])}
-		}
-		if b := base(g); b != o.clear[i] {
-			if s, ok := o.owned.overlapping(b, byteLen(g)); ok {
-				return &OverlapError{Op: op, A: Slot{Kind: "grad", Index: i}, B: s}
-			}
-			o.clear[i] = b
-		}
-		if o.steps[i] == math.MaxInt64 {
-			return stepCountErr(op, i, o.steps[i])
-		}
-	}
-	return nil
+	return checkGradSlices(op, grads, o.params, o.steps, o.owned, nil, o.clear)
 }
 
 // apply steps validated gradients, split between the workers when they

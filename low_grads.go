@@ -139,10 +139,16 @@ func (o *LowOptimizer[H]) ClipGradNorm(maxNorm, normType float64, errorIfNonfini
 // back.
 func (o *LowOptimizer[H]) scaleAll(grads [][]uint16, c float32) {
 	k := gradKernels[float32]()
+	o.updateBlocks(grads, func(b []float32) { k.Scale(b, c) })
+}
+
+// updateBlocks applies f to every block of grads widened to float32, and
+// rounds the results back.
+func (o *LowOptimizer[H]) updateBlocks(grads [][]uint16, f func(b []float32)) {
 	for _, x := range grads {
 		for len(x) > 0 {
 			n := min(len(x), generic.ReduceBlock)
-			k.Scale(o.widen(x[:n]), c)
+			f(o.widen(x[:n]))
 			o.narrow(x[:n])
 			x = x[n:]
 		}
@@ -165,14 +171,7 @@ func (o *LowOptimizer[H]) ClipGradValue(clip float64, grads ...[]H) error {
 	}
 	k := gradKernels[float32]()
 	c := float32(clip)
-	for _, x := range g {
-		for len(x) > 0 {
-			n := min(len(x), generic.ReduceBlock)
-			k.Clamp(o.widen(x[:n]), c)
-			o.narrow(x[:n])
-			x = x[n:]
-		}
-	}
+	o.updateBlocks(g, func(b []float32) { k.Clamp(b, c) })
 	return nil
 }
 
@@ -252,16 +251,7 @@ func UnscaleLow[H BFloat16 | Float16](s *GradScaler, o *LowOptimizer[H], grads .
 	if err != nil {
 		return false, err
 	}
-	e := s.entry(o)
-	switch e.stage {
-	case stageUnscaled:
-		return false, &ScalerStageError{fn, "Unscale has already been called for this optimizer since the last Update"}
-	case stageStepped:
-		return false, &ScalerStageError{fn, "Unscale is being called after ScaledStep, before Update"}
-	}
-	e.foundInf = o.unscaleAll(g, inv)
-	e.stage = stageUnscaled
-	return e.foundInf, nil
+	return s.unscaleStage(fn, o, func() bool { return o.unscaleAll(g, inv) })
 }
 
 // ScaledStepLow is ScaledStep for a LowOptimizer: unless UnscaleLow ran
@@ -281,21 +271,7 @@ func ScaledStepLow[H BFloat16 | Float16](s *GradScaler, o *LowOptimizer[H], grad
 	if err != nil {
 		return false, err
 	}
-	e := s.entry(o)
-	if e.stage == stageStepped {
-		return false, &ScalerStageError{fn, "ScaledStep has already been called for this optimizer since the last Update"}
-	}
-	if e.stage == stageReady {
-		e.foundInf = o.unscaleAll(g, inv)
-		e.stage = stageUnscaled
-	}
-	if e.foundInf {
-		e.stage = stageStepped
-		return true, nil
-	}
-	o.apply(g) // validated by prepareLow
-	e.stage = stageStepped
-	return false, nil
+	return s.stepStage(fn, o, func() bool { return o.unscaleAll(g, inv) }, func() error { o.apply(g); return nil })
 }
 
 // prepareLow validates what UnscaleLow and ScaledStepLow check before

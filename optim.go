@@ -442,32 +442,43 @@ func (o *Optimizer[T]) checkGrads(op string, grads [][]T) error {
 }
 
 func (o *Optimizer[T]) checkGradsByIndex(op string, grads [][]T) error {
-	if len(grads) != len(o.params) {
-		return &ShapeError{Op: op, What: "gradients", Index: -1, Got: len(grads), Want: len(o.params)}
+	return checkGradSlices(op, grads, o.params, o.steps, o.owned, o.grads.regions, o.clear)
+}
+
+// checkGradSlices validates a step's gradients for params, whatever their
+// storage: their number and lengths, that none overlaps owned (what the
+// step writes) or a gradient buffer of buffers other than its own
+// parameter's, and that no step count overflows. clear, when not nil,
+// caches the grads found clear.
+func checkGradSlices[E, P element](op string, grads [][]E, params [][]P, steps []int64, owned, buffers regions, clear []uintptr) error {
+	if len(grads) != len(params) {
+		return &ShapeError{Op: op, What: "gradients", Index: -1, Got: len(grads), Want: len(params)}
 	}
 	for i, g := range grads {
 		if g == nil {
 			continue // no gradient: the parameter is skipped
 		}
-		if len(g) != len(o.params[i]) {
-			return &ShapeError{Op: op, What: "grad", Index: i, Got: len(g), Want: len(o.params[i])}
+		if len(g) != len(params[i]) {
+			return &ShapeError{Op: op, What: "grad", Index: i, Got: len(g), Want: len(params[i])}
 		}
 		// A training loop passes the same gradient buffers every step:
 		// a grad already found clear of everything the optimizer writes is
 		// not searched again (the cache is cleared when that set changes).
-		if b := base(g); b != o.clear[i] {
-			if s, ok := o.owned.overlapping(b, byteLen(g)); ok {
+		if b := base(g); clear == nil || b != clear[i] {
+			if s, ok := owned.overlapping(b, byteLen(g)); ok {
 				return &OverlapError{Op: op, A: Slot{Kind: "grad", Index: i}, B: s}
 			}
 			// An owned buffer knows its parameter: at another one's
 			// position, gradients were swapped.
-			if s, ok := o.grads.regions.overlapping(b, byteLen(g)); ok && s.Index != i {
+			if s, ok := buffers.overlapping(b, byteLen(g)); ok && s.Index != i {
 				return &OverlapError{Op: op, A: Slot{Kind: "grad", Index: i}, B: s}
 			}
-			o.clear[i] = b
+			if clear != nil {
+				clear[i] = b
+			}
 		}
-		if o.steps[i] == math.MaxInt64 {
-			return stepCountErr(op, i, o.steps[i])
+		if steps[i] == math.MaxInt64 {
+			return stepCountErr(op, i, steps[i])
 		}
 	}
 	return nil

@@ -184,6 +184,13 @@ func Unscale[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) 
 	if err != nil {
 		return false, err
 	}
+	return s.unscaleStage(fn, o, func() bool { return unscaleAll(o.workerGradKernels(), grads, T(inv)) })
+}
+
+// unscaleStage is Unscale's stage logic for optimizer o, whichever its
+// type: unscale unscales its gradients and reports whether one held an
+// Inf or NaN.
+func (s *GradScaler) unscaleStage(fn string, o any, unscale func() bool) (bool, error) {
 	e := s.entry(o)
 	switch e.stage {
 	case stageUnscaled:
@@ -191,7 +198,7 @@ func Unscale[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]T) 
 	case stageStepped:
 		return false, &ScalerStageError{fn, "Unscale is being called after ScaledStep, before Update"}
 	}
-	e.foundInf = unscaleAll(o.workerGradKernels(), grads, T(inv))
+	e.foundInf = unscale()
 	e.stage = stageUnscaled
 	return e.foundInf, nil
 }
@@ -219,20 +226,29 @@ func ScaledStep[T float32 | float64](s *GradScaler, o *Optimizer[T], grads ...[]
 	if err != nil {
 		return false, err
 	}
+	return s.stepStage(fn, o, func() bool { return unscaleAll(o.workerGradKernels(), grads, T(inv)) },
+		func() error { return o.Step(grads...) })
+}
+
+// stepStage is ScaledStep's stage logic for optimizer o, whichever its
+// type: unscale (run unless Unscale ran) unscales its gradients and
+// reports an Inf or NaN; step, run only if there was none, steps it on
+// gradients already validated.
+func (s *GradScaler) stepStage(fn string, o any, unscale func() bool, step func() error) (bool, error) {
 	e := s.entry(o)
 	if e.stage == stageStepped {
 		return false, &ScalerStageError{fn, "ScaledStep has already been called for this optimizer since the last Update"}
 	}
 	if e.stage == stageReady {
-		e.foundInf = unscaleAll(o.workerGradKernels(), grads, T(inv))
+		e.foundInf = unscale()
 		e.stage = stageUnscaled
 	}
 	if e.foundInf {
 		e.stage = stageStepped
 		return true, nil
 	}
-	if err := o.Step(grads...); err != nil {
-		return false, err // unreachable after prepare's validation
+	if err := step(); err != nil {
+		return false, err // unreachable after the validation
 	}
 	e.stage = stageStepped
 	return false, nil
