@@ -51,9 +51,6 @@ type LowOptimizer[H BFloat16 | Float16] struct {
 	// block into buf.
 	red generic.Reducer[uint16]
 	buf *[generic.ReduceBlock]float32
-	// bits is Step's view of its gradients as bits, kept so that it does
-	// not escape to the heap on every call.
-	bits [][]uint16
 }
 
 // LowOptions are a LowOptimizer's choices of storage and rounding, fixed
@@ -170,7 +167,6 @@ func (o *LowOptimizer[H]) addGroups(op string, groups []LowGroup[H]) error {
 	o.state32 = append(o.state32, make([][3][]float32, len(params))...)
 	o.stepBook.grow(len(params))
 	o.clear = append(o.clear, make([]uintptr, len(params))...)
-	o.bits = make([][]uint16, len(o.params))
 	for _, p := range params {
 		o.total += len(p)
 	}
@@ -238,15 +234,15 @@ func (o *LowOptimizer[H]) allocState(gi int) {
 			if !used[k] {
 				continue
 			}
-			key := stateKey(g.rule.kind(), k)
+			slot := Slot{Kind: "state", Index: i, Key: stateKey(g.rule.kind(), k)}
 			if o.opts.StateFloat32 {
 				if o.state32[i][k] == nil {
 					o.state32[i][k] = fillState(n, init)
-					o.ownState(o.state32[i][k], i, key)
+					o.own(region(o.state32[i][k], slot))
 				}
 			} else if o.state16[i][k] == nil {
 				o.state16[i][k] = fillState(n, o.format.Narrow(init))
-				o.ownState(o.state16[i][k], i, key)
+				o.own(region(o.state16[i][k], slot))
 			}
 		}
 	}
@@ -263,21 +259,12 @@ func fillState[S uint16 | float32](n int, init S) []S {
 	return st
 }
 
-// ownState adds the span of a state slice of parameter i to the regions
-// the overlap checks guard.
-func ownState[S uint16 | float32](r *regions, st []S, i int, key string) {
-	if len(st) > 0 {
-		r.merge([]span{region(st, Slot{Kind: "state", Index: i, Key: key})})
-	}
-}
-
-func (o *LowOptimizer[H]) ownState(st any, i int, key string) {
-	clear(o.clear) // a new span: every grad must be checked again
-	switch s := st.(type) {
-	case []uint16:
-		ownState(&o.owned, s, i, key)
-	case []float32:
-		ownState(&o.owned, s, i, key)
+// own adds the span of a new state slice to the regions the overlap
+// checks guard.
+func (o *LowOptimizer[H]) own(s span) {
+	if s.lo != s.hi {
+		o.owned.merge([]span{s})
+		clear(o.clear) // a new span: every grad must be checked again
 	}
 }
 
