@@ -19,6 +19,9 @@ func TestCopies(t *testing.T) {
 func testCopies[H BFloat16 | Float16](t *testing.T) {
 	f := formatOf[H]()
 	sizes := []int{5000, 1, 0, 40000}
+	if testing.Short() {
+		sizes = []int{3000, 1, 0, 5000}
+	}
 	for _, c := range lowCases() {
 		if c.opts != (LowOptions{}) {
 			continue // the storage options are LowOptimizer's

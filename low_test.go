@@ -311,10 +311,13 @@ func TestLowOptimizerHeldRate(t *testing.T) {
 // TestLowOptimizerAllocs: a step, serial or split, allocates nothing.
 func TestLowOptimizerAllocs(t *testing.T) {
 	for _, c := range lowCases() {
-		p := make([]BFloat16, 70000)
+		p := make([]BFloat16, 5000)
 		g := lowValues[BFloat16](rand.New(rand.NewPCG(3, 4)), len(p), 0.1)
 		opt, err := NewLow(c.rule, c.opts, p)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := opt.SetParallelMin(1000); err != nil {
 			t.Fatal(err)
 		}
 		for _, workers := range []int{1, 2} {
