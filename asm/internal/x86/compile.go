@@ -29,8 +29,10 @@ var (
 )
 
 // The k registers of AVX-512: K1 selects the valid lanes of the tail, K2
-// marks NaN lanes in OpMaxNaN and K3 the lanes OpSelect takes X in.
-var tailMask, nanMask, selectMask = reg.K1, reg.K2, reg.K3
+// marks NaN lanes in OpMaxNaN and OpNarrow and K3 the lanes OpSelect takes
+// X in; K4 holds the odd 16-bit lanes (0xAAAAAAAA) in the kernels that
+// split bfloat16 vectors into even and odd elements (compiler.paired).
+var tailMask, nanMask, selectMask, oddWords = reg.K1, reg.K2, reg.K3, reg.K4
 
 // form is how one copy of the body is emitted.
 type form int
@@ -58,13 +60,52 @@ type compiler struct {
 	// absReg, where the body fits the registers with them; otherwise none,
 	// and OpNarrow builds them (AVX2's 16 registers are scarce).
 	lowpRegs []int
+	// paired reports that the main loop of this bfloat16 kernel splits
+	// each 64 bytes of a stream (32 elements) into two vectors of copies
+	// 2j and 2j+1, the even and the odd elements, rather than two halves:
+	// see pairedBF16.
+	paired bool
+	// narrowed is the register of the latest OpNarrow result of each copy,
+	// which the paired narrowing of the odd copy merges with the even's.
+	narrowed map[int]int
 }
 
-// The constants of OpNarrow on AVX-512, in 32-bit lanes: bfloat16's
-// rounding (the kept part's lowest bit, and the bias of half an ulp less
-// one) and canonical NaN (in the low half, after the shift), and the quiet
-// float32 NaN that float16's narrowing turns into its canonical NaN.
-var lowpConsts = map[ir.Format][]uint32{ir.BF16: {1, 0x7FFF, 0x7FC0}, ir.F16: {0x7FC00000}}
+// The constants of OpNarrow, in 32-bit lanes: bfloat16's rounding (the
+// kept part's lowest bit, and the bias of half an ulp less one) and
+// canonical NaN, and the quiet float32 NaN that float16's narrowing turns
+// into its canonical NaN. AVX-512 has the canonical bfloat16 NaN 0x7FC0 in
+// both halves of each lane, for the even elements (the low half, after the
+// shift) and the odd (the high half) of pairedBF16, and for VPMOVDW, which
+// keeps the low half; AVX2's VPACKUSDW saturates, so it has 0x7FC0 alone.
+func lowpConsts(isa ISA, f ir.Format) []uint32 {
+	switch {
+	case f == ir.F16:
+		return []uint32{0x7FC00000}
+	case isa.Masked:
+		return []uint32{1, 0x7FFF, 0x7FC07FC0}
+	}
+	return []uint32{1, 0x7FFF, 0x7FC0}
+}
+
+// pairedBF16 reports whether the main loop of kernel k, whose copies are
+// interleaved in groups of group, runs its bfloat16 streams by pairs of
+// copies (compiler.paired): copy 2j holds the even elements of the 32 at
+// 64 bytes times j, copy 2j+1 the odd ones. AVX-512 then widens each
+// vector with one instruction from memory (the even elements are the low
+// halves of the 32-bit lanes, shifted left by 16; the odd ones the high
+// halves, the low ones zeroed by a masked load), and narrows two vectors
+// into one by a blend of 16-bit lanes: the rounded even lanes shifted
+// right by 16, the rounded odd lanes as they are. That saves the widening
+// VPMOVZXWD and the narrowing VPMOVDW (several µops on AMD, and shuffles,
+// which compete for the same two pipes as the shifts), and half the
+// stores. The arithmetic is elementwise, so which elements a vector holds
+// changes no bit, provided every stream is split alike: every stream must
+// be bfloat16, and the copies of a pair must be interleaved in one group,
+// so that the even narrowing is still in its register (its store comes
+// after the group's narrowings) when the odd one merges it.
+func pairedBF16(k ir.Program, isa ISA, group int) bool {
+	return isa.Masked && k.Lowp() && k.Format == ir.BF16 && k.Half == k.Streams && group%2 == 0
+}
 
 // compile adds the assembly function for program k to ctx.
 //
@@ -134,7 +175,7 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 		absMask(ctx, isa, c.reg(c.absReg, fullVector), d.Size)
 	}
 	for i, r := range c.lowpRegs {
-		k := lowpConsts[k.Format][i]
+		k := lowpConsts(isa, k.Format)[i]
 		ctx.Commentf("the constant %#x in every 32-bit lane, for the %s narrowing", k, c.k.Format)
 		ctx.MOVL(operand.U32(k), constBits.As32())
 		if isa.Masked {
@@ -143,6 +184,12 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 			ctx.VMOVD(constBits.As32(), c.reg(r, scalarElem))
 			ctx.VPBROADCASTD(c.reg(r, scalarElem), c.reg(r, fullVector))
 		}
+	}
+	paired := pairedBF16(k, isa, group)
+	if paired {
+		ctx.Comment("the odd 16-bit lanes, for the even/odd split of the main loop")
+		ctx.MOVL(operand.U32(0xAAAAAAAA), constBits.As32())
+		ctx.KMOVD(constBits.As32(), oddWords)
 	}
 	ctx.XORL(index.As32(), index.As32())
 
@@ -153,7 +200,12 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	ctx.JZ(operand.LabelRef("single"))
 	ctx.Label("unrolled")
 	ctx.Commentf("%d vectors per iteration, interleaved %d at a time.", isa.Unroll, group)
+	if paired {
+		ctx.Comment("Vectors 2j and 2j+1 hold the even and the odd elements of 32.")
+	}
+	c.paired, c.narrowed = paired, map[int]int{}
 	c.emit(main, fullVector)
+	c.paired = false
 	ctx.ADDQ(operand.U32(step), index)
 	ctx.CMPQ(index, limit)
 	ctx.JB(operand.LabelRef("unrolled"))
@@ -210,7 +262,7 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 		}
 	}
 	if lowpConstRegs {
-		for range lowpConsts[k.Format] {
+		for range lowpConsts(isa, k.Format) {
 			c.lowpRegs = append(c.lowpRegs, next)
 			c.regs.Reserve(next)
 			next++
@@ -293,7 +345,11 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 				size = 2
 			}
 		}
-		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(size), Disp: s.Copy * vecBytes * size / c.d.Size}
+		copy := s.Copy
+		if c.paired && size == 2 {
+			copy &^= 1 // the pair's 64 bytes start at the even copy's
+		}
+		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(size), Disp: copy * vecBytes * size / c.d.Size}
 		a, b, dst := c.reg(s.A, f), c.reg(s.B, f), c.reg(s.D, f)
 		switch {
 		case size == 2 && s.In.Op == ir.OpLoad && f == fullVector:
@@ -301,6 +357,13 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			continue
 		case size == 2 && s.In.Op == ir.OpLoad:
 			c.loadHalf(mem, f, s.D)
+			continue
+		case size == 2 && c.paired:
+			// The odd copy stores the pair's 32 results, which its
+			// narrowing merged; the even copy's store is that one.
+			if s.Copy%2 == 1 {
+				c.ctx.VMOVDQU16(a, mem)
+			}
 			continue
 		case size == 2:
 			c.storeHalf(mem, f, s.A)
@@ -313,6 +376,10 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			var src operand.Op = c.half(s.A, f)
 			if m, ok := loaded[[2]int{s.Copy, int(s.In.A)}]; ok {
 				src = m
+			}
+			if c.paired {
+				c.expandPaired(s, src, dst)
+				continue
 			}
 			if s.In.Format == ir.F16 {
 				c.ctx.VCVTPH2PS(src, dst)
@@ -459,7 +526,11 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 			ctx.VCVTPS2PH(operand.U8(0), D, Dh)
 			return
 		}
-		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f))
+		if c.paired {
+			c.narrowPaired(s)
+			return
+		}
+		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), true)
 		ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
 		ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
 		ctx.VPMOVDW(D, Dh)
@@ -473,7 +544,7 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 			ctx.VCVTPS2PH(operand.U8(0), D, Dh)
 			return
 		}
-		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f))
+		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), true)
 		ctx.VBLENDVPS(T, c.reg(k[2], f), D, D)
 		c.pack(f, s)
 		return
@@ -507,10 +578,10 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 	c.pack(f, s)
 }
 
-// roundBF16 sets D = (A + bias + (A>>16 & one)) >> 16: generic.BF16FromFloat32's
-// rounding of every lane but NaNs, with the constants 1 and 0x7FFF in one
-// and bias.
-func (c *compiler) roundBF16(a, d, one, bias reg.Register) {
+// roundBF16 sets D = A + bias + (A>>16 & one), generic.BF16FromFloat32's
+// rounding of every lane but NaNs in the upper halves, with the constants
+// 1 and 0x7FFF in one and bias, and shifts it down by 16 if shift.
+func (c *compiler) roundBF16(a, d, one, bias reg.Register, shift bool) {
 	c.ctx.VPSRLD(operand.U8(16), a, d)
 	if c.isa.Masked {
 		c.ctx.VPANDD(one, d, d) // EVEX: registers 16-31 too
@@ -519,7 +590,47 @@ func (c *compiler) roundBF16(a, d, one, bias reg.Register) {
 	}
 	c.ctx.VPADDD(bias, d, d)
 	c.ctx.VPADDD(a, d, d)
-	c.ctx.VPSRLD(operand.U8(16), d, d)
+	if shift {
+		c.ctx.VPSRLD(operand.U8(16), d, d)
+	}
+}
+
+// expandPaired emits OpExpand of a bfloat16 stream in the paired main loop
+// (pairedBF16), its load folded in from src, the pair's 64 bytes: the even
+// copy takes the low 16 bits of each 32-bit lane, shifted up; the odd copy
+// the high 16 bits, the low ones zeroed by the masked load.
+func (c *compiler) expandPaired(s kernelgen.Placed, src, dst operand.Op) {
+	if _, ok := src.(operand.Mem); !ok {
+		panic("x86: a paired widening without its load")
+	}
+	if s.Copy%2 == 0 {
+		c.ctx.VPSLLD(operand.U8(16), src, dst)
+		return
+	}
+	c.ctx.VMOVDQU16_Z(src, oddWords, dst)
+}
+
+// narrowPaired emits OpNarrow of a bfloat16 stream in the paired main loop
+// (pairedBF16). The even copy leaves its results in the low halves of its
+// 32-bit lanes of D, the odd copy in the high halves, and then merges the
+// even copy's low halves in (its D, still live: its store comes later), so
+// that the odd copy's D holds the pair's 32 results in memory order. NaN
+// lanes get 0x7FC07FC0, whose half in either place is the canonical NaN.
+func (c *compiler) narrowPaired(s kernelgen.Placed) {
+	ctx, f, k := c.ctx, fullVector, c.lowpRegs
+	A, D := c.reg(s.A, f), c.reg(s.D, f)
+	odd := s.Copy%2 == 1
+	c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), !odd)
+	ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
+	ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
+	if odd {
+		even, ok := c.narrowed[s.Copy-1]
+		if !ok {
+			panic("x86: the odd copy's narrowing before the even's")
+		}
+		ctx.VPBLENDMW(D, c.reg(even, f), oddWords, D)
+	}
+	c.narrowed[s.Copy] = s.D
 }
 
 // pack packs AVX2's eight 32-bit lanes of D, each at most 0xFFFF, into
