@@ -34,9 +34,13 @@ func checkAssembly(t *testing.T, asm []byte) {
 		t.Errorf("assembly touches the floating-point control state: %s", m)
 	}
 	// Every program, update and gradient, per element type per
-	// instruction set, and every low-precision program (float32) per
-	// instruction set.
+	// instruction set, every low-precision program (float32) per
+	// instruction set, and the bfloat16 ones again in the form with an
+	// extension (AVX512_BF16).
 	want := ((len(kernelgen.Programs())+len(ir.GradPrograms()))*len(kernelgen.Elems) + len(kernelgen.LowpPrograms())) * len(x86.ISAs)
+	for _, isa := range x86.ISAs {
+		want += len(kernelgen.LowpExtPrograms(isa.Set))
+	}
 	if n := len(regexp.MustCompile(`(?m)^TEXT `).FindAll(asm, -1)); n != want {
 		t.Errorf("%d assembly functions, want %d", n, want)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/gotypes"
+	avoir "github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 
@@ -31,8 +32,42 @@ var (
 // The k registers of AVX-512: K1 selects the valid lanes of the tail, K2
 // marks NaN lanes in OpMaxNaN and OpNarrow and K3 the lanes OpSelect takes
 // X in; K4 holds the odd 16-bit lanes (0xAAAAAAAA) in the kernels that
-// split bfloat16 vectors into even and odd elements (compiler.paired).
+// split bfloat16 vectors into even and odd elements (pairEvenOdd), and K5
+// and K6 the lanes VCVTNE2PS2BF16 gets wrong (pairCvt).
 var tailMask, nanMask, selectMask, oddWords = reg.K1, reg.K2, reg.K3, reg.K4
+var inexact = [2]reg.Register{reg.K5, reg.K6}
+
+// pairing is how the main loop of a bfloat16 kernel pairs its copies: two
+// vectors of 16 elements, copies 2j and 2j+1, hold the 32 elements at 64
+// bytes times j of every stream, which one 64-byte store writes.
+type pairing int
+
+const (
+	unpaired pairing = iota
+	// pairEvenOdd: copy 2j holds the even elements, copy 2j+1 the odd
+	// ones. AVX-512 then widens each vector with one instruction from
+	// memory (the even elements are the low halves of the 32-bit lanes,
+	// shifted left by 16; the odd ones the high halves, the low ones
+	// zeroed by a masked load), and narrows two vectors into one by a
+	// blend of 16-bit lanes: the rounded even lanes shifted right by 16,
+	// the rounded odd lanes as they are. That saves the widening
+	// VPMOVZXWD and the narrowing VPMOVDW (several µops on AMD, and
+	// shuffles, which compete for the same two pipes as the shifts). The
+	// arithmetic is elementwise, so which elements a vector holds changes
+	// no bit, provided every stream is split alike: every stream must be
+	// bfloat16.
+	pairEvenOdd
+	// pairCvt (AVX512_BF16): the elements split as in pairEvenOdd, and
+	// widened likewise, but VCVTNE2PS2BF16 narrows both vectors at once,
+	// the even elements' results below the odd's, which VPERMW
+	// interleaves (interleaveTable). It rounds to nearest even as the
+	// reference does, except for two kinds of input: it reads a subnormal
+	// as zero, and keeps a NaN's sign and payload. VFPCLASSPS marks both
+	// in each vector, and where either vector has one, a branch out of the
+	// loop, taken for no typical data, redoes the pair with pairEvenOdd's
+	// integer sequence.
+	pairCvt
+)
 
 // form is how one copy of the body is emitted.
 type form int
@@ -60,14 +95,18 @@ type compiler struct {
 	// absReg, where the body fits the registers with them; otherwise none,
 	// and OpNarrow builds them (AVX2's 16 registers are scarce).
 	lowpRegs []int
-	// paired reports that the main loop of this bfloat16 kernel splits
-	// each 64 bytes of a stream (32 elements) into two vectors of copies
-	// 2j and 2j+1, the even and the odd elements, rather than two halves:
-	// see pairedBF16.
-	paired bool
-	// narrowed is the register of the latest OpNarrow result of each copy,
-	// which the paired narrowing of the odd copy merges with the even's.
-	narrowed map[int]int
+	// ext reports the form that uses AVX512_BF16 (the extension "bf16").
+	ext bool
+	// paired is how the loop being emitted pairs its copies (pairing).
+	paired pairing
+	// narrowed is the latest OpNarrow of each copy, which the paired
+	// narrowing of the odd copy merges with the even's.
+	narrowed map[int]kernelgen.Placed
+	// interleaveReg holds interleaveTable in the AVX512_BF16 form.
+	interleaveReg int
+	// fixups are the out-of-line blocks of pairCvt, emitted after the
+	// function's return.
+	fixups []func()
 }
 
 // The constants of OpNarrow, in 32-bit lanes: bfloat16's rounding (the
@@ -87,24 +126,21 @@ func lowpConsts(isa ISA, f ir.Format) []uint32 {
 	return []uint32{1, 0x7FFF, 0x7FC0}
 }
 
-// pairedBF16 reports whether the main loop of kernel k, whose copies are
-// interleaved in groups of group, runs its bfloat16 streams by pairs of
-// copies (compiler.paired): copy 2j holds the even elements of the 32 at
-// 64 bytes times j, copy 2j+1 the odd ones. AVX-512 then widens each
-// vector with one instruction from memory (the even elements are the low
-// halves of the 32-bit lanes, shifted left by 16; the odd ones the high
-// halves, the low ones zeroed by a masked load), and narrows two vectors
-// into one by a blend of 16-bit lanes: the rounded even lanes shifted
-// right by 16, the rounded odd lanes as they are. That saves the widening
-// VPMOVZXWD and the narrowing VPMOVDW (several µops on AMD, and shuffles,
-// which compete for the same two pipes as the shifts), and half the
-// stores. The arithmetic is elementwise, so which elements a vector holds
-// changes no bit, provided every stream is split alike: every stream must
-// be bfloat16, and the copies of a pair must be interleaved in one group,
-// so that the even narrowing is still in its register (its store comes
-// after the group's narrowings) when the odd one merges it.
-func pairedBF16(k ir.Program, isa ISA, group int) bool {
-	return isa.Masked && k.Lowp() && k.Format == ir.BF16 && k.Half == k.Streams && group%2 == 0
+// pairedBF16 returns how the main loop of kernel k, whose copies are
+// interleaved in groups of group, pairs its copies: on AVX-512 a bfloat16
+// kernel whose every stream is bfloat16 pairs them (pairCvt with
+// AVX512_BF16, pairEvenOdd without), provided the copies of a pair are
+// interleaved in one group, so that the even copy's narrowing is still in
+// its register (its store comes after the group's narrowings) when the
+// odd one merges it.
+func pairedBF16(k ir.Program, isa ISA, ext bool, group int) pairing {
+	switch {
+	case !isa.Masked || !k.Lowp() || k.Format != ir.BF16 || k.Half != k.Streams || group%2 != 0:
+		return unpaired
+	case ext:
+		return pairCvt
+	}
+	return pairEvenOdd
 }
 
 // compile adds the assembly function for program k to ctx.
@@ -119,7 +155,11 @@ func pairedBF16(k ir.Program, isa ISA, group int) bool {
 // moving coefficients to memory operands to interleave all four vectors of
 // AVX2's Adam and RMSProp measured no faster on Zen 5, so coefficients stay
 // in registers.
-func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error {
+//
+// ext selects the form of a bfloat16 kernel that uses AVX512_BF16
+// (pairCvt), named after the set and the extension ("adam_v00_bf16_avx512bf16_f32");
+// table returns the memory of interleaveTable, which that form loads.
+func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bool, table func() operand.Mem) error {
 	// Plan every loop before emitting anything, so that an unroll that
 	// does not fit the registers is an error here, not in avo. A
 	// low-precision kernel keeps OpNarrow's constants in registers if the
@@ -131,7 +171,7 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	var group int
 	var err error
 	for _, consts := range []bool{k.Lowp(), false} {
-		c = newCompiler(ctx, k, isa, d, consts)
+		c = newCompiler(ctx, k, isa, d, consts, ext)
 		if main, group, err = c.regs.Unrolled(k.Body, isa.Unroll); err != nil {
 			continue
 		}
@@ -142,11 +182,18 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	if err != nil {
 		return err
 	}
+	if ext && (!isa.Masked || k.Format != ir.BF16) {
+		return fmt.Errorf("x86: no AVX512_BF16 form of %s", kernelgen.FuncName(k, isa.Name, d))
+	}
 	if k.Lowp() && isa.Masked && len(c.lowpRegs) == 0 {
 		return fmt.Errorf("x86: %s does not fit the registers with OpNarrow's constants", kernelgen.FuncName(k, isa.Name, d))
 	}
 
-	ctx.Function(kernelgen.FuncName(k, isa.Name, d))
+	name := isa.Name
+	if ext {
+		name += "bf16"
+	}
+	ctx.Function(kernelgen.FuncName(k, name, d))
 	ctx.Attributes(attr.NOSPLIT)
 	if k.Lowp() {
 		ctx.Signature(LowpSignature())
@@ -185,8 +232,12 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 			ctx.VPBROADCASTD(c.reg(r, scalarElem), c.reg(r, fullVector))
 		}
 	}
-	paired := pairedBF16(k, isa, group)
-	if paired {
+	paired := pairedBF16(k, isa, c.ext, group)
+	if paired == pairCvt {
+		ctx.Comment("the interleaving of VCVTNE2PS2BF16's results")
+		ctx.VMOVDQU16(table(), c.reg(c.interleaveReg, fullVector))
+	}
+	if paired != unpaired {
 		ctx.Comment("the odd 16-bit lanes, for the even/odd split of the main loop")
 		ctx.MOVL(operand.U32(0xAAAAAAAA), constBits.As32())
 		ctx.KMOVD(constBits.As32(), oddWords)
@@ -200,12 +251,15 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	ctx.JZ(operand.LabelRef("single"))
 	ctx.Label("unrolled")
 	ctx.Commentf("%d vectors per iteration, interleaved %d at a time.", isa.Unroll, group)
-	if paired {
+	switch paired {
+	case pairEvenOdd:
 		ctx.Comment("Vectors 2j and 2j+1 hold the even and the odd elements of 32.")
+	case pairCvt:
+		ctx.Comment("Vectors 2j and 2j+1 are narrowed together by VCVTNE2PS2BF16.")
 	}
-	c.paired, c.narrowed = paired, map[int]int{}
+	c.paired, c.narrowed = paired, map[int]kernelgen.Placed{}
 	c.emit(main, fullVector)
-	c.paired = false
+	c.paired = unpaired
 	ctx.ADDQ(operand.U32(step), index)
 	ctx.CMPQ(index, limit)
 	ctx.JB(operand.LabelRef("unrolled"))
@@ -245,13 +299,16 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	ctx.Label("done")
 	ctx.VZEROUPPER()
 	ctx.RET()
+	for _, f := range c.fixups {
+		f()
+	}
 	return nil
 }
 
-func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs bool) *compiler {
+func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs, ext bool) *compiler {
 	coeff, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
 	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), hoisted: hoisted,
-		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}}
+		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}, ext: ext, interleaveReg: -1}
 	next := len(hoisted)
 	for _, in := range k.Body {
 		if in.Op == ir.OpAbs {
@@ -267,8 +324,23 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 			c.regs.Reserve(next)
 			next++
 		}
+		if ext {
+			c.interleaveReg = next
+			c.regs.Reserve(next)
+		}
 	}
 	return c
+}
+
+// interleaveTable is the VPERMW index that interleaves the two halves of
+// VCVTNE2PS2BF16's result in the AVX512_BF16 form (pairCvt): word 2i takes
+// word i (the even elements' results), word 2i+1 word 16+i (the odd's).
+func interleaveTable() [32]uint16 {
+	var t [32]uint16
+	for i := range 16 {
+		t[2*i], t[2*i+1] = uint16(i), uint16(16+i)
+	}
+	return t
 }
 
 // half returns vector register r at half the width of form f: the 16-bit
@@ -346,7 +418,7 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			}
 		}
 		copy := s.Copy
-		if c.paired && size == 2 {
+		if c.paired != unpaired && size == 2 {
 			copy &^= 1 // the pair's 64 bytes start at the even copy's
 		}
 		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(size), Disp: copy * vecBytes * size / c.d.Size}
@@ -358,10 +430,17 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 		case size == 2 && s.In.Op == ir.OpLoad:
 			c.loadHalf(mem, f, s.D)
 			continue
-		case size == 2 && c.paired:
+		case size == 2 && c.paired == pairEvenOdd:
 			// The odd copy stores the pair's 32 results, which its
 			// narrowing merged; the even copy's store is that one.
 			if s.Copy%2 == 1 {
+				c.ctx.VMOVDQU16(a, mem)
+			}
+			continue
+		case size == 2 && c.paired == pairCvt:
+			// The even copy stores the pair's 32 results, which the odd
+			// copy's narrowing left in the even's register.
+			if s.Copy%2 == 0 {
 				c.ctx.VMOVDQU16(a, mem)
 			}
 			continue
@@ -377,7 +456,7 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			if m, ok := loaded[[2]int{s.Copy, int(s.In.A)}]; ok {
 				src = m
 			}
-			if c.paired {
+			if c.paired != unpaired {
 				c.expandPaired(s, src, dst)
 				continue
 			}
@@ -526,8 +605,12 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 			ctx.VCVTPS2PH(operand.U8(0), D, Dh)
 			return
 		}
-		if c.paired {
+		switch c.paired {
+		case pairEvenOdd:
 			c.narrowPaired(s)
+			return
+		case pairCvt:
+			c.narrowCvt(s)
 			return
 		}
 		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), true)
@@ -624,13 +707,63 @@ func (c *compiler) narrowPaired(s kernelgen.Placed) {
 	ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
 	ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
 	if odd {
-		even, ok := c.narrowed[s.Copy-1]
-		if !ok {
-			panic("x86: the odd copy's narrowing before the even's")
-		}
-		ctx.VPBLENDMW(D, c.reg(even, f), oddWords, D)
+		ctx.VPBLENDMW(D, c.reg(c.evenOf(s).D, f), oddWords, D)
 	}
-	c.narrowed[s.Copy] = s.D
+	c.narrowed[s.Copy] = s
+}
+
+// evenOf returns the narrowing of the even copy paired with odd copy s's.
+func (c *compiler) evenOf(s kernelgen.Placed) kernelgen.Placed {
+	even, ok := c.narrowed[s.Copy-1]
+	if !ok || s.Copy%2 != 1 {
+		panic("x86: the odd copy's narrowing before the even's")
+	}
+	return even
+}
+
+// fpclassInexact is VFPCLASSPS's selection of the inputs VCVTNE2PS2BF16
+// does not round as generic.BF16FromFloat32 does: quiet NaN (bit 0),
+// subnormal (bit 5) and signaling NaN (bit 7).
+const fpclassInexact = 0x01 | 0x20 | 0x80
+
+// narrowCvt emits OpNarrow of a bfloat16 stream in the main loop of the
+// AVX512_BF16 form (pairCvt). Each copy marks its inexact lanes
+// (fpclassInexact) in its k register; the odd copy then narrows both
+// vectors into the even copy's D (which aliases neither A: it was taken
+// while both were live), interleaves the results there (the even copy's
+// store writes it), and branches to a fix-up if any lane of either vector
+// is marked. The odd copy's own D is left to the fix-up, which runs
+// narrowPaired's sequence: it may be the even copy's A, read first.
+func (c *compiler) narrowCvt(s kernelgen.Placed) {
+	ctx, f := c.ctx, fullVector
+	ctx.VFPCLASSPSZ(operand.U8(fpclassInexact), c.reg(s.A, f), inexact[s.Copy%2])
+	c.narrowed[s.Copy] = s
+	if s.Copy%2 == 0 {
+		return
+	}
+	even, odd := c.evenOf(s), s
+	ctx.KORTESTW(inexact[0], inexact[1])
+	for _, b := range CvtNE2PS2BF16(even.D, odd.A, even.A) {
+		ctx.Instruction(&avoir.Instruction{Opcode: "BYTE", Operands: []operand.Op{operand.U8(b)}})
+	}
+	E := c.reg(even.D, f)
+	ctx.VPERMW(E, c.reg(c.interleaveReg, f), E)
+	fix := fmt.Sprintf("exact%d", len(c.fixups))
+	back := fix + "done"
+	ctx.JNZ(operand.LabelRef(fix))
+	ctx.Label(back)
+	c.fixups = append(c.fixups, func() {
+		ctx.Label(fix)
+		k := c.lowpRegs
+		for _, p := range []kernelgen.Placed{even, odd} {
+			A, D := c.reg(p.A, f), c.reg(p.D, f)
+			c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), p.Copy%2 == 0)
+			ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
+			ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
+		}
+		ctx.VPBLENDMW(c.reg(odd.D, f), E, oddWords, E)
+		ctx.JMP(operand.LabelRef(back))
+	})
 }
 
 // pack packs AVX2's eight 32-bit lanes of D, each at most 0xFFFF, into
