@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -32,6 +33,14 @@ func checkAssembly(t *testing.T, asm []byte) {
 	// change them.
 	if m := regexp.MustCompile(`\b(V?LDMXCSR|V?STMXCSR|FLDCW)\b`).Find(asm); m != nil {
 		t.Errorf("assembly touches the floating-point control state: %s", m)
+	}
+	// AVX2's kernels run on CPUs without AVX-512: no k register, no zmm
+	// register nor register 16-31, no instruction only EVEX encodes.
+	evex := regexp.MustCompile(`\b(K[0-7]|Z\d+|[XY](1[6-9]|2\d|3[01])|VMOVDQ[AU](8|16|32|64)|VPMOV[DQ][BWD]|VINSERTI64X4|VPERMW|VPBLENDM\w+|VFPCLASS\w+|VP(AND|ANDN|OR|XOR|TERNLOG)[DQ]|KMOV\w+|KORTEST\w+|\w+\.Z)\b`)
+	for _, fn := range regexp.MustCompile(`(?ms)^TEXT ·\w+_avx2_\w+\(SB\).*?^\tRET$`).FindAll(asm, -1) {
+		if m := evex.Find(fn); m != nil {
+			t.Errorf("an AVX2 kernel uses AVX-512's %s: %s", m, fn[:bytes.IndexByte(fn, '(')])
+		}
 	}
 	// Every program, update and gradient, per element type per
 	// instruction set, every low-precision program (float32) per

@@ -67,6 +67,13 @@ const (
 	// loop, taken for no typical data, redoes the pair with pairEvenOdd's
 	// integer sequence.
 	pairCvt
+	// pairPack (AVX2): copy 2j holds elements 0 to 7, copy 2j+1 elements
+	// 8 to 15, each rounded as unpaired; then one VPACKUSDW packs both
+	// vectors' 32-bit lanes (the roundings, at most 0xFFFF each) into one
+	// of 16-bit lanes, in the order of its 128-bit halves (0-3, 8-11,
+	// 4-7, 12-15), which VPERMQ puts in memory order, in place of the
+	// extraction and packing of each vector alone.
+	pairPack
 )
 
 // form is how one copy of the body is emitted.
@@ -135,8 +142,10 @@ func lowpConsts(isa ISA, f ir.Format) []uint32 {
 // odd one merges it.
 func pairedBF16(k ir.Program, isa ISA, ext bool, group int) pairing {
 	switch {
-	case !isa.Masked || !k.Lowp() || k.Format != ir.BF16 || k.Half != k.Streams || group%2 != 0:
+	case !k.Lowp() || k.Format != ir.BF16 || k.Half != k.Streams || group%2 != 0:
 		return unpaired
+	case !isa.Masked:
+		return pairPack
 	case ext:
 		return pairCvt
 	}
@@ -237,7 +246,7 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 		ctx.Comment("the interleaving of VCVTNE2PS2BF16's results")
 		ctx.VMOVDQU16(table(), c.reg(c.interleaveReg, fullVector))
 	}
-	if paired != unpaired {
+	if paired == pairEvenOdd || paired == pairCvt {
 		ctx.Comment("the odd 16-bit lanes, for the even/odd split of the main loop")
 		ctx.MOVL(operand.U32(0xAAAAAAAA), constBits.As32())
 		ctx.KMOVD(constBits.As32(), oddWords)
@@ -256,6 +265,8 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 		ctx.Comment("Vectors 2j and 2j+1 hold the even and the odd elements of 32.")
 	case pairCvt:
 		ctx.Comment("Vectors 2j and 2j+1 are narrowed together by VCVTNE2PS2BF16.")
+	case pairPack:
+		ctx.Comment("Vectors 2j and 2j+1 are packed to 16 bits together.")
 	}
 	c.paired, c.narrowed = paired, map[int]kernelgen.Placed{}
 	c.emit(main, fullVector)
@@ -418,8 +429,8 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			}
 		}
 		copy := s.Copy
-		if c.paired != unpaired && size == 2 {
-			copy &^= 1 // the pair's 64 bytes start at the even copy's
+		if c.paired != unpaired && size == 2 && (c.paired != pairPack || s.In.Op == ir.OpStore) {
+			copy &^= 1 // the pair's bytes start at the even copy's
 		}
 		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(size), Disp: copy * vecBytes * size / c.d.Size}
 		a, b, dst := c.reg(s.A, f), c.reg(s.B, f), c.reg(s.D, f)
@@ -429,6 +440,13 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			continue
 		case size == 2 && s.In.Op == ir.OpLoad:
 			c.loadHalf(mem, f, s.D)
+			continue
+		case size == 2 && c.paired == pairPack:
+			// The odd copy stores the pair's 16 results, which its
+			// narrowing packed; the even copy's store is that one.
+			if s.Copy%2 == 1 {
+				c.ctx.VMOVDQU(a, mem)
+			}
 			continue
 		case size == 2 && c.paired == pairEvenOdd:
 			// The odd copy stores the pair's 32 results, which its
@@ -456,7 +474,7 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			if m, ok := loaded[[2]int{s.Copy, int(s.In.A)}]; ok {
 				src = m
 			}
-			if c.paired != unpaired {
+			if c.paired == pairEvenOdd || c.paired == pairCvt {
 				c.expandPaired(s, src, dst)
 				continue
 			}
@@ -769,7 +787,18 @@ func (c *compiler) narrowCvt(s kernelgen.Placed) {
 // pack packs AVX2's eight 32-bit lanes of D, each at most 0xFFFF, into
 // eight 16-bit lanes of its lower half, the upper 128 bits after the lower,
 // with the scratch register T; the scalar form's one lane needs nothing.
+// In the paired main loop (pairPack) the odd copy packs its D with the
+// even copy's instead, into its own.
 func (c *compiler) pack(f form, s kernelgen.Placed) {
+	if f == fullVector && c.paired == pairPack {
+		c.narrowed[s.Copy] = s
+		if s.Copy%2 == 1 {
+			E, O := c.reg(c.evenOf(s).D, f), c.reg(s.D, f)
+			c.ctx.VPACKUSDW(O, E, O)
+			c.ctx.VPERMQ(operand.U8(0xD8), O, O)
+		}
+		return
+	}
 	if f == fullVector {
 		c.ctx.VEXTRACTI128(operand.U8(1), c.reg(s.D, f), c.half(s.T, f))
 		c.ctx.VPACKUSDW(c.half(s.T, f), c.half(s.D, f), c.half(s.D, f))
