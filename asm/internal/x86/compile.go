@@ -38,8 +38,9 @@ var tailMask, nanMask, selectMask, oddWords = reg.K1, reg.K2, reg.K3, reg.K4
 var inexact = [2]reg.Register{reg.K5, reg.K6}
 
 // pairing is how the main loop of a bfloat16 kernel pairs its copies: two
-// vectors of 16 elements, copies 2j and 2j+1, hold the 32 elements at 64
-// bytes times j of every stream, which one 64-byte store writes.
+// vectors, copies 2j and 2j+1, hold the elements of the pair j of vector
+// widths of every stream (32 elements, 64 bytes, on AVX-512; 16 and 32 on
+// AVX2), which one store writes.
 type pairing int
 
 const (
@@ -121,7 +122,7 @@ type compiler struct {
 // canonical NaN, and the quiet float32 NaN that float16's narrowing turns
 // into its canonical NaN. AVX-512 has the canonical bfloat16 NaN 0x7FC0 in
 // both halves of each lane, for the even elements (the low half, after the
-// shift) and the odd (the high half) of pairedBF16, and for VPMOVDW, which
+// shift) and the odd (the high half) of pairEvenOdd, and for VPMOVDW, which
 // keeps the low half; AVX2's VPACKUSDW saturates, so it has 0x7FC0 alone.
 func lowpConsts(isa ISA, f ir.Format) []uint32 {
 	switch {
@@ -134,8 +135,8 @@ func lowpConsts(isa ISA, f ir.Format) []uint32 {
 }
 
 // pairedBF16 returns how the main loop of kernel k, whose copies are
-// interleaved in groups of group, pairs its copies: on AVX-512 a bfloat16
-// kernel whose every stream is bfloat16 pairs them (pairCvt with
+// interleaved in groups of group, pairs its copies: a kernel whose every
+// stream is bfloat16 pairs them (pairPack on AVX2; on AVX-512 pairCvt with
 // AVX512_BF16, pairEvenOdd without), provided the copies of a pair are
 // interleaved in one group, so that the even copy's narrowing is still in
 // its register (its store comes after the group's narrowings) when the
@@ -166,8 +167,9 @@ func pairedBF16(k ir.Program, isa ISA, ext bool, group int) pairing {
 // in registers.
 //
 // ext selects the form of a bfloat16 kernel that uses AVX512_BF16
-// (pairCvt), named after the set and the extension ("adam_v00_bf16_avx512bf16_f32");
-// table returns the memory of interleaveTable, which that form loads.
+// (pairCvt), named after the set and the extension
+// ("adam_v00_bf16_avx512bf16_f32"); table returns the memory of
+// interleaveTable, which that form loads.
 func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bool, table func() operand.Mem) error {
 	// Plan every loop before emitting anything, so that an unroll that
 	// does not fit the registers is an error here, not in avo. A
