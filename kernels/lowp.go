@@ -19,7 +19,8 @@ import (
 // left, so every set gives the reference's bits by construction.
 //
 // A set may have a second form of some conversions that uses an optional
-// extension (internal/cpufeat.Ext): AVX512_BF16's VCVTNEPS2BF16 in avx512.
+// extension (internal/cpufeat.Ext): AVX512_BF16's VCVTNEPS2BF16 in avx512
+// (and VCVTNE2PS2BF16 in its fused bfloat16 update kernels, extBF16).
 // It runs where the CPU has the extension and OPTIM_ISA does not switch it
 // off (OPTIM_ISA=nobf16), with the same bits as the form without it.
 
@@ -99,6 +100,13 @@ func convFor(s *Set) *convPath {
 	}
 	return choosePath(s)
 }
+
+// extBF16 reports that the avx512 set's fused bfloat16 update kernels run
+// their AVX512_BF16 form (the glue in update_amd64.go reads it; see
+// Set.LowpExt in asm/internal/kernelgen): the CPU has the extension and
+// OPTIM_ISA leaves it on, decided once at initialization, as for the
+// conversions. Both forms give the same bits; tests switch it to run both.
+var extBF16 = cpufeat.BF16.Enabled()
 
 var convChosen = func() map[*Set]*convPath {
 	m := map[*Set]*convPath{}

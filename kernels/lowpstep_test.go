@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/cpufeat"
 )
 
 // lowpPath is one way a set runs the low-precision steps: the set's float32
@@ -23,12 +24,18 @@ type lowpPath struct {
 	// fused: the set's fused kernels (all streams 16-bit) run LowpStep
 	// with 16-bit state, instead of the composition.
 	fused bool
+	// ext: the fused bfloat16 kernels run their AVX512_BF16 form
+	// (extBF16), where the set has one.
+	ext bool
 }
 
 // runLowpPath runs LowpStep's kernel on path u.
 func runLowpPath[S LowpState](u lowpPath, kind Kind, f Format, v Variant, c *Coeffs[float32], p, g []uint16, st [3][]S) {
 	if k := fusedLowp[S](u.set, kind, f); u.fused && k != nil {
+		saved := extBF16
+		extBF16 = u.ext
 		runFused(k, kind, v, c, p, g, st)
+		extBF16 = saved
 		return
 	}
 	runLowp(u.set, u.path, kind, f, v, c, p, g, st)
@@ -36,9 +43,10 @@ func runLowpPath[S LowpState](u lowpPath, kind Kind, f Format, v Variant, c *Coe
 
 // lowpPaths returns generic's path and every conversion path of every
 // compiled set this CPU supports, those of extensions it lacks left out
-// (and logged).
+// (and logged), and each set's fused kernels, in the AVX512_BF16 form
+// too where the set has one and the CPU the extension.
 func lowpPaths(t testing.TB) []lowpPath {
-	out := []lowpPath{{"generic", Generic(), convFor(Generic()), false}}
+	out := []lowpPath{{"generic", Generic(), convFor(Generic()), false, false}}
 	for _, s := range testedSets(t) {
 		for _, p := range convPaths(s) {
 			if _, ext, ok := strings.Cut(p.name, "+"); ok {
@@ -47,10 +55,17 @@ func lowpPaths(t testing.TB) []lowpPath {
 					continue
 				}
 			}
-			out = append(out, lowpPath{p.name, s, &p, false})
+			out = append(out, lowpPath{p.name, s, &p, false, false})
 		}
 		if s.lowp[BFloat16][KindSGD] != nil {
-			out = append(out, lowpPath{s.name + "/fused", s, convFor(s), true})
+			out = append(out, lowpPath{s.name + "/fused", s, convFor(s), true, false})
+			if e := cpufeat.BF16; e.Set().String() == s.name {
+				if e.Supported() {
+					out = append(out, lowpPath{s.name + "+" + e.String() + "/fused", s, convFor(s), true, true})
+				} else {
+					t.Logf("this CPU lacks %s: %s+%s/fused not tested", e, s.name, e)
+				}
+			}
 		}
 	}
 	return out
@@ -247,6 +262,58 @@ func TestLowpStepMatchesReference(t *testing.T) {
 							if err := run.f(); err != nil {
 								t.Fatalf("%v %s %s n=%d: %v", tc, f, run.name, n, err)
 							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestLowpStepFusedSpecialLanes runs the fused kernels of every set (both
+// forms of the AVX-512 set's bfloat16 ones where the CPU has AVX512_BF16)
+// on 149 elements, two iterations of the widest main loop (64 elements),
+// a vector and a tail, with a special value, in each stream, at each lane
+// position of the first iteration and at another of the second and of the
+// rest: subnormals, whose results stay subnormal (VCVTNE2PS2BF16 would
+// flush them), and infinities and NaNs, whose results are NaNs of either
+// sign (it would keep the sign and payload). Every other lane holds a
+// typical value, so a fix-up that redoes the wrong lanes or vectors shows.
+func TestLowpStepFusedSpecialLanes(t *testing.T) {
+	if testing.Short() && underRace {
+		t.Skip("-short under -race")
+	}
+	specials := []float32{
+		math.Float32frombits(0x00010000), math.Float32frombits(0x80400000), math.Float32frombits(0x007F0000),
+		math.Float32frombits(0x00800000), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()),
+	}
+	const n, block = 149, 64
+	stride := 1
+	if testing.Short() || runtime.GOARCH != "amd64" {
+		stride = 7
+	}
+	r := rand.New(rand.NewPCG(22, 64))
+	vp := newValuePool[float32](r)
+	for _, u := range lowpPaths(t) {
+		if !u.fused {
+			continue
+		}
+		t.Run(u.name, func(t *testing.T) {
+			for _, tc := range allCases() {
+				for f := range generic.FormatCount {
+					for pos := 0; pos < block; pos += stride {
+						in := newLowpInput(r, vp, tc, n)
+						for j, x := range in.x {
+							if x == nil {
+								continue
+							}
+							sp := specials[(pos+j)%len(specials)]
+							x[pos] = sp
+							x[block+(pos*7+3+j)%block] = sp
+							x[2*block+(pos+j)%(n-2*block)] = sp
+						}
+						if err := checkLowp[uint16](u, tc.kind, f, in, 2); err != nil {
+							t.Fatalf("%v %s, special at %d: %v", tc, f, pos, err)
 						}
 					}
 				}

@@ -1124,6 +1124,40 @@ func lion_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func sgd_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case sgd_v00:
+			sgd_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v04:
+			sgd_v04_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v14:
+			sgd_v14_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v0c:
+			sgd_v0c_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v1c:
+			sgd_v1c_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v01:
+			sgd_v01_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v05:
+			sgd_v05_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v15:
+			sgd_v15_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v0d:
+			sgd_v0d_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v1d:
+			sgd_v1d_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case sgd_v00:
 		sgd_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -1154,6 +1188,16 @@ func sgd_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func adagrad_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case adagrad_v00:
+			adagrad_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adagrad_v01:
+			adagrad_v01_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case adagrad_v00:
 		adagrad_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -1168,6 +1212,46 @@ func adagrad_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func rmsprop_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case rmsprop_v00:
+			rmsprop_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v04:
+			rmsprop_v04_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v20:
+			rmsprop_v20_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v24:
+			rmsprop_v24_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_va0:
+			rmsprop_va0_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_va4:
+			rmsprop_va4_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v01:
+			rmsprop_v01_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v05:
+			rmsprop_v05_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v21:
+			rmsprop_v21_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v25:
+			rmsprop_v25_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_va1:
+			rmsprop_va1_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_va5:
+			rmsprop_va5_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case rmsprop_v00:
 		rmsprop_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -1202,6 +1286,46 @@ func rmsprop_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func adam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case adam_v00:
+			adam_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v80:
+			adam_v80_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v40:
+			adam_v40_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_vc0:
+			adam_vc0_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v01:
+			adam_v01_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v81:
+			adam_v81_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v41:
+			adam_v41_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_vc1:
+			adam_vc1_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v02:
+			adam_v02_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v82:
+			adam_v82_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v42:
+			adam_v42_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_vc2:
+			adam_vc2_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case adam_v00:
 		adam_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -1236,6 +1360,28 @@ func adam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func nadam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case nadam_v00:
+			nadam_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case nadam_v80:
+			nadam_v80_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case nadam_v01:
+			nadam_v01_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case nadam_v81:
+			nadam_v81_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case nadam_v02:
+			nadam_v02_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case nadam_v82:
+			nadam_v82_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case nadam_v00:
 		nadam_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -1258,6 +1404,46 @@ func nadam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func radam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case radam_v00:
+			radam_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v100:
+			radam_v100_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v80:
+			radam_v80_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v180:
+			radam_v180_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v01:
+			radam_v01_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v101:
+			radam_v101_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v81:
+			radam_v81_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v181:
+			radam_v181_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v02:
+			radam_v02_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v102:
+			radam_v102_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v82:
+			radam_v82_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v182:
+			radam_v182_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case radam_v00:
 		radam_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -1292,6 +1478,22 @@ func radam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func adamax_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case adamax_v00:
+			adamax_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adamax_v80:
+			adamax_v80_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adamax_v01:
+			adamax_v01_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adamax_v81:
+			adamax_v81_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case adamax_v00:
 		adamax_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -1310,6 +1512,16 @@ func adamax_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func adadelta_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case adadelta_v00:
+			adadelta_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adadelta_v01:
+			adadelta_v01_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case adadelta_v00:
 		adadelta_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -1324,6 +1536,16 @@ func adadelta_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func rprop_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case rprop_v00:
+			rprop_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rprop_v10:
+			rprop_v10_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case rprop_v00:
 		rprop_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -1338,6 +1560,22 @@ func rprop_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func asgd_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case asgd_v00:
+			asgd_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case asgd_v200:
+			asgd_v200_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case asgd_v01:
+			asgd_v01_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case asgd_v201:
+			asgd_v201_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case asgd_v00:
 		asgd_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -1356,6 +1594,16 @@ func asgd_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 // assembly kernel of every variant in the rule's description, the
 // reference for any other.
 func lion_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	if extBF16 {
+		switch v {
+		case lion_v00:
+			lion_v00_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case lion_v02:
+			lion_v02_bf16_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case lion_v00:
 		lion_v00_bf16_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
@@ -3343,6 +3591,414 @@ func lion_v00_f16_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1,
 //
 //go:noescape
 func lion_v02_f16_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v00_bf16_avx512bf16_f32 runs [sgd_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func sgd_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v04_bf16_avx512bf16_f32 runs [sgd_v04] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func sgd_v04_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v14_bf16_avx512bf16_f32 runs [sgd_v14] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func sgd_v14_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v0c_bf16_avx512bf16_f32 runs [sgd_v0c] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func sgd_v0c_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v1c_bf16_avx512bf16_f32 runs [sgd_v1c] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func sgd_v1c_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v01_bf16_avx512bf16_f32 runs [sgd_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func sgd_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v05_bf16_avx512bf16_f32 runs [sgd_v05] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func sgd_v05_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v15_bf16_avx512bf16_f32 runs [sgd_v15] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func sgd_v15_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v0d_bf16_avx512bf16_f32 runs [sgd_v0d] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func sgd_v0d_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v1d_bf16_avx512bf16_f32 runs [sgd_v1d] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func sgd_v1d_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adagrad_v00_bf16_avx512bf16_f32 runs [adagrad_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adagrad_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adagrad_v01_bf16_avx512bf16_f32 runs [adagrad_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adagrad_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_v00_bf16_avx512bf16_f32 runs [rmsprop_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_v04_bf16_avx512bf16_f32 runs [rmsprop_v04] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_v04_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_v20_bf16_avx512bf16_f32 runs [rmsprop_v20] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_v20_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_v24_bf16_avx512bf16_f32 runs [rmsprop_v24] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_v24_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_va0_bf16_avx512bf16_f32 runs [rmsprop_va0] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_va0_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_va4_bf16_avx512bf16_f32 runs [rmsprop_va4] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_va4_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_v01_bf16_avx512bf16_f32 runs [rmsprop_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_v05_bf16_avx512bf16_f32 runs [rmsprop_v05] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_v05_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_v21_bf16_avx512bf16_f32 runs [rmsprop_v21] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_v21_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_v25_bf16_avx512bf16_f32 runs [rmsprop_v25] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_v25_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_va1_bf16_avx512bf16_f32 runs [rmsprop_va1] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_va1_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rmsprop_va5_bf16_avx512bf16_f32 runs [rmsprop_va5] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rmsprop_va5_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_v00_bf16_avx512bf16_f32 runs [adam_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_v80_bf16_avx512bf16_f32 runs [adam_v80] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_v80_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_v40_bf16_avx512bf16_f32 runs [adam_v40] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_v40_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_vc0_bf16_avx512bf16_f32 runs [adam_vc0] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_vc0_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_v01_bf16_avx512bf16_f32 runs [adam_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_v81_bf16_avx512bf16_f32 runs [adam_v81] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_v81_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_v41_bf16_avx512bf16_f32 runs [adam_v41] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_v41_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_vc1_bf16_avx512bf16_f32 runs [adam_vc1] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_vc1_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_v02_bf16_avx512bf16_f32 runs [adam_v02] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_v02_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_v82_bf16_avx512bf16_f32 runs [adam_v82] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_v82_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_v42_bf16_avx512bf16_f32 runs [adam_v42] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_v42_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adam_vc2_bf16_avx512bf16_f32 runs [adam_vc2] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adam_vc2_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// nadam_v00_bf16_avx512bf16_f32 runs [nadam_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func nadam_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// nadam_v80_bf16_avx512bf16_f32 runs [nadam_v80] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func nadam_v80_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// nadam_v01_bf16_avx512bf16_f32 runs [nadam_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func nadam_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// nadam_v81_bf16_avx512bf16_f32 runs [nadam_v81] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func nadam_v81_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// nadam_v02_bf16_avx512bf16_f32 runs [nadam_v02] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func nadam_v02_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// nadam_v82_bf16_avx512bf16_f32 runs [nadam_v82] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func nadam_v82_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v00_bf16_avx512bf16_f32 runs [radam_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v100_bf16_avx512bf16_f32 runs [radam_v100] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v100_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v80_bf16_avx512bf16_f32 runs [radam_v80] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v80_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v180_bf16_avx512bf16_f32 runs [radam_v180] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v180_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v01_bf16_avx512bf16_f32 runs [radam_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v101_bf16_avx512bf16_f32 runs [radam_v101] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v101_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v81_bf16_avx512bf16_f32 runs [radam_v81] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v81_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v181_bf16_avx512bf16_f32 runs [radam_v181] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v181_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v02_bf16_avx512bf16_f32 runs [radam_v02] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v02_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v102_bf16_avx512bf16_f32 runs [radam_v102] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v102_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v82_bf16_avx512bf16_f32 runs [radam_v82] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v82_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// radam_v182_bf16_avx512bf16_f32 runs [radam_v182] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func radam_v182_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adamax_v00_bf16_avx512bf16_f32 runs [adamax_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adamax_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adamax_v80_bf16_avx512bf16_f32 runs [adamax_v80] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adamax_v80_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adamax_v01_bf16_avx512bf16_f32 runs [adamax_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adamax_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adamax_v81_bf16_avx512bf16_f32 runs [adamax_v81] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adamax_v81_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adadelta_v00_bf16_avx512bf16_f32 runs [adadelta_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adadelta_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// adadelta_v01_bf16_avx512bf16_f32 runs [adadelta_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func adadelta_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rprop_v00_bf16_avx512bf16_f32 runs [rprop_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rprop_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// rprop_v10_bf16_avx512bf16_f32 runs [rprop_v10] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func rprop_v10_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// asgd_v00_bf16_avx512bf16_f32 runs [asgd_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func asgd_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// asgd_v200_bf16_avx512bf16_f32 runs [asgd_v200] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func asgd_v200_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// asgd_v01_bf16_avx512bf16_f32 runs [asgd_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func asgd_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// asgd_v201_bf16_avx512bf16_f32 runs [asgd_v201] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func asgd_v201_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// lion_v00_bf16_avx512bf16_f32 runs [lion_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func lion_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// lion_v02_bf16_avx512bf16_f32 runs [lion_v02] with AVX-512 and its extension bf16 on float32 elements, each stream
+// stored in bf16.
+//
+//go:noescape
+func lion_v02_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
 // sgd_v00_avx512_f64 runs [sgd_v00] with AVX-512 on float64 elements.
 //

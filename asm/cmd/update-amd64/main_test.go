@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -33,10 +34,22 @@ func checkAssembly(t *testing.T, asm []byte) {
 	if m := regexp.MustCompile(`\b(V?LDMXCSR|V?STMXCSR|FLDCW)\b`).Find(asm); m != nil {
 		t.Errorf("assembly touches the floating-point control state: %s", m)
 	}
+	// AVX2's kernels run on CPUs without AVX-512: no k register, no zmm
+	// register nor register 16-31, no instruction only EVEX encodes.
+	evex := regexp.MustCompile(`\b(K[0-7]|Z\d+|[XY](1[6-9]|2\d|3[01])|VMOVDQ[AU](8|16|32|64)|VPMOV[DQ][BWD]|VINSERTI64X4|VPERMW|VPBLENDM\w+|VFPCLASS\w+|VP(AND|ANDN|OR|XOR|TERNLOG)[DQ]|KMOV\w+|KORTEST\w+|\w+\.Z)\b`)
+	for _, fn := range regexp.MustCompile(`(?ms)^TEXT ·\w+_avx2_\w+\(SB\).*?^\tRET$`).FindAll(asm, -1) {
+		if m := evex.Find(fn); m != nil {
+			t.Errorf("an AVX2 kernel uses AVX-512's %s: %s", m, fn[:bytes.IndexByte(fn, '(')])
+		}
+	}
 	// Every program, update and gradient, per element type per
-	// instruction set, and every low-precision program (float32) per
-	// instruction set.
+	// instruction set, every low-precision program (float32) per
+	// instruction set, and the bfloat16 ones again in the form with an
+	// extension (AVX512_BF16).
 	want := ((len(kernelgen.Programs())+len(ir.GradPrograms()))*len(kernelgen.Elems) + len(kernelgen.LowpPrograms())) * len(x86.ISAs)
+	for _, isa := range x86.ISAs {
+		want += len(kernelgen.LowpExtPrograms(isa.Set))
+	}
 	if n := len(regexp.MustCompile(`(?m)^TEXT `).FindAll(asm, -1)); n != want {
 		t.Errorf("%d assembly functions, want %d", n, want)
 	}

@@ -72,6 +72,15 @@ type Backend interface {
 	Assembly(generator string) ([]byte, error)
 }
 
+// ExtBackend is what a Backend adds whose sets have a second form of their
+// bfloat16 low-precision kernels (Set.LowpExt). The form keeps every
+// promise of Backend, its kernels named FuncName(p, s.Name+ext, F32).
+type ExtBackend interface {
+	// UpdateExt adds the kernel of low-precision program p in set s's
+	// form with extension ext.
+	UpdateExt(s Set, ext string, p ir.Program) error
+}
+
 // Generate compiles every program with b: for each of its sets and each
 // element type, the update programs (Programs) and then the gradient
 // programs (ir.GradPrograms). It returns the assembly file and the Go file
@@ -90,6 +99,15 @@ func Generate(b Backend, generator string) (asm, goFile []byte, err error) {
 				for _, p := range LowpPrograms() {
 					if err := b.Update(s, p, e); err != nil {
 						return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name, e), err)
+					}
+				}
+				for _, p := range LowpExtPrograms(s) {
+					eb, ok := b.(ExtBackend)
+					if !ok {
+						return nil, nil, fmt.Errorf("set %s has the extension %s, and the backend no ExtBackend", s.Name, s.LowpExt)
+					}
+					if err := eb.UpdateExt(s, s.LowpExt, p); err != nil {
+						return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name+s.LowpExt, e), err)
 					}
 				}
 			}

@@ -31,7 +31,17 @@ type Set struct {
 	// kernels composes the low-precision steps from the set's float32
 	// kernels and conversions.
 	Lowp bool
+	// LowpExt names an optional extension of the set (internal/cpufeat.Ext,
+	// as OPTIM_ISA spells it: "bf16") with which the set has a second form
+	// of its bfloat16 low-precision kernels (ExtBackend), "" for none.
+	// Package kernels runs that form where the extension is enabled
+	// (its variable ExtVar(LowpExt)), with the same bits.
+	LowpExt string
 }
+
+// ExtVar is the variable of package kernels that reports whether
+// extension ext is enabled: "extBF16".
+func ExtVar(ext string) string { return "ext" + strings.ToUpper(ext) }
 
 // FuncName is the assembly function of program p in set s for element d,
 // e.g. "adam_v41_avx2_f32".
@@ -66,6 +76,19 @@ func LowpPrograms() []ir.Program {
 	for f := range ir.FormatCount {
 		for _, p := range Programs() {
 			out = append(out, ir.Lowp(p, f))
+		}
+	}
+	return out
+}
+
+// LowpExtPrograms returns the programs of set s's second form of its
+// low-precision kernels (Set.LowpExt): every bfloat16 one of
+// LowpPrograms, none if s has no such form.
+func LowpExtPrograms(s Set) []ir.Program {
+	var out []ir.Program
+	for _, p := range LowpPrograms() {
+		if s.LowpExt != "" && p.Format == ir.BF16 {
+			out = append(out, p)
 		}
 	}
 	return out
@@ -156,6 +179,11 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 						FuncName(prog, s.Name, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, d.Go, prog.Format)
 					p("func %s%s\n", FuncName(prog, s.Name, d), LowpSignature())
 				}
+				for _, prog := range LowpExtPrograms(s) {
+					p("\n// %s runs [%s] with %s and its extension %s on %s elements, each stream\n// stored in %s.\n//\n//go:noescape\n",
+						FuncName(prog, s.Name+s.LowpExt, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, s.LowpExt, d.Go, prog.Format)
+					p("func %s%s\n", FuncName(prog, s.Name+s.LowpExt, d), LowpSignature())
+				}
 			}
 		}
 	}
@@ -171,7 +199,18 @@ func lowpGlue(p func(string, ...any), s Set) {
 			name := LowpGlueName(r, s.Name, f)
 			p("\n// %s runs generic.StepLowp for Kind%s in %s with %s: the fused\n", name, r.GoName, f, s.Title)
 			p("// assembly kernel of every variant in the rule's description, the\n// reference for any other.\n")
-			p("func %s(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {\n\tswitch v {\n", name)
+			p("func %s(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {\n", name)
+			if s.LowpExt != "" && f == ir.BF16 {
+				p("\tif %s {\n\t\tswitch v {\n", ExtVar(s.LowpExt))
+				for _, v := range r.Variants() {
+					prog := ir.Build(int(r.Kind), uint32(v))
+					p("\t\tcase %s:\n", prog.Name())
+					p("\t\t\t%s(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))\n\t\t\treturn\n",
+						FuncName(ir.Lowp(prog, f), s.Name+s.LowpExt, F32))
+				}
+				p("\t\t}\n\t}\n")
+			}
+			p("\tswitch v {\n")
 			for _, v := range r.Variants() {
 				prog := ir.Build(int(r.Kind), uint32(v))
 				p("\tcase %s:\n", prog.Name())

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"go/types"
 
+	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/pass"
 	"github.com/mmcloughlin/avo/printer"
 
@@ -16,7 +18,12 @@ import (
 // Backend is the kernelgen.Backend of the amd64 kernel sets, one per ISA of
 // ISAs. It adds every kernel to one avo build context, which Assembly
 // compiles and prints.
-type Backend struct{ ctx *build.Context }
+type Backend struct {
+	ctx *build.Context
+	// interleave is the data of interleaveTable, added to the file before
+	// the first kernel that loads it.
+	interleave *operand.Mem
+}
 
 // NewBackend returns a Backend with no kernels yet.
 func NewBackend() *Backend {
@@ -40,7 +47,34 @@ func (b *Backend) Update(s kernelgen.Set, p ir.Program, e kernelgen.Elem) error 
 	if err != nil {
 		return err
 	}
-	return compile(b.ctx, p, isa, e)
+	return compile(b.ctx, p, isa, e, false, b.table)
+}
+
+// UpdateExt adds the AVX512_BF16 form (ext "bf16") of bfloat16 update
+// program p for set s, the form pairCvt describes.
+func (b *Backend) UpdateExt(s kernelgen.Set, ext string, p ir.Program) error {
+	isa, err := isaOf(s)
+	if err != nil {
+		return err
+	}
+	if ext != "bf16" {
+		return fmt.Errorf("x86: no extension %q of %s", ext, isa.Name)
+	}
+	return compile(b.ctx, p, isa, kernelgen.F32, true, b.table)
+}
+
+// table returns the memory of interleaveTable, which it adds to the file
+// the first time, between two functions.
+func (b *Backend) table() operand.Mem {
+	if b.interleave == nil {
+		m := b.ctx.StaticGlobal("bf16interleave")
+		b.ctx.DataAttributes(attr.RODATA | attr.NOPTR)
+		for i, w := range interleaveTable() {
+			b.ctx.AddDatum(2*i, operand.U16(w))
+		}
+		b.interleave = &m
+	}
+	return *b.interleave
 }
 
 // Grad adds the gradient kernel of program p for set s and element e.

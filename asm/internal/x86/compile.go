@@ -9,6 +9,7 @@ import (
 	"github.com/mmcloughlin/avo/attr"
 	"github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/gotypes"
+	avoir "github.com/mmcloughlin/avo/ir"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 
@@ -29,8 +30,52 @@ var (
 )
 
 // The k registers of AVX-512: K1 selects the valid lanes of the tail, K2
-// marks NaN lanes in OpMaxNaN and K3 the lanes OpSelect takes X in.
-var tailMask, nanMask, selectMask = reg.K1, reg.K2, reg.K3
+// marks NaN lanes in OpMaxNaN and OpNarrow and K3 the lanes OpSelect takes
+// X in; K4 holds the odd 16-bit lanes (0xAAAAAAAA) in the kernels that
+// split bfloat16 vectors into even and odd elements (pairEvenOdd), and K5
+// and K6 the lanes VCVTNE2PS2BF16 gets wrong (pairCvt).
+var tailMask, nanMask, selectMask, oddWords = reg.K1, reg.K2, reg.K3, reg.K4
+var inexact = [2]reg.Register{reg.K5, reg.K6}
+
+// pairing is how the main loop of a bfloat16 kernel pairs its copies: two
+// vectors, copies 2j and 2j+1, hold the elements of the pair j of vector
+// widths of every stream (32 elements, 64 bytes, on AVX-512; 16 and 32 on
+// AVX2), which one store writes.
+type pairing int
+
+const (
+	unpaired pairing = iota
+	// pairEvenOdd: copy 2j holds the even elements, copy 2j+1 the odd
+	// ones. AVX-512 then widens each vector with one instruction from
+	// memory (the even elements are the low halves of the 32-bit lanes,
+	// shifted left by 16; the odd ones the high halves, the low ones
+	// zeroed by a masked load), and narrows two vectors into one by a
+	// blend of 16-bit lanes: the rounded even lanes shifted right by 16,
+	// the rounded odd lanes as they are. That saves the widening
+	// VPMOVZXWD and the narrowing VPMOVDW (several µops on AMD, and
+	// shuffles, which compete for the same two pipes as the shifts). The
+	// arithmetic is elementwise, so which elements a vector holds changes
+	// no bit, provided every stream is split alike: every stream must be
+	// bfloat16.
+	pairEvenOdd
+	// pairCvt (AVX512_BF16): the elements split as in pairEvenOdd, and
+	// widened likewise, but VCVTNE2PS2BF16 narrows both vectors at once,
+	// the even elements' results below the odd's, which VPERMW
+	// interleaves (interleaveTable). It rounds to nearest even as the
+	// reference does, except for two kinds of input: it reads a subnormal
+	// as zero, and keeps a NaN's sign and payload. VFPCLASSPS marks both
+	// in each vector, and where either vector has one, a branch out of the
+	// loop, taken for no typical data, redoes the pair with pairEvenOdd's
+	// integer sequence.
+	pairCvt
+	// pairPack (AVX2): copy 2j holds elements 0 to 7, copy 2j+1 elements
+	// 8 to 15, each rounded as unpaired; then one VPACKUSDW packs both
+	// vectors' 32-bit lanes (the roundings, at most 0xFFFF each) into one
+	// of 16-bit lanes, in the order of its 128-bit halves (0-3, 8-11,
+	// 4-7, 12-15), which VPERMQ puts in memory order, in place of the
+	// extraction and packing of each vector alone.
+	pairPack
+)
 
 // form is how one copy of the body is emitted.
 type form int
@@ -58,13 +103,55 @@ type compiler struct {
 	// absReg, where the body fits the registers with them; otherwise none,
 	// and OpNarrow builds them (AVX2's 16 registers are scarce).
 	lowpRegs []int
+	// ext reports the form that uses AVX512_BF16 (the extension "bf16").
+	ext bool
+	// paired is how the loop being emitted pairs its copies (pairing).
+	paired pairing
+	// narrowed is the latest OpNarrow of each copy, which the paired
+	// narrowing of the odd copy merges with the even's.
+	narrowed map[int]kernelgen.Placed
+	// interleaveReg holds interleaveTable in the AVX512_BF16 form.
+	interleaveReg int
+	// fixups are the out-of-line blocks of pairCvt, emitted after the
+	// function's return.
+	fixups []func()
 }
 
-// The constants of OpNarrow on AVX-512, in 32-bit lanes: bfloat16's
-// rounding (the kept part's lowest bit, and the bias of half an ulp less
-// one) and canonical NaN (in the low half, after the shift), and the quiet
-// float32 NaN that float16's narrowing turns into its canonical NaN.
-var lowpConsts = map[ir.Format][]uint32{ir.BF16: {1, 0x7FFF, 0x7FC0}, ir.F16: {0x7FC00000}}
+// The constants of OpNarrow, in 32-bit lanes: bfloat16's rounding (the
+// kept part's lowest bit, and the bias of half an ulp less one) and
+// canonical NaN, and the quiet float32 NaN that float16's narrowing turns
+// into its canonical NaN. AVX-512 has the canonical bfloat16 NaN 0x7FC0 in
+// both halves of each lane, for the even elements (the low half, after the
+// shift) and the odd (the high half) of pairEvenOdd, and for VPMOVDW, which
+// keeps the low half; AVX2's VPACKUSDW saturates, so it has 0x7FC0 alone.
+func lowpConsts(isa ISA, f ir.Format) []uint32 {
+	switch {
+	case f == ir.F16:
+		return []uint32{0x7FC00000}
+	case isa.Masked:
+		return []uint32{1, 0x7FFF, 0x7FC07FC0}
+	}
+	return []uint32{1, 0x7FFF, 0x7FC0}
+}
+
+// pairedBF16 returns how the main loop of kernel k, whose copies are
+// interleaved in groups of group, pairs its copies: a kernel whose every
+// stream is bfloat16 pairs them (pairPack on AVX2; on AVX-512 pairCvt with
+// AVX512_BF16, pairEvenOdd without), provided the copies of a pair are
+// interleaved in one group, so that the even copy's narrowing is still in
+// its register (its store comes after the group's narrowings) when the
+// odd one merges it.
+func pairedBF16(k ir.Program, isa ISA, ext bool, group int) pairing {
+	switch {
+	case !k.Lowp() || k.Format != ir.BF16 || k.Half != k.Streams || group%2 != 0:
+		return unpaired
+	case !isa.Masked:
+		return pairPack
+	case ext:
+		return pairCvt
+	}
+	return pairEvenOdd
+}
 
 // compile adds the assembly function for program k to ctx.
 //
@@ -78,7 +165,12 @@ var lowpConsts = map[ir.Format][]uint32{ir.BF16: {1, 0x7FFF, 0x7FC0}, ir.F16: {0
 // moving coefficients to memory operands to interleave all four vectors of
 // AVX2's Adam and RMSProp measured no faster on Zen 5, so coefficients stay
 // in registers.
-func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error {
+//
+// ext selects the form of a bfloat16 kernel that uses AVX512_BF16
+// (pairCvt), named after the set and the extension
+// ("adam_v00_bf16_avx512bf16_f32"); table returns the memory of
+// interleaveTable, which that form loads.
+func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bool, table func() operand.Mem) error {
 	// Plan every loop before emitting anything, so that an unroll that
 	// does not fit the registers is an error here, not in avo. A
 	// low-precision kernel keeps OpNarrow's constants in registers if the
@@ -90,7 +182,7 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	var group int
 	var err error
 	for _, consts := range []bool{k.Lowp(), false} {
-		c = newCompiler(ctx, k, isa, d, consts)
+		c = newCompiler(ctx, k, isa, d, consts, ext)
 		if main, group, err = c.regs.Unrolled(k.Body, isa.Unroll); err != nil {
 			continue
 		}
@@ -101,11 +193,18 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	if err != nil {
 		return err
 	}
+	if ext && (!isa.Masked || k.Format != ir.BF16) {
+		return fmt.Errorf("x86: no AVX512_BF16 form of %s", kernelgen.FuncName(k, isa.Name, d))
+	}
 	if k.Lowp() && isa.Masked && len(c.lowpRegs) == 0 {
 		return fmt.Errorf("x86: %s does not fit the registers with OpNarrow's constants", kernelgen.FuncName(k, isa.Name, d))
 	}
 
-	ctx.Function(kernelgen.FuncName(k, isa.Name, d))
+	name := isa.Name
+	if ext {
+		name += "bf16"
+	}
+	ctx.Function(kernelgen.FuncName(k, name, d))
 	ctx.Attributes(attr.NOSPLIT)
 	if k.Lowp() {
 		ctx.Signature(LowpSignature())
@@ -134,7 +233,7 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 		absMask(ctx, isa, c.reg(c.absReg, fullVector), d.Size)
 	}
 	for i, r := range c.lowpRegs {
-		k := lowpConsts[k.Format][i]
+		k := lowpConsts(isa, k.Format)[i]
 		ctx.Commentf("the constant %#x in every 32-bit lane, for the %s narrowing", k, c.k.Format)
 		ctx.MOVL(operand.U32(k), constBits.As32())
 		if isa.Masked {
@@ -143,6 +242,16 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 			ctx.VMOVD(constBits.As32(), c.reg(r, scalarElem))
 			ctx.VPBROADCASTD(c.reg(r, scalarElem), c.reg(r, fullVector))
 		}
+	}
+	paired := pairedBF16(k, isa, c.ext, group)
+	if paired == pairCvt {
+		ctx.Comment("the interleaving of VCVTNE2PS2BF16's results")
+		ctx.VMOVDQU16(table(), c.reg(c.interleaveReg, fullVector))
+	}
+	if paired == pairEvenOdd || paired == pairCvt {
+		ctx.Comment("the odd 16-bit lanes, for the even/odd split of the main loop")
+		ctx.MOVL(operand.U32(0xAAAAAAAA), constBits.As32())
+		ctx.KMOVD(constBits.As32(), oddWords)
 	}
 	ctx.XORL(index.As32(), index.As32())
 
@@ -153,7 +262,17 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	ctx.JZ(operand.LabelRef("single"))
 	ctx.Label("unrolled")
 	ctx.Commentf("%d vectors per iteration, interleaved %d at a time.", isa.Unroll, group)
+	switch paired {
+	case pairEvenOdd:
+		ctx.Comment("Vectors 2j and 2j+1 hold the even and the odd elements of 32.")
+	case pairCvt:
+		ctx.Comment("Vectors 2j and 2j+1 are narrowed together by VCVTNE2PS2BF16.")
+	case pairPack:
+		ctx.Comment("Vectors 2j and 2j+1 are packed to 16 bits together.")
+	}
+	c.paired, c.narrowed = paired, map[int]kernelgen.Placed{}
 	c.emit(main, fullVector)
+	c.paired = unpaired
 	ctx.ADDQ(operand.U32(step), index)
 	ctx.CMPQ(index, limit)
 	ctx.JB(operand.LabelRef("unrolled"))
@@ -193,13 +312,16 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem) error 
 	ctx.Label("done")
 	ctx.VZEROUPPER()
 	ctx.RET()
+	for _, f := range c.fixups {
+		f()
+	}
 	return nil
 }
 
-func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs bool) *compiler {
+func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs, ext bool) *compiler {
 	coeff, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
 	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), hoisted: hoisted,
-		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}}
+		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}, ext: ext, interleaveReg: -1}
 	next := len(hoisted)
 	for _, in := range k.Body {
 		if in.Op == ir.OpAbs {
@@ -210,13 +332,28 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 		}
 	}
 	if lowpConstRegs {
-		for range lowpConsts[k.Format] {
+		for range lowpConsts(isa, k.Format) {
 			c.lowpRegs = append(c.lowpRegs, next)
 			c.regs.Reserve(next)
 			next++
 		}
+		if ext {
+			c.interleaveReg = next
+			c.regs.Reserve(next)
+		}
 	}
 	return c
+}
+
+// interleaveTable is the VPERMW index that interleaves the two halves of
+// VCVTNE2PS2BF16's result in the AVX512_BF16 form (pairCvt): word 2i takes
+// word i (the even elements' results), word 2i+1 word 16+i (the odd's).
+func interleaveTable() [32]uint16 {
+	var t [32]uint16
+	for i := range 16 {
+		t[2*i], t[2*i+1] = uint16(i), uint16(16+i)
+	}
+	return t
 }
 
 // half returns vector register r at half the width of form f: the 16-bit
@@ -293,7 +430,11 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 				size = 2
 			}
 		}
-		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(size), Disp: s.Copy * vecBytes * size / c.d.Size}
+		copy := s.Copy
+		if c.paired != unpaired && size == 2 && (c.paired != pairPack || s.In.Op == ir.OpStore) {
+			copy &^= 1 // the pair's bytes start at the even copy's
+		}
+		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(size), Disp: copy * vecBytes * size / c.d.Size}
 		a, b, dst := c.reg(s.A, f), c.reg(s.B, f), c.reg(s.D, f)
 		switch {
 		case size == 2 && s.In.Op == ir.OpLoad && f == fullVector:
@@ -301,6 +442,27 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			continue
 		case size == 2 && s.In.Op == ir.OpLoad:
 			c.loadHalf(mem, f, s.D)
+			continue
+		case size == 2 && c.paired == pairPack:
+			// The odd copy stores the pair's 16 results, which its
+			// narrowing packed; the even copy's store is that one.
+			if s.Copy%2 == 1 {
+				c.ctx.VMOVDQU(a, mem)
+			}
+			continue
+		case size == 2 && c.paired == pairEvenOdd:
+			// The odd copy stores the pair's 32 results, which its
+			// narrowing merged; the even copy's store is that one.
+			if s.Copy%2 == 1 {
+				c.ctx.VMOVDQU16(a, mem)
+			}
+			continue
+		case size == 2 && c.paired == pairCvt:
+			// The even copy stores the pair's 32 results, which the odd
+			// copy's narrowing left in the even's register.
+			if s.Copy%2 == 0 {
+				c.ctx.VMOVDQU16(a, mem)
+			}
 			continue
 		case size == 2:
 			c.storeHalf(mem, f, s.A)
@@ -313,6 +475,10 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			var src operand.Op = c.half(s.A, f)
 			if m, ok := loaded[[2]int{s.Copy, int(s.In.A)}]; ok {
 				src = m
+			}
+			if c.paired == pairEvenOdd || c.paired == pairCvt {
+				c.expandPaired(s, src, dst)
+				continue
 			}
 			if s.In.Format == ir.F16 {
 				c.ctx.VCVTPH2PS(src, dst)
@@ -459,7 +625,15 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 			ctx.VCVTPS2PH(operand.U8(0), D, Dh)
 			return
 		}
-		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f))
+		switch c.paired {
+		case pairEvenOdd:
+			c.narrowPaired(s)
+			return
+		case pairCvt:
+			c.narrowCvt(s)
+			return
+		}
+		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), true)
 		ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
 		ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
 		ctx.VPMOVDW(D, Dh)
@@ -473,7 +647,7 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 			ctx.VCVTPS2PH(operand.U8(0), D, Dh)
 			return
 		}
-		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f))
+		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), true)
 		ctx.VBLENDVPS(T, c.reg(k[2], f), D, D)
 		c.pack(f, s)
 		return
@@ -507,10 +681,10 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 	c.pack(f, s)
 }
 
-// roundBF16 sets D = (A + bias + (A>>16 & one)) >> 16: generic.BF16FromFloat32's
-// rounding of every lane but NaNs, with the constants 1 and 0x7FFF in one
-// and bias.
-func (c *compiler) roundBF16(a, d, one, bias reg.Register) {
+// roundBF16 sets D = A + bias + (A>>16 & one), generic.BF16FromFloat32's
+// rounding of every lane but NaNs in the upper halves, with the constants
+// 1 and 0x7FFF in one and bias, and shifts it down by 16 if shift.
+func (c *compiler) roundBF16(a, d, one, bias reg.Register, shift bool) {
 	c.ctx.VPSRLD(operand.U8(16), a, d)
 	if c.isa.Masked {
 		c.ctx.VPANDD(one, d, d) // EVEX: registers 16-31 too
@@ -519,13 +693,114 @@ func (c *compiler) roundBF16(a, d, one, bias reg.Register) {
 	}
 	c.ctx.VPADDD(bias, d, d)
 	c.ctx.VPADDD(a, d, d)
-	c.ctx.VPSRLD(operand.U8(16), d, d)
+	if shift {
+		c.ctx.VPSRLD(operand.U8(16), d, d)
+	}
+}
+
+// expandPaired emits OpExpand of a bfloat16 stream in the paired main loop
+// (pairedBF16), its load folded in from src, the pair's 64 bytes: the even
+// copy takes the low 16 bits of each 32-bit lane, shifted up; the odd copy
+// the high 16 bits, the low ones zeroed by the masked load.
+func (c *compiler) expandPaired(s kernelgen.Placed, src, dst operand.Op) {
+	if _, ok := src.(operand.Mem); !ok {
+		panic("x86: a paired widening without its load")
+	}
+	if s.Copy%2 == 0 {
+		c.ctx.VPSLLD(operand.U8(16), src, dst)
+		return
+	}
+	c.ctx.VMOVDQU16_Z(src, oddWords, dst)
+}
+
+// narrowPaired emits OpNarrow of a bfloat16 stream in the paired main loop
+// (pairedBF16). The even copy leaves its results in the low halves of its
+// 32-bit lanes of D, the odd copy in the high halves, and then merges the
+// even copy's low halves in (its D, still live: its store comes later), so
+// that the odd copy's D holds the pair's 32 results in memory order. NaN
+// lanes get 0x7FC07FC0, whose half in either place is the canonical NaN.
+func (c *compiler) narrowPaired(s kernelgen.Placed) {
+	ctx, f, k := c.ctx, fullVector, c.lowpRegs
+	A, D := c.reg(s.A, f), c.reg(s.D, f)
+	odd := s.Copy%2 == 1
+	c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), !odd)
+	ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
+	ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
+	if odd {
+		ctx.VPBLENDMW(D, c.reg(c.evenOf(s).D, f), oddWords, D)
+	}
+	c.narrowed[s.Copy] = s
+}
+
+// evenOf returns the narrowing of the even copy paired with odd copy s's.
+func (c *compiler) evenOf(s kernelgen.Placed) kernelgen.Placed {
+	even, ok := c.narrowed[s.Copy-1]
+	if !ok || s.Copy%2 != 1 {
+		panic("x86: the odd copy's narrowing before the even's")
+	}
+	return even
+}
+
+// fpclassInexact is VFPCLASSPS's selection of the inputs VCVTNE2PS2BF16
+// does not round as generic.BF16FromFloat32 does: quiet NaN (bit 0),
+// subnormal (bit 5) and signaling NaN (bit 7).
+const fpclassInexact = 0x01 | 0x20 | 0x80
+
+// narrowCvt emits OpNarrow of a bfloat16 stream in the main loop of the
+// AVX512_BF16 form (pairCvt). Each copy marks its inexact lanes
+// (fpclassInexact) in its k register; the odd copy then narrows both
+// vectors into the even copy's D (which aliases neither A: it was taken
+// while both were live), interleaves the results there (the even copy's
+// store writes it), and branches to a fix-up if any lane of either vector
+// is marked. The odd copy's own D is left to the fix-up, which runs
+// narrowPaired's sequence: it may be the even copy's A, read first.
+func (c *compiler) narrowCvt(s kernelgen.Placed) {
+	ctx, f := c.ctx, fullVector
+	ctx.VFPCLASSPSZ(operand.U8(fpclassInexact), c.reg(s.A, f), inexact[s.Copy%2])
+	c.narrowed[s.Copy] = s
+	if s.Copy%2 == 0 {
+		return
+	}
+	even, odd := c.evenOf(s), s
+	ctx.KORTESTW(inexact[0], inexact[1])
+	for _, b := range CvtNE2PS2BF16(even.D, odd.A, even.A) {
+		ctx.Instruction(&avoir.Instruction{Opcode: "BYTE", Operands: []operand.Op{operand.U8(b)}})
+	}
+	E := c.reg(even.D, f)
+	ctx.VPERMW(E, c.reg(c.interleaveReg, f), E)
+	fix := fmt.Sprintf("exact%d", len(c.fixups))
+	back := fix + "done"
+	ctx.JNZ(operand.LabelRef(fix))
+	ctx.Label(back)
+	c.fixups = append(c.fixups, func() {
+		ctx.Label(fix)
+		k := c.lowpRegs
+		for _, p := range []kernelgen.Placed{even, odd} {
+			A, D := c.reg(p.A, f), c.reg(p.D, f)
+			c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), p.Copy%2 == 0)
+			ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
+			ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
+		}
+		ctx.VPBLENDMW(c.reg(odd.D, f), E, oddWords, E)
+		ctx.JMP(operand.LabelRef(back))
+	})
 }
 
 // pack packs AVX2's eight 32-bit lanes of D, each at most 0xFFFF, into
 // eight 16-bit lanes of its lower half, the upper 128 bits after the lower,
 // with the scratch register T; the scalar form's one lane needs nothing.
+// In the paired main loop (pairPack) the odd copy packs its D with the
+// even copy's instead, into its own.
 func (c *compiler) pack(f form, s kernelgen.Placed) {
+	if f == fullVector && c.paired == pairPack {
+		c.narrowed[s.Copy] = s
+		if s.Copy%2 == 1 {
+			E, O := c.reg(c.evenOf(s).D, f), c.reg(s.D, f)
+			c.ctx.VPACKUSDW(O, E, O)
+			c.ctx.VPERMQ(operand.U8(0xD8), O, O)
+		}
+		return
+	}
 	if f == fullVector {
 		c.ctx.VEXTRACTI128(operand.U8(1), c.reg(s.D, f), c.half(s.T, f))
 		c.ctx.VPACKUSDW(c.half(s.T, f), c.half(s.D, f), c.half(s.D, f))

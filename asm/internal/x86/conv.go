@@ -308,6 +308,19 @@ func CvtNEPS2BF16(dst, src int) [6]byte {
 	return [6]byte{0x62, p0, 0x7E, 0x48, 0x72, byte(0xC0 | (dst&7)<<3 | src&7)}
 }
 
+// CvtNE2PS2BF16 is the encoding of VCVTNE2PS2BF16 zmm<dst>, zmm<hi>,
+// zmm<lo> (AVX512_BF16), which the Go assembler lacks: the 16 float32 of
+// lo narrowed to the low 16 bfloat16 of dst, those of hi to the high 16.
+// EVEX.512.F2.0F38.W0 72 /r: dst in ModRM.reg, lo in ModRM.rm, hi in
+// EVEX.vvvv and V' (all inverted).
+func CvtNE2PS2BF16(dst, hi, lo int) [6]byte {
+	inv := func(b int) byte { return byte(b&1) ^ 1 }
+	p0 := inv(dst>>3)<<7 | inv(lo>>4)<<6 | inv(lo>>3)<<5 | inv(dst>>4)<<4 | 0b10
+	p1 := byte(^hi&15)<<3 | 1<<2 | 0b11
+	p2 := 0b0100_0000 | inv(hi>>4)<<3
+	return [6]byte{0x62, p0, p1, p2, 0x72, byte(0xC0 | (dst&7)<<3 | lo&7)}
+}
+
 // ConvSignature is the Go signature of conversion program p's kernels
 // (kernelgen.ConvSignature).
 func ConvSignature(p ir.ConvProgram) *gotypes.Signature {
