@@ -3,6 +3,7 @@ package optim
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -445,5 +446,62 @@ func TestLowOptimizerScaler(t *testing.T) {
 	}
 	if p[0].Float32() != 1-1.0/32 || p[1].Float32() != 2-1.0/16 {
 		t.Errorf("after the step %g %g, want 1-1/32 2-1/16", p[0].Float32(), p[1].Float32())
+	}
+}
+
+// BenchmarkLowOptimizer times a step of NewLow over one parameter against
+// Optimizer[float32]'s and the float32 step that writes a 16-bit copy
+// (SetCopies), AdamW, one worker: the public API's cost on top of the
+// kernels (package kernels' BenchmarkLowpStep). The bytes are those each
+// form moves: 14 per bfloat16 parameter with its state, 28 for float32, 30
+// with the copy.
+func BenchmarkLowOptimizer(b *testing.B) {
+	for _, n := range []int{1 << 16, 1 << 24} {
+		rng := rand.New(rand.NewPCG(1, 1))
+		p16, g16 := lowValues[BFloat16](rng, n, 1), lowValues[BFloat16](rng, n, 0.01)
+		p32, g32 := make([]float32, n), make([]float32, n)
+		for i := range p32 {
+			p32[i], g32[i] = p16[i].Float32(), g16[i].Float32()
+		}
+		low, err := NewLow(DefaultAdamW(), LowOptions{}, p16)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f32, err := New(DefaultAdamW(), p32)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m32 := slices.Clone(p32)
+		master, err := New(DefaultAdamW(), m32)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := SetCopies(master, make([]BFloat16, n)); err != nil {
+			b.Fatal(err)
+		}
+		for _, o := range []interface{ SetWorkers(int) error }{low, f32, master} {
+			o.SetWorkers(1)
+		}
+		for _, c := range []struct {
+			name  string
+			bytes int
+			step  func() error
+		}{
+			{"bf16", 14, func() error { return low.Step(g16) }},
+			{"f32", 28, func() error { return f32.Step(g32) }},
+			{"f32+copy", 30, func() error { return master.Step(g32) }},
+		} {
+			if err := c.step(); err != nil { // the state's pages are touched by the first step
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("%s/n=%d", c.name, n), func(b *testing.B) {
+				b.SetBytes(int64(c.bytes * n))
+				for b.Loop() {
+					if err := c.step(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
