@@ -221,50 +221,57 @@ func (o *LowOptimizer[H]) normalize(r Rule) (Rule, error) {
 func (o *LowOptimizer[H]) ruleChanged(gi int) { o.allocState(gi) }
 
 // allocState allocates the state slices that group gi's rule uses and its
-// parameters do not have yet, at the rule's initial value.
+// parameters do not have yet, at the rule's initial value. As Optimizer's
+// allocState, it carves them from one array, slot by slot, so that a step
+// over many small parameters streams each slot through contiguous memory,
+// and adds them to the regions the overlap checks guard in one merge (one
+// insertion per slice would copy the regions each time: quadratic in the
+// number of parameters).
 func (o *LowOptimizer[H]) allocState(gi int) {
+	if o.opts.StateFloat32 {
+		allocLowState(o, gi, o.state32, initialState[float32](o.groups[gi].rule))
+	} else {
+		allocLowState(o, gi, o.state16, o.format.Narrow(initialState[float32](o.groups[gi].rule)))
+	}
+}
+
+// allocLowState is allocState for state stored as S, initialized to init.
+func allocLowState[H BFloat16 | Float16, S uint16 | float32](o *LowOptimizer[H], gi int, state [][3][]S, init S) {
 	g := &o.groups[gi]
 	_, v, _ := coefficients[float32](g.rule, 1, true, generic.Scalars{})
 	var used [3]bool
 	used[0], used[1], used[2] = kernels.Uses(g.rule.kind(), v)
-	init := initialState[float32](g.rule)
-	for i := g.first; i < g.end; i++ {
-		n := len(o.params[i])
-		for k := range 3 {
-			if !used[k] {
+	total := 0
+	for k := range 3 {
+		for i := g.first; i < g.end; i++ {
+			if used[k] && state[i][k] == nil {
+				total += len(o.params[i])
+			}
+		}
+	}
+	backing := make([]S, total)
+	if init != 0 {
+		for j := range backing {
+			backing[j] = init
+		}
+	}
+	var spans []span
+	for k := range 3 {
+		for i := g.first; i < g.end; i++ {
+			if !used[k] || state[i][k] != nil {
 				continue
 			}
-			slot := Slot{Kind: "state", Index: i, Key: stateKey(g.rule.kind(), k)}
-			if o.opts.StateFloat32 {
-				if o.state32[i][k] == nil {
-					o.state32[i][k] = fillState(n, init)
-					o.own(region(o.state32[i][k], slot))
-				}
-			} else if o.state16[i][k] == nil {
-				o.state16[i][k] = fillState(n, o.format.Narrow(init))
-				o.own(region(o.state16[i][k], slot))
+			n := len(o.params[i])
+			state[i][k], backing = backing[:n:n], backing[n:]
+			if n > 0 {
+				spans = append(spans, region(state[i][k], Slot{Kind: "state", Index: i, Key: stateKey(g.rule.kind(), k)}))
 			}
 		}
 	}
-}
-
-// fillState returns a state slice of n elements, each init.
-func fillState[S uint16 | float32](n int, init S) []S {
-	st := make([]S, n, n)
-	if init != 0 {
-		for j := range st {
-			st[j] = init
-		}
-	}
-	return st
-}
-
-// own adds the span of a new state slice to the regions the overlap
-// checks guard.
-func (o *LowOptimizer[H]) own(s span) {
-	if s.lo != s.hi {
-		o.owned.merge([]span{s})
-		clear(o.clear) // a new span: every grad must be checked again
+	if len(spans) > 0 {
+		// Carved in address order: the spans are sorted.
+		o.owned.merge(spans)
+		clear(o.clear) // new spans: every grad must be checked again
 	}
 }
 
