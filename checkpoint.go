@@ -309,15 +309,15 @@ func (o *Optimizer[T]) encodeState(op string, extra map[string]json.RawMessage) 
 // state slots, of dtype, keyed and shaped by key and shape, its step
 // count and its scalar state.
 type paramTensors[E element] struct {
-	i            int
-	rule         Rule
-	matrix       bool
-	slots        [3][]E
-	dtype        safetensors.DType
-	key          func(i, k int) string
-	shape        func(i, k int) []int64
-	step         int64
-	scalars      *generic.Scalars
+	i       int
+	rule    Rule
+	matrix  bool
+	slots   [3][]E
+	dtype   safetensors.DType
+	key     func(i, k int) string
+	shape   func(i, k int) []int64
+	step    int64
+	scalars *generic.Scalars
 }
 
 // appendParam appends p's tensors and their data, in file order, to
