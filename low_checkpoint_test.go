@@ -445,3 +445,65 @@ func TestLowCheckpointDropsKeptSlot(t *testing.T) {
 func unsafeBF16(s []uint16) []BFloat16 {
 	return unsafe.Slice((*BFloat16)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
 }
+
+// FuzzLoadLow: LowOptimizer.Load never panics, never changes anything when
+// it fails, adds no more memory than the header, twice the state its rules
+// can keep and 8 MiB, and what it accepts saves and loads back to the same
+// state. The input is an edit of a valid file (which%3: bfloat16 state,
+// float32 state, bfloat16 state in torch's layout): patch written over the
+// file from offset at or, for which/3 odd, inserted there, then the file
+// cut by cut bytes.
+func FuzzLoadLow(f *testing.F) {
+	_, _, bf := lowCheckpoint[BFloat16](f, DefaultNAdam(), LowOptions{})
+	_, _, wide := lowCheckpoint[BFloat16](f, DefaultNAdam(), LowOptions{StateFloat32: true})
+	files := [][]byte{bf, wide, toTorchLayout(f, bf)}
+	for which := range uint8(6) {
+		f.Add(which, uint16(0), []byte(nil), uint16(0))
+	}
+	f.Add(uint8(0), uint16(bytes.Index(bf, []byte(`"optim.state_storage"`))+22), []byte(`"float32"`), uint16(0))
+	f.Add(uint8(1), uint16(bytes.Index(wide, []byte(`"dtype":"F32"`))+9), []byte(`BF16"`), uint16(0))
+	f.Add(uint8(2), uint16(bytes.Index(files[2], []byte(`"dtype":"BF16"`))+9), []byte(`F16"`), uint16(0))
+	f.Add(uint8(3), uint16(len(bf)-4), []byte{0xC0, 0x7F}, uint16(0))
+	f.Fuzz(func(t *testing.T, which uint8, at uint16, patch []byte, cut uint16) {
+		data := slices.Clone(files[which%3])
+		if len(patch) > 1<<16 {
+			patch = patch[:1<<16]
+		}
+		pos := min(int(at), len(data))
+		if which/3%2 == 1 {
+			data = slices.Insert(data, pos, patch...)
+		} else {
+			data = append(data[:pos], append(patch, data[min(pos+len(patch), len(data)):]...)...)
+		}
+		data = data[:len(data)-min(int(cut), len(data))]
+		opts := LowOptions{StateFloat32: which%3 == 1}
+		o, _ := lowCkRun[BFloat16](t, DefaultNAdam(), opts)
+		before := lowFingerprint(o)
+		used, err := allocsOf(func() error { return o.Load(bytes.NewReader(data)) })
+		// NAdam keeps two slots, besides its scalars, of at most 4 bytes.
+		elems := 0
+		for _, n := range lowCkSizes {
+			elems += n
+		}
+		if bound := uint64(len(data)) + 2*uint64(3*4*elems+256*len(lowCkSizes)) + 8<<20; used > bound {
+			t.Fatalf("Load allocated %d bytes, more than %d", used, bound)
+		}
+		if err != nil {
+			if lowFingerprint(o) != before {
+				t.Fatalf("the failed Load changed the optimizer: %v", err)
+			}
+			return
+		}
+		var buf bytes.Buffer
+		if err := o.Save(&buf); err != nil {
+			t.Fatalf("saving an accepted state: %v", err)
+		}
+		again, _ := lowCkRun[BFloat16](t, DefaultNAdam(), opts)
+		if err := again.Load(&buf); err != nil {
+			t.Fatalf("loading a saved accepted state: %v", err)
+		}
+		if lowFingerprint(again) != lowFingerprint(o) {
+			t.Fatal("an accepted state does not load back the same")
+		}
+	})
+}
