@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -506,4 +509,108 @@ func FuzzLoadLow(f *testing.F) {
 			t.Fatal("an accepted state does not load back the same")
 		}
 	})
+}
+
+var updateLowCheckpoint = flag.Bool("update-low-checkpoint", false,
+	"write testdata/torch-lowp-checkpoint/go_adam_bf16.safetensors (then run make.py there)")
+
+// TestLowCheckpointTorchFiles: checkpoints of bfloat16 Adam that torch
+// 1.13.1 reads and wrote (testdata/torch-lowp-checkpoint, make.py). Go's
+// file after 2 steps from inputs.json is exactly the one make.py loaded
+// into torch.optim.Adam; torch's state_dict after its own 2 steps loads
+// here with its values, and the next step is within a unit in the last
+// place of torch's (whose 1.13 kernels compute bfloat16 Adam otherwise).
+func TestLowCheckpointTorchFiles(t *testing.T) {
+	dir := filepath.Join("testdata", "torch-lowp-checkpoint")
+	var in struct {
+		LR    float64
+		Init  [][]BFloat16
+		Grads [][][]BFloat16
+	}
+	var torch struct {
+		Params      [][]BFloat16
+		ExpAvg      [][]BFloat16 `json:"exp_avg"`
+		ExpAvgSq    [][]BFloat16 `json:"exp_avg_sq"`
+		ParamsAfter [][]BFloat16 `json:"params_after"`
+	}
+	for name, v := range map[string]any{"inputs.json": &in, "torch_adam_bf16.json": &torch} {
+		js, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(js, v); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	rule := Adam{LR: in.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+
+	o, err := NewLow(rule, LowOptions{}, in.Init...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := range 2 {
+		if err := o.Step(in.Grads[s]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := o.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	goFile := filepath.Join(dir, "go_adam_bf16.safetensors")
+	if *updateLowCheckpoint {
+		if err := os.WriteFile(goFile, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want, err := os.ReadFile(goFile); err != nil || !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("Save writes other bytes than %s, which torch was shown to load (%v): run this test with -update-low-checkpoint, then make.py", goFile, err)
+	}
+
+	data, err := os.ReadFile(filepath.Join(dir, "torch_adam_bf16.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewLow(rule, LowOptions{}, torch.Params...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lowLoadFails(t, "torch's bfloat16 state into float32 state", must(NewLow(rule, LowOptions{StateFloat32: true}, make([]BFloat16, 7), make([]BFloat16, 3))), data, "dtype BF16, want F32")
+	if err := r.Load(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range torch.Params {
+		st, err := r.State(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Step != 2 {
+			t.Errorf("param %d: step %d, want 2", i, st.Step)
+		}
+		for j := range torch.Params[i] {
+			if st.ExpAvg[j] != torch.ExpAvg[i][j].Float32() || st.ExpAvgSq[j] != torch.ExpAvgSq[i][j].Float32() {
+				t.Errorf("param %d element %d: exp_avg %v, exp_avg_sq %v; torch's %v, %v", i, j,
+					st.ExpAvg[j], st.ExpAvgSq[j], torch.ExpAvg[i][j].Float32(), torch.ExpAvgSq[i][j].Float32())
+			}
+		}
+	}
+	if err := r.Step(in.Grads[2]...); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range torch.Params {
+		for j, h := range p {
+			want := float64(torch.ParamsAfter[i][j].Float32())
+			ulp := math.Abs(want) * 0x1p-7
+			if d := math.Abs(float64(h.Float32()) - want); d > ulp {
+				t.Errorf("param %d element %d after the step from torch's state: %v, torch %v", i, j, h.Float32(), want)
+			}
+		}
+	}
+}
+
+func must[V any](v V, err error) V {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
