@@ -35,7 +35,8 @@ import (
 //	optim.checksum  CRC-32C of the whole file with these 8 hex digits as "00000000"
 //	optim.format    the format marker, "github.com/simdoptim/optim checkpoint"
 //	optim.version   "1"
-//	optim.dtype     "F32" or "F64", the element type
+//	optim.dtype     "F32" or "F64", the element type ("BF16" or "F16": a LowOptimizer's,
+//	                whose files also record optim.state_storage, see LowOptimizer.Save)
 //	optim.rules     JSON list of each group's torch class: SGD, Adagrad, RMSprop, Adam, AdamW,
 //	                NAdam, RAdam, Adamax, Adadelta, Rprop, ASGD, or Lion (not a torch class)
 //	optim.steps     JSON list of each parameter's exact step count (float32 step
@@ -64,7 +65,8 @@ import (
 //	    state = {}
 //	    for name, t in header.items():
 //	        _, index, key = name.split(".")
-//	        dtype = {"F32": torch.float32, "F64": torch.float64}[t["dtype"]]
+//	        dtype = {"F32": torch.float32, "F64": torch.float64,
+//	                 "BF16": torch.bfloat16, "F16": torch.float16}[t["dtype"]]
 //	        begin, end = t["data_offsets"]
 //	        x = torch.frombuffer(bytearray(data[begin:end]), dtype=dtype).reshape(t["shape"])
 //	        state.setdefault(int(index), {})[key] = x

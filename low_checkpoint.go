@@ -8,24 +8,6 @@ import (
 	"github.com/simdoptim/optim/kernels"
 )
 
-// A LowOptimizer's checkpoint is an Optimizer checkpoint (see Save) of
-// 16-bit parameters: the same tensors, names, metadata, checksum and
-// guarantees, with these differences. optim.dtype is the parameters'
-// format, "BF16" or "F16" (safetensors' and torch's torch.bfloat16 and
-// torch.float16). The state slices are stored as the optimizer keeps them,
-// which a new entry records:
-//
-//	optim.state_storage  "param": in the parameters' format (BF16 or F16 tensors, the
-//	                     default, as torch's state_dict of a bfloat16 or float16 model
-//	                     holds them); "float32": F32 tensors (LowOptions.StateFloat32)
-//
-// step and the scalar states are 0-d F32 tensors, as always. The rounding
-// (LowOptions.Stochastic and Seed) is the optimizer's, not its state's,
-// and is not saved: a run continues bit for bit when the optimizer that
-// loads the file was made with the same LowOptions (the random bits of
-// stochastic rounding are a function of the seed, the parameter, the
-// element and the step count, which the file holds).
-
 // Storage names of optim.state_storage.
 const (
 	storageParam   = "param"
@@ -33,9 +15,25 @@ const (
 )
 
 // Save writes the optimizer's complete state as Optimizer.Save does: its
-// groups with their rules, step counts and every state slice, in the
-// storage the optimizer keeps them in (see LowOptions), streamed from its
-// memory. Parameters are the model's, not saved.
+// groups with their rules, step counts and every state slice, streamed
+// from its memory. Parameters are the model's, not saved.
+//
+// The file is an Optimizer checkpoint (docs/guide.md#checkpoints): the same
+// tensors, names, metadata, checksum and guarantees, with these
+// differences. optim.dtype is the parameters' format, "BF16" or "F16"
+// (safetensors' names of torch.bfloat16 and torch.float16). The state
+// slices are stored as the optimizer keeps them, which an entry records:
+//
+//	optim.state_storage  "param": tensors in the parameters' format (BF16 or F16), the
+//	                     default, as torch's state_dict of a bfloat16 or float16 model
+//	                     holds them; "float32": F32 tensors (LowOptions.StateFloat32)
+//
+// step and the scalar states are 0-d F32 tensors, as always. The rounding
+// (LowOptions.Stochastic and Seed) belongs to the optimizer, not to its
+// state, and is not saved: a run continues bit for bit when the optimizer
+// that loads the file was made with the same LowOptions (stochastic
+// rounding's random bits are a function of the seed, the parameter, the
+// element and the step count, which the file holds).
 func (o *LowOptimizer[H]) Save(w io.Writer) error { return o.save("Save", w, nil) }
 
 // SaveWith is Save with the caller's own entries, as Optimizer.SaveWith.
@@ -95,7 +93,7 @@ func (o *LowOptimizer[H]) checkpointTypes() fileTypes {
 
 // The rest of checkpointed: a LowOptimizer's parameters are flat and
 // unnamed, and each state slot has its parameter's length.
-func (o *LowOptimizer[H]) slotLen(i, _ int) int    { return len(o.params[i]) }
+func (o *LowOptimizer[H]) slotLen(i, _ int) int     { return len(o.params[i]) }
 func (o *LowOptimizer[H]) slotShape(_, _ int) Shape { return nil }
 func (o *LowOptimizer[H]) paramShape(int) Shape     { return nil }
 func (o *LowOptimizer[H]) namesBytes() int          { return 0 }
