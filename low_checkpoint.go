@@ -1,8 +1,10 @@
 package optim
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
+	"slices"
 
 	"github.com/simdoptim/optim/internal/safetensors"
 	"github.com/simdoptim/optim/kernels"
@@ -176,7 +178,14 @@ func loadLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 		}
 	}
 
-	// Nothing fails from here on.
+	// Nothing fails from here on. The slots the file's rules use or the
+	// file keeps besides are created, those it lacks and its rules do not
+	// use dropped, and the regions updated once: a slot at a time, each
+	// merge or removal would move every region, O(n²) for n parameters.
+	var (
+		added []span
+		gone  map[uintptr]bool
+	)
 	for gi := range o.groups {
 		o.setRule(gi, l.rules[gi])
 		g := &o.groups[gi]
@@ -191,7 +200,10 @@ func loadLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 					// file does not have (if any): dropped, as the file
 					// says.
 					if len(dst) > 0 {
-						o.owned.remove(base(dst))
+						if gone == nil {
+							gone = map[uintptr]bool{}
+						}
+						gone[base(dst)] = true
 					}
 					state[i][k] = nil
 					continue
@@ -199,7 +211,9 @@ func loadLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 					// The new rule's, or one the file keeps besides.
 					dst = make([]E, len(o.params[i]))
 					state[i][k] = dst
-					o.ownState(dst, i, stateKey(g.rule.kind(), k))
+					if len(dst) > 0 {
+						added = append(added, region(dst, Slot{Kind: "state", Index: i, Key: stateKey(g.rule.kind(), k)}))
+					}
 				}
 				if src != nil {
 					copy(dst, src)
@@ -214,6 +228,14 @@ func loadLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 			o.created[i] = l.created[i]
 			o.scalars[i] = l.scalars[i]
 		}
+	}
+	if gone != nil {
+		o.owned = slices.DeleteFunc(o.owned, func(s span) bool { return gone[s.lo] })
+	}
+	if len(added) > 0 {
+		slices.SortFunc(added, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+		o.owned.merge(added)
+		clear(o.clear) // new spans: every grad must be checked again
 	}
 	o.held = l.held
 	return nil

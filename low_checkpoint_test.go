@@ -614,3 +614,46 @@ func must[V any](v V, err error) V {
 	}
 	return v
 }
+
+// TestLowLoadHostileHeaders: each of Optimizer's crafted headers
+// (hostileHeaders) is refused by a LowOptimizer too, and Load adds at most
+// the header's size, twice the state its rules can keep and 8 MiB while
+// reading it.
+func TestLowLoadHostileHeaders(t *testing.T) {
+	many := func() *LowOptimizer[BFloat16] {
+		params := make([][]BFloat16, 20_000)
+		for i := range params {
+			params[i] = make([]BFloat16, 1)
+		}
+		return must(NewLow(SGD{LR: 0.1}, LowOptions{}, params...))
+	}
+	o := many()
+	before := lowFingerprint(o)
+	// SGD keeps one slot; the optimizer's record of a parameter's state.
+	record := unsafe.Sizeof(o.state16[0]) + unsafe.Sizeof(o.state32[0]) + unsafe.Sizeof(o.steps[0]) + unsafe.Sizeof(o.scalars[0]) + unsafe.Sizeof(o.created[0])
+	capacity := uint64(len(o.params)) * uint64(2+record)
+	sizes := []int{256 << 10}
+	if !testing.Short() {
+		sizes = append(sizes, 1<<20)
+	}
+	for _, size := range sizes {
+		for _, h := range hostileHeaders(size, len(o.params)) {
+			file := withLength(h.file)
+			target := o
+			if h.loads {
+				target = many()
+			}
+			allocs, err := allocsOf(func() error { return target.Load(bytes.NewReader(file)) })
+			if (err == nil) != h.loads {
+				t.Errorf("%s: loaded %v, error %v", h.name, h.loads, err)
+				continue
+			}
+			if bound := uint64(len(h.file)) + 2*capacity + 8<<20; allocs > bound {
+				t.Errorf("%s: a header of %d bytes: Load allocated %d bytes, more than the bound %d", h.name, len(h.file), allocs, bound)
+			}
+		}
+	}
+	if lowFingerprint(o) != before {
+		t.Fatal("a failed Load changed the optimizer")
+	}
+}
