@@ -526,7 +526,8 @@ func invalidAt[T element](s []T, nonNeg bool, f kernels.Format) (int, any) {
 
 // readCheckpoint reads and verifies a checkpoint of o of size bytes (-1:
 // unknown) from r: its rules' arithmetic is T's, its state slices' element
-// type E (o's checkpointTypes say the dtypes), in format f if E is uint16.
+// type E (o's checkpointTypes say their dtype, and so the 16-bit format of
+// bits, E uint16).
 func readCheckpoint[T float32 | float64, E element](o checkpointed, op string, r io.Reader, size int64, wantExtra bool) (*loaded[E], error) {
 	// Step tensors are 4 bytes each: buffer them; large reads bypass the
 	// buffer.
