@@ -35,7 +35,8 @@ import (
 //	optim.checksum  CRC-32C of the whole file with these 8 hex digits as "00000000"
 //	optim.format    the format marker, "github.com/simdoptim/optim checkpoint"
 //	optim.version   "1"
-//	optim.dtype     "F32" or "F64", the element type
+//	optim.dtype     "F32" or "F64", the element type ("BF16" or "F16": a LowOptimizer's,
+//	                whose files also record optim.state_storage, see LowOptimizer.Save)
 //	optim.rules     JSON list of each group's torch class: SGD, Adagrad, RMSprop, Adam, AdamW,
 //	                NAdam, RAdam, Adamax, Adadelta, Rprop, ASGD, or Lion (not a torch class)
 //	optim.steps     JSON list of each parameter's exact step count (float32 step
@@ -64,7 +65,8 @@ import (
 //	    state = {}
 //	    for name, t in header.items():
 //	        _, index, key = name.split(".")
-//	        dtype = {"F32": torch.float32, "F64": torch.float64}[t["dtype"]]
+//	        dtype = {"F32": torch.float32, "F64": torch.float64,
+//	                 "BF16": torch.bfloat16, "F16": torch.float16}[t["dtype"]]
 //	        begin, end = t["data_offsets"]
 //	        x = torch.frombuffer(bytearray(data[begin:end]), dtype=dtype).reshape(t["shape"])
 //	        state.setdefault(int(index), {})[key] = x
@@ -84,6 +86,7 @@ const (
 	rulesKey    = ours + "rules"
 	stepsKey    = ours + "steps"
 	extraKey    = ours + "extra"
+	storageKey  = ours + "state_storage"
 	groupsKey   = "param_groups"
 
 	formatName    = "github.com/simdoptim/optim checkpoint"
@@ -166,9 +169,10 @@ func (o *Optimizer[T]) SaveWith(w io.Writer, extra map[string]json.RawMessage) e
 	return o.save("SaveWith", w, extra)
 }
 
-// piece is one tensor's data: a state slice, or a 0-d float32 tensor (a
-// step count or a scalar state) when s is nil.
-type piece[T float32 | float64] struct {
+// piece is one tensor's data: a state slice (of values, or of a 16-bit
+// format's bits), or a 0-d float32 tensor (a step count or a scalar state)
+// when s is nil.
+type piece[T element] struct {
 	s      []T
 	scalar float32
 	// count, when isCount, is a 0-d int64 tensor's value in place of
@@ -184,6 +188,22 @@ func dtypeOf[T float32 | float64]() safetensors.DType {
 	return safetensors.F64
 }
 
+// fileTypes are the element types of a checkpoint of an optimizer: its
+// parameters' (optim.dtype) and its state slices', with the state's
+// storage (optim.state_storage) when it may differ from the parameters'.
+type fileTypes struct {
+	dtype, state safetensors.DType
+	storage      string // "" for none: Optimizer's files have no such entry
+}
+
+// sameTypes are the file types of an optimizer whose state is stored as
+// its parameters of element type T are.
+func sameTypes[T float32 | float64]() fileTypes {
+	return fileTypes{dtype: dtypeOf[T](), state: dtypeOf[T]()}
+}
+
+func (o *Optimizer[T]) checkpointTypes() fileTypes { return sameTypes[T]() }
+
 func (o *Optimizer[T]) save(op string, w io.Writer, extra map[string]json.RawMessage) error {
 	header, pieces, err := o.encode(op, extra)
 	if err != nil {
@@ -194,7 +214,7 @@ func (o *Optimizer[T]) save(op string, w io.Writer, extra map[string]json.RawMes
 
 // writeSealed writes a file of ours, its header and the data of pieces,
 // with the checksum in place of the header's placeholder.
-func writeSealed[T float32 | float64](op string, w io.Writer, header []byte, pieces []piece[T]) error {
+func writeSealed[T element](op string, w io.Writer, header []byte, pieces []piece[T]) error {
 	// The checksum is computed in a first pass over memory, so that the
 	// header, which holds it, can be written before the data.
 	h := crc32.New(castagnoli)
@@ -225,15 +245,26 @@ func (o *Optimizer[T]) encode(op string, extra map[string]json.RawMessage) ([]by
 	if err != nil {
 		return nil, nil, err
 	}
-	meta := append(fileMeta(formatName, dtypeOf[T]()), entries...)
-	header, _, err := safetensors.Encode(meta, tensors)
+	header, err := encodeHeader(o, op, tensors, entries)
+	return header, pieces, err
+}
+
+// encodeHeader builds the header of o's checkpoint, with the checksum
+// placeholder: fileMeta's entries, then entries, then the tensors.
+func encodeHeader(o checkpointed, op string, tensors []safetensors.Tensor, entries []safetensors.Meta) ([]byte, error) {
+	ft := o.checkpointTypes()
+	meta := fileMeta(formatName, ft.dtype)
+	if ft.storage != "" {
+		meta = append(meta, safetensors.Meta{Key: storageKey, Value: ft.storage})
+	}
+	header, _, err := safetensors.Encode(append(meta, entries...), tensors)
 	if err != nil {
-		return nil, nil, ckErr(op, err, "encoding the header")
+		return nil, ckErr(op, err, "encoding the header")
 	}
-	if int64(len(header)-safetensors.PrefixLen) > o.headerLimit() {
-		return nil, nil, ckErr(op, nil, "the header takes %d bytes, more than the %d Load accepts", len(header), o.headerLimit())
+	if limit := headerLimit(o); int64(len(header)-safetensors.PrefixLen) > limit {
+		return nil, ckErr(op, nil, "the header takes %d bytes, more than the %d Load accepts", len(header), limit)
 	}
-	return header, pieces, nil
+	return header, nil
 }
 
 // fileMeta are the first metadata entries of a file of ours: the checksum
@@ -259,52 +290,89 @@ func (o *Optimizer[T]) encodeState(op string, extra map[string]json.RawMessage) 
 	)
 	for gi := range o.groups {
 		g := &o.groups[gi]
-		kind := g.rule.kind()
 		for i := g.first; i < g.end; i++ {
-			if !o.hasState(i, kind) && !(g.matrix && o.steps[i] > 0) {
+			if !o.hasState(i, g.rule.kind()) && !(g.matrix && o.steps[i] > 0) {
 				continue // as in torch's state dict: no state yet, no tensors
 			}
-			// Every slot that exists, as torch saves every tensor in its
-			// state: the rule's, and one kept from an earlier
-			// configuration (SGD's buffer after Momentum went to 0).
-			for k, st := range o.state[i] {
-				if st != nil {
-					tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, o.slotKey(i, k)), DType: dt, Shape: o.tensorShape(i, k)})
-					pieces = append(pieces, piece[T]{s: o.state[i][k]})
-				}
-			}
-			if !g.rule.torch().noStep {
-				tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, "step"), DType: safetensors.F32, Shape: []int64{}})
-				pieces = append(pieces, piece[T]{scalar: float32(o.steps[i])})
-			}
-			if g.matrix {
-				continue // no scalar state
-			}
-			for j, key := range scalarKeys[kind] {
-				tensors = append(tensors, safetensors.Tensor{Name: tensorName(i, key), DType: safetensors.F32, Shape: []int64{}})
-				pieces = append(pieces, piece[T]{scalar: o.scalars[i][j]})
-			}
+			tensors, pieces = appendParam(tensors, pieces, paramTensors[T]{
+				i: i, rule: g.rule, matrix: g.matrix, slots: o.state[i], dtype: dt,
+				key: o.slotKey, shape: o.tensorShape, step: o.steps[i], scalars: &o.scalars[i],
+			})
 		}
 	}
+	meta, err := groupsMeta(&o.groupSet, op, o.steps, o.groupNames, extra)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return tensors, pieces, meta, nil
+}
+
+// paramTensors is what a checkpoint holds of parameter i, under rule: its
+// state slots, of dtype, keyed and shaped by key and shape, its step
+// count and its scalar state.
+type paramTensors[E element] struct {
+	i       int
+	rule    Rule
+	matrix  bool
+	slots   [3][]E
+	dtype   safetensors.DType
+	key     func(i, k int) string
+	shape   func(i, k int) []int64
+	step    int64
+	scalars *generic.Scalars
+}
+
+// appendParam appends p's tensors and their data, in file order, to
+// tensors and pieces: every state slot that exists, as torch saves every
+// tensor in its state (the rule's, and one kept from an earlier
+// configuration: SGD's buffer after Momentum went to 0), then the step
+// (but SGD's, which torch does not keep) and the scalar states, 0-d
+// float32 tensors.
+func appendParam[E element](tensors []safetensors.Tensor, pieces []piece[E], p paramTensors[E]) ([]safetensors.Tensor, []piece[E]) {
+	for k, st := range p.slots {
+		if st != nil {
+			tensors = append(tensors, safetensors.Tensor{Name: tensorName(p.i, p.key(p.i, k)), DType: p.dtype, Shape: p.shape(p.i, k)})
+			pieces = append(pieces, piece[E]{s: st})
+		}
+	}
+	if !p.rule.torch().noStep {
+		tensors = append(tensors, safetensors.Tensor{Name: tensorName(p.i, "step"), DType: safetensors.F32, Shape: []int64{}})
+		pieces = append(pieces, piece[E]{scalar: float32(p.step)})
+	}
+	if p.matrix {
+		return tensors, pieces // no scalar state
+	}
+	for j, key := range scalarKeys[p.rule.kind()] {
+		tensors = append(tensors, safetensors.Tensor{Name: tensorName(p.i, key), DType: safetensors.F32, Shape: []int64{}})
+		pieces = append(pieces, piece[E]{scalar: p.scalars[j]})
+	}
+	return tensors, pieces
+}
+
+// groupsMeta are the metadata entries of a checkpoint of the groups of o
+// but fileMeta's: each group's torch class, the step counts, the caller's
+// extra entries, the values groups hold, and param_groups (with the
+// parameters' names, names(gi), if any).
+func groupsMeta(o *groupSet, op string, steps []int64, names func(gi int) []string, extra map[string]json.RawMessage) ([]safetensors.Meta, error) {
 	rules := make([]string, len(o.groups))
 	groups := make([]json.RawMessage, len(o.groups))
 	for gi := range o.groups {
 		rules[gi] = className(o.groups[gi].rule)
-		groups[gi] = torchGroup(o.reportedRule(gi), o.groups[gi].first, o.groups[gi].end, o.groupNames(gi))
+		groups[gi] = torchGroup(o.reportedRule(gi), o.groups[gi].first, o.groups[gi].end, names(gi))
 	}
 	meta := []safetensors.Meta{
 		{Key: rulesKey, Value: mustJSON(rules)},
-		{Key: stepsKey, Value: mustJSON(o.steps)},
+		{Key: stepsKey, Value: mustJSON(steps)},
 	}
 	if len(extra) > 0 {
 		for k, v := range extra {
 			if !json.Valid(v) {
-				return nil, nil, nil, ckErr(op, nil, "extra[%q] is not valid JSON", k)
+				return nil, ckErr(op, nil, "extra[%q] is not valid JSON", k)
 			}
 		}
 		js := mustJSON(extra) // compacts each value, sorts the keys
 		if len(js) > maxExtra {
-			return nil, nil, nil, ckErr(op, nil, "the extra entries take %d bytes of JSON, more than the %d allowed", len(js), maxExtra)
+			return nil, ckErr(op, nil, "the extra entries take %d bytes of JSON, more than the %d allowed", len(js), maxExtra)
 		}
 		meta = append(meta, safetensors.Meta{Key: extraKey, Value: js})
 	}
@@ -312,7 +380,7 @@ func (o *Optimizer[T]) encodeState(op string, extra map[string]json.RawMessage) 
 		meta = append(meta, safetensors.Meta{Key: heldKey, Value: held})
 	}
 	meta = append(meta, safetensors.Meta{Key: groupsKey, Value: mustJSON(groups)})
-	return tensors, pieces, meta, nil
+	return meta, nil
 }
 
 func mustJSON(v any) string {
@@ -340,9 +408,9 @@ func usedSlots[T float32 | float64](r Rule) [3]bool {
 // caller's entries at most maxExtra, the parameters' names namesBytes.
 // The absolute cap is the reference safetensors implementation's, which
 // rejects longer headers anyway.
-func (o *Optimizer[T]) headerLimit() int64 {
+func headerLimit(o checkpointed) int64 {
 	const safetensorsMax = 100_000_000
-	return min(safetensorsMax, 64<<10+maxExtra+1024*int64(len(o.params)+len(o.groups))+int64(o.namesBytes()))
+	return min(safetensorsMax, 64<<10+maxExtra+1024*int64(o.Len()+o.Groups())+int64(o.namesBytes()))
 }
 
 // littleEndian reports whether the machine's byte order is the file's, so
@@ -353,7 +421,7 @@ var littleEndian = func() bool {
 }()
 
 // bytesOf returns s's memory as bytes (little-endian machines only).
-func bytesOf[T float32 | float64](s []T) []byte {
+func bytesOf[T element](s []T) []byte {
 	if len(s) == 0 {
 		return nil
 	}
@@ -362,7 +430,7 @@ func bytesOf[T float32 | float64](s []T) []byte {
 
 // eachChunk passes the data of pieces, in order and in the file's byte
 // order, to f.
-func eachChunk[T float32 | float64](pieces []piece[T], f func([]byte) error) error {
+func eachChunk[T element](pieces []piece[T], f func([]byte) error) error {
 	var buf []byte
 	var four [4]byte
 	var eight [8]byte
@@ -403,8 +471,12 @@ func eachChunk[T float32 | float64](pieces []piece[T], f func([]byte) error) err
 	return nil
 }
 
-func putLE[T float32 | float64](b []byte, s []T) {
+func putLE[T element](b []byte, s []T) {
 	switch s := any(s).(type) {
+	case []uint16:
+		for i, x := range s {
+			binary.LittleEndian.PutUint16(b[2*i:], x)
+		}
 	case []float32:
 		for i, x := range s {
 			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
@@ -416,8 +488,12 @@ func putLE[T float32 | float64](b []byte, s []T) {
 	}
 }
 
-func getLE[T float32 | float64](s []T, b []byte) {
+func getLE[T element](s []T, b []byte) {
 	switch s := any(s).(type) {
+	case []uint16:
+		for i := range s {
+			s[i] = binary.LittleEndian.Uint16(b[2*i:])
+		}
 	case []float32:
 		for i := range s {
 			s[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
@@ -430,7 +506,7 @@ func getLE[T float32 | float64](s []T, b []byte) {
 }
 
 // readInto fills s from r (file byte order), feeding h.
-func readInto[T float32 | float64](r io.Reader, h hash.Hash32, s []T) error {
+func readInto[T element](r io.Reader, h hash.Hash32, s []T) error {
 	if littleEndian {
 		b := bytesOf(s)
 		if _, err := io.ReadFull(r, b); err != nil {

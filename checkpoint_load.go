@@ -17,6 +17,7 @@ import (
 
 	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/internal/safetensors"
+	"github.com/simdoptim/optim/kernels"
 )
 
 // Load replaces the optimizer's state with a saved one. The saved groups
@@ -83,8 +84,9 @@ func (o *Optimizer[T]) LoadWith(r io.Reader, accept func(extra map[string]json.R
 	return o.load("LoadWith", r, -1, accept)
 }
 
-// loaded is a checkpoint read and verified, ready to commit.
-type loaded[T float32 | float64] struct {
+// loaded is a checkpoint read and verified, ready to commit: its state
+// slices of element type T (values, or a 16-bit format's bits).
+type loaded[T element] struct {
 	rules []Rule
 	// has[i][k] reports that the file holds slot k of parameter i: every
 	// slot its rule uses once the state is created, and any other slot of
@@ -109,6 +111,38 @@ type loaded[T float32 | float64] struct {
 	// slotLen is the length of slot k of parameter i: the parameter's,
 	// or what a matrix rule's slot holds (Adafactor's row_var).
 	slotLen func(i, k int) int
+	// format is the 16-bit format of state slices of bits (T uint16).
+	format kernels.Format
+}
+
+// checkpointed is what Load checks a checkpoint against, and bounds what
+// it reads by: an optimizer's groups and parameters (Optimizer,
+// LowOptimizer).
+type checkpointed interface {
+	groupSetOf() *groupSet
+	Len() int
+	Groups() int
+	// slotLen is the length of state slot k of parameter i, slotShape
+	// its shape in torch (nil when the parameter has none), paramShape the
+	// parameter's (nil for none).
+	slotLen(i, k int) int
+	slotShape(i, k int) Shape
+	paramShape(i int) Shape
+	// namesBytes bounds the JSON of the parameters' names, and
+	// checkGroupNames checks those of entry gi of param_groups.
+	namesBytes() int
+	checkGroupNames(op string, gi int, raw json.RawMessage) error
+	// checkpointTypes are the element types of its checkpoints.
+	checkpointTypes() fileTypes
+}
+
+func (o *groupSet) groupSetOf() *groupSet { return o }
+
+func (o *Optimizer[T]) paramShape(i int) Shape {
+	if o.shapes == nil {
+		return nil
+	}
+	return o.shapes[i]
 }
 
 // slot returns the scratch of slot k of parameter i, of group gi: nil
@@ -129,7 +163,7 @@ func (l *loaded[T]) slot(i, k int) []T {
 
 // load reads a checkpoint of size bytes (-1: unknown) from r.
 func (o *Optimizer[T]) load(op string, r io.Reader, size int64, accept func(map[string]json.RawMessage) error) error {
-	l, err := o.read(op, r, size, accept != nil)
+	l, err := readCheckpoint[T, T](o, op, r, size, accept != nil)
 	if err != nil {
 		return named(err, o.Name)
 	}
@@ -157,10 +191,15 @@ const maxDims = 64
 // metaLimit is the most bytes the value of metadata key may take in a
 // checkpoint for o, decoded, or 0 for a key Load does not read. Each is
 // generous for what Save and torch write (whitespace included).
-func (o *Optimizer[T]) metaLimit(key string) int {
-	params, groups := len(o.params), len(o.groups)
+func metaLimit(o checkpointed, key string) int {
+	params, groups := o.Len(), o.Groups()
 	switch key {
 	case checksumKey, formatKey, versionKey, dtypeKey:
+		return 256
+	case storageKey:
+		if o.checkpointTypes().storage == "" {
+			return 0 // not a key of this optimizer's files
+		}
 		return 256
 	case rulesKey:
 		return 256 + 64*groups // a class name, quoted, and a comma each
@@ -180,7 +219,7 @@ func (o *Optimizer[T]) metaLimit(key string) int {
 }
 
 // ourKeys are the metadata keys of our files.
-var ourKeys = []string{checksumKey, formatKey, versionKey, dtypeKey, rulesKey, stepsKey, extraKey, heldKey, groupsKey}
+var ourKeys = []string{checksumKey, formatKey, versionKey, dtypeKey, storageKey, rulesKey, stepsKey, extraKey, heldKey, groupsKey}
 
 // maxGroupMembers bounds the members of a param_groups entry: torch's
 // have a rule's hyperparameters, its implementation flags, initial_lr and
@@ -255,8 +294,8 @@ func (l *tensorLayout) role(j int) (slot int, step bool, scalar int) {
 // are kept, up to maxForeign more than there are of these, to be reported
 // once the header's other errors have been: a file of another optimizer
 // is reported by what differs first (the group count, the element type).
-type stateTensors[T float32 | float64] struct {
-	o       *Optimizer[T]
+type stateTensors struct {
+	o       checkpointed
 	op      string
 	prefix  string // of the names: "" in an optimizer checkpoint
 	base    []int  // the first ID of each parameter; base[len(o.params)] is the count
@@ -279,36 +318,36 @@ type tensorEntry struct {
 }
 
 // dtypes are the dtypes of tensorEntry.
-var dtypes = [...]safetensors.DType{"", safetensors.F32, safetensors.F64, safetensors.I64}
+var dtypes = [...]safetensors.DType{"", safetensors.F32, safetensors.F64, safetensors.I64, safetensors.BF16, safetensors.F16}
 
 func (e tensorEntry) found() bool              { return e.dtype != 0 }
 func (e tensorEntry) dType() safetensors.DType { return dtypes[e.dtype] }
 
-func newStateTensors[T float32 | float64](o *Optimizer[T], op string) *stateTensors[T] {
-	x := &stateTensors[T]{o: o, op: op, base: make([]int, len(o.params)+1)}
-	for gi := range o.groups {
-		keys := layoutOf(o.groups[gi].rule).keys
-		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
+func newStateTensors(o checkpointed, op string) *stateTensors {
+	x := &stateTensors{o: o, op: op, base: make([]int, o.Len()+1)}
+	for _, g := range o.groupSetOf().groups {
+		keys := layoutOf(g.rule).keys
+		for i := g.first; i < g.end; i++ {
 			x.base[i+1] = x.base[i] + len(keys)
 		}
 	}
-	x.got = make([]tensorEntry, x.base[len(o.params)])
+	x.got = make([]tensorEntry, x.base[o.Len()])
 	return x
 }
 
 // groupOf returns the group of parameter i.
-func (x *stateTensors[T]) groupOf(i int) int {
-	gi, _ := slices.BinarySearchFunc(x.o.groups, i, func(g group, i int) int { return cmp.Compare(g.end-1, i) })
+func (x *stateTensors) groupOf(i int) int {
+	gi, _ := slices.BinarySearchFunc(x.o.groupSetOf().groups, i, func(g group, i int) int { return cmp.Compare(g.end-1, i) })
 	return gi
 }
 
 // layoutOf returns the layout of parameter i's rule.
-func (x *stateTensors[T]) layoutOf(i int) *tensorLayout {
-	return layoutOf(x.o.groups[x.groupOf(i)].rule)
+func (x *stateTensors) layoutOf(i int) *tensorLayout {
+	return layoutOf(x.o.groupSetOf().groups[x.groupOf(i)].rule)
 }
 
 // at returns the parameter and the key index of ID id.
-func (x *stateTensors[T]) at(id int) (param, key int) {
+func (x *stateTensors) at(id int) (param, key int) {
 	i, found := slices.BinarySearch(x.base, id)
 	if !found {
 		i--
@@ -317,13 +356,13 @@ func (x *stateTensors[T]) at(id int) (param, key int) {
 }
 
 // name returns the name of the tensor of ID id.
-func (x *stateTensors[T]) name(id int) string {
+func (x *stateTensors) name(id int) string {
 	i, j := x.at(id)
 	return x.prefix + tensorName(i, x.layoutOf(i).keys[j])
 }
 
 // parseName returns the ID of the tensor name, "state.<param>.<key>".
-func (x *stateTensors[T]) parseName(name []byte) (int, bool) {
+func (x *stateTensors) parseName(name []byte) (int, bool) {
 	rest, ok := bytes.CutPrefix(name, []byte(x.prefix+"state."))
 	digits, key, ok2 := bytes.Cut(rest, []byte("."))
 	if !ok || !ok2 || len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
@@ -331,12 +370,12 @@ func (x *stateTensors[T]) parseName(name []byte) (int, bool) {
 	}
 	i := 0
 	for _, c := range digits {
-		if c < '0' || c > '9' || i > (len(x.o.params)-int(c-'0'))/10 {
+		if c < '0' || c > '9' || i > (x.o.Len()-int(c-'0'))/10 {
 			return 0, false
 		}
 		i = 10*i + int(c-'0')
 	}
-	if i >= len(x.o.params) {
+	if i >= x.o.Len() {
 		return 0, false
 	}
 	j := slices.Index(x.layoutOf(i).keys, string(key))
@@ -349,7 +388,7 @@ func (x *stateTensors[T]) parseName(name []byte) (int, bool) {
 // tensor records what the header says of a tensor, to be checked once
 // the rest of the header has been; only what makes its entry malformed
 // for its name is an error here: a step or scalar state that is not 0-d.
-func (x *stateTensors[T]) tensor(name []byte, t safetensors.Tensor) error {
+func (x *stateTensors) tensor(name []byte, t safetensors.Tensor) error {
 	id, ok := x.parseName(name)
 	if !ok {
 		if len(x.foreign) == len(x.got)+maxForeign {
@@ -367,7 +406,7 @@ func (x *stateTensors[T]) tensor(name []byte, t safetensors.Tensor) error {
 		return ckErr(x.op, nil, "tensor %q: dtype %s, shape %v, want a 0-d F32 tensor", name, t.DType, t.Shape)
 	}
 	if want := x.o.slotShape(i, slot); slot >= 0 && want != nil && !shapeFits(t.Shape, want) {
-		return ckErr(x.op, nil, "tensor %q: shape %v, want %v (the state of a param of shape %v), or flat", name, t.Shape, want, x.o.shapes[i])
+		return ckErr(x.op, nil, "tensor %q: shape %v, want %v (the state of a param of shape %v), or flat", name, t.Shape, want, x.o.paramShape(i))
 	}
 	elems, _ := safetensors.Elems(t.Shape)
 	x.got[id] = tensorEntry{elems: elems, begin: t.Begin, dims: int32(min(len(t.Shape), maxDims)), dtype: uint8(slices.Index(dtypes[:], t.DType))}
@@ -377,7 +416,7 @@ func (x *stateTensors[T]) tensor(name []byte, t safetensors.Tensor) error {
 
 // foreignErr reports the first tensor that is not a state of the
 // optimizer's.
-func (x *stateTensors[T]) foreignErr() error {
+func (x *stateTensors) foreignErr() error {
 	return ckErr(x.op, nil, "tensor %q: not a state of this optimizer's groups and rules", x.foreign[0])
 }
 
@@ -386,7 +425,7 @@ func (x *stateTensors[T]) foreignErr() error {
 // its dtype and elements (the decoder checked data_offsets against them).
 // With tensors that are not the optimizer's, it returns nil: foreignErr
 // reports them.
-func (x *stateTensors[T]) order() ([]safetensors.Span, error) {
+func (x *stateTensors) order() ([]safetensors.Span, error) {
 	if len(x.foreign) > 0 {
 		return nil, nil
 	}
@@ -403,14 +442,14 @@ func (x *stateTensors[T]) order() ([]safetensors.Span, error) {
 }
 
 // limits bounds the header by the optimizer.
-func (x *stateTensors[T]) limits(headerBytes int64, meta func(string) (int, error)) safetensors.Limits {
+func (x *stateTensors) limits(headerBytes int64, meta func(string) (int, error)) safetensors.Limits {
 	name := 0
 	for _, l := range layouts {
 		for _, k := range l[0].keys { // the layout with a step has every key
 			name = max(name, len(k))
 		}
 	}
-	name += len(tensorName(max(len(x.o.params)-1, 0), ""))
+	name += len(tensorName(max(x.o.Len()-1, 0), ""))
 	for _, k := range ourKeys {
 		name = max(name, len(k))
 	}
@@ -463,11 +502,37 @@ func firstInvalid[T float32 | float64](s []T, nonNeg bool) int {
 	return -1
 }
 
-func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) (*loaded[T], error) {
+// invalidAt is firstInvalid for a state slice of values or, of format f,
+// of bits; it returns the index and the value (-1 and nil if none).
+func invalidAt[T element](s []T, nonNeg bool, f kernels.Format) (int, any) {
+	switch s := any(s).(type) {
+	case []float32:
+		if k := firstInvalid(s, nonNeg); k >= 0 {
+			return k, s[k]
+		}
+	case []float64:
+		if k := firstInvalid(s, nonNeg); k >= 0 {
+			return k, s[k]
+		}
+	case []uint16:
+		for k, h := range s {
+			if x := f.Widen(h); x != x || nonNeg && x < 0 {
+				return k, x
+			}
+		}
+	}
+	return -1, nil
+}
+
+// readCheckpoint reads and verifies a checkpoint of o of size bytes (-1:
+// unknown) from r: its rules' arithmetic is T's, its state slices' element
+// type E (o's checkpointTypes say their dtype, and so the 16-bit format of
+// bits, E uint16).
+func readCheckpoint[T float32 | float64, E element](o checkpointed, op string, r io.Reader, size int64, wantExtra bool) (*loaded[E], error) {
 	// Step tensors are 4 bytes each: buffer them; large reads bypass the
 	// buffer.
 	br := bufio.NewReaderSize(r, 4096)
-	limit := o.headerLimit()
+	limit := headerLimit(o)
 	if size >= 0 {
 		limit = min(limit, max(0, size-safetensors.PrefixLen))
 	}
@@ -475,7 +540,7 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 	sawOurs := false
 	admit := func(key string) (int, error) {
 		sawOurs = sawOurs || strings.HasPrefix(key, ours)
-		if n := o.metaLimit(key); n > 0 {
+		if n := metaLimit(o, key); n > 0 {
 			return n, nil
 		}
 		if sawOurs && strings.HasPrefix(key, optimizerPrefix) {
@@ -506,17 +571,17 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 		}
 	}
 	if mine {
-		if err := checkOurMeta[T](op, meta, sum.head[:min(sum.n, len(sum.head))]); err != nil {
+		if err := checkOurMeta(op, meta, sum.head[:min(sum.n, len(sum.head))], o.checkpointTypes()); err != nil {
 			return nil, err
 		}
 	}
-	l, err := o.prepareLoad(op, x, meta, mine, wantExtra)
+	l, err := prepareLoad[T, E](o, op, x, meta, mine, wantExtra)
 	if err != nil {
 		return nil, err
 	}
 	crc := sum.crc
 	for _, t := range order {
-		if err := o.readTensor(op, x, l, t.ID, br, crc, mine); err != nil {
+		if err := readTensor(op, x, l, t.ID, br, crc, mine); err != nil {
 			return nil, err
 		}
 	}
@@ -532,8 +597,9 @@ func (o *Optimizer[T]) read(op string, r io.Reader, size int64, wantExtra bool) 
 // data is read into: everything but the data. meta holds the optimizer's keys
 // as an optimizer checkpoint names them; mine reports a file of ours,
 // whose marker the caller has checked.
-func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[string]string, mine, wantExtra bool) (*loaded[T], error) {
-	l := &loaded[T]{}
+func prepareLoad[T float32 | float64, E element](o checkpointed, op string, x *stateTensors, meta map[string]string, mine, wantExtra bool) (*loaded[E], error) {
+	gs, params := o.groupSetOf(), o.Len()
+	l := &loaded[E]{}
 	var classes []string
 	stepCounts := -1 // of optim.steps, when not decoded
 	if mine {
@@ -542,8 +608,8 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 		}
 		// A list of another length is reported below, without decoding it.
 		steps := []byte(meta[stepsKey])
-		l.steps = make([]int64, 0, len(o.params)) // decoded in place
-		if n, ok := jsonArrayLen(steps); ok && n != len(o.params) && json.Valid(steps) {
+		l.steps = make([]int64, 0, params) // decoded in place
+		if n, ok := jsonArrayLen(steps); ok && n != params && json.Valid(steps) {
 			stepCounts = n
 		} else if err := json.Unmarshal(steps, &l.steps); err != nil {
 			return nil, ckErr(op, nil, "%s: %v", stepsKey, err)
@@ -554,10 +620,10 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 			}
 		}
 	} else {
-		l.steps = make([]int64, len(o.params))
+		l.steps = make([]int64, params)
 	}
 
-	groups, err := o.boundGroups(op, []byte(meta[groupsKey]))
+	groups, err := boundGroups(gs, op, []byte(meta[groupsKey]))
 	if err != nil {
 		return nil, err
 	}
@@ -567,8 +633,8 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 	if stepCounts < 0 {
 		stepCounts = len(l.steps)
 	}
-	if stepCounts != len(o.params) {
-		return nil, &ShapeError{Op: op, What: "step counts", Index: -1, Got: stepCounts, Want: len(o.params)}
+	if stepCounts != params {
+		return nil, &ShapeError{Op: op, What: "step counts", Index: -1, Got: stepCounts, Want: params}
 	}
 	for i, s := range l.steps {
 		if err := checkStepCount(op, i, s, stepsKey); err != nil {
@@ -584,7 +650,7 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 		}
 	}
 	for gi := range groups {
-		g := &o.groups[gi]
+		g := &gs.groups[gi]
 		have := className(g.rule)
 		class := have
 		if mine {
@@ -627,21 +693,21 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 	if len(x.foreign) > 0 {
 		return nil, x.foreignErr()
 	}
-	dt := dtypeOf[T]()
-	l.has = make([][3]bool, len(o.params))
-	presence := make([]int32, len(o.params))
-	kept := make([]bool, len(o.params)) // a slot the rule does not use is there
-	lazyParam := make([]bool, len(o.params))
+	dt := o.checkpointTypes().state
+	l.format = formatOfDType(dt)
+	l.has = make([][3]bool, params)
+	presence := make([]int32, params)
+	kept := make([]bool, params) // a slot the rule does not use is there
+	lazyParam := make([]bool, params)
 	l.slotLen = o.slotLen
-	for gi := range o.groups {
-		g := &o.groups[gi]
+	for gi := range gs.groups {
+		g := &gs.groups[gi]
 		used := usedSlots[T](l.rules[gi])
 		layout := layoutOf(l.rules[gi])
 		for i := g.first; i < g.end; i++ {
 			lazyParam[i] = lazyState(l.rules[gi].kind()) && !g.matrix
 			if g.matrix {
-				lens, _, _ := o.matrixSlots(i, g.rule.(matrixRule))
-				used = [3]bool{lens[0] > 0, lens[1] > 0, lens[2] > 0}
+				used = [3]bool{o.slotLen(i, 0) > 0, o.slotLen(i, 1) > 0, o.slotLen(i, 2) > 0}
 			}
 			count := int32(0)
 			for j, key := range layout.keys {
@@ -670,7 +736,7 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 					return nil, &ShapeError{Op: op, What: name(), Index: i, Got: int(min(e.elems, math.MaxInt32)), Want: o.slotLen(i, slot)}
 				case slot >= 0 && mine && e.dims != 1 && o.slotShape(i, slot) == nil:
 					// Torch's files keep the parameter's shape; ours are flat unless the param has a shape.
-					return nil, ckErr(op, nil, "tensor %q: %d dimensions, want the shape [%d]: this package saves state flat", name(), e.dims, len(o.params[i]))
+					return nil, ckErr(op, nil, "tensor %q: %d dimensions, want the shape [%d]: this package saves state flat", name(), e.dims, o.slotLen(i, slot))
 				}
 				if !want {
 					// Kept from a configuration that used it: loaded,
@@ -693,10 +759,10 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 	}
 
 	// Read the data, in file order, into scratch.
-	l.offset = make([]int, len(o.params))
+	l.offset = make([]int, params)
 	total := 0
-	for gi := range o.groups {
-		for i := o.groups[gi].first; i < o.groups[gi].end; i++ {
+	for gi := range gs.groups {
+		for i := gs.groups[gi].first; i < gs.groups[gi].end; i++ {
 			l.offset[i] = total
 			for k, h := range l.has[i] {
 				if h {
@@ -705,30 +771,29 @@ func (o *Optimizer[T]) prepareLoad(op string, x *stateTensors[T], meta map[strin
 			}
 		}
 	}
-	l.backing = make([]T, total)
-	l.scalars = make([]generic.Scalars, len(o.params))
+	l.backing = make([]E, total)
+	l.scalars = make([]generic.Scalars, params)
 	l.presence, l.kept = presence, kept
 	return l, nil
 }
 
 // readTensor reads the data of the tensor of ID id from r into l's
 // scratch, feeding crc, and checks it.
-func (o *Optimizer[T]) readTensor(op string, x *stateTensors[T], l *loaded[T], id int, r io.Reader, crc hash.Hash32, mine bool) error {
+func readTensor[E element](op string, x *stateTensors, l *loaded[E], id int, r io.Reader, crc hash.Hash32, mine bool) error {
 	i, j := x.at(id)
-	gi := x.groupOf(i)
-	layout := layoutOf(o.groups[gi].rule)
+	layout := x.layoutOf(i)
 	name := func() string { return x.prefix + tensorName(i, layout.keys[j]) }
 	var err error
 	switch slot, step, scalar := layout.role(j); {
 	case slot >= 0:
 		s := l.slot(i, slot)
 		if err = readInto(r, crc, s); err == nil {
-			if k := firstInvalid(s, layout.nonNegative[slot]); k >= 0 {
+			if k, v := invalidAt(s, layout.nonNegative[slot], l.format); k >= 0 {
 				want := "a number"
 				if layout.nonNegative[slot] {
 					want = "a number >= 0"
 				}
-				return ckErr(op, nil, "tensor %q: param %d: element %d is %v, want %s", name(), i, k, s[k], want)
+				return ckErr(op, nil, "tensor %q: param %d: element %d is %v, want %s", name(), i, k, v, want)
 			}
 		}
 	case step:
@@ -761,7 +826,7 @@ func (o *Optimizer[T]) readTensor(op string, x *stateTensors[T], l *loaded[T], i
 
 // finish records which parameters' state exists, once the data has been
 // read.
-func (l *loaded[T]) finish() {
+func (l *loaded[E]) finish() {
 	l.created = make([]bool, len(l.presence))
 	for i := range l.created {
 		l.created[i] = l.presence[i] > 0 || l.kept[i]
@@ -773,7 +838,7 @@ func (l *loaded[T]) finish() {
 // groups, an entry of more than maxGroupMembers members, and a member
 // array longer than its group's parameters (or the 2 of betas): within
 // these, decodeGroup's decoding of each entry costs about its bytes.
-func (o *Optimizer[T]) boundGroups(op string, js []byte) ([]json.RawMessage, error) {
+func boundGroups(o *groupSet, op string, js []byte) ([]json.RawMessage, error) {
 	n, ok := jsonArrayLen(js)
 	if !ok || !json.Valid(js) {
 		return nil, ckErr(op, nil, "%s is missing or not a JSON list", groupsKey)
@@ -986,15 +1051,24 @@ func checkStepCount(op string, i int, steps int64, what string) error {
 // element type, the checksum's place and spelling, and that no key is
 // unknown. head is the start of the file, as far as checksumAt and the
 // checksum's digits reach.
-func checkOurMeta[T float32 | float64](op string, meta map[string]string, head []byte) error {
+func checkOurMeta(op string, meta map[string]string, head []byte, ft fileTypes) error {
 	if meta[formatKey] != formatName {
 		return ckErr(op, nil, "metadata has %s keys but %s is %q, want %q: a damaged or foreign file", ours, formatKey, meta[formatKey], formatName)
 	}
 	if v := meta[versionKey]; v != formatVersion {
 		return ckErr(op, nil, "%s %q: this package reads version %s", versionKey, v, formatVersion)
 	}
-	if dt := meta[dtypeKey]; dt != string(dtypeOf[T]()) {
-		return ckErr(op, nil, "%s is %q, the optimizer's element type is %s", dtypeKey, dt, dtypeOf[T]())
+	if dt := meta[dtypeKey]; dt != string(ft.dtype) {
+		return ckErr(op, nil, "%s is %q, the optimizer's element type is %s", dtypeKey, dt, ft.dtype)
+	}
+	if st, ok := meta[storageKey]; st != ft.storage {
+		switch {
+		case ft.storage == "":
+			return ckErr(op, nil, "%s %q: a LowOptimizer's checkpoint", storageKey, st)
+		case !ok:
+			return ckErr(op, nil, "%s is missing: the optimizer keeps its state in %s (%s)", storageKey, ft.state, ft.storage)
+		}
+		return ckErr(op, nil, "%s is %q, the optimizer keeps its state in %s (%s): the state's storage is fixed when the optimizer is made (LowOptions.StateFloat32)", storageKey, st, ft.state, ft.storage)
 	}
 	for k := range meta {
 		if !slices.Contains(ourKeys, k) {
@@ -1086,4 +1160,13 @@ func checkTail(op string, br *bufio.Reader, crc hash.Hash32, meta map[string]str
 		}
 	}
 	return nil
+}
+
+// formatOfDType is the 16-bit format of dtype dt (BF16 or F16); the
+// zero Format for the others, whose slices hold values.
+func formatOfDType(dt safetensors.DType) kernels.Format {
+	if dt == safetensors.F16 {
+		return kernels.Float16
+	}
+	return kernels.BFloat16
 }

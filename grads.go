@@ -356,6 +356,13 @@ func (o *Optimizer[T]) namesBytes() int {
 // named optimizer, and one with names into an unnamed optimizer, as in
 // torch (whose files before 2.x have none).
 func (o *Optimizer[T]) checkGroupNames(op string, gi int, raw json.RawMessage) error {
+	return checkGroupNames(op, &o.groups[gi], gi, raw, o.groupNames(gi))
+}
+
+// checkGroupNames checks the param_names of entry gi of a checkpoint's
+// param_groups, raw, against group g, whose parameters are named mine
+// (nil: unnamed).
+func checkGroupNames(op string, g *group, gi int, raw json.RawMessage, mine []string) error {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return ckErr(op, nil, "param_groups[%d]: not a JSON object", gi)
@@ -364,7 +371,6 @@ func (o *Optimizer[T]) checkGroupNames(op string, gi int, raw json.RawMessage) e
 	if !ok {
 		return nil
 	}
-	g := &o.groups[gi]
 	var names []string
 	if err := json.Unmarshal(js, &names); err != nil || names == nil {
 		return ckErr(op, nil, "param_groups[%d]: %s is not a list of names", gi, paramNamesKey)
@@ -372,7 +378,6 @@ func (o *Optimizer[T]) checkGroupNames(op string, gi int, raw json.RawMessage) e
 	if len(names) != g.end-g.first {
 		return ckErr(op, nil, "param_groups[%d]: %s has %d names for the group's %d params", gi, paramNamesKey, len(names), g.end-g.first)
 	}
-	mine := o.groupNames(gi)
 	if mine == nil {
 		return nil
 	}

@@ -221,7 +221,7 @@ func (o *LBFGSOptimizer[T]) read(op string, r io.Reader, size int64) (*lbfgsLoad
 	meta := h.Metadata
 	mine := sawOurs
 	if mine {
-		if err := checkOurMeta[T](op, meta, sum.head[:min(sum.n, len(sum.head))]); err != nil {
+		if err := checkOurMeta(op, meta, sum.head[:min(sum.n, len(sum.head))], sameTypes[T]()); err != nil {
 			return nil, err
 		}
 		if meta[rulesKey] != `["LBFGS"]` {

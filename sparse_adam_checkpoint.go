@@ -219,7 +219,7 @@ func (o *SparseAdamOptimizer[T]) load(op string, r io.Reader, size int64) error 
 	}
 	steps := make([]int64, len(o.tables))
 	if mine {
-		if err := checkOurMeta[T](op, meta, sum.head[:min(sum.n, len(sum.head))]); err != nil {
+		if err := checkOurMeta(op, meta, sum.head[:min(sum.n, len(sum.head))], sameTypes[T]()); err != nil {
 			return err
 		}
 		var classes []string

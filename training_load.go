@@ -67,7 +67,7 @@ type trainingReader[T float32 | float64] struct {
 	// without an Averaged); the optimizer's, nil without an Optimizer
 	// (the optimizer's loader takes them as Optimizer.Load does).
 	model, extra, averaged *namedTensors[T]
-	x                      *stateTensors[T]
+	x                      *stateTensors
 	// n_averaged's entry, and its ID.
 	count   fileTensor
 	countID int
@@ -267,7 +267,7 @@ func (tr *trainingReader[T]) admit(key string) (int, error) {
 			return 0, trainingErr(op, "optimizer", "", "the file holds an optimizer (metadata %q), the Training has none", key)
 		}
 		if k, ok := optimizerMetaKey(key, tr.sawOurs); ok {
-			return t.Optimizer.metaLimit(k), nil
+			return metaLimit(t.Optimizer, k), nil
 		}
 		if !tr.sawOurs {
 			return 0, trainingErr(op, "optimizer", "", "metadata key %q: a file without the %s marker may only have torch's (%s, %s, %s)",
@@ -496,7 +496,7 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 			}
 			crc.Write(count[:])
 		default:
-			if err := o.readTensor(op, tr.x, l, s.ID-optBase, br, crc, mine); err != nil {
+			if err := readTensor(op, tr.x, l, s.ID-optBase, br, crc, mine); err != nil {
 				return &TrainingError{Op: op, Component: "optimizer", Err: named(err, o.Name)}
 			}
 		}
@@ -609,7 +609,7 @@ func (tr *trainingReader[T]) optimizer(meta map[string]string, mine bool) (*load
 			return nil, fmt.Errorf("metadata %q is missing: the file holds no optimizer, or a damaged one", optimizerKey(k))
 		}
 	}
-	return x.o.prepareLoad(tr.op, x, plain, mine, false)
+	return prepareLoad[T, T](x.o, tr.op, x, plain, mine, false)
 }
 
 // checkTrainingMeta verifies the entries of a training file of ours:

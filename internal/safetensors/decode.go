@@ -272,7 +272,7 @@ func (s *scanner) tensor(name []byte, lim Limits) (Tensor, error) {
 			if err != nil && err != errLong {
 				return fmt.Errorf("tensor %q: field \"dtype\": %w", name, err)
 			}
-			for _, d := range [...]DType{F32, F64, I64} {
+			for _, d := range [...]DType{F32, F64, I64, BF16, F16} {
 				if err == nil && string(b) == string(d) {
 					t.DType = d
 				}

@@ -39,6 +39,10 @@ const (
 	F32 DType = "F32"
 	F64 DType = "F64"
 	I64 DType = "I64"
+	// BF16 and F16 are bfloat16 and IEEE 754 binary16, torch.bfloat16
+	// and torch.float16: 2 bytes an element, stored as their bits.
+	BF16 DType = "BF16"
+	F16  DType = "F16"
 )
 
 // Size returns the size of one element in bytes (0 for an unknown dtype).
@@ -48,6 +52,8 @@ func (d DType) Size() int64 {
 		return 4
 	case F64, I64:
 		return 8
+	case BF16, F16:
+		return 2
 	}
 	return 0
 }

@@ -20,12 +20,14 @@ func sample(t testing.TB) ([]byte, []Tensor) {
 		{Name: "state.0.step", DType: F32, Shape: []int64{}},
 		{Name: "w", DType: F64, Shape: []int64{2, 0}},
 		{Name: "n", DType: I64, Shape: []int64{1, 2}},
+		{Name: "h", DType: BF16, Shape: []int64{3}},
+		{Name: "f", DType: F16, Shape: []int64{1}},
 	}
 	h, n, err := Encode([]Meta{{"b", "x\"<y>"}, {"a", "z"}}, tensors)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 12+4+0+16 {
+	if n != 12+4+0+16+6+2 {
 		t.Fatalf("data length %d", n)
 	}
 	return append(h, make([]byte, n)...), tensors
@@ -43,7 +45,7 @@ func TestRoundTrip(t *testing.T) {
 	if h.Metadata["b"] != "x\"<y>" || h.Metadata["a"] != "z" || len(h.Metadata) != 2 {
 		t.Fatalf("metadata %q", h.Metadata)
 	}
-	if h.DataLen != 32 || len(h.Tensors) != len(tensors) {
+	if h.DataLen != 40 || len(h.Tensors) != len(tensors) {
 		t.Fatalf("header %+v", h)
 	}
 	off := int64(0)
@@ -71,7 +73,7 @@ func TestEncodeErrors(t *testing.T) {
 	if _, _, err := Encode(nil, []Tensor{{Name: MetadataKey, DType: F32}}); err == nil {
 		t.Error("reserved name")
 	}
-	if _, _, err := Encode(nil, []Tensor{{Name: "x", DType: "BF16"}}); err == nil {
+	if _, _, err := Encode(nil, []Tensor{{Name: "x", DType: "F8_E4M3"}}); err == nil {
 		t.Error("unknown dtype")
 	}
 	if _, _, err := Encode(nil, []Tensor{{Name: "x", DType: F64, Shape: []int64{1 << 40, 1 << 40}}}); err == nil {
@@ -98,7 +100,7 @@ func TestDecodeErrors(t *testing.T) {
 		"unknown field":       `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}`,
 		"case of a field":     `{"a":{"DType":"F32","shape":[1],"data_offsets":[0,4]}}`,
 		"missing field":       `{"a":{"dtype":"F32","shape":[1]}}`,
-		"unknown dtype":       `{"a":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]}}`,
+		"unknown dtype":       `{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}`,
 		"null shape":          `{"a":{"dtype":"F32","shape":null,"data_offsets":[0,4]}}`,
 		"negative dim":        `{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`,
 		"fractional dim":      `{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}`,
@@ -239,7 +241,7 @@ func (r *recorder) name(id int) string { return r.names[id] }
 func TestReadHeaderLimits(t *testing.T) {
 	file, tensors := sample(t)
 	n := int64(binary.LittleEndian.Uint64(file))
-	within := Limits{Bytes: n, Tensors: 4, Name: len("state.0.exp_avg"), Dims: 2, Meta: func(string) (int, error) { return 5, nil }}
+	within := Limits{Bytes: n, Tensors: 6, Name: len("state.0.exp_avg"), Dims: 2, Meta: func(string) (int, error) { return 5, nil }}
 	var r recorder
 	h, err := ReadHeader(bytes.NewReader(file), within, r.sink)
 	if err != nil {
@@ -248,7 +250,7 @@ func TestReadHeaderLimits(t *testing.T) {
 	if h.Tensors != nil || len(r.names) != len(tensors) || h.Metadata["b"] != "x\"<y>" {
 		t.Fatalf("header %+v", h)
 	}
-	if end, err := Tile(r.spans, r.name); err != nil || end != 32 {
+	if end, err := Tile(r.spans, r.name); err != nil || end != 40 {
 		t.Fatalf("Tile: %d, %v", end, err)
 	}
 	stop := errors.New("stop")
