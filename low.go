@@ -19,7 +19,8 @@ import (
 // It has Optimizer's groups, rules and their hyperparameters (the methods
 // package schedule drives), step counts, held rates, parallel workers,
 // gradient norms and clipping, StepIfFinite, GradScaler (UnscaleLow,
-// ScaledStepLow) and checkpoints. Every kernel set gives the same bits
+// ScaledStepLow) and checkpoints. Every kernel set and worker count gives
+// the same bits
 // (generic.StepLowp and generic.StepLowpSR define them). The matrix rules
 // (Muon, Adafactor) step float32 or float64 parameters only. It is not safe
 // for concurrent use.
@@ -49,8 +50,9 @@ type LowOptimizer[H BFloat16 | Float16] struct {
 	task  lowTask[H]
 	// red reduces gradients of this format for the norms, widened block by
 	// block into buf.
-	red generic.Reducer[uint16]
-	buf *[generic.ReduceBlock]float32
+	red   generic.Reducer[uint16]
+	buf   *[generic.ReduceBlock]float32
+	gtask lowGradTask // the passes over gradients, split between the workers
 }
 
 // LowOptions are a LowOptimizer's choices of storage and rounding, fixed
@@ -114,6 +116,7 @@ func newLowGroups[H BFloat16 | Float16](op string, opts LowOptions, groups ...Lo
 	o := &LowOptimizer[H]{opts: opts, format: formatOf[H]()}
 	o.owner = o
 	o.buf = new([generic.ReduceBlock]float32)
+	o.gtask.format = o.format
 	o.red = o.reducer()
 	if err := o.addGroups(op, groups); err != nil {
 		return nil, err

@@ -13,87 +13,159 @@ import (
 // unscaling for 16-bit gradients. The values are widened exactly to
 // float32, generic.ReduceBlock elements at a time, and reduced or updated
 // by the float32 kernels: a norm therefore has the bits of GradNorm over
-// the widened gradients, on every CPU, and a gradient that is changed is
-// rounded back to its format to nearest even, as torch computes reduced
-// precision in float32 and rounds the result. These run on the caller's
-// goroutine.
+// the widened gradients, on every CPU and for any number of workers, and a
+// gradient that is changed is rounded back to its format to nearest even,
+// as torch computes reduced precision in float32 and rounds the result.
+// Large gradients are split between the workers as Optimizer splits its
+// reductions (pargrad.go): sums into aligned runs of 2^k blocks, whose
+// subtree sums added with SumTree.PushNode give the single-threaded bits.
 
-// reduce identifies a blocked reduction of reduceBlocks.
-type reduce int
+// lowOp is a pass of lowGradTask over 16-bit gradients.
+type lowOp int
 
 const (
-	reduceSquares reduce = iota
-	reduceSquaresScaled
-	reduceAbs
-	reducePow
+	lowSquares lowOp = iota
+	lowSquaresScaled
+	lowAbs
+	lowPow
+	lowMaxAbs
+	lowScale
+	lowClamp
+	lowNonFinite
 )
+
+// lowGradTask runs a pass over one gradient, on the caller or split
+// between the workers, each with a buffer of its own.
+type lowGradTask struct {
+	format  kernels.Format
+	op      lowOp
+	x       []uint16
+	a, b    float64 // the sums' arguments: the scale, or p and m
+	c       float32 // the updates' argument
+	pieces  []gradPiece
+	bounds  []int     // worker w runs pieces[bounds[w]:bounds[w+1]]
+	results []float64 // per piece: its sum or max; for flags, 0 or 1
+	bufs    []*[generic.ReduceBlock]float32
+}
+
+func (t *lowGradTask) run(w int) {
+	for i := t.bounds[w]; i < t.bounds[w+1]; i++ {
+		t.results[i] = t.piece(t.bufs[w], t.x[t.pieces[i].lo:t.pieces[i].hi])
+	}
+}
+
+// piece runs the pass over x, block by block through buf: for a sum, the
+// SumTree of the blocks' partials (a complete subtree of the whole slice's
+// tree when x is an aligned run of 2^k blocks); for the maximum, the
+// largest |x|; for the check, 1 if x holds an infinity or NaN; for the
+// updates, 0 after rounding the results back into x.
+func (t *lowGradTask) piece(buf *[generic.ReduceBlock]float32, x []uint16) float64 {
+	if t.op == lowNonFinite {
+		if nonFinite(t.format, x) {
+			return 1
+		}
+		return 0
+	}
+	k := gradKernels[float32]()
+	var tree generic.SumTree
+	m := 0.0
+	for len(x) > 0 {
+		n := min(len(x), generic.ReduceBlock)
+		b := buf[:n]
+		if t.format == kernels.BFloat16 {
+			_ = kernels.WidenBF16(Kernels(), b, x[:n]) // cannot fail: equal lengths, disjoint
+		} else {
+			_ = kernels.WidenF16(Kernels(), b, x[:n])
+		}
+		switch t.op {
+		case lowSquares:
+			tree.Push(k.SumSquares(b))
+		case lowSquaresScaled:
+			tree.Push(k.SumSquaresScaled(b, t.a))
+		case lowAbs:
+			tree.Push(k.SumAbs(b))
+		case lowPow:
+			tree.Push(k.SumPow(b, t.a, t.b))
+		case lowMaxAbs:
+			m = generic.MaxNaN(m, k.MaxAbs(b))
+		case lowScale, lowClamp:
+			if t.op == lowScale {
+				k.Scale(b, t.c)
+			} else {
+				k.Clamp(b, t.c)
+			}
+			if t.format == kernels.BFloat16 {
+				_ = kernels.NarrowBF16(Kernels(), x[:n], b)
+			} else {
+				_ = kernels.NarrowF16(Kernels(), x[:n], b)
+			}
+		}
+		x = x[n:]
+	}
+	if t.op == lowMaxAbs {
+		return m
+	}
+	return tree.Sum()
+}
+
+// pass runs op over x with the task's arguments, split between the
+// workers when x is large enough, and combines the pieces' results.
+func (o *LowOptimizer[H]) pass(op lowOp, x []uint16) float64 {
+	t := &o.gtask
+	t.op = op
+	workers := min(o.workerLimit(), len(x)/o.ParallelMin())
+	if workers < 2 {
+		return t.piece(o.buf, x)
+	}
+	t.x = x
+	t.pieces = splitBlocks(t.pieces[:0], len(x), workers)
+	if cap(t.results) < len(t.pieces) {
+		t.results = make([]float64, len(t.pieces))
+	}
+	t.results = t.results[:len(t.pieces)]
+	t.bounds = shareBounds(t.bounds[:0], t.pieces, workers)
+	for len(t.bufs) < workers {
+		t.bufs = append(t.bufs, new([generic.ReduceBlock]float32))
+	}
+	ensurePool(o, &o.workerSet, workers)
+	failed := o.pool.do(t, workers, len(x)/workers)
+	t.x = nil
+	if failed != nil {
+		// A kernel panicked on a valid slice: a partial result must not
+		// pass for a whole one.
+		panic(failed)
+	}
+	var tree generic.SumTree
+	m := 0.0
+	for i, r := range t.results {
+		switch op {
+		case lowSquares, lowSquaresScaled, lowAbs, lowPow:
+			tree.PushNode(r, t.pieces[i].blocks)
+		default: // the maximum, or the or of the flags
+			m = generic.MaxNaN(m, r)
+		}
+	}
+	if op == lowMaxAbs || op == lowNonFinite {
+		return m
+	}
+	return tree.Sum()
+}
 
 // reducer returns the reductions of generic.NormOf for this format.
 func (o *LowOptimizer[H]) reducer() generic.Reducer[uint16] {
 	return generic.Reducer[uint16]{
-		SumSquares:       func(x []uint16) float64 { return o.reduceBlocks(x, reduceSquares, 0, 0) },
-		SumSquaresScaled: func(x []uint16, s float64) float64 { return o.reduceBlocks(x, reduceSquaresScaled, s, 0) },
-		SumAbs:           func(x []uint16) float64 { return o.reduceBlocks(x, reduceAbs, 0, 0) },
-		SumPow:           func(x []uint16, p, m float64) float64 { return o.reduceBlocks(x, reducePow, p, m) },
-		MaxAbs:           o.maxAbs,
-		Single:           true, // every value is a float32
-	}
-}
-
-// reduceBlocks is the blocked reduction op of x's widened values: each
-// block's partial from the float32 kernel, added by a SumTree, as the
-// float32 reduction of the whole widened slice adds them.
-func (o *LowOptimizer[H]) reduceBlocks(x []uint16, op reduce, a, b float64) float64 {
-	k := gradKernels[float32]()
-	var t generic.SumTree
-	for len(x) > 0 {
-		n := min(len(x), generic.ReduceBlock)
-		buf := o.widen(x[:n])
-		switch op {
-		case reduceSquares:
-			t.Push(k.SumSquares(buf))
-		case reduceSquaresScaled:
-			t.Push(k.SumSquaresScaled(buf, a))
-		case reduceAbs:
-			t.Push(k.SumAbs(buf))
-		case reducePow:
-			t.Push(k.SumPow(buf, a, b))
-		}
-		x = x[n:]
-	}
-	return t.Sum()
-}
-
-// maxAbs is the largest |x[i]|, NaN if any is NaN.
-func (o *LowOptimizer[H]) maxAbs(x []uint16) float64 {
-	k := gradKernels[float32]()
-	m := 0.0
-	for len(x) > 0 {
-		n := min(len(x), generic.ReduceBlock)
-		m = generic.MaxNaN(m, k.MaxAbs(o.widen(x[:n])))
-		x = x[n:]
-	}
-	return m
-}
-
-// widen returns x (at most a block) widened into the optimizer's buffer.
-func (o *LowOptimizer[H]) widen(x []uint16) []float32 {
-	buf := o.buf[:len(x)]
-	if o.format == kernels.BFloat16 {
-		_ = kernels.WidenBF16(Kernels(), buf, x) // cannot fail: equal lengths, disjoint
-	} else {
-		_ = kernels.WidenF16(Kernels(), buf, x)
-	}
-	return buf
-}
-
-// narrow rounds the buffer's first len(x) values into x, to nearest even.
-func (o *LowOptimizer[H]) narrow(x []uint16) {
-	buf := o.buf[:len(x)]
-	if o.format == kernels.BFloat16 {
-		_ = kernels.NarrowBF16(Kernels(), x, buf)
-	} else {
-		_ = kernels.NarrowF16(Kernels(), x, buf)
+		SumSquares: func(x []uint16) float64 { return o.pass(lowSquares, x) },
+		SumSquaresScaled: func(x []uint16, s float64) float64 {
+			o.gtask.a = s
+			return o.pass(lowSquaresScaled, x)
+		},
+		SumAbs: func(x []uint16) float64 { return o.pass(lowAbs, x) },
+		SumPow: func(x []uint16, p, m float64) float64 {
+			o.gtask.a, o.gtask.b = p, m
+			return o.pass(lowPow, x)
+		},
+		MaxAbs: func(x []uint16) float64 { return o.pass(lowMaxAbs, x) },
+		Single: true, // every value is a float32
 	}
 }
 
@@ -138,20 +210,9 @@ func (o *LowOptimizer[H]) ClipGradNorm(maxNorm, normType float64, errorIfNonfini
 // scaleAll multiplies every element of grads by c in float32 and rounds it
 // back.
 func (o *LowOptimizer[H]) scaleAll(grads [][]uint16, c float32) {
-	k := gradKernels[float32]()
-	o.updateBlocks(grads, func(b []float32) { k.Scale(b, c) })
-}
-
-// updateBlocks applies f to every block of grads widened to float32, and
-// rounds the results back.
-func (o *LowOptimizer[H]) updateBlocks(grads [][]uint16, f func(b []float32)) {
+	o.gtask.c = c
 	for _, x := range grads {
-		for len(x) > 0 {
-			n := min(len(x), generic.ReduceBlock)
-			f(o.widen(x[:n]))
-			o.narrow(x[:n])
-			x = x[n:]
-		}
+		o.pass(lowScale, x)
 	}
 }
 
@@ -169,30 +230,31 @@ func (o *LowOptimizer[H]) ClipGradValue(clip float64, grads ...[]H) error {
 	if err := checkDisjoint(fn, g); err != nil {
 		return err
 	}
-	k := gradKernels[float32]()
-	c := float32(clip)
-	o.updateBlocks(g, func(b []float32) { k.Clamp(b, c) })
+	o.gtask.c = float32(clip)
+	for _, x := range g {
+		o.pass(lowClamp, x)
+	}
 	return nil
 }
 
 // NonFinite reports whether any element of grads is infinite or NaN.
 func (o *LowOptimizer[H]) NonFinite(grads ...[]H) bool {
 	for _, g := range asBits(grads) {
-		if o.nonFinite(g) {
+		if o.pass(lowNonFinite, g) != 0 {
 			return true
 		}
 	}
 	return false
 }
 
-// nonFinite reports whether x holds an infinity or a NaN: a value whose
+// nonFinite reports whether x, of format f, holds an infinity or a NaN: a value whose
 // exponent bits are all set. Four values are tested at once in each
 // 64-bit word: a lane whose exponent is all ones becomes zero under
 // (w & e) ^ e, and the classic zero-lane test finds it (exactly: no lane
 // of (w & e) ^ e has its top bit set).
-func (o *LowOptimizer[H]) nonFinite(x []uint16) bool {
+func nonFinite(f kernels.Format, x []uint16) bool {
 	e := uint16(0x7F80)
-	if o.format == kernels.Float16 {
+	if f == kernels.Float16 {
 		e = 0x7C00
 	}
 	const ones, tops = 0x0001_0001_0001_0001, 0x8000_8000_8000_8000
@@ -291,7 +353,7 @@ func prepareLow[H BFloat16 | Float16](s *GradScaler, fn string, o *LowOptimizer[
 func (o *LowOptimizer[H]) unscaleAll(grads [][]uint16, inv float32) bool {
 	found := false
 	for _, g := range grads {
-		if o.nonFinite(g) {
+		if o.pass(lowNonFinite, g) != 0 {
 			found = true
 		}
 	}

@@ -335,11 +335,18 @@ func TestLowOptimizerAllocs(t *testing.T) {
 }
 
 // TestLowOptimizerNorms: the norms of 16-bit gradients have the bits of
-// GradNorm over their widened values; clipping and the non-finite check
-// agree with the float32 computation, rounded.
+// GradNorm over their widened values, on one worker or split between
+// several; clipping and the non-finite check agree with the float32
+// computation, rounded.
 func TestLowOptimizerNorms(t *testing.T) {
+	for _, workers := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) { lowNorms(t, workers) })
+	}
+}
+
+func lowNorms(t *testing.T, workers int) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	grads := [][]BFloat16{lowValues[BFloat16](rng, 10000, 3), nil, lowValues[BFloat16](rng, 37, 100)}
+	grads := [][]BFloat16{lowValues[BFloat16](rng, 50000, 3), nil, lowValues[BFloat16](rng, 37, 100)}
 	wide := make([][]float32, len(grads))
 	for i, g := range grads {
 		if g != nil {
@@ -353,6 +360,9 @@ func TestLowOptimizerNorms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer opt.Close()
+	opt.SetWorkers(workers)
+	opt.SetParallelMin(4096)
 	for _, p := range []float64{1, 2, 3.5, math.Inf(1)} {
 		got, err := opt.GradNorm(p, grads...)
 		if err != nil {
@@ -383,6 +393,17 @@ func TestLowOptimizerNorms(t *testing.T) {
 			if v := h.Float32(); math.Abs(float64(v)) > float64(BFloat16From(0.001).Float32()) {
 				t.Fatalf("ClipGradValue: grad %d[%d] = %g", i, j, v)
 			}
+		}
+	}
+	big := lowValues[BFloat16](rng, 30000, 1)
+	if opt.NonFinite(big) {
+		t.Fatal("NonFinite of finite values")
+	}
+	for _, at := range []int{0, 4095, 4096, 20000, 29999} {
+		b := slices.Clone(big)
+		b[at] = BFloat16NaN
+		if !opt.NonFinite(b) {
+			t.Fatalf("NonFinite missed a NaN at %d of %d", at, len(b))
 		}
 	}
 	// Every position of an infinity or NaN in and around a 64-bit word.
