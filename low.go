@@ -20,10 +20,9 @@ import (
 // package schedule drives), step counts, held rates, parallel workers,
 // gradient norms and clipping, StepIfFinite, GradScaler (UnscaleLow,
 // ScaledStepLow) and checkpoints. Every kernel set and worker count gives
-// the same bits
-// (generic.StepLowp and generic.StepLowpSR define them). The matrix rules
-// (Muon, Adafactor) step float32 or float64 parameters only. It is not safe
-// for concurrent use.
+// the same bits (generic.StepLowp and generic.StepLowpSR define them). The
+// matrix rules (Muon, Adafactor) step float32 or float64 parameters only.
+// It is not safe for concurrent use.
 //
 // A float32 model whose working copy is 16-bit (float32 master weights)
 // uses Optimizer[float32] with SetCopies instead.
