@@ -302,8 +302,7 @@ func (o *LowOptimizer[H]) Step(grads ...[]H) error {
 	if err := o.checkGrads("Step", g); err != nil {
 		return err
 	}
-	o.apply(g)
-	return nil
+	return o.apply(g)
 }
 
 // checkGrads validates a step's gradients: their number and lengths, that
@@ -314,17 +313,17 @@ func (o *LowOptimizer[H]) checkGrads(op string, grads [][]uint16) error {
 
 // apply steps validated gradients, split between the workers when they
 // are worth it.
-func (o *LowOptimizer[H]) apply(grads [][]uint16) {
+func (o *LowOptimizer[H]) apply(grads [][]uint16) error {
 	prepareStep(&o.groupSet, &o.stepBook, grads, o.stateExists)
 	if n := o.parallelism(o.total); n > 1 {
-		o.applyParallel(grads, n)
-		return
+		return o.applyParallel(grads, n)
 	}
 	for i, p := range o.params {
 		if len(p) > 0 && grads[i] != nil {
 			o.stepPart(i, 0, len(p), grads[i])
 		}
 	}
+	return nil
 }
 
 // stateExists reports whether parameter i has the state that a step
@@ -378,7 +377,7 @@ func (t *lowTask[H]) run(w int) {
 }
 
 // applyParallel steps with n > 1 workers, after prepareStep.
-func (o *LowOptimizer[H]) applyParallel(grads [][]uint16, n int) {
+func (o *LowOptimizer[H]) applyParallel(grads [][]uint16, n int) error {
 	pl := o.plan
 	if pl == nil || pl.n != n {
 		segs, bounds := makePlan(o.params, o.total, n)
@@ -391,10 +390,9 @@ func (o *LowOptimizer[H]) applyParallel(grads [][]uint16, n int) {
 	failed := o.pool.do(&o.task, n, o.total/n)
 	clear(pl.grads)
 	if failed != nil {
-		// A kernel does not panic on validated slices: this is a bug,
-		// which must not pass for a completed step.
-		panic(fmt.Sprintf("optim: LowOptimizer.Step: a worker panicked: %v", failed))
+		return fmt.Errorf("optim: Step: a worker panicked, so the step is incomplete: %v", failed)
 	}
+	return nil
 }
 
 // SetWorkers sets how many goroutines Step may use, as Optimizer's: 0 is

@@ -293,8 +293,7 @@ func (o *LowOptimizer[H]) StepIfFinite(grads ...[]H) (skipped bool, err error) {
 	if o.NonFinite(grads...) {
 		return true, nil
 	}
-	o.apply(g)
-	return false, nil
+	return false, o.apply(g)
 }
 
 // UnscaleLow is Unscale for a LowOptimizer: torch's scaler.unscale_ of
@@ -333,7 +332,7 @@ func ScaledStepLow[H BFloat16 | Float16](s *GradScaler, o *LowOptimizer[H], grad
 	if err != nil {
 		return false, err
 	}
-	return s.stepStage(fn, o, func() bool { return o.unscaleAll(g, inv) }, func() error { o.apply(g); return nil })
+	return s.stepStage(fn, o, func() bool { return o.unscaleAll(g, inv) }, func() error { return o.apply(g) })
 }
 
 // prepareLow validates what UnscaleLow and ScaledStepLow check before
