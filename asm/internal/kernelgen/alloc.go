@@ -117,11 +117,11 @@ type Regs struct {
 	// NaN mask (it does unless the mask is a k register).
 	MaxNaNScratch bool
 	// Scratch marks the instructions, by their result, that also take a
-	// scratch register (Placed.T) distinct from their result, taken after
-	// the result, so that it may be an operand that dies there, never the
-	// result's register (the x86 generator's division by a coefficient with
-	// Markstein's correction, which writes the result before its last read
-	// of the scratch). Nil for none.
+	// scratch register (Placed.T) distinct from their result: operand A's
+	// register where A dies there (the x86 generator's division by a
+	// coefficient with Markstein's correction, which writes the result
+	// before its last read of the scratch, then needs no copy of A). Nil
+	// for none.
 	Scratch map[ir.Value]bool
 }
 
@@ -224,18 +224,32 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 				free[p.T] = true
 			}
 			release(i, s)
+		case r.Scratch[s.In.Dst]:
+			// The scratch is operand A's register where A dies here, so
+			// that the instruction needs no more registers than one that
+			// has none; the result is then another. Otherwise both are
+			// taken, the result first.
+			_, isCoeff := r.Coeff[s.In.A]
+			dies := !isCoeff && last[slot{s.Copy, s.In.A}] == i
+			release(i, s)
+			if dies {
+				free[p.A] = false
+			}
+			if p.D, err = take(); err != nil {
+				return nil, err
+			}
+			if dies {
+				p.T = p.A
+			} else if p.T, err = take(); err != nil {
+				return nil, err
+			}
+			free[p.T] = true
 		default:
 			// One instruction reads its operands before writing, so the
 			// result may reuse an operand that dies here.
 			release(i, s)
 			if p.D, err = take(); err != nil {
 				return nil, err
-			}
-			if r.Scratch[s.In.Dst] {
-				if p.T, err = take(); err != nil {
-					return nil, err
-				}
-				free[p.T] = true
 			}
 		}
 		if p.D >= 0 {

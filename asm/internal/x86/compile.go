@@ -189,16 +189,26 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 	var group int
 	var err error
 	for _, consts := range []bool{k.Lowp(), false} {
-		c = newCompiler(ctx, k, isa, d, consts, ext)
-		if main, group, err = c.regs.Unrolled(k.Body, isa.Unroll); err != nil {
-			continue
-		}
-		if single, _, err = c.regs.Unrolled(k.Body, 1); err == nil {
+		c = newCompiler(ctx, k, isa, d, consts, ext, false)
+		if main, single, group, err = c.plan(); err == nil {
 			break
 		}
 	}
 	if err != nil {
 		return err
+	}
+	// The loops that divide with Markstein's correction (marksteinDivs)
+	// have a plan of their own, with the reciprocal's register (after every
+	// other reserved one, which keep their numbers) and the scratch
+	// registers; the plan above serves the loops that divide, which run
+	// when the coefficient is out of range, so that they are the kernel as
+	// it is without the correction. None where it does not fit.
+	var fastMain, fastSingle []kernelgen.Placed
+	var fastGroup int
+	if f := newCompiler(ctx, k, isa, d, len(c.lowpRegs) > 0, ext, true); f.recipReg >= 0 {
+		if fastMain, fastSingle, fastGroup, err = f.plan(); err == nil {
+			c.recipReg, c.divCoeff, c.regs.Scratch = f.recipReg, f.divCoeff, f.regs.Scratch
+		}
 	}
 	if ext && (!isa.Masked || k.Format != ir.BF16) {
 		return fmt.Errorf("x86: no AVX512_BF16 form of %s", kernelgen.FuncName(k, isa.Name, d))
@@ -263,7 +273,7 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 	if c.recipReg >= 0 {
 		c.reciprocal("divide")
 		c.fast = true
-		c.loops(main, single, group, paired, "")
+		c.loops(fastMain, fastSingle, fastGroup, pairedBF16(k, isa, c.ext, fastGroup), "")
 		c.fast = false
 		ctx.Label("divide")
 		ctx.Commentf("c.%s is out of Markstein's range: the same loops, dividing.", ir.CoeffNames()[c.divCoeff])
@@ -345,17 +355,26 @@ func (c *compiler) loops(main, single []kernelgen.Placed, group int, paired pair
 	ctx.RET()
 }
 
-func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs, ext bool) *compiler {
+// plan places the main loop's copies, interleaved in the largest groups
+// that fit the registers, and the single vector's.
+func (c *compiler) plan() (main, single []kernelgen.Placed, group int, err error) {
+	if main, group, err = c.regs.Unrolled(c.k.Body, c.isa.Unroll); err != nil {
+		return nil, nil, 0, err
+	}
+	single, _, err = c.regs.Unrolled(c.k.Body, 1)
+	return main, single, group, err
+}
+
+// newCompiler returns the compiler of k, with OpNarrow's constants in
+// registers if lowpConstRegs, in the AVX512_BF16 form if ext, and with the
+// register and scratch registers of the division with Markstein's
+// correction if markstein and k has one (AVX-512 only).
+func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs, ext, markstein bool) *compiler {
 	coeff, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
 	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), hoisted: hoisted,
 		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}, ext: ext, interleaveReg: -1,
 		recipReg: -1}
 	next := len(hoisted)
-	if divs, coeff := marksteinDivs(k.Body); isa.Masked && len(divs) > 0 {
-		c.recipReg, c.divCoeff, c.regs.Scratch = next, coeff, divs
-		c.regs.Reserve(next)
-		next++
-	}
 	for _, in := range k.Body {
 		if in.Op == ir.OpAbs {
 			c.absReg = next
@@ -373,7 +392,12 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 		if ext {
 			c.interleaveReg = next
 			c.regs.Reserve(next)
+			next++
 		}
+	}
+	if divs, coeff := marksteinDivs(k.Body); markstein && isa.Masked && len(divs) > 0 {
+		c.recipReg, c.divCoeff, c.regs.Scratch = next, coeff, divs
+		c.regs.Reserve(next)
 	}
 	return c
 }
