@@ -23,9 +23,11 @@ import (
 // step of IA-64's division) says q' = RN(x/c) when y is within half an ulp
 // of 1/c (it is RN(1/c)) and q within an ulp of x/c (RN(x*y) is), provided
 // no intermediate overflows or underflows: q and q' must be normal and
-// finite, and r is exact (a multiple of ulp(q)*ulp(c)/4, far above the
-// subnormal quantum for the x and c below). The generic reference is IEEE
-// division and stays so: the kernels give its bits.
+// finite, and r exact (the remainder of a quotient within an ulp is a
+// float unless it underflows; here it is a multiple of ulp(q)*ulp(c), at
+// least 2^-123 for float32 and 2^-642 for float64 with the x and c below,
+// far above the subnormal quanta). The generic reference is IEEE division
+// and stays so: the kernels give its bits.
 //
 // The ranges. x = sqrt(v) is ±0, +Inf, NaN (handled apart, below) or in
 // [2^-75, 2^64) for float32 (the square roots of the smallest subnormal and
@@ -45,9 +47,10 @@ import (
 // 0*c is fine, but -0 gives +0 after the correction, and Inf - Inf*c is
 // NaN), so VFPCLASS marks zeros, infinities and NaNs (a NaN's q is x
 // quieted, as x/c is) and the correction applies to the other lanes only.
-// /work/notes/markstein_check.go checked every float32 x in range for
-// several c exhaustively; kernels/markstein_test.go samples both types and
-// runs the exhaustive float32 check with OPTIM_EXHAUSTIVE=1.
+// kernels/markstein_test.go holds the kernels to generic at and around the
+// range's bounds, checks the algorithm in pure Go on samples of both types,
+// and on every float32 x in range for nine divisors (both bounds among
+// them) with OPTIM_EXHAUSTIVE=1.
 
 // marksteinRange is the [lo, hi] range of the coefficient c, as bits of
 // element type d, in which the kernels divide by c with Markstein's
