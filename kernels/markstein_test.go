@@ -10,12 +10,14 @@ import (
 	"testing"
 )
 
-// The AVX-512 Adam kernels divide sqrt(v) by the coefficient BC2Sqrt with
-// a reciprocal and Markstein's correction where BC2Sqrt is in a range
-// (asm/internal/x86/markstein.go: [2^-62, 2^50] for float32, [2^-510,
-// 2^484] for float64) and divide otherwise. These tests hold them to
-// generic's division at and around the bounds, with the special values of
-// sqrt(v) in every lane, and check the algorithm itself in pure Go.
+// The AVX-512 float32 and float64 Adam kernels divide sqrt(v) by the
+// coefficient BC2Sqrt with a reciprocal and Markstein's correction where
+// BC2Sqrt is in a range (asm/internal/x86/markstein.go: [2^-62, 2^50] for
+// float32, [2^-510, 2^484] for float64) and divide otherwise. These tests
+// hold them to generic's division at and around the bounds, with the
+// special values of sqrt(v) in every lane, and check the algorithm itself
+// in pure Go. The fused low-precision kernels divide (the correction did
+// not pay there); their test stands guard in case that changes.
 
 // marksteinBounds are the ends of the range of BC2Sqrt in which the
 // AVX-512 Adam kernels of element size size (4 or 8) use the correction.

@@ -368,7 +368,8 @@ func (c *compiler) plan() (main, single []kernelgen.Placed, group int, err error
 // newCompiler returns the compiler of k, with OpNarrow's constants in
 // registers if lowpConstRegs, in the AVX512_BF16 form if ext, and with the
 // register and scratch registers of the division with Markstein's
-// correction if markstein and k has one (AVX-512 only).
+// correction if markstein and k has one (AVX-512 only, float32 and float64
+// update kernels).
 func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs, ext, markstein bool) *compiler {
 	coeff, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
 	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), hoisted: hoisted,
@@ -395,7 +396,11 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 			next++
 		}
 	}
-	if divs, coeff := marksteinDivs(k.Body); markstein && isa.Masked && len(divs) > 0 {
+	// Not in the fused low-precision kernels: they are not bound by the
+	// divider, and the correction's extra operations made the bfloat16
+	// Adam kernel without AVX512_BF16 4% slower on Zen 5 (the form with it
+	// unchanged: docs/performance.md).
+	if divs, coeff := marksteinDivs(k.Body); markstein && isa.Masked && !k.Lowp() && len(divs) > 0 {
 		c.recipReg, c.divCoeff, c.regs.Scratch = next, coeff, divs
 		c.regs.Reserve(next)
 	}
