@@ -19,6 +19,12 @@ import (
 // in pure Go. The fused low-precision kernels divide (the correction did
 // not pay there); their test stands guard in case that changes.
 
+// marksteinShort reports whether to trim these tests: under -short, and on
+// every architecture but amd64, where no kernel has the correction (they
+// divide, as TestMatchesGeneric checks) and the pure-Go check is the same
+// Go as on amd64 (arm64's full test runs under qemu, 10-20x slower).
+func marksteinShort() bool { return testing.Short() || runtime.GOARCH != "amd64" }
+
 // marksteinBounds are the ends of the range of BC2Sqrt in which the
 // AVX-512 Adam kernels of element size size (4 or 8) use the correction.
 func marksteinBounds(size int) (lo, hi float64) {
@@ -139,7 +145,7 @@ func adamCases() []testCase {
 		}
 	}
 	step := 3
-	if testing.Short() {
+	if marksteinShort() {
 		step = len(all) - 1
 	}
 	var out []testCase
@@ -161,7 +167,7 @@ func marksteinLayout[E any](vals []E, pad E) ([]E, int, []int) {
 		vals = append(vals, pad)
 	}
 	shifts := []int{0, 1, len(vals) / 3, 2 * len(vals) / 3}
-	if testing.Short() {
+	if marksteinShort() {
 		shifts = shifts[:1]
 	}
 	return vals, 16*len(vals) + 16 + 11, shifts
@@ -344,7 +350,7 @@ func logUniform64(r *rand.Rand, lo, hi int) float64 {
 func TestMarksteinDivisionSampled(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 1))
 	divisors, xs := 100, 50000
-	if testing.Short() {
+	if marksteinShort() {
 		divisors, xs = 20, 2000
 	}
 	lo32, hi32 := marksteinBounds(4)
