@@ -23,7 +23,8 @@ type Step struct {
 
 // Placed is a step with its vector registers: D receives the result (-1 for
 // a store), A and B hold the operands and X and Y OpSelect's choices (-1
-// when absent), and T is OpMaxNaN's scratch register (-1 when none).
+// when absent), and T is OpMaxNaN's scratch register, or a Regs.Scratch
+// instruction's (-1 when none).
 type Placed struct {
 	Step
 	D, A, B, X, Y, T int
@@ -115,6 +116,13 @@ type Regs struct {
 	// MaxNaNScratch reports that OpMaxNaN needs a scratch register for its
 	// NaN mask (it does unless the mask is a k register).
 	MaxNaNScratch bool
+	// Scratch marks the instructions, by their result, that also take a
+	// scratch register (Placed.T) distinct from their result: operand A's
+	// register where A dies there (the x86 generator's division by a
+	// coefficient with Markstein's correction, which writes the result
+	// before its last read of the scratch, then needs no copy of A). Nil
+	// for none.
+	Scratch map[ir.Value]bool
 }
 
 // Reserve withholds register reg from the body's values, as if it held a
@@ -216,6 +224,26 @@ func (r Regs) Place(steps []Step) ([]Placed, error) {
 				free[p.T] = true
 			}
 			release(i, s)
+		case r.Scratch[s.In.Dst]:
+			// The scratch is operand A's register where A dies here, so
+			// that the instruction needs no more registers than one that
+			// has none; the result is then another. Otherwise both are
+			// taken, the result first.
+			_, isCoeff := r.Coeff[s.In.A]
+			dies := !isCoeff && last[slot{s.Copy, s.In.A}] == i
+			release(i, s)
+			if dies {
+				free[p.A] = false
+			}
+			if p.D, err = take(); err != nil {
+				return nil, err
+			}
+			if dies {
+				p.T = p.A
+			} else if p.T, err = take(); err != nil {
+				return nil, err
+			}
+			free[p.T] = true
 		default:
 			// One instruction reads its operands before writing, so the
 			// result may reuse an operand that dies here.
@@ -322,8 +350,11 @@ func (r Regs) Verify(code []Placed) error {
 		if needsScratch(p.In.Op) && r.MaxNaNScratch && (p.T < 0 || p.T == p.A || p.T == p.B || p.T == p.D) {
 			return fmt.Errorf("step %d: %v registers alias: d=%d t=%d a=%d b=%d", i, p.In.Op, p.D, p.T, p.A, p.B)
 		}
+		if p.D >= 0 && r.Scratch[p.In.Dst] && (p.T < 0 || p.T == p.D || p.T == p.B) {
+			return fmt.Errorf("step %d: %v's scratch aliases: d=%d t=%d a=%d b=%d", i, p.In.Op, p.D, p.T, p.A, p.B)
+		}
 		if p.T >= 0 {
-			holds[p.T] = content{} // the NaN mask: garbage to anyone else
+			holds[p.T] = content{} // a scratch: garbage to anyone else
 		}
 		if p.D >= 0 {
 			holds[p.D] = content{true, p.Copy, p.In.Dst}

@@ -32,9 +32,10 @@ var (
 // The k registers of AVX-512: K1 selects the valid lanes of the tail, K2
 // marks NaN lanes in OpMaxNaN and OpNarrow and K3 the lanes OpSelect takes
 // X in; K4 holds the odd 16-bit lanes (0xAAAAAAAA) in the kernels that
-// split bfloat16 vectors into even and odd elements (pairEvenOdd), and K5
-// and K6 the lanes VCVTNE2PS2BF16 gets wrong (pairCvt).
-var tailMask, nanMask, selectMask, oddWords = reg.K1, reg.K2, reg.K3, reg.K4
+// split bfloat16 vectors into even and odd elements (pairEvenOdd), K5
+// and K6 the lanes VCVTNE2PS2BF16 gets wrong (pairCvt), and K7 the lanes
+// Markstein's correction applies to (divMarkstein).
+var tailMask, nanMask, selectMask, oddWords, corrected = reg.K1, reg.K2, reg.K3, reg.K4, reg.K7
 var inexact = [2]reg.Register{reg.K5, reg.K6}
 
 // pairing is how the main loop of a bfloat16 kernel pairs its copies: two
@@ -115,6 +116,13 @@ type compiler struct {
 	// fixups are the out-of-line blocks of pairCvt, emitted after the
 	// function's return.
 	fixups []func()
+	// recipReg holds RN(1/c) of the coefficient c the divisions of
+	// divCoeff are by, in the kernels that compute them with Markstein's
+	// correction (marksteinDivs); -1 in the others. fast selects that form
+	// in the loop being emitted (the other loop divides).
+	recipReg int
+	divCoeff int
+	fast     bool
 }
 
 // The constants of OpNarrow, in 32-bit lanes: bfloat16's rounding (the
@@ -176,22 +184,31 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 	// low-precision kernel keeps OpNarrow's constants in registers if the
 	// body still fits with them, and builds them where needed otherwise
 	// (AVX2's 16 registers, a rule with many coefficients).
-	lanes := isa.Lanes(d)
 	var c *compiler
 	var main, single []kernelgen.Placed
 	var group int
 	var err error
 	for _, consts := range []bool{k.Lowp(), false} {
-		c = newCompiler(ctx, k, isa, d, consts, ext)
-		if main, group, err = c.regs.Unrolled(k.Body, isa.Unroll); err != nil {
-			continue
-		}
-		if single, _, err = c.regs.Unrolled(k.Body, 1); err == nil {
+		c = newCompiler(ctx, k, isa, d, consts, ext, false)
+		if main, single, group, err = c.plan(); err == nil {
 			break
 		}
 	}
 	if err != nil {
 		return err
+	}
+	// The loops that divide with Markstein's correction (marksteinDivs)
+	// have a plan of their own, with the reciprocal's register (after every
+	// other reserved one, which keep their numbers) and the scratch
+	// registers; the plan above serves the loops that divide, which run
+	// when the coefficient is out of range, so that they are the kernel as
+	// it is without the correction. None where it does not fit.
+	var fastMain, fastSingle []kernelgen.Placed
+	var fastGroup int
+	if f := newCompiler(ctx, k, isa, d, len(c.lowpRegs) > 0, ext, true); f.recipReg >= 0 {
+		if fastMain, fastSingle, fastGroup, err = f.plan(); err == nil {
+			c.recipReg, c.divCoeff, c.regs.Scratch = f.recipReg, f.divCoeff, f.regs.Scratch
+		}
 	}
 	if ext && (!isa.Masked || k.Format != ir.BF16) {
 		return fmt.Errorf("x86: no AVX512_BF16 form of %s", kernelgen.FuncName(k, isa.Name, d))
@@ -253,14 +270,38 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 		ctx.MOVL(operand.U32(0xAAAAAAAA), constBits.As32())
 		ctx.KMOVD(constBits.As32(), oddWords)
 	}
+	if c.recipReg >= 0 {
+		c.reciprocal("divide")
+		c.fast = true
+		c.loops(fastMain, fastSingle, fastGroup, pairedBF16(k, isa, c.ext, fastGroup), "")
+		c.fast = false
+		ctx.Label("divide")
+		ctx.Commentf("c.%s is out of Markstein's range: the same loops, dividing.", ir.CoeffNames()[c.divCoeff])
+		c.loops(main, single, group, paired, "div")
+	} else {
+		c.loops(main, single, group, paired, "")
+	}
+	for _, f := range c.fixups {
+		f()
+	}
+	return nil
+}
+
+// loops emits the main loop, the loop over the whole vectors left over and
+// the tail, and the return, from the plans main (its copies interleaved
+// in groups of group, paired as paired) and single, their labels prefixed
+// by prefix.
+func (c *compiler) loops(main, single []kernelgen.Placed, group int, paired pairing, prefix string) {
+	ctx, isa, lanes := c.ctx, c.isa, c.isa.Lanes(c.d)
+	label := func(name string) string { return prefix + name }
 	ctx.XORL(index.As32(), index.As32())
 
 	// Main loop: Unroll vectors per iteration.
 	step := isa.Unroll * lanes
 	ctx.MOVQ(count, limit)
 	ctx.ANDQ(operand.I32(-step), limit)
-	ctx.JZ(operand.LabelRef("single"))
-	ctx.Label("unrolled")
+	ctx.JZ(operand.LabelRef(label("single")))
+	ctx.Label(label("unrolled"))
 	ctx.Commentf("%d vectors per iteration, interleaved %d at a time.", isa.Unroll, group)
 	switch paired {
 	case pairEvenOdd:
@@ -275,24 +316,24 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 	c.paired = unpaired
 	ctx.ADDQ(operand.U32(step), index)
 	ctx.CMPQ(index, limit)
-	ctx.JB(operand.LabelRef("unrolled"))
+	ctx.JB(operand.LabelRef(label("unrolled")))
 
 	// Whole vectors left over.
-	ctx.Label("single")
+	ctx.Label(label("single"))
 	ctx.MOVQ(count, limit)
 	ctx.ANDQ(operand.I32(-lanes), limit)
 	ctx.CMPQ(index, limit)
-	ctx.JAE(operand.LabelRef("tail"))
-	ctx.Label("vector")
+	ctx.JAE(operand.LabelRef(label("tail")))
+	ctx.Label(label("vector"))
 	c.emit(single, fullVector)
 	ctx.ADDQ(operand.U32(lanes), index)
 	ctx.CMPQ(index, limit)
-	ctx.JB(operand.LabelRef("vector"))
+	ctx.JB(operand.LabelRef(label("vector")))
 
 	// Fewer than lanes elements left.
-	ctx.Label("tail")
+	ctx.Label(label("tail"))
 	ctx.CMPQ(index, count)
-	ctx.JAE(operand.LabelRef("done"))
+	ctx.JAE(operand.LabelRef(label("done")))
 	if isa.Masked {
 		ctx.Comment("Lanes n-i and up are masked off: never loaded, never stored.")
 		ctx.MOVQ(count, limit)
@@ -303,25 +344,37 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 		c.emit(single, maskedVector)
 	} else {
 		ctx.Comment("One element at a time, in the low lane.")
-		ctx.Label("scalar")
+		ctx.Label(label("scalar"))
 		c.emit(single, scalarElem)
 		ctx.INCQ(index)
 		ctx.CMPQ(index, count)
-		ctx.JB(operand.LabelRef("scalar"))
+		ctx.JB(operand.LabelRef(label("scalar")))
 	}
-	ctx.Label("done")
+	ctx.Label(label("done"))
 	ctx.VZEROUPPER()
 	ctx.RET()
-	for _, f := range c.fixups {
-		f()
-	}
-	return nil
 }
 
-func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs, ext bool) *compiler {
+// plan places the main loop's copies, interleaved in the largest groups
+// that fit the registers, and the single vector's.
+func (c *compiler) plan() (main, single []kernelgen.Placed, group int, err error) {
+	if main, group, err = c.regs.Unrolled(c.k.Body, c.isa.Unroll); err != nil {
+		return nil, nil, 0, err
+	}
+	single, _, err = c.regs.Unrolled(c.k.Body, 1)
+	return main, single, group, err
+}
+
+// newCompiler returns the compiler of k, with OpNarrow's constants in
+// registers if lowpConstRegs, in the AVX512_BF16 form if ext, and with the
+// register and scratch registers of the division with Markstein's
+// correction if markstein and k has one (AVX-512 only, float32 and float64
+// update kernels).
+func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lowpConstRegs, ext, markstein bool) *compiler {
 	coeff, hoisted := kernelgen.HoistedRegs(k.Body, func(n int) int { return n })
 	c := &compiler{ctx: ctx, k: k, isa: isa, d: d, vec: packed(ctx, isa, d), one: scalar(ctx, d), hoisted: hoisted,
-		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}, ext: ext, interleaveReg: -1}
+		absReg: -1, regs: kernelgen.Regs{N: isa.Regs, Coeff: coeff, MaxNaNScratch: !isa.Masked}, ext: ext, interleaveReg: -1,
+		recipReg: -1}
 	next := len(hoisted)
 	for _, in := range k.Body {
 		if in.Op == ir.OpAbs {
@@ -340,7 +393,16 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 		if ext {
 			c.interleaveReg = next
 			c.regs.Reserve(next)
+			next++
 		}
+	}
+	// Not in the fused low-precision kernels: they are not bound by the
+	// divider, and the correction's extra operations made the bfloat16
+	// Adam kernel without AVX512_BF16 4% slower on Zen 5 (the form with it
+	// unchanged: docs/performance.md).
+	if divs, coeff := marksteinDivs(k.Body); markstein && isa.Masked && !k.Lowp() && len(divs) > 0 {
+		c.recipReg, c.divCoeff, c.regs.Scratch = next, coeff, divs
+		c.regs.Reserve(next)
 	}
 	return c
 }
@@ -506,6 +568,10 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 		case ir.OpMul:
 			ar.mul(b, a, dst)
 		case ir.OpDiv:
+			if c.fast && c.regs.Scratch[s.In.Dst] {
+				c.divMarkstein(s, f)
+				continue
+			}
 			ar.div(b, a, dst)
 		case ir.OpXor:
 			ar.xor(b, a, dst)

@@ -27,19 +27,24 @@ func TestAllocationReplays(t *testing.T) {
 				// not fit (compile); both plans must replay.
 				// The AVX512_BF16 form of a bfloat16 one reserves one
 				// register more.
+				// A kernel with a division by a coefficient has a second
+				// plan, for Markstein's correction (AVX-512), which
+				// compile leaves out where it does not fit.
 				for _, consts := range []bool{k.Lowp(), false} {
 					for _, ext := range []bool{false, consts && isa.Set.LowpExt != "" && k.Format == ir.BF16} {
-						c := newCompiler(build.NewContext(), k, isa, d, consts, ext)
-						for _, copies := range []int{isa.Unroll, 1} {
-							code, _, err := c.regs.Unrolled(k.Body, copies)
-							if err != nil {
-								if consts {
-									break // compile plans without the constants
+						for _, markstein := range []bool{false, true} {
+							c := newCompiler(build.NewContext(), k, isa, d, consts, ext, markstein)
+							for _, copies := range []int{isa.Unroll, 1} {
+								code, _, err := c.regs.Unrolled(k.Body, copies)
+								if err != nil {
+									if consts || markstein {
+										break // compile plans without them
+									}
+									t.Fatal(err)
 								}
-								t.Fatal(err)
-							}
-							if err := c.regs.Verify(code); err != nil {
-								t.Fatalf("%s (ext %v), %d copies: %v", kernelgen.FuncName(k, isa.Name, d), ext, copies, err)
+								if err := c.regs.Verify(code); err != nil {
+									t.Fatalf("%s (ext %v, markstein %v), %d copies: %v", kernelgen.FuncName(k, isa.Name, d), ext, markstein, copies, err)
+								}
 							}
 						}
 					}
