@@ -175,10 +175,16 @@ func (pw *poolWorker) await(seen uint64, spin bool, budget *time.Duration) uint6
 			return c
 		}
 	}
-	pw.parked.Store(true)
-	// The caller looks at parked before it stores calls (do), and wakes
+	// The caller looks at parked after it adds to calls (do), and wakes
 	// the worker only after turning parked false itself: either it sees
-	// parked and runs the share itself, or this load sees its call.
+	// parked and wakes the worker, or this load sees its call. That needs
+	// the store of parked ordered before the load of calls, which Go's
+	// atomics promise; but qemu-aarch64 on an amd64 host lets a load pass
+	// an earlier atomic store (a litmus test of Store then Load saw both
+	// sides' stale values in 169 of 200,000 tries, and CI's arm64 lane
+	// deadlocked here), so the store is a swap, a read-modify-write that
+	// every host orders fully. On amd64 Store is the same XCHG.
+	pw.parked.Swap(true)
 	if c := pw.calls.Load(); c != seen {
 		if !pw.parked.CompareAndSwap(true, false) {
 			<-pw.wake // the caller turned parked false and sends a wake-up
@@ -318,7 +324,7 @@ const callerParked = 1 << 62
 // close stops the worker goroutines. It runs between calls.
 func (p *pool) close() {
 	for _, pw := range p.workers {
-		pw.calls.Store(quit)
+		pw.calls.Swap(quit) // ordered before the load of parked, as in await
 		if pw.parked.Load() && pw.parked.CompareAndSwap(true, false) {
 			pw.wake <- struct{}{}
 		}

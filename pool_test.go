@@ -147,6 +147,45 @@ func TestPoolParksWhenIdle(t *testing.T) {
 	}
 }
 
+// TestPoolNeverLosesAWakeUp: calls that hand shares to workers just as
+// they park (more parties than GOMAXPROCS, so no one spins and every
+// worker parks right after its share) all finish. A worker that missed
+// its call while the caller missed its parked flag would hang the call
+// forever; the watchdog turns that into a failure.
+func TestPoolNeverLosesAWakeUp(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	const n = 4
+	calls := 20000
+	if testing.Short() {
+		calls = 3000
+	}
+	p := newPool()
+	p.grow(n - 1)
+	finished := make(chan int, 1)
+	go func() {
+		c := 0
+		for ; c < calls; c++ {
+			// A varying pause moves the call across the workers' way
+			// from their last share into parking.
+			for i := 0; i < c%64*8; i++ {
+				sink.Add(1)
+			}
+			p.do(emptyTask{}, n, wakeEarlyMin)
+		}
+		finished <- c
+	}()
+	select {
+	case c := <-finished:
+		p.close()
+		if c != calls {
+			t.Fatalf("%d of %d calls finished", c, calls)
+		}
+	case <-time.After(2 * time.Minute):
+		// The pool is left hanging: closing it would race with the call.
+		t.Fatalf("a call on %d parties did not finish within 2 minutes: a lost wake-up", n)
+	}
+}
+
 // TestCanSpin: a call spins only when every party has a processor.
 func TestCanSpin(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
@@ -199,6 +238,9 @@ func BenchmarkHandoff(b *testing.B) {
 		})
 	}
 }
+
+// sink keeps the pause loop of TestPoolNeverLosesAWakeUp from being removed.
+var sink atomic.Int64
 
 // emptyTask is a call with nothing to do.
 type emptyTask struct{}
