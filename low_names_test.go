@@ -2,7 +2,6 @@ package optim
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -10,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/simdoptim/optim/internal/safetensors"
 )
 
 // A LowOptimizer's parameter names and owned gradient buffers: Optimizer's
@@ -33,6 +30,32 @@ func namedLow[H BFloat16 | Float16](t *testing.T, opts LowOptions) (*LowOptimize
 	return o, params
 }
 
+// splitLow is NewLow with workers workers, each given at least 1000
+// elements, so that the tests' parameters and gradients are split.
+func splitLow[H BFloat16 | Float16](t *testing.T, rule Rule, opts LowOptions, workers int, params ...[]H) *LowOptimizer[H] {
+	t.Helper()
+	o, err := NewLow(rule, opts, params...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setSplit(t, o, workers, 1000)
+	return o
+}
+
+// setSplit gives o workers workers, each of at least least elements.
+func setSplit(tb testing.TB, o interface {
+	SetWorkers(int) error
+	SetParallelMin(int) error
+}, workers, least int) {
+	tb.Helper()
+	if err := o.SetWorkers(workers); err != nil {
+		tb.Fatal(err)
+	}
+	if err := o.SetParallelMin(least); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // lowSnapshot is everything of o a refused call must leave as it was: the
 // checkpointed state (lowFingerprint), the parameters, and the gradient
 // buffers with whether each is set.
@@ -47,20 +70,7 @@ func lowSnapshot[H BFloat16 | Float16](o *LowOptimizer[H]) string {
 // *NameErrors of Optimizer), before anything changes.
 func TestLowNames(t *testing.T) {
 	o, _ := namedLow[BFloat16](t, LowOptions{})
-	for i, want := range []string{"emb.weight", "fc.weight", "fc.bias"} {
-		if o.Name(i) != want {
-			t.Errorf("Name(%d) = %q, want %q", i, o.Name(i), want)
-		}
-		if j, ok := o.Index(want); !ok || j != i {
-			t.Errorf("Index(%q) = %d, %v", want, j, ok)
-		}
-	}
-	if _, ok := o.Index("nope"); ok {
-		t.Error(`Index("nope") found something`)
-	}
-	if o.Name(-1) != "" || o.Name(3) != "" {
-		t.Error("Name out of range is not empty")
-	}
+	wantNames(t, o, "emb.weight", "fc.weight", "fc.bias")
 	unnamed, err := NewLow(DefaultSGD(), LowOptions{}, make([]Float16, 3))
 	if err != nil {
 		t.Fatal(err)
@@ -68,38 +78,15 @@ func TestLowNames(t *testing.T) {
 	if unnamed.Name(0) != "" {
 		t.Errorf("an unnamed param is named %q", unnamed.Name(0))
 	}
-	p := func(n int) [][]BFloat16 {
-		out := make([][]BFloat16, n)
-		for i := range out {
-			out[i] = make([]BFloat16, 3)
+	refusedNames(t, func(spec []nameGroup) error {
+		groups := make([]LowGroup[BFloat16], len(spec))
+		for gi, g := range spec {
+			groups[gi] = LowGroup[BFloat16]{Rule: DefaultSGD(), Params: make2[BFloat16](g.params, 3), Names: g.names}
 		}
-		return out
-	}
-	for _, c := range []struct {
-		name   string
-		groups []LowGroup[BFloat16]
-		want   []string
-	}{
-		{"empty name", []LowGroup[BFloat16]{{Rule: DefaultSGD(), Params: p(2), Names: []string{"a", ""}}}, []string{"param 1", "empty"}},
-		{"too few names", []LowGroup[BFloat16]{{Rule: DefaultSGD(), Params: p(2), Names: []string{"a"}}}, []string{"1 names for 2 params"}},
-		{"too many names", []LowGroup[BFloat16]{{Rule: DefaultSGD(), Params: p(1), Names: []string{"a", "b"}}}, []string{"2 names for 1 params"}},
-		{"duplicate", []LowGroup[BFloat16]{{Rule: DefaultSGD(), Params: p(2), Names: []string{"a", "a"}}}, []string{`"a"`, "param 0 and param 1"}},
-		{"duplicate across groups", []LowGroup[BFloat16]{
-			{Rule: DefaultSGD(), Params: p(1), Names: []string{"a"}},
-			{Rule: DefaultSGD(), Params: p(1), Names: []string{"a"}}}, []string{`"a"`, "group 1", "param 0 and param 1"}},
-		{"some groups named", []LowGroup[BFloat16]{
-			{Rule: DefaultSGD(), Params: p(1), Names: []string{"a"}},
-			{Rule: DefaultSGD(), Params: p(1)}}, []string{"group 1", "every group"}},
-		{"not UTF-8", []LowGroup[BFloat16]{{Rule: DefaultSGD(), Params: p(1), Names: []string{"\xff"}}}, []string{"UTF-8"}},
-	} {
-		_, err := NewLowGroups(LowOptions{}, c.groups...)
-		var ne *NameError
-		if !errors.As(err, &ne) {
-			t.Errorf("%s: %v, want a *NameError", c.name, err)
-			continue
-		}
-		wantError(t, c.name, err, c.want...)
-	}
+		_, err := NewLowGroups(LowOptions{}, groups...)
+		return err
+	})
+	p := func(n int) [][]BFloat16 { return make2[BFloat16](n, 3) }
 	// AddGroup: a name taken, an unnamed group, names on an unnamed
 	// optimizer; nothing changes.
 	before := lowSnapshot(o)
@@ -140,33 +127,13 @@ func TestLowNamesInCheckpoint(t *testing.T) {
 }
 
 func lowNamesInCheckpoint[H BFloat16 | Float16](t *testing.T) {
-	o, params := namedLow[H](t, LowOptions{})
+	o, _ := namedLow[H](t, LowOptions{})
 	if err := o.Step(make([]H, 5), nil, lowValues[H](rand.New(rand.NewPCG(1, 1)), 64, 0.1)); err != nil {
 		t.Fatal(err)
 	}
 	var file bytes.Buffer
 	if err := o.Save(&file); err != nil {
 		t.Fatal(err)
-	}
-	h, err := safetensors.ReadHeader(bytes.NewReader(file.Bytes()), safetensors.Unlimited(1<<20), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var groups []map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(h.Metadata["param_groups"]), &groups); err != nil {
-		t.Fatal(err)
-	}
-	for gi, want := range []string{`["emb.weight","fc.weight"]`, `["fc.bias"]`} {
-		if got := string(groups[gi]["param_names"]); got != want {
-			t.Errorf("param_groups[%d].param_names = %s, want %s", gi, got, want)
-		}
-	}
-	same, _ := namedLow[H](t, LowOptions{})
-	if err := same.Load(bytes.NewReader(file.Bytes())); err != nil {
-		t.Fatalf("Load into an optimizer of the same names: %v", err)
-	}
-	if lowFingerprint(same) != lowFingerprint(o) {
-		t.Error("the loaded state is not the saved one")
 	}
 	mk := func(names ...[]string) *LowOptimizer[H] {
 		rng := rand.New(rand.NewPCG(7, 8))
@@ -183,19 +150,13 @@ func lowNamesInCheckpoint[H BFloat16 | Float16](t *testing.T) {
 		}
 		return u
 	}
-	unnamed := mk()
-	if err := unnamed.Load(bytes.NewReader(file.Bytes())); err != nil {
-		t.Errorf("Load of a named checkpoint into an unnamed optimizer: %v", err)
-	}
-	var plain bytes.Buffer
-	if err := unnamed.Save(&plain); err != nil {
+	same, _ := namedLow[H](t, LowOptions{})
+	namesOptional(t, file.Bytes(), same, mk())
+	if err := same.Load(bytes.NewReader(file.Bytes())); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(plain.String(), "param_names") {
-		t.Error("an unnamed optimizer's checkpoint has param_names")
-	}
-	if err := same.Load(bytes.NewReader(plain.Bytes())); err != nil {
-		t.Errorf("Load of an unnamed checkpoint into a named optimizer: %v", err)
+	if lowFingerprint(same) != lowFingerprint(o) {
+		t.Error("the loaded state is not the saved one")
 	}
 	for _, c := range []struct {
 		name  string
@@ -220,7 +181,6 @@ func lowNamesInCheckpoint[H BFloat16 | Float16](t *testing.T) {
 			t.Errorf("%s: a refused Load changed the optimizer", c.name)
 		}
 	}
-	_ = params
 }
 
 // TestLowOwnedGradsStepAsPassedGrads: Step() over the owned buffers,
@@ -250,22 +210,8 @@ func lowOwnedStep[H BFloat16 | Float16](t *testing.T) {
 			for i := range params {
 				copies[i] = slices.Clone(params[i])
 			}
-			owned, err := NewLow(c.rule, c.opts, params...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			passed, err := NewLow(c.rule, c.opts, copies...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, o := range []*LowOptimizer[H]{owned, passed} {
-				if err := o.SetWorkers(workers); err != nil {
-					t.Fatal(err)
-				}
-				if err := o.SetParallelMin(1000); err != nil {
-					t.Fatal(err)
-				}
-			}
+			owned := splitLow(t, c.rule, c.opts, workers, params...)
+			passed := splitLow(t, c.rule, c.opts, workers, copies...)
 			for s := range 4 {
 				owned.ZeroGrad()
 				grads := make([][]H, len(params))
@@ -309,34 +255,12 @@ func lowOwnedStep[H BFloat16 | Float16](t *testing.T) {
 // its parameter), and the next Grad returns it zeroed, the same memory.
 func TestLowGradKeepsItsValuesUntilZeroGrad(t *testing.T) {
 	o, _ := namedLow[BFloat16](t, LowOptions{})
-	g, err := o.GradOf("fc.weight")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g[3] = BFloat16From(7)
-	again, _ := o.Grad(1)
-	if &again[0] != &g[0] || again[3] != BFloat16From(7) {
-		t.Fatalf("a second Grad(1) returned other memory or lost the value written")
-	}
+	gradKeepsValues(t, o, BFloat16From(7), func(i int) int64 { st, _ := o.State(i); return st.Step })
 	if err := o.Step(); err != nil {
 		t.Fatal(err)
-	}
-	if again, _ = o.Grad(1); again[3] != BFloat16From(7) {
-		t.Errorf("Step changed the owned gradient: %v", again[3].Float32())
 	}
 	if st, _ := o.State(0); st.Step != 0 {
 		t.Errorf("Step() stepped param 0, whose buffer was never asked for")
-	}
-	o.ZeroGrad()
-	if err := o.Step(); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := o.State(1); st.Step != 1 {
-		t.Errorf("a step after ZeroGrad stepped param 1 (step count %d, want 1)", st.Step)
-	}
-	after, _ := o.Grad(1)
-	if &after[0] != &g[0] || after[3] != 0 {
-		t.Errorf("Grad after ZeroGrad: other memory, or not zeroed (%v)", after[3].Float32())
 	}
 	var ie *IndexError
 	if _, err := o.Grad(3); !errors.As(err, &ie) {
@@ -431,17 +355,7 @@ func lowAccumulateBits[H BFloat16 | Float16](t *testing.T) {
 		{a, 1}, {b, 1.0 / 3}, {mixed(100), -2.5}, {mixed(1e-3), 1e-3}, {mixed(1), 0}, {mixed(1), 3e4}, {mixed(1), float32(math.Inf(1))},
 	}
 	for _, workers := range []int{1, 3} {
-		p := [][]H{make([]H, 3), make([]H, n)}
-		o, err := NewLow(DefaultSGD(), LowOptions{}, p...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := o.SetWorkers(workers); err != nil {
-			t.Fatal(err)
-		}
-		if err := o.SetParallelMin(1000); err != nil {
-			t.Fatal(err)
-		}
+		o := splitLow(t, DefaultSGD(), LowOptions{}, workers, make([]H, 3), make([]H, n))
 		want := make([]H, n)
 		for k, c := range adds {
 			if err := o.AccumulateGrad(1, c.g, c.s); err != nil {
@@ -557,17 +471,8 @@ func TestLowReductionsOnOwnedGrads(t *testing.T) {
 func lowReductionsOnOwned(t *testing.T, workers int) {
 	rng := rand.New(rand.NewPCG(31, 32))
 	params := [][]BFloat16{lowValues[BFloat16](rng, 9000, 1), lowValues[BFloat16](rng, 40, 1), lowValues[BFloat16](rng, 5000, 1)}
-	o, err := NewLow(DefaultAdamW(), LowOptions{}, params...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := splitLow(t, DefaultAdamW(), LowOptions{}, workers, params...)
 	defer o.Close()
-	if err := o.SetWorkers(workers); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.SetParallelMin(1000); err != nil {
-		t.Fatal(err)
-	}
 	g0, _ := o.Grad(0)
 	g2, _ := o.Grad(2)
 	copy(g0, lowValues[BFloat16](rng, len(g0), 3))
@@ -671,19 +576,7 @@ func TestLowOwnedGradsCannotBeSwapped(t *testing.T) {
 	ref, refParams := namedLow[BFloat16](t, LowOptions{})
 	rng := rand.New(rand.NewPCG(41, 42))
 	values := map[string][]BFloat16{"emb.weight": lowValues[BFloat16](rng, 5, 0.1), "fc.weight": lowValues[BFloat16](rng, 33, 0.1), "fc.bias": lowValues[BFloat16](rng, 64, 0.1)}
-	for _, name := range []string{"fc.bias", "emb.weight", "fc.weight"} {
-		g, err := o.GradOf(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copy(g, values[name])
-	}
-	if err := o.Step(); err != nil {
-		t.Fatal(err)
-	}
-	if err := ref.Step(values["emb.weight"], values["fc.weight"], values["fc.bias"]); err != nil {
-		t.Fatal(err)
-	}
+	stepByName(t, o, ref, values)
 	for i := range params {
 		if !slices.Equal(params[i], refParams[i]) {
 			t.Errorf("param %d (%s) differs from the positional step", i, o.Name(i))
@@ -729,14 +622,8 @@ func TestLowOwnedGradsCannotBeSwapped(t *testing.T) {
 func TestLowStepAllocatesNothingWithOwnedGrads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(51, 52))
 	params := [][]BFloat16{lowValues[BFloat16](rng, 5000, 1), lowValues[BFloat16](rng, 7, 1), lowValues[BFloat16](rng, 3000, 1)}
-	o, err := NewLow(DefaultAdamW(), LowOptions{}, params...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := splitLow(t, DefaultAdamW(), LowOptions{}, 1, params...)
 	defer o.Close()
-	if err := o.SetParallelMin(1000); err != nil {
-		t.Fatal(err)
-	}
 	g := lowValues[BFloat16](rng, 5000, 0.1)
 	for _, workers := range []int{1, 2} {
 		if err := o.SetWorkers(workers); err != nil {
@@ -750,26 +637,6 @@ func TestLowStepAllocatesNothingWithOwnedGrads(t *testing.T) {
 		if err := o.Step(); err != nil { // the first step may start the workers
 			t.Fatal(err)
 		}
-		if n := testing.AllocsPerRun(10, func() {
-			if err := o.Step(); err != nil {
-				t.Fatal(err)
-			}
-		}); n != 0 && !underRace {
-			t.Errorf("%d workers: Step() allocates %v times", workers, n)
-		}
-		if n := testing.AllocsPerRun(10, func() {
-			o.ZeroGrad()
-			if err := o.AccumulateGrad(0, g, 0.5); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := o.ClipGradNorm(1, 2, false); err != nil {
-				t.Fatal(err)
-			}
-			if err := o.Step(); err != nil {
-				t.Fatal(err)
-			}
-		}); n != 0 && !underRace {
-			t.Errorf("%d workers: ZeroGrad, AccumulateGrad, ClipGradNorm and Step() allocate %v times", workers, n)
-		}
+		ownedAllocs(t, fmt.Sprintf("%d workers: ", workers), o, func() error { return o.AccumulateGrad(0, g, 0.5) }, true)
 	}
 }
