@@ -26,6 +26,8 @@
 // GradOf return its buffers, Step() with no arguments steps on them,
 // ZeroGrad clears them and AccumulateGrad adds micro-batch gradients into
 // them. Parameters may be named (Group.Names), as torch's named_parameters.
+// LowOptimizer, which steps bfloat16 or float16 parameters in place, has
+// the same names and owned gradients, in the parameters' format.
 // A nil gradient means "no gradient", torch's None: that parameter is
 // skipped, as torch skips it.
 package optim
