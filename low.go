@@ -18,12 +18,14 @@ import (
 //
 // It has Optimizer's groups, rules and their hyperparameters (the methods
 // package schedule drives), parameter names (LowGroup.Names), owned
-// gradient buffers (Grad, GradOf, ZeroGrad, AccumulateGrad and Step()),
-// step counts, held rates, parallel workers, gradient norms and clipping,
-// StepIfFinite, GradScaler (UnscaleLow, ScaledStepLow) and checkpoints. Every kernel set and worker count gives
-// the same bits (generic.StepLowp and generic.StepLowpSR define them). The
-// matrix rules (Muon, Adafactor) step float32 or float64 parameters only.
-// It is not safe for concurrent use.
+// gradient buffers in the parameters' format (Grad, GradOf, ZeroGrad,
+// AccumulateGrad, and Step() and the reductions on the buffers that are
+// set), step counts, held rates, parallel workers, gradient norms and
+// clipping, StepIfFinite, GradScaler (UnscaleLow, ScaledStepLow) and
+// checkpoints. Every kernel set and worker count gives the same bits
+// (generic.StepLowp and generic.StepLowpSR define them). The matrix rules
+// (Muon, Adafactor) step float32 or float64 parameters only. It is not
+// safe for concurrent use.
 //
 // A float32 model whose working copy is 16-bit (float32 master weights)
 // uses Optimizer[float32] with SetCopies instead.
