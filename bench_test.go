@@ -346,12 +346,7 @@ func BenchmarkReductionSplit(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := opt.SetWorkers(w); err != nil {
-				b.Fatal(err)
-			}
-			if err := opt.SetParallelMin(1024); err != nil {
-				b.Fatal(err)
-			}
+			setSplit(b, opt, w, 1024)
 			b.Run(fmt.Sprintf("GradNorm/n=%d/workers=%d", n, w), func(b *testing.B) {
 				b.SetBytes(4 * int64(n))
 				for b.Loop() {

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
-
-	"github.com/simdoptim/optim/kernels"
 )
 
 // Optimizer-owned gradients and parameter names.
@@ -25,8 +23,10 @@ import (
 // is refused). Owned buffers reached by name (GradOf) rule the mistake out:
 // each belongs to its parameter from its allocation on.
 
-// gradBuffers are the optimizer's own gradient buffers.
-type gradBuffers[T float32 | float64] struct {
+// gradBuffers are the optimizer's own gradient buffers, of its
+// parameters' storage: T for Optimizer[T], the bits (uint16) for
+// LowOptimizer.
+type gradBuffers[T element] struct {
 	// buf[i] is parameter i's buffer, nil until Grad or AccumulateGrad
 	// first needs it; set[i] reports that it is set (asked for or added
 	// into since the last ZeroGrad).
@@ -61,34 +61,47 @@ type paramNames struct {
 // Names that cannot be used are a *NameError (average.go), which the
 // optimizer shares with Averaged.
 
-// checkNames validates the names of groups, to be added to the optimizer's
-// params: every group named or none (as torch requires of param_groups),
-// one non-empty name of valid UTF-8 per param, no name given twice across
-// the optimizer. It returns the new params' names (nil when unnamed).
-func (o *Optimizer[T]) checkNames(op string, groups []Group[T]) ([]string, error) {
-	named := len(o.params) > 0 && o.names.names != nil
-	if len(o.params) == 0 && len(groups) > 0 {
-		named = groups[0].Names != nil
+// namedGroup is a group whose parameters may be named: Group and
+// LowGroup, for checkNames.
+type namedGroup interface {
+	// nameList returns the group's Names and its number of params.
+	nameList() ([]string, int)
+}
+
+func (g Group[T]) nameList() ([]string, int)    { return g.Names, len(g.Params) }
+func (g LowGroup[H]) nameList() ([]string, int) { return g.Names, len(g.Params) }
+
+// checkNames validates the names of groups, to be added to an optimizer
+// whose params (named n) number params, in groups groups: every group
+// named or none (as torch requires of param_groups), one non-empty name of
+// valid UTF-8 per param, no name given twice across the optimizer. It
+// returns the new params' names (nil when unnamed).
+func checkNames[G namedGroup](op string, n *paramNames, params, groups int, added []G) ([]string, error) {
+	named := params > 0 && n.names != nil
+	if params == 0 && len(added) > 0 {
+		names, _ := added[0].nameList()
+		named = names != nil
 	}
 	var (
 		out   []string
 		taken map[string]int // the new names, and the parameter of each
 	)
-	next := len(o.params)
-	for gi, g := range groups {
-		gi += len(o.groups)
+	next := params
+	for gi, g := range added {
+		gi += groups
+		names, count := g.nameList()
 		switch {
-		case named && g.Names == nil:
+		case named && names == nil:
 			return nil, &NameError{Op: op, Group: gi, Reason: "the group has no Names, but the optimizer's parameters are named: name every group's parameters or none (as torch's param_names)"}
-		case !named && g.Names != nil:
+		case !named && names != nil:
 			return nil, &NameError{Op: op, Group: gi, Reason: "the group has Names, but the optimizer's parameters are not named: name every group's parameters or none (as torch's param_names)"}
 		case !named:
-			next += len(g.Params)
+			next += count
 			continue
-		case len(g.Names) != len(g.Params):
-			return nil, &NameError{Op: op, Group: gi, Reason: fmt.Sprintf("%d names for %d params: give one name per param", len(g.Names), len(g.Params))}
+		case len(names) != count:
+			return nil, &NameError{Op: op, Group: gi, Reason: fmt.Sprintf("%d names for %d params: give one name per param", len(names), count)}
 		}
-		for k, name := range g.Names {
+		for k, name := range names {
 			i := next + k
 			switch {
 			case name == "":
@@ -96,7 +109,7 @@ func (o *Optimizer[T]) checkNames(op string, groups []Group[T]) ([]string, error
 			case !utf8.ValidString(name):
 				return nil, &NameError{Op: op, Group: gi, Name: name, Reason: fmt.Sprintf("Names[%d] (param %d) %q is not valid UTF-8", k, i, name)}
 			}
-			first, dup := o.names.index[name]
+			first, dup := n.index[name]
 			if !dup {
 				first, dup = taken[name]
 			}
@@ -109,9 +122,38 @@ func (o *Optimizer[T]) checkNames(op string, groups []Group[T]) ([]string, error
 			taken[name] = i
 			out = append(out, name)
 		}
-		next += len(g.Params)
+		next += count
 	}
 	return out, nil
+}
+
+// insertParams adds the regions of params, numbered from first, to a copy
+// of owned, which it returns: they must not overlap each other, owned (the
+// memory the optimizer writes) or buffers (its gradient buffers). name
+// names the parameters in the errors.
+func insertParams[T element](op string, owned, buffers regions, first int, params [][]T, name func(i int) string) (regions, error) {
+	owned = owned.clone()
+	for k, p := range params {
+		i := first + k
+		if err := owned.insert(op, region(p, Slot{Kind: "param", Index: i})); err != nil {
+			return nil, named(err, name)
+		}
+		if s, ok := buffers.overlapping(base(p), byteLen(p)); ok {
+			return nil, named(&OverlapError{Op: op, A: Slot{Kind: "param", Index: i}, B: s}, name)
+		}
+	}
+	return owned, nil
+}
+
+// pending names the params of an optimizer whose params are named n,
+// followed by params being added, named added (nil: unnamed).
+func (n *paramNames) pending(added []string) func(i int) string {
+	return func(i int) string {
+		if i < len(n.names) || n.names == nil && added == nil {
+			return n.name(i)
+		}
+		return added[i-len(n.names)]
+	}
 }
 
 // addNames records the names of params being added (nil: unnamed), which
@@ -129,14 +171,32 @@ func (n *paramNames) add(names []string) {
 	}
 }
 
-// Name returns parameter i's name, "" when the parameters are not named
-// (Group.Names) or i is out of range.
-func (o *Optimizer[T]) Name(i int) string {
-	if i < 0 || i >= len(o.names.names) {
+// name returns parameter i's name, "" when the parameters are not named
+// or i is out of range.
+func (n *paramNames) name(i int) string {
+	if i < 0 || i >= len(n.names) {
 		return ""
 	}
-	return o.names.names[i]
+	return n.names[i]
 }
+
+// lookup returns the index of the parameter named name, or op's
+// *NameError; field names the groups' field of names in its message.
+func (n *paramNames) lookup(op, field, name string) (int, error) {
+	i, ok := n.index[name]
+	if !ok {
+		reason := fmt.Sprintf("no parameter is named %q", name)
+		if n.names == nil {
+			reason = fmt.Sprintf("no parameter is named %q: the optimizer's parameters have no names (%s)", name, field)
+		}
+		return 0, &NameError{Op: op, Group: -1, Name: name, Reason: reason}
+	}
+	return i, nil
+}
+
+// Name returns parameter i's name, "" when the parameters are not named
+// (Group.Names) or i is out of range.
+func (o *Optimizer[T]) Name(i int) string { return o.names.name(i) }
 
 // Index returns the index of the parameter named name, across all groups.
 func (o *Optimizer[T]) Index(name string) (int, bool) {
@@ -182,38 +242,43 @@ func named(err error, name func(i int) string) error {
 // into it until ZeroGrad: steps do not change it, clipping and Unscale
 // with no gradients do.
 func (o *Optimizer[T]) Grad(i int) ([]T, error) {
-	if i < 0 || i >= len(o.params) {
-		return nil, &IndexError{Op: "Grad", What: "param", Index: i, Len: len(o.params)}
+	if err := checkParam("Grad", i, len(o.params)); err != nil {
+		return nil, err
 	}
-	return o.ownedGrad(i), nil
+	return o.grads.own(i, len(o.params[i]), o.clear), nil
 }
 
 // GradOf returns the gradient buffer of the parameter named name, as Grad.
 func (o *Optimizer[T]) GradOf(name string) ([]T, error) {
-	i, ok := o.names.index[name]
-	if !ok {
-		reason := fmt.Sprintf("no parameter is named %q", name)
-		if o.names.names == nil {
-			reason = fmt.Sprintf("no parameter is named %q: the optimizer's parameters have no names (Group.Names)", name)
-		}
-		return nil, &NameError{Op: "GradOf", Group: -1, Name: name, Reason: reason}
+	i, err := o.names.lookup("GradOf", "Group.Names", name)
+	if err != nil {
+		return nil, err
 	}
-	return o.ownedGrad(i), nil
+	return o.grads.own(i, len(o.params[i]), o.clear), nil
 }
 
-// ownedGrad returns buffer i, set, allocating it if need be.
-func (o *Optimizer[T]) ownedGrad(i int) []T {
-	b := &o.grads
+// checkParam reports an index i out of range of n params, op's.
+func checkParam(op string, i, n int) error {
+	if i < 0 || i >= n {
+		return &IndexError{Op: op, What: "param", Index: i, Len: n}
+	}
+	return nil
+}
+
+// own returns buffer i, of n elements, set, allocating it if need be;
+// clearCache is the optimizer's cache of the grads found clear (Step's),
+// which an allocation empties.
+func (b *gradBuffers[T]) own(i, n int, clearCache []uintptr) []T {
 	g := b.buf[i]
 	switch {
 	case g == nil:
 		// A fresh allocation: it overlaps no param or state, and is zero.
-		g = make([]T, len(o.params[i]))
+		g = make([]T, n)
 		b.buf[i] = g
 		_ = b.regions.insert("Grad", region(g, Slot{Kind: "grad buffer", Index: i}))
 		// A grad whose address Step cached as clear may have been freed
 		// and its memory reused for this buffer: check every one again.
-		clear(o.clear)
+		clear(clearCache)
 	case !b.set[i]:
 		clear(g)
 	}
@@ -226,9 +291,12 @@ func (o *Optimizer[T]) ownedGrad(i int) []T {
 // becomes unset, so that Step() and the reductions skip its parameter
 // until Grad or AccumulateGrad sets it again, zeroed first. Nothing is
 // written or freed: the zeroing is left to that next use.
-func (o *Optimizer[T]) ZeroGrad() {
-	clear(o.grads.set)
-	clear(o.grads.view)
+func (o *Optimizer[T]) ZeroGrad() { o.grads.zero() }
+
+// zero unsets every buffer (ZeroGrad).
+func (b *gradBuffers[T]) zero() {
+	clear(b.set)
+	clear(b.view)
 }
 
 // AccumulateGrad adds s·g into parameter i's gradient buffer (zeroed first
@@ -240,17 +308,26 @@ func (o *Optimizer[T]) ZeroGrad() {
 // parameter's length and must not overlap the buffer, unless it is the
 // buffer itself. Nothing changes on error.
 func (o *Optimizer[T]) AccumulateGrad(i int, g []T, s T) error {
-	const op = "AccumulateGrad"
-	if i < 0 || i >= len(o.params) {
-		return &IndexError{Op: op, What: "param", Index: i, Len: len(o.params)}
+	if err := o.grads.checkAdd("AccumulateGrad", i, g, o.params, &o.names); err != nil {
+		return err
 	}
-	if len(g) != len(o.params[i]) {
-		return &ShapeError{Op: op, What: "added grad", Index: i, Got: len(g), Want: len(o.params[i]), Name: o.Name(i)}
+	o.workerGradKernels().Accumulate(o.grads.own(i, len(o.params[i]), o.clear), g, s)
+	return nil
+}
+
+// checkAdd validates AccumulateGrad's arguments: i a parameter of params
+// (named n), g of its length, not overlapping its buffer unless it is the
+// buffer itself.
+func (b *gradBuffers[T]) checkAdd(op string, i int, g []T, params [][]T, n *paramNames) error {
+	if err := checkParam(op, i, len(params)); err != nil {
+		return err
 	}
-	if buf := o.grads.buf[i]; partialOverlap(buf, g) {
-		return &OverlapError{Op: op, A: Slot{Kind: "added grad", Index: i, Name: o.Name(i)}, B: Slot{Kind: "grad buffer", Index: i, Name: o.Name(i)}}
+	if len(g) != len(params[i]) {
+		return &ShapeError{Op: op, What: "added grad", Index: i, Got: len(g), Want: len(params[i]), Name: n.name(i)}
 	}
-	o.workerGradKernels().Accumulate(o.ownedGrad(i), g, s)
+	if partialOverlap(b.buf[i], g) {
+		return &OverlapError{Op: op, A: Slot{Kind: "added grad", Index: i, Name: n.name(i)}, B: Slot{Kind: "grad buffer", Index: i, Name: n.name(i)}}
+	}
 	return nil
 }
 
@@ -275,15 +352,18 @@ func Accumulate[T float32 | float64](acc, g []T, s T) error {
 // partialOverlap reports whether a and b share memory without being the
 // same slice: an elementwise pass reading b and writing a is then
 // well-defined only if b is a, element for element.
-func partialOverlap[T float32 | float64](a, b []T) bool {
-	return kernels.Overlap(a, b) && !(base(a) == base(b) && len(a) == len(b))
+func partialOverlap[T element](a, b []T) bool {
+	return overlaps(a, b) && !(base(a) == base(b) && len(a) == len(b))
 }
 
 // stepGrads returns the gradients of a call given grads: grads, or the
 // owned buffers (nil where unset) when there are none.
-func (o *Optimizer[T]) stepGrads(grads [][]T) [][]T {
+func (o *Optimizer[T]) stepGrads(grads [][]T) [][]T { return o.grads.or(grads) }
+
+// or returns grads, or the buffers (nil where unset) when there are none.
+func (b *gradBuffers[T]) or(grads [][]T) [][]T {
 	if len(grads) == 0 {
-		return o.grads.view
+		return b.view
 	}
 	return grads
 }
@@ -297,9 +377,13 @@ func (o *Optimizer[T]) presentGrads(grads [][]T) [][]T {
 	return withoutNil(&o.grads.present, grads)
 }
 
-func (o *Optimizer[T]) clearPresent() {
-	clear(o.grads.present)
-	o.grads.present = o.grads.present[:0]
+func (o *Optimizer[T]) clearPresent() { o.grads.clearPresent() }
+
+// clearPresent clears the scratch of presentGrads, so that it holds no
+// gradient alive.
+func (b *gradBuffers[T]) clearPresent() {
+	clear(b.present)
+	b.present = b.present[:0]
 }
 
 // withoutNil returns grads without its nil entries, appended to *scratch
@@ -327,26 +411,31 @@ func withoutNil[T element](scratch *[][]T, grads [][]T) [][]T {
 const paramNamesKey = "param_names"
 
 // groupNames returns the names of group gi's parameters, nil when unnamed.
-func (o *Optimizer[T]) groupNames(gi int) []string {
-	if o.names.names == nil {
+func (o *Optimizer[T]) groupNames(gi int) []string { return o.names.group(&o.groups[gi]) }
+
+// group returns the names of g's parameters, nil when unnamed.
+func (n *paramNames) group(g *group) []string {
+	if n.names == nil {
 		return nil
 	}
-	g := &o.groups[gi]
-	return o.names.names[g.first:g.end]
+	return n.names[g.first:g.end]
 }
 
-// namesBytes bounds the JSON of the parameters' names in param_groups:
-// each escaped (at most 6 bytes a byte), quoted and followed by a comma,
-// and the key in every group.
-func (o *Optimizer[T]) namesBytes() int {
-	if o.names.names == nil {
+// namesBytes bounds the JSON of the parameters' names in param_groups.
+func (o *Optimizer[T]) namesBytes() int { return o.names.bytes(len(o.groups)) }
+
+// bytes bounds the JSON of the names in the param_groups of groups
+// groups: each escaped (at most 6 bytes a byte), quoted and followed by a
+// comma, and the key in every group.
+func (n *paramNames) bytes(groups int) int {
+	if n.names == nil {
 		return 0
 	}
-	n := 32 * len(o.groups)
-	for _, name := range o.names.names {
-		n += 6*len(name) + 3
+	total := 32 * groups
+	for _, name := range n.names {
+		total += 6*len(name) + 3
 	}
-	return n
+	return total
 }
 
 // checkGroupNames checks the param_names of entry gi of a checkpoint's

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/simdoptim/optim/generic"
+	"github.com/simdoptim/optim/internal/safetensors"
 )
 
 // Optimizer-owned gradients (torch's p.grad), parameter names (torch's
@@ -93,32 +95,7 @@ func testOwnedGradsStepAsPassedGrads[T testFloat](t *testing.T) {
 // ZeroGrad unsets it, and the next Grad returns it zeroed, the same memory.
 func TestGradKeepsItsValuesUntilZeroGrad(t *testing.T) {
 	o, _ := namedAdam[float32](t)
-	g, err := o.Grad(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g[3] = 7
-	again, _ := o.Grad(1)
-	if &again[0] != &g[0] || again[3] != 7 {
-		t.Fatalf("a second Grad(1) returned other memory or lost the value written")
-	}
-	if err := o.Step(); err != nil {
-		t.Fatal(err)
-	}
-	if again, _ = o.Grad(1); again[3] != 7 {
-		t.Errorf("Step changed the owned gradient: %v", again[3])
-	}
-	o.ZeroGrad()
-	if err := o.Step(); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := o.State(1); st.Step != 1 {
-		t.Errorf("a step after ZeroGrad stepped param 1 (step count %d, want 1)", st.Step)
-	}
-	after, _ := o.Grad(1)
-	if &after[0] != &g[0] || after[3] != 0 {
-		t.Errorf("Grad after ZeroGrad: other memory, or not zeroed (%v)", after[3])
-	}
+	gradKeepsValues(t, o, 7, func(i int) int64 { st, _ := o.State(i); return st.Step })
 }
 
 // TestAccumulateGradIsTheReference: AccumulateGrad adds s·g into the owned
@@ -187,14 +164,8 @@ func TestStepAllocatesNothingWithOwnedGrads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := testing.AllocsPerRun(20, func() {
-		if err := o.Step(); err != nil {
-			t.Fatal(err)
-		}
-	}); n != 0 {
-		t.Errorf("Step() allocates %v times", n)
-	}
 	g0 := make([]float32, 5)
+	ownedAllocs(t, "", o, func() error { return o.AccumulateGrad(0, g0, 0.5) }, false)
 	if n := testing.AllocsPerRun(20, func() {
 		if err := o.Step(g0, nil, nil); err != nil {
 			t.Fatal(err)
@@ -202,9 +173,24 @@ func TestStepAllocatesNothingWithOwnedGrads(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("Step with nil gradients allocates %v times", n)
 	}
+}
+
+// ownedAllocs checks that Step() over o's owned buffers, and ZeroGrad,
+// accumulate, ClipGradNorm and Step() together, allocate nothing (what
+// says which o; raceAllocs excuses allocations under the race detector).
+func ownedAllocs[E comparable](t *testing.T, what string, o ownedOptimizer[E], accumulate func() error, raceAllocs bool) {
+	t.Helper()
+	excused := raceAllocs && underRace
+	if n := testing.AllocsPerRun(20, func() {
+		if err := o.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 && !excused {
+		t.Errorf("%sStep() allocates %v times", what, n)
+	}
 	if n := testing.AllocsPerRun(20, func() {
 		o.ZeroGrad()
-		if err := o.AccumulateGrad(0, g0, 0.5); err != nil {
+		if err := accumulate(); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := o.ClipGradNorm(1, 2, false); err != nil {
@@ -213,8 +199,8 @@ func TestStepAllocatesNothingWithOwnedGrads(t *testing.T) {
 		if err := o.Step(); err != nil {
 			t.Fatal(err)
 		}
-	}); n != 0 {
-		t.Errorf("ZeroGrad, AccumulateGrad, ClipGradNorm and Step allocate %v times", n)
+	}); n != 0 && !excused {
+		t.Errorf("%sZeroGrad, AccumulateGrad, ClipGradNorm and Step allocate %v times", what, n)
 	}
 }
 
@@ -227,20 +213,7 @@ func TestOwnedGradsCannotBeSwapped(t *testing.T) {
 	ref, refParams := namedAdam[float64](t)
 	_, grads := apiInputs[float64](9, 1)
 	values := map[string][]float64{"emb.weight": grads[0][0], "fc.weight": grads[0][2], "fc.bias": grads[0][4]}
-	// Filled by name, in another order than the parameters'.
-	for _, name := range []string{"fc.bias", "emb.weight", "fc.weight"} {
-		g, err := o.GradOf(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copy(g, values[name])
-	}
-	if err := o.Step(); err != nil {
-		t.Fatal(err)
-	}
-	if err := ref.Step(values["emb.weight"], values["fc.weight"], values["fc.bias"]); err != nil {
-		t.Fatal(err)
-	}
+	stepByName(t, o, ref, values)
 	for i := range params {
 		if j := firstDiff(params[i], refParams[i]); j >= 0 {
 			t.Errorf("param %d (%s) [%d] differs from the positional step", i, o.Name(i), j)
@@ -276,52 +249,16 @@ func TestOwnedGradsCannotBeSwapped(t *testing.T) {
 // anything changes).
 func TestNames(t *testing.T) {
 	o, _ := namedAdam[float32](t)
-	for i, want := range []string{"emb.weight", "fc.weight", "fc.bias"} {
-		if o.Name(i) != want {
-			t.Errorf("Name(%d) = %q, want %q", i, o.Name(i), want)
+	wantNames(t, o, "emb.weight", "fc.weight", "fc.bias")
+	refusedNames(t, func(spec []nameGroup) error {
+		groups := make([]Group[float32], len(spec))
+		for gi, g := range spec {
+			groups[gi] = Group[float32]{Rule: DefaultSGD(), Params: make2[float32](g.params, 3), Names: g.names}
 		}
-		if j, ok := o.Index(want); !ok || j != i {
-			t.Errorf("Index(%q) = %d, %v", want, j, ok)
-		}
-	}
-	if _, ok := o.Index("nope"); ok {
-		t.Error(`Index("nope") found something`)
-	}
-	if o.Name(-1) != "" || o.Name(3) != "" {
-		t.Error("Name out of range is not empty")
-	}
-	p := func(n int) [][]float32 {
-		out := make([][]float32, n)
-		for i := range out {
-			out[i] = make([]float32, 3)
-		}
-		return out
-	}
-	for _, c := range []struct {
-		name   string
-		groups []Group[float32]
-		want   []string
-	}{
-		{"empty name", []Group[float32]{{Rule: DefaultSGD(), Params: p(2), Names: []string{"a", ""}}}, []string{"param 1", "empty"}},
-		{"too few names", []Group[float32]{{Rule: DefaultSGD(), Params: p(2), Names: []string{"a"}}}, []string{"1 names for 2 params"}},
-		{"too many names", []Group[float32]{{Rule: DefaultSGD(), Params: p(1), Names: []string{"a", "b"}}}, []string{"2 names for 1 params"}},
-		{"duplicate", []Group[float32]{{Rule: DefaultSGD(), Params: p(2), Names: []string{"a", "a"}}}, []string{`"a"`, "param 0 and param 1"}},
-		{"duplicate across groups", []Group[float32]{
-			{Rule: DefaultSGD(), Params: p(1), Names: []string{"a"}},
-			{Rule: DefaultSGD(), Params: p(1), Names: []string{"a"}}}, []string{`"a"`, "group 1", "param 0 and param 1"}},
-		{"some groups named", []Group[float32]{
-			{Rule: DefaultSGD(), Params: p(1), Names: []string{"a"}},
-			{Rule: DefaultSGD(), Params: p(1)}}, []string{"group 1", "every group"}},
-		{"not UTF-8", []Group[float32]{{Rule: DefaultSGD(), Params: p(1), Names: []string{"\xff"}}}, []string{"UTF-8"}},
-	} {
-		_, err := NewGroups(c.groups...)
-		var ne *NameError
-		if !errors.As(err, &ne) {
-			t.Errorf("%s: %v, want a *NameError", c.name, err)
-			continue
-		}
-		wantError(t, c.name, err, c.want...)
-	}
+		_, err := NewGroups(groups...)
+		return err
+	})
+	p := func(n int) [][]float32 { return make2[float32](n, 3) }
 	// AddGroup: a name taken, an unnamed group; nothing changes.
 	before := o.Len()
 	err := o.AddGroup(Group[float32]{Rule: DefaultSGD(), Params: p(1), Names: []string{"fc.bias"}})
@@ -337,6 +274,53 @@ func TestNames(t *testing.T) {
 	if i, ok := o.Index("head"); !ok || i != 3 {
 		t.Errorf(`Index("head") = %d, %v after AddGroup`, i, ok)
 	}
+}
+
+// nameGroup is a group of nameCases: its number of params (of 3 elements
+// each) and their names.
+type nameGroup struct {
+	params int
+	names  []string
+}
+
+// nameCases are names that NewGroups and NewLowGroups refuse with a
+// *NameError, and what the message must say.
+var nameCases = []struct {
+	name   string
+	groups []nameGroup
+	want   []string
+}{
+	{"empty name", []nameGroup{{2, []string{"a", ""}}}, []string{"param 1", "empty"}},
+	{"too few names", []nameGroup{{2, []string{"a"}}}, []string{"1 names for 2 params"}},
+	{"too many names", []nameGroup{{1, []string{"a", "b"}}}, []string{"2 names for 1 params"}},
+	{"duplicate", []nameGroup{{2, []string{"a", "a"}}}, []string{`"a"`, "param 0 and param 1"}},
+	{"duplicate across groups", []nameGroup{{1, []string{"a"}}, {1, []string{"a"}}}, []string{`"a"`, "group 1", "param 0 and param 1"}},
+	{"some groups named", []nameGroup{{1, []string{"a"}}, {1, nil}}, []string{"group 1", "every group"}},
+	{"not UTF-8", []nameGroup{{1, []string{"\xff"}}}, []string{"UTF-8"}},
+}
+
+// refusedNames checks that newGroups, which makes an optimizer of groups
+// of SGD as spec says, refuses every one of nameCases with a *NameError.
+func refusedNames(t *testing.T, newGroups func(spec []nameGroup) error) {
+	t.Helper()
+	for _, c := range nameCases {
+		err := newGroups(c.groups)
+		var ne *NameError
+		if !errors.As(err, &ne) {
+			t.Errorf("%s: %v, want a *NameError", c.name, err)
+			continue
+		}
+		wantError(t, c.name, err, c.want...)
+	}
+}
+
+// make2 returns n slices of m zeros.
+func make2[E any](n, m int) [][]E {
+	out := make([][]E, n)
+	for i := range out {
+		out[i] = make([]E, m)
+	}
+	return out
 }
 
 // TestNamesInErrors: errors about a named parameter name it.
@@ -356,20 +340,8 @@ func TestNamesInCheckpoint(t *testing.T) {
 	if err := o.Step(make([]float32, 5), nil, make([]float32, 64)); err != nil {
 		t.Fatal(err)
 	}
-	file, h := saveHeader(t, o)
-	var groups []map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(h.Metadata["param_groups"]), &groups); err != nil {
-		t.Fatal(err)
-	}
-	for gi, want := range []string{`["emb.weight","fc.weight"]`, `["fc.bias"]`} {
-		if got := string(groups[gi]["param_names"]); got != want {
-			t.Errorf("param_groups[%d].param_names = %s, want %s", gi, got, want)
-		}
-	}
+	file, _ := saveHeader(t, o)
 	same, _ := namedAdam[float32](t)
-	if err := same.Load(bytes.NewReader(file)); err != nil {
-		t.Fatalf("Load into an optimizer of the same names: %v", err)
-	}
 	p, _ := apiInputs[float32](3, 0)
 	unnamed, err := NewGroups(
 		Group[float32]{Rule: DefaultAdamW(), Params: [][]float32{p[0], p[2]}},
@@ -378,19 +350,7 @@ func TestNamesInCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := unnamed.Load(bytes.NewReader(file)); err != nil {
-		t.Errorf("Load of a named checkpoint into an unnamed optimizer: %v", err)
-	}
-	var plain bytes.Buffer
-	if err := unnamed.Save(&plain); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(plain.String(), "param_names") {
-		t.Error("an unnamed optimizer's checkpoint has param_names")
-	}
-	if err := same.Load(bytes.NewReader(plain.Bytes())); err != nil {
-		t.Errorf("Load of an unnamed checkpoint into a named optimizer: %v", err)
-	}
+	namesOptional(t, file, same, unnamed)
 	other, _ := apiInputs[float32](3, 0)
 	renamed, err := NewGroups(
 		Group[float32]{Rule: DefaultAdamW(), Params: [][]float32{other[0], other[2]}, Names: []string{"emb.weight", "fc.w"}},
@@ -556,4 +516,133 @@ func TestNamesInTorchCheckpoint(t *testing.T) {
 	loadFails(t, "other names", o, torchFile(map[string]string{"param_groups": group(`["w", "bias"]`)}, tensors), `param_names[1] is "bias"`, `param 1 is named "b"`)
 	loadFails(t, "names of another count", o, torchFile(map[string]string{"param_groups": group(`["w"]`)}, tensors), "1 names for the group's 2 params")
 	loadFails(t, "names not strings", o, torchFile(map[string]string{"param_groups": group(`[1, 2]`)}, tensors), "not a list of names")
+}
+
+// ownedOptimizer is what Optimizer and LowOptimizer share of names and
+// owned gradients, for the tests of both.
+type ownedOptimizer[E comparable] interface {
+	Name(i int) string
+	Index(name string) (int, bool)
+	Grad(i int) ([]E, error)
+	GradOf(name string) ([]E, error)
+	ZeroGrad()
+	Step(grads ...[]E) error
+	ClipGradNorm(maxNorm, normType float64, errorIfNonfinite bool, grads ...[]E) (float64, error)
+}
+
+// wantNames checks o's Name and Index against its params' names.
+func wantNames[E comparable](t *testing.T, o ownedOptimizer[E], names ...string) {
+	t.Helper()
+	for i, want := range names {
+		if o.Name(i) != want {
+			t.Errorf("Name(%d) = %q, want %q", i, o.Name(i), want)
+		}
+		if j, ok := o.Index(want); !ok || j != i {
+			t.Errorf("Index(%q) = %d, %v", want, j, ok)
+		}
+	}
+	if _, ok := o.Index("nope"); ok {
+		t.Error(`Index("nope") found something`)
+	}
+	if o.Name(-1) != "" || o.Name(len(names)) != "" {
+		t.Error("Name out of range is not empty")
+	}
+}
+
+// stepByName fills o's buffers by name, in another order than the
+// parameters', steps on them, and steps ref on the same values passed by
+// position: emb.weight, fc.weight, fc.bias.
+func stepByName[E comparable](t *testing.T, o, ref ownedOptimizer[E], values map[string][]E) {
+	t.Helper()
+	for _, name := range []string{"fc.bias", "emb.weight", "fc.weight"} {
+		g, err := o.GradOf(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(g, values[name])
+	}
+	if err := o.Step(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Step(values["emb.weight"], values["fc.weight"], values["fc.bias"]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gradKeepsValues: parameter 1's buffer keeps the value seven written
+// into it across Grad calls and steps; ZeroGrad unsets it (Step() skips
+// its parameter: steps(1) stays 1), and the next Grad returns it zeroed,
+// the same memory.
+func gradKeepsValues[E comparable](t *testing.T, o ownedOptimizer[E], seven E, steps func(i int) int64) {
+	t.Helper()
+	g, err := o.Grad(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g[3] = seven
+	again, _ := o.Grad(1)
+	if &again[0] != &g[0] || again[3] != seven {
+		t.Fatalf("a second Grad(1) returned other memory or lost the value written")
+	}
+	if err := o.Step(); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ = o.Grad(1); again[3] != seven {
+		t.Errorf("Step changed the owned gradient: %v", again[3])
+	}
+	o.ZeroGrad()
+	if err := o.Step(); err != nil {
+		t.Fatal(err)
+	}
+	if n := steps(1); n != 1 {
+		t.Errorf("a step after ZeroGrad stepped param 1 (step count %d, want 1)", n)
+	}
+	after, _ := o.Grad(1)
+	var zero E
+	if &after[0] != &g[0] || after[3] != zero {
+		t.Errorf("Grad after ZeroGrad: other memory, or not zeroed (%v)", after[3])
+	}
+}
+
+// checkpointer saves and loads checkpoints: Optimizer and LowOptimizer.
+type checkpointer interface {
+	Save(w io.Writer) error
+	Load(r io.Reader) error
+}
+
+// namesOptional checks a checkpoint, file, of namedAdam's or namedLow's
+// names: its param_groups hold them (param_names), it loads into same, an
+// optimizer of the same names, and into unnamed, whose own checkpoint has
+// no names and loads into same.
+func namesOptional(t *testing.T, file []byte, same, unnamed checkpointer) {
+	t.Helper()
+	h, err := safetensors.ReadHeader(bytes.NewReader(file), safetensors.Unlimited(1<<20), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(h.Metadata["param_groups"]), &groups); err != nil {
+		t.Fatal(err)
+	}
+	for gi, want := range []string{`["emb.weight","fc.weight"]`, `["fc.bias"]`} {
+		if got := string(groups[gi]["param_names"]); got != want {
+			t.Errorf("param_groups[%d].param_names = %s, want %s", gi, got, want)
+		}
+	}
+	if err := same.Load(bytes.NewReader(file)); err != nil {
+		t.Fatalf("Load into an optimizer of the same names: %v", err)
+	}
+	if err := unnamed.Load(bytes.NewReader(file)); err != nil {
+		t.Errorf("Load of a named checkpoint into an unnamed optimizer: %v", err)
+	}
+	var plain bytes.Buffer
+	if err := unnamed.Save(&plain); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(plain.String(), "param_names") {
+		t.Error("an unnamed optimizer's checkpoint has param_names")
+	}
+	if err := same.Load(bytes.NewReader(plain.Bytes())); err != nil {
+		t.Errorf("Load of an unnamed checkpoint into a named optimizer: %v", err)
+	}
 }

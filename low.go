@@ -17,12 +17,15 @@ import (
 // of a float32 step, in one pass.
 //
 // It has Optimizer's groups, rules and their hyperparameters (the methods
-// package schedule drives), step counts, held rates, parallel workers,
-// gradient norms and clipping, StepIfFinite, GradScaler (UnscaleLow,
-// ScaledStepLow) and checkpoints. Every kernel set and worker count gives
-// the same bits (generic.StepLowp and generic.StepLowpSR define them). The
-// matrix rules (Muon, Adafactor) step float32 or float64 parameters only.
-// It is not safe for concurrent use.
+// package schedule drives), parameter names (LowGroup.Names), owned
+// gradient buffers in the parameters' format (Grad, GradOf, ZeroGrad,
+// AccumulateGrad, and Step() and the reductions on the buffers that are
+// set), step counts, held rates, parallel workers, gradient norms and
+// clipping, StepIfFinite, GradScaler (UnscaleLow, ScaledStepLow) and
+// checkpoints. Every kernel set and worker count gives the same bits
+// (generic.StepLowp and generic.StepLowpSR define them). The matrix rules
+// (Muon, Adafactor) step float32 or float64 parameters only. It is not
+// safe for concurrent use.
 //
 // A float32 model whose working copy is 16-bit (float32 master weights)
 // uses Optimizer[float32] with SetCopies instead.
@@ -52,6 +55,10 @@ type LowOptimizer[H BFloat16 | Float16] struct {
 	red   generic.Reducer[uint16]
 	buf   *[generic.ReduceBlock]float32
 	gtask lowGradTask // the passes over gradients, split between the workers
+	// The optimizer's own gradient buffers, as the parameters' bits, and
+	// the parameters' names (grads.go, low_names.go).
+	grads gradBuffers[uint16]
+	names paramNames
 }
 
 // LowOptions are a LowOptimizer's choices of storage and rounding, fixed
@@ -76,11 +83,17 @@ type LowOptions struct {
 	Seed uint64
 }
 
-// LowGroup is a parameter group of a LowOptimizer: a rule and the 16-bit
-// parameters it updates.
+// LowGroup is a parameter group of a LowOptimizer: a rule, the 16-bit
+// parameters it updates and optionally their names, as Group.
 type LowGroup[H BFloat16 | Float16] struct {
 	Rule   Rule
 	Params [][]H
+	// Names, when not nil, names each param, as Group.Names: one non-empty
+	// name (valid UTF-8) per param, none given twice across the optimizer,
+	// and either every group of an optimizer named or none. Names reach
+	// the owned gradients (GradOf), appear in errors and are saved in
+	// checkpoints (param_names), where Load checks them.
+	Names []string
 }
 
 // lowKernel is one parameter's step: the form its state and rounding ask
@@ -154,11 +167,15 @@ func (o *LowOptimizer[H]) addGroups(op string, groups []LowGroup[H]) error {
 			params = append(params, u16s(p))
 		}
 	}
-	owned := o.owned.clone()
-	for k, p := range params {
-		if err := owned.insert(op, region(p, Slot{Kind: "param", Index: len(o.params) + k})); err != nil {
-			return err
-		}
+	names, err := checkNames(op, &o.names, len(o.params), len(o.groups), groups)
+	if err != nil {
+		return err
+	}
+	// The new params must not overlap each other, anything we write or
+	// our gradient buffers.
+	owned, err := insertParams(op, o.owned, o.grads.regions, len(o.params), params, o.names.pending(names))
+	if err != nil {
+		return err
 	}
 
 	// Nothing fails from here on.
@@ -169,6 +186,9 @@ func (o *LowOptimizer[H]) addGroups(op string, groups []LowGroup[H]) error {
 	o.state32 = append(o.state32, make([][3][]float32, len(params))...)
 	o.stepBook.grow(len(params))
 	o.clear = append(o.clear, make([]uintptr, len(params))...)
+	clear(o.clear[:first]) // new spans: earlier grads must be checked again
+	o.grads.grow(len(params))
+	o.names.add(names)
 	for _, p := range params {
 		o.total += len(p)
 	}
@@ -292,10 +312,12 @@ func asBits[H BFloat16 | Float16](grads [][]H) [][]uint16 {
 // Step applies one update to every parameter that has a gradient, with
 // grads[i] the gradient of the i-th parameter, as Optimizer.Step: a nil
 // gradient skips its parameter (no update, no weight decay, no step
-// counted). Everything is validated before the first write: on error no
-// parameter, state or step count has changed. Step allocates nothing.
+// counted). With no arguments, Step steps on the optimizer's own gradient
+// buffers (see Grad): those not set since ZeroGrad are nil gradients.
+// Everything is validated before the first write: on error no parameter,
+// state or step count has changed. Step allocates nothing.
 func (o *LowOptimizer[H]) Step(grads ...[]H) error {
-	g := asBits(grads)
+	g := o.stepGrads(grads)
 	if err := checkHeld(&o.groupSet, "Step", g, len(o.params)); err != nil {
 		return err
 	}
@@ -306,9 +328,10 @@ func (o *LowOptimizer[H]) Step(grads ...[]H) error {
 }
 
 // checkGrads validates a step's gradients: their number and lengths, that
-// none overlaps memory the step writes, and that no step count overflows.
+// none overlaps memory the step writes or is the owned gradient buffer of
+// another parameter, and that no step count overflows.
 func (o *LowOptimizer[H]) checkGrads(op string, grads [][]uint16) error {
-	return checkGradSlices(op, grads, o.params, o.steps, o.owned, nil, o.clear)
+	return named(checkGradSlices(op, grads, o.params, o.steps, o.owned, o.grads.regions, o.clear), o.Name)
 }
 
 // apply steps validated gradients, split between the workers when they

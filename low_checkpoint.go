@@ -93,16 +93,12 @@ func (o *LowOptimizer[H]) checkpointTypes() fileTypes {
 	return fileTypes{dtype: dt, state: dt, storage: storageParam}
 }
 
-// The rest of checkpointed: a LowOptimizer's parameters are flat and
-// unnamed, and each state slot has its parameter's length.
+// The rest of checkpointed (with namesBytes and checkGroupNames,
+// low_names.go): a LowOptimizer's parameters are flat, and each state
+// slot has its parameter's length.
 func (o *LowOptimizer[H]) slotLen(i, _ int) int     { return len(o.params[i]) }
 func (o *LowOptimizer[H]) slotShape(_, _ int) Shape { return nil }
 func (o *LowOptimizer[H]) paramShape(int) Shape     { return nil }
-func (o *LowOptimizer[H]) namesBytes() int          { return 0 }
-
-func (o *LowOptimizer[H]) checkGroupNames(op string, gi int, raw json.RawMessage) error {
-	return checkGroupNames(op, &o.groups[gi], gi, raw, nil)
-}
 
 func (o *LowOptimizer[H]) save(op string, w io.Writer, extra map[string]json.RawMessage) error {
 	if o.opts.StateFloat32 {
@@ -132,7 +128,7 @@ func saveLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 			})
 		}
 	}
-	entries, err := groupsMeta(&o.groupSet, op, o.steps, func(int) []string { return nil }, extra)
+	entries, err := groupsMeta(&o.groupSet, op, o.steps, o.groupNames, extra)
 	if err != nil {
 		return err
 	}
@@ -170,7 +166,7 @@ func loadLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 	accept func(map[string]json.RawMessage) error, state [][3][]E, init func(float32) E) error {
 	l, err := readCheckpoint[float32, E](o, op, r, size, accept != nil)
 	if err != nil {
-		return err
+		return named(err, o.Name)
 	}
 	if accept != nil {
 		if err := accept(l.extra); err != nil {

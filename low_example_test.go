@@ -73,3 +73,53 @@ func ExampleSetCopies() {
 	// 0.4970 -1.2470 1.9970
 	// 0.49609375 -1.25 2
 }
+
+// A named bfloat16 model with owned gradients, as torch's p.grad on a
+// model in torch.bfloat16: the backward pass writes into the buffer that
+// GradOf returns (or adds micro-batch gradients with AccumulateGrad, each
+// sum rounded to bfloat16 as torch's p.grad += s * g), Step() steps on
+// the buffers that are set, and ZeroGrad unsets them for the next batch.
+func ExampleLowOptimizer_GradOf() {
+	w := []optim.BFloat16{optim.BFloat16From(0.5), optim.BFloat16From(-0.25), optim.BFloat16From(1)}
+	b := []optim.BFloat16{optim.BFloat16From(0)}
+	opt, err := optim.NewLowGroups(optim.LowOptions{}, optim.LowGroup[optim.BFloat16]{
+		Rule:   optim.DefaultAdamW(),
+		Params: [][]optim.BFloat16{w, b},
+		Names:  []string{"fc.weight", "fc.bias"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer opt.Close()
+	micro := make([]optim.BFloat16, len(w)) // a micro-batch's gradient of w
+	for range 3 {
+		opt.ZeroGrad()
+		// The backward pass writes the gradient of w² into fc.weight's buffer.
+		gw, err := opt.GradOf("fc.weight")
+		if err != nil {
+			panic(err)
+		}
+		for i := range w {
+			gw[i] = optim.BFloat16From(2 * w[i].Float32())
+		}
+		// And adds two micro-batches' gradients of b, halved.
+		for m := range 2 {
+			micro[0] = optim.BFloat16From(2*b[0].Float32() - 1 + float32(m)/4)
+			if err := opt.AccumulateGrad(1, micro[:1], 0.5); err != nil {
+				panic(err)
+			}
+		}
+		if err := opt.Step(); err != nil {
+			panic(err)
+		}
+	}
+	gb, _ := opt.GradOf("fc.bias") // set until ZeroGrad: the last batch's
+	fmt.Printf("%.4f %.4f %.4f | %.4f | grad %.4f\n", w[0].Float32(), w[1].Float32(), w[2].Float32(), b[0].Float32(), gb[0].Float32())
+	opt.ZeroGrad()
+	gb, _ = opt.GradOf("fc.bias") // unset: zeroed when asked for
+	i, _ := opt.Index("fc.bias")
+	fmt.Println(opt.Name(i), gb[0].Float32())
+	// Output:
+	// 0.4941 -0.2471 1.0000 | 0.0030 | grad -0.8711
+	// fc.bias 0
+}

@@ -32,6 +32,7 @@ const (
 	lowScale
 	lowClamp
 	lowNonFinite
+	lowAccumulate
 )
 
 // lowGradTask runs a pass over one gradient, on the caller or split
@@ -40,8 +41,9 @@ type lowGradTask struct {
 	format  kernels.Format
 	op      lowOp
 	x       []uint16
-	a, b    float64 // the sums' arguments: the scale, or p and m
-	c       float32 // the updates' argument
+	y       []uint16 // lowAccumulate's added gradient, as long as x
+	a, b    float64  // the sums' arguments: the scale, or p and m
+	c       float32  // the updates' argument
 	pieces  []gradPiece
 	bounds  []int     // worker w runs pieces[bounds[w]:bounds[w+1]]
 	results []float64 // per piece: its sum or max; for flags, 0 or 1
@@ -50,7 +52,8 @@ type lowGradTask struct {
 
 func (t *lowGradTask) run(w int) {
 	for i := t.bounds[w]; i < t.bounds[w+1]; i++ {
-		t.results[i] = t.piece(t.bufs[w], t.x[t.pieces[i].lo:t.pieces[i].hi])
+		lo, hi := t.pieces[i].lo, t.pieces[i].hi
+		t.results[i] = t.piece(t.bufs[w], t.x[lo:hi], part(t.y, lo, hi))
 	}
 }
 
@@ -58,9 +61,14 @@ func (t *lowGradTask) run(w int) {
 // SumTree of the blocks' partials (a complete subtree of the whole slice's
 // tree when x is an aligned run of 2^k blocks); for the maximum, the
 // largest |x|; for the check, 1 if x holds an infinity or NaN; for the
-// updates, 0 after rounding the results back into x.
-func (t *lowGradTask) piece(buf *[generic.ReduceBlock]float32, x []uint16) float64 {
-	if t.op == lowNonFinite {
+// updates, 0 after rounding the results back into x. y is lowAccumulate's
+// gradient, the part of t.y that matches x (nil for the other passes).
+func (t *lowGradTask) piece(buf *[generic.ReduceBlock]float32, x, y []uint16) float64 {
+	switch t.op {
+	case lowAccumulate:
+		t.accumulate(buf, x, y)
+		return 0
+	case lowNonFinite:
 		if nonFinite(t.format, x) {
 			return 1
 		}
@@ -72,11 +80,7 @@ func (t *lowGradTask) piece(buf *[generic.ReduceBlock]float32, x []uint16) float
 	for len(x) > 0 {
 		n := min(len(x), generic.ReduceBlock)
 		b := buf[:n]
-		if t.format == kernels.BFloat16 {
-			_ = kernels.WidenBF16(Kernels(), b, x[:n]) // cannot fail: equal lengths, disjoint
-		} else {
-			_ = kernels.WidenF16(Kernels(), b, x[:n])
-		}
+		t.widen(b, x[:n])
 		switch t.op {
 		case lowSquares:
 			tree.Push(k.SumSquares(b))
@@ -94,11 +98,7 @@ func (t *lowGradTask) piece(buf *[generic.ReduceBlock]float32, x []uint16) float
 			} else {
 				k.Clamp(b, t.c)
 			}
-			if t.format == kernels.BFloat16 {
-				_ = kernels.NarrowBF16(Kernels(), x[:n], b)
-			} else {
-				_ = kernels.NarrowF16(Kernels(), x[:n], b)
-			}
+			t.narrow(x[:n], b)
 		}
 		x = x[n:]
 	}
@@ -108,6 +108,50 @@ func (t *lowGradTask) piece(buf *[generic.ReduceBlock]float32, x []uint16) float
 	return tree.Sum()
 }
 
+// accumulate is lowAccumulate's pass: x[j] = round(widen(x[j]) +
+// widen(round(c·widen(y[j])))), each operation in float32 and each round
+// to the format, to nearest even, as torch's x += c * y on 16-bit tensors
+// (two operations, each rounded to the tensors' dtype). It runs block by
+// block through the two halves of buf, reading a block of x and of y
+// before writing that block of x, so y may be x itself.
+func (t *lowGradTask) accumulate(buf *[generic.ReduceBlock]float32, x, y []uint16) {
+	k := gradKernels[float32]()
+	const half = generic.ReduceBlock / 2
+	for len(x) > 0 {
+		n := min(len(x), half)
+		sum, prod := buf[:n], buf[half:half+n]
+		t.widen(sum, x[:n])
+		t.widen(prod, y[:n])
+		k.Scale(prod, t.c)
+		// The product rounded to the format: through x's block, which sum
+		// holds, and back.
+		t.narrow(x[:n], prod)
+		t.widen(prod, x[:n])
+		k.Accumulate(sum, prod, 1) // sum + float32(1·prod): the exact product
+		t.narrow(x[:n], sum)
+		x, y = x[n:], y[n:]
+	}
+}
+
+// widen sets dst to the values of the bits src, of the task's format, with
+// the kernel set in use (dst and src have the same length, disjoint).
+func (t *lowGradTask) widen(dst []float32, src []uint16) {
+	if t.format == kernels.BFloat16 {
+		_ = kernels.WidenBF16(Kernels(), dst, src) // cannot fail: equal lengths, disjoint
+	} else {
+		_ = kernels.WidenF16(Kernels(), dst, src)
+	}
+}
+
+// narrow sets dst to src rounded to the task's format, to nearest even.
+func (t *lowGradTask) narrow(dst []uint16, src []float32) {
+	if t.format == kernels.BFloat16 {
+		_ = kernels.NarrowBF16(Kernels(), dst, src) // cannot fail: equal lengths, disjoint
+	} else {
+		_ = kernels.NarrowF16(Kernels(), dst, src)
+	}
+}
+
 // pass runs op over x with the task's arguments, split between the
 // workers when x is large enough, and combines the pieces' results.
 func (o *LowOptimizer[H]) pass(op lowOp, x []uint16) float64 {
@@ -115,7 +159,7 @@ func (o *LowOptimizer[H]) pass(op lowOp, x []uint16) float64 {
 	t.op = op
 	workers := min(o.workerLimit(), len(x)/o.ParallelMin())
 	if workers < 2 {
-		return t.piece(o.buf, x)
+		return t.piece(o.buf, x, t.y)
 	}
 	t.x = x
 	t.pieces = splitBlocks(t.pieces[:0], len(x), workers)
@@ -171,13 +215,15 @@ func (o *LowOptimizer[H]) reducer() generic.Reducer[uint16] {
 
 // GradNorm is GradNorm for 16-bit gradients: the normType-norm of all
 // grads as one vector, with the bits GradNorm gives for their values
-// widened to float32. A nil grad is no gradient, left out.
+// widened to float32. A nil grad is no gradient, left out. With no grads,
+// it is the norm of the optimizer's gradient buffers that are set (see
+// Grad), as torch's over the grads that are not None.
 func (o *LowOptimizer[H]) GradNorm(normType float64, grads ...[]H) (float64, error) {
 	if err := checkNormType("GradNorm", normType); err != nil {
 		return 0, err
 	}
-	var scratch [][]uint16
-	return generic.NormOf(&o.red, normType, withoutNil(&scratch, asBits(grads))), nil
+	defer o.grads.clearPresent()
+	return generic.NormOf(&o.red, normType, withoutNil(&o.grads.present, o.stepGrads(grads))), nil
 }
 
 // ClipGradNorm is ClipGradNorm for 16-bit gradients: the norm as GradNorm
@@ -185,10 +231,11 @@ func (o *LowOptimizer[H]) GradNorm(normType float64, grads ...[]H) (float64, err
 // coefficient min(1, maxNorm/(total + 1e-6)), rounded once to float32, and
 // rounded back to the format to nearest even. It returns the norm from
 // before clipping; errorIfNonfinite and the errors are ClipGradNorm's
-// (nothing is written on error).
+// (nothing is written on error). With no grads, it clips the optimizer's
+// gradient buffers that are set (see Grad).
 func (o *LowOptimizer[H]) ClipGradNorm(maxNorm, normType float64, errorIfNonfinite bool, grads ...[]H) (float64, error) {
 	const fn = "ClipGradNorm"
-	g := asBits(grads)
+	g := o.stepGrads(grads)
 	if !(maxNorm >= 0) {
 		return 0, argErr(fn, "maxNorm", maxNorm, ">= 0")
 	}
@@ -198,8 +245,8 @@ func (o *LowOptimizer[H]) ClipGradNorm(maxNorm, normType float64, errorIfNonfini
 	if err := checkDisjoint(fn, g); err != nil {
 		return 0, err
 	}
-	var scratch [][]uint16
-	total := generic.NormOf(&o.red, normType, withoutNil(&scratch, g))
+	defer o.grads.clearPresent()
+	total := generic.NormOf(&o.red, normType, withoutNil(&o.grads.present, g))
 	if errorIfNonfinite && (math.IsInf(total, 0) || total != total) {
 		return total, &NonFiniteNormError{normType, total}
 	}
@@ -220,10 +267,11 @@ func (o *LowOptimizer[H]) scaleAll(grads [][]uint16, c float32) {
 // clamped to [-clip, clip] in float32 (clip rounded to float32) and
 // rounded back to the format, so an element beyond the bound becomes the
 // bound rounded to the format; NaNs stay NaN. Errors (nothing is written):
-// clip negative or NaN, grads that overlap each other.
+// clip negative or NaN, grads that overlap each other. With no grads, it
+// clips the optimizer's gradient buffers that are set (see Grad).
 func (o *LowOptimizer[H]) ClipGradValue(clip float64, grads ...[]H) error {
 	const fn = "ClipGradValue"
-	g := asBits(grads)
+	g := o.stepGrads(grads)
 	if !(clip >= 0) {
 		return argErr(fn, "clip", clip, ">= 0")
 	}
@@ -237,9 +285,13 @@ func (o *LowOptimizer[H]) ClipGradValue(clip float64, grads ...[]H) error {
 	return nil
 }
 
-// NonFinite reports whether any element of grads is infinite or NaN.
-func (o *LowOptimizer[H]) NonFinite(grads ...[]H) bool {
-	for _, g := range asBits(grads) {
+// NonFinite reports whether any element of grads is infinite or NaN; nil
+// grads are skipped. With no grads, they are the optimizer's gradient
+// buffers that are set (see Grad).
+func (o *LowOptimizer[H]) NonFinite(grads ...[]H) bool { return o.nonFiniteBits(o.stepGrads(grads)) }
+
+func (o *LowOptimizer[H]) nonFiniteBits(grads [][]uint16) bool {
+	for _, g := range grads {
 		if o.pass(lowNonFinite, g) != 0 {
 			return true
 		}
@@ -281,16 +333,17 @@ func nonFinite(f kernels.Format, x []uint16) bool {
 // StepIfFinite is Optimizer.StepIfFinite: it steps only if no element of
 // grads is infinite or NaN, and otherwise changes nothing and reports the
 // skip. The grads are validated as Step validates them, before anything
-// else.
+// else; no grads at all means the optimizer's own gradient buffers (see
+// Grad).
 func (o *LowOptimizer[H]) StepIfFinite(grads ...[]H) (skipped bool, err error) {
-	g := asBits(grads)
+	g := o.stepGrads(grads)
 	if err := checkHeld(&o.groupSet, "StepIfFinite", g, len(o.params)); err != nil {
 		return false, err
 	}
 	if err := o.checkGrads("StepIfFinite", g); err != nil {
 		return false, err
 	}
-	if o.NonFinite(grads...) {
+	if o.nonFiniteBits(g) {
 		return true, nil
 	}
 	return false, o.apply(g)
@@ -302,12 +355,14 @@ func (o *LowOptimizer[H]) StepIfFinite(grads ...[]H) (skipped bool, err error) {
 // rounding the product back to the format to nearest even (not when the
 // inverse is 1), as torch's _amp_foreach_non_finite_check_and_unscale_
 // does. The errors and stages are Unscale's; nothing is written on error.
+// As for Step, a nil grad is no gradient (skipped), and no grads at all
+// means the optimizer's own gradient buffers that are set (see Grad).
 func UnscaleLow[H BFloat16 | Float16](s *GradScaler, o *LowOptimizer[H], grads ...[]H) (foundInf bool, err error) {
 	const fn = "Unscale"
 	if s.cfg.Disabled {
 		return false, nil
 	}
-	g := asBits(grads)
+	g := o.stepGrads(grads)
 	inv, err := prepareLow(s, fn, o, g)
 	if err != nil {
 		return false, err
@@ -318,10 +373,11 @@ func UnscaleLow[H BFloat16 | Float16](s *GradScaler, o *LowOptimizer[H], grads .
 // ScaledStepLow is ScaledStep for a LowOptimizer: unless UnscaleLow ran
 // since the last Update, it unscales the grads as UnscaleLow does; then it
 // steps if every element was finite, and otherwise skips, changing
-// nothing. Call Update after the iteration's steps.
+// nothing. Call Update after the iteration's steps. Nil grads and no
+// grads at all mean what they mean to Step and UnscaleLow.
 func ScaledStepLow[H BFloat16 | Float16](s *GradScaler, o *LowOptimizer[H], grads ...[]H) (skipped bool, err error) {
 	const fn = "ScaledStep"
-	g := asBits(grads)
+	g := o.stepGrads(grads)
 	if err := checkHeld(&o.groupSet, fn, g, len(o.params)); err != nil {
 		return false, err
 	}

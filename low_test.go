@@ -165,12 +165,7 @@ func lowWorkers[H BFloat16 | Float16](t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := opt.SetWorkers(workers); err != nil {
-					t.Fatal(err)
-				}
-				if err := opt.SetParallelMin(1000); err != nil {
-					t.Fatal(err)
-				}
+				setSplit(t, opt, workers, 1000)
 				for range steps {
 					grads := make([][]H, len(params))
 					for i, p := range params {

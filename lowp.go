@@ -104,6 +104,11 @@ func u16s[H BFloat16 | Float16](x []H) []uint16 {
 	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
 }
 
+// halves views bits as a slice of a 16-bit storage type, u16s' inverse.
+func halves[H BFloat16 | Float16](x []uint16) []H {
+	return unsafe.Slice((*H)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
+}
+
 // checkConv validates a bulk conversion: equal lengths, no overlap.
 func checkConv(op string, nDst, nSrc int, dst, src unsafe.Pointer, dstSize, srcSize int) error {
 	if nDst != nSrc {

@@ -26,6 +26,8 @@
 // GradOf return its buffers, Step() with no arguments steps on them,
 // ZeroGrad clears them and AccumulateGrad adds micro-batch gradients into
 // them. Parameters may be named (Group.Names), as torch's named_parameters.
+// LowOptimizer, which steps bfloat16 or float16 parameters in place, has
+// the same names and owned gradients, in the parameters' format.
 // A nil gradient means "no gradient", torch's None: that parameter is
 // skipped, as torch skips it.
 package optim
@@ -198,7 +200,7 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 		rules[gi] = r
 		total += len(g.Params)
 	}
-	names, err := o.checkNames(op, groups)
+	names, err := checkNames(op, &o.names, len(o.params), len(o.groups), groups)
 	if err != nil {
 		return err
 	}
@@ -208,28 +210,14 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	}
 	// The new params must not overlap each other, anything we write or
 	// our gradient buffers.
-	name := func(i int) string {
-		if i < len(o.params) {
-			return o.Name(i)
-		}
-		if names == nil {
-			return ""
-		}
-		return names[i-len(o.params)]
-	}
+	name := o.names.pending(names)
 	shapes, err := o.checkShapes(op, groups, rules)
 	if err != nil {
 		return named(err, name)
 	}
-	owned := o.owned.clone()
-	for k, p := range params {
-		i := len(o.params) + k
-		if err := owned.insert(op, region(p, Slot{Kind: "param", Index: i})); err != nil {
-			return named(err, name)
-		}
-		if s, ok := o.grads.regions.overlapping(base(p), byteLen(p)); ok {
-			return named(&OverlapError{Op: op, A: Slot{Kind: "param", Index: i}, B: s}, name)
-		}
+	owned, err := insertParams(op, o.owned, o.grads.regions, len(o.params), params, name)
+	if err != nil {
+		return err
 	}
 
 	// Nothing fails from here on.

@@ -165,20 +165,24 @@ func WidenF16(s *Set, dst []float32, src []uint16) error {
 	return widen(s, ir.ConvWidenF16, dst, src)
 }
 
-// checkConv validates a conversion call.
+// checkConv validates a conversion call. The kernel's name is looked up
+// on error only: ir.ConvPrograms builds every program, which allocates, and
+// a valid call allocates nothing.
 func checkConv(s *Set, kind ir.ConvKind, nDst, nSrc int, dst, src unsafe.Pointer, dstSize, srcSize int) error {
-	name := ir.ConvPrograms()[kind].GoName
+	var problem string
 	switch {
 	case s == nil:
-		return fmt.Errorf("kernels: %s: nil kernel set", name)
+		problem = "nil kernel set"
 	case !s.Supported():
-		return fmt.Errorf("kernels: %s: kernel set %s is not supported by this CPU", name, s.name)
+		problem = fmt.Sprintf("kernel set %s is not supported by this CPU", s.name)
 	case nDst != nSrc:
-		return fmt.Errorf("kernels: %s: len(src) = %d, want len(dst) = %d", name, nSrc, nDst)
+		problem = fmt.Sprintf("len(src) = %d, want len(dst) = %d", nSrc, nDst)
 	case nDst > 0 && overlapBytes(dst, nDst*dstSize, src, nSrc*srcSize):
-		return fmt.Errorf("kernels: %s: dst and src overlap in memory", name)
+		problem = "dst and src overlap in memory"
+	default:
+		return nil
 	}
-	return nil
+	return fmt.Errorf("kernels: %s: %s", ir.ConvPrograms()[kind].GoName, problem)
 }
 
 // overlapBytes reports whether the byte ranges [a, a+na) and [b, b+nb)
