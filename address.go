@@ -11,8 +11,9 @@ func base[T element](s []T) uintptr { return uintptr(unsafe.Pointer(unsafe.Slice
 func byteLen[T element](s []T) uintptr { return uintptr(len(s)) * unsafe.Sizeof(T(0)) }
 
 // element is what the optimizers store: float32 and float64 values, and
-// the bits of the 16-bit formats (uint16).
-type element interface{ float32 | float64 | uint16 }
+// the bits of the 16-bit formats (uint16, or BFloat16 and Float16 as an
+// Averaged holds them).
+type element interface{ float32 | float64 | ~uint16 }
 
 // overlaps reports whether a and b share memory.
 func overlaps[T element](a, b []T) bool {

@@ -18,6 +18,12 @@ import (
 // are torch 2.x's torch._foreach_lerp_, here generic.Lerp run by the
 // kernel set's fused pass (kernels.Grad's Lerp): one read of each slice
 // and one write of the copy, the same bits on every set and worker count.
+//
+// An Averaged of a bfloat16 or float16 model is itself 16-bit, as torch's
+// deepcopy of the model: each Update widens the average and the model
+// block by block to float32, runs the float32 lerp by a float32 weight and
+// rounds the result once to the format, to nearest even, as torch's CPU
+// lerp does on 16-bit tensors (lowLerp).
 
 // Average is how an Averaged folds the model into its average: EMA or
 // SWA. The zero Average is SWA, torch's default average.
@@ -30,8 +36,10 @@ type Average struct {
 // get_ema_multi_avg_fn(decay): each Update after the first moves the
 // average towards the model by the weight 1 − decay, computed in float64
 // as Python does and rounded once to the element type (torch's lerp
-// weight, a Scalar converted to the tensor's dtype). NewAveraged refuses
-// a decay outside [0, 1], as torch does; torch's default is 0.999.
+// weight, a Scalar converted to the tensor's dtype), or to float32 for a
+// BFloat16 or Float16 average, whose lerp torch computes in float32
+// (weight.to<float>()). NewAveraged refuses a decay outside [0, 1], as
+// torch does; torch's default is 0.999.
 func EMA(decay float64) Average { return Average{ema: true, decay: decay} }
 
 // SWA is the equal average of stochastic weight averaging, torch's
@@ -39,7 +47,8 @@ func EMA(decay float64) Average { return Average{ema: true, decay: decay} }
 // the average towards the model by the weight 1/(n+1), which torch
 // computes as a float32 tensor (1 / (n_averaged + 1) with n_averaged an
 // int64 tensor: a reciprocal in the default dtype) whatever the model's
-// dtype, so a float64 average uses float32's 1/(n+1), widened exactly.
+// dtype, so a float64 average uses float32's 1/(n+1), widened exactly,
+// and a BFloat16 or Float16 average float32's 1/(n+1) as it is.
 //
 // torch's AveragedModel without an averaging function runs this function
 // on CUDA but, on the CPU, get_swa_avg_fn's avg + (model − avg)/(n+1),
@@ -77,10 +86,11 @@ func weight[T float32 | float64](a Average, n int64) T {
 // Model is what an Averaged follows: the slices of a model's parameters,
 // which it averages, and of its buffers (torch's module buffers, such as
 // BatchNorm's running statistics), which it copies at every Update, or
-// averages too with UseBuffers (torch's use_buffers=True). The slices are
-// read at every Update, as the optimizer reads and writes its parameters
-// in place: write the model's new values into them, never replace them.
-type Model[T float32 | float64] struct {
+// averages too with UseBuffers (torch's use_buffers=True), all of float32,
+// float64, BFloat16 or Float16. The slices are read at every Update, as
+// the optimizer reads and writes its parameters in place: write the
+// model's new values into them, never replace them.
+type Model[T float32 | float64 | BFloat16 | Float16] struct {
 	Params [][]T
 	// Names, when not nil, names each param: one non-empty name of valid
 	// UTF-8 per param (torch's named_parameters). BufferNames names the
@@ -98,7 +108,18 @@ type Model[T float32 | float64] struct {
 // deepcopy), the first Update copies the model again (torch's n_averaged
 // = 0), and every later Update folds the model into the average by its
 // Average. It is not safe for concurrent use.
-type Averaged[T float32 | float64] struct {
+//
+// The average has the model's element type. Of a BFloat16 or Float16
+// model it is 16-bit too (torch's deepcopy of a bfloat16 or float16
+// module), and each Update computes its lerp as torch's CPU lerp of 16-bit
+// tensors does: the average and the model widened exactly to float32, the
+// float32 lerp by the float32 weight, the result rounded once to the
+// format, to nearest even (any NaN to the canonical BFloat16NaN or
+// Float16NaN); copies, the first Update's and the buffers', are bit for
+// bit. torch fuses the float32 multiply-add that generic.Lerp rounds, so a
+// rare element can differ from torch's by that rounding (2 of 34,884 in
+// the recorded runs), as for float32 (docs/guide.md, Weight averaging).
+type Averaged[T float32 | float64 | BFloat16 | Float16] struct {
 	avg Average
 	// src are the model's slices and dst their averaged copies: the
 	// params (the first params of them), then the buffers. dst[:mean] are
@@ -108,11 +129,16 @@ type Averaged[T float32 | float64] struct {
 	names        []string // as src; nil when unnamed
 	n            int64    // torch's n_averaged
 	total        int      // elements of all slices
-	lerp         func(dst, x []T, w T)
+	// lerp moves dst towards x by the weight w, a value of the element
+	// type's weight type (float64 for float64, else float32); buf is the
+	// worker's float32 blocks, which only a 16-bit lerp uses.
+	lerp func(dst, x []T, w float64, buf *lowBlocks)
+	wide bool         // T is float64: its weights are float64's
+	bufs []*lowBlocks // 16-bit: one per worker (the caller's first); nil for float32 and float64
 	// The current Update: whether it copies every slice (n is 0), and
 	// its weight. They are fields so that the workers read them.
 	copying bool
-	w       T
+	w       float64
 	// Parallel updates: SetWorkers' n, the parked goroutines, the split.
 	workers int
 	pool    *pool
@@ -123,18 +149,18 @@ type Averaged[T float32 | float64] struct {
 
 // NewAveraged returns an averaged copy of params (a model without
 // buffers). See Averaged.
-func NewAveraged[T float32 | float64](avg Average, params ...[]T) (*Averaged[T], error) {
+func NewAveraged[T float32 | float64 | BFloat16 | Float16](avg Average, params ...[]T) (*Averaged[T], error) {
 	return newAveraged("NewAveraged", avg, Model[T]{Params: params}, Kernels())
 }
 
 // NewAveragedModel returns an averaged copy of the model m: its params
 // averaged, its buffers copied or, with UseBuffers, averaged too.
-func NewAveragedModel[T float32 | float64](avg Average, m Model[T]) (*Averaged[T], error) {
+func NewAveragedModel[T float32 | float64 | BFloat16 | Float16](avg Average, m Model[T]) (*Averaged[T], error) {
 	return newAveraged("NewAveragedModel", avg, m, Kernels())
 }
 
 // newAveraged is NewAveragedModel with the kernel set to run.
-func newAveraged[T float32 | float64](op string, avg Average, m Model[T], set *kernels.Set) (*Averaged[T], error) {
+func newAveraged[T float32 | float64 | BFloat16 | Float16](op string, avg Average, m Model[T], set *kernels.Set) (*Averaged[T], error) {
 	if err := avg.validate(); err != nil {
 		return nil, err
 	}
@@ -142,7 +168,12 @@ func newAveraged[T float32 | float64](op string, avg Average, m Model[T], set *k
 	if err != nil {
 		return nil, err
 	}
-	a := &Averaged[T]{avg: avg, names: names, params: len(m.Params), lerp: kernels.Grad[T](set).Lerp}
+	a := &Averaged[T]{avg: avg, names: names, params: len(m.Params)}
+	var low bool
+	a.lerp, a.wide, low = averageLerp[T](set)
+	if low {
+		a.bufs = []*lowBlocks{new(lowBlocks)}
+	}
 	a.src = slices.Concat(m.Params, m.Buffers)
 	a.mean = len(m.Params)
 	if m.UseBuffers {
@@ -164,6 +195,55 @@ func newAveraged[T float32 | float64](op string, avg Average, m Model[T], set *k
 	return a, nil
 }
 
+// averageLerp returns the lerp of T's slices on set, whether T is float64
+// (whose weights are float64's, not float32's), and whether T is 16-bit
+// (whose lerp needs float32 blocks).
+func averageLerp[T float32 | float64 | BFloat16 | Float16](set *kernels.Set) (lerp func(dst, x []T, w float64, buf *lowBlocks), wide, low bool) {
+	var f any
+	switch any(*new(T)).(type) {
+	case float32:
+		k := kernels.Grad[float32](set).Lerp
+		f = func(dst, x []float32, w float64, _ *lowBlocks) { k(dst, x, float32(w)) } // w is a float32: exact
+	case float64:
+		k := kernels.Grad[float64](set).Lerp
+		f = func(dst, x []float64, w float64, _ *lowBlocks) { k(dst, x, w) }
+		wide = true
+	case BFloat16:
+		f, low = lowLerp[BFloat16](set, kernels.WidenBF16, kernels.NarrowBF16), true
+	case Float16:
+		f, low = lowLerp[Float16](set, kernels.WidenF16, kernels.NarrowF16), true
+	}
+	return f.(func([]T, []T, float64, *lowBlocks)), wide, low
+}
+
+// lowBlocks are a worker's float32 blocks for a 16-bit lerp: the average's
+// and the model's values.
+type lowBlocks [2][1024]float32
+
+// lowLerp returns the lerp of 16-bit slices as torch computes it on the
+// CPU: dst and x widened exactly to float32, one block at a time, the
+// float32 lerp of the set (generic.Lerp) by the float32 weight, and the
+// result rounded back to the format, to nearest even (any NaN to the
+// canonical NaN).
+func lowLerp[H BFloat16 | Float16](set *kernels.Set,
+	widen func(*kernels.Set, []float32, []uint16) error,
+	narrow func(*kernels.Set, []uint16, []float32) error) func(dst, x []H, w float64, buf *lowBlocks) {
+	lerp := kernels.Grad[float32](set).Lerp
+	return func(dst, x []H, w float64, buf *lowBlocks) {
+		d, s := u16s(dst), u16s(x[:len(dst)])
+		for len(d) > 0 {
+			n := min(len(d), len(buf[0]))
+			avg, model := buf[0][:n], buf[1][:n]
+			// The conversions cannot fail: equal lengths, disjoint memory.
+			_ = widen(set, avg, d[:n])
+			_ = widen(set, model, s[:n])
+			lerp(avg, model, float32(w)) // w is a float32: exact
+			_ = narrow(set, d[:n], avg)
+			d, s = d[n:], s[n:]
+		}
+	}
+}
+
 // NameError reports names that cannot be used: an empty name, a name
 // given twice, a list of names that does not match its slices in number,
 // a name that is not valid UTF-8, names for some slices (or some of an
@@ -182,7 +262,7 @@ func (e *NameError) Error() string {
 
 // checkModelNames validates m's names and returns them, params' then
 // buffers', or nil when m is unnamed.
-func checkModelNames[T float32 | float64](op string, m Model[T]) ([]string, error) {
+func checkModelNames[T float32 | float64 | BFloat16 | Float16](op string, m Model[T]) ([]string, error) {
 	if m.Names == nil && m.BufferNames == nil {
 		return nil, nil
 	}
@@ -230,7 +310,10 @@ func (a *Averaged[T]) Update() error {
 	}
 	a.copying = a.n == 0
 	if !a.copying {
-		a.w = weight[T](a.avg, a.n)
+		a.w = float64(weight[float32](a.avg, a.n)) // float32's weight: float32, BFloat16, Float16
+		if a.wide {
+			a.w = weight[float64](a.avg, a.n)
+		}
 	}
 	if n := a.parallelism(); n > 1 {
 		if err := a.updateParallel(n); err != nil {
@@ -238,22 +321,27 @@ func (a *Averaged[T]) Update() error {
 		}
 	} else {
 		for i := range a.dst {
-			a.updateRange(i, 0, len(a.dst[i]))
+			a.updateRange(0, i, 0, len(a.dst[i]))
 		}
 	}
 	a.n++
 	return nil
 }
 
-// updateRange updates elements [lo, hi) of slice i. Both the copy and the
-// lerp are elementwise, so any split of a slice gives the same bits.
-func (a *Averaged[T]) updateRange(i, lo, hi int) {
+// updateRange updates elements [lo, hi) of slice i on worker w. Both the
+// copy and the lerp are elementwise, so any split of a slice gives the
+// same bits.
+func (a *Averaged[T]) updateRange(w, i, lo, hi int) {
 	d, s := a.dst[i][lo:hi], a.src[i][lo:hi]
 	if a.copying || i >= a.mean {
-		copy(d, s)
+		copy(d, s) // bit for bit, NaN payloads included, as torch's copy_
 		return
 	}
-	a.lerp(d, s, a.w)
+	var buf *lowBlocks
+	if a.bufs != nil {
+		buf = a.bufs[w]
+	}
+	a.lerp(d, s, a.w, buf)
 }
 
 // Params returns the averaged params, in the order of the model's: the
@@ -293,7 +381,7 @@ func (a *Averaged[T]) Average() Average { return a.avg }
 // its state_dict). torch's AveragedModel.state_dict() holds n_averaged as
 // a 0-d int64 tensor "n_averaged" and the tensors under "module." followed
 // by their names.
-type AveragedState[T float32 | float64] struct {
+type AveragedState[T float32 | float64 | BFloat16 | Float16] struct {
 	NAveraged int64
 	Params    [][]T
 	Buffers   [][]T
@@ -431,12 +519,12 @@ type averagePlan struct {
 }
 
 // averageTask is one parallel Update; run is called by every worker.
-type averageTask[T float32 | float64] struct{ a *Averaged[T] }
+type averageTask[T float32 | float64 | BFloat16 | Float16] struct{ a *Averaged[T] }
 
 func (t *averageTask[T]) run(w int) {
 	a := t.a
 	for _, s := range a.plan.segs[a.plan.bounds[w]:a.plan.bounds[w+1]] {
-		a.updateRange(s.param, s.lo, s.hi)
+		a.updateRange(w, s.param, s.lo, s.hi)
 	}
 }
 
@@ -450,6 +538,9 @@ func (a *Averaged[T]) updateParallel(n int) error {
 		// The workers hold the pool, never a: a collected Averaged stops them.
 		a.pool = newPool()
 		a.cleanup = runtime.AddCleanup(a, func(p *pool) { p.close() }, a.pool)
+	}
+	for a.bufs != nil && len(a.bufs) < n {
+		a.bufs = append(a.bufs, new(lowBlocks))
 	}
 	a.pool.grow(n - 1)
 	if failed := a.pool.do(&a.task, n, a.total/n); failed != nil {

@@ -87,3 +87,39 @@ func ExampleNewAveragedModel() {
 	// [bn.running_mean] [[5]]
 	// [[1.75 -1.75]] of 3 models
 }
+
+// The average of a bfloat16 model is bfloat16 too, as torch's
+// AveragedModel of a bfloat16 module: each Update computes the lerp in
+// float32 and rounds it once to bfloat16. Here next to a LowOptimizer that
+// steps the model in place.
+func ExampleNewAveraged_bfloat16() {
+	w := []optim.BFloat16{optim.BFloat16From(1), optim.BFloat16From(-2)}
+	g := make([]optim.BFloat16, len(w))
+	opt, err := optim.NewLow(optim.SGD{LR: 0.1}, optim.LowOptions{}, w)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer opt.Close()
+	ema, err := optim.NewAveraged(optim.EMA(0.9), w)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ema.Close()
+	for range 10 {
+		for i := range w {
+			g[i] = optim.BFloat16From(2 * w[i].Float32()) // the gradient of sum(w^2)
+		}
+		if err := opt.Step(g); err != nil {
+			log.Fatal(err)
+		}
+		if err := ema.Update(); err != nil { // the first copies w
+			log.Fatal(err)
+		}
+	}
+	avg := ema.Params()[0]
+	fmt.Printf("model %.4f %.4f\n", w[0].Float32(), w[1].Float32())
+	fmt.Printf("EMA   %.4f %.4f of %d models\n", avg[0].Float32(), avg[1].Float32(), ema.NAveraged())
+	// Output:
+	// model 0.1069 -0.2139
+	// EMA   0.4707 -0.9414 of 10 models
+}

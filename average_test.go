@@ -49,9 +49,22 @@ func (g goldenAverage) average(t *testing.T) Average {
 // TestAveragedGoldenTorch replays every recorded torch average through
 // NewAveragedModel and Update, on every supported kernel set.
 func TestAveragedGoldenTorch(t *testing.T) {
-	files, _ := filepath.Glob("testdata/torch-averaging/*.json.gz")
-	if len(files) == 0 {
-		t.Fatal("no golden files in testdata/torch-averaging")
+	replayAverageGoldens(t, "testdata/torch-averaging", 16, func(t *testing.T, run goldenAverage, set *kernels.Set) {
+		if run.Dtype == "float32" {
+			replayAverage[float32](t, run, set, 2e-5)
+		} else {
+			replayAverage[float64](t, run, set, 1e-13)
+		}
+	})
+}
+
+// replayAverageGoldens replays every file of dir, which must hold at least
+// least of them, each file a subtest named after it, on every supported
+// kernel set.
+func replayAverageGoldens(t *testing.T, dir string, least int, replay func(*testing.T, goldenAverage, *kernels.Set)) {
+	files, _ := filepath.Glob(dir + "/*.json.gz")
+	if len(files) < least {
+		t.Fatalf("%d golden files in %s, want at least %d", len(files), dir, least)
 	}
 	for _, path := range files {
 		var run goldenAverage
@@ -60,13 +73,7 @@ func TestAveragedGoldenTorch(t *testing.T) {
 		}
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".json.gz"), func(t *testing.T) {
 			for _, set := range SupportedSets() {
-				t.Run(set.Name(), func(t *testing.T) {
-					if run.Dtype == "float32" {
-						replayAverage[float32](t, run, set, 2e-5)
-					} else {
-						replayAverage[float64](t, run, set, 1e-13)
-					}
-				})
+				t.Run(set.Name(), func(t *testing.T) { replay(t, run, set) })
 			}
 		})
 	}
@@ -123,17 +130,54 @@ func replayAverage[T testFloat](t *testing.T, run goldenAverage, set *kernels.Se
 	t.Logf("worst relative error %.3g (tolerance %.3g)", worst, tol)
 }
 
+// avgElem is an Averaged's element type.
+type avgElem interface {
+	float32 | float64 | BFloat16 | Float16
+}
+
+// elemDiff is the first index at which got and want differ, or -1: in
+// canonicalized bits for float32 and float64 (firstDiff), in bits for the
+// 16-bit types (a copy keeps a NaN's bits, a lerp gives the canonical NaN).
+func elemDiff[T avgElem](got, want []T) int {
+	switch g := any(got).(type) {
+	case []float32:
+		return firstDiff(g, any(want).([]float32))
+	case []float64:
+		return firstDiff(g, any(want).([]float64))
+	case []BFloat16:
+		return firstBitDiffLen(g, any(want).([]BFloat16))
+	default:
+		return firstBitDiffLen(any(got).([]Float16), any(want).([]Float16))
+	}
+}
+
+// firstBitDiffLen is firstBitDiff for slices that may differ in length.
+func firstBitDiffLen[H BFloat16 | Float16](got, want []H) int {
+	if len(got) != len(want) {
+		return min(len(got), len(want))
+	}
+	return firstBitDiff(got, want)
+}
+
 // checkExact fails unless got and want are equal bit for bit.
-func checkExact[T testFloat](t *testing.T, what string, got, want [][]T) {
+func checkExact[T avgElem](t *testing.T, what string, got, want [][]T) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d slices, want %d", what, len(got), len(want))
 	}
 	for i := range got {
-		if j := firstDiff(got[i], want[i]); j >= 0 {
-			t.Fatalf("%s: slice %d differs at element %d", what, i, j)
+		if j := elemDiff(got[i], want[i]); j >= 0 {
+			t.Fatalf("%s: slice %d differs at element %d: %v, want %v", what, i, j, at(got[i], j), at(want[i], j))
 		}
 	}
+}
+
+// at is x[j], or nothing past x's end.
+func at[T any](x []T, j int) any {
+	if j < len(x) {
+		return x[j]
+	}
+	return "none"
 }
 
 // TestAveragedWeights: the lerp weights are torch 2.x's: EMA's 1 - decay in
@@ -168,10 +212,11 @@ func TestAveragedWeights(t *testing.T) {
 // averagedInputs is a model of slices of every tail length of the kernel
 // sets' vectors and longer ones, holding special values, and its values
 // at each of a few updates.
-func averagedInputs[T testFloat]() (m Model[T], steps [][][]T) {
+func averagedInputs[T testFloat]() (Model[T], [][][]T) {
 	lens := []int{0, 1, 3, 15, 16, 17, 31, 33, 64, 100, 257}
 	specials := specialValues[T]()
 	val := func(i, j, s int) T { return T(float64((i*131+j*17+s*29)%201-100) * 0x1p-6) }
+	var steps [][][]T
 	for s := range 6 {
 		var row [][]T
 		for i, n := range lens {
@@ -186,23 +231,31 @@ func averagedInputs[T testFloat]() (m Model[T], steps [][][]T) {
 		}
 		steps = append(steps, row)
 	}
-	for _, x := range steps[0] {
-		m.Params = append(m.Params, slices.Clone(x))
+	return averagedModelOf(steps[0]), steps
+}
+
+// averagedModelOf is a model of a copy of the slices first: 8 params, and
+// the rest buffers.
+func averagedModelOf[T avgElem](first [][]T) Model[T] {
+	all := cloneSlices(first)
+	return Model[T]{Params: all[:8], Buffers: all[8:]}
+}
+
+// averagedSlices are m's params and buffers, and how many of them are
+// averaged (the rest copied).
+func averagedSlices[T avgElem](m Model[T]) (all [][]T, mean int) {
+	all = slices.Concat(m.Params, m.Buffers)
+	if m.UseBuffers {
+		return all, len(all)
 	}
-	m.Buffers = m.Params[8:]
-	m.Params = m.Params[:8]
-	return m, steps
+	return all, len(m.Params)
 }
 
 // averagedReference is Update's specification, written out: the first
 // update copies, every later one lerps the averaged slices (generic.Lerp)
 // by torch's weight and copies the rest.
 func averagedReference[T testFloat](avg Average, m Model[T], steps [][][]T) [][]T {
-	all := slices.Concat(m.Params, m.Buffers)
-	mean := len(m.Params)
-	if m.UseBuffers {
-		mean = len(all)
-	}
+	all, mean := averagedSlices(m)
 	out := make([][]T, len(all))
 	for s, row := range steps {
 		for i, x := range row {
@@ -220,7 +273,7 @@ func averagedReference[T testFloat](avg Average, m Model[T], steps [][][]T) [][]
 }
 
 // runAveraged runs steps through an Averaged on set with workers.
-func runAveraged[T testFloat](t *testing.T, avg Average, m Model[T], steps [][][]T, set *kernels.Set, workers int) [][]T {
+func runAveraged[T avgElem](t *testing.T, avg Average, m Model[T], steps [][][]T, set *kernels.Set, workers int) [][]T {
 	t.Helper()
 	a, err := newAveraged("NewAveragedModel", avg, m, set)
 	if err != nil {
@@ -237,6 +290,9 @@ func runAveraged[T testFloat](t *testing.T, avg Average, m Model[T], steps [][][
 		}
 		if err := a.Update(); err != nil {
 			t.Fatal(err)
+		}
+		if workers > 1 && a.Workers() != workers {
+			t.Fatalf("Workers() = %d, want %d", a.Workers(), workers)
 		}
 	}
 	return slices.Concat(a.Params(), a.Buffers())
@@ -461,19 +517,19 @@ func TestAveragedErrors(t *testing.T) {
 
 // TestAveragedStateRoundTrip: a state saved and restored into a new
 // Averaged continues bit for bit as the uninterrupted one, NaN payloads
-// included, whatever the worker count.
+// included, whatever the worker count; a refused Restore changes nothing.
 func TestAveragedStateRoundTrip(t *testing.T) {
-	t.Run("float32", func(t *testing.T) { testAveragedStateRoundTrip[float32](t) })
-	t.Run("float64", func(t *testing.T) { testAveragedStateRoundTrip[float64](t) })
+	t.Run("float32", func(t *testing.T) { testAveragedStateRoundTrip(t, averagedInputs[float32]) })
+	t.Run("float64", func(t *testing.T) { testAveragedStateRoundTrip(t, averagedInputs[float64]) })
 }
 
-func testAveragedStateRoundTrip[T testFloat](t *testing.T) {
+func testAveragedStateRoundTrip[T avgElem](t *testing.T, inputs func() (Model[T], [][][]T)) {
 	lowParallelMin(t, 16)
 	for _, avg := range []Average{EMA(0.9), SWA()} {
-		m, steps := averagedInputs[T]()
+		m, steps := inputs()
 		whole := runAveraged(t, avg, m, steps, Kernels(), 1)
 
-		m, steps = averagedInputs[T]()
+		m, steps = inputs()
 		a, err := NewAveragedModel(avg, m)
 		if err != nil {
 			t.Fatal(err)
@@ -492,7 +548,7 @@ func testAveragedStateRoundTrip[T testFloat](t *testing.T) {
 			feed(a, row)
 		}
 		st := a.State()
-		saved := AveragedState[T]{NAveraged: st.NAveraged, Params: clone2(st.Params), Buffers: clone2(st.Buffers)}
+		saved := AveragedState[T]{NAveraged: st.NAveraged, Params: cloneSlices(st.Params), Buffers: cloneSlices(st.Buffers)}
 
 		b, err := NewAveragedModel(avg, m) // another process: a fresh copy of the model
 		if err != nil {
@@ -500,6 +556,18 @@ func testAveragedStateRoundTrip[T testFloat](t *testing.T) {
 		}
 		if err := b.SetWorkers(3); err != nil {
 			t.Fatal(err)
+		}
+		// A buffer one element short is refused, and nothing changes.
+		fresh := slices.Concat(cloneSlices(b.Params()), cloneSlices(b.Buffers()))
+		bad := AveragedState[T]{NAveraged: saved.NAveraged, Params: saved.Params, Buffers: slices.Clone(saved.Buffers)}
+		bad.Buffers[len(bad.Buffers)-1] = bad.Buffers[len(bad.Buffers)-1][1:]
+		var se *StateError
+		if err := b.Restore(bad); !errors.As(err, &se) || !strings.Contains(err.Error(), "has length") {
+			t.Fatalf("Restore of a short buffer: err %v, want a *StateError about its length", err)
+		}
+		checkExact(t, "after a refused Restore", slices.Concat(b.Params(), b.Buffers()), fresh)
+		if b.NAveraged() != 0 {
+			t.Fatalf("after a refused Restore: n_averaged %d", b.NAveraged())
 		}
 		if err := b.Restore(saved); err != nil {
 			t.Fatal(err)
@@ -509,12 +577,7 @@ func testAveragedStateRoundTrip[T testFloat](t *testing.T) {
 			feed(b, row)
 		}
 		b.Close()
-		got := slices.Concat(b.Params(), b.Buffers())
-		for i := range whole {
-			if j := firstDiff(got[i], whole[i]); j >= 0 {
-				t.Fatalf("%v: resumed slice %d differs at element %d: %v, want %v", avg, i, j, got[i][j], whole[i][j])
-			}
-		}
+		checkExact(t, fmt.Sprintf("%v: resumed", avg), slices.Concat(b.Params(), b.Buffers()), whole)
 		if b.NAveraged() != int64(len(steps)) {
 			t.Errorf("%v: resumed n_averaged %d, want %d", avg, b.NAveraged(), len(steps))
 		}
@@ -523,9 +586,16 @@ func testAveragedStateRoundTrip[T testFloat](t *testing.T) {
 
 // TestAveragedUpdateAllocatesNothing, on the caller and on workers.
 func TestAveragedUpdateAllocatesNothing(t *testing.T) {
+	m, _ := averagedInputs[float32]()
+	testAveragedAllocs(t, m)
+}
+
+// testAveragedAllocs checks that an Update of m, after the first two (the
+// copy, which starts the workers, and a lerp), allocates nothing, on the
+// caller and on 3 workers.
+func testAveragedAllocs[T avgElem](t *testing.T, m Model[T]) {
 	lowParallelMin(t, 16)
 	for _, workers := range []int{1, 3} {
-		m, _ := averagedInputs[float32]()
 		a, err := NewAveragedModel(EMA(0.99), m)
 		if err != nil {
 			t.Fatal(err)
@@ -533,8 +603,10 @@ func TestAveragedUpdateAllocatesNothing(t *testing.T) {
 		if err := a.SetWorkers(workers); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.Update(); err != nil { // the first: starts the workers
-			t.Fatal(err)
+		for range 2 {
+			if err := a.Update(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if got := a.Workers(); got != workers {
 			t.Errorf("Workers() = %d, want %d", got, workers)
@@ -548,6 +620,15 @@ func TestAveragedUpdateAllocatesNothing(t *testing.T) {
 		}
 		a.Close()
 	}
+}
+
+// cloneSlices returns a deep copy of s.
+func cloneSlices[T any](s [][]T) [][]T {
+	out := make([][]T, len(s))
+	for i := range s {
+		out[i] = slices.Clone(s[i])
+	}
+	return out
 }
 
 // TestAveragedWorkersSayWhatUpdateUses: below twice the split threshold an
@@ -604,9 +685,27 @@ func TestAveragedWorkersStopWhenCollected(t *testing.T) {
 func BenchmarkAveragedUpdate(b *testing.B) {
 	b.Run("float32", func(b *testing.B) { benchAveraged[float32](b) })
 	b.Run("float64", func(b *testing.B) { benchAveraged[float64](b) })
+	b.Run("bfloat16", func(b *testing.B) { benchAveraged[BFloat16](b) })
+	b.Run("float16", func(b *testing.B) { benchAveraged[Float16](b) })
 }
 
-func benchAveraged[T float32 | float64](b *testing.B) {
+// elemFrom is x as T, rounded to nearest even.
+func elemFrom[T avgElem](x float64) T {
+	var v any
+	switch any(T(0)).(type) {
+	case float32:
+		v = float32(x)
+	case float64:
+		v = x
+	case BFloat16:
+		v = BFloat16From(float32(x))
+	default:
+		v = Float16From(float32(x))
+	}
+	return v.(T)
+}
+
+func benchAveraged[T avgElem](b *testing.B) {
 	for _, n := range []int{1 << 10, 1 << 16, 1 << 20, 1 << 24} {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			if n > 1<<20 && testing.Short() {
@@ -614,7 +713,7 @@ func benchAveraged[T float32 | float64](b *testing.B) {
 			}
 			p := make([]T, n)
 			for i := range p {
-				p[i] = T(i%1000)*1e-3 - 0.5
+				p[i] = elemFrom[T](float64(i%1000)*1e-3 - 0.5)
 			}
 			a, err := NewAveraged(EMA(0.999), p)
 			if err != nil {

@@ -34,11 +34,16 @@ PARAM_SCALES = [1.0, 1.0, 300.0, 1e-3, 20.0]
 BUFFER_SCALES = [4.0, 1.0, 0.05]
 
 
+def lerp(a, c, weight):
+    # One tensor's lerp_ (../torch-averaging-lowp's script replaces it).
+    a.lerp_(c, weight)
+
+
 def ema_multi_avg_fn(decay):
     # torch 2.x: torch._foreach_lerp_(ema_param_list, current_param_list, 1 - decay)
     def update(averaged, current, n_averaged):
         for a, c in zip(averaged, current):
-            a.lerp_(c, 1 - decay)
+            lerp(a, c, 1 - decay)
 
     return update
 
@@ -49,7 +54,7 @@ def swa_multi_avg_fn():
         weight = 1 / (n_averaged + 1)
         assert weight.dtype == torch.float32 and weight.dim() == 0
         for a, c in zip(averaged, current):
-            a.lerp_(c, weight.item())
+            lerp(a, c, weight.item())
 
     return update
 
@@ -116,6 +121,12 @@ CONFIGS = [
 ]
 
 
+# The dtypes recorded, by their names in the files, and the note on the
+# torch that recorded them (../torch-averaging-lowp's script sets its own).
+DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64"}
+TORCH_NOTE = " restating torch 2.x's swa_utils (lerp)"
+
+
 def record(name, average, decay, use_buffers, dtype, seed):
     fn = ema_multi_avg_fn(decay) if average == "ema" else swa_multi_avg_fn()
     params0, params, buffers0, buffers = trajectory(dtype, seed)
@@ -125,10 +136,10 @@ def record(name, average, decay, use_buffers, dtype, seed):
         avg.update_parameters(params[s], buffers[s])
         averaged_params.append(as_lists(avg.params))
         averaged_buffers.append(as_lists(avg.buffers))
-    dtname = {torch.float32: "float32", torch.float64: "float64"}[dtype]
+    dtname = DTYPE_NAMES[dtype]
     out = {
         "name": name,
-        "torch": torch.__version__ + " restating torch 2.x's swa_utils (lerp)",
+        "torch": torch.__version__ + TORCH_NOTE,
         "dtype": dtname,
         "average": average,
         "use_buffers": use_buffers,
