@@ -85,11 +85,15 @@
 // update exceeds half an ulp of the parameter, which takes a parameter below
 // about 3e-13 times its update (at a rate of 0.001; the negative rate scales
 // with the rate), and its decoupled weight decay rounds to 1: stepping with
-// 0 gives torch's parameters everywhere else. So a negative rate of at most 2^-40 times the larger of
-// the group's initial rate and its rate before the step (rounding leaves
-// about 2^-52 of them; OneCycleLR's true negative is about 1/(the steps of
-// its last phase) of its initial rate) is written as 0, and GroupLR and
-// LastLR report 0. The chainable schedulers after it then continue from 0
+// 0 gives torch's parameters everywhere else. So a negative rate of at
+// most 2^-40 times the largest of the group's initial rate, its rate before
+// the step and, for the cosine schedules, EtaMin (rounding leaves about
+// 2^-52 of them; OneCycleLR's true negative is about 1/(the steps of its
+// last phase) of its initial rate) is written as 0, and GroupLR and LastLR
+// report 0. EtaMin counts because the cosine schedules add it to the rate
+// and take it away: inside SequentialLR after a phase that ended at 0, a
+// CosineAnnealingLR with EtaMin 0.00125 anneals from 0 up to EtaMin and
+// back, and computes -2.4e-17 where the exact rate is 0. The chainable schedulers after it then continue from 0
 // where torch continues from the negative rate: their rates differ from
 // torch's by that rounding, and one that grows the rate after it reached
 // zero (a ChainedScheduler with ExponentialLR of Gamma above 1) stays at 0

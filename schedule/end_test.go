@@ -157,7 +157,8 @@ func TestErrorsSayGroupOnce(t *testing.T) {
 // TestRoundingNegativeNeverWedges: torch's LinearLR from 1/3 to 0 ends at
 // -1.85e-17 times the initial rate, the rounding of 0. The schedule writes
 // 0 and goes on, alone, inside SequentialLR (whose next phase starts) and
-// inside ChainedScheduler, with an optimizer stepped in between.
+// inside ChainedScheduler, with an optimizer stepped in between; and so
+// does a CosineAnnealingLR whose rounding is EtaMin's.
 func TestRoundingNegativeNeverWedges(t *testing.T) {
 	linear := LinearLR{StartFactor: 1.0 / 3, EndFactor: 0, TotalIters: 4}
 	for _, c := range []struct {
@@ -169,6 +170,10 @@ func TestRoundingNegativeNeverWedges(t *testing.T) {
 		{"alone", linear, 10, 0},
 		{"SequentialLR", SequentialLR{Schedulers: []Spec{linear, DefaultStepLR(2)}, Milestones: []int{7}}, 12, 0.001 * 0.1 * 0.1},
 		{"ChainedScheduler", ChainedScheduler{Schedulers: []Spec{linear, ExponentialLR{Gamma: 0.9}}}, 10, 0},
+		// From a rate of 0, CosineAnnealingLR anneals up to EtaMin and back
+		// down to 0 after 2·TMax steps, which its chainable form computes
+		// as -2.4e-17: the rounding of EtaMin's terms, not of the rates.
+		{"CosineAnnealingLR from 0", SequentialLR{Schedulers: []Spec{CyclicLR{BaseLR: []float64{0}, MaxLR: []float64{0}, StepSizeUp: 17, Mode: "triangular"}, CosineAnnealingLR{TMax: 26, EtaMin: 0.0012501716639963384}}, Milestones: []int{16}}, 16 + 52, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o, _ := newOptimizer(t, false, 0.001)

@@ -288,6 +288,7 @@ func (s CosineAnnealingLR) build(g *groups) (node, error) {
 
 func (r *cosineRule) getLR(l *leaf, g *groups) ([]float64, error) {
 	e, t, eta := l.lastEpoch, float64(r.TMax), r.EtaMin
+	g.addFloor(eta)
 	switch {
 	case e == 0:
 		return slices.Clone(g.lr), nil
@@ -303,6 +304,7 @@ func (r *cosineRule) getLR(l *leaf, g *groups) ([]float64, error) {
 }
 
 func (r *cosineRule) closedLR(l *leaf, g *groups) ([]float64, bool) {
+	g.addFloor(r.EtaMin)
 	c := 1 + detmath.Cos(math.Pi*float64(l.lastEpoch)/float64(r.TMax))
 	return mapLR(len(g.lr), func(i int) float64 { return r.EtaMin + (l.baseLRs[i]-r.EtaMin)*c/2 }), true
 }
@@ -341,6 +343,7 @@ func (r *warmRestarts) step(l *leaf, g *groups, atZero bool) error {
 }
 
 func (r *warmRestarts) getLR(l *leaf, g *groups) ([]float64, error) {
+	g.addFloor(r.EtaMin)
 	c := 1 + detmath.Cos(math.Pi*float64(r.tCur)/float64(r.tI))
 	return mapLR(len(g.lr), func(i int) float64 { return r.EtaMin + (l.baseLRs[i]-r.EtaMin)*c/2 }), nil
 }

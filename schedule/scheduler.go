@@ -49,11 +49,12 @@ type Holder interface {
 // (a Holder's holds what it cannot use): on error, a *StepError, the target
 // and the scheduler are as they were.
 //
-// A negative rate within rounding of zero (at most 2^-40 times the larger
-// of the group's initial rate and its rate before the step) is written as
-// 0: torch's LinearLR from StartFactor 1/3 to EndFactor 0 computes
-// -1.85e-17 times the rate at its end, which an optimizer here would refuse
-// at every later step; see the package documentation.
+// A negative rate within rounding of zero (at most 2^-40 times the largest
+// of the group's initial rate, its rate before the step and the EtaMin of
+// a cosine schedule that computed it) is written as 0: torch's LinearLR
+// from StartFactor 1/3 to EndFactor 0 computes -1.85e-17 times the rate at
+// its end, which an optimizer here would refuse at every later step; see
+// the package documentation.
 //
 // A Scheduler is built for the number of groups the target has at New.
 // After a group is added to the target (optim's AddGroup, torch's
@@ -81,7 +82,15 @@ type Scheduler struct {
 type groups struct {
 	lr, mom   []float64
 	initialLR []float64 // nil until a scheduler sets it
+	// floor is the largest magnitude other than the rates that the last
+	// step's rates were computed from: a cosine schedule's EtaMin, which
+	// it adds to and takes from the rate, so that its rounding is relative
+	// to it (commit). 0 when none.
+	floor float64
 }
+
+// addFloor records that the step's rates were computed from x (floor).
+func (g *groups) addFloor(x float64) { g.floor = max(g.floor, math.Abs(x)) }
 
 func (g *groups) setDefaultInitialLR() {
 	if g.initialLR == nil {
@@ -174,6 +183,7 @@ func (s *Scheduler) advance(op string, step func() error) error {
 	call := s.root.calls() + 1
 	before := s.root.save()
 	initial := slices.Clone(s.g.initialLR)
+	s.g.floor = 0
 	err := step()
 	if err == nil {
 		err = s.commit(op)
@@ -233,7 +243,7 @@ func (s *Scheduler) commit(op string) error {
 		oldMom[i], _ = s.t.GroupMomentum(i)
 	}
 	for i, lr := range s.g.lr {
-		scale := math.Abs(oldLR[i])
+		scale := max(math.Abs(oldLR[i]), s.g.floor)
 		if s.g.initialLR != nil {
 			scale = max(scale, math.Abs(s.g.initialLR[i]))
 		}

@@ -147,6 +147,7 @@ func (s *Scheduler) Restore(st State) error {
 	if s.cycles {
 		copy(s.g.mom, st.GroupMomentum)
 	}
+	s.g.floor = 0 // the rates are the saved ones, computed from nothing here
 	if err := s.commit("Restore"); err != nil {
 		_ = s.root.load(before, n)
 		if e, ok := err.(*StepError); ok {
