@@ -26,7 +26,7 @@ func TestDigestLowp(t *testing.T) {
 	for _, g := range digestGroups(t) {
 		configs = append(configs, g.configs...)
 	}
-	for _, s := range SupportedSets() {
+	for _, s := range digestSets() {
 		d := &digestWriter{h: fnv.New64a()}
 		for ci, rule := range configs {
 			params, grads := digestInputs[float32](ci)

@@ -188,6 +188,18 @@ func digestSet[T testFloat](t *testing.T, set string) digestRun[T] {
 	}
 }
 
+// digestSets returns the kernel sets that the digest tests sweep: every
+// supported set, but under the race detector only the dispatched one. The
+// race step looks for races between the workers, whose interleaving no
+// set changes, and every later step of make test sweeps every set; under
+// -race the sweep cost 25 s of the step.
+func digestSets() []*kernels.Set {
+	if underRace {
+		return []*kernels.Set{Kernels()}
+	}
+	return SupportedSets()
+}
+
 // TestDigest checks every digest of ruleCases.
 func TestDigest(t *testing.T) {
 	for _, g := range digestGroups(t) {
@@ -241,7 +253,7 @@ func testDigest(t *testing.T, configs []Rule, want uint64) {
 			t.Errorf("digest through the public API with %d workers = %#x, want %#x", w, got, want)
 		}
 	}
-	for _, set := range SupportedSets() {
+	for _, set := range digestSets() {
 		got := digestRuns(t, configs, digestSet[float32](t, set.Name()), digestSet[float64](t, set.Name()))
 		t.Logf("digest %#x through the raw %s kernels", got, set.Name())
 		if got != want {
@@ -267,7 +279,7 @@ func TestDigestAveraging(t *testing.T) {
 		t.Errorf("averaging digest on %s = %#x, want %#x", ISA(), got, averagingDigest)
 	}
 	lowParallelMin(t, 16) // so that these small slices are split
-	for _, set := range SupportedSets() {
+	for _, set := range digestSets() {
 		for _, w := range []int{1, 2, 3, 7} {
 			if got := digestAveraging(t, set, w); got != averagingDigest {
 				t.Errorf("averaging digest on %s with %d workers = %#x, want %#x", set.Name(), w, got, averagingDigest)

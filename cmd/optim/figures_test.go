@@ -21,10 +21,23 @@ import (
 var smallConfig = config{problem: "all", kappa: 100, angle: 30, budget: 3000, tol: 1e-6,
 	throughput: true, n: 4096, perRule: 2 * time.Millisecond, train: 2}
 
+// skipDrawingInShort skips a test that draws every figure when -short is
+// set. Drawing is one goroutine running the same Go on every architecture,
+// and rasterizing is 15 times slower under the race detector and 8 times
+// under qemu (33 s and 18 s of make test's race and arm64 steps), where it
+// could find nothing that the full native steps, which draw them, miss.
+func skipDrawingInShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: drawing is the same single-threaded Go everywhere; the full native steps draw every figure")
+	}
+}
+
 // TestFiguresDecode renders every figure into a temporary folder and
 // checks that each PNG decodes to the figure's size in pixels and each
 // SVG parses as XML with the same size (at 96 dpi: 0.75 pt per pixel).
 func TestFiguresDecode(t *testing.T) {
+	skipDrawingInShort(t)
 	dir := t.TempDir()
 	tc := trainConfig{epochs: smallConfig.train, batch: 50, hidden: 8, lr: 0.02}
 	cmps, err := compareTraining(tc)
@@ -118,6 +131,7 @@ func checkSVG(t *testing.T, path string, w, h int) {
 // timing twice and wants the same bytes: fixed seeds, and contour lines
 // that do not depend on map order.
 func TestFiguresDeterministic(t *testing.T) {
+	skipDrawingInShort(t)
 	for _, make := range []func() (*figure, error){ravineFigure, schedulesFigure, roundingFigure} {
 		var files [2][]string
 		for i := range 2 {
