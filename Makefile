@@ -8,6 +8,14 @@ BENCH ?= .
 COUNT ?= 10
 BENCHDIR ?= $(or $(TMPDIR),/tmp)/optim-bench
 
+# -trimpath leaves the checkout's folder out of the build cache's keys, so
+# that a fresh clone in another folder (CI's is one) reuses what an earlier
+# clone of the same code compiled and vetted; without it every package of
+# this repository is compiled and vetted anew in each clone (measured: go
+# vet of ./kernels and ./generic in a second clone, 5.3 s without, 0.3 s
+# with). No test reads the paths of its sources.
+export GOFLAGS += -trimpath
+
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .ONESHELL:

@@ -4,19 +4,28 @@
 // arrays with the same values, and prints the same JSON lines, so that one
 // script can interleave the two and read both.
 //
-//	deepspeed [-workers W] [-rounds R] [-target_ms T] N...
+//	deepspeed [-workers W] [-rounds R] [-target_ms T] [-cpuprofile F] [-trace F] N...
+//	deepspeed -version
 //
+// -cpuprofile and -trace write a CPU profile and an execution trace of the
+// whole run, to see where a parallel step's time goes.//
 // Each size gets three warm-up steps, then R rounds of about T ms; a round
 // line gives its ns per parameter, and a summary line per size gives the
 // median. -workers is SetWorkers' n (0: GOMAXPROCS); the split threshold is
-// the library's default, so this times what a user's Step does.
+// the library's default, so this times what a user's Step does. -version
+// prints the Go release it was built with, GOMAXPROCS and the kernel set,
+// for a machine without Go (compare.sh's OPTIM_DRIVER).
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"time"
@@ -24,14 +33,37 @@ import (
 	"github.com/simdoptim/optim"
 )
 
-func main() {
+func main() { os.Exit(timeSizes()) }
+
+// timeSizes runs the command and returns its exit status; it returns
+// rather than exits so that the profile and the trace are written.
+func timeSizes() int {
 	workers := flag.Int("workers", 1, "SetWorkers' n (0: GOMAXPROCS)")
 	rounds := flag.Int("rounds", 9, "timed rounds per size")
 	targetMS := flag.Float64("target_ms", 150, "the length of a round, in milliseconds")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	traceFile := flag.String("trace", "", "write an execution trace of the whole run to this file")
+	version := flag.Bool("version", false, "print the Go release, GOMAXPROCS and the kernel set, and exit")
 	flag.Parse()
+	if *version {
+		fmt.Printf("%s, GOMAXPROCS %d, optim's %s kernels\n", runtime.Version(), runtime.GOMAXPROCS(0), optim.ISA())
+		return 0
+	}
 	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: deepspeed [-workers W] [-rounds R] [-target_ms T] N...")
-		os.Exit(2)
+		fmt.Fprintln(os.Stderr, "usage: deepspeed [-workers W] [-rounds R] [-target_ms T] [-cpuprofile F] [-trace F] N...")
+		return 2
+	}
+	for _, r := range []struct {
+		path  string
+		start func(io.Writer) error
+		stop  func()
+	}{{*cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile}, {*traceFile, trace.Start, trace.Stop}} {
+		stop, err := record(r.path, r.start, r.stop)
+		if err != nil {
+			log.Print(err)
+			return 1
+		}
+		defer stop()
 	}
 	for _, arg := range flag.Args() {
 		n, err := strconv.Atoi(arg)
@@ -39,9 +71,29 @@ func main() {
 			log.Fatalf("size %q: want a positive integer", arg)
 		}
 		if err := run(n, *workers, *rounds, time.Duration(*targetMS*float64(time.Millisecond))); err != nil {
-			log.Fatal(err)
+			log.Print(err)
+			return 1
 		}
 	}
+	return 0
+}
+
+// record starts a recording (the CPU profile or the execution trace) into
+// the file at path, if path is set, and returns what stops it and closes
+// the file.
+func record(path string, start func(io.Writer) error, stop func()) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { stop(); f.Close() }, nil
 }
 
 func run(n, workers, rounds int, target time.Duration) error {
