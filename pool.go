@@ -50,17 +50,17 @@ import (
 // after the last call (then less and less, as the spin halves).
 //
 // It was 200 µs, enough on 2 cores, where the shares end together. On a
-// lent 16-core machine (Intel Xeon, gVisor; docs/performance.md, "Sixteen
-// cores") the shares of a 1M-element step ended up to 200 µs apart, some
-// workers parked, and parking fed on itself: the caller ran the parked
-// workers' shares, their wake-ups queued them on the caller's processor,
-// where they ran one after another, and the longer calls parked more
-// workers. 16 workers stepped 1M elements at 0.43-0.46 ns per parameter, no
-// faster than 2; with a 2 ms spin, 0.078-0.083 in 3 fresh processes of 3
-// (8 workers: 0.39-0.48, then 0.14-0.16), and on the 2-core machine no
-// slower (medians of 5 processes at 2^20 and 2^16 elements: 0.140 and
-// 0.150, then 0.135 and 0.110 ns). OpenMP spins for a like time by
-// default (GOMP_SPINCOUNT's 300,000 polls).
+// lent 16-core machine (Intel Xeon; docs/performance.md, "Sixteen cores")
+// the workers of a 1M-element step started up to 210 µs apart (an
+// execution trace), some parked, and parking fed on itself: the caller ran
+// the parked workers' shares, their wake-ups queued them on the caller's
+// processor, where they ran one after another, and the longer calls parked
+// more workers. 16 workers stepped 1M elements at 0.43-0.46 ns per
+// parameter, no faster than 2; with a 2 ms spin, 0.078-0.083 in 3 fresh
+// processes of 3 (8 workers: 0.39-0.48, then 0.14-0.16), and on the 2-core
+// machine no slower (medians of 5 processes at 2^20 and 2^16 elements:
+// 0.140 and 0.150, then 0.135 and 0.110 ns). OpenMP's threads too spin by
+// default before they sleep (GOMP_SPINCOUNT, 300,000 polls).
 const spinFor = 2 * time.Millisecond
 
 // spinMin is the shortest spin: an event 5 µs away is still caught

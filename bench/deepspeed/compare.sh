@@ -44,7 +44,7 @@ tag() { sed -n "s/^{\"kind\":\"summary\"/{\"label\":\"$1\",\"pass\":$2/p" | tee 
 # torch_fused N T: torch's fused Adam through the anchor's bench(), as a summary line.
 torch_fused() {
 	"$TORCH" - "$torch_anchor" "$1" "$2" <<'PY'
-import importlib.util, json, sys, time
+import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("anchor", sys.argv[1])
 anchor = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(anchor)
