@@ -8,7 +8,8 @@
 //	deepspeed -version
 //
 // -cpuprofile and -trace write a CPU profile and an execution trace of the
-// whole run, to see where a parallel step's time goes.//
+// whole run, to see where a parallel step's time goes.
+//
 // Each size gets three warm-up steps, then R rounds of about T ms; a round
 // line gives its ns per parameter, and a summary line per size gives the
 // median. -workers is SetWorkers' n (0: GOMAXPROCS); the split threshold is
@@ -68,7 +69,8 @@ func timeSizes() int {
 	for _, arg := range flag.Args() {
 		n, err := strconv.Atoi(arg)
 		if err != nil || n <= 0 {
-			log.Fatalf("size %q: want a positive integer", arg)
+			log.Printf("size %q: want a positive integer", arg)
+			return 2
 		}
 		if err := run(n, *workers, *rounds, time.Duration(*targetMS*float64(time.Millisecond))); err != nil {
 			log.Print(err)
