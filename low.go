@@ -1,7 +1,9 @@
 package optim
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/simdoptim/optim/generic"
@@ -453,7 +455,7 @@ func (o *LowOptimizer[H]) State(i int) (State[float32], error) {
 		}
 		switch {
 		case o.state32[i][k] != nil:
-			*f = append([]float32(nil), o.state32[i][k]...)
+			*f = slices.Clone(o.state32[i][k]) // not nil when empty: the state exists
 		case o.state16[i][k] != nil:
 			w := make([]float32, len(o.state16[i][k]))
 			for j, h := range o.state16[i][k] {
@@ -466,6 +468,77 @@ func (o *LowOptimizer[H]) State(i int) (State[float32], error) {
 		*st.scalar(key) = o.scalars[i][j]
 	}
 	return st, nil
+}
+
+// SetState restores the i-th parameter's state from st, as
+// Optimizer.SetState does (the same rules for what must be given, and the
+// same errors), from float32 values: a state kept in the parameters'
+// format takes each value rounded to nearest even, as torch's
+// load_state_dict casts a state tensor to its parameter's dtype, and
+// State then reports the rounded values. Nothing changes on error.
+func (o *LowOptimizer[H]) SetState(i int, st State[float32]) error {
+	return named(o.setState(i, st), o.Name)
+}
+
+func (o *LowOptimizer[H]) setState(i int, st State[float32]) error {
+	const op = "SetState"
+	if i < 0 || i >= len(o.params) {
+		return &IndexError{Op: op, What: "param", Index: i, Len: len(o.params)}
+	}
+	rule := o.groups[o.groupOf(i)].rule
+	kind, used := rule.kind(), usedSlots[float32](rule)
+	src, g, err := checkGivenState(op, i, kind, used, len(o.params[i]), st)
+	if err != nil {
+		return err
+	}
+	if o.opts.StateFloat32 {
+		setLowState(o, i, kind, used, src, g, o.state32, func(x float32) float32 { return x }, initialState[float32](rule))
+	} else {
+		setLowState(o, i, kind, used, src, g, o.state16, o.format.Narrow, o.format.Narrow(initialState[float32](rule)))
+	}
+	o.record(i, g, kind, used, st.Step)
+	return nil
+}
+
+// setLowState writes the state slots of parameter i, stored as S, from
+// src (SetState, validated): each value given converted by narrow, the
+// slots the rule uses set to init where the state does not exist, a slot
+// it does not use allocated when given and dropped when not.
+func setLowState[H BFloat16 | Float16, S uint16 | float32](o *LowOptimizer[H], i int, kind kernels.Kind, used [3]bool,
+	src [3]*[]float32, g givenState, state [][3][]S, narrow func(float32) S, init S) {
+	var added []span
+	for k, f := range src {
+		dst := state[i][k]
+		switch {
+		case f == nil:
+		case !used[k] && !g.kept[k]:
+			if len(dst) > 0 {
+				o.owned.remove(base(dst))
+			}
+			state[i][k] = nil
+		case used[k] && !g.exists:
+			// As in a new optimizer.
+			for j := range dst {
+				dst[j] = init
+			}
+		default:
+			if dst == nil { // a slot the rule does not use, kept
+				dst = make([]S, len(o.params[i]))
+				state[i][k] = dst
+				if len(dst) > 0 {
+					added = append(added, region(dst, Slot{Kind: "state", Index: i, Key: stateKey(kind, k)}))
+				}
+			}
+			for j, x := range *f {
+				dst[j] = narrow(x)
+			}
+		}
+	}
+	if len(added) > 0 {
+		slices.SortFunc(added, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
+		o.owned.merge(added)
+		clear(o.clear) // new spans: every grad must be checked again
+	}
 }
 
 // groupOf returns the index of the group that holds parameter i (-1 if

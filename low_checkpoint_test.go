@@ -174,20 +174,28 @@ func lowRoundTrip[H BFloat16 | Float16](t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				for s := 3; s < 6; s++ {
-					lowCkStep(t, o, params, s)
-					lowCkStep(t, fresh, freshParams, s)
-				}
-				for i := range params {
-					if !slices.Equal(params[i], freshParams[i]) {
-						t.Fatalf("param %d: the resumed run differs", i)
-					}
-				}
-				if lowFingerprint(fresh) != lowFingerprint(o) {
-					t.Fatal("the resumed run's state differs")
-				}
+				lowResumesAlike(t, o, params, fresh, freshParams)
 			})
 		}
+	}
+}
+
+// lowResumesAlike takes steps 3 to 5 of the run on o and on fresh, which
+// resumed it, and fails unless both end with the same parameters and
+// state, bit for bit.
+func lowResumesAlike[H BFloat16 | Float16](t *testing.T, o *LowOptimizer[H], params [][]H, fresh *LowOptimizer[H], freshParams [][]H) {
+	t.Helper()
+	for s := 3; s < 6; s++ {
+		lowCkStep(t, o, params, s)
+		lowCkStep(t, fresh, freshParams, s)
+	}
+	for i := range params {
+		if !slices.Equal(params[i], freshParams[i]) {
+			t.Fatalf("param %d: the resumed run differs", i)
+		}
+	}
+	if lowFingerprint(fresh) != lowFingerprint(o) {
+		t.Fatal("the resumed run's state differs")
 	}
 }
 

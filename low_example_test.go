@@ -123,3 +123,42 @@ func ExampleLowOptimizer_GradOf() {
 	// 0.4941 -0.2471 1.0000 | 0.0030 | grad -0.8711
 	// fc.bias 0
 }
+
+// A run moves from float32 to bfloat16 storage: the bfloat16 optimizer
+// takes the float32 optimizer's state, parameter by parameter, rounded to
+// bfloat16 as torch's load_state_dict casts it to the parameter's dtype.
+func ExampleLowOptimizer_SetState() {
+	w32 := []float32{0.5, -1.25, 2}
+	opt32, err := optim.New(optim.DefaultAdam(), w32)
+	if err != nil {
+		panic(err)
+	}
+	for range 3 {
+		g := []float32{2 * w32[0], 2 * w32[1], 2 * w32[2]} // the gradient of sum(w²)
+		if err := opt32.Step(g); err != nil {
+			panic(err)
+		}
+	}
+	w16 := make([]optim.BFloat16, len(w32))
+	for i, x := range w32 {
+		w16[i] = optim.BFloat16From(x)
+	}
+	opt16, err := optim.NewLow(optim.DefaultAdam(), optim.LowOptions{}, w16)
+	if err != nil {
+		panic(err)
+	}
+	st, err := opt32.State(0)
+	if err != nil {
+		panic(err)
+	}
+	if err := opt16.SetState(0, st); err != nil {
+		panic(err)
+	}
+	got, err := opt16.State(0)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(got.Step, st.ExpAvg[1], got.ExpAvg[1])
+	// Output:
+	// 3 -0.67692 -0.67578125
+}

@@ -181,66 +181,30 @@ func (o *Optimizer[T]) setState(i int, st State[T]) error {
 	if i < 0 || i >= len(o.params) {
 		return &IndexError{Op: op, What: "param", Index: i, Len: len(o.params)}
 	}
-	if st.Step < 0 || st.Step == math.MaxInt64 {
-		return stepCountErr(op, i, st.Step)
-	}
 	gi := o.groupOf(i)
 	if mr, ok := o.groups[gi].rule.(matrixRule); ok {
+		if st.Step < 0 || st.Step == math.MaxInt64 {
+			return stepCountErr(op, i, st.Step)
+		}
 		return o.setMatrixState(i, mr, st)
 	}
 	kind := o.groups[gi].rule.kind()
 	used := usedSlots[T](o.groups[gi].rule)
-	n := len(o.params[i])
-	src := st.fields(kind)
-	// Nil slices (all of them) say that the state does not exist.
-	given, absent, keyGiven, keyAbsent := 0, 0, "", ""
-	var kept [3]bool // unused slots given
-	for k, f := range src {
-		switch {
-		case f == nil:
-		case !used[k]:
-			kept[k] = *f != nil
-		case *f == nil:
-			absent, keyAbsent = absent+1, stateKey(kind, k)
-		default:
-			given, keyGiven = given+1, stateKey(kind, k)
-		}
+	src, g, err := checkGivenState(op, i, kind, used, len(o.params[i]), st)
+	if err != nil {
+		return err
 	}
-	lazy := lazyState(kind)
-	exists := absent == 0
-	if given > 0 && absent > 0 {
-		return &StateError{Op: op, Param: i, Key: keyAbsent, Reason: fmt.Sprintf(
-			"%s is nil but %s is given: the state must be given whole, or all nil for a state the first step has not created yet", keyAbsent, keyGiven)}
-	}
-	for k, f := range src {
-		if f == nil || (used[k] && !exists) || (!used[k] && !kept[k]) {
-			continue
-		}
-		if len(*f) != n {
-			return &ShapeError{Op: op, What: stateKey(kind, k), Index: i, Got: len(*f), Want: n}
-		}
-	}
-	var sc generic.Scalars
-	if exists {
-		for j, key := range scalarKeys[kind] {
-			v := *st.scalar(key)
-			if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
-				return &StateError{Op: op, Param: i, Key: key, Reason: fmt.Sprintf("%s = %v, want a finite value", key, v)}
-			}
-			sc[j] = v
-		}
-	}
-	if kept != [3]bool{} {
-		o.allocState(gi, gi+1, func(p, k int) bool { return p == i && kept[k] })
+	if g.kept != [3]bool{} {
+		o.allocState(gi, gi+1, func(p, k int) bool { return p == i && g.kept[k] })
 	}
 	init := initialState[T](o.groups[gi].rule)
 	for k, f := range src {
 		dst := o.state[i][k]
 		switch {
 		case f == nil || dst == nil:
-		case !used[k] && !kept[k]:
+		case !used[k] && !g.kept[k]:
 			o.dropState(i, k)
-		case used[k] && !exists:
+		case used[k] && !g.exists:
 			// As in a new optimizer.
 			for j := range dst {
 				dst[j] = init
@@ -249,15 +213,80 @@ func (o *Optimizer[T]) setState(i int, st State[T]) error {
 			copy(dst, *f)
 		}
 	}
+	o.record(i, g, kind, used, st.Step)
+	return nil
+}
+
+// givenState is what SetState found in a State for one parameter, besides
+// its slices: whether the state exists (every slot the rule uses given),
+// whether any slot the rule uses was given or absent at all (not when it
+// uses none), which slots it does not use were given to be kept, and the
+// scalars.
+type givenState struct {
+	exists, decided bool
+	kept            [3]bool
+	scalars         generic.Scalars
+}
+
+// checkGivenState validates st as SetState's state for parameter i, of n
+// elements, whose rule keeps the slots of kind and uses those of used
+// (see Optimizer.SetState), and returns st's slices in the kernel's slot
+// order and what they say. It changes nothing.
+func checkGivenState[T float32 | float64](op string, i int, kind kernels.Kind, used [3]bool, n int, st State[T]) ([3]*[]T, givenState, error) {
+	var g givenState
+	if st.Step < 0 || st.Step == math.MaxInt64 {
+		return [3]*[]T{}, g, stepCountErr(op, i, st.Step)
+	}
+	src := st.fields(kind)
+	// Nil slices (all of them) say that the state does not exist.
+	given, absent, keyGiven, keyAbsent := 0, 0, "", ""
+	for k, f := range src {
+		switch {
+		case f == nil:
+		case !used[k]:
+			g.kept[k] = *f != nil
+		case *f == nil:
+			absent, keyAbsent = absent+1, stateKey(kind, k)
+		default:
+			given, keyGiven = given+1, stateKey(kind, k)
+		}
+	}
+	if given > 0 && absent > 0 {
+		return src, g, &StateError{Op: op, Param: i, Key: keyAbsent, Reason: fmt.Sprintf(
+			"%s is nil but %s is given: the state must be given whole, or all nil for a state the first step has not created yet", keyAbsent, keyGiven)}
+	}
+	g.exists, g.decided = absent == 0, given+absent > 0
+	for k, f := range src {
+		if f == nil || (used[k] && !g.exists) || (!used[k] && !g.kept[k]) {
+			continue
+		}
+		if len(*f) != n {
+			return src, g, &ShapeError{Op: op, What: stateKey(kind, k), Index: i, Got: len(*f), Want: n}
+		}
+	}
+	if g.exists {
+		for j, key := range scalarKeys[kind] {
+			v := *st.scalar(key)
+			if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
+				return src, g, &StateError{Op: op, Param: i, Key: key, Reason: fmt.Sprintf("%s = %v, want a finite value", key, v)}
+			}
+			g.scalars[j] = v
+		}
+	}
+	return src, g, nil
+}
+
+// record sets parameter i's step count, scalars and whether its state
+// exists, as SetState was given them (g, from checkGivenState).
+func (b *stepBook[T]) record(i int, g givenState, kind kernels.Kind, used [3]bool, step int64) {
 	switch {
-	case given+absent > 0:
-		o.created[i] = exists
-	case lazy && used == [3]bool{}:
+	case g.decided:
+		b.created[i] = g.exists
+	case lazyState(kind) && used == [3]bool{}:
 		// No slot in use (SGD without momentum): the state exists if a
 		// kept slot does.
-		o.created[i] = kept != [3]bool{}
+		b.created[i] = g.kept != [3]bool{}
 	}
-	o.scalars[i] = sc
-	o.steps[i] = st.Step
-	return nil
+	b.scalars[i] = g.scalars
+	b.steps[i] = step
 }
