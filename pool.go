@@ -57,7 +57,7 @@ import (
 // processor, where they ran one after another, and the longer calls parked
 // more workers. 16 workers stepped 1M elements at 0.43-0.46 ns per
 // parameter, no faster than 2; with a 2 ms spin, 0.078-0.083 in 3 fresh
-// processes of 3 (8 workers: 0.39-0.48, then 0.14-0.16), and on the 2-core
+// processes of 3 (8 workers: 0.39-0.48, then 0.14-0.17), and on the 2-core
 // machine no slower (medians of 5 processes at 2^20 and 2^16 elements:
 // 0.140 and 0.150, then 0.135 and 0.110 ns). OpenMP's threads too spin by
 // default before they sleep (GOMP_SPINCOUNT, 300,000 polls).
