@@ -135,49 +135,55 @@ func TestLowCheckpointRoundTrip(t *testing.T) {
 	t.Run("float16", func(t *testing.T) { lowRoundTrip[Float16](t) })
 }
 
-func lowRoundTrip[H BFloat16 | Float16](t *testing.T) {
+// eachLowCkCase runs body as a subtest for every rule and storage of the
+// round trips.
+func eachLowCkCase(t *testing.T, body func(t *testing.T, rule Rule, opts LowOptions)) {
 	for _, r := range lowCkRules {
 		for _, c := range lowCkOptions {
-			t.Run(r.name+"/"+c.name, func(t *testing.T) {
-				// Group 1 holds a rate that a scheduler wrote.
-				o, params := lowCkRun[H](t, r.rule, c.opts)
-				for s := range 3 {
-					lowCkStep(t, o, params, s)
-				}
-				if err := o.HoldGroupLR(1, -0.5, "OneCycleLR"); err != nil {
-					t.Fatal(err)
-				}
-				var buf bytes.Buffer
-				if err := o.Save(&buf); err != nil {
-					t.Fatal(err)
-				}
-				data := buf.Bytes()
-				fresh, freshParams := lowCkRun[H](t, r.rule, c.opts)
-				for i := range params {
-					copy(freshParams[i], params[i])
-				}
-				if err := fresh.Load(bytes.NewReader(data)); err != nil {
-					t.Fatal(err)
-				}
-				if a, b := lowFingerprint(fresh), lowFingerprint(o); a != b {
-					t.Fatalf("loaded state differs:\n%s\n%s", a, b)
-				}
-				var again bytes.Buffer
-				if err := fresh.Save(&again); err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(again.Bytes(), data) {
-					t.Fatal("saving the loaded state gives other bytes")
-				}
-				for _, x := range []*LowOptimizer[H]{o, fresh} {
-					if err := x.SetGroupLR(1, 0.1); err != nil {
-						t.Fatal(err)
-					}
-				}
-				lowResumesAlike(t, o, params, fresh, freshParams)
-			})
+			t.Run(r.name+"/"+c.name, func(t *testing.T) { body(t, r.rule, c.opts) })
 		}
 	}
+}
+
+func lowRoundTrip[H BFloat16 | Float16](t *testing.T) {
+	eachLowCkCase(t, func(t *testing.T, rule Rule, opts LowOptions) {
+		// Group 1 holds a rate that a scheduler wrote.
+		o, params := lowCkRun[H](t, rule, opts)
+		for s := range 3 {
+			lowCkStep(t, o, params, s)
+		}
+		if err := o.HoldGroupLR(1, -0.5, "OneCycleLR"); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := o.Save(&buf); err != nil {
+			t.Fatal(err)
+		}
+		data := buf.Bytes()
+		fresh, freshParams := lowCkRun[H](t, rule, opts)
+		for i := range params {
+			copy(freshParams[i], params[i])
+		}
+		if err := fresh.Load(bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		if a, b := lowFingerprint(fresh), lowFingerprint(o); a != b {
+			t.Fatalf("loaded state differs:\n%s\n%s", a, b)
+		}
+		var again bytes.Buffer
+		if err := fresh.Save(&again); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(again.Bytes(), data) {
+			t.Fatal("saving the loaded state gives other bytes")
+		}
+		for _, x := range []*LowOptimizer[H]{o, fresh} {
+			if err := x.SetGroupLR(1, 0.1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lowResumesAlike(t, o, params, fresh, freshParams)
+	})
 }
 
 // lowResumesAlike takes steps 3 to 5 of the run on o and on fresh, which

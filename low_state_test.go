@@ -18,31 +18,27 @@ func TestLowSetStateRestoresState(t *testing.T) {
 }
 
 func lowSetStateRoundTrip[H BFloat16 | Float16](t *testing.T) {
-	for _, r := range lowCkRules {
-		for _, c := range lowCkOptions {
-			t.Run(r.name+"/"+c.name, func(t *testing.T) {
-				o, params := lowCkRun[H](t, r.rule, c.opts)
-				for s := range 3 {
-					lowCkStep(t, o, params, s)
-				}
-				fresh, freshParams := lowCkRun[H](t, r.rule, c.opts)
-				for i := range params {
-					copy(freshParams[i], params[i])
-					st, err := o.State(i)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := fresh.SetState(i, st); err != nil {
-						t.Fatalf("param %d: %v", i, err)
-					}
-				}
-				if a, b := lowFingerprint(fresh), lowFingerprint(o); a != b {
-					t.Fatalf("the state set differs:\n%s\n%s", a, b)
-				}
-				lowResumesAlike(t, o, params, fresh, freshParams)
-			})
+	eachLowCkCase(t, func(t *testing.T, rule Rule, opts LowOptions) {
+		o, params := lowCkRun[H](t, rule, opts)
+		for s := range 3 {
+			lowCkStep(t, o, params, s)
 		}
-	}
+		fresh, freshParams := lowCkRun[H](t, rule, opts)
+		for i := range params {
+			copy(freshParams[i], params[i])
+			st, err := o.State(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fresh.SetState(i, st); err != nil {
+				t.Fatalf("param %d: %v", i, err)
+			}
+		}
+		if a, b := lowFingerprint(fresh), lowFingerprint(o); a != b {
+			t.Fatalf("the state set differs:\n%s\n%s", a, b)
+		}
+		lowResumesAlike(t, o, params, fresh, freshParams)
+	})
 }
 
 // TestLowSetStateRounds: a state kept in the parameters' format takes each
