@@ -94,10 +94,18 @@ type Set struct {
 	// with every stream 16-bit; nil where the set has none, and then
 	// LowpStep composes them.
 	lowp [generic.FormatCount]lowpRules
+	// The fused master kernels (lowpstep.go), by the copy's format and
+	// Kind: float32 gradients, parameters and state, and the copy written
+	// in the same pass; nil where the set has none, and then MasterStep
+	// composes them.
+	master [generic.FormatCount]masterRules
 }
 
 // lowpRules holds one fused low-precision kernel per Kind for one format.
 type lowpRules [kindCount]func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []uint16)
+
+// masterRules holds one fused master kernel per Kind for one format.
+type masterRules [kindCount]func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16)
 
 // Name is the set's name: "generic", "avx2", "avx512" or "neon".
 func (s *Set) Name() string { return s.name }

@@ -18,7 +18,10 @@ import (
 // With every stream 16-bit (LowpStep[uint16]), a set with fused kernels
 // (AVX2, AVX-512, NEON: Set.lowp, generated from ir.Lowp) runs the rule's
 // operation list with a widening after each load and a rounding before each
-// store, in one pass. Every other choice (float32 state, master weights,
+// store, in one pass. So does MasterStep[float32] on AVX2 and AVX-512
+// (Set.master, generated from ir.Master): the float32 operation list, with
+// the stored parameters also rounded and stored to the copy. Every other
+// choice (float32 state, master weights from 16-bit gradients or on NEON,
 // stochastic rounding, the generic set) is composed blockwise: lowpBlock
 // elements at a time are widened into float32 buffers with the set's
 // conversion kernels, run through the set's float32 kernel of the rule, and
@@ -111,10 +114,44 @@ func runFused[S LowpState](k func(v Variant, c *Coeffs[float32], p, g, s0, s1, s
 // bits: the float32 trajectory is the float32 kernel's, and the copy is
 // the narrowing of the new master parameters.
 func MasterStep[G LowpState](s *Set, kind Kind, f Format) MasterKernel[G] {
+	if k := fusedMaster[G](s, kind, f); k != nil {
+		return func(v Variant, c *Coeffs[float32], p []float32, g []G, s0, s1, s2 []float32, copy []uint16) {
+			runFusedMaster(k, kind, v, c, p, g, [3][]float32{s0, s1, s2}, copy)
+		}
+	}
 	path := convFor(s)
 	return func(v Variant, c *Coeffs[float32], p []float32, g []G, s0, s1, s2 []float32, copy []uint16) {
 		runMaster(s, path, kind, f, v, c, p, g, [3][]float32{s0, s1, s2}, copy)
 	}
+}
+
+// fusedMaster returns set s's fused master kernel of rule kind with a
+// format-f copy, which takes float32 gradients, when G is float32 and the
+// set has one; else nil, and MasterStep composes the step (runMaster).
+func fusedMaster[G LowpState](s *Set, kind Kind, f Format) func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if _, ok := as32([]G(nil)); !ok || kind < 0 || kind >= kindCount || f < 0 || f >= generic.FormatCount {
+		return nil
+	}
+	return s.master[f][kind]
+}
+
+// runFusedMaster runs fused master kernel k, whose gradients G are float32,
+// declaring its memory accesses to the race detector first (the assembly
+// is invisible to it).
+func runFusedMaster[G LowpState](k func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16), kind Kind, v Variant, c *Coeffs[float32], p []float32, g []G, st [3][]float32, copy []uint16) {
+	g32, _ := as32(g)
+	if len(p) > 0 { // raceBytes does nothing without the race detector
+		raceBytes(unsafe.Pointer(c), int(unsafe.Sizeof(*c)), false)
+		raceBytes(unsafe.Pointer(&g32[0]), 4*len(p), false)
+		raceBytes(unsafe.Pointer(&p[0]), 4*len(p), true)
+		raceBytes(unsafe.Pointer(&copy[0]), 2*len(p), true)
+		for j, used := range descsUses(kind, v) {
+			if used {
+				raceBytes(unsafe.Pointer(&st[j][0]), 4*len(p), true)
+			}
+		}
+	}
+	k(v, c, p, g32, st[0], st[1], st[2], copy)
 }
 
 // StepLowp validates, then applies one step of rule kind with set s to
@@ -191,7 +228,11 @@ func StepMaster[G LowpState](s *Set, kind Kind, f Format, v Variant, c *Coeffs[f
 		return err
 	}
 	if len(p) > 0 {
-		runMaster(s, convFor(s), kind, f, v, c, p, g, st, copy)
+		if k := fusedMaster[G](s, kind, f); k != nil {
+			runFusedMaster(k, kind, v, c, p, g, st, copy)
+		} else {
+			runMaster(s, convFor(s), kind, f, v, c, p, g, st, copy)
+		}
 	}
 	return nil
 }

@@ -92,10 +92,10 @@ func TestLowpStepGuardPages(t *testing.T) {
 					gcp := guardedCopy(regions[5], make([]uint16, n), atEnd)
 					if wide {
 						generic.StepMaster(tc.kind, f, tc.v, &in.c, pm, in.x[1], mst[0], mst[1], mst[2], wcp)
-						runMaster(u.set, u.path, tc.kind, f, tc.v, &in.c, gpm, guardedCopy(regions[1], in.x[1], atEnd), g32, gcp)
+						runMasterPath(u, tc.kind, f, tc.v, &in.c, gpm, guardedCopy(regions[1], in.x[1], atEnd), g32, gcp)
 					} else {
 						generic.StepMaster(tc.kind, f, tc.v, &in.c, pm, g, mst[0], mst[1], mst[2], wcp)
-						runMaster(u.set, u.path, tc.kind, f, tc.v, &in.c, gpm, gg, g32, gcp)
+						runMasterPath(u, tc.kind, f, tc.v, &in.c, gpm, gg, g32, gcp)
 					}
 					if firstDiff(gpm, pm) >= 0 || !slices.Equal(gcp, wcp) || firstDiff(g32[0], mst[0]) >= 0 || firstDiff(g32[1], mst[1]) >= 0 || firstDiff(g32[2], mst[2]) >= 0 {
 						t.Fatalf("%s %v %s n=%d at end %v: master (float32 g %v): results differ from generic.StepMaster", u.name, tc, f, n, atEnd, wide)

@@ -21,11 +21,12 @@ type lowpPath struct {
 	name string
 	set  *Set
 	path *convPath
-	// fused: the set's fused kernels (all streams 16-bit) run LowpStep
-	// with 16-bit state, instead of the composition.
+	// fused: the set's fused kernels run LowpStep with 16-bit state (all
+	// streams 16-bit) and MasterStep with float32 gradients, instead of
+	// the composition.
 	fused bool
-	// ext: the fused bfloat16 kernels run their AVX512_BF16 form
-	// (extBF16), where the set has one.
+	// ext: the fused kernels with bfloat16 storage or copy run their
+	// AVX512_BF16 form (extBF16), where the set has one.
 	ext bool
 }
 
@@ -39,6 +40,18 @@ func runLowpPath[S LowpState](u lowpPath, kind Kind, f Format, v Variant, c *Coe
 		return
 	}
 	runLowp(u.set, u.path, kind, f, v, c, p, g, st)
+}
+
+// runMasterPath runs MasterStep's kernel on path u.
+func runMasterPath[G LowpState](u lowpPath, kind Kind, f Format, v Variant, c *Coeffs[float32], p []float32, g []G, st [3][]float32, copy []uint16) {
+	if k := fusedMaster[G](u.set, kind, f); u.fused && k != nil {
+		saved := extBF16
+		extBF16 = u.ext
+		runFusedMaster(k, kind, v, c, p, g, st, copy)
+		extBF16 = saved
+		return
+	}
+	runMaster(u.set, u.path, kind, f, v, c, p, g, st, copy)
 }
 
 // lowpPaths returns generic's path and every conversion path of every
@@ -189,7 +202,7 @@ func checkMaster[G LowpState](u lowpPath, kind Kind, f Format, in lowpInput, ste
 	for step := range steps {
 		generic.StepMaster(kind, f, in.v, &in.c, wp, g, wst[0], wst[1], wst[2], wcp)
 		generic.Reference[float32](kind)(in.v, &in.c, fp, g32, fst[0], fst[1], fst[2])
-		runMaster(u.set, u.path, kind, f, in.v, &in.c, p, g, st, cp)
+		runMasterPath(u, kind, f, in.v, &in.c, p, g, st, cp)
 		if i := firstDiff(wp, fp); i >= 0 {
 			return fmt.Errorf("step %d: generic.StepMaster's p[%d] = %#08x, the float32 step's %#08x", step, i, math.Float32bits(wp[i]), math.Float32bits(fp[i]))
 		}
@@ -314,6 +327,19 @@ func TestLowpStepFusedSpecialLanes(t *testing.T) {
 						}
 						if err := checkLowp[uint16](u, tc.kind, f, in, 2); err != nil {
 							t.Fatalf("%v %s, special at %d: %v", tc, f, pos, err)
+						}
+						if err := checkMaster[float32](u, tc.kind, f, in, 2); err != nil {
+							t.Fatalf("%v %s, master, special at %d: %v", tc, f, pos, err)
+						}
+						// A zero gradient where the parameter is special
+						// keeps a subnormal parameter subnormal in the
+						// rules whose step is then zero, so that the
+						// master kernels' copy sees subnormals too.
+						for _, i := range []int{pos, block + (pos*7+3)%block, 2*block + pos%(n-2*block)} {
+							in.x[1][i] = 0
+						}
+						if err := checkMaster[float32](u, tc.kind, f, in, 2); err != nil {
+							t.Fatalf("%v %s, master, zero gradient, special at %d: %v", tc, f, pos, err)
 						}
 					}
 				}

@@ -93,6 +93,34 @@ var avx512Set = Set{
 			KindLion:     lion_avx512_f16,
 		},
 	},
+	master: [generic.FormatCount]masterRules{
+		{
+			KindSGD:      sgd_avx512_bf16copy,
+			KindAdagrad:  adagrad_avx512_bf16copy,
+			KindRMSProp:  rmsprop_avx512_bf16copy,
+			KindAdam:     adam_avx512_bf16copy,
+			KindNAdam:    nadam_avx512_bf16copy,
+			KindRAdam:    radam_avx512_bf16copy,
+			KindAdamax:   adamax_avx512_bf16copy,
+			KindAdadelta: adadelta_avx512_bf16copy,
+			KindRprop:    rprop_avx512_bf16copy,
+			KindASGD:     asgd_avx512_bf16copy,
+			KindLion:     lion_avx512_bf16copy,
+		},
+		{
+			KindSGD:      sgd_avx512_f16copy,
+			KindAdagrad:  adagrad_avx512_f16copy,
+			KindRMSProp:  rmsprop_avx512_f16copy,
+			KindAdam:     adam_avx512_f16copy,
+			KindNAdam:    nadam_avx512_f16copy,
+			KindRAdam:    radam_avx512_f16copy,
+			KindAdamax:   adamax_avx512_f16copy,
+			KindAdadelta: adadelta_avx512_f16copy,
+			KindRprop:    rprop_avx512_f16copy,
+			KindASGD:     asgd_avx512_f16copy,
+			KindLion:     lion_avx512_f16copy,
+		},
+	},
 }
 
 // avx2Set runs every kernel with AVX2 on 256-bit registers.
@@ -176,6 +204,34 @@ var avx2Set = Set{
 			KindRprop:    rprop_avx2_f16,
 			KindASGD:     asgd_avx2_f16,
 			KindLion:     lion_avx2_f16,
+		},
+	},
+	master: [generic.FormatCount]masterRules{
+		{
+			KindSGD:      sgd_avx2_bf16copy,
+			KindAdagrad:  adagrad_avx2_bf16copy,
+			KindRMSProp:  rmsprop_avx2_bf16copy,
+			KindAdam:     adam_avx2_bf16copy,
+			KindNAdam:    nadam_avx2_bf16copy,
+			KindRAdam:    radam_avx2_bf16copy,
+			KindAdamax:   adamax_avx2_bf16copy,
+			KindAdadelta: adadelta_avx2_bf16copy,
+			KindRprop:    rprop_avx2_bf16copy,
+			KindASGD:     asgd_avx2_bf16copy,
+			KindLion:     lion_avx2_bf16copy,
+		},
+		{
+			KindSGD:      sgd_avx2_f16copy,
+			KindAdagrad:  adagrad_avx2_f16copy,
+			KindRMSProp:  rmsprop_avx2_f16copy,
+			KindAdam:     adam_avx2_f16copy,
+			KindNAdam:    nadam_avx2_f16copy,
+			KindRAdam:    radam_avx2_f16copy,
+			KindAdamax:   adamax_avx2_f16copy,
+			KindAdadelta: adadelta_avx2_f16copy,
+			KindRprop:    rprop_avx2_f16copy,
+			KindASGD:     asgd_avx2_f16copy,
+			KindLion:     lion_avx2_f16copy,
 		},
 	},
 }
@@ -2352,6 +2408,1238 @@ func lion_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, 
 	}
 }
 
+// sgd_avx512_bf16copy runs generic.StepMaster for KindSGD with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func sgd_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case sgd_v00:
+			sgd_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case sgd_v04:
+			sgd_v04_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case sgd_v14:
+			sgd_v14_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case sgd_v0c:
+			sgd_v0c_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case sgd_v1c:
+			sgd_v1c_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case sgd_v01:
+			sgd_v01_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case sgd_v05:
+			sgd_v05_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case sgd_v15:
+			sgd_v15_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case sgd_v0d:
+			sgd_v0d_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case sgd_v1d:
+			sgd_v1d_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case sgd_v00:
+		sgd_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v04:
+		sgd_v04_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v14:
+		sgd_v14_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v0c:
+		sgd_v0c_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v1c:
+		sgd_v1c_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v01:
+		sgd_v01_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v05:
+		sgd_v05_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v15:
+		sgd_v15_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v0d:
+		sgd_v0d_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v1d:
+		sgd_v1d_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindSGD, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adagrad_avx512_bf16copy runs generic.StepMaster for KindAdagrad with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adagrad_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case adagrad_v00:
+			adagrad_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adagrad_v01:
+			adagrad_v01_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case adagrad_v00:
+		adagrad_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adagrad_v01:
+		adagrad_v01_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdagrad, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// rmsprop_avx512_bf16copy runs generic.StepMaster for KindRMSProp with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func rmsprop_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case rmsprop_v00:
+			rmsprop_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_v04:
+			rmsprop_v04_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_v20:
+			rmsprop_v20_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_v24:
+			rmsprop_v24_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_va0:
+			rmsprop_va0_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_va4:
+			rmsprop_va4_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_v01:
+			rmsprop_v01_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_v05:
+			rmsprop_v05_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_v21:
+			rmsprop_v21_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_v25:
+			rmsprop_v25_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_va1:
+			rmsprop_va1_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rmsprop_va5:
+			rmsprop_va5_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case rmsprop_v00:
+		rmsprop_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v04:
+		rmsprop_v04_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v20:
+		rmsprop_v20_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v24:
+		rmsprop_v24_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va0:
+		rmsprop_va0_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va4:
+		rmsprop_va4_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v01:
+		rmsprop_v01_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v05:
+		rmsprop_v05_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v21:
+		rmsprop_v21_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v25:
+		rmsprop_v25_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va1:
+		rmsprop_va1_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va5:
+		rmsprop_va5_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRMSProp, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adam_avx512_bf16copy runs generic.StepMaster for KindAdam with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adam_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case adam_v00:
+			adam_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_v80:
+			adam_v80_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_v40:
+			adam_v40_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_vc0:
+			adam_vc0_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_v01:
+			adam_v01_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_v81:
+			adam_v81_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_v41:
+			adam_v41_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_vc1:
+			adam_vc1_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_v02:
+			adam_v02_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_v82:
+			adam_v82_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_v42:
+			adam_v42_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adam_vc2:
+			adam_vc2_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case adam_v00:
+		adam_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v80:
+		adam_v80_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v40:
+		adam_v40_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc0:
+		adam_vc0_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v01:
+		adam_v01_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v81:
+		adam_v81_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v41:
+		adam_v41_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc1:
+		adam_vc1_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v02:
+		adam_v02_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v82:
+		adam_v82_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v42:
+		adam_v42_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc2:
+		adam_vc2_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// nadam_avx512_bf16copy runs generic.StepMaster for KindNAdam with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func nadam_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case nadam_v00:
+			nadam_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case nadam_v80:
+			nadam_v80_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case nadam_v01:
+			nadam_v01_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case nadam_v81:
+			nadam_v81_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case nadam_v02:
+			nadam_v02_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case nadam_v82:
+			nadam_v82_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case nadam_v00:
+		nadam_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v80:
+		nadam_v80_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v01:
+		nadam_v01_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v81:
+		nadam_v81_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v02:
+		nadam_v02_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v82:
+		nadam_v82_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindNAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// radam_avx512_bf16copy runs generic.StepMaster for KindRAdam with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func radam_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case radam_v00:
+			radam_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v100:
+			radam_v100_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v80:
+			radam_v80_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v180:
+			radam_v180_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v01:
+			radam_v01_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v101:
+			radam_v101_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v81:
+			radam_v81_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v181:
+			radam_v181_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v02:
+			radam_v02_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v102:
+			radam_v102_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v82:
+			radam_v82_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case radam_v182:
+			radam_v182_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case radam_v00:
+		radam_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v100:
+		radam_v100_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v80:
+		radam_v80_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v180:
+		radam_v180_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v01:
+		radam_v01_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v101:
+		radam_v101_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v81:
+		radam_v81_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v181:
+		radam_v181_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v02:
+		radam_v02_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v102:
+		radam_v102_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v82:
+		radam_v82_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v182:
+		radam_v182_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adamax_avx512_bf16copy runs generic.StepMaster for KindAdamax with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adamax_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case adamax_v00:
+			adamax_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adamax_v80:
+			adamax_v80_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adamax_v01:
+			adamax_v01_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adamax_v81:
+			adamax_v81_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case adamax_v00:
+		adamax_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v80:
+		adamax_v80_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v01:
+		adamax_v01_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v81:
+		adamax_v81_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdamax, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adadelta_avx512_bf16copy runs generic.StepMaster for KindAdadelta with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adadelta_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case adadelta_v00:
+			adadelta_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case adadelta_v01:
+			adadelta_v01_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case adadelta_v00:
+		adadelta_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adadelta_v01:
+		adadelta_v01_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdadelta, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// rprop_avx512_bf16copy runs generic.StepMaster for KindRprop with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func rprop_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case rprop_v00:
+			rprop_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case rprop_v10:
+			rprop_v10_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case rprop_v00:
+		rprop_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rprop_v10:
+		rprop_v10_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRprop, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// asgd_avx512_bf16copy runs generic.StepMaster for KindASGD with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func asgd_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case asgd_v00:
+			asgd_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case asgd_v200:
+			asgd_v200_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case asgd_v01:
+			asgd_v01_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case asgd_v201:
+			asgd_v201_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case asgd_v00:
+		asgd_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v200:
+		asgd_v200_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v01:
+		asgd_v01_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v201:
+		asgd_v201_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindASGD, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// lion_avx512_bf16copy runs generic.StepMaster for KindLion with float32 gradients and a
+// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func lion_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	if extBF16 {
+		switch v {
+		case lion_v00:
+			lion_v00_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		case lion_v02:
+			lion_v02_bf16copy_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+			return
+		}
+	}
+	switch v {
+	case lion_v00:
+		lion_v00_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case lion_v02:
+		lion_v02_bf16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindLion, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// sgd_avx512_f16copy runs generic.StepMaster for KindSGD with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func sgd_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case sgd_v00:
+		sgd_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v04:
+		sgd_v04_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v14:
+		sgd_v14_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v0c:
+		sgd_v0c_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v1c:
+		sgd_v1c_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v01:
+		sgd_v01_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v05:
+		sgd_v05_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v15:
+		sgd_v15_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v0d:
+		sgd_v0d_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v1d:
+		sgd_v1d_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindSGD, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adagrad_avx512_f16copy runs generic.StepMaster for KindAdagrad with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adagrad_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adagrad_v00:
+		adagrad_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adagrad_v01:
+		adagrad_v01_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdagrad, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// rmsprop_avx512_f16copy runs generic.StepMaster for KindRMSProp with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func rmsprop_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case rmsprop_v00:
+		rmsprop_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v04:
+		rmsprop_v04_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v20:
+		rmsprop_v20_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v24:
+		rmsprop_v24_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va0:
+		rmsprop_va0_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va4:
+		rmsprop_va4_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v01:
+		rmsprop_v01_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v05:
+		rmsprop_v05_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v21:
+		rmsprop_v21_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v25:
+		rmsprop_v25_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va1:
+		rmsprop_va1_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va5:
+		rmsprop_va5_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRMSProp, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adam_avx512_f16copy runs generic.StepMaster for KindAdam with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adam_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adam_v00:
+		adam_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v80:
+		adam_v80_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v40:
+		adam_v40_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc0:
+		adam_vc0_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v01:
+		adam_v01_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v81:
+		adam_v81_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v41:
+		adam_v41_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc1:
+		adam_vc1_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v02:
+		adam_v02_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v82:
+		adam_v82_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v42:
+		adam_v42_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc2:
+		adam_vc2_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdam, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// nadam_avx512_f16copy runs generic.StepMaster for KindNAdam with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func nadam_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case nadam_v00:
+		nadam_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v80:
+		nadam_v80_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v01:
+		nadam_v01_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v81:
+		nadam_v81_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v02:
+		nadam_v02_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v82:
+		nadam_v82_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindNAdam, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// radam_avx512_f16copy runs generic.StepMaster for KindRAdam with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func radam_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case radam_v00:
+		radam_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v100:
+		radam_v100_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v80:
+		radam_v80_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v180:
+		radam_v180_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v01:
+		radam_v01_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v101:
+		radam_v101_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v81:
+		radam_v81_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v181:
+		radam_v181_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v02:
+		radam_v02_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v102:
+		radam_v102_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v82:
+		radam_v82_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v182:
+		radam_v182_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRAdam, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adamax_avx512_f16copy runs generic.StepMaster for KindAdamax with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adamax_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adamax_v00:
+		adamax_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v80:
+		adamax_v80_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v01:
+		adamax_v01_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v81:
+		adamax_v81_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdamax, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adadelta_avx512_f16copy runs generic.StepMaster for KindAdadelta with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adadelta_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adadelta_v00:
+		adadelta_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adadelta_v01:
+		adadelta_v01_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdadelta, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// rprop_avx512_f16copy runs generic.StepMaster for KindRprop with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func rprop_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case rprop_v00:
+		rprop_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rprop_v10:
+		rprop_v10_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRprop, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// asgd_avx512_f16copy runs generic.StepMaster for KindASGD with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func asgd_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case asgd_v00:
+		asgd_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v200:
+		asgd_v200_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v01:
+		asgd_v01_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v201:
+		asgd_v201_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindASGD, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// lion_avx512_f16copy runs generic.StepMaster for KindLion with float32 gradients and a
+// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func lion_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case lion_v00:
+		lion_v00_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case lion_v02:
+		lion_v02_f16copy_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindLion, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// sgd_avx2_bf16copy runs generic.StepMaster for KindSGD with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func sgd_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case sgd_v00:
+		sgd_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v04:
+		sgd_v04_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v14:
+		sgd_v14_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v0c:
+		sgd_v0c_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v1c:
+		sgd_v1c_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v01:
+		sgd_v01_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v05:
+		sgd_v05_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v15:
+		sgd_v15_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v0d:
+		sgd_v0d_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v1d:
+		sgd_v1d_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindSGD, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adagrad_avx2_bf16copy runs generic.StepMaster for KindAdagrad with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adagrad_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adagrad_v00:
+		adagrad_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adagrad_v01:
+		adagrad_v01_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdagrad, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// rmsprop_avx2_bf16copy runs generic.StepMaster for KindRMSProp with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func rmsprop_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case rmsprop_v00:
+		rmsprop_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v04:
+		rmsprop_v04_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v20:
+		rmsprop_v20_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v24:
+		rmsprop_v24_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va0:
+		rmsprop_va0_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va4:
+		rmsprop_va4_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v01:
+		rmsprop_v01_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v05:
+		rmsprop_v05_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v21:
+		rmsprop_v21_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v25:
+		rmsprop_v25_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va1:
+		rmsprop_va1_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va5:
+		rmsprop_va5_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRMSProp, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adam_avx2_bf16copy runs generic.StepMaster for KindAdam with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adam_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adam_v00:
+		adam_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v80:
+		adam_v80_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v40:
+		adam_v40_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc0:
+		adam_vc0_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v01:
+		adam_v01_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v81:
+		adam_v81_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v41:
+		adam_v41_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc1:
+		adam_vc1_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v02:
+		adam_v02_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v82:
+		adam_v82_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v42:
+		adam_v42_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc2:
+		adam_vc2_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// nadam_avx2_bf16copy runs generic.StepMaster for KindNAdam with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func nadam_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case nadam_v00:
+		nadam_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v80:
+		nadam_v80_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v01:
+		nadam_v01_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v81:
+		nadam_v81_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v02:
+		nadam_v02_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v82:
+		nadam_v82_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindNAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// radam_avx2_bf16copy runs generic.StepMaster for KindRAdam with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func radam_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case radam_v00:
+		radam_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v100:
+		radam_v100_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v80:
+		radam_v80_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v180:
+		radam_v180_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v01:
+		radam_v01_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v101:
+		radam_v101_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v81:
+		radam_v81_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v181:
+		radam_v181_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v02:
+		radam_v02_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v102:
+		radam_v102_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v82:
+		radam_v82_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v182:
+		radam_v182_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adamax_avx2_bf16copy runs generic.StepMaster for KindAdamax with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adamax_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adamax_v00:
+		adamax_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v80:
+		adamax_v80_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v01:
+		adamax_v01_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v81:
+		adamax_v81_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdamax, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adadelta_avx2_bf16copy runs generic.StepMaster for KindAdadelta with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adadelta_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adadelta_v00:
+		adadelta_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adadelta_v01:
+		adadelta_v01_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdadelta, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// rprop_avx2_bf16copy runs generic.StepMaster for KindRprop with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func rprop_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case rprop_v00:
+		rprop_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rprop_v10:
+		rprop_v10_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRprop, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// asgd_avx2_bf16copy runs generic.StepMaster for KindASGD with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func asgd_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case asgd_v00:
+		asgd_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v200:
+		asgd_v200_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v01:
+		asgd_v01_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v201:
+		asgd_v201_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindASGD, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// lion_avx2_bf16copy runs generic.StepMaster for KindLion with float32 gradients and a
+// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func lion_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case lion_v00:
+		lion_v00_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case lion_v02:
+		lion_v02_bf16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindLion, generic.FormatBF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// sgd_avx2_f16copy runs generic.StepMaster for KindSGD with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func sgd_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case sgd_v00:
+		sgd_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v04:
+		sgd_v04_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v14:
+		sgd_v14_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v0c:
+		sgd_v0c_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v1c:
+		sgd_v1c_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v01:
+		sgd_v01_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v05:
+		sgd_v05_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v15:
+		sgd_v15_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v0d:
+		sgd_v0d_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case sgd_v1d:
+		sgd_v1d_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindSGD, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adagrad_avx2_f16copy runs generic.StepMaster for KindAdagrad with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adagrad_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adagrad_v00:
+		adagrad_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adagrad_v01:
+		adagrad_v01_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdagrad, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// rmsprop_avx2_f16copy runs generic.StepMaster for KindRMSProp with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func rmsprop_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case rmsprop_v00:
+		rmsprop_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v04:
+		rmsprop_v04_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v20:
+		rmsprop_v20_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v24:
+		rmsprop_v24_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va0:
+		rmsprop_va0_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va4:
+		rmsprop_va4_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v01:
+		rmsprop_v01_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v05:
+		rmsprop_v05_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v21:
+		rmsprop_v21_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_v25:
+		rmsprop_v25_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va1:
+		rmsprop_va1_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rmsprop_va5:
+		rmsprop_va5_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRMSProp, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adam_avx2_f16copy runs generic.StepMaster for KindAdam with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adam_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adam_v00:
+		adam_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v80:
+		adam_v80_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v40:
+		adam_v40_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc0:
+		adam_vc0_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v01:
+		adam_v01_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v81:
+		adam_v81_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v41:
+		adam_v41_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc1:
+		adam_vc1_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v02:
+		adam_v02_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v82:
+		adam_v82_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_v42:
+		adam_v42_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adam_vc2:
+		adam_vc2_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdam, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// nadam_avx2_f16copy runs generic.StepMaster for KindNAdam with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func nadam_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case nadam_v00:
+		nadam_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v80:
+		nadam_v80_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v01:
+		nadam_v01_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v81:
+		nadam_v81_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v02:
+		nadam_v02_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case nadam_v82:
+		nadam_v82_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindNAdam, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// radam_avx2_f16copy runs generic.StepMaster for KindRAdam with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func radam_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case radam_v00:
+		radam_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v100:
+		radam_v100_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v80:
+		radam_v80_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v180:
+		radam_v180_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v01:
+		radam_v01_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v101:
+		radam_v101_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v81:
+		radam_v81_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v181:
+		radam_v181_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v02:
+		radam_v02_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v102:
+		radam_v102_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v82:
+		radam_v82_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case radam_v182:
+		radam_v182_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRAdam, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adamax_avx2_f16copy runs generic.StepMaster for KindAdamax with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adamax_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adamax_v00:
+		adamax_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v80:
+		adamax_v80_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v01:
+		adamax_v01_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adamax_v81:
+		adamax_v81_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdamax, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// adadelta_avx2_f16copy runs generic.StepMaster for KindAdadelta with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func adadelta_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case adadelta_v00:
+		adadelta_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case adadelta_v01:
+		adadelta_v01_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindAdadelta, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// rprop_avx2_f16copy runs generic.StepMaster for KindRprop with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func rprop_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case rprop_v00:
+		rprop_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case rprop_v10:
+		rprop_v10_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindRprop, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// asgd_avx2_f16copy runs generic.StepMaster for KindASGD with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func asgd_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case asgd_v00:
+		asgd_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v200:
+		asgd_v200_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v01:
+		asgd_v01_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case asgd_v201:
+		asgd_v201_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindASGD, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
+// lion_avx2_f16copy runs generic.StepMaster for KindLion with float32 gradients and a
+// copy in f16 with AVX2: the fused assembly kernel of every variant in the
+// rule's description, the reference for any other.
+func lion_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
+	switch v {
+	case lion_v00:
+		lion_v00_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	case lion_v02:
+		lion_v02_f16copy_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))
+	default:
+		generic.StepMaster(generic.KindLion, generic.FormatF16, v, c, p, g, s0, s1, s2, copy)
+	}
+}
+
 // sumsquares_avx512_f32 runs [sumsquares] with AVX-512 on float32 elements.
 //
 //go:noescape
@@ -4000,6 +5288,1230 @@ func lion_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0
 //go:noescape
 func lion_v02_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
+// sgd_v00_bf16copy_avx512_f32 runs [sgd_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v04_bf16copy_avx512_f32 runs [sgd_v04] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v04_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v14_bf16copy_avx512_f32 runs [sgd_v14] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v14_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v0c_bf16copy_avx512_f32 runs [sgd_v0c] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v0c_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v1c_bf16copy_avx512_f32 runs [sgd_v1c] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v1c_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v01_bf16copy_avx512_f32 runs [sgd_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v05_bf16copy_avx512_f32 runs [sgd_v05] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v05_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v15_bf16copy_avx512_f32 runs [sgd_v15] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v15_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v0d_bf16copy_avx512_f32 runs [sgd_v0d] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v0d_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v1d_bf16copy_avx512_f32 runs [sgd_v1d] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v1d_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adagrad_v00_bf16copy_avx512_f32 runs [adagrad_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adagrad_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adagrad_v01_bf16copy_avx512_f32 runs [adagrad_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adagrad_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v00_bf16copy_avx512_f32 runs [rmsprop_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v04_bf16copy_avx512_f32 runs [rmsprop_v04] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v04_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v20_bf16copy_avx512_f32 runs [rmsprop_v20] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v20_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v24_bf16copy_avx512_f32 runs [rmsprop_v24] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v24_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va0_bf16copy_avx512_f32 runs [rmsprop_va0] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va0_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va4_bf16copy_avx512_f32 runs [rmsprop_va4] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va4_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v01_bf16copy_avx512_f32 runs [rmsprop_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v05_bf16copy_avx512_f32 runs [rmsprop_v05] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v05_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v21_bf16copy_avx512_f32 runs [rmsprop_v21] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v21_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v25_bf16copy_avx512_f32 runs [rmsprop_v25] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v25_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va1_bf16copy_avx512_f32 runs [rmsprop_va1] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va1_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va5_bf16copy_avx512_f32 runs [rmsprop_va5] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va5_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v00_bf16copy_avx512_f32 runs [adam_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v80_bf16copy_avx512_f32 runs [adam_v80] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v80_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v40_bf16copy_avx512_f32 runs [adam_v40] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v40_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc0_bf16copy_avx512_f32 runs [adam_vc0] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_vc0_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v01_bf16copy_avx512_f32 runs [adam_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v81_bf16copy_avx512_f32 runs [adam_v81] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v81_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v41_bf16copy_avx512_f32 runs [adam_v41] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v41_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc1_bf16copy_avx512_f32 runs [adam_vc1] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_vc1_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v02_bf16copy_avx512_f32 runs [adam_v02] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v02_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v82_bf16copy_avx512_f32 runs [adam_v82] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v82_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v42_bf16copy_avx512_f32 runs [adam_v42] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v42_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc2_bf16copy_avx512_f32 runs [adam_vc2] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_vc2_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v00_bf16copy_avx512_f32 runs [nadam_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v80_bf16copy_avx512_f32 runs [nadam_v80] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v80_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v01_bf16copy_avx512_f32 runs [nadam_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v81_bf16copy_avx512_f32 runs [nadam_v81] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v81_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v02_bf16copy_avx512_f32 runs [nadam_v02] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v02_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v82_bf16copy_avx512_f32 runs [nadam_v82] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v82_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v00_bf16copy_avx512_f32 runs [radam_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v100_bf16copy_avx512_f32 runs [radam_v100] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v100_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v80_bf16copy_avx512_f32 runs [radam_v80] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v80_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v180_bf16copy_avx512_f32 runs [radam_v180] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v180_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v01_bf16copy_avx512_f32 runs [radam_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v101_bf16copy_avx512_f32 runs [radam_v101] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v101_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v81_bf16copy_avx512_f32 runs [radam_v81] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v81_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v181_bf16copy_avx512_f32 runs [radam_v181] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v181_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v02_bf16copy_avx512_f32 runs [radam_v02] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v02_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v102_bf16copy_avx512_f32 runs [radam_v102] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v102_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v82_bf16copy_avx512_f32 runs [radam_v82] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v82_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v182_bf16copy_avx512_f32 runs [radam_v182] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v182_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v00_bf16copy_avx512_f32 runs [adamax_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v80_bf16copy_avx512_f32 runs [adamax_v80] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v80_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v01_bf16copy_avx512_f32 runs [adamax_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v81_bf16copy_avx512_f32 runs [adamax_v81] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v81_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adadelta_v00_bf16copy_avx512_f32 runs [adadelta_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adadelta_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adadelta_v01_bf16copy_avx512_f32 runs [adadelta_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adadelta_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rprop_v00_bf16copy_avx512_f32 runs [rprop_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rprop_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rprop_v10_bf16copy_avx512_f32 runs [rprop_v10] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rprop_v10_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v00_bf16copy_avx512_f32 runs [asgd_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v200_bf16copy_avx512_f32 runs [asgd_v200] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v200_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v01_bf16copy_avx512_f32 runs [asgd_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v201_bf16copy_avx512_f32 runs [asgd_v201] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v201_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// lion_v00_bf16copy_avx512_f32 runs [lion_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func lion_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// lion_v02_bf16copy_avx512_f32 runs [lion_v02] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func lion_v02_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v00_f16copy_avx512_f32 runs [sgd_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v04_f16copy_avx512_f32 runs [sgd_v04] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v04_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v14_f16copy_avx512_f32 runs [sgd_v14] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v14_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v0c_f16copy_avx512_f32 runs [sgd_v0c] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v0c_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v1c_f16copy_avx512_f32 runs [sgd_v1c] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v1c_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v01_f16copy_avx512_f32 runs [sgd_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v05_f16copy_avx512_f32 runs [sgd_v05] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v05_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v15_f16copy_avx512_f32 runs [sgd_v15] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v15_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v0d_f16copy_avx512_f32 runs [sgd_v0d] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v0d_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v1d_f16copy_avx512_f32 runs [sgd_v1d] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v1d_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adagrad_v00_f16copy_avx512_f32 runs [adagrad_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adagrad_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adagrad_v01_f16copy_avx512_f32 runs [adagrad_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adagrad_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v00_f16copy_avx512_f32 runs [rmsprop_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v04_f16copy_avx512_f32 runs [rmsprop_v04] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v04_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v20_f16copy_avx512_f32 runs [rmsprop_v20] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v20_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v24_f16copy_avx512_f32 runs [rmsprop_v24] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v24_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va0_f16copy_avx512_f32 runs [rmsprop_va0] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_va0_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va4_f16copy_avx512_f32 runs [rmsprop_va4] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_va4_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v01_f16copy_avx512_f32 runs [rmsprop_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v05_f16copy_avx512_f32 runs [rmsprop_v05] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v05_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v21_f16copy_avx512_f32 runs [rmsprop_v21] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v21_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v25_f16copy_avx512_f32 runs [rmsprop_v25] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v25_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va1_f16copy_avx512_f32 runs [rmsprop_va1] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_va1_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va5_f16copy_avx512_f32 runs [rmsprop_va5] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_va5_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v00_f16copy_avx512_f32 runs [adam_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v80_f16copy_avx512_f32 runs [adam_v80] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v80_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v40_f16copy_avx512_f32 runs [adam_v40] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v40_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc0_f16copy_avx512_f32 runs [adam_vc0] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_vc0_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v01_f16copy_avx512_f32 runs [adam_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v81_f16copy_avx512_f32 runs [adam_v81] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v81_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v41_f16copy_avx512_f32 runs [adam_v41] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v41_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc1_f16copy_avx512_f32 runs [adam_vc1] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_vc1_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v02_f16copy_avx512_f32 runs [adam_v02] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v02_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v82_f16copy_avx512_f32 runs [adam_v82] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v82_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v42_f16copy_avx512_f32 runs [adam_v42] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v42_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc2_f16copy_avx512_f32 runs [adam_vc2] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_vc2_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v00_f16copy_avx512_f32 runs [nadam_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v80_f16copy_avx512_f32 runs [nadam_v80] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v80_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v01_f16copy_avx512_f32 runs [nadam_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v81_f16copy_avx512_f32 runs [nadam_v81] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v81_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v02_f16copy_avx512_f32 runs [nadam_v02] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v02_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v82_f16copy_avx512_f32 runs [nadam_v82] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v82_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v00_f16copy_avx512_f32 runs [radam_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v100_f16copy_avx512_f32 runs [radam_v100] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v100_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v80_f16copy_avx512_f32 runs [radam_v80] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v80_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v180_f16copy_avx512_f32 runs [radam_v180] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v180_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v01_f16copy_avx512_f32 runs [radam_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v101_f16copy_avx512_f32 runs [radam_v101] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v101_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v81_f16copy_avx512_f32 runs [radam_v81] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v81_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v181_f16copy_avx512_f32 runs [radam_v181] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v181_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v02_f16copy_avx512_f32 runs [radam_v02] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v02_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v102_f16copy_avx512_f32 runs [radam_v102] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v102_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v82_f16copy_avx512_f32 runs [radam_v82] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v82_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v182_f16copy_avx512_f32 runs [radam_v182] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v182_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v00_f16copy_avx512_f32 runs [adamax_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adamax_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v80_f16copy_avx512_f32 runs [adamax_v80] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adamax_v80_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v01_f16copy_avx512_f32 runs [adamax_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adamax_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v81_f16copy_avx512_f32 runs [adamax_v81] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adamax_v81_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adadelta_v00_f16copy_avx512_f32 runs [adadelta_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adadelta_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adadelta_v01_f16copy_avx512_f32 runs [adadelta_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adadelta_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rprop_v00_f16copy_avx512_f32 runs [rprop_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rprop_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rprop_v10_f16copy_avx512_f32 runs [rprop_v10] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rprop_v10_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v00_f16copy_avx512_f32 runs [asgd_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func asgd_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v200_f16copy_avx512_f32 runs [asgd_v200] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func asgd_v200_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v01_f16copy_avx512_f32 runs [asgd_v01] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func asgd_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v201_f16copy_avx512_f32 runs [asgd_v201] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func asgd_v201_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// lion_v00_f16copy_avx512_f32 runs [lion_v00] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func lion_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// lion_v02_f16copy_avx512_f32 runs [lion_v02] with AVX-512 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func lion_v02_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v00_bf16copy_avx512bf16_f32 runs [sgd_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v04_bf16copy_avx512bf16_f32 runs [sgd_v04] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v04_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v14_bf16copy_avx512bf16_f32 runs [sgd_v14] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v14_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v0c_bf16copy_avx512bf16_f32 runs [sgd_v0c] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v0c_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v1c_bf16copy_avx512bf16_f32 runs [sgd_v1c] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v1c_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v01_bf16copy_avx512bf16_f32 runs [sgd_v01] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v05_bf16copy_avx512bf16_f32 runs [sgd_v05] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v05_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v15_bf16copy_avx512bf16_f32 runs [sgd_v15] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v15_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v0d_bf16copy_avx512bf16_f32 runs [sgd_v0d] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v0d_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v1d_bf16copy_avx512bf16_f32 runs [sgd_v1d] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v1d_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adagrad_v00_bf16copy_avx512bf16_f32 runs [adagrad_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adagrad_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adagrad_v01_bf16copy_avx512bf16_f32 runs [adagrad_v01] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adagrad_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v00_bf16copy_avx512bf16_f32 runs [rmsprop_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v04_bf16copy_avx512bf16_f32 runs [rmsprop_v04] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v04_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v20_bf16copy_avx512bf16_f32 runs [rmsprop_v20] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v20_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v24_bf16copy_avx512bf16_f32 runs [rmsprop_v24] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v24_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va0_bf16copy_avx512bf16_f32 runs [rmsprop_va0] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va0_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va4_bf16copy_avx512bf16_f32 runs [rmsprop_va4] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va4_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v01_bf16copy_avx512bf16_f32 runs [rmsprop_v01] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v05_bf16copy_avx512bf16_f32 runs [rmsprop_v05] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v05_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v21_bf16copy_avx512bf16_f32 runs [rmsprop_v21] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v21_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v25_bf16copy_avx512bf16_f32 runs [rmsprop_v25] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v25_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va1_bf16copy_avx512bf16_f32 runs [rmsprop_va1] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va1_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va5_bf16copy_avx512bf16_f32 runs [rmsprop_va5] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va5_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v00_bf16copy_avx512bf16_f32 runs [adam_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v80_bf16copy_avx512bf16_f32 runs [adam_v80] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v80_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v40_bf16copy_avx512bf16_f32 runs [adam_v40] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v40_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc0_bf16copy_avx512bf16_f32 runs [adam_vc0] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_vc0_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v01_bf16copy_avx512bf16_f32 runs [adam_v01] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v81_bf16copy_avx512bf16_f32 runs [adam_v81] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v81_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v41_bf16copy_avx512bf16_f32 runs [adam_v41] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v41_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc1_bf16copy_avx512bf16_f32 runs [adam_vc1] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_vc1_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v02_bf16copy_avx512bf16_f32 runs [adam_v02] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v02_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v82_bf16copy_avx512bf16_f32 runs [adam_v82] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v82_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v42_bf16copy_avx512bf16_f32 runs [adam_v42] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v42_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc2_bf16copy_avx512bf16_f32 runs [adam_vc2] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_vc2_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v00_bf16copy_avx512bf16_f32 runs [nadam_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v80_bf16copy_avx512bf16_f32 runs [nadam_v80] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v80_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v01_bf16copy_avx512bf16_f32 runs [nadam_v01] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v81_bf16copy_avx512bf16_f32 runs [nadam_v81] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v81_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v02_bf16copy_avx512bf16_f32 runs [nadam_v02] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v02_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v82_bf16copy_avx512bf16_f32 runs [nadam_v82] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v82_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v00_bf16copy_avx512bf16_f32 runs [radam_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v100_bf16copy_avx512bf16_f32 runs [radam_v100] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v100_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v80_bf16copy_avx512bf16_f32 runs [radam_v80] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v80_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v180_bf16copy_avx512bf16_f32 runs [radam_v180] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v180_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v01_bf16copy_avx512bf16_f32 runs [radam_v01] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v101_bf16copy_avx512bf16_f32 runs [radam_v101] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v101_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v81_bf16copy_avx512bf16_f32 runs [radam_v81] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v81_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v181_bf16copy_avx512bf16_f32 runs [radam_v181] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v181_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v02_bf16copy_avx512bf16_f32 runs [radam_v02] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v02_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v102_bf16copy_avx512bf16_f32 runs [radam_v102] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v102_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v82_bf16copy_avx512bf16_f32 runs [radam_v82] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v82_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v182_bf16copy_avx512bf16_f32 runs [radam_v182] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v182_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v00_bf16copy_avx512bf16_f32 runs [adamax_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v80_bf16copy_avx512bf16_f32 runs [adamax_v80] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v80_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v01_bf16copy_avx512bf16_f32 runs [adamax_v01] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v81_bf16copy_avx512bf16_f32 runs [adamax_v81] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v81_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adadelta_v00_bf16copy_avx512bf16_f32 runs [adadelta_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adadelta_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adadelta_v01_bf16copy_avx512bf16_f32 runs [adadelta_v01] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adadelta_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rprop_v00_bf16copy_avx512bf16_f32 runs [rprop_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rprop_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rprop_v10_bf16copy_avx512bf16_f32 runs [rprop_v10] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rprop_v10_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v00_bf16copy_avx512bf16_f32 runs [asgd_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v200_bf16copy_avx512bf16_f32 runs [asgd_v200] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v200_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v01_bf16copy_avx512bf16_f32 runs [asgd_v01] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v201_bf16copy_avx512bf16_f32 runs [asgd_v201] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v201_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// lion_v00_bf16copy_avx512bf16_f32 runs [lion_v00] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func lion_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// lion_v02_bf16copy_avx512bf16_f32 runs [lion_v02] with AVX-512 and its extension bf16 on float32 elements, and
+// writes the new parameters rounded to bf16 to copy.
+//
+//go:noescape
+func lion_v02_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
 // sgd_v00_avx512_f64 runs [sgd_v00] with AVX-512 on float64 elements.
 //
 //go:noescape
@@ -5359,6 +7871,822 @@ func lion_v00_f16_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s
 //
 //go:noescape
 func lion_v02_f16_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
+
+// sgd_v00_bf16copy_avx2_f32 runs [sgd_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v04_bf16copy_avx2_f32 runs [sgd_v04] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v04_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v14_bf16copy_avx2_f32 runs [sgd_v14] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v14_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v0c_bf16copy_avx2_f32 runs [sgd_v0c] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v0c_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v1c_bf16copy_avx2_f32 runs [sgd_v1c] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v1c_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v01_bf16copy_avx2_f32 runs [sgd_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v05_bf16copy_avx2_f32 runs [sgd_v05] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v05_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v15_bf16copy_avx2_f32 runs [sgd_v15] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v15_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v0d_bf16copy_avx2_f32 runs [sgd_v0d] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v0d_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v1d_bf16copy_avx2_f32 runs [sgd_v1d] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func sgd_v1d_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adagrad_v00_bf16copy_avx2_f32 runs [adagrad_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adagrad_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adagrad_v01_bf16copy_avx2_f32 runs [adagrad_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adagrad_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v00_bf16copy_avx2_f32 runs [rmsprop_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v04_bf16copy_avx2_f32 runs [rmsprop_v04] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v04_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v20_bf16copy_avx2_f32 runs [rmsprop_v20] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v20_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v24_bf16copy_avx2_f32 runs [rmsprop_v24] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v24_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va0_bf16copy_avx2_f32 runs [rmsprop_va0] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va0_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va4_bf16copy_avx2_f32 runs [rmsprop_va4] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va4_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v01_bf16copy_avx2_f32 runs [rmsprop_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v05_bf16copy_avx2_f32 runs [rmsprop_v05] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v05_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v21_bf16copy_avx2_f32 runs [rmsprop_v21] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v21_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v25_bf16copy_avx2_f32 runs [rmsprop_v25] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_v25_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va1_bf16copy_avx2_f32 runs [rmsprop_va1] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va1_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va5_bf16copy_avx2_f32 runs [rmsprop_va5] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rmsprop_va5_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v00_bf16copy_avx2_f32 runs [adam_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v80_bf16copy_avx2_f32 runs [adam_v80] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v80_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v40_bf16copy_avx2_f32 runs [adam_v40] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v40_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc0_bf16copy_avx2_f32 runs [adam_vc0] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_vc0_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v01_bf16copy_avx2_f32 runs [adam_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v81_bf16copy_avx2_f32 runs [adam_v81] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v81_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v41_bf16copy_avx2_f32 runs [adam_v41] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v41_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc1_bf16copy_avx2_f32 runs [adam_vc1] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_vc1_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v02_bf16copy_avx2_f32 runs [adam_v02] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v02_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v82_bf16copy_avx2_f32 runs [adam_v82] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v82_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v42_bf16copy_avx2_f32 runs [adam_v42] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_v42_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc2_bf16copy_avx2_f32 runs [adam_vc2] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adam_vc2_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v00_bf16copy_avx2_f32 runs [nadam_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v80_bf16copy_avx2_f32 runs [nadam_v80] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v80_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v01_bf16copy_avx2_f32 runs [nadam_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v81_bf16copy_avx2_f32 runs [nadam_v81] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v81_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v02_bf16copy_avx2_f32 runs [nadam_v02] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v02_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v82_bf16copy_avx2_f32 runs [nadam_v82] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func nadam_v82_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v00_bf16copy_avx2_f32 runs [radam_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v100_bf16copy_avx2_f32 runs [radam_v100] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v100_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v80_bf16copy_avx2_f32 runs [radam_v80] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v80_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v180_bf16copy_avx2_f32 runs [radam_v180] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v180_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v01_bf16copy_avx2_f32 runs [radam_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v101_bf16copy_avx2_f32 runs [radam_v101] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v101_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v81_bf16copy_avx2_f32 runs [radam_v81] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v81_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v181_bf16copy_avx2_f32 runs [radam_v181] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v181_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v02_bf16copy_avx2_f32 runs [radam_v02] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v02_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v102_bf16copy_avx2_f32 runs [radam_v102] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v102_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v82_bf16copy_avx2_f32 runs [radam_v82] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v82_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v182_bf16copy_avx2_f32 runs [radam_v182] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func radam_v182_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v00_bf16copy_avx2_f32 runs [adamax_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v80_bf16copy_avx2_f32 runs [adamax_v80] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v80_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v01_bf16copy_avx2_f32 runs [adamax_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v81_bf16copy_avx2_f32 runs [adamax_v81] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adamax_v81_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adadelta_v00_bf16copy_avx2_f32 runs [adadelta_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adadelta_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adadelta_v01_bf16copy_avx2_f32 runs [adadelta_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func adadelta_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rprop_v00_bf16copy_avx2_f32 runs [rprop_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rprop_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rprop_v10_bf16copy_avx2_f32 runs [rprop_v10] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func rprop_v10_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v00_bf16copy_avx2_f32 runs [asgd_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v200_bf16copy_avx2_f32 runs [asgd_v200] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v200_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v01_bf16copy_avx2_f32 runs [asgd_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v201_bf16copy_avx2_f32 runs [asgd_v201] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func asgd_v201_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// lion_v00_bf16copy_avx2_f32 runs [lion_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func lion_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// lion_v02_bf16copy_avx2_f32 runs [lion_v02] with AVX2 on float32 elements, and writes the new
+// parameters rounded to bf16 to copy.
+//
+//go:noescape
+func lion_v02_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v00_f16copy_avx2_f32 runs [sgd_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v04_f16copy_avx2_f32 runs [sgd_v04] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v04_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v14_f16copy_avx2_f32 runs [sgd_v14] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v14_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v0c_f16copy_avx2_f32 runs [sgd_v0c] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v0c_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v1c_f16copy_avx2_f32 runs [sgd_v1c] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v1c_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v01_f16copy_avx2_f32 runs [sgd_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v05_f16copy_avx2_f32 runs [sgd_v05] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v05_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v15_f16copy_avx2_f32 runs [sgd_v15] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v15_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v0d_f16copy_avx2_f32 runs [sgd_v0d] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v0d_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// sgd_v1d_f16copy_avx2_f32 runs [sgd_v1d] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func sgd_v1d_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adagrad_v00_f16copy_avx2_f32 runs [adagrad_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adagrad_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adagrad_v01_f16copy_avx2_f32 runs [adagrad_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adagrad_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v00_f16copy_avx2_f32 runs [rmsprop_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v04_f16copy_avx2_f32 runs [rmsprop_v04] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v04_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v20_f16copy_avx2_f32 runs [rmsprop_v20] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v20_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v24_f16copy_avx2_f32 runs [rmsprop_v24] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v24_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va0_f16copy_avx2_f32 runs [rmsprop_va0] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_va0_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va4_f16copy_avx2_f32 runs [rmsprop_va4] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_va4_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v01_f16copy_avx2_f32 runs [rmsprop_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v05_f16copy_avx2_f32 runs [rmsprop_v05] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v05_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v21_f16copy_avx2_f32 runs [rmsprop_v21] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v21_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_v25_f16copy_avx2_f32 runs [rmsprop_v25] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_v25_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va1_f16copy_avx2_f32 runs [rmsprop_va1] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_va1_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rmsprop_va5_f16copy_avx2_f32 runs [rmsprop_va5] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rmsprop_va5_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v00_f16copy_avx2_f32 runs [adam_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v80_f16copy_avx2_f32 runs [adam_v80] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v80_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v40_f16copy_avx2_f32 runs [adam_v40] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v40_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc0_f16copy_avx2_f32 runs [adam_vc0] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_vc0_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v01_f16copy_avx2_f32 runs [adam_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v81_f16copy_avx2_f32 runs [adam_v81] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v81_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v41_f16copy_avx2_f32 runs [adam_v41] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v41_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc1_f16copy_avx2_f32 runs [adam_vc1] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_vc1_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v02_f16copy_avx2_f32 runs [adam_v02] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v02_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v82_f16copy_avx2_f32 runs [adam_v82] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v82_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_v42_f16copy_avx2_f32 runs [adam_v42] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_v42_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adam_vc2_f16copy_avx2_f32 runs [adam_vc2] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adam_vc2_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v00_f16copy_avx2_f32 runs [nadam_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v80_f16copy_avx2_f32 runs [nadam_v80] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v80_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v01_f16copy_avx2_f32 runs [nadam_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v81_f16copy_avx2_f32 runs [nadam_v81] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v81_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v02_f16copy_avx2_f32 runs [nadam_v02] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v02_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// nadam_v82_f16copy_avx2_f32 runs [nadam_v82] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func nadam_v82_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v00_f16copy_avx2_f32 runs [radam_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v100_f16copy_avx2_f32 runs [radam_v100] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v100_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v80_f16copy_avx2_f32 runs [radam_v80] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v80_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v180_f16copy_avx2_f32 runs [radam_v180] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v180_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v01_f16copy_avx2_f32 runs [radam_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v101_f16copy_avx2_f32 runs [radam_v101] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v101_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v81_f16copy_avx2_f32 runs [radam_v81] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v81_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v181_f16copy_avx2_f32 runs [radam_v181] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v181_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v02_f16copy_avx2_f32 runs [radam_v02] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v02_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v102_f16copy_avx2_f32 runs [radam_v102] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v102_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v82_f16copy_avx2_f32 runs [radam_v82] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v82_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// radam_v182_f16copy_avx2_f32 runs [radam_v182] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func radam_v182_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v00_f16copy_avx2_f32 runs [adamax_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adamax_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v80_f16copy_avx2_f32 runs [adamax_v80] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adamax_v80_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v01_f16copy_avx2_f32 runs [adamax_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adamax_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adamax_v81_f16copy_avx2_f32 runs [adamax_v81] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adamax_v81_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adadelta_v00_f16copy_avx2_f32 runs [adadelta_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adadelta_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// adadelta_v01_f16copy_avx2_f32 runs [adadelta_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func adadelta_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rprop_v00_f16copy_avx2_f32 runs [rprop_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rprop_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// rprop_v10_f16copy_avx2_f32 runs [rprop_v10] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func rprop_v10_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v00_f16copy_avx2_f32 runs [asgd_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func asgd_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v200_f16copy_avx2_f32 runs [asgd_v200] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func asgd_v200_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v01_f16copy_avx2_f32 runs [asgd_v01] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func asgd_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// asgd_v201_f16copy_avx2_f32 runs [asgd_v201] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func asgd_v201_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// lion_v00_f16copy_avx2_f32 runs [lion_v00] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func lion_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+
+// lion_v02_f16copy_avx2_f32 runs [lion_v02] with AVX2 on float32 elements, and writes the new
+// parameters rounded to f16 to copy.
+//
+//go:noescape
+func lion_v02_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
 // sgd_v00_avx2_f64 runs [sgd_v00] with AVX2 on float64 elements.
 //

@@ -96,6 +96,10 @@ const (
 	StreamS0        // first state slice
 	StreamS1        // second state slice
 	StreamS2        // third state slice
+	// StreamCopy is a master program's 16-bit copy of the parameters,
+	// which it only writes (Master); no other program touches it, and the
+	// kernels of the others have no such argument.
+	StreamCopy
 	NumStreams
 )
 
@@ -158,7 +162,10 @@ type Program struct {
 // symbol name and the variant's bits in hexadecimal.
 func (p Program) Name() string {
 	name := fmt.Sprintf("%s_v%02x", registered().rules[p.Kind].Name, p.Variant)
-	if p.Lowp() {
+	switch {
+	case p.Master():
+		name += "_" + p.Format.String() + "copy"
+	case p.Lowp():
 		name += "_" + p.Format.String()
 	}
 	return name
@@ -166,6 +173,10 @@ func (p Program) Name() string {
 
 // Lowp reports whether any stream of the program is 16-bit (Half).
 func (p Program) Lowp() bool { return p.Half != [NumStreams]bool{} }
+
+// Master reports whether the program writes a 16-bit copy of the
+// parameters (Master): its other streams are float32.
+func (p Program) Master() bool { return p.Streams[StreamCopy] }
 
 // Lowp returns float32 program p with every stream it touches stored in
 // format f: each load is followed by OpExpand, each store preceded by
@@ -188,6 +199,40 @@ func Lowp(p Program, f Format) Program {
 			val[in.Dst] = b.emit(out)
 		}
 	}
+	return b.p
+}
+
+// Master returns float32 program p that also writes the parameters it
+// stores, rounded to format f, into StreamCopy: p's store of StreamP is
+// followed by OpNarrow of the same value and its store to StreamCopy, and
+// every other stream stays float32. This is generic.StepMaster with
+// float32 gradients as one loop body: the float32 step's bits, and a copy
+// equal to the narrowing of the new parameters.
+func Master(p Program, f Format) Program {
+	b := NewBuilder(registered().coeffs)
+	b.p.Kind, b.p.Variant, b.p.Format = p.Kind, p.Variant, f
+	val := make([]Value, p.Values)
+	stored := false
+	for _, in := range p.Body {
+		switch in.Op {
+		case OpLoad:
+			val[in.Dst] = b.Load(in.Stream)
+		case OpStore:
+			b.Store(in.Stream, val[in.A])
+			if in.Stream == StreamP {
+				b.Store(StreamCopy, b.Narrow(val[in.A], f))
+				stored = true
+			}
+		default:
+			out := in
+			out.A, out.B, out.X, out.Y = val[in.A], val[in.B], val[in.X], val[in.Y]
+			val[in.Dst] = b.emit(out)
+		}
+	}
+	if !stored || p.Lowp() {
+		panic(fmt.Sprintf("ir: %s is not a float32 program that stores the parameters", p.Name()))
+	}
+	b.p.Half[StreamCopy] = true
 	return b.p
 }
 

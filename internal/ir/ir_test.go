@@ -156,6 +156,58 @@ func TestLowpProgramsMatchReference(t *testing.T) {
 	}
 }
 
+// TestMasterProgramsMatchReference interprets every rule's program under
+// every variant writing a copy of the parameters in each 16-bit format
+// (ir.Master) and compares it with generic.StepMaster with float32
+// gradients: the float32 streams as sameBits does, the copy exactly.
+func TestMasterProgramsMatchReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 22))
+	const n = 64
+	for _, rule := range generic.Rules() {
+		for _, v := range rule.Variants() {
+			for f := range ir.FormatCount {
+				p := ir.Master(ir.Build(int(rule.Kind), uint32(v)), f)
+				if !p.Master() || p.Half != [ir.NumStreams]bool{ir.StreamCopy: true} {
+					t.Fatalf("%s: Master %v, Half %v", p.Name(), p.Master(), p.Half)
+				}
+				var c generic.Coeffs[float32]
+				cs := reflect.ValueOf(&c).Elem()
+				for i := range ir.CoeffNames() {
+					cs.Field(i).SetFloat(float64(float32(math.Abs(value(r)))))
+				}
+				c.Sign = float32(math.Copysign(0, float64(r.IntN(2))-0.5))
+				var want, got [ir.NumStreams][]float32
+				for s := range want {
+					want[s], got[s] = make([]float32, n), make([]float32, n)
+					if s == ir.StreamCopy {
+						continue
+					}
+					for i := range want[s] {
+						want[s][i] = float32(value(r))
+						got[s][i] = want[s][i]
+					}
+				}
+				copy16 := make([]uint16, n)
+				generic.StepMaster(rule.Kind, generic.Format(f), v, &c, want[0], want[1], want[2], want[3], want[4], copy16)
+				for i := 0; i < n; i++ {
+					eval(p, &c, &got, i)
+				}
+				for s := range want {
+					for i := range want[s] {
+						if s == ir.StreamCopy {
+							if uint16(got[s][i]) != copy16[i] {
+								t.Fatalf("%s copy [%d]: program %#04x, generic.StepMaster %#04x", p.Name(), i, uint16(got[s][i]), copy16[i])
+							}
+						} else if !bitsEqual(got[s][i], want[s][i]) {
+							t.Fatalf("%s stream %d [%d]: program %v, generic.StepMaster %v", p.Name(), s, i, got[s][i], want[s][i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 func check[T generic.Float](t *testing.T, p ir.Program, ref generic.Kernel[T]) {
 	r := rand.New(rand.NewPCG(1, uint64(p.Variant)))
 	const n = 512

@@ -9,8 +9,8 @@ import (
 	"github.com/simdoptim/optim/internal/ir"
 )
 
-// General-purpose registers of every kernel. R0-R7 and R9 are free in Go
-// assembly on arm64 (R18 is the platform register, R26-R30 are reserved).
+// General-purpose registers of every kernel. R0-R9 are free in Go assembly
+// on arm64 (R18 is the platform register, R26-R30 are reserved).
 const (
 	regCoeffs = "R0" // *Coeffs
 	regN      = "R1" // elements left
@@ -18,7 +18,9 @@ const (
 	regConst  = "R7" // a constant's bits on their way to a vector register, before the loop
 )
 
-var streamRegs = [ir.NumStreams]string{"R2", "R3", "R4", "R5", "R6"}
+// streamRegs hold the streams' addresses; the last, the master kernels'
+// copy, is unused while the NEON set has none (kernelgen.Set.Master).
+var streamRegs = [ir.NumStreams]string{"R2", "R3", "R4", "R5", "R6", "R8"}
 
 // numVRegs is the number of vector registers, V0 to V31.
 const numVRegs = 32

@@ -45,7 +45,8 @@ var Elems = []Elem{F32, F64}
 //     (ir.Program.Streams, ir.GradProgram.Streams) is never dereferenced:
 //     it may be nil.
 //   - ABI: an update kernel is named FuncName(p, s.Name, e) and has the Go
-//     declaration Signature(e); it reads coefficient k (ir.CoeffNames()) at
+//     declaration Signature(e) (LowpSignature() for a low-precision
+//     program, MasterSignature() for a master one); it reads coefficient k (ir.CoeffNames()) at
 //     byte offset k*e.Size of c. A gradient kernel is named
 //     GradFuncName(p, s.Name, e), has the declaration GradSignature(e)
 //     (GradParams; GradFrame lays it out), runs the program on x[0:n'] and,
@@ -102,6 +103,22 @@ func Generate(b Backend, generator string) (asm, goFile []byte, err error) {
 					}
 				}
 				for _, p := range LowpExtPrograms(s) {
+					eb, ok := b.(ExtBackend)
+					if !ok {
+						return nil, nil, fmt.Errorf("set %s has the extension %s, and the backend no ExtBackend", s.Name, s.LowpExt)
+					}
+					if err := eb.UpdateExt(s, s.LowpExt, p); err != nil {
+						return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name+s.LowpExt, e), err)
+					}
+				}
+			}
+			if s.Master && e == F32 {
+				for _, p := range MasterPrograms() {
+					if err := b.Update(s, p, e); err != nil {
+						return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name, e), err)
+					}
+				}
+				for _, p := range MasterExtPrograms(s) {
 					eb, ok := b.(ExtBackend)
 					if !ok {
 						return nil, nil, fmt.Errorf("set %s has the extension %s, and the backend no ExtBackend", s.Name, s.LowpExt)

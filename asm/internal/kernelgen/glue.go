@@ -14,8 +14,9 @@ import (
 
 // ParamNames are the assembly functions' stream parameters, in the order of
 // generic's streams. The gradient is not "g", which names the goroutine
-// register in arm64 assembly and is reserved by the amd64 assembler.
-var ParamNames = [ir.NumStreams]string{"p", "grad", "s0", "s1", "s2"}
+// register in arm64 assembly and is reserved by the amd64 assembler. Only
+// the master kernels have the last, copy (ir.StreamCopy).
+var ParamNames = [ir.NumStreams]string{"p", "grad", "s0", "s1", "s2", "copy"}
 
 // Set is one kernel set in a generated file.
 type Set struct {
@@ -37,6 +38,12 @@ type Set struct {
 	// Package kernels runs that form where the extension is enabled
 	// (its variable ExtVar(LowpExt)), with the same bits.
 	LowpExt string
+	// Master reports that the set has fused master kernels
+	// (MasterPrograms) for every rule and format: the float32 step from
+	// float32 gradients that writes the parameters' 16-bit copy in the
+	// same pass. Without them, package kernels composes that step from
+	// the set's float32 kernels and conversions.
+	Master bool
 }
 
 // ExtVar is the variable of package kernels that reports whether
@@ -94,6 +101,39 @@ func LowpExtPrograms(s Set) []ir.Program {
 	return out
 }
 
+// MasterPrograms returns every rule's program for every variant with a copy
+// of the parameters in each 16-bit format (ir.Master): the fused master
+// kernels of the sets that have them (Set.Master), in the order of
+// Programs() for each format.
+func MasterPrograms() []ir.Program {
+	var out []ir.Program
+	for f := range ir.FormatCount {
+		for _, p := range Programs() {
+			out = append(out, ir.Master(p, f))
+		}
+	}
+	return out
+}
+
+// MasterExtPrograms returns the programs of set s's second form of its
+// master kernels (Set.LowpExt): every one of MasterPrograms with a
+// bfloat16 copy, none if s has no such form.
+func MasterExtPrograms(s Set) []ir.Program {
+	var out []ir.Program
+	for _, p := range MasterPrograms() {
+		if s.LowpExt != "" && p.Format == ir.BF16 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// MasterGlueName is the master kernel of rule r in set s with a copy in
+// format f, which switches on the variant, e.g. "adam_avx2_bf16copy".
+func MasterGlueName(r generic.RuleDesc, set string, f ir.Format) string {
+	return fmt.Sprintf("%s_%s_%scopy", r.Name, set, f)
+}
+
 // LowpGlueName is the low-precision kernel of rule r in set s for format f,
 // which switches on the variant, e.g. "adam_avx2_bf16".
 func LowpGlueName(r generic.RuleDesc, set string, f ir.Format) string {
@@ -137,6 +177,17 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 			}
 			p("\t},\n")
 		}
+		if s.Master {
+			p("\tmaster: [generic.FormatCount]masterRules{\n")
+			for f := range ir.FormatCount {
+				p("\t\t{\n")
+				for _, r := range rules {
+					p("\t\t\tKind%s: %s,\n", r.GoName, MasterGlueName(r, s.Name, f))
+				}
+				p("\t\t},\n")
+			}
+			p("\t},\n")
+		}
 		p("}\n")
 	}
 	for _, s := range sets {
@@ -163,6 +214,11 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 		}
 	}
 	for _, s := range sets {
+		if s.Master {
+			masterGlue(p, s)
+		}
+	}
+	for _, s := range sets {
 		if s.Grad {
 			gradDecls(p, s)
 		}
@@ -183,6 +239,18 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 					p("\n// %s runs [%s] with %s and its extension %s on %s elements, each stream\n// stored in %s.\n//\n//go:noescape\n",
 						FuncName(prog, s.Name+s.LowpExt, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, s.LowpExt, d.Go, prog.Format)
 					p("func %s%s\n", FuncName(prog, s.Name+s.LowpExt, d), LowpSignature())
+				}
+			}
+			if s.Master && d == F32 {
+				for _, prog := range MasterPrograms() {
+					p("\n// %s runs [%s] with %s on %s elements, and writes the new\n// parameters rounded to %s to copy.\n//\n//go:noescape\n",
+						FuncName(prog, s.Name, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, d.Go, prog.Format)
+					p("func %s%s\n", FuncName(prog, s.Name, d), MasterSignature())
+				}
+				for _, prog := range MasterExtPrograms(s) {
+					p("\n// %s runs [%s] with %s and its extension %s on %s elements, and\n// writes the new parameters rounded to %s to copy.\n//\n//go:noescape\n",
+						FuncName(prog, s.Name+s.LowpExt, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, s.LowpExt, d.Go, prog.Format)
+					p("func %s%s\n", FuncName(prog, s.Name+s.LowpExt, d), MasterSignature())
 				}
 			}
 		}
@@ -218,6 +286,38 @@ func lowpGlue(p func(string, ...any), s Set) {
 					FuncName(ir.Lowp(prog, f), s.Name, F32))
 			}
 			p("\tdefault:\n\t\tgeneric.StepLowp(generic.Kind%s, generic.Format%s, v, c, p, g, s0, s1, s2)\n\t}\n}\n", r.GoName, strings.ToUpper(f.String()))
+		}
+	}
+}
+
+// masterGlue writes set s's master kernel of every rule for every format: a
+// switch on the variant that calls the fused assembly kernel of every
+// variant in the rule's description, the reference for any other.
+func masterGlue(p func(string, ...any), s Set) {
+	for f := range ir.FormatCount {
+		for _, r := range generic.Rules() {
+			name := MasterGlueName(r, s.Name, f)
+			p("\n// %s runs generic.StepMaster for Kind%s with float32 gradients and a\n", name, r.GoName)
+			p("// copy in %s with %s: the fused assembly kernel of every variant in the\n// rule's description, the reference for any other.\n", f, s.Title)
+			p("func %s(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {\n", name)
+			if s.LowpExt != "" && f == ir.BF16 {
+				p("\tif %s {\n\t\tswitch v {\n", ExtVar(s.LowpExt))
+				for _, v := range r.Variants() {
+					prog := ir.Build(int(r.Kind), uint32(v))
+					p("\t\tcase %s:\n", prog.Name())
+					p("\t\t\t%s(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))\n\t\t\treturn\n",
+						FuncName(ir.Master(prog, f), s.Name+s.LowpExt, F32))
+				}
+				p("\t\t}\n\t}\n")
+			}
+			p("\tswitch v {\n")
+			for _, v := range r.Variants() {
+				prog := ir.Build(int(r.Kind), uint32(v))
+				p("\tcase %s:\n", prog.Name())
+				p("\t\t%s(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))\n",
+					FuncName(ir.Master(prog, f), s.Name, F32))
+			}
+			p("\tdefault:\n\t\tgeneric.StepMaster(generic.Kind%s, generic.Format%s, v, c, p, g, s0, s1, s2, copy)\n\t}\n}\n", r.GoName, strings.ToUpper(f.String()))
 		}
 	}
 }
@@ -275,13 +375,20 @@ func formatted(src []byte) ([]byte, error) {
 
 // Signature is the Go signature of every assembly kernel of element d.
 func Signature(d Elem) string {
-	return fmt.Sprintf("(c *generic.Coeffs[%s], n int, %s *%s)", d.Go, strings.Join(ParamNames[:], ", "), d.Go)
+	return fmt.Sprintf("(c *generic.Coeffs[%s], n int, %s *%s)", d.Go, strings.Join(ParamNames[:ir.StreamCopy], ", "), d.Go)
 }
 
 // LowpSignature is the Go signature of every fused low-precision kernel:
 // float32 coefficients, and every stream 16-bit.
 func LowpSignature() string {
-	return fmt.Sprintf("(c *generic.Coeffs[float32], n int, %s *uint16)", strings.Join(ParamNames[:], ", "))
+	return fmt.Sprintf("(c *generic.Coeffs[float32], n int, %s *uint16)", strings.Join(ParamNames[:ir.StreamCopy], ", "))
+}
+
+// MasterSignature is the Go signature of every fused master kernel:
+// float32 coefficients and streams, and the 16-bit copy.
+func MasterSignature() string {
+	return fmt.Sprintf("(c *generic.Coeffs[float32], n int, %s *float32, %s *uint16)",
+		strings.Join(ParamNames[:ir.StreamCopy], ", "), ParamNames[ir.StreamCopy])
 }
 
 // Listing renders a program body as Go-like statements.

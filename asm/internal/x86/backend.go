@@ -51,7 +51,8 @@ func (b *Backend) Update(s kernelgen.Set, p ir.Program, e kernelgen.Elem) error 
 }
 
 // UpdateExt adds the AVX512_BF16 form (ext "bf16") of bfloat16 update
-// program p for set s, the form pairCvt describes.
+// program p for set s, the form pairCvt describes (pairCvtInOrder for a
+// master program).
 func (b *Backend) UpdateExt(s kernelgen.Set, ext string, p ir.Program) error {
 	isa, err := isaOf(s)
 	if err != nil {

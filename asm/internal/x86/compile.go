@@ -26,7 +26,7 @@ var (
 	limit     = reg.RBX // end of the current loop
 	maskBits  = reg.R11 // tail mask
 	constBits = reg.R12 // a constant's bits on their way to a vector register, before the loop
-	streams   = [ir.NumStreams]reg.GPPhysical{reg.RSI, reg.RDI, reg.R8, reg.R9, reg.R10}
+	streams   = [ir.NumStreams]reg.GPPhysical{reg.RSI, reg.RDI, reg.R8, reg.R9, reg.R10, reg.R13}
 )
 
 // The k registers of AVX-512: K1 selects the valid lanes of the tail, K2
@@ -69,6 +69,13 @@ const (
 	// loop, taken for no typical data, redoes the pair with pairEvenOdd's
 	// integer sequence.
 	pairCvt
+	// pairCvtInOrder (AVX512_BF16, a master kernel's copy): copies 2j and
+	// 2j+1 hold consecutive elements, 16 each, as unpaired copies do, and
+	// VCVTNE2PS2BF16 narrows both at once, its result already in memory
+	// order (the first source's elements above the second's). The guard
+	// is pairCvt's; its fix-up narrows each vector with the integer
+	// sequence and VPMOVDW and joins the halves.
+	pairCvtInOrder
 	// pairPack (AVX2): copy 2j holds elements 0 to 7, copy 2j+1 elements
 	// 8 to 15, each rounded as unpaired; then one VPACKUSDW packs both
 	// vectors' 32-bit lanes (the roundings, at most 0xFFFF each) into one
@@ -145,12 +152,15 @@ func lowpConsts(isa ISA, f ir.Format) []uint32 {
 // pairedBF16 returns how the main loop of kernel k, whose copies are
 // interleaved in groups of group, pairs its copies: a kernel whose every
 // stream is bfloat16 pairs them (pairPack on AVX2; on AVX-512 pairCvt with
-// AVX512_BF16, pairEvenOdd without), provided the copies of a pair are
+// AVX512_BF16, pairEvenOdd without), and so does the AVX512_BF16 form of
+// a master kernel with a bfloat16 copy (pairCvtInOrder), provided the copies of a pair are
 // interleaved in one group, so that the even copy's narrowing is still in
 // its register (its store comes after the group's narrowings) when the
 // odd one merges it.
 func pairedBF16(k ir.Program, isa ISA, ext bool, group int) pairing {
 	switch {
+	case k.Master() && k.Format == ir.BF16 && ext && group%2 == 0:
+		return pairCvtInOrder
 	case !k.Lowp() || k.Format != ir.BF16 || k.Half != k.Streams || group%2 != 0:
 		return unpaired
 	case !isa.Masked:
@@ -223,9 +233,12 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 	}
 	ctx.Function(kernelgen.FuncName(k, name, d))
 	ctx.Attributes(attr.NOSPLIT)
-	if k.Lowp() {
+	switch {
+	case k.Master():
+		ctx.Signature(MasterSignature())
+	case k.Lowp():
 		ctx.Signature(LowpSignature())
-	} else {
+	default:
 		ctx.Signature(Signature(d))
 	}
 
@@ -306,7 +319,7 @@ func (c *compiler) loops(main, single []kernelgen.Placed, group int, paired pair
 	switch paired {
 	case pairEvenOdd:
 		ctx.Comment("Vectors 2j and 2j+1 hold the even and the odd elements of 32.")
-	case pairCvt:
+	case pairCvt, pairCvtInOrder:
 		ctx.Comment("Vectors 2j and 2j+1 are narrowed together by VCVTNE2PS2BF16.")
 	case pairPack:
 		ctx.Comment("Vectors 2j and 2j+1 are packed to 16 bits together.")
@@ -390,7 +403,7 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 			c.regs.Reserve(next)
 			next++
 		}
-		if ext {
+		if ext && !k.Master() { // a master kernel's results need no interleaving
 			c.interleaveReg = next
 			c.regs.Reserve(next)
 			next++
@@ -399,8 +412,9 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 	// Not in the fused low-precision kernels: they are not bound by the
 	// divider, and the correction's extra operations made the bfloat16
 	// Adam kernel without AVX512_BF16 4% slower on Zen 5 (the form with it
-	// unchanged: docs/performance.md).
-	if divs, coeff := marksteinDivs(k.Body); markstein && isa.Masked && !k.Lowp() && len(divs) > 0 {
+	// unchanged: docs/performance.md). The master kernels' arithmetic is
+	// the float32 kernels', and so is what bounds them in cache.
+	if divs, coeff := marksteinDivs(k.Body); markstein && isa.Masked && (!k.Lowp() || k.Master()) && len(divs) > 0 {
 		c.recipReg, c.divCoeff, c.regs.Scratch = next, coeff, divs
 		c.regs.Reserve(next)
 	}
@@ -519,7 +533,7 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 				c.ctx.VMOVDQU16(a, mem)
 			}
 			continue
-		case size == 2 && c.paired == pairCvt:
+		case size == 2 && (c.paired == pairCvt || c.paired == pairCvtInOrder):
 			// The even copy stores the pair's 32 results, which the odd
 			// copy's narrowing left in the even's register.
 			if s.Copy%2 == 0 {
@@ -695,7 +709,7 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 		case pairEvenOdd:
 			c.narrowPaired(s)
 			return
-		case pairCvt:
+		case pairCvt, pairCvtInOrder:
 			c.narrowCvt(s)
 			return
 		}
@@ -833,7 +847,10 @@ func (c *compiler) narrowCvt(s kernelgen.Placed) {
 		ctx.Instruction(&avoir.Instruction{Opcode: "BYTE", Operands: []operand.Op{operand.U8(b)}})
 	}
 	E := c.reg(even.D, f)
-	ctx.VPERMW(E, c.reg(c.interleaveReg, f), E)
+	inOrder := c.paired == pairCvtInOrder
+	if !inOrder {
+		ctx.VPERMW(E, c.reg(c.interleaveReg, f), E)
+	}
 	fix := fmt.Sprintf("exact%d", len(c.fixups))
 	back := fix + "done"
 	ctx.JNZ(operand.LabelRef(fix))
@@ -841,6 +858,21 @@ func (c *compiler) narrowCvt(s kernelgen.Placed) {
 	c.fixups = append(c.fixups, func() {
 		ctx.Label(fix)
 		k := c.lowpRegs
+		if inOrder {
+			// Each vector's 16 results into the lower half of its D,
+			// then the odd's into E's upper half. The even copy's D
+			// is E; the odd's may be the even's A, so it goes second.
+			for _, p := range []kernelgen.Placed{even, odd} {
+				A, D := c.reg(p.A, f), c.reg(p.D, f)
+				c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), true)
+				ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
+				ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
+				ctx.VPMOVDW(D, c.half(p.D, f))
+			}
+			ctx.VINSERTI64X4(operand.U8(1), c.half(odd.D, f), E, E)
+			ctx.JMP(operand.LabelRef(back))
+			return
+		}
 		for _, p := range []kernelgen.Placed{even, odd} {
 			A, D := c.reg(p.A, f), c.reg(p.D, f)
 			c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), p.Copy%2 == 0)
@@ -878,19 +910,28 @@ func (c *compiler) pack(f form, s kernelgen.Placed) {
 //
 //	func(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 func LowpSignature() *gotypes.Signature {
-	return signature(kernelgen.F32, types.NewPointer(types.Typ[types.Uint16]))
+	return signature(kernelgen.F32, types.NewPointer(types.Typ[types.Uint16]), nil)
+}
+
+// MasterSignature is the Go signature of every fused master kernel
+// (kernelgen.MasterSignature):
+//
+//	func(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
+func MasterSignature() *gotypes.Signature {
+	return signature(kernelgen.F32, types.NewPointer(goType(kernelgen.F32)), types.NewPointer(types.Typ[types.Uint16]))
 }
 
 // Signature is the Go signature of every kernel of element type d:
 //
 //	func(c *generic.Coeffs[T], n int, p, grad, s0, s1, s2 *T)
 func Signature(d kernelgen.Elem) *gotypes.Signature {
-	return signature(d, types.NewPointer(goType(d)))
+	return signature(d, types.NewPointer(goType(d)), nil)
 }
 
 // signature is the signature of a kernel with coefficients of type d and
-// streams of pointer type elem.
-func signature(d kernelgen.Elem, elem types.Type) *gotypes.Signature {
+// streams of pointer type elem, and the copy of pointer type copy if it is
+// not nil.
+func signature(d kernelgen.Elem, elem, copy types.Type) *gotypes.Signature {
 	genericPkg := types.NewPackage("github.com/simdoptim/optim/generic", "generic")
 	tname := types.NewTypeName(token.NoPos, genericPkg, "T", nil)
 	tparam := types.NewTypeParam(tname, types.NewInterfaceType(nil, nil))
@@ -909,8 +950,11 @@ func signature(d kernelgen.Elem, elem types.Type) *gotypes.Signature {
 		types.NewParam(token.NoPos, nil, "c", types.NewPointer(inst)),
 		types.NewParam(token.NoPos, nil, "n", types.Typ[types.Int]),
 	}
-	for _, name := range kernelgen.ParamNames {
+	for _, name := range kernelgen.ParamNames[:ir.StreamCopy] {
 		params = append(params, types.NewParam(token.NoPos, nil, name, elem))
+	}
+	if copy != nil {
+		params = append(params, types.NewParam(token.NoPos, nil, kernelgen.ParamNames[ir.StreamCopy], copy))
 	}
 	return gotypes.NewSignature(nil, types.NewSignatureType(nil, nil, nil, types.NewTuple(params...), nil, false))
 }
