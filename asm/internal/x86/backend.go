@@ -20,16 +20,17 @@ import (
 // compiles and prints.
 type Backend struct {
 	ctx *build.Context
-	// interleave is the data of interleaveTable, added to the file before
-	// the first kernel that loads it.
-	interleave *operand.Mem
+	// tables are the word tables the kernels load (interleaveTable,
+	// highWordsTable) by name, each added to the file before the first
+	// kernel that loads it.
+	tables map[string]operand.Mem
 }
 
 // NewBackend returns a Backend with no kernels yet.
 func NewBackend() *Backend {
 	ctx := build.NewContext()
 	ctx.ConstraintExpr("!noasm")
-	return &Backend{ctx: ctx}
+	return &Backend{ctx: ctx, tables: map[string]operand.Mem{}}
 }
 
 // Sets are the kernel sets of ISAs.
@@ -64,18 +65,19 @@ func (b *Backend) UpdateExt(s kernelgen.Set, ext string, p ir.Program) error {
 	return compile(b.ctx, p, isa, kernelgen.F32, true, b.table)
 }
 
-// table returns the memory of interleaveTable, which it adds to the file
-// the first time, between two functions.
-func (b *Backend) table() operand.Mem {
-	if b.interleave == nil {
-		m := b.ctx.StaticGlobal("bf16interleave")
-		b.ctx.DataAttributes(attr.RODATA | attr.NOPTR)
-		for i, w := range interleaveTable() {
-			b.ctx.AddDatum(2*i, operand.U16(w))
-		}
-		b.interleave = &m
+// table returns the memory of the 32 words named name, which it adds to
+// the file the first time, between two functions.
+func (b *Backend) table(name string, words [32]uint16) operand.Mem {
+	if m, ok := b.tables[name]; ok {
+		return m
 	}
-	return *b.interleave
+	m := b.ctx.StaticGlobal(name)
+	b.ctx.DataAttributes(attr.RODATA | attr.NOPTR)
+	for i, w := range words {
+		b.ctx.AddDatum(2*i, operand.U16(w))
+	}
+	b.tables[name] = m
+	return m
 }
 
 // Grad adds the gradient kernel of program p for set s and element e.

@@ -76,6 +76,14 @@ const (
 	// is pairCvt's; its fix-up narrows each vector with the integer
 	// sequence and VPMOVDW and joins the halves.
 	pairCvtInOrder
+	// pairPermInOrder (AVX-512 without AVX512_BF16, a master kernel's
+	// copy): copies 2j and 2j+1 hold consecutive elements, 16 each; each
+	// is rounded with the integer sequence, its results left in the high
+	// halves of its 32-bit lanes, and one VPERMT2W gathers the high
+	// halves of both (highWordsTable) into the even copy's register in
+	// memory order, in place of a shift and VPMOVDW (two µops on AMD)
+	// per vector.
+	pairPermInOrder
 	// pairPack (AVX2): copy 2j holds elements 0 to 7, copy 2j+1 elements
 	// 8 to 15, each rounded as unpaired; then one VPACKUSDW packs both
 	// vectors' 32-bit lanes (the roundings, at most 0xFFFF each) into one
@@ -118,7 +126,9 @@ type compiler struct {
 	// narrowed is the latest OpNarrow of each copy, which the paired
 	// narrowing of the odd copy merges with the even's.
 	narrowed map[int]kernelgen.Placed
-	// interleaveReg holds interleaveTable in the AVX512_BF16 form.
+	// interleaveReg holds interleaveTable in the AVX512_BF16 form of the
+	// low-precision kernels, highWordsTable in the AVX-512 master kernels
+	// without it; -1 in the others.
 	interleaveReg int
 	// fixups are the out-of-line blocks of pairCvt, emitted after the
 	// function's return.
@@ -152,15 +162,22 @@ func lowpConsts(isa ISA, f ir.Format) []uint32 {
 // pairedBF16 returns how the main loop of kernel k, whose copies are
 // interleaved in groups of group, pairs its copies: a kernel whose every
 // stream is bfloat16 pairs them (pairPack on AVX2; on AVX-512 pairCvt with
-// AVX512_BF16, pairEvenOdd without), and so does the AVX512_BF16 form of
-// a master kernel with a bfloat16 copy (pairCvtInOrder), provided the copies of a pair are
+// AVX512_BF16, pairEvenOdd without), and so does a master kernel with a
+// bfloat16 copy (pairPack on AVX2; on AVX-512 pairCvtInOrder with
+// AVX512_BF16, pairPermInOrder without), provided the copies of a pair are
 // interleaved in one group, so that the even copy's narrowing is still in
 // its register (its store comes after the group's narrowings) when the
 // odd one merges it.
 func pairedBF16(k ir.Program, isa ISA, ext bool, group int) pairing {
 	switch {
-	case k.Master() && k.Format == ir.BF16 && ext && group%2 == 0:
+	case k.Master() && (k.Format != ir.BF16 || group%2 != 0):
+		return unpaired
+	case k.Master() && !isa.Masked:
+		return pairPack
+	case k.Master() && ext:
 		return pairCvtInOrder
+	case k.Master():
+		return pairPermInOrder
 	case !k.Lowp() || k.Format != ir.BF16 || k.Half != k.Streams || group%2 != 0:
 		return unpaired
 	case !isa.Masked:
@@ -188,7 +205,7 @@ func pairedBF16(k ir.Program, isa ISA, ext bool, group int) pairing {
 // (pairCvt), named after the set and the extension
 // ("adam_v00_bf16_avx512bf16_f32"); table returns the memory of
 // interleaveTable, which that form loads.
-func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bool, table func() operand.Mem) error {
+func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bool, table func(name string, words [32]uint16) operand.Mem) error {
 	// Plan every loop before emitting anything, so that an unroll that
 	// does not fit the registers is an error here, not in avo. A
 	// low-precision kernel keeps OpNarrow's constants in registers if the
@@ -274,9 +291,13 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 		}
 	}
 	paired := pairedBF16(k, isa, c.ext, group)
-	if paired == pairCvt {
+	switch paired {
+	case pairCvt:
 		ctx.Comment("the interleaving of VCVTNE2PS2BF16's results")
-		ctx.VMOVDQU16(table(), c.reg(c.interleaveReg, fullVector))
+		ctx.VMOVDQU16(table("bf16interleave", interleaveTable()), c.reg(c.interleaveReg, fullVector))
+	case pairPermInOrder:
+		ctx.Comment("the high halves of two vectors' 32-bit lanes, for VPERMT2W")
+		ctx.VMOVDQU16(table("bf16highwords", highWordsTable()), c.reg(c.interleaveReg, fullVector))
 	}
 	if paired == pairEvenOdd || paired == pairCvt {
 		ctx.Comment("the odd 16-bit lanes, for the even/odd split of the main loop")
@@ -321,6 +342,8 @@ func (c *compiler) loops(main, single []kernelgen.Placed, group int, paired pair
 		ctx.Comment("Vectors 2j and 2j+1 hold the even and the odd elements of 32.")
 	case pairCvt, pairCvtInOrder:
 		ctx.Comment("Vectors 2j and 2j+1 are narrowed together by VCVTNE2PS2BF16.")
+	case pairPermInOrder:
+		ctx.Comment("Vectors 2j and 2j+1 are narrowed together by VPERMT2W.")
 	case pairPack:
 		ctx.Comment("Vectors 2j and 2j+1 are packed to 16 bits together.")
 	}
@@ -403,7 +426,9 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 			c.regs.Reserve(next)
 			next++
 		}
-		if ext && !k.Master() { // a master kernel's results need no interleaving
+		// The AVX512_BF16 form's results need interleaving in the
+		// low-precision kernels, the master kernels' gathering without it.
+		if ext != k.Master() && isa.Masked && k.Format == ir.BF16 {
 			c.interleaveReg = next
 			c.regs.Reserve(next)
 			next++
@@ -419,6 +444,18 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 		c.regs.Reserve(next)
 	}
 	return c
+}
+
+// highWordsTable is the VPERMT2W index that gathers the high 16 bits of
+// every 32-bit lane of two vectors, the first's then the second's, in the
+// master kernels without AVX512_BF16 (pairPermInOrder): word i takes word
+// 2i+1 of the two vectors' 64.
+func highWordsTable() [32]uint16 {
+	var t [32]uint16
+	for i := range t {
+		t[i] = uint16(2*i + 1)
+	}
+	return t
 }
 
 // interleaveTable is the VPERMW index that interleaves the two halves of
@@ -533,7 +570,7 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 				c.ctx.VMOVDQU16(a, mem)
 			}
 			continue
-		case size == 2 && (c.paired == pairCvt || c.paired == pairCvtInOrder):
+		case size == 2 && (c.paired == pairCvt || c.paired == pairCvtInOrder || c.paired == pairPermInOrder):
 			// The even copy stores the pair's 32 results, which the odd
 			// copy's narrowing left in the even's register.
 			if s.Copy%2 == 0 {
@@ -712,6 +749,9 @@ func (c *compiler) narrow(f form, s kernelgen.Placed) {
 		case pairCvt, pairCvtInOrder:
 			c.narrowCvt(s)
 			return
+		case pairPermInOrder:
+			c.narrowPerm(s)
+			return
 		}
 		c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), true)
 		ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
@@ -810,6 +850,25 @@ func (c *compiler) narrowPaired(s kernelgen.Placed) {
 		ctx.VPBLENDMW(D, c.reg(c.evenOf(s).D, f), oddWords, D)
 	}
 	c.narrowed[s.Copy] = s
+}
+
+// narrowPerm emits OpNarrow of a master kernel's bfloat16 copy in the
+// main loop of its AVX-512 form without AVX512_BF16 (pairPermInOrder):
+// each copy rounds its vector into the high halves of its D's 32-bit
+// lanes (NaN lanes 0x7FC07FC0), and the odd copy then gathers the high
+// halves of the even copy's D and its own into the even's, which the even
+// copy's store writes.
+func (c *compiler) narrowPerm(s kernelgen.Placed) {
+	ctx, f, k := c.ctx, fullVector, c.lowpRegs
+	A, D := c.reg(s.A, f), c.reg(s.D, f)
+	c.roundBF16(A, D, c.reg(k[0], f), c.reg(k[1], f), false)
+	ctx.VCMPPS(operand.U8(unordered), A, A, nanMask)
+	ctx.VMOVDQA32(c.reg(k[2], f), nanMask, D)
+	c.narrowed[s.Copy] = s
+	if s.Copy%2 == 1 {
+		E := c.reg(c.evenOf(s).D, f)
+		ctx.VPERMT2W(D, c.reg(c.interleaveReg, f), E)
+	}
 }
 
 // evenOf returns the narrowing of the even copy paired with odd copy s's.
