@@ -146,6 +146,29 @@ func newLowpRun[S kernels.LowpState](t *testing.T, rule Rule, f kernels.Format, 
 	return r
 }
 
+// stepMaster takes run r's next step of the float32 master parameters p
+// with float32 gradient g on set s, with kernels.StepMaster, which also
+// writes p's copy in r's format to copy.
+func stepMaster(t *testing.T, r *lowpRun[float32], s *kernels.Set, p, g []float32, copy []uint16) {
+	t.Helper()
+	r.steps++
+	c, v, next, err := CoefficientsWith[float32](r.rule, r.steps, r.steps == 1, r.sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sc = next
+	var args [3][]float32
+	u0, u1, u2 := kernels.Uses(r.kind, v)
+	for k, used := range [3]bool{u0, u1, u2} {
+		if used {
+			args[k] = r.state[k]
+		}
+	}
+	if err := kernels.StepMaster(s, r.kind, r.f, v, &c, p, g, args[0], args[1], args[2], copy); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // step takes the run's next step of p with gradient g on set s, with
 // kernels.StepLowp, or kernels.StepLowpSR keyed by sr (its Step set to
 // this step's number) when sr is not nil.
