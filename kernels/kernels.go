@@ -36,10 +36,13 @@
 // Every set gives the reference's bits. AVX2, AVX-512 and NEON have fused
 // kernels for every rule and variant with every stream 16-bit (the rule's
 // operation list with OpExpand after each load and OpNarrow before each
-// store, ir.Lowp), which LowpStep[uint16] runs in one pass; the other
-// storage choices, stochastic rounding, and every choice on generic, are
-// composed block by block from the set's float32 kernel and conversion
-// kernels, whose buffers stay in the L1 cache.
+// store, ir.Lowp), which LowpStep[uint16] runs in one pass. AVX2 and
+// AVX-512 also have fused master kernels (the float32 operation list with
+// OpNarrow and a store of the copy after the parameters' store, ir.Master),
+// which MasterStep[float32] runs. The other storage choices, stochastic
+// rounding, and every choice on NEON or generic that has no fused kernel,
+// are composed block by block from the set's float32 kernel and
+// conversion kernels, whose buffers stay in the L1 cache.
 //
 // Every set computes exactly the bits of package generic, the specification.
 // A set is compiled in when its architecture matches and the noasm build tag

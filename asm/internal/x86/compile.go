@@ -130,8 +130,8 @@ type compiler struct {
 	// low-precision kernels, highWordsTable in the AVX-512 master kernels
 	// without it; -1 in the others.
 	interleaveReg int
-	// fixups are the out-of-line blocks of pairCvt, emitted after the
-	// function's return.
+	// fixups are the out-of-line blocks of pairCvt and pairCvtInOrder,
+	// emitted after the function's return.
 	fixups []func()
 	// recipReg holds RN(1/c) of the coefficient c the divisions of
 	// divCoeff are by, in the kernels that compute them with Markstein's
@@ -201,10 +201,10 @@ func pairedBF16(k ir.Program, isa ISA, ext bool, group int) pairing {
 // AVX2's Adam and RMSProp measured no faster on Zen 5, so coefficients stay
 // in registers.
 //
-// ext selects the form of a bfloat16 kernel that uses AVX512_BF16
-// (pairCvt), named after the set and the extension
-// ("adam_v00_bf16_avx512bf16_f32"); table returns the memory of
-// interleaveTable, which that form loads.
+// ext selects the form of a kernel with bfloat16 streams or a bfloat16
+// copy that uses AVX512_BF16 (pairCvt, pairCvtInOrder), named after the
+// set and the extension ("adam_v00_bf16_avx512bf16_f32"); table returns the memory of the named
+// word table (interleaveTable, highWordsTable) that a kernel loads.
 func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bool, table func(name string, words [32]uint16) operand.Mem) error {
 	// Plan every loop before emitting anything, so that an unroll that
 	// does not fit the registers is an error here, not in avo. A
