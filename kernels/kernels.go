@@ -37,9 +37,10 @@
 // kernels for every rule and variant with every stream 16-bit (the rule's
 // operation list with OpExpand after each load and OpNarrow before each
 // store, ir.Lowp), which LowpStep[uint16] runs in one pass. AVX2 and
-// AVX-512 also have fused master kernels (the float32 operation list with
-// OpNarrow and a store of the copy after the parameters' store, ir.Master),
-// which MasterStep[float32] runs. The other storage choices, stochastic
+// AVX-512 also have fused kernels with float32 state (ir.LowpState32),
+// which LowpStep[float32] runs, and fused master kernels (the float32
+// operation list with OpNarrow and a store of the copy after the
+// parameters' store, ir.Master), which MasterStep[float32] runs. The other storage choices, stochastic
 // rounding, and every choice on NEON or generic that has no fused kernel,
 // are composed block by block from the set's float32 kernel and
 // conversion kernels, whose buffers stay in the L1 cache.
@@ -97,6 +98,9 @@ type Set struct {
 	// with every stream 16-bit; nil where the set has none, and then
 	// LowpStep composes them.
 	lowp [generic.FormatCount]lowpRules
+	// The fused low-precision kernels with float32 state (lowpstep.go):
+	// parameters and gradients 16-bit; nil where the set has none.
+	lowp32 [generic.FormatCount]lowp32Rules
 	// The fused master kernels (lowpstep.go), by the copy's format and
 	// Kind: float32 gradients, parameters and state, and the copy written
 	// in the same pass; nil where the set has none, and then MasterStep
@@ -106,6 +110,10 @@ type Set struct {
 
 // lowpRules holds one fused low-precision kernel per Kind for one format.
 type lowpRules [kindCount]func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []uint16)
+
+// lowp32Rules holds one fused low-precision kernel with float32 state per
+// Kind for one format.
+type lowp32Rules [kindCount]func(v Variant, c *Coeffs[float32], p, g []uint16, s0, s1, s2 []float32)
 
 // masterRules holds one fused master kernel per Kind for one format.
 type masterRules [kindCount]func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16)

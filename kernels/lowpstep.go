@@ -18,11 +18,13 @@ import (
 // With every stream 16-bit (LowpStep[uint16]), a set with fused kernels
 // (AVX2, AVX-512, NEON: Set.lowp, generated from ir.Lowp) runs the rule's
 // operation list with a widening after each load and a rounding before each
-// store, in one pass. So does MasterStep[float32] on AVX2 and AVX-512
-// (Set.master, generated from ir.Master): the float32 operation list, with
-// the stored parameters also rounded and stored to the copy. Every other
-// choice (float32 state, master weights from 16-bit gradients or on NEON,
-// stochastic rounding, the generic set) is composed blockwise: lowpBlock
+// store, in one pass. So do, on AVX2 and AVX-512, LowpStep[float32]
+// (Set.lowp32, from ir.LowpState32: the parameters and gradients 16-bit,
+// the state float32) and MasterStep[float32] (Set.master, from ir.Master:
+// the float32 operation list, with the stored parameters also rounded and
+// stored to the copy). Every other choice (master weights from 16-bit
+// gradients, those on NEON, stochastic rounding, the generic set) is
+// composed blockwise: lowpBlock
 // elements at a time are widened into float32 buffers with the set's
 // conversion kernels, run through the set's float32 kernel of the rule, and
 // narrowed back. The buffers stay in the L1 cache, so memory sees each
@@ -66,7 +68,7 @@ type MasterKernel[G LowpState] func(v Variant, c *Coeffs[float32], p []float32, 
 // lengths, no overlap, and the state slices the variant uses (Uses). Every
 // set gives generic.StepLowp's bits.
 func LowpStep[S LowpState](s *Set, kind Kind, f Format) LowpKernel[S] {
-	if k := fusedLowp[S](s, kind, f); k != nil {
+	if k := fusedLowp[S](s, kind, f); k.ok() {
 		return func(v Variant, c *Coeffs[float32], p, g []uint16, s0, s1, s2 []S) {
 			runFused(k, kind, v, c, p, g, [3][]S{s0, s1, s2})
 		}
@@ -77,34 +79,57 @@ func LowpStep[S LowpState](s *Set, kind Kind, f Format) LowpKernel[S] {
 	}
 }
 
-// fusedLowp returns set s's fused kernel of rule kind in format f, whose
-// streams are all 16-bit, when S is uint16 and the set has one; else nil.
-func fusedLowp[S LowpState](s *Set, kind Kind, f Format) func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []uint16) {
-	if _, ok := as16([]S(nil)); !ok || kind < 0 || kind >= kindCount || f < 0 || f >= generic.FormatCount {
-		return nil
-	}
-	return s.lowp[f][kind]
+// fusedKernel is a set's fused kernel of one rule and format for one
+// storage of the state: k16 with the state in the format, k32 with it in
+// float32; neither where the set has none.
+type fusedKernel struct {
+	k16 func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []uint16)
+	k32 func(v Variant, c *Coeffs[float32], p, g []uint16, s0, s1, s2 []float32)
 }
 
-// runFused runs fused kernel k, whose state S is uint16, declaring its
-// memory accesses to the race detector first (the assembly is invisible to
-// it).
-func runFused[S LowpState](k func(v Variant, c *Coeffs[float32], p, g, s0, s1, s2 []uint16), kind Kind, v Variant, c *Coeffs[float32], p, g []uint16, st [3][]S) {
-	var s16 [3][]uint16
-	for j := range st {
-		s16[j], _ = as16(st[j])
+// ok reports whether there is a kernel.
+func (k fusedKernel) ok() bool { return k.k16 != nil || k.k32 != nil }
+
+// fusedLowp returns set s's fused kernel of rule kind in format f with
+// state S, which may have none.
+func fusedLowp[S LowpState](s *Set, kind Kind, f Format) fusedKernel {
+	if kind < 0 || kind >= kindCount || f < 0 || f >= generic.FormatCount {
+		return fusedKernel{}
 	}
+	if _, ok := as16([]S(nil)); ok {
+		return fusedKernel{k16: s.lowp[f][kind]}
+	}
+	return fusedKernel{k32: s.lowp32[f][kind]}
+}
+
+// runFused runs fused kernel k, whose state is S, declaring its memory
+// accesses to the race detector first (the assembly is invisible to it).
+func runFused[S LowpState](k fusedKernel, kind Kind, v Variant, c *Coeffs[float32], p, g []uint16, st [3][]S) {
+	var zero S
+	size := int(unsafe.Sizeof(zero))
 	if len(p) > 0 { // raceBytes does nothing without the race detector
 		raceBytes(unsafe.Pointer(c), int(unsafe.Sizeof(*c)), false)
 		raceBytes(unsafe.Pointer(&g[0]), 2*len(p), false)
 		raceBytes(unsafe.Pointer(&p[0]), 2*len(p), true)
 		for j, used := range descsUses(kind, v) {
 			if used {
-				raceBytes(unsafe.Pointer(&s16[j][0]), 2*len(p), true)
+				raceBytes(unsafe.Pointer(&st[j][0]), size*len(p), true)
 			}
 		}
 	}
-	k(v, c, p, g, s16[0], s16[1], s16[2])
+	if k.k16 != nil {
+		var s16 [3][]uint16
+		for j := range st {
+			s16[j], _ = as16(st[j])
+		}
+		k.k16(v, c, p, g, s16[0], s16[1], s16[2])
+		return
+	}
+	var s32 [3][]float32
+	for j := range st {
+		s32[j], _ = as32(st[j])
+	}
+	k.k32(v, c, p, g, s32[0], s32[1], s32[2])
 }
 
 // MasterStep returns set s's raw kernel of rule kind on float32 master
@@ -164,7 +189,7 @@ func StepLowp[S LowpState](s *Set, kind Kind, f Format, v Variant, c *Coeffs[flo
 	}
 	switch k := fusedLowp[S](s, kind, f); {
 	case len(p) == 0:
-	case k != nil:
+	case k.ok():
 		runFused(k, kind, v, c, p, g, st)
 	default:
 		runLowp(s, convFor(s), kind, f, v, c, p, g, st)

@@ -77,7 +77,7 @@ func TestLowpStepGuardPages(t *testing.T) {
 				for j := range g32 {
 					g32[j] = guardedCopy(regions[2+j], s32[j], atEnd)
 				}
-				runLowp(u.set, u.path, tc.kind, f, tc.v, &in.c, gp, gg, g32)
+				runLowpPath(u, tc.kind, f, tc.v, &in.c, gp, gg, g32)
 				if !slices.Equal(gp, wp) || firstDiff(g32[0], w32[0]) >= 0 || firstDiff(g32[1], w32[1]) >= 0 || firstDiff(g32[2], w32[2]) >= 0 {
 					t.Fatalf("%s %v %s n=%d at end %v: float32 state: results differ from generic.StepLowp", u.name, tc, f, n, atEnd)
 				}

@@ -21,9 +21,9 @@ type lowpPath struct {
 	name string
 	set  *Set
 	path *convPath
-	// fused: the set's fused kernels run LowpStep with 16-bit state (all
-	// streams 16-bit) and MasterStep with float32 gradients, instead of
-	// the composition.
+	// fused: the set's fused kernels run LowpStep (16-bit state, and on
+	// AVX2 and AVX-512 float32 state too) and MasterStep with float32
+	// gradients (AVX2, AVX-512), instead of the composition.
 	fused bool
 	// ext: the fused kernels with bfloat16 storage or copy run their
 	// AVX512_BF16 form (extBF16), where the set has one.
@@ -32,7 +32,7 @@ type lowpPath struct {
 
 // runLowpPath runs LowpStep's kernel on path u.
 func runLowpPath[S LowpState](u lowpPath, kind Kind, f Format, v Variant, c *Coeffs[float32], p, g []uint16, st [3][]S) {
-	if k := fusedLowp[S](u.set, kind, f); u.fused && k != nil {
+	if k := fusedLowp[S](u.set, kind, f); u.fused && k.ok() {
 		saved := extBF16
 		extBF16 = u.ext
 		runFused(k, kind, v, c, p, g, st)
@@ -327,6 +327,9 @@ func TestLowpStepFusedSpecialLanes(t *testing.T) {
 						}
 						if err := checkLowp[uint16](u, tc.kind, f, in, 2); err != nil {
 							t.Fatalf("%v %s, special at %d: %v", tc, f, pos, err)
+						}
+						if err := checkLowp[float32](u, tc.kind, f, in, 2); err != nil {
+							t.Fatalf("%v %s, float32 state, special at %d: %v", tc, f, pos, err)
 						}
 						if err := checkMaster[float32](u, tc.kind, f, in, 2); err != nil {
 							t.Fatalf("%v %s, master, special at %d: %v", tc, f, pos, err)

@@ -93,6 +93,34 @@ var avx512Set = Set{
 			KindLion:     lion_avx512_f16,
 		},
 	},
+	lowp32: [generic.FormatCount]lowp32Rules{
+		{
+			KindSGD:      sgd_avx512_bf16s32,
+			KindAdagrad:  adagrad_avx512_bf16s32,
+			KindRMSProp:  rmsprop_avx512_bf16s32,
+			KindAdam:     adam_avx512_bf16s32,
+			KindNAdam:    nadam_avx512_bf16s32,
+			KindRAdam:    radam_avx512_bf16s32,
+			KindAdamax:   adamax_avx512_bf16s32,
+			KindAdadelta: adadelta_avx512_bf16s32,
+			KindRprop:    rprop_avx512_bf16s32,
+			KindASGD:     asgd_avx512_bf16s32,
+			KindLion:     lion_avx512_bf16s32,
+		},
+		{
+			KindSGD:      sgd_avx512_f16s32,
+			KindAdagrad:  adagrad_avx512_f16s32,
+			KindRMSProp:  rmsprop_avx512_f16s32,
+			KindAdam:     adam_avx512_f16s32,
+			KindNAdam:    nadam_avx512_f16s32,
+			KindRAdam:    radam_avx512_f16s32,
+			KindAdamax:   adamax_avx512_f16s32,
+			KindAdadelta: adadelta_avx512_f16s32,
+			KindRprop:    rprop_avx512_f16s32,
+			KindASGD:     asgd_avx512_f16s32,
+			KindLion:     lion_avx512_f16s32,
+		},
+	},
 	master: [generic.FormatCount]masterRules{
 		{
 			KindSGD:      sgd_avx512_bf16copy,
@@ -204,6 +232,34 @@ var avx2Set = Set{
 			KindRprop:    rprop_avx2_f16,
 			KindASGD:     asgd_avx2_f16,
 			KindLion:     lion_avx2_f16,
+		},
+	},
+	lowp32: [generic.FormatCount]lowp32Rules{
+		{
+			KindSGD:      sgd_avx2_bf16s32,
+			KindAdagrad:  adagrad_avx2_bf16s32,
+			KindRMSProp:  rmsprop_avx2_bf16s32,
+			KindAdam:     adam_avx2_bf16s32,
+			KindNAdam:    nadam_avx2_bf16s32,
+			KindRAdam:    radam_avx2_bf16s32,
+			KindAdamax:   adamax_avx2_bf16s32,
+			KindAdadelta: adadelta_avx2_bf16s32,
+			KindRprop:    rprop_avx2_bf16s32,
+			KindASGD:     asgd_avx2_bf16s32,
+			KindLion:     lion_avx2_bf16s32,
+		},
+		{
+			KindSGD:      sgd_avx2_f16s32,
+			KindAdagrad:  adagrad_avx2_f16s32,
+			KindRMSProp:  rmsprop_avx2_f16s32,
+			KindAdam:     adam_avx2_f16s32,
+			KindNAdam:    nadam_avx2_f16s32,
+			KindRAdam:    radam_avx2_f16s32,
+			KindAdamax:   adamax_avx2_f16s32,
+			KindAdadelta: adadelta_avx2_f16s32,
+			KindRprop:    rprop_avx2_f16s32,
+			KindASGD:     asgd_avx2_f16s32,
+			KindLion:     lion_avx2_f16s32,
 		},
 	},
 	master: [generic.FormatCount]masterRules{
@@ -1176,9 +1232,9 @@ func lion_avx2_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 	}
 }
 
-// sgd_avx512_bf16 runs generic.StepLowp for KindSGD in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// sgd_avx512_bf16 runs generic.StepLowp for KindSGD with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func sgd_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1240,9 +1296,9 @@ func sgd_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 	}
 }
 
-// adagrad_avx512_bf16 runs generic.StepLowp for KindAdagrad in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adagrad_avx512_bf16 runs generic.StepLowp for KindAdagrad with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adagrad_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1264,9 +1320,9 @@ func adagrad_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// rmsprop_avx512_bf16 runs generic.StepLowp for KindRMSProp in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// rmsprop_avx512_bf16 runs generic.StepLowp for KindRMSProp with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rmsprop_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1338,9 +1394,9 @@ func rmsprop_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// adam_avx512_bf16 runs generic.StepLowp for KindAdam in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adam_avx512_bf16 runs generic.StepLowp for KindAdam with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1412,9 +1468,9 @@ func adam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	}
 }
 
-// nadam_avx512_bf16 runs generic.StepLowp for KindNAdam in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// nadam_avx512_bf16 runs generic.StepLowp for KindNAdam with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func nadam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1456,9 +1512,9 @@ func nadam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 	}
 }
 
-// radam_avx512_bf16 runs generic.StepLowp for KindRAdam in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// radam_avx512_bf16 runs generic.StepLowp for KindRAdam with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func radam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1530,9 +1586,9 @@ func radam_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 	}
 }
 
-// adamax_avx512_bf16 runs generic.StepLowp for KindAdamax in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adamax_avx512_bf16 runs generic.StepLowp for KindAdamax with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adamax_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1564,9 +1620,9 @@ func adamax_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// adadelta_avx512_bf16 runs generic.StepLowp for KindAdadelta in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adadelta_avx512_bf16 runs generic.StepLowp for KindAdadelta with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adadelta_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1588,9 +1644,9 @@ func adadelta_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 	}
 }
 
-// rprop_avx512_bf16 runs generic.StepLowp for KindRprop in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// rprop_avx512_bf16 runs generic.StepLowp for KindRprop with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rprop_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1612,9 +1668,9 @@ func rprop_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 	}
 }
 
-// asgd_avx512_bf16 runs generic.StepLowp for KindASGD in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// asgd_avx512_bf16 runs generic.StepLowp for KindASGD with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func asgd_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1646,9 +1702,9 @@ func asgd_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	}
 }
 
-// lion_avx512_bf16 runs generic.StepLowp for KindLion in bf16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// lion_avx512_bf16 runs generic.StepLowp for KindLion with AVX-512,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func lion_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	if extBF16 {
 		switch v {
@@ -1670,9 +1726,9 @@ func lion_avx512_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	}
 }
 
-// sgd_avx512_f16 runs generic.StepLowp for KindSGD in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// sgd_avx512_f16 runs generic.StepLowp for KindSGD with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func sgd_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case sgd_v00:
@@ -1700,9 +1756,9 @@ func sgd_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 	}
 }
 
-// adagrad_avx512_f16 runs generic.StepLowp for KindAdagrad in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adagrad_avx512_f16 runs generic.StepLowp for KindAdagrad with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adagrad_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adagrad_v00:
@@ -1714,9 +1770,9 @@ func adagrad_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// rmsprop_avx512_f16 runs generic.StepLowp for KindRMSProp in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// rmsprop_avx512_f16 runs generic.StepLowp for KindRMSProp with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rmsprop_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case rmsprop_v00:
@@ -1748,9 +1804,9 @@ func rmsprop_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// adam_avx512_f16 runs generic.StepLowp for KindAdam in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adam_avx512_f16 runs generic.StepLowp for KindAdam with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adam_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adam_v00:
@@ -1782,9 +1838,9 @@ func adam_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 	}
 }
 
-// nadam_avx512_f16 runs generic.StepLowp for KindNAdam in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// nadam_avx512_f16 runs generic.StepLowp for KindNAdam with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func nadam_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case nadam_v00:
@@ -1804,9 +1860,9 @@ func nadam_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	}
 }
 
-// radam_avx512_f16 runs generic.StepLowp for KindRAdam in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// radam_avx512_f16 runs generic.StepLowp for KindRAdam with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func radam_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case radam_v00:
@@ -1838,9 +1894,9 @@ func radam_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	}
 }
 
-// adamax_avx512_f16 runs generic.StepLowp for KindAdamax in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adamax_avx512_f16 runs generic.StepLowp for KindAdamax with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adamax_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adamax_v00:
@@ -1856,9 +1912,9 @@ func adamax_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 	}
 }
 
-// adadelta_avx512_f16 runs generic.StepLowp for KindAdadelta in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adadelta_avx512_f16 runs generic.StepLowp for KindAdadelta with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adadelta_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adadelta_v00:
@@ -1870,9 +1926,9 @@ func adadelta_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// rprop_avx512_f16 runs generic.StepLowp for KindRprop in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// rprop_avx512_f16 runs generic.StepLowp for KindRprop with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rprop_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case rprop_v00:
@@ -1884,9 +1940,9 @@ func rprop_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	}
 }
 
-// asgd_avx512_f16 runs generic.StepLowp for KindASGD in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// asgd_avx512_f16 runs generic.StepLowp for KindASGD with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func asgd_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case asgd_v00:
@@ -1902,9 +1958,9 @@ func asgd_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 	}
 }
 
-// lion_avx512_f16 runs generic.StepLowp for KindLion in f16 with AVX-512: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// lion_avx512_f16 runs generic.StepLowp for KindLion with AVX-512,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func lion_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case lion_v00:
@@ -1916,501 +1972,749 @@ func lion_avx512_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 	}
 }
 
-// sgd_avx2_bf16 runs generic.StepLowp for KindSGD in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func sgd_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// sgd_avx512_bf16s32 runs generic.StepLowp for KindSGD with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func sgd_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case sgd_v00:
+			sgd_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v04:
+			sgd_v04_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v14:
+			sgd_v14_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v0c:
+			sgd_v0c_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v1c:
+			sgd_v1c_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v01:
+			sgd_v01_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v05:
+			sgd_v05_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v15:
+			sgd_v15_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v0d:
+			sgd_v0d_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case sgd_v1d:
+			sgd_v1d_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case sgd_v00:
-		sgd_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v04:
-		sgd_v04_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v04_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v14:
-		sgd_v14_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v14_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v0c:
-		sgd_v0c_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v0c_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v1c:
-		sgd_v1c_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v1c_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v01:
-		sgd_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v01_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v05:
-		sgd_v05_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v05_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v15:
-		sgd_v15_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v15_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v0d:
-		sgd_v0d_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v0d_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v1d:
-		sgd_v1d_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v1d_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindSGD, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adagrad_avx2_bf16 runs generic.StepLowp for KindAdagrad in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func adagrad_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// adagrad_avx512_bf16s32 runs generic.StepLowp for KindAdagrad with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adagrad_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case adagrad_v00:
+			adagrad_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adagrad_v01:
+			adagrad_v01_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case adagrad_v00:
-		adagrad_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adagrad_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adagrad_v01:
-		adagrad_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adagrad_v01_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindAdagrad, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// rmsprop_avx2_bf16 runs generic.StepLowp for KindRMSProp in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func rmsprop_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// rmsprop_avx512_bf16s32 runs generic.StepLowp for KindRMSProp with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rmsprop_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case rmsprop_v00:
+			rmsprop_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v04:
+			rmsprop_v04_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v20:
+			rmsprop_v20_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v24:
+			rmsprop_v24_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_va0:
+			rmsprop_va0_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_va4:
+			rmsprop_va4_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v01:
+			rmsprop_v01_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v05:
+			rmsprop_v05_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v21:
+			rmsprop_v21_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_v25:
+			rmsprop_v25_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_va1:
+			rmsprop_va1_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rmsprop_va5:
+			rmsprop_va5_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case rmsprop_v00:
-		rmsprop_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v04:
-		rmsprop_v04_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v04_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v20:
-		rmsprop_v20_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v20_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v24:
-		rmsprop_v24_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v24_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_va0:
-		rmsprop_va0_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_va0_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_va4:
-		rmsprop_va4_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_va4_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v01:
-		rmsprop_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v01_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v05:
-		rmsprop_v05_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v05_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v21:
-		rmsprop_v21_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v21_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v25:
-		rmsprop_v25_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v25_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_va1:
-		rmsprop_va1_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_va1_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_va5:
-		rmsprop_va5_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_va5_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindRMSProp, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adam_avx2_bf16 runs generic.StepLowp for KindAdam in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func adam_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// adam_avx512_bf16s32 runs generic.StepLowp for KindAdam with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adam_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case adam_v00:
+			adam_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v80:
+			adam_v80_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v40:
+			adam_v40_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_vc0:
+			adam_vc0_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v01:
+			adam_v01_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v81:
+			adam_v81_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v41:
+			adam_v41_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_vc1:
+			adam_vc1_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v02:
+			adam_v02_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v82:
+			adam_v82_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_v42:
+			adam_v42_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adam_vc2:
+			adam_vc2_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case adam_v00:
-		adam_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v80:
-		adam_v80_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v80_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v40:
-		adam_v40_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v40_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_vc0:
-		adam_vc0_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_vc0_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v01:
-		adam_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v01_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v81:
-		adam_v81_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v81_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v41:
-		adam_v41_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v41_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_vc1:
-		adam_vc1_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_vc1_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v02:
-		adam_v02_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v02_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v82:
-		adam_v82_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v82_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v42:
-		adam_v42_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v42_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_vc2:
-		adam_vc2_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_vc2_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// nadam_avx2_bf16 runs generic.StepLowp for KindNAdam in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func nadam_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// nadam_avx512_bf16s32 runs generic.StepLowp for KindNAdam with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func nadam_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case nadam_v00:
+			nadam_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case nadam_v80:
+			nadam_v80_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case nadam_v01:
+			nadam_v01_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case nadam_v81:
+			nadam_v81_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case nadam_v02:
+			nadam_v02_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case nadam_v82:
+			nadam_v82_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case nadam_v00:
-		nadam_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case nadam_v80:
-		nadam_v80_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v80_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case nadam_v01:
-		nadam_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v01_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case nadam_v81:
-		nadam_v81_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v81_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case nadam_v02:
-		nadam_v02_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v02_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case nadam_v82:
-		nadam_v82_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v82_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindNAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// radam_avx2_bf16 runs generic.StepLowp for KindRAdam in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func radam_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// radam_avx512_bf16s32 runs generic.StepLowp for KindRAdam with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func radam_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case radam_v00:
+			radam_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v100:
+			radam_v100_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v80:
+			radam_v80_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v180:
+			radam_v180_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v01:
+			radam_v01_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v101:
+			radam_v101_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v81:
+			radam_v81_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v181:
+			radam_v181_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v02:
+			radam_v02_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v102:
+			radam_v102_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v82:
+			radam_v82_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case radam_v182:
+			radam_v182_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case radam_v00:
-		radam_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v100:
-		radam_v100_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v100_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v80:
-		radam_v80_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v80_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v180:
-		radam_v180_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v180_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v01:
-		radam_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v01_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v101:
-		radam_v101_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v101_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v81:
-		radam_v81_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v81_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v181:
-		radam_v181_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v181_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v02:
-		radam_v02_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v02_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v102:
-		radam_v102_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v102_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v82:
-		radam_v82_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v82_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v182:
-		radam_v182_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v182_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindRAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adamax_avx2_bf16 runs generic.StepLowp for KindAdamax in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func adamax_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// adamax_avx512_bf16s32 runs generic.StepLowp for KindAdamax with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adamax_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case adamax_v00:
+			adamax_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adamax_v80:
+			adamax_v80_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adamax_v01:
+			adamax_v01_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adamax_v81:
+			adamax_v81_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case adamax_v00:
-		adamax_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adamax_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adamax_v80:
-		adamax_v80_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adamax_v80_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adamax_v01:
-		adamax_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adamax_v01_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adamax_v81:
-		adamax_v81_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adamax_v81_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindAdamax, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adadelta_avx2_bf16 runs generic.StepLowp for KindAdadelta in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func adadelta_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// adadelta_avx512_bf16s32 runs generic.StepLowp for KindAdadelta with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adadelta_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case adadelta_v00:
+			adadelta_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case adadelta_v01:
+			adadelta_v01_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case adadelta_v00:
-		adadelta_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adadelta_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adadelta_v01:
-		adadelta_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adadelta_v01_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindAdadelta, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// rprop_avx2_bf16 runs generic.StepLowp for KindRprop in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func rprop_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// rprop_avx512_bf16s32 runs generic.StepLowp for KindRprop with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rprop_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case rprop_v00:
+			rprop_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case rprop_v10:
+			rprop_v10_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case rprop_v00:
-		rprop_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rprop_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rprop_v10:
-		rprop_v10_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rprop_v10_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindRprop, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// asgd_avx2_bf16 runs generic.StepLowp for KindASGD in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func asgd_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// asgd_avx512_bf16s32 runs generic.StepLowp for KindASGD with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func asgd_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case asgd_v00:
+			asgd_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case asgd_v200:
+			asgd_v200_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case asgd_v01:
+			asgd_v01_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case asgd_v201:
+			asgd_v201_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case asgd_v00:
-		asgd_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		asgd_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case asgd_v200:
-		asgd_v200_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		asgd_v200_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case asgd_v01:
-		asgd_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		asgd_v01_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case asgd_v201:
-		asgd_v201_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		asgd_v201_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindASGD, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// lion_avx2_bf16 runs generic.StepLowp for KindLion in bf16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func lion_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// lion_avx512_bf16s32 runs generic.StepLowp for KindLion with AVX-512,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func lion_avx512_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	if extBF16 {
+		switch v {
+		case lion_v00:
+			lion_v00_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		case lion_v02:
+			lion_v02_bf16s32_avx512bf16_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+			return
+		}
+	}
 	switch v {
 	case lion_v00:
-		lion_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		lion_v00_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case lion_v02:
-		lion_v02_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		lion_v02_bf16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindLion, generic.FormatBF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// sgd_avx2_f16 runs generic.StepLowp for KindSGD in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func sgd_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// sgd_avx512_f16s32 runs generic.StepLowp for KindSGD with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func sgd_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case sgd_v00:
-		sgd_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v04:
-		sgd_v04_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v04_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v14:
-		sgd_v14_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v14_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v0c:
-		sgd_v0c_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v0c_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v1c:
-		sgd_v1c_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v1c_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v01:
-		sgd_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v01_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v05:
-		sgd_v05_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v05_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v15:
-		sgd_v15_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v15_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v0d:
-		sgd_v0d_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v0d_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case sgd_v1d:
-		sgd_v1d_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		sgd_v1d_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindSGD, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adagrad_avx2_f16 runs generic.StepLowp for KindAdagrad in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func adagrad_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// adagrad_avx512_f16s32 runs generic.StepLowp for KindAdagrad with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adagrad_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case adagrad_v00:
-		adagrad_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adagrad_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adagrad_v01:
-		adagrad_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adagrad_v01_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindAdagrad, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// rmsprop_avx2_f16 runs generic.StepLowp for KindRMSProp in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func rmsprop_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// rmsprop_avx512_f16s32 runs generic.StepLowp for KindRMSProp with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rmsprop_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case rmsprop_v00:
-		rmsprop_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v04:
-		rmsprop_v04_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v04_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v20:
-		rmsprop_v20_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v20_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v24:
-		rmsprop_v24_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v24_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_va0:
-		rmsprop_va0_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_va0_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_va4:
-		rmsprop_va4_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_va4_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v01:
-		rmsprop_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v01_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v05:
-		rmsprop_v05_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v05_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v21:
-		rmsprop_v21_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v21_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_v25:
-		rmsprop_v25_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_v25_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_va1:
-		rmsprop_va1_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_va1_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rmsprop_va5:
-		rmsprop_va5_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rmsprop_va5_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindRMSProp, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adam_avx2_f16 runs generic.StepLowp for KindAdam in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func adam_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// adam_avx512_f16s32 runs generic.StepLowp for KindAdam with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adam_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case adam_v00:
-		adam_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v80:
-		adam_v80_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v80_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v40:
-		adam_v40_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v40_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_vc0:
-		adam_vc0_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_vc0_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v01:
-		adam_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v01_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v81:
-		adam_v81_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v81_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v41:
-		adam_v41_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v41_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_vc1:
-		adam_vc1_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_vc1_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v02:
-		adam_v02_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v02_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v82:
-		adam_v82_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v82_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_v42:
-		adam_v42_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_v42_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adam_vc2:
-		adam_vc2_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adam_vc2_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindAdam, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// nadam_avx2_f16 runs generic.StepLowp for KindNAdam in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func nadam_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// nadam_avx512_f16s32 runs generic.StepLowp for KindNAdam with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func nadam_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case nadam_v00:
-		nadam_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case nadam_v80:
-		nadam_v80_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v80_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case nadam_v01:
-		nadam_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v01_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case nadam_v81:
-		nadam_v81_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v81_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case nadam_v02:
-		nadam_v02_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v02_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case nadam_v82:
-		nadam_v82_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		nadam_v82_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindNAdam, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// radam_avx2_f16 runs generic.StepLowp for KindRAdam in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func radam_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// radam_avx512_f16s32 runs generic.StepLowp for KindRAdam with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func radam_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case radam_v00:
-		radam_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v100:
-		radam_v100_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v100_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v80:
-		radam_v80_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v80_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v180:
-		radam_v180_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v180_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v01:
-		radam_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v01_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v101:
-		radam_v101_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v101_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v81:
-		radam_v81_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v81_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v181:
-		radam_v181_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v181_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v02:
-		radam_v02_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v02_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v102:
-		radam_v102_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v102_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v82:
-		radam_v82_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v82_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case radam_v182:
-		radam_v182_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		radam_v182_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindRAdam, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adamax_avx2_f16 runs generic.StepLowp for KindAdamax in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func adamax_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// adamax_avx512_f16s32 runs generic.StepLowp for KindAdamax with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adamax_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case adamax_v00:
-		adamax_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adamax_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adamax_v80:
-		adamax_v80_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adamax_v80_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adamax_v01:
-		adamax_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adamax_v01_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adamax_v81:
-		adamax_v81_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adamax_v81_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindAdamax, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// adadelta_avx2_f16 runs generic.StepLowp for KindAdadelta in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func adadelta_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// adadelta_avx512_f16s32 runs generic.StepLowp for KindAdadelta with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adadelta_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case adadelta_v00:
-		adadelta_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adadelta_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case adadelta_v01:
-		adadelta_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		adadelta_v01_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindAdadelta, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// rprop_avx2_f16 runs generic.StepLowp for KindRprop in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func rprop_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// rprop_avx512_f16s32 runs generic.StepLowp for KindRprop with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rprop_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case rprop_v00:
-		rprop_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rprop_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case rprop_v10:
-		rprop_v10_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		rprop_v10_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindRprop, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// asgd_avx2_f16 runs generic.StepLowp for KindASGD in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func asgd_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// asgd_avx512_f16s32 runs generic.StepLowp for KindASGD with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func asgd_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case asgd_v00:
-		asgd_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		asgd_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case asgd_v200:
-		asgd_v200_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		asgd_v200_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case asgd_v01:
-		asgd_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		asgd_v01_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case asgd_v201:
-		asgd_v201_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		asgd_v201_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindASGD, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// lion_avx2_f16 runs generic.StepLowp for KindLion in f16 with AVX2: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
-func lion_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+// lion_avx512_f16s32 runs generic.StepLowp for KindLion with AVX-512,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func lion_avx512_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
 	switch v {
 	case lion_v00:
-		lion_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		lion_v00_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	case lion_v02:
-		lion_v02_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+		lion_v02_f16s32_avx512_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
 	default:
 		generic.StepLowp(generic.KindLion, generic.FormatF16, v, c, p, g, s0, s1, s2)
 	}
 }
 
-// sgd_avx512_bf16copy runs generic.StepMaster for KindSGD with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// sgd_avx512_bf16copy runs generic.StepMaster for KindSGD with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func sgd_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2472,9 +2776,9 @@ func sgd_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// adagrad_avx512_bf16copy runs generic.StepMaster for KindAdagrad with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adagrad_avx512_bf16copy runs generic.StepMaster for KindAdagrad with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adagrad_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2496,9 +2800,9 @@ func adagrad_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g
 	}
 }
 
-// rmsprop_avx512_bf16copy runs generic.StepMaster for KindRMSProp with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// rmsprop_avx512_bf16copy runs generic.StepMaster for KindRMSProp with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rmsprop_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2570,9 +2874,9 @@ func rmsprop_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g
 	}
 }
 
-// adam_avx512_bf16copy runs generic.StepMaster for KindAdam with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adam_avx512_bf16copy runs generic.StepMaster for KindAdam with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adam_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2644,9 +2948,9 @@ func adam_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 	}
 }
 
-// nadam_avx512_bf16copy runs generic.StepMaster for KindNAdam with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// nadam_avx512_bf16copy runs generic.StepMaster for KindNAdam with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func nadam_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2688,9 +2992,9 @@ func nadam_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, 
 	}
 }
 
-// radam_avx512_bf16copy runs generic.StepMaster for KindRAdam with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// radam_avx512_bf16copy runs generic.StepMaster for KindRAdam with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func radam_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2762,9 +3066,9 @@ func radam_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, 
 	}
 }
 
-// adamax_avx512_bf16copy runs generic.StepMaster for KindAdamax with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adamax_avx512_bf16copy runs generic.StepMaster for KindAdamax with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adamax_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2796,9 +3100,9 @@ func adamax_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g,
 	}
 }
 
-// adadelta_avx512_bf16copy runs generic.StepMaster for KindAdadelta with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adadelta_avx512_bf16copy runs generic.StepMaster for KindAdadelta with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adadelta_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2820,9 +3124,9 @@ func adadelta_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, 
 	}
 }
 
-// rprop_avx512_bf16copy runs generic.StepMaster for KindRprop with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// rprop_avx512_bf16copy runs generic.StepMaster for KindRprop with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rprop_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2844,9 +3148,9 @@ func rprop_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, 
 	}
 }
 
-// asgd_avx512_bf16copy runs generic.StepMaster for KindASGD with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// asgd_avx512_bf16copy runs generic.StepMaster for KindASGD with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func asgd_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2878,9 +3182,9 @@ func asgd_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 	}
 }
 
-// lion_avx512_bf16copy runs generic.StepMaster for KindLion with float32 gradients and a
-// copy in bf16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// lion_avx512_bf16copy runs generic.StepMaster for KindLion with AVX-512,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func lion_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	if extBF16 {
 		switch v {
@@ -2902,9 +3206,9 @@ func lion_avx512_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 	}
 }
 
-// sgd_avx512_f16copy runs generic.StepMaster for KindSGD with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// sgd_avx512_f16copy runs generic.StepMaster for KindSGD with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func sgd_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case sgd_v00:
@@ -2932,9 +3236,9 @@ func sgd_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// adagrad_avx512_f16copy runs generic.StepMaster for KindAdagrad with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adagrad_avx512_f16copy runs generic.StepMaster for KindAdagrad with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adagrad_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adagrad_v00:
@@ -2946,9 +3250,9 @@ func adagrad_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g,
 	}
 }
 
-// rmsprop_avx512_f16copy runs generic.StepMaster for KindRMSProp with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// rmsprop_avx512_f16copy runs generic.StepMaster for KindRMSProp with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rmsprop_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case rmsprop_v00:
@@ -2980,9 +3284,9 @@ func rmsprop_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g,
 	}
 }
 
-// adam_avx512_f16copy runs generic.StepMaster for KindAdam with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adam_avx512_f16copy runs generic.StepMaster for KindAdam with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adam_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adam_v00:
@@ -3014,9 +3318,9 @@ func adam_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// nadam_avx512_f16copy runs generic.StepMaster for KindNAdam with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// nadam_avx512_f16copy runs generic.StepMaster for KindNAdam with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func nadam_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case nadam_v00:
@@ -3036,9 +3340,9 @@ func nadam_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 	}
 }
 
-// radam_avx512_f16copy runs generic.StepMaster for KindRAdam with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// radam_avx512_f16copy runs generic.StepMaster for KindRAdam with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func radam_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case radam_v00:
@@ -3070,9 +3374,9 @@ func radam_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 	}
 }
 
-// adamax_avx512_f16copy runs generic.StepMaster for KindAdamax with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adamax_avx512_f16copy runs generic.StepMaster for KindAdamax with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adamax_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adamax_v00:
@@ -3088,9 +3392,9 @@ func adamax_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, 
 	}
 }
 
-// adadelta_avx512_f16copy runs generic.StepMaster for KindAdadelta with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adadelta_avx512_f16copy runs generic.StepMaster for KindAdadelta with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adadelta_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adadelta_v00:
@@ -3102,9 +3406,9 @@ func adadelta_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g
 	}
 }
 
-// rprop_avx512_f16copy runs generic.StepMaster for KindRprop with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// rprop_avx512_f16copy runs generic.StepMaster for KindRprop with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rprop_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case rprop_v00:
@@ -3116,9 +3420,9 @@ func rprop_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 	}
 }
 
-// asgd_avx512_f16copy runs generic.StepMaster for KindASGD with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// asgd_avx512_f16copy runs generic.StepMaster for KindASGD with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func asgd_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case asgd_v00:
@@ -3134,9 +3438,9 @@ func asgd_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// lion_avx512_f16copy runs generic.StepMaster for KindLion with float32 gradients and a
-// copy in f16 with AVX-512: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// lion_avx512_f16copy runs generic.StepMaster for KindLion with AVX-512,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func lion_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case lion_v00:
@@ -3148,9 +3452,993 @@ func lion_avx512_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// sgd_avx2_bf16copy runs generic.StepMaster for KindSGD with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// sgd_avx2_bf16 runs generic.StepLowp for KindSGD with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func sgd_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case sgd_v00:
+		sgd_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v04:
+		sgd_v04_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v14:
+		sgd_v14_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v0c:
+		sgd_v0c_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v1c:
+		sgd_v1c_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v01:
+		sgd_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v05:
+		sgd_v05_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v15:
+		sgd_v15_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v0d:
+		sgd_v0d_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v1d:
+		sgd_v1d_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindSGD, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adagrad_avx2_bf16 runs generic.StepLowp for KindAdagrad with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adagrad_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case adagrad_v00:
+		adagrad_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adagrad_v01:
+		adagrad_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdagrad, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// rmsprop_avx2_bf16 runs generic.StepLowp for KindRMSProp with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rmsprop_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case rmsprop_v00:
+		rmsprop_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v04:
+		rmsprop_v04_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v20:
+		rmsprop_v20_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v24:
+		rmsprop_v24_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va0:
+		rmsprop_va0_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va4:
+		rmsprop_va4_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v01:
+		rmsprop_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v05:
+		rmsprop_v05_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v21:
+		rmsprop_v21_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v25:
+		rmsprop_v25_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va1:
+		rmsprop_va1_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va5:
+		rmsprop_va5_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRMSProp, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adam_avx2_bf16 runs generic.StepLowp for KindAdam with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adam_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case adam_v00:
+		adam_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v80:
+		adam_v80_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v40:
+		adam_v40_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc0:
+		adam_vc0_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v01:
+		adam_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v81:
+		adam_v81_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v41:
+		adam_v41_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc1:
+		adam_vc1_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v02:
+		adam_v02_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v82:
+		adam_v82_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v42:
+		adam_v42_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc2:
+		adam_vc2_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// nadam_avx2_bf16 runs generic.StepLowp for KindNAdam with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func nadam_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case nadam_v00:
+		nadam_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v80:
+		nadam_v80_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v01:
+		nadam_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v81:
+		nadam_v81_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v02:
+		nadam_v02_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v82:
+		nadam_v82_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindNAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// radam_avx2_bf16 runs generic.StepLowp for KindRAdam with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func radam_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case radam_v00:
+		radam_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v100:
+		radam_v100_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v80:
+		radam_v80_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v180:
+		radam_v180_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v01:
+		radam_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v101:
+		radam_v101_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v81:
+		radam_v81_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v181:
+		radam_v181_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v02:
+		radam_v02_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v102:
+		radam_v102_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v82:
+		radam_v82_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v182:
+		radam_v182_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adamax_avx2_bf16 runs generic.StepLowp for KindAdamax with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adamax_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case adamax_v00:
+		adamax_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v80:
+		adamax_v80_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v01:
+		adamax_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v81:
+		adamax_v81_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdamax, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adadelta_avx2_bf16 runs generic.StepLowp for KindAdadelta with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adadelta_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case adadelta_v00:
+		adadelta_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adadelta_v01:
+		adadelta_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdadelta, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// rprop_avx2_bf16 runs generic.StepLowp for KindRprop with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rprop_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case rprop_v00:
+		rprop_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rprop_v10:
+		rprop_v10_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRprop, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// asgd_avx2_bf16 runs generic.StepLowp for KindASGD with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func asgd_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case asgd_v00:
+		asgd_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v200:
+		asgd_v200_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v01:
+		asgd_v01_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v201:
+		asgd_v201_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindASGD, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// lion_avx2_bf16 runs generic.StepLowp for KindLion with AVX2,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func lion_avx2_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case lion_v00:
+		lion_v00_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case lion_v02:
+		lion_v02_bf16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindLion, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// sgd_avx2_f16 runs generic.StepLowp for KindSGD with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func sgd_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case sgd_v00:
+		sgd_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v04:
+		sgd_v04_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v14:
+		sgd_v14_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v0c:
+		sgd_v0c_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v1c:
+		sgd_v1c_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v01:
+		sgd_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v05:
+		sgd_v05_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v15:
+		sgd_v15_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v0d:
+		sgd_v0d_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v1d:
+		sgd_v1d_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindSGD, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adagrad_avx2_f16 runs generic.StepLowp for KindAdagrad with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adagrad_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case adagrad_v00:
+		adagrad_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adagrad_v01:
+		adagrad_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdagrad, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// rmsprop_avx2_f16 runs generic.StepLowp for KindRMSProp with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rmsprop_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case rmsprop_v00:
+		rmsprop_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v04:
+		rmsprop_v04_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v20:
+		rmsprop_v20_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v24:
+		rmsprop_v24_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va0:
+		rmsprop_va0_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va4:
+		rmsprop_va4_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v01:
+		rmsprop_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v05:
+		rmsprop_v05_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v21:
+		rmsprop_v21_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v25:
+		rmsprop_v25_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va1:
+		rmsprop_va1_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va5:
+		rmsprop_va5_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRMSProp, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adam_avx2_f16 runs generic.StepLowp for KindAdam with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adam_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case adam_v00:
+		adam_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v80:
+		adam_v80_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v40:
+		adam_v40_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc0:
+		adam_vc0_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v01:
+		adam_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v81:
+		adam_v81_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v41:
+		adam_v41_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc1:
+		adam_vc1_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v02:
+		adam_v02_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v82:
+		adam_v82_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v42:
+		adam_v42_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc2:
+		adam_vc2_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdam, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// nadam_avx2_f16 runs generic.StepLowp for KindNAdam with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func nadam_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case nadam_v00:
+		nadam_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v80:
+		nadam_v80_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v01:
+		nadam_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v81:
+		nadam_v81_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v02:
+		nadam_v02_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v82:
+		nadam_v82_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindNAdam, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// radam_avx2_f16 runs generic.StepLowp for KindRAdam with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func radam_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case radam_v00:
+		radam_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v100:
+		radam_v100_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v80:
+		radam_v80_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v180:
+		radam_v180_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v01:
+		radam_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v101:
+		radam_v101_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v81:
+		radam_v81_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v181:
+		radam_v181_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v02:
+		radam_v02_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v102:
+		radam_v102_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v82:
+		radam_v82_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v182:
+		radam_v182_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRAdam, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adamax_avx2_f16 runs generic.StepLowp for KindAdamax with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adamax_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case adamax_v00:
+		adamax_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v80:
+		adamax_v80_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v01:
+		adamax_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v81:
+		adamax_v81_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdamax, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adadelta_avx2_f16 runs generic.StepLowp for KindAdadelta with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adadelta_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case adadelta_v00:
+		adadelta_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adadelta_v01:
+		adadelta_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdadelta, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// rprop_avx2_f16 runs generic.StepLowp for KindRprop with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rprop_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case rprop_v00:
+		rprop_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rprop_v10:
+		rprop_v10_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRprop, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// asgd_avx2_f16 runs generic.StepLowp for KindASGD with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func asgd_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case asgd_v00:
+		asgd_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v200:
+		asgd_v200_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v01:
+		asgd_v01_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v201:
+		asgd_v201_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindASGD, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// lion_avx2_f16 runs generic.StepLowp for KindLion with AVX2,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func lion_avx2_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
+	switch v {
+	case lion_v00:
+		lion_v00_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case lion_v02:
+		lion_v02_f16_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindLion, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// sgd_avx2_bf16s32 runs generic.StepLowp for KindSGD with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func sgd_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case sgd_v00:
+		sgd_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v04:
+		sgd_v04_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v14:
+		sgd_v14_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v0c:
+		sgd_v0c_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v1c:
+		sgd_v1c_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v01:
+		sgd_v01_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v05:
+		sgd_v05_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v15:
+		sgd_v15_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v0d:
+		sgd_v0d_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v1d:
+		sgd_v1d_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindSGD, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adagrad_avx2_bf16s32 runs generic.StepLowp for KindAdagrad with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adagrad_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case adagrad_v00:
+		adagrad_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adagrad_v01:
+		adagrad_v01_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdagrad, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// rmsprop_avx2_bf16s32 runs generic.StepLowp for KindRMSProp with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rmsprop_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case rmsprop_v00:
+		rmsprop_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v04:
+		rmsprop_v04_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v20:
+		rmsprop_v20_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v24:
+		rmsprop_v24_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va0:
+		rmsprop_va0_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va4:
+		rmsprop_va4_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v01:
+		rmsprop_v01_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v05:
+		rmsprop_v05_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v21:
+		rmsprop_v21_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v25:
+		rmsprop_v25_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va1:
+		rmsprop_va1_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va5:
+		rmsprop_va5_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRMSProp, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adam_avx2_bf16s32 runs generic.StepLowp for KindAdam with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adam_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case adam_v00:
+		adam_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v80:
+		adam_v80_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v40:
+		adam_v40_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc0:
+		adam_vc0_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v01:
+		adam_v01_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v81:
+		adam_v81_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v41:
+		adam_v41_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc1:
+		adam_vc1_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v02:
+		adam_v02_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v82:
+		adam_v82_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v42:
+		adam_v42_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc2:
+		adam_vc2_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// nadam_avx2_bf16s32 runs generic.StepLowp for KindNAdam with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func nadam_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case nadam_v00:
+		nadam_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v80:
+		nadam_v80_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v01:
+		nadam_v01_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v81:
+		nadam_v81_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v02:
+		nadam_v02_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v82:
+		nadam_v82_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindNAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// radam_avx2_bf16s32 runs generic.StepLowp for KindRAdam with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func radam_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case radam_v00:
+		radam_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v100:
+		radam_v100_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v80:
+		radam_v80_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v180:
+		radam_v180_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v01:
+		radam_v01_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v101:
+		radam_v101_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v81:
+		radam_v81_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v181:
+		radam_v181_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v02:
+		radam_v02_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v102:
+		radam_v102_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v82:
+		radam_v82_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v182:
+		radam_v182_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRAdam, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adamax_avx2_bf16s32 runs generic.StepLowp for KindAdamax with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adamax_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case adamax_v00:
+		adamax_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v80:
+		adamax_v80_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v01:
+		adamax_v01_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v81:
+		adamax_v81_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdamax, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adadelta_avx2_bf16s32 runs generic.StepLowp for KindAdadelta with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adadelta_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case adadelta_v00:
+		adadelta_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adadelta_v01:
+		adadelta_v01_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdadelta, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// rprop_avx2_bf16s32 runs generic.StepLowp for KindRprop with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rprop_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case rprop_v00:
+		rprop_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rprop_v10:
+		rprop_v10_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRprop, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// asgd_avx2_bf16s32 runs generic.StepLowp for KindASGD with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func asgd_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case asgd_v00:
+		asgd_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v200:
+		asgd_v200_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v01:
+		asgd_v01_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v201:
+		asgd_v201_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindASGD, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// lion_avx2_bf16s32 runs generic.StepLowp for KindLion with AVX2,
+// the state in float32, the parameters and gradients stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func lion_avx2_bf16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case lion_v00:
+		lion_v00_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case lion_v02:
+		lion_v02_bf16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindLion, generic.FormatBF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// sgd_avx2_f16s32 runs generic.StepLowp for KindSGD with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func sgd_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case sgd_v00:
+		sgd_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v04:
+		sgd_v04_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v14:
+		sgd_v14_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v0c:
+		sgd_v0c_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v1c:
+		sgd_v1c_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v01:
+		sgd_v01_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v05:
+		sgd_v05_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v15:
+		sgd_v15_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v0d:
+		sgd_v0d_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case sgd_v1d:
+		sgd_v1d_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindSGD, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adagrad_avx2_f16s32 runs generic.StepLowp for KindAdagrad with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adagrad_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case adagrad_v00:
+		adagrad_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adagrad_v01:
+		adagrad_v01_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdagrad, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// rmsprop_avx2_f16s32 runs generic.StepLowp for KindRMSProp with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rmsprop_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case rmsprop_v00:
+		rmsprop_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v04:
+		rmsprop_v04_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v20:
+		rmsprop_v20_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v24:
+		rmsprop_v24_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va0:
+		rmsprop_va0_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va4:
+		rmsprop_va4_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v01:
+		rmsprop_v01_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v05:
+		rmsprop_v05_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v21:
+		rmsprop_v21_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_v25:
+		rmsprop_v25_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va1:
+		rmsprop_va1_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rmsprop_va5:
+		rmsprop_va5_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRMSProp, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adam_avx2_f16s32 runs generic.StepLowp for KindAdam with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adam_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case adam_v00:
+		adam_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v80:
+		adam_v80_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v40:
+		adam_v40_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc0:
+		adam_vc0_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v01:
+		adam_v01_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v81:
+		adam_v81_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v41:
+		adam_v41_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc1:
+		adam_vc1_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v02:
+		adam_v02_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v82:
+		adam_v82_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_v42:
+		adam_v42_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adam_vc2:
+		adam_vc2_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdam, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// nadam_avx2_f16s32 runs generic.StepLowp for KindNAdam with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func nadam_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case nadam_v00:
+		nadam_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v80:
+		nadam_v80_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v01:
+		nadam_v01_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v81:
+		nadam_v81_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v02:
+		nadam_v02_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case nadam_v82:
+		nadam_v82_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindNAdam, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// radam_avx2_f16s32 runs generic.StepLowp for KindRAdam with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func radam_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case radam_v00:
+		radam_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v100:
+		radam_v100_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v80:
+		radam_v80_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v180:
+		radam_v180_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v01:
+		radam_v01_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v101:
+		radam_v101_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v81:
+		radam_v81_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v181:
+		radam_v181_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v02:
+		radam_v02_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v102:
+		radam_v102_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v82:
+		radam_v82_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case radam_v182:
+		radam_v182_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRAdam, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adamax_avx2_f16s32 runs generic.StepLowp for KindAdamax with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adamax_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case adamax_v00:
+		adamax_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v80:
+		adamax_v80_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v01:
+		adamax_v01_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adamax_v81:
+		adamax_v81_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdamax, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// adadelta_avx2_f16s32 runs generic.StepLowp for KindAdadelta with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func adadelta_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case adadelta_v00:
+		adadelta_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case adadelta_v01:
+		adadelta_v01_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindAdadelta, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// rprop_avx2_f16s32 runs generic.StepLowp for KindRprop with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func rprop_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case rprop_v00:
+		rprop_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case rprop_v10:
+		rprop_v10_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindRprop, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// asgd_avx2_f16s32 runs generic.StepLowp for KindASGD with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func asgd_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case asgd_v00:
+		asgd_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v200:
+		asgd_v200_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v01:
+		asgd_v01_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case asgd_v201:
+		asgd_v201_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindASGD, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// lion_avx2_f16s32 runs generic.StepLowp for KindLion with AVX2,
+// the state in float32, the parameters and gradients stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
+func lion_avx2_f16s32(v generic.Variant, c *generic.Coeffs[float32], p, g []uint16, s0, s1, s2 []float32) {
+	switch v {
+	case lion_v00:
+		lion_v00_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	case lion_v02:
+		lion_v02_f16s32_avx2_f32(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))
+	default:
+		generic.StepLowp(generic.KindLion, generic.FormatF16, v, c, p, g, s0, s1, s2)
+	}
+}
+
+// sgd_avx2_bf16copy runs generic.StepMaster for KindSGD with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func sgd_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case sgd_v00:
@@ -3178,9 +4466,9 @@ func sgd_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 	}
 }
 
-// adagrad_avx2_bf16copy runs generic.StepMaster for KindAdagrad with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adagrad_avx2_bf16copy runs generic.StepMaster for KindAdagrad with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adagrad_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adagrad_v00:
@@ -3192,9 +4480,9 @@ func adagrad_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, 
 	}
 }
 
-// rmsprop_avx2_bf16copy runs generic.StepMaster for KindRMSProp with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// rmsprop_avx2_bf16copy runs generic.StepMaster for KindRMSProp with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rmsprop_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case rmsprop_v00:
@@ -3226,9 +4514,9 @@ func rmsprop_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, 
 	}
 }
 
-// adam_avx2_bf16copy runs generic.StepMaster for KindAdam with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adam_avx2_bf16copy runs generic.StepMaster for KindAdam with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adam_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adam_v00:
@@ -3260,9 +4548,9 @@ func adam_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// nadam_avx2_bf16copy runs generic.StepMaster for KindNAdam with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// nadam_avx2_bf16copy runs generic.StepMaster for KindNAdam with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func nadam_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case nadam_v00:
@@ -3282,9 +4570,9 @@ func nadam_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// radam_avx2_bf16copy runs generic.StepMaster for KindRAdam with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// radam_avx2_bf16copy runs generic.StepMaster for KindRAdam with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func radam_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case radam_v00:
@@ -3316,9 +4604,9 @@ func radam_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// adamax_avx2_bf16copy runs generic.StepMaster for KindAdamax with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adamax_avx2_bf16copy runs generic.StepMaster for KindAdamax with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adamax_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adamax_v00:
@@ -3334,9 +4622,9 @@ func adamax_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 	}
 }
 
-// adadelta_avx2_bf16copy runs generic.StepMaster for KindAdadelta with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adadelta_avx2_bf16copy runs generic.StepMaster for KindAdadelta with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adadelta_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adadelta_v00:
@@ -3348,9 +4636,9 @@ func adadelta_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g,
 	}
 }
 
-// rprop_avx2_bf16copy runs generic.StepMaster for KindRprop with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// rprop_avx2_bf16copy runs generic.StepMaster for KindRprop with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rprop_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case rprop_v00:
@@ -3362,9 +4650,9 @@ func rprop_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// asgd_avx2_bf16copy runs generic.StepMaster for KindASGD with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// asgd_avx2_bf16copy runs generic.StepMaster for KindASGD with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func asgd_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case asgd_v00:
@@ -3380,9 +4668,9 @@ func asgd_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// lion_avx2_bf16copy runs generic.StepMaster for KindLion with float32 gradients and a
-// copy in bf16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// lion_avx2_bf16copy runs generic.StepMaster for KindLion with AVX2,
+// writing the new parameters' copy in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func lion_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case lion_v00:
@@ -3394,9 +4682,9 @@ func lion_avx2_bf16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// sgd_avx2_f16copy runs generic.StepMaster for KindSGD with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// sgd_avx2_f16copy runs generic.StepMaster for KindSGD with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func sgd_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case sgd_v00:
@@ -3424,9 +4712,9 @@ func sgd_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	}
 }
 
-// adagrad_avx2_f16copy runs generic.StepMaster for KindAdagrad with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adagrad_avx2_f16copy runs generic.StepMaster for KindAdagrad with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adagrad_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adagrad_v00:
@@ -3438,9 +4726,9 @@ func adagrad_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 	}
 }
 
-// rmsprop_avx2_f16copy runs generic.StepMaster for KindRMSProp with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// rmsprop_avx2_f16copy runs generic.StepMaster for KindRMSProp with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rmsprop_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case rmsprop_v00:
@@ -3472,9 +4760,9 @@ func rmsprop_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s
 	}
 }
 
-// adam_avx2_f16copy runs generic.StepMaster for KindAdam with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adam_avx2_f16copy runs generic.StepMaster for KindAdam with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adam_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adam_v00:
@@ -3506,9 +4794,9 @@ func adam_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 	}
 }
 
-// nadam_avx2_f16copy runs generic.StepMaster for KindNAdam with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// nadam_avx2_f16copy runs generic.StepMaster for KindNAdam with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func nadam_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case nadam_v00:
@@ -3528,9 +4816,9 @@ func nadam_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// radam_avx2_f16copy runs generic.StepMaster for KindRAdam with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// radam_avx2_f16copy runs generic.StepMaster for KindRAdam with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func radam_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case radam_v00:
@@ -3562,9 +4850,9 @@ func radam_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// adamax_avx2_f16copy runs generic.StepMaster for KindAdamax with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adamax_avx2_f16copy runs generic.StepMaster for KindAdamax with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adamax_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adamax_v00:
@@ -3580,9 +4868,9 @@ func adamax_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0
 	}
 }
 
-// adadelta_avx2_f16copy runs generic.StepMaster for KindAdadelta with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// adadelta_avx2_f16copy runs generic.StepMaster for KindAdadelta with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adadelta_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case adadelta_v00:
@@ -3594,9 +4882,9 @@ func adadelta_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, 
 	}
 }
 
-// rprop_avx2_f16copy runs generic.StepMaster for KindRprop with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// rprop_avx2_f16copy runs generic.StepMaster for KindRprop with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rprop_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case rprop_v00:
@@ -3608,9 +4896,9 @@ func rprop_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// asgd_avx2_f16copy runs generic.StepMaster for KindASGD with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// asgd_avx2_f16copy runs generic.StepMaster for KindASGD with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func asgd_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case asgd_v00:
@@ -3626,9 +4914,9 @@ func asgd_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 	}
 }
 
-// lion_avx2_f16copy runs generic.StepMaster for KindLion with float32 gradients and a
-// copy in f16 with AVX2: the fused assembly kernel of every variant in the
-// rule's description, the reference for any other.
+// lion_avx2_f16copy runs generic.StepMaster for KindLion with AVX2,
+// writing the new parameters' copy in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func lion_avx2_f16copy(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {
 	switch v {
 	case lion_v00:
@@ -4880,1634 +6168,2586 @@ func lion_v00_f16_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1,
 //go:noescape
 func lion_v02_f16_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v00_bf16_avx512bf16_f32 runs [sgd_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// sgd_v00_bf16_avx512bf16_f32 runs [sgd_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func sgd_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v04_bf16_avx512bf16_f32 runs [sgd_v04] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// sgd_v04_bf16_avx512bf16_f32 runs [sgd_v04] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func sgd_v04_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v14_bf16_avx512bf16_f32 runs [sgd_v14] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// sgd_v14_bf16_avx512bf16_f32 runs [sgd_v14] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func sgd_v14_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v0c_bf16_avx512bf16_f32 runs [sgd_v0c] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// sgd_v0c_bf16_avx512bf16_f32 runs [sgd_v0c] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func sgd_v0c_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v1c_bf16_avx512bf16_f32 runs [sgd_v1c] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// sgd_v1c_bf16_avx512bf16_f32 runs [sgd_v1c] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func sgd_v1c_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v01_bf16_avx512bf16_f32 runs [sgd_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// sgd_v01_bf16_avx512bf16_f32 runs [sgd_v01] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func sgd_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v05_bf16_avx512bf16_f32 runs [sgd_v05] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// sgd_v05_bf16_avx512bf16_f32 runs [sgd_v05] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func sgd_v05_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v15_bf16_avx512bf16_f32 runs [sgd_v15] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// sgd_v15_bf16_avx512bf16_f32 runs [sgd_v15] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func sgd_v15_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v0d_bf16_avx512bf16_f32 runs [sgd_v0d] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// sgd_v0d_bf16_avx512bf16_f32 runs [sgd_v0d] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func sgd_v0d_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v1d_bf16_avx512bf16_f32 runs [sgd_v1d] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// sgd_v1d_bf16_avx512bf16_f32 runs [sgd_v1d] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func sgd_v1d_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adagrad_v00_bf16_avx512bf16_f32 runs [adagrad_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adagrad_v00_bf16_avx512bf16_f32 runs [adagrad_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adagrad_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adagrad_v01_bf16_avx512bf16_f32 runs [adagrad_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adagrad_v01_bf16_avx512bf16_f32 runs [adagrad_v01] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adagrad_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_v00_bf16_avx512bf16_f32 runs [rmsprop_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_v00_bf16_avx512bf16_f32 runs [rmsprop_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_v04_bf16_avx512bf16_f32 runs [rmsprop_v04] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_v04_bf16_avx512bf16_f32 runs [rmsprop_v04] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_v04_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_v20_bf16_avx512bf16_f32 runs [rmsprop_v20] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_v20_bf16_avx512bf16_f32 runs [rmsprop_v20] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_v20_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_v24_bf16_avx512bf16_f32 runs [rmsprop_v24] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_v24_bf16_avx512bf16_f32 runs [rmsprop_v24] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_v24_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_va0_bf16_avx512bf16_f32 runs [rmsprop_va0] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_va0_bf16_avx512bf16_f32 runs [rmsprop_va0] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_va0_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_va4_bf16_avx512bf16_f32 runs [rmsprop_va4] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_va4_bf16_avx512bf16_f32 runs [rmsprop_va4] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_va4_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_v01_bf16_avx512bf16_f32 runs [rmsprop_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_v01_bf16_avx512bf16_f32 runs [rmsprop_v01] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_v05_bf16_avx512bf16_f32 runs [rmsprop_v05] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_v05_bf16_avx512bf16_f32 runs [rmsprop_v05] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_v05_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_v21_bf16_avx512bf16_f32 runs [rmsprop_v21] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_v21_bf16_avx512bf16_f32 runs [rmsprop_v21] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_v21_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_v25_bf16_avx512bf16_f32 runs [rmsprop_v25] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_v25_bf16_avx512bf16_f32 runs [rmsprop_v25] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_v25_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_va1_bf16_avx512bf16_f32 runs [rmsprop_va1] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_va1_bf16_avx512bf16_f32 runs [rmsprop_va1] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_va1_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rmsprop_va5_bf16_avx512bf16_f32 runs [rmsprop_va5] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rmsprop_va5_bf16_avx512bf16_f32 runs [rmsprop_va5] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rmsprop_va5_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_v00_bf16_avx512bf16_f32 runs [adam_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_v00_bf16_avx512bf16_f32 runs [adam_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_v80_bf16_avx512bf16_f32 runs [adam_v80] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_v80_bf16_avx512bf16_f32 runs [adam_v80] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_v80_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_v40_bf16_avx512bf16_f32 runs [adam_v40] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_v40_bf16_avx512bf16_f32 runs [adam_v40] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_v40_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_vc0_bf16_avx512bf16_f32 runs [adam_vc0] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_vc0_bf16_avx512bf16_f32 runs [adam_vc0] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_vc0_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_v01_bf16_avx512bf16_f32 runs [adam_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_v01_bf16_avx512bf16_f32 runs [adam_v01] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_v81_bf16_avx512bf16_f32 runs [adam_v81] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_v81_bf16_avx512bf16_f32 runs [adam_v81] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_v81_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_v41_bf16_avx512bf16_f32 runs [adam_v41] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_v41_bf16_avx512bf16_f32 runs [adam_v41] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_v41_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_vc1_bf16_avx512bf16_f32 runs [adam_vc1] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_vc1_bf16_avx512bf16_f32 runs [adam_vc1] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_vc1_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_v02_bf16_avx512bf16_f32 runs [adam_v02] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_v02_bf16_avx512bf16_f32 runs [adam_v02] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_v02_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_v82_bf16_avx512bf16_f32 runs [adam_v82] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_v82_bf16_avx512bf16_f32 runs [adam_v82] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_v82_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_v42_bf16_avx512bf16_f32 runs [adam_v42] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_v42_bf16_avx512bf16_f32 runs [adam_v42] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_v42_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adam_vc2_bf16_avx512bf16_f32 runs [adam_vc2] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adam_vc2_bf16_avx512bf16_f32 runs [adam_vc2] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adam_vc2_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// nadam_v00_bf16_avx512bf16_f32 runs [nadam_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// nadam_v00_bf16_avx512bf16_f32 runs [nadam_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func nadam_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// nadam_v80_bf16_avx512bf16_f32 runs [nadam_v80] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// nadam_v80_bf16_avx512bf16_f32 runs [nadam_v80] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func nadam_v80_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// nadam_v01_bf16_avx512bf16_f32 runs [nadam_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// nadam_v01_bf16_avx512bf16_f32 runs [nadam_v01] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func nadam_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// nadam_v81_bf16_avx512bf16_f32 runs [nadam_v81] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// nadam_v81_bf16_avx512bf16_f32 runs [nadam_v81] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func nadam_v81_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// nadam_v02_bf16_avx512bf16_f32 runs [nadam_v02] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// nadam_v02_bf16_avx512bf16_f32 runs [nadam_v02] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func nadam_v02_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// nadam_v82_bf16_avx512bf16_f32 runs [nadam_v82] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// nadam_v82_bf16_avx512bf16_f32 runs [nadam_v82] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func nadam_v82_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v00_bf16_avx512bf16_f32 runs [radam_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v00_bf16_avx512bf16_f32 runs [radam_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v100_bf16_avx512bf16_f32 runs [radam_v100] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v100_bf16_avx512bf16_f32 runs [radam_v100] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v100_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v80_bf16_avx512bf16_f32 runs [radam_v80] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v80_bf16_avx512bf16_f32 runs [radam_v80] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v80_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v180_bf16_avx512bf16_f32 runs [radam_v180] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v180_bf16_avx512bf16_f32 runs [radam_v180] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v180_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v01_bf16_avx512bf16_f32 runs [radam_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v01_bf16_avx512bf16_f32 runs [radam_v01] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v101_bf16_avx512bf16_f32 runs [radam_v101] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v101_bf16_avx512bf16_f32 runs [radam_v101] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v101_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v81_bf16_avx512bf16_f32 runs [radam_v81] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v81_bf16_avx512bf16_f32 runs [radam_v81] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v81_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v181_bf16_avx512bf16_f32 runs [radam_v181] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v181_bf16_avx512bf16_f32 runs [radam_v181] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v181_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v02_bf16_avx512bf16_f32 runs [radam_v02] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v02_bf16_avx512bf16_f32 runs [radam_v02] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v02_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v102_bf16_avx512bf16_f32 runs [radam_v102] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v102_bf16_avx512bf16_f32 runs [radam_v102] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v102_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v82_bf16_avx512bf16_f32 runs [radam_v82] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v82_bf16_avx512bf16_f32 runs [radam_v82] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v82_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// radam_v182_bf16_avx512bf16_f32 runs [radam_v182] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// radam_v182_bf16_avx512bf16_f32 runs [radam_v182] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func radam_v182_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adamax_v00_bf16_avx512bf16_f32 runs [adamax_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adamax_v00_bf16_avx512bf16_f32 runs [adamax_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adamax_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adamax_v80_bf16_avx512bf16_f32 runs [adamax_v80] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adamax_v80_bf16_avx512bf16_f32 runs [adamax_v80] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adamax_v80_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adamax_v01_bf16_avx512bf16_f32 runs [adamax_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adamax_v01_bf16_avx512bf16_f32 runs [adamax_v01] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adamax_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adamax_v81_bf16_avx512bf16_f32 runs [adamax_v81] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adamax_v81_bf16_avx512bf16_f32 runs [adamax_v81] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adamax_v81_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adadelta_v00_bf16_avx512bf16_f32 runs [adadelta_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adadelta_v00_bf16_avx512bf16_f32 runs [adadelta_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adadelta_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// adadelta_v01_bf16_avx512bf16_f32 runs [adadelta_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// adadelta_v01_bf16_avx512bf16_f32 runs [adadelta_v01] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func adadelta_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rprop_v00_bf16_avx512bf16_f32 runs [rprop_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rprop_v00_bf16_avx512bf16_f32 runs [rprop_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rprop_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// rprop_v10_bf16_avx512bf16_f32 runs [rprop_v10] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// rprop_v10_bf16_avx512bf16_f32 runs [rprop_v10] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func rprop_v10_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// asgd_v00_bf16_avx512bf16_f32 runs [asgd_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// asgd_v00_bf16_avx512bf16_f32 runs [asgd_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func asgd_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// asgd_v200_bf16_avx512bf16_f32 runs [asgd_v200] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// asgd_v200_bf16_avx512bf16_f32 runs [asgd_v200] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func asgd_v200_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// asgd_v01_bf16_avx512bf16_f32 runs [asgd_v01] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// asgd_v01_bf16_avx512bf16_f32 runs [asgd_v01] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func asgd_v01_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// asgd_v201_bf16_avx512bf16_f32 runs [asgd_v201] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// asgd_v201_bf16_avx512bf16_f32 runs [asgd_v201] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func asgd_v201_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// lion_v00_bf16_avx512bf16_f32 runs [lion_v00] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// lion_v00_bf16_avx512bf16_f32 runs [lion_v00] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func lion_v00_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// lion_v02_bf16_avx512bf16_f32 runs [lion_v02] with AVX-512 and its extension bf16 on float32 elements, each stream
-// stored in bf16.
+// lion_v02_bf16_avx512bf16_f32 runs [lion_v02] with AVX-512 and its extension bf16 on float32 elements,
+// each stream stored in bf16.
 //
 //go:noescape
 func lion_v02_bf16_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v00_bf16copy_avx512_f32 runs [sgd_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v00_bf16s32_avx512_f32 runs [sgd_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v04_bf16s32_avx512_f32 runs [sgd_v04] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v04_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v14_bf16s32_avx512_f32 runs [sgd_v14] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v14_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v0c_bf16s32_avx512_f32 runs [sgd_v0c] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v0c_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v1c_bf16s32_avx512_f32 runs [sgd_v1c] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v1c_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v01_bf16s32_avx512_f32 runs [sgd_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v01_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v05_bf16s32_avx512_f32 runs [sgd_v05] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v05_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v15_bf16s32_avx512_f32 runs [sgd_v15] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v15_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v0d_bf16s32_avx512_f32 runs [sgd_v0d] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v0d_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v1d_bf16s32_avx512_f32 runs [sgd_v1d] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v1d_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adagrad_v00_bf16s32_avx512_f32 runs [adagrad_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adagrad_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adagrad_v01_bf16s32_avx512_f32 runs [adagrad_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adagrad_v01_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v00_bf16s32_avx512_f32 runs [rmsprop_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v04_bf16s32_avx512_f32 runs [rmsprop_v04] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v04_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v20_bf16s32_avx512_f32 runs [rmsprop_v20] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v20_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v24_bf16s32_avx512_f32 runs [rmsprop_v24] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v24_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va0_bf16s32_avx512_f32 runs [rmsprop_va0] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va0_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va4_bf16s32_avx512_f32 runs [rmsprop_va4] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va4_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v01_bf16s32_avx512_f32 runs [rmsprop_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v01_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v05_bf16s32_avx512_f32 runs [rmsprop_v05] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v05_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v21_bf16s32_avx512_f32 runs [rmsprop_v21] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v21_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v25_bf16s32_avx512_f32 runs [rmsprop_v25] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v25_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va1_bf16s32_avx512_f32 runs [rmsprop_va1] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va1_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va5_bf16s32_avx512_f32 runs [rmsprop_va5] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va5_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v00_bf16s32_avx512_f32 runs [adam_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v80_bf16s32_avx512_f32 runs [adam_v80] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v80_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v40_bf16s32_avx512_f32 runs [adam_v40] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v40_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc0_bf16s32_avx512_f32 runs [adam_vc0] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_vc0_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v01_bf16s32_avx512_f32 runs [adam_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v01_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v81_bf16s32_avx512_f32 runs [adam_v81] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v81_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v41_bf16s32_avx512_f32 runs [adam_v41] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v41_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc1_bf16s32_avx512_f32 runs [adam_vc1] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_vc1_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v02_bf16s32_avx512_f32 runs [adam_v02] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v02_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v82_bf16s32_avx512_f32 runs [adam_v82] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v82_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v42_bf16s32_avx512_f32 runs [adam_v42] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v42_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc2_bf16s32_avx512_f32 runs [adam_vc2] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_vc2_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v00_bf16s32_avx512_f32 runs [nadam_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v80_bf16s32_avx512_f32 runs [nadam_v80] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v80_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v01_bf16s32_avx512_f32 runs [nadam_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v01_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v81_bf16s32_avx512_f32 runs [nadam_v81] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v81_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v02_bf16s32_avx512_f32 runs [nadam_v02] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v02_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v82_bf16s32_avx512_f32 runs [nadam_v82] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v82_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v00_bf16s32_avx512_f32 runs [radam_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v100_bf16s32_avx512_f32 runs [radam_v100] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v100_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v80_bf16s32_avx512_f32 runs [radam_v80] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v80_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v180_bf16s32_avx512_f32 runs [radam_v180] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v180_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v01_bf16s32_avx512_f32 runs [radam_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v01_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v101_bf16s32_avx512_f32 runs [radam_v101] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v101_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v81_bf16s32_avx512_f32 runs [radam_v81] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v81_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v181_bf16s32_avx512_f32 runs [radam_v181] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v181_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v02_bf16s32_avx512_f32 runs [radam_v02] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v02_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v102_bf16s32_avx512_f32 runs [radam_v102] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v102_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v82_bf16s32_avx512_f32 runs [radam_v82] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v82_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v182_bf16s32_avx512_f32 runs [radam_v182] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v182_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v00_bf16s32_avx512_f32 runs [adamax_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v80_bf16s32_avx512_f32 runs [adamax_v80] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v80_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v01_bf16s32_avx512_f32 runs [adamax_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v01_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v81_bf16s32_avx512_f32 runs [adamax_v81] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v81_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adadelta_v00_bf16s32_avx512_f32 runs [adadelta_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adadelta_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adadelta_v01_bf16s32_avx512_f32 runs [adadelta_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adadelta_v01_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rprop_v00_bf16s32_avx512_f32 runs [rprop_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rprop_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rprop_v10_bf16s32_avx512_f32 runs [rprop_v10] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rprop_v10_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v00_bf16s32_avx512_f32 runs [asgd_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v200_bf16s32_avx512_f32 runs [asgd_v200] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v200_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v01_bf16s32_avx512_f32 runs [asgd_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v01_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v201_bf16s32_avx512_f32 runs [asgd_v201] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v201_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// lion_v00_bf16s32_avx512_f32 runs [lion_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func lion_v00_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// lion_v02_bf16s32_avx512_f32 runs [lion_v02] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func lion_v02_bf16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v00_f16s32_avx512_f32 runs [sgd_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v04_f16s32_avx512_f32 runs [sgd_v04] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v04_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v14_f16s32_avx512_f32 runs [sgd_v14] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v14_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v0c_f16s32_avx512_f32 runs [sgd_v0c] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v0c_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v1c_f16s32_avx512_f32 runs [sgd_v1c] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v1c_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v01_f16s32_avx512_f32 runs [sgd_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v01_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v05_f16s32_avx512_f32 runs [sgd_v05] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v05_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v15_f16s32_avx512_f32 runs [sgd_v15] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v15_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v0d_f16s32_avx512_f32 runs [sgd_v0d] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v0d_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v1d_f16s32_avx512_f32 runs [sgd_v1d] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v1d_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adagrad_v00_f16s32_avx512_f32 runs [adagrad_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adagrad_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adagrad_v01_f16s32_avx512_f32 runs [adagrad_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adagrad_v01_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v00_f16s32_avx512_f32 runs [rmsprop_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v04_f16s32_avx512_f32 runs [rmsprop_v04] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v04_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v20_f16s32_avx512_f32 runs [rmsprop_v20] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v20_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v24_f16s32_avx512_f32 runs [rmsprop_v24] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v24_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va0_f16s32_avx512_f32 runs [rmsprop_va0] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_va0_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va4_f16s32_avx512_f32 runs [rmsprop_va4] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_va4_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v01_f16s32_avx512_f32 runs [rmsprop_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v01_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v05_f16s32_avx512_f32 runs [rmsprop_v05] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v05_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v21_f16s32_avx512_f32 runs [rmsprop_v21] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v21_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v25_f16s32_avx512_f32 runs [rmsprop_v25] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v25_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va1_f16s32_avx512_f32 runs [rmsprop_va1] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_va1_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va5_f16s32_avx512_f32 runs [rmsprop_va5] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_va5_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v00_f16s32_avx512_f32 runs [adam_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v80_f16s32_avx512_f32 runs [adam_v80] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v80_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v40_f16s32_avx512_f32 runs [adam_v40] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v40_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc0_f16s32_avx512_f32 runs [adam_vc0] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_vc0_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v01_f16s32_avx512_f32 runs [adam_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v01_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v81_f16s32_avx512_f32 runs [adam_v81] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v81_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v41_f16s32_avx512_f32 runs [adam_v41] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v41_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc1_f16s32_avx512_f32 runs [adam_vc1] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_vc1_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v02_f16s32_avx512_f32 runs [adam_v02] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v02_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v82_f16s32_avx512_f32 runs [adam_v82] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v82_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v42_f16s32_avx512_f32 runs [adam_v42] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v42_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc2_f16s32_avx512_f32 runs [adam_vc2] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_vc2_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v00_f16s32_avx512_f32 runs [nadam_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v80_f16s32_avx512_f32 runs [nadam_v80] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v80_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v01_f16s32_avx512_f32 runs [nadam_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v01_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v81_f16s32_avx512_f32 runs [nadam_v81] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v81_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v02_f16s32_avx512_f32 runs [nadam_v02] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v02_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v82_f16s32_avx512_f32 runs [nadam_v82] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v82_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v00_f16s32_avx512_f32 runs [radam_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v100_f16s32_avx512_f32 runs [radam_v100] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v100_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v80_f16s32_avx512_f32 runs [radam_v80] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v80_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v180_f16s32_avx512_f32 runs [radam_v180] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v180_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v01_f16s32_avx512_f32 runs [radam_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v01_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v101_f16s32_avx512_f32 runs [radam_v101] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v101_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v81_f16s32_avx512_f32 runs [radam_v81] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v81_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v181_f16s32_avx512_f32 runs [radam_v181] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v181_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v02_f16s32_avx512_f32 runs [radam_v02] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v02_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v102_f16s32_avx512_f32 runs [radam_v102] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v102_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v82_f16s32_avx512_f32 runs [radam_v82] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v82_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v182_f16s32_avx512_f32 runs [radam_v182] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v182_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v00_f16s32_avx512_f32 runs [adamax_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adamax_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v80_f16s32_avx512_f32 runs [adamax_v80] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adamax_v80_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v01_f16s32_avx512_f32 runs [adamax_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adamax_v01_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v81_f16s32_avx512_f32 runs [adamax_v81] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adamax_v81_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adadelta_v00_f16s32_avx512_f32 runs [adadelta_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adadelta_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adadelta_v01_f16s32_avx512_f32 runs [adadelta_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adadelta_v01_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rprop_v00_f16s32_avx512_f32 runs [rprop_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rprop_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rprop_v10_f16s32_avx512_f32 runs [rprop_v10] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rprop_v10_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v00_f16s32_avx512_f32 runs [asgd_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func asgd_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v200_f16s32_avx512_f32 runs [asgd_v200] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func asgd_v200_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v01_f16s32_avx512_f32 runs [asgd_v01] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func asgd_v01_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v201_f16s32_avx512_f32 runs [asgd_v201] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func asgd_v201_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// lion_v00_f16s32_avx512_f32 runs [lion_v00] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func lion_v00_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// lion_v02_f16s32_avx512_f32 runs [lion_v02] with AVX-512 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func lion_v02_f16s32_avx512_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v00_bf16s32_avx512bf16_f32 runs [sgd_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v04_bf16s32_avx512bf16_f32 runs [sgd_v04] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v04_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v14_bf16s32_avx512bf16_f32 runs [sgd_v14] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v14_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v0c_bf16s32_avx512bf16_f32 runs [sgd_v0c] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v0c_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v1c_bf16s32_avx512bf16_f32 runs [sgd_v1c] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v1c_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v01_bf16s32_avx512bf16_f32 runs [sgd_v01] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v01_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v05_bf16s32_avx512bf16_f32 runs [sgd_v05] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v05_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v15_bf16s32_avx512bf16_f32 runs [sgd_v15] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v15_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v0d_bf16s32_avx512bf16_f32 runs [sgd_v0d] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v0d_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v1d_bf16s32_avx512bf16_f32 runs [sgd_v1d] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v1d_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adagrad_v00_bf16s32_avx512bf16_f32 runs [adagrad_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adagrad_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adagrad_v01_bf16s32_avx512bf16_f32 runs [adagrad_v01] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adagrad_v01_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v00_bf16s32_avx512bf16_f32 runs [rmsprop_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v04_bf16s32_avx512bf16_f32 runs [rmsprop_v04] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v04_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v20_bf16s32_avx512bf16_f32 runs [rmsprop_v20] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v20_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v24_bf16s32_avx512bf16_f32 runs [rmsprop_v24] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v24_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va0_bf16s32_avx512bf16_f32 runs [rmsprop_va0] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va0_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va4_bf16s32_avx512bf16_f32 runs [rmsprop_va4] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va4_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v01_bf16s32_avx512bf16_f32 runs [rmsprop_v01] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v01_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v05_bf16s32_avx512bf16_f32 runs [rmsprop_v05] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v05_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v21_bf16s32_avx512bf16_f32 runs [rmsprop_v21] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v21_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v25_bf16s32_avx512bf16_f32 runs [rmsprop_v25] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v25_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va1_bf16s32_avx512bf16_f32 runs [rmsprop_va1] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va1_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va5_bf16s32_avx512bf16_f32 runs [rmsprop_va5] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va5_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v00_bf16s32_avx512bf16_f32 runs [adam_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v80_bf16s32_avx512bf16_f32 runs [adam_v80] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v80_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v40_bf16s32_avx512bf16_f32 runs [adam_v40] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v40_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc0_bf16s32_avx512bf16_f32 runs [adam_vc0] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_vc0_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v01_bf16s32_avx512bf16_f32 runs [adam_v01] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v01_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v81_bf16s32_avx512bf16_f32 runs [adam_v81] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v81_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v41_bf16s32_avx512bf16_f32 runs [adam_v41] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v41_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc1_bf16s32_avx512bf16_f32 runs [adam_vc1] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_vc1_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v02_bf16s32_avx512bf16_f32 runs [adam_v02] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v02_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v82_bf16s32_avx512bf16_f32 runs [adam_v82] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v82_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v42_bf16s32_avx512bf16_f32 runs [adam_v42] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v42_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc2_bf16s32_avx512bf16_f32 runs [adam_vc2] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_vc2_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v00_bf16s32_avx512bf16_f32 runs [nadam_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v80_bf16s32_avx512bf16_f32 runs [nadam_v80] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v80_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v01_bf16s32_avx512bf16_f32 runs [nadam_v01] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v01_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v81_bf16s32_avx512bf16_f32 runs [nadam_v81] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v81_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v02_bf16s32_avx512bf16_f32 runs [nadam_v02] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v02_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v82_bf16s32_avx512bf16_f32 runs [nadam_v82] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v82_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v00_bf16s32_avx512bf16_f32 runs [radam_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v100_bf16s32_avx512bf16_f32 runs [radam_v100] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v100_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v80_bf16s32_avx512bf16_f32 runs [radam_v80] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v80_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v180_bf16s32_avx512bf16_f32 runs [radam_v180] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v180_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v01_bf16s32_avx512bf16_f32 runs [radam_v01] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v01_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v101_bf16s32_avx512bf16_f32 runs [radam_v101] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v101_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v81_bf16s32_avx512bf16_f32 runs [radam_v81] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v81_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v181_bf16s32_avx512bf16_f32 runs [radam_v181] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v181_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v02_bf16s32_avx512bf16_f32 runs [radam_v02] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v02_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v102_bf16s32_avx512bf16_f32 runs [radam_v102] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v102_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v82_bf16s32_avx512bf16_f32 runs [radam_v82] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v82_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v182_bf16s32_avx512bf16_f32 runs [radam_v182] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v182_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v00_bf16s32_avx512bf16_f32 runs [adamax_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v80_bf16s32_avx512bf16_f32 runs [adamax_v80] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v80_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v01_bf16s32_avx512bf16_f32 runs [adamax_v01] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v01_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v81_bf16s32_avx512bf16_f32 runs [adamax_v81] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v81_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adadelta_v00_bf16s32_avx512bf16_f32 runs [adadelta_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adadelta_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adadelta_v01_bf16s32_avx512bf16_f32 runs [adadelta_v01] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adadelta_v01_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rprop_v00_bf16s32_avx512bf16_f32 runs [rprop_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rprop_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rprop_v10_bf16s32_avx512bf16_f32 runs [rprop_v10] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rprop_v10_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v00_bf16s32_avx512bf16_f32 runs [asgd_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v200_bf16s32_avx512bf16_f32 runs [asgd_v200] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v200_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v01_bf16s32_avx512bf16_f32 runs [asgd_v01] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v01_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v201_bf16s32_avx512bf16_f32 runs [asgd_v201] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v201_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// lion_v00_bf16s32_avx512bf16_f32 runs [lion_v00] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func lion_v00_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// lion_v02_bf16s32_avx512bf16_f32 runs [lion_v02] with AVX-512 and its extension bf16 on float32 elements,
+// the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func lion_v02_bf16s32_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v00_bf16copy_avx512_f32 runs [sgd_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v04_bf16copy_avx512_f32 runs [sgd_v04] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v04_bf16copy_avx512_f32 runs [sgd_v04] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v04_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v14_bf16copy_avx512_f32 runs [sgd_v14] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v14_bf16copy_avx512_f32 runs [sgd_v14] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v14_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v0c_bf16copy_avx512_f32 runs [sgd_v0c] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v0c_bf16copy_avx512_f32 runs [sgd_v0c] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v0c_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v1c_bf16copy_avx512_f32 runs [sgd_v1c] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v1c_bf16copy_avx512_f32 runs [sgd_v1c] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v1c_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v01_bf16copy_avx512_f32 runs [sgd_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v01_bf16copy_avx512_f32 runs [sgd_v01] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v05_bf16copy_avx512_f32 runs [sgd_v05] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v05_bf16copy_avx512_f32 runs [sgd_v05] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v05_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v15_bf16copy_avx512_f32 runs [sgd_v15] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v15_bf16copy_avx512_f32 runs [sgd_v15] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v15_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v0d_bf16copy_avx512_f32 runs [sgd_v0d] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v0d_bf16copy_avx512_f32 runs [sgd_v0d] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v0d_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v1d_bf16copy_avx512_f32 runs [sgd_v1d] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v1d_bf16copy_avx512_f32 runs [sgd_v1d] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v1d_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adagrad_v00_bf16copy_avx512_f32 runs [adagrad_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adagrad_v00_bf16copy_avx512_f32 runs [adagrad_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adagrad_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adagrad_v01_bf16copy_avx512_f32 runs [adagrad_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adagrad_v01_bf16copy_avx512_f32 runs [adagrad_v01] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adagrad_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v00_bf16copy_avx512_f32 runs [rmsprop_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v00_bf16copy_avx512_f32 runs [rmsprop_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v04_bf16copy_avx512_f32 runs [rmsprop_v04] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v04_bf16copy_avx512_f32 runs [rmsprop_v04] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v04_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v20_bf16copy_avx512_f32 runs [rmsprop_v20] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v20_bf16copy_avx512_f32 runs [rmsprop_v20] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v20_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v24_bf16copy_avx512_f32 runs [rmsprop_v24] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v24_bf16copy_avx512_f32 runs [rmsprop_v24] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v24_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va0_bf16copy_avx512_f32 runs [rmsprop_va0] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_va0_bf16copy_avx512_f32 runs [rmsprop_va0] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va0_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va4_bf16copy_avx512_f32 runs [rmsprop_va4] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_va4_bf16copy_avx512_f32 runs [rmsprop_va4] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va4_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v01_bf16copy_avx512_f32 runs [rmsprop_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v01_bf16copy_avx512_f32 runs [rmsprop_v01] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v05_bf16copy_avx512_f32 runs [rmsprop_v05] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v05_bf16copy_avx512_f32 runs [rmsprop_v05] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v05_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v21_bf16copy_avx512_f32 runs [rmsprop_v21] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v21_bf16copy_avx512_f32 runs [rmsprop_v21] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v21_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v25_bf16copy_avx512_f32 runs [rmsprop_v25] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v25_bf16copy_avx512_f32 runs [rmsprop_v25] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v25_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va1_bf16copy_avx512_f32 runs [rmsprop_va1] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_va1_bf16copy_avx512_f32 runs [rmsprop_va1] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va1_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va5_bf16copy_avx512_f32 runs [rmsprop_va5] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_va5_bf16copy_avx512_f32 runs [rmsprop_va5] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va5_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v00_bf16copy_avx512_f32 runs [adam_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v00_bf16copy_avx512_f32 runs [adam_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v80_bf16copy_avx512_f32 runs [adam_v80] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v80_bf16copy_avx512_f32 runs [adam_v80] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v80_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v40_bf16copy_avx512_f32 runs [adam_v40] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v40_bf16copy_avx512_f32 runs [adam_v40] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v40_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc0_bf16copy_avx512_f32 runs [adam_vc0] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_vc0_bf16copy_avx512_f32 runs [adam_vc0] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_vc0_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v01_bf16copy_avx512_f32 runs [adam_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v01_bf16copy_avx512_f32 runs [adam_v01] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v81_bf16copy_avx512_f32 runs [adam_v81] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v81_bf16copy_avx512_f32 runs [adam_v81] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v81_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v41_bf16copy_avx512_f32 runs [adam_v41] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v41_bf16copy_avx512_f32 runs [adam_v41] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v41_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc1_bf16copy_avx512_f32 runs [adam_vc1] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_vc1_bf16copy_avx512_f32 runs [adam_vc1] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_vc1_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v02_bf16copy_avx512_f32 runs [adam_v02] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v02_bf16copy_avx512_f32 runs [adam_v02] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v02_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v82_bf16copy_avx512_f32 runs [adam_v82] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v82_bf16copy_avx512_f32 runs [adam_v82] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v82_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v42_bf16copy_avx512_f32 runs [adam_v42] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v42_bf16copy_avx512_f32 runs [adam_v42] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v42_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc2_bf16copy_avx512_f32 runs [adam_vc2] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_vc2_bf16copy_avx512_f32 runs [adam_vc2] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_vc2_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v00_bf16copy_avx512_f32 runs [nadam_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v00_bf16copy_avx512_f32 runs [nadam_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v80_bf16copy_avx512_f32 runs [nadam_v80] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v80_bf16copy_avx512_f32 runs [nadam_v80] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v80_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v01_bf16copy_avx512_f32 runs [nadam_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v01_bf16copy_avx512_f32 runs [nadam_v01] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v81_bf16copy_avx512_f32 runs [nadam_v81] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v81_bf16copy_avx512_f32 runs [nadam_v81] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v81_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v02_bf16copy_avx512_f32 runs [nadam_v02] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v02_bf16copy_avx512_f32 runs [nadam_v02] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v02_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v82_bf16copy_avx512_f32 runs [nadam_v82] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v82_bf16copy_avx512_f32 runs [nadam_v82] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v82_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v00_bf16copy_avx512_f32 runs [radam_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v00_bf16copy_avx512_f32 runs [radam_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v100_bf16copy_avx512_f32 runs [radam_v100] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v100_bf16copy_avx512_f32 runs [radam_v100] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v100_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v80_bf16copy_avx512_f32 runs [radam_v80] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v80_bf16copy_avx512_f32 runs [radam_v80] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v80_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v180_bf16copy_avx512_f32 runs [radam_v180] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v180_bf16copy_avx512_f32 runs [radam_v180] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v180_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v01_bf16copy_avx512_f32 runs [radam_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v01_bf16copy_avx512_f32 runs [radam_v01] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v101_bf16copy_avx512_f32 runs [radam_v101] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v101_bf16copy_avx512_f32 runs [radam_v101] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v101_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v81_bf16copy_avx512_f32 runs [radam_v81] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v81_bf16copy_avx512_f32 runs [radam_v81] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v81_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v181_bf16copy_avx512_f32 runs [radam_v181] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v181_bf16copy_avx512_f32 runs [radam_v181] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v181_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v02_bf16copy_avx512_f32 runs [radam_v02] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v02_bf16copy_avx512_f32 runs [radam_v02] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v02_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v102_bf16copy_avx512_f32 runs [radam_v102] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v102_bf16copy_avx512_f32 runs [radam_v102] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v102_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v82_bf16copy_avx512_f32 runs [radam_v82] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v82_bf16copy_avx512_f32 runs [radam_v82] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v82_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v182_bf16copy_avx512_f32 runs [radam_v182] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v182_bf16copy_avx512_f32 runs [radam_v182] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v182_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v00_bf16copy_avx512_f32 runs [adamax_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adamax_v00_bf16copy_avx512_f32 runs [adamax_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v80_bf16copy_avx512_f32 runs [adamax_v80] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adamax_v80_bf16copy_avx512_f32 runs [adamax_v80] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v80_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v01_bf16copy_avx512_f32 runs [adamax_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adamax_v01_bf16copy_avx512_f32 runs [adamax_v01] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v81_bf16copy_avx512_f32 runs [adamax_v81] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adamax_v81_bf16copy_avx512_f32 runs [adamax_v81] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v81_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adadelta_v00_bf16copy_avx512_f32 runs [adadelta_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adadelta_v00_bf16copy_avx512_f32 runs [adadelta_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adadelta_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adadelta_v01_bf16copy_avx512_f32 runs [adadelta_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adadelta_v01_bf16copy_avx512_f32 runs [adadelta_v01] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adadelta_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rprop_v00_bf16copy_avx512_f32 runs [rprop_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rprop_v00_bf16copy_avx512_f32 runs [rprop_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rprop_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rprop_v10_bf16copy_avx512_f32 runs [rprop_v10] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rprop_v10_bf16copy_avx512_f32 runs [rprop_v10] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rprop_v10_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v00_bf16copy_avx512_f32 runs [asgd_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// asgd_v00_bf16copy_avx512_f32 runs [asgd_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v200_bf16copy_avx512_f32 runs [asgd_v200] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// asgd_v200_bf16copy_avx512_f32 runs [asgd_v200] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v200_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v01_bf16copy_avx512_f32 runs [asgd_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// asgd_v01_bf16copy_avx512_f32 runs [asgd_v01] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v01_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v201_bf16copy_avx512_f32 runs [asgd_v201] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// asgd_v201_bf16copy_avx512_f32 runs [asgd_v201] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v201_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// lion_v00_bf16copy_avx512_f32 runs [lion_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// lion_v00_bf16copy_avx512_f32 runs [lion_v00] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func lion_v00_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// lion_v02_bf16copy_avx512_f32 runs [lion_v02] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// lion_v02_bf16copy_avx512_f32 runs [lion_v02] with AVX-512 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func lion_v02_bf16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v00_f16copy_avx512_f32 runs [sgd_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v00_f16copy_avx512_f32 runs [sgd_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v04_f16copy_avx512_f32 runs [sgd_v04] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v04_f16copy_avx512_f32 runs [sgd_v04] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v04_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v14_f16copy_avx512_f32 runs [sgd_v14] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v14_f16copy_avx512_f32 runs [sgd_v14] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v14_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v0c_f16copy_avx512_f32 runs [sgd_v0c] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v0c_f16copy_avx512_f32 runs [sgd_v0c] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v0c_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v1c_f16copy_avx512_f32 runs [sgd_v1c] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v1c_f16copy_avx512_f32 runs [sgd_v1c] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v1c_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v01_f16copy_avx512_f32 runs [sgd_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v01_f16copy_avx512_f32 runs [sgd_v01] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v05_f16copy_avx512_f32 runs [sgd_v05] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v05_f16copy_avx512_f32 runs [sgd_v05] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v05_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v15_f16copy_avx512_f32 runs [sgd_v15] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v15_f16copy_avx512_f32 runs [sgd_v15] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v15_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v0d_f16copy_avx512_f32 runs [sgd_v0d] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v0d_f16copy_avx512_f32 runs [sgd_v0d] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v0d_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v1d_f16copy_avx512_f32 runs [sgd_v1d] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v1d_f16copy_avx512_f32 runs [sgd_v1d] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v1d_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adagrad_v00_f16copy_avx512_f32 runs [adagrad_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adagrad_v00_f16copy_avx512_f32 runs [adagrad_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adagrad_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adagrad_v01_f16copy_avx512_f32 runs [adagrad_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adagrad_v01_f16copy_avx512_f32 runs [adagrad_v01] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adagrad_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v00_f16copy_avx512_f32 runs [rmsprop_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v00_f16copy_avx512_f32 runs [rmsprop_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v04_f16copy_avx512_f32 runs [rmsprop_v04] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v04_f16copy_avx512_f32 runs [rmsprop_v04] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v04_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v20_f16copy_avx512_f32 runs [rmsprop_v20] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v20_f16copy_avx512_f32 runs [rmsprop_v20] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v20_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v24_f16copy_avx512_f32 runs [rmsprop_v24] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v24_f16copy_avx512_f32 runs [rmsprop_v24] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v24_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va0_f16copy_avx512_f32 runs [rmsprop_va0] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_va0_f16copy_avx512_f32 runs [rmsprop_va0] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_va0_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va4_f16copy_avx512_f32 runs [rmsprop_va4] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_va4_f16copy_avx512_f32 runs [rmsprop_va4] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_va4_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v01_f16copy_avx512_f32 runs [rmsprop_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v01_f16copy_avx512_f32 runs [rmsprop_v01] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v05_f16copy_avx512_f32 runs [rmsprop_v05] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v05_f16copy_avx512_f32 runs [rmsprop_v05] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v05_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v21_f16copy_avx512_f32 runs [rmsprop_v21] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v21_f16copy_avx512_f32 runs [rmsprop_v21] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v21_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v25_f16copy_avx512_f32 runs [rmsprop_v25] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v25_f16copy_avx512_f32 runs [rmsprop_v25] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v25_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va1_f16copy_avx512_f32 runs [rmsprop_va1] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_va1_f16copy_avx512_f32 runs [rmsprop_va1] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_va1_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va5_f16copy_avx512_f32 runs [rmsprop_va5] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_va5_f16copy_avx512_f32 runs [rmsprop_va5] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_va5_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v00_f16copy_avx512_f32 runs [adam_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v00_f16copy_avx512_f32 runs [adam_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v80_f16copy_avx512_f32 runs [adam_v80] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v80_f16copy_avx512_f32 runs [adam_v80] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v80_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v40_f16copy_avx512_f32 runs [adam_v40] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v40_f16copy_avx512_f32 runs [adam_v40] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v40_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc0_f16copy_avx512_f32 runs [adam_vc0] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_vc0_f16copy_avx512_f32 runs [adam_vc0] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_vc0_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v01_f16copy_avx512_f32 runs [adam_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v01_f16copy_avx512_f32 runs [adam_v01] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v81_f16copy_avx512_f32 runs [adam_v81] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v81_f16copy_avx512_f32 runs [adam_v81] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v81_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v41_f16copy_avx512_f32 runs [adam_v41] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v41_f16copy_avx512_f32 runs [adam_v41] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v41_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc1_f16copy_avx512_f32 runs [adam_vc1] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_vc1_f16copy_avx512_f32 runs [adam_vc1] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_vc1_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v02_f16copy_avx512_f32 runs [adam_v02] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v02_f16copy_avx512_f32 runs [adam_v02] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v02_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v82_f16copy_avx512_f32 runs [adam_v82] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v82_f16copy_avx512_f32 runs [adam_v82] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v82_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v42_f16copy_avx512_f32 runs [adam_v42] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v42_f16copy_avx512_f32 runs [adam_v42] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v42_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc2_f16copy_avx512_f32 runs [adam_vc2] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_vc2_f16copy_avx512_f32 runs [adam_vc2] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_vc2_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v00_f16copy_avx512_f32 runs [nadam_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v00_f16copy_avx512_f32 runs [nadam_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v80_f16copy_avx512_f32 runs [nadam_v80] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v80_f16copy_avx512_f32 runs [nadam_v80] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v80_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v01_f16copy_avx512_f32 runs [nadam_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v01_f16copy_avx512_f32 runs [nadam_v01] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v81_f16copy_avx512_f32 runs [nadam_v81] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v81_f16copy_avx512_f32 runs [nadam_v81] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v81_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v02_f16copy_avx512_f32 runs [nadam_v02] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v02_f16copy_avx512_f32 runs [nadam_v02] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v02_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v82_f16copy_avx512_f32 runs [nadam_v82] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v82_f16copy_avx512_f32 runs [nadam_v82] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v82_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v00_f16copy_avx512_f32 runs [radam_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v00_f16copy_avx512_f32 runs [radam_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v100_f16copy_avx512_f32 runs [radam_v100] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v100_f16copy_avx512_f32 runs [radam_v100] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v100_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v80_f16copy_avx512_f32 runs [radam_v80] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v80_f16copy_avx512_f32 runs [radam_v80] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v80_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v180_f16copy_avx512_f32 runs [radam_v180] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v180_f16copy_avx512_f32 runs [radam_v180] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v180_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v01_f16copy_avx512_f32 runs [radam_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v01_f16copy_avx512_f32 runs [radam_v01] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v101_f16copy_avx512_f32 runs [radam_v101] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v101_f16copy_avx512_f32 runs [radam_v101] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v101_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v81_f16copy_avx512_f32 runs [radam_v81] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v81_f16copy_avx512_f32 runs [radam_v81] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v81_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v181_f16copy_avx512_f32 runs [radam_v181] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v181_f16copy_avx512_f32 runs [radam_v181] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v181_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v02_f16copy_avx512_f32 runs [radam_v02] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v02_f16copy_avx512_f32 runs [radam_v02] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v02_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v102_f16copy_avx512_f32 runs [radam_v102] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v102_f16copy_avx512_f32 runs [radam_v102] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v102_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v82_f16copy_avx512_f32 runs [radam_v82] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v82_f16copy_avx512_f32 runs [radam_v82] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v82_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v182_f16copy_avx512_f32 runs [radam_v182] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v182_f16copy_avx512_f32 runs [radam_v182] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v182_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v00_f16copy_avx512_f32 runs [adamax_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adamax_v00_f16copy_avx512_f32 runs [adamax_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adamax_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v80_f16copy_avx512_f32 runs [adamax_v80] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adamax_v80_f16copy_avx512_f32 runs [adamax_v80] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adamax_v80_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v01_f16copy_avx512_f32 runs [adamax_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adamax_v01_f16copy_avx512_f32 runs [adamax_v01] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adamax_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v81_f16copy_avx512_f32 runs [adamax_v81] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adamax_v81_f16copy_avx512_f32 runs [adamax_v81] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adamax_v81_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adadelta_v00_f16copy_avx512_f32 runs [adadelta_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adadelta_v00_f16copy_avx512_f32 runs [adadelta_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adadelta_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adadelta_v01_f16copy_avx512_f32 runs [adadelta_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adadelta_v01_f16copy_avx512_f32 runs [adadelta_v01] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adadelta_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rprop_v00_f16copy_avx512_f32 runs [rprop_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rprop_v00_f16copy_avx512_f32 runs [rprop_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rprop_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rprop_v10_f16copy_avx512_f32 runs [rprop_v10] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rprop_v10_f16copy_avx512_f32 runs [rprop_v10] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rprop_v10_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v00_f16copy_avx512_f32 runs [asgd_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// asgd_v00_f16copy_avx512_f32 runs [asgd_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func asgd_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v200_f16copy_avx512_f32 runs [asgd_v200] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// asgd_v200_f16copy_avx512_f32 runs [asgd_v200] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func asgd_v200_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v01_f16copy_avx512_f32 runs [asgd_v01] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// asgd_v01_f16copy_avx512_f32 runs [asgd_v01] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func asgd_v01_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v201_f16copy_avx512_f32 runs [asgd_v201] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// asgd_v201_f16copy_avx512_f32 runs [asgd_v201] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func asgd_v201_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// lion_v00_f16copy_avx512_f32 runs [lion_v00] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// lion_v00_f16copy_avx512_f32 runs [lion_v00] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func lion_v00_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// lion_v02_f16copy_avx512_f32 runs [lion_v02] with AVX-512 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// lion_v02_f16copy_avx512_f32 runs [lion_v02] with AVX-512 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func lion_v02_f16copy_avx512_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v00_bf16copy_avx512bf16_f32 runs [sgd_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// sgd_v00_bf16copy_avx512bf16_f32 runs [sgd_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v04_bf16copy_avx512bf16_f32 runs [sgd_v04] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// sgd_v04_bf16copy_avx512bf16_f32 runs [sgd_v04] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v04_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v14_bf16copy_avx512bf16_f32 runs [sgd_v14] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// sgd_v14_bf16copy_avx512bf16_f32 runs [sgd_v14] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v14_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v0c_bf16copy_avx512bf16_f32 runs [sgd_v0c] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// sgd_v0c_bf16copy_avx512bf16_f32 runs [sgd_v0c] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v0c_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v1c_bf16copy_avx512bf16_f32 runs [sgd_v1c] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// sgd_v1c_bf16copy_avx512bf16_f32 runs [sgd_v1c] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v1c_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v01_bf16copy_avx512bf16_f32 runs [sgd_v01] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// sgd_v01_bf16copy_avx512bf16_f32 runs [sgd_v01] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v05_bf16copy_avx512bf16_f32 runs [sgd_v05] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// sgd_v05_bf16copy_avx512bf16_f32 runs [sgd_v05] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v05_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v15_bf16copy_avx512bf16_f32 runs [sgd_v15] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// sgd_v15_bf16copy_avx512bf16_f32 runs [sgd_v15] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v15_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v0d_bf16copy_avx512bf16_f32 runs [sgd_v0d] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// sgd_v0d_bf16copy_avx512bf16_f32 runs [sgd_v0d] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v0d_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v1d_bf16copy_avx512bf16_f32 runs [sgd_v1d] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// sgd_v1d_bf16copy_avx512bf16_f32 runs [sgd_v1d] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v1d_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adagrad_v00_bf16copy_avx512bf16_f32 runs [adagrad_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adagrad_v00_bf16copy_avx512bf16_f32 runs [adagrad_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adagrad_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adagrad_v01_bf16copy_avx512bf16_f32 runs [adagrad_v01] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adagrad_v01_bf16copy_avx512bf16_f32 runs [adagrad_v01] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adagrad_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v00_bf16copy_avx512bf16_f32 runs [rmsprop_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_v00_bf16copy_avx512bf16_f32 runs [rmsprop_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v04_bf16copy_avx512bf16_f32 runs [rmsprop_v04] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_v04_bf16copy_avx512bf16_f32 runs [rmsprop_v04] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v04_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v20_bf16copy_avx512bf16_f32 runs [rmsprop_v20] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_v20_bf16copy_avx512bf16_f32 runs [rmsprop_v20] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v20_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v24_bf16copy_avx512bf16_f32 runs [rmsprop_v24] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_v24_bf16copy_avx512bf16_f32 runs [rmsprop_v24] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v24_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va0_bf16copy_avx512bf16_f32 runs [rmsprop_va0] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_va0_bf16copy_avx512bf16_f32 runs [rmsprop_va0] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va0_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va4_bf16copy_avx512bf16_f32 runs [rmsprop_va4] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_va4_bf16copy_avx512bf16_f32 runs [rmsprop_va4] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va4_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v01_bf16copy_avx512bf16_f32 runs [rmsprop_v01] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_v01_bf16copy_avx512bf16_f32 runs [rmsprop_v01] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v05_bf16copy_avx512bf16_f32 runs [rmsprop_v05] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_v05_bf16copy_avx512bf16_f32 runs [rmsprop_v05] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v05_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v21_bf16copy_avx512bf16_f32 runs [rmsprop_v21] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_v21_bf16copy_avx512bf16_f32 runs [rmsprop_v21] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v21_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v25_bf16copy_avx512bf16_f32 runs [rmsprop_v25] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_v25_bf16copy_avx512bf16_f32 runs [rmsprop_v25] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v25_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va1_bf16copy_avx512bf16_f32 runs [rmsprop_va1] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_va1_bf16copy_avx512bf16_f32 runs [rmsprop_va1] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va1_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va5_bf16copy_avx512bf16_f32 runs [rmsprop_va5] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rmsprop_va5_bf16copy_avx512bf16_f32 runs [rmsprop_va5] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va5_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v00_bf16copy_avx512bf16_f32 runs [adam_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_v00_bf16copy_avx512bf16_f32 runs [adam_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v80_bf16copy_avx512bf16_f32 runs [adam_v80] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_v80_bf16copy_avx512bf16_f32 runs [adam_v80] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v80_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v40_bf16copy_avx512bf16_f32 runs [adam_v40] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_v40_bf16copy_avx512bf16_f32 runs [adam_v40] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v40_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc0_bf16copy_avx512bf16_f32 runs [adam_vc0] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_vc0_bf16copy_avx512bf16_f32 runs [adam_vc0] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_vc0_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v01_bf16copy_avx512bf16_f32 runs [adam_v01] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_v01_bf16copy_avx512bf16_f32 runs [adam_v01] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v81_bf16copy_avx512bf16_f32 runs [adam_v81] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_v81_bf16copy_avx512bf16_f32 runs [adam_v81] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v81_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v41_bf16copy_avx512bf16_f32 runs [adam_v41] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_v41_bf16copy_avx512bf16_f32 runs [adam_v41] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v41_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc1_bf16copy_avx512bf16_f32 runs [adam_vc1] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_vc1_bf16copy_avx512bf16_f32 runs [adam_vc1] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_vc1_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v02_bf16copy_avx512bf16_f32 runs [adam_v02] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_v02_bf16copy_avx512bf16_f32 runs [adam_v02] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v02_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v82_bf16copy_avx512bf16_f32 runs [adam_v82] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_v82_bf16copy_avx512bf16_f32 runs [adam_v82] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v82_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v42_bf16copy_avx512bf16_f32 runs [adam_v42] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_v42_bf16copy_avx512bf16_f32 runs [adam_v42] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v42_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc2_bf16copy_avx512bf16_f32 runs [adam_vc2] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adam_vc2_bf16copy_avx512bf16_f32 runs [adam_vc2] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_vc2_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v00_bf16copy_avx512bf16_f32 runs [nadam_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// nadam_v00_bf16copy_avx512bf16_f32 runs [nadam_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v80_bf16copy_avx512bf16_f32 runs [nadam_v80] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// nadam_v80_bf16copy_avx512bf16_f32 runs [nadam_v80] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v80_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v01_bf16copy_avx512bf16_f32 runs [nadam_v01] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// nadam_v01_bf16copy_avx512bf16_f32 runs [nadam_v01] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v81_bf16copy_avx512bf16_f32 runs [nadam_v81] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// nadam_v81_bf16copy_avx512bf16_f32 runs [nadam_v81] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v81_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v02_bf16copy_avx512bf16_f32 runs [nadam_v02] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// nadam_v02_bf16copy_avx512bf16_f32 runs [nadam_v02] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v02_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v82_bf16copy_avx512bf16_f32 runs [nadam_v82] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// nadam_v82_bf16copy_avx512bf16_f32 runs [nadam_v82] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v82_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v00_bf16copy_avx512bf16_f32 runs [radam_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v00_bf16copy_avx512bf16_f32 runs [radam_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v100_bf16copy_avx512bf16_f32 runs [radam_v100] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v100_bf16copy_avx512bf16_f32 runs [radam_v100] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v100_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v80_bf16copy_avx512bf16_f32 runs [radam_v80] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v80_bf16copy_avx512bf16_f32 runs [radam_v80] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v80_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v180_bf16copy_avx512bf16_f32 runs [radam_v180] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v180_bf16copy_avx512bf16_f32 runs [radam_v180] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v180_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v01_bf16copy_avx512bf16_f32 runs [radam_v01] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v01_bf16copy_avx512bf16_f32 runs [radam_v01] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v101_bf16copy_avx512bf16_f32 runs [radam_v101] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v101_bf16copy_avx512bf16_f32 runs [radam_v101] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v101_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v81_bf16copy_avx512bf16_f32 runs [radam_v81] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v81_bf16copy_avx512bf16_f32 runs [radam_v81] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v81_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v181_bf16copy_avx512bf16_f32 runs [radam_v181] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v181_bf16copy_avx512bf16_f32 runs [radam_v181] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v181_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v02_bf16copy_avx512bf16_f32 runs [radam_v02] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v02_bf16copy_avx512bf16_f32 runs [radam_v02] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v02_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v102_bf16copy_avx512bf16_f32 runs [radam_v102] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v102_bf16copy_avx512bf16_f32 runs [radam_v102] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v102_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v82_bf16copy_avx512bf16_f32 runs [radam_v82] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v82_bf16copy_avx512bf16_f32 runs [radam_v82] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v82_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v182_bf16copy_avx512bf16_f32 runs [radam_v182] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// radam_v182_bf16copy_avx512bf16_f32 runs [radam_v182] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v182_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v00_bf16copy_avx512bf16_f32 runs [adamax_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adamax_v00_bf16copy_avx512bf16_f32 runs [adamax_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v80_bf16copy_avx512bf16_f32 runs [adamax_v80] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adamax_v80_bf16copy_avx512bf16_f32 runs [adamax_v80] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v80_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v01_bf16copy_avx512bf16_f32 runs [adamax_v01] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adamax_v01_bf16copy_avx512bf16_f32 runs [adamax_v01] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v81_bf16copy_avx512bf16_f32 runs [adamax_v81] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adamax_v81_bf16copy_avx512bf16_f32 runs [adamax_v81] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v81_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adadelta_v00_bf16copy_avx512bf16_f32 runs [adadelta_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adadelta_v00_bf16copy_avx512bf16_f32 runs [adadelta_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adadelta_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adadelta_v01_bf16copy_avx512bf16_f32 runs [adadelta_v01] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// adadelta_v01_bf16copy_avx512bf16_f32 runs [adadelta_v01] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adadelta_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rprop_v00_bf16copy_avx512bf16_f32 runs [rprop_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rprop_v00_bf16copy_avx512bf16_f32 runs [rprop_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rprop_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rprop_v10_bf16copy_avx512bf16_f32 runs [rprop_v10] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// rprop_v10_bf16copy_avx512bf16_f32 runs [rprop_v10] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rprop_v10_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v00_bf16copy_avx512bf16_f32 runs [asgd_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// asgd_v00_bf16copy_avx512bf16_f32 runs [asgd_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v200_bf16copy_avx512bf16_f32 runs [asgd_v200] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// asgd_v200_bf16copy_avx512bf16_f32 runs [asgd_v200] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v200_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v01_bf16copy_avx512bf16_f32 runs [asgd_v01] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// asgd_v01_bf16copy_avx512bf16_f32 runs [asgd_v01] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v01_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v201_bf16copy_avx512bf16_f32 runs [asgd_v201] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// asgd_v201_bf16copy_avx512bf16_f32 runs [asgd_v201] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v201_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// lion_v00_bf16copy_avx512bf16_f32 runs [lion_v00] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// lion_v00_bf16copy_avx512bf16_f32 runs [lion_v00] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func lion_v00_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// lion_v02_bf16copy_avx512bf16_f32 runs [lion_v02] with AVX-512 and its extension bf16 on float32 elements, and
-// writes the new parameters rounded to bf16 to copy.
+// lion_v02_bf16copy_avx512bf16_f32 runs [lion_v02] with AVX-512 and its extension bf16 on float32 elements,
+// writing the new parameters' copy in bf16.
 //
 //go:noescape
 func lion_v02_bf16copy_avx512bf16_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
@@ -7872,818 +10112,1362 @@ func lion_v00_f16_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s
 //go:noescape
 func lion_v02_f16_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
 
-// sgd_v00_bf16copy_avx2_f32 runs [sgd_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v00_bf16s32_avx2_f32 runs [sgd_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v04_bf16s32_avx2_f32 runs [sgd_v04] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v04_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v14_bf16s32_avx2_f32 runs [sgd_v14] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v14_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v0c_bf16s32_avx2_f32 runs [sgd_v0c] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v0c_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v1c_bf16s32_avx2_f32 runs [sgd_v1c] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v1c_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v01_bf16s32_avx2_f32 runs [sgd_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v01_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v05_bf16s32_avx2_f32 runs [sgd_v05] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v05_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v15_bf16s32_avx2_f32 runs [sgd_v15] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v15_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v0d_bf16s32_avx2_f32 runs [sgd_v0d] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v0d_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v1d_bf16s32_avx2_f32 runs [sgd_v1d] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func sgd_v1d_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adagrad_v00_bf16s32_avx2_f32 runs [adagrad_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adagrad_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adagrad_v01_bf16s32_avx2_f32 runs [adagrad_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adagrad_v01_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v00_bf16s32_avx2_f32 runs [rmsprop_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v04_bf16s32_avx2_f32 runs [rmsprop_v04] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v04_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v20_bf16s32_avx2_f32 runs [rmsprop_v20] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v20_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v24_bf16s32_avx2_f32 runs [rmsprop_v24] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v24_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va0_bf16s32_avx2_f32 runs [rmsprop_va0] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va0_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va4_bf16s32_avx2_f32 runs [rmsprop_va4] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va4_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v01_bf16s32_avx2_f32 runs [rmsprop_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v01_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v05_bf16s32_avx2_f32 runs [rmsprop_v05] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v05_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v21_bf16s32_avx2_f32 runs [rmsprop_v21] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v21_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v25_bf16s32_avx2_f32 runs [rmsprop_v25] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_v25_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va1_bf16s32_avx2_f32 runs [rmsprop_va1] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va1_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va5_bf16s32_avx2_f32 runs [rmsprop_va5] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rmsprop_va5_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v00_bf16s32_avx2_f32 runs [adam_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v80_bf16s32_avx2_f32 runs [adam_v80] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v80_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v40_bf16s32_avx2_f32 runs [adam_v40] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v40_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc0_bf16s32_avx2_f32 runs [adam_vc0] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_vc0_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v01_bf16s32_avx2_f32 runs [adam_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v01_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v81_bf16s32_avx2_f32 runs [adam_v81] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v81_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v41_bf16s32_avx2_f32 runs [adam_v41] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v41_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc1_bf16s32_avx2_f32 runs [adam_vc1] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_vc1_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v02_bf16s32_avx2_f32 runs [adam_v02] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v02_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v82_bf16s32_avx2_f32 runs [adam_v82] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v82_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v42_bf16s32_avx2_f32 runs [adam_v42] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_v42_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc2_bf16s32_avx2_f32 runs [adam_vc2] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adam_vc2_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v00_bf16s32_avx2_f32 runs [nadam_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v80_bf16s32_avx2_f32 runs [nadam_v80] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v80_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v01_bf16s32_avx2_f32 runs [nadam_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v01_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v81_bf16s32_avx2_f32 runs [nadam_v81] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v81_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v02_bf16s32_avx2_f32 runs [nadam_v02] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v02_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v82_bf16s32_avx2_f32 runs [nadam_v82] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func nadam_v82_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v00_bf16s32_avx2_f32 runs [radam_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v100_bf16s32_avx2_f32 runs [radam_v100] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v100_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v80_bf16s32_avx2_f32 runs [radam_v80] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v80_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v180_bf16s32_avx2_f32 runs [radam_v180] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v180_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v01_bf16s32_avx2_f32 runs [radam_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v01_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v101_bf16s32_avx2_f32 runs [radam_v101] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v101_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v81_bf16s32_avx2_f32 runs [radam_v81] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v81_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v181_bf16s32_avx2_f32 runs [radam_v181] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v181_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v02_bf16s32_avx2_f32 runs [radam_v02] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v02_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v102_bf16s32_avx2_f32 runs [radam_v102] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v102_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v82_bf16s32_avx2_f32 runs [radam_v82] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v82_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v182_bf16s32_avx2_f32 runs [radam_v182] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func radam_v182_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v00_bf16s32_avx2_f32 runs [adamax_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v80_bf16s32_avx2_f32 runs [adamax_v80] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v80_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v01_bf16s32_avx2_f32 runs [adamax_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v01_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v81_bf16s32_avx2_f32 runs [adamax_v81] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adamax_v81_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adadelta_v00_bf16s32_avx2_f32 runs [adadelta_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adadelta_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adadelta_v01_bf16s32_avx2_f32 runs [adadelta_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func adadelta_v01_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rprop_v00_bf16s32_avx2_f32 runs [rprop_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rprop_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rprop_v10_bf16s32_avx2_f32 runs [rprop_v10] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func rprop_v10_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v00_bf16s32_avx2_f32 runs [asgd_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v200_bf16s32_avx2_f32 runs [asgd_v200] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v200_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v01_bf16s32_avx2_f32 runs [asgd_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v01_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v201_bf16s32_avx2_f32 runs [asgd_v201] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func asgd_v201_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// lion_v00_bf16s32_avx2_f32 runs [lion_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func lion_v00_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// lion_v02_bf16s32_avx2_f32 runs [lion_v02] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in bf16.
+//
+//go:noescape
+func lion_v02_bf16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v00_f16s32_avx2_f32 runs [sgd_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v04_f16s32_avx2_f32 runs [sgd_v04] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v04_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v14_f16s32_avx2_f32 runs [sgd_v14] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v14_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v0c_f16s32_avx2_f32 runs [sgd_v0c] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v0c_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v1c_f16s32_avx2_f32 runs [sgd_v1c] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v1c_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v01_f16s32_avx2_f32 runs [sgd_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v01_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v05_f16s32_avx2_f32 runs [sgd_v05] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v05_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v15_f16s32_avx2_f32 runs [sgd_v15] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v15_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v0d_f16s32_avx2_f32 runs [sgd_v0d] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v0d_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v1d_f16s32_avx2_f32 runs [sgd_v1d] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func sgd_v1d_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adagrad_v00_f16s32_avx2_f32 runs [adagrad_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adagrad_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adagrad_v01_f16s32_avx2_f32 runs [adagrad_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adagrad_v01_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v00_f16s32_avx2_f32 runs [rmsprop_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v04_f16s32_avx2_f32 runs [rmsprop_v04] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v04_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v20_f16s32_avx2_f32 runs [rmsprop_v20] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v20_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v24_f16s32_avx2_f32 runs [rmsprop_v24] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v24_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va0_f16s32_avx2_f32 runs [rmsprop_va0] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_va0_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va4_f16s32_avx2_f32 runs [rmsprop_va4] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_va4_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v01_f16s32_avx2_f32 runs [rmsprop_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v01_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v05_f16s32_avx2_f32 runs [rmsprop_v05] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v05_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v21_f16s32_avx2_f32 runs [rmsprop_v21] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v21_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_v25_f16s32_avx2_f32 runs [rmsprop_v25] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_v25_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va1_f16s32_avx2_f32 runs [rmsprop_va1] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_va1_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rmsprop_va5_f16s32_avx2_f32 runs [rmsprop_va5] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rmsprop_va5_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v00_f16s32_avx2_f32 runs [adam_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v80_f16s32_avx2_f32 runs [adam_v80] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v80_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v40_f16s32_avx2_f32 runs [adam_v40] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v40_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc0_f16s32_avx2_f32 runs [adam_vc0] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_vc0_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v01_f16s32_avx2_f32 runs [adam_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v01_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v81_f16s32_avx2_f32 runs [adam_v81] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v81_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v41_f16s32_avx2_f32 runs [adam_v41] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v41_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc1_f16s32_avx2_f32 runs [adam_vc1] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_vc1_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v02_f16s32_avx2_f32 runs [adam_v02] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v02_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v82_f16s32_avx2_f32 runs [adam_v82] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v82_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_v42_f16s32_avx2_f32 runs [adam_v42] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_v42_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adam_vc2_f16s32_avx2_f32 runs [adam_vc2] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adam_vc2_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v00_f16s32_avx2_f32 runs [nadam_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v80_f16s32_avx2_f32 runs [nadam_v80] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v80_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v01_f16s32_avx2_f32 runs [nadam_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v01_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v81_f16s32_avx2_f32 runs [nadam_v81] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v81_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v02_f16s32_avx2_f32 runs [nadam_v02] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v02_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// nadam_v82_f16s32_avx2_f32 runs [nadam_v82] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func nadam_v82_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v00_f16s32_avx2_f32 runs [radam_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v100_f16s32_avx2_f32 runs [radam_v100] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v100_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v80_f16s32_avx2_f32 runs [radam_v80] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v80_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v180_f16s32_avx2_f32 runs [radam_v180] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v180_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v01_f16s32_avx2_f32 runs [radam_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v01_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v101_f16s32_avx2_f32 runs [radam_v101] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v101_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v81_f16s32_avx2_f32 runs [radam_v81] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v81_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v181_f16s32_avx2_f32 runs [radam_v181] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v181_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v02_f16s32_avx2_f32 runs [radam_v02] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v02_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v102_f16s32_avx2_f32 runs [radam_v102] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v102_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v82_f16s32_avx2_f32 runs [radam_v82] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v82_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// radam_v182_f16s32_avx2_f32 runs [radam_v182] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func radam_v182_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v00_f16s32_avx2_f32 runs [adamax_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adamax_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v80_f16s32_avx2_f32 runs [adamax_v80] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adamax_v80_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v01_f16s32_avx2_f32 runs [adamax_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adamax_v01_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adamax_v81_f16s32_avx2_f32 runs [adamax_v81] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adamax_v81_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adadelta_v00_f16s32_avx2_f32 runs [adadelta_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adadelta_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// adadelta_v01_f16s32_avx2_f32 runs [adadelta_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func adadelta_v01_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rprop_v00_f16s32_avx2_f32 runs [rprop_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rprop_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// rprop_v10_f16s32_avx2_f32 runs [rprop_v10] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func rprop_v10_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v00_f16s32_avx2_f32 runs [asgd_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func asgd_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v200_f16s32_avx2_f32 runs [asgd_v200] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func asgd_v200_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v01_f16s32_avx2_f32 runs [asgd_v01] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func asgd_v01_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// asgd_v201_f16s32_avx2_f32 runs [asgd_v201] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func asgd_v201_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// lion_v00_f16s32_avx2_f32 runs [lion_v00] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func lion_v00_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// lion_v02_f16s32_avx2_f32 runs [lion_v02] with AVX2 on float32 elements, the state in float32, the parameters and gradients stored in f16.
+//
+//go:noescape
+func lion_v02_f16s32_avx2_f32(c *generic.Coeffs[float32], n int, p, grad *uint16, s0, s1, s2 *float32)
+
+// sgd_v00_bf16copy_avx2_f32 runs [sgd_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v04_bf16copy_avx2_f32 runs [sgd_v04] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v04_bf16copy_avx2_f32 runs [sgd_v04] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v04_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v14_bf16copy_avx2_f32 runs [sgd_v14] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v14_bf16copy_avx2_f32 runs [sgd_v14] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v14_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v0c_bf16copy_avx2_f32 runs [sgd_v0c] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v0c_bf16copy_avx2_f32 runs [sgd_v0c] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v0c_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v1c_bf16copy_avx2_f32 runs [sgd_v1c] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v1c_bf16copy_avx2_f32 runs [sgd_v1c] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v1c_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v01_bf16copy_avx2_f32 runs [sgd_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v01_bf16copy_avx2_f32 runs [sgd_v01] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v05_bf16copy_avx2_f32 runs [sgd_v05] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v05_bf16copy_avx2_f32 runs [sgd_v05] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v05_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v15_bf16copy_avx2_f32 runs [sgd_v15] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v15_bf16copy_avx2_f32 runs [sgd_v15] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v15_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v0d_bf16copy_avx2_f32 runs [sgd_v0d] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v0d_bf16copy_avx2_f32 runs [sgd_v0d] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v0d_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v1d_bf16copy_avx2_f32 runs [sgd_v1d] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// sgd_v1d_bf16copy_avx2_f32 runs [sgd_v1d] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func sgd_v1d_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adagrad_v00_bf16copy_avx2_f32 runs [adagrad_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adagrad_v00_bf16copy_avx2_f32 runs [adagrad_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adagrad_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adagrad_v01_bf16copy_avx2_f32 runs [adagrad_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adagrad_v01_bf16copy_avx2_f32 runs [adagrad_v01] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adagrad_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v00_bf16copy_avx2_f32 runs [rmsprop_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v00_bf16copy_avx2_f32 runs [rmsprop_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v04_bf16copy_avx2_f32 runs [rmsprop_v04] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v04_bf16copy_avx2_f32 runs [rmsprop_v04] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v04_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v20_bf16copy_avx2_f32 runs [rmsprop_v20] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v20_bf16copy_avx2_f32 runs [rmsprop_v20] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v20_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v24_bf16copy_avx2_f32 runs [rmsprop_v24] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v24_bf16copy_avx2_f32 runs [rmsprop_v24] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v24_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va0_bf16copy_avx2_f32 runs [rmsprop_va0] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_va0_bf16copy_avx2_f32 runs [rmsprop_va0] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va0_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va4_bf16copy_avx2_f32 runs [rmsprop_va4] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_va4_bf16copy_avx2_f32 runs [rmsprop_va4] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va4_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v01_bf16copy_avx2_f32 runs [rmsprop_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v01_bf16copy_avx2_f32 runs [rmsprop_v01] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v05_bf16copy_avx2_f32 runs [rmsprop_v05] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v05_bf16copy_avx2_f32 runs [rmsprop_v05] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v05_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v21_bf16copy_avx2_f32 runs [rmsprop_v21] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v21_bf16copy_avx2_f32 runs [rmsprop_v21] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v21_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v25_bf16copy_avx2_f32 runs [rmsprop_v25] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_v25_bf16copy_avx2_f32 runs [rmsprop_v25] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_v25_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va1_bf16copy_avx2_f32 runs [rmsprop_va1] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_va1_bf16copy_avx2_f32 runs [rmsprop_va1] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va1_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va5_bf16copy_avx2_f32 runs [rmsprop_va5] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rmsprop_va5_bf16copy_avx2_f32 runs [rmsprop_va5] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rmsprop_va5_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v00_bf16copy_avx2_f32 runs [adam_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v00_bf16copy_avx2_f32 runs [adam_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v80_bf16copy_avx2_f32 runs [adam_v80] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v80_bf16copy_avx2_f32 runs [adam_v80] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v80_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v40_bf16copy_avx2_f32 runs [adam_v40] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v40_bf16copy_avx2_f32 runs [adam_v40] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v40_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc0_bf16copy_avx2_f32 runs [adam_vc0] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_vc0_bf16copy_avx2_f32 runs [adam_vc0] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_vc0_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v01_bf16copy_avx2_f32 runs [adam_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v01_bf16copy_avx2_f32 runs [adam_v01] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v81_bf16copy_avx2_f32 runs [adam_v81] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v81_bf16copy_avx2_f32 runs [adam_v81] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v81_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v41_bf16copy_avx2_f32 runs [adam_v41] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v41_bf16copy_avx2_f32 runs [adam_v41] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v41_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc1_bf16copy_avx2_f32 runs [adam_vc1] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_vc1_bf16copy_avx2_f32 runs [adam_vc1] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_vc1_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v02_bf16copy_avx2_f32 runs [adam_v02] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v02_bf16copy_avx2_f32 runs [adam_v02] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v02_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v82_bf16copy_avx2_f32 runs [adam_v82] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v82_bf16copy_avx2_f32 runs [adam_v82] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v82_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v42_bf16copy_avx2_f32 runs [adam_v42] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_v42_bf16copy_avx2_f32 runs [adam_v42] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_v42_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc2_bf16copy_avx2_f32 runs [adam_vc2] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adam_vc2_bf16copy_avx2_f32 runs [adam_vc2] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adam_vc2_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v00_bf16copy_avx2_f32 runs [nadam_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v00_bf16copy_avx2_f32 runs [nadam_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v80_bf16copy_avx2_f32 runs [nadam_v80] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v80_bf16copy_avx2_f32 runs [nadam_v80] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v80_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v01_bf16copy_avx2_f32 runs [nadam_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v01_bf16copy_avx2_f32 runs [nadam_v01] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v81_bf16copy_avx2_f32 runs [nadam_v81] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v81_bf16copy_avx2_f32 runs [nadam_v81] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v81_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v02_bf16copy_avx2_f32 runs [nadam_v02] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v02_bf16copy_avx2_f32 runs [nadam_v02] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v02_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v82_bf16copy_avx2_f32 runs [nadam_v82] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// nadam_v82_bf16copy_avx2_f32 runs [nadam_v82] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func nadam_v82_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v00_bf16copy_avx2_f32 runs [radam_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v00_bf16copy_avx2_f32 runs [radam_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v100_bf16copy_avx2_f32 runs [radam_v100] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v100_bf16copy_avx2_f32 runs [radam_v100] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v100_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v80_bf16copy_avx2_f32 runs [radam_v80] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v80_bf16copy_avx2_f32 runs [radam_v80] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v80_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v180_bf16copy_avx2_f32 runs [radam_v180] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v180_bf16copy_avx2_f32 runs [radam_v180] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v180_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v01_bf16copy_avx2_f32 runs [radam_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v01_bf16copy_avx2_f32 runs [radam_v01] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v101_bf16copy_avx2_f32 runs [radam_v101] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v101_bf16copy_avx2_f32 runs [radam_v101] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v101_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v81_bf16copy_avx2_f32 runs [radam_v81] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v81_bf16copy_avx2_f32 runs [radam_v81] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v81_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v181_bf16copy_avx2_f32 runs [radam_v181] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v181_bf16copy_avx2_f32 runs [radam_v181] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v181_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v02_bf16copy_avx2_f32 runs [radam_v02] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v02_bf16copy_avx2_f32 runs [radam_v02] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v02_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v102_bf16copy_avx2_f32 runs [radam_v102] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v102_bf16copy_avx2_f32 runs [radam_v102] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v102_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v82_bf16copy_avx2_f32 runs [radam_v82] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v82_bf16copy_avx2_f32 runs [radam_v82] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v82_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v182_bf16copy_avx2_f32 runs [radam_v182] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// radam_v182_bf16copy_avx2_f32 runs [radam_v182] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func radam_v182_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v00_bf16copy_avx2_f32 runs [adamax_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adamax_v00_bf16copy_avx2_f32 runs [adamax_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v80_bf16copy_avx2_f32 runs [adamax_v80] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adamax_v80_bf16copy_avx2_f32 runs [adamax_v80] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v80_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v01_bf16copy_avx2_f32 runs [adamax_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adamax_v01_bf16copy_avx2_f32 runs [adamax_v01] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v81_bf16copy_avx2_f32 runs [adamax_v81] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adamax_v81_bf16copy_avx2_f32 runs [adamax_v81] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adamax_v81_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adadelta_v00_bf16copy_avx2_f32 runs [adadelta_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adadelta_v00_bf16copy_avx2_f32 runs [adadelta_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adadelta_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adadelta_v01_bf16copy_avx2_f32 runs [adadelta_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// adadelta_v01_bf16copy_avx2_f32 runs [adadelta_v01] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func adadelta_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rprop_v00_bf16copy_avx2_f32 runs [rprop_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rprop_v00_bf16copy_avx2_f32 runs [rprop_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rprop_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rprop_v10_bf16copy_avx2_f32 runs [rprop_v10] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// rprop_v10_bf16copy_avx2_f32 runs [rprop_v10] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func rprop_v10_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v00_bf16copy_avx2_f32 runs [asgd_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// asgd_v00_bf16copy_avx2_f32 runs [asgd_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v200_bf16copy_avx2_f32 runs [asgd_v200] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// asgd_v200_bf16copy_avx2_f32 runs [asgd_v200] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v200_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v01_bf16copy_avx2_f32 runs [asgd_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// asgd_v01_bf16copy_avx2_f32 runs [asgd_v01] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v01_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v201_bf16copy_avx2_f32 runs [asgd_v201] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// asgd_v201_bf16copy_avx2_f32 runs [asgd_v201] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func asgd_v201_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// lion_v00_bf16copy_avx2_f32 runs [lion_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// lion_v00_bf16copy_avx2_f32 runs [lion_v00] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func lion_v00_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// lion_v02_bf16copy_avx2_f32 runs [lion_v02] with AVX2 on float32 elements, and writes the new
-// parameters rounded to bf16 to copy.
+// lion_v02_bf16copy_avx2_f32 runs [lion_v02] with AVX2 on float32 elements, writing the new parameters' copy in bf16.
 //
 //go:noescape
 func lion_v02_bf16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v00_f16copy_avx2_f32 runs [sgd_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v00_f16copy_avx2_f32 runs [sgd_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v04_f16copy_avx2_f32 runs [sgd_v04] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v04_f16copy_avx2_f32 runs [sgd_v04] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v04_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v14_f16copy_avx2_f32 runs [sgd_v14] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v14_f16copy_avx2_f32 runs [sgd_v14] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v14_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v0c_f16copy_avx2_f32 runs [sgd_v0c] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v0c_f16copy_avx2_f32 runs [sgd_v0c] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v0c_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v1c_f16copy_avx2_f32 runs [sgd_v1c] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v1c_f16copy_avx2_f32 runs [sgd_v1c] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v1c_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v01_f16copy_avx2_f32 runs [sgd_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v01_f16copy_avx2_f32 runs [sgd_v01] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v05_f16copy_avx2_f32 runs [sgd_v05] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v05_f16copy_avx2_f32 runs [sgd_v05] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v05_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v15_f16copy_avx2_f32 runs [sgd_v15] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v15_f16copy_avx2_f32 runs [sgd_v15] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v15_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v0d_f16copy_avx2_f32 runs [sgd_v0d] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v0d_f16copy_avx2_f32 runs [sgd_v0d] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v0d_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// sgd_v1d_f16copy_avx2_f32 runs [sgd_v1d] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// sgd_v1d_f16copy_avx2_f32 runs [sgd_v1d] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func sgd_v1d_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adagrad_v00_f16copy_avx2_f32 runs [adagrad_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adagrad_v00_f16copy_avx2_f32 runs [adagrad_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adagrad_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adagrad_v01_f16copy_avx2_f32 runs [adagrad_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adagrad_v01_f16copy_avx2_f32 runs [adagrad_v01] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adagrad_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v00_f16copy_avx2_f32 runs [rmsprop_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v00_f16copy_avx2_f32 runs [rmsprop_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v04_f16copy_avx2_f32 runs [rmsprop_v04] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v04_f16copy_avx2_f32 runs [rmsprop_v04] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v04_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v20_f16copy_avx2_f32 runs [rmsprop_v20] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v20_f16copy_avx2_f32 runs [rmsprop_v20] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v20_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v24_f16copy_avx2_f32 runs [rmsprop_v24] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v24_f16copy_avx2_f32 runs [rmsprop_v24] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v24_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va0_f16copy_avx2_f32 runs [rmsprop_va0] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_va0_f16copy_avx2_f32 runs [rmsprop_va0] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_va0_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va4_f16copy_avx2_f32 runs [rmsprop_va4] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_va4_f16copy_avx2_f32 runs [rmsprop_va4] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_va4_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v01_f16copy_avx2_f32 runs [rmsprop_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v01_f16copy_avx2_f32 runs [rmsprop_v01] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v05_f16copy_avx2_f32 runs [rmsprop_v05] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v05_f16copy_avx2_f32 runs [rmsprop_v05] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v05_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v21_f16copy_avx2_f32 runs [rmsprop_v21] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v21_f16copy_avx2_f32 runs [rmsprop_v21] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v21_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_v25_f16copy_avx2_f32 runs [rmsprop_v25] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_v25_f16copy_avx2_f32 runs [rmsprop_v25] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_v25_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va1_f16copy_avx2_f32 runs [rmsprop_va1] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_va1_f16copy_avx2_f32 runs [rmsprop_va1] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_va1_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rmsprop_va5_f16copy_avx2_f32 runs [rmsprop_va5] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rmsprop_va5_f16copy_avx2_f32 runs [rmsprop_va5] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rmsprop_va5_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v00_f16copy_avx2_f32 runs [adam_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v00_f16copy_avx2_f32 runs [adam_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v80_f16copy_avx2_f32 runs [adam_v80] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v80_f16copy_avx2_f32 runs [adam_v80] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v80_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v40_f16copy_avx2_f32 runs [adam_v40] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v40_f16copy_avx2_f32 runs [adam_v40] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v40_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc0_f16copy_avx2_f32 runs [adam_vc0] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_vc0_f16copy_avx2_f32 runs [adam_vc0] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_vc0_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v01_f16copy_avx2_f32 runs [adam_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v01_f16copy_avx2_f32 runs [adam_v01] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v81_f16copy_avx2_f32 runs [adam_v81] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v81_f16copy_avx2_f32 runs [adam_v81] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v81_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v41_f16copy_avx2_f32 runs [adam_v41] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v41_f16copy_avx2_f32 runs [adam_v41] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v41_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc1_f16copy_avx2_f32 runs [adam_vc1] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_vc1_f16copy_avx2_f32 runs [adam_vc1] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_vc1_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v02_f16copy_avx2_f32 runs [adam_v02] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v02_f16copy_avx2_f32 runs [adam_v02] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v02_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v82_f16copy_avx2_f32 runs [adam_v82] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v82_f16copy_avx2_f32 runs [adam_v82] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v82_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_v42_f16copy_avx2_f32 runs [adam_v42] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_v42_f16copy_avx2_f32 runs [adam_v42] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_v42_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adam_vc2_f16copy_avx2_f32 runs [adam_vc2] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adam_vc2_f16copy_avx2_f32 runs [adam_vc2] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adam_vc2_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v00_f16copy_avx2_f32 runs [nadam_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v00_f16copy_avx2_f32 runs [nadam_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v80_f16copy_avx2_f32 runs [nadam_v80] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v80_f16copy_avx2_f32 runs [nadam_v80] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v80_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v01_f16copy_avx2_f32 runs [nadam_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v01_f16copy_avx2_f32 runs [nadam_v01] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v81_f16copy_avx2_f32 runs [nadam_v81] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v81_f16copy_avx2_f32 runs [nadam_v81] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v81_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v02_f16copy_avx2_f32 runs [nadam_v02] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v02_f16copy_avx2_f32 runs [nadam_v02] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v02_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// nadam_v82_f16copy_avx2_f32 runs [nadam_v82] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// nadam_v82_f16copy_avx2_f32 runs [nadam_v82] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func nadam_v82_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v00_f16copy_avx2_f32 runs [radam_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v00_f16copy_avx2_f32 runs [radam_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v100_f16copy_avx2_f32 runs [radam_v100] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v100_f16copy_avx2_f32 runs [radam_v100] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v100_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v80_f16copy_avx2_f32 runs [radam_v80] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v80_f16copy_avx2_f32 runs [radam_v80] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v80_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v180_f16copy_avx2_f32 runs [radam_v180] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v180_f16copy_avx2_f32 runs [radam_v180] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v180_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v01_f16copy_avx2_f32 runs [radam_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v01_f16copy_avx2_f32 runs [radam_v01] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v101_f16copy_avx2_f32 runs [radam_v101] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v101_f16copy_avx2_f32 runs [radam_v101] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v101_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v81_f16copy_avx2_f32 runs [radam_v81] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v81_f16copy_avx2_f32 runs [radam_v81] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v81_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v181_f16copy_avx2_f32 runs [radam_v181] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v181_f16copy_avx2_f32 runs [radam_v181] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v181_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v02_f16copy_avx2_f32 runs [radam_v02] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v02_f16copy_avx2_f32 runs [radam_v02] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v02_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v102_f16copy_avx2_f32 runs [radam_v102] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v102_f16copy_avx2_f32 runs [radam_v102] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v102_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v82_f16copy_avx2_f32 runs [radam_v82] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v82_f16copy_avx2_f32 runs [radam_v82] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v82_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// radam_v182_f16copy_avx2_f32 runs [radam_v182] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// radam_v182_f16copy_avx2_f32 runs [radam_v182] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func radam_v182_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v00_f16copy_avx2_f32 runs [adamax_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adamax_v00_f16copy_avx2_f32 runs [adamax_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adamax_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v80_f16copy_avx2_f32 runs [adamax_v80] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adamax_v80_f16copy_avx2_f32 runs [adamax_v80] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adamax_v80_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v01_f16copy_avx2_f32 runs [adamax_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adamax_v01_f16copy_avx2_f32 runs [adamax_v01] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adamax_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adamax_v81_f16copy_avx2_f32 runs [adamax_v81] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adamax_v81_f16copy_avx2_f32 runs [adamax_v81] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adamax_v81_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adadelta_v00_f16copy_avx2_f32 runs [adadelta_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adadelta_v00_f16copy_avx2_f32 runs [adadelta_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adadelta_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// adadelta_v01_f16copy_avx2_f32 runs [adadelta_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// adadelta_v01_f16copy_avx2_f32 runs [adadelta_v01] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func adadelta_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rprop_v00_f16copy_avx2_f32 runs [rprop_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rprop_v00_f16copy_avx2_f32 runs [rprop_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rprop_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// rprop_v10_f16copy_avx2_f32 runs [rprop_v10] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// rprop_v10_f16copy_avx2_f32 runs [rprop_v10] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func rprop_v10_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v00_f16copy_avx2_f32 runs [asgd_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// asgd_v00_f16copy_avx2_f32 runs [asgd_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func asgd_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v200_f16copy_avx2_f32 runs [asgd_v200] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// asgd_v200_f16copy_avx2_f32 runs [asgd_v200] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func asgd_v200_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v01_f16copy_avx2_f32 runs [asgd_v01] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// asgd_v01_f16copy_avx2_f32 runs [asgd_v01] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func asgd_v01_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// asgd_v201_f16copy_avx2_f32 runs [asgd_v201] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// asgd_v201_f16copy_avx2_f32 runs [asgd_v201] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func asgd_v201_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// lion_v00_f16copy_avx2_f32 runs [lion_v00] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// lion_v00_f16copy_avx2_f32 runs [lion_v00] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func lion_v00_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
 
-// lion_v02_f16copy_avx2_f32 runs [lion_v02] with AVX2 on float32 elements, and writes the new
-// parameters rounded to f16 to copy.
+// lion_v02_f16copy_avx2_f32 runs [lion_v02] with AVX2 on float32 elements, writing the new parameters' copy in f16.
 //
 //go:noescape
 func lion_v02_f16copy_avx2_f32(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)

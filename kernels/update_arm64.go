@@ -566,9 +566,9 @@ func lion_neon_f64(v generic.Variant, c *generic.Coeffs[float64], p, g, s0, s1, 
 	}
 }
 
-// sgd_neon_bf16 runs generic.StepLowp for KindSGD in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// sgd_neon_bf16 runs generic.StepLowp for KindSGD with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func sgd_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case sgd_v00:
@@ -596,9 +596,9 @@ func sgd_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, 
 	}
 }
 
-// adagrad_neon_bf16 runs generic.StepLowp for KindAdagrad in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adagrad_neon_bf16 runs generic.StepLowp for KindAdagrad with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adagrad_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adagrad_v00:
@@ -610,9 +610,9 @@ func adagrad_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 	}
 }
 
-// rmsprop_neon_bf16 runs generic.StepLowp for KindRMSProp in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// rmsprop_neon_bf16 runs generic.StepLowp for KindRMSProp with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rmsprop_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case rmsprop_v00:
@@ -644,9 +644,9 @@ func rmsprop_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 	}
 }
 
-// adam_neon_bf16 runs generic.StepLowp for KindAdam in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adam_neon_bf16 runs generic.StepLowp for KindAdam with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adam_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adam_v00:
@@ -678,9 +678,9 @@ func adam_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 	}
 }
 
-// nadam_neon_bf16 runs generic.StepLowp for KindNAdam in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// nadam_neon_bf16 runs generic.StepLowp for KindNAdam with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func nadam_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case nadam_v00:
@@ -700,9 +700,9 @@ func nadam_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 	}
 }
 
-// radam_neon_bf16 runs generic.StepLowp for KindRAdam in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// radam_neon_bf16 runs generic.StepLowp for KindRAdam with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func radam_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case radam_v00:
@@ -734,9 +734,9 @@ func radam_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 	}
 }
 
-// adamax_neon_bf16 runs generic.StepLowp for KindAdamax in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adamax_neon_bf16 runs generic.StepLowp for KindAdamax with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adamax_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adamax_v00:
@@ -752,9 +752,9 @@ func adamax_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	}
 }
 
-// adadelta_neon_bf16 runs generic.StepLowp for KindAdadelta in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adadelta_neon_bf16 runs generic.StepLowp for KindAdadelta with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adadelta_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adadelta_v00:
@@ -766,9 +766,9 @@ func adadelta_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0,
 	}
 }
 
-// rprop_neon_bf16 runs generic.StepLowp for KindRprop in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// rprop_neon_bf16 runs generic.StepLowp for KindRprop with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rprop_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case rprop_v00:
@@ -780,9 +780,9 @@ func rprop_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 	}
 }
 
-// asgd_neon_bf16 runs generic.StepLowp for KindASGD in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// asgd_neon_bf16 runs generic.StepLowp for KindASGD with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func asgd_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case asgd_v00:
@@ -798,9 +798,9 @@ func asgd_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 	}
 }
 
-// lion_neon_bf16 runs generic.StepLowp for KindLion in bf16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// lion_neon_bf16 runs generic.StepLowp for KindLion with NEON,
+// each stream stored in bf16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func lion_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case lion_v00:
@@ -812,9 +812,9 @@ func lion_neon_bf16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 	}
 }
 
-// sgd_neon_f16 runs generic.StepLowp for KindSGD in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// sgd_neon_f16 runs generic.StepLowp for KindSGD with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func sgd_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case sgd_v00:
@@ -842,9 +842,9 @@ func sgd_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s
 	}
 }
 
-// adagrad_neon_f16 runs generic.StepLowp for KindAdagrad in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adagrad_neon_f16 runs generic.StepLowp for KindAdagrad with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adagrad_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adagrad_v00:
@@ -856,9 +856,9 @@ func adagrad_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	}
 }
 
-// rmsprop_neon_f16 runs generic.StepLowp for KindRMSProp in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// rmsprop_neon_f16 runs generic.StepLowp for KindRMSProp with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rmsprop_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case rmsprop_v00:
@@ -890,9 +890,9 @@ func rmsprop_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s
 	}
 }
 
-// adam_neon_f16 runs generic.StepLowp for KindAdam in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adam_neon_f16 runs generic.StepLowp for KindAdam with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adam_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adam_v00:
@@ -924,9 +924,9 @@ func adam_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, 
 	}
 }
 
-// nadam_neon_f16 runs generic.StepLowp for KindNAdam in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// nadam_neon_f16 runs generic.StepLowp for KindNAdam with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func nadam_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case nadam_v00:
@@ -946,9 +946,9 @@ func nadam_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 	}
 }
 
-// radam_neon_f16 runs generic.StepLowp for KindRAdam in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// radam_neon_f16 runs generic.StepLowp for KindRAdam with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func radam_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case radam_v00:
@@ -980,9 +980,9 @@ func radam_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 	}
 }
 
-// adamax_neon_f16 runs generic.StepLowp for KindAdamax in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adamax_neon_f16 runs generic.StepLowp for KindAdamax with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adamax_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adamax_v00:
@@ -998,9 +998,9 @@ func adamax_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1
 	}
 }
 
-// adadelta_neon_f16 runs generic.StepLowp for KindAdadelta in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// adadelta_neon_f16 runs generic.StepLowp for KindAdadelta with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func adadelta_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case adadelta_v00:
@@ -1012,9 +1012,9 @@ func adadelta_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, 
 	}
 }
 
-// rprop_neon_f16 runs generic.StepLowp for KindRprop in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// rprop_neon_f16 runs generic.StepLowp for KindRprop with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func rprop_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case rprop_v00:
@@ -1026,9 +1026,9 @@ func rprop_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1,
 	}
 }
 
-// asgd_neon_f16 runs generic.StepLowp for KindASGD in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// asgd_neon_f16 runs generic.StepLowp for KindASGD with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func asgd_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case asgd_v00:
@@ -1044,9 +1044,9 @@ func asgd_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, 
 	}
 }
 
-// lion_neon_f16 runs generic.StepLowp for KindLion in f16 with NEON: the fused
-// assembly kernel of every variant in the rule's description, the
-// reference for any other.
+// lion_neon_f16 runs generic.StepLowp for KindLion with NEON,
+// each stream stored in f16: the fused assembly kernel of every variant in the rule's
+// description, the reference for any other.
 func lion_neon_f16(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {
 	switch v {
 	case lion_v00:

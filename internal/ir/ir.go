@@ -156,6 +156,10 @@ type Program struct {
 	Half [NumStreams]bool
 	// Format is the 16-bit format of the Half streams.
 	Format Format
+	// State32 marks a program of LowpState32: parameters and gradients
+	// 16-bit, state float32. It names the program apart from Lowp's when
+	// the variant has no state and the two bodies are the same.
+	State32 bool
 }
 
 // Name is a stable identifier for the program, e.g. "adam_v41": the rule's
@@ -165,6 +169,8 @@ func (p Program) Name() string {
 	switch {
 	case p.Master():
 		name += "_" + p.Format.String() + "copy"
+	case p.State32:
+		name += "_" + p.Format.String() + "s32"
 	case p.Lowp():
 		name += "_" + p.Format.String()
 	}
@@ -183,16 +189,35 @@ func (p Program) Master() bool { return p.Streams[StreamCopy] }
 // OpNarrow, and the arithmetic between is p's, on float32. This is
 // generic.StepLowp with state in the parameters' format, as one loop body.
 func Lowp(p Program, f Format) Program {
+	return lowp(p, f, p.Streams)
+}
+
+// LowpState32 returns float32 program p with its parameters and gradients
+// stored in format f and its state in float32: Lowp's widening and
+// rounding on StreamP and StreamG only. This is generic.StepLowp with
+// float32 state, as one loop body.
+func LowpState32(p Program, f Format) Program {
+	q := lowp(p, f, [NumStreams]bool{StreamP: true, StreamG: p.Streams[StreamG]})
+	q.State32 = true
+	return q
+}
+
+// lowp is Lowp with the streams half stored in format f.
+func lowp(p Program, f Format, half [NumStreams]bool) Program {
 	b := NewBuilder(registered().coeffs)
 	b.p.Kind, b.p.Variant, b.p.Format = p.Kind, p.Variant, f
-	b.p.Half = p.Streams
+	b.p.Half = half
 	val := make([]Value, p.Values)
 	for _, in := range p.Body {
-		switch in.Op {
-		case OpLoad:
+		switch {
+		case in.Op == OpLoad && half[in.Stream]:
 			val[in.Dst] = b.Expand(b.Load(in.Stream), f)
-		case OpStore:
+		case in.Op == OpStore && half[in.Stream]:
 			b.Store(in.Stream, b.Narrow(val[in.A], f))
+		case in.Op == OpLoad:
+			val[in.Dst] = b.Load(in.Stream)
+		case in.Op == OpStore:
+			b.Store(in.Stream, val[in.A])
 		default:
 			out := in
 			out.A, out.B, out.X, out.Y = val[in.A], val[in.B], val[in.X], val[in.Y]

@@ -156,6 +156,67 @@ func TestLowpProgramsMatchReference(t *testing.T) {
 	}
 }
 
+// TestLowpState32ProgramsMatchReference interprets every rule's program
+// under every variant with its parameters and gradients stored in each
+// 16-bit format and its state in float32 (ir.LowpState32) and compares it
+// with generic.StepLowp with float32 state: the 16-bit streams exactly,
+// the state as bitsEqual does.
+func TestLowpState32ProgramsMatchReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 22))
+	const n = 64
+	for _, rule := range generic.Rules() {
+		for _, v := range rule.Variants() {
+			for f := range ir.FormatCount {
+				p := ir.LowpState32(ir.Build(int(rule.Kind), uint32(v)), f)
+				if !p.State32 || p.Master() || p.Half[ir.StreamS0] || !p.Half[ir.StreamP] {
+					t.Fatalf("%s: State32 %v, Half %v", p.Name(), p.State32, p.Half)
+				}
+				gf := generic.Format(f)
+				var c generic.Coeffs[float32]
+				cs := reflect.ValueOf(&c).Elem()
+				for i := range ir.CoeffNames() {
+					cs.Field(i).SetFloat(float64(float32(math.Abs(value(r)))))
+				}
+				c.Sign = float32(math.Copysign(0, float64(r.IntN(2))-0.5))
+				var p16 [2][]uint16
+				var st [3][]float32
+				var got [ir.NumStreams][]float32
+				for s := range got {
+					got[s] = make([]float32, n)
+				}
+				for s := range p16 {
+					p16[s] = make([]uint16, n)
+					for i := range p16[s] {
+						p16[s][i] = gf.Narrow(float32(value(r)))
+						got[s][i] = float32(p16[s][i]) // the bits' integer, as eval holds them
+					}
+				}
+				for j := range st {
+					st[j] = make([]float32, n)
+					for i := range st[j] {
+						st[j][i] = float32(value(r))
+						got[ir.StreamS0+j][i] = st[j][i]
+					}
+				}
+				generic.StepLowp(rule.Kind, gf, v, &c, p16[0], p16[1], st[0], st[1], st[2])
+				for i := 0; i < n; i++ {
+					eval(p, &c, &got, i)
+				}
+				for i := 0; i < n; i++ {
+					if uint16(got[ir.StreamP][i]) != p16[0][i] {
+						t.Fatalf("%s p[%d]: program %#04x, generic.StepLowp %#04x", p.Name(), i, uint16(got[ir.StreamP][i]), p16[0][i])
+					}
+					for j := range st {
+						if !bitsEqual(got[ir.StreamS0+j][i], st[j][i]) {
+							t.Fatalf("%s s%d[%d]: program %v, generic.StepLowp %v", p.Name(), j, i, got[ir.StreamS0+j][i], st[j][i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestMasterProgramsMatchReference interprets every rule's program under
 // every variant writing a copy of the parameters in each 16-bit format
 // (ir.Master) and compares it with generic.StepMaster with float32

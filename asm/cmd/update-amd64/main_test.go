@@ -60,13 +60,14 @@ func checkAssembly(t *testing.T, asm []byte) {
 		}
 	}
 	// Every program, update and gradient, per element type per
-	// instruction set, every low-precision program (float32) per
-	// instruction set, the bfloat16 ones again in the form with an
-	// extension (AVX512_BF16), and every master program (float32) per
-	// instruction set, those with a bfloat16 copy again in that form.
-	want := ((len(kernelgen.Programs())+len(ir.GradPrograms()))*len(kernelgen.Elems) + len(kernelgen.LowpPrograms()) + len(kernelgen.MasterPrograms())) * len(x86.ISAs)
+	// instruction set, and every program of each family of fused kernels
+	// on 16-bit storage (float32) per instruction set, those that round
+	// to bfloat16 again in the form with an extension (AVX512_BF16).
+	want := (len(kernelgen.Programs()) + len(ir.GradPrograms())) * len(kernelgen.Elems) * len(x86.ISAs)
 	for _, isa := range x86.ISAs {
-		want += len(kernelgen.LowpExtPrograms(isa.Set)) + len(kernelgen.MasterExtPrograms(isa.Set))
+		for _, fam := range isa.Set.Fused {
+			want += len(fam.Programs()) + len(fam.ExtPrograms(isa.Set))
+		}
 	}
 	if n := len(regexp.MustCompile(`(?m)^TEXT `).FindAll(asm, -1)); n != want {
 		t.Errorf("%d assembly functions, want %d", n, want)

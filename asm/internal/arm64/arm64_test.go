@@ -29,7 +29,7 @@ func TestDeterministic(t *testing.T) {
 // register file (kernelgen.Regs.Verify), and checks that every kernel keeps
 // the widest unroll (a low-precision kernel, the widest that fits).
 func TestPlacement(t *testing.T) {
-	for _, k := range append(kernelgen.Programs(), kernelgen.LowpPrograms()...) {
+	for _, k := range append(kernelgen.Programs(), kernelgen.Lowp.Programs()...) {
 		for _, e := range []arrangement{arr4S, arr2D} {
 			if k.Lowp() && e != arr4S {
 				continue // low-precision kernels compute in float32

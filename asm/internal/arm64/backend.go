@@ -10,7 +10,7 @@ import (
 
 // neon is the one kernel set of arm64.
 var neon = kernelgen.Set{Name: "neon", Title: "NEON",
-	Doc: "runs every kernel with 128-bit Advanced SIMD (NEON), which\nevery ARMv8-A CPU has.", Grad: true, Lowp: true}
+	Doc: "runs every kernel with 128-bit Advanced SIMD (NEON), which\nevery ARMv8-A CPU has.", Grad: true, Fused: []*kernelgen.Family{kernelgen.Lowp}}
 
 // Backend is the kernelgen.Backend of the NEON kernel set. It renders each
 // kernel as text as it is added.
@@ -31,7 +31,7 @@ func (b *Backend) Grad(s kernelgen.Set, p ir.GradProgram, e kernelgen.Elem) erro
 
 // add renders one kernel of set s on elements e with render.
 func (b *Backend) add(s kernelgen.Set, e kernelgen.Elem, render func(arrangement) (string, error)) error {
-	if s != neon {
+	if s.Name != neon.Name {
 		return fmt.Errorf("arm64: %q is not the NEON set", s.Name)
 	}
 	a, err := arrangementOf(e)

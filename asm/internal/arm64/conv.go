@@ -86,7 +86,7 @@ func (b *Backend) ConvForms() []kernelgen.ConvForm {
 
 // Conv adds the kernel of conversion program p in form f.
 func (b *Backend) Conv(f kernelgen.ConvForm, p ir.ConvProgram) error {
-	if f.Set != neon || f.Ext != "" {
+	if f.Set.Name != neon.Name || f.Ext != "" {
 		return fmt.Errorf("arm64: %s%s is not the NEON set", f.Set.Name, f.Ext)
 	}
 	s, err := convFunction(f, p)

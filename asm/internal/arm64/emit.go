@@ -47,11 +47,7 @@ func function(k ir.Program, e arrangement) (string, error) {
 	label := func(name string) { fmt.Fprintf(&w, "%s:\n", name) }
 
 	name := kernelgen.FuncName(k, neon.Name, e.Elem)
-	sig := kernelgen.Signature(e.Elem)
-	if k.Lowp() {
-		sig = kernelgen.LowpSignature()
-	}
-	fmt.Fprintf(&w, "// func %s%s\n", name, sig)
+	fmt.Fprintf(&w, "// func %s%s\n", name, kernelgen.ProgramSignature(k, e.Elem))
 	fmt.Fprintf(&w, "TEXT ·%s(SB), NOSPLIT, $0-56\n", name)
 	line("MOVD c+0(FP), %s", regCoeffs)
 	line("MOVD n+8(FP), %s", regN)

@@ -45,8 +45,7 @@ var Elems = []Elem{F32, F64}
 //     (ir.Program.Streams, ir.GradProgram.Streams) is never dereferenced:
 //     it may be nil.
 //   - ABI: an update kernel is named FuncName(p, s.Name, e) and has the Go
-//     declaration Signature(e) (LowpSignature() for a low-precision
-//     program, MasterSignature() for a master one); it reads coefficient k (ir.CoeffNames()) at
+//     declaration ProgramSignature(p, e); it reads coefficient k (ir.CoeffNames()) at
 //     byte offset k*e.Size of c. A gradient kernel is named
 //     GradFuncName(p, s.Name, e), has the declaration GradSignature(e)
 //     (GradParams; GradFrame lays it out), runs the program on x[0:n'] and,
@@ -74,7 +73,7 @@ type Backend interface {
 }
 
 // ExtBackend is what a Backend adds whose sets have a second form of their
-// bfloat16 low-precision kernels (Set.LowpExt). The form keeps every
+// fused kernels that round to bfloat16 (Set.LowpExt). The form keeps every
 // promise of Backend, its kernels named FuncName(p, s.Name+ext, F32).
 type ExtBackend interface {
 	// UpdateExt adds the kernel of low-precision program p in set s's
@@ -83,8 +82,9 @@ type ExtBackend interface {
 }
 
 // Generate compiles every program with b: for each of its sets and each
-// element type, the update programs (Programs) and then the gradient
-// programs (ir.GradPrograms). It returns the assembly file and the Go file
+// element type, the update programs (Programs), for float32 the set's
+// families of fused kernels (Set.Fused), and then the gradient programs
+// (ir.GradPrograms). It returns the assembly file and the Go file
 // of package kernels that goes with it (GoFile). generator names the
 // command in both files' headers.
 func Generate(b Backend, generator string) (asm, goFile []byte, err error) {
@@ -96,35 +96,10 @@ func Generate(b Backend, generator string) (asm, goFile []byte, err error) {
 					return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name, e), err)
 				}
 			}
-			if s.Lowp && e == F32 {
-				for _, p := range LowpPrograms() {
-					if err := b.Update(s, p, e); err != nil {
-						return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name, e), err)
-					}
-				}
-				for _, p := range LowpExtPrograms(s) {
-					eb, ok := b.(ExtBackend)
-					if !ok {
-						return nil, nil, fmt.Errorf("set %s has the extension %s, and the backend no ExtBackend", s.Name, s.LowpExt)
-					}
-					if err := eb.UpdateExt(s, s.LowpExt, p); err != nil {
-						return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name+s.LowpExt, e), err)
-					}
-				}
-			}
-			if s.Master && e == F32 {
-				for _, p := range MasterPrograms() {
-					if err := b.Update(s, p, e); err != nil {
-						return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name, e), err)
-					}
-				}
-				for _, p := range MasterExtPrograms(s) {
-					eb, ok := b.(ExtBackend)
-					if !ok {
-						return nil, nil, fmt.Errorf("set %s has the extension %s, and the backend no ExtBackend", s.Name, s.LowpExt)
-					}
-					if err := eb.UpdateExt(s, s.LowpExt, p); err != nil {
-						return nil, nil, fmt.Errorf("%s: %v", FuncName(p, s.Name+s.LowpExt, e), err)
+			if e == F32 {
+				for _, fam := range s.Fused {
+					if err := generateFamily(b, s, fam); err != nil {
+						return nil, nil, err
 					}
 				}
 			}
@@ -145,6 +120,27 @@ func Generate(b Backend, generator string) (asm, goFile []byte, err error) {
 		return nil, nil, err
 	}
 	return asm, goFile, nil
+}
+
+// generateFamily compiles set s's kernels of family fam with b, then
+// their form with the set's extension.
+func generateFamily(b Backend, s Set, fam *Family) error {
+	for _, p := range fam.Programs() {
+		if err := b.Update(s, p, F32); err != nil {
+			return fmt.Errorf("%s: %v", FuncName(p, s.Name, F32), err)
+		}
+	}
+	ext := fam.ExtPrograms(s)
+	eb, ok := b.(ExtBackend)
+	if len(ext) > 0 && !ok {
+		return fmt.Errorf("set %s has the extension %s, and the backend no ExtBackend", s.Name, s.LowpExt)
+	}
+	for _, p := range ext {
+		if err := eb.UpdateExt(s, s.LowpExt, p); err != nil {
+			return fmt.Errorf("%s: %v", FuncName(p, s.Name+s.LowpExt, F32), err)
+		}
+	}
+	return nil
 }
 
 // WriteFiles generates with b (Generate) and writes the assembly file to

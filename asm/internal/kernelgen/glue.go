@@ -27,23 +27,17 @@ type Set struct {
 	// (ir.GradPrograms); without them, package kernels gives the set
 	// the references.
 	Grad bool
-	// Lowp reports that the set has fused low-precision update kernels
-	// (LowpPrograms) for every rule and format; without them, package
-	// kernels composes the low-precision steps from the set's float32
-	// kernels and conversions.
-	Lowp bool
+	// Fused lists the families of fused kernels on 16-bit storage that
+	// the set has (Families), each for every rule, variant and format;
+	// without one, package kernels composes those steps from the set's
+	// float32 kernels and conversions.
+	Fused []*Family
 	// LowpExt names an optional extension of the set (internal/cpufeat.Ext,
 	// as OPTIM_ISA spells it: "bf16") with which the set has a second form
-	// of its bfloat16 low-precision kernels (ExtBackend), "" for none.
-	// Package kernels runs that form where the extension is enabled
+	// of its fused kernels that round to bfloat16 (ExtBackend), "" for
+	// none. Package kernels runs that form where the extension is enabled
 	// (its variable ExtVar(LowpExt)), with the same bits.
 	LowpExt string
-	// Master reports that the set has fused master kernels
-	// (MasterPrograms) for every rule and format: the float32 step from
-	// float32 gradients that writes the parameters' 16-bit copy in the
-	// same pass. Without them, package kernels composes that step from
-	// the set's float32 kernels and conversions.
-	Master bool
 }
 
 // ExtVar is the variable of package kernels that reports whether
@@ -75,69 +69,108 @@ func Programs() []ir.Program {
 	return out
 }
 
-// LowpPrograms returns every rule's program for every variant stored in
-// each 16-bit format (ir.Lowp): the fused low-precision kernels of the sets
-// that have them (Set.Lowp), in the order of Programs() for each format.
-func LowpPrograms() []ir.Program {
+// Family is a kind of fused kernel on 16-bit storage beside the float32 and
+// float64 update kernels: every rule's program under every variant,
+// transformed for each 16-bit format (Transform), compiled for float32.
+type Family struct {
+	// Field is the family's field in kernels.Set, an array by format of
+	// Rules, its per-Kind type; Suffix follows the format in its glue's
+	// names ("adam_avx2_bf16copy").
+	Field, Rules, Suffix string
+	// Transform makes a family's program from a rule's float32 program.
+	Transform func(ir.Program, ir.Format) ir.Program
+	// State and Copy are the Go element types of the glue's state slices
+	// and of its copy ("" for none); the parameters and gradients are
+	// 16-bit but in the master kernels (float32, and P says so).
+	P, State, Copy string
+	// Ref is the reference the glue falls back on, a format string of the
+	// rule's Go name and the format's ("BF16").
+	Ref string
+	// Doc says, after the kernel's name, what it does to its streams.
+	Doc string
+}
+
+// The families, in the order of every generated file.
+var (
+	// Lowp: every stream stored in the format (ir.Lowp), generic.StepLowp
+	// with state in the parameters' format.
+	Lowp = &Family{Field: "lowp", Rules: "lowpRules", Transform: ir.Lowp, P: "uint16", State: "uint16",
+		Ref: "generic.StepLowp(generic.Kind%s, generic.Format%s, v, c, p, g, s0, s1, s2)", Doc: "each stream stored in"}
+	// LowpState32: parameters and gradients stored in the format, state in
+	// float32 (ir.LowpState32), generic.StepLowp with float32 state.
+	LowpState32 = &Family{Field: "lowp32", Rules: "lowp32Rules", Suffix: "s32", Transform: ir.LowpState32, P: "uint16", State: "float32",
+		Ref: "generic.StepLowp(generic.Kind%s, generic.Format%s, v, c, p, g, s0, s1, s2)", Doc: "the state in float32, the parameters and gradients stored in"}
+	// Master: the float32 step that also writes the parameters rounded to
+	// the format (ir.Master), generic.StepMaster from float32 gradients.
+	Master = &Family{Field: "master", Rules: "masterRules", Suffix: "copy", Transform: ir.Master, P: "float32", State: "float32", Copy: "uint16",
+		Ref: "generic.StepMaster(generic.Kind%s, generic.Format%s, v, c, p, g, s0, s1, s2, copy)", Doc: "writing the new parameters' copy in"}
+	Families = []*Family{Lowp, LowpState32, Master}
+)
+
+// Programs returns the family's programs: every rule's program for every
+// variant, for each 16-bit format, in the order of Programs() for each
+// format.
+func (f *Family) Programs() []ir.Program {
 	var out []ir.Program
-	for f := range ir.FormatCount {
+	for fm := range ir.FormatCount {
 		for _, p := range Programs() {
-			out = append(out, ir.Lowp(p, f))
+			out = append(out, f.Transform(p, fm))
 		}
 	}
 	return out
 }
 
-// LowpExtPrograms returns the programs of set s's second form of its
-// low-precision kernels (Set.LowpExt): every bfloat16 one of
-// LowpPrograms, none if s has no such form.
-func LowpExtPrograms(s Set) []ir.Program {
+// ExtPrograms returns the programs of set s's second form of the family's
+// kernels (Set.LowpExt): every bfloat16 one of Programs, none if s has no
+// such form or not the family.
+func (f *Family) ExtPrograms(s Set) []ir.Program {
 	var out []ir.Program
-	for _, p := range LowpPrograms() {
-		if s.LowpExt != "" && p.Format == ir.BF16 {
+	if s.LowpExt == "" || !s.Has(f) {
+		return nil
+	}
+	for _, p := range f.Programs() {
+		if p.Format == ir.BF16 {
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// MasterPrograms returns every rule's program for every variant with a copy
-// of the parameters in each 16-bit format (ir.Master): the fused master
-// kernels of the sets that have them (Set.Master), in the order of
-// Programs() for each format.
-func MasterPrograms() []ir.Program {
-	var out []ir.Program
-	for f := range ir.FormatCount {
-		for _, p := range Programs() {
-			out = append(out, ir.Master(p, f))
+// Has reports whether set s has fused kernels of family f.
+func (s Set) Has(f *Family) bool {
+	for _, g := range s.Fused {
+		if g == f {
+			return true
 		}
+	}
+	return false
+}
+
+// GlueName is the family's kernel of rule r in set s for format fm, which
+// switches on the variant, e.g. "adam_avx2_bf16copy".
+func (f *Family) GlueName(r generic.RuleDesc, set string, fm ir.Format) string {
+	return fmt.Sprintf("%s_%s_%s%s", r.Name, set, fm, f.Suffix)
+}
+
+// params is the glue's parameter list after v and c.
+func (f *Family) params() string {
+	out := fmt.Sprintf("p, g, s0, s1, s2 []%s", f.State)
+	if f.P != f.State {
+		out = fmt.Sprintf("p, g []%s, s0, s1, s2 []%s", f.P, f.State)
+	}
+	if f.Copy != "" {
+		out += fmt.Sprintf(", copy []%s", f.Copy)
 	}
 	return out
 }
 
-// MasterExtPrograms returns the programs of set s's second form of its
-// master kernels (Set.LowpExt): every one of MasterPrograms with a
-// bfloat16 copy, none if s has no such form.
-func MasterExtPrograms(s Set) []ir.Program {
-	var out []ir.Program
-	for _, p := range MasterPrograms() {
-		if s.LowpExt != "" && p.Format == ir.BF16 {
-			out = append(out, p)
-		}
+// args is the assembly kernel's argument list.
+func (f *Family) args() string {
+	out := "c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2)"
+	if f.Copy != "" {
+		out += ", unsafe.SliceData(copy)"
 	}
 	return out
-}
-
-// MasterGlueName is the master kernel of rule r in set s with a copy in
-// format f, which switches on the variant, e.g. "adam_avx2_bf16copy".
-func MasterGlueName(r generic.RuleDesc, set string, f ir.Format) string {
-	return fmt.Sprintf("%s_%s_%scopy", r.Name, set, f)
-}
-
-// LowpGlueName is the low-precision kernel of rule r in set s for format f,
-// which switches on the variant, e.g. "adam_avx2_bf16".
-func LowpGlueName(r generic.RuleDesc, set string, f ir.Format) string {
-	return fmt.Sprintf("%s_%s_%s", r.Name, set, f)
 }
 
 // GoFile returns the Go file of package kernels that goes with a generated
@@ -166,23 +199,12 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 		if s.Grad {
 			gradSetFields(p, s)
 		}
-		if s.Lowp {
-			p("\tlowp: [generic.FormatCount]lowpRules{\n")
+		for _, fam := range s.Fused {
+			p("\t%s: [generic.FormatCount]%s{\n", fam.Field, fam.Rules)
 			for f := range ir.FormatCount {
 				p("\t\t{\n")
 				for _, r := range rules {
-					p("\t\t\tKind%s: %s,\n", r.GoName, LowpGlueName(r, s.Name, f))
-				}
-				p("\t\t},\n")
-			}
-			p("\t},\n")
-		}
-		if s.Master {
-			p("\tmaster: [generic.FormatCount]masterRules{\n")
-			for f := range ir.FormatCount {
-				p("\t\t{\n")
-				for _, r := range rules {
-					p("\t\t\tKind%s: %s,\n", r.GoName, MasterGlueName(r, s.Name, f))
+					p("\t\t\tKind%s: %s,\n", r.GoName, fam.GlueName(r, s.Name, f))
 				}
 				p("\t\t},\n")
 			}
@@ -209,13 +231,8 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 		}
 	}
 	for _, s := range sets {
-		if s.Lowp {
-			lowpGlue(p, s)
-		}
-	}
-	for _, s := range sets {
-		if s.Master {
-			masterGlue(p, s)
+		for _, fam := range s.Fused {
+			fusedGlue(p, s, fam)
 		}
 	}
 	for _, s := range sets {
@@ -229,28 +246,19 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 				p("\n// %s runs [%s] with %s on %s elements.\n//\n//go:noescape\n", FuncName(prog, s.Name, d), prog.Name(), s.Title, d.Go)
 				p("func %s%s\n", FuncName(prog, s.Name, d), Signature(d))
 			}
-			if s.Lowp && d == F32 {
-				for _, prog := range LowpPrograms() {
-					p("\n// %s runs [%s] with %s on %s elements, each stream stored in %s.\n//\n//go:noescape\n",
-						FuncName(prog, s.Name, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, d.Go, prog.Format)
-					p("func %s%s\n", FuncName(prog, s.Name, d), LowpSignature())
-				}
-				for _, prog := range LowpExtPrograms(s) {
-					p("\n// %s runs [%s] with %s and its extension %s on %s elements, each stream\n// stored in %s.\n//\n//go:noescape\n",
-						FuncName(prog, s.Name+s.LowpExt, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, s.LowpExt, d.Go, prog.Format)
-					p("func %s%s\n", FuncName(prog, s.Name+s.LowpExt, d), LowpSignature())
-				}
+			if d != F32 {
+				continue
 			}
-			if s.Master && d == F32 {
-				for _, prog := range MasterPrograms() {
-					p("\n// %s runs [%s] with %s on %s elements, and writes the new\n// parameters rounded to %s to copy.\n//\n//go:noescape\n",
-						FuncName(prog, s.Name, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, d.Go, prog.Format)
-					p("func %s%s\n", FuncName(prog, s.Name, d), MasterSignature())
+			for _, fam := range s.Fused {
+				for _, prog := range fam.Programs() {
+					p("\n// %s runs [%s] with %s on %s elements, %s %s.\n//\n//go:noescape\n",
+						FuncName(prog, s.Name, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, d.Go, fam.Doc, prog.Format)
+					p("func %s%s\n", FuncName(prog, s.Name, d), ProgramSignature(prog, d))
 				}
-				for _, prog := range MasterExtPrograms(s) {
-					p("\n// %s runs [%s] with %s and its extension %s on %s elements, and\n// writes the new parameters rounded to %s to copy.\n//\n//go:noescape\n",
-						FuncName(prog, s.Name+s.LowpExt, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, s.LowpExt, d.Go, prog.Format)
-					p("func %s%s\n", FuncName(prog, s.Name+s.LowpExt, d), MasterSignature())
+				for _, prog := range fam.ExtPrograms(s) {
+					p("\n// %s runs [%s] with %s and its extension %s on %s elements,\n// %s %s.\n//\n//go:noescape\n",
+						FuncName(prog, s.Name+s.LowpExt, d), ir.Build(prog.Kind, prog.Variant).Name(), s.Title, s.LowpExt, d.Go, fam.Doc, prog.Format)
+					p("func %s%s\n", FuncName(prog, s.Name+s.LowpExt, d), ProgramSignature(prog, d))
 				}
 			}
 		}
@@ -258,23 +266,25 @@ func GoFile(generator string, sets []Set) ([]byte, error) {
 	return formatted(b.Bytes())
 }
 
-// lowpGlue writes set s's low-precision kernel of every rule for every
+// fusedGlue writes set s's kernel of family fam for every rule and
 // format: a switch on the variant that calls the fused assembly kernel of
-// every variant in the rule's description, the reference for any other.
-func lowpGlue(p func(string, ...any), s Set) {
+// every variant in the rule's description (its form with the set's
+// extension first, where that is enabled and the format bfloat16), the
+// reference for any other.
+func fusedGlue(p func(string, ...any), s Set, fam *Family) {
 	for f := range ir.FormatCount {
 		for _, r := range generic.Rules() {
-			name := LowpGlueName(r, s.Name, f)
-			p("\n// %s runs generic.StepLowp for Kind%s in %s with %s: the fused\n", name, r.GoName, f, s.Title)
-			p("// assembly kernel of every variant in the rule's description, the\n// reference for any other.\n")
-			p("func %s(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []uint16) {\n", name)
+			name := fam.GlueName(r, s.Name, f)
+			ref := fmt.Sprintf(fam.Ref, r.GoName, strings.ToUpper(f.String()))
+			p("\n// %s runs %s for Kind%s with %s,\n// %s %s: the fused assembly kernel of every variant in the rule's\n// description, the reference for any other.\n",
+				name, ref[:strings.Index(ref, "(")], r.GoName, s.Title, fam.Doc, f)
+			p("func %s(v generic.Variant, c *generic.Coeffs[float32], %s) {\n", name, fam.params())
 			if s.LowpExt != "" && f == ir.BF16 {
 				p("\tif %s {\n\t\tswitch v {\n", ExtVar(s.LowpExt))
 				for _, v := range r.Variants() {
 					prog := ir.Build(int(r.Kind), uint32(v))
 					p("\t\tcase %s:\n", prog.Name())
-					p("\t\t\t%s(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))\n\t\t\treturn\n",
-						FuncName(ir.Lowp(prog, f), s.Name+s.LowpExt, F32))
+					p("\t\t\t%s(%s)\n\t\t\treturn\n", FuncName(fam.Transform(prog, f), s.Name+s.LowpExt, F32), fam.args())
 				}
 				p("\t\t}\n\t}\n")
 			}
@@ -282,42 +292,9 @@ func lowpGlue(p func(string, ...any), s Set) {
 			for _, v := range r.Variants() {
 				prog := ir.Build(int(r.Kind), uint32(v))
 				p("\tcase %s:\n", prog.Name())
-				p("\t\t%s(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2))\n",
-					FuncName(ir.Lowp(prog, f), s.Name, F32))
+				p("\t\t%s(%s)\n", FuncName(fam.Transform(prog, f), s.Name, F32), fam.args())
 			}
-			p("\tdefault:\n\t\tgeneric.StepLowp(generic.Kind%s, generic.Format%s, v, c, p, g, s0, s1, s2)\n\t}\n}\n", r.GoName, strings.ToUpper(f.String()))
-		}
-	}
-}
-
-// masterGlue writes set s's master kernel of every rule for every format: a
-// switch on the variant that calls the fused assembly kernel of every
-// variant in the rule's description, the reference for any other.
-func masterGlue(p func(string, ...any), s Set) {
-	for f := range ir.FormatCount {
-		for _, r := range generic.Rules() {
-			name := MasterGlueName(r, s.Name, f)
-			p("\n// %s runs generic.StepMaster for Kind%s with float32 gradients and a\n", name, r.GoName)
-			p("// copy in %s with %s: the fused assembly kernel of every variant in the\n// rule's description, the reference for any other.\n", f, s.Title)
-			p("func %s(v generic.Variant, c *generic.Coeffs[float32], p, g, s0, s1, s2 []float32, copy []uint16) {\n", name)
-			if s.LowpExt != "" && f == ir.BF16 {
-				p("\tif %s {\n\t\tswitch v {\n", ExtVar(s.LowpExt))
-				for _, v := range r.Variants() {
-					prog := ir.Build(int(r.Kind), uint32(v))
-					p("\t\tcase %s:\n", prog.Name())
-					p("\t\t\t%s(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))\n\t\t\treturn\n",
-						FuncName(ir.Master(prog, f), s.Name+s.LowpExt, F32))
-				}
-				p("\t\t}\n\t}\n")
-			}
-			p("\tswitch v {\n")
-			for _, v := range r.Variants() {
-				prog := ir.Build(int(r.Kind), uint32(v))
-				p("\tcase %s:\n", prog.Name())
-				p("\t\t%s(c, len(p), unsafe.SliceData(p), unsafe.SliceData(g), unsafe.SliceData(s0), unsafe.SliceData(s1), unsafe.SliceData(s2), unsafe.SliceData(copy))\n",
-					FuncName(ir.Master(prog, f), s.Name, F32))
-			}
-			p("\tdefault:\n\t\tgeneric.StepMaster(generic.Kind%s, generic.Format%s, v, c, p, g, s0, s1, s2, copy)\n\t}\n}\n", r.GoName, strings.ToUpper(f.String()))
+			p("\tdefault:\n\t\t%s\n\t}\n}\n", ref)
 		}
 	}
 }
@@ -378,17 +355,41 @@ func Signature(d Elem) string {
 	return fmt.Sprintf("(c *generic.Coeffs[%s], n int, %s *%s)", d.Go, strings.Join(ParamNames[:ir.StreamCopy], ", "), d.Go)
 }
 
-// LowpSignature is the Go signature of every fused low-precision kernel:
-// float32 coefficients, and every stream 16-bit.
-func LowpSignature() string {
-	return fmt.Sprintf("(c *generic.Coeffs[float32], n int, %s *uint16)", strings.Join(ParamNames[:ir.StreamCopy], ", "))
+// FamilyOf returns the family of program p, nil for a float32 or float64
+// update program.
+func FamilyOf(p ir.Program) *Family {
+	switch {
+	case p.Master():
+		return Master
+	case p.State32:
+		return LowpState32
+	case p.Lowp():
+		return Lowp
+	}
+	return nil
 }
 
-// MasterSignature is the Go signature of every fused master kernel:
-// float32 coefficients and streams, and the 16-bit copy.
-func MasterSignature() string {
-	return fmt.Sprintf("(c *generic.Coeffs[float32], n int, %s *float32, %s *uint16)",
-		strings.Join(ParamNames[:ir.StreamCopy], ", "), ParamNames[ir.StreamCopy])
+// ProgramSignature is the Go signature of the kernel of program p with
+// element d: Signature(d), or its family's (Family.Signature).
+func ProgramSignature(p ir.Program, d Elem) string {
+	if f := FamilyOf(p); f != nil {
+		return f.Signature()
+	}
+	return Signature(d)
+}
+
+// Signature is the Go signature of every kernel of the family: float32
+// coefficients, and the streams of the family's types.
+func (f *Family) Signature() string {
+	pg, st := strings.Join(ParamNames[:ir.StreamS0], ", "), strings.Join(ParamNames[ir.StreamS0:ir.StreamCopy], ", ")
+	out := fmt.Sprintf("(c *generic.Coeffs[float32], n int, %s, %s *%s", pg, st, f.State)
+	if f.P != f.State {
+		out = fmt.Sprintf("(c *generic.Coeffs[float32], n int, %s *%s, %s *%s", pg, f.P, st, f.State)
+	}
+	if f.Copy != "" {
+		out += fmt.Sprintf(", %s *%s", ParamNames[ir.StreamCopy], f.Copy)
+	}
+	return out + ")"
 }
 
 // Listing renders a program body as Go-like statements.

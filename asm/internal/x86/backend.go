@@ -114,7 +114,7 @@ func (nopCloser) Close() error { return nil }
 // isaOf returns the ISA whose kernel set s is.
 func isaOf(s kernelgen.Set) (ISA, error) {
 	for _, isa := range ISAs {
-		if isa.Set == s {
+		if isa.Set.Name == s.Name {
 			return isa, nil
 		}
 	}

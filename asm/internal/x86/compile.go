@@ -69,15 +69,16 @@ const (
 	// loop, taken for no typical data, redoes the pair with pairEvenOdd's
 	// integer sequence.
 	pairCvt
-	// pairCvtInOrder (AVX512_BF16, a master kernel's copy): copies 2j and
+	// pairCvtInOrder (AVX512_BF16, a kernel that mixes bfloat16 and
+	// float32 streams: inOrder): copies 2j and
 	// 2j+1 hold consecutive elements, 16 each, as unpaired copies do, and
 	// VCVTNE2PS2BF16 narrows both at once, its result already in memory
 	// order (the first source's elements above the second's). The guard
 	// is pairCvt's; its fix-up narrows each vector with the integer
 	// sequence and VPMOVDW and joins the halves.
 	pairCvtInOrder
-	// pairPermInOrder (AVX-512 without AVX512_BF16, a master kernel's
-	// copy): copies 2j and 2j+1 hold consecutive elements, 16 each; each
+	// pairPermInOrder (AVX-512 without AVX512_BF16, inOrder): copies 2j
+	// and 2j+1 hold consecutive elements, 16 each; each
 	// is rounded with the integer sequence, its results left in the high
 	// halves of its 32-bit lanes, and one VPERMT2W gathers the high
 	// halves of both (highWordsTable) into the even copy's register in
@@ -127,8 +128,9 @@ type compiler struct {
 	// narrowing of the odd copy merges with the even's.
 	narrowed map[int]kernelgen.Placed
 	// interleaveReg holds interleaveTable in the AVX512_BF16 form of the
-	// low-precision kernels, highWordsTable in the AVX-512 master kernels
-	// without it; -1 in the others.
+	// kernels with every stream bfloat16, highWordsTable in the AVX-512
+	// kernels that mix bfloat16 and float32 streams without it (inOrder);
+	// -1 in the others.
 	interleaveReg int
 	// fixups are the out-of-line blocks of pairCvt and pairCvtInOrder,
 	// emitted after the function's return.
@@ -162,21 +164,21 @@ func lowpConsts(isa ISA, f ir.Format) []uint32 {
 // pairedBF16 returns how the main loop of kernel k, whose copies are
 // interleaved in groups of group, pairs its copies: a kernel whose every
 // stream is bfloat16 pairs them (pairPack on AVX2; on AVX-512 pairCvt with
-// AVX512_BF16, pairEvenOdd without), and so does a master kernel with a
-// bfloat16 copy (pairPack on AVX2; on AVX-512 pairCvtInOrder with
-// AVX512_BF16, pairPermInOrder without), provided the copies of a pair are
+// AVX512_BF16, pairEvenOdd without), and so does one that mixes bfloat16
+// and float32 streams (inOrder: pairPack on AVX2; on AVX-512
+// pairCvtInOrder with AVX512_BF16, pairPermInOrder without), provided the copies of a pair are
 // interleaved in one group, so that the even copy's narrowing is still in
 // its register (its store comes after the group's narrowings) when the
 // odd one merges it.
 func pairedBF16(k ir.Program, isa ISA, ext bool, group int) pairing {
 	switch {
-	case k.Master() && (k.Format != ir.BF16 || group%2 != 0):
+	case inOrder(k) && (k.Format != ir.BF16 || group%2 != 0):
 		return unpaired
-	case k.Master() && !isa.Masked:
+	case inOrder(k) && !isa.Masked:
 		return pairPack
-	case k.Master() && ext:
+	case inOrder(k) && ext:
 		return pairCvtInOrder
-	case k.Master():
+	case inOrder(k):
 		return pairPermInOrder
 	case !k.Lowp() || k.Format != ir.BF16 || k.Half != k.Streams || group%2 != 0:
 		return unpaired
@@ -187,6 +189,12 @@ func pairedBF16(k ir.Program, isa ISA, ext bool, group int) pairing {
 	}
 	return pairEvenOdd
 }
+
+// inOrder reports whether program k mixes 16-bit and float32 streams (a
+// master kernel, or one with float32 state): its copies then hold
+// consecutive elements, as the float32 streams need, and only the
+// narrowings of its 16-bit streams pair up, in memory order.
+func inOrder(k ir.Program) bool { return k.Master() || k.State32 }
 
 // compile adds the assembly function for program k to ctx.
 //
@@ -250,12 +258,9 @@ func compile(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, ext bo
 	}
 	ctx.Function(kernelgen.FuncName(k, name, d))
 	ctx.Attributes(attr.NOSPLIT)
-	switch {
-	case k.Master():
-		ctx.Signature(MasterSignature())
-	case k.Lowp():
-		ctx.Signature(LowpSignature())
-	default:
+	if fam := kernelgen.FamilyOf(k); fam != nil {
+		ctx.Signature(FamilySignature(fam))
+	} else {
 		ctx.Signature(Signature(d))
 	}
 
@@ -427,8 +432,10 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 			next++
 		}
 		// The AVX512_BF16 form's results need interleaving in the
-		// low-precision kernels, the master kernels' gathering without it.
-		if ext != k.Master() && isa.Masked && k.Format == ir.BF16 {
+		// kernels with every stream 16-bit, and the results of the
+		// kernels that mix 16-bit and float32 streams a gathering without
+		// it.
+		if ext != inOrder(k) && isa.Masked && k.Format == ir.BF16 {
 			c.interleaveReg = next
 			c.regs.Reserve(next)
 			next++
@@ -437,9 +444,10 @@ func newCompiler(ctx *build.Context, k ir.Program, isa ISA, d kernelgen.Elem, lo
 	// Not in the fused low-precision kernels: they are not bound by the
 	// divider, and the correction's extra operations made the bfloat16
 	// Adam kernel without AVX512_BF16 4% slower on Zen 5 (the form with it
-	// unchanged: docs/performance.md). The master kernels' arithmetic is
-	// the float32 kernels', and so is what bounds them in cache.
-	if divs, coeff := marksteinDivs(k.Body); markstein && isa.Masked && (!k.Lowp() || k.Master()) && len(divs) > 0 {
+	// unchanged: docs/performance.md). The kernels with float32 state or a
+	// copy keep most of the float32 kernels' streams, and what bounds
+	// them in cache.
+	if divs, coeff := marksteinDivs(k.Body); markstein && isa.Masked && (!k.Lowp() || inOrder(k)) && len(divs) > 0 {
 		c.recipReg, c.divCoeff, c.regs.Scratch = next, coeff, divs
 		c.regs.Reserve(next)
 	}
@@ -544,8 +552,11 @@ func (c *compiler) emit(steps []kernelgen.Placed, f form) {
 			}
 		}
 		copy := s.Copy
-		if c.paired != unpaired && size == 2 && (c.paired != pairPack || s.In.Op == ir.OpStore) {
-			copy &^= 1 // the pair's bytes start at the even copy's
+		// The pair's bytes start at the even copy's; the loads of the
+		// pairings in memory order are each copy's own.
+		inMemoryOrder := c.paired == pairPack || c.paired == pairCvtInOrder || c.paired == pairPermInOrder
+		if c.paired != unpaired && size == 2 && (!inMemoryOrder || s.In.Op == ir.OpStore) {
+			copy &^= 1
 		}
 		mem := operand.Mem{Base: streams[s.In.Stream], Index: index, Scale: uint8(size), Disp: copy * vecBytes * size / c.d.Size}
 		a, b, dst := c.reg(s.A, f), c.reg(s.B, f), c.reg(s.D, f)
@@ -852,8 +863,9 @@ func (c *compiler) narrowPaired(s kernelgen.Placed) {
 	c.narrowed[s.Copy] = s
 }
 
-// narrowPerm emits OpNarrow of a master kernel's bfloat16 copy in the
-// main loop of its AVX-512 form without AVX512_BF16 (pairPermInOrder):
+// narrowPerm emits OpNarrow of a bfloat16 stream in the main loop of the
+// AVX-512 form without AVX512_BF16 of a kernel that mixes bfloat16 and
+// float32 streams (pairPermInOrder):
 // each copy rounds its vector into the high halves of its D's 32-bit
 // lanes (NaN lanes 0x7FC07FC0), and the odd copy then gathers the high
 // halves of the even copy's D and its own into the even's, which the even
@@ -964,33 +976,31 @@ func (c *compiler) pack(f form, s kernelgen.Placed) {
 	}
 }
 
-// LowpSignature is the Go signature of every fused low-precision kernel
-// (kernelgen.LowpSignature):
+// FamilySignature is the Go signature of every kernel of family fam
+// (kernelgen.Family.Signature):
 //
-//	func(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *uint16)
-func LowpSignature() *gotypes.Signature {
-	return signature(kernelgen.F32, types.NewPointer(types.Typ[types.Uint16]), nil)
-}
-
-// MasterSignature is the Go signature of every fused master kernel
-// (kernelgen.MasterSignature):
-//
-//	func(c *generic.Coeffs[float32], n int, p, grad, s0, s1, s2 *float32, copy *uint16)
-func MasterSignature() *gotypes.Signature {
-	return signature(kernelgen.F32, types.NewPointer(goType(kernelgen.F32)), types.NewPointer(types.Typ[types.Uint16]))
+//	func(c *generic.Coeffs[float32], n int, p, grad *P, s0, s1, s2 *State[, copy *Copy])
+func FamilySignature(fam *kernelgen.Family) *gotypes.Signature {
+	elem := func(name string) types.Type { return types.NewPointer(types.Universe.Lookup(name).Type()) }
+	var copy types.Type
+	if fam.Copy != "" {
+		copy = elem(fam.Copy)
+	}
+	return signature(kernelgen.F32, elem(fam.P), elem(fam.State), copy)
 }
 
 // Signature is the Go signature of every kernel of element type d:
 //
 //	func(c *generic.Coeffs[T], n int, p, grad, s0, s1, s2 *T)
 func Signature(d kernelgen.Elem) *gotypes.Signature {
-	return signature(d, types.NewPointer(goType(d)), nil)
+	elem := types.NewPointer(goType(d))
+	return signature(d, elem, elem, nil)
 }
 
-// signature is the signature of a kernel with coefficients of type d and
-// streams of pointer type elem, and the copy of pointer type copy if it is
-// not nil.
-func signature(d kernelgen.Elem, elem, copy types.Type) *gotypes.Signature {
+// signature is the signature of a kernel with coefficients of type d,
+// parameters and gradients of pointer type pg, state of pointer type st,
+// and the copy of pointer type copy if it is not nil.
+func signature(d kernelgen.Elem, pg, st, copy types.Type) *gotypes.Signature {
 	genericPkg := types.NewPackage("github.com/simdoptim/optim/generic", "generic")
 	tname := types.NewTypeName(token.NoPos, genericPkg, "T", nil)
 	tparam := types.NewTypeParam(tname, types.NewInterfaceType(nil, nil))
@@ -1009,7 +1019,11 @@ func signature(d kernelgen.Elem, elem, copy types.Type) *gotypes.Signature {
 		types.NewParam(token.NoPos, nil, "c", types.NewPointer(inst)),
 		types.NewParam(token.NoPos, nil, "n", types.Typ[types.Int]),
 	}
-	for _, name := range kernelgen.ParamNames[:ir.StreamCopy] {
+	for s, name := range kernelgen.ParamNames[:ir.StreamCopy] {
+		elem := st
+		if s < ir.StreamS0 {
+			elem = pg
+		}
 		params = append(params, types.NewParam(token.NoPos, nil, name, elem))
 	}
 	if copy != nil {

@@ -19,7 +19,9 @@ func TestAllocationReplays(t *testing.T) {
 		for _, d := range kernelgen.Elems {
 			progs := kernelgen.Programs()
 			if d == kernelgen.F32 {
-				progs = append(progs, kernelgen.LowpPrograms()...)
+				for _, fam := range isa.Set.Fused {
+					progs = append(progs, fam.Programs()...)
+				}
 			}
 			for _, k := range progs {
 				// A low-precision kernel is planned with OpNarrow's

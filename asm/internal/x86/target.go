@@ -24,11 +24,11 @@ type ISA struct {
 }
 
 // AVX512 uses AVX-512F (with VL/DQ/BW required by dispatch) on zmm registers.
-var AVX512 = ISA{Set: kernelgen.Set{Name: "avx512", Title: "AVX-512", Doc: "runs every kernel with AVX-512 on 512-bit registers.", Grad: true, Lowp: true, LowpExt: "bf16", Master: true},
+var AVX512 = ISA{Set: kernelgen.Set{Name: "avx512", Title: "AVX-512", Doc: "runs every kernel with AVX-512 on 512-bit registers.", Grad: true, Fused: kernelgen.Families, LowpExt: "bf16"},
 	Bits: 512, Regs: 32, Unroll: 4, Masked: true}
 
 // AVX2 uses AVX and AVX2 on ymm registers.
-var AVX2 = ISA{Set: kernelgen.Set{Name: "avx2", Title: "AVX2", Doc: "runs every kernel with AVX2 on 256-bit registers.", Grad: true, Lowp: true, Master: true},
+var AVX2 = ISA{Set: kernelgen.Set{Name: "avx2", Title: "AVX2", Doc: "runs every kernel with AVX2 on 256-bit registers.", Grad: true, Fused: kernelgen.Families},
 	Bits: 256, Regs: 16, Unroll: 4}
 
 // ISAs lists the instruction sets fastest first, the order of archSets.
