@@ -79,9 +79,9 @@ type Family struct {
 	Field, Rules, Suffix string
 	// Transform makes a family's program from a rule's float32 program.
 	Transform func(ir.Program, ir.Format) ir.Program
-	// State and Copy are the Go element types of the glue's state slices
-	// and of its copy ("" for none); the parameters and gradients are
-	// 16-bit but in the master kernels (float32, and P says so).
+	// P, State and Copy are the Go element types of the kernels'
+	// parameters and gradients, of their state and of their copy ("" for
+	// none).
 	P, State, Copy string
 	// Ref is the reference the glue falls back on, a format string of the
 	// rule's Go name and the format's ("BF16").
