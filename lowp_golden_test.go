@@ -151,19 +151,7 @@ func newLowpRun[S kernels.LowpState](t *testing.T, rule Rule, f kernels.Format, 
 // writes p's copy in r's format to copy.
 func stepMaster(t *testing.T, r *lowpRun[float32], s *kernels.Set, p, g []float32, copy []uint16) {
 	t.Helper()
-	r.steps++
-	c, v, next, err := CoefficientsWith[float32](r.rule, r.steps, r.steps == 1, r.sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.sc = next
-	var args [3][]float32
-	u0, u1, u2 := kernels.Uses(r.kind, v)
-	for k, used := range [3]bool{u0, u1, u2} {
-		if used {
-			args[k] = r.state[k]
-		}
-	}
+	c, v, args := r.next(t)
 	if err := kernels.StepMaster(s, r.kind, r.f, v, &c, p, g, args[0], args[1], args[2], copy); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +161,24 @@ func stepMaster(t *testing.T, r *lowpRun[float32], s *kernels.Set, p, g []float3
 // kernels.StepLowp, or kernels.StepLowpSR keyed by sr (its Step set to
 // this step's number) when sr is not nil.
 func (r *lowpRun[S]) step(t *testing.T, s *kernels.Set, p, g []uint16, sr *kernels.SR) {
+	t.Helper()
+	c, v, args := r.next(t)
+	var err error
+	if sr != nil {
+		key := *sr
+		key.Step = uint64(r.steps)
+		err = kernels.StepLowpSR(s, r.kind, r.f, v, &c, key, p, g, args[0], args[1], args[2])
+	} else {
+		err = kernels.StepLowp(s, r.kind, r.f, v, &c, p, g, args[0], args[1], args[2])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// next counts the run's next step and returns its coefficients, its
+// variant and the state slices that variant uses (nil for the others).
+func (r *lowpRun[S]) next(t *testing.T) (kernels.Coeffs[float32], kernels.Variant, [3][]S) {
 	t.Helper()
 	r.steps++
 	c, v, next, err := CoefficientsWith[float32](r.rule, r.steps, r.steps == 1, r.sc)
@@ -187,14 +193,5 @@ func (r *lowpRun[S]) step(t *testing.T, s *kernels.Set, p, g []uint16, sr *kerne
 			args[k] = r.state[k]
 		}
 	}
-	if sr != nil {
-		key := *sr
-		key.Step = uint64(r.steps)
-		err = kernels.StepLowpSR(s, r.kind, r.f, v, &c, key, p, g, args[0], args[1], args[2])
-	} else {
-		err = kernels.StepLowp(s, r.kind, r.f, v, &c, p, g, args[0], args[1], args[2])
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	return c, v, args
 }

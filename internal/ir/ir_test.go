@@ -110,6 +110,18 @@ func TestProgramsMatchReference(t *testing.T) {
 	}
 }
 
+// lowpCoeffs draws float32 coefficients for the low-precision programs:
+// magnitudes of value, and Sign ±0, as every kernel requires.
+func lowpCoeffs(r *rand.Rand) generic.Coeffs[float32] {
+	var c generic.Coeffs[float32]
+	cs := reflect.ValueOf(&c).Elem()
+	for i := range ir.CoeffNames() {
+		cs.Field(i).SetFloat(float64(float32(math.Abs(value(r)))))
+	}
+	c.Sign = float32(math.Copysign(0, float64(r.IntN(2))-0.5))
+	return c
+}
+
 // TestLowpProgramsMatchReference interprets every rule's program under
 // every variant with every stream stored in each 16-bit format (ir.Lowp;
 // the interpreter holds 16-bit values as their bits' integers) and
@@ -125,12 +137,7 @@ func TestLowpProgramsMatchReference(t *testing.T) {
 			for f := range ir.FormatCount {
 				p := ir.Lowp(ir.Build(int(rule.Kind), uint32(v)), f)
 				gf := generic.Format(f)
-				var c generic.Coeffs[float32]
-				cs := reflect.ValueOf(&c).Elem()
-				for i := range ir.CoeffNames() {
-					cs.Field(i).SetFloat(float64(float32(math.Abs(value(r)))))
-				}
-				c.Sign = float32(math.Copysign(0, float64(r.IntN(2))-0.5)) // ±0, as every kernel requires
+				c := lowpCoeffs(r)
 				var want [ir.NumStreams][]uint16
 				var got [ir.NumStreams][]float32
 				for s := range want {
@@ -172,12 +179,7 @@ func TestLowpState32ProgramsMatchReference(t *testing.T) {
 					t.Fatalf("%s: State32 %v, Half %v", p.Name(), p.State32, p.Half)
 				}
 				gf := generic.Format(f)
-				var c generic.Coeffs[float32]
-				cs := reflect.ValueOf(&c).Elem()
-				for i := range ir.CoeffNames() {
-					cs.Field(i).SetFloat(float64(float32(math.Abs(value(r)))))
-				}
-				c.Sign = float32(math.Copysign(0, float64(r.IntN(2))-0.5))
+				c := lowpCoeffs(r)
 				var p16 [2][]uint16
 				var st [3][]float32
 				var got [ir.NumStreams][]float32
@@ -231,12 +233,7 @@ func TestMasterProgramsMatchReference(t *testing.T) {
 				if !p.Master() || p.Half != [ir.NumStreams]bool{ir.StreamCopy: true} {
 					t.Fatalf("%s: Master %v, Half %v", p.Name(), p.Master(), p.Half)
 				}
-				var c generic.Coeffs[float32]
-				cs := reflect.ValueOf(&c).Elem()
-				for i := range ir.CoeffNames() {
-					cs.Field(i).SetFloat(float64(float32(math.Abs(value(r)))))
-				}
-				c.Sign = float32(math.Copysign(0, float64(r.IntN(2))-0.5))
+				c := lowpCoeffs(r)
 				var want, got [ir.NumStreams][]float32
 				for s := range want {
 					want[s], got[s] = make([]float32, n), make([]float32, n)
