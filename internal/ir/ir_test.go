@@ -222,7 +222,7 @@ func TestLowpState32ProgramsMatchReference(t *testing.T) {
 // TestMasterProgramsMatchReference interprets every rule's program under
 // every variant writing a copy of the parameters in each 16-bit format
 // (ir.Master) and compares it with generic.StepMaster with float32
-// gradients: the float32 streams as sameBits does, the copy exactly.
+// gradients: the float32 streams as bitsEqual does, the copy exactly.
 func TestMasterProgramsMatchReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 22))
 	const n = 64
