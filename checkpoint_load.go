@@ -138,13 +138,6 @@ type checkpointed interface {
 
 func (o *groupSet) groupSetOf() *groupSet { return o }
 
-func (o *Optimizer[T]) paramShape(i int) Shape {
-	if o.shapes == nil {
-		return nil
-	}
-	return o.shapes[i]
-}
-
 // slot returns the scratch of slot k of parameter i, of group gi: nil
 // where the file holds no such slot.
 func (l *loaded[T]) slot(i, k int) []T {
@@ -1102,17 +1095,7 @@ func (o *Optimizer[T]) commit(l *loaded[T]) {
 		o.setRule(gi, l.rules[gi])
 		g := &o.groups[gi]
 		if g.matrix {
-			for i := g.first; i < g.end; i++ {
-				for k, dst := range o.state[i] {
-					if src := l.slot(i, k); src != nil {
-						copy(dst, src)
-					} else {
-						clear(dst) // not created yet: as in a new optimizer
-					}
-				}
-				o.steps[i] = l.steps[i]
-				o.created[i] = l.created[i]
-			}
+			commitMatrix(l, g, o.state, o.steps, o.created)
 			continue
 		}
 		// The slots the rules use, and those the file keeps besides.
@@ -1142,6 +1125,25 @@ func (o *Optimizer[T]) commit(l *loaded[T]) {
 		}
 	}
 	o.held = l.held
+	o.growMatWork() // the file's rules may need more (Muon's NSBFloat16)
+}
+
+// commitMatrix installs the state of group g, of a matrix rule, from a
+// verified checkpoint: its slots, which have the lengths of the rule and
+// shape that the file's rule (of the same class) shares, its step counts
+// and whether its state exists.
+func commitMatrix[E element](l *loaded[E], g *group, state [][3][]E, steps []int64, created []bool) {
+	for i := g.first; i < g.end; i++ {
+		for k, dst := range state[i] {
+			if src := l.slot(i, k); src != nil {
+				copy(dst, src)
+			} else {
+				clear(dst) // not created yet: as in a new optimizer
+			}
+		}
+		steps[i] = l.steps[i]
+		created[i] = l.created[i]
+	}
 }
 
 // checkTail ends the reading of a checkpoint after its last tensor:

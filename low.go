@@ -26,8 +26,11 @@ import (
 // clipping, StepIfFinite, GradScaler (UnscaleLow, ScaledStepLow) and
 // checkpoints. Every kernel set and worker count gives the same bits
 // (generic.StepLowp and generic.StepLowpSR define them). The matrix rules
-// (Muon, Adafactor) step float32 or float64 parameters only. It is not
-// safe for concurrent use.
+// (Muon, Adafactor, whose parameters need shapes: LowGroup.Shapes) step
+// each parameter whole: its values, gradient and state widened to float32,
+// Optimizer[float32]'s step, every stored value rounded back once
+// (docs/semantics.md, "Optimizers on 16-bit storage"). It is not safe for
+// concurrent use.
 //
 // A float32 model whose working copy is 16-bit (float32 master weights)
 // uses Optimizer[float32] with SetCopies instead.
@@ -35,15 +38,25 @@ type LowOptimizer[H BFloat16 | Float16] struct {
 	groupSet
 	stepBook[float32]
 	workerSet
-	opts   LowOptions
-	format kernels.Format
-	params [][]uint16
+	shapeSet // each parameter's shape (LowGroup.Shapes)
+	opts     LowOptions
+	format   kernels.Format
+	params   [][]uint16
 	// The state, per parameter (the kernel's s0, s1, s2, nil if unused):
 	// in the parameters' format, or in float32 with opts.StateFloat32.
 	state16 [][3][]uint16
 	state32 [][3][]float32
-	// kernel is each parameter's step (its group's rule).
+	// kernel is each parameter's step (its group's rule; none for a
+	// matrix rule's).
 	kernel []lowKernel
+	// The matrix rules' parameters (low_matrix.go): their list and
+	// element count, the scratch of the caller (mat) and of each worker
+	// (matWorkers[0] is mat), and their parallel step.
+	matParams  []int
+	matElems   int
+	mat        *lowMatWork
+	matWorkers []*lowMatWork
+	mtask      lowMatTask[H]
 	// owned is every slice the optimizer writes (params and state), for
 	// the overlap checks; clear[i] is the address of the last grad i found
 	// not to overlap any of them (0: none yet).
@@ -86,10 +99,14 @@ type LowOptions struct {
 }
 
 // LowGroup is a parameter group of a LowOptimizer: a rule, the 16-bit
-// parameters it updates and optionally their names, as Group.
+// parameters it updates and optionally their shapes and names, as Group.
 type LowGroup[H BFloat16 | Float16] struct {
 	Rule   Rule
 	Params [][]H
+	// Shapes, when not nil, gives each param its shape, as Group.Shapes:
+	// Muon and Adafactor need them, and checkpoints save the state with
+	// them.
+	Shapes []Shape
 	// Names, when not nil, names each param, as Group.Names: one non-empty
 	// name (valid UTF-8) per param, none given twice across the optimizer,
 	// and either every group of an optimizer named or none. Names reach
@@ -99,12 +116,18 @@ type LowGroup[H BFloat16 | Float16] struct {
 }
 
 // lowKernel is one parameter's step: the form its state and rounding ask
-// for (exactly one field is set).
+// for (exactly one field is set; none for a matrix rule's parameter).
 type lowKernel struct {
 	rn16 kernels.LowpKernel[uint16]
 	rn32 kernels.LowpKernel[float32]
 	sr16 func(v generic.Variant, c *generic.Coeffs[float32], sr kernels.SR, p, g []uint16, s0, s1, s2 []uint16)
 	sr32 func(v generic.Variant, c *generic.Coeffs[float32], sr kernels.SR, p, g []uint16, s0, s1, s2 []float32)
+}
+
+// matrix reports that no kernel is set: the parameter is a matrix rule's,
+// stepped whole by stepMatrices.
+func (k *lowKernel) matrix() bool {
+	return k.rn16 == nil && k.rn32 == nil && k.sr16 == nil && k.sr32 == nil
 }
 
 // NewLow returns a LowOptimizer that applies rule to params, one group,
@@ -156,7 +179,9 @@ func (o *LowOptimizer[H]) AddGroup(g LowGroup[H]) error {
 func (o *LowOptimizer[H]) addGroups(op string, groups []LowGroup[H]) error {
 	rules := make([]Rule, len(groups))
 	var params [][]uint16
+	gparams, gshapes := make([][][]H, len(groups)), make([][]Shape, len(groups))
 	for gi, g := range groups {
+		gparams[gi], gshapes[gi] = g.Params, g.Shapes
 		r, err := o.normalize(g.Rule)
 		if err != nil {
 			return inGroup(err, len(o.groups)+gi)
@@ -173,9 +198,14 @@ func (o *LowOptimizer[H]) addGroups(op string, groups []LowGroup[H]) error {
 	if err != nil {
 		return err
 	}
+	name := o.names.pending(names)
+	shapes, err := checkShapes(op, len(o.params), len(o.groups), rules, gparams, gshapes)
+	if err != nil {
+		return named(err, name)
+	}
 	// The new params must not overlap each other, anything we write or
 	// our gradient buffers.
-	owned, err := insertParams(op, o.owned, o.grads.regions, len(o.params), params, o.names.pending(names))
+	owned, err := insertParams(op, o.owned, o.grads.regions, len(o.params), params, name)
 	if err != nil {
 		return err
 	}
@@ -184,6 +214,7 @@ func (o *LowOptimizer[H]) addGroups(op string, groups []LowGroup[H]) error {
 	first := len(o.params)
 	o.owned = owned
 	o.params = append(o.params, params...)
+	o.addShapes(first, len(params), shapes)
 	o.state16 = append(o.state16, make([][3][]uint16, len(params))...)
 	o.state32 = append(o.state32, make([][3][]float32, len(params))...)
 	o.stepBook.grow(len(params))
@@ -198,7 +229,10 @@ func (o *LowOptimizer[H]) addGroups(op string, groups []LowGroup[H]) error {
 	for gi, g := range groups {
 		end := first + len(g.Params)
 		o.addGroup(rules[gi], first, end)
-		k := o.kernelOf(rules[gi].kind())
+		var k lowKernel
+		if !isMatrix(rules[gi]) {
+			k = o.kernelOf(rules[gi].kind())
+		}
 		for range g.Params {
 			o.kernel = append(o.kernel, k)
 		}
@@ -207,6 +241,7 @@ func (o *LowOptimizer[H]) addGroups(op string, groups []LowGroup[H]) error {
 	for gi := firstGroup; gi < len(o.groups); gi++ {
 		o.allocState(gi)
 	}
+	o.growMatWork()
 	o.plan = nil
 	return nil
 }
@@ -226,23 +261,17 @@ func (o *LowOptimizer[H]) kernelOf(kind kernels.Kind) lowKernel {
 	return lowKernel{rn16: kernels.LowpStep[uint16](s, kind, o.format)}
 }
 
-// normalize validates r as a rule of 16-bit parameters (groupOwner): the
-// elementwise rules, whose arithmetic is float32's.
-func (o *LowOptimizer[H]) normalize(r Rule) (Rule, error) {
-	r, err := normalizeFor[float32](r)
-	if err != nil {
-		return nil, err
-	}
-	if isMatrix(r) {
-		return nil, &RuleError{Group: -1, Rule: ruleName(r), Reason: ruleName(r) +
-			" steps whole float32 or float64 matrices (Optimizer); a LowOptimizer has the elementwise rules"}
-	}
-	return r, nil
-}
+// normalize validates r as a rule of 16-bit parameters (groupOwner), whose
+// arithmetic is float32's.
+func (o *LowOptimizer[H]) normalize(r Rule) (Rule, error) { return normalizeFor[float32](r) }
 
-// ruleChanged allocates the state that group gi's new rule uses and its
-// parameters lack (groupOwner).
-func (o *LowOptimizer[H]) ruleChanged(gi int) { o.allocState(gi) }
+// ruleChanged allocates what group gi's new rule needs and its parameters
+// lack (groupOwner): state slots, and the matrix rules' scratch (Muon's
+// NSBFloat16 may have changed).
+func (o *LowOptimizer[H]) ruleChanged(gi int) {
+	o.allocState(gi)
+	o.growMatWork()
+}
 
 // allocState allocates the state slices that group gi's rule uses and its
 // parameters do not have yet, at the rule's initial value. As Optimizer's
@@ -259,18 +288,33 @@ func (o *LowOptimizer[H]) allocState(gi int) {
 	}
 }
 
-// allocLowState is allocState for state stored as S, initialized to init.
+// allocLowState is allocState for state stored as S, initialized to init
+// (a matrix rule's slots, of their own lengths, to zero).
 func allocLowState[H BFloat16 | Float16, S uint16 | float32](o *LowOptimizer[H], gi int, state [][3][]S, init S) {
 	g := &o.groups[gi]
-	_, v, _ := coefficients[float32](g.rule, 1, true, generic.Scalars{})
 	var used [3]bool
-	used[0], used[1], used[2] = kernels.Uses(g.rule.kind(), v)
+	if g.matrix {
+		init = 0
+	} else {
+		_, v, _ := coefficients[float32](g.rule, 1, true, generic.Scalars{})
+		used[0], used[1], used[2] = kernels.Uses(g.rule.kind(), v)
+	}
+	// needed is the length of slot k of parameter i to allocate (0: none).
+	needed := func(i, k int) int {
+		switch {
+		case state[i][k] != nil:
+			return 0
+		case g.matrix:
+			return o.slotLen(i, k)
+		case used[k]:
+			return len(o.params[i])
+		}
+		return 0
+	}
 	total := 0
 	for k := range 3 {
 		for i := g.first; i < g.end; i++ {
-			if used[k] && state[i][k] == nil {
-				total += len(o.params[i])
-			}
+			total += needed(i, k)
 		}
 	}
 	backing := make([]S, total)
@@ -282,13 +326,13 @@ func allocLowState[H BFloat16 | Float16, S uint16 | float32](o *LowOptimizer[H],
 	var spans []span
 	for k := range 3 {
 		for i := g.first; i < g.end; i++ {
-			if !used[k] || state[i][k] != nil {
-				continue
+			n := needed(i, k)
+			if n == 0 && (g.matrix || !used[k] || state[i][k] != nil) {
+				continue // an empty parameter's used slot is allocated, empty
 			}
-			n := len(o.params[i])
 			state[i][k], backing = backing[:n:n], backing[n:]
 			if n > 0 {
-				spans = append(spans, region(state[i][k], Slot{Kind: "state", Index: i, Key: stateKey(g.rule.kind(), k)}))
+				spans = append(spans, region(state[i][k], Slot{Kind: "state", Index: i, Key: o.slotKey(i, k)}))
 			}
 		}
 	}
@@ -339,12 +383,17 @@ func (o *LowOptimizer[H]) checkGrads(op string, grads [][]uint16) error {
 // apply steps validated gradients, split between the workers when they
 // are worth it.
 func (o *LowOptimizer[H]) apply(grads [][]uint16) error {
+	if o.mat != nil {
+		if err := o.stepMatrices(grads); err != nil {
+			return err
+		}
+	}
 	prepareStep(&o.groupSet, &o.stepBook, grads, o.stateExists)
-	if n := o.parallelism(o.total); n > 1 {
+	if n := o.parallelism(o.total - o.matElems); n > 1 {
 		return o.applyParallel(grads, n)
 	}
 	for i, p := range o.params {
-		if len(p) > 0 && grads[i] != nil {
+		if len(p) > 0 && grads[i] != nil && !o.kernel[i].matrix() {
 			o.stepPart(i, 0, len(p), grads[i])
 		}
 	}
@@ -405,7 +454,18 @@ func (t *lowTask[H]) run(w int) {
 func (o *LowOptimizer[H]) applyParallel(grads [][]uint16, n int) error {
 	pl := o.plan
 	if pl == nil || pl.n != n {
-		segs, bounds := makePlan(o.params, o.total, n)
+		// The matrix rules' parameters are stepped whole (stepMatrices):
+		// the workers split the others.
+		params := o.params
+		if o.mat != nil {
+			params = make([][]uint16, len(o.params))
+			for i, p := range o.params {
+				if !o.kernel[i].matrix() {
+					params[i] = p
+				}
+			}
+		}
+		segs, bounds := makePlan(params, o.total-o.matElems, n)
 		pl = &lowPlan{n: n, segs: segs, bounds: bounds, grads: make([][]uint16, len(o.params))}
 		o.plan = pl
 		o.task.o = o
@@ -443,6 +503,9 @@ func (o *LowOptimizer[H]) Workers() int { return o.parallelism(o.total) }
 func (o *LowOptimizer[H]) State(i int) (State[float32], error) {
 	if i < 0 || i >= len(o.params) {
 		return State[float32]{}, &IndexError{Op: "State", What: "param", Index: i, Len: len(o.params)}
+	}
+	if o.groups[o.groupOf(i)].matrix {
+		return o.matrixState(i), nil
 	}
 	kind := o.groups[o.groupOf(i)].rule.kind()
 	st := State[float32]{Step: o.steps[i]}
@@ -486,6 +549,9 @@ func (o *LowOptimizer[H]) setState(i int, st State[float32]) error {
 		return &IndexError{Op: op, What: "param", Index: i, Len: len(o.params)}
 	}
 	rule := o.groups[o.groupOf(i)].rule
+	if mr, ok := rule.(matrixRule); ok {
+		return o.setMatrixState(i, mr, st)
+	}
 	kind, used := rule.kind(), usedSlots[float32](rule)
 	src, g, err := checkGivenState(op, i, kind, used, len(o.params[i]), st)
 	if err != nil {

@@ -93,13 +93,6 @@ func (o *LowOptimizer[H]) checkpointTypes() fileTypes {
 	return fileTypes{dtype: dt, state: dt, storage: storageParam}
 }
 
-// The rest of checkpointed (with namesBytes and checkGroupNames,
-// low_names.go): a LowOptimizer's parameters are flat, and each state
-// slot has its parameter's length.
-func (o *LowOptimizer[H]) slotLen(i, _ int) int     { return len(o.params[i]) }
-func (o *LowOptimizer[H]) slotShape(_, _ int) Shape { return nil }
-func (o *LowOptimizer[H]) paramShape(int) Shape     { return nil }
-
 func (o *LowOptimizer[H]) save(op string, w io.Writer, extra map[string]json.RawMessage) error {
 	if o.opts.StateFloat32 {
 		return saveLow(o, op, w, extra, o.state32)
@@ -114,17 +107,15 @@ func saveLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 		pieces  []piece[E]
 	)
 	dt := o.checkpointTypes().state
-	key := func(i, k int) string { return stateKey(o.groups[o.groupOf(i)].rule.kind(), k) }
-	shape := func(i, _ int) []int64 { return []int64{int64(len(o.params[i]))} }
 	for gi := range o.groups {
 		g := &o.groups[gi]
 		for i := g.first; i < g.end; i++ {
-			if !o.hasState(i, g.rule.kind()) {
+			if !o.hasState(i, g.rule.kind()) && !(g.matrix && o.steps[i] > 0) {
 				continue // as in torch's state dict: no state yet, no tensors
 			}
 			tensors, pieces = appendParam(tensors, pieces, paramTensors[E]{
-				i: i, rule: g.rule, slots: state[i], dtype: dt,
-				key: key, shape: shape, step: o.steps[i], scalars: &o.scalars[i],
+				i: i, rule: g.rule, matrix: g.matrix, slots: state[i], dtype: dt,
+				key: o.slotKey, shape: o.tensorShape, step: o.steps[i], scalars: &o.scalars[i],
 			})
 		}
 	}
@@ -185,6 +176,10 @@ func loadLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 	for gi := range o.groups {
 		o.setRule(gi, l.rules[gi])
 		g := &o.groups[gi]
+		if g.matrix {
+			commitMatrix(l, g, state, o.steps, o.created)
+			continue
+		}
 		used := usedSlots[float32](g.rule)
 		v := init(initialState[float32](g.rule))
 		for i := g.first; i < g.end; i++ {
@@ -234,5 +229,6 @@ func loadLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 		clear(o.clear) // new spans: every grad must be checked again
 	}
 	o.held = l.held
+	o.growMatWork() // the file's rules may need more (Muon's NSBFloat16)
 	return nil
 }

@@ -135,22 +135,10 @@ func (t *lowGradTask) accumulate(buf *[generic.ReduceBlock]float32, x, y []uint1
 
 // widen sets dst to the values of the bits src, of the task's format, with
 // the kernel set in use (dst and src have the same length, disjoint).
-func (t *lowGradTask) widen(dst []float32, src []uint16) {
-	if t.format == kernels.BFloat16 {
-		_ = kernels.WidenBF16(Kernels(), dst, src) // cannot fail: equal lengths, disjoint
-	} else {
-		_ = kernels.WidenF16(Kernels(), dst, src)
-	}
-}
+func (t *lowGradTask) widen(dst []float32, src []uint16) { widenFormat(t.format, dst, src) }
 
 // narrow sets dst to src rounded to the task's format, to nearest even.
-func (t *lowGradTask) narrow(dst []uint16, src []float32) {
-	if t.format == kernels.BFloat16 {
-		_ = kernels.NarrowBF16(Kernels(), dst, src) // cannot fail: equal lengths, disjoint
-	} else {
-		_ = kernels.NarrowF16(Kernels(), dst, src)
-	}
-}
+func (t *lowGradTask) narrow(dst []uint16, src []float32) { narrowFormat(t.format, dst, src) }
 
 // pass runs op over x with the task's arguments, split between the
 // workers when x is large enough, and combines the pieces' results.

@@ -258,9 +258,12 @@ func TestLowOptimizerErrors(t *testing.T) {
 	if !slices.Equal(p, before) || opt.Steps() != 0 {
 		t.Error("a refused step changed the parameters or the step count")
 	}
-	var ruleErr *RuleError
-	if _, err := NewLow(DefaultMuon(), LowOptions{}, p); !errors.As(err, &ruleErr) {
-		t.Errorf("Muon: %v, want a *RuleError", err)
+	var paramShape *ParamShapeError
+	if _, err := NewLow(DefaultMuon(), LowOptions{}, p); !errors.As(err, &paramShape) || paramShape.Param != 0 {
+		t.Errorf("Muon without a shape: %v, want a *ParamShapeError for param 0", err)
+	}
+	if _, err := NewLowGroups(LowOptions{}, LowGroup[BFloat16]{Rule: DefaultMuon(), Params: [][]BFloat16{p}, Shapes: []Shape{{8, 9}}}); !errors.As(err, &paramShape) {
+		t.Errorf("Muon with a shape of 72 elements for 64: %v, want a *ParamShapeError", err)
 	}
 	if _, err := NewLow(DefaultAdam(), LowOptions{}, p, p[8:16]); !errors.As(err, &overlap) {
 		t.Errorf("overlapping params: %v, want an *OverlapError", err)

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 )
 
@@ -54,32 +55,33 @@ func (o *Optimizer[T]) growMatWork() {
 // sizeMatWork makes w large enough for every matrix rule's parameter.
 func (o *Optimizer[T]) sizeMatWork(w *matWork[T]) {
 	for _, i := range o.matParams {
-		need := 0
-		switch r := o.groups[o.groupOf(i)].rule.(type) {
-		case Muon:
-			s := o.shapes[i]
-			m, n := min(s[0], s[1]), max(s[0], s[1])
-			if r.NSBFloat16 {
-				w.ns32.grow(m, n)
-			} else {
-				w.ns.grow(m, n)
-			}
-			if r.Nesterov {
-				need = m * n
-			}
-		case Adafactor:
-			var s Shape
-			if o.shapes != nil {
-				s = o.shapes[i]
-			}
-			need = adafactorChunk(s, len(o.params[i]))
-			if len(s) >= 2 && len(w.cols) < s[len(s)-1] {
-				w.cols = make([]float64, s[len(s)-1])
-			}
+		w.fit(o.groups[o.groupOf(i)].rule, o.paramShape(i), len(o.params[i]))
+	}
+}
+
+// fit makes w large enough for a step of rule r on a parameter of shape s
+// with n elements.
+func (w *matWork[T]) fit(r Rule, s Shape, n int) {
+	need := 0
+	switch r := r.(type) {
+	case Muon:
+		m, n := min(s[0], s[1]), max(s[0], s[1])
+		if r.NSBFloat16 {
+			w.ns32.grow(m, n)
+		} else {
+			w.ns.grow(m, n)
 		}
-		if len(w.u) < need {
-			w.u = make([]T, need)
+		if r.Nesterov {
+			need = m * n
 		}
+	case Adafactor:
+		need = adafactorChunk(s, n)
+		if len(s) >= 2 && len(w.cols) < s[len(s)-1] {
+			w.cols = make([]float64, s[len(s)-1])
+		}
+	}
+	if len(w.u) < need {
+		w.u = make([]T, need)
 	}
 }
 
@@ -173,19 +175,26 @@ func (o *Optimizer[T]) splitMatrices(n int) {
 		o.sizeMatWork(w)
 		o.matWorkers = append(o.matWorkers, w)
 	}
-	t := &o.mtask
-	t.bounds = make([]int, n+1)
+	o.mtask.bounds = splitRuns(o.matParams, func(i int) int { return len(o.params[i]) }, o.matElems, n)
+}
+
+// splitRuns cuts the parameters listed in params, of size(i) elements each
+// and total in all, into n contiguous runs of about equal element counts:
+// run w is params[bounds[w]:bounds[w+1]].
+func splitRuns(params []int, size func(i int) int, total, n int) (bounds []int) {
+	bounds = make([]int, n+1)
 	done, w := 0, 1
-	for k, i := range o.matParams {
-		done += len(o.params[i])
-		for w < n && done >= o.matElems*w/n {
-			t.bounds[w] = k + 1
+	for k, i := range params {
+		done += size(i)
+		for w < n && done >= total*w/n {
+			bounds[w] = k + 1
 			w++
 		}
 	}
 	for ; w <= n; w++ {
-		t.bounds[w] = len(o.matParams)
+		bounds[w] = len(params)
 	}
+	return bounds
 }
 
 // matTask is a parallel step of the matrix rules: worker w steps
@@ -208,27 +217,24 @@ func (t *matTask[T]) run(w int) {
 // stepMatrix steps parameter i, of a matrix rule, with the scratch w; its
 // step count is already this step's.
 func (o *Optimizer[T]) stepMatrix(w *matWork[T], i int, g []T) {
-	switch r := o.groups[o.groupOf(i)].rule.(type) {
+	w.step(o.groups[o.groupOf(i)].rule, o.params[i], g, &o.state[i], o.paramShape(i), o.steps[i])
+}
+
+// step is step number step of the matrix rule r on the parameter p of shape
+// s, with gradient g and state slots st.
+func (w *matWork[T]) step(r Rule, p, g []T, st *[3][]T, s Shape, step int64) {
+	switch r := r.(type) {
 	case Muon:
-		s := o.shapes[i]
-		muonStep(w, &r, o.params[i], g, o.state[i][0], s[0], s[1])
+		muonStep(w, &r, p, g, st[0], s[0], s[1])
 	case Adafactor:
-		var s Shape
-		if o.shapes != nil {
-			s = o.shapes[i]
-		}
-		adafactorStep(w, &r, o.params[i], g, &o.state[i], s, o.steps[i])
+		adafactorStep(w, &r, p, g, st, s, step)
 	}
 }
 
 // matrixSlots returns the state slots of parameter i of a matrix rule: their
 // lengths, torch keys, and whether each has the parameter's shape.
 func (o *Optimizer[T]) matrixSlots(i int, mr matrixRule) (lens [3]int, keys [3]string, full [3]bool) {
-	var s Shape
-	if o.shapes != nil {
-		s = o.shapes[i]
-	}
-	return mr.stateSlots(s, len(o.params[i]))
+	return mr.stateSlots(o.paramShape(i), len(o.params[i]))
 }
 
 // matrixTorchForm is newTorchForm for a matrix rule, which has no kernel of
@@ -272,10 +278,34 @@ func (o *Optimizer[T]) matrixState(i int, mr matrixRule) State[T] {
 // rule's slots given whole, with their lengths, or all nil (no state:
 // zero, as a new optimizer's). A slice of another rule is an error.
 func (o *Optimizer[T]) setMatrixState(i int, mr matrixRule, st State[T]) error {
+	src, given, err := checkMatrixState(i, mr, o.paramShape(i), len(o.params[i]), st)
+	if err != nil {
+		return err
+	}
+	for k, f := range src {
+		if f != nil {
+			copy(o.state[i][k], f)
+		} else {
+			clear(o.state[i][k])
+		}
+	}
+	o.created[i] = given
+	o.steps[i] = st.Step
+	return nil
+}
+
+// checkMatrixState validates st as SetState's state for parameter i, of
+// shape s and n elements, under the matrix rule mr (see setMatrixState),
+// and returns its slices in slot order (nil where the rule has no slot or
+// none is given) and whether they are given. It changes nothing.
+func checkMatrixState[T float32 | float64](i int, mr matrixRule, s Shape, n int, st State[T]) (src [3][]T, given bool, err error) {
 	const op = "SetState"
-	lens, keys, _ := o.matrixSlots(i, mr)
+	if st.Step < 0 || st.Step == math.MaxInt64 {
+		return src, false, stepCountErr(op, i, st.Step)
+	}
+	lens, keys, _ := mr.stateSlots(s, n)
 	mine := map[string]bool{}
-	given, absent := "", ""
+	gave, absent := "", ""
 	for k, n := range lens {
 		if n == 0 {
 			continue
@@ -286,34 +316,23 @@ func (o *Optimizer[T]) setMatrixState(i int, mr matrixRule, st State[T]) error {
 		case f == nil:
 			absent = keys[k]
 		case len(f) != n:
-			return &ShapeError{Op: op, What: keys[k], Index: i, Got: len(f), Want: n}
+			return src, false, &ShapeError{Op: op, What: keys[k], Index: i, Got: len(f), Want: n}
 		default:
-			given = keys[k]
+			gave = keys[k]
+			src[k] = f
 		}
 	}
-	if given != "" && absent != "" {
-		return &StateError{Op: op, Param: i, Key: absent, Reason: fmt.Sprintf(
-			"%s is nil but %s is given: the state must be given whole, or all nil for a state the first step has not created yet", absent, given)}
+	if gave != "" && absent != "" {
+		return src, false, &StateError{Op: op, Param: i, Key: absent, Reason: fmt.Sprintf(
+			"%s is nil but %s is given: the state must be given whole, or all nil for a state the first step has not created yet", absent, gave)}
 	}
 	for _, key := range stateKeyNames {
 		if f := *st.field(key); f != nil && !mine[key] {
-			return &StateError{Op: op, Param: i, Key: key, Reason: fmt.Sprintf(
-				"%s is not a state of %s for this parameter's shape %v (its state is %s)", key, errorName(mr), o.Shape(i), slotList(lens, keys))}
+			return src, false, &StateError{Op: op, Param: i, Key: key, Reason: fmt.Sprintf(
+				"%s is not a state of %s for this parameter's shape %v (its state is %s)", key, errorName(mr), s, slotList(lens, keys))}
 		}
 	}
-	for k, n := range lens {
-		if n == 0 {
-			continue
-		}
-		if f := *st.field(keys[k]); f != nil {
-			copy(o.state[i][k], f)
-		} else {
-			clear(o.state[i][k])
-		}
-	}
-	o.created[i] = given != ""
-	o.steps[i] = st.Step
-	return nil
+	return src, gave != "", nil
 }
 
 // stateKeyNames are the torch keys of every State slice.
@@ -349,35 +368,54 @@ var (
 		nonNegative: [3]bool{true, true, true}}
 )
 
-// slotLen is the length of state slot k of parameter i.
+// The layout of state slot k of parameter i, for the checkpoints: its
+// length, torch key and shape (checkpointed, slotsOf).
 func (o *Optimizer[T]) slotLen(i, k int) int {
-	if mr, ok := o.groups[o.groupOf(i)].rule.(matrixRule); ok {
-		lens, _, _ := o.matrixSlots(i, mr)
-		return lens[k]
-	}
-	return len(o.params[i])
+	return slotsOf(o.groups[o.groupOf(i)].rule, o.paramShape(i), len(o.params[i])).lens[k]
 }
-
-// slotKey is the torch key of state slot k of parameter i.
 func (o *Optimizer[T]) slotKey(i, k int) string {
-	r := o.groups[o.groupOf(i)].rule
-	if mr, ok := r.(matrixRule); ok {
-		_, keys, _ := o.matrixSlots(i, mr)
-		return keys[k]
-	}
-	return stateKey(r.kind(), k)
+	return slotsOf(o.groups[o.groupOf(i)].rule, o.paramShape(i), len(o.params[i])).keys[k]
+}
+func (o *Optimizer[T]) slotShape(i, k int) Shape {
+	return slotsOf(o.groups[o.groupOf(i)].rule, o.paramShape(i), len(o.params[i])).shape(k)
+}
+func (o *Optimizer[T]) tensorShape(i, k int) []int64 {
+	return slotsOf(o.groups[o.groupOf(i)].rule, o.paramShape(i), len(o.params[i])).tensorShape(k)
 }
 
-// slotShape is torch's shape of state slot k of parameter i, nil when the
-// parameter has no shape: the parameter's (zeros_like(p)), or for
-// Adafactor's row_var and col_var the shape with the last, or the
-// second-last, dimension 1.
-func (o *Optimizer[T]) slotShape(i, k int) Shape {
-	if k < 0 || o.shapes == nil || o.shapes[i] == nil {
+// slotLayout is the layout of the state slots of a parameter under its
+// rule: each slot's length and torch key, and the parameter's shape (nil
+// for none).
+type slotLayout struct {
+	lens  [3]int
+	keys  [3]string
+	param Shape
+}
+
+// slotsOf is the slot layout of a parameter of shape s with n elements
+// under rule r: a matrix rule's stateSlots, or for an elementwise rule
+// slots of the parameter's length under its kind's keys.
+func slotsOf(r Rule, s Shape, n int) slotLayout {
+	if mr, ok := r.(matrixRule); ok {
+		lens, keys, _ := mr.stateSlots(s, n)
+		return slotLayout{lens: lens, keys: keys, param: s}
+	}
+	l := slotLayout{lens: [3]int{n, n, n}, param: s}
+	for k := range l.keys {
+		l.keys[k] = stateKey(r.kind(), k)
+	}
+	return l
+}
+
+// shape is torch's shape of slot k, nil when the parameter has no shape:
+// the parameter's (zeros_like(p)), or for Adafactor's row_var and col_var
+// the shape with the last, or the second-last, dimension 1.
+func (l slotLayout) shape(k int) Shape {
+	if k < 0 || l.param == nil {
 		return nil
 	}
-	s := append(Shape(nil), o.shapes[i]...)
-	switch o.slotKey(i, k) {
+	s := append(Shape(nil), l.param...)
+	switch l.keys[k] {
 	case "row_var":
 		s[len(s)-1] = 1
 	case "col_var":
@@ -386,12 +424,11 @@ func (o *Optimizer[T]) slotShape(i, k int) Shape {
 	return s
 }
 
-// tensorShape is the shape Save writes for state slot k of parameter i:
-// slotShape, or flat.
-func (o *Optimizer[T]) tensorShape(i, k int) []int64 {
-	s := o.slotShape(i, k)
+// tensorShape is the shape Save writes for slot k: shape, or flat.
+func (l slotLayout) tensorShape(k int) []int64 {
+	s := l.shape(k)
 	if s == nil {
-		return []int64{int64(len(o.state[i][k]))}
+		return []int64{int64(l.lens[k])}
 	}
 	out := make([]int64, len(s))
 	for j, d := range s {

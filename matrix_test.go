@@ -569,3 +569,46 @@ func TestShapedStateCheckpoint(t *testing.T) {
 		t.Errorf("torch's file: %v", err)
 	}
 }
+
+// TestMatrixLoadSizesScratch: a checkpoint whose Muon runs the bfloat16
+// iteration loads into an optimizer made without it (and the other way),
+// and the next step has the scratch that the loaded rule needs.
+func TestMatrixLoadSizesScratch(t *testing.T) {
+	for _, from := range []bool{true, false} {
+		mk := func(bf bool) (*Optimizer[float32], []float32) {
+			r := DefaultMuon()
+			r.NSBFloat16 = bf
+			p := make([]float32, 12*20)
+			for i := range p {
+				p[i] = float32(i%9) / 8
+			}
+			o, err := NewGroups(Group[float32]{Rule: r, Params: [][]float32{p}, Shapes: []Shape{{12, 20}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return o, p
+		}
+		g := make([]float32, 12*20)
+		for i := range g {
+			g[i] = float32(i%5-2) / 16
+		}
+		a, _ := mk(from)
+		if err := a.Step(g); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := a.Save(&buf); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := mk(!from)
+		if err := b.Load(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if r := b.GroupRule(0).(Muon); r.NSBFloat16 != from {
+			t.Fatalf("the loaded rule's NSBFloat16 is %v, want %v", r.NSBFloat16, from)
+		}
+		if err := b.Step(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -66,9 +66,8 @@ type Optimizer[T float32 | float64] struct {
 	matParams  []int
 	matWorkers []*matWork[T]
 	mtask      matTask[T]
-	// shapes is each parameter's shape (Group.Shapes), nil when no
-	// parameter has one.
-	shapes []Shape
+	// shapeSet is each parameter's shape (Group.Shapes).
+	shapeSet
 	// total is the number of elements of all parameters.
 	total int
 	// Parallel steps (parallel.go): the workers, and the split of the
@@ -211,7 +210,11 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	// The new params must not overlap each other, anything we write or
 	// our gradient buffers.
 	name := o.names.pending(names)
-	shapes, err := o.checkShapes(op, groups, rules)
+	gparams, gshapes := make([][][]T, len(groups)), make([][]Shape, len(groups))
+	for gi, g := range groups {
+		gparams[gi], gshapes[gi] = g.Params, g.Shapes
+	}
+	shapes, err := checkShapes(op, len(o.params), len(o.groups), rules, gparams, gshapes)
 	if err != nil {
 		return named(err, name)
 	}
@@ -228,14 +231,7 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 	o.stepBook.grow(len(params))
 	o.clear = append(o.clear, make([]uintptr, len(params))...)
 	o.owned = owned
-	switch {
-	case shapes != nil && o.shapes == nil:
-		o.shapes = append(make([]Shape, first), shapes...)
-	case shapes != nil:
-		o.shapes = append(o.shapes, shapes...)
-	case o.shapes != nil:
-		o.shapes = append(o.shapes, make([]Shape, len(params))...)
-	}
+	o.addShapes(first, len(params), shapes)
 	o.grads.grow(len(params))
 	o.names.add(names)
 	clear(o.clear[:first]) // new spans: earlier grads must be checked again

@@ -45,33 +45,67 @@ func (s Shape) String() string {
 	return out + "]"
 }
 
+// shapeSet is the parameters' shapes (Group.Shapes, LowGroup.Shapes),
+// what Optimizer and LowOptimizer share; shapes is nil while no parameter
+// has one.
+type shapeSet struct {
+	shapes []Shape
+}
+
 // Shape returns a copy of the i-th parameter's shape (across all groups),
 // or nil when it has none (a flat parameter) or i is out of range.
-func (o *Optimizer[T]) Shape(i int) Shape {
+func (o *shapeSet) Shape(i int) Shape {
 	if i < 0 || i >= len(o.shapes) || o.shapes[i] == nil {
 		return nil
 	}
 	return append(Shape(nil), o.shapes[i]...)
 }
 
-// checkShapes validates the shapes of groups, to be added to the
-// optimizer's params: at most one per param, each matching its param's
+// paramShape is parameter i's shape, not copied (nil for none).
+func (o *shapeSet) paramShape(i int) Shape {
+	if o.shapes == nil {
+		return nil
+	}
+	return o.shapes[i]
+}
+
+// addShapes records the shapes of n new parameters, after the first
+// existing ones, as checkShapes returned them (nil: none has a shape).
+func (o *shapeSet) addShapes(first, n int, shapes []Shape) {
+	switch {
+	case shapes != nil && o.shapes == nil:
+		o.shapes = append(make([]Shape, first), shapes...)
+	case shapes != nil:
+		o.shapes = append(o.shapes, shapes...)
+	case o.shapes != nil:
+		o.shapes = append(o.shapes, make([]Shape, n)...)
+	}
+}
+
+// checkShapes validates the shapes of new groups, whose params (params[gi]
+// of group firstGroup+gi, numbered from first) and shapes (nil: none) are
+// given group by group: at most one per param, each matching its param's
 // length, and of the form the group's rule needs (a matrix rule's
 // checkShape). It returns the new params' shapes, copied (nil when no group
-// gives any and no rule needs them).
-func (o *Optimizer[T]) checkShapes(op string, groups []Group[T], rules []Rule) ([]Shape, error) {
+// gives any).
+func checkShapes[P any](op string, first, firstGroup int, rules []Rule, params [][][]P, shapes [][]Shape) ([]Shape, error) {
 	var out []Shape
-	next := len(o.params)
-	for gi, g := range groups {
-		group := len(o.groups) + gi
+	count := 0
+	for _, ps := range params {
+		count += len(ps)
+	}
+	next := first
+	for gi, ps := range params {
+		group := firstGroup + gi
 		mr, matrix := rules[gi].(matrixRule)
-		if g.Shapes != nil && len(g.Shapes) != len(g.Params) {
-			return nil, &ParamShapeError{Op: op, Group: group, Param: -1, Got: len(g.Shapes), Len: len(g.Params)}
+		gs := shapes[gi]
+		if gs != nil && len(gs) != len(ps) {
+			return nil, &ParamShapeError{Op: op, Group: group, Param: -1, Got: len(gs), Len: len(ps)}
 		}
-		for k, p := range g.Params {
+		for k, p := range ps {
 			var s Shape
-			if g.Shapes != nil && g.Shapes[k] != nil {
-				s = append(Shape{}, g.Shapes[k]...)
+			if gs != nil && gs[k] != nil {
+				s = append(Shape{}, gs[k]...)
 				n, ok := s.Elems()
 				if !ok {
 					n = -1
@@ -87,24 +121,15 @@ func (o *Optimizer[T]) checkShapes(op string, groups []Group[T], rules []Rule) (
 				}
 			}
 			if s != nil && out == nil {
-				out = make([]Shape, next+k-len(o.params), total(groups))
+				out = make([]Shape, next+k-first, count)
 			}
 			if out != nil {
 				out = append(out, s)
 			}
 		}
-		next += len(g.Params)
+		next += len(ps)
 	}
 	return out, nil
-}
-
-// total counts the params of groups.
-func total[T float32 | float64](groups []Group[T]) int {
-	n := 0
-	for _, g := range groups {
-		n += len(g.Params)
-	}
-	return n
 }
 
 // isMatrix reports whether r steps each parameter whole, from its shape

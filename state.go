@@ -183,9 +183,6 @@ func (o *Optimizer[T]) setState(i int, st State[T]) error {
 	}
 	gi := o.groupOf(i)
 	if mr, ok := o.groups[gi].rule.(matrixRule); ok {
-		if st.Step < 0 || st.Step == math.MaxInt64 {
-			return stepCountErr(op, i, st.Step)
-		}
 		return o.setMatrixState(i, mr, st)
 	}
 	kind := o.groups[gi].rule.kind()
