@@ -162,3 +162,45 @@ func ExampleLowOptimizer_SetState() {
 	// Output:
 	// 3 -0.67692 -0.67578125
 }
+
+// A bfloat16 model with Muon for its weight matrices and AdamW for the
+// rest: the groups are NewGroups', with the weights' shapes. Each weight is
+// stepped whole in float32 and rounded back to bfloat16 once per step.
+func ExampleNewLowGroups_muon() {
+	w := make([]optim.BFloat16, 4*3) // a 4×3 weight
+	b := make([]optim.BFloat16, 4)
+	for i := range w {
+		w[i] = optim.BFloat16From(float32(i%5) / 8)
+	}
+	for i := range b {
+		b[i] = optim.BFloat16From(0.5)
+	}
+	muon := optim.DefaultMuon()
+	muon.LR = 0.02
+	opt, err := optim.NewLowGroups(optim.LowOptions{},
+		optim.LowGroup[optim.BFloat16]{Rule: muon, Params: [][]optim.BFloat16{w}, Shapes: []optim.Shape{{4, 3}}},
+		optim.LowGroup[optim.BFloat16]{Rule: optim.DefaultAdamW(), Params: [][]optim.BFloat16{b}},
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer opt.Close()
+	gw, gb := make([]optim.BFloat16, len(w)), make([]optim.BFloat16, len(b))
+	for range 3 {
+		// The gradient of sum(w^2)/2 + sum(b^2)/2 is the parameters.
+		copy(gw, w)
+		copy(gb, b)
+		if err := opt.Step(gw, gb); err != nil {
+			panic(err)
+		}
+	}
+	st, _ := opt.State(0)
+	fmt.Println(opt.Shape(0), len(st.MomentumBuffer))
+	for _, x := range w[:4] {
+		fmt.Printf("%.4f ", x.Float32())
+	}
+	fmt.Println()
+	// Output:
+	// [4, 3] 12
+	// 0.0103 0.1108 0.2061 0.3398
+}
