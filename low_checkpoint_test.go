@@ -473,36 +473,67 @@ func unsafeBF16(s []uint16) []BFloat16 {
 func FuzzLoadLow(f *testing.F) {
 	_, _, bf := lowCheckpoint[BFloat16](f, DefaultNAdam(), LowOptions{})
 	_, _, wide := lowCheckpoint[BFloat16](f, DefaultNAdam(), LowOptions{StateFloat32: true})
-	files := [][]byte{bf, wide, toTorchLayout(f, bf)}
-	for which := range uint8(6) {
+	// The fourth file holds the matrix rules' state (Muon's buffers,
+	// Adafactor's factors with torch's shapes) beside AdamW's.
+	matParams, matGrads := lowMatrixParams[BFloat16](2)
+	mat := newLowMatrix(f, LowOptions{}, matParams)
+	for _, gs := range matGrads {
+		if err := mat.Step(gs...); err != nil {
+			f.Fatal(err)
+		}
+	}
+	var matFile bytes.Buffer
+	if err := mat.Save(&matFile); err != nil {
+		f.Fatal(err)
+	}
+	mat.Close()
+	files := [][]byte{bf, wide, toTorchLayout(f, bf), matFile.Bytes()}
+	// fresh makes the optimizer that file k loads into, and counts its
+	// elements.
+	fresh := func(t *testing.T, k int) (*LowOptimizer[BFloat16], int) {
+		if k == 3 {
+			params, _ := lowMatrixParams[BFloat16](0)
+			elems := 0
+			for _, p := range params {
+				elems += len(p)
+			}
+			return newLowMatrix(t, LowOptions{}, params), elems
+		}
+		o, _ := lowCkRun[BFloat16](t, DefaultNAdam(), LowOptions{StateFloat32: k == 1})
+		elems := 0
+		for _, n := range lowCkSizes {
+			elems += n
+		}
+		return o, elems
+	}
+	for which := range uint8(8) {
 		f.Add(which, uint16(0), []byte(nil), uint16(0))
 	}
 	f.Add(uint8(0), uint16(bytes.Index(bf, []byte(`"optim.state_storage"`))+22), []byte(`"float32"`), uint16(0))
 	f.Add(uint8(1), uint16(bytes.Index(wide, []byte(`"dtype":"F32"`))+9), []byte(`BF16"`), uint16(0))
 	f.Add(uint8(2), uint16(bytes.Index(files[2], []byte(`"dtype":"BF16"`))+9), []byte(`F16"`), uint16(0))
 	f.Add(uint8(3), uint16(len(bf)-4), []byte{0xC0, 0x7F}, uint16(0))
+	f.Add(uint8(3), uint16(bytes.Index(files[3], []byte(`"shape":[6,1]`))+10), []byte(`2`), uint16(0))
 	f.Fuzz(func(t *testing.T, which uint8, at uint16, patch []byte, cut uint16) {
-		data := slices.Clone(files[which%3])
+		k := int(which % 4)
+		data := slices.Clone(files[k])
 		if len(patch) > 1<<16 {
 			patch = patch[:1<<16]
 		}
 		pos := min(int(at), len(data))
-		if which/3%2 == 1 {
+		if which/4%2 == 1 {
 			data = slices.Insert(data, pos, patch...)
 		} else {
 			data = append(data[:pos], append(patch, data[min(pos+len(patch), len(data)):]...)...)
 		}
 		data = data[:len(data)-min(int(cut), len(data))]
-		opts := LowOptions{StateFloat32: which%3 == 1}
-		o, _ := lowCkRun[BFloat16](t, DefaultNAdam(), opts)
+		o, elems := fresh(t, k)
+		defer o.Close()
 		before := lowFingerprint(o)
 		used, err := allocsOf(func() error { return o.Load(bytes.NewReader(data)) })
-		// NAdam keeps two slots, besides its scalars, of at most 4 bytes.
-		elems := 0
-		for _, n := range lowCkSizes {
-			elems += n
-		}
-		if bound := uint64(len(data)) + 2*uint64(3*4*elems+256*len(lowCkSizes)) + 8<<20; used > bound {
+		// Every rule here keeps at most three slots of at most 4 bytes per
+		// element, besides its scalars.
+		if bound := uint64(len(data)) + 2*uint64(3*4*elems+256*o.Len()) + 8<<20; used > bound {
 			t.Fatalf("Load allocated %d bytes, more than %d", used, bound)
 		}
 		if err != nil {
@@ -515,7 +546,8 @@ func FuzzLoadLow(f *testing.F) {
 		if err := o.Save(&buf); err != nil {
 			t.Fatalf("saving an accepted state: %v", err)
 		}
-		again, _ := lowCkRun[BFloat16](t, DefaultNAdam(), opts)
+		again, _ := fresh(t, k)
+		defer again.Close()
 		if err := again.Load(&buf); err != nil {
 			t.Fatalf("loading a saved accepted state: %v", err)
 		}
