@@ -152,7 +152,7 @@ func copyStepPart[T float32 | float64](o *Optimizer[T], i, lo, hi int, grads [][
 // copyMatrices converts the copies of the matrix rules' parameters that
 // grads stepped.
 func copyMatrices[T float32 | float64](o *Optimizer[T], grads [][]T) {
-	for _, i := range o.matParams {
+	for _, i := range o.mats.params {
 		if grads[i] != nil {
 			o.copies.narrow(i, asFloat32(o.params[i]))
 		}
@@ -172,7 +172,7 @@ func StepLowGrads[H BFloat16 | Float16](o *Optimizer[float32], grads ...[]H) err
 	if o.copies == nil || o.copies.format != formatOf[H]() {
 		return &RuleError{Group: -1, Rule: "", Reason: op + ": needs copies of the gradients' format (SetCopies)"}
 	}
-	if o.mat != nil {
+	if o.mats.any() {
 		return &RuleError{Group: -1, Rule: "", Reason: op + ": Muon and Adafactor take float32 gradients (Step)"}
 	}
 	if err := checkHeld(&o.groupSet, op, g, len(o.params)); err != nil {

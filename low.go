@@ -49,14 +49,8 @@ type LowOptimizer[H BFloat16 | Float16] struct {
 	// kernel is each parameter's step (its group's rule; none for a
 	// matrix rule's).
 	kernel []lowKernel
-	// The matrix rules' parameters (low_matrix.go): their list and
-	// element count, the scratch of the caller (mat) and of each worker
-	// (matWorkers[0] is mat), and their parallel step.
-	matParams  []int
-	matElems   int
-	mat        *lowMatWork
-	matWorkers []*lowMatWork
-	mtask      lowMatTask[H]
+	// mats steps the matrix rules' parameters (low_matrix.go).
+	mats matrixRun[lowMatWork, uint16]
 	// owned is every slice the optimizer writes (params and state), for
 	// the overlap checks; clear[i] is the address of the last grad i found
 	// not to overlap any of them (0: none yet).
@@ -383,13 +377,13 @@ func (o *LowOptimizer[H]) checkGrads(op string, grads [][]uint16) error {
 // apply steps validated gradients, split between the workers when they
 // are worth it.
 func (o *LowOptimizer[H]) apply(grads [][]uint16) error {
-	if o.mat != nil {
+	if o.mats.any() {
 		if err := o.stepMatrices(grads); err != nil {
 			return err
 		}
 	}
 	prepareStep(&o.groupSet, &o.stepBook, grads, o.stateExists)
-	if n := o.parallelism(o.total - o.matElems); n > 1 {
+	if n := o.parallelism(o.total - o.mats.elems); n > 1 {
 		return o.applyParallel(grads, n)
 	}
 	for i, p := range o.params {
@@ -457,7 +451,7 @@ func (o *LowOptimizer[H]) applyParallel(grads [][]uint16, n int) error {
 		// The matrix rules' parameters are stepped whole (stepMatrices):
 		// the workers split the others.
 		params := o.params
-		if o.mat != nil {
+		if o.mats.any() {
 			params = make([][]uint16, len(o.params))
 			for i, p := range o.params {
 				if !o.kernel[i].matrix() {
@@ -465,12 +459,12 @@ func (o *LowOptimizer[H]) applyParallel(grads [][]uint16, n int) error {
 				}
 			}
 		}
-		segs, bounds := makePlan(params, o.total-o.matElems, n)
+		segs, bounds := makePlan(params, o.total-o.mats.elems, n)
 		pl = &lowPlan{n: n, segs: segs, bounds: bounds, grads: make([][]uint16, len(o.params))}
 		o.plan = pl
 		o.task.o = o
 	}
-	ensurePool(o, &o.workerSet, n)
+	o.ensurePool(n)
 	copy(pl.grads, grads)
 	failed := o.pool.do(&o.task, n, o.total/n)
 	clear(pl.grads)

@@ -159,7 +159,7 @@ func (o *LowOptimizer[H]) pass(op lowOp, x []uint16) float64 {
 	for len(t.bufs) < workers {
 		t.bufs = append(t.bufs, new([generic.ReduceBlock]float32))
 	}
-	ensurePool(o, &o.workerSet, workers)
+	o.ensurePool(workers)
 	failed := o.pool.do(t, workers, len(x)/workers)
 	t.x = nil
 	if failed != nil {

@@ -1,8 +1,6 @@
 package optim
 
 import (
-	"fmt"
-
 	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/kernels"
 )
@@ -25,36 +23,19 @@ type lowMatWork struct {
 	st   [3][]float32 // this step's views of s, as the float32 step takes them
 }
 
-// growMatWork lists the matrix rules' parameters, counts their elements,
-// sizes every worker's scratch for them and forgets their split between
-// workers.
+// growMatWork lists the matrix rules' parameters and sizes every worker's
+// scratch for them (matrixRun.reset).
 func (o *LowOptimizer[H]) growMatWork() {
-	o.matParams = o.matParams[:0]
-	o.matElems = 0
-	for gi := range o.groups {
-		if g := &o.groups[gi]; g.matrix {
-			for i := g.first; i < g.end; i++ {
-				o.matParams = append(o.matParams, i)
-				o.matElems += len(o.params[i])
-			}
-		}
-	}
-	if len(o.matParams) == 0 {
-		return
-	}
-	if o.mat == nil {
-		o.mat = new(lowMatWork)
-		o.matWorkers = []*lowMatWork{o.mat}
-	}
-	for _, w := range o.matWorkers {
-		o.sizeMatWork(w)
-	}
-	o.mtask = lowMatTask[H]{o: o, grads: make([][]uint16, len(o.params))}
+	o.mats.reset(o, &o.groupSet, len(o.params), o.paramLen)
 }
 
-// sizeMatWork makes w large enough for every matrix rule's parameter.
+// paramLen is the length of parameter i.
+func (o *LowOptimizer[H]) paramLen(i int) int { return len(o.params[i]) }
+
+// sizeMatWork makes w large enough for every matrix rule's parameter
+// (matrixOwner).
 func (o *LowOptimizer[H]) sizeMatWork(w *lowMatWork) {
-	for _, i := range o.matParams {
+	for _, i := range o.mats.params {
 		r, s, n := o.groups[o.groupOf(i)].rule, o.paramShape(i), len(o.params[i])
 		w.fit(r, s, n)
 		w.p, w.g = atLeast(w.p, n), atLeast(w.g, n)
@@ -74,72 +55,20 @@ func atLeast(x []float32, n int) []float32 {
 	return x
 }
 
-// stepMatrices steps every parameter of a matrix rule that has a gradient,
-// as Optimizer.stepMatrices does: with several workers and several such
-// parameters each worker steps a run of whole parameters with its own
-// scratch, otherwise the caller steps them one after the other, Muon's
-// products split between the workers. The gradients are validated.
+// stepMatrices steps every parameter of a matrix rule that has a gradient
+// (matrixRun.step).
 func (o *LowOptimizer[H]) stepMatrices(grads [][]uint16) error {
-	for _, i := range o.matParams {
-		if grads[i] != nil {
-			o.steps[i]++
-			o.created[i] = true
-		}
-	}
-	n := min(o.parallelism(o.matElems), len(o.matParams))
-	if n <= 1 {
-		w := o.mat
-		w.ns.gemm.Workers, w.ns32.gemm.Workers = o.parallelism(o.matElems), o.parallelism(o.matElems)
-		for _, i := range o.matParams {
-			if grads[i] != nil {
-				o.stepMatrix(w, i, grads[i])
-			}
-		}
-		return nil
-	}
-	t := &o.mtask
-	if len(t.bounds) != n+1 {
-		for len(o.matWorkers) < n {
-			w := new(lowMatWork)
-			o.sizeMatWork(w)
-			o.matWorkers = append(o.matWorkers, w)
-		}
-		t.bounds = splitRuns(o.matParams, func(i int) int { return len(o.params[i]) }, o.matElems, n)
-	}
-	for _, w := range o.matWorkers[:n] {
-		w.ns.gemm.Workers, w.ns32.gemm.Workers = 1, 1
-	}
-	ensurePool(o, &o.workerSet, n)
-	copy(t.grads, grads)
-	failed := o.pool.do(t, n, wakeEarlyMin) // whole matrices: a large call
-	clear(t.grads)
-	if failed != nil {
-		return fmt.Errorf("optim: Step: a worker panicked, so the step is incomplete: %v", failed)
-	}
-	return nil
+	return o.mats.step(&o.workerSet, grads, o.steps, o.created, o.paramLen)
 }
 
-// lowMatTask is a parallel step of the matrix rules: worker w steps
-// matParams[bounds[w]:bounds[w+1]] with matWorkers[w].
-type lowMatTask[H BFloat16 | Float16] struct {
-	o      *LowOptimizer[H]
-	grads  [][]uint16 // this step's gradients, cleared after it
-	bounds []int
-}
+// ensurePool starts the workers that n need (matrixOwner).
+func (o *LowOptimizer[H]) ensurePool(n int) { ensurePool(o, &o.workerSet, n) }
 
-func (t *lowMatTask[H]) run(w int) {
-	o := t.o
-	for _, i := range o.matParams[t.bounds[w]:t.bounds[w+1]] {
-		if t.grads[i] != nil {
-			o.stepMatrix(o.matWorkers[w], i, t.grads[i])
-		}
-	}
-}
-
-// stepMatrix steps parameter i, of a matrix rule, with its gradient g and
-// the scratch w (see the top of this file); its step count is already this
-// step's.
-func (o *LowOptimizer[H]) stepMatrix(w *lowMatWork, i int, g []uint16) {
+// stepMatrix steps parameter i, of a matrix rule (matrixOwner): its
+// values, gradient g and state widened into w, Optimizer[float32]'s step,
+// and each stored value rounded back (see the top of this file).
+func (o *LowOptimizer[H]) stepMatrix(w *lowMatWork, i int, g []uint16, gemmWorkers int) {
+	w.ns.gemm.Workers, w.ns32.gemm.Workers = gemmWorkers, gemmWorkers
 	p16 := o.params[i]
 	n := len(p16)
 	p := w.p[:n]

@@ -28,33 +28,143 @@ type matWork[T float32 | float64] struct {
 	one  [1][]T          // the argument of generic.Norm, kept to not allocate
 }
 
-// growMatWork sizes the scratch for the matrix rules of every group,
-// lists their parameters, and forgets the split between workers.
-func (o *Optimizer[T]) growMatWork() {
-	o.matParams = o.matParams[:0]
-	for gi := range o.groups {
-		if g := &o.groups[gi]; g.matrix {
+// matrixRun is an optimizer's matrix-rule parameters and what steps them,
+// whatever their storage: W is a worker's scratch, G the gradients'
+// element type. It is the pool's task of a parallel step.
+type matrixRun[W any, G any] struct {
+	params  []int // the matrix rules' parameters, in order
+	elems   int   // their element count
+	scratch []*W  // each worker's scratch; scratch[0] is the caller's
+	bounds  []int // worker w steps params[bounds[w]:bounds[w+1]]; nil: not split
+	grads   [][]G // this step's gradients, cleared after it
+	owner   matrixOwner[W, G]
+}
+
+// matrixOwner is the optimizer around a matrixRun.
+type matrixOwner[W any, G any] interface {
+	// sizeMatWork makes w large enough for every matrix rule's parameter.
+	sizeMatWork(w *W)
+	// stepMatrix steps parameter i, whose step count is already this
+	// step's, with its gradient g and the scratch w, its products on up
+	// to gemmWorkers goroutines.
+	stepMatrix(w *W, i int, g []G, gemmWorkers int)
+	// ensurePool starts the workers that n need.
+	ensurePool(n int)
+}
+
+// reset lists the matrix rules' parameters of gs (of n parameters in all,
+// parameter i of size(i) elements), sizes every worker's scratch for
+// them, and forgets their split between workers.
+func (m *matrixRun[W, G]) reset(owner matrixOwner[W, G], gs *groupSet, n int, size func(i int) int) {
+	m.owner = owner
+	m.params, m.elems, m.bounds = m.params[:0], 0, nil
+	for gi := range gs.groups {
+		if g := &gs.groups[gi]; g.matrix {
 			for i := g.first; i < g.end; i++ {
-				o.matParams = append(o.matParams, i)
+				m.params = append(m.params, i)
+				m.elems += size(i)
 			}
 		}
 	}
-	if len(o.matParams) == 0 {
+	if len(m.params) == 0 {
 		return
 	}
-	if o.mat == nil {
-		o.mat = new(matWork[T])
-		o.matWorkers = []*matWork[T]{o.mat}
+	if m.scratch == nil {
+		m.scratch = []*W{new(W)}
 	}
-	for _, w := range o.matWorkers {
-		o.sizeMatWork(w)
+	for _, w := range m.scratch {
+		owner.sizeMatWork(w)
 	}
-	o.mtask = matTask[T]{o: o, grads: make([][]T, len(o.params))}
+	m.grads = make([][]G, n)
 }
 
-// sizeMatWork makes w large enough for every matrix rule's parameter.
+// any reports whether the optimizer has matrix rules.
+func (m *matrixRun[W, G]) any() bool { return len(m.params) > 0 }
+
+// step steps every parameter of a matrix rule that has a gradient, and
+// counts its step in steps and created (see the top of this file). The
+// gradients are validated. With several workers and several such
+// parameters, each worker steps whole parameters, a contiguous run of them
+// of about equal size, with its own scratch and its products on its own
+// goroutine; otherwise the caller steps them one after the other, the
+// products split between the workers. Either way every parameter gets the
+// same bits.
+func (m *matrixRun[W, G]) step(ws *workerSet, grads [][]G, steps []int64, created []bool, size func(i int) int) error {
+	for _, i := range m.params {
+		if grads[i] != nil {
+			steps[i]++
+			created[i] = true
+		}
+	}
+	n := min(ws.parallelism(m.elems), len(m.params))
+	if n <= 1 {
+		for _, i := range m.params {
+			if grads[i] != nil {
+				m.owner.stepMatrix(m.scratch[0], i, grads[i], ws.parallelism(m.elems))
+			}
+		}
+		return nil
+	}
+	if len(m.bounds) != n+1 {
+		for len(m.scratch) < n {
+			w := new(W)
+			m.owner.sizeMatWork(w)
+			m.scratch = append(m.scratch, w)
+		}
+		m.bounds = splitRuns(m.params, size, m.elems, n)
+	}
+	m.owner.ensurePool(n)
+	copy(m.grads, grads)
+	// Each share is whole matrices, many elements' work: a large call,
+	// which wakes parked workers rather than run their shares here.
+	failed := ws.pool.do(m, n, wakeEarlyMin)
+	clear(m.grads)
+	if failed != nil {
+		return fmt.Errorf("optim: Step: a worker panicked, so the step is incomplete: %v", failed)
+	}
+	return nil
+}
+
+func (m *matrixRun[W, G]) run(w int) {
+	for _, i := range m.params[m.bounds[w]:m.bounds[w+1]] {
+		if m.grads[i] != nil {
+			m.owner.stepMatrix(m.scratch[w], i, m.grads[i], 1)
+		}
+	}
+}
+
+// splitRuns cuts the parameters listed in params, of size(i) elements each
+// and total in all, into n contiguous runs of about equal element counts:
+// run w is params[bounds[w]:bounds[w+1]].
+func splitRuns(params []int, size func(i int) int, total, n int) (bounds []int) {
+	bounds = make([]int, n+1)
+	done, w := 0, 1
+	for k, i := range params {
+		done += size(i)
+		for w < n && done >= total*w/n {
+			bounds[w] = k + 1
+			w++
+		}
+	}
+	for ; w <= n; w++ {
+		bounds[w] = len(params)
+	}
+	return bounds
+}
+
+// growMatWork lists the matrix rules' parameters and sizes the scratch for
+// them (matrixRun.reset).
+func (o *Optimizer[T]) growMatWork() {
+	o.mats.reset(o, &o.groupSet, len(o.params), o.paramLen)
+}
+
+// paramLen is the length of parameter i.
+func (o *Optimizer[T]) paramLen(i int) int { return len(o.params[i]) }
+
+// sizeMatWork makes w large enough for every matrix rule's parameter
+// (matrixOwner).
 func (o *Optimizer[T]) sizeMatWork(w *matWork[T]) {
-	for _, i := range o.matParams {
+	for _, i := range o.mats.params {
 		w.fit(o.groups[o.groupOf(i)].rule, o.paramShape(i), len(o.params[i]))
 	}
 }
@@ -123,100 +233,14 @@ func (o *Optimizer[T]) allocMatrixState(first, end int) {
 }
 
 // stepMatrices steps every parameter of a matrix rule that has a gradient
-// (see the top of this file). The gradients are validated. With several
-// workers and several such parameters, each worker steps whole parameters,
-// a contiguous run of them of about equal size, with its own scratch and
-// its products on its own goroutine; otherwise the caller steps them one
-// after the other, the products split between the workers. Either way
-// every parameter gets the same bits.
+// (matrixRun.step).
 func (o *Optimizer[T]) stepMatrices(grads [][]T) error {
-	for _, i := range o.matParams {
-		if grads[i] != nil {
-			o.steps[i]++
-			o.created[i] = true
-		}
-	}
-	n := min(o.parallelism(o.matElems), len(o.matParams))
-	if n <= 1 {
-		w := o.mat
-		w.ns.gemm.Workers, w.ns32.gemm.Workers = o.parallelism(o.matElems), o.parallelism(o.matElems)
-		for _, i := range o.matParams {
-			if grads[i] != nil {
-				o.stepMatrix(w, i, grads[i])
-			}
-		}
-		return nil
-	}
-	t := &o.mtask
-	if len(t.bounds) != n+1 {
-		o.splitMatrices(n)
-	}
-	for _, w := range o.matWorkers[:n] {
-		w.ns.gemm.Workers, w.ns32.gemm.Workers = 1, 1
-	}
-	o.ensurePool(n)
-	copy(t.grads, grads)
-	// Each share is whole matrices, many elements' work: a large call,
-	// which wakes parked workers rather than run their shares here.
-	failed := o.pool.do(t, n, wakeEarlyMin)
-	clear(t.grads)
-	if failed != nil {
-		return fmt.Errorf("optim: Step: a worker panicked, so the step is incomplete: %v", failed)
-	}
-	return nil
+	return o.mats.step(&o.workerSet, grads, o.steps, o.created, o.paramLen)
 }
 
-// splitMatrices cuts the matrix rules' parameters into n contiguous runs of
-// about equal element counts, one per worker, and gives each worker its
-// scratch.
-func (o *Optimizer[T]) splitMatrices(n int) {
-	for len(o.matWorkers) < n {
-		w := new(matWork[T])
-		o.sizeMatWork(w)
-		o.matWorkers = append(o.matWorkers, w)
-	}
-	o.mtask.bounds = splitRuns(o.matParams, func(i int) int { return len(o.params[i]) }, o.matElems, n)
-}
-
-// splitRuns cuts the parameters listed in params, of size(i) elements each
-// and total in all, into n contiguous runs of about equal element counts:
-// run w is params[bounds[w]:bounds[w+1]].
-func splitRuns(params []int, size func(i int) int, total, n int) (bounds []int) {
-	bounds = make([]int, n+1)
-	done, w := 0, 1
-	for k, i := range params {
-		done += size(i)
-		for w < n && done >= total*w/n {
-			bounds[w] = k + 1
-			w++
-		}
-	}
-	for ; w <= n; w++ {
-		bounds[w] = len(params)
-	}
-	return bounds
-}
-
-// matTask is a parallel step of the matrix rules: worker w steps
-// matParams[bounds[w]:bounds[w+1]] with matWorkers[w].
-type matTask[T float32 | float64] struct {
-	o      *Optimizer[T]
-	grads  [][]T // this step's gradients, cleared after it
-	bounds []int
-}
-
-func (t *matTask[T]) run(w int) {
-	o := t.o
-	for _, i := range o.matParams[t.bounds[w]:t.bounds[w+1]] {
-		if t.grads[i] != nil {
-			o.stepMatrix(o.matWorkers[w], i, t.grads[i])
-		}
-	}
-}
-
-// stepMatrix steps parameter i, of a matrix rule, with the scratch w; its
-// step count is already this step's.
-func (o *Optimizer[T]) stepMatrix(w *matWork[T], i int, g []T) {
+// stepMatrix steps parameter i, of a matrix rule (matrixOwner).
+func (o *Optimizer[T]) stepMatrix(w *matWork[T], i int, g []T, gemmWorkers int) {
+	w.ns.gemm.Workers, w.ns32.gemm.Workers = gemmWorkers, gemmWorkers
 	w.step(o.groups[o.groupOf(i)].rule, o.params[i], g, &o.state[i], o.paramShape(i), o.steps[i])
 }
 

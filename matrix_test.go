@@ -142,17 +142,26 @@ func matrixDigestRun[T testFloat](t *testing.T, d *digestWriter, workers int) {
 // and 3 workers (the split threshold lowered so that Muon's products are
 // split between them).
 func TestDigestMatrix(t *testing.T) {
+	checkDigestWorkers(t, "matrix", matrixDigest, func(d *digestWriter, w int) {
+		matrixDigestRun[float32](t, d, w)
+		matrixDigestRun[float64](t, d, w)
+	})
+}
+
+// checkDigestWorkers holds the digest that run writes with 1, 2 and 3
+// workers to want, the split threshold lowered so that the workers share
+// the work.
+func checkDigestWorkers(t *testing.T, what string, want uint64, run func(d *digestWriter, workers int)) {
 	lowParallelMin(t, 16)
 	for _, w := range []int{1, 2, 3} {
 		d := &digestWriter{h: fnv.New64a()}
-		matrixDigestRun[float32](t, d, w)
-		matrixDigestRun[float64](t, d, w)
+		run(d, w)
 		got := d.h.Sum64()
 		if w == 1 {
-			t.Logf("matrix digest %#x (set %s, linalg %s)", got, ISA(), linalg.Kernel())
+			t.Logf("%s digest %#x (set %s, linalg %s)", what, got, ISA(), linalg.Kernel())
 		}
-		if got != matrixDigest {
-			t.Errorf("matrix digest with %d workers = %#x, want %#x", w, got, matrixDigest)
+		if got != want {
+			t.Errorf("%s digest with %d workers = %#x, want %#x", what, w, got, want)
 		}
 	}
 }

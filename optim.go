@@ -56,16 +56,8 @@ type Optimizer[T float32 | float64] struct {
 	// last grad i found not to overlap any of them (0: none yet).
 	owned regions
 	clear []uintptr
-	// mat is the matrix rules' scratch (matrix.go), nil without them;
-	// matElems counts their parameters' elements.
-	mat      *matWork[T]
-	matElems int
-	// matParams lists the matrix rules' parameters; matWorkers[w] is
-	// worker w's scratch (matWorkers[0] is mat), and mtask their parallel
-	// step.
-	matParams  []int
-	matWorkers []*matWork[T]
-	mtask      matTask[T]
+	// mats steps the matrix rules' parameters (matrix.go).
+	mats matrixRun[matWork[T], T]
 	// shapeSet is each parameter's shape (Group.Shapes).
 	shapeSet
 	// total is the number of elements of all parameters.
@@ -244,9 +236,6 @@ func (o *Optimizer[T]) addGroups(op string, groups []Group[T]) error {
 		k := kernels.Kernel[T](Kernels(), rules[gi].kind())
 		if isMatrix(rules[gi]) {
 			k = nil // stepped whole, by stepMatrices
-			for _, p := range g.Params {
-				o.matElems += len(p)
-			}
 		}
 		o.addGroup(rules[gi], first, end)
 		for range g.Params {
@@ -403,7 +392,7 @@ func (o *Optimizer[T]) Step(grads ...[]T) error {
 	if err := o.checkGrads("Step", grads); err != nil {
 		return err
 	}
-	if o.mat != nil {
+	if o.mats.any() {
 		if err := o.stepMatrices(grads); err != nil {
 			return err
 		}
@@ -411,7 +400,7 @@ func (o *Optimizer[T]) Step(grads ...[]T) error {
 			copyMatrices(o, grads)
 		}
 	}
-	if n := o.parallelism(o.total - o.matElems); n > 1 {
+	if n := o.parallelism(o.total - o.mats.elems); n > 1 {
 		return o.applyParallel(grads, n)
 	}
 	o.apply(grads)

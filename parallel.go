@@ -312,7 +312,7 @@ func (o *Optimizer[T]) newPlan(n int) *parallelPlan[T] {
 	// The matrix rules' parameters are stepped whole (matrix.go): the
 	// workers split the others.
 	params := o.params
-	if o.mat != nil {
+	if o.mats.any() {
 		params = make([][]T, len(o.params))
 		for i, p := range o.params {
 			if o.kernels[i] != nil {
