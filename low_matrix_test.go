@@ -354,7 +354,8 @@ func TestLowMatrixSetState(t *testing.T) {
 }
 
 // TestLowMatrixNoAllocs: a step of every matrix case on 16-bit storage
-// allocates nothing, on one worker or two.
+// allocates nothing, on one worker or two (but under the race detector,
+// which empties the sync.Pool of the composed stochastic kernels' buffers).
 func TestLowMatrixNoAllocs(t *testing.T) {
 	lowParallelMin(t, 16)
 	for _, c := range lowCkOptions {
@@ -371,7 +372,7 @@ func TestLowMatrixNoAllocs(t *testing.T) {
 				if err := o.Step(grads[0]...); err != nil {
 					t.Fatal(err)
 				}
-			}); n != 0 {
+			}); n != 0 && !underRace {
 				t.Errorf("%s: a step on %d workers allocates %v times", c.name, w, n)
 			}
 		}
