@@ -442,3 +442,53 @@ func TestLowMatrixLoopFeatures(t *testing.T) {
 		t.Errorf("Muon's step count %d after three steps", st.Step)
 	}
 }
+
+// TestLowMatrixAddGroup: a matrix group added to a LowOptimizer that has
+// stepped (AddGroup) steps as in an optimizer of its own, beside the
+// others, with one worker or two.
+func TestLowMatrixAddGroup(t *testing.T) {
+	lowParallelMin(t, 16)
+	for _, workers := range []int{1, 2} {
+		params, grads := lowMatrixParams[BFloat16](3)
+		// AdamW and the first two cases, Muon's.
+		cases := matrixCases()
+		o, err := NewLowGroups(LowOptions{},
+			LowGroup[BFloat16]{Rule: DefaultAdamW(), Params: params[:1]},
+			LowGroup[BFloat16]{Rule: cases[0].rule, Params: params[1:2], Shapes: []Shape{cases[0].shape}},
+			LowGroup[BFloat16]{Rule: cases[1].rule, Params: params[2:3], Shapes: []Shape{cases[1].shape}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.SetWorkers(workers); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Step(grads[0][:3]...); err != nil {
+			t.Fatal(err)
+		}
+		c := cases[6] // adafactor/matrix, 6 × 10
+		added := slices.Clone(params[7])
+		if err := o.AddGroup(LowGroup[BFloat16]{Rule: c.rule, Params: [][]BFloat16{added}, Shapes: []Shape{c.shape}}); err != nil {
+			t.Fatal(err)
+		}
+		alone, err := NewLowGroups(LowOptions{}, LowGroup[BFloat16]{Rule: c.rule, Params: [][]BFloat16{params[7]}, Shapes: []Shape{c.shape}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, gs := range grads[1:] {
+			if err := o.Step(append(slices.Clone(gs[:3]), gs[7])...); err != nil {
+				t.Fatal(err)
+			}
+			if err := alone.Step(gs[7]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !slices.Equal(added, params[7]) {
+			t.Errorf("%d workers: the added Adafactor parameter differs from an optimizer of its own", workers)
+		}
+		if o.Shape(3).String() != "[6, 10]" {
+			t.Errorf("the added parameter's shape is %v", o.Shape(3))
+		}
+		o.Close()
+		alone.Close()
+	}
+}
