@@ -181,11 +181,17 @@ type piece[T element] struct {
 	isCount bool
 }
 
-func dtypeOf[T float32 | float64]() safetensors.DType {
-	if unsafe.Sizeof(T(0)) == 4 {
+// dtypeOf is the safetensors dtype of element type T.
+func dtypeOf[T float32 | float64 | BFloat16 | Float16]() safetensors.DType {
+	switch any(T(0)).(type) {
+	case float32:
 		return safetensors.F32
+	case float64:
+		return safetensors.F64
+	case BFloat16:
+		return safetensors.BF16
 	}
-	return safetensors.F64
+	return safetensors.F16
 }
 
 // fileTypes are the element types of a checkpoint of an optimizer: its
@@ -214,7 +220,7 @@ func (o *Optimizer[T]) save(op string, w io.Writer, extra map[string]json.RawMes
 
 // writeSealed writes a file of ours, its header and the data of pieces,
 // with the checksum in place of the header's placeholder.
-func writeSealed[T element](op string, w io.Writer, header []byte, pieces []piece[T]) error {
+func writeSealed[P filePiece](op string, w io.Writer, header []byte, pieces []P) error {
 	// The checksum is computed in a first pass over memory, so that the
 	// header, which holds it, can be written before the data.
 	h := crc32.New(castagnoli)
@@ -428,51 +434,57 @@ func bytesOf[T element](s []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(T(0))))
 }
 
+// filePiece is a tensor's data: a piece of some element type, or a
+// training file's list of pieces of several (a LowOptimizer's float32
+// state beside a 16-bit model).
+type filePiece interface {
+	// chunks passes the data, in the file's byte order, to f; *buf is
+	// scratch for big-endian machines.
+	chunks(buf *[]byte, f func([]byte) error) error
+}
+
+func (p piece[T]) chunks(buf *[]byte, f func([]byte) error) error {
+	switch {
+	case p.isCount:
+		var eight [8]byte
+		binary.LittleEndian.PutUint64(eight[:], uint64(p.count))
+		return f(eight[:])
+	case p.s == nil:
+		var four [4]byte
+		binary.LittleEndian.PutUint32(four[:], math.Float32bits(p.scalar))
+		return f(four[:])
+	case littleEndian:
+		return f(bytesOf(p.s))
+	}
+	if *buf == nil {
+		*buf = make([]byte, 1<<16)
+	}
+	size := int(unsafe.Sizeof(T(0)))
+	for s := p.s; len(s) > 0; {
+		n := min(len(s), len(*buf)/size)
+		putLE((*buf)[:n*size], s[:n])
+		if err := f((*buf)[:n*size]); err != nil {
+			return err
+		}
+		s = s[n:]
+	}
+	return nil
+}
+
 // eachChunk passes the data of pieces, in order and in the file's byte
 // order, to f.
-func eachChunk[T element](pieces []piece[T], f func([]byte) error) error {
+func eachChunk[P filePiece](pieces []P, f func([]byte) error) error {
 	var buf []byte
-	var four [4]byte
-	var eight [8]byte
 	for _, p := range pieces {
-		if p.isCount {
-			binary.LittleEndian.PutUint64(eight[:], uint64(p.count))
-			if err := f(eight[:]); err != nil {
-				return err
-			}
-			continue
-		}
-		if p.s == nil {
-			binary.LittleEndian.PutUint32(four[:], math.Float32bits(p.scalar))
-			if err := f(four[:]); err != nil {
-				return err
-			}
-			continue
-		}
-		if littleEndian {
-			if err := f(bytesOf(p.s)); err != nil {
-				return err
-			}
-			continue
-		}
-		if buf == nil {
-			buf = make([]byte, 1<<16)
-		}
-		size := int(unsafe.Sizeof(T(0)))
-		for s := p.s; len(s) > 0; {
-			n := min(len(s), len(buf)/size)
-			putLE(buf, s[:n])
-			if err := f(buf[:n*size]); err != nil {
-				return err
-			}
-			s = s[n:]
+		if err := p.chunks(&buf, f); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 func putLE[T element](b []byte, s []T) {
-	switch s := any(s).(type) {
+	switch s := bitsOf(s).(type) {
 	case []uint16:
 		for i, x := range s {
 			binary.LittleEndian.PutUint16(b[2*i:], x)
@@ -489,7 +501,7 @@ func putLE[T element](b []byte, s []T) {
 }
 
 func getLE[T element](s []T, b []byte) {
-	switch s := any(s).(type) {
+	switch s := bitsOf(s).(type) {
 	case []uint16:
 		for i := range s {
 			s[i] = binary.LittleEndian.Uint16(b[2*i:])
@@ -503,6 +515,16 @@ func getLE[T element](s []T, b []byte) {
 			s[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 		}
 	}
+}
+
+// bitsOf returns s, or for a slice of a 16-bit format (BFloat16, Float16)
+// the same memory as []uint16, so that a type switch sees every 16-bit
+// slice as its bits.
+func bitsOf[T element](s []T) any {
+	if _, ok := any(T(0)).(uint16); !ok && unsafe.Sizeof(T(0)) == 2 {
+		return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+	}
+	return s
 }
 
 // readInto fills s from r (file byte order), feeding h.

@@ -1054,14 +1054,9 @@ func checkOurMeta(op string, meta map[string]string, head []byte, ft fileTypes) 
 	if dt := meta[dtypeKey]; dt != string(ft.dtype) {
 		return ckErr(op, nil, "%s is %q, the optimizer's element type is %s", dtypeKey, dt, ft.dtype)
 	}
-	if st, ok := meta[storageKey]; st != ft.storage {
-		switch {
-		case ft.storage == "":
-			return ckErr(op, nil, "%s %q: a LowOptimizer's checkpoint", storageKey, st)
-		case !ok:
-			return ckErr(op, nil, "%s is missing: the optimizer keeps its state in %s (%s)", storageKey, ft.state, ft.storage)
-		}
-		return ckErr(op, nil, "%s is %q, the optimizer keeps its state in %s (%s): the state's storage is fixed when the optimizer is made (LowOptions.StateFloat32)", storageKey, st, ft.state, ft.storage)
+	st, ok := meta[storageKey]
+	if err := checkStorage(storageKey, st, ok, ft); err != nil {
+		return ckErr(op, nil, "%v", err)
 	}
 	for k := range meta {
 		if !slices.Contains(ourKeys, k) {
@@ -1072,6 +1067,20 @@ func checkOurMeta(op string, meta map[string]string, head []byte, ft fileTypes) 
 		return ckErr(op, nil, "%v", err)
 	}
 	return nil
+}
+
+// checkStorage verifies a file's state storage, st (ok: given), under
+// key, against the optimizer's file types.
+func checkStorage(key, st string, ok bool, ft fileTypes) error {
+	switch {
+	case st == ft.storage:
+		return nil
+	case ft.storage == "":
+		return fmt.Errorf("%s %q: a LowOptimizer's checkpoint", key, st)
+	case !ok:
+		return fmt.Errorf("%s is missing: the optimizer keeps its state in %s (%s)", key, ft.state, ft.storage)
+	}
+	return fmt.Errorf("%s is %q, the optimizer keeps its state in %s (%s): the state's storage is fixed when the optimizer is made (LowOptions.StateFloat32)", key, st, ft.state, ft.storage)
 }
 
 // checkChecksumPlace verifies that the checksum of a file of ours is the

@@ -59,7 +59,7 @@ func firstDiff[T testFloat](got, want []T) int {
 }
 
 // asBytes views s's memory as bytes.
-func asBytes[T testFloat](s []T) []byte {
+func asBytes[T testFloat | BFloat16 | Float16](s []T) []byte {
 	if len(s) == 0 {
 		return nil
 	}

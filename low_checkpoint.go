@@ -102,6 +102,21 @@ func (o *LowOptimizer[H]) save(op string, w io.Writer, extra map[string]json.Raw
 
 // saveLow writes o's checkpoint, whose state slices are state.
 func saveLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op string, w io.Writer, extra map[string]json.RawMessage, state [][3][]E) error {
+	tensors, pieces, entries, err := encodeLowState(o, op, extra, state)
+	if err != nil {
+		return err
+	}
+	header, err := encodeHeader(o, op, tensors, entries)
+	if err != nil {
+		return err
+	}
+	return writeSealed(op, w, header, pieces)
+}
+
+// encodeLowState lists o's tensors, whose state slices are state, with
+// their data, in file order, and its metadata entries but fileMeta's and
+// the storage's, as Optimizer.encodeState.
+func encodeLowState[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op string, extra map[string]json.RawMessage, state [][3][]E) ([]safetensors.Tensor, []piece[E], []safetensors.Meta, error) {
 	var (
 		tensors []safetensors.Tensor
 		pieces  []piece[E]
@@ -121,13 +136,9 @@ func saveLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 	}
 	entries, err := groupsMeta(&o.groupSet, op, o.steps, o.groupNames, extra)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	header, err := encodeHeader(o, op, tensors, entries)
-	if err != nil {
-		return err
-	}
-	return writeSealed(op, w, header, pieces)
+	return tensors, pieces, entries, nil
 }
 
 func (o *LowOptimizer[H]) saveFile(op, path string, extra map[string]json.RawMessage) error {
@@ -145,10 +156,14 @@ func (o *LowOptimizer[H]) loadFile(op, path string, accept func(map[string]json.
 
 func (o *LowOptimizer[H]) load(op string, r io.Reader, size int64, accept func(map[string]json.RawMessage) error) error {
 	if o.opts.StateFloat32 {
-		return loadLow(o, op, r, size, accept, o.state32, func(x float32) float32 { return x })
+		return loadLow(o, op, r, size, accept, o.state32, keepFloat32)
 	}
 	return loadLow(o, op, r, size, accept, o.state16, o.format.Narrow)
 }
+
+// keepFloat32 is a float32 state slot's initial value from the rule's:
+// itself.
+func keepFloat32(x float32) float32 { return x }
 
 // loadLow reads a checkpoint of o, whose state slices are state (init
 // gives a slot's initial value from the rule's, in their storage), and
@@ -164,8 +179,15 @@ func loadLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 			return err
 		}
 	}
+	commitLow(o, l, state, init)
+	return nil
+}
 
-	// Nothing fails from here on. The slots the file's rules use or the
+// commitLow installs a verified checkpoint l of o, whose state slices are
+// state (init gives a slot's initial value from the rule's, in their
+// storage). Nothing in it can fail.
+func commitLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], l *loaded[E], state [][3][]E, init func(float32) E) {
+	// The slots the file's rules use or the
 	// file keeps besides are created, those it lacks and its rules do not
 	// use dropped, and the regions updated once: a slot at a time, each
 	// merge or removal would move every region, O(n²) for n parameters.
@@ -230,5 +252,4 @@ func loadLow[H BFloat16 | Float16, E uint16 | float32](o *LowOptimizer[H], op st
 	}
 	o.held = l.held
 	o.growMatWork() // the file's rules may need more (Muon's NSBFloat16)
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"reflect"
 	"slices"
@@ -25,7 +26,8 @@ import (
 // checksum, every tensor's name, dtype and shape, the optimizer's state as
 // Optimizer.Load verifies it, each scheduler's, the scaler's and the
 // averaged model's state) before it changes anything: on error, nothing
-// has changed.
+// has changed. A LowTraining saves the run of a bfloat16 or float16 model
+// in the same file.
 //
 // # The file
 //
@@ -93,8 +95,9 @@ type Training[T float32 | float64] struct {
 	// Model is the model's tensors (parameters and buffers), each under
 	// its torch state_dict name, in the order they are written. When it
 	// is nil and the Optimizer's parameters are named (Group.Names), the
-	// model is the optimizer's parameters under their names, flat (give
-	// Model for the torch shapes and the buffers). When the Optimizer's
+	// model is the optimizer's parameters under their names, in their
+	// Group.Shapes, flat without them (give Model for the buffers). When
+	// the Optimizer's
 	// parameters are named, each must be the Data of the Model tensor of
 	// its name, the very slice: a copy would be saved and loaded in the
 	// parameter's place.
@@ -123,7 +126,7 @@ type Training[T float32 | float64] struct {
 }
 
 // Tensor is a named tensor: an entry of torch's state_dict.
-type Tensor[T float32 | float64] struct {
+type Tensor[T float32 | float64 | BFloat16 | Float16] struct {
 	Name string // torch's name: "fc.weight", "norm.bias"
 	Data []T
 	// Shape is the tensor's shape in the file, nil for [len(Data)]. torch's
@@ -147,7 +150,9 @@ type Stateful interface {
 // TrainingError reports a Training that cannot be saved or loaded, naming
 // the component at fault.
 type TrainingError struct {
-	Op string // "Training.Save", "Training.SaveFile", "Training.Load", "Training.LoadFile"
+	// "Training.Save", "Training.SaveFile", "Training.Load",
+	// "Training.LoadFile", or LowTraining's.
+	Op string
 	// Component is "model", "optimizer", "scheduler", "scaler",
 	// "averaged", "extra" (Extra and ExtraTensors), or "file" for the file
 	// as a whole (its format, length, checksum, reading or writing it).
@@ -207,16 +212,103 @@ const maxHeader = 100_000_000
 // optimizer.param_groups.
 func optimizerKey(key string) string { return optimizerPrefix + strings.TrimPrefix(key, ours) }
 
+// trainedOptimizer is what a training file holds of an optimizer whose
+// parameters have element type M (Optimizer, LowOptimizer): its
+// checkpoint's tensors and entries, and their loading.
+type trainedOptimizer[M float32 | float64 | BFloat16 | Float16] interface {
+	checkpointed
+	Name(i int) string
+	// namedParams returns the parameters and their names (nil when
+	// unnamed).
+	namedParams() ([]string, [][]M)
+	// trainingState lists the optimizer's tensors with their data and its
+	// metadata entries, named as in its own checkpoint (without the
+	// file's: fileMeta's).
+	trainingState(op string) ([]safetensors.Tensor, []filePiece, []safetensors.Meta, error)
+	// prepareTraining checks the optimizer's part of a header, which x
+	// took, and its metadata (named as in its checkpoint), as its Load
+	// does, and allocates the scratch its data is read into.
+	prepareTraining(op string, x *stateTensors, meta map[string]string, mine bool) (pendingState, error)
+}
+
+// pendingState is an optimizer's state being loaded from a training file.
+type pendingState interface {
+	// read reads the data of the optimizer's tensor id into scratch.
+	read(op string, x *stateTensors, id int, r io.Reader, crc hash.Hash32, mine bool) error
+	finish()  // once every tensor is read
+	install() // once the whole file is verified: cannot fail
+}
+
+// pendingLoad is the pendingState of a checkpoint's state slices of
+// element type E, which commit installs.
+type pendingLoad[E element] struct {
+	l      *loaded[E]
+	commit func(*loaded[E])
+}
+
+func (p *pendingLoad[E]) read(op string, x *stateTensors, id int, r io.Reader, crc hash.Hash32, mine bool) error {
+	return readTensor(op, x, p.l, id, r, crc, mine)
+}
+func (p *pendingLoad[E]) finish()  { p.l.finish() }
+func (p *pendingLoad[E]) install() { p.commit(p.l) }
+
+func (o *Optimizer[T]) namedParams() ([]string, [][]T) { return o.names.names, o.params }
+
+func (o *Optimizer[T]) trainingState(op string) ([]safetensors.Tensor, []filePiece, []safetensors.Meta, error) {
+	ts, ps, entries, err := o.encodeState(op, nil)
+	return ts, boxPieces(ps), entries, err
+}
+
+func (o *Optimizer[T]) prepareTraining(op string, x *stateTensors, meta map[string]string, mine bool) (pendingState, error) {
+	l, err := prepareLoad[T, T](o, op, x, meta, mine, false)
+	if err != nil {
+		return nil, err
+	}
+	return &pendingLoad[T]{l: l, commit: o.commit}, nil
+}
+
+// boxPieces returns ps as filePieces.
+func boxPieces[E element](ps []piece[E]) []filePiece {
+	out := make([]filePiece, len(ps))
+	for k, p := range ps {
+		out[k] = p
+	}
+	return out
+}
+
+// trainingParts are the components of a Training or a LowTraining, whose
+// model's element type is M: what the file holds.
+type trainingParts[M float32 | float64 | BFloat16 | Float16] struct {
+	model        []Tensor[M]
+	opt          trainedOptimizer[M] // nil for none
+	schedulers   map[string]Stateful
+	scaler       *GradScaler
+	averaged     *Averaged[M]
+	extra        map[string]any
+	extraTensors []Tensor[M]
+}
+
+func (t *Training[T]) parts() *trainingParts[T] {
+	p := &trainingParts[T]{model: t.Model, schedulers: t.Schedulers, scaler: t.Scaler, averaged: t.Averaged, extra: t.Extra, extraTensors: t.ExtraTensors}
+	if t.Optimizer != nil {
+		p.opt = t.Optimizer
+	}
+	return p
+}
+
 // Save writes the training state to w, as SaveFile does to a file. The
 // data streams from memory: nothing the size of the tensors is allocated.
-func (t *Training[T]) Save(w io.Writer) error { return t.save("Training.Save", w) }
+func (t *Training[T]) Save(w io.Writer) error { return t.parts().save("Training.Save", w) }
 
 // SaveFile writes the training state to path atomically, as
 // Optimizer.SaveFile writes a checkpoint: a crash leaves the old file or
 // the new one; a symbolic link is followed; a path that is not a regular
 // file is refused.
 func (t *Training[T]) SaveFile(path string) error {
-	const op = "Training.SaveFile"
+	return t.parts().saveFile("Training.SaveFile", path)
+}
+
+func (t *trainingParts[M]) saveFile(op, path string) error {
 	err := saveAtomic(op, path, func(w io.Writer) error { return t.save(op, w) })
 	var te *TrainingError
 	if err != nil && !errors.As(err, &te) {
@@ -225,7 +317,7 @@ func (t *Training[T]) SaveFile(path string) error {
 	return err
 }
 
-func (t *Training[T]) save(op string, w io.Writer) error {
+func (t *trainingParts[M]) save(op string, w io.Writer) error {
 	header, pieces, err := t.encode(op)
 	if err != nil {
 		return err
@@ -236,17 +328,23 @@ func (t *Training[T]) save(op string, w io.Writer) error {
 	return nil
 }
 
-// check verifies the Training's own fields, for Save and, with forLoad,
-// for Load (where each Extra must be a pointer to decode into), and
-// returns the model's tensors: Model, or the named optimizer's
-// parameters.
-func (t *Training[T]) check(op string, forLoad bool) ([]Tensor[T], error) {
-	model, o := t.Model, t.Optimizer
-	named := o != nil && o.names.names != nil
+// check verifies the components, for Save and, with forLoad, for Load
+// (where each Extra must be a pointer to decode into), and returns the
+// model's tensors: Model, or the named optimizer's parameters.
+func (t *trainingParts[M]) check(op string, forLoad bool) ([]Tensor[M], error) {
+	model := t.model
+	var (
+		names  []string
+		params [][]M
+	)
+	if t.opt != nil {
+		names, params = t.opt.namedParams()
+	}
+	named := names != nil
 	if model == nil && named {
-		model = make([]Tensor[T], len(o.params))
-		for i, p := range o.params {
-			model[i] = Tensor[T]{Name: o.names.names[i], Data: p}
+		model = make([]Tensor[M], len(params))
+		for i, p := range params {
+			model[i] = Tensor[M]{Name: names[i], Data: p, Shape: t.opt.paramShape(i)}
 		}
 	}
 	index := make(map[string]int, len(model))
@@ -260,10 +358,10 @@ func (t *Training[T]) check(op string, forLoad bool) ([]Tensor[T], error) {
 			}
 		}
 	}
-	if named && t.Model != nil {
-		for i, name := range o.names.names {
+	if named && t.model != nil {
+		for i, name := range names {
 			k, ok := index[name]
-			switch p := o.params[i]; {
+			switch p := params[i]; {
 			case !ok:
 				return nil, trainingErr(op, "model", name, "the optimizer's parameter %d has this name, no Model tensor has it", i)
 			case len(model[k].Data) != len(p) || len(p) > 0 && &model[k].Data[0] != &p[0]:
@@ -272,17 +370,17 @@ func (t *Training[T]) check(op string, forLoad bool) ([]Tensor[T], error) {
 		}
 	}
 	clear(index)
-	for k, m := range t.ExtraTensors {
+	for k, m := range t.extraTensors {
 		if err := checkTensor(op, "extra", m, index, k); err != nil {
 			return nil, err
 		}
 	}
-	for name, s := range t.Schedulers {
+	for name, s := range t.schedulers {
 		if name == "" || s == nil || isNilPointer(s) {
 			return nil, trainingErr(op, "scheduler", name, "a scheduler needs a name and a non-nil value")
 		}
 	}
-	for name, v := range t.Extra {
+	for name, v := range t.extra {
 		if name == "" {
 			return nil, trainingErr(op, "extra", name, "an extra value needs a name")
 		}
@@ -300,7 +398,7 @@ func isNilPointer(v any) bool {
 
 // checkTensor verifies m's name (not empty, not in index, which it joins
 // as k) and shape.
-func checkTensor[T float32 | float64](op, component string, m Tensor[T], index map[string]int, k int) error {
+func checkTensor[T float32 | float64 | BFloat16 | Float16](op, component string, m Tensor[T], index map[string]int, k int) error {
 	if m.Name == "" || m.Name == safetensors.MetadataKey {
 		return trainingErr(op, component, m.Name, "a tensor needs a name, and not %q", safetensors.MetadataKey)
 	}
@@ -326,7 +424,7 @@ func checkTensor[T float32 | float64](op, component string, m Tensor[T], index m
 }
 
 // fileShape is the shape m has in the file.
-func fileShape[T float32 | float64](m Tensor[T]) []int64 {
+func fileShape[T float32 | float64 | BFloat16 | Float16](m Tensor[T]) []int64 {
 	if m.Shape == nil {
 		return []int64{int64(len(m.Data))}
 	}
@@ -339,26 +437,26 @@ func fileShape[T float32 | float64](m Tensor[T]) []int64 {
 
 // encode builds the header, with the checksum placeholder, and lists the
 // data in file order.
-func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
+func (t *trainingParts[M]) encode(op string) ([]byte, []filePiece, error) {
 	model, err := t.check(op, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	dt := dtypeOf[T]()
+	dt := dtypeOf[M]()
 	var (
 		tensors []safetensors.Tensor
-		pieces  []piece[T]
+		pieces  []filePiece
 	)
-	add := func(prefix string, ms []Tensor[T]) {
+	add := func(prefix string, ms []Tensor[M]) {
 		for _, m := range ms {
 			tensors = append(tensors, safetensors.Tensor{Name: prefix + m.Name, DType: dt, Shape: fileShape(m)})
-			pieces = append(pieces, piece[T]{s: nonNil(m.Data)})
+			pieces = append(pieces, piece[M]{s: nonNil(m.Data)})
 		}
 	}
 	add("", model)
 	meta := fileMeta(trainingFormat, dt)
-	if o := t.Optimizer; o != nil {
-		ts, ps, entries, err := o.encodeState(op, nil)
+	if o := t.opt; o != nil {
+		ts, ps, entries, err := o.trainingState(op)
 		if err != nil {
 			return nil, nil, &TrainingError{Op: op, Component: "optimizer", Err: err}
 		}
@@ -370,14 +468,14 @@ func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
 			meta = append(meta, safetensors.Meta{Key: optimizerKey(e.Key), Value: e.Value})
 		}
 	}
-	if a := t.Averaged; a != nil {
+	if a := t.averaged; a != nil {
 		add(averagedPrefix+averagedModule, averagedTensors(a, model))
 		tensors = append(tensors, safetensors.Tensor{Name: averagedPrefix + nAveraged, DType: safetensors.I64, Shape: []int64{}})
-		pieces = append(pieces, piece[T]{count: a.n, isCount: true})
+		pieces = append(pieces, piece[M]{count: a.n, isCount: true})
 	}
-	add(extraPrefix, t.ExtraTensors)
-	for _, name := range sortedKeys(t.Schedulers) {
-		js, err := t.Schedulers[name].MarshalJSON()
+	add(extraPrefix, t.extraTensors)
+	for _, name := range sortedKeys(t.schedulers) {
+		js, err := t.schedulers[name].MarshalJSON()
 		if err == nil && !json.Valid(js) {
 			err = errors.New("MarshalJSON returned invalid JSON")
 		}
@@ -386,11 +484,11 @@ func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
 		}
 		meta = append(meta, safetensors.Meta{Key: schedulerPrefix + name, Value: compactJSON(js)})
 	}
-	if t.Scaler != nil {
-		meta = append(meta, safetensors.Meta{Key: scalerKey, Value: mustJSON(t.Scaler.State())})
+	if t.scaler != nil {
+		meta = append(meta, safetensors.Meta{Key: scalerKey, Value: mustJSON(t.scaler.State())})
 	}
-	for _, name := range sortedKeys(t.Extra) {
-		js, err := json.Marshal(t.Extra[name])
+	for _, name := range sortedKeys(t.extra) {
+		js, err := json.Marshal(t.extra[name])
 		if err != nil {
 			return nil, nil, &TrainingError{Op: op, Component: "extra", Name: name, Err: err}
 		}
@@ -407,7 +505,7 @@ func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
 		return int(tensors[b].DType.Size() - tensors[a].DType.Size())
 	})
 	sortedTensors := make([]safetensors.Tensor, len(tensors))
-	sortedPieces := make([]piece[T], len(pieces))
+	sortedPieces := make([]filePiece, len(pieces))
 	for k, from := range order {
 		sortedTensors[k], sortedPieces[k] = tensors[from], pieces[from]
 	}
@@ -424,7 +522,7 @@ func (t *Training[T]) encode(op string) ([]byte, []piece[T], error) {
 // averagedTensors returns a's params and buffers (its own memory) as
 // Tensors under their names, or their indices when unnamed, each with the
 // Shape of the model tensor of its name where that has as many elements.
-func averagedTensors[T float32 | float64](a *Averaged[T], model []Tensor[T]) []Tensor[T] {
+func averagedTensors[T float32 | float64 | BFloat16 | Float16](a *Averaged[T], model []Tensor[T]) []Tensor[T] {
 	shapes := make(map[string][]int, len(model))
 	for _, m := range model {
 		shapes[m.Name] = m.Shape
@@ -445,7 +543,7 @@ func averagedTensors[T float32 | float64](a *Averaged[T], model []Tensor[T]) []T
 
 // nonNil returns s, or an empty non-nil slice for a nil s: a piece with a
 // nil slice is a scalar.
-func nonNil[T float32 | float64](s []T) []T {
+func nonNil[T float32 | float64 | BFloat16 | Float16](s []T) []T {
 	if s == nil {
 		return []T{}
 	}

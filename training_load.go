@@ -45,11 +45,14 @@ import (
 // it adds at most three times the header's length, twice the data and the
 // state the Training holds, and 8 MiB, besides what decoding the Extra
 // values builds.
-func (t *Training[T]) Load(r io.Reader) error { return t.load("Training.Load", r, -1) }
+func (t *Training[T]) Load(r io.Reader) error { return t.parts().load("Training.Load", r, -1) }
 
 // LoadFile loads the training state from path, as Load.
 func (t *Training[T]) LoadFile(path string) error {
-	const op = "Training.LoadFile"
+	return t.parts().loadFile("Training.LoadFile", path)
+}
+
+func (t *trainingParts[M]) loadFile(op, path string) error {
 	f, size, err := openSized(path)
 	if err != nil {
 		return &TrainingError{Op: op, Component: "file", Err: err}
@@ -60,13 +63,13 @@ func (t *Training[T]) LoadFile(path string) error {
 
 // trainingReader is Load's reading of a training file: what the header
 // says of each component's tensors, checked once the header is read.
-type trainingReader[T float32 | float64] struct {
-	t  *Training[T]
+type trainingReader[M float32 | float64 | BFloat16 | Float16] struct {
+	t  *trainingParts[M]
 	op string
 	// The model's, the extra tensors' and the averaged model's (nil
 	// without an Averaged); the optimizer's, nil without an Optimizer
 	// (the optimizer's loader takes them as Optimizer.Load does).
-	model, extra, averaged *namedTensors[T]
+	model, extra, averaged *namedTensors[M]
 	x                      *stateTensors
 	// n_averaged's entry, and its ID.
 	count   fileTensor
@@ -81,13 +84,13 @@ type trainingReader[T float32 | float64] struct {
 // namedTensors are the Tensors of the Model, of ExtraTensors or of the
 // Averaged, as the header describes them; their IDs in the file are base
 // + index.
-type namedTensors[T float32 | float64] struct {
+type namedTensors[M float32 | float64 | BFloat16 | Float16] struct {
 	component, prefix string
-	want              []Tensor[T]
+	want              []Tensor[M]
 	index             map[string]int
 	got               []fileTensor
 	base              int
-	backing           []T // scratch for the data, from offset[i]
+	backing           []M // scratch for the data, from offset[i]
 	offset            []int
 }
 
@@ -99,8 +102,8 @@ type fileTensor struct {
 	begin int64
 }
 
-func newNamedTensors[T float32 | float64](component, prefix string, want []Tensor[T], base int) *namedTensors[T] {
-	n := &namedTensors[T]{component: component, prefix: prefix, want: want, index: make(map[string]int, len(want)), got: make([]fileTensor, len(want)), base: base}
+func newNamedTensors[M float32 | float64 | BFloat16 | Float16](component, prefix string, want []Tensor[M], base int) *namedTensors[M] {
+	n := &namedTensors[M]{component: component, prefix: prefix, want: want, index: make(map[string]int, len(want)), got: make([]fileTensor, len(want)), base: base}
 	for i, m := range want {
 		n.index[m.Name] = i
 	}
@@ -109,7 +112,7 @@ func newNamedTensors[T float32 | float64](component, prefix string, want []Tenso
 
 // take records the tensor of name (prefix cut), and reports whether it is
 // one of n's.
-func (n *namedTensors[T]) take(op string, name []byte, t safetensors.Tensor) (bool, error) {
+func (n *namedTensors[M]) take(op string, name []byte, t safetensors.Tensor) (bool, error) {
 	i, ok := n.index[string(name)]
 	if !ok {
 		return false, nil
@@ -123,7 +126,7 @@ func (n *namedTensors[T]) take(op string, name []byte, t safetensors.Tensor) (bo
 
 // check verifies that the header has each of n's tensors, of dtype dt and
 // of its shape.
-func (n *namedTensors[T]) check(op string, dt safetensors.DType) error {
+func (n *namedTensors[M]) check(op string, dt safetensors.DType) error {
 	for i, m := range n.want {
 		g := n.got[i]
 		switch elems, _ := safetensors.Elems(g.shape); {
@@ -141,8 +144,8 @@ func (n *namedTensors[T]) check(op string, dt safetensors.DType) error {
 }
 
 // spans appends the data ranges of n's tensors.
-func (n *namedTensors[T]) spans(dst []safetensors.Span) []safetensors.Span {
-	size := dtypeOf[T]().Size()
+func (n *namedTensors[M]) spans(dst []safetensors.Span) []safetensors.Span {
+	size := dtypeOf[M]().Size()
 	for i, g := range n.got {
 		dst = append(dst, safetensors.Span{Begin: g.begin, End: g.begin + size*int64(len(n.want[i].Data)), ID: n.base + i})
 	}
@@ -150,29 +153,29 @@ func (n *namedTensors[T]) spans(dst []safetensors.Span) []safetensors.Span {
 }
 
 // alloc allocates the scratch the data is read into.
-func (n *namedTensors[T]) alloc() {
+func (n *namedTensors[M]) alloc() {
 	n.offset = make([]int, len(n.want))
 	total := 0
 	for i, m := range n.want {
 		n.offset[i] = total
 		total += len(m.Data)
 	}
-	n.backing = make([]T, total)
+	n.backing = make([]M, total)
 }
 
-func (n *namedTensors[T]) scratch(i int) []T {
+func (n *namedTensors[M]) scratch(i int) []M {
 	return n.backing[n.offset[i] : n.offset[i]+len(n.want[i].Data)]
 }
 
 // commit copies the data read into the Tensors.
-func (n *namedTensors[T]) commit() {
+func (n *namedTensors[M]) commit() {
 	for i, m := range n.want {
 		copy(m.Data, n.scratch(i))
 	}
 }
 
 // tensor is the header's sink.
-func (tr *trainingReader[T]) tensor(name []byte, t safetensors.Tensor) error {
+func (tr *trainingReader[M]) tensor(name []byte, t safetensors.Tensor) error {
 	var (
 		ok  bool
 		err error
@@ -216,7 +219,7 @@ func (tr *trainingReader[T]) tensor(name []byte, t safetensors.Tensor) error {
 }
 
 // unknownErr reports the first tensor of no component.
-func (tr *trainingReader[T]) unknownErr() error {
+func (tr *trainingReader[M]) unknownErr() error {
 	name := tr.unknown
 	switch {
 	case strings.HasPrefix(name, optimizerPrefix):
@@ -256,18 +259,21 @@ func optimizerMetaKey(key string, mine bool) (string, bool) {
 
 // admit bounds the value of each metadata key (the header's Limits.Meta),
 // refusing a key of a component the Training does not have.
-func (tr *trainingReader[T]) admit(key string) (int, error) {
+func (tr *trainingReader[M]) admit(key string) (int, error) {
 	tr.sawOurs = tr.sawOurs || strings.HasPrefix(key, ours)
 	t, op := tr.t, tr.op
 	switch name, _ := strings.CutPrefix(key, schedulerPrefix); {
 	case key == checksumKey || key == formatKey || key == versionKey || key == dtypeKey:
 		return 256, nil
 	case strings.HasPrefix(key, optimizerPrefix):
-		if t.Optimizer == nil {
+		if t.opt == nil {
 			return 0, trainingErr(op, "optimizer", "", "the file holds an optimizer (metadata %q), the Training has none", key)
 		}
 		if k, ok := optimizerMetaKey(key, tr.sawOurs); ok {
-			return metaLimit(t.Optimizer, k), nil
+			if k == storageKey {
+				return 256, nil // checked against the optimizer's once read
+			}
+			return metaLimit(t.opt, k), nil
 		}
 		if !tr.sawOurs {
 			return 0, trainingErr(op, "optimizer", "", "metadata key %q: a file without the %s marker may only have torch's (%s, %s, %s)",
@@ -275,18 +281,18 @@ func (tr *trainingReader[T]) admit(key string) (int, error) {
 		}
 		return 0, trainingErr(op, "optimizer", "", "unknown metadata key %q", key)
 	case strings.HasPrefix(key, schedulerPrefix):
-		if _, ok := t.Schedulers[name]; ok {
+		if _, ok := t.schedulers[name]; ok {
 			return int(tr.limit), nil
 		}
 		return 0, trainingErr(op, "scheduler", name, "in the file, not in the Training's Schedulers")
 	case key == scalerKey:
-		if t.Scaler != nil {
+		if t.scaler != nil {
 			return 4096, nil
 		}
 		return 0, trainingErr(op, "scaler", "", "in the file, the Training has no Scaler")
 	case strings.HasPrefix(key, extraPrefix):
 		name := key[len(extraPrefix):]
-		if _, ok := t.Extra[name]; ok {
+		if _, ok := t.extra[name]; ok {
 			return int(tr.limit), nil
 		}
 		return 0, trainingErr(op, "extra", name, "in the file, not in the Training's Extra")
@@ -299,14 +305,14 @@ func (tr *trainingReader[T]) admit(key string) (int, error) {
 }
 
 // limits bounds the header by the Training.
-func (tr *trainingReader[T]) limits() safetensors.Limits {
+func (tr *trainingReader[M]) limits() safetensors.Limits {
 	t := tr.t
 	name := max(len(optimizerPrefix+groupsKey), len(optimizerPrefix+"optimizer"), len(scalerKey), len("format"), len(averagedPrefix+nAveraged))
 	for _, k := range ourKeys {
 		name = max(name, len(k), len(optimizerKey(k)))
 	}
 	tensors := maxForeign
-	for _, n := range []*namedTensors[T]{tr.model, tr.extra, tr.averaged} {
+	for _, n := range []*namedTensors[M]{tr.model, tr.extra, tr.averaged} {
 		if n == nil {
 			continue
 		}
@@ -315,10 +321,10 @@ func (tr *trainingReader[T]) limits() safetensors.Limits {
 			name = max(name, len(n.prefix+m.Name))
 		}
 	}
-	for k := range t.Schedulers {
+	for k := range t.schedulers {
 		name = max(name, len(schedulerPrefix+k))
 	}
-	for k := range t.Extra {
+	for k := range t.extra {
 		name = max(name, len(extraPrefix+k))
 	}
 	if tr.x != nil {
@@ -330,21 +336,21 @@ func (tr *trainingReader[T]) limits() safetensors.Limits {
 }
 
 // load reads a training file of size bytes (-1: unknown) from r.
-func (t *Training[T]) load(op string, r io.Reader, size int64) error {
+func (t *trainingParts[M]) load(op string, r io.Reader, size int64) error {
 	model, err := t.check(op, true)
 	if err != nil {
 		return err
 	}
-	tr := &trainingReader[T]{t: t, op: op, limit: maxHeader}
+	tr := &trainingReader[M]{t: t, op: op, limit: maxHeader}
 	if size >= 0 {
 		tr.limit = min(tr.limit, max(0, size-safetensors.PrefixLen))
 	}
 	// Tensor IDs: the model's, the extra tensors', the averaged model's
 	// and its n_averaged, then the optimizer's.
 	tr.model = newNamedTensors("model", "", model, 0)
-	tr.extra = newNamedTensors("extra", extraPrefix, t.ExtraTensors, len(model))
-	base := len(model) + len(t.ExtraTensors)
-	a := t.Averaged
+	tr.extra = newNamedTensors("extra", extraPrefix, t.extraTensors, len(model))
+	base := len(model) + len(t.extraTensors)
+	a := t.averaged
 	if a != nil {
 		tr.averaged = newNamedTensors("averaged", averagedPrefix+averagedModule, averagedTensors(a, nil), base)
 		base += len(a.dst)
@@ -352,12 +358,12 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 		base++
 	}
 	optBase := base
-	o := t.Optimizer
+	o := t.opt
 	if o != nil {
 		tr.x = newStateTensors(o, op)
 		tr.x.prefix = optimizerPrefix
 	}
-	parts := []*namedTensors[T]{tr.model, tr.extra}
+	parts := []*namedTensors[M]{tr.model, tr.extra}
 	if a != nil {
 		parts = append(parts, tr.averaged)
 	}
@@ -378,7 +384,7 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 	for k := range meta {
 		mine = mine || strings.HasPrefix(k, ours)
 	}
-	dt := dtypeOf[T]()
+	dt := dtypeOf[M]()
 	if mine {
 		if err := checkTrainingMeta(op, meta, sum.head[:min(sum.n, len(sum.head))], dt); err != nil {
 			return err
@@ -387,12 +393,12 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 		// torch's files hold tensors only.
 		const why = "the file has none: a file without the %s marker holds only tensors"
 		switch {
-		case len(t.Schedulers) > 0:
-			return trainingErr(op, "scheduler", sortedKeys(t.Schedulers)[0], why, formatKey)
-		case t.Scaler != nil:
+		case len(t.schedulers) > 0:
+			return trainingErr(op, "scheduler", sortedKeys(t.schedulers)[0], why, formatKey)
+		case t.scaler != nil:
 			return trainingErr(op, "scaler", "", why, formatKey)
-		case len(t.Extra) > 0:
-			return trainingErr(op, "extra", sortedKeys(t.Extra)[0], why, formatKey)
+		case len(t.extra) > 0:
+			return trainingErr(op, "extra", sortedKeys(t.extra)[0], why, formatKey)
 		}
 	}
 
@@ -403,18 +409,18 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 	if err := tr.model.check(op, dt); err != nil {
 		return err
 	}
-	var l *loaded[T]
+	var l pendingState
 	if o != nil {
 		if l, err = tr.optimizer(meta, mine); err != nil {
 			return &TrainingError{Op: op, Component: "optimizer", Err: named(err, o.Name)}
 		}
 	}
-	for _, name := range sortedKeys(t.Schedulers) {
+	for _, name := range sortedKeys(t.schedulers) {
 		if _, ok := meta[schedulerPrefix+name]; !ok {
 			return trainingErr(op, "scheduler", name, "missing from the file")
 		}
 	}
-	if _, ok := meta[scalerKey]; t.Scaler != nil && !ok {
+	if _, ok := meta[scalerKey]; t.scaler != nil && !ok {
 		return trainingErr(op, "scaler", "", "missing from the file")
 	}
 	if a != nil {
@@ -428,7 +434,7 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 			return trainingErr(op, "averaged", nAveraged, "dtype %s, shape %v, want a 0-d I64 tensor", c.dtype, c.shape)
 		}
 	}
-	for _, name := range sortedKeys(t.Extra) {
+	for _, name := range sortedKeys(t.extra) {
 		if _, ok := meta[extraPrefix+name]; !ok {
 			return trainingErr(op, "extra", name, "missing from the file")
 		}
@@ -453,7 +459,7 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 			}
 		}
 	}
-	owner := func(id int) *namedTensors[T] {
+	owner := func(id int) *namedTensors[M] {
 		for _, n := range parts {
 			if id >= n.base && id < n.base+len(n.want) {
 				return n
@@ -496,7 +502,7 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 			}
 			crc.Write(count[:])
 		default:
-			if err := readTensor(op, tr.x, l, s.ID-optBase, br, crc, mine); err != nil {
+			if err := l.read(op, tr.x, s.ID-optBase, br, crc, mine); err != nil {
 				return &TrainingError{Op: op, Component: "optimizer", Err: named(err, o.Name)}
 			}
 		}
@@ -516,7 +522,7 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 	if l != nil {
 		l.finish()
 	}
-	var averaged AveragedState[T]
+	var averaged AveragedState[M]
 	if a != nil {
 		averaged.NAveraged = int64(binary.LittleEndian.Uint64(count[:]))
 		for i := range a.dst {
@@ -533,7 +539,7 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 
 	// The components saved as JSON, now that the file is known intact.
 	var scaler GradScalerState
-	if t.Scaler != nil {
+	if t.scaler != nil {
 		if err := decodeStrict([]byte(meta[scalerKey]), &scaler); err != nil {
 			return &TrainingError{Op: op, Component: "scaler", Err: err}
 		}
@@ -541,21 +547,21 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 			return &TrainingError{Op: op, Component: "scaler", Err: err}
 		}
 	}
-	extras := make(map[string]reflect.Value, len(t.Extra))
-	for name, v := range t.Extra {
+	extras := make(map[string]reflect.Value, len(t.extra))
+	for name, v := range t.extra {
 		fresh := reflect.New(reflect.TypeOf(v).Elem())
 		if err := json.Unmarshal([]byte(meta[extraPrefix+name]), fresh.Interface()); err != nil {
 			return &TrainingError{Op: op, Component: "extra", Name: name, Err: err}
 		}
 		extras[name] = fresh
 	}
-	names := sortedKeys(t.Schedulers)
+	names := sortedKeys(t.schedulers)
 	before := make([][]byte, len(names))
 	for i, name := range names {
 		if !json.Valid([]byte(meta[schedulerPrefix+name])) {
 			return trainingErr(op, "scheduler", name, "its metadata is not JSON")
 		}
-		if before[i], err = t.Schedulers[name].MarshalJSON(); err != nil {
+		if before[i], err = t.schedulers[name].MarshalJSON(); err != nil {
 			return &TrainingError{Op: op, Component: "scheduler", Name: name, Err: fmt.Errorf("taking its state before the load: %w", err)}
 		}
 	}
@@ -563,9 +569,9 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 	// The schedulers first, since each verifies its own state: if one
 	// refuses, those before it are put back. Nothing after them can fail.
 	for i, name := range names {
-		if err := t.Schedulers[name].UnmarshalJSON([]byte(meta[schedulerPrefix+name])); err != nil {
+		if err := t.schedulers[name].UnmarshalJSON([]byte(meta[schedulerPrefix+name])); err != nil {
 			for j := i - 1; j >= 0; j-- {
-				if back := t.Schedulers[names[j]].UnmarshalJSON(before[j]); back != nil {
+				if back := t.schedulers[names[j]].UnmarshalJSON(before[j]); back != nil {
 					err = errors.Join(err, fmt.Errorf("scheduler %q could not be put back: %w", names[j], back))
 				}
 			}
@@ -573,17 +579,17 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 		}
 	}
 	if o != nil {
-		o.commit(l)
+		l.install()
 	}
-	if t.Scaler != nil {
-		_ = t.Scaler.Restore(scaler) // verified above: cannot fail
+	if t.scaler != nil {
+		_ = t.scaler.Restore(scaler) // verified above: cannot fail
 	}
 	if a != nil {
 		a.setState(averaged)
 	}
 	tr.model.commit()
 	tr.extra.commit()
-	for name, v := range t.Extra {
+	for name, v := range t.extra {
 		reflect.ValueOf(v).Elem().Set(extras[name].Elem())
 	}
 	return nil
@@ -591,7 +597,7 @@ func (t *Training[T]) load(op string, r io.Reader, size int64) error {
 
 // optimizer checks the optimizer's part of the header and allocates its
 // scratch, as Optimizer.Load does.
-func (tr *trainingReader[T]) optimizer(meta map[string]string, mine bool) (*loaded[T], error) {
+func (tr *trainingReader[M]) optimizer(meta map[string]string, mine bool) (pendingState, error) {
 	x := tr.x
 	// Its metadata, named as in an optimizer checkpoint.
 	plain := map[string]string{}
@@ -609,7 +615,13 @@ func (tr *trainingReader[T]) optimizer(meta map[string]string, mine bool) (*load
 			return nil, fmt.Errorf("metadata %q is missing: the file holds no optimizer, or a damaged one", optimizerKey(k))
 		}
 	}
-	return prepareLoad[T, T](x.o, tr.op, x, plain, mine, false)
+	if mine {
+		st, ok := plain[storageKey]
+		if err := checkStorage(optimizerKey(storageKey), st, ok, tr.t.opt.checkpointTypes()); err != nil {
+			return nil, err
+		}
+	}
+	return tr.t.opt.prepareTraining(tr.op, x, plain, mine)
 }
 
 // checkTrainingMeta verifies the entries of a training file of ours:

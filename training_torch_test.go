@@ -62,6 +62,8 @@ func TestTrainingTorchFiles(t *testing.T) {
 				testTorchTraining[float32](t, path, &want)
 			case "float64":
 				testTorchTraining[float64](t, path, &want)
+			case "bfloat16":
+				testTorchLowTraining(t, path, &want)
 			default:
 				t.Fatalf("dtype %q", want.Dtype)
 			}
@@ -99,27 +101,108 @@ func testTorchTraining[T testFloat](t *testing.T, path string, want *torchTraini
 	if err := tr.LoadFile(path); err != nil {
 		t.Fatal(err)
 	}
-	for i, m := range want.Model {
-		sameBits(t, m.Name, tr.Model[i].Data, m.Values)
+	got := loadedTraining[T]{}
+	for _, m := range tr.Model {
+		got.model = append(got.model, m.Data)
+	}
+	if a := tr.Averaged; a != nil {
+		got.nAveraged, got.averaged = a.NAveraged(), a.Params()
+	}
+	if o := tr.Optimizer; o != nil {
+		got.rule, got.state = o.groups[0].rule, o.State
+	}
+	checkTorchTraining(t, want, got)
+}
+
+// testTorchLowTraining is testTorchTraining for a bfloat16 model, loaded
+// into a LowTraining.
+func testTorchLowTraining(t *testing.T, path string, want *torchTraining) {
+	tr := LowTraining[BFloat16]{}
+	var params [][]BFloat16
+	for _, m := range want.Model {
+		data := make([]BFloat16, len(m.Values))
+		for i := range data {
+			data[i] = BFloat16NaN // every value must come from the file
+		}
+		tr.Model = append(tr.Model, Tensor[BFloat16]{Name: m.Name, Data: data, Shape: m.Shape})
+		params = append(params, data)
+	}
+	var err error
+	if want.Optimizer != nil {
+		if tr.Optimizer, err = NewLow(DefaultAdamW(), LowOptions{}, params...); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if want.Averaged != nil {
-		if n := tr.Averaged.NAveraged(); n != want.Averaged.NAveraged {
-			t.Errorf("n_averaged %d, want %d", n, want.Averaged.NAveraged)
+		var names []string
+		for _, m := range want.Averaged.Tensors {
+			names = append(names, m.Name)
+		}
+		if tr.Averaged, err = NewAveragedModel(SWA(), Model[BFloat16]{Params: params, Names: names}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	// Widening is exact: the float32 values have the bfloat16 bits.
+	widen := func(s []BFloat16) []float32 {
+		out := make([]float32, len(s))
+		for i, h := range s {
+			out[i] = h.Float32()
+		}
+		return out
+	}
+	got := loadedTraining[float32]{}
+	for _, m := range tr.Model {
+		got.model = append(got.model, widen(m.Data))
+	}
+	if a := tr.Averaged; a != nil {
+		got.nAveraged = a.NAveraged()
+		for _, s := range a.Params() {
+			got.averaged = append(got.averaged, widen(s))
+		}
+	}
+	if o := tr.Optimizer; o != nil {
+		got.rule, got.state = o.groups[0].rule, o.State
+	}
+	checkTorchTraining(t, want, got)
+}
+
+// loadedTraining is what a Training or a LowTraining loaded from a torch
+// file: the model's and the averaged model's values (as T), the
+// optimizer's first rule and its state.
+type loadedTraining[T testFloat] struct {
+	model, averaged [][]T
+	nAveraged       int64
+	rule            Rule
+	state           func(i int) (State[T], error)
+}
+
+// checkTorchTraining compares what was loaded with want, bit for bit.
+func checkTorchTraining[T testFloat](t *testing.T, want *torchTraining, got loadedTraining[T]) {
+	t.Helper()
+	for i, m := range want.Model {
+		sameBits(t, m.Name, got.model[i], m.Values)
+	}
+	if want.Averaged != nil {
+		if got.nAveraged != want.Averaged.NAveraged {
+			t.Errorf("n_averaged %d, want %d", got.nAveraged, want.Averaged.NAveraged)
 		}
 		for i, m := range want.Averaged.Tensors {
-			sameBits(t, "averaged.module."+m.Name, tr.Averaged.Params()[i], m.Values)
+			sameBits(t, "averaged.module."+m.Name, got.averaged[i], m.Values)
 		}
 	}
 	if want.Optimizer == nil {
 		return
 	}
 	g := want.Optimizer.ParamGroups[0]
-	rule := tr.Optimizer.groups[0].rule.(Adam)
+	rule := got.rule.(Adam)
 	if !rule.Decoupled || rule.LR != g.LR || rule.Beta1 != g.Betas[0] || rule.Beta2 != g.Betas[1] || rule.WeightDecay != g.WeightDecay {
 		t.Errorf("rule %#v, want torch's param_groups %+v", rule, g)
 	}
 	for _, s := range want.Optimizer.State {
-		st, err := tr.Optimizer.State(s.Param)
+		st, err := got.state(s.Param)
 		if err != nil {
 			t.Fatal(err)
 		}

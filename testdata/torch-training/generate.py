@@ -22,7 +22,7 @@ from collections import OrderedDict
 
 import torch
 
-DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
+DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bfloat16: "BF16", torch.float16: "F16"}
 # safetensors' Dtype enum order (tensor.rs), which its writer sorts by, descending.
 ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"]
 
@@ -36,8 +36,11 @@ except ImportError:
         if metadata is not None:
             header["__metadata__"] = metadata
         for name, t in items:
-            b = t.contiguous().numpy().tobytes()  # little-endian on the machines torch runs on
-            header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+            dtype, t = DTYPES[t.dtype], t.contiguous()
+            if t.dtype == torch.bfloat16:  # which numpy lacks: its bits
+                t = t.view(torch.int16)
+            b = t.numpy().tobytes()  # little-endian on the machines torch runs on
+            header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
             data.append(b)
             offset += len(b)
         js = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
@@ -139,7 +142,8 @@ def read_training(path, m, optimizer, averaged=None):
     tensors = {}
     for name, t in header.items():
         b, e = t["data_offsets"]
-        dtype = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}[t["dtype"]]
+        dtype = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64,
+                 "BF16": torch.bfloat16, "F16": torch.float16}[t["dtype"]]
         tensors[name] = torch.frombuffer(bytearray(data[b:e]), dtype=dtype).reshape(t["shape"])
     m.load_state_dict({k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "averaged.", "extra."))})
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -162,7 +166,7 @@ def check_read(path):
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
-    dtype = {"F32": torch.float32, "F64": torch.float64}[header["__metadata__"]["optim.dtype"]]
+    dtype = {"F32": torch.float32, "F64": torch.float64, "BF16": torch.bfloat16}[header["__metadata__"]["optim.dtype"]]
     m = model(dtype)
     opt = torch.optim.AdamW(m.parameters(), foreach=False)
     swa = torch.optim.swa_utils.AveragedModel(m) if "averaged.n_averaged" in header else None
@@ -183,7 +187,9 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--read":
         check_read(sys.argv[2])
     else:
-        for dtype in (torch.float32, torch.float64):
+        # torch 1.13's CPU Linear has no float16 kernels: bfloat16 is the
+        # 16-bit model.
+        for dtype in (torch.float32, torch.float64, torch.bfloat16):
             suffix = str(dtype).replace("torch.", "")
             record(f"model_{suffix}", dtype, 0)
             record(f"model_adamw_{suffix}", dtype, 3)
