@@ -9,16 +9,16 @@ import (
 // ShardBounds returns the half-open range [lo, hi) of a flat buffer of n
 // elements of T that rank owns when world ranks share it, as a data-parallel
 // job shards its optimizer (ZeRO stage 1): each rank builds an Optimizer
-// over its range of the parameter and gradient buffers, steps it, and the
+// (a LowOptimizer for a 16-bit model) over its range of the parameter and gradient buffers, steps it, and the
 // training framework's all-gather gives every rank the updated parameters.
 //
-// The shards are balanced to within one cache line (64 bytes: 16 float32
-// or 8 float64 elements) and every boundary is a multiple of a cache line
+// The shards are balanced to within one cache line (64 bytes: 16 float32,
+// 8 float64 or 32 bfloat16 or float16 elements) and every boundary is a multiple of a cache line
 // from the buffer's start, so no two ranks' shards share a line of a
 // line-aligned buffer. The result depends only on (n, world, rank): every
 // rank computes every other rank's range identically, with no
 // communication. A rank may get an empty shard when n is small.
-func ShardBounds[T float32 | float64](n, world, rank int) (lo, hi int, err error) {
+func ShardBounds[T float32 | float64 | BFloat16 | Float16](n, world, rank int) (lo, hi int, err error) {
 	switch {
 	case n < 0:
 		return 0, 0, argErr("ShardBounds", "n", float64(n), ">= 0")

@@ -48,6 +48,25 @@ func TestShardBounds(t *testing.T) {
 			}
 		}
 	}
+	// Lines of 32 16-bit elements, and of 8 float64 ones.
+	for _, c := range []struct {
+		bounds func(n, world, rank int) (int, int, error)
+		line   int
+	}{{ShardBounds[BFloat16], 32}, {ShardBounds[Float16], 32}, {ShardBounds[float64], 8}} {
+		for _, n := range []int{31, 32, 33, 1000} {
+			prev := 0
+			for rank := range 3 {
+				lo, hi, err := c.bounds(n, 3, rank)
+				if err != nil || lo != prev || hi < lo || (lo%c.line != 0 && lo != n) || hi-lo > (n+c.line-1)/c.line/3*c.line+c.line {
+					t.Fatalf("line %d, n=%d rank=%d: [%d, %d) after %d (%v)", c.line, n, rank, lo, hi, prev, err)
+				}
+				prev = hi
+			}
+			if prev != n {
+				t.Fatalf("line %d, n=%d: shards end at %d", c.line, n, prev)
+			}
+		}
+	}
 	for _, bad := range [][3]int{{-1, 1, 0}, {10, 0, 0}, {10, 2, 2}, {10, 2, -1}} {
 		var he *HyperparameterError
 		if _, _, err := ShardBounds[float64](bad[0], bad[1], bad[2]); !errors.As(err, &he) || he.Func != "ShardBounds" {
