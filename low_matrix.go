@@ -1,7 +1,6 @@
 package optim
 
 import (
-	"github.com/simdoptim/optim/generic"
 	"github.com/simdoptim/optim/kernels"
 )
 
@@ -87,7 +86,7 @@ func (o *LowOptimizer[H]) stepMatrix(w *lowMatWork, i int, g []uint16, gemmWorke
 	}
 	w.step(o.groups[o.groupOf(i)].rule, p, w.g[:n], st, o.paramShape(i), o.steps[i])
 	if o.opts.Stochastic {
-		generic.NarrowSRSlice(o.format, p16, p, kernels.SR{Seed: o.opts.Seed, Param: uint32(i), Step: uint64(o.steps[i])})
+		kernels.NarrowSR(o.format, p16, p, kernels.SR{Seed: o.opts.Seed, Param: uint32(i), Step: uint64(o.steps[i])})
 	} else {
 		narrowFormat(o.format, p16, p)
 	}

@@ -31,8 +31,10 @@ type SR struct {
 	Offset uint64
 }
 
-// mix32 is a 32-bit integer hash with good avalanche (Chris Wellons'
+// Mix32 is a 32-bit integer hash with good avalanche (Chris Wellons'
 // lowbias32): xorshifts and two multiplications.
+func Mix32(x uint32) uint32 { return mix32(x) }
+
 func mix32(x uint32) uint32 {
 	x ^= x >> 16
 	x *= 0x7feb352d
@@ -60,6 +62,12 @@ func (s SR) Bits(i int) uint32 { return bitsAt(s.key(), s.Offset+uint64(i)) }
 
 // bitsAt is the random bits of element e of the parameter under key.
 func bitsAt(key uint32, e uint64) uint32 { return mix32(mix32(key^uint32(e>>32)) ^ uint32(e)) }
+
+// HighKey is the part of the random bits of the parameter's elements whose
+// index has upper half hi: element e's bits are Mix32(s.HighKey(e>>32) ^
+// uint32(e)), so that a loop over elements of one upper half hashes once
+// per element.
+func (s SR) HighKey(hi uint32) uint32 { return mix32(s.key() ^ hi) }
 
 // NarrowSRSlice sets dst[i] = f.NarrowSR(src[i], sr.Bits(i)) for every
 // i < len(dst); src must be at least as long.

@@ -382,7 +382,7 @@ func runLowpSR[S LowpState](s *Set, cp *convPath, kind Kind, f Format, v Variant
 		if sr != nil {
 			block := *sr
 			block.Offset += uint64(lo)
-			generic.NarrowSRSlice(f, p[lo:hi], pb, block)
+			NarrowSR(f, p[lo:hi], pb, block)
 		} else {
 			runNarrow(cp, nk, p[lo:hi], pb)
 		}

@@ -13,6 +13,9 @@ import (
 //
 //   - f32: the float32 kernel (28 bytes per element moved);
 //   - bf16: LowpStep, parameters, gradients and state in bfloat16 (14);
+//   - f16: the same in float16 (14);
+//   - bf16-sr: LowpStepSR, bf16's with the parameters rounded
+//     stochastically (14);
 //   - bf16-f32state: LowpStep with float32 state (22);
 //   - master-bf16: MasterStep, a float32 step that writes a bfloat16 copy
 //     of the parameters in the same pass (30), against
@@ -34,8 +37,10 @@ func BenchmarkLowpStep(b *testing.B) {
 			p32[j], g32[j], m32[j], v32[j] = x, x, x, x
 		}
 		p16, g16, m16, v16 := make([]uint16, n), make([]uint16, n), make([]uint16, n), make([]uint16, n)
+		h16, hg16, hm16, hv16 := make([]uint16, n), make([]uint16, n), make([]uint16, n), make([]uint16, n)
 		for j := range p16 {
 			p16[j], g16[j], m16[j], v16[j] = BFloat16.Narrow(p32[j]), BFloat16.Narrow(g32[j]), BFloat16.Narrow(m32[j]), BFloat16.Narrow(v32[j])
+			h16[j], hg16[j], hm16[j], hv16[j] = Float16.Narrow(p32[j]), Float16.Narrow(g32[j]), Float16.Narrow(m32[j]), Float16.Narrow(v32[j])
 		}
 		// The copy is written here, as the other slices are, so that no
 		// form pays for the first touch of its pages (in this project's
@@ -50,6 +55,8 @@ func BenchmarkLowpStep(b *testing.B) {
 			lowp := LowpStep[uint16](s, KindAdam, BFloat16)
 			lowp32 := LowpStep[float32](s, KindAdam, BFloat16)
 			master := MasterStep[float32](s, KindAdam, BFloat16)
+			f16 := LowpStep[uint16](s, KindAdam, Float16)
+			sr := LowpStepSR[uint16](s, KindAdam, BFloat16)
 			path := convFor(s)
 			nk, _ := convKinds(BFloat16)
 			for _, bc := range []struct {
@@ -59,6 +66,8 @@ func BenchmarkLowpStep(b *testing.B) {
 			}{
 				{"f32", 28, func() { f32(0, &c, p32, g32, m32, v32, nil) }},
 				{"bf16", 14, func() { lowp(0, &c, p16, g16, m16, v16, nil) }},
+				{"f16", 14, func() { f16(0, &c, h16, hg16, hm16, hv16, nil) }},
+				{"bf16-sr", 14, func() { sr(0, &c, SR{Seed: 1, Step: 1}, p16, g16, m16, v16, nil) }},
 				{"bf16-f32state", 22, func() { lowp32(0, &c, p16, g16, m32, v32, nil) }},
 				{"master-bf16", 30, func() { master(0, &c, p32, g32, m32, v32, nil, cp) }},
 				{"f32+narrow", 30, func() {
